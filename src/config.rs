@@ -1,0 +1,175 @@
+//! Every environment variable the service reads, in one place, with its default.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chrono_tz::Tz;
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration: {var}: {message}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub message: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `None` runs the embedded local PostgreSQL under `data_dir`.
+    pub database_url: Option<String>,
+    pub bind: String,
+    pub data_dir: PathBuf,
+    /// `None` makes `serve` generate (once) and keep a development secret in `data_dir`.
+    pub jwt_secret: Option<String>,
+    pub bootstrap_client: Option<(String, String)>,
+    pub timezone: Tz,
+    pub pool_size: u32,
+    pub pool_timeout: Duration,
+    pub body_limit: usize,
+    pub token_ttl_seconds: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            database_url: None,
+            bind: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("./var"),
+            jwt_secret: None,
+            bootstrap_client: None,
+            timezone: chrono_tz::Asia::Shanghai,
+            pool_size: 16,
+            pool_timeout: Duration::from_millis(2000),
+            body_limit: 1024 * 1024,
+            token_ttl_seconds: 3600,
+        }
+    }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads from any lookup so the parsing rules are testable without touching the process environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let defaults = Config::default();
+        let non_empty = |name: &str| get(name).filter(|v| !v.trim().is_empty());
+        let bootstrap = match (
+            non_empty("CRM_BOOTSTRAP_CLIENT_ID"),
+            non_empty("CRM_BOOTSTRAP_CLIENT_SECRET"),
+        ) {
+            (Some(id), Some(secret)) => {
+                if secret.len() < 16 {
+                    return Err(ConfigError {
+                        var: "CRM_BOOTSTRAP_CLIENT_SECRET",
+                        message: "must be at least 16 characters".into(),
+                    });
+                }
+                Some((id, secret))
+            }
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError {
+                    var: "CRM_BOOTSTRAP_CLIENT_SECRET",
+                    message: "must be set together with CRM_BOOTSTRAP_CLIENT_ID".into(),
+                })
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError {
+                    var: "CRM_BOOTSTRAP_CLIENT_ID",
+                    message: "must be set together with CRM_BOOTSTRAP_CLIENT_SECRET".into(),
+                })
+            }
+        };
+        let jwt_secret = non_empty("CRM_JWT_SECRET");
+        if let Some(secret) = &jwt_secret {
+            if secret.len() < 32 {
+                return Err(ConfigError {
+                    var: "CRM_JWT_SECRET",
+                    message: "must be at least 32 characters".into(),
+                });
+            }
+        }
+        let bind = non_empty("CRM_BIND").unwrap_or(defaults.bind);
+        if bind.parse::<std::net::SocketAddr>().is_err() && !bind.contains(':') {
+            return Err(ConfigError {
+                var: "CRM_BIND",
+                message: format!("'{bind}' is not host:port"),
+            });
+        }
+        let timezone = match non_empty("CRM_TIMEZONE") {
+            Some(tz) => tz.parse::<Tz>().map_err(|_| ConfigError {
+                var: "CRM_TIMEZONE",
+                message: format!("'{tz}' is not an IANA time zone name"),
+            })?,
+            None => defaults.timezone,
+        };
+        Ok(Config {
+            database_url: non_empty("DATABASE_URL"),
+            bind,
+            data_dir: non_empty("CRM_DATA_DIR").map(PathBuf::from).unwrap_or(defaults.data_dir),
+            jwt_secret,
+            bootstrap_client: bootstrap,
+            timezone,
+            pool_size: parse_number(&non_empty, "CRM_POOL_SIZE", 1, 1000)?.unwrap_or(defaults.pool_size),
+            pool_timeout: parse_number(&non_empty, "CRM_POOL_TIMEOUT_MS", 10, 60_000)?
+                .map(|ms: u64| Duration::from_millis(ms))
+                .unwrap_or(defaults.pool_timeout),
+            body_limit: parse_number(&non_empty, "CRM_BODY_LIMIT_BYTES", 1024, 64 * 1024 * 1024)?
+                .unwrap_or(defaults.body_limit),
+            token_ttl_seconds: parse_number(&non_empty, "CRM_TOKEN_TTL_SECONDS", 60, 86_400 * 30)?
+                .unwrap_or(defaults.token_ttl_seconds),
+        })
+    }
+}
+
+fn parse_number<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    min: T,
+    max: T,
+) -> Result<Option<T>, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let Some(raw) = get(var) else { return Ok(None) };
+    match raw.trim().parse::<T>() {
+        Ok(v) if v >= min && v <= max => Ok(Some(v)),
+        _ => Err(ConfigError {
+            var,
+            message: format!("'{raw}' is not a number between {min} and {max}"),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_nothing_is_set() {
+        let c = config(&[]).expect("defaults");
+        assert_eq!(c.bind, "127.0.0.1:8080");
+        assert_eq!(c.timezone, chrono_tz::Asia::Shanghai);
+        assert_eq!(c.body_limit, 1024 * 1024);
+        assert!(c.database_url.is_none());
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert_eq!(config(&[("CRM_POOL_SIZE", "zero")]).unwrap_err().var, "CRM_POOL_SIZE");
+        assert_eq!(config(&[("CRM_POOL_SIZE", "0")]).unwrap_err().var, "CRM_POOL_SIZE");
+        assert_eq!(config(&[("CRM_TIMEZONE", "Mars/Base")]).unwrap_err().var, "CRM_TIMEZONE");
+        assert_eq!(config(&[("CRM_JWT_SECRET", "short")]).unwrap_err().var, "CRM_JWT_SECRET");
+        assert_eq!(
+            config(&[("CRM_BOOTSTRAP_CLIENT_ID", "pos")]).unwrap_err().var,
+            "CRM_BOOTSTRAP_CLIENT_SECRET"
+        );
+    }
+}

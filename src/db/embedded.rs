@@ -1,0 +1,797 @@
+//! Runs a private PostgreSQL cluster from the machine's own server binaries.
+//!
+//! This exists so the service (and its test suite) can run on a machine that has
+//! PostgreSQL installed but no database configured: no Docker, no network, no
+//! shared state. The cluster listens only on a unix socket (TCP is disabled), uses
+//! `trust` authentication and is owned by the `postgres` system user when we run
+//! as root, because PostgreSQL refuses to run with root privileges.
+
+use std::ffi::OsStr;
+use std::fs;
+use std::io;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// Longest path the kernel accepts for a unix socket (`sun_path` is 108 bytes
+/// including the terminating NUL), so PostgreSQL cannot bind anything longer.
+const MAX_SOCKET_PATH: usize = 107;
+
+/// How long we are prepared to wait for the server to start or stop; a cold
+/// start on a loaded CI machine can take several seconds, more than that means
+/// something is wrong and the log will say what.
+const SERVER_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How many lines of the server log to quote in errors: enough to show the
+/// FATAL line and its context without drowning the caller.
+const LOG_TAIL_LINES: usize = 20;
+
+/// System account that owns the cluster when we run as root, because the
+/// server binaries refuse to run with root privileges.
+const SERVER_USER: &str = "postgres";
+
+/// Why a local cluster could not be provided, phrased so the operator knows
+/// what to fix without reading this code.
+#[derive(Debug, thiserror::Error)]
+pub enum EmbeddedError {
+    /// Separate from other failures so callers can fall back to (or ask for)
+    /// an external `DATABASE_URL` instead of treating it as a crash.
+    #[error("no PostgreSQL server binaries found (looked for initdb/pg_ctl on PATH and in /usr/lib/postgresql/*/bin): install PostgreSQL or set DATABASE_URL")]
+    BinariesNotFound,
+    /// Carries the failed step plus the command's stderr or the server log tail,
+    /// since that output is the only useful diagnosis of a failed start.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Everything that varies between a developer's persistent cluster and a
+/// throw-away test cluster, so one code path serves both.
+#[derive(Debug, Clone)]
+pub struct LocalPostgresOptions {
+    /// Kept across runs so data survives restarts; initialised on first use.
+    pub data_dir: PathBuf,
+    /// Where the server puts its socket; kept short because of the kernel's
+    /// socket path limit.
+    pub socket_dir: PathBuf,
+    /// Only names the socket file (`.s.PGSQL.<port>`), letting several clusters
+    /// share a socket directory; nothing listens on TCP.
+    pub port: u16,
+    /// Trades crash safety for speed, which only makes sense for disposable
+    /// test clusters.
+    pub fast_unsafe: bool,
+    /// Must cover the connection pools of everything sharing the cluster
+    /// (e.g. many parallel tests).
+    pub max_connections: u32,
+}
+
+/// Handle to a running cluster; dropping it stops the server so a crashed or
+/// finished caller does not leave postmasters behind.
+#[derive(Debug)]
+pub struct LocalPostgres {
+    bin_dir: PathBuf,
+    data_dir: PathBuf,
+    socket_dir: PathBuf,
+    port: u16,
+    log_path: PathBuf,
+    as_root: bool,
+    running: bool,
+}
+
+impl LocalPostgres {
+    /// Gives callers a ready-to-connect server in one call, initialising the
+    /// cluster on first use and reusing it afterwards (including one that is
+    /// already running on the same data directory, which we then adopt and
+    /// stop on drop like one we started).
+    pub fn start(opts: LocalPostgresOptions) -> Result<LocalPostgres, EmbeddedError> {
+        let bin_dir = find_bin_dir().ok_or(EmbeddedError::BinariesNotFound)?;
+        let data_dir = absolute(&opts.data_dir, "data directory")?;
+        let socket_dir = absolute(&opts.socket_dir, "socket directory")?;
+
+        check_socket_path(&socket_dir, opts.port)?;
+        // pg_ctl embeds these paths in a double-quoted shell command line.
+        for (what, path) in [
+            ("data directory", &data_dir),
+            ("socket directory", &socket_dir),
+        ] {
+            check_shell_safe(what, path)?;
+        }
+
+        let as_root = running_as_root()?;
+        if as_root {
+            ensure_server_user()?;
+        }
+
+        let log_path = data_dir.join("server.log");
+        let mut pg = LocalPostgres {
+            bin_dir,
+            data_dir,
+            socket_dir,
+            port: opts.port,
+            log_path,
+            as_root,
+            running: false,
+        };
+
+        pg.prepare_data_dir()?;
+        pg.prepare_socket_dir()?;
+
+        if !pg.data_dir.join("PG_VERSION").is_file() {
+            pg.initdb()?;
+        }
+        let version = fs::read_to_string(pg.data_dir.join("PG_VERSION"))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|_| "?".to_string());
+
+        if pg.is_running()? {
+            log::info!(
+                "PostgreSQL is already running on {}; adopting it",
+                pg.data_dir.display()
+            );
+        } else {
+            pg.pg_ctl_start(&opts)?;
+        }
+        // From here on the server is ours: an error below drops `pg`, stopping it.
+        pg.running = true;
+        pg.wait_until_ready()?;
+
+        log::info!(
+            "started PostgreSQL {} (data {}) on socket {}",
+            version,
+            pg.data_dir.display(),
+            pg.socket_path().display()
+        );
+        Ok(pg)
+    }
+
+    /// Hands out a URL that libpq (and therefore Diesel) can use directly; the
+    /// socket directory goes in the `host` query parameter because a path
+    /// cannot be expressed as a URL host.
+    pub fn url(&self, db: &str) -> String {
+        format!(
+            "postgres://{SERVER_USER}@localhost/{}?host={}&port={}",
+            percent_encode(db.as_bytes()),
+            percent_encode(self.socket_dir.as_os_str().as_bytes()),
+            self.port
+        )
+    }
+
+    /// Lets callers shut down deterministically (and see errors) instead of
+    /// relying on drop; safe to call more than once.
+    pub fn stop(&mut self) -> Result<(), EmbeddedError> {
+        if !self.running {
+            return Ok(());
+        }
+        let timeout = SERVER_TIMEOUT.as_secs().to_string();
+        let mut cmd = self.server_cmd("pg_ctl");
+        cmd.arg("stop")
+            .arg("-D")
+            .arg(&self.data_dir)
+            .args(["-m", "fast", "-w", "-t", &timeout]);
+        let out = run(cmd, "stopping PostgreSQL (pg_ctl stop)")?;
+        if out.status.success() || !self.is_running()? {
+            self.running = false;
+            log::info!("stopped PostgreSQL at {}", self.data_dir.display());
+            return Ok(());
+        }
+        Err(EmbeddedError::Io(format!(
+            "stopping PostgreSQL at {} failed ({}): {}{}",
+            self.data_dir.display(),
+            out.status,
+            output_tail(&out),
+            self.log_tail_section()
+        )))
+    }
+
+    /// The test harness keeps its cluster in a static that is never dropped, so
+    /// a detached watchdog is the only way to avoid leaking a server (and its
+    /// directory) once the test process is gone.
+    pub fn stop_when_process_exits(
+        &self,
+        pid: u32,
+        remove_dir: Option<&Path>,
+    ) -> Result<(), EmbeddedError> {
+        const SCRIPT: &str = r#"
+pid="$1"; pg_ctl="$2"; data="$3"; as_root="$4"; remove="$5"
+while kill -0 "$pid" 2>/dev/null || [ -d "/proc/$pid" ]; do sleep 0.5; done
+if [ "$as_root" = 1 ]; then
+    runuser -u postgres -- "$pg_ctl" stop -D "$data" -m immediate -w >/dev/null 2>&1
+else
+    "$pg_ctl" stop -D "$data" -m immediate -w >/dev/null 2>&1
+fi
+if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
+"#;
+        let remove = match remove_dir {
+            Some(dir) => absolute(dir, "directory to remove")?,
+            None => PathBuf::new(),
+        };
+        let mut cmd = Command::new("setsid");
+        cmd.arg("-f")
+            .arg("sh")
+            .arg("-c")
+            .arg(SCRIPT)
+            .arg("retail-crm-pg-watchdog")
+            .arg(pid.to_string())
+            .arg(self.tool_path("pg_ctl"))
+            .arg(&self.data_dir)
+            .arg(if self.as_root { "1" } else { "0" })
+            .arg(&remove)
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        // `setsid -f` forks and returns at once, so waiting here reaps it and
+        // leaves the watchdog detached in its own session.
+        let status = cmd.status().map_err(|e| {
+            EmbeddedError::Io(format!(
+                "starting the PostgreSQL watchdog (setsid) failed: {e}"
+            ))
+        })?;
+        if !status.success() {
+            return Err(EmbeddedError::Io(format!(
+                "starting the PostgreSQL watchdog (setsid) failed: {status}"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Full path of the socket file, used for messages and readiness checks.
+    fn socket_path(&self) -> PathBuf {
+        self.socket_dir.join(format!(".s.PGSQL.{}", self.port))
+    }
+
+    /// Prefers the tool next to initdb so client and server versions match,
+    /// falling back to PATH for tools some packages put elsewhere.
+    fn tool_path(&self, tool: &str) -> PathBuf {
+        let candidate = self.bin_dir.join(tool);
+        if is_executable(&candidate) {
+            candidate
+        } else {
+            PathBuf::from(tool)
+        }
+    }
+
+    /// Server tools refuse to run as root, so switch to the server user when
+    /// needed; cwd is `/` so that user never trips over an unreadable cwd.
+    fn server_cmd(&self, tool: &str) -> Command {
+        let exe = self.tool_path(tool);
+        let mut cmd = if self.as_root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", SERVER_USER, "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        cmd.current_dir("/").env_remove("PGDATA");
+        cmd
+    }
+
+    /// initdb demands an empty (or missing) directory with mode 0700/0750
+    /// owned by the user running the server.
+    fn prepare_data_dir(&self) -> Result<(), EmbeddedError> {
+        if let Some(parent) = self.data_dir.parent() {
+            fs::create_dir_all(parent).map_err(|e| {
+                io_err(format!("creating parent directory {}", parent.display()), e)
+            })?;
+        }
+        if !self.data_dir.exists() {
+            fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&self.data_dir)
+                .map_err(|e| {
+                    io_err(
+                        format!("creating data directory {}", self.data_dir.display()),
+                        e,
+                    )
+                })?;
+        }
+        fs::set_permissions(&self.data_dir, fs::Permissions::from_mode(0o700)).map_err(|e| {
+            io_err(
+                format!(
+                    "setting mode 0700 on data directory {}",
+                    self.data_dir.display()
+                ),
+                e,
+            )
+        })?;
+        if self.as_root {
+            chown_to_server_user(&self.data_dir, true)?;
+            self.check_server_user_access(&self.data_dir, "data directory")?;
+        }
+        Ok(())
+    }
+
+    /// The server must be able to create its socket and lock file here; we only
+    /// take ownership of a directory it cannot already write (never of e.g. /tmp).
+    fn prepare_socket_dir(&self) -> Result<(), EmbeddedError> {
+        let created = !self.socket_dir.exists();
+        if created {
+            fs::create_dir_all(&self.socket_dir).map_err(|e| {
+                io_err(
+                    format!("creating socket directory {}", self.socket_dir.display()),
+                    e,
+                )
+            })?;
+        }
+        if self.as_root {
+            if created || !self.server_user_can_write(&self.socket_dir) {
+                chown_to_server_user(&self.socket_dir, false)?;
+            }
+            self.check_server_user_access(&self.socket_dir, "socket directory")?;
+        }
+        Ok(())
+    }
+
+    /// Probes access the way the server will experience it, which also covers
+    /// untraversable parent directories (e.g. under /root).
+    fn server_user_can_write(&self, dir: &Path) -> bool {
+        Command::new("runuser")
+            .args(["-u", SERVER_USER, "--", "test", "-w"])
+            .arg(dir)
+            .args(["-a", "-x"])
+            .arg(dir)
+            .current_dir("/")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    }
+
+    /// Turns an obscure server-side permission failure into an upfront error
+    /// that says which directory to fix.
+    fn check_server_user_access(&self, dir: &Path, what: &str) -> Result<(), EmbeddedError> {
+        if self.server_user_can_write(dir) {
+            Ok(())
+        } else {
+            Err(EmbeddedError::Io(format!(
+                "the {SERVER_USER} user cannot write to the {what} {}: make every parent directory \
+                 traversable (chmod o+x) or choose a location such as /tmp",
+                dir.display()
+            )))
+        }
+    }
+
+    /// C.UTF-8 gives proper UTF-8 character classification, but not every libc
+    /// ships it, so fall back to plain C rather than failing.
+    fn initdb(&self) -> Result<(), EmbeddedError> {
+        let mut failures = Vec::new();
+        for locale in ["C.UTF-8", "C"] {
+            // A failed initdb may remove the directory it was given.
+            self.prepare_data_dir()?;
+            let mut cmd = self.server_cmd("initdb");
+            cmd.arg("-D")
+                .arg(&self.data_dir)
+                .args(["--auth=trust", "-U", SERVER_USER, "--encoding=UTF8"])
+                .arg(format!("--locale={locale}"));
+            let out = run(cmd, "initialising the cluster (initdb)")?;
+            if out.status.success() {
+                log::info!(
+                    "initialised cluster at {} (locale {locale})",
+                    self.data_dir.display()
+                );
+                return Ok(());
+            }
+            log::warn!(
+                "initdb with locale {locale} failed ({}); {}",
+                out.status,
+                output_tail(&out)
+            );
+            failures.push(format!(
+                "with --locale={locale} ({}): {}",
+                out.status,
+                output_tail(&out)
+            ));
+        }
+        Err(EmbeddedError::Io(format!(
+            "initialising the cluster at {} (initdb) failed {}",
+            self.data_dir.display(),
+            failures.join("; ")
+        )))
+    }
+
+    /// pg_ctl's own status check is authoritative about stale postmaster.pid
+    /// files, so we ask it rather than inspecting the pid file ourselves.
+    fn is_running(&self) -> Result<bool, EmbeddedError> {
+        let mut cmd = self.server_cmd("pg_ctl");
+        cmd.arg("status").arg("-D").arg(&self.data_dir);
+        let out = run(cmd, "checking PostgreSQL status (pg_ctl status)")?;
+        Ok(out.status.success())
+    }
+
+    /// All configuration goes on the command line so an existing cluster
+    /// picks up the caller's current options without editing postgresql.conf.
+    fn pg_ctl_start(&self, opts: &LocalPostgresOptions) -> Result<(), EmbeddedError> {
+        let mut server_opts = format!(
+            "-k {} -p {} -c listen_addresses='' -c max_connections={}",
+            shell_quote(self.socket_dir.as_os_str()),
+            self.port,
+            opts.max_connections
+        );
+        if opts.fast_unsafe {
+            server_opts.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+        }
+        let timeout = SERVER_TIMEOUT.as_secs().to_string();
+        let mut cmd = self.server_cmd("pg_ctl");
+        cmd.arg("start")
+            .args(["-w", "-t", &timeout])
+            .arg("-D")
+            .arg(&self.data_dir)
+            .arg("-l")
+            .arg(&self.log_path)
+            .arg("-o")
+            .arg(&server_opts);
+        let out = run(cmd, "starting PostgreSQL (pg_ctl start)")?;
+        if out.status.success() {
+            return Ok(());
+        }
+        Err(EmbeddedError::Io(format!(
+            "starting PostgreSQL at {} (pg_ctl start) failed ({}): {}{}",
+            self.data_dir.display(),
+            out.status,
+            output_tail(&out),
+            self.log_tail_section()
+        )))
+    }
+
+    /// `pg_ctl -w` only proves the postmaster came up; pg_isready on the exact
+    /// socket proves clients can actually connect where `url()` points.
+    fn wait_until_ready(&self) -> Result<(), EmbeddedError> {
+        let deadline = Instant::now() + SERVER_TIMEOUT;
+        let port = self.port.to_string();
+        loop {
+            let mut cmd = Command::new(self.tool_path("pg_isready"));
+            cmd.arg("-h")
+                .arg(&self.socket_dir)
+                .args(["-p", &port, "-U", SERVER_USER, "-t", "2"])
+                .stdin(Stdio::null());
+            let last = match cmd.output() {
+                Ok(out) if out.status.success() => return Ok(()),
+                Ok(out) => format!("pg_isready {}: {}", out.status, output_tail(&out)),
+                // No pg_isready anywhere: the socket existing is the best signal left.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if self.socket_path().exists() {
+                        return Ok(());
+                    }
+                    format!("socket {} does not exist", self.socket_path().display())
+                }
+                Err(e) => format!("could not run pg_isready: {e}"),
+            };
+            if Instant::now() >= deadline {
+                return Err(EmbeddedError::Io(format!(
+                    "PostgreSQL at {} did not accept connections on {} within {} s ({last}){}",
+                    self.data_dir.display(),
+                    self.socket_path().display(),
+                    SERVER_TIMEOUT.as_secs(),
+                    self.log_tail_section()
+                )));
+            }
+            thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The server log usually holds the real reason for a failure, so errors
+    /// quote its end.
+    fn log_tail_section(&self) -> String {
+        match fs::read_to_string(&self.log_path) {
+            Ok(text) if !text.trim().is_empty() => format!(
+                "\n--- last lines of {} ---\n{}",
+                self.log_path.display(),
+                last_lines(&text, LOG_TAIL_LINES)
+            ),
+            _ => String::new(),
+        }
+    }
+}
+
+impl Drop for LocalPostgres {
+    /// Drop cannot report errors, so a failed stop is logged rather than lost.
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            log::warn!("could not stop local PostgreSQL: {e}");
+        }
+    }
+}
+
+/// PATH reflects what the operator chose; the versioned Debian directories are
+/// the fallback because server binaries are often not on PATH there, and the
+/// newest version is the one most likely to be maintained.
+pub fn find_bin_dir() -> Option<PathBuf> {
+    let has_tools =
+        |dir: &Path| is_executable(&dir.join("initdb")) && is_executable(&dir.join("pg_ctl"));
+
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            if dir.as_os_str().is_empty() || !has_tools(&dir) {
+                continue;
+            }
+            // Prefer the real directory behind a symlinked initdb: it also holds
+            // matching postgres/pg_isready binaries.
+            if let Some(real) = fs::canonicalize(dir.join("initdb"))
+                .ok()
+                .and_then(|p| p.parent().map(Path::to_path_buf))
+            {
+                if has_tools(&real) {
+                    return Some(real);
+                }
+            }
+            return Some(fs::canonicalize(&dir).unwrap_or(dir));
+        }
+    }
+
+    let mut versions: Vec<(Vec<u64>, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|entry| entry.ok())
+        .filter_map(|entry| {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let key: Option<Vec<u64>> = name.split('.').map(|p| p.parse().ok()).collect();
+            let bin = entry.path().join("bin");
+            match key {
+                Some(key) if has_tools(&bin) => Some((key, bin)),
+                _ => None,
+            }
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+/// Relative paths would break once commands run with cwd `/` as another user.
+fn absolute(path: &Path, what: &str) -> Result<PathBuf, EmbeddedError> {
+    std::path::absolute(path)
+        .map_err(|e| io_err(format!("resolving the {what} {}", path.display()), e))
+}
+
+/// The kernel rejects longer socket paths with an unhelpful error deep inside
+/// the server log, so fail early and name the path.
+fn check_socket_path(socket_dir: &Path, port: u16) -> Result<(), EmbeddedError> {
+    let path = socket_dir.join(format!(".s.PGSQL.{port}"));
+    let len = path.as_os_str().as_bytes().len();
+    if len > MAX_SOCKET_PATH {
+        return Err(EmbeddedError::Io(format!(
+            "unix socket path {} is {len} bytes, longer than the {MAX_SOCKET_PATH}-byte limit: \
+             choose a shorter socket directory",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// pg_ctl pastes paths into a double-quoted `sh -c` command, where these
+/// characters would be interpreted instead of taken literally.
+fn check_shell_safe(what: &str, path: &Path) -> Result<(), EmbeddedError> {
+    if path
+        .as_os_str()
+        .as_bytes()
+        .iter()
+        .any(|b| matches!(b, b'"' | b'$' | b'`' | b'\\' | b'\n'))
+    {
+        return Err(EmbeddedError::Io(format!(
+            "the {what} {} contains a character pg_ctl cannot handle (\" $ ` \\ or newline)",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Avoids `unsafe` libc calls: the kernel reports the effective uid in
+/// /proc; `id -u` covers systems without procfs.
+fn running_as_root() -> Result<bool, EmbeddedError> {
+    if let Ok(status) = fs::read_to_string("/proc/self/status") {
+        if let Some(euid) = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|rest| rest.split_whitespace().nth(1))
+        {
+            return Ok(euid == "0");
+        }
+    }
+    let out = run_checked(
+        {
+            let mut c = Command::new("id");
+            c.arg("-u");
+            c
+        },
+        "determining the current user (id -u)",
+    )?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim() == "0")
+}
+
+/// As root we depend on the server user; a missing account deserves a clear
+/// message rather than a runuser failure later.
+fn ensure_server_user() -> Result<(), EmbeddedError> {
+    let mut cmd = Command::new("id");
+    cmd.args(["-u", SERVER_USER]);
+    run_checked(cmd, "looking up the postgres system user (id -u postgres)").map_err(|e| {
+        EmbeddedError::Io(format!(
+            "running as root requires a `{SERVER_USER}` system user to own the cluster: {e}"
+        ))
+    })?;
+    Ok(())
+}
+
+/// The server user must own what it writes to; chown(1) avoids `unsafe`.
+fn chown_to_server_user(path: &Path, recursive: bool) -> Result<(), EmbeddedError> {
+    let mut cmd = Command::new("chown");
+    if recursive {
+        cmd.arg("-R");
+    }
+    cmd.arg(format!("{SERVER_USER}:{SERVER_USER}")).arg(path);
+    run_checked(
+        cmd,
+        &format!("changing the owner of {} to {SERVER_USER}", path.display()),
+    )?;
+    Ok(())
+}
+
+/// Spawns a command with captured output, turning a failure to spawn into an
+/// error naming the step; the exit status is left to the caller.
+fn run(mut cmd: Command, step: &str) -> Result<Output, EmbeddedError> {
+    cmd.stdin(Stdio::null())
+        .output()
+        .map_err(|e| EmbeddedError::Io(format!("{step}: could not run {cmd:?}: {e}")))
+}
+
+/// Like [`run`], but a non-zero exit is an error carrying the command output.
+fn run_checked(cmd: Command, step: &str) -> Result<Output, EmbeddedError> {
+    let out = run(cmd, step)?;
+    if out.status.success() {
+        Ok(out)
+    } else {
+        Err(EmbeddedError::Io(format!(
+            "{step} failed ({}): {}",
+            out.status,
+            output_tail(&out)
+        )))
+    }
+}
+
+/// stderr is where the tools explain themselves; stdout is the fallback.
+fn output_tail(out: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let text = if stderr.trim().is_empty() {
+        String::from_utf8_lossy(&out.stdout)
+    } else {
+        stderr
+    };
+    let tail = last_lines(&text, LOG_TAIL_LINES);
+    if tail.is_empty() {
+        "(no output)".to_string()
+    } else {
+        tail
+    }
+}
+
+fn last_lines(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn io_err(step: String, e: io::Error) -> EmbeddedError {
+    EmbeddedError::Io(format!("{step}: {e}"))
+}
+
+fn is_executable(path: &Path) -> bool {
+    fs::metadata(path)
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// The `-o` options string is re-parsed by `sh`, so arbitrary paths must be
+/// single-quoted.
+fn shell_quote(s: &OsStr) -> String {
+    format!("'{}'", s.to_string_lossy().replace('\'', r"'\''"))
+}
+
+/// URL components must not contain `/`, `?`, `&` etc. literally; encoding
+/// everything but unreserved characters is always valid.
+fn percent_encode(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len());
+    for &b in bytes {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    /// Removes the scratch directory even when an assertion fails.
+    struct RemoveOnDrop(PathBuf);
+
+    impl Drop for RemoveOnDrop {
+        fn drop(&mut self) {
+            let _ = fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn percent_encodes_socket_dir() {
+        assert_eq!(percent_encode(b"/tmp/a b"), "%2Ftmp%2Fa%20b");
+        assert_eq!(percent_encode(b"app_test-1"), "app_test-1");
+    }
+
+    #[test]
+    fn starts_answers_and_stops() {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        // Short path: the socket path limit is only 107 bytes.
+        let root = PathBuf::from(format!(
+            "/tmp/pgemb-{}-{}",
+            std::process::id(),
+            nanos % 100_000
+        ));
+        let _ = fs::remove_dir_all(&root);
+        fs::create_dir_all(&root).unwrap_or_else(|e| panic!("creating {}: {e}", root.display()));
+        let _cleanup = RemoveOnDrop(root.clone());
+        let port = 20_000 + (nanos % 40_000) as u16;
+
+        let opts = LocalPostgresOptions {
+            data_dir: root.join("data"),
+            socket_dir: root.join("sock"),
+            port,
+            fast_unsafe: true,
+            max_connections: 20,
+        };
+        let mut pg = match LocalPostgres::start(opts) {
+            Ok(pg) => pg,
+            Err(EmbeddedError::BinariesNotFound) => {
+                eprintln!("skipping: no PostgreSQL server binaries on this machine");
+                return;
+            }
+            Err(e) => panic!("starting local PostgreSQL failed: {e}"),
+        };
+        // Safety net in case this test process dies before stop().
+        pg.stop_when_process_exits(std::process::id(), Some(&root))
+            .unwrap_or_else(|e| panic!("watchdog: {e}"));
+
+        let expected_host = percent_encode(root.join("sock").as_os_str().as_bytes());
+        assert_eq!(
+            pg.url("app"),
+            format!("postgres://postgres@localhost/app?host={expected_host}&port={port}")
+        );
+        assert!(pg.url("app").contains("?host=%2Ftmp%2Fpgemb-"));
+
+        let psql = if Path::new("/usr/bin/psql").exists() {
+            PathBuf::from("/usr/bin/psql")
+        } else {
+            find_bin_dir()
+                .map(|d| d.join("psql"))
+                .unwrap_or_else(|| PathBuf::from("psql"))
+        };
+        let out = Command::new(&psql)
+            .arg(pg.url("postgres"))
+            .arg("-Atc")
+            .arg("select 1")
+            .env("PGCONNECT_TIMEOUT", "10")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("running {}: {e}", psql.display()));
+        assert!(
+            out.status.success(),
+            "psql failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+
+        pg.stop().unwrap_or_else(|e| panic!("stopping: {e}"));
+        assert!(
+            !pg.socket_path().exists(),
+            "socket still present after stop"
+        );
+        pg.stop()
+            .unwrap_or_else(|e| panic!("second stop should be a no-op: {e}"));
+    }
+}

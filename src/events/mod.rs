@@ -1,0 +1,137 @@
+//! The transactional outbox: `emit` inside the caller's transaction, a pull feed in commit order.
+//!
+//! Ids allocated by concurrent transactions can commit out of order, so the feed is not ordered by
+//! id. Instead a single sequencer (a row lock on `event_sequencer`) stamps `seq` on events that
+//! have committed; sequencer runs are serialized, so a reader sees sequence numbers without gaps
+//! and never skips an event that becomes visible later.
+
+pub mod api;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::BigInt;
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::http::error::ApiResult;
+use crate::schema::events;
+
+pub const EVENT_TYPES: &[&str] = &[
+    "customer.created",
+    "customer.updated",
+    "customer.merged",
+    "customer.erased",
+    "membership.enrolled",
+    "membership.tier_changed",
+    "points.earned",
+    "points.redeemed",
+    "points.expired",
+    "order.created",
+    "order.refunded",
+    "coupon.issued",
+    "coupon.redeemed",
+    "lead.created",
+    "lead.assigned",
+    "lead.sla_breached",
+    "ticket.created",
+    "ticket.assigned",
+    "ticket.resolved",
+    "ticket.survey_requested",
+    "ticket.sla_breached",
+    "campaign.message",
+];
+
+/// Writes an event in the caller's transaction; it becomes visible exactly when the change does.
+pub fn emit(conn: &mut PgConnection, event_type: &'static str, subject_id: Option<Uuid>, data: Value) -> ApiResult<Uuid> {
+    debug_assert!(EVENT_TYPES.contains(&event_type));
+    let id = Uuid::now_v7();
+    diesel::insert_into(events::table)
+        .values((
+            events::id.eq(id),
+            events::event_type.eq(event_type),
+            events::occurred_at.eq(Utc::now()),
+            events::subject_id.eq(subject_id),
+            events::data.eq(data),
+        ))
+        .execute(conn)?;
+    Ok(id)
+}
+
+#[derive(Debug, Queryable, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "sequence": 42, "type": "customer.created",
+    "occurred_at": "2026-11-23T08:00:00Z", "subject_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f",
+    "data": {"source_channel": "pos"}
+}))]
+pub struct Event {
+    pub id: Uuid,
+    /// Position in the feed; pass the last one seen as `after`.
+    pub sequence: i64,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+    pub subject_id: Option<Uuid>,
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
+/// Stamps sequence numbers on committed, unsequenced events, in one short transaction.
+pub fn sequence_pending(conn: &mut PgConnection) -> ApiResult<usize> {
+    conn.transaction(|conn| {
+        #[derive(QueryableByName)]
+        struct Last {
+            #[diesel(sql_type = BigInt)]
+            last_seq: i64,
+        }
+        let last: Last = diesel::sql_query("SELECT last_seq FROM event_sequencer FOR UPDATE").get_result(conn)?;
+        let stamped = diesel::sql_query(
+            "WITH pending AS (
+                 SELECT id, row_number() OVER (ORDER BY id) AS rn
+                 FROM (SELECT id FROM events WHERE seq IS NULL ORDER BY id LIMIT 10000) p
+             )
+             UPDATE events e SET seq = $1 + pending.rn FROM pending WHERE e.id = pending.id",
+        )
+        .bind::<BigInt, _>(last.last_seq)
+        .execute(conn)?;
+        if stamped > 0 {
+            diesel::sql_query("UPDATE event_sequencer SET last_seq = last_seq + $1")
+                .bind::<BigInt, _>(stamped as i64)
+                .execute(conn)?;
+        }
+        Ok(stamped)
+    })
+}
+
+/// Events after `after` in feed order, optionally only some types.
+pub fn feed(conn: &mut PgConnection, after: i64, types: &[String], limit: i64) -> ApiResult<Vec<Event>> {
+    sequence_pending(conn)?;
+    let mut query = events::table
+        .filter(events::seq.gt(after))
+        .select((
+            events::id,
+            events::seq.assume_not_null(),
+            events::event_type,
+            events::occurred_at,
+            events::subject_id,
+            events::data,
+        ))
+        .order(events::seq.asc())
+        .limit(limit)
+        .into_boxed();
+    if !types.is_empty() {
+        query = query.filter(events::event_type.eq_any(types));
+    }
+    Ok(query.load(conn)?)
+}
+
+/// A subject's events, newest first (the customer timeline reads these).
+pub fn for_subject(conn: &mut PgConnection, subject: Uuid, limit: i64) -> ApiResult<Vec<(Uuid, String, DateTime<Utc>, Value)>> {
+    Ok(events::table
+        .filter(events::subject_id.eq(subject))
+        .select((events::id, events::event_type, events::occurred_at, events::data))
+        .order((events::occurred_at.desc(), events::id.desc()))
+        .limit(limit)
+        .load(conn)?)
+}

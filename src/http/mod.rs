@@ -1,0 +1,168 @@
+//! The API's conventions, built once: errors, auth, pagination, idempotency, ETags, request ids.
+
+pub mod auth;
+pub mod error;
+pub mod idempotency;
+pub mod middleware;
+pub mod openapi;
+pub mod pagination;
+pub mod patch;
+
+use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
+use actix_web::http::{header, Method};
+use actix_web::{web, HttpRequest, HttpResponse};
+
+use error::{ApiError, FieldError};
+
+/// JSON bodies: size-limited, `application/json` only, and every decoding failure as a problem.
+pub fn json_config(limit: usize) -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(limit)
+        .content_type_required(true)
+        .content_type(|mime| mime.subtype() == mime::JSON || mime.suffix() == Some(mime::JSON))
+        .error_handler(|err, _req| json_error(err).into())
+}
+
+fn json_error(err: JsonPayloadError) -> ApiError {
+    match err {
+        JsonPayloadError::OverflowKnownLength { limit, .. } | JsonPayloadError::Overflow { limit } => {
+            ApiError::PayloadTooLarge { limit }
+        }
+        JsonPayloadError::ContentType => {
+            ApiError::UnsupportedMediaType("the request body must be application/json".into())
+        }
+        JsonPayloadError::Deserialize(e) => body_error(&e.to_string()),
+        other => ApiError::bad_request("invalid_body", other.to_string()),
+    }
+}
+
+/// Turns serde's message into a problem naming the field when serde names one.
+pub fn body_error(message: &str) -> ApiError {
+    let field = ["unknown field `", "missing field `", "duplicate field `"]
+        .iter()
+        .find_map(|marker| {
+            let start = message.find(marker)? + marker.len();
+            let end = message[start..].find('`')?;
+            Some(message[start..start + end].to_string())
+        });
+    let code = if message.starts_with("unknown field") { "unknown_field" } else { "invalid_body" };
+    let errors = field.map(|f| vec![FieldError::new(f, message)]).unwrap_or_default();
+    ApiError::BadRequest { code, detail: format!("the request body is not valid: {message}"), errors }
+}
+
+pub fn path_config() -> web::PathConfig {
+    web::PathConfig::default().error_handler(|err: PathError, _| {
+        ApiError::bad_request("invalid_path_parameter", format!("a path parameter is not valid: {err}")).into()
+    })
+}
+
+pub fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|err: QueryPayloadError, _| {
+        ApiError::bad_request("invalid_query_parameter", format!("a query parameter is not valid: {err}")).into()
+    })
+}
+
+/// Which methods each documented path accepts, to tell 405 from 404.
+pub struct RouteTable(Vec<(Vec<String>, Vec<Method>)>);
+
+impl RouteTable {
+    pub fn from_openapi(doc: &serde_json::Value) -> RouteTable {
+        let mut routes = Vec::new();
+        if let Some(paths) = doc.get("paths").and_then(|p| p.as_object()) {
+            for (path, item) in paths {
+                let methods = item
+                    .as_object()
+                    .map(|ops| ops.keys().filter_map(|m| m.to_uppercase().parse::<Method>().ok()).collect())
+                    .unwrap_or_default();
+                routes.push((split(path), methods));
+            }
+        }
+        RouteTable(routes)
+    }
+
+    fn allowed(&self, path: &str) -> Option<Vec<Method>> {
+        let segments = split(path);
+        let mut allowed: Vec<Method> = Vec::new();
+        let mut matched = false;
+        for (pattern, methods) in &self.0 {
+            let fits = pattern.len() == segments.len()
+                && pattern.iter().zip(&segments).all(|(p, s)| p.starts_with('{') || p == s);
+            if fits {
+                matched = true;
+                allowed.extend(methods.iter().cloned());
+            }
+        }
+        matched.then_some(allowed)
+    }
+}
+
+fn split(path: &str) -> Vec<String> {
+    path.trim_matches('/').split('/').map(str::to_string).collect()
+}
+
+/// Anything no route took: 405 with `Allow` when the path exists, else 404.
+pub async fn fallback(req: HttpRequest, routes: web::Data<RouteTable>) -> Result<HttpResponse, ApiError> {
+    match routes.allowed(req.path()) {
+        Some(mut methods) if !methods.is_empty() => {
+            methods.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+            methods.dedup();
+            Err(ApiError::MethodNotAllowed { allow: methods.iter().map(|m| m.to_string()).collect() })
+        }
+        _ => Err(ApiError::not_found("route_not_found", format!("no route for {}", req.path()))),
+    }
+}
+
+/// Entity tag for a record's version.
+pub fn etag(version: i32) -> (header::HeaderName, String) {
+    (header::ETAG, format!("\"{version}\""))
+}
+
+/// The version an `If-Match` header demands, if any. A tag that is not one of ours matches nothing.
+pub fn if_match(req: &HttpRequest) -> Option<i32> {
+    let raw = req.headers().get(header::IF_MATCH)?.to_str().unwrap_or("\"-1\"").trim();
+    if raw == "*" {
+        return None;
+    }
+    let tag = raw.trim_start_matches("W/").trim_matches('"');
+    Some(tag.parse().unwrap_or(-1))
+}
+
+/// 412 unless the record is still at the version the caller read.
+pub fn check_version(expected: Option<i32>, current: i32) -> Result<(), ApiError> {
+    match expected {
+        Some(v) if v != current => Err(ApiError::PreconditionFailed { current }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_table_tells_405_from_404() {
+        let doc = serde_json::json!({"paths": {
+            "/v1/customers/{id}": {"get": {}, "patch": {}, "delete": {}},
+            "/v1/customers": {"get": {}, "post": {}}
+        }});
+        let t = RouteTable::from_openapi(&doc);
+        let allowed = t.allowed("/v1/customers/abc").unwrap_or_default();
+        assert!(allowed.contains(&Method::PATCH) && !allowed.contains(&Method::POST));
+        assert!(t.allowed("/v1/nothing").is_none());
+    }
+
+    #[test]
+    fn serde_messages_name_the_field() {
+        let err = body_error("unknown field `foo`, expected one of `name`, `phone` at line 1 column 7");
+        assert_eq!(err.code(), "unknown_field");
+        assert_eq!(err.problem().errors[0].field, "foo");
+        assert_eq!(body_error("missing field `name`").problem().errors[0].field, "name");
+    }
+
+    #[test]
+    fn version_check_is_412_on_mismatch_only() {
+        assert!(check_version(None, 3).is_ok());
+        assert!(check_version(Some(3), 3).is_ok());
+        assert!(matches!(check_version(Some(2), 3), Err(ApiError::PreconditionFailed { current: 3 })));
+    }
+}

@@ -1,0 +1,98 @@
+//! Cursor pagination: `?limit=50&cursor=...` → `{"items": [...], "next_cursor": ...}`.
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::error::{ApiError, ApiResult};
+
+pub const DEFAULT_LIMIT: i64 = 50;
+pub const MAX_LIMIT: i64 = 200;
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PageParams {
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
+    pub limit: Option<i64>,
+    /// Opaque cursor from the previous page's `next_cursor`.
+    pub cursor: Option<String>,
+}
+
+impl PageParams {
+    pub fn limit(&self) -> ApiResult<i64> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT),
+            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            Some(_) => Err(ApiError::invalid("limit", "must be between 1 and 200")),
+        }
+    }
+
+    /// Decodes the cursor into the sort key it carries.
+    pub fn after<K: std::str::FromStr>(&self) -> ApiResult<Option<K>> {
+        let Some(raw) = &self.cursor else { return Ok(None) };
+        decode_cursor(raw)
+            .and_then(|s| s.parse::<K>().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned"))
+    }
+}
+
+pub fn encode_cursor(key: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_bytes())
+}
+
+fn decode_cursor(raw: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw.as_bytes()).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T: ToSchema> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T: ToSchema> Page<T> {
+    /// Builds a page from `limit + 1` fetched rows: the extra row only signals that more exist.
+    pub fn from_rows(mut rows: Vec<T>, limit: i64, key: impl Fn(&T) -> String) -> Page<T> {
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit.max(0) as usize);
+        let next_cursor = if more { rows.last().map(|r| encode_cursor(&key(r))) } else { None };
+        Page { items: rows, next_cursor }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(ToSchema)]
+    struct Row(i64);
+
+    #[test]
+    fn limit_bounds_are_1_to_200_default_50() {
+        assert_eq!(PageParams::default().limit().ok(), Some(50));
+        assert!(PageParams { limit: Some(0), cursor: None }.limit().is_err());
+        assert!(PageParams { limit: Some(201), cursor: None }.limit().is_err());
+        assert_eq!(PageParams { limit: Some(200), cursor: None }.limit().ok(), Some(200));
+    }
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let p = PageParams { limit: None, cursor: Some(encode_cursor("42")) };
+        assert_eq!(p.after::<i64>().ok(), Some(Some(42)));
+        let bad = PageParams { limit: None, cursor: Some("!!".into()) };
+        assert!(bad.after::<i64>().is_err());
+    }
+
+    #[test]
+    fn next_cursor_only_when_more_rows_exist() {
+        let page = Page::from_rows(vec![Row(1), Row(2), Row(3)], 2, |r| r.0.to_string());
+        assert_eq!(page.items.len(), 2);
+        assert_eq!(page.next_cursor, Some(encode_cursor("2")));
+        let last = Page::from_rows(vec![Row(1)], 2, |r| r.0.to_string());
+        assert!(last.next_cursor.is_none());
+    }
+}

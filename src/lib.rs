@@ -1,0 +1,108 @@
+//! retail-crm: a headless retail CRM API. `app()` builds the HTTP application; `serve` runs it.
+
+pub mod audit;
+pub mod auth_clients;
+pub mod config;
+pub mod customers;
+pub mod db;
+pub mod events;
+pub mod http;
+pub mod metrics;
+pub mod money;
+pub mod ops;
+pub mod server;
+pub mod staff;
+pub mod stores;
+#[rustfmt::skip]
+pub mod schema;
+
+use std::sync::OnceLock;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::from_fn;
+use actix_web::{web, App};
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+
+use config::Config;
+use db::PgPool;
+use http::auth::{RevocationList, TokenKeys};
+use metrics::Metrics;
+
+/// Everything a request handler may need, shared across workers.
+pub struct AppState {
+    pub pool: PgPool,
+    pub config: Config,
+    pub tokens: TokenKeys,
+    pub revocations: RevocationList,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, config: Config, jwt_secret: &[u8]) -> Result<AppState, String> {
+        Ok(AppState {
+            pool,
+            tokens: TokenKeys::new(jwt_secret, config.token_ttl_seconds),
+            config,
+            revocations: RevocationList::default(),
+            metrics: Metrics::new().map_err(|e| e.to_string())?,
+        })
+    }
+}
+
+/// Registers every documented API route; the OpenAPI document is collected from the same calls.
+pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    auth_clients::configure(cfg);
+    stores::configure(cfg);
+    staff::configure(cfg);
+    customers::configure(cfg);
+    events::api::configure(cfg);
+    audit::api::configure(cfg);
+}
+
+/// The OpenAPI 3.1 document, built once from the handlers.
+pub fn openapi_document() -> &'static serde_json::Value {
+    static DOC: OnceLock<serde_json::Value> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let (_, doc) = App::new()
+            .into_utoipa_app()
+            .openapi(http::openapi::ApiDoc::openapi())
+            .configure(api_routes)
+            .split_for_parts();
+        http::openapi::finalize(doc)
+    })
+}
+
+pub fn app(
+    state: web::Data<AppState>,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let body_limit = state.config.body_limit;
+    let doc = openapi_document();
+    App::new()
+        .app_data(state)
+        .app_data(http::json_config(body_limit))
+        .app_data(web::PayloadConfig::new(body_limit))
+        .app_data(http::path_config())
+        .app_data(http::query_config())
+        .app_data(web::Data::new(http::RouteTable::from_openapi(doc)))
+        .wrap(from_fn(http::idempotency::idempotency))
+        .wrap(from_fn(http::middleware::observe))
+        .into_utoipa_app()
+        .configure(api_routes)
+        .into_app()
+        .configure(ops::configure)
+        .service(
+            utoipa_swagger_ui::SwaggerUi::new("/docs/{_:.*}")
+                .external_urls_from_iter_unchecked([("/openapi.json", doc.clone())]),
+        )
+        .default_service(web::to(http::fallback))
+}

@@ -1,0 +1,92 @@
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use retail_crm::auth_clients::{api::validate_scopes, secrets, store as clients};
+use retail_crm::config::Config;
+use retail_crm::server;
+
+#[derive(Parser)]
+#[command(name = "retail-crm", version, about = "Headless retail CRM API")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Print the OpenAPI document.
+    Openapi,
+    /// Manage API clients.
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientsCommand {
+    /// Create an API client and print its secret (shown once).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Space- or comma-separated scopes, e.g. "customers:read orders:write".
+        #[arg(long)]
+        scopes: String,
+        /// Bind the client to one store.
+        #[arg(long)]
+        store: Option<uuid::Uuid>,
+    },
+}
+
+fn main() -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    let result = Config::from_env().map_err(|e| e.to_string()).and_then(|config| run(cli, config));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("retail-crm: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli, config: Config) -> Result<(), String> {
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => server::serve(config),
+        Command::Openapi => {
+            let doc = serde_json::to_string_pretty(retail_crm::openapi_document()).map_err(|e| e.to_string())?;
+            println!("{doc}");
+            Ok(())
+        }
+        Command::Migrate => {
+            let (url, _pg) = server::database(&config)?;
+            let applied = retail_crm::db::run_migrations(&mut retail_crm::db::connect(&url)?)?;
+            println!("applied {applied} migrations");
+            Ok(())
+        }
+        Command::Clients { command: ClientsCommand::Create { name, scopes, store } } => {
+            let scopes: Vec<String> =
+                scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_string).collect();
+            let mut v = retail_crm::http::error::Violations::new();
+            validate_scopes(&scopes, &mut v);
+            v.into_result().map_err(|_| format!("scopes must be some of: {}", retail_crm::http::auth::ALL_SCOPES.join(" ")))?;
+            let (url, _pg) = server::database(&config)?;
+            let mut conn = retail_crm::db::connect(&url)?;
+            retail_crm::db::run_migrations(&mut conn)?;
+            let secret = secrets::new_client_secret();
+            let hash = secrets::hash_secret(&secret).map_err(|e| e.to_string())?;
+            let client = clients::insert(&mut conn, &secrets::new_client_id(), &name, &hash, &scopes, store)
+                .map_err(|e| e.to_string())?;
+            println!("client_id:     {}", client.client_id);
+            println!("client_secret: {secret}");
+            println!("scopes:        {}", client.scopes.join(" "));
+            Ok(())
+        }
+    }
+}

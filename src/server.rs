@@ -1,0 +1,180 @@
+//! Start-up: database (external or embedded), migrations, secrets, bootstrap client, HTTP server.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use actix_web::{web, HttpServer};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+
+use crate::auth_clients::{secrets, store as clients};
+use crate::config::Config;
+use crate::db::embedded::{LocalPostgres, LocalPostgresOptions};
+use crate::AppState;
+
+pub const EMBEDDED_DATABASE: &str = "retail_crm";
+
+/// The database to use: `DATABASE_URL`, or the embedded cluster (kept alive by the returned handle).
+pub fn database(config: &Config) -> Result<(String, Option<LocalPostgres>), String> {
+    if let Some(url) = &config.database_url {
+        return Ok((url.clone(), None));
+    }
+    let data_dir = absolute(&config.data_dir)?;
+    let pg = LocalPostgres::start(LocalPostgresOptions {
+        data_dir: data_dir.join("pg"),
+        socket_dir: data_dir.join("run"),
+        port: 5432,
+        fast_unsafe: false,
+        max_connections: 200,
+    })
+    .map_err(|e| e.to_string())?;
+    let mut conn = crate::db::connect(&pg.url("postgres"))?;
+    let exists: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+        "EXISTS (SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}')"
+    )))
+    .get_result(&mut conn)
+    .map_err(|e| e.to_string())?;
+    if !exists {
+        conn.batch_execute(&format!("CREATE DATABASE {EMBEDDED_DATABASE}")).map_err(|e| e.to_string())?;
+    }
+    Ok((pg.url(EMBEDDED_DATABASE), Some(pg)))
+}
+
+fn absolute(path: &Path) -> Result<std::path::PathBuf, String> {
+    std::fs::create_dir_all(path).map_err(|e| format!("cannot create CRM_DATA_DIR {}: {e}", path.display()))?;
+    path.canonicalize().map_err(|e| format!("CRM_DATA_DIR {}: {e}", path.display()))
+}
+
+fn write_private(path: &Path, contents: &str) -> Result<(), String> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    f.write_all(contents.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// `CRM_JWT_SECRET`, or a development secret generated once and kept in the data dir.
+fn jwt_secret(config: &Config) -> Result<String, String> {
+    if let Some(secret) = &config.jwt_secret {
+        return Ok(secret.clone());
+    }
+    let path = absolute(&config.data_dir)?.join("jwt-secret");
+    log::warn!("CRM_JWT_SECRET is not set: using the development secret in {}", path.display());
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        if existing.trim().len() >= 32 {
+            return Ok(existing.trim().to_string());
+        }
+    }
+    let secret = secrets::random_token(48);
+    write_private(&path, &secret)?;
+    Ok(secret)
+}
+
+/// The configured bootstrap client, or — on a fresh install with no client at all — a generated
+/// admin client printed once so a newcomer can call the API straight away.
+fn bootstrap_client(conn: &mut PgConnection, config: &Config) -> Result<(), String> {
+    if let Some((id, secret)) = &config.bootstrap_client {
+        let hash = secrets::hash_secret(secret).map_err(|e| e.to_string())?;
+        clients::upsert_bootstrap(conn, id, &hash).map_err(|e| e.to_string())?;
+        log::info!("bootstrap client '{id}' is ready");
+        return Ok(());
+    }
+    if clients::count_live(conn).map_err(|e| e.to_string())? > 0 {
+        return Ok(());
+    }
+    let client_id = secrets::new_client_id();
+    let secret = secrets::new_client_secret();
+    let hash = secrets::hash_secret(&secret).map_err(|e| e.to_string())?;
+    clients::insert(conn, &client_id, "generated admin", &hash, &["admin".to_string()], None).map_err(|e| e.to_string())?;
+    let path = absolute(&config.data_dir)?.join("admin-client.json");
+    write_private(
+        &path,
+        &serde_json::json!({"client_id": client_id, "client_secret": secret}).to_string(),
+    )?;
+    println!("Created an admin API client (shown once; also saved in {}):", path.display());
+    println!("  client_id:     {client_id}");
+    println!("  client_secret: {secret}");
+    Ok(())
+}
+
+fn refresh_revocations(state: &AppState) -> Result<(), String> {
+    let mut conn = crate::db::checkout(&state.pool).map_err(|e| e.to_string())?;
+    let mut set: HashSet<String> = clients::revoked_subjects(&mut conn).map_err(|e| e.to_string())?.into_iter().collect();
+    set.extend(crate::staff::store::inactive_subjects(&mut conn).map_err(|e| e.to_string())?);
+    state.revocations.replace(set);
+    Ok(())
+}
+
+fn housekeeping(state: &AppState) -> Result<(), String> {
+    let mut conn = crate::db::checkout(&state.pool).map_err(|e| e.to_string())?;
+    let purged = crate::http::idempotency::purge_expired(&mut conn, chrono::Utc::now()).map_err(|e| e.to_string())?;
+    if purged > 0 {
+        log::info!("purged {purged} expired idempotency records");
+    }
+    Ok(())
+}
+
+/// Builds the shared state after migrations; used by `serve` (tests build theirs directly).
+pub fn prepare(config: &Config, url: &str) -> Result<web::Data<AppState>, String> {
+    let mut conn = crate::db::connect(url)?;
+    let applied = crate::db::run_migrations(&mut conn)?;
+    if applied > 0 {
+        log::info!("applied {applied} migrations");
+    }
+    bootstrap_client(&mut conn, config)?;
+    let secret = jwt_secret(config)?;
+    let pool = crate::db::build_pool(url, config.pool_size, config.pool_timeout)?;
+    let state = web::Data::new(AppState::new(pool, config.clone(), secret.as_bytes())?);
+    refresh_revocations(&state)?;
+    Ok(state)
+}
+
+pub fn serve(config: Config) -> Result<(), String> {
+    let (url, embedded) = database(&config)?;
+    let state = prepare(&config, &url)?;
+    let bind = config.bind.clone();
+    let result = actix_web::rt::System::new().block_on(async move {
+        spawn_background(state.clone());
+        log::info!("listening on http://{bind} (docs at /docs)");
+        let server = HttpServer::new({
+            let state = state.clone();
+            move || crate::app(state.clone())
+        })
+        .bind(&bind)
+        .map_err(|e| format!("cannot listen on {bind} (CRM_BIND): {e}"))?
+        .run();
+        server.await.map_err(|e| e.to_string())
+    });
+    drop(embedded);
+    result
+}
+
+fn spawn_background(state: web::Data<AppState>) {
+    let revocations = state.clone();
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(Duration::from_secs(1));
+        loop {
+            tick.tick().await;
+            let s = revocations.clone();
+            if let Ok(Err(e)) = web::block(move || refresh_revocations(&s)).await {
+                log::warn!("revocation refresh failed: {e}");
+            }
+        }
+    });
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let s = state.clone();
+            if let Ok(Err(e)) = web::block(move || housekeeping(&s)).await {
+                log::warn!("housekeeping failed: {e}");
+            }
+        }
+    });
+}

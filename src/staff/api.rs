@@ -1,0 +1,342 @@
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::rules::ROLES;
+use super::store::{self, NewStaff, Staff, StaffChanges, StaffFilter};
+use crate::http::auth::{Admin, AnyScope, Auth, Principal};
+use crate::http::error::{ApiError, ApiResult, Violations};
+use crate::http::pagination::{Page, PageParams};
+use crate::http::patch::double_option;
+use crate::http::{etag, if_match};
+use crate::AppState;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_staff)
+        .service(list_staff)
+        .service(get_staff)
+        .service(update_staff)
+        .service(deactivate_staff);
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "name": "王芳", "phone": "+8613812345678",
+    "store_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f", "roles": ["sales"], "skills": ["女装"], "capacity": 20,
+    "team": null, "active": true, "username": "wangfang", "version": 1,
+    "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T08:00:00Z"}))]
+pub struct StaffView {
+    id: Uuid,
+    name: String,
+    phone: Option<String>,
+    store_id: Option<Uuid>,
+    roles: Vec<String>,
+    skills: Vec<String>,
+    capacity: i32,
+    team: Option<String>,
+    active: bool,
+    username: Option<String>,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Staff> for StaffView {
+    fn from(s: Staff) -> Self {
+        StaffView {
+            id: s.id,
+            name: s.name,
+            phone: s.phone,
+            store_id: s.store_id,
+            roles: s.roles,
+            skills: s.skills,
+            capacity: s.capacity,
+            team: s.team,
+            active: s.active,
+            username: s.username,
+            version: s.version,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "王芳", "phone": "13812345678", "store_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f",
+    "roles": ["sales"], "skills": ["女装"], "capacity": 20, "username": "wangfang", "password": "correct horse battery"}))]
+pub struct StaffInput {
+    #[schema(min_length = 1, max_length = 100)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    phone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    store_id: Option<Option<Uuid>>,
+    /// `sales`, `service`, `manager`.
+    roles: Option<Vec<String>>,
+    /// Product categories the person handles (lead assignment matches on these).
+    skills: Option<Vec<String>>,
+    /// Open leads at once.
+    #[schema(minimum = 0, maximum = 10000)]
+    capacity: Option<i32>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    team: Option<Option<String>>,
+    active: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, min_length = 3, max_length = 64)]
+    username: Option<Option<String>>,
+    /// Write-only; at least 8 characters. Null removes password login.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, min_length = 8, max_length = 256)]
+    password: Option<Option<String>>,
+}
+
+impl StaffInput {
+    fn validate(&mut self, creating: bool) -> ApiResult<()> {
+        let mut v = Violations::new();
+        match &self.name {
+            Some(n) => v.check(!n.trim().is_empty() && n.chars().count() <= 100, "name", "must be 1-100 characters"),
+            None if creating => v.add("name", "is required"),
+            None => {}
+        }
+        if let Some(Some(phone)) = &self.phone {
+            match crate::customers::rules::normalize_phone(phone) {
+                Ok(p) => self.phone = Some(Some(p)),
+                Err(msg) => v.add("phone", msg),
+            }
+        }
+        if let Some(roles) = &self.roles {
+            for r in roles {
+                v.check(ROLES.contains(&r.as_str()), "roles", "roles are 'sales', 'service' or 'manager'");
+            }
+        }
+        if let Some(skills) = &self.skills {
+            v.check(
+                skills.len() <= 50 && skills.iter().all(|s| !s.trim().is_empty() && s.chars().count() <= 64),
+                "skills",
+                "at most 50 skills of 1-64 characters",
+            );
+        }
+        if let Some(c) = self.capacity {
+            v.check((0..=10_000).contains(&c), "capacity", "must be between 0 and 10000");
+        }
+        if let Some(Some(team)) = &self.team {
+            v.check(!team.trim().is_empty() && team.chars().count() <= 64, "team", "must be 1-64 characters");
+        }
+        if let Some(Some(u)) = &self.username {
+            v.check(
+                (3..=64).contains(&u.len()) && u.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-@".contains(&b)),
+                "username",
+                "must be 3-64 letters, digits or . _ - @",
+            );
+        }
+        if let Some(Some(p)) = &self.password {
+            v.check((8..=256).contains(&p.chars().count()), "password", "must be 8-256 characters");
+        }
+        v.into_result()
+    }
+
+    fn into_changes(self) -> ApiResult<StaffChanges> {
+        let password_hash = match self.password {
+            Some(Some(p)) => Some(Some(crate::auth_clients::secrets::hash_secret(&p)?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        Ok(StaffChanges {
+            name: self.name.map(|n| n.trim().to_string()),
+            phone: self.phone,
+            store_id: self.store_id,
+            roles: self.roles,
+            skills: self.skills.map(|s| s.into_iter().map(|x| x.trim().to_string()).collect()),
+            capacity: self.capacity,
+            team: self.team.map(|t| t.map(|s| s.trim().to_string())),
+            active: self.active,
+            username: self.username,
+            password_hash,
+        })
+    }
+}
+
+/// A store-bound caller only ever sees its own store's staff; others look like they do not exist.
+fn visible(principal: &Principal, member: &Staff) -> ApiResult<()> {
+    if principal.store_id.is_none() || principal.store_id == member.store_id {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("staff_not_found", "no staff member with this id"))
+    }
+}
+
+fn staff_response(status: StatusCode, member: Staff) -> HttpResponse {
+    HttpResponse::build(status).insert_header(etag(member.version)).json(StaffView::from(member))
+}
+
+/// Add a staff member.
+#[utoipa::path(
+    tag = "staff", operation_id = "create_staff", request_body = StaffInput,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 201, description = "Created", body = StaffView),
+        (status = 409, description = "Username taken (`username_taken`)", body = crate::http::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/staff")]
+async fn create_staff(auth: Auth<Admin>, state: web::Data<AppState>, body: web::Json<StaffInput>) -> ApiResult<HttpResponse> {
+    let mut input = body.into_inner();
+    input.validate(true)?;
+    if let Some(own) = auth.store_id {
+        input.store_id = Some(Some(input.store_id.flatten().unwrap_or(own)));
+        if input.store_id != Some(Some(own)) {
+            return Err(ApiError::forbidden("a store-bound client can only add staff to its own store"));
+        }
+    }
+    let c = input.into_changes()?;
+    let new = NewStaff {
+        name: c.name.unwrap_or_default(),
+        phone: c.phone.flatten(),
+        store_id: c.store_id.flatten(),
+        roles: c.roles.unwrap_or_default(),
+        skills: c.skills.unwrap_or_default(),
+        capacity: c.capacity.unwrap_or(20),
+        team: c.team.flatten(),
+        active: c.active.unwrap_or(true),
+        username: c.username.flatten(),
+        password_hash: c.password_hash.flatten(),
+    };
+    let principal = auth.principal.clone();
+    let member = crate::db::transaction(&state.pool, move |conn| {
+        let member = store::insert(conn, &new)?;
+        crate::audit::record(conn, &principal, "staff.create", "staff", Some(member.id.to_string()), json!({}))?;
+        Ok(member)
+    })
+    .await?;
+    Ok(staff_response(StatusCode::CREATED, member))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StaffParams {
+    store_id: Option<Uuid>,
+    /// `sales`, `service` or `manager`.
+    role: Option<String>,
+    active: Option<bool>,
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// List staff (a store-bound caller sees only its own store's).
+#[utoipa::path(
+    tag = "staff", operation_id = "list_staff", params(StaffParams),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Staff by id", body = Page<StaffView>))
+)]
+#[get("/v1/staff")]
+async fn list_staff(auth: Auth<AnyScope>, state: web::Data<AppState>, params: web::Query<StaffParams>) -> ApiResult<HttpResponse> {
+    let p = params.into_inner();
+    let page = PageParams { limit: p.limit, cursor: p.cursor };
+    let limit = page.limit()?;
+    let after = page.after::<Uuid>()?;
+    let store_id = match (auth.store_id, p.store_id) {
+        (Some(own), Some(asked)) if own != asked => {
+            return Ok(HttpResponse::Ok().json(Page::<StaffView> { items: vec![], next_cursor: None }))
+        }
+        (Some(own), _) => Some(own),
+        (None, asked) => asked,
+    };
+    let filter = StaffFilter { store_id, role: p.role, active: p.active };
+    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, &filter, after, limit + 1)).await?;
+    let views: Vec<StaffView> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |s| s.id.to_string())))
+}
+
+/// Read a staff member.
+#[utoipa::path(
+    tag = "staff", operation_id = "get_staff",
+    params(("id" = Uuid, Path, description = "Staff id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The staff member", body = StaffView))
+)]
+#[get("/v1/staff/{id}")]
+async fn get_staff(auth: Auth<AnyScope>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let member = crate::db::run(&state.pool, move |conn| store::get(conn, id)).await?;
+    visible(&auth, &member)?;
+    Ok(staff_response(StatusCode::OK, member))
+}
+
+/// Change a staff member (`If-Match` honoured). Deactivating revokes their tokens at once.
+#[utoipa::path(
+    tag = "staff", operation_id = "update_staff", request_body = StaffInput,
+    params(("id" = Uuid, Path, description = "Staff id"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "Updated", body = StaffView),
+        (status = 409, description = "Username taken (`username_taken`)", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read", body = crate::http::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/staff/{id}")]
+async fn update_staff(
+    auth: Auth<Admin>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: web::Json<StaffInput>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let mut input = body.into_inner();
+    input.validate(false)?;
+    if auth.store_id.is_some() && input.store_id.is_some() && input.store_id != Some(auth.store_id) {
+        return Err(ApiError::forbidden("a store-bound client cannot move staff to another store"));
+    }
+    let changes = input.into_changes()?;
+    let expected = if_match(&req);
+    let principal = auth.principal.clone();
+    let member = crate::db::transaction(&state.pool, move |conn| {
+        visible(&principal, &store::get(conn, id)?)?;
+        let member = store::update(conn, id, expected, &changes)?;
+        crate::audit::record(conn, &principal, "staff.update", "staff", Some(id.to_string()), json!({}))?;
+        Ok(member)
+    })
+    .await?;
+    sync_revocation(&state, &member);
+    Ok(staff_response(StatusCode::OK, member))
+}
+
+fn sync_revocation(state: &AppState, member: &Staff) {
+    let sub = format!("staff:{}", member.id);
+    if member.active {
+        state.revocations.reinstate(&sub);
+    } else {
+        state.revocations.revoke(sub);
+    }
+}
+
+/// Deactivate a staff member (kept for history); their tokens stop working.
+#[utoipa::path(
+    tag = "staff", operation_id = "deactivate_staff",
+    params(("id" = Uuid, Path, description = "Staff id")),
+    security(("bearer" = ["admin"])),
+    responses((status = 204, description = "Deactivated"))
+)]
+#[delete("/v1/staff/{id}")]
+async fn deactivate_staff(auth: Auth<Admin>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let principal = auth.principal.clone();
+    let member = crate::db::transaction(&state.pool, move |conn| {
+        visible(&principal, &store::get(conn, id)?)?;
+        let member = store::update(conn, id, None, &StaffChanges { active: Some(false), ..Default::default() })?;
+        crate::audit::record(conn, &principal, "staff.deactivate", "staff", Some(id.to_string()), json!({}))?;
+        Ok(member)
+    })
+    .await?;
+    sync_revocation(&state, &member);
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,271 @@
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::store::{self, NewStore, Store, StoreChanges};
+use crate::http::auth::{Admin, AnyScope, Auth, Principal};
+use crate::http::error::{ApiError, ApiResult, Violations};
+use crate::http::pagination::{Page, PageParams};
+use crate::http::patch::double_option;
+use crate::http::{etag, if_match};
+use crate::AppState;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_store)
+        .service(list_stores)
+        .service(get_store)
+        .service(update_store)
+        .service(deactivate_store);
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "code": "BJ-CY-01", "name": "北京朝阳大悦城店",
+    "city": "北京", "district": "朝阳区", "kind": "store", "daily_sales_target": "50000.00", "active": true,
+    "version": 1, "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T08:00:00Z"}))]
+pub struct StoreView {
+    id: Uuid,
+    code: String,
+    name: String,
+    city: Option<String>,
+    district: Option<String>,
+    /// `store` or `online`.
+    kind: String,
+    #[serde(with = "crate::money::option")]
+    #[schema(value_type = Option<String>, example = "50000.00")]
+    daily_sales_target: Option<Decimal>,
+    active: bool,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Store> for StoreView {
+    fn from(s: Store) -> Self {
+        StoreView {
+            id: s.id,
+            code: s.code,
+            name: s.name,
+            city: s.city,
+            district: s.district,
+            kind: s.kind,
+            daily_sales_target: s.daily_sales_target,
+            active: s.active,
+            version: s.version,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"code": "BJ-CY-01", "name": "北京朝阳大悦城店", "city": "北京", "district": "朝阳区",
+    "kind": "store", "daily_sales_target": "50000.00"}))]
+pub struct StoreInput {
+    #[schema(min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9_-]+$")]
+    code: Option<String>,
+    #[schema(min_length = 1, max_length = 100)]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    city: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    district: Option<Option<String>>,
+    /// `store` (default) or `online`.
+    kind: Option<String>,
+    #[serde(default, deserialize_with = "money_patch")]
+    #[schema(value_type = Option<String>, example = "50000.00")]
+    daily_sales_target: Option<Option<Decimal>>,
+    active: Option<bool>,
+}
+
+fn money_patch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<Decimal>>, D::Error> {
+    crate::money::option::deserialize(d).map(Some)
+}
+
+fn clean_text(value: Option<Option<String>>) -> Option<Option<String>> {
+    value.map(|v| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
+}
+
+impl StoreInput {
+    fn validate(&self, creating: bool) -> ApiResult<()> {
+        let mut v = Violations::new();
+        match &self.code {
+            Some(code) => v.check(
+                (1..=32).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "code",
+                "must be 1-32 letters, digits, '-' or '_'",
+            ),
+            None if creating => v.add("code", "is required"),
+            None => {}
+        }
+        match &self.name {
+            Some(name) => v.check(
+                !name.trim().is_empty() && name.chars().count() <= 100,
+                "name",
+                "must be 1-100 characters",
+            ),
+            None if creating => v.add("name", "is required"),
+            None => {}
+        }
+        if let Some(kind) = &self.kind {
+            v.check(kind == "store" || kind == "online", "kind", "must be 'store' or 'online'");
+        }
+        for (field, value) in [("city", &self.city), ("district", &self.district)] {
+            if let Some(Some(text)) = value {
+                v.check(text.chars().count() <= 100, field, "must be at most 100 characters");
+            }
+        }
+        if let Some(Some(target)) = self.daily_sales_target {
+            v.check(target >= Decimal::ZERO, "daily_sales_target", "must not be negative");
+        }
+        v.into_result()
+    }
+
+    fn into_changes(self) -> StoreChanges {
+        StoreChanges {
+            code: self.code,
+            name: self.name.map(|n| n.trim().to_string()),
+            city: clean_text(self.city),
+            district: clean_text(self.district),
+            kind: self.kind,
+            daily_sales_target: self.daily_sales_target,
+            active: self.active,
+        }
+    }
+}
+
+fn visible_to(principal: &Principal, store_id: Uuid) -> ApiResult<()> {
+    if principal.may_act_for_store(Some(store_id)) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("store_not_found", "no store with this id"))
+    }
+}
+
+fn store_response(status: actix_web::http::StatusCode, store: Store) -> HttpResponse {
+    HttpResponse::build(status).insert_header(etag(store.version)).json(StoreView::from(store))
+}
+
+/// Create a store.
+#[utoipa::path(
+    tag = "stores", operation_id = "create_store", request_body = StoreInput,
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 201, description = "Created", body = StoreView),
+        (status = 409, description = "Code taken (`store_code_taken`)", body = crate::http::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/stores")]
+async fn create_store(auth: Auth<Admin>, state: web::Data<AppState>, body: web::Json<StoreInput>) -> ApiResult<HttpResponse> {
+    let input = body.into_inner();
+    input.validate(true)?;
+    let c = input.into_changes();
+    let new = NewStore {
+        code: c.code.unwrap_or_default(),
+        name: c.name.unwrap_or_default(),
+        city: c.city.flatten(),
+        district: c.district.flatten(),
+        kind: c.kind.unwrap_or_else(|| "store".into()),
+        daily_sales_target: c.daily_sales_target.flatten(),
+        active: c.active.unwrap_or(true),
+    };
+    let principal = auth.principal.clone();
+    let store = crate::db::transaction(&state.pool, move |conn| {
+        let store = store::insert(conn, &new)?;
+        crate::audit::record(conn, &principal, "store.create", "store", Some(store.id.to_string()), json!({}))?;
+        Ok(store)
+    })
+    .await?;
+    Ok(store_response(actix_web::http::StatusCode::CREATED, store))
+}
+
+/// List stores (a store-bound caller sees only its own).
+#[utoipa::path(
+    tag = "stores", operation_id = "list_stores", params(PageParams),
+    security(("bearer" = [])),
+    responses((status = 200, description = "Stores by id", body = Page<StoreView>))
+)]
+#[get("/v1/stores")]
+async fn list_stores(auth: Auth<AnyScope>, state: web::Data<AppState>, page: web::Query<PageParams>) -> ApiResult<HttpResponse> {
+    let limit = page.limit()?;
+    let after = page.after::<Uuid>()?;
+    let only = auth.store_id;
+    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, only, after, limit + 1)).await?;
+    let views: Vec<StoreView> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |s| s.id.to_string())))
+}
+
+/// Read a store.
+#[utoipa::path(
+    tag = "stores", operation_id = "get_store",
+    params(("id" = Uuid, Path, description = "Store id")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The store", body = StoreView))
+)]
+#[get("/v1/stores/{id}")]
+async fn get_store(auth: Auth<AnyScope>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    visible_to(&auth, id)?;
+    let store = crate::db::run(&state.pool, move |conn| store::get(conn, id)).await?;
+    Ok(store_response(actix_web::http::StatusCode::OK, store))
+}
+
+/// Change a store; send `If-Match` with the ETag you read to avoid overwriting someone else's change.
+#[utoipa::path(
+    tag = "stores", operation_id = "update_store", request_body = StoreInput,
+    params(("id" = Uuid, Path, description = "Store id"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "Updated", body = StoreView),
+        (status = 409, description = "Code taken (`store_code_taken`)", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = crate::http::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/stores/{id}")]
+async fn update_store(
+    auth: Auth<Admin>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: web::Json<StoreInput>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let input = body.into_inner();
+    input.validate(false)?;
+    let changes = input.into_changes();
+    let expected = if_match(&req);
+    let principal = auth.principal.clone();
+    let store = crate::db::transaction(&state.pool, move |conn| {
+        let store = store::update(conn, id, expected, &changes)?;
+        crate::audit::record(conn, &principal, "store.update", "store", Some(id.to_string()), json!({}))?;
+        Ok(store)
+    })
+    .await?;
+    Ok(store_response(actix_web::http::StatusCode::OK, store))
+}
+
+/// Close a store: it is kept (orders and members refer to it) but marked inactive.
+#[utoipa::path(
+    tag = "stores", operation_id = "deactivate_store",
+    params(("id" = Uuid, Path, description = "Store id")),
+    security(("bearer" = ["admin"])),
+    responses((status = 204, description = "Deactivated"))
+)]
+#[delete("/v1/stores/{id}")]
+async fn deactivate_store(auth: Auth<Admin>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let principal = auth.principal.clone();
+    crate::db::transaction(&state.pool, move |conn| {
+        store::update(conn, id, None, &StoreChanges { active: Some(false), ..Default::default() })?;
+        crate::audit::record(conn, &principal, "store.deactivate", "store", Some(id.to_string()), json!({}))
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
