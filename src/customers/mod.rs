@@ -1,5 +1,13 @@
-//! Customers: one profile per person across channels.
+//! Customers: one profile per person across channels (客户信息管理 / 全渠道客户视图).
 
+pub mod api;
+pub mod api_related;
+pub mod model;
 pub mod rules;
+pub mod service;
+pub mod store;
 
-pub fn configure(_cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {}
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    api::configure(cfg);
+    api_related::configure(cfg);
+}

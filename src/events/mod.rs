@@ -126,12 +126,21 @@ pub fn feed(conn: &mut PgConnection, after: i64, types: &[String], limit: i64) -
     Ok(query.load(conn)?)
 }
 
-/// A subject's events, newest first (the customer timeline reads these).
-pub fn for_subject(conn: &mut PgConnection, subject: Uuid, limit: i64) -> ApiResult<Vec<(Uuid, String, DateTime<Utc>, Value)>> {
-    Ok(events::table
+/// A subject's events, newest first, strictly before `(at, id)` when given (the customer timeline).
+pub fn for_subject(
+    conn: &mut PgConnection,
+    subject: Uuid,
+    before: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> ApiResult<Vec<(Uuid, String, DateTime<Utc>, Value)>> {
+    let mut q = events::table
         .filter(events::subject_id.eq(subject))
         .select((events::id, events::event_type, events::occurred_at, events::data))
         .order((events::occurred_at.desc(), events::id.desc()))
         .limit(limit)
-        .load(conn)?)
+        .into_boxed();
+    if let Some((at, id)) = before {
+        q = q.filter(events::occurred_at.lt(at).or(events::occurred_at.eq(at).and(events::id.lt(id))));
+    }
+    Ok(q.load(conn)?)
 }

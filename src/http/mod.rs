@@ -80,19 +80,24 @@ impl RouteTable {
         RouteTable(routes)
     }
 
+    /// Methods of the best-matching documented paths (most literal segments win, as in routing).
     fn allowed(&self, path: &str) -> Option<Vec<Method>> {
         let segments = split(path);
-        let mut allowed: Vec<Method> = Vec::new();
-        let mut matched = false;
+        let mut best: Option<(usize, Vec<Method>)> = None;
         for (pattern, methods) in &self.0 {
             let fits = pattern.len() == segments.len()
                 && pattern.iter().zip(&segments).all(|(p, s)| p.starts_with('{') || p == s);
-            if fits {
-                matched = true;
-                allowed.extend(methods.iter().cloned());
+            if !fits {
+                continue;
+            }
+            let literal = pattern.iter().filter(|p| !p.starts_with('{')).count();
+            match &mut best {
+                Some((score, found)) if *score == literal => found.extend(methods.iter().cloned()),
+                Some((score, _)) if *score > literal => {}
+                _ => best = Some((literal, methods.clone())),
             }
         }
-        matched.then_some(allowed)
+        best.map(|(_, methods)| methods)
     }
 }
 

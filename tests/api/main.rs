@@ -1,1 +1,10 @@
+//! The one integration-test binary: every module drives the real app against real PostgreSQL.
+//! `support` is the harness (`TestApp`); the other modules are grouped by domain.
 
+mod support;
+
+mod auth;
+mod conventions;
+mod events;
+mod openapi;
+mod stores_staff;

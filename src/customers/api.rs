@@ -1,0 +1,444 @@
+//! Customer profile endpoints: create, read, change, erase, upsert by identity, lookup, search, bulk.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use diesel::PgConnection;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::model::{CustomerInput, CustomerView, IdentityInput};
+use super::service;
+use super::store::{self, SearchFilter};
+use super::rules;
+use crate::http::auth::{Auth, CustomersPii, CustomersRead, CustomersWrite, Principal};
+use crate::http::error::{ApiError, ApiResult, Problem};
+use crate::http::pagination::{Page, PageParams};
+use crate::http::{etag, if_match};
+use crate::AppState;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    // Literal paths before `{id}` so `lookup` and `bulk` are never parsed as ids.
+    cfg.service(lookup_customer)
+        .service(bulk_upsert_customers)
+        .service(upsert_customer_by_identity)
+        .service(create_customer)
+        .service(search_customers)
+        .service(get_customer)
+        .service(update_customer)
+        .service(erase_customer);
+}
+
+/// Writes the audit entry every unmasked read of customer data needs.
+pub fn audit_pii_read(conn: &mut PgConnection, who: &Principal, ids: &[Uuid], action: &str) -> ApiResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let (resource_id, detail) = match ids {
+        [one] => (Some(one.to_string()), json!({})),
+        many => (None, json!({"customer_ids": many})),
+    };
+    crate::audit::record(conn, who, action, "customer", resource_id, detail)
+}
+
+/// Reads one customer as the caller may see it, auditing unmasked reads.
+pub fn read_view(conn: &mut PgConnection, who: &Principal, id: Uuid) -> ApiResult<CustomerView> {
+    let customer = store::get(conn, id)?;
+    let unmasked = who.has("customers:pii");
+    if unmasked {
+        audit_pii_read(conn, who, &[id], "customer.read_pii")?;
+    }
+    service::view(conn, customer, unmasked)
+}
+
+pub fn customer_response(status: StatusCode, view: CustomerView) -> HttpResponse {
+    let mut builder = HttpResponse::build(status);
+    builder.insert_header(etag(view.version));
+    if status == StatusCode::CREATED {
+        builder.insert_header(("location", format!("/v1/customers/{}", view.id)));
+    }
+    builder.json(view)
+}
+
+/// Create a customer. Its phone and email become identities; one that belongs to someone else is 409.
+#[utoipa::path(
+    tag = "customers", operation_id = "create_customer", request_body = CustomerInput,
+    security(("bearer" = ["customers:write"])),
+    responses(
+        (status = 201, description = "Created", body = CustomerView),
+        (status = 409, description = "`phone_taken` / `identity_taken` with `owner_customer_id`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/customers")]
+async fn create_customer(auth: Auth<CustomersWrite>, state: web::Data<AppState>, body: web::Json<CustomerInput>) -> ApiResult<HttpResponse> {
+    let input = body.into_inner().validate(service::today(state.config.timezone), "")?;
+    let who = auth.principal.clone();
+    let view = crate::db::transaction(&state.pool, move |conn| {
+        let customer = service::create(conn, input)?;
+        read_view(conn, &who, customer.id)
+    })
+    .await?;
+    Ok(customer_response(StatusCode::CREATED, view))
+}
+
+/// Read a customer (PII masked without `customers:pii`).
+#[utoipa::path(
+    tag = "customers", operation_id = "get_customer",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("bearer" = ["customers:read"])),
+    responses((status = 200, description = "The customer", body = CustomerView))
+)]
+#[get("/v1/customers/{id}")]
+async fn get_customer(auth: Auth<CustomersRead>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let who = auth.principal.clone();
+    let view = crate::db::run(&state.pool, move |conn| read_view(conn, &who, id)).await?;
+    Ok(customer_response(StatusCode::OK, view))
+}
+
+/// Change a customer; absent fields stay, `null` clears. `If-Match` guards against lost updates.
+#[utoipa::path(
+    tag = "customers", operation_id = "update_customer", request_body = CustomerInput,
+    params(("id" = Uuid, Path, description = "Customer id"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["customers:write"])),
+    responses(
+        (status = 200, description = "Updated", body = CustomerView),
+        (status = 409, description = "Identity taken, or the customer was merged or erased", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/customers/{id}")]
+async fn update_customer(
+    auth: Auth<CustomersWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: web::Json<CustomerInput>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let mut raw = body.into_inner();
+    if raw.identities.is_some() {
+        return Err(ApiError::invalid("identities", "add identities with POST /v1/customers/{id}/identities"));
+    }
+    raw.identities = None;
+    let input = raw.validate(service::today(state.config.timezone), "")?;
+    let expected = if_match(&req);
+    let who = auth.principal.clone();
+    let view = crate::db::transaction(&state.pool, move |conn| {
+        service::update(conn, id, expected, input)?;
+        read_view(conn, &who, id)
+    })
+    .await?;
+    Ok(customer_response(StatusCode::OK, view))
+}
+
+/// Erase a customer (PIPL): personal data blanked, identities released; orders and totals kept anonymously.
+#[utoipa::path(
+    tag = "customers", operation_id = "erase_customer",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("bearer" = ["customers:pii"])),
+    responses(
+        (status = 204, description = "Erased (also when it already was)"),
+        (status = 409, description = "The customer was merged: erase the customer it was merged into", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/customers/{id}")]
+async fn erase_customer(auth: Auth<CustomersPii>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let who = auth.principal.clone();
+    crate::db::transaction(&state.pool, move |conn| {
+        service::erase(conn, id)?;
+        crate::audit::record(conn, &who, "customer.erase", "customer", Some(id.to_string()), json!({}))
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// Upsert for connectors: updates the customer who owns the identity, or creates one who does.
+#[utoipa::path(
+    tag = "customers", operation_id = "upsert_customer_by_identity", request_body = CustomerInput,
+    params(("kind" = String, Path, description = "Identity kind, e.g. `tmall_ouid`, `phone`, `external:erp`"),
+           ("value" = String, Path, description = "Identity value")),
+    security(("bearer" = ["customers:write"])),
+    responses(
+        (status = 200, description = "Updated the owner", body = CustomerView),
+        (status = 201, description = "Created a customer with this identity", body = CustomerView),
+        (status = 409, description = "Another identity in the body belongs to someone else", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/v1/customers/by-identity/{kind}/{value}")]
+async fn upsert_customer_by_identity(
+    auth: Auth<CustomersWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<CustomerInput>,
+) -> ApiResult<HttpResponse> {
+    let (kind, value) = path.into_inner();
+    let (kind, value) = rules::normalize_identity(&kind, &value).map_err(|m| ApiError::invalid("value", m))?;
+    let input = body.into_inner().validate(service::today(state.config.timezone), "")?;
+    let who = auth.principal.clone();
+    let (view, created) = crate::db::transaction(&state.pool, move |conn| {
+        let (customer, created) = service::upsert_by_identity(conn, &kind, &value, input)?;
+        Ok((read_view(conn, &who, customer.id)?, created))
+    })
+    .await?;
+    Ok(customer_response(if created { StatusCode::CREATED } else { StatusCode::OK }, view))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LookupParams {
+    /// Mainland mobile or E.164.
+    phone: Option<String>,
+    member_card: Option<String>,
+    /// `<app id>:<openid>`.
+    wechat_openid: Option<String>,
+    wechat_unionid: Option<String>,
+    /// Any identity kind, with `identity_value`.
+    identity_kind: Option<String>,
+    identity_value: Option<String>,
+}
+
+impl LookupParams {
+    fn identity(&self) -> ApiResult<(String, String)> {
+        let given: Vec<(&str, &String)> = [
+            ("phone", &self.phone),
+            ("member_card", &self.member_card),
+            ("wechat_openid", &self.wechat_openid),
+            ("wechat_unionid", &self.wechat_unionid),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
+        .collect();
+        let generic = match (&self.identity_kind, &self.identity_value) {
+            (Some(k), Some(v)) => Some((k.as_str(), v)),
+            (None, None) => None,
+            _ => return Err(ApiError::invalid("identity_kind", "identity_kind and identity_value go together")),
+        };
+        let all: Vec<(&str, &String)> = given.into_iter().chain(generic).collect();
+        match all.as_slice() {
+            [(kind, value)] => rules::normalize_identity(kind, value).map_err(|m| ApiError::invalid(*kind, m)),
+            [] => Err(ApiError::invalid("phone", "give one of phone, member_card, wechat_openid, wechat_unionid or identity_kind+identity_value")),
+            _ => Err(ApiError::invalid("phone", "give exactly one identity")),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"tier_code": "silver", "tier_name": "银卡", "discount_rate": "0.95", "member_card": "8800123456789012",
+    "member_since": "2025-03-01T10:00:00Z", "tier_valid_until": "2027-03-01T10:00:00Z"}))]
+pub struct MembershipSummary {
+    pub tier_code: String,
+    pub tier_name: String,
+    /// Share of the price paid: 0.95 is 9.5折.
+    pub discount_rate: String,
+    pub member_card: String,
+    pub member_since: DateTime<Utc>,
+    pub tier_valid_until: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema, Default)]
+#[schema(example = json!({"available": 1200, "pending": 0, "debt": 0, "expiring_within_30_days": 300}))]
+pub struct PointsSummary {
+    pub available: i64,
+    pub pending: i64,
+    pub debt: i64,
+    pub expiring_within_30_days: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"code": "K7M4-P9QX-2HTR", "template_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "name": "满300减50",
+    "kind": "amount_off", "expires_at": "2026-12-31T15:59:59Z"}))]
+pub struct CouponSummary {
+    pub code: String,
+    pub template_id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"customer": {"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "name": "张三", "phone": "138****5678"},
+    "membership": null, "points": {"available": 0, "pending": 0, "debt": 0, "expiring_within_30_days": 0}, "coupons": []}))]
+pub struct LookupResult {
+    pub customer: CustomerView,
+    /// Null when the customer is not a member.
+    pub membership: Option<MembershipSummary>,
+    pub points: PointsSummary,
+    /// Coupons the customer can use now.
+    pub coupons: Vec<CouponSummary>,
+}
+
+/// The till's call: find a customer by phone, card or WeChat id, with membership, points and coupons.
+#[utoipa::path(
+    tag = "customers", operation_id = "lookup_customer", params(LookupParams),
+    security(("bearer" = ["customers:read"])),
+    responses(
+        (status = 200, description = "The customer and what the till needs", body = LookupResult),
+        (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/customers/lookup")]
+async fn lookup_customer(auth: Auth<CustomersRead>, state: web::Data<AppState>, params: web::Query<LookupParams>) -> ApiResult<HttpResponse> {
+    let (kind, value) = params.identity()?;
+    let who = auth.principal.clone();
+    let result = crate::db::run(&state.pool, move |conn| {
+        let owner = store::owner_of(conn, &kind, &value)?
+            .ok_or_else(|| ApiError::not_found("customer_not_found", "no customer has this identity"))?;
+        Ok(LookupResult {
+            customer: read_view(conn, &who, owner)?,
+            membership: None,
+            points: PointsSummary::default(),
+            coupons: Vec::new(),
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    /// Name (part), phone (full or last 4 digits), email or member card.
+    q: Option<String>,
+    tag: Option<String>,
+    city: Option<String>,
+    /// Home store.
+    store_id: Option<Uuid>,
+    created_after: Option<DateTime<Utc>>,
+    /// `active` (default), `merged` or `erased`.
+    status: Option<String>,
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+    cursor: Option<String>,
+}
+
+/// Search customers.
+#[utoipa::path(
+    tag = "customers", operation_id = "search_customers", params(SearchParams),
+    security(("bearer" = ["customers:read"])),
+    responses((status = 200, description = "Matching customers by id", body = Page<CustomerView>))
+)]
+#[get("/v1/customers")]
+async fn search_customers(auth: Auth<CustomersRead>, state: web::Data<AppState>, params: web::Query<SearchParams>) -> ApiResult<HttpResponse> {
+    let p = params.into_inner();
+    let page = PageParams { limit: p.limit, cursor: p.cursor };
+    let limit = page.limit()?;
+    let after = page.after::<Uuid>()?;
+    let status = p.status.unwrap_or_else(|| "active".into());
+    if !["active", "merged", "erased"].contains(&status.as_str()) {
+        return Err(ApiError::invalid("status", "must be active, merged or erased"));
+    }
+    let term = p.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(rules::classify_query);
+    let filter = SearchFilter { term, tag: p.tag, city: p.city, store_id: p.store_id, created_after: p.created_after, status };
+    let who = auth.principal.clone();
+    let views = crate::db::run(&state.pool, move |conn| {
+        let rows = store::search(conn, &filter, after, limit + 1)?;
+        let unmasked = who.has("customers:pii");
+        if unmasked {
+            let ids: Vec<Uuid> = rows.iter().take(limit as usize).map(|c| c.id).collect();
+            audit_pii_read(conn, &who, &ids, "customer.read_pii")?;
+        }
+        service::views(conn, rows, unmasked)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |c| c.id.to_string())))
+}
+
+pub const BULK_MAX_ROWS: usize = 1000;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"customers": [{"identity": {"kind": "tmall_ouid", "value": "t_88231"}, "name": "李四", "phone": "13900001111"}]}))]
+pub struct BulkRequest {
+    /// 1-1000 rows, each an identity plus profile fields.
+    #[schema(value_type = Vec<BulkRow>)]
+    customers: Vec<Value>,
+}
+
+/// One upsert: the identity that finds (or creates) the customer, plus profile fields.
+#[derive(Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[schema(example = json!({"identity": {"kind": "tmall_ouid", "value": "t_88231"}, "name": "李四"}))]
+pub struct BulkRow {
+    identity: IdentityInput,
+    #[schema(inline)]
+    #[serde(flatten)]
+    profile: CustomerInput,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"index": 0, "status": "created", "customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "error": null}))]
+pub struct BulkRowResult {
+    index: usize,
+    /// `created`, `updated` or `failed`.
+    status: &'static str,
+    customer_id: Option<Uuid>,
+    error: Option<Problem>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"created": 1, "updated": 0, "failed": 0, "results": [{"index": 0, "status": "created", "customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "error": null}]}))]
+pub struct BulkResponse {
+    created: usize,
+    updated: usize,
+    failed: usize,
+    results: Vec<BulkRowResult>,
+}
+
+fn parse_bulk_row(row: Value, index: usize, today: chrono::NaiveDate) -> ApiResult<(String, String, super::model::ValidInput)> {
+    let prefix = format!("customers[{index}].");
+    let Value::Object(mut fields) = row else {
+        return Err(ApiError::invalid(format!("customers[{index}]"), "must be an object"));
+    };
+    let identity: IdentityInput = fields
+        .remove("identity")
+        .ok_or_else(|| ApiError::invalid(format!("{prefix}identity"), "is required"))
+        .and_then(|v| serde_json::from_value(v).map_err(|e| ApiError::invalid(format!("{prefix}identity"), e.to_string())))?;
+    let (kind, value) = rules::normalize_identity(&identity.kind, &identity.value)
+        .map_err(|m| ApiError::invalid(format!("{prefix}identity"), m))?;
+    let input: CustomerInput = serde_json::from_value(Value::Object(fields)).map_err(|e| crate::http::body_error(&e.to_string()))?;
+    Ok((kind, value, input.validate(today, &prefix)?))
+}
+
+/// Upsert up to 1,000 customers by identity; each row stands alone, a bad row never sinks the others.
+#[utoipa::path(
+    tag = "customers", operation_id = "bulk_upsert_customers", request_body = BulkRequest,
+    security(("bearer" = ["customers:write"])),
+    responses((status = 200, description = "Per-row results", body = BulkResponse))
+)]
+#[post("/v1/customers/bulk")]
+async fn bulk_upsert_customers(_auth: Auth<CustomersWrite>, state: web::Data<AppState>, body: web::Json<BulkRequest>) -> ApiResult<HttpResponse> {
+    let rows = body.into_inner().customers;
+    if rows.is_empty() || rows.len() > BULK_MAX_ROWS {
+        return Err(ApiError::invalid("customers", "send between 1 and 1000 rows"));
+    }
+    let today = service::today(state.config.timezone);
+    let results = crate::db::run(&state.pool, move |conn| {
+        use diesel::Connection;
+        let mut results = Vec::with_capacity(rows.len());
+        for (index, row) in rows.into_iter().enumerate() {
+            let outcome = parse_bulk_row(row, index, today)
+                .and_then(|(kind, value, input)| conn.transaction(|conn| service::upsert_by_identity(conn, &kind, &value, input)));
+            results.push(match outcome {
+                Ok((customer, created)) => BulkRowResult {
+                    index,
+                    status: if created { "created" } else { "updated" },
+                    customer_id: Some(customer.id),
+                    error: None,
+                },
+                Err(ApiError::Internal(cause)) => return Err(ApiError::Internal(cause)),
+                Err(err) => BulkRowResult { index, status: "failed", customer_id: None, error: Some(err.problem()) },
+            });
+        }
+        Ok(results)
+    })
+    .await?;
+    let count = |s: &str| results.iter().filter(|r| r.status == s).count();
+    Ok(HttpResponse::Ok().json(BulkResponse { created: count("created"), updated: count("updated"), failed: count("failed"), results }))
+}

@@ -1,0 +1,442 @@
+//! What hangs off a customer: identities, tags, notes, timeline, export, merge.
+
+use std::collections::BTreeMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, post, put, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::api::{customer_response, read_view};
+use super::model::{validate_tags, CustomerView, IdentityInput, IdentityView};
+use super::rules;
+use super::service;
+use super::store;
+use crate::http::auth::{Auth, CustomersPii, CustomersRead, CustomersWrite};
+use crate::http::error::{ApiError, ApiResult, Problem, Violations};
+use crate::http::pagination::{Page, PageParams};
+use crate::AppState;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(list_identities)
+        .service(add_identity)
+        .service(remove_identity)
+        .service(replace_customer_tags)
+        .service(list_tags)
+        .service(create_tag)
+        .service(delete_tag)
+        .service(add_note)
+        .service(customer_timeline)
+        .service(export_customer)
+        .service(merge_customers);
+}
+
+/// A customer's identities.
+#[utoipa::path(
+    tag = "customers", operation_id = "list_identities",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("bearer" = ["customers:read"])),
+    responses((status = 200, description = "Identities (phone and email masked without `customers:pii`)", body = Vec<IdentityView>))
+)]
+#[get("/v1/customers/{id}/identities")]
+async fn list_identities(auth: Auth<CustomersRead>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let who = auth.principal.clone();
+    let view = crate::db::run(&state.pool, move |conn| read_view(conn, &who, id)).await?;
+    Ok(HttpResponse::Ok().json(view.identities))
+}
+
+/// Attach an identity (e.g. a WeChat openid after the mini-program binds the member).
+#[utoipa::path(
+    tag = "customers", operation_id = "add_identity", request_body = IdentityInput,
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("bearer" = ["customers:write"])),
+    responses(
+        (status = 201, description = "Attached (or already this customer's)", body = CustomerView),
+        (status = 409, description = "`identity_taken` with `owner_customer_id`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/customers/{id}/identities")]
+async fn add_identity(auth: Auth<CustomersWrite>, state: web::Data<AppState>, id: web::Path<Uuid>, body: web::Json<IdentityInput>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let (kind, value) = rules::normalize_identity(&body.kind, &body.value).map_err(|m| ApiError::invalid("value", m))?;
+    let who = auth.principal.clone();
+    let view = crate::db::transaction(&state.pool, move |conn| {
+        let current = store::lock_active(conn, id)?;
+        store::claim_identity(conn, id, &kind, &value)?;
+        let mut changes = store::ProfileChanges::default();
+        // The first phone or email also fills the profile field, which is how the till shows it.
+        if kind == "phone" && current.phone.is_none() {
+            changes.phone = Some(Some(value.clone()));
+        }
+        if kind == "email" && current.email.is_none() {
+            changes.email = Some(Some(value.clone()));
+        }
+        store::update(conn, &current, &changes)?;
+        crate::events::emit(conn, "customer.updated", Some(id), json!({"fields": ["identities"]}))?;
+        read_view(conn, &who, id)
+    })
+    .await?;
+    Ok(customer_response(StatusCode::CREATED, view))
+}
+
+/// Detach an identity; it becomes free for another customer.
+#[utoipa::path(
+    tag = "customers", operation_id = "remove_identity",
+    params(("id" = Uuid, Path, description = "Customer id"), ("kind" = String, Path, description = "Identity kind"),
+           ("value" = String, Path, description = "Identity value")),
+    security(("bearer" = ["customers:write"])),
+    responses((status = 204, description = "Detached"))
+)]
+#[delete("/v1/customers/{id}/identities/{kind}/{value}")]
+async fn remove_identity(_auth: Auth<CustomersWrite>, state: web::Data<AppState>, path: web::Path<(Uuid, String, String)>) -> ApiResult<HttpResponse> {
+    let (id, kind, value) = path.into_inner();
+    let (kind, value) = rules::normalize_identity(&kind, &value).map_err(|m| ApiError::invalid("value", m))?;
+    crate::db::transaction(&state.pool, move |conn| {
+        let current = store::lock_active(conn, id)?;
+        if store::release_identity(conn, id, &kind, &value)? == 0 {
+            return Err(ApiError::not_found("identity_not_found", "this customer has no such identity"));
+        }
+        // Keep the profile consistent: its phone/email is always one of its identities.
+        let mut changes = store::ProfileChanges::default();
+        if kind == "phone" && current.phone.as_deref() == Some(value.as_str()) {
+            changes.phone = Some(None);
+        }
+        if kind == "email" && current.email.as_deref() == Some(value.as_str()) {
+            changes.email = Some(None);
+        }
+        store::update(conn, &current, &changes)?;
+        crate::events::emit(conn, "customer.updated", Some(id), json!({"fields": ["identities"]}))?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"tags": ["vip", "童装"]}))]
+pub struct TagsInput {
+    tags: Vec<String>,
+}
+
+/// Replace a customer's manual tags (unknown tags join the catalogue as manual tags).
+#[utoipa::path(
+    tag = "customers", operation_id = "replace_customer_tags", request_body = TagsInput,
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("bearer" = ["customers:write"])),
+    responses((status = 200, description = "The customer with its new tags", body = CustomerView))
+)]
+#[put("/v1/customers/{id}/tags")]
+async fn replace_customer_tags(auth: Auth<CustomersWrite>, state: web::Data<AppState>, id: web::Path<Uuid>, body: web::Json<TagsInput>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let mut v = Violations::new();
+    let tags = validate_tags(&body.tags, &mut v);
+    v.into_result()?;
+    let who = auth.principal.clone();
+    let view = crate::db::transaction(&state.pool, move |conn| {
+        let current = store::lock_active(conn, id)?;
+        store::replace_tags(conn, id, &tags)?;
+        store::update(conn, &current, &store::ProfileChanges::default())?;
+        crate::events::emit(conn, "customer.updated", Some(id), json!({"fields": ["tags"]}))?;
+        read_view(conn, &who, id)
+    })
+    .await?;
+    Ok(customer_response(StatusCode::OK, view))
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"name": "vip", "kind": "manual", "description": "到店VIP", "created_at": "2026-11-23T08:00:00Z"}))]
+pub struct TagView {
+    name: String,
+    /// `manual` or `rule`.
+    kind: String,
+    description: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<store::Tag> for TagView {
+    fn from(t: store::Tag) -> Self {
+        TagView { name: t.name, kind: t.kind, description: t.description, created_at: t.created_at }
+    }
+}
+
+/// The tag catalogue.
+#[utoipa::path(
+    tag = "customers", operation_id = "list_tags", params(PageParams),
+    security(("bearer" = ["customers:read"])),
+    responses((status = 200, description = "Tags by name", body = Page<TagView>))
+)]
+#[get("/v1/tags")]
+async fn list_tags(_auth: Auth<CustomersRead>, state: web::Data<AppState>, page: web::Query<PageParams>) -> ApiResult<HttpResponse> {
+    let limit = page.limit()?;
+    let after = page.after::<String>()?;
+    let rows = crate::db::run(&state.pool, move |conn| store::list_tags(conn, after, limit + 1)).await?;
+    let views: Vec<TagView> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |t| t.name.clone())))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "vip", "kind": "manual", "description": "到店VIP"}))]
+pub struct NewTag {
+    #[schema(min_length = 1, max_length = 64)]
+    name: String,
+    /// Only `manual` for now: rule tags (segment definitions) arrive with segments.
+    kind: Option<String>,
+    #[schema(max_length = 500)]
+    description: Option<String>,
+}
+
+/// Add a tag to the catalogue.
+#[utoipa::path(
+    tag = "customers", operation_id = "create_tag", request_body = NewTag,
+    security(("bearer" = ["customers:write"])),
+    responses(
+        (status = 201, description = "Created", body = TagView),
+        (status = 409, description = "`tag_exists`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/tags")]
+async fn create_tag(_auth: Auth<CustomersWrite>, state: web::Data<AppState>, body: web::Json<NewTag>) -> ApiResult<HttpResponse> {
+    let input = body.into_inner();
+    let mut v = Violations::new();
+    let name = validate_tags(std::slice::from_ref(&input.name), &mut v).pop().unwrap_or_default();
+    if let Some(kind) = &input.kind {
+        v.check(kind == "manual", "kind", "only manual tags can be created until segments exist");
+    }
+    if let Some(d) = &input.description {
+        v.check(d.chars().count() <= 500, "description", "must be at most 500 characters");
+    }
+    v.into_result()?;
+    let tag = crate::db::run(&state.pool, move |conn| store::create_tag(conn, &name, input.description.as_deref())).await?;
+    Ok(HttpResponse::Created().json(TagView::from(tag)))
+}
+
+/// Remove a tag from the catalogue and from every customer.
+#[utoipa::path(
+    tag = "customers", operation_id = "delete_tag",
+    params(("name" = String, Path, description = "Tag name")),
+    security(("bearer" = ["customers:write"])),
+    responses((status = 204, description = "Deleted"))
+)]
+#[delete("/v1/tags/{name}")]
+async fn delete_tag(_auth: Auth<CustomersWrite>, state: web::Data<AppState>, name: web::Path<String>) -> ApiResult<HttpResponse> {
+    let name = name.into_inner();
+    crate::db::transaction(&state.pool, move |conn| store::delete_tag(conn, &name)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"body": "偏好小码，周末来店"}))]
+pub struct NoteInput {
+    #[schema(min_length = 1, max_length = 5000)]
+    body: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f",
+    "body": "偏好小码，周末来店", "author": "staff:0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60", "created_at": "2026-11-23T08:00:00Z"}))]
+pub struct NoteView {
+    id: Uuid,
+    customer_id: Uuid,
+    body: String,
+    /// Token subject of the writer.
+    author: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<store::Note> for NoteView {
+    fn from(n: store::Note) -> Self {
+        NoteView { id: n.id, customer_id: n.customer_id, body: n.body, author: n.author, created_at: n.created_at }
+    }
+}
+
+/// Add a note (shows on the timeline).
+#[utoipa::path(
+    tag = "customers", operation_id = "add_note", request_body = NoteInput,
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("bearer" = ["customers:write"])),
+    responses((status = 201, description = "Added", body = NoteView))
+)]
+#[post("/v1/customers/{id}/notes")]
+async fn add_note(auth: Auth<CustomersWrite>, state: web::Data<AppState>, id: web::Path<Uuid>, body: web::Json<NoteInput>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let text = body.into_inner().body.trim().to_string();
+    if text.is_empty() || text.chars().count() > 5000 {
+        return Err(ApiError::invalid("body", "must be 1-5000 characters"));
+    }
+    let author = auth.sub.clone();
+    let note = crate::db::transaction(&state.pool, move |conn| {
+        store::lock_active(conn, id)?;
+        store::add_note(conn, id, &text, &author)
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(NoteView::from(note)))
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"kind": "note", "type": "note", "id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e",
+    "occurred_at": "2026-11-23T08:00:00Z", "summary": "偏好小码，周末来店", "data": {"author": "staff:0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60"}}))]
+pub struct TimelineItem {
+    /// `note` or `event` (orders, points, coupons, tickets, leads and messages join as they land).
+    kind: &'static str,
+    /// Event type (e.g. `customer.merged`) or `note`.
+    #[serde(rename = "type")]
+    item_type: String,
+    id: Uuid,
+    occurred_at: DateTime<Utc>,
+    summary: String,
+    #[schema(value_type = Object)]
+    data: Value,
+}
+
+fn timeline_cursor(item: &TimelineItem) -> String {
+    format!("{}|{}", item.occurred_at.to_rfc3339(), item.id)
+}
+
+fn parse_timeline_cursor(page: &PageParams) -> ApiResult<Option<(DateTime<Utc>, Uuid)>> {
+    let Some(raw) = page.after::<String>()? else { return Ok(None) };
+    let invalid = || ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned");
+    let (at, id) = raw.split_once('|').ok_or_else(invalid)?;
+    let at = DateTime::parse_from_rfc3339(at).map_err(|_| invalid())?.with_timezone(&Utc);
+    Ok(Some((at, id.parse().map_err(|_| invalid())?)))
+}
+
+/// Everything that happened to a customer, newest first.
+#[utoipa::path(
+    tag = "customers", operation_id = "customer_timeline",
+    params(("id" = Uuid, Path, description = "Customer id"), PageParams),
+    security(("bearer" = ["customers:read"])),
+    responses((status = 200, description = "Timeline, newest first", body = Page<TimelineItem>))
+)]
+#[get("/v1/customers/{id}/timeline")]
+async fn customer_timeline(_auth: Auth<CustomersRead>, state: web::Data<AppState>, id: web::Path<Uuid>, page: web::Query<PageParams>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let limit = page.limit()?;
+    let before = parse_timeline_cursor(&page)?;
+    let items = crate::db::run(&state.pool, move |conn| timeline(conn, id, before, limit + 1)).await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, timeline_cursor)))
+}
+
+fn event_summary(event_type: &str, data: &Value) -> String {
+    match event_type {
+        "customer.created" => "Customer created".into(),
+        "customer.updated" => format!(
+            "Profile updated: {}",
+            data["fields"].as_array().map(|f| f.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+        ),
+        "customer.merged" => format!("Merged customer {} into this one", data["source_customer_id"].as_str().unwrap_or("?")),
+        "customer.erased" => "Personal data erased".into(),
+        other => other.to_string(),
+    }
+}
+
+fn timeline(conn: &mut diesel::PgConnection, id: Uuid, before: Option<(DateTime<Utc>, Uuid)>, limit: i64) -> ApiResult<Vec<TimelineItem>> {
+    store::get(conn, id)?;
+    let mut subjects = store::merged_into(conn, id)?;
+    subjects.push(id);
+    let mut items: Vec<TimelineItem> = store::notes_before(conn, id, before, limit)?
+        .into_iter()
+        .map(|n| TimelineItem {
+            kind: "note",
+            item_type: "note".into(),
+            id: n.id,
+            occurred_at: n.created_at,
+            summary: n.body,
+            data: json!({"author": n.author}),
+        })
+        .collect();
+    for subject in subjects {
+        for (event_id, event_type, at, data) in crate::events::for_subject(conn, subject, before, limit)? {
+            items.push(TimelineItem { kind: "event", summary: event_summary(&event_type, &data), item_type: event_type, id: event_id, occurred_at: at, data });
+        }
+    }
+    items.sort_by(|a, b| (b.occurred_at, b.id).cmp(&(a.occurred_at, a.id)));
+    items.truncate(limit as usize);
+    Ok(items)
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"customer": {"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "name": "张三", "phone": "+8613812345678"},
+    "notes": [], "timeline": [], "exported_at": "2026-11-23T08:00:00Z"}))]
+pub struct CustomerExport {
+    customer: CustomerView,
+    notes: Vec<NoteView>,
+    timeline: Vec<TimelineItem>,
+    exported_at: DateTime<Utc>,
+}
+
+/// PIPL access request: everything held about the person, unmasked.
+#[utoipa::path(
+    tag = "customers", operation_id = "export_customer",
+    params(("id" = Uuid, Path, description = "Customer id")),
+    security(("bearer" = ["customers:pii"])),
+    responses((status = 200, description = "Everything held about the customer", body = CustomerExport))
+)]
+#[get("/v1/customers/{id}/export")]
+async fn export_customer(auth: Auth<CustomersPii>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let who = auth.principal.clone();
+    let export = crate::db::run(&state.pool, move |conn| {
+        let customer = store::get(conn, id)?;
+        crate::audit::record(conn, &who, "customer.export", "customer", Some(id.to_string()), json!({}))?;
+        Ok(CustomerExport {
+            customer: service::view(conn, customer, true)?,
+            notes: store::notes_before(conn, id, None, 10_000)?.into_iter().map(Into::into).collect(),
+            timeline: timeline(conn, id, None, 10_000)?,
+            exported_at: Utc::now(),
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header(("content-disposition", format!("attachment; filename=\"customer-{id}.json\"")))
+        .json(export))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"source_customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f"}))]
+pub struct MergeInput {
+    /// The duplicate to fold into the customer in the path.
+    source_customer_id: Uuid,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"customer": {"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "status": "active"},
+    "source_customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f", "moved": {"identities": 2, "tags": 1, "notes": 0}}))]
+pub struct MergeResult {
+    customer: CustomerView,
+    source_customer_id: Uuid,
+    /// Records moved, per kind.
+    moved: BTreeMap<String, i64>,
+}
+
+/// Fold a duplicate into this customer: identities, tags, notes (and later orders, points, coupons,
+/// tickets, leads) move; the source becomes `merged`; its identities now find this customer.
+#[utoipa::path(
+    tag = "customers", operation_id = "merge_customers", request_body = MergeInput,
+    params(("id" = Uuid, Path, description = "Target customer id")),
+    security(("bearer" = ["customers:write"])),
+    responses(
+        (status = 200, description = "Merged", body = MergeResult),
+        (status = 409, description = "The target was merged or erased", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/customers/{id}/merge")]
+async fn merge_customers(auth: Auth<CustomersWrite>, state: web::Data<AppState>, id: web::Path<Uuid>, body: web::Json<MergeInput>) -> ApiResult<HttpResponse> {
+    let target = id.into_inner();
+    let source = body.source_customer_id;
+    let who = auth.principal.clone();
+    let result = crate::db::transaction(&state.pool, move |conn| {
+        let (_, moved) = service::merge(conn, target, source)?;
+        crate::audit::record(conn, &who, "customer.merge", "customer", Some(target.to_string()), json!({"source_customer_id": source}))?;
+        Ok(MergeResult { customer: read_view(conn, &who, target)?, source_customer_id: source, moved })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(result))
+}

@@ -1,0 +1,296 @@
+//! Customer operations: each runs inside the caller's transaction and emits its events.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{NaiveDate, Utc};
+use diesel::prelude::*;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::model::{CustomerView, ValidInput};
+use super::rules;
+use super::store::{self, Customer, ProfileChanges};
+use crate::events::emit;
+use crate::http::error::{ApiError, ApiResult};
+
+pub fn today(tz: chrono_tz::Tz) -> NaiveDate {
+    Utc::now().with_timezone(&tz).date_naive()
+}
+
+/// Builds views for many customers with two queries (tags, identities), not two per customer.
+pub fn views(conn: &mut PgConnection, customers: Vec<Customer>, unmasked: bool) -> ApiResult<Vec<CustomerView>> {
+    let ids: Vec<Uuid> = customers.iter().map(|c| c.id).collect();
+    let mut tags: HashMap<Uuid, Vec<String>> = HashMap::new();
+    for (id, tag) in store::tags_of(conn, &ids)? {
+        tags.entry(id).or_default().push(tag);
+    }
+    let mut identities: HashMap<Uuid, Vec<_>> = HashMap::new();
+    for (id, kind, value, at) in store::identities_of(conn, &ids)? {
+        identities.entry(id).or_default().push((kind, value, at));
+    }
+    Ok(customers
+        .into_iter()
+        .map(|c| {
+            let id = c.id;
+            CustomerView::build(c, tags.remove(&id).unwrap_or_default(), identities.remove(&id).unwrap_or_default(), unmasked)
+        })
+        .collect())
+}
+
+pub fn view(conn: &mut PgConnection, customer: Customer, unmasked: bool) -> ApiResult<CustomerView> {
+    views(conn, vec![customer], unmasked)?.pop().ok_or_else(store::not_found)
+}
+
+fn changed_fields(p: &ProfileChanges, input: &ValidInput) -> Vec<&'static str> {
+    let mut fields = Vec::new();
+    let pairs: [(&'static str, bool); 11] = [
+        ("name", p.name.is_some()),
+        ("gender", p.gender.is_some()),
+        ("birthday", p.birthday.is_some()),
+        ("phone", p.phone.is_some()),
+        ("email", p.email.is_some()),
+        ("city", p.city.is_some()),
+        ("district", p.district.is_some()),
+        ("address", p.address.is_some()),
+        ("source_channel", p.source_channel.is_some()),
+        ("home_store_id", p.home_store_id.is_some()),
+        ("attributes", p.attributes.is_some()),
+    ];
+    fields.extend(pairs.iter().filter(|(_, changed)| *changed).map(|(name, _)| *name));
+    if input.consents.is_some() {
+        fields.push("consents");
+    }
+    if input.tags.is_some() {
+        fields.push("tags");
+    }
+    if !input.identities.is_empty() {
+        fields.push("identities");
+    }
+    fields
+}
+
+fn check_home_store(conn: &mut PgConnection, p: &ProfileChanges) -> ApiResult<()> {
+    if let Some(Some(store_id)) = p.home_store_id {
+        crate::stores::store::get(conn, store_id).map_err(|_| ApiError::invalid("home_store_id", "no store with this id"))?;
+    }
+    Ok(())
+}
+
+/// Creates a customer with its profile identities (phone, email) and any extra ones.
+pub fn create(conn: &mut PgConnection, mut input: ValidInput) -> ApiResult<Customer> {
+    check_home_store(conn, &input.profile)?;
+    if let Some(consents) = &input.consents {
+        input.profile.consents = Some(rules::apply_consents(&json!({}), consents, Utc::now()).map_err(|m| ApiError::invalid("consents", m))?);
+    }
+    let id = Uuid::now_v7();
+    let customer = store::insert(conn, id, &input.profile)?;
+    if let Some(phone) = &customer.phone {
+        store::claim_identity(conn, id, "phone", phone)?;
+    }
+    if let Some(email) = &customer.email {
+        store::claim_identity(conn, id, "email", email)?;
+    }
+    for (kind, value) in &input.identities {
+        store::claim_identity(conn, id, kind, value)?;
+    }
+    if let Some(tags) = &input.tags {
+        store::replace_tags(conn, id, tags)?;
+    }
+    emit(
+        conn,
+        "customer.created",
+        Some(id),
+        json!({"source_channel": customer.source_channel, "home_store_id": customer.home_store_id}),
+    )?;
+    Ok(customer)
+}
+
+/// Moves a profile identity (phone or email) from the old value to the new one.
+fn swap_profile_identity(conn: &mut PgConnection, id: Uuid, kind: &str, old: &Option<String>, new: &Option<Option<String>>) -> ApiResult<()> {
+    let Some(new) = new else { return Ok(()) };
+    if new == old {
+        return Ok(());
+    }
+    if let Some(old) = old {
+        store::release_identity(conn, id, kind, old)?;
+    }
+    if let Some(new) = new {
+        store::claim_identity(conn, id, kind, new)?;
+    }
+    Ok(())
+}
+
+pub fn update(conn: &mut PgConnection, id: Uuid, expected_version: Option<i32>, mut input: ValidInput) -> ApiResult<Customer> {
+    let current = store::lock_active(conn, id)?;
+    crate::http::check_version(expected_version, current.version)?;
+    check_home_store(conn, &input.profile)?;
+    swap_profile_identity(conn, id, "phone", &current.phone, &input.profile.phone)?;
+    swap_profile_identity(conn, id, "email", &current.email, &input.profile.email)?;
+    if let Some(consents) = &input.consents {
+        input.profile.consents =
+            Some(rules::apply_consents(&current.consents, consents, Utc::now()).map_err(|m| ApiError::invalid("consents", m))?);
+    }
+    for (kind, value) in &input.identities {
+        store::claim_identity(conn, id, kind, value)?;
+    }
+    if let Some(tags) = &input.tags {
+        store::replace_tags(conn, id, tags)?;
+    }
+    let fields = changed_fields(&input.profile, &input);
+    let updated = store::update(conn, &current, &input.profile)?;
+    emit(conn, "customer.updated", Some(id), json!({"fields": fields}))?;
+    Ok(updated)
+}
+
+/// Connector upsert: updates the customer who owns `(kind, value)`, or creates one with it.
+/// Returns the customer and whether it was created.
+pub fn upsert_by_identity(conn: &mut PgConnection, kind: &str, value: &str, input: ValidInput) -> ApiResult<(Customer, bool)> {
+    if let Some(owner) = store::owner_of(conn, kind, value)? {
+        return Ok((update(conn, owner, None, input)?, false));
+    }
+    let mut with_identity = input.clone();
+    with_identity.identities.push((kind.to_string(), value.to_string()));
+    // A concurrent upsert may create the owner first: then this becomes an update of that customer.
+    match conn.transaction(|conn| create(conn, with_identity)) {
+        Ok(customer) => Ok((customer, true)),
+        Err(ApiError::Conflict { .. }) => match store::owner_of(conn, kind, value)? {
+            Some(owner) => Ok((update(conn, owner, None, input)?, false)),
+            None => Err(ApiError::Unavailable { retry_after_seconds: 1 }),
+        },
+        Err(other) => Err(other),
+    }
+}
+
+/// A domain's part of a merge: moves its records from `source` to `target`, returns how many.
+pub type MergeStep = fn(&mut PgConnection, Uuid, Uuid) -> ApiResult<i64>;
+
+/// Each domain plugs its own step in here (orders, ledger, coupons, tickets, leads as they land).
+pub const MERGE_STEPS: &[(&str, MergeStep)] = &[
+    ("identities", store::move_identities),
+    ("tags", store::move_tags),
+    ("notes", store::move_notes),
+];
+
+/// Folds `source` into `target`: its records move, its profile fills the target's gaps, and it
+/// becomes `merged` with its personal data blanked (it now lives on the target).
+pub fn merge(conn: &mut PgConnection, target_id: Uuid, source_id: Uuid) -> ApiResult<(Customer, BTreeMap<String, i64>)> {
+    if target_id == source_id {
+        return Err(ApiError::invalid("source_customer_id", "a customer cannot be merged into itself"));
+    }
+    // Lock in id order so two opposite merges cannot deadlock.
+    let (first, second) = if target_id < source_id { (target_id, source_id) } else { (source_id, target_id) };
+    let a = store::lock(conn, first)?;
+    let b = store::lock(conn, second)?;
+    let (target, source) = if a.id == target_id { (a, b) } else { (b, a) };
+    store::ensure_active(&target)?;
+    if source.status != "active" {
+        return Err(ApiError::unprocessable("customer_not_active", "the source customer is already merged or erased")
+            .with("source_status", source.status.clone()));
+    }
+    let mut moved = BTreeMap::new();
+    for (name, step) in MERGE_STEPS {
+        moved.insert(name.to_string(), step(conn, source.id, target.id)?);
+    }
+    let fill = fill_gaps(&target, &source);
+    store::repoint_merged(conn, source.id, target.id)?;
+    store::blank_pii(conn, source.id)?;
+    store::set_status(conn, &source, "merged", Some(target.id))?;
+    let updated = store::update(conn, &target, &fill)?;
+    emit(conn, "customer.merged", Some(target.id), json!({"source_customer_id": source.id, "moved": moved}))?;
+    Ok((updated, moved))
+}
+
+/// The target keeps what it has; empty fields, missing consents and attribute keys come from the source.
+fn fill_gaps(target: &Customer, source: &Customer) -> ProfileChanges {
+    fn gap<T: Clone>(t: &Option<T>, s: &Option<T>) -> Option<Option<T>> {
+        match (t, s) {
+            (None, Some(v)) => Some(Some(v.clone())),
+            _ => None,
+        }
+    }
+    let merge_objects = |t: &Value, s: &Value| -> Option<Value> {
+        let (Some(t), Some(s)) = (t.as_object(), s.as_object()) else { return None };
+        let mut out = t.clone();
+        let mut changed = false;
+        for (k, v) in s {
+            if !out.contains_key(k) {
+                out.insert(k.clone(), v.clone());
+                changed = true;
+            }
+        }
+        changed.then_some(Value::Object(out))
+    };
+    ProfileChanges {
+        name: gap(&target.name, &source.name),
+        gender: (target.gender == "unknown" && source.gender != "unknown").then(|| source.gender.clone()),
+        birthday: gap(&target.birthday, &source.birthday),
+        phone: gap(&target.phone, &source.phone),
+        email: gap(&target.email, &source.email),
+        city: gap(&target.city, &source.city),
+        district: gap(&target.district, &source.district),
+        address: gap(&target.address, &source.address),
+        source_channel: gap(&target.source_channel, &source.source_channel),
+        home_store_id: gap(&target.home_store_id, &source.home_store_id),
+        consents: merge_objects(&target.consents, &source.consents),
+        attributes: merge_objects(&target.attributes, &source.attributes),
+    }
+}
+
+/// PIPL erasure: personal data blanked, identities released, tags and notes removed; the row
+/// stays (as `erased`) so orders and ledger totals still add up.
+pub fn erase(conn: &mut PgConnection, id: Uuid) -> ApiResult<Customer> {
+    let current = store::lock(conn, id)?;
+    if current.status == "erased" {
+        return Ok(current);
+    }
+    if current.status == "merged" {
+        store::ensure_active(&current)?;
+    }
+    store::delete_identities(conn, id)?;
+    store::delete_tags(conn, id)?;
+    store::delete_notes(conn, id)?;
+    store::blank_pii(conn, id)?;
+    let erased = store::set_status(conn, &current, "erased", None)?;
+    emit(conn, "customer.erased", Some(id), json!({}))?;
+    Ok(erased)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn customer(name: Option<&str>, phone: Option<&str>, consents: Value) -> Customer {
+        Customer {
+            id: Uuid::now_v7(),
+            name: name.map(str::to_string),
+            gender: "unknown".into(),
+            birthday: None,
+            phone: phone.map(str::to_string),
+            email: None,
+            city: None,
+            district: None,
+            address: None,
+            source_channel: None,
+            home_store_id: None,
+            consents,
+            attributes: json!({}),
+            status: "active".into(),
+            merged_into: None,
+            version: 1,
+            created_at: Utc::now(),
+            updated_at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn merge_fills_only_the_targets_gaps() {
+        let target = customer(Some("张三"), None, json!({"marketing_sms": {"granted": false}}));
+        let source = customer(Some("Zhang San"), Some("+8613812345678"), json!({"marketing_sms": {"granted": true}, "marketing_email": {"granted": true}}));
+        let fill = fill_gaps(&target, &source);
+        assert_eq!(fill.name, None, "the target keeps its own name");
+        assert_eq!(fill.phone, Some(Some("+8613812345678".into())));
+        let consents = fill.consents.unwrap_or_default();
+        assert_eq!(consents["marketing_sms"]["granted"], json!(false), "the target's own consent wins");
+        assert_eq!(consents["marketing_email"]["granted"], json!(true));
+    }
+}

@@ -1,0 +1,364 @@
+//! Customer SQL: profiles, identities, tags, notes.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::http::error::{ApiError, ApiResult};
+use crate::schema::{customer_identities as ci, customer_notes as notes, customer_tags as ct, customers as c, tags};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = c)]
+pub struct Customer {
+    pub id: Uuid,
+    pub name: Option<String>,
+    pub gender: String,
+    pub birthday: Option<NaiveDate>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub city: Option<String>,
+    pub district: Option<String>,
+    pub address: Option<String>,
+    pub source_channel: Option<String>,
+    pub home_store_id: Option<Uuid>,
+    pub consents: Value,
+    pub attributes: Value,
+    pub status: String,
+    pub merged_into: Option<Uuid>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Profile fields as stored; `None` on an `Option<Option<_>>` means "leave unchanged".
+#[derive(AsChangeset, Default, Clone, Debug)]
+#[diesel(table_name = c)]
+pub struct ProfileChanges {
+    pub name: Option<Option<String>>,
+    pub gender: Option<String>,
+    pub birthday: Option<Option<NaiveDate>>,
+    pub phone: Option<Option<String>>,
+    pub email: Option<Option<String>>,
+    pub city: Option<Option<String>>,
+    pub district: Option<Option<String>>,
+    pub address: Option<Option<String>>,
+    pub source_channel: Option<Option<String>>,
+    pub home_store_id: Option<Option<Uuid>>,
+    pub consents: Option<Value>,
+    pub attributes: Option<Value>,
+}
+
+pub fn not_found() -> ApiError {
+    ApiError::not_found("customer_not_found", "no customer with this id")
+}
+
+pub fn insert(conn: &mut PgConnection, id: Uuid, changes: &ProfileChanges) -> ApiResult<Customer> {
+    diesel::insert_into(c::table).values(c::id.eq(id)).execute(conn)?;
+    Ok(diesel::update(c::table.find(id))
+        .set((changes, c::updated_at.eq(Utc::now())))
+        .returning(Customer::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn get(conn: &mut PgConnection, id: Uuid) -> ApiResult<Customer> {
+    c::table.find(id).select(Customer::as_select()).first(conn).optional()?.ok_or_else(not_found)
+}
+
+pub fn lock(conn: &mut PgConnection, id: Uuid) -> ApiResult<Customer> {
+    c::table.find(id).select(Customer::as_select()).for_update().first(conn).optional()?.ok_or_else(not_found)
+}
+
+/// Locks a customer that can still change: merged and erased profiles are final.
+pub fn lock_active(conn: &mut PgConnection, id: Uuid) -> ApiResult<Customer> {
+    let customer = lock(conn, id)?;
+    ensure_active(&customer)?;
+    Ok(customer)
+}
+
+pub fn ensure_active(customer: &Customer) -> ApiResult<()> {
+    match customer.status.as_str() {
+        "active" => Ok(()),
+        "merged" => Err(ApiError::conflict("customer_merged", "this customer was merged into another")
+            .with("merged_into", customer.merged_into.map(|id| id.to_string()))),
+        _ => Err(ApiError::conflict("customer_erased", "this customer was erased")),
+    }
+}
+
+pub fn update(conn: &mut PgConnection, current: &Customer, changes: &ProfileChanges) -> ApiResult<Customer> {
+    Ok(diesel::update(c::table.find(current.id))
+        .set((changes, c::version.eq(current.version + 1), c::updated_at.eq(Utc::now())))
+        .returning(Customer::as_returning())
+        .get_result(conn)?)
+}
+
+/// Sets status-related columns (merge, erasure) and bumps the version.
+pub fn set_status(conn: &mut PgConnection, current: &Customer, status: &str, merged_into: Option<Uuid>) -> ApiResult<Customer> {
+    Ok(diesel::update(c::table.find(current.id))
+        .set((
+            c::status.eq(status),
+            c::merged_into.eq(merged_into),
+            c::version.eq(current.version + 1),
+            c::updated_at.eq(Utc::now()),
+        ))
+        .returning(Customer::as_returning())
+        .get_result(conn)?)
+}
+
+/// Blanks every personal field (erasure, and the source of a merge whose data moved).
+pub fn blank_pii(conn: &mut PgConnection, id: Uuid) -> ApiResult<()> {
+    diesel::update(c::table.find(id))
+        .set((
+            c::name.eq(None::<String>),
+            c::birthday.eq(None::<NaiveDate>),
+            c::phone.eq(None::<String>),
+            c::email.eq(None::<String>),
+            c::city.eq(None::<String>),
+            c::district.eq(None::<String>),
+            c::address.eq(None::<String>),
+            c::gender.eq("unknown"),
+            c::consents.eq(serde_json::json!({})),
+            c::attributes.eq(serde_json::json!({})),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+// ---- identities ----
+
+pub fn owner_of(conn: &mut PgConnection, kind: &str, value: &str) -> ApiResult<Option<Uuid>> {
+    Ok(ci::table.find((kind, value)).select(ci::customer_id).first(conn).optional()?)
+}
+
+fn identity_taken(owner: Uuid, kind: &str) -> ApiError {
+    let code = if kind == "phone" { "phone_taken" } else { "identity_taken" };
+    ApiError::conflict(code, format!("this {kind} belongs to another customer"))
+        .with("owner_customer_id", owner.to_string())
+        .with("identity_kind", kind)
+}
+
+/// Gives `customer` the identity, or 409 naming its current owner. Safe under concurrency: the
+/// primary key decides, inside a savepoint so the caller's transaction survives a collision.
+pub fn claim_identity(conn: &mut PgConnection, customer: Uuid, kind: &str, value: &str) -> ApiResult<()> {
+    let inserted = conn.transaction(|conn| {
+        diesel::insert_into(ci::table)
+            .values((ci::kind.eq(kind), ci::value.eq(value), ci::customer_id.eq(customer)))
+            .on_conflict_do_nothing()
+            .execute(conn)
+    })?;
+    if inserted == 1 {
+        return Ok(());
+    }
+    match owner_of(conn, kind, value)? {
+        Some(owner) if owner == customer => Ok(()),
+        Some(owner) => Err(identity_taken(owner, kind)),
+        None => Err(ApiError::Unavailable { retry_after_seconds: 1 }),
+    }
+}
+
+pub fn release_identity(conn: &mut PgConnection, customer: Uuid, kind: &str, value: &str) -> ApiResult<usize> {
+    Ok(diesel::delete(ci::table.find((kind, value)).filter(ci::customer_id.eq(customer))).execute(conn)?)
+}
+
+pub fn identities_of(conn: &mut PgConnection, customers: &[Uuid]) -> ApiResult<Vec<(Uuid, String, String, DateTime<Utc>)>> {
+    Ok(ci::table
+        .filter(ci::customer_id.eq_any(customers))
+        .select((ci::customer_id, ci::kind, ci::value, ci::created_at))
+        .order((ci::kind, ci::value))
+        .load(conn)?)
+}
+
+pub fn move_identities(conn: &mut PgConnection, source: Uuid, target: Uuid) -> ApiResult<i64> {
+    Ok(diesel::update(ci::table.filter(ci::customer_id.eq(source))).set(ci::customer_id.eq(target)).execute(conn)? as i64)
+}
+
+pub fn delete_identities(conn: &mut PgConnection, customer: Uuid) -> ApiResult<usize> {
+    Ok(diesel::delete(ci::table.filter(ci::customer_id.eq(customer))).execute(conn)?)
+}
+
+// ---- tags ----
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = tags)]
+pub struct Tag {
+    pub name: String,
+    pub kind: String,
+    pub description: Option<String>,
+    pub definition: Option<Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn tags_of(conn: &mut PgConnection, customers: &[Uuid]) -> ApiResult<Vec<(Uuid, String)>> {
+    Ok(ct::table
+        .filter(ct::customer_id.eq_any(customers))
+        .select((ct::customer_id, ct::tag))
+        .order(ct::tag)
+        .load(conn)?)
+}
+
+/// Makes sure manual tags exist in the catalogue; a rule tag cannot be set by hand.
+pub fn ensure_manual_tags(conn: &mut PgConnection, names: &[String]) -> ApiResult<()> {
+    let rows: Vec<_> = names.iter().map(|n| (tags::name.eq(n), tags::kind.eq("manual"))).collect();
+    diesel::insert_into(tags::table).values(&rows).on_conflict_do_nothing().execute(conn)?;
+    let rule_tags: Vec<String> = tags::table
+        .filter(tags::name.eq_any(names))
+        .filter(tags::kind.eq("rule"))
+        .select(tags::name)
+        .load(conn)?;
+    if let Some(rule) = rule_tags.first() {
+        return Err(ApiError::invalid("tags", format!("'{rule}' is a rule tag: it is computed, not set by hand")));
+    }
+    Ok(())
+}
+
+pub fn replace_tags(conn: &mut PgConnection, customer: Uuid, names: &[String]) -> ApiResult<()> {
+    ensure_manual_tags(conn, names)?;
+    diesel::delete(ct::table.filter(ct::customer_id.eq(customer)).filter(ct::tag.ne_all(names))).execute(conn)?;
+    let rows: Vec<_> = names.iter().map(|n| (ct::customer_id.eq(customer), ct::tag.eq(n))).collect();
+    diesel::insert_into(ct::table).values(&rows).on_conflict_do_nothing().execute(conn)?;
+    Ok(())
+}
+
+pub fn move_tags(conn: &mut PgConnection, source: Uuid, target: Uuid) -> ApiResult<i64> {
+    let moved = diesel::sql_query(
+        "INSERT INTO customer_tags (customer_id, tag, created_at)
+         SELECT $2, tag, created_at FROM customer_tags WHERE customer_id = $1
+         ON CONFLICT DO NOTHING",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(source)
+    .bind::<diesel::sql_types::Uuid, _>(target)
+    .execute(conn)?;
+    delete_tags(conn, source)?;
+    Ok(moved as i64)
+}
+
+pub fn delete_tags(conn: &mut PgConnection, customer: Uuid) -> ApiResult<usize> {
+    Ok(diesel::delete(ct::table.filter(ct::customer_id.eq(customer))).execute(conn)?)
+}
+
+pub fn list_tags(conn: &mut PgConnection, after: Option<String>, limit: i64) -> ApiResult<Vec<Tag>> {
+    let mut q = tags::table.select(Tag::as_select()).order(tags::name).limit(limit).into_boxed();
+    if let Some(after) = after {
+        q = q.filter(tags::name.gt(after));
+    }
+    Ok(q.load(conn)?)
+}
+
+pub fn create_tag(conn: &mut PgConnection, name: &str, description: Option<&str>) -> ApiResult<Tag> {
+    diesel::insert_into(tags::table)
+        .values((tags::name.eq(name), tags::kind.eq("manual"), tags::description.eq(description)))
+        .returning(Tag::as_returning())
+        .get_result(conn)
+        .map_err(|e| match ApiError::from(e) {
+            ApiError::Conflict { .. } => ApiError::conflict("tag_exists", "a tag with this name exists"),
+            other => other,
+        })
+}
+
+pub fn delete_tag(conn: &mut PgConnection, name: &str) -> ApiResult<()> {
+    diesel::delete(ct::table.filter(ct::tag.eq(name))).execute(conn)?;
+    let deleted = diesel::delete(tags::table.find(name)).execute(conn)?;
+    if deleted == 0 {
+        return Err(ApiError::not_found("tag_not_found", "no tag with this name"));
+    }
+    Ok(())
+}
+
+// ---- notes ----
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = notes)]
+pub struct Note {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub body: String,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn add_note(conn: &mut PgConnection, customer: Uuid, body: &str, author: &str) -> ApiResult<Note> {
+    Ok(diesel::insert_into(notes::table)
+        .values((
+            notes::id.eq(Uuid::now_v7()),
+            notes::customer_id.eq(customer),
+            notes::body.eq(body),
+            notes::author.eq(author),
+        ))
+        .returning(Note::as_returning())
+        .get_result(conn)?)
+}
+
+/// Notes newest first, strictly before `(at, id)` when given.
+pub fn notes_before(conn: &mut PgConnection, customer: Uuid, before: Option<(DateTime<Utc>, Uuid)>, limit: i64) -> ApiResult<Vec<Note>> {
+    let mut q = notes::table
+        .filter(notes::customer_id.eq(customer))
+        .select(Note::as_select())
+        .order((notes::created_at.desc(), notes::id.desc()))
+        .limit(limit)
+        .into_boxed();
+    if let Some((at, id)) = before {
+        q = q.filter(notes::created_at.lt(at).or(notes::created_at.eq(at).and(notes::id.lt(id))));
+    }
+    Ok(q.load(conn)?)
+}
+
+pub fn move_notes(conn: &mut PgConnection, source: Uuid, target: Uuid) -> ApiResult<i64> {
+    Ok(diesel::update(notes::table.filter(notes::customer_id.eq(source))).set(notes::customer_id.eq(target)).execute(conn)? as i64)
+}
+
+pub fn delete_notes(conn: &mut PgConnection, customer: Uuid) -> ApiResult<usize> {
+    Ok(diesel::delete(notes::table.filter(notes::customer_id.eq(customer))).execute(conn)?)
+}
+
+// ---- search ----
+
+pub struct SearchFilter {
+    pub term: Option<super::rules::SearchTerm>,
+    pub tag: Option<String>,
+    pub city: Option<String>,
+    pub store_id: Option<Uuid>,
+    pub created_after: Option<DateTime<Utc>>,
+    pub status: String,
+}
+
+pub fn search(conn: &mut PgConnection, f: &SearchFilter, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Customer>> {
+    use super::rules::SearchTerm;
+    let mut q = c::table.select(Customer::as_select()).filter(c::status.eq(&f.status)).order(c::id).limit(limit).into_boxed();
+    let by_identity = |kind: &'static str, value: String| {
+        ci::table.filter(ci::kind.eq(kind)).filter(ci::value.eq(value)).select(ci::customer_id)
+    };
+    match &f.term {
+        Some(SearchTerm::Last4(d)) => q = q.filter(c::phone_last4.eq(d.clone())),
+        Some(SearchTerm::Phone(p)) => q = q.filter(c::id.eq_any(by_identity("phone", p.clone()))),
+        Some(SearchTerm::Email(e)) => q = q.filter(c::id.eq_any(by_identity("email", e.clone()))),
+        Some(SearchTerm::MemberCard(m)) => q = q.filter(c::id.eq_any(by_identity("member_card", m.clone()))),
+        Some(SearchTerm::Name(n)) => q = q.filter(c::name.ilike(super::rules::like_pattern(n))),
+        None => {}
+    }
+    if let Some(tag) = &f.tag {
+        q = q.filter(c::id.eq_any(ct::table.filter(ct::tag.eq(tag.clone())).select(ct::customer_id)));
+    }
+    if let Some(city) = &f.city {
+        q = q.filter(c::city.eq(city.clone()));
+    }
+    if let Some(store) = f.store_id {
+        q = q.filter(c::home_store_id.eq(store));
+    }
+    if let Some(t) = f.created_after {
+        q = q.filter(c::created_at.gt(t));
+    }
+    if let Some(after) = after {
+        q = q.filter(c::id.gt(after));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// Customers folded into `target` (merge re-points older merges, so one level is enough).
+pub fn merged_into(conn: &mut PgConnection, target: Uuid) -> ApiResult<Vec<Uuid>> {
+    Ok(c::table.filter(c::merged_into.eq(target)).select(c::id).load(conn)?)
+}
+
+pub fn repoint_merged(conn: &mut PgConnection, source: Uuid, target: Uuid) -> ApiResult<()> {
+    diesel::update(c::table.filter(c::merged_into.eq(source))).set(c::merged_into.eq(target)).execute(conn)?;
+    Ok(())
+}
