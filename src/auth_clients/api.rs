@@ -155,15 +155,23 @@ async fn create_api_client(
     v.check(!name.is_empty() && name.chars().count() <= 100, "name", "must be 1-100 characters");
     validate_scopes(&req.scopes, &mut v);
     v.into_result()?;
+    // A store-bound caller can only make clients bound to its own store (never an unbound one).
+    let store_id = match (auth.store_id, req.store_id) {
+        (Some(own), Some(asked)) if asked != own => {
+            return Err(ApiError::forbidden("a store-bound client can only create clients for its own store"))
+        }
+        (Some(own), _) => Some(own),
+        (None, asked) => asked,
+    };
     let secret = secrets::new_client_secret();
     let hash = secrets::hash_secret(&secret)?;
     let principal = auth.principal.clone();
     let client = crate::db::transaction(&state.pool, move |conn| {
-        if let Some(store_id) = req.store_id {
+        if let Some(store_id) = store_id {
             crate::stores::store::get(conn, store_id)
                 .map_err(|_| ApiError::invalid("store_id", "no store with this id"))?;
         }
-        let client = store::insert(conn, &secrets::new_client_id(), &name, &hash, &req.scopes, req.store_id)?;
+        let client = store::insert(conn, &secrets::new_client_id(), &name, &hash, &req.scopes, store_id)?;
         crate::audit::record(conn, &principal, "api_client.create", "api_client", Some(client.id.to_string()), json!({"scopes": client.scopes}))?;
         Ok(client)
     })

@@ -153,9 +153,10 @@ pub fn upsert_by_identity(conn: &mut PgConnection, kind: &str, value: &str, inpu
     // A concurrent upsert may create the owner first: then this becomes an update of that customer.
     match conn.transaction(|conn| create(conn, with_identity)) {
         Ok(customer) => Ok((customer, true)),
-        Err(ApiError::Conflict { .. }) => match store::owner_of(conn, kind, value)? {
+        Err(conflict @ ApiError::Conflict { .. }) => match store::owner_of(conn, kind, value)? {
             Some(owner) => Ok((update(conn, owner, None, input)?, false)),
-            None => Err(ApiError::Unavailable { retry_after_seconds: 1 }),
+            // The conflict was about another identity in the input (e.g. its phone).
+            None => Err(conflict),
         },
         Err(other) => Err(other),
     }

@@ -48,6 +48,7 @@ fn decode_cursor(raw: &str) -> Option<String> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"items": [], "next_cursor": "MDE5MmYwYzQtNWI2ZS03ZDdhLTljMWUtM2YxYTJiM2M0ZDVl"}))]
 pub struct Page<T: ToSchema> {
     pub items: Vec<T>,
     /// Pass as `cursor` to get the next page; null on the last page.

@@ -237,6 +237,7 @@ async fn update_store(
     body: web::Json<StoreInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
+    visible_to(&auth, id)?;
     let input = body.into_inner();
     input.validate(false)?;
     let changes = input.into_changes();
@@ -261,6 +262,7 @@ async fn update_store(
 #[delete("/v1/stores/{id}")]
 async fn deactivate_store(auth: Auth<Admin>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
+    visible_to(&auth, id)?;
     let principal = auth.principal.clone();
     crate::db::transaction(&state.pool, move |conn| {
         store::update(conn, id, None, &StoreChanges { active: Some(false), ..Default::default() })?;
