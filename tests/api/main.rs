@@ -5,6 +5,7 @@ mod support;
 
 mod auth;
 mod conventions;
+mod customers;
 mod events;
 mod openapi;
 mod stores_staff;

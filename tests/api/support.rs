@@ -15,7 +15,7 @@ use actix_web::dev::Service;
 use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::http::Method;
 use actix_web::test::TestRequest;
-use actix_web::{web, HttpResponse, ResponseError};
+use actix_web::{web, HttpResponse};
 use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use futures::future::LocalBoxFuture;
@@ -91,11 +91,7 @@ fn server() -> &'static Server {
 
 fn start_embedded() -> LocalPostgres {
     // Short: the socket path must stay under ~100 bytes.
-    let dir = PathBuf::from(format!(
-        "/tmp/rcrm-{}-{:08x}",
-        std::process::id(),
-        rand::thread_rng().gen::<u32>()
-    ));
+    let dir = PathBuf::from(format!("/tmp/rcrm-{}-{:08x}", std::process::id(), rand::thread_rng().gen::<u32>()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
     let pg = LocalPostgres::start(LocalPostgresOptions {
@@ -196,7 +192,8 @@ impl TestAppBuilder {
         config.database_url = Some(db_url.clone());
         config.jwt_secret = Some(String::from_utf8_lossy(JWT_SECRET).into_owned());
         config.pool_size = self.pool_size;
-        let state = web::Data::new(AppState::new(pool, config, JWT_SECRET).unwrap_or_else(|e| panic!("app state: {e}")));
+        let state =
+            web::Data::new(AppState::new(pool, config, JWT_SECRET).unwrap_or_else(|e| panic!("app state: {e}")));
         let service = Rc::new(actix_web::test::init_service(retail_crm::app(state.clone())).await);
         let call: Rc<CallFn> = Rc::new(move |req| {
             let fut = service.call(req);
@@ -235,10 +232,7 @@ impl TestApp {
 
     pub fn token_for(&self, sub: &str, scopes: &[&str], store_id: Option<Uuid>) -> String {
         let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-        self.state
-            .tokens
-            .issue(sub, &scopes, store_id)
-            .unwrap_or_else(|e| panic!("issuing a token: {e}"))
+        self.state.tokens.issue(sub, &scopes, store_id).unwrap_or_else(|e| panic!("issuing a token: {e}"))
     }
 
     /// A token for a made-up API client with these scopes.
@@ -400,6 +394,12 @@ impl RequestBuilder<'_> {
         self
     }
 
+    /// Bytes without any content type.
+    pub fn payload(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.req = self.req.set_payload(body.into());
+        self
+    }
+
     pub async fn send(self) -> TestResponse {
         let fut = (self.app.call)(self.req.to_request());
         let res = fut.await;
@@ -433,22 +433,15 @@ impl TestResponse {
 
     /// A string field of the body; panics (with the body) when absent.
     pub fn str(&self, field: &str) -> &str {
-        self.body[field]
-            .as_str()
-            .unwrap_or_else(|| panic!("response has no string field `{field}`: {}", self.text))
+        self.body[field].as_str().unwrap_or_else(|| panic!("response has no string field `{field}`: {}", self.text))
     }
 
     pub fn uuid(&self, field: &str) -> Uuid {
-        self.str(field)
-            .parse()
-            .unwrap_or_else(|e| panic!("`{field}` is not a UUID ({e}): {}", self.text))
+        self.str(field).parse().unwrap_or_else(|e| panic!("`{field}` is not a UUID ({e}): {}", self.text))
     }
 
     pub fn items(&self) -> Vec<Value> {
-        self.body["items"]
-            .as_array()
-            .cloned()
-            .unwrap_or_else(|| panic!("response has no `items` array: {}", self.text))
+        self.body["items"].as_array().cloned().unwrap_or_else(|| panic!("response has no `items` array: {}", self.text))
     }
 
     /// The fields named in the problem's `errors`.

@@ -1,0 +1,271 @@
+//! SPEC §10: the event feed (transactional outbox) — commit order, never skipping an event that
+//! commits late, filters, cursors, and many concurrent writers.
+
+use std::collections::HashSet;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use futures::future::join;
+use rand::Rng;
+use retail_crm::http::error::ApiError;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::support::{TestApp, TestResponse};
+
+/// Emits events in one committed transaction; returns their ids.
+fn emit_committed(conn: &mut PgConnection, event_type: &'static str, n: usize) -> Vec<Uuid> {
+    conn.transaction::<_, ApiError, _>(|conn| {
+        (0..n).map(|i| retail_crm::events::emit(conn, event_type, Some(Uuid::now_v7()), json!({"n": i}))).collect()
+    })
+    .unwrap_or_else(|e| panic!("emitting events: {e}"))
+}
+
+fn event_ids(res: &TestResponse) -> Vec<Uuid> {
+    res.items().iter().map(|e| e["id"].as_str().unwrap_or_default().parse().unwrap_or_default()).collect()
+}
+
+async fn read_feed(app: &TestApp, token: &str, query: &str) -> TestResponse {
+    let res = app.get(&format!("/v1/events{query}")).token(token).send().await;
+    res.assert_status(200);
+    assert!(res.body["next_cursor"].is_string(), "next_cursor must always be a string: {}", res.text);
+    res
+}
+
+#[actix_web::test]
+async fn the_feed_needs_customers_read() {
+    let app = TestApp::new().await;
+    app.get("/v1/events").send().await.assert_problem(401, "unauthorized");
+    app.get("/v1/events")
+        .token(&app.token(&["leads:read", "orders:write"]))
+        .send()
+        .await
+        .assert_problem(403, "forbidden");
+
+    let res = read_feed(&app, &app.token(&["customers:read"]), "").await;
+    assert!(res.items().is_empty());
+    assert_eq!(res.body["next_cursor"], json!("0"));
+}
+
+#[actix_web::test]
+async fn events_appear_in_commit_order_with_their_fields() {
+    let app = TestApp::new().await;
+    let token = app.token(&["customers:read"]);
+    let mut conn = app.connect();
+    let subject = Uuid::now_v7();
+    let id = conn
+        .transaction::<_, ApiError, _>(|c| {
+            retail_crm::events::emit(c, "customer.created", Some(subject), json!({"source_channel": "pos"}))
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+
+    let res = read_feed(&app, &token, "").await;
+    let items = res.items();
+    assert_eq!(items.len(), 1, "{}", res.text);
+    let event = &items[0];
+    assert_eq!(event["id"], json!(id.to_string()));
+    assert_eq!(event["type"], json!("customer.created"));
+    assert_eq!(event["subject_id"], json!(subject.to_string()));
+    assert_eq!(event["data"], json!({"source_channel": "pos"}));
+    assert!(event["occurred_at"].is_string());
+    let seq = event["sequence"].as_i64().unwrap_or_else(|| panic!("sequence: {event}"));
+    assert_eq!(res.body["next_cursor"], json!(seq.to_string()));
+
+    // Nothing new: the cursor stays where it is.
+    let again = read_feed(&app, &token, &format!("?after={seq}")).await;
+    assert!(again.items().is_empty());
+    assert_eq!(again.body["next_cursor"], json!(seq.to_string()));
+
+    // A rolled-back transaction leaves no event.
+    let rolled_back = conn.transaction::<(), ApiError, _>(|c| {
+        retail_crm::events::emit(c, "customer.updated", None, json!({}))?;
+        Err(ApiError::internal("roll back"))
+    });
+    assert!(rolled_back.is_err());
+    let again = read_feed(&app, &token, &format!("?after={seq}")).await;
+    assert!(again.items().is_empty(), "{}", again.text);
+
+    // Paging with a limit.
+    let more = emit_committed(&mut conn, "points.earned", 5);
+    let mut seen = Vec::new();
+    let mut cursor = seq.to_string();
+    for _ in 0..10 {
+        let res = read_feed(&app, &token, &format!("?after={cursor}&limit=2")).await;
+        assert!(res.items().len() <= 2);
+        if res.items().is_empty() {
+            break;
+        }
+        seen.extend(event_ids(&res));
+        cursor = res.str("next_cursor").to_string();
+    }
+    assert_eq!(seen, more, "one transaction's events keep their order");
+}
+
+#[actix_web::test]
+async fn an_event_committed_late_is_never_skipped() {
+    let app = TestApp::new().await;
+    let token = app.token(&["customers:read"]);
+    let mut a = app.connect();
+    let mut b = app.connect();
+
+    let before = emit_committed(&mut b, "customer.created", 1);
+
+    // T1 starts first and emits (so its event id is older), but does not commit yet.
+    a.batch_execute("BEGIN").unwrap_or_else(|e| panic!("{e}"));
+    let late =
+        retail_crm::events::emit(&mut a, "customer.updated", None, json!({"tx": 1})).unwrap_or_else(|e| panic!("{e}"));
+    // T2 emits and commits.
+    let early = emit_committed(&mut b, "customer.merged", 1);
+    assert!(late < early[0], "T1's event id sorts before T2's");
+
+    let first = read_feed(&app, &token, "").await;
+    let ids = event_ids(&first);
+    assert_eq!(ids, vec![before[0], early[0]], "the uncommitted event is invisible: {}", first.text);
+    let cursor = first.str("next_cursor").to_string();
+
+    a.batch_execute("COMMIT").unwrap_or_else(|e| panic!("{e}"));
+
+    let second = read_feed(&app, &token, &format!("?after={cursor}")).await;
+    assert_eq!(event_ids(&second), vec![late], "the late commit appears after the cursor: {}", second.text);
+    let seq = |res: &TestResponse, i: usize| res.items()[i]["sequence"].as_i64().unwrap_or(-1);
+    assert!(seq(&second, 0) > seq(&first, 1));
+
+    // And a full re-read shows each event once, in commit order.
+    let all = read_feed(&app, &token, "").await;
+    assert_eq!(event_ids(&all), vec![before[0], early[0], late]);
+}
+
+#[actix_web::test]
+async fn types_filter_and_bad_parameters() {
+    let app = TestApp::new().await;
+    let token = app.token(&["customers:read"]);
+    let mut conn = app.connect();
+    let created = emit_committed(&mut conn, "customer.created", 2);
+    emit_committed(&mut conn, "customer.updated", 2);
+    let merged = emit_committed(&mut conn, "customer.merged", 1);
+
+    let res = read_feed(&app, &token, "?types=customer.created").await;
+    assert_eq!(event_ids(&res), created);
+    assert!(res.items().iter().all(|e| e["type"] == json!("customer.created")));
+
+    let res = read_feed(&app, &token, "?types=customer.created,customer.merged").await;
+    let mut expected = created.clone();
+    expected.extend(&merged);
+    assert_eq!(event_ids(&res), expected);
+
+    let res = app.get("/v1/events?types=customer.created,customer.teleported").token(&token).send().await;
+    res.assert_problem(422, "validation_failed");
+    assert_eq!(res.error_fields(), vec!["types".to_string()]);
+
+    for after in ["abc", "-1", "1.5"] {
+        let res = app.get(&format!("/v1/events?after={after}")).token(&token).send().await;
+        res.assert_problem(400, "invalid_cursor");
+    }
+    for limit in ["0", "1001"] {
+        let res = app.get(&format!("/v1/events?limit={limit}")).token(&token).send().await;
+        res.assert_problem(422, "validation_failed");
+        assert_eq!(res.error_fields(), vec!["limit".to_string()]);
+    }
+
+    // A cursor past the end is not an error: nothing yet, same cursor back.
+    let res = read_feed(&app, &token, "?after=999").await;
+    assert!(res.items().is_empty());
+    assert_eq!(res.body["next_cursor"], json!("999"));
+}
+
+/// 8 writers commit 25 events each in small random transactions while two readers poll the feed:
+/// each reader sees every event exactly once, with strictly increasing sequence numbers.
+#[actix_web::test]
+async fn concurrent_writers_and_readers_lose_nothing() {
+    const WRITERS: usize = 8;
+    const PER_WRITER: usize = 25;
+    let app = TestApp::new().await;
+    let token = app.token(&["customers:read"]);
+
+    let (tx, rx) = mpsc::channel::<Vec<Uuid>>();
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let url = app.db_url.clone();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut conn = PgConnection::establish(&url).unwrap_or_else(|e| panic!("writer {w}: {e}"));
+                let mut rng = rand::thread_rng();
+                let mut left = PER_WRITER;
+                while left > 0 {
+                    let n = rng.gen_range(1..=4).min(left);
+                    let ids = conn
+                        .transaction::<_, ApiError, _>(|c| {
+                            let mut ids = Vec::new();
+                            for _ in 0..n {
+                                ids.push(retail_crm::events::emit(c, "points.earned", None, json!({"writer": w}))?);
+                                if rng.gen_bool(0.3) {
+                                    std::thread::sleep(Duration::from_millis(rng.gen_range(0..3)));
+                                }
+                            }
+                            Ok(ids)
+                        })
+                        .unwrap_or_else(|e| panic!("writer {w}: {e}"));
+                    left -= n;
+                    let _ = tx.send(ids);
+                    std::thread::sleep(Duration::from_millis(rng.gen_range(0..4)));
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+
+    struct Reader {
+        cursor: String,
+        last_seq: i64,
+        seen: Vec<Uuid>,
+    }
+    let mut readers = [
+        Reader { cursor: "0".into(), last_seq: 0, seen: Vec::new() },
+        Reader { cursor: "0".into(), last_seq: 0, seen: Vec::new() },
+    ];
+    let total = WRITERS * PER_WRITER;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while readers.iter().any(|r| r.seen.len() < total) {
+        assert!(
+            Instant::now() < deadline,
+            "readers saw only {} and {} of {total} events",
+            readers[0].seen.len(),
+            readers[1].seen.len()
+        );
+        let (r0, r1) = join(
+            read_feed(&app, &token, &format!("?after={}&limit=37", readers[0].cursor)),
+            read_feed(&app, &token, &format!("?after={}&limit=50", readers[1].cursor)),
+        )
+        .await;
+        for (reader, res) in readers.iter_mut().zip([r0, r1]) {
+            for event in res.items() {
+                let seq = event["sequence"].as_i64().unwrap_or_else(|| panic!("{event}"));
+                // Every event of this database is in the feed, so sequences have no gaps either.
+                assert_eq!(seq, reader.last_seq + 1, "sequence went from {} to {seq}", reader.last_seq);
+                reader.last_seq = seq;
+                reader.seen.push(event["id"].as_str().unwrap_or_default().parse().unwrap_or_default());
+            }
+            reader.cursor = res.str("next_cursor").to_string();
+            assert_eq!(reader.cursor, reader.last_seq.to_string());
+        }
+        actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+    }
+    for w in writers {
+        w.join().unwrap_or_else(|_| panic!("a writer panicked"));
+    }
+    let emitted: Vec<Uuid> = rx.iter().flatten().collect();
+    assert_eq!(emitted.len(), total);
+    let emitted_set: HashSet<Uuid> = emitted.iter().copied().collect();
+    for (i, reader) in readers.iter().enumerate() {
+        let seen_set: HashSet<Uuid> = reader.seen.iter().copied().collect();
+        assert_eq!(seen_set.len(), reader.seen.len(), "reader {i} saw an event twice");
+        assert_eq!(seen_set, emitted_set, "reader {i} saw a different set of events");
+    }
+    assert_eq!(readers[0].seen, readers[1].seen, "both readers see one order");
+
+    // Nothing more arrives afterwards.
+    let res = read_feed(&app, &token, &format!("?after={}", readers[0].cursor)).await;
+    assert!(res.items().is_empty(), "{}", res.text);
+}
