@@ -71,11 +71,11 @@ fn run(cli: Cli, config: Config) -> Result<(), String> {
             Ok(())
         }
         Command::Clients { command: ClientsCommand::Create { name, scopes, store } } => {
-            let scopes: Vec<String> =
-                scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_string).collect();
+            let scopes: Vec<String> = scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_string).collect();
             let mut v = retail_crm::http::error::Violations::new();
             validate_scopes(&scopes, &mut v);
-            v.into_result().map_err(|_| format!("scopes must be some of: {}", retail_crm::http::auth::ALL_SCOPES.join(" ")))?;
+            v.into_result()
+                .map_err(|_| format!("scopes must be some of: {}", retail_crm::http::auth::ALL_SCOPES.join(" ")))?;
             let (url, _pg) = server::database(&config)?;
             let mut conn = retail_crm::db::connect(&url)?;
             retail_crm::db::run_migrations(&mut conn)?;

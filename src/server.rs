@@ -91,12 +91,10 @@ fn bootstrap_client(conn: &mut PgConnection, config: &Config) -> Result<(), Stri
     let client_id = secrets::new_client_id();
     let secret = secrets::new_client_secret();
     let hash = secrets::hash_secret(&secret).map_err(|e| e.to_string())?;
-    clients::insert(conn, &client_id, "generated admin", &hash, &["admin".to_string()], None).map_err(|e| e.to_string())?;
+    clients::insert(conn, &client_id, "generated admin", &hash, &["admin".to_string()], None)
+        .map_err(|e| e.to_string())?;
     let path = absolute(&config.data_dir)?.join("admin-client.json");
-    write_private(
-        &path,
-        &serde_json::json!({"client_id": client_id, "client_secret": secret}).to_string(),
-    )?;
+    write_private(&path, &serde_json::json!({"client_id": client_id, "client_secret": secret}).to_string())?;
     println!("Created an admin API client (shown once; also saved in {}):", path.display());
     println!("  client_id:     {client_id}");
     println!("  client_secret: {secret}");
@@ -105,7 +103,8 @@ fn bootstrap_client(conn: &mut PgConnection, config: &Config) -> Result<(), Stri
 
 fn refresh_revocations(state: &AppState) -> Result<(), String> {
     let mut conn = crate::db::checkout(&state.pool).map_err(|e| e.to_string())?;
-    let mut set: HashSet<String> = clients::revoked_subjects(&mut conn).map_err(|e| e.to_string())?.into_iter().collect();
+    let mut set: HashSet<String> =
+        clients::revoked_subjects(&mut conn).map_err(|e| e.to_string())?.into_iter().collect();
     set.extend(crate::staff::store::inactive_subjects(&mut conn).map_err(|e| e.to_string())?);
     state.revocations.replace(set);
     Ok(())

@@ -37,10 +37,14 @@ pub struct AuditParams {
 )]
 #[get("/v1/audit-log")]
 async fn list_audit_log(
-    _auth: Auth<Admin>,
+    auth: Auth<Admin>,
     state: web::Data<AppState>,
     params: web::Query<AuditParams>,
 ) -> ApiResult<HttpResponse> {
+    if auth.store_id.is_some() {
+        // The log spans every store; a store-bound administrator may not read other stores' trail.
+        return Err(crate::http::error::ApiError::forbidden("a store-bound client cannot read the audit log"));
+    }
     let p = params.into_inner();
     let page = PageParams { limit: p.limit, cursor: p.cursor };
     let limit = page.limit()?;

@@ -59,7 +59,12 @@ pub struct AuditFilter {
 }
 
 /// Newest first.
-pub fn list(conn: &mut PgConnection, filter: &AuditFilter, before: Option<i64>, limit: i64) -> ApiResult<Vec<AuditEntry>> {
+pub fn list(
+    conn: &mut PgConnection,
+    filter: &AuditFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> ApiResult<Vec<AuditEntry>> {
     let mut q = audit_log::table.order(audit_log::id.desc()).limit(limit).into_boxed();
     if let Some(v) = &filter.actor {
         q = q.filter(audit_log::actor.eq(v));

@@ -77,9 +77,11 @@ async fn issue_token(state: web::Data<AppState>, body: web::Json<TokenRequest>) 
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "Chaoyang POS fleet", "scopes": ["customers:read", "orders:write"], "store_id": null}))]
 pub struct NewApiClient {
-    #[schema(min_length = 1, max_length = 100)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 100, format = "non-blank")]
     name: String,
-    /// Scopes granted to the client's tokens.
+    /// Scopes granted to the client's tokens (at least one).
+    #[schema(min_items = 1, format = "scope")]
     scopes: Vec<String>,
     /// Binds the client to one store: it can act for that store only.
     store_id: Option<Uuid>,
@@ -152,7 +154,7 @@ async fn create_api_client(
     let req = body.into_inner();
     let mut v = Violations::new();
     let name = req.name.trim().to_string();
-    v.check(!name.is_empty() && name.chars().count() <= 100, "name", "must be 1-100 characters");
+    v.check(!name.is_empty() && req.name.chars().count() <= 100, "name", "must be 1-100 characters");
     validate_scopes(&req.scopes, &mut v);
     v.into_result()?;
     // A store-bound caller can only make clients bound to its own store (never an unbound one).
@@ -172,7 +174,14 @@ async fn create_api_client(
                 .map_err(|_| ApiError::invalid("store_id", "no store with this id"))?;
         }
         let client = store::insert(conn, &secrets::new_client_id(), &name, &hash, &req.scopes, store_id)?;
-        crate::audit::record(conn, &principal, "api_client.create", "api_client", Some(client.id.to_string()), json!({"scopes": client.scopes}))?;
+        crate::audit::record(
+            conn,
+            &principal,
+            "api_client.create",
+            "api_client",
+            Some(client.id.to_string()),
+            json!({"scopes": client.scopes}),
+        )?;
         Ok(client)
     })
     .await?;
@@ -191,13 +200,14 @@ async fn create_api_client(
 )]
 #[get("/v1/api-clients")]
 async fn list_api_clients(
-    _auth: Auth<Admin>,
+    auth: Auth<Admin>,
     state: web::Data<AppState>,
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     let limit = page.limit()?;
     let after = page.after::<Uuid>()?;
-    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, after, limit + 1)).await?;
+    let only = auth.store_id;
+    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, only, after, limit + 1)).await?;
     let views: Vec<ApiClientView> = rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |c| c.id.to_string())))
 }
@@ -211,9 +221,10 @@ async fn list_api_clients(
     responses((status = 200, description = "The API client", body = ApiClientView))
 )]
 #[get("/v1/api-clients/{id}")]
-async fn get_api_client(_auth: Auth<Admin>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+async fn get_api_client(auth: Auth<Admin>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let client = crate::db::run(&state.pool, move |conn| store::get(conn, id)).await?;
+    let own_store = auth.store_id;
+    let client = crate::db::run(&state.pool, move |conn| store::get_visible(conn, id, own_store)).await?;
     Ok(HttpResponse::Ok().json(ApiClientView::from(client)))
 }
 
@@ -226,10 +237,15 @@ async fn get_api_client(_auth: Auth<Admin>, state: web::Data<AppState>, id: web:
     responses((status = 204, description = "Revoked"))
 )]
 #[delete("/v1/api-clients/{id}")]
-async fn revoke_api_client(auth: Auth<Admin>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+async fn revoke_api_client(
+    auth: Auth<Admin>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let principal = auth.principal.clone();
     let client = crate::db::transaction(&state.pool, move |conn| {
+        store::get_visible(conn, id, principal.store_id)?;
         let client = store::revoke(conn, id)?;
         crate::audit::record(conn, &principal, "api_client.revoke", "api_client", Some(id.to_string()), json!({}))?;
         Ok(client)

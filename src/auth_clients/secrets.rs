@@ -25,10 +25,7 @@ pub fn new_client_secret() -> String {
 
 pub fn hash_secret(secret: &str) -> ApiResult<String> {
     let salt = SaltString::generate(&mut OsRng);
-    Argon2::default()
-        .hash_password(secret.as_bytes(), &salt)
-        .map(|h| h.to_string())
-        .map_err(ApiError::internal)
+    Argon2::default().hash_password(secret.as_bytes(), &salt).map(|h| h.to_string()).map_err(ApiError::internal)
 }
 
 /// Verifies against `hash`, or against a fixed dummy when there is none, so an unknown client id

@@ -84,8 +84,22 @@ pub fn get(conn: &mut PgConnection, id: Uuid) -> ApiResult<ApiClient> {
         .ok_or_else(|| ApiError::not_found("api_client_not_found", "no API client with this id"))
 }
 
-pub fn list(conn: &mut PgConnection, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<ApiClient>> {
+/// A store-bound administrator only ever sees its own store's clients; others look absent.
+pub fn get_visible(conn: &mut PgConnection, id: Uuid, own_store: Option<Uuid>) -> ApiResult<ApiClient> {
+    let client = get(conn, id)?;
+    match own_store {
+        Some(store) if client.store_id != Some(store) => {
+            Err(ApiError::not_found("api_client_not_found", "no API client with this id"))
+        }
+        _ => Ok(client),
+    }
+}
+
+pub fn list(conn: &mut PgConnection, only: Option<Uuid>, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<ApiClient>> {
     let mut q = api_clients::table.select(ApiClient::as_select()).order(api_clients::id).limit(limit).into_boxed();
+    if let Some(store) = only {
+        q = q.filter(api_clients::store_id.eq(store));
+    }
     if let Some(after) = after {
         q = q.filter(api_clients::id.gt(after));
     }
@@ -109,9 +123,7 @@ pub fn revoke(conn: &mut PgConnection, id: Uuid) -> ApiResult<ApiClient> {
 
 /// Subjects whose tokens must be refused: revoked clients.
 pub fn revoked_subjects(conn: &mut PgConnection) -> ApiResult<Vec<String>> {
-    let ids: Vec<Uuid> = api_clients::table
-        .filter(api_clients::revoked_at.is_not_null())
-        .select(api_clients::id)
-        .load(conn)?;
+    let ids: Vec<Uuid> =
+        api_clients::table.filter(api_clients::revoked_at.is_not_null()).select(api_clients::id).load(conn)?;
     Ok(ids.into_iter().map(|id| format!("client:{id}")).collect())
 }

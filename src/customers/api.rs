@@ -10,9 +10,9 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::model::{CustomerInput, CustomerView, IdentityInput};
+use super::rules;
 use super::service;
 use super::store::{self, SearchFilter};
-use super::rules;
 use crate::http::auth::{Auth, CustomersPii, CustomersRead, CustomersWrite, Principal};
 use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::pagination::{Page, PageParams};
@@ -72,7 +72,11 @@ pub fn customer_response(status: StatusCode, view: CustomerView) -> HttpResponse
     )
 )]
 #[post("/v1/customers")]
-async fn create_customer(auth: Auth<CustomersWrite>, state: web::Data<AppState>, body: web::Json<CustomerInput>) -> ApiResult<HttpResponse> {
+async fn create_customer(
+    auth: Auth<CustomersWrite>,
+    state: web::Data<AppState>,
+    body: web::Json<CustomerInput>,
+) -> ApiResult<HttpResponse> {
     let input = body.into_inner().validate(service::today(state.config.timezone), "")?;
     let who = auth.principal.clone();
     let view = crate::db::transaction(&state.pool, move |conn| {
@@ -91,7 +95,11 @@ async fn create_customer(auth: Auth<CustomersWrite>, state: web::Data<AppState>,
     responses((status = 200, description = "The customer", body = CustomerView))
 )]
 #[get("/v1/customers/{id}")]
-async fn get_customer(auth: Auth<CustomersRead>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+async fn get_customer(
+    auth: Auth<CustomersRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let who = auth.principal.clone();
     let view = crate::db::run(&state.pool, move |conn| read_view(conn, &who, id)).await?;
@@ -146,7 +154,11 @@ async fn update_customer(
     )
 )]
 #[delete("/v1/customers/{id}")]
-async fn erase_customer(auth: Auth<CustomersPii>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+async fn erase_customer(
+    auth: Auth<CustomersPii>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let who = auth.principal.clone();
     crate::db::transaction(&state.pool, move |conn| {
@@ -160,8 +172,8 @@ async fn erase_customer(auth: Auth<CustomersPii>, state: web::Data<AppState>, id
 /// Upsert for connectors: updates the customer who owns the identity, or creates one who does.
 #[utoipa::path(
     tag = "customers", operation_id = "upsert_customer_by_identity", request_body = CustomerInput,
-    params(("kind" = String, Path, description = "Identity kind, e.g. `tmall_ouid`, `phone`, `external:erp`"),
-           ("value" = String, Path, description = "Identity value")),
+    params(("kind" = String, Path, format = "identity-kind", description = "Identity kind, e.g. `tmall_ouid`, `phone`, `external:erp`"),
+           ("value" = String, Path, format = "identity-value", description = "Identity value, in the form its kind needs (as in `IdentityInput`)")),
     security(("bearer" = ["customers:write"])),
     responses(
         (status = 200, description = "Updated the owner", body = CustomerView),
@@ -192,14 +204,22 @@ async fn upsert_customer_by_identity(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LookupParams {
-    /// Mainland mobile or E.164.
+    /// Mainland mobile or E.164 (no spaces).
+    #[param(format = "identity-phone")]
     phone: Option<String>,
+    /// 16 digits.
+    #[param(format = "member-card")]
     member_card: Option<String>,
     /// `<app id>:<openid>`.
+    #[param(format = "wechat-openid")]
     wechat_openid: Option<String>,
+    #[param(format = "identity-value")]
     wechat_unionid: Option<String>,
     /// Any identity kind, with `identity_value`.
+    #[param(format = "identity-kind")]
     identity_kind: Option<String>,
+    /// The value, in the form `identity_kind` needs.
+    #[param(format = "identity-value")]
     identity_value: Option<String>,
 }
 
@@ -222,7 +242,10 @@ impl LookupParams {
         let all: Vec<(&str, &String)> = given.into_iter().chain(generic).collect();
         match all.as_slice() {
             [(kind, value)] => rules::normalize_identity(kind, value).map_err(|m| ApiError::invalid(*kind, m)),
-            [] => Err(ApiError::invalid("phone", "give one of phone, member_card, wechat_openid, wechat_unionid or identity_kind+identity_value")),
+            [] => Err(ApiError::invalid(
+                "phone",
+                "give one of phone, member_card, wechat_openid, wechat_unionid or identity_kind+identity_value",
+            )),
             _ => Err(ApiError::invalid("phone", "give exactly one identity")),
         }
     }
@@ -274,6 +297,9 @@ pub struct LookupResult {
 }
 
 /// The till's call: find a customer by phone, card or WeChat id, with membership, points and coupons.
+///
+/// Give exactly one identity: one of `phone`, `member_card`, `wechat_openid`, `wechat_unionid`, or
+/// `identity_kind` with `identity_value`; anything else is 422 `validation_failed`.
 #[utoipa::path(
     tag = "customers", operation_id = "lookup_customer", params(LookupParams),
     security(("bearer" = ["customers:read"])),
@@ -283,7 +309,11 @@ pub struct LookupResult {
     )
 )]
 #[get("/v1/customers/lookup")]
-async fn lookup_customer(auth: Auth<CustomersRead>, state: web::Data<AppState>, params: web::Query<LookupParams>) -> ApiResult<HttpResponse> {
+async fn lookup_customer(
+    auth: Auth<CustomersRead>,
+    state: web::Data<AppState>,
+    params: web::Query<LookupParams>,
+) -> ApiResult<HttpResponse> {
     let (kind, value) = params.identity()?;
     let who = auth.principal.clone();
     let result = crate::db::run(&state.pool, move |conn| {
@@ -312,6 +342,7 @@ pub struct SearchParams {
     store_id: Option<Uuid>,
     created_after: Option<DateTime<Utc>>,
     /// `active` (default), `merged` or `erased`.
+    #[param(format = "customer-status")]
     status: Option<String>,
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
@@ -325,7 +356,11 @@ pub struct SearchParams {
     responses((status = 200, description = "Matching customers by id", body = Page<CustomerView>))
 )]
 #[get("/v1/customers")]
-async fn search_customers(auth: Auth<CustomersRead>, state: web::Data<AppState>, params: web::Query<SearchParams>) -> ApiResult<HttpResponse> {
+async fn search_customers(
+    auth: Auth<CustomersRead>,
+    state: web::Data<AppState>,
+    params: web::Query<SearchParams>,
+) -> ApiResult<HttpResponse> {
     let p = params.into_inner();
     let page = PageParams { limit: p.limit, cursor: p.cursor };
     let limit = page.limit()?;
@@ -335,7 +370,8 @@ async fn search_customers(auth: Auth<CustomersRead>, state: web::Data<AppState>,
         return Err(ApiError::invalid("status", "must be active, merged or erased"));
     }
     let term = p.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(rules::classify_query);
-    let filter = SearchFilter { term, tag: p.tag, city: p.city, store_id: p.store_id, created_after: p.created_after, status };
+    let filter =
+        SearchFilter { term, tag: p.tag, city: p.city, store_id: p.store_id, created_after: p.created_after, status };
     let who = auth.principal.clone();
     let views = crate::db::run(&state.pool, move |conn| {
         let rows = store::search(conn, &filter, after, limit + 1)?;
@@ -391,7 +427,11 @@ pub struct BulkResponse {
     results: Vec<BulkRowResult>,
 }
 
-fn parse_bulk_row(row: Value, index: usize, today: chrono::NaiveDate) -> ApiResult<(String, String, super::model::ValidInput)> {
+fn parse_bulk_row(
+    row: Value,
+    index: usize,
+    today: chrono::NaiveDate,
+) -> ApiResult<(String, String, super::model::ValidInput)> {
     let prefix = format!("customers[{index}].");
     let Value::Object(mut fields) = row else {
         return Err(ApiError::invalid(format!("customers[{index}]"), "must be an object"));
@@ -399,10 +439,13 @@ fn parse_bulk_row(row: Value, index: usize, today: chrono::NaiveDate) -> ApiResu
     let identity: IdentityInput = fields
         .remove("identity")
         .ok_or_else(|| ApiError::invalid(format!("{prefix}identity"), "is required"))
-        .and_then(|v| serde_json::from_value(v).map_err(|e| ApiError::invalid(format!("{prefix}identity"), e.to_string())))?;
+        .and_then(|v| {
+            serde_json::from_value(v).map_err(|e| ApiError::invalid(format!("{prefix}identity"), e.to_string()))
+        })?;
     let (kind, value) = rules::normalize_identity(&identity.kind, &identity.value)
         .map_err(|m| ApiError::invalid(format!("{prefix}identity"), m))?;
-    let input: CustomerInput = serde_json::from_value(Value::Object(fields)).map_err(|e| crate::http::body_error(&e.to_string()))?;
+    let input: CustomerInput =
+        serde_json::from_value(Value::Object(fields)).map_err(|e| crate::http::body_error(&e.to_string()))?;
     Ok((kind, value, input.validate(today, &prefix)?))
 }
 
@@ -413,7 +456,11 @@ fn parse_bulk_row(row: Value, index: usize, today: chrono::NaiveDate) -> ApiResu
     responses((status = 200, description = "Per-row results", body = BulkResponse))
 )]
 #[post("/v1/customers/bulk")]
-async fn bulk_upsert_customers(_auth: Auth<CustomersWrite>, state: web::Data<AppState>, body: web::Json<BulkRequest>) -> ApiResult<HttpResponse> {
+async fn bulk_upsert_customers(
+    _auth: Auth<CustomersWrite>,
+    state: web::Data<AppState>,
+    body: web::Json<BulkRequest>,
+) -> ApiResult<HttpResponse> {
     let rows = body.into_inner().customers;
     if rows.is_empty() || rows.len() > BULK_MAX_ROWS {
         return Err(ApiError::invalid("customers", "send between 1 and 1000 rows"));
@@ -423,8 +470,9 @@ async fn bulk_upsert_customers(_auth: Auth<CustomersWrite>, state: web::Data<App
         use diesel::Connection;
         let mut results = Vec::with_capacity(rows.len());
         for (index, row) in rows.into_iter().enumerate() {
-            let outcome = parse_bulk_row(row, index, today)
-                .and_then(|(kind, value, input)| conn.transaction(|conn| service::upsert_by_identity(conn, &kind, &value, input)));
+            let outcome = parse_bulk_row(row, index, today).and_then(|(kind, value, input)| {
+                conn.transaction(|conn| service::upsert_by_identity(conn, &kind, &value, input))
+            });
             results.push(match outcome {
                 Ok((customer, created)) => BulkRowResult {
                     index,
@@ -440,5 +488,10 @@ async fn bulk_upsert_customers(_auth: Auth<CustomersWrite>, state: web::Data<App
     })
     .await?;
     let count = |s: &str| results.iter().filter(|r| r.status == s).count();
-    Ok(HttpResponse::Ok().json(BulkResponse { created: count("created"), updated: count("updated"), failed: count("failed"), results }))
+    Ok(HttpResponse::Ok().json(BulkResponse {
+        created: count("created"),
+        updated: count("updated"),
+        failed: count("failed"),
+        results,
+    }))
 }

@@ -42,7 +42,11 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     responses((status = 200, description = "Identities (phone and email masked without `customers:pii`)", body = Vec<IdentityView>))
 )]
 #[get("/v1/customers/{id}/identities")]
-async fn list_identities(auth: Auth<CustomersRead>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+async fn list_identities(
+    auth: Auth<CustomersRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let who = auth.principal.clone();
     let view = crate::db::run(&state.pool, move |conn| read_view(conn, &who, id)).await?;
@@ -60,9 +64,15 @@ async fn list_identities(auth: Auth<CustomersRead>, state: web::Data<AppState>, 
     )
 )]
 #[post("/v1/customers/{id}/identities")]
-async fn add_identity(auth: Auth<CustomersWrite>, state: web::Data<AppState>, id: web::Path<Uuid>, body: web::Json<IdentityInput>) -> ApiResult<HttpResponse> {
+async fn add_identity(
+    auth: Auth<CustomersWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<IdentityInput>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let (kind, value) = rules::normalize_identity(&body.kind, &body.value).map_err(|m| ApiError::invalid("value", m))?;
+    let (kind, value) =
+        rules::normalize_identity(&body.kind, &body.value).map_err(|m| ApiError::invalid("value", m))?;
     let who = auth.principal.clone();
     let view = crate::db::transaction(&state.pool, move |conn| {
         let current = store::lock_active(conn, id)?;
@@ -86,13 +96,18 @@ async fn add_identity(auth: Auth<CustomersWrite>, state: web::Data<AppState>, id
 /// Detach an identity; it becomes free for another customer.
 #[utoipa::path(
     tag = "customers", operation_id = "remove_identity",
-    params(("id" = Uuid, Path, description = "Customer id"), ("kind" = String, Path, description = "Identity kind"),
-           ("value" = String, Path, description = "Identity value")),
+    params(("id" = Uuid, Path, description = "Customer id"),
+           ("kind" = String, Path, format = "identity-kind", description = "Identity kind"),
+           ("value" = String, Path, format = "identity-value", description = "Identity value, in the form its kind needs (as in `IdentityInput`)")),
     security(("bearer" = ["customers:write"])),
     responses((status = 204, description = "Detached"))
 )]
 #[delete("/v1/customers/{id}/identities/{kind}/{value}")]
-async fn remove_identity(_auth: Auth<CustomersWrite>, state: web::Data<AppState>, path: web::Path<(Uuid, String, String)>) -> ApiResult<HttpResponse> {
+async fn remove_identity(
+    _auth: Auth<CustomersWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, String, String)>,
+) -> ApiResult<HttpResponse> {
     let (id, kind, value) = path.into_inner();
     let (kind, value) = rules::normalize_identity(&kind, &value).map_err(|m| ApiError::invalid("value", m))?;
     crate::db::transaction(&state.pool, move |conn| {
@@ -120,6 +135,8 @@ async fn remove_identity(_auth: Auth<CustomersWrite>, state: web::Data<AppState>
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"tags": ["vip", "童装"]}))]
 pub struct TagsInput {
+    /// At most 100, each 1-64 characters and not blank.
+    #[schema(max_items = 100, min_length = 1, max_length = 64, format = "non-blank")]
     tags: Vec<String>,
 }
 
@@ -131,7 +148,12 @@ pub struct TagsInput {
     responses((status = 200, description = "The customer with its new tags", body = CustomerView))
 )]
 #[put("/v1/customers/{id}/tags")]
-async fn replace_customer_tags(auth: Auth<CustomersWrite>, state: web::Data<AppState>, id: web::Path<Uuid>, body: web::Json<TagsInput>) -> ApiResult<HttpResponse> {
+async fn replace_customer_tags(
+    auth: Auth<CustomersWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<TagsInput>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let mut v = Violations::new();
     let tags = validate_tags(&body.tags, &mut v);
@@ -171,7 +193,11 @@ impl From<store::Tag> for TagView {
     responses((status = 200, description = "Tags by name", body = Page<TagView>))
 )]
 #[get("/v1/tags")]
-async fn list_tags(_auth: Auth<CustomersRead>, state: web::Data<AppState>, page: web::Query<PageParams>) -> ApiResult<HttpResponse> {
+async fn list_tags(
+    _auth: Auth<CustomersRead>,
+    state: web::Data<AppState>,
+    page: web::Query<PageParams>,
+) -> ApiResult<HttpResponse> {
     let limit = page.limit()?;
     let after = page.after::<String>()?;
     let rows = crate::db::run(&state.pool, move |conn| store::list_tags(conn, after, limit + 1)).await?;
@@ -183,9 +209,11 @@ async fn list_tags(_auth: Auth<CustomersRead>, state: web::Data<AppState>, page:
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "vip", "kind": "manual", "description": "到店VIP"}))]
 pub struct NewTag {
-    #[schema(min_length = 1, max_length = 64)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 64, format = "non-blank")]
     name: String,
     /// Only `manual` for now: rule tags (segment definitions) arrive with segments.
+    #[schema(format = "tag-kind")]
     kind: Option<String>,
     #[schema(max_length = 500)]
     description: Option<String>,
@@ -201,7 +229,11 @@ pub struct NewTag {
     )
 )]
 #[post("/v1/tags")]
-async fn create_tag(_auth: Auth<CustomersWrite>, state: web::Data<AppState>, body: web::Json<NewTag>) -> ApiResult<HttpResponse> {
+async fn create_tag(
+    _auth: Auth<CustomersWrite>,
+    state: web::Data<AppState>,
+    body: web::Json<NewTag>,
+) -> ApiResult<HttpResponse> {
     let input = body.into_inner();
     let mut v = Violations::new();
     let name = validate_tags(std::slice::from_ref(&input.name), &mut v).pop().unwrap_or_default();
@@ -212,7 +244,8 @@ async fn create_tag(_auth: Auth<CustomersWrite>, state: web::Data<AppState>, bod
         v.check(d.chars().count() <= 500, "description", "must be at most 500 characters");
     }
     v.into_result()?;
-    let tag = crate::db::run(&state.pool, move |conn| store::create_tag(conn, &name, input.description.as_deref())).await?;
+    let tag =
+        crate::db::run(&state.pool, move |conn| store::create_tag(conn, &name, input.description.as_deref())).await?;
     Ok(HttpResponse::Created().json(TagView::from(tag)))
 }
 
@@ -224,7 +257,11 @@ async fn create_tag(_auth: Auth<CustomersWrite>, state: web::Data<AppState>, bod
     responses((status = 204, description = "Deleted"))
 )]
 #[delete("/v1/tags/{name}")]
-async fn delete_tag(_auth: Auth<CustomersWrite>, state: web::Data<AppState>, name: web::Path<String>) -> ApiResult<HttpResponse> {
+async fn delete_tag(
+    _auth: Auth<CustomersWrite>,
+    state: web::Data<AppState>,
+    name: web::Path<String>,
+) -> ApiResult<HttpResponse> {
     let name = name.into_inner();
     crate::db::transaction(&state.pool, move |conn| store::delete_tag(conn, &name)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -234,7 +271,8 @@ async fn delete_tag(_auth: Auth<CustomersWrite>, state: web::Data<AppState>, nam
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"body": "偏好小码，周末来店"}))]
 pub struct NoteInput {
-    #[schema(min_length = 1, max_length = 5000)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 5000, format = "non-blank")]
     body: String,
 }
 
@@ -264,10 +302,16 @@ impl From<store::Note> for NoteView {
     responses((status = 201, description = "Added", body = NoteView))
 )]
 #[post("/v1/customers/{id}/notes")]
-async fn add_note(auth: Auth<CustomersWrite>, state: web::Data<AppState>, id: web::Path<Uuid>, body: web::Json<NoteInput>) -> ApiResult<HttpResponse> {
+async fn add_note(
+    auth: Auth<CustomersWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<NoteInput>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let text = body.into_inner().body.trim().to_string();
-    if text.is_empty() || text.chars().count() > 5000 {
+    let raw = body.into_inner().body;
+    let text = raw.trim().to_string();
+    if text.is_empty() || raw.chars().count() > 5000 {
         return Err(ApiError::invalid("body", "must be 1-5000 characters"));
     }
     let author = auth.sub.clone();
@@ -315,7 +359,12 @@ fn parse_timeline_cursor(page: &PageParams) -> ApiResult<Option<(DateTime<Utc>, 
     responses((status = 200, description = "Timeline, newest first", body = Page<TimelineItem>))
 )]
 #[get("/v1/customers/{id}/timeline")]
-async fn customer_timeline(_auth: Auth<CustomersRead>, state: web::Data<AppState>, id: web::Path<Uuid>, page: web::Query<PageParams>) -> ApiResult<HttpResponse> {
+async fn customer_timeline(
+    _auth: Auth<CustomersRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    page: web::Query<PageParams>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let limit = page.limit()?;
     let before = parse_timeline_cursor(&page)?;
@@ -328,15 +377,25 @@ fn event_summary(event_type: &str, data: &Value) -> String {
         "customer.created" => "Customer created".into(),
         "customer.updated" => format!(
             "Profile updated: {}",
-            data["fields"].as_array().map(|f| f.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()
+            data["fields"]
+                .as_array()
+                .map(|f| f.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                .unwrap_or_default()
         ),
-        "customer.merged" => format!("Merged customer {} into this one", data["source_customer_id"].as_str().unwrap_or("?")),
+        "customer.merged" => {
+            format!("Merged customer {} into this one", data["source_customer_id"].as_str().unwrap_or("?"))
+        }
         "customer.erased" => "Personal data erased".into(),
         other => other.to_string(),
     }
 }
 
-fn timeline(conn: &mut diesel::PgConnection, id: Uuid, before: Option<(DateTime<Utc>, Uuid)>, limit: i64) -> ApiResult<Vec<TimelineItem>> {
+fn timeline(
+    conn: &mut diesel::PgConnection,
+    id: Uuid,
+    before: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> ApiResult<Vec<TimelineItem>> {
     store::get(conn, id)?;
     let mut subjects = store::merged_into(conn, id)?;
     subjects.push(id);
@@ -353,10 +412,17 @@ fn timeline(conn: &mut diesel::PgConnection, id: Uuid, before: Option<(DateTime<
         .collect();
     for subject in subjects {
         for (event_id, event_type, at, data) in crate::events::for_subject(conn, subject, before, limit)? {
-            items.push(TimelineItem { kind: "event", summary: event_summary(&event_type, &data), item_type: event_type, id: event_id, occurred_at: at, data });
+            items.push(TimelineItem {
+                kind: "event",
+                summary: event_summary(&event_type, &data),
+                item_type: event_type,
+                id: event_id,
+                occurred_at: at,
+                data,
+            });
         }
     }
-    items.sort_by(|a, b| (b.occurred_at, b.id).cmp(&(a.occurred_at, a.id)));
+    items.sort_by_key(|i| std::cmp::Reverse((i.occurred_at, i.id)));
     items.truncate(limit as usize);
     Ok(items)
 }
@@ -379,7 +445,11 @@ pub struct CustomerExport {
     responses((status = 200, description = "Everything held about the customer", body = CustomerExport))
 )]
 #[get("/v1/customers/{id}/export")]
-async fn export_customer(auth: Auth<CustomersPii>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+async fn export_customer(
+    auth: Auth<CustomersPii>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let who = auth.principal.clone();
     let export = crate::db::run(&state.pool, move |conn| {
@@ -428,13 +498,25 @@ pub struct MergeResult {
     )
 )]
 #[post("/v1/customers/{id}/merge")]
-async fn merge_customers(auth: Auth<CustomersWrite>, state: web::Data<AppState>, id: web::Path<Uuid>, body: web::Json<MergeInput>) -> ApiResult<HttpResponse> {
+async fn merge_customers(
+    auth: Auth<CustomersWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<MergeInput>,
+) -> ApiResult<HttpResponse> {
     let target = id.into_inner();
     let source = body.source_customer_id;
     let who = auth.principal.clone();
     let result = crate::db::transaction(&state.pool, move |conn| {
         let (_, moved) = service::merge(conn, target, source)?;
-        crate::audit::record(conn, &who, "customer.merge", "customer", Some(target.to_string()), json!({"source_customer_id": source}))?;
+        crate::audit::record(
+            conn,
+            &who,
+            "customer.merge",
+            "customer",
+            Some(target.to_string()),
+            json!({"source_customer_id": source}),
+        )?;
         Ok(MergeResult { customer: read_view(conn, &who, target)?, source_customer_id: source, moved })
     })
     .await?;

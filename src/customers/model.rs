@@ -30,33 +30,43 @@ pub struct IdentityInput {
     "email": "zhang.san@example.com", "city": "北京", "district": "朝阳区", "source_channel": "pos",
     "consents": {"marketing_sms": true}, "tags": ["vip"], "attributes": {"erp_code": "C-001"}}))]
 pub struct CustomerInput {
+    /// Blank or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, max_length = 100)]
     pub name: Option<Option<String>>,
     /// `male`, `female` or `unknown`.
+    #[schema(format = "gender")]
     pub gender: Option<String>,
+    /// `YYYY-MM-DD`, from 1900-01-01 up to today (in `CRM_TIMEZONE`).
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<NaiveDate>)]
+    #[schema(value_type = Option<NaiveDate>, pattern = "^(19|20)[0-9]{2}-[0-9]{2}-[0-9]{2}$")]
     pub birthday: Option<Option<NaiveDate>>,
-    /// Mainland mobile (`13812345678`) or E.164.
+    /// Mainland mobile (`13812345678`, spaces and dashes allowed) or E.164; stored as E.164.
+    /// `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = "phone")]
     pub phone: Option<Option<String>>,
+    /// Stored in lower case. `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = Email, max_length = 254)]
     pub email: Option<Option<String>>,
+    /// Blank or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, max_length = 100)]
     pub city: Option<Option<String>>,
+    /// Blank or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, max_length = 100)]
     pub district: Option<Option<String>>,
+    /// Blank or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, max_length = 300)]
     pub address: Option<Option<String>>,
+    /// The channel the customer first came from.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = "channel")]
     pub source_channel: Option<Option<String>>,
+    /// An existing store.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Uuid>)]
     pub home_store_id: Option<Option<Uuid>>,
@@ -66,7 +76,8 @@ pub struct CustomerInput {
     /// Free JSON for integrator data (an object, at most 16 KiB).
     #[schema(value_type = Option<Object>)]
     pub attributes: Option<Map<String, Value>>,
-    /// Replaces the manual tags.
+    /// Replaces the manual tags: at most 100, each 1-64 characters and not blank.
+    #[schema(max_items = 100, min_length = 1, max_length = 64, format = "non-blank")]
     pub tags: Option<Vec<String>>,
     /// Extra identities to attach (create and upsert only).
     pub identities: Option<Vec<IdentityInput>>,
@@ -90,7 +101,7 @@ pub fn validate_tags(tags: &[String], v: &mut Violations) -> Vec<String> {
     if out.len() > 100 {
         v.add("tags", "at most 100 tags");
     }
-    if out.iter().any(|t| t.is_empty() || t.chars().count() > 64) {
+    if tags.iter().any(|t| t.trim().is_empty() || t.chars().count() > 64) {
         v.add("tags", "tags are 1-64 characters");
     }
     out.sort();
@@ -102,6 +113,30 @@ impl CustomerInput {
     pub fn validate(self, today: NaiveDate, field_prefix: &str) -> ApiResult<ValidInput> {
         let mut v = Violations::new();
         let f = |name: &str| format!("{field_prefix}{name}");
+        // Lengths count what was sent, as the document's `maxLength` does.
+        for (name, value, max) in [
+            ("name", &self.name, 100),
+            ("city", &self.city, 100),
+            ("district", &self.district, 100),
+            ("address", &self.address, 300),
+        ] {
+            if let Some(Some(text)) = value {
+                v.check(text.chars().count() <= max, &f(name), &format!("must be at most {max} characters"));
+            }
+        }
+        // A blank phone or email is a mistake, not a way to clear it (that is `null`).
+        for (name, value) in [("phone", &self.phone), ("email", &self.email)] {
+            if let Some(Some(text)) = value {
+                v.check(!text.trim().is_empty(), &f(name), "must not be blank: send null to clear it");
+            }
+        }
+        if let Some(Some(channel)) = &self.source_channel {
+            v.check(
+                crate::stores::CHANNELS.contains(&channel.as_str()),
+                &f("source_channel"),
+                "is not a known channel",
+            );
+        }
         let mut profile = ProfileChanges {
             name: clean(self.name),
             gender: self.gender,
@@ -113,16 +148,6 @@ impl CustomerInput {
             home_store_id: self.home_store_id,
             ..Default::default()
         };
-        for (name, value, max) in [
-            ("name", &profile.name, 100),
-            ("city", &profile.city, 100),
-            ("district", &profile.district, 100),
-            ("address", &profile.address, 300),
-        ] {
-            if let Some(Some(text)) = value {
-                v.check(text.chars().count() <= max, &f(name), &format!("must be at most {max} characters"));
-            }
-        }
         if let Some(g) = &profile.gender {
             v.check(rules::GENDERS.contains(&g.as_str()), &f("gender"), "must be male, female or unknown");
         }
@@ -130,9 +155,6 @@ impl CustomerInput {
             if let Err(msg) = rules::validate_birthday(b, today) {
                 v.add(f("birthday"), msg);
             }
-        }
-        if let Some(Some(ch)) = &profile.source_channel {
-            v.check(crate::stores::CHANNELS.contains(&ch.as_str()), &f("source_channel"), "is not a known channel");
         }
         profile.phone = match clean(self.phone) {
             Some(Some(raw)) => match rules::normalize_phone(&raw) {
@@ -142,7 +164,8 @@ impl CustomerInput {
                     None
                 }
             },
-            other => other,
+            Some(None) => Some(None),
+            None => None,
         };
         profile.email = match clean(self.email) {
             Some(Some(raw)) => match rules::normalize_email(&raw) {
@@ -152,7 +175,8 @@ impl CustomerInput {
                     None
                 }
             },
-            other => other,
+            Some(None) => Some(None),
+            None => None,
         };
         if let Some(consents) = &self.consents {
             if let Err(msg) = rules::apply_consents(&Value::Null, consents, Utc::now()) {
@@ -233,7 +257,12 @@ pub struct CustomerView {
 }
 
 impl CustomerView {
-    pub fn build(c: Customer, tags: Vec<String>, identities: Vec<(String, String, DateTime<Utc>)>, unmasked: bool) -> CustomerView {
+    pub fn build(
+        c: Customer,
+        tags: Vec<String>,
+        identities: Vec<(String, String, DateTime<Utc>)>,
+        unmasked: bool,
+    ) -> CustomerView {
         let mask = |value: Option<String>, f: fn(&str) -> String| value.map(|v| if unmasked { v } else { f(&v) });
         let consents = c
             .consents

@@ -83,7 +83,9 @@ pub fn normalize_identity(kind: &str, value: &str) -> Result<(String, String), S
         other => match other.strip_prefix("external:") {
             Some(system)
                 if (1..=32).contains(&system.len())
-                    && system.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-') =>
+                    && system
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-') =>
             {
                 value.to_string()
             }
@@ -252,8 +254,10 @@ mod tests {
 
     #[test]
     fn consents_record_grant_and_revoke_times() {
-        let t1 = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default();
-        let t2 = DateTime::parse_from_rfc3339("2026-02-01T00:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default();
+        let t1 =
+            DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default();
+        let t2 =
+            DateTime::parse_from_rfc3339("2026-02-01T00:00:00Z").map(|t| t.with_timezone(&Utc)).unwrap_or_default();
         let mut changes = Map::new();
         changes.insert("marketing_sms".into(), json!(true));
         let granted = apply_consents(&json!({}), &changes, t1).unwrap_or_default();

@@ -32,7 +32,12 @@ pub fn views(conn: &mut PgConnection, customers: Vec<Customer>, unmasked: bool) 
         .into_iter()
         .map(|c| {
             let id = c.id;
-            CustomerView::build(c, tags.remove(&id).unwrap_or_default(), identities.remove(&id).unwrap_or_default(), unmasked)
+            CustomerView::build(
+                c,
+                tags.remove(&id).unwrap_or_default(),
+                identities.remove(&id).unwrap_or_default(),
+                unmasked,
+            )
         })
         .collect())
 }
@@ -71,7 +76,8 @@ fn changed_fields(p: &ProfileChanges, input: &ValidInput) -> Vec<&'static str> {
 
 fn check_home_store(conn: &mut PgConnection, p: &ProfileChanges) -> ApiResult<()> {
     if let Some(Some(store_id)) = p.home_store_id {
-        crate::stores::store::get(conn, store_id).map_err(|_| ApiError::invalid("home_store_id", "no store with this id"))?;
+        crate::stores::store::get(conn, store_id)
+            .map_err(|_| ApiError::invalid("home_store_id", "no store with this id"))?;
     }
     Ok(())
 }
@@ -80,7 +86,9 @@ fn check_home_store(conn: &mut PgConnection, p: &ProfileChanges) -> ApiResult<()
 pub fn create(conn: &mut PgConnection, mut input: ValidInput) -> ApiResult<Customer> {
     check_home_store(conn, &input.profile)?;
     if let Some(consents) = &input.consents {
-        input.profile.consents = Some(rules::apply_consents(&json!({}), consents, Utc::now()).map_err(|m| ApiError::invalid("consents", m))?);
+        input.profile.consents = Some(
+            rules::apply_consents(&json!({}), consents, Utc::now()).map_err(|m| ApiError::invalid("consents", m))?,
+        );
     }
     let id = Uuid::now_v7();
     let customer = store::insert(conn, id, &input.profile)?;
@@ -106,7 +114,13 @@ pub fn create(conn: &mut PgConnection, mut input: ValidInput) -> ApiResult<Custo
 }
 
 /// Moves a profile identity (phone or email) from the old value to the new one.
-fn swap_profile_identity(conn: &mut PgConnection, id: Uuid, kind: &str, old: &Option<String>, new: &Option<Option<String>>) -> ApiResult<()> {
+fn swap_profile_identity(
+    conn: &mut PgConnection,
+    id: Uuid,
+    kind: &str,
+    old: &Option<String>,
+    new: &Option<Option<String>>,
+) -> ApiResult<()> {
     let Some(new) = new else { return Ok(()) };
     if new == old {
         return Ok(());
@@ -120,15 +134,22 @@ fn swap_profile_identity(conn: &mut PgConnection, id: Uuid, kind: &str, old: &Op
     Ok(())
 }
 
-pub fn update(conn: &mut PgConnection, id: Uuid, expected_version: Option<i32>, mut input: ValidInput) -> ApiResult<Customer> {
+pub fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected_version: Option<i32>,
+    mut input: ValidInput,
+) -> ApiResult<Customer> {
     let current = store::lock_active(conn, id)?;
     crate::http::check_version(expected_version, current.version)?;
     check_home_store(conn, &input.profile)?;
     swap_profile_identity(conn, id, "phone", &current.phone, &input.profile.phone)?;
     swap_profile_identity(conn, id, "email", &current.email, &input.profile.email)?;
     if let Some(consents) = &input.consents {
-        input.profile.consents =
-            Some(rules::apply_consents(&current.consents, consents, Utc::now()).map_err(|m| ApiError::invalid("consents", m))?);
+        input.profile.consents = Some(
+            rules::apply_consents(&current.consents, consents, Utc::now())
+                .map_err(|m| ApiError::invalid("consents", m))?,
+        );
     }
     for (kind, value) in &input.identities {
         store::claim_identity(conn, id, kind, value)?;
@@ -144,7 +165,12 @@ pub fn update(conn: &mut PgConnection, id: Uuid, expected_version: Option<i32>, 
 
 /// Connector upsert: updates the customer who owns `(kind, value)`, or creates one with it.
 /// Returns the customer and whether it was created.
-pub fn upsert_by_identity(conn: &mut PgConnection, kind: &str, value: &str, input: ValidInput) -> ApiResult<(Customer, bool)> {
+pub fn upsert_by_identity(
+    conn: &mut PgConnection,
+    kind: &str,
+    value: &str,
+    input: ValidInput,
+) -> ApiResult<(Customer, bool)> {
     if let Some(owner) = store::owner_of(conn, kind, value)? {
         return Ok((update(conn, owner, None, input)?, false));
     }
@@ -166,15 +192,16 @@ pub fn upsert_by_identity(conn: &mut PgConnection, kind: &str, value: &str, inpu
 pub type MergeStep = fn(&mut PgConnection, Uuid, Uuid) -> ApiResult<i64>;
 
 /// Each domain plugs its own step in here (orders, ledger, coupons, tickets, leads as they land).
-pub const MERGE_STEPS: &[(&str, MergeStep)] = &[
-    ("identities", store::move_identities),
-    ("tags", store::move_tags),
-    ("notes", store::move_notes),
-];
+pub const MERGE_STEPS: &[(&str, MergeStep)] =
+    &[("identities", store::move_identities), ("tags", store::move_tags), ("notes", store::move_notes)];
 
 /// Folds `source` into `target`: its records move, its profile fills the target's gaps, and it
 /// becomes `merged` with its personal data blanked (it now lives on the target).
-pub fn merge(conn: &mut PgConnection, target_id: Uuid, source_id: Uuid) -> ApiResult<(Customer, BTreeMap<String, i64>)> {
+pub fn merge(
+    conn: &mut PgConnection,
+    target_id: Uuid,
+    source_id: Uuid,
+) -> ApiResult<(Customer, BTreeMap<String, i64>)> {
     if target_id == source_id {
         return Err(ApiError::invalid("source_customer_id", "a customer cannot be merged into itself"));
     }
@@ -286,7 +313,11 @@ mod tests {
     #[test]
     fn merge_fills_only_the_targets_gaps() {
         let target = customer(Some("张三"), None, json!({"marketing_sms": {"granted": false}}));
-        let source = customer(Some("Zhang San"), Some("+8613812345678"), json!({"marketing_sms": {"granted": true}, "marketing_email": {"granted": true}}));
+        let source = customer(
+            Some("Zhang San"),
+            Some("+8613812345678"),
+            json!({"marketing_sms": {"granted": true}, "marketing_email": {"granted": true}}),
+        );
         let fill = fill_gaps(&target, &source);
         assert_eq!(fill.name, None, "the target keeps its own name");
         assert_eq!(fill.phone, Some(Some("+8613812345678".into())));

@@ -93,7 +93,12 @@ pub fn update(conn: &mut PgConnection, current: &Customer, changes: &ProfileChan
 }
 
 /// Sets status-related columns (merge, erasure) and bumps the version.
-pub fn set_status(conn: &mut PgConnection, current: &Customer, status: &str, merged_into: Option<Uuid>) -> ApiResult<Customer> {
+pub fn set_status(
+    conn: &mut PgConnection,
+    current: &Customer,
+    status: &str,
+    merged_into: Option<Uuid>,
+) -> ApiResult<Customer> {
     Ok(diesel::update(c::table.find(current.id))
         .set((
             c::status.eq(status),
@@ -160,7 +165,10 @@ pub fn release_identity(conn: &mut PgConnection, customer: Uuid, kind: &str, val
     Ok(diesel::delete(ci::table.find((kind, value)).filter(ci::customer_id.eq(customer))).execute(conn)?)
 }
 
-pub fn identities_of(conn: &mut PgConnection, customers: &[Uuid]) -> ApiResult<Vec<(Uuid, String, String, DateTime<Utc>)>> {
+/// Customer id, kind, value, since.
+pub type IdentityRow = (Uuid, String, String, DateTime<Utc>);
+
+pub fn identities_of(conn: &mut PgConnection, customers: &[Uuid]) -> ApiResult<Vec<IdentityRow>> {
     Ok(ci::table
         .filter(ci::customer_id.eq_any(customers))
         .select((ci::customer_id, ci::kind, ci::value, ci::created_at))
@@ -169,7 +177,8 @@ pub fn identities_of(conn: &mut PgConnection, customers: &[Uuid]) -> ApiResult<V
 }
 
 pub fn move_identities(conn: &mut PgConnection, source: Uuid, target: Uuid) -> ApiResult<i64> {
-    Ok(diesel::update(ci::table.filter(ci::customer_id.eq(source))).set(ci::customer_id.eq(target)).execute(conn)? as i64)
+    Ok(diesel::update(ci::table.filter(ci::customer_id.eq(source))).set(ci::customer_id.eq(target)).execute(conn)?
+        as i64)
 }
 
 pub fn delete_identities(conn: &mut PgConnection, customer: Uuid) -> ApiResult<usize> {
@@ -200,11 +209,8 @@ pub fn tags_of(conn: &mut PgConnection, customers: &[Uuid]) -> ApiResult<Vec<(Uu
 pub fn ensure_manual_tags(conn: &mut PgConnection, names: &[String]) -> ApiResult<()> {
     let rows: Vec<_> = names.iter().map(|n| (tags::name.eq(n), tags::kind.eq("manual"))).collect();
     diesel::insert_into(tags::table).values(&rows).on_conflict_do_nothing().execute(conn)?;
-    let rule_tags: Vec<String> = tags::table
-        .filter(tags::name.eq_any(names))
-        .filter(tags::kind.eq("rule"))
-        .select(tags::name)
-        .load(conn)?;
+    let rule_tags: Vec<String> =
+        tags::table.filter(tags::name.eq_any(names)).filter(tags::kind.eq("rule")).select(tags::name).load(conn)?;
     if let Some(rule) = rule_tags.first() {
         return Err(ApiError::invalid("tags", format!("'{rule}' is a rule tag: it is computed, not set by hand")));
     }
@@ -289,7 +295,12 @@ pub fn add_note(conn: &mut PgConnection, customer: Uuid, body: &str, author: &st
 }
 
 /// Notes newest first, strictly before `(at, id)` when given.
-pub fn notes_before(conn: &mut PgConnection, customer: Uuid, before: Option<(DateTime<Utc>, Uuid)>, limit: i64) -> ApiResult<Vec<Note>> {
+pub fn notes_before(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    before: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> ApiResult<Vec<Note>> {
     let mut q = notes::table
         .filter(notes::customer_id.eq(customer))
         .select(Note::as_select())
@@ -303,7 +314,9 @@ pub fn notes_before(conn: &mut PgConnection, customer: Uuid, before: Option<(Dat
 }
 
 pub fn move_notes(conn: &mut PgConnection, source: Uuid, target: Uuid) -> ApiResult<i64> {
-    Ok(diesel::update(notes::table.filter(notes::customer_id.eq(source))).set(notes::customer_id.eq(target)).execute(conn)? as i64)
+    Ok(diesel::update(notes::table.filter(notes::customer_id.eq(source)))
+        .set(notes::customer_id.eq(target))
+        .execute(conn)? as i64)
 }
 
 pub fn delete_notes(conn: &mut PgConnection, customer: Uuid) -> ApiResult<usize> {
@@ -323,7 +336,8 @@ pub struct SearchFilter {
 
 pub fn search(conn: &mut PgConnection, f: &SearchFilter, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Customer>> {
     use super::rules::SearchTerm;
-    let mut q = c::table.select(Customer::as_select()).filter(c::status.eq(&f.status)).order(c::id).limit(limit).into_boxed();
+    let mut q =
+        c::table.select(Customer::as_select()).filter(c::status.eq(&f.status)).order(c::id).limit(limit).into_boxed();
     let by_identity = |kind: &'static str, value: String| {
         ci::table.filter(ci::kind.eq(kind)).filter(ci::value.eq(value)).select(ci::customer_id)
     };

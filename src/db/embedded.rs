@@ -92,10 +92,7 @@ impl LocalPostgres {
 
         check_socket_path(&socket_dir, opts.port)?;
         // pg_ctl embeds these paths in a double-quoted shell command line.
-        for (what, path) in [
-            ("data directory", &data_dir),
-            ("socket directory", &socket_dir),
-        ] {
+        for (what, path) in [("data directory", &data_dir), ("socket directory", &socket_dir)] {
             check_shell_safe(what, path)?;
         }
 
@@ -105,15 +102,8 @@ impl LocalPostgres {
         }
 
         let log_path = data_dir.join("server.log");
-        let mut pg = LocalPostgres {
-            bin_dir,
-            data_dir,
-            socket_dir,
-            port: opts.port,
-            log_path,
-            as_root,
-            running: false,
-        };
+        let mut pg =
+            LocalPostgres { bin_dir, data_dir, socket_dir, port: opts.port, log_path, as_root, running: false };
 
         pg.prepare_data_dir()?;
         pg.prepare_socket_dir()?;
@@ -126,10 +116,7 @@ impl LocalPostgres {
             .unwrap_or_else(|_| "?".to_string());
 
         if pg.is_running()? {
-            log::info!(
-                "PostgreSQL is already running on {}; adopting it",
-                pg.data_dir.display()
-            );
+            log::info!("PostgreSQL is already running on {}; adopting it", pg.data_dir.display());
         } else {
             pg.pg_ctl_start(&opts)?;
         }
@@ -166,10 +153,7 @@ impl LocalPostgres {
         }
         let timeout = SERVER_TIMEOUT.as_secs().to_string();
         let mut cmd = self.server_cmd("pg_ctl");
-        cmd.arg("stop")
-            .arg("-D")
-            .arg(&self.data_dir)
-            .args(["-m", "fast", "-w", "-t", &timeout]);
+        cmd.arg("stop").arg("-D").arg(&self.data_dir).args(["-m", "fast", "-w", "-t", &timeout]);
         let out = run(cmd, "stopping PostgreSQL (pg_ctl stop)")?;
         if out.status.success() || !self.is_running()? {
             self.running = false;
@@ -188,11 +172,7 @@ impl LocalPostgres {
     /// The test harness keeps its cluster in a static that is never dropped, so
     /// a detached watchdog is the only way to avoid leaking a server (and its
     /// directory) once the test process is gone.
-    pub fn stop_when_process_exits(
-        &self,
-        pid: u32,
-        remove_dir: Option<&Path>,
-    ) -> Result<(), EmbeddedError> {
+    pub fn stop_when_process_exits(&self, pid: u32, remove_dir: Option<&Path>) -> Result<(), EmbeddedError> {
         const SCRIPT: &str = r#"
 pid="$1"; pg_ctl="$2"; data="$3"; as_root="$4"; remove="$5"
 while kill -0 "$pid" 2>/dev/null || [ -d "/proc/$pid" ]; do sleep 0.5; done
@@ -224,15 +204,11 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
             .stderr(Stdio::null());
         // `setsid -f` forks and returns at once, so waiting here reaps it and
         // leaves the watchdog detached in its own session.
-        let status = cmd.status().map_err(|e| {
-            EmbeddedError::Io(format!(
-                "starting the PostgreSQL watchdog (setsid) failed: {e}"
-            ))
-        })?;
+        let status = cmd
+            .status()
+            .map_err(|e| EmbeddedError::Io(format!("starting the PostgreSQL watchdog (setsid) failed: {e}")))?;
         if !status.success() {
-            return Err(EmbeddedError::Io(format!(
-                "starting the PostgreSQL watchdog (setsid) failed: {status}"
-            )));
+            return Err(EmbeddedError::Io(format!("starting the PostgreSQL watchdog (setsid) failed: {status}")));
         }
         Ok(())
     }
@@ -272,30 +248,17 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
     /// owned by the user running the server.
     fn prepare_data_dir(&self) -> Result<(), EmbeddedError> {
         if let Some(parent) = self.data_dir.parent() {
-            fs::create_dir_all(parent).map_err(|e| {
-                io_err(format!("creating parent directory {}", parent.display()), e)
-            })?;
+            fs::create_dir_all(parent)
+                .map_err(|e| io_err(format!("creating parent directory {}", parent.display()), e))?;
         }
         if !self.data_dir.exists() {
             fs::DirBuilder::new()
                 .mode(0o700)
                 .create(&self.data_dir)
-                .map_err(|e| {
-                    io_err(
-                        format!("creating data directory {}", self.data_dir.display()),
-                        e,
-                    )
-                })?;
+                .map_err(|e| io_err(format!("creating data directory {}", self.data_dir.display()), e))?;
         }
-        fs::set_permissions(&self.data_dir, fs::Permissions::from_mode(0o700)).map_err(|e| {
-            io_err(
-                format!(
-                    "setting mode 0700 on data directory {}",
-                    self.data_dir.display()
-                ),
-                e,
-            )
-        })?;
+        fs::set_permissions(&self.data_dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| io_err(format!("setting mode 0700 on data directory {}", self.data_dir.display()), e))?;
         if self.as_root {
             chown_to_server_user(&self.data_dir, true)?;
             self.check_server_user_access(&self.data_dir, "data directory")?;
@@ -308,12 +271,8 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
     fn prepare_socket_dir(&self) -> Result<(), EmbeddedError> {
         let created = !self.socket_dir.exists();
         if created {
-            fs::create_dir_all(&self.socket_dir).map_err(|e| {
-                io_err(
-                    format!("creating socket directory {}", self.socket_dir.display()),
-                    e,
-                )
-            })?;
+            fs::create_dir_all(&self.socket_dir)
+                .map_err(|e| io_err(format!("creating socket directory {}", self.socket_dir.display()), e))?;
         }
         if self.as_root {
             if created || !self.server_user_can_write(&self.socket_dir) {
@@ -369,22 +328,11 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
                 .arg(format!("--locale={locale}"));
             let out = run(cmd, "initialising the cluster (initdb)")?;
             if out.status.success() {
-                log::info!(
-                    "initialised cluster at {} (locale {locale})",
-                    self.data_dir.display()
-                );
+                log::info!("initialised cluster at {} (locale {locale})", self.data_dir.display());
                 return Ok(());
             }
-            log::warn!(
-                "initdb with locale {locale} failed ({}); {}",
-                out.status,
-                output_tail(&out)
-            );
-            failures.push(format!(
-                "with --locale={locale} ({}): {}",
-                out.status,
-                output_tail(&out)
-            ));
+            log::warn!("initdb with locale {locale} failed ({}); {}", out.status, output_tail(&out));
+            failures.push(format!("with --locale={locale} ({}): {}", out.status, output_tail(&out)));
         }
         Err(EmbeddedError::Io(format!(
             "initialising the cluster at {} (initdb) failed {}",
@@ -444,10 +392,7 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
         let port = self.port.to_string();
         loop {
             let mut cmd = Command::new(self.tool_path("pg_isready"));
-            cmd.arg("-h")
-                .arg(&self.socket_dir)
-                .args(["-p", &port, "-U", SERVER_USER, "-t", "2"])
-                .stdin(Stdio::null());
+            cmd.arg("-h").arg(&self.socket_dir).args(["-p", &port, "-U", SERVER_USER, "-t", "2"]).stdin(Stdio::null());
             let last = match cmd.output() {
                 Ok(out) if out.status.success() => return Ok(()),
                 Ok(out) => format!("pg_isready {}: {}", out.status, output_tail(&out)),
@@ -477,11 +422,9 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
     /// quote its end.
     fn log_tail_section(&self) -> String {
         match fs::read_to_string(&self.log_path) {
-            Ok(text) if !text.trim().is_empty() => format!(
-                "\n--- last lines of {} ---\n{}",
-                self.log_path.display(),
-                last_lines(&text, LOG_TAIL_LINES)
-            ),
+            Ok(text) if !text.trim().is_empty() => {
+                format!("\n--- last lines of {} ---\n{}", self.log_path.display(), last_lines(&text, LOG_TAIL_LINES))
+            }
             _ => String::new(),
         }
     }
@@ -500,8 +443,7 @@ impl Drop for LocalPostgres {
 /// the fallback because server binaries are often not on PATH there, and the
 /// newest version is the one most likely to be maintained.
 pub fn find_bin_dir() -> Option<PathBuf> {
-    let has_tools =
-        |dir: &Path| is_executable(&dir.join("initdb")) && is_executable(&dir.join("pg_ctl"));
+    let has_tools = |dir: &Path| is_executable(&dir.join("initdb")) && is_executable(&dir.join("pg_ctl"));
 
     if let Some(path) = std::env::var_os("PATH") {
         for dir in std::env::split_paths(&path) {
@@ -510,9 +452,8 @@ pub fn find_bin_dir() -> Option<PathBuf> {
             }
             // Prefer the real directory behind a symlinked initdb: it also holds
             // matching postgres/pg_isready binaries.
-            if let Some(real) = fs::canonicalize(dir.join("initdb"))
-                .ok()
-                .and_then(|p| p.parent().map(Path::to_path_buf))
+            if let Some(real) =
+                fs::canonicalize(dir.join("initdb")).ok().and_then(|p| p.parent().map(Path::to_path_buf))
             {
                 if has_tools(&real) {
                     return Some(real);
@@ -541,8 +482,7 @@ pub fn find_bin_dir() -> Option<PathBuf> {
 
 /// Relative paths would break once commands run with cwd `/` as another user.
 fn absolute(path: &Path, what: &str) -> Result<PathBuf, EmbeddedError> {
-    std::path::absolute(path)
-        .map_err(|e| io_err(format!("resolving the {what} {}", path.display()), e))
+    std::path::absolute(path).map_err(|e| io_err(format!("resolving the {what} {}", path.display()), e))
 }
 
 /// The kernel rejects longer socket paths with an unhelpful error deep inside
@@ -563,12 +503,7 @@ fn check_socket_path(socket_dir: &Path, port: u16) -> Result<(), EmbeddedError> 
 /// pg_ctl pastes paths into a double-quoted `sh -c` command, where these
 /// characters would be interpreted instead of taken literally.
 fn check_shell_safe(what: &str, path: &Path) -> Result<(), EmbeddedError> {
-    if path
-        .as_os_str()
-        .as_bytes()
-        .iter()
-        .any(|b| matches!(b, b'"' | b'$' | b'`' | b'\\' | b'\n'))
-    {
+    if path.as_os_str().as_bytes().iter().any(|b| matches!(b, b'"' | b'$' | b'`' | b'\\' | b'\n')) {
         return Err(EmbeddedError::Io(format!(
             "the {what} {} contains a character pg_ctl cannot handle (\" $ ` \\ or newline)",
             path.display()
@@ -581,10 +516,8 @@ fn check_shell_safe(what: &str, path: &Path) -> Result<(), EmbeddedError> {
 /// /proc; `id -u` covers systems without procfs.
 fn running_as_root() -> Result<bool, EmbeddedError> {
     if let Ok(status) = fs::read_to_string("/proc/self/status") {
-        if let Some(euid) = status
-            .lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|rest| rest.split_whitespace().nth(1))
+        if let Some(euid) =
+            status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|rest| rest.split_whitespace().nth(1))
         {
             return Ok(euid == "0");
         }
@@ -606,9 +539,7 @@ fn ensure_server_user() -> Result<(), EmbeddedError> {
     let mut cmd = Command::new("id");
     cmd.args(["-u", SERVER_USER]);
     run_checked(cmd, "looking up the postgres system user (id -u postgres)").map_err(|e| {
-        EmbeddedError::Io(format!(
-            "running as root requires a `{SERVER_USER}` system user to own the cluster: {e}"
-        ))
+        EmbeddedError::Io(format!("running as root requires a `{SERVER_USER}` system user to own the cluster: {e}"))
     })?;
     Ok(())
 }
@@ -620,19 +551,14 @@ fn chown_to_server_user(path: &Path, recursive: bool) -> Result<(), EmbeddedErro
         cmd.arg("-R");
     }
     cmd.arg(format!("{SERVER_USER}:{SERVER_USER}")).arg(path);
-    run_checked(
-        cmd,
-        &format!("changing the owner of {} to {SERVER_USER}", path.display()),
-    )?;
+    run_checked(cmd, &format!("changing the owner of {} to {SERVER_USER}", path.display()))?;
     Ok(())
 }
 
 /// Spawns a command with captured output, turning a failure to spawn into an
 /// error naming the step; the exit status is left to the caller.
 fn run(mut cmd: Command, step: &str) -> Result<Output, EmbeddedError> {
-    cmd.stdin(Stdio::null())
-        .output()
-        .map_err(|e| EmbeddedError::Io(format!("{step}: could not run {cmd:?}: {e}")))
+    cmd.stdin(Stdio::null()).output().map_err(|e| EmbeddedError::Io(format!("{step}: could not run {cmd:?}: {e}")))
 }
 
 /// Like [`run`], but a non-zero exit is an error carrying the command output.
@@ -641,22 +567,14 @@ fn run_checked(cmd: Command, step: &str) -> Result<Output, EmbeddedError> {
     if out.status.success() {
         Ok(out)
     } else {
-        Err(EmbeddedError::Io(format!(
-            "{step} failed ({}): {}",
-            out.status,
-            output_tail(&out)
-        )))
+        Err(EmbeddedError::Io(format!("{step} failed ({}): {}", out.status, output_tail(&out))))
     }
 }
 
 /// stderr is where the tools explain themselves; stdout is the fallback.
 fn output_tail(out: &Output) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
-    let text = if stderr.trim().is_empty() {
-        String::from_utf8_lossy(&out.stdout)
-    } else {
-        stderr
-    };
+    let text = if stderr.trim().is_empty() { String::from_utf8_lossy(&out.stdout) } else { stderr };
     let tail = last_lines(&text, LOG_TAIL_LINES);
     if tail.is_empty() {
         "(no output)".to_string()
@@ -675,9 +593,7 @@ fn io_err(step: String, e: io::Error) -> EmbeddedError {
 }
 
 fn is_executable(path: &Path) -> bool {
-    fs::metadata(path)
-        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        .unwrap_or(false)
+    fs::metadata(path).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
 
 /// The `-o` options string is re-parsed by `sh`, so arbitrary paths must be
@@ -722,16 +638,9 @@ mod tests {
 
     #[test]
     fn starts_answers_and_stops() {
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
+        let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
         // Short path: the socket path limit is only 107 bytes.
-        let root = PathBuf::from(format!(
-            "/tmp/pgemb-{}-{}",
-            std::process::id(),
-            nanos % 100_000
-        ));
+        let root = PathBuf::from(format!("/tmp/pgemb-{}-{}", std::process::id(), nanos % 100_000));
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(&root).unwrap_or_else(|e| panic!("creating {}: {e}", root.display()));
         let _cleanup = RemoveOnDrop(root.clone());
@@ -753,22 +662,16 @@ mod tests {
             Err(e) => panic!("starting local PostgreSQL failed: {e}"),
         };
         // Safety net in case this test process dies before stop().
-        pg.stop_when_process_exits(std::process::id(), Some(&root))
-            .unwrap_or_else(|e| panic!("watchdog: {e}"));
+        pg.stop_when_process_exits(std::process::id(), Some(&root)).unwrap_or_else(|e| panic!("watchdog: {e}"));
 
         let expected_host = percent_encode(root.join("sock").as_os_str().as_bytes());
-        assert_eq!(
-            pg.url("app"),
-            format!("postgres://postgres@localhost/app?host={expected_host}&port={port}")
-        );
+        assert_eq!(pg.url("app"), format!("postgres://postgres@localhost/app?host={expected_host}&port={port}"));
         assert!(pg.url("app").contains("?host=%2Ftmp%2Fpgemb-"));
 
         let psql = if Path::new("/usr/bin/psql").exists() {
             PathBuf::from("/usr/bin/psql")
         } else {
-            find_bin_dir()
-                .map(|d| d.join("psql"))
-                .unwrap_or_else(|| PathBuf::from("psql"))
+            find_bin_dir().map(|d| d.join("psql")).unwrap_or_else(|| PathBuf::from("psql"))
         };
         let out = Command::new(&psql)
             .arg(pg.url("postgres"))
@@ -778,20 +681,11 @@ mod tests {
             .stdin(Stdio::null())
             .output()
             .unwrap_or_else(|e| panic!("running {}: {e}", psql.display()));
-        assert!(
-            out.status.success(),
-            "psql failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "psql failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
 
         pg.stop().unwrap_or_else(|e| panic!("stopping: {e}"));
-        assert!(
-            !pg.socket_path().exists(),
-            "socket still present after stop"
-        );
-        pg.stop()
-            .unwrap_or_else(|e| panic!("second stop should be a no-op: {e}"));
+        assert!(!pg.socket_path().exists(), "socket still present after stop");
+        pg.stop().unwrap_or_else(|e| panic!("second stop should be a no-op: {e}"));
     }
 }

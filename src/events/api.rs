@@ -2,7 +2,7 @@ use actix_web::{get, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::{feed, Event, EVENT_TYPES};
+use super::{feed, next_cursor, Event, EVENT_TYPES};
 use crate::http::auth::{Auth, CustomersRead};
 use crate::http::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -15,10 +15,12 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FeedParams {
-    /// The `next_cursor` of the previous call (a sequence number); omit to start from the beginning.
-    #[param(example = "0")]
+    /// The `next_cursor` of the previous call (a sequence number); omit it (or leave it empty) to start
+    /// from the beginning.
+    #[param(example = "0", format = "event-sequence")]
     after: Option<String>,
     /// Comma-separated event types to return, e.g. `customer.created,customer.merged`.
+    #[param(format = "event-types")]
     types: Option<String>,
     /// 1–1000, default 100.
     #[param(minimum = 1, maximum = 1000)]
@@ -49,10 +51,9 @@ async fn list_events(
 ) -> ApiResult<HttpResponse> {
     let after = match params.after.as_deref() {
         None | Some("") => 0,
-        Some(raw) => raw
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
+        Some(raw) => Some(raw)
+            .filter(|r| r.len() <= 18 && r.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|r| r.parse::<i64>().ok())
             .ok_or_else(|| ApiError::bad_request("invalid_cursor", "`after` must be a cursor this feed returned"))?,
     };
     let limit = match params.limit {
@@ -68,7 +69,7 @@ async fn list_events(
     if let Some(unknown) = types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
         return Err(ApiError::invalid("types", format!("unknown event type '{unknown}'")));
     }
-    let items = crate::db::run(&state.pool, move |conn| feed(conn, after, &types, limit)).await?;
-    let next_cursor = items.last().map(|e| e.sequence).unwrap_or(after).to_string();
+    let (items, horizon) = crate::db::run(&state.pool, move |conn| feed(conn, after, &types, limit)).await?;
+    let next_cursor = next_cursor(&items, limit, after, horizon).to_string();
     Ok(HttpResponse::Ok().json(EventFeed { items, next_cursor }))
 }

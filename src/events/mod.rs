@@ -44,7 +44,12 @@ pub const EVENT_TYPES: &[&str] = &[
 ];
 
 /// Writes an event in the caller's transaction; it becomes visible exactly when the change does.
-pub fn emit(conn: &mut PgConnection, event_type: &'static str, subject_id: Option<Uuid>, data: Value) -> ApiResult<Uuid> {
+pub fn emit(
+    conn: &mut PgConnection,
+    event_type: &'static str,
+    subject_id: Option<Uuid>,
+    data: Value,
+) -> ApiResult<Uuid> {
     debug_assert!(EVENT_TYPES.contains(&event_type));
     let id = Uuid::now_v7();
     diesel::insert_into(events::table)
@@ -104,27 +109,49 @@ pub fn sequence_pending(conn: &mut PgConnection) -> ApiResult<usize> {
     })
 }
 
-/// Events after `after` in feed order, optionally only some types.
-pub fn feed(conn: &mut PgConnection, after: i64, types: &[String], limit: i64) -> ApiResult<Vec<Event>> {
+/// Events after `after` in feed order, optionally only some types, and the feed's horizon: the
+/// last position stamped when they were read. Both come from one snapshot, so a poller that
+/// filters by type can move its cursor past events it does not want without skipping any it does.
+pub fn feed(conn: &mut PgConnection, after: i64, types: &[String], limit: i64) -> ApiResult<(Vec<Event>, i64)> {
     sequence_pending(conn)?;
-    let mut query = events::table
-        .filter(events::seq.gt(after))
-        .select((
-            events::id,
-            events::seq.assume_not_null(),
-            events::event_type,
-            events::occurred_at,
-            events::subject_id,
-            events::data,
-        ))
-        .order(events::seq.asc())
-        .limit(limit)
-        .into_boxed();
-    if !types.is_empty() {
-        query = query.filter(events::event_type.eq_any(types));
-    }
-    Ok(query.load(conn)?)
+    conn.build_transaction().repeatable_read().read_only().run(|conn| {
+        let mut query = events::table
+            .filter(events::seq.gt(after))
+            .select((
+                events::id,
+                events::seq.assume_not_null(),
+                events::event_type,
+                events::occurred_at,
+                events::subject_id,
+                events::data,
+            ))
+            .order(events::seq.asc())
+            .limit(limit)
+            .into_boxed();
+        if !types.is_empty() {
+            query = query.filter(events::event_type.eq_any(types));
+        }
+        let items: Vec<Event> = query.load(conn)?;
+        #[derive(QueryableByName)]
+        struct Last {
+            #[diesel(sql_type = BigInt)]
+            last_seq: i64,
+        }
+        let horizon: Last = diesel::sql_query("SELECT last_seq FROM event_sequencer").get_result(conn)?;
+        Ok((items, horizon.last_seq))
+    })
 }
+
+/// Where a poller continues: after a full page, its last event; otherwise the horizon (never backwards).
+pub fn next_cursor(items: &[Event], limit: i64, after: i64, horizon: i64) -> i64 {
+    match items.last() {
+        Some(last) if items.len() as i64 >= limit => last.sequence,
+        _ => horizon.max(after),
+    }
+}
+
+/// An event as the timeline reads it: id, type, time, data.
+pub type SubjectEvent = (Uuid, String, DateTime<Utc>, Value);
 
 /// A subject's events, newest first, strictly before `(at, id)` when given (the customer timeline).
 pub fn for_subject(
@@ -132,7 +159,7 @@ pub fn for_subject(
     subject: Uuid,
     before: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
-) -> ApiResult<Vec<(Uuid, String, DateTime<Utc>, Value)>> {
+) -> ApiResult<Vec<SubjectEvent>> {
     let mut q = events::table
         .filter(events::subject_id.eq(subject))
         .select((events::id, events::event_type, events::occurred_at, events::data))

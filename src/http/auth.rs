@@ -115,8 +115,11 @@ impl Principal {
 /// in-process the moment this instance revokes.
 #[derive(Default)]
 pub struct RevocationList {
-    inner: RwLock<(HashSet<String>, Vec<(String, Instant)>)>,
+    inner: RwLock<Revoked>,
 }
+
+/// The revoked subjects, and this instance's recent revocations with when they happened.
+type Revoked = (HashSet<String>, Vec<(String, Instant)>);
 
 impl RevocationList {
     pub fn is_revoked(&self, sub: &str) -> bool {
@@ -196,9 +199,7 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
 }
 
 pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal("application state missing"))?;
+    let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::internal("application state missing"))?;
     let token = bearer_token(req).ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
     let claims = state.tokens.verify(token)?;
     if state.revocations.is_revoked(&claims.sub) {

@@ -45,9 +45,8 @@ pub async fn idempotency(
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
     // Unauthenticated requests are left to the handler, which answers 401.
-    let Some(principal) = super::auth::bearer_token(req.request())
-        .and_then(|t| state.tokens.verify(t).ok())
-        .map(|claims| claims.sub)
+    let Some(principal) =
+        super::auth::bearer_token(req.request()).and_then(|t| state.tokens.verify(t).ok()).map(|claims| claims.sub)
     else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
@@ -68,8 +67,7 @@ pub async fn idempotency(
     match claim {
         Err(err) => Ok(error_response(req, err)),
         Ok(Claim::Replay { status, headers, body }) => {
-            let mut builder =
-                HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
+            let mut builder = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
             for (name, value) in &headers {
                 if let Some(value) = value.as_str() {
                     builder.insert_header((name.as_str(), value));
@@ -107,8 +105,9 @@ pub async fn idempotency(
 }
 
 /// Server failures and "come back later" answers are not final: the caller must be able to retry.
+/// (The in-flight 409 is answered before the handler runs, so it never reaches here.)
 fn should_store(status: StatusCode) -> bool {
-    !(status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::CONFLICT)
+    !(status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
 }
 
 fn request_hash(method: &str, path: &str, query: &str, body: &[u8]) -> String {
@@ -234,6 +233,7 @@ mod tests {
     fn only_final_answers_are_stored() {
         assert!(should_store(StatusCode::CREATED));
         assert!(should_store(StatusCode::UNPROCESSABLE_ENTITY));
+        assert!(should_store(StatusCode::CONFLICT), "a domain conflict (phone_taken) is a final answer");
         assert!(!should_store(StatusCode::INTERNAL_SERVER_ERROR));
         assert!(!should_store(StatusCode::SERVICE_UNAVAILABLE));
     }

@@ -11,6 +11,7 @@ pub mod patch;
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
 
 use error::{ApiError, FieldError};
 
@@ -38,22 +39,50 @@ fn json_error(err: JsonPayloadError) -> ApiError {
 
 /// Turns serde's message into a problem naming the field when serde names one.
 pub fn body_error(message: &str) -> ApiError {
-    let field = ["unknown field `", "missing field `", "duplicate field `"]
-        .iter()
-        .find_map(|marker| {
-            let start = message.find(marker)? + marker.len();
-            let end = message[start..].find('`')?;
-            Some(message[start..start + end].to_string())
-        });
+    let field = ["unknown field `", "missing field `", "duplicate field `"].iter().find_map(|marker| {
+        let start = message.find(marker)? + marker.len();
+        let end = message[start..].find('`')?;
+        Some(message[start..start + end].to_string())
+    });
     let code = if message.starts_with("unknown field") { "unknown_field" } else { "invalid_body" };
     let errors = field.map(|f| vec![FieldError::new(f, message)]).unwrap_or_default();
     ApiError::BadRequest { code, detail: format!("the request body is not valid: {message}"), errors }
 }
 
 pub fn path_config() -> web::PathConfig {
-    web::PathConfig::default().error_handler(|err: PathError, _| {
+    web::PathConfig::default().error_handler(|err: PathError, req| {
+        // `PATCH /v1/customers/lookup` reaches the `{id}` route, whose id then fails to parse; but the
+        // path is a literal route of its own that does not take this method: that is 405, not 400.
+        if let Some(not_allowed) = method_not_allowed(req) {
+            return not_allowed.into();
+        }
         ApiError::bad_request("invalid_path_parameter", format!("a path parameter is not valid: {err}")).into()
     })
+}
+
+/// 405 with the allowed methods when the documented route that best fits the path lacks this method.
+fn method_not_allowed(req: &HttpRequest) -> Option<ApiError> {
+    let routes = req.app_data::<web::Data<RouteTable>>()?;
+    let mut methods = routes.allowed(req.path())?;
+    if methods.is_empty() || methods.contains(req.method()) {
+        return None;
+    }
+    methods.sort_by(|a, b| a.as_str().cmp(b.as_str()));
+    methods.dedup();
+    Some(ApiError::MethodNotAllowed { allow: methods.iter().map(|m| m.to_string()).collect() })
+}
+
+/// For integer fields: JSON Schema counts `307.0` as an integer, so it is accepted as 307.
+pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    if let Some(n) = number.as_i64() {
+        return i32::try_from(n).map(Some).map_err(|_| D::Error::custom(format!("{n} is out of range")));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= f64::from(i32::MIN) && f <= f64::from(i32::MAX) => Ok(Some(f as i32)),
+        _ => Err(D::Error::custom(format!("invalid type: {number}, expected a whole number"))),
+    }
 }
 
 pub fn query_config() -> web::QueryConfig {

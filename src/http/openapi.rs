@@ -1,6 +1,6 @@
 //! The OpenAPI document: collected from the handlers, then given the conventions every operation shares.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
 
 use super::error::{FieldError, Problem};
@@ -15,7 +15,9 @@ pub const API_VERSION: &str = "1.0.0";
         version = "1.0.0",
         description = "Headless retail CRM: one profile per customer across channels, memberships and points, \
                        coupons, campaigns, leads and service tickets. Errors are RFC 9457 problem+json with a stable \
-                       `code`; lists use cursor pagination; POSTs accept `Idempotency-Key`; money is a decimal string."
+                       `code`; lists use cursor pagination; POSTs accept `Idempotency-Key`; money is a decimal string. \
+                       Text anywhere (body, query, path) must not contain U+0000: PostgreSQL cannot store it, and \
+                       it is answered with 400 `invalid_text`."
     ),
     components(schemas(Problem, FieldError)),
     tags(
@@ -53,7 +55,198 @@ pub fn finalize(doc: utoipa::openapi::OpenApi) -> Value {
             }
         }
     }
+    refine_schemas(&mut doc);
+    expand_formats(&mut doc);
     doc
+}
+
+/// What `char::is_whitespace` (and so `str::trim`) counts as white space, spelled out so that every
+/// regex dialect reading the document (ECMA-262, Python, Rust) agrees with the code: `\s` differs
+/// between them.
+const WS: &str = r"\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+/// What `char::is_control` counts as a control character.
+const CONTROL: &str = r"\u0000-\u001f\u007f-\u009f";
+
+/// Exactly what `customers::rules::normalize_phone` accepts: a mainland mobile (`13812345678`, optionally
+/// with `86` or `+86`) or `+<country code><number>` (8-15 digits), with dashes, parentheses and (in
+/// profile fields, not in identity values) spaces anywhere.
+fn phone_pattern(spaces: bool) -> String {
+    let sep = if spaces { "[ ()-]*" } else { "[()-]*" };
+    let mobile = format!("1{sep}[3-9]({sep}[0-9]){{9}}");
+    let foreign = format!("([1-79]({sep}[0-9]){{7,14}}|8{sep}[0-57-9]({sep}[0-9]){{6,13}})");
+    format!(r"^({sep}{mobile}|{sep}8{sep}6{sep}{mobile}|\+{sep}8{sep}6{sep}{mobile}|\+{sep}{foreign}){sep}$")
+}
+
+/// A comma-separated list of event types, as `GET /v1/events?types=` splits it.
+fn event_types_pattern() -> String {
+    let types: Vec<String> = crate::events::EVENT_TYPES.iter().map(|t| t.replace('.', r"\.")).collect();
+    let item = format!("[{WS}]*({})?[{WS}]*", types.join("|"));
+    format!("^{item}(,{item})*$")
+}
+
+fn strings(values: &[&str]) -> Vec<Value> {
+    values.iter().map(|v| json!(v)).collect()
+}
+
+/// Custom `format`s the request types name (`#[schema(format = "phone")]`), turned here into the
+/// exact constraint the handlers enforce, from the same constants the code uses.
+fn format_rule(format: &str) -> Option<Value> {
+    let enumeration = |values: Vec<Value>| json!({"enum": values});
+    let pattern = |p: String| json!({"pattern": p});
+    Some(match format {
+        "channel" => enumeration(strings(crate::stores::CHANNELS)),
+        "gender" => enumeration(strings(crate::customers::rules::GENDERS)),
+        "staff-role" => enumeration(strings(crate::staff::rules::ROLES)),
+        "scope" => enumeration(strings(super::auth::ALL_SCOPES)),
+        "store-kind" => enumeration(strings(&["store", "online"])),
+        "tag-kind" => enumeration(strings(&["manual"])),
+        "customer-status" => enumeration(strings(&["active", "merged", "erased"])),
+        "consent-changes" => json!({
+            "properties": crate::customers::rules::CONSENT_KINDS.iter()
+                .map(|k| (k.to_string(), json!({"type": "boolean"}))).collect::<Map<String, Value>>(),
+            "additionalProperties": false,
+        }),
+        "non-blank" => pattern(format!("[^{WS}]")),
+        "phone" => pattern(phone_pattern(true)),
+        "identity-phone" => json!({"pattern": phone_pattern(false), "maxLength": 128}),
+        "money" => pattern(r"^[0-9]{1,12}(\.[0-9]{1,2})?$".into()),
+        "username" => pattern(r"^[A-Za-z0-9._@-]{3,64}$".into()),
+        "identity-kind" => pattern(identity_kind_pattern()),
+        "identity-value" => pattern(format!("^[^{CONTROL}{WS}]{{1,128}}$")),
+        "member-card" => pattern(r"^[0-9]{16}$".into()),
+        "wechat-openid" => json!({"pattern": format!("^[^:{CONTROL}{WS}]+:[^{CONTROL}{WS}]+$"), "maxLength": 128}),
+        "cursor" => pattern(r"^[A-Za-z0-9_-]*$".into()),
+        "event-sequence" => pattern(r"^[0-9]{0,18}$".into()),
+        "event-types" => pattern(event_types_pattern()),
+        _ => return None,
+    })
+}
+
+fn identity_kind_pattern() -> String {
+    format!("^({}|external:[a-z0-9_-]{{1,32}})$", crate::customers::rules::IDENTITY_KINDS.join("|"))
+}
+
+/// Applies `format_rule` everywhere in the document. Enumerations replace the format; patterns keep
+/// it as a name for the reader. A nullable enumeration lists `null` too, as JSON Schema requires.
+fn expand_formats(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            let rule = map.get("format").and_then(Value::as_str).and_then(format_rule);
+            if let Some(Value::Object(rule)) = rule {
+                let nullable = map.get("type").and_then(Value::as_array).is_some_and(|t| t.contains(&json!("null")));
+                if rule.contains_key("enum") || rule.contains_key("properties") {
+                    map.remove("format");
+                }
+                for (key, mut v) in rule {
+                    if key == "enum" && nullable {
+                        if let Value::Array(values) = &mut v {
+                            values.push(Value::Null);
+                        }
+                    }
+                    map.insert(key, v);
+                }
+            }
+            for v in map.values_mut() {
+                expand_formats(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(expand_formats),
+        _ => {}
+    }
+}
+
+/// Where one Rust type serves several operations with different rules, or serde attributes say more
+/// than utoipa shows, the component schemas are completed here.
+fn refine_schemas(doc: &mut Value) {
+    let schemas = &mut doc["components"]["schemas"];
+    // `deny_unknown_fields` holds for each variant of the internally tagged token request.
+    if let Some(variants) = schemas["TokenRequest"]["oneOf"].as_array_mut() {
+        for variant in variants {
+            variant["additionalProperties"] = json!(false);
+        }
+    }
+    // The identity value's format depends on the kind (as `rules::normalize_identity` checks it).
+    schemas["IdentityInput"]["properties"]["kind"]["format"] = json!("identity-kind");
+    schemas["IdentityInput"]["properties"]["value"]["format"] = json!("identity-value");
+    schemas["IdentityInput"]["oneOf"] = json!([
+        {"properties": {"kind": {"const": "phone"}, "value": {"format": "identity-phone"}}},
+        {"properties": {"kind": {"const": "email"}, "value": {"format": "email", "maxLength": 128}}},
+        {"properties": {"kind": {"const": "member_card"}, "value": {"format": "member-card"}}},
+        {"properties": {"kind": {"const": "wechat_openid"}, "value": {"format": "wechat-openid"}}},
+        {"properties": {"kind": {"enum": ["wechat_unionid", "tmall_ouid", "jd_pin"]}}},
+        {"properties": {"kind": {"pattern": "^external:[a-z0-9_-]{1,32}$"}}},
+    ]);
+    // Consent changes are booleans keyed by consent kind (utoipa drops a format on an `Object` value type).
+    schemas["CustomerInput"]["properties"]["consents"]["format"] = json!("consent-changes");
+    // Create needs what PATCH may leave out; PATCH cannot add identities.
+    variant(
+        schemas,
+        "StoreInput",
+        "StoreCreate",
+        &["code", "name"],
+        &[],
+        "A new store: `code` and `name` are required.",
+    );
+    variant(schemas, "StaffInput", "StaffCreate", &["name"], &[], "A new staff member: `name` is required.");
+    variant(
+        schemas,
+        "CustomerInput",
+        "CustomerPatch",
+        &[],
+        &["identities"],
+        "Changes to a customer: an absent field is left alone and `null` clears it. Identities are added with \
+         `POST /v1/customers/{id}/identities`.",
+    );
+    // A bulk row is an identity plus the profile fields, flat (serde's flatten shows as an unsatisfiable allOf).
+    let mut row = schemas["CustomerInput"].clone();
+    row["properties"]["identity"] = json!({"$ref": "#/components/schemas/IdentityInput"});
+    row["required"] = json!(["identity"]);
+    row["description"] = json!("One upsert: the identity that finds (or creates) the customer, plus profile fields.");
+    row["example"] = schemas["BulkRow"]["example"].take();
+    schemas["BulkRow"] = row;
+    // Rows are checked one by one: a row that is not a valid `BulkRow` is reported as `failed` in the
+    // results and never rejects the request, so the request itself takes any row.
+    schemas["BulkRequest"]["properties"]["customers"]["minItems"] = json!(1);
+    schemas["BulkRequest"]["properties"]["customers"]["maxItems"] = json!(crate::customers::api::BULK_MAX_ROWS);
+    schemas["BulkRequest"]["properties"]["customers"]["items"] = json!({"anyOf": [
+        {"$ref": "#/components/schemas/BulkRow"},
+        {"description": "Anything else is answered per row, as `failed` with the problem."}
+    ]});
+    let bodies =
+        [("create_store", "StoreCreate"), ("create_staff", "StaffCreate"), ("update_customer", "CustomerPatch")];
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for op in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|ops| ops.values_mut()) {
+            let id = op["operationId"].as_str().unwrap_or_default().to_string();
+            if let Some((_, schema)) = bodies.iter().find(|(op_id, _)| *op_id == id) {
+                op["requestBody"]["content"]["application/json"]["schema"] =
+                    json!({"$ref": format!("#/components/schemas/{schema}")});
+            }
+        }
+    }
+}
+
+/// A copy of schema `from` named `to`, with `required` fields (no longer nullable) and without `drop`.
+fn variant(schemas: &mut Value, from: &str, to: &str, required: &[&str], drop: &[&str], description: &str) {
+    let mut schema = schemas[from].clone();
+    if let Some(props) = schema["properties"].as_object_mut() {
+        for name in drop {
+            props.remove(*name);
+        }
+        for name in required {
+            if let Some(Value::Array(types)) = props.get_mut(*name).and_then(|p| p.get_mut("type")) {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types[0].clone();
+                    props[*name]["type"] = only;
+                }
+            }
+        }
+    }
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    schema["description"] = json!(description);
+    schemas[to] = schema;
 }
 
 fn decorate_operation(path: &str, method: &str, op: &mut Value) {
@@ -86,6 +279,21 @@ fn decorate_operation(path: &str, method: &str, op: &mut Value) {
                 "schema": {"type": "string", "minLength": 1, "maxLength": 255},
                 "example": "till-7-sale-000123"
             }));
+        }
+    }
+    if let Some(params) = op.get_mut("parameters").and_then(Value::as_array_mut) {
+        for param in params {
+            // A parameter is absent or a string: "optional" is `required: false`, never a null.
+            if let Some(Value::Array(types)) = param.get_mut("schema").and_then(|s| s.get_mut("type")) {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types[0].clone();
+                    param["schema"]["type"] = only;
+                }
+            }
+            if param["in"] == "query" && param["name"] == "cursor" {
+                param["schema"]["format"] = json!("cursor");
+            }
         }
     }
     if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {

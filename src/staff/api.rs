@@ -16,11 +16,7 @@ use crate::http::{etag, if_match};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_staff)
-        .service(list_staff)
-        .service(get_staff)
-        .service(update_staff)
-        .service(deactivate_staff);
+    cfg.service(create_staff).service(list_staff).service(get_staff).service(update_staff).service(deactivate_staff);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -69,27 +65,35 @@ impl From<Staff> for StaffView {
 #[schema(example = json!({"name": "王芳", "phone": "13812345678", "store_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f",
     "roles": ["sales"], "skills": ["女装"], "capacity": 20, "username": "wangfang", "password": "correct horse battery"}))]
 pub struct StaffInput {
-    #[schema(min_length = 1, max_length = 100)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 100, format = "non-blank")]
     name: Option<String>,
+    /// Mainland mobile (`13812345678`) or E.164; stored as E.164.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, format = "phone")]
     phone: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Uuid>)]
     store_id: Option<Option<Uuid>>,
     /// `sales`, `service`, `manager`.
+    #[schema(format = "staff-role")]
     roles: Option<Vec<String>>,
-    /// Product categories the person handles (lead assignment matches on these).
+    /// Product categories the person handles (lead assignment matches on these): at most 50, each
+    /// 1-64 characters and not blank.
+    #[schema(max_items = 50, min_length = 1, max_length = 64, format = "non-blank")]
     skills: Option<Vec<String>>,
     /// Open leads at once.
+    #[serde(default, deserialize_with = "crate::http::whole_number")]
     #[schema(minimum = 0, maximum = 10000)]
     capacity: Option<i32>,
+    /// Not blank.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, format = "non-blank")]
     team: Option<Option<String>>,
     active: Option<bool>,
+    /// 3-64 letters, digits or `. _ - @`.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, min_length = 3, max_length = 64)]
+    #[schema(value_type = Option<String>, min_length = 3, max_length = 64, format = "username")]
     username: Option<Option<String>>,
     /// Write-only; at least 8 characters. Null removes password login.
     #[serde(default, deserialize_with = "double_option")]
@@ -186,7 +190,11 @@ fn staff_response(status: StatusCode, member: Staff) -> HttpResponse {
     )
 )]
 #[post("/v1/staff")]
-async fn create_staff(auth: Auth<Admin>, state: web::Data<AppState>, body: web::Json<StaffInput>) -> ApiResult<HttpResponse> {
+async fn create_staff(
+    auth: Auth<Admin>,
+    state: web::Data<AppState>,
+    body: web::Json<StaffInput>,
+) -> ApiResult<HttpResponse> {
     let mut input = body.into_inner();
     input.validate(true)?;
     if let Some(own) = auth.store_id {
@@ -223,6 +231,7 @@ async fn create_staff(auth: Auth<Admin>, state: web::Data<AppState>, body: web::
 pub struct StaffParams {
     store_id: Option<Uuid>,
     /// `sales`, `service` or `manager`.
+    #[param(format = "staff-role")]
     role: Option<String>,
     active: Option<bool>,
     #[param(minimum = 1, maximum = 200)]
@@ -237,11 +246,20 @@ pub struct StaffParams {
     responses((status = 200, description = "Staff by id", body = Page<StaffView>))
 )]
 #[get("/v1/staff")]
-async fn list_staff(auth: Auth<AnyScope>, state: web::Data<AppState>, params: web::Query<StaffParams>) -> ApiResult<HttpResponse> {
+async fn list_staff(
+    auth: Auth<AnyScope>,
+    state: web::Data<AppState>,
+    params: web::Query<StaffParams>,
+) -> ApiResult<HttpResponse> {
     let p = params.into_inner();
     let page = PageParams { limit: p.limit, cursor: p.cursor };
     let limit = page.limit()?;
     let after = page.after::<Uuid>()?;
+    if let Some(role) = &p.role {
+        if !ROLES.contains(&role.as_str()) {
+            return Err(ApiError::invalid("role", "roles are 'sales', 'service' or 'manager'"));
+        }
+    }
     let store_id = match (auth.store_id, p.store_id) {
         (Some(own), Some(asked)) if own != asked => {
             return Ok(HttpResponse::Ok().json(Page::<StaffView> { items: vec![], next_cursor: None }))
@@ -327,7 +345,11 @@ fn sync_revocation(state: &AppState, member: &Staff) {
     responses((status = 204, description = "Deactivated"))
 )]
 #[delete("/v1/staff/{id}")]
-async fn deactivate_staff(auth: Auth<Admin>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+async fn deactivate_staff(
+    auth: Auth<Admin>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let principal = auth.principal.clone();
     let member = crate::db::transaction(&state.pool, move |conn| {

@@ -102,7 +102,12 @@ pub fn list(conn: &mut PgConnection, filter: &StaffFilter, after: Option<Uuid>, 
     Ok(q.load(conn)?)
 }
 
-pub fn update(conn: &mut PgConnection, id: Uuid, expected_version: Option<i32>, changes: &StaffChanges) -> ApiResult<Staff> {
+pub fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected_version: Option<i32>,
+    changes: &StaffChanges,
+) -> ApiResult<Staff> {
     let current = staff::table.find(id).select(Staff::as_select()).for_update().first(conn).optional()?;
     let current = current.ok_or_else(|| ApiError::not_found("staff_not_found", "no staff member with this id"))?;
     crate::http::check_version(expected_version, current.version)?;
@@ -114,20 +119,19 @@ pub fn update(conn: &mut PgConnection, id: Uuid, expected_version: Option<i32>, 
 }
 
 /// Password grant: an active staff member with this username and password.
-pub fn authenticate(conn: &mut PgConnection, username: &str, password: &str) -> ApiResult<(String, Vec<String>, Option<Uuid>)> {
-    let member: Option<Staff> = staff::table
-        .filter(staff::username.eq(username))
-        .select(Staff::as_select())
-        .first(conn)
-        .optional()?;
+pub fn authenticate(
+    conn: &mut PgConnection,
+    username: &str,
+    password: &str,
+) -> ApiResult<(String, Vec<String>, Option<Uuid>)> {
+    let member: Option<Staff> =
+        staff::table.filter(staff::username.eq(username)).select(Staff::as_select()).first(conn).optional()?;
     let hash = member.as_ref().and_then(|m| m.password_hash.as_deref());
     let ok = crate::auth_clients::secrets::verify_secret(password, hash);
     match member {
-        Some(m) if ok && m.active => Ok((
-            format!("staff:{}", m.id),
-            super::rules::scopes_for_roles(&m.roles),
-            m.store_id,
-        )),
+        Some(m) if ok && m.active => {
+            Ok((format!("staff:{}", m.id), super::rules::scopes_for_roles(&m.roles), m.store_id))
+        }
         _ => Err(ApiError::Unauthorized("invalid username or password".into())),
     }
 }

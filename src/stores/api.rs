@@ -15,11 +15,7 @@ use crate::http::{etag, if_match};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_store)
-        .service(list_stores)
-        .service(get_store)
-        .service(update_store)
-        .service(deactivate_store);
+    cfg.service(create_store).service(list_stores).service(get_store).service(update_store).service(deactivate_store);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -68,18 +64,23 @@ impl From<Store> for StoreView {
 pub struct StoreInput {
     #[schema(min_length = 1, max_length = 32, pattern = "^[A-Za-z0-9_-]+$")]
     code: Option<String>,
-    #[schema(min_length = 1, max_length = 100)]
+    /// Not blank.
+    #[schema(min_length = 1, max_length = 100, format = "non-blank")]
     name: Option<String>,
+    /// Blank or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     city: Option<Option<String>>,
+    /// Blank or `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 100)]
     district: Option<Option<String>>,
     /// `store` (default) or `online`.
+    #[schema(format = "store-kind")]
     kind: Option<String>,
+    /// Money, not negative: up to two decimals.
     #[serde(default, deserialize_with = "money_patch")]
-    #[schema(value_type = Option<String>, example = "50000.00")]
+    #[schema(value_type = Option<String>, format = "money", example = "50000.00")]
     daily_sales_target: Option<Option<Decimal>>,
     active: Option<bool>,
 }
@@ -97,7 +98,8 @@ impl StoreInput {
         let mut v = Violations::new();
         match &self.code {
             Some(code) => v.check(
-                (1..=32).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                (1..=32).contains(&code.len())
+                    && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
                 "code",
                 "must be 1-32 letters, digits, '-' or '_'",
             ),
@@ -105,11 +107,9 @@ impl StoreInput {
             None => {}
         }
         match &self.name {
-            Some(name) => v.check(
-                !name.trim().is_empty() && name.chars().count() <= 100,
-                "name",
-                "must be 1-100 characters",
-            ),
+            Some(name) => {
+                v.check(!name.trim().is_empty() && name.chars().count() <= 100, "name", "must be 1-100 characters")
+            }
             None if creating => v.add("name", "is required"),
             None => {}
         }
@@ -162,7 +162,14 @@ fn store_response(status: actix_web::http::StatusCode, store: Store) -> HttpResp
     )
 )]
 #[post("/v1/stores")]
-async fn create_store(auth: Auth<Admin>, state: web::Data<AppState>, body: web::Json<StoreInput>) -> ApiResult<HttpResponse> {
+async fn create_store(
+    auth: Auth<Admin>,
+    state: web::Data<AppState>,
+    body: web::Json<StoreInput>,
+) -> ApiResult<HttpResponse> {
+    if auth.store_id.is_some() {
+        return Err(ApiError::forbidden("a store-bound client cannot create stores"));
+    }
     let input = body.into_inner();
     input.validate(true)?;
     let c = input.into_changes();
@@ -192,7 +199,11 @@ async fn create_store(auth: Auth<Admin>, state: web::Data<AppState>, body: web::
     responses((status = 200, description = "Stores by id", body = Page<StoreView>))
 )]
 #[get("/v1/stores")]
-async fn list_stores(auth: Auth<AnyScope>, state: web::Data<AppState>, page: web::Query<PageParams>) -> ApiResult<HttpResponse> {
+async fn list_stores(
+    auth: Auth<AnyScope>,
+    state: web::Data<AppState>,
+    page: web::Query<PageParams>,
+) -> ApiResult<HttpResponse> {
     let limit = page.limit()?;
     let after = page.after::<Uuid>()?;
     let only = auth.store_id;
@@ -260,7 +271,11 @@ async fn update_store(
     responses((status = 204, description = "Deactivated"))
 )]
 #[delete("/v1/stores/{id}")]
-async fn deactivate_store(auth: Auth<Admin>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+async fn deactivate_store(
+    auth: Auth<Admin>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     visible_to(&auth, id)?;
     let principal = auth.principal.clone();

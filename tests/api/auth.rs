@@ -405,3 +405,44 @@ async fn a_store_bound_admin_cannot_mint_unbound_clients() {
         .await;
     res.assert_problem(403, "forbidden");
 }
+
+#[actix_web::test]
+async fn a_store_bound_admin_administers_only_its_own_store() {
+    let app = TestApp::new().await;
+    let store_a = app.create_store("A-01").await;
+    let store_b = app.create_store("B-01").await;
+    let a: Uuid = store_a["id"].as_str().unwrap_or_default().parse().unwrap_or_default();
+    let bound = app.store_token(&["admin"], Some(a));
+    let own = app.create_api_client(&["customers:read"], Some(a)).await;
+    let other = app.create_api_client(&["customers:read"], None).await;
+
+    let listed = app.collect_pages("/v1/api-clients", &bound, 50).await;
+    let ids: Vec<&str> = listed.iter().filter_map(|c| c["id"].as_str()).collect();
+    assert_eq!(ids, vec![own.id.to_string().as_str()], "only its own store's clients");
+    app.get(&format!("/v1/api-clients/{}", other.id))
+        .token(&bound)
+        .send()
+        .await
+        .assert_problem(404, "api_client_not_found");
+    app.delete(&format!("/v1/api-clients/{}", other.id))
+        .token(&bound)
+        .send()
+        .await
+        .assert_problem(404, "api_client_not_found");
+    app.client_credentials_token(&other.client_id, &other.client_secret).await;
+    app.delete(&format!("/v1/api-clients/{}", own.id)).token(&bound).send().await.assert_status(204);
+
+    app.post("/v1/stores")
+        .token(&bound)
+        .json(&json!({"code": "C-01", "name": "new"}))
+        .send()
+        .await
+        .assert_problem(403, "forbidden");
+    app.get("/v1/audit-log").token(&bound).send().await.assert_problem(403, "forbidden");
+    app.patch(&format!("/v1/stores/{}", store_b["id"].as_str().unwrap_or_default()))
+        .token(&bound)
+        .json(&json!({"name": "hijacked"}))
+        .send()
+        .await
+        .assert_problem(404, "store_not_found");
+}

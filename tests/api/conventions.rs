@@ -359,6 +359,10 @@ async fn idempotency_key_replays_the_first_response() {
     let dup = json!({"code": "IDEM-1", "name": "dup"});
     let res = app.post("/v1/stores").token(&admin).header("Idempotency-Key", "k-dup").json(&dup).send().await;
     res.assert_problem(409, "store_code_taken");
+    // A domain conflict is final too: the retry replays it rather than running again.
+    let again = app.post("/v1/stores").token(&admin).header("Idempotency-Key", "k-dup").json(&dup).send().await;
+    again.assert_problem(409, "store_code_taken");
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
 
     // A key must be 1-255 characters.
     let res = app

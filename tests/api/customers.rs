@@ -74,7 +74,11 @@ async fn invalid_fields_are_all_reported_with_422() {
 
     create(&app, json!({"name": "x", "favourite_colour": "red"})).await.assert_problem(400, "unknown_field");
     create(&app, json!({"birthday": "1990-02-30"})).await.assert_problem(400, "invalid_body");
-    app.get("/v1/customers/not-a-uuid").token(&app.token(PII)).send().await.assert_problem(400, "invalid_path_parameter");
+    app.get("/v1/customers/not-a-uuid")
+        .token(&app.token(PII))
+        .send()
+        .await
+        .assert_problem(400, "invalid_path_parameter");
     app.get(&format!("/v1/customers/{}", uuid::Uuid::now_v7()))
         .token(&app.token(PII))
         .send()
@@ -103,7 +107,10 @@ async fn identities_are_unique_among_live_customers() {
     // The same phone sent by 10 tills at once: exactly one customer gets it.
     let token = app.token(PII);
     let attempts = (0..10).map(|i| {
-        app.post("/v1/customers").token(&token).json(&json!({"name": format!("racer {i}"), "phone": "13900000009"})).send()
+        app.post("/v1/customers")
+            .token(&token)
+            .json(&json!({"name": format!("racer {i}"), "phone": "13900000009"}))
+            .send()
     });
     let results = join_all(attempts).await;
     assert_eq!(results.iter().filter(|r| r.status == 201).count(), 1);
@@ -162,24 +169,31 @@ async fn consents_keep_grant_and_revoke_times() {
 async fn upsert_by_identity_creates_then_updates() {
     let app = TestApp::new().await;
     let token = app.token(PII);
-    let first = app.put("/v1/customers/by-identity/tmall_ouid/t_001").token(&token).json(&json!({"name": "李四"})).send().await;
+    let first =
+        app.put("/v1/customers/by-identity/tmall_ouid/t_001").token(&token).json(&json!({"name": "李四"})).send().await;
     first.assert_status(201);
-    let second = app
-        .put("/v1/customers/by-identity/tmall_ouid/t_001")
-        .token(&token)
-        .json(&json!({"city": "杭州"}))
-        .send()
-        .await;
+    let second =
+        app.put("/v1/customers/by-identity/tmall_ouid/t_001").token(&token).json(&json!({"city": "杭州"})).send().await;
     second.assert_status(200);
     assert_eq!(second.body["id"], first.body["id"]);
     assert_eq!(second.body["name"], "李四");
     assert_eq!(second.body["city"], "杭州");
-    app.put("/v1/customers/by-identity/myspace/x").token(&token).json(&json!({})).send().await.assert_problem(422, "validation_failed");
+    app.put("/v1/customers/by-identity/myspace/x")
+        .token(&token)
+        .json(&json!({}))
+        .send()
+        .await
+        .assert_problem(422, "validation_failed");
 
     // Concurrent upserts of a new identity end with one customer.
-    let racers = (0..8).map(|_| app.put("/v1/customers/by-identity/jd_pin/race").token(&token).json(&json!({"name": "王五"})).send());
+    let racers = (0..8)
+        .map(|_| app.put("/v1/customers/by-identity/jd_pin/race").token(&token).json(&json!({"name": "王五"})).send());
     let results = join_all(racers).await;
-    assert!(results.iter().all(|r| r.status == 200 || r.status == 201), "{:?}", results.iter().map(|r| &r.text).collect::<Vec<_>>());
+    assert!(
+        results.iter().all(|r| r.status == 200 || r.status == 201),
+        "{:?}",
+        results.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
     assert_eq!(results.iter().filter(|r| r.status == 201).count(), 1);
     let ids: std::collections::HashSet<_> = results.iter().map(|r| r.body["id"].to_string()).collect();
     assert_eq!(ids.len(), 1);
@@ -210,11 +224,23 @@ async fn lookup_by_every_identity_with_final_shape() {
         res.assert_status(200);
         assert_eq!(res.body["customer"]["id"], c["id"], "{query}");
         assert_eq!(res.body["customer"]["phone"], "138****0001");
-        assert!(res.body.get("membership").is_some() && res.body["points"]["available"] == 0 && res.body["coupons"] == json!([]));
+        assert!(
+            res.body.get("membership").is_some()
+                && res.body["points"]["available"] == 0
+                && res.body["coupons"] == json!([])
+        );
     }
-    app.get("/v1/customers/lookup?phone=13900000000").token(&token).send().await.assert_problem(404, "customer_not_found");
+    app.get("/v1/customers/lookup?phone=13900000000")
+        .token(&token)
+        .send()
+        .await
+        .assert_problem(404, "customer_not_found");
     app.get("/v1/customers/lookup").token(&token).send().await.assert_problem(422, "validation_failed");
-    app.get("/v1/customers/lookup?phone=1&member_card=2").token(&token).send().await.assert_problem(422, "validation_failed");
+    app.get("/v1/customers/lookup?phone=1&member_card=2")
+        .token(&token)
+        .send()
+        .await
+        .assert_problem(422, "validation_failed");
     app.get("/v1/customers/lookup?phone=13800000001").send().await.assert_problem(401, "unauthorized");
     app.get("/v1/customers/lookup?phone=13800000001")
         .token(&app.token(&["loyalty:read"]))
@@ -227,8 +253,12 @@ async fn lookup_by_every_identity_with_final_shape() {
 async fn search_by_name_phone_last4_email_card_and_filters() {
     let app = TestApp::new().await;
     let token = app.token(NO_PII);
-    let zhang = create_ok(&app, json!({"name": "张三丰", "phone": "13812345678", "email": "z@example.com", "city": "北京", "tags": ["vip"],
-        "identities": [{"kind": "member_card", "value": "8800000000000001"}]})).await;
+    let zhang = create_ok(
+        &app,
+        json!({"name": "张三丰", "phone": "13812345678", "email": "z@example.com", "city": "北京", "tags": ["vip"],
+        "identities": [{"kind": "member_card", "value": "8800000000000001"}]}),
+    )
+    .await;
     let li = create_ok(&app, json!({"name": "李四", "phone": "13900005678", "city": "上海"})).await;
     create_ok(&app, json!({"name": "王五", "phone": "13700001111", "city": "北京"})).await;
 
@@ -267,7 +297,12 @@ async fn tags_replace_and_join_the_catalogue() {
     let names: Vec<&str> = catalogue.iter().filter_map(|t| t["name"].as_str()).collect();
     assert!(names.contains(&"vip") && names.contains(&"old") && names.contains(&"童装"));
     app.post("/v1/tags").token(&token).json(&json!({"name": "vip"})).send().await.assert_problem(409, "tag_exists");
-    app.post("/v1/tags").token(&token).json(&json!({"name": "seg", "kind": "rule"})).send().await.assert_problem(422, "validation_failed");
+    app.post("/v1/tags")
+        .token(&token)
+        .json(&json!({"name": "seg", "kind": "rule"}))
+        .send()
+        .await
+        .assert_problem(422, "validation_failed");
     app.delete("/v1/tags/vip").token(&token).send().await.assert_status(204);
     let after = app.get(&format!("/v1/customers/{}", id(&c))).token(&token).send().await;
     assert_eq!(after.body["tags"], json!(["童装"]));
@@ -283,7 +318,12 @@ async fn notes_and_events_make_a_newest_first_timeline() {
         app.post(&format!("{path}/notes")).token(&token).json(&json!({"body": body})).send().await.assert_status(201);
     }
     app.patch(&path).token(&token).json(&json!({"city": "北京"})).send().await.assert_status(200);
-    app.post(&format!("{path}/notes")).token(&token).json(&json!({"body": "  "})).send().await.assert_problem(422, "validation_failed");
+    app.post(&format!("{path}/notes"))
+        .token(&token)
+        .json(&json!({"body": "  "}))
+        .send()
+        .await
+        .assert_problem(422, "validation_failed");
 
     let items = app.collect_pages(&format!("{path}/timeline"), &token, 2).await;
     let types: Vec<&str> = items.iter().filter_map(|i| i["type"].as_str()).collect();
@@ -359,7 +399,11 @@ async fn export_is_unmasked_and_audited() {
 async fn merge_moves_identities_tags_notes_and_redirects_lookups() {
     let app = TestApp::new().await;
     let token = app.token(PII);
-    let target = create_ok(&app, json!({"name": "张三", "phone": "13800000001", "tags": ["vip"], "consents": {"marketing_sms": false}})).await;
+    let target = create_ok(
+        &app,
+        json!({"name": "张三", "phone": "13800000001", "tags": ["vip"], "consents": {"marketing_sms": false}}),
+    )
+    .await;
     let source = create_ok(
         &app,
         json!({"name": "Zhang San", "email": "zs@example.com", "birthday": "1990-05-12", "tags": ["童装"],
@@ -367,7 +411,11 @@ async fn merge_moves_identities_tags_notes_and_redirects_lookups() {
                "identities": [{"kind": "wechat_openid", "value": "wxapp:oZS"}]}),
     )
     .await;
-    app.post(&format!("/v1/customers/{}/notes", id(&source))).token(&token).json(&json!({"body": "note on source"})).send().await;
+    app.post(&format!("/v1/customers/{}/notes", id(&source)))
+        .token(&token)
+        .json(&json!({"body": "note on source"}))
+        .send()
+        .await;
 
     let res = app
         .post(&format!("/v1/customers/{}/merge", id(&target)))
@@ -411,7 +459,12 @@ async fn merge_moves_identities_tags_notes_and_redirects_lookups() {
         .send()
         .await
         .assert_problem(422, "validation_failed");
-    app.patch(&format!("/v1/customers/{}", id(&source))).token(&token).json(&json!({"name": "x"})).send().await.assert_problem(409, "customer_merged");
+    app.patch(&format!("/v1/customers/{}", id(&source)))
+        .token(&token)
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .assert_problem(409, "customer_merged");
 }
 
 #[actix_web::test]
@@ -433,17 +486,33 @@ async fn bulk_upserts_row_by_row() {
         .send()
         .await;
     res.assert_status(200);
-    assert_eq!((res.body["created"].clone(), res.body["updated"].clone(), res.body["failed"].clone()), (json!(1), json!(1), json!(4)));
-    let statuses: Vec<&str> = res.body["results"].as_array().map(|r| r.iter().filter_map(|x| x["status"].as_str()).collect()).unwrap_or_default();
+    assert_eq!(
+        (res.body["created"].clone(), res.body["updated"].clone(), res.body["failed"].clone()),
+        (json!(1), json!(1), json!(4))
+    );
+    let statuses: Vec<&str> = res.body["results"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|x| x["status"].as_str()).collect())
+        .unwrap_or_default();
     assert_eq!(statuses, vec!["created", "updated", "failed", "failed", "failed", "failed"]);
     assert_eq!(res.body["results"][2]["error"]["code"], "validation_failed");
     assert_eq!(res.body["results"][3]["error"]["code"], "unknown_field");
     assert_eq!(res.body["results"][5]["error"]["code"], "phone_taken");
     // The failed row left nothing behind: t_5 is not an identity of anyone.
-    app.get("/v1/customers/lookup?identity_kind=tmall_ouid&identity_value=t_5").token(&token).send().await.assert_problem(404, "customer_not_found");
+    app.get("/v1/customers/lookup?identity_kind=tmall_ouid&identity_value=t_5")
+        .token(&token)
+        .send()
+        .await
+        .assert_problem(404, "customer_not_found");
 
-    let too_many: Vec<Value> = (0..1001).map(|i| json!({"identity": {"kind": "jd_pin", "value": format!("p{i}")}})).collect();
-    app.post("/v1/customers/bulk").token(&token).json(&json!({"customers": too_many})).send().await.assert_problem(422, "validation_failed");
+    let too_many: Vec<Value> =
+        (0..1001).map(|i| json!({"identity": {"kind": "jd_pin", "value": format!("p{i}")}})).collect();
+    app.post("/v1/customers/bulk")
+        .token(&token)
+        .json(&json!({"customers": too_many}))
+        .send()
+        .await
+        .assert_problem(422, "validation_failed");
 }
 
 #[actix_web::test]
@@ -451,9 +520,11 @@ async fn customer_events_reach_the_feed_and_idempotent_create_replays() {
     let app = TestApp::new().await;
     let token = app.token(PII);
     let body = json!({"name": "A", "phone": "13800000001"});
-    let first = app.post("/v1/customers").token(&token).header("idempotency-key", "till-1-0001").json(&body).send().await;
+    let first =
+        app.post("/v1/customers").token(&token).header("idempotency-key", "till-1-0001").json(&body).send().await;
     first.assert_status(201);
-    let replay = app.post("/v1/customers").token(&token).header("idempotency-key", "till-1-0001").json(&body).send().await;
+    let replay =
+        app.post("/v1/customers").token(&token).header("idempotency-key", "till-1-0001").json(&body).send().await;
     replay.assert_status(201);
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     assert_eq!(replay.body["id"], first.body["id"]);
@@ -461,12 +532,20 @@ async fn customer_events_reach_the_feed_and_idempotent_create_replays() {
     let path = format!("/v1/customers/{}", id(&c));
     let other = create_ok(&app, json!({"name": "B"})).await;
     app.patch(&path).token(&token).json(&json!({"city": "北京"})).send().await.assert_status(200);
-    app.post(&format!("{path}/merge")).token(&token).json(&json!({"source_customer_id": other["id"]})).send().await.assert_status(200);
+    app.post(&format!("{path}/merge"))
+        .token(&token)
+        .json(&json!({"source_customer_id": other["id"]}))
+        .send()
+        .await
+        .assert_status(200);
     app.delete(&path).token(&token).send().await.assert_status(204);
 
     let feed = app.get("/v1/events?limit=100").token(&token).send().await;
     let items = feed.items();
     let types: Vec<&str> = items.iter().filter_map(|e| e["type"].as_str()).collect();
-    assert_eq!(types, vec!["customer.created", "customer.created", "customer.updated", "customer.merged", "customer.erased"]);
+    assert_eq!(
+        types,
+        vec!["customer.created", "customer.created", "customer.updated", "customer.merged", "customer.erased"]
+    );
     assert!(!feed.text.contains("13800000001"), "events carry no PII");
 }

@@ -149,11 +149,19 @@ async fn types_filter_and_bad_parameters() {
     let res = read_feed(&app, &token, "?types=customer.created").await;
     assert_eq!(event_ids(&res), created);
     assert!(res.items().iter().all(|e| e["type"] == json!("customer.created")));
+    // The cursor moves past the 3 filtered-out events too (5 stamped in all), so the next poll
+    // does not scan them again.
+    assert_eq!(res.body["next_cursor"], json!("5"));
 
     let res = read_feed(&app, &token, "?types=customer.created,customer.merged").await;
     let mut expected = created.clone();
     expected.extend(&merged);
     assert_eq!(event_ids(&res), expected);
+
+    // A matching event committed after the poll still arrives from the advanced cursor.
+    let later = emit_committed(&mut conn, "customer.created", 1);
+    let res = read_feed(&app, &token, "?types=customer.created&after=5").await;
+    assert_eq!(event_ids(&res), later);
 
     let res = app.get("/v1/events?types=customer.created,customer.teleported").token(&token).send().await;
     res.assert_problem(422, "validation_failed");
