@@ -447,3 +447,20 @@ async fn operational_endpoints_answer_without_auth() {
     assert!([301, 302, 307, 308].contains(&res.status), "{}", res.status);
     assert_eq!(res.header("location"), Some("/docs/"));
 }
+
+/// A request that cannot get a database connection in time answers 503 with `Retry-After`; it does not hang.
+#[actix_web::test]
+async fn pool_exhaustion_is_a_fast_503_with_retry_after() {
+    let app = TestApp::builder()
+        .pool_size(1)
+        .config(|c| c.pool_timeout = std::time::Duration::from_millis(200))
+        .build()
+        .await;
+    let token = app.admin_token();
+    let held = app.conn();
+    let res = app.get("/v1/stores").token(&token).send().await;
+    res.assert_problem(503, "service_unavailable");
+    assert_eq!(res.header("retry-after"), Some("1"));
+    drop(held);
+    app.get("/v1/stores").token(&token).send().await.assert_status(200);
+}

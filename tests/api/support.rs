@@ -186,7 +186,7 @@ impl TestAppBuilder {
 
     pub async fn build(self) -> TestApp {
         let (db_name, db_url) = fresh_database();
-        let pool = retail_crm::db::build_pool(&db_url, self.pool_size, Duration::from_secs(5))
+        let pool = retail_crm::db::build_pool(&db_url, self.pool_size, self.config.pool_timeout)
             .unwrap_or_else(|e| panic!("building the pool for {db_name}: {e}"));
         let mut config = self.config;
         config.database_url = Some(db_url.clone());
@@ -215,7 +215,7 @@ impl TestApp {
     }
 
     pub fn builder() -> TestAppBuilder {
-        TestAppBuilder { config: Config::default(), pool_size: 8 }
+        TestAppBuilder { config: Config { pool_timeout: Duration::from_secs(5), ..Config::default() }, pool_size: 8 }
     }
 
     /// A new connection to this test's database, outside the app's pool.
