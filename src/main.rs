@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -61,8 +62,11 @@ fn run(cli: Cli, config: Config) -> Result<(), String> {
         Command::Serve => server::serve(config),
         Command::Openapi => {
             let doc = serde_json::to_string_pretty(retail_crm::openapi_document()).map_err(|e| e.to_string())?;
-            println!("{doc}");
-            Ok(())
+            // A closed pipe (`| head`) is the reader's choice, not an error worth a panic.
+            match writeln!(std::io::stdout(), "{doc}") {
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.to_string()),
+                _ => Ok(()),
+            }
         }
         Command::Migrate => {
             let (url, _pg) = server::database(&config)?;
