@@ -17,9 +17,9 @@ impl Metrics {
             &["method", "route", "status"],
         )?;
         let latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route")
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route and status")
                 .buckets(vec![0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5]),
-            &["method", "route"],
+            &["method", "route", "status"],
         )?;
         let pool =
             IntGaugeVec::new(Opts::new("db_pool_connections", "Database pool connections by state"), &["state"])?;
@@ -30,8 +30,9 @@ impl Metrics {
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        self.requests.with_label_values(&[method, route, &status.to_string()]).inc();
-        self.latency.with_label_values(&[method, route]).observe(seconds);
+        let status = status.to_string();
+        self.requests.with_label_values(&[method, route, &status]).inc();
+        self.latency.with_label_values(&[method, route, &status]).observe(seconds);
     }
 
     /// Prometheus text exposition, with the pool's state read at scrape time.

@@ -432,6 +432,14 @@ async fn operational_endpoints_answer_without_auth() {
     app.get(&format!("/v1/stores/{}", uuid::Uuid::now_v7())).token(&app.admin_token()).send().await;
     let res = app.get("/metrics").send().await;
     assert!(res.text.contains("route=\"/v1/stores/{id}\""), "{}", res.text);
+    // Latency histograms by route and status: the 404 above has its own series.
+    assert!(
+        res.text.lines().any(|l| l.starts_with("http_request_duration_seconds_count")
+            && l.contains("route=\"/v1/stores/{id}\"")
+            && l.contains("status=\"404\"")),
+        "{}",
+        res.text
+    );
 
     let res = app.get("/openapi.json").send().await;
     res.assert_status(200);
