@@ -2,14 +2,18 @@
 
 pub mod audit;
 pub mod auth_clients;
+pub mod clock;
 pub mod config;
 pub mod customers;
 pub mod db;
 pub mod events;
 pub mod http;
+pub mod loyalty;
+pub mod memberships;
 pub mod metrics;
 pub mod money;
 pub mod ops;
+pub mod orders;
 pub mod server;
 pub mod staff;
 pub mod stores;
@@ -37,6 +41,7 @@ pub struct AppState {
     pub tokens: TokenKeys,
     pub revocations: RevocationList,
     pub metrics: Metrics,
+    pub clock: clock::Clock,
 }
 
 impl AppState {
@@ -47,6 +52,7 @@ impl AppState {
             config,
             revocations: RevocationList::default(),
             metrics: Metrics::new().map_err(|e| e.to_string())?,
+            clock: clock::Clock::default(),
         })
     }
 }

@@ -147,10 +147,203 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    tiers (code) {
+        code -> Text,
+        name -> Text,
+        rank -> Int4,
+        min_annual_spend -> Numeric,
+        discount_rate -> Numeric,
+        points_multiplier -> Numeric,
+        benefits -> Array<Text>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    loyalty_program (singleton) {
+        singleton -> Bool,
+        earn_rate -> Numeric,
+        redeem_unit_points -> Int8,
+        redeem_unit_value -> Numeric,
+        max_points_offset_ratio -> Numeric,
+        points_ttl_days -> Int4,
+        points_pending_days -> Int4,
+        tier_validity_days -> Int4,
+        version -> Int4,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    memberships (customer_id) {
+        customer_id -> Uuid,
+        member_card -> Text,
+        tier_code -> Text,
+        enrolled_at -> Timestamptz,
+        channel -> Nullable<Text>,
+        store_id -> Nullable<Uuid>,
+        tier_since -> Timestamptz,
+        tier_valid_until -> Nullable<Timestamptz>,
+        version -> Int4,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    tier_changes (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        from_tier -> Nullable<Text>,
+        to_tier -> Text,
+        reason -> Text,
+        note -> Nullable<Text>,
+        actor -> Text,
+        occurred_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    orders (id) {
+        id -> Uuid,
+        external_id -> Text,
+        channel -> Text,
+        store_id -> Nullable<Uuid>,
+        customer_id -> Nullable<Uuid>,
+        occurred_at -> Timestamptz,
+        pricing -> Text,
+        total_amount -> Numeric,
+        tier_discount -> Numeric,
+        coupon_discount -> Numeric,
+        points_redeemed -> Int8,
+        points_offset -> Numeric,
+        paid_amount -> Numeric,
+        refunded_amount -> Numeric,
+        points_earned -> Int8,
+        points_clawed_back -> Int8,
+        points_returned -> Int8,
+        earn_rate -> Numeric,
+        points_multiplier -> Numeric,
+        tier_code -> Nullable<Text>,
+        tier_after -> Nullable<Text>,
+        tier_changed -> Bool,
+        points_balance_after -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    order_lines (order_id, line_no) {
+        order_id -> Uuid,
+        line_no -> Int4,
+        sku -> Text,
+        name -> Nullable<Text>,
+        category -> Nullable<Text>,
+        quantity -> Int4,
+        unit_price -> Numeric,
+        amount -> Numeric,
+        discounted_amount -> Numeric,
+        refunded_quantity -> Int4,
+    }
+}
+
+diesel::table! {
+    refunds (id) {
+        id -> Uuid,
+        order_id -> Uuid,
+        external_id -> Text,
+        amount -> Numeric,
+        lines -> Jsonb,
+        points_clawed_back -> Int8,
+        points_returned -> Int8,
+        points_balance_after -> Nullable<Int8>,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    points_accounts (customer_id) {
+        customer_id -> Uuid,
+        balance -> Int8,
+        debt -> Int8,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    points_entries (id) {
+        id -> Int8,
+        customer_id -> Uuid,
+        kind -> Text,
+        delta -> Int8,
+        balance_after -> Int8,
+        order_id -> Nullable<Uuid>,
+        refund_id -> Nullable<Uuid>,
+        reference -> Nullable<Text>,
+        reason -> Nullable<Text>,
+        actor -> Text,
+        lots -> Jsonb,
+        occurred_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    points_lots (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        entry_id -> Int8,
+        order_id -> Nullable<Uuid>,
+        amount -> Int8,
+        remaining -> Int8,
+        available_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    rewards (id) {
+        id -> Uuid,
+        name -> Text,
+        description -> Nullable<Text>,
+        points_cost -> Int8,
+        stock -> Int4,
+        active -> Bool,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    reward_redemptions (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        reward_id -> Uuid,
+        quantity -> Int4,
+        points -> Int8,
+        entry_id -> Int8,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    job_runs (job, business_date) {
+        job -> Text,
+        business_date -> Date,
+        started_at -> Timestamptz,
+        finished_at -> Nullable<Timestamptz>,
+        result -> Nullable<Jsonb>,
+    }
+}
+
 diesel::joinable!(staff -> stores (store_id));
 diesel::joinable!(customer_identities -> customers (customer_id));
 diesel::joinable!(customer_tags -> customers (customer_id));
 diesel::joinable!(customer_notes -> customers (customer_id));
+diesel::joinable!(memberships -> tiers (tier_code));
+diesel::joinable!(order_lines -> orders (order_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     stores,
@@ -164,4 +357,17 @@ diesel::allow_tables_to_appear_in_same_query!(
     tags,
     customer_tags,
     customer_notes,
+    tiers,
+    loyalty_program,
+    memberships,
+    tier_changes,
+    orders,
+    order_lines,
+    refunds,
+    points_accounts,
+    points_entries,
+    points_lots,
+    rewards,
+    reward_redemptions,
+    job_runs,
 );

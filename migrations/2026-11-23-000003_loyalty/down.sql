@@ -1,0 +1,13 @@
+DROP TABLE job_runs;
+DROP TABLE reward_redemptions;
+DROP TABLE rewards;
+DROP TABLE points_lots;
+DROP TABLE points_entries;
+DROP TABLE points_accounts;
+DROP TABLE refunds;
+DROP TABLE order_lines;
+DROP TABLE orders;
+DROP TABLE tier_changes;
+DROP TABLE memberships;
+DROP TABLE loyalty_program;
+DROP TABLE tiers;

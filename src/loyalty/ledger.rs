@@ -1,0 +1,300 @@
+//! The points ledger: every change locks the member's account row, appends an entry with its
+//! running balance, and moves lots. Entries are never updated or deleted.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use super::rules::{plan_consumption, Lot};
+use crate::http::error::{ApiError, ApiResult};
+use crate::schema::{points_accounts as pa, points_entries as pe, points_lots as pl};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = pa)]
+pub struct Account {
+    pub customer_id: Uuid,
+    pub balance: i64,
+    pub debt: i64,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What an entry is about.
+#[derive(Debug, Clone)]
+pub struct Posting {
+    pub kind: &'static str,
+    pub order_id: Option<Uuid>,
+    pub refund_id: Option<Uuid>,
+    pub reference: Option<String>,
+    pub reason: Option<String>,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+impl Posting {
+    pub fn new(kind: &'static str, actor: &str, at: DateTime<Utc>) -> Posting {
+        Posting { kind, order_id: None, refund_id: None, reference: None, reason: None, actor: actor.to_string(), at }
+    }
+    pub fn order(mut self, order_id: Uuid) -> Self {
+        self.order_id = Some(order_id);
+        self
+    }
+    pub fn refund(mut self, refund_id: Uuid) -> Self {
+        self.refund_id = Some(refund_id);
+        self
+    }
+    pub fn reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = Some(reason.into());
+        self
+    }
+    pub fn reference(mut self, reference: impl Into<String>) -> Self {
+        self.reference = Some(reference.into());
+        self
+    }
+}
+
+/// Locks (creating it when needed) the member's account: the serialization point for all of
+/// their points, so two tills can never both spend the same balance.
+pub fn lock_account(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Account> {
+    diesel::insert_into(pa::table).values(pa::customer_id.eq(customer)).on_conflict_do_nothing().execute(conn)?;
+    Ok(pa::table.find(customer).select(Account::as_select()).for_update().first(conn)?)
+}
+
+fn append(
+    conn: &mut PgConnection,
+    account: &mut Account,
+    delta: i64,
+    debt_change: i64,
+    posting: &Posting,
+    lots: Value,
+) -> ApiResult<i64> {
+    account.balance += delta;
+    account.debt += debt_change;
+    let entry_id: i64 = diesel::insert_into(pe::table)
+        .values((
+            pe::customer_id.eq(account.customer_id),
+            pe::kind.eq(posting.kind),
+            pe::delta.eq(delta),
+            pe::balance_after.eq(account.balance),
+            pe::order_id.eq(posting.order_id),
+            pe::refund_id.eq(posting.refund_id),
+            pe::reference.eq(&posting.reference),
+            pe::reason.eq(&posting.reason),
+            pe::actor.eq(&posting.actor),
+            pe::lots.eq(lots),
+            pe::occurred_at.eq(posting.at),
+        ))
+        .returning(pe::id)
+        .get_result(conn)?;
+    diesel::update(pa::table.find(account.customer_id))
+        .set((pa::balance.eq(account.balance), pa::debt.eq(account.debt), pa::updated_at.eq(Utc::now())))
+        .execute(conn)?;
+    Ok(entry_id)
+}
+
+/// Credits points (earning, returns, positive adjustments, merges): debt is paid first, the rest
+/// becomes a lot with its own availability and expiry.
+pub fn credit(
+    conn: &mut PgConnection,
+    account: &mut Account,
+    points: i64,
+    posting: &Posting,
+    available_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> ApiResult<Option<i64>> {
+    if points <= 0 {
+        return Ok(None);
+    }
+    let pays_debt = points.min(account.debt);
+    let lot_points = points - pays_debt;
+    let lot_id = Uuid::now_v7();
+    let lots = if lot_points > 0 { json!([{"lot_id": lot_id, "points": lot_points}]) } else { json!([]) };
+    let entry = append(conn, account, points, -pays_debt, posting, lots)?;
+    if lot_points > 0 {
+        diesel::insert_into(pl::table)
+            .values((
+                pl::id.eq(lot_id),
+                pl::customer_id.eq(account.customer_id),
+                pl::entry_id.eq(entry),
+                pl::order_id.eq(posting.order_id),
+                pl::amount.eq(lot_points),
+                pl::remaining.eq(lot_points),
+                pl::available_at.eq(available_at),
+                pl::expires_at.eq(expires_at),
+            ))
+            .execute(conn)?;
+    }
+    Ok(Some(entry))
+}
+
+fn live_lots(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Vec<(Lot, Option<Uuid>)>> {
+    let rows: Vec<(Uuid, i64, DateTime<Utc>, DateTime<Utc>, Option<Uuid>)> = pl::table
+        .filter(pl::customer_id.eq(customer))
+        .filter(pl::remaining.gt(0))
+        .select((pl::id, pl::remaining, pl::available_at, pl::expires_at, pl::order_id))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, remaining, available_at, expires_at, order)| {
+            (Lot { id, remaining, available_at, expires_at }, order)
+        })
+        .collect())
+}
+
+fn draw(conn: &mut PgConnection, plan: &[(Uuid, i64)]) -> ApiResult<Value> {
+    for (lot, take) in plan {
+        diesel::update(pl::table.find(lot)).set(pl::remaining.eq(pl::remaining - take)).execute(conn)?;
+    }
+    Ok(Value::Array(plan.iter().map(|(lot, take)| json!({"lot_id": lot, "points": take})).collect()))
+}
+
+pub fn insufficient(available: i64, wanted: i64) -> ApiError {
+    ApiError::unprocessable("insufficient_points", format!("{wanted} points needed, {available} available"))
+        .with("available", available)
+        .with("requested", wanted)
+}
+
+/// Spends points (redemption, rewards, negative adjustments) from spendable lots, soonest expiry
+/// first; 422 `insufficient_points` when they do not cover it. Never creates debt.
+pub fn spend(
+    conn: &mut PgConnection,
+    account: &mut Account,
+    points: i64,
+    posting: &Posting,
+    now: DateTime<Utc>,
+) -> ApiResult<Option<i64>> {
+    if points <= 0 {
+        return Ok(None);
+    }
+    let lots: Vec<Lot> = live_lots(conn, account.customer_id)?.into_iter().map(|(l, _)| l).collect();
+    let available = lots.iter().filter(|l| l.spendable(now)).map(|l| l.remaining).sum::<i64>() - account.debt;
+    if account.debt > 0 {
+        return Err(insufficient(available, points));
+    }
+    let plan = plan_consumption(&lots, points, now).ok_or_else(|| insufficient(available, points))?;
+    let drawn = draw(conn, &plan)?;
+    Ok(Some(append(conn, account, -points, 0, posting, drawn)?))
+}
+
+/// Takes back points a refund un-earns: first from the order's own lots (pending ones included,
+/// so a refund inside the pending window leaves no debt), then from other unexpired lots, and
+/// whatever is still missing becomes debt that later earnings pay first.
+pub fn take_back(
+    conn: &mut PgConnection,
+    account: &mut Account,
+    points: i64,
+    posting: &Posting,
+    now: DateTime<Utc>,
+) -> ApiResult<Option<i64>> {
+    if points <= 0 {
+        return Ok(None);
+    }
+    let mut lots = live_lots(conn, account.customer_id)?;
+    lots.retain(|(l, _)| l.expires_at > now);
+    lots.sort_by_key(|(l, order)| (*order != posting.order_id || order.is_none(), l.expires_at, l.id));
+    let mut left = points;
+    let mut plan = Vec::new();
+    for (lot, _) in &lots {
+        if left == 0 {
+            break;
+        }
+        let take = lot.remaining.min(left);
+        plan.push((lot.id, take));
+        left -= take;
+    }
+    let drawn = draw(conn, &plan)?;
+    Ok(Some(append(conn, account, -points, left, posting, drawn)?))
+}
+
+/// Writes off what is left of expired lots (the daily expiry job). Returns points expired.
+pub fn expire_due(conn: &mut PgConnection, account: &mut Account, now: DateTime<Utc>, actor: &str) -> ApiResult<i64> {
+    let due: Vec<(Lot, Option<Uuid>)> =
+        live_lots(conn, account.customer_id)?.into_iter().filter(|(l, _)| l.expires_at <= now).collect();
+    let points: i64 = due.iter().map(|(l, _)| l.remaining).sum();
+    if points == 0 {
+        return Ok(0);
+    }
+    let plan: Vec<(Uuid, i64)> = due.iter().map(|(l, _)| (l.id, l.remaining)).collect();
+    let drawn = draw(conn, &plan)?;
+    append(conn, account, -points, 0, &Posting::new("expire", actor, now), drawn)?;
+    Ok(points)
+}
+
+/// Moves every live lot and the debt from one account to another (customer merge), as a
+/// `merge_out` entry on the source and a `merge_in` entry on the target. Returns the net points moved.
+pub fn transfer_all(
+    conn: &mut PgConnection,
+    source: &mut Account,
+    target: &mut Account,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<i64> {
+    let lots = live_lots(conn, source.customer_id)?;
+    let moved: i64 = lots.iter().map(|(l, _)| l.remaining).sum();
+    let debt = source.debt;
+    if moved == 0 && debt == 0 {
+        return Ok(0);
+    }
+    let lot_json = Value::Array(lots.iter().map(|(l, _)| json!({"lot_id": l.id, "points": l.remaining})).collect());
+    let out = Posting::new("merge_out", actor, now).reference(format!("customer:{}", target.customer_id));
+    append(conn, source, debt - moved, -debt, &out, lot_json.clone())?;
+    let ids: Vec<Uuid> = lots.iter().map(|(l, _)| l.id).collect();
+    diesel::update(pl::table.filter(pl::id.eq_any(&ids))).set(pl::customer_id.eq(target.customer_id)).execute(conn)?;
+    // Lots and debt never coexist on one account: what arrives pays the combined debt first.
+    let lots_total: i64 = live_lots(conn, target.customer_id)?.iter().map(|(l, _)| l.remaining).sum();
+    let settle = lots_total.min(target.debt + debt);
+    let settled = settle_debt_from_lots(conn, target.customer_id, settle)?;
+    let into = Posting::new("merge_in", actor, now).reference(format!("customer:{}", source.customer_id));
+    append(conn, target, moved - debt, debt - settle, &into, json!({"moved": lot_json, "settled_debt": settled}))?;
+    Ok(moved - debt)
+}
+
+/// Consumes `points` from the account's lots to pay its debt (after lots arrive by merge).
+fn settle_debt_from_lots(conn: &mut PgConnection, customer: Uuid, points: i64) -> ApiResult<Value> {
+    if points <= 0 {
+        return Ok(json!([]));
+    }
+    let mut lots: Vec<Lot> = live_lots(conn, customer)?.into_iter().map(|(l, _)| l).collect();
+    lots.sort_by_key(|l| (l.expires_at, l.id));
+    let mut left = points;
+    let mut plan = Vec::new();
+    for lot in &lots {
+        if left == 0 {
+            break;
+        }
+        let take = lot.remaining.min(left);
+        plan.push((lot.id, take));
+        left -= take;
+    }
+    draw(conn, &plan)
+}
+
+/// What a member has, as the till and the app show it.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Summary {
+    pub balance: i64,
+    pub available: i64,
+    pub pending: i64,
+    pub debt: i64,
+    /// (local date, points) expiring within the window, soonest first.
+    pub expiring: Vec<(DateTime<Utc>, i64)>,
+}
+
+pub fn summary(conn: &mut PgConnection, customer: Uuid, now: DateTime<Utc>, expiring_days: i64) -> ApiResult<Summary> {
+    let account: Option<Account> = pa::table.find(customer).select(Account::as_select()).first(conn).optional()?;
+    let Some(account) = account else { return Ok(Summary::default()) };
+    let lots: Vec<Lot> = live_lots(conn, customer)?.into_iter().map(|(l, _)| l).collect();
+    let spendable: i64 = lots.iter().filter(|l| l.spendable(now)).map(|l| l.remaining).sum();
+    let pending: i64 = lots.iter().filter(|l| l.available_at > now && l.expires_at > now).map(|l| l.remaining).sum();
+    let horizon = now + chrono::Duration::days(expiring_days);
+    let mut expiring: Vec<(DateTime<Utc>, i64)> = Vec::new();
+    let mut soon: Vec<&Lot> = lots.iter().filter(|l| l.expires_at > now && l.expires_at <= horizon).collect();
+    soon.sort_by_key(|l| l.expires_at);
+    for lot in soon {
+        match expiring.last_mut() {
+            Some((at, points)) if *at == lot.expires_at => *points += lot.remaining,
+            _ => expiring.push((lot.expires_at, lot.remaining)),
+        }
+    }
+    Ok(Summary { balance: account.balance, available: spendable - account.debt, pending, debt: account.debt, expiring })
+}

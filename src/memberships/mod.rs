@@ -1,0 +1,3 @@
+//! Tiers and memberships (会员管理).
+
+pub mod store;

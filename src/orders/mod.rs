@@ -1,0 +1,3 @@
+//! Orders from every channel: pricing, points, qualifying spend, refunds.
+
+pub mod rules;

@@ -1,0 +1,176 @@
+//! Pricing a basket: tier discount on each line → coupons (next issue) → points offset → payable,
+//! and the points it earns. One pure function, shared by orders and the checkout quote.
+
+use rust_decimal::Decimal;
+
+use crate::loyalty::rules::{points_for, validate_redemption, Program, RedemptionError};
+use crate::money::round;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct BasketLine {
+    pub sku: String,
+    pub category: Option<String>,
+    pub quantity: i32,
+    pub unit_price: Decimal,
+    /// `quantity × unit_price` unless the channel priced the line itself.
+    pub amount: Decimal,
+}
+
+/// The member's tier as pricing sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TierPricing {
+    pub code: String,
+    pub discount_rate: Decimal,
+    pub points_multiplier: Decimal,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct PricedLine {
+    pub amount: Decimal,
+    pub tier_discount: Decimal,
+    /// What the line costs after the tier discount (coupons and points come off the total).
+    pub discounted_amount: Decimal,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Pricing {
+    pub lines: Vec<PricedLine>,
+    pub total_amount: Decimal,
+    pub tier_discount: Decimal,
+    pub coupon_discount: Decimal,
+    pub points_redeemed: i64,
+    pub points_offset: Decimal,
+    pub payable: Decimal,
+    pub points_to_earn: i64,
+}
+
+#[derive(Debug, PartialEq)]
+pub enum PricingError {
+    Redemption(RedemptionError),
+}
+
+/// `crm` pricing: each line at the tier's rate (half-up to the cent), then points within the cap
+/// on what is left, then earning on what is paid. A non-member (`tier: None`) pays list price and earns nothing.
+pub fn price_basket(
+    lines: &[BasketLine],
+    tier: Option<&TierPricing>,
+    program: &Program,
+    points_to_redeem: i64,
+) -> Result<Pricing, PricingError> {
+    let rate = tier.map(|t| t.discount_rate).unwrap_or(Decimal::ONE);
+    let priced: Vec<PricedLine> = lines
+        .iter()
+        .map(|l| {
+            let discounted = round(l.amount * rate);
+            PricedLine { amount: l.amount, tier_discount: l.amount - discounted, discounted_amount: discounted }
+        })
+        .collect();
+    let total_amount: Decimal = priced.iter().map(|l| l.amount).sum();
+    let tier_discount: Decimal = priced.iter().map(|l| l.tier_discount).sum();
+    let coupon_discount = Decimal::ZERO;
+    let after_coupons = total_amount - tier_discount - coupon_discount;
+    let points_offset =
+        validate_redemption(points_to_redeem, after_coupons, program).map_err(PricingError::Redemption)?;
+    let payable = after_coupons - points_offset;
+    let points_to_earn = tier.map(|t| points_for(payable, program.earn_rate, t.points_multiplier)).unwrap_or(0);
+    Ok(Pricing {
+        lines: priced,
+        total_amount,
+        tier_discount,
+        coupon_discount,
+        points_redeemed: points_to_redeem,
+        points_offset,
+        payable,
+        points_to_earn,
+    })
+}
+
+/// `external` pricing: the channel's paid amount stands; redeemed points are still checked
+/// against the cap on the order total.
+pub fn price_external(
+    lines: &[BasketLine],
+    tier: Option<&TierPricing>,
+    program: &Program,
+    points_to_redeem: i64,
+    paid: Decimal,
+) -> Result<Pricing, PricingError> {
+    let priced: Vec<PricedLine> = lines
+        .iter()
+        .map(|l| PricedLine { amount: l.amount, tier_discount: Decimal::ZERO, discounted_amount: l.amount })
+        .collect();
+    let total_amount: Decimal = priced.iter().map(|l| l.amount).sum();
+    let points_offset =
+        validate_redemption(points_to_redeem, total_amount, program).map_err(PricingError::Redemption)?;
+    let points_to_earn = tier.map(|t| points_for(paid, program.earn_rate, t.points_multiplier)).unwrap_or(0);
+    Ok(Pricing {
+        lines: priced,
+        total_amount,
+        tier_discount: Decimal::ZERO,
+        coupon_discount: Decimal::ZERO,
+        points_redeemed: points_to_redeem,
+        points_offset,
+        payable: paid,
+        points_to_earn,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap_or_default()
+    }
+
+    fn line(amount: &str) -> BasketLine {
+        BasketLine { sku: "SKU".into(), category: None, quantity: 1, unit_price: d(amount), amount: d(amount) }
+    }
+
+    fn tier(rate: &str, mult: &str) -> TierPricing {
+        TierPricing { code: "t".into(), discount_rate: d(rate), points_multiplier: d(mult) }
+    }
+
+    #[test]
+    fn silver_pays_95_percent_rounded_half_up_per_line() {
+        let p = price_basket(&[line("199.90"), line("0.10")], Some(&tier("0.95", "1")), &Program::default(), 0)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        // 199.90 × 0.95 = 189.905 → 189.91; 0.10 × 0.95 = 0.095 → 0.10
+        assert_eq!(p.lines[0].discounted_amount, d("189.91"));
+        assert_eq!(p.lines[1].discounted_amount, d("0.10"));
+        assert_eq!(p.total_amount, d("200.00"));
+        assert_eq!(p.tier_discount, d("9.99"));
+        assert_eq!(p.payable, d("190.01"));
+        assert_eq!(p.points_to_earn, 190);
+    }
+
+    #[test]
+    fn points_offset_is_capped_at_half_of_the_discounted_amount() {
+        let gold = tier("0.90", "1");
+        // 300 → 270 after 9折; cap 135 → 13 units = 1300 points = ¥130.
+        let p =
+            price_basket(&[line("300.00")], Some(&gold), &Program::default(), 1300).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(p.points_offset, d("130"));
+        assert_eq!(p.payable, d("140.00"));
+        assert_eq!(p.points_to_earn, 140, "offset is not paid amount");
+        assert_eq!(
+            price_basket(&[line("300.00")], Some(&gold), &Program::default(), 1400),
+            Err(PricingError::Redemption(RedemptionError::OverCap { max_points: 1300 }))
+        );
+    }
+
+    #[test]
+    fn non_members_pay_list_price_and_earn_nothing() {
+        let p = price_basket(&[line("88.00")], None, &Program::default(), 0).unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((p.payable, p.tier_discount, p.points_to_earn), (d("88.00"), Decimal::ZERO, 0));
+    }
+
+    #[test]
+    fn external_pricing_keeps_the_channels_paid_amount() {
+        let p = price_external(&[line("500.00")], Some(&tier("0.95", "2")), &Program::default(), 200, d("431.50"))
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(
+            (p.payable, p.tier_discount, p.points_offset, p.points_to_earn),
+            (d("431.50"), Decimal::ZERO, d("20"), 863)
+        );
+    }
+}
