@@ -63,6 +63,9 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     stores::configure(cfg);
     staff::configure(cfg);
     customers::configure(cfg);
+    memberships::api::configure(cfg);
+    loyalty::api::configure(cfg);
+    orders::api::configure(cfg);
     events::api::configure(cfg);
     audit::api::configure(cfg);
 }

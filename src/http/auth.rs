@@ -170,6 +170,9 @@ scopes! {
     CustomersRead => "customers:read",
     CustomersWrite => "customers:write",
     CustomersPii => "customers:pii",
+    LoyaltyRead => "loyalty:read",
+    LoyaltyWrite => "loyalty:write",
+    OrdersWrite => "orders:write",
     Admin => "admin",
 }
 

@@ -25,6 +25,9 @@ pub const API_VERSION: &str = "1.0.0";
         (name = "stores", description = "Stores and channels"),
         (name = "staff", description = "Store clerks, service agents and managers"),
         (name = "customers", description = "One profile per customer across channels"),
+        (name = "memberships", description = "Tiers and memberships"),
+        (name = "loyalty", description = "The points program, ledger, rewards and audit"),
+        (name = "orders", description = "Sales and refunds from every channel"),
         (name = "events", description = "The event feed (transactional outbox)"),
         (name = "audit", description = "Append-only audit log"),
     )

@@ -298,3 +298,23 @@ pub fn summary(conn: &mut PgConnection, customer: Uuid, now: DateTime<Utc>, expi
     }
     Ok(Summary { balance: account.balance, available: spendable - account.debt, pending, debt: account.debt, expiring })
 }
+
+/// When the lots an order's redemption drew from expire (the latest of them): returned points
+/// keep the life they had.
+pub fn redemption_expiry(conn: &mut PgConnection, order: Uuid) -> ApiResult<Option<DateTime<Utc>>> {
+    let drawn: Vec<Value> = pe::table
+        .filter(pe::order_id.eq(order))
+        .filter(pe::kind.eq("redeem"))
+        .select(pe::lots)
+        .load(conn)?;
+    let ids: Vec<Uuid> = drawn
+        .iter()
+        .filter_map(Value::as_array)
+        .flatten()
+        .filter_map(|d| d.get("lot_id").and_then(Value::as_str).and_then(|s| s.parse().ok()))
+        .collect();
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    Ok(pl::table.filter(pl::id.eq_any(ids)).select(diesel::dsl::max(pl::expires_at)).first(conn)?)
+}

@@ -1,3 +1,4 @@
 //! Tiers and memberships (会员管理).
 
+pub mod api;
 pub mod store;

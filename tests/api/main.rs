@@ -7,5 +7,8 @@ mod auth;
 mod conventions;
 mod customers;
 mod events;
+mod loyalty;
+mod memberships;
 mod openapi;
+mod orders;
 mod stores_staff;

@@ -1,0 +1,298 @@
+//! Posting a sale and a refund: everything that moves in one transaction.
+
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::rules::{price_basket, price_external, BasketLine, Pricing, PricingError};
+use super::store::{self, Line, Order, Outcome, Refund};
+use crate::events::emit;
+use crate::http::error::{ApiError, ApiResult};
+use crate::loyalty::ledger::{self, Posting};
+use crate::loyalty::rules::{self as loyalty_rules, RedemptionError};
+use crate::memberships::store as memberships;
+
+pub enum CustomerRef {
+    Guest,
+    Id(Uuid),
+    Identity(String, String),
+}
+
+pub struct NewLine {
+    pub basket: BasketLine,
+    pub name: Option<String>,
+}
+
+pub struct NewOrder {
+    pub external_id: String,
+    pub channel: String,
+    pub store_id: Option<Uuid>,
+    pub customer: CustomerRef,
+    pub occurred_at: DateTime<Utc>,
+    pub lines: Vec<NewLine>,
+    pub points_to_redeem: i64,
+    pub paid_amount: Option<Decimal>,
+    pub external_pricing: bool,
+}
+
+/// Finds the live customer an order belongs to; a merged customer's old id still finds the survivor.
+fn resolve_customer(conn: &mut PgConnection, customer: &CustomerRef) -> ApiResult<Option<Uuid>> {
+    let id = match customer {
+        CustomerRef::Guest => return Ok(None),
+        CustomerRef::Id(id) => *id,
+        CustomerRef::Identity(kind, value) => crate::customers::store::owner_of(conn, kind, value)?
+            .ok_or_else(|| ApiError::unprocessable("customer_not_found", "no customer has this identity"))?,
+    };
+    let found = crate::customers::store::get(conn, id)
+        .map_err(|_| ApiError::unprocessable("customer_not_found", "no customer with this id"))?;
+    match (found.status.as_str(), found.merged_into) {
+        ("active", _) => Ok(Some(found.id)),
+        ("merged", Some(target)) => Ok(Some(target)),
+        _ => Err(ApiError::unprocessable("customer_not_active", "the customer was erased")),
+    }
+}
+
+fn redemption_error(e: PricingError) -> ApiError {
+    match e {
+        PricingError::Redemption(RedemptionError::Negative) => ApiError::invalid("points_to_redeem", "must not be negative"),
+        PricingError::Redemption(RedemptionError::NotWholeUnits { unit }) => {
+            ApiError::invalid("points_to_redeem", format!("must be a multiple of {unit}"))
+        }
+        PricingError::Redemption(RedemptionError::OverCap { max_points }) => ApiError::unprocessable(
+            "points_over_limit",
+            format!("at most {max_points} points can be used on this order"),
+        )
+        .with("max_points", max_points),
+    }
+}
+
+pub struct Posted {
+    pub order: Order,
+    pub lines: Vec<Line>,
+    pub created: bool,
+}
+
+/// Posts a sale once: a second post of the same `(channel, external_id)` returns the stored order
+/// and changes nothing, however many tills retry at once.
+pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<Utc>, tz: Tz) -> ApiResult<Posted> {
+    if let Some(existing) = store::find_by_external(conn, &new.channel, &new.external_id)? {
+        let lines = store::lines(conn, existing.id)?;
+        return Ok(Posted { order: existing, lines, created: false });
+    }
+    let customer = resolve_customer(conn, &new.customer)?;
+    let id = Uuid::now_v7();
+    let claimed = store::claim(conn, id, &new.channel, &new.external_id, new.store_id, customer, new.occurred_at)?;
+    if claimed.is_none() {
+        // Another till posted the same sale first and has committed it by now.
+        let existing = store::find_by_external(conn, &new.channel, &new.external_id)?.ok_or_else(store::not_found)?;
+        let lines = store::lines(conn, existing.id)?;
+        return Ok(Posted { order: existing, lines, created: false });
+    }
+
+    // The account lock first: the member's points and tier change under it, one till at a time.
+    let mut account = match customer {
+        Some(c) if memberships::find(conn, c)?.is_some() => Some(ledger::lock_account(conn, c)?),
+        _ => None,
+    };
+    let membership = match customer {
+        Some(c) if account.is_some() => memberships::lock(conn, c)?,
+        _ => None,
+    };
+    let tier = match &membership {
+        Some(m) => Some(memberships::get_tier(conn, &m.tier_code)?),
+        None => None,
+    };
+    let program = crate::loyalty::program::load(conn)?.rules();
+    if new.points_to_redeem > 0 && membership.is_none() {
+        return Err(ApiError::unprocessable("not_a_member", "only members can redeem points"));
+    }
+    let basket: Vec<BasketLine> = new.lines.iter().map(|l| l.basket.clone()).collect();
+    let tier_pricing = tier.as_ref().map(|t| t.pricing());
+    let pricing: Pricing = if new.external_pricing {
+        let paid = new.paid_amount.ok_or_else(|| ApiError::invalid("paid_amount", "is required with pricing 'external'"))?;
+        price_external(&basket, tier_pricing.as_ref(), &program, new.points_to_redeem, paid).map_err(redemption_error)?
+    } else {
+        let pricing = price_basket(&basket, tier_pricing.as_ref(), &program, new.points_to_redeem).map_err(redemption_error)?;
+        if let Some(sent) = new.paid_amount {
+            if sent != pricing.payable {
+                return Err(ApiError::unprocessable(
+                    "amount_mismatch",
+                    format!("paid_amount {} differs from the payable amount {}", crate::money::format(sent), crate::money::format(pricing.payable)),
+                )
+                .with("payable", crate::money::format(pricing.payable)));
+            }
+        }
+        pricing
+    };
+
+    let mut balance_after = None;
+    if let (Some(account), Some(c)) = (account.as_mut(), customer) {
+        if pricing.points_redeemed > 0 {
+            ledger::spend(conn, account, pricing.points_redeemed, &Posting::new("redeem", actor, now).order(id), now)?;
+            emit(conn, "points.redeemed", Some(c), json!({"order_id": id, "points": pricing.points_redeemed}))?;
+        }
+        if pricing.points_to_earn > 0 {
+            let available_at = loyalty_rules::available_at(now, program.points_pending_days);
+            let expires_at = loyalty_rules::expires_at(now, program.points_ttl_days, tz);
+            ledger::credit(conn, account, pricing.points_to_earn, &Posting::new("earn", actor, now).order(id), available_at, expires_at)?;
+            emit(conn, "points.earned", Some(c), json!({"order_id": id, "points": pricing.points_to_earn}))?;
+        }
+        balance_after = Some(account.balance);
+    }
+
+    let lines: Vec<Line> = new
+        .lines
+        .iter()
+        .zip(&pricing.lines)
+        .enumerate()
+        .map(|(i, (l, priced))| Line {
+            order_id: id,
+            line_no: i as i32 + 1,
+            sku: l.basket.sku.clone(),
+            name: l.name.clone(),
+            category: l.basket.category.clone(),
+            quantity: l.basket.quantity,
+            unit_price: l.basket.unit_price,
+            amount: priced.amount,
+            discounted_amount: priced.discounted_amount,
+            refunded_quantity: 0,
+        })
+        .collect();
+    let outcome = Outcome {
+        pricing: if new.external_pricing { "external" } else { "crm" }.to_string(),
+        total_amount: pricing.total_amount,
+        tier_discount: pricing.tier_discount,
+        coupon_discount: pricing.coupon_discount,
+        points_redeemed: pricing.points_redeemed,
+        points_offset: pricing.points_offset,
+        paid_amount: pricing.payable,
+        points_earned: if account.is_some() { pricing.points_to_earn } else { 0 },
+        earn_rate: program.earn_rate,
+        points_multiplier: tier.as_ref().map(|t| t.points_multiplier).unwrap_or(Decimal::ZERO),
+        tier_code: tier.as_ref().map(|t| t.code.clone()),
+        tier_after: tier.as_ref().map(|t| t.code.clone()),
+        tier_changed: false,
+        points_balance_after: balance_after,
+    };
+    let mut order = store::record_outcome(conn, id, &outcome, &lines)?;
+
+    // Qualifying spend now includes this order: upgrade at once if it crossed a threshold.
+    if let Some(m) = &membership {
+        let (after, changed) = memberships::upgrade_if_due(conn, m, actor, now, program.tier_validity_days)?;
+        if changed {
+            order = diesel::update(crate::schema::orders::table.find(id))
+                .set((crate::schema::orders::tier_after.eq(&after.tier_code), crate::schema::orders::tier_changed.eq(true)))
+                .returning(Order::as_returning())
+                .get_result(conn)?;
+        }
+    }
+    emit(
+        conn,
+        "order.created",
+        customer,
+        json!({"order_id": id, "channel": order.channel, "store_id": order.store_id, "paid_amount": crate::money::format(order.paid_amount),
+               "points_earned": order.points_earned, "points_redeemed": order.points_redeemed}),
+    )?;
+    Ok(Posted { order, lines, created: true })
+}
+
+pub struct RefundLine {
+    pub line_no: i32,
+    pub quantity: i32,
+}
+
+pub struct NewRefund {
+    pub external_id: String,
+    /// Empty: the whole remaining order.
+    pub lines: Vec<RefundLine>,
+    pub amount: Option<Decimal>,
+}
+
+/// What a refund of some lines is worth: each line's share of what was actually paid.
+fn lines_value(order: &Order, lines: &[Line], refund: &[RefundLine]) -> ApiResult<Decimal> {
+    let discounted_total: Decimal = lines.iter().map(|l| l.discounted_amount).sum();
+    let mut value = Decimal::ZERO;
+    for r in refund {
+        let line = lines
+            .iter()
+            .find(|l| l.line_no == r.line_no)
+            .ok_or_else(|| ApiError::invalid("lines", format!("order has no line {}", r.line_no)))?;
+        if r.quantity <= 0 || line.refunded_quantity + r.quantity > line.quantity {
+            return Err(ApiError::unprocessable(
+                "refund_exceeds_quantity",
+                format!("line {} has {} left to refund", line.line_no, line.quantity - line.refunded_quantity),
+            ));
+        }
+        if discounted_total > Decimal::ZERO {
+            value += line.discounted_amount * Decimal::from(r.quantity) / Decimal::from(line.quantity) * order.paid_amount / discounted_total;
+        }
+    }
+    Ok(crate::money::round(value))
+}
+
+/// Refunds once per `(order, external_id)`: points earned on the refunded amount come back
+/// (debt if already spent), points used are returned, qualifying spend drops; no downgrade.
+pub fn refund(conn: &mut PgConnection, order_id: Uuid, new: NewRefund, actor: &str, now: DateTime<Utc>) -> ApiResult<(Refund, bool)> {
+    let order = store::lock(conn, order_id)?;
+    if let Some(existing) = store::find_refund(conn, order_id, &new.external_id)? {
+        return Ok((existing, false));
+    }
+    let lines = store::lines(conn, order_id)?;
+    let remaining = order.paid_amount - order.refunded_amount;
+    let amount = match (new.amount, new.lines.is_empty()) {
+        (Some(a), _) => a,
+        (None, false) => lines_value(&order, &lines, &new.lines)?,
+        (None, true) => remaining,
+    };
+    if !new.lines.is_empty() {
+        lines_value(&order, &lines, &new.lines)?;
+    }
+    if amount <= Decimal::ZERO {
+        return Err(ApiError::unprocessable("nothing_to_refund", "the refund amount must be positive"));
+    }
+    if amount > remaining {
+        return Err(ApiError::unprocessable(
+            "refund_exceeds_paid",
+            format!("{} is more than the {} left to refund", crate::money::format(amount), crate::money::format(remaining)),
+        )
+        .with("refundable", crate::money::format(remaining)));
+    }
+    let refunded_after = order.refunded_amount + amount;
+    let refund_id = Uuid::now_v7();
+    let clawed = loyalty_rules::clawback(
+        order.points_earned,
+        order.points_clawed_back,
+        order.paid_amount,
+        refunded_after,
+        order.earn_rate,
+        order.points_multiplier,
+    );
+    let returned = loyalty_rules::points_to_return(order.points_redeemed, order.points_returned, order.paid_amount, refunded_after);
+    let mut balance_after = None;
+    if let (Some(customer), true) = (order.customer_id, clawed > 0 || returned > 0) {
+        let mut account = ledger::lock_account(conn, customer)?;
+        let posting = |kind| Posting::new(kind, actor, now).order(order.id).refund(refund_id);
+        ledger::take_back(conn, &mut account, clawed, &posting("refund_clawback"), now)?;
+        if returned > 0 {
+            let expires = ledger::redemption_expiry(conn, order.id)?.unwrap_or(now);
+            ledger::credit(conn, &mut account, returned, &posting("refund_return"), now, expires)?;
+        }
+        balance_after = Some(account.balance);
+    }
+    for l in &new.lines {
+        store::add_refunded_quantity(conn, order.id, l.line_no, l.quantity)?;
+    }
+    let lines_json = json!(new.lines.iter().map(|l| json!({"line_no": l.line_no, "quantity": l.quantity})).collect::<Vec<_>>());
+    let refund = store::insert_refund(conn, refund_id, &order, &new.external_id, amount, lines_json, clawed, returned, balance_after)?;
+    emit(
+        conn,
+        "order.refunded",
+        order.customer_id,
+        json!({"order_id": order.id, "refund_id": refund.id, "amount": crate::money::format(amount),
+               "points_clawed_back": clawed, "points_returned": returned}),
+    )?;
+    Ok((refund, true))
+}

@@ -1,0 +1,219 @@
+//! Order SQL.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::http::error::{ApiError, ApiResult};
+use crate::schema::{order_lines as ol, orders as o, refunds as r};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = o)]
+pub struct Order {
+    pub id: Uuid,
+    pub external_id: String,
+    pub channel: String,
+    pub store_id: Option<Uuid>,
+    pub customer_id: Option<Uuid>,
+    pub occurred_at: DateTime<Utc>,
+    pub pricing: String,
+    pub total_amount: Decimal,
+    pub tier_discount: Decimal,
+    pub coupon_discount: Decimal,
+    pub points_redeemed: i64,
+    pub points_offset: Decimal,
+    pub paid_amount: Decimal,
+    pub refunded_amount: Decimal,
+    pub points_earned: i64,
+    pub points_clawed_back: i64,
+    pub points_returned: i64,
+    pub earn_rate: Decimal,
+    pub points_multiplier: Decimal,
+    pub tier_code: Option<String>,
+    pub tier_after: Option<String>,
+    pub tier_changed: bool,
+    pub points_balance_after: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = ol)]
+pub struct Line {
+    pub order_id: Uuid,
+    pub line_no: i32,
+    pub sku: String,
+    pub name: Option<String>,
+    pub category: Option<String>,
+    pub quantity: i32,
+    pub unit_price: Decimal,
+    pub amount: Decimal,
+    pub discounted_amount: Decimal,
+    pub refunded_quantity: i32,
+}
+
+/// Everything an order records once it is priced and posted.
+#[derive(AsChangeset, Debug)]
+#[diesel(table_name = o)]
+pub struct Outcome {
+    pub pricing: String,
+    pub total_amount: Decimal,
+    pub tier_discount: Decimal,
+    pub coupon_discount: Decimal,
+    pub points_redeemed: i64,
+    pub points_offset: Decimal,
+    pub paid_amount: Decimal,
+    pub points_earned: i64,
+    pub earn_rate: Decimal,
+    pub points_multiplier: Decimal,
+    pub tier_code: Option<String>,
+    pub tier_after: Option<String>,
+    pub tier_changed: bool,
+    pub points_balance_after: Option<i64>,
+}
+
+pub fn not_found() -> ApiError {
+    ApiError::not_found("order_not_found", "no order with this id")
+}
+
+/// Claims `(channel, external_id)`: the row is the lock a re-post of the same sale waits on.
+/// `None` when the order already exists.
+pub fn claim(
+    conn: &mut PgConnection,
+    id: Uuid,
+    channel: &str,
+    external_id: &str,
+    store_id: Option<Uuid>,
+    customer_id: Option<Uuid>,
+    occurred_at: DateTime<Utc>,
+) -> ApiResult<Option<Uuid>> {
+    Ok(diesel::insert_into(o::table)
+        .values((
+            o::id.eq(id),
+            o::channel.eq(channel),
+            o::external_id.eq(external_id),
+            o::store_id.eq(store_id),
+            o::customer_id.eq(customer_id),
+            o::occurred_at.eq(occurred_at),
+            o::pricing.eq("crm"),
+            o::total_amount.eq(Decimal::ZERO),
+            o::paid_amount.eq(Decimal::ZERO),
+        ))
+        .on_conflict((o::channel, o::external_id))
+        .do_nothing()
+        .returning(o::id)
+        .get_result(conn)
+        .optional()?)
+}
+
+pub fn find_by_external(conn: &mut PgConnection, channel: &str, external_id: &str) -> ApiResult<Option<Order>> {
+    Ok(o::table
+        .filter(o::channel.eq(channel))
+        .filter(o::external_id.eq(external_id))
+        .select(Order::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn record_outcome(conn: &mut PgConnection, id: Uuid, outcome: &Outcome, lines: &[Line]) -> ApiResult<Order> {
+    diesel::insert_into(ol::table).values(lines).execute(conn)?;
+    Ok(diesel::update(o::table.find(id)).set(outcome).returning(Order::as_returning()).get_result(conn)?)
+}
+
+pub fn get(conn: &mut PgConnection, id: Uuid) -> ApiResult<Order> {
+    o::table.find(id).select(Order::as_select()).first(conn).optional()?.ok_or_else(not_found)
+}
+
+pub fn lock(conn: &mut PgConnection, id: Uuid) -> ApiResult<Order> {
+    o::table.find(id).select(Order::as_select()).for_update().first(conn).optional()?.ok_or_else(not_found)
+}
+
+pub fn lines(conn: &mut PgConnection, order: Uuid) -> ApiResult<Vec<Line>> {
+    Ok(ol::table.filter(ol::order_id.eq(order)).select(Line::as_select()).order(ol::line_no).load(conn)?)
+}
+
+pub fn list_for_customer(conn: &mut PgConnection, customer: Uuid, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Order>> {
+    let mut q = o::table
+        .filter(o::customer_id.eq(customer))
+        .select(Order::as_select())
+        .order(o::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(a) = after {
+        q = q.filter(o::id.lt(a));
+    }
+    Ok(q.load(conn)?)
+}
+
+pub fn move_to_customer(conn: &mut PgConnection, source: Uuid, target: Uuid) -> ApiResult<i64> {
+    Ok(diesel::update(o::table.filter(o::customer_id.eq(source))).set(o::customer_id.eq(target)).execute(conn)? as i64)
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = r)]
+pub struct Refund {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub external_id: String,
+    pub amount: Decimal,
+    pub lines: Value,
+    pub points_clawed_back: i64,
+    pub points_returned: i64,
+    pub points_balance_after: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn find_refund(conn: &mut PgConnection, order: Uuid, external_id: &str) -> ApiResult<Option<Refund>> {
+    Ok(r::table
+        .filter(r::order_id.eq(order))
+        .filter(r::external_id.eq(external_id))
+        .select(Refund::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn refunds_of(conn: &mut PgConnection, order: Uuid) -> ApiResult<Vec<Refund>> {
+    Ok(r::table.filter(r::order_id.eq(order)).select(Refund::as_select()).order(r::created_at).load(conn)?)
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn insert_refund(
+    conn: &mut PgConnection,
+    id: Uuid,
+    order: &Order,
+    external_id: &str,
+    amount: Decimal,
+    lines: Value,
+    clawed: i64,
+    returned: i64,
+    balance_after: Option<i64>,
+) -> ApiResult<Refund> {
+    diesel::update(o::table.find(order.id))
+        .set((
+            o::refunded_amount.eq(order.refunded_amount + amount),
+            o::points_clawed_back.eq(order.points_clawed_back + clawed),
+            o::points_returned.eq(order.points_returned + returned),
+        ))
+        .execute(conn)?;
+    Ok(diesel::insert_into(r::table)
+        .values((
+            r::id.eq(id),
+            r::order_id.eq(order.id),
+            r::external_id.eq(external_id),
+            r::amount.eq(amount),
+            r::lines.eq(lines),
+            r::points_clawed_back.eq(clawed),
+            r::points_returned.eq(returned),
+            r::points_balance_after.eq(balance_after),
+        ))
+        .returning(Refund::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn add_refunded_quantity(conn: &mut PgConnection, order: Uuid, line_no: i32, quantity: i32) -> ApiResult<()> {
+    diesel::update(ol::table.find((order, line_no)))
+        .set(ol::refunded_quantity.eq(ol::refunded_quantity + quantity))
+        .execute(conn)?;
+    Ok(())
+}

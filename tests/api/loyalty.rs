@@ -1,0 +1,1 @@
+//! loyalty (SPEC §6-§7).

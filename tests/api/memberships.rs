@@ -1,0 +1,1 @@
+//! memberships (SPEC §6-§7).
