@@ -53,3 +53,65 @@ mod tests {
         assert!(parse("abc").is_err());
     }
 }
+
+/// A required amount, with the same parsing rules.
+pub mod required {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(value: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*value))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
+        let raw = String::deserialize(d)?;
+        parse(&raw).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Rates and multipliers (`discount_rate` "0.95", `earn_rate` "1"): decimal strings in their shortest form.
+pub mod rate {
+    use super::*;
+
+    pub fn format(value: Decimal) -> String {
+        value.normalize().to_string()
+    }
+
+    pub fn serialize<S: Serializer>(value: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format(*value))
+    }
+
+    /// Strictly `digits[.digits]` with at most `max_decimals` decimals ("0.95", "1", "10.0"): no sign,
+    /// exponent or spaces, so what the OpenAPI pattern admits and what the code accepts are the same.
+    pub fn parse(raw: &str, max_decimals: usize) -> Result<Decimal, String> {
+        let (whole, fraction) = match raw.split_once('.') {
+            Some((w, f)) => (w, Some(f)),
+            None => (raw, None),
+        };
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let shape_ok = digits(whole)
+            && whole.len() <= 12
+            && fraction.is_none_or(|f| digits(f) && f.len() <= max_decimals);
+        if !shape_ok {
+            return Err(format!("must be a decimal string like \"0.95\" with at most {max_decimals} decimals"));
+        }
+        raw.parse::<Decimal>().map_err(|_| format!("'{raw}' is not a decimal number"))
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn rates_print_short_and_parse_strictly() {
+            let d = |s: &str| s.parse::<Decimal>().unwrap_or_default();
+            assert_eq!(format(d("0.9500")), "0.95");
+            assert_eq!(format(d("1.000")), "1");
+            assert_eq!(format(d("0")), "0");
+            assert_eq!(parse("0.95", 4), Ok(d("0.95")));
+            assert_eq!(parse("10", 3), Ok(d("10")));
+            for bad in ["", ".5", "1.", "-1", "+1", "1e2", " 1", "0.12345", "1,5", "0x1"] {
+                assert!(parse(bad, 4).is_err(), "{bad:?} must be rejected");
+            }
+        }
+    }
+}

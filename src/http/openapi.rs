@@ -102,6 +102,7 @@ fn format_rule(format: &str) -> Option<Value> {
         "staff-role" => enumeration(strings(crate::staff::rules::ROLES)),
         "scope" => enumeration(strings(super::auth::ALL_SCOPES)),
         "store-kind" => enumeration(strings(&["store", "online"])),
+        "pricing" => enumeration(strings(&["crm", "external"])),
         "tag-kind" => enumeration(strings(&["manual"])),
         "customer-status" => enumeration(strings(&["active", "merged", "erased"])),
         "consent-changes" => json!({

@@ -302,11 +302,8 @@ pub fn summary(conn: &mut PgConnection, customer: Uuid, now: DateTime<Utc>, expi
 /// When the lots an order's redemption drew from expire (the latest of them): returned points
 /// keep the life they had.
 pub fn redemption_expiry(conn: &mut PgConnection, order: Uuid) -> ApiResult<Option<DateTime<Utc>>> {
-    let drawn: Vec<Value> = pe::table
-        .filter(pe::order_id.eq(order))
-        .filter(pe::kind.eq("redeem"))
-        .select(pe::lots)
-        .load(conn)?;
+    let drawn: Vec<Value> =
+        pe::table.filter(pe::order_id.eq(order)).filter(pe::kind.eq("redeem")).select(pe::lots).load(conn)?;
     let ids: Vec<Uuid> = drawn
         .iter()
         .filter_map(Value::as_array)

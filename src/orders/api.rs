@@ -1,3 +1,465 @@
-//! HTTP handlers.
+//! Orders: `POST /v1/orders` (the till's sale), reads, and refunds.
 
-pub fn configure(_cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {}
+use actix_web::http::StatusCode;
+use actix_web::{get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::rules::BasketLine;
+use super::service::{self, CustomerRef, NewLine, NewOrder, NewRefund, RefundLine};
+use super::store::{self, Line, Order, Refund};
+use crate::customers::model::IdentityInput;
+use crate::http::auth::{Auth, OrdersWrite, Principal};
+use crate::http::error::{ApiError, ApiResult, Problem, Violations};
+use crate::AppState;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(post_order).service(get_order).service(refund_order);
+}
+
+pub const MAX_LINES: usize = 500;
+
+#[derive(Deserialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"sku": "W-DRESS-001", "name": "连衣裙", "category": "女装", "quantity": 1, "unit_price": "299.00"}))]
+pub struct LineInput {
+    #[schema(min_length = 1, max_length = 64, format = "non-blank")]
+    sku: String,
+    #[schema(max_length = 200)]
+    name: Option<String>,
+    #[schema(max_length = 64)]
+    category: Option<String>,
+    #[schema(minimum = 1, maximum = 100000)]
+    quantity: i32,
+    #[serde(with = "crate::money::required")]
+    #[schema(value_type = String, format = "money", example = "299.00")]
+    unit_price: Decimal,
+    /// The line's amount; defaults to `quantity × unit_price`. Only `external` pricing may send another value.
+    #[serde(default, with = "crate::money::option")]
+    #[schema(value_type = Option<String>, format = "money", example = "299.00")]
+    amount: Option<Decimal>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"external_id": "BJ-CY-01-20261123-000123", "channel": "pos",
+    "store_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f", "customer_identity": {"kind": "phone", "value": "13812345678"},
+    "occurred_at": "2026-11-23T08:00:00Z",
+    "lines": [{"sku": "W-DRESS-001", "name": "连衣裙", "category": "女装", "quantity": 1, "unit_price": "299.00"}],
+    "points_to_redeem": 0, "pricing": "crm"}))]
+pub struct OrderInput {
+    /// The channel's own order number; `(channel, external_id)` makes the post idempotent.
+    #[schema(min_length = 1, max_length = 128, format = "non-blank")]
+    external_id: String,
+    #[schema(format = "channel")]
+    channel: String,
+    /// Required for a store-bound caller (defaults to its store).
+    store_id: Option<Uuid>,
+    /// The customer; or give `customer_identity`; neither for a guest sale.
+    customer_id: Option<Uuid>,
+    customer_identity: Option<IdentityInput>,
+    occurred_at: DateTime<Utc>,
+    #[schema(min_items = 1, max_items = 500)]
+    lines: Vec<LineInput>,
+    /// If sent, must equal the sum of the lines.
+    #[serde(default, with = "crate::money::option")]
+    #[schema(value_type = Option<String>, format = "money")]
+    total_amount: Option<Decimal>,
+    /// Coupons arrive with the coupons release; only an empty list is accepted now.
+    #[schema(max_items = 0)]
+    coupon_codes: Option<Vec<String>>,
+    /// Whole units of the program's redeem unit (100 by default), at most 50% of the amount after discounts.
+    #[schema(minimum = 0, maximum = 100000000)]
+    points_to_redeem: Option<i64>,
+    /// `crm`: must equal the computed payable if sent. `external`: required, taken as given.
+    #[serde(default, with = "crate::money::option")]
+    #[schema(value_type = Option<String>, format = "money")]
+    paid_amount: Option<Decimal>,
+    /// `crm` (default) or `external`.
+    #[schema(format = "pricing")]
+    pricing: Option<String>,
+}
+
+fn text_ok(value: &str, max: usize) -> bool {
+    !value.trim().is_empty() && value.chars().count() <= max && !value.chars().any(char::is_control)
+}
+
+impl OrderInput {
+    fn validate(self, principal: &Principal, now: DateTime<Utc>) -> ApiResult<NewOrder> {
+        let mut v = Violations::new();
+        v.check(text_ok(&self.external_id, 128), "external_id", "must be 1-128 characters");
+        v.check(crate::stores::CHANNELS.contains(&self.channel.as_str()), "channel", "is not a known channel");
+        let external = match self.pricing.as_deref() {
+            None | Some("crm") => false,
+            Some("external") => true,
+            Some(_) => {
+                v.add("pricing", "must be 'crm' or 'external'");
+                false
+            }
+        };
+        if self.occurred_at > now + chrono::Duration::minutes(10) {
+            v.add("occurred_at", "must not be in the future");
+        }
+        if self.lines.is_empty() || self.lines.len() > MAX_LINES {
+            v.add("lines", "send 1-500 lines");
+        }
+        let mut lines = Vec::with_capacity(self.lines.len());
+        for (i, l) in self.lines.into_iter().enumerate() {
+            let f = |name: &str| format!("lines[{i}].{name}");
+            v.check(text_ok(&l.sku, 64), &f("sku"), "must be 1-64 characters");
+            v.check(l.name.as_deref().is_none_or(|n| n.chars().count() <= 200), &f("name"), "at most 200 characters");
+            v.check(l.category.as_deref().is_none_or(|c| text_ok(c, 64)), &f("category"), "must be 1-64 characters");
+            v.check((1..=100_000).contains(&l.quantity), &f("quantity"), "must be 1-100000");
+            v.check(l.unit_price >= Decimal::ZERO, &f("unit_price"), "must not be negative");
+            let list_amount = crate::money::round(l.unit_price * Decimal::from(l.quantity.max(0)));
+            let amount = match l.amount {
+                Some(a) if a < Decimal::ZERO => {
+                    v.add(f("amount"), "must not be negative");
+                    a
+                }
+                Some(a) if a != list_amount && !external => {
+                    v.add(f("amount"), "must equal quantity × unit_price with pricing 'crm'");
+                    a
+                }
+                Some(a) => a,
+                None => list_amount,
+            };
+            lines.push(NewLine {
+                basket: BasketLine {
+                    sku: l.sku,
+                    category: l.category,
+                    quantity: l.quantity,
+                    unit_price: l.unit_price,
+                    amount,
+                },
+                name: l.name,
+            });
+        }
+        if let Some(total) = self.total_amount {
+            let sum: Decimal = lines.iter().map(|l| l.basket.amount).sum();
+            v.check(total == sum, "total_amount", "must equal the sum of the line amounts");
+        }
+        if self.coupon_codes.as_ref().is_some_and(|c| !c.is_empty()) {
+            v.add("coupon_codes", "coupons are not available in this release");
+        }
+        let points = self.points_to_redeem.unwrap_or(0);
+        v.check((0..=100_000_000).contains(&points), "points_to_redeem", "must be 0-100000000");
+        if external && self.paid_amount.is_none() {
+            v.add("paid_amount", "is required with pricing 'external'");
+        }
+        let customer = match (self.customer_id, self.customer_identity) {
+            (Some(_), Some(_)) => {
+                v.add("customer_identity", "give customer_id or customer_identity, not both");
+                CustomerRef::Guest
+            }
+            (Some(id), None) => CustomerRef::Id(id),
+            (None, Some(identity)) => {
+                match crate::customers::rules::normalize_identity(&identity.kind, &identity.value) {
+                    Ok((kind, value)) => CustomerRef::Identity(kind, value),
+                    Err(msg) => {
+                        v.add("customer_identity", msg);
+                        CustomerRef::Guest
+                    }
+                }
+            }
+            (None, None) => CustomerRef::Guest,
+        };
+        let store_id = match (principal.store_id, self.store_id) {
+            (Some(own), Some(asked)) if own != asked => {
+                return Err(ApiError::forbidden("a store-bound client can only post orders for its own store"))
+            }
+            (Some(own), _) => Some(own),
+            (None, asked) => asked,
+        };
+        v.into_result()?;
+        Ok(NewOrder {
+            external_id: self.external_id,
+            channel: self.channel,
+            store_id,
+            customer,
+            occurred_at: self.occurred_at,
+            lines,
+            points_to_redeem: points,
+            paid_amount: self.paid_amount,
+            external_pricing: external,
+        })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"line_no": 1, "sku": "W-DRESS-001", "name": "连衣裙", "category": "女装", "quantity": 1,
+    "unit_price": "299.00", "amount": "299.00", "discounted_amount": "284.05", "refunded_quantity": 0}))]
+pub struct LineView {
+    line_no: i32,
+    sku: String,
+    name: Option<String>,
+    category: Option<String>,
+    quantity: i32,
+    #[serde(with = "crate::money::required")]
+    #[schema(value_type = String)]
+    unit_price: Decimal,
+    #[serde(with = "crate::money::required")]
+    #[schema(value_type = String)]
+    amount: Decimal,
+    /// After the tier discount.
+    #[serde(with = "crate::money::required")]
+    #[schema(value_type = String)]
+    discounted_amount: Decimal,
+    refunded_quantity: i32,
+}
+
+impl From<Line> for LineView {
+    fn from(l: Line) -> Self {
+        LineView {
+            line_no: l.line_no,
+            sku: l.sku,
+            name: l.name,
+            category: l.category,
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            amount: l.amount,
+            discounted_amount: l.discounted_amount,
+            refunded_quantity: l.refunded_quantity,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "external_id": "BJ-CY-01-20261123-000123",
+    "channel": "pos", "store_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f", "customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60",
+    "occurred_at": "2026-11-23T08:00:00Z", "pricing": "crm", "lines": [], "total_amount": "299.00", "tier_discount": "14.95",
+    "coupon_discount": "0.00", "points_redeemed": 0, "points_offset": "0.00", "paid_amount": "284.05", "refunded_amount": "0.00",
+    "points_earned": 284, "points_balance": 1284, "tier": "silver", "tier_changed": false, "created_at": "2026-11-23T08:00:01Z"}))]
+pub struct OrderView {
+    id: Uuid,
+    external_id: String,
+    channel: String,
+    store_id: Option<Uuid>,
+    customer_id: Option<Uuid>,
+    occurred_at: DateTime<Utc>,
+    pricing: String,
+    lines: Vec<LineView>,
+    #[serde(with = "crate::money::required")]
+    #[schema(value_type = String)]
+    total_amount: Decimal,
+    #[serde(with = "crate::money::required")]
+    #[schema(value_type = String)]
+    tier_discount: Decimal,
+    #[serde(with = "crate::money::required")]
+    #[schema(value_type = String)]
+    coupon_discount: Decimal,
+    points_redeemed: i64,
+    #[serde(with = "crate::money::required")]
+    #[schema(value_type = String)]
+    points_offset: Decimal,
+    #[serde(with = "crate::money::required")]
+    #[schema(value_type = String)]
+    paid_amount: Decimal,
+    #[serde(with = "crate::money::required")]
+    #[schema(value_type = String)]
+    refunded_amount: Decimal,
+    points_earned: i64,
+    /// The member's points balance right after this order (null for guests and non-members).
+    points_balance: Option<i64>,
+    /// The member's tier after this order.
+    tier: Option<String>,
+    /// True when this order upgraded the member.
+    tier_changed: bool,
+    created_at: DateTime<Utc>,
+}
+
+impl OrderView {
+    fn build(o: Order, lines: Vec<Line>) -> OrderView {
+        OrderView {
+            id: o.id,
+            external_id: o.external_id,
+            channel: o.channel,
+            store_id: o.store_id,
+            customer_id: o.customer_id,
+            occurred_at: o.occurred_at,
+            pricing: o.pricing,
+            lines: lines.into_iter().map(Into::into).collect(),
+            total_amount: o.total_amount,
+            tier_discount: o.tier_discount,
+            coupon_discount: o.coupon_discount,
+            points_redeemed: o.points_redeemed,
+            points_offset: o.points_offset,
+            paid_amount: o.paid_amount,
+            refunded_amount: o.refunded_amount,
+            points_earned: o.points_earned,
+            points_balance: o.points_balance_after,
+            tier: o.tier_after,
+            tier_changed: o.tier_changed,
+            created_at: o.created_at,
+        }
+    }
+}
+
+/// Post a sale: prices it (tier discount, points offset), redeems and earns points, adds qualifying
+/// spend and upgrades the tier, in one transaction. Re-posting the same `(channel, external_id)`
+/// returns the stored order with 200 and changes nothing.
+#[utoipa::path(
+    tag = "orders", operation_id = "post_order", request_body = OrderInput,
+    security(("bearer" = ["orders:write"])),
+    responses(
+        (status = 201, description = "Posted", body = OrderView),
+        (status = 200, description = "Already posted: the stored order, unchanged", body = OrderView),
+        (status = 422, description = "`validation_failed`, `amount_mismatch`, `insufficient_points`, `points_over_limit`, `not_a_member`, `customer_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/orders")]
+async fn post_order(
+    auth: Auth<OrdersWrite>,
+    state: web::Data<AppState>,
+    body: web::Json<OrderInput>,
+) -> ApiResult<HttpResponse> {
+    let now = state.clock.now();
+    let new = body.into_inner().validate(&auth, now)?;
+    let actor = auth.sub.clone();
+    let tz = state.config.timezone;
+    let posted = crate::db::transaction(&state.pool, move |conn| service::post(conn, new, &actor, now, tz)).await?;
+    let status = if posted.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(HttpResponse::build(status)
+        .insert_header(("location", format!("/v1/orders/{}", posted.order.id)))
+        .json(OrderView::build(posted.order, posted.lines)))
+}
+
+fn visible(principal: &Principal, order: &Order) -> ApiResult<()> {
+    match principal.store_id {
+        Some(own) if order.store_id != Some(own) => Err(store::not_found()),
+        _ => Ok(()),
+    }
+}
+
+/// Read an order (a store-bound caller sees its own store's only).
+#[utoipa::path(
+    tag = "orders", operation_id = "get_order",
+    params(("id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = ["orders:write"])),
+    responses((status = 200, description = "The order", body = OrderView))
+)]
+#[get("/v1/orders/{id}")]
+async fn get_order(
+    auth: Auth<OrdersWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let who = auth.principal.clone();
+    let view = crate::db::run(&state.pool, move |conn| {
+        let order = store::get(conn, id)?;
+        visible(&who, &order)?;
+        let lines = store::lines(conn, id)?;
+        Ok(OrderView::build(order, lines))
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"line_no": 1, "quantity": 1}))]
+pub struct RefundLineInput {
+    #[schema(minimum = 1)]
+    line_no: i32,
+    #[schema(minimum = 1, maximum = 100000)]
+    quantity: i32,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"external_id": "RF-20261124-0007", "lines": [{"line_no": 1, "quantity": 1}]}))]
+pub struct RefundInput {
+    /// The channel's refund number; `(order, external_id)` makes the refund idempotent.
+    #[schema(min_length = 1, max_length = 128, format = "non-blank")]
+    external_id: String,
+    /// Lines and quantities returned; omit for the whole remaining order.
+    #[schema(max_items = 500)]
+    lines: Option<Vec<RefundLineInput>>,
+    /// The amount refunded; defaults to the lines' share of what was paid (or all that is left).
+    #[serde(default, with = "crate::money::option")]
+    #[schema(value_type = Option<String>, format = "money")]
+    amount: Option<Decimal>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d61", "order_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e",
+    "external_id": "RF-20261124-0007", "amount": "284.05", "lines": [{"line_no": 1, "quantity": 1}],
+    "points_clawed_back": 284, "points_returned": 0, "points_balance": 1000, "created_at": "2026-11-24T08:00:00Z"}))]
+pub struct RefundView {
+    id: Uuid,
+    order_id: Uuid,
+    external_id: String,
+    #[serde(with = "crate::money::required")]
+    #[schema(value_type = String)]
+    amount: Decimal,
+    #[schema(value_type = Vec<Object>)]
+    lines: Value,
+    points_clawed_back: i64,
+    points_returned: i64,
+    points_balance: Option<i64>,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Refund> for RefundView {
+    fn from(r: Refund) -> Self {
+        RefundView {
+            id: r.id,
+            order_id: r.order_id,
+            external_id: r.external_id,
+            amount: r.amount,
+            lines: r.lines,
+            points_clawed_back: r.points_clawed_back,
+            points_returned: r.points_returned,
+            points_balance: r.points_balance_after,
+            created_at: r.created_at,
+        }
+    }
+}
+
+/// Refund an order in whole or by lines. Earned points on the refunded amount are taken back (a
+/// debt if already spent), used points are returned, qualifying spend drops; the tier stays.
+#[utoipa::path(
+    tag = "orders", operation_id = "refund_order", request_body = RefundInput,
+    params(("id" = Uuid, Path, description = "Order id")),
+    security(("bearer" = ["orders:write"])),
+    responses(
+        (status = 201, description = "Refunded", body = RefundView),
+        (status = 200, description = "Already refunded under this external_id: the stored refund", body = RefundView),
+        (status = 422, description = "`refund_exceeds_paid`, `refund_exceeds_quantity`, `nothing_to_refund`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/orders/{id}/refunds")]
+async fn refund_order(
+    auth: Auth<OrdersWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: web::Json<RefundInput>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let input = body.into_inner();
+    let mut v = Violations::new();
+    v.check(text_ok(&input.external_id, 128), "external_id", "must be 1-128 characters");
+    let lines: Vec<RefundLine> = input
+        .lines
+        .unwrap_or_default()
+        .into_iter()
+        .map(|l| RefundLine { line_no: l.line_no, quantity: l.quantity })
+        .collect();
+    v.check(lines.len() <= MAX_LINES, "lines", "at most 500 lines");
+    v.into_result()?;
+    let new = NewRefund { external_id: input.external_id, lines, amount: input.amount };
+    let who = auth.principal.clone();
+    let now = state.clock.now();
+    let (refund, created) = crate::db::transaction(&state.pool, move |conn| {
+        visible(&who, &store::get(conn, id)?)?;
+        service::refund(conn, id, new, &who.sub, now)
+    })
+    .await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(HttpResponse::build(status).json(RefundView::from(refund)))
+}

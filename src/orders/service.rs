@@ -57,7 +57,9 @@ fn resolve_customer(conn: &mut PgConnection, customer: &CustomerRef) -> ApiResul
 
 fn redemption_error(e: PricingError) -> ApiError {
     match e {
-        PricingError::Redemption(RedemptionError::Negative) => ApiError::invalid("points_to_redeem", "must not be negative"),
+        PricingError::Redemption(RedemptionError::Negative) => {
+            ApiError::invalid("points_to_redeem", "must not be negative")
+        }
         PricingError::Redemption(RedemptionError::NotWholeUnits { unit }) => {
             ApiError::invalid("points_to_redeem", format!("must be a multiple of {unit}"))
         }
@@ -112,15 +114,22 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
     let basket: Vec<BasketLine> = new.lines.iter().map(|l| l.basket.clone()).collect();
     let tier_pricing = tier.as_ref().map(|t| t.pricing());
     let pricing: Pricing = if new.external_pricing {
-        let paid = new.paid_amount.ok_or_else(|| ApiError::invalid("paid_amount", "is required with pricing 'external'"))?;
-        price_external(&basket, tier_pricing.as_ref(), &program, new.points_to_redeem, paid).map_err(redemption_error)?
+        let paid =
+            new.paid_amount.ok_or_else(|| ApiError::invalid("paid_amount", "is required with pricing 'external'"))?;
+        price_external(&basket, tier_pricing.as_ref(), &program, new.points_to_redeem, paid)
+            .map_err(redemption_error)?
     } else {
-        let pricing = price_basket(&basket, tier_pricing.as_ref(), &program, new.points_to_redeem).map_err(redemption_error)?;
+        let pricing =
+            price_basket(&basket, tier_pricing.as_ref(), &program, new.points_to_redeem).map_err(redemption_error)?;
         if let Some(sent) = new.paid_amount {
             if sent != pricing.payable {
                 return Err(ApiError::unprocessable(
                     "amount_mismatch",
-                    format!("paid_amount {} differs from the payable amount {}", crate::money::format(sent), crate::money::format(pricing.payable)),
+                    format!(
+                        "paid_amount {} differs from the payable amount {}",
+                        crate::money::format(sent),
+                        crate::money::format(pricing.payable)
+                    ),
                 )
                 .with("payable", crate::money::format(pricing.payable)));
             }
@@ -137,7 +146,14 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
         if pricing.points_to_earn > 0 {
             let available_at = loyalty_rules::available_at(now, program.points_pending_days);
             let expires_at = loyalty_rules::expires_at(now, program.points_ttl_days, tz);
-            ledger::credit(conn, account, pricing.points_to_earn, &Posting::new("earn", actor, now).order(id), available_at, expires_at)?;
+            ledger::credit(
+                conn,
+                account,
+                pricing.points_to_earn,
+                &Posting::new("earn", actor, now).order(id),
+                available_at,
+                expires_at,
+            )?;
             emit(conn, "points.earned", Some(c), json!({"order_id": id, "points": pricing.points_to_earn}))?;
         }
         balance_after = Some(account.balance);
@@ -184,7 +200,10 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
         let (after, changed) = memberships::upgrade_if_due(conn, m, actor, now, program.tier_validity_days)?;
         if changed {
             order = diesel::update(crate::schema::orders::table.find(id))
-                .set((crate::schema::orders::tier_after.eq(&after.tier_code), crate::schema::orders::tier_changed.eq(true)))
+                .set((
+                    crate::schema::orders::tier_after.eq(&after.tier_code),
+                    crate::schema::orders::tier_changed.eq(true),
+                ))
                 .returning(Order::as_returning())
                 .get_result(conn)?;
         }
@@ -227,7 +246,9 @@ fn lines_value(order: &Order, lines: &[Line], refund: &[RefundLine]) -> ApiResul
             ));
         }
         if discounted_total > Decimal::ZERO {
-            value += line.discounted_amount * Decimal::from(r.quantity) / Decimal::from(line.quantity) * order.paid_amount / discounted_total;
+            value += line.discounted_amount * Decimal::from(r.quantity) / Decimal::from(line.quantity)
+                * order.paid_amount
+                / discounted_total;
         }
     }
     Ok(crate::money::round(value))
@@ -235,7 +256,13 @@ fn lines_value(order: &Order, lines: &[Line], refund: &[RefundLine]) -> ApiResul
 
 /// Refunds once per `(order, external_id)`: points earned on the refunded amount come back
 /// (debt if already spent), points used are returned, qualifying spend drops; no downgrade.
-pub fn refund(conn: &mut PgConnection, order_id: Uuid, new: NewRefund, actor: &str, now: DateTime<Utc>) -> ApiResult<(Refund, bool)> {
+pub fn refund(
+    conn: &mut PgConnection,
+    order_id: Uuid,
+    new: NewRefund,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<(Refund, bool)> {
     let order = store::lock(conn, order_id)?;
     if let Some(existing) = store::find_refund(conn, order_id, &new.external_id)? {
         return Ok((existing, false));
@@ -250,15 +277,19 @@ pub fn refund(conn: &mut PgConnection, order_id: Uuid, new: NewRefund, actor: &s
     if !new.lines.is_empty() {
         lines_value(&order, &lines, &new.lines)?;
     }
-    if amount <= Decimal::ZERO {
-        return Err(ApiError::unprocessable("nothing_to_refund", "the refund amount must be positive"));
-    }
-    if amount > remaining {
+    if amount > remaining || remaining <= Decimal::ZERO {
         return Err(ApiError::unprocessable(
             "refund_exceeds_paid",
-            format!("{} is more than the {} left to refund", crate::money::format(amount), crate::money::format(remaining)),
+            format!(
+                "{} is more than the {} left to refund",
+                crate::money::format(amount),
+                crate::money::format(remaining)
+            ),
         )
         .with("refundable", crate::money::format(remaining)));
+    }
+    if amount <= Decimal::ZERO {
+        return Err(ApiError::unprocessable("nothing_to_refund", "the refund amount must be positive"));
     }
     let refunded_after = order.refunded_amount + amount;
     let refund_id = Uuid::now_v7();
@@ -270,7 +301,12 @@ pub fn refund(conn: &mut PgConnection, order_id: Uuid, new: NewRefund, actor: &s
         order.earn_rate,
         order.points_multiplier,
     );
-    let returned = loyalty_rules::points_to_return(order.points_redeemed, order.points_returned, order.paid_amount, refunded_after);
+    let returned = loyalty_rules::points_to_return(
+        order.points_redeemed,
+        order.points_returned,
+        order.paid_amount,
+        refunded_after,
+    );
     let mut balance_after = None;
     if let (Some(customer), true) = (order.customer_id, clawed > 0 || returned > 0) {
         let mut account = ledger::lock_account(conn, customer)?;
@@ -285,8 +321,19 @@ pub fn refund(conn: &mut PgConnection, order_id: Uuid, new: NewRefund, actor: &s
     for l in &new.lines {
         store::add_refunded_quantity(conn, order.id, l.line_no, l.quantity)?;
     }
-    let lines_json = json!(new.lines.iter().map(|l| json!({"line_no": l.line_no, "quantity": l.quantity})).collect::<Vec<_>>());
-    let refund = store::insert_refund(conn, refund_id, &order, &new.external_id, amount, lines_json, clawed, returned, balance_after)?;
+    let lines_json =
+        json!(new.lines.iter().map(|l| json!({"line_no": l.line_no, "quantity": l.quantity})).collect::<Vec<_>>());
+    let refund = store::insert_refund(
+        conn,
+        refund_id,
+        &order,
+        &new.external_id,
+        amount,
+        lines_json,
+        clawed,
+        returned,
+        balance_after,
+    )?;
     emit(
         conn,
         "order.refunded",

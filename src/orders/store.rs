@@ -133,7 +133,12 @@ pub fn lines(conn: &mut PgConnection, order: Uuid) -> ApiResult<Vec<Line>> {
     Ok(ol::table.filter(ol::order_id.eq(order)).select(Line::as_select()).order(ol::line_no).load(conn)?)
 }
 
-pub fn list_for_customer(conn: &mut PgConnection, customer: Uuid, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Order>> {
+pub fn list_for_customer(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    after: Option<Uuid>,
+    limit: i64,
+) -> ApiResult<Vec<Order>> {
     let mut q = o::table
         .filter(o::customer_id.eq(customer))
         .select(Order::as_select())

@@ -1,1 +1,451 @@
-//! orders (SPEC §6-§7).
+//! Orders, points and refunds through `POST /v1/orders` (SPEC §6, §7): exactly once at the till.
+
+use chrono::Utc;
+use diesel::prelude::*;
+use futures::future::join_all;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use retail_crm::loyalty::ledger::{self, Posting};
+use retail_crm::memberships::store::{self as memberships, Enrolment};
+
+use crate::support::{TestApp, TestResponse};
+
+const TILL: &[&str] = &["orders:write", "customers:read"];
+
+async fn customer(app: &TestApp, phone: &str) -> Uuid {
+    let res = app
+        .post("/v1/customers")
+        .token(&app.token(&["customers:write"]))
+        .json(&json!({"name": "会员", "phone": phone}))
+        .send()
+        .await;
+    res.assert_status(201);
+    res.uuid("id")
+}
+
+async fn member(app: &TestApp, phone: &str) -> Uuid {
+    let id = customer(app, phone).await;
+    let mut conn = app.conn();
+    conn.transaction(|conn| {
+        memberships::enrol(conn, id, &Enrolment { channel: None, store_id: None }, "test", Utc::now(), 365)
+    })
+    .unwrap_or_else(|e| panic!("enrol: {e}"));
+    id
+}
+
+/// Gives a member points directly through the ledger (as an adjustment would).
+fn grant(app: &TestApp, customer: Uuid, points: i64) {
+    let mut conn = app.conn();
+    conn.transaction(|conn| {
+        let mut account = ledger::lock_account(conn, customer)?;
+        let now = Utc::now();
+        ledger::credit(
+            conn,
+            &mut account,
+            points,
+            &Posting::new("adjust", "test", now).reason("test grant"),
+            now,
+            now + chrono::Duration::days(365),
+        )
+    })
+    .unwrap_or_else(|e: retail_crm::http::error::ApiError| panic!("grant: {e}"));
+}
+
+fn sale(external_id: &str, customer: Option<Uuid>, lines: Value) -> Value {
+    json!({"external_id": external_id, "channel": "pos", "customer_id": customer, "occurred_at": Utc::now(), "lines": lines})
+}
+
+fn line(sku: &str, price: &str, quantity: i32) -> Value {
+    json!({"sku": sku, "name": sku, "category": "女装", "quantity": quantity, "unit_price": price})
+}
+
+async fn post(app: &TestApp, body: &Value) -> TestResponse {
+    app.post("/v1/orders").token(&app.token(TILL)).json(body).send().await
+}
+
+async fn points(app: &TestApp, customer: Uuid) -> ledger::Summary {
+    let mut conn = app.conn();
+    ledger::summary(&mut conn, customer, Utc::now(), 30).unwrap_or_else(|e| panic!("summary: {e}"))
+}
+
+fn entries(app: &TestApp, customer: Uuid) -> Vec<(String, i64, i64)> {
+    use retail_crm::schema::points_entries as pe;
+    let mut conn = app.conn();
+    pe::table
+        .filter(pe::customer_id.eq(customer))
+        .order(pe::id)
+        .select((pe::kind, pe::delta, pe::balance_after))
+        .load(&mut conn)
+        .unwrap_or_else(|e| panic!("entries: {e}"))
+}
+
+#[actix_web::test]
+async fn a_member_earns_floor_of_paid_and_guests_earn_nothing() {
+    let app = TestApp::new().await;
+    let c = member(&app, "13800000001").await;
+    let res = post(&app, &sale("S-1", Some(c), json!([line("A", "199.50", 1), line("B", "100.25", 2)]))).await;
+    res.assert_status(201);
+    assert_eq!(res.body["total_amount"], "400.00");
+    assert_eq!(res.body["paid_amount"], "400.00");
+    assert_eq!(res.body["points_earned"], 400);
+    assert_eq!(res.body["points_balance"], 400);
+    assert_eq!(res.body["tier"], "normal");
+    assert_eq!(res.body["lines"][1]["amount"], "200.50");
+
+    let odd = post(&app, &sale("S-2", Some(c), json!([line("A", "99.99", 1)]))).await;
+    assert_eq!(odd.body["points_earned"], 99, "floor(99.99 × 1 × 1)");
+    assert_eq!(points(&app, c).await.available, 499);
+
+    let guest = post(&app, &sale("S-3", None, json!([line("A", "50.00", 1)]))).await;
+    guest.assert_status(201);
+    assert_eq!((guest.body["points_earned"].clone(), guest.body["points_balance"].clone()), (json!(0), Value::Null));
+
+    let by_phone = app
+        .post("/v1/orders")
+        .token(&app.token(TILL))
+        .json(&json!({"external_id": "S-4", "channel": "pos", "customer_identity": {"kind": "phone", "value": "13800000001"},
+                      "occurred_at": Utc::now(), "lines": [line("A", "10.00", 1)]}))
+        .send()
+        .await;
+    by_phone.assert_status(201);
+    assert_eq!(by_phone.body["customer_id"], json!(c.to_string()));
+
+    let events =
+        app.get("/v1/events?types=order.created,points.earned").token(&app.token(&["customers:read"])).send().await;
+    assert_eq!(events.items().len(), 7, "4 orders, 3 earnings (the guest earned nothing)");
+}
+
+#[actix_web::test]
+async fn spend_crossing_5000_upgrades_at_once_and_the_next_order_gets_95_percent() {
+    let app = TestApp::new().await;
+    let c = member(&app, "13800000001").await;
+    let first = post(&app, &sale("U-1", Some(c), json!([line("A", "4999.99", 1)]))).await;
+    assert_eq!((first.body["tier"].clone(), first.body["tier_changed"].clone()), (json!("normal"), json!(false)));
+    let second = post(&app, &sale("U-2", Some(c), json!([line("B", "0.01", 1)]))).await;
+    assert_eq!((second.body["tier"].clone(), second.body["tier_changed"].clone()), (json!("silver"), json!(true)));
+    let third = post(&app, &sale("U-3", Some(c), json!([line("C", "100.00", 1)]))).await;
+    assert_eq!(third.body["tier_discount"], "5.00");
+    assert_eq!(third.body["paid_amount"], "95.00");
+    assert_eq!(third.body["points_earned"], 95);
+    let history = memberships::history(&mut app.conn(), c).unwrap_or_default();
+    assert_eq!(history[0].reason, "upgrade");
+    assert_eq!((history[0].from_tier.as_deref(), history[0].to_tier.as_str()), (Some("normal"), "silver"));
+    let feed = app.get("/v1/events?types=membership.tier_changed").token(&app.token(&["customers:read"])).send().await;
+    assert_eq!(feed.items().len(), 1);
+}
+
+#[actix_web::test]
+async fn points_redeem_in_units_of_100_up_to_half_the_order() {
+    let app = TestApp::new().await;
+    let c = member(&app, "13800000001").await;
+    grant(&app, c, 2000);
+    let mut order = sale("R-1", Some(c), json!([line("A", "300.00", 1)]));
+
+    order["points_to_redeem"] = json!(1600);
+    post(&app, &order).await.assert_problem(422, "points_over_limit");
+    order["points_to_redeem"] = json!(150);
+    post(&app, &order).await.assert_problem(422, "validation_failed");
+    order["points_to_redeem"] = json!(1500);
+    order["paid_amount"] = json!("160.00");
+    let wrong = post(&app, &order).await;
+    wrong.assert_problem(422, "amount_mismatch");
+    assert_eq!(wrong.body["payable"], "150.00");
+
+    order["paid_amount"] = json!("150.00");
+    let res = post(&app, &order).await;
+    res.assert_status(201);
+    assert_eq!(
+        (res.body["points_offset"].clone(), res.body["points_redeemed"].clone()),
+        (json!("150.00"), json!(1500))
+    );
+    assert_eq!(res.body["points_earned"], 150, "the offset is not paid amount");
+    assert_eq!(res.body["points_balance"], 2000 - 1500 + 150);
+
+    let mut again = sale("R-2", Some(c), json!([line("A", "3000.00", 1)]));
+    again["points_to_redeem"] = json!(1000);
+    let res = post(&app, &again).await;
+    res.assert_problem(422, "insufficient_points");
+    assert_eq!(res.body["available"], 650);
+
+    let stranger = customer(&app, "13800000002").await;
+    let mut not_member = sale("R-3", Some(stranger), json!([line("A", "300.00", 1)]));
+    not_member["points_to_redeem"] = json!(100);
+    post(&app, &not_member).await.assert_problem(422, "not_a_member");
+    not_member["points_to_redeem"] = json!(0);
+    let plain = post(&app, &not_member).await;
+    assert_eq!((plain.body["points_earned"].clone(), plain.body["points_balance"].clone()), (json!(0), Value::Null));
+}
+
+#[actix_web::test]
+async fn the_same_sale_posted_20_times_at_once_is_one_order() {
+    let app = TestApp::new().await;
+    let c = member(&app, "13800000001").await;
+    let body = sale("DUP-1", Some(c), json!([line("A", "120.00", 1)]));
+    let token = app.token(TILL);
+    let results = join_all((0..20).map(|_| app.post("/v1/orders").token(&token).json(&body).send())).await;
+    assert_eq!(results.iter().filter(|r| r.status == 201).count(), 1);
+    assert!(
+        results.iter().all(|r| r.status == 201 || r.status == 200),
+        "{:?}",
+        results.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    let ids: std::collections::HashSet<String> = results.iter().map(|r| r.body["id"].to_string()).collect();
+    assert_eq!(ids.len(), 1);
+    assert!(results.iter().all(|r| r.body["points_earned"] == 120 && r.body["points_balance"] == 120));
+    assert_eq!(entries(&app, c), vec![("earn".to_string(), 120, 120)]);
+    // Later retries, even with another body, change nothing.
+    let mut changed = body.clone();
+    changed["lines"] = json!([line("A", "999.00", 1)]);
+    let retry = post(&app, &changed).await;
+    retry.assert_status(200);
+    assert_eq!(retry.body["paid_amount"], "120.00");
+    assert_eq!(points(&app, c).await.balance, 120);
+}
+
+#[actix_web::test]
+async fn twenty_tills_spending_a_balance_that_covers_five() {
+    let app = TestApp::new().await;
+    let c = member(&app, "13800000001").await;
+    grant(&app, c, 500);
+    let token = app.token(TILL);
+    let orders: Vec<Value> = (0..20)
+        .map(|i| {
+            let mut o = sale(&format!("C-{i}"), Some(c), json!([line("A", "200.00", 1)]));
+            // Priced by the channel at 0 paid, so no till earns points the others could spend.
+            o["pricing"] = json!("external");
+            o["paid_amount"] = json!("0.00");
+            o["points_to_redeem"] = json!(100);
+            o
+        })
+        .collect();
+    let results = join_all(orders.iter().map(|o| app.post("/v1/orders").token(&token).json(o).send())).await;
+    assert_eq!(results.iter().filter(|r| r.status == 201).count(), 5);
+    assert!(results.iter().filter(|r| r.status != 201).all(|r| r.status == 422 && r.code() == "insufficient_points"));
+    let s = points(&app, c).await;
+    assert_eq!((s.available, s.balance, s.debt), (0, 0, 0));
+    assert_eq!(entries(&app, c).iter().filter(|e| e.0 == "redeem").count(), 5);
+}
+
+#[actix_web::test]
+async fn refunds_claw_back_by_the_same_rule_and_never_exceed_what_was_paid() {
+    let app = TestApp::new().await;
+    let c = member(&app, "13800000001").await;
+    let order = post(&app, &sale("F-1", Some(c), json!([line("A", "100.00", 1), line("B", "200.00", 1)]))).await;
+    let path = format!("/v1/orders/{}/refunds", order.str("id"));
+    let token = app.token(TILL);
+
+    let first = app
+        .post(&path)
+        .token(&token)
+        .json(&json!({"external_id": "RF-1", "lines": [{"line_no": 1, "quantity": 1}]}))
+        .send()
+        .await;
+    first.assert_status(201);
+    assert_eq!((first.body["amount"].clone(), first.body["points_clawed_back"].clone()), (json!("100.00"), json!(100)));
+    assert_eq!(first.body["points_balance"], 200);
+    let replay = app
+        .post(&path)
+        .token(&token)
+        .json(&json!({"external_id": "RF-1", "lines": [{"line_no": 1, "quantity": 1}]}))
+        .send()
+        .await;
+    replay.assert_status(200);
+    assert_eq!(replay.body["id"], first.body["id"]);
+
+    app.post(&path)
+        .token(&token)
+        .json(&json!({"external_id": "RF-2", "lines": [{"line_no": 1, "quantity": 1}]}))
+        .send()
+        .await
+        .assert_problem(422, "refund_exceeds_quantity");
+    app.post(&path)
+        .token(&token)
+        .json(&json!({"external_id": "RF-3", "amount": "200.01"}))
+        .send()
+        .await
+        .assert_problem(422, "refund_exceeds_paid");
+    let partial = app.post(&path).token(&token).json(&json!({"external_id": "RF-4", "amount": "50.50"})).send().await;
+    assert_eq!(partial.body["points_clawed_back"], 51, "net 149.50 keeps 149 of 300");
+    let rest = app.post(&path).token(&token).json(&json!({"external_id": "RF-5"})).send().await;
+    assert_eq!((rest.body["amount"].clone(), rest.body["points_clawed_back"].clone()), (json!("149.50"), json!(149)));
+    assert_eq!(points(&app, c).await.balance, 0);
+    app.post(&path)
+        .token(&token)
+        .json(&json!({"external_id": "RF-6"}))
+        .send()
+        .await
+        .assert_problem(422, "refund_exceeds_paid");
+    let stored = app.get(&format!("/v1/orders/{}", order.str("id"))).token(&token).send().await;
+    assert_eq!(stored.body["refunded_amount"], "300.00");
+}
+
+#[actix_web::test]
+async fn clawing_back_spent_points_leaves_a_debt_that_later_earnings_pay_first() {
+    let app = TestApp::new().await;
+    let c = member(&app, "13800000001").await;
+    let order = post(&app, &sale("D-1", Some(c), json!([line("A", "300.00", 1)]))).await;
+    // Spend 250 of the 300 elsewhere (a gift), then refund the whole order.
+    let mut conn = app.conn();
+    conn.transaction(|conn| {
+        let mut account = ledger::lock_account(conn, c)?;
+        ledger::spend(conn, &mut account, 250, &Posting::new("reward", "test", Utc::now()), Utc::now())
+    })
+    .unwrap_or_else(|e: retail_crm::http::error::ApiError| panic!("{e}"));
+    let refund = app
+        .post(&format!("/v1/orders/{}/refunds", order.str("id")))
+        .token(&app.token(TILL))
+        .json(&json!({"external_id": "R"}))
+        .send()
+        .await;
+    assert_eq!(
+        (refund.body["points_clawed_back"].clone(), refund.body["points_balance"].clone()),
+        (json!(300), json!(-250))
+    );
+    let s = points(&app, c).await;
+    assert_eq!((s.balance, s.debt, s.available), (-250, 250, -250));
+    let next = post(&app, &sale("D-2", Some(c), json!([line("A", "400.00", 1)]))).await;
+    assert_eq!(next.body["points_balance"], 150);
+    let s = points(&app, c).await;
+    assert_eq!((s.balance, s.debt, s.available), (150, 0, 150));
+}
+
+#[actix_web::test]
+async fn refunds_return_used_points_and_never_downgrade() {
+    let app = TestApp::new().await;
+    let c = member(&app, "13800000001").await;
+    let big = post(&app, &sale("G-1", Some(c), json!([line("A", "5000.00", 1)]))).await;
+    assert_eq!(big.body["tier"], "silver");
+    let mut with_points = sale("G-2", Some(c), json!([line("B", "300.00", 1)]));
+    with_points["points_to_redeem"] = json!(1000);
+    let paid = post(&app, &with_points).await;
+    // Silver: 300 → 285.00; 1000 points = ¥100 → 185.00 paid, 185 earned.
+    assert_eq!((paid.body["paid_amount"].clone(), paid.body["points_earned"].clone()), (json!("185.00"), json!(185)));
+    let balance_before = points(&app, c).await.balance;
+    let refund = app
+        .post(&format!("/v1/orders/{}/refunds", paid.str("id")))
+        .token(&app.token(TILL))
+        .json(&json!({"external_id": "R"}))
+        .send()
+        .await;
+    assert_eq!(
+        (refund.body["points_clawed_back"].clone(), refund.body["points_returned"].clone()),
+        (json!(185), json!(1000))
+    );
+    assert_eq!(points(&app, c).await.balance, balance_before - 185 + 1000);
+    app.post(&format!("/v1/orders/{}/refunds", big.str("id")))
+        .token(&app.token(TILL))
+        .json(&json!({"external_id": "R"}))
+        .send()
+        .await
+        .assert_status(201);
+    let m = memberships::find(&mut app.conn(), c).unwrap_or_default();
+    assert_eq!(m.map(|m| m.tier_code), Some("silver".to_string()), "refunds never downgrade on the spot");
+}
+
+#[actix_web::test]
+async fn a_refund_racing_a_redemption_never_overspends() {
+    let app = TestApp::new().await;
+    let c = member(&app, "13800000001").await;
+    let order = post(&app, &sale("X-1", Some(c), json!([line("A", "600.00", 1)]))).await;
+    let token = app.token(TILL);
+    let mut spend = sale("X-2", Some(c), json!([line("B", "600.00", 1)]));
+    spend["pricing"] = json!("external");
+    spend["paid_amount"] = json!("0.00");
+    spend["points_to_redeem"] = json!(300);
+    let refund_path = format!("/v1/orders/{}/refunds", order.str("id"));
+    let refund_body = json!({"external_id": "X-R"});
+    let (refund, redemption) = futures::join!(
+        app.post(&refund_path).token(&token).json(&refund_body).send(),
+        app.post("/v1/orders").token(&token).json(&spend).send()
+    );
+    refund.assert_status(201);
+    let s = points(&app, c).await;
+    match redemption.status {
+        // The redemption went first: the refund's clawback became debt.
+        201 => assert_eq!((s.balance, s.debt, s.available), (-300, 300, -300)),
+        // The refund went first: nothing was left to spend.
+        _ => {
+            redemption.assert_problem(422, "insufficient_points");
+            assert_eq!((s.balance, s.debt, s.available), (0, 0, 0));
+        }
+    }
+    let ledger_sum: i64 = entries(&app, c).iter().map(|e| e.1).sum();
+    assert_eq!(ledger_sum, s.balance);
+}
+
+#[actix_web::test]
+async fn pending_points_are_not_spendable_and_a_refund_in_the_window_leaves_no_debt() {
+    let app = TestApp::new().await;
+    diesel::sql_query("UPDATE loyalty_program SET points_pending_days = 7")
+        .execute(&mut app.conn())
+        .unwrap_or_default();
+    let c = member(&app, "13800000001").await;
+    let order = post(&app, &sale("P-1", Some(c), json!([line("A", "300.00", 1)]))).await;
+    assert_eq!(order.body["points_earned"], 300);
+    let s = points(&app, c).await;
+    assert_eq!((s.pending, s.available, s.balance), (300, 0, 300));
+    let mut spend = sale("P-2", Some(c), json!([line("B", "300.00", 1)]));
+    spend["points_to_redeem"] = json!(100);
+    post(&app, &spend).await.assert_problem(422, "insufficient_points");
+    app.post(&format!("/v1/orders/{}/refunds", order.str("id")))
+        .token(&app.token(TILL))
+        .json(&json!({"external_id": "R"}))
+        .send()
+        .await
+        .assert_status(201);
+    let s = points(&app, c).await;
+    assert_eq!((s.pending, s.debt, s.balance), (0, 0, 0));
+}
+
+#[actix_web::test]
+async fn orders_validate_their_input_and_respect_store_binding() {
+    let app = TestApp::new().await;
+    let store_a = app.create_store("A-01").await;
+    let store_b = app.create_store("B-01").await;
+    let a: Uuid = store_a["id"].as_str().unwrap_or_default().parse().unwrap_or_default();
+    let bound = app.store_token(&["orders:write"], Some(a));
+    let mut body = sale("V-1", None, json!([line("A", "10.00", 1)]));
+    body["store_id"] = store_b["id"].clone();
+    app.post("/v1/orders").token(&bound).json(&body).send().await.assert_problem(403, "forbidden");
+    body.as_object_mut().map(|o| o.remove("store_id"));
+    let own = app.post("/v1/orders").token(&bound).json(&body).send().await;
+    own.assert_status(201);
+    assert_eq!(own.body["store_id"], store_a["id"]);
+    // Another store's till cannot read it.
+    let b: Uuid = store_b["id"].as_str().unwrap_or_default().parse().unwrap_or_default();
+    app.get(&format!("/v1/orders/{}", own.str("id")))
+        .token(&app.store_token(&["orders:write"], Some(b)))
+        .send()
+        .await
+        .assert_problem(404, "order_not_found");
+
+    let bad = post(
+        &app,
+        &json!({"external_id": " ", "channel": "fax", "occurred_at": Utc::now() + chrono::Duration::days(2),
+                "lines": [{"sku": "A", "quantity": 0, "unit_price": "1.00"}], "total_amount": "5.00", "pricing": "magic",
+                "coupon_codes": ["X"]}),
+    )
+    .await;
+    bad.assert_problem(422, "validation_failed");
+    let mut fields = bad.error_fields();
+    fields.sort();
+    assert_eq!(
+        fields,
+        vec!["channel", "coupon_codes", "external_id", "lines[0].quantity", "occurred_at", "pricing", "total_amount"]
+    );
+    post(&app, &json!({"external_id": "V-2", "channel": "pos", "occurred_at": Utc::now(), "lines": [{"sku": "A", "quantity": 1, "unit_price": "1.001"}]}))
+        .await
+        .assert_problem(400, "invalid_body");
+    let mut unknown = sale("V-3", Some(Uuid::now_v7()), json!([line("A", "1.00", 1)]));
+    post(&app, &unknown).await.assert_problem(422, "customer_not_found");
+    unknown["customer_id"] = Value::Null;
+    unknown["pricing"] = json!("external");
+    post(&app, &unknown).await.assert_problem(422, "validation_failed");
+    app.post("/v1/orders")
+        .token(&app.token(&["customers:read"]))
+        .json(&unknown)
+        .send()
+        .await
+        .assert_problem(403, "forbidden");
+}
