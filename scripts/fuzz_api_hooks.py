@@ -86,6 +86,25 @@ STATE_DEPENDENT = [
     ("PUT /v1/customers/by-identity/{kind}/{value}", "validation_failed", "value", None),
     ("DELETE /v1/customers/{id}/identities/{kind}/{value}", "validation_failed", "value", None),
     ("POST /v1/customers/{id}/merge", "validation_failed", "source_customer_id", "a customer cannot be merged into itself"),
+    # Orders: the customer must exist and be a member to redeem; what may be redeemed or must be paid
+    # follows from the member's balance, tier and the program settings (server state).
+    (None, "customer_not_found", None, None),
+    ("POST /v1/orders", "not_a_member", None, None),
+    ("POST /v1/orders", "insufficient_points", None, None),
+    ("POST /v1/orders", "points_over_limit", None, None),
+    ("POST /v1/orders", "amount_mismatch", None, None),
+    ("POST /v1/orders", "validation_failed", "points_to_redeem", "must be a multiple of"),
+    ("POST /v1/orders", "validation_failed", "occurred_at", "must not be in the future"),
+    # Cross-field rules, each stated in the field's description.
+    ("POST /v1/orders", "validation_failed", "customer_identity", "not both"),
+    ("POST /v1/orders", "validation_failed", "total_amount", "must equal the sum"),
+    ("POST /v1/orders", "validation_failed", None, "must equal quantity × unit_price"),
+    ("POST /v1/orders", "validation_failed", "paid_amount", "is required with pricing 'external'"),
+    # Refunds depend on what the order holds and what was refunded before.
+    ("POST /v1/orders/{id}/refunds", "refund_exceeds_paid", None, None),
+    ("POST /v1/orders/{id}/refunds", "refund_exceeds_quantity", None, None),
+    ("POST /v1/orders/{id}/refunds", "nothing_to_refund", None, None),
+    ("POST /v1/orders/{id}/refunds", "validation_failed", "lines", "order has no line"),
 ]
 
 

@@ -8,6 +8,7 @@ pub mod customers;
 pub mod db;
 pub mod events;
 pub mod http;
+pub mod jobs;
 pub mod loyalty;
 pub mod memberships;
 pub mod metrics;
@@ -66,6 +67,7 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     memberships::api::configure(cfg);
     loyalty::api::configure(cfg);
     orders::api::configure(cfg);
+    jobs::api::configure(cfg);
     events::api::configure(cfg);
     audit::api::configure(cfg);
 }

@@ -140,6 +140,7 @@ pub fn serve(config: Config) -> Result<(), String> {
     let bind = config.bind.clone();
     let result = actix_web::rt::System::new().block_on(async move {
         spawn_background(state.clone());
+        crate::jobs::spawn_scheduler(state.pool.clone(), state.clock.clone(), state.config.timezone);
         log::info!("listening on http://{bind} (docs at /docs)");
         let server = HttpServer::new({
             let state = state.clone();

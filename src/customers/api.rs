@@ -296,6 +296,35 @@ pub struct LookupResult {
     pub coupons: Vec<CouponSummary>,
 }
 
+/// Membership and points as the till shows them (both empty for a non-member).
+pub fn loyalty_summary(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    now: DateTime<Utc>,
+) -> ApiResult<(Option<MembershipSummary>, PointsSummary)> {
+    let Some(m) = crate::memberships::store::find(conn, customer)? else {
+        return Ok((None, PointsSummary::default()));
+    };
+    let tier = crate::memberships::store::get_tier(conn, &m.tier_code)?;
+    let points = crate::loyalty::ledger::summary(conn, customer, now, 30)?;
+    Ok((
+        Some(MembershipSummary {
+            tier_code: tier.code,
+            tier_name: tier.name,
+            discount_rate: tier.discount_rate.normalize().to_string(),
+            member_card: m.member_card,
+            member_since: m.enrolled_at,
+            tier_valid_until: m.tier_valid_until,
+        }),
+        PointsSummary {
+            available: points.available,
+            pending: points.pending,
+            debt: points.debt,
+            expiring_within_30_days: points.expiring.iter().map(|(_, p)| p).sum(),
+        },
+    ))
+}
+
 /// The till's call: find a customer by phone, card or WeChat id, with membership, points and coupons.
 ///
 /// Give exactly one identity: one of `phone`, `member_card`, `wechat_openid`, `wechat_unionid`, or
@@ -316,15 +345,12 @@ async fn lookup_customer(
 ) -> ApiResult<HttpResponse> {
     let (kind, value) = params.identity()?;
     let who = auth.principal.clone();
+    let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
         let owner = store::owner_of(conn, &kind, &value)?
             .ok_or_else(|| ApiError::not_found("customer_not_found", "no customer has this identity"))?;
-        Ok(LookupResult {
-            customer: read_view(conn, &who, owner)?,
-            membership: None,
-            points: PointsSummary::default(),
-            coupons: Vec::new(),
-        })
+        let (membership, points) = loyalty_summary(conn, owner, now)?;
+        Ok(LookupResult { customer: read_view(conn, &who, owner)?, membership, points, coupons: Vec::new() })
     })
     .await?;
     Ok(HttpResponse::Ok().json(result))

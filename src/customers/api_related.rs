@@ -507,8 +507,9 @@ async fn merge_customers(
     let target = id.into_inner();
     let source = body.source_customer_id;
     let who = auth.principal.clone();
+    let now = state.clock.now();
     let result = crate::db::transaction(&state.pool, move |conn| {
-        let (_, moved) = service::merge(conn, target, source)?;
+        let (_, moved) = service::merge(conn, target, source, &who.sub, now)?;
         crate::audit::record(
             conn,
             &who,

@@ -188,12 +188,26 @@ pub fn upsert_by_identity(
     }
 }
 
-/// A domain's part of a merge: moves its records from `source` to `target`, returns how many.
-pub type MergeStep = fn(&mut PgConnection, Uuid, Uuid) -> ApiResult<i64>;
+/// What a merge step needs to know: who folds into whom, by whose hand, when.
+pub struct MergeContext<'a> {
+    pub source: Uuid,
+    pub target: Uuid,
+    pub actor: &'a str,
+    pub now: chrono::DateTime<Utc>,
+}
 
-/// Each domain plugs its own step in here (orders, ledger, coupons, tickets, leads as they land).
-pub const MERGE_STEPS: &[(&str, MergeStep)] =
-    &[("identities", store::move_identities), ("tags", store::move_tags), ("notes", store::move_notes)];
+/// A domain's part of a merge: moves its records from `source` to `target`, returns how many.
+pub type MergeStep = fn(&mut PgConnection, &MergeContext) -> ApiResult<i64>;
+
+/// Each domain plugs its own step in here (coupons, tickets, leads join as they land).
+pub const MERGE_STEPS: &[(&str, MergeStep)] = &[
+    ("identities", |conn, m| store::move_identities(conn, m.source, m.target)),
+    ("tags", |conn, m| store::move_tags(conn, m.source, m.target)),
+    ("notes", |conn, m| store::move_notes(conn, m.source, m.target)),
+    ("orders", |conn, m| crate::orders::store::move_to_customer(conn, m.source, m.target)),
+    ("membership", crate::memberships::merge::merge_membership),
+    ("points", crate::memberships::merge::merge_points),
+];
 
 /// Folds `source` into `target`: its records move, its profile fills the target's gaps, and it
 /// becomes `merged` with its personal data blanked (it now lives on the target).
@@ -201,6 +215,8 @@ pub fn merge(
     conn: &mut PgConnection,
     target_id: Uuid,
     source_id: Uuid,
+    actor: &str,
+    now: chrono::DateTime<Utc>,
 ) -> ApiResult<(Customer, BTreeMap<String, i64>)> {
     if target_id == source_id {
         return Err(ApiError::invalid("source_customer_id", "a customer cannot be merged into itself"));
@@ -216,8 +232,9 @@ pub fn merge(
             .with("source_status", source.status.clone()));
     }
     let mut moved = BTreeMap::new();
+    let context = MergeContext { source: source.id, target: target.id, actor, now };
     for (name, step) in MERGE_STEPS {
-        moved.insert(name.to_string(), step(conn, source.id, target.id)?);
+        moved.insert(name.to_string(), step(conn, &context)?);
     }
     let fill = fill_gaps(&target, &source);
     store::repoint_merged(conn, source.id, target.id)?;

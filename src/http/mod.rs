@@ -85,6 +85,24 @@ pub fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32
     }
 }
 
+/// Like `whole_number`, for 64-bit counts (points).
+pub fn whole_number_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error;
+    let Some(number) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    if let Some(n) = number.as_i64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Some(f as i64)),
+        _ => Err(D::Error::custom(format!("invalid type: {number}, expected a whole number"))),
+    }
+}
+
+/// A required whole number (`3` or `3.0`, as JSON Schema's integer allows).
+pub fn whole_number_required<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    whole_number(d)?.ok_or_else(|| serde::de::Error::custom("invalid type: null, expected a whole number"))
+}
+
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(|err: QueryPayloadError, _| {
         ApiError::bad_request("invalid_query_parameter", format!("a query parameter is not valid: {err}")).into()

@@ -273,6 +273,10 @@ fn decorate_operation(path: &str, method: &str, op: &mut Value) {
     if path.contains('{') {
         defaults.push(("404", "No such resource"));
     }
+    if path.starts_with("/v1/customers/{id}") && method != "get" {
+        // Merged and erased customers are final: changing one is a conflict (`customer_merged`, `customer_erased`).
+        defaults.push(("409", "The customer was merged into another or erased"));
+    }
     if method == "post" && secured {
         defaults.push(("409", "A request with the same Idempotency-Key is still in progress, or a conflict"));
         let params = op.as_object_mut().map(|o| o.entry("parameters").or_insert_with(|| json!([])));

@@ -1,4 +1,5 @@
 //! Tiers and memberships (会员管理).
 
 pub mod api;
+pub mod merge;
 pub mod store;

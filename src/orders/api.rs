@@ -33,6 +33,7 @@ pub struct LineInput {
     name: Option<String>,
     #[schema(max_length = 64)]
     category: Option<String>,
+    #[serde(deserialize_with = "crate::http::whole_number_required")]
     #[schema(minimum = 1, maximum = 100000)]
     quantity: i32,
     #[serde(with = "crate::money::required")]
@@ -73,6 +74,7 @@ pub struct OrderInput {
     #[schema(max_items = 0)]
     coupon_codes: Option<Vec<String>>,
     /// Whole units of the program's redeem unit (100 by default), at most 50% of the amount after discounts.
+    #[serde(default, deserialize_with = "crate::http::whole_number_i64")]
     #[schema(minimum = 0, maximum = 100000000)]
     points_to_redeem: Option<i64>,
     /// `crm`: must equal the computed payable if sent. `external`: required, taken as given.
@@ -364,8 +366,10 @@ async fn get_order(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"line_no": 1, "quantity": 1}))]
 pub struct RefundLineInput {
-    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "crate::http::whole_number_required")]
+    #[schema(minimum = 1, maximum = 500)]
     line_no: i32,
+    #[serde(deserialize_with = "crate::http::whole_number_required")]
     #[schema(minimum = 1, maximum = 100000)]
     quantity: i32,
 }

@@ -449,3 +449,173 @@ async fn orders_validate_their_input_and_respect_store_binding() {
         .await
         .assert_problem(403, "forbidden");
 }
+
+fn at(rfc3339: &str) -> chrono::DateTime<Utc> {
+    chrono::DateTime::parse_from_rfc3339(rfc3339).map(|t| t.with_timezone(&Utc)).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn sale_at(external_id: &str, customer: Uuid, amount: &str, when: chrono::DateTime<Utc>) -> Value {
+    json!({"external_id": external_id, "channel": "pos", "customer_id": customer, "occurred_at": when,
+           "lines": [line("A", amount, 1)]})
+}
+
+async fn run_job(app: &TestApp, job: &str) -> TestResponse {
+    app.post(&format!("/v1/jobs/{job}/run")).token(&app.admin_token()).send().await
+}
+
+#[actix_web::test]
+async fn points_expire_at_the_start_of_the_day_after_365_days_in_shanghai() {
+    let app = TestApp::new().await;
+    let c = member(&app, "13800000001").await;
+    // Earned 2026-01-10 23:30 in Shanghai: valid through 2027-01-10 there.
+    let earned = at("2026-01-10T23:30:00+08:00");
+    app.state.clock.set(earned);
+    post(&app, &sale_at("E-1", c, "100.00", earned)).await.assert_status(201);
+
+    let last_moment = at("2027-01-10T23:59:59+08:00");
+    app.state.clock.set(last_moment);
+    let s = ledger::summary(&mut app.conn(), c, last_moment, 30).unwrap_or_default();
+    assert_eq!((s.available, s.expiring.len()), (100, 1), "still spendable, and listed as expiring soon");
+    let report = run_job(&app, "points_expiry").await;
+    report.assert_status(200);
+    assert_eq!(report.body["points"], 0);
+    run_job(&app, "points_expiry").await.assert_problem(409, "job_already_ran");
+
+    let next_day = at("2027-01-11T00:00:00+08:00");
+    app.state.clock.set(next_day);
+    let report = run_job(&app, "points_expiry").await;
+    assert_eq!((report.body["members"].clone(), report.body["points"].clone()), (json!(1), json!(100)));
+    assert_eq!(entries(&app, c).last().cloned(), Some(("expire".to_string(), -100, 0)));
+    let s = ledger::summary(&mut app.conn(), c, next_day, 30).unwrap_or_default();
+    assert_eq!((s.balance, s.available), (0, 0));
+    let feed = app.get("/v1/events?types=points.expired").token(&app.token(&["customers:read"])).send().await;
+    assert_eq!(feed.items()[0]["data"]["points"], 100);
+}
+
+#[actix_web::test]
+async fn redemption_consumes_the_soonest_expiring_lot_first() {
+    let app = TestApp::new().await;
+    let c = member(&app, "13800000001").await;
+    let t0 = at("2026-03-01T12:00:00+08:00");
+    app.state.clock.set(t0);
+    post(&app, &sale_at("L-1", c, "300.00", t0)).await; // lot A: 300, expires 2027-03-02
+    let t1 = at("2026-06-01T12:00:00+08:00");
+    app.state.clock.set(t1);
+    post(&app, &sale_at("L-2", c, "500.00", t1)).await; // lot B: 500, expires 2027-06-02
+    let mut spend = sale_at("L-3", c, "1000.00", t1);
+    spend["points_to_redeem"] = json!(400);
+    spend["pricing"] = json!("external");
+    spend["paid_amount"] = json!("0.00");
+    post(&app, &spend).await.assert_status(201);
+    // 300 from A (sooner), 100 from B; when A's date passes nothing is left of it to expire.
+    app.state.clock.set(at("2027-03-02T00:00:00+08:00"));
+    let report = run_job(&app, "points_expiry").await;
+    assert_eq!(report.body["points"], 0);
+    app.state.clock.set(at("2027-06-02T00:00:00+08:00"));
+    let report = run_job(&app, "points_expiry").await;
+    assert_eq!(report.body["points"], 400);
+}
+
+#[actix_web::test]
+async fn the_tier_review_moves_down_at_validity_end_and_renews_a_tier_still_earned() {
+    let app = TestApp::new().await;
+    let down = member(&app, "13800000001").await;
+    let kept = member(&app, "13800000002").await;
+    let t0 = at("2026-01-10T10:00:00+08:00");
+    app.state.clock.set(t0);
+    for (c, id) in [(down, "T-1"), (kept, "T-2")] {
+        let res = post(&app, &sale_at(id, c, "5000.00", t0)).await;
+        assert_eq!(res.body["tier"], "silver");
+    }
+    // 200 days later the second member spends again: 5300 at 9.5折 is 5035 paid, over the 5000 line.
+    let t1 = t0 + chrono::Duration::days(200);
+    app.state.clock.set(t1);
+    let again = post(&app, &sale_at("T-3", kept, "5300.00", t1)).await;
+    assert_eq!(again.body["paid_amount"], "5035.00");
+
+    app.state.clock.set(t0 + chrono::Duration::days(364));
+    let early = run_job(&app, "tier_review").await;
+    assert_eq!(early.body["members"], 0, "validity has not run out yet");
+
+    let review_at = t0 + chrono::Duration::days(365) + chrono::Duration::hours(1);
+    app.state.clock.set(review_at);
+    let report = run_job(&app, "tier_review").await;
+    assert_eq!((report.body["members"].clone(), report.body["points"].clone()), (json!(2), json!(1)));
+    let mut conn = app.conn();
+    let down_m = memberships::find(&mut conn, down).unwrap_or_default().unwrap_or_else(|| panic!("member"));
+    assert_eq!((down_m.tier_code.as_str(), down_m.tier_valid_until), ("normal", None));
+    let kept_m = memberships::find(&mut conn, kept).unwrap_or_default().unwrap_or_else(|| panic!("member"));
+    assert_eq!(kept_m.tier_code, "silver");
+    assert_eq!(kept_m.tier_valid_until, Some(review_at + chrono::Duration::days(365)), "validity renewed");
+    let history = memberships::history(&mut conn, down).unwrap_or_default();
+    assert_eq!((history[0].reason.as_str(), history[0].to_tier.as_str()), ("review", "normal"));
+}
+
+#[actix_web::test]
+async fn merging_members_moves_orders_and_points_and_keeps_the_higher_tier() {
+    let app = TestApp::new().await;
+    let target = member(&app, "13800000001").await;
+    let source = member(&app, "13800000002").await;
+    post(&app, &sale("M-1", Some(target), json!([line("A", "300.00", 1)]))).await;
+    let big = post(&app, &sale("M-2", Some(source), json!([line("B", "5000.00", 1)]))).await;
+    assert_eq!(big.body["tier"], "silver");
+    let source_card =
+        memberships::find(&mut app.conn(), source).unwrap_or_default().map(|m| m.member_card).unwrap_or_default();
+
+    let res = app
+        .post(&format!("/v1/customers/{target}/merge"))
+        .token(&app.token(&["customers:write"]))
+        .json(&json!({"source_customer_id": source}))
+        .send()
+        .await;
+    res.assert_status(200);
+    assert_eq!((res.body["moved"]["orders"].clone(), res.body["moved"]["points"].clone()), (json!(1), json!(5000)));
+    let m = memberships::find(&mut app.conn(), target).unwrap_or_default().unwrap_or_else(|| panic!("member"));
+    assert_eq!(m.tier_code, "silver", "the higher tier wins");
+    assert!(memberships::find(&mut app.conn(), source).unwrap_or_default().is_none());
+    assert_eq!(points(&app, target).await.balance, 5300);
+    assert_eq!(points(&app, source).await.balance, 0);
+    assert_eq!(entries(&app, source).last().map(|e| e.0.clone()), Some("merge_out".to_string()));
+    assert_eq!(entries(&app, target).last().map(|e| (e.0.clone(), e.2)), Some(("merge_in".to_string(), 5300)));
+    let order = app.get(&format!("/v1/orders/{}", big.str("id"))).token(&app.token(TILL)).send().await;
+    assert_eq!(order.body["customer_id"], json!(target.to_string()));
+    let found = app
+        .get(&format!("/v1/customers/lookup?member_card={source_card}"))
+        .token(&app.token(&["customers:read"]))
+        .send()
+        .await;
+    assert_eq!(found.body["customer"]["id"], json!(target.to_string()));
+    // Points still spend from the merged lots.
+    let mut spend = sale("M-3", Some(target), json!([line("C", "2000.00", 1)]));
+    spend["points_to_redeem"] = json!(900);
+    post(&app, &spend).await.assert_status(201);
+}
+
+#[actix_web::test]
+async fn the_tills_lookup_shows_tier_points_and_what_expires_soon() {
+    let app = TestApp::new().await;
+    let c = member(&app, "13800000001").await;
+    let t0 = at("2026-02-01T12:00:00+08:00");
+    app.state.clock.set(t0);
+    post(&app, &sale_at("K-1", c, "5200.00", t0)).await;
+    let t1 = t0 + chrono::Duration::days(340);
+    app.state.clock.set(t1);
+    post(&app, &sale_at("K-2", c, "100.00", t1)).await;
+    let res = app.get("/v1/customers/lookup?phone=13800000001").token(&app.token(&["customers:read"])).send().await;
+    res.assert_status(200);
+    let m = &res.body["membership"];
+    assert_eq!(
+        (m["tier_code"].clone(), m["tier_name"].clone(), m["discount_rate"].clone()),
+        (json!("silver"), json!("银卡"), json!("0.95"))
+    );
+    assert_eq!(m["member_card"].as_str().map(str::len), Some(16));
+    // 5200 earned 340 days ago expires within 30 days; 95 (100 at 9.5折) does not.
+    assert_eq!(
+        res.body["points"],
+        json!({"available": 5295, "pending": 0, "debt": 0, "expiring_within_30_days": 5200})
+    );
+    let stranger = customer(&app, "13800000009").await;
+    let res = app.get("/v1/customers/lookup?phone=13800000009").token(&app.token(&["customers:read"])).send().await;
+    assert_eq!(res.body["customer"]["id"], json!(stranger.to_string()));
+    assert_eq!(res.body["membership"], Value::Null);
+}

@@ -1,0 +1,142 @@
+//! Daily background work: points expiry and tier review. Each run is claimed per business day in
+//! `job_runs`, so several instances never both run it; the work itself is idempotent per member,
+//! so a run that died half-way is simply taken over.
+
+pub mod api;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use diesel::prelude::*;
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::db::PgPool;
+use crate::http::error::ApiResult;
+use crate::loyalty::ledger;
+use crate::schema::{job_runs, points_lots};
+
+pub const JOBS: &[&str] = &["points_expiry", "tier_review"];
+const ACTOR: &str = "job";
+const BATCH: i64 = 500;
+/// A claimed run with no finish after this long belonged to an instance that died.
+const ABANDONED_AFTER_MINUTES: i64 = 60;
+
+#[derive(Debug, Default, Serialize, ToSchema, PartialEq)]
+#[schema(example = json!({"job": "points_expiry", "business_date": "2026-11-23", "members": 12, "points": 3400}))]
+pub struct JobReport {
+    pub job: String,
+    pub business_date: NaiveDate,
+    /// Members whose points expired or whose tier was reviewed.
+    pub members: i64,
+    /// Points written off (expiry) or members moved to another tier (review).
+    pub points: i64,
+}
+
+/// Claims `(job, date)`; false when another instance has it (or already finished it).
+pub fn claim(conn: &mut PgConnection, job: &str, date: NaiveDate, now: DateTime<Utc>) -> ApiResult<bool> {
+    let inserted = diesel::insert_into(job_runs::table)
+        .values((job_runs::job.eq(job), job_runs::business_date.eq(date), job_runs::started_at.eq(now)))
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    if inserted == 1 {
+        return Ok(true);
+    }
+    let taken_over = diesel::update(job_runs::table.find((job, date)))
+        .filter(job_runs::finished_at.is_null())
+        .filter(job_runs::started_at.lt(now - chrono::Duration::minutes(ABANDONED_AFTER_MINUTES)))
+        .set(job_runs::started_at.eq(now))
+        .execute(conn)?;
+    Ok(taken_over == 1)
+}
+
+pub fn finish(conn: &mut PgConnection, report: &JobReport) -> ApiResult<()> {
+    diesel::update(job_runs::table.find((&report.job, report.business_date)))
+        .set((job_runs::finished_at.eq(Some(Utc::now())), job_runs::result.eq(Some(json!(report)))))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Writes off every lot that expired by `now`, one member per transaction.
+pub fn expire_points(conn: &mut PgConnection, now: DateTime<Utc>) -> ApiResult<(i64, i64)> {
+    let (mut members, mut points) = (0, 0);
+    loop {
+        let due: Vec<Uuid> = points_lots::table
+            .filter(points_lots::remaining.gt(0))
+            .filter(points_lots::expires_at.le(now))
+            .select(points_lots::customer_id)
+            .distinct()
+            .limit(BATCH)
+            .load(conn)?;
+        if due.is_empty() {
+            return Ok((members, points));
+        }
+        for customer in due {
+            let expired = conn.transaction(|conn| {
+                let mut account = ledger::lock_account(conn, customer)?;
+                let expired = ledger::expire_due(conn, &mut account, now, ACTOR)?;
+                if expired > 0 {
+                    crate::events::emit(conn, "points.expired", Some(customer), json!({"points": expired}))?;
+                }
+                Ok::<_, crate::http::error::ApiError>(expired)
+            })?;
+            members += 1;
+            points += expired;
+        }
+    }
+}
+
+/// Reviews every member whose tier validity ran out by `now`. Returns (reviewed, moved).
+pub fn review_tiers(conn: &mut PgConnection, now: DateTime<Utc>, validity_days: i32) -> ApiResult<(i64, i64)> {
+    let (mut reviewed, mut moved) = (0, 0);
+    loop {
+        let due = crate::memberships::store::due_for_review(conn, now, BATCH)?;
+        if due.is_empty() {
+            return Ok((reviewed, moved));
+        }
+        for customer in due {
+            let change =
+                conn.transaction(|conn| crate::memberships::store::review(conn, customer, ACTOR, now, validity_days))?;
+            reviewed += 1;
+            moved += i64::from(change.is_some());
+        }
+    }
+}
+
+/// Runs one job for the business day of `now`, unless another instance has it. `None` when skipped.
+pub fn run(conn: &mut PgConnection, job: &str, now: DateTime<Utc>, tz: Tz) -> ApiResult<Option<JobReport>> {
+    let date = now.with_timezone(&tz).date_naive();
+    if !claim(conn, job, date, now)? {
+        return Ok(None);
+    }
+    let (members, points) = match job {
+        "points_expiry" => expire_points(conn, now)?,
+        "tier_review" => {
+            let validity = crate::loyalty::program::load(conn)?.tier_validity_days;
+            review_tiers(conn, now, validity)?
+        }
+        other => return Err(crate::http::error::ApiError::invalid("job", format!("unknown job '{other}'"))),
+    };
+    let report = JobReport { job: job.to_string(), business_date: date, members, points };
+    finish(conn, &report)?;
+    log::info!("job {job} for {date}: {members} members, {points}");
+    Ok(Some(report))
+}
+
+/// The in-process scheduler: every minute, each daily job not yet run today runs.
+pub fn spawn_scheduler(pool: PgPool, clock: crate::clock::Clock, tz: Tz) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            for job in JOBS {
+                let now = clock.now();
+                let outcome = crate::db::run(&pool, move |conn| run(conn, job, now, tz)).await;
+                if let Err(e) = outcome {
+                    log::warn!("job {job} failed: {e}");
+                }
+            }
+        }
+    });
+}
