@@ -386,6 +386,29 @@ fn event_summary(event_type: &str, data: &Value) -> String {
             format!("Merged customer {} into this one", data["source_customer_id"].as_str().unwrap_or("?"))
         }
         "customer.erased" => "Personal data erased".into(),
+        "order.created" => format!(
+            "Order on {} paid ¥{}: +{} points, −{} points used",
+            data["channel"].as_str().unwrap_or("?"),
+            data["paid_amount"].as_str().unwrap_or("?"),
+            data["points_earned"].as_i64().unwrap_or(0),
+            data["points_redeemed"].as_i64().unwrap_or(0)
+        ),
+        "order.refunded" => format!(
+            "Refund of ¥{}: −{} points taken back, +{} points returned",
+            data["amount"].as_str().unwrap_or("?"),
+            data["points_clawed_back"].as_i64().unwrap_or(0),
+            data["points_returned"].as_i64().unwrap_or(0)
+        ),
+        "points.earned" => format!("Earned {} points", data["points"].as_i64().unwrap_or(0)),
+        "points.redeemed" => format!("Used {} points", data["points"].as_i64().unwrap_or(0)),
+        "points.expired" => format!("{} points expired", data["points"].as_i64().unwrap_or(0)),
+        "membership.enrolled" => format!("Joined the membership as {}", data["tier"].as_str().unwrap_or("?")),
+        "membership.tier_changed" => format!(
+            "Tier {} → {} ({})",
+            data["from"].as_str().unwrap_or("?"),
+            data["to"].as_str().unwrap_or("?"),
+            data["reason"].as_str().unwrap_or("?")
+        ),
         other => other.to_string(),
     }
 }

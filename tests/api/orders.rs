@@ -619,3 +619,27 @@ async fn the_tills_lookup_shows_tier_points_and_what_expires_soon() {
     assert_eq!(res.body["customer"]["id"], json!(stranger.to_string()));
     assert_eq!(res.body["membership"], Value::Null);
 }
+
+#[actix_web::test]
+async fn the_timeline_tells_the_members_story() {
+    let app = TestApp::new().await;
+    let c = member(&app, "13800000001").await;
+    let order = post(&app, &sale("TL-1", Some(c), json!([line("A", "5000.00", 1)]))).await;
+    app.post(&format!("/v1/orders/{}/refunds", order.str("id")))
+        .token(&app.token(TILL))
+        .json(&json!({"external_id": "R", "amount": "1000.00"}))
+        .send()
+        .await
+        .assert_status(201);
+    let items = app.collect_pages(&format!("/v1/customers/{c}/timeline"), &app.token(&["customers:read"]), 50).await;
+    let summaries: Vec<&str> = items.iter().filter_map(|i| i["summary"].as_str()).collect();
+    for expected in [
+        "Refund of ¥1000.00: −1000 points taken back, +0 points returned",
+        "Order on pos paid ¥5000.00: +5000 points, −0 points used",
+        "Earned 5000 points",
+        "Tier normal → silver (upgrade)",
+        "Joined the membership as normal",
+    ] {
+        assert!(summaries.contains(&expected), "{expected} missing from {summaries:?}");
+    }
+}
