@@ -105,6 +105,11 @@ STATE_DEPENDENT = [
     ("POST /v1/orders/{id}/refunds", "refund_exceeds_quantity", None, None),
     ("POST /v1/orders/{id}/refunds", "nothing_to_refund", None, None),
     ("POST /v1/orders/{id}/refunds", "validation_failed", "lines", "order has no line"),
+    # Tiers and the program: the catalogue decides which codes exist and which tier is the base.
+    ("PUT /v1/customers/{id}/membership/tier", "validation_failed", "tier", "no tier with this code"),
+    (None, "validation_failed", "min_annual_spend", "base tier"),
+    (None, "validation_failed", "rank", "base tier"),
+    ("PUT /v1/loyalty/program", "validation_failed", None, "must be shorter than points_ttl_days"),
 ]
 
 

@@ -90,11 +90,30 @@ pub mod rate {
         let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
         let shape_ok = digits(whole)
             && whole.len() <= 12
+            && (whole == "0" || !whole.starts_with('0'))
             && fraction.is_none_or(|f| digits(f) && f.len() <= max_decimals);
         if !shape_ok {
             return Err(format!("must be a decimal string like \"0.95\" with at most {max_decimals} decimals"));
         }
         raw.parse::<Decimal>().map_err(|_| format!("'{raw}' is not a decimal number"))
+    }
+
+    /// `parse`, then the range: `min < value <= max`, or `min <= value <= max` when `min_inclusive`.
+    pub fn parse_within(
+        raw: &str,
+        max_decimals: usize,
+        min: Decimal,
+        min_inclusive: bool,
+        max: Decimal,
+    ) -> Result<Decimal, String> {
+        let value = parse(raw, max_decimals)?;
+        let above = if min_inclusive { value >= min } else { value > min };
+        if above && value <= max {
+            Ok(value)
+        } else {
+            let open = if min_inclusive { '[' } else { '(' };
+            Err(format!("must be in {open}{min}, {max}]"))
+        }
     }
 
     #[cfg(test)]
@@ -109,9 +128,13 @@ pub mod rate {
             assert_eq!(format(d("0")), "0");
             assert_eq!(parse("0.95", 4), Ok(d("0.95")));
             assert_eq!(parse("10", 3), Ok(d("10")));
-            for bad in ["", ".5", "1.", "-1", "+1", "1e2", " 1", "0.12345", "1,5", "0x1"] {
+            for bad in ["", ".5", "1.", "-1", "+1", "1e2", " 1", "0.12345", "1,5", "0x1", "01", "00.5"] {
                 assert!(parse(bad, 4).is_err(), "{bad:?} must be rejected");
             }
+            assert_eq!(parse_within("1", 4, Decimal::ZERO, false, Decimal::ONE), Ok(Decimal::ONE));
+            assert!(parse_within("0", 4, Decimal::ZERO, false, Decimal::ONE).is_err());
+            assert!(parse_within("0", 4, Decimal::ZERO, true, Decimal::ONE).is_ok());
+            assert!(parse_within("1.0001", 4, Decimal::ZERO, true, Decimal::ONE).is_err());
         }
     }
 }

@@ -292,6 +292,7 @@ pub fn erase(conn: &mut PgConnection, id: Uuid) -> ApiResult<Customer> {
         store::ensure_active(&current)?;
     }
     store::delete_identities(conn, id)?;
+    crate::memberships::store::forget_card(conn, id)?;
     store::delete_tags(conn, id)?;
     store::delete_notes(conn, id)?;
     store::blank_pii(conn, id)?;

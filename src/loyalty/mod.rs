@@ -1,6 +1,9 @@
 //! The points program: settings, the ledger, points endpoints, rewards, the audit (积分体系).
 
 pub mod api;
+pub mod audit;
 pub mod ledger;
 pub mod program;
+pub mod program_api;
+pub mod rewards;
 pub mod rules;

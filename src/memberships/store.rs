@@ -76,7 +76,23 @@ pub fn get_tier(conn: &mut PgConnection, code: &str) -> ApiResult<Tier> {
         .ok_or_else(|| ApiError::not_found("tier_not_found", "no tier with this code"))
 }
 
+/// The base tier (rank 0) is what every member matches: it keeps rank 0 and a threshold of 0.
+pub fn base_tier_violation(current_rank: Option<i32>, rank: i32, min_annual_spend: Decimal) -> Option<ApiError> {
+    if current_rank == Some(0) && rank != 0 {
+        return Some(ApiError::invalid("rank", "the base tier (rank 0) keeps rank 0: every member must match a tier"));
+    }
+    if rank == 0 && min_annual_spend != Decimal::ZERO {
+        return Some(ApiError::invalid("min_annual_spend", "the base tier (rank 0) must have min_annual_spend 0"));
+    }
+    None
+}
+
 pub fn insert_tier(conn: &mut PgConnection, code: &str, t: &TierChanges) -> ApiResult<Tier> {
+    if let (Some(rank), Some(min)) = (t.rank, t.min_annual_spend) {
+        if let Some(e) = base_tier_violation(None, rank, min) {
+            return Err(e);
+        }
+    }
     diesel::insert_into(tiers::table)
         .values((tiers::code.eq(code), t))
         .returning(Tier::as_returning())
@@ -93,6 +109,11 @@ pub fn update_tier(conn: &mut PgConnection, code: &str, expected: Option<i32>, t
         .optional()?
         .ok_or_else(|| ApiError::not_found("tier_not_found", "no tier with this code"))?;
     crate::http::check_version(expected, current.version)?;
+    let rank = t.rank.unwrap_or(current.rank);
+    let min = t.min_annual_spend.unwrap_or(current.min_annual_spend);
+    if let Some(e) = base_tier_violation(Some(current.rank), rank, min) {
+        return Err(e);
+    }
     diesel::update(tiers::table.find(code))
         .set((t, tiers::version.eq(current.version + 1), tiers::updated_at.eq(Utc::now())))
         .returning(Tier::as_returning())
@@ -145,11 +166,32 @@ pub fn qualifying_spend(conn: &mut PgConnection, customer: Uuid, now: DateTime<U
     Ok(total.unwrap_or(Decimal::ZERO))
 }
 
+/// `qualifying_spend` for many members in one grouped query (member lists); absent = no spend.
+pub fn qualifying_spends(
+    conn: &mut PgConnection,
+    customers: &[Uuid],
+    now: DateTime<Utc>,
+) -> ApiResult<std::collections::HashMap<Uuid, Decimal>> {
+    use diesel::dsl::sum;
+    if customers.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(Option<Uuid>, Option<Decimal>)> = orders::table
+        .filter(orders::customer_id.eq_any(customers))
+        .filter(orders::occurred_at.gt(now - chrono::Duration::days(365)))
+        .filter(orders::occurred_at.le(now))
+        .group_by(orders::customer_id)
+        .select((orders::customer_id, sum(orders::paid_amount - orders::refunded_amount)))
+        .load(conn)?;
+    Ok(rows.into_iter().filter_map(|(c, s)| Some((c?, s.unwrap_or(Decimal::ZERO)))).collect())
+}
+
 pub struct Enrolment {
     pub channel: Option<String>,
     pub store_id: Option<Uuid>,
 }
 
+#[allow(clippy::too_many_arguments)] // each is a distinct fact of the change
 pub fn record_change(
     conn: &mut PgConnection,
     customer: Uuid,
@@ -172,7 +214,8 @@ pub fn record_change(
             tc::occurred_at.eq(at),
         ))
         .execute(conn)?;
-    if from.is_some() {
+    // Enrolment has its own event; a manual renewal at the same tier is history, not a change.
+    if from.is_some_and(|f| f != to) {
         crate::events::emit(
             conn,
             "membership.tier_changed",
@@ -241,6 +284,7 @@ pub fn enrol(
 }
 
 /// Moves a member to `tier` (upgrade, review, manual set, merge) with a fresh validity.
+#[allow(clippy::too_many_arguments)] // each is a distinct fact of the change
 pub fn set_tier(
     conn: &mut PgConnection,
     current: &Membership,
@@ -262,7 +306,8 @@ pub fn set_tier(
         ))
         .returning(Membership::as_returning())
         .get_result(conn)?;
-    if changed {
+    // An admin's decision is always kept, even one that only renews the current tier.
+    if changed || reason == "manual" {
         record_change(conn, current.customer_id, Some(&current.tier_code), &tier.code, reason, note, actor, now)?;
     }
     Ok(updated)
@@ -342,6 +387,12 @@ pub fn list_members(
     Ok(q.load(conn)?)
 }
 
+/// Erasure: the membership stays for the reports (tier counts) but its card number is forgotten.
+pub fn forget_card(conn: &mut PgConnection, customer: Uuid) -> ApiResult<()> {
+    diesel::update(m::table.find(customer)).set(m::member_card.eq(format!("erased:{customer}"))).execute(conn)?;
+    Ok(())
+}
+
 /// Members whose tier validity has run out by `now` (the daily review).
 pub fn due_for_review(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> ApiResult<Vec<Uuid>> {
     Ok(m::table
@@ -372,4 +423,21 @@ pub fn review(
     let tier = tiers.iter().find(|t| t.code == due).ok_or_else(|| ApiError::internal("tier vanished"))?;
     set_tier(conn, &current, tier, "review", Some(&format!("qualifying spend {spend}")), actor, now, validity_days)?;
     Ok((current.tier_code != tier.code).then(|| (current.tier_code.clone(), tier.code.clone())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_base_tier_keeps_rank_0_and_no_threshold() {
+        let d = |s: &str| s.parse::<Decimal>().unwrap_or_default();
+        assert!(base_tier_violation(None, 0, d("0")).is_none());
+        assert!(base_tier_violation(None, 1, d("5000")).is_none());
+        assert!(base_tier_violation(Some(1), 2, d("5000")).is_none());
+        let field = |e: Option<ApiError>| e.map(|e| e.problem().errors[0].field.clone());
+        assert_eq!(field(base_tier_violation(None, 0, d("100"))), Some("min_annual_spend".into()));
+        assert_eq!(field(base_tier_violation(Some(0), 0, d("0.01"))), Some("min_annual_spend".into()));
+        assert_eq!(field(base_tier_violation(Some(0), 3, d("0"))), Some("rank".into()));
+    }
 }

@@ -643,3 +643,22 @@ async fn the_timeline_tells_the_members_story() {
         assert!(summaries.contains(&expected), "{expected} missing from {summaries:?}");
     }
 }
+
+#[actix_web::test]
+async fn erasing_a_member_keeps_the_sales_but_forgets_the_card() {
+    let app = TestApp::new().await;
+    let c = member(&app, "13800000001").await;
+    let card = memberships::find(&mut app.conn(), c).unwrap_or_default().map(|m| m.member_card).unwrap_or_default();
+    let order = post(&app, &sale("ER-1", Some(c), json!([line("A", "300.00", 1)]))).await;
+    app.delete(&format!("/v1/customers/{c}")).token(&app.token(&["customers:pii"])).send().await.assert_status(204);
+    app.get(&format!("/v1/customers/lookup?member_card={card}"))
+        .token(&app.token(&["customers:read"]))
+        .send()
+        .await
+        .assert_problem(404, "customer_not_found");
+    let kept = memberships::find(&mut app.conn(), c).unwrap_or_default().map(|m| m.member_card).unwrap_or_default();
+    assert!(!kept.contains(&card) && kept.starts_with("erased:"));
+    let stored = app.get(&format!("/v1/orders/{}", order.str("id"))).token(&app.token(TILL)).send().await;
+    assert_eq!(stored.body["paid_amount"], "300.00", "sales reports still add up");
+    assert_eq!(points(&app, c).await.balance, 300, "the ledger total is kept, anonymously");
+}
