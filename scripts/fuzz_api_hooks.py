@@ -110,6 +110,10 @@ STATE_DEPENDENT = [
     (None, "validation_failed", "min_annual_spend", "base tier"),
     (None, "validation_failed", "rank", "base tier"),
     ("PUT /v1/loyalty/program", "validation_failed", None, "must be shorter than points_ttl_days"),
+    # Points and rewards: membership, balance, stock and the reward's state are server state.
+    (None, "not_a_member", None, None),
+    (None, "insufficient_points", None, None),
+    ("POST /v1/customers/{id}/reward-redemptions", "reward_inactive", None, None),
 ]
 
 

@@ -127,8 +127,11 @@ pub fn credit(
     Ok(Some(entry))
 }
 
+/// A lot row: id, remaining, available_at, expires_at, order.
+type LotRow = (Uuid, i64, DateTime<Utc>, DateTime<Utc>, Option<Uuid>);
+
 fn live_lots(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Vec<(Lot, Option<Uuid>)>> {
-    let rows: Vec<(Uuid, i64, DateTime<Utc>, DateTime<Utc>, Option<Uuid>)> = pl::table
+    let rows: Vec<LotRow> = pl::table
         .filter(pl::customer_id.eq(customer))
         .filter(pl::remaining.gt(0))
         .select((pl::id, pl::remaining, pl::available_at, pl::expires_at, pl::order_id))
@@ -189,9 +192,12 @@ pub fn take_back(
     if points <= 0 {
         return Ok(None);
     }
+    let own = |order: &Option<Uuid>| order.is_some() && *order == posting.order_id;
     let mut lots = live_lots(conn, account.customer_id)?;
-    lots.retain(|(l, _)| l.expires_at > now);
-    lots.sort_by_key(|(l, order)| (*order != posting.order_id || order.is_none(), l.expires_at, l.id));
+    // The order's own lots count even when expired but not yet written off: they hold the very
+    // points the refund takes back. Other lots must still be alive.
+    lots.retain(|(l, order)| l.expires_at > now || own(order));
+    lots.sort_by_key(|(l, order)| (!own(order), l.expires_at, l.id));
     let mut left = points;
     let mut plan = Vec::new();
     for (lot, _) in &lots {
@@ -203,6 +209,14 @@ pub fn take_back(
         left -= take;
     }
     let drawn = draw(conn, &plan)?;
+    if left > 0 {
+        // Debt and lots never coexist on an account: what is left of expired lots (not yet written
+        // off by the daily job) is written off before the debt appears.
+        let expired = expire_due(conn, account, now, &posting.actor)?;
+        if expired > 0 {
+            crate::events::emit(conn, "points.expired", Some(account.customer_id), json!({"points": expired}))?;
+        }
+    }
     Ok(Some(append(conn, account, -points, left, posting, drawn)?))
 }
 
@@ -314,4 +328,71 @@ pub fn redemption_expiry(conn: &mut PgConnection, order: Uuid) -> ApiResult<Opti
         return Ok(None);
     }
     Ok(pl::table.filter(pl::id.eq_any(ids)).select(diesel::dsl::max(pl::expires_at)).first(conn)?)
+}
+
+/// One ledger entry as stored.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = pe)]
+pub struct Entry {
+    pub id: i64,
+    pub customer_id: Uuid,
+    pub kind: String,
+    pub delta: i64,
+    pub balance_after: i64,
+    pub order_id: Option<Uuid>,
+    pub refund_id: Option<Uuid>,
+    pub reference: Option<String>,
+    pub reason: Option<String>,
+    pub actor: String,
+    pub lots: Value,
+    pub occurred_at: DateTime<Utc>,
+}
+
+pub fn entry(conn: &mut PgConnection, id: i64) -> ApiResult<Entry> {
+    Ok(pe::table.find(id).select(Entry::as_select()).first(conn)?)
+}
+
+/// A member's entries, newest first (by id: the order they were posted in), below `before`.
+pub fn entries(conn: &mut PgConnection, customer: Uuid, before: Option<i64>, limit: i64) -> ApiResult<Vec<Entry>> {
+    let mut q = pe::table
+        .filter(pe::customer_id.eq(customer))
+        .select(Entry::as_select())
+        .order(pe::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(before) = before {
+        q = q.filter(pe::id.lt(before));
+    }
+    Ok(q.load(conn)?)
+}
+
+pub fn not_a_member() -> ApiError {
+    ApiError::unprocessable("not_a_member", "only members have points")
+}
+
+/// A manual adjustment by staff or an integration (`adjust` entry, reason required): a positive one
+/// is a lot available at once with the program's expiry; a negative one spends spendable lots and
+/// never creates debt. Members only, and only while the customer is active.
+pub fn adjust(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    points: i64,
+    reason: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> ApiResult<i64> {
+    crate::customers::store::lock_active(conn, customer)?;
+    if crate::memberships::store::find(conn, customer)?.is_none() {
+        return Err(not_a_member());
+    }
+    let ttl_days = super::program::load(conn)?.points_ttl_days;
+    let mut account = lock_account(conn, customer)?;
+    let posting = Posting::new("adjust", actor, now).reason(reason);
+    let entry = if points > 0 {
+        credit(conn, &mut account, points, &posting, now, super::rules::expires_at(now, ttl_days, tz))?
+    } else {
+        spend(conn, &mut account, -points, &posting, now)?
+    };
+    entry.ok_or_else(|| ApiError::invalid("points", "must not be zero"))
 }

@@ -64,6 +64,13 @@ async fn post(app: &TestApp, body: &Value) -> TestResponse {
     app.post("/v1/orders").token(&app.token(TILL)).json(body).send().await
 }
 
+/// The ledger audit (`GET /v1/loyalty/audit`) must find nothing wrong.
+async fn assert_audit_clean(app: &TestApp) {
+    let res = app.get("/v1/loyalty/audit").token(&app.admin_token()).send().await;
+    res.assert_status(200);
+    assert_eq!(res.body["violations"], json!([]), "{}", res.text);
+}
+
 async fn points(app: &TestApp, customer: Uuid) -> ledger::Summary {
     let mut conn = app.conn();
     ledger::summary(&mut conn, customer, Utc::now(), 30).unwrap_or_else(|e| panic!("summary: {e}"))
@@ -201,6 +208,7 @@ async fn the_same_sale_posted_20_times_at_once_is_one_order() {
     retry.assert_status(200);
     assert_eq!(retry.body["paid_amount"], "120.00");
     assert_eq!(points(&app, c).await.balance, 120);
+    assert_audit_clean(&app).await;
 }
 
 #[actix_web::test]
@@ -225,6 +233,7 @@ async fn twenty_tills_spending_a_balance_that_covers_five() {
     let s = points(&app, c).await;
     assert_eq!((s.available, s.balance, s.debt), (0, 0, 0));
     assert_eq!(entries(&app, c).iter().filter(|e| e.0 == "redeem").count(), 5);
+    assert_audit_clean(&app).await;
 }
 
 #[actix_web::test]
@@ -308,6 +317,7 @@ async fn clawing_back_spent_points_leaves_a_debt_that_later_earnings_pay_first()
     assert_eq!(next.body["points_balance"], 150);
     let s = points(&app, c).await;
     assert_eq!((s.balance, s.debt, s.available), (150, 0, 150));
+    assert_audit_clean(&app).await;
 }
 
 #[actix_web::test]
@@ -372,6 +382,7 @@ async fn a_refund_racing_a_redemption_never_overspends() {
     }
     let ledger_sum: i64 = entries(&app, c).iter().map(|e| e.1).sum();
     assert_eq!(ledger_sum, s.balance);
+    assert_audit_clean(&app).await;
 }
 
 #[actix_web::test]
@@ -589,6 +600,7 @@ async fn merging_members_moves_orders_and_points_and_keeps_the_higher_tier() {
     let mut spend = sale("M-3", Some(target), json!([line("C", "2000.00", 1)]));
     spend["points_to_redeem"] = json!(900);
     post(&app, &spend).await.assert_status(201);
+    assert_audit_clean(&app).await;
 }
 
 #[actix_web::test]
