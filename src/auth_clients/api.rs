@@ -50,7 +50,7 @@ pub struct TokenResponse {
     )
 )]
 #[post("/v1/auth/token")]
-async fn issue_token(state: web::Data<AppState>, body: web::Json<TokenRequest>) -> ApiResult<HttpResponse> {
+async fn issue_token(state: web::Data<AppState>, body: crate::http::Json<TokenRequest>) -> ApiResult<HttpResponse> {
     let request = body.into_inner();
     let (sub, scopes, store_id) = crate::db::run(&state.pool, move |conn| match request {
         TokenRequest::ClientCredentials { client_id, client_secret } => {
@@ -149,7 +149,7 @@ pub fn validate_scopes(scopes: &[String], v: &mut Violations) {
 async fn create_api_client(
     auth: Auth<Admin>,
     state: web::Data<AppState>,
-    body: web::Json<NewApiClient>,
+    body: crate::http::Json<NewApiClient>,
 ) -> ApiResult<HttpResponse> {
     let req = body.into_inner();
     let mut v = Violations::new();

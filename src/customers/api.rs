@@ -75,7 +75,7 @@ pub fn customer_response(status: StatusCode, view: CustomerView) -> HttpResponse
 async fn create_customer(
     auth: Auth<CustomersWrite>,
     state: web::Data<AppState>,
-    body: web::Json<CustomerInput>,
+    body: crate::http::Json<CustomerInput>,
 ) -> ApiResult<HttpResponse> {
     let input = body.into_inner().validate(service::today(state.config.timezone), "")?;
     let who = auth.principal.clone();
@@ -124,7 +124,7 @@ async fn update_customer(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<Uuid>,
-    body: web::Json<CustomerInput>,
+    body: crate::http::Json<CustomerInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let mut raw = body.into_inner();
@@ -186,7 +186,7 @@ async fn upsert_customer_by_identity(
     auth: Auth<CustomersWrite>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<CustomerInput>,
+    body: crate::http::Json<CustomerInput>,
 ) -> ApiResult<HttpResponse> {
     let (kind, value) = path.into_inner();
     let (kind, value) = rules::normalize_identity(&kind, &value).map_err(|m| ApiError::invalid("value", m))?;
@@ -485,7 +485,7 @@ fn parse_bulk_row(
 async fn bulk_upsert_customers(
     _auth: Auth<CustomersWrite>,
     state: web::Data<AppState>,
-    body: web::Json<BulkRequest>,
+    body: crate::http::Json<BulkRequest>,
 ) -> ApiResult<HttpResponse> {
     let rows = body.into_inner().customers;
     if rows.is_empty() || rows.len() > BULK_MAX_ROWS {

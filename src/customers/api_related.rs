@@ -68,7 +68,7 @@ async fn add_identity(
     auth: Auth<CustomersWrite>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<IdentityInput>,
+    body: crate::http::Json<IdentityInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let (kind, value) =
@@ -152,7 +152,7 @@ async fn replace_customer_tags(
     auth: Auth<CustomersWrite>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<TagsInput>,
+    body: crate::http::Json<TagsInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let mut v = Violations::new();
@@ -232,7 +232,7 @@ pub struct NewTag {
 async fn create_tag(
     _auth: Auth<CustomersWrite>,
     state: web::Data<AppState>,
-    body: web::Json<NewTag>,
+    body: crate::http::Json<NewTag>,
 ) -> ApiResult<HttpResponse> {
     let input = body.into_inner();
     let mut v = Violations::new();
@@ -306,7 +306,7 @@ async fn add_note(
     auth: Auth<CustomersWrite>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<NoteInput>,
+    body: crate::http::Json<NoteInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let raw = body.into_inner().body;
@@ -525,7 +525,7 @@ async fn merge_customers(
     auth: Auth<CustomersWrite>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<MergeInput>,
+    body: crate::http::Json<MergeInput>,
 ) -> ApiResult<HttpResponse> {
     let target = id.into_inner();
     let source = body.source_customer_id;

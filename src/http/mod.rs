@@ -3,6 +3,8 @@
 pub mod auth;
 pub mod error;
 pub mod idempotency;
+pub mod json;
+pub use json::Json;
 pub mod middleware;
 pub mod openapi;
 pub mod pagination;

@@ -303,7 +303,7 @@ async fn adjust_points(
     auth: Auth<LoyaltyWrite>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<PointsAdjustment>,
+    body: crate::http::Json<PointsAdjustment>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let (points, reason) = body.into_inner().validate()?;
@@ -478,7 +478,7 @@ impl RewardPatch {
 async fn create_reward(
     auth: Auth<LoyaltyWrite>,
     state: web::Data<AppState>,
-    body: web::Json<RewardCreate>,
+    body: crate::http::Json<RewardCreate>,
 ) -> ApiResult<HttpResponse> {
     let new = body.into_inner().validate()?;
     let now = state.clock.now();
@@ -566,7 +566,7 @@ async fn update_reward(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<Uuid>,
-    body: web::Json<RewardPatch>,
+    body: crate::http::Json<RewardPatch>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let changes = body.into_inner().validate()?;
@@ -631,7 +631,7 @@ async fn redeem_reward(
     auth: Auth<LoyaltyWrite>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<RewardRedemptionRequest>,
+    body: crate::http::Json<RewardRedemptionRequest>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let body = body.into_inner();

@@ -188,7 +188,7 @@ async fn update_program(
     auth: Auth<Admin>,
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<ProgramInput>,
+    body: crate::http::Json<ProgramInput>,
 ) -> ApiResult<HttpResponse> {
     if auth.store_id.is_some() {
         return Err(ApiError::forbidden("a store-bound client cannot change the points program"));

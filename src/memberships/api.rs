@@ -288,7 +288,7 @@ async fn get_tier(
 async fn create_tier(
     auth: Auth<Admin>,
     state: web::Data<AppState>,
-    body: web::Json<TierCreate>,
+    body: crate::http::Json<TierCreate>,
 ) -> ApiResult<HttpResponse> {
     global_admin(&auth)?;
     let input = body.into_inner();
@@ -336,7 +336,7 @@ async fn update_tier(
     state: web::Data<AppState>,
     req: HttpRequest,
     code: web::Path<String>,
-    body: web::Json<TierPatch>,
+    body: crate::http::Json<TierPatch>,
 ) -> ApiResult<HttpResponse> {
     global_admin(&auth)?;
     let code = code.into_inner();
@@ -512,7 +512,7 @@ async fn enrol_member(
     auth: Auth<CustomersWrite>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<EnrolInput>,
+    body: crate::http::Json<EnrolInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let input = body.into_inner();
@@ -732,7 +732,7 @@ async fn set_member_tier(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<Uuid>,
-    body: web::Json<SetTierInput>,
+    body: crate::http::Json<SetTierInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let input = body.into_inner();

@@ -31,7 +31,7 @@ pub struct LineInput {
     sku: String,
     #[schema(max_length = 200)]
     name: Option<String>,
-    #[schema(max_length = 64)]
+    #[schema(min_length = 1, max_length = 64, format = "non-blank")]
     category: Option<String>,
     #[serde(deserialize_with = "crate::http::whole_number_required")]
     #[schema(minimum = 1, maximum = 100000)]
@@ -87,7 +87,7 @@ pub struct OrderInput {
 }
 
 fn text_ok(value: &str, max: usize) -> bool {
-    !value.trim().is_empty() && value.chars().count() <= max && !value.chars().any(char::is_control)
+    !value.trim().is_empty() && value.chars().count() <= max
 }
 
 impl OrderInput {
@@ -317,7 +317,7 @@ impl OrderView {
 async fn post_order(
     auth: Auth<OrdersWrite>,
     state: web::Data<AppState>,
-    body: web::Json<OrderInput>,
+    body: crate::http::Json<OrderInput>,
 ) -> ApiResult<HttpResponse> {
     let now = state.clock.now();
     let new = body.into_inner().validate(&auth, now)?;
@@ -442,7 +442,7 @@ async fn refund_order(
     auth: Auth<OrdersWrite>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    body: web::Json<RefundInput>,
+    body: crate::http::Json<RefundInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let input = body.into_inner();

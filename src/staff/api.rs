@@ -193,7 +193,7 @@ fn staff_response(status: StatusCode, member: Staff) -> HttpResponse {
 async fn create_staff(
     auth: Auth<Admin>,
     state: web::Data<AppState>,
-    body: web::Json<StaffInput>,
+    body: crate::http::Json<StaffInput>,
 ) -> ApiResult<HttpResponse> {
     let mut input = body.into_inner();
     input.validate(true)?;
@@ -306,7 +306,7 @@ async fn update_staff(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<Uuid>,
-    body: web::Json<StaffInput>,
+    body: crate::http::Json<StaffInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let mut input = body.into_inner();

@@ -165,7 +165,7 @@ fn store_response(status: actix_web::http::StatusCode, store: Store) -> HttpResp
 async fn create_store(
     auth: Auth<Admin>,
     state: web::Data<AppState>,
-    body: web::Json<StoreInput>,
+    body: crate::http::Json<StoreInput>,
 ) -> ApiResult<HttpResponse> {
     if auth.store_id.is_some() {
         return Err(ApiError::forbidden("a store-bound client cannot create stores"));
@@ -245,7 +245,7 @@ async fn update_store(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<Uuid>,
-    body: web::Json<StoreInput>,
+    body: crate::http::Json<StoreInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     visible_to(&auth, id)?;

@@ -472,3 +472,13 @@ async fn pool_exhaustion_is_a_fast_503_with_retry_after() {
     drop(held);
     app.get("/v1/stores").token(&token).send().await.assert_status(200);
 }
+
+/// serde would build a struct from a JSON array; the API only takes objects.
+#[actix_web::test]
+async fn a_body_that_is_not_a_json_object_is_400() {
+    let app = TestApp::new().await;
+    for body in ["[null, null]", "[]", "42", "\"text\"", "null"] {
+        let res = app.post("/v1/stores").token(&app.admin_token()).raw("application/json", body).send().await;
+        res.assert_problem(400, "invalid_body");
+    }
+}
