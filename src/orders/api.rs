@@ -455,6 +455,10 @@ async fn refund_order(
         .map(|l| RefundLine { line_no: l.line_no, quantity: l.quantity })
         .collect();
     v.check(lines.len() <= MAX_LINES, "lines", "at most 500 lines");
+    for (i, l) in lines.iter().enumerate() {
+        v.check((1..=500).contains(&l.line_no), &format!("lines[{i}].line_no"), "must be 1-500");
+        v.check((1..=100_000).contains(&l.quantity), &format!("lines[{i}].quantity"), "must be 1-100000");
+    }
     v.into_result()?;
     let new = NewRefund { external_id: input.external_id, lines, amount: input.amount };
     let who = auth.principal.clone();

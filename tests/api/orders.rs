@@ -674,3 +674,19 @@ async fn erasing_a_member_keeps_the_sales_but_forgets_the_card() {
     assert_eq!(stored.body["paid_amount"], "300.00", "sales reports still add up");
     assert_eq!(points(&app, c).await.balance, 300, "the ledger total is kept, anonymously");
 }
+
+#[actix_web::test]
+async fn a_refund_retry_with_an_invalid_body_is_still_invalid() {
+    let app = TestApp::new().await;
+    let order = post(&app, &sale("IR-1", None, json!([line("A", "10.00", 1)]))).await;
+    let path = format!("/v1/orders/{}/refunds", order.str("id"));
+    app.post(&path).token(&app.token(TILL)).json(&json!({"external_id": "R"})).send().await.assert_status(201);
+    let bad = app
+        .post(&path)
+        .token(&app.token(TILL))
+        .json(&json!({"external_id": "R", "lines": [{"line_no": 1, "quantity": 0}]}))
+        .send()
+        .await;
+    bad.assert_problem(422, "validation_failed");
+    assert_eq!(bad.error_fields(), vec!["lines[0].quantity"]);
+}
