@@ -3,6 +3,9 @@
 use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Deserializer, Serializer};
 
+/// Amounts are stored as NUMERIC(14, 2): anything from here up does not fit.
+pub const MAX_AMOUNT: Decimal = Decimal::from_parts(3_567_587_328, 232, 0, false, 0);
+
 /// Half-up to the cent: the one rounding rule for amounts.
 pub fn round(amount: Decimal) -> Decimal {
     amount.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
@@ -18,7 +21,7 @@ pub fn parse(raw: &str) -> Result<Decimal, String> {
     if value.scale() > 2 && value != round(value) {
         return Err(format!("'{raw}' has more than two decimals"));
     }
-    if value.abs() >= Decimal::from(1_000_000_000_000i64) {
+    if value.abs() >= MAX_AMOUNT {
         return Err(format!("'{raw}' is too large"));
     }
     Ok(round(value))
@@ -43,6 +46,13 @@ pub mod option {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_largest_amount_is_what_numeric_14_2_holds() {
+        assert_eq!(MAX_AMOUNT, Decimal::from(1_000_000_000_000i64));
+        assert!(parse("999999999999.99").is_ok());
+        assert!(parse("1000000000000").is_err());
+    }
 
     #[test]
     fn amounts_round_half_up_and_print_two_decimals() {

@@ -130,6 +130,7 @@ impl OrderInput {
                 Some(a) => a,
                 None => list_amount,
             };
+            v.check(amount < crate::money::MAX_AMOUNT, &f("amount"), "is too large");
             lines.push(NewLine {
                 basket: BasketLine {
                     sku: l.sku,
@@ -141,8 +142,9 @@ impl OrderInput {
                 name: l.name,
             });
         }
+        let sum: Decimal = lines.iter().map(|l| l.basket.amount).sum();
+        v.check(sum < crate::money::MAX_AMOUNT, "lines", "the order total is too large");
         if let Some(total) = self.total_amount {
-            let sum: Decimal = lines.iter().map(|l| l.basket.amount).sum();
             v.check(total == sum, "total_amount", "must equal the sum of the line amounts");
         }
         if self.coupon_codes.as_ref().is_some_and(|c| !c.is_empty()) {

@@ -690,3 +690,17 @@ async fn a_refund_retry_with_an_invalid_body_is_still_invalid() {
     bad.assert_problem(422, "validation_failed");
     assert_eq!(bad.error_fields(), vec!["lines[0].quantity"]);
 }
+
+/// Found by a random-seed fuzz run: line totals past NUMERIC(14, 2) were a 500.
+#[actix_web::test]
+async fn amounts_too_large_to_store_are_422_not_500() {
+    let app = TestApp::new().await;
+    let huge = post(&app, &sale("BIG-1", None, json!([line("A", "98010243267.67", 4134)]))).await;
+    huge.assert_problem(422, "validation_failed");
+    assert_eq!(huge.error_fields(), vec!["lines[0].amount", "lines"]);
+    let sum_too_big =
+        post(&app, &sale("BIG-2", None, json!([line("A", "999999999999.99", 1), line("B", "1.00", 1)]))).await;
+    sum_too_big.assert_problem(422, "validation_failed");
+    assert_eq!(sum_too_big.error_fields(), vec!["lines"]);
+    post(&app, &sale("BIG-3", None, json!([line("A", "999999999999.99", 1)]))).await.assert_status(201);
+}
