@@ -1,0 +1,400 @@
+#!/usr/bin/env python3
+"""Helpers for bench/orders-lookup (standard library only).
+
+    benchlib.py free-port                      a free loopback TCP port
+    benchlib.py cpu SERVICE_PID POSTMASTER_PID CPU counters now (JSON): machine, service, PostgreSQL
+    benchlib.py report WORK_DIR RESULTS_DIR    the summary block (stdout) and RESULTS_DIR/<timestamp>.json
+
+WORK_DIR holds what the run collected: meta.json, <phase>.wrk (wrk output with a BENCH_RESULT line),
+<phase>.pgbench (pgbench output), <phase>.cpu0/.cpu1 (cpu snapshots), <phase>.lsn0/.lsn1 (WAL positions),
+<phase>.time (/usr/bin/time of the load generator), pgbench_<phase>_log.* (sampled transaction logs),
+audit.json, and optionally <phase>.pgss / perf-<phase>.txt.
+"""
+
+import datetime
+import glob
+import json
+import os
+import re
+import socket
+import sys
+
+TARGET_ORDERS_RATIO = 0.6
+TARGET_LOOKUP_RATIO = 0.3
+TARGET_LOOKUP_P99_MS = 10.0
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    print(s.getsockname()[1])
+    s.close()
+
+
+def _proc_ticks(pid, children_too=False):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    # after the ")": state is fields[0]; utime, stime, cutime, cstime are stat fields 14-17
+    ticks = int(fields[11]) + int(fields[12])
+    if children_too:
+        ticks += int(fields[13]) + int(fields[14])
+    return ticks
+
+
+def _children(ppid):
+    kids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == ppid:
+            kids.append(int(entry))
+    return kids
+
+
+def cpu(service_pid, postmaster_pid):
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    total = sum(values[:8])  # user nice system idle iowait irq softirq steal
+    postmaster = int(postmaster_pid)
+    # The postmaster's cutime/cstime hold the backends that have exited (connections closed), the
+    # live backends are counted directly.
+    pg = _proc_ticks(postmaster, children_too=True) + sum(_proc_ticks(k) for k in _children(postmaster))
+    print(json.dumps({
+        "hz": os.sysconf("SC_CLK_TCK"),
+        "cpus": os.cpu_count(),
+        "total": total,
+        "busy": total - idle,
+        "service": _proc_ticks(int(service_pid)),
+        "postgres": pg,
+    }))
+
+
+def _read(path, default=None):
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except OSError:
+        return default
+
+
+def _cpu_split(work, phase, wall_s, loadgen_cpu_s):
+    a, b = _read(f"{work}/{phase}.cpu0"), _read(f"{work}/{phase}.cpu1")
+    if not a or not b:
+        return None
+    a, b = json.loads(a), json.loads(b)
+    hz, cpus = a["hz"], a["cpus"]
+    total_s = (b["total"] - a["total"]) / hz  # cpu-seconds available (all cores)
+    if total_s <= 0:
+        return None
+    busy = (b["busy"] - a["busy"]) / hz
+    service = (b["service"] - a["service"]) / hz
+    pg = (b["postgres"] - a["postgres"]) / hz
+    split = {
+        "cores": cpus,
+        "machine_busy_pct": round(100 * busy / total_s, 1),
+        "service_cpu_s": round(service, 1),
+        "postgres_cpu_s": round(pg, 1),
+    }
+    if loadgen_cpu_s is not None:
+        split["load_generator_cpu_s"] = round(loadgen_cpu_s, 1)
+        split["other_cpu_s"] = round(max(busy - service - pg - loadgen_cpu_s, 0), 1)
+    else:
+        split["load_generator_and_other_cpu_s"] = round(max(busy - service - pg, 0), 1)
+    return split
+
+
+def _time_file(work, phase):
+    text = _read(f"{work}/{phase}.time")
+    if not text:
+        return None
+    try:
+        _, user, system = text.strip().splitlines()[-1].split()
+        return float(user) + float(system)
+    except ValueError:
+        return None
+
+
+def _wal(work, phase, txs):
+    a, b = _read(f"{work}/{phase}.lsn0"), _read(f"{work}/{phase}.lsn1")
+    if not a or not b or not txs:
+        return None
+
+    def lsn(text):
+        hi, lo = text.strip().split("/")
+        return (int(hi, 16) << 32) + int(lo, 16)
+
+    return round((lsn(b) - lsn(a)) / txs)
+
+
+def _percentile(sorted_values, p):
+    if not sorted_values:
+        return None
+    k = max(0, min(len(sorted_values) - 1, int(round(p / 100 * len(sorted_values) + 0.5)) - 1))
+    return sorted_values[k]
+
+
+def api_phase(work, phase):
+    text = _read(f"{work}/{phase}.wrk")
+    if text is None:
+        return None
+    m = re.search(r"^BENCH_RESULT (\{.*\})\s*$", text, re.M)
+    if not m:
+        return {"error": "no BENCH_RESULT line in the wrk output", "output_tail": text[-2000:]}
+    r = json.loads(m.group(1))
+    secs = r["duration_us"] / 1e6
+    lat = r["latency_us"]
+    ok = r["requests"] - r["non2xx"]
+    socket_errors = sum(r["socket_errors"].values())
+    result = {
+        "requests": r["requests"],
+        "ok_2xx": ok,
+        "non_2xx": r["non2xx"],
+        "non_2xx_by_status": r["statuses"],
+        "socket_errors": r["socket_errors"],
+        "seconds": round(secs, 2),
+        "throughput_rps": round(r["requests"] / secs, 1) if secs else 0,
+        "throughput_2xx_rps": round(ok / secs, 1) if secs else 0,
+        "latency_ms": {k: round(v / 1000, 2) for k, v in lat.items()},
+    }
+    if r["non2xx"] or socket_errors:
+        result["first_error_body"] = r.get("first_error", "")
+    loadgen = _time_file(work, phase)
+    cpu = _cpu_split(work, phase, secs, loadgen)
+    if cpu:
+        result["cpu"] = cpu
+        if ok:
+            result["cpu_ms_per_request"] = {
+                "service": round(1000 * cpu["service_cpu_s"] / ok, 3),
+                "postgres": round(1000 * cpu["postgres_cpu_s"] / ok, 3),
+            }
+    wal = _wal(work, phase, ok)
+    if wal is not None:
+        result["wal_bytes_per_request"] = wal
+    pgss = _read(f"{work}/{phase}.pgss")
+    if pgss and ok:
+        # first table of the dump: total statements | total exec ms | WAL MB (retail_crm database)
+        m = re.search(r"^\s*(\d+) \|\s*(\d+) \|", pgss, re.M)
+        if m:
+            result["pg_stat_statements"] = {
+                "statements_per_request": round(int(m.group(1)) / ok, 2),
+                "exec_ms_per_request": round(int(m.group(2)) / ok, 3),
+            }
+    return result
+
+
+def pgbench_phase(work, phase):
+    text = _read(f"{work}/{phase}.pgbench")
+    if text is None:
+        return None
+    result = {}
+    m = re.search(r"tps = ([0-9.]+) \(without initial connection time\)", text)
+    if not m:
+        return {"error": "no tps line in the pgbench output", "output_tail": text[-2000:]}
+    result["tps"] = round(float(m.group(1)), 1)
+    m = re.search(r"number of transactions actually processed: (\d+)", text)
+    txs = int(m.group(1)) if m else None
+    result["transactions"] = txs
+    m = re.search(r"number of failed transactions: (\d+)", text)
+    result["failed"] = int(m.group(1)) if m else 0
+    m = re.search(r"latency average = ([0-9.]+) ms", text)
+    lat = {"mean": float(m.group(1))} if m else {}
+    # Latency percentiles from the sampled per-transaction log (field 3: latency in µs).
+    samples = []
+    for path in glob.glob(f"{work}/pgbench_{phase}_log*"):
+        with open(path) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[2].isdigit():
+                    samples.append(int(parts[2]))
+    samples.sort()
+    if samples:
+        lat["p50"] = round(_percentile(samples, 50) / 1000, 2)
+        lat["p99"] = round(_percentile(samples, 99) / 1000, 2)
+        result["latency_sampled_transactions"] = len(samples)
+    result["latency_ms"] = lat
+    m = re.search(r"duration: (\d+) s", text)
+    secs = int(m.group(1)) if m else None
+    cpu = _cpu_split(work, phase, secs, _time_file(work, phase))
+    if cpu:
+        result["cpu"] = cpu
+        if txs:
+            result["cpu_ms_per_transaction"] = {"postgres": round(1000 * cpu["postgres_cpu_s"] / txs, 3)}
+    wal = _wal(work, phase, txs)
+    if wal is not None:
+        result["wal_bytes_per_transaction"] = wal
+    return result
+
+
+def _fmt(v, unit="", nd=1):
+    if v is None:
+        return "n/a"
+    return f"{v:,.{nd}f}{unit}"
+
+
+def report(work, results_dir):
+    meta = json.loads(_read(f"{work}/meta.json", "{}"))
+    orders = api_phase(work, "orders")
+    lookup = api_phase(work, "lookup")
+    tpcb = pgbench_phase(work, "tpcb")
+    select = pgbench_phase(work, "select")
+    audit = json.loads(_read(f"{work}/audit.json", "null") or "null")
+
+    def ratio(api, pg):
+        if not api or not pg or "error" in api or "error" in pg or not pg.get("tps"):
+            return None
+        return round(api["throughput_2xx_rps"] / pg["tps"], 3)
+
+    orders_ratio = ratio(orders, tpcb)
+    lookup_ratio = ratio(lookup, select)
+    lookup_p99 = (lookup or {}).get("latency_ms", {}).get("p99")
+    targets = {
+        "orders_vs_tpcb": {
+            "ratio": orders_ratio, "target": f">= {TARGET_ORDERS_RATIO}",
+            "met": orders_ratio is not None and orders_ratio >= TARGET_ORDERS_RATIO,
+        },
+        "lookup_vs_select_only": {
+            "ratio": lookup_ratio, "target": f">= {TARGET_LOOKUP_RATIO}",
+            "met": lookup_ratio is not None and lookup_ratio >= TARGET_LOOKUP_RATIO,
+        },
+        "lookup_p99": {
+            "ms": lookup_p99, "target": f"<= {TARGET_LOOKUP_P99_MS} ms",
+            "met": lookup_p99 is not None and lookup_p99 <= TARGET_LOOKUP_P99_MS,
+        },
+    }
+    started = meta.get("started_at") or datetime.datetime.now(datetime.timezone.utc).isoformat()
+    doc = {
+        "benchmark": "bench/orders-lookup",
+        "started_at": started,
+        "config": meta.get("config", {}),
+        "environment": meta.get("environment", {}),
+        "seed_seconds": meta.get("seed_seconds"),
+        "orders": orders,
+        "lookup": lookup,
+        "pgbench_tpcb": tpcb,
+        "pgbench_select_only": select,
+        "targets": targets,
+        "ledger_audit": audit,
+    }
+    os.makedirs(results_dir, exist_ok=True)
+    stamp = re.sub(r"[^0-9T]", "", started.split(".")[0].split("+")[0])
+    out = os.path.join(results_dir, f"{stamp}.json")
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+
+    cfg = doc["config"]
+    env = doc["environment"]
+    mark = lambda ok: "met" if ok else "NOT met"  # noqa: E731
+    lines = []
+    lines.append("=== retail-crm bench/orders-lookup ===")
+    lines.append(f"when:     {started}   commit {env.get('git_commit', '?')}{' (dirty tree)' if env.get('git_dirty') else ''}")
+    lines.append(f"machine:  {env.get('cpus', '?')} cores, {env.get('cpu_model', '?')}; PostgreSQL {env.get('postgres', '?')} "
+                 f"(embedded, fsync on, max_connections 200)")
+    lines.append(f"setup:    {cfg.get('members', '?'):,} members ({cfg.get('history_orders_per_member', 0)} past orders each) "
+                 f"seeded in {_fmt(doc['seed_seconds'], ' s')}; "
+                 f"{cfg.get('clients')} clients, {cfg.get('threads')} load threads, {cfg.get('seconds')} s per workload, "
+                 f"pool {cfg.get('pool_size')}, redeem on {cfg.get('redeem_pct')}% of orders")
+    lines.append("")
+    for name, label, r in (("orders", "POST /v1/orders", orders), ("lookup", "GET /v1/customers/lookup", lookup)):
+        if not r:
+            lines.append(f"{label:<26} not run")
+            continue
+        if "error" in r:
+            lines.append(f"{label:<26} ERROR: {r['error']}")
+            continue
+        lat = r["latency_ms"]
+        errs = r["non_2xx"] + sum(r["socket_errors"].values())
+        detail = ""
+        if r["non_2xx"]:
+            detail = " (" + ", ".join(f"{k}: {v}" for k, v in sorted(r["non_2xx_by_status"].items())) + ")"
+        lines.append(f"{label:<26} {_fmt(r['throughput_2xx_rps'], ' req/s'):>14}   p50 {_fmt(lat['p50'], ' ms', 2)}   "
+                     f"p99 {_fmt(lat['p99'], ' ms', 2)}   {r['ok_2xx']:,} ok, {r['non_2xx']:,} non-2xx{detail}, "
+                     f"{sum(r['socket_errors'].values())} socket errors")
+        if errs and r.get("first_error_body"):
+            lines.append(f"{'':<26} first error: {r['first_error_body'][:200]}")
+    for label, r in ((f"pgbench TPC-B (-s {cfg.get('pgbench_scale', '?')})", tpcb), ("pgbench select-only (-S)", select)):
+        if not r:
+            lines.append(f"{label:<26} not run")
+            continue
+        if "error" in r:
+            lines.append(f"{label:<26} ERROR: {r['error']}")
+            continue
+        lat = r["latency_ms"]
+        lines.append(f"{label:<26} {_fmt(r['tps'], ' tps'):>14}   p50 {_fmt(lat.get('p50'), ' ms', 2)}   "
+                     f"p99 {_fmt(lat.get('p99'), ' ms', 2)}   {r['transactions'] or 0:,} tx, {r['failed']} failed")
+    lines.append("")
+    t = targets
+    lines.append(f"orders / TPC-B        = {_fmt(orders_ratio, '', 3):>6}   (target >= {TARGET_ORDERS_RATIO})   "
+                 f"{mark(t['orders_vs_tpcb']['met'])}")
+    lines.append(f"lookup / select-only  = {_fmt(lookup_ratio, '', 3):>6}   (target >= {TARGET_LOOKUP_RATIO})   "
+                 f"{mark(t['lookup_vs_select_only']['met'])}")
+    lines.append(f"lookup p99            = {_fmt(lookup_p99, ' ms', 2):>9}   (target <= {TARGET_LOOKUP_P99_MS:g} ms)   "
+                 f"{mark(t['lookup_p99']['met'])}")
+    lines.append("")
+    lines.append("where the CPU went (cpu-seconds over each measured phase; machine busy %):")
+    for label, r in (("orders", orders), ("lookup", lookup), ("TPC-B", tpcb), ("select-only", select)):
+        c = (r or {}).get("cpu")
+        if not c:
+            continue
+        if "load_generator_cpu_s" in c:
+            lg = f"load generator {c['load_generator_cpu_s']:5.1f}  other {c['other_cpu_s']:5.1f}"
+        else:
+            lg = f"load generator + other {c['load_generator_and_other_cpu_s']:5.1f}"
+        extra = ""
+        if "cpu_ms_per_request" in r:
+            per = r["cpu_ms_per_request"]
+            extra = f"CPU per request: {per['service']:.3f} ms service + {per['postgres']:.3f} ms PostgreSQL"
+        elif "cpu_ms_per_transaction" in r:
+            extra = f"CPU per transaction: {r['cpu_ms_per_transaction']['postgres']:.3f} ms PostgreSQL"
+        if "pg_stat_statements" in r:
+            st = r["pg_stat_statements"]
+            extra += (f"; {st['statements_per_request']:.1f} SQL statements, "
+                      f"{st['exec_ms_per_request']:.3f} ms executing them")
+        wal = r.get("wal_bytes_per_request", r.get("wal_bytes_per_transaction"))
+        wal_s = f", WAL {wal:,} B/tx" if wal is not None else ""
+        lines.append(f"  {label:<12} busy {c['machine_busy_pct']:5.1f}%  service {c['service_cpu_s']:6.1f}  "
+                     f"postgres {c['postgres_cpu_s']:6.1f}  {lg}{wal_s}")
+        if extra:
+            lines.append(f"  {'':<13}{extra}")
+    for label, r in (("orders", orders), ("lookup", lookup), ("TPC-B", tpcb), ("select-only", select)):
+        c = (r or {}).get("cpu") or {}
+        other = c.get("other_cpu_s")
+        busy_s = c.get("service_cpu_s", 0) + c.get("postgres_cpu_s", 0) + c.get("load_generator_cpu_s", 0) + (other or 0)
+        if other is not None and busy_s and other > 0.1 * busy_s:
+            lines.append(f"WARNING: other processes took {other:.1f} cpu-s during {label} "
+                         f"({100 * other / busy_s:.0f}% of the busy time): that figure is disturbed, rerun on an idle machine")
+    if audit is not None:
+        if isinstance(audit, dict) and "accounts_checked" in audit:
+            n = len(audit.get("violations") or [])
+            lines.append(f"ledger audit: {audit['accounts_checked']:,} accounts checked, {n} violations"
+                         f"{' (truncated)' if audit.get('truncated') else ''}")
+        else:
+            lines.append(f"ledger audit: {audit.get('note', 'not available') if isinstance(audit, dict) else audit}")
+    lines.append(f"results: {os.path.relpath(out)}")
+    print("\n".join(lines))
+
+
+def main(argv):
+    if len(argv) >= 2 and argv[1] == "free-port":
+        free_port()
+    elif len(argv) == 4 and argv[1] == "cpu":
+        cpu(argv[2], argv[3])
+    elif len(argv) == 4 and argv[1] == "report":
+        report(argv[2], argv[3])
+    else:
+        sys.stderr.write(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
