@@ -64,6 +64,29 @@ pub fn emit(
     Ok(id)
 }
 
+/// Writes several events in one statement (a sale's order, earning and redemption events).
+pub fn emit_many(conn: &mut PgConnection, batch: &[(&'static str, Option<Uuid>, Value)]) -> ApiResult<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let rows: Vec<_> = batch
+        .iter()
+        .map(|(event_type, subject, data)| {
+            debug_assert!(EVENT_TYPES.contains(event_type));
+            (
+                events::id.eq(Uuid::now_v7()),
+                events::event_type.eq(*event_type),
+                events::occurred_at.eq(now),
+                events::subject_id.eq(*subject),
+                events::data.eq(data.clone()),
+            )
+        })
+        .collect();
+    diesel::insert_into(events::table).values(&rows).execute(conn)?;
+    Ok(())
+}
+
 #[derive(Debug, Queryable, Serialize, ToSchema)]
 #[schema(example = json!({
     "id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "sequence": 42, "type": "customer.created",

@@ -56,6 +56,10 @@ impl Posting {
 /// Locks (creating it when needed) the member's account: the serialization point for all of
 /// their points, so two tills can never both spend the same balance.
 pub fn lock_account(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Account> {
+    // The account usually exists: one round trip then; the insert only for a member's first points.
+    if let Some(account) = pa::table.find(customer).select(Account::as_select()).for_update().first(conn).optional()? {
+        return Ok(account);
+    }
     diesel::insert_into(pa::table).values(pa::customer_id.eq(customer)).on_conflict_do_nothing().execute(conn)?;
     Ok(pa::table.find(customer).select(Account::as_select()).for_update().first(conn)?)
 }

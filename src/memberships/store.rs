@@ -322,6 +322,18 @@ pub fn upgrade_if_due(
     validity_days: i32,
 ) -> ApiResult<(Membership, bool)> {
     let tiers = list_tiers(conn)?;
+    upgrade_with_tiers(conn, current, &tiers, actor, now, validity_days)
+}
+
+/// `upgrade_if_due` with the tier catalogue the caller already read (the order path reads it once).
+pub fn upgrade_with_tiers(
+    conn: &mut PgConnection,
+    current: &Membership,
+    tiers: &[Tier],
+    actor: &str,
+    now: DateTime<Utc>,
+    validity_days: i32,
+) -> ApiResult<(Membership, bool)> {
     let rules: Vec<TierRule> = tiers.iter().map(Tier::rule).collect();
     let spend = qualifying_spend(conn, current.customer_id, now)?;
     let rank_now = tiers.iter().find(|t| t.code == current.tier_code).map(|t| t.rank).unwrap_or(0);

@@ -80,33 +80,28 @@ pub struct Posted {
 /// Posts a sale once: a second post of the same `(channel, external_id)` returns the stored order
 /// and changes nothing, however many tills retry at once.
 pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<Utc>, tz: Tz) -> ApiResult<Posted> {
-    if let Some(existing) = store::find_by_external(conn, &new.channel, &new.external_id)? {
-        let lines = store::lines(conn, existing.id)?;
-        return Ok(Posted { order: existing, lines, created: false });
-    }
     let customer = resolve_customer(conn, &new.customer)?;
     let id = Uuid::now_v7();
     let claimed = store::claim(conn, id, &new.channel, &new.external_id, new.store_id, customer, new.occurred_at)?;
     if claimed.is_none() {
-        // Another till posted the same sale first and has committed it by now.
+        // Posted before (or by another till a moment ago, which has committed it by now).
         let existing = store::find_by_external(conn, &new.channel, &new.external_id)?.ok_or_else(store::not_found)?;
         let lines = store::lines(conn, existing.id)?;
         return Ok(Posted { order: existing, lines, created: false });
     }
 
-    // The account lock first: the member's points and tier change under it, one till at a time.
-    let mut account = match customer {
-        Some(c) if memberships::find(conn, c)?.is_some() => Some(ledger::lock_account(conn, c)?),
-        _ => None,
-    };
+    // Membership, then the account: the member's tier and points change under these locks, one
+    // till at a time (merges take them in the same order).
     let membership = match customer {
-        Some(c) if account.is_some() => memberships::lock(conn, c)?,
-        _ => None,
-    };
-    let tier = match &membership {
-        Some(m) => Some(memberships::get_tier(conn, &m.tier_code)?),
+        Some(c) => memberships::lock(conn, c)?,
         None => None,
     };
+    let mut account = match &membership {
+        Some(m) => Some(ledger::lock_account(conn, m.customer_id)?),
+        None => None,
+    };
+    let tiers = if membership.is_some() { memberships::list_tiers(conn)? } else { Vec::new() };
+    let tier = membership.as_ref().and_then(|m| tiers.iter().find(|t| t.code == m.tier_code)).cloned();
     let program = crate::loyalty::program::load(conn)?.rules();
     if new.points_to_redeem > 0 && membership.is_none() {
         return Err(ApiError::unprocessable("not_a_member", "only members can redeem points"));
@@ -138,10 +133,11 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
     };
 
     let mut balance_after = None;
+    let mut events = Vec::with_capacity(3);
     if let (Some(account), Some(c)) = (account.as_mut(), customer) {
         if pricing.points_redeemed > 0 {
             ledger::spend(conn, account, pricing.points_redeemed, &Posting::new("redeem", actor, now).order(id), now)?;
-            emit(conn, "points.redeemed", Some(c), json!({"order_id": id, "points": pricing.points_redeemed}))?;
+            events.push(("points.redeemed", Some(c), json!({"order_id": id, "points": pricing.points_redeemed})));
         }
         if pricing.points_to_earn > 0 {
             let available_at = loyalty_rules::available_at(now, program.points_pending_days);
@@ -154,7 +150,7 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
                 available_at,
                 expires_at,
             )?;
-            emit(conn, "points.earned", Some(c), json!({"order_id": id, "points": pricing.points_to_earn}))?;
+            events.push(("points.earned", Some(c), json!({"order_id": id, "points": pricing.points_to_earn})));
         }
         balance_after = Some(account.balance);
     }
@@ -197,7 +193,8 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
 
     // Qualifying spend now includes this order: upgrade at once if it crossed a threshold.
     if let Some(m) = &membership {
-        let (after, changed) = memberships::upgrade_if_due(conn, m, actor, now, program.tier_validity_days)?;
+        let (after, changed) =
+            memberships::upgrade_with_tiers(conn, m, &tiers, actor, now, program.tier_validity_days)?;
         if changed {
             order = diesel::update(crate::schema::orders::table.find(id))
                 .set((
@@ -208,13 +205,14 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
                 .get_result(conn)?;
         }
     }
-    emit(
-        conn,
+    events.push((
         "order.created",
         customer,
-        json!({"order_id": id, "channel": order.channel, "store_id": order.store_id, "paid_amount": crate::money::format(order.paid_amount),
+        json!({"order_id": id, "channel": order.channel, "store_id": order.store_id,
+               "paid_amount": crate::money::format(order.paid_amount),
                "points_earned": order.points_earned, "points_redeemed": order.points_redeemed}),
-    )?;
+    ));
+    crate::events::emit_many(conn, &events)?;
     Ok(Posted { order, lines, created: true })
 }
 
