@@ -363,6 +363,8 @@ pub struct SearchParams {
     /// Name (part), phone (full or last 4 digits), email or member card.
     q: Option<String>,
     tag: Option<String>,
+    /// Members of this tier, e.g. `silver`.
+    tier: Option<String>,
     city: Option<String>,
     /// Home store.
     store_id: Option<Uuid>,
@@ -396,8 +398,15 @@ async fn search_customers(
         return Err(ApiError::invalid("status", "must be active, merged or erased"));
     }
     let term = p.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(rules::classify_query);
-    let filter =
-        SearchFilter { term, tag: p.tag, city: p.city, store_id: p.store_id, created_after: p.created_after, status };
+    let filter = SearchFilter {
+        term,
+        tag: p.tag,
+        tier: p.tier,
+        city: p.city,
+        store_id: p.store_id,
+        created_after: p.created_after,
+        status,
+    };
     let who = auth.principal.clone();
     let views = crate::db::run(&state.pool, move |conn| {
         let rows = store::search(conn, &filter, after, limit + 1)?;

@@ -328,6 +328,8 @@ pub fn delete_notes(conn: &mut PgConnection, customer: Uuid) -> ApiResult<usize>
 pub struct SearchFilter {
     pub term: Option<super::rules::SearchTerm>,
     pub tag: Option<String>,
+    /// Members of this tier (code).
+    pub tier: Option<String>,
     pub city: Option<String>,
     pub store_id: Option<Uuid>,
     pub created_after: Option<DateTime<Utc>>,
@@ -351,6 +353,10 @@ pub fn search(conn: &mut PgConnection, f: &SearchFilter, after: Option<Uuid>, li
     }
     if let Some(tag) = &f.tag {
         q = q.filter(c::id.eq_any(ct::table.filter(ct::tag.eq(tag.clone())).select(ct::customer_id)));
+    }
+    if let Some(tier) = &f.tier {
+        use crate::schema::memberships as m;
+        q = q.filter(c::id.eq_any(m::table.filter(m::tier_code.eq(tier.clone())).select(m::customer_id)));
     }
     if let Some(city) = &f.city {
         q = q.filter(c::city.eq(city.clone()));

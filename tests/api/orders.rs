@@ -704,3 +704,18 @@ async fn amounts_too_large_to_store_are_422_not_500() {
     assert_eq!(sum_too_big.error_fields(), vec!["lines"]);
     post(&app, &sale("BIG-3", None, json!([line("A", "999999999999.99", 1)]))).await.assert_status(201);
 }
+
+#[actix_web::test]
+async fn customer_search_filters_by_tier() {
+    let app = TestApp::new().await;
+    let silver = member(&app, "13800000001").await;
+    member(&app, "13800000002").await;
+    customer(&app, "13800000003").await;
+    post(&app, &sale("ST-1", Some(silver), json!([line("A", "5000.00", 1)]))).await;
+    let token = app.token(&["customers:read"]);
+    let found = app.get("/v1/customers?tier=silver").token(&token).send().await;
+    let ids: Vec<Value> = found.items().iter().map(|c| c["id"].clone()).collect();
+    assert_eq!(ids, vec![json!(silver.to_string())]);
+    assert_eq!(app.get("/v1/customers?tier=normal").token(&token).send().await.items().len(), 1);
+    assert_eq!(app.get("/v1/customers").token(&token).send().await.items().len(), 3);
+}
