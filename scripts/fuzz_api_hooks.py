@@ -100,6 +100,9 @@ STATE_DEPENDENT = [
     ("POST /v1/orders", "validation_failed", "total_amount", "must equal the sum"),
     ("POST /v1/orders", "validation_failed", None, "must equal quantity × unit_price"),
     ("POST /v1/orders", "validation_failed", "paid_amount", "is required with pricing 'external'"),
+    # quantity × unit_price (and the sum of the lines) must fit NUMERIC(14, 2): a product, not a bound.
+    ("POST /v1/orders", "validation_failed", None, "is too large"),
+    ("POST /v1/orders", "validation_failed", "lines", "the order total is too large"),
     # Refunds depend on what the order holds and what was refunded before.
     ("POST /v1/orders/{id}/refunds", "refund_exceeds_paid", None, None),
     ("POST /v1/orders/{id}/refunds", "refund_exceeds_quantity", None, None),
