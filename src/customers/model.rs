@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::rules;
 use super::store::{Customer, ProfileChanges};
 use crate::http::error::{ApiResult, Violations};
-use crate::http::patch::double_option;
+use crate::http::patch::{double_option, trimmed};
 
 #[derive(Deserialize, ToSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -92,10 +92,6 @@ pub struct ValidInput {
     pub identities: Vec<(String, String)>,
 }
 
-fn clean(value: Option<Option<String>>) -> Option<Option<String>> {
-    value.map(|v| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
-}
-
 pub fn validate_tags(tags: &[String], v: &mut Violations) -> Vec<String> {
     let mut out: Vec<String> = tags.iter().map(|t| t.trim().to_string()).collect();
     if out.len() > 100 {
@@ -138,13 +134,13 @@ impl CustomerInput {
             );
         }
         let mut profile = ProfileChanges {
-            name: clean(self.name),
+            name: trimmed(self.name),
             gender: self.gender,
             birthday: self.birthday,
-            city: clean(self.city),
-            district: clean(self.district),
-            address: clean(self.address),
-            source_channel: clean(self.source_channel),
+            city: trimmed(self.city),
+            district: trimmed(self.district),
+            address: trimmed(self.address),
+            source_channel: trimmed(self.source_channel),
             home_store_id: self.home_store_id,
             ..Default::default()
         };
@@ -156,7 +152,7 @@ impl CustomerInput {
                 v.add(f("birthday"), msg);
             }
         }
-        profile.phone = match clean(self.phone) {
+        profile.phone = match trimmed(self.phone) {
             Some(Some(raw)) => match rules::normalize_phone(&raw) {
                 Ok(p) => Some(Some(p)),
                 Err(msg) => {
@@ -167,7 +163,7 @@ impl CustomerInput {
             Some(None) => Some(None),
             None => None,
         };
-        profile.email = match clean(self.email) {
+        profile.email = match trimmed(self.email) {
             Some(Some(raw)) => match rules::normalize_email(&raw) {
                 Ok(e) => Some(Some(e)),
                 Err(msg) => {

@@ -108,7 +108,7 @@ pub struct TierCreate {
     #[schema(min_length = 1, max_length = 50, format = "non-blank")]
     name: String,
     /// Unique among tiers; rank 0 is the base tier (its `min_annual_spend` must be 0).
-    #[serde(deserialize_with = "required_whole_number")]
+    #[serde(deserialize_with = "crate::http::whole_number_required")]
     #[schema(minimum = 0, maximum = 1000)]
     rank: i32,
     /// Money, not negative.
@@ -151,11 +151,6 @@ pub struct TierPatch {
     /// Replaces the list: at most 20, each 1-100 characters and not blank.
     #[schema(max_items = 20, min_length = 1, max_length = 100, format = "non-blank")]
     benefits: Option<Vec<String>>,
-}
-
-fn required_whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
-    use serde::de::Error;
-    crate::http::whole_number(d)?.ok_or_else(|| D::Error::custom("invalid type: null, expected a whole number"))
 }
 
 fn valid_code(code: &str) -> bool {

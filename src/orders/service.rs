@@ -104,7 +104,7 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
     let tier = membership.as_ref().and_then(|m| tiers.iter().find(|t| t.code == m.tier_code)).cloned();
     let program = crate::loyalty::program::load(conn)?.rules();
     if new.points_to_redeem > 0 && membership.is_none() {
-        return Err(ApiError::unprocessable("not_a_member", "only members can redeem points"));
+        return Err(ledger::not_a_member());
     }
     let basket: Vec<BasketLine> = new.lines.iter().map(|l| l.basket.clone()).collect();
     let tier_pricing = tier.as_ref().map(|t| t.pricing());

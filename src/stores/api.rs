@@ -10,7 +10,7 @@ use super::store::{self, NewStore, Store, StoreChanges};
 use crate::http::auth::{Admin, AnyScope, Auth, Principal};
 use crate::http::error::{ApiError, ApiResult, Violations};
 use crate::http::pagination::{Page, PageParams};
-use crate::http::patch::double_option;
+use crate::http::patch::{double_option, trimmed};
 use crate::http::{etag, if_match};
 use crate::AppState;
 
@@ -89,10 +89,6 @@ fn money_patch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<D
     crate::money::option::deserialize(d).map(Some)
 }
 
-fn clean_text(value: Option<Option<String>>) -> Option<Option<String>> {
-    value.map(|v| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()))
-}
-
 impl StoreInput {
     fn validate(&self, creating: bool) -> ApiResult<()> {
         let mut v = Violations::new();
@@ -131,8 +127,8 @@ impl StoreInput {
         StoreChanges {
             code: self.code,
             name: self.name.map(|n| n.trim().to_string()),
-            city: clean_text(self.city),
-            district: clean_text(self.district),
+            city: trimmed(self.city),
+            district: trimmed(self.district),
             kind: self.kind,
             daily_sales_target: self.daily_sales_target,
             active: self.active,
