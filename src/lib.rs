@@ -4,6 +4,7 @@ pub mod audit;
 pub mod auth_clients;
 pub mod clock;
 pub mod config;
+pub mod coupons;
 pub mod customers;
 pub mod db;
 pub mod events;
@@ -67,6 +68,7 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     memberships::api::configure(cfg);
     loyalty::api::configure(cfg);
     orders::api::configure(cfg);
+    coupons::configure(cfg);
     jobs::api::configure(cfg);
     events::api::configure(cfg);
     audit::api::configure(cfg);

@@ -231,6 +231,8 @@ diesel::table! {
         tier_changed -> Bool,
         points_balance_after -> Nullable<Int8>,
         created_at -> Timestamptz,
+        coupon_codes -> Array<Text>,
+        reservation_id -> Nullable<Uuid>,
     }
 }
 
@@ -246,6 +248,8 @@ diesel::table! {
         amount -> Numeric,
         discounted_amount -> Numeric,
         refunded_quantity -> Int4,
+        tier_discount -> Numeric,
+        coupon_discount -> Numeric,
     }
 }
 
@@ -338,12 +342,101 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    coupon_templates (id) {
+        id -> Uuid,
+        name -> Text,
+        description -> Nullable<Text>,
+        kind -> Text,
+        threshold -> Nullable<Numeric>,
+        discount -> Nullable<Numeric>,
+        discount_rate -> Nullable<Numeric>,
+        max_discount -> Nullable<Numeric>,
+        gift_sku -> Nullable<Text>,
+        valid_from -> Nullable<Timestamptz>,
+        valid_to -> Nullable<Timestamptz>,
+        valid_days_after_issue -> Nullable<Int4>,
+        total_quantity -> Nullable<Int4>,
+        per_customer_limit -> Nullable<Int4>,
+        store_ids -> Array<Uuid>,
+        channels -> Array<Text>,
+        categories -> Array<Text>,
+        skus -> Array<Text>,
+        stackable -> Bool,
+        unit_cost -> Numeric,
+        status -> Text,
+        issued_count -> Int4,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    coupons (code) {
+        code -> Text,
+        template_id -> Uuid,
+        customer_id -> Uuid,
+        source -> Text,
+        source_ref -> Nullable<Text>,
+        issued_at -> Timestamptz,
+        valid_from -> Timestamptz,
+        expires_at -> Timestamptz,
+        status -> Text,
+        redeemed_at -> Nullable<Timestamptz>,
+        voided_at -> Nullable<Timestamptz>,
+        void_reason -> Nullable<Text>,
+        reserved_by -> Nullable<Uuid>,
+        reserved_until -> Nullable<Timestamptz>,
+        version -> Int4,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    coupon_redemptions (id) {
+        id -> Uuid,
+        code -> Text,
+        template_id -> Uuid,
+        customer_id -> Uuid,
+        order_id -> Nullable<Uuid>,
+        order_reference -> Nullable<Text>,
+        store_id -> Nullable<Uuid>,
+        channel -> Nullable<Text>,
+        amount -> Numeric,
+        discount -> Numeric,
+        actor -> Text,
+        redeemed_at -> Timestamptz,
+        undone_at -> Nullable<Timestamptz>,
+        undone_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    checkout_reservations (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        store_id -> Nullable<Uuid>,
+        channel -> Text,
+        points -> Int8,
+        coupon_codes -> Array<Text>,
+        quote -> Jsonb,
+        status -> Text,
+        expires_at -> Timestamptz,
+        order_id -> Nullable<Uuid>,
+        actor -> Text,
+        created_at -> Timestamptz,
+        closed_at -> Nullable<Timestamptz>,
+    }
+}
+
 diesel::joinable!(staff -> stores (store_id));
 diesel::joinable!(customer_identities -> customers (customer_id));
 diesel::joinable!(customer_tags -> customers (customer_id));
 diesel::joinable!(customer_notes -> customers (customer_id));
 diesel::joinable!(memberships -> tiers (tier_code));
 diesel::joinable!(order_lines -> orders (order_id));
+diesel::joinable!(coupons -> coupon_templates (template_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     stores,
@@ -370,4 +463,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     rewards,
     reward_redemptions,
     job_runs,
+    coupon_templates,
+    coupons,
+    coupon_redemptions,
+    checkout_reservations,
 );

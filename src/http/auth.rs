@@ -173,6 +173,9 @@ scopes! {
     LoyaltyRead => "loyalty:read",
     LoyaltyWrite => "loyalty:write",
     OrdersWrite => "orders:write",
+    CouponsRead => "coupons:read",
+    CouponsWrite => "coupons:write",
+    CouponsRedeem => "coupons:redeem",
     Admin => "admin",
 }
 

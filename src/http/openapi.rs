@@ -28,6 +28,8 @@ pub const API_VERSION: &str = "1.0.0";
         (name = "memberships", description = "Tiers and memberships"),
         (name = "loyalty", description = "The points program, ledger, rewards and audit"),
         (name = "orders", description = "Sales and refunds from every channel"),
+        (name = "coupons", description = "Coupon templates, codes issued to customers, and redemption (核销)"),
+        (name = "checkout", description = "The checkout quote and reservations that hold coupons and points"),
         (name = "events", description = "The event feed (transactional outbox)"),
         (name = "audit", description = "Append-only audit log"),
     )
