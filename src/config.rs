@@ -26,6 +26,8 @@ pub struct Config {
     pub pool_timeout: Duration,
     pub body_limit: usize,
     pub token_ttl_seconds: i64,
+    /// How long a checkout reservation holds coupons and points.
+    pub reservation_ttl_seconds: i64,
 }
 
 impl Default for Config {
@@ -41,6 +43,7 @@ impl Default for Config {
             pool_timeout: Duration::from_millis(2000),
             body_limit: 1024 * 1024,
             token_ttl_seconds: 3600,
+            reservation_ttl_seconds: 600,
         }
     }
 }
@@ -108,6 +111,8 @@ impl Config {
                 .unwrap_or(defaults.pool_timeout),
             body_limit: parse_number(&non_empty, "CRM_BODY_LIMIT_BYTES", 1024, 64 * 1024 * 1024)?
                 .unwrap_or(defaults.body_limit),
+            reservation_ttl_seconds: parse_number(&non_empty, "CRM_RESERVATION_TTL_SECONDS", 10, 86_400)?
+                .unwrap_or(defaults.reservation_ttl_seconds),
             token_ttl_seconds: parse_number(&non_empty, "CRM_TOKEN_TTL_SECONDS", 60, 86_400 * 30)?
                 .unwrap_or(defaults.token_ttl_seconds),
         })

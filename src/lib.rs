@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth_clients;
+pub mod checkout;
 pub mod clock;
 pub mod config;
 pub mod coupons;
@@ -69,6 +70,7 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     loyalty::api::configure(cfg);
     orders::api::configure(cfg);
     coupons::configure(cfg);
+    checkout::api::configure(cfg);
     jobs::api::configure(cfg);
     events::api::configure(cfg);
     audit::api::configure(cfg);

@@ -1,2 +1,438 @@
-//! (in progress)
-pub fn configure(_cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {}
+//! Redemption (核销): loading presented coupons (locked when value moves), marking them used once,
+//! giving them back on a full refund, and the stand-alone redeem / rollback endpoints.
+
+use actix_web::{post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::codes;
+use super::model::{Coupon, Template};
+use super::rules::{blocked_reason, standalone_discount, CouponResult, Presentation, Presented};
+use crate::http::auth::{Auth, CouponsRedeem};
+use crate::http::error::{ApiError, ApiResult, Problem};
+use crate::schema::{coupon_redemptions as cr, coupon_templates as ct, coupons as c};
+use crate::AppState;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(redeem).service(rollback);
+}
+
+/// A presented code and what it turned out to be.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The canonical code, or what was typed when it cannot be a code.
+    pub code: String,
+    pub found: Option<(Coupon, Template)>,
+}
+
+/// Loads the presented coupons and their templates. With `lock`, the coupon rows are locked in
+/// code order (templates are not: a popular campaign must not serialize every till).
+pub fn load(conn: &mut PgConnection, typed: &[String], lock: bool) -> ApiResult<Vec<Loaded>> {
+    let canonical: Vec<Option<String>> = typed.iter().map(|t| codes::canonical(t)).collect();
+    let mut wanted: Vec<&String> = canonical.iter().flatten().collect();
+    wanted.sort();
+    wanted.dedup();
+    let coupons: Vec<Coupon> = if wanted.is_empty() {
+        Vec::new()
+    } else if lock {
+        c::table.filter(c::code.eq_any(&wanted)).order(c::code).select(Coupon::as_select()).for_update().load(conn)?
+    } else {
+        c::table.filter(c::code.eq_any(&wanted)).select(Coupon::as_select()).load(conn)?
+    };
+    let template_ids: Vec<Uuid> = coupons.iter().map(|c| c.template_id).collect();
+    let templates: Vec<Template> = if template_ids.is_empty() {
+        Vec::new()
+    } else {
+        ct::table.filter(ct::id.eq_any(&template_ids)).select(Template::as_select()).load(conn)?
+    };
+    Ok(typed
+        .iter()
+        .zip(canonical)
+        .map(|(t, canon)| {
+            let found = canon.as_ref().and_then(|code| {
+                let coupon = coupons.iter().find(|c| &c.code == code)?;
+                let template = templates.iter().find(|t| t.id == coupon.template_id)?;
+                Some((coupon.clone(), template.clone()))
+            });
+            Loaded { code: canon.unwrap_or_else(|| t.trim().to_uppercase()), found }
+        })
+        .collect())
+}
+
+/// The coupons as pricing sees them: terms, or why they cannot be used here and now.
+pub fn presented(loaded: &[Loaded], at: &Presentation) -> Vec<Presented> {
+    loaded
+        .iter()
+        .map(|l| match &l.found {
+            None => Presented { code: l.code.clone(), terms: None, blocked: None },
+            Some((coupon, template)) => {
+                let terms = template.terms();
+                let blocked = match &terms {
+                    Some(t) => blocked_reason(coupon, &template.status, t, at),
+                    None => Some("template_invalid"),
+                };
+                Presented { code: l.code.clone(), terms, blocked }
+            }
+        })
+        .collect()
+}
+
+/// The error for a sale whose coupons do not all apply: 409 when one was already used (the
+/// race a till can lose), else 422 `coupon_not_applicable` naming each coupon and why.
+pub fn not_applicable(results: &[CouponResult]) -> Option<ApiError> {
+    let failed: Vec<&CouponResult> = results.iter().filter(|r| !r.applied).collect();
+    let first = failed.first()?;
+    let reason = first.reason.unwrap_or("not_applicable");
+    if let Some(used) = failed.iter().find(|r| r.reason == Some("already_redeemed")) {
+        return Some(
+            ApiError::conflict("coupon_already_redeemed", format!("coupon {} has already been redeemed", used.code))
+                .with("coupon_code", used.code.clone()),
+        );
+    }
+    let details: Vec<_> = failed.iter().map(|r| json!({"code": r.code, "reason": r.reason})).collect();
+    Some(
+        ApiError::unprocessable("coupon_not_applicable", format!("coupon {} does not apply: {reason}", first.code))
+            .with("reason", reason)
+            .with("coupons", details),
+    )
+}
+
+/// What a redemption is part of.
+pub struct Use<'a> {
+    pub customer_id: Uuid,
+    pub order_id: Option<Uuid>,
+    pub order_reference: Option<&'a str>,
+    pub store_id: Option<Uuid>,
+    pub channel: Option<&'a str>,
+    /// The sale's amount (GMV for the template's stats).
+    pub amount: Decimal,
+}
+
+fn already_redeemed(code: &str) -> ApiError {
+    ApiError::conflict("coupon_already_redeemed", format!("coupon {code} has already been redeemed"))
+        .with("coupon_code", code.to_string())
+}
+
+/// Marks one coupon redeemed and records the use. The status guard and the unique index on live
+/// redemptions make a second 核销 of the same code impossible, lock or no lock.
+pub fn mark_redeemed(
+    conn: &mut PgConnection,
+    coupon: &Coupon,
+    discount: Decimal,
+    used: &Use,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<Uuid> {
+    let updated = diesel::update(c::table.find(&coupon.code).filter(c::status.eq("available")))
+        .set((
+            c::status.eq("redeemed"),
+            c::redeemed_at.eq(now),
+            c::reserved_by.eq(None::<Uuid>),
+            c::reserved_until.eq(None::<DateTime<Utc>>),
+            c::version.eq(c::version + 1),
+            c::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        return Err(already_redeemed(&coupon.code));
+    }
+    let id = Uuid::now_v7();
+    diesel::insert_into(cr::table)
+        .values((
+            cr::id.eq(id),
+            cr::code.eq(&coupon.code),
+            cr::template_id.eq(coupon.template_id),
+            cr::customer_id.eq(used.customer_id),
+            cr::order_id.eq(used.order_id),
+            cr::order_reference.eq(used.order_reference),
+            cr::store_id.eq(used.store_id),
+            cr::channel.eq(used.channel),
+            cr::amount.eq(used.amount),
+            cr::discount.eq(discount),
+            cr::actor.eq(actor),
+            cr::redeemed_at.eq(now),
+        ))
+        .execute(conn)
+        .map_err(|e| match ApiError::from(e) {
+            err if err.code() == "already_exists" => already_redeemed(&coupon.code),
+            err => err,
+        })?;
+    Ok(id)
+}
+
+/// Redeems the coupons an order applied; returns the `coupon.redeemed` events to write.
+pub fn redeem_applied(
+    conn: &mut PgConnection,
+    loaded: &[Loaded],
+    results: &[CouponResult],
+    used: &Use,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> ApiResult<Vec<(&'static str, Option<Uuid>, serde_json::Value)>> {
+    let mut events = Vec::new();
+    for (l, r) in loaded.iter().zip(results).filter(|(_, r)| r.applied) {
+        let Some((coupon, _)) = &l.found else { continue };
+        mark_redeemed(conn, coupon, r.discount, used, actor, now)?;
+        events.push((
+            "coupon.redeemed",
+            Some(used.customer_id),
+            json!({"code": coupon.code, "template_id": coupon.template_id, "order_id": used.order_id,
+                   "discount": crate::money::format(r.discount)}),
+        ));
+    }
+    Ok(events)
+}
+
+/// Gives back an order's coupons after it was refunded in full: each still-valid coupon becomes
+/// available again; an expired one stays used. Returns the codes given back.
+pub fn return_for_order(conn: &mut PgConnection, order_id: Uuid, now: DateTime<Utc>) -> ApiResult<Vec<String>> {
+    let live: Vec<(Uuid, String)> = cr::table
+        .filter(cr::order_id.eq(order_id))
+        .filter(cr::undone_at.is_null())
+        .select((cr::id, cr::code))
+        .load(conn)?;
+    let mut returned = Vec::new();
+    for (redemption, code) in live {
+        let coupon: Coupon = c::table.find(&code).select(Coupon::as_select()).for_update().first(conn)?;
+        if coupon.expires_at <= now || coupon.status != "redeemed" {
+            continue;
+        }
+        undo(conn, redemption, &code, "refund", now)?;
+        returned.push(code);
+    }
+    Ok(returned)
+}
+
+fn undo(conn: &mut PgConnection, redemption: Uuid, code: &str, why: &str, now: DateTime<Utc>) -> ApiResult<()> {
+    diesel::update(cr::table.find(redemption)).set((cr::undone_at.eq(now), cr::undone_reason.eq(why))).execute(conn)?;
+    diesel::update(c::table.find(code))
+        .set((
+            c::status.eq("available"),
+            c::redeemed_at.eq(None::<DateTime<Utc>>),
+            c::version.eq(c::version + 1),
+            c::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn coupon_not_found() -> ApiError {
+    ApiError::not_found("coupon_not_found", "no coupon with this code")
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e",
+    "store_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f", "order_reference": "POS-20261123-0042", "amount": "320.00"}))]
+pub struct RedeemInput {
+    /// Who presents the coupon: it must be theirs.
+    customer_id: Uuid,
+    /// Where; required for a store-bound caller (defaults to its store).
+    store_id: Option<Uuid>,
+    /// The till's own sale number, kept with the redemption.
+    #[schema(min_length = 1, max_length = 128, format = "non-blank")]
+    order_reference: String,
+    /// The sale's amount: thresholds are checked against it and the discount computed on it.
+    #[serde(with = "crate::money::required")]
+    #[schema(value_type = String, format = "money", example = "320.00")]
+    amount: Decimal,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"redemption_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60", "code": "K7M4P9QX2HTR",
+    "customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "order_reference": "POS-20261123-0042",
+    "amount": "320.00", "discount": "50.00", "payable": "270.00", "gift_sku": null, "redeemed_at": "2026-11-23T08:00:00Z"}))]
+pub struct RedemptionView {
+    redemption_id: Uuid,
+    code: String,
+    customer_id: Uuid,
+    order_reference: String,
+    #[schema(value_type = String, format = "money")]
+    #[serde(with = "crate::money::required")]
+    amount: Decimal,
+    #[schema(value_type = String, format = "money")]
+    #[serde(with = "crate::money::required")]
+    discount: Decimal,
+    /// `amount − discount`: what the customer pays.
+    #[schema(value_type = String, format = "money")]
+    #[serde(with = "crate::money::required")]
+    payable: Decimal,
+    /// For a gift coupon: the SKU to hand over.
+    gift_sku: Option<String>,
+    redeemed_at: DateTime<Utc>,
+}
+
+fn lock_coupon(conn: &mut PgConnection, typed: &str) -> ApiResult<Coupon> {
+    let code = codes::canonical(typed).ok_or_else(coupon_not_found)?;
+    c::table.find(&code).select(Coupon::as_select()).for_update().first(conn).optional()?.ok_or_else(coupon_not_found)
+}
+
+/// Stand-alone redemption (核销) for a till that prices the sale itself.
+#[utoipa::path(
+    tag = "coupons",
+    params(("code" = String, Path, description = "The coupon code, any case")),
+    request_body = RedeemInput,
+    responses(
+        (status = 201, description = "Redeemed", body = RedemptionView),
+        (status = 404, description = "No such coupon", body = Problem),
+        (status = 409, description = "`coupon_already_redeemed`: the code was used before (or by another till just now)", body = Problem),
+        (status = 422, description = "`coupon_not_applicable` with `reason` (`not_owner`, `expired`, `below_threshold`, `wrong_store`, ...)", body = Problem),
+    ),
+    security(("bearer" = ["coupons:redeem"]))
+)]
+#[post("/v1/coupons/{code}/redeem")]
+pub async fn redeem(
+    state: web::Data<AppState>,
+    auth: Auth<CouponsRedeem>,
+    code: web::Path<String>,
+    body: crate::http::Json<RedeemInput>,
+) -> ApiResult<HttpResponse> {
+    let input = body.into_inner();
+    let store_id = match (auth.store_id, input.store_id) {
+        (Some(own), Some(asked)) if own != asked => {
+            return Err(ApiError::forbidden("a store-bound client can only redeem for its own store"))
+        }
+        (Some(own), _) => Some(own),
+        (None, asked) => asked,
+    };
+    let reference = input.order_reference.trim().to_string();
+    if reference.is_empty() || reference.chars().count() > 128 {
+        return Err(ApiError::invalid("order_reference", "must be 1-128 characters"));
+    }
+    if input.amount < Decimal::ZERO || input.amount >= crate::money::MAX_AMOUNT {
+        return Err(ApiError::invalid("amount", "must be 0 or more and below 10^12"));
+    }
+    let actor = auth.sub.clone();
+    let now = state.clock.now();
+    let view = crate::db::transaction(&state.pool, move |conn| {
+        let coupon = lock_coupon(conn, &code)?;
+        let template: Template = ct::table.find(coupon.template_id).select(Template::as_select()).first(conn)?;
+        let terms = template.terms().ok_or_else(|| ApiError::internal("coupon template without terms"))?;
+        let at =
+            Presentation { customer_id: Some(input.customer_id), store_id, channel: None, now, reservation_id: None };
+        let outcome = blocked_reason(&coupon, &template.status, &terms, &at)
+            .map_or_else(|| standalone_discount(&terms, input.amount), Err);
+        let discount = match outcome {
+            Ok(d) => d,
+            Err(reason) => {
+                let result = CouponResult {
+                    code: coupon.code.clone(),
+                    applied: false,
+                    discount: Decimal::ZERO,
+                    reason: Some(reason),
+                };
+                return Err(not_applicable(&[result]).unwrap_or_else(|| ApiError::internal("no reason")));
+            }
+        };
+        let used = Use {
+            customer_id: input.customer_id,
+            order_id: None,
+            order_reference: Some(&reference),
+            store_id,
+            channel: None,
+            amount: input.amount,
+        };
+        let id = mark_redeemed(conn, &coupon, discount, &used, &actor, now)?;
+        crate::events::emit(
+            conn,
+            "coupon.redeemed",
+            Some(input.customer_id),
+            json!({"code": coupon.code, "template_id": coupon.template_id, "order_reference": reference,
+                   "discount": crate::money::format(discount)}),
+        )?;
+        Ok(RedemptionView {
+            redemption_id: id,
+            code: coupon.code,
+            customer_id: input.customer_id,
+            order_reference: reference,
+            amount: input.amount,
+            discount,
+            payable: input.amount - discount,
+            gift_sku: template.gift_sku,
+            redeemed_at: now,
+        })
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollbackInput {
+    /// Why the redemption is undone (kept with it).
+    #[schema(max_length = 500)]
+    reason: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RollbackView {
+    code: String,
+    redemption_id: Uuid,
+    /// `available` again (or `expired` if its time has passed meanwhile).
+    status: String,
+    rolled_back_at: DateTime<Utc>,
+}
+
+/// Undoes a stand-alone redemption (the sale was cancelled at the till). A coupon used by an order
+/// comes back through a full refund of that order instead.
+#[utoipa::path(
+    tag = "coupons",
+    params(("code" = String, Path, description = "The coupon code, any case")),
+    request_body = RollbackInput,
+    responses(
+        (status = 200, description = "Rolled back", body = RollbackView),
+        (status = 404, description = "No such coupon", body = Problem),
+        (status = 409, description = "`coupon_not_redeemed`, or `coupon_redeemed_by_order` (refund the order instead)", body = Problem),
+    ),
+    security(("bearer" = ["coupons:redeem"]))
+)]
+#[post("/v1/coupons/{code}/rollback")]
+pub async fn rollback(
+    state: web::Data<AppState>,
+    auth: Auth<CouponsRedeem>,
+    code: web::Path<String>,
+    body: crate::http::Json<RollbackInput>,
+) -> ApiResult<HttpResponse> {
+    let reason = body.into_inner().reason;
+    if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
+        return Err(ApiError::invalid("reason", "at most 500 characters"));
+    }
+    let store = auth.store_id;
+    let now = state.clock.now();
+    let view = crate::db::transaction(&state.pool, move |conn| {
+        let coupon = lock_coupon(conn, &code)?;
+        let live: Option<(Uuid, Option<Uuid>, Option<Uuid>)> = cr::table
+            .filter(cr::code.eq(&coupon.code))
+            .filter(cr::undone_at.is_null())
+            .select((cr::id, cr::order_id, cr::store_id))
+            .first(conn)
+            .optional()?;
+        let (redemption, order, redeemed_at_store) =
+            live.ok_or_else(|| ApiError::conflict("coupon_not_redeemed", "the coupon has no redemption to roll back"))?;
+        if store.is_some() && store != redeemed_at_store {
+            return Err(coupon_not_found());
+        }
+        if order.is_some() {
+            return Err(ApiError::conflict(
+                "coupon_redeemed_by_order",
+                "the coupon was used by an order: a full refund of the order gives it back",
+            ));
+        }
+        undo(conn, redemption, &coupon.code, "rollback", now)?;
+        crate::events::emit(
+            conn,
+            "coupon.rolled_back",
+            Some(coupon.customer_id),
+            json!({"code": coupon.code, "redemption_id": redemption, "reason": reason}),
+        )?;
+        let status = if coupon.expires_at <= now { "expired" } else { "available" };
+        Ok(RollbackView { code: coupon.code, redemption_id: redemption, status: status.into(), rolled_back_at: now })
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(view))
+}

@@ -29,11 +29,26 @@ pub struct Posting {
     pub reason: Option<String>,
     pub actor: String,
     pub at: DateTime<Utc>,
+    /// The checkout reservation this spend consumes: its held points are this spend's to use.
+    pub reservation_id: Option<Uuid>,
 }
 
 impl Posting {
     pub fn new(kind: &'static str, actor: &str, at: DateTime<Utc>) -> Posting {
-        Posting { kind, order_id: None, refund_id: None, reference: None, reason: None, actor: actor.to_string(), at }
+        Posting {
+            kind,
+            order_id: None,
+            refund_id: None,
+            reference: None,
+            reason: None,
+            actor: actor.to_string(),
+            at,
+            reservation_id: None,
+        }
+    }
+    pub fn consuming(mut self, reservation_id: Option<Uuid>) -> Self {
+        self.reservation_id = reservation_id;
+        self
     }
     pub fn order(mut self, order_id: Uuid) -> Self {
         self.order_id = Some(order_id);
@@ -162,7 +177,8 @@ pub fn insufficient(available: i64, wanted: i64) -> ApiError {
 }
 
 /// Spends points (redemption, rewards, negative adjustments) from spendable lots, soonest expiry
-/// first; 422 `insufficient_points` when they do not cover it. Never creates debt.
+/// first; 422 `insufficient_points` when they do not cover it, counting points a checkout
+/// reservation holds for another till as gone. Never creates debt.
 pub fn spend(
     conn: &mut PgConnection,
     account: &mut Account,
@@ -174,9 +190,10 @@ pub fn spend(
         return Ok(None);
     }
     let lots: Vec<Lot> = live_lots(conn, account.customer_id)?.into_iter().map(|(l, _)| l).collect();
-    let available = lots.iter().filter(|l| l.spendable(now)).map(|l| l.remaining).sum::<i64>() - account.debt;
-    if account.debt > 0 {
-        return Err(insufficient(available, points));
+    let held = crate::checkout::store::held_points(conn, account.customer_id, now, posting.reservation_id)?;
+    let available = lots.iter().filter(|l| l.spendable(now)).map(|l| l.remaining).sum::<i64>() - account.debt - held;
+    if account.debt > 0 || points > available {
+        return Err(insufficient(available.max(0), points));
     }
     let plan = plan_consumption(&lots, points, now).ok_or_else(|| insufficient(available, points))?;
     let drawn = draw(conn, &plan)?;

@@ -70,13 +70,18 @@ pub struct OrderInput {
     #[serde(default, with = "crate::money::option")]
     #[schema(value_type = Option<String>, format = "money")]
     total_amount: Option<Decimal>,
-    /// Coupons arrive with the coupons release; only an empty list is accepted now.
-    #[schema(max_items = 0)]
+    /// Coupon codes to redeem (any case); each must apply, or the sale is refused with
+    /// `coupon_not_applicable` (422) or `coupon_already_redeemed` (409). Omitted with a
+    /// `reservation_id`: the reservation's coupons.
+    #[schema(max_items = 5)]
     coupon_codes: Option<Vec<String>>,
-    /// Whole units of the program's redeem unit (100 by default), at most 50% of the amount after discounts.
+    /// Whole units of the program's redeem unit (100 by default), at most 50% of the amount after
+    /// the tier discount and coupons. Omitted with a `reservation_id`: the reservation's points.
     #[serde(default, deserialize_with = "crate::http::whole_number_i64")]
     #[schema(minimum = 0, maximum = 100000000)]
     points_to_redeem: Option<i64>,
+    /// A hold from `POST /v1/checkout/quote` with `reserve: true`: this order consumes it.
+    reservation_id: Option<Uuid>,
     /// `crm`: must equal the computed payable if sent. `external`: required, taken as given.
     #[serde(default, with = "crate::money::option")]
     #[schema(value_type = Option<String>, format = "money")]
@@ -106,79 +111,22 @@ impl OrderInput {
         if self.occurred_at > now + chrono::Duration::minutes(10) {
             v.add("occurred_at", "must not be in the future");
         }
-        if self.lines.is_empty() || self.lines.len() > MAX_LINES {
-            v.add("lines", "send 1-500 lines");
-        }
-        let mut lines = Vec::with_capacity(self.lines.len());
-        for (i, l) in self.lines.into_iter().enumerate() {
-            let f = |name: &str| format!("lines[{i}].{name}");
-            v.check(text_ok(&l.sku, 64), &f("sku"), "must be 1-64 characters");
-            v.check(l.name.as_deref().is_none_or(|n| n.chars().count() <= 200), &f("name"), "at most 200 characters");
-            v.check(l.category.as_deref().is_none_or(|c| text_ok(c, 64)), &f("category"), "must be 1-64 characters");
-            v.check((1..=100_000).contains(&l.quantity), &f("quantity"), "must be 1-100000");
-            v.check(l.unit_price >= Decimal::ZERO, &f("unit_price"), "must not be negative");
-            let list_amount = crate::money::round(l.unit_price * Decimal::from(l.quantity.max(0)));
-            let amount = match l.amount {
-                Some(a) if a < Decimal::ZERO => {
-                    v.add(f("amount"), "must not be negative");
-                    a
-                }
-                Some(a) if a != list_amount && !external => {
-                    v.add(f("amount"), "must equal quantity × unit_price with pricing 'crm'");
-                    a
-                }
-                Some(a) => a,
-                None => list_amount,
-            };
-            v.check(amount < crate::money::MAX_AMOUNT, &f("amount"), "is too large");
-            lines.push(NewLine {
-                basket: BasketLine {
-                    sku: l.sku,
-                    category: l.category,
-                    quantity: l.quantity,
-                    unit_price: l.unit_price,
-                    amount,
-                },
-                name: l.name,
-            });
-        }
-        let sum: Decimal = lines.iter().map(|l| l.basket.amount).sum();
-        v.check(sum < crate::money::MAX_AMOUNT, "lines", "the order total is too large");
+        let lines = validate_lines(self.lines, external, &mut v);
         if let Some(total) = self.total_amount {
+            let sum: Decimal = lines.iter().map(|l| l.basket.amount).sum();
             v.check(total == sum, "total_amount", "must equal the sum of the line amounts");
         }
-        if self.coupon_codes.as_ref().is_some_and(|c| !c.is_empty()) {
-            v.add("coupon_codes", "coupons are not available in this release");
+        if let Some(codes) = &self.coupon_codes {
+            validate_coupon_codes(codes, &mut v);
         }
-        let points = self.points_to_redeem.unwrap_or(0);
-        v.check((0..=100_000_000).contains(&points), "points_to_redeem", "must be 0-100000000");
+        if let Some(points) = self.points_to_redeem {
+            v.check((0..=100_000_000).contains(&points), "points_to_redeem", "must be 0-100000000");
+        }
         if external && self.paid_amount.is_none() {
             v.add("paid_amount", "is required with pricing 'external'");
         }
-        let customer = match (self.customer_id, self.customer_identity) {
-            (Some(_), Some(_)) => {
-                v.add("customer_identity", "give customer_id or customer_identity, not both");
-                CustomerRef::Guest
-            }
-            (Some(id), None) => CustomerRef::Id(id),
-            (None, Some(identity)) => {
-                match crate::customers::rules::normalize_identity(&identity.kind, &identity.value) {
-                    Ok((kind, value)) => CustomerRef::Identity(kind, value),
-                    Err(msg) => {
-                        v.add("customer_identity", msg);
-                        CustomerRef::Guest
-                    }
-                }
-            }
-            (None, None) => CustomerRef::Guest,
-        };
-        let store_id = match (principal.store_id, self.store_id) {
-            (Some(own), Some(asked)) if own != asked => {
-                return Err(ApiError::forbidden("a store-bound client can only post orders for its own store"))
-            }
-            (Some(own), _) => Some(own),
-            (None, asked) => asked,
-        };
+        let customer = customer_ref(self.customer_id, self.customer_identity, &mut v);
+        let store_id = bound_store(principal, self.store_id)?;
         v.into_result()?;
         Ok(NewOrder {
             external_id: self.external_id,
@@ -187,16 +135,99 @@ impl OrderInput {
             customer,
             occurred_at: self.occurred_at,
             lines,
-            points_to_redeem: points,
+            points_to_redeem: self.points_to_redeem,
+            coupon_codes: self.coupon_codes,
+            reservation_id: self.reservation_id,
             paid_amount: self.paid_amount,
             external_pricing: external,
         })
     }
 }
 
+/// The basket lines as pricing takes them; `external` pricing may send its own line amounts.
+pub fn validate_lines(input: Vec<LineInput>, external: bool, v: &mut Violations) -> Vec<NewLine> {
+    if input.is_empty() || input.len() > MAX_LINES {
+        v.add("lines", "send 1-500 lines");
+    }
+    let mut lines = Vec::with_capacity(input.len());
+    for (i, l) in input.into_iter().enumerate() {
+        let f = |name: &str| format!("lines[{i}].{name}");
+        v.check(text_ok(&l.sku, 64), &f("sku"), "must be 1-64 characters");
+        v.check(l.name.as_deref().is_none_or(|n| n.chars().count() <= 200), &f("name"), "at most 200 characters");
+        v.check(l.category.as_deref().is_none_or(|c| text_ok(c, 64)), &f("category"), "must be 1-64 characters");
+        v.check((1..=100_000).contains(&l.quantity), &f("quantity"), "must be 1-100000");
+        v.check(l.unit_price >= Decimal::ZERO, &f("unit_price"), "must not be negative");
+        let list_amount = crate::money::round(l.unit_price * Decimal::from(l.quantity.max(0)));
+        let amount = match l.amount {
+            Some(a) if a < Decimal::ZERO => {
+                v.add(f("amount"), "must not be negative");
+                a
+            }
+            Some(a) if a != list_amount && !external => {
+                v.add(f("amount"), "must equal quantity × unit_price with pricing 'crm'");
+                a
+            }
+            Some(a) => a,
+            None => list_amount,
+        };
+        v.check(amount < crate::money::MAX_AMOUNT, &f("amount"), "is too large");
+        lines.push(NewLine {
+            basket: BasketLine {
+                sku: l.sku,
+                category: l.category,
+                quantity: l.quantity,
+                unit_price: l.unit_price,
+                amount,
+            },
+            name: l.name,
+        });
+    }
+    let sum: Decimal = lines.iter().map(|l| l.basket.amount).sum();
+    v.check(sum < crate::money::MAX_AMOUNT, "lines", "the order total is too large");
+    lines
+}
+
+pub fn validate_coupon_codes(codes: &[String], v: &mut Violations) {
+    let max = crate::coupons::rules::MAX_COUPONS_PER_BASKET;
+    v.check(codes.len() <= max, "coupon_codes", &format!("at most {max} coupons per sale"));
+    for (i, code) in codes.iter().enumerate() {
+        v.check(text_ok(code, 64), &format!("coupon_codes[{i}]"), "must be 1-64 characters");
+    }
+}
+
+/// The customer a sale or a quote names: by id, by identity, or nobody (a guest).
+pub fn customer_ref(id: Option<Uuid>, identity: Option<IdentityInput>, v: &mut Violations) -> CustomerRef {
+    match (id, identity) {
+        (Some(_), Some(_)) => {
+            v.add("customer_identity", "give customer_id or customer_identity, not both");
+            CustomerRef::Guest
+        }
+        (Some(id), None) => CustomerRef::Id(id),
+        (None, Some(identity)) => match crate::customers::rules::normalize_identity(&identity.kind, &identity.value) {
+            Ok((kind, value)) => CustomerRef::Identity(kind, value),
+            Err(msg) => {
+                v.add("customer_identity", msg);
+                CustomerRef::Guest
+            }
+        },
+        (None, None) => CustomerRef::Guest,
+    }
+}
+
+/// A store-bound caller acts for its own store only (and defaults to it).
+pub fn bound_store(principal: &Principal, asked: Option<Uuid>) -> ApiResult<Option<Uuid>> {
+    match (principal.store_id, asked) {
+        (Some(own), Some(asked)) if own != asked => {
+            Err(ApiError::forbidden("a store-bound client can only act for its own store"))
+        }
+        (Some(own), _) => Ok(Some(own)),
+        (None, asked) => Ok(asked),
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"line_no": 1, "sku": "W-DRESS-001", "name": "连衣裙", "category": "女装", "quantity": 1,
-    "unit_price": "299.00", "amount": "299.00", "discounted_amount": "284.05", "refunded_quantity": 0}))]
+    "unit_price": "299.00", "amount": "299.00", "tier_discount": "14.95", "coupon_discount": "0.00", "discounted_amount": "284.05", "refunded_quantity": 0}))]
 pub struct LineView {
     line_no: i32,
     sku: String,
@@ -209,7 +240,14 @@ pub struct LineView {
     #[serde(with = "crate::money::required")]
     #[schema(value_type = String)]
     amount: Decimal,
-    /// After the tier discount.
+    #[serde(with = "crate::money::required")]
+    #[schema(value_type = String)]
+    tier_discount: Decimal,
+    /// This line's share of the coupons' discount.
+    #[serde(with = "crate::money::required")]
+    #[schema(value_type = String)]
+    coupon_discount: Decimal,
+    /// After the tier discount and coupons (points come off the order total).
     #[serde(with = "crate::money::required")]
     #[schema(value_type = String)]
     discounted_amount: Decimal,
@@ -226,6 +264,8 @@ impl From<Line> for LineView {
             quantity: l.quantity,
             unit_price: l.unit_price,
             amount: l.amount,
+            tier_discount: l.tier_discount,
+            coupon_discount: l.coupon_discount,
             discounted_amount: l.discounted_amount,
             refunded_quantity: l.refunded_quantity,
         }
@@ -236,7 +276,7 @@ impl From<Line> for LineView {
 #[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "external_id": "BJ-CY-01-20261123-000123",
     "channel": "pos", "store_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f", "customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60",
     "occurred_at": "2026-11-23T08:00:00Z", "pricing": "crm", "lines": [], "total_amount": "299.00", "tier_discount": "14.95",
-    "coupon_discount": "0.00", "points_redeemed": 0, "points_offset": "0.00", "paid_amount": "284.05", "refunded_amount": "0.00",
+    "coupon_discount": "0.00", "coupon_codes": [], "reservation_id": null, "points_redeemed": 0, "points_offset": "0.00", "paid_amount": "284.05", "refunded_amount": "0.00",
     "points_earned": 284, "points_balance": 1284, "tier": "silver", "tier_changed": false, "created_at": "2026-11-23T08:00:01Z"}))]
 pub struct OrderView {
     id: Uuid,
@@ -256,6 +296,10 @@ pub struct OrderView {
     #[serde(with = "crate::money::required")]
     #[schema(value_type = String)]
     coupon_discount: Decimal,
+    /// The coupons this order redeemed.
+    coupon_codes: Vec<String>,
+    /// The checkout reservation it consumed.
+    reservation_id: Option<Uuid>,
     points_redeemed: i64,
     #[serde(with = "crate::money::required")]
     #[schema(value_type = String)]
@@ -290,6 +334,8 @@ impl OrderView {
             total_amount: o.total_amount,
             tier_discount: o.tier_discount,
             coupon_discount: o.coupon_discount,
+            coupon_codes: o.coupon_codes,
+            reservation_id: o.reservation_id,
             points_redeemed: o.points_redeemed,
             points_offset: o.points_offset,
             paid_amount: o.paid_amount,
@@ -303,8 +349,9 @@ impl OrderView {
     }
 }
 
-/// Post a sale: prices it (tier discount, points offset), redeems and earns points, adds qualifying
-/// spend and upgrades the tier, in one transaction. Re-posting the same `(channel, external_id)`
+/// Post a sale: prices it (tier discount, coupons, points offset — exactly as the checkout quote),
+/// redeems the coupons and points (or consumes a reservation), earns points, adds qualifying spend
+/// and upgrades the tier, in one transaction. Re-posting the same `(channel, external_id)`
 /// returns the stored order with 200 and changes nothing.
 #[utoipa::path(
     tag = "orders", operation_id = "post_order", request_body = OrderInput,
@@ -312,7 +359,8 @@ impl OrderView {
     responses(
         (status = 201, description = "Posted", body = OrderView),
         (status = 200, description = "Already posted: the stored order, unchanged", body = OrderView),
-        (status = 422, description = "`validation_failed`, `amount_mismatch`, `insufficient_points`, `points_over_limit`, `not_a_member`, `customer_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`coupon_already_redeemed`, `reservation_expired`, `reservation_not_active`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`, `amount_mismatch`, `insufficient_points`, `points_over_limit`, `not_a_member`, `customer_not_found`, `coupon_not_applicable` (with `reason` and `coupons`), `reservation_not_found`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/orders")]

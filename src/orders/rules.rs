@@ -1,9 +1,11 @@
-//! Pricing a basket: tier discount on each line → coupons (next issue) → points offset → payable,
-//! and the points it earns. One pure function, shared by orders and the checkout quote.
+//! Pricing a basket: tier discount on each line → coupons in their best order → points offset →
+//! payable, and the points it earns. One pure function, shared by orders and the checkout quote,
+//! so the two agree to the cent.
 
 use rust_decimal::Decimal;
 
-use crate::loyalty::rules::{points_for, validate_redemption, Program, RedemptionError};
+use crate::coupons::rules::{apply_coupons, CouponLine, CouponResult, Presented};
+use crate::loyalty::rules::{max_redeemable_points, points_for, validate_redemption, Program, RedemptionError};
 use crate::money::round;
 
 #[derive(Clone, Debug, PartialEq)]
@@ -28,7 +30,8 @@ pub struct TierPricing {
 pub struct PricedLine {
     pub amount: Decimal,
     pub tier_discount: Decimal,
-    /// What the line costs after the tier discount (coupons and points come off the total).
+    pub coupon_discount: Decimal,
+    /// What the line costs after the tier discount and coupons (points come off the total).
     pub discounted_amount: Decimal,
 }
 
@@ -38,6 +41,10 @@ pub struct Pricing {
     pub total_amount: Decimal,
     pub tier_discount: Decimal,
     pub coupon_discount: Decimal,
+    /// Each presented coupon: applied with its discount, or why not.
+    pub coupons: Vec<CouponResult>,
+    /// The most points the basket takes (the cap on the amount after coupons).
+    pub max_points: i64,
     pub points_redeemed: i64,
     pub points_offset: Decimal,
     pub payable: Decimal,
@@ -49,25 +56,46 @@ pub enum PricingError {
     Redemption(RedemptionError),
 }
 
-/// `crm` pricing: each line at the tier's rate (half-up to the cent), then points within the cap
-/// on what is left, then earning on what is paid. A non-member (`tier: None`) pays list price and earns nothing.
+fn coupon_lines(lines: &[BasketLine], amounts: impl Iterator<Item = Decimal>) -> Vec<CouponLine> {
+    lines
+        .iter()
+        .zip(amounts)
+        .map(|(l, amount)| CouponLine {
+            sku: l.sku.clone(),
+            category: l.category.clone(),
+            quantity: l.quantity,
+            amount,
+        })
+        .collect()
+}
+
+/// `crm` pricing: each line at the tier's rate (half-up to the cent), then the coupons on the
+/// discounted lines, then points within the cap on what is left, then earning on what is paid.
+/// A non-member (`tier: None`) pays list price and earns nothing.
 pub fn price_basket(
     lines: &[BasketLine],
     tier: Option<&TierPricing>,
     program: &Program,
+    coupons: &[Presented],
     points_to_redeem: i64,
 ) -> Result<Pricing, PricingError> {
     let rate = tier.map(|t| t.discount_rate).unwrap_or(Decimal::ONE);
+    let after_tier: Vec<Decimal> = lines.iter().map(|l| round(l.amount * rate)).collect();
+    let coupon_outcome = apply_coupons(coupons, &coupon_lines(lines, after_tier.iter().copied()));
     let priced: Vec<PricedLine> = lines
         .iter()
-        .map(|l| {
-            let discounted = round(l.amount * rate);
-            PricedLine { amount: l.amount, tier_discount: l.amount - discounted, discounted_amount: discounted }
+        .zip(&after_tier)
+        .zip(&coupon_outcome.line_discounts)
+        .map(|((l, discounted), coupon)| PricedLine {
+            amount: l.amount,
+            tier_discount: l.amount - discounted,
+            coupon_discount: *coupon,
+            discounted_amount: discounted - coupon,
         })
         .collect();
     let total_amount: Decimal = priced.iter().map(|l| l.amount).sum();
     let tier_discount: Decimal = priced.iter().map(|l| l.tier_discount).sum();
-    let coupon_discount = Decimal::ZERO;
+    let coupon_discount = coupon_outcome.total_discount;
     let after_coupons = total_amount - tier_discount - coupon_discount;
     let points_offset =
         validate_redemption(points_to_redeem, after_coupons, program).map_err(PricingError::Redemption)?;
@@ -78,6 +106,8 @@ pub fn price_basket(
         total_amount,
         tier_discount,
         coupon_discount,
+        coupons: coupon_outcome.coupons,
+        max_points: max_redeemable_points(after_coupons, program),
         points_redeemed: points_to_redeem,
         points_offset,
         payable,
@@ -85,18 +115,26 @@ pub fn price_basket(
     })
 }
 
-/// `external` pricing: the channel's paid amount stands; redeemed points are still checked
-/// against the cap on the order total.
+/// `external` pricing: the channel's paid amount stands; coupons are checked (and their discount
+/// recorded) on the list amounts, and redeemed points against the cap on the order total.
 pub fn price_external(
     lines: &[BasketLine],
     tier: Option<&TierPricing>,
     program: &Program,
+    coupons: &[Presented],
     points_to_redeem: i64,
     paid: Decimal,
 ) -> Result<Pricing, PricingError> {
+    let coupon_outcome = apply_coupons(coupons, &coupon_lines(lines, lines.iter().map(|l| l.amount)));
     let priced: Vec<PricedLine> = lines
         .iter()
-        .map(|l| PricedLine { amount: l.amount, tier_discount: Decimal::ZERO, discounted_amount: l.amount })
+        .zip(&coupon_outcome.line_discounts)
+        .map(|(l, coupon)| PricedLine {
+            amount: l.amount,
+            tier_discount: Decimal::ZERO,
+            coupon_discount: *coupon,
+            discounted_amount: l.amount - coupon,
+        })
         .collect();
     let total_amount: Decimal = priced.iter().map(|l| l.amount).sum();
     let points_offset =
@@ -106,7 +144,9 @@ pub fn price_external(
         lines: priced,
         total_amount,
         tier_discount: Decimal::ZERO,
-        coupon_discount: Decimal::ZERO,
+        coupon_discount: coupon_outcome.total_discount,
+        coupons: coupon_outcome.coupons,
+        max_points: max_redeemable_points(total_amount, program),
         points_redeemed: points_to_redeem,
         points_offset,
         payable: paid,
@@ -132,7 +172,7 @@ mod tests {
 
     #[test]
     fn silver_pays_95_percent_rounded_half_up_per_line() {
-        let p = price_basket(&[line("199.90"), line("0.10")], Some(&tier("0.95", "1")), &Program::default(), 0)
+        let p = price_basket(&[line("199.90"), line("0.10")], Some(&tier("0.95", "1")), &Program::default(), &[], 0)
             .unwrap_or_else(|e| panic!("{e:?}"));
         // 199.90 × 0.95 = 189.905 → 189.91; 0.10 × 0.95 = 0.095 → 0.10
         assert_eq!(p.lines[0].discounted_amount, d("189.91"));
@@ -147,30 +187,65 @@ mod tests {
     fn points_offset_is_capped_at_half_of_the_discounted_amount() {
         let gold = tier("0.90", "1");
         // 300 → 270 after 9折; cap 135 → 13 units = 1300 points = ¥130.
-        let p =
-            price_basket(&[line("300.00")], Some(&gold), &Program::default(), 1300).unwrap_or_else(|e| panic!("{e:?}"));
+        let p = price_basket(&[line("300.00")], Some(&gold), &Program::default(), &[], 1300)
+            .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(p.points_offset, d("130"));
         assert_eq!(p.payable, d("140.00"));
         assert_eq!(p.points_to_earn, 140, "offset is not paid amount");
         assert_eq!(
-            price_basket(&[line("300.00")], Some(&gold), &Program::default(), 1400),
+            price_basket(&[line("300.00")], Some(&gold), &Program::default(), &[], 1400),
             Err(PricingError::Redemption(RedemptionError::OverCap { max_points: 1300 }))
         );
     }
 
     #[test]
     fn non_members_pay_list_price_and_earn_nothing() {
-        let p = price_basket(&[line("88.00")], None, &Program::default(), 0).unwrap_or_else(|e| panic!("{e:?}"));
+        let p = price_basket(&[line("88.00")], None, &Program::default(), &[], 0).unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!((p.payable, p.tier_discount, p.points_to_earn), (d("88.00"), Decimal::ZERO, 0));
     }
 
     #[test]
     fn external_pricing_keeps_the_channels_paid_amount() {
-        let p = price_external(&[line("500.00")], Some(&tier("0.95", "2")), &Program::default(), 200, d("431.50"))
+        let p = price_external(&[line("500.00")], Some(&tier("0.95", "2")), &Program::default(), &[], 200, d("431.50"))
             .unwrap_or_else(|e| panic!("{e:?}"));
         assert_eq!(
             (p.payable, p.tier_discount, p.points_offset, p.points_to_earn),
             (d("431.50"), Decimal::ZERO, d("20"), 863)
         );
+    }
+
+    fn man300jian50() -> crate::coupons::rules::Presented {
+        crate::coupons::rules::Presented {
+            code: "MJ".into(),
+            terms: Some(crate::coupons::model::Terms {
+                benefit: crate::coupons::model::Benefit::AmountOff { threshold: d("300.00"), discount: d("50.00") },
+                scope: Default::default(),
+                stackable: false,
+            }),
+            blocked: None,
+        }
+    }
+
+    #[test]
+    fn the_threshold_is_checked_after_the_tier_discount() {
+        let gold = tier("0.90", "1");
+        // 330 × 0.9 = 297: below 满300 for a gold member; 340 × 0.9 = 306 reaches it.
+        let p = price_basket(&[line("330.00")], Some(&gold), &Program::default(), &[man300jian50()], 0)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!(p.coupons[0].reason, Some("below_threshold"));
+        let p = price_basket(&[line("340.00")], Some(&gold), &Program::default(), &[man300jian50()], 0)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((p.tier_discount, p.coupon_discount, p.payable), (d("34.00"), d("50.00"), d("256.00")));
+        assert_eq!(p.lines[0].discounted_amount, d("256.00"));
+    }
+
+    #[test]
+    fn the_points_cap_is_half_of_the_amount_after_coupons() {
+        // 400 − 50 = 350; half is 175 → 17 units = 1700 points.
+        let p = price_basket(&[line("400.00")], Some(&tier("1", "1")), &Program::default(), &[man300jian50()], 1700)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        assert_eq!((p.max_points, p.points_offset, p.payable, p.points_to_earn), (1700, d("170"), d("180.00"), 180));
+        assert!(price_basket(&[line("400.00")], Some(&tier("1", "1")), &Program::default(), &[man300jian50()], 1800)
+            .is_err());
     }
 }

@@ -7,8 +7,10 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::rules::{price_basket, price_external, BasketLine, Pricing, PricingError};
+use super::rules::{price_basket, price_external, BasketLine, Pricing, PricingError, TierPricing};
 use super::store::{self, Line, Order, Outcome, Refund};
+use crate::coupons::redeem as coupons;
+use crate::coupons::rules::{Presentation, Presented};
 use crate::events::emit;
 use crate::http::error::{ApiError, ApiResult};
 use crate::loyalty::ledger::{self, Posting};
@@ -33,13 +35,17 @@ pub struct NewOrder {
     pub customer: CustomerRef,
     pub occurred_at: DateTime<Utc>,
     pub lines: Vec<NewLine>,
-    pub points_to_redeem: i64,
+    /// `None`: what the reservation holds, or nothing.
+    pub points_to_redeem: Option<i64>,
+    /// `None`: what the reservation holds, or none.
+    pub coupon_codes: Option<Vec<String>>,
+    pub reservation_id: Option<Uuid>,
     pub paid_amount: Option<Decimal>,
     pub external_pricing: bool,
 }
 
 /// Finds the live customer an order belongs to; a merged customer's old id still finds the survivor.
-fn resolve_customer(conn: &mut PgConnection, customer: &CustomerRef) -> ApiResult<Option<Uuid>> {
+pub fn resolve_customer(conn: &mut PgConnection, customer: &CustomerRef) -> ApiResult<Option<Uuid>> {
     let id = match customer {
         CustomerRef::Guest => return Ok(None),
         CustomerRef::Id(id) => *id,
@@ -69,6 +75,23 @@ fn redemption_error(e: PricingError) -> ApiError {
         )
         .with("max_points", max_points),
     }
+}
+
+/// Prices a sale (`external_paid`: the channel's price stands) and maps points errors to the API's.
+pub fn price_sale(
+    lines: &[BasketLine],
+    tier: Option<&crate::memberships::store::Tier>,
+    program: &crate::loyalty::rules::Program,
+    coupons: &[Presented],
+    points: i64,
+    external_paid: Option<Decimal>,
+) -> ApiResult<Pricing> {
+    let tier: Option<TierPricing> = tier.map(|t| t.pricing());
+    match external_paid {
+        Some(paid) => price_external(lines, tier.as_ref(), program, coupons, points, paid),
+        None => price_basket(lines, tier.as_ref(), program, coupons, points),
+    }
+    .map_err(redemption_error)
 }
 
 pub struct Posted {
@@ -103,40 +126,55 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
     let tiers = if membership.is_some() { memberships::list_tiers(conn)? } else { Vec::new() };
     let tier = membership.as_ref().and_then(|m| tiers.iter().find(|t| t.code == m.tier_code)).cloned();
     let program = crate::loyalty::program::load(conn)?.rules();
-    if new.points_to_redeem > 0 && membership.is_none() {
+    let reservation = match new.reservation_id {
+        Some(r) => Some(crate::checkout::service::take_for_order(conn, r, customer, now)?),
+        None => None,
+    };
+    let points_to_redeem = new.points_to_redeem.or(reservation.as_ref().map(|r| r.points)).unwrap_or(0);
+    let coupon_codes =
+        new.coupon_codes.clone().or(reservation.as_ref().map(|r| r.coupon_codes.clone())).unwrap_or_default();
+    if points_to_redeem > 0 && membership.is_none() {
         return Err(ledger::not_a_member());
     }
-    let basket: Vec<BasketLine> = new.lines.iter().map(|l| l.basket.clone()).collect();
-    let tier_pricing = tier.as_ref().map(|t| t.pricing());
-    let pricing: Pricing = if new.external_pricing {
-        let paid =
-            new.paid_amount.ok_or_else(|| ApiError::invalid("paid_amount", "is required with pricing 'external'"))?;
-        price_external(&basket, tier_pricing.as_ref(), &program, new.points_to_redeem, paid)
-            .map_err(redemption_error)?
-    } else {
-        let pricing =
-            price_basket(&basket, tier_pricing.as_ref(), &program, new.points_to_redeem).map_err(redemption_error)?;
-        if let Some(sent) = new.paid_amount {
-            if sent != pricing.payable {
-                return Err(ApiError::unprocessable(
-                    "amount_mismatch",
-                    format!(
-                        "paid_amount {} differs from the payable amount {}",
-                        crate::money::format(sent),
-                        crate::money::format(pricing.payable)
-                    ),
-                )
-                .with("payable", crate::money::format(pricing.payable)));
-            }
-        }
-        pricing
+    let loaded = coupons::load(conn, &coupon_codes, true)?;
+    let at = Presentation {
+        customer_id: customer,
+        store_id: new.store_id,
+        channel: Some(new.channel.clone()),
+        now,
+        reservation_id: new.reservation_id,
     };
+    let presented = coupons::presented(&loaded, &at);
+    let basket: Vec<BasketLine> = new.lines.iter().map(|l| l.basket.clone()).collect();
+    let external_paid = match (new.external_pricing, new.paid_amount) {
+        (true, Some(paid)) => Some(paid),
+        (true, None) => return Err(ApiError::invalid("paid_amount", "is required with pricing 'external'")),
+        (false, _) => None,
+    };
+    let pricing = price_sale(&basket, tier.as_ref(), &program, &presented, points_to_redeem, external_paid)?;
+    if let Some(err) = coupons::not_applicable(&pricing.coupons) {
+        return Err(err);
+    }
+    if let (false, Some(sent)) = (new.external_pricing, new.paid_amount) {
+        if sent != pricing.payable {
+            return Err(ApiError::unprocessable(
+                "amount_mismatch",
+                format!(
+                    "paid_amount {} differs from the payable amount {}",
+                    crate::money::format(sent),
+                    crate::money::format(pricing.payable)
+                ),
+            )
+            .with("payable", crate::money::format(pricing.payable)));
+        }
+    }
 
     let mut balance_after = None;
     let mut events = Vec::with_capacity(3);
     if let (Some(account), Some(c)) = (account.as_mut(), customer) {
         if pricing.points_redeemed > 0 {
-            ledger::spend(conn, account, pricing.points_redeemed, &Posting::new("redeem", actor, now).order(id), now)?;
+            let posting = Posting::new("redeem", actor, now).order(id).consuming(new.reservation_id);
+            ledger::spend(conn, account, pricing.points_redeemed, &posting, now)?;
             events.push(("points.redeemed", Some(c), json!({"order_id": id, "points": pricing.points_redeemed})));
         }
         if pricing.points_to_earn > 0 {
@@ -153,6 +191,20 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
             events.push(("points.earned", Some(c), json!({"order_id": id, "points": pricing.points_to_earn})));
         }
         balance_after = Some(account.balance);
+    }
+    if let Some(c) = customer {
+        let used = coupons::Use {
+            customer_id: c,
+            order_id: Some(id),
+            order_reference: Some(&new.external_id),
+            store_id: new.store_id,
+            channel: Some(&new.channel),
+            amount: pricing.payable,
+        };
+        events.extend(coupons::redeem_applied(conn, &loaded, &pricing.coupons, &used, actor, now)?);
+    }
+    if let Some(r) = &reservation {
+        crate::checkout::store::close(conn, r.id, "consumed", Some(id), now)?;
     }
 
     let lines: Vec<Line> = new
@@ -171,6 +223,8 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
             amount: priced.amount,
             discounted_amount: priced.discounted_amount,
             refunded_quantity: 0,
+            tier_discount: priced.tier_discount,
+            coupon_discount: priced.coupon_discount,
         })
         .collect();
     let outcome = Outcome {
@@ -188,6 +242,8 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
         tier_after: tier.as_ref().map(|t| t.code.clone()),
         tier_changed: false,
         points_balance_after: balance_after,
+        coupon_codes: pricing.coupons.iter().filter(|c| c.applied).map(|c| c.code.clone()).collect(),
+        reservation_id: new.reservation_id,
     };
     let mut order = store::record_outcome(conn, id, &outcome, &lines)?;
 
@@ -316,6 +372,12 @@ pub fn refund(
         }
         balance_after = Some(account.balance);
     }
+    let mut coupons_returned = Vec::new();
+    if refunded_after == order.paid_amount && !order.coupon_codes.is_empty() {
+        // A full refund gives back the coupons still within their validity (SPEC §7); after the
+        // account, as every path locks a member's coupons after their points.
+        coupons_returned = coupons::return_for_order(conn, order.id, now)?;
+    }
     for l in &new.lines {
         store::add_refunded_quantity(conn, order.id, l.line_no, l.quantity)?;
     }
@@ -337,7 +399,15 @@ pub fn refund(
         "order.refunded",
         order.customer_id,
         json!({"order_id": order.id, "refund_id": refund.id, "amount": crate::money::format(amount),
-               "points_clawed_back": clawed, "points_returned": returned}),
+               "points_clawed_back": clawed, "points_returned": returned, "coupons_returned": coupons_returned}),
     )?;
+    for code in &coupons_returned {
+        emit(
+            conn,
+            "coupon.returned",
+            order.customer_id,
+            json!({"code": code, "order_id": order.id, "refund_id": refund.id}),
+        )?;
+    }
     Ok((refund, true))
 }

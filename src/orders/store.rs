@@ -36,6 +36,8 @@ pub struct Order {
     pub tier_changed: bool,
     pub points_balance_after: Option<i64>,
     pub created_at: DateTime<Utc>,
+    pub coupon_codes: Vec<String>,
+    pub reservation_id: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -51,6 +53,8 @@ pub struct Line {
     pub amount: Decimal,
     pub discounted_amount: Decimal,
     pub refunded_quantity: i32,
+    pub tier_discount: Decimal,
+    pub coupon_discount: Decimal,
 }
 
 /// Everything an order records once it is priced and posted.
@@ -71,6 +75,8 @@ pub struct Outcome {
     pub tier_after: Option<String>,
     pub tier_changed: bool,
     pub points_balance_after: Option<i64>,
+    pub coupon_codes: Vec<String>,
+    pub reservation_id: Option<Uuid>,
 }
 
 pub fn not_found() -> ApiError {

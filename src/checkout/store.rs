@@ -1,0 +1,129 @@
+//! Reservation SQL. A reservation is `held` until an order consumes it, a till releases it, or
+//! `expires_at` passes (then it holds nothing, without any job having to run).
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::http::error::{ApiError, ApiResult};
+use crate::schema::{checkout_reservations as r, coupons as c};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = r)]
+pub struct Reservation {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub store_id: Option<Uuid>,
+    pub channel: String,
+    pub points: i64,
+    pub coupon_codes: Vec<String>,
+    pub quote: Value,
+    pub status: String,
+    pub expires_at: DateTime<Utc>,
+    pub order_id: Option<Uuid>,
+    pub actor: String,
+    pub created_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+impl Reservation {
+    /// `held`, `consumed`, `released`, or `expired` (held past its time).
+    pub fn status_at(&self, now: DateTime<Utc>) -> &str {
+        if self.status == "held" && self.expires_at <= now {
+            "expired"
+        } else {
+            &self.status
+        }
+    }
+}
+
+pub fn not_found() -> ApiError {
+    ApiError::not_found("reservation_not_found", "no reservation with this id")
+}
+
+/// Points the customer's live reservations hold, other than `except` (the one being consumed).
+pub fn held_points(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    now: DateTime<Utc>,
+    except: Option<Uuid>,
+) -> ApiResult<i64> {
+    use diesel::dsl::sum;
+    let mut query = r::table
+        .filter(r::customer_id.eq(customer))
+        .filter(r::status.eq("held"))
+        .filter(r::expires_at.gt(now))
+        .filter(r::points.gt(0))
+        .select(sum(r::points))
+        .into_boxed();
+    if let Some(id) = except {
+        query = query.filter(r::id.ne(id));
+    }
+    let held: Option<rust_decimal::Decimal> = query.first(conn)?;
+    Ok(held.and_then(|d| rust_decimal::prelude::ToPrimitive::to_i64(&d)).unwrap_or(0))
+}
+
+pub struct NewReservation<'a> {
+    pub customer_id: Uuid,
+    pub store_id: Option<Uuid>,
+    pub channel: &'a str,
+    pub points: i64,
+    pub coupon_codes: &'a [String],
+    pub quote: Value,
+    pub expires_at: DateTime<Utc>,
+    pub actor: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// Records the hold and marks its coupons as held until it expires.
+pub fn insert(conn: &mut PgConnection, new: NewReservation) -> ApiResult<Reservation> {
+    let id = Uuid::now_v7();
+    let reservation = diesel::insert_into(r::table)
+        .values((
+            r::id.eq(id),
+            r::customer_id.eq(new.customer_id),
+            r::store_id.eq(new.store_id),
+            r::channel.eq(new.channel),
+            r::points.eq(new.points),
+            r::coupon_codes.eq(new.coupon_codes),
+            r::quote.eq(new.quote),
+            r::expires_at.eq(new.expires_at),
+            r::actor.eq(new.actor),
+            r::created_at.eq(new.now),
+        ))
+        .returning(Reservation::as_returning())
+        .get_result(conn)?;
+    if !new.coupon_codes.is_empty() {
+        diesel::update(c::table.filter(c::code.eq_any(new.coupon_codes)))
+            .set((c::reserved_by.eq(id), c::reserved_until.eq(new.expires_at), c::updated_at.eq(new.now)))
+            .execute(conn)?;
+    }
+    Ok(reservation)
+}
+
+pub fn get(conn: &mut PgConnection, id: Uuid) -> ApiResult<Reservation> {
+    r::table.find(id).select(Reservation::as_select()).first(conn).optional()?.ok_or_else(not_found)
+}
+
+pub fn lock(conn: &mut PgConnection, id: Uuid) -> ApiResult<Reservation> {
+    r::table.find(id).select(Reservation::as_select()).for_update().first(conn).optional()?.ok_or_else(not_found)
+}
+
+/// Ends a hold (`consumed` by an order, or `released`) and frees the coupons it still holds.
+pub fn close(
+    conn: &mut PgConnection,
+    id: Uuid,
+    status: &str,
+    order_id: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> ApiResult<Reservation> {
+    let closed = diesel::update(r::table.find(id))
+        .set((r::status.eq(status), r::order_id.eq(order_id), r::closed_at.eq(now)))
+        .returning(Reservation::as_returning())
+        .get_result(conn)?;
+    diesel::update(c::table.filter(c::reserved_by.eq(id)))
+        .set((c::reserved_by.eq(None::<Uuid>), c::reserved_until.eq(None::<DateTime<Utc>>)))
+        .execute(conn)?;
+    Ok(closed)
+}
