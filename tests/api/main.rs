@@ -4,7 +4,9 @@
 mod support;
 
 mod auth;
+mod checkout;
 mod conventions;
+mod coupons;
 mod customers;
 mod events;
 mod loyalty;
