@@ -117,6 +117,57 @@ STATE_DEPENDENT = [
     (None, "not_a_member", None, None),
     (None, "insufficient_points", None, None),
     ("POST /v1/customers/{id}/reward-redemptions", "reward_inactive", None, None),
+    # Coupon templates: each kind takes its own fields (stated in TemplateCreate's description), amounts
+    # must be more than 0 where the money pattern admits "0.00", ends lie after starts and in the future
+    # (the calendar), and scope stores must exist.
+    ("POST /v1/coupon-templates", "validation_failed", None, "is required for kind"),
+    ("POST /v1/coupon-templates", "validation_failed", None, "is not used by kind"),
+    ("POST /v1/coupon-templates", "validation_failed", "discount", "must not be above threshold"),
+    ("POST /v1/coupon-templates", "validation_failed", "valid_to", "valid_to or valid_days_after_issue is required"),
+    ("POST /v1/coupon-templates", "validation_failed", "stores", "no store with this id"),
+    ("POST /v1/coupon-templates", "validation_failed", None, "must be more than 0"),
+    ("POST /v1/coupon-templates", "validation_failed", "valid_to", "must be after valid_from"),
+    ("POST /v1/coupon-templates", "validation_failed", "valid_to", "must be in the future"),
+    ("PATCH /v1/coupon-templates/{id}", "validation_failed", "valid_to", "must be after valid_from"),
+    ("PATCH /v1/coupon-templates/{id}", "validation_failed", "valid_to", "must be in the future"),
+    # Template edits depend on the stored template: its status, what was issued, its validity fields.
+    ("PATCH /v1/coupon-templates/{id}", "invalid_transition", None, None),
+    ("PATCH /v1/coupon-templates/{id}", "validation_failed", "total_quantity", "already issued"),
+    ("PATCH /v1/coupon-templates/{id}", "validation_failed", "valid_to", "while valid_days_after_issue is not set"),
+    # Issuing and claiming depend on the template's status, end, quantity and the customer's coupons;
+    # `customer_ids` xor `segment_id` is stated in the description; segments do not exist yet.
+    (None, "template_not_active", None, None),
+    (None, "template_expired", None, None),
+    (None, "quantity_exhausted", None, None),
+    (None, "per_customer_limit", None, None),
+    ("POST /v1/coupon-templates/{id}/issue", "segment_not_found", None, None),
+    ("POST /v1/coupon-templates/{id}/issue", "validation_failed", "customer_ids", "give customer_ids or segment_id"),
+    ("POST /v1/customers/{id}/coupons", "validation_failed", "template_id", "no coupon template with this id"),
+    # Voiding depends on the coupon's status.
+    ("POST /v1/coupons/{code}/void", "coupon_already_redeemed", None, None),
+    ("POST /v1/coupons/{code}/void", "coupon_voided", None, None),
+    # Coupons at the till: whether a code applies follows from who holds it, its status, validity,
+    # scope and the basket (the reasons are listed in QuoteCoupon); whether a reservation can be
+    # used or released follows from its state and its clock.
+    (None, "coupon_not_applicable", None, None),
+    (None, "coupon_already_redeemed", None, None),
+    ("POST /v1/coupons/{code}/rollback", "coupon_not_redeemed", None, None),
+    ("POST /v1/coupons/{code}/rollback", "coupon_redeemed_by_order", None, None),
+    ("POST /v1/orders", "reservation_not_found", None, None),
+    ("POST /v1/orders", "reservation_expired", None, None),
+    ("POST /v1/orders", "reservation_not_active", None, None),
+    ("DELETE /v1/checkout/reservations/{id}", "reservation_consumed", None, None),
+    # The quote prices a basket exactly as an order does: the same state and cross-field rules.
+    ("POST /v1/checkout/quote", "membership_not_found", None, None),
+    ("POST /v1/checkout/quote", "not_a_member", None, None),
+    ("POST /v1/checkout/quote", "insufficient_points", None, None),
+    ("POST /v1/checkout/quote", "points_over_limit", None, None),
+    ("POST /v1/checkout/quote", "validation_failed", "points_to_redeem", "must be a multiple of"),
+    ("POST /v1/checkout/quote", "validation_failed", "customer_identity", "not both"),
+    ("POST /v1/checkout/quote", "validation_failed", "reserve", "name the customer"),
+    ("POST /v1/checkout/quote", "validation_failed", None, "must equal quantity × unit_price"),
+    ("POST /v1/checkout/quote", "validation_failed", None, "is too large"),
+    ("POST /v1/checkout/quote", "validation_failed", "lines", "the order total is too large"),
 ]
 
 

@@ -72,6 +72,8 @@ fn money(d: Decimal) -> String {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"line_no": 1, "sku": "W-DRESS-001", "amount": "340.00", "tier_discount": "34.00",
+    "coupon_discount": "50.00", "discounted_amount": "256.00"}))]
 pub struct QuoteLine {
     line_no: usize,
     sku: String,
@@ -87,6 +89,7 @@ pub struct QuoteLine {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"code": "K7M4P9QX2HTR", "applied": false, "discount": "0.00", "reason": "below_threshold"}))]
 pub struct QuoteCoupon {
     code: String,
     applied: bool,
@@ -99,6 +102,8 @@ pub struct QuoteCoupon {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"tier": "normal", "qualifying_spend": "4800.00", "qualifying_spend_after": "5056.00",
+    "tier_after": "silver", "next_tier": "gold", "spend_to_next_tier": "9944.00"}))]
 pub struct QuoteProgress {
     tier: String,
     #[schema(format = "money")]
@@ -248,6 +253,10 @@ async fn quote(
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d61", "customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e",
+    "store_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f", "channel": "pos", "status": "held", "points": 1000,
+    "coupon_codes": ["K7M4P9QX2HTR"], "quote": {"payable": "156.00"}, "expires_at": "2026-11-23T08:10:00Z",
+    "order_id": null, "created_at": "2026-11-23T08:00:00Z", "closed_at": null}))]
 pub struct ReservationView {
     id: Uuid,
     customer_id: Uuid,

@@ -127,3 +127,17 @@ pub fn close(
         .execute(conn)?;
     Ok(closed)
 }
+
+/// Releases every hold of a customer (a merge folds them into another: they quote again).
+pub fn release_all_of(conn: &mut PgConnection, customer: Uuid, now: DateTime<Utc>) -> ApiResult<i64> {
+    let held: Vec<Uuid> = r::table
+        .filter(r::customer_id.eq(customer))
+        .filter(r::status.eq("held"))
+        .select(r::id)
+        .for_update()
+        .load(conn)?;
+    for id in &held {
+        close(conn, *id, "released", None, now)?;
+    }
+    Ok(held.len() as i64)
+}

@@ -15,8 +15,7 @@ pub fn generate() -> String {
 
 /// The canonical form of a typed code, or `None` when it cannot be a code at all.
 pub fn canonical(typed: &str) -> Option<String> {
-    let code: String =
-        typed.chars().filter(|c| !matches!(c, ' ' | '-')).map(|c| c.to_ascii_uppercase()).collect();
+    let code: String = typed.chars().filter(|c| !matches!(c, ' ' | '-')).map(|c| c.to_ascii_uppercase()).collect();
     (code.len() == LENGTH && code.bytes().all(|b| ALPHABET.contains(&b))).then_some(code)
 }
 

@@ -279,9 +279,9 @@ fn lock_coupon(conn: &mut PgConnection, typed: &str) -> ApiResult<Coupon> {
     request_body = RedeemInput,
     responses(
         (status = 201, description = "Redeemed", body = RedemptionView),
-        (status = 404, description = "No such coupon", body = Problem),
-        (status = 409, description = "`coupon_already_redeemed`: the code was used before (or by another till just now)", body = Problem),
-        (status = 422, description = "`coupon_not_applicable` with `reason` (`not_owner`, `expired`, `below_threshold`, `wrong_store`, ...)", body = Problem),
+        (status = 404, description = "No such coupon", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`coupon_already_redeemed`: the code was used before (or by another till just now)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`coupon_not_applicable` with `reason` (`not_owner`, `expired`, `below_threshold`, `wrong_store`, ...)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["coupons:redeem"]))
 )]
@@ -363,6 +363,7 @@ pub async fn redeem(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "sale cancelled at the till"}))]
 pub struct RollbackInput {
     /// Why the redemption is undone (kept with it).
     #[schema(max_length = 500)]
@@ -370,6 +371,8 @@ pub struct RollbackInput {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"code": "K7M4P9QX2HTR", "redemption_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60",
+    "status": "available", "rolled_back_at": "2026-11-23T08:05:00Z"}))]
 pub struct RollbackView {
     code: String,
     redemption_id: Uuid,
@@ -386,8 +389,8 @@ pub struct RollbackView {
     request_body = RollbackInput,
     responses(
         (status = 200, description = "Rolled back", body = RollbackView),
-        (status = 404, description = "No such coupon", body = Problem),
-        (status = 409, description = "`coupon_not_redeemed`, or `coupon_redeemed_by_order` (refund the order instead)", body = Problem),
+        (status = 404, description = "No such coupon", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`coupon_not_redeemed`, or `coupon_redeemed_by_order` (refund the order instead)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["coupons:redeem"]))
 )]

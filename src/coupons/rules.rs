@@ -457,4 +457,70 @@ mod tests {
         let nine = terms(Benefit::PercentOff { rate: d("0.90"), max_discount: Some(d("30")) }, false);
         assert_eq!(standalone_discount(&nine, d("1000.00")), Ok(d("30")));
     }
+
+    fn coupon(owner: Uuid, now: DateTime<Utc>) -> Coupon {
+        Coupon {
+            code: "K7M4P9QX2HTR".into(),
+            template_id: Uuid::nil(),
+            customer_id: owner,
+            source: "manual".into(),
+            source_ref: None,
+            issued_at: now,
+            valid_from: now - chrono::Duration::days(1),
+            expires_at: now + chrono::Duration::days(1),
+            status: "available".into(),
+            redeemed_at: None,
+            voided_at: None,
+            void_reason: None,
+            reserved_by: None,
+            reserved_until: None,
+            version: 1,
+            updated_at: now,
+        }
+    }
+
+    #[test]
+    fn a_coupon_is_blocked_for_the_first_reason_a_till_can_act_on() {
+        let now = Utc::now();
+        let (owner, store, reservation) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
+        let at = Presentation {
+            customer_id: Some(owner),
+            store_id: Some(store),
+            channel: Some("pos".into()),
+            now,
+            reservation_id: None,
+        };
+        let t = man300jian50();
+        let ok = coupon(owner, now);
+        assert_eq!(blocked_reason(&ok, "active", &t, &at), None);
+        assert_eq!(blocked_reason(&ok, "paused", &t, &at), None, "pausing a template stops issuing, not using");
+        assert_eq!(blocked_reason(&ok, "ended", &t, &at), Some("template_ended"));
+        let someone_else = Presentation { customer_id: Some(Uuid::now_v7()), ..at.clone() };
+        let used = Coupon { status: "redeemed".into(), ..ok.clone() };
+        assert_eq!(blocked_reason(&used, "active", &t, &someone_else), Some("not_owner"), "says nothing more");
+        assert_eq!(blocked_reason(&used, "active", &t, &at), Some("already_redeemed"));
+        assert_eq!(
+            blocked_reason(&Coupon { status: "voided".into(), ..ok.clone() }, "active", &t, &at),
+            Some("voided")
+        );
+        assert_eq!(blocked_reason(&Coupon { expires_at: now, ..ok.clone() }, "active", &t, &at), Some("expired"));
+        let later = Coupon { valid_from: now + chrono::Duration::seconds(1), ..ok.clone() };
+        assert_eq!(blocked_reason(&later, "active", &t, &at), Some("not_yet_valid"));
+        let held = Coupon {
+            reserved_by: Some(reservation),
+            reserved_until: Some(now + chrono::Duration::seconds(600)),
+            ..ok.clone()
+        };
+        assert_eq!(blocked_reason(&held, "active", &t, &at), Some("reserved"));
+        let consuming = Presentation { reservation_id: Some(reservation), ..at.clone() };
+        assert_eq!(blocked_reason(&held, "active", &t, &consuming), None, "the hold is the consumer's");
+        let lapsed = Coupon { reserved_until: Some(now), ..held };
+        assert_eq!(blocked_reason(&lapsed, "active", &t, &at), None, "an expired hold holds nothing");
+        let mut scoped = t.clone();
+        scoped.scope.stores = vec![Uuid::now_v7()];
+        assert_eq!(blocked_reason(&ok, "active", &scoped, &at), Some("wrong_store"));
+        scoped.scope.stores = vec![store];
+        scoped.scope.channels = vec!["tmall".into()];
+        assert_eq!(blocked_reason(&ok, "active", &scoped, &at), Some("wrong_channel"));
+    }
 }

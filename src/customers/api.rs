@@ -274,7 +274,7 @@ pub struct PointsSummary {
 }
 
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"code": "K7M4-P9QX-2HTR", "template_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "name": "满300减50",
+#[schema(example = json!({"code": "K7M4P9QX2HTR", "template_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "name": "满300减50",
     "kind": "amount_off", "expires_at": "2026-12-31T15:59:59Z"}))]
 pub struct CouponSummary {
     pub code: String,
@@ -350,7 +350,17 @@ async fn lookup_customer(
         let owner = store::owner_of(conn, &kind, &value)?
             .ok_or_else(|| ApiError::not_found("customer_not_found", "no customer has this identity"))?;
         let (membership, points) = loyalty_summary(conn, owner, now)?;
-        Ok(LookupResult { customer: read_view(conn, &who, owner)?, membership, points, coupons: Vec::new() })
+        let coupons = crate::coupons::store::available_summaries(conn, owner, now)?
+            .into_iter()
+            .map(|c| CouponSummary {
+                code: c.code,
+                template_id: c.template_id,
+                name: c.name,
+                kind: c.kind,
+                expires_at: Some(c.expires_at),
+            })
+            .collect();
+        Ok(LookupResult { customer: read_view(conn, &who, owner)?, membership, points, coupons })
     })
     .await?;
     Ok(HttpResponse::Ok().json(result))

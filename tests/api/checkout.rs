@@ -148,7 +148,10 @@ async fn the_quote_applies_tier_then_coupon_then_points_and_changes_nothing() {
         (Some("156.00"), Some("50.00"), Some(156))
     );
     assert_eq!(o["coupon_codes"], json!([code]));
-    assert_eq!((o["lines"][0]["tier_discount"].as_str(), o["lines"][0]["coupon_discount"].as_str()), (Some("34.00"), Some("50.00")));
+    assert_eq!(
+        (o["lines"][0]["tier_discount"].as_str(), o["lines"][0]["coupon_discount"].as_str()),
+        (Some("34.00"), Some("50.00"))
+    );
     assert_eq!(coupon_status(&app, &code).await, "redeemed");
     assert_eq!(available_points(&app, c), 3200 - 1000 + 156);
 
@@ -174,7 +177,11 @@ async fn threshold_300_holds_at_300_00_and_not_at_299_99() {
     let at = quote(&app, &basket(c, json!([line("A", "女装", "300.00", 1)]), &[&code], 0)).await;
     assert_eq!((at.body["coupons"][0]["applied"].as_bool(), at.body["payable"].as_str()), (Some(true), Some("250.00")));
     // A sale below the threshold is refused rather than priced without the coupon the till asked for.
-    let order = post_order(&app, &as_order("B-1", &basket(c, json!([line("A", "女装", "299.99", 1)]), &[&code], 0), Utc::now())).await;
+    let order = post_order(
+        &app,
+        &as_order("B-1", &basket(c, json!([line("A", "女装", "299.99", 1)]), &[&code], 0), Utc::now()),
+    )
+    .await;
     order.assert_problem(422, "coupon_not_applicable");
     assert_eq!(order.body["reason"], "below_threshold");
     assert_eq!(coupon_status(&app, &code).await, "available");
@@ -185,8 +192,17 @@ async fn a_coupon_of_customer_a_is_not_applicable_for_customer_b() {
     let app = TestApp::new().await;
     let a = customer(&app, "13900000003").await;
     let b = customer(&app, "13900000004").await;
-    let code = issue(&app, template(&app, "无门槛20", json!({"kind": "cash", "threshold": null, "discount": "20.00"})).await, a).await;
-    let res = post_order(&app, &as_order("NO-1", &basket(b, json!([line("A", "女装", "100.00", 1)]), &[&code], 0), Utc::now())).await;
+    let code = issue(
+        &app,
+        template(&app, "无门槛20", json!({"kind": "cash", "threshold": null, "discount": "20.00"})).await,
+        a,
+    )
+    .await;
+    let res = post_order(
+        &app,
+        &as_order("NO-1", &basket(b, json!([line("A", "女装", "100.00", 1)]), &[&code], 0), Utc::now()),
+    )
+    .await;
     res.assert_problem(422, "coupon_not_applicable");
     assert_eq!(res.body["reason"], "not_owner");
     let standalone = app
@@ -217,7 +233,12 @@ async fn one_code_redeemed_by_50_concurrent_requests_succeeds_once() {
     assert_eq!((winner["discount"].as_str(), winner["payable"].as_str()), (Some("50.00"), Some("270.00")));
 
     // And through orders: 20 tills posting different sales with the same code → one sale.
-    let code = issue(&app, template(&app, "无门槛20", json!({"kind": "cash", "threshold": null, "discount": "20.00"})).await, c).await;
+    let code = issue(
+        &app,
+        template(&app, "无门槛20", json!({"kind": "cash", "threshold": null, "discount": "20.00"})).await,
+        c,
+    )
+    .await;
     let now = Utc::now();
     let bodies: Vec<Value> = (0..20)
         .map(|i| as_order(&format!("RACE-{i}"), &basket(c, json!([line("A", "女装", "100.00", 1)]), &[&code], 0), now))
@@ -242,7 +263,12 @@ async fn one_code_redeemed_by_50_concurrent_requests_succeeds_once() {
 async fn of_two_non_stackable_coupons_only_the_better_applies_and_expired_ones_say_so() {
     let app = TestApp::new().await;
     let c = customer(&app, "13900000006").await;
-    let cash = issue(&app, template(&app, "无门槛20", json!({"kind": "cash", "threshold": null, "discount": "20.00"})).await, c).await;
+    let cash = issue(
+        &app,
+        template(&app, "无门槛20", json!({"kind": "cash", "threshold": null, "discount": "20.00"})).await,
+        c,
+    )
+    .await;
     let mj = issue(&app, template(&app, "满300减50", json!({})).await, c).await;
     let body = basket(c, json!([line("A", "女装", "320.00", 1)]), &[&cash, &mj], 0);
     let res = quote(&app, &body).await;
@@ -275,11 +301,18 @@ async fn percent_off_with_a_cap_and_a_category_scope() {
     .await;
     let code = issue(&app, t, c).await;
     // 10% of the 女装 lines only: 199.90 → 19.99; the 男装 line is untouched.
-    let res = quote(&app, &basket(c, json!([line("W", "女装", "199.90", 1), line("M", "男装", "100.00", 1)]), &[&code], 0)).await;
+    let res =
+        quote(&app, &basket(c, json!([line("W", "女装", "199.90", 1), line("M", "男装", "100.00", 1)]), &[&code], 0))
+            .await;
     res.assert_status(200);
-    assert_eq!((res.body["lines"][0]["coupon_discount"].as_str(), res.body["lines"][1]["coupon_discount"].as_str()), (Some("19.99"), Some("0.00")));
+    assert_eq!(
+        (res.body["lines"][0]["coupon_discount"].as_str(), res.body["lines"][1]["coupon_discount"].as_str()),
+        (Some("19.99"), Some("0.00"))
+    );
     // 10% of 500 is 50: capped at 30.
-    let res = quote(&app, &basket(c, json!([line("W", "女装", "500.00", 1), line("M", "男装", "100.00", 1)]), &[&code], 0)).await;
+    let res =
+        quote(&app, &basket(c, json!([line("W", "女装", "500.00", 1), line("M", "男装", "100.00", 1)]), &[&code], 0))
+            .await;
     assert_eq!((res.body["coupon_discount"].as_str(), res.body["payable"].as_str()), (Some("30.00"), Some("570.00")));
     // Nothing in scope.
     let res = quote(&app, &basket(c, json!([line("M", "男装", "100.00", 1)]), &[&code], 0)).await;
@@ -304,7 +337,11 @@ async fn a_reservation_holds_coupons_and_points_until_consumed_released_or_expir
     let res = post_order(&app, &other).await;
     res.assert_problem(422, "coupon_not_applicable");
     assert_eq!(res.body["reason"], "reserved");
-    let res = post_order(&app, &as_order("OTHER-2", &basket(c, json!([line("B", "女装", "400.00", 1)]), &[], 1000), Utc::now())).await;
+    let res = post_order(
+        &app,
+        &as_order("OTHER-2", &basket(c, json!([line("B", "女装", "400.00", 1)]), &[], 1000), Utc::now()),
+    )
+    .await;
     res.assert_problem(422, "insufficient_points");
     assert_eq!(res.body["available"], 500);
     let res = quote(&app, &basket(c, json!([line("B", "女装", "400.00", 1)]), &[], 0)).await;
@@ -318,7 +355,11 @@ async fn a_reservation_holds_coupons_and_points_until_consumed_released_or_expir
     assert_eq!((res.body["points_redeemed"].as_i64(), res.body["coupon_codes"].clone()), (Some(1000), json!([code])));
     let r = app.get(&format!("/v1/checkout/reservations/{reservation}")).token(&app.token(TILL)).send().await;
     assert_eq!((r.str("status"), r.body["order_id"].clone()), ("consumed", res.body["id"].clone()));
-    app.delete(&format!("/v1/checkout/reservations/{reservation}")).token(&app.token(TILL)).send().await.assert_problem(409, "reservation_consumed");
+    app.delete(&format!("/v1/checkout/reservations/{reservation}"))
+        .token(&app.token(TILL))
+        .send()
+        .await
+        .assert_problem(409, "reservation_consumed");
     let again = json!({"external_id": "HOLD-2", "channel": "pos", "customer_id": c, "occurred_at": Utc::now(),
                        "lines": [line("A", "女装", "400.00", 1)], "reservation_id": reservation});
     post_order(&app, &again).await.assert_problem(409, "reservation_not_active");
@@ -329,10 +370,16 @@ async fn a_reservation_holds_coupons_and_points_until_consumed_released_or_expir
     let r2 = quote(&app, &small).await;
     r2.assert_status(200);
     let r2 = r2.uuid("reservation_id");
-    assert_eq!(quote(&app, &basket(c, json!([line("B", "女装", "400.00", 1)]), &[], 0)).await.body["points_available"], available_points(&app, c) - 500);
+    assert_eq!(
+        quote(&app, &basket(c, json!([line("B", "女装", "400.00", 1)]), &[], 0)).await.body["points_available"],
+        available_points(&app, c) - 500
+    );
     app.delete(&format!("/v1/checkout/reservations/{r2}")).token(&app.token(TILL)).send().await.assert_status(204);
     app.delete(&format!("/v1/checkout/reservations/{r2}")).token(&app.token(TILL)).send().await.assert_status(204);
-    assert_eq!(quote(&app, &basket(c, json!([line("B", "女装", "400.00", 1)]), &[], 0)).await.body["points_available"], available_points(&app, c));
+    assert_eq!(
+        quote(&app, &basket(c, json!([line("B", "女装", "400.00", 1)]), &[], 0)).await.body["points_available"],
+        available_points(&app, c)
+    );
 
     // Expired: after the TTL (600 s) the hold lets go by itself.
     let code2 = issue(&app, t, c).await;
@@ -340,7 +387,15 @@ async fn a_reservation_holds_coupons_and_points_until_consumed_released_or_expir
     third["reserve"] = json!(true);
     let r3 = quote(&app, &third).await.uuid("reservation_id");
     app.state.clock.advance(Duration::seconds(601));
-    let res = post_order(&app, &as_order("AFTER-TTL", &basket(c, json!([line("A", "女装", "400.00", 1)]), &[&code2], 0), app.state.clock.now())).await;
+    let res = post_order(
+        &app,
+        &as_order(
+            "AFTER-TTL",
+            &basket(c, json!([line("A", "女装", "400.00", 1)]), &[&code2], 0),
+            app.state.clock.now(),
+        ),
+    )
+    .await;
     res.assert_status(201);
     let late = json!({"external_id": "LATE", "channel": "pos", "customer_id": c, "occurred_at": app.state.clock.now(),
                       "lines": [line("A", "女装", "400.00", 1)], "reservation_id": r3});
@@ -355,7 +410,9 @@ async fn a_full_refund_returns_coupons_within_validity_and_a_partial_one_does_no
     let c = customer(&app, "13900000009").await;
     let t = template(&app, "无门槛20", json!({"kind": "cash", "threshold": null, "discount": "20.00"})).await;
     let code = issue(&app, t, c).await;
-    let order = post_order(&app, &as_order("R-1", &basket(c, json!([line("A", "女装", "60.00", 2)]), &[&code], 0), Utc::now())).await;
+    let order =
+        post_order(&app, &as_order("R-1", &basket(c, json!([line("A", "女装", "60.00", 2)]), &[&code], 0), Utc::now()))
+            .await;
     order.assert_status(201);
     assert_eq!(order.body["paid_amount"], "100.00");
     let id = order.uuid("id");
@@ -370,11 +427,18 @@ async fn a_full_refund_returns_coupons_within_validity_and_a_partial_one_does_no
     assert_eq!(coupon_status(&app, &code).await, "available", "the full refund gives it back");
 
     // Used again, then refunded in full after it expired: it stays used.
-    let again = post_order(&app, &as_order("R-2", &basket(c, json!([line("A", "女装", "60.00", 1)]), &[&code], 0), Utc::now())).await;
+    let again =
+        post_order(&app, &as_order("R-2", &basket(c, json!([line("A", "女装", "60.00", 1)]), &[&code], 0), Utc::now()))
+            .await;
     again.assert_status(201);
     let id2 = again.uuid("id");
     app.state.clock.advance(Duration::days(40));
-    app.post(&format!("/v1/orders/{id2}/refunds")).token(&app.token(TILL)).json(&json!({"external_id": "RF-3"})).send().await.assert_status(201);
+    app.post(&format!("/v1/orders/{id2}/refunds"))
+        .token(&app.token(TILL))
+        .json(&json!({"external_id": "RF-3"}))
+        .send()
+        .await
+        .assert_status(201);
     assert_eq!(coupon_status(&app, &code).await, "redeemed");
     app.state.clock.set(Utc::now());
 }
@@ -385,20 +449,47 @@ async fn a_standalone_redemption_can_be_rolled_back_once() {
     let c = customer(&app, "13900000010").await;
     let code = issue(&app, template(&app, "满300减50", json!({})).await, c).await;
     let path = format!("/v1/coupons/{code}/redeem");
-    let below = app.post(&path).token(&app.token(TILL)).json(&json!({"customer_id": c, "order_reference": "P-1", "amount": "299.99"})).send().await;
+    let below = app
+        .post(&path)
+        .token(&app.token(TILL))
+        .json(&json!({"customer_id": c, "order_reference": "P-1", "amount": "299.99"}))
+        .send()
+        .await;
     below.assert_problem(422, "coupon_not_applicable");
     assert_eq!(below.body["reason"], "below_threshold");
-    app.post(&path).token(&app.token(TILL)).json(&json!({"customer_id": c, "order_reference": "P-1", "amount": "300.00"})).send().await.assert_status(201);
+    app.post(&path)
+        .token(&app.token(TILL))
+        .json(&json!({"customer_id": c, "order_reference": "P-1", "amount": "300.00"}))
+        .send()
+        .await
+        .assert_status(201);
     let rollback = format!("/v1/coupons/{}/rollback", code.to_lowercase());
     let res = app.post(&rollback).token(&app.token(TILL)).json(&json!({"reason": "sale cancelled"})).send().await;
     res.assert_status(200);
     assert_eq!(res.str("status"), "available");
-    app.post(&rollback).token(&app.token(TILL)).json(&json!({})).send().await.assert_problem(409, "coupon_not_redeemed");
+    app.post(&rollback)
+        .token(&app.token(TILL))
+        .json(&json!({}))
+        .send()
+        .await
+        .assert_problem(409, "coupon_not_redeemed");
     // Used by an order: only a refund gives it back.
-    post_order(&app, &as_order("P-2", &basket(c, json!([line("A", "女装", "300.00", 1)]), &[&code], 0), Utc::now())).await.assert_status(201);
-    app.post(&rollback).token(&app.token(TILL)).json(&json!({})).send().await.assert_problem(409, "coupon_redeemed_by_order");
+    post_order(&app, &as_order("P-2", &basket(c, json!([line("A", "女装", "300.00", 1)]), &[&code], 0), Utc::now()))
+        .await
+        .assert_status(201);
+    app.post(&rollback)
+        .token(&app.token(TILL))
+        .json(&json!({}))
+        .send()
+        .await
+        .assert_problem(409, "coupon_redeemed_by_order");
     // Scope: a till without coupons:redeem may not redeem.
-    let res = app.post(&path).token(&app.token(&["orders:write"])).json(&json!({"customer_id": c, "order_reference": "P-3", "amount": "300.00"})).send().await;
+    let res = app
+        .post(&path)
+        .token(&app.token(&["orders:write"]))
+        .json(&json!({"customer_id": c, "order_reference": "P-3", "amount": "300.00"}))
+        .send()
+        .await;
     res.assert_status(403);
 }
 
@@ -432,7 +523,8 @@ async fn quote_and_order_agree_to_the_cent_for_generated_baskets() {
         let lines: Vec<Value> = (0..rng.gen_range(1..5))
             .map(|_| {
                 let category = categories[rng.gen_range(0..categories.len())];
-                let sku = if category == "袜子" { "SOCKS".to_string() } else { format!("SKU-{}", rng.gen_range(1..9)) };
+                let sku =
+                    if category == "袜子" { "SOCKS".to_string() } else { format!("SKU-{}", rng.gen_range(1..9)) };
                 let cents: i64 = rng.gen_range(1..40_000);
                 line(&sku, category, &format!("{}.{:02}", cents / 100, cents % 100), rng.gen_range(1..4))
             })
@@ -470,8 +562,13 @@ async fn quote_and_order_agree_to_the_cent_for_generated_baskets() {
         ] {
             assert_eq!(q.body[quoted], o[ordered], "{quoted} for {body}: quote {} order {}", q.text, order.text);
         }
-        for (ql, ol) in q.body["lines"].as_array().into_iter().flatten().zip(o["lines"].as_array().into_iter().flatten()) {
-            assert_eq!((&ql["discounted_amount"], &ql["coupon_discount"]), (&ol["discounted_amount"], &ol["coupon_discount"]));
+        for (ql, ol) in
+            q.body["lines"].as_array().into_iter().flatten().zip(o["lines"].as_array().into_iter().flatten())
+        {
+            assert_eq!(
+                (&ql["discounted_amount"], &ql["coupon_discount"]),
+                (&ol["discounted_amount"], &ol["coupon_discount"])
+            );
         }
     }
     assert!(compared >= 20, "only {compared} baskets compared");

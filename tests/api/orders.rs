@@ -435,7 +435,7 @@ async fn orders_validate_their_input_and_respect_store_binding() {
         &app,
         &json!({"external_id": " ", "channel": "fax", "occurred_at": Utc::now() + chrono::Duration::days(2),
                 "lines": [{"sku": "A", "quantity": 0, "unit_price": "1.00"}], "total_amount": "5.00", "pricing": "magic",
-                "coupon_codes": ["X"]}),
+                "coupon_codes": ["A", "B", "C", "D", "E", "F"]}),
     )
     .await;
     bad.assert_problem(422, "validation_failed");
