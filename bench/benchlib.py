@@ -5,7 +5,8 @@
     benchlib.py cpu SERVICE_PID POSTMASTER_PID CPU counters now (JSON): machine, service, PostgreSQL
     benchlib.py report WORK_DIR RESULTS_DIR    the summary block (stdout) and RESULTS_DIR/<timestamp>.json
 
-WORK_DIR holds what the run collected: meta.json, <phase>.wrk (wrk output with a BENCH_RESULT line),
+WORK_DIR holds what the run collected: meta.json, <phase>.wrk (wrk output with a BENCH_RESULT line; the
+checkout workload's also has counters: quotes, orders, orders_ok = sales, ...),
 <phase>.pgbench (pgbench output), <phase>.cpu0/.cpu1 (cpu snapshots), <phase>.lsn0/.lsn1 (WAL positions),
 <phase>.time (/usr/bin/time of the load generator), pgbench_<phase>_log.* (sampled transaction logs),
 audit.json, and optionally <phase>.pgss / perf-<phase>.txt.
@@ -20,6 +21,7 @@ import socket
 import sys
 
 TARGET_ORDERS_RATIO = 0.6
+TARGET_CHECKOUT_RATIO = 0.5  # coupon checkout: sales/s (quote + order each) / TPC-B TPS
 TARGET_LOOKUP_RATIO = 0.3
 TARGET_LOOKUP_P99_MS = 10.0
 
@@ -167,6 +169,8 @@ def api_phase(work, phase):
     }
     if r["non2xx"] or socket_errors:
         result["first_error_body"] = r.get("first_error", "")
+    if "counters" in r:
+        result["counters"] = r["counters"]
     loadgen = _time_file(work, phase)
     cpu = _cpu_split(work, phase, secs, loadgen)
     if cpu:
@@ -187,6 +191,45 @@ def api_phase(work, phase):
             result["pg_stat_statements"] = {
                 "statements_per_request": round(int(m.group(1)) / ok, 2),
                 "exec_ms_per_request": round(int(m.group(2)) / ok, 3),
+            }
+    return result
+
+
+def checkout_phase(work, phase="checkout"):
+    """The checkout workload: api_phase (per request: quotes and orders) plus per sale (a completed order)."""
+    result = api_phase(work, phase)
+    if not result or "error" in result:
+        return result
+    c = result.get("counters", {})
+    sales = c.get("orders_ok", 0)
+    secs = result["seconds"]
+    result["sales"] = sales
+    result["sales_per_s"] = round(sales / secs, 1) if secs else 0
+    result["quotes"] = c.get("quotes", 0)
+    result["quotes_ok"] = c.get("quotes_ok", 0)
+    result["orders"] = c.get("orders", 0)
+    result["coupon_not_applied"] = c.get("coupon_not_applied", 0)
+    result["unparsed_quotes"] = c.get("unparsed_quotes", 0)
+    result["coupon_pool_exhausted"] = bool(c.get("coupons_exhausted", 0))
+    if (result["coupon_not_applied"] or result["unparsed_quotes"]) and not result.get("first_error_body"):
+        m = re.search(r"^BENCH_RESULT (\{.*\})\s*$", _read(f"{work}/{phase}.wrk", ""), re.M)
+        result["first_error_body"] = json.loads(m.group(1)).get("first_error", "") if m else ""
+    cpu = result.get("cpu")
+    if cpu and sales:
+        result["cpu_ms_per_sale"] = {
+            "service": round(1000 * cpu["service_cpu_s"] / sales, 3),
+            "postgres": round(1000 * cpu["postgres_cpu_s"] / sales, 3),
+        }
+    wal = _wal(work, phase, sales)
+    if wal is not None:
+        result["wal_bytes_per_sale"] = wal
+    pgss = _read(f"{work}/{phase}.pgss")
+    if pgss and sales:
+        m = re.search(r"^\s*(\d+) \|\s*(\d+) \|", pgss, re.M)
+        if m:
+            result["pg_stat_statements_per_sale"] = {
+                "statements": round(int(m.group(1)) / sales, 2),
+                "exec_ms": round(int(m.group(2)) / sales, 3),
             }
     return result
 
@@ -240,10 +283,44 @@ def _fmt(v, unit="", nd=1):
     return f"{v:,.{nd}f}{unit}"
 
 
+def _checkout_lines(r, cfg):
+    """The coupon checkout block of the summary (nothing when the workload did not run)."""
+    label = "checkout: quote + order"
+    if r is None:
+        return []
+    if "error" in r:
+        return [f"{label:<26} ERROR: {r['error']}"]
+    lat = r["latency_ms"]
+    socket_errors = sum(r["socket_errors"].values())
+    detail = ""
+    if r["non_2xx"]:
+        detail = " (" + ", ".join(f"{k}: {v}" for k, v in sorted(r["non_2xx_by_status"].items())) + ")"
+    mode = "reserved" if cfg.get("checkout_reserve") else "coupon + 100 points"
+    out = [
+        f"{label:<26} {_fmt(r['sales_per_s'], ' sales/s'):>16}   p50 {_fmt(lat['p50'], ' ms', 2)}   "
+        f"p99 {_fmt(lat['p99'], ' ms', 2)} per request   {r['sales']:,} sales ({mode})",
+        f"{'':<26} {_fmt(r['throughput_2xx_rps'], ' req/s'):>14}   {r['quotes']:,} quotes, {r['orders']:,} orders; "
+        f"{r['ok_2xx']:,} ok, {r['non_2xx']:,} non-2xx{detail}, {socket_errors} socket errors",
+    ]
+    problems = []
+    if r.get("coupon_not_applied"):
+        problems.append(f"{r['coupon_not_applied']:,} quotes did not apply the coupon")
+    if r.get("unparsed_quotes"):
+        problems.append(f"{r['unparsed_quotes']:,} quotes could not be read")
+    if r.get("coupon_pool_exhausted"):
+        problems.append("the coupon pool ran out: sales/s is undercounted, raise BENCH_COUPONS")
+    if problems:
+        out.append(f"{'':<26} WARNING: " + "; ".join(problems))
+    if (r["non_2xx"] or socket_errors or problems) and r.get("first_error_body"):
+        out.append(f"{'':<26} first error: {r['first_error_body'][:200]}")
+    return out
+
+
 def report(work, results_dir):
     meta = json.loads(_read(f"{work}/meta.json", "{}"))
     orders = api_phase(work, "orders")
     lookup = api_phase(work, "lookup")
+    checkout = checkout_phase(work)
     tpcb = pgbench_phase(work, "tpcb")
     select = pgbench_phase(work, "select")
     audit = json.loads(_read(f"{work}/audit.json", "null") or "null")
@@ -254,12 +331,19 @@ def report(work, results_dir):
         return round(api["throughput_2xx_rps"] / pg["tps"], 3)
 
     orders_ratio = ratio(orders, tpcb)
+    checkout_ratio = None
+    if checkout and "error" not in checkout and tpcb and "error" not in tpcb and tpcb.get("tps"):
+        checkout_ratio = round(checkout["sales_per_s"] / tpcb["tps"], 3)
     lookup_ratio = ratio(lookup, select)
     lookup_p99 = (lookup or {}).get("latency_ms", {}).get("p99")
     targets = {
         "orders_vs_tpcb": {
             "ratio": orders_ratio, "target": f">= {TARGET_ORDERS_RATIO}",
             "met": orders_ratio is not None and orders_ratio >= TARGET_ORDERS_RATIO,
+        },
+        "checkout_sales_vs_tpcb": {
+            "ratio": checkout_ratio, "target": f">= {TARGET_CHECKOUT_RATIO}",
+            "met": checkout_ratio is not None and checkout_ratio >= TARGET_CHECKOUT_RATIO,
         },
         "lookup_vs_select_only": {
             "ratio": lookup_ratio, "target": f">= {TARGET_LOOKUP_RATIO}",
@@ -277,8 +361,10 @@ def report(work, results_dir):
         "config": meta.get("config", {}),
         "environment": meta.get("environment", {}),
         "seed_seconds": meta.get("seed_seconds"),
+        "coupon_seed_seconds": meta.get("coupon_seed_seconds"),
         "orders": orders,
         "lookup": lookup,
+        "checkout": checkout,
         "pgbench_tpcb": tpcb,
         "pgbench_select_only": select,
         "targets": targets,
@@ -304,7 +390,11 @@ def report(work, results_dir):
                  f"{cfg.get('clients')} clients, {cfg.get('threads')} load threads, {cfg.get('seconds')} s per workload, "
                  f"pool {cfg.get('pool_size')}, redeem on {cfg.get('redeem_pct')}% of orders")
     lines.append("")
-    for name, label, r in (("orders", "POST /v1/orders", orders), ("lookup", "GET /v1/customers/lookup", lookup)):
+    for name, label, r in (("orders", "POST /v1/orders", orders), ("checkout", None, checkout),
+                           ("lookup", "GET /v1/customers/lookup", lookup)):
+        if name == "checkout":
+            lines.extend(_checkout_lines(checkout, cfg))
+            continue
         if not r:
             lines.append(f"{label:<26} not run")
             continue
@@ -335,13 +425,18 @@ def report(work, results_dir):
     t = targets
     lines.append(f"orders / TPC-B        = {_fmt(orders_ratio, '', 3):>6}   (target >= {TARGET_ORDERS_RATIO})   "
                  f"{mark(t['orders_vs_tpcb']['met'])}")
+    if checkout is not None:
+        lines.append(f"checkout / TPC-B      = {_fmt(checkout_ratio, '', 3):>6}   (target >= {TARGET_CHECKOUT_RATIO}, "
+                     f"sales/s)   {mark(t['checkout_sales_vs_tpcb']['met'])}"
+                     f"{'   (the coupon pool ran out: undercounted)' if checkout.get('coupon_pool_exhausted') else ''}")
     lines.append(f"lookup / select-only  = {_fmt(lookup_ratio, '', 3):>6}   (target >= {TARGET_LOOKUP_RATIO})   "
                  f"{mark(t['lookup_vs_select_only']['met'])}")
     lines.append(f"lookup p99            = {_fmt(lookup_p99, ' ms', 2):>9}   (target <= {TARGET_LOOKUP_P99_MS:g} ms)   "
                  f"{mark(t['lookup_p99']['met'])}")
     lines.append("")
     lines.append("where the CPU went (cpu-seconds over each measured phase; machine busy %):")
-    for label, r in (("orders", orders), ("lookup", lookup), ("TPC-B", tpcb), ("select-only", select)):
+    for label, r in (("orders", orders), ("lookup", lookup), ("checkout", checkout), ("TPC-B", tpcb),
+                     ("select-only", select)):
         c = (r or {}).get("cpu")
         if not c:
             continue
@@ -350,22 +445,29 @@ def report(work, results_dir):
         else:
             lg = f"load generator + other {c['load_generator_and_other_cpu_s']:5.1f}"
         extra = ""
-        if "cpu_ms_per_request" in r:
+        if "cpu_ms_per_sale" in r:
+            per = r["cpu_ms_per_sale"]
+            extra = f"CPU per sale: {per['service']:.3f} ms service + {per['postgres']:.3f} ms PostgreSQL"
+        elif "cpu_ms_per_request" in r:
             per = r["cpu_ms_per_request"]
             extra = f"CPU per request: {per['service']:.3f} ms service + {per['postgres']:.3f} ms PostgreSQL"
         elif "cpu_ms_per_transaction" in r:
             extra = f"CPU per transaction: {r['cpu_ms_per_transaction']['postgres']:.3f} ms PostgreSQL"
-        if "pg_stat_statements" in r:
+        if "pg_stat_statements_per_sale" in r:
+            st = r["pg_stat_statements_per_sale"]
+            extra += (f"; {st['statements']:.1f} SQL statements, {st['exec_ms']:.3f} ms executing them")
+        elif "pg_stat_statements" in r:
             st = r["pg_stat_statements"]
             extra += (f"; {st['statements_per_request']:.1f} SQL statements, "
                       f"{st['exec_ms_per_request']:.3f} ms executing them")
-        wal = r.get("wal_bytes_per_request", r.get("wal_bytes_per_transaction"))
-        wal_s = f", WAL {wal:,} B/tx" if wal is not None else ""
+        wal = r.get("wal_bytes_per_sale", r.get("wal_bytes_per_request", r.get("wal_bytes_per_transaction")))
+        wal_s = f", WAL {wal:,} B/{'sale' if 'wal_bytes_per_sale' in r else 'tx'}" if wal is not None else ""
         lines.append(f"  {label:<12} busy {c['machine_busy_pct']:5.1f}%  service {c['service_cpu_s']:6.1f}  "
                      f"postgres {c['postgres_cpu_s']:6.1f}  {lg}{wal_s}")
         if extra:
             lines.append(f"  {'':<13}{extra}")
-    for label, r in (("orders", orders), ("lookup", lookup), ("TPC-B", tpcb), ("select-only", select)):
+    for label, r in (("orders", orders), ("lookup", lookup), ("checkout", checkout), ("TPC-B", tpcb),
+                     ("select-only", select)):
         c = (r or {}).get("cpu") or {}
         other = c.get("other_cpu_s")
         busy_s = c.get("service_cpu_s", 0) + c.get("postgres_cpu_s", 0) + c.get("load_generator_cpu_s", 0) + (other or 0)

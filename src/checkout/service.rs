@@ -79,8 +79,7 @@ pub fn quote(
     let customer = resolve_customer(conn, &req.customer)?;
     if let Some(store) = req.store_id {
         // An order for a store that does not exist is refused; so is its quote.
-        crate::stores::store::get(conn, store)
-            .map_err(|_| ApiError::invalid("store_id", "no store with this id"))?;
+        crate::stores::store::get(conn, store).map_err(|_| ApiError::invalid("store_id", "no store with this id"))?;
     }
     if req.reserve && customer.is_none() {
         return Err(ApiError::invalid(

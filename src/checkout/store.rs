@@ -122,9 +122,12 @@ pub fn close(
         .set((r::status.eq(status), r::order_id.eq(order_id), r::closed_at.eq(now)))
         .returning(Reservation::as_returning())
         .get_result(conn)?;
-    diesel::update(c::table.filter(c::reserved_by.eq(id)))
-        .set((c::reserved_by.eq(None::<Uuid>), c::reserved_until.eq(None::<DateTime<Utc>>)))
-        .execute(conn)?;
+    if !closed.coupon_codes.is_empty() {
+        // By code (the primary key): the hold is on exactly these coupons.
+        diesel::update(c::table.filter(c::code.eq_any(&closed.coupon_codes)).filter(c::reserved_by.eq(id)))
+            .set((c::reserved_by.eq(None::<Uuid>), c::reserved_until.eq(None::<DateTime<Utc>>)))
+            .execute(conn)?;
+    }
     Ok(closed)
 }
 

@@ -79,6 +79,75 @@ pub fn lock_account(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Accoun
     Ok(pa::table.find(customer).select(Account::as_select()).for_update().first(conn)?)
 }
 
+/// A lot an entry creates: id, points, available from, expires at.
+struct NewLot {
+    id: Uuid,
+    points: i64,
+    available_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(QueryableByName)]
+struct EntryId {
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    entry_id: i64,
+}
+
+/// Writes one entry in one round trip: the lots it draws from, the entry with its running
+/// balance, the lot it creates (if any), and the account's new balance and debt.
+#[allow(clippy::too_many_arguments)] // one statement, every part of the entry
+fn post_entry(
+    conn: &mut PgConnection,
+    account: &mut Account,
+    delta: i64,
+    debt_change: i64,
+    posting: &Posting,
+    draws: &[(Uuid, i64)],
+    lots: Value,
+    new_lot: Option<NewLot>,
+) -> ApiResult<i64> {
+    use diesel::sql_types::{Array, Int8, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+    account.balance += delta;
+    account.debt += debt_change;
+    let (draw_ids, draw_points): (Vec<Uuid>, Vec<i64>) = draws.iter().copied().unzip();
+    let lot =
+        new_lot.unwrap_or(NewLot { id: Uuid::nil(), points: 0, available_at: posting.at, expires_at: posting.at });
+    let row: EntryId = diesel::sql_query(
+        "WITH drawn AS ( \
+             UPDATE points_lots l SET remaining = l.remaining - d.take \
+             FROM unnest($1::uuid[], $2::bigint[]) AS d(id, take) WHERE l.id = d.id RETURNING l.id), \
+         entry AS ( \
+             INSERT INTO points_entries \
+                 (customer_id, kind, delta, balance_after, order_id, refund_id, reference, reason, actor, lots, occurred_at) \
+             VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id), \
+         lot AS ( \
+             INSERT INTO points_lots (id, customer_id, entry_id, order_id, amount, remaining, available_at, expires_at) \
+             SELECT $14, $3, entry.id, $7, $15, $15, $16, $17 FROM entry WHERE $15 > 0 RETURNING id) \
+         UPDATE points_accounts SET balance = $6, debt = $18, updated_at = now() WHERE customer_id = $3 \
+         RETURNING (SELECT id FROM entry) AS entry_id",
+    )
+    .bind::<Array<SqlUuid>, _>(&draw_ids)
+    .bind::<Array<Int8>, _>(&draw_points)
+    .bind::<SqlUuid, _>(account.customer_id)
+    .bind::<Text, _>(posting.kind)
+    .bind::<Int8, _>(delta)
+    .bind::<Int8, _>(account.balance)
+    .bind::<Nullable<SqlUuid>, _>(posting.order_id)
+    .bind::<Nullable<SqlUuid>, _>(posting.refund_id)
+    .bind::<Nullable<Text>, _>(&posting.reference)
+    .bind::<Nullable<Text>, _>(&posting.reason)
+    .bind::<Text, _>(&posting.actor)
+    .bind::<Jsonb, _>(lots)
+    .bind::<Timestamptz, _>(posting.at)
+    .bind::<SqlUuid, _>(lot.id)
+    .bind::<Int8, _>(lot.points)
+    .bind::<Timestamptz, _>(lot.available_at)
+    .bind::<Timestamptz, _>(lot.expires_at)
+    .bind::<Int8, _>(account.debt)
+    .get_result(conn)?;
+    Ok(row.entry_id)
+}
+
 fn append(
     conn: &mut PgConnection,
     account: &mut Account,
@@ -87,28 +156,7 @@ fn append(
     posting: &Posting,
     lots: Value,
 ) -> ApiResult<i64> {
-    account.balance += delta;
-    account.debt += debt_change;
-    let entry_id: i64 = diesel::insert_into(pe::table)
-        .values((
-            pe::customer_id.eq(account.customer_id),
-            pe::kind.eq(posting.kind),
-            pe::delta.eq(delta),
-            pe::balance_after.eq(account.balance),
-            pe::order_id.eq(posting.order_id),
-            pe::refund_id.eq(posting.refund_id),
-            pe::reference.eq(&posting.reference),
-            pe::reason.eq(&posting.reason),
-            pe::actor.eq(&posting.actor),
-            pe::lots.eq(lots),
-            pe::occurred_at.eq(posting.at),
-        ))
-        .returning(pe::id)
-        .get_result(conn)?;
-    diesel::update(pa::table.find(account.customer_id))
-        .set((pa::balance.eq(account.balance), pa::debt.eq(account.debt), pa::updated_at.eq(Utc::now())))
-        .execute(conn)?;
-    Ok(entry_id)
+    post_entry(conn, account, delta, debt_change, posting, &[], lots, None)
 }
 
 /// Credits points (earning, returns, positive adjustments, merges): debt is paid first, the rest
@@ -128,21 +176,8 @@ pub fn credit(
     let lot_points = points - pays_debt;
     let lot_id = Uuid::now_v7();
     let lots = if lot_points > 0 { json!([{"lot_id": lot_id, "points": lot_points}]) } else { json!([]) };
-    let entry = append(conn, account, points, -pays_debt, posting, lots)?;
-    if lot_points > 0 {
-        diesel::insert_into(pl::table)
-            .values((
-                pl::id.eq(lot_id),
-                pl::customer_id.eq(account.customer_id),
-                pl::entry_id.eq(entry),
-                pl::order_id.eq(posting.order_id),
-                pl::amount.eq(lot_points),
-                pl::remaining.eq(lot_points),
-                pl::available_at.eq(available_at),
-                pl::expires_at.eq(expires_at),
-            ))
-            .execute(conn)?;
-    }
+    let new_lot = NewLot { id: lot_id, points: lot_points, available_at, expires_at };
+    let entry = post_entry(conn, account, points, -pays_debt, posting, &[], lots, Some(new_lot))?;
     Ok(Some(entry))
 }
 
@@ -163,11 +198,17 @@ fn live_lots(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Vec<(Lot, Opt
         .collect())
 }
 
+fn drawn_json(plan: &[(Uuid, i64)]) -> Value {
+    Value::Array(plan.iter().map(|(lot, take)| json!({"lot_id": lot, "points": take})).collect())
+}
+
+/// Draws from lots on its own (refund take-backs and debt settlement, where what is drawn must be
+/// visible to the next step before the entry is written).
 fn draw(conn: &mut PgConnection, plan: &[(Uuid, i64)]) -> ApiResult<Value> {
     for (lot, take) in plan {
         diesel::update(pl::table.find(lot)).set(pl::remaining.eq(pl::remaining - take)).execute(conn)?;
     }
-    Ok(Value::Array(plan.iter().map(|(lot, take)| json!({"lot_id": lot, "points": take})).collect()))
+    Ok(drawn_json(plan))
 }
 
 pub fn insufficient(available: i64, wanted: i64) -> ApiError {
@@ -196,8 +237,7 @@ pub fn spend(
         return Err(insufficient(available.max(0), points));
     }
     let plan = plan_consumption(&lots, points, now).ok_or_else(|| insufficient(available, points))?;
-    let drawn = draw(conn, &plan)?;
-    Ok(Some(append(conn, account, -points, 0, posting, drawn)?))
+    Ok(Some(post_entry(conn, account, -points, 0, posting, &plan, drawn_json(&plan), None)?))
 }
 
 /// Takes back points a refund un-earns: first from the order's own lots (pending ones included,
@@ -250,8 +290,7 @@ pub fn expire_due(conn: &mut PgConnection, account: &mut Account, now: DateTime<
         return Ok(0);
     }
     let plan: Vec<(Uuid, i64)> = due.iter().map(|(l, _)| (l.id, l.remaining)).collect();
-    let drawn = draw(conn, &plan)?;
-    append(conn, account, -points, 0, &Posting::new("expire", actor, now), drawn)?;
+    post_entry(conn, account, -points, 0, &Posting::new("expire", actor, now), &plan, drawn_json(&plan), None)?;
     Ok(points)
 }
 
