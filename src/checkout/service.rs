@@ -87,10 +87,9 @@ pub fn quote(
             "a reservation holds a customer's coupons and points: name the customer",
         ));
     }
-    let membership = match customer {
-        Some(c) if req.reserve => memberships::lock(conn, c)?,
-        Some(c) => memberships::find(conn, c)?,
-        None => None,
+    let (membership, spend) = match customer {
+        Some(c) => memberships::with_spend(conn, c, now, req.reserve)?.unzip(),
+        None => (None, None),
     };
     if req.points_to_redeem > 0 && membership.is_none() {
         return Err(ledger::not_a_member());
@@ -98,9 +97,11 @@ pub fn quote(
     if let (true, Some(m)) = (req.reserve, &membership) {
         ledger::lock_account(conn, m.customer_id)?;
     }
-    let tiers = if membership.is_some() { memberships::list_tiers(conn)? } else { Vec::new() };
+    let (program, tiers) = match membership {
+        Some(_) => crate::loyalty::program::load_with_tiers(conn)?,
+        None => (crate::loyalty::program::load(conn)?.rules(), Vec::new()),
+    };
     let tier = membership.as_ref().and_then(|m| tiers.iter().find(|t| t.code == m.tier_code)).cloned();
-    let program = crate::loyalty::program::load(conn)?.rules();
     let loaded = redeem::load(conn, &req.coupon_codes, req.reserve)?;
     let at = Presentation {
         customer_id: customer,
@@ -122,7 +123,7 @@ pub fn quote(
             return Err(ledger::insufficient(available, req.points_to_redeem));
         }
         points_available = Some(available);
-        let spend = memberships::qualifying_spend(conn, m.customer_id, now)?;
+        let spend = spend.unwrap_or_default();
         let rules: Vec<TierRule> = tiers.iter().map(|t| t.rule()).collect();
         progress = Some(tier_progress(&rules, &t.code, spend, spend + pricing.payable));
     }

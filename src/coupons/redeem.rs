@@ -128,40 +128,38 @@ pub fn mark_redeemed(
     actor: &str,
     now: DateTime<Utc>,
 ) -> ApiResult<Uuid> {
-    let updated = diesel::update(c::table.find(&coupon.code).filter(c::status.eq("available")))
-        .set((
-            c::status.eq("redeemed"),
-            c::redeemed_at.eq(now),
-            c::reserved_by.eq(None::<Uuid>),
-            c::reserved_until.eq(None::<DateTime<Utc>>),
-            c::version.eq(c::version + 1),
-            c::updated_at.eq(now),
-        ))
-        .execute(conn)?;
-    if updated == 0 {
+    use diesel::sql_types::{Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
+    let id = Uuid::now_v7();
+    // One statement: the status guard and the insert (whose unique index on a code's live
+    // redemption is the last word) succeed or fail together.
+    let inserted = diesel::sql_query(
+        "WITH used AS ( \
+             UPDATE coupons SET status = 'redeemed', redeemed_at = $2, reserved_by = NULL, reserved_until = NULL, \
+                 version = version + 1, updated_at = $2 \
+             WHERE code = $1 AND status = 'available' RETURNING code, template_id) \
+         INSERT INTO coupon_redemptions (id, code, template_id, customer_id, order_id, order_reference, store_id, \
+             channel, amount, discount, actor, redeemed_at) \
+         SELECT $3, code, template_id, $4, $5, $6, $7, $8, $9, $10, $11, $2 FROM used",
+    )
+    .bind::<Text, _>(&coupon.code)
+    .bind::<Timestamptz, _>(now)
+    .bind::<SqlUuid, _>(id)
+    .bind::<SqlUuid, _>(used.customer_id)
+    .bind::<Nullable<SqlUuid>, _>(used.order_id)
+    .bind::<Nullable<Text>, _>(used.order_reference)
+    .bind::<Nullable<SqlUuid>, _>(used.store_id)
+    .bind::<Nullable<Text>, _>(used.channel)
+    .bind::<Numeric, _>(used.amount)
+    .bind::<Numeric, _>(discount)
+    .bind::<Text, _>(actor)
+    .execute(conn)
+    .map_err(|e| match ApiError::from(e) {
+        err if err.code() == "already_exists" => already_redeemed(&coupon.code),
+        err => err,
+    })?;
+    if inserted == 0 {
         return Err(already_redeemed(&coupon.code));
     }
-    let id = Uuid::now_v7();
-    diesel::insert_into(cr::table)
-        .values((
-            cr::id.eq(id),
-            cr::code.eq(&coupon.code),
-            cr::template_id.eq(coupon.template_id),
-            cr::customer_id.eq(used.customer_id),
-            cr::order_id.eq(used.order_id),
-            cr::order_reference.eq(used.order_reference),
-            cr::store_id.eq(used.store_id),
-            cr::channel.eq(used.channel),
-            cr::amount.eq(used.amount),
-            cr::discount.eq(discount),
-            cr::actor.eq(actor),
-            cr::redeemed_at.eq(now),
-        ))
-        .execute(conn)
-        .map_err(|e| match ApiError::from(e) {
-            err if err.code() == "already_exists" => already_redeemed(&coupon.code),
-            err => err,
-        })?;
     Ok(id)
 }
 

@@ -131,6 +131,27 @@ pub fn blank_pii(conn: &mut PgConnection, id: Uuid) -> ApiResult<()> {
 
 // ---- identities ----
 
+/// A customer's id, status and merge target, by id or by identity, in one query (the hot path of
+/// every sale and quote).
+pub fn standing(
+    conn: &mut PgConnection,
+    id: Option<Uuid>,
+    identity: Option<(&str, &str)>,
+) -> ApiResult<Option<(Uuid, String, Option<Uuid>)>> {
+    let columns = (c::id, c::status, c::merged_into);
+    Ok(match (id, identity) {
+        (Some(id), _) => c::table.find(id).select(columns).first(conn).optional()?,
+        (None, Some((kind, value))) => ci::table
+            .inner_join(c::table)
+            .filter(ci::kind.eq(kind))
+            .filter(ci::value.eq(value))
+            .select(columns)
+            .first(conn)
+            .optional()?,
+        (None, None) => None,
+    })
+}
+
 pub fn owner_of(conn: &mut PgConnection, kind: &str, value: &str) -> ApiResult<Option<Uuid>> {
     Ok(ci::table.find((kind, value)).select(ci::customer_id).first(conn).optional()?)
 }

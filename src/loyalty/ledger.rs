@@ -198,6 +198,39 @@ fn live_lots(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Vec<(Lot, Opt
         .collect())
 }
 
+/// The live lots, and the points checkout reservations other than `except` hold, in one query
+/// (holds only matter when there are lots to spend).
+fn lots_and_holds(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    now: DateTime<Utc>,
+    except: Option<Uuid>,
+) -> ApiResult<(Vec<Lot>, i64)> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Nullable, Numeric, Timestamptz, Uuid as SqlUuid};
+    use rust_decimal::prelude::ToPrimitive;
+    let held = sql::<Nullable<Numeric>>(
+        "(SELECT sum(r.points) FROM checkout_reservations r WHERE r.customer_id = points_lots.customer_id \
+          AND r.status = 'held' AND r.expires_at > ",
+    )
+    .bind::<Timestamptz, _>(now)
+    .sql(" AND r.id IS DISTINCT FROM ")
+    .bind::<Nullable<SqlUuid>, _>(except)
+    .sql(")");
+    type Row = (Uuid, i64, DateTime<Utc>, DateTime<Utc>, Option<rust_decimal::Decimal>);
+    let rows: Vec<Row> = pl::table
+        .filter(pl::customer_id.eq(customer))
+        .filter(pl::remaining.gt(0))
+        .select((pl::id, pl::remaining, pl::available_at, pl::expires_at, held))
+        .load(conn)?;
+    let held = rows.first().and_then(|r| r.4).and_then(|d| d.to_i64()).unwrap_or(0);
+    let lots = rows
+        .into_iter()
+        .map(|(id, remaining, available_at, expires_at, _)| Lot { id, remaining, available_at, expires_at })
+        .collect();
+    Ok((lots, held))
+}
+
 fn drawn_json(plan: &[(Uuid, i64)]) -> Value {
     Value::Array(plan.iter().map(|(lot, take)| json!({"lot_id": lot, "points": take})).collect())
 }
@@ -230,8 +263,7 @@ pub fn spend(
     if points <= 0 {
         return Ok(None);
     }
-    let lots: Vec<Lot> = live_lots(conn, account.customer_id)?.into_iter().map(|(l, _)| l).collect();
-    let held = crate::checkout::store::held_points(conn, account.customer_id, now, posting.reservation_id)?;
+    let (lots, held) = lots_and_holds(conn, account.customer_id, now, posting.reservation_id)?;
     let available = lots.iter().filter(|l| l.spendable(now)).map(|l| l.remaining).sum::<i64>() - account.debt - held;
     if account.debt > 0 || points > available {
         return Err(insufficient(available.max(0), points));

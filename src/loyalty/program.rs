@@ -60,3 +60,18 @@ pub fn update(conn: &mut PgConnection, expected: Option<i32>, changes: &ProgramC
         .returning(ProgramRow::as_returning())
         .get_result(conn)?)
 }
+
+/// The program and the tier catalogue (by rank) in one query: what pricing a member's sale needs.
+pub fn load_with_tiers(conn: &mut PgConnection) -> ApiResult<(Program, Vec<crate::memberships::store::Tier>)> {
+    use crate::memberships::store::Tier;
+    use crate::schema::tiers;
+    let rows: Vec<(ProgramRow, Tier)> = lp::table
+        .inner_join(tiers::table.on(lp::singleton.eq(true)))
+        .order(tiers::rank)
+        .select((ProgramRow::as_select(), Tier::as_select()))
+        .load(conn)?;
+    match rows.first() {
+        Some((program, _)) => Ok((program.rules(), rows.iter().map(|(_, t)| t.clone()).collect())),
+        None => Ok((load(conn)?.rules(), Vec::new())),
+    }
+}

@@ -144,6 +144,29 @@ pub fn lock(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Option<Members
     Ok(m::table.find(customer).select(Membership::as_select()).for_update().first(conn).optional()?)
 }
 
+/// The membership (locked with `lock`) and its qualifying spend at `now`, in one query.
+pub fn with_spend(
+    conn: &mut PgConnection,
+    customer: Uuid,
+    now: DateTime<Utc>,
+    lock: bool,
+) -> ApiResult<Option<(Membership, Decimal)>> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Nullable, Numeric, Timestamptz};
+    let spend = sql::<Nullable<Numeric>>(
+        "(SELECT sum(o.paid_amount - o.refunded_amount) FROM orders o \
+          WHERE o.customer_id = memberships.customer_id AND o.occurred_at > ",
+    )
+    .bind::<Timestamptz, _>(now - chrono::Duration::days(365))
+    .sql(" AND o.occurred_at <= ")
+    .bind::<Timestamptz, _>(now)
+    .sql(")");
+    let query = m::table.find(customer).select((Membership::as_select(), spend));
+    let row: Option<(Membership, Option<Decimal>)> =
+        if lock { query.for_update().first(conn).optional()? } else { query.first(conn).optional()? };
+    Ok(row.map(|(m, spend)| (m, spend.unwrap_or(Decimal::ZERO))))
+}
+
 pub fn not_a_member() -> ApiError {
     ApiError::not_found("membership_not_found", "this customer is not a member")
 }
@@ -325,7 +348,7 @@ pub fn upgrade_if_due(
     upgrade_with_tiers(conn, current, &tiers, actor, now, validity_days)
 }
 
-/// `upgrade_if_due` with the tier catalogue the caller already read (the order path reads it once).
+/// `upgrade_if_due` with the tier catalogue the caller already read.
 pub fn upgrade_with_tiers(
     conn: &mut PgConnection,
     current: &Membership,
@@ -334,8 +357,22 @@ pub fn upgrade_with_tiers(
     now: DateTime<Utc>,
     validity_days: i32,
 ) -> ApiResult<(Membership, bool)> {
-    let rules: Vec<TierRule> = tiers.iter().map(Tier::rule).collect();
     let spend = qualifying_spend(conn, current.customer_id, now)?;
+    upgrade_for_spend(conn, current, tiers, spend, actor, now, validity_days)
+}
+
+/// Upgrades to the highest tier `spend` reaches, if above the current one (the order path knows
+/// the spend already: what it was when the membership was locked, plus this sale).
+pub fn upgrade_for_spend(
+    conn: &mut PgConnection,
+    current: &Membership,
+    tiers: &[Tier],
+    spend: Decimal,
+    actor: &str,
+    now: DateTime<Utc>,
+    validity_days: i32,
+) -> ApiResult<(Membership, bool)> {
+    let rules: Vec<TierRule> = tiers.iter().map(Tier::rule).collect();
     let rank_now = tiers.iter().find(|t| t.code == current.tier_code).map(|t| t.rank).unwrap_or(0);
     match tier_for_spend(&rules, spend) {
         Some(due) if due.rank > rank_now => {

@@ -46,17 +46,16 @@ pub struct NewOrder {
 
 /// Finds the live customer an order belongs to; a merged customer's old id still finds the survivor.
 pub fn resolve_customer(conn: &mut PgConnection, customer: &CustomerRef) -> ApiResult<Option<Uuid>> {
-    let id = match customer {
+    let found = match customer {
         CustomerRef::Guest => return Ok(None),
-        CustomerRef::Id(id) => *id,
-        CustomerRef::Identity(kind, value) => crate::customers::store::owner_of(conn, kind, value)?
+        CustomerRef::Id(id) => crate::customers::store::standing(conn, Some(*id), None)?
+            .ok_or_else(|| ApiError::unprocessable("customer_not_found", "no customer with this id"))?,
+        CustomerRef::Identity(kind, value) => crate::customers::store::standing(conn, None, Some((kind, value)))?
             .ok_or_else(|| ApiError::unprocessable("customer_not_found", "no customer has this identity"))?,
     };
-    let found = crate::customers::store::get(conn, id)
-        .map_err(|_| ApiError::unprocessable("customer_not_found", "no customer with this id"))?;
-    match (found.status.as_str(), found.merged_into) {
-        ("active", _) => Ok(Some(found.id)),
-        ("merged", Some(target)) => Ok(Some(target)),
+    match found {
+        (id, status, _) if status == "active" => Ok(Some(id)),
+        (_, status, Some(target)) if status == "merged" => Ok(Some(target)),
         _ => Err(ApiError::unprocessable("customer_not_active", "the customer was erased")),
     }
 }
@@ -115,17 +114,19 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
 
     // Membership, then the account: the member's tier and points change under these locks, one
     // till at a time (merges take them in the same order).
-    let membership = match customer {
-        Some(c) => memberships::lock(conn, c)?,
-        None => None,
+    let (membership, spend_before) = match customer {
+        Some(c) => memberships::with_spend(conn, c, now, true)?.unzip(),
+        None => (None, None),
     };
     let mut account = match &membership {
         Some(m) => Some(ledger::lock_account(conn, m.customer_id)?),
         None => None,
     };
-    let tiers = if membership.is_some() { memberships::list_tiers(conn)? } else { Vec::new() };
+    let (program, tiers) = match membership {
+        Some(_) => crate::loyalty::program::load_with_tiers(conn)?,
+        None => (crate::loyalty::program::load(conn)?.rules(), Vec::new()),
+    };
     let tier = membership.as_ref().and_then(|m| tiers.iter().find(|t| t.code == m.tier_code)).cloned();
-    let program = crate::loyalty::program::load(conn)?.rules();
     let reservation = match new.reservation_id {
         Some(r) => Some(crate::checkout::service::take_for_order(conn, r, customer, now)?),
         None => None,
@@ -249,8 +250,11 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
 
     // Qualifying spend now includes this order: upgrade at once if it crossed a threshold.
     if let Some(m) = &membership {
+        // Qualifying spend counts sales of the last 365 days up to now (a late sale may fall outside).
+        let counts = new.occurred_at > now - chrono::Duration::days(365) && new.occurred_at <= now;
+        let spend = spend_before.unwrap_or_default() + if counts { pricing.payable } else { Decimal::ZERO };
         let (after, changed) =
-            memberships::upgrade_with_tiers(conn, m, &tiers, actor, now, program.tier_validity_days)?;
+            memberships::upgrade_for_spend(conn, m, &tiers, spend, actor, now, program.tier_validity_days)?;
         if changed {
             order = diesel::update(crate::schema::orders::table.find(id))
                 .set((
