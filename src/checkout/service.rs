@@ -116,9 +116,7 @@ pub fn quote(
     let mut points_available = None;
     let mut progress = None;
     if let (Some(m), Some(t)) = (&membership, &tier) {
-        let summary = ledger::summary(conn, m.customer_id, now, 0)?;
-        let held = store::held_points(conn, m.customer_id, now, None)?;
-        let available = (summary.available - held).max(0);
+        let available = ledger::spendable_now(conn, m.customer_id, now)?;
         if req.points_to_redeem > available {
             return Err(ledger::insufficient(available, req.points_to_redeem));
         }

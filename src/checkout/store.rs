@@ -42,28 +42,6 @@ pub fn not_found() -> ApiError {
     ApiError::not_found("reservation_not_found", "no reservation with this id")
 }
 
-/// Points the customer's live reservations hold, other than `except` (the one being consumed).
-pub fn held_points(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    now: DateTime<Utc>,
-    except: Option<Uuid>,
-) -> ApiResult<i64> {
-    use diesel::dsl::sum;
-    let mut query = r::table
-        .filter(r::customer_id.eq(customer))
-        .filter(r::status.eq("held"))
-        .filter(r::expires_at.gt(now))
-        .filter(r::points.gt(0))
-        .select(sum(r::points))
-        .into_boxed();
-    if let Some(id) = except {
-        query = query.filter(r::id.ne(id));
-    }
-    let held: Option<rust_decimal::Decimal> = query.first(conn)?;
-    Ok(held.and_then(|d| rust_decimal::prelude::ToPrimitive::to_i64(&d)).unwrap_or(0))
-}
-
 pub struct NewReservation<'a> {
     pub customer_id: Uuid,
     pub store_id: Option<Uuid>,

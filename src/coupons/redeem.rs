@@ -37,18 +37,24 @@ pub fn load(conn: &mut PgConnection, typed: &[String], lock: bool) -> ApiResult<
     let mut wanted: Vec<&String> = canonical.iter().flatten().collect();
     wanted.sort();
     wanted.dedup();
-    let coupons: Vec<Coupon> = if wanted.is_empty() {
-        Vec::new()
+    let (coupons, templates): (Vec<Coupon>, Vec<Template>) = if wanted.is_empty() {
+        (Vec::new(), Vec::new())
     } else if lock {
-        c::table.filter(c::code.eq_any(&wanted)).order(c::code).select(Coupon::as_select()).for_update().load(conn)?
+        let coupons: Vec<Coupon> = c::table
+            .filter(c::code.eq_any(&wanted))
+            .order(c::code)
+            .select(Coupon::as_select())
+            .for_update()
+            .load(conn)?;
+        let ids: Vec<Uuid> = coupons.iter().map(|c| c.template_id).collect();
+        (coupons, ct::table.filter(ct::id.eq_any(&ids)).select(Template::as_select()).load(conn)?)
     } else {
-        c::table.filter(c::code.eq_any(&wanted)).select(Coupon::as_select()).load(conn)?
-    };
-    let template_ids: Vec<Uuid> = coupons.iter().map(|c| c.template_id).collect();
-    let templates: Vec<Template> = if template_ids.is_empty() {
-        Vec::new()
-    } else {
-        ct::table.filter(ct::id.eq_any(&template_ids)).select(Template::as_select()).load(conn)?
+        let rows: Vec<(Coupon, Template)> = c::table
+            .inner_join(ct::table)
+            .filter(c::code.eq_any(&wanted))
+            .select((Coupon::as_select(), Template::as_select()))
+            .load(conn)?;
+        rows.into_iter().unzip()
     };
     Ok(typed
         .iter()

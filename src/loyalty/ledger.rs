@@ -198,16 +198,18 @@ fn live_lots(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Vec<(Lot, Opt
         .collect())
 }
 
-/// The live lots, and the points checkout reservations other than `except` hold, in one query
-/// (holds only matter when there are lots to spend).
+type LotsRow = (Uuid, i64, DateTime<Utc>, DateTime<Utc>, Option<rust_decimal::Decimal>, Option<i64>);
+
+/// The live lots, the points checkout reservations other than `except` hold, and the account's
+/// debt, in one query (holds and debt only matter when there are lots to spend).
 fn lots_and_holds(
     conn: &mut PgConnection,
     customer: Uuid,
     now: DateTime<Utc>,
     except: Option<Uuid>,
-) -> ApiResult<(Vec<Lot>, i64)> {
+) -> ApiResult<(Vec<Lot>, i64, i64)> {
     use diesel::dsl::sql;
-    use diesel::sql_types::{Nullable, Numeric, Timestamptz, Uuid as SqlUuid};
+    use diesel::sql_types::{BigInt, Nullable, Numeric, Timestamptz, Uuid as SqlUuid};
     use rust_decimal::prelude::ToPrimitive;
     let held = sql::<Nullable<Numeric>>(
         "(SELECT sum(r.points) FROM checkout_reservations r WHERE r.customer_id = points_lots.customer_id \
@@ -217,18 +219,27 @@ fn lots_and_holds(
     .sql(" AND r.id IS DISTINCT FROM ")
     .bind::<Nullable<SqlUuid>, _>(except)
     .sql(")");
-    type Row = (Uuid, i64, DateTime<Utc>, DateTime<Utc>, Option<rust_decimal::Decimal>);
-    let rows: Vec<Row> = pl::table
+    let debt =
+        sql::<Nullable<BigInt>>("(SELECT a.debt FROM points_accounts a WHERE a.customer_id = points_lots.customer_id)");
+    let rows: Vec<LotsRow> = pl::table
         .filter(pl::customer_id.eq(customer))
         .filter(pl::remaining.gt(0))
-        .select((pl::id, pl::remaining, pl::available_at, pl::expires_at, held))
+        .select((pl::id, pl::remaining, pl::available_at, pl::expires_at, held, debt))
         .load(conn)?;
     let held = rows.first().and_then(|r| r.4).and_then(|d| d.to_i64()).unwrap_or(0);
+    let debt = rows.first().and_then(|r| r.5).unwrap_or(0);
     let lots = rows
         .into_iter()
-        .map(|(id, remaining, available_at, expires_at, _)| Lot { id, remaining, available_at, expires_at })
+        .map(|(id, remaining, available_at, expires_at, _, _)| Lot { id, remaining, available_at, expires_at })
         .collect();
-    Ok((lots, held))
+    Ok((lots, held, debt))
+}
+
+/// Points the member can spend now: spendable lots less debt and what other tills hold.
+pub fn spendable_now(conn: &mut PgConnection, customer: Uuid, now: DateTime<Utc>) -> ApiResult<i64> {
+    let (lots, held, debt) = lots_and_holds(conn, customer, now, None)?;
+    let spendable: i64 = lots.iter().filter(|l| l.spendable(now)).map(|l| l.remaining).sum();
+    Ok((spendable - debt - held).max(0))
 }
 
 fn drawn_json(plan: &[(Uuid, i64)]) -> Value {
@@ -263,7 +274,7 @@ pub fn spend(
     if points <= 0 {
         return Ok(None);
     }
-    let (lots, held) = lots_and_holds(conn, account.customer_id, now, posting.reservation_id)?;
+    let (lots, held, _) = lots_and_holds(conn, account.customer_id, now, posting.reservation_id)?;
     let available = lots.iter().filter(|l| l.spendable(now)).map(|l| l.remaining).sum::<i64>() - account.debt - held;
     if account.debt > 0 || points > available {
         return Err(insufficient(available.max(0), points));
