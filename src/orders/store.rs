@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{order_lines as ol, orders as o, refunds as r};
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = o)]
 pub struct Order {
     pub id: Uuid,
@@ -122,9 +122,53 @@ pub fn find_by_external(conn: &mut PgConnection, channel: &str, external_id: &st
         .optional()?)
 }
 
+/// Writes the priced order and its lines in one statement.
 pub fn record_outcome(conn: &mut PgConnection, id: Uuid, outcome: &Outcome, lines: &[Line]) -> ApiResult<Order> {
-    diesel::insert_into(ol::table).values(lines).execute(conn)?;
-    Ok(diesel::update(o::table.find(id)).set(outcome).returning(Order::as_returning()).get_result(conn)?)
+    use diesel::sql_types::{Array, Bool, Int4, Int8, Nullable, Numeric, Text, Uuid as SqlUuid};
+    fn column<T: Clone>(lines: &[Line], f: impl Fn(&Line) -> T) -> Vec<T> {
+        lines.iter().map(f).collect()
+    }
+    Ok(diesel::sql_query(
+        "WITH lines AS ( \
+             INSERT INTO order_lines (order_id, line_no, sku, name, category, quantity, unit_price, amount, \
+                 discounted_amount, refunded_quantity, tier_discount, coupon_discount) \
+             SELECT $1, l.* FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::int[], $7::numeric[], \
+                 $8::numeric[], $9::numeric[], $10::int[], $11::numeric[], $12::numeric[]) AS l) \
+         UPDATE orders SET pricing = $13, total_amount = $14, tier_discount = $15, coupon_discount = $16, \
+             points_redeemed = $17, points_offset = $18, paid_amount = $19, points_earned = $20, earn_rate = $21, \
+             points_multiplier = $22, tier_code = $23, tier_after = $24, tier_changed = $25, \
+             points_balance_after = $26, coupon_codes = $27, reservation_id = $28 \
+         WHERE id = $1 RETURNING *",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Array<Int4>, _>(column(lines, |l| l.line_no))
+    .bind::<Array<Text>, _>(column(lines, |l| l.sku.clone()))
+    .bind::<Array<Nullable<Text>>, _>(column(lines, |l| l.name.clone()))
+    .bind::<Array<Nullable<Text>>, _>(column(lines, |l| l.category.clone()))
+    .bind::<Array<Int4>, _>(column(lines, |l| l.quantity))
+    .bind::<Array<Numeric>, _>(column(lines, |l| l.unit_price))
+    .bind::<Array<Numeric>, _>(column(lines, |l| l.amount))
+    .bind::<Array<Numeric>, _>(column(lines, |l| l.discounted_amount))
+    .bind::<Array<Int4>, _>(column(lines, |l| l.refunded_quantity))
+    .bind::<Array<Numeric>, _>(column(lines, |l| l.tier_discount))
+    .bind::<Array<Numeric>, _>(column(lines, |l| l.coupon_discount))
+    .bind::<Text, _>(&outcome.pricing)
+    .bind::<Numeric, _>(outcome.total_amount)
+    .bind::<Numeric, _>(outcome.tier_discount)
+    .bind::<Numeric, _>(outcome.coupon_discount)
+    .bind::<Int8, _>(outcome.points_redeemed)
+    .bind::<Numeric, _>(outcome.points_offset)
+    .bind::<Numeric, _>(outcome.paid_amount)
+    .bind::<Int8, _>(outcome.points_earned)
+    .bind::<Numeric, _>(outcome.earn_rate)
+    .bind::<Numeric, _>(outcome.points_multiplier)
+    .bind::<Nullable<Text>, _>(&outcome.tier_code)
+    .bind::<Nullable<Text>, _>(&outcome.tier_after)
+    .bind::<Bool, _>(outcome.tier_changed)
+    .bind::<Nullable<Int8>, _>(outcome.points_balance_after)
+    .bind::<Array<Text>, _>(&outcome.coupon_codes)
+    .bind::<Nullable<SqlUuid>, _>(outcome.reservation_id)
+    .get_result(conn)?)
 }
 
 pub fn get(conn: &mut PgConnection, id: Uuid) -> ApiResult<Order> {
