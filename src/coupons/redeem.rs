@@ -138,14 +138,18 @@ pub fn mark_redeemed(
     let id = Uuid::now_v7();
     // One statement: the status guard and the insert (whose unique index on a code's live
     // redemption is the last word) succeed or fail together.
-    let inserted = diesel::sql_query(
-        "WITH used AS ( \
-             UPDATE coupons SET status = 'redeemed', redeemed_at = $2, reserved_by = NULL, reserved_until = NULL, \
-                 version = version + 1, updated_at = $2 \
-             WHERE code = $1 AND status = 'available' RETURNING code, template_id) \
+    let inserted = crate::db::CachedSql::new(
+        "WITH p AS (SELECT ?::text AS code, ?::timestamptz AS at, ?::uuid AS id, ?::uuid AS customer, \
+             ?::uuid AS order_id, ?::text AS order_reference, ?::uuid AS store_id, ?::text AS channel, \
+             ?::numeric AS amount, ?::numeric AS discount, ?::text AS actor), \
+         used AS ( \
+             UPDATE coupons c SET status = 'redeemed', redeemed_at = p.at, reserved_by = NULL, reserved_until = NULL, \
+                 version = c.version + 1, updated_at = p.at \
+             FROM p WHERE c.code = p.code AND c.status = 'available' RETURNING c.code, c.template_id) \
          INSERT INTO coupon_redemptions (id, code, template_id, customer_id, order_id, order_reference, store_id, \
              channel, amount, discount, actor, redeemed_at) \
-         SELECT $3, code, template_id, $4, $5, $6, $7, $8, $9, $10, $11, $2 FROM used",
+         SELECT p.id, used.code, used.template_id, p.customer, p.order_id, p.order_reference, p.store_id, p.channel, \
+             p.amount, p.discount, p.actor, p.at FROM p, used",
     )
     .bind::<Text, _>(&coupon.code)
     .bind::<Timestamptz, _>(now)

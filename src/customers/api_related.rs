@@ -409,6 +409,15 @@ fn event_summary(event_type: &str, data: &Value) -> String {
             data["to"].as_str().unwrap_or("?"),
             data["reason"].as_str().unwrap_or("?")
         ),
+        "coupon.issued" => format!("Coupon {} issued", data["code"].as_str().unwrap_or("?")),
+        "coupon.redeemed" => format!(
+            "Coupon {} used: ¥{} off",
+            data["code"].as_str().unwrap_or("?"),
+            data["discount"].as_str().unwrap_or("?")
+        ),
+        "coupon.returned" => format!("Coupon {} given back by a full refund", data["code"].as_str().unwrap_or("?")),
+        "coupon.rolled_back" => format!("Coupon {} redemption undone", data["code"].as_str().unwrap_or("?")),
+        "coupon.voided" => format!("Coupon {} voided", data["code"].as_str().unwrap_or("?")),
         other => other.to_string(),
     }
 }

@@ -205,9 +205,10 @@ pub const MERGE_STEPS: &[(&str, MergeStep)] = &[
     ("tags", |conn, m| store::move_tags(conn, m.source, m.target)),
     ("notes", |conn, m| store::move_notes(conn, m.source, m.target)),
     ("orders", |conn, m| crate::orders::store::move_to_customer(conn, m.source, m.target)),
-    ("reservations", |conn, m| crate::checkout::store::release_all_of(conn, m.source, m.now)),
     ("membership", crate::memberships::merge::merge_membership),
     ("points", crate::memberships::merge::merge_points),
+    // After the membership and the points account: the lock order of every sale.
+    ("reservations", |conn, m| crate::checkout::store::release_all_of(conn, m.source, m.now)),
     ("coupons", |conn, m| crate::coupons::store::move_to_customer(conn, m.source, m.target)),
 ];
 

@@ -1,6 +1,9 @@
 //! Connection pool, embedded migrations and the bridge from async handlers to sync Diesel.
 
+pub mod cached_sql;
 pub mod embedded;
+
+pub use cached_sql::CachedSql;
 
 use std::time::Duration;
 

@@ -112,19 +112,26 @@ fn post_entry(
     let (draw_ids, draw_points): (Vec<Uuid>, Vec<i64>) = draws.iter().copied().unzip();
     let lot =
         new_lot.unwrap_or(NewLot { id: Uuid::nil(), points: 0, available_at: posting.at, expires_at: posting.at });
-    let row: EntryId = diesel::sql_query(
-        "WITH drawn AS ( \
+    let row: EntryId = crate::db::CachedSql::new(
+        "WITH p AS (SELECT ?::uuid[] AS draw_ids, ?::bigint[] AS draw_points, ?::uuid AS customer, ?::text AS kind, \
+             ?::bigint AS delta, ?::bigint AS balance, ?::uuid AS order_id, ?::uuid AS refund_id, \
+             ?::text AS reference, ?::text AS reason, ?::text AS actor, ?::jsonb AS lots, ?::timestamptz AS at, \
+             ?::uuid AS lot_id, ?::bigint AS lot_points, ?::timestamptz AS available_at, \
+             ?::timestamptz AS expires_at, ?::bigint AS debt), \
+         drawn AS ( \
              UPDATE points_lots l SET remaining = l.remaining - d.take \
-             FROM unnest($1::uuid[], $2::bigint[]) AS d(id, take) WHERE l.id = d.id RETURNING l.id), \
+             FROM p, unnest(p.draw_ids, p.draw_points) AS d(id, take) WHERE l.id = d.id RETURNING l.id), \
          entry AS ( \
              INSERT INTO points_entries \
                  (customer_id, kind, delta, balance_after, order_id, refund_id, reference, reason, actor, lots, occurred_at) \
-             VALUES ($3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id), \
+             SELECT customer, kind, delta, balance, order_id, refund_id, reference, reason, actor, lots, at FROM p \
+             RETURNING id), \
          lot AS ( \
              INSERT INTO points_lots (id, customer_id, entry_id, order_id, amount, remaining, available_at, expires_at) \
-             SELECT $14, $3, entry.id, $7, $15, $15, $16, $17 FROM entry WHERE $15 > 0 RETURNING id) \
-         UPDATE points_accounts SET balance = $6, debt = $18, updated_at = now() WHERE customer_id = $3 \
-         RETURNING (SELECT id FROM entry) AS entry_id",
+             SELECT p.lot_id, p.customer, entry.id, p.order_id, p.lot_points, p.lot_points, p.available_at, \
+                 p.expires_at FROM p, entry WHERE p.lot_points > 0 RETURNING id) \
+         UPDATE points_accounts a SET balance = p.balance, debt = p.debt, updated_at = now() FROM p \
+         WHERE a.customer_id = p.customer RETURNING (SELECT id FROM entry) AS entry_id",
     )
     .bind::<Array<SqlUuid>, _>(&draw_ids)
     .bind::<Array<Int8>, _>(&draw_points)
@@ -198,7 +205,21 @@ fn live_lots(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Vec<(Lot, Opt
         .collect())
 }
 
-type LotsRow = (Uuid, i64, DateTime<Utc>, DateTime<Utc>, Option<rust_decimal::Decimal>, Option<i64>);
+#[derive(QueryableByName)]
+struct LotWithHolds {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    remaining: i64,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    available_at: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    expires_at: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Int8>)]
+    held: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Int8>)]
+    debt: Option<i64>,
+}
 
 /// The live lots, the points checkout reservations other than `except` hold, and the account's
 /// debt, in one query (holds and debt only matter when there are lots to spend).
@@ -208,29 +229,23 @@ fn lots_and_holds(
     now: DateTime<Utc>,
     except: Option<Uuid>,
 ) -> ApiResult<(Vec<Lot>, i64, i64)> {
-    use diesel::dsl::sql;
-    use diesel::sql_types::{BigInt, Nullable, Numeric, Timestamptz, Uuid as SqlUuid};
-    use rust_decimal::prelude::ToPrimitive;
-    let held = sql::<Nullable<Numeric>>(
-        "(SELECT sum(r.points) FROM checkout_reservations r WHERE r.customer_id = points_lots.customer_id \
-          AND r.status = 'held' AND r.expires_at > ",
+    use diesel::sql_types::{Nullable, Timestamptz, Uuid as SqlUuid};
+    let rows: Vec<LotWithHolds> = crate::db::CachedSql::new(
+        "SELECT l.id, l.remaining, l.available_at, l.expires_at, \
+             (SELECT sum(r.points)::bigint FROM checkout_reservations r WHERE r.customer_id = l.customer_id \
+                 AND r.status = 'held' AND r.expires_at > ? AND r.id IS DISTINCT FROM ?) AS held, \
+             (SELECT a.debt FROM points_accounts a WHERE a.customer_id = l.customer_id) AS debt \
+         FROM points_lots l WHERE l.customer_id = ? AND l.remaining > 0",
     )
     .bind::<Timestamptz, _>(now)
-    .sql(" AND r.id IS DISTINCT FROM ")
     .bind::<Nullable<SqlUuid>, _>(except)
-    .sql(")");
-    let debt =
-        sql::<Nullable<BigInt>>("(SELECT a.debt FROM points_accounts a WHERE a.customer_id = points_lots.customer_id)");
-    let rows: Vec<LotsRow> = pl::table
-        .filter(pl::customer_id.eq(customer))
-        .filter(pl::remaining.gt(0))
-        .select((pl::id, pl::remaining, pl::available_at, pl::expires_at, held, debt))
-        .load(conn)?;
-    let held = rows.first().and_then(|r| r.4).and_then(|d| d.to_i64()).unwrap_or(0);
-    let debt = rows.first().and_then(|r| r.5).unwrap_or(0);
+    .bind::<SqlUuid, _>(customer)
+    .load(conn)?;
+    let held = rows.first().and_then(|r| r.held).unwrap_or(0);
+    let debt = rows.first().and_then(|r| r.debt).unwrap_or(0);
     let lots = rows
         .into_iter()
-        .map(|(id, remaining, available_at, expires_at, _, _)| Lot { id, remaining, available_at, expires_at })
+        .map(|r| Lot { id: r.id, remaining: r.remaining, available_at: r.available_at, expires_at: r.expires_at })
         .collect();
     Ok((lots, held, debt))
 }

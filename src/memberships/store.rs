@@ -123,6 +123,7 @@ pub fn update_tier(conn: &mut PgConnection, code: &str, expected: Option<i32>, t
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = m)]
+#[derive(QueryableByName)]
 pub struct Membership {
     pub customer_id: Uuid,
     pub member_card: String,
@@ -144,6 +145,14 @@ pub fn lock(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Option<Members
     Ok(m::table.find(customer).select(Membership::as_select()).for_update().first(conn).optional()?)
 }
 
+#[derive(QueryableByName)]
+struct MembershipWithSpend {
+    #[diesel(embed)]
+    membership: Membership,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
+    spend: Option<Decimal>,
+}
+
 /// The membership (locked with `lock`) and its qualifying spend at `now`, in one query.
 pub fn with_spend(
     conn: &mut PgConnection,
@@ -151,20 +160,24 @@ pub fn with_spend(
     now: DateTime<Utc>,
     lock: bool,
 ) -> ApiResult<Option<(Membership, Decimal)>> {
-    use diesel::dsl::sql;
-    use diesel::sql_types::{Nullable, Numeric, Timestamptz};
-    let spend = sql::<Nullable<Numeric>>(
-        "(SELECT sum(o.paid_amount - o.refunded_amount) FROM orders o \
-          WHERE o.customer_id = memberships.customer_id AND o.occurred_at > ",
-    )
-    .bind::<Timestamptz, _>(now - chrono::Duration::days(365))
-    .sql(" AND o.occurred_at <= ")
-    .bind::<Timestamptz, _>(now)
-    .sql(")");
-    let query = m::table.find(customer).select((Membership::as_select(), spend));
-    let row: Option<(Membership, Option<Decimal>)> =
-        if lock { query.for_update().first(conn).optional()? } else { query.first(conn).optional()? };
-    Ok(row.map(|(m, spend)| (m, spend.unwrap_or(Decimal::ZERO))))
+    use diesel::sql_types::{Timestamptz, Uuid as SqlUuid};
+    macro_rules! spend_sql {
+        () => {
+            "SELECT m.*, (SELECT sum(o.paid_amount - o.refunded_amount) FROM orders o \
+             WHERE o.customer_id = m.customer_id AND o.occurred_at > ? AND o.occurred_at <= ?) AS spend \
+             FROM memberships m WHERE m.customer_id = ?"
+        };
+    }
+    const SPEND: &str = spend_sql!();
+    const SPEND_FOR_UPDATE: &str = concat!(spend_sql!(), " FOR UPDATE OF m");
+    let sql = if lock { SPEND_FOR_UPDATE } else { SPEND };
+    let row: Option<MembershipWithSpend> = crate::db::CachedSql::new(sql)
+        .bind::<Timestamptz, _>(now - chrono::Duration::days(365))
+        .bind::<Timestamptz, _>(now)
+        .bind::<SqlUuid, _>(customer)
+        .get_result(conn)
+        .optional()?;
+    Ok(row.map(|r| (r.membership, r.spend.unwrap_or(Decimal::ZERO))))
 }
 
 pub fn not_a_member() -> ApiError {

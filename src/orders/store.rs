@@ -128,17 +128,18 @@ pub fn record_outcome(conn: &mut PgConnection, id: Uuid, outcome: &Outcome, line
     fn column<T: Clone>(lines: &[Line], f: impl Fn(&Line) -> T) -> Vec<T> {
         lines.iter().map(f).collect()
     }
-    Ok(diesel::sql_query(
-        "WITH lines AS ( \
+    Ok(crate::db::CachedSql::new(
+        "WITH p AS (SELECT ?::uuid AS id), \
+         lines AS ( \
              INSERT INTO order_lines (order_id, line_no, sku, name, category, quantity, unit_price, amount, \
                  discounted_amount, refunded_quantity, tier_discount, coupon_discount) \
-             SELECT $1, l.* FROM unnest($2::int[], $3::text[], $4::text[], $5::text[], $6::int[], $7::numeric[], \
-                 $8::numeric[], $9::numeric[], $10::int[], $11::numeric[], $12::numeric[]) AS l) \
-         UPDATE orders SET pricing = $13, total_amount = $14, tier_discount = $15, coupon_discount = $16, \
-             points_redeemed = $17, points_offset = $18, paid_amount = $19, points_earned = $20, earn_rate = $21, \
-             points_multiplier = $22, tier_code = $23, tier_after = $24, tier_changed = $25, \
-             points_balance_after = $26, coupon_codes = $27, reservation_id = $28 \
-         WHERE id = $1 RETURNING *",
+             SELECT p.id, l.* FROM p, unnest(?::int[], ?::text[], ?::text[], ?::text[], ?::int[], ?::numeric[], \
+                 ?::numeric[], ?::numeric[], ?::int[], ?::numeric[], ?::numeric[]) AS l) \
+         UPDATE orders o SET pricing = ?, total_amount = ?, tier_discount = ?, coupon_discount = ?, \
+             points_redeemed = ?, points_offset = ?, paid_amount = ?, points_earned = ?, earn_rate = ?, \
+             points_multiplier = ?, tier_code = ?, tier_after = ?, tier_changed = ?, \
+             points_balance_after = ?, coupon_codes = ?, reservation_id = ? \
+         FROM p WHERE o.id = p.id RETURNING o.*",
     )
     .bind::<SqlUuid, _>(id)
     .bind::<Array<Int4>, _>(column(lines, |l| l.line_no))
