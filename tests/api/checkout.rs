@@ -574,3 +574,27 @@ async fn quote_and_order_agree_to_the_cent_for_generated_baskets() {
     assert!(compared >= 20, "only {compared} baskets compared");
     assert_audit_clean(&app).await;
 }
+
+#[actix_web::test]
+async fn an_externally_priced_order_still_checks_and_redeems_its_coupons() {
+    let app = TestApp::new().await;
+    let c = member(&app, "13900000011", "silver", 0).await;
+    let code = issue(&app, template(&app, "满300减50", json!({"channels": ["tmall"]})).await, c).await;
+    let order = |ext: &str, channel: &str, price: &str| {
+        json!({"external_id": ext, "channel": channel, "customer_id": c, "occurred_at": Utc::now(), "pricing": "external",
+               "lines": [line("A", "女装", price, 1)], "coupon_codes": [code], "paid_amount": "230.00"})
+    };
+    // The coupon is for Tmall only, and its threshold is checked on the list amounts.
+    let res = post_order(&app, &order("TM-0", "pos", "320.00")).await;
+    assert_eq!((res.status, res.body["reason"].as_str()), (422, Some("wrong_channel")));
+    let res = post_order(&app, &order("TM-1", "tmall", "299.99")).await;
+    assert_eq!((res.status, res.body["reason"].as_str()), (422, Some("below_threshold")));
+    let res = post_order(&app, &order("TM-2", "tmall", "320.00")).await;
+    res.assert_status(201);
+    // The channel's price stands; the coupon is recorded and used; no tier discount is applied on top.
+    assert_eq!(
+        (res.body["paid_amount"].as_str(), res.body["coupon_discount"].as_str(), res.body["tier_discount"].as_str()),
+        (Some("230.00"), Some("50.00"), Some("0.00"))
+    );
+    assert_eq!(coupon_status(&app, &code).await, "redeemed");
+}
