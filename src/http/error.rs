@@ -209,7 +209,10 @@ impl From<diesel::result::Error> for ApiError {
                 format!("a record with the same {} already exists", info.constraint_name().unwrap_or("key")),
             ),
             // PostgreSQL text cannot hold U+0000: the caller sent it, so it is their 400, not our 500.
-            Error::DatabaseError(_, info) if info.message().contains("invalid byte sequence") => {
+            Error::DatabaseError(_, info)
+                if info.message().contains("invalid byte sequence")
+                    || info.message().contains("unsupported Unicode escape sequence") =>
+            {
                 ApiError::bad_request("invalid_text", "text must not contain the NUL character (U+0000)")
             }
             Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => ApiError::unprocessable(

@@ -598,3 +598,31 @@ async fn an_externally_priced_order_still_checks_and_redeems_its_coupons() {
     );
     assert_eq!(coupon_status(&app, &code).await, "redeemed");
 }
+
+#[actix_web::test]
+async fn nul_characters_in_redemption_text_are_a_400_not_a_500() {
+    let app = TestApp::new().await;
+    let c = customer(&app, "13900000012").await;
+    let code = issue(&app, template(&app, "满300减50", json!({})).await, c).await;
+    let res = app
+        .post(&format!("/v1/coupons/{code}/redeem"))
+        .token(&app.token(TILL))
+        .json(&json!({"customer_id": c, "order_reference": "P-\u{0}", "amount": "300.00"}))
+        .send()
+        .await;
+    res.assert_problem(400, "invalid_text");
+    app.post(&format!("/v1/coupons/{code}/redeem"))
+        .token(&app.token(TILL))
+        .json(&json!({"customer_id": c, "order_reference": "P-1", "amount": "300.00"}))
+        .send()
+        .await
+        .assert_status(201);
+    // The reason goes into the event's JSON, where PostgreSQL cannot store U+0000 either.
+    let res = app
+        .post(&format!("/v1/coupons/{code}/rollback"))
+        .token(&app.token(TILL))
+        .json(&json!({"reason": "oops\u{0}"}))
+        .send()
+        .await;
+    res.assert_problem(400, "invalid_text");
+}
