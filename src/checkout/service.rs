@@ -170,19 +170,22 @@ pub fn release(conn: &mut PgConnection, id: Uuid, store: Option<Uuid>, now: Date
     }
 }
 
-/// Takes a live reservation for an order: it must be this customer's, still held and unexpired.
+/// Takes a live reservation for an order: it must be this customer's, made for this store (or both
+/// without one), still held and unexpired.
 pub fn take_for_order(
     conn: &mut PgConnection,
     id: Uuid,
     customer: Option<Uuid>,
+    store: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> ApiResult<Reservation> {
-    let reservation = store::lock(conn, id).map_err(|_| {
-        ApiError::unprocessable("reservation_not_found", "no reservation with this id")
+    let not_found = || {
+        ApiError::unprocessable("reservation_not_found", "no reservation with this id for this customer and store")
             .with("reservation_id", id.to_string())
-    })?;
-    if customer != Some(reservation.customer_id) {
-        return Err(ApiError::unprocessable("reservation_not_found", "the reservation belongs to another customer"));
+    };
+    let reservation = store::lock(conn, id).map_err(|_| not_found())?;
+    if customer != Some(reservation.customer_id) || reservation.store_id != store {
+        return Err(not_found());
     }
     match reservation.status_at(now) {
         "held" => Ok(reservation),

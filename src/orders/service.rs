@@ -128,7 +128,7 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
     };
     let tier = membership.as_ref().and_then(|m| tiers.iter().find(|t| t.code == m.tier_code)).cloned();
     let reservation = match new.reservation_id {
-        Some(r) => Some(crate::checkout::service::take_for_order(conn, r, customer, now)?),
+        Some(r) => Some(crate::checkout::service::take_for_order(conn, r, customer, new.store_id, now)?),
         None => None,
     };
     let points_to_redeem = new.points_to_redeem.or(reservation.as_ref().map(|r| r.points)).unwrap_or(0);

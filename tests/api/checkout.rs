@@ -347,6 +347,16 @@ async fn a_reservation_holds_coupons_and_points_until_consumed_released_or_expir
     let res = quote(&app, &basket(c, json!([line("B", "女装", "400.00", 1)]), &[], 0)).await;
     assert_eq!(res.body["points_available"], 500);
 
+    // Another customer, or another store, cannot use it.
+    let stranger = customer(&app, "13900000099").await;
+    let theirs = json!({"external_id": "HOLD-X", "channel": "pos", "customer_id": stranger, "occurred_at": Utc::now(),
+                        "lines": [line("A", "女装", "400.00", 1)], "reservation_id": reservation});
+    post_order(&app, &theirs).await.assert_problem(422, "reservation_not_found");
+    let elsewhere = app.create_store("SH-01").await;
+    let other_store = json!({"external_id": "HOLD-S", "channel": "pos", "customer_id": c, "occurred_at": Utc::now(),
+                             "store_id": elsewhere["id"], "lines": [line("A", "女装", "400.00", 1)], "reservation_id": reservation});
+    post_order(&app, &other_store).await.assert_problem(422, "reservation_not_found");
+
     // The order with the reservation consumes it (coupons and points come from the hold).
     let order = json!({"external_id": "HOLD-1", "channel": "pos", "customer_id": c, "occurred_at": Utc::now(),
                        "lines": [line("A", "女装", "400.00", 1)], "reservation_id": reservation, "paid_amount": "250.00"});
