@@ -346,6 +346,20 @@ async fn a_reservation_holds_coupons_and_points_until_consumed_released_or_expir
     assert_eq!(res.body["available"], 500);
     let res = quote(&app, &basket(c, json!([line("B", "女装", "400.00", 1)]), &[], 0)).await;
     assert_eq!(res.body["points_available"], 500);
+    // Nor spend them on a gift from the rewards catalogue.
+    let reward = app
+        .post("/v1/rewards")
+        .token(&app.admin_token())
+        .json(&json!({"name": "小熊电炖锅", "points_cost": 600, "stock": 5}))
+        .send()
+        .await
+        .uuid("id");
+    app.post(&format!("/v1/customers/{c}/reward-redemptions"))
+        .token(&app.admin_token())
+        .json(&json!({"reward_id": reward, "quantity": 1}))
+        .send()
+        .await
+        .assert_problem(422, "insufficient_points");
 
     // Another customer, or another store, cannot use it.
     let stranger = customer(&app, "13900000099").await;
