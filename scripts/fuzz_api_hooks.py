@@ -146,6 +146,19 @@ STATE_DEPENDENT = [
     # Voiding depends on the coupon's status.
     ("POST /v1/coupons/{code}/void", "coupon_already_redeemed", None, None),
     ("POST /v1/coupons/{code}/void", "coupon_voided", None, None),
+    # Tickets: the status machine, comments on a closed ticket and satisfaction (once, after
+    # resolution) follow from the ticket's stored status; an assignee must be an active staff member;
+    # policy hours go together with the end after the start and days are ISO weekdays 1-7 (stated in
+    # PolicyPut); a stats window ends after it starts; policies exist for the four priorities only.
+    ("PATCH /v1/tickets/{id}", "invalid_transition", None, None),
+    ("PATCH /v1/tickets/{id}", "validation_failed", "assignee_staff_id", "must be an active staff member"),
+    ("POST /v1/tickets/{id}/comments", "ticket_closed", None, None),
+    ("POST /v1/tickets/{id}/satisfaction", "satisfaction_already_recorded", None, None),
+    ("POST /v1/tickets/{id}/satisfaction", "ticket_not_resolved", None, None),
+    ("PUT /v1/sla-policies/{priority}", "validation_failed", "business_hours_end", None),
+    ("PUT /v1/sla-policies/{priority}", "validation_failed", "business_days", "ISO weekday"),
+    ("PUT /v1/sla-policies/{priority}", "sla_policy_not_found", None, None),
+    ("GET /v1/tickets/stats", "validation_failed", "to", "must be after from"),
     # Coupons at the till: whether a code applies follows from who holds it, its status, validity,
     # scope and the basket (the reasons are listed in QuoteCoupon); whether a reservation can be
     # used or released follows from its state and its clock.
@@ -157,6 +170,32 @@ STATE_DEPENDENT = [
     ("POST /v1/orders", "reservation_expired", None, None),
     ("POST /v1/orders", "reservation_not_active", None, None),
     ("DELETE /v1/checkout/reservations/{id}", "reservation_consumed", None, None),
+    # Leads: each action is legal from some stages only (the lead's stored status); assignment depends
+    # on the staff member (exists, active, of the caller's store, under capacity of open leads);
+    # references (customer, order, staff, store) must exist and a linked customer must be active;
+    # `lost_reason` goes with outcome lost, a funnel window ends after it starts, and a rule's target
+    # is staff_ids or store_id (+ skill), as the descriptions state.
+    (None, "invalid_transition", None, None),
+    ("POST /v1/leads/{id}/assign", "staff_at_capacity", None, None),
+    ("POST /v1/leads/{id}/assign", "staff_inactive", None, None),
+    ("POST /v1/leads/{id}/assign", "already_assigned", None, None),
+    ("POST /v1/leads/{id}/assign", "validation_failed", "staff_id", None),
+    ("POST /v1/leads", "validation_failed", "customer_id", "no customer with this id"),
+    ("POST /v1/leads/{id}/convert", "validation_failed", "customer_id", "no customer with this id"),
+    ("POST /v1/leads/{id}/convert", "validation_failed", "order_id", "no order with this id"),
+    ("POST /v1/leads", "customer_merged", None, None),
+    ("POST /v1/leads", "customer_erased", None, None),
+    ("POST /v1/leads/{id}/convert", "customer_merged", None, None),
+    ("POST /v1/leads/{id}/convert", "customer_erased", None, None),
+    ("POST /v1/leads/{id}/convert", "phone_taken", None, None),
+    ("POST /v1/leads/{id}/close", "validation_failed", "lost_reason", "is required when the outcome is lost"),
+    ("POST /v1/leads/{id}/close", "validation_failed", "lost_reason", "only for the outcome lost"),
+    ("GET /v1/leads/funnel", "validation_failed", "to", "must be after from"),
+    (None, "validation_failed", None, "no staff member with this id"),
+    ("POST /v1/lead-assignment-rules", "validation_failed", "target", "give staff_ids, or store_id"),
+    ("PATCH /v1/lead-assignment-rules/{id}", "validation_failed", "target", "give staff_ids, or store_id"),
+    (None, "validation_failed", "target.skill", "only with target.store_id"),
+    (None, "validation_failed", "target.store_id", "no store with this id"),
     # The quote prices a basket exactly as an order does: the same state and cross-field rules.
     ("POST /v1/checkout/quote", "membership_not_found", None, None),
     ("POST /v1/checkout/quote", "not_a_member", None, None),
@@ -217,6 +256,7 @@ SOFT_DELETE = {
     "DELETE /v1/staff/{id}",
     "DELETE /v1/api-clients/{id}",
     "DELETE /v1/customers/{id}",
+    "DELETE /v1/lead-assignment-rules/{id}",  # deactivated: leads name the rule that placed them
 }
 
 

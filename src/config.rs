@@ -28,6 +28,8 @@ pub struct Config {
     pub token_ttl_seconds: i64,
     /// How long a checkout reservation holds coupons and points.
     pub reservation_ttl_seconds: i64,
+    /// A lead's response SLA from its assignment (SPEC §11: 15 minutes).
+    pub lead_response_minutes: i64,
 }
 
 impl Default for Config {
@@ -44,6 +46,7 @@ impl Default for Config {
             body_limit: 1024 * 1024,
             token_ttl_seconds: 3600,
             reservation_ttl_seconds: 600,
+            lead_response_minutes: 15,
         }
     }
 }
@@ -113,6 +116,8 @@ impl Config {
                 .unwrap_or(defaults.body_limit),
             reservation_ttl_seconds: parse_number(&non_empty, "CRM_RESERVATION_TTL_SECONDS", 10, 86_400)?
                 .unwrap_or(defaults.reservation_ttl_seconds),
+            lead_response_minutes: parse_number(&non_empty, "CRM_LEAD_RESPONSE_MINUTES", 1, 10_080)?
+                .unwrap_or(defaults.lead_response_minutes),
             token_ttl_seconds: parse_number(&non_empty, "CRM_TOKEN_TTL_SECONDS", 60, 86_400 * 30)?
                 .unwrap_or(defaults.token_ttl_seconds),
         })

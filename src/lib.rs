@@ -11,6 +11,7 @@ pub mod db;
 pub mod events;
 pub mod http;
 pub mod jobs;
+pub mod leads;
 pub mod loyalty;
 pub mod memberships;
 pub mod metrics;
@@ -20,6 +21,7 @@ pub mod orders;
 pub mod server;
 pub mod staff;
 pub mod stores;
+pub mod tickets;
 #[rustfmt::skip]
 pub mod schema;
 
@@ -71,6 +73,8 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     orders::api::configure(cfg);
     coupons::configure(cfg);
     checkout::api::configure(cfg);
+    leads::configure(cfg);
+    tickets::configure(cfg);
     jobs::api::configure(cfg);
     events::api::configure(cfg);
     audit::api::configure(cfg);

@@ -430,6 +430,146 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    lead_assignment_rules (id) {
+        id -> Uuid,
+        name -> Text,
+        priority -> Int4,
+        match_city -> Nullable<Text>,
+        match_district -> Nullable<Text>,
+        match_category -> Nullable<Text>,
+        match_source -> Nullable<Text>,
+        match_kind -> Nullable<Text>,
+        target_staff_ids -> Array<Uuid>,
+        target_store_id -> Nullable<Uuid>,
+        target_skill -> Nullable<Text>,
+        strategy -> Text,
+        reassign_on_breach -> Bool,
+        active -> Bool,
+        last_staff_id -> Nullable<Uuid>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    leads (id) {
+        id -> Uuid,
+        source -> Text,
+        kind -> Text,
+        contact_name -> Nullable<Text>,
+        contact_phone -> Nullable<Text>,
+        contact_wechat -> Nullable<Text>,
+        city -> Nullable<Text>,
+        district -> Nullable<Text>,
+        category -> Nullable<Text>,
+        items -> Jsonb,
+        estimated_value -> Nullable<Numeric>,
+        notes -> Nullable<Text>,
+        customer_id -> Nullable<Uuid>,
+        status -> Text,
+        lost_reason -> Nullable<Text>,
+        assignee_staff_id -> Nullable<Uuid>,
+        store_id -> Nullable<Uuid>,
+        rule_id -> Nullable<Uuid>,
+        assigned_at -> Nullable<Timestamptz>,
+        first_response_at -> Nullable<Timestamptz>,
+        response_due_at -> Nullable<Timestamptz>,
+        sla_breached -> Bool,
+        sla_breached_at -> Nullable<Timestamptz>,
+        qualified_at -> Nullable<Timestamptz>,
+        won_at -> Nullable<Timestamptz>,
+        lost_at -> Nullable<Timestamptz>,
+        order_id -> Nullable<Uuid>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    sla_policies (priority) {
+        priority -> Text,
+        first_response_minutes -> Int4,
+        resolution_minutes -> Int4,
+        business_hours_start -> Nullable<Time>,
+        business_hours_end -> Nullable<Time>,
+        business_days -> Array<Int4>,
+        version -> Int4,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    ticket_routing_rules (id) {
+        id -> Uuid,
+        name -> Text,
+        priority -> Int4,
+        match_type -> Nullable<Text>,
+        match_category -> Nullable<Text>,
+        match_channel -> Nullable<Text>,
+        match_priority -> Nullable<Text>,
+        team -> Text,
+        active -> Bool,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    team_cursors (team) {
+        team -> Text,
+        last_staff_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::table! {
+    tickets (id) {
+        id -> Uuid,
+        customer_id -> Nullable<Uuid>,
+        order_id -> Nullable<Uuid>,
+        #[sql_name = "type"]
+        ticket_type -> Text,
+        category -> Nullable<Text>,
+        channel -> Nullable<Text>,
+        priority -> Text,
+        subject -> Text,
+        description -> Nullable<Text>,
+        status -> Text,
+        team -> Nullable<Text>,
+        assignee_staff_id -> Nullable<Uuid>,
+        store_id -> Nullable<Uuid>,
+        sla_elapsed_seconds -> Int8,
+        sla_running_since -> Nullable<Timestamptz>,
+        first_response_due_at -> Nullable<Timestamptz>,
+        resolution_due_at -> Nullable<Timestamptz>,
+        first_responded_at -> Nullable<Timestamptz>,
+        resolved_at -> Nullable<Timestamptz>,
+        closed_at -> Nullable<Timestamptz>,
+        first_response_breached -> Bool,
+        resolution_breached -> Bool,
+        satisfaction_score -> Nullable<Int4>,
+        satisfaction_comment -> Nullable<Text>,
+        satisfaction_at -> Nullable<Timestamptz>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    ticket_comments (id) {
+        id -> Uuid,
+        ticket_id -> Uuid,
+        visibility -> Text,
+        body -> Text,
+        author -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(staff -> stores (store_id));
 diesel::joinable!(customer_identities -> customers (customer_id));
 diesel::joinable!(customer_tags -> customers (customer_id));
@@ -437,6 +577,7 @@ diesel::joinable!(customer_notes -> customers (customer_id));
 diesel::joinable!(memberships -> tiers (tier_code));
 diesel::joinable!(order_lines -> orders (order_id));
 diesel::joinable!(coupons -> coupon_templates (template_id));
+diesel::joinable!(ticket_comments -> tickets (ticket_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     stores,
@@ -467,4 +608,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     coupons,
     coupon_redemptions,
     checkout_reservations,
+    lead_assignment_rules,
+    leads,
+    sla_policies,
+    ticket_routing_rules,
+    team_cursors,
+    tickets,
+    ticket_comments,
 );

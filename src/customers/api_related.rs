@@ -372,6 +372,10 @@ async fn customer_timeline(
     Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, timeline_cursor)))
 }
 
+fn ticket_subject(data: &Value) -> &str {
+    data["subject"].as_str().unwrap_or("?")
+}
+
 fn event_summary(event_type: &str, data: &Value) -> String {
     match event_type {
         "customer.created" => "Customer created".into(),
@@ -418,6 +422,53 @@ fn event_summary(event_type: &str, data: &Value) -> String {
         "coupon.returned" => format!("Coupon {} given back by a full refund", data["code"].as_str().unwrap_or("?")),
         "coupon.rolled_back" => format!("Coupon {} redemption undone", data["code"].as_str().unwrap_or("?")),
         "coupon.voided" => format!("Coupon {} voided", data["code"].as_str().unwrap_or("?")),
+        "ticket.created" => format!(
+            "Ticket opened ({}, {}): {}",
+            data["type"].as_str().unwrap_or("?"),
+            data["priority"].as_str().unwrap_or("?"),
+            data["subject"].as_str().unwrap_or("?")
+        ),
+        "ticket.assigned" => {
+            format!("Ticket assigned to team {}: {}", data["team"].as_str().unwrap_or("-"), ticket_subject(data))
+        }
+        "ticket.updated" => {
+            format!("Ticket {}: {}", data["status"].as_str().unwrap_or("?").replace('_', " "), ticket_subject(data))
+        }
+        "ticket.resolved" => format!("Ticket resolved: {}", ticket_subject(data)),
+        "ticket.survey_requested" => format!("Satisfaction survey sent for: {}", ticket_subject(data)),
+        "ticket.sla_breached" => format!(
+            "Ticket {} SLA breached: {}",
+            data["which"].as_str().unwrap_or("?").replace('_', " "),
+            ticket_subject(data)
+        ),
+        "ticket.commented" => match data["visibility"].as_str() {
+            Some("internal") => {
+                format!("Internal note on ticket {}: {}", ticket_subject(data), data["excerpt"].as_str().unwrap_or(""))
+            }
+            _ => format!("Reply sent on ticket: {}", ticket_subject(data)),
+        },
+        "ticket.satisfaction_recorded" => {
+            format!("Rated ticket {}/5: {}", data["score"].as_i64().unwrap_or(0), ticket_subject(data))
+        }
+        "lead.created" => format!(
+            "Lead from {} ({}): {}",
+            data["source"].as_str().unwrap_or("?"),
+            data["kind"].as_str().unwrap_or("?").replace('_', " "),
+            data["category"].as_str().unwrap_or("-")
+        ),
+        "lead.assigned" => match data["reason"].as_str() {
+            Some("sla_breach") => "Lead re-assigned after a missed response SLA".into(),
+            Some("manual") => "Lead assigned by hand".into(),
+            _ => "Lead assigned by rule".into(),
+        },
+        "lead.sla_breached" => "Lead response SLA missed".into(),
+        "lead.contacted" => "Lead contacted".into(),
+        "lead.qualified" => "Lead qualified".into(),
+        "lead.won" => match data["order_id"].as_str() {
+            Some(order) => format!("Lead won (order {order})"),
+            None => "Lead won".into(),
+        },
+        "lead.lost" => format!("Lead lost: {}", data["lost_reason"].as_str().unwrap_or("-")),
         other => other.to_string(),
     }
 }

@@ -210,6 +210,8 @@ pub const MERGE_STEPS: &[(&str, MergeStep)] = &[
     // After the membership and the points account: the lock order of every sale.
     ("reservations", |conn, m| crate::checkout::store::release_all_of(conn, m.source, m.now)),
     ("coupons", |conn, m| crate::coupons::store::move_to_customer(conn, m.source, m.target)),
+    ("leads", |conn, m| crate::leads::store::move_to_customer(conn, m.source, m.target)),
+    ("tickets", |conn, m| crate::tickets::store::move_to_customer(conn, m.source, m.target)),
 ];
 
 /// Folds `source` into `target`: its records move, its profile fills the target's gaps, and it

@@ -38,11 +38,18 @@ pub const EVENT_TYPES: &[&str] = &[
     "lead.created",
     "lead.assigned",
     "lead.sla_breached",
+    "lead.contacted",
+    "lead.qualified",
+    "lead.won",
+    "lead.lost",
     "ticket.created",
     "ticket.assigned",
     "ticket.resolved",
     "ticket.survey_requested",
     "ticket.sla_breached",
+    "ticket.updated",
+    "ticket.commented",
+    "ticket.satisfaction_recorded",
     "campaign.message",
 ];
 

@@ -176,6 +176,10 @@ scopes! {
     CouponsRead => "coupons:read",
     CouponsWrite => "coupons:write",
     CouponsRedeem => "coupons:redeem",
+    LeadsRead => "leads:read",
+    LeadsWrite => "leads:write",
+    TicketsRead => "tickets:read",
+    TicketsWrite => "tickets:write",
     Admin => "admin",
 }
 

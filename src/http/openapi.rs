@@ -30,6 +30,8 @@ pub const API_VERSION: &str = "1.0.0";
         (name = "orders", description = "Sales and refunds from every channel"),
         (name = "coupons", description = "Coupon templates, codes issued to customers, and redemption (核销)"),
         (name = "checkout", description = "The checkout quote and reservations that hold coupons and points"),
+        (name = "leads", description = "Sales leads and opportunities, assigned to the right clerk in time"),
+        (name = "tickets", description = "Service tickets: routing, SLAs, comments and the customer's verdict"),
         (name = "events", description = "The event feed (transactional outbox)"),
         (name = "audit", description = "Append-only audit log"),
     )

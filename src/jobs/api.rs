@@ -3,13 +3,13 @@
 use actix_web::{post, web, HttpResponse};
 use serde_json::json;
 
-use super::{run, JobReport, JOBS};
+use super::{run, JobReport, JOBS, SWEEPS};
 use crate::http::auth::{Admin, Auth};
 use crate::http::error::{ApiError, ApiResult};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(run_job);
+    cfg.service(run_job).service(run_sweep);
 }
 
 /// Run a daily job (`points_expiry` or `tier_review`) for today's business date, unless it already
@@ -40,4 +40,41 @@ async fn run_job(auth: Auth<Admin>, state: web::Data<AppState>, job: web::Path<S
     })
     .await?;
     Ok(HttpResponse::Ok().json(report))
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"sweep": "lead_sla", "marked": 3}))]
+pub struct SweepReport {
+    sweep: String,
+    /// What this run marked (e.g. leads or tickets newly past their SLA).
+    marked: i64,
+}
+
+/// Run a sweep now (`lead_sla`, `ticket_sla`): it marks SLA breaches that fell due. The scheduler
+/// runs every sweep each minute; running one again at once marks nothing new.
+#[utoipa::path(
+    tag = "loyalty", operation_id = "run_sweep",
+    params(("sweep" = String, Path, description = "`lead_sla` or `ticket_sla`")),
+    security(("bearer" = ["admin"])),
+    responses(
+        (status = 200, description = "What the run marked", body = SweepReport),
+        (status = 404, description = "`sweep_not_found`", body = crate::http::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/sweeps/{sweep}/run")]
+async fn run_sweep(auth: Auth<Admin>, state: web::Data<AppState>, sweep: web::Path<String>) -> ApiResult<HttpResponse> {
+    let name = sweep.into_inner();
+    let Some((name, sweep)) = SWEEPS.iter().find(|(n, _)| *n == name) else {
+        return Err(ApiError::not_found("sweep_not_found", "sweeps are lead_sla and ticket_sla"));
+    };
+    let now = state.clock.now();
+    let tz = state.config.timezone;
+    let who = auth.principal.clone();
+    let marked = crate::db::run(&state.pool, move |conn| {
+        let marked = sweep(conn, now, tz)?;
+        crate::audit::record(conn, &who, "sweep.run", "sweep", Some(name.to_string()), json!({"marked": marked}))?;
+        Ok(marked)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(SweepReport { sweep: name.to_string(), marked }))
 }

@@ -18,6 +18,13 @@ use crate::loyalty::ledger;
 use crate::schema::{job_runs, points_lots};
 
 pub const JOBS: &[&str] = &["points_expiry", "tier_review"];
+
+/// A sweep runs every minute, not once a day: it marks what fell due (SLA breaches) and is safe to
+/// run again at once (it only touches what it has not marked yet). Returns how many it marked.
+pub type Sweep = fn(&mut PgConnection, DateTime<Utc>, Tz) -> ApiResult<i64>;
+
+pub const SWEEPS: &[(&str, Sweep)] =
+    &[("lead_sla", crate::leads::sla::sweep), ("ticket_sla", crate::tickets::sla::sweep)];
 const ACTOR: &str = "job";
 const BATCH: i64 = 500;
 /// A claimed run with no finish after this long belonged to an instance that died.
@@ -124,7 +131,7 @@ pub fn run(conn: &mut PgConnection, job: &str, now: DateTime<Utc>, tz: Tz) -> Ap
     Ok(Some(report))
 }
 
-/// The in-process scheduler: every minute, each daily job not yet run today runs.
+/// The in-process scheduler: every minute, each daily job not yet run today runs, and every sweep.
 pub fn spawn_scheduler(pool: PgPool, clock: crate::clock::Clock, tz: Tz) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(60));
@@ -135,6 +142,15 @@ pub fn spawn_scheduler(pool: PgPool, clock: crate::clock::Clock, tz: Tz) {
                 let outcome = crate::db::run(&pool, move |conn| run(conn, job, now, tz)).await;
                 if let Err(e) = outcome {
                     log::warn!("job {job} failed: {e}");
+                }
+            }
+            for (name, sweep) in SWEEPS {
+                let now = clock.now();
+                let outcome = crate::db::run(&pool, move |conn| sweep(conn, now, tz)).await;
+                match outcome {
+                    Ok(n) if n > 0 => log::info!("sweep {name}: {n} marked"),
+                    Ok(_) => {}
+                    Err(e) => log::warn!("sweep {name} failed: {e}"),
                 }
             }
         }

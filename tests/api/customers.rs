@@ -426,7 +426,8 @@ async fn merge_moves_identities_tags_notes_and_redirects_lookups() {
     res.assert_status(200);
     assert_eq!(
         res.body["moved"],
-        json!({"identities": 2, "tags": 1, "notes": 1, "orders": 0, "reservations": 0, "membership": 0, "points": 0, "coupons": 0})
+        json!({"identities": 2, "tags": 1, "notes": 1, "orders": 0, "reservations": 0, "membership": 0, "points": 0,
+               "coupons": 0, "leads": 0, "tickets": 0})
     );
     let merged = &res.body["customer"];
     assert_eq!(merged["name"], "张三", "the target keeps its own fields");

@@ -1,0 +1,2 @@
+DROP TABLE leads;
+DROP TABLE lead_assignment_rules;

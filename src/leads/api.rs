@@ -1,0 +1,1245 @@
+//! Lead endpoints (SPEC §11): leads and their stage actions, assignment rules, the funnel.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use diesel::PgConnection;
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::rules::{self, Action};
+use super::service;
+use super::store::{self, Lead, LeadFilter, NewLead, Rule, RuleChanges};
+use crate::http::auth::{Auth, LeadsRead, LeadsWrite, Principal};
+use crate::http::error::{ApiError, ApiResult, Problem, Violations};
+use crate::http::pagination::{Page, PageParams};
+use crate::http::{check_version, etag, if_match};
+use crate::AppState;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_lead)
+        .service(list_leads)
+        .service(lead_funnel)
+        .service(get_lead)
+        .service(assign_lead)
+        .service(contact_lead)
+        .service(qualify_lead)
+        .service(convert_lead)
+        .service(close_lead)
+        .service(create_rule)
+        .service(list_rules)
+        .service(get_rule)
+        .service(update_rule)
+        .service(delete_rule);
+}
+
+const MAX_ITEMS: usize = 200;
+
+// ---------------------------------------------------------------------------------------------
+// Views
+// ---------------------------------------------------------------------------------------------
+
+/// A cart line of a `cart_abandoned` lead.
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"sku": "W-DRESS-001", "name": "连衣裙", "quantity": 1, "unit_price": "299.00"}))]
+pub struct LeadItem {
+    #[schema(min_length = 1, max_length = 64, format = "non-blank")]
+    sku: String,
+    #[schema(max_length = 200)]
+    name: Option<String>,
+    #[schema(minimum = 1, maximum = 9999)]
+    quantity: i32,
+    #[serde(with = "crate::money::required")]
+    #[schema(value_type = String, format = "money", example = "299.00")]
+    unit_price: Decimal,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"name": "王女士", "phone": "138****5678", "wechat": "wang_li88"}))]
+pub struct LeadContactView {
+    name: Option<String>,
+    /// E.164; masked (`138****5678`) without `customers:pii`.
+    phone: Option<String>,
+    wechat: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "source": "wechat_mini_program", "kind": "inquiry",
+    "contact": {"name": "王女士", "phone": "138****5678", "wechat": "wang_li88"}, "city": "北京", "district": "朝阳区",
+    "category": "女装", "items": [], "estimated_value": "899.00", "notes": "想看冬季新款大衣",
+    "customer_id": null, "status": "assigned", "lost_reason": null,
+    "assignee_staff_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60", "store_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d61",
+    "rule_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d62", "assigned_at": "2026-11-23T08:00:00Z", "first_response_at": null,
+    "response_due_at": "2026-11-23T08:15:00Z", "sla_breached": false, "sla_breached_at": null, "qualified_at": null,
+    "won_at": null, "lost_at": null, "order_id": null, "version": 2,
+    "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T08:00:00Z"}))]
+pub struct LeadView {
+    id: Uuid,
+    /// The channel it came from.
+    source: String,
+    /// `inquiry`, `cart_abandoned`, `walk_in` or `referral`.
+    kind: String,
+    contact: LeadContactView,
+    city: Option<String>,
+    district: Option<String>,
+    category: Option<String>,
+    #[schema(value_type = Vec<LeadItem>)]
+    items: Value,
+    #[serde(with = "crate::money::option")]
+    #[schema(value_type = Option<String>, format = "money", example = "899.00")]
+    estimated_value: Option<Decimal>,
+    notes: Option<String>,
+    /// Given, or matched by the contact phone; set on conversion.
+    customer_id: Option<Uuid>,
+    /// `new` (unassigned queue) → `assigned` → `contacted` → `qualified` → `won`; `lost` from any open stage.
+    status: String,
+    lost_reason: Option<String>,
+    assignee_staff_id: Option<Uuid>,
+    store_id: Option<Uuid>,
+    /// The assignment rule that placed it (null when assigned by hand).
+    rule_id: Option<Uuid>,
+    assigned_at: Option<DateTime<Utc>>,
+    /// When the lead was first contacted.
+    first_response_at: Option<DateTime<Utc>>,
+    /// Assignment + the response SLA (15 minutes by default).
+    response_due_at: Option<DateTime<Utc>>,
+    /// Set once, by the SLA sweep, when the first response was not made in time.
+    sla_breached: bool,
+    sla_breached_at: Option<DateTime<Utc>>,
+    qualified_at: Option<DateTime<Utc>>,
+    won_at: Option<DateTime<Utc>>,
+    lost_at: Option<DateTime<Utc>>,
+    order_id: Option<Uuid>,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+fn lead_view(l: Lead, unmasked: bool) -> LeadView {
+    let phone = l.contact_phone.map(|p| if unmasked { p } else { crate::customers::rules::mask_phone(&p) });
+    LeadView {
+        id: l.id,
+        source: l.source,
+        kind: l.kind,
+        contact: LeadContactView { name: l.contact_name, phone, wechat: l.contact_wechat },
+        city: l.city,
+        district: l.district,
+        category: l.category,
+        items: l.items,
+        estimated_value: l.estimated_value,
+        notes: l.notes,
+        customer_id: l.customer_id,
+        status: l.status,
+        lost_reason: l.lost_reason,
+        assignee_staff_id: l.assignee_staff_id,
+        store_id: l.store_id,
+        rule_id: l.rule_id,
+        assigned_at: l.assigned_at,
+        first_response_at: l.first_response_at,
+        response_due_at: l.response_due_at,
+        sla_breached: l.sla_breached,
+        sla_breached_at: l.sla_breached_at,
+        qualified_at: l.qualified_at,
+        won_at: l.won_at,
+        lost_at: l.lost_at,
+        order_id: l.order_id,
+        version: l.version,
+        created_at: l.created_at,
+        updated_at: l.updated_at,
+    }
+}
+
+fn lead_response(status: StatusCode, l: Lead, principal: &Principal) -> HttpResponse {
+    let mut builder = HttpResponse::build(status);
+    builder.insert_header(etag(l.version));
+    if status == StatusCode::CREATED {
+        builder.insert_header(("location", format!("/v1/leads/{}", l.id)));
+    }
+    builder.json(lead_view(l, principal.has("customers:pii")))
+}
+
+/// A store-bound caller only sees its own store's leads: others are 404.
+fn visible(principal: &Principal, lead: &Lead) -> ApiResult<()> {
+    match principal.store_id {
+        Some(own) if lead.store_id != Some(own) => Err(store::lead_not_found()),
+        _ => Ok(()),
+    }
+}
+
+/// Trimmed text, blank as absent, at most `max` characters.
+fn text(v: &mut Violations, field: &str, value: Option<String>, max: usize) -> Option<String> {
+    let t = value.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    if let Some(s) = &t {
+        v.check(s.chars().count() <= max, field, &format!("must be at most {max} characters"));
+    }
+    t
+}
+
+fn required_text(v: &mut Violations, field: &str, value: Option<String>, max: usize) -> Option<String> {
+    let t = text(v, field, value, max);
+    if t.is_none() {
+        v.add(field, "is required");
+    }
+    t
+}
+
+fn one_of(v: &mut Violations, field: &str, value: &Option<String>, allowed: &[&str]) {
+    if let Some(s) = value {
+        v.check(allowed.contains(&s.as_str()), field, &format!("must be one of {}", allowed.join(", ")));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Leads
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "王女士", "phone": "13812345678", "wechat": "wang_li88"}))]
+pub struct LeadContactInput {
+    #[schema(max_length = 100)]
+    name: Option<String>,
+    /// A mainland mobile or +<country code><number>; used to match the customer.
+    #[schema(max_length = 32, format = "phone")]
+    phone: Option<String>,
+    #[schema(max_length = 64)]
+    wechat: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"source": "wechat_mini_program", "kind": "inquiry",
+    "contact": {"name": "王女士", "phone": "13812345678", "wechat": "wang_li88"},
+    "city": "北京", "district": "朝阳区", "category": "女装", "estimated_value": "899.00", "notes": "想看冬季新款大衣"}))]
+pub struct LeadCreate {
+    /// The channel it came from.
+    #[schema(value_type = String, required = true, nullable = false, format = "channel")]
+    source: Option<String>,
+    /// `inquiry`, `cart_abandoned`, `walk_in` or `referral`.
+    #[schema(value_type = String, required = true, nullable = false, pattern = "^(inquiry|cart_abandoned|walk_in|referral)$")]
+    kind: Option<String>,
+    contact: Option<LeadContactInput>,
+    #[schema(max_length = 100)]
+    city: Option<String>,
+    #[schema(max_length = 100)]
+    district: Option<String>,
+    /// A product category (e.g. 女装); rules match on it and pick staff with it as a skill.
+    #[schema(max_length = 100)]
+    category: Option<String>,
+    /// The cart, for `cart_abandoned` (at most 200 lines).
+    #[schema(max_items = 200)]
+    items: Option<Vec<LeadItem>>,
+    #[serde(default, with = "crate::money::option")]
+    #[schema(value_type = Option<String>, format = "money", example = "899.00")]
+    estimated_value: Option<Decimal>,
+    #[schema(max_length = 2000)]
+    notes: Option<String>,
+    /// The customer, when known; otherwise matched by the contact phone.
+    customer_id: Option<Uuid>,
+    /// Pins the lead to a store: only that store's staff are assigned. A store-bound caller's
+    /// leads are always for its own store.
+    store_id: Option<Uuid>,
+}
+
+impl LeadCreate {
+    fn validate(self, principal: &Principal, now: DateTime<Utc>) -> ApiResult<NewLead> {
+        let mut v = Violations::new();
+        let source = required_text(&mut v, "source", self.source, 64);
+        one_of(&mut v, "source", &source, crate::stores::CHANNELS);
+        let kind = required_text(&mut v, "kind", self.kind, 32);
+        one_of(&mut v, "kind", &kind, rules::KINDS);
+        let contact = self.contact.unwrap_or_default();
+        let contact_name = text(&mut v, "contact.name", contact.name, 100);
+        let contact_wechat = text(&mut v, "contact.wechat", contact.wechat, 64);
+        let contact_phone = match text(&mut v, "contact.phone", contact.phone, 32) {
+            // As a customer's phone is normalized, so the owner of the identity is found.
+            Some(raw) => match crate::customers::rules::normalize_phone(&raw) {
+                Ok(p) => Some(p),
+                Err(m) => {
+                    v.add("contact.phone", m);
+                    None
+                }
+            },
+            None => None,
+        };
+        let city = text(&mut v, "city", self.city, 100);
+        let district = text(&mut v, "district", self.district, 100);
+        let category = text(&mut v, "category", self.category, 100);
+        let items = self.items.unwrap_or_default();
+        v.check(items.len() <= MAX_ITEMS, "items", "at most 200 lines");
+        for (i, item) in items.iter().enumerate() {
+            let sku = item.sku.trim();
+            v.check(
+                !sku.is_empty() && sku.chars().count() <= 64,
+                &format!("items[{i}].sku"),
+                "must be 1-64 characters",
+            );
+            if let Some(name) = &item.name {
+                v.check(name.chars().count() <= 200, &format!("items[{i}].name"), "must be at most 200 characters");
+            }
+            v.check((1..=9999).contains(&item.quantity), &format!("items[{i}].quantity"), "must be 1-9999");
+            v.check(item.unit_price >= Decimal::ZERO, &format!("items[{i}].unit_price"), "must not be negative");
+        }
+        if let Some(value) = self.estimated_value {
+            v.check(value >= Decimal::ZERO, "estimated_value", "must not be negative");
+        }
+        let notes = text(&mut v, "notes", self.notes, 2000);
+        let store_id = match (principal.store_id, self.store_id) {
+            (Some(own), Some(asked)) if own != asked => {
+                return Err(ApiError::forbidden("a store-bound client can only create leads for its own store"))
+            }
+            (Some(own), _) => Some(own),
+            (None, asked) => asked,
+        };
+        v.into_result()?;
+        Ok(NewLead {
+            id: Uuid::now_v7(),
+            source: source.unwrap_or_default(),
+            kind: kind.unwrap_or_default(),
+            contact_name,
+            contact_phone,
+            contact_wechat,
+            city,
+            district,
+            category,
+            items: serde_json::to_value(&items).map_err(ApiError::internal)?,
+            estimated_value: self.estimated_value,
+            notes,
+            customer_id: self.customer_id,
+            store_id,
+            created_at: now,
+            updated_at: now,
+        })
+    }
+}
+
+/// Create a lead; the assignment rules run at once (in order of priority) and place it with a free
+/// clerk, or it waits unassigned (`new`).
+///
+/// Without `customer_id`, the customer who owns the contact phone is linked. Assignment sets the
+/// assignee, the store (the assignee's), `assigned_at` and `response_due_at` (+15 minutes by default).
+#[utoipa::path(
+    tag = "leads", operation_id = "create_lead", request_body = LeadCreate,
+    security(("bearer" = ["leads:write"])),
+    responses(
+        (status = 201, description = "Created (and assigned when a rule found someone free)", body = LeadView),
+        (status = 403, description = "A store-bound caller naming another store", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: every bad field, including a customer or store that does not exist", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/leads")]
+async fn create_lead(
+    auth: Auth<LeadsWrite>,
+    state: web::Data<AppState>,
+    body: crate::http::Json<LeadCreate>,
+) -> ApiResult<HttpResponse> {
+    let now = state.clock.now();
+    let mut new = body.into_inner().validate(&auth.principal, now)?;
+    let minutes = state.config.lead_response_minutes;
+    let who = auth.principal.clone();
+    let lead = crate::db::transaction(&state.pool, move |conn| {
+        let mut v = Violations::new();
+        if let Some(c) = new.customer_id {
+            match crate::customers::store::get(conn, c) {
+                Ok(customer) => crate::customers::store::ensure_active(&customer)?,
+                Err(_) => v.add("customer_id", "no customer with this id"),
+            }
+        } else {
+            new.customer_id = service::match_by_phone(conn, new.contact_phone.as_deref())?;
+        }
+        if let Some(s) = new.store_id {
+            if crate::stores::store::get(conn, s).is_err() {
+                v.add("store_id", "no store with this id");
+            }
+        }
+        v.into_result()?;
+        let lead = service::create(conn, &new, now, minutes)?;
+        let detail = json!({"source": lead.source, "kind": lead.kind, "status": lead.status});
+        crate::audit::record(conn, &who, "lead.create", "lead", Some(lead.id.to_string()), detail)?;
+        Ok(lead)
+    })
+    .await?;
+    Ok(lead_response(StatusCode::CREATED, lead, &auth.principal))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LeadListParams {
+    /// `new` (the unassigned queue), `assigned`, `contacted`, `qualified`, `won` or `lost`.
+    #[param(pattern = "^(new|assigned|contacted|qualified|won|lost)$")]
+    status: Option<String>,
+    store_id: Option<Uuid>,
+    assignee_staff_id: Option<Uuid>,
+    /// A channel.
+    #[param(format = "channel")]
+    source: Option<String>,
+    #[param(pattern = "^(inquiry|cart_abandoned|walk_in|referral)$")]
+    kind: Option<String>,
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
+    limit: Option<i64>,
+    /// Opaque cursor from the previous page's `next_cursor`.
+    cursor: Option<String>,
+}
+
+/// Leads by creation (id order), filtered; a store-bound caller sees only its own store's.
+#[utoipa::path(
+    tag = "leads", operation_id = "list_leads", params(LeadListParams),
+    security(("bearer" = ["leads:read"])),
+    responses(
+        (status = 200, description = "Leads by id", body = Page<LeadView>),
+        (status = 422, description = "`validation_failed`: an unknown status, source or kind", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/leads")]
+async fn list_leads(
+    auth: Auth<LeadsRead>,
+    state: web::Data<AppState>,
+    params: web::Query<LeadListParams>,
+) -> ApiResult<HttpResponse> {
+    let p = params.into_inner();
+    let page = PageParams { limit: p.limit, cursor: p.cursor };
+    let limit = page.limit()?;
+    let after = page.after::<Uuid>()?;
+    let mut v = Violations::new();
+    one_of(&mut v, "status", &p.status, rules::STATUSES);
+    one_of(&mut v, "source", &p.source, crate::stores::CHANNELS);
+    one_of(&mut v, "kind", &p.kind, rules::KINDS);
+    v.into_result()?;
+    let filter = LeadFilter {
+        status: p.status,
+        store_id: p.store_id,
+        bound_store: auth.principal.store_id,
+        assignee_staff_id: p.assignee_staff_id,
+        source: p.source,
+        kind: p.kind,
+    };
+    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, &filter, after, limit + 1)).await?;
+    let unmasked = auth.principal.has("customers:pii");
+    let items: Vec<LeadView> = rows.into_iter().map(|l| lead_view(l, unmasked)).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |l| l.id.to_string())))
+}
+
+/// Read a lead.
+#[utoipa::path(
+    tag = "leads", operation_id = "get_lead",
+    params(("id" = Uuid, Path, description = "Lead id")),
+    security(("bearer" = ["leads:read"])),
+    responses(
+        (status = 200, description = "The lead", body = LeadView),
+        (status = 404, description = "`lead_not_found` (also another store's lead, for a store-bound caller)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/leads/{id}")]
+async fn get_lead(auth: Auth<LeadsRead>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let lead = crate::db::run(&state.pool, move |conn| store::get(conn, id)).await?;
+    visible(&auth.principal, &lead)?;
+    Ok(lead_response(StatusCode::OK, lead, &auth.principal))
+}
+
+/// Locks the lead, checks the caller may see it and `If-Match`, runs `work`, audits.
+async fn act<F>(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    expected: Option<i32>,
+    action: &'static str,
+    work: F,
+) -> ApiResult<Lead>
+where
+    F: FnOnce(&mut PgConnection, &Lead) -> ApiResult<Lead> + Send + 'static,
+{
+    let who = principal.clone();
+    crate::db::transaction(&state.pool, move |conn| {
+        let lead = store::lock(conn, id)?;
+        visible(&who, &lead)?;
+        check_version(expected, lead.version)?;
+        let updated = work(conn, &lead)?;
+        let detail = json!({"from": lead.status, "to": updated.status, "assignee_staff_id": updated.assignee_staff_id});
+        crate::audit::record(conn, &who, action, "lead", Some(id.to_string()), detail)?;
+        Ok(updated)
+    })
+    .await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"staff_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60"}))]
+pub struct LeadAssignRequest {
+    #[schema(value_type = Uuid, required = true, nullable = false)]
+    staff_id: Option<Uuid>,
+}
+
+/// Assign (or re-assign) a `new` or `assigned` lead to an active staff member under capacity;
+/// the response clock restarts. Send `If-Match` to guard against concurrent changes.
+#[utoipa::path(
+    tag = "leads", operation_id = "assign_lead", request_body = LeadAssignRequest,
+    params(("id" = Uuid, Path, description = "Lead id"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["leads:write"])),
+    responses(
+        (status = 200, description = "Assigned", body = LeadView),
+        (status = 404, description = "`lead_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition` (with `lead_status`), `staff_at_capacity`, `staff_inactive`, `already_assigned`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: no such staff member (or not of the caller's store)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/leads/{id}/assign")]
+async fn assign_lead(
+    auth: Auth<LeadsWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: crate::http::Json<LeadAssignRequest>,
+) -> ApiResult<HttpResponse> {
+    let staff_id = body.into_inner().staff_id.ok_or_else(|| ApiError::invalid("staff_id", "is required"))?;
+    let (now, minutes, bound) = (state.clock.now(), state.config.lead_response_minutes, auth.principal.store_id);
+    let lead = act(&state, &auth.principal, id.into_inner(), if_match(&req), "lead.assign", move |conn, lead| {
+        service::assign(conn, lead, staff_id, bound, now, minutes)
+    })
+    .await?;
+    Ok(lead_response(StatusCode::OK, lead, &auth.principal))
+}
+
+/// The first response: `assigned` → `contacted` (sets `first_response_at`).
+#[utoipa::path(
+    tag = "leads", operation_id = "contact_lead",
+    params(("id" = Uuid, Path, description = "Lead id"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["leads:write"])),
+    responses(
+        (status = 200, description = "Contacted", body = LeadView),
+        (status = 404, description = "`lead_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition` (with `lead_status`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/leads/{id}/contact")]
+async fn contact_lead(
+    auth: Auth<LeadsWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let now = state.clock.now();
+    let lead = act(&state, &auth.principal, id.into_inner(), if_match(&req), "lead.contact", move |conn, lead| {
+        service::advance(conn, lead, Action::Contact, None, now)
+    })
+    .await?;
+    Ok(lead_response(StatusCode::OK, lead, &auth.principal))
+}
+
+/// `contacted` → `qualified` (a real opportunity).
+#[utoipa::path(
+    tag = "leads", operation_id = "qualify_lead",
+    params(("id" = Uuid, Path, description = "Lead id"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["leads:write"])),
+    responses(
+        (status = 200, description = "Qualified", body = LeadView),
+        (status = 404, description = "`lead_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition` (with `lead_status`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/leads/{id}/qualify")]
+async fn qualify_lead(
+    auth: Auth<LeadsWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let now = state.clock.now();
+    let lead = act(&state, &auth.principal, id.into_inner(), if_match(&req), "lead.qualify", move |conn, lead| {
+        service::advance(conn, lead, Action::Qualify, None, now)
+    })
+    .await?;
+    Ok(lead_response(StatusCode::OK, lead, &auth.principal))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"order_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d70"}))]
+pub struct LeadConvertRequest {
+    /// Link this customer; otherwise the lead's (or the contact phone's) customer, or a new
+    /// customer made from the contact.
+    customer_id: Option<Uuid>,
+    /// The order that won the lead.
+    order_id: Option<Uuid>,
+}
+
+/// `qualified` → `won`, linking or creating the customer (and optionally the order).
+#[utoipa::path(
+    tag = "leads", operation_id = "convert_lead", request_body(content = Option<LeadConvertRequest>),
+    params(("id" = Uuid, Path, description = "Lead id"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["leads:write"])),
+    responses(
+        (status = 200, description = "Won, with `customer_id` set", body = LeadView),
+        (status = 404, description = "`lead_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition` (with `lead_status`), `customer_merged`, `customer_erased`, `phone_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: no such customer or order", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/leads/{id}/convert")]
+async fn convert_lead(
+    auth: Auth<LeadsWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: web::Bytes,
+) -> ApiResult<HttpResponse> {
+    let body: LeadConvertRequest = optional_body(&body)?;
+    let now = state.clock.now();
+    let lead = act(&state, &auth.principal, id.into_inner(), if_match(&req), "lead.convert", move |conn, lead| {
+        service::convert(conn, lead, body.customer_id, body.order_id, now).map(|(l, _)| l)
+    })
+    .await?;
+    Ok(lead_response(StatusCode::OK, lead, &auth.principal))
+}
+
+/// A body that may be left out or `null` (all its fields are optional); otherwise a JSON object decoded
+/// with the same rules (and errors) as every other body.
+fn optional_body<T: serde::de::DeserializeOwned + Default>(raw: &[u8]) -> ApiResult<T> {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let value: Value = serde_json::from_slice(raw).map_err(|e| crate::http::body_error(&e.to_string()))?;
+    if value.is_null() {
+        return Ok(T::default());
+    }
+    if !value.is_object() {
+        return Err(ApiError::bad_request("invalid_body", "the request body must be a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|e| crate::http::body_error(&e.to_string()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"outcome": "lost", "lost_reason": "已在其他渠道购买"}))]
+pub struct LeadCloseRequest {
+    /// `won` (only from `qualified`) or `lost` (from any open stage).
+    #[schema(value_type = String, required = true, nullable = false, pattern = "^(won|lost)$")]
+    outcome: Option<String>,
+    /// Required for `lost`.
+    #[schema(max_length = 500, format = "non-blank")]
+    lost_reason: Option<String>,
+}
+
+/// Close a lead: `won` from `qualified`, or `lost` (with a reason) from new, assigned, contacted or qualified.
+#[utoipa::path(
+    tag = "leads", operation_id = "close_lead", request_body = LeadCloseRequest,
+    params(("id" = Uuid, Path, description = "Lead id"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["leads:write"])),
+    responses(
+        (status = 200, description = "Closed", body = LeadView),
+        (status = 404, description = "`lead_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition` (with `lead_status`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: outcome not won/lost, lost without `lost_reason`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/leads/{id}/close")]
+async fn close_lead(
+    auth: Auth<LeadsWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: crate::http::Json<LeadCloseRequest>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let mut v = Violations::new();
+    let outcome = required_text(&mut v, "outcome", body.outcome, 16);
+    one_of(&mut v, "outcome", &outcome, &["won", "lost"]);
+    let reason = text(&mut v, "lost_reason", body.lost_reason, 500);
+    let action = if outcome.as_deref() == Some("won") { Action::CloseWon } else { Action::CloseLost };
+    if outcome.as_deref() == Some("lost") && reason.is_none() {
+        v.add("lost_reason", "is required when the outcome is lost");
+    }
+    if outcome.as_deref() == Some("won") && reason.is_some() {
+        v.add("lost_reason", "only for the outcome lost");
+    }
+    v.into_result()?;
+    let now = state.clock.now();
+    let lead = act(&state, &auth.principal, id.into_inner(), if_match(&req), "lead.close", move |conn, lead| {
+        service::advance(conn, lead, action, reason, now)
+    })
+    .await?;
+    Ok(lead_response(StatusCode::OK, lead, &auth.principal))
+}
+
+// ---------------------------------------------------------------------------------------------
+// LeadFunnel
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LeadFunnelParams {
+    /// Leads created at or after this instant.
+    #[param(required = true)]
+    from: Option<DateTime<Utc>>,
+    /// Leads created before this instant.
+    #[param(required = true)]
+    to: Option<DateTime<Utc>>,
+    store_id: Option<Uuid>,
+    /// A channel.
+    #[param(format = "channel")]
+    source: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"created": 10, "assigned": 8, "contacted": 6, "qualified": 3, "won": 2, "lost": 3}))]
+pub struct LeadStageCounts {
+    /// Leads created in the window.
+    created: i64,
+    /// ... that were ever assigned.
+    assigned: i64,
+    /// ... that got a first response.
+    contacted: i64,
+    /// ... that were qualified.
+    qualified: i64,
+    /// ... won, and lost (now).
+    won: i64,
+    lost: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"created_to_assigned": "0.8000", "assigned_to_contacted": "0.7500",
+    "contacted_to_qualified": "0.5000", "qualified_to_won": "0.6667"}))]
+pub struct LeadConversion {
+    /// 4 decimals; null when the earlier stage is 0.
+    created_to_assigned: Option<String>,
+    assigned_to_contacted: Option<String>,
+    contacted_to_qualified: Option<String>,
+    qualified_to_won: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z", "store_id": null, "source": null,
+    "counts": {"created": 10, "assigned": 8, "contacted": 6, "qualified": 3, "won": 2, "lost": 3},
+    "conversion": {"created_to_assigned": "0.8000", "assigned_to_contacted": "0.7500",
+                   "contacted_to_qualified": "0.5000", "qualified_to_won": "0.6667"},
+    "median_first_response_minutes": "6.5", "sla_breached": 2, "sla_breach_rate": "0.2500"}))]
+pub struct LeadFunnel {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    store_id: Option<Uuid>,
+    source: Option<String>,
+    counts: LeadStageCounts,
+    conversion: LeadConversion,
+    /// Median of `first_response_at - assigned_at` over contacted leads, minutes with 1 decimal; null when none.
+    median_first_response_minutes: Option<String>,
+    sla_breached: i64,
+    /// `sla_breached / assigned`, 4 decimals; null when none was assigned.
+    sla_breach_rate: Option<String>,
+}
+
+/// The lead funnel over leads created in `[from, to)`: how many reached each stage, the
+/// conversion between stages, the median first response and the SLA breach rate.
+/// A store-bound caller sees its own store's figures.
+#[utoipa::path(
+    tag = "leads", operation_id = "lead_funnel", params(LeadFunnelParams),
+    security(("bearer" = ["leads:read"])),
+    responses(
+        (status = 200, description = "The funnel", body = LeadFunnel),
+        (status = 422, description = "`validation_failed`: missing `from`/`to`, `from` not before `to`, unknown source", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/leads/funnel")]
+async fn lead_funnel(
+    auth: Auth<LeadsRead>,
+    state: web::Data<AppState>,
+    params: web::Query<LeadFunnelParams>,
+) -> ApiResult<HttpResponse> {
+    let p = params.into_inner();
+    let mut v = Violations::new();
+    v.check(p.from.is_some(), "from", "is required");
+    v.check(p.to.is_some(), "to", "is required");
+    one_of(&mut v, "source", &p.source, crate::stores::CHANNELS);
+    let (from, to) = match (p.from, p.to) {
+        (Some(f), Some(t)) => {
+            v.check(f < t, "to", "must be after from");
+            (f, t)
+        }
+        _ => (Utc::now(), Utc::now()),
+    };
+    v.into_result()?;
+    let store_id = match (auth.principal.store_id, p.store_id) {
+        (Some(own), Some(asked)) if own != asked => {
+            return Err(ApiError::forbidden("a store-bound client only sees its own store"))
+        }
+        (Some(own), _) => Some(own),
+        (None, asked) => asked,
+    };
+    let source = p.source.clone();
+    let rows = crate::db::run(&state.pool, move |conn| store::funnel_rows(conn, from, to, store_id, source.as_deref()))
+        .await?;
+    let count = |f: &dyn Fn(&store::FunnelRow) -> bool| rows.iter().filter(|r| f(r)).count() as i64;
+    let counts = LeadStageCounts {
+        created: rows.len() as i64,
+        assigned: count(&|r| r.assigned_at.is_some()),
+        contacted: count(&|r| r.first_response_at.is_some()),
+        qualified: count(&|r| r.qualified_at.is_some()),
+        won: count(&|r| r.status == "won"),
+        lost: count(&|r| r.status == "lost"),
+    };
+    let breached = count(&|r| r.sla_breached);
+    let responses: Vec<i64> = rows
+        .iter()
+        .filter_map(|r| match (r.assigned_at, r.first_response_at) {
+            (Some(a), Some(f)) => Some((f - a).num_seconds().max(0)),
+            _ => None,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(LeadFunnel {
+        from,
+        to,
+        store_id,
+        source: p.source,
+        conversion: LeadConversion {
+            created_to_assigned: rules::ratio(counts.assigned, counts.created),
+            assigned_to_contacted: rules::ratio(counts.contacted, counts.assigned),
+            contacted_to_qualified: rules::ratio(counts.qualified, counts.contacted),
+            qualified_to_won: rules::ratio(counts.won, counts.qualified),
+        },
+        median_first_response_minutes: rules::median_minutes(responses),
+        sla_breached: breached,
+        sla_breach_rate: rules::ratio(breached, counts.assigned),
+        counts,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Assignment rules
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, Serialize, ToSchema, Default, Clone)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"city": "北京", "district": "朝阳区", "category": "女装", "source": null, "kind": null}))]
+pub struct LeadRuleMatch {
+    /// Absent or null: any.
+    #[schema(max_length = 100)]
+    city: Option<String>,
+    #[schema(max_length = 100)]
+    district: Option<String>,
+    #[schema(max_length = 100)]
+    category: Option<String>,
+    /// A channel.
+    #[schema(format = "channel")]
+    source: Option<String>,
+    #[schema(pattern = "^(inquiry|cart_abandoned|walk_in|referral)$")]
+    kind: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Default, Clone)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"store_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d61", "skill": "女装"}))]
+pub struct LeadRuleTarget {
+    /// Listed staff (1-100). Give this, or `store_id` (with an optional `skill`), not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 100)]
+    staff_ids: Option<Vec<Uuid>>,
+    /// The staff of this store whose skills include `skill` (or, without `skill`, the lead's category).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    store_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64, format = "non-blank")]
+    skill: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "北京朝阳 女装", "priority": 10,
+    "match": {"city": "北京", "district": "朝阳区", "category": "女装"},
+    "target": {"store_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d61", "skill": "女装"},
+    "strategy": "round_robin", "reassign_on_breach": true, "active": true}))]
+pub struct LeadRuleCreate {
+    #[schema(value_type = String, required = true, nullable = false, min_length = 1, max_length = 100, format = "non-blank")]
+    name: Option<String>,
+    /// Lowest first (default 100); ties by id.
+    #[serde(default, deserialize_with = "crate::http::whole_number")]
+    #[schema(value_type = Option<i32>, minimum = 0, maximum = 1000000)]
+    priority: Option<i32>,
+    /// Absent: matches every lead.
+    #[serde(rename = "match")]
+    matcher: Option<LeadRuleMatch>,
+    #[schema(required = true, nullable = false)]
+    target: Option<LeadRuleTarget>,
+    /// `round_robin` (default) or `least_loaded`.
+    #[schema(pattern = "^(round_robin|least_loaded)$")]
+    strategy: Option<String>,
+    /// On a missed response SLA, hand the lead to the next free person under this rule (default false).
+    reassign_on_breach: Option<bool>,
+    /// Default true.
+    active: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"priority": 5, "active": false}))]
+pub struct LeadRulePatch {
+    #[schema(min_length = 1, max_length = 100, format = "non-blank")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::whole_number")]
+    #[schema(value_type = Option<i32>, minimum = 0, maximum = 1000000)]
+    priority: Option<i32>,
+    /// Replaces the whole match.
+    #[serde(rename = "match")]
+    matcher: Option<LeadRuleMatch>,
+    /// Replaces the whole target.
+    target: Option<LeadRuleTarget>,
+    #[schema(pattern = "^(round_robin|least_loaded)$")]
+    strategy: Option<String>,
+    reassign_on_breach: Option<bool>,
+    active: Option<bool>,
+}
+
+fn validate_match(v: &mut Violations, m: LeadRuleMatch, c: &mut RuleChanges) {
+    c.match_city = Some(text(v, "match.city", m.city, 100));
+    c.match_district = Some(text(v, "match.district", m.district, 100));
+    c.match_category = Some(text(v, "match.category", m.category, 100));
+    let source = text(v, "match.source", m.source, 64);
+    one_of(v, "match.source", &source, crate::stores::CHANNELS);
+    c.match_source = Some(source);
+    let kind = text(v, "match.kind", m.kind, 32);
+    one_of(v, "match.kind", &kind, rules::KINDS);
+    c.match_kind = Some(kind);
+}
+
+fn validate_target(v: &mut Violations, t: LeadRuleTarget, c: &mut RuleChanges) {
+    let skill = text(v, "target.skill", t.skill, 64);
+    match (t.staff_ids, t.store_id) {
+        (Some(ids), None) => {
+            let mut ids = ids;
+            ids.sort();
+            ids.dedup();
+            v.check((1..=100).contains(&ids.len()), "target.staff_ids", "must list 1-100 staff");
+            v.check(skill.is_none(), "target.skill", "only with target.store_id");
+            c.target_staff_ids = Some(ids);
+            c.target_store_id = Some(None);
+            c.target_skill = Some(None);
+        }
+        (None, Some(store)) => {
+            c.target_staff_ids = Some(vec![]);
+            c.target_store_id = Some(Some(store));
+            c.target_skill = Some(skill);
+        }
+        _ => v.add("target", "give staff_ids, or store_id (with an optional skill), not both"),
+    }
+}
+
+fn validate_common(v: &mut Violations, priority: Option<i32>, strategy: Option<String>, c: &mut RuleChanges) {
+    if let Some(p) = priority {
+        v.check((0..=1_000_000).contains(&p), "priority", "must be 0-1000000");
+    }
+    c.priority = priority;
+    one_of(v, "strategy", &strategy, rules::STRATEGIES);
+    c.strategy = strategy;
+}
+
+impl LeadRuleCreate {
+    fn validate(self) -> ApiResult<RuleChanges> {
+        let mut v = Violations::new();
+        let mut c = RuleChanges { name: required_text(&mut v, "name", self.name, 100), ..Default::default() };
+        validate_common(&mut v, self.priority, self.strategy, &mut c);
+        validate_match(&mut v, self.matcher.unwrap_or_default(), &mut c);
+        match self.target {
+            Some(t) => validate_target(&mut v, t, &mut c),
+            None => v.add("target", "is required"),
+        }
+        c.reassign_on_breach = self.reassign_on_breach;
+        c.active = self.active;
+        v.into_result()?;
+        Ok(c)
+    }
+}
+
+impl LeadRulePatch {
+    fn validate(self) -> ApiResult<RuleChanges> {
+        let mut v = Violations::new();
+        let mut c = RuleChanges::default();
+        if let Some(name) = self.name {
+            c.name = required_text(&mut v, "name", Some(name), 100);
+        }
+        validate_common(&mut v, self.priority, self.strategy, &mut c);
+        if let Some(m) = self.matcher {
+            validate_match(&mut v, m, &mut c);
+        }
+        if let Some(t) = self.target {
+            validate_target(&mut v, t, &mut c);
+        }
+        c.reassign_on_breach = self.reassign_on_breach;
+        c.active = self.active;
+        v.into_result()?;
+        Ok(c)
+    }
+}
+
+/// The staff and store a rule names must exist.
+fn check_targets(conn: &mut PgConnection, c: &RuleChanges) -> ApiResult<()> {
+    let mut v = Violations::new();
+    if let Some(ids) = &c.target_staff_ids {
+        for (i, id) in ids.iter().enumerate() {
+            if crate::staff::store::get(conn, *id).is_err() {
+                v.add(format!("target.staff_ids[{i}]"), "no staff member with this id");
+            }
+        }
+    }
+    if let Some(Some(store)) = c.target_store_id {
+        if crate::stores::store::get(conn, store).is_err() {
+            v.add("target.store_id", "no store with this id");
+        }
+    }
+    v.into_result()
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d62", "name": "北京朝阳 女装", "priority": 10,
+    "match": {"city": "北京", "district": "朝阳区", "category": "女装", "source": null, "kind": null},
+    "target": {"store_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d61", "skill": "女装"},
+    "strategy": "round_robin", "reassign_on_breach": true, "active": true,
+    "last_staff_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60", "version": 1,
+    "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T08:00:00Z"}))]
+pub struct LeadRuleView {
+    id: Uuid,
+    name: String,
+    /// Lowest first; ties by id.
+    priority: i32,
+    #[serde(rename = "match")]
+    matcher: LeadRuleMatch,
+    target: LeadRuleTarget,
+    /// `round_robin` or `least_loaded`.
+    strategy: String,
+    reassign_on_breach: bool,
+    active: bool,
+    /// The round-robin position: who got the last lead under this rule.
+    last_staff_id: Option<Uuid>,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Rule> for LeadRuleView {
+    fn from(r: Rule) -> Self {
+        let target = if r.target_staff_ids.is_empty() {
+            LeadRuleTarget { staff_ids: None, store_id: r.target_store_id, skill: r.target_skill }
+        } else {
+            LeadRuleTarget { staff_ids: Some(r.target_staff_ids), store_id: None, skill: None }
+        };
+        LeadRuleView {
+            id: r.id,
+            name: r.name,
+            priority: r.priority,
+            matcher: LeadRuleMatch {
+                city: r.match_city,
+                district: r.match_district,
+                category: r.match_category,
+                source: r.match_source,
+                kind: r.match_kind,
+            },
+            target,
+            strategy: r.strategy,
+            reassign_on_breach: r.reassign_on_breach,
+            active: r.active,
+            last_staff_id: r.last_staff_id,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+fn rule_response(status: StatusCode, r: Rule) -> HttpResponse {
+    let mut builder = HttpResponse::build(status);
+    builder.insert_header(etag(r.version));
+    if status == StatusCode::CREATED {
+        builder.insert_header(("location", format!("/v1/lead-assignment-rules/{}", r.id)));
+    }
+    builder.json(LeadRuleView::from(r))
+}
+
+/// Create an assignment rule. Rules run in order of `priority` (then id); the first whose match
+/// fields all equal the lead's, and under which someone is free, assigns it.
+#[utoipa::path(
+    tag = "leads", operation_id = "create_lead_assignment_rule", request_body = LeadRuleCreate,
+    security(("bearer" = ["leads:write"])),
+    responses(
+        (status = 201, description = "Created", body = LeadRuleView),
+        (status = 422, description = "`validation_failed`: every bad field, including staff or a store that do not exist", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/lead-assignment-rules")]
+async fn create_rule(
+    auth: Auth<LeadsWrite>,
+    state: web::Data<AppState>,
+    body: crate::http::Json<LeadRuleCreate>,
+) -> ApiResult<HttpResponse> {
+    let changes = body.into_inner().validate()?;
+    let now = state.clock.now();
+    let who = auth.principal.clone();
+    let rule = crate::db::transaction(&state.pool, move |conn| {
+        check_targets(conn, &changes)?;
+        let rule = store::insert_rule(conn, &changes, now)?;
+        let detail = json!({"name": rule.name, "priority": rule.priority});
+        crate::audit::record(
+            conn,
+            &who,
+            "lead_rule.create",
+            "lead_assignment_rule",
+            Some(rule.id.to_string()),
+            detail,
+        )?;
+        Ok(rule)
+    })
+    .await?;
+    Ok(rule_response(StatusCode::CREATED, rule))
+}
+
+#[derive(Deserialize)]
+struct RuleKey(i32, Uuid);
+
+impl std::str::FromStr for RuleKey {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (p, id) = s.split_once('|').ok_or(())?;
+        Ok(RuleKey(p.parse().map_err(|_| ())?, id.parse().map_err(|_| ())?))
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LeadRuleListParams {
+    /// Only active (or inactive) rules.
+    active: Option<bool>,
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
+    limit: Option<i64>,
+    /// Opaque cursor from the previous page's `next_cursor`.
+    cursor: Option<String>,
+}
+
+/// Assignment rules in evaluation order (priority, then id).
+#[utoipa::path(
+    tag = "leads", operation_id = "list_lead_assignment_rules", params(LeadRuleListParams),
+    security(("bearer" = ["leads:read"])),
+    responses((status = 200, description = "Rules by priority, then id", body = Page<LeadRuleView>))
+)]
+#[get("/v1/lead-assignment-rules")]
+async fn list_rules(
+    _auth: Auth<LeadsRead>,
+    state: web::Data<AppState>,
+    params: web::Query<LeadRuleListParams>,
+) -> ApiResult<HttpResponse> {
+    let p = params.into_inner();
+    let page = PageParams { limit: p.limit, cursor: p.cursor };
+    let limit = page.limit()?;
+    let after = page.after::<RuleKey>()?.map(|k| (k.0, k.1));
+    let active = p.active;
+    let rows = crate::db::run(&state.pool, move |conn| store::list_rules(conn, active, after, limit + 1)).await?;
+    let items: Vec<LeadRuleView> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |r| format!("{}|{}", r.priority, r.id))))
+}
+
+/// Read an assignment rule.
+#[utoipa::path(
+    tag = "leads", operation_id = "get_lead_assignment_rule",
+    params(("id" = Uuid, Path, description = "Rule id")),
+    security(("bearer" = ["leads:read"])),
+    responses(
+        (status = 200, description = "The rule", body = LeadRuleView),
+        (status = 404, description = "`lead_assignment_rule_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/lead-assignment-rules/{id}")]
+async fn get_rule(_auth: Auth<LeadsRead>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let rule = crate::db::run(&state.pool, move |conn| store::get_rule(conn, id)).await?;
+    Ok(rule_response(StatusCode::OK, rule))
+}
+
+/// Change an assignment rule; send `If-Match`. `match` and `target` are replaced whole.
+#[utoipa::path(
+    tag = "leads", operation_id = "update_lead_assignment_rule", request_body = LeadRulePatch,
+    params(("id" = Uuid, Path, description = "Rule id"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["leads:write"])),
+    responses(
+        (status = 200, description = "Updated", body = LeadRuleView),
+        (status = 404, description = "`lead_assignment_rule_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/lead-assignment-rules/{id}")]
+async fn update_rule(
+    auth: Auth<LeadsWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: crate::http::Json<LeadRulePatch>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let changes = body.into_inner().validate()?;
+    let expected = if_match(&req);
+    let now = state.clock.now();
+    let who = auth.principal.clone();
+    let rule = crate::db::transaction(&state.pool, move |conn| {
+        let current = store::lock_rule(conn, id)?;
+        check_version(expected, current.version)?;
+        check_targets(conn, &changes)?;
+        let rule = store::update_rule(conn, id, &changes, now)?;
+        let detail = json!({"version": rule.version, "active": rule.active, "priority": rule.priority});
+        crate::audit::record(conn, &who, "lead_rule.update", "lead_assignment_rule", Some(id.to_string()), detail)?;
+        Ok(rule)
+    })
+    .await?;
+    Ok(rule_response(StatusCode::OK, rule))
+}
+
+/// Deactivate an assignment rule (kept, since leads name the rule that placed them); PATCH
+/// `active: true` turns it back on.
+#[utoipa::path(
+    tag = "leads", operation_id = "deactivate_lead_assignment_rule",
+    params(("id" = Uuid, Path, description = "Rule id")),
+    security(("bearer" = ["leads:write"])),
+    responses(
+        (status = 204, description = "Deactivated"),
+        (status = 404, description = "`lead_assignment_rule_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/lead-assignment-rules/{id}")]
+async fn delete_rule(
+    auth: Auth<LeadsWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let now = state.clock.now();
+    let who = auth.principal.clone();
+    crate::db::transaction(&state.pool, move |conn| {
+        store::lock_rule(conn, id)?;
+        store::update_rule(conn, id, &RuleChanges { active: Some(false), ..Default::default() }, now)?;
+        crate::audit::record(
+            conn,
+            &who,
+            "lead_rule.deactivate",
+            "lead_assignment_rule",
+            Some(id.to_string()),
+            json!({}),
+        )?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

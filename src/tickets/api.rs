@@ -1,0 +1,1195 @@
+//! Service-ticket endpoints (SPEC §12): tickets and their status machine, comments, satisfaction,
+//! stats, routing rules and SLA policies.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::rules::{self, PRIORITIES, STATUSES, TYPES, VISIBILITIES};
+use super::store::{self, Comment, NewTicket, PolicyUpdate, RoutingRule, RuleFields, SlaPolicy, Ticket, TicketChanges};
+use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
+use crate::http::error::{ApiError, ApiResult, Problem, Violations};
+use crate::http::pagination::{Page, PageParams};
+use crate::http::patch::double_option;
+use crate::http::{etag, if_match};
+use crate::AppState;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_ticket)
+        .service(list_tickets)
+        .service(ticket_stats)
+        .service(get_ticket)
+        .service(update_ticket)
+        .service(add_comment)
+        .service(list_comments)
+        .service(record_satisfaction)
+        .service(create_rule)
+        .service(list_rules)
+        .service(get_rule)
+        .service(update_rule)
+        .service(delete_rule)
+        .service(list_policies)
+        .service(put_policy);
+}
+
+const MAX_SUBJECT: usize = 200;
+const MAX_TEXT: usize = 5000;
+const MAX_NAME: usize = 64;
+/// A week of minutes times 52: targets beyond a year make no sense.
+const MAX_TARGET_MINUTES: i32 = 525_600;
+
+fn not_blank_within(v: &mut Violations, field: &str, text: &str, max: usize) {
+    v.check(!text.trim().is_empty() && text.chars().count() <= max, field, &format!("must be 1-{max} characters"));
+}
+
+fn clean(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
+}
+
+fn one_of(v: &mut Violations, field: &str, value: Option<&str>, allowed: &[&str]) {
+    if let Some(x) = value {
+        v.check(allowed.contains(&x), field, &format!("must be one of {}", allowed.join(", ")));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Views
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f",
+    "order_id": null, "type": "return", "category": "size_mismatch", "channel": "tmall", "priority": "normal",
+    "subject": "尺码不合适，申请退货", "description": null, "status": "open", "team": "after_sales",
+    "assignee_staff_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60", "store_id": null,
+    "first_response_due_at": "2026-11-23T10:00:00Z", "resolution_due_at": "2026-11-25T08:00:00Z",
+    "first_responded_at": null, "resolved_at": null, "closed_at": null, "first_response_breached": false,
+    "resolution_breached": false, "sla_paused": false, "satisfaction_score": null, "satisfaction_comment": null,
+    "satisfaction_at": null, "version": 1, "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T08:00:00Z"}))]
+pub struct TicketView {
+    id: Uuid,
+    customer_id: Option<Uuid>,
+    order_id: Option<Uuid>,
+    /// `complaint`, `after_sales`, `return` or `inquiry`.
+    #[serde(rename = "type")]
+    ticket_type: String,
+    category: Option<String>,
+    channel: Option<String>,
+    /// `low`, `normal`, `high` or `urgent`.
+    priority: String,
+    subject: String,
+    description: Option<String>,
+    /// `open`, `in_progress`, `pending_customer`, `resolved` or `closed`.
+    status: String,
+    team: Option<String>,
+    assignee_staff_id: Option<Uuid>,
+    store_id: Option<Uuid>,
+    /// When the first public reply is due (null while the clock is paused; kept after the reply).
+    first_response_due_at: Option<DateTime<Utc>>,
+    /// When resolution is due (null while paused; kept once resolved).
+    resolution_due_at: Option<DateTime<Utc>>,
+    first_responded_at: Option<DateTime<Utc>>,
+    resolved_at: Option<DateTime<Utc>>,
+    closed_at: Option<DateTime<Utc>>,
+    first_response_breached: bool,
+    resolution_breached: bool,
+    /// True while the SLA clock is paused (`pending_customer`: waiting on the customer).
+    sla_paused: bool,
+    satisfaction_score: Option<i32>,
+    satisfaction_comment: Option<String>,
+    satisfaction_at: Option<DateTime<Utc>>,
+    /// Send back as `If-Match`.
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Ticket> for TicketView {
+    fn from(t: Ticket) -> Self {
+        TicketView {
+            sla_paused: t.status == "pending_customer",
+            id: t.id,
+            customer_id: t.customer_id,
+            order_id: t.order_id,
+            ticket_type: t.ticket_type,
+            category: t.category,
+            channel: t.channel,
+            priority: t.priority,
+            subject: t.subject,
+            description: t.description,
+            status: t.status,
+            team: t.team,
+            assignee_staff_id: t.assignee_staff_id,
+            store_id: t.store_id,
+            first_response_due_at: t.first_response_due_at,
+            resolution_due_at: t.resolution_due_at,
+            first_responded_at: t.first_responded_at,
+            resolved_at: t.resolved_at,
+            closed_at: t.closed_at,
+            first_response_breached: t.first_response_breached,
+            resolution_breached: t.resolution_breached,
+            satisfaction_score: t.satisfaction_score,
+            satisfaction_comment: t.satisfaction_comment,
+            satisfaction_at: t.satisfaction_at,
+            version: t.version,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
+    }
+}
+
+fn ticket_response(status: StatusCode, t: Ticket) -> HttpResponse {
+    let mut builder = HttpResponse::build(status);
+    builder.insert_header(etag(t.version));
+    if status == StatusCode::CREATED {
+        builder.insert_header(("location", format!("/v1/tickets/{}", t.id)));
+    }
+    builder.json(TicketView::from(t))
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d61", "ticket_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e",
+    "visibility": "public", "body": "您好，已为您安排退货。", "author": "staff:0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60",
+    "created_at": "2026-11-23T08:30:00Z"}))]
+pub struct CommentView {
+    id: Uuid,
+    ticket_id: Uuid,
+    /// `internal` (staff only; shows on the customer's timeline) or `public` (a reply to the customer).
+    visibility: String,
+    body: String,
+    /// The caller's subject (`staff:<id>` or `client:<id>`).
+    author: String,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Comment> for CommentView {
+    fn from(c: Comment) -> Self {
+        CommentView {
+            id: c.id,
+            ticket_id: c.ticket_id,
+            visibility: c.visibility,
+            body: c.body,
+            author: c.author,
+            created_at: c.created_at,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tickets
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f", "type": "return", "category": "size_mismatch",
+    "channel": "tmall", "priority": "normal", "subject": "尺码不合适，申请退货", "description": "买的M码偏小"}))]
+pub struct TicketCreate {
+    customer_id: Option<Uuid>,
+    order_id: Option<Uuid>,
+    /// `complaint`, `after_sales`, `return` or `inquiry`.
+    #[serde(rename = "type")]
+    #[schema(value_type = String, required = true, nullable = false, pattern = "^(complaint|after_sales|return|inquiry)$")]
+    ticket_type: Option<String>,
+    /// Free text, e.g. `size_mismatch`, `quality` (1-64 characters).
+    #[schema(min_length = 1, max_length = 64, format = "non-blank")]
+    category: Option<String>,
+    /// A known channel (`pos`, `wechat_mini_program`, `tmall`, ...).
+    #[schema(format = "channel")]
+    channel: Option<String>,
+    /// Default `normal`.
+    #[schema(pattern = "^(low|normal|high|urgent)$", default = "normal")]
+    priority: Option<String>,
+    #[schema(value_type = String, required = true, nullable = false, min_length = 1, max_length = 200, format = "non-blank")]
+    subject: Option<String>,
+    #[schema(max_length = 5000)]
+    description: Option<String>,
+    /// The store it concerns; a store-bound caller's own store (another → 403).
+    store_id: Option<Uuid>,
+}
+
+impl TicketCreate {
+    fn validate(self, store_id: Option<Uuid>) -> ApiResult<NewTicket> {
+        let mut v = Violations::new();
+        match &self.ticket_type {
+            None => v.add("type", "is required"),
+            Some(t) => one_of(&mut v, "type", Some(t), TYPES),
+        }
+        match &self.subject {
+            None => v.add("subject", "is required"),
+            Some(s) => not_blank_within(&mut v, "subject", s, MAX_SUBJECT),
+        }
+        if let Some(d) = &self.description {
+            v.check(d.chars().count() <= MAX_TEXT, "description", "must be at most 5000 characters");
+        }
+        if let Some(c) = &self.category {
+            not_blank_within(&mut v, "category", c, MAX_NAME);
+        }
+        if let Some(c) = &self.channel {
+            v.check(crate::stores::CHANNELS.contains(&c.as_str()), "channel", "must be a known channel");
+        }
+        one_of(&mut v, "priority", self.priority.as_deref(), PRIORITIES);
+        v.into_result()?;
+        Ok(NewTicket {
+            customer_id: self.customer_id,
+            order_id: self.order_id,
+            ticket_type: self.ticket_type.unwrap_or_default(),
+            category: clean(self.category),
+            channel: self.channel,
+            priority: self.priority.unwrap_or_else(|| "normal".into()),
+            subject: clean(self.subject).unwrap_or_default(),
+            description: clean(self.description),
+            store_id,
+        })
+    }
+}
+
+/// Open a ticket: routed to a team by the first matching routing rule, assigned round-robin to the
+/// team's next active agent, SLA clock started from the priority's policy.
+///
+/// No matching rule: no team, unassigned. Events `ticket.created` (+ `ticket.assigned`).
+#[utoipa::path(
+    tag = "tickets", operation_id = "create_ticket", request_body = TicketCreate,
+    security(("bearer" = ["tickets:write"])),
+    responses(
+        (status = 201, description = "Created", body = TicketView),
+        (status = 403, description = "A store-bound caller naming another store", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`; `reference_not_found` for a customer, order or store that does not exist", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/tickets")]
+async fn create_ticket(
+    auth: Auth<TicketsWrite>,
+    state: web::Data<AppState>,
+    body: crate::http::Json<TicketCreate>,
+) -> ApiResult<HttpResponse> {
+    let body = body.into_inner();
+    let store_id = crate::orders::api::bound_store(&auth.principal, body.store_id)?;
+    let new = body.validate(store_id)?;
+    let now = state.clock.now();
+    let tz = state.config.timezone;
+    let who = auth.principal.clone();
+    let ticket = crate::db::transaction(&state.pool, move |conn| {
+        let t = store::create(conn, &new, now, tz)?;
+        let detail = json!({"type": t.ticket_type, "priority": t.priority, "team": t.team});
+        crate::audit::record(conn, &who, "ticket.create", "ticket", Some(t.id.to_string()), detail)?;
+        Ok(t)
+    })
+    .await?;
+    Ok(ticket_response(StatusCode::CREATED, ticket))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TicketListParams {
+    /// `open`, `in_progress`, `pending_customer`, `resolved` or `closed`.
+    #[param(pattern = "^(open|in_progress|pending_customer|resolved|closed)$")]
+    status: Option<String>,
+    team: Option<String>,
+    assignee_staff_id: Option<Uuid>,
+    /// `low`, `normal`, `high` or `urgent`.
+    #[param(pattern = "^(low|normal|high|urgent)$")]
+    priority: Option<String>,
+    /// `complaint`, `after_sales`, `return` or `inquiry`.
+    #[serde(rename = "type")]
+    #[param(rename = "type", pattern = "^(complaint|after_sales|return|inquiry)$")]
+    ticket_type: Option<String>,
+    customer_id: Option<Uuid>,
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
+    limit: Option<i64>,
+    /// Opaque cursor from the previous page's `next_cursor`.
+    cursor: Option<String>,
+}
+
+/// Tickets by id (creation order), filtered; a store-bound caller sees its store's only.
+#[utoipa::path(
+    tag = "tickets", operation_id = "list_tickets", params(TicketListParams),
+    security(("bearer" = ["tickets:read"])),
+    responses(
+        (status = 200, description = "Tickets by id", body = Page<TicketView>),
+        (status = 422, description = "`validation_failed`: an unknown status, priority or type", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/tickets")]
+async fn list_tickets(
+    auth: Auth<TicketsRead>,
+    state: web::Data<AppState>,
+    params: web::Query<TicketListParams>,
+) -> ApiResult<HttpResponse> {
+    let p = params.into_inner();
+    let mut v = Violations::new();
+    one_of(&mut v, "status", p.status.as_deref(), STATUSES);
+    one_of(&mut v, "priority", p.priority.as_deref(), PRIORITIES);
+    one_of(&mut v, "type", p.ticket_type.as_deref(), TYPES);
+    v.into_result()?;
+    let page = PageParams { limit: p.limit, cursor: p.cursor };
+    let limit = page.limit()?;
+    let after = page.after::<Uuid>()?;
+    let filter = store::TicketFilter {
+        status: p.status,
+        team: p.team,
+        assignee_staff_id: p.assignee_staff_id,
+        priority: p.priority,
+        ticket_type: p.ticket_type,
+        customer_id: p.customer_id,
+        store_id: auth.store_id,
+    };
+    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, &filter, after, limit + 1)).await?;
+    let items: Vec<TicketView> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |t| t.id.to_string())))
+}
+
+/// Read a ticket; targets that fell due by now are flagged as breached on the way.
+#[utoipa::path(
+    tag = "tickets", operation_id = "get_ticket",
+    params(("id" = Uuid, Path, description = "Ticket id")),
+    security(("bearer" = ["tickets:read"])),
+    responses(
+        (status = 200, description = "The ticket", body = TicketView),
+        (status = 404, description = "`ticket_not_found` (also another store's ticket for a store-bound caller)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/tickets/{id}")]
+async fn get_ticket(
+    auth: Auth<TicketsRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let now = state.clock.now();
+    let who = auth.principal.clone();
+    let t = crate::db::run(&state.pool, move |conn| store::read(conn, &who, id, now)).await?;
+    Ok(ticket_response(StatusCode::OK, t))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"status": "in_progress", "assignee_staff_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60"}))]
+pub struct TicketPatch {
+    /// open → in_progress | resolved; in_progress → pending_customer | resolved; pending_customer →
+    /// in_progress | resolved; resolved → closed | in_progress (reopen); closed → in_progress (reopen).
+    /// Anything else: 409 `invalid_transition`.
+    #[schema(pattern = "^(open|in_progress|pending_customer|resolved|closed)$")]
+    status: Option<String>,
+    /// A new priority retimes the SLA with that priority's targets.
+    #[schema(pattern = "^(low|normal|high|urgent)$")]
+    priority: Option<String>,
+    /// `null` clears it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, format = "non-blank")]
+    team: Option<Option<String>>,
+    /// An active staff member; `null` unassigns.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Uuid>)]
+    assignee_staff_id: Option<Option<Uuid>>,
+}
+
+impl TicketPatch {
+    fn validate(self) -> ApiResult<TicketChanges> {
+        let mut v = Violations::new();
+        one_of(&mut v, "status", self.status.as_deref(), STATUSES);
+        one_of(&mut v, "priority", self.priority.as_deref(), PRIORITIES);
+        if let Some(Some(team)) = &self.team {
+            not_blank_within(&mut v, "team", team, MAX_NAME);
+        }
+        v.into_result()?;
+        Ok(TicketChanges {
+            status: self.status,
+            priority: self.priority,
+            team: self.team.map(clean),
+            assignee_staff_id: self.assignee_staff_id,
+        })
+    }
+}
+
+/// Change a ticket's status, priority, team or assignee; send `If-Match`.
+///
+/// Every change retimes the SLA clock: `pending_customer` pauses it, `resolved` / `closed` stop it,
+/// back to `in_progress` resumes it; a new priority takes that policy's targets. On `resolved`:
+/// `resolved_at`, events `ticket.resolved` and `ticket.survey_requested`.
+#[utoipa::path(
+    tag = "tickets", operation_id = "update_ticket", request_body = TicketPatch,
+    params(("id" = Uuid, Path, description = "Ticket id"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["tickets:write"])),
+    responses(
+        (status = 200, description = "Updated", body = TicketView),
+        (status = 404, description = "`ticket_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`invalid_transition` (with the current `ticket_status`)", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`, e.g. an assignee who is not an active staff member", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/tickets/{id}")]
+async fn update_ticket(
+    auth: Auth<TicketsWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: crate::http::Json<TicketPatch>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let changes = body.into_inner().validate()?;
+    let expected = if_match(&req);
+    let now = state.clock.now();
+    let tz = state.config.timezone;
+    let who = auth.principal.clone();
+    let t = crate::db::transaction(&state.pool, move |conn| {
+        let t = store::update(conn, &who, id, expected, &changes, now, tz)?;
+        let detail = json!({"version": t.version, "status": t.status, "priority": t.priority,
+            "team": t.team, "assignee_staff_id": t.assignee_staff_id});
+        crate::audit::record(conn, &who, "ticket.update", "ticket", Some(id.to_string()), detail)?;
+        Ok(t)
+    })
+    .await?;
+    Ok(ticket_response(StatusCode::OK, t))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"visibility": "public", "body": "您好，已为您安排退货。"}))]
+pub struct CommentCreate {
+    /// `internal` or `public`.
+    #[schema(value_type = String, required = true, nullable = false, pattern = "^(internal|public)$")]
+    visibility: Option<String>,
+    #[schema(value_type = String, required = true, nullable = false, min_length = 1, max_length = 5000, format = "non-blank")]
+    body: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"comment": {"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d61", "ticket_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e",
+    "visibility": "public", "body": "您好，已为您安排退货。", "author": "staff:0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60",
+    "created_at": "2026-11-23T08:30:00Z"}, "ticket": {"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "customer_id": null,
+    "order_id": null, "type": "return", "category": "size_mismatch", "channel": "tmall", "priority": "normal",
+    "subject": "尺码不合适，申请退货", "description": null, "status": "in_progress", "team": "after_sales",
+    "assignee_staff_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60", "store_id": null,
+    "first_response_due_at": "2026-11-23T10:00:00Z", "resolution_due_at": "2026-11-25T08:00:00Z",
+    "first_responded_at": "2026-11-23T08:30:00Z", "resolved_at": null, "closed_at": null,
+    "first_response_breached": false, "resolution_breached": false, "sla_paused": false, "satisfaction_score": null,
+    "satisfaction_comment": null, "satisfaction_at": null, "version": 2, "created_at": "2026-11-23T08:00:00Z",
+    "updated_at": "2026-11-23T08:30:00Z"}}))]
+pub struct CommentCreated {
+    comment: CommentView,
+    /// The ticket after the comment (a first public reply sets `first_responded_at`).
+    ticket: TicketView,
+}
+
+/// Comment on a ticket. `public` is a reply to the customer: the first one sets
+/// `first_responded_at` (and moves an `open` ticket to `in_progress`). `internal` notes show on the
+/// customer's timeline for other departments.
+#[utoipa::path(
+    tag = "tickets", operation_id = "add_ticket_comment", request_body = CommentCreate,
+    params(("id" = Uuid, Path, description = "Ticket id")),
+    security(("bearer" = ["tickets:write"])),
+    responses(
+        (status = 201, description = "Added", body = CommentCreated),
+        (status = 404, description = "`ticket_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`ticket_closed`: reopen it first", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/tickets/{id}/comments")]
+async fn add_comment(
+    auth: Auth<TicketsWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: crate::http::Json<CommentCreate>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let b = body.into_inner();
+    let mut v = Violations::new();
+    match &b.visibility {
+        None => v.add("visibility", "is required"),
+        Some(x) => one_of(&mut v, "visibility", Some(x), VISIBILITIES),
+    }
+    match &b.body {
+        None => v.add("body", "is required"),
+        Some(text) => not_blank_within(&mut v, "body", text, MAX_TEXT),
+    }
+    v.into_result()?;
+    let visibility = b.visibility.unwrap_or_default();
+    let text = clean(b.body).unwrap_or_default();
+    let now = state.clock.now();
+    let tz = state.config.timezone;
+    let who = auth.principal.clone();
+    let (t, c) =
+        crate::db::transaction(&state.pool, move |conn| store::comment(conn, &who, id, &visibility, &text, now, tz))
+            .await?;
+    Ok(HttpResponse::Created().json(CommentCreated { comment: c.into(), ticket: t.into() }))
+}
+
+/// A ticket's comments, oldest first.
+#[utoipa::path(
+    tag = "tickets", operation_id = "list_ticket_comments",
+    params(("id" = Uuid, Path, description = "Ticket id"), PageParams),
+    security(("bearer" = ["tickets:read"])),
+    responses(
+        (status = 200, description = "Comments by id", body = Page<CommentView>),
+        (status = 404, description = "`ticket_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/tickets/{id}/comments")]
+async fn list_comments(
+    auth: Auth<TicketsRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    page: web::Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let limit = page.limit()?;
+    let after = page.after::<Uuid>()?;
+    let who = auth.principal.clone();
+    let rows = crate::db::run(&state.pool, move |conn| {
+        store::get(conn, &who, id)?;
+        store::comments(conn, id, after, limit + 1)
+    })
+    .await?;
+    let items: Vec<CommentView> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |c| c.id.to_string())))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"score": 5, "comment": "处理很快"}))]
+pub struct SatisfactionRequest {
+    /// 1-5.
+    #[serde(default, deserialize_with = "crate::http::whole_number")]
+    #[schema(value_type = i32, required = true, nullable = false, minimum = 1, maximum = 5)]
+    score: Option<i32>,
+    #[schema(max_length = 1000)]
+    comment: Option<String>,
+}
+
+/// Record the customer's satisfaction (CSAT), once, on a resolved or closed ticket.
+#[utoipa::path(
+    tag = "tickets", operation_id = "record_ticket_satisfaction", request_body = SatisfactionRequest,
+    params(("id" = Uuid, Path, description = "Ticket id")),
+    security(("bearer" = ["tickets:write"])),
+    responses(
+        (status = 200, description = "Recorded", body = TicketView),
+        (status = 404, description = "`ticket_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`satisfaction_already_recorded`; `ticket_not_resolved` (with `ticket_status`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: score outside 1-5", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/tickets/{id}/satisfaction")]
+async fn record_satisfaction(
+    auth: Auth<TicketsWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: crate::http::Json<SatisfactionRequest>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let b = body.into_inner();
+    let mut v = Violations::new();
+    match b.score {
+        None => v.add("score", "is required"),
+        Some(s) => v.check((1..=5).contains(&s), "score", "must be 1-5"),
+    }
+    if let Some(c) = &b.comment {
+        v.check(c.chars().count() <= 1000, "comment", "must be at most 1000 characters");
+    }
+    v.into_result()?;
+    let score = b.score.unwrap_or_default();
+    let comment = clean(b.comment);
+    let now = state.clock.now();
+    let who = auth.principal.clone();
+    let t = crate::db::transaction(&state.pool, move |conn| {
+        store::record_satisfaction(conn, &who, id, score, comment, now)
+    })
+    .await?;
+    Ok(ticket_response(StatusCode::OK, t))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stats
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct StatsParams {
+    /// Tickets created at or after this.
+    from: Option<DateTime<Utc>>,
+    /// Tickets created before this.
+    to: Option<DateTime<Utc>>,
+    /// Only this team's tickets.
+    team: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"key": "return", "count": 3}))]
+pub struct TicketCount {
+    key: String,
+    count: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z", "team": null, "tickets": 4,
+    "by_type": [{"key": "return", "count": 3}, {"key": "complaint", "count": 1}],
+    "by_category": [{"key": "size_mismatch", "count": 2}, {"key": "(none)", "count": 2}],
+    "median_first_response_minutes": 25.0, "median_resolution_minutes": 240.0, "sla_breach_rate": "0.2500",
+    "csat_average": "4.33", "satisfaction_rate": "0.6667", "satisfaction_responses": 3}))]
+pub struct TicketStats {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    team: Option<String>,
+    /// Tickets created in the window.
+    tickets: i64,
+    /// Most first, then by key.
+    by_type: Vec<TicketCount>,
+    /// Most first, then by key; `(none)` for tickets without a category.
+    by_category: Vec<TicketCount>,
+    /// Wall-clock minutes from creation to the first public reply (0.1 minute), over tickets with one.
+    median_first_response_minutes: Option<f64>,
+    /// Wall-clock minutes from creation to resolution (0.1 minute), over resolved or closed tickets.
+    median_resolution_minutes: Option<f64>,
+    /// Tickets with any breach / tickets, 4 decimals.
+    sla_breach_rate: String,
+    /// Average score, 2 decimals; null without scores.
+    csat_average: Option<String>,
+    /// Scores of 4-5 / scores, 4 decimals.
+    satisfaction_rate: String,
+    satisfaction_responses: i64,
+}
+
+/// Ticket volume by type and category, median first response and resolution, SLA breach rate, CSAT
+/// average and satisfaction rate, over tickets created in `[from, to)`.
+#[utoipa::path(
+    tag = "tickets", operation_id = "ticket_stats", params(StatsParams),
+    security(("bearer" = ["tickets:read"])),
+    responses(
+        (status = 200, description = "The figures", body = TicketStats),
+        (status = 422, description = "`validation_failed`: `from` not before `to`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/tickets/stats")]
+async fn ticket_stats(
+    auth: Auth<TicketsRead>,
+    state: web::Data<AppState>,
+    params: web::Query<StatsParams>,
+) -> ApiResult<HttpResponse> {
+    let p = params.into_inner();
+    if let (Some(f), Some(t)) = (p.from, p.to) {
+        if f >= t {
+            return Err(ApiError::invalid("to", "must be after from"));
+        }
+    }
+    let (from, to, team, store_id) = (p.from, p.to, p.team.clone(), auth.store_id);
+    let (totals, by_type, by_category) = crate::db::run(&state.pool, move |conn| {
+        store::stats(conn, &store::StatsWindow { from, to, team: team.as_deref(), store_id })
+    })
+    .await?;
+    let count =
+        |rows: Vec<store::KeyCount>| rows.into_iter().map(|r| TicketCount { key: r.key, count: r.count }).collect();
+    let stats = TicketStats {
+        from: p.from,
+        to: p.to,
+        team: p.team,
+        tickets: totals.tickets,
+        by_type: count(by_type),
+        by_category: count(by_category),
+        median_first_response_minutes: totals.median_first_response_minutes.map(rules::round_tenth),
+        median_resolution_minutes: totals.median_resolution_minutes.map(rules::round_tenth),
+        sla_breach_rate: rules::ratio(totals.breached, totals.tickets),
+        csat_average: rules::average(totals.score_sum, totals.scores),
+        satisfaction_rate: rules::ratio(totals.satisfied, totals.scores),
+        satisfaction_responses: totals.scores,
+    };
+    Ok(HttpResponse::Ok().json(stats))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing rules
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d70", "name": "天猫退货", "priority": 10,
+    "match_type": "return", "match_category": null, "match_channel": "tmall", "match_priority": null,
+    "team": "after_sales", "active": true, "version": 1, "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T08:00:00Z"}))]
+pub struct RuleView {
+    id: Uuid,
+    name: String,
+    /// Rules are tried by priority (lowest first), then id.
+    priority: i32,
+    /// Null: any.
+    match_type: Option<String>,
+    match_category: Option<String>,
+    match_channel: Option<String>,
+    match_priority: Option<String>,
+    team: String,
+    active: bool,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<RoutingRule> for RuleView {
+    fn from(r: RoutingRule) -> Self {
+        RuleView {
+            id: r.id,
+            name: r.name,
+            priority: r.priority,
+            match_type: r.match_type,
+            match_category: r.match_category,
+            match_channel: r.match_channel,
+            match_priority: r.match_priority,
+            team: r.team,
+            active: r.active,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+fn rule_response(status: StatusCode, r: RoutingRule) -> HttpResponse {
+    let mut builder = HttpResponse::build(status);
+    builder.insert_header(etag(r.version));
+    if status == StatusCode::CREATED {
+        builder.insert_header(("location", format!("/v1/ticket-routing-rules/{}", r.id)));
+    }
+    builder.json(RuleView::from(r))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "天猫退货", "priority": 10, "match_type": "return", "match_channel": "tmall", "team": "after_sales"}))]
+pub struct RuleCreate {
+    #[schema(value_type = String, required = true, nullable = false, min_length = 1, max_length = 64, format = "non-blank")]
+    name: Option<String>,
+    /// Lower is tried first.
+    #[serde(default, deserialize_with = "crate::http::whole_number")]
+    #[schema(value_type = i32, required = true, nullable = false)]
+    priority: Option<i32>,
+    /// A ticket type; absent = any.
+    #[schema(pattern = "^(complaint|after_sales|return|inquiry)$")]
+    match_type: Option<String>,
+    /// A category; absent = any.
+    #[schema(min_length = 1, max_length = 64, format = "non-blank")]
+    match_category: Option<String>,
+    /// A known channel; absent = any.
+    #[schema(format = "channel")]
+    match_channel: Option<String>,
+    /// A ticket priority; absent = any.
+    #[schema(pattern = "^(low|normal|high|urgent)$")]
+    match_priority: Option<String>,
+    #[schema(value_type = String, required = true, nullable = false, min_length = 1, max_length = 64, format = "non-blank")]
+    team: Option<String>,
+    /// Default true.
+    active: Option<bool>,
+}
+
+/// Checks a rule's fields as they will be stored.
+fn check_rule(r: RuleFields) -> ApiResult<RuleFields> {
+    let mut v = Violations::new();
+    not_blank_within(&mut v, "name", &r.name, MAX_NAME);
+    not_blank_within(&mut v, "team", &r.team, MAX_NAME);
+    one_of(&mut v, "match_type", r.match_type.as_deref(), TYPES);
+    one_of(&mut v, "match_priority", r.match_priority.as_deref(), PRIORITIES);
+    if let Some(c) = &r.match_category {
+        not_blank_within(&mut v, "match_category", c, MAX_NAME);
+    }
+    if let Some(c) = &r.match_channel {
+        v.check(crate::stores::CHANNELS.contains(&c.as_str()), "match_channel", "must be a known channel");
+    }
+    v.into_result()?;
+    Ok(RuleFields { name: r.name.trim().to_string(), team: r.team.trim().to_string(), ..r })
+}
+
+/// Create a routing rule: tickets whose type, category, channel and priority equal the rule's
+/// (absent = any) go to its team. Rules are tried by priority, then id; the first match wins.
+#[utoipa::path(
+    tag = "tickets", operation_id = "create_ticket_routing_rule", request_body = RuleCreate,
+    security(("bearer" = ["tickets:write"])),
+    responses(
+        (status = 201, description = "Created", body = RuleView),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/ticket-routing-rules")]
+async fn create_rule(
+    auth: Auth<TicketsWrite>,
+    state: web::Data<AppState>,
+    body: crate::http::Json<RuleCreate>,
+) -> ApiResult<HttpResponse> {
+    let b = body.into_inner();
+    let mut v = Violations::new();
+    v.check(b.name.is_some(), "name", "is required");
+    v.check(b.priority.is_some(), "priority", "is required");
+    v.check(b.team.is_some(), "team", "is required");
+    v.into_result()?;
+    let fields = check_rule(RuleFields {
+        name: b.name.unwrap_or_default(),
+        priority: b.priority.unwrap_or_default(),
+        match_type: b.match_type,
+        match_category: b.match_category.map(|c| c.trim().to_string()),
+        match_channel: b.match_channel,
+        match_priority: b.match_priority,
+        team: b.team.unwrap_or_default(),
+        active: b.active.unwrap_or(true),
+    })?;
+    let now = state.clock.now();
+    let who = auth.principal.clone();
+    let r = crate::db::transaction(&state.pool, move |conn| {
+        let r = store::insert_rule(conn, &fields, now)?;
+        let detail = json!({"name": r.name, "team": r.team, "priority": r.priority});
+        crate::audit::record(
+            conn,
+            &who,
+            "ticket_routing_rule.create",
+            "ticket_routing_rule",
+            Some(r.id.to_string()),
+            detail,
+        )?;
+        Ok(r)
+    })
+    .await?;
+    Ok(rule_response(StatusCode::CREATED, r))
+}
+
+/// Routing rules in evaluation order (priority, then id).
+#[utoipa::path(
+    tag = "tickets", operation_id = "list_ticket_routing_rules", params(PageParams),
+    security(("bearer" = ["tickets:read"])),
+    responses((status = 200, description = "Rules by priority, then id", body = Page<RuleView>))
+)]
+#[get("/v1/ticket-routing-rules")]
+async fn list_rules(
+    _auth: Auth<TicketsRead>,
+    state: web::Data<AppState>,
+    page: web::Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    let limit = page.limit()?;
+    let after =
+        match page.after::<String>()? {
+            None => None,
+            Some(raw) => {
+                let parsed =
+                    raw.split_once('/').and_then(|(p, id)| Some((p.parse::<i32>().ok()?, id.parse::<Uuid>().ok()?)));
+                Some(parsed.ok_or_else(|| {
+                    ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned")
+                })?)
+            }
+        };
+    let rows = crate::db::run(&state.pool, move |conn| store::list_rules(conn, after, limit + 1)).await?;
+    let items: Vec<RuleView> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |r| format!("{}/{}", r.priority, r.id))))
+}
+
+/// Read a routing rule.
+#[utoipa::path(
+    tag = "tickets", operation_id = "get_ticket_routing_rule",
+    params(("id" = Uuid, Path, description = "Rule id")),
+    security(("bearer" = ["tickets:read"])),
+    responses(
+        (status = 200, description = "The rule", body = RuleView),
+        (status = 404, description = "`ticket_routing_rule_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/ticket-routing-rules/{id}")]
+async fn get_rule(
+    _auth: Auth<TicketsRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let r = crate::db::run(&state.pool, move |conn| store::get_rule(conn, id)).await?;
+    Ok(rule_response(StatusCode::OK, r))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"priority": 5, "match_category": null}))]
+pub struct RulePatch {
+    #[schema(min_length = 1, max_length = 64, format = "non-blank")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::whole_number")]
+    #[schema(value_type = Option<i32>)]
+    priority: Option<i32>,
+    /// `null` = any.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, pattern = "^(complaint|after_sales|return|inquiry)$")]
+    match_type: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, format = "non-blank")]
+    match_category: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = "channel")]
+    match_channel: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, pattern = "^(low|normal|high|urgent)$")]
+    match_priority: Option<Option<String>>,
+    #[schema(min_length = 1, max_length = 64, format = "non-blank")]
+    team: Option<String>,
+    active: Option<bool>,
+}
+
+/// Change a routing rule; send `If-Match`. Applies to tickets created from now on.
+#[utoipa::path(
+    tag = "tickets", operation_id = "update_ticket_routing_rule", request_body = RulePatch,
+    params(("id" = Uuid, Path, description = "Rule id"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["tickets:write"])),
+    responses(
+        (status = 200, description = "Updated", body = RuleView),
+        (status = 404, description = "`ticket_routing_rule_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/ticket-routing-rules/{id}")]
+async fn update_rule(
+    auth: Auth<TicketsWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: crate::http::Json<RulePatch>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let p = body.into_inner();
+    let expected = if_match(&req);
+    let now = state.clock.now();
+    let who = auth.principal.clone();
+    let r = crate::db::transaction(&state.pool, move |conn| {
+        let r = store::update_rule(
+            conn,
+            id,
+            expected,
+            |cur| {
+                check_rule(RuleFields {
+                    name: p.name.unwrap_or_else(|| cur.name.clone()),
+                    priority: p.priority.unwrap_or(cur.priority),
+                    match_type: p.match_type.unwrap_or_else(|| cur.match_type.clone()),
+                    match_category: p
+                        .match_category
+                        .map(|c| c.map(|c| c.trim().to_string()))
+                        .unwrap_or_else(|| cur.match_category.clone()),
+                    match_channel: p.match_channel.unwrap_or_else(|| cur.match_channel.clone()),
+                    match_priority: p.match_priority.unwrap_or_else(|| cur.match_priority.clone()),
+                    team: p.team.unwrap_or_else(|| cur.team.clone()),
+                    active: p.active.unwrap_or(cur.active),
+                })
+            },
+            now,
+        )?;
+        crate::audit::record(
+            conn,
+            &who,
+            "ticket_routing_rule.update",
+            "ticket_routing_rule",
+            Some(id.to_string()),
+            json!({"version": r.version}),
+        )?;
+        Ok(r)
+    })
+    .await?;
+    Ok(rule_response(StatusCode::OK, r))
+}
+
+/// Delete a routing rule (`If-Match` honoured). Tickets it routed keep their team.
+#[utoipa::path(
+    tag = "tickets", operation_id = "delete_ticket_routing_rule",
+    params(("id" = Uuid, Path, description = "Rule id"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["tickets:write"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "`ticket_routing_rule_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/ticket-routing-rules/{id}")]
+async fn delete_rule(
+    auth: Auth<TicketsWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let expected = if_match(&req);
+    let who = auth.principal.clone();
+    crate::db::transaction(&state.pool, move |conn| {
+        store::delete_rule(conn, id, expected)?;
+        crate::audit::record(
+            conn,
+            &who,
+            "ticket_routing_rule.delete",
+            "ticket_routing_rule",
+            Some(id.to_string()),
+            json!({}),
+        )
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// ---------------------------------------------------------------------------------------------
+// SLA policies
+// ---------------------------------------------------------------------------------------------
+
+fn hhmm<S: serde::Serializer>(value: &Option<NaiveTime>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(t) => s.serialize_str(&t.format("%H:%M").to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"priority": "normal", "first_response_minutes": 120, "resolution_minutes": 2880,
+    "business_hours_start": "09:00", "business_hours_end": "21:00", "business_days": [1, 2, 3, 4, 5, 6, 7],
+    "version": 1, "updated_at": "2026-11-23T08:00:00Z"}))]
+pub struct PolicyView {
+    /// `low`, `normal`, `high` or `urgent`.
+    priority: String,
+    first_response_minutes: i32,
+    resolution_minutes: i32,
+    /// Local time (business time zone) `HH:MM`; null with `business_hours_end`: around the clock.
+    #[serde(serialize_with = "hhmm")]
+    #[schema(value_type = Option<String>, example = "09:00")]
+    business_hours_start: Option<NaiveTime>,
+    #[serde(serialize_with = "hhmm")]
+    #[schema(value_type = Option<String>, example = "21:00")]
+    business_hours_end: Option<NaiveTime>,
+    /// ISO weekdays (1 = Monday) the clock runs on; empty: every day.
+    business_days: Vec<i32>,
+    version: i32,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<SlaPolicy> for PolicyView {
+    fn from(p: SlaPolicy) -> Self {
+        PolicyView {
+            priority: p.priority,
+            first_response_minutes: p.first_response_minutes,
+            resolution_minutes: p.resolution_minutes,
+            business_hours_start: p.business_hours_start,
+            business_hours_end: p.business_hours_end,
+            business_days: p.business_days,
+            version: p.version,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// The SLA policies, one per priority (low, normal, high, urgent).
+#[utoipa::path(
+    tag = "tickets", operation_id = "list_sla_policies",
+    security(("bearer" = ["tickets:read"])),
+    responses((status = 200, description = "The four policies", body = Vec<PolicyView>))
+)]
+#[get("/v1/sla-policies")]
+async fn list_policies(_auth: Auth<TicketsRead>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let rows = crate::db::run(&state.pool, store::policies).await?;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(PolicyView::from).collect::<Vec<_>>()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"first_response_minutes": 120, "resolution_minutes": 2880, "business_hours_start": "09:00",
+    "business_hours_end": "21:00", "business_days": [1, 2, 3, 4, 5]}))]
+pub struct PolicyPut {
+    #[serde(default, deserialize_with = "crate::http::whole_number")]
+    #[schema(value_type = i32, required = true, nullable = false, minimum = 1, maximum = 525600)]
+    first_response_minutes: Option<i32>,
+    #[serde(default, deserialize_with = "crate::http::whole_number")]
+    #[schema(value_type = i32, required = true, nullable = false, minimum = 1, maximum = 525600)]
+    resolution_minutes: Option<i32>,
+    /// `HH:MM` local time; both or neither.
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    business_hours_start: Option<String>,
+    /// `HH:MM` local time, after the start.
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    business_hours_end: Option<String>,
+    /// ISO weekdays 1-7; empty or absent: every day.
+    #[schema(max_items = 7)]
+    business_days: Option<Vec<i32>>,
+}
+
+impl PolicyPut {
+    fn validate(self) -> ApiResult<PolicyUpdate> {
+        let mut v = Violations::new();
+        for (field, value) in
+            [("first_response_minutes", self.first_response_minutes), ("resolution_minutes", self.resolution_minutes)]
+        {
+            match value {
+                None => v.add(field, "is required"),
+                Some(m) => v.check((1..=MAX_TARGET_MINUTES).contains(&m), field, "must be 1-525600"),
+            }
+        }
+        let mut time = |field: &str, raw: &Option<String>| -> Option<NaiveTime> {
+            let raw = raw.as_deref()?;
+            let t = NaiveTime::parse_from_str(raw, "%H:%M").ok();
+            v.check(t.is_some(), field, "must be HH:MM");
+            t
+        };
+        let start = time("business_hours_start", &self.business_hours_start);
+        let end = time("business_hours_end", &self.business_hours_end);
+        v.check(
+            self.business_hours_start.is_some() == self.business_hours_end.is_some(),
+            "business_hours_end",
+            "business_hours_start and business_hours_end go together",
+        );
+        if let (Some(s), Some(e)) = (start, end) {
+            v.check(s < e, "business_hours_end", "must be after business_hours_start");
+        }
+        let mut days = self.business_days.unwrap_or_default();
+        v.check(days.iter().all(|d| (1..=7).contains(d)), "business_days", "each must be an ISO weekday 1-7");
+        days.sort_unstable();
+        days.dedup();
+        v.into_result()?;
+        Ok(PolicyUpdate {
+            first_response_minutes: self.first_response_minutes.unwrap_or_default(),
+            resolution_minutes: self.resolution_minutes.unwrap_or_default(),
+            business_hours_start: start,
+            business_hours_end: end,
+            business_days: days,
+        })
+    }
+}
+
+/// Replace a priority's SLA policy; send `If-Match`. Open tickets take it from their next change.
+#[utoipa::path(
+    tag = "tickets", operation_id = "put_sla_policy", request_body = PolicyPut,
+    params(("priority" = String, Path, description = "`low`, `normal`, `high` or `urgent`"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["tickets:write"])),
+    responses(
+        (status = 200, description = "Replaced", body = PolicyView),
+        (status = 404, description = "`sla_policy_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/v1/sla-policies/{priority}")]
+async fn put_policy(
+    auth: Auth<TicketsWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    priority: web::Path<String>,
+    body: crate::http::Json<PolicyPut>,
+) -> ApiResult<HttpResponse> {
+    let priority = priority.into_inner();
+    if !PRIORITIES.contains(&priority.as_str()) {
+        return Err(store::policy_not_found());
+    }
+    let update = body.into_inner().validate()?;
+    let expected = if_match(&req);
+    let now = state.clock.now();
+    let who = auth.principal.clone();
+    let p = crate::db::transaction(&state.pool, move |conn| {
+        let p = store::put_policy(conn, &priority, expected, &update, now)?;
+        let detail = json!({"version": p.version, "first_response_minutes": p.first_response_minutes,
+            "resolution_minutes": p.resolution_minutes});
+        crate::audit::record(conn, &who, "sla_policy.update", "sla_policy", Some(priority.clone()), detail)?;
+        Ok(p)
+    })
+    .await?;
+    let mut builder = HttpResponse::Ok();
+    builder.insert_header(etag(p.version));
+    Ok(builder.json(PolicyView::from(p)))
+}

@@ -1,0 +1,839 @@
+//! Ticket SQL: tickets and their SLA clock, routing rules and the team rotation, SLA policies,
+//! comments, stats, merge.
+//!
+//! Every change to a ticket locks its row (`FOR UPDATE`), settles breaches that fell due, applies the
+//! change and retimes the SLA clock in the same transaction. Round-robin locks the team's cursor row,
+//! so concurrent creations for one team take turns.
+
+use chrono::{DateTime, NaiveTime, Utc};
+use chrono_tz::Tz;
+use diesel::prelude::*;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::rules::{self, BreachInput, BusinessHours, Dues, Policy, Routed, RuleMatch, SlaClock};
+use crate::http::auth::Principal;
+use crate::http::error::{ApiError, ApiResult};
+use crate::schema::{
+    sla_policies as sp, staff, team_cursors as tc, ticket_comments as cm, ticket_routing_rules as rr, tickets as t,
+};
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = t)]
+pub struct Ticket {
+    pub id: Uuid,
+    pub customer_id: Option<Uuid>,
+    pub order_id: Option<Uuid>,
+    pub ticket_type: String,
+    pub category: Option<String>,
+    pub channel: Option<String>,
+    pub priority: String,
+    pub subject: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub team: Option<String>,
+    pub assignee_staff_id: Option<Uuid>,
+    pub store_id: Option<Uuid>,
+    pub sla_elapsed_seconds: i64,
+    pub sla_running_since: Option<DateTime<Utc>>,
+    pub first_response_due_at: Option<DateTime<Utc>>,
+    pub resolution_due_at: Option<DateTime<Utc>>,
+    pub first_responded_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub first_response_breached: bool,
+    pub resolution_breached: bool,
+    pub satisfaction_score: Option<i32>,
+    pub satisfaction_comment: Option<String>,
+    pub satisfaction_at: Option<DateTime<Utc>>,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Ticket {
+    pub fn clock(&self) -> SlaClock {
+        SlaClock { elapsed: self.sla_elapsed_seconds, running_since: self.sla_running_since }
+    }
+    fn dues(&self) -> Dues {
+        Dues { first_response: self.first_response_due_at, resolution: self.resolution_due_at }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = rr)]
+pub struct RoutingRule {
+    pub id: Uuid,
+    pub name: String,
+    pub priority: i32,
+    pub match_type: Option<String>,
+    pub match_category: Option<String>,
+    pub match_channel: Option<String>,
+    pub match_priority: Option<String>,
+    pub team: String,
+    pub active: bool,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl RoutingRule {
+    fn to_match(&self) -> RuleMatch {
+        RuleMatch {
+            ticket_type: self.match_type.clone(),
+            category: self.match_category.clone(),
+            channel: self.match_channel.clone(),
+            priority: self.match_priority.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = sp)]
+pub struct SlaPolicy {
+    pub priority: String,
+    pub first_response_minutes: i32,
+    pub resolution_minutes: i32,
+    pub business_hours_start: Option<NaiveTime>,
+    pub business_hours_end: Option<NaiveTime>,
+    pub business_days: Vec<i32>,
+    pub version: i32,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl SlaPolicy {
+    pub fn rules(&self) -> Policy {
+        Policy {
+            first_response_minutes: self.first_response_minutes,
+            resolution_minutes: self.resolution_minutes,
+            hours: BusinessHours {
+                start: self.business_hours_start,
+                end: self.business_hours_end,
+                days: self.business_days.clone(),
+            },
+        }
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = cm)]
+pub struct Comment {
+    pub id: Uuid,
+    pub ticket_id: Uuid,
+    pub visibility: String,
+    pub body: String,
+    pub author: String,
+    pub created_at: DateTime<Utc>,
+}
+
+pub fn ticket_not_found() -> ApiError {
+    ApiError::not_found("ticket_not_found", "no ticket with this id")
+}
+
+pub fn rule_not_found() -> ApiError {
+    ApiError::not_found("ticket_routing_rule_not_found", "no ticket routing rule with this id")
+}
+
+pub fn policy_not_found() -> ApiError {
+    ApiError::not_found("sla_policy_not_found", "SLA policies exist for low, normal, high and urgent")
+}
+
+// ---------------------------------------------------------------------------------------------
+// SLA policies
+// ---------------------------------------------------------------------------------------------
+
+pub fn policies(conn: &mut PgConnection) -> ApiResult<Vec<SlaPolicy>> {
+    Ok(sp::table
+        .select(SlaPolicy::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|p| (rules::PRIORITIES.iter().position(|x| *x == p.priority), p))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_values()
+        .collect())
+}
+
+pub fn policy(conn: &mut PgConnection, priority: &str) -> ApiResult<SlaPolicy> {
+    sp::table.find(priority).select(SlaPolicy::as_select()).first(conn).optional()?.ok_or_else(policy_not_found)
+}
+
+pub struct PolicyUpdate {
+    pub first_response_minutes: i32,
+    pub resolution_minutes: i32,
+    pub business_hours_start: Option<NaiveTime>,
+    pub business_hours_end: Option<NaiveTime>,
+    pub business_days: Vec<i32>,
+}
+
+/// Replaces a policy; applies to tickets from their next change (open tickets keep their due times
+/// until then).
+pub fn put_policy(
+    conn: &mut PgConnection,
+    priority: &str,
+    expected: Option<i32>,
+    p: &PolicyUpdate,
+    now: DateTime<Utc>,
+) -> ApiResult<SlaPolicy> {
+    let current: SlaPolicy = sp::table
+        .find(priority)
+        .select(SlaPolicy::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or_else(policy_not_found)?;
+    crate::http::check_version(expected, current.version)?;
+    Ok(diesel::update(sp::table.find(priority))
+        .set((
+            sp::first_response_minutes.eq(p.first_response_minutes),
+            sp::resolution_minutes.eq(p.resolution_minutes),
+            sp::business_hours_start.eq(p.business_hours_start),
+            sp::business_hours_end.eq(p.business_hours_end),
+            sp::business_days.eq(&p.business_days),
+            sp::version.eq(current.version + 1),
+            sp::updated_at.eq(now),
+        ))
+        .returning(SlaPolicy::as_returning())
+        .get_result(conn)?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing rules
+// ---------------------------------------------------------------------------------------------
+
+pub struct RuleFields {
+    pub name: String,
+    pub priority: i32,
+    pub match_type: Option<String>,
+    pub match_category: Option<String>,
+    pub match_channel: Option<String>,
+    pub match_priority: Option<String>,
+    pub team: String,
+    pub active: bool,
+}
+
+pub fn insert_rule(conn: &mut PgConnection, r: &RuleFields, now: DateTime<Utc>) -> ApiResult<RoutingRule> {
+    Ok(diesel::insert_into(rr::table)
+        .values((
+            rr::id.eq(Uuid::now_v7()),
+            rr::name.eq(&r.name),
+            rr::priority.eq(r.priority),
+            rr::match_type.eq(&r.match_type),
+            rr::match_category.eq(&r.match_category),
+            rr::match_channel.eq(&r.match_channel),
+            rr::match_priority.eq(&r.match_priority),
+            rr::team.eq(&r.team),
+            rr::active.eq(r.active),
+            rr::created_at.eq(now),
+            rr::updated_at.eq(now),
+        ))
+        .returning(RoutingRule::as_returning())
+        .get_result(conn)?)
+}
+
+/// In evaluation order: priority, then id.
+pub fn list_rules(conn: &mut PgConnection, after: Option<(i32, Uuid)>, limit: i64) -> ApiResult<Vec<RoutingRule>> {
+    let mut q = rr::table.select(RoutingRule::as_select()).order((rr::priority, rr::id)).limit(limit).into_boxed();
+    if let Some((p, id)) = after {
+        q = q.filter(rr::priority.gt(p).or(rr::priority.eq(p).and(rr::id.gt(id))));
+    }
+    Ok(q.load(conn)?)
+}
+
+pub fn get_rule(conn: &mut PgConnection, id: Uuid) -> ApiResult<RoutingRule> {
+    rr::table.find(id).select(RoutingRule::as_select()).first(conn).optional()?.ok_or_else(rule_not_found)
+}
+
+pub fn update_rule(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected: Option<i32>,
+    apply: impl FnOnce(&RoutingRule) -> ApiResult<RuleFields>,
+    now: DateTime<Utc>,
+) -> ApiResult<RoutingRule> {
+    let current: RoutingRule = rr::table
+        .find(id)
+        .select(RoutingRule::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or_else(rule_not_found)?;
+    crate::http::check_version(expected, current.version)?;
+    let r = apply(&current)?;
+    Ok(diesel::update(rr::table.find(id))
+        .set((
+            rr::name.eq(&r.name),
+            rr::priority.eq(r.priority),
+            rr::match_type.eq(&r.match_type),
+            rr::match_category.eq(&r.match_category),
+            rr::match_channel.eq(&r.match_channel),
+            rr::match_priority.eq(&r.match_priority),
+            rr::team.eq(&r.team),
+            rr::active.eq(r.active),
+            rr::version.eq(current.version + 1),
+            rr::updated_at.eq(now),
+        ))
+        .returning(RoutingRule::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn delete_rule(conn: &mut PgConnection, id: Uuid, expected: Option<i32>) -> ApiResult<()> {
+    let current = get_rule(conn, id)?;
+    crate::http::check_version(expected, current.version)?;
+    diesel::delete(rr::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+/// The team of the first active rule that matches, if any.
+pub fn route(conn: &mut PgConnection, ticket: &Routed<'_>) -> ApiResult<Option<String>> {
+    let active: Vec<RoutingRule> = rr::table
+        .filter(rr::active.eq(true))
+        .order((rr::priority, rr::id))
+        .select(RoutingRule::as_select())
+        .load(conn)?;
+    let matches: Vec<RuleMatch> = active.iter().map(RoutingRule::to_match).collect();
+    Ok(rules::first_match(&matches, ticket).map(|i| active[i].team.clone()))
+}
+
+/// The next active agent of `team` in id order after the team's cursor; moves the cursor. The
+/// cursor row is locked, so concurrent calls for one team take turns.
+pub fn next_agent(conn: &mut PgConnection, team: &str) -> ApiResult<Option<Uuid>> {
+    diesel::insert_into(tc::table).values(tc::team.eq(team)).on_conflict_do_nothing().execute(conn)?;
+    let last: Option<Uuid> = tc::table.find(team).select(tc::last_staff_id).for_update().first(conn)?;
+    let agents: Vec<Uuid> = staff::table
+        .filter(staff::team.eq(team).and(staff::active.eq(true)))
+        .order(staff::id)
+        .select(staff::id)
+        .load(conn)?;
+    let next = rules::next_in_rotation(&agents, last);
+    if let Some(n) = next {
+        diesel::update(tc::table.find(team)).set(tc::last_staff_id.eq(Some(n))).execute(conn)?;
+    }
+    Ok(next)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tickets
+// ---------------------------------------------------------------------------------------------
+
+pub struct NewTicket {
+    pub customer_id: Option<Uuid>,
+    pub order_id: Option<Uuid>,
+    pub ticket_type: String,
+    pub category: Option<String>,
+    pub channel: Option<String>,
+    pub priority: String,
+    pub subject: String,
+    pub description: Option<String>,
+    pub store_id: Option<Uuid>,
+}
+
+fn summary(t: &Ticket) -> serde_json::Value {
+    json!({"ticket_id": t.id, "subject": t.subject, "type": t.ticket_type, "status": t.status,
+        "priority": t.priority, "team": t.team, "assignee_staff_id": t.assignee_staff_id})
+}
+
+/// Creates a ticket: routed to a team, assigned round-robin within it, SLA clock started.
+pub fn create(conn: &mut PgConnection, n: &NewTicket, now: DateTime<Utc>, tz: Tz) -> ApiResult<Ticket> {
+    let routed = Routed {
+        ticket_type: &n.ticket_type,
+        category: n.category.as_deref(),
+        channel: n.channel.as_deref(),
+        priority: &n.priority,
+    };
+    let team = route(conn, &routed)?;
+    let assignee = match &team {
+        Some(team) => next_agent(conn, team)?,
+        None => None,
+    };
+    let policy = policy(conn, &n.priority)?.rules();
+    let clock = SlaClock::start(now);
+    let dues = rules::dues(&clock, &policy, &tz, "open", false, Dues::default());
+    let ticket: Ticket = diesel::insert_into(t::table)
+        .values((
+            (
+                t::id.eq(Uuid::now_v7()),
+                t::customer_id.eq(n.customer_id),
+                t::order_id.eq(n.order_id),
+                t::ticket_type.eq(&n.ticket_type),
+                t::category.eq(&n.category),
+                t::channel.eq(&n.channel),
+                t::priority.eq(&n.priority),
+                t::subject.eq(&n.subject),
+                t::description.eq(&n.description),
+            ),
+            (
+                t::status.eq("open"),
+                t::team.eq(&team),
+                t::assignee_staff_id.eq(assignee),
+                t::store_id.eq(n.store_id),
+                t::sla_elapsed_seconds.eq(clock.elapsed),
+                t::sla_running_since.eq(clock.running_since),
+                t::first_response_due_at.eq(dues.first_response),
+                t::resolution_due_at.eq(dues.resolution),
+                t::created_at.eq(now),
+                t::updated_at.eq(now),
+            ),
+        ))
+        .returning(Ticket::as_returning())
+        .get_result(conn)?;
+    crate::events::emit(conn, "ticket.created", ticket.customer_id, summary(&ticket))?;
+    if ticket.assignee_staff_id.is_some() {
+        crate::events::emit(conn, "ticket.assigned", ticket.customer_id, summary(&ticket))?;
+    }
+    Ok(ticket)
+}
+
+fn visible(principal: &Principal, ticket: &Ticket) -> bool {
+    principal.store_id.is_none() || ticket.store_id == principal.store_id
+}
+
+pub fn get(conn: &mut PgConnection, principal: &Principal, id: Uuid) -> ApiResult<Ticket> {
+    let ticket: Ticket =
+        t::table.find(id).select(Ticket::as_select()).first(conn).optional()?.ok_or_else(ticket_not_found)?;
+    if !visible(principal, &ticket) {
+        return Err(ticket_not_found());
+    }
+    Ok(ticket)
+}
+
+/// Locks a ticket the caller may see (404 otherwise).
+pub fn lock(conn: &mut PgConnection, principal: &Principal, id: Uuid) -> ApiResult<Ticket> {
+    let ticket: Ticket = t::table
+        .find(id)
+        .select(Ticket::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or_else(ticket_not_found)?;
+    if !visible(principal, &ticket) {
+        return Err(ticket_not_found());
+    }
+    Ok(ticket)
+}
+
+/// Flags the targets of a locked ticket that fell due by `now` (once each, event
+/// `ticket.sla_breached`); returns the ticket as it is now and how many flags were set.
+pub fn settle_breaches(conn: &mut PgConnection, ticket: Ticket, now: DateTime<Utc>) -> ApiResult<(Ticket, i64)> {
+    let b = rules::new_breaches(
+        &BreachInput {
+            running: ticket.sla_running_since.is_some(),
+            responded: ticket.first_responded_at.is_some(),
+            first_response_due: ticket.first_response_due_at,
+            resolution_due: ticket.resolution_due_at,
+            first_response_breached: ticket.first_response_breached,
+            resolution_breached: ticket.resolution_breached,
+        },
+        now,
+    );
+    if !b.first_response && !b.resolution {
+        return Ok((ticket, 0));
+    }
+    let updated: Ticket = diesel::update(t::table.find(ticket.id))
+        .set((
+            t::first_response_breached.eq(ticket.first_response_breached || b.first_response),
+            t::resolution_breached.eq(ticket.resolution_breached || b.resolution),
+        ))
+        .returning(Ticket::as_returning())
+        .get_result(conn)?;
+    let mut marked = 0;
+    for (hit, which, due) in [
+        (b.first_response, "first_response", ticket.first_response_due_at),
+        (b.resolution, "resolution", ticket.resolution_due_at),
+    ] {
+        if hit {
+            marked += 1;
+            crate::events::emit(
+                conn,
+                "ticket.sla_breached",
+                ticket.customer_id,
+                json!({"ticket_id": ticket.id, "which": which, "due_at": due, "subject": ticket.subject,
+                    "team": ticket.team, "assignee_staff_id": ticket.assignee_staff_id}),
+            )?;
+        }
+    }
+    Ok((updated, marked))
+}
+
+/// Reads a ticket, flagging breaches that are due now (a short locked transaction only when some are).
+pub fn read(conn: &mut PgConnection, principal: &Principal, id: Uuid, now: DateTime<Utc>) -> ApiResult<Ticket> {
+    let ticket = get(conn, principal, id)?;
+    let due = rules::new_breaches(
+        &BreachInput {
+            running: ticket.sla_running_since.is_some(),
+            responded: ticket.first_responded_at.is_some(),
+            first_response_due: ticket.first_response_due_at,
+            resolution_due: ticket.resolution_due_at,
+            first_response_breached: ticket.first_response_breached,
+            resolution_breached: ticket.resolution_breached,
+        },
+        now,
+    );
+    if !due.first_response && !due.resolution {
+        return Ok(ticket);
+    }
+    conn.transaction(|conn| {
+        let locked = lock(conn, principal, id)?;
+        Ok(settle_breaches(conn, locked, now)?.0)
+    })
+}
+
+pub struct TicketFilter {
+    pub status: Option<String>,
+    pub team: Option<String>,
+    pub assignee_staff_id: Option<Uuid>,
+    pub priority: Option<String>,
+    pub ticket_type: Option<String>,
+    pub customer_id: Option<Uuid>,
+    pub store_id: Option<Uuid>,
+}
+
+/// By id (creation order), filtered.
+pub fn list(conn: &mut PgConnection, f: &TicketFilter, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Ticket>> {
+    let mut q = t::table.select(Ticket::as_select()).order(t::id).limit(limit).into_boxed();
+    if let Some(v) = &f.status {
+        q = q.filter(t::status.eq(v));
+    }
+    if let Some(v) = &f.team {
+        q = q.filter(t::team.eq(v));
+    }
+    if let Some(v) = f.assignee_staff_id {
+        q = q.filter(t::assignee_staff_id.eq(v));
+    }
+    if let Some(v) = &f.priority {
+        q = q.filter(t::priority.eq(v));
+    }
+    if let Some(v) = &f.ticket_type {
+        q = q.filter(t::ticket_type.eq(v));
+    }
+    if let Some(v) = f.customer_id {
+        q = q.filter(t::customer_id.eq(v));
+    }
+    if let Some(v) = f.store_id {
+        q = q.filter(t::store_id.eq(v));
+    }
+    if let Some(a) = after {
+        q = q.filter(t::id.gt(a));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// A checked PATCH: absent = keep; `team` / `assignee_staff_id` `Some(None)` = clear.
+#[derive(Default)]
+pub struct TicketChanges {
+    pub status: Option<String>,
+    pub priority: Option<String>,
+    pub team: Option<Option<String>>,
+    pub assignee_staff_id: Option<Option<Uuid>>,
+}
+
+fn invalid_transition(from: &str, to: &str) -> ApiError {
+    ApiError::conflict("invalid_transition", format!("a ticket that is {from} cannot become {to}"))
+        .with("ticket_status", from.to_string())
+}
+
+/// Writes a locked ticket's new status / priority / SLA clock and due times after `now`'s change.
+fn retime(
+    conn: &mut PgConnection,
+    cur: &Ticket,
+    status: &str,
+    priority: &str,
+    responded_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> ApiResult<(SlaClock, Dues)> {
+    let old_policy = policy(conn, &cur.priority)?.rules();
+    let new_policy = if priority == cur.priority { old_policy.clone() } else { policy(conn, priority)?.rules() };
+    let clock = cur.clock().retime(&old_policy, &tz, now, rules::clock_runs(status));
+    let dues = rules::dues(&clock, &new_policy, &tz, status, responded_at.is_some(), cur.dues());
+    Ok((clock, dues))
+}
+
+/// Applies a PATCH to a ticket: 412 on a stale `If-Match`, 409 `invalid_transition`, 422 for an
+/// assignee that is not an active staff member. Retimes the SLA clock; emits the events.
+pub fn update(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    id: Uuid,
+    expected: Option<i32>,
+    ch: &TicketChanges,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> ApiResult<Ticket> {
+    let cur = lock(conn, principal, id)?;
+    crate::http::check_version(expected, cur.version)?;
+    let (cur, _) = settle_breaches(conn, cur, now)?;
+    let status = ch.status.clone().unwrap_or_else(|| cur.status.clone());
+    if status != cur.status && !rules::can_move(&cur.status, &status) {
+        return Err(invalid_transition(&cur.status, &status));
+    }
+    if let Some(Some(staff_id)) = ch.assignee_staff_id {
+        let active: Option<bool> = staff::table.find(staff_id).select(staff::active).first(conn).optional()?;
+        if active != Some(true) {
+            return Err(ApiError::invalid("assignee_staff_id", "must be an active staff member"));
+        }
+    }
+    let priority = ch.priority.clone().unwrap_or_else(|| cur.priority.clone());
+    let team = ch.team.clone().unwrap_or_else(|| cur.team.clone());
+    let assignee = ch.assignee_staff_id.unwrap_or(cur.assignee_staff_id);
+    if status == cur.status && priority == cur.priority && team == cur.team && assignee == cur.assignee_staff_id {
+        // Nothing changes: no new version, no event.
+        return Ok(cur);
+    }
+    let (clock, dues) = retime(conn, &cur, &status, &priority, cur.first_responded_at, now, tz)?;
+    let moved = status != cur.status;
+    let resolved_at = match status.as_str() {
+        "resolved" if moved => Some(now),
+        "resolved" | "closed" => cur.resolved_at,
+        _ => None,
+    };
+    let closed_at = if status == "closed" { cur.closed_at.or(Some(now)) } else { None };
+    let updated: Ticket = diesel::update(t::table.find(id))
+        .set((
+            (
+                t::status.eq(&status),
+                t::priority.eq(&priority),
+                t::team.eq(&team),
+                t::assignee_staff_id.eq(assignee),
+                t::sla_elapsed_seconds.eq(clock.elapsed),
+                t::sla_running_since.eq(clock.running_since),
+                t::first_response_due_at.eq(dues.first_response),
+                t::resolution_due_at.eq(dues.resolution),
+            ),
+            (
+                t::resolved_at.eq(resolved_at),
+                t::closed_at.eq(closed_at),
+                t::version.eq(cur.version + 1),
+                t::updated_at.eq(now),
+            ),
+        ))
+        .returning(Ticket::as_returning())
+        .get_result(conn)?;
+    let mut data = summary(&updated);
+    data["from_status"] = json!(cur.status);
+    data["changed"] = json!({"status": moved, "priority": priority != cur.priority, "team": team != cur.team,
+        "assignee_staff_id": assignee != cur.assignee_staff_id});
+    crate::events::emit(conn, "ticket.updated", updated.customer_id, data)?;
+    if assignee.is_some() && assignee != cur.assignee_staff_id {
+        crate::events::emit(conn, "ticket.assigned", updated.customer_id, summary(&updated))?;
+    }
+    if moved && status == "resolved" {
+        crate::events::emit(conn, "ticket.resolved", updated.customer_id, summary(&updated))?;
+        crate::events::emit(
+            conn,
+            "ticket.survey_requested",
+            updated.customer_id,
+            json!({"ticket_id": updated.id, "subject": updated.subject, "customer_id": updated.customer_id,
+                "channel": updated.channel}),
+        )?;
+    }
+    Ok(updated)
+}
+
+/// Adds a comment. The first public reply sets `first_responded_at` and moves an open ticket to
+/// `in_progress`. Comments on a closed ticket are refused (409 `ticket_closed`).
+pub fn comment(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    id: Uuid,
+    visibility: &str,
+    body: &str,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> ApiResult<(Ticket, Comment)> {
+    let cur = lock(conn, principal, id)?;
+    let (cur, _) = settle_breaches(conn, cur, now)?;
+    if cur.status == "closed" {
+        return Err(ApiError::conflict("ticket_closed", "a closed ticket takes no comments; reopen it first")
+            .with("ticket_status", "closed"));
+    }
+    let comment: Comment = diesel::insert_into(cm::table)
+        .values((
+            cm::id.eq(Uuid::now_v7()),
+            cm::ticket_id.eq(id),
+            cm::visibility.eq(visibility),
+            cm::body.eq(body),
+            cm::author.eq(&principal.sub),
+            cm::created_at.eq(now),
+        ))
+        .returning(Comment::as_returning())
+        .get_result(conn)?;
+    let mut ticket = cur.clone();
+    if visibility == "public" && cur.first_responded_at.is_none() {
+        let status = if cur.status == "open" { "in_progress".to_string() } else { cur.status.clone() };
+        let (clock, dues) = retime(conn, &cur, &status, &cur.priority, Some(now), now, tz)?;
+        ticket = diesel::update(t::table.find(id))
+            .set((
+                t::status.eq(&status),
+                t::first_responded_at.eq(Some(now)),
+                t::sla_elapsed_seconds.eq(clock.elapsed),
+                t::sla_running_since.eq(clock.running_since),
+                t::first_response_due_at.eq(dues.first_response),
+                t::resolution_due_at.eq(dues.resolution),
+                t::version.eq(cur.version + 1),
+                t::updated_at.eq(now),
+            ))
+            .returning(Ticket::as_returning())
+            .get_result(conn)?;
+    }
+    let excerpt: String = body.chars().take(200).collect();
+    crate::events::emit(
+        conn,
+        "ticket.commented",
+        ticket.customer_id,
+        json!({"ticket_id": id, "comment_id": comment.id, "visibility": visibility, "subject": ticket.subject,
+            "author": principal.sub, "excerpt": excerpt}),
+    )?;
+    Ok((ticket, comment))
+}
+
+pub fn comments(conn: &mut PgConnection, ticket_id: Uuid, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Comment>> {
+    let mut q = cm::table
+        .filter(cm::ticket_id.eq(ticket_id))
+        .select(Comment::as_select())
+        .order(cm::id)
+        .limit(limit)
+        .into_boxed();
+    if let Some(a) = after {
+        q = q.filter(cm::id.gt(a));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// Records the customer's verdict once, on a resolved or closed ticket.
+pub fn record_satisfaction(
+    conn: &mut PgConnection,
+    principal: &Principal,
+    id: Uuid,
+    score: i32,
+    comment: Option<String>,
+    now: DateTime<Utc>,
+) -> ApiResult<Ticket> {
+    let cur = lock(conn, principal, id)?;
+    if cur.satisfaction_score.is_some() {
+        return Err(ApiError::conflict(
+            "satisfaction_already_recorded",
+            "this ticket already has a satisfaction score",
+        ));
+    }
+    if !matches!(cur.status.as_str(), "resolved" | "closed") {
+        return Err(ApiError::conflict("ticket_not_resolved", "satisfaction is recorded once the ticket is resolved")
+            .with("ticket_status", cur.status.clone()));
+    }
+    let updated: Ticket = diesel::update(t::table.find(id))
+        .set((
+            t::satisfaction_score.eq(Some(score)),
+            t::satisfaction_comment.eq(&comment),
+            t::satisfaction_at.eq(Some(now)),
+            t::version.eq(cur.version + 1),
+            t::updated_at.eq(now),
+        ))
+        .returning(Ticket::as_returning())
+        .get_result(conn)?;
+    crate::events::emit(
+        conn,
+        "ticket.satisfaction_recorded",
+        updated.customer_id,
+        json!({"ticket_id": id, "subject": updated.subject, "score": score, "comment": comment}),
+    )?;
+    Ok(updated)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stats
+// ---------------------------------------------------------------------------------------------
+
+#[derive(QueryableByName)]
+pub struct StatsTotals {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub tickets: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub breached: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
+    pub median_first_response_minutes: Option<f64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Double>)]
+    pub median_resolution_minutes: Option<f64>,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub scores: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub score_sum: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub satisfied: i64,
+}
+
+#[derive(QueryableByName)]
+pub struct KeyCount {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub key: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    pub count: i64,
+}
+
+/// The tickets of a stats window: created in `[from, to)`, optionally of one team and one store.
+const STATS_WHERE: &str =
+    "WHERE ($1::timestamptz IS NULL OR created_at >= $1) AND ($2::timestamptz IS NULL OR created_at < $2) \
+     AND ($3::text IS NULL OR team = $3) AND ($4::uuid IS NULL OR store_id = $4)";
+
+pub struct StatsWindow<'a> {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub team: Option<&'a str>,
+    pub store_id: Option<Uuid>,
+}
+
+fn stats_query<'a>(
+    sql: String,
+    w: &StatsWindow<'a>,
+) -> diesel::query_builder::BoxedSqlQuery<'a, diesel::pg::Pg, diesel::query_builder::SqlQuery> {
+    use diesel::sql_types::{Nullable, Text, Timestamptz, Uuid as SqlUuid};
+    diesel::sql_query(sql)
+        .into_boxed()
+        .bind::<Nullable<Timestamptz>, _>(w.from)
+        .bind::<Nullable<Timestamptz>, _>(w.to)
+        .bind::<Nullable<Text>, _>(w.team.map(str::to_string))
+        .bind::<Nullable<SqlUuid>, _>(w.store_id)
+}
+
+/// Aggregates in SQL: counts, medians (wall-clock minutes from creation), breaches and scores.
+pub fn stats(conn: &mut PgConnection, w: &StatsWindow<'_>) -> ApiResult<(StatsTotals, Vec<KeyCount>, Vec<KeyCount>)> {
+    let totals: StatsTotals = stats_query(
+        format!(
+            "SELECT count(*) AS tickets, \
+                 count(*) FILTER (WHERE first_response_breached OR resolution_breached) AS breached, \
+                 percentile_cont(0.5) WITHIN GROUP \
+                     (ORDER BY (extract(epoch FROM first_responded_at - created_at) / 60)::float8) \
+                     AS median_first_response_minutes, \
+                 percentile_cont(0.5) WITHIN GROUP \
+                     (ORDER BY (extract(epoch FROM resolved_at - created_at) / 60)::float8) \
+                     AS median_resolution_minutes, \
+                 count(satisfaction_score) AS scores, coalesce(sum(satisfaction_score), 0)::int8 AS score_sum, \
+                 count(*) FILTER (WHERE satisfaction_score >= 4) AS satisfied \
+             FROM tickets {STATS_WHERE}"
+        ),
+        w,
+    )
+    .get_result(conn)?;
+    let by_type: Vec<KeyCount> = stats_query(
+        format!(
+            "SELECT type AS key, count(*) AS count FROM tickets {STATS_WHERE} \
+             GROUP BY 1 ORDER BY 2 DESC, type COLLATE \"C\""
+        ),
+        w,
+    )
+    .load(conn)?;
+    let by_category: Vec<KeyCount> = stats_query(
+        format!(
+            "SELECT coalesce(category, '(none)') AS key, count(*) AS count FROM tickets {STATS_WHERE} \
+             GROUP BY 1 ORDER BY 2 DESC, coalesce(category, '(none)') COLLATE \"C\""
+        ),
+        w,
+    )
+    .load(conn)?;
+    Ok((totals, by_type, by_category))
+}
+
+/// Merge: the source customer's tickets now belong to the target.
+pub fn move_to_customer(conn: &mut PgConnection, source: Uuid, target: Uuid) -> ApiResult<i64> {
+    let moved =
+        diesel::update(t::table.filter(t::customer_id.eq(source))).set(t::customer_id.eq(target)).execute(conn)?;
+    Ok(moved as i64)
+}
