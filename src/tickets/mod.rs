@@ -5,10 +5,12 @@
 //! transactions; `sla` is the breach sweep; `api` the handlers.
 
 pub mod api;
+pub mod config_api;
 pub mod rules;
 pub mod sla;
 pub mod store;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     api::configure(cfg);
+    config_api::configure(cfg);
 }

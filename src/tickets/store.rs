@@ -257,8 +257,9 @@ pub fn update_rule(
         .first(conn)
         .optional()?
         .ok_or_else(rule_not_found)?;
-    crate::http::check_version(expected, current.version)?;
+    // The body is judged first: a bad body is a 4xx of its own, whatever version it names.
     let r = apply(&current)?;
+    crate::http::check_version(expected, current.version)?;
     Ok(diesel::update(rr::table.find(id))
         .set((
             rr::name.eq(&r.name),

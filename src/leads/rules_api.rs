@@ -1,0 +1,444 @@
+//! Lead assignment rules (SPEC §11): `/v1/lead-assignment-rules`, ordered by priority.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Utc};
+use diesel::PgConnection;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::api::{one_of, required_text, text};
+use super::rules;
+use super::store::{self, Rule, RuleChanges};
+use crate::http::auth::{Auth, LeadsRead, LeadsWrite};
+use crate::http::error::{ApiResult, Problem, Violations};
+use crate::http::pagination::{Page, PageParams};
+use crate::http::{check_version, etag, if_match};
+use crate::AppState;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_rule).service(list_rules).service(get_rule).service(update_rule).service(delete_rule);
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Default, Clone)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"city": "北京", "district": "朝阳区", "category": "女装", "source": null, "kind": null}))]
+pub struct LeadRuleMatch {
+    /// Absent or null: any.
+    #[schema(max_length = 100)]
+    city: Option<String>,
+    #[schema(max_length = 100)]
+    district: Option<String>,
+    #[schema(max_length = 100)]
+    category: Option<String>,
+    /// A channel.
+    #[schema(format = "channel")]
+    source: Option<String>,
+    #[schema(pattern = "^(inquiry|cart_abandoned|walk_in|referral)$")]
+    kind: Option<String>,
+}
+
+#[derive(Deserialize, Serialize, ToSchema, Default, Clone)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"store_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d61", "skill": "女装"}))]
+pub struct LeadRuleTarget {
+    /// Listed staff (1-100). Give this, or `store_id` (with an optional `skill`), not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_items = 1, max_items = 100)]
+    staff_ids: Option<Vec<Uuid>>,
+    /// The staff of this store whose skills include `skill` (or, without `skill`, the lead's category).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    store_id: Option<Uuid>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 64, format = "non-blank")]
+    skill: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "北京朝阳 女装", "priority": 10,
+    "match": {"city": "北京", "district": "朝阳区", "category": "女装"},
+    "target": {"store_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d61", "skill": "女装"},
+    "strategy": "round_robin", "reassign_on_breach": true, "active": true}))]
+pub struct LeadRuleCreate {
+    #[schema(value_type = String, required = true, nullable = false, min_length = 1, max_length = 100, format = "non-blank")]
+    name: Option<String>,
+    /// Lowest first (default 100); ties by id.
+    #[serde(default, deserialize_with = "crate::http::whole_number")]
+    #[schema(value_type = Option<i32>, minimum = 0, maximum = 1000000)]
+    priority: Option<i32>,
+    /// Absent: matches every lead.
+    #[serde(rename = "match")]
+    matcher: Option<LeadRuleMatch>,
+    #[schema(required = true, nullable = false)]
+    target: Option<LeadRuleTarget>,
+    /// `round_robin` (default) or `least_loaded`.
+    #[schema(pattern = "^(round_robin|least_loaded)$")]
+    strategy: Option<String>,
+    /// On a missed response SLA, hand the lead to the next free person under this rule (default false).
+    reassign_on_breach: Option<bool>,
+    /// Default true.
+    active: Option<bool>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"priority": 5, "active": false}))]
+pub struct LeadRulePatch {
+    #[schema(min_length = 1, max_length = 100, format = "non-blank")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::whole_number")]
+    #[schema(value_type = Option<i32>, minimum = 0, maximum = 1000000)]
+    priority: Option<i32>,
+    /// Replaces the whole match.
+    #[serde(rename = "match")]
+    matcher: Option<LeadRuleMatch>,
+    /// Replaces the whole target.
+    target: Option<LeadRuleTarget>,
+    #[schema(pattern = "^(round_robin|least_loaded)$")]
+    strategy: Option<String>,
+    reassign_on_breach: Option<bool>,
+    active: Option<bool>,
+}
+
+fn validate_match(v: &mut Violations, m: LeadRuleMatch, c: &mut RuleChanges) {
+    c.match_city = Some(text(v, "match.city", m.city, 100));
+    c.match_district = Some(text(v, "match.district", m.district, 100));
+    c.match_category = Some(text(v, "match.category", m.category, 100));
+    let source = text(v, "match.source", m.source, 64);
+    one_of(v, "match.source", &source, crate::stores::CHANNELS);
+    c.match_source = Some(source);
+    let kind = text(v, "match.kind", m.kind, 32);
+    one_of(v, "match.kind", &kind, rules::KINDS);
+    c.match_kind = Some(kind);
+}
+
+fn validate_target(v: &mut Violations, t: LeadRuleTarget, c: &mut RuleChanges) {
+    let skill = text(v, "target.skill", t.skill, 64);
+    match (t.staff_ids, t.store_id) {
+        (Some(ids), None) => {
+            let mut ids = ids;
+            ids.sort();
+            ids.dedup();
+            v.check((1..=100).contains(&ids.len()), "target.staff_ids", "must list 1-100 staff");
+            v.check(skill.is_none(), "target.skill", "only with target.store_id");
+            c.target_staff_ids = Some(ids);
+            c.target_store_id = Some(None);
+            c.target_skill = Some(None);
+        }
+        (None, Some(store)) => {
+            c.target_staff_ids = Some(vec![]);
+            c.target_store_id = Some(Some(store));
+            c.target_skill = Some(skill);
+        }
+        _ => v.add("target", "give staff_ids, or store_id (with an optional skill), not both"),
+    }
+}
+
+fn validate_common(v: &mut Violations, priority: Option<i32>, strategy: Option<String>, c: &mut RuleChanges) {
+    if let Some(p) = priority {
+        v.check((0..=1_000_000).contains(&p), "priority", "must be 0-1000000");
+    }
+    c.priority = priority;
+    one_of(v, "strategy", &strategy, rules::STRATEGIES);
+    c.strategy = strategy;
+}
+
+impl LeadRuleCreate {
+    fn validate(self) -> ApiResult<RuleChanges> {
+        let mut v = Violations::new();
+        let mut c = RuleChanges { name: required_text(&mut v, "name", self.name, 100), ..Default::default() };
+        validate_common(&mut v, self.priority, self.strategy, &mut c);
+        validate_match(&mut v, self.matcher.unwrap_or_default(), &mut c);
+        match self.target {
+            Some(t) => validate_target(&mut v, t, &mut c),
+            None => v.add("target", "is required"),
+        }
+        c.reassign_on_breach = self.reassign_on_breach;
+        c.active = self.active;
+        v.into_result()?;
+        Ok(c)
+    }
+}
+
+impl LeadRulePatch {
+    fn validate(self) -> ApiResult<RuleChanges> {
+        let mut v = Violations::new();
+        let mut c = RuleChanges::default();
+        if let Some(name) = self.name {
+            c.name = required_text(&mut v, "name", Some(name), 100);
+        }
+        validate_common(&mut v, self.priority, self.strategy, &mut c);
+        if let Some(m) = self.matcher {
+            validate_match(&mut v, m, &mut c);
+        }
+        if let Some(t) = self.target {
+            validate_target(&mut v, t, &mut c);
+        }
+        c.reassign_on_breach = self.reassign_on_breach;
+        c.active = self.active;
+        v.into_result()?;
+        Ok(c)
+    }
+}
+
+/// The staff and store a rule names must exist.
+fn check_targets(conn: &mut PgConnection, c: &RuleChanges) -> ApiResult<()> {
+    let mut v = Violations::new();
+    if let Some(ids) = &c.target_staff_ids {
+        for (i, id) in ids.iter().enumerate() {
+            if crate::staff::store::get(conn, *id).is_err() {
+                v.add(format!("target.staff_ids[{i}]"), "no staff member with this id");
+            }
+        }
+    }
+    if let Some(Some(store)) = c.target_store_id {
+        if crate::stores::store::get(conn, store).is_err() {
+            v.add("target.store_id", "no store with this id");
+        }
+    }
+    v.into_result()
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d62", "name": "北京朝阳 女装", "priority": 10,
+    "match": {"city": "北京", "district": "朝阳区", "category": "女装", "source": null, "kind": null},
+    "target": {"store_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d61", "skill": "女装"},
+    "strategy": "round_robin", "reassign_on_breach": true, "active": true,
+    "last_staff_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60", "version": 1,
+    "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T08:00:00Z"}))]
+pub struct LeadRuleView {
+    id: Uuid,
+    name: String,
+    /// Lowest first; ties by id.
+    priority: i32,
+    #[serde(rename = "match")]
+    matcher: LeadRuleMatch,
+    target: LeadRuleTarget,
+    /// `round_robin` or `least_loaded`.
+    strategy: String,
+    reassign_on_breach: bool,
+    active: bool,
+    /// The round-robin position: who got the last lead under this rule.
+    last_staff_id: Option<Uuid>,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Rule> for LeadRuleView {
+    fn from(r: Rule) -> Self {
+        let target = if r.target_staff_ids.is_empty() {
+            LeadRuleTarget { staff_ids: None, store_id: r.target_store_id, skill: r.target_skill }
+        } else {
+            LeadRuleTarget { staff_ids: Some(r.target_staff_ids), store_id: None, skill: None }
+        };
+        LeadRuleView {
+            id: r.id,
+            name: r.name,
+            priority: r.priority,
+            matcher: LeadRuleMatch {
+                city: r.match_city,
+                district: r.match_district,
+                category: r.match_category,
+                source: r.match_source,
+                kind: r.match_kind,
+            },
+            target,
+            strategy: r.strategy,
+            reassign_on_breach: r.reassign_on_breach,
+            active: r.active,
+            last_staff_id: r.last_staff_id,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+fn rule_response(status: StatusCode, r: Rule) -> HttpResponse {
+    let mut builder = HttpResponse::build(status);
+    builder.insert_header(etag(r.version));
+    if status == StatusCode::CREATED {
+        builder.insert_header(("location", format!("/v1/lead-assignment-rules/{}", r.id)));
+    }
+    builder.json(LeadRuleView::from(r))
+}
+
+/// Create an assignment rule. Rules run in order of `priority` (then id); the first whose match
+/// fields all equal the lead's, and under which someone is free, assigns it.
+#[utoipa::path(
+    tag = "leads", operation_id = "create_lead_assignment_rule", request_body = LeadRuleCreate,
+    security(("bearer" = ["leads:write"])),
+    responses(
+        (status = 201, description = "Created", body = LeadRuleView),
+        (status = 422, description = "`validation_failed`: every bad field, including staff or a store that do not exist", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/lead-assignment-rules")]
+async fn create_rule(
+    auth: Auth<LeadsWrite>,
+    state: web::Data<AppState>,
+    body: crate::http::Json<LeadRuleCreate>,
+) -> ApiResult<HttpResponse> {
+    let changes = body.into_inner().validate()?;
+    let now = state.clock.now();
+    let who = auth.principal.clone();
+    let rule = crate::db::transaction(&state.pool, move |conn| {
+        check_targets(conn, &changes)?;
+        let rule = store::insert_rule(conn, &changes, now)?;
+        let detail = json!({"name": rule.name, "priority": rule.priority});
+        crate::audit::record(
+            conn,
+            &who,
+            "lead_rule.create",
+            "lead_assignment_rule",
+            Some(rule.id.to_string()),
+            detail,
+        )?;
+        Ok(rule)
+    })
+    .await?;
+    Ok(rule_response(StatusCode::CREATED, rule))
+}
+
+#[derive(Deserialize)]
+struct RuleKey(i32, Uuid);
+
+impl std::str::FromStr for RuleKey {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (p, id) = s.split_once('|').ok_or(())?;
+        Ok(RuleKey(p.parse().map_err(|_| ())?, id.parse().map_err(|_| ())?))
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LeadRuleListParams {
+    /// Only active (or inactive) rules.
+    active: Option<bool>,
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
+    limit: Option<i64>,
+    /// Opaque cursor from the previous page's `next_cursor`.
+    cursor: Option<String>,
+}
+
+/// Assignment rules in evaluation order (priority, then id).
+#[utoipa::path(
+    tag = "leads", operation_id = "list_lead_assignment_rules", params(LeadRuleListParams),
+    security(("bearer" = ["leads:read"])),
+    responses((status = 200, description = "Rules by priority, then id", body = Page<LeadRuleView>))
+)]
+#[get("/v1/lead-assignment-rules")]
+async fn list_rules(
+    _auth: Auth<LeadsRead>,
+    state: web::Data<AppState>,
+    params: web::Query<LeadRuleListParams>,
+) -> ApiResult<HttpResponse> {
+    let p = params.into_inner();
+    let page = PageParams { limit: p.limit, cursor: p.cursor };
+    let limit = page.limit()?;
+    let after = page.after::<RuleKey>()?.map(|k| (k.0, k.1));
+    let active = p.active;
+    let rows = crate::db::run(&state.pool, move |conn| store::list_rules(conn, active, after, limit + 1)).await?;
+    let items: Vec<LeadRuleView> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |r| format!("{}|{}", r.priority, r.id))))
+}
+
+/// Read an assignment rule.
+#[utoipa::path(
+    tag = "leads", operation_id = "get_lead_assignment_rule",
+    params(("id" = Uuid, Path, description = "Rule id")),
+    security(("bearer" = ["leads:read"])),
+    responses(
+        (status = 200, description = "The rule", body = LeadRuleView),
+        (status = 404, description = "`lead_assignment_rule_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/lead-assignment-rules/{id}")]
+async fn get_rule(_auth: Auth<LeadsRead>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let rule = crate::db::run(&state.pool, move |conn| store::get_rule(conn, id)).await?;
+    Ok(rule_response(StatusCode::OK, rule))
+}
+
+/// Change an assignment rule; send `If-Match`. `match` and `target` are replaced whole.
+#[utoipa::path(
+    tag = "leads", operation_id = "update_lead_assignment_rule", request_body = LeadRulePatch,
+    params(("id" = Uuid, Path, description = "Rule id"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["leads:write"])),
+    responses(
+        (status = 200, description = "Updated", body = LeadRuleView),
+        (status = 404, description = "`lead_assignment_rule_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/lead-assignment-rules/{id}")]
+async fn update_rule(
+    auth: Auth<LeadsWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: crate::http::Json<LeadRulePatch>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let changes = body.into_inner().validate()?;
+    let expected = if_match(&req);
+    let now = state.clock.now();
+    let who = auth.principal.clone();
+    let rule = crate::db::transaction(&state.pool, move |conn| {
+        let current = store::lock_rule(conn, id)?;
+        check_version(expected, current.version)?;
+        check_targets(conn, &changes)?;
+        let rule = store::update_rule(conn, id, &changes, now)?;
+        let detail = json!({"version": rule.version, "active": rule.active, "priority": rule.priority});
+        crate::audit::record(conn, &who, "lead_rule.update", "lead_assignment_rule", Some(id.to_string()), detail)?;
+        Ok(rule)
+    })
+    .await?;
+    Ok(rule_response(StatusCode::OK, rule))
+}
+
+/// Deactivate an assignment rule (kept, since leads name the rule that placed them); PATCH
+/// `active: true` turns it back on.
+#[utoipa::path(
+    tag = "leads", operation_id = "deactivate_lead_assignment_rule",
+    params(("id" = Uuid, Path, description = "Rule id")),
+    security(("bearer" = ["leads:write"])),
+    responses(
+        (status = 204, description = "Deactivated"),
+        (status = 404, description = "`lead_assignment_rule_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/lead-assignment-rules/{id}")]
+async fn delete_rule(
+    auth: Auth<LeadsWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let now = state.clock.now();
+    let who = auth.principal.clone();
+    crate::db::transaction(&state.pool, move |conn| {
+        store::lock_rule(conn, id)?;
+        store::update_rule(conn, id, &RuleChanges { active: Some(false), ..Default::default() }, now)?;
+        crate::audit::record(
+            conn,
+            &who,
+            "lead_rule.deactivate",
+            "lead_assignment_rule",
+            Some(id.to_string()),
+            json!({}),
+        )?;
+        Ok(())
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

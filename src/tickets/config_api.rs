@@ -1,0 +1,524 @@
+//! Ticket configuration (SPEC §12): routing rules (`/v1/ticket-routing-rules`) and SLA policies
+//! (`/v1/sla-policies`).
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::api::{not_blank_within, one_of, MAX_NAME};
+use super::rules::{PRIORITIES, TYPES};
+use super::store::{self, PolicyUpdate, RoutingRule, RuleFields, SlaPolicy};
+use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
+use crate::http::error::{ApiError, ApiResult, Problem, Violations};
+use crate::http::pagination::{Page, PageParams};
+use crate::http::patch::double_option;
+use crate::http::{etag, if_match};
+use crate::AppState;
+
+/// A week of minutes times 52: targets beyond a year make no sense.
+const MAX_TARGET_MINUTES: i32 = 525_600;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_rule)
+        .service(list_rules)
+        .service(get_rule)
+        .service(update_rule)
+        .service(delete_rule)
+        .service(list_policies)
+        .service(put_policy);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing rules
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d70", "name": "天猫退货", "priority": 10,
+    "match_type": "return", "match_category": null, "match_channel": "tmall", "match_priority": null,
+    "team": "after_sales", "active": true, "version": 1, "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T08:00:00Z"}))]
+pub struct RuleView {
+    id: Uuid,
+    name: String,
+    /// Rules are tried by priority (lowest first), then id.
+    priority: i32,
+    /// Null: any.
+    match_type: Option<String>,
+    match_category: Option<String>,
+    match_channel: Option<String>,
+    match_priority: Option<String>,
+    team: String,
+    active: bool,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<RoutingRule> for RuleView {
+    fn from(r: RoutingRule) -> Self {
+        RuleView {
+            id: r.id,
+            name: r.name,
+            priority: r.priority,
+            match_type: r.match_type,
+            match_category: r.match_category,
+            match_channel: r.match_channel,
+            match_priority: r.match_priority,
+            team: r.team,
+            active: r.active,
+            version: r.version,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+fn rule_response(status: StatusCode, r: RoutingRule) -> HttpResponse {
+    let mut builder = HttpResponse::build(status);
+    builder.insert_header(etag(r.version));
+    if status == StatusCode::CREATED {
+        builder.insert_header(("location", format!("/v1/ticket-routing-rules/{}", r.id)));
+    }
+    builder.json(RuleView::from(r))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "天猫退货", "priority": 10, "match_type": "return", "match_channel": "tmall", "team": "after_sales"}))]
+pub struct RuleCreate {
+    #[schema(value_type = String, required = true, nullable = false, min_length = 1, max_length = 64, format = "non-blank")]
+    name: Option<String>,
+    /// Lower is tried first.
+    #[serde(default, deserialize_with = "crate::http::whole_number")]
+    #[schema(value_type = i32, required = true, nullable = false)]
+    priority: Option<i32>,
+    /// A ticket type; absent = any.
+    #[schema(pattern = "^(complaint|after_sales|return|inquiry)$")]
+    match_type: Option<String>,
+    /// A category; absent = any.
+    #[schema(min_length = 1, max_length = 64, format = "non-blank")]
+    match_category: Option<String>,
+    /// A known channel; absent = any.
+    #[schema(format = "channel")]
+    match_channel: Option<String>,
+    /// A ticket priority; absent = any.
+    #[schema(pattern = "^(low|normal|high|urgent)$")]
+    match_priority: Option<String>,
+    #[schema(value_type = String, required = true, nullable = false, min_length = 1, max_length = 64, format = "non-blank")]
+    team: Option<String>,
+    /// Default true.
+    active: Option<bool>,
+}
+
+/// Checks a rule's fields as they will be stored.
+fn check_rule(r: RuleFields) -> ApiResult<RuleFields> {
+    let mut v = Violations::new();
+    not_blank_within(&mut v, "name", &r.name, MAX_NAME);
+    not_blank_within(&mut v, "team", &r.team, MAX_NAME);
+    one_of(&mut v, "match_type", r.match_type.as_deref(), TYPES);
+    one_of(&mut v, "match_priority", r.match_priority.as_deref(), PRIORITIES);
+    if let Some(c) = &r.match_category {
+        not_blank_within(&mut v, "match_category", c, MAX_NAME);
+    }
+    if let Some(c) = &r.match_channel {
+        v.check(crate::stores::CHANNELS.contains(&c.as_str()), "match_channel", "must be a known channel");
+    }
+    v.into_result()?;
+    Ok(RuleFields { name: r.name.trim().to_string(), team: r.team.trim().to_string(), ..r })
+}
+
+/// Create a routing rule: tickets whose type, category, channel and priority equal the rule's
+/// (absent = any) go to its team. Rules are tried by priority, then id; the first match wins.
+#[utoipa::path(
+    tag = "tickets", operation_id = "create_ticket_routing_rule", request_body = RuleCreate,
+    security(("bearer" = ["tickets:write"])),
+    responses(
+        (status = 201, description = "Created", body = RuleView),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/ticket-routing-rules")]
+async fn create_rule(
+    auth: Auth<TicketsWrite>,
+    state: web::Data<AppState>,
+    body: crate::http::Json<RuleCreate>,
+) -> ApiResult<HttpResponse> {
+    let b = body.into_inner();
+    let mut v = Violations::new();
+    v.check(b.name.is_some(), "name", "is required");
+    v.check(b.priority.is_some(), "priority", "is required");
+    v.check(b.team.is_some(), "team", "is required");
+    v.into_result()?;
+    let fields = check_rule(RuleFields {
+        name: b.name.unwrap_or_default(),
+        priority: b.priority.unwrap_or_default(),
+        match_type: b.match_type,
+        match_category: b.match_category.map(|c| c.trim().to_string()),
+        match_channel: b.match_channel,
+        match_priority: b.match_priority,
+        team: b.team.unwrap_or_default(),
+        active: b.active.unwrap_or(true),
+    })?;
+    let now = state.clock.now();
+    let who = auth.principal.clone();
+    let r = crate::db::transaction(&state.pool, move |conn| {
+        let r = store::insert_rule(conn, &fields, now)?;
+        let detail = json!({"name": r.name, "team": r.team, "priority": r.priority});
+        crate::audit::record(
+            conn,
+            &who,
+            "ticket_routing_rule.create",
+            "ticket_routing_rule",
+            Some(r.id.to_string()),
+            detail,
+        )?;
+        Ok(r)
+    })
+    .await?;
+    Ok(rule_response(StatusCode::CREATED, r))
+}
+
+/// Routing rules in evaluation order (priority, then id).
+#[utoipa::path(
+    tag = "tickets", operation_id = "list_ticket_routing_rules", params(PageParams),
+    security(("bearer" = ["tickets:read"])),
+    responses((status = 200, description = "Rules by priority, then id", body = Page<RuleView>))
+)]
+#[get("/v1/ticket-routing-rules")]
+async fn list_rules(
+    _auth: Auth<TicketsRead>,
+    state: web::Data<AppState>,
+    page: web::Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    let limit = page.limit()?;
+    let after =
+        match page.after::<String>()? {
+            None => None,
+            Some(raw) => {
+                let parsed =
+                    raw.split_once('/').and_then(|(p, id)| Some((p.parse::<i32>().ok()?, id.parse::<Uuid>().ok()?)));
+                Some(parsed.ok_or_else(|| {
+                    ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned")
+                })?)
+            }
+        };
+    let rows = crate::db::run(&state.pool, move |conn| store::list_rules(conn, after, limit + 1)).await?;
+    let items: Vec<RuleView> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |r| format!("{}/{}", r.priority, r.id))))
+}
+
+/// Read a routing rule.
+#[utoipa::path(
+    tag = "tickets", operation_id = "get_ticket_routing_rule",
+    params(("id" = Uuid, Path, description = "Rule id")),
+    security(("bearer" = ["tickets:read"])),
+    responses(
+        (status = 200, description = "The rule", body = RuleView),
+        (status = 404, description = "`ticket_routing_rule_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/ticket-routing-rules/{id}")]
+async fn get_rule(
+    _auth: Auth<TicketsRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let r = crate::db::run(&state.pool, move |conn| store::get_rule(conn, id)).await?;
+    Ok(rule_response(StatusCode::OK, r))
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"priority": 5, "match_category": null}))]
+pub struct RulePatch {
+    #[schema(min_length = 1, max_length = 64, format = "non-blank")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::whole_number")]
+    #[schema(value_type = Option<i32>)]
+    priority: Option<i32>,
+    /// `null` = any.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, pattern = "^(complaint|after_sales|return|inquiry)$")]
+    match_type: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 64, format = "non-blank")]
+    match_category: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, format = "channel")]
+    match_channel: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, pattern = "^(low|normal|high|urgent)$")]
+    match_priority: Option<Option<String>>,
+    #[schema(min_length = 1, max_length = 64, format = "non-blank")]
+    team: Option<String>,
+    active: Option<bool>,
+}
+
+/// Change a routing rule; send `If-Match`. Applies to tickets created from now on.
+#[utoipa::path(
+    tag = "tickets", operation_id = "update_ticket_routing_rule", request_body = RulePatch,
+    params(("id" = Uuid, Path, description = "Rule id"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["tickets:write"])),
+    responses(
+        (status = 200, description = "Updated", body = RuleView),
+        (status = 404, description = "`ticket_routing_rule_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/ticket-routing-rules/{id}")]
+async fn update_rule(
+    auth: Auth<TicketsWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: crate::http::Json<RulePatch>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let p = body.into_inner();
+    let expected = if_match(&req);
+    let now = state.clock.now();
+    let who = auth.principal.clone();
+    let r = crate::db::transaction(&state.pool, move |conn| {
+        let r = store::update_rule(
+            conn,
+            id,
+            expected,
+            |cur| {
+                check_rule(RuleFields {
+                    name: p.name.unwrap_or_else(|| cur.name.clone()),
+                    priority: p.priority.unwrap_or(cur.priority),
+                    match_type: p.match_type.unwrap_or_else(|| cur.match_type.clone()),
+                    match_category: p
+                        .match_category
+                        .map(|c| c.map(|c| c.trim().to_string()))
+                        .unwrap_or_else(|| cur.match_category.clone()),
+                    match_channel: p.match_channel.unwrap_or_else(|| cur.match_channel.clone()),
+                    match_priority: p.match_priority.unwrap_or_else(|| cur.match_priority.clone()),
+                    team: p.team.unwrap_or_else(|| cur.team.clone()),
+                    active: p.active.unwrap_or(cur.active),
+                })
+            },
+            now,
+        )?;
+        crate::audit::record(
+            conn,
+            &who,
+            "ticket_routing_rule.update",
+            "ticket_routing_rule",
+            Some(id.to_string()),
+            json!({"version": r.version}),
+        )?;
+        Ok(r)
+    })
+    .await?;
+    Ok(rule_response(StatusCode::OK, r))
+}
+
+/// Delete a routing rule (`If-Match` honoured). Tickets it routed keep their team.
+#[utoipa::path(
+    tag = "tickets", operation_id = "delete_ticket_routing_rule",
+    params(("id" = Uuid, Path, description = "Rule id"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["tickets:write"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "`ticket_routing_rule_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/ticket-routing-rules/{id}")]
+async fn delete_rule(
+    auth: Auth<TicketsWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let expected = if_match(&req);
+    let who = auth.principal.clone();
+    crate::db::transaction(&state.pool, move |conn| {
+        store::delete_rule(conn, id, expected)?;
+        crate::audit::record(
+            conn,
+            &who,
+            "ticket_routing_rule.delete",
+            "ticket_routing_rule",
+            Some(id.to_string()),
+            json!({}),
+        )
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+// ---------------------------------------------------------------------------------------------
+// SLA policies
+// ---------------------------------------------------------------------------------------------
+
+fn hhmm<S: serde::Serializer>(value: &Option<NaiveTime>, s: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(t) => s.serialize_str(&t.format("%H:%M").to_string()),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"priority": "normal", "first_response_minutes": 120, "resolution_minutes": 2880,
+    "business_hours_start": "09:00", "business_hours_end": "21:00", "business_days": [1, 2, 3, 4, 5, 6, 7],
+    "version": 1, "updated_at": "2026-11-23T08:00:00Z"}))]
+pub struct PolicyView {
+    /// `low`, `normal`, `high` or `urgent`.
+    priority: String,
+    first_response_minutes: i32,
+    resolution_minutes: i32,
+    /// Local time (business time zone) `HH:MM`; null with `business_hours_end`: around the clock.
+    #[serde(serialize_with = "hhmm")]
+    #[schema(value_type = Option<String>, example = "09:00")]
+    business_hours_start: Option<NaiveTime>,
+    #[serde(serialize_with = "hhmm")]
+    #[schema(value_type = Option<String>, example = "21:00")]
+    business_hours_end: Option<NaiveTime>,
+    /// ISO weekdays (1 = Monday) the clock runs on; empty: every day.
+    business_days: Vec<i32>,
+    version: i32,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<SlaPolicy> for PolicyView {
+    fn from(p: SlaPolicy) -> Self {
+        PolicyView {
+            priority: p.priority,
+            first_response_minutes: p.first_response_minutes,
+            resolution_minutes: p.resolution_minutes,
+            business_hours_start: p.business_hours_start,
+            business_hours_end: p.business_hours_end,
+            business_days: p.business_days,
+            version: p.version,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+/// The SLA policies, one per priority (low, normal, high, urgent).
+#[utoipa::path(
+    tag = "tickets", operation_id = "list_sla_policies",
+    security(("bearer" = ["tickets:read"])),
+    responses((status = 200, description = "The four policies", body = Vec<PolicyView>))
+)]
+#[get("/v1/sla-policies")]
+async fn list_policies(_auth: Auth<TicketsRead>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let rows = crate::db::run(&state.pool, store::policies).await?;
+    Ok(HttpResponse::Ok().json(rows.into_iter().map(PolicyView::from).collect::<Vec<_>>()))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"first_response_minutes": 120, "resolution_minutes": 2880, "business_hours_start": "09:00",
+    "business_hours_end": "21:00", "business_days": [1, 2, 3, 4, 5]}))]
+pub struct PolicyPut {
+    #[serde(default, deserialize_with = "crate::http::whole_number")]
+    #[schema(value_type = i32, required = true, nullable = false, minimum = 1, maximum = 525600)]
+    first_response_minutes: Option<i32>,
+    #[serde(default, deserialize_with = "crate::http::whole_number")]
+    #[schema(value_type = i32, required = true, nullable = false, minimum = 1, maximum = 525600)]
+    resolution_minutes: Option<i32>,
+    /// `HH:MM` local time; both or neither.
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    business_hours_start: Option<String>,
+    /// `HH:MM` local time, after the start.
+    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+    business_hours_end: Option<String>,
+    /// ISO weekdays 1-7; empty or absent: every day.
+    #[schema(max_items = 7)]
+    business_days: Option<Vec<i32>>,
+}
+
+impl PolicyPut {
+    fn validate(self) -> ApiResult<PolicyUpdate> {
+        let mut v = Violations::new();
+        for (field, value) in
+            [("first_response_minutes", self.first_response_minutes), ("resolution_minutes", self.resolution_minutes)]
+        {
+            match value {
+                None => v.add(field, "is required"),
+                Some(m) => v.check((1..=MAX_TARGET_MINUTES).contains(&m), field, "must be 1-525600"),
+            }
+        }
+        let mut time = |field: &str, raw: &Option<String>| -> Option<NaiveTime> {
+            let raw = raw.as_deref()?;
+            let t = NaiveTime::parse_from_str(raw, "%H:%M").ok();
+            v.check(t.is_some(), field, "must be HH:MM");
+            t
+        };
+        let start = time("business_hours_start", &self.business_hours_start);
+        let end = time("business_hours_end", &self.business_hours_end);
+        v.check(
+            self.business_hours_start.is_some() == self.business_hours_end.is_some(),
+            "business_hours_end",
+            "business_hours_start and business_hours_end go together",
+        );
+        if let (Some(s), Some(e)) = (start, end) {
+            v.check(s < e, "business_hours_end", "must be after business_hours_start");
+        }
+        let mut days = self.business_days.unwrap_or_default();
+        v.check(days.iter().all(|d| (1..=7).contains(d)), "business_days", "each must be an ISO weekday 1-7");
+        days.sort_unstable();
+        days.dedup();
+        v.into_result()?;
+        Ok(PolicyUpdate {
+            first_response_minutes: self.first_response_minutes.unwrap_or_default(),
+            resolution_minutes: self.resolution_minutes.unwrap_or_default(),
+            business_hours_start: start,
+            business_hours_end: end,
+            business_days: days,
+        })
+    }
+}
+
+/// Replace a priority's SLA policy; send `If-Match`. Open tickets take it from their next change.
+#[utoipa::path(
+    tag = "tickets", operation_id = "put_sla_policy", request_body = PolicyPut,
+    params(("priority" = String, Path, description = "`low`, `normal`, `high` or `urgent`"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["tickets:write"])),
+    responses(
+        (status = 200, description = "Replaced", body = PolicyView),
+        (status = 404, description = "`sla_policy_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[put("/v1/sla-policies/{priority}")]
+async fn put_policy(
+    auth: Auth<TicketsWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    priority: web::Path<String>,
+    body: crate::http::Json<PolicyPut>,
+) -> ApiResult<HttpResponse> {
+    let priority = priority.into_inner();
+    if !PRIORITIES.contains(&priority.as_str()) {
+        return Err(store::policy_not_found());
+    }
+    let update = body.into_inner().validate()?;
+    let expected = if_match(&req);
+    let now = state.clock.now();
+    let who = auth.principal.clone();
+    let p = crate::db::transaction(&state.pool, move |conn| {
+        let p = store::put_policy(conn, &priority, expected, &update, now)?;
+        let detail = json!({"version": p.version, "first_response_minutes": p.first_response_minutes,
+            "resolution_minutes": p.resolution_minutes});
+        crate::audit::record(conn, &who, "sla_policy.update", "sla_policy", Some(priority.clone()), detail)?;
+        Ok(p)
+    })
+    .await?;
+    let mut builder = HttpResponse::Ok();
+    builder.insert_header(etag(p.version));
+    Ok(builder.json(PolicyView::from(p)))
+}
