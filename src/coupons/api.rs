@@ -16,8 +16,8 @@ use super::store::{self, CouponKey, Source};
 use super::templates::{self, TemplateCreate, TemplatePatch};
 use crate::http::auth::{Auth, CouponsRead, CouponsWrite};
 use crate::http::error::{ApiError, ApiResult, Problem, Violations};
+use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
-use crate::http::{etag, if_match};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -136,12 +136,7 @@ impl From<Template> for TemplateView {
 }
 
 fn template_response(status: StatusCode, t: Template) -> HttpResponse {
-    let mut builder = HttpResponse::build(status);
-    builder.insert_header(etag(t.version));
-    if status == StatusCode::CREATED {
-        builder.insert_header(("location", format!("/v1/coupon-templates/{}", t.id)));
-    }
-    builder.json(TemplateView::from(t))
+    crate::http::versioned(status, t.version, format!("/v1/coupon-templates/{}", t.id), &TemplateView::from(t))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -215,12 +210,7 @@ fn coupon_view(c: Coupon, t: &Template, now: DateTime<Utc>) -> CouponView {
 }
 
 fn coupon_response(status: StatusCode, c: Coupon, t: &Template, now: DateTime<Utc>) -> HttpResponse {
-    let mut builder = HttpResponse::build(status);
-    builder.insert_header(etag(c.version));
-    if status == StatusCode::CREATED {
-        builder.insert_header(("location", format!("/v1/coupons/{}", c.code)));
-    }
-    builder.json(coupon_view(c, t, now))
+    crate::http::versioned(status, c.version, format!("/v1/coupons/{}", c.code), &coupon_view(c, t, now))
 }
 
 fn not_blank_within(v: &mut Violations, field: &str, text: &str, max: usize) {

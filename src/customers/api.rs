@@ -15,8 +15,8 @@ use super::service;
 use super::store::{self, SearchFilter};
 use crate::http::auth::{Auth, CustomersPii, CustomersRead, CustomersWrite, Principal};
 use crate::http::error::{ApiError, ApiResult, Problem};
+use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
-use crate::http::{etag, if_match};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -54,12 +54,7 @@ pub fn read_view(conn: &mut PgConnection, who: &Principal, id: Uuid) -> ApiResul
 }
 
 pub fn customer_response(status: StatusCode, view: CustomerView) -> HttpResponse {
-    let mut builder = HttpResponse::build(status);
-    builder.insert_header(etag(view.version));
-    if status == StatusCode::CREATED {
-        builder.insert_header(("location", format!("/v1/customers/{}", view.id)));
-    }
-    builder.json(view)
+    crate::http::versioned(status, view.version, format!("/v1/customers/{}", view.id), &view)
 }
 
 /// Create a customer. Its phone and email become identities; one that belongs to someone else is 409.

@@ -167,6 +167,21 @@ pub async fn fallback(req: HttpRequest, routes: web::Data<RouteTable>) -> Result
 }
 
 /// Entity tag for a record's version.
+/// A versioned record's response: its `ETag`, and for 201 the `Location` it was created at.
+pub fn versioned(
+    status: actix_web::http::StatusCode,
+    version: i32,
+    location: String,
+    body: &impl serde::Serialize,
+) -> actix_web::HttpResponse {
+    let mut builder = actix_web::HttpResponse::build(status);
+    builder.insert_header(etag(version));
+    if status == actix_web::http::StatusCode::CREATED {
+        builder.insert_header((header::LOCATION, location));
+    }
+    builder.json(body)
+}
+
 pub fn etag(version: i32) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))
 }

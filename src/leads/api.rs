@@ -16,7 +16,7 @@ use super::store::{self, Lead, LeadFilter, NewLead};
 use crate::http::auth::{Auth, LeadsRead, LeadsWrite, Principal};
 use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::pagination::{Page, PageParams};
-use crate::http::{check_version, etag, if_match};
+use crate::http::{check_version, if_match};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -149,12 +149,12 @@ fn lead_view(l: Lead, unmasked: bool) -> LeadView {
 }
 
 fn lead_response(status: StatusCode, l: Lead, principal: &Principal) -> HttpResponse {
-    let mut builder = HttpResponse::build(status);
-    builder.insert_header(etag(l.version));
-    if status == StatusCode::CREATED {
-        builder.insert_header(("location", format!("/v1/leads/{}", l.id)));
-    }
-    builder.json(lead_view(l, principal.has("customers:pii")))
+    crate::http::versioned(
+        status,
+        l.version,
+        format!("/v1/leads/{}", l.id),
+        &lead_view(l, principal.has("customers:pii")),
+    )
 }
 
 /// A store-bound caller only sees its own store's leads: others are 404.

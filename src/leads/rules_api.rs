@@ -15,7 +15,7 @@ use super::store::{self, Rule, RuleChanges};
 use crate::http::auth::{Auth, LeadsRead, LeadsWrite};
 use crate::http::error::{ApiResult, Problem, Violations};
 use crate::http::pagination::{Page, PageParams};
-use crate::http::{check_version, etag, if_match};
+use crate::http::{check_version, if_match};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -259,12 +259,7 @@ impl From<Rule> for LeadRuleView {
 }
 
 fn rule_response(status: StatusCode, r: Rule) -> HttpResponse {
-    let mut builder = HttpResponse::build(status);
-    builder.insert_header(etag(r.version));
-    if status == StatusCode::CREATED {
-        builder.insert_header(("location", format!("/v1/lead-assignment-rules/{}", r.id)));
-    }
-    builder.json(LeadRuleView::from(r))
+    crate::http::versioned(status, r.version, format!("/v1/lead-assignment-rules/{}", r.id), &LeadRuleView::from(r))
 }
 
 /// Create an assignment rule. Rules run in order of `priority` (then id); the first whose match

@@ -17,9 +17,9 @@ use super::ledger::{self, Entry};
 use super::rewards::{self, NewReward, Reward, RewardChanges};
 use crate::http::auth::{Admin, Auth, LoyaltyRead, LoyaltyWrite};
 use crate::http::error::{ApiError, ApiResult, Problem, Violations};
+use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
-use crate::http::{etag, if_match};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -361,12 +361,7 @@ impl From<Reward> for RewardView {
 }
 
 fn reward_response(status: StatusCode, reward: Reward) -> HttpResponse {
-    let mut builder = HttpResponse::build(status);
-    builder.insert_header(etag(reward.version));
-    if status == StatusCode::CREATED {
-        builder.insert_header(("location", format!("/v1/rewards/{}", reward.id)));
-    }
-    builder.json(RewardView::from(reward))
+    crate::http::versioned(status, reward.version, format!("/v1/rewards/{}", reward.id), &RewardView::from(reward))
 }
 
 #[derive(Deserialize, ToSchema)]

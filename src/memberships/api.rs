@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::store::{self, Enrolment, Membership, Tier, TierChange, TierChanges};
 use crate::http::auth::{Admin, Auth, CustomersWrite, LoyaltyRead};
 use crate::http::error::{ApiError, ApiResult, Problem, Violations};
+use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
-use crate::http::{etag, if_match};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -221,12 +221,7 @@ impl TierFields<'_> {
 }
 
 fn tier_response(status: StatusCode, tier: Tier) -> HttpResponse {
-    let mut builder = HttpResponse::build(status);
-    builder.insert_header(etag(tier.version));
-    if status == StatusCode::CREATED {
-        builder.insert_header(("location", format!("/v1/tiers/{}", tier.code)));
-    }
-    builder.json(TierView::from(tier))
+    crate::http::versioned(status, tier.version, format!("/v1/tiers/{}", tier.code), &TierView::from(tier))
 }
 
 fn global_admin(auth: &Auth<Admin>) -> ApiResult<()> {
@@ -470,12 +465,7 @@ fn not_a_member(conn: &mut PgConnection, customer: Uuid) -> ApiError {
 }
 
 fn membership_response(status: StatusCode, view: MembershipView) -> HttpResponse {
-    let mut builder = HttpResponse::build(status);
-    builder.insert_header(etag(view.version));
-    if status == StatusCode::CREATED {
-        builder.insert_header(("location", format!("/v1/customers/{}/membership", view.customer_id)));
-    }
-    builder.json(view)
+    crate::http::versioned(status, view.version, format!("/v1/customers/{}/membership", view.customer_id), &view)
 }
 
 #[derive(Deserialize, ToSchema)]

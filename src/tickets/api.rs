@@ -13,9 +13,9 @@ use super::rules::{self, PRIORITIES, STATUSES, TYPES, VISIBILITIES};
 use super::store::{self, Comment, NewTicket, Ticket, TicketChanges};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
 use crate::http::error::{ApiError, ApiResult, Problem, Violations};
+use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
-use crate::http::{etag, if_match};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -133,12 +133,7 @@ impl From<Ticket> for TicketView {
 }
 
 fn ticket_response(status: StatusCode, t: Ticket) -> HttpResponse {
-    let mut builder = HttpResponse::build(status);
-    builder.insert_header(etag(t.version));
-    if status == StatusCode::CREATED {
-        builder.insert_header(("location", format!("/v1/tickets/{}", t.id)));
-    }
-    builder.json(TicketView::from(t))
+    crate::http::versioned(status, t.version, format!("/v1/tickets/{}", t.id), &TicketView::from(t))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -14,9 +14,9 @@ use super::rules::{PRIORITIES, TYPES};
 use super::store::{self, PolicyUpdate, RoutingRule, RuleFields, SlaPolicy};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
 use crate::http::error::{ApiError, ApiResult, Problem, Violations};
+use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
-use crate::http::{etag, if_match};
 use crate::AppState;
 
 /// A week of minutes times 52: targets beyond a year make no sense.
@@ -77,12 +77,7 @@ impl From<RoutingRule> for RuleView {
 }
 
 fn rule_response(status: StatusCode, r: RoutingRule) -> HttpResponse {
-    let mut builder = HttpResponse::build(status);
-    builder.insert_header(etag(r.version));
-    if status == StatusCode::CREATED {
-        builder.insert_header(("location", format!("/v1/ticket-routing-rules/{}", r.id)));
-    }
-    builder.json(RuleView::from(r))
+    crate::http::versioned(status, r.version, format!("/v1/ticket-routing-rules/{}", r.id), &RuleView::from(r))
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -518,7 +513,5 @@ async fn put_policy(
         Ok(p)
     })
     .await?;
-    let mut builder = HttpResponse::Ok();
-    builder.insert_header(etag(p.version));
-    Ok(builder.json(PolicyView::from(p)))
+    Ok(crate::http::versioned(StatusCode::OK, p.version, String::new(), &PolicyView::from(p)))
 }
