@@ -46,9 +46,14 @@ pub fn audit_pii_read(conn: &mut PgConnection, who: &Principal, ids: &[Uuid], ac
 /// Reads one customer as the caller may see it, auditing unmasked reads.
 pub fn read_view(conn: &mut PgConnection, who: &Principal, id: Uuid) -> ApiResult<CustomerView> {
     let customer = store::get(conn, id)?;
+    view_of(conn, who, customer)
+}
+
+/// The customer as this caller may see them (an unmasked read is audited).
+fn view_of(conn: &mut PgConnection, who: &Principal, customer: store::Customer) -> ApiResult<CustomerView> {
     let unmasked = who.has("customers:pii");
     if unmasked {
-        audit_pii_read(conn, who, &[id], "customer.read_pii")?;
+        audit_pii_read(conn, who, &[customer.id], "customer.read_pii")?;
     }
     service::view(conn, customer, unmasked)
 }
@@ -297,10 +302,9 @@ pub fn loyalty_summary(
     customer: Uuid,
     now: DateTime<Utc>,
 ) -> ApiResult<(Option<MembershipSummary>, PointsSummary)> {
-    let Some(m) = crate::memberships::store::find(conn, customer)? else {
+    let Some((m, tier)) = crate::memberships::store::find_with_tier(conn, customer)? else {
         return Ok((None, PointsSummary::default()));
     };
-    let tier = crate::memberships::store::get_tier(conn, &m.tier_code)?;
     let points = crate::loyalty::ledger::summary(conn, customer, now, 30)?;
     Ok((
         Some(MembershipSummary {
@@ -342,8 +346,9 @@ async fn lookup_customer(
     let who = auth.principal.clone();
     let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
-        let owner = store::owner_of(conn, &kind, &value)?
+        let customer = store::by_identity(conn, &kind, &value)?
             .ok_or_else(|| ApiError::not_found("customer_not_found", "no customer has this identity"))?;
+        let owner = customer.id;
         let (membership, points) = loyalty_summary(conn, owner, now)?;
         let coupons = crate::coupons::store::available_summaries(conn, owner, now)?
             .into_iter()
@@ -355,7 +360,7 @@ async fn lookup_customer(
                 expires_at: Some(c.expires_at),
             })
             .collect();
-        Ok(LookupResult { customer: read_view(conn, &who, owner)?, membership, points, coupons })
+        Ok(LookupResult { customer: view_of(conn, &who, customer)?, membership, points, coupons })
     })
     .await?;
     Ok(HttpResponse::Ok().json(result))

@@ -152,6 +152,17 @@ pub fn standing(
     })
 }
 
+/// The customer who owns an identity, in one query.
+pub fn by_identity(conn: &mut PgConnection, kind: &str, value: &str) -> ApiResult<Option<Customer>> {
+    Ok(ci::table
+        .inner_join(c::table)
+        .filter(ci::kind.eq(kind))
+        .filter(ci::value.eq(value))
+        .select(Customer::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 pub fn owner_of(conn: &mut PgConnection, kind: &str, value: &str) -> ApiResult<Option<Uuid>> {
     Ok(ci::table.find((kind, value)).select(ci::customer_id).first(conn).optional()?)
 }

@@ -412,10 +412,39 @@ pub struct Summary {
     pub expiring: Vec<(DateTime<Utc>, i64)>,
 }
 
+#[derive(QueryableByName)]
+struct AccountLot {
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    balance: i64,
+    #[diesel(sql_type = diesel::sql_types::Int8)]
+    debt: i64,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Uuid>)]
+    id: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Int8>)]
+    remaining: Option<i64>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+    available_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamptz>)]
+    expires_at: Option<DateTime<Utc>>,
+}
+
+/// The account and its live lots in one query (the till's lookup reads it on every scan).
 pub fn summary(conn: &mut PgConnection, customer: Uuid, now: DateTime<Utc>, expiring_days: i64) -> ApiResult<Summary> {
-    let account: Option<Account> = pa::table.find(customer).select(Account::as_select()).first(conn).optional()?;
-    let Some(account) = account else { return Ok(Summary::default()) };
-    let lots: Vec<Lot> = live_lots(conn, customer)?.into_iter().map(|(l, _)| l).collect();
+    let rows: Vec<AccountLot> = crate::db::CachedSql::new(
+        "SELECT a.balance, a.debt, l.id, l.remaining, l.available_at, l.expires_at \
+         FROM points_accounts a LEFT JOIN points_lots l ON l.customer_id = a.customer_id AND l.remaining > 0 \
+         WHERE a.customer_id = ?",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(customer)
+    .load(conn)?;
+    let Some(first) = rows.first() else { return Ok(Summary::default()) };
+    let (balance, debt) = (first.balance, first.debt);
+    let lots: Vec<Lot> = rows
+        .into_iter()
+        .filter_map(|r| {
+            Some(Lot { id: r.id?, remaining: r.remaining?, available_at: r.available_at?, expires_at: r.expires_at? })
+        })
+        .collect();
     let spendable: i64 = lots.iter().filter(|l| l.spendable(now)).map(|l| l.remaining).sum();
     let pending: i64 = lots.iter().filter(|l| l.available_at > now && l.expires_at > now).map(|l| l.remaining).sum();
     let horizon = now + chrono::Duration::days(expiring_days);
@@ -428,7 +457,7 @@ pub fn summary(conn: &mut PgConnection, customer: Uuid, now: DateTime<Utc>, expi
             _ => expiring.push((lot.expires_at, lot.remaining)),
         }
     }
-    Ok(Summary { balance: account.balance, available: spendable - account.debt, pending, debt: account.debt, expiring })
+    Ok(Summary { balance, available: spendable - debt, pending, debt, expiring })
 }
 
 /// When the lots an order's redemption drew from expire (the latest of them): returned points
