@@ -335,6 +335,11 @@ fn summary(t: &Ticket) -> serde_json::Value {
 
 /// Creates a ticket: routed to a team, assigned round-robin within it, SLA clock started.
 pub fn create(conn: &mut PgConnection, n: &NewTicket, now: DateTime<Utc>, tz: Tz) -> ApiResult<Ticket> {
+    // A merged profile's old id files the ticket on the survivor, as a sale would.
+    let customer_id = match n.customer_id {
+        Some(id) => crate::orders::service::resolve_customer(conn, &crate::orders::service::CustomerRef::Id(id))?,
+        None => None,
+    };
     let routed = Routed {
         ticket_type: &n.ticket_type,
         category: n.category.as_deref(),
@@ -353,7 +358,7 @@ pub fn create(conn: &mut PgConnection, n: &NewTicket, now: DateTime<Utc>, tz: Tz
         .values((
             (
                 t::id.eq(Uuid::now_v7()),
-                t::customer_id.eq(n.customer_id),
+                t::customer_id.eq(customer_id),
                 t::order_id.eq(n.order_id),
                 t::ticket_type.eq(&n.ticket_type),
                 t::category.eq(&n.category),

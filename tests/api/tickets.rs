@@ -440,7 +440,7 @@ async fn bad_bodies_are_rejected_with_every_field() {
         .assert_problem(403, "forbidden");
     open(&app, &token, json!({"type": "inquiry", "subject": "x", "customer_id": Uuid::now_v7()}))
         .await
-        .assert_problem(422, "reference_not_found");
+        .assert_problem(422, "customer_not_found");
     let t = id(&ticket(&app, json!({"type": "inquiry", "subject": "x"})).await);
     let res = reply(&app, &t, "secret", "").await;
     res.assert_problem(422, "validation_failed");
@@ -625,4 +625,7 @@ async fn merging_customers_moves_their_tickets() {
     assert_eq!(get(&app, &t).await.body["customer_id"].as_str(), Some(target.to_string().as_str()));
     let theirs = app.collect_pages(&format!("/v1/tickets?customer_id={target}"), &app.token(RW), 50).await;
     assert_eq!(theirs.len(), 1);
+    // A ticket opened later with the merged profile's old id lands on the survivor.
+    let late = ticket(&app, json!({"customer_id": source, "type": "inquiry", "subject": "还有问题"})).await;
+    assert_eq!(late["customer_id"].as_str(), Some(target.to_string().as_str()));
 }
