@@ -100,6 +100,13 @@ pub fn whole_number_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option
     }
 }
 
+/// A list of whole numbers (`[1, 2.0]`); null or absent is `None`.
+pub fn whole_numbers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<i32>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "whole_number_required")] i32);
+    Ok(Option::<Vec<Whole>>::deserialize(d)?.map(|v| v.into_iter().map(|Whole(n)| n).collect()))
+}
+
 /// A required whole number (`3` or `3.0`, as JSON Schema's integer allows).
 pub fn whole_number_required<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
     whole_number(d)?.ok_or_else(|| serde::de::Error::custom("invalid type: null, expected a whole number"))

@@ -46,6 +46,7 @@ pub struct LeadItem {
     sku: String,
     #[schema(max_length = 200)]
     name: Option<String>,
+    #[serde(deserialize_with = "crate::http::whole_number_required")]
     #[schema(minimum = 1, maximum = 9999)]
     quantity: i32,
     #[serde(with = "crate::money::required")]

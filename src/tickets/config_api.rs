@@ -430,6 +430,7 @@ pub struct PolicyPut {
     #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
     business_hours_end: Option<String>,
     /// ISO weekdays 1-7; empty or absent: every day.
+    #[serde(default, deserialize_with = "crate::http::whole_numbers")]
     #[schema(max_items = 7)]
     business_days: Option<Vec<i32>>,
 }

@@ -656,3 +656,15 @@ async fn merge_moves_leads_to_the_surviving_customer() {
     let after = app.get(&format!("/v1/leads/{}", l["id"].as_str().unwrap_or(""))).token(&app.token(RW)).send().await;
     assert_eq!(uuid(&after.body["customer_id"]), ids[0]);
 }
+
+/// JSON Schema's integer admits `2.0` (a fuzz find, seeds 1 and 2): cart quantities take it.
+#[actix_web::test]
+async fn whole_numbers_written_as_floats_are_integers() {
+    let app = TestApp::new().await;
+    let cart = inquiry(json!({"kind": "cart_abandoned",
+        "items": [{"sku": "W-DRESS-001", "quantity": 2.0, "unit_price": "299.00"}]}));
+    let created = lead(&app, cart).await;
+    assert_eq!(created["items"][0]["quantity"], 2);
+    let res = create(&app, inquiry(json!({"items": [{"sku": "A", "quantity": 1.5, "unit_price": "1.00"}]}))).await;
+    res.assert_problem(400, "invalid_body");
+}

@@ -629,3 +629,19 @@ async fn merging_customers_moves_their_tickets() {
     let late = ticket(&app, json!({"customer_id": source, "type": "inquiry", "subject": "还有问题"})).await;
     assert_eq!(late["customer_id"].as_str(), Some(target.to_string().as_str()));
 }
+
+/// JSON Schema's integer admits `120.0` (a fuzz find, seeds 1 and 2): policies take it, in lists too.
+#[actix_web::test]
+async fn sla_policy_numbers_written_as_floats_are_integers() {
+    let app = TestApp::new().await;
+    let res = app
+        .put("/v1/sla-policies/high")
+        .token(&app.token(RW))
+        .json(&json!({"first_response_minutes": 120.0, "resolution_minutes": 1440,
+            "business_hours_start": "09:00", "business_hours_end": "21:00", "business_days": [1, 2.0, 3, 4, 5]}))
+        .send()
+        .await;
+    res.assert_status(200);
+    assert_eq!(res.body["business_days"], json!([1, 2, 3, 4, 5]));
+    assert_eq!(res.body["first_response_minutes"], 120);
+}
