@@ -213,10 +213,6 @@ fn coupon_response(status: StatusCode, c: Coupon, t: &Template, now: DateTime<Ut
     crate::http::versioned(status, c.version, format!("/v1/coupons/{}", c.code), &coupon_view(c, t, now))
 }
 
-fn not_blank_within(v: &mut Violations, field: &str, text: &str, max: usize) {
-    v.check(!text.trim().is_empty() && text.chars().count() <= max, field, &format!("must be 1-{max} characters"));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Templates
 // ---------------------------------------------------------------------------------------------
@@ -656,7 +652,7 @@ async fn void_coupon(
     let code = canonical(&code.into_inner())?;
     let mut v = Violations::new();
     match &body.reason {
-        Some(reason) => not_blank_within(&mut v, "reason", reason, 500),
+        Some(reason) => v.text("reason", reason, 500),
         None => v.add("reason", "is required"),
     }
     v.into_result()?;

@@ -133,14 +133,6 @@ pub struct NewTemplate {
     pub status: String,
 }
 
-fn clean(text: Option<String>) -> Option<String> {
-    text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
-}
-
-fn not_blank_within(v: &mut Violations, field: &str, text: &str, max: usize) {
-    v.check(!text.trim().is_empty() && text.chars().count() <= max, field, &format!("must be 1-{max} characters"));
-}
-
 /// At most 200 entries, each non-blank and at most 64 characters; trimmed, duplicates dropped.
 fn text_list(v: &mut Violations, field: &str, list: Option<Vec<String>>) -> Vec<String> {
     let list = list.unwrap_or_default();
@@ -183,7 +175,7 @@ impl TemplateCreate {
     pub fn validate(self, now: DateTime<Utc>) -> ApiResult<NewTemplate> {
         let mut v = Violations::new();
         match &self.name {
-            Some(name) => not_blank_within(&mut v, "name", name, MAX_NAME_CHARS),
+            Some(name) => v.text("name", name, MAX_NAME_CHARS),
             None => v.add("name", "is required"),
         }
         if let Some(d) = &self.description {
@@ -213,7 +205,7 @@ impl TemplateCreate {
             None => None,
         };
         if let Some(sku) = &self.gift_sku {
-            not_blank_within(&mut v, "gift_sku", sku, MAX_ENTRY_CHARS);
+            v.text("gift_sku", sku, MAX_ENTRY_CHARS);
         }
         let (has_threshold, has_discount) = (self.threshold.is_some(), self.discount.is_some());
         let (has_rate, has_max, has_gift) =
@@ -289,14 +281,14 @@ impl TemplateCreate {
         v.check(status == "draft" || status == "active", "status", "must be draft or active");
         v.into_result()?;
         Ok(NewTemplate {
-            name: clean(self.name).unwrap_or_default(),
-            description: clean(self.description),
+            name: crate::http::clean(self.name).unwrap_or_default(),
+            description: crate::http::clean(self.description),
             kind,
             threshold: self.threshold,
             discount: self.discount,
             discount_rate,
             max_discount: self.max_discount,
-            gift_sku: clean(self.gift_sku),
+            gift_sku: crate::http::clean(self.gift_sku),
             valid_from: self.valid_from,
             valid_to: self.valid_to,
             valid_days_after_issue: self.valid_days_after_issue,
@@ -365,7 +357,7 @@ impl TemplatePatch {
     pub fn validate(self) -> ApiResult<TemplateChanges> {
         let mut v = Violations::new();
         if let Some(name) = &self.name {
-            not_blank_within(&mut v, "name", name, MAX_NAME_CHARS);
+            v.text("name", name, MAX_NAME_CHARS);
         }
         if let Some(Some(d)) = &self.description {
             v.check(d.chars().count() <= MAX_DESCRIPTION_CHARS, "description", "must be at most 500 characters");
@@ -382,8 +374,8 @@ impl TemplatePatch {
         amount(&mut v, "unit_cost", self.unit_cost, true);
         v.into_result()?;
         Ok(TemplateChanges {
-            name: clean(self.name),
-            description: self.description.map(clean),
+            name: crate::http::clean(self.name),
+            description: self.description.map(crate::http::clean),
             status: self.status,
             total_quantity: self.total_quantity,
             per_customer_limit: self.per_customer_limit,

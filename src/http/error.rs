@@ -252,6 +252,20 @@ impl Violations {
             self.add(field, message);
         }
     }
+    /// Text as the schema states it: at most `max` characters as sent, and not only white space.
+    pub fn text(&mut self, field: &str, text: &str, max: usize) {
+        self.check(
+            !text.trim().is_empty() && text.chars().count() <= max,
+            field,
+            &format!("must be 1-{max} characters"),
+        );
+    }
+    /// A value, when given, from a closed list.
+    pub fn one_of(&mut self, field: &str, value: Option<&str>, allowed: &[&str]) {
+        if let Some(x) = value {
+            self.check(allowed.contains(&x), field, &format!("must be one of {}", allowed.join(", ")));
+        }
+    }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

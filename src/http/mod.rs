@@ -100,6 +100,11 @@ pub fn whole_number_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option
     }
 }
 
+/// Trimmed text; blank counts as absent.
+pub fn clean(text: Option<String>) -> Option<String> {
+    text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
+}
+
 /// A list of whole numbers (`[1, 2.0]`); null or absent is `None`.
 pub fn whole_numbers<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<i32>>, D::Error> {
     #[derive(Deserialize)]

@@ -183,12 +183,6 @@ pub(super) fn required_text(v: &mut Violations, field: &str, value: Option<Strin
     t
 }
 
-pub(super) fn one_of(v: &mut Violations, field: &str, value: &Option<String>, allowed: &[&str]) {
-    if let Some(s) = value {
-        v.check(allowed.contains(&s.as_str()), field, &format!("must be one of {}", allowed.join(", ")));
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Leads
 // ---------------------------------------------------------------------------------------------
@@ -245,9 +239,9 @@ impl LeadCreate {
     fn validate(self, principal: &Principal, now: DateTime<Utc>) -> ApiResult<NewLead> {
         let mut v = Violations::new();
         let source = required_text(&mut v, "source", self.source, 64);
-        one_of(&mut v, "source", &source, crate::stores::CHANNELS);
+        v.one_of("source", source.as_deref(), crate::stores::CHANNELS);
         let kind = required_text(&mut v, "kind", self.kind, 32);
-        one_of(&mut v, "kind", &kind, rules::KINDS);
+        v.one_of("kind", kind.as_deref(), rules::KINDS);
         let contact = self.contact.unwrap_or_default();
         let contact_name = text(&mut v, "contact.name", contact.name, 100);
         let contact_wechat = text(&mut v, "contact.wechat", contact.wechat, 64);
@@ -403,9 +397,9 @@ async fn list_leads(
     let limit = page.limit()?;
     let after = page.after::<Uuid>()?;
     let mut v = Violations::new();
-    one_of(&mut v, "status", &p.status, rules::STATUSES);
-    one_of(&mut v, "source", &p.source, crate::stores::CHANNELS);
-    one_of(&mut v, "kind", &p.kind, rules::KINDS);
+    v.one_of("status", p.status.as_deref(), rules::STATUSES);
+    v.one_of("source", p.source.as_deref(), crate::stores::CHANNELS);
+    v.one_of("kind", p.kind.as_deref(), rules::KINDS);
     v.into_result()?;
     let filter = LeadFilter {
         status: p.status,
@@ -655,7 +649,7 @@ async fn close_lead(
     let body = body.into_inner();
     let mut v = Violations::new();
     let outcome = required_text(&mut v, "outcome", body.outcome, 16);
-    one_of(&mut v, "outcome", &outcome, &["won", "lost"]);
+    v.one_of("outcome", outcome.as_deref(), &["won", "lost"]);
     let reason = text(&mut v, "lost_reason", body.lost_reason, 500);
     let action = if outcome.as_deref() == Some("won") { Action::CloseWon } else { Action::CloseLost };
     if outcome.as_deref() == Some("lost") && reason.is_none() {
@@ -761,7 +755,7 @@ async fn lead_funnel(
     let mut v = Violations::new();
     v.check(p.from.is_some(), "from", "is required");
     v.check(p.to.is_some(), "to", "is required");
-    one_of(&mut v, "source", &p.source, crate::stores::CHANNELS);
+    v.one_of("source", p.source.as_deref(), crate::stores::CHANNELS);
     let (from, to) = match (p.from, p.to) {
         (Some(f), Some(t)) => {
             v.check(f < t, "to", "must be after from");

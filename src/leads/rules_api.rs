@@ -9,7 +9,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::api::{one_of, required_text, text};
+use super::api::{required_text, text};
 use super::rules;
 use super::store::{self, Rule, RuleChanges};
 use crate::http::auth::{Auth, LeadsRead, LeadsWrite};
@@ -108,10 +108,10 @@ fn validate_match(v: &mut Violations, m: LeadRuleMatch, c: &mut RuleChanges) {
     c.match_district = Some(text(v, "match.district", m.district, 100));
     c.match_category = Some(text(v, "match.category", m.category, 100));
     let source = text(v, "match.source", m.source, 64);
-    one_of(v, "match.source", &source, crate::stores::CHANNELS);
+    v.one_of("match.source", source.as_deref(), crate::stores::CHANNELS);
     c.match_source = Some(source);
     let kind = text(v, "match.kind", m.kind, 32);
-    one_of(v, "match.kind", &kind, rules::KINDS);
+    v.one_of("match.kind", kind.as_deref(), rules::KINDS);
     c.match_kind = Some(kind);
 }
 
@@ -142,7 +142,7 @@ fn validate_common(v: &mut Violations, priority: Option<i32>, strategy: Option<S
         v.check((0..=1_000_000).contains(&p), "priority", "must be 0-1000000");
     }
     c.priority = priority;
-    one_of(v, "strategy", &strategy, rules::STRATEGIES);
+    v.one_of("strategy", strategy.as_deref(), rules::STRATEGIES);
     c.strategy = strategy;
 }
 

@@ -76,16 +76,6 @@ fn adjustment_points_schema() -> OneOfBuilder {
         .examples([json!(500), json!(-200)])
 }
 
-/// Trimmed text; blank counts as absent.
-fn clean(text: Option<String>) -> Option<String> {
-    text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
-}
-
-fn not_blank_within(v: &mut Violations, field: &str, text: &str, max: usize) {
-    // As the schema states it: at most `max` characters as sent, and not only white space.
-    v.check(!text.trim().is_empty() && text.chars().count() <= max, field, &format!("must be 1-{max} characters"));
-}
-
 // ---------------------------------------------------------------------------------------------
 // Points: balance, entries, adjustments
 // ---------------------------------------------------------------------------------------------
@@ -262,7 +252,7 @@ impl PointsAdjustment {
             None => v.add("points", "is required"),
         }
         match &self.reason {
-            Some(reason) => not_blank_within(&mut v, "reason", reason, 500),
+            Some(reason) => v.text("reason", reason, 500),
             None => v.add("reason", "is required"),
         }
         v.into_result()?;
@@ -389,7 +379,7 @@ impl RewardCreate {
     fn validate(self) -> ApiResult<NewReward> {
         let mut v = Violations::new();
         match &self.name {
-            Some(name) => not_blank_within(&mut v, "name", name, 100),
+            Some(name) => v.text("name", name, 100),
             None => v.add("name", "is required"),
         }
         if let Some(d) = &self.description {
@@ -404,8 +394,8 @@ impl RewardCreate {
         }
         v.into_result()?;
         Ok(NewReward {
-            name: clean(self.name).unwrap_or_default(),
-            description: clean(self.description),
+            name: crate::http::clean(self.name).unwrap_or_default(),
+            description: crate::http::clean(self.description),
             points_cost: self.points_cost.unwrap_or_default(),
             stock: self.stock.unwrap_or(0),
             active: self.active.unwrap_or(true),
@@ -438,7 +428,7 @@ impl RewardPatch {
     fn validate(self) -> ApiResult<RewardChanges> {
         let mut v = Violations::new();
         if let Some(name) = &self.name {
-            not_blank_within(&mut v, "name", name, 100);
+            v.text("name", name, 100);
         }
         if let Some(Some(d)) = &self.description {
             v.check(d.chars().count() <= 500, "description", "must be at most 500 characters");
@@ -451,8 +441,8 @@ impl RewardPatch {
         }
         v.into_result()?;
         Ok(RewardChanges {
-            name: clean(self.name),
-            description: self.description.map(clean),
+            name: crate::http::clean(self.name),
+            description: self.description.map(crate::http::clean),
             points_cost: self.points_cost,
             stock: self.stock,
             active: self.active,

@@ -91,14 +91,10 @@ pub struct OrderInput {
     pricing: Option<String>,
 }
 
-fn text_ok(value: &str, max: usize) -> bool {
-    !value.trim().is_empty() && value.chars().count() <= max
-}
-
 impl OrderInput {
     fn validate(self, principal: &Principal, now: DateTime<Utc>) -> ApiResult<NewOrder> {
         let mut v = Violations::new();
-        v.check(text_ok(&self.external_id, 128), "external_id", "must be 1-128 characters");
+        v.text("external_id", &self.external_id, 128);
         v.check(crate::stores::CHANNELS.contains(&self.channel.as_str()), "channel", "is not a known channel");
         let external = match self.pricing.as_deref() {
             None | Some("crm") => false,
@@ -152,9 +148,11 @@ pub fn validate_lines(input: Vec<LineInput>, external: bool, v: &mut Violations)
     let mut lines = Vec::with_capacity(input.len());
     for (i, l) in input.into_iter().enumerate() {
         let f = |name: &str| format!("lines[{i}].{name}");
-        v.check(text_ok(&l.sku, 64), &f("sku"), "must be 1-64 characters");
+        v.text(&f("sku"), &l.sku, 64);
         v.check(l.name.as_deref().is_none_or(|n| n.chars().count() <= 200), &f("name"), "at most 200 characters");
-        v.check(l.category.as_deref().is_none_or(|c| text_ok(c, 64)), &f("category"), "must be 1-64 characters");
+        if let Some(c) = &l.category {
+            v.text(&f("category"), c, 64);
+        }
         v.check((1..=100_000).contains(&l.quantity), &f("quantity"), "must be 1-100000");
         v.check(l.unit_price >= Decimal::ZERO, &f("unit_price"), "must not be negative");
         let list_amount = crate::money::round(l.unit_price * Decimal::from(l.quantity.max(0)));
@@ -495,7 +493,7 @@ async fn refund_order(
     let id = id.into_inner();
     let input = body.into_inner();
     let mut v = Violations::new();
-    v.check(text_ok(&input.external_id, 128), "external_id", "must be 1-128 characters");
+    v.text("external_id", &input.external_id, 128);
     let lines: Vec<RefundLine> = input
         .lines
         .unwrap_or_default()

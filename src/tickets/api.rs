@@ -33,20 +33,6 @@ const MAX_SUBJECT: usize = 200;
 const MAX_TEXT: usize = 5000;
 pub(super) const MAX_NAME: usize = 64;
 
-pub(super) fn not_blank_within(v: &mut Violations, field: &str, text: &str, max: usize) {
-    v.check(!text.trim().is_empty() && text.chars().count() <= max, field, &format!("must be 1-{max} characters"));
-}
-
-pub(super) fn clean(text: Option<String>) -> Option<String> {
-    text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())
-}
-
-pub(super) fn one_of(v: &mut Violations, field: &str, value: Option<&str>, allowed: &[&str]) {
-    if let Some(x) = value {
-        v.check(allowed.contains(&x), field, &format!("must be one of {}", allowed.join(", ")));
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Views
 // ---------------------------------------------------------------------------------------------
@@ -201,32 +187,32 @@ impl TicketCreate {
         let mut v = Violations::new();
         match &self.ticket_type {
             None => v.add("type", "is required"),
-            Some(t) => one_of(&mut v, "type", Some(t), TYPES),
+            Some(t) => v.one_of("type", Some(t), TYPES),
         }
         match &self.subject {
             None => v.add("subject", "is required"),
-            Some(s) => not_blank_within(&mut v, "subject", s, MAX_SUBJECT),
+            Some(s) => v.text("subject", s, MAX_SUBJECT),
         }
         if let Some(d) = &self.description {
             v.check(d.chars().count() <= MAX_TEXT, "description", "must be at most 5000 characters");
         }
         if let Some(c) = &self.category {
-            not_blank_within(&mut v, "category", c, MAX_NAME);
+            v.text("category", c, MAX_NAME);
         }
         if let Some(c) = &self.channel {
             v.check(crate::stores::CHANNELS.contains(&c.as_str()), "channel", "must be a known channel");
         }
-        one_of(&mut v, "priority", self.priority.as_deref(), PRIORITIES);
+        v.one_of("priority", self.priority.as_deref(), PRIORITIES);
         v.into_result()?;
         Ok(NewTicket {
             customer_id: self.customer_id,
             order_id: self.order_id,
             ticket_type: self.ticket_type.unwrap_or_default(),
-            category: clean(self.category),
+            category: crate::http::clean(self.category),
             channel: self.channel,
             priority: self.priority.unwrap_or_else(|| "normal".into()),
-            subject: clean(self.subject).unwrap_or_default(),
-            description: clean(self.description),
+            subject: crate::http::clean(self.subject).unwrap_or_default(),
+            description: crate::http::clean(self.description),
             store_id,
         })
     }
@@ -308,9 +294,9 @@ async fn list_tickets(
 ) -> ApiResult<HttpResponse> {
     let p = params.into_inner();
     let mut v = Violations::new();
-    one_of(&mut v, "status", p.status.as_deref(), STATUSES);
-    one_of(&mut v, "priority", p.priority.as_deref(), PRIORITIES);
-    one_of(&mut v, "type", p.ticket_type.as_deref(), TYPES);
+    v.one_of("status", p.status.as_deref(), STATUSES);
+    v.one_of("priority", p.priority.as_deref(), PRIORITIES);
+    v.one_of("type", p.ticket_type.as_deref(), TYPES);
     v.into_result()?;
     let page = PageParams { limit: p.limit, cursor: p.cursor };
     let limit = page.limit()?;
@@ -377,16 +363,16 @@ pub struct TicketPatch {
 impl TicketPatch {
     fn validate(self) -> ApiResult<TicketChanges> {
         let mut v = Violations::new();
-        one_of(&mut v, "status", self.status.as_deref(), STATUSES);
-        one_of(&mut v, "priority", self.priority.as_deref(), PRIORITIES);
+        v.one_of("status", self.status.as_deref(), STATUSES);
+        v.one_of("priority", self.priority.as_deref(), PRIORITIES);
         if let Some(Some(team)) = &self.team {
-            not_blank_within(&mut v, "team", team, MAX_NAME);
+            v.text("team", team, MAX_NAME);
         }
         v.into_result()?;
         Ok(TicketChanges {
             status: self.status,
             priority: self.priority,
-            team: self.team.map(clean),
+            team: self.team.map(crate::http::clean),
             assignee_staff_id: self.assignee_staff_id,
         })
     }
@@ -490,15 +476,15 @@ async fn add_comment(
     let mut v = Violations::new();
     match &b.visibility {
         None => v.add("visibility", "is required"),
-        Some(x) => one_of(&mut v, "visibility", Some(x), VISIBILITIES),
+        Some(x) => v.one_of("visibility", Some(x), VISIBILITIES),
     }
     match &b.body {
         None => v.add("body", "is required"),
-        Some(text) => not_blank_within(&mut v, "body", text, MAX_TEXT),
+        Some(text) => v.text("body", text, MAX_TEXT),
     }
     v.into_result()?;
     let visibility = b.visibility.unwrap_or_default();
-    let text = clean(b.body).unwrap_or_default();
+    let text = crate::http::clean(b.body).unwrap_or_default();
     let now = state.clock.now();
     let tz = state.config.timezone;
     let who = auth.principal.clone();
@@ -581,7 +567,7 @@ async fn record_satisfaction(
     }
     v.into_result()?;
     let score = b.score.unwrap_or_default();
-    let comment = clean(b.comment);
+    let comment = crate::http::clean(b.comment);
     let now = state.clock.now();
     let who = auth.principal.clone();
     let t = crate::db::transaction(&state.pool, move |conn| {

@@ -9,7 +9,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::api::{not_blank_within, one_of, MAX_NAME};
+use super::api::MAX_NAME;
 use super::rules::{PRIORITIES, TYPES};
 use super::store::{self, PolicyUpdate, RoutingRule, RuleFields, SlaPolicy};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
@@ -111,12 +111,12 @@ pub struct RuleCreate {
 /// Checks a rule's fields as they will be stored.
 fn check_rule(r: RuleFields) -> ApiResult<RuleFields> {
     let mut v = Violations::new();
-    not_blank_within(&mut v, "name", &r.name, MAX_NAME);
-    not_blank_within(&mut v, "team", &r.team, MAX_NAME);
-    one_of(&mut v, "match_type", r.match_type.as_deref(), TYPES);
-    one_of(&mut v, "match_priority", r.match_priority.as_deref(), PRIORITIES);
+    v.text("name", &r.name, MAX_NAME);
+    v.text("team", &r.team, MAX_NAME);
+    v.one_of("match_type", r.match_type.as_deref(), TYPES);
+    v.one_of("match_priority", r.match_priority.as_deref(), PRIORITIES);
     if let Some(c) = &r.match_category {
-        not_blank_within(&mut v, "match_category", c, MAX_NAME);
+        v.text("match_category", c, MAX_NAME);
     }
     if let Some(c) = &r.match_channel {
         v.check(crate::stores::CHANNELS.contains(&c.as_str()), "match_channel", "must be a known channel");
