@@ -231,11 +231,14 @@ fn lots_and_holds(
 ) -> ApiResult<(Vec<Lot>, i64, i64)> {
     use diesel::sql_types::{Nullable, Timestamptz, Uuid as SqlUuid};
     let rows: Vec<LotWithHolds> = crate::db::CachedSql::new(
-        "SELECT l.id, l.remaining, l.available_at, l.expires_at, \
-             (SELECT sum(r.points)::bigint FROM checkout_reservations r WHERE r.customer_id = l.customer_id \
-                 AND r.status = 'held' AND r.expires_at > ? AND r.id IS DISTINCT FROM ?) AS held, \
-             (SELECT a.debt FROM points_accounts a WHERE a.customer_id = l.customer_id) AS debt \
-         FROM points_lots l WHERE l.customer_id = ? AND l.remaining > 0",
+        // Holds and debt once per query, not once per lot row.
+        "WITH p AS (SELECT ?::timestamptz AS now, ?::uuid AS except_id, ?::uuid AS customer), \
+         h AS (SELECT sum(r.points)::bigint AS held FROM checkout_reservations r, p \
+               WHERE r.customer_id = p.customer AND r.status = 'held' AND r.expires_at > p.now \
+                 AND r.id IS DISTINCT FROM p.except_id), \
+         a AS (SELECT a.debt FROM points_accounts a, p WHERE a.customer_id = p.customer) \
+         SELECT l.id, l.remaining, l.available_at, l.expires_at, h.held, (SELECT debt FROM a) AS debt \
+         FROM p JOIN points_lots l ON l.customer_id = p.customer AND l.remaining > 0 CROSS JOIN h",
     )
     .bind::<Timestamptz, _>(now)
     .bind::<Nullable<SqlUuid>, _>(except)
