@@ -256,8 +256,12 @@ fn lots_and_holds(
 /// Points the member can spend now: spendable lots less debt and what other tills hold.
 pub fn spendable_now(conn: &mut PgConnection, customer: Uuid, now: DateTime<Utc>) -> ApiResult<i64> {
     let (lots, held, debt) = lots_and_holds(conn, customer, now, None)?;
-    let spendable: i64 = lots.iter().filter(|l| l.spendable(now)).map(|l| l.remaining).sum();
-    Ok((spendable - debt - held).max(0))
+    Ok(spendable_after(&lots, debt, held, now).max(0))
+}
+
+/// Spendable lots less the debt and what other tills hold (may be negative).
+fn spendable_after(lots: &[Lot], debt: i64, held: i64, now: DateTime<Utc>) -> i64 {
+    lots.iter().filter(|l| l.spendable(now)).map(|l| l.remaining).sum::<i64>() - debt - held
 }
 
 fn drawn_json(plan: &[(Uuid, i64)]) -> Value {
@@ -293,7 +297,7 @@ pub fn spend(
         return Ok(None);
     }
     let (lots, held, _) = lots_and_holds(conn, account.customer_id, now, posting.reservation_id)?;
-    let available = lots.iter().filter(|l| l.spendable(now)).map(|l| l.remaining).sum::<i64>() - account.debt - held;
+    let available = spendable_after(&lots, account.debt, held, now);
     if account.debt > 0 || points > available {
         return Err(insufficient(available.max(0), points));
     }
