@@ -30,6 +30,10 @@ pub struct Config {
     pub reservation_ttl_seconds: i64,
     /// A lead's response SLA from its assignment (SPEC §11: 15 minutes).
     pub lead_response_minutes: i64,
+    /// Requests per second per principal unless an API client has its own (0 = unlimited).
+    pub rate_limit_rps: u32,
+    /// Token requests per second from one source address (0 = unlimited).
+    pub token_rate_per_address: u32,
 }
 
 impl Default for Config {
@@ -47,6 +51,8 @@ impl Default for Config {
             token_ttl_seconds: 3600,
             reservation_ttl_seconds: 600,
             lead_response_minutes: 15,
+            rate_limit_rps: 1000,
+            token_rate_per_address: 20,
         }
     }
 }
@@ -120,6 +126,10 @@ impl Config {
                 .unwrap_or(defaults.lead_response_minutes),
             token_ttl_seconds: parse_number(&non_empty, "CRM_TOKEN_TTL_SECONDS", 60, 86_400 * 30)?
                 .unwrap_or(defaults.token_ttl_seconds),
+            rate_limit_rps: parse_number(&non_empty, "CRM_RATE_LIMIT_RPS", 0, 1_000_000)?
+                .unwrap_or(defaults.rate_limit_rps),
+            token_rate_per_address: parse_number(&non_empty, "CRM_TOKEN_RATE_PER_ADDRESS", 0, 1_000_000)?
+                .unwrap_or(defaults.token_rate_per_address),
         })
     }
 }

@@ -37,6 +37,7 @@ use utoipa_actix_web::AppExt;
 use config::Config;
 use db::PgPool;
 use http::auth::{RevocationList, TokenKeys};
+use http::limits::Limits;
 use metrics::Metrics;
 
 /// Everything a request handler may need, shared across workers.
@@ -45,19 +46,22 @@ pub struct AppState {
     pub config: Config,
     pub tokens: TokenKeys,
     pub revocations: RevocationList,
+    pub limits: Limits,
     pub metrics: Metrics,
     pub clock: clock::Clock,
 }
 
 impl AppState {
     pub fn new(pool: PgPool, config: Config, jwt_secret: &[u8]) -> Result<AppState, String> {
+        let clock = clock::Clock::default();
         Ok(AppState {
             pool,
-            tokens: TokenKeys::new(jwt_secret, config.token_ttl_seconds),
+            tokens: TokenKeys::new(jwt_secret, config.token_ttl_seconds, clock.clone()),
+            limits: Limits::new(config.rate_limit_rps, config.token_rate_per_address),
             config,
             revocations: RevocationList::default(),
             metrics: Metrics::new().map_err(|e| e.to_string())?,
-            clock: clock::Clock::default(),
+            clock,
         })
     }
 }

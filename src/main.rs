@@ -85,7 +85,7 @@ fn run(cli: Cli, config: Config) -> Result<(), String> {
             retail_crm::db::run_migrations(&mut conn)?;
             let secret = secrets::new_client_secret();
             let hash = secrets::hash_secret(&secret).map_err(|e| e.to_string())?;
-            let client = clients::insert(&mut conn, &secrets::new_client_id(), &name, &hash, &scopes, store)
+            let client = clients::insert(&mut conn, &secrets::new_client_id(), &name, &hash, &scopes, store, None)
                 .map_err(|e| e.to_string())?;
             println!("client_id:     {}", client.client_id);
             println!("client_secret: {secret}");

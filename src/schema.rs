@@ -32,6 +32,7 @@ diesel::table! {
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        tokens_valid_after -> Nullable<Timestamptz>,
     }
 }
 
@@ -45,6 +46,7 @@ diesel::table! {
         store_id -> Nullable<Uuid>,
         created_at -> Timestamptz,
         revoked_at -> Nullable<Timestamptz>,
+        rate_limit_rps -> Nullable<Int4>,
     }
 }
 
@@ -174,6 +176,7 @@ diesel::table! {
         tier_validity_days -> Int4,
         version -> Int4,
         updated_at -> Timestamptz,
+        max_adjustment_points -> Int8,
     }
 }
 

@@ -1,6 +1,6 @@
 //! Start-up: database (external or embedded), migrations, secrets, bootstrap client, HTTP server.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
@@ -13,6 +13,7 @@ use diesel::prelude::*;
 use crate::auth_clients::{secrets, store as clients};
 use crate::config::Config;
 use crate::db::embedded::{LocalPostgres, LocalPostgresOptions};
+use crate::http::auth::Revocation;
 use crate::AppState;
 
 pub const EMBEDDED_DATABASE: &str = "retail_crm";
@@ -91,7 +92,7 @@ fn bootstrap_client(conn: &mut PgConnection, config: &Config) -> Result<(), Stri
     let client_id = secrets::new_client_id();
     let secret = secrets::new_client_secret();
     let hash = secrets::hash_secret(&secret).map_err(|e| e.to_string())?;
-    clients::insert(conn, &client_id, "generated admin", &hash, &["admin".to_string()], None)
+    clients::insert(conn, &client_id, "generated admin", &hash, &["admin".to_string()], None, None)
         .map_err(|e| e.to_string())?;
     let path = absolute(&config.data_dir)?.join("admin-client.json");
     write_private(&path, &serde_json::json!({"client_id": client_id, "client_secret": secret}).to_string())?;
@@ -101,18 +102,23 @@ fn bootstrap_client(conn: &mut PgConnection, config: &Config) -> Result<(), Stri
     Ok(())
 }
 
+/// Other instances' revocations and staff changes, and API clients' own rate limits.
 fn refresh_revocations(state: &AppState) -> Result<(), String> {
     let mut conn = crate::db::checkout(&state.pool).map_err(|e| e.to_string())?;
-    let mut set: HashSet<String> =
-        clients::revoked_subjects(&mut conn).map_err(|e| e.to_string())?.into_iter().collect();
-    set.extend(crate::staff::store::inactive_subjects(&mut conn).map_err(|e| e.to_string())?);
-    state.revocations.replace(set);
+    let mut map: HashMap<String, Revocation> = clients::revoked_subjects(&mut conn)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|sub| (sub, Revocation::All))
+        .collect();
+    map.extend(crate::staff::store::token_cutoffs(&mut conn).map_err(|e| e.to_string())?);
+    state.revocations.replace(map);
+    state.limits.replace_client_rates(clients::rate_limits(&mut conn).map_err(|e| e.to_string())?);
     Ok(())
 }
 
 fn housekeeping(state: &AppState) -> Result<(), String> {
     let mut conn = crate::db::checkout(&state.pool).map_err(|e| e.to_string())?;
-    let purged = crate::http::idempotency::purge_expired(&mut conn, chrono::Utc::now()).map_err(|e| e.to_string())?;
+    let purged = crate::http::idempotency::purge_expired(&mut conn, state.clock.now()).map_err(|e| e.to_string())?;
     if purged > 0 {
         log::info!("purged {purged} expired idempotency records");
     }

@@ -41,10 +41,8 @@ async fn list_audit_log(
     state: web::Data<AppState>,
     params: web::Query<AuditParams>,
 ) -> ApiResult<HttpResponse> {
-    if auth.store_id.is_some() {
-        // The log spans every store; a store-bound administrator may not read other stores' trail.
-        return Err(crate::http::error::ApiError::forbidden("a store-bound client cannot read the audit log"));
-    }
+    // The log spans every store: a chain-wide act (SPEC §3.1).
+    auth.require_chain_wide()?;
     let p = params.into_inner();
     let page = PageParams { limit: p.limit, cursor: p.cursor };
     let limit = page.limit()?;

@@ -1,4 +1,4 @@
-use actix_web::{delete, get, post, web, HttpResponse};
+use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -7,8 +7,9 @@ use uuid::Uuid;
 
 use super::secrets;
 use super::store::{self, ApiClient};
-use crate::http::auth::{Admin, Auth, ALL_SCOPES};
+use crate::http::auth::{Admin, Auth, LoginCandidate, Revocation, ALL_SCOPES};
 use crate::http::error::{ApiError, ApiResult, Violations};
+use crate::http::idempotency::RedactOnReplay;
 use crate::http::pagination::{Page, PageParams};
 use crate::AppState;
 
@@ -30,6 +31,21 @@ pub enum TokenRequest {
     Password { username: String, password: String },
 }
 
+/// Whose secret a token request checks; failed attempts are counted per identity.
+enum Identity {
+    Client(String),
+    Staff(String),
+}
+
+impl Identity {
+    fn limit_key(&self) -> String {
+        match self {
+            Identity::Client(id) => format!("client_id:{id}"),
+            Identity::Staff(username) => format!("username:{username}"),
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"access_token": "eyJhbGciOiJIUzI1NiJ9...", "token_type": "Bearer", "expires_in": 3600, "scope": "customers:read customers:write"}))]
 pub struct TokenResponse {
@@ -47,23 +63,41 @@ pub struct TokenResponse {
     responses(
         (status = 200, description = "A bearer token", body = TokenResponse),
         (status = 401, description = "Unknown client, wrong secret or password, or revoked", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_requests`: 10 failed attempts for this client id or username within 5 minutes, or too many token requests from this address (`Retry-After`)", body = crate::http::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/auth/token")]
-async fn issue_token(state: web::Data<AppState>, body: crate::http::Json<TokenRequest>) -> ApiResult<HttpResponse> {
-    let request = body.into_inner();
-    let (sub, scopes, store_id) = crate::db::run(&state.pool, move |conn| match request {
-        TokenRequest::ClientCredentials { client_id, client_secret } => {
-            let client = store::find_by_client_id(conn, &client_id)?;
-            let ok = secrets::verify_secret(&client_secret, client.as_ref().map(|c| c.secret_hash.as_str()));
-            match client {
-                Some(c) if ok && c.revoked_at.is_none() => Ok((c.subject(), c.scopes.clone(), c.store_id)),
-                _ => Err(ApiError::Unauthorized("invalid client credentials".into())),
-            }
+async fn issue_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: crate::http::Json<TokenRequest>,
+) -> ApiResult<HttpResponse> {
+    state.limits.admit_token_request(req.peer_addr().map(|a| a.ip()))?;
+    let now = state.clock.now();
+    let (identity, secret) = match body.into_inner() {
+        TokenRequest::ClientCredentials { client_id, client_secret } => (Identity::Client(client_id), client_secret),
+        TokenRequest::Password { username, password } => (Identity::Staff(username), password),
+    };
+    let limit_key = identity.limit_key();
+    state.limits.check_login_allowed(&limit_key, now)?;
+    // The connection goes back to the pool before the (deliberately slow) hash check.
+    let candidate = crate::db::run(&state.pool, move |conn| match &identity {
+        Identity::Client(client_id) => {
+            Ok(store::find_by_client_id(conn, client_id)?.map_or(LoginCandidate { hash: None, grant: None }, |c| {
+                LoginCandidate {
+                    hash: Some(c.secret_hash.clone()),
+                    grant: c.revoked_at.is_none().then(|| (c.subject(), c.scopes.clone(), c.store_id)),
+                }
+            }))
         }
-        TokenRequest::Password { username, password } => crate::staff::store::authenticate(conn, &username, &password),
+        Identity::Staff(username) => crate::staff::store::login_candidate(conn, username),
     })
     .await?;
+    let verified = secrets::verify_secret_off_pool(secret, candidate.hash).await?;
+    let Some((sub, scopes, store_id)) = candidate.grant.filter(|_| verified) else {
+        state.limits.record_failed_login(&limit_key, now);
+        return Err(ApiError::Unauthorized("invalid credentials".into()));
+    };
     let access_token = state.tokens.issue(&sub, &scopes, store_id)?;
     Ok(HttpResponse::Ok().insert_header(("cache-control", "no-store")).json(TokenResponse {
         access_token,
@@ -85,6 +119,10 @@ pub struct NewApiClient {
     scopes: Vec<String>,
     /// Binds the client to one store: it can act for that store only.
     store_id: Option<Uuid>,
+    /// Requests per second this client's tokens may make (burst twice that); absent: the
+    /// service default (`CRM_RATE_LIMIT_RPS`, 1,000); 0: unlimited.
+    #[schema(minimum = 0, maximum = 1000000)]
+    rate_limit_rps: Option<i32>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -97,6 +135,7 @@ pub struct ApiClientView {
     name: String,
     scopes: Vec<String>,
     store_id: Option<Uuid>,
+    rate_limit_rps: Option<i32>,
     created_at: DateTime<Utc>,
     revoked_at: Option<DateTime<Utc>>,
 }
@@ -109,6 +148,7 @@ impl From<ApiClient> for ApiClientView {
             name: c.name,
             scopes: c.scopes,
             store_id: c.store_id,
+            rate_limit_rps: c.rate_limit_rps,
             created_at: c.created_at,
             revoked_at: c.revoked_at,
         }
@@ -156,15 +196,10 @@ async fn create_api_client(
     let name = req.name.trim().to_string();
     v.check(!name.is_empty() && req.name.chars().count() <= 100, "name", "must be 1-100 characters");
     validate_scopes(&req.scopes, &mut v);
+    v.check(req.rate_limit_rps.is_none_or(|r| (0..=1_000_000).contains(&r)), "rate_limit_rps", "must be 0-1000000");
     v.into_result()?;
-    // A store-bound caller can only make clients bound to its own store (never an unbound one).
-    let store_id = match (auth.store_id, req.store_id) {
-        (Some(own), Some(asked)) if asked != own => {
-            return Err(ApiError::forbidden("a store-bound client can only create clients for its own store"))
-        }
-        (Some(own), _) => Some(own),
-        (None, asked) => asked,
-    };
+    auth.require_chain_wide()?;
+    let store_id = req.store_id;
     let secret = secrets::new_client_secret();
     let hash = secrets::hash_secret(&secret)?;
     let principal = auth.principal.clone();
@@ -173,7 +208,8 @@ async fn create_api_client(
             crate::stores::store::get(conn, store_id)
                 .map_err(|_| ApiError::invalid("store_id", "no store with this id"))?;
         }
-        let client = store::insert(conn, &secrets::new_client_id(), &name, &hash, &req.scopes, store_id)?;
+        let client =
+            store::insert(conn, &secrets::new_client_id(), &name, &hash, &req.scopes, store_id, req.rate_limit_rps)?;
         crate::audit::record(
             conn,
             &principal,
@@ -185,9 +221,13 @@ async fn create_api_client(
         Ok(client)
     })
     .await?;
-    Ok(HttpResponse::Created()
+    state.limits.set_client_rate(&client.subject(), client.rate_limit_rps.and_then(|r| u32::try_from(r).ok()));
+    let mut res = HttpResponse::Created()
         .insert_header(("location", format!("/v1/api-clients/{}", client.id)))
-        .json(CreatedApiClient { client: client.into(), client_secret: secret }))
+        .json(CreatedApiClient { client: client.into(), client_secret: secret });
+    // The secret is shown once: an idempotent replay answers without it.
+    res.extensions_mut().insert(RedactOnReplay(&["client_secret"]));
+    Ok(res)
 }
 
 /// List API clients.
@@ -204,10 +244,10 @@ async fn list_api_clients(
     state: web::Data<AppState>,
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let limit = page.limit()?;
     let after = page.after::<Uuid>()?;
-    let only = auth.store_id;
-    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, only, after, limit + 1)).await?;
+    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, after, limit + 1)).await?;
     let views: Vec<ApiClientView> = rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |c| c.id.to_string())))
 }
@@ -222,9 +262,9 @@ async fn list_api_clients(
 )]
 #[get("/v1/api-clients/{id}")]
 async fn get_api_client(auth: Auth<Admin>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let id = id.into_inner();
-    let own_store = auth.store_id;
-    let client = crate::db::run(&state.pool, move |conn| store::get_visible(conn, id, own_store)).await?;
+    let client = crate::db::run(&state.pool, move |conn| store::get(conn, id)).await?;
     Ok(HttpResponse::Ok().json(ApiClientView::from(client)))
 }
 
@@ -242,15 +282,15 @@ async fn revoke_api_client(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
+    auth.require_chain_wide()?;
+    let (id, now) = (id.into_inner(), state.clock.now());
     let principal = auth.principal.clone();
     let client = crate::db::transaction(&state.pool, move |conn| {
-        store::get_visible(conn, id, principal.store_id)?;
-        let client = store::revoke(conn, id)?;
+        let client = store::revoke(conn, id, now)?;
         crate::audit::record(conn, &principal, "api_client.revoke", "api_client", Some(id.to_string()), json!({}))?;
         Ok(client)
     })
     .await?;
-    state.revocations.revoke(client.subject());
+    state.revocations.revoke(client.subject(), Revocation::All);
     Ok(HttpResponse::NoContent().finish())
 }

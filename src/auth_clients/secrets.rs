@@ -28,6 +28,14 @@ pub fn hash_secret(secret: &str) -> ApiResult<String> {
     Argon2::default().hash_password(secret.as_bytes(), &salt).map(|h| h.to_string()).map_err(ApiError::internal)
 }
 
+/// Verifies a secret on the blocking pool, never holding a database connection, and at most two
+/// at a time: a burst of bad logins costs a bounded share of the CPU, not the tills' requests.
+pub async fn verify_secret_off_pool(secret: String, hash: Option<String>) -> ApiResult<bool> {
+    static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+    let _permit = HASHING.acquire().await.map_err(ApiError::internal)?;
+    actix_web::web::block(move || verify_secret(&secret, hash.as_deref())).await.map_err(ApiError::internal)
+}
+
 /// Verifies against `hash`, or against a fixed dummy when there is none, so an unknown client id
 /// costs the same time as a wrong secret.
 pub fn verify_secret(secret: &str, hash: Option<&str>) -> bool {

@@ -16,6 +16,7 @@ pub struct ApiClient {
     pub store_id: Option<Uuid>,
     pub created_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    pub rate_limit_rps: Option<i32>,
 }
 
 impl ApiClient {
@@ -31,6 +32,7 @@ pub fn insert(
     secret_hash: &str,
     scopes: &[String],
     store_id: Option<Uuid>,
+    rate_limit_rps: Option<i32>,
 ) -> ApiResult<ApiClient> {
     Ok(diesel::insert_into(api_clients::table)
         .values((
@@ -40,6 +42,7 @@ pub fn insert(
             api_clients::secret_hash.eq(secret_hash),
             api_clients::scopes.eq(scopes),
             api_clients::store_id.eq(store_id),
+            api_clients::rate_limit_rps.eq(rate_limit_rps),
         ))
         .returning(ApiClient::as_returning())
         .get_result(conn)?)
@@ -84,22 +87,8 @@ pub fn get(conn: &mut PgConnection, id: Uuid) -> ApiResult<ApiClient> {
         .ok_or_else(|| ApiError::not_found("api_client_not_found", "no API client with this id"))
 }
 
-/// A store-bound administrator only ever sees its own store's clients; others look absent.
-pub fn get_visible(conn: &mut PgConnection, id: Uuid, own_store: Option<Uuid>) -> ApiResult<ApiClient> {
-    let client = get(conn, id)?;
-    match own_store {
-        Some(store) if client.store_id != Some(store) => {
-            Err(ApiError::not_found("api_client_not_found", "no API client with this id"))
-        }
-        _ => Ok(client),
-    }
-}
-
-pub fn list(conn: &mut PgConnection, only: Option<Uuid>, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<ApiClient>> {
+pub fn list(conn: &mut PgConnection, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<ApiClient>> {
     let mut q = api_clients::table.select(ApiClient::as_select()).order(api_clients::id).limit(limit).into_boxed();
-    if let Some(store) = only {
-        q = q.filter(api_clients::store_id.eq(store));
-    }
     if let Some(after) = after {
         q = q.filter(api_clients::id.gt(after));
     }
@@ -110,15 +99,25 @@ pub fn count_live(conn: &mut PgConnection) -> ApiResult<i64> {
     Ok(api_clients::table.filter(api_clients::revoked_at.is_null()).count().get_result(conn)?)
 }
 
-pub fn revoke(conn: &mut PgConnection, id: Uuid) -> ApiResult<ApiClient> {
+pub fn revoke(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> ApiResult<ApiClient> {
     let client = get(conn, id)?;
     if client.revoked_at.is_some() {
         return Ok(client);
     }
     Ok(diesel::update(api_clients::table.find(id))
-        .set(api_clients::revoked_at.eq(Some(Utc::now())))
+        .set(api_clients::revoked_at.eq(Some(now)))
         .returning(ApiClient::as_returning())
         .get_result(conn)?)
+}
+
+/// Clients with their own request rate (`rate_limit_rps`), by subject.
+pub fn rate_limits(conn: &mut PgConnection) -> ApiResult<std::collections::HashMap<String, u32>> {
+    let rows: Vec<(Uuid, Option<i32>)> = api_clients::table
+        .filter(api_clients::rate_limit_rps.is_not_null())
+        .filter(api_clients::revoked_at.is_null())
+        .select((api_clients::id, api_clients::rate_limit_rps))
+        .load(conn)?;
+    Ok(rows.into_iter().filter_map(|(id, rps)| Some((format!("client:{id}"), u32::try_from(rps?).ok()?))).collect())
 }
 
 /// Subjects whose tokens must be refused: revoked clients.

@@ -481,7 +481,7 @@ mod tests {
 
     #[test]
     fn a_coupon_is_blocked_for_the_first_reason_a_till_can_act_on() {
-        let now = Utc::now();
+        let now = DateTime::UNIX_EPOCH;
         let (owner, store, reservation) = (Uuid::now_v7(), Uuid::now_v7(), Uuid::now_v7());
         let at = Presentation {
             customer_id: Some(owner),

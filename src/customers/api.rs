@@ -77,10 +77,11 @@ async fn create_customer(
     state: web::Data<AppState>,
     body: crate::http::Json<CustomerInput>,
 ) -> ApiResult<HttpResponse> {
-    let input = body.into_inner().validate(service::today(state.config.timezone), "")?;
+    let now = state.clock.now();
+    let input = body.into_inner().validate(service::today(now, state.config.timezone), "")?;
     let who = auth.principal.clone();
     let view = crate::db::transaction(&state.pool, move |conn| {
-        let customer = service::create(conn, input)?;
+        let customer = service::create(conn, input, now)?;
         read_view(conn, &who, customer.id)
     })
     .await?;
@@ -132,11 +133,12 @@ async fn update_customer(
         return Err(ApiError::invalid("identities", "add identities with POST /v1/customers/{id}/identities"));
     }
     raw.identities = None;
-    let input = raw.validate(service::today(state.config.timezone), "")?;
+    let now = state.clock.now();
+    let input = raw.validate(service::today(now, state.config.timezone), "")?;
     let expected = if_match(&req);
     let who = auth.principal.clone();
     let view = crate::db::transaction(&state.pool, move |conn| {
-        service::update(conn, id, expected, input)?;
+        service::update(conn, id, expected, input, now)?;
         read_view(conn, &who, id)
     })
     .await?;
@@ -190,10 +192,11 @@ async fn upsert_customer_by_identity(
 ) -> ApiResult<HttpResponse> {
     let (kind, value) = path.into_inner();
     let (kind, value) = rules::normalize_identity(&kind, &value).map_err(|m| ApiError::invalid("value", m))?;
-    let input = body.into_inner().validate(service::today(state.config.timezone), "")?;
+    let now = state.clock.now();
+    let input = body.into_inner().validate(service::today(now, state.config.timezone), "")?;
     let who = auth.principal.clone();
     let (view, created) = crate::db::transaction(&state.pool, move |conn| {
-        let (customer, created) = service::upsert_by_identity(conn, &kind, &value, input)?;
+        let (customer, created) = service::upsert_by_identity(conn, &kind, &value, input, now)?;
         Ok((read_view(conn, &who, customer.id)?, created))
     })
     .await?;
@@ -510,13 +513,14 @@ async fn bulk_upsert_customers(
     if rows.is_empty() || rows.len() > BULK_MAX_ROWS {
         return Err(ApiError::invalid("customers", "send between 1 and 1000 rows"));
     }
-    let today = service::today(state.config.timezone);
+    let now = state.clock.now();
+    let today = service::today(now, state.config.timezone);
     let results = crate::db::run(&state.pool, move |conn| {
         use diesel::Connection;
         let mut results = Vec::with_capacity(rows.len());
         for (index, row) in rows.into_iter().enumerate() {
             let outcome = parse_bulk_row(row, index, today).and_then(|(kind, value, input)| {
-                conn.transaction(|conn| service::upsert_by_identity(conn, &kind, &value, input))
+                conn.transaction(|conn| service::upsert_by_identity(conn, &kind, &value, input, now))
             });
             results.push(match outcome {
                 Ok((customer, created)) => BulkRowResult {

@@ -533,7 +533,7 @@ async fn export_customer(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
+    let (id, now) = (id.into_inner(), state.clock.now());
     let who = auth.principal.clone();
     let export = crate::db::run(&state.pool, move |conn| {
         let customer = store::get(conn, id)?;
@@ -542,7 +542,7 @@ async fn export_customer(
             customer: service::view(conn, customer, true)?,
             notes: store::notes_before(conn, id, None, 10_000)?.into_iter().map(Into::into).collect(),
             timeline: timeline(conn, id, None, 10_000)?,
-            exported_at: Utc::now(),
+            exported_at: now,
         })
     })
     .await?;

@@ -56,7 +56,7 @@ pub fn not_found() -> ApiError {
 pub fn insert(conn: &mut PgConnection, id: Uuid, changes: &ProfileChanges) -> ApiResult<Customer> {
     diesel::insert_into(c::table).values(c::id.eq(id)).execute(conn)?;
     Ok(diesel::update(c::table.find(id))
-        .set((changes, c::updated_at.eq(Utc::now())))
+        .set((changes, c::updated_at.eq(diesel::dsl::now)))
         .returning(Customer::as_returning())
         .get_result(conn)?)
 }
@@ -87,7 +87,7 @@ pub fn ensure_active(customer: &Customer) -> ApiResult<()> {
 
 pub fn update(conn: &mut PgConnection, current: &Customer, changes: &ProfileChanges) -> ApiResult<Customer> {
     Ok(diesel::update(c::table.find(current.id))
-        .set((changes, c::version.eq(current.version + 1), c::updated_at.eq(Utc::now())))
+        .set((changes, c::version.eq(current.version + 1), c::updated_at.eq(diesel::dsl::now)))
         .returning(Customer::as_returning())
         .get_result(conn)?)
 }
@@ -104,7 +104,7 @@ pub fn set_status(
             c::status.eq(status),
             c::merged_into.eq(merged_into),
             c::version.eq(current.version + 1),
-            c::updated_at.eq(Utc::now()),
+            c::updated_at.eq(diesel::dsl::now),
         ))
         .returning(Customer::as_returning())
         .get_result(conn)?)

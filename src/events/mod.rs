@@ -66,7 +66,7 @@ pub fn emit(
         .values((
             events::id.eq(id),
             events::event_type.eq(event_type),
-            events::occurred_at.eq(Utc::now()),
+            events::occurred_at.eq(diesel::dsl::now),
             events::subject_id.eq(subject_id),
             events::data.eq(data),
         ))
@@ -79,7 +79,6 @@ pub fn emit_many(conn: &mut PgConnection, batch: &[(&'static str, Option<Uuid>, 
     if batch.is_empty() {
         return Ok(());
     }
-    let now = Utc::now();
     let rows: Vec<_> = batch
         .iter()
         .map(|(event_type, subject, data)| {
@@ -87,7 +86,7 @@ pub fn emit_many(conn: &mut PgConnection, batch: &[(&'static str, Option<Uuid>, 
             (
                 events::id.eq(Uuid::now_v7()),
                 events::event_type.eq(*event_type),
-                events::occurred_at.eq(now),
+                events::occurred_at.eq(diesel::dsl::now),
                 events::subject_id.eq(*subject),
                 events::data.eq(data.clone()),
             )

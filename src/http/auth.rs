@@ -1,19 +1,19 @@
 //! Bearer JWTs (HS256), scopes, and the extractor that enforces an endpoint's scope.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::future::{ready, Ready};
 use std::marker::PhantomData;
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpMessage, HttpRequest};
-use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::error::ApiError;
+use super::error::{ApiError, ApiResult};
 use super::middleware::RequestId;
+use crate::clock::Clock;
 use crate::AppState;
 
 pub const ALL_SCOPES: &[&str] = &[
@@ -25,6 +25,7 @@ pub const ALL_SCOPES: &[&str] = &[
     "coupons:read",
     "coupons:write",
     "coupons:redeem",
+    "orders:read",
     "orders:write",
     "campaigns:read",
     "campaigns:write",
@@ -33,6 +34,9 @@ pub const ALL_SCOPES: &[&str] = &[
     "tickets:read",
     "tickets:write",
     "analytics:read",
+    "events:read",
+    "webhooks:write",
+    "staff:read",
     "admin",
 ];
 
@@ -51,19 +55,25 @@ pub struct TokenKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     pub ttl_seconds: i64,
+    /// Issue and expiry times come from the app's clock, so a test that moves it sees tokens expire.
+    clock: Clock,
 }
 
+/// Seconds of clock skew tolerated on `exp`.
+const EXPIRY_LEEWAY_SECONDS: i64 = 5;
+
 impl TokenKeys {
-    pub fn new(secret: &[u8], ttl_seconds: i64) -> Self {
+    pub fn new(secret: &[u8], ttl_seconds: i64, clock: Clock) -> Self {
         TokenKeys {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
             ttl_seconds,
+            clock,
         }
     }
 
     pub fn issue(&self, sub: &str, scopes: &[String], store_id: Option<Uuid>) -> Result<String, ApiError> {
-        let now = Utc::now().timestamp();
+        let now = self.clock.now().timestamp();
         let claims = Claims {
             sub: sub.to_string(),
             scope: scopes.join(" "),
@@ -75,15 +85,31 @@ impl TokenKeys {
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(ApiError::internal)
     }
 
-    /// Only HS256 with our key and a future `exp` passes; `alg: none` and other algorithms fail here.
+    /// Only HS256 with our key and a future `exp` (by the app's clock) passes; `alg: none` and other
+    /// algorithms fail here. The 401 never says why: the library's reason helps only an attacker.
     pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
+        validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .map(|data| data.claims)
-            .map_err(|e| ApiError::Unauthorized(format!("invalid token: {e}")))
+            .map_err(|_| invalid_token())?;
+        if claims.exp + EXPIRY_LEEWAY_SECONDS < self.clock.now().timestamp() {
+            return Err(invalid_token());
+        }
+        Ok(claims)
     }
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::Unauthorized("the bearer token is missing, invalid or expired".into())
+}
+
+/// What a token request found for the identity it names: the hash to check the secret against
+/// (none: unknown) and, when the identity may have a token at all, its subject, scopes and store.
+pub struct LoginCandidate {
+    pub hash: Option<String>,
+    pub grant: Option<(String, Vec<String>, Option<Uuid>)>,
 }
 
 /// Who is calling, with what rights, and for which store (if bound to one).
@@ -101,51 +127,122 @@ impl Principal {
         self.scopes.iter().any(|s| s == scope || s == "admin")
     }
 
-    /// A store-bound principal may only act for its own store.
-    pub fn may_act_for_store(&self, store_id: Option<Uuid>) -> bool {
+    /// For whom this principal acts: every store, or one (SPEC §3.1).
+    pub fn store_scope(&self) -> StoreScope {
         match self.store_id {
-            None => true,
-            Some(own) => store_id == Some(own),
+            None => StoreScope::Chain,
+            Some(own) => StoreScope::Store(own),
+        }
+    }
+
+    /// Chain-wide-only acts (merge, erase, templates, rules, the feed...): 403 `store_bound_principal`.
+    pub fn require_chain_wide(&self) -> ApiResult<()> {
+        match self.store_id {
+            None => Ok(()),
+            Some(_) => Err(ApiError::store_bound("this operation needs a chain-wide principal (not bound to a store)")),
+        }
+    }
+
+    /// The store an act is for: a store-bound principal acts for its own store (the default) and
+    /// never names another (403 `store_bound_principal`); a chain-wide one names any, or none.
+    pub fn acting_store(&self, asked: Option<Uuid>) -> ApiResult<Option<Uuid>> {
+        match (self.store_id, asked) {
+            (Some(own), Some(asked)) if own != asked => {
+                Err(ApiError::store_bound("a store-bound principal acts for its own store only"))
+            }
+            (Some(own), _) => Ok(Some(own)),
+            (None, asked) => Ok(asked),
         }
     }
 }
 
-/// Subjects whose tokens stop working at once: revoked clients, deactivated staff.
-/// Refreshed from the database every second (other instances' revocations) and updated
-/// in-process the moment this instance revokes.
+/// Which stores' objects a principal may see and act on. Queries take it and filter in SQL
+/// (`only()`), so another store's object is simply not found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreScope {
+    /// A chain-wide principal: every store, and the chain's own (store-less) objects.
+    Chain,
+    /// A store-bound principal: this store's objects only.
+    Store(Uuid),
+}
+
+impl StoreScope {
+    /// The store to filter by, or `None` for every store.
+    pub fn only(self) -> Option<Uuid> {
+        match self {
+            StoreScope::Chain => None,
+            StoreScope::Store(s) => Some(s),
+        }
+    }
+
+    /// Whether an object held by `store` (none: a chain-level object) is within this scope.
+    pub fn covers(self, store: Option<Uuid>) -> bool {
+        match self {
+            StoreScope::Chain => true,
+            StoreScope::Store(own) => store == Some(own),
+        }
+    }
+
+    /// `Ok(object)` when within the scope, else the `not_found` error a missing object gets.
+    pub fn admit<T>(self, object: T, store: impl FnOnce(&T) -> Option<Uuid>, not_found: ApiError) -> ApiResult<T> {
+        if self.covers(store(&object)) {
+            Ok(object)
+        } else {
+            Err(not_found)
+        }
+    }
+}
+
+/// How a subject's tokens are cut off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// Every token (a revoked client, a deactivated staff member).
+    All,
+    /// Tokens issued before this Unix second (a staff member whose roles or store changed).
+    IssuedBefore(i64),
+}
+
+impl Revocation {
+    fn rejects(self, issued_at: i64) -> bool {
+        match self {
+            Revocation::All => true,
+            Revocation::IssuedBefore(t) => issued_at < t,
+        }
+    }
+}
+
+/// Subjects whose tokens stop working at once: revoked clients, deactivated staff, and the tokens
+/// staff held before a change to their roles or store. Refreshed from the database every second
+/// (other instances' changes) and updated in-process the moment this instance changes one.
 #[derive(Default)]
 pub struct RevocationList {
     inner: RwLock<Revoked>,
 }
 
 /// The revoked subjects, and this instance's recent revocations with when they happened.
-type Revoked = (HashSet<String>, Vec<(String, Instant)>);
+type Revoked = (HashMap<String, Revocation>, Vec<(String, Revocation, Instant)>);
 
 impl RevocationList {
-    pub fn is_revoked(&self, sub: &str) -> bool {
-        self.inner.read().map(|g| g.0.contains(sub)).unwrap_or(true)
+    pub fn rejects(&self, sub: &str, issued_at: i64) -> bool {
+        self.inner.read().map(|g| g.0.get(sub).is_some_and(|r| r.rejects(issued_at))).unwrap_or(true)
     }
-    pub fn revoke(&self, sub: String) {
+    pub fn revoke(&self, sub: String, how: Revocation) {
         if let Ok(mut g) = self.inner.write() {
-            g.0.insert(sub.clone());
-            g.1.push((sub, Instant::now()));
-        }
-    }
-    pub fn reinstate(&self, sub: &str) {
-        if let Ok(mut g) = self.inner.write() {
-            g.0.remove(sub);
-            g.1.retain(|(s, _)| s != sub);
+            g.0.insert(sub.clone(), how);
+            g.1.push((sub, how, Instant::now()));
         }
     }
     /// Replaces the set with the database's view, keeping very recent local revocations that a
     /// concurrent refresh may not have seen yet.
-    pub fn replace(&self, from_db: HashSet<String>) {
+    pub fn replace(&self, from_db: HashMap<String, Revocation>) {
         if let Ok(mut g) = self.inner.write() {
             let cutoff = Duration::from_secs(10);
-            g.1.retain(|(_, at)| at.elapsed() < cutoff);
-            let mut set = from_db;
-            set.extend(g.1.iter().map(|(s, _)| s.clone()));
-            g.0 = set;
+            g.1.retain(|(_, _, at)| at.elapsed() < cutoff);
+            let mut map = from_db;
+            for (sub, how, _) in &g.1 {
+                map.entry(sub.clone()).or_insert(*how);
+            }
+            g.0 = map;
         }
     }
 }
@@ -172,6 +269,7 @@ scopes! {
     CustomersPii => "customers:pii",
     LoyaltyRead => "loyalty:read",
     LoyaltyWrite => "loyalty:write",
+    OrdersRead => "orders:read",
     OrdersWrite => "orders:write",
     CouponsRead => "coupons:read",
     CouponsWrite => "coupons:write",
@@ -180,6 +278,9 @@ scopes! {
     LeadsWrite => "leads:write",
     TicketsRead => "tickets:read",
     TicketsWrite => "tickets:write",
+    EventsRead => "events:read",
+    WebhooksWrite => "webhooks:write",
+    StaffRead => "staff:read",
     Admin => "admin",
 }
 
@@ -208,20 +309,29 @@ pub fn bearer_token(req: &HttpRequest) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
 }
 
+/// The caller behind the request's bearer token: 401 when missing, invalid, expired or revoked,
+/// 429 when over its rate limit. Decided once per request (the idempotency layer and the handler
+/// share the result).
 pub fn authenticate(req: &HttpRequest) -> Result<Principal, ApiError> {
-    let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::internal("application state missing"))?;
-    let token = bearer_token(req).ok_or_else(|| ApiError::Unauthorized("a bearer token is required".into()))?;
-    let claims = state.tokens.verify(token)?;
-    if state.revocations.is_revoked(&claims.sub) {
-        return Err(ApiError::Unauthorized("the token's client or staff member has been revoked".into()));
+    if let Some(known) = req.extensions().get::<Principal>() {
+        return Ok(known.clone());
     }
+    let state = req.app_data::<web::Data<AppState>>().ok_or_else(|| ApiError::internal("application state missing"))?;
+    let token = bearer_token(req).ok_or_else(invalid_token)?;
+    let claims = state.tokens.verify(token)?;
+    if state.revocations.rejects(&claims.sub, claims.iat) {
+        return Err(invalid_token());
+    }
+    state.limits.admit_request(&claims.sub)?;
     let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_default();
-    Ok(Principal {
+    let principal = Principal {
         sub: claims.sub,
         scopes: claims.scope.split_whitespace().map(str::to_string).collect(),
         store_id: claims.store_id,
         request_id,
-    })
+    };
+    req.extensions_mut().insert(principal.clone());
+    Ok(principal)
 }
 
 impl<S: Scope> FromRequest for Auth<S> {
@@ -245,7 +355,7 @@ mod tests {
     use super::*;
 
     fn keys() -> TokenKeys {
-        TokenKeys::new(b"0123456789abcdef0123456789abcdef", 3600)
+        TokenKeys::new(b"0123456789abcdef0123456789abcdef", 3600, Clock::default())
     }
 
     #[test]
@@ -263,7 +373,7 @@ mod tests {
     #[test]
     fn foreign_key_and_alg_none_and_expired_are_rejected() {
         let k = keys();
-        let other = TokenKeys::new(b"another-secret-another-secret-xx", 3600);
+        let other = TokenKeys::new(b"another-secret-another-secret-xx", 3600, Clock::default());
         let token = other.issue("client:x", &[], None).expect("issue");
         assert!(k.verify(&token).is_err());
 
@@ -271,12 +381,24 @@ mod tests {
         use base64::Engine;
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let header = b64.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        let exp = Utc::now().timestamp() + 600;
+        let exp = Clock::default().now().timestamp() + 600;
         let payload = b64.encode(format!(r#"{{"sub":"client:x","scope":"admin","iat":0,"exp":{exp},"jti":"j"}}"#));
         assert!(k.verify(&format!("{header}.{payload}.")).is_err());
 
-        let expired = TokenKeys::new(b"0123456789abcdef0123456789abcdef", -120);
+        let expired = TokenKeys::new(b"0123456789abcdef0123456789abcdef", -120, Clock::default());
         let token = expired.issue("client:x", &[], None).expect("issue");
+        let err = k.verify(&token).expect_err("expired");
+        assert_eq!(err.to_string(), "the bearer token is missing, invalid or expired");
+
+        // Expiry follows the app's clock.
+        let clock = Clock::default();
+        clock.set(chrono::DateTime::UNIX_EPOCH + chrono::Duration::days(20_000));
+        let k = TokenKeys::new(b"0123456789abcdef0123456789abcdef", 60, clock.clone());
+        let token = k.issue("client:x", &[], None).expect("issue");
+        assert!(k.verify(&token).is_ok());
+        clock.advance(chrono::Duration::seconds(64));
+        assert!(k.verify(&token).is_ok(), "within the leeway");
+        clock.advance(chrono::Duration::seconds(2));
         assert!(k.verify(&token).is_err());
     }
 
@@ -287,8 +409,30 @@ mod tests {
         let store = Uuid::now_v7();
         let bound = Principal { scopes: vec!["customers:read".into()], store_id: Some(store), ..p };
         assert!(!bound.has("customers:write"));
-        assert!(bound.may_act_for_store(Some(store)));
-        assert!(!bound.may_act_for_store(Some(Uuid::now_v7())));
-        assert!(!bound.may_act_for_store(None));
+        assert_eq!(bound.store_scope(), StoreScope::Store(store));
+        assert!(bound.store_scope().covers(Some(store)));
+        assert!(!bound.store_scope().covers(Some(Uuid::now_v7())));
+        assert!(!bound.store_scope().covers(None), "a chain-level object is not a store's");
+        assert_eq!(bound.require_chain_wide().expect_err("bound").code(), "store_bound_principal");
+        assert_eq!(bound.acting_store(None).ok(), Some(Some(store)));
+        assert_eq!(bound.acting_store(Some(store)).ok(), Some(Some(store)));
+        assert_eq!(bound.acting_store(Some(Uuid::now_v7())).expect_err("other").code(), "store_bound_principal");
+        let chain = Principal { store_id: None, ..bound };
+        assert!(chain.require_chain_wide().is_ok());
+        assert!(chain.store_scope().covers(None) && chain.store_scope().covers(Some(store)));
+        assert_eq!(chain.acting_store(None).ok(), Some(None));
+    }
+
+    #[test]
+    fn revocations_cut_all_tokens_or_those_issued_before_a_change() {
+        let list = RevocationList::default();
+        list.revoke("client:a".into(), Revocation::All);
+        list.revoke("staff:b".into(), Revocation::IssuedBefore(1_000));
+        assert!(list.rejects("client:a", i64::MAX));
+        assert!(list.rejects("staff:b", 999));
+        assert!(!list.rejects("staff:b", 1_000), "a token issued after the change works");
+        assert!(!list.rejects("staff:c", 0));
+        list.replace(HashMap::new());
+        assert!(list.rejects("client:a", 0), "a fresh local revocation survives a refresh that missed it");
     }
 }

@@ -58,6 +58,9 @@ pub enum ApiError {
     Unauthorized(String),
     #[error("{0}")]
     Forbidden(String),
+    /// A chain-wide-only act asked by a principal bound to one store (SPEC §3.1).
+    #[error("{0}")]
+    StoreBound(String),
     #[error("{detail}")]
     NotFound { code: &'static str, detail: String },
     #[error("method not allowed")]
@@ -74,6 +77,8 @@ pub enum ApiError {
     Unprocessable { code: &'static str, detail: String, extra: Map<String, Value> },
     #[error("the service is busy, retry shortly")]
     Unavailable { retry_after_seconds: u32 },
+    #[error("{detail}")]
+    TooManyRequests { detail: String, retry_after_seconds: u64 },
     #[error("internal error")]
     Internal(String),
 }
@@ -97,6 +102,9 @@ impl ApiError {
     pub fn forbidden(detail: impl Into<String>) -> Self {
         ApiError::Forbidden(detail.into())
     }
+    pub fn store_bound(detail: impl Into<String>) -> Self {
+        ApiError::StoreBound(detail.into())
+    }
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         ApiError::Internal(detail.to_string())
     }
@@ -117,6 +125,8 @@ impl ApiError {
             ApiError::Validation(_) => "validation_failed",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::StoreBound(_) => "store_bound_principal",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PreconditionFailed { .. } => "precondition_failed",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -161,7 +171,8 @@ impl ResponseError for ApiError {
             ApiError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             ApiError::Validation(_) | ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::StoreBound(_) => StatusCode::FORBIDDEN,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
@@ -188,6 +199,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable { retry_after_seconds } => {
                 builder.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
+            }
+            ApiError::TooManyRequests { retry_after_seconds, .. } => {
+                builder.insert_header((header::RETRY_AFTER, retry_after_seconds.max(&1).to_string()));
             }
             _ => {}
         }

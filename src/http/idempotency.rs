@@ -19,6 +19,10 @@ pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 pub const RETENTION_HOURS: i64 = 24;
 /// An in-flight record older than this belongs to a request that died; a retry may take it over.
 const ABANDONED_AFTER_SECONDS: i64 = 120;
+/// Top-level members of a JSON response that the stored copy drops (a secret is shown once):
+/// a handler puts this in the response's extensions.
+pub struct RedactOnReplay(pub &'static [&'static str]);
+
 /// Response headers worth replaying.
 const KEPT_HEADERS: &[&str] = &["content-type", "location", "etag"];
 
@@ -44,10 +48,9 @@ pub async fn idempotency(
     let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
-    // Unauthenticated requests are left to the handler, which answers 401.
-    let Some(principal) =
-        super::auth::bearer_token(req.request()).and_then(|t| state.tokens.verify(t).ok()).map(|claims| claims.sub)
-    else {
+    // A replay is served only to a caller the handler would serve: the token is checked like any
+    // request's (revoked or expired: the handler's 401). The handler reuses this decision.
+    let Ok(principal) = super::auth::authenticate(req.request()).map(|p| p.sub) else {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
     };
 
@@ -61,8 +64,8 @@ pub async fn idempotency(
     req.set_payload(actix_http::Payload::from(body));
 
     let claim = {
-        let (principal, key, hash) = (principal.clone(), key.clone(), hash.clone());
-        crate::db::run(&state.pool, move |conn| claim_key(conn, &principal, &key, &hash, Utc::now())).await
+        let (principal, key, hash, now) = (principal.clone(), key.clone(), hash.clone(), state.clock.now());
+        crate::db::run(&state.pool, move |conn| claim_key(conn, &principal, &key, &hash, now)).await
     };
     match claim {
         Err(err) => Ok(error_response(req, err)),
@@ -82,15 +85,16 @@ pub async fn idempotency(
             let status = res.status();
             let (http_req, http_res) = res.into_parts();
             let kept = kept_headers(&http_res);
+            let redact = http_res.extensions().get::<RedactOnReplay>().map(|r| r.0);
             let (head, body) = http_res.into_parts();
             let bytes = actix_web::body::to_bytes(body)
                 .await
                 .map_err(|_| ApiError::internal("response body could not be buffered"))?;
-            let stored = (bytes.to_vec(), kept);
-            let pool = state.pool.clone();
+            let stored = (redact.map_or_else(|| bytes.to_vec(), |fields| without_members(&bytes, fields)), kept);
+            let (pool, now) = (state.pool.clone(), state.clock.now());
             let outcome = crate::db::run(&pool, move |conn| {
                 if should_store(status) {
-                    complete_key(conn, &principal, &key, status.as_u16(), stored.1, &stored.0)
+                    complete_key(conn, &principal, &key, status.as_u16(), stored.1, &stored.0, now)
                 } else {
                     release_key(conn, &principal, &key)
                 }
@@ -108,6 +112,18 @@ pub async fn idempotency(
 /// (The in-flight 409 is answered before the handler runs, so it never reaches here.)
 fn should_store(status: StatusCode) -> bool {
     !(status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS)
+}
+
+fn without_members(body: &[u8], fields: &[&str]) -> Vec<u8> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(mut members)) => {
+            for field in fields {
+                members.remove(*field);
+            }
+            serde_json::to_vec(&members).unwrap_or_default()
+        }
+        _ => Vec::new(),
+    }
 }
 
 fn request_hash(method: &str, path: &str, query: &str, body: &[u8]) -> String {
@@ -195,11 +211,12 @@ fn complete_key(
     status: u16,
     headers: Map<String, Value>,
     body: &[u8],
+    now: DateTime<Utc>,
 ) -> ApiResult<()> {
     diesel::update(ik::table.find((principal, key)))
         .set((
             ik::status.eq(Some(status as i16)),
-            ik::completed_at.eq(Some(Utc::now())),
+            ik::completed_at.eq(Some(now)),
             ik::response_headers.eq(Some(Value::Object(headers))),
             ik::response_body.eq(Some(body.to_vec())),
         ))

@@ -4,6 +4,7 @@ pub mod auth;
 pub mod error;
 pub mod idempotency;
 pub mod json;
+pub mod limits;
 pub use json::Json;
 pub mod middleware;
 pub mod openapi;
@@ -245,5 +246,49 @@ mod tests {
         assert!(check_version(None, 3).is_ok());
         assert!(check_version(Some(3), 3).is_ok());
         assert!(matches!(check_version(Some(2), 3), Err(ApiError::PreconditionFailed { current: 3 })));
+    }
+}
+
+/// The longest report window (SPEC §3.1: `from`/`to` span at most 366 days).
+pub const MAX_REPORT_DAYS: i64 = 366;
+/// The window a report covers when the caller gives none.
+pub const DEFAULT_REPORT_DAYS: i64 = 30;
+
+/// A report's `[from, to)`: missing `to` is `now`, missing `from` is 30 days before `to`; `from`
+/// must come before `to`, at most 366 days apart (422 naming `to`).
+pub fn report_window(
+    from: Option<chrono::DateTime<chrono::Utc>>,
+    to: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>), ApiError> {
+    let to = to.unwrap_or(now);
+    let from = from.unwrap_or(to - chrono::Duration::days(DEFAULT_REPORT_DAYS));
+    if from >= to {
+        return Err(ApiError::invalid("to", "must be after from"));
+    }
+    if to - from > chrono::Duration::days(MAX_REPORT_DAYS) {
+        return Err(ApiError::invalid("to", format!("a report window spans at most {MAX_REPORT_DAYS} days")));
+    }
+    Ok((from, to))
+}
+
+#[cfg(test)]
+mod report_window_tests {
+    use chrono::{Duration, TimeZone, Utc};
+
+    use super::*;
+
+    #[test]
+    fn windows_default_to_the_last_30_days_and_span_at_most_366() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0).single().unwrap_or_default();
+        assert_eq!(report_window(None, None, now).ok(), Some((now - Duration::days(30), now)));
+        let to = now - Duration::days(5);
+        assert_eq!(report_window(None, Some(to), now).ok(), Some((to - Duration::days(30), to)));
+        let from = now - Duration::days(366);
+        assert_eq!(report_window(Some(from), None, now).ok(), Some((from, now)));
+        let too_long = report_window(Some(from - Duration::seconds(1)), None, now).expect_err("367 days");
+        assert_eq!(too_long.code(), "validation_failed");
+        assert!(report_window(Some(now), Some(now), now).is_err(), "empty window");
+        assert!(report_window(Some(now), Some(now - Duration::days(1)), now).is_err(), "backwards");
     }
 }

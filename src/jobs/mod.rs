@@ -58,9 +58,9 @@ pub fn claim(conn: &mut PgConnection, job: &str, date: NaiveDate, now: DateTime<
     Ok(taken_over == 1)
 }
 
-pub fn finish(conn: &mut PgConnection, report: &JobReport) -> ApiResult<()> {
+pub fn finish(conn: &mut PgConnection, report: &JobReport, now: DateTime<Utc>) -> ApiResult<()> {
     diesel::update(job_runs::table.find((&report.job, report.business_date)))
-        .set((job_runs::finished_at.eq(Some(Utc::now())), job_runs::result.eq(Some(json!(report)))))
+        .set((job_runs::finished_at.eq(Some(now)), job_runs::result.eq(Some(json!(report)))))
         .execute(conn)?;
     Ok(())
 }
@@ -126,7 +126,7 @@ pub fn run(conn: &mut PgConnection, job: &str, now: DateTime<Utc>, tz: Tz) -> Ap
         other => return Err(crate::http::error::ApiError::invalid("job", format!("unknown job '{other}'"))),
     };
     let report = JobReport { job: job.to_string(), business_date: date, members, points };
-    finish(conn, &report)?;
+    finish(conn, &report, now)?;
     log::info!("job {job} for {date}: {members} members, {points}");
     Ok(Some(report))
 }

@@ -742,7 +742,7 @@ pub struct LeadFunnel {
     security(("bearer" = ["leads:read"])),
     responses(
         (status = 200, description = "The funnel", body = LeadFunnel),
-        (status = 422, description = "`validation_failed`: missing `from`/`to`, `from` not before `to`, unknown source", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: `from` not before `to`, a window over 366 days, unknown source", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/leads/funnel")]
@@ -753,17 +753,9 @@ async fn lead_funnel(
 ) -> ApiResult<HttpResponse> {
     let p = params.into_inner();
     let mut v = Violations::new();
-    v.check(p.from.is_some(), "from", "is required");
-    v.check(p.to.is_some(), "to", "is required");
     v.one_of("source", p.source.as_deref(), crate::stores::CHANNELS);
-    let (from, to) = match (p.from, p.to) {
-        (Some(f), Some(t)) => {
-            v.check(f < t, "to", "must be after from");
-            (f, t)
-        }
-        _ => (Utc::now(), Utc::now()),
-    };
     v.into_result()?;
+    let (from, to) = crate::http::report_window(p.from, p.to, state.clock.now())?;
     let store_id = match (auth.principal.store_id, p.store_id) {
         (Some(own), Some(asked)) if own != asked => {
             return Err(ApiError::forbidden("a store-bound client only sees its own store"))

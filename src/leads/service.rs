@@ -208,7 +208,7 @@ pub fn convert(
                 };
                 let input = crate::customers::model::ValidInput { profile, ..Default::default() };
                 created = true;
-                crate::customers::service::create(conn, input)?.id
+                crate::customers::service::create(conn, input, now)?.id
             }
         },
     };

@@ -56,7 +56,7 @@ pub fn update(conn: &mut PgConnection, expected: Option<i32>, changes: &ProgramC
     let current: ProgramRow = lp::table.select(ProgramRow::as_select()).for_update().first(conn)?;
     crate::http::check_version(expected, current.version)?;
     Ok(diesel::update(lp::table)
-        .set((changes, lp::version.eq(current.version + 1), lp::updated_at.eq(Utc::now())))
+        .set((changes, lp::version.eq(current.version + 1), lp::updated_at.eq(diesel::dsl::now)))
         .returning(ProgramRow::as_returning())
         .get_result(conn)?)
 }

@@ -115,7 +115,7 @@ pub fn update_tier(conn: &mut PgConnection, code: &str, expected: Option<i32>, t
         return Err(e);
     }
     diesel::update(tiers::table.find(code))
-        .set((t, tiers::version.eq(current.version + 1), tiers::updated_at.eq(Utc::now())))
+        .set((t, tiers::version.eq(current.version + 1), tiers::updated_at.eq(diesel::dsl::now)))
         .returning(Tier::as_returning())
         .get_result(conn)
         .map_err(tier_conflict)
@@ -348,7 +348,7 @@ pub fn set_tier(
             m::tier_since.eq(if changed { now } else { current.tier_since }),
             m::tier_valid_until.eq(validity(tier, now, validity_days)),
             m::version.eq(current.version + 1),
-            m::updated_at.eq(Utc::now()),
+            m::updated_at.eq(diesel::dsl::now),
         ))
         .returning(Membership::as_returning())
         .get_result(conn)?;

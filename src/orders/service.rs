@@ -107,7 +107,8 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
     let claimed = store::claim(conn, id, &new.channel, &new.external_id, new.store_id, customer, new.occurred_at)?;
     if claimed.is_none() {
         // Posted before (or by another till a moment ago, which has committed it by now).
-        let existing = store::find_by_external(conn, &new.channel, &new.external_id)?.ok_or_else(store::not_found)?;
+        let existing = store::find_by_external(conn, &new.channel, new.store_id, &new.external_id)?
+            .ok_or_else(store::not_found)?;
         let lines = store::lines(conn, existing.id)?;
         return Ok(Posted { order: existing, lines, created: false });
     }

@@ -83,7 +83,7 @@ pub fn not_found() -> ApiError {
     ApiError::not_found("order_not_found", "no order with this id")
 }
 
-/// Claims `(channel, external_id)`: the row is the lock a re-post of the same sale waits on.
+/// Claims the natural key `(channel, store_id, external_id)`: the row is the lock a re-post of the same sale waits on.
 /// `None` when the order already exists.
 pub fn claim(
     conn: &mut PgConnection,
@@ -106,16 +106,23 @@ pub fn claim(
             o::total_amount.eq(Decimal::ZERO),
             o::paid_amount.eq(Decimal::ZERO),
         ))
-        .on_conflict((o::channel, o::external_id))
+        .on_conflict(diesel::pg::upsert::on_constraint("orders_natural_key"))
         .do_nothing()
         .returning(o::id)
         .get_result(conn)
         .optional()?)
 }
 
-pub fn find_by_external(conn: &mut PgConnection, channel: &str, external_id: &str) -> ApiResult<Option<Order>> {
+/// The order with this natural key (a missing store is a value of its own).
+pub fn find_by_external(
+    conn: &mut PgConnection,
+    channel: &str,
+    store_id: Option<Uuid>,
+    external_id: &str,
+) -> ApiResult<Option<Order>> {
     Ok(o::table
         .filter(o::channel.eq(channel))
+        .filter(o::store_id.is_not_distinct_from(store_id))
         .filter(o::external_id.eq(external_id))
         .select(Order::as_select())
         .first(conn)

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::rules::ROLES;
 use super::store::{self, NewStaff, Staff, StaffChanges, StaffFilter};
-use crate::http::auth::{Admin, AnyScope, Auth, Principal};
+use crate::http::auth::{Admin, Auth, Principal, StaffRead};
 use crate::http::error::{ApiError, ApiResult, Violations};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
@@ -40,19 +40,23 @@ pub struct StaffView {
     updated_at: DateTime<Utc>,
 }
 
-impl From<Staff> for StaffView {
-    fn from(s: Staff) -> Self {
+impl StaffView {
+    /// Staff phones are personal data: masked without `customers:pii`. A username is a login
+    /// name: shown to administrators only.
+    fn for_principal(s: Staff, principal: &Principal) -> Self {
+        let pii = principal.has("customers:pii");
+        let admin = principal.has("admin");
         StaffView {
             id: s.id,
             name: s.name,
-            phone: s.phone,
+            phone: s.phone.map(|p| if pii { p } else { crate::customers::rules::mask_phone(&p) }),
             store_id: s.store_id,
             roles: s.roles,
             skills: s.skills,
             capacity: s.capacity,
             team: s.team,
             active: s.active,
-            username: s.username,
+            username: s.username.filter(|_| admin),
             version: s.version,
             created_at: s.created_at,
             updated_at: s.updated_at,
@@ -167,17 +171,15 @@ impl StaffInput {
     }
 }
 
-/// A store-bound caller only ever sees its own store's staff; others look like they do not exist.
-fn visible(principal: &Principal, member: &Staff) -> ApiResult<()> {
-    if principal.store_id.is_none() || principal.store_id == member.store_id {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("staff_not_found", "no staff member with this id"))
-    }
+fn staff_response(status: StatusCode, member: Staff, principal: &Principal) -> HttpResponse {
+    HttpResponse::build(status).insert_header(etag(member.version)).json(StaffView::for_principal(member, principal))
 }
 
-fn staff_response(status: StatusCode, member: Staff) -> HttpResponse {
-    HttpResponse::build(status).insert_header(etag(member.version)).json(StaffView::from(member))
+/// Ends the tokens a change has cut off, on this instance at once (others within a second).
+fn sync_revocation(state: &AppState, member: &Staff) {
+    if let Some(how) = member.token_cutoff() {
+        state.revocations.revoke(member.subject(), how);
+    }
 }
 
 /// Add a staff member.
@@ -197,12 +199,7 @@ async fn create_staff(
 ) -> ApiResult<HttpResponse> {
     let mut input = body.into_inner();
     input.validate(true)?;
-    if let Some(own) = auth.store_id {
-        input.store_id = Some(Some(input.store_id.flatten().unwrap_or(own)));
-        if input.store_id != Some(Some(own)) {
-            return Err(ApiError::forbidden("a store-bound client can only add staff to its own store"));
-        }
-    }
+    input.store_id = Some(auth.acting_store(input.store_id.flatten())?);
     let c = input.into_changes()?;
     let new = NewStaff {
         name: c.name.unwrap_or_default(),
@@ -223,7 +220,7 @@ async fn create_staff(
         Ok(member)
     })
     .await?;
-    Ok(staff_response(StatusCode::CREATED, member))
+    Ok(staff_response(StatusCode::CREATED, member, &auth))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -239,15 +236,16 @@ pub struct StaffParams {
     cursor: Option<String>,
 }
 
-/// List staff (a store-bound caller sees only its own store's).
+/// List staff (a store-bound caller sees only its own store's). Phones are masked without
+/// `customers:pii`; usernames are shown to administrators only.
 #[utoipa::path(
     tag = "staff", operation_id = "list_staff", params(StaffParams),
-    security(("bearer" = [])),
+    security(("bearer" = ["staff:read"])),
     responses((status = 200, description = "Staff by id", body = Page<StaffView>))
 )]
 #[get("/v1/staff")]
 async fn list_staff(
-    auth: Auth<AnyScope>,
+    auth: Auth<StaffRead>,
     state: web::Data<AppState>,
     params: web::Query<StaffParams>,
 ) -> ApiResult<HttpResponse> {
@@ -260,16 +258,9 @@ async fn list_staff(
             return Err(ApiError::invalid("role", "roles are 'sales', 'service' or 'manager'"));
         }
     }
-    let store_id = match (auth.store_id, p.store_id) {
-        (Some(own), Some(asked)) if own != asked => {
-            return Ok(HttpResponse::Ok().json(Page::<StaffView> { items: vec![], next_cursor: None }))
-        }
-        (Some(own), _) => Some(own),
-        (None, asked) => asked,
-    };
-    let filter = StaffFilter { store_id, role: p.role, active: p.active };
+    let filter = StaffFilter { scope: auth.store_scope(), store_id: p.store_id, role: p.role, active: p.active };
     let rows = crate::db::run(&state.pool, move |conn| store::list(conn, &filter, after, limit + 1)).await?;
-    let views: Vec<StaffView> = rows.into_iter().map(Into::into).collect();
+    let views: Vec<StaffView> = rows.into_iter().map(|s| StaffView::for_principal(s, &auth)).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |s| s.id.to_string())))
 }
 
@@ -277,15 +268,17 @@ async fn list_staff(
 #[utoipa::path(
     tag = "staff", operation_id = "get_staff",
     params(("id" = Uuid, Path, description = "Staff id")),
-    security(("bearer" = [])),
-    responses((status = 200, description = "The staff member", body = StaffView))
+    security(("bearer" = ["staff:read"])),
+    responses(
+        (status = 200, description = "The staff member", body = StaffView),
+        (status = 404, description = "`staff_not_found` (also another store's, for a store-bound caller)", body = crate::http::error::Problem, content_type = "application/problem+json"),
+    )
 )]
 #[get("/v1/staff/{id}")]
-async fn get_staff(auth: Auth<AnyScope>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let member = crate::db::run(&state.pool, move |conn| store::get(conn, id)).await?;
-    visible(&auth, &member)?;
-    Ok(staff_response(StatusCode::OK, member))
+async fn get_staff(auth: Auth<StaffRead>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    let (id, scope) = (id.into_inner(), auth.store_scope());
+    let member = crate::db::run(&state.pool, move |conn| store::get_in(conn, id, scope)).await?;
+    Ok(staff_response(StatusCode::OK, member, &auth))
 }
 
 /// Change a staff member (`If-Match` honoured). Deactivating revokes their tokens at once.
@@ -311,30 +304,23 @@ async fn update_staff(
     let id = id.into_inner();
     let mut input = body.into_inner();
     input.validate(false)?;
-    if auth.store_id.is_some() && input.store_id.is_some() && input.store_id != Some(auth.store_id) {
-        return Err(ApiError::forbidden("a store-bound client cannot move staff to another store"));
+    if let Some(moved_to) = input.store_id {
+        auth.acting_store(moved_to)?;
+        if moved_to.is_none() {
+            auth.require_chain_wide()?;
+        }
     }
     let changes = input.into_changes()?;
-    let expected = if_match(&req);
+    let (expected, now, scope) = (if_match(&req), state.clock.now(), auth.store_scope());
     let principal = auth.principal.clone();
     let member = crate::db::transaction(&state.pool, move |conn| {
-        visible(&principal, &store::get(conn, id)?)?;
-        let member = store::update(conn, id, expected, &changes)?;
+        let member = store::update(conn, id, scope, expected, &changes, now)?;
         crate::audit::record(conn, &principal, "staff.update", "staff", Some(id.to_string()), json!({}))?;
         Ok(member)
     })
     .await?;
     sync_revocation(&state, &member);
-    Ok(staff_response(StatusCode::OK, member))
-}
-
-fn sync_revocation(state: &AppState, member: &Staff) {
-    let sub = format!("staff:{}", member.id);
-    if member.active {
-        state.revocations.reinstate(&sub);
-    } else {
-        state.revocations.revoke(sub);
-    }
+    Ok(staff_response(StatusCode::OK, member, &auth))
 }
 
 /// Deactivate a staff member (kept for history); their tokens stop working.
@@ -350,11 +336,11 @@ async fn deactivate_staff(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
+    let (id, now, scope) = (id.into_inner(), state.clock.now(), auth.store_scope());
     let principal = auth.principal.clone();
     let member = crate::db::transaction(&state.pool, move |conn| {
-        visible(&principal, &store::get(conn, id)?)?;
-        let member = store::update(conn, id, None, &StaffChanges { active: Some(false), ..Default::default() })?;
+        let deactivate = StaffChanges { active: Some(false), ..Default::default() };
+        let member = store::update(conn, id, scope, None, &deactivate, now)?;
         crate::audit::record(conn, &principal, "staff.deactivate", "staff", Some(id.to_string()), json!({}))?;
         Ok(member)
     })

@@ -12,23 +12,29 @@ pub fn scopes_for_roles(roles: &[String]) -> Vec<String> {
                 "loyalty:read",
                 "coupons:read",
                 "coupons:redeem",
+                "orders:read",
                 "orders:write",
                 "leads:read",
                 "leads:write",
+                "staff:read",
             ],
-            "service" => &["customers:read", "customers:write", "loyalty:read", "tickets:read", "tickets:write"],
+            "service" => {
+                &["customers:read", "customers:write", "loyalty:read", "tickets:read", "tickets:write", "staff:read"]
+            }
             "manager" => &[
                 "customers:read",
                 "customers:write",
                 "customers:pii",
                 "loyalty:read",
                 "coupons:read",
+                "orders:read",
                 "campaigns:read",
                 "leads:read",
                 "leads:write",
                 "tickets:read",
                 "tickets:write",
                 "analytics:read",
+                "staff:read",
             ],
             _ => &[],
         };

@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use crate::http::auth::{LoginCandidate, Revocation, StoreScope};
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::staff;
 
@@ -22,6 +23,22 @@ pub struct Staff {
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub tokens_valid_after: Option<DateTime<Utc>>,
+}
+
+impl Staff {
+    pub fn subject(&self) -> String {
+        format!("staff:{}", self.id)
+    }
+
+    /// How this member's earlier tokens are cut off, if at all.
+    pub fn token_cutoff(&self) -> Option<Revocation> {
+        match (self.active, self.tokens_valid_after) {
+            (false, _) => Some(Revocation::All),
+            (true, Some(t)) => Some(Revocation::IssuedBefore(t.timestamp())),
+            (true, None) => None,
+        }
+    }
 }
 
 #[derive(Insertable)]
@@ -71,15 +88,20 @@ pub fn insert(conn: &mut PgConnection, new: &NewStaff) -> ApiResult<Staff> {
 }
 
 pub fn get(conn: &mut PgConnection, id: Uuid) -> ApiResult<Staff> {
-    staff::table
-        .find(id)
-        .select(Staff::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| ApiError::not_found("staff_not_found", "no staff member with this id"))
+    get_in(conn, id, StoreScope::Chain)
+}
+
+/// A staff member within the caller's store scope; another store's is `staff_not_found`.
+pub fn get_in(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult<Staff> {
+    let mut q = staff::table.find(id).select(Staff::as_select()).into_boxed();
+    if let Some(store) = scope.only() {
+        q = q.filter(staff::store_id.eq(store));
+    }
+    q.first(conn).optional()?.ok_or_else(|| ApiError::not_found("staff_not_found", "no staff member with this id"))
 }
 
 pub struct StaffFilter {
+    pub scope: StoreScope,
     pub store_id: Option<Uuid>,
     pub role: Option<String>,
     pub active: Option<bool>,
@@ -87,6 +109,9 @@ pub struct StaffFilter {
 
 pub fn list(conn: &mut PgConnection, filter: &StaffFilter, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Staff>> {
     let mut q = staff::table.select(Staff::as_select()).order(staff::id).limit(limit).into_boxed();
+    if let Some(store) = filter.scope.only() {
+        q = q.filter(staff::store_id.eq(store));
+    }
     if let Some(store) = filter.store_id {
         q = q.filter(staff::store_id.eq(store));
     }
@@ -102,41 +127,66 @@ pub fn list(conn: &mut PgConnection, filter: &StaffFilter, after: Option<Uuid>, 
     Ok(q.load(conn)?)
 }
 
+/// Applies `changes` to a member within `scope`. A change of roles, store or active flag ends
+/// the tokens issued before `now` (SPEC §3.1): they carry the old rights.
 pub fn update(
     conn: &mut PgConnection,
     id: Uuid,
+    scope: StoreScope,
     expected_version: Option<i32>,
     changes: &StaffChanges,
+    now: DateTime<Utc>,
 ) -> ApiResult<Staff> {
+    let not_found = || ApiError::not_found("staff_not_found", "no staff member with this id");
     let current = staff::table.find(id).select(Staff::as_select()).for_update().first(conn).optional()?;
-    let current = current.ok_or_else(|| ApiError::not_found("staff_not_found", "no staff member with this id"))?;
+    let current = scope.admit(current.ok_or_else(not_found)?, |s| s.store_id, not_found())?;
     crate::http::check_version(expected_version, current.version)?;
+    let rights_changed = changes.roles.as_ref().is_some_and(|r| *r != current.roles)
+        || changes.store_id.is_some_and(|s| s != current.store_id)
+        || changes.active.is_some_and(|a| a != current.active);
+    let valid_after = if rights_changed { Some(now) } else { current.tokens_valid_after };
     diesel::update(staff::table.find(id))
-        .set((changes, staff::version.eq(current.version + 1), staff::updated_at.eq(Utc::now())))
+        .set((
+            changes,
+            staff::version.eq(current.version + 1),
+            staff::updated_at.eq(diesel::dsl::now),
+            staff::tokens_valid_after.eq(valid_after),
+        ))
         .returning(Staff::as_returning())
         .get_result(conn)
         .map_err(username_taken)
 }
 
 /// Password grant: an active staff member with this username and password.
-pub fn authenticate(
-    conn: &mut PgConnection,
-    username: &str,
-    password: &str,
-) -> ApiResult<(String, Vec<String>, Option<Uuid>)> {
+/// The staff member who logs in with `username`: the password hash to check, and the grant
+/// (subject, scopes from roles, store) when the member is active.
+pub fn login_candidate(conn: &mut PgConnection, username: &str) -> ApiResult<LoginCandidate> {
     let member: Option<Staff> =
         staff::table.filter(staff::username.eq(username)).select(Staff::as_select()).first(conn).optional()?;
-    let hash = member.as_ref().and_then(|m| m.password_hash.as_deref());
-    let ok = crate::auth_clients::secrets::verify_secret(password, hash);
-    match member {
-        Some(m) if ok && m.active => {
-            Ok((format!("staff:{}", m.id), super::rules::scopes_for_roles(&m.roles), m.store_id))
-        }
-        _ => Err(ApiError::Unauthorized("invalid username or password".into())),
-    }
+    Ok(LoginCandidate {
+        hash: member.as_ref().and_then(|m| m.password_hash.clone()),
+        grant: member
+            .filter(|m| m.active)
+            .map(|m| (format!("staff:{}", m.id), super::rules::scopes_for_roles(&m.roles), m.store_id)),
+    })
 }
 
-pub fn inactive_subjects(conn: &mut PgConnection) -> ApiResult<Vec<String>> {
-    let ids: Vec<Uuid> = staff::table.filter(staff::active.eq(false)).select(staff::id).load(conn)?;
-    Ok(ids.into_iter().map(|id| format!("staff:{id}")).collect())
+/// Whose tokens to refuse: inactive staff entirely, and the tokens issued before a change to a
+/// staff member's roles or store.
+pub fn token_cutoffs(conn: &mut PgConnection) -> ApiResult<Vec<(String, Revocation)>> {
+    let rows: Vec<(Uuid, bool, Option<DateTime<Utc>>)> = staff::table
+        .filter(staff::active.eq(false).or(staff::tokens_valid_after.is_not_null()))
+        .select((staff::id, staff::active, staff::tokens_valid_after))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, active, after)| {
+            let how = match (active, after) {
+                (false, _) => Revocation::All,
+                (true, Some(t)) => Revocation::IssuedBefore(t.timestamp()),
+                (true, None) => return None,
+            };
+            Some((format!("staff:{id}"), how))
+        })
+        .collect())
 }

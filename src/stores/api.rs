@@ -136,12 +136,13 @@ impl StoreInput {
     }
 }
 
+/// A store-bound caller reads its own store only; the others answer as missing ones do.
 fn visible_to(principal: &Principal, store_id: Uuid) -> ApiResult<()> {
-    if principal.may_act_for_store(Some(store_id)) {
-        Ok(())
-    } else {
-        Err(ApiError::not_found("store_not_found", "no store with this id"))
-    }
+    principal.store_scope().admit(
+        (),
+        |_| Some(store_id),
+        ApiError::not_found("store_not_found", "no store with this id"),
+    )
 }
 
 fn store_response(status: actix_web::http::StatusCode, store: Store) -> HttpResponse {
@@ -163,9 +164,7 @@ async fn create_store(
     state: web::Data<AppState>,
     body: crate::http::Json<StoreInput>,
 ) -> ApiResult<HttpResponse> {
-    if auth.store_id.is_some() {
-        return Err(ApiError::forbidden("a store-bound client cannot create stores"));
-    }
+    auth.require_chain_wide()?;
     let input = body.into_inner();
     input.validate(true)?;
     let c = input.into_changes();
@@ -243,8 +242,8 @@ async fn update_store(
     id: web::Path<Uuid>,
     body: crate::http::Json<StoreInput>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let id = id.into_inner();
-    visible_to(&auth, id)?;
     let input = body.into_inner();
     input.validate(false)?;
     let changes = input.into_changes();
@@ -272,8 +271,8 @@ async fn deactivate_store(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let id = id.into_inner();
-    visible_to(&auth, id)?;
     let principal = auth.principal.clone();
     crate::db::transaction(&state.pool, move |conn| {
         store::update(conn, id, None, &StoreChanges { active: Some(false), ..Default::default() })?;

@@ -92,7 +92,7 @@ pub fn update(
     let current = current.ok_or_else(|| ApiError::not_found("store_not_found", "no store with this id"))?;
     crate::http::check_version(expected_version, current.version)?;
     diesel::update(stores::table.find(id))
-        .set((changes, stores::version.eq(current.version + 1), stores::updated_at.eq(Utc::now())))
+        .set((changes, stores::version.eq(current.version + 1), stores::updated_at.eq(diesel::dsl::now)))
         .returning(Store::as_returning())
         .get_result(conn)
         .map_err(code_taken)

@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::rules::{self, PRIORITIES, STATUSES, TYPES, VISIBILITIES};
 use super::store::{self, Comment, NewTicket, Ticket, TicketChanges};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
-use crate::http::error::{ApiError, ApiResult, Problem, Violations};
+use crate::http::error::{ApiResult, Problem, Violations};
 use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
@@ -636,7 +636,7 @@ pub struct TicketStats {
     security(("bearer" = ["tickets:read"])),
     responses(
         (status = 200, description = "The figures", body = TicketStats),
-        (status = 422, description = "`validation_failed`: `from` not before `to`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: `from` not before `to`, or a window over 366 days (none given: the last 30 days)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/tickets/stats")]
@@ -646,21 +646,17 @@ async fn ticket_stats(
     params: web::Query<StatsParams>,
 ) -> ApiResult<HttpResponse> {
     let p = params.into_inner();
-    if let (Some(f), Some(t)) = (p.from, p.to) {
-        if f >= t {
-            return Err(ApiError::invalid("to", "must be after from"));
-        }
-    }
-    let (from, to, team, store_id) = (p.from, p.to, p.team.clone(), auth.store_id);
+    let (from, to) = crate::http::report_window(p.from, p.to, state.clock.now())?;
+    let (team, store_id) = (p.team.clone(), auth.store_scope().only());
     let (totals, by_type, by_category) = crate::db::run(&state.pool, move |conn| {
-        store::stats(conn, &store::StatsWindow { from, to, team: team.as_deref(), store_id })
+        store::stats(conn, &store::StatsWindow { from: Some(from), to: Some(to), team: team.as_deref(), store_id })
     })
     .await?;
     let count =
         |rows: Vec<store::KeyCount>| rows.into_iter().map(|r| TicketCount { key: r.key, count: r.count }).collect();
     let stats = TicketStats {
-        from: p.from,
-        to: p.to,
+        from: Some(from),
+        to: Some(to),
         team: p.team,
         tickets: totals.tickets,
         by_type: count(by_type),

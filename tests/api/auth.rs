@@ -12,8 +12,8 @@ fn b64(data: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(data)
 }
 
-fn claims(scope: &str) -> Claims {
-    let now = chrono::Utc::now().timestamp();
+fn claims(app: &TestApp, scope: &str) -> Claims {
+    let now = app.now().timestamp();
     Claims {
         sub: format!("client:{}", Uuid::new_v4()),
         scope: scope.to_string(),
@@ -32,28 +32,31 @@ async fn requests_without_a_valid_token_are_401() {
     bad_tokens.push(("garbage", "not-a-jwt".to_string()));
     bad_tokens.push(("three garbage parts", "aaa.bbb.ccc".to_string()));
 
-    let other = TokenKeys::new(b"another-secret-another-secret-another!", 3600);
+    let other = TokenKeys::new(b"another-secret-another-secret-another!", 3600, app.state.clock.clone());
     let token = other.issue(&format!("client:{}", Uuid::new_v4()), &["admin".to_string()], None);
     bad_tokens.push(("signed with another key", token.unwrap_or_default()));
 
-    let expired = TokenKeys::new(JWT_SECRET, -120);
+    let expired = TokenKeys::new(JWT_SECRET, -120, app.state.clock.clone());
     let token = expired.issue(&format!("client:{}", Uuid::new_v4()), &["admin".to_string()], None);
     bad_tokens.push(("expired", token.unwrap_or_default()));
 
-    let payload = serde_json::to_vec(&claims("admin")).unwrap_or_default();
+    let payload = serde_json::to_vec(&claims(&app, "admin")).unwrap_or_default();
     let none = format!("{}.{}.", b64(br#"{"alg":"none","typ":"JWT"}"#), b64(&payload));
     bad_tokens.push(("alg none", none));
 
     // Our secret, but another algorithm.
-    let hs512 =
-        jsonwebtoken::encode(&Header::new(Algorithm::HS512), &claims("admin"), &EncodingKey::from_secret(JWT_SECRET));
+    let hs512 = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS512),
+        &claims(&app, "admin"),
+        &EncodingKey::from_secret(JWT_SECRET),
+    );
     bad_tokens.push(("HS512", hs512.unwrap_or_default()));
 
     // A valid token whose payload was edited to grant more.
     let valid = app.token(&["customers:read"]);
     let parts: Vec<&str> = valid.split('.').collect();
     let forged =
-        format!("{}.{}.{}", parts[0], b64(&serde_json::to_vec(&claims("admin")).unwrap_or_default()), parts[2]);
+        format!("{}.{}.{}", parts[0], b64(&serde_json::to_vec(&claims(&app, "admin")).unwrap_or_default()), parts[2]);
     bad_tokens.push(("payload edited", forged));
 
     for (what, token) in &bad_tokens {
@@ -380,69 +383,63 @@ async fn audit_log_records_client_creation_and_revocation() {
 }
 
 #[actix_web::test]
-async fn a_store_bound_admin_cannot_mint_unbound_clients() {
+async fn a_store_bound_admin_cannot_mint_clients() {
     let app = TestApp::new().await;
     let store_a = app.create_store("A-01").await;
     let store_b = app.create_store("B-01").await;
     let a: Uuid = store_a["id"].as_str().unwrap_or_default().parse().unwrap_or_default();
     let bound = app.store_token(&["admin"], Some(a));
+    for body in [
+        json!({"name": "till 2", "scopes": ["admin"]}),
+        json!({"name": "till 3", "scopes": ["admin"], "store_id": a}),
+        json!({"name": "escape", "scopes": ["admin"], "store_id": store_b["id"]}),
+    ] {
+        app.post("/v1/api-clients").token(&bound).json(&body).send().await.assert_problem(403, "store_bound_principal");
+    }
 
-    // Without a store_id the new client inherits the caller's store...
-    let res =
-        app.post("/v1/api-clients").token(&bound).json(&json!({"name": "till 2", "scopes": ["admin"]})).send().await;
+    // A chain-wide administrator binds a client to a store; its tokens stay bound.
+    let res = app
+        .post("/v1/api-clients")
+        .token(&app.admin_token())
+        .json(&json!({"name": "till 2", "scopes": ["admin"], "store_id": a}))
+        .send()
+        .await;
     res.assert_status(201);
-    assert_eq!(res.body["store_id"], json!(a.to_string()));
     let token = app.client_credentials_token(res.str("client_id"), res.str("client_secret")).await;
     let claims = app.state.tokens.verify(&token).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(claims.store_id, Some(a), "the minted token stays bound to the store");
-
-    // ...and another store's binding is refused.
-    let res = app
-        .post("/v1/api-clients")
-        .token(&bound)
-        .json(&json!({"name": "escape", "scopes": ["admin"], "store_id": store_b["id"]}))
-        .send()
-        .await;
-    res.assert_problem(403, "forbidden");
 }
 
 #[actix_web::test]
-async fn a_store_bound_admin_administers_only_its_own_store() {
+async fn a_store_bound_admin_administers_no_clients_stores_or_audit() {
     let app = TestApp::new().await;
     let store_a = app.create_store("A-01").await;
     let store_b = app.create_store("B-01").await;
     let a: Uuid = store_a["id"].as_str().unwrap_or_default().parse().unwrap_or_default();
     let bound = app.store_token(&["admin"], Some(a));
     let own = app.create_api_client(&["customers:read"], Some(a)).await;
-    let other = app.create_api_client(&["customers:read"], None).await;
 
-    let listed = app.collect_pages("/v1/api-clients", &bound, 50).await;
-    let ids: Vec<&str> = listed.iter().filter_map(|c| c["id"].as_str()).collect();
-    assert_eq!(ids, vec![own.id.to_string().as_str()], "only its own store's clients");
-    app.get(&format!("/v1/api-clients/{}", other.id))
-        .token(&bound)
-        .send()
-        .await
-        .assert_problem(404, "api_client_not_found");
-    app.delete(&format!("/v1/api-clients/{}", other.id))
-        .token(&bound)
-        .send()
-        .await
-        .assert_problem(404, "api_client_not_found");
-    app.client_credentials_token(&other.client_id, &other.client_secret).await;
-    app.delete(&format!("/v1/api-clients/{}", own.id)).token(&bound).send().await.assert_status(204);
+    // SPEC §3.1: API clients, stores and the audit log are chain-wide acts, even for its own store.
+    app.get("/v1/api-clients").token(&bound).send().await.assert_problem(403, "store_bound_principal");
+    for path in [format!("/v1/api-clients/{}", own.id)] {
+        app.get(&path).token(&bound).send().await.assert_problem(403, "store_bound_principal");
+        app.delete(&path).token(&bound).send().await.assert_problem(403, "store_bound_principal");
+    }
+    app.client_credentials_token(&own.client_id, &own.client_secret).await;
 
     app.post("/v1/stores")
         .token(&bound)
         .json(&json!({"code": "C-01", "name": "new"}))
         .send()
         .await
-        .assert_problem(403, "forbidden");
-    app.get("/v1/audit-log").token(&bound).send().await.assert_problem(403, "forbidden");
-    app.patch(&format!("/v1/stores/{}", store_b["id"].as_str().unwrap_or_default()))
-        .token(&bound)
-        .json(&json!({"name": "hijacked"}))
-        .send()
-        .await
-        .assert_problem(404, "store_not_found");
+        .assert_problem(403, "store_bound_principal");
+    app.get("/v1/audit-log").token(&bound).send().await.assert_problem(403, "store_bound_principal");
+    for store in [&store_a, &store_b] {
+        app.patch(&format!("/v1/stores/{}", store["id"].as_str().unwrap_or_default()))
+            .token(&bound)
+            .json(&json!({"name": "hijacked"}))
+            .send()
+            .await
+            .assert_problem(403, "store_bound_principal");
+    }
 }

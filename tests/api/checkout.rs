@@ -140,7 +140,7 @@ async fn the_quote_applies_tier_then_coupon_then_points_and_changes_nothing() {
     assert_eq!(available_points(&app, c), 3200);
 
     // The same basket as a sale: same numbers, coupon used once, points spent.
-    let order = post_order(&app, &as_order("T-1", &body, Utc::now())).await;
+    let order = post_order(&app, &as_order("T-1", &body, app.now())).await;
     order.assert_status(201);
     let o = &order.body;
     assert_eq!(
@@ -177,11 +177,9 @@ async fn threshold_300_holds_at_300_00_and_not_at_299_99() {
     let at = quote(&app, &basket(c, json!([line("A", "女装", "300.00", 1)]), &[&code], 0)).await;
     assert_eq!((at.body["coupons"][0]["applied"].as_bool(), at.body["payable"].as_str()), (Some(true), Some("250.00")));
     // A sale below the threshold is refused rather than priced without the coupon the till asked for.
-    let order = post_order(
-        &app,
-        &as_order("B-1", &basket(c, json!([line("A", "女装", "299.99", 1)]), &[&code], 0), Utc::now()),
-    )
-    .await;
+    let order =
+        post_order(&app, &as_order("B-1", &basket(c, json!([line("A", "女装", "299.99", 1)]), &[&code], 0), app.now()))
+            .await;
     order.assert_problem(422, "coupon_not_applicable");
     assert_eq!(order.body["reason"], "below_threshold");
     assert_eq!(coupon_status(&app, &code).await, "available");
@@ -200,7 +198,7 @@ async fn a_coupon_of_customer_a_is_not_applicable_for_customer_b() {
     .await;
     let res = post_order(
         &app,
-        &as_order("NO-1", &basket(b, json!([line("A", "女装", "100.00", 1)]), &[&code], 0), Utc::now()),
+        &as_order("NO-1", &basket(b, json!([line("A", "女装", "100.00", 1)]), &[&code], 0), app.now()),
     )
     .await;
     res.assert_problem(422, "coupon_not_applicable");
@@ -239,7 +237,7 @@ async fn one_code_redeemed_by_50_concurrent_requests_succeeds_once() {
         c,
     )
     .await;
-    let now = Utc::now();
+    let now = app.now();
     let bodies: Vec<Value> = (0..20)
         .map(|i| as_order(&format!("RACE-{i}"), &basket(c, json!([line("A", "女装", "100.00", 1)]), &[&code], 0), now))
         .collect();
@@ -277,7 +275,7 @@ async fn of_two_non_stackable_coupons_only_the_better_applies_and_expired_ones_s
     assert_eq!(res.body["coupons"][1]["applied"], true);
     assert_eq!(res.body["payable"], "270.00");
     // An order must use every coupon it names.
-    let order = post_order(&app, &as_order("NS-1", &body, Utc::now())).await;
+    let order = post_order(&app, &as_order("NS-1", &body, app.now())).await;
     order.assert_problem(422, "coupon_not_applicable");
     assert_eq!(order.body["reason"], "not_stackable");
 
@@ -285,7 +283,7 @@ async fn of_two_non_stackable_coupons_only_the_better_applies_and_expired_ones_s
     app.state.clock.advance(Duration::days(31));
     let res = quote(&app, &basket(c, json!([line("A", "女装", "320.00", 1)]), &[&mj], 0)).await;
     assert_eq!(res.body["coupons"][0]["reason"], "expired");
-    app.state.clock.set(Utc::now());
+    app.state.clock.set(app.now());
 }
 
 #[actix_web::test]
@@ -333,13 +331,13 @@ async fn a_reservation_holds_coupons_and_points_until_consumed_released_or_expir
     assert_eq!(held.body["payable"], "250.00");
 
     // Another till cannot use the held coupon or the held points meanwhile.
-    let other = as_order("OTHER-1", &basket(c, json!([line("B", "女装", "400.00", 1)]), &[&code], 0), Utc::now());
+    let other = as_order("OTHER-1", &basket(c, json!([line("B", "女装", "400.00", 1)]), &[&code], 0), app.now());
     let res = post_order(&app, &other).await;
     res.assert_problem(422, "coupon_not_applicable");
     assert_eq!(res.body["reason"], "reserved");
     let res = post_order(
         &app,
-        &as_order("OTHER-2", &basket(c, json!([line("B", "女装", "400.00", 1)]), &[], 1000), Utc::now()),
+        &as_order("OTHER-2", &basket(c, json!([line("B", "女装", "400.00", 1)]), &[], 1000), app.now()),
     )
     .await;
     res.assert_problem(422, "insufficient_points");
@@ -363,16 +361,16 @@ async fn a_reservation_holds_coupons_and_points_until_consumed_released_or_expir
 
     // Another customer, or another store, cannot use it.
     let stranger = customer(&app, "13900000099").await;
-    let theirs = json!({"external_id": "HOLD-X", "channel": "pos", "customer_id": stranger, "occurred_at": Utc::now(),
+    let theirs = json!({"external_id": "HOLD-X", "channel": "pos", "customer_id": stranger, "occurred_at": app.now(),
                         "lines": [line("A", "女装", "400.00", 1)], "reservation_id": reservation});
     post_order(&app, &theirs).await.assert_problem(422, "reservation_not_found");
     let elsewhere = app.create_store("SH-01").await;
-    let other_store = json!({"external_id": "HOLD-S", "channel": "pos", "customer_id": c, "occurred_at": Utc::now(),
+    let other_store = json!({"external_id": "HOLD-S", "channel": "pos", "customer_id": c, "occurred_at": app.now(),
                              "store_id": elsewhere["id"], "lines": [line("A", "女装", "400.00", 1)], "reservation_id": reservation});
     post_order(&app, &other_store).await.assert_problem(422, "reservation_not_found");
 
     // The order with the reservation consumes it (coupons and points come from the hold).
-    let order = json!({"external_id": "HOLD-1", "channel": "pos", "customer_id": c, "occurred_at": Utc::now(),
+    let order = json!({"external_id": "HOLD-1", "channel": "pos", "customer_id": c, "occurred_at": app.now(),
                        "lines": [line("A", "女装", "400.00", 1)], "reservation_id": reservation, "paid_amount": "250.00"});
     let res = post_order(&app, &order).await;
     res.assert_status(201);
@@ -384,7 +382,7 @@ async fn a_reservation_holds_coupons_and_points_until_consumed_released_or_expir
         .send()
         .await
         .assert_problem(409, "reservation_consumed");
-    let again = json!({"external_id": "HOLD-2", "channel": "pos", "customer_id": c, "occurred_at": Utc::now(),
+    let again = json!({"external_id": "HOLD-2", "channel": "pos", "customer_id": c, "occurred_at": app.now(),
                        "lines": [line("A", "女装", "400.00", 1)], "reservation_id": reservation});
     post_order(&app, &again).await.assert_problem(409, "reservation_not_active");
 
@@ -424,7 +422,7 @@ async fn a_reservation_holds_coupons_and_points_until_consumed_released_or_expir
     let late = json!({"external_id": "LATE", "channel": "pos", "customer_id": c, "occurred_at": app.state.clock.now(),
                       "lines": [line("A", "女装", "400.00", 1)], "reservation_id": r3});
     post_order(&app, &late).await.assert_problem(409, "reservation_expired");
-    app.state.clock.set(Utc::now());
+    app.state.clock.set(app.now());
     assert_audit_clean(&app).await;
 }
 
@@ -435,7 +433,7 @@ async fn a_full_refund_returns_coupons_within_validity_and_a_partial_one_does_no
     let t = template(&app, "无门槛20", json!({"kind": "cash", "threshold": null, "discount": "20.00"})).await;
     let code = issue(&app, t, c).await;
     let order =
-        post_order(&app, &as_order("R-1", &basket(c, json!([line("A", "女装", "60.00", 2)]), &[&code], 0), Utc::now()))
+        post_order(&app, &as_order("R-1", &basket(c, json!([line("A", "女装", "60.00", 2)]), &[&code], 0), app.now()))
             .await;
     order.assert_status(201);
     assert_eq!(order.body["paid_amount"], "100.00");
@@ -452,7 +450,7 @@ async fn a_full_refund_returns_coupons_within_validity_and_a_partial_one_does_no
 
     // Used again, then refunded in full after it expired: it stays used.
     let again =
-        post_order(&app, &as_order("R-2", &basket(c, json!([line("A", "女装", "60.00", 1)]), &[&code], 0), Utc::now()))
+        post_order(&app, &as_order("R-2", &basket(c, json!([line("A", "女装", "60.00", 1)]), &[&code], 0), app.now()))
             .await;
     again.assert_status(201);
     let id2 = again.uuid("id");
@@ -464,7 +462,7 @@ async fn a_full_refund_returns_coupons_within_validity_and_a_partial_one_does_no
         .await
         .assert_status(201);
     assert_eq!(coupon_status(&app, &code).await, "redeemed");
-    app.state.clock.set(Utc::now());
+    app.state.clock.set(app.now());
 }
 
 #[actix_web::test]
@@ -498,7 +496,7 @@ async fn a_standalone_redemption_can_be_rolled_back_once() {
         .await
         .assert_problem(409, "coupon_not_redeemed");
     // Used by an order: only a refund gives it back.
-    post_order(&app, &as_order("P-2", &basket(c, json!([line("A", "女装", "300.00", 1)]), &[&code], 0), Utc::now()))
+    post_order(&app, &as_order("P-2", &basket(c, json!([line("A", "女装", "300.00", 1)]), &[&code], 0), app.now()))
         .await
         .assert_status(201);
     app.post(&rollback)
@@ -562,7 +560,7 @@ async fn quote_and_order_agree_to_the_cent_for_generated_baskets() {
         let points = if is_member { 100 * rng.gen_range(0..20) } else { 0 };
         let body = basket(c, Value::Array(lines), &code_refs, points);
         let q = quote(&app, &body).await;
-        let order = post_order(&app, &as_order(&format!("GEN-{seed}-{n}"), &body, Utc::now())).await;
+        let order = post_order(&app, &as_order(&format!("GEN-{seed}-{n}"), &body, app.now())).await;
         if q.status != 200 {
             assert_eq!((order.status, order.code()), (q.status, q.code()), "quote {} vs order {}", q.text, order.text);
             continue;
@@ -605,7 +603,7 @@ async fn an_externally_priced_order_still_checks_and_redeems_its_coupons() {
     let c = member(&app, "13900000011", "silver", 0).await;
     let code = issue(&app, template(&app, "满300减50", json!({"channels": ["tmall"]})).await, c).await;
     let order = |ext: &str, channel: &str, price: &str| {
-        json!({"external_id": ext, "channel": channel, "customer_id": c, "occurred_at": Utc::now(), "pricing": "external",
+        json!({"external_id": ext, "channel": channel, "customer_id": c, "occurred_at": app.now(), "pricing": "external",
                "lines": [line("A", "女装", price, 1)], "coupon_codes": [code], "paid_amount": "230.00"})
     };
     // The coupon is for Tmall only, and its threshold is checked on the list amounts.

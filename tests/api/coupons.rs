@@ -108,7 +108,7 @@ fn sql(app: &TestApp, statement: &str) {
 
 /// What the other tills would have done: the coupon marked redeemed.
 fn mark_redeemed(app: &TestApp, code: &str) {
-    sql(app, &format!("UPDATE coupons SET status = 'redeemed', redeemed_at = now() WHERE code = '{code}'"));
+    sql(app, &format!("UPDATE coupons SET status = 'redeemed', redeemed_at = {} WHERE code = '{code}'", app.sql_now()));
 }
 
 fn codes_of(items: &[Value]) -> Vec<String> {
@@ -516,7 +516,6 @@ async fn twenty_claims_at_once_by_one_customer_with_limit_two_give_two() {
 async fn a_customers_coupons_list_by_status_and_expire_as_the_clock_moves() {
     let app = TestApp::new().await;
     let now = pin(&app);
-    let token = app.token(WRITE);
     let c = customer(&app).await;
     let week = template(&app, json!({"valid_days_after_issue": 7})).await;
     let month = template(&app, json!({"valid_days_after_issue": 30})).await;
@@ -528,11 +527,11 @@ async fn a_customers_coupons_list_by_status_and_expire_as_the_clock_moves() {
     void(&app, &voided, "重复发放").await.assert_status(200);
     issue_one(&app, week, customer(&app).await).await; // someone else's
 
+    // Tokens expire by the app's clock too: each listing takes a fresh one.
     let list = |status: &str| {
         let path = format!("/v1/customers/{c}/coupons{status}");
-        let token = token.clone();
         let app = &app;
-        async move { codes_of(&app.collect_pages(&path, &token, 1).await) }
+        async move { codes_of(&app.collect_pages(&path, &app.token(WRITE), 1).await) }
     };
     let mut week_codes = vec![short.clone(), voided.clone()];
     week_codes.sort();
@@ -552,6 +551,7 @@ async fn a_customers_coupons_list_by_status_and_expire_as_the_clock_moves() {
     assert_eq!(coupon(&app, &short).await.body["status"], "expired");
     assert_eq!(coupon(&app, &voided).await.body["status"], "voided");
 
+    let token = app.token(WRITE);
     app.get(&format!("/v1/customers/{c}/coupons?status=lost"))
         .token(&token)
         .send()
@@ -656,15 +656,17 @@ async fn template_stats_add_up_from_coupons_and_live_redemptions() {
     let redemption = |code: &str, customer: Uuid, amount: &str, undone: &str| {
         format!(
             "INSERT INTO coupon_redemptions (id, code, template_id, customer_id, amount, discount, actor, redeemed_at, undone_at)
-             VALUES ('{}', '{code}', '{id}', '{customer}', {amount}, 50.00, 'test', now(), {undone});",
-            Uuid::now_v7()
+             VALUES ('{}', '{code}', '{id}', '{customer}', {amount}, 50.00, 'test', {}, {undone});",
+            Uuid::now_v7(),
+            app.sql_now()
         )
     };
     sql(&app, &redemption(&codes[0], customers[0], "320.00", "NULL"));
     sql(&app, &redemption(&codes[1], customers[1], "450.00", "NULL"));
-    sql(&app, &redemption(&codes[2], customers[2], "1000.00", "now()"));
+    sql(&app, &redemption(&codes[2], customers[2], "1000.00", &app.sql_now()));
     void(&app, &codes[3], "作废").await.assert_status(200);
-    sql(&app, &format!("UPDATE coupons SET expires_at = now() - interval '1 day' WHERE code = '{}'", codes[4]));
+    let expired = format!("{} - interval '1 day'", app.sql_now());
+    sql(&app, &format!("UPDATE coupons SET expires_at = {expired} WHERE code = '{}'", codes[4]));
     // Left available: codes[2] (its redemption was undone) and codes[5].
 
     let s = stats(&app, id).await;

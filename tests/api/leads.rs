@@ -378,11 +378,7 @@ async fn a_store_bound_caller_sees_and_acts_on_its_own_store_only() {
     rule(&app, json!({"name": "all to B", "priority": 1, "target": {"staff_ids": [clerk_b["id"]]}})).await;
     let pinned = app.post("/v1/leads").token(&token_a).json(&inquiry(json!({}))).send().await;
     assert_eq!(pinned.body["status"], "new");
-    let funnel = app
-        .get(&format!("/v1/leads/funnel?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z&store_id={store_b}"))
-        .token(&token_a)
-        .send()
-        .await;
+    let funnel = app.get(&format!("/v1/leads/funnel?store_id={store_b}")).token(&token_a).send().await;
     funnel.assert_status(403);
 }
 
@@ -591,7 +587,22 @@ async fn funnel_on_a_hand_computed_data_set() {
 
     let bad = app.get("/v1/leads/funnel?from=2026-12-01T00:00:00Z&to=2026-11-01T00:00:00Z").token(&token).send().await;
     bad.assert_problem(422, "validation_failed");
-    app.get("/v1/leads/funnel").token(&token).send().await.assert_problem(422, "validation_failed");
+    // SPEC §3.1: a window spans at most 366 days; none given means the last 30 days.
+    let long = app.get("/v1/leads/funnel?from=2025-11-01T00:00:00Z&to=2026-11-02T00:00:01Z").token(&token).send().await;
+    long.assert_problem(422, "validation_failed");
+    assert_eq!(long.error_fields(), ["to"]);
+    app.get("/v1/leads/funnel?from=2025-11-01T00:00:00Z&to=2026-11-02T00:00:00Z")
+        .token(&token)
+        .send()
+        .await
+        .assert_status(200);
+    let recent = app.get("/v1/leads/funnel").token(&token).send().await;
+    recent.assert_status(200);
+    let (from, to) = (
+        recent.str("from").parse::<chrono::DateTime<chrono::Utc>>(),
+        recent.str("to").parse::<chrono::DateTime<chrono::Utc>>(),
+    );
+    assert_eq!(to.ok().zip(from.ok()).map(|(t, f)| (t - f).num_days()), Some(30), "{}", recent.text);
 }
 
 #[actix_web::test]

@@ -589,23 +589,25 @@ async fn the_audit_passes_a_sound_ledger_and_finds_broken_accounts() {
             retail_crm::schema::points_lots::entry_id.eq(0i64),
             retail_crm::schema::points_lots::amount.eq(50i64),
             retail_crm::schema::points_lots::remaining.eq(50i64),
-            retail_crm::schema::points_lots::available_at.eq(Utc::now()),
-            retail_crm::schema::points_lots::expires_at.eq(Utc::now() + Duration::days(30)),
+            retail_crm::schema::points_lots::available_at.eq(app.now()),
+            retail_crm::schema::points_lots::expires_at.eq(app.now() + Duration::days(30)),
         ))
         .execute(&mut conn)
         .unwrap_or_else(|e| panic!("{e}"));
     // C: a debit whose lots do not add up (and took nothing from them), balances kept consistent.
     conn.batch_execute(&format!(
         "INSERT INTO points_entries (customer_id, kind, delta, balance_after, actor, lots, occurred_at)
-         VALUES ('{c}', 'adjust', -100, 800, 'test', '[]', now());
-         UPDATE points_accounts SET balance = 800 WHERE customer_id = '{c}';"
+         VALUES ('{c}', 'adjust', -100, 800, 'test', '[]', {now});
+         UPDATE points_accounts SET balance = 800 WHERE customer_id = '{c}';",
+        now = app.sql_now()
     ))
     .unwrap_or_else(|e| panic!("{e}"));
     // D: an entry with a wrong running balance (the account follows it).
     conn.batch_execute(&format!(
         "INSERT INTO points_entries (customer_id, kind, delta, balance_after, actor, lots, occurred_at)
-         VALUES ('{d}', 'adjust', 10, 4020, 'test', '[]', now());
-         UPDATE points_accounts SET balance = 4020 WHERE customer_id = '{d}';"
+         VALUES ('{d}', 'adjust', 10, 4020, 'test', '[]', {now});
+         UPDATE points_accounts SET balance = 4020 WHERE customer_id = '{d}';",
+        now = app.sql_now()
     ))
     .unwrap_or_else(|e| panic!("{e}"));
 

@@ -28,7 +28,7 @@ async fn member(app: &TestApp, phone: &str) -> Uuid {
     let id = customer(app, phone).await;
     let mut conn = app.conn();
     conn.transaction(|conn| {
-        memberships::enrol(conn, id, &Enrolment { channel: None, store_id: None }, "test", Utc::now(), 365)
+        memberships::enrol(conn, id, &Enrolment { channel: None, store_id: None }, "test", app.now(), 365)
     })
     .unwrap_or_else(|e| panic!("enrol: {e}"));
     id
@@ -39,7 +39,7 @@ fn grant(app: &TestApp, customer: Uuid, points: i64) {
     let mut conn = app.conn();
     conn.transaction(|conn| {
         let mut account = ledger::lock_account(conn, customer)?;
-        let now = Utc::now();
+        let now = app.now();
         ledger::credit(
             conn,
             &mut account,
@@ -52,8 +52,8 @@ fn grant(app: &TestApp, customer: Uuid, points: i64) {
     .unwrap_or_else(|e: retail_crm::http::error::ApiError| panic!("grant: {e}"));
 }
 
-fn sale(external_id: &str, customer: Option<Uuid>, lines: Value) -> Value {
-    json!({"external_id": external_id, "channel": "pos", "customer_id": customer, "occurred_at": Utc::now(), "lines": lines})
+fn sale(app: &TestApp, external_id: &str, customer: Option<Uuid>, lines: Value) -> Value {
+    json!({"external_id": external_id, "channel": "pos", "customer_id": customer, "occurred_at": app.now(), "lines": lines})
 }
 
 fn line(sku: &str, price: &str, quantity: i32) -> Value {
@@ -73,7 +73,7 @@ async fn assert_audit_clean(app: &TestApp) {
 
 async fn points(app: &TestApp, customer: Uuid) -> ledger::Summary {
     let mut conn = app.conn();
-    ledger::summary(&mut conn, customer, Utc::now(), 30).unwrap_or_else(|e| panic!("summary: {e}"))
+    ledger::summary(&mut conn, customer, app.now(), 30).unwrap_or_else(|e| panic!("summary: {e}"))
 }
 
 fn entries(app: &TestApp, customer: Uuid) -> Vec<(String, i64, i64)> {
@@ -91,7 +91,7 @@ fn entries(app: &TestApp, customer: Uuid) -> Vec<(String, i64, i64)> {
 async fn a_member_earns_floor_of_paid_and_guests_earn_nothing() {
     let app = TestApp::new().await;
     let c = member(&app, "13800000001").await;
-    let res = post(&app, &sale("S-1", Some(c), json!([line("A", "199.50", 1), line("B", "100.25", 2)]))).await;
+    let res = post(&app, &sale(&app, "S-1", Some(c), json!([line("A", "199.50", 1), line("B", "100.25", 2)]))).await;
     res.assert_status(201);
     assert_eq!(res.body["total_amount"], "400.00");
     assert_eq!(res.body["paid_amount"], "400.00");
@@ -100,11 +100,11 @@ async fn a_member_earns_floor_of_paid_and_guests_earn_nothing() {
     assert_eq!(res.body["tier"], "normal");
     assert_eq!(res.body["lines"][1]["amount"], "200.50");
 
-    let odd = post(&app, &sale("S-2", Some(c), json!([line("A", "99.99", 1)]))).await;
+    let odd = post(&app, &sale(&app, "S-2", Some(c), json!([line("A", "99.99", 1)]))).await;
     assert_eq!(odd.body["points_earned"], 99, "floor(99.99 × 1 × 1)");
     assert_eq!(points(&app, c).await.available, 499);
 
-    let guest = post(&app, &sale("S-3", None, json!([line("A", "50.00", 1)]))).await;
+    let guest = post(&app, &sale(&app, "S-3", None, json!([line("A", "50.00", 1)]))).await;
     guest.assert_status(201);
     assert_eq!((guest.body["points_earned"].clone(), guest.body["points_balance"].clone()), (json!(0), Value::Null));
 
@@ -112,7 +112,7 @@ async fn a_member_earns_floor_of_paid_and_guests_earn_nothing() {
         .post("/v1/orders")
         .token(&app.token(TILL))
         .json(&json!({"external_id": "S-4", "channel": "pos", "customer_identity": {"kind": "phone", "value": "13800000001"},
-                      "occurred_at": Utc::now(), "lines": [line("A", "10.00", 1)]}))
+                      "occurred_at": app.now(), "lines": [line("A", "10.00", 1)]}))
         .send()
         .await;
     by_phone.assert_status(201);
@@ -127,11 +127,11 @@ async fn a_member_earns_floor_of_paid_and_guests_earn_nothing() {
 async fn spend_crossing_5000_upgrades_at_once_and_the_next_order_gets_95_percent() {
     let app = TestApp::new().await;
     let c = member(&app, "13800000001").await;
-    let first = post(&app, &sale("U-1", Some(c), json!([line("A", "4999.99", 1)]))).await;
+    let first = post(&app, &sale(&app, "U-1", Some(c), json!([line("A", "4999.99", 1)]))).await;
     assert_eq!((first.body["tier"].clone(), first.body["tier_changed"].clone()), (json!("normal"), json!(false)));
-    let second = post(&app, &sale("U-2", Some(c), json!([line("B", "0.01", 1)]))).await;
+    let second = post(&app, &sale(&app, "U-2", Some(c), json!([line("B", "0.01", 1)]))).await;
     assert_eq!((second.body["tier"].clone(), second.body["tier_changed"].clone()), (json!("silver"), json!(true)));
-    let third = post(&app, &sale("U-3", Some(c), json!([line("C", "100.00", 1)]))).await;
+    let third = post(&app, &sale(&app, "U-3", Some(c), json!([line("C", "100.00", 1)]))).await;
     assert_eq!(third.body["tier_discount"], "5.00");
     assert_eq!(third.body["paid_amount"], "95.00");
     assert_eq!(third.body["points_earned"], 95);
@@ -147,7 +147,7 @@ async fn points_redeem_in_units_of_100_up_to_half_the_order() {
     let app = TestApp::new().await;
     let c = member(&app, "13800000001").await;
     grant(&app, c, 2000);
-    let mut order = sale("R-1", Some(c), json!([line("A", "300.00", 1)]));
+    let mut order = sale(&app, "R-1", Some(c), json!([line("A", "300.00", 1)]));
 
     order["points_to_redeem"] = json!(1600);
     post(&app, &order).await.assert_problem(422, "points_over_limit");
@@ -169,14 +169,14 @@ async fn points_redeem_in_units_of_100_up_to_half_the_order() {
     assert_eq!(res.body["points_earned"], 150, "the offset is not paid amount");
     assert_eq!(res.body["points_balance"], 2000 - 1500 + 150);
 
-    let mut again = sale("R-2", Some(c), json!([line("A", "3000.00", 1)]));
+    let mut again = sale(&app, "R-2", Some(c), json!([line("A", "3000.00", 1)]));
     again["points_to_redeem"] = json!(1000);
     let res = post(&app, &again).await;
     res.assert_problem(422, "insufficient_points");
     assert_eq!(res.body["available"], 650);
 
     let stranger = customer(&app, "13800000002").await;
-    let mut not_member = sale("R-3", Some(stranger), json!([line("A", "300.00", 1)]));
+    let mut not_member = sale(&app, "R-3", Some(stranger), json!([line("A", "300.00", 1)]));
     not_member["points_to_redeem"] = json!(100);
     post(&app, &not_member).await.assert_problem(422, "not_a_member");
     not_member["points_to_redeem"] = json!(0);
@@ -188,7 +188,7 @@ async fn points_redeem_in_units_of_100_up_to_half_the_order() {
 async fn the_same_sale_posted_20_times_at_once_is_one_order() {
     let app = TestApp::new().await;
     let c = member(&app, "13800000001").await;
-    let body = sale("DUP-1", Some(c), json!([line("A", "120.00", 1)]));
+    let body = sale(&app, "DUP-1", Some(c), json!([line("A", "120.00", 1)]));
     let token = app.token(TILL);
     let results = join_all((0..20).map(|_| app.post("/v1/orders").token(&token).json(&body).send())).await;
     assert_eq!(results.iter().filter(|r| r.status == 201).count(), 1);
@@ -219,7 +219,7 @@ async fn twenty_tills_spending_a_balance_that_covers_five() {
     let token = app.token(TILL);
     let orders: Vec<Value> = (0..20)
         .map(|i| {
-            let mut o = sale(&format!("C-{i}"), Some(c), json!([line("A", "200.00", 1)]));
+            let mut o = sale(&app, &format!("C-{i}"), Some(c), json!([line("A", "200.00", 1)]));
             // Priced by the channel at 0 paid, so no till earns points the others could spend.
             o["pricing"] = json!("external");
             o["paid_amount"] = json!("0.00");
@@ -240,7 +240,7 @@ async fn twenty_tills_spending_a_balance_that_covers_five() {
 async fn refunds_claw_back_by_the_same_rule_and_never_exceed_what_was_paid() {
     let app = TestApp::new().await;
     let c = member(&app, "13800000001").await;
-    let order = post(&app, &sale("F-1", Some(c), json!([line("A", "100.00", 1), line("B", "200.00", 1)]))).await;
+    let order = post(&app, &sale(&app, "F-1", Some(c), json!([line("A", "100.00", 1), line("B", "200.00", 1)]))).await;
     let path = format!("/v1/orders/{}/refunds", order.str("id"));
     let token = app.token(TILL);
 
@@ -293,12 +293,12 @@ async fn refunds_claw_back_by_the_same_rule_and_never_exceed_what_was_paid() {
 async fn clawing_back_spent_points_leaves_a_debt_that_later_earnings_pay_first() {
     let app = TestApp::new().await;
     let c = member(&app, "13800000001").await;
-    let order = post(&app, &sale("D-1", Some(c), json!([line("A", "300.00", 1)]))).await;
+    let order = post(&app, &sale(&app, "D-1", Some(c), json!([line("A", "300.00", 1)]))).await;
     // Spend 250 of the 300 elsewhere (a gift), then refund the whole order.
     let mut conn = app.conn();
     conn.transaction(|conn| {
         let mut account = ledger::lock_account(conn, c)?;
-        ledger::spend(conn, &mut account, 250, &Posting::new("reward", "test", Utc::now()), Utc::now())
+        ledger::spend(conn, &mut account, 250, &Posting::new("reward", "test", app.now()), app.now())
     })
     .unwrap_or_else(|e: retail_crm::http::error::ApiError| panic!("{e}"));
     let refund = app
@@ -313,7 +313,7 @@ async fn clawing_back_spent_points_leaves_a_debt_that_later_earnings_pay_first()
     );
     let s = points(&app, c).await;
     assert_eq!((s.balance, s.debt, s.available), (-250, 250, -250));
-    let next = post(&app, &sale("D-2", Some(c), json!([line("A", "400.00", 1)]))).await;
+    let next = post(&app, &sale(&app, "D-2", Some(c), json!([line("A", "400.00", 1)]))).await;
     assert_eq!(next.body["points_balance"], 150);
     let s = points(&app, c).await;
     assert_eq!((s.balance, s.debt, s.available), (150, 0, 150));
@@ -324,9 +324,9 @@ async fn clawing_back_spent_points_leaves_a_debt_that_later_earnings_pay_first()
 async fn refunds_return_used_points_and_never_downgrade() {
     let app = TestApp::new().await;
     let c = member(&app, "13800000001").await;
-    let big = post(&app, &sale("G-1", Some(c), json!([line("A", "5000.00", 1)]))).await;
+    let big = post(&app, &sale(&app, "G-1", Some(c), json!([line("A", "5000.00", 1)]))).await;
     assert_eq!(big.body["tier"], "silver");
-    let mut with_points = sale("G-2", Some(c), json!([line("B", "300.00", 1)]));
+    let mut with_points = sale(&app, "G-2", Some(c), json!([line("B", "300.00", 1)]));
     with_points["points_to_redeem"] = json!(1000);
     let paid = post(&app, &with_points).await;
     // Silver: 300 → 285.00; 1000 points = ¥100 → 185.00 paid, 185 earned.
@@ -357,9 +357,9 @@ async fn refunds_return_used_points_and_never_downgrade() {
 async fn a_refund_racing_a_redemption_never_overspends() {
     let app = TestApp::new().await;
     let c = member(&app, "13800000001").await;
-    let order = post(&app, &sale("X-1", Some(c), json!([line("A", "600.00", 1)]))).await;
+    let order = post(&app, &sale(&app, "X-1", Some(c), json!([line("A", "600.00", 1)]))).await;
     let token = app.token(TILL);
-    let mut spend = sale("X-2", Some(c), json!([line("B", "600.00", 1)]));
+    let mut spend = sale(&app, "X-2", Some(c), json!([line("B", "600.00", 1)]));
     spend["pricing"] = json!("external");
     spend["paid_amount"] = json!("0.00");
     spend["points_to_redeem"] = json!(300);
@@ -392,11 +392,11 @@ async fn pending_points_are_not_spendable_and_a_refund_in_the_window_leaves_no_d
         .execute(&mut app.conn())
         .unwrap_or_default();
     let c = member(&app, "13800000001").await;
-    let order = post(&app, &sale("P-1", Some(c), json!([line("A", "300.00", 1)]))).await;
+    let order = post(&app, &sale(&app, "P-1", Some(c), json!([line("A", "300.00", 1)]))).await;
     assert_eq!(order.body["points_earned"], 300);
     let s = points(&app, c).await;
     assert_eq!((s.pending, s.available, s.balance), (300, 0, 300));
-    let mut spend = sale("P-2", Some(c), json!([line("B", "300.00", 1)]));
+    let mut spend = sale(&app, "P-2", Some(c), json!([line("B", "300.00", 1)]));
     spend["points_to_redeem"] = json!(100);
     post(&app, &spend).await.assert_problem(422, "insufficient_points");
     app.post(&format!("/v1/orders/{}/refunds", order.str("id")))
@@ -416,7 +416,7 @@ async fn orders_validate_their_input_and_respect_store_binding() {
     let store_b = app.create_store("B-01").await;
     let a: Uuid = store_a["id"].as_str().unwrap_or_default().parse().unwrap_or_default();
     let bound = app.store_token(&["orders:write"], Some(a));
-    let mut body = sale("V-1", None, json!([line("A", "10.00", 1)]));
+    let mut body = sale(&app, "V-1", None, json!([line("A", "10.00", 1)]));
     body["store_id"] = store_b["id"].clone();
     app.post("/v1/orders").token(&bound).json(&body).send().await.assert_problem(403, "forbidden");
     body.as_object_mut().map(|o| o.remove("store_id"));
@@ -433,7 +433,7 @@ async fn orders_validate_their_input_and_respect_store_binding() {
 
     let bad = post(
         &app,
-        &json!({"external_id": " ", "channel": "fax", "occurred_at": Utc::now() + chrono::Duration::days(2),
+        &json!({"external_id": " ", "channel": "fax", "occurred_at": app.now() + chrono::Duration::days(2),
                 "lines": [{"sku": "A", "quantity": 0, "unit_price": "1.00"}], "total_amount": "5.00", "pricing": "magic",
                 "coupon_codes": ["A", "B", "C", "D", "E", "F"]}),
     )
@@ -445,10 +445,10 @@ async fn orders_validate_their_input_and_respect_store_binding() {
         fields,
         vec!["channel", "coupon_codes", "external_id", "lines[0].quantity", "occurred_at", "pricing", "total_amount"]
     );
-    post(&app, &json!({"external_id": "V-2", "channel": "pos", "occurred_at": Utc::now(), "lines": [{"sku": "A", "quantity": 1, "unit_price": "1.001"}]}))
+    post(&app, &json!({"external_id": "V-2", "channel": "pos", "occurred_at": app.now(), "lines": [{"sku": "A", "quantity": 1, "unit_price": "1.001"}]}))
         .await
         .assert_problem(400, "invalid_body");
-    let mut unknown = sale("V-3", Some(Uuid::now_v7()), json!([line("A", "1.00", 1)]));
+    let mut unknown = sale(&app, "V-3", Some(Uuid::now_v7()), json!([line("A", "1.00", 1)]));
     post(&app, &unknown).await.assert_problem(422, "customer_not_found");
     unknown["customer_id"] = Value::Null;
     unknown["pricing"] = json!("external");
@@ -567,8 +567,8 @@ async fn merging_members_moves_orders_and_points_and_keeps_the_higher_tier() {
     let app = TestApp::new().await;
     let target = member(&app, "13800000001").await;
     let source = member(&app, "13800000002").await;
-    post(&app, &sale("M-1", Some(target), json!([line("A", "300.00", 1)]))).await;
-    let big = post(&app, &sale("M-2", Some(source), json!([line("B", "5000.00", 1)]))).await;
+    post(&app, &sale(&app, "M-1", Some(target), json!([line("A", "300.00", 1)]))).await;
+    let big = post(&app, &sale(&app, "M-2", Some(source), json!([line("B", "5000.00", 1)]))).await;
     assert_eq!(big.body["tier"], "silver");
     let source_card =
         memberships::find(&mut app.conn(), source).unwrap_or_default().map(|m| m.member_card).unwrap_or_default();
@@ -597,7 +597,7 @@ async fn merging_members_moves_orders_and_points_and_keeps_the_higher_tier() {
         .await;
     assert_eq!(found.body["customer"]["id"], json!(target.to_string()));
     // Points still spend from the merged lots.
-    let mut spend = sale("M-3", Some(target), json!([line("C", "2000.00", 1)]));
+    let mut spend = sale(&app, "M-3", Some(target), json!([line("C", "2000.00", 1)]));
     spend["points_to_redeem"] = json!(900);
     post(&app, &spend).await.assert_status(201);
     assert_audit_clean(&app).await;
@@ -636,7 +636,7 @@ async fn the_tills_lookup_shows_tier_points_and_what_expires_soon() {
 async fn the_timeline_tells_the_members_story() {
     let app = TestApp::new().await;
     let c = member(&app, "13800000001").await;
-    let order = post(&app, &sale("TL-1", Some(c), json!([line("A", "5000.00", 1)]))).await;
+    let order = post(&app, &sale(&app, "TL-1", Some(c), json!([line("A", "5000.00", 1)]))).await;
     app.post(&format!("/v1/orders/{}/refunds", order.str("id")))
         .token(&app.token(TILL))
         .json(&json!({"external_id": "R", "amount": "1000.00"}))
@@ -661,7 +661,7 @@ async fn erasing_a_member_keeps_the_sales_but_forgets_the_card() {
     let app = TestApp::new().await;
     let c = member(&app, "13800000001").await;
     let card = memberships::find(&mut app.conn(), c).unwrap_or_default().map(|m| m.member_card).unwrap_or_default();
-    let order = post(&app, &sale("ER-1", Some(c), json!([line("A", "300.00", 1)]))).await;
+    let order = post(&app, &sale(&app, "ER-1", Some(c), json!([line("A", "300.00", 1)]))).await;
     app.delete(&format!("/v1/customers/{c}")).token(&app.token(&["customers:pii"])).send().await.assert_status(204);
     app.get(&format!("/v1/customers/lookup?member_card={card}"))
         .token(&app.token(&["customers:read"]))
@@ -678,7 +678,7 @@ async fn erasing_a_member_keeps_the_sales_but_forgets_the_card() {
 #[actix_web::test]
 async fn a_refund_retry_with_an_invalid_body_is_still_invalid() {
     let app = TestApp::new().await;
-    let order = post(&app, &sale("IR-1", None, json!([line("A", "10.00", 1)]))).await;
+    let order = post(&app, &sale(&app, "IR-1", None, json!([line("A", "10.00", 1)]))).await;
     let path = format!("/v1/orders/{}/refunds", order.str("id"));
     app.post(&path).token(&app.token(TILL)).json(&json!({"external_id": "R"})).send().await.assert_status(201);
     let bad = app
@@ -695,14 +695,14 @@ async fn a_refund_retry_with_an_invalid_body_is_still_invalid() {
 #[actix_web::test]
 async fn amounts_too_large_to_store_are_422_not_500() {
     let app = TestApp::new().await;
-    let huge = post(&app, &sale("BIG-1", None, json!([line("A", "98010243267.67", 4134)]))).await;
+    let huge = post(&app, &sale(&app, "BIG-1", None, json!([line("A", "98010243267.67", 4134)]))).await;
     huge.assert_problem(422, "validation_failed");
     assert_eq!(huge.error_fields(), vec!["lines[0].amount", "lines"]);
     let sum_too_big =
-        post(&app, &sale("BIG-2", None, json!([line("A", "999999999999.99", 1), line("B", "1.00", 1)]))).await;
+        post(&app, &sale(&app, "BIG-2", None, json!([line("A", "999999999999.99", 1), line("B", "1.00", 1)]))).await;
     sum_too_big.assert_problem(422, "validation_failed");
     assert_eq!(sum_too_big.error_fields(), vec!["lines"]);
-    post(&app, &sale("BIG-3", None, json!([line("A", "999999999999.99", 1)]))).await.assert_status(201);
+    post(&app, &sale(&app, "BIG-3", None, json!([line("A", "999999999999.99", 1)]))).await.assert_status(201);
 }
 
 #[actix_web::test]
@@ -711,7 +711,7 @@ async fn customer_search_filters_by_tier() {
     let silver = member(&app, "13800000001").await;
     member(&app, "13800000002").await;
     customer(&app, "13800000003").await;
-    post(&app, &sale("ST-1", Some(silver), json!([line("A", "5000.00", 1)]))).await;
+    post(&app, &sale(&app, "ST-1", Some(silver), json!([line("A", "5000.00", 1)]))).await;
     let token = app.token(&["customers:read"]);
     let found = app.get("/v1/customers?tier=silver").token(&token).send().await;
     let ids: Vec<Value> = found.items().iter().map(|c| c["id"].clone()).collect();

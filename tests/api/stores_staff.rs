@@ -303,23 +303,30 @@ async fn a_store_bound_caller_sees_only_its_store() {
     res.assert_status(201);
     assert_eq!(res.body["store_id"], json!(a));
     let res = app.post("/v1/staff").token(&bound).json(&json!({"name": "sneaky", "store_id": b})).send().await;
-    res.assert_problem(403, "forbidden");
+    res.assert_problem(403, "store_bound_principal");
     let res =
         app.patch(&format!("/v1/staff/{}", id_of(&clerk_a))).token(&bound).json(&json!({"store_id": b})).send().await;
-    res.assert_problem(403, "forbidden");
+    res.assert_problem(403, "store_bound_principal");
 
     // Stores: its own only.
     let res = app.get("/v1/stores").token(&bound).send().await;
     assert_eq!(ids(&res.items()), vec![a.clone()]);
     app.get(&format!("/v1/stores/{a}")).token(&bound).send().await.assert_status(200);
     app.get(&format!("/v1/stores/{b}")).token(&bound).send().await.assert_problem(404, "store_not_found");
-    app.patch(&format!("/v1/stores/{b}"))
-        .token(&bound)
-        .json(&json!({"name": "taken over"}))
-        .send()
-        .await
-        .assert_problem(404, "store_not_found");
-    app.delete(&format!("/v1/stores/{b}")).token(&bound).send().await.assert_problem(404, "store_not_found");
+    // Changing or closing a store is the chain's act, its own store included.
+    for store in [&a, &b] {
+        app.patch(&format!("/v1/stores/{store}"))
+            .token(&bound)
+            .json(&json!({"name": "taken over"}))
+            .send()
+            .await
+            .assert_problem(403, "store_bound_principal");
+        app.delete(&format!("/v1/stores/{store}"))
+            .token(&bound)
+            .send()
+            .await
+            .assert_problem(403, "store_bound_principal");
+    }
     let res = app.get(&format!("/v1/stores/{b}")).token(&admin).send().await;
     assert_eq!(res.body["name"], json!("Store B-01"));
     assert_eq!(res.body["active"], json!(true));

@@ -218,6 +218,17 @@ impl TestApp {
         TestAppBuilder { config: Config { pool_timeout: Duration::from_secs(5), ..Config::default() }, pool_size: 8 }
     }
 
+    /// "Now" as the app sees it (its `Clock`): tests never read the wall clock themselves.
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.state.clock.now()
+    }
+
+    /// The app's "now" as a SQL literal, for fixtures written straight to the database: SQL in a
+    /// test never calls `now()`, so a pinned clock and the data agree.
+    pub fn sql_now(&self) -> String {
+        format!("'{}'::timestamptz", self.now().to_rfc3339())
+    }
+
     /// A new connection to this test's database, outside the app's pool.
     pub fn connect(&self) -> PgConnection {
         connect(&self.db_url)

@@ -1,0 +1,194 @@
+//! Abuse limits (SPEC §3.1, OWASP API4): a token bucket per principal, token requests per source
+//! address, and failed logins per client id or username.
+//!
+//! The buckets are `governor`'s (GCRA, lock-free); the failed-login window runs on the app's
+//! `Clock`, because it decides a lock-out a test must be able to move past.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex, RwLock};
+
+use chrono::{DateTime, Duration, Utc};
+use governor::clock::{Clock as _, DefaultClock};
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use super::error::{ApiError, ApiResult};
+
+/// Failed attempts for one identity within the window that lock it out (SPEC §3.1: 10 in 5 minutes).
+pub const MAX_FAILED_LOGINS: usize = 10;
+pub const FAILED_LOGIN_WINDOW_MINUTES: i64 = 5;
+
+pub struct Limits {
+    /// Requests per second for a principal without its own setting; 0 = unlimited.
+    default_rps: u32,
+    /// API clients' own `rate_limit_rps` by subject (`client:<id>`), kept current by the refresher.
+    client_rates: RwLock<HashMap<String, u32>>,
+    buckets: RwLock<HashMap<String, Option<Arc<DefaultDirectRateLimiter>>>>,
+    per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    failed_logins: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
+}
+
+fn quota(rps: u32) -> Option<Quota> {
+    let rate = NonZeroU32::new(rps)?;
+    let burst = NonZeroU32::new(rps.saturating_mul(2)).unwrap_or(rate);
+    Some(Quota::per_second(rate).allow_burst(burst))
+}
+
+fn too_many(detail: &str, retry_after_seconds: u64) -> ApiError {
+    ApiError::TooManyRequests { detail: detail.to_string(), retry_after_seconds: retry_after_seconds.max(1) }
+}
+
+impl Limits {
+    pub fn new(default_rps: u32, token_requests_per_address: u32) -> Limits {
+        Limits {
+            default_rps,
+            client_rates: RwLock::default(),
+            buckets: RwLock::default(),
+            per_address: NonZeroU32::new(token_requests_per_address)
+                .map(|n| RateLimiter::keyed(Quota::per_second(n).allow_burst(n))),
+            failed_logins: Mutex::default(),
+        }
+    }
+
+    /// An API client's own limit (from its row); `None` = the default.
+    pub fn set_client_rate(&self, subject: &str, rps: Option<u32>) {
+        let changed = match self.client_rates.write() {
+            Ok(mut rates) => match rps {
+                Some(r) => rates.insert(subject.to_string(), r) != Some(r),
+                None => rates.remove(subject).is_some(),
+            },
+            Err(_) => false,
+        };
+        if changed {
+            if let Ok(mut buckets) = self.buckets.write() {
+                buckets.remove(subject);
+            }
+        }
+    }
+
+    /// Replaces every client's limit with the database's view.
+    pub fn replace_client_rates(&self, rates: HashMap<String, u32>) {
+        let old = self.client_rates.read().map(|r| r.clone()).unwrap_or_default();
+        for (subject, rps) in &rates {
+            self.set_client_rate(subject, Some(*rps));
+        }
+        for subject in old.keys().filter(|s| !rates.contains_key(*s)) {
+            self.set_client_rate(subject, None);
+        }
+    }
+
+    fn bucket(&self, subject: &str) -> Option<Arc<DefaultDirectRateLimiter>> {
+        if let Some(found) = self.buckets.read().ok().and_then(|b| b.get(subject).cloned()) {
+            return found;
+        }
+        let rps = self.client_rates.read().ok().and_then(|r| r.get(subject).copied()).unwrap_or(self.default_rps);
+        let bucket = quota(rps).map(|q| Arc::new(RateLimiter::direct(q)));
+        if let Ok(mut buckets) = self.buckets.write() {
+            buckets.entry(subject.to_string()).or_insert(bucket).clone()
+        } else {
+            bucket
+        }
+    }
+
+    /// One request by `subject`: 429 + `Retry-After` beyond its bucket.
+    pub fn admit_request(&self, subject: &str) -> ApiResult<()> {
+        match self.bucket(subject) {
+            None => Ok(()),
+            Some(bucket) => bucket.check().map_err(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                too_many("this client is over its request rate limit", wait.as_secs_f64().ceil() as u64)
+            }),
+        }
+    }
+
+    /// One token request from `address` (SPEC §3.1: `CRM_TOKEN_RATE_PER_ADDRESS` per second).
+    pub fn admit_token_request(&self, address: Option<IpAddr>) -> ApiResult<()> {
+        match (&self.per_address, address) {
+            (Some(limiter), Some(addr)) => limiter.check_key(&addr).map_err(|not_until| {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                too_many("too many token requests from this address", wait.as_secs_f64().ceil() as u64)
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// 429 while `identity` has had `MAX_FAILED_LOGINS` failures within the window before `now`,
+    /// even with the right secret: guessing must not be able to tell a lock-out from a miss.
+    pub fn check_login_allowed(&self, identity: &str, now: DateTime<Utc>) -> ApiResult<()> {
+        let window = Duration::minutes(FAILED_LOGIN_WINDOW_MINUTES);
+        let Ok(mut failures) = self.failed_logins.lock() else { return Ok(()) };
+        let Some(times) = failures.get_mut(identity) else { return Ok(()) };
+        while times.front().is_some_and(|t| *t + window <= now) {
+            times.pop_front();
+        }
+        if times.is_empty() {
+            failures.remove(identity);
+            return Ok(());
+        }
+        if times.len() < MAX_FAILED_LOGINS {
+            return Ok(());
+        }
+        // Locked until enough of the window's failures have aged out.
+        let unlock_at = times[times.len() - MAX_FAILED_LOGINS] + window;
+        let wait = (unlock_at - now).num_seconds().max(1) as u64;
+        Err(too_many("too many failed attempts for this client id or username; retry later", wait))
+    }
+
+    pub fn record_failed_login(&self, identity: &str, now: DateTime<Utc>) {
+        if let Ok(mut failures) = self.failed_logins.lock() {
+            let times = failures.entry(identity.to_string()).or_default();
+            times.push_back(now);
+            // Only the newest failures can matter for a lock-out.
+            while times.len() > MAX_FAILED_LOGINS {
+                times.pop_front();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::UNIX_EPOCH + Duration::days(20_000) + Duration::seconds(seconds)
+    }
+
+    #[test]
+    fn ten_failures_within_five_minutes_lock_the_identity_until_the_window_passes() {
+        let limits = Limits::new(0, 0);
+        for i in 0..9 {
+            limits.record_failed_login("cli_a", at(i * 10));
+        }
+        assert!(limits.check_login_allowed("cli_a", at(95)).is_ok(), "9 failures do not lock");
+        limits.record_failed_login("cli_a", at(100));
+        let err = limits.check_login_allowed("cli_a", at(101)).expect_err("10 failures lock");
+        assert_eq!(err.code(), "too_many_requests");
+        assert!(matches!(err, ApiError::TooManyRequests { retry_after_seconds: 199, .. }), "{err:?}");
+        assert!(limits.check_login_allowed("cli_b", at(101)).is_ok(), "another identity is not locked");
+        assert!(limits.check_login_allowed("cli_a", at(299)).is_err());
+        assert!(limits.check_login_allowed("cli_a", at(300)).is_ok(), "the first failure left the window");
+    }
+
+    #[test]
+    fn a_principal_gets_twice_its_rate_as_burst_and_zero_is_unlimited() {
+        let limits = Limits::new(3, 0);
+        let admitted = (0..10).filter(|_| limits.admit_request("client:x").is_ok()).count();
+        assert_eq!(admitted, 6, "burst 2 × 3 rps");
+        let err = limits.admit_request("client:x").expect_err("over");
+        assert!(matches!(err, ApiError::TooManyRequests { retry_after_seconds: 1.., .. }));
+        limits.set_client_rate("client:y", Some(0));
+        assert!((0..100).all(|_| limits.admit_request("client:y").is_ok()));
+        assert!(limits.admit_request("client:z").is_ok(), "buckets are per principal");
+    }
+
+    #[test]
+    fn token_requests_are_limited_per_source_address() {
+        let limits = Limits::new(0, 20);
+        let a: IpAddr = "10.0.0.1".parse().expect("ip");
+        let b: IpAddr = "10.0.0.2".parse().expect("ip");
+        assert_eq!((0..30).filter(|_| limits.admit_token_request(Some(a)).is_ok()).count(), 20);
+        assert!(limits.admit_token_request(Some(b)).is_ok(), "another address has its own budget");
+    }
+}
