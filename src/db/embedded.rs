@@ -2,9 +2,11 @@
 //!
 //! This exists so the service (and its test suite) can run on a machine that has
 //! PostgreSQL installed but no database configured: no Docker, no network, no
-//! shared state. The cluster listens only on a unix socket (TCP is disabled), uses
-//! `trust` authentication and is owned by the `postgres` system user when we run
-//! as root, because PostgreSQL refuses to run with root privileges.
+//! shared state. The cluster listens only on a unix socket (TCP is disabled) and
+//! is owned by the `postgres` system user when we run as root, because PostgreSQL
+//! refuses to run with root privileges. Only the service's own operating-system
+//! user may connect (SPEC §3.1): the socket and its directory are mode 0700 and
+//! `pg_hba.conf` admits that user alone, by peer authentication.
 
 use std::ffi::OsStr;
 use std::fs;
@@ -111,6 +113,8 @@ impl LocalPostgres {
         if !pg.data_dir.join("PG_VERSION").is_file() {
             pg.initdb()?;
         }
+        // Rewritten at every start, so a cluster made by an older version loses its `trust`.
+        pg.write_access_rules()?;
         let version = fs::read_to_string(pg.data_dir.join("PG_VERSION"))
             .map(|v| v.trim().to_string())
             .unwrap_or_else(|_| "?".to_string());
@@ -267,18 +271,48 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
     }
 
     /// The server must be able to create its socket and lock file here; we only
-    /// take ownership of a directory it cannot already write (never of e.g. /tmp).
+    /// take ownership of a directory it cannot already write (never of e.g. /tmp),
+    /// and close to everyone else (0700) a directory that is ours.
     fn prepare_socket_dir(&self) -> Result<(), EmbeddedError> {
         let created = !self.socket_dir.exists();
         if created {
             fs::create_dir_all(&self.socket_dir)
                 .map_err(|e| io_err(format!("creating socket directory {}", self.socket_dir.display()), e))?;
         }
+        let mut ours = created;
         if self.as_root {
             if created || !self.server_user_can_write(&self.socket_dir) {
                 chown_to_server_user(&self.socket_dir, false)?;
+                ours = true;
             }
             self.check_server_user_access(&self.socket_dir, "socket directory")?;
+        }
+        if ours {
+            fs::set_permissions(&self.socket_dir, fs::Permissions::from_mode(0o700)).map_err(|e| {
+                io_err(format!("setting mode 0700 on socket directory {}", self.socket_dir.display()), e)
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Peer authentication over the socket, for the operating-system users that are this
+    /// service (the current user; as root, also the server's own user) and nobody else.
+    fn write_access_rules(&self) -> Result<(), EmbeddedError> {
+        let me = current_user()?;
+        let mut ident =
+            String::from("# Written by retail-crm at every start: the service's own users, and nobody else.\n");
+        let server_user = if self.as_root { Some(SERVER_USER) } else { None };
+        for os_user in std::iter::once(me.as_str()).chain(server_user) {
+            ident.push_str(&format!("retail_crm {os_user} {SERVER_USER}\n"));
+        }
+        let hba = "# Written by retail-crm at every start (SPEC §3.1): no `trust`, no TCP.\n\
+                   local all all peer map=retail_crm\n";
+        for (name, text) in [("pg_hba.conf", hba), ("pg_ident.conf", ident.as_str())] {
+            let path = self.data_dir.join(name);
+            fs::write(&path, text).map_err(|e| io_err(format!("writing {}", path.display()), e))?;
+            if self.as_root {
+                chown_to_server_user(&path, false)?;
+            }
         }
         Ok(())
     }
@@ -324,7 +358,7 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
             let mut cmd = self.server_cmd("initdb");
             cmd.arg("-D")
                 .arg(&self.data_dir)
-                .args(["--auth=trust", "-U", SERVER_USER, "--encoding=UTF8"])
+                .args(["--auth-local=peer", "--auth-host=reject", "-U", SERVER_USER, "--encoding=UTF8"])
                 .arg(format!("--locale={locale}"));
             let out = run(cmd, "initialising the cluster (initdb)")?;
             if out.status.success() {
@@ -354,7 +388,7 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
     /// picks up the caller's current options without editing postgresql.conf.
     fn pg_ctl_start(&self, opts: &LocalPostgresOptions) -> Result<(), EmbeddedError> {
         let mut server_opts = format!(
-            "-k {} -p {} -c listen_addresses='' -c max_connections={}",
+            "-k {} -p {} -c listen_addresses='' -c unix_socket_permissions=0700 -c max_connections={}",
             shell_quote(self.socket_dir.as_os_str()),
             self.port,
             opts.max_connections
@@ -533,6 +567,18 @@ fn running_as_root() -> Result<bool, EmbeddedError> {
     Ok(String::from_utf8_lossy(&out.stdout).trim() == "0")
 }
 
+/// The name of the operating-system user this process runs as (`id -un`: no `unsafe`).
+fn current_user() -> Result<String, EmbeddedError> {
+    let mut cmd = Command::new("id");
+    cmd.arg("-un");
+    let out = run_checked(cmd, "determining the current user name (id -un)")?;
+    let name = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b)) {
+        return Err(EmbeddedError::Io(format!("unusable user name '{name}' for pg_ident.conf")));
+    }
+    Ok(name)
+}
+
 /// As root we depend on the server user; a missing account deserves a clear
 /// message rather than a runuser failure later.
 fn ensure_server_user() -> Result<(), EmbeddedError> {
@@ -682,6 +728,30 @@ mod tests {
             .unwrap_or_else(|e| panic!("running {}: {e}", psql.display()));
         assert!(out.status.success(), "psql failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+
+        // SPEC §3.1: nobody else may connect — the socket and its directory are 0700 and
+        // pg_hba.conf trusts no one.
+        let mode = |p: &Path| fs::metadata(p).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+        assert_eq!(mode(&pg.socket_path()), 0o700, "socket mode");
+        assert_eq!(mode(&root.join("sock")), 0o700, "socket directory mode");
+        let hba = fs::read_to_string(root.join("data").join("pg_hba.conf")).unwrap_or_default();
+        assert!(hba.lines().filter(|l| !l.starts_with('#')).all(|l| !l.contains("trust")), "{hba}");
+        if running_as_root().unwrap_or(false) {
+            // Another account on the host, even one that can reach the socket, is refused.
+            let _ = fs::set_permissions(&root, fs::Permissions::from_mode(0o755));
+            let out = Command::new("runuser")
+                .args(["-u", "nobody", "--"])
+                .arg(&psql)
+                .arg(pg.url("postgres"))
+                .arg("-Atc")
+                .arg("select 1")
+                .env("PGCONNECT_TIMEOUT", "10")
+                .current_dir("/")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|e| panic!("running psql as nobody: {e}"));
+            assert!(!out.status.success(), "another OS user connected: {}", String::from_utf8_lossy(&out.stdout));
+        }
 
         pg.stop().unwrap_or_else(|e| panic!("stopping: {e}"));
         assert!(!pg.socket_path().exists(), "socket still present after stop");
