@@ -20,11 +20,14 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "What the run did", body = JobReport),
+        (status = 403, description = "`store_bound_principal`: jobs are the chain's", body = crate::http::error::Problem, content_type = "application/problem+json"),
         (status = 409, description = "`job_already_ran` today", body = crate::http::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/jobs/{job}/run")]
 async fn run_job(auth: Auth<Admin>, state: web::Data<AppState>, job: web::Path<String>) -> ApiResult<HttpResponse> {
+    // Jobs run over every store's members: the chain's act.
+    auth.require_chain_wide()?;
     let job = job.into_inner();
     let Some(job) = JOBS.iter().find(|j| **j == job) else {
         return Err(ApiError::not_found("job_not_found", "jobs are points_expiry and tier_review"));
@@ -58,11 +61,13 @@ pub struct SweepReport {
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "What the run marked", body = SweepReport),
+        (status = 403, description = "`store_bound_principal`: sweeps are the chain's", body = crate::http::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "`sweep_not_found`", body = crate::http::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/sweeps/{sweep}/run")]
 async fn run_sweep(auth: Auth<Admin>, state: web::Data<AppState>, sweep: web::Path<String>) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let name = sweep.into_inner();
     let Some((name, sweep)) = SWEEPS.iter().find(|(n, _)| *n == name) else {
         return Err(ApiError::not_found("sweep_not_found", "sweeps are lead_sla and ticket_sla"));

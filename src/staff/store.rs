@@ -33,11 +33,18 @@ impl Staff {
 
     /// How this member's earlier tokens are cut off, if at all.
     pub fn token_cutoff(&self) -> Option<Revocation> {
-        match (self.active, self.tokens_valid_after) {
-            (false, _) => Some(Revocation::All),
-            (true, Some(t)) => Some(Revocation::IssuedBefore(t.timestamp())),
-            (true, None) => None,
-        }
+        token_cutoff(self.active, self.tokens_valid_after)
+    }
+}
+
+/// Inactive: every token. Changed at `t`: every token issued up to and including t's second
+/// (`iat` has whole seconds, and a token from the second of the change may carry the old
+/// rights; a login in that same second simply needs a retry).
+fn token_cutoff(active: bool, changed_at: Option<DateTime<Utc>>) -> Option<Revocation> {
+    match (active, changed_at) {
+        (false, _) => Some(Revocation::All),
+        (true, Some(t)) => Some(Revocation::IssuedBefore(t.timestamp() + 1)),
+        (true, None) => None,
     }
 }
 
@@ -180,13 +187,6 @@ pub fn token_cutoffs(conn: &mut PgConnection) -> ApiResult<Vec<(String, Revocati
         .load(conn)?;
     Ok(rows
         .into_iter()
-        .filter_map(|(id, active, after)| {
-            let how = match (active, after) {
-                (false, _) => Revocation::All,
-                (true, Some(t)) => Revocation::IssuedBefore(t.timestamp()),
-                (true, None) => return None,
-            };
-            Some((format!("staff:{id}"), how))
-        })
+        .filter_map(|(id, active, after)| Some((format!("staff:{id}"), token_cutoff(active, after)?)))
         .collect())
 }

@@ -76,8 +76,8 @@ async fn requests_without_a_valid_token_are_401() {
     res.assert_problem(401, "unauthorized");
 
     // The untouched token works; the scheme name is case-insensitive.
-    app.get("/v1/events").token(&valid).send().await.assert_status(200);
-    app.get("/v1/events").header("Authorization", &format!("bearer {valid}")).send().await.assert_status(200);
+    app.get("/v1/customers").token(&valid).send().await.assert_status(200);
+    app.get("/v1/customers").header("Authorization", &format!("bearer {valid}")).send().await.assert_status(200);
 }
 
 #[actix_web::test]
@@ -156,7 +156,7 @@ async fn client_credentials_round_trip_and_revocation() {
     assert!(!claims.jti.is_empty());
 
     // The token carries exactly those scopes.
-    app.get("/v1/events").token(&token).send().await.assert_status(200);
+    app.get("/v1/customers").token(&token).send().await.assert_status(200);
     app.post("/v1/stores")
         .token(&token)
         .json(&json!({"code": "NOPE", "name": "x"}))
@@ -193,7 +193,7 @@ async fn client_credentials_round_trip_and_revocation() {
     let res = app.delete(&format!("/v1/api-clients/{id}")).token(&admin).send().await;
     res.assert_status(204);
     assert_eq!(res.text, "");
-    app.get("/v1/events").token(&token).send().await.assert_problem(401, "unauthorized");
+    app.get("/v1/customers").token(&token).send().await.assert_problem(401, "unauthorized");
     let res = app
         .post("/v1/auth/token")
         .json(&json!({"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}))
@@ -255,6 +255,7 @@ async fn api_client_input_is_validated() {
 #[actix_web::test]
 async fn staff_password_grant_carries_role_scopes_and_store() {
     let app = TestApp::new().await;
+    app.state.clock.set(app.now());
     let admin = app.admin_token();
     let store = app.create_store("BJ-CY-01").await;
     let store_id = store["id"].as_str().unwrap_or_default().to_string();
@@ -283,7 +284,6 @@ async fn staff_password_grant_carries_role_scopes_and_store() {
     assert_eq!(claims.store_id.map(|s| s.to_string()), Some(store_id.clone()));
 
     app.get(&format!("/v1/staff/{staff_id}")).token(&token).send().await.assert_status(200);
-    app.get("/v1/events").token(&token).send().await.assert_status(200);
     app.post("/v1/stores")
         .token(&token)
         .json(&json!({"code": "X1", "name": "x"}))
@@ -310,20 +310,23 @@ async fn staff_password_grant_carries_role_scopes_and_store() {
         .await;
     res.assert_problem(401, "unauthorized");
 
-    // Reactivated, they can log in again with a fresh token.
+    // Reactivated, they can log in again with a fresh token (from the next second on: a token
+    // of the second of a change may carry the old rights); the old one stays dead.
     app.patch(&format!("/v1/staff/{staff_id}"))
         .token(&admin)
         .json(&json!({"active": true}))
         .send()
         .await
         .assert_status(200);
+    app.get(&format!("/v1/staff/{staff_id}")).token(&token).send().await.assert_problem(401, "unauthorized");
+    app.state.clock.advance(chrono::Duration::seconds(1));
     let res = app
         .post("/v1/auth/token")
         .json(&json!({"grant_type": "password", "username": "wangfang", "password": "correct horse battery"}))
         .send()
         .await;
     res.assert_status(200);
-    app.get("/v1/events").token(res.str("access_token")).send().await.assert_status(200);
+    app.get(&format!("/v1/staff/{staff_id}")).token(res.str("access_token")).send().await.assert_status(200);
 }
 
 #[actix_web::test]

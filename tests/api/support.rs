@@ -405,6 +405,13 @@ impl RequestBuilder<'_> {
         self
     }
 
+    /// The client's address, as the server would see it on a socket.
+    pub fn peer(mut self, address: &str) -> Self {
+        let addr = address.parse().unwrap_or_else(|e| panic!("peer address {address}: {e}"));
+        self.req = self.req.peer_addr(addr);
+        self
+    }
+
     /// Bytes without any content type.
     pub fn payload(mut self, body: impl Into<Vec<u8>>) -> Self {
         self.req = self.req.set_payload(body.into());
