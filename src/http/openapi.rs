@@ -264,7 +264,12 @@ fn decorate_operation(path: &str, method: &str, op: &mut Value) {
     let mut defaults: Vec<(&str, &str)> = vec![("503", "The database is busy; retry after `Retry-After` seconds")];
     if secured {
         defaults.push(("401", "Missing, invalid, expired or revoked token"));
-        defaults.push(("403", "The token lacks the scope this operation needs"));
+        defaults.push((
+            "403",
+            "The token lacks the scope this operation needs (`forbidden`), or the act is the chain's and the \
+             principal is bound to a store (`store_bound_principal`)",
+        ));
+        defaults.push(("429", "Over the principal's request rate (`too_many_requests`); retry after `Retry-After`"));
     }
     if has_body || has_params || secured {
         defaults.push(("400", "Malformed request: bad JSON, unknown field, bad parameter"));

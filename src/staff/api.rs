@@ -258,7 +258,7 @@ async fn list_staff(
             return Err(ApiError::invalid("role", "roles are 'sales', 'service' or 'manager'"));
         }
     }
-    let filter = StaffFilter { scope: auth.store_scope(), store_id: p.store_id, role: p.role, active: p.active };
+    let filter = StaffFilter { store_id: auth.acting_store(p.store_id)?, role: p.role, active: p.active };
     let rows = crate::db::run(&state.pool, move |conn| store::list(conn, &filter, after, limit + 1)).await?;
     let views: Vec<StaffView> = rows.into_iter().map(|s| StaffView::for_principal(s, &auth)).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |s| s.id.to_string())))

@@ -108,7 +108,7 @@ pub fn get_in(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult
 }
 
 pub struct StaffFilter {
-    pub scope: StoreScope,
+    /// Required for a store-bound caller (its own store).
     pub store_id: Option<Uuid>,
     pub role: Option<String>,
     pub active: Option<bool>,
@@ -116,9 +116,6 @@ pub struct StaffFilter {
 
 pub fn list(conn: &mut PgConnection, filter: &StaffFilter, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Staff>> {
     let mut q = staff::table.select(Staff::as_select()).order(staff::id).limit(limit).into_boxed();
-    if let Some(store) = filter.scope.only() {
-        q = q.filter(staff::store_id.eq(store));
-    }
     if let Some(store) = filter.store_id {
         q = q.filter(staff::store_id.eq(store));
     }
