@@ -57,7 +57,7 @@ impl AppState {
         Ok(AppState {
             pool,
             tokens: TokenKeys::new(jwt_secret, config.token_ttl_seconds, clock.clone()),
-            limits: Limits::new(config.rate_limit_rps, config.token_rate_per_address),
+            limits: Limits::new(config.rate_limit_rps, config.token_rate_per_address, clock.clone()),
             config,
             revocations: RevocationList::default(),
             metrics: Metrics::new().map_err(|e| e.to_string())?,

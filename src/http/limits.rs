@@ -1,8 +1,8 @@
 //! Abuse limits (SPEC §3.1, OWASP API4): a token bucket per principal, token requests per source
 //! address, and failed logins per client id or username.
 //!
-//! The buckets are `governor`'s (GCRA, lock-free); the failed-login window runs on the app's
-//! `Clock`, because it decides a lock-out a test must be able to move past.
+//! The buckets are `governor`'s (GCRA, lock-free), and everything runs on the app's `Clock`:
+//! a test pins it and the limits are exact, with no wall clock in between.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -10,22 +10,42 @@ use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Duration, Utc};
-use governor::clock::{Clock as _, DefaultClock};
-use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::clock::{Clock as GovernorClock, Reference as _};
+use governor::middleware::NoOpMiddleware;
+use governor::nanos::Nanos;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::state::{InMemoryState, NotKeyed};
+use governor::{NotUntil, Quota, RateLimiter};
 
 use super::error::{ApiError, ApiResult};
+use crate::clock::Clock;
+
+/// The app's clock as governor's: nanoseconds since the Unix epoch.
+#[derive(Clone)]
+struct LimiterClock(Clock);
+
+impl GovernorClock for LimiterClock {
+    type Instant = Nanos;
+    fn now(&self) -> Nanos {
+        Nanos::from(self.0.now().timestamp_nanos_opt().and_then(|n| u64::try_from(n).ok()).unwrap_or(0))
+    }
+}
+
+type Bucket = RateLimiter<NotKeyed, InMemoryState, LimiterClock, NoOpMiddleware<Nanos>>;
+type AddressBuckets = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, LimiterClock, NoOpMiddleware<Nanos>>;
 
 /// Failed attempts for one identity within the window that lock it out (SPEC §3.1: 10 in 5 minutes).
 pub const MAX_FAILED_LOGINS: usize = 10;
 pub const FAILED_LOGIN_WINDOW_MINUTES: i64 = 5;
 
 pub struct Limits {
+    clock: LimiterClock,
     /// Requests per second for a principal without its own setting; 0 = unlimited.
     default_rps: u32,
     /// API clients' own `rate_limit_rps` by subject (`client:<id>`), kept current by the refresher.
     client_rates: RwLock<HashMap<String, u32>>,
-    buckets: RwLock<HashMap<String, Option<Arc<DefaultDirectRateLimiter>>>>,
-    per_address: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    buckets: RwLock<HashMap<String, Option<Arc<Bucket>>>>,
+    per_address: Option<AddressBuckets>,
     failed_logins: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
 }
 
@@ -40,15 +60,25 @@ fn too_many(detail: &str, retry_after_seconds: u64) -> ApiError {
 }
 
 impl Limits {
-    pub fn new(default_rps: u32, token_requests_per_address: u32) -> Limits {
+    pub fn new(default_rps: u32, token_requests_per_address: u32, clock: Clock) -> Limits {
+        let clock = LimiterClock(clock);
         Limits {
+            per_address: NonZeroU32::new(token_requests_per_address).map(|n| {
+                RateLimiter::new(Quota::per_second(n).allow_burst(n), DefaultKeyedStateStore::default(), clock.clone())
+            }),
+            clock,
             default_rps,
             client_rates: RwLock::default(),
             buckets: RwLock::default(),
-            per_address: NonZeroU32::new(token_requests_per_address)
-                .map(|n| RateLimiter::keyed(Quota::per_second(n).allow_burst(n))),
             failed_logins: Mutex::default(),
         }
+    }
+
+    fn refusal(&self, detail: &str, not_until: NotUntil<Nanos>) -> ApiError {
+        let wait = Duration::nanoseconds(
+            i64::try_from(u64::from(not_until.earliest_possible().duration_since(self.clock.now()))).unwrap_or(0),
+        );
+        too_many(detail, (wait.num_milliseconds().max(0) as u64).div_ceil(1000))
     }
 
     /// An API client's own limit (from its row); `None` = the default.
@@ -78,12 +108,12 @@ impl Limits {
         }
     }
 
-    fn bucket(&self, subject: &str) -> Option<Arc<DefaultDirectRateLimiter>> {
+    fn bucket(&self, subject: &str) -> Option<Arc<Bucket>> {
         if let Some(found) = self.buckets.read().ok().and_then(|b| b.get(subject).cloned()) {
             return found;
         }
         let rps = self.client_rates.read().ok().and_then(|r| r.get(subject).copied()).unwrap_or(self.default_rps);
-        let bucket = quota(rps).map(|q| Arc::new(RateLimiter::direct(q)));
+        let bucket = quota(rps).map(|q| Arc::new(RateLimiter::direct_with_clock(q, self.clock.clone())));
         if let Ok(mut buckets) = self.buckets.write() {
             buckets.entry(subject.to_string()).or_insert(bucket).clone()
         } else {
@@ -95,20 +125,18 @@ impl Limits {
     pub fn admit_request(&self, subject: &str) -> ApiResult<()> {
         match self.bucket(subject) {
             None => Ok(()),
-            Some(bucket) => bucket.check().map_err(|not_until| {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                too_many("this client is over its request rate limit", wait.as_secs_f64().ceil() as u64)
-            }),
+            Some(bucket) => bucket
+                .check()
+                .map_err(|not_until| self.refusal("this client is over its request rate limit", not_until)),
         }
     }
 
     /// One token request from `address` (SPEC §3.1: `CRM_TOKEN_RATE_PER_ADDRESS` per second).
     pub fn admit_token_request(&self, address: Option<IpAddr>) -> ApiResult<()> {
         match (&self.per_address, address) {
-            (Some(limiter), Some(addr)) => limiter.check_key(&addr).map_err(|not_until| {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                too_many("too many token requests from this address", wait.as_secs_f64().ceil() as u64)
-            }),
+            (Some(limiter), Some(addr)) => limiter
+                .check_key(&addr)
+                .map_err(|not_until| self.refusal("too many token requests from this address", not_until)),
             _ => Ok(()),
         }
     }
@@ -155,9 +183,15 @@ mod tests {
         DateTime::UNIX_EPOCH + Duration::days(20_000) + Duration::seconds(seconds)
     }
 
+    fn pinned() -> Clock {
+        let clock = Clock::default();
+        clock.set(at(0));
+        clock
+    }
+
     #[test]
     fn ten_failures_within_five_minutes_lock_the_identity_until_the_window_passes() {
-        let limits = Limits::new(0, 0);
+        let limits = Limits::new(0, 0, pinned());
         for i in 0..9 {
             limits.record_failed_login("cli_a", at(i * 10));
         }
@@ -173,11 +207,16 @@ mod tests {
 
     #[test]
     fn a_principal_gets_twice_its_rate_as_burst_and_zero_is_unlimited() {
-        let limits = Limits::new(3, 0);
+        let clock = pinned();
+        let limits = Limits::new(3, 0, clock.clone());
         let admitted = (0..10).filter(|_| limits.admit_request("client:x").is_ok()).count();
         assert_eq!(admitted, 6, "burst 2 × 3 rps");
         let err = limits.admit_request("client:x").expect_err("over");
-        assert!(matches!(err, ApiError::TooManyRequests { retry_after_seconds: 1.., .. }));
+        assert!(matches!(err, ApiError::TooManyRequests { retry_after_seconds: 1, .. }), "{err:?}");
+        // A third of a second later one more request fits, and only one.
+        clock.advance(Duration::milliseconds(334));
+        assert!(limits.admit_request("client:x").is_ok());
+        assert!(limits.admit_request("client:x").is_err());
         limits.set_client_rate("client:y", Some(0));
         assert!((0..100).all(|_| limits.admit_request("client:y").is_ok()));
         assert!(limits.admit_request("client:z").is_ok(), "buckets are per principal");
@@ -185,10 +224,13 @@ mod tests {
 
     #[test]
     fn token_requests_are_limited_per_source_address() {
-        let limits = Limits::new(0, 20);
+        let clock = pinned();
+        let limits = Limits::new(0, 20, clock.clone());
         let a: IpAddr = "10.0.0.1".parse().expect("ip");
         let b: IpAddr = "10.0.0.2".parse().expect("ip");
         assert_eq!((0..30).filter(|_| limits.admit_token_request(Some(a)).is_ok()).count(), 20);
         assert!(limits.admit_token_request(Some(b)).is_ok(), "another address has its own budget");
+        clock.advance(Duration::seconds(1));
+        assert_eq!((0..30).filter(|_| limits.admit_token_request(Some(a)).is_ok()).count(), 20, "a second later");
     }
 }
