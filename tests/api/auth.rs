@@ -76,8 +76,8 @@ async fn requests_without_a_valid_token_are_401() {
     res.assert_problem(401, "unauthorized");
 
     // The untouched token works; the scheme name is case-insensitive.
-    app.get("/v1/events").token(&valid).send().await.assert_status(200);
-    app.get("/v1/events").header("Authorization", &format!("bearer {valid}")).send().await.assert_status(200);
+    app.get("/v1/tags").token(&valid).send().await.assert_status(200);
+    app.get("/v1/tags").header("Authorization", &format!("bearer {valid}")).send().await.assert_status(200);
 }
 
 #[actix_web::test]
@@ -156,7 +156,7 @@ async fn client_credentials_round_trip_and_revocation() {
     assert!(!claims.jti.is_empty());
 
     // The token carries exactly those scopes.
-    app.get("/v1/events").token(&token).send().await.assert_status(200);
+    app.get("/v1/tags").token(&token).send().await.assert_status(200);
     app.post("/v1/stores")
         .token(&token)
         .json(&json!({"code": "NOPE", "name": "x"}))
@@ -283,7 +283,7 @@ async fn staff_password_grant_carries_role_scopes_and_store() {
     assert_eq!(claims.store_id.map(|s| s.to_string()), Some(store_id.clone()));
 
     app.get(&format!("/v1/staff/{staff_id}")).token(&token).send().await.assert_status(200);
-    app.get("/v1/events").token(&token).send().await.assert_status(200);
+    app.get("/v1/tags").token(&token).send().await.assert_status(200);
     app.post("/v1/stores")
         .token(&token)
         .json(&json!({"code": "X1", "name": "x"}))
@@ -323,7 +323,7 @@ async fn staff_password_grant_carries_role_scopes_and_store() {
         .send()
         .await;
     res.assert_status(200);
-    app.get("/v1/events").token(res.str("access_token")).send().await.assert_status(200);
+    app.get("/v1/tags").token(res.str("access_token")).send().await.assert_status(200);
 }
 
 #[actix_web::test]
