@@ -393,13 +393,15 @@ pub struct SearchParams {
     cursor: Option<String>,
 }
 
-/// Search customers. A store-bound principal searches its own store's customers (`home_store_id`) only.
+/// Search customers.
+///
+/// A store-bound principal searches its own store's customers (`home_store_id`) only.
 #[utoipa::path(
     tag = "customers", operation_id = "search_customers", params(SearchParams),
     security(("bearer" = ["customers:read"])),
     responses(
         (status = 200, description = "Matching customers by id", body = Page<CustomerView>),
-        (status = 403, description = "`store_bound_principal`: a store-bound principal named another store", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden` without `customers:read`; `store_bound_principal` when a store-bound principal names another store", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/customers")]

@@ -351,9 +351,11 @@ fn parse_timeline_cursor(page: &PageParams) -> ApiResult<Option<(DateTime<Utc>, 
     Ok(Some((at, id.parse().map_err(|_| invalid())?)))
 }
 
-/// Everything that happened to a customer, newest first. A store-bound principal sees the entries
-/// of its own store and those of no store (profile changes, points, notes), never another store's
-/// orders, refunds, coupon redemptions, tickets or leads.
+/// Everything that happened to a customer, newest first.
+///
+/// A store-bound principal sees the entries of its own store and those of no store (profile
+/// changes, points, memberships, notes), never another store's orders, refunds, coupon
+/// redemptions, tickets or leads.
 #[utoipa::path(
     tag = "customers", operation_id = "customer_timeline",
     params(("id" = Uuid, Path, description = "Customer id"), PageParams),

@@ -8,6 +8,7 @@ mod checkout;
 mod conventions;
 mod coupons;
 mod customers;
+mod erasure;
 mod events;
 mod leads;
 mod loyalty;

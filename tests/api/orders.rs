@@ -575,7 +575,7 @@ async fn merging_members_moves_orders_and_points_and_keeps_the_higher_tier() {
 
     let res = app
         .post(&format!("/v1/customers/{target}/merge"))
-        .token(&app.token(&["customers:write"]))
+        .token(&app.token(&["customers:write", "customers:pii"]))
         .json(&json!({"source_customer_id": source}))
         .send()
         .await;
