@@ -316,9 +316,10 @@ pub const ERASURE_STEPS: &[(&str, ErasureStep)] = &[
     ("notes", |conn, e| Ok(store::delete_notes(conn, e.customer)? as i64)),
     ("leads", |conn, e| crate::leads::store::erase_contacts(conn, &e.ids, &e.phones, e.now)),
     ("tickets", |conn, e| crate::tickets::store::erase_customer_words(conn, &e.ids, &e.words, e.now)),
-    ("events", |conn, e| crate::events::redact(conn, &e.ids, &e.words)),
     ("idempotent_responses", |conn, e| crate::http::idempotency::forget_mentions(conn, &e.identifiers)),
     ("profile", |conn, e| store::blank_pii(conn, e.customer).map(|()| 1)),
+    // Last: it holds the feed's sequencer until the erasure commits.
+    ("events", |conn, e| crate::events::redact(conn, &e.ids, &e.words)),
 ];
 
 /// Shorter values would cut unrelated text apart (a one-character name).

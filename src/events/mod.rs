@@ -221,8 +221,14 @@ fn redact_value(value: &mut Value, words: &[String]) -> bool {
 pub fn redact(conn: &mut PgConnection, subjects: &[Uuid], words: &[String]) -> ApiResult<i64> {
     let mut words: Vec<String> = words.to_vec();
     words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
-    let rows: Vec<(Uuid, Value)> =
-        events::table.filter(events::subject_id.eq_any(subjects)).select((events::id, events::data)).load(conn)?;
+    // The sequencer's lock first, as the sequencer takes it: it stamps these rows too, and taking
+    // the two in the other order could deadlock.
+    diesel::sql_query("SELECT last_seq FROM event_sequencer FOR UPDATE").execute(conn)?;
+    let rows: Vec<(Uuid, Value)> = events::table
+        .filter(events::subject_id.eq_any(subjects))
+        .select((events::id, events::data))
+        .order(events::id)
+        .load(conn)?;
     let mut redacted = 0;
     for (id, mut data) in rows {
         if redact_value(&mut data, &words) {
