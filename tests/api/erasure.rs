@@ -1,5 +1,6 @@
 //! PIPL erasure leaves nothing (SPEC §5): a customer with a life across every domain is erased, then
 //! every text, varchar, jsonb, bytea and array column of every table is searched for the person.
+//! And `customer.*` events carry ids, field names and statuses only, never the person's data.
 
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Text};
@@ -254,4 +255,83 @@ async fn erasure_leaves_the_person_in_no_column_of_any_table() {
     let lead = app.get(&format!("/v1/leads/{}", lead.str("id"))).token(&app.admin_token()).send().await;
     assert_eq!(lead.body["contact"], json!({"name": null, "phone": null, "wechat": null}));
     assert_eq!(lead.body["status"], "new");
+}
+
+#[actix_web::test]
+async fn customer_events_carry_ids_field_names_and_statuses_only() {
+    let app = TestApp::new().await;
+    let token = app.token(&["customers:read", "customers:write", "customers:pii"]);
+    let home = app.create_store("CE").await["id"].as_str().unwrap_or_default().to_string();
+    let pii = ["张三", "13812345678", "z@example.com", "1990-05-12", "朝阳", "oZS", "Zhang"];
+    let body = json!({"name": "张三", "phone": "13812345678", "email": "z@example.com", "birthday": "1990-05-12",
+        "address": "北京市朝阳区", "source_channel": "pos", "home_store_id": home,
+        "identities": [{"kind": "wechat_openid", "value": "wxapp:oZS"}]});
+    let c = post(&app, "/v1/customers", "ce-1", body, 201).await.str("id").to_string();
+    let path = format!("/v1/customers/{c}");
+    let other = post(&app, "/v1/customers", "ce-2", json!({"name": "Zhang San", "email": "zs@example.com"}), 201).await;
+    app.patch(&path)
+        .token(&token)
+        .json(&json!({"name": "张三丰", "phone": "13812345679"}))
+        .send()
+        .await
+        .assert_status(200);
+    app.post(&format!("{path}/identities"))
+        .token(&token)
+        .json(&json!({"kind": "jd_pin", "value": "jdZhang"}))
+        .send()
+        .await
+        .assert_status(201);
+    app.put(&format!("{path}/tags")).token(&token).json(&json!({"tags": ["vip"]})).send().await.assert_status(200);
+    app.post(&format!("{path}/merge"))
+        .token(&token)
+        .json(&json!({"source_customer_id": other.body["id"]}))
+        .send()
+        .await
+        .assert_status(200);
+    app.delete(&path).token(&token).send().await.assert_status(204);
+
+    let feed = app.get("/v1/events?limit=100").token(&app.token(&["events:read"])).send().await;
+    let events = feed.items();
+    assert_eq!(events.len(), 7, "{}", feed.text);
+    for secret in pii {
+        assert!(!feed.text.contains(secret), "{secret} in the feed: {}", feed.text);
+    }
+    const FIELDS: &[&str] = &[
+        "name",
+        "gender",
+        "birthday",
+        "phone",
+        "email",
+        "city",
+        "district",
+        "address",
+        "source_channel",
+        "home_store_id",
+        "attributes",
+        "consents",
+        "tags",
+        "identities",
+    ];
+    for e in &events {
+        let data = e["data"].as_object().cloned().unwrap_or_default();
+        let mut keys: Vec<&str> = data.keys().map(String::as_str).collect();
+        keys.sort();
+        match e["type"].as_str().unwrap_or("") {
+            "customer.created" => {
+                assert_eq!(keys, ["home_store_id", "source_channel"]);
+                assert!(data.values().all(|v| v.is_null() || v == "pos" || v == &json!(home)), "{e}");
+            }
+            "customer.updated" => {
+                assert_eq!(keys, ["fields"]);
+                let fields = data["fields"].as_array().cloned().unwrap_or_default();
+                assert!(fields.iter().all(|f| f.as_str().is_some_and(|f| FIELDS.contains(&f))), "{e}");
+            }
+            "customer.merged" => {
+                assert_eq!(keys, ["moved", "source_customer_id"]);
+                assert!(data["moved"].as_object().is_some_and(|m| m.values().all(Value::is_i64)), "{e}");
+            }
+            "customer.erased" => assert!(keys.is_empty(), "{e}"),
+            other => panic!("unexpected event {other}: {e}"),
+        }
+    }
 }
