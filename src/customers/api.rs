@@ -152,6 +152,8 @@ async fn update_customer(
     security(("bearer" = ["customers:pii"])),
     responses(
         (status = 204, description = "Erased (also when it already was)"),
+        (status = 403, description = "`forbidden` without `customers:pii`; `store_bound_principal` for a principal bound to a store", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The customer was merged: erase the customer it was merged into", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -161,10 +163,11 @@ async fn erase_customer(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
+    auth.require_chain_wide()?;
+    let (id, now) = (id.into_inner(), state.clock.now());
     let who = auth.principal.clone();
     crate::db::transaction(&state.pool, move |conn| {
-        service::erase(conn, id)?;
+        service::erase(conn, id, now)?;
         crate::audit::record(conn, &who, "customer.erase", "customer", Some(id.to_string()), json!({}))
     })
     .await?;
@@ -379,7 +382,7 @@ pub struct SearchParams {
     /// Members of this tier, e.g. `silver`.
     tier: Option<String>,
     city: Option<String>,
-    /// Home store.
+    /// Home store (a store-bound principal: its own, the default; another is 403).
     store_id: Option<Uuid>,
     created_after: Option<DateTime<Utc>>,
     /// `active` (default), `merged` or `erased`.
@@ -391,10 +394,15 @@ pub struct SearchParams {
 }
 
 /// Search customers.
+///
+/// A store-bound principal searches its own store's customers (`home_store_id`) only.
 #[utoipa::path(
     tag = "customers", operation_id = "search_customers", params(SearchParams),
     security(("bearer" = ["customers:read"])),
-    responses((status = 200, description = "Matching customers by id", body = Page<CustomerView>))
+    responses(
+        (status = 200, description = "Matching customers by id", body = Page<CustomerView>),
+        (status = 403, description = "`forbidden` without `customers:read`; `store_bound_principal` when a store-bound principal names another store", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 #[get("/v1/customers")]
 async fn search_customers(
@@ -416,7 +424,8 @@ async fn search_customers(
         tag: p.tag,
         tier: p.tier,
         city: p.city,
-        store_id: p.store_id,
+        // A store-bound principal sees its own store's customers, and never names another store.
+        store_id: auth.acting_store(p.store_id)?,
         created_after: p.created_after,
         status,
     };

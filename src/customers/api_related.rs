@@ -15,7 +15,7 @@ use super::model::{validate_tags, CustomerView, IdentityInput, IdentityView};
 use super::rules;
 use super::service;
 use super::store;
-use crate::http::auth::{Auth, CustomersPii, CustomersRead, CustomersWrite};
+use crate::http::auth::{Auth, CustomersPii, CustomersRead, CustomersWrite, Principal, StoreScope};
 use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::pagination::{Page, PageParams};
 use crate::AppState;
@@ -352,15 +352,22 @@ fn parse_timeline_cursor(page: &PageParams) -> ApiResult<Option<(DateTime<Utc>, 
 }
 
 /// Everything that happened to a customer, newest first.
+///
+/// A store-bound principal sees the entries of its own store and those of no store (profile
+/// changes, points, memberships, notes), never another store's orders, refunds, coupon
+/// redemptions, tickets or leads.
 #[utoipa::path(
     tag = "customers", operation_id = "customer_timeline",
     params(("id" = Uuid, Path, description = "Customer id"), PageParams),
     security(("bearer" = ["customers:read"])),
-    responses((status = 200, description = "Timeline, newest first", body = Page<TimelineItem>))
+    responses(
+        (status = 200, description = "Timeline, newest first", body = Page<TimelineItem>),
+        (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 #[get("/v1/customers/{id}/timeline")]
 async fn customer_timeline(
-    _auth: Auth<CustomersRead>,
+    auth: Auth<CustomersRead>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
     page: web::Query<PageParams>,
@@ -368,12 +375,18 @@ async fn customer_timeline(
     let id = id.into_inner();
     let limit = page.limit()?;
     let before = parse_timeline_cursor(&page)?;
-    let items = crate::db::run(&state.pool, move |conn| timeline(conn, id, before, limit + 1)).await?;
+    let scope = auth.store_scope();
+    let items = crate::db::run(&state.pool, move |conn| timeline(conn, id, scope, before, limit + 1)).await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, timeline_cursor)))
 }
 
-fn ticket_subject(data: &Value) -> &str {
-    data["subject"].as_str().unwrap_or("?")
+/// `what`, then the ticket's subject when the event carries one. Events carry ids, codes and
+/// statuses only (SPEC §5); older ones may still hold the subject, and an erasure redacts it.
+fn about_ticket(what: String, data: &Value) -> String {
+    match data["subject"].as_str() {
+        Some(subject) => format!("{what}: {subject}"),
+        None => what,
+    }
 }
 
 fn event_summary(event_type: &str, data: &Value) -> String {
@@ -422,33 +435,33 @@ fn event_summary(event_type: &str, data: &Value) -> String {
         "coupon.returned" => format!("Coupon {} given back by a full refund", data["code"].as_str().unwrap_or("?")),
         "coupon.rolled_back" => format!("Coupon {} redemption undone", data["code"].as_str().unwrap_or("?")),
         "coupon.voided" => format!("Coupon {} voided", data["code"].as_str().unwrap_or("?")),
-        "ticket.created" => format!(
-            "Ticket opened ({}, {}): {}",
-            data["type"].as_str().unwrap_or("?"),
-            data["priority"].as_str().unwrap_or("?"),
-            data["subject"].as_str().unwrap_or("?")
+        "ticket.created" => about_ticket(
+            format!(
+                "Ticket opened ({}, {})",
+                data["type"].as_str().unwrap_or("?"),
+                data["priority"].as_str().unwrap_or("?")
+            ),
+            data,
         ),
         "ticket.assigned" => {
-            format!("Ticket assigned to team {}: {}", data["team"].as_str().unwrap_or("-"), ticket_subject(data))
+            about_ticket(format!("Ticket assigned to team {}", data["team"].as_str().unwrap_or("-")), data)
         }
         "ticket.updated" => {
-            format!("Ticket {}: {}", data["status"].as_str().unwrap_or("?").replace('_', " "), ticket_subject(data))
+            about_ticket(format!("Ticket {}", data["status"].as_str().unwrap_or("?").replace('_', " ")), data)
         }
-        "ticket.resolved" => format!("Ticket resolved: {}", ticket_subject(data)),
-        "ticket.survey_requested" => format!("Satisfaction survey sent for: {}", ticket_subject(data)),
-        "ticket.sla_breached" => format!(
-            "Ticket {} SLA breached: {}",
-            data["which"].as_str().unwrap_or("?").replace('_', " "),
-            ticket_subject(data)
+        "ticket.resolved" => about_ticket("Ticket resolved".into(), data),
+        "ticket.survey_requested" => about_ticket("Satisfaction survey sent".into(), data),
+        "ticket.sla_breached" => about_ticket(
+            format!("Ticket {} SLA breached", data["which"].as_str().unwrap_or("?").replace('_', " ")),
+            data,
         ),
-        "ticket.commented" => match data["visibility"].as_str() {
-            Some("internal") => {
-                format!("Internal note on ticket {}: {}", ticket_subject(data), data["excerpt"].as_str().unwrap_or(""))
-            }
-            _ => format!("Reply sent on ticket: {}", ticket_subject(data)),
+        "ticket.commented" => match (data["visibility"].as_str(), data["subject"].as_str(), data["excerpt"].as_str()) {
+            (Some("internal"), Some(subject), Some(excerpt)) => format!("Internal note on ticket {subject}: {excerpt}"),
+            (Some("internal"), _, _) => "Internal note on a ticket".into(),
+            _ => about_ticket("Reply sent on ticket".into(), data),
         },
         "ticket.satisfaction_recorded" => {
-            format!("Rated ticket {}/5: {}", data["score"].as_i64().unwrap_or(0), ticket_subject(data))
+            about_ticket(format!("Rated ticket {}/5", data["score"].as_i64().unwrap_or(0)), data)
         }
         "lead.created" => format!(
             "Lead from {} ({}): {}",
@@ -476,6 +489,7 @@ fn event_summary(event_type: &str, data: &Value) -> String {
 fn timeline(
     conn: &mut diesel::PgConnection,
     id: Uuid,
+    scope: StoreScope,
     before: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> ApiResult<Vec<TimelineItem>> {
@@ -493,17 +507,15 @@ fn timeline(
             data: json!({"author": n.author}),
         })
         .collect();
-    for subject in subjects {
-        for (event_id, event_type, at, data) in crate::events::for_subject(conn, subject, before, limit)? {
-            items.push(TimelineItem {
-                kind: "event",
-                summary: event_summary(&event_type, &data),
-                item_type: event_type,
-                id: event_id,
-                occurred_at: at,
-                data,
-            });
-        }
+    for e in store::timeline_events(conn, &subjects, scope, before, limit)? {
+        items.push(TimelineItem {
+            kind: "event",
+            summary: event_summary(&e.event_type, &e.data),
+            item_type: e.event_type,
+            id: e.id,
+            occurred_at: e.occurred_at,
+            data: e.data,
+        });
     }
     items.sort_by_key(|i| std::cmp::Reverse((i.occurred_at, i.id)));
     items.truncate(limit as usize);
@@ -525,7 +537,11 @@ pub struct CustomerExport {
     tag = "customers", operation_id = "export_customer",
     params(("id" = Uuid, Path, description = "Customer id")),
     security(("bearer" = ["customers:pii"])),
-    responses((status = 200, description = "Everything held about the customer", body = CustomerExport))
+    responses(
+        (status = 200, description = "Everything held about the customer", body = CustomerExport),
+        (status = 403, description = "`forbidden` without `customers:pii`; `store_bound_principal` for a principal bound to a store", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 #[get("/v1/customers/{id}/export")]
 async fn export_customer(
@@ -533,6 +549,7 @@ async fn export_customer(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let (id, now) = (id.into_inner(), state.clock.now());
     let who = auth.principal.clone();
     let export = crate::db::run(&state.pool, move |conn| {
@@ -541,7 +558,7 @@ async fn export_customer(
         Ok(CustomerExport {
             customer: service::view(conn, customer, true)?,
             notes: store::notes_before(conn, id, None, 10_000)?.into_iter().map(Into::into).collect(),
-            timeline: timeline(conn, id, None, 10_000)?,
+            timeline: timeline(conn, id, StoreScope::Chain, None, 10_000)?,
             exported_at: now,
         })
     })
@@ -569,14 +586,25 @@ pub struct MergeResult {
     moved: BTreeMap<String, i64>,
 }
 
+/// 403 `forbidden` unless the principal also holds `scope` (the extractor proves only one).
+fn require_scope(principal: &Principal, scope: &str) -> ApiResult<()> {
+    if principal.has(scope) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(format!("this operation needs the scope '{scope}'")))
+    }
+}
+
 /// Fold a duplicate into this customer: identities, tags, notes (and later orders, points, coupons,
 /// tickets, leads) move; the source becomes `merged`; its identities now find this customer.
 #[utoipa::path(
     tag = "customers", operation_id = "merge_customers", request_body = MergeInput,
     params(("id" = Uuid, Path, description = "Target customer id")),
-    security(("bearer" = ["customers:write"])),
+    security(("bearer" = ["customers:write", "customers:pii"])),
     responses(
         (status = 200, description = "Merged", body = MergeResult),
+        (status = 403, description = "`forbidden` without `customers:write` and `customers:pii`; `store_bound_principal` for a principal bound to a store", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`customer_not_found` (the target or the source)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The target was merged or erased", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -587,6 +615,10 @@ async fn merge_customers(
     id: web::Path<Uuid>,
     body: crate::http::Json<MergeInput>,
 ) -> ApiResult<HttpResponse> {
+    // A merge moves one person's points, coupons, tier and identities into another profile: it
+    // takes the PII scope and the whole chain's view, never a till's.
+    require_scope(&auth, "customers:pii")?;
+    auth.require_chain_wide()?;
     let target = id.into_inner();
     let source = body.source_customer_id;
     let who = auth.principal.clone();

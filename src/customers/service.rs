@@ -286,9 +286,78 @@ fn fill_gaps(target: &Customer, source: &Customer) -> ProfileChanges {
     }
 }
 
-/// PIPL erasure: personal data blanked, identities released, tags and notes removed; the row
-/// stays (as `erased`) so orders and ledger totals still add up.
-pub fn erase(conn: &mut PgConnection, id: Uuid) -> ApiResult<Customer> {
+/// Who is erased, and what identifies them, read before any step runs.
+pub struct ErasureContext {
+    pub customer: Uuid,
+    /// The customer and the customers merged into it (their records now belong to it).
+    pub ids: Vec<Uuid>,
+    /// The phones on the profile and among the identities, as stored (E.164).
+    pub phones: Vec<String>,
+    /// Values that point at this person wherever they appear: the ids, phones (E.164 and the
+    /// national form), email, every identity value (cards, WeChat and shop ids).
+    pub identifiers: Vec<String>,
+    /// The identifiers without the ids, plus name, address and birthday: what is cut out of free
+    /// text in the person's own records.
+    pub words: Vec<String>,
+    pub now: DateTime<Utc>,
+}
+
+/// A domain's part of an erasure: removes or blanks what it holds about the person, returns how
+/// many records it changed.
+pub type ErasureStep = fn(&mut PgConnection, &ErasureContext) -> ApiResult<i64>;
+
+/// After these, no table and no event holds the person's name, phone, email, address, birthday or
+/// channel ids (SPEC §5). Orders, ledger entries and coupons stay, anonymous, so reports add up.
+/// A domain that stores personal data adds its step here.
+pub const ERASURE_STEPS: &[(&str, ErasureStep)] = &[
+    ("identities", |conn, e| Ok(store::delete_identities(conn, e.customer)? as i64)),
+    ("membership_card", |conn, e| crate::memberships::store::forget_card(conn, e.customer).map(|()| 1)),
+    ("tags", |conn, e| Ok(store::delete_tags(conn, e.customer)? as i64)),
+    ("notes", |conn, e| Ok(store::delete_notes(conn, e.customer)? as i64)),
+    ("leads", |conn, e| crate::leads::store::erase_contacts(conn, &e.ids, &e.phones, e.now)),
+    ("tickets", |conn, e| crate::tickets::store::erase_customer_words(conn, &e.ids, &e.words, e.now)),
+    ("idempotent_responses", |conn, e| crate::http::idempotency::forget_mentions(conn, &e.identifiers)),
+    ("profile", |conn, e| store::blank_pii(conn, e.customer).map(|()| 1)),
+    // Last: it holds the feed's sequencer until the erasure commits.
+    ("events", |conn, e| crate::events::redact(conn, &e.ids, &e.words)),
+];
+
+/// Shorter values would cut unrelated text apart (a one-character name).
+const MIN_WORD_CHARS: usize = 2;
+
+fn erasure_context(conn: &mut PgConnection, customer: &Customer, now: DateTime<Utc>) -> ApiResult<ErasureContext> {
+    let mut ids = store::merged_into(conn, customer.id)?;
+    ids.push(customer.id);
+    let identities = store::identities_of(conn, &ids)?;
+    let mut phones: Vec<String> = customer.phone.iter().cloned().collect();
+    phones.extend(identities.iter().filter(|(_, kind, _, _)| kind == "phone").map(|(_, _, value, _)| value.clone()));
+    let mut contacts: Vec<String> = identities.into_iter().map(|(_, _, value, _)| value).collect();
+    contacts.extend(customer.email.iter().cloned());
+    for phone in &phones {
+        contacts.push(phone.clone());
+        // Text written by hand holds a mainland mobile without its country code.
+        if let Some(national) = phone.strip_prefix("+86") {
+            contacts.push(national.to_string());
+        }
+    }
+    let mut words = contacts.clone();
+    words.extend(customer.name.iter().cloned());
+    words.extend(customer.address.iter().cloned());
+    words.extend(customer.birthday.map(|b| b.to_string()));
+    words.retain(|w| w.chars().count() >= MIN_WORD_CHARS);
+    let mut identifiers: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+    identifiers.extend(contacts);
+    identifiers.retain(|w| w.chars().count() >= MIN_WORD_CHARS);
+    for list in [&mut phones, &mut identifiers, &mut words] {
+        list.sort();
+        list.dedup();
+    }
+    Ok(ErasureContext { customer: customer.id, ids, phones, identifiers, words, now })
+}
+
+/// PIPL erasure: every step of `ERASURE_STEPS`; the row stays (as `erased`) so orders and ledger
+/// totals still add up.
+pub fn erase(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> ApiResult<Customer> {
     let current = store::lock(conn, id)?;
     if current.status == "erased" {
         return Ok(current);
@@ -296,11 +365,10 @@ pub fn erase(conn: &mut PgConnection, id: Uuid) -> ApiResult<Customer> {
     if current.status == "merged" {
         store::ensure_active(&current)?;
     }
-    store::delete_identities(conn, id)?;
-    crate::memberships::store::forget_card(conn, id)?;
-    store::delete_tags(conn, id)?;
-    store::delete_notes(conn, id)?;
-    store::blank_pii(conn, id)?;
+    let context = erasure_context(conn, &current, now)?;
+    for (_, step) in ERASURE_STEPS {
+        step(conn, &context)?;
+    }
     let erased = store::set_status(conn, &current, "erased", None)?;
     emit(conn, "customer.erased", Some(id), json!({}))?;
     Ok(erased)

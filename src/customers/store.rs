@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::http::auth::StoreScope;
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{customer_identities as ci, customer_notes as notes, customer_tags as ct, customers as c, tags};
 
@@ -413,4 +414,38 @@ pub fn merged_into(conn: &mut PgConnection, target: Uuid) -> ApiResult<Vec<Uuid>
 pub fn repoint_merged(conn: &mut PgConnection, source: Uuid, target: Uuid) -> ApiResult<()> {
     diesel::update(c::table.filter(c::merged_into.eq(source))).set(c::merged_into.eq(target)).execute(conn)?;
     Ok(())
+}
+
+// ---- timeline ----
+
+/// An event as the timeline reads it.
+#[derive(Debug, QueryableByName)]
+pub struct TimelineEvent {
+    #[diesel(sql_type = diesel::sql_types::Uuid)]
+    pub id: Uuid,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    pub event_type: String,
+    #[diesel(sql_type = diesel::sql_types::Timestamptz)]
+    pub occurred_at: DateTime<Utc>,
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    pub data: Value,
+}
+
+/// The subjects' events, newest first, strictly before `(at, id)` when given, leaving out what
+/// belongs to a store outside `scope` (see `timeline.sql`).
+pub fn timeline_events(
+    conn: &mut PgConnection,
+    subjects: &[Uuid],
+    scope: StoreScope,
+    before: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> ApiResult<Vec<TimelineEvent>> {
+    use diesel::sql_types::{Array, BigInt, Nullable, Timestamptz};
+    Ok(diesel::sql_query(include_str!("timeline.sql"))
+        .bind::<Array<diesel::sql_types::Uuid>, _>(subjects)
+        .bind::<Nullable<Timestamptz>, _>(before.map(|(at, _)| at))
+        .bind::<Nullable<diesel::sql_types::Uuid>, _>(before.map(|(_, id)| id))
+        .bind::<Nullable<diesel::sql_types::Uuid>, _>(scope.only())
+        .bind::<BigInt, _>(limit)
+        .load(conn)?)
 }

@@ -3,8 +3,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{feed, next_cursor, Event, EVENT_TYPES};
-use crate::http::auth::{Auth, CustomersRead};
-use crate::http::error::{ApiError, ApiResult};
+use crate::http::auth::{Auth, EventsRead};
+use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -36,19 +36,26 @@ pub struct EventFeed {
 }
 
 /// Pull feed of events in commit order.
+///
+/// The feed carries every store's data (coupon codes included), so it needs `events:read` and a
+/// chain-wide principal.
 #[utoipa::path(
     tag = "events",
     operation_id = "list_events",
     params(FeedParams),
-    security(("bearer" = ["customers:read"])),
-    responses((status = 200, description = "Events after the cursor, in commit order", body = EventFeed))
+    security(("bearer" = ["events:read"])),
+    responses(
+        (status = 200, description = "Events after the cursor, in commit order", body = EventFeed),
+        (status = 403, description = "`forbidden` without `events:read`; `store_bound_principal` for a principal bound to a store", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 #[get("/v1/events")]
 async fn list_events(
-    _auth: Auth<CustomersRead>,
+    auth: Auth<EventsRead>,
     state: web::Data<AppState>,
     params: web::Query<FeedParams>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let after = match params.after.as_deref() {
         None | Some("") => 0,
         Some(raw) => Some(raw)

@@ -182,24 +182,83 @@ pub fn next_cursor(items: &[Event], limit: i64, after: i64, horizon: i64) -> i64
     }
 }
 
-/// An event as the timeline reads it: id, type, time, data.
-pub type SubjectEvent = (Uuid, String, DateTime<Utc>, Value);
+/// Members of event data that hold someone's own words rather than ids, codes, amounts or statuses
+/// (older events, and `campaign.message`): an erasure replaces them whole.
+const FREE_TEXT_MEMBERS: &[&str] =
+    &["subject", "description", "excerpt", "comment", "notes", "body", "text", "recipient", "contact"];
 
-/// A subject's events, newest first, strictly before `(at, id)` when given (the customer timeline).
-pub fn for_subject(
-    conn: &mut PgConnection,
-    subject: Uuid,
-    before: Option<(DateTime<Utc>, Uuid)>,
-    limit: i64,
-) -> ApiResult<Vec<SubjectEvent>> {
-    let mut q = events::table
-        .filter(events::subject_id.eq(subject))
-        .select((events::id, events::event_type, events::occurred_at, events::data))
-        .order((events::occurred_at.desc(), events::id.desc()))
-        .limit(limit)
-        .into_boxed();
-    if let Some((at, id)) = before {
-        q = q.filter(events::occurred_at.lt(at).or(events::occurred_at.eq(at).and(events::id.lt(id))));
+pub const ERASED: &str = "[erased]";
+
+/// Replaces free-text members and every occurrence of `words` in strings; true when anything changed.
+fn redact_value(value: &mut Value, words: &[String]) -> bool {
+    match value {
+        Value::String(s) => {
+            let mut changed = false;
+            for word in words {
+                if s.contains(word.as_str()) {
+                    *s = s.replace(word.as_str(), ERASED);
+                    changed = true;
+                }
+            }
+            changed
+        }
+        Value::Array(items) => items.iter_mut().fold(false, |changed, item| redact_value(item, words) | changed),
+        Value::Object(members) => members.iter_mut().fold(false, |changed, (key, member)| {
+            let whole = FREE_TEXT_MEMBERS.contains(&key.as_str()) && member.is_string() && *member != ERASED;
+            if whole {
+                *member = Value::String(ERASED.into());
+            }
+            redact_value(member, words) | whole | changed
+        }),
+        _ => false,
     }
-    Ok(q.load(conn)?)
+}
+
+/// Erasure (SPEC §5), the one change an event ever sees: the subjects' events lose their free text
+/// and every occurrence of `words` (the person's name, phone, email, channel ids...). Events carry
+/// ids, codes, amounts and statuses only, so this finds work in older events and campaign messages.
+/// Longer words go first, so a number inside a longer form of it (`+86…`) is caught whole.
+pub fn redact(conn: &mut PgConnection, subjects: &[Uuid], words: &[String]) -> ApiResult<i64> {
+    let mut words: Vec<String> = words.to_vec();
+    words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
+    // The sequencer's lock first, as the sequencer takes it: it stamps these rows too, and taking
+    // the two in the other order could deadlock.
+    diesel::sql_query("SELECT last_seq FROM event_sequencer FOR UPDATE").execute(conn)?;
+    let rows: Vec<(Uuid, Value)> = events::table
+        .filter(events::subject_id.eq_any(subjects))
+        .select((events::id, events::data))
+        .order(events::id)
+        .load(conn)?;
+    let mut redacted = 0;
+    for (id, mut data) in rows {
+        if redact_value(&mut data, &words) {
+            diesel::update(events::table.find(id)).set(events::data.eq(data)).execute(conn)?;
+            redacted += 1;
+        }
+    }
+    Ok(redacted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn redaction_blanks_free_text_and_the_persons_words_only() {
+        let words = vec!["+8613812345678".to_string(), "13812345678".to_string(), "张三".to_string()];
+        let mut data = json!({"ticket_id": "t1", "subject": "退货", "status": "open", "excerpt": null,
+            "reason": "张三 called from 13812345678", "nested": [{"note": "+8613812345678"}], "points": 5,
+            "moved": {"notes": 2}});
+        assert!(redact_value(&mut data, &words));
+        assert_eq!(
+            data,
+            json!({"ticket_id": "t1", "subject": "[erased]", "status": "open", "excerpt": null,
+                "reason": "[erased] called from [erased]", "nested": [{"note": "[erased]"}], "points": 5,
+                "moved": {"notes": 2}})
+        );
+        assert!(!redact_value(&mut data, &words), "a second pass finds nothing");
+        let mut clean = json!({"order_id": "o1", "channel": "pos", "paid_amount": "10.00"});
+        assert!(!redact_value(&mut clean, &words));
+    }
 }

@@ -234,6 +234,24 @@ pub fn purge_expired(conn: &mut PgConnection, now: DateTime<Utc>) -> ApiResult<u
     Ok(diesel::delete(ik::table.filter(ik::created_at.lt(now - Duration::hours(RETENTION_HOURS)))).execute(conn)?)
 }
 
+/// Erasure (SPEC §5): drops every stored response that mentions one of `needles` (the person's ids
+/// and contact values), in its body or its headers (`Location`), so no replay hands the person's
+/// data out again. A caller retrying such a request later runs it afresh, as after the 24 h.
+pub fn forget_mentions(conn: &mut PgConnection, needles: &[String]) -> ApiResult<i64> {
+    if needles.is_empty() {
+        return Ok(0);
+    }
+    let forgotten = diesel::sql_query(
+        "DELETE FROM idempotency_keys k
+         WHERE EXISTS (SELECT 1 FROM unnest($1::text[]) AS n(needle)
+                       WHERE position(convert_to(n.needle, 'UTF8') IN k.response_body) > 0
+                          OR strpos(k.response_headers::text, n.needle) > 0)",
+    )
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Text>, _>(needles)
+    .execute(conn)?;
+    Ok(forgotten as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

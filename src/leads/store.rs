@@ -473,3 +473,35 @@ pub fn candidates(
         .collect();
     Ok((candidates, people.into_iter().map(|s| (s.id, s)).collect()))
 }
+
+// ---------------------------------------------------------------------------------------------
+// Erasure (SPEC §5)
+// ---------------------------------------------------------------------------------------------
+
+/// PIPL erasure: the person's leads (theirs by `customer_id`, or unlinked ones left with their
+/// phone) keep their stage and figures but lose the contact (name, phone, WeChat) and the notes,
+/// which are the person's own words. Returns how many leads changed.
+pub fn erase_contacts(
+    conn: &mut PgConnection,
+    customers: &[Uuid],
+    phones: &[String],
+    now: DateTime<Utc>,
+) -> ApiResult<i64> {
+    use crate::schema::leads as l;
+    let erased = diesel::update(
+        l::table
+            .filter(l::customer_id.eq_any(customers).or(l::customer_id.is_null().and(l::contact_phone.eq_any(phones)))),
+    )
+    .set((
+        l::contact_name.eq(None::<String>),
+        l::contact_phone.eq(None::<String>),
+        l::contact_wechat.eq(None::<String>),
+        l::notes.eq(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(
+            "CASE WHEN notes IS NULL THEN NULL ELSE '[erased]' END",
+        )),
+        l::version.eq(l::version + 1),
+        l::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(erased as i64)
+}

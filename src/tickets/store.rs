@@ -843,3 +843,41 @@ pub fn move_to_customer(conn: &mut PgConnection, source: Uuid, target: Uuid) -> 
         diesel::update(t::table.filter(t::customer_id.eq(source))).set(t::customer_id.eq(target)).execute(conn)?;
     Ok(moved as i64)
 }
+
+/// PIPL erasure: on the person's tickets, their words (subject, description, satisfaction comment)
+/// and the public replies to them become `[erased]`; internal notes keep their text with every
+/// occurrence of `words` (the person's name, phone, email...) replaced. Returns how many tickets.
+pub fn erase_customer_words(
+    conn: &mut PgConnection,
+    customers: &[Uuid],
+    words: &[String],
+    now: DateTime<Utc>,
+) -> ApiResult<i64> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Nullable, Text};
+    const ERASED: &str = "[erased]";
+    let of_the_person = || t::table.filter(t::customer_id.eq_any(customers)).select(t::id);
+    let erased = diesel::update(t::table.filter(t::customer_id.eq_any(customers)))
+        .set((
+            t::subject.eq(ERASED),
+            t::description.eq(sql::<Nullable<Text>>("CASE WHEN description IS NULL THEN NULL ELSE '[erased]' END")),
+            t::satisfaction_comment
+                .eq(sql::<Nullable<Text>>("CASE WHEN satisfaction_comment IS NULL THEN NULL ELSE '[erased]' END")),
+            t::version.eq(t::version + 1),
+            t::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    diesel::update(cm::table.filter(cm::ticket_id.eq_any(of_the_person())).filter(cm::visibility.eq("public")))
+        .set(cm::body.eq(ERASED))
+        .execute(conn)?;
+    for word in words {
+        diesel::update(
+            cm::table
+                .filter(cm::ticket_id.eq_any(of_the_person()))
+                .filter(sql::<Bool>("strpos(body, ").bind::<Text, _>(word).sql(") > 0")),
+        )
+        .set(cm::body.eq(sql::<Text>("replace(body, ").bind::<Text, _>(word).sql(", '[erased]')")))
+        .execute(conn)?;
+    }
+    Ok(erased as i64)
+}

@@ -5,6 +5,9 @@ use diesel::prelude::*;
 use futures::future::join_all;
 use serde_json::{json, Value};
 
+use retail_crm::http::auth::ALL_SCOPES;
+use uuid::Uuid;
+
 use crate::support::{TestApp, TestResponse};
 
 const PII: &[&str] = &["customers:read", "customers:write", "customers:pii"];
@@ -544,7 +547,7 @@ async fn customer_events_reach_the_feed_and_idempotent_create_replays() {
         .assert_status(200);
     app.delete(&path).token(&token).send().await.assert_status(204);
 
-    let feed = app.get("/v1/events?limit=100").token(&token).send().await;
+    let feed = app.get("/v1/events?limit=100").token(&app.token(&["events:read"])).send().await;
     let items = feed.items();
     let types: Vec<&str> = items.iter().filter_map(|e| e["type"].as_str()).collect();
     assert_eq!(
@@ -552,4 +555,229 @@ async fn customer_events_reach_the_feed_and_idempotent_create_replays() {
         vec!["customer.created", "customer.created", "customer.updated", "customer.merged", "customer.erased"]
     );
     assert!(!feed.text.contains("13800000001"), "events carry no PII");
+}
+
+// ---- the access model (SPEC §3.1) ----
+
+async fn store(app: &TestApp, code: &str) -> Uuid {
+    app.create_store(code).await["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("store id"))
+}
+
+fn ids_of(items: &[Value]) -> Vec<String> {
+    let mut ids: Vec<String> = items.iter().map(id).collect();
+    ids.sort();
+    ids
+}
+
+#[actix_web::test]
+async fn a_store_bound_principal_cannot_merge_even_with_every_scope() {
+    let app = TestApp::new().await;
+    let (store_a, store_b) = (store(&app, "MA").await, store(&app, "MB").await);
+    let target = create_ok(&app, json!({"name": "A店会员", "home_store_id": store_a})).await;
+    let source = create_ok(
+        &app,
+        json!({"name": "B店会员", "home_store_id": store_b, "identities": [{"kind": "tmall_ouid", "value": "t_b"}]}),
+    )
+    .await;
+    let merge = |token: String| {
+        let (app, path, body) =
+            (&app, format!("/v1/customers/{}/merge", id(&target)), json!({"source_customer_id": source["id"]}));
+        async move { app.post(&path).token(&token).json(&body).send().await }
+    };
+
+    merge(app.store_token(ALL_SCOPES, Some(store_a))).await.assert_problem(403, "store_bound_principal");
+    // The chain-wide act also takes `customers:pii` besides `customers:write`.
+    merge(app.token(&["customers:read", "customers:write"])).await.assert_problem(403, "forbidden");
+    merge(app.token(&["customers:pii"])).await.assert_problem(403, "forbidden");
+    let untouched = app.get(&format!("/v1/customers/{}", id(&source))).token(&app.token(PII)).send().await;
+    assert_eq!(untouched.body["status"], "active");
+    let found =
+        app.get("/v1/customers/lookup?identity_kind=tmall_ouid&identity_value=t_b").token(&app.token(PII)).send().await;
+    assert_eq!(found.body["customer"]["id"], source["id"], "the identity still finds its owner");
+
+    let res = merge(app.token(&["customers:write", "customers:pii"])).await;
+    res.assert_status(200);
+    assert_eq!(res.body["moved"]["identities"], 1);
+}
+
+#[actix_web::test]
+async fn a_store_bound_search_lists_only_its_own_stores_customers() {
+    let app = TestApp::new().await;
+    let (store_a, store_b) = (store(&app, "SA").await, store(&app, "SB").await);
+    let a1 = create_ok(&app, json!({"name": "甲一", "phone": "13800000001", "home_store_id": store_a})).await;
+    let b1 = create_ok(&app, json!({"name": "乙一", "phone": "13800000002", "home_store_id": store_b})).await;
+    let none = create_ok(&app, json!({"name": "丙一"})).await;
+    let till_a = app.store_token(NO_PII, Some(store_a));
+
+    assert_eq!(ids_of(&app.collect_pages("/v1/customers", &till_a, 50).await), vec![id(&a1)]);
+    assert_eq!(
+        ids_of(&app.collect_pages(&format!("/v1/customers?store_id={store_a}"), &till_a, 50).await),
+        vec![id(&a1)]
+    );
+    for q in ["q=%E4%B9%99%E4%B8%80", "q=0002", "q=13800000002"] {
+        assert!(app.collect_pages(&format!("/v1/customers?{q}"), &till_a, 50).await.is_empty(), "{q}");
+    }
+    app.get(&format!("/v1/customers?store_id={store_b}"))
+        .token(&till_a)
+        .send()
+        .await
+        .assert_problem(403, "store_bound_principal");
+
+    // A member shops at any store: lookup by identity, read by id, create and upsert stay open.
+    let found = app.get("/v1/customers/lookup?phone=13800000002").token(&till_a).send().await;
+    found.assert_status(200);
+    assert_eq!(found.body["customer"]["id"], b1["id"]);
+    app.get(&format!("/v1/customers/{}", id(&b1))).token(&till_a).send().await.assert_status(200);
+    app.post("/v1/customers").token(&till_a).json(&json!({"name": "新客"})).send().await.assert_status(201);
+    app.put("/v1/customers/by-identity/phone/13800000002")
+        .token(&till_a)
+        .json(&json!({"city": "上海"}))
+        .send()
+        .await
+        .assert_status(200);
+    let bulk = app
+        .post("/v1/customers/bulk")
+        .token(&till_a)
+        .json(&json!({"customers": [{"identity": {"kind": "jd_pin", "value": "p1"}, "name": "京东客"}]}))
+        .send()
+        .await;
+    bulk.assert_status(200);
+    assert_eq!(bulk.body["created"], 1);
+
+    // The chain sees everyone, and may narrow to any store.
+    let chain = app.token(NO_PII);
+    let everyone = ids_of(&app.collect_pages("/v1/customers?q=%E4%B8%80", &chain, 50).await);
+    let mut expected = vec![id(&a1), id(&b1), id(&none)];
+    expected.sort();
+    assert_eq!(everyone, expected);
+    assert_eq!(
+        ids_of(&app.collect_pages(&format!("/v1/customers?store_id={store_b}"), &chain, 50).await),
+        vec![id(&b1)]
+    );
+}
+
+#[actix_web::test]
+async fn erase_and_export_need_a_chain_wide_principal_with_customers_pii() {
+    let app = TestApp::new().await;
+    let store_a = store(&app, "EA").await;
+    let c = create_ok(&app, json!({"name": "张三", "phone": "13812345678", "home_store_id": store_a})).await;
+    let path = format!("/v1/customers/{}", id(&c));
+    let manager_a = app.store_token(ALL_SCOPES, Some(store_a));
+
+    app.delete(&path).token(&manager_a).send().await.assert_problem(403, "store_bound_principal");
+    let export = app.get(&format!("{path}/export")).token(&manager_a).send().await;
+    export.assert_problem(403, "store_bound_principal");
+    assert!(!export.text.contains("13812345678"), "{}", export.text);
+    app.delete(&path).token(&app.token(NO_PII)).send().await.assert_problem(403, "forbidden");
+    let still = app.get(&path).token(&app.token(PII)).send().await;
+    assert_eq!((still.body["status"].clone(), still.body["name"].clone()), (json!("active"), json!("张三")));
+
+    let chain = app.token(&["customers:pii"]);
+    let export = app.get(&format!("{path}/export")).token(&chain).send().await;
+    export.assert_status(200);
+    assert_eq!(export.body["customer"]["phone"], "+8613812345678");
+    app.delete(&path).token(&chain).send().await.assert_status(204);
+}
+
+/// Posts a ¥100 sale at `store` for `customer` with a chain-wide token; returns the order id.
+async fn sale_at(app: &TestApp, store: Uuid, customer: &Value, external_id: &str) -> String {
+    let res = app
+        .post("/v1/orders")
+        .token(&app.admin_token())
+        .json(&json!({"external_id": external_id, "channel": "pos", "store_id": store, "customer_id": customer["id"],
+            "occurred_at": app.now(), "lines": [{"sku": "A", "name": "A", "category": "女装", "quantity": 1, "unit_price": "100.00"}]}))
+        .send()
+        .await;
+    res.assert_status(201);
+    res.str("id").to_string()
+}
+
+/// Opens a ticket at `store` for `customer` with an internal note; returns the ticket id.
+async fn ticket_at(app: &TestApp, store: Uuid, customer: &Value, note: &str) -> String {
+    let res = app
+        .post("/v1/tickets")
+        .token(&app.admin_token())
+        .json(&json!({"customer_id": customer["id"], "type": "complaint", "subject": format!("投诉 {note}"), "store_id": store}))
+        .send()
+        .await;
+    res.assert_status(201);
+    let ticket = res.str("id").to_string();
+    app.post(&format!("/v1/tickets/{ticket}/comments"))
+        .token(&app.admin_token())
+        .json(&json!({"visibility": "internal", "body": note}))
+        .send()
+        .await
+        .assert_status(201);
+    ticket
+}
+
+/// The ids an entry's data refers to (order, refund, ticket, lead).
+fn refers_to(item: &Value) -> Vec<String> {
+    ["order_id", "refund_id", "ticket_id", "lead_id"]
+        .iter()
+        .filter_map(|k| item["data"][*k].as_str().map(str::to_string))
+        .collect()
+}
+
+#[actix_web::test]
+async fn the_timeline_leaves_out_other_stores_orders_refunds_tickets_and_leads() {
+    let app = TestApp::new().await;
+    let (store_a, store_b) = (store(&app, "TA").await, store(&app, "TB").await);
+    let c = create_ok(&app, json!({"name": "两店会员", "home_store_id": store_a})).await;
+    let path = format!("/v1/customers/{}", id(&c));
+    app.post(&format!("{path}/notes"))
+        .token(&app.token(PII))
+        .json(&json!({"body": "常客"}))
+        .send()
+        .await
+        .assert_status(201);
+    let order_a = sale_at(&app, store_a, &c, "T-1").await;
+    let order_b = sale_at(&app, store_b, &c, "T-1").await;
+    let refund_b = app
+        .post(&format!("/v1/orders/{order_b}/refunds"))
+        .token(&app.admin_token())
+        .json(&json!({"external_id": "R-1", "amount": "10.00"}))
+        .send()
+        .await;
+    refund_b.assert_status(201);
+    let ticket_a = ticket_at(&app, store_a, &c, "A店内部备注").await;
+    let ticket_b = ticket_at(&app, store_b, &c, "B店内部备注").await;
+    let lead_b = app
+        .post("/v1/leads")
+        .token(&app.admin_token())
+        .json(
+            &json!({"source": "store_staff", "kind": "inquiry", "contact": {"name": "两店会员"}, "customer_id": c["id"],
+            "store_id": store_b, "category": "女装"}),
+        )
+        .send()
+        .await;
+    lead_b.assert_status(201);
+    let lead_b = lead_b.str("id").to_string();
+    let b_objects = [order_b.clone(), refund_b.str("id").to_string(), ticket_b.clone(), lead_b.clone()];
+
+    let timeline = format!("{path}/timeline");
+    let mine = app.collect_pages(&timeline, &app.store_token(&["customers:read"], Some(store_a)), 50).await;
+    let seen: Vec<String> = mine.iter().flat_map(refers_to).collect();
+    for other in &b_objects {
+        assert!(!seen.contains(other), "store B's {other} shows to store A: {mine:?}");
+    }
+    let text = serde_json::to_string(&mine).unwrap_or_default();
+    assert!(!text.contains("B店内部备注"), "another store's internal note: {text}");
+    assert!(mine.iter().all(|i| !i["type"].as_str().unwrap_or("").starts_with("lead.")), "{mine:?}");
+    for own in [&order_a, &ticket_a] {
+        assert!(seen.contains(own), "store A's own {own} is missing: {mine:?}");
+    }
+    let types: Vec<&str> = mine.iter().filter_map(|i| i["type"].as_str()).collect();
+    for kept in ["note", "customer.created", "order.created", "ticket.created", "ticket.commented"] {
+        assert!(types.contains(&kept), "{kept} missing: {types:?}");
+    }
+
+    // Store B sees its own, not A's; the chain sees both.
+    let theirs = app.collect_pages(&timeline, &app.store_token(&["customers:read"], Some(store_b)), 50).await;
+    let seen_b: Vec<String> = theirs.iter().flat_map(refers_to).collect();
+    assert!(b_objects.iter().all(|o| seen_b.contains(o)), "{theirs:?}");
+    assert!(!seen_b.contains(&order_a) && !seen_b.contains(&ticket_a), "{theirs:?}");
+    let all = app.collect_pages(&timeline, &app.token(&["customers:read"]), 50).await;
+    let seen_all: Vec<String> = all.iter().flat_map(refers_to).collect();
+    assert!(b_objects.iter().chain([&order_a, &ticket_a]).all(|o| seen_all.contains(o)), "{all:?}");
 }

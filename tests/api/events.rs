@@ -35,16 +35,32 @@ async fn read_feed(app: &TestApp, token: &str, query: &str) -> TestResponse {
 }
 
 #[actix_web::test]
-async fn the_feed_needs_customers_read() {
+async fn the_feed_needs_events_read_and_a_chain_wide_principal() {
     let app = TestApp::new().await;
+    let store = app.create_store("EV1").await["id"].as_str().unwrap().parse::<Uuid>().unwrap();
+    let c = app.post("/v1/customers").token(&app.admin_token()).json(&json!({"name": "A"})).send().await;
+    c.assert_status(201);
     app.get("/v1/events").send().await.assert_problem(401, "unauthorized");
-    app.get("/v1/events")
-        .token(&app.token(&["leads:read", "orders:write"]))
-        .send()
-        .await
-        .assert_problem(403, "forbidden");
+    // `customers:read` no longer opens the feed: it carries every store's orders, tickets and coupon codes.
+    for scopes in [&["leads:read", "orders:write"][..], &["customers:read", "customers:write", "customers:pii"]] {
+        app.get("/v1/events").token(&app.token(scopes)).send().await.assert_problem(403, "forbidden");
+    }
+    // A store's till, even with every scope, is not the chain: 403, and no event in the body.
+    for scopes in [&["events:read"][..], &["admin"]] {
+        let res = app.get("/v1/events").token(&app.store_token(scopes, Some(store))).send().await;
+        res.assert_problem(403, "store_bound_principal");
+        assert!(!res.text.contains("customer.created"), "{}", res.text);
+    }
 
-    let res = read_feed(&app, &app.token(&["customers:read"]), "").await;
+    let res = read_feed(&app, &app.token(&["events:read"]), "").await;
+    assert_eq!(res.items().len(), 1);
+    assert_eq!(res.items()[0]["type"], "customer.created");
+}
+
+#[actix_web::test]
+async fn an_empty_feed_starts_at_zero() {
+    let app = TestApp::new().await;
+    let res = read_feed(&app, &app.token(&["events:read"]), "").await;
     assert!(res.items().is_empty());
     assert_eq!(res.body["next_cursor"], json!("0"));
 }
@@ -52,7 +68,7 @@ async fn the_feed_needs_customers_read() {
 #[actix_web::test]
 async fn events_appear_in_commit_order_with_their_fields() {
     let app = TestApp::new().await;
-    let token = app.token(&["customers:read"]);
+    let token = app.token(&["events:read"]);
     let mut conn = app.connect();
     let subject = Uuid::now_v7();
     let id = conn
@@ -106,7 +122,7 @@ async fn events_appear_in_commit_order_with_their_fields() {
 #[actix_web::test]
 async fn an_event_committed_late_is_never_skipped() {
     let app = TestApp::new().await;
-    let token = app.token(&["customers:read"]);
+    let token = app.token(&["events:read"]);
     let mut a = app.connect();
     let mut b = app.connect();
 
@@ -140,7 +156,7 @@ async fn an_event_committed_late_is_never_skipped() {
 #[actix_web::test]
 async fn types_filter_and_bad_parameters() {
     let app = TestApp::new().await;
-    let token = app.token(&["customers:read"]);
+    let token = app.token(&["events:read"]);
     let mut conn = app.connect();
     let created = emit_committed(&mut conn, "customer.created", 2);
     emit_committed(&mut conn, "customer.updated", 2);
@@ -190,7 +206,7 @@ async fn concurrent_writers_and_readers_lose_nothing() {
     const WRITERS: usize = 8;
     const PER_WRITER: usize = 25;
     let app = TestApp::new().await;
-    let token = app.token(&["customers:read"]);
+    let token = app.token(&["events:read"]);
 
     let (tx, rx) = mpsc::channel::<Vec<Uuid>>();
     let writers: Vec<_> = (0..WRITERS)

@@ -648,7 +648,7 @@ async fn a_store_target_without_skill_uses_the_lead_category() {
 #[actix_web::test]
 async fn merge_moves_leads_to_the_surviving_customer() {
     let app = TestApp::new().await;
-    let token = app.token(&["customers:read", "customers:write"]);
+    let token = app.token(&["customers:read", "customers:write", "customers:pii"]);
     let mut ids = Vec::new();
     for phone in ["13811110001", "13811110002"] {
         let res = app.post("/v1/customers").token(&token).json(&json!({"phone": phone})).send().await;

@@ -10,6 +10,7 @@ mod checkout;
 mod conventions;
 mod coupons;
 mod customers;
+mod erasure;
 mod events;
 mod leads;
 mod loyalty;

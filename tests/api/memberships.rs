@@ -287,7 +287,7 @@ async fn enrolment_issues_a_card_that_finds_the_customer() {
     assert_eq!(items[0]["reason"], "enrolment");
     assert_eq!(time(&items[0]["occurred_at"]), now);
 
-    let events = app.get("/v1/events?types=membership.enrolled").token(&app.token(&["customers:read"])).send().await;
+    let events = app.get("/v1/events?types=membership.enrolled").token(&app.token(&["events:read"])).send().await;
     assert_eq!(events.items().len(), 1, "{}", events.text);
     assert_eq!(events.items()[0]["subject_id"], json!(customer));
 }
@@ -378,8 +378,7 @@ async fn an_admin_sets_a_tier_with_a_reason_kept_in_history() {
     assert!(items[0]["actor"].as_str().is_some_and(|a| a.starts_with("client:")));
     assert_eq!(items[1]["reason"], "enrolment", "newest first");
 
-    let events =
-        app.get("/v1/events?types=membership.tier_changed").token(&app.token(&["customers:read"])).send().await;
+    let events = app.get("/v1/events?types=membership.tier_changed").token(&app.token(&["events:read"])).send().await;
     let items = events.items();
     assert_eq!(items.len(), 1, "{}", events.text);
     assert_eq!(items[0]["subject_id"], json!(customer));
@@ -437,8 +436,7 @@ async fn an_admin_sets_a_tier_with_a_reason_kept_in_history() {
     assert_eq!(items.len(), 5);
     assert_eq!((&items[0]["from_tier"], &items[0]["to_tier"]), (&json!("silver"), &json!("silver")));
     assert_eq!(items[0]["note"], "renewed by the store manager");
-    let events =
-        app.get("/v1/events?types=membership.tier_changed").token(&app.token(&["customers:read"])).send().await;
+    let events = app.get("/v1/events?types=membership.tier_changed").token(&app.token(&["events:read"])).send().await;
     assert_eq!(events.items().len(), 3, "normal→gold, gold→normal, normal→silver: {}", events.text);
 }
 
@@ -611,8 +609,7 @@ async fn the_review_at_tier_valid_until_moves_down_to_what_the_spend_meets_and_r
     assert_eq!(m.tier_code, "silver");
     assert_eq!(m.tier_valid_until, Some(next + Duration::days(365)));
 
-    let events =
-        app.get("/v1/events?types=membership.tier_changed").token(&app.token(&["customers:read"])).send().await;
+    let events = app.get("/v1/events?types=membership.tier_changed").token(&app.token(&["events:read"])).send().await;
     let items = events.items();
     let reasons: Vec<&str> = items.iter().filter_map(|e| e["data"]["reason"].as_str()).collect();
     assert_eq!(reasons, ["upgrade", "review"]);

@@ -119,7 +119,7 @@ async fn a_member_earns_floor_of_paid_and_guests_earn_nothing() {
     assert_eq!(by_phone.body["customer_id"], json!(c.to_string()));
 
     let events =
-        app.get("/v1/events?types=order.created,points.earned").token(&app.token(&["customers:read"])).send().await;
+        app.get("/v1/events?types=order.created,points.earned").token(&app.token(&["events:read"])).send().await;
     assert_eq!(events.items().len(), 7, "4 orders, 3 earnings (the guest earned nothing)");
 }
 
@@ -138,7 +138,7 @@ async fn spend_crossing_5000_upgrades_at_once_and_the_next_order_gets_95_percent
     let history = memberships::history(&mut app.conn(), c).unwrap_or_default();
     assert_eq!(history[0].reason, "upgrade");
     assert_eq!((history[0].from_tier.as_deref(), history[0].to_tier.as_str()), (Some("normal"), "silver"));
-    let feed = app.get("/v1/events?types=membership.tier_changed").token(&app.token(&["customers:read"])).send().await;
+    let feed = app.get("/v1/events?types=membership.tier_changed").token(&app.token(&["events:read"])).send().await;
     assert_eq!(feed.items().len(), 1);
 }
 
@@ -499,7 +499,7 @@ async fn points_expire_at_the_start_of_the_day_after_365_days_in_shanghai() {
     assert_eq!(entries(&app, c).last().cloned(), Some(("expire".to_string(), -100, 0)));
     let s = ledger::summary(&mut app.conn(), c, next_day, 30).unwrap_or_default();
     assert_eq!((s.balance, s.available), (0, 0));
-    let feed = app.get("/v1/events?types=points.expired").token(&app.token(&["customers:read"])).send().await;
+    let feed = app.get("/v1/events?types=points.expired").token(&app.token(&["events:read"])).send().await;
     assert_eq!(feed.items()[0]["data"]["points"], 100);
 }
 
@@ -575,7 +575,7 @@ async fn merging_members_moves_orders_and_points_and_keeps_the_higher_tier() {
 
     let res = app
         .post(&format!("/v1/customers/{target}/merge"))
-        .token(&app.token(&["customers:write"]))
+        .token(&app.token(&["customers:write", "customers:pii"]))
         .json(&json!({"source_customer_id": source}))
         .send()
         .await;
