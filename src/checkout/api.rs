@@ -12,7 +12,7 @@ use super::store::{self, Reservation};
 use crate::customers::model::IdentityInput;
 use crate::http::auth::{Auth, OrdersWrite};
 use crate::http::error::{ApiResult, Problem, Violations};
-use crate::orders::api::{bound_store, customer_ref, validate_coupon_codes, validate_lines, LineInput};
+use crate::orders::api::{customer_ref, validate_coupon_codes, validate_lines, LineInput};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -28,7 +28,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 pub struct QuoteInput {
     customer_id: Option<Uuid>,
     customer_identity: Option<IdentityInput>,
-    /// Required for a store-bound caller (defaults to its store).
+    /// The selling store; a store-bound principal quotes for its own store (the default) only.
     store_id: Option<Uuid>,
     #[schema(format = "channel")]
     channel: String,
@@ -53,7 +53,8 @@ impl QuoteInput {
         let points = self.points_to_redeem.unwrap_or(0);
         v.check((0..=100_000_000).contains(&points), "points_to_redeem", "must be 0-100000000");
         let customer = customer_ref(self.customer_id, self.customer_identity, &mut v);
-        let store_id = bound_store(auth, self.store_id)?;
+        // A store-bound till quotes and reserves for its own store (the default); naming another is 403.
+        let store_id = auth.acting_store(self.store_id)?;
         v.into_result()?;
         Ok(QuoteRequest {
             customer,
@@ -226,6 +227,7 @@ impl From<Quote> for QuoteView {
     security(("bearer" = ["orders:write"])),
     responses(
         (status = 200, description = "The quote (and the reservation, when asked)", body = QuoteView),
+        (status = 403, description = "`store_bound_principal`: a store-bound principal quoting for another store", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`, `insufficient_points`, `points_over_limit`, `membership_not_found`, `customer_not_found`", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -292,13 +294,13 @@ fn reservation_view(r: Reservation, now: DateTime<Utc>) -> ReservationView {
     }
 }
 
-/// A reservation and whether it still holds.
+/// A reservation and whether it still holds (a store-bound principal: its own store's holds only).
 #[utoipa::path(
     tag = "checkout", params(("id" = Uuid, Path)),
     security(("bearer" = ["orders:write"])),
     responses(
         (status = 200, description = "The reservation", body = ReservationView),
-        (status = 404, description = "`reservation_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`reservation_not_found` (also another store's hold, for a store-bound principal)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/checkout/reservations/{id}")]
@@ -309,20 +311,19 @@ async fn get_reservation(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let now = state.clock.now();
-    let r = crate::db::run(&state.pool, move |conn| store::get(conn, id)).await?;
-    if auth.store_id.is_some() && auth.store_id != r.store_id {
-        return Err(store::not_found());
-    }
+    let scope = auth.store_scope();
+    let r = crate::db::run(&state.pool, move |conn| store::get_in(conn, id, scope)).await?;
     Ok(HttpResponse::Ok().json(reservation_view(r, now)))
 }
 
-/// Releases a hold at once (the customer walked away); releasing again is harmless.
+/// Releases a hold at once (the customer walked away); releasing again is harmless. The holding
+/// store or a chain-wide principal (customer service) may release it; another store gets 404.
 #[utoipa::path(
     tag = "checkout", params(("id" = Uuid, Path)),
     security(("bearer" = ["orders:write"])),
     responses(
         (status = 204, description = "Released"),
-        (status = 404, description = "`reservation_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`reservation_not_found` (also another store's hold, for a store-bound principal)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`reservation_consumed`: an order used it", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -334,7 +335,7 @@ async fn release_reservation(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let now = state.clock.now();
-    let store = auth.store_id;
-    crate::db::transaction(&state.pool, move |conn| service::release(conn, id, store, now)).await?;
+    let scope = auth.store_scope();
+    crate::db::transaction(&state.pool, move |conn| service::release(conn, id, scope, now)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::store::{self, NewReservation, Reservation};
 use crate::coupons::redeem;
 use crate::coupons::rules::Presentation;
+use crate::http::auth::StoreScope;
 use crate::http::error::{ApiError, ApiResult};
 use crate::loyalty::ledger;
 use crate::loyalty::rules::{tier_for_spend, TierRule};
@@ -157,11 +158,9 @@ pub fn quote(
 }
 
 /// Releases a hold (idempotent: releasing twice is fine); one an order consumed cannot be released.
-pub fn release(conn: &mut PgConnection, id: Uuid, store: Option<Uuid>, now: DateTime<Utc>) -> ApiResult<()> {
-    let reservation = store::lock(conn, id)?;
-    if store.is_some() && store != reservation.store_id {
-        return Err(store::not_found());
-    }
+/// Only within `scope`: another store's hold is not found.
+pub fn release(conn: &mut PgConnection, id: Uuid, scope: StoreScope, now: DateTime<Utc>) -> ApiResult<()> {
+    let reservation = store::lock_in(conn, id, scope)?;
     match reservation.status.as_str() {
         "consumed" => Err(ApiError::conflict("reservation_consumed", "an order has already used this reservation")
             .with("order_id", reservation.order_id.map(|o| o.to_string()))),

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::http::auth::StoreScope;
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{checkout_reservations as r, coupons as c};
 
@@ -80,12 +81,30 @@ pub fn insert(conn: &mut PgConnection, new: NewReservation) -> ApiResult<Reserva
     Ok(reservation)
 }
 
-pub fn get(conn: &mut PgConnection, id: Uuid) -> ApiResult<Reservation> {
-    r::table.find(id).select(Reservation::as_select()).first(conn).optional()?.ok_or_else(not_found)
+/// A reservation within `scope`: another store's hold is not found, exactly like a missing one.
+pub fn get_in(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult<Reservation> {
+    let q = r::table.find(id).select(Reservation::as_select());
+    match scope.only() {
+        Some(store) => q.filter(r::store_id.eq(store)).first(conn),
+        None => q.first(conn),
+    }
+    .optional()?
+    .ok_or_else(not_found)
+}
+
+/// Locks a reservation within `scope` (releasing it).
+pub fn lock_in(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult<Reservation> {
+    let q = r::table.find(id).select(Reservation::as_select()).for_update();
+    match scope.only() {
+        Some(store) => q.filter(r::store_id.eq(store)).first(conn),
+        None => q.first(conn),
+    }
+    .optional()?
+    .ok_or_else(not_found)
 }
 
 pub fn lock(conn: &mut PgConnection, id: Uuid) -> ApiResult<Reservation> {
-    r::table.find(id).select(Reservation::as_select()).for_update().first(conn).optional()?.ok_or_else(not_found)
+    lock_in(conn, id, StoreScope::Chain)
 }
 
 /// Ends a hold (`consumed` by an order, or `released`) and frees the coupons it still holds.

@@ -72,7 +72,10 @@ fn adjustment_points_schema() -> OneOfBuilder {
     OneOfBuilder::new()
         .item(range(-MAX_ADJUSTMENT, -1))
         .item(range(1, MAX_ADJUSTMENT))
-        .description(Some("Points to add (positive) or take away (negative); not zero, at most 10,000,000 either way."))
+        .description(Some(
+            "Points to add (positive) or take away (negative); not zero, at most the program's \
+             `max_adjustment_points` (default 10,000) either way, else 422 `adjustment_over_limit`.",
+        ))
         .examples([json!(500), json!(-200)])
 }
 
@@ -272,7 +275,8 @@ pub struct PointsAdjustmentResult {
     pub summary: PointsBalance,
 }
 
-/// Add or take away points by hand, with a reason (audited).
+/// Add or take away points by hand, with a reason (audited). Chain-wide principals only, and at
+/// most the program's `max_adjustment_points` (default 10,000) per call.
 ///
 /// A positive adjustment is available at once and expires like earned points (after `points_ttl_days`);
 /// it pays any debt first. A negative one spends available points, soonest-expiring first, and never
@@ -283,9 +287,10 @@ pub struct PointsAdjustmentResult {
     security(("bearer" = ["loyalty:write"])),
     responses(
         (status = 201, description = "The entry and the new summary", body = PointsAdjustmentResult),
+        (status = 403, description = "`forbidden` without `loyalty:write`; `store_bound_principal` for a store-bound principal", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`customer_merged` / `customer_erased`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`, `not_a_member`, or `insufficient_points` (with `available`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`, `adjustment_over_limit` (with `max_adjustment_points`), `not_a_member`, or `insufficient_points` (with `available`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/customers/{id}/points/adjustments")]
@@ -295,6 +300,7 @@ async fn adjust_points(
     id: web::Path<Uuid>,
     body: crate::http::Json<PointsAdjustment>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let id = id.into_inner();
     let (points, reason) = body.into_inner().validate()?;
     let (now, tz) = (state.clock.now(), state.config.timezone);
@@ -450,12 +456,13 @@ impl RewardPatch {
     }
 }
 
-/// Add a reward to the catalogue (e.g. a small appliance for 2,000 points).
+/// Add a reward to the catalogue (e.g. a small appliance for 2,000 points). Chain-wide principals only.
 #[utoipa::path(
     tag = "loyalty", operation_id = "create_reward", request_body = RewardCreate,
     security(("bearer" = ["loyalty:write"])),
     responses(
         (status = 201, description = "Created", body = RewardView),
+        (status = 403, description = "`forbidden` without `loyalty:write`; `store_bound_principal` for a store-bound principal", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -465,6 +472,7 @@ async fn create_reward(
     state: web::Data<AppState>,
     body: crate::http::Json<RewardCreate>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let new = body.into_inner().validate()?;
     let now = state.clock.now();
     let who = auth.principal.clone();
@@ -533,7 +541,8 @@ async fn get_reward(
     Ok(reward_response(StatusCode::OK, reward))
 }
 
-/// Change a reward (name, cost, stock, active); absent fields stay. `If-Match` guards against lost updates.
+/// Change a reward (name, cost, stock, active); absent fields stay. `If-Match` guards against lost
+/// updates. Chain-wide principals only.
 #[utoipa::path(
     tag = "loyalty", operation_id = "update_reward", request_body = RewardPatch,
     params(("id" = Uuid, Path, description = "Reward id"),
@@ -541,6 +550,7 @@ async fn get_reward(
     security(("bearer" = ["loyalty:write"])),
     responses(
         (status = 200, description = "Updated", body = RewardView),
+        (status = 403, description = "`forbidden` without `loyalty:write`; `store_bound_principal` for a store-bound principal", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`reward_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
     )
@@ -553,6 +563,7 @@ async fn update_reward(
     id: web::Path<Uuid>,
     body: crate::http::Json<RewardPatch>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let id = id.into_inner();
     let changes = body.into_inner().validate()?;
     let expected = if_match(&req);
@@ -659,11 +670,12 @@ async fn redeem_reward(
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Accounts checked and the violations found (empty when the ledger is sound)", body = LedgerAuditReport),
-        (status = 403, description = "Needs `admin`", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden` without `admin`; `store_bound_principal` for a store-bound principal (every store's accounts)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/loyalty/audit")]
-async fn audit_ledger(_auth: Auth<Admin>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+async fn audit_ledger(auth: Auth<Admin>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let report = crate::db::run(&state.pool, super::audit::run).await?;
     Ok(HttpResponse::Ok().json(report))
 }

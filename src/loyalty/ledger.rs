@@ -540,7 +540,16 @@ pub fn adjust(
     if crate::memberships::store::find(conn, customer)?.is_none() {
         return Err(not_a_member());
     }
-    let ttl_days = super::program::load(conn)?.points_ttl_days;
+    let program = super::program::load(conn)?;
+    // A hand adjustment is bounded per call (SPEC §3.1): larger moves take several, each audited.
+    if points.unsigned_abs() > program.max_adjustment_points.unsigned_abs() {
+        return Err(ApiError::unprocessable(
+            "adjustment_over_limit",
+            format!("one adjustment moves at most {} points either way", program.max_adjustment_points),
+        )
+        .with("max_adjustment_points", program.max_adjustment_points));
+    }
+    let ttl_days = program.points_ttl_days;
     let mut account = lock_account(conn, customer)?;
     let posting = Posting::new("adjust", actor, now).reason(reason);
     let entry = if points > 0 {

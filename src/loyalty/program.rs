@@ -18,6 +18,8 @@ pub struct ProgramRow {
     pub points_ttl_days: i32,
     pub points_pending_days: i32,
     pub tier_validity_days: i32,
+    /// The most points one adjustment may move, either way (SPEC §3.1).
+    pub max_adjustment_points: i64,
     pub version: i32,
     pub updated_at: DateTime<Utc>,
 }
@@ -46,19 +48,30 @@ pub struct ProgramChanges {
     pub points_ttl_days: Option<i32>,
     pub points_pending_days: Option<i32>,
     pub tier_validity_days: Option<i32>,
+    pub max_adjustment_points: Option<i64>,
 }
 
 pub fn load(conn: &mut PgConnection) -> ApiResult<ProgramRow> {
     Ok(lp::table.select(ProgramRow::as_select()).first(conn)?)
 }
 
-pub fn update(conn: &mut PgConnection, expected: Option<i32>, changes: &ProgramChanges) -> ApiResult<ProgramRow> {
+pub fn update(
+    conn: &mut PgConnection,
+    expected: Option<i32>,
+    changes: &ProgramChanges,
+    now: DateTime<Utc>,
+) -> ApiResult<ProgramRow> {
     let current: ProgramRow = lp::table.select(ProgramRow::as_select()).for_update().first(conn)?;
     crate::http::check_version(expected, current.version)?;
     Ok(diesel::update(lp::table)
-        .set((changes, lp::version.eq(current.version + 1), lp::updated_at.eq(diesel::dsl::now)))
+        .set((changes, lp::version.eq(current.version + 1), lp::updated_at.eq(now)))
         .returning(ProgramRow::as_returning())
         .get_result(conn)?)
+}
+
+/// The most points one adjustment may move.
+pub fn max_adjustment_points(conn: &mut PgConnection) -> ApiResult<i64> {
+    Ok(lp::table.select(lp::max_adjustment_points).first(conn)?)
 }
 
 /// The program and the tier catalogue (by rank) in one query: what pricing a member's sale needs.

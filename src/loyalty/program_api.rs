@@ -20,7 +20,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"earn_rate": "1", "redeem_unit_points": 100, "redeem_unit_value": "10.00",
     "max_points_offset_ratio": "0.5", "points_ttl_days": 365, "points_pending_days": 0, "tier_validity_days": 365,
-    "version": 1, "updated_at": "2026-11-23T08:00:00Z"}))]
+    "max_adjustment_points": 10000, "version": 1, "updated_at": "2026-11-23T08:00:00Z"}))]
 pub struct ProgramView {
     /// Points per CNY 1 paid (before the tier's multiplier).
     #[serde(serialize_with = "crate::money::rate::serialize")]
@@ -42,6 +42,8 @@ pub struct ProgramView {
     points_pending_days: i32,
     /// Days a tier holds once reached, before the review.
     tier_validity_days: i32,
+    /// The most points one manual adjustment may add or take away.
+    max_adjustment_points: i64,
     version: i32,
     updated_at: DateTime<Utc>,
 }
@@ -56,6 +58,7 @@ impl From<ProgramRow> for ProgramView {
             points_ttl_days: p.points_ttl_days,
             points_pending_days: p.points_pending_days,
             tier_validity_days: p.tier_validity_days,
+            max_adjustment_points: p.max_adjustment_points,
             version: p.version,
             updated_at: p.updated_at,
         }
@@ -90,6 +93,10 @@ pub struct ProgramInput {
     #[serde(default, deserialize_with = "crate::http::whole_number")]
     #[schema(minimum = 1, maximum = 3650)]
     tier_validity_days: Option<i32>,
+    /// The most points one manual adjustment may add or take away (default 10,000).
+    #[serde(default, deserialize_with = "crate::http::whole_number_i64")]
+    #[schema(minimum = 1, maximum = 10000000)]
+    max_adjustment_points: Option<i64>,
 }
 
 impl ProgramInput {
@@ -120,6 +127,10 @@ impl ProgramInput {
         whole("points_ttl_days", self.points_ttl_days, 1, 3650);
         whole("points_pending_days", self.points_pending_days, 0, 365);
         whole("tier_validity_days", self.tier_validity_days, 1, 3650);
+        if let Some(n) = self.max_adjustment_points {
+            let max = super::api::MAX_ADJUSTMENT;
+            v.check((1..=max).contains(&n), "max_adjustment_points", &format!("must be between 1 and {max}"));
+        }
         v.into_result()?;
         let mut detail = Map::new();
         let mut note = |field: &str, value: Value| {
@@ -134,6 +145,7 @@ impl ProgramInput {
         note("points_ttl_days", json!(self.points_ttl_days));
         note("points_pending_days", json!(self.points_pending_days));
         note("tier_validity_days", json!(self.tier_validity_days));
+        note("max_adjustment_points", json!(self.max_adjustment_points));
         let changes = ProgramChanges {
             earn_rate,
             redeem_unit_points: self.redeem_unit_points.map(i64::from),
@@ -142,6 +154,7 @@ impl ProgramInput {
             points_ttl_days: self.points_ttl_days,
             points_pending_days: self.points_pending_days,
             tier_validity_days: self.tier_validity_days,
+            max_adjustment_points: self.max_adjustment_points,
         };
         Ok((changes, Value::Object(detail)))
     }
@@ -173,12 +186,14 @@ async fn get_program(_auth: Auth<LoyaltyRead>, state: web::Data<AppState>) -> Ap
 }
 
 /// Change the points program settings (only the fields sent); send `If-Match` with the ETag you read.
+/// Chain-wide principals only.
 #[utoipa::path(
     tag = "loyalty", operation_id = "update_loyalty_program", request_body = ProgramInput,
     params(("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "The settings after the change", body = ProgramView),
+        (status = 403, description = "`forbidden` without `admin`; `store_bound_principal` for a store-bound principal", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Out-of-range values (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
     )
@@ -190,15 +205,14 @@ async fn update_program(
     req: HttpRequest,
     body: crate::http::Json<ProgramInput>,
 ) -> ApiResult<HttpResponse> {
-    if auth.store_id.is_some() {
-        return Err(ApiError::forbidden("a store-bound client cannot change the points program"));
-    }
+    auth.require_chain_wide()?;
     let (changes, detail) = body.into_inner().validate()?;
     let expected = if_match(&req);
     let who = auth.principal.clone();
+    let now = state.clock.now();
     let row = crate::db::transaction(&state.pool, move |conn| {
         // The update locks the row and checks the version; a bad combination rolls it back.
-        let row = program::update(conn, expected, &changes)?;
+        let row = program::update(conn, expected, &changes, now)?;
         check_pending_within_ttl(&row, &changes)?;
         crate::audit::record(conn, &who, "loyalty_program.update", "loyalty_program", None, detail)?;
         Ok(row)

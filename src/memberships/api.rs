@@ -224,13 +224,6 @@ fn tier_response(status: StatusCode, tier: Tier) -> HttpResponse {
     crate::http::versioned(status, tier.version, format!("/v1/tiers/{}", tier.code), &TierView::from(tier))
 }
 
-fn global_admin(auth: &Auth<Admin>) -> ApiResult<()> {
-    if auth.store_id.is_some() {
-        return Err(ApiError::forbidden("a store-bound client cannot change the tier catalogue"));
-    }
-    Ok(())
-}
-
 /// List the tier catalogue, by rank.
 #[utoipa::path(
     tag = "memberships", operation_id = "list_tiers",
@@ -270,6 +263,7 @@ async fn get_tier(
     security(("bearer" = ["admin"])),
     responses(
         (status = 201, description = "Created", body = TierView),
+        (status = 403, description = "`forbidden` without `admin`; `store_bound_principal` for a store-bound principal", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another tier has this code or rank (`tier_conflict`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or a rank-0 tier with a threshold (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
     )
@@ -280,7 +274,7 @@ async fn create_tier(
     state: web::Data<AppState>,
     body: crate::http::Json<TierCreate>,
 ) -> ApiResult<HttpResponse> {
-    global_admin(&auth)?;
+    auth.require_chain_wide()?;
     let input = body.into_inner();
     let mut v = Violations::new();
     v.check(valid_code(&input.code), "code", "must be a lower-case letter then up to 31 letters, digits or '_'");
@@ -314,6 +308,7 @@ async fn create_tier(
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Updated", body = TierView),
+        (status = 403, description = "`forbidden` without `admin`; `store_bound_principal` for a store-bound principal", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`tier_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Another tier has this rank (`tier_conflict`)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
@@ -328,7 +323,7 @@ async fn update_tier(
     code: web::Path<String>,
     body: crate::http::Json<TierPatch>,
 ) -> ApiResult<HttpResponse> {
-    global_admin(&auth)?;
+    auth.require_chain_wide()?;
     let code = code.into_inner();
     let input = body.into_inner();
     let mut v = Violations::new();
@@ -487,7 +482,7 @@ pub struct EnrolInput {
     security(("bearer" = ["customers:write"])),
     responses(
         (status = 201, description = "Enrolled", body = MembershipView),
-        (status = 403, description = "A store-bound client enrolling for another store", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`store_bound_principal`: a store-bound principal enrolling for another store", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`already_member`, or the customer was merged or erased (`customer_merged`, `customer_erased`)", body = Problem, content_type = "application/problem+json"),
     )
@@ -506,13 +501,7 @@ async fn enrol_member(
             return Err(ApiError::invalid("channel", "is not a known channel"));
         }
     }
-    let store_id = match (auth.store_id, input.store_id) {
-        (Some(own), Some(asked)) if asked != own => {
-            return Err(ApiError::forbidden("a store-bound client enrols members for its own store only"))
-        }
-        (Some(own), _) => Some(own),
-        (None, asked) => asked,
-    };
+    let store_id = auth.acting_store(input.store_id)?;
     let enrolment = Enrolment { channel: input.channel, store_id };
     let actor = auth.sub.clone();
     let now = state.clock.now();
@@ -646,7 +635,7 @@ pub struct MemberListParams {
     security(("bearer" = ["loyalty:read"])),
     responses(
         (status = 200, description = "Members by customer id", body = Page<MembershipView>),
-        (status = 403, description = "A store-bound client asking for another store's members", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`store_bound_principal`: a store-bound principal asking for another store's members", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/memberships")]
@@ -659,13 +648,7 @@ async fn list_memberships(
     let page = PageParams { limit: p.limit, cursor: p.cursor };
     let limit = page.limit()?;
     let after = page.after::<Uuid>()?;
-    let store_id = match (auth.store_id, p.store_id) {
-        (Some(own), Some(asked)) if asked != own => {
-            return Err(ApiError::forbidden("a store-bound client sees its own store's members only"))
-        }
-        (Some(own), _) => Some(own),
-        (None, asked) => asked,
-    };
+    let store_id = auth.acting_store(p.store_id)?;
     let tier = p.tier;
     let now = state.clock.now();
     let views = crate::db::run(&state.pool, move |conn| {
@@ -696,7 +679,7 @@ pub struct SetTierInput {
     reason: String,
 }
 
-/// Set a member's tier by hand (admin), with a reason kept in the history. Validity starts afresh;
+/// Set a member's tier by hand (admin, chain-wide), with a reason kept in the history. Validity starts afresh;
 /// the daily review applies at its end as for any tier.
 #[utoipa::path(
     tag = "memberships", operation_id = "set_member_tier", request_body = SetTierInput,
@@ -705,6 +688,7 @@ pub struct SetTierInput {
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "The membership at its new tier", body = MembershipView),
+        (status = 403, description = "`forbidden` without `admin`; `store_bound_principal` for a store-bound principal", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`membership_not_found` or `customer_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The customer was merged or erased", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
@@ -719,6 +703,7 @@ async fn set_member_tier(
     id: web::Path<Uuid>,
     body: crate::http::Json<SetTierInput>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let id = id.into_inner();
     let input = body.into_inner();
     let mut v = Violations::new();

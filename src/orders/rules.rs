@@ -3,6 +3,7 @@
 //! so the two agree to the cent.
 
 use rust_decimal::Decimal;
+use uuid::Uuid;
 
 use crate::coupons::rules::{apply_coupons, CouponLine, CouponResult, Presented};
 use crate::loyalty::rules::{max_redeemable_points, points_for, validate_redemption, Program, RedemptionError};
@@ -154,6 +155,96 @@ pub fn price_external(
     })
 }
 
+/// A sale as recorded, in the terms a re-post of its natural key is compared on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RecordedSale<'a> {
+    pub customer_id: Option<Uuid>,
+    pub lines: &'a [BasketLine],
+    pub external_pricing: bool,
+    pub paid_amount: Decimal,
+    /// Canonical codes, as redeemed.
+    pub coupon_codes: &'a [String],
+    pub points_redeemed: i64,
+    pub reservation_id: Option<Uuid>,
+}
+
+/// A post of the same natural key, as sent (the customer resolved, coupon codes canonical).
+#[derive(Clone, Debug, PartialEq)]
+pub struct PostedSale<'a> {
+    pub customer_id: Option<Uuid>,
+    pub lines: &'a [BasketLine],
+    pub external_pricing: bool,
+    /// `None`: not sent (`crm` pricing computes it).
+    pub paid_amount: Option<Decimal>,
+    /// `None`: not sent (the reservation's, or none).
+    pub coupon_codes: Option<&'a [String]>,
+    /// `None`: not sent (the reservation's, or none).
+    pub points_to_redeem: Option<i64>,
+    pub reservation_id: Option<Uuid>,
+}
+
+/// Where a re-post differs from the recorded sale (SPEC §7: customer, lines or amounts), by field;
+/// empty when it is the same sale. Lines compare by sku, quantity, unit price and amount in order
+/// (names and categories are labels); the total follows from the lines. What the post leaves out
+/// (`paid_amount` under `crm` pricing, coupons and points that a reservation supplied) is not a
+/// difference.
+pub fn sale_differences(recorded: &RecordedSale, posted: &PostedSale) -> Vec<&'static str> {
+    let mut differs = Vec::new();
+    if recorded.customer_id != posted.customer_id {
+        differs.push("customer");
+    }
+    let same_line = |(a, b): (&BasketLine, &BasketLine)| {
+        a.sku == b.sku && a.quantity == b.quantity && a.unit_price == b.unit_price && a.amount == b.amount
+    };
+    if recorded.lines.len() != posted.lines.len() || !recorded.lines.iter().zip(posted.lines).all(same_line) {
+        differs.push("lines");
+    }
+    if recorded.external_pricing != posted.external_pricing {
+        differs.push("pricing");
+    }
+    if posted.paid_amount.is_some_and(|paid| paid != recorded.paid_amount) {
+        differs.push("paid_amount");
+    }
+    let same_reservation = recorded.reservation_id == posted.reservation_id;
+    if !same_reservation {
+        differs.push("reservation_id");
+    }
+    // Left out with the recorded reservation: what it held is what the sale used.
+    let from_reservation = same_reservation && posted.reservation_id.is_some();
+    let coupons_differ = match posted.coupon_codes {
+        Some(codes) => {
+            let (mut a, mut b) = (codes.to_vec(), recorded.coupon_codes.to_vec());
+            a.sort();
+            b.sort();
+            a != b
+        }
+        None => !from_reservation && !recorded.coupon_codes.is_empty(),
+    };
+    if coupons_differ {
+        differs.push("coupon_codes");
+    }
+    let points_differ = match posted.points_to_redeem {
+        Some(points) => points != recorded.points_redeemed,
+        None => !from_reservation && recorded.points_redeemed != 0,
+    };
+    if points_differ {
+        differs.push("points_to_redeem");
+    }
+    differs
+}
+
+/// `external` pricing (SPEC §7): the channel may discount, never charge above its own list
+/// amounts, so `0 ≤ paid ≤ total` (points cannot be minted by overstating a payment).
+pub fn external_paid_error(total: Decimal, paid: Decimal) -> Option<&'static str> {
+    if paid < Decimal::ZERO {
+        Some("must not be negative")
+    } else if paid > total {
+        Some("must not exceed total_amount (the sum of the line amounts) with pricing 'external'")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +338,83 @@ mod tests {
         assert_eq!((p.max_points, p.points_offset, p.payable, p.points_to_earn), (1700, d("170"), d("180.00"), 180));
         assert!(price_basket(&[line("400.00")], Some(&tier("1", "1")), &Program::default(), &[man300jian50()], 1800)
             .is_err());
+    }
+
+    fn recorded<'a>(lines: &'a [BasketLine], codes: &'a [String]) -> RecordedSale<'a> {
+        RecordedSale {
+            customer_id: Some(Uuid::nil()),
+            lines,
+            external_pricing: false,
+            paid_amount: d("290.00"),
+            coupon_codes: codes,
+            points_redeemed: 100,
+            reservation_id: None,
+        }
+    }
+
+    #[test]
+    fn a_re_post_is_the_same_sale_unless_customer_lines_or_amounts_differ() {
+        let lines = [line("199.00"), line("101.00")];
+        let codes = ["K7M4P9QX2HTR".to_string()];
+        let rec = recorded(&lines, &codes);
+        let same = PostedSale {
+            customer_id: Some(Uuid::nil()),
+            lines: &lines,
+            external_pricing: false,
+            paid_amount: None,
+            coupon_codes: Some(&codes),
+            points_to_redeem: Some(100),
+            reservation_id: None,
+        };
+        assert_eq!(sale_differences(&rec, &same), Vec::<&str>::new());
+        assert!(sale_differences(&rec, &PostedSale { paid_amount: Some(d("290.00")), ..same.clone() }).is_empty());
+
+        let other_lines = [line("199.00"), line("101.01")];
+        let fewer = [line("199.00")];
+        let mut relabelled = lines.clone();
+        relabelled[0].category = Some("男装".into());
+        let no_codes: [String; 0] = [];
+        let cases: Vec<(PostedSale, Vec<&str>)> = vec![
+            (PostedSale { customer_id: None, ..same.clone() }, vec!["customer"]),
+            (PostedSale { customer_id: Some(Uuid::from_u128(1)), ..same.clone() }, vec!["customer"]),
+            (PostedSale { lines: &other_lines, ..same.clone() }, vec!["lines"]),
+            (PostedSale { lines: &fewer, ..same.clone() }, vec!["lines"]),
+            (PostedSale { lines: &relabelled, ..same.clone() }, vec![]),
+            (PostedSale { external_pricing: true, ..same.clone() }, vec!["pricing"]),
+            (PostedSale { paid_amount: Some(d("289.99")), ..same.clone() }, vec!["paid_amount"]),
+            (PostedSale { coupon_codes: None, ..same.clone() }, vec!["coupon_codes"]),
+            (PostedSale { coupon_codes: Some(&no_codes), ..same.clone() }, vec!["coupon_codes"]),
+            (PostedSale { points_to_redeem: None, ..same.clone() }, vec!["points_to_redeem"]),
+            (PostedSale { points_to_redeem: Some(200), ..same.clone() }, vec!["points_to_redeem"]),
+            (PostedSale { reservation_id: Some(Uuid::nil()), ..same.clone() }, vec!["reservation_id"]),
+        ];
+        for (posted, expected) in cases {
+            assert_eq!(sale_differences(&rec, &posted), expected, "{posted:?}");
+        }
+
+        // With the recorded reservation, coupons and points left out are the reservation's.
+        let held = RecordedSale { reservation_id: Some(Uuid::nil()), ..rec.clone() };
+        let by_reservation = PostedSale {
+            coupon_codes: None,
+            points_to_redeem: None,
+            reservation_id: Some(Uuid::nil()),
+            ..same.clone()
+        };
+        assert!(sale_differences(&held, &by_reservation).is_empty());
+    }
+
+    #[test]
+    fn external_paid_amounts_stay_within_zero_and_the_total() {
+        for (total, paid, ok) in [
+            ("1.00", "1.00", true),
+            ("1.00", "0.00", true),
+            ("1.00", "0.50", true),
+            ("1.00", "100000.00", false),
+            ("1.00", "1.01", false),
+            ("1.00", "-0.01", false),
+            ("0.00", "0.00", true),
+        ] {
+            assert_eq!(external_paid_error(d(total), d(paid)).is_none(), ok, "total {total}, paid {paid}");
+        }
     }
 }

@@ -7,11 +7,15 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::rules::{price_basket, price_external, BasketLine, Pricing, PricingError, TierPricing};
+use super::rules::{
+    price_basket, price_external, sale_differences, BasketLine, PostedSale, Pricing, PricingError, RecordedSale,
+    TierPricing,
+};
 use super::store::{self, Line, Order, Outcome, Refund};
 use crate::coupons::redeem as coupons;
 use crate::coupons::rules::{Presentation, Presented};
 use crate::events::emit;
+use crate::http::auth::StoreScope;
 use crate::http::error::{ApiError, ApiResult};
 use crate::loyalty::ledger::{self, Posting};
 use crate::loyalty::rules::{self as loyalty_rules, RedemptionError};
@@ -93,14 +97,64 @@ pub fn price_sale(
     .map_err(redemption_error)
 }
 
+/// A re-post of a natural key must be the sale recorded under it: anything else is another sale
+/// under a reused number, refused (409 `order_conflict` naming the stored order) rather than
+/// answered with the stored one.
+fn same_sale(existing: &Order, lines: &[Line], new: &NewOrder, customer: Option<Uuid>) -> ApiResult<()> {
+    let recorded_lines: Vec<BasketLine> = lines
+        .iter()
+        .map(|l| BasketLine {
+            sku: l.sku.clone(),
+            category: l.category.clone(),
+            quantity: l.quantity,
+            unit_price: l.unit_price,
+            amount: l.amount,
+        })
+        .collect();
+    let posted_lines: Vec<BasketLine> = new.lines.iter().map(|l| l.basket.clone()).collect();
+    let posted_codes: Option<Vec<String>> = new
+        .coupon_codes
+        .as_ref()
+        .map(|codes| codes.iter().map(|c| crate::coupons::codes::canonical(c).unwrap_or_else(|| c.clone())).collect());
+    let recorded = RecordedSale {
+        customer_id: existing.customer_id,
+        lines: &recorded_lines,
+        external_pricing: existing.pricing == "external",
+        paid_amount: existing.paid_amount,
+        coupon_codes: &existing.coupon_codes,
+        points_redeemed: existing.points_redeemed,
+        reservation_id: existing.reservation_id,
+    };
+    let posted = PostedSale {
+        customer_id: customer,
+        lines: &posted_lines,
+        external_pricing: new.external_pricing,
+        paid_amount: new.paid_amount,
+        coupon_codes: posted_codes.as_deref(),
+        points_to_redeem: new.points_to_redeem,
+        reservation_id: new.reservation_id,
+    };
+    let differs = sale_differences(&recorded, &posted);
+    if differs.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::conflict(
+        "order_conflict",
+        format!("an order with this channel, store and external_id was posted with other {}", differs.join(", ")),
+    )
+    .with("order_id", existing.id.to_string())
+    .with("fields", differs))
+}
+
 pub struct Posted {
     pub order: Order,
     pub lines: Vec<Line>,
     pub created: bool,
 }
 
-/// Posts a sale once: a second post of the same `(channel, external_id)` returns the stored order
-/// and changes nothing, however many tills retry at once.
+/// Posts a sale once: a second post of the same natural key `(channel, store_id, external_id)`
+/// with the same content returns the stored order and changes nothing, however many tills retry at
+/// once; with other content it is 409 `order_conflict`.
 pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<Utc>, tz: Tz) -> ApiResult<Posted> {
     let customer = resolve_customer(conn, &new.customer)?;
     let id = Uuid::now_v7();
@@ -110,6 +164,7 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
         let existing = store::find_by_external(conn, &new.channel, new.store_id, &new.external_id)?
             .ok_or_else(store::not_found)?;
         let lines = store::lines(conn, existing.id)?;
+        same_sale(&existing, &lines, &new, customer)?;
         return Ok(Posted { order: existing, lines, created: false });
     }
 
@@ -177,7 +232,11 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
         if pricing.points_redeemed > 0 {
             let posting = Posting::new("redeem", actor, now).order(id).consuming(new.reservation_id);
             ledger::spend(conn, account, pricing.points_redeemed, &posting, now)?;
-            events.push(("points.redeemed", Some(c), json!({"order_id": id, "points": pricing.points_redeemed})));
+            events.push((
+                "points.redeemed",
+                Some(c),
+                json!({"order_id": id, "store_id": new.store_id, "points": pricing.points_redeemed}),
+            ));
         }
         if pricing.points_to_earn > 0 {
             let available_at = loyalty_rules::available_at(now, program.points_pending_days);
@@ -190,7 +249,11 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
                 available_at,
                 expires_at,
             )?;
-            events.push(("points.earned", Some(c), json!({"order_id": id, "points": pricing.points_to_earn})));
+            events.push((
+                "points.earned",
+                Some(c),
+                json!({"order_id": id, "store_id": new.store_id, "points": pricing.points_to_earn}),
+            ));
         }
         balance_after = Some(account.balance);
     }
@@ -318,11 +381,13 @@ fn lines_value(order: &Order, lines: &[Line], refund: &[RefundLine]) -> ApiResul
 pub fn refund(
     conn: &mut PgConnection,
     order_id: Uuid,
+    scope: StoreScope,
     new: NewRefund,
     actor: &str,
     now: DateTime<Utc>,
 ) -> ApiResult<(Refund, bool)> {
-    let order = store::lock(conn, order_id)?;
+    // Another store's order is not found, exactly like a missing one.
+    let order = store::lock_in(conn, order_id, scope)?;
     if let Some(existing) = store::find_refund(conn, order_id, &new.external_id)? {
         return Ok((existing, false));
     }
@@ -403,7 +468,8 @@ pub fn refund(
         conn,
         "order.refunded",
         order.customer_id,
-        json!({"order_id": order.id, "refund_id": refund.id, "amount": crate::money::format(amount),
+        json!({"order_id": order.id, "store_id": order.store_id, "refund_id": refund.id,
+               "amount": crate::money::format(amount),
                "points_clawed_back": clawed, "points_returned": returned, "coupons_returned": coupons_returned}),
     )?;
     for code in &coupons_returned {
@@ -411,7 +477,7 @@ pub fn refund(
             conn,
             "coupon.returned",
             order.customer_id,
-            json!({"code": code, "order_id": order.id, "refund_id": refund.id}),
+            json!({"code": code, "order_id": order.id, "store_id": order.store_id, "refund_id": refund.id}),
         )?;
     }
     Ok((refund, true))

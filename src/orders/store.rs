@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::http::auth::StoreScope;
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{order_lines as ol, orders as o, refunds as r};
 
@@ -179,32 +180,100 @@ pub fn record_outcome(conn: &mut PgConnection, id: Uuid, outcome: &Outcome, line
     .get_result(conn)?)
 }
 
-pub fn get(conn: &mut PgConnection, id: Uuid) -> ApiResult<Order> {
-    o::table.find(id).select(Order::as_select()).first(conn).optional()?.ok_or_else(not_found)
+/// An order within `scope`: another store's is not found, exactly like a missing one.
+pub fn get_in(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult<Order> {
+    let mut q = o::table.filter(o::id.eq(id)).select(Order::as_select()).into_boxed();
+    if let Some(store) = scope.only() {
+        q = q.filter(o::store_id.eq(store));
+    }
+    q.first(conn).optional()?.ok_or_else(not_found)
 }
 
-pub fn lock(conn: &mut PgConnection, id: Uuid) -> ApiResult<Order> {
-    o::table.find(id).select(Order::as_select()).for_update().first(conn).optional()?.ok_or_else(not_found)
+/// Locks an order within `scope` (a refund's first lock).
+pub fn lock_in(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult<Order> {
+    // Row locks cannot be boxed: one statement per scope.
+    let q = o::table.find(id).select(Order::as_select()).for_update();
+    match scope.only() {
+        Some(store) => q.filter(o::store_id.eq(store)).first(conn),
+        None => q.first(conn),
+    }
+    .optional()?
+    .ok_or_else(not_found)
 }
 
 pub fn lines(conn: &mut PgConnection, order: Uuid) -> ApiResult<Vec<Line>> {
     Ok(ol::table.filter(ol::order_id.eq(order)).select(Line::as_select()).order(ol::line_no).load(conn)?)
 }
 
-pub fn list_for_customer(
+/// The lines of several orders in one query, by order then line number.
+pub fn lines_of(conn: &mut PgConnection, orders: &[Uuid]) -> ApiResult<Vec<Line>> {
+    if orders.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(ol::table
+        .filter(ol::order_id.eq_any(orders))
+        .select(Line::as_select())
+        .order((ol::order_id, ol::line_no))
+        .load(conn)?)
+}
+
+/// What the order finders filter on; every field left out matches all.
+#[derive(Debug, Default, Clone)]
+pub struct OrderFilter {
+    pub channel: Option<String>,
+    /// The store asked for, or the principal's own (a store-bound principal never sees others).
+    pub store_id: Option<Uuid>,
+    pub external_id: Option<String>,
+    pub customer_id: Option<Uuid>,
+}
+
+/// Where a page of orders, newest first, continues: after this `(occurred_at, id)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderCursor {
+    pub occurred_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+impl std::fmt::Display for OrderCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}|{}", self.occurred_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true), self.id)
+    }
+}
+
+impl std::str::FromStr for OrderCursor {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (at, id) = s.split_once('|').ok_or(())?;
+        Ok(OrderCursor {
+            occurred_at: DateTime::parse_from_rfc3339(at).map_err(|_| ())?.with_timezone(&Utc),
+            id: id.parse().map_err(|_| ())?,
+        })
+    }
+}
+
+/// Orders matching `filter`, newest sale first (`occurred_at`, then id), after `after`.
+pub fn find(
     conn: &mut PgConnection,
-    customer: Uuid,
-    after: Option<Uuid>,
+    filter: &OrderFilter,
+    after: Option<OrderCursor>,
     limit: i64,
 ) -> ApiResult<Vec<Order>> {
-    let mut q = o::table
-        .filter(o::customer_id.eq(customer))
-        .select(Order::as_select())
-        .order(o::id.desc())
-        .limit(limit)
-        .into_boxed();
-    if let Some(a) = after {
-        q = q.filter(o::id.lt(a));
+    let mut q =
+        o::table.select(Order::as_select()).order((o::occurred_at.desc(), o::id.desc())).limit(limit).into_boxed();
+    if let Some(channel) = &filter.channel {
+        q = q.filter(o::channel.eq(channel.clone()));
+    }
+    if let Some(store) = filter.store_id {
+        q = q.filter(o::store_id.eq(store));
+    }
+    if let Some(external_id) = &filter.external_id {
+        q = q.filter(o::external_id.eq(external_id.clone()));
+    }
+    if let Some(customer) = filter.customer_id {
+        q = q.filter(o::customer_id.eq(customer));
+    }
+    if let Some(c) = after {
+        q = q.filter(o::occurred_at.lt(c.occurred_at).or(o::occurred_at.eq(c.occurred_at).and(o::id.lt(c.id))));
     }
     Ok(q.load(conn)?)
 }

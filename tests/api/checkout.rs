@@ -648,3 +648,63 @@ async fn nul_characters_in_redemption_text_are_a_400_not_a_500() {
         .await;
     res.assert_problem(400, "invalid_text");
 }
+
+#[actix_web::test]
+async fn a_store_a_till_holding_a_store_b_members_points_is_released_by_a_or_customer_service_not_by_b() {
+    let app = TestApp::new().await;
+    let store = |code: &'static str| {
+        let app = &app;
+        async move { app.create_store(code).await["id"].as_str().and_then(|s| s.parse::<Uuid>().ok()) }
+    };
+    let (a, b) = (store("A-01").await, store("B-01").await);
+    // Store B's member shops at store A, whose till holds 1,000 of her points.
+    let c = member(&app, "13900000020", "normal", 1500).await;
+    let (till_a, till_b) = (app.store_token(TILL, a), app.store_token(TILL, b));
+    let mut body = basket(c, json!([line("A", "女装", "400.00", 1)]), &[], 1000);
+    body["reserve"] = json!(true);
+    let res = app.post("/v1/checkout/quote").token(&till_a).json(&body).send().await;
+    res.assert_status(200);
+    let held = res.uuid("reservation_id");
+    let path = format!("/v1/checkout/reservations/{held}");
+    assert_eq!(app.get(&path).token(&till_a).send().await.body["store_id"], json!(a));
+
+    // Store B neither sees nor releases store A's hold: 404 exactly like a missing one.
+    app.get(&path).token(&till_b).send().await.assert_problem(404, "reservation_not_found");
+    app.delete(&path).token(&till_b).send().await.assert_problem(404, "reservation_not_found");
+    let missing = format!("/v1/checkout/reservations/{}", Uuid::now_v7());
+    app.delete(&missing).token(&till_b).send().await.assert_problem(404, "reservation_not_found");
+    assert_eq!(available_points(&app, c), 1500, "the lot is untouched");
+    let quoted = app
+        .post("/v1/checkout/quote")
+        .token(&till_b)
+        .json(&basket(c, json!([line("A", "女装", "100.00", 1)]), &[], 0))
+        .send()
+        .await;
+    assert_eq!(quoted.body["points_available"], 500, "still held");
+
+    // A till quotes, reserves and sells for its own store only.
+    let mut elsewhere = body.clone();
+    elsewhere["store_id"] = json!(b);
+    app.post("/v1/checkout/quote")
+        .token(&till_a)
+        .json(&elsewhere)
+        .send()
+        .await
+        .assert_problem(403, "store_bound_principal");
+
+    // Customer service (chain-wide) releases it.
+    app.delete(&path).token(&app.token(TILL)).send().await.assert_status(204);
+    let quoted = app
+        .post("/v1/checkout/quote")
+        .token(&till_b)
+        .json(&basket(c, json!([line("A", "女装", "100.00", 1)]), &[], 0))
+        .send()
+        .await;
+    assert_eq!(quoted.body["points_available"], 1500);
+
+    // The holding store releases its own.
+    let res = app.post("/v1/checkout/quote").token(&till_a).json(&body).send().await;
+    let again = format!("/v1/checkout/reservations/{}", res.uuid("reservation_id"));
+    app.delete(&again).token(&till_a).send().await.assert_status(204);
+    assert_eq!(app.get(&again).token(&till_a).send().await.body["status"], "released");
+}

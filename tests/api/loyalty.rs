@@ -13,6 +13,8 @@ use uuid::Uuid;
 
 use crate::support::{TestApp, TestResponse};
 
+mod access;
+
 const LOYALTY: &[&str] = &["loyalty:read", "loyalty:write"];
 
 fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
@@ -43,10 +45,15 @@ async fn adjust(app: &TestApp, id: Uuid, body: Value) -> TestResponse {
     app.post(&format!("/v1/customers/{id}/points/adjustments")).token(&app.token(LOYALTY)).json(&body).send().await
 }
 
-/// A member holding `points` (one positive adjustment).
+/// A member holding `points` (positive adjustments, each within the program's 10,000 per call).
 async fn member_with(app: &TestApp, points: i64) -> Uuid {
     let id = member(app).await;
-    adjust(app, id, json!({"points": points, "reason": "开卡礼"})).await.assert_status(201);
+    let mut left = points;
+    while left > 0 {
+        let step = left.min(10_000);
+        adjust(app, id, json!({"points": step, "reason": "开卡礼"})).await.assert_status(201);
+        left -= step;
+    }
     id
 }
 
@@ -188,7 +195,9 @@ async fn adjustments_need_a_reason_a_member_and_the_scope() {
     }
     adjust(&app, id, json!({"points": 1.5, "reason": "x"})).await.assert_problem(400, "invalid_body");
     adjust(&app, id, json!({"points": 1, "reason": "x", "extra": 1})).await.assert_problem(400, "unknown_field");
-    adjust(&app, id, json!({"points": 10_000_000, "reason": "上限"})).await.assert_status(201);
+    adjust(&app, id, json!({"points": 10_000_000, "reason": "上限"}))
+        .await
+        .assert_problem(422, "adjustment_over_limit");
 
     let stranger = customer(&app).await;
     adjust(&app, stranger, json!({"points": 100, "reason": "x"})).await.assert_problem(422, "not_a_member");

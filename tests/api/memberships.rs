@@ -176,9 +176,10 @@ async fn creating_tiers_validates_every_field_and_keeps_codes_and_ranks_unique()
     let mut other = platinum.clone();
     other["code"] = json!("diamond");
     other["rank"] = json!(4);
-    for token in [app.token(&["loyalty:read", "loyalty:write"]), app.store_token(&["admin"], Some(Uuid::now_v7()))] {
-        app.post("/v1/tiers").token(&token).json(&other).send().await.assert_problem(403, "forbidden");
-    }
+    let loyalty_only = app.token(&["loyalty:read", "loyalty:write"]);
+    app.post("/v1/tiers").token(&loyalty_only).json(&other).send().await.assert_problem(403, "forbidden");
+    let store_admin = app.store_token(&["admin"], Some(Uuid::now_v7()));
+    app.post("/v1/tiers").token(&store_admin).json(&other).send().await.assert_problem(403, "store_bound_principal");
     let audit = app.get("/v1/audit-log?action=tier.create").token(&admin).send().await;
     assert_eq!(audit.items().len(), 1, "{}", audit.text);
 }
@@ -345,7 +346,7 @@ async fn enrolment_failures_have_their_codes() {
         .json(&json!({"store_id": store_b}))
         .send()
         .await;
-    res.assert_problem(403, "forbidden");
+    res.assert_problem(403, "store_bound_principal");
     let res = app.post(&format!("/v1/customers/{walk_in}/membership")).token(&till).json(&json!({})).send().await;
     res.assert_status(201);
     assert_eq!(res.body["store_id"], json!(store_a));
@@ -484,7 +485,11 @@ async fn the_member_list_filters_by_tier_and_store_and_pages() {
     let till = app.store_token(READ, store_b.parse().ok());
     let res = app.get("/v1/memberships").token(&till).send().await;
     assert_eq!(res.items().len(), 2);
-    app.get(&format!("/v1/memberships?store_id={store_a}")).token(&till).send().await.assert_problem(403, "forbidden");
+    app.get(&format!("/v1/memberships?store_id={store_a}"))
+        .token(&till)
+        .send()
+        .await
+        .assert_problem(403, "store_bound_principal");
 
     app.get("/v1/memberships?limit=0").token(&reader).send().await.assert_problem(422, "validation_failed");
     app.get("/v1/memberships?cursor=!!").token(&reader).send().await.assert_problem(400, "invalid_cursor");
@@ -708,13 +713,16 @@ async fn program_settings_have_the_spec_defaults_and_validated_changes() {
     assert_eq!(res.body["max_points_offset_ratio"], "1");
     assert_eq!(res.body["version"], 3, "refused changes do not bump the version");
 
-    for token in [app.token(&["loyalty:read", "loyalty:write"]), app.store_token(&["admin"], Some(Uuid::now_v7()))] {
+    for (token, code) in [
+        (app.token(&["loyalty:read", "loyalty:write"]), "forbidden"),
+        (app.store_token(&["admin"], Some(Uuid::now_v7())), "store_bound_principal"),
+    ] {
         app.put("/v1/loyalty/program")
             .token(&token)
             .json(&json!({"earn_rate": "5"}))
             .send()
             .await
-            .assert_problem(403, "forbidden");
+            .assert_problem(403, code);
     }
     let audit = app.get("/v1/audit-log?action=loyalty_program.update").token(&admin).send().await;
     assert_eq!(audit.items().len(), 2, "{}", audit.text);
@@ -727,4 +735,64 @@ async fn program_settings_have_the_spec_defaults_and_validated_changes() {
     let (customer, _) = member(&app, "张三").await;
     let res = set_tier(&app, &customer, json!({"tier": "silver", "reason": "trial"})).await;
     assert_eq!(time(&res.body["tier_valid_until"]), now + Duration::days(30));
+}
+
+#[actix_web::test]
+async fn tiers_and_manual_tier_sets_are_chain_wide_and_a_store_enrols_and_lists_its_own_members() {
+    let app = TestApp::new().await;
+    let store_a = app.create_store("A01").await["id"].as_str().unwrap_or_default().to_string();
+    let store_b = app.create_store("B01").await["id"].as_str().unwrap_or_default().to_string();
+    let store_admin = app.store_token(&["admin"], store_a.parse().ok());
+    let (customer, _) = member(&app, "周八").await;
+
+    // A store-bound admin sets no tiers and changes no catalogue (it used to set any member's tier).
+    let res = app
+        .put(&format!("/v1/customers/{customer}/membership/tier"))
+        .token(&store_admin)
+        .json(&json!({"tier": "gold", "reason": "门店自定"}))
+        .send()
+        .await;
+    res.assert_problem(403, "store_bound_principal");
+    assert_eq!(membership(&app, &customer).await.body["tier"]["code"], "normal");
+    app.patch("/v1/tiers/gold")
+        .token(&store_admin)
+        .json(&json!({"min_annual_spend": "1.00"}))
+        .send()
+        .await
+        .assert_problem(403, "store_bound_principal");
+    set_tier(&app, &customer, json!({"tier": "gold", "reason": "总部补偿"})).await.assert_status(200);
+
+    // A store's till enrols for its own store; it lists its own store's members and no other's.
+    let till = app.store_token(&["customers:write", "loyalty:read"], store_a.parse().ok());
+    let walk_in = new_customer(&app, "吴九").await;
+    app.post(&format!("/v1/customers/{walk_in}/membership"))
+        .token(&till)
+        .json(&json!({"store_id": store_b}))
+        .send()
+        .await
+        .assert_problem(403, "store_bound_principal");
+    let res = app.post(&format!("/v1/customers/{walk_in}/membership")).token(&till).json(&json!({})).send().await;
+    res.assert_status(201);
+    assert_eq!(res.body["store_id"], json!(store_a));
+    let own = app.get("/v1/memberships").token(&till).send().await;
+    assert_eq!(own.items().iter().map(|m| m["customer_id"].clone()).collect::<Vec<_>>(), vec![json!(walk_in)]);
+    app.get(&format!("/v1/memberships?store_id={store_b}"))
+        .token(&till)
+        .send()
+        .await
+        .assert_problem(403, "store_bound_principal");
+    let all = app.get("/v1/memberships").token(&app.token(READ)).send().await;
+    assert_eq!(all.items().len(), 2, "a chain-wide reader sees every store's members");
+    // Reading a member stays open to any store (a member shops anywhere).
+    app.get(&format!("/v1/customers/{customer}/membership")).token(&till).send().await.assert_status(200);
+    let events: Vec<Value> = {
+        use retail_crm::schema::events as e;
+        e::table
+            .filter(e::event_type.eq("membership.enrolled"))
+            .order(e::id)
+            .select(e::data)
+            .load(&mut app.conn())
+            .unwrap_or_default()
+    };
+    assert_eq!(events.last().map(|d| d["store_id"].clone()), Some(json!(store_a)));
 }
