@@ -417,7 +417,7 @@ pub async fn rollback(
     let view = crate::db::transaction(&state.pool, move |conn| {
         let coupon = lock_coupon(conn, &code)?;
         let live = live_redemption(conn, &coupon.code, scope)?;
-        let Some((redemption, order, redeemed_at_store)) = live else {
+        let Some(LiveRedemption { id: redemption, order_id: order, store_id: redeemed_at_store }) = live else {
             return Err(match scope {
                 StoreScope::Chain => {
                     ApiError::conflict("coupon_not_redeemed", "the coupon has no redemption to roll back")
@@ -448,12 +448,16 @@ pub async fn rollback(
     Ok(HttpResponse::Ok().json(view))
 }
 
-/// A code's live redemption (id, order, store) within the caller's stores.
-fn live_redemption(
-    conn: &mut PgConnection,
-    code: &str,
-    scope: StoreScope,
-) -> ApiResult<Option<(Uuid, Option<Uuid>, Option<Uuid>)>> {
+/// A code's redemption that was not undone.
+#[derive(Queryable)]
+struct LiveRedemption {
+    id: Uuid,
+    order_id: Option<Uuid>,
+    store_id: Option<Uuid>,
+}
+
+/// A code's live redemption made within the caller's stores.
+fn live_redemption(conn: &mut PgConnection, code: &str, scope: StoreScope) -> ApiResult<Option<LiveRedemption>> {
     let mut q = cr::table
         .filter(cr::code.eq(code))
         .filter(cr::undone_at.is_null())
