@@ -11,8 +11,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::api::MAX_NAME;
+use super::config_store::{self as store, PolicyUpdate, RoutingRule, RuleFields, SlaPolicy};
 use super::rules::{PRIORITIES, TYPES};
-use super::store::{self, PolicyUpdate, RoutingRule, RuleFields, SlaPolicy};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
 use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::if_match;
