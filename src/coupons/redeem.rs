@@ -386,9 +386,11 @@ pub struct RollbackView {
 }
 
 /// Undoes a stand-alone redemption (the sale was cancelled at the till). A coupon used by an order
-/// comes back through a full refund of that order instead. A store-bound caller rolls back only
-/// redemptions made at its store: for it, a code with no live redemption at its store is not found,
-/// exactly like an unknown code, so a till learns nothing about other stores' coupons.
+/// comes back through a full refund of that order instead.
+///
+/// A store-bound caller rolls back only redemptions made at its store: for it, a code with no live
+/// redemption at its store is not found, exactly like an unknown code, so a till learns nothing
+/// about other stores' coupons.
 #[utoipa::path(
     tag = "coupons",
     params(("code" = String, Path, description = "The coupon code, any case")),

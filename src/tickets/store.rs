@@ -439,10 +439,8 @@ fn check_assignee(conn: &mut PgConnection, scope: StoreScope, staff_id: Uuid, ti
         Err(e) => return Err(e),
     };
     if !sees_store(person.store_id, ticket.store_id) {
-        return Err(ApiError::invalid(
-            "assignee_staff_id",
-            "must be a staff member of the ticket's store or chain-wide",
-        ));
+        let why = "must be an active staff member of the ticket's store, or a chain-wide one";
+        return Err(ApiError::invalid("assignee_staff_id", why));
     }
     if !person.active {
         return Err(ApiError::invalid("assignee_staff_id", "must be an active staff member"));
