@@ -226,6 +226,7 @@ fn coupon_response(status: StatusCode, c: Coupon, t: &Template, now: DateTime<Ut
     security(("bearer" = ["coupons:write"])),
     responses(
         (status = 201, description = "Created", body = TemplateView),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: only a chain-wide principal may do this (SPEC §3.1)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: every bad field, including fields the kind does not take and stores that do not exist", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -235,6 +236,7 @@ async fn create_template(
     state: web::Data<AppState>,
     body: crate::http::Json<TemplateCreate>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let now = state.clock.now();
     let new = body.into_inner().validate(now)?;
     let who = auth.principal.clone();
@@ -337,6 +339,7 @@ async fn get_template(
     security(("bearer" = ["coupons:write"])),
     responses(
         (status = 200, description = "Updated", body = TemplateView),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: only a chain-wide principal may do this (SPEC §3.1)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`coupon_template_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`invalid_transition` (with the current `template_status`)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
@@ -351,6 +354,7 @@ async fn update_template(
     id: web::Path<Uuid>,
     body: crate::http::Json<TemplatePatch>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let id = id.into_inner();
     let changes = body.into_inner().validate()?;
     let expected = if_match(&req);
@@ -424,6 +428,7 @@ pub struct IssueResult {
     security(("bearer" = ["coupons:write"])),
     responses(
         (status = 200, description = "What was issued and who was skipped, and why", body = IssueResult),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: only a chain-wide principal may do this (SPEC §3.1)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`coupon_template_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`template_not_active` (with `template_status`) or `template_expired`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed` (neither or both of `customer_ids` and `segment_id`), `segment_not_found`", body = Problem, content_type = "application/problem+json"),
@@ -436,6 +441,7 @@ async fn issue_coupons(
     id: web::Path<Uuid>,
     body: crate::http::Json<IssueRequest>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let id = id.into_inner();
     let body = body.into_inner();
     let customers = match (body.customer_ids, body.segment_id) {
@@ -638,6 +644,7 @@ pub struct VoidRequest {
     security(("bearer" = ["coupons:write"])),
     responses(
         (status = 200, description = "The voided coupon", body = CouponView),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: only a chain-wide principal may do this (SPEC §3.1)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`coupon_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`coupon_already_redeemed` or `coupon_voided`", body = Problem, content_type = "application/problem+json"),
     )
@@ -649,6 +656,7 @@ async fn void_coupon(
     code: web::Path<String>,
     body: crate::http::Json<VoidRequest>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let code = canonical(&code.into_inner())?;
     let mut v = Violations::new();
     match &body.reason {

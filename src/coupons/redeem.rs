@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::codes;
 use super::model::{Coupon, Template};
 use super::rules::{blocked_reason, standalone_discount, CouponResult, Presentation, Presented};
-use crate::http::auth::{Auth, CouponsRedeem};
+use crate::http::auth::{Auth, CouponsRedeem, StoreScope};
 use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::schema::{coupon_redemptions as cr, coupon_templates as ct, coupons as c};
 use crate::AppState;
@@ -190,7 +190,7 @@ pub fn redeem_applied(
             "coupon.redeemed",
             Some(used.customer_id),
             json!({"code": coupon.code, "template_id": coupon.template_id, "order_id": used.order_id,
-                   "discount": crate::money::format(r.discount)}),
+                   "store_id": used.store_id, "discount": crate::money::format(r.discount)}),
         ));
     }
     Ok(events)
@@ -240,7 +240,8 @@ fn coupon_not_found() -> ApiError {
 pub struct RedeemInput {
     /// Who presents the coupon: it must be theirs.
     customer_id: Uuid,
-    /// Where; required for a store-bound caller (defaults to its store).
+    /// Where; a store-bound caller redeems at its own store only (the default; another is 403
+    /// `store_bound_principal`).
     store_id: Option<Uuid>,
     /// The till's own sale number, kept with the redemption.
     #[schema(min_length = 1, max_length = 128, format = "non-blank")]
@@ -287,7 +288,8 @@ fn lock_coupon(conn: &mut PgConnection, typed: &str) -> ApiResult<Coupon> {
     request_body = RedeemInput,
     responses(
         (status = 201, description = "Redeemed", body = RedemptionView),
-        (status = 404, description = "No such coupon", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: a store-bound caller naming another store", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`coupon_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`coupon_already_redeemed`: the code was used before (or by another till just now)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`coupon_not_applicable` with `reason` (`not_owner`, `expired`, `below_threshold`, `wrong_store`, ...)", body = Problem, content_type = "application/problem+json"),
     ),
@@ -301,13 +303,7 @@ pub async fn redeem(
     body: crate::http::Json<RedeemInput>,
 ) -> ApiResult<HttpResponse> {
     let input = body.into_inner();
-    let store_id = match (auth.store_id, input.store_id) {
-        (Some(own), Some(asked)) if own != asked => {
-            return Err(ApiError::forbidden("a store-bound client can only redeem for its own store"))
-        }
-        (Some(own), _) => Some(own),
-        (None, asked) => asked,
-    };
+    let store_id = auth.acting_store(input.store_id)?;
     let reference = input.order_reference.trim().to_string();
     if reference.is_empty() || reference.chars().count() > 128 {
         return Err(ApiError::invalid("order_reference", "must be 1-128 characters"));
@@ -351,7 +347,7 @@ pub async fn redeem(
             "coupon.redeemed",
             Some(input.customer_id),
             json!({"code": coupon.code, "template_id": coupon.template_id, "order_reference": reference,
-                   "discount": crate::money::format(discount)}),
+                   "store_id": store_id, "discount": crate::money::format(discount)}),
         )?;
         Ok(RedemptionView {
             redemption_id: id,
@@ -373,7 +369,7 @@ pub async fn redeem(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"reason": "sale cancelled at the till"}))]
 pub struct RollbackInput {
-    /// Why the redemption is undone (kept with it).
+    /// Why the redemption is undone (kept in the audit log).
     #[schema(max_length = 500)]
     reason: Option<String>,
 }
@@ -391,14 +387,18 @@ pub struct RollbackView {
 
 /// Undoes a stand-alone redemption (the sale was cancelled at the till). A coupon used by an order
 /// comes back through a full refund of that order instead.
+///
+/// A store-bound caller rolls back only redemptions made at its store: for it, a code with no live
+/// redemption at its store is not found, exactly like an unknown code, so a till learns nothing
+/// about other stores' coupons.
 #[utoipa::path(
     tag = "coupons",
     params(("code" = String, Path, description = "The coupon code, any case")),
     request_body = RollbackInput,
     responses(
         (status = 200, description = "Rolled back", body = RollbackView),
-        (status = 404, description = "No such coupon", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`coupon_not_redeemed`, or `coupon_redeemed_by_order` (refund the order instead)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`coupon_not_found`: no such coupon, or (for a store-bound caller) no live redemption of it at the caller's store", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`coupon_not_redeemed` (chain-wide callers), or `coupon_redeemed_by_order` (refund the order instead)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = ["coupons:redeem"]))
 )]
@@ -413,21 +413,20 @@ pub async fn rollback(
     if reason.as_ref().is_some_and(|r| r.chars().count() > 500) {
         return Err(ApiError::invalid("reason", "at most 500 characters"));
     }
-    let store = auth.store_id;
+    let scope = auth.store_scope();
+    let who = auth.principal.clone();
     let now = state.clock.now();
     let view = crate::db::transaction(&state.pool, move |conn| {
         let coupon = lock_coupon(conn, &code)?;
-        let live: Option<(Uuid, Option<Uuid>, Option<Uuid>)> = cr::table
-            .filter(cr::code.eq(&coupon.code))
-            .filter(cr::undone_at.is_null())
-            .select((cr::id, cr::order_id, cr::store_id))
-            .first(conn)
-            .optional()?;
-        let (redemption, order, redeemed_at_store) =
-            live.ok_or_else(|| ApiError::conflict("coupon_not_redeemed", "the coupon has no redemption to roll back"))?;
-        if store.is_some() && store != redeemed_at_store {
-            return Err(coupon_not_found());
-        }
+        let live = live_redemption(conn, &coupon.code, scope)?;
+        let Some(LiveRedemption { id: redemption, order_id: order, store_id: redeemed_at_store }) = live else {
+            return Err(match scope {
+                StoreScope::Chain => {
+                    ApiError::conflict("coupon_not_redeemed", "the coupon has no redemption to roll back")
+                }
+                StoreScope::Store(_) => coupon_not_found(),
+            });
+        };
         if order.is_some() {
             return Err(ApiError::conflict(
                 "coupon_redeemed_by_order",
@@ -435,15 +434,39 @@ pub async fn rollback(
             ));
         }
         undo(conn, redemption, &coupon.code, "rollback", now)?;
+        // The till's words stay in the audit log, not in the event (events carry no free text).
+        let detail = json!({"redemption_id": redemption, "reason": reason});
+        crate::audit::record(conn, &who, "coupon.rollback", "coupon", Some(coupon.code.clone()), detail)?;
         crate::events::emit(
             conn,
             "coupon.rolled_back",
             Some(coupon.customer_id),
-            json!({"code": coupon.code, "redemption_id": redemption, "reason": reason}),
+            json!({"code": coupon.code, "redemption_id": redemption, "store_id": redeemed_at_store}),
         )?;
         let status = if coupon.expires_at <= now { "expired" } else { "available" };
         Ok(RollbackView { code: coupon.code, redemption_id: redemption, status: status.into(), rolled_back_at: now })
     })
     .await?;
     Ok(HttpResponse::Ok().json(view))
+}
+
+/// A code's redemption that was not undone.
+#[derive(Queryable)]
+struct LiveRedemption {
+    id: Uuid,
+    order_id: Option<Uuid>,
+    store_id: Option<Uuid>,
+}
+
+/// A code's live redemption made within the caller's stores.
+fn live_redemption(conn: &mut PgConnection, code: &str, scope: StoreScope) -> ApiResult<Option<LiveRedemption>> {
+    let mut q = cr::table
+        .filter(cr::code.eq(code))
+        .filter(cr::undone_at.is_null())
+        .select((cr::id, cr::order_id, cr::store_id))
+        .into_boxed();
+    if let Some(store) = scope.only() {
+        q = q.filter(cr::store_id.eq(store));
+    }
+    Ok(q.first(conn).optional()?)
 }

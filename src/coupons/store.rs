@@ -525,7 +525,7 @@ pub fn void(conn: &mut PgConnection, code: &str, reason: &str, now: DateTime<Utc
         conn,
         "coupon.voided",
         Some(coupon.customer_id),
-        json!({"code": coupon.code, "template_id": coupon.template_id, "reason": reason}),
+        json!({"code": coupon.code, "template_id": coupon.template_id}),
     )?;
     let template = get_template(conn, coupon.template_id)?;
     Ok((coupon, template))

@@ -158,14 +158,6 @@ fn lead_response(status: StatusCode, l: Lead, principal: &Principal) -> HttpResp
     )
 }
 
-/// A store-bound caller only sees its own store's leads: others are 404.
-fn visible(principal: &Principal, lead: &Lead) -> ApiResult<()> {
-    match principal.store_id {
-        Some(own) if lead.store_id != Some(own) => Err(store::lead_not_found()),
-        _ => Ok(()),
-    }
-}
-
 /// Trimmed text, blank as absent, at most `max` characters.
 pub(super) fn text(v: &mut Violations, field: &str, value: Option<String>, max: usize) -> Option<String> {
     let t = value.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
@@ -278,13 +270,7 @@ impl LeadCreate {
             v.check(value >= Decimal::ZERO, "estimated_value", "must not be negative");
         }
         let notes = text(&mut v, "notes", self.notes, 2000);
-        let store_id = match (principal.store_id, self.store_id) {
-            (Some(own), Some(asked)) if own != asked => {
-                return Err(ApiError::forbidden("a store-bound client can only create leads for its own store"))
-            }
-            (Some(own), _) => Some(own),
-            (None, asked) => asked,
-        };
+        let store_id = principal.acting_store(self.store_id)?;
         v.into_result()?;
         Ok(NewLead {
             id: Uuid::now_v7(),
@@ -317,7 +303,7 @@ impl LeadCreate {
     security(("bearer" = ["leads:write"])),
     responses(
         (status = 201, description = "Created (and assigned when a rule found someone free)", body = LeadView),
-        (status = 403, description = "A store-bound caller naming another store", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: a store-bound caller naming another store", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: every bad field, including a customer or store that does not exist", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -363,6 +349,8 @@ pub struct LeadListParams {
     /// `new` (the unassigned queue), `assigned`, `contacted`, `qualified`, `won` or `lost`.
     #[param(pattern = "^(new|assigned|contacted|qualified|won|lost)$")]
     status: Option<String>,
+    /// Only this store's leads; a store-bound caller sees its own store's only (another: 403
+    /// `store_bound_principal`).
     store_id: Option<Uuid>,
     assignee_staff_id: Option<Uuid>,
     /// A channel.
@@ -383,6 +371,7 @@ pub struct LeadListParams {
     security(("bearer" = ["leads:read"])),
     responses(
         (status = 200, description = "Leads by id", body = Page<LeadView>),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: a store-bound caller naming another store", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: an unknown status, source or kind", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -403,8 +392,8 @@ async fn list_leads(
     v.into_result()?;
     let filter = LeadFilter {
         status: p.status,
-        store_id: p.store_id,
-        bound_store: auth.principal.store_id,
+        store_id: auth.acting_store(p.store_id)?,
+        scope: auth.store_scope(),
         assignee_staff_id: p.assignee_staff_id,
         source: p.source,
         kind: p.kind,
@@ -427,13 +416,12 @@ async fn list_leads(
 )]
 #[get("/v1/leads/{id}")]
 async fn get_lead(auth: Auth<LeadsRead>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let lead = crate::db::run(&state.pool, move |conn| store::get(conn, id)).await?;
-    visible(&auth.principal, &lead)?;
+    let (id, scope) = (id.into_inner(), auth.store_scope());
+    let lead = crate::db::run(&state.pool, move |conn| store::get(conn, id, scope)).await?;
     Ok(lead_response(StatusCode::OK, lead, &auth.principal))
 }
 
-/// Locks the lead, checks the caller may see it and `If-Match`, runs `work`, audits.
+/// Locks the lead if the caller may see it (404 otherwise), checks `If-Match`, runs `work`, audits.
 async fn act<F>(
     state: &AppState,
     principal: &Principal,
@@ -447,8 +435,7 @@ where
 {
     let who = principal.clone();
     crate::db::transaction(&state.pool, move |conn| {
-        let lead = store::lock(conn, id)?;
-        visible(&who, &lead)?;
+        let lead = store::lock(conn, id, who.store_scope())?;
         check_version(expected, lead.version)?;
         let updated = work(conn, &lead)?;
         let detail = json!({"from": lead.status, "to": updated.status, "assignee_staff_id": updated.assignee_staff_id});
@@ -478,7 +465,7 @@ pub struct LeadAssignRequest {
         (status = 404, description = "`lead_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`invalid_transition` (with `lead_status`), `staff_at_capacity`, `staff_inactive`, `already_assigned`", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: no such staff member (or not of the caller's store)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed` naming `staff_id`: no such staff member within the caller's stores, or (for a lead held by a store) not of the lead's store", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/leads/{id}/assign")]
@@ -490,9 +477,9 @@ async fn assign_lead(
     body: crate::http::Json<LeadAssignRequest>,
 ) -> ApiResult<HttpResponse> {
     let staff_id = body.into_inner().staff_id.ok_or_else(|| ApiError::invalid("staff_id", "is required"))?;
-    let (now, minutes, bound) = (state.clock.now(), state.config.lead_response_minutes, auth.principal.store_id);
+    let (now, minutes, scope) = (state.clock.now(), state.config.lead_response_minutes, auth.store_scope());
     let lead = act(&state, &auth.principal, id.into_inner(), if_match(&req), "lead.assign", move |conn, lead| {
-        service::assign(conn, lead, staff_id, bound, now, minutes)
+        service::assign(conn, lead, staff_id, scope, now, minutes)
     })
     .await?;
     Ok(lead_response(StatusCode::OK, lead, &auth.principal))
@@ -675,12 +662,11 @@ async fn close_lead(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LeadFunnelParams {
-    /// Leads created at or after this instant.
-    #[param(required = true)]
+    /// Leads created at or after this instant (default: 30 days before `to`).
     from: Option<DateTime<Utc>>,
-    /// Leads created before this instant.
-    #[param(required = true)]
+    /// Leads created before this instant (default: now); at most 366 days after `from`.
     to: Option<DateTime<Utc>>,
+    /// One store's leads; a store-bound caller's default and only choice (another: 403 `store_bound_principal`).
     store_id: Option<Uuid>,
     /// A channel.
     #[param(format = "channel")]
@@ -742,6 +728,7 @@ pub struct LeadFunnel {
     security(("bearer" = ["leads:read"])),
     responses(
         (status = 200, description = "The funnel", body = LeadFunnel),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: a store-bound caller naming another store", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: `from` not before `to`, a window over 366 days, unknown source", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -756,13 +743,7 @@ async fn lead_funnel(
     v.one_of("source", p.source.as_deref(), crate::stores::CHANNELS);
     v.into_result()?;
     let (from, to) = crate::http::report_window(p.from, p.to, state.clock.now())?;
-    let store_id = match (auth.principal.store_id, p.store_id) {
-        (Some(own), Some(asked)) if own != asked => {
-            return Err(ApiError::forbidden("a store-bound client only sees its own store"))
-        }
-        (Some(own), _) => Some(own),
-        (None, asked) => asked,
-    };
+    let store_id = auth.acting_store(p.store_id)?;
     let source = p.source.clone();
     let rows = crate::db::run(&state.pool, move |conn| store::funnel_rows(conn, from, to, store_id, source.as_deref()))
         .await?;

@@ -1,4 +1,5 @@
-//! Lead assignment rules (SPEC §11): `/v1/lead-assignment-rules`, ordered by priority.
+//! Lead assignment rules (SPEC §11): `/v1/lead-assignment-rules`, ordered by priority. They route
+//! every store's leads, so every verb, reads included, is for chain-wide principals only (SPEC §3.1).
 
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
@@ -269,6 +270,7 @@ fn rule_response(status: StatusCode, r: Rule) -> HttpResponse {
     security(("bearer" = ["leads:write"])),
     responses(
         (status = 201, description = "Created", body = LeadRuleView),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: assignment rules route every store's leads, so only a chain-wide principal reads or changes them", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: every bad field, including staff or a store that do not exist", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -278,6 +280,7 @@ async fn create_rule(
     state: web::Data<AppState>,
     body: crate::http::Json<LeadRuleCreate>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let changes = body.into_inner().validate()?;
     let now = state.clock.now();
     let who = auth.principal.clone();
@@ -327,14 +330,18 @@ pub struct LeadRuleListParams {
 #[utoipa::path(
     tag = "leads", operation_id = "list_lead_assignment_rules", params(LeadRuleListParams),
     security(("bearer" = ["leads:read"])),
-    responses((status = 200, description = "Rules by priority, then id", body = Page<LeadRuleView>))
+    responses(
+        (status = 200, description = "Rules by priority, then id", body = Page<LeadRuleView>),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: assignment rules route every store's leads, so only a chain-wide principal reads or changes them", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 #[get("/v1/lead-assignment-rules")]
 async fn list_rules(
-    _auth: Auth<LeadsRead>,
+    auth: Auth<LeadsRead>,
     state: web::Data<AppState>,
     params: web::Query<LeadRuleListParams>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let p = params.into_inner();
     let page = PageParams { limit: p.limit, cursor: p.cursor };
     let limit = page.limit()?;
@@ -352,11 +359,13 @@ async fn list_rules(
     security(("bearer" = ["leads:read"])),
     responses(
         (status = 200, description = "The rule", body = LeadRuleView),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: assignment rules route every store's leads, so only a chain-wide principal reads or changes them", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`lead_assignment_rule_not_found`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/lead-assignment-rules/{id}")]
-async fn get_rule(_auth: Auth<LeadsRead>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+async fn get_rule(auth: Auth<LeadsRead>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let id = id.into_inner();
     let rule = crate::db::run(&state.pool, move |conn| store::get_rule(conn, id)).await?;
     Ok(rule_response(StatusCode::OK, rule))
@@ -370,6 +379,7 @@ async fn get_rule(_auth: Auth<LeadsRead>, state: web::Data<AppState>, id: web::P
     security(("bearer" = ["leads:write"])),
     responses(
         (status = 200, description = "Updated", body = LeadRuleView),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: assignment rules route every store's leads, so only a chain-wide principal reads or changes them", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`lead_assignment_rule_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
@@ -383,6 +393,7 @@ async fn update_rule(
     id: web::Path<Uuid>,
     body: crate::http::Json<LeadRulePatch>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let id = id.into_inner();
     let changes = body.into_inner().validate()?;
     let expected = if_match(&req);
@@ -409,6 +420,7 @@ async fn update_rule(
     security(("bearer" = ["leads:write"])),
     responses(
         (status = 204, description = "Deactivated"),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: assignment rules route every store's leads, so only a chain-wide principal reads or changes them", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`lead_assignment_rule_not_found`", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -418,6 +430,7 @@ async fn delete_rule(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let id = id.into_inner();
     let now = state.clock.now();
     let who = auth.principal.clone();

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::rules::{self, Action, Strategy};
 use super::store::{self, Lead, NewLead, Rule, StageChanges};
 use crate::events::emit;
+use crate::http::auth::StoreScope;
 use crate::http::error::{ApiError, ApiResult};
 use crate::staff::store::Staff;
 
@@ -82,26 +83,25 @@ pub fn create(conn: &mut PgConnection, new: &NewLead, now: DateTime<Utc>, respon
     Ok(lead)
 }
 
-/// Hands the lead to a named staff member: active, under capacity, of the caller's store when
-/// the caller is store-bound.
+/// Hands the lead to a named staff member: within the caller's stores (another store's staff
+/// member is "no staff member", 422), of the lead's store when it has one (a lead takes its
+/// assignee's store, so a store's lead never leaves it by hand), active and under capacity.
 pub fn assign(
     conn: &mut PgConnection,
     lead: &Lead,
     staff_id: Uuid,
-    bound_store: Option<Uuid>,
+    scope: StoreScope,
     now: DateTime<Utc>,
     response_minutes: i64,
 ) -> ApiResult<Lead> {
     next_status(lead, Action::Assign)?;
     store::lock_assignment(conn)?;
-    let (staff, open) = store::staff_with_load(conn, staff_id)?;
+    let (staff, open) = store::staff_with_load(conn, staff_id, scope)?;
+    if lead.store_id.is_some() && staff.store_id != lead.store_id {
+        return Err(ApiError::invalid("staff_id", "not a staff member of the lead's store"));
+    }
     if !staff.active {
         return Err(ApiError::conflict("staff_inactive", "this staff member is not active"));
-    }
-    if let Some(own) = bound_store {
-        if staff.store_id != Some(own) {
-            return Err(ApiError::invalid("staff_id", "not a staff member of your store"));
-        }
     }
     if lead.assignee_staff_id == Some(staff.id) {
         return Err(ApiError::conflict("already_assigned", "the lead is already assigned to this staff member"));
@@ -156,7 +156,7 @@ pub fn advance(
         event,
         Some(updated.subject()),
         json!({"lead_id": updated.id, "status": updated.status, "assignee_staff_id": updated.assignee_staff_id,
-               "store_id": updated.store_id, "lost_reason": updated.lost_reason}),
+               "store_id": updated.store_id}),
     )?;
     Ok(updated)
 }

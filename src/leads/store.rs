@@ -10,6 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::rules::{self, Attributes, Candidate};
+use crate::http::auth::StoreScope;
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{lead_assignment_rules as r, leads, staff};
 use crate::staff::store::Staff;
@@ -158,20 +159,37 @@ pub fn insert(conn: &mut PgConnection, new: &NewLead) -> ApiResult<Lead> {
     Ok(diesel::insert_into(leads::table).values(new).returning(Lead::as_returning()).get_result(conn)?)
 }
 
-pub fn get(conn: &mut PgConnection, id: Uuid) -> ApiResult<Lead> {
-    leads::table.find(id).select(Lead::as_select()).first(conn).optional()?.ok_or_else(lead_not_found)
+/// A lead within `scope`: another store's lead is not found, exactly like a missing one.
+pub fn get(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult<Lead> {
+    let mut q = leads::table.find(id).select(Lead::as_select()).into_boxed();
+    if let Some(store) = scope.only() {
+        q = q.filter(leads::store_id.eq(store));
+    }
+    q.first(conn).optional()?.ok_or_else(lead_not_found)
 }
 
-pub fn lock(conn: &mut PgConnection, id: Uuid) -> ApiResult<Lead> {
-    leads::table.find(id).select(Lead::as_select()).for_update().first(conn).optional()?.ok_or_else(lead_not_found)
+/// Locks a lead within `scope` (404 otherwise).
+pub fn lock(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult<Lead> {
+    // Locking queries cannot be boxed: one statement per case.
+    let found = match scope.only() {
+        Some(store) => leads::table
+            .find(id)
+            .filter(leads::store_id.eq(store))
+            .select(Lead::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?,
+        None => leads::table.find(id).select(Lead::as_select()).for_update().first(conn).optional()?,
+    };
+    found.ok_or_else(lead_not_found)
 }
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 pub struct LeadFilter {
+    /// The caller's stores: a store-bound caller lists its own store's leads only.
+    pub scope: StoreScope,
     pub status: Option<String>,
     pub store_id: Option<Uuid>,
-    /// A store-bound caller's own store: only its leads.
-    pub bound_store: Option<Uuid>,
     pub assignee_staff_id: Option<Uuid>,
     pub source: Option<String>,
     pub kind: Option<String>,
@@ -183,10 +201,10 @@ pub fn list(conn: &mut PgConnection, f: &LeadFilter, after: Option<Uuid>, limit:
     if let Some(s) = &f.status {
         q = q.filter(leads::status.eq(s.clone()));
     }
-    if let Some(s) = f.store_id {
+    if let Some(s) = f.scope.only() {
         q = q.filter(leads::store_id.eq(s));
     }
-    if let Some(s) = f.bound_store {
+    if let Some(s) = f.store_id {
         q = q.filter(leads::store_id.eq(s));
     }
     if let Some(s) = f.assignee_staff_id {
@@ -229,14 +247,13 @@ pub fn lock_assignment(conn: &mut PgConnection) -> ApiResult<()> {
     Ok(())
 }
 
-/// A staff member and their open leads (call under `lock_assignment`).
-pub fn staff_with_load(conn: &mut PgConnection, id: Uuid) -> ApiResult<(Staff, i64)> {
-    let s = staff::table
-        .find(id)
-        .select(Staff::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| ApiError::invalid("staff_id", "no staff member with this id"))?;
+/// A staff member within `scope` and their open leads (call under `lock_assignment`). Another
+/// store's staff member is "no staff member", exactly like a missing one.
+pub fn staff_with_load(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult<(Staff, i64)> {
+    let s = crate::staff::store::get_in(conn, id, scope).map_err(|e| match e.code() {
+        "staff_not_found" => ApiError::invalid("staff_id", "no staff member with this id"),
+        _ => e,
+    })?;
     let open = open_counts(conn, &[id])?.get(&id).copied().unwrap_or(0);
     Ok((s, open))
 }

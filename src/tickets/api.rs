@@ -178,7 +178,8 @@ pub struct TicketCreate {
     subject: Option<String>,
     #[schema(max_length = 5000)]
     description: Option<String>,
-    /// The store it concerns; a store-bound caller's own store (another → 403).
+    /// The store it concerns; a store-bound caller's own store (the default; another → 403
+    /// `store_bound_principal`). Only that store's staff (or chain-wide staff) are assigned.
     store_id: Option<Uuid>,
 }
 
@@ -227,7 +228,7 @@ impl TicketCreate {
     security(("bearer" = ["tickets:write"])),
     responses(
         (status = 201, description = "Created", body = TicketView),
-        (status = 403, description = "A store-bound caller naming another store", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: a store-bound caller naming another store", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`; `reference_not_found` for a customer, order or store that does not exist", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -238,7 +239,7 @@ async fn create_ticket(
     body: crate::http::Json<TicketCreate>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
-    let store_id = crate::orders::api::bound_store(&auth.principal, body.store_id)?;
+    let store_id = auth.acting_store(body.store_id)?;
     let new = body.validate(store_id)?;
     let now = state.clock.now();
     let tz = state.config.timezone;
@@ -308,7 +309,7 @@ async fn list_tickets(
         priority: p.priority,
         ticket_type: p.ticket_type,
         customer_id: p.customer_id,
-        store_id: auth.store_id,
+        scope: auth.store_scope(),
     };
     let rows = crate::db::run(&state.pool, move |conn| store::list(conn, &filter, after, limit + 1)).await?;
     let items: Vec<TicketView> = rows.into_iter().map(Into::into).collect();
@@ -333,8 +334,8 @@ async fn get_ticket(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let now = state.clock.now();
-    let who = auth.principal.clone();
-    let t = crate::db::run(&state.pool, move |conn| store::read(conn, &who, id, now)).await?;
+    let scope = auth.store_scope();
+    let t = crate::db::run(&state.pool, move |conn| store::read(conn, scope, id, now)).await?;
     Ok(ticket_response(StatusCode::OK, t))
 }
 
@@ -354,7 +355,7 @@ pub struct TicketPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 64, format = "non-blank")]
     team: Option<Option<String>>,
-    /// An active staff member; `null` unassigns.
+    /// An active staff member of the ticket's store, or a chain-wide one; `null` unassigns.
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Uuid>)]
     assignee_staff_id: Option<Option<Uuid>>,
@@ -393,7 +394,7 @@ impl TicketPatch {
         (status = 404, description = "`ticket_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`invalid_transition` (with the current `ticket_status`)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`, e.g. an assignee who is not an active staff member", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed` naming `assignee_staff_id`: not an active staff member within the caller's stores who can see the ticket (of its store, or chain-wide)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/v1/tickets/{id}")]
@@ -411,7 +412,7 @@ async fn update_ticket(
     let tz = state.config.timezone;
     let who = auth.principal.clone();
     let t = crate::db::transaction(&state.pool, move |conn| {
-        let t = store::update(conn, &who, id, expected, &changes, now, tz)?;
+        let t = store::update(conn, who.store_scope(), id, expected, &changes, now, tz)?;
         let detail = json!({"version": t.version, "status": t.status, "priority": t.priority,
             "team": t.team, "assignee_staff_id": t.assignee_staff_id});
         crate::audit::record(conn, &who, "ticket.update", "ticket", Some(id.to_string()), detail)?;
@@ -487,10 +488,12 @@ async fn add_comment(
     let text = crate::http::clean(b.body).unwrap_or_default();
     let now = state.clock.now();
     let tz = state.config.timezone;
-    let who = auth.principal.clone();
-    let (t, c) =
-        crate::db::transaction(&state.pool, move |conn| store::comment(conn, &who, id, &visibility, &text, now, tz))
-            .await?;
+    let (scope, author) = (auth.store_scope(), auth.sub.clone());
+    let (t, c) = crate::db::transaction(&state.pool, move |conn| {
+        let new = store::NewComment { visibility: &visibility, body: &text, author: &author };
+        store::comment(conn, scope, id, &new, now, tz)
+    })
+    .await?;
     Ok(HttpResponse::Created().json(CommentCreated { comment: c.into(), ticket: t.into() }))
 }
 
@@ -514,9 +517,9 @@ async fn list_comments(
     let id = id.into_inner();
     let limit = page.limit()?;
     let after = page.after::<Uuid>()?;
-    let who = auth.principal.clone();
+    let scope = auth.store_scope();
     let rows = crate::db::run(&state.pool, move |conn| {
-        store::get(conn, &who, id)?;
+        store::get(conn, scope, id)?;
         store::comments(conn, id, after, limit + 1)
     })
     .await?;
@@ -569,9 +572,9 @@ async fn record_satisfaction(
     let score = b.score.unwrap_or_default();
     let comment = crate::http::clean(b.comment);
     let now = state.clock.now();
-    let who = auth.principal.clone();
+    let scope = auth.store_scope();
     let t = crate::db::transaction(&state.pool, move |conn| {
-        store::record_satisfaction(conn, &who, id, score, comment, now)
+        store::record_satisfaction(conn, scope, id, score, comment, now)
     })
     .await?;
     Ok(ticket_response(StatusCode::OK, t))

@@ -1,5 +1,6 @@
 //! Ticket configuration (SPEC §12): routing rules (`/v1/ticket-routing-rules`) and SLA policies
-//! (`/v1/sla-policies`).
+//! (`/v1/sla-policies`). They govern every store's tickets: every verb, reads included, is for
+//! chain-wide principals only (SPEC §3.1).
 
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
@@ -10,8 +11,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::api::MAX_NAME;
+use super::config_store::{self as store, PolicyUpdate, RoutingRule, RuleFields, SlaPolicy};
 use super::rules::{PRIORITIES, TYPES};
-use super::store::{self, PolicyUpdate, RoutingRule, RuleFields, SlaPolicy};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
 use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::if_match;
@@ -132,6 +133,7 @@ fn check_rule(r: RuleFields) -> ApiResult<RuleFields> {
     security(("bearer" = ["tickets:write"])),
     responses(
         (status = 201, description = "Created", body = RuleView),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: ticket routing and SLA policies are the chain's, for chain-wide principals only", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -141,6 +143,7 @@ async fn create_rule(
     state: web::Data<AppState>,
     body: crate::http::Json<RuleCreate>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let b = body.into_inner();
     let mut v = Violations::new();
     v.check(b.name.is_some(), "name", "is required");
@@ -180,14 +183,18 @@ async fn create_rule(
 #[utoipa::path(
     tag = "tickets", operation_id = "list_ticket_routing_rules", params(PageParams),
     security(("bearer" = ["tickets:read"])),
-    responses((status = 200, description = "Rules by priority, then id", body = Page<RuleView>))
+    responses(
+        (status = 200, description = "Rules by priority, then id", body = Page<RuleView>),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: ticket routing and SLA policies are the chain's, for chain-wide principals only", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 #[get("/v1/ticket-routing-rules")]
 async fn list_rules(
-    _auth: Auth<TicketsRead>,
+    auth: Auth<TicketsRead>,
     state: web::Data<AppState>,
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let limit = page.limit()?;
     let after =
         match page.after::<String>()? {
@@ -212,15 +219,13 @@ async fn list_rules(
     security(("bearer" = ["tickets:read"])),
     responses(
         (status = 200, description = "The rule", body = RuleView),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: ticket routing and SLA policies are the chain's, for chain-wide principals only", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`ticket_routing_rule_not_found`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/ticket-routing-rules/{id}")]
-async fn get_rule(
-    _auth: Auth<TicketsRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
+async fn get_rule(auth: Auth<TicketsRead>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let id = id.into_inner();
     let r = crate::db::run(&state.pool, move |conn| store::get_rule(conn, id)).await?;
     Ok(rule_response(StatusCode::OK, r))
@@ -261,6 +266,7 @@ pub struct RulePatch {
     security(("bearer" = ["tickets:write"])),
     responses(
         (status = 200, description = "Updated", body = RuleView),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: ticket routing and SLA policies are the chain's, for chain-wide principals only", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`ticket_routing_rule_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
@@ -274,6 +280,7 @@ async fn update_rule(
     id: web::Path<Uuid>,
     body: crate::http::Json<RulePatch>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let id = id.into_inner();
     let p = body.into_inner();
     let expected = if_match(&req);
@@ -323,6 +330,7 @@ async fn update_rule(
     security(("bearer" = ["tickets:write"])),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: ticket routing and SLA policies are the chain's, for chain-wide principals only", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`ticket_routing_rule_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
     )
@@ -334,6 +342,7 @@ async fn delete_rule(
     req: HttpRequest,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let id = id.into_inner();
     let expected = if_match(&req);
     let who = auth.principal.clone();
@@ -404,10 +413,14 @@ impl From<SlaPolicy> for PolicyView {
 #[utoipa::path(
     tag = "tickets", operation_id = "list_sla_policies",
     security(("bearer" = ["tickets:read"])),
-    responses((status = 200, description = "The four policies", body = Vec<PolicyView>))
+    responses(
+        (status = 200, description = "The four policies", body = Vec<PolicyView>),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: ticket routing and SLA policies are the chain's, for chain-wide principals only", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 #[get("/v1/sla-policies")]
-async fn list_policies(_auth: Auth<TicketsRead>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+async fn list_policies(auth: Auth<TicketsRead>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let rows = crate::db::run(&state.pool, store::policies).await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(PolicyView::from).collect::<Vec<_>>()))
 }
@@ -485,6 +498,7 @@ impl PolicyPut {
     security(("bearer" = ["tickets:write"])),
     responses(
         (status = 200, description = "Replaced", body = PolicyView),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: ticket routing and SLA policies are the chain's, for chain-wide principals only", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`sla_policy_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
@@ -498,6 +512,7 @@ async fn put_policy(
     priority: web::Path<String>,
     body: crate::http::Json<PolicyPut>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let priority = priority.into_inner();
     if !PRIORITIES.contains(&priority.as_str()) {
         return Err(store::policy_not_found());

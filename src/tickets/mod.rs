@@ -2,10 +2,11 @@
 //! (business hours, pauses while waiting on the customer), comments, satisfaction and stats.
 //!
 //! `rules` is pure (status machine, routing match, the SLA clock); `store` holds the SQL and the
-//! transactions; `sla` is the breach sweep; `api` the handlers.
+//! transactions (`config_store`: routing rules and SLA policies); `sla` is the breach sweep; `api` the handlers.
 
 pub mod api;
 pub mod config_api;
+pub mod config_store;
 pub mod rules;
 pub mod sla;
 pub mod store;

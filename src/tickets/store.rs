@@ -1,22 +1,21 @@
-//! Ticket SQL: tickets and their SLA clock, routing rules and the team rotation, SLA policies,
-//! comments, stats, merge.
+//! Ticket SQL: tickets and their SLA clock, the team rotation, comments, stats, merge (routing
+//! rules and SLA policies: `config_store`).
 //!
 //! Every change to a ticket locks its row (`FOR UPDATE`), settles breaches that fell due, applies the
 //! change and retimes the SLA clock in the same transaction. Round-robin locks the team's cursor row,
 //! so concurrent creations for one team take turns.
 
-use chrono::{DateTime, NaiveTime, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::rules::{self, BreachInput, BusinessHours, Dues, Policy, Routed, RuleMatch, SlaClock};
-use crate::http::auth::Principal;
+use super::config_store::{policy, route};
+use super::rules::{self, BreachInput, Dues, Routed, SlaClock};
+use crate::http::auth::StoreScope;
 use crate::http::error::{ApiError, ApiResult};
-use crate::schema::{
-    sla_policies as sp, staff, team_cursors as tc, ticket_comments as cm, ticket_routing_rules as rr, tickets as t,
-};
+use crate::schema::{staff, team_cursors as tc, ticket_comments as cm, tickets as t};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = t)]
@@ -61,61 +60,6 @@ impl Ticket {
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = rr)]
-pub struct RoutingRule {
-    pub id: Uuid,
-    pub name: String,
-    pub priority: i32,
-    pub match_type: Option<String>,
-    pub match_category: Option<String>,
-    pub match_channel: Option<String>,
-    pub match_priority: Option<String>,
-    pub team: String,
-    pub active: bool,
-    pub version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl RoutingRule {
-    fn to_match(&self) -> RuleMatch {
-        RuleMatch {
-            ticket_type: self.match_type.clone(),
-            category: self.match_category.clone(),
-            channel: self.match_channel.clone(),
-            priority: self.match_priority.clone(),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = sp)]
-pub struct SlaPolicy {
-    pub priority: String,
-    pub first_response_minutes: i32,
-    pub resolution_minutes: i32,
-    pub business_hours_start: Option<NaiveTime>,
-    pub business_hours_end: Option<NaiveTime>,
-    pub business_days: Vec<i32>,
-    pub version: i32,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl SlaPolicy {
-    pub fn rules(&self) -> Policy {
-        Policy {
-            first_response_minutes: self.first_response_minutes,
-            resolution_minutes: self.resolution_minutes,
-            hours: BusinessHours {
-                start: self.business_hours_start,
-                end: self.business_hours_end,
-                days: self.business_days.clone(),
-            },
-        }
-    }
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = cm)]
 pub struct Comment {
     pub id: Uuid,
@@ -130,181 +74,22 @@ pub fn ticket_not_found() -> ApiError {
     ApiError::not_found("ticket_not_found", "no ticket with this id")
 }
 
-pub fn rule_not_found() -> ApiError {
-    ApiError::not_found("ticket_routing_rule_not_found", "no ticket routing rule with this id")
-}
-
-pub fn policy_not_found() -> ApiError {
-    ApiError::not_found("sla_policy_not_found", "SLA policies exist for low, normal, high and urgent")
-}
-
-// ---------------------------------------------------------------------------------------------
-// SLA policies
-// ---------------------------------------------------------------------------------------------
-
-pub fn policies(conn: &mut PgConnection) -> ApiResult<Vec<SlaPolicy>> {
-    Ok(sp::table
-        .select(SlaPolicy::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(|p| (rules::PRIORITIES.iter().position(|x| *x == p.priority), p))
-        .collect::<std::collections::BTreeMap<_, _>>()
-        .into_values()
-        .collect())
-}
-
-pub fn policy(conn: &mut PgConnection, priority: &str) -> ApiResult<SlaPolicy> {
-    sp::table.find(priority).select(SlaPolicy::as_select()).first(conn).optional()?.ok_or_else(policy_not_found)
-}
-
-pub struct PolicyUpdate {
-    pub first_response_minutes: i32,
-    pub resolution_minutes: i32,
-    pub business_hours_start: Option<NaiveTime>,
-    pub business_hours_end: Option<NaiveTime>,
-    pub business_days: Vec<i32>,
-}
-
-/// Replaces a policy; applies to tickets from their next change (open tickets keep their due times
-/// until then).
-pub fn put_policy(
-    conn: &mut PgConnection,
-    priority: &str,
-    expected: Option<i32>,
-    p: &PolicyUpdate,
-    now: DateTime<Utc>,
-) -> ApiResult<SlaPolicy> {
-    let current: SlaPolicy = sp::table
-        .find(priority)
-        .select(SlaPolicy::as_select())
-        .for_update()
-        .first(conn)
-        .optional()?
-        .ok_or_else(policy_not_found)?;
-    crate::http::check_version(expected, current.version)?;
-    Ok(diesel::update(sp::table.find(priority))
-        .set((
-            sp::first_response_minutes.eq(p.first_response_minutes),
-            sp::resolution_minutes.eq(p.resolution_minutes),
-            sp::business_hours_start.eq(p.business_hours_start),
-            sp::business_hours_end.eq(p.business_hours_end),
-            sp::business_days.eq(&p.business_days),
-            sp::version.eq(current.version + 1),
-            sp::updated_at.eq(now),
-        ))
-        .returning(SlaPolicy::as_returning())
-        .get_result(conn)?)
-}
-
-// ---------------------------------------------------------------------------------------------
-// Routing rules
-// ---------------------------------------------------------------------------------------------
-
-pub struct RuleFields {
-    pub name: String,
-    pub priority: i32,
-    pub match_type: Option<String>,
-    pub match_category: Option<String>,
-    pub match_channel: Option<String>,
-    pub match_priority: Option<String>,
-    pub team: String,
-    pub active: bool,
-}
-
-pub fn insert_rule(conn: &mut PgConnection, r: &RuleFields, now: DateTime<Utc>) -> ApiResult<RoutingRule> {
-    Ok(diesel::insert_into(rr::table)
-        .values((
-            rr::id.eq(Uuid::now_v7()),
-            rr::name.eq(&r.name),
-            rr::priority.eq(r.priority),
-            rr::match_type.eq(&r.match_type),
-            rr::match_category.eq(&r.match_category),
-            rr::match_channel.eq(&r.match_channel),
-            rr::match_priority.eq(&r.match_priority),
-            rr::team.eq(&r.team),
-            rr::active.eq(r.active),
-            rr::created_at.eq(now),
-            rr::updated_at.eq(now),
-        ))
-        .returning(RoutingRule::as_returning())
-        .get_result(conn)?)
-}
-
-/// In evaluation order: priority, then id.
-pub fn list_rules(conn: &mut PgConnection, after: Option<(i32, Uuid)>, limit: i64) -> ApiResult<Vec<RoutingRule>> {
-    let mut q = rr::table.select(RoutingRule::as_select()).order((rr::priority, rr::id)).limit(limit).into_boxed();
-    if let Some((p, id)) = after {
-        q = q.filter(rr::priority.gt(p).or(rr::priority.eq(p).and(rr::id.gt(id))));
-    }
-    Ok(q.load(conn)?)
-}
-
-pub fn get_rule(conn: &mut PgConnection, id: Uuid) -> ApiResult<RoutingRule> {
-    rr::table.find(id).select(RoutingRule::as_select()).first(conn).optional()?.ok_or_else(rule_not_found)
-}
-
-pub fn update_rule(
-    conn: &mut PgConnection,
-    id: Uuid,
-    expected: Option<i32>,
-    apply: impl FnOnce(&RoutingRule) -> ApiResult<RuleFields>,
-    now: DateTime<Utc>,
-) -> ApiResult<RoutingRule> {
-    let current: RoutingRule = rr::table
-        .find(id)
-        .select(RoutingRule::as_select())
-        .for_update()
-        .first(conn)
-        .optional()?
-        .ok_or_else(rule_not_found)?;
-    // The body is judged first: a bad body is a 4xx of its own, whatever version it names.
-    let r = apply(&current)?;
-    crate::http::check_version(expected, current.version)?;
-    Ok(diesel::update(rr::table.find(id))
-        .set((
-            rr::name.eq(&r.name),
-            rr::priority.eq(r.priority),
-            rr::match_type.eq(&r.match_type),
-            rr::match_category.eq(&r.match_category),
-            rr::match_channel.eq(&r.match_channel),
-            rr::match_priority.eq(&r.match_priority),
-            rr::team.eq(&r.team),
-            rr::active.eq(r.active),
-            rr::version.eq(current.version + 1),
-            rr::updated_at.eq(now),
-        ))
-        .returning(RoutingRule::as_returning())
-        .get_result(conn)?)
-}
-
-pub fn delete_rule(conn: &mut PgConnection, id: Uuid, expected: Option<i32>) -> ApiResult<()> {
-    let current = get_rule(conn, id)?;
-    crate::http::check_version(expected, current.version)?;
-    diesel::delete(rr::table.find(id)).execute(conn)?;
-    Ok(())
-}
-
-/// The team of the first active rule that matches, if any.
-pub fn route(conn: &mut PgConnection, ticket: &Routed<'_>) -> ApiResult<Option<String>> {
-    let active: Vec<RoutingRule> = rr::table
-        .filter(rr::active.eq(true))
-        .order((rr::priority, rr::id))
-        .select(RoutingRule::as_select())
-        .load(conn)?;
-    let matches: Vec<RuleMatch> = active.iter().map(RoutingRule::to_match).collect();
-    Ok(rules::first_match(&matches, ticket).map(|i| active[i].team.clone()))
-}
-
 /// The next active agent of `team` in id order after the team's cursor; moves the cursor. The
-/// cursor row is locked, so concurrent calls for one team take turns.
-pub fn next_agent(conn: &mut PgConnection, team: &str) -> ApiResult<Option<Uuid>> {
+/// cursor row is locked, so concurrent calls for one team take turns. Only agents who can see the
+/// ticket take it (`sees_store`): chain-wide staff, or staff of the ticket's store.
+pub fn next_agent(conn: &mut PgConnection, team: &str, store: Option<Uuid>) -> ApiResult<Option<Uuid>> {
     diesel::insert_into(tc::table).values(tc::team.eq(team)).on_conflict_do_nothing().execute(conn)?;
     let last: Option<Uuid> = tc::table.find(team).select(tc::last_staff_id).for_update().first(conn)?;
-    let agents: Vec<Uuid> = staff::table
+    let mut q = staff::table
         .filter(staff::team.eq(team).and(staff::active.eq(true)))
         .order(staff::id)
         .select(staff::id)
-        .load(conn)?;
+        .into_boxed();
+    q = match store {
+        Some(store) => q.filter(staff::store_id.is_null().or(staff::store_id.eq(store))),
+        None => q.filter(staff::store_id.is_null()),
+    };
+    let agents: Vec<Uuid> = q.load(conn)?;
     let next = rules::next_in_rotation(&agents, last);
     if let Some(n) = next {
         diesel::update(tc::table.find(team)).set(tc::last_staff_id.eq(Some(n))).execute(conn)?;
@@ -328,9 +113,21 @@ pub struct NewTicket {
     pub store_id: Option<Uuid>,
 }
 
+/// What ticket events carry: ids, codes and statuses, never the customer's words or contact data
+/// (SPEC §5, §10); `store_id` lets a store-bound reader's timeline leave out other stores' tickets.
 fn summary(t: &Ticket) -> serde_json::Value {
-    json!({"ticket_id": t.id, "subject": t.subject, "type": t.ticket_type, "status": t.status,
-        "priority": t.priority, "team": t.team, "assignee_staff_id": t.assignee_staff_id})
+    json!({"ticket_id": t.id, "type": t.ticket_type, "status": t.status, "priority": t.priority,
+        "team": t.team, "assignee_staff_id": t.assignee_staff_id, "store_id": t.store_id})
+}
+
+/// Whether a staff member (chain-wide, or of one store) can see a ticket held by `store`: only
+/// such a person may be its assignee.
+fn sees_store(staff_store: Option<Uuid>, ticket_store: Option<Uuid>) -> bool {
+    let staff_scope = match staff_store {
+        None => StoreScope::Chain,
+        Some(s) => StoreScope::Store(s),
+    };
+    staff_scope.covers(ticket_store)
 }
 
 /// Creates a ticket: routed to a team, assigned round-robin within it, SLA clock started.
@@ -348,7 +145,7 @@ pub fn create(conn: &mut PgConnection, n: &NewTicket, now: DateTime<Utc>, tz: Tz
     };
     let team = route(conn, &routed)?;
     let assignee = match &team {
-        Some(team) => next_agent(conn, team)?,
+        Some(team) => next_agent(conn, team, n.store_id)?,
         None => None,
     };
     let policy = policy(conn, &n.priority)?.rules();
@@ -389,32 +186,29 @@ pub fn create(conn: &mut PgConnection, n: &NewTicket, now: DateTime<Utc>, tz: Tz
     Ok(ticket)
 }
 
-fn visible(principal: &Principal, ticket: &Ticket) -> bool {
-    principal.store_id.is_none() || ticket.store_id == principal.store_id
+/// A ticket within `scope`: another store's ticket is not found, exactly like a missing one.
+pub fn get(conn: &mut PgConnection, scope: StoreScope, id: Uuid) -> ApiResult<Ticket> {
+    let mut q = t::table.find(id).select(Ticket::as_select()).into_boxed();
+    if let Some(store) = scope.only() {
+        q = q.filter(t::store_id.eq(store));
+    }
+    q.first(conn).optional()?.ok_or_else(ticket_not_found)
 }
 
-pub fn get(conn: &mut PgConnection, principal: &Principal, id: Uuid) -> ApiResult<Ticket> {
-    let ticket: Ticket =
-        t::table.find(id).select(Ticket::as_select()).first(conn).optional()?.ok_or_else(ticket_not_found)?;
-    if !visible(principal, &ticket) {
-        return Err(ticket_not_found());
-    }
-    Ok(ticket)
-}
-
-/// Locks a ticket the caller may see (404 otherwise).
-pub fn lock(conn: &mut PgConnection, principal: &Principal, id: Uuid) -> ApiResult<Ticket> {
-    let ticket: Ticket = t::table
-        .find(id)
-        .select(Ticket::as_select())
-        .for_update()
-        .first(conn)
-        .optional()?
-        .ok_or_else(ticket_not_found)?;
-    if !visible(principal, &ticket) {
-        return Err(ticket_not_found());
-    }
-    Ok(ticket)
+/// Locks a ticket within `scope` (404 otherwise).
+pub fn lock(conn: &mut PgConnection, scope: StoreScope, id: Uuid) -> ApiResult<Ticket> {
+    // Locking queries cannot be boxed: one statement per case.
+    let found = match scope.only() {
+        Some(store) => t::table
+            .find(id)
+            .filter(t::store_id.eq(store))
+            .select(Ticket::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?,
+        None => t::table.find(id).select(Ticket::as_select()).for_update().first(conn).optional()?,
+    };
+    found.ok_or_else(ticket_not_found)
 }
 
 /// Flags the targets of a locked ticket that fell due by `now` (once each, event
@@ -452,8 +246,8 @@ pub fn settle_breaches(conn: &mut PgConnection, ticket: Ticket, now: DateTime<Ut
                 conn,
                 "ticket.sla_breached",
                 ticket.customer_id,
-                json!({"ticket_id": ticket.id, "which": which, "due_at": due, "subject": ticket.subject,
-                    "team": ticket.team, "assignee_staff_id": ticket.assignee_staff_id}),
+                json!({"ticket_id": ticket.id, "which": which, "due_at": due, "team": ticket.team,
+                    "assignee_staff_id": ticket.assignee_staff_id, "store_id": ticket.store_id}),
             )?;
         }
     }
@@ -461,8 +255,8 @@ pub fn settle_breaches(conn: &mut PgConnection, ticket: Ticket, now: DateTime<Ut
 }
 
 /// Reads a ticket, flagging breaches that are due now (a short locked transaction only when some are).
-pub fn read(conn: &mut PgConnection, principal: &Principal, id: Uuid, now: DateTime<Utc>) -> ApiResult<Ticket> {
-    let ticket = get(conn, principal, id)?;
+pub fn read(conn: &mut PgConnection, scope: StoreScope, id: Uuid, now: DateTime<Utc>) -> ApiResult<Ticket> {
+    let ticket = get(conn, scope, id)?;
     let due = rules::new_breaches(
         &BreachInput {
             running: ticket.sla_running_since.is_some(),
@@ -478,19 +272,20 @@ pub fn read(conn: &mut PgConnection, principal: &Principal, id: Uuid, now: DateT
         return Ok(ticket);
     }
     conn.transaction(|conn| {
-        let locked = lock(conn, principal, id)?;
+        let locked = lock(conn, scope, id)?;
         Ok(settle_breaches(conn, locked, now)?.0)
     })
 }
 
 pub struct TicketFilter {
+    /// The caller's stores: a store-bound caller lists its own store's tickets only.
+    pub scope: StoreScope,
     pub status: Option<String>,
     pub team: Option<String>,
     pub assignee_staff_id: Option<Uuid>,
     pub priority: Option<String>,
     pub ticket_type: Option<String>,
     pub customer_id: Option<Uuid>,
-    pub store_id: Option<Uuid>,
 }
 
 /// By id (creation order), filtered.
@@ -514,7 +309,7 @@ pub fn list(conn: &mut PgConnection, f: &TicketFilter, after: Option<Uuid>, limi
     if let Some(v) = f.customer_id {
         q = q.filter(t::customer_id.eq(v));
     }
-    if let Some(v) = f.store_id {
+    if let Some(v) = f.scope.only() {
         q = q.filter(t::store_id.eq(v));
     }
     if let Some(a) = after {
@@ -554,18 +349,19 @@ fn retime(
     Ok((clock, dues))
 }
 
-/// Applies a PATCH to a ticket: 412 on a stale `If-Match`, 409 `invalid_transition`, 422 for an
-/// assignee that is not an active staff member. Retimes the SLA clock; emits the events.
+/// Applies a PATCH to a ticket within `scope`: 412 on a stale `If-Match`, 409 `invalid_transition`,
+/// 422 for an assignee who is not an active staff member within `scope` who can see the ticket.
+/// Retimes the SLA clock; emits the events.
 pub fn update(
     conn: &mut PgConnection,
-    principal: &Principal,
+    scope: StoreScope,
     id: Uuid,
     expected: Option<i32>,
     ch: &TicketChanges,
     now: DateTime<Utc>,
     tz: Tz,
 ) -> ApiResult<Ticket> {
-    let cur = lock(conn, principal, id)?;
+    let cur = lock(conn, scope, id)?;
     crate::http::check_version(expected, cur.version)?;
     let (cur, _) = settle_breaches(conn, cur, now)?;
     let status = ch.status.clone().unwrap_or_else(|| cur.status.clone());
@@ -573,10 +369,7 @@ pub fn update(
         return Err(invalid_transition(&cur.status, &status));
     }
     if let Some(Some(staff_id)) = ch.assignee_staff_id {
-        let active: Option<bool> = staff::table.find(staff_id).select(staff::active).first(conn).optional()?;
-        if active != Some(true) {
-            return Err(ApiError::invalid("assignee_staff_id", "must be an active staff member"));
-        }
+        check_assignee(conn, scope, staff_id, &cur)?;
     }
     let priority = ch.priority.clone().unwrap_or_else(|| cur.priority.clone());
     let team = ch.team.clone().unwrap_or_else(|| cur.team.clone());
@@ -628,25 +421,52 @@ pub fn update(
             conn,
             "ticket.survey_requested",
             updated.customer_id,
-            json!({"ticket_id": updated.id, "subject": updated.subject, "customer_id": updated.customer_id,
-                "channel": updated.channel}),
+            json!({"ticket_id": updated.id, "customer_id": updated.customer_id, "channel": updated.channel,
+                "store_id": updated.store_id}),
         )?;
     }
     Ok(updated)
 }
 
-/// Adds a comment. The first public reply sets `first_responded_at` and moves an open ticket to
-/// `in_progress`. Comments on a closed ticket are refused (409 `ticket_closed`).
+/// A new assignee must be an active staff member within the caller's stores (another store's is
+/// "no staff member", exactly like a missing one) who can see the ticket (`sees_store`).
+fn check_assignee(conn: &mut PgConnection, scope: StoreScope, staff_id: Uuid, ticket: &Ticket) -> ApiResult<()> {
+    let person = match crate::staff::store::get_in(conn, staff_id, scope) {
+        Ok(p) => p,
+        Err(e) if e.code() == "staff_not_found" => {
+            return Err(ApiError::invalid("assignee_staff_id", "no staff member with this id"))
+        }
+        Err(e) => return Err(e),
+    };
+    if !sees_store(person.store_id, ticket.store_id) {
+        let why = "must be an active staff member of the ticket's store, or a chain-wide one";
+        return Err(ApiError::invalid("assignee_staff_id", why));
+    }
+    if !person.active {
+        return Err(ApiError::invalid("assignee_staff_id", "must be an active staff member"));
+    }
+    Ok(())
+}
+
+/// A checked comment: `internal` or `public`, its text, and who writes it (the caller's subject).
+pub struct NewComment<'a> {
+    pub visibility: &'a str,
+    pub body: &'a str,
+    pub author: &'a str,
+}
+
+/// Adds a comment to a ticket within `scope`. The first public reply sets `first_responded_at` and
+/// moves an open ticket to `in_progress`. Comments on a closed ticket are refused (409 `ticket_closed`).
 pub fn comment(
     conn: &mut PgConnection,
-    principal: &Principal,
+    scope: StoreScope,
     id: Uuid,
-    visibility: &str,
-    body: &str,
+    new: &NewComment<'_>,
     now: DateTime<Utc>,
     tz: Tz,
 ) -> ApiResult<(Ticket, Comment)> {
-    let cur = lock(conn, principal, id)?;
+    let NewComment { visibility, body, author } = *new;
+    let cur = lock(conn, scope, id)?;
     let (cur, _) = settle_breaches(conn, cur, now)?;
     if cur.status == "closed" {
         return Err(ApiError::conflict("ticket_closed", "a closed ticket takes no comments; reopen it first")
@@ -658,7 +478,7 @@ pub fn comment(
             cm::ticket_id.eq(id),
             cm::visibility.eq(visibility),
             cm::body.eq(body),
-            cm::author.eq(&principal.sub),
+            cm::author.eq(author),
             cm::created_at.eq(now),
         ))
         .returning(Comment::as_returning())
@@ -681,13 +501,13 @@ pub fn comment(
             .returning(Ticket::as_returning())
             .get_result(conn)?;
     }
-    let excerpt: String = body.chars().take(200).collect();
+    // The body stays in `ticket_comments`: the event names the comment, never its words.
     crate::events::emit(
         conn,
         "ticket.commented",
         ticket.customer_id,
-        json!({"ticket_id": id, "comment_id": comment.id, "visibility": visibility, "subject": ticket.subject,
-            "author": principal.sub, "excerpt": excerpt}),
+        json!({"ticket_id": id, "comment_id": comment.id, "visibility": visibility, "author": author,
+            "store_id": ticket.store_id}),
     )?;
     Ok((ticket, comment))
 }
@@ -708,13 +528,13 @@ pub fn comments(conn: &mut PgConnection, ticket_id: Uuid, after: Option<Uuid>, l
 /// Records the customer's verdict once, on a resolved or closed ticket.
 pub fn record_satisfaction(
     conn: &mut PgConnection,
-    principal: &Principal,
+    scope: StoreScope,
     id: Uuid,
     score: i32,
     comment: Option<String>,
     now: DateTime<Utc>,
 ) -> ApiResult<Ticket> {
-    let cur = lock(conn, principal, id)?;
+    let cur = lock(conn, scope, id)?;
     if cur.satisfaction_score.is_some() {
         return Err(ApiError::conflict(
             "satisfaction_already_recorded",
@@ -739,7 +559,7 @@ pub fn record_satisfaction(
         conn,
         "ticket.satisfaction_recorded",
         updated.customer_id,
-        json!({"ticket_id": id, "subject": updated.subject, "score": score, "comment": comment}),
+        json!({"ticket_id": id, "score": score, "store_id": updated.store_id}),
     )?;
     Ok(updated)
 }

@@ -356,7 +356,7 @@ async fn a_store_bound_caller_sees_and_acts_on_its_own_store_only() {
     assert_eq!(uuid(&mine.body["store_id"]), store_a, "created for its own store");
     let id = mine.uuid("id");
     let other = app.post("/v1/leads").token(&token_a).json(&inquiry(json!({"store_id": store_b}))).send().await;
-    other.assert_status(403);
+    other.assert_problem(403, "store_bound_principal");
 
     app.get(&format!("/v1/leads/{id}")).token(&token_b).send().await.assert_problem(404, "lead_not_found");
     let res = app.post(&format!("/v1/leads/{id}/contact")).token(&token_b).json(&json!({})).send().await;
@@ -371,6 +371,7 @@ async fn a_store_bound_caller_sees_and_acts_on_its_own_store_only() {
         .send()
         .await;
     res.assert_problem(422, "validation_failed");
+    assert_eq!(res.error_fields(), ["staff_id"]);
     let res =
         app.post(&format!("/v1/leads/{id}/assign")).token(&token_a).json(&json!({"staff_id": clerk_a})).send().await;
     res.assert_status(200);
@@ -379,7 +380,7 @@ async fn a_store_bound_caller_sees_and_acts_on_its_own_store_only() {
     let pinned = app.post("/v1/leads").token(&token_a).json(&inquiry(json!({}))).send().await;
     assert_eq!(pinned.body["status"], "new");
     let funnel = app.get(&format!("/v1/leads/funnel?store_id={store_b}")).token(&token_a).send().await;
-    funnel.assert_status(403);
+    funnel.assert_problem(403, "store_bound_principal");
 }
 
 #[actix_web::test]
@@ -678,4 +679,146 @@ async fn whole_numbers_written_as_floats_are_integers() {
     assert_eq!(created["items"][0]["quantity"], 2);
     let res = create(&app, inquiry(json!({"items": [{"sku": "A", "quantity": 1.5, "unit_price": "1.00"}]}))).await;
     res.assert_problem(400, "invalid_body");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Access (SPEC §3.1): the chain's rules, other stores' leads and staff, the funnel, events
+// ---------------------------------------------------------------------------------------------
+
+#[actix_web::test]
+async fn a_store_bound_clerk_cannot_create_assignment_rules() {
+    let app = TestApp::new().await;
+    let (store_a, clerk_a, _) = chaoyang(&app, "PA").await;
+    let (store_b, clerk_b, _) = chaoyang(&app, "PB").await;
+    let chain_rule = chaoyang_rule(&app, store_b, false).await;
+    let clerk = app.store_token(RW, Some(store_a));
+    // The finding: a priority-0 rule sending every lead to the clerk's own staff.
+    let takeover = json!({"name": "all mine", "priority": 0, "target": {"staff_ids": [clerk_a]}});
+    let path = format!("/v1/lead-assignment-rules/{chain_rule}");
+    for res in [
+        app.post("/v1/lead-assignment-rules").token(&clerk).json(&takeover).send().await,
+        app.get("/v1/lead-assignment-rules").token(&clerk).send().await,
+        app.get(&path).token(&clerk).send().await,
+        app.patch(&path).token(&clerk).json(&json!({"target": {"staff_ids": [clerk_a]}})).send().await,
+        app.delete(&path).token(&clerk).send().await,
+    ] {
+        res.assert_problem(403, "store_bound_principal");
+    }
+    // Even with every scope.
+    let admin_of_a = app.store_token(&["admin"], Some(store_a));
+    let res = app.post("/v1/lead-assignment-rules").token(&admin_of_a).json(&takeover).send().await;
+    res.assert_problem(403, "store_bound_principal");
+    // The chain's rule is untouched and still routes: a lead goes to store B's clerk.
+    let rules = app.collect_pages("/v1/lead-assignment-rules", &app.token(RW), 50).await;
+    assert_eq!(rules.iter().map(|r| uuid(&r["id"])).collect::<Vec<_>>(), [chain_rule]);
+    assert_eq!(rules[0]["active"], true);
+    assert_eq!(uuid(&lead(&app, inquiry(json!({}))).await["assignee_staff_id"]), clerk_b);
+    // The chain-wide principal manages rules.
+    let res = app.post("/v1/lead-assignment-rules").token(&app.token(RW)).json(&takeover).send().await;
+    res.assert_status(201);
+}
+
+#[actix_web::test]
+async fn leads_lists_and_the_funnel_follow_the_callers_store() {
+    let app = TestApp::new().await;
+    app.state.clock.set(at(2026, 11, 23, 8, 0));
+    let (store_a, clerk_a, _) = chaoyang(&app, "FA").await;
+    let (store_b, clerk_b, _) = chaoyang(&app, "FB").await;
+    let token_a = app.store_token(RW, Some(store_a));
+    let ours = app.post("/v1/leads").token(&token_a).json(&inquiry(json!({}))).send().await;
+    ours.assert_status(201);
+    let theirs = lead(&app, inquiry(json!({"store_id": store_b}))).await;
+    let queue = lead(&app, inquiry(json!({"category": "男装"}))).await;
+
+    app.get(&format!("/v1/leads?store_id={store_b}"))
+        .token(&token_a)
+        .send()
+        .await
+        .assert_problem(403, "store_bound_principal");
+    let mine = app.collect_pages(&format!("/v1/leads?store_id={store_a}"), &token_a, 50).await;
+    assert_eq!(mine.iter().map(|l| &l["id"]).collect::<Vec<_>>(), [&ours.body["id"]]);
+    assert_eq!(app.collect_pages("/v1/leads", &token_a, 50).await.len(), 1, "not B's, not the chain's queue");
+    assert_eq!(app.collect_pages("/v1/leads", &app.token(RW), 50).await.len(), 3);
+
+    app.state.clock.advance(Duration::minutes(1));
+    let funnel = |token: String| {
+        let app = &app;
+        async move { app.get("/v1/leads/funnel").token(&token).send().await }
+    };
+    let own = funnel(token_a.clone()).await;
+    own.assert_status(200);
+    assert_eq!((own.body["counts"]["created"].as_i64(), own.str("store_id")), (Some(1), store_a.to_string().as_str()));
+    assert_eq!(funnel(app.token(RW)).await.body["counts"]["created"], 3);
+
+    // A lead held by store B goes to B's staff only, whoever assigns it; the chain's queue to anyone.
+    let (tid, qid) = (uuid(&theirs["id"]), uuid(&queue["id"]));
+    let res = action(&app, tid, "assign", json!({"staff_id": clerk_a})).await;
+    res.assert_problem(422, "validation_failed");
+    assert_eq!(res.error_fields(), ["staff_id"]);
+    assert_eq!(uuid(&step(&app, tid, "assign", json!({"staff_id": clerk_b})).await["store_id"]), store_b);
+    assert_eq!(uuid(&step(&app, qid, "assign", json!({"staff_id": clerk_a})).await["store_id"]), store_a);
+}
+
+#[actix_web::test]
+async fn lead_events_carry_ids_and_statuses_never_contact_data_or_free_text() {
+    let app = TestApp::new().await;
+    let (store, clerk1, clerk2) = chaoyang(&app, "LE").await;
+    chaoyang_rule(&app, store, true).await;
+    let till = app.store_token(RW, Some(store));
+    let words = ["王女士", "13812345678", "wang_li88", "想看冬季新款大衣", "已在其他渠道购买"];
+    let body =
+        inquiry(json!({"contact": {"name": words[0], "phone": words[1], "wechat": words[2]}, "notes": words[3]}));
+    let won = app.post("/v1/leads").token(&till).json(&body).send().await;
+    won.assert_status(201);
+    let lost = app.post("/v1/leads").token(&till).json(&body).send().await;
+    lost.assert_status(201);
+    let (won, lost) = (won.uuid("id"), lost.uuid("id"));
+    let act = |id: Uuid, name: &'static str, body: Value| {
+        let (app, till) = (&app, till.clone());
+        async move {
+            let res = app.post(&format!("/v1/leads/{id}/{name}")).token(&till).json(&body).send().await;
+            res.assert_status(200);
+        }
+    };
+    act(won, "contact", json!({})).await;
+    act(won, "qualify", json!({})).await;
+    act(won, "convert", json!({})).await;
+    act(lost, "close", json!({"outcome": "lost", "lost_reason": words[4]})).await;
+    let third = app.post("/v1/leads").token(&till).json(&body).send().await;
+    third.assert_status(201);
+    act(
+        third.uuid("id"),
+        "assign",
+        json!({"staff_id": if third.str("assignee_staff_id") == clerk1.to_string() { clerk2 } else { clerk1 }}),
+    )
+    .await;
+    app.state.clock.advance(Duration::minutes(16));
+    app.post("/v1/sweeps/lead_sla/run").token(&app.admin_token()).send().await.assert_status(200);
+
+    use diesel::prelude::*;
+    use retail_crm::schema::events;
+    let rows: Vec<(String, Value)> = events::table
+        .filter(events::event_type.like("lead.%"))
+        .select((events::event_type, events::data))
+        .load(&mut app.conn())
+        .unwrap_or_else(|e| panic!("events: {e}"));
+    let kinds: std::collections::BTreeSet<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
+    for kind in [
+        "lead.created",
+        "lead.assigned",
+        "lead.contacted",
+        "lead.qualified",
+        "lead.won",
+        "lead.lost",
+        "lead.sla_breached",
+    ] {
+        assert!(kinds.contains(kind), "{kind} missing: {kinds:?}");
+    }
+    for (kind, data) in &rows {
+        let text = data.to_string();
+        for w in words {
+            assert!(!text.contains(w), "{kind} carries {w:?}: {text}");
+        }
+        assert_eq!(data["store_id"].as_str(), Some(store.to_string().as_str()), "{kind} names its store: {text}");
+    }
 }
