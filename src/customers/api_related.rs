@@ -219,21 +219,23 @@ pub struct NewTag {
     description: Option<String>,
 }
 
-/// Add a tag to the catalogue.
+/// Add a tag to the catalogue (the chain's: a store-bound principal gets 403 `store_bound_principal`).
 #[utoipa::path(
     tag = "customers", operation_id = "create_tag", request_body = NewTag,
     security(("bearer" = ["customers:write"])),
     responses(
         (status = 201, description = "Created", body = TagView),
+        (status = 403, description = "`store_bound_principal`: the catalogue is the chain's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`tag_exists`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/tags")]
 async fn create_tag(
-    _auth: Auth<CustomersWrite>,
+    auth: Auth<CustomersWrite>,
     state: web::Data<AppState>,
     body: crate::http::Json<NewTag>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let input = body.into_inner();
     let mut v = Violations::new();
     let name = validate_tags(std::slice::from_ref(&input.name), &mut v).pop().unwrap_or_default();
@@ -249,19 +251,23 @@ async fn create_tag(
     Ok(HttpResponse::Created().json(TagView::from(tag)))
 }
 
-/// Remove a tag from the catalogue and from every customer.
+/// Remove a tag from the catalogue and from every customer (the chain's act).
 #[utoipa::path(
     tag = "customers", operation_id = "delete_tag",
     params(("name" = String, Path, description = "Tag name")),
     security(("bearer" = ["customers:write"])),
-    responses((status = 204, description = "Deleted"))
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`store_bound_principal`: the catalogue is the chain's", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 #[delete("/v1/tags/{name}")]
 async fn delete_tag(
-    _auth: Auth<CustomersWrite>,
+    auth: Auth<CustomersWrite>,
     state: web::Data<AppState>,
     name: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
     let name = name.into_inner();
     crate::db::transaction(&state.pool, move |conn| store::delete_tag(conn, &name)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -382,15 +388,13 @@ async fn customer_timeline(
 
 /// `what`, then the ticket's subject when the event carries one. Events carry ids, codes and
 /// statuses only (SPEC §5); older ones may still hold the subject, and an erasure redacts it.
-fn about_ticket(what: String, data: &Value) -> String {
-    match data["subject"].as_str() {
+fn event_summary(e: &store::TimelineEvent) -> String {
+    let data = &e.data;
+    let about_ticket = |what: String| match &e.ticket_subject {
         Some(subject) => format!("{what}: {subject}"),
         None => what,
-    }
-}
-
-fn event_summary(event_type: &str, data: &Value) -> String {
-    match event_type {
+    };
+    match e.event_type.as_str() {
         "customer.created" => "Customer created".into(),
         "customer.updated" => format!(
             "Profile updated: {}",
@@ -435,33 +439,27 @@ fn event_summary(event_type: &str, data: &Value) -> String {
         "coupon.returned" => format!("Coupon {} given back by a full refund", data["code"].as_str().unwrap_or("?")),
         "coupon.rolled_back" => format!("Coupon {} redemption undone", data["code"].as_str().unwrap_or("?")),
         "coupon.voided" => format!("Coupon {} voided", data["code"].as_str().unwrap_or("?")),
-        "ticket.created" => about_ticket(
-            format!(
-                "Ticket opened ({}, {})",
-                data["type"].as_str().unwrap_or("?"),
-                data["priority"].as_str().unwrap_or("?")
-            ),
-            data,
-        ),
-        "ticket.assigned" => {
-            about_ticket(format!("Ticket assigned to team {}", data["team"].as_str().unwrap_or("-")), data)
-        }
+        "ticket.created" => about_ticket(format!(
+            "Ticket opened ({}, {})",
+            data["type"].as_str().unwrap_or("?"),
+            data["priority"].as_str().unwrap_or("?")
+        )),
+        "ticket.assigned" => about_ticket(format!("Ticket assigned to team {}", data["team"].as_str().unwrap_or("-"))),
         "ticket.updated" => {
-            about_ticket(format!("Ticket {}", data["status"].as_str().unwrap_or("?").replace('_', " ")), data)
+            about_ticket(format!("Ticket {}", data["status"].as_str().unwrap_or("?").replace('_', " ")))
         }
-        "ticket.resolved" => about_ticket("Ticket resolved".into(), data),
-        "ticket.survey_requested" => about_ticket("Satisfaction survey sent".into(), data),
-        "ticket.sla_breached" => about_ticket(
-            format!("Ticket {} SLA breached", data["which"].as_str().unwrap_or("?").replace('_', " ")),
-            data,
-        ),
-        "ticket.commented" => match (data["visibility"].as_str(), data["subject"].as_str(), data["excerpt"].as_str()) {
-            (Some("internal"), Some(subject), Some(excerpt)) => format!("Internal note on ticket {subject}: {excerpt}"),
+        "ticket.resolved" => about_ticket("Ticket resolved".into()),
+        "ticket.survey_requested" => about_ticket("Satisfaction survey sent".into()),
+        "ticket.sla_breached" => {
+            about_ticket(format!("Ticket {} SLA breached", data["which"].as_str().unwrap_or("?").replace('_', " ")))
+        }
+        "ticket.commented" => match (data["visibility"].as_str(), &e.ticket_subject, &e.note) {
+            (Some("internal"), Some(subject), Some(note)) => format!("Internal note on ticket {subject}: {note}"),
             (Some("internal"), _, _) => "Internal note on a ticket".into(),
-            _ => about_ticket("Reply sent on ticket".into(), data),
+            _ => about_ticket("Reply sent on ticket".into()),
         },
         "ticket.satisfaction_recorded" => {
-            about_ticket(format!("Rated ticket {}/5", data["score"].as_i64().unwrap_or(0)), data)
+            about_ticket(format!("Rated ticket {}/5", data["score"].as_i64().unwrap_or(0)))
         }
         "lead.created" => format!(
             "Lead from {} ({}): {}",
@@ -481,7 +479,7 @@ fn event_summary(event_type: &str, data: &Value) -> String {
             Some(order) => format!("Lead won (order {order})"),
             None => "Lead won".into(),
         },
-        "lead.lost" => format!("Lead lost: {}", data["lost_reason"].as_str().unwrap_or("-")),
+        "lead.lost" => "Lead lost".into(),
         other => other.to_string(),
     }
 }
@@ -510,7 +508,7 @@ fn timeline(
     for e in store::timeline_events(conn, &subjects, scope, before, limit)? {
         items.push(TimelineItem {
             kind: "event",
-            summary: event_summary(&e.event_type, &e.data),
+            summary: event_summary(&e),
             item_type: e.event_type,
             id: e.id,
             occurred_at: e.occurred_at,

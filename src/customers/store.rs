@@ -429,6 +429,12 @@ pub struct TimelineEvent {
     pub occurred_at: DateTime<Utc>,
     #[diesel(sql_type = diesel::sql_types::Jsonb)]
     pub data: Value,
+    /// The subject of the ticket a `ticket.*` event is about.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub ticket_subject: Option<String>,
+    /// The text of the internal note a `ticket.commented` event is about.
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    pub note: Option<String>,
 }
 
 /// The subjects' events, newest first, strictly before `(at, id)` when given, leaving out what

@@ -5,6 +5,9 @@
 -- or, for events written before they named it, the store of the row the event is about. A chain
 -- object (no store) is no store's. Events of no store (profile changes, points, memberships) show to
 -- everyone who may read the customer.
+--
+-- Events carry ids, not words (SPEC §5), so the ticket's subject and an internal note's text (跨部门
+-- 数据共享: sales staff see service's notes) are read from their rows, already cleaned by an erasure.
 WITH params AS (
     SELECT $1::uuid[]      AS subjects,   -- the customer and the customers merged into it
            $2::timestamptz AS before_at,  -- the cursor: strictly before (before_at, before_id)
@@ -12,9 +15,12 @@ WITH params AS (
            $4::uuid        AS own_store,  -- the principal's store; NULL for a chain-wide principal
            $5::bigint      AS max_rows
 )
-SELECT e.id, e.type AS event_type, e.occurred_at, e.data
+SELECT e.id, e.type AS event_type, e.occurred_at, e.data, t.subject AS ticket_subject, c.body AS note
 FROM params p
 JOIN events e ON e.subject_id = ANY (p.subjects)
+LEFT JOIN tickets t ON e.type LIKE 'ticket.%' AND t.id = (e.data ->> 'ticket_id')::uuid
+LEFT JOIN ticket_comments c
+       ON e.type = 'ticket.commented' AND c.visibility = 'internal' AND c.id = (e.data ->> 'comment_id')::uuid
 CROSS JOIN LATERAL (
     SELECT e.type NOT LIKE 'membership.%'
                AND (e.data ? 'store_id'

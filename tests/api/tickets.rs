@@ -465,6 +465,10 @@ async fn a_tickets_entries_show_on_the_customers_timeline() {
     assert_eq!(commented["ticket_id"].as_str(), Some(t.as_str()));
     assert_eq!(commented["visibility"], "internal");
     assert_eq!(commented["comment_id"], note.body["comment"]["id"], "names the note, which stays with the ticket");
+    // SPEC §12: sales staff read service's internal notes there (from the note itself, not the event).
+    let summaries: Vec<&str> = items.iter().filter_map(|i| i["summary"].as_str()).collect();
+    assert!(summaries.contains(&"Internal note on ticket 发错货: 仓库已确认发错，补发中"), "{summaries:?}");
+    assert!(summaries.contains(&"Ticket opened (complaint, normal): 发错货"), "{summaries:?}");
 }
 
 #[actix_web::test]

@@ -227,14 +227,6 @@ pub fn customer_ref(id: Option<Uuid>, identity: Option<IdentityInput>, v: &mut V
     }
 }
 
-/// Kept only for the tickets domain's till path (its own tests pin the old 403 `forbidden`) until
-/// it calls `Principal::acting_store` itself; then delete this. The decision is `acting_store`'s.
-pub fn bound_store(principal: &Principal, asked: Option<Uuid>) -> ApiResult<Option<Uuid>> {
-    principal
-        .acting_store(asked)
-        .map_err(|_| crate::http::error::ApiError::forbidden("a store-bound client can only act for its own store"))
-}
-
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"line_no": 1, "sku": "W-DRESS-001", "name": "连衣裙", "category": "女装", "quantity": 1,
     "unit_price": "299.00", "amount": "299.00", "tier_discount": "14.95", "coupon_discount": "0.00", "discounted_amount": "284.05", "refunded_quantity": 0}))]

@@ -1,0 +1,644 @@
+//! The BOLA matrix (SPEC §3.1), generated from the route table: every operation of the OpenAPI
+//! document must have a decided access below. For each, a token bound to store A that holds every
+//! scope is sent at store B's objects (or acts for store B) and must get 404 (another store's
+//! object, exactly as a missing one) or 403 `store_bound_principal` (a chain-wide-only act or an
+//! act for another store) — or, where a store-bound principal may act (a member shops at any
+//! store), succeed without showing any of store B's own records. Then a chain-wide token sends
+//! the same request and succeeds. A new route without a decision here fails the test.
+
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::support::{TestApp, TestResponse};
+
+/// What a store-A principal with every scope gets.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum ForStoreA {
+    /// Another store's object: 404, with the same `*_not_found` code a missing one has.
+    NotFound,
+    /// A chain-wide-only act, or an act for another store: 403 `store_bound_principal`.
+    StoreBound,
+    /// Allowed (customers are the chain's): 2xx, and nothing of store B's own records in it.
+    Allowed,
+}
+
+struct Case {
+    path: String,
+    body: Option<Value>,
+    for_a: ForStoreA,
+}
+
+fn case(path: String, body: Option<Value>, for_a: ForStoreA) -> Option<Case> {
+    Some(Case { path, body, for_a })
+}
+
+/// Store B's world, built by a chain-wide administrator and by store B's own till.
+struct World {
+    a: Uuid,
+    b: Uuid,
+    spare_store: Uuid,
+    customer: Uuid,
+    unenrolled: Uuid,
+    erasable: Uuid,
+    merge_target: Uuid,
+    merge_source: Uuid,
+    staff_b: Uuid,
+    spare_staff_b: Uuid,
+    order_b: Uuid,
+    reservation_b: Uuid,
+    template: Uuid,
+    code_view: String,
+    code_redeem: String,
+    code_redeemed_at_b: String,
+    code_void: String,
+    reward: Uuid,
+    lead_new: Uuid,
+    lead_assigned: Uuid,
+    lead_contacted: Uuid,
+    lead_qualified: Uuid,
+    lead_to_close: Uuid,
+    lead_rule: Uuid,
+    ticket_b: Uuid,
+    ticket_resolved_b: Uuid,
+    routing_rule: Uuid,
+    spare_client: Uuid,
+    now: String,
+}
+
+impl World {
+    /// Store B's own records: a store-A response must never contain them. (A member's points
+    /// entries may name the order they came from, at any store: the order itself stays 404.)
+    fn private_ids(&self) -> Vec<String> {
+        let receipt = "B-SALE-1".to_string();
+        [
+            self.staff_b,
+            self.spare_staff_b,
+            self.reservation_b,
+            self.lead_new,
+            self.lead_assigned,
+            self.lead_contacted,
+            self.lead_qualified,
+            self.lead_to_close,
+            self.ticket_b,
+            self.ticket_resolved_b,
+        ]
+        .iter()
+        .map(Uuid::to_string)
+        .chain([receipt])
+        .collect()
+    }
+}
+
+fn line(price: &str) -> Value {
+    json!([{"sku": "W-DRESS-001", "name": "连衣裙", "category": "女装", "quantity": 1, "unit_price": price}])
+}
+
+/// The request for operation `op` (`"GET /v1/..."`); `n` tells the two callers' requests apart
+/// where an allowed act would otherwise collide with itself. `None`: access not decided.
+fn request(op: &str, w: &World, n: &str) -> Option<Case> {
+    use ForStoreA::*;
+    let (b, c) = (w.b, w.customer);
+    match op {
+        // API clients, the audit log, the event feed, jobs and sweeps: the chain's.
+        "GET /v1/api-clients" | "GET /v1/audit-log" | "GET /v1/events" => case(path(op), None, StoreBound),
+        "POST /v1/api-clients" => case(path(op), Some(json!({"name": "x", "scopes": ["customers:read"]})), StoreBound),
+        "GET /v1/api-clients/{id}" | "DELETE /v1/api-clients/{id}" => {
+            case(format!("/v1/api-clients/{}", w.spare_client), None, StoreBound)
+        }
+        "POST /v1/jobs/{job}/run" => case("/v1/jobs/points_expiry/run".into(), None, StoreBound),
+        "POST /v1/sweeps/{sweep}/run" => case("/v1/sweeps/lead_sla/run".into(), None, StoreBound),
+
+        // Stores and staff.
+        "GET /v1/stores" => case(path(op), None, Allowed),
+        "GET /v1/stores/{id}" => case(format!("/v1/stores/{b}"), None, NotFound),
+        "POST /v1/stores" => case(path(op), Some(json!({"code": format!("NEW-{n}"), "name": "新店"})), StoreBound),
+        "PATCH /v1/stores/{id}" => {
+            case(format!("/v1/stores/{}", w.spare_store), Some(json!({"name": "x"})), StoreBound)
+        }
+        "DELETE /v1/stores/{id}" => case(format!("/v1/stores/{}", w.spare_store), None, StoreBound),
+        "GET /v1/staff" => case(format!("/v1/staff?store_id={b}"), None, StoreBound),
+        "POST /v1/staff" => case(path(op), Some(json!({"name": "新员工", "store_id": b})), StoreBound),
+        "GET /v1/staff/{id}" => case(format!("/v1/staff/{}", w.staff_b), None, NotFound),
+        "PATCH /v1/staff/{id}" => case(format!("/v1/staff/{}", w.staff_b), Some(json!({"capacity": 9})), NotFound),
+        "DELETE /v1/staff/{id}" => case(format!("/v1/staff/{}", w.spare_staff_b), None, NotFound),
+
+        // Customers: the chain's, found and served at any store; lists, merge, erase, export are not.
+        "GET /v1/customers" => case(format!("/v1/customers?store_id={b}"), None, StoreBound),
+        "POST /v1/customers" => case(path(op), Some(json!({"name": format!("新客{n}")})), Allowed),
+        "POST /v1/customers/bulk" => case(
+            path(op),
+            Some(
+                json!({"customers": [{"identity": {"kind": "tmall_ouid", "value": format!("t_{n}")}, "name": "李四"}]}),
+            ),
+            Allowed,
+        ),
+        "PUT /v1/customers/by-identity/{kind}/{value}" => {
+            case(format!("/v1/customers/by-identity/jd_pin/pin_{n}"), Some(json!({"name": "王五"})), Allowed)
+        }
+        "GET /v1/customers/lookup" => case("/v1/customers/lookup?phone=13800000001".into(), None, Allowed),
+        "GET /v1/customers/{id}" | "GET /v1/customers/{id}/identities" | "GET /v1/customers/{id}/coupons" => {
+            case(path(op).replace("{id}", &c.to_string()), None, Allowed)
+        }
+        "GET /v1/customers/{id}/timeline"
+        | "GET /v1/customers/{id}/membership"
+        | "GET /v1/customers/{id}/membership/history"
+        | "GET /v1/customers/{id}/points"
+        | "GET /v1/customers/{id}/points/entries" => case(path(op).replace("{id}", &c.to_string()), None, Allowed),
+        "PATCH /v1/customers/{id}" => case(format!("/v1/customers/{c}"), Some(json!({"city": "上海"})), Allowed),
+        "PUT /v1/customers/{id}/tags" => {
+            case(format!("/v1/customers/{c}/tags"), Some(json!({"tags": ["vip"]})), Allowed)
+        }
+        "POST /v1/customers/{id}/notes" => {
+            case(format!("/v1/customers/{c}/notes"), Some(json!({"body": "偏好小码"})), Allowed)
+        }
+        "POST /v1/customers/{id}/identities" => case(
+            format!("/v1/customers/{c}/identities"),
+            Some(json!({"kind": "external:erp", "value": format!("ERP-{n}")})),
+            Allowed,
+        ),
+        "DELETE /v1/customers/{id}/identities/{kind}/{value}" => {
+            case(format!("/v1/customers/{c}/identities/external:erp/DEL-{n}"), None, Allowed)
+        }
+        "DELETE /v1/customers/{id}" => case(format!("/v1/customers/{}", w.erasable), None, StoreBound),
+        "GET /v1/customers/{id}/export" => case(format!("/v1/customers/{c}/export"), None, StoreBound),
+        "POST /v1/customers/{id}/merge" => case(
+            format!("/v1/customers/{}/merge", w.merge_target),
+            Some(json!({"source_customer_id": w.merge_source})),
+            StoreBound,
+        ),
+        "GET /v1/tags" => case(path(op), None, Allowed),
+        "POST /v1/tags" => case(path(op), Some(json!({"name": format!("tag-{n}"), "kind": "manual"})), StoreBound),
+        "DELETE /v1/tags/{name}" => case("/v1/tags/retired".into(), None, StoreBound),
+
+        // Memberships, tiers, the points program and rewards.
+        "GET /v1/memberships" => case(format!("/v1/memberships?store_id={b}"), None, StoreBound),
+        "POST /v1/customers/{id}/membership" => case(
+            format!("/v1/customers/{}/membership", w.unenrolled),
+            Some(json!({"channel": "pos", "store_id": b})),
+            StoreBound,
+        ),
+        "PUT /v1/customers/{id}/membership/tier" => case(
+            format!("/v1/customers/{c}/membership/tier"),
+            Some(json!({"tier": "gold", "reason": "VIP 补偿"})),
+            StoreBound,
+        ),
+        "GET /v1/tiers" | "GET /v1/loyalty/program" | "GET /v1/rewards" => case(path(op), None, Allowed),
+        "GET /v1/tiers/{code}" => case("/v1/tiers/gold".into(), None, Allowed),
+        "POST /v1/tiers" => case(
+            path(op),
+            Some(json!({"code": format!("vip{n}"), "name": "黑卡", "rank": 9, "min_annual_spend": "90000.00",
+                        "discount_rate": "0.80", "points_multiplier": "1.0"})),
+            StoreBound,
+        ),
+        "PATCH /v1/tiers/{code}" => case("/v1/tiers/gold".into(), Some(json!({"name": "金卡"})), StoreBound),
+        "PUT /v1/loyalty/program" => case(path(op), Some(json!({"earn_rate": "1"})), StoreBound),
+        "GET /v1/loyalty/audit" => case(path(op), None, StoreBound),
+        "POST /v1/rewards" => {
+            case(path(op), Some(json!({"name": format!("电炖锅{n}"), "points_cost": 100, "stock": 5})), StoreBound)
+        }
+        "GET /v1/rewards/{id}" => case(format!("/v1/rewards/{}", w.reward), None, Allowed),
+        "PATCH /v1/rewards/{id}" => case(format!("/v1/rewards/{}", w.reward), Some(json!({"stock": 50})), StoreBound),
+        "POST /v1/customers/{id}/reward-redemptions" => case(
+            format!("/v1/customers/{c}/reward-redemptions"),
+            Some(json!({"reward_id": w.reward, "quantity": 1})),
+            Allowed,
+        ),
+        "POST /v1/customers/{id}/points/adjustments" => case(
+            format!("/v1/customers/{c}/points/adjustments"),
+            Some(json!({"points": 100, "reason": "补偿"})),
+            StoreBound,
+        ),
+
+        // Orders, refunds, the quote and reservations: for one's own store only.
+        "POST /v1/orders" => case(
+            path(op),
+            Some(json!({"external_id": format!("X-{n}"), "channel": "pos", "store_id": b, "customer_id": c,
+                        "occurred_at": w.now, "lines": line("100.00")})),
+            StoreBound,
+        ),
+        "GET /v1/orders" => case(format!("/v1/orders?store_id={b}"), None, StoreBound),
+        "GET /v1/orders/{id}" | "GET /v1/orders/{id}/refunds" => {
+            case(path(op).replace("{id}", &w.order_b.to_string()), None, NotFound)
+        }
+        "POST /v1/orders/{id}/refunds" => case(
+            format!("/v1/orders/{}/refunds", w.order_b),
+            Some(json!({"external_id": "RF-1", "amount": "10.00"})),
+            NotFound,
+        ),
+        "POST /v1/checkout/quote" => case(
+            path(op),
+            Some(json!({"customer_id": c, "store_id": b, "channel": "pos", "lines": line("100.00")})),
+            StoreBound,
+        ),
+        "GET /v1/checkout/reservations/{id}" | "DELETE /v1/checkout/reservations/{id}" => {
+            case(format!("/v1/checkout/reservations/{}", w.reservation_b), None, NotFound)
+        }
+
+        // Coupons: templates, issuing and voiding are the chain's; redeeming is for one's store.
+        "GET /v1/coupon-templates" => case(path(op), None, Allowed),
+        "GET /v1/coupon-templates/{id}" | "GET /v1/coupon-templates/{id}/stats" => {
+            case(path(op).replace("{id}", &w.template.to_string()), None, Allowed)
+        }
+        "POST /v1/coupon-templates" => case(
+            path(op),
+            Some(
+                json!({"name": format!("无门槛{n}"), "kind": "cash", "discount": "5.00", "valid_days_after_issue": 7}),
+            ),
+            StoreBound,
+        ),
+        "PATCH /v1/coupon-templates/{id}" => {
+            case(format!("/v1/coupon-templates/{}", w.template), Some(json!({"name": "改名"})), StoreBound)
+        }
+        "POST /v1/coupon-templates/{id}/issue" => {
+            case(format!("/v1/coupon-templates/{}/issue", w.template), Some(json!({"customer_ids": [c]})), StoreBound)
+        }
+        "POST /v1/customers/{id}/coupons" => {
+            case(format!("/v1/customers/{c}/coupons"), Some(json!({"template_id": w.template})), Allowed)
+        }
+        "GET /v1/coupons/{code}" => case(format!("/v1/coupons/{}", w.code_view), None, Allowed),
+        "POST /v1/coupons/{code}/redeem" => case(
+            format!("/v1/coupons/{}/redeem", w.code_redeem),
+            Some(json!({"customer_id": c, "store_id": b, "order_reference": "R-1", "amount": "100.00"})),
+            StoreBound,
+        ),
+        "POST /v1/coupons/{code}/rollback" => case(
+            format!("/v1/coupons/{}/rollback", w.code_redeemed_at_b),
+            Some(json!({"reason": "sale cancelled"})),
+            NotFound,
+        ),
+        "POST /v1/coupons/{code}/void" => {
+            case(format!("/v1/coupons/{}/void", w.code_void), Some(json!({"reason": "作废"})), StoreBound)
+        }
+
+        // Leads: a store's own; the assignment rules route every store's, so they are the chain's.
+        "GET /v1/leads" | "GET /v1/leads/funnel" => case(format!("{}?store_id={b}", path(op)), None, StoreBound),
+        "POST /v1/leads" => case(
+            path(op),
+            Some(json!({"source": "pos", "kind": "walk_in", "store_id": b,
+                        "contact": {"name": "王女士", "phone": "13800000009"}})),
+            StoreBound,
+        ),
+        "GET /v1/leads/{id}" => case(format!("/v1/leads/{}", w.lead_new), None, NotFound),
+        "POST /v1/leads/{id}/assign" => {
+            case(format!("/v1/leads/{}/assign", w.lead_new), Some(json!({"staff_id": w.staff_b})), NotFound)
+        }
+        "POST /v1/leads/{id}/contact" => case(format!("/v1/leads/{}/contact", w.lead_assigned), None, NotFound),
+        "POST /v1/leads/{id}/qualify" => case(format!("/v1/leads/{}/qualify", w.lead_contacted), None, NotFound),
+        "POST /v1/leads/{id}/convert" => {
+            case(format!("/v1/leads/{}/convert", w.lead_qualified), Some(json!({"customer_id": c})), NotFound)
+        }
+        "POST /v1/leads/{id}/close" => case(
+            format!("/v1/leads/{}/close", w.lead_to_close),
+            Some(json!({"outcome": "lost", "lost_reason": "已在其他渠道购买"})),
+            NotFound,
+        ),
+        "GET /v1/lead-assignment-rules" => case(path(op), None, StoreBound),
+        "POST /v1/lead-assignment-rules" => case(
+            path(op),
+            Some(json!({"name": format!("rule {n}"), "priority": 0, "target": {"staff_ids": [w.staff_b]},
+                        "strategy": "round_robin"})),
+            StoreBound,
+        ),
+        "GET /v1/lead-assignment-rules/{id}" | "DELETE /v1/lead-assignment-rules/{id}" => {
+            case(format!("/v1/lead-assignment-rules/{}", w.lead_rule), None, StoreBound)
+        }
+        "PATCH /v1/lead-assignment-rules/{id}" => {
+            case(format!("/v1/lead-assignment-rules/{}", w.lead_rule), Some(json!({"priority": 0})), StoreBound)
+        }
+
+        // Tickets: a store's own; routing rules and SLA policies are the chain's.
+        "GET /v1/tickets" | "GET /v1/tickets/stats" => case(path(op), None, Allowed),
+        "POST /v1/tickets" => case(
+            path(op),
+            Some(json!({"type": "inquiry", "channel": "pos", "subject": "咨询", "customer_id": c, "store_id": b})),
+            StoreBound,
+        ),
+        "GET /v1/tickets/{id}" | "GET /v1/tickets/{id}/comments" => {
+            case(path(op).replace("{id}", &w.ticket_b.to_string()), None, NotFound)
+        }
+        "PATCH /v1/tickets/{id}" => {
+            case(format!("/v1/tickets/{}", w.ticket_b), Some(json!({"priority": "high"})), NotFound)
+        }
+        "POST /v1/tickets/{id}/comments" => case(
+            format!("/v1/tickets/{}/comments", w.ticket_b),
+            Some(json!({"visibility": "internal", "body": "已联系"})),
+            NotFound,
+        ),
+        "POST /v1/tickets/{id}/satisfaction" => {
+            case(format!("/v1/tickets/{}/satisfaction", w.ticket_resolved_b), Some(json!({"score": 5})), NotFound)
+        }
+        "GET /v1/ticket-routing-rules" | "GET /v1/sla-policies" => case(path(op), None, StoreBound),
+        "POST /v1/ticket-routing-rules" => {
+            case(path(op), Some(json!({"name": format!("rule {n}"), "priority": 0, "team": "after_sales"})), StoreBound)
+        }
+        "GET /v1/ticket-routing-rules/{id}" | "DELETE /v1/ticket-routing-rules/{id}" => {
+            case(format!("/v1/ticket-routing-rules/{}", w.routing_rule), None, StoreBound)
+        }
+        "PATCH /v1/ticket-routing-rules/{id}" => {
+            case(format!("/v1/ticket-routing-rules/{}", w.routing_rule), Some(json!({"priority": 0})), StoreBound)
+        }
+        "PUT /v1/sla-policies/{priority}" => case(
+            "/v1/sla-policies/normal".into(),
+            Some(json!({"first_response_minutes": 120, "resolution_minutes": 2880})),
+            StoreBound,
+        ),
+        _ => None,
+    }
+}
+
+fn path(op: &str) -> String {
+    op.split_once(' ').map(|(_, p)| p.to_string()).unwrap_or_default()
+}
+
+/// Operations anyone may call: nothing to decide.
+const PUBLIC: &[&str] = &["POST /v1/auth/token"];
+
+/// Every operation of the published document, reads first and removals last (a chain-wide
+/// removal must not take away what a later case reads).
+fn operations() -> Vec<String> {
+    let doc = retail_crm::openapi_document();
+    let mut ops: Vec<String> = doc["paths"]
+        .as_object()
+        .map(|paths| {
+            paths
+                .iter()
+                .flat_map(|(path, item)| {
+                    item.as_object()
+                        .into_iter()
+                        .flat_map(|methods| methods.keys())
+                        .filter(|m| ["get", "post", "put", "patch", "delete"].contains(&m.as_str()))
+                        .map(move |m| format!("{} {path}", m.to_uppercase()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let rank = |op: &String| ["GET", "POST", "PUT", "PATCH", "DELETE"].iter().position(|m| op.starts_with(m));
+    ops.sort_by_key(|op| (rank(op), op.clone()));
+    ops
+}
+
+async fn send(app: &TestApp, op: &str, case: &Case, token: &str) -> TestResponse {
+    let method = op.split(' ').next().unwrap_or_default();
+    let req = match method {
+        "GET" => app.get(&case.path),
+        "POST" => app.post(&case.path),
+        "PUT" => app.put(&case.path),
+        "PATCH" => app.patch(&case.path),
+        _ => app.delete(&case.path),
+    };
+    let req = req.token(token);
+    match &case.body {
+        Some(body) => req.json(body).send().await,
+        None => req.send().await,
+    }
+}
+
+#[actix_web::test]
+async fn every_operation_decides_access_for_store_bound_and_chain_wide_principals() {
+    let app = TestApp::new().await;
+    let w = world(&app).await;
+    let store_a = app.store_token(retail_crm::http::auth::ALL_SCOPES, Some(w.a));
+    let chain = app.admin_token();
+    let private = w.private_ids();
+
+    let ops = operations();
+    let undecided: Vec<&String> =
+        ops.iter().filter(|op| !PUBLIC.contains(&op.as_str()) && request(op, &w, "a").is_none()).collect();
+    assert!(undecided.is_empty(), "operations whose access for store-bound principals is not decided: {undecided:?}");
+
+    let mut failures = Vec::new();
+    for op in ops.iter().filter(|op| !PUBLIC.contains(&op.as_str())) {
+        let Some(mine) = request(op, &w, "a") else { continue };
+        let res = send(&app, op, &mine, &store_a).await;
+        let ok = match mine.for_a {
+            ForStoreA::NotFound => res.status == 404 && res.code().ends_with("_not_found"),
+            ForStoreA::StoreBound => res.status == 403 && res.code() == "store_bound_principal",
+            ForStoreA::Allowed => {
+                (200..300).contains(&res.status) && !private.iter().any(|id| res.text.contains(id.as_str()))
+            }
+        };
+        if !ok {
+            failures.push(format!("{op} as store A: expected {:?}, got {} {}", mine.for_a, res.status, res.text));
+        }
+        let theirs = request(op, &w, "c").unwrap_or(mine);
+        let res = send(&app, op, &theirs, &chain).await;
+        if !(200..300).contains(&res.status) {
+            failures.push(format!("{op} chain-wide: expected success, got {} {}", res.status, res.text));
+        }
+    }
+    assert!(failures.is_empty(), "{} access failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+async fn created(res: TestResponse) -> Uuid {
+    assert!((200..300).contains(&res.status), "fixture: {} {}", res.status, res.text);
+    res.uuid("id")
+}
+
+async fn world(app: &TestApp) -> World {
+    let admin = app.admin_token();
+    let uuid = |v: &Value| v["id"].as_str().unwrap_or_default().parse::<Uuid>().unwrap_or_default();
+    let (a, b, spare_store) = (
+        uuid(&app.create_store("A-01").await),
+        uuid(&app.create_store("B-01").await),
+        uuid(&app.create_store("C-01").await),
+    );
+    let till_b = app.store_token(retail_crm::http::auth::ALL_SCOPES, Some(b));
+    let staff_b = uuid(
+        &app.create_staff(json!({"name": "B店店员", "store_id": b, "roles": ["sales", "service"], "skills": ["女装"]}))
+            .await,
+    );
+    let spare_staff_b = uuid(&app.create_staff(json!({"name": "B店兼职", "store_id": b, "roles": ["sales"]})).await);
+    app.create_staff(json!({"name": "A店店员", "store_id": a, "roles": ["sales"]})).await;
+
+    let customer_at = |name: &str, phone: Option<&str>| {
+        let body = json!({"name": name, "phone": phone, "home_store_id": b});
+        let admin = admin.clone();
+        async move { created(app.post("/v1/customers").token(&admin).json(&body).send().await).await }
+    };
+    let customer = customer_at("张三", Some("13800000001")).await;
+    let unenrolled = customer_at("赵六", None).await;
+    let erasable = customer_at("钱七", Some("13800000002")).await;
+    let merge_target = customer_at("孙八", None).await;
+    let merge_source = customer_at("孙八(重复)", None).await;
+    for id in [customer, merge_target] {
+        let res = app
+            .post(&format!("/v1/customers/{id}/membership"))
+            .token(&till_b)
+            .json(&json!({"channel": "pos"}))
+            .send()
+            .await;
+        res.assert_status(201);
+    }
+    for value in ["DEL-a", "DEL-c"] {
+        app.post(&format!("/v1/customers/{customer}/identities"))
+            .token(&admin)
+            .json(&json!({"kind": "external:erp", "value": value}))
+            .send()
+            .await
+            .assert_status(201);
+    }
+    app.post("/v1/tags").token(&admin).json(&json!({"name": "retired", "kind": "manual"})).send().await;
+    app.post(&format!("/v1/customers/{customer}/points/adjustments"))
+        .token(&admin)
+        .json(&json!({"points": 5000, "reason": "开卡礼"}))
+        .send()
+        .await
+        .assert_status(201);
+
+    let now = app.now().to_rfc3339();
+    let order = app
+        .post("/v1/orders")
+        .token(&till_b)
+        .json(&json!({"external_id": "B-SALE-1", "channel": "pos", "customer_id": customer, "occurred_at": now,
+                      "lines": line("300.00")}))
+        .send()
+        .await;
+    let order_b = created(order).await;
+    let quote = app
+        .post("/v1/checkout/quote")
+        .token(&till_b)
+        .json(&json!({"customer_id": customer, "channel": "pos", "lines": line("300.00"), "points_to_redeem": 100,
+                      "reserve": true}))
+        .send()
+        .await;
+    quote.assert_status(200);
+    let reservation_b = quote.uuid("reservation_id");
+
+    let template = created(
+        app.post("/v1/coupon-templates")
+            .token(&admin)
+            .json(&json!({"name": "无门槛10", "kind": "cash", "discount": "10.00", "valid_days_after_issue": 30,
+                          "per_customer_limit": 50, "status": "active"}))
+            .send()
+            .await,
+    )
+    .await;
+    let mut codes: Vec<String> = Vec::new();
+    for _ in 0..4 {
+        let res = app
+            .post(&format!("/v1/customers/{customer}/coupons"))
+            .token(&admin)
+            .json(&json!({"template_id": template}))
+            .send()
+            .await;
+        res.assert_status(201);
+        codes.push(res.str("code").to_string());
+    }
+    app.post(&format!("/v1/coupons/{}/redeem", codes[2]))
+        .token(&till_b)
+        .json(&json!({"customer_id": customer, "order_reference": "B-R-1", "amount": "100.00"}))
+        .send()
+        .await
+        .assert_status(201);
+    let reward = created(
+        app.post("/v1/rewards")
+            .token(&admin)
+            .json(&json!({"name": "小熊电炖锅", "points_cost": 100, "stock": 50}))
+            .send()
+            .await,
+    )
+    .await;
+
+    let lead = |stage: &'static [&'static str]| {
+        let till_b = till_b.clone();
+        async move {
+            let id = created(
+                app.post("/v1/leads")
+                    .token(&till_b)
+                    .json(&json!({"source": "pos", "kind": "walk_in", "category": "女装",
+                                  "contact": {"name": "王女士", "phone": "13800000008"}}))
+                    .send()
+                    .await,
+            )
+            .await;
+            for step in stage {
+                let body = match *step {
+                    "assign" => json!({"staff_id": staff_b}),
+                    _ => json!({}),
+                };
+                let res = app.post(&format!("/v1/leads/{id}/{step}")).token(&till_b).json(&body).send().await;
+                assert!(res.status == 200, "lead fixture {step}: {}", res.text);
+            }
+            id
+        }
+    };
+    let lead_new = lead(&[]).await;
+    let lead_assigned = lead(&["assign"]).await;
+    let lead_contacted = lead(&["assign", "contact"]).await;
+    let lead_qualified = lead(&["assign", "contact", "qualify"]).await;
+    let lead_to_close = lead(&["assign"]).await;
+    let lead_rule = created(
+        app.post("/v1/lead-assignment-rules")
+            .token(&admin)
+            .json(&json!({"name": "B 女装", "priority": 50, "match": {"category": "童装"},
+                          "target": {"staff_ids": [staff_b]}, "strategy": "round_robin"}))
+            .send()
+            .await,
+    )
+    .await;
+
+    let ticket = || {
+        let till_b = till_b.clone();
+        async move {
+            created(
+                app.post("/v1/tickets")
+                    .token(&till_b)
+                    .json(
+                        &json!({"type": "return", "channel": "pos", "subject": "尺码不合适", "customer_id": customer}),
+                    )
+                    .send()
+                    .await,
+            )
+            .await
+        }
+    };
+    let ticket_b = ticket().await;
+    let ticket_resolved_b = ticket().await;
+    app.patch(&format!("/v1/tickets/{ticket_resolved_b}"))
+        .token(&till_b)
+        .json(&json!({"status": "resolved"}))
+        .send()
+        .await
+        .assert_status(200);
+    let routing_rule = created(
+        app.post("/v1/ticket-routing-rules")
+            .token(&admin)
+            .json(&json!({"name": "退货", "priority": 50, "match_type": "inquiry", "team": "after_sales"}))
+            .send()
+            .await,
+    )
+    .await;
+    let spare_client = app.create_api_client(&["customers:read"], None).await.id;
+
+    World {
+        a,
+        b,
+        spare_store,
+        customer,
+        unenrolled,
+        erasable,
+        merge_target,
+        merge_source,
+        staff_b,
+        spare_staff_b,
+        order_b,
+        reservation_b,
+        template,
+        code_view: codes[0].clone(),
+        code_redeem: codes[1].clone(),
+        code_redeemed_at_b: codes[2].clone(),
+        code_void: codes[3].clone(),
+        reward,
+        lead_new,
+        lead_assigned,
+        lead_contacted,
+        lead_qualified,
+        lead_to_close,
+        lead_rule,
+        ticket_b,
+        ticket_resolved_b,
+        routing_rule,
+        spare_client,
+        now,
+    }
+}
