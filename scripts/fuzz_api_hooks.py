@@ -159,6 +159,16 @@ STATE_DEPENDENT = [
     ("PUT /v1/sla-policies/{priority}", "validation_failed", "business_days", "ISO weekday"),
     ("PUT /v1/sla-policies/{priority}", "sla_policy_not_found", None, None),
     ("GET /v1/tickets/stats", "validation_failed", "to", "must be after from"),
+    # SPEC §3.1: a report window spans at most 366 days (a relation between `from` and `to`, or
+    # between `from` and today when `to` is left out).
+    (None, "validation_failed", "to", "a report window spans at most"),
+    # SPEC §7: a re-post of a sale's natural key with other content conflicts with the stored sale;
+    # an external price is bounded by the lines the same body sends (a cross-field rule).
+    ("POST /v1/orders", "order_conflict", None, None),
+    ("POST /v1/orders", "validation_failed", "paid_amount", "must not exceed total_amount"),
+    ("POST /v1/orders", "validation_failed", "paid_amount", "must not be negative"),
+    # SPEC §3.1: the per-call cap is a program setting (server state).
+    ("POST /v1/customers/{id}/points/adjustments", "adjustment_over_limit", None, None),
     # Coupons at the till: whether a code applies follows from who holds it, its status, validity,
     # scope and the basket (the reasons are listed in QuoteCoupon); whether a reservation can be
     # used or released follows from its state and its clock.

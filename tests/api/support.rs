@@ -229,6 +229,38 @@ impl TestApp {
         format!("'{}'::timestamptz", self.now().to_rfc3339())
     }
 
+    /// The stored events whose type starts with `prefix` (e.g. `"lead."`), after checking SPEC §5/§10
+    /// on each: every kind in `kinds` was written, none carries any of `words` (free text, contact
+    /// data), and each names the store that holds its object.
+    #[track_caller]
+    pub fn assert_events_carry_ids_not_words(
+        &self,
+        prefix: &str,
+        kinds: &[&str],
+        words: &[&str],
+        store: &str,
+    ) -> Vec<(String, Value)> {
+        use diesel::prelude::*;
+        use retail_crm::schema::events;
+        let rows: Vec<(String, Value)> = events::table
+            .filter(events::event_type.like(format!("{prefix}%")))
+            .select((events::event_type, events::data))
+            .load(&mut self.conn())
+            .unwrap_or_else(|e| panic!("events: {e}"));
+        let written: std::collections::BTreeSet<&str> = rows.iter().map(|(k, _)| k.as_str()).collect();
+        for kind in kinds {
+            assert!(written.contains(kind), "{kind} missing: {written:?}");
+        }
+        for (kind, data) in &rows {
+            let text = data.to_string();
+            for w in words {
+                assert!(!text.contains(w), "{kind} carries {w:?}: {text}");
+            }
+            assert_eq!(data["store_id"].as_str(), Some(store), "{kind} names its store: {text}");
+        }
+        rows
+    }
+
     /// A new connection to this test's database, outside the app's pool.
     pub fn connect(&self) -> PgConnection {
         connect(&self.db_url)
