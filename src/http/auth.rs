@@ -167,6 +167,12 @@ pub enum StoreScope {
 }
 
 impl StoreScope {
+    /// The records an object held by `store` may refer to: a store's ticket or lead names only that
+    /// store's orders and staff; a chain object (no store) any.
+    pub fn of_holder(store: Option<Uuid>) -> StoreScope {
+        store.map_or(StoreScope::Chain, StoreScope::Store)
+    }
+
     /// The store to filter by, or `None` for every store.
     pub fn only(self) -> Option<Uuid> {
         match self {

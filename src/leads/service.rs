@@ -180,11 +180,7 @@ pub fn convert(
 ) -> ApiResult<(Lead, bool)> {
     next_status(lead, Action::Convert)?;
     if let Some(order) = order_id {
-        let found: Option<Uuid> =
-            crate::schema::orders::table.find(order).select(crate::schema::orders::id).first(conn).optional()?;
-        if found.is_none() {
-            return Err(ApiError::invalid("order_id", "no order with this id"));
-        }
+        crate::orders::store::linkable(conn, order, lead.store_id, "order_id")?;
     }
     let mut created = false;
     let customer = match customer_id {

@@ -189,6 +189,16 @@ pub fn get_in(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult
     q.first(conn).optional()?.ok_or_else(not_found)
 }
 
+/// An order a store-held object links to (a ticket's, a won lead's): 422 on `field` when it does not
+/// exist or belongs to another store, worded alike so the answer tells nothing about other stores.
+pub fn linkable(conn: &mut PgConnection, id: Uuid, holder: Option<Uuid>, field: &str) -> ApiResult<Uuid> {
+    match get_in(conn, id, StoreScope::of_holder(holder)) {
+        Ok(order) => Ok(order.id),
+        Err(ApiError::NotFound { .. }) => Err(ApiError::invalid(field, "no order with this id")),
+        Err(other) => Err(other),
+    }
+}
+
 /// Locks an order within `scope` (a refund's first lock).
 pub fn lock_in(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult<Order> {
     // Row locks cannot be boxed: one statement per scope.

@@ -137,6 +137,9 @@ pub fn create(conn: &mut PgConnection, n: &NewTicket, now: DateTime<Utc>, tz: Tz
         Some(id) => crate::orders::service::resolve_customer(conn, &crate::orders::service::CustomerRef::Id(id))?,
         None => None,
     };
+    if let Some(order) = n.order_id {
+        crate::orders::store::linkable(conn, order, n.store_id, "order_id")?;
+    }
     let routed = Routed {
         ticket_type: &n.ticket_type,
         category: n.category.as_deref(),

@@ -642,3 +642,54 @@ async fn world(app: &TestApp) -> World {
         now,
     }
 }
+
+/// A store's ticket or won lead may link only that store's orders: naming another store's order is
+/// answered like an unknown id (422 on `order_id`), so it neither attaches nor reveals it.
+#[actix_web::test]
+async fn a_stores_tickets_and_leads_link_only_its_own_orders() {
+    let app = TestApp::new().await;
+    let uuid = |v: &Value| v["id"].as_str().unwrap_or_default().parse::<Uuid>().unwrap_or_default();
+    let (a, b) = (uuid(&app.create_store("A-01").await), uuid(&app.create_store("B-01").await));
+    let till_a = app.store_token(retail_crm::http::auth::ALL_SCOPES, Some(a));
+    let till_b = app.store_token(retail_crm::http::auth::ALL_SCOPES, Some(b));
+    let sale = |token: &str, receipt: &str| {
+        let body = json!({"external_id": receipt, "channel": "pos", "occurred_at": app.now(), "lines": line("99.00")});
+        let token = token.to_string();
+        let app = &app;
+        async move { created(app.post("/v1/orders").token(&token).json(&body).send().await).await }
+    };
+    let (order_a, order_b) = (sale(&till_a, "R-1").await, sale(&till_b, "R-1").await);
+
+    let ticket = |order: Uuid| json!({"type": "return", "channel": "pos", "subject": "退货", "order_id": order});
+    let res = app.post("/v1/tickets").token(&till_a).json(&ticket(order_b)).send().await;
+    res.assert_problem(422, "validation_failed");
+    assert_eq!(res.error_fields(), ["order_id"]);
+    let unknown = app.post("/v1/tickets").token(&till_a).json(&ticket(Uuid::now_v7())).send().await;
+    assert_eq!(unknown.body["errors"], res.body["errors"], "another store's order reads like an unknown one");
+    let res = app.post("/v1/tickets").token(&till_a).json(&ticket(order_a)).send().await;
+    res.assert_status(201);
+    assert_eq!(res.body["order_id"], json!(order_a));
+
+    let lead = created(
+        app.post("/v1/leads")
+            .token(&till_a)
+            .json(&json!({"source": "pos", "kind": "walk_in", "contact": {"name": "王女士", "phone": "13800000007"}}))
+            .send()
+            .await,
+    )
+    .await;
+    let staff = app.create_staff(json!({"name": "A店店员", "store_id": a, "roles": ["sales"]})).await;
+    for (step, body) in [("assign", json!({"staff_id": staff["id"]})), ("contact", json!({})), ("qualify", json!({}))] {
+        app.post(&format!("/v1/leads/{lead}/{step}")).token(&till_a).json(&body).send().await.assert_status(200);
+    }
+    for (token, order) in [(&till_a, order_b), (&app.admin_token(), order_b)] {
+        let res =
+            app.post(&format!("/v1/leads/{lead}/convert")).token(token).json(&json!({"order_id": order})).send().await;
+        res.assert_problem(422, "validation_failed");
+        assert_eq!(res.error_fields(), ["order_id"]);
+    }
+    let res =
+        app.post(&format!("/v1/leads/{lead}/convert")).token(&till_a).json(&json!({"order_id": order_a})).send().await;
+    res.assert_status(200);
+    assert_eq!(res.body["order_id"], json!(order_a));
+}
