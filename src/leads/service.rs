@@ -97,7 +97,7 @@ pub fn assign(
     next_status(lead, Action::Assign)?;
     store::lock_assignment(conn)?;
     let (staff, open) = store::staff_with_load(conn, staff_id, scope)?;
-    if lead.store_id.is_some() && staff.store_id != lead.store_id {
+    if !StoreScope::of_holder(lead.store_id).covers(staff.store_id) {
         return Err(ApiError::invalid("staff_id", "not a staff member of the lead's store"));
     }
     if !staff.active {

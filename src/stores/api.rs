@@ -201,7 +201,7 @@ async fn list_stores(
 ) -> ApiResult<HttpResponse> {
     let limit = page.limit()?;
     let after = page.after::<Uuid>()?;
-    let only = auth.store_id;
+    let only = auth.store_scope().only();
     let rows = crate::db::run(&state.pool, move |conn| store::list(conn, only, after, limit + 1)).await?;
     let views: Vec<StoreView> = rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |s| s.id.to_string())))
