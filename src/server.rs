@@ -117,6 +117,7 @@ fn refresh_revocations(state: &AppState) -> Result<(), String> {
 }
 
 fn housekeeping(state: &AppState) -> Result<(), String> {
+    state.limits.sweep();
     let mut conn = crate::db::checkout(&state.pool).map_err(|e| e.to_string())?;
     let purged = crate::http::idempotency::purge_expired(&mut conn, state.clock.now()).map_err(|e| e.to_string())?;
     if purged > 0 {

@@ -37,6 +37,14 @@ type AddressBuckets = RateLimiter<IpAddr, DefaultKeyedStateStore<IpAddr>, Limite
 /// Failed attempts for one identity within the window that lock it out (SPEC §3.1: 10 in 5 minutes).
 pub const MAX_FAILED_LOGINS: usize = 10;
 pub const FAILED_LOGIN_WINDOW_MINUTES: i64 = 5;
+/// Identities are what a caller typed: kept to this many characters, and the table of failures
+/// is swept of stale entries past this size, so guessing random names cannot fill memory.
+const IDENTITY_CHARS: usize = 128;
+const SWEEP_ABOVE_ENTRIES: usize = 10_000;
+
+fn identity_key(identity: &str) -> String {
+    identity.chars().take(IDENTITY_CHARS).collect()
+}
 
 pub struct Limits {
     clock: LimiterClock,
@@ -141,17 +149,26 @@ impl Limits {
         }
     }
 
+    /// Forgets addresses whose budget is full again (the housekeeping task calls this).
+    pub fn sweep(&self) {
+        if let Some(limiter) = &self.per_address {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
+    }
+
     /// 429 while `identity` has had `MAX_FAILED_LOGINS` failures within the window before `now`,
     /// even with the right secret: guessing must not be able to tell a lock-out from a miss.
     pub fn check_login_allowed(&self, identity: &str, now: DateTime<Utc>) -> ApiResult<()> {
         let window = Duration::minutes(FAILED_LOGIN_WINDOW_MINUTES);
         let Ok(mut failures) = self.failed_logins.lock() else { return Ok(()) };
-        let Some(times) = failures.get_mut(identity) else { return Ok(()) };
+        let identity = identity_key(identity);
+        let Some(times) = failures.get_mut(&identity) else { return Ok(()) };
         while times.front().is_some_and(|t| *t + window <= now) {
             times.pop_front();
         }
         if times.is_empty() {
-            failures.remove(identity);
+            failures.remove(&identity);
             return Ok(());
         }
         if times.len() < MAX_FAILED_LOGINS {
@@ -165,7 +182,11 @@ impl Limits {
 
     pub fn record_failed_login(&self, identity: &str, now: DateTime<Utc>) {
         if let Ok(mut failures) = self.failed_logins.lock() {
-            let times = failures.entry(identity.to_string()).or_default();
+            if failures.len() > SWEEP_ABOVE_ENTRIES {
+                let window = Duration::minutes(FAILED_LOGIN_WINDOW_MINUTES);
+                failures.retain(|_, times| times.back().is_some_and(|t| *t + window > now));
+            }
+            let times = failures.entry(identity_key(identity)).or_default();
             times.push_back(now);
             // Only the newest failures can matter for a lock-out.
             while times.len() > MAX_FAILED_LOGINS {
@@ -203,6 +224,22 @@ mod tests {
         assert!(limits.check_login_allowed("cli_b", at(101)).is_ok(), "another identity is not locked");
         assert!(limits.check_login_allowed("cli_a", at(299)).is_err());
         assert!(limits.check_login_allowed("cli_a", at(300)).is_ok(), "the first failure left the window");
+    }
+
+    #[test]
+    fn guessed_identities_cannot_fill_memory() {
+        let limits = Limits::new(0, 0, pinned());
+        for i in 0..SWEEP_ABOVE_ENTRIES + 1 {
+            limits.record_failed_login(&format!("cli_{i}"), at(0));
+        }
+        let long = "x".repeat(100_000);
+        for _ in 0..MAX_FAILED_LOGINS {
+            limits.record_failed_login(&long, at(400));
+        }
+        let size = limits.failed_logins.lock().map(|f| f.len()).unwrap_or(0);
+        assert_eq!(size, 1, "failures past the window are swept");
+        assert!(limits.check_login_allowed(&long, at(401)).is_err(), "a long identity is counted, by its prefix");
+        assert!(limits.failed_logins.lock().is_ok_and(|f| f.keys().all(|k| k.chars().count() <= IDENTITY_CHARS)));
     }
 
     #[test]
