@@ -16,8 +16,10 @@ pub mod loyalty;
 pub mod memberships;
 pub mod metrics;
 pub mod money;
+pub mod openapi;
 pub mod ops;
 pub mod orders;
+pub mod phone;
 pub mod server;
 pub mod staff;
 pub mod stores;
@@ -88,12 +90,9 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 pub fn openapi_document() -> &'static serde_json::Value {
     static DOC: OnceLock<serde_json::Value> = OnceLock::new();
     DOC.get_or_init(|| {
-        let (_, doc) = App::new()
-            .into_utoipa_app()
-            .openapi(http::openapi::ApiDoc::openapi())
-            .configure(api_routes)
-            .split_for_parts();
-        http::openapi::finalize(doc)
+        let (_, doc) =
+            App::new().into_utoipa_app().openapi(openapi::ApiDoc::openapi()).configure(api_routes).split_for_parts();
+        openapi::finalize(doc)
     })
 }
 

@@ -3,8 +3,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use retail_crm::auth_clients::{api::validate_scopes, secrets, store as clients};
+use retail_crm::auth_clients::{api::validate_scopes, store as clients};
 use retail_crm::config::Config;
+use retail_crm::http::secrets;
 use retail_crm::server;
 
 #[derive(Parser)]

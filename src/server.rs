@@ -10,10 +10,11 @@ use actix_web::{web, HttpServer};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
-use crate::auth_clients::{secrets, store as clients};
+use crate::auth_clients::store as clients;
 use crate::config::Config;
 use crate::db::embedded::{LocalPostgres, LocalPostgresOptions};
 use crate::http::auth::Revocation;
+use crate::http::secrets;
 use crate::AppState;
 
 pub const EMBEDDED_DATABASE: &str = "retail_crm";

@@ -5,12 +5,12 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::secrets;
 use super::store::{self, ApiClient};
 use crate::http::auth::{Admin, Auth, LoginCandidate, Revocation, ALL_SCOPES};
 use crate::http::error::{ApiError, ApiResult, Violations};
 use crate::http::idempotency::RedactOnReplay;
 use crate::http::pagination::{Page, PageParams};
+use crate::http::secrets;
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -1,7 +1,6 @@
 //! API clients (machines) and the token endpoint.
 
 pub mod api;
-pub mod secrets;
 pub mod store;
 
 pub use api::configure;

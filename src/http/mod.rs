@@ -1,4 +1,5 @@
-//! The API's conventions, built once: errors, auth, pagination, idempotency, ETags, request ids.
+//! The API's conventions, built once: errors, auth and access, limits, pagination, idempotency, ETags,
+//! request ids, generated credentials.
 
 pub mod auth;
 pub mod error;
@@ -7,9 +8,9 @@ pub mod json;
 pub mod limits;
 pub use json::Json;
 pub mod middleware;
-pub mod openapi;
 pub mod pagination;
 pub mod patch;
+pub mod secrets;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::{header, Method};

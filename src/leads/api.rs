@@ -116,7 +116,7 @@ pub struct LeadView {
 }
 
 fn lead_view(l: Lead, unmasked: bool) -> LeadView {
-    let phone = l.contact_phone.map(|p| if unmasked { p } else { crate::customers::rules::mask_phone(&p) });
+    let phone = l.contact_phone.map(|p| if unmasked { p } else { crate::phone::mask_phone(&p) });
     LeadView {
         id: l.id,
         source: l.source,
@@ -239,7 +239,7 @@ impl LeadCreate {
         let contact_wechat = text(&mut v, "contact.wechat", contact.wechat, 64);
         let contact_phone = match text(&mut v, "contact.phone", contact.phone, 32) {
             // As a customer's phone is normalized, so the owner of the identity is found.
-            Some(raw) => match crate::customers::rules::normalize_phone(&raw) {
+            Some(raw) => match crate::phone::normalize_phone(&raw) {
                 Ok(p) => Some(p),
                 Err(m) => {
                     v.add("contact.phone", m);

@@ -49,7 +49,7 @@ impl StaffView {
         StaffView {
             id: s.id,
             name: s.name,
-            phone: s.phone.map(|p| if pii { p } else { crate::customers::rules::mask_phone(&p) }),
+            phone: s.phone.map(|p| if pii { p } else { crate::phone::mask_phone(&p) }),
             store_id: s.store_id,
             roles: s.roles,
             skills: s.skills,
@@ -114,7 +114,7 @@ impl StaffInput {
             None => {}
         }
         if let Some(Some(phone)) = &self.phone {
-            match crate::customers::rules::normalize_phone(phone) {
+            match crate::phone::normalize_phone(phone) {
                 Ok(p) => self.phone = Some(Some(p)),
                 Err(msg) => v.add("phone", msg),
             }
@@ -152,7 +152,7 @@ impl StaffInput {
 
     fn into_changes(self) -> ApiResult<StaffChanges> {
         let password_hash = match self.password {
-            Some(Some(p)) => Some(Some(crate::auth_clients::secrets::hash_secret(&p)?)),
+            Some(Some(p)) => Some(Some(crate::http::secrets::hash_secret(&p)?)),
             Some(None) => Some(None),
             None => None,
         };

@@ -13,6 +13,7 @@ mod coupons;
 mod customers;
 mod erasure;
 mod events;
+mod layers;
 mod leads;
 mod loyalty;
 mod memberships;

@@ -64,7 +64,7 @@ fn document_is_openapi_3_1_with_fixed_version() {
     let doc = document();
     let version = doc["openapi"].as_str().unwrap_or("");
     assert!(version.starts_with("3.1."), "openapi version {version}");
-    assert_eq!(doc["info"]["version"], Value::String(retail_crm::http::openapi::API_VERSION.to_string()));
+    assert_eq!(doc["info"]["version"], Value::String(retail_crm::openapi::API_VERSION.to_string()));
     assert!(doc["info"]["title"].is_string());
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
     for (path, _, _) in operations() {

@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
 
-use super::error::{FieldError, Problem};
+use crate::http::error::{FieldError, Problem};
 
 /// Fixed so the committed document changes only when the API does.
 pub const API_VERSION: &str = "1.0.0";
@@ -104,7 +104,7 @@ fn format_rule(format: &str) -> Option<Value> {
         "channel" => enumeration(strings(crate::stores::CHANNELS)),
         "gender" => enumeration(strings(crate::customers::rules::GENDERS)),
         "staff-role" => enumeration(strings(crate::staff::rules::ROLES)),
-        "scope" => enumeration(strings(super::auth::ALL_SCOPES)),
+        "scope" => enumeration(strings(crate::http::auth::ALL_SCOPES)),
         "store-kind" => enumeration(strings(&["store", "online"])),
         "pricing" => enumeration(strings(&["crm", "external"])),
         "tag-kind" => enumeration(strings(&["manual"])),
