@@ -6,6 +6,7 @@ pub mod checkout;
 pub mod clock;
 pub mod config;
 pub mod coupons;
+pub mod customer_flows;
 pub mod customers;
 pub mod db;
 pub mod events;
@@ -73,6 +74,7 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     auth_clients::configure(cfg);
     stores::configure(cfg);
     staff::configure(cfg);
+    customer_flows::configure(cfg);
     customers::configure(cfg);
     memberships::api::configure(cfg);
     loyalty::api::configure(cfg);

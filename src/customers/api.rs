@@ -1,7 +1,7 @@
 //! Customer profile endpoints: create, read, change, erase, upsert by identity, lookup, search, bulk.
 
 use actix_web::http::StatusCode;
-use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
+use actix_web::{get, patch, post, put, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
@@ -13,7 +13,7 @@ use super::model::{CustomerInput, CustomerView, IdentityInput};
 use super::rules;
 use super::service;
 use super::store::{self, SearchFilter};
-use crate::http::auth::{Auth, CustomersPii, CustomersRead, CustomersWrite, Principal};
+use crate::http::auth::{Auth, CustomersRead, CustomersWrite, Principal};
 use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
@@ -21,14 +21,12 @@ use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     // Literal paths before `{id}` so `lookup` and `bulk` are never parsed as ids.
-    cfg.service(lookup_customer)
-        .service(bulk_upsert_customers)
+    cfg.service(bulk_upsert_customers)
         .service(upsert_customer_by_identity)
         .service(create_customer)
         .service(search_customers)
         .service(get_customer)
-        .service(update_customer)
-        .service(erase_customer);
+        .service(update_customer);
 }
 
 /// Writes the audit entry every unmasked read of customer data needs.
@@ -50,7 +48,7 @@ pub fn read_view(conn: &mut PgConnection, who: &Principal, id: Uuid) -> ApiResul
 }
 
 /// The customer as this caller may see them (an unmasked read is audited).
-fn view_of(conn: &mut PgConnection, who: &Principal, customer: store::Customer) -> ApiResult<CustomerView> {
+pub fn view_of(conn: &mut PgConnection, who: &Principal, customer: store::Customer) -> ApiResult<CustomerView> {
     let unmasked = who.has("customers:pii");
     if unmasked {
         audit_pii_read(conn, who, &[customer.id], "customer.read_pii")?;
@@ -145,35 +143,6 @@ async fn update_customer(
     Ok(customer_response(StatusCode::OK, view))
 }
 
-/// Erase a customer (PIPL): personal data blanked, identities released; orders and totals kept anonymously.
-#[utoipa::path(
-    tag = "customers", operation_id = "erase_customer",
-    params(("id" = Uuid, Path, description = "Customer id")),
-    security(("bearer" = ["customers:pii"])),
-    responses(
-        (status = 204, description = "Erased (also when it already was)"),
-        (status = 403, description = "`forbidden` without `customers:pii`; `store_bound_principal` for a principal bound to a store", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The customer was merged: erase the customer it was merged into", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[delete("/v1/customers/{id}")]
-async fn erase_customer(
-    auth: Auth<CustomersPii>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
-    let (id, now) = (id.into_inner(), state.clock.now());
-    let who = auth.principal.clone();
-    crate::db::transaction(&state.pool, move |conn| {
-        service::erase(conn, id, now)?;
-        crate::audit::record(conn, &who, "customer.erase", "customer", Some(id.to_string()), json!({}))
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
-}
-
 /// Upsert for connectors: updates the customer who owns the identity, or creates one who does.
 #[utoipa::path(
     tag = "customers", operation_id = "upsert_customer_by_identity", request_body = CustomerInput,
@@ -204,172 +173,6 @@ async fn upsert_customer_by_identity(
     })
     .await?;
     Ok(customer_response(if created { StatusCode::CREATED } else { StatusCode::OK }, view))
-}
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct LookupParams {
-    /// Mainland mobile or E.164 (no spaces).
-    #[param(format = "identity-phone")]
-    phone: Option<String>,
-    /// 16 digits.
-    #[param(format = "member-card")]
-    member_card: Option<String>,
-    /// `<app id>:<openid>`.
-    #[param(format = "wechat-openid")]
-    wechat_openid: Option<String>,
-    #[param(format = "identity-value")]
-    wechat_unionid: Option<String>,
-    /// Any identity kind, with `identity_value`.
-    #[param(format = "identity-kind")]
-    identity_kind: Option<String>,
-    /// The value, in the form `identity_kind` needs.
-    #[param(format = "identity-value")]
-    identity_value: Option<String>,
-}
-
-impl LookupParams {
-    fn identity(&self) -> ApiResult<(String, String)> {
-        let given: Vec<(&str, &String)> = [
-            ("phone", &self.phone),
-            ("member_card", &self.member_card),
-            ("wechat_openid", &self.wechat_openid),
-            ("wechat_unionid", &self.wechat_unionid),
-        ]
-        .into_iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| (k, v)))
-        .collect();
-        let generic = match (&self.identity_kind, &self.identity_value) {
-            (Some(k), Some(v)) => Some((k.as_str(), v)),
-            (None, None) => None,
-            _ => return Err(ApiError::invalid("identity_kind", "identity_kind and identity_value go together")),
-        };
-        let all: Vec<(&str, &String)> = given.into_iter().chain(generic).collect();
-        match all.as_slice() {
-            [(kind, value)] => rules::normalize_identity(kind, value).map_err(|m| ApiError::invalid(*kind, m)),
-            [] => Err(ApiError::invalid(
-                "phone",
-                "give one of phone, member_card, wechat_openid, wechat_unionid or identity_kind+identity_value",
-            )),
-            _ => Err(ApiError::invalid("phone", "give exactly one identity")),
-        }
-    }
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"tier_code": "silver", "tier_name": "银卡", "discount_rate": "0.95", "member_card": "8800123456789012",
-    "member_since": "2025-03-01T10:00:00Z", "tier_valid_until": "2027-03-01T10:00:00Z"}))]
-pub struct MembershipSummary {
-    pub tier_code: String,
-    pub tier_name: String,
-    /// Share of the price paid: 0.95 is 9.5折.
-    pub discount_rate: String,
-    pub member_card: String,
-    pub member_since: DateTime<Utc>,
-    pub tier_valid_until: Option<DateTime<Utc>>,
-}
-
-#[derive(Serialize, ToSchema, Default)]
-#[schema(example = json!({"available": 1200, "pending": 0, "debt": 0, "expiring_within_30_days": 300}))]
-pub struct PointsSummary {
-    pub available: i64,
-    pub pending: i64,
-    pub debt: i64,
-    pub expiring_within_30_days: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"code": "K7M4P9QX2HTR", "template_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "name": "满300减50",
-    "kind": "amount_off", "expires_at": "2026-12-31T15:59:59Z"}))]
-pub struct CouponSummary {
-    pub code: String,
-    pub template_id: Uuid,
-    pub name: String,
-    pub kind: String,
-    pub expires_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"customer": {"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "name": "张三", "phone": "138****5678"},
-    "membership": null, "points": {"available": 0, "pending": 0, "debt": 0, "expiring_within_30_days": 0}, "coupons": []}))]
-pub struct LookupResult {
-    pub customer: CustomerView,
-    /// Null when the customer is not a member.
-    pub membership: Option<MembershipSummary>,
-    pub points: PointsSummary,
-    /// Coupons the customer can use now.
-    pub coupons: Vec<CouponSummary>,
-}
-
-/// Membership and points as the till shows them (both empty for a non-member).
-pub fn loyalty_summary(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    now: DateTime<Utc>,
-) -> ApiResult<(Option<MembershipSummary>, PointsSummary)> {
-    let Some((m, tier)) = crate::memberships::store::find_with_tier(conn, customer)? else {
-        return Ok((None, PointsSummary::default()));
-    };
-    let points = crate::loyalty::ledger::summary(conn, customer, now, 30)?;
-    Ok((
-        Some(MembershipSummary {
-            tier_code: tier.code,
-            tier_name: tier.name,
-            discount_rate: tier.discount_rate.normalize().to_string(),
-            member_card: m.member_card,
-            member_since: m.enrolled_at,
-            tier_valid_until: m.tier_valid_until,
-        }),
-        PointsSummary {
-            available: points.available,
-            pending: points.pending,
-            debt: points.debt,
-            expiring_within_30_days: points.expiring.iter().map(|(_, p)| p).sum(),
-        },
-    ))
-}
-
-/// The till's call: find a customer by phone, card or WeChat id, with membership, points and coupons.
-///
-/// Give exactly one identity: one of `phone`, `member_card`, `wechat_openid`, `wechat_unionid`, or
-/// `identity_kind` with `identity_value`; anything else is 422 `validation_failed`.
-#[utoipa::path(
-    tag = "customers", operation_id = "lookup_customer", params(LookupParams),
-    security(("bearer" = ["customers:read"])),
-    responses(
-        (status = 200, description = "The customer and what the till needs", body = LookupResult),
-        (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[get("/v1/customers/lookup")]
-async fn lookup_customer(
-    auth: Auth<CustomersRead>,
-    state: web::Data<AppState>,
-    params: web::Query<LookupParams>,
-) -> ApiResult<HttpResponse> {
-    let (kind, value) = params.identity()?;
-    let who = auth.principal.clone();
-    let now = state.clock.now();
-    let result = crate::db::run(&state.pool, move |conn| {
-        let customer = store::by_identity(conn, &kind, &value)?
-            .ok_or_else(|| ApiError::not_found("customer_not_found", "no customer has this identity"))?;
-        let owner = customer.id;
-        let (membership, points) = loyalty_summary(conn, owner, now)?;
-        let coupons = crate::coupons::store::available_summaries(conn, owner, now)?
-            .into_iter()
-            .map(|c| CouponSummary {
-                code: c.code,
-                template_id: c.template_id,
-                name: c.name,
-                kind: c.kind,
-                expires_at: Some(c.expires_at),
-            })
-            .collect();
-        Ok(LookupResult { customer: view_of(conn, &who, customer)?, membership, points, coupons })
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(result))
 }
 
 #[derive(Deserialize, IntoParams)]

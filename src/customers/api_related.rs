@@ -1,7 +1,5 @@
 //! What hangs off a customer: identities, tags, notes, timeline, export, merge.
 
-use std::collections::BTreeMap;
-
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, post, put, web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -15,7 +13,7 @@ use super::model::{validate_tags, CustomerView, IdentityInput, IdentityView};
 use super::rules;
 use super::service;
 use super::store;
-use crate::http::auth::{Auth, CustomersPii, CustomersRead, CustomersWrite, Principal, StoreScope};
+use crate::http::auth::{Auth, CustomersPii, CustomersRead, CustomersWrite, StoreScope};
 use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::pagination::{Page, PageParams};
 use crate::AppState;
@@ -30,8 +28,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(delete_tag)
         .service(add_note)
         .service(customer_timeline)
-        .service(export_customer)
-        .service(merge_customers);
+        .service(export_customer);
 }
 
 /// A customer's identities.
@@ -564,75 +561,4 @@ async fn export_customer(
     Ok(HttpResponse::Ok()
         .insert_header(("content-disposition", format!("attachment; filename=\"customer-{id}.json\"")))
         .json(export))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"source_customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f"}))]
-pub struct MergeInput {
-    /// The duplicate to fold into the customer in the path.
-    source_customer_id: Uuid,
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"customer": {"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "status": "active"},
-    "source_customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f", "moved": {"identities": 2, "tags": 1, "notes": 0}}))]
-pub struct MergeResult {
-    customer: CustomerView,
-    source_customer_id: Uuid,
-    /// Records moved, per kind.
-    moved: BTreeMap<String, i64>,
-}
-
-/// 403 `forbidden` unless the principal also holds `scope` (the extractor proves only one).
-fn require_scope(principal: &Principal, scope: &str) -> ApiResult<()> {
-    if principal.has(scope) {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(format!("this operation needs the scope '{scope}'")))
-    }
-}
-
-/// Fold a duplicate into this customer: identities, tags, notes (and later orders, points, coupons,
-/// tickets, leads) move; the source becomes `merged`; its identities now find this customer.
-#[utoipa::path(
-    tag = "customers", operation_id = "merge_customers", request_body = MergeInput,
-    params(("id" = Uuid, Path, description = "Target customer id")),
-    security(("bearer" = ["customers:write", "customers:pii"])),
-    responses(
-        (status = 200, description = "Merged", body = MergeResult),
-        (status = 403, description = "`forbidden` without `customers:write` and `customers:pii`; `store_bound_principal` for a principal bound to a store", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`customer_not_found` (the target or the source)", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The target was merged or erased", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[post("/v1/customers/{id}/merge")]
-async fn merge_customers(
-    auth: Auth<CustomersWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: crate::http::Json<MergeInput>,
-) -> ApiResult<HttpResponse> {
-    // A merge moves one person's points, coupons, tier and identities into another profile: it
-    // takes the PII scope and the whole chain's view, never a till's.
-    require_scope(&auth, "customers:pii")?;
-    auth.require_chain_wide()?;
-    let target = id.into_inner();
-    let source = body.source_customer_id;
-    let who = auth.principal.clone();
-    let now = state.clock.now();
-    let result = crate::db::transaction(&state.pool, move |conn| {
-        let (_, moved) = service::merge(conn, target, source, &who.sub, now)?;
-        crate::audit::record(
-            conn,
-            &who,
-            "customer.merge",
-            "customer",
-            Some(target.to_string()),
-            json!({"source_customer_id": source}),
-        )?;
-        Ok(MergeResult { customer: read_view(conn, &who, target)?, source_customer_id: source, moved })
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(result))
 }

@@ -196,37 +196,12 @@ pub struct MergeContext<'a> {
     pub now: chrono::DateTime<Utc>,
 }
 
-/// A domain's part of a merge: moves its records from `source` to `target`, returns how many.
-pub type MergeStep = fn(&mut PgConnection, &MergeContext) -> ApiResult<i64>;
-
-/// Each domain plugs its own step in here (coupons, tickets, leads join as they land).
-pub const MERGE_STEPS: &[(&str, MergeStep)] = &[
-    ("identities", |conn, m| store::move_identities(conn, m.source, m.target)),
-    ("tags", |conn, m| store::move_tags(conn, m.source, m.target)),
-    ("notes", |conn, m| store::move_notes(conn, m.source, m.target)),
-    ("orders", |conn, m| crate::orders::store::move_to_customer(conn, m.source, m.target)),
-    ("membership", crate::memberships::merge::merge_membership),
-    ("points", crate::memberships::merge::merge_points),
-    // After the membership and the points account: the lock order of every sale.
-    ("reservations", |conn, m| crate::checkout::store::release_all_of(conn, m.source, m.now)),
-    ("coupons", |conn, m| crate::coupons::store::move_to_customer(conn, m.source, m.target)),
-    ("leads", |conn, m| crate::leads::store::move_to_customer(conn, m.source, m.target)),
-    ("tickets", |conn, m| crate::tickets::store::move_to_customer(conn, m.source, m.target)),
-];
-
-/// Folds `source` into `target`: its records move, its profile fills the target's gaps, and it
-/// becomes `merged` with its personal data blanked (it now lives on the target).
-pub fn merge(
-    conn: &mut PgConnection,
-    target_id: Uuid,
-    source_id: Uuid,
-    actor: &str,
-    now: chrono::DateTime<Utc>,
-) -> ApiResult<(Customer, BTreeMap<String, i64>)> {
+/// The two profiles of a merge, locked in id order (two opposite merges cannot deadlock): the
+/// target must be active, the source active and another customer.
+pub fn lock_merge_pair(conn: &mut PgConnection, target_id: Uuid, source_id: Uuid) -> ApiResult<(Customer, Customer)> {
     if target_id == source_id {
         return Err(ApiError::invalid("source_customer_id", "a customer cannot be merged into itself"));
     }
-    // Lock in id order so two opposite merges cannot deadlock.
     let (first, second) = if target_id < source_id { (target_id, source_id) } else { (source_id, target_id) };
     let a = store::lock(conn, first)?;
     let b = store::lock(conn, second)?;
@@ -236,18 +211,42 @@ pub fn merge(
         return Err(ApiError::unprocessable("customer_not_active", "the source customer is already merged or erased")
             .with("source_status", source.status.clone()));
     }
-    let mut moved = BTreeMap::new();
-    let context = MergeContext { source: source.id, target: target.id, actor, now };
-    for (name, step) in MERGE_STEPS {
-        moved.insert(name.to_string(), step(conn, &context)?);
-    }
-    let fill = fill_gaps(&target, &source);
+    Ok((target, source))
+}
+
+/// After every domain moved its records: the source's profile fills the target's gaps, its ids
+/// point at the target, and it becomes `merged` with its personal data blanked.
+pub fn finish_merge(
+    conn: &mut PgConnection,
+    target: &Customer,
+    source: &Customer,
+    moved: &BTreeMap<String, i64>,
+) -> ApiResult<Customer> {
+    let fill = fill_gaps(target, source);
     store::repoint_merged(conn, source.id, target.id)?;
     store::blank_pii(conn, source.id)?;
-    store::set_status(conn, &source, "merged", Some(target.id))?;
-    let updated = store::update(conn, &target, &fill)?;
+    store::set_status(conn, source, "merged", Some(target.id))?;
+    let updated = store::update(conn, target, &fill)?;
     emit(conn, "customer.merged", Some(target.id), json!({"source_customer_id": source.id, "moved": moved}))?;
-    Ok((updated, moved))
+    Ok(updated)
+}
+
+/// The customer to erase, locked; `None` when it already is. A merged profile is erased through
+/// the customer it was merged into.
+pub fn lock_for_erasure(conn: &mut PgConnection, id: Uuid) -> ApiResult<Option<Customer>> {
+    let current = store::lock(conn, id)?;
+    match current.status.as_str() {
+        "erased" => Ok(None),
+        "merged" => store::ensure_active(&current).map(|()| None),
+        _ => Ok(Some(current)),
+    }
+}
+
+/// After every domain forgot the person: the profile is `erased`.
+pub fn finish_erasure(conn: &mut PgConnection, current: &Customer) -> ApiResult<Customer> {
+    let erased = store::set_status(conn, current, "erased", None)?;
+    emit(conn, "customer.erased", Some(current.id), json!({}))?;
+    Ok(erased)
 }
 
 /// The target keeps what it has; empty fields, missing consents and attribute keys come from the source.
@@ -302,30 +301,10 @@ pub struct ErasureContext {
     pub now: DateTime<Utc>,
 }
 
-/// A domain's part of an erasure: removes or blanks what it holds about the person, returns how
-/// many records it changed.
-pub type ErasureStep = fn(&mut PgConnection, &ErasureContext) -> ApiResult<i64>;
-
-/// After these, no table and no event holds the person's name, phone, email, address, birthday or
-/// channel ids (SPEC §5). Orders, ledger entries and coupons stay, anonymous, so reports add up.
-/// A domain that stores personal data adds its step here.
-pub const ERASURE_STEPS: &[(&str, ErasureStep)] = &[
-    ("identities", |conn, e| Ok(store::delete_identities(conn, e.customer)? as i64)),
-    ("membership_card", |conn, e| crate::memberships::store::forget_card(conn, e.customer).map(|()| 1)),
-    ("tags", |conn, e| Ok(store::delete_tags(conn, e.customer)? as i64)),
-    ("notes", |conn, e| Ok(store::delete_notes(conn, e.customer)? as i64)),
-    ("leads", |conn, e| crate::leads::store::erase_contacts(conn, &e.ids, &e.phones, e.now)),
-    ("tickets", |conn, e| crate::tickets::store::erase_customer_words(conn, &e.ids, &e.words, e.now)),
-    ("idempotent_responses", |conn, e| crate::http::idempotency::forget_mentions(conn, &e.identifiers)),
-    ("profile", |conn, e| store::blank_pii(conn, e.customer).map(|()| 1)),
-    // Last: it holds the feed's sequencer until the erasure commits.
-    ("events", |conn, e| crate::events::redact(conn, &e.ids, &e.words)),
-];
-
 /// Shorter values would cut unrelated text apart (a one-character name).
 const MIN_WORD_CHARS: usize = 2;
 
-fn erasure_context(conn: &mut PgConnection, customer: &Customer, now: DateTime<Utc>) -> ApiResult<ErasureContext> {
+pub fn erasure_context(conn: &mut PgConnection, customer: &Customer, now: DateTime<Utc>) -> ApiResult<ErasureContext> {
     let mut ids = store::merged_into(conn, customer.id)?;
     ids.push(customer.id);
     let identities = store::identities_of(conn, &ids)?;
@@ -353,25 +332,6 @@ fn erasure_context(conn: &mut PgConnection, customer: &Customer, now: DateTime<U
         list.dedup();
     }
     Ok(ErasureContext { customer: customer.id, ids, phones, identifiers, words, now })
-}
-
-/// PIPL erasure: every step of `ERASURE_STEPS`; the row stays (as `erased`) so orders and ledger
-/// totals still add up.
-pub fn erase(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> ApiResult<Customer> {
-    let current = store::lock(conn, id)?;
-    if current.status == "erased" {
-        return Ok(current);
-    }
-    if current.status == "merged" {
-        store::ensure_active(&current)?;
-    }
-    let context = erasure_context(conn, &current, now)?;
-    for (_, step) in ERASURE_STEPS {
-        step(conn, &context)?;
-    }
-    let erased = store::set_status(conn, &current, "erased", None)?;
-    emit(conn, "customer.erased", Some(id), json!({}))?;
-    Ok(erased)
 }
 
 #[cfg(test)]

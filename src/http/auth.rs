@@ -127,6 +127,16 @@ impl Principal {
         self.scopes.iter().any(|s| s == scope || s == "admin")
     }
 
+    /// 403 `forbidden` unless the principal also holds `scope` (for acts that need two scopes; the
+    /// `Auth` extractor proves one).
+    pub fn require_scope(&self, scope: &str) -> ApiResult<()> {
+        if self.has(scope) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("this operation needs the scope '{scope}'")))
+        }
+    }
+
     /// For whom this principal acts: every store, or one (SPEC §3.1).
     pub fn store_scope(&self) -> StoreScope {
         match self.store_id {
