@@ -21,6 +21,7 @@ pub mod openapi;
 pub mod ops;
 pub mod orders;
 pub mod phone;
+pub mod reservations;
 pub mod server;
 pub mod staff;
 pub mod stores;

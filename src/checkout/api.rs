@@ -8,11 +8,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::service::{self, Quote, QuoteRequest, TierProgress};
-use super::store::{self, Reservation};
 use crate::customers::model::IdentityInput;
 use crate::http::auth::{Auth, OrdersWrite};
 use crate::http::error::{ApiResult, Problem, Violations};
 use crate::orders::api::{customer_ref, validate_coupon_codes, validate_lines, LineInput};
+use crate::reservations::service as reservations;
+use crate::reservations::store::{self, Reservation};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -336,6 +337,6 @@ async fn release_reservation(
     let id = id.into_inner();
     let now = state.clock.now();
     let scope = auth.store_scope();
-    crate::db::transaction(&state.pool, move |conn| service::release(conn, id, scope, now)).await?;
+    crate::db::transaction(&state.pool, move |conn| reservations::release(conn, id, scope, now)).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -7,16 +7,15 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::store::{self, NewReservation, Reservation};
 use crate::coupons::redeem;
 use crate::coupons::rules::Presentation;
-use crate::http::auth::StoreScope;
 use crate::http::error::{ApiError, ApiResult};
 use crate::loyalty::ledger;
 use crate::loyalty::rules::{tier_for_spend, TierRule};
 use crate::memberships::store as memberships;
 use crate::orders::rules::{BasketLine, Pricing};
 use crate::orders::service::{price_sale, resolve_customer, CustomerRef};
+use crate::reservations::store::{self, NewReservation, Reservation};
 
 pub struct QuoteRequest {
     pub customer: CustomerRef,
@@ -155,42 +154,6 @@ pub fn quote(
         _ => None,
     };
     Ok(Quote { customer_id: customer, tier: tier.map(|t| t.code), pricing, points_available, progress, reservation })
-}
-
-/// Releases a hold (idempotent: releasing twice is fine); one an order consumed cannot be released.
-/// Only within `scope`: another store's hold is not found.
-pub fn release(conn: &mut PgConnection, id: Uuid, scope: StoreScope, now: DateTime<Utc>) -> ApiResult<()> {
-    let reservation = store::lock_in(conn, id, scope)?;
-    match reservation.status.as_str() {
-        "consumed" => Err(ApiError::conflict("reservation_consumed", "an order has already used this reservation")
-            .with("order_id", reservation.order_id.map(|o| o.to_string()))),
-        "released" => Ok(()),
-        _ => store::close(conn, id, "released", None, now).map(|_| ()),
-    }
-}
-
-/// Takes a live reservation for an order: it must be this customer's, made for this store (or both
-/// without one), still held and unexpired.
-pub fn take_for_order(
-    conn: &mut PgConnection,
-    id: Uuid,
-    customer: Option<Uuid>,
-    store: Option<Uuid>,
-    now: DateTime<Utc>,
-) -> ApiResult<Reservation> {
-    let not_found = || {
-        ApiError::unprocessable("reservation_not_found", "no reservation with this id for this customer and store")
-            .with("reservation_id", id.to_string())
-    };
-    let reservation = store::lock(conn, id).map_err(|_| not_found())?;
-    if customer != Some(reservation.customer_id) || reservation.store_id != store {
-        return Err(not_found());
-    }
-    match reservation.status_at(now) {
-        "held" => Ok(reservation),
-        "expired" => Err(ApiError::conflict("reservation_expired", "the reservation has expired: quote again")),
-        other => Err(ApiError::conflict("reservation_not_active", format!("the reservation is {other}"))),
-    }
 }
 
 #[cfg(test)]

@@ -31,7 +31,7 @@ pub const MERGE_STEPS: &[(&str, MergeStep)] = &[
     ("membership", crate::memberships::merge::merge_membership),
     ("points", crate::memberships::merge::merge_points),
     // After the membership and the points account: the lock order of every sale.
-    ("reservations", |conn, m| crate::checkout::store::release_all_of(conn, m.source, m.now)),
+    ("reservations", |conn, m| crate::reservations::store::release_all_of(conn, m.source, m.now)),
     ("coupons", |conn, m| crate::coupons::store::move_to_customer(conn, m.source, m.target)),
     ("leads", |conn, m| crate::leads::store::move_to_customer(conn, m.source, m.target)),
     ("tickets", |conn, m| crate::tickets::store::move_to_customer(conn, m.source, m.target)),

@@ -184,7 +184,7 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
     };
     let tier = membership.as_ref().and_then(|m| tiers.iter().find(|t| t.code == m.tier_code)).cloned();
     let reservation = match new.reservation_id {
-        Some(r) => Some(crate::checkout::service::take_for_order(conn, r, customer, new.store_id, now)?),
+        Some(r) => Some(crate::reservations::service::take_for_order(conn, r, customer, new.store_id, now)?),
         None => None,
     };
     let points_to_redeem = new.points_to_redeem.or(reservation.as_ref().map(|r| r.points)).unwrap_or(0);
@@ -269,7 +269,7 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
         events.extend(coupons::redeem_applied(conn, &loaded, &pricing.coupons, &used, actor, now)?);
     }
     if let Some(r) = &reservation {
-        crate::checkout::store::close(conn, r.id, "consumed", Some(id), now)?;
+        crate::reservations::store::close(conn, r.id, "consumed", Some(id), now)?;
     }
 
     let lines: Vec<Line> = new

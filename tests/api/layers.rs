@@ -20,6 +20,7 @@ const DOMAINS: &[&str] = &[
     "memberships",
     "loyalty",
     "coupons",
+    "reservations",
     "orders",
     "leads",
     "tickets",
@@ -37,8 +38,6 @@ const SHARED: &[&str] = &["AppState"];
 const KNOWN: &[(&str, &str, &str)] = &[
     ("memberships", "loyalty", "the points side of a membership moves into the sale use case"),
     ("memberships", "orders", "qualifying spend is read by the sale use case"),
-    ("orders", "checkout", "posting a sale with a reservation moves into the sale use case"),
-    ("customer_flows", "checkout", "reservations (their table and store) move down to a domain the use cases share"),
 ];
 
 fn level(module: &str) -> Option<usize> {
