@@ -79,6 +79,7 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     customers::configure(cfg);
     memberships::api::configure(cfg);
     loyalty::api::configure(cfg);
+    loyalty::program_api::configure(cfg);
     orders::api::configure(cfg);
     coupons::configure(cfg);
     checkout::api::configure(cfg);

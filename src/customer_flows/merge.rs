@@ -29,7 +29,7 @@ pub const MERGE_STEPS: &[(&str, MergeStep)] = &[
     ("notes", |conn, m| store::move_notes(conn, m.source, m.target)),
     ("orders", |conn, m| crate::orders::store::move_to_customer(conn, m.source, m.target)),
     ("membership", crate::memberships::merge::merge_membership),
-    ("points", crate::memberships::merge::merge_points),
+    ("points", crate::loyalty::merge::merge_points),
     // After the membership and the points account: the lock order of every sale.
     ("reservations", |conn, m| crate::reservations::store::release_all_of(conn, m.source, m.now)),
     ("coupons", |conn, m| crate::coupons::store::move_to_customer(conn, m.source, m.target)),

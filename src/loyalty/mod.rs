@@ -3,6 +3,7 @@
 pub mod api;
 pub mod audit;
 pub mod ledger;
+pub mod merge;
 pub mod program;
 pub mod program_api;
 pub mod rewards;

@@ -7,6 +7,8 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+pub use crate::memberships::rules::{tier_for_spend, TierRule};
+
 /// The program settings the rules need (`/v1/loyalty/program`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
@@ -32,20 +34,6 @@ impl Default for Program {
             tier_validity_days: 365,
         }
     }
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct TierRule {
-    pub code: String,
-    pub rank: i32,
-    pub min_annual_spend: Decimal,
-    pub discount_rate: Decimal,
-    pub points_multiplier: Decimal,
-}
-
-/// The highest tier whose threshold the spend meets.
-pub fn tier_for_spend(tiers: &[TierRule], spend: Decimal) -> Option<&TierRule> {
-    tiers.iter().filter(|t| t.min_annual_spend <= spend).max_by_key(|t| t.rank)
 }
 
 /// `floor(paid × earn_rate × multiplier)`; never negative.

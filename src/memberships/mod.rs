@@ -2,4 +2,5 @@
 
 pub mod api;
 pub mod merge;
+pub mod rules;
 pub mod store;

@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::rules::{tier_for_spend, TierPricing, TierRule};
 use crate::http::error::{ApiError, ApiResult};
-use crate::loyalty::rules::{tier_for_spend, TierRule};
 use crate::schema::{memberships as m, orders, tier_changes as tc, tiers};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -36,8 +36,8 @@ impl Tier {
             points_multiplier: self.points_multiplier,
         }
     }
-    pub fn pricing(&self) -> crate::orders::rules::TierPricing {
-        crate::orders::rules::TierPricing {
+    pub fn pricing(&self) -> TierPricing {
+        TierPricing {
             code: self.code.clone(),
             discount_rate: self.discount_rate,
             points_multiplier: self.points_multiplier,
@@ -495,6 +495,12 @@ pub fn review(
     let tier = tiers.iter().find(|t| t.code == due).ok_or_else(|| ApiError::internal("tier vanished"))?;
     set_tier(conn, &current, tier, "review", Some(&format!("qualifying spend {spend}")), actor, now, validity_days)?;
     Ok((current.tier_code != tier.code).then(|| (current.tier_code.clone(), tier.code.clone())))
+}
+
+/// How long a reached tier stays valid (days): a setting of the loyalty program's row.
+pub fn tier_validity_days(conn: &mut PgConnection) -> ApiResult<i32> {
+    use crate::schema::loyalty_program as lp;
+    Ok(lp::table.select(lp::tier_validity_days).first(conn)?)
 }
 
 #[cfg(test)]

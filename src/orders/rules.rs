@@ -9,6 +9,8 @@ use crate::coupons::rules::{apply_coupons, CouponLine, CouponResult, Presented};
 use crate::loyalty::rules::{max_redeemable_points, points_for, validate_redemption, Program, RedemptionError};
 use crate::money::round;
 
+pub use crate::memberships::rules::TierPricing;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct BasketLine {
     pub sku: String,
@@ -17,14 +19,6 @@ pub struct BasketLine {
     pub unit_price: Decimal,
     /// `quantity × unit_price` unless the channel priced the line itself.
     pub amount: Decimal,
-}
-
-/// The member's tier as pricing sees it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TierPricing {
-    pub code: String,
-    pub discount_rate: Decimal,
-    pub points_multiplier: Decimal,
 }
 
 #[derive(Clone, Debug, PartialEq)]

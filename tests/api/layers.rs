@@ -2,8 +2,8 @@
 //! between top-level modules of `src/` (test modules excluded) and fails on an arrow against the
 //! declared order — a foundation module reaching up, a domain using one to its right, anything
 //! using the top — naming the file and line. The order is total, so a circle is always such an
-//! arrow. `KNOWN` lists the arrows that exist today and are being taken apart (issue 10): the test
-//! also fails when one of them is gone, so the list only shrinks.
+//! arrow. A workflow over several domains belongs in a use case; a piece two domains share moves
+//! down.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -33,12 +33,6 @@ const USE_CASES: &[&str] = &["checkout", "customer_flows", "sales"];
 const TOP: &[&str] = &["jobs", "openapi", "ops", "server", "app", "api_routes", "openapi_document"];
 /// Items of the crate root every layer may name: the shared state handlers receive.
 const SHARED: &[&str] = &["AppState"];
-
-/// Arrows against the order that exist today, each with what removes it.
-const KNOWN: &[(&str, &str, &str)] = &[
-    ("memberships", "loyalty", "the points side of a membership moves into the sale use case"),
-    ("memberships", "orders", "qualifying spend is read by the sale use case"),
-];
 
 fn level(module: &str) -> Option<usize> {
     if FOUNDATION.contains(&module) {
@@ -149,20 +143,12 @@ fn arrows_between_modules_point_down_and_never_in_a_circle() {
         "modules without a place in the declared order (add them to a layer): {unknown_modules:?}"
     );
 
-    let known: BTreeSet<(String, String)> = KNOWN.iter().map(|(a, b, _)| (a.to_string(), b.to_string())).collect();
-    let new: Vec<String> = against
-        .iter()
-        .filter(|(edge, _)| !known.contains(*edge))
-        .map(|((from, to), place)| format!("{from} -> {to} (src/{place})"))
-        .collect();
+    let new: Vec<String> = against.iter().map(|((from, to), place)| format!("{from} -> {to} (src/{place})")).collect();
     assert!(
         new.is_empty(),
         "arrows against the declared order (a workflow over several domains is a use case):\n{}",
         new.join("\n")
     );
-    let gone: Vec<String> =
-        known.iter().filter(|edge| !against.contains_key(*edge)).map(|(a, b)| format!("{a} -> {b}")).collect();
-    assert!(gone.is_empty(), "these arrows are gone: take them out of KNOWN: {gone:?}");
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! Tier catalogue and membership endpoints (SPEC §6): tiers, enrolment, the member view, history,
-//! the member list and the manual tier set. The program settings live in `loyalty::program_api`.
+//! the member list and the manual tier set. The program settings are `loyalty::program_api`'s.
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
@@ -33,7 +33,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(get_membership)
         .service(membership_history)
         .service(set_member_tier);
-    crate::loyalty::program_api::configure(cfg);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -199,8 +198,8 @@ async fn enrol_member(
             crate::stores::store::get(conn, store_id)
                 .map_err(|_| ApiError::invalid("store_id", "no store with this id"))?;
         }
-        let program = crate::loyalty::program::load(conn)?;
-        let membership = store::enrol(conn, id, &enrolment, &actor, now, program.tier_validity_days)?;
+        let validity = store::tier_validity_days(conn)?;
+        let membership = store::enrol(conn, id, &enrolment, &actor, now, validity)?;
         read_membership(conn, membership, now)
     })
     .await?;
@@ -410,9 +409,8 @@ async fn set_member_tier(
             ApiError::NotFound { .. } => ApiError::invalid("tier", "no tier with this code"),
             other => other,
         })?;
-        let program = crate::loyalty::program::load(conn)?;
-        let updated =
-            store::set_tier(conn, &current, &tier, "manual", Some(&reason), &who.sub, now, program.tier_validity_days)?;
+        let validity = store::tier_validity_days(conn)?;
+        let updated = store::set_tier(conn, &current, &tier, "manual", Some(&reason), &who.sub, now, validity)?;
         crate::audit::record(
             conn,
             &who,
