@@ -193,6 +193,8 @@ STATE_DEPENDENT = [
     ("POST /v1/leads", "validation_failed", "customer_id", "no customer with this id"),
     ("POST /v1/leads/{id}/convert", "validation_failed", "customer_id", "no customer with this id"),
     ("POST /v1/leads/{id}/convert", "validation_failed", "order_id", "no order with this id"),
+    # A store's ticket links an order of that store only (SPEC §3.1): existence and store are state.
+    ("POST /v1/tickets", "validation_failed", "order_id", "no order with this id"),
     ("POST /v1/leads", "customer_merged", None, None),
     ("POST /v1/leads", "customer_erased", None, None),
     ("POST /v1/leads/{id}/convert", "customer_merged", None, None),
