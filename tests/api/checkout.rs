@@ -652,11 +652,7 @@ async fn nul_characters_in_redemption_text_are_a_400_not_a_500() {
 #[actix_web::test]
 async fn a_store_a_till_holding_a_store_b_members_points_is_released_by_a_or_customer_service_not_by_b() {
     let app = TestApp::new().await;
-    let store = |code: &'static str| {
-        let app = &app;
-        async move { app.create_store(code).await["id"].as_str().and_then(|s| s.parse::<Uuid>().ok()) }
-    };
-    let (a, b) = (store("A-01").await, store("B-01").await);
+    let (a, b) = (Some(app.store_id("A-01").await), Some(app.store_id("B-01").await));
     // Store B's member shops at store A, whose till holds 1,000 of her points.
     let c = member(&app, "13900000020", "normal", 1500).await;
     let (till_a, till_b) = (app.store_token(TILL, a), app.store_token(TILL, b));

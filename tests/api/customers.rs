@@ -559,10 +559,6 @@ async fn customer_events_reach_the_feed_and_idempotent_create_replays() {
 
 // ---- the access model (SPEC §3.1) ----
 
-async fn store(app: &TestApp, code: &str) -> Uuid {
-    app.create_store(code).await["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("store id"))
-}
-
 fn ids_of(items: &[Value]) -> Vec<String> {
     let mut ids: Vec<String> = items.iter().map(id).collect();
     ids.sort();
@@ -572,7 +568,7 @@ fn ids_of(items: &[Value]) -> Vec<String> {
 #[actix_web::test]
 async fn a_store_bound_principal_cannot_merge_even_with_every_scope() {
     let app = TestApp::new().await;
-    let (store_a, store_b) = (store(&app, "MA").await, store(&app, "MB").await);
+    let (store_a, store_b) = (app.store_id("MA").await, app.store_id("MB").await);
     let target = create_ok(&app, json!({"name": "A店会员", "home_store_id": store_a})).await;
     let source = create_ok(
         &app,
@@ -603,7 +599,7 @@ async fn a_store_bound_principal_cannot_merge_even_with_every_scope() {
 #[actix_web::test]
 async fn a_store_bound_search_lists_only_its_own_stores_customers() {
     let app = TestApp::new().await;
-    let (store_a, store_b) = (store(&app, "SA").await, store(&app, "SB").await);
+    let (store_a, store_b) = (app.store_id("SA").await, app.store_id("SB").await);
     let a1 = create_ok(&app, json!({"name": "甲一", "phone": "13800000001", "home_store_id": store_a})).await;
     let b1 = create_ok(&app, json!({"name": "乙一", "phone": "13800000002", "home_store_id": store_b})).await;
     let none = create_ok(&app, json!({"name": "丙一"})).await;
@@ -659,7 +655,7 @@ async fn a_store_bound_search_lists_only_its_own_stores_customers() {
 #[actix_web::test]
 async fn erase_and_export_need_a_chain_wide_principal_with_customers_pii() {
     let app = TestApp::new().await;
-    let store_a = store(&app, "EA").await;
+    let store_a = app.store_id("EA").await;
     let c = create_ok(&app, json!({"name": "张三", "phone": "13812345678", "home_store_id": store_a})).await;
     let path = format!("/v1/customers/{}", id(&c));
     let manager_a = app.store_token(ALL_SCOPES, Some(store_a));
@@ -722,7 +718,7 @@ fn refers_to(item: &Value) -> Vec<String> {
 #[actix_web::test]
 async fn the_timeline_leaves_out_other_stores_orders_refunds_tickets_and_leads() {
     let app = TestApp::new().await;
-    let (store_a, store_b) = (store(&app, "TA").await, store(&app, "TB").await);
+    let (store_a, store_b) = (app.store_id("TA").await, app.store_id("TB").await);
     let c = create_ok(&app, json!({"name": "两店会员", "home_store_id": store_a})).await;
     let path = format!("/v1/customers/{}", id(&c));
     app.post(&format!("{path}/notes"))

@@ -37,7 +37,7 @@ async fn read_feed(app: &TestApp, token: &str, query: &str) -> TestResponse {
 #[actix_web::test]
 async fn the_feed_needs_events_read_and_a_chain_wide_principal() {
     let app = TestApp::new().await;
-    let store = app.create_store("EV1").await["id"].as_str().unwrap().parse::<Uuid>().unwrap();
+    let store = app.store_id("EV1").await;
     let c = app.post("/v1/customers").token(&app.admin_token()).json(&json!({"name": "A"})).send().await;
     c.assert_status(201);
     app.get("/v1/events").send().await.assert_problem(401, "unauthorized");

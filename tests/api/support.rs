@@ -356,6 +356,12 @@ impl TestApp {
         res.body
     }
 
+    /// Creates a store with the admin token and returns its id.
+    pub async fn store_id(&self, code: &str) -> Uuid {
+        let store = self.create_store(code).await;
+        store["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no store id: {store}"))
+    }
+
     /// Creates a staff member with the admin token and returns its body.
     pub async fn create_staff(&self, body: Value) -> Value {
         let res = self.post("/v1/staff").token(&self.admin_token()).json(&body).send().await;

@@ -3,11 +3,6 @@
 
 use super::*;
 
-async fn store(app: &TestApp, code: &str) -> Uuid {
-    let res = app.create_store(code).await;
-    res["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no store id: {res}"))
-}
-
 async fn redeem(app: &TestApp, token: &str, code: &str, body: Value) -> TestResponse {
     app.post(&format!("/v1/coupons/{code}/redeem")).token(token).json(&body).send().await
 }
@@ -20,7 +15,7 @@ async fn rollback(app: &TestApp, token: &str, code: &str) -> TestResponse {
 async fn a_store_bound_clerk_cannot_create_change_issue_or_void_coupons() {
     let app = TestApp::new().await;
     pin(&app);
-    let a = store(&app, "CA").await;
+    let a = app.store_id("CA").await;
     let clerk = app.store_token(&["admin"], Some(a));
     let c = customer(&app).await;
     let id = template(&app, json!({})).await;
@@ -54,7 +49,7 @@ async fn a_store_bound_clerk_cannot_create_change_issue_or_void_coupons() {
 async fn a_till_redeems_at_its_own_store_only() {
     let app = TestApp::new().await;
     pin(&app);
-    let (a, b) = (store(&app, "RA").await, store(&app, "RB").await);
+    let (a, b) = (app.store_id("RA").await, app.store_id("RB").await);
     let till_a = app.store_token(&["coupons:redeem"], Some(a));
     let c = customer(&app).await;
     let id = template(&app, json!({"per_customer_limit": 5})).await;
@@ -79,7 +74,7 @@ async fn a_till_redeems_at_its_own_store_only() {
 async fn rollback_of_another_stores_redemption_is_404_like_an_unknown_code() {
     let app = TestApp::new().await;
     pin(&app);
-    let (a, b) = (store(&app, "KA").await, store(&app, "KB").await);
+    let (a, b) = (app.store_id("KA").await, app.store_id("KB").await);
     let (till_a, till_b) =
         (app.store_token(&["coupons:redeem"], Some(a)), app.store_token(&["coupons:redeem"], Some(b)));
     let c = customer(&app).await;

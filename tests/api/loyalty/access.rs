@@ -25,7 +25,7 @@ async fn adjustments_are_chain_wide_and_move_at_most_max_adjustment_points() {
     assert_eq!(points(&app, id).await["balance"], 0);
 
     // A store's clerk, even with loyalty:write (or admin), cannot adjust anyone.
-    let store: Uuid = app.create_store("A-01").await["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_default();
+    let store = app.store_id("A-01").await;
     for scopes in [LOYALTY, &["admin"][..]] {
         app.post(&format!("/v1/customers/{id}/points/adjustments"))
             .token(&app.store_token(scopes, Some(store)))
@@ -58,7 +58,7 @@ async fn adjustments_are_chain_wide_and_move_at_most_max_adjustment_points() {
 #[actix_web::test]
 async fn the_rewards_catalogue_and_the_audit_are_chain_wide_but_a_store_redeems_rewards() {
     let app = TestApp::new().await;
-    let store: Uuid = app.create_store("A-01").await["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_default();
+    let store = app.store_id("A-01").await;
     let clerk = app.store_token(LOYALTY, Some(store));
     let gift = json!({"name": "小熊电炖锅", "points_cost": 2000, "stock": 5});
     app.post("/v1/rewards").token(&clerk).json(&gift).send().await.assert_problem(403, "store_bound_principal");

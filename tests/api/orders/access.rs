@@ -6,10 +6,6 @@ use super::*;
 
 const STORE_TILL: &[&str] = &["orders:write", "orders:read"];
 
-async fn store_id(app: &TestApp, code: &str) -> Uuid {
-    app.create_store(code).await["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("store {code}"))
-}
-
 fn event_data(app: &TestApp, event_type: &str) -> Vec<Value> {
     use retail_crm::schema::events as e;
     e::table
@@ -23,7 +19,7 @@ fn event_data(app: &TestApp, event_type: &str) -> Vec<Value> {
 #[actix_web::test]
 async fn receipt_x_at_two_stores_is_two_sales_and_a_changed_repost_is_an_order_conflict() {
     let app = TestApp::new().await;
-    let (a, b) = (store_id(&app, "A-01").await, store_id(&app, "B-01").await);
+    let (a, b) = (app.store_id("A-01").await, app.store_id("B-01").await);
     let (member_a, member_b) = (member(&app, "13800000001").await, member(&app, "13800000002").await);
     let till_a = app.store_token(STORE_TILL, Some(a));
     let till_b = app.store_token(STORE_TILL, Some(b));
@@ -80,7 +76,7 @@ async fn receipt_x_at_two_stores_is_two_sales_and_a_changed_repost_is_an_order_c
 #[actix_web::test]
 async fn order_finders_need_orders_read_and_see_only_the_callers_store() {
     let app = TestApp::new().await;
-    let (a, b) = (store_id(&app, "A-01").await, store_id(&app, "B-01").await);
+    let (a, b) = (app.store_id("A-01").await, app.store_id("B-01").await);
     let c = member(&app, "13800000001").await;
     let (till_a, till_b) = (app.store_token(STORE_TILL, Some(a)), app.store_token(STORE_TILL, Some(b)));
     let hours_ago = |h: i64| app.now() - chrono::Duration::hours(h);
@@ -133,7 +129,7 @@ async fn order_finders_need_orders_read_and_see_only_the_callers_store() {
 #[actix_web::test]
 async fn a_store_refunds_and_reads_refunds_of_its_own_orders_only() {
     let app = TestApp::new().await;
-    let (a, b) = (store_id(&app, "A-01").await, store_id(&app, "B-01").await);
+    let (a, b) = (app.store_id("A-01").await, app.store_id("B-01").await);
     let c = member(&app, "13800000001").await;
     let (till_a, till_b) = (app.store_token(STORE_TILL, Some(a)), app.store_token(STORE_TILL, Some(b)));
     let order = app

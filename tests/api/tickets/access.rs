@@ -4,11 +4,6 @@
 
 use super::*;
 
-async fn store_id(app: &TestApp, code: &str) -> Uuid {
-    let store = app.create_store(code).await;
-    store["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no store id: {store}"))
-}
-
 async fn agent(app: &TestApp, name: &str, store: Option<Uuid>) -> String {
     id(&app.create_staff(json!({"name": name, "roles": ["service"], "team": "after_sales", "store_id": store})).await)
 }
@@ -16,7 +11,7 @@ async fn agent(app: &TestApp, name: &str, store: Option<Uuid>) -> String {
 #[actix_web::test]
 async fn a_store_bound_agent_cannot_read_or_change_routing_rules_or_sla_policies() {
     let app = TestApp::new().await;
-    let bound = app.store_token(&["admin"], Some(store_id(&app, "RR").await));
+    let bound = app.store_token(&["admin"], Some(app.store_id("RR").await));
     let chain = app.token(RW);
     let r = id(&rule(&app, json!({"name": "any", "priority": 10, "team": "general"})).await);
     let path = format!("/v1/ticket-routing-rules/{r}");
@@ -50,7 +45,7 @@ async fn a_store_bound_agent_cannot_read_or_change_routing_rules_or_sla_policies
 #[actix_web::test]
 async fn a_ticket_is_never_assigned_to_staff_who_cannot_see_it() {
     let app = TestApp::new().await;
-    let (a, b) = (store_id(&app, "TA").await, store_id(&app, "TB").await);
+    let (a, b) = (app.store_id("TA").await, app.store_id("TB").await);
     let agent_a = agent(&app, "A店客服", Some(a)).await;
     let agent_b = agent(&app, "B店客服", Some(b)).await;
     let hq = agent(&app, "总部", None).await;
@@ -95,7 +90,7 @@ async fn a_ticket_is_never_assigned_to_staff_who_cannot_see_it() {
 #[actix_web::test]
 async fn a_store_bound_caller_acts_on_its_own_stores_tickets_only() {
     let app = TestApp::new().await;
-    let (a, b) = (store_id(&app, "OA").await, store_id(&app, "OB").await);
+    let (a, b) = (app.store_id("OA").await, app.store_id("OB").await);
     let till_a = app.store_token(&["admin"], Some(a));
     let theirs = id(&ticket(&app, json!({"type": "return", "subject": "B店", "store_id": b})).await);
     set_status(&app, &theirs, "resolved").await;
@@ -127,7 +122,7 @@ async fn a_store_bound_caller_acts_on_its_own_stores_tickets_only() {
 async fn ticket_stats_default_to_the_last_30_days_span_at_most_366_and_follow_the_callers_store() {
     let app = TestApp::new().await;
     let now = sh(2026, 11, 30, 12, 0);
-    let (a, b) = (store_id(&app, "SA").await, store_id(&app, "SB").await);
+    let (a, b) = (app.store_id("SA").await, app.store_id("SB").await);
     app.state.clock.set(now - Duration::days(31));
     ticket(&app, json!({"type": "inquiry", "subject": "上个月", "store_id": a})).await;
     app.state.clock.set(now - Duration::days(29));
@@ -168,7 +163,7 @@ async fn ticket_stats_default_to_the_last_30_days_span_at_most_366_and_follow_th
 #[actix_web::test]
 async fn ticket_events_carry_ids_and_statuses_never_the_customers_words() {
     let app = TestApp::new().await;
-    let store = store_id(&app, "EV").await;
+    let store = app.store_id("EV").await;
     let cust = customer(&app).await;
     app.create_staff(json!({"name": "客服", "roles": ["service"], "team": "after_sales", "store_id": store})).await;
     rule(&app, json!({"name": "all", "priority": 1, "team": "after_sales"})).await;
