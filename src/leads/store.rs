@@ -513,8 +513,9 @@ pub fn erase_contacts(
         l::contact_name.eq(None::<String>),
         l::contact_phone.eq(None::<String>),
         l::contact_wechat.eq(None::<String>),
-        l::notes.eq(diesel::dsl::sql::<diesel::sql_types::Nullable<diesel::sql_types::Text>>(
-            "CASE WHEN notes IS NULL THEN NULL ELSE '[erased]' END",
+        l::notes.eq(diesel::dsl::case_when(
+            l::notes.is_not_null(),
+            crate::events::ERASED.into_sql::<diesel::sql_types::Text>(),
         )),
         l::version.eq(l::version + 1),
         l::updated_at.eq(now),

@@ -676,16 +676,16 @@ pub fn erase_customer_words(
     words: &[String],
     now: DateTime<Utc>,
 ) -> ApiResult<i64> {
-    use diesel::dsl::sql;
-    use diesel::sql_types::{Bool, Nullable, Text};
-    const ERASED: &str = "[erased]";
+    use crate::events::ERASED;
+    use diesel::dsl::{case_when, sql};
+    use diesel::sql_types::{Bool, Text};
     let of_the_person = || t::table.filter(t::customer_id.eq_any(customers)).select(t::id);
     let erased = diesel::update(t::table.filter(t::customer_id.eq_any(customers)))
         .set((
             t::subject.eq(ERASED),
-            t::description.eq(sql::<Nullable<Text>>("CASE WHEN description IS NULL THEN NULL ELSE '[erased]' END")),
-            t::satisfaction_comment
-                .eq(sql::<Nullable<Text>>("CASE WHEN satisfaction_comment IS NULL THEN NULL ELSE '[erased]' END")),
+            // A text that was there becomes `[erased]`; none stays none.
+            t::description.eq(case_when(t::description.is_not_null(), ERASED.into_sql::<Text>())),
+            t::satisfaction_comment.eq(case_when(t::satisfaction_comment.is_not_null(), ERASED.into_sql::<Text>())),
             t::version.eq(t::version + 1),
             t::updated_at.eq(now),
         ))
@@ -699,7 +699,9 @@ pub fn erase_customer_words(
                 .filter(cm::ticket_id.eq_any(of_the_person()))
                 .filter(sql::<Bool>("strpos(body, ").bind::<Text, _>(word).sql(") > 0")),
         )
-        .set(cm::body.eq(sql::<Text>("replace(body, ").bind::<Text, _>(word).sql(", '[erased]')")))
+        .set(
+            cm::body.eq(sql::<Text>("replace(body, ").bind::<Text, _>(word).sql(", ").bind::<Text, _>(ERASED).sql(")")),
+        )
         .execute(conn)?;
     }
     Ok(erased as i64)
