@@ -2,7 +2,6 @@
 
 pub mod audit;
 pub mod auth_clients;
-pub mod checkout;
 pub mod clock;
 pub mod config;
 pub mod coupons;
@@ -22,6 +21,7 @@ pub mod ops;
 pub mod orders;
 pub mod phone;
 pub mod reservations;
+pub mod sales;
 pub mod server;
 pub mod staff;
 pub mod stores;
@@ -80,9 +80,10 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     memberships::api::configure(cfg);
     loyalty::api::configure(cfg);
     loyalty::program_api::configure(cfg);
+    sales::api::configure_orders(cfg);
     orders::api::configure(cfg);
     coupons::configure(cfg);
-    checkout::api::configure(cfg);
+    sales::api::configure_checkout(cfg);
     leads::configure(cfg);
     tickets::configure(cfg);
     jobs::api::configure(cfg);

@@ -334,6 +334,29 @@ pub fn erasure_context(conn: &mut PgConnection, customer: &Customer, now: DateTi
     Ok(ErasureContext { customer: customer.id, ids, phones, identifiers, words, now })
 }
 
+/// Who a sale, a quote or a ticket names: nobody (a guest), a customer id, or an identity.
+pub enum CustomerRef {
+    Guest,
+    Id(Uuid),
+    Identity(String, String),
+}
+
+/// Finds the live customer an order belongs to; a merged customer's old id still finds the survivor.
+pub fn resolve_customer(conn: &mut PgConnection, customer: &CustomerRef) -> ApiResult<Option<Uuid>> {
+    let found = match customer {
+        CustomerRef::Guest => return Ok(None),
+        CustomerRef::Id(id) => store::standing(conn, Some(*id), None)?
+            .ok_or_else(|| ApiError::unprocessable("customer_not_found", "no customer with this id"))?,
+        CustomerRef::Identity(kind, value) => store::standing(conn, None, Some((kind, value)))?
+            .ok_or_else(|| ApiError::unprocessable("customer_not_found", "no customer has this identity"))?,
+    };
+    match found {
+        (id, status, _) if status == "active" => Ok(Some(id)),
+        (_, status, Some(target)) if status == "merged" => Ok(Some(target)),
+        _ => Err(ApiError::unprocessable("customer_not_active", "the customer was erased")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

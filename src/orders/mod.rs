@@ -1,6 +1,6 @@
-//! Orders from every channel: pricing, points, qualifying spend, refunds.
+//! Orders from every channel as records: their rows, the pricing rules, and reading them back.
+//! Posting and refunding them is the sales use case (`crate::sales`).
 
 pub mod api;
 pub mod rules;
-pub mod service;
 pub mod store;

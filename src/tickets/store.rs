@@ -134,7 +134,7 @@ fn sees_store(staff_store: Option<Uuid>, ticket_store: Option<Uuid>) -> bool {
 pub fn create(conn: &mut PgConnection, n: &NewTicket, now: DateTime<Utc>, tz: Tz) -> ApiResult<Ticket> {
     // A merged profile's old id files the ticket on the survivor, as a sale would.
     let customer_id = match n.customer_id {
-        Some(id) => crate::orders::service::resolve_customer(conn, &crate::orders::service::CustomerRef::Id(id))?,
+        Some(id) => crate::customers::service::resolve_customer(conn, &crate::customers::service::CustomerRef::Id(id))?,
         None => None,
     };
     if let Some(order) = n.order_id {

@@ -7,14 +7,15 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::sale::price_sale;
 use crate::coupons::redeem;
 use crate::coupons::rules::Presentation;
+use crate::customers::service::{resolve_customer, CustomerRef};
 use crate::http::error::{ApiError, ApiResult};
 use crate::loyalty::ledger;
 use crate::loyalty::rules::{tier_for_spend, TierRule};
 use crate::memberships::store as memberships;
 use crate::orders::rules::{BasketLine, Pricing};
-use crate::orders::service::{price_sale, resolve_customer, CustomerRef};
 use crate::reservations::store::{self, NewReservation, Reservation};
 
 pub struct QuoteRequest {

@@ -1,4 +1,5 @@
-//! Posting a sale and a refund: everything that moves in one transaction.
+//! Posting a sale: everything that moves in one transaction (the use case over customers,
+//! memberships, loyalty, coupons, reservations and orders).
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -7,25 +8,18 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::rules::{
-    price_basket, price_external, sale_differences, BasketLine, PostedSale, Pricing, PricingError, RecordedSale,
-    TierPricing,
-};
-use super::store::{self, Line, Order, Outcome, Refund};
 use crate::coupons::redeem as coupons;
 use crate::coupons::rules::{Presentation, Presented};
-use crate::events::emit;
-use crate::http::auth::StoreScope;
+use crate::customers::service::{resolve_customer, CustomerRef};
 use crate::http::error::{ApiError, ApiResult};
 use crate::loyalty::ledger::{self, Posting};
 use crate::loyalty::rules::{self as loyalty_rules, RedemptionError};
 use crate::memberships::store as memberships;
-
-pub enum CustomerRef {
-    Guest,
-    Id(Uuid),
-    Identity(String, String),
-}
+use crate::orders::rules::{
+    price_basket, price_external, sale_differences, BasketLine, PostedSale, Pricing, PricingError, RecordedSale,
+    TierPricing,
+};
+use crate::orders::store::{self, Line, Order, Outcome};
 
 pub struct NewLine {
     pub basket: BasketLine,
@@ -46,22 +40,6 @@ pub struct NewOrder {
     pub reservation_id: Option<Uuid>,
     pub paid_amount: Option<Decimal>,
     pub external_pricing: bool,
-}
-
-/// Finds the live customer an order belongs to; a merged customer's old id still finds the survivor.
-pub fn resolve_customer(conn: &mut PgConnection, customer: &CustomerRef) -> ApiResult<Option<Uuid>> {
-    let found = match customer {
-        CustomerRef::Guest => return Ok(None),
-        CustomerRef::Id(id) => crate::customers::store::standing(conn, Some(*id), None)?
-            .ok_or_else(|| ApiError::unprocessable("customer_not_found", "no customer with this id"))?,
-        CustomerRef::Identity(kind, value) => crate::customers::store::standing(conn, None, Some((kind, value)))?
-            .ok_or_else(|| ApiError::unprocessable("customer_not_found", "no customer has this identity"))?,
-    };
-    match found {
-        (id, status, _) if status == "active" => Ok(Some(id)),
-        (_, status, Some(target)) if status == "merged" => Ok(Some(target)),
-        _ => Err(ApiError::unprocessable("customer_not_active", "the customer was erased")),
-    }
 }
 
 fn redemption_error(e: PricingError) -> ApiError {
@@ -338,147 +316,4 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
     ));
     crate::events::emit_many(conn, &events)?;
     Ok(Posted { order, lines, created: true })
-}
-
-pub struct RefundLine {
-    pub line_no: i32,
-    pub quantity: i32,
-}
-
-pub struct NewRefund {
-    pub external_id: String,
-    /// Empty: the whole remaining order.
-    pub lines: Vec<RefundLine>,
-    pub amount: Option<Decimal>,
-}
-
-/// What a refund of some lines is worth: each line's share of what was actually paid.
-fn lines_value(order: &Order, lines: &[Line], refund: &[RefundLine]) -> ApiResult<Decimal> {
-    let discounted_total: Decimal = lines.iter().map(|l| l.discounted_amount).sum();
-    let mut value = Decimal::ZERO;
-    for r in refund {
-        let line = lines
-            .iter()
-            .find(|l| l.line_no == r.line_no)
-            .ok_or_else(|| ApiError::invalid("lines", format!("order has no line {}", r.line_no)))?;
-        if r.quantity <= 0 || line.refunded_quantity + r.quantity > line.quantity {
-            return Err(ApiError::unprocessable(
-                "refund_exceeds_quantity",
-                format!("line {} has {} left to refund", line.line_no, line.quantity - line.refunded_quantity),
-            ));
-        }
-        if discounted_total > Decimal::ZERO {
-            value += line.discounted_amount * Decimal::from(r.quantity) / Decimal::from(line.quantity)
-                * order.paid_amount
-                / discounted_total;
-        }
-    }
-    Ok(crate::money::round(value))
-}
-
-/// Refunds once per `(order, external_id)`: points earned on the refunded amount come back
-/// (debt if already spent), points used are returned, qualifying spend drops; no downgrade.
-pub fn refund(
-    conn: &mut PgConnection,
-    order_id: Uuid,
-    scope: StoreScope,
-    new: NewRefund,
-    actor: &str,
-    now: DateTime<Utc>,
-) -> ApiResult<(Refund, bool)> {
-    // Another store's order is not found, exactly like a missing one.
-    let order = store::lock_in(conn, order_id, scope)?;
-    if let Some(existing) = store::find_refund(conn, order_id, &new.external_id)? {
-        return Ok((existing, false));
-    }
-    let lines = store::lines(conn, order_id)?;
-    let remaining = order.paid_amount - order.refunded_amount;
-    let amount = match (new.amount, new.lines.is_empty()) {
-        (Some(a), _) => a,
-        (None, false) => lines_value(&order, &lines, &new.lines)?,
-        (None, true) => remaining,
-    };
-    if !new.lines.is_empty() {
-        lines_value(&order, &lines, &new.lines)?;
-    }
-    if amount > remaining || remaining <= Decimal::ZERO {
-        return Err(ApiError::unprocessable(
-            "refund_exceeds_paid",
-            format!(
-                "{} is more than the {} left to refund",
-                crate::money::format(amount),
-                crate::money::format(remaining)
-            ),
-        )
-        .with("refundable", crate::money::format(remaining)));
-    }
-    if amount <= Decimal::ZERO {
-        return Err(ApiError::unprocessable("nothing_to_refund", "the refund amount must be positive"));
-    }
-    let refunded_after = order.refunded_amount + amount;
-    let refund_id = Uuid::now_v7();
-    let clawed = loyalty_rules::clawback(
-        order.points_earned,
-        order.points_clawed_back,
-        order.paid_amount,
-        refunded_after,
-        order.earn_rate,
-        order.points_multiplier,
-    );
-    let returned = loyalty_rules::points_to_return(
-        order.points_redeemed,
-        order.points_returned,
-        order.paid_amount,
-        refunded_after,
-    );
-    let mut balance_after = None;
-    if let (Some(customer), true) = (order.customer_id, clawed > 0 || returned > 0) {
-        let mut account = ledger::lock_account(conn, customer)?;
-        let posting = |kind| Posting::new(kind, actor, now).order(order.id).refund(refund_id);
-        ledger::take_back(conn, &mut account, clawed, &posting("refund_clawback"), now)?;
-        if returned > 0 {
-            let expires = ledger::redemption_expiry(conn, order.id)?.unwrap_or(now);
-            ledger::credit(conn, &mut account, returned, &posting("refund_return"), now, expires)?;
-        }
-        balance_after = Some(account.balance);
-    }
-    let mut coupons_returned = Vec::new();
-    if refunded_after == order.paid_amount && !order.coupon_codes.is_empty() {
-        // A full refund gives back the coupons still within their validity (SPEC §7); after the
-        // account, as every path locks a member's coupons after their points.
-        coupons_returned = coupons::return_for_order(conn, order.id, now)?;
-    }
-    for l in &new.lines {
-        store::add_refunded_quantity(conn, order.id, l.line_no, l.quantity)?;
-    }
-    let lines_json =
-        json!(new.lines.iter().map(|l| json!({"line_no": l.line_no, "quantity": l.quantity})).collect::<Vec<_>>());
-    let refund = store::insert_refund(
-        conn,
-        refund_id,
-        &order,
-        &new.external_id,
-        amount,
-        lines_json,
-        clawed,
-        returned,
-        balance_after,
-    )?;
-    emit(
-        conn,
-        "order.refunded",
-        order.customer_id,
-        json!({"order_id": order.id, "store_id": order.store_id, "refund_id": refund.id,
-               "amount": crate::money::format(amount),
-               "points_clawed_back": clawed, "points_returned": returned, "coupons_returned": coupons_returned}),
-    )?;
-    for code in &coupons_returned {
-        emit(
-            conn,
-            "coupon.returned",
-            order.customer_id,
-            json!({"code": code, "order_id": order.id, "store_id": order.store_id, "refund_id": refund.id}),
-        )?;
-    }
-    Ok((refund, true))
 }

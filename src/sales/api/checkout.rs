@@ -7,13 +7,13 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::service::{self, Quote, QuoteRequest, TierProgress};
+use super::{customer_ref, validate_coupon_codes, validate_lines, LineInput};
 use crate::customers::model::IdentityInput;
 use crate::http::auth::{Auth, OrdersWrite};
 use crate::http::error::{ApiResult, Problem, Violations};
-use crate::orders::api::{customer_ref, validate_coupon_codes, validate_lines, LineInput};
 use crate::reservations::service as reservations;
 use crate::reservations::store::{self, Reservation};
+use crate::sales::quote::{self as service, Quote, QuoteRequest, TierProgress};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
