@@ -53,6 +53,8 @@ pub struct AppState {
     pub limits: Limits,
     pub metrics: Metrics,
     pub clock: clock::Clock,
+    /// Program and tiers as sales price with them, re-read when their version moves.
+    pub catalogue: std::sync::Arc<loyalty::program::CatalogueCache>,
 }
 
 impl AppState {
@@ -66,6 +68,7 @@ impl AppState {
             revocations: RevocationList::default(),
             metrics: Metrics::new().map_err(|e| e.to_string())?,
             clock,
+            catalogue: Default::default(),
         })
     }
 }

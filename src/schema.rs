@@ -177,6 +177,7 @@ diesel::table! {
         version -> Int4,
         updated_at -> Timestamptz,
         max_adjustment_points -> Int8,
+        catalogue_version -> Int8,
     }
 }
 

@@ -96,6 +96,22 @@ pub fn emit_many(conn: &mut PgConnection, batch: &[(&'static str, Option<Uuid>, 
     Ok(())
 }
 
+/// A batch as the columns of `events` (`id`, `type`, `subject_id`, `data`), for a statement that
+/// writes its events together with the rows they describe (`unnest` of these four arrays).
+pub type EventColumns = (Vec<Uuid>, Vec<&'static str>, Vec<Option<Uuid>>, Vec<Value>);
+
+pub fn as_columns(batch: &[(&'static str, Option<Uuid>, Value)]) -> EventColumns {
+    let mut columns: EventColumns = Default::default();
+    for (event_type, subject, data) in batch {
+        debug_assert!(EVENT_TYPES.contains(event_type));
+        columns.0.push(Uuid::now_v7());
+        columns.1.push(event_type);
+        columns.2.push(*subject);
+        columns.3.push(data.clone());
+    }
+    columns
+}
+
 #[derive(Debug, Queryable, Serialize, ToSchema)]
 #[schema(example = json!({
     "id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "sequence": 42, "type": "customer.created",

@@ -297,11 +297,28 @@ pub fn spend(
         return Ok(None);
     }
     let (lots, held, _) = lots_and_holds(conn, account.customer_id, now, posting.reservation_id)?;
-    let available = spendable_after(&lots, account.debt, held, now);
+    spend_from(conn, account, points, posting, now, &lots, held)
+}
+
+/// `spend` from the live lots and the points other reservations hold, as the caller read them
+/// after locking `account` (a sale reads them with its other needs in one statement).
+pub fn spend_from(
+    conn: &mut PgConnection,
+    account: &mut Account,
+    points: i64,
+    posting: &Posting,
+    now: DateTime<Utc>,
+    lots: &[Lot],
+    held: i64,
+) -> ApiResult<Option<i64>> {
+    if points <= 0 {
+        return Ok(None);
+    }
+    let available = spendable_after(lots, account.debt, held, now);
     if account.debt > 0 || points > available {
         return Err(insufficient(available.max(0), points));
     }
-    let plan = plan_consumption(&lots, points, now).ok_or_else(|| insufficient(available, points))?;
+    let plan = plan_consumption(lots, points, now).ok_or_else(|| insufficient(available, points))?;
     Ok(Some(post_entry(conn, account, -points, 0, posting, &plan, drawn_json(&plan), None)?))
 }
 

@@ -74,17 +74,63 @@ pub fn max_adjustment_points(conn: &mut PgConnection) -> ApiResult<i64> {
     Ok(lp::table.select(lp::max_adjustment_points).first(conn)?)
 }
 
-/// The program and the tier catalogue (by rank) in one query: what pricing a member's sale needs.
-pub fn load_with_tiers(conn: &mut PgConnection) -> ApiResult<(Program, Vec<crate::memberships::store::Tier>)> {
+/// The program and the tier catalogue (by rank) as one sale prices with them, and the
+/// `catalogue_version` they were read at (it changes with any change to either).
+#[derive(Debug)]
+pub struct Catalogue {
+    pub version: i64,
+    pub program: Program,
+    pub tiers: Vec<crate::memberships::store::Tier>,
+}
+
+/// The program and the tier catalogue in one query.
+pub fn load_catalogue(conn: &mut PgConnection) -> ApiResult<Catalogue> {
     use crate::memberships::store::Tier;
     use crate::schema::tiers;
-    let rows: Vec<(ProgramRow, Tier)> = lp::table
+    let rows: Vec<(ProgramRow, i64, Tier)> = lp::table
         .inner_join(tiers::table.on(lp::singleton.eq(true)))
         .order(tiers::rank)
-        .select((ProgramRow::as_select(), Tier::as_select()))
+        .select((ProgramRow::as_select(), lp::catalogue_version, Tier::as_select()))
         .load(conn)?;
     match rows.first() {
-        Some((program, _)) => Ok((program.rules(), rows.iter().map(|(_, t)| t.clone()).collect())),
-        None => Ok((load(conn)?.rules(), Vec::new())),
+        Some((program, version, _)) => Ok(Catalogue {
+            version: *version,
+            program: program.rules(),
+            tiers: rows.iter().map(|(_, _, t)| t.clone()).collect(),
+        }),
+        None => {
+            let (program, version) =
+                lp::table.select((ProgramRow::as_select(), lp::catalogue_version)).first::<(ProgramRow, i64)>(conn)?;
+            Ok(Catalogue { version, program: program.rules(), tiers: Vec::new() })
+        }
+    }
+}
+
+/// The catalogue kept in memory: a sale learns the current `catalogue_version` from a statement it
+/// runs anyway, so the program and the tiers are re-read only after they change, never per sale.
+#[derive(Default)]
+pub struct CatalogueCache(std::sync::RwLock<Option<std::sync::Arc<Catalogue>>>);
+
+impl CatalogueCache {
+    /// The catalogue at `version`, or a fresh read when the cached one is older or missing.
+    pub fn at(&self, conn: &mut PgConnection, version: i64) -> ApiResult<std::sync::Arc<Catalogue>> {
+        let cached = self.0.read().ok().and_then(|c| c.clone());
+        if let Some(catalogue) = cached.filter(|c| c.version == version) {
+            return Ok(catalogue);
+        }
+        let fresh = std::sync::Arc::new(load_catalogue(conn)?);
+        if let Ok(mut slot) = self.0.write() {
+            // Concurrent sales may read different versions: keep the newest.
+            if slot.as_ref().is_none_or(|c| c.version <= fresh.version) {
+                *slot = Some(fresh.clone());
+            }
+        }
+        Ok(fresh)
+    }
+
+    /// The catalogue as the database has it now (one short statement when unchanged).
+    pub fn current(&self, conn: &mut PgConnection) -> ApiResult<std::sync::Arc<Catalogue>> {
+        let version: i64 = lp::table.select(lp::catalogue_version).first(conn)?;
+        self.at(conn, version)
     }
 }

@@ -1,7 +1,21 @@
 //! Pure tier rules: which tier a spend reaches, and a tier as pricing sees it. Loyalty (points) and
 //! orders (pricing) build on these.
 
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
+
+/// Qualifying spend counts the sales of the last 365 days up to now (SPEC §6).
+pub const QUALIFYING_DAYS: i64 = 365;
+
+/// Where the qualifying window starts (exclusive) at `now`.
+pub fn qualifying_since(now: DateTime<Utc>) -> DateTime<Utc> {
+    now - chrono::Duration::days(QUALIFYING_DAYS)
+}
+
+/// Whether a sale that happened at `occurred_at` counts towards the spend at `now`.
+pub fn qualifies(occurred_at: DateTime<Utc>, now: DateTime<Utc>) -> bool {
+    occurred_at > qualifying_since(now) && occurred_at <= now
+}
 
 /// The member's tier as pricing sees it.
 #[derive(Clone, Debug, PartialEq)]

@@ -7,7 +7,7 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::rules::{tier_for_spend, TierPricing, TierRule};
+use super::rules::{qualifying_since, tier_for_spend, TierPricing, TierRule};
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{memberships as m, orders, tier_changes as tc, tiers};
 
@@ -182,7 +182,7 @@ pub fn with_spend(
     const SPEND_FOR_UPDATE: &str = concat!(spend_sql!(), " FOR UPDATE OF m");
     let sql = if lock { SPEND_FOR_UPDATE } else { SPEND };
     let row: Option<MembershipWithSpend> = crate::db::CachedSql::new(sql)
-        .bind::<Timestamptz, _>(now - chrono::Duration::days(365))
+        .bind::<Timestamptz, _>(qualifying_since(now))
         .bind::<Timestamptz, _>(now)
         .bind::<SqlUuid, _>(customer)
         .get_result(conn)
@@ -205,7 +205,7 @@ pub fn qualifying_spend(conn: &mut PgConnection, customer: Uuid, now: DateTime<U
     use diesel::dsl::sum;
     let total: Option<Decimal> = orders::table
         .filter(orders::customer_id.eq(customer))
-        .filter(orders::occurred_at.gt(now - chrono::Duration::days(365)))
+        .filter(orders::occurred_at.gt(qualifying_since(now)))
         .filter(orders::occurred_at.le(now))
         .select(sum(orders::paid_amount - orders::refunded_amount))
         .first(conn)?;
@@ -224,7 +224,7 @@ pub fn qualifying_spends(
     }
     let rows: Vec<(Option<Uuid>, Option<Decimal>)> = orders::table
         .filter(orders::customer_id.eq_any(customers))
-        .filter(orders::occurred_at.gt(now - chrono::Duration::days(365)))
+        .filter(orders::occurred_at.gt(qualifying_since(now)))
         .filter(orders::occurred_at.le(now))
         .group_by(orders::customer_id)
         .select((orders::customer_id, sum(orders::paid_amount - orders::refunded_amount)))
@@ -384,8 +384,31 @@ pub fn upgrade_with_tiers(
     upgrade_for_spend(conn, current, tiers, spend, actor, now, validity_days)
 }
 
-/// Upgrades to the highest tier `spend` reaches, if above the current one (the order path knows
-/// the spend already: what it was when the membership was locked, plus this sale).
+/// The tier `spend` reaches when it is above the member's current one (upgrades only ever go up).
+pub fn due_upgrade<'a>(tiers: &'a [Tier], current: &Membership, spend: Decimal) -> Option<&'a Tier> {
+    let rules: Vec<TierRule> = tiers.iter().map(Tier::rule).collect();
+    let rank_now = tiers.iter().find(|t| t.code == current.tier_code).map(|t| t.rank).unwrap_or(0);
+    match tier_for_spend(&rules, spend) {
+        Some(due) if due.rank > rank_now => tiers.iter().find(|t| t.code == due.code),
+        _ => None,
+    }
+}
+
+/// Moves the member up to `tier`, which `spend` reached (see `due_upgrade`).
+pub fn upgrade_to(
+    conn: &mut PgConnection,
+    current: &Membership,
+    tier: &Tier,
+    spend: Decimal,
+    actor: &str,
+    now: DateTime<Utc>,
+    validity_days: i32,
+) -> ApiResult<Membership> {
+    let note = format!("qualifying spend {spend}");
+    set_tier(conn, current, tier, "upgrade", Some(&note), actor, now, validity_days)
+}
+
+/// Upgrades to the highest tier `spend` reaches, if above the current one.
 pub fn upgrade_for_spend(
     conn: &mut PgConnection,
     current: &Membership,
@@ -395,26 +418,9 @@ pub fn upgrade_for_spend(
     now: DateTime<Utc>,
     validity_days: i32,
 ) -> ApiResult<(Membership, bool)> {
-    let rules: Vec<TierRule> = tiers.iter().map(Tier::rule).collect();
-    let rank_now = tiers.iter().find(|t| t.code == current.tier_code).map(|t| t.rank).unwrap_or(0);
-    match tier_for_spend(&rules, spend) {
-        Some(due) if due.rank > rank_now => {
-            let tier = tiers.iter().find(|t| t.code == due.code).ok_or_else(|| ApiError::internal("tier vanished"))?;
-            Ok((
-                set_tier(
-                    conn,
-                    current,
-                    tier,
-                    "upgrade",
-                    Some(&format!("qualifying spend {spend}")),
-                    actor,
-                    now,
-                    validity_days,
-                )?,
-                true,
-            ))
-        }
-        _ => Ok((current.clone(), false)),
+    match due_upgrade(tiers, current, spend) {
+        Some(tier) => Ok((upgrade_to(conn, current, tier, spend, actor, now, validity_days)?, true)),
+        None => Ok((current.clone(), false)),
     }
 }
 

@@ -84,36 +84,6 @@ pub fn not_found() -> ApiError {
     ApiError::not_found("order_not_found", "no order with this id")
 }
 
-/// Claims the natural key `(channel, store_id, external_id)`: the row is the lock a re-post of the same sale waits on.
-/// `None` when the order already exists.
-pub fn claim(
-    conn: &mut PgConnection,
-    id: Uuid,
-    channel: &str,
-    external_id: &str,
-    store_id: Option<Uuid>,
-    customer_id: Option<Uuid>,
-    occurred_at: DateTime<Utc>,
-) -> ApiResult<Option<Uuid>> {
-    Ok(diesel::insert_into(o::table)
-        .values((
-            o::id.eq(id),
-            o::channel.eq(channel),
-            o::external_id.eq(external_id),
-            o::store_id.eq(store_id),
-            o::customer_id.eq(customer_id),
-            o::occurred_at.eq(occurred_at),
-            o::pricing.eq("crm"),
-            o::total_amount.eq(Decimal::ZERO),
-            o::paid_amount.eq(Decimal::ZERO),
-        ))
-        .on_conflict(diesel::pg::upsert::on_constraint("orders_natural_key"))
-        .do_nothing()
-        .returning(o::id)
-        .get_result(conn)
-        .optional()?)
-}
-
 /// The order with this natural key (a missing store is a value of its own).
 pub fn find_by_external(
     conn: &mut PgConnection,
@@ -121,46 +91,64 @@ pub fn find_by_external(
     store_id: Option<Uuid>,
     external_id: &str,
 ) -> ApiResult<Option<Order>> {
-    Ok(o::table
-        .filter(o::channel.eq(channel))
-        .filter(o::store_id.is_not_distinct_from(store_id))
-        .filter(o::external_id.eq(external_id))
-        .select(Order::as_select())
-        .first(conn)
-        .optional()?)
+    // `=` or `IS NULL`, not `IS NOT DISTINCT FROM`: the natural-key index serves only these.
+    let q = o::table.filter(o::channel.eq(channel)).filter(o::external_id.eq(external_id));
+    let q = match store_id {
+        Some(store) => q.filter(o::store_id.eq(store)).into_boxed(),
+        None => q.filter(o::store_id.is_null()).into_boxed(),
+    };
+    Ok(q.select(Order::as_select()).first(conn).optional()?)
 }
 
-/// Writes the priced order and its lines in one statement.
-pub fn record_outcome(conn: &mut PgConnection, id: Uuid, outcome: &Outcome, lines: &[Line]) -> ApiResult<Order> {
-    use diesel::sql_types::{Array, Bool, Int4, Int8, Nullable, Numeric, Text, Uuid as SqlUuid};
+/// What identifies an order and who it is for, before it is priced.
+pub struct Head<'a> {
+    pub id: Uuid,
+    pub external_id: &'a str,
+    pub channel: &'a str,
+    pub store_id: Option<Uuid>,
+    pub customer_id: Option<Uuid>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Writes the priced order, its lines and its events in one statement, once per natural key
+/// `(channel, store_id, external_id)`: `None` when the key was posted before (a concurrent post of
+/// the same key waits here for the other to commit or roll back).
+pub fn insert_posted(
+    conn: &mut PgConnection,
+    head: &Head,
+    outcome: &Outcome,
+    lines: &[Line],
+    events: &crate::events::EventColumns,
+) -> ApiResult<Option<Order>> {
+    use diesel::sql_types::{Array, Bool, Int4, Int8, Jsonb, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
     fn column<T: Clone>(lines: &[Line], f: impl Fn(&Line) -> T) -> Vec<T> {
         lines.iter().map(f).collect()
     }
     Ok(crate::db::CachedSql::new(
-        "WITH p AS (SELECT ?::uuid AS id), \
+        "WITH o AS ( \
+             INSERT INTO orders (id, external_id, channel, store_id, customer_id, occurred_at, pricing, \
+                 total_amount, tier_discount, coupon_discount, points_redeemed, points_offset, paid_amount, \
+                 points_earned, earn_rate, points_multiplier, tier_code, tier_after, tier_changed, \
+                 points_balance_after, coupon_codes, reservation_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT ON CONSTRAINT orders_natural_key DO NOTHING RETURNING *), \
          lines AS ( \
              INSERT INTO order_lines (order_id, line_no, sku, name, category, quantity, unit_price, amount, \
                  discounted_amount, refunded_quantity, tier_discount, coupon_discount) \
-             SELECT p.id, l.* FROM p, unnest(?::int[], ?::text[], ?::text[], ?::text[], ?::int[], ?::numeric[], \
-                 ?::numeric[], ?::numeric[], ?::int[], ?::numeric[], ?::numeric[]) AS l) \
-         UPDATE orders o SET pricing = ?, total_amount = ?, tier_discount = ?, coupon_discount = ?, \
-             points_redeemed = ?, points_offset = ?, paid_amount = ?, points_earned = ?, earn_rate = ?, \
-             points_multiplier = ?, tier_code = ?, tier_after = ?, tier_changed = ?, \
-             points_balance_after = ?, coupon_codes = ?, reservation_id = ? \
-         FROM p WHERE o.id = p.id RETURNING o.*",
+             SELECT o.id, l.* FROM o, unnest(?::int[], ?::text[], ?::text[], ?::text[], ?::int[], ?::numeric[], \
+                 ?::numeric[], ?::numeric[], ?::int[], ?::numeric[], ?::numeric[]) AS l), \
+         events AS ( \
+             INSERT INTO events (id, type, occurred_at, subject_id, data) \
+             SELECT e.id, e.type, CURRENT_TIMESTAMP, e.subject_id, e.data \
+             FROM o, unnest(?::uuid[], ?::text[], ?::uuid[], ?::jsonb[]) AS e(id, type, subject_id, data)) \
+         SELECT * FROM o",
     )
-    .bind::<SqlUuid, _>(id)
-    .bind::<Array<Int4>, _>(column(lines, |l| l.line_no))
-    .bind::<Array<Text>, _>(column(lines, |l| l.sku.clone()))
-    .bind::<Array<Nullable<Text>>, _>(column(lines, |l| l.name.clone()))
-    .bind::<Array<Nullable<Text>>, _>(column(lines, |l| l.category.clone()))
-    .bind::<Array<Int4>, _>(column(lines, |l| l.quantity))
-    .bind::<Array<Numeric>, _>(column(lines, |l| l.unit_price))
-    .bind::<Array<Numeric>, _>(column(lines, |l| l.amount))
-    .bind::<Array<Numeric>, _>(column(lines, |l| l.discounted_amount))
-    .bind::<Array<Int4>, _>(column(lines, |l| l.refunded_quantity))
-    .bind::<Array<Numeric>, _>(column(lines, |l| l.tier_discount))
-    .bind::<Array<Numeric>, _>(column(lines, |l| l.coupon_discount))
+    .bind::<SqlUuid, _>(head.id)
+    .bind::<Text, _>(head.external_id)
+    .bind::<Text, _>(head.channel)
+    .bind::<Nullable<SqlUuid>, _>(head.store_id)
+    .bind::<Nullable<SqlUuid>, _>(head.customer_id)
+    .bind::<Timestamptz, _>(head.occurred_at)
     .bind::<Text, _>(&outcome.pricing)
     .bind::<Numeric, _>(outcome.total_amount)
     .bind::<Numeric, _>(outcome.tier_discount)
@@ -177,7 +165,23 @@ pub fn record_outcome(conn: &mut PgConnection, id: Uuid, outcome: &Outcome, line
     .bind::<Nullable<Int8>, _>(outcome.points_balance_after)
     .bind::<Array<Text>, _>(&outcome.coupon_codes)
     .bind::<Nullable<SqlUuid>, _>(outcome.reservation_id)
-    .get_result(conn)?)
+    .bind::<Array<Int4>, _>(column(lines, |l| l.line_no))
+    .bind::<Array<Text>, _>(column(lines, |l| l.sku.clone()))
+    .bind::<Array<Nullable<Text>>, _>(column(lines, |l| l.name.clone()))
+    .bind::<Array<Nullable<Text>>, _>(column(lines, |l| l.category.clone()))
+    .bind::<Array<Int4>, _>(column(lines, |l| l.quantity))
+    .bind::<Array<Numeric>, _>(column(lines, |l| l.unit_price))
+    .bind::<Array<Numeric>, _>(column(lines, |l| l.amount))
+    .bind::<Array<Numeric>, _>(column(lines, |l| l.discounted_amount))
+    .bind::<Array<Int4>, _>(column(lines, |l| l.refunded_quantity))
+    .bind::<Array<Numeric>, _>(column(lines, |l| l.tier_discount))
+    .bind::<Array<Numeric>, _>(column(lines, |l| l.coupon_discount))
+    .bind::<Array<SqlUuid>, _>(&events.0)
+    .bind::<Array<Text>, _>(&events.1)
+    .bind::<Array<Nullable<SqlUuid>>, _>(&events.2)
+    .bind::<Array<Jsonb>, _>(&events.3)
+    .get_result(conn)
+    .optional()?)
 }
 
 /// An order within `scope`: another store's is not found, exactly like a missing one.

@@ -6,3 +6,4 @@ pub mod api;
 pub mod quote;
 pub mod refund;
 pub mod sale;
+pub mod store;

@@ -72,6 +72,7 @@ pub struct Quote {
 /// the applied coupons and the points are held until `ttl_seconds` from now.
 pub fn quote(
     conn: &mut PgConnection,
+    catalogue: &crate::loyalty::program::CatalogueCache,
     req: QuoteRequest,
     actor: &str,
     now: DateTime<Utc>,
@@ -98,11 +99,9 @@ pub fn quote(
     if let (true, Some(m)) = (req.reserve, &membership) {
         ledger::lock_account(conn, m.customer_id)?;
     }
-    let (program, tiers) = match membership {
-        Some(_) => crate::loyalty::program::load_with_tiers(conn)?,
-        None => (crate::loyalty::program::load(conn)?.rules(), Vec::new()),
-    };
-    let tier = membership.as_ref().and_then(|m| tiers.iter().find(|t| t.code == m.tier_code)).cloned();
+    let catalogue = catalogue.current(conn)?;
+    let (program, tiers) = (&catalogue.program, &catalogue.tiers);
+    let tier = membership.as_ref().and_then(|m| tiers.iter().find(|t| t.code == m.tier_code));
     let loaded = redeem::load(conn, &req.coupon_codes, req.reserve)?;
     let at = Presentation {
         customer_id: customer,
@@ -112,11 +111,11 @@ pub fn quote(
         reservation_id: None,
     };
     let presented = redeem::presented(&loaded, &at);
-    let pricing = price_sale(&req.lines, tier.as_ref(), &program, &presented, req.points_to_redeem, None)?;
+    let pricing = price_sale(&req.lines, tier, program, &presented, req.points_to_redeem, None)?;
 
     let mut points_available = None;
     let mut progress = None;
-    if let (Some(m), Some(t)) = (&membership, &tier) {
+    if let (Some(m), Some(t)) = (&membership, tier) {
         let available = ledger::spendable_now(conn, m.customer_id, now)?;
         if req.points_to_redeem > available {
             return Err(ledger::insufficient(available, req.points_to_redeem));
@@ -154,7 +153,14 @@ pub fn quote(
         }
         _ => None,
     };
-    Ok(Quote { customer_id: customer, tier: tier.map(|t| t.code), pricing, points_available, progress, reservation })
+    Ok(Quote {
+        customer_id: customer,
+        tier: tier.map(|t| t.code.clone()),
+        pricing,
+        points_available,
+        progress,
+        reservation,
+    })
 }
 
 #[cfg(test)]

@@ -8,12 +8,15 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use uuid::Uuid;
 
+use super::store as sales_store;
 use crate::coupons::redeem as coupons;
 use crate::coupons::rules::{Presentation, Presented};
-use crate::customers::service::{resolve_customer, CustomerRef};
+use crate::customers::service::CustomerRef;
 use crate::http::error::{ApiError, ApiResult};
 use crate::loyalty::ledger::{self, Posting};
+use crate::loyalty::program::CatalogueCache;
 use crate::loyalty::rules::{self as loyalty_rules, RedemptionError};
+use crate::memberships::rules::qualifies;
 use crate::memberships::store as memberships;
 use crate::orders::rules::{
     price_basket, price_external, sale_differences, BasketLine, PostedSale, Pricing, PricingError, RecordedSale,
@@ -133,34 +136,37 @@ pub struct Posted {
 /// Posts a sale once: a second post of the same natural key `(channel, store_id, external_id)`
 /// with the same content returns the stored order and changes nothing, however many tills retry at
 /// once; with other content it is 409 `order_conflict`.
-pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<Utc>, tz: Tz) -> ApiResult<Posted> {
-    let customer = resolve_customer(conn, &new.customer)?;
-    let id = Uuid::now_v7();
-    let claimed = store::claim(conn, id, &new.channel, &new.external_id, new.store_id, customer, new.occurred_at)?;
-    if claimed.is_none() {
-        // Posted before (or by another till a moment ago, which has committed it by now).
-        let existing = store::find_by_external(conn, &new.channel, new.store_id, &new.external_id)?
-            .ok_or_else(store::not_found)?;
-        let lines = store::lines(conn, existing.id)?;
-        same_sale(&existing, &lines, &new, customer)?;
-        return Ok(Posted { order: existing, lines, created: false });
-    }
-
+///
+/// The round trips of a member's sale: lock (customer, membership, account), read what the locks
+/// guard (lots, holds, spend, a prior post), the coupons when any are presented, then one write of
+/// the order with its lines and events, one ledger entry per points movement. Program and tiers
+/// come from `catalogue`, re-read only when their version moved.
+pub fn post(
+    conn: &mut PgConnection,
+    catalogue: &CatalogueCache,
+    new: NewOrder,
+    actor: &str,
+    now: DateTime<Utc>,
+    tz: Tz,
+) -> ApiResult<Posted> {
     // Membership, then the account: the member's tier and points change under these locks, one
-    // till at a time (merges take them in the same order).
-    let (membership, spend_before) = match customer {
-        Some(c) => memberships::with_spend(conn, c, now, true)?.unzip(),
-        None => (None, None),
+    // till at a time (merges take them in the same order). Re-posts of one member's sale queue here.
+    let locked = sales_store::lock_customer(conn, &new.customer)?;
+    let customer = locked.customer;
+    let membership = locked.membership;
+    let mut account = match (&membership, locked.account) {
+        (Some(_), Some(account)) => Some(account),
+        (Some(m), None) => Some(ledger::lock_account(conn, m.customer_id)?),
+        (None, _) => None,
     };
-    let mut account = match &membership {
-        Some(m) => Some(ledger::lock_account(conn, m.customer_id)?),
-        None => None,
-    };
-    let (program, tiers) = match membership {
-        Some(_) => crate::loyalty::program::load_with_tiers(conn)?,
-        None => (crate::loyalty::program::load(conn)?.rules(), Vec::new()),
-    };
-    let tier = membership.as_ref().and_then(|m| tiers.iter().find(|t| t.code == m.tier_code)).cloned();
+    let key = sales_store::NaturalKey { channel: &new.channel, store_id: new.store_id, external_id: &new.external_id };
+    let needs = sales_store::needs(conn, membership.as_ref().map(|m| m.customer_id), &key, new.reservation_id, now)?;
+    if needs.existing.is_some() {
+        return reposted(conn, &new, customer);
+    }
+    let catalogue = catalogue.at(conn, needs.catalogue_version)?;
+    let program = &catalogue.program;
+    let tier = membership.as_ref().and_then(|m| catalogue.tiers.iter().find(|t| t.code == m.tier_code));
     let reservation = match new.reservation_id {
         Some(r) => Some(crate::reservations::service::take_for_order(conn, r, customer, new.store_id, now)?),
         None => None,
@@ -186,7 +192,7 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
         (true, None) => return Err(ApiError::invalid("paid_amount", "is required with pricing 'external'")),
         (false, _) => None,
     };
-    let pricing = price_sale(&basket, tier.as_ref(), &program, &presented, points_to_redeem, external_paid)?;
+    let pricing = price_sale(&basket, tier, program, &presented, points_to_redeem, external_paid)?;
     if let Some(err) = coupons::not_applicable(&pricing.coupons) {
         return Err(err);
     }
@@ -204,52 +210,37 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
         }
     }
 
-    let mut balance_after = None;
+    // Everything the order records is known before anything is written: the upgrade this sale
+    // earns (qualifying spend counts sales of the last 365 days up to now; a late one may fall
+    // outside) and the balance the ledger will show after it.
+    let spend = needs.spend + if qualifies(new.occurred_at, now) { pricing.payable } else { Decimal::ZERO };
+    let upgrade = membership.as_ref().and_then(|m| memberships::due_upgrade(&catalogue.tiers, m, spend));
+    let earns = account.is_some() && pricing.points_to_earn > 0;
+    let redeems = account.is_some() && pricing.points_redeemed > 0;
+    let id = Uuid::now_v7();
     let mut events = Vec::with_capacity(3);
-    if let (Some(account), Some(c)) = (account.as_mut(), customer) {
-        if pricing.points_redeemed > 0 {
-            let posting = Posting::new("redeem", actor, now).order(id).consuming(new.reservation_id);
-            ledger::spend(conn, account, pricing.points_redeemed, &posting, now)?;
-            events.push((
-                "points.redeemed",
-                Some(c),
-                json!({"order_id": id, "store_id": new.store_id, "points": pricing.points_redeemed}),
-            ));
-        }
-        if pricing.points_to_earn > 0 {
-            let available_at = loyalty_rules::available_at(now, program.points_pending_days);
-            let expires_at = loyalty_rules::expires_at(now, program.points_ttl_days, tz);
-            ledger::credit(
-                conn,
-                account,
-                pricing.points_to_earn,
-                &Posting::new("earn", actor, now).order(id),
-                available_at,
-                expires_at,
-            )?;
-            events.push((
-                "points.earned",
-                Some(c),
-                json!({"order_id": id, "store_id": new.store_id, "points": pricing.points_to_earn}),
-            ));
-        }
-        balance_after = Some(account.balance);
+    if let (true, Some(c)) = (redeems, customer) {
+        events.push((
+            "points.redeemed",
+            Some(c),
+            json!({"order_id": id, "store_id": new.store_id, "points": pricing.points_redeemed}),
+        ));
     }
-    if let Some(c) = customer {
-        let used = coupons::Use {
-            customer_id: c,
-            order_id: Some(id),
-            order_reference: Some(&new.external_id),
-            store_id: new.store_id,
-            channel: Some(&new.channel),
-            amount: pricing.payable,
-        };
-        events.extend(coupons::redeem_applied(conn, &loaded, &pricing.coupons, &used, actor, now)?);
+    if let (true, Some(c)) = (earns, customer) {
+        events.push((
+            "points.earned",
+            Some(c),
+            json!({"order_id": id, "store_id": new.store_id, "points": pricing.points_to_earn}),
+        ));
     }
-    if let Some(r) = &reservation {
-        crate::reservations::store::close(conn, r.id, "consumed", Some(id), now)?;
-    }
-
+    let points_earned = if account.is_some() { pricing.points_to_earn } else { 0 };
+    events.push((
+        "order.created",
+        customer,
+        json!({"order_id": id, "channel": new.channel, "store_id": new.store_id,
+               "paid_amount": crate::money::format(pricing.payable),
+               "points_earned": points_earned, "points_redeemed": pricing.points_redeemed}),
+    ));
     let lines: Vec<Line> = new
         .lines
         .iter()
@@ -278,42 +269,73 @@ pub fn post(conn: &mut PgConnection, new: NewOrder, actor: &str, now: DateTime<U
         points_redeemed: pricing.points_redeemed,
         points_offset: pricing.points_offset,
         paid_amount: pricing.payable,
-        points_earned: if account.is_some() { pricing.points_to_earn } else { 0 },
+        points_earned,
         earn_rate: program.earn_rate,
-        points_multiplier: tier.as_ref().map(|t| t.points_multiplier).unwrap_or(Decimal::ZERO),
-        tier_code: tier.as_ref().map(|t| t.code.clone()),
-        tier_after: tier.as_ref().map(|t| t.code.clone()),
-        tier_changed: false,
-        points_balance_after: balance_after,
+        points_multiplier: tier.map(|t| t.points_multiplier).unwrap_or(Decimal::ZERO),
+        tier_code: tier.map(|t| t.code.clone()),
+        tier_after: upgrade.or(tier).map(|t| t.code.clone()),
+        tier_changed: upgrade.is_some(),
+        points_balance_after: account.as_ref().map(|a| {
+            a.balance - if redeems { pricing.points_redeemed } else { 0 }
+                + if earns { pricing.points_to_earn } else { 0 }
+        }),
         coupon_codes: pricing.coupons.iter().filter(|c| c.applied).map(|c| c.code.clone()).collect(),
         reservation_id: new.reservation_id,
     };
-    let mut order = store::record_outcome(conn, id, &outcome, &lines)?;
+    let head = store::Head {
+        id,
+        external_id: &new.external_id,
+        channel: &new.channel,
+        store_id: new.store_id,
+        customer_id: customer,
+        occurred_at: new.occurred_at,
+    };
+    let Some(order) = store::insert_posted(conn, &head, &outcome, &lines, &crate::events::as_columns(&events))? else {
+        // Another till posted this key a moment ago (and has committed it by now).
+        return reposted(conn, &new, customer);
+    };
 
-    // Qualifying spend now includes this order: upgrade at once if it crossed a threshold.
-    if let Some(m) = &membership {
-        // Qualifying spend counts sales of the last 365 days up to now (a late sale may fall outside).
-        let counts = new.occurred_at > now - chrono::Duration::days(365) && new.occurred_at <= now;
-        let spend = spend_before.unwrap_or_default() + if counts { pricing.payable } else { Decimal::ZERO };
-        let (after, changed) =
-            memberships::upgrade_for_spend(conn, m, &tiers, spend, actor, now, program.tier_validity_days)?;
-        if changed {
-            order = diesel::update(crate::schema::orders::table.find(id))
-                .set((
-                    crate::schema::orders::tier_after.eq(&after.tier_code),
-                    crate::schema::orders::tier_changed.eq(true),
-                ))
-                .returning(Order::as_returning())
-                .get_result(conn)?;
+    if let Some(account) = account.as_mut() {
+        if redeems {
+            let posting = Posting::new("redeem", actor, now).order(id).consuming(new.reservation_id);
+            ledger::spend_from(conn, account, pricing.points_redeemed, &posting, now, &needs.lots, needs.held)?;
+        }
+        if earns {
+            let available_at = loyalty_rules::available_at(now, program.points_pending_days);
+            let expires_at = loyalty_rules::expires_at(now, program.points_ttl_days, tz);
+            let posting = Posting::new("earn", actor, now).order(id);
+            ledger::credit(conn, account, pricing.points_to_earn, &posting, available_at, expires_at)?;
+        }
+        if order.points_balance_after != Some(account.balance) {
+            return Err(ApiError::internal("the order's balance differs from the ledger's"));
         }
     }
-    events.push((
-        "order.created",
-        customer,
-        json!({"order_id": id, "channel": order.channel, "store_id": order.store_id,
-               "paid_amount": crate::money::format(order.paid_amount),
-               "points_earned": order.points_earned, "points_redeemed": order.points_redeemed}),
-    ));
-    crate::events::emit_many(conn, &events)?;
+    if let Some(c) = customer {
+        let used = coupons::Use {
+            customer_id: c,
+            order_id: Some(id),
+            order_reference: Some(&new.external_id),
+            store_id: new.store_id,
+            channel: Some(&new.channel),
+            amount: pricing.payable,
+        };
+        let coupon_events = coupons::redeem_applied(conn, &loaded, &pricing.coupons, &used, actor, now)?;
+        crate::events::emit_many(conn, &coupon_events)?;
+    }
+    if let Some(r) = &reservation {
+        crate::reservations::store::close(conn, r.id, "consumed", Some(id), now)?;
+    }
+    if let (Some(m), Some(tier)) = (&membership, upgrade) {
+        memberships::upgrade_to(conn, m, tier, spend, actor, now, program.tier_validity_days)?;
+    }
     Ok(Posted { order, lines, created: true })
+}
+
+/// The answer to a post of a key already posted: the stored order when the content is the same.
+fn reposted(conn: &mut PgConnection, new: &NewOrder, customer: Option<Uuid>) -> ApiResult<Posted> {
+    let existing =
+        store::find_by_external(conn, &new.channel, new.store_id, &new.external_id)?.ok_or_else(store::not_found)?;
+    let lines = store::lines(conn, existing.id)?;
+    same_sale(&existing, &lines, new, customer)?;
+    Ok(Posted { order: existing, lines, created: false })
 }

@@ -243,10 +243,12 @@ async fn quote(
     let now = state.clock.now();
     let actor = auth.sub.clone();
     let ttl = state.config.reservation_ttl_seconds;
+    let catalogue = state.catalogue.clone();
     let quote = if request.reserve {
-        crate::db::transaction(&state.pool, move |conn| service::quote(conn, request, &actor, now, ttl)).await?
+        crate::db::transaction(&state.pool, move |conn| service::quote(conn, &catalogue, request, &actor, now, ttl))
+            .await?
     } else {
-        crate::db::run(&state.pool, move |conn| service::quote(conn, request, &actor, now, ttl)).await?
+        crate::db::run(&state.pool, move |conn| service::quote(conn, &catalogue, request, &actor, now, ttl)).await?
     };
     let mut view = QuoteView::from(quote);
     for (line, sku) in view.lines.iter_mut().zip(skus) {

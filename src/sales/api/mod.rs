@@ -259,7 +259,9 @@ async fn post_order(
     let new = body.into_inner().validate(&auth, now)?;
     let actor = auth.sub.clone();
     let tz = state.config.timezone;
-    let posted = crate::db::transaction(&state.pool, move |conn| sale::post(conn, new, &actor, now, tz)).await?;
+    let catalogue = state.catalogue.clone();
+    let posted =
+        crate::db::transaction(&state.pool, move |conn| sale::post(conn, &catalogue, new, &actor, now, tz)).await?;
     let status = if posted.created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(HttpResponse::build(status)
         .insert_header(("location", format!("/v1/orders/{}", posted.order.id)))

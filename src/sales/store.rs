@@ -1,0 +1,236 @@
+//! The sale's reads: what a sale needs from customers, memberships, loyalty and orders, in as few
+//! statements as the locking allows.
+//!
+//! Two statements for a member, one for anybody else. The first resolves the customer and locks
+//! the membership and then the points account (the lock order every path keeps). The second reads
+//! what those locks guard — lots, holds, qualifying spend — and whether the sale was posted
+//! before. They cannot be one: in READ COMMITTED a statement that waited for a lock still reads
+//! with the snapshot it took before waiting, and would miss the lots another till's sale wrote
+//! meanwhile.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::customers::service::CustomerRef;
+use crate::http::error::{ApiError, ApiResult};
+use crate::loyalty::ledger::Account;
+use crate::loyalty::rules::Lot;
+use crate::memberships::store::Membership;
+
+#[derive(QueryableByName)]
+struct LockedRow {
+    #[diesel(sql_type = SqlUuid)]
+    named_id: Uuid,
+    #[diesel(sql_type = Text)]
+    status: String,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    merged_into: Option<Uuid>,
+    #[diesel(sql_type = BigInt)]
+    catalogue_version: i64,
+    #[diesel(sql_type = Nullable<Text>)]
+    member_card: Option<String>,
+    #[diesel(sql_type = Nullable<Text>)]
+    tier_code: Option<String>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    enrolled_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Text>)]
+    m_channel: Option<String>,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    m_store_id: Option<Uuid>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    tier_since: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    tier_valid_until: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Integer>)]
+    m_version: Option<i32>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    m_updated_at: Option<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    balance: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    debt: Option<i64>,
+    #[diesel(sql_type = Nullable<Timestamptz>)]
+    a_updated_at: Option<DateTime<Utc>>,
+}
+
+/// The customer a sale names, with its membership and points account locked.
+pub struct Locked {
+    /// The live customer (a merged one's survivor); `None` for a guest.
+    pub customer: Option<Uuid>,
+    pub membership: Option<Membership>,
+    /// `None` also for a member who never had points: the caller opens the account.
+    pub account: Option<Account>,
+    pub catalogue_version: Option<i64>,
+}
+
+/// Resolves who the sale names and locks their membership, then their account, in one statement.
+pub fn lock_customer(conn: &mut PgConnection, named: &CustomerRef) -> ApiResult<Locked> {
+    let (id, kind, value) = match named {
+        CustomerRef::Guest => {
+            return Ok(Locked { customer: None, membership: None, account: None, catalogue_version: None })
+        }
+        CustomerRef::Id(id) => (Some(*id), None, None),
+        CustomerRef::Identity(kind, value) => (None, Some(kind.as_str()), Some(value.as_str())),
+    };
+    let row: Option<LockedRow> = crate::db::CachedSql::new(
+        "WITH named AS ( \
+             (SELECT c.id, c.status, c.merged_into FROM customers c WHERE c.id = ?) \
+             UNION ALL \
+             (SELECT c.id, c.status, c.merged_into FROM customer_identities ci \
+              JOIN customers c ON c.id = ci.customer_id WHERE ci.kind = ? AND ci.value = ?) \
+             LIMIT 1), \
+         m AS (SELECT m.* FROM memberships m, named \
+               WHERE m.customer_id = CASE named.status WHEN 'active' THEN named.id \
+                                                        WHEN 'merged' THEN named.merged_into END \
+               FOR UPDATE OF m), \
+         a AS (SELECT a.* FROM points_accounts a, m WHERE a.customer_id = m.customer_id FOR UPDATE OF a) \
+         SELECT named.id AS named_id, named.status, named.merged_into, \
+             (SELECT catalogue_version FROM loyalty_program) AS catalogue_version, \
+             m.member_card, m.tier_code, m.enrolled_at, m.channel AS m_channel, m.store_id AS m_store_id, \
+             m.tier_since, m.tier_valid_until, m.version AS m_version, m.updated_at AS m_updated_at, \
+             a.balance, a.debt, a.updated_at AS a_updated_at \
+         FROM named LEFT JOIN m ON true LEFT JOIN a ON true",
+    )
+    .bind::<Nullable<SqlUuid>, _>(id)
+    .bind::<Nullable<Text>, _>(kind)
+    .bind::<Nullable<Text>, _>(value)
+    .get_result(conn)
+    .optional()?;
+    let Some(row) = row else {
+        let what = if id.is_some() { "no customer with this id" } else { "no customer has this identity" };
+        return Err(ApiError::unprocessable("customer_not_found", what));
+    };
+    let customer = match (row.status.as_str(), row.merged_into) {
+        ("active", _) => row.named_id,
+        ("merged", Some(survivor)) => survivor,
+        _ => return Err(ApiError::unprocessable("customer_not_active", "the customer was erased")),
+    };
+    let membership = match (row.member_card, row.tier_code, row.enrolled_at, row.tier_since, row.m_version) {
+        (Some(member_card), Some(tier_code), Some(enrolled_at), Some(tier_since), Some(version)) => Some(Membership {
+            customer_id: customer,
+            member_card,
+            tier_code,
+            enrolled_at,
+            channel: row.m_channel,
+            store_id: row.m_store_id,
+            tier_since,
+            tier_valid_until: row.tier_valid_until,
+            version,
+            updated_at: row.m_updated_at.unwrap_or(enrolled_at),
+        }),
+        _ => None,
+    };
+    let account = match (row.balance, row.debt, row.a_updated_at) {
+        (Some(balance), Some(debt), Some(updated_at)) => {
+            Some(Account { customer_id: customer, balance, debt, updated_at })
+        }
+        _ => None,
+    };
+    Ok(Locked { customer: Some(customer), membership, account, catalogue_version: Some(row.catalogue_version) })
+}
+
+#[derive(QueryableByName)]
+struct NeedsRow {
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    existing: Option<Uuid>,
+    #[diesel(sql_type = BigInt)]
+    catalogue_version: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    held: Option<i64>,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    spend: Option<Decimal>,
+    #[diesel(sql_type = Array<SqlUuid>)]
+    lot_ids: Vec<Uuid>,
+    #[diesel(sql_type = Array<BigInt>)]
+    lot_remaining: Vec<i64>,
+    #[diesel(sql_type = Array<Timestamptz>)]
+    lot_available_at: Vec<DateTime<Utc>>,
+    #[diesel(sql_type = Array<Timestamptz>)]
+    lot_expires_at: Vec<DateTime<Utc>>,
+}
+
+/// What the locks guard, read after they are held.
+pub struct Needs {
+    /// The order already posted under this natural key, if any.
+    pub existing: Option<Uuid>,
+    pub catalogue_version: i64,
+    /// Live lots (remaining > 0) of the member; empty for anybody else.
+    pub lots: Vec<Lot>,
+    /// Points held by checkout reservations other than the one this sale consumes.
+    pub held: i64,
+    /// Qualifying spend in `(now - 365 days, now]` before this sale.
+    pub spend: Decimal,
+}
+
+/// The natural key a sale is posted under.
+pub struct NaturalKey<'a> {
+    pub channel: &'a str,
+    pub store_id: Option<Uuid>,
+    pub external_id: &'a str,
+}
+
+macro_rules! needs_sql {
+    ($store_condition:literal) => {
+        concat!(
+            "WITH p AS (SELECT ?::uuid AS customer, ?::timestamptz AS now, ?::timestamptz AS since, \
+                 ?::uuid AS except_id, ?::text AS channel, ?::uuid AS store_id, ?::text AS external_id) \
+             SELECT (SELECT o.id FROM orders o WHERE o.channel = p.channel AND o.external_id = p.external_id \
+                         AND ",
+            $store_condition,
+            ") AS existing, \
+                 (SELECT catalogue_version FROM loyalty_program) AS catalogue_version, \
+                 (SELECT sum(r.points)::bigint FROM checkout_reservations r WHERE r.customer_id = p.customer \
+                     AND r.status = 'held' AND r.expires_at > p.now AND r.id IS DISTINCT FROM p.except_id) AS held, \
+                 (SELECT sum(o.paid_amount - o.refunded_amount) FROM orders o WHERE o.customer_id = p.customer \
+                     AND o.occurred_at > p.since AND o.occurred_at <= p.now) AS spend, \
+                 l.ids AS lot_ids, l.remaining AS lot_remaining, l.available_at AS lot_available_at, \
+                 l.expires_at AS lot_expires_at \
+             FROM p, LATERAL (SELECT coalesce(array_agg(id), '{}') AS ids, \
+                                     coalesce(array_agg(remaining), '{}') AS remaining, \
+                                     coalesce(array_agg(available_at), '{}') AS available_at, \
+                                     coalesce(array_agg(expires_at), '{}') AS expires_at \
+                              FROM points_lots WHERE customer_id = p.customer AND remaining > 0) l"
+        )
+    };
+}
+
+/// Lots, holds and qualifying spend of `customer` (none for a guest) and whether `key` was posted.
+/// The store is compared with `=` or `IS NULL`, never `IS NOT DISTINCT FROM`, so the natural-key
+/// index finds the order.
+pub fn needs(
+    conn: &mut PgConnection,
+    customer: Option<Uuid>,
+    key: &NaturalKey,
+    consuming: Option<Uuid>,
+    now: DateTime<Utc>,
+) -> ApiResult<Needs> {
+    const AT_STORE: &str = needs_sql!("o.store_id = p.store_id");
+    const NO_STORE: &str = needs_sql!("o.store_id IS NULL");
+    let sql = if key.store_id.is_some() { AT_STORE } else { NO_STORE };
+    let row: NeedsRow = crate::db::CachedSql::new(sql)
+        .bind::<Nullable<SqlUuid>, _>(customer)
+        .bind::<Timestamptz, _>(now)
+        .bind::<Timestamptz, _>(crate::memberships::rules::qualifying_since(now))
+        .bind::<Nullable<SqlUuid>, _>(consuming)
+        .bind::<Text, _>(key.channel)
+        .bind::<Nullable<SqlUuid>, _>(key.store_id)
+        .bind::<Text, _>(key.external_id)
+        .get_result(conn)?;
+    let lots = row
+        .lot_ids
+        .into_iter()
+        .zip(row.lot_remaining)
+        .zip(row.lot_available_at.into_iter().zip(row.lot_expires_at))
+        .map(|((id, remaining), (available_at, expires_at))| Lot { id, remaining, available_at, expires_at })
+        .collect();
+    Ok(Needs {
+        existing: row.existing,
+        catalogue_version: row.catalogue_version,
+        lots,
+        held: row.held.unwrap_or(0),
+        spend: row.spend.unwrap_or(Decimal::ZERO),
+    })
+}
