@@ -26,8 +26,6 @@ use crate::schema::{coupon_redemptions as cr, coupon_templates as ct, coupons as
 /// Attempts at fresh codes for rows whose code was taken (31^12 codes: a second attempt is already
 /// astronomically unlikely).
 const CODE_ATTEMPTS: usize = 5;
-/// Coupons the till's lookup shows.
-pub const LOOKUP_COUPONS: i64 = 50;
 
 pub fn template_not_found() -> ApiError {
     ApiError::not_found("coupon_template_not_found", "no coupon template with this id")
@@ -580,34 +578,6 @@ pub fn move_to_customer(conn: &mut PgConnection, source: Uuid, target: Uuid) -> 
         diesel::update(c::table.filter(c::customer_id.eq(source))).set(c::customer_id.eq(target)).execute(conn)?;
     diesel::update(cr::table.filter(cr::customer_id.eq(source))).set(cr::customer_id.eq(target)).execute(conn)?;
     Ok(moved as i64)
-}
-
-/// A coupon as the till's lookup lists it.
-#[derive(Debug, Clone, PartialEq, Queryable)]
-pub struct AvailableCoupon {
-    pub code: String,
-    pub template_id: Uuid,
-    pub name: String,
-    pub kind: String,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// The customer's coupons usable now (available, started, not expired), soonest expiry first, at most 50.
-pub fn available_summaries(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    now: DateTime<Utc>,
-) -> ApiResult<Vec<AvailableCoupon>> {
-    Ok(c::table
-        .inner_join(ct::table)
-        .filter(c::customer_id.eq(customer))
-        .filter(c::status.eq("available"))
-        .filter(c::valid_from.le(now))
-        .filter(c::expires_at.gt(now))
-        .order((c::expires_at.asc(), c::code.asc()))
-        .limit(LOOKUP_COUPONS)
-        .select((c::code, c::template_id, ct::name, ct::kind, c::expires_at))
-        .load(conn)?)
 }
 
 #[cfg(test)]

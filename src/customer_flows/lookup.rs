@@ -3,17 +3,22 @@
 
 use actix_web::{get, web, HttpResponse};
 use chrono::{DateTime, Utc};
-use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use crate::customers::api::view_of;
+use super::lookup_store::{till_card, TillCard};
+use crate::customers::api::audited_unmasked;
 use crate::customers::model::CustomerView;
-use crate::customers::{rules, store};
+use crate::customers::rules;
 use crate::http::auth::{Auth, CustomersRead};
 use crate::http::error::{ApiError, ApiResult, Problem};
+use crate::loyalty::api::EXPIRING_WINDOW_DAYS;
+use crate::loyalty::rules::summarize;
 use crate::AppState;
+
+/// At most this many coupons, soonest expiry first: a till screen, not the customer's coupon list.
+const LOOKUP_COUPONS: i64 = 50;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -111,34 +116,6 @@ pub struct LookupResult {
     pub coupons: Vec<CouponSummary>,
 }
 
-/// Membership and points as the till shows them (both empty for a non-member).
-pub fn loyalty_summary(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    now: DateTime<Utc>,
-) -> ApiResult<(Option<MembershipSummary>, PointsSummary)> {
-    let Some((m, tier)) = crate::memberships::store::find_with_tier(conn, customer)? else {
-        return Ok((None, PointsSummary::default()));
-    };
-    let points = crate::loyalty::ledger::summary(conn, customer, now, 30)?;
-    Ok((
-        Some(MembershipSummary {
-            tier_code: tier.code,
-            tier_name: tier.name,
-            discount_rate: tier.discount_rate.normalize().to_string(),
-            member_card: m.member_card,
-            member_since: m.enrolled_at,
-            tier_valid_until: m.tier_valid_until,
-        }),
-        PointsSummary {
-            available: points.available,
-            pending: points.pending,
-            debt: points.debt,
-            expiring_within_30_days: points.expiring.iter().map(|(_, p)| p).sum(),
-        },
-    ))
-}
-
 /// The till's call: find a customer by phone, card or WeChat id, with membership, points and coupons.
 ///
 /// Give exactly one identity: one of `phone`, `member_card`, `wechat_openid`, `wechat_unionid`, or
@@ -161,22 +138,53 @@ pub(super) async fn lookup_customer(
     let who = auth.principal.clone();
     let now = state.clock.now();
     let result = crate::db::run(&state.pool, move |conn| {
-        let customer = store::by_identity(conn, &kind, &value)?
+        let card = till_card(conn, &kind, &value, now, LOOKUP_COUPONS)?
             .ok_or_else(|| ApiError::not_found("customer_not_found", "no customer has this identity"))?;
-        let owner = customer.id;
-        let (membership, points) = loyalty_summary(conn, owner, now)?;
-        let coupons = crate::coupons::store::available_summaries(conn, owner, now)?
-            .into_iter()
-            .map(|c| CouponSummary {
-                code: c.code,
-                template_id: c.template_id,
-                name: c.name,
-                kind: c.kind,
-                expires_at: Some(c.expires_at),
-            })
-            .collect();
-        Ok(LookupResult { customer: view_of(conn, &who, customer)?, membership, points, coupons })
+        let unmasked = audited_unmasked(conn, &who, card.customer.id)?;
+        Ok(lookup_result(card, unmasked, now))
     })
     .await?;
     Ok(HttpResponse::Ok().json(result))
+}
+
+/// The response from what the statement read; points by the ledger's own summary rule.
+fn lookup_result(card: TillCard, unmasked: bool, now: DateTime<Utc>) -> LookupResult {
+    let (membership, points) = match card.member {
+        None => (None, PointsSummary::default()),
+        Some(m) => {
+            let s = summarize(m.points_balance, m.points_debt, &m.lots, now, EXPIRING_WINDOW_DAYS);
+            let points = PointsSummary {
+                available: s.available,
+                pending: s.pending,
+                debt: s.debt,
+                expiring_within_30_days: s.expiring.iter().map(|(_, p)| p).sum(),
+            };
+            let membership = MembershipSummary {
+                tier_code: m.tier_code,
+                tier_name: m.tier_name,
+                discount_rate: m.discount_rate.normalize().to_string(),
+                member_card: m.member_card,
+                member_since: m.enrolled_at,
+                tier_valid_until: m.tier_valid_until,
+            };
+            (Some(membership), points)
+        }
+    };
+    let coupons = card
+        .coupons
+        .into_iter()
+        .map(|c| CouponSummary {
+            code: c.code,
+            template_id: c.template_id,
+            name: c.name,
+            kind: c.kind,
+            expires_at: Some(c.expires_at),
+        })
+        .collect();
+    LookupResult {
+        customer: CustomerView::build(card.customer, card.tags, card.identities, unmasked),
+        membership,
+        points,
+        coupons,
+    }
 }

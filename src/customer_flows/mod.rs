@@ -5,6 +5,7 @@
 
 pub mod erasure;
 pub mod lookup;
+mod lookup_store;
 pub mod merge;
 
 /// Registered before the customers domain's routes: `/v1/customers/lookup` is a literal path that

@@ -47,12 +47,18 @@ pub fn read_view(conn: &mut PgConnection, who: &Principal, id: Uuid) -> ApiResul
     view_of(conn, who, customer)
 }
 
-/// The customer as this caller may see them (an unmasked read is audited).
-pub fn view_of(conn: &mut PgConnection, who: &Principal, customer: store::Customer) -> ApiResult<CustomerView> {
+/// Whether this caller reads the customer unmasked; such a read is audited before it is answered.
+pub fn audited_unmasked(conn: &mut PgConnection, who: &Principal, customer: Uuid) -> ApiResult<bool> {
     let unmasked = who.has("customers:pii");
     if unmasked {
-        audit_pii_read(conn, who, &[customer.id], "customer.read_pii")?;
+        audit_pii_read(conn, who, &[customer], "customer.read_pii")?;
     }
+    Ok(unmasked)
+}
+
+/// The customer as this caller may see them (an unmasked read is audited).
+pub fn view_of(conn: &mut PgConnection, who: &Principal, customer: store::Customer) -> ApiResult<CustomerView> {
+    let unmasked = audited_unmasked(conn, who, customer.id)?;
     service::view(conn, customer, unmasked)
 }
 

@@ -9,7 +9,8 @@ use crate::http::auth::StoreScope;
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{customer_identities as ci, customer_notes as notes, customer_tags as ct, customers as c, tags};
 
-#[derive(Debug, Clone, Queryable, Selectable)]
+/// Also read by name, so a raw statement that selects these columns can embed it.
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = c)]
 pub struct Customer {
     pub id: Uuid,

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::rules::{plan_consumption, Lot};
+use super::rules::{plan_consumption, summarize, Lot, Summary};
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{points_accounts as pa, points_entries as pe, points_lots as pl};
 
@@ -425,17 +425,6 @@ fn settle_debt_from_lots(conn: &mut PgConnection, customer: Uuid, points: i64) -
     draw(conn, &plan)
 }
 
-/// What a member has, as the till and the app show it.
-#[derive(Debug, Default, Clone, PartialEq)]
-pub struct Summary {
-    pub balance: i64,
-    pub available: i64,
-    pub pending: i64,
-    pub debt: i64,
-    /// (local date, points) expiring within the window, soonest first.
-    pub expiring: Vec<(DateTime<Utc>, i64)>,
-}
-
 #[derive(QueryableByName)]
 struct AccountLot {
     #[diesel(sql_type = diesel::sql_types::Int8)]
@@ -469,19 +458,7 @@ pub fn summary(conn: &mut PgConnection, customer: Uuid, now: DateTime<Utc>, expi
             Some(Lot { id: r.id?, remaining: r.remaining?, available_at: r.available_at?, expires_at: r.expires_at? })
         })
         .collect();
-    let spendable: i64 = lots.iter().filter(|l| l.spendable(now)).map(|l| l.remaining).sum();
-    let pending: i64 = lots.iter().filter(|l| l.available_at > now && l.expires_at > now).map(|l| l.remaining).sum();
-    let horizon = now + chrono::Duration::days(expiring_days);
-    let mut expiring: Vec<(DateTime<Utc>, i64)> = Vec::new();
-    let mut soon: Vec<&Lot> = lots.iter().filter(|l| l.expires_at > now && l.expires_at <= horizon).collect();
-    soon.sort_by_key(|l| l.expires_at);
-    for lot in soon {
-        match expiring.last_mut() {
-            Some((at, points)) if *at == lot.expires_at => *points += lot.remaining,
-            _ => expiring.push((lot.expires_at, lot.remaining)),
-        }
-    }
-    Ok(Summary { balance, available: spendable - debt, pending, debt, expiring })
+    Ok(summarize(balance, debt, &lots, now, expiring_days))
 }
 
 /// When the lots an order's redemption drew from expire (the latest of them): returned points

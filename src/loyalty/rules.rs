@@ -107,6 +107,36 @@ impl Lot {
     }
 }
 
+/// What a member has, as the till and the app show it.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Summary {
+    pub balance: i64,
+    pub available: i64,
+    pub pending: i64,
+    pub debt: i64,
+    /// (expiry instant, points) expiring within the window, soonest first.
+    pub expiring: Vec<(DateTime<Utc>, i64)>,
+}
+
+/// The summary of an account from its balance, debt and live lots (remaining > 0). The points
+/// endpoint and the till's lookup read their rows differently but both count them here, so the two
+/// never disagree.
+pub fn summarize(balance: i64, debt: i64, lots: &[Lot], now: DateTime<Utc>, expiring_days: i64) -> Summary {
+    let spendable: i64 = lots.iter().filter(|l| l.spendable(now)).map(|l| l.remaining).sum();
+    let pending: i64 = lots.iter().filter(|l| l.available_at > now && l.expires_at > now).map(|l| l.remaining).sum();
+    let horizon = now + chrono::Duration::days(expiring_days);
+    let mut expiring: Vec<(DateTime<Utc>, i64)> = Vec::new();
+    let mut soon: Vec<&Lot> = lots.iter().filter(|l| l.expires_at > now && l.expires_at <= horizon).collect();
+    soon.sort_by_key(|l| l.expires_at);
+    for lot in soon {
+        match expiring.last_mut() {
+            Some((at, points)) if *at == lot.expires_at => *points += lot.remaining,
+            _ => expiring.push((lot.expires_at, lot.remaining)),
+        }
+    }
+    Summary { balance, available: spendable - debt, pending, debt, expiring }
+}
+
 /// Which lots a debit of `points` draws from: spendable lots, soonest expiry first (oldest id on a
 /// tie). `None` when they do not cover it.
 pub fn plan_consumption(lots: &[Lot], points: i64, now: DateTime<Utc>) -> Option<Vec<(Uuid, i64)>> {
@@ -264,6 +294,37 @@ mod tests {
         assert_eq!(plan_consumption(&lots, 190, now).map(|p| p.len()), Some(3));
         assert_eq!(plan_consumption(&lots, 191, now), None, "expired and pending lots cannot be spent");
         assert_eq!(plan_consumption(&lots, 0, now), Some(vec![]));
+    }
+
+    #[test]
+    fn the_summary_counts_each_lot_by_its_state_at_now() {
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 0, 0, 0).single().unwrap_or_default();
+        let day = |n: i64| now + chrono::Duration::days(n);
+        let lot = |remaining: i64, avail: DateTime<Utc>, exp: DateTime<Utc>| Lot {
+            id: Uuid::nil(),
+            remaining,
+            available_at: avail,
+            expires_at: exp,
+        };
+        let micro = chrono::Duration::microseconds(1);
+        let expect = |debt, available, pending, expiring| Summary { balance: 1000, available, pending, debt, expiring };
+        // Lots and debt → available, pending, and what expires within 30 days by instant.
+        let cases: Vec<(Vec<Lot>, Summary)> = vec![
+            (vec![], expect(0, 0, 0, vec![])),
+            (vec![lot(100, day(-1), day(300))], expect(0, 100, 0, vec![])),
+            (vec![lot(100, day(-1), day(300))], expect(30, 70, 0, vec![])),
+            (vec![lot(100, day(2), day(300))], expect(0, 0, 100, vec![])),
+            (vec![lot(100, day(-400), day(-1))], expect(0, 0, 0, vec![])),
+            (vec![lot(100, day(-400), now)], expect(0, 0, 0, vec![])),
+            (vec![lot(40, day(-1), day(30)), lot(5, day(-1), day(30) + micro)], expect(0, 45, 0, vec![(day(30), 40)])),
+            (
+                vec![lot(10, day(-1), day(9)), lot(20, day(-5), day(3)), lot(30, day(-2), day(3))],
+                expect(0, 60, 0, vec![(day(3), 50), (day(9), 10)]),
+            ),
+        ];
+        for (lots, expected) in cases {
+            assert_eq!(summarize(1000, expected.debt, &lots, now, 30), expected, "{lots:?}");
+        }
     }
 
     #[test]

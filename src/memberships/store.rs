@@ -141,16 +141,6 @@ pub fn find(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Option<Members
     Ok(m::table.find(customer).select(Membership::as_select()).first(conn).optional()?)
 }
 
-/// The membership and its tier in one query.
-pub fn find_with_tier(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Option<(Membership, Tier)>> {
-    Ok(m::table
-        .inner_join(tiers::table)
-        .filter(m::customer_id.eq(customer))
-        .select((Membership::as_select(), Tier::as_select()))
-        .first(conn)
-        .optional()?)
-}
-
 pub fn lock(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Option<Membership>> {
     Ok(m::table.find(customer).select(Membership::as_select()).for_update().first(conn).optional()?)
 }

@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use retail_crm::loyalty::ledger::{self, Posting};
+use retail_crm::loyalty::rules;
 use retail_crm::memberships::store::{self as memberships, Enrolment};
 
 use crate::support::{TestApp, TestResponse};
@@ -73,7 +74,7 @@ async fn assert_audit_clean(app: &TestApp) {
     assert_eq!(res.body["violations"], json!([]), "{}", res.text);
 }
 
-async fn points(app: &TestApp, customer: Uuid) -> ledger::Summary {
+async fn points(app: &TestApp, customer: Uuid) -> rules::Summary {
     let mut conn = app.conn();
     ledger::summary(&mut conn, customer, app.now(), 30).unwrap_or_else(|e| panic!("summary: {e}"))
 }
