@@ -1,16 +1,10 @@
 //! Coupons (SPEC §8): templates and their rules, issuing with skips, claims under concurrency, a
-//! customer's coupons by status as the clock moves, codes as people type them, voiding, stats, merge
-//! and the till's lookup.
-
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex};
+//! customer's coupons by status as the clock moves, codes as people type them, voiding, stats and
+//! merge. The till's lookup of them is in `till`.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use diesel::connection::{InstrumentationEvent, SimpleConnection};
-use diesel::{Connection, PgConnection};
+use diesel::connection::SimpleConnection;
 use futures::future::join_all;
-use retail_crm::http::error::ApiError;
-use retail_crm::loyalty::ledger::{self, Posting};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -20,22 +14,22 @@ mod access;
 
 const WRITE: &[&str] = &["coupons:read", "coupons:write"];
 
-fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
+pub(crate) fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, h, min, 0).single().unwrap_or_else(|| panic!("bad date"))
 }
 
 /// 2026-11-23 16:00 in Shanghai.
-fn pin(app: &TestApp) -> DateTime<Utc> {
+pub(crate) fn pin(app: &TestApp) -> DateTime<Utc> {
     let now = at(2026, 11, 23, 8, 0);
     app.state.clock.set(now);
     now
 }
 
-fn time(v: &Value) -> DateTime<Utc> {
+pub(crate) fn time(v: &Value) -> DateTime<Utc> {
     v.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a timestamp: {v}"))
 }
 
-async fn customer_with(app: &TestApp, body: Value) -> Uuid {
+pub(crate) async fn customer_with(app: &TestApp, body: Value) -> Uuid {
     let res = app.post("/v1/customers").token(&app.token(&["customers:write"])).json(&body).send().await;
     res.assert_status(201);
     res.uuid("id")
@@ -65,7 +59,7 @@ async fn post_template(app: &TestApp, body: Value) -> TestResponse {
     app.post("/v1/coupon-templates").token(&app.token(WRITE)).json(&body).send().await
 }
 
-async fn template(app: &TestApp, extra: Value) -> Uuid {
+pub(crate) async fn template(app: &TestApp, extra: Value) -> Uuid {
     let res = post_template(app, manjian(extra)).await;
     res.assert_status(201);
     res.uuid("id")
@@ -82,7 +76,7 @@ async fn issue(app: &TestApp, template: Uuid, body: Value) -> TestResponse {
 }
 
 /// Issues one coupon to `customer` and returns its code.
-async fn issue_one(app: &TestApp, template: Uuid, customer: Uuid) -> String {
+pub(crate) async fn issue_one(app: &TestApp, template: Uuid, customer: Uuid) -> String {
     let res = issue(app, template, json!({"customer_ids": [customer]})).await;
     res.assert_status(200);
     res.body["issued"][0]["code"].as_str().unwrap_or_else(|| panic!("nothing issued: {}", res.text)).to_string()
@@ -96,11 +90,11 @@ async fn claim(app: &TestApp, customer: Uuid, template: Uuid) -> TestResponse {
         .await
 }
 
-async fn coupon(app: &TestApp, code: &str) -> TestResponse {
+pub(crate) async fn coupon(app: &TestApp, code: &str) -> TestResponse {
     app.get(&format!("/v1/coupons/{code}")).token(&app.token(WRITE)).send().await
 }
 
-async fn void(app: &TestApp, code: &str, reason: &str) -> TestResponse {
+pub(crate) async fn void(app: &TestApp, code: &str, reason: &str) -> TestResponse {
     app.post(&format!("/v1/coupons/{code}/void")).token(&app.token(WRITE)).json(&json!({"reason": reason})).send().await
 }
 
@@ -110,16 +104,16 @@ async fn stats(app: &TestApp, template: Uuid) -> Value {
     res.body
 }
 
-fn sql(app: &TestApp, statement: &str) {
+pub(crate) fn sql(app: &TestApp, statement: &str) {
     app.conn().batch_execute(statement).unwrap_or_else(|e| panic!("{statement}: {e}"));
 }
 
 /// What the other tills would have done: the coupon marked redeemed.
-fn mark_redeemed(app: &TestApp, code: &str) {
+pub(crate) fn mark_redeemed(app: &TestApp, code: &str) {
     sql(app, &format!("UPDATE coupons SET status = 'redeemed', redeemed_at = {} WHERE code = '{code}'", app.sql_now()));
 }
 
-fn codes_of(items: &[Value]) -> Vec<String> {
+pub(crate) fn codes_of(items: &[Value]) -> Vec<String> {
     items.iter().map(|c| c["code"].as_str().unwrap_or_default().to_string()).collect()
 }
 
@@ -717,190 +711,6 @@ async fn merging_moves_coupons_and_a_merged_id_issues_to_the_survivor() {
     let list = app.get(&format!("/v1/customers/{target}/coupons")).token(&app.token(WRITE)).send().await;
     assert_eq!(list.items().len(), 2);
     claim(&app, source, id).await.assert_problem(409, "customer_merged");
-}
-
-/// A coupon as the till's lookup should list it, read back through `GET /v1/coupons/{code}`.
-async fn as_till_coupon(app: &TestApp, code: &str) -> Value {
-    let c = coupon(app, code).await.body;
-    json!({"code": c["code"], "template_id": c["template_id"], "name": c["template_name"], "kind": c["kind"],
-        "expires_at": c["expires_at"]})
-}
-
-/// Every SQL statement the app's one pooled connection runs from here on (BEGIN and COMMIT
-/// included): with a pool of one, that is every statement of the requests that follow.
-fn record_statements(app: &TestApp) -> Arc<Mutex<Vec<String>>> {
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let sink = Arc::clone(&seen);
-    let mut conn = app.conn();
-    let conn: &mut PgConnection = &mut conn;
-    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-        if let InstrumentationEvent::StartQuery { query, .. } = event {
-            sink.lock().unwrap_or_else(|e| e.into_inner()).push(query.to_string());
-        }
-    });
-    seen
-}
-
-fn taken(statements: &Mutex<Vec<String>>) -> Vec<String> {
-    std::mem::take(&mut *statements.lock().unwrap_or_else(|e| e.into_inner()))
-}
-
-#[actix_web::test]
-async fn the_till_lookup_shows_the_card_with_points_in_every_state_and_coupons_usable_now() {
-    // One connection, so the statement log below sees every statement of a lookup.
-    let app = TestApp::builder().pool_size(1).build().await;
-    let now = pin(&app);
-    let c = customer_with(
-        &app,
-        json!({"name": "王芳", "phone": "13800000123", "tags": ["童装", "vip"],
-            "identities": [{"kind": "wechat_unionid", "value": "uWANGFANG"}]}),
-    )
-    .await;
-    let write = app.token(&["customers:write"]);
-    app.post(&format!("/v1/customers/{c}/membership")).token(&write).json(&json!({})).send().await.assert_status(201);
-    // A tier set a fraction of a second past the minute: its validity must come back to the microsecond.
-    app.state.clock.set(now + Duration::microseconds(123_456));
-    let tier = app
-        .put(&format!("/v1/customers/{c}/membership/tier"))
-        .token(&app.admin_token())
-        .json(&json!({"tier": "silver", "reason": "门店补录"}))
-        .send()
-        .await;
-    tier.assert_status(200);
-    app.state.clock.set(now);
-
-    // Lots in every state, as (points, available from, expires at).
-    let day = |n: i64| now + Duration::days(n);
-    let spendable = (500, day(-10), day(200));
-    let expiring_soon = (120, day(-300), day(10));
-    let expiring_on_the_30th_day = (30, day(-300), day(30));
-    let a_microsecond_later = (7, day(-300), day(30) + Duration::microseconds(1));
-    let pending = (300, day(5), day(370));
-    // Past its expiry, not yet written off by the daily job: still in the balance, not spendable.
-    let expired = (70, day(-400), day(-1));
-    let debt = 40;
-    let lots = [spendable, expiring_soon, expiring_on_the_30th_day, a_microsecond_later, pending, expired];
-    app.conn()
-        .transaction::<_, ApiError, _>(|conn| {
-            let mut account = ledger::lock_account(conn, c)?;
-            for (points, available_at, expires_at) in lots {
-                ledger::credit(
-                    conn,
-                    &mut account,
-                    points,
-                    &Posting::new("adjust", "test", now),
-                    available_at,
-                    expires_at,
-                )?;
-            }
-            Ok(())
-        })
-        .unwrap_or_else(|e| panic!("{e}"));
-    // A sound ledger never holds debt beside live lots (earnings pay it first); set by hand so the
-    // test sees the lookup subtract it.
-    sql(
-        &app,
-        &format!("UPDATE points_accounts SET debt = {debt}, balance = balance - {debt} WHERE customer_id = '{c}'"),
-    );
-
-    let soon = template(
-        &app,
-        json!({"name": "无门槛10元", "kind": "cash", "threshold": null, "discount": "10.00",
-        "valid_days_after_issue": 3}),
-    )
-    .await;
-    let later = template(&app, json!({})).await;
-    let not_yet = template(&app, json!({"valid_from": "2027-01-01T00:00:00Z"})).await;
-    let later_code = issue_one(&app, later, c).await;
-    let soon_code = issue_one(&app, soon, c).await;
-    issue_one(&app, not_yet, c).await;
-    let voided = issue_one(&app, later, c).await;
-    void(&app, &voided, "作废").await.assert_status(200);
-    let used = issue_one(&app, soon, c).await;
-    mark_redeemed(&app, &used);
-
-    // Tokens are minted at the app's clock, so a fresh one for each read as the clock moves.
-    let masked = || app.token(&["customers:read"]);
-    let statements = record_statements(&app);
-    let lookup = || app.get("/v1/customers/lookup?phone=13800000123").token(&masked()).send();
-    let res = lookup().await;
-    res.assert_status(200);
-    let ran = taken(&statements);
-    assert_eq!(ran.len(), 1, "the masked lookup is one statement, no transaction around it: {ran:#?}");
-
-    let profile = app.get(&format!("/v1/customers/{c}")).token(&masked()).send().await;
-    assert_eq!(res.body["customer"], profile.body, "the profile as GET /v1/customers/{{id}} shows it");
-    assert_eq!(res.body["customer"]["phone"], "138****0123");
-    let tags: BTreeSet<&str> =
-        res.body["customer"]["tags"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-    assert_eq!(tags, BTreeSet::from(["vip", "童装"]));
-    let kinds: Vec<&str> = res.body["customer"]["identities"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|i| i["kind"].as_str())
-        .collect();
-    assert_eq!(kinds, ["member_card", "phone", "wechat_unionid"]);
-
-    let t = &tier.body;
-    assert_eq!(
-        res.body["membership"],
-        json!({"tier_code": "silver", "tier_name": t["tier"]["name"], "discount_rate": "0.95",
-            "member_card": t["member_card"], "member_since": t["member_since"], "tier_valid_until": t["tier_valid_until"]})
-    );
-    assert_eq!(time(&t["tier_valid_until"]).timestamp_subsec_micros(), 123_456);
-
-    let points = |lots: &[(i64, DateTime<Utc>, DateTime<Utc>)]| lots.iter().map(|l| l.0).sum::<i64>();
-    let spendable_now = points(&[spendable, expiring_soon, expiring_on_the_30th_day, a_microsecond_later]);
-    assert_eq!(
-        res.body["points"],
-        json!({"available": spendable_now - debt, "pending": pending.0, "debt": debt,
-            "expiring_within_30_days": points(&[expiring_soon, expiring_on_the_30th_day])}),
-        "{}",
-        res.text
-    );
-    assert_eq!(
-        res.body["coupons"],
-        json!([as_till_coupon(&app, &soon_code).await, as_till_coupon(&app, &later_code).await]),
-        "soonest expiry first; not the used, voided or not-yet-valid ones"
-    );
-    assert_eq!(time(&res.body["coupons"][0]["expires_at"]), at(2026, 11, 26, 16, 0));
-
-    // Reading unmasked adds its audit entry, and nothing else.
-    let unmasked = app.token(&["customers:read", "customers:pii"]);
-    taken(&statements);
-    let res = app.get("/v1/customers/lookup?phone=13800000123").token(&unmasked).send().await;
-    res.assert_status(200);
-    let ran = taken(&statements);
-    assert_eq!(ran.len(), 2, "the audit entry and the lookup: {ran:#?}");
-    assert!(ran[1].starts_with("INSERT INTO \"audit_log\""), "{ran:#?}");
-    assert_eq!(res.body["customer"]["phone"], "+8613800000123");
-    let audit = app
-        .get(&format!("/v1/audit-log?resource=customer&resource_id={c}&action=customer.read_pii"))
-        .token(&app.admin_token())
-        .send()
-        .await;
-    assert_eq!(audit.items().len(), 1, "{}", audit.text);
-
-    // Five days on: the pending lot is spendable, the window reaches the lot a microsecond past
-    // day 30, and the 3-day coupon is gone.
-    app.state.clock.set(now + Duration::days(5));
-    let res = lookup().await;
-    assert_eq!(
-        res.body["points"],
-        json!({"available": spendable_now + pending.0 - debt, "pending": 0, "debt": debt,
-            "expiring_within_30_days": points(&[expiring_soon, expiring_on_the_30th_day, a_microsecond_later])})
-    );
-    assert_eq!(codes_of(res.body["coupons"].as_array().map(Vec::as_slice).unwrap_or_default()), [later_code]);
-
-    // No one holds this identity: 404, in that one statement too.
-    taken(&statements);
-    app.get("/v1/customers/lookup?phone=13900000000")
-        .token(&masked())
-        .send()
-        .await
-        .assert_problem(404, "customer_not_found");
-    assert_eq!(taken(&statements).len(), 1);
 }
 
 #[actix_web::test]

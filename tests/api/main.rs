@@ -21,3 +21,4 @@ mod openapi;
 mod orders;
 mod stores_staff;
 mod tickets;
+mod till;

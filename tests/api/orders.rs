@@ -14,7 +14,7 @@ use crate::support::{TestApp, TestResponse};
 
 mod access;
 
-const TILL: &[&str] = &["orders:write", "orders:read", "customers:read"];
+pub(crate) const TILL: &[&str] = &["orders:write", "orders:read", "customers:read"];
 
 async fn customer(app: &TestApp, phone: &str) -> Uuid {
     let res = app
@@ -27,7 +27,7 @@ async fn customer(app: &TestApp, phone: &str) -> Uuid {
     res.uuid("id")
 }
 
-async fn member(app: &TestApp, phone: &str) -> Uuid {
+pub(crate) async fn member(app: &TestApp, phone: &str) -> Uuid {
     let id = customer(app, phone).await;
     let mut conn = app.conn();
     conn.transaction(|conn| {
@@ -38,7 +38,7 @@ async fn member(app: &TestApp, phone: &str) -> Uuid {
 }
 
 /// Gives a member points directly through the ledger (as an adjustment would).
-fn grant(app: &TestApp, customer: Uuid, points: i64) {
+pub(crate) fn grant(app: &TestApp, customer: Uuid, points: i64) {
     let mut conn = app.conn();
     conn.transaction(|conn| {
         let mut account = ledger::lock_account(conn, customer)?;
@@ -55,20 +55,20 @@ fn grant(app: &TestApp, customer: Uuid, points: i64) {
     .unwrap_or_else(|e: retail_crm::http::error::ApiError| panic!("grant: {e}"));
 }
 
-fn sale(app: &TestApp, external_id: &str, customer: Option<Uuid>, lines: Value) -> Value {
+pub(crate) fn sale(app: &TestApp, external_id: &str, customer: Option<Uuid>, lines: Value) -> Value {
     json!({"external_id": external_id, "channel": "pos", "customer_id": customer, "occurred_at": app.now(), "lines": lines})
 }
 
-fn line(sku: &str, price: &str, quantity: i32) -> Value {
+pub(crate) fn line(sku: &str, price: &str, quantity: i32) -> Value {
     json!({"sku": sku, "name": sku, "category": "女装", "quantity": quantity, "unit_price": price})
 }
 
-async fn post(app: &TestApp, body: &Value) -> TestResponse {
+pub(crate) async fn post(app: &TestApp, body: &Value) -> TestResponse {
     app.post("/v1/orders").token(&app.token(TILL)).json(body).send().await
 }
 
 /// The ledger audit (`GET /v1/loyalty/audit`) must find nothing wrong.
-async fn assert_audit_clean(app: &TestApp) {
+pub(crate) async fn assert_audit_clean(app: &TestApp) {
     let res = app.get("/v1/loyalty/audit").token(&app.admin_token()).send().await;
     res.assert_status(200);
     assert_eq!(res.body["violations"], json!([]), "{}", res.text);

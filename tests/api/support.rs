@@ -530,3 +530,30 @@ impl TestResponse {
         self
     }
 }
+
+/// Every SQL statement the app's pooled connection runs from the moment it is made (BEGIN and
+/// COMMIT included): with a pool of one, that is every statement of the requests that follow.
+pub struct StatementLog(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl StatementLog {
+    /// The statements since the last call.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl TestApp {
+    pub fn record_statements(&self) -> StatementLog {
+        use diesel::connection::{Connection, InstrumentationEvent};
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&seen);
+        let mut conn = self.conn();
+        let conn: &mut diesel::PgConnection = &mut conn;
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { query, .. } = event {
+                sink.lock().unwrap_or_else(|e| e.into_inner()).push(query.to_string());
+            }
+        });
+        StatementLog(seen)
+    }
+}
