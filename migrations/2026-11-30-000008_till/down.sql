@@ -1,3 +1,4 @@
+ALTER TABLE orders ADD CONSTRAINT orders_store_id_fkey FOREIGN KEY (store_id) REFERENCES stores (id);
 DROP TRIGGER tiers_catalogue ON tiers;
 DROP FUNCTION tiers_bump_catalogue();
 DROP TRIGGER loyalty_program_catalogue ON loyalty_program;

@@ -138,6 +138,8 @@ struct NeedsRow {
     existing: Option<Uuid>,
     #[diesel(sql_type = BigInt)]
     catalogue_version: i64,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    store_known: bool,
     #[diesel(sql_type = Nullable<BigInt>)]
     held: Option<i64>,
     #[diesel(sql_type = Nullable<Numeric>)]
@@ -182,6 +184,7 @@ macro_rules! needs_sql {
             $store_condition,
             ") AS existing, \
                  (SELECT catalogue_version FROM loyalty_program) AS catalogue_version, \
+                 (p.store_id IS NULL OR EXISTS (SELECT 1 FROM stores s WHERE s.id = p.store_id)) AS store_known, \
                  (SELECT sum(r.points)::bigint FROM checkout_reservations r WHERE r.customer_id = p.customer \
                      AND r.status = 'held' AND r.expires_at > p.now AND r.id IS DISTINCT FROM p.except_id) AS held, \
                  (SELECT sum(o.paid_amount - o.refunded_amount) FROM orders o WHERE o.customer_id = p.customer \
@@ -197,7 +200,8 @@ macro_rules! needs_sql {
     };
 }
 
-/// Lots, holds and qualifying spend of `customer` (none for a guest) and whether `key` was posted.
+/// Lots, holds and qualifying spend of `customer` (none for a guest) and whether `key` was posted;
+/// 422 on `store_id` when the sale names a store that does not exist.
 /// The store is compared with `=` or `IS NULL`, never `IS NOT DISTINCT FROM`, so the natural-key
 /// index finds the order.
 pub fn needs(
@@ -219,6 +223,10 @@ pub fn needs(
         .bind::<Nullable<SqlUuid>, _>(key.store_id)
         .bind::<Text, _>(key.external_id)
         .get_result(conn)?;
+    if !row.store_known {
+        // Checked here rather than by a foreign key (see the migration `till`).
+        return Err(ApiError::invalid("store_id", "no store with this id"));
+    }
     let lots = row
         .lot_ids
         .into_iter()

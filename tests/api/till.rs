@@ -268,3 +268,18 @@ async fn a_tier_or_program_change_reaches_the_next_sale_at_once() {
     assert_eq!(fourth.body["points_earned"], 90);
     assert_eq!(log.take().len(), 6, "unchanged since: no re-read");
 }
+
+/// The sale checks its store itself (no foreign key locks the store's row on every sale).
+#[actix_web::test]
+async fn a_sale_at_a_store_that_does_not_exist_is_refused_and_writes_nothing() {
+    let app = TestApp::new().await;
+    let mut body = sale(&app, "S-1", None, json!([line("A", "10.00", 1)]));
+    body["store_id"] = json!(uuid::Uuid::now_v7());
+    let res = post(&app, &body).await;
+    res.assert_problem(422, "validation_failed");
+    assert!(res.text.contains("store_id"), "{}", res.text);
+    body["store_id"] = json!(app.store_id("BJ-CY-01").await);
+    post(&app, &body).await.assert_status(201);
+    let found = app.get("/v1/orders?external_id=S-1&channel=pos").token(&app.admin_token()).send().await;
+    assert_eq!(found.items().len(), 1);
+}
