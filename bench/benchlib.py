@@ -21,7 +21,7 @@ import socket
 import sys
 
 TARGET_ORDERS_RATIO = 0.6
-TARGET_CHECKOUT_RATIO = 0.5  # coupon checkout: sales/s (quote + order each) / TPC-B TPS
+TARGET_CHECKOUT_RATIO = 0.3  # coupon checkout: sales/s (quote + order each) / TPC-B TPS
 TARGET_LOOKUP_RATIO = 0.3
 TARGET_LOOKUP_P99_MS = 10.0
 
