@@ -283,3 +283,14 @@ async fn a_sale_at_a_store_that_does_not_exist_is_refused_and_writes_nothing() {
     let found = app.get("/v1/orders?external_id=S-1&channel=pos").token(&app.admin_token()).send().await;
     assert_eq!(found.items().len(), 1);
 }
+
+/// Short statements must not pay for JIT compilation (see `db::OltpSession`).
+#[actix_web::test]
+async fn pooled_sessions_run_without_jit() {
+    use diesel::RunQueryDsl;
+    let app = TestApp::new().await;
+    let jit: String = diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>("current_setting('jit')"))
+        .get_result(&mut app.conn())
+        .unwrap_or_else(|e| panic!("current_setting: {e}"));
+    assert_eq!(jit, "off");
+}
