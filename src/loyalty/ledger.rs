@@ -253,10 +253,10 @@ fn lots_and_holds(
     Ok((lots, held, debt))
 }
 
-/// Points the member can spend now: spendable lots less debt and what other tills hold.
-pub fn spendable_now(conn: &mut PgConnection, customer: Uuid, now: DateTime<Utc>) -> ApiResult<i64> {
-    let (lots, held, debt) = lots_and_holds(conn, customer, now, None)?;
-    Ok(spendable_after(&lots, debt, held, now).max(0))
+/// Points the member can spend now, from the live lots, the debt and what other tills hold as the
+/// caller read them: never below zero.
+pub fn spendable(lots: &[Lot], debt: i64, held: i64, now: DateTime<Utc>) -> i64 {
+    spendable_after(lots, debt, held, now).max(0)
 }
 
 /// Spendable lots less the debt and what other tills hold (may be negative).

@@ -8,13 +8,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::sale::price_sale;
+use super::store as sales_store;
 use crate::coupons::redeem;
 use crate::coupons::rules::Presentation;
-use crate::customers::service::{resolve_customer, CustomerRef};
+use crate::customers::service::CustomerRef;
 use crate::http::error::{ApiError, ApiResult};
 use crate::loyalty::ledger;
 use crate::loyalty::rules::{tier_for_spend, TierRule};
-use crate::memberships::store as memberships;
 use crate::orders::rules::{BasketLine, Pricing};
 use crate::reservations::store::{self, NewReservation, Reservation};
 
@@ -78,28 +78,27 @@ pub fn quote(
     now: DateTime<Utc>,
     ttl_seconds: i64,
 ) -> ApiResult<Quote> {
-    let customer = resolve_customer(conn, &req.customer)?;
-    if let Some(store) = req.store_id {
-        // An order for a store that does not exist is refused; so is its quote.
-        crate::stores::store::get(conn, store).map_err(|_| ApiError::invalid("store_id", "no store with this id"))?;
-    }
+    // The sale's two reads: who, with membership and account (locked when reserving, in the
+    // order's lock order: membership → account → coupons), then lots, holds, spend, the catalogue
+    // version and whether the store exists.
+    let named = sales_store::named_customer(conn, &req.customer, req.reserve)?;
+    let customer = named.customer;
     if req.reserve && customer.is_none() {
         return Err(ApiError::invalid(
             "reserve",
             "a reservation holds a customer's coupons and points: name the customer",
         ));
     }
-    let (membership, spend) = match customer {
-        Some(c) => memberships::with_spend(conn, c, now, req.reserve)?.unzip(),
-        None => (None, None),
-    };
+    let membership = named.membership;
     if req.points_to_redeem > 0 && membership.is_none() {
         return Err(ledger::not_a_member());
     }
-    if let (true, Some(m)) = (req.reserve, &membership) {
+    if let (true, Some(m), None) = (req.reserve, &membership, &named.account) {
         ledger::lock_account(conn, m.customer_id)?;
     }
-    let catalogue = catalogue.current(conn)?;
+    let key = sales_store::NaturalKey { channel: &req.channel, store_id: req.store_id, external_id: None };
+    let needs = sales_store::needs(conn, membership.as_ref().map(|m| m.customer_id), &key, None, now)?;
+    let catalogue = catalogue.at(conn, needs.catalogue_version)?;
     let (program, tiers) = (&catalogue.program, &catalogue.tiers);
     let tier = membership.as_ref().and_then(|m| tiers.iter().find(|t| t.code == m.tier_code));
     let loaded = redeem::load(conn, &req.coupon_codes, req.reserve)?;
@@ -115,13 +114,14 @@ pub fn quote(
 
     let mut points_available = None;
     let mut progress = None;
-    if let (Some(m), Some(t)) = (&membership, tier) {
-        let available = ledger::spendable_now(conn, m.customer_id, now)?;
+    if let (Some(_), Some(t)) = (&membership, tier) {
+        let debt = named.account.as_ref().map_or(0, |a| a.debt);
+        let available = ledger::spendable(&needs.lots, debt, needs.held, now);
         if req.points_to_redeem > available {
             return Err(ledger::insufficient(available, req.points_to_redeem));
         }
         points_available = Some(available);
-        let spend = spend.unwrap_or_default();
+        let spend = needs.spend;
         let rules: Vec<TierRule> = tiers.iter().map(|t| t.rule()).collect();
         progress = Some(tier_progress(&rules, &t.code, spend, spend + pricing.payable));
     }

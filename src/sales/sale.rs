@@ -151,7 +151,7 @@ pub fn post(
 ) -> ApiResult<Posted> {
     // Membership, then the account: the member's tier and points change under these locks, one
     // till at a time (merges take them in the same order). Re-posts of one member's sale queue here.
-    let locked = sales_store::lock_customer(conn, &new.customer)?;
+    let locked = sales_store::named_customer(conn, &new.customer, true)?;
     let customer = locked.customer;
     let membership = locked.membership;
     let mut account = match (&membership, locked.account) {
@@ -159,7 +159,8 @@ pub fn post(
         (Some(m), None) => Some(ledger::lock_account(conn, m.customer_id)?),
         (None, _) => None,
     };
-    let key = sales_store::NaturalKey { channel: &new.channel, store_id: new.store_id, external_id: &new.external_id };
+    let key =
+        sales_store::NaturalKey { channel: &new.channel, store_id: new.store_id, external_id: Some(&new.external_id) };
     let needs = sales_store::needs(conn, membership.as_ref().map(|m| m.customer_id), &key, new.reservation_id, now)?;
     if needs.existing.is_some() {
         return reposted(conn, &new, customer);

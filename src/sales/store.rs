@@ -1,5 +1,5 @@
-//! The sale's reads: what a sale needs from customers, memberships, loyalty and orders, in as few
-//! statements as the locking allows.
+//! The sale's reads (and the quote's): what a sale needs from customers, memberships, loyalty and
+//! orders, in as few statements as the locking allows.
 //!
 //! Two statements for a member, one for anybody else. The first resolves the customer and locks
 //! the membership and then the points account (the lock order every path keeps). The second reads
@@ -66,8 +66,36 @@ pub struct Locked {
     pub catalogue_version: Option<i64>,
 }
 
-/// Resolves who the sale names and locks their membership, then their account, in one statement.
-pub fn lock_customer(conn: &mut PgConnection, named: &CustomerRef) -> ApiResult<Locked> {
+macro_rules! locked_sql {
+    ($lock_membership:literal, $lock_account:literal) => {
+        concat!(
+            "WITH named AS ( \
+                 (SELECT c.id, c.status, c.merged_into FROM customers c WHERE c.id = ?) \
+                 UNION ALL \
+                 (SELECT c.id, c.status, c.merged_into FROM customer_identities ci \
+                  JOIN customers c ON c.id = ci.customer_id WHERE ci.kind = ? AND ci.value = ?) \
+                 LIMIT 1), \
+             m AS (SELECT m.* FROM memberships m, named \
+                   WHERE m.customer_id = CASE named.status WHEN 'active' THEN named.id \
+                                                            WHEN 'merged' THEN named.merged_into END",
+            $lock_membership,
+            "), \
+             a AS (SELECT a.* FROM points_accounts a, m WHERE a.customer_id = m.customer_id",
+            $lock_account,
+            ") \
+             SELECT named.id AS named_id, named.status, named.merged_into, \
+                 (SELECT catalogue_version FROM loyalty_program) AS catalogue_version, \
+                 m.member_card, m.tier_code, m.enrolled_at, m.channel AS m_channel, m.store_id AS m_store_id, \
+                 m.tier_since, m.tier_valid_until, m.version AS m_version, m.updated_at AS m_updated_at, \
+                 a.balance, a.debt, a.updated_at AS a_updated_at \
+             FROM named LEFT JOIN m ON true LEFT JOIN a ON true"
+        )
+    };
+}
+
+/// Resolves who the sale names with their membership and account in one statement; with `lock`,
+/// the membership and then the account are locked (the order every path takes them in).
+pub fn named_customer(conn: &mut PgConnection, named: &CustomerRef, lock: bool) -> ApiResult<Locked> {
     let (id, kind, value) = match named {
         CustomerRef::Guest => {
             return Ok(Locked { customer: None, membership: None, account: None, catalogue_version: None })
@@ -75,30 +103,14 @@ pub fn lock_customer(conn: &mut PgConnection, named: &CustomerRef) -> ApiResult<
         CustomerRef::Id(id) => (Some(*id), None, None),
         CustomerRef::Identity(kind, value) => (None, Some(kind.as_str()), Some(value.as_str())),
     };
-    let row: Option<LockedRow> = crate::db::CachedSql::new(
-        "WITH named AS ( \
-             (SELECT c.id, c.status, c.merged_into FROM customers c WHERE c.id = ?) \
-             UNION ALL \
-             (SELECT c.id, c.status, c.merged_into FROM customer_identities ci \
-              JOIN customers c ON c.id = ci.customer_id WHERE ci.kind = ? AND ci.value = ?) \
-             LIMIT 1), \
-         m AS (SELECT m.* FROM memberships m, named \
-               WHERE m.customer_id = CASE named.status WHEN 'active' THEN named.id \
-                                                        WHEN 'merged' THEN named.merged_into END \
-               FOR UPDATE OF m), \
-         a AS (SELECT a.* FROM points_accounts a, m WHERE a.customer_id = m.customer_id FOR UPDATE OF a) \
-         SELECT named.id AS named_id, named.status, named.merged_into, \
-             (SELECT catalogue_version FROM loyalty_program) AS catalogue_version, \
-             m.member_card, m.tier_code, m.enrolled_at, m.channel AS m_channel, m.store_id AS m_store_id, \
-             m.tier_since, m.tier_valid_until, m.version AS m_version, m.updated_at AS m_updated_at, \
-             a.balance, a.debt, a.updated_at AS a_updated_at \
-         FROM named LEFT JOIN m ON true LEFT JOIN a ON true",
-    )
-    .bind::<Nullable<SqlUuid>, _>(id)
-    .bind::<Nullable<Text>, _>(kind)
-    .bind::<Nullable<Text>, _>(value)
-    .get_result(conn)
-    .optional()?;
+    const LOCKING: &str = locked_sql!(" FOR UPDATE OF m", " FOR UPDATE OF a");
+    const READING: &str = locked_sql!("", "");
+    let row: Option<LockedRow> = crate::db::CachedSql::new(if lock { LOCKING } else { READING })
+        .bind::<Nullable<SqlUuid>, _>(id)
+        .bind::<Nullable<Text>, _>(kind)
+        .bind::<Nullable<Text>, _>(value)
+        .get_result(conn)
+        .optional()?;
     let Some(row) = row else {
         let what = if id.is_some() { "no customer with this id" } else { "no customer has this identity" };
         return Err(ApiError::unprocessable("customer_not_found", what));
@@ -167,11 +179,12 @@ pub struct Needs {
     pub spend: Decimal,
 }
 
-/// The natural key a sale is posted under.
+/// Where a sale happens, and the natural key it is posted under (a quote has no `external_id`:
+/// nothing is found posted).
 pub struct NaturalKey<'a> {
     pub channel: &'a str,
     pub store_id: Option<Uuid>,
-    pub external_id: &'a str,
+    pub external_id: Option<&'a str>,
 }
 
 macro_rules! needs_sql {
@@ -221,7 +234,7 @@ pub fn needs(
         .bind::<Nullable<SqlUuid>, _>(consuming)
         .bind::<Text, _>(key.channel)
         .bind::<Nullable<SqlUuid>, _>(key.store_id)
-        .bind::<Text, _>(key.external_id)
+        .bind::<Nullable<Text>, _>(key.external_id)
         .get_result(conn)?;
     if !row.store_known {
         // Checked here rather than by a foreign key (see the migration `till`).

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use retail_crm::http::error::ApiError;
 
 use crate::coupons::{at, codes_of, coupon, customer_with, issue_one, mark_redeemed, pin, sql, template, time, void};
-use crate::orders::{assert_audit_clean, grant, line, member, post, sale};
+use crate::orders::{assert_audit_clean, grant, line, member, post, sale, TILL};
 use crate::support::TestApp;
 
 /// A coupon as the till's lookup should list it, read back through `GET /v1/coupons/{code}`.
@@ -293,4 +293,29 @@ async fn pooled_sessions_run_without_jit() {
         .get_result(&mut app.conn())
         .unwrap_or_else(|e| panic!("current_setting: {e}"));
     assert_eq!(jit, "off");
+}
+
+/// The quote reads what the sale reads, the same way: who (with membership and account), then
+/// lots, holds, spend, the catalogue version and the store; no transaction when it only reads.
+#[actix_web::test]
+async fn a_members_quote_is_two_statements_and_reserving_adds_the_locks_and_the_hold() {
+    let app = TestApp::builder().pool_size(1).build().await;
+    let c = member(&app, "13800000303").await;
+    grant(&app, c, 1000);
+    post(&app, &sale(&app, "Q-0", Some(c), json!([line("A", "10.00", 1)]))).await.assert_status(201);
+    let log = app.record_statements();
+    let body = json!({"customer_id": c, "channel": "pos", "lines": [line("A", "300.00", 1)], "points_to_redeem": 100});
+    let res = app.post("/v1/checkout/quote").token(&app.token(TILL)).json(&body).send().await;
+    res.assert_status(200);
+    assert_eq!(res.body["points_available"], 1000 + 10);
+    let ran = log.take();
+    assert_eq!(ran.len(), 2, "who, then what they have: {ran:#?}");
+
+    let mut reserving = body.clone();
+    reserving["reserve"] = json!(true);
+    let res = app.post("/v1/checkout/quote").token(&app.token(TILL)).json(&reserving).send().await;
+    res.assert_status(200);
+    let ran = log.take();
+    assert_eq!(ran.len(), 5, "BEGIN, who (locked), what they have, the hold, COMMIT: {ran:#?}");
+    assert!(ran[1].contains("FOR UPDATE"), "{ran:#?}");
 }
