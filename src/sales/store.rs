@@ -28,8 +28,6 @@ struct LockedRow {
     status: String,
     #[diesel(sql_type = Nullable<SqlUuid>)]
     merged_into: Option<Uuid>,
-    #[diesel(sql_type = BigInt)]
-    catalogue_version: i64,
     #[diesel(sql_type = Nullable<Text>)]
     member_card: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -63,7 +61,6 @@ pub struct Locked {
     pub membership: Option<Membership>,
     /// `None` also for a member who never had points: the caller opens the account.
     pub account: Option<Account>,
-    pub catalogue_version: Option<i64>,
 }
 
 macro_rules! locked_sql {
@@ -84,7 +81,6 @@ macro_rules! locked_sql {
             $lock_account,
             ") \
              SELECT named.id AS named_id, named.status, named.merged_into, \
-                 (SELECT catalogue_version FROM loyalty_program) AS catalogue_version, \
                  m.member_card, m.tier_code, m.enrolled_at, m.channel AS m_channel, m.store_id AS m_store_id, \
                  m.tier_since, m.tier_valid_until, m.version AS m_version, m.updated_at AS m_updated_at, \
                  a.balance, a.debt, a.updated_at AS a_updated_at \
@@ -97,9 +93,7 @@ macro_rules! locked_sql {
 /// the membership and then the account are locked (the order every path takes them in).
 pub fn named_customer(conn: &mut PgConnection, named: &CustomerRef, lock: bool) -> ApiResult<Locked> {
     let (id, kind, value) = match named {
-        CustomerRef::Guest => {
-            return Ok(Locked { customer: None, membership: None, account: None, catalogue_version: None })
-        }
+        CustomerRef::Guest => return Ok(Locked { customer: None, membership: None, account: None }),
         CustomerRef::Id(id) => (Some(*id), None, None),
         CustomerRef::Identity(kind, value) => (None, Some(kind.as_str()), Some(value.as_str())),
     };
@@ -141,7 +135,7 @@ pub fn named_customer(conn: &mut PgConnection, named: &CustomerRef, lock: bool) 
         }
         _ => None,
     };
-    Ok(Locked { customer: Some(customer), membership, account, catalogue_version: Some(row.catalogue_version) })
+    Ok(Locked { customer: Some(customer), membership, account })
 }
 
 #[derive(QueryableByName)]
