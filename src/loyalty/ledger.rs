@@ -79,14 +79,6 @@ pub fn lock_account(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Accoun
     Ok(pa::table.find(customer).select(Account::as_select()).for_update().first(conn)?)
 }
 
-/// A lot an entry creates: id, points, available from, expires at.
-struct NewLot {
-    id: Uuid,
-    points: i64,
-    available_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-}
-
 #[derive(QueryableByName)]
 struct EntryId {
     #[diesel(sql_type = diesel::sql_types::Int8)]
@@ -104,14 +96,14 @@ fn post_entry(
     posting: &Posting,
     draws: &[(Uuid, i64)],
     lots: Value,
-    new_lot: Option<NewLot>,
+    new_lot: Option<PlannedLot>,
 ) -> ApiResult<i64> {
     use diesel::sql_types::{Array, Int8, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
     account.balance += delta;
     account.debt += debt_change;
     let (draw_ids, draw_points): (Vec<Uuid>, Vec<i64>) = draws.iter().copied().unzip();
     let lot =
-        new_lot.unwrap_or(NewLot { id: Uuid::nil(), points: 0, available_at: posting.at, expires_at: posting.at });
+        new_lot.unwrap_or(PlannedLot { id: Uuid::nil(), points: 0, available_at: posting.at, expires_at: posting.at });
     let row: EntryId = crate::db::CachedSql::new(
         "WITH p AS (SELECT ?::uuid[] AS draw_ids, ?::bigint[] AS draw_points, ?::uuid AS customer, ?::text AS kind, \
              ?::bigint AS delta, ?::bigint AS balance, ?::uuid AS order_id, ?::uuid AS refund_id, \
@@ -179,13 +171,23 @@ pub fn credit(
     if points <= 0 {
         return Ok(None);
     }
+    let (pays_debt, lots, new_lot) = credit_plan(account, points, available_at, expires_at);
+    let entry = post_entry(conn, account, points, -pays_debt, posting, &[], lots, Some(new_lot))?;
+    Ok(Some(entry))
+}
+
+/// What a credit does: the debt it pays first, the lots it records, the lot the rest becomes.
+fn credit_plan(
+    account: &Account,
+    points: i64,
+    available_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> (i64, Value, PlannedLot) {
     let pays_debt = points.min(account.debt);
     let lot_points = points - pays_debt;
     let lot_id = Uuid::now_v7();
     let lots = if lot_points > 0 { json!([{"lot_id": lot_id, "points": lot_points}]) } else { json!([]) };
-    let new_lot = NewLot { id: lot_id, points: lot_points, available_at, expires_at };
-    let entry = post_entry(conn, account, points, -pays_debt, posting, &[], lots, Some(new_lot))?;
-    Ok(Some(entry))
+    (pays_debt, lots, PlannedLot { id: lot_id, points: lot_points, available_at, expires_at })
 }
 
 /// A lot row: id, remaining, available_at, expires_at, order.
@@ -314,12 +316,89 @@ pub fn spend_from(
     if points <= 0 {
         return Ok(None);
     }
+    let plan = spend_plan(account, points, now, lots, held)?;
+    Ok(Some(post_entry(conn, account, -points, 0, posting, &plan, drawn_json(&plan), None)?))
+}
+
+/// The lots a spend draws from, soonest expiry first; 422 `insufficient_points` when they do not
+/// cover it (debt and other tills' holds count as gone).
+fn spend_plan(
+    account: &Account,
+    points: i64,
+    now: DateTime<Utc>,
+    lots: &[Lot],
+    held: i64,
+) -> ApiResult<Vec<(Uuid, i64)>> {
     let available = spendable_after(lots, account.debt, held, now);
     if account.debt > 0 || points > available {
         return Err(insufficient(available.max(0), points));
     }
-    let plan = plan_consumption(lots, points, now).ok_or_else(|| insufficient(available, points))?;
-    Ok(Some(post_entry(conn, account, -points, 0, posting, &plan, drawn_json(&plan), None)?))
+    plan_consumption(lots, points, now).ok_or_else(|| insufficient(available, points))
+}
+
+/// One entry a caller writes in its own statement, planned exactly as `post_entry` would write it.
+pub struct PlannedEntry {
+    pub kind: &'static str,
+    pub delta: i64,
+    pub balance_after: i64,
+    pub lots: Value,
+}
+
+/// The lot an entry creates (an earning's).
+pub struct PlannedLot {
+    pub id: Uuid,
+    pub points: i64,
+    pub available_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A sale's points, planned on its locked account: the redemption, then the earning, as `spend_from`
+/// and `credit` would post them, for the sale to write with the order in one statement.
+pub struct SalePoints {
+    /// In ledger order: `redeem`, then `earn`.
+    pub entries: Vec<PlannedEntry>,
+    /// What the redemption draws from each lot.
+    pub draws: Vec<(Uuid, i64)>,
+    /// The lot the earning becomes (none when it all paid debt); its entry is the `earn` one.
+    pub new_lot: Option<PlannedLot>,
+    /// The account after both.
+    pub balance: i64,
+    pub debt: i64,
+}
+
+/// Plans a sale's redemption and earning on `account` (updated to what it will be after them).
+#[allow(clippy::too_many_arguments)] // the two movements and the facts each rule needs
+pub fn plan_sale(
+    account: &mut Account,
+    redeem: i64,
+    earn: i64,
+    lots: &[Lot],
+    held: i64,
+    now: DateTime<Utc>,
+    available_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+) -> ApiResult<SalePoints> {
+    let mut planned = SalePoints { entries: Vec::new(), draws: Vec::new(), new_lot: None, balance: 0, debt: 0 };
+    if redeem > 0 {
+        planned.draws = spend_plan(account, redeem, now, lots, held)?;
+        account.balance -= redeem;
+        planned.entries.push(PlannedEntry {
+            kind: "redeem",
+            delta: -redeem,
+            balance_after: account.balance,
+            lots: drawn_json(&planned.draws),
+        });
+    }
+    if earn > 0 {
+        let (pays_debt, lots, lot) = credit_plan(account, earn, available_at, expires_at);
+        account.balance += earn;
+        account.debt -= pays_debt;
+        planned.entries.push(PlannedEntry { kind: "earn", delta: earn, balance_after: account.balance, lots });
+        planned.new_lot = (lot.points > 0).then_some(lot);
+    }
+    planned.balance = account.balance;
+    planned.debt = account.debt;
+    Ok(planned)
 }
 
 /// Takes back points a refund un-earns: first from the order's own lots (pending ones included,

@@ -13,7 +13,7 @@ use crate::coupons::redeem as coupons;
 use crate::coupons::rules::{Presentation, Presented};
 use crate::customers::service::CustomerRef;
 use crate::http::error::{ApiError, ApiResult};
-use crate::loyalty::ledger::{self, Posting};
+use crate::loyalty::ledger;
 use crate::loyalty::program::CatalogueCache;
 use crate::loyalty::rules::{self as loyalty_rules, RedemptionError};
 use crate::memberships::rules::qualifies;
@@ -219,6 +219,20 @@ pub fn post(
     let earns = account.is_some() && pricing.points_to_earn > 0;
     let redeems = account.is_some() && pricing.points_redeemed > 0;
     let id = Uuid::now_v7();
+    // The member's points, planned on the locked account with the pure rules; written with the order.
+    let planned = match account.as_mut() {
+        Some(account) => Some(ledger::plan_sale(
+            account,
+            if redeems { pricing.points_redeemed } else { 0 },
+            if earns { pricing.points_to_earn } else { 0 },
+            &needs.lots,
+            needs.held,
+            now,
+            loyalty_rules::available_at(now, program.points_pending_days),
+            loyalty_rules::expires_at(now, program.points_ttl_days, tz),
+        )?),
+        None => None,
+    };
     let mut events = Vec::with_capacity(3);
     if let (true, Some(c)) = (redeems, customer) {
         events.push((
@@ -276,14 +290,11 @@ pub fn post(
         tier_code: tier.map(|t| t.code.clone()),
         tier_after: upgrade.or(tier).map(|t| t.code.clone()),
         tier_changed: upgrade.is_some(),
-        points_balance_after: account.as_ref().map(|a| {
-            a.balance - if redeems { pricing.points_redeemed } else { 0 }
-                + if earns { pricing.points_to_earn } else { 0 }
-        }),
+        points_balance_after: planned.as_ref().map(|p| p.balance),
         coupon_codes: pricing.coupons.iter().filter(|c| c.applied).map(|c| c.code.clone()).collect(),
         reservation_id: new.reservation_id,
     };
-    let head = store::Head {
+    let head = sales_store::Head {
         id,
         external_id: &new.external_id,
         channel: &new.channel,
@@ -291,26 +302,15 @@ pub fn post(
         customer_id: customer,
         occurred_at: new.occurred_at,
     };
-    let Some(order) = store::insert_posted(conn, &head, &outcome, &lines, &crate::events::as_columns(&events))? else {
+    let posting = match (&planned, customer) {
+        (Some(points), Some(customer)) => Some(sales_store::SalePosting { customer, points, actor, at: now }),
+        _ => None,
+    };
+    let events = crate::events::as_columns(&events);
+    let Some(order) = sales_store::record_sale(conn, &head, &outcome, &lines, &events, posting.as_ref())? else {
         // Another till posted this key a moment ago (and has committed it by now).
         return reposted(conn, &new, customer);
     };
-
-    if let Some(account) = account.as_mut() {
-        if redeems {
-            let posting = Posting::new("redeem", actor, now).order(id).consuming(new.reservation_id);
-            ledger::spend_from(conn, account, pricing.points_redeemed, &posting, now, &needs.lots, needs.held)?;
-        }
-        if earns {
-            let available_at = loyalty_rules::available_at(now, program.points_pending_days);
-            let expires_at = loyalty_rules::expires_at(now, program.points_ttl_days, tz);
-            let posting = Posting::new("earn", actor, now).order(id);
-            ledger::credit(conn, account, pricing.points_to_earn, &posting, available_at, expires_at)?;
-        }
-        if order.points_balance_after != Some(account.balance) {
-            return Err(ApiError::internal("the order's balance differs from the ledger's"));
-        }
-    }
     if let Some(c) = customer {
         let used = coupons::Use {
             customer_id: c,

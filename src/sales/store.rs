@@ -16,9 +16,10 @@ use uuid::Uuid;
 
 use crate::customers::service::CustomerRef;
 use crate::http::error::{ApiError, ApiResult};
-use crate::loyalty::ledger::Account;
+use crate::loyalty::ledger::{Account, SalePoints};
 use crate::loyalty::rules::Lot;
 use crate::memberships::store::Membership;
+use crate::orders::store::{Line, Order, Outcome};
 
 #[derive(QueryableByName)]
 struct LockedRow {
@@ -248,4 +249,143 @@ pub fn needs(
         held: row.held.unwrap_or(0),
         spend: row.spend.unwrap_or(Decimal::ZERO),
     })
+}
+
+/// What identifies an order and who it is for, before it is priced.
+pub struct Head<'a> {
+    pub id: Uuid,
+    pub external_id: &'a str,
+    pub channel: &'a str,
+    pub store_id: Option<Uuid>,
+    pub customer_id: Option<Uuid>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// The member's points in a sale: whose, planned on the locked account, by whom and when.
+pub struct SalePosting<'a> {
+    pub customer: Uuid,
+    pub points: &'a SalePoints,
+    pub actor: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+/// Writes the sale in one statement, once per natural key `(channel, store_id, external_id)`: the
+/// priced order, its lines, its events and the member's ledger entries (the redemption's draws,
+/// the entries, the earned lot, the account). `None` when the key was posted before: then nothing
+/// is written (a concurrent post of the same key waits here for the other to commit or roll back).
+pub fn record_sale(
+    conn: &mut PgConnection,
+    head: &Head,
+    outcome: &Outcome,
+    lines: &[Line],
+    events: &crate::events::EventColumns,
+    points: Option<&SalePosting>,
+) -> ApiResult<Option<Order>> {
+    use diesel::sql_types::{Array, Bool, Int4, Int8, Jsonb};
+    let none = SalePoints { entries: Vec::new(), draws: Vec::new(), new_lot: None, balance: 0, debt: 0 };
+    let (customer, planned, actor, at) = match points {
+        Some(p) => (Some(p.customer), p.points, Some(p.actor), Some(p.at)),
+        None => (None, &none, None, None),
+    };
+    let (draw_ids, draw_points): (Vec<Uuid>, Vec<i64>) = planned.draws.iter().copied().unzip();
+    let entry_kinds: Vec<&str> = planned.entries.iter().map(|e| e.kind).collect();
+    let entry_deltas: Vec<i64> = planned.entries.iter().map(|e| e.delta).collect();
+    let entry_balances: Vec<i64> = planned.entries.iter().map(|e| e.balance_after).collect();
+    let entry_lots: Vec<serde_json::Value> = planned.entries.iter().map(|e| e.lots.clone()).collect();
+    let lot = planned.new_lot.as_ref();
+    fn column<T: Clone>(lines: &[Line], f: impl Fn(&Line) -> T) -> Vec<T> {
+        lines.iter().map(f).collect()
+    }
+    Ok(crate::db::CachedSql::new(
+        "WITH o AS ( \
+             INSERT INTO orders (id, external_id, channel, store_id, customer_id, occurred_at, pricing, \
+                 total_amount, tier_discount, coupon_discount, points_redeemed, points_offset, paid_amount, \
+                 points_earned, earn_rate, points_multiplier, tier_code, tier_after, tier_changed, \
+                 points_balance_after, coupon_codes, reservation_id) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT ON CONSTRAINT orders_natural_key DO NOTHING RETURNING *), \
+         lines AS ( \
+             INSERT INTO order_lines (order_id, line_no, sku, name, category, quantity, unit_price, amount, \
+                 discounted_amount, refunded_quantity, tier_discount, coupon_discount) \
+             SELECT o.id, l.* FROM o, unnest(?::int[], ?::text[], ?::text[], ?::text[], ?::int[], ?::numeric[], \
+                 ?::numeric[], ?::numeric[], ?::int[], ?::numeric[], ?::numeric[]) AS l), \
+         events AS ( \
+             INSERT INTO events (id, type, occurred_at, subject_id, data) \
+             SELECT e.id, e.type, CURRENT_TIMESTAMP, e.subject_id, e.data \
+             FROM o, unnest(?::uuid[], ?::text[], ?::uuid[], ?::jsonb[]) AS e(id, type, subject_id, data)), \
+         pts AS (SELECT ?::uuid AS customer, ?::text AS actor, ?::timestamptz AS at, ?::bigint AS balance, \
+                     ?::bigint AS debt, ?::uuid AS lot_id, ?::bigint AS lot_points, \
+                     ?::timestamptz AS available_at, ?::timestamptz AS expires_at), \
+         drawn AS ( \
+             UPDATE points_lots l SET remaining = l.remaining - d.take \
+             FROM o, unnest(?::uuid[], ?::bigint[]) AS d(id, take) WHERE l.id = d.id RETURNING l.id), \
+         entries AS ( \
+             INSERT INTO points_entries (customer_id, kind, delta, balance_after, order_id, actor, lots, occurred_at) \
+             SELECT pts.customer, e.kind, e.delta, e.balance_after, o.id, pts.actor, e.lots, pts.at \
+             FROM o, pts, unnest(?::text[], ?::bigint[], ?::bigint[], ?::jsonb[]) WITH ORDINALITY \
+                 AS e(kind, delta, balance_after, lots, n) \
+             ORDER BY e.n RETURNING id, kind), \
+         lot AS ( \
+             INSERT INTO points_lots (id, customer_id, entry_id, order_id, amount, remaining, available_at, expires_at) \
+             SELECT pts.lot_id, pts.customer, entries.id, o.id, pts.lot_points, pts.lot_points, pts.available_at, \
+                 pts.expires_at FROM o, pts, entries WHERE entries.kind = 'earn' AND pts.lot_points > 0), \
+         account AS ( \
+             UPDATE points_accounts a SET balance = pts.balance, debt = pts.debt, updated_at = now() \
+             FROM o, pts WHERE a.customer_id = pts.customer AND EXISTS (SELECT 1 FROM entries)) \
+         SELECT * FROM o",
+    )
+    .bind::<SqlUuid, _>(head.id)
+    .bind::<Text, _>(head.external_id)
+    .bind::<Text, _>(head.channel)
+    .bind::<Nullable<SqlUuid>, _>(head.store_id)
+    .bind::<Nullable<SqlUuid>, _>(head.customer_id)
+    .bind::<Timestamptz, _>(head.occurred_at)
+    .bind::<Text, _>(&outcome.pricing)
+    .bind::<Numeric, _>(outcome.total_amount)
+    .bind::<Numeric, _>(outcome.tier_discount)
+    .bind::<Numeric, _>(outcome.coupon_discount)
+    .bind::<Int8, _>(outcome.points_redeemed)
+    .bind::<Numeric, _>(outcome.points_offset)
+    .bind::<Numeric, _>(outcome.paid_amount)
+    .bind::<Int8, _>(outcome.points_earned)
+    .bind::<Numeric, _>(outcome.earn_rate)
+    .bind::<Numeric, _>(outcome.points_multiplier)
+    .bind::<Nullable<Text>, _>(&outcome.tier_code)
+    .bind::<Nullable<Text>, _>(&outcome.tier_after)
+    .bind::<Bool, _>(outcome.tier_changed)
+    .bind::<Nullable<Int8>, _>(outcome.points_balance_after)
+    .bind::<Array<Text>, _>(&outcome.coupon_codes)
+    .bind::<Nullable<SqlUuid>, _>(outcome.reservation_id)
+    .bind::<Array<Int4>, _>(column(lines, |l| l.line_no))
+    .bind::<Array<Text>, _>(column(lines, |l| l.sku.clone()))
+    .bind::<Array<Nullable<Text>>, _>(column(lines, |l| l.name.clone()))
+    .bind::<Array<Nullable<Text>>, _>(column(lines, |l| l.category.clone()))
+    .bind::<Array<Int4>, _>(column(lines, |l| l.quantity))
+    .bind::<Array<Numeric>, _>(column(lines, |l| l.unit_price))
+    .bind::<Array<Numeric>, _>(column(lines, |l| l.amount))
+    .bind::<Array<Numeric>, _>(column(lines, |l| l.discounted_amount))
+    .bind::<Array<Int4>, _>(column(lines, |l| l.refunded_quantity))
+    .bind::<Array<Numeric>, _>(column(lines, |l| l.tier_discount))
+    .bind::<Array<Numeric>, _>(column(lines, |l| l.coupon_discount))
+    .bind::<Array<SqlUuid>, _>(&events.0)
+    .bind::<Array<Text>, _>(&events.1)
+    .bind::<Array<Nullable<SqlUuid>>, _>(&events.2)
+    .bind::<Array<Jsonb>, _>(&events.3)
+    .bind::<Nullable<SqlUuid>, _>(customer)
+    .bind::<Nullable<Text>, _>(actor)
+    .bind::<Nullable<Timestamptz>, _>(at)
+    .bind::<Int8, _>(planned.balance)
+    .bind::<Int8, _>(planned.debt)
+    .bind::<Nullable<SqlUuid>, _>(lot.map(|l| l.id))
+    .bind::<Int8, _>(lot.map_or(0, |l| l.points))
+    .bind::<Nullable<Timestamptz>, _>(lot.map(|l| l.available_at))
+    .bind::<Nullable<Timestamptz>, _>(lot.map(|l| l.expires_at))
+    .bind::<Array<SqlUuid>, _>(&draw_ids)
+    .bind::<Array<Int8>, _>(&draw_points)
+    .bind::<Array<Text>, _>(&entry_kinds)
+    .bind::<Array<Int8>, _>(&entry_deltas)
+    .bind::<Array<Int8>, _>(&entry_balances)
+    .bind::<Array<Jsonb>, _>(&entry_lots)
+    .get_result(conn)
+    .optional()?)
 }
