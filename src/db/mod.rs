@@ -46,17 +46,22 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Arbitrary but fixed key: every instance takes the same lock before migrating.
 const MIGRATION_LOCK_KEY: i64 = 0x7265_7461_696c_0001;
 
-/// Settings of every pooled session. JIT off: the service's statements are short, and JIT
-/// compiling one costs milliseconds each time a plan's estimate passes `jit_above_cost` — the till's
-/// lookup (a generic plan over nine tables) did, and ran at 6,976 statements/s with it against 9,011
-/// without (`pgbench -M prepared -c 4` of the lookup on 100,000 members). Reports that want JIT
-/// can `SET LOCAL jit = on`.
+/// Settings of every pooled session, for short statements run many times:
+/// - JIT off: compiling a plan costs milliseconds each time its estimate passes `jit_above_cost`;
+///   the till's lookup did, and ran at 6,976 statements/s with JIT against 9,011 without
+///   (`pgbench -M prepared -c 4` of the lookup on 100,000 members).
+/// - Generic plans: the sale's one write statement (about fifty parameters, arrays among them)
+///   was re-planned on every execution under `auto`, because the generic plan's estimate looked
+///   dearer: 1.64 ms a sale against 0.71 ms once forced (`bench/orders-lookup`, pg_stat_statements).
+///
+/// A report that wants either back can `SET LOCAL` it.
 #[derive(Debug)]
 struct OltpSession;
 
 impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for OltpSession {
     fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute("SET jit = off").map_err(diesel::r2d2::Error::QueryError)
+        conn.batch_execute("SET jit = off; SET plan_cache_mode = force_generic_plan")
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 

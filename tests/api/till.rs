@@ -286,15 +286,18 @@ async fn a_sale_at_a_store_that_does_not_exist_is_refused_and_writes_nothing() {
     assert_eq!(found.items().len(), 1);
 }
 
-/// Short statements must not pay for JIT compilation (see `db::OltpSession`).
+/// Short statements must not pay for JIT compilation or re-planning (see `db::OltpSession`).
 #[actix_web::test]
-async fn pooled_sessions_run_without_jit() {
+async fn pooled_sessions_run_without_jit_and_on_generic_plans() {
     use diesel::RunQueryDsl;
     let app = TestApp::new().await;
-    let jit: String = diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>("current_setting('jit')"))
-        .get_result(&mut app.conn())
-        .unwrap_or_else(|e| panic!("current_setting: {e}"));
-    assert_eq!(jit, "off");
+    let setting = |name: &str| -> String {
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(&format!("current_setting('{name}')")))
+            .get_result(&mut app.conn())
+            .unwrap_or_else(|e| panic!("current_setting: {e}"))
+    };
+    assert_eq!(setting("jit"), "off");
+    assert_eq!(setting("plan_cache_mode"), "force_generic_plan");
 }
 
 /// The quote reads what the sale reads, the same way: who (with membership and account), then
