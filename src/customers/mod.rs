@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod api_related;
+pub mod lifecycle;
 pub mod model;
 pub mod rules;
 pub mod service;
