@@ -345,14 +345,28 @@ pub enum CustomerRef {
 pub fn resolve_customer(conn: &mut PgConnection, customer: &CustomerRef) -> ApiResult<Option<Uuid>> {
     let found = match customer {
         CustomerRef::Guest => return Ok(None),
-        CustomerRef::Id(id) => store::standing(conn, Some(*id), None)?
-            .ok_or_else(|| ApiError::unprocessable("customer_not_found", "no customer with this id"))?,
-        CustomerRef::Identity(kind, value) => store::standing(conn, None, Some((kind, value)))?
-            .ok_or_else(|| ApiError::unprocessable("customer_not_found", "no customer has this identity"))?,
+        CustomerRef::Id(id) => store::standing(conn, Some(*id), None)?,
+        CustomerRef::Identity(kind, value) => store::standing(conn, None, Some((kind, value)))?,
     };
-    match found {
-        (id, status, _) if status == "active" => Ok(Some(id)),
-        (_, status, Some(target)) if status == "merged" => Ok(Some(target)),
+    let (id, status, merged_into) = found.ok_or_else(|| unknown_customer(customer))?;
+    live_customer(id, &status, merged_into).map(Some)
+}
+
+/// 422 `customer_not_found`: a sale, a quote or a ticket names nobody.
+pub fn unknown_customer(customer: &CustomerRef) -> ApiError {
+    let what = match customer {
+        CustomerRef::Id(_) => "no customer with this id",
+        _ => "no customer has this identity",
+    };
+    ApiError::unprocessable("customer_not_found", what)
+}
+
+/// Whom a customer's standing makes the party to a sale: an active customer, a merged one's
+/// survivor; an erased one is 422 `customer_not_active`.
+pub fn live_customer(id: Uuid, status: &str, merged_into: Option<Uuid>) -> ApiResult<Uuid> {
+    match (status, merged_into) {
+        ("active", _) => Ok(id),
+        ("merged", Some(survivor)) => Ok(survivor),
         _ => Err(ApiError::unprocessable("customer_not_active", "the customer was erased")),
     }
 }

@@ -299,24 +299,7 @@ pub fn spend(
         return Ok(None);
     }
     let (lots, held, _) = lots_and_holds(conn, account.customer_id, now, posting.reservation_id)?;
-    spend_from(conn, account, points, posting, now, &lots, held)
-}
-
-/// `spend` from the live lots and the points other reservations hold, as the caller read them
-/// after locking `account` (a sale reads them with its other needs in one statement).
-pub fn spend_from(
-    conn: &mut PgConnection,
-    account: &mut Account,
-    points: i64,
-    posting: &Posting,
-    now: DateTime<Utc>,
-    lots: &[Lot],
-    held: i64,
-) -> ApiResult<Option<i64>> {
-    if points <= 0 {
-        return Ok(None);
-    }
-    let plan = spend_plan(account, points, now, lots, held)?;
+    let plan = spend_plan(account, points, now, &lots, held)?;
     Ok(Some(post_entry(conn, account, -points, 0, posting, &plan, drawn_json(&plan), None)?))
 }
 
@@ -352,7 +335,7 @@ pub struct PlannedLot {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A sale's points, planned on its locked account: the redemption, then the earning, as `spend_from`
+/// A sale's points, planned on its locked account: the redemption, then the earning, as `spend`
 /// and `credit` would post them, for the sale to write with the order in one statement.
 pub struct SalePoints {
     /// In ledger order: `redeem`, then `earn`.

@@ -127,10 +127,4 @@ impl CatalogueCache {
         }
         Ok(fresh)
     }
-
-    /// The catalogue as the database has it now (one short statement when unchanged).
-    pub fn current(&self, conn: &mut PgConnection) -> ApiResult<std::sync::Arc<Catalogue>> {
-        let version: i64 = lp::table.select(lp::catalogue_version).first(conn)?;
-        self.at(conn, version)
-    }
 }

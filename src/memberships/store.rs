@@ -145,41 +145,6 @@ pub fn lock(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Option<Members
     Ok(m::table.find(customer).select(Membership::as_select()).for_update().first(conn).optional()?)
 }
 
-#[derive(QueryableByName)]
-struct MembershipWithSpend {
-    #[diesel(embed)]
-    membership: Membership,
-    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Numeric>)]
-    spend: Option<Decimal>,
-}
-
-/// The membership (locked with `lock`) and its qualifying spend at `now`, in one query.
-pub fn with_spend(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    now: DateTime<Utc>,
-    lock: bool,
-) -> ApiResult<Option<(Membership, Decimal)>> {
-    use diesel::sql_types::{Timestamptz, Uuid as SqlUuid};
-    macro_rules! spend_sql {
-        () => {
-            "SELECT m.*, (SELECT sum(o.paid_amount - o.refunded_amount) FROM orders o \
-             WHERE o.customer_id = m.customer_id AND o.occurred_at > ? AND o.occurred_at <= ?) AS spend \
-             FROM memberships m WHERE m.customer_id = ?"
-        };
-    }
-    const SPEND: &str = spend_sql!();
-    const SPEND_FOR_UPDATE: &str = concat!(spend_sql!(), " FOR UPDATE OF m");
-    let sql = if lock { SPEND_FOR_UPDATE } else { SPEND };
-    let row: Option<MembershipWithSpend> = crate::db::CachedSql::new(sql)
-        .bind::<Timestamptz, _>(qualifying_since(now))
-        .bind::<Timestamptz, _>(now)
-        .bind::<SqlUuid, _>(customer)
-        .get_result(conn)
-        .optional()?;
-    Ok(row.map(|r| (r.membership, r.spend.unwrap_or(Decimal::ZERO))))
-}
-
 pub fn not_a_member() -> ApiError {
     ApiError::not_found("membership_not_found", "this customer is not a member")
 }
@@ -358,20 +323,11 @@ pub fn upgrade_if_due(
     validity_days: i32,
 ) -> ApiResult<(Membership, bool)> {
     let tiers = list_tiers(conn)?;
-    upgrade_with_tiers(conn, current, &tiers, actor, now, validity_days)
-}
-
-/// `upgrade_if_due` with the tier catalogue the caller already read.
-pub fn upgrade_with_tiers(
-    conn: &mut PgConnection,
-    current: &Membership,
-    tiers: &[Tier],
-    actor: &str,
-    now: DateTime<Utc>,
-    validity_days: i32,
-) -> ApiResult<(Membership, bool)> {
     let spend = qualifying_spend(conn, current.customer_id, now)?;
-    upgrade_for_spend(conn, current, tiers, spend, actor, now, validity_days)
+    match due_upgrade(&tiers, current, spend) {
+        Some(tier) => Ok((upgrade_to(conn, current, tier, spend, actor, now, validity_days)?, true)),
+        None => Ok((current.clone(), false)),
+    }
 }
 
 /// The tier `spend` reaches when it is above the member's current one (upgrades only ever go up).
@@ -396,22 +352,6 @@ pub fn upgrade_to(
 ) -> ApiResult<Membership> {
     let note = format!("qualifying spend {spend}");
     set_tier(conn, current, tier, "upgrade", Some(&note), actor, now, validity_days)
-}
-
-/// Upgrades to the highest tier `spend` reaches, if above the current one.
-pub fn upgrade_for_spend(
-    conn: &mut PgConnection,
-    current: &Membership,
-    tiers: &[Tier],
-    spend: Decimal,
-    actor: &str,
-    now: DateTime<Utc>,
-    validity_days: i32,
-) -> ApiResult<(Membership, bool)> {
-    match due_upgrade(tiers, current, spend) {
-        Some(tier) => Ok((upgrade_to(conn, current, tier, spend, actor, now, validity_days)?, true)),
-        None => Ok((current.clone(), false)),
-    }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

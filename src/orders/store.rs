@@ -59,8 +59,7 @@ pub struct Line {
 }
 
 /// Everything an order records once it is priced and posted.
-#[derive(AsChangeset, Debug)]
-#[diesel(table_name = o)]
+#[derive(Debug)]
 pub struct Outcome {
     pub pricing: String,
     pub total_amount: Decimal,

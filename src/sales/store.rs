@@ -14,7 +14,7 @@ use diesel::sql_types::{Array, BigInt, Nullable, Numeric, Text, Timestamptz, Uui
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::customers::service::CustomerRef;
+use crate::customers::service::{self as customers, CustomerRef};
 use crate::http::error::{ApiError, ApiResult};
 use crate::loyalty::ledger::{Account, SalePoints};
 use crate::loyalty::rules::Lot;
@@ -106,15 +106,8 @@ pub fn named_customer(conn: &mut PgConnection, named: &CustomerRef, lock: bool) 
         .bind::<Nullable<Text>, _>(value)
         .get_result(conn)
         .optional()?;
-    let Some(row) = row else {
-        let what = if id.is_some() { "no customer with this id" } else { "no customer has this identity" };
-        return Err(ApiError::unprocessable("customer_not_found", what));
-    };
-    let customer = match (row.status.as_str(), row.merged_into) {
-        ("active", _) => row.named_id,
-        ("merged", Some(survivor)) => survivor,
-        _ => return Err(ApiError::unprocessable("customer_not_active", "the customer was erased")),
-    };
+    let row = row.ok_or_else(|| customers::unknown_customer(named))?;
+    let customer = customers::live_customer(row.named_id, &row.status, row.merged_into)?;
     let membership = match (row.member_card, row.tier_code, row.enrolled_at, row.tier_since, row.m_version) {
         (Some(member_card), Some(tier_code), Some(enrolled_at), Some(tier_since), Some(version)) => Some(Membership {
             customer_id: customer,
