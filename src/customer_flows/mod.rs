@@ -1,7 +1,8 @@
 //! Use cases over a customer's records in every domain (ARCHITECTURE "Layers"): the till's lookup,
 //! merging two profiles and erasing a person. The customers domain keeps its own rules and rows;
-//! these compose it with memberships, loyalty, coupons, orders, reservations, leads and tickets in
-//! one transaction, one explicit list of steps each.
+//! these compose it with memberships, loyalty, coupons, orders, reservations, leads and tickets:
+//! the lookup in one statement, merge and erasure in one transaction with one explicit list of
+//! steps each.
 
 pub mod erasure;
 pub mod lookup;
