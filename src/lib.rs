@@ -22,6 +22,7 @@ pub mod orders;
 pub mod phone;
 pub mod reservations;
 pub mod sales;
+pub mod segments;
 pub mod server;
 pub mod staff;
 pub mod stores;
@@ -71,6 +72,11 @@ impl AppState {
             catalogue: Default::default(),
         })
     }
+
+    /// The business day it is now, in `CRM_TIMEZONE`.
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.clock.now().with_timezone(&self.config.timezone).date_naive()
+    }
 }
 
 /// Registers every documented API route; the OpenAPI document is collected from the same calls.
@@ -89,6 +95,7 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     sales::api::configure_checkout(cfg);
     leads::configure(cfg);
     tickets::configure(cfg);
+    segments::configure(cfg);
     jobs::api::configure(cfg);
     events::api::configure(cfg);
     audit::api::configure(cfg);

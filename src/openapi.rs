@@ -32,6 +32,7 @@ pub const API_VERSION: &str = "1.0.0";
         (name = "checkout", description = "The checkout quote and reservations that hold coupons and points"),
         (name = "leads", description = "Sales leads and opportunities, assigned to the right clerk in time"),
         (name = "tickets", description = "Service tickets: routing, SLAs, comments and the customer's verdict"),
+        (name = "segments", description = "Audiences defined by profile, consent and order history, and rule tags"),
         (name = "events", description = "The event feed (transactional outbox)"),
         (name = "audit", description = "Append-only audit log"),
     )
@@ -107,7 +108,10 @@ fn format_rule(format: &str) -> Option<Value> {
         "scope" => enumeration(strings(crate::http::auth::ALL_SCOPES)),
         "store-kind" => enumeration(strings(&["store", "online"])),
         "pricing" => enumeration(strings(&["crm", "external"])),
-        "tag-kind" => enumeration(strings(&["manual"])),
+        "tag-kind" => enumeration(strings(&["manual", "rule"])),
+        "lifecycle-stage" => {
+            enumeration(crate::customers::lifecycle::LifecycleStage::ALL.iter().map(|s| json!(s.as_str())).collect())
+        }
         "customer-status" => enumeration(strings(&["active", "merged", "erased"])),
         "consent-changes" => json!({
             "properties": crate::customers::rules::CONSENT_KINDS.iter()

@@ -17,6 +17,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    segments (id) {
+        id -> Uuid,
+        name -> Text,
+        definition -> Jsonb,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     staff (id) {
         id -> Uuid,
         name -> Text,
@@ -602,6 +613,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     orders,
     order_lines,
     refunds,
+    segments,
     points_accounts,
     points_entries,
     points_lots,

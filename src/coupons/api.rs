@@ -381,9 +381,17 @@ pub struct IssueRequest {
     /// 1-1000 customers (duplicates count once). Give this or `segment_id`, not both.
     #[schema(min_items = 1, max_items = 1000)]
     customer_ids: Option<Vec<Uuid>>,
-    /// Every customer of a segment (segments are not available yet: 422 `segment_not_found`).
+    /// Every live customer of a saved segment, as it stands now (at most 100,000).
     segment_id: Option<Uuid>,
 }
+
+enum Audience {
+    Listed(Vec<Uuid>),
+    Segment(Uuid),
+}
+
+/// One issue holds the template's lock for the whole audience: bigger audiences go through a campaign.
+const MAX_SEGMENT_ISSUE: usize = 100_000;
 
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f", "issued_to": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f",
@@ -431,7 +439,7 @@ pub struct IssueResult {
         (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: only a chain-wide principal may do this (SPEC §3.1)", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`coupon_template_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`template_not_active` (with `template_status`) or `template_expired`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed` (neither or both of `customer_ids` and `segment_id`), `segment_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed` (neither or both of `customer_ids` and `segment_id`), `segment_not_found`, `segment_too_large` (over 100,000)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/coupon-templates/{id}/issue")]
@@ -444,16 +452,14 @@ async fn issue_coupons(
     auth.require_chain_wide()?;
     let id = id.into_inner();
     let body = body.into_inner();
-    let customers = match (body.customer_ids, body.segment_id) {
+    let audience = match (body.customer_ids, body.segment_id) {
         (Some(ids), None) => {
             let mut v = Violations::new();
             v.check((1..=MAX_ISSUE_CUSTOMERS).contains(&ids.len()), "customer_ids", "must list 1-1000 customers");
             v.into_result()?;
-            ids
+            Audience::Listed(ids)
         }
-        (None, Some(_)) => {
-            return Err(ApiError::unprocessable("segment_not_found", "no segment with this id"));
-        }
+        (None, Some(segment)) => Audience::Segment(segment),
         (Some(_), Some(_)) => {
             return Err(ApiError::invalid("customer_ids", "give customer_ids or segment_id, not both"))
         }
@@ -461,6 +467,31 @@ async fn issue_coupons(
     };
     let (now, tz) = (state.clock.now(), state.config.timezone);
     let who = auth.principal.clone();
+    let at = crate::segments::api::evaluation(&state);
+    let customers = match audience {
+        Audience::Listed(ids) => ids,
+        Audience::Segment(segment) => {
+            let members = crate::db::run(&state.pool, move |conn| {
+                crate::segments::store::audience_of(conn, segment, at).map_err(|e| match e {
+                    ApiError::NotFound { .. } => {
+                        ApiError::unprocessable("segment_not_found", "no segment with this id")
+                    }
+                    other => other,
+                })
+            })
+            .await?;
+            if members.len() > MAX_SEGMENT_ISSUE {
+                return Err(ApiError::unprocessable(
+                    "segment_too_large",
+                    format!(
+                        "the segment has {} customers; issue to at most {MAX_SEGMENT_ISSUE} at once",
+                        members.len()
+                    ),
+                ));
+            }
+            members
+        }
+    };
     let report = crate::db::transaction(&state.pool, move |conn| {
         let source = Source { kind: "manual", reference: None };
         let report = store::issue(conn, id, &customers, source, now, tz)?;

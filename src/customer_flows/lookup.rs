@@ -137,18 +137,20 @@ pub(super) async fn lookup_customer(
     let (kind, value) = params.identity()?;
     let who = auth.principal.clone();
     let now = state.clock.now();
+    let today = state.today();
     let result = crate::db::run(&state.pool, move |conn| {
-        let card = till_card(conn, &kind, &value, now, LOOKUP_COUPONS)?
+        let card = till_card(conn, &kind, &value, now, today, LOOKUP_COUPONS)?
             .ok_or_else(|| ApiError::not_found("customer_not_found", "no customer has this identity"))?;
         let unmasked = audited_unmasked(conn, &who, card.customer.id)?;
-        Ok(lookup_result(card, unmasked, now))
+        Ok(lookup_result(card, unmasked, now, today))
     })
     .await?;
     Ok(HttpResponse::Ok().json(result))
 }
 
 /// The response from what the statement read; points by the ledger's own summary rule.
-fn lookup_result(card: TillCard, unmasked: bool, now: DateTime<Utc>) -> LookupResult {
+fn lookup_result(card: TillCard, unmasked: bool, now: DateTime<Utc>, today: chrono::NaiveDate) -> LookupResult {
+    let stage = crate::customers::lifecycle::stage(&card.history, today);
     let (membership, points) = match card.member {
         None => (None, PointsSummary::default()),
         Some(m) => {
@@ -182,7 +184,7 @@ fn lookup_result(card: TillCard, unmasked: bool, now: DateTime<Utc>) -> LookupRe
         })
         .collect();
     LookupResult {
-        customer: CustomerView::build(card.customer, card.tags, card.identities, unmasked),
+        customer: CustomerView::build(card.customer, card.tags, card.identities, stage, unmasked),
         membership,
         points,
         coupons,

@@ -1,12 +1,13 @@
 //! The till's lookup as one statement (`till_card.sql`): the lookup reads customers, memberships,
 //! loyalty and coupons together, so its SQL lives with the use case, not in any one domain.
 
-use chrono::{DateTime, Utc};
-use diesel::sql_types::{Array, Int8, Nullable, Numeric, Text, Timestamptz};
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::sql_types::{Array, Date, Int4, Int8, Nullable, Numeric, Text, Timestamptz};
 use diesel::{PgConnection, QueryableByName, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::customers::lifecycle::{OrderHistory, CHURN_WINDOW_DAYS};
 use crate::customers::store::Customer;
 use crate::http::error::ApiResult;
 use crate::loyalty::rules::Lot;
@@ -18,6 +19,8 @@ pub struct TillCard {
     pub tags: Vec<String>,
     /// (kind, value, created_at), by kind and value.
     pub identities: Vec<(String, String, DateTime<Utc>)>,
+    /// The order history as of the day looked up on.
+    pub history: OrderHistory,
     /// `None` for a customer who is not a member.
     pub member: Option<Member>,
     pub coupons: Vec<UsableCoupon>,
@@ -94,6 +97,14 @@ struct Row {
     coupon_kinds: Vec<String>,
     #[diesel(sql_type = Array<Timestamptz>)]
     coupon_expires_at: Vec<DateTime<Utc>>,
+    #[diesel(sql_type = Nullable<Date>)]
+    first_order_on: Option<NaiveDate>,
+    #[diesel(sql_type = Nullable<Date>)]
+    last_order_on: Option<NaiveDate>,
+    #[diesel(sql_type = Int8)]
+    orders_recent: i64,
+    #[diesel(sql_type = Int8)]
+    orders_earlier: i64,
 }
 
 /// The customer who holds the identity `(kind, value)` with everything the till shows, at `now`;
@@ -104,6 +115,7 @@ pub fn till_card(
     kind: &str,
     value: &str,
     now: DateTime<Utc>,
+    today: NaiveDate,
     coupon_limit: i64,
 ) -> ApiResult<Option<TillCard>> {
     let rows: Vec<Row> = crate::db::CachedSql::new(include_str!("till_card.sql"))
@@ -111,6 +123,8 @@ pub fn till_card(
         .bind::<Text, _>(value)
         .bind::<Timestamptz, _>(now)
         .bind::<Int8, _>(coupon_limit)
+        .bind::<Date, _>(today)
+        .bind::<Int4, _>(CHURN_WINDOW_DAYS as i32)
         .load(conn)?;
     // The identity is the primary key of customer_identities: one row at most.
     let Some(r) = rows.into_iter().next() else { return Ok(None) };
@@ -159,5 +173,11 @@ pub fn till_card(
             expires_at,
         })
         .collect();
-    Ok(Some(TillCard { customer: r.customer, tags: r.tags, identities, member, coupons }))
+    let history = OrderHistory {
+        first_order: r.first_order_on,
+        last_order: r.last_order_on,
+        orders_last_90: r.orders_recent,
+        orders_previous_90: r.orders_earlier,
+    };
+    Ok(Some(TillCard { customer: r.customer, tags: r.tags, identities, history, member, coupons }))
 }

@@ -101,6 +101,7 @@ pub(super) async fn merge_customers(
     let target = id.into_inner();
     let source = body.source_customer_id;
     let who = auth.principal.clone();
+    let today = state.today();
     let now = state.clock.now();
     let result = crate::db::transaction(&state.pool, move |conn| {
         let (_, moved) = merge(conn, target, source, &who.sub, now)?;
@@ -112,7 +113,7 @@ pub(super) async fn merge_customers(
             Some(target.to_string()),
             json!({"source_customer_id": source}),
         )?;
-        Ok(MergeResult { customer: read_view(conn, &who, target)?, source_customer_id: source, moved })
+        Ok(MergeResult { customer: read_view(conn, &who, target, today)?, source_customer_id: source, moved })
     })
     .await?;
     Ok(HttpResponse::Ok().json(result))

@@ -2,7 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, put, web, HttpRequest, HttpResponse};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -42,9 +42,25 @@ pub fn audit_pii_read(conn: &mut PgConnection, who: &Principal, ids: &[Uuid], ac
 }
 
 /// Reads one customer as the caller may see it, auditing unmasked reads.
-pub fn read_view(conn: &mut PgConnection, who: &Principal, id: Uuid) -> ApiResult<CustomerView> {
+pub fn read_view(conn: &mut PgConnection, who: &Principal, id: Uuid, today: NaiveDate) -> ApiResult<CustomerView> {
     let customer = store::get(conn, id)?;
-    view_of(conn, who, customer)
+    view_of(conn, who, customer, today)
+}
+
+/// Several customers, in the order of `ids`, as the caller may see them (unmasked reads audited).
+pub fn views_of(
+    conn: &mut PgConnection,
+    who: &Principal,
+    ids: &[Uuid],
+    today: NaiveDate,
+) -> ApiResult<Vec<CustomerView>> {
+    let mut rows = store::get_many(conn, ids)?;
+    rows.sort_by_key(|c| ids.iter().position(|id| *id == c.id));
+    let unmasked = who.has("customers:pii");
+    if unmasked {
+        audit_pii_read(conn, who, ids, "customer.read_pii")?;
+    }
+    service::views(conn, rows, unmasked, today)
 }
 
 /// Whether this caller reads the customer unmasked; such a read is audited before it is answered.
@@ -57,9 +73,14 @@ pub fn audited_unmasked(conn: &mut PgConnection, who: &Principal, customer: Uuid
 }
 
 /// The customer as this caller may see them (an unmasked read is audited).
-pub fn view_of(conn: &mut PgConnection, who: &Principal, customer: store::Customer) -> ApiResult<CustomerView> {
+pub fn view_of(
+    conn: &mut PgConnection,
+    who: &Principal,
+    customer: store::Customer,
+    today: NaiveDate,
+) -> ApiResult<CustomerView> {
     let unmasked = audited_unmasked(conn, who, customer.id)?;
-    service::view(conn, customer, unmasked)
+    service::view(conn, customer, unmasked, today)
 }
 
 pub fn customer_response(status: StatusCode, view: CustomerView) -> HttpResponse {
@@ -84,9 +105,10 @@ async fn create_customer(
     let now = state.clock.now();
     let input = body.into_inner().validate(service::today(now, state.config.timezone), "")?;
     let who = auth.principal.clone();
+    let today = state.today();
     let view = crate::db::transaction(&state.pool, move |conn| {
         let customer = service::create(conn, input, now)?;
-        read_view(conn, &who, customer.id)
+        read_view(conn, &who, customer.id, today)
     })
     .await?;
     Ok(customer_response(StatusCode::CREATED, view))
@@ -107,7 +129,8 @@ async fn get_customer(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let who = auth.principal.clone();
-    let view = crate::db::run(&state.pool, move |conn| read_view(conn, &who, id)).await?;
+    let today = state.today();
+    let view = crate::db::run(&state.pool, move |conn| read_view(conn, &who, id, today)).await?;
     Ok(customer_response(StatusCode::OK, view))
 }
 
@@ -141,9 +164,10 @@ async fn update_customer(
     let input = raw.validate(service::today(now, state.config.timezone), "")?;
     let expected = if_match(&req);
     let who = auth.principal.clone();
+    let today = state.today();
     let view = crate::db::transaction(&state.pool, move |conn| {
         service::update(conn, id, expected, input, now)?;
-        read_view(conn, &who, id)
+        read_view(conn, &who, id, today)
     })
     .await?;
     Ok(customer_response(StatusCode::OK, view))
@@ -173,9 +197,10 @@ async fn upsert_customer_by_identity(
     let now = state.clock.now();
     let input = body.into_inner().validate(service::today(now, state.config.timezone), "")?;
     let who = auth.principal.clone();
+    let today = state.today();
     let (view, created) = crate::db::transaction(&state.pool, move |conn| {
         let (customer, created) = service::upsert_by_identity(conn, &kind, &value, input, now)?;
-        Ok((read_view(conn, &who, customer.id)?, created))
+        Ok((read_view(conn, &who, customer.id, today)?, created))
     })
     .await?;
     Ok(customer_response(if created { StatusCode::CREATED } else { StatusCode::OK }, view))
@@ -194,6 +219,9 @@ pub struct SearchParams {
     /// Home store (a store-bound principal: its own, the default; another is 403).
     store_id: Option<Uuid>,
     created_after: Option<DateTime<Utc>>,
+    /// `prospect`, `new`, `dormant`, `churn_risk`, `active` or `occasional` (SPEC §9), today.
+    #[param(format = "lifecycle-stage")]
+    lifecycle_stage: Option<String>,
     /// `active` (default), `merged` or `erased`.
     #[param(format = "customer-status")]
     status: Option<String>,
@@ -228,6 +256,13 @@ async fn search_customers(
         return Err(ApiError::invalid("status", "must be active, merged or erased"));
     }
     let term = p.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(rules::classify_query);
+    let lifecycle_stage = match p.lifecycle_stage.as_deref() {
+        None => None,
+        Some(s) => Some(super::lifecycle::LifecycleStage::parse(s).ok_or_else(|| {
+            ApiError::invalid("lifecycle_stage", "must be prospect, new, dormant, churn_risk, active or occasional")
+        })?),
+    };
+    let today = state.today();
     let filter = SearchFilter {
         term,
         tag: p.tag,
@@ -236,6 +271,8 @@ async fn search_customers(
         // A store-bound principal sees its own store's customers, and never names another store.
         store_id: auth.acting_store(p.store_id)?,
         created_after: p.created_after,
+        lifecycle_stage,
+        today,
         status,
     };
     let who = auth.principal.clone();
@@ -246,7 +283,7 @@ async fn search_customers(
             let ids: Vec<Uuid> = rows.iter().take(limit as usize).map(|c| c.id).collect();
             audit_pii_read(conn, &who, &ids, "customer.read_pii")?;
         }
-        service::views(conn, rows, unmasked)
+        service::views(conn, rows, unmasked, today)
     })
     .await?;
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |c| c.id.to_string())))

@@ -23,9 +23,6 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
         .service(add_identity)
         .service(remove_identity)
         .service(replace_customer_tags)
-        .service(list_tags)
-        .service(create_tag)
-        .service(delete_tag)
         .service(add_note)
         .service(customer_timeline)
         .service(export_customer);
@@ -46,7 +43,8 @@ async fn list_identities(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let who = auth.principal.clone();
-    let view = crate::db::run(&state.pool, move |conn| read_view(conn, &who, id)).await?;
+    let today = state.today();
+    let view = crate::db::run(&state.pool, move |conn| read_view(conn, &who, id, today)).await?;
     Ok(HttpResponse::Ok().json(view.identities))
 }
 
@@ -71,6 +69,7 @@ async fn add_identity(
     let (kind, value) =
         rules::normalize_identity(&body.kind, &body.value).map_err(|m| ApiError::invalid("value", m))?;
     let who = auth.principal.clone();
+    let today = state.today();
     let view = crate::db::transaction(&state.pool, move |conn| {
         let current = store::lock_active(conn, id)?;
         store::claim_identity(conn, id, &kind, &value)?;
@@ -84,7 +83,7 @@ async fn add_identity(
         }
         store::update(conn, &current, &changes)?;
         crate::events::emit(conn, "customer.updated", Some(id), json!({"fields": ["identities"]}))?;
-        read_view(conn, &who, id)
+        read_view(conn, &who, id, today)
     })
     .await?;
     Ok(customer_response(StatusCode::CREATED, view))
@@ -156,118 +155,16 @@ async fn replace_customer_tags(
     let tags = validate_tags(&body.tags, &mut v);
     v.into_result()?;
     let who = auth.principal.clone();
+    let today = state.today();
     let view = crate::db::transaction(&state.pool, move |conn| {
         let current = store::lock_active(conn, id)?;
         store::replace_tags(conn, id, &tags)?;
         store::update(conn, &current, &store::ProfileChanges::default())?;
         crate::events::emit(conn, "customer.updated", Some(id), json!({"fields": ["tags"]}))?;
-        read_view(conn, &who, id)
+        read_view(conn, &who, id, today)
     })
     .await?;
     Ok(customer_response(StatusCode::OK, view))
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"name": "vip", "kind": "manual", "description": "到店VIP", "created_at": "2026-11-23T08:00:00Z"}))]
-pub struct TagView {
-    name: String,
-    /// `manual` or `rule`.
-    kind: String,
-    description: Option<String>,
-    created_at: DateTime<Utc>,
-}
-
-impl From<store::Tag> for TagView {
-    fn from(t: store::Tag) -> Self {
-        TagView { name: t.name, kind: t.kind, description: t.description, created_at: t.created_at }
-    }
-}
-
-/// The tag catalogue.
-#[utoipa::path(
-    tag = "customers", operation_id = "list_tags", params(PageParams),
-    security(("bearer" = ["customers:read"])),
-    responses((status = 200, description = "Tags by name", body = Page<TagView>))
-)]
-#[get("/v1/tags")]
-async fn list_tags(
-    _auth: Auth<CustomersRead>,
-    state: web::Data<AppState>,
-    page: web::Query<PageParams>,
-) -> ApiResult<HttpResponse> {
-    let limit = page.limit()?;
-    let after = page.after::<String>()?;
-    let rows = crate::db::run(&state.pool, move |conn| store::list_tags(conn, after, limit + 1)).await?;
-    let views: Vec<TagView> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |t| t.name.clone())))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "vip", "kind": "manual", "description": "到店VIP"}))]
-pub struct NewTag {
-    /// Not blank.
-    #[schema(min_length = 1, max_length = 64, format = "non-blank")]
-    name: String,
-    /// Only `manual` for now: rule tags (segment definitions) arrive with segments.
-    #[schema(format = "tag-kind")]
-    kind: Option<String>,
-    #[schema(max_length = 500)]
-    description: Option<String>,
-}
-
-/// Add a tag to the catalogue (the chain's: a store-bound principal gets 403 `store_bound_principal`).
-#[utoipa::path(
-    tag = "customers", operation_id = "create_tag", request_body = NewTag,
-    security(("bearer" = ["customers:write"])),
-    responses(
-        (status = 201, description = "Created", body = TagView),
-        (status = 403, description = "`store_bound_principal`: the catalogue is the chain's", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`tag_exists`", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[post("/v1/tags")]
-async fn create_tag(
-    auth: Auth<CustomersWrite>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<NewTag>,
-) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
-    let input = body.into_inner();
-    let mut v = Violations::new();
-    let name = validate_tags(std::slice::from_ref(&input.name), &mut v).pop().unwrap_or_default();
-    if let Some(kind) = &input.kind {
-        v.check(kind == "manual", "kind", "only manual tags can be created until segments exist");
-    }
-    if let Some(d) = &input.description {
-        v.check(d.chars().count() <= 500, "description", "must be at most 500 characters");
-    }
-    v.into_result()?;
-    let tag =
-        crate::db::run(&state.pool, move |conn| store::create_tag(conn, &name, input.description.as_deref())).await?;
-    Ok(HttpResponse::Created().json(TagView::from(tag)))
-}
-
-/// Remove a tag from the catalogue and from every customer (the chain's act).
-#[utoipa::path(
-    tag = "customers", operation_id = "delete_tag",
-    params(("name" = String, Path, description = "Tag name")),
-    security(("bearer" = ["customers:write"])),
-    responses(
-        (status = 204, description = "Deleted"),
-        (status = 403, description = "`store_bound_principal`: the catalogue is the chain's", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[delete("/v1/tags/{name}")]
-async fn delete_tag(
-    auth: Auth<CustomersWrite>,
-    state: web::Data<AppState>,
-    name: web::Path<String>,
-) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
-    let name = name.into_inner();
-    crate::db::transaction(&state.pool, move |conn| store::delete_tag(conn, &name)).await?;
-    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -547,11 +444,12 @@ async fn export_customer(
     auth.require_chain_wide()?;
     let (id, now) = (id.into_inner(), state.clock.now());
     let who = auth.principal.clone();
+    let today = state.today();
     let export = crate::db::run(&state.pool, move |conn| {
         let customer = store::get(conn, id)?;
         crate::audit::record(conn, &who, "customer.export", "customer", Some(id.to_string()), json!({}))?;
         Ok(CustomerExport {
-            customer: service::view(conn, customer, true)?,
+            customer: service::view(conn, customer, true, today)?,
             notes: store::notes_before(conn, id, None, 10_000)?.into_iter().map(Into::into).collect(),
             timeline: timeline(conn, id, StoreScope::Chain, None, 10_000)?,
             exported_at: now,

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 /// Where a customer stands in their relationship with the chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(example = "active")]
 pub enum LifecycleStage {
     /// No orders yet.
     Prospect,
@@ -115,6 +116,28 @@ pub fn stage(history: &OrderHistory, day: NaiveDate) -> LifecycleStage {
         return LifecycleStage::Active;
     }
     LifecycleStage::Occasional
+}
+
+/// The same rule as SQL, for queries that must pick customers by stage without loading them:
+/// an expression over columns or placeholders holding the first and last order days, the two
+/// windows' order counts and the evaluated day. `first` is NULL for a customer without orders.
+/// A test runs it against [`stage`] on every boundary.
+pub fn stage_sql(first: &str, last: &str, recent: &str, earlier: &str, day: &str) -> String {
+    use LifecycleStage::*;
+    format!(
+        "CASE WHEN {first} IS NULL THEN '{prospect}'
+              WHEN {day} - {first} < {RECENT_DAYS} THEN '{new}'
+              WHEN {day} - {last} > {DORMANT_AFTER_DAYS} THEN '{dormant}'
+              WHEN {earlier} >= {CHURN_MIN_EARLIER_ORDERS} AND 2 * {recent} <= {earlier} THEN '{churn}'
+              WHEN {day} - {last} < {RECENT_DAYS} THEN '{active}'
+              ELSE '{occasional}' END",
+        prospect = Prospect.as_str(),
+        new = New.as_str(),
+        dormant = Dormant.as_str(),
+        churn = ChurnRisk.as_str(),
+        active = Active.as_str(),
+        occasional = Occasional.as_str(),
+    )
 }
 
 #[cfg(test)]

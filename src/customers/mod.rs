@@ -1,5 +1,6 @@
 //! Customers: one profile per person across channels (客户信息管理 / 全渠道客户视图).
 
+pub mod activity;
 pub mod api;
 pub mod api_related;
 pub mod lifecycle;

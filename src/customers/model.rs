@@ -245,6 +245,9 @@ pub struct CustomerView {
     /// `active`, `merged` or `erased`.
     pub status: String,
     pub merged_into: Option<Uuid>,
+    /// Where the customer stands today, from their order history (SPEC §9; it follows orders
+    /// within a minute).
+    pub lifecycle_stage: super::lifecycle::LifecycleStage,
     /// True when phone, email, address and birthday are masked (the token lacks `customers:pii`).
     pub pii_masked: bool,
     pub version: i32,
@@ -257,6 +260,7 @@ impl CustomerView {
         c: Customer,
         tags: Vec<String>,
         identities: Vec<(String, String, DateTime<Utc>)>,
+        lifecycle_stage: super::lifecycle::LifecycleStage,
         unmasked: bool,
     ) -> CustomerView {
         let mask = |value: Option<String>, f: fn(&str) -> String| value.map(|v| if unmasked { v } else { f(&v) });
@@ -301,6 +305,7 @@ impl CustomerView {
                 .collect(),
             status: c.status,
             merged_into: c.merged_into,
+            lifecycle_stage,
             pii_masked: !unmasked,
             version: c.version,
             created_at: c.created_at,

@@ -18,8 +18,15 @@ pub fn today(now: DateTime<Utc>, tz: chrono_tz::Tz) -> NaiveDate {
 }
 
 /// Builds views for many customers with two queries (tags, identities), not two per customer.
-pub fn views(conn: &mut PgConnection, customers: Vec<Customer>, unmasked: bool) -> ApiResult<Vec<CustomerView>> {
+/// `today` is the business day their lifecycle stage is evaluated on.
+pub fn views(
+    conn: &mut PgConnection,
+    customers: Vec<Customer>,
+    unmasked: bool,
+    today: NaiveDate,
+) -> ApiResult<Vec<CustomerView>> {
     let ids: Vec<Uuid> = customers.iter().map(|c| c.id).collect();
+    let mut stages = super::activity::stages(conn, &ids, today)?;
     let mut tags: HashMap<Uuid, Vec<String>> = HashMap::new();
     for (id, tag) in store::tags_of(conn, &ids)? {
         tags.entry(id).or_default().push(tag);
@@ -36,14 +43,15 @@ pub fn views(conn: &mut PgConnection, customers: Vec<Customer>, unmasked: bool) 
                 c,
                 tags.remove(&id).unwrap_or_default(),
                 identities.remove(&id).unwrap_or_default(),
+                stages.remove(&id).unwrap_or(super::lifecycle::LifecycleStage::Prospect),
                 unmasked,
             )
         })
         .collect())
 }
 
-pub fn view(conn: &mut PgConnection, customer: Customer, unmasked: bool) -> ApiResult<CustomerView> {
-    views(conn, vec![customer], unmasked)?.pop().ok_or_else(store::not_found)
+pub fn view(conn: &mut PgConnection, customer: Customer, unmasked: bool, today: NaiveDate) -> ApiResult<CustomerView> {
+    views(conn, vec![customer], unmasked, today)?.pop().ok_or_else(store::not_found)
 }
 
 fn changed_fields(p: &ProfileChanges, input: &ValidInput) -> Vec<&'static str> {

@@ -284,15 +284,41 @@ pub fn list_tags(conn: &mut PgConnection, after: Option<String>, limit: i64) -> 
     Ok(q.load(conn)?)
 }
 
-pub fn create_tag(conn: &mut PgConnection, name: &str, description: Option<&str>) -> ApiResult<Tag> {
+/// A manual tag, or a rule tag when it has a definition (checked by the caller).
+pub fn create_tag(
+    conn: &mut PgConnection,
+    name: &str,
+    description: Option<&str>,
+    definition: Option<&Value>,
+) -> ApiResult<Tag> {
+    let kind = if definition.is_some() { "rule" } else { "manual" };
     diesel::insert_into(tags::table)
-        .values((tags::name.eq(name), tags::kind.eq("manual"), tags::description.eq(description)))
+        .values((
+            tags::name.eq(name),
+            tags::kind.eq(kind),
+            tags::description.eq(description),
+            tags::definition.eq(definition),
+        ))
         .returning(Tag::as_returning())
         .get_result(conn)
         .map_err(|e| match ApiError::from(e) {
             ApiError::Conflict { .. } => ApiError::conflict("tag_exists", "a tag with this name exists"),
             other => other,
         })
+}
+
+/// The rule tags and their definitions.
+pub fn rule_tags(conn: &mut PgConnection) -> ApiResult<Vec<Tag>> {
+    Ok(tags::table.filter(tags::kind.eq("rule")).select(Tag::as_select()).order(tags::name).load(conn)?)
+}
+
+pub fn get_tag(conn: &mut PgConnection, name: &str) -> ApiResult<Tag> {
+    tags::table
+        .find(name)
+        .select(Tag::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("tag_not_found", "no tag with this name"))
 }
 
 pub fn delete_tag(conn: &mut PgConnection, name: &str) -> ApiResult<()> {
@@ -367,6 +393,9 @@ pub struct SearchFilter {
     pub city: Option<String>,
     pub store_id: Option<Uuid>,
     pub created_after: Option<DateTime<Utc>>,
+    pub lifecycle_stage: Option<super::lifecycle::LifecycleStage>,
+    /// The business day the lifecycle stage is evaluated on.
+    pub today: chrono::NaiveDate,
     pub status: String,
 }
 
@@ -401,6 +430,11 @@ pub fn search(conn: &mut PgConnection, f: &SearchFilter, after: Option<Uuid>, li
     if let Some(t) = f.created_after {
         q = q.filter(c::created_at.gt(t));
     }
+    if let Some(stage) = f.lifecycle_stage {
+        // The day comes from the clock, never from the request: safe to write as a literal.
+        let day = format!("'{}'::date", f.today);
+        q = q.filter(diesel::dsl::sql::<diesel::sql_types::Bool>(&super::activity::at_stage_sql(stage, &day)));
+    }
     if let Some(after) = after {
         q = q.filter(c::id.gt(after));
     }
@@ -408,6 +442,11 @@ pub fn search(conn: &mut PgConnection, f: &SearchFilter, after: Option<Uuid>, li
 }
 
 /// Customers folded into `target` (merge re-points older merges, so one level is enough).
+/// Customers by id, in no particular order; missing ids are left out.
+pub fn get_many(conn: &mut PgConnection, ids: &[Uuid]) -> ApiResult<Vec<Customer>> {
+    Ok(c::table.filter(c::id.eq_any(ids)).select(Customer::as_select()).load(conn)?)
+}
+
 pub fn merged_into(conn: &mut PgConnection, target: Uuid) -> ApiResult<Vec<Uuid>> {
     Ok(c::table.filter(c::merged_into.eq(target)).select(c::id).load(conn)?)
 }

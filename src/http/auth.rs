@@ -294,6 +294,8 @@ scopes! {
     LeadsWrite => "leads:write",
     TicketsRead => "tickets:read",
     TicketsWrite => "tickets:write",
+    CampaignsRead => "campaigns:read",
+    CampaignsWrite => "campaigns:write",
     EventsRead => "events:read",
     WebhooksWrite => "webhooks:write",
     StaffRead => "staff:read",

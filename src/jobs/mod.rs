@@ -17,14 +17,17 @@ use crate::http::error::ApiResult;
 use crate::loyalty::ledger;
 use crate::schema::{job_runs, points_lots};
 
-pub const JOBS: &[&str] = &["points_expiry", "tier_review"];
+pub const JOBS: &[&str] = &["points_expiry", "tier_review", "rule_tags"];
 
 /// A sweep runs every minute, not once a day: it marks what fell due (SLA breaches) and is safe to
 /// run again at once (it only touches what it has not marked yet). Returns how many it marked.
 pub type Sweep = fn(&mut PgConnection, DateTime<Utc>, Tz) -> ApiResult<i64>;
 
-pub const SWEEPS: &[(&str, Sweep)] =
-    &[("lead_sla", crate::leads::sla::sweep), ("ticket_sla", crate::tickets::sla::sweep)];
+pub const SWEEPS: &[(&str, Sweep)] = &[
+    ("lead_sla", crate::leads::sla::sweep),
+    ("ticket_sla", crate::tickets::sla::sweep),
+    ("customer_activity", crate::customers::activity::sweep),
+];
 const ACTOR: &str = "job";
 const BATCH: i64 = 500;
 /// A claimed run with no finish after this long belonged to an instance that died.
@@ -35,9 +38,10 @@ const ABANDONED_AFTER_MINUTES: i64 = 60;
 pub struct JobReport {
     pub job: String,
     pub business_date: NaiveDate,
-    /// Members whose points expired or whose tier was reviewed.
+    /// Members whose points expired or whose tier was reviewed; rule tags evaluated (`rule_tags`).
     pub members: i64,
-    /// Points written off (expiry) or members moved to another tier (review).
+    /// Points written off (expiry), members moved to another tier (review), or customers who
+    /// gained or lost a rule tag (`rule_tags`).
     pub points: i64,
 }
 
@@ -122,6 +126,10 @@ pub fn run(conn: &mut PgConnection, job: &str, now: DateTime<Utc>, tz: Tz) -> Ap
         "tier_review" => {
             let validity = crate::loyalty::program::load(conn)?.tier_validity_days;
             review_tiers(conn, now, validity)?
+        }
+        "rule_tags" => {
+            let at = crate::segments::compile::Evaluation { today: date, now, zone: tz };
+            crate::segments::tags::evaluate_all(conn, at)?
         }
         other => return Err(crate::http::error::ApiError::invalid("job", format!("unknown job '{other}'"))),
     };

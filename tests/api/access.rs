@@ -62,6 +62,8 @@ struct World {
     ticket_resolved_b: Uuid,
     routing_rule: Uuid,
     spare_client: Uuid,
+    segment: Uuid,
+    spare_segment: Uuid,
     now: String,
 }
 
@@ -87,6 +89,11 @@ impl World {
         .chain([receipt])
         .collect()
     }
+}
+
+/// Store B's customers.
+fn segment_b(w: &World) -> Value {
+    json!({"field": "home_store_id", "op": "eq", "value": w.b})
 }
 
 fn line(price: &str) -> Value {
@@ -169,6 +176,21 @@ fn request(op: &str, w: &World, n: &str) -> Option<Case> {
         "GET /v1/tags" => case(path(op), None, Allowed),
         "POST /v1/tags" => case(path(op), Some(json!({"name": format!("tag-{n}"), "kind": "manual"})), StoreBound),
         "DELETE /v1/tags/{name}" => case("/v1/tags/retired".into(), None, StoreBound),
+        "POST /v1/tags/{name}/evaluate" => case("/v1/tags/rule-b/evaluate".into(), None, StoreBound),
+
+        // Segments: the chain's marketing.
+        "GET /v1/segments" => case(path(op), None, StoreBound),
+        "POST /v1/segments" => {
+            case(path(op), Some(json!({"name": format!("seg-{n}"), "definition": segment_b(w)})), StoreBound)
+        }
+        "POST /v1/segments/preview" => case(path(op), Some(json!({"definition": segment_b(w)})), StoreBound),
+        "GET /v1/segments/{id}" | "PATCH /v1/segments/{id}" => {
+            let body = op.starts_with("PATCH").then(|| json!({"name": format!("renamed-{n}")}));
+            case(format!("/v1/segments/{}", w.segment), body, StoreBound)
+        }
+        "GET /v1/segments/{id}/preview" => case(format!("/v1/segments/{}/preview", w.segment), None, StoreBound),
+        "GET /v1/segments/{id}/customers" => case(format!("/v1/segments/{}/customers", w.segment), None, StoreBound),
+        "DELETE /v1/segments/{id}" => case(format!("/v1/segments/{}", w.spare_segment), None, StoreBound),
 
         // Memberships, tiers, the points program and rewards.
         "GET /v1/memberships" => case(format!("/v1/memberships?store_id={b}"), None, StoreBound),
@@ -609,6 +631,27 @@ async fn world(app: &TestApp) -> World {
     )
     .await;
     let spare_client = app.create_api_client(&["customers:read"], None).await.id;
+    let definition = json!({"field": "home_store_id", "op": "eq", "value": b});
+    let segment_at = |name: &'static str| {
+        let (admin, definition) = (admin.clone(), definition.clone());
+        async move {
+            created(
+                app.post("/v1/segments")
+                    .token(&admin)
+                    .json(&json!({"name": name, "definition": definition}))
+                    .send()
+                    .await,
+            )
+            .await
+        }
+    };
+    let (segment, spare_segment) = (segment_at("B店顾客").await, segment_at("B店顾客(旧)").await);
+    app.post("/v1/tags")
+        .token(&admin)
+        .json(&json!({"name": "rule-b", "kind": "rule", "definition": definition}))
+        .send()
+        .await
+        .assert_status(201);
 
     World {
         a,
@@ -639,6 +682,8 @@ async fn world(app: &TestApp) -> World {
         ticket_resolved_b,
         routing_rule,
         spare_client,
+        segment,
+        spare_segment,
         now,
     }
 }

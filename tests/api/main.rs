@@ -19,6 +19,7 @@ mod loyalty;
 mod memberships;
 mod openapi;
 mod orders;
+mod segments;
 mod stores_staff;
 mod tickets;
 mod till;

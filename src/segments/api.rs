@@ -1,0 +1,411 @@
+//! `/v1/segments`: saved audiences, their preview and their members (SPEC §9). The chain's
+//! marketing: chain-wide principals only.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::compile::Evaluation;
+use super::definition::{self, top_level, Node};
+use super::store::{self, Segment};
+use crate::customers::model::CustomerView;
+use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite};
+use crate::http::error::{ApiError, ApiResult, Problem, Violations};
+use crate::http::pagination::{Page, PageParams};
+use crate::http::{if_match, versioned};
+use crate::AppState;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_segment)
+        .service(list_segments)
+        .service(preview_definition)
+        .service(get_segment)
+        .service(update_segment)
+        .service(delete_segment)
+        .service(preview_segment)
+        .service(segment_customers);
+}
+
+/// How many customers a preview lists.
+pub const PREVIEW_SAMPLE: i64 = 20;
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "name": "上海沉睡会员",
+    "definition": {"all": [{"field": "city", "op": "eq", "value": "上海"}, {"field": "lifecycle_stage", "op": "eq", "value": "dormant"}]},
+    "version": 1, "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T08:00:00Z"}))]
+pub struct SegmentView {
+    id: Uuid,
+    name: String,
+    /// The definition as saved (SPEC §9).
+    #[schema(value_type = Object)]
+    definition: Value,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Segment> for SegmentView {
+    fn from(s: Segment) -> Self {
+        SegmentView {
+            id: s.id,
+            name: s.name,
+            definition: s.definition,
+            version: s.version,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+fn segment_response(status: StatusCode, segment: Segment) -> HttpResponse {
+    let (version, location) = (segment.version, format!("/v1/segments/{}", segment.id));
+    versioned(status, version, location, &SegmentView::from(segment))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "上海沉睡会员",
+    "definition": {"all": [{"field": "city", "op": "eq", "value": "上海"}, {"field": "lifecycle_stage", "op": "eq", "value": "dormant"}]}}))]
+pub struct SegmentInput {
+    /// Unique (ignoring case), not blank.
+    #[schema(min_length = 1, max_length = 100, format = "non-blank")]
+    name: Option<String>,
+    /// A node: `{"all": [...]}`, `{"any": [...]}`, `{"not": node}` or `{"field", "op", "value", "window_days"?}`.
+    #[schema(value_type = Option<Object>)]
+    definition: Option<Value>,
+}
+
+impl SegmentInput {
+    /// The trimmed name and the definition, checked; on create both are required.
+    fn validate(self, creating: bool) -> ApiResult<(Option<String>, Option<Value>)> {
+        let mut v = Violations::new();
+        let name = self.name.map(|n| n.trim().to_string());
+        match &name {
+            Some(n) => v.check(!n.is_empty() && n.chars().count() <= 100, "name", "must be 1-100 characters"),
+            None if creating => v.add("name", "is required"),
+            None => {}
+        }
+        match &self.definition {
+            Some(d) => {
+                if let Err(m) = definition::parse(d, "definition") {
+                    v.add(m.path, m.message);
+                }
+            }
+            None if creating => v.add("definition", "is required"),
+            None => {}
+        }
+        v.into_result()?;
+        Ok((name, self.definition))
+    }
+}
+
+/// Save a segment.
+#[utoipa::path(
+    tag = "segments", operation_id = "create_segment", request_body = SegmentInput,
+    security(("bearer" = ["campaigns:write"])),
+    responses(
+        (status = 201, description = "Saved", body = SegmentView),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: segments are the chain's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`segment_name_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`, naming the path in the definition (e.g. `definition.all[1].op`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/segments")]
+async fn create_segment(
+    auth: Auth<CampaignsWrite>,
+    state: web::Data<AppState>,
+    body: crate::http::Json<SegmentInput>,
+) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
+    let (name, definition) = body.into_inner().validate(true)?;
+    let (name, definition) = (name.unwrap_or_default(), definition.unwrap_or_default());
+    let who = auth.principal.clone();
+    let segment = crate::db::transaction(&state.pool, move |conn| {
+        let segment = store::insert(conn, &name, &definition)?;
+        crate::audit::record(conn, &who, "segment.create", "segment", Some(segment.id.to_string()), json!({}))?;
+        Ok(segment)
+    })
+    .await?;
+    Ok(segment_response(StatusCode::CREATED, segment))
+}
+
+/// List segments.
+#[utoipa::path(
+    tag = "segments", operation_id = "list_segments", params(PageParams),
+    security(("bearer" = ["campaigns:read"])),
+    responses(
+        (status = 200, description = "Segments by id", body = Page<SegmentView>),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: segments are the chain's", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/segments")]
+async fn list_segments(
+    auth: Auth<CampaignsRead>,
+    state: web::Data<AppState>,
+    page: web::Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
+    let (limit, after) = (page.limit()?, page.after::<Uuid>()?);
+    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, after, limit + 1)).await?;
+    let views: Vec<SegmentView> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |s| s.id.to_string())))
+}
+
+/// Read a segment.
+#[utoipa::path(
+    tag = "segments", operation_id = "get_segment",
+    params(("id" = Uuid, Path, description = "Segment id")),
+    security(("bearer" = ["campaigns:read"])),
+    responses(
+        (status = 200, description = "The segment", body = SegmentView),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: segments are the chain's", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`segment_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/segments/{id}")]
+async fn get_segment(
+    auth: Auth<CampaignsRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
+    let id = id.into_inner();
+    let segment = crate::db::run(&state.pool, move |conn| store::get(conn, id)).await?;
+    Ok(segment_response(StatusCode::OK, segment))
+}
+
+/// Change a segment's name or definition; send `If-Match` with the ETag you read.
+#[utoipa::path(
+    tag = "segments", operation_id = "update_segment", request_body = SegmentInput,
+    params(("id" = Uuid, Path, description = "Segment id"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["campaigns:write"])),
+    responses(
+        (status = 200, description = "Changed", body = SegmentView),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: segments are the chain's", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`segment_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`segment_name_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`, naming the path in the definition", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/segments/{id}")]
+async fn update_segment(
+    auth: Auth<CampaignsWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: crate::http::Json<SegmentInput>,
+) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
+    let id = id.into_inner();
+    let (name, definition) = body.into_inner().validate(false)?;
+    let expected = if_match(&req);
+    let who = auth.principal.clone();
+    let segment = crate::db::transaction(&state.pool, move |conn| {
+        let segment = store::update(conn, id, expected, name.as_deref(), definition.as_ref())?;
+        crate::audit::record(conn, &who, "segment.update", "segment", Some(id.to_string()), json!({}))?;
+        Ok(segment)
+    })
+    .await?;
+    Ok(segment_response(StatusCode::OK, segment))
+}
+
+/// Delete a segment.
+#[utoipa::path(
+    tag = "segments", operation_id = "delete_segment",
+    params(("id" = Uuid, Path, description = "Segment id")),
+    security(("bearer" = ["campaigns:write"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: segments are the chain's", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`segment_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/segments/{id}")]
+async fn delete_segment(
+    auth: Auth<CampaignsWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
+    let id = id.into_inner();
+    let who = auth.principal.clone();
+    crate::db::transaction(&state.pool, move |conn| {
+        store::delete(conn, id)?;
+        crate::audit::record(conn, &who, "segment.delete", "segment", Some(id.to_string()), json!({}))
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"path": "definition.all[0]", "condition": {"field": "city", "op": "eq", "value": "上海"}, "customers": 5200}))]
+pub struct PreviewStep {
+    /// Where the condition is in the definition.
+    path: String,
+    #[schema(value_type = Object)]
+    condition: Value,
+    /// Live customers left after this condition and those before it (for a root `any`: reached by
+    /// any of them).
+    customers: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"customers": 1200, "evaluated_on": "2026-11-23",
+    "customer_ids": ["0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e"],
+    "steps": [{"path": "definition.all[0]", "condition": {"field": "city", "op": "eq", "value": "上海"}, "customers": 5200},
+              {"path": "definition.all[1]", "condition": {"field": "lifecycle_stage", "op": "eq", "value": "dormant"}, "customers": 1200}]}))]
+pub struct Preview {
+    /// The exact number of live customers in the segment.
+    customers: i64,
+    /// The business day the definition was evaluated on (ages, windows, lifecycle).
+    evaluated_on: NaiveDate,
+    /// The first 20 by id.
+    customer_ids: Vec<Uuid>,
+    /// The count left after each top-level condition in turn: why the audience is the size it is.
+    steps: Vec<PreviewStep>,
+}
+
+/// Evaluates on the business day of now, after the activity has caught up with the outbox.
+pub fn evaluation(state: &AppState) -> Evaluation {
+    let now = state.clock.now();
+    let zone = state.config.timezone;
+    Evaluation { today: now.with_timezone(&zone).date_naive(), now, zone }
+}
+
+fn preview(conn: &mut diesel::PgConnection, raw: &Value, at: Evaluation) -> ApiResult<Preview> {
+    let node = parse_saved(raw)?;
+    crate::customers::activity::follow(conn, at.zone)?;
+    let counts = store::steps(conn, &node, at)?;
+    let ids = store::members(conn, &node, at, None, PREVIEW_SAMPLE)?;
+    let root = match &node {
+        Node::All(_) => "definition.all",
+        Node::Any(_) => "definition.any",
+        _ => "definition",
+    };
+    let conditions: Vec<Value> = match raw.get("all").or_else(|| raw.get("any")).and_then(Value::as_array) {
+        Some(children) if !matches!(node, Node::Not(_) | Node::Condition(_)) => children.clone(),
+        _ => vec![raw.clone()],
+    };
+    let steps = top_level(&node)
+        .iter()
+        .enumerate()
+        .zip(conditions)
+        .zip(&counts)
+        .map(|(((i, _), condition), customers)| PreviewStep {
+            path: if root == "definition" { root.to_string() } else { format!("{root}[{i}]") },
+            condition,
+            customers: *customers,
+        })
+        .collect();
+    Ok(Preview { customers: counts.last().copied().unwrap_or(0), evaluated_on: at.today, customer_ids: ids, steps })
+}
+
+/// A saved definition was checked when it was saved; one that no longer parses (the language
+/// narrowed) is the caller's to fix, never a 500.
+pub fn parse_saved(raw: &Value) -> ApiResult<Node> {
+    definition::parse(raw, "definition").map_err(|m| ApiError::invalid(m.path, m.message))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"definition": {"all": [{"field": "consent.marketing_sms", "op": "eq", "value": true},
+    {"field": "days_since_last_order", "op": "gt", "value": 90}]}}))]
+pub struct PreviewInput {
+    #[schema(value_type = Object)]
+    definition: Value,
+}
+
+/// Preview an unsaved definition: the exact count, the first 20 ids and the count after each
+/// top-level condition.
+#[utoipa::path(
+    tag = "segments", operation_id = "preview_definition", request_body = PreviewInput,
+    security(("bearer" = ["campaigns:read"])),
+    responses(
+        (status = 200, description = "The audience", body = Preview),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: segments are the chain's", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`, naming the path in the definition", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/segments/preview")]
+async fn preview_definition(
+    auth: Auth<CampaignsRead>,
+    state: web::Data<AppState>,
+    body: crate::http::Json<PreviewInput>,
+) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
+    let raw = body.into_inner().definition;
+    parse_saved(&raw)?;
+    let at = evaluation(&state);
+    let result = crate::db::run(&state.pool, move |conn| preview(conn, &raw, at)).await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// Preview a saved segment.
+#[utoipa::path(
+    tag = "segments", operation_id = "preview_segment",
+    params(("id" = Uuid, Path, description = "Segment id")),
+    security(("bearer" = ["campaigns:read"])),
+    responses(
+        (status = 200, description = "The audience", body = Preview),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: segments are the chain's", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`segment_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/segments/{id}/preview")]
+async fn preview_segment(
+    auth: Auth<CampaignsRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
+    let id = id.into_inner();
+    let at = evaluation(&state);
+    let result = crate::db::run(&state.pool, move |conn| {
+        let segment = store::get(conn, id)?;
+        preview(conn, &segment.definition, at)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(result))
+}
+
+/// The segment's customers today, by id (also needs `customers:read`; unmasked with `customers:pii`,
+/// which is audited).
+#[utoipa::path(
+    tag = "segments", operation_id = "list_segment_customers",
+    params(("id" = Uuid, Path, description = "Segment id"), PageParams),
+    security(("bearer" = ["campaigns:read", "customers:read"])),
+    responses(
+        (status = 200, description = "Customers by id", body = Page<CustomerView>),
+        (status = 403, description = "`forbidden` without both scopes; `store_bound_principal`: segments are the chain's", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`segment_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/segments/{id}/customers")]
+async fn segment_customers(
+    auth: Auth<CampaignsRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    page: web::Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
+    auth.require_scope("customers:read")?;
+    let (limit, after) = (page.limit()?, page.after::<Uuid>()?);
+    let id = id.into_inner();
+    let at = evaluation(&state);
+    let who = auth.principal.clone();
+    let views = crate::db::run(&state.pool, move |conn| {
+        let segment = store::get(conn, id)?;
+        let node = parse_saved(&segment.definition)?;
+        crate::customers::activity::follow(conn, at.zone)?;
+        let ids = store::members(conn, &node, at, after, limit + 1)?;
+        crate::customers::api::views_of(conn, &who, &ids, at.today)
+    })
+    .await?;
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |c| c.id.to_string())))
+}
