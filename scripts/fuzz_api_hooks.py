@@ -135,7 +135,7 @@ STATE_DEPENDENT = [
     ("PATCH /v1/coupon-templates/{id}", "validation_failed", "total_quantity", "already issued"),
     ("PATCH /v1/coupon-templates/{id}", "validation_failed", "valid_to", "while valid_days_after_issue is not set"),
     # Issuing and claiming depend on the template's status, end, quantity and the customer's coupons;
-    # `customer_ids` xor `segment_id` is stated in the description; segments do not exist yet.
+    # `customer_ids` xor `segment_id` is stated in the description; the segment must exist.
     (None, "template_not_active", None, None),
     (None, "template_expired", None, None),
     (None, "quantity_exhausted", None, None),
@@ -219,6 +219,34 @@ STATE_DEPENDENT = [
     ("POST /v1/checkout/quote", "validation_failed", None, "must equal quantity × unit_price"),
     ("POST /v1/checkout/quote", "validation_failed", None, "is too large"),
     ("POST /v1/checkout/quote", "validation_failed", "lines", "the order total is too large"),
+    # Segment definitions (SegmentNode's description): a depth, a count of conditions and an order
+    # between two values of `between` are relations JSON Schema cannot count or compare.
+    (None, "validation_failed", None, "nested deeper than"),
+    (None, "validation_failed", None, "more than 100 conditions"),
+    (None, "validation_failed", None, "low must not be above high"),
+    # A tag's kind and definition go together (NewTag's description).
+    ("POST /v1/tags", "validation_failed", "definition", "a rule tag needs a definition"),
+    ("POST /v1/tags", "validation_failed", "definition", "only a rule tag has a definition"),
+    # Campaigns (CampaignInput's descriptions): a template's variables are a closed list written in
+    # free text; the kind decides whether an audience, a trigger and a start are needed; the actions
+    # hold one message and one coupon at most; a window ends after it starts; references exist;
+    # an edit or a move depends on the stored status.
+    (None, "validation_failed", None, "unknown variable"),
+    (None, "validation_failed", None, "is never closed"),
+    (None, "validation_failed", None, "names a coupon but the campaign issues none"),
+    (None, "validation_failed", None, "one send_message action"),
+    (None, "validation_failed", "actions", "at most one issue_coupon action"),
+    (None, "validation_failed", "audience.segment_id", None),
+    (None, "validation_failed", "trigger", "only a triggered campaign has a trigger"),
+    (None, "validation_failed", "trigger", "a triggered campaign needs a trigger"),
+    (None, "validation_failed", "schedule.starts_at", "a scheduled campaign needs a start"),
+    (None, "validation_failed", "schedule.ends_at", "must be after starts_at"),
+    (None, "validation_failed", "kind", "a campaign's kind is fixed"),
+    (None, "validation_failed", None, "no coupon template with this id"),
+    ("PATCH /v1/campaigns/{id}", "campaign_not_editable", None, None),
+    (None, "segment_in_use", None, None),
+    ("PUT /v1/marketing/settings", "validation_failed", "quiet_hours.end", "must differ from start"),
+    ("POST /v1/campaign-messages/{id}/status", "validation_failed", "reason", "only with the status failed"),
 ]
 
 

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod auth_clients;
+pub mod campaigns;
 pub mod clock;
 pub mod config;
 pub mod coupons;
@@ -56,6 +57,8 @@ pub struct AppState {
     pub clock: clock::Clock,
     /// Program and tiers as sales price with them, re-read when their version moves.
     pub catalogue: std::sync::Arc<loyalty::program::CatalogueCache>,
+    /// Wakes this instance's campaign runner (a one-off campaign runs as soon as it is activated).
+    pub campaign_wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl AppState {
@@ -70,6 +73,7 @@ impl AppState {
             metrics: Metrics::new().map_err(|e| e.to_string())?,
             clock,
             catalogue: Default::default(),
+            campaign_wake: Default::default(),
         })
     }
 
@@ -96,6 +100,7 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     leads::configure(cfg);
     tickets::configure(cfg);
     segments::configure(cfg);
+    campaigns::configure(cfg);
     jobs::api::configure(cfg);
     events::api::configure(cfg);
     audit::api::configure(cfg);

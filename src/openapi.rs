@@ -32,6 +32,7 @@ pub const API_VERSION: &str = "1.0.0";
         (name = "checkout", description = "The checkout quote and reservations that hold coupons and points"),
         (name = "leads", description = "Sales leads and opportunities, assigned to the right clerk in time"),
         (name = "tickets", description = "Service tickets: routing, SLAs, comments and the customer's verdict"),
+        (name = "campaigns", description = "Campaigns and automation: messages, coupons and points under one contact policy, with a control group and ROI"),
         (name = "segments", description = "Audiences defined by profile, consent and order history, and rule tags"),
         (name = "events", description = "The event feed (transactional outbox)"),
         (name = "audit", description = "Append-only audit log"),
@@ -64,6 +65,8 @@ pub fn finalize(doc: utoipa::openapi::OpenApi) -> Value {
         }
     }
     refine_schemas(&mut doc);
+    doc["components"]["schemas"]["SegmentNode"] =
+        crate::segments::definition::json_schema("#/components/schemas/SegmentNode");
     expand_formats(&mut doc);
     doc
 }
@@ -109,6 +112,9 @@ fn format_rule(format: &str) -> Option<Value> {
         "store-kind" => enumeration(strings(&["store", "online"])),
         "pricing" => enumeration(strings(&["crm", "external"])),
         "tag-kind" => enumeration(strings(&["manual", "rule"])),
+        "campaign-kind" => enumeration(strings(&["one_off", "scheduled", "triggered"])),
+        "campaign-status" => enumeration(strings(&["draft", "active", "paused", "completed"])),
+        "message-status" => enumeration(strings(&["delivered", "failed", "clicked"])),
         "lifecycle-stage" => {
             enumeration(crate::customers::lifecycle::LifecycleStage::ALL.iter().map(|s| json!(s.as_str())).collect())
         }
@@ -143,6 +149,17 @@ fn identity_kind_pattern() -> String {
 fn expand_formats(value: &mut Value) {
     match value {
         Value::Object(map) => {
+            if map.get("format").and_then(Value::as_str) == Some("segment-definition") {
+                let nullable = map.get("type").and_then(Value::as_array).is_some_and(|t| t.contains(&json!("null")));
+                let node = json!({"$ref": "#/components/schemas/SegmentNode"});
+                map.retain(|k, _| k == "description");
+                if nullable {
+                    map.insert("anyOf".into(), json!([node, {"type": "null"}]));
+                } else {
+                    map.extend(node.as_object().cloned().unwrap_or_default());
+                }
+                return;
+            }
             let rule = map.get("format").and_then(Value::as_str).and_then(format_rule);
             if let Some(Value::Object(rule)) = rule {
                 let nullable = map.get("type").and_then(Value::as_array).is_some_and(|t| t.contains(&json!("null")));
@@ -190,6 +207,28 @@ fn refine_schemas(doc: &mut Value) {
     ]);
     // Consent changes are booleans keyed by consent kind (utoipa drops a format on an `Object` value type).
     schemas["CustomerInput"]["properties"]["consents"]["format"] = json!("consent-changes");
+    let (trigger, action) = crate::campaigns::model::json_schemas();
+    let input = &mut schemas["CampaignInput"]["properties"];
+    input["trigger"] = json!({"anyOf": [trigger, {"type": "null"}], "description": "Required for a triggered campaign, and only for one."});
+    input["actions"] = json!({"type": ["array", "null"], "minItems": 1, "maxItems": 10, "items": action,
+        "description": "1-10 actions: at most one send_message and one issue_coupon (required on create)."});
+    variant(
+        schemas,
+        "CampaignInput",
+        "CampaignCreate",
+        &["name", "kind", "actions"],
+        &[],
+        "A new campaign: `name`, `kind` and `actions` are required; the kind decides what else is (see each field).",
+    );
+    for (schema, required) in
+        [("SegmentCreate", true), ("SegmentPatch", false), ("PreviewInput", true), ("NewTag", false)]
+    {
+        let property = &mut schemas[schema]["properties"]["definition"];
+        property["format"] = json!("segment-definition");
+        if !required {
+            property["type"] = json!(["object", "null"]);
+        }
+    }
     // Create needs what PATCH may leave out; PATCH cannot add identities.
     variant(
         schemas,
@@ -224,8 +263,12 @@ fn refine_schemas(doc: &mut Value) {
         {"$ref": "#/components/schemas/BulkRow"},
         {"description": "Anything else is answered per row, as `failed` with the problem."}
     ]});
-    let bodies =
-        [("create_store", "StoreCreate"), ("create_staff", "StaffCreate"), ("update_customer", "CustomerPatch")];
+    let bodies = [
+        ("create_store", "StoreCreate"),
+        ("create_staff", "StaffCreate"),
+        ("update_customer", "CustomerPatch"),
+        ("create_campaign", "CampaignCreate"),
+    ];
     if let Some(paths) = doc["paths"].as_object_mut() {
         for op in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|ops| ops.values_mut()) {
             let id = op["operationId"].as_str().unwrap_or_default().to_string();

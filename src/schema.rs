@@ -17,6 +17,60 @@ diesel::table! {
 }
 
 diesel::table! {
+    campaigns (id) {
+        id -> Uuid,
+        name -> Text,
+        kind -> Text,
+        status -> Text,
+        segment_id -> Nullable<Uuid>,
+        trigger -> Nullable<Jsonb>,
+        actions -> Jsonb,
+        starts_at -> Nullable<Timestamptz>,
+        ends_at -> Nullable<Timestamptz>,
+        budget -> Nullable<Numeric>,
+        cost_per_message -> Numeric,
+        holdout_percent -> Int4,
+        attribution_days -> Int4,
+        activated_at -> Nullable<Timestamptz>,
+        completed_at -> Nullable<Timestamptz>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    campaign_messages (id) {
+        id -> Uuid,
+        campaign_id -> Uuid,
+        customer_id -> Uuid,
+        occurrence -> Text,
+        channel -> Text,
+        recipient -> Text,
+        body -> Text,
+        coupon_code -> Nullable<Text>,
+        status -> Text,
+        send_at -> Timestamptz,
+        sent_at -> Nullable<Timestamptz>,
+        reason -> Nullable<Text>,
+        status_at -> Timestamptz,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    marketing_settings (singleton) {
+        singleton -> Bool,
+        frequency_max -> Int4,
+        frequency_days -> Int4,
+        quiet_start -> Nullable<Time>,
+        quiet_end -> Nullable<Time>,
+        version -> Int4,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     segments (id) {
         id -> Uuid,
         name -> Text,
@@ -614,6 +668,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     order_lines,
     refunds,
     segments,
+    campaigns,
+    campaign_messages,
+    marketing_settings,
     points_accounts,
     points_entries,
     points_lots,

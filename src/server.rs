@@ -149,6 +149,12 @@ pub fn serve(config: Config) -> Result<(), String> {
     let result = actix_web::rt::System::new().block_on(async move {
         spawn_background(state.clone());
         crate::jobs::spawn_scheduler(state.pool.clone(), state.clock.clone(), state.config.timezone);
+        crate::jobs::spawn_campaign_runner(
+            state.pool.clone(),
+            state.clock.clone(),
+            state.config.timezone,
+            state.campaign_wake.clone(),
+        );
         log::info!("listening on http://{bind} (docs at /docs)");
         let server = HttpServer::new({
             let state = state.clone();

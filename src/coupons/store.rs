@@ -188,12 +188,8 @@ pub fn issue(
 ) -> ApiResult<IssueReport> {
     let template = lock_template(conn, template_id)?;
     templates::ensure_issuable(&template, now)?;
-    let mut requested: Vec<Uuid> = Vec::with_capacity(customers.len());
-    for id in customers {
-        if !requested.contains(id) {
-            requested.push(*id);
-        }
-    }
+    let mut distinct: HashSet<Uuid> = HashSet::with_capacity(customers.len());
+    let requested: Vec<Uuid> = customers.iter().copied().filter(|id| distinct.insert(*id)).collect();
     let resolved = resolve_owners(conn, &requested)?;
     let owners: Vec<Uuid> = resolved.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
     let mut held = held_counts(conn, template.id, &owners)?;

@@ -27,6 +27,7 @@ pub const ERASURE_STEPS: &[(&str, ErasureStep)] = &[
     ("notes", |conn, e| Ok(store::delete_notes(conn, e.customer)? as i64)),
     ("leads", |conn, e| crate::leads::store::erase_contacts(conn, &e.ids, &e.phones, e.now)),
     ("tickets", |conn, e| crate::tickets::store::erase_customer_words(conn, &e.ids, &e.words, e.now)),
+    ("campaign_messages", |conn, e| crate::campaigns::store::erase_messages(conn, &e.ids, e.now)),
     ("idempotent_responses", |conn, e| crate::http::idempotency::forget_mentions(conn, &e.identifiers)),
     ("profile", |conn, e| store::blank_pii(conn, e.customer).map(|()| 1)),
     // Last: it holds the feed's sequencer until the erasure commits.

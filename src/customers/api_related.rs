@@ -325,6 +325,11 @@ fn event_summary(e: &store::TimelineEvent) -> String {
             data["reason"].as_str().unwrap_or("?")
         ),
         "coupon.issued" => format!("Coupon {} issued", data["code"].as_str().unwrap_or("?")),
+        "campaign.message" => format!(
+            "Campaign message on {}: {}",
+            data["channel"].as_str().unwrap_or("?"),
+            data["text"].as_str().unwrap_or("")
+        ),
         "coupon.redeemed" => format!(
             "Coupon {} used: ¥{} off",
             data["code"].as_str().unwrap_or("?"),

@@ -27,6 +27,7 @@ pub const SWEEPS: &[(&str, Sweep)] = &[
     ("lead_sla", crate::leads::sla::sweep),
     ("ticket_sla", crate::tickets::sla::sweep),
     ("customer_activity", crate::customers::activity::sweep),
+    ("campaigns", crate::campaigns::schedule::sweep),
 ];
 const ACTOR: &str = "job";
 const BATCH: i64 = 500;
@@ -137,6 +138,25 @@ pub fn run(conn: &mut PgConnection, job: &str, now: DateTime<Utc>, tz: Tz) -> Ap
     finish(conn, &report, now)?;
     log::info!("job {job} for {date}: {members} members, {points}");
     Ok(Some(report))
+}
+
+/// Runs the campaigns whenever `wake` is notified (an activation), besides the minute sweep.
+pub fn spawn_campaign_runner(
+    pool: PgPool,
+    clock: crate::clock::Clock,
+    tz: Tz,
+    wake: std::sync::Arc<tokio::sync::Notify>,
+) {
+    actix_web::rt::spawn(async move {
+        loop {
+            wake.notified().await;
+            let now = clock.now();
+            let outcome = crate::db::run(&pool, move |conn| crate::campaigns::schedule::sweep(conn, now, tz)).await;
+            if let Err(e) = outcome {
+                log::warn!("campaign run failed: {e}");
+            }
+        }
+    });
 }
 
 /// The in-process scheduler: every minute, each daily job not yet run today runs, and every sweep.

@@ -70,42 +70,42 @@ fn segment_response(status: StatusCode, segment: Segment) -> HttpResponse {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "上海沉睡会员",
     "definition": {"all": [{"field": "city", "op": "eq", "value": "上海"}, {"field": "lifecycle_stage", "op": "eq", "value": "dormant"}]}}))]
-pub struct SegmentInput {
+pub struct SegmentCreate {
+    /// Unique (ignoring case), not blank.
+    #[schema(min_length = 1, max_length = 100, format = "non-blank")]
+    name: String,
+    #[schema(value_type = Object)]
+    definition: Value,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "上海沉睡会员（2026）"}))]
+pub struct SegmentPatch {
     /// Unique (ignoring case), not blank.
     #[schema(min_length = 1, max_length = 100, format = "non-blank")]
     name: Option<String>,
-    /// A node: `{"all": [...]}`, `{"any": [...]}`, `{"not": node}` or `{"field", "op", "value", "window_days"?}`.
     #[schema(value_type = Option<Object>)]
     definition: Option<Value>,
 }
 
-impl SegmentInput {
-    /// The trimmed name and the definition, checked; on create both are required.
-    fn validate(self, creating: bool) -> ApiResult<(Option<String>, Option<Value>)> {
-        let mut v = Violations::new();
-        let name = self.name.map(|n| n.trim().to_string());
-        match &name {
-            Some(n) => v.check(!n.is_empty() && n.chars().count() <= 100, "name", "must be 1-100 characters"),
-            None if creating => v.add("name", "is required"),
-            None => {}
-        }
-        match &self.definition {
-            Some(d) => {
-                if let Err(m) = definition::parse(d, "definition") {
-                    v.add(m.path, m.message);
-                }
-            }
-            None if creating => v.add("definition", "is required"),
-            None => {}
-        }
-        v.into_result()?;
-        Ok((name, self.definition))
+/// The trimmed name and the definition, checked.
+fn validate(name: Option<String>, definition: Option<&Value>) -> ApiResult<Option<String>> {
+    let mut v = Violations::new();
+    let name = name.map(|n| n.trim().to_string());
+    if let Some(n) = &name {
+        v.check(!n.is_empty() && n.chars().count() <= 100, "name", "must be 1-100 characters");
     }
+    if let Some(Err(m)) = definition.map(|d| definition::parse(d, "definition")) {
+        v.add(m.path, m.message);
+    }
+    v.into_result()?;
+    Ok(name)
 }
 
 /// Save a segment.
 #[utoipa::path(
-    tag = "segments", operation_id = "create_segment", request_body = SegmentInput,
+    tag = "segments", operation_id = "create_segment", request_body = SegmentCreate,
     security(("bearer" = ["campaigns:write"])),
     responses(
         (status = 201, description = "Saved", body = SegmentView),
@@ -118,11 +118,11 @@ impl SegmentInput {
 async fn create_segment(
     auth: Auth<CampaignsWrite>,
     state: web::Data<AppState>,
-    body: crate::http::Json<SegmentInput>,
+    body: crate::http::Json<SegmentCreate>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
-    let (name, definition) = body.into_inner().validate(true)?;
-    let (name, definition) = (name.unwrap_or_default(), definition.unwrap_or_default());
+    let SegmentCreate { name, definition } = body.into_inner();
+    let name = validate(Some(name), Some(&definition))?.unwrap_or_default();
     let who = auth.principal.clone();
     let segment = crate::db::transaction(&state.pool, move |conn| {
         let segment = store::insert(conn, &name, &definition)?;
@@ -180,7 +180,7 @@ async fn get_segment(
 
 /// Change a segment's name or definition; send `If-Match` with the ETag you read.
 #[utoipa::path(
-    tag = "segments", operation_id = "update_segment", request_body = SegmentInput,
+    tag = "segments", operation_id = "update_segment", request_body = SegmentPatch,
     params(("id" = Uuid, Path, description = "Segment id"),
            ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
     security(("bearer" = ["campaigns:write"])),
@@ -199,11 +199,12 @@ async fn update_segment(
     state: web::Data<AppState>,
     req: HttpRequest,
     id: web::Path<Uuid>,
-    body: crate::http::Json<SegmentInput>,
+    body: crate::http::Json<SegmentPatch>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     let id = id.into_inner();
-    let (name, definition) = body.into_inner().validate(false)?;
+    let SegmentPatch { name, definition } = body.into_inner();
+    let name = validate(name, definition.as_ref())?;
     let expected = if_match(&req);
     let who = auth.principal.clone();
     let segment = crate::db::transaction(&state.pool, move |conn| {
@@ -224,6 +225,7 @@ async fn update_segment(
         (status = 204, description = "Deleted"),
         (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: segments are the chain's", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`segment_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`segment_in_use`: a campaign's audience", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/v1/segments/{id}")]

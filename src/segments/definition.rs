@@ -289,7 +289,7 @@ fn parse_condition(object: &Map<String, Value>, path: &str) -> Result<Condition,
                 if !field.takes_window() {
                     return Err(mistake(&window_path, format!("'{name}' does not take a window")));
                 }
-                let days = w.as_i64().filter(|d| (1..=MAX_WINDOW_DAYS).contains(d));
+                let days = whole_number(w).filter(|d| (1..=MAX_WINDOW_DAYS).contains(d));
                 Some(days.ok_or_else(|| {
                     mistake(&window_path, format!("must be a whole number of days, 1-{MAX_WINDOW_DAYS}"))
                 })?)
@@ -344,6 +344,11 @@ fn parse_value(field: Field, op: Op, value: Option<&Value>, path: &str) -> Resul
     }
 }
 
+/// A whole number as JSON Schema counts one: `3` and `3.0` alike.
+pub fn whole_number(value: &Value) -> Option<i64> {
+    value.as_i64().or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))
+}
+
 fn scalar(field: Field, kind: Kind, value: &Value, path: &str) -> Result<Operand, Mistake> {
     match kind {
         Kind::Text | Kind::Set | Kind::Bought | Kind::Code => {
@@ -360,7 +365,7 @@ fn scalar(field: Field, kind: Kind, value: &Value, path: &str) -> Result<Operand
             Ok(Operand::Text(text.to_string()))
         }
         Kind::Integer => {
-            let n = value.as_i64().filter(|n| (0..=1_000_000_000).contains(n));
+            let n = whole_number(value).filter(|n| (0..=1_000_000_000).contains(n));
             Ok(Operand::Integer(n.ok_or_else(|| mistake(path, "must be a whole number, 0 or more"))?))
         }
         Kind::Money => {
@@ -384,6 +389,72 @@ fn scalar(field: Field, kind: Kind, value: &Value, path: &str) -> Result<Operand
         }
         Kind::Flag => Ok(Operand::Flag(value.as_bool().ok_or_else(|| mistake(path, "must be true or false"))?)),
     }
+}
+
+/// The language as JSON Schema, from the same tables the parser reads: `SegmentNode` (a node)
+/// and the condition it refers to. Depth, the number of conditions and `between`'s order are
+/// stated in the descriptions (JSON Schema cannot count them).
+pub fn json_schema(node_ref: &str) -> Value {
+    use serde_json::json;
+    let op_name = |op: &Op| OPS.iter().find(|(_, o)| o == op).map(|(n, _)| *n).unwrap_or_default();
+    let mut conditions = Vec::new();
+    for (name, field) in FIELDS {
+        let kind = field.kind();
+        let scalar = match kind {
+            Kind::Text | Kind::Set | Kind::Bought => {
+                json!({"type": "string", "minLength": 1, "maxLength": 200, "format": "non-blank"})
+            }
+            Kind::Code => match field.codes() {
+                Some(codes) => json!({"enum": codes}),
+                None => json!({"type": "string", "minLength": 1, "maxLength": 200, "format": "non-blank"}),
+            },
+            Kind::Integer => json!({"type": "integer", "minimum": 0, "maximum": 1_000_000_000}),
+            Kind::Money => json!({"type": "string", "format": "money"}),
+            Kind::Date => json!({"type": "string", "format": "date"}),
+            Kind::Id => json!({"type": "string", "format": "uuid"}),
+            Kind::Flag => json!({"type": "boolean"}),
+        };
+        let groups: [(Vec<Op>, Option<Value>); 4] = [
+            (vec![Op::Eq, Op::Ne, Op::Gt, Op::Gte, Op::Lt, Op::Lte, Op::Contains], Some(scalar.clone())),
+            (vec![Op::In, Op::NotIn], Some(json!({"type": "array", "minItems": 1, "maxItems": 1000, "items": scalar}))),
+            (vec![Op::Between], Some(json!({"type": "array", "minItems": 2, "maxItems": 2, "items": scalar}))),
+            (vec![Op::Exists], None),
+        ];
+        for (ops, value) in groups {
+            let ops: Vec<&str> = ops.iter().filter(|o| ops_of(kind).contains(o)).map(op_name).collect();
+            if ops.is_empty() {
+                continue;
+            }
+            let mut properties = json!({"field": {"const": name}, "op": {"enum": ops}});
+            let mut required = vec!["field", "op"];
+            match value {
+                Some(v) => {
+                    properties["value"] = v;
+                    required.push("value");
+                }
+                None => properties["value"] = json!({"type": "boolean"}),
+            }
+            if field.takes_window() {
+                properties["window_days"] =
+                    json!({"type": ["integer", "null"], "minimum": 1, "maximum": MAX_WINDOW_DAYS});
+            }
+            conditions.push(json!({"type": "object", "required": required, "properties": properties,
+                                   "additionalProperties": false}));
+        }
+    }
+    let list = json!({"type": "array", "minItems": 1, "maxItems": MAX_CONDITIONS, "items": {"$ref": node_ref}});
+    json!({
+        "description": format!("A segment definition (SPEC §9): all, any, not, or a condition on a field. At most \
+            {MAX_DEPTH} levels deep and {MAX_CONDITIONS} conditions; `between` takes [low, high] with low not above high."),
+        "anyOf": [
+            {"type": "object", "required": ["all"], "properties": {"all": list}, "additionalProperties": false},
+            {"type": "object", "required": ["any"], "properties": {"any": list}, "additionalProperties": false},
+            {"type": "object", "required": ["not"], "properties": {"not": {"$ref": node_ref}}, "additionalProperties": false},
+            {"anyOf": conditions},
+        ],
+        "example": {"all": [{"field": "consent.marketing_sms", "op": "eq", "value": true},
+                            {"field": "days_since_last_order", "op": "gt", "value": 90}]},
+    })
 }
 
 /// The top-level conditions in the order a preview narrows by them: the children of a root `all`

@@ -85,14 +85,20 @@ pub fn update(
         .map_err(name_taken)
 }
 
+/// A segment a campaign audiences stays (the campaign keeps its reference): 409 `segment_in_use`.
 pub fn delete(conn: &mut PgConnection, id: Uuid) -> ApiResult<()> {
-    match diesel::delete(segments::table.find(id)).execute(conn)? {
-        0 => Err(not_found()),
-        _ => Ok(()),
+    use diesel::result::{DatabaseErrorKind, Error};
+    match diesel::delete(segments::table.find(id)).execute(conn) {
+        Ok(0) => Err(not_found()),
+        Ok(_) => Ok(()),
+        Err(Error::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
+            Err(ApiError::conflict("segment_in_use", "a campaign's audience is this segment"))
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
-fn query(sql: Sql) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
+pub fn query(sql: Sql) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
     let mut q = diesel::sql_query(sql.text).into_boxed::<Pg>();
     for param in sql.params {
         q = match param {

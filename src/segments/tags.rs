@@ -74,12 +74,12 @@ pub struct NewTag {
     /// Not blank.
     #[schema(min_length = 1, max_length = 64, format = "non-blank")]
     name: String,
-    /// `manual` (default) or `rule`.
+    /// `manual`, or `rule` for a tag with a definition (the default follows `definition`).
     #[schema(format = "tag-kind")]
     kind: Option<String>,
     #[schema(max_length = 500)]
     description: Option<String>,
-    /// Required for a `rule` tag, absent for a manual one: a segment definition (SPEC §9).
+    /// A rule tag's segment definition (SPEC §9): required with `kind` `rule`, not allowed with `manual`.
     #[schema(value_type = Option<Object>)]
     definition: Option<Value>,
 }
@@ -106,7 +106,7 @@ async fn create_tag(
     let input = body.into_inner();
     let mut v = Violations::new();
     let name = validate_tags(std::slice::from_ref(&input.name), &mut v).pop().unwrap_or_default();
-    let rule = input.kind.as_deref() == Some("rule");
+    let rule = input.kind.as_deref().map_or(input.definition.is_some(), |k| k == "rule");
     v.one_of("kind", input.kind.as_deref(), &["manual", "rule"]);
     match (&input.definition, rule) {
         (Some(d), true) => {

@@ -64,6 +64,9 @@ struct World {
     spare_client: Uuid,
     segment: Uuid,
     spare_segment: Uuid,
+    /// Campaigns by status: a draft, one to activate, an active one, one to complete.
+    campaigns: [Uuid; 4],
+    message: Uuid,
     now: String,
 }
 
@@ -89,6 +92,12 @@ impl World {
         .chain([receipt])
         .collect()
     }
+}
+
+/// A birthday campaign for store B's customers.
+fn birthday_campaign(w: &World, n: &str) -> Value {
+    json!({"name": format!("生日-{n}"), "kind": "triggered", "trigger": {"type": "birthday", "offset_days": -3},
+           "audience": {"segment_id": w.segment}, "actions": [{"type": "award_points", "points": 10}]})
 }
 
 /// Store B's customers.
@@ -191,6 +200,35 @@ fn request(op: &str, w: &World, n: &str) -> Option<Case> {
         "GET /v1/segments/{id}/preview" => case(format!("/v1/segments/{}/preview", w.segment), None, StoreBound),
         "GET /v1/segments/{id}/customers" => case(format!("/v1/segments/{}/customers", w.segment), None, StoreBound),
         "DELETE /v1/segments/{id}" => case(format!("/v1/segments/{}", w.spare_segment), None, StoreBound),
+
+        // Campaigns: the chain's marketing.
+        "GET /v1/campaigns" | "GET /v1/marketing/settings" => case(path(op), None, StoreBound),
+        "POST /v1/campaigns" => case(path(op), Some(birthday_campaign(w, n)), StoreBound),
+        "PUT /v1/marketing/settings" => case(
+            path(op),
+            Some(
+                json!({"frequency_cap": {"max_messages": 3, "per_days": 7}, "quiet_hours": {"start": "21:00", "end": "09:00"}}),
+            ),
+            StoreBound,
+        ),
+        "GET /v1/campaigns/{id}" | "GET /v1/campaigns/{id}/report" | "POST /v1/campaigns/{id}/dry-run" => {
+            case(path(op).replace("{id}", &w.campaigns[2].to_string()), None, StoreBound)
+        }
+        "PATCH /v1/campaigns/{id}" => {
+            case(format!("/v1/campaigns/{}", w.campaigns[0]), Some(json!({"name": format!("改-{n}")})), StoreBound)
+        }
+        "POST /v1/campaigns/{id}/activate" => {
+            case(format!("/v1/campaigns/{}/activate", w.campaigns[1]), None, StoreBound)
+        }
+        "POST /v1/campaigns/{id}/pause" => case(format!("/v1/campaigns/{}/pause", w.campaigns[2]), None, StoreBound),
+        "POST /v1/campaigns/{id}/complete" => {
+            case(format!("/v1/campaigns/{}/complete", w.campaigns[3]), None, StoreBound)
+        }
+        "POST /v1/campaign-messages/{id}/status" => case(
+            format!("/v1/campaign-messages/{}/status", w.message),
+            Some(json!({"status": "delivered"})),
+            StoreBound,
+        ),
 
         // Memberships, tiers, the points program and rewards.
         "GET /v1/memberships" => case(format!("/v1/memberships?store_id={b}"), None, StoreBound),
@@ -646,6 +684,31 @@ async fn world(app: &TestApp) -> World {
         }
     };
     let (segment, spare_segment) = (segment_at("B店顾客").await, segment_at("B店顾客(旧)").await);
+    let mut campaigns = [Uuid::nil(); 4];
+    for (i, moves) in [&[][..], &[], &["activate"], &["activate", "pause"]].iter().enumerate() {
+        let body = json!({"name": format!("活动{i}"), "kind": "triggered", "trigger": {"type": "first_order"},
+                          "audience": {"segment_id": segment}, "actions": [{"type": "award_points", "points": 10}]});
+        campaigns[i] = created(app.post("/v1/campaigns").token(&admin).json(&body).send().await).await;
+        for m in *moves {
+            app.post(&format!("/v1/campaigns/{}/{m}", campaigns[i])).token(&admin).send().await.assert_status(200);
+        }
+    }
+    // A message as a run writes it (the run itself is tested in campaigns.rs).
+    let message = Uuid::now_v7();
+    {
+        use diesel::prelude::*;
+        diesel::sql_query(
+            "INSERT INTO campaign_messages (id, campaign_id, customer_id, occurrence, channel, recipient, body,
+                                            status, send_at, sent_at, status_at, created_at)
+             VALUES ($1, $2, $3, 'first', 'sms', '+8613800000001', '你好', 'sent', $4, $4, $4, $4)",
+        )
+        .bind::<diesel::sql_types::Uuid, _>(message)
+        .bind::<diesel::sql_types::Uuid, _>(campaigns[2])
+        .bind::<diesel::sql_types::Uuid, _>(customer)
+        .bind::<diesel::sql_types::Timestamptz, _>(app.now())
+        .execute(&mut app.conn())
+        .expect("a message");
+    }
     app.post("/v1/tags")
         .token(&admin)
         .json(&json!({"name": "rule-b", "kind": "rule", "definition": definition}))
@@ -684,6 +747,8 @@ async fn world(app: &TestApp) -> World {
         spare_client,
         segment,
         spare_segment,
+        campaigns,
+        message,
         now,
     }
 }

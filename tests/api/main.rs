@@ -7,6 +7,7 @@ mod abuse;
 mod access;
 
 mod auth;
+mod campaigns;
 mod checkout;
 mod conventions;
 mod coupons;

@@ -186,6 +186,10 @@ impl TestAppBuilder {
 
     pub async fn build(self) -> TestApp {
         let (db_name, db_url) = fresh_database();
+        self.build_on(db_name, db_url).await
+    }
+
+    async fn build_on(self, db_name: String, db_url: String) -> TestApp {
         let pool = retail_crm::db::build_pool(&db_url, self.pool_size, self.config.pool_timeout)
             .unwrap_or_else(|e| panic!("building the pool for {db_name}: {e}"));
         let mut config = self.config;
@@ -212,6 +216,15 @@ impl TestAppBuilder {
 impl TestApp {
     pub async fn new() -> TestApp {
         TestApp::builder().build().await
+    }
+
+    /// Another instance of the service on this test's database — its own pool, clock and
+    /// scheduler — as a second server behind a load balancer would be. Its clock starts at this
+    /// one's time.
+    pub async fn another_instance(&self) -> TestApp {
+        let other = TestApp::builder().build_on(self.db_name.clone(), self.db_url.clone()).await;
+        other.state.clock.set(self.now());
+        other
     }
 
     pub fn builder() -> TestAppBuilder {
