@@ -148,9 +148,11 @@ pub struct CampaignInput {
     #[schema(value_type = Option<String>, pattern = r"^[0-9]{1,10}(\.[0-9]{1,4})?$", example = "0.05")]
     cost_per_message: Option<String>,
     /// 0-50 (default 0): the share of the audience kept as a control group.
+    #[serde(default, deserialize_with = "crate::http::whole_number")]
     #[schema(minimum = 0, maximum = 50)]
     holdout_percent: Option<i32>,
     /// 1-90 (default 14): days after a message in which an order counts as converted.
+    #[serde(default, deserialize_with = "crate::http::whole_number")]
     #[schema(minimum = 1, maximum = 90)]
     attribution_days: Option<i32>,
 }
@@ -403,11 +405,11 @@ async fn update_campaign(
     let who = auth.principal.clone();
     let campaign = crate::db::transaction(&state.pool, move |conn| {
         let current = store::lock(conn, id)?;
+        let fields = input.fields(Some(&current))?;
         crate::http::check_version(expected, current.version)?;
         if !rules::editable(current.status()) {
             return Err(ApiError::conflict("campaign_not_editable", "only a draft or paused campaign can be changed"));
         }
-        let fields = input.fields(Some(&current))?;
         check_references(conn, &fields)?;
         let campaign = store::update(conn, &current, &fields)?;
         crate::audit::record(conn, &who, "campaign.update", "campaign", Some(id.to_string()), json!({}))?;

@@ -128,8 +128,10 @@ async fn record_message_status(
 #[schema(example = json!({"max_messages": 3, "per_days": 7}))]
 pub struct FrequencyCap {
     /// Marketing messages a customer may get, every campaign counted (0 stops all).
+    #[serde(deserialize_with = "crate::http::whole_number_required")]
     #[schema(minimum = 0, maximum = 1000)]
     max_messages: i32,
+    #[serde(deserialize_with = "crate::http::whole_number_required")]
     #[schema(minimum = 1, maximum = 365)]
     per_days: i32,
 }

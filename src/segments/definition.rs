@@ -369,11 +369,8 @@ fn scalar(field: Field, kind: Kind, value: &Value, path: &str) -> Result<Operand
             Ok(Operand::Integer(n.ok_or_else(|| mistake(path, "must be a whole number, 0 or more"))?))
         }
         Kind::Money => {
-            let parsed = match value {
-                Value::String(s) => s.parse::<Decimal>().ok(),
-                Value::Number(n) => n.to_string().parse::<Decimal>().ok(),
-                _ => None,
-            };
+            // Money is a string everywhere in the API (SPEC §2).
+            let parsed = value.as_str().and_then(|s| s.parse::<Decimal>().ok());
             let amount = parsed
                 .filter(|d| *d >= Decimal::ZERO && d.scale() <= 2 && *d < Decimal::from(1_000_000_000_000i64))
                 .ok_or_else(|| mistake(path, "must be an amount such as \"300.00\", 0 or more"))?;
@@ -528,7 +525,7 @@ mod tests {
     fn values_take_the_type_of_their_field() {
         let node = parse(
             &json!({"all": [
-                {"field": "spend", "op": "between", "value": ["300.00", 500], "window_days": 90},
+                {"field": "spend", "op": "between", "value": ["300.00", "500"], "window_days": 90},
                 {"field": "lifecycle_stage", "op": "in", "value": ["dormant", "churn_risk"]},
                 {"field": "tier", "op": "exists"},
                 {"field": "registered_at", "op": "lt", "value": "2026-01-01"}
