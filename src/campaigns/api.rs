@@ -131,6 +131,7 @@ pub struct CampaignInput {
     #[schema(format = "campaign-kind")]
     kind: Option<String>,
     /// Whom it reaches: required for one-off and scheduled campaigns.
+    #[serde(default, deserialize_with = "crate::http::object_only")]
     audience: Option<Audience>,
     /// Required for a triggered campaign, and only for one.
     #[schema(value_type = Option<Object>)]
@@ -139,6 +140,7 @@ pub struct CampaignInput {
     #[schema(value_type = Option<Vec<Object>>)]
     actions: Option<Value>,
     /// `starts_at` is required for a scheduled campaign; `ends_at` after it.
+    #[serde(default, deserialize_with = "crate::http::object_only")]
     schedule: Option<Schedule>,
     /// Money: the most the campaign may cost; past it customers are suppressed (`budget_exhausted`).
     #[serde(default, deserialize_with = "money_patch")]

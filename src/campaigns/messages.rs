@@ -152,8 +152,10 @@ pub struct QuietHours {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"frequency_cap": {"max_messages": 3, "per_days": 7}, "quiet_hours": {"start": "21:00", "end": "09:00"}}))]
 pub struct MarketingSettings {
+    #[serde(deserialize_with = "crate::http::object_required")]
     frequency_cap: FrequencyCap,
     /// Messages decided within them wait until they end; `null`: none.
+    #[serde(default, deserialize_with = "crate::http::object_only")]
     quiet_hours: Option<QuietHours>,
 }
 

@@ -102,6 +102,30 @@ pub fn whole_number_i64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option
     }
 }
 
+/// A nested object, never its fields as a list: serde's derive would also take `[a, b]` for a
+/// struct, which the document does not allow. Null or absent is `None`.
+pub fn object_only<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    use serde::de::Error;
+    match Option::<serde_json::Value>::deserialize(d)? {
+        None => Ok(None),
+        Some(v @ serde_json::Value::Object(_)) => serde_json::from_value(v).map(Some).map_err(D::Error::custom),
+        Some(other) => Err(D::Error::custom(format!("invalid type: {other}, expected an object"))),
+    }
+}
+
+/// Like `object_only`, for a nested object that must be there.
+pub fn object_required<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
+    object_only(d)?.ok_or_else(|| serde::de::Error::custom("invalid type: null, expected an object"))
+}
+
 /// Trimmed text; blank counts as absent.
 pub fn clean(text: Option<String>) -> Option<String> {
     text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())

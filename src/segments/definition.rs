@@ -176,6 +176,11 @@ const OPS: &[(&str, Op)] = &[
     ("exists", Op::Exists),
 ];
 
+/// The operators a field takes: its kind's, except that every customer has a lifecycle stage.
+fn field_ops(field: Field) -> Vec<Op> {
+    ops_of(field.kind()).iter().copied().filter(|o| !(field == Field::LifecycleStage && *o == Op::Exists)).collect()
+}
+
 fn ops_of(kind: Kind) -> &'static [Op] {
     use Op::*;
     match kind {
@@ -275,7 +280,7 @@ fn parse_condition(object: &Map<String, Value>, path: &str) -> Result<Condition,
     let op_path = format!("{path}.op");
     let op_name = object.get("op").and_then(Value::as_str).ok_or_else(|| mistake(&op_path, "must be a string"))?;
     let op = OPS.iter().find(|(n, _)| *n == op_name).map(|(_, o)| *o);
-    let allowed = ops_of(field.kind());
+    let allowed = field_ops(field);
     let op = op.filter(|o| allowed.contains(o)).ok_or_else(|| {
         let names: Vec<&str> =
             allowed.iter().filter_map(|o| OPS.iter().find(|(_, x)| x == o).map(|(n, _)| *n)).collect();
@@ -418,7 +423,7 @@ pub fn json_schema(node_ref: &str) -> Value {
             (vec![Op::Exists], None),
         ];
         for (ops, value) in groups {
-            let ops: Vec<&str> = ops.iter().filter(|o| ops_of(kind).contains(o)).map(op_name).collect();
+            let ops: Vec<&str> = ops.iter().filter(|o| field_ops(*field).contains(o)).map(op_name).collect();
             if ops.is_empty() {
                 continue;
             }
@@ -495,6 +500,7 @@ mod tests {
             (json!({"field": "city", "op": "exists", "value": 1}), "definition.value"),
             (json!({"field": "city", "op": "eq", "value": "x", "extra": 1}), "definition.extra"),
             (json!([1]), "definition"),
+            (json!({"field": "lifecycle_stage", "op": "exists"}), "definition.op"),
         ];
         for (definition, path) in table {
             assert_eq!(err(definition.clone()).path, path, "{definition}");

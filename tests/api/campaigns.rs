@@ -629,3 +629,141 @@ async fn the_report_attributes_orders_in_the_window_and_coupon_use_against_the_c
     assert_eq!(report.body["delivered"], 1);
     assert_eq!(report.body["by_channel"][0]["clicked"], 1);
 }
+
+#[actix_web::test]
+async fn first_orders_tier_upgrades_and_abandoned_carts_trigger_once_each() {
+    let app = app_at(morning()).await;
+    let admin = app.admin_token();
+    let thanks = |trigger: &str| {
+        json!({"name": format!("触发-{trigger}"), "kind": "triggered", "trigger": {"type": trigger},
+               "actions": [{"type": "award_points", "points": 50}]})
+    };
+    let first = campaign(&app, thanks("first_order")).await;
+    let upgraded = campaign(&app, thanks("tier_upgraded")).await;
+    let cart = campaign(&app, thanks("cart_abandoned")).await;
+
+    let buyer = customer(&app, json!({"name": "首单"})).await;
+    let member = customer(&app, json!({"name": "升级"})).await;
+    let shopper = customer(&app, json!({"name": "加购"})).await;
+    let came_back = customer(&app, json!({"name": "加购后下单"})).await;
+    for who in [buyer, member] {
+        app.post(&format!("/v1/customers/{who}/membership"))
+            .token(&admin)
+            .json(&json!({"channel": "pos"}))
+            .send()
+            .await;
+    }
+    order(&app, buyer, morning(), "99.00", "女装", &[]).await;
+    order(&app, buyer, morning(), "59.00", "女装", &[]).await;
+    app.put(&format!("/v1/customers/{member}/membership/tier"))
+        .token(&admin)
+        .json(&json!({"tier": "gold", "reason": "manual"}))
+        .send()
+        .await
+        .assert_status(200);
+    for who in [shopper, came_back] {
+        let body = json!({"source": "tmall", "kind": "cart_abandoned", "customer_id": who,
+                          "items": [{"sku": "W-DRESS-001", "name": "连衣裙", "quantity": 1, "unit_price": "299"}]});
+        app.post("/v1/leads").token(&admin).json(&body).send().await.assert_status(201);
+    }
+    app.state.clock.set(morning() + Duration::minutes(5));
+    order(&app, came_back, morning() + Duration::minutes(5), "299.00", "女装", &[]).await;
+    tick(&app).await;
+    tick(&app).await;
+    let reached = |id: Uuid| decisions(&app, id).into_iter().map(|r| r.0).collect::<Vec<_>>();
+    // Two first orders (the one who came back for the cart too), each once however many orders follow.
+    assert_eq!(reached(first), vec![buyer, came_back]);
+    assert_eq!(reached(upgraded), vec![member]);
+    assert_eq!(reached(cart), vec![shopper], "a cart followed by an order is not abandoned");
+    crate::orders::assert_audit_clean(&app).await;
+}
+
+#[actix_web::test]
+async fn the_budget_and_the_coupons_own_limits_suppress_with_their_reasons() {
+    let app = app_at(morning()).await;
+    let mut people = Vec::new();
+    for i in 0..6 {
+        people.push(customer(&app, json!({"name": format!("预算{i}"), "city": "南京"})).await);
+    }
+    people.sort();
+    let audience = segment(&app, json!({"field": "city", "op": "eq", "value": "南京"})).await;
+    // Each reach costs 3.00 (the coupon's unit cost): a 10.00 budget reaches three customers.
+    let coupon =
+        template(&app, json!({"name": "限量券", "kind": "cash", "discount": "3.00", "unit_cost": "3.00"})).await;
+    let id = campaign(
+        &app,
+        json!({"name": "预算", "kind": "one_off", "audience": {"segment_id": audience}, "budget": "10.00",
+        "actions": [{"type": "issue_coupon", "template_id": coupon}]}),
+    )
+    .await;
+    tick(&app).await;
+    let rows = decisions(&app, id);
+    let reasons: Vec<Option<String>> = rows.iter().map(|r| r.2.clone()).collect();
+    assert_eq!(
+        reasons,
+        vec![
+            None,
+            None,
+            None,
+            Some("budget_exhausted".into()),
+            Some("budget_exhausted".into()),
+            Some("budget_exhausted".into())
+        ]
+    );
+    let report = app.get(&format!("/v1/campaigns/{id}/report")).token(&app.admin_token()).send().await;
+    assert_eq!(report.body["cost"], "9.00");
+    assert_eq!(report.body["suppressed"], json!({"budget_exhausted": 3}));
+
+    // A template with 2 coupons left reaches two; the others are told why.
+    let scarce = app
+        .post("/v1/coupon-templates")
+        .token(&app.admin_token())
+        .json(&json!({"name": "仅两张", "kind": "cash", "discount": "1.00", "valid_days_after_issue": 30,
+                      "total_quantity": 2, "status": "active"}))
+        .send()
+        .await
+        .uuid("id");
+    let id = campaign(
+        &app,
+        json!({"name": "限量", "kind": "one_off", "audience": {"segment_id": audience},
+        "actions": [{"type": "issue_coupon", "template_id": scarce}]}),
+    )
+    .await;
+    tick(&app).await;
+    let rows = decisions(&app, id);
+    assert_eq!(rows.iter().filter(|r| r.1 == "reached" && r.3.is_some()).count(), 2);
+    assert_eq!(rows.iter().filter(|r| r.2.as_deref() == Some("coupon_unavailable")).count(), 4);
+}
+
+#[actix_web::test]
+async fn an_erasure_blanks_the_persons_messages_and_cancels_those_still_waiting() {
+    // 22:00 in Shanghai: the message waits for the morning.
+    let app = app_at(Utc.with_ymd_and_hms(2026, 6, 15, 14, 0, 0).single().expect("instant")).await;
+    let who =
+        customer(&app, json!({"name": "隐私", "phone": "13800000031", "consents": {"marketing_sms": true}})).await;
+    let other =
+        customer(&app, json!({"name": "旁人", "phone": "13800000032", "consents": {"marketing_sms": true}})).await;
+    let audience = segment(&app, json!({"field": "consent.marketing_sms", "op": "eq", "value": true})).await;
+    let id = campaign(
+        &app,
+        json!({"name": "夜间", "kind": "one_off", "audience": {"segment_id": audience},
+        "actions": [{"type": "send_message", "channel": "sms", "template": "{{name}}您好"}]}),
+    )
+    .await;
+    tick(&app).await;
+    app.delete(&format!("/v1/customers/{who}")).token(&app.admin_token()).send().await.assert_status(204);
+    app.state.clock.set(Utc.with_ymd_and_hms(2026, 6, 16, 1, 0, 0).single().expect("09:00"));
+    tick(&app).await;
+    assert!(message_events(&app, who).is_empty(), "never sent to an erased customer");
+    assert_eq!(message_events(&app, other)[0].0, "旁人您好");
+    use diesel::prelude::*;
+    use retail_crm::schema::campaign_messages as cm;
+    let rows: Vec<(String, String, String, Option<String>)> = cm::table
+        .filter(cm::customer_id.eq(who))
+        .select((cm::recipient, cm::body, cm::status, cm::reason))
+        .load(&mut app.conn())
+        .expect("messages");
+    assert_eq!(rows, vec![(String::new(), "[erased]".to_string(), "failed".to_string(), Some("not_live".to_string()))]);
+    let report = app.get(&format!("/v1/campaigns/{id}/report")).token(&app.admin_token()).send().await;
+    assert_eq!(report.body["by_channel"][0]["failed"], 1);
+}
