@@ -87,8 +87,9 @@ CREATE INDEX campaign_messages_customer_idx ON campaign_messages (customer_id, c
 CREATE INDEX campaign_messages_campaign_idx ON campaign_messages (campaign_id);
 CREATE INDEX campaign_messages_deferred_idx ON campaign_messages (send_at) WHERE status = 'deferred';
 
--- Trigger scans read events of one type after a point in time.
-CREATE INDEX events_type_idx ON events (type, occurred_at);
+-- Event triggers scan tier moves and abandoned carts since a campaign's activation.
+CREATE INDEX tier_changes_occurred_idx ON tier_changes (occurred_at);
+CREATE INDEX leads_abandoned_cart_idx ON leads (created_at) WHERE kind = 'cart_abandoned';
 
 -- Bonus points a campaign awards go through the ledger as their own kind of entry.
 ALTER TABLE points_entries DROP CONSTRAINT points_entries_kind_check;

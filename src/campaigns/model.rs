@@ -41,7 +41,7 @@ pub enum Trigger {
     FirstOrder,
     /// A move to a higher tier. Once per move.
     TierUpgraded,
-    /// A cart left without an order (`POST /v1/carts/abandoned`). Once per cart.
+    /// A `cart_abandoned` lead of the customer with no order after it. Once per lead.
     CartAbandoned,
 }
 

@@ -140,18 +140,18 @@ pub fn candidates(
             format!("a.first_order_on >= ({activated} AT TIME ZONE $2::text)::date"),
         ),
         Some(Trigger::TierUpgraded) => (
-            "events e JOIN customers c ON c.id = e.subject_id
-             JOIN tiers tf ON tf.code = e.data ->> 'from' JOIN tiers tt ON tt.code = e.data ->> 'to'"
+            "tier_changes tc JOIN customers c ON c.id = tc.customer_id
+             JOIN tiers tf ON tf.code = tc.from_tier JOIN tiers tt ON tt.code = tc.to_tier"
                 .into(),
-            "e.id::text".into(),
-            format!("e.type = 'membership.tier_changed' AND e.occurred_at >= {activated} AND tt.rank > tf.rank"),
+            "tc.id::text".into(),
+            format!("tc.occurred_at >= {activated} AND tt.rank > tf.rank"),
         ),
         Some(Trigger::CartAbandoned) => (
-            "events e JOIN customers c ON c.id = e.subject_id".into(),
-            "(e.data ->> 'lead_id')".into(),
+            "leads l JOIN customers c ON c.id = l.customer_id".into(),
+            "l.id::text".into(),
             format!(
-                "e.type = 'lead.created' AND e.data ->> 'kind' = 'cart_abandoned' AND e.occurred_at >= {activated}
-                 AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.occurred_at > e.occurred_at)"
+                "l.kind = 'cart_abandoned' AND l.created_at >= {activated}
+                 AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = c.id AND o.occurred_at > l.created_at)"
             ),
         ),
     };
@@ -413,7 +413,8 @@ fn batch(
     if state.finished || !state.active {
         return Ok(Batch::Done);
     }
-    // The events scan re-reads its events each time; only the audience's runs keep a cursor.
+    // An event trigger's standing scan re-reads its tier moves or carts each time (those decided
+    // drop out); only the audience's runs keep a cursor.
     let after = if run == "events" { None } else { state.cursor };
     let due = candidates(conn, plan, ctx.at, after, BATCH)?;
     let Some(last) = due.last().map(|c| c.customer_id) else {
