@@ -4,12 +4,20 @@
     benchlib.py free-port                      a free loopback TCP port
     benchlib.py cpu SERVICE_PID POSTMASTER_PID CPU counters now (JSON): machine, service, PostgreSQL
     benchlib.py report WORK_DIR RESULTS_DIR    the summary block (stdout) and RESULTS_DIR/<timestamp>.json
+    benchlib.py segments-report WORK_DIR RESULTS_DIR
+                                               the same for bench/segments-campaigns:
+                                               RESULTS_DIR/<timestamp>-segments.json
 
 WORK_DIR holds what the run collected: meta.json, <phase>.wrk (wrk output with a BENCH_RESULT line; the
 checkout workload's also has counters: quotes, orders, orders_ok = sales, ...),
 <phase>.pgbench (pgbench output), <phase>.cpu0/.cpu1 (cpu snapshots), <phase>.lsn0/.lsn1 (WAL positions),
 <phase>.time (/usr/bin/time of the load generator), pgbench_<phase>_log.* (sampled transaction logs),
 audit.json, and optionally <phase>.pgss / perf-<phase>.txt.
+
+bench/segments-campaigns leaves meta.json (config, environment, the seed's figures), preview-<name>.def /
+.times ("run seconds" a line, run 0 the warm-up) / .json (the last response), lookup-idle.wrk and
+lookup-campaign.wrk (with .cpu0/.cpu1, .lsn0/.lsn1, .time), campaign.poll ("elapsed decided messages status"
+a line, every 0.25 s from the activation) and campaign.json (the campaign's final counts).
 """
 
 import datetime
@@ -24,6 +32,9 @@ TARGET_ORDERS_RATIO = 0.6
 TARGET_CHECKOUT_RATIO = 0.3  # coupon checkout: sales/s (quote + order each) / TPC-B TPS
 TARGET_LOOKUP_RATIO = 0.3
 TARGET_LOOKUP_P99_MS = 10.0
+TARGET_PREVIEW_MS = 1000.0  # segments-campaigns: the 5-condition preview at 1 M customers / 10 M orders
+TARGET_CAMPAIGN_SECONDS = 60.0  # activation to the last message of a one-off campaign to 100 k customers
+TARGET_LOOKUP_P99_DURING_CAMPAIGN = 1.5  # lookup p99 while the campaign runs / idle p99
 
 
 def free_port():
@@ -485,6 +496,220 @@ def report(work, results_dir):
     print("\n".join(lines))
 
 
+def _preview(work, name):
+    """One preview definition: its timed runs (ms; the warm-up apart), the count and the steps."""
+    times = _read(f"{work}/preview-{name}.times")
+    if times is None:
+        return None
+    runs = []
+    warmup = None
+    timed_out = None
+    for line in times.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[1] == "timeout":
+            timed_out = {"run": int(parts[0]), "after_s": float(parts[2])}
+        elif len(parts) == 2:
+            ms = round(float(parts[1]) * 1000, 1)
+            if parts[0] == "0":
+                warmup = ms
+            else:
+                runs.append(ms)
+    body = json.loads(_read(f"{work}/preview-{name}.json", "{}") or "{}")
+    ordered = sorted(runs)
+    if timed_out:
+        # The median of the runs that finished would flatter it: a timed-out definition has no figures.
+        ordered = []
+    return {
+        "definition": json.loads(_read(f"{work}/preview-{name}.def", "null") or "null"),
+        "customers": body.get("customers"),
+        "steps": [s.get("customers") for s in body.get("steps", [])],
+        "warmup_ms": warmup,
+        "runs_ms": runs,
+        "timed_out": timed_out,
+        "min_ms": ordered[0] if ordered else None,
+        "median_ms": ordered[len(ordered) // 2] if len(ordered) % 2 else
+        (round((ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2, 1) if ordered else None),
+        "max_ms": ordered[-1] if ordered else None,
+    }
+
+
+def _campaign(work):
+    """The campaign's final counts, with the times read off the poll: all decided, the last message, completed."""
+    final = json.loads(_read(f"{work}/campaign.json", "null") or "null")
+    poll = []
+    for line in (_read(f"{work}/campaign.poll", "") or "").splitlines():
+        parts = line.split()
+        if len(parts) == 4:
+            poll.append((float(parts[0]), int(parts[1]), int(parts[2]), parts[3]))
+    if final is None:
+        return None
+
+    def first(pred):
+        return next((round(t, 2) for (t, d, m, s) in poll if pred(d, m, s)), None)
+
+    audience = final.get("audience")
+    messages = final.get("messages", 0)
+    result = dict(final)
+    result["polls"] = len(poll)
+    result["all_decided_s"] = first(lambda d, m, s: d >= audience)
+    result["last_message_s"] = first(lambda d, m, s: m >= messages) if messages else None
+    result["completed_s"] = first(lambda d, m, s: s == "completed")
+    result["first_decision_s"] = first(lambda d, m, s: d > 0)
+    last = result["last_message_s"]
+    result["messages_per_s"] = round(messages / last, 1) if messages and last else None
+    done = result["all_decided_s"]
+    result["decisions_per_s"] = round(final.get("decided", 0) / done, 1) if done else None
+    return result
+
+
+def segments_report(work, results_dir):
+    meta = json.loads(_read(f"{work}/meta.json", "{}"))
+    previews = {name: _preview(work, name) for name in ("main", "lifecycle", "bought")}
+    idle = api_phase(work, "lookup-idle")
+    during = api_phase(work, "lookup-campaign")
+    campaign = _campaign(work)
+    cfg = meta.get("config", {})
+    env = meta.get("environment", {})
+    seed = meta.get("seed", {})
+
+    main = previews.get("main") or {}
+    p99_idle = (idle or {}).get("latency_ms", {}).get("p99")
+    p99_during = (during or {}).get("latency_ms", {}).get("p99")
+    p99_ratio = round(p99_during / p99_idle, 2) if p99_idle and p99_during is not None else None
+    last_message = (campaign or {}).get("last_message_s")
+    everyone = bool(campaign) and campaign.get("decided") == campaign.get("audience")
+    full_scale = cfg.get("customers", 0) >= 1_000_000 and cfg.get("orders", 0) >= 10_000_000
+    full_audience = cfg.get("campaign_audience", 0) >= 100_000
+    targets = {
+        "preview_median_ms": {
+            "ms": main.get("median_ms"), "target": f"<= {TARGET_PREVIEW_MS:g} ms at 1 M customers / 10 M orders",
+            "met": main.get("median_ms") is not None and main["median_ms"] <= TARGET_PREVIEW_MS,
+            "timed_out": bool(main.get("timed_out")),
+            "at_target_scale": full_scale,
+        },
+        "campaign_last_message_s": {
+            "seconds": last_message, "target": f"<= {TARGET_CAMPAIGN_SECONDS:g} s for 100 k customers",
+            "met": everyone and last_message is not None and last_message <= TARGET_CAMPAIGN_SECONDS,
+            "at_target_scale": full_audience,
+        },
+        "lookup_p99_during_campaign_ratio": {
+            "ratio": p99_ratio, "target": f"<= {TARGET_LOOKUP_P99_DURING_CAMPAIGN:g} x idle",
+            "met": p99_ratio is not None and p99_ratio <= TARGET_LOOKUP_P99_DURING_CAMPAIGN,
+        },
+    }
+    started = meta.get("started_at") or datetime.datetime.now(datetime.timezone.utc).isoformat()
+    doc = {
+        "benchmark": "bench/segments-campaigns",
+        "started_at": started,
+        "config": cfg,
+        "environment": env,
+        "seed": seed,
+        "previews": previews,
+        "lookup_idle": idle,
+        "lookup_during_campaign": during,
+        "campaign": campaign,
+        "targets": targets,
+    }
+    os.makedirs(results_dir, exist_ok=True)
+    stamp = re.sub(r"[^0-9T]", "", started.split(".")[0].split("+")[0])
+    out = os.path.join(results_dir, f"{stamp}-segments.json")
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+
+    mark = lambda ok: "met" if ok else "NOT met"  # noqa: E731
+    counts = seed.get("counts", {})
+    lines = ["=== retail-crm bench/segments-campaigns ==="]
+    lines.append(f"when:     {started}   commit {env.get('git_commit', '?')}{' (dirty tree)' if env.get('git_dirty') else ''}")
+    lines.append(f"machine:  {env.get('cpus', '?')} cores, {env.get('cpu_model', '?')}; PostgreSQL {env.get('postgres', '?')} "
+                 f"(embedded, fsync on)")
+    lines.append(f"data:     {counts.get('customers', 0):,} customers ({counts.get('customers_with_phone', 0):,} with a phone, "
+                 f"{counts.get('customers_sms_granted', 0):,} with marketing_sms), {counts.get('memberships', 0):,} members, "
+                 f"{counts.get('orders', 0):,} orders, {counts.get('order_lines', 0):,} order lines"
+                 f"{'' if cfg.get('line_pct', 100) == 100 else ' (lines for ' + str(cfg.get('line_pct')) + '% of the orders only)'}")
+    lines.append(f"          activity: {counts.get('customer_order_days', 0):,} customer-days, "
+                 f"{counts.get('customer_activity', 0):,} customers with orders, "
+                 f"{counts.get('customer_categories', 0):,} customer-categories; database "
+                 f"{_fmt((counts.get('database_bytes') or 0) / 2**30, ' GiB', 2)}")
+    copy = seed.get("copy", {})
+    rate = seed["copy_rows"] / seed["copy_seconds"] if seed.get("copy_seconds") else None
+    lines.append(f"seed:     {_fmt(seed.get('seconds'), ' s')} in all: COPY {seed.get('copy_rows', 0):,} rows in "
+                 f"{_fmt(seed.get('copy_seconds'), ' s')} ({_fmt(rate, ' rows/s', 0)}; "
+                 + ", ".join(f"{t} {_fmt(c['rows'] / c['seconds'] if c.get('seconds') else None, '/s', 0)}"
+                             for t, c in copy.items())
+                 + f"), memberships + tag + activity {_fmt(seed.get('finish_seconds'), ' s')}, "
+                 f"{seed.get('secondary_indexes', '?')} indexes {_fmt(seed.get('index_seconds'), ' s')}, "
+                 f"VACUUM ANALYZE + CHECKPOINT {_fmt(seed.get('vacuum_checkpoint_seconds'), ' s')}")
+    lines.append("")
+    labels = {"main": "preview: 5 conditions", "lifecycle": "preview: lifecycle_stage", "bought": "preview: category+spend"}
+    for name, p in previews.items():
+        if not p:
+            lines.append(f"{labels[name]:<28} not run")
+            continue
+        if p.get("timed_out"):
+            t = p["timed_out"]
+            lines.append(f"{labels[name]:<28} TIMED OUT: run {t['run']} ({'the warm-up' if t['run'] == 0 else 'timed'}) "
+                         f"took over {t['after_s']:g} s; its query was cancelled and the remaining runs skipped"
+                         f"{'' if not p['runs_ms'] else ' (finished runs: ' + '/'.join(f'{m:.0f}' for m in p['runs_ms']) + ' ms)'}")
+            continue
+        steps = " → ".join(f"{s:,}" for s in p["steps"] if s is not None)
+        lines.append(f"{labels[name]:<28} min {_fmt(p['min_ms'], ' ms', 0):>8}  median {_fmt(p['median_ms'], ' ms', 0):>8}  "
+                     f"max {_fmt(p['max_ms'], ' ms', 0):>8}  ({len(p['runs_ms'])} runs, warm-up {_fmt(p['warmup_ms'], ' ms', 0)})  "
+                     f"{p['customers'] if p['customers'] is None else format(p['customers'], ',')} customers  [{steps}]")
+    lines.append("")
+    for label, r in (("lookup, idle", idle), ("lookup, during campaign", during)):
+        if not r:
+            lines.append(f"{label:<28} not run")
+            continue
+        if "error" in r:
+            lines.append(f"{label:<28} ERROR: {r['error']}")
+            continue
+        lat = r["latency_ms"]
+        detail = ""
+        if r["non_2xx"]:
+            detail = " (" + ", ".join(f"{k}: {v}" for k, v in sorted(r["non_2xx_by_status"].items())) + ")"
+        lines.append(f"{label:<28} {_fmt(r['throughput_2xx_rps'], ' req/s'):>14}   p50 {_fmt(lat['p50'], ' ms', 2)}   "
+                     f"p99 {_fmt(lat['p99'], ' ms', 2)}   max {_fmt(lat['max'], ' ms', 1)}   {r['ok_2xx']:,} ok in "
+                     f"{r['seconds']} s, {r['non_2xx']:,} non-2xx{detail}, {sum(r['socket_errors'].values())} socket errors")
+        if (r["non_2xx"] or sum(r["socket_errors"].values())) and r.get("first_error_body"):
+            lines.append(f"{'':<28} first error: {r['first_error_body'][:200]}")
+    if campaign:
+        outcomes = ", ".join(f"{k} {v:,}" for k, v in sorted((campaign.get("outcomes") or {}).items()))
+        lines.append(f"{'campaign':<28} {campaign.get('decided', 0):,} of {campaign.get('audience', 0):,} decided ({outcomes}); "
+                     f"{campaign.get('messages', 0):,} messages, {campaign.get('coupons_issued', 0):,} coupons; "
+                     f"status {campaign.get('status')}")
+        lines.append(f"{'':<28} first decision {_fmt(campaign.get('first_decision_s'), ' s', 1)}, all decided "
+                     f"{_fmt(campaign.get('all_decided_s'), ' s', 1)}, last message {_fmt(last_message, ' s', 1)}, "
+                     f"completed {_fmt(campaign.get('completed_s'), ' s', 1)} after the activation (polled every 0.25 s): "
+                     f"{_fmt(campaign.get('messages_per_s'), ' messages/s', 0)}")
+        c = (during or {}).get("cpu")
+        if c:
+            lines.append(f"{'':<28} CPU during the run: service {c['service_cpu_s']:.1f} s, PostgreSQL {c['postgres_cpu_s']:.1f} s, "
+                         f"machine busy {c['machine_busy_pct']:.0f}%")
+    lines.append("")
+    t = targets
+    scale_note = lambda ok: "" if ok else "   (below the target's scale)"  # noqa: E731
+    main_figure = (f"> {main['timed_out']['after_s'] * 1000:,.0f} ms (timed out)" if main.get("timed_out")
+                   else f"{_fmt(main.get('median_ms'), ' ms', 0):>9} median")
+    lines.append(f"preview (5 conditions) = {main_figure}   (target <= {TARGET_PREVIEW_MS:g} ms)   "
+                 f"{mark(t['preview_median_ms']['met'])}{scale_note(full_scale)}")
+    lines.append(f"campaign last message  = {_fmt(last_message, ' s', 1):>9}          (target <= {TARGET_CAMPAIGN_SECONDS:g} s)   "
+                 f"{mark(t['campaign_last_message_s']['met'])}{scale_note(full_audience)}"
+                 f"{'' if everyone else '   (not every audience customer was decided)'}")
+    lines.append(f"lookup p99 campaign/idle = {_fmt(p99_ratio, 'x', 2):>7}  ({_fmt(p99_during, ' ms', 2)} / "
+                 f"{_fmt(p99_idle, ' ms', 2)})   (target <= {TARGET_LOOKUP_P99_DURING_CAMPAIGN:g}x)   "
+                 f"{mark(t['lookup_p99_during_campaign_ratio']['met'])}")
+    for label, r in (("idle lookups", idle), ("the campaign", during)):
+        c = (r or {}).get("cpu") or {}
+        other = c.get("other_cpu_s")
+        busy_s = c.get("service_cpu_s", 0) + c.get("postgres_cpu_s", 0) + c.get("load_generator_cpu_s", 0) + (other or 0)
+        if other is not None and busy_s and other > 0.1 * busy_s:
+            lines.append(f"WARNING: other processes took {other:.1f} cpu-s during {label} "
+                         f"({100 * other / busy_s:.0f}% of the busy time): that figure is disturbed, rerun on an idle machine")
+    lines.append(f"results: {os.path.relpath(out)}")
+    print("\n".join(lines))
+
+
 def main(argv):
     if len(argv) >= 2 and argv[1] == "free-port":
         free_port()
@@ -492,6 +717,8 @@ def main(argv):
         cpu(argv[2], argv[3])
     elif len(argv) == 4 and argv[1] == "report":
         report(argv[2], argv[3])
+    elif len(argv) == 4 and argv[1] == "segments-report":
+        segments_report(argv[2], argv[3])
     else:
         sys.stderr.write(__doc__)
         return 2
