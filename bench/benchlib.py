@@ -627,8 +627,7 @@ def segments_report(work, results_dir):
                  f"{counts.get('customers_sms_granted', 0):,} with marketing_sms), {counts.get('memberships', 0):,} members, "
                  f"{counts.get('orders', 0):,} orders, {counts.get('order_lines', 0):,} order lines"
                  f"{'' if cfg.get('line_pct', 100) == 100 else ' (lines for ' + str(cfg.get('line_pct')) + '% of the orders only)'}")
-    lines.append(f"          activity: {counts.get('customer_order_days', 0):,} customer-days, "
-                 f"{counts.get('customer_activity', 0):,} customers with orders, "
+    lines.append(f"          activity: {counts.get('customer_activity', 0):,} customers with orders, "
                  f"{counts.get('customer_categories', 0):,} customer-categories; database "
                  f"{_fmt((counts.get('database_bytes') or 0) / 2**30, ' GiB', 2)}")
     copy = seed.get("copy", {})

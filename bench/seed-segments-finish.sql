@@ -1,7 +1,7 @@
 -- After bench/segments-campaigns has streamed the customers, identities, orders and order lines
 -- (bench/seed-segments.sql): memberships, the campaign's audience tag, and the per-customer activity
--- the service derives from orders — the statements of src/customers/activity.rs (REFRESH_DAYS,
--- REFRESH_CATEGORIES, REFRESH_ACTIVITY) over every customer at once instead of `customer_id = ANY($1)`,
+-- the service derives from orders — the statements of src/customers/activity.rs (REFRESH_ACTIVITY,
+-- REFRESH_CATEGORIES) over every customer at once instead of `customer_id = ANY($1)`,
 -- business days in :tz — and the activity follower's cursor moved past every event so far (orders
 -- seeded with COPY have no events: there is nothing for it to replay). Drops the `bench` schema.
 --
@@ -31,14 +31,6 @@ SELECT id, 'bench-campaign', now()
 FROM (SELECT id FROM bench.customer_gen WHERE has_phone AND consent_bucket < 60 ORDER BY bench.u(n, 41) LIMIT :audience) a
 ORDER BY id;
 
--- REFRESH_DAYS
-INSERT INTO customer_order_days (customer_id, day, orders, spend)
-SELECT o.customer_id, (o.occurred_at AT TIME ZONE :'tz')::date, count(*), sum(o.paid_amount - o.refunded_amount)
-FROM orders o
-WHERE o.customer_id IS NOT NULL AND NOT (o.paid_amount > 0 AND o.refunded_amount >= o.paid_amount)
-GROUP BY 1, 2
-ORDER BY 1, 2;
-
 -- REFRESH_CATEGORIES
 INSERT INTO customer_categories (customer_id, category, orders, quantity, spend, last_bought_on)
 SELECT o.customer_id, l.category, count(DISTINCT o.id), sum(l.quantity - l.refunded_quantity),
@@ -50,9 +42,16 @@ GROUP BY 1, 2
 ORDER BY 1, 2;
 
 -- REFRESH_ACTIVITY
-INSERT INTO customer_activity (customer_id, first_order_on, last_order_on, orders, spend)
-SELECT customer_id, min(day), max(day), sum(orders), sum(spend)
-FROM customer_order_days GROUP BY customer_id
+INSERT INTO customer_activity (customer_id, first_order_on, last_order_on, orders, spend, order_days, spend_running)
+SELECT customer_id, min(day), max(day), count(*), sum(net),
+       array_agg(day ORDER BY day, id), array_agg(running ORDER BY day, id)
+FROM (SELECT o.customer_id, o.id, (o.occurred_at AT TIME ZONE :'tz')::date AS day,
+             o.paid_amount - o.refunded_amount AS net,
+             sum(o.paid_amount - o.refunded_amount)
+                 OVER (PARTITION BY o.customer_id ORDER BY (o.occurred_at AT TIME ZONE :'tz')::date, o.id) AS running
+      FROM orders o
+      WHERE o.customer_id IS NOT NULL AND NOT (o.paid_amount > 0 AND o.refunded_amount >= o.paid_amount)) counted
+GROUP BY customer_id
 ORDER BY customer_id;
 
 -- The follower has nothing to replay: every event so far (none is about a seeded order) is behind it.

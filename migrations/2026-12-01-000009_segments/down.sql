@@ -2,4 +2,3 @@ DROP TABLE segments;
 DROP TABLE outbox_followers;
 DROP TABLE customer_categories;
 DROP TABLE customer_activity;
-DROP TABLE customer_order_days;

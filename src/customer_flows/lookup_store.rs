@@ -2,12 +2,12 @@
 //! loyalty and coupons together, so its SQL lives with the use case, not in any one domain.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use diesel::sql_types::{Array, Date, Int4, Int8, Nullable, Numeric, Text, Timestamptz};
+use diesel::sql_types::{Array, Date, Int8, Nullable, Numeric, Text, Timestamptz};
 use diesel::{PgConnection, QueryableByName, RunQueryDsl};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::customers::lifecycle::{OrderHistory, CHURN_WINDOW_DAYS};
+use crate::customers::lifecycle::OrderHistory;
 use crate::customers::store::Customer;
 use crate::http::error::ApiResult;
 use crate::loyalty::rules::Lot;
@@ -97,14 +97,8 @@ struct Row {
     coupon_kinds: Vec<String>,
     #[diesel(sql_type = Array<Timestamptz>)]
     coupon_expires_at: Vec<DateTime<Utc>>,
-    #[diesel(sql_type = Nullable<Date>)]
-    first_order_on: Option<NaiveDate>,
-    #[diesel(sql_type = Nullable<Date>)]
-    last_order_on: Option<NaiveDate>,
-    #[diesel(sql_type = Int8)]
-    orders_recent: i64,
-    #[diesel(sql_type = Int8)]
-    orders_earlier: i64,
+    #[diesel(sql_type = Nullable<Array<Date>>)]
+    order_days: Option<Vec<NaiveDate>>,
 }
 
 /// The customer who holds the identity `(kind, value)` with everything the till shows, at `now`;
@@ -123,8 +117,6 @@ pub fn till_card(
         .bind::<Text, _>(value)
         .bind::<Timestamptz, _>(now)
         .bind::<Int8, _>(coupon_limit)
-        .bind::<Date, _>(today)
-        .bind::<Int4, _>(CHURN_WINDOW_DAYS as i32)
         .load(conn)?;
     // The identity is the primary key of customer_identities: one row at most.
     let Some(r) = rows.into_iter().next() else { return Ok(None) };
@@ -173,11 +165,6 @@ pub fn till_card(
             expires_at,
         })
         .collect();
-    let history = OrderHistory {
-        first_order: r.first_order_on,
-        last_order: r.last_order_on,
-        orders_last_90: r.orders_recent,
-        orders_previous_90: r.orders_earlier,
-    };
+    let history = OrderHistory::from_days(&r.order_days.unwrap_or_default(), today);
     Ok(Some(TillCard { customer: r.customer, tags: r.tags, identities, history, member, coupons }))
 }

@@ -5,8 +5,7 @@
 -- same order, so element i of each belongs to the same row.
 WITH p AS (
     SELECT CAST(? AS text) AS kind, CAST(? AS text) AS value,
-           CAST(? AS timestamptz) AS now, CAST(? AS int8) AS coupon_limit,
-           CAST(? AS date) AS today, CAST(? AS int4) AS churn_window
+           CAST(? AS timestamptz) AS now, CAST(? AS int8) AS coupon_limit
 )
 SELECT c.id, c.name, c.gender, c.birthday, c.phone, c.email, c.city, c.district, c.address,
        c.source_channel, c.home_store_id, c.consents, c.attributes, c.status, c.merged_into,
@@ -18,7 +17,7 @@ SELECT c.id, c.name, c.gender, c.birthday, c.phone, c.email, c.city, c.district,
        a.balance AS points_balance, a.debt AS points_debt,
        lots.lot_ids, lots.lot_remaining, lots.lot_available_at, lots.lot_expires_at,
        cp.coupon_codes, cp.coupon_template_ids, cp.coupon_names, cp.coupon_kinds, cp.coupon_expires_at,
-       ca.first_order_on, ca.last_order_on, hist.orders_recent, hist.orders_earlier
+       ca.order_days
   FROM p
   JOIN customer_identities ci ON ci.kind = p.kind AND ci.value = p.value
   JOIN customers c ON c.id = ci.customer_id
@@ -26,12 +25,6 @@ SELECT c.id, c.name, c.gender, c.birthday, c.phone, c.email, c.city, c.district,
   LEFT JOIN tiers tr ON tr.code = m.tier_code
   LEFT JOIN points_accounts a ON a.customer_id = m.customer_id
   LEFT JOIN customer_activity ca ON ca.customer_id = c.id
- CROSS JOIN LATERAL (
-       SELECT COALESCE(sum(d.orders) FILTER (WHERE d.day > p.today - p.churn_window), 0)::int8 AS orders_recent,
-              COALESCE(sum(d.orders) FILTER (WHERE d.day <= p.today - p.churn_window), 0)::int8 AS orders_earlier
-         FROM customer_order_days d
-        WHERE d.customer_id = c.id AND d.day > p.today - 2 * p.churn_window AND d.day <= p.today
-       ) hist
  CROSS JOIN LATERAL (
        SELECT COALESCE(array_agg(i.kind ORDER BY i.kind, i.value), '{}') AS identity_kinds,
               COALESCE(array_agg(i.value ORDER BY i.kind, i.value), '{}') AS identity_values,

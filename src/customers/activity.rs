@@ -23,16 +23,18 @@ const BATCH: i64 = 5000;
 /// The events that change a customer's order history.
 const EVENT_TYPES: &[&str] = &["order.created", "order.refunded", "customer.merged", "customer.erased"];
 
-const REFRESH_DAYS: &str = "
-    INSERT INTO customer_order_days (customer_id, day, orders, spend)
-    SELECT o.customer_id, (o.occurred_at AT TIME ZONE $2)::date, count(*), sum(o.paid_amount - o.refunded_amount)
-    FROM orders o
-    WHERE o.customer_id = ANY($1) AND NOT (o.paid_amount > 0 AND o.refunded_amount >= o.paid_amount)
-    GROUP BY 1, 2";
 const REFRESH_ACTIVITY: &str = "
-    INSERT INTO customer_activity (customer_id, first_order_on, last_order_on, orders, spend)
-    SELECT customer_id, min(day), max(day), sum(orders), sum(spend)
-    FROM customer_order_days WHERE customer_id = ANY($1) GROUP BY customer_id";
+    INSERT INTO customer_activity
+        (customer_id, first_order_on, last_order_on, orders, spend, order_days, spend_running)
+    SELECT customer_id, min(day), max(day), count(*), sum(net),
+           array_agg(day ORDER BY day, id), array_agg(running ORDER BY day, id)
+    FROM (SELECT o.customer_id, o.id, (o.occurred_at AT TIME ZONE $2)::date AS day,
+                 o.paid_amount - o.refunded_amount AS net,
+                 sum(o.paid_amount - o.refunded_amount)
+                     OVER (PARTITION BY o.customer_id ORDER BY (o.occurred_at AT TIME ZONE $2)::date, o.id) AS running
+          FROM orders o
+          WHERE o.customer_id = ANY($1) AND NOT (o.paid_amount > 0 AND o.refunded_amount >= o.paid_amount)) counted
+    GROUP BY customer_id";
 const REFRESH_CATEGORIES: &str = "
     INSERT INTO customer_categories (customer_id, category, orders, quantity, spend, last_bought_on)
     SELECT o.customer_id, l.category, count(DISTINCT o.id), sum(l.quantity - l.refunded_quantity),
@@ -47,15 +49,14 @@ pub fn refresh(conn: &mut PgConnection, customers: &[Uuid], tz: Tz) -> ApiResult
     if customers.is_empty() {
         return Ok(());
     }
-    for table in ["customer_order_days", "customer_activity", "customer_categories"] {
+    for table in ["customer_activity", "customer_categories"] {
         diesel::sql_query(format!("DELETE FROM {table} WHERE customer_id = ANY($1)"))
             .bind::<Array<SqlUuid>, _>(customers)
             .execute(conn)?;
     }
-    for statement in [REFRESH_DAYS, REFRESH_CATEGORIES] {
+    for statement in [REFRESH_ACTIVITY, REFRESH_CATEGORIES] {
         diesel::sql_query(statement).bind::<Array<SqlUuid>, _>(customers).bind::<Text, _>(tz.name()).execute(conn)?;
     }
-    diesel::sql_query(REFRESH_ACTIVITY).bind::<Array<SqlUuid>, _>(customers).execute(conn)?;
     Ok(())
 }
 
@@ -121,31 +122,37 @@ pub fn sweep(conn: &mut PgConnection, _now: chrono::DateTime<chrono::Utc>, tz: T
     follow(conn, tz)
 }
 
-#[derive(QueryableByName)]
-struct StageInputs {
-    #[diesel(sql_type = SqlUuid)]
-    customer_id: Uuid,
-    #[diesel(sql_type = Date)]
-    first_order_on: NaiveDate,
-    #[diesel(sql_type = Date)]
-    last_order_on: NaiveDate,
-    #[diesel(sql_type = BigInt)]
-    recent: i64,
-    #[diesel(sql_type = BigInt)]
-    earlier: i64,
+/// Counted orders of the customer row `act` on days after `after` up to `upto` (SQL date
+/// expressions): two binary searches in its ordered days.
+pub fn orders_between_sql(act: &str, after: &str, upto: &str) -> String {
+    format!("(width_bucket({upto}, {act}.order_days) - width_bucket({after}, {act}.order_days))")
 }
 
-/// The two churn windows' order counts per customer on `day`, as a subquery with columns
-/// `customer_id`, `recent` and `earlier` (`$day` is the placeholder of the day).
-pub fn churn_windows_sql(day: &str) -> String {
+/// Spend of the same orders, from the running totals.
+pub fn spend_between_sql(act: &str, after: &str, upto: &str) -> String {
+    let at = |day: &str| format!("coalesce({act}.spend_running[width_bucket({day}, {act}.order_days)], 0)");
+    format!("({} - {})", at(upto), at(after))
+}
+
+/// The lifecycle stage on `day` of the customer whose activity row is `act` (a left join: no
+/// row is a prospect), as SQL.
+pub fn stage_of_sql(act: &str, day: &str) -> String {
     let w = lifecycle::CHURN_WINDOW_DAYS;
-    format!(
-        "SELECT customer_id,
-                coalesce(sum(orders) FILTER (WHERE day > {day} - {w}), 0)::bigint AS recent,
-                coalesce(sum(orders) FILTER (WHERE day <= {day} - {w}), 0)::bigint AS earlier
-         FROM customer_order_days WHERE day > {day} - {twice} AND day <= {day} GROUP BY customer_id",
-        twice = 2 * w
+    lifecycle::stage_sql(
+        &format!("{act}.first_order_on"),
+        &format!("{act}.last_order_on"),
+        &orders_between_sql(act, &format!("({day} - {w})"), day),
+        &orders_between_sql(act, &format!("({day} - {})", 2 * w), &format!("({day} - {w})")),
+        day,
     )
+}
+
+#[derive(QueryableByName)]
+struct OrderDays {
+    #[diesel(sql_type = SqlUuid)]
+    customer_id: Uuid,
+    #[diesel(sql_type = Array<Date>)]
+    order_days: Vec<NaiveDate>,
 }
 
 /// The lifecycle stage of each of `customers` on `day`; those without orders are prospects.
@@ -154,27 +161,14 @@ pub fn stages(
     customers: &[Uuid],
     day: NaiveDate,
 ) -> ApiResult<std::collections::HashMap<Uuid, LifecycleStage>> {
-    let rows: Vec<StageInputs> = diesel::sql_query(format!(
-        "SELECT a.customer_id, a.first_order_on, a.last_order_on,
-                coalesce(w.recent, 0)::bigint AS recent, coalesce(w.earlier, 0)::bigint AS earlier
-         FROM customer_activity a
-         LEFT JOIN ({}) w ON w.customer_id = a.customer_id
-         WHERE a.customer_id = ANY($1)",
-        churn_windows_sql("$2::date")
-    ))
-    .bind::<Array<SqlUuid>, _>(customers)
-    .bind::<Date, _>(day)
-    .load(conn)?;
+    let rows: Vec<OrderDays> =
+        diesel::sql_query("SELECT customer_id, order_days FROM customer_activity WHERE customer_id = ANY($1)")
+            .bind::<Array<SqlUuid>, _>(customers)
+            .load(conn)?;
     let mut out: std::collections::HashMap<Uuid, LifecycleStage> =
         customers.iter().map(|c| (*c, LifecycleStage::Prospect)).collect();
     for r in rows {
-        let history = OrderHistory {
-            first_order: Some(r.first_order_on),
-            last_order: Some(r.last_order_on),
-            orders_last_90: r.recent,
-            orders_previous_90: r.earlier,
-        };
-        out.insert(r.customer_id, lifecycle::stage(&history, day));
+        out.insert(r.customer_id, lifecycle::stage(&OrderHistory::from_days(&r.order_days, day), day));
     }
     Ok(out)
 }
@@ -184,11 +178,9 @@ pub fn at_stage_sql(stage: LifecycleStage, day: &str) -> String {
     if stage == LifecycleStage::Prospect {
         return "customers.id NOT IN (SELECT customer_id FROM customer_activity)".to_string();
     }
-    let expression = lifecycle::stage_sql("a.first_order_on", "a.last_order_on", "w.recent", "w.earlier", day);
     format!(
-        "customers.id IN (SELECT a.customer_id FROM customer_activity a LEFT JOIN ({}) w
-                          ON w.customer_id = a.customer_id WHERE {expression} = '{}')",
-        churn_windows_sql(day),
+        "customers.id IN (SELECT act.customer_id FROM customer_activity act WHERE {} = '{}')",
+        stage_of_sql("act", day),
         stage.as_str()
     )
 }

@@ -5,17 +5,18 @@
 //! does not match it, and `not` of a condition is exactly the customers who do not match it.
 //! `ne` and `not_in` are `not` of `eq` and `in`.
 //!
-//! Order history is read from the activity the outbox follower keeps (`customers::activity`).
-//! Where the condition also holds for a customer without orders (`order_count lt 2`), the query
-//! keeps everyone except those whose history fails it, so the customers without orders count.
+//! Order history is read from the activity the outbox follower keeps (`customers::activity`),
+//! joined once as `act`: a customer without orders has no row there and counts as zero orders,
+//! a prospect. Points come from the ledger's lots; where the condition also holds for a customer
+//! without points (`points_available lt 100`), the query keeps everyone except those whose lots
+//! fail it.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::definition::{Condition, Field, Node, Op, Operand};
-use crate::customers::activity::churn_windows_sql;
-use crate::customers::lifecycle::{self, LifecycleStage};
+use crate::customers::activity::{orders_between_sql, spend_between_sql, stage_of_sql};
 
 /// A value bound to a placeholder.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +47,9 @@ pub struct Evaluation {
     pub now: DateTime<Utc>,
     pub zone: chrono_tz::Tz,
 }
+
+/// Every query that evaluates a definition joins each customer's order activity as `act`.
+pub const ACTIVITY_JOIN: &str = "LEFT JOIN customer_activity act ON act.customer_id = c.id";
 
 const TODAY: &str = "$1::date";
 const ZONE: &str = "$2::text";
@@ -132,20 +136,19 @@ impl Compiler {
                 let wanted = matches!(c.value, Operand::Flag(true));
                 format!("coalesce((c.consents -> '{}' ->> 'granted')::boolean, false) = {wanted}", kind.key())
             }
-            Field::DaysSinceLastOrder => {
-                let test = self.compare(&format!("{TODAY} - a.last_order_on"), c);
-                format!("c.id IN (SELECT a.customer_id FROM customer_activity a WHERE {test})")
-            }
+            Field::DaysSinceLastOrder => self.compare(&format!("({TODAY} - act.last_order_on)::bigint"), c),
             Field::OrderCount | Field::Spend => {
-                let column = if c.field == Field::OrderCount { "orders" } else { "spend" };
-                let source = match c.window_days {
-                    None => format!("SELECT customer_id, {column}::numeric AS v FROM customer_activity"),
-                    Some(days) => format!(
-                        "SELECT customer_id, sum({column})::numeric AS v FROM customer_order_days
-                         WHERE day > {TODAY} - {days} AND day <= {TODAY} GROUP BY customer_id"
-                    ),
+                let count = c.field == Field::OrderCount;
+                let value = match (c.window_days, count) {
+                    (None, true) => "act.orders::bigint".to_string(),
+                    (None, false) => "act.spend".to_string(),
+                    (Some(days), true) => {
+                        format!("{}::bigint", orders_between_sql("act", &format!("({TODAY} - {days})"), TODAY))
+                    }
+                    (Some(days), false) => spend_between_sql("act", &format!("({TODAY} - {days})"), TODAY),
                 };
-                self.aggregate(&source, c, &Operand::Integer(0))
+                // A customer without orders has none in any window.
+                self.compare(&format!("coalesce({value}, 0)"), c)
             }
             Field::PointsAvailable => {
                 let source = format!(
@@ -157,15 +160,7 @@ impl Compiler {
                 );
                 self.aggregate(&source, c, &Operand::Integer(0))
             }
-            Field::LifecycleStage => {
-                let stage = lifecycle::stage_sql("a.first_order_on", "a.last_order_on", "w.recent", "w.earlier", TODAY);
-                let source = format!(
-                    "SELECT a.customer_id, {stage} AS v FROM customer_activity a
-                     LEFT JOIN ({windows}) w ON w.customer_id = a.customer_id",
-                    windows = churn_windows_sql(TODAY)
-                );
-                self.aggregate(&source, c, &Operand::Text(LifecycleStage::Prospect.as_str().into()))
-            }
+            Field::LifecycleStage => self.compare(&stage_of_sql("act", TODAY), c),
             Field::BoughtCategory => {
                 let window = c.window_days.map(|d| format!(" AND last_bought_on > {TODAY} - {d}")).unwrap_or_default();
                 let categories = self.list(&c.value);

@@ -8,7 +8,7 @@ use diesel::sql_types::{Array, BigInt, Bool, Date, Integer, Numeric, Text, Times
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::compile::{Compiler, Evaluation, Param, Sql};
+use super::compile::{Compiler, Evaluation, Param, Sql, ACTIVITY_JOIN};
 use super::definition::{top_level, Node};
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::segments;
@@ -116,6 +116,16 @@ pub fn query(sql: Sql) -> BoxedSqlQuery<'static, Pg, SqlQuery> {
     q
 }
 
+/// Runs a query that evaluates a definition with room to hash its sets (tags, tiers, categories,
+/// lots) in memory: with the default `work_mem` a set over a few hundred thousand customers is
+/// re-scanned for every customer instead of looked up.
+pub fn roomy<T>(conn: &mut PgConnection, query: impl FnOnce(&mut PgConnection) -> ApiResult<T>) -> ApiResult<T> {
+    conn.transaction(|conn| {
+        diesel::sql_query("SET LOCAL work_mem = '128MB'").execute(conn)?;
+        query(conn)
+    })
+}
+
 /// Only live customers are ever in a segment.
 const LIVE: &str = "c.status = 'active'";
 
@@ -146,11 +156,11 @@ pub fn steps(conn: &mut PgConnection, definition: &Node, at: Evaluation) -> ApiR
         .collect();
     let text = format!(
         "SELECT step, count(*) AS customers
-         FROM (SELECT CASE {} ELSE 0 END AS step FROM customers c WHERE {LIVE}) labelled
+         FROM (SELECT CASE {} ELSE 0 END AS step FROM customers c {ACTIVITY_JOIN} WHERE {LIVE}) labelled
          GROUP BY step",
         arms.join(" ")
     );
-    let rows: Vec<Step> = query(compiler.finish(text)).load(conn)?;
+    let rows: Vec<Step> = roomy(conn, |conn| Ok(query(compiler.finish(text)).load(conn)?))?;
     let count =
         |pick: &dyn Fn(usize) -> bool| rows.iter().filter(|r| pick(r.step as usize)).map(|r| r.customers).sum::<i64>();
     Ok((1..=conditions.len())
@@ -176,9 +186,10 @@ pub fn members(
     let after = compiler.bind(Param::Id(after.unwrap_or(Uuid::nil())));
     let limit = compiler.bind(Param::Integer(limit));
     let text = format!(
-        "SELECT c.id FROM customers c WHERE {LIVE} AND c.id > {after} AND ({test}) ORDER BY c.id LIMIT {limit}"
+        "SELECT c.id FROM customers c {ACTIVITY_JOIN}
+         WHERE {LIVE} AND c.id > {after} AND ({test}) ORDER BY c.id LIMIT {limit}"
     );
-    let rows: Vec<Member> = query(compiler.finish(text)).load(conn)?;
+    let rows: Vec<Member> = roomy(conn, |conn| Ok(query(compiler.finish(text)).load(conn)?))?;
     Ok(rows.into_iter().map(|m| m.id).collect())
 }
 
@@ -197,8 +208,10 @@ pub fn which_of(
     let mut compiler = Compiler::new(at);
     let test = compiler.node(definition);
     let ids = compiler.bind(Param::Ids(customers.to_vec()));
-    let text = format!("SELECT c.id FROM customers c WHERE {LIVE} AND c.id = ANY({ids}) AND ({test}) ORDER BY c.id");
-    let rows: Vec<Member> = query(compiler.finish(text)).load(conn)?;
+    let text = format!(
+        "SELECT c.id FROM customers c {ACTIVITY_JOIN} WHERE {LIVE} AND c.id = ANY({ids}) AND ({test}) ORDER BY c.id"
+    );
+    let rows: Vec<Member> = roomy(conn, |conn| Ok(query(compiler.finish(text)).load(conn)?))?;
     Ok(rows.into_iter().map(|m| m.id).collect())
 }
 
@@ -216,14 +229,14 @@ pub fn sync_rule_tag(conn: &mut PgConnection, tag: &str, definition: &Node, at: 
     let test = compiler.node(definition);
     let tag = compiler.bind(Param::Text(tag.to_string()));
     let text = format!(
-        "WITH audience AS MATERIALIZED (SELECT c.id FROM customers c WHERE {LIVE} AND ({test})),
+        "WITH audience AS MATERIALIZED (SELECT c.id FROM customers c {ACTIVITY_JOIN} WHERE {LIVE} AND ({test})),
               untagged AS (DELETE FROM customer_tags t WHERE t.tag = {tag}
                            AND NOT EXISTS (SELECT 1 FROM audience a WHERE a.id = t.customer_id) RETURNING 1),
               tagged AS (INSERT INTO customer_tags (customer_id, tag) SELECT id, {tag} FROM audience
                          ON CONFLICT DO NOTHING RETURNING 1)
          SELECT (SELECT count(*) FROM tagged) AS tagged, (SELECT count(*) FROM untagged) AS untagged"
     );
-    let synced: Synced = query(compiler.finish(text)).get_result(conn)?;
+    let synced: Synced = roomy(conn, |conn| Ok(query(compiler.finish(text)).get_result(conn)?))?;
     Ok((synced.tagged, synced.untagged))
 }
 

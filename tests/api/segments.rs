@@ -500,7 +500,7 @@ async fn the_followed_activity_equals_a_recomputation_from_scratch() {
     app.post("/v1/sweeps/customer_activity/run").token(&admin).send().await.assert_status(200);
 
     let snapshot = |conn: &mut PgConnection| -> Vec<String> {
-        ["customer_order_days", "customer_activity", "customer_categories"]
+        ["customer_activity", "customer_categories"]
             .iter()
             .flat_map(|table| {
                 diesel::sql_query(format!("SELECT row_to_json(t)::text AS row FROM {table} t ORDER BY 1"))
@@ -520,9 +520,7 @@ async fn the_followed_activity_equals_a_recomputation_from_scratch() {
     let followed = snapshot(&mut conn);
     assert!(followed.iter().any(|r| r.contains(&people[0].to_string())));
     assert!(!followed.iter().any(|r| r.contains(&people[1].to_string())), "the merged profile's history moved");
-    diesel::sql_query("TRUNCATE customer_order_days, customer_activity, customer_categories")
-        .execute(&mut conn)
-        .unwrap();
+    diesel::sql_query("TRUNCATE customer_activity, customer_categories").execute(&mut conn).unwrap();
     let all: Vec<Uuid> =
         retail_crm::schema::customers::table.select(retail_crm::schema::customers::id).load(&mut conn).unwrap();
     retail_crm::customers::activity::refresh(&mut conn, &all, chrono_tz::Asia::Shanghai).unwrap();
