@@ -95,16 +95,22 @@ pub struct Candidate {
     pub customer_id: Uuid,
     #[diesel(sql_type = Text)]
     pub occurrence: String,
+    /// Already decided (by a run that died half-way, or another instance).
+    #[diesel(sql_type = Bool)]
+    pub decided: bool,
 }
 
-/// The next undecided candidates after `after`, in customer order: the audience (a one-off or
-/// scheduled run), or those the trigger fires for today, within the audience when there is one.
+/// The next candidates after `after`, in customer order: the audience (a one-off or scheduled
+/// run), or those the trigger fires for today, within the audience when there is one. A run
+/// that keeps a cursor (`resumable`) gets the next `limit` candidates, each marked whether it was
+/// decided already; an event trigger's standing scan gets only undecided ones.
 pub fn candidates(
     conn: &mut PgConnection,
     plan: &Plan,
     at: Evaluation,
     after: Option<Uuid>,
     limit: i64,
+    resumable: bool,
 ) -> ApiResult<Vec<Candidate>> {
     let mut sql = Compiler::new(at);
     let campaign = sql.bind(Param::Id(plan.campaign.id));
@@ -155,16 +161,28 @@ pub fn candidates(
     };
     let after = sql.bind(Param::Id(after.unwrap_or(Uuid::nil())));
     let limit = sql.bind(Param::Integer(limit));
-    // Whether a candidate was decided is one probe of the recipients' key per candidate: OFFSET 0
-    // keeps the planner from turning it into an anti-join planned on a young table's statistics.
-    let text = format!(
-        "SELECT c.id AS customer_id, {occurrence} AS occurrence FROM {from} {ACTIVITY_JOIN}
-         WHERE c.status = 'active' AND c.id > {after} AND {condition} AND ({in_audience})
-           AND NOT EXISTS (SELECT 1 FROM campaign_recipients r
-                           WHERE r.campaign_id = {campaign} AND r.customer_id = c.id AND r.occurrence = {occurrence}
-                           OFFSET 0)
-         ORDER BY c.id, 2 LIMIT {limit}"
+    // Whether a candidate was decided is one probe of the recipients' key per candidate, made
+    // only for the candidates found: OFFSET 0 keeps the planner from turning it into an anti-join
+    // planned on a young table's statistics, or from probing every customer it passes.
+    let decided = format!(
+        "EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.campaign_id = {campaign}
+                 AND r.customer_id = cand.customer_id AND r.occurrence = cand.occurrence OFFSET 0)"
     );
+    let found = format!(
+        "SELECT c.id AS customer_id, {occurrence} AS occurrence FROM {from} {ACTIVITY_JOIN}
+         WHERE c.status = 'active' AND c.id > {after} AND {condition} AND ({in_audience})"
+    );
+    let text = if resumable {
+        format!(
+            "SELECT cand.customer_id, cand.occurrence, {decided} AS decided
+             FROM ({found} ORDER BY 1, 2 LIMIT {limit}) cand ORDER BY 1, 2"
+        )
+    } else {
+        format!(
+            "SELECT cand.customer_id, cand.occurrence, false AS decided
+             FROM ({found}) cand WHERE NOT {decided} ORDER BY 1, 2 LIMIT {limit}"
+        )
+    };
     crate::segments::store::roomy(conn, |conn| Ok(crate::segments::store::query(sql.finish(text)).load(conn)?))
 }
 
@@ -416,9 +434,10 @@ fn batch(
     }
     // An event trigger's standing scan re-reads its tier moves or carts each time (those decided
     // drop out); only the audience's runs keep a cursor.
-    let after = if run == "events" { None } else { state.cursor };
-    let due = candidates(conn, plan, ctx.at, after, BATCH)?;
-    let Some(last) = due.last().map(|c| c.customer_id) else {
+    let resumable = run != "events";
+    let after = if resumable { state.cursor } else { None };
+    let found = candidates(conn, plan, ctx.at, after, BATCH, resumable)?;
+    let Some(last) = found.last().map(|c| c.customer_id) else {
         if run != "events" {
             diesel::sql_query("UPDATE campaign_runs SET finished_at = $3 WHERE campaign_id = $1 AND run = $2")
                 .bind::<SqlUuid, _>(id)
@@ -428,6 +447,11 @@ fn batch(
         }
         return Ok(Batch::Done);
     };
+    let due: Vec<Candidate> = found.into_iter().filter(|c| !c.decided).collect();
+    if due.is_empty() {
+        move_cursor(conn, id, run, last)?;
+        return Ok(Batch::Worked(Tally::default()));
+    }
     let ids: Vec<Uuid> = due.iter().map(|c| c.customer_id).collect::<HashSet<_>>().into_iter().collect();
     // The frequency cap counts every campaign's messages: customers are taken one at a time
     // across campaigns, in one order, for as long as this batch lasts.
@@ -442,14 +466,19 @@ fn batch(
     let codes = issue_coupons(conn, plan, &mut outcomes, ctx.at.now, tz)?;
     award_points(conn, plan, &outcomes, ctx.at.now, tz)?;
     let tally = record(conn, plan, &outcomes, &codes, &contacts, ctx, matrix)?;
-    if run != "events" {
-        diesel::sql_query("UPDATE campaign_runs SET cursor = $3 WHERE campaign_id = $1 AND run = $2")
-            .bind::<SqlUuid, _>(id)
-            .bind::<Text, _>(run)
-            .bind::<SqlUuid, _>(last)
-            .execute(conn)?;
+    if resumable {
+        move_cursor(conn, id, run, last)?;
     }
     Ok(Batch::Worked(tally))
+}
+
+fn move_cursor(conn: &mut PgConnection, campaign: Uuid, run: &str, last: Uuid) -> ApiResult<()> {
+    diesel::sql_query("UPDATE campaign_runs SET cursor = $3 WHERE campaign_id = $1 AND run = $2")
+        .bind::<SqlUuid, _>(campaign)
+        .bind::<Text, _>(run)
+        .bind::<SqlUuid, _>(last)
+        .execute(conn)?;
+    Ok(())
 }
 
 /// What a run now would decide for everyone it is due for, writing nothing.
@@ -469,15 +498,17 @@ pub fn dry_run(conn: &mut PgConnection, plan: &Plan, ctx: RunContext) -> ApiResu
     let mut outcomes = Vec::new();
     let mut after = None;
     loop {
-        let due = candidates(conn, plan, ctx.at, after, BATCH)?;
-        let Some(last) = due.last() else { return Ok(outcomes) };
+        let found = candidates(conn, plan, ctx.at, after, BATCH, true)?;
+        let Some(last) = found.last() else { return Ok(outcomes) };
         after = Some(last.customer_id);
+        let exhausted = (found.len() as i64) < BATCH;
+        let due: Vec<Candidate> = found.into_iter().filter(|c| !c.decided).collect();
         let ids: Vec<Uuid> = due.iter().map(|c| c.customer_id).collect::<HashSet<_>>().into_iter().collect();
         let contacts = contacts(conn, &ids, channel, &ctx.policy, ctx.at.now, ctx.at.today)?;
         let decided = decide_all(plan, &due, &contacts, &ctx.policy, spent);
         spent += plan.unit_cost * Decimal::from(decided.iter().filter(|o| o.decision == Decision::Reach).count());
         outcomes.extend(decided);
-        if (due.len() as i64) < BATCH {
+        if exhausted {
             return Ok(outcomes);
         }
     }

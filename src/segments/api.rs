@@ -284,7 +284,9 @@ fn preview(conn: &mut diesel::PgConnection, raw: &Value, at: Evaluation) -> ApiR
     let node = parse_saved(raw)?;
     crate::customers::activity::follow(conn, at.zone)?;
     let counts = store::steps(conn, &node, at)?;
-    let ids = store::members(conn, &node, at, None, PREVIEW_SAMPLE)?;
+    let audience = counts.last().copied().unwrap_or(0);
+    // Nobody to list: no second pass over the customers looking for them.
+    let ids = if audience > 0 { store::members(conn, &node, at, None, PREVIEW_SAMPLE)? } else { Vec::new() };
     let root = match &node {
         Node::All(_) => "definition.all",
         Node::Any(_) => "definition.any",
@@ -305,7 +307,7 @@ fn preview(conn: &mut diesel::PgConnection, raw: &Value, at: Evaluation) -> ApiR
             customers: *customers,
         })
         .collect();
-    Ok(Preview { customers: counts.last().copied().unwrap_or(0), evaluated_on: at.today, customer_ids: ids, steps })
+    Ok(Preview { customers: audience, evaluated_on: at.today, customer_ids: ids, steps })
 }
 
 /// A saved definition was checked when it was saved; one that no longer parses (the language

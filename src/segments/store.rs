@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::sql_types::{Array, BigInt, Bool, Date, Integer, Numeric, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Bool, Date, Numeric, Text, Timestamptz, Uuid as SqlUuid};
 use serde_json::Value;
 use uuid::Uuid;
 
@@ -134,11 +134,9 @@ const LIVE: &str = "c.status = 'active'";
 /// anything else, one step. The last step is the audience. One pass over the customers.
 pub fn steps(conn: &mut PgConnection, definition: &Node, at: Evaluation) -> ApiResult<Vec<i64>> {
     #[derive(QueryableByName)]
-    struct Step {
-        #[diesel(sql_type = Integer)]
-        step: i32,
-        #[diesel(sql_type = BigInt)]
-        customers: i64,
+    struct Labelled {
+        #[diesel(sql_type = Array<BigInt>)]
+        customers: Vec<i64>,
     }
     let conditions = top_level(definition);
     let narrowing = !matches!(definition, Node::Any(_));
@@ -154,15 +152,20 @@ pub fn steps(conn: &mut PgConnection, definition: &Node, at: Evaluation) -> ApiR
             format!("WHEN {test} THEN {}", i + 1)
         })
         .collect();
+    // One plain aggregate (not a GROUP BY on the label): PostgreSQL then labels the customers in
+    // parallel workers and only adds up their counts.
+    let per_label: Vec<String> =
+        (0..=conditions.len()).map(|label| format!("count(*) FILTER (WHERE step = {label})")).collect();
     let text = format!(
-        "SELECT step, count(*) AS customers
-         FROM (SELECT CASE {} ELSE 0 END AS step FROM customers c {ACTIVITY_JOIN} WHERE {LIVE}) labelled
-         GROUP BY step",
+        "SELECT ARRAY[{}]::bigint[] AS customers
+         FROM (SELECT CASE {} ELSE 0 END AS step FROM customers c {ACTIVITY_JOIN} WHERE {LIVE}) labelled",
+        per_label.join(", "),
         arms.join(" ")
     );
-    let rows: Vec<Step> = roomy(conn, |conn| Ok(query(compiler.finish(text)).load(conn)?))?;
-    let count =
-        |pick: &dyn Fn(usize) -> bool| rows.iter().filter(|r| pick(r.step as usize)).map(|r| r.customers).sum::<i64>();
+    let labelled: Labelled = roomy(conn, |conn| Ok(query(compiler.finish(text)).get_result(conn)?))?;
+    let count = |pick: &dyn Fn(usize) -> bool| {
+        labelled.customers.iter().enumerate().filter(|(label, _)| pick(*label)).map(|(_, n)| n).sum::<i64>()
+    };
     Ok((1..=conditions.len())
         .map(|k| if narrowing { count(&|s| s == 0 || s > k) } else { count(&|s| s != 0 && s <= k) })
         .collect())
