@@ -656,6 +656,10 @@ def segments_report(work, results_dir):
                      f"max {_fmt(p['max_ms'], ' ms', 0):>8}  ({len(p['runs_ms'])} runs, warm-up {_fmt(p['warmup_ms'], ' ms', 0)})  "
                      f"{p['customers'] if p['customers'] is None else format(p['customers'], ',')} customers  [{steps}]")
     lines.append("")
+    delay = cfg.get("lookup_delay_ms") or 0
+    lines.append(f"lookup load: {cfg.get('clients')} clients, "
+                 + (f"{delay} ms between each client's requests (a steady till load)" if delay
+                    else "as many lookups as the machine serves (saturating)"))
     for label, r in (("lookup, idle", idle), ("lookup, during campaign", during)):
         if not r:
             lines.append(f"{label:<28} not run")

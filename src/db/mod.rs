@@ -129,6 +129,22 @@ where
     on_blocking_thread(pool, &pool.write_turns, move |conn| conn.transaction(work)).await
 }
 
+/// Runs background work (sweeps, daily jobs, a campaign's run) on a blocking thread without
+/// taking a turn: it may last long, and the turns are for requests.
+pub async fn background<F, T>(pool: &PgPool, work: F) -> ApiResult<T>
+where
+    F: FnOnce(&mut PgConnection) -> ApiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let mut conn = checkout(&pool)?;
+        work(&mut conn)
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
 async fn on_blocking_thread<F, T>(
     pool: &PgPool,
     turns: &std::sync::Arc<tokio::sync::Semaphore>,

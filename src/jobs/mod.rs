@@ -151,7 +151,8 @@ pub fn spawn_campaign_runner(
         loop {
             wake.notified().await;
             let now = clock.now();
-            let outcome = crate::db::run(&pool, move |conn| crate::campaigns::schedule::sweep(conn, now, tz)).await;
+            let outcome =
+                crate::db::background(&pool, move |conn| crate::campaigns::schedule::sweep(conn, now, tz)).await;
             if let Err(e) = outcome {
                 log::warn!("campaign run failed: {e}");
             }
@@ -167,14 +168,14 @@ pub fn spawn_scheduler(pool: PgPool, clock: crate::clock::Clock, tz: Tz) {
             tick.tick().await;
             for job in JOBS {
                 let now = clock.now();
-                let outcome = crate::db::run(&pool, move |conn| run(conn, job, now, tz)).await;
+                let outcome = crate::db::background(&pool, move |conn| run(conn, job, now, tz)).await;
                 if let Err(e) = outcome {
                     log::warn!("job {job} failed: {e}");
                 }
             }
             for (name, sweep) in SWEEPS {
                 let now = clock.now();
-                let outcome = crate::db::run(&pool, move |conn| sweep(conn, now, tz)).await;
+                let outcome = crate::db::background(&pool, move |conn| sweep(conn, now, tz)).await;
                 match outcome {
                     Ok(n) if n > 0 => log::info!("sweep {name}: {n} marked"),
                     Ok(_) => {}

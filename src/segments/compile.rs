@@ -59,12 +59,14 @@ const NOW: &str = "$3::timestamptz";
 /// share one parameter list.
 pub struct Compiler {
     params: Vec<Param>,
+    today: NaiveDate,
 }
 
 impl Compiler {
     pub fn new(at: Evaluation) -> Compiler {
         Compiler {
             params: vec![Param::Date(at.today), Param::Text(at.zone.name().to_string()), Param::Instant(at.now)],
+            today: at.today,
         }
     }
 
@@ -129,7 +131,7 @@ impl Compiler {
             Field::HomeStoreId => self.column("c.home_store_id", c),
             Field::Tier => self.related("SELECT customer_id FROM memberships", "tier_code", c),
             Field::Tags => self.related("SELECT customer_id FROM customer_tags", "tag", c),
-            Field::Age => self.compare(&format!("date_part('year', age({TODAY}, c.birthday))::bigint"), c),
+            Field::Age => self.age(c),
             Field::BirthdayInDays => self.compare(&birthday_in_days_sql("c.birthday", TODAY), c),
             Field::RegisteredAt => self.compare(&format!("(c.created_at AT TIME ZONE {ZONE})::date"), c),
             Field::Consent(kind) => {
@@ -169,6 +171,30 @@ impl Compiler {
                 )
             }
         }
+    }
+
+    /// Age in whole years today, as bounds on the birthday (two date comparisons per customer,
+    /// not an interval computed for each): `age >= n` is born on or before today n years ago.
+    fn age(&mut self, c: &Condition) -> String {
+        let today = self.today;
+        let mut born_by = |years: i64| {
+            let back = chrono::Months::new((years.clamp(0, 150) * 12) as u32);
+            self.bind(Param::Date(today.checked_sub_months(back).unwrap_or(today)))
+        };
+        let test = match (c.op, &c.value) {
+            (Op::Eq, Operand::Integer(n)) => {
+                format!("c.birthday <= {} AND c.birthday > {}", born_by(*n), born_by(n + 1))
+            }
+            (Op::Gt, Operand::Integer(n)) => format!("c.birthday <= {}", born_by(n + 1)),
+            (Op::Gte, Operand::Integer(n)) => format!("c.birthday <= {}", born_by(*n)),
+            (Op::Lt, Operand::Integer(n)) => format!("c.birthday > {}", born_by(*n)),
+            (Op::Lte, Operand::Integer(n)) => format!("c.birthday > {}", born_by(n + 1)),
+            (Op::Between, Operand::Integers(a, b)) => {
+                format!("c.birthday <= {} AND c.birthday > {}", born_by(*a), born_by(b + 1))
+            }
+            _ => "false".to_string(),
+        };
+        format!("coalesce({test}, false)")
     }
 
     /// A column of the customer's own row.
