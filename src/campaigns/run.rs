@@ -21,7 +21,7 @@ use super::model::{self, Action, Channel, Kind, Trigger};
 use super::rules::{self, Decision, Policy};
 use super::store::{self, Campaign, Message};
 use crate::http::error::{ApiError, ApiResult};
-use crate::segments::compile::{birthday_in_days_sql, Compiler, Evaluation, Param, ACTIVITY_JOIN};
+use crate::segments::compile::{birthday_in_days_sql, Compiler, Evaluation, Param};
 use crate::segments::definition::Node;
 
 /// Customers decided per transaction: short enough never to hold a customer's lock for long.
@@ -163,6 +163,10 @@ pub fn candidates(
             ),
         ),
     };
+    if matches!(plan.trigger, Some(Trigger::Dormant { .. } | Trigger::FirstOrder)) {
+        sql.read_activity();
+    }
+    let join = sql.activity_join();
     let after = sql.bind(Param::Id(after.unwrap_or(Uuid::nil())));
     let limit = sql.bind(Param::Integer(limit));
     // Whether a candidate was decided is one probe of the recipients' key per candidate, made
@@ -173,7 +177,7 @@ pub fn candidates(
                  AND r.customer_id = cand.customer_id AND r.occurrence = cand.occurrence OFFSET 0)"
     );
     let found = format!(
-        "SELECT c.id AS customer_id, {occurrence} AS occurrence FROM {from} {ACTIVITY_JOIN}
+        "SELECT c.id AS customer_id, {occurrence} AS occurrence FROM {from} {join}
          WHERE c.status = 'active' AND c.id > {after} AND {condition} AND ({in_audience})"
     );
     let text = if resumable {

@@ -48,8 +48,8 @@ pub struct Evaluation {
     pub zone: chrono_tz::Tz,
 }
 
-/// Every query that evaluates a definition joins each customer's order activity as `act`.
-pub const ACTIVITY_JOIN: &str = "LEFT JOIN customer_activity act ON act.customer_id = c.id";
+/// A definition over order history reads each customer's order activity as `act`.
+const ACTIVITY_JOIN: &str = "LEFT JOIN customer_activity act ON act.customer_id = c.id";
 
 const TODAY: &str = "$1::date";
 const ZONE: &str = "$2::text";
@@ -60,6 +60,7 @@ const NOW: &str = "$3::timestamptz";
 pub struct Compiler {
     params: Vec<Param>,
     today: NaiveDate,
+    reads_activity: bool,
 }
 
 impl Compiler {
@@ -67,6 +68,7 @@ impl Compiler {
         Compiler {
             params: vec![Param::Date(at.today), Param::Text(at.zone.name().to_string()), Param::Instant(at.now)],
             today: at.today,
+            reads_activity: false,
         }
     }
 
@@ -85,6 +87,21 @@ impl Compiler {
         };
         self.params.push(param);
         format!("${}::{cast}", self.params.len())
+    }
+
+    /// The join a statement over `customers c` needs for what was compiled so far (nothing when
+    /// no condition reads the order history: the customers alone are scanned).
+    pub fn activity_join(&self) -> &'static str {
+        if self.reads_activity {
+            ACTIVITY_JOIN
+        } else {
+            ""
+        }
+    }
+
+    /// Marks the statement as reading `act` (a trigger over the order history).
+    pub fn read_activity(&mut self) {
+        self.reads_activity = true;
     }
 
     /// Finishes a statement whose text uses the placeholders handed out so far.
@@ -123,6 +140,9 @@ impl Compiler {
 
     /// A condition whose operator is neither `ne` nor `not_in`.
     fn positive(&mut self, c: &Condition) -> String {
+        if matches!(c.field, Field::DaysSinceLastOrder | Field::OrderCount | Field::Spend | Field::LifecycleStage) {
+            self.reads_activity = true;
+        }
         match c.field {
             Field::City => self.column("c.city", c),
             Field::District => self.column("c.district", c),

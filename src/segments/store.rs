@@ -8,7 +8,7 @@ use diesel::sql_types::{Array, BigInt, Bool, Date, Numeric, Text, Timestamptz, U
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::compile::{Compiler, Evaluation, Param, Sql, ACTIVITY_JOIN};
+use super::compile::{Compiler, Evaluation, Param, Sql};
 use super::definition::{top_level, Node};
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::segments;
@@ -158,9 +158,10 @@ pub fn steps(conn: &mut PgConnection, definition: &Node, at: Evaluation) -> ApiR
         (0..=conditions.len()).map(|label| format!("count(*) FILTER (WHERE step = {label})")).collect();
     let text = format!(
         "SELECT ARRAY[{}]::bigint[] AS customers
-         FROM (SELECT CASE {} ELSE 0 END AS step FROM customers c {ACTIVITY_JOIN} WHERE {LIVE}) labelled",
+         FROM (SELECT CASE {} ELSE 0 END AS step FROM customers c {} WHERE {LIVE}) labelled",
         per_label.join(", "),
-        arms.join(" ")
+        arms.join(" "),
+        compiler.activity_join()
     );
     let labelled: Labelled = roomy(conn, |conn| Ok(query(compiler.finish(text)).get_result(conn)?))?;
     let count = |pick: &dyn Fn(usize) -> bool| {
@@ -188,31 +189,9 @@ pub fn members(
     let test = compiler.node(definition);
     let after = compiler.bind(Param::Id(after.unwrap_or(Uuid::nil())));
     let limit = compiler.bind(Param::Integer(limit));
+    let join = compiler.activity_join();
     let text = format!(
-        "SELECT c.id FROM customers c {ACTIVITY_JOIN}
-         WHERE {LIVE} AND c.id > {after} AND ({test}) ORDER BY c.id LIMIT {limit}"
-    );
-    let rows: Vec<Member> = roomy(conn, |conn| Ok(query(compiler.finish(text)).load(conn)?))?;
-    Ok(rows.into_iter().map(|m| m.id).collect())
-}
-
-/// Whether each of `customers` is in the audience now (rule tags, campaign sends).
-pub fn which_of(
-    conn: &mut PgConnection,
-    definition: &Node,
-    at: Evaluation,
-    customers: &[Uuid],
-) -> ApiResult<Vec<Uuid>> {
-    #[derive(QueryableByName)]
-    struct Member {
-        #[diesel(sql_type = SqlUuid)]
-        id: Uuid,
-    }
-    let mut compiler = Compiler::new(at);
-    let test = compiler.node(definition);
-    let ids = compiler.bind(Param::Ids(customers.to_vec()));
-    let text = format!(
-        "SELECT c.id FROM customers c {ACTIVITY_JOIN} WHERE {LIVE} AND c.id = ANY({ids}) AND ({test}) ORDER BY c.id"
+        "SELECT c.id FROM customers c {join} WHERE {LIVE} AND c.id > {after} AND ({test}) ORDER BY c.id LIMIT {limit}"
     );
     let rows: Vec<Member> = roomy(conn, |conn| Ok(query(compiler.finish(text)).load(conn)?))?;
     Ok(rows.into_iter().map(|m| m.id).collect())
@@ -230,9 +209,10 @@ pub fn sync_rule_tag(conn: &mut PgConnection, tag: &str, definition: &Node, at: 
     }
     let mut compiler = Compiler::new(at);
     let test = compiler.node(definition);
+    let join = compiler.activity_join();
     let tag = compiler.bind(Param::Text(tag.to_string()));
     let text = format!(
-        "WITH audience AS MATERIALIZED (SELECT c.id FROM customers c {ACTIVITY_JOIN} WHERE {LIVE} AND ({test})),
+        "WITH audience AS MATERIALIZED (SELECT c.id FROM customers c {join} WHERE {LIVE} AND ({test})),
               untagged AS (DELETE FROM customer_tags t WHERE t.tag = {tag}
                            AND NOT EXISTS (SELECT 1 FROM audience a WHERE a.id = t.customer_id) RETURNING 1),
               tagged AS (INSERT INTO customer_tags (customer_id, tag) SELECT id, {tag} FROM audience
