@@ -332,14 +332,27 @@ fn held_counts(conn: &mut PgConnection, template: Uuid, customers: &[Uuid]) -> A
     if customers.is_empty() {
         return Ok(HashMap::new());
     }
-    let rows: Vec<(Uuid, i64)> = c::table
-        .filter(c::template_id.eq(template))
-        .filter(c::customer_id.eq_any(customers))
-        .filter(c::status.ne("voided"))
-        .group_by(c::customer_id)
-        .select((c::customer_id, diesel::dsl::count_star()))
-        .load(conn)?;
-    Ok(rows.into_iter().collect())
+    #[derive(QueryableByName)]
+    struct Held {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        customer_id: Uuid,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        coupons: i64,
+    }
+    // One index probe per customer asked about: as `customer_id = ANY(...)` on a generic plan the
+    // template's every coupon was filtered against the whole list (a campaign's batches slowed as
+    // the template filled: 120 ms a batch at 20,000 coupons).
+    let rows: Vec<Held> = diesel::sql_query(
+        "SELECT c.customer_id, count(*) AS coupons
+         FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS listed(id)) asked
+         JOIN coupons c ON c.template_id = $1 AND c.customer_id = asked.id
+         WHERE c.status <> 'voided'
+         GROUP BY c.customer_id",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(template)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(customers)
+    .load(conn)?;
+    Ok(rows.into_iter().map(|h| (h.customer_id, h.coupons)).collect())
 }
 
 /// Inserts one coupon per owner (in that order), bumps the template's `issued_count` and emits
