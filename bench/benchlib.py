@@ -17,7 +17,9 @@ audit.json, and optionally <phase>.pgss / perf-<phase>.txt.
 bench/segments-campaigns leaves meta.json (config, environment, the seed's figures), preview-<name>.def /
 .times ("run seconds" a line, run 0 the warm-up) / .json (the last response), lookup-idle.wrk and
 lookup-campaign.wrk (with .cpu0/.cpu1, .lsn0/.lsn1, .time), campaign.poll ("elapsed decided messages status"
-a line, every 0.25 s from the activation) and campaign.json (the campaign's final counts).
+a line, every 0.25 s from the activation) and campaign.json (the campaign's final counts); with BENCH_PGSS=1
+also preview.pgss, lookup-idle.pgss and campaign.pgss (psql's aligned tables: the phase's totals, then its
+top statements by total_exec_time with the query text as the last column).
 """
 
 import datetime
@@ -562,12 +564,89 @@ def _campaign(work):
     return result
 
 
+def _pgss_tables(text):
+    """The tables of psql's aligned output, as lists of {column: text}; lines outside a table are skipped."""
+    lines = text.splitlines()
+    tables = []
+    i = 0
+    while i + 1 < len(lines):
+        if "|" in lines[i] and re.fullmatch(r"-+(\+-+)+", lines[i + 1].strip()):
+            header = [h.strip() for h in lines[i].split("|")]
+            rows = []
+            i += 2
+            while i < len(lines) and lines[i].strip() and not re.fullmatch(r"\(\d+ rows?\)", lines[i].strip()):
+                # The last column (the query) may hold a "|" itself: split the others off.
+                rows.append(dict(zip(header, (c.strip() for c in lines[i].split("|", len(header) - 1)))))
+                i += 1
+            tables.append(rows)
+        i += 1
+    return tables
+
+
+def _pgss(work, phase, per=None):
+    """<phase>.pgss of bench/segments-campaigns: the totals and the top statements; each statement's total_ms / per
+    as ms_per_customer when per is given. None when the file is absent or unreadable."""
+    text = _read(f"{work}/{phase}.pgss")
+    if not text:
+        return None
+
+    def num(v):
+        if v in (None, ""):
+            return None
+        try:
+            return int(v)
+        except ValueError:
+            return float(v)
+
+    tables = _pgss_tables(text)
+    if len(tables) < 2 or not tables[0]:
+        return None
+    totals = {k: num(v) for k, v in tables[0][0].items()}
+    top = []
+    for row in tables[1]:
+        st = {k: (v if k in ("tag", "query") else num(v)) for k, v in row.items()}
+        if per and st.get("total_ms") is not None:
+            st["ms_per_customer"] = round(st["total_ms"] / per, 4)
+        top.append(st)
+    result = dict(totals)
+    if per:
+        result["customers"] = per
+        for k in ("exec_ms", "untagged_exec_ms"):
+            if totals.get(k) is not None:
+                result[k.replace("exec_ms", "exec_ms_per_customer")] = round(totals[k] / per, 4)
+    result["top"] = top
+    return result
+
+
+def _pgss_lines(p, label, name, rows=10):
+    """The summary's short block of a phase's top statements (p from _pgss with per)."""
+    per = p.get("customers")
+    lines = [f"{label}: {p.get('statements') or 0:,} statements, {_fmt(p.get('exec_ms'), ' ms', 0)} executing"
+             + (f" ({_fmt(p.get('exec_ms_per_customer'), ' ms', 3)}/customer decided)" if per else "")
+             + f"; untagged (not the lookups' nor the bench's) {_fmt(p.get('untagged_exec_ms'), ' ms', 0)}"
+             + (f" ({_fmt(p.get('untagged_exec_ms_per_customer'), ' ms', 3)}/customer)" if per else "")
+             + (f"; WAL {_fmt(p.get('wal_mb'), ' MB', 1)}" if p.get("wal_mb") is not None else "")]
+    lines.append(f"  {'calls':>9} {'total ms':>10} {'ms/call':>9} {'ms/cust':>8}  {'tag':<6} statement")
+    for st in p["top"][:rows]:
+        q = st.get("query") or ""
+        lines.append(f"  {st.get('calls') or 0:>9,} {_fmt(st.get('total_ms'), '', 0):>10} {_fmt(st.get('mean_ms'), '', 3):>9} "
+                     f"{_fmt(st.get('ms_per_customer'), '', 4):>8}  {st.get('tag') or '':<6} "
+                     f"{q[:120] + ('…' if len(q) > 120 else '')}")
+    if len(p["top"]) > rows:
+        lines.append(f"  ({rows} of the top {len(p['top'])} shown; all of them in {name}, with rows, blocks and WAL)")
+    return lines
+
+
 def segments_report(work, results_dir):
     meta = json.loads(_read(f"{work}/meta.json", "{}"))
     previews = {name: _preview(work, name) for name in ("main", "lifecycle", "bought")}
     idle = api_phase(work, "lookup-idle")
     during = api_phase(work, "lookup-campaign")
     campaign = _campaign(work)
+    # pg_stat_statements (BENCH_PGSS=1): the campaign's statements per customer decided.
+    decided = (campaign or {}).get("decided") or (campaign or {}).get("audience")
+    pgss = {"preview": _pgss(work, "preview"), "campaign": _pgss(work, "campaign", decided)}
+    pgss = {k: v for k, v in pgss.items() if v}
     cfg = meta.get("config", {})
     env = meta.get("environment", {})
     seed = meta.get("seed", {})
@@ -610,6 +689,8 @@ def segments_report(work, results_dir):
         "campaign": campaign,
         "targets": targets,
     }
+    if pgss:
+        doc["pg_stat_statements"] = pgss
     os.makedirs(results_dir, exist_ok=True)
     stamp = re.sub(r"[^0-9T]", "", started.split(".")[0].split("+")[0])
     out = os.path.join(results_dir, f"{stamp}-segments.json")
@@ -689,6 +770,9 @@ def segments_report(work, results_dir):
         if c:
             lines.append(f"{'':<28} CPU during the run: service {c['service_cpu_s']:.1f} s, PostgreSQL {c['postgres_cpu_s']:.1f} s, "
                          f"machine busy {c['machine_busy_pct']:.0f}%")
+    if pgss.get("campaign"):
+        lines.append("")
+        lines.extend(_pgss_lines(pgss["campaign"], "campaign, top statements (pg_stat_statements)", "campaign.pgss"))
     lines.append("")
     t = targets
     scale_note = lambda ok: "" if ok else "   (below the target's scale)"  # noqa: E731
