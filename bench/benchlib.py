@@ -17,7 +17,7 @@ audit.json, and optionally <phase>.pgss / perf-<phase>.txt.
 bench/segments-campaigns leaves meta.json (config, environment, the seed's figures), preview-<name>.def /
 .times ("run seconds" a line, run 0 the warm-up) / .json (the last response), lookup-idle.wrk and
 lookup-campaign.wrk (with .cpu0/.cpu1, .lsn0/.lsn1, .time), campaign.poll ("elapsed decided messages status"
-a line, every 0.25 s from the activation) and campaign.json (the campaign's final counts); with BENCH_PGSS=1
+a line, every second from the activation) and campaign.json (the campaign's final counts); with BENCH_PGSS=1
 also preview.pgss, lookup-idle.pgss and campaign.pgss (psql's aligned tables: the phase's totals, then its
 top statements by total_exec_time with the query text as the last column).
 """
@@ -764,7 +764,7 @@ def segments_report(work, results_dir):
                      f"status {campaign.get('status')}")
         lines.append(f"{'':<28} first decision {_fmt(campaign.get('first_decision_s'), ' s', 1)}, all decided "
                      f"{_fmt(campaign.get('all_decided_s'), ' s', 1)}, last message {_fmt(last_message, ' s', 1)}, "
-                     f"completed {_fmt(campaign.get('completed_s'), ' s', 1)} after the activation (polled every 0.25 s): "
+                     f"completed {_fmt(campaign.get('completed_s'), ' s', 1)} after the activation (polled every second): "
                      f"{_fmt(campaign.get('messages_per_s'), ' messages/s', 0)}")
         c = (during or {}).get("cpu")
         if c:
