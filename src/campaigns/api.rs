@@ -427,13 +427,8 @@ async fn change_status(auth: &Auth<CampaignsWrite>, state: &AppState, id: Uuid, 
     crate::db::transaction(&state.pool, move |conn| {
         let current = store::lock(conn, id)?;
         let Some(to) = rules::transition(current.status(), by) else {
-            let mut extra = serde_json::Map::new();
-            extra.insert("campaign_status".into(), json!(current.status));
-            return Err(ApiError::Conflict {
-                code: "invalid_transition",
-                detail: format!("a {} campaign cannot be moved so", current.status),
-                extra,
-            });
+            let detail = format!("a {} campaign cannot be moved so", current.status);
+            return Err(ApiError::conflict("invalid_transition", detail).with("campaign_status", current.status));
         };
         let campaign = store::set_status(conn, &current, to, now)?;
         let detail = json!({"from": current.status, "to": to.as_str()});

@@ -109,13 +109,8 @@ async fn record_message_status(
             Some(false) => Ok(current),
             Some(true) => store::set_message_status(conn, id, &input.status, input.reason.as_deref(), now),
             None => {
-                let mut extra = serde_json::Map::new();
-                extra.insert("message_status".into(), json!(current.status));
-                Err(ApiError::Conflict {
-                    code: "invalid_transition",
-                    detail: format!("a {} message cannot become {}", current.status, input.status),
-                    extra,
-                })
+                let detail = format!("a {} message cannot become {}", current.status, input.status);
+                Err(ApiError::conflict("invalid_transition", detail).with("message_status", current.status))
             }
         }
     })

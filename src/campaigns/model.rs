@@ -135,7 +135,7 @@ fn integer(
     path: &str,
     range: std::ops::RangeInclusive<i64>,
 ) -> Result<i64, Mistake> {
-    o.get(key).and_then(crate::segments::definition::whole_number).filter(|n| range.contains(n)).ok_or_else(|| {
+    o.get(key).and_then(crate::http::whole_number_in).filter(|n| range.contains(n)).ok_or_else(|| {
         mistake(format!("{path}.{key}"), format!("is required, a whole number {}..{}", range.start(), range.end()))
     })
 }

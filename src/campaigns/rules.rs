@@ -150,7 +150,6 @@ pub mod reason {
     pub const FREQUENCY_CAP: &str = "frequency_cap";
     pub const BUDGET_EXHAUSTED: &str = "budget_exhausted";
     pub const COUPON_UNAVAILABLE: &str = "coupon_unavailable";
-    pub const ALL: &[&str] = &[NOT_LIVE, NO_CONSENT, NO_ADDRESS, FREQUENCY_CAP, BUDGET_EXHAUSTED, COUPON_UNAVAILABLE];
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

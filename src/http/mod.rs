@@ -126,6 +126,11 @@ where
     object_only(d)?.ok_or_else(|| serde::de::Error::custom("invalid type: null, expected an object"))
 }
 
+/// `whole_number_i64` for a value already parsed (`3` and `3.0` alike); anything else is `None`.
+pub fn whole_number_in(value: &serde_json::Value) -> Option<i64> {
+    whole_number_i64(value.clone()).ok().flatten()
+}
+
 /// Trimmed text; blank counts as absent.
 pub fn clean(text: Option<String>) -> Option<String> {
     text.map(|t| t.trim().to_string()).filter(|t| !t.is_empty())

@@ -294,7 +294,7 @@ fn parse_condition(object: &Map<String, Value>, path: &str) -> Result<Condition,
                 if !field.takes_window() {
                     return Err(mistake(&window_path, format!("'{name}' does not take a window")));
                 }
-                let days = whole_number(w).filter(|d| (1..=MAX_WINDOW_DAYS).contains(d));
+                let days = crate::http::whole_number_in(w).filter(|d| (1..=MAX_WINDOW_DAYS).contains(d));
                 Some(days.ok_or_else(|| {
                     mistake(&window_path, format!("must be a whole number of days, 1-{MAX_WINDOW_DAYS}"))
                 })?)
@@ -349,11 +349,6 @@ fn parse_value(field: Field, op: Op, value: Option<&Value>, path: &str) -> Resul
     }
 }
 
-/// A whole number as JSON Schema counts one: `3` and `3.0` alike.
-pub fn whole_number(value: &Value) -> Option<i64> {
-    value.as_i64().or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15).map(|f| f as i64))
-}
-
 fn scalar(field: Field, kind: Kind, value: &Value, path: &str) -> Result<Operand, Mistake> {
     match kind {
         Kind::Text | Kind::Set | Kind::Bought | Kind::Code => {
@@ -370,7 +365,7 @@ fn scalar(field: Field, kind: Kind, value: &Value, path: &str) -> Result<Operand
             Ok(Operand::Text(text.to_string()))
         }
         Kind::Integer => {
-            let n = whole_number(value).filter(|n| (0..=1_000_000_000).contains(n));
+            let n = crate::http::whole_number_in(value).filter(|n| (0..=1_000_000_000).contains(n));
             Ok(Operand::Integer(n.ok_or_else(|| mistake(path, "must be a whole number, 0 or more"))?))
         }
         Kind::Money => {
