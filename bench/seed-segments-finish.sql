@@ -1,7 +1,7 @@
 -- After bench/segments-campaigns has streamed the customers, identities, orders and order lines
 -- (bench/seed-segments.sql): memberships, the campaign's audience tag, and the per-customer activity
 -- the service derives from orders — the statements of src/customers/activity.rs (REFRESH_ACTIVITY,
--- REFRESH_CATEGORIES) over every customer at once instead of `customer_id = ANY($1)`,
+-- REFRESH_CATEGORIES, REFRESH_FACTS) over every customer at once instead of `customer_id = ANY($1)`,
 -- business days in :tz — and the activity follower's cursor moved past every event so far (orders
 -- seeded with COPY have no events: there is nothing for it to replay). Drops the `bench` schema.
 --
@@ -53,6 +53,17 @@ FROM (SELECT o.customer_id, o.id, (o.occurred_at AT TIME ZONE :'tz')::date AS da
       WHERE o.customer_id IS NOT NULL AND NOT (o.paid_amount > 0 AND o.refunded_amount >= o.paid_amount)) counted
 GROUP BY customer_id
 ORDER BY customer_id;
+
+-- REFRESH_FACTS: the segment row of every live customer
+INSERT INTO customer_facts
+SELECT c.id, c.city, c.district, c.gender, c.source_channel, c.home_store_id, c.birthday, c.created_at,
+       coalesce((c.consents -> 'marketing_sms' ->> 'granted')::boolean, false),
+       coalesce((c.consents -> 'marketing_email' ->> 'granted')::boolean, false),
+       coalesce((c.consents -> 'marketing_wechat' ->> 'granted')::boolean, false),
+       act.first_order_on, act.last_order_on, act.orders, act.spend, act.order_days, act.spend_running
+FROM customers c LEFT JOIN customer_activity act ON act.customer_id = c.id
+WHERE c.status = 'active'
+ORDER BY c.id;
 
 -- The follower has nothing to replay: every event so far (none is about a seeded order) is behind it.
 UPDATE outbox_followers

@@ -21,7 +21,7 @@ use super::model::{self, Action, Channel, Kind, Trigger};
 use super::rules::{self, Decision, Policy};
 use super::store::{self, Campaign, Message};
 use crate::http::error::{ApiError, ApiResult};
-use crate::segments::compile::{birthday_in_days_sql, Compiler, Evaluation, Param};
+use crate::segments::compile::{birthday_in_days_sql, Compiler, Evaluation, Param, FACTS};
 use crate::segments::definition::Node;
 
 /// Customers decided per transaction: short enough never to hold a customer's lock for long.
@@ -117,16 +117,17 @@ pub fn candidates(
     resumable: bool,
 ) -> ApiResult<Vec<Candidate>> {
     let mut sql = Compiler::new(at);
+    let after = sql.start_after(after.unwrap_or(Uuid::nil()));
     let campaign = sql.bind(Param::Id(plan.campaign.id));
     let in_audience = plan.audience.as_ref().map(|node| sql.node(node)).unwrap_or_else(|| "true".into());
     let activated = sql.bind(Param::Instant(plan.campaign.activated_at.unwrap_or(at.now)));
     let (from, occurrence, condition) = match plan.trigger.filter(|_| plan.kind == Kind::Triggered) {
-        None => ("customers c".to_string(), "'once'".to_string(), "true".to_string()),
+        None => (FACTS.to_string(), "'once'".to_string(), "true".to_string()),
         Some(Trigger::Birthday { offset_days }) => {
             // The birthday this run celebrates falls `offset_days` before today (−3: in 3 days).
             let day = format!("($1::date - {offset_days})");
             (
-                "customers c".into(),
+                FACTS.into(),
                 format!("date_part('year', {day})::int::text"),
                 format!("c.birthday IS NOT NULL AND {} = 0", birthday_in_days_sql("c.birthday", &day)),
             )
@@ -134,28 +135,27 @@ pub fn candidates(
         Some(Trigger::MembershipAnniversary) => {
             let joined = "(m.enrolled_at AT TIME ZONE $2::text)::date";
             (
-                "customers c JOIN memberships m ON m.customer_id = c.id".into(),
+                format!("{FACTS} JOIN memberships m ON m.customer_id = c.id"),
                 "date_part('year', $1::date)::int::text".into(),
                 format!("{joined} < $1::date AND {} = 0", birthday_in_days_sql(joined, "$1::date")),
             )
         }
         Some(Trigger::Dormant { days }) => {
-            ("customers c".into(), "act.last_order_on::text".into(), format!("act.last_order_on <= $1::date - {days}"))
+            (FACTS.into(), "c.last_order_on::text".into(), format!("c.last_order_on <= $1::date - {days}"))
         }
-        Some(Trigger::FirstOrder) => (
-            "customers c".into(),
-            "'first'".into(),
-            format!("act.first_order_on >= ({activated} AT TIME ZONE $2::text)::date"),
-        ),
+        Some(Trigger::FirstOrder) => {
+            (FACTS.into(), "'first'".into(), format!("c.first_order_on >= ({activated} AT TIME ZONE $2::text)::date"))
+        }
         Some(Trigger::TierUpgraded) => (
-            "tier_changes tc JOIN customers c ON c.id = tc.customer_id
-             JOIN tiers tf ON tf.code = tc.from_tier JOIN tiers tt ON tt.code = tc.to_tier"
-                .into(),
+            format!(
+                "tier_changes tc JOIN {FACTS} ON c.id = tc.customer_id
+                 JOIN tiers tf ON tf.code = tc.from_tier JOIN tiers tt ON tt.code = tc.to_tier"
+            ),
             "tc.id::text".into(),
             format!("tc.occurred_at >= {activated} AND tt.rank > tf.rank"),
         ),
         Some(Trigger::CartAbandoned) => (
-            "leads l JOIN customers c ON c.id = l.customer_id".into(),
+            format!("leads l JOIN {FACTS} ON c.id = l.customer_id"),
             "l.id::text".into(),
             format!(
                 "l.kind = 'cart_abandoned' AND l.created_at >= {activated}
@@ -163,11 +163,6 @@ pub fn candidates(
             ),
         ),
     };
-    if matches!(plan.trigger, Some(Trigger::Dormant { .. } | Trigger::FirstOrder)) {
-        sql.read_activity();
-    }
-    let join = sql.activity_join();
-    let after = sql.bind(Param::Id(after.unwrap_or(Uuid::nil())));
     let limit = sql.bind(Param::Integer(limit));
     // Whether a candidate was decided is one probe of the recipients' key per candidate, made
     // only for the candidates found: OFFSET 0 keeps the planner from turning it into an anti-join
@@ -177,8 +172,8 @@ pub fn candidates(
                  AND r.customer_id = cand.customer_id AND r.occurrence = cand.occurrence OFFSET 0)"
     );
     let found = format!(
-        "SELECT c.id AS customer_id, {occurrence} AS occurrence FROM {from} {join}
-         WHERE c.status = 'active' AND c.id > {after} AND {condition} AND ({in_audience})"
+        "SELECT c.id AS customer_id, {occurrence} AS occurrence FROM {from}
+         WHERE c.id > {after} AND {condition} AND ({in_audience})"
     );
     let text = if resumable {
         format!(
@@ -223,14 +218,20 @@ struct ContactRow {
     bought_recently: Vec<String>,
 }
 
+/// Reads, besides what the contact policy checks, only what the campaign's template names: a
+/// birthday SMS with `{{name}}` reads no tier, balance, store or categories for its customers.
 fn contacts(
     conn: &mut PgConnection,
     ids: &[Uuid],
-    channel: Option<Channel>,
+    plan: &Plan,
     policy: &Policy,
     now: DateTime<Utc>,
     today: NaiveDate,
 ) -> ApiResult<HashMap<Uuid, ContactRow>> {
+    let message = model::message(&plan.actions);
+    let channel = message.map(|(c, _)| c);
+    let named: Vec<String> = message.and_then(|(_, t)| rules::variables_of(t).ok()).unwrap_or_default();
+    let names = |variable: &str| named.iter().any(|n| n == variable);
     let rows: Vec<ContactRow> = diesel::sql_query(
         "SELECT c.id, c.status = 'active' AS live,
                 coalesce((c.consents -> $2 ->> 'granted')::boolean, false) AS consented,
@@ -240,17 +241,21 @@ fn contacts(
                                             ORDER BY i.created_at, i.value LIMIT 1) END AS address,
                 (SELECT count(*) FROM campaign_messages cm
                  WHERE cm.customer_id = c.id AND cm.created_at > $4) AS recent_messages,
-                c.name, t.name AS tier_name, coalesce(pa.balance - pa.debt, 0) AS points, s.name AS store_name,
-                ARRAY(SELECT cc.category FROM customer_categories cc WHERE cc.customer_id = c.id
-                      ORDER BY cc.quantity DESC, cc.orders DESC, cc.category LIMIT $6) AS usual,
-                ARRAY(SELECT cc.category FROM customer_categories cc WHERE cc.customer_id = c.id) AS bought,
-                ARRAY(SELECT cc.category FROM customer_categories cc
-                      WHERE cc.customer_id = c.id AND cc.last_bought_on > $5 - $7::int) AS bought_recently
+                c.name,
+                CASE WHEN $8 THEN (SELECT t.name FROM memberships m JOIN tiers t ON t.code = m.tier_code
+                                   WHERE m.customer_id = c.id) END AS tier_name,
+                coalesce(CASE WHEN $9 THEN (SELECT pa.balance - pa.debt FROM points_accounts pa
+                                            WHERE pa.customer_id = c.id) END, 0) AS points,
+                CASE WHEN $10 THEN (SELECT s.name FROM stores s WHERE s.id = c.home_store_id) END AS store_name,
+                CASE WHEN $11 THEN ARRAY(SELECT cc.category FROM customer_categories cc WHERE cc.customer_id = c.id
+                                         ORDER BY cc.quantity DESC, cc.orders DESC, cc.category LIMIT $6)
+                     ELSE '{}' END AS usual,
+                CASE WHEN $12 THEN ARRAY(SELECT cc.category FROM customer_categories cc WHERE cc.customer_id = c.id)
+                     ELSE '{}' END AS bought,
+                CASE WHEN $12 THEN ARRAY(SELECT cc.category FROM customer_categories cc
+                                         WHERE cc.customer_id = c.id AND cc.last_bought_on > $5 - $7::int)
+                     ELSE '{}' END AS bought_recently
          FROM customers c
-         LEFT JOIN memberships m ON m.customer_id = c.id
-         LEFT JOIN tiers t ON t.code = m.tier_code
-         LEFT JOIN points_accounts pa ON pa.customer_id = c.id
-         LEFT JOIN stores s ON s.id = c.home_store_id
          WHERE c.id = ANY($1)",
     )
     .bind::<Array<SqlUuid>, _>(ids)
@@ -260,6 +265,11 @@ fn contacts(
     .bind::<diesel::sql_types::Date, _>(today)
     .bind::<BigInt, _>(CATEGORIES_NAMED as i64)
     .bind::<diesel::sql_types::Integer, _>(RECENTLY_BOUGHT_DAYS as i32)
+    .bind::<Bool, _>(names("tier"))
+    .bind::<Bool, _>(names("points"))
+    .bind::<Bool, _>(names("store_name"))
+    .bind::<Bool, _>(names("usual_categories"))
+    .bind::<Bool, _>(names("recommended_categories"))
     .load(conn)?;
     Ok(rows.into_iter().map(|r| (r.id, r)).collect())
 }
@@ -473,8 +483,7 @@ fn batch(
     )
     .bind::<Array<SqlUuid>, _>(&ids)
     .execute(conn)?;
-    let channel = model::message(&plan.actions).map(|(c, _)| c);
-    let contacts = contacts(conn, &ids, channel, &ctx.policy, ctx.at.now, ctx.at.today)?;
+    let contacts = contacts(conn, &ids, plan, &ctx.policy, ctx.at.now, ctx.at.today)?;
     let mut outcomes = decide_all(plan, &due, &contacts, &ctx.policy, state.spent);
     let codes = issue_coupons(conn, plan, &mut outcomes, ctx.at.now, tz)?;
     award_points(conn, plan, &outcomes, ctx.at.now, tz)?;
@@ -507,7 +516,6 @@ pub fn dry_run(conn: &mut PgConnection, plan: &Plan, ctx: RunContext) -> ApiResu
     .bind::<SqlUuid, _>(plan.campaign.id)
     .get_result::<Spent>(conn)?
     .spent;
-    let channel = model::message(&plan.actions).map(|(c, _)| c);
     let mut outcomes = Vec::new();
     let mut after = None;
     loop {
@@ -517,7 +525,7 @@ pub fn dry_run(conn: &mut PgConnection, plan: &Plan, ctx: RunContext) -> ApiResu
         let exhausted = (found.len() as i64) < BATCH;
         let due: Vec<Candidate> = found.into_iter().filter(|c| !c.decided).collect();
         let ids: Vec<Uuid> = due.iter().map(|c| c.customer_id).collect::<HashSet<_>>().into_iter().collect();
-        let contacts = contacts(conn, &ids, channel, &ctx.policy, ctx.at.now, ctx.at.today)?;
+        let contacts = contacts(conn, &ids, plan, &ctx.policy, ctx.at.now, ctx.at.today)?;
         let decided = decide_all(plan, &due, &contacts, &ctx.policy, spent);
         spent += plan.unit_cost * Decimal::from(decided.iter().filter(|o| o.decision == Decision::Reach).count());
         outcomes.extend(decided);

@@ -7,6 +7,10 @@
 //! recomputed whole from their orders, so they always equal a recomputation from scratch.
 //!
 //! A counted order is one not fully refunded; spend is what was paid net of refunds.
+//!
+//! The same follower keeps `customer_facts`: each live customer's profile fields and activity in
+//! one narrow row, which segments scan instead of joining the two (SPEC §9's preview at a
+//! million customers). Any customer event recomputes the customer's row from both.
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
@@ -20,8 +24,9 @@ use crate::http::error::ApiResult;
 const FOLLOWER: &str = "customer_activity";
 /// Events read per transaction of the follower.
 const BATCH: i64 = 5000;
-/// The events that change a customer's order history.
-const EVENT_TYPES: &[&str] = &["order.created", "order.refunded", "customer.merged", "customer.erased"];
+/// The events that change a customer's order history or profile.
+const EVENT_TYPES: &[&str] =
+    &["order.created", "order.refunded", "customer.created", "customer.updated", "customer.merged", "customer.erased"];
 
 const REFRESH_ACTIVITY: &str = "
     INSERT INTO customer_activity
@@ -44,19 +49,34 @@ const REFRESH_CATEGORIES: &str = "
     WHERE o.customer_id = ANY($1) AND l.category IS NOT NULL AND l.quantity > l.refunded_quantity
     GROUP BY 1, 2";
 
-/// Recomputes the activity of `customers` from their orders.
+/// The segment row of each live customer of `$1`, from the profile and the activity refreshed
+/// before it. A consent is given when its `granted` is true.
+const REFRESH_FACTS: &str = "
+    INSERT INTO customer_facts
+    SELECT c.id, c.city, c.district, c.gender, c.source_channel, c.home_store_id, c.birthday, c.created_at,
+           coalesce((c.consents -> 'marketing_sms' ->> 'granted')::boolean, false),
+           coalesce((c.consents -> 'marketing_email' ->> 'granted')::boolean, false),
+           coalesce((c.consents -> 'marketing_wechat' ->> 'granted')::boolean, false),
+           act.first_order_on, act.last_order_on, act.orders, act.spend, act.order_days, act.spend_running
+    FROM customers c LEFT JOIN customer_activity act ON act.customer_id = c.id
+    WHERE c.id = ANY($1) AND c.status = 'active'";
+
+/// Recomputes the activity of `customers` from their orders, and their segment rows.
 pub fn refresh(conn: &mut PgConnection, customers: &[Uuid], tz: Tz) -> ApiResult<()> {
     if customers.is_empty() {
         return Ok(());
     }
-    for table in ["customer_activity", "customer_categories"] {
-        diesel::sql_query(format!("DELETE FROM {table} WHERE customer_id = ANY($1)"))
+    for (table, key) in
+        [("customer_activity", "customer_id"), ("customer_categories", "customer_id"), ("customer_facts", "id")]
+    {
+        diesel::sql_query(format!("DELETE FROM {table} WHERE {key} = ANY($1)"))
             .bind::<Array<SqlUuid>, _>(customers)
             .execute(conn)?;
     }
     for statement in [REFRESH_ACTIVITY, REFRESH_CATEGORIES] {
         diesel::sql_query(statement).bind::<Array<SqlUuid>, _>(customers).bind::<Text, _>(tz.name()).execute(conn)?;
     }
+    diesel::sql_query(REFRESH_FACTS).bind::<Array<SqlUuid>, _>(customers).execute(conn)?;
     Ok(())
 }
 

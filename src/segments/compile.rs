@@ -1,15 +1,15 @@
-//! A segment definition as one SQL boolean expression over `customers c` — the whole audience is
-//! one query, never a loop over customers in Rust.
+//! A segment definition as one SQL boolean expression over `customer_facts c` — each live
+//! customer's profile fields and order activity in one row, kept by the outbox follower
+//! (`customers::activity`) — so the whole audience is one scan of one table, never a loop over
+//! customers in Rust.
 //!
 //! Every condition is total: a customer without the value (no birthday, no orders, no membership)
 //! does not match it, and `not` of a condition is exactly the customers who do not match it.
 //! `ne` and `not_in` are `not` of `eq` and `in`.
 //!
-//! Order history is read from the activity the outbox follower keeps (`customers::activity`),
-//! joined once as `act`: a customer without orders has no row there and counts as zero orders,
-//! a prospect. Points come from the ledger's lots; where the condition also holds for a customer
-//! without points (`points_available lt 100`), the query keeps everyone except those whose lots
-//! fail it.
+//! A customer without orders has no activity in their row and counts as zero orders, a prospect.
+//! Points come from the ledger's lots; where the condition also holds for a customer without
+//! points (`points_available lt 100`), the query keeps everyone except those whose lots fail it.
 
 use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
@@ -48,8 +48,8 @@ pub struct Evaluation {
     pub zone: chrono_tz::Tz,
 }
 
-/// A definition over order history reads each customer's order activity as `act`.
-const ACTIVITY_JOIN: &str = "LEFT JOIN customer_activity act ON act.customer_id = c.id";
+/// What a statement over the audience selects from: one row per live customer.
+pub const FACTS: &str = "customer_facts c";
 
 const TODAY: &str = "$1::date";
 const ZONE: &str = "$2::text";
@@ -60,7 +60,8 @@ const NOW: &str = "$3::timestamptz";
 pub struct Compiler {
     params: Vec<Param>,
     today: NaiveDate,
-    reads_activity: bool,
+    /// The placeholder of the id a statement reads after (`c.id > after`), if any.
+    after: Option<String>,
 }
 
 impl Compiler {
@@ -68,7 +69,7 @@ impl Compiler {
         Compiler {
             params: vec![Param::Date(at.today), Param::Text(at.zone.name().to_string()), Param::Instant(at.now)],
             today: at.today,
-            reads_activity: false,
+            after: None,
         }
     }
 
@@ -89,19 +90,19 @@ impl Compiler {
         format!("${}::{cast}", self.params.len())
     }
 
-    /// The join a statement over `customers c` needs for what was compiled so far (nothing when
-    /// no condition reads the order history: the customers alone are scanned).
-    pub fn activity_join(&self) -> &'static str {
-        if self.reads_activity {
-            ACTIVITY_JOIN
-        } else {
-            ""
-        }
+    /// Binds the id a statement walks on from (`c.id > after`, returned) before its conditions
+    /// are compiled: their subqueries then start there too. PostgreSQL does not carry a range on
+    /// `c.id` over to the `customer_id` of a subquery, so a batch deep into a campaign would
+    /// otherwise merge its tags from the first customer on, every batch.
+    pub fn start_after(&mut self, id: Uuid) -> String {
+        let placeholder = self.bind(Param::Id(id));
+        self.after = Some(placeholder.clone());
+        placeholder
     }
 
-    /// Marks the statement as reading `act` (a trigger over the order history).
-    pub fn read_activity(&mut self) {
-        self.reads_activity = true;
+    /// `AND column > after` when the statement reads after an id.
+    fn from_after(&self, column: &str) -> String {
+        self.after.as_ref().map(|after| format!(" AND {column} > {after}")).unwrap_or_default()
     }
 
     /// Finishes a statement whose text uses the placeholders handed out so far.
@@ -140,9 +141,6 @@ impl Compiler {
 
     /// A condition whose operator is neither `ne` nor `not_in`.
     fn positive(&mut self, c: &Condition) -> String {
-        if matches!(c.field, Field::DaysSinceLastOrder | Field::OrderCount | Field::Spend | Field::LifecycleStage) {
-            self.reads_activity = true;
-        }
         match c.field {
             Field::City => self.column("c.city", c),
             Field::District => self.column("c.district", c),
@@ -156,18 +154,18 @@ impl Compiler {
             Field::RegisteredAt => self.compare(&format!("(c.created_at AT TIME ZONE {ZONE})::date"), c),
             Field::Consent(kind) => {
                 let wanted = matches!(c.value, Operand::Flag(true));
-                format!("coalesce((c.consents -> '{}' ->> 'granted')::boolean, false) = {wanted}", kind.key())
+                format!("c.consent_{} = {wanted}", kind.key())
             }
-            Field::DaysSinceLastOrder => self.compare(&format!("({TODAY} - act.last_order_on)::bigint"), c),
+            Field::DaysSinceLastOrder => self.compare(&format!("({TODAY} - c.last_order_on)::bigint"), c),
             Field::OrderCount | Field::Spend => {
                 let count = c.field == Field::OrderCount;
                 let value = match (c.window_days, count) {
-                    (None, true) => "act.orders::bigint".to_string(),
-                    (None, false) => "act.spend".to_string(),
+                    (None, true) => "c.orders::bigint".to_string(),
+                    (None, false) => "c.spend".to_string(),
                     (Some(days), true) => {
-                        format!("{}::bigint", orders_between_sql("act", &format!("({TODAY} - {days})"), TODAY))
+                        format!("{}::bigint", orders_between_sql("c", &format!("({TODAY} - {days})"), TODAY))
                     }
-                    (Some(days), false) => spend_between_sql("act", &format!("({TODAY} - {days})"), TODAY),
+                    (Some(days), false) => spend_between_sql("c", &format!("({TODAY} - {days})"), TODAY),
                 };
                 // A customer without orders has none in any window.
                 self.compare(&format!("coalesce({value}, 0)"), c)
@@ -182,12 +180,13 @@ impl Compiler {
                 );
                 self.aggregate(&source, c, &Operand::Integer(0))
             }
-            Field::LifecycleStage => self.compare(&stage_of_sql("act", TODAY), c),
+            Field::LifecycleStage => self.compare(&stage_of_sql("c", TODAY), c),
             Field::BoughtCategory => {
                 let window = c.window_days.map(|d| format!(" AND last_bought_on > {TODAY} - {d}")).unwrap_or_default();
                 let categories = self.list(&c.value);
+                let after = self.from_after("customer_id");
                 format!(
-                    "c.id IN (SELECT customer_id FROM customer_categories WHERE category = ANY({categories}){window})"
+                    "c.id IN (SELECT customer_id FROM customer_categories WHERE category = ANY({categories}){window}{after})"
                 )
             }
         }
@@ -233,12 +232,13 @@ impl Compiler {
 
     /// A fact held in another table, one row per (customer, value): tier, tags.
     fn related(&mut self, rows: &str, column: &str, c: &Condition) -> String {
+        let after = self.from_after("customer_id");
         match (&c.op, &c.value) {
             (Op::Exists, Operand::Present(present)) => {
                 let negate = if *present { "" } else { "NOT " };
-                format!("{negate}c.id IN ({rows})")
+                format!("{negate}c.id IN ({rows} WHERE true{after})")
             }
-            (_, value) => format!("c.id IN ({rows} WHERE {column} = ANY({}))", self.list(value)),
+            (_, value) => format!("c.id IN ({rows} WHERE {column} = ANY({}){after})", self.list(value)),
         }
     }
 
@@ -251,10 +251,11 @@ impl Compiler {
     /// customer without a row there.
     fn aggregate(&mut self, source: &str, c: &Condition, missing: &Operand) -> String {
         let test = self.comparison("s.v", c.op, &c.value);
+        let after = self.from_after("s.customer_id");
         if holds(c.op, &c.value, missing) {
-            format!("c.id NOT IN (SELECT s.customer_id FROM ({source}) s WHERE NOT ({test}))")
+            format!("c.id NOT IN (SELECT s.customer_id FROM ({source}) s WHERE NOT ({test}){after})")
         } else {
-            format!("c.id IN (SELECT s.customer_id FROM ({source}) s WHERE {test})")
+            format!("c.id IN (SELECT s.customer_id FROM ({source}) s WHERE {test}{after})")
         }
     }
 

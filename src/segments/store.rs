@@ -8,7 +8,7 @@ use diesel::sql_types::{Array, BigInt, Bool, Date, Numeric, Text, Timestamptz, U
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::compile::{Compiler, Evaluation, Param, Sql};
+use super::compile::{Compiler, Evaluation, Param, Sql, FACTS};
 use super::definition::{top_level, Node};
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::segments;
@@ -126,9 +126,6 @@ pub fn roomy<T>(conn: &mut PgConnection, query: impl FnOnce(&mut PgConnection) -
     })
 }
 
-/// Only live customers are ever in a segment.
-const LIVE: &str = "c.status = 'active'";
-
 /// How many live customers remain after each top-level condition in turn: for a root `all`,
 /// those meeting the first k conditions; for a root `any`, those meeting any of the first k; for
 /// anything else, one step. The last step is the audience. One pass over the customers.
@@ -158,10 +155,9 @@ pub fn steps(conn: &mut PgConnection, definition: &Node, at: Evaluation) -> ApiR
         (0..=conditions.len()).map(|label| format!("count(*) FILTER (WHERE step = {label})")).collect();
     let text = format!(
         "SELECT ARRAY[{}]::bigint[] AS customers
-         FROM (SELECT CASE {} ELSE 0 END AS step FROM customers c {} WHERE {LIVE}) labelled",
+         FROM (SELECT CASE {} ELSE 0 END AS step FROM {FACTS}) labelled",
         per_label.join(", "),
         arms.join(" "),
-        compiler.activity_join()
     );
     let labelled: Labelled = roomy(conn, |conn| Ok(query(compiler.finish(text)).get_result(conn)?))?;
     let count = |pick: &dyn Fn(usize) -> bool| {
@@ -186,13 +182,10 @@ pub fn members(
         id: Uuid,
     }
     let mut compiler = Compiler::new(at);
+    let after = compiler.start_after(after.unwrap_or(Uuid::nil()));
     let test = compiler.node(definition);
-    let after = compiler.bind(Param::Id(after.unwrap_or(Uuid::nil())));
     let limit = compiler.bind(Param::Integer(limit));
-    let join = compiler.activity_join();
-    let text = format!(
-        "SELECT c.id FROM customers c {join} WHERE {LIVE} AND c.id > {after} AND ({test}) ORDER BY c.id LIMIT {limit}"
-    );
+    let text = format!("SELECT c.id FROM {FACTS} WHERE c.id > {after} AND ({test}) ORDER BY c.id LIMIT {limit}");
     let rows: Vec<Member> = roomy(conn, |conn| Ok(query(compiler.finish(text)).load(conn)?))?;
     Ok(rows.into_iter().map(|m| m.id).collect())
 }
@@ -209,10 +202,9 @@ pub fn sync_rule_tag(conn: &mut PgConnection, tag: &str, definition: &Node, at: 
     }
     let mut compiler = Compiler::new(at);
     let test = compiler.node(definition);
-    let join = compiler.activity_join();
     let tag = compiler.bind(Param::Text(tag.to_string()));
     let text = format!(
-        "WITH audience AS MATERIALIZED (SELECT c.id FROM customers c {join} WHERE {LIVE} AND ({test})),
+        "WITH audience AS MATERIALIZED (SELECT c.id FROM {FACTS} WHERE {test}),
               untagged AS (DELETE FROM customer_tags t WHERE t.tag = {tag}
                            AND NOT EXISTS (SELECT 1 FROM audience a WHERE a.id = t.customer_id) RETURNING 1),
               tagged AS (INSERT INTO customer_tags (customer_id, tag) SELECT id, {tag} FROM audience

@@ -471,7 +471,8 @@ async fn rule_tags_follow_their_definition_and_cannot_be_set_by_hand() {
     assert_eq!(tags_of(big).await, json!([]));
 }
 
-/// The activity the follower keeps equals a recomputation from scratch after sales, refunds and a merge.
+/// The activity and the segment rows the follower keeps equal a recomputation from scratch after
+/// sales, refunds, a merge, a profile change, a consent withdrawn and an erasure.
 #[actix_web::test]
 async fn the_followed_activity_equals_a_recomputation_from_scratch() {
     use diesel::prelude::*;
@@ -497,10 +498,23 @@ async fn the_followed_activity_equals_a_recomputation_from_scratch() {
         .send()
         .await
         .assert_status(200);
+    app.patch(&format!("/v1/customers/{}", people[2]))
+        .token(&admin)
+        .json(&json!({"city": "杭州", "consents": {"marketing_sms": true}}))
+        .send()
+        .await
+        .assert_status(200);
+    app.patch(&format!("/v1/customers/{}", people[2]))
+        .token(&admin)
+        .json(&json!({"consents": {"marketing_sms": false, "marketing_email": true}}))
+        .send()
+        .await
+        .assert_status(200);
+    app.delete(&format!("/v1/customers/{}", people[3])).token(&admin).send().await.assert_status(204);
     app.post("/v1/sweeps/customer_activity/run").token(&admin).send().await.assert_status(200);
 
     let snapshot = |conn: &mut PgConnection| -> Vec<String> {
-        ["customer_activity", "customer_categories"]
+        ["customer_activity", "customer_categories", "customer_facts"]
             .iter()
             .flat_map(|table| {
                 diesel::sql_query(format!("SELECT row_to_json(t)::text AS row FROM {table} t ORDER BY 1"))
@@ -520,7 +534,13 @@ async fn the_followed_activity_equals_a_recomputation_from_scratch() {
     let followed = snapshot(&mut conn);
     assert!(followed.iter().any(|r| r.contains(&people[0].to_string())));
     assert!(!followed.iter().any(|r| r.contains(&people[1].to_string())), "the merged profile's history moved");
-    diesel::sql_query("TRUNCATE customer_activity, customer_categories").execute(&mut conn).unwrap();
+    let facts: Vec<&String> = followed.iter().filter(|r| r.contains("consent_marketing_sms")).collect();
+    assert_eq!(facts.len(), 2, "the survivor of the merge and the customer who changed: {facts:?}");
+    assert!(!facts.iter().any(|r| r.contains(&people[3].to_string())), "an erased customer is in no segment");
+    let changed = followed.iter().find(|r| r.contains(&format!("\"id\":\"{}\"", people[2]))).expect("a segment row");
+    assert!(changed.contains("\"city\":\"杭州\""), "{changed}");
+    assert!(changed.contains("\"consent_marketing_sms\":false,\"consent_marketing_email\":true"), "{changed}");
+    diesel::sql_query("TRUNCATE customer_activity, customer_categories, customer_facts").execute(&mut conn).unwrap();
     let all: Vec<Uuid> =
         retail_crm::schema::customers::table.select(retail_crm::schema::customers::id).load(&mut conn).unwrap();
     retail_crm::customers::activity::refresh(&mut conn, &all, chrono_tz::Asia::Shanghai).unwrap();
