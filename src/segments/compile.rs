@@ -101,7 +101,7 @@ impl Compiler {
     }
 
     /// `AND column > after` when the statement reads after an id.
-    fn from_after(&self, column: &str) -> String {
+    fn past_cursor(&self, column: &str) -> String {
         self.after.as_ref().map(|after| format!(" AND {column} > {after}")).unwrap_or_default()
     }
 
@@ -184,7 +184,7 @@ impl Compiler {
             Field::BoughtCategory => {
                 let window = c.window_days.map(|d| format!(" AND last_bought_on > {TODAY} - {d}")).unwrap_or_default();
                 let categories = self.list(&c.value);
-                let after = self.from_after("customer_id");
+                let after = self.past_cursor("customer_id");
                 format!(
                     "c.id IN (SELECT customer_id FROM customer_categories WHERE category = ANY({categories}){window}{after})"
                 )
@@ -232,7 +232,7 @@ impl Compiler {
 
     /// A fact held in another table, one row per (customer, value): tier, tags.
     fn related(&mut self, rows: &str, column: &str, c: &Condition) -> String {
-        let after = self.from_after("customer_id");
+        let after = self.past_cursor("customer_id");
         match (&c.op, &c.value) {
             (Op::Exists, Operand::Present(present)) => {
                 let negate = if *present { "" } else { "NOT " };
@@ -251,7 +251,7 @@ impl Compiler {
     /// customer without a row there.
     fn aggregate(&mut self, source: &str, c: &Condition, missing: &Operand) -> String {
         let test = self.comparison("s.v", c.op, &c.value);
-        let after = self.from_after("s.customer_id");
+        let after = self.past_cursor("s.customer_id");
         if holds(c.op, &c.value, missing) {
             format!("c.id NOT IN (SELECT s.customer_id FROM ({source}) s WHERE NOT ({test}){after})")
         } else {
