@@ -7,6 +7,10 @@
     benchlib.py segments-report WORK_DIR RESULTS_DIR
                                                the same for bench/segments-campaigns:
                                                RESULTS_DIR/<timestamp>-segments.json
+    benchlib.py campaign-duty WORK_DIR         the share of one core the campaign itself took: the service's
+                                               and PostgreSQL's CPU during it, less what the same lookups
+                                               took per second when idle
+    benchlib.py burn SHARE                     keeps SHARE of one core busy (0.1 s periods) until killed
 
 WORK_DIR holds what the run collected: meta.json, <phase>.wrk (wrk output with a BENCH_RESULT line; the
 checkout workload's also has counters: quotes, orders, orders_ok = sales, ...),
@@ -16,7 +20,8 @@ audit.json, and optionally <phase>.pgss / perf-<phase>.txt.
 
 bench/segments-campaigns leaves meta.json (config, environment, the seed's figures), preview-<name>.def /
 .times ("run seconds" a line, run 0 the warm-up) / .json (the last response), lookup-idle.wrk and
-lookup-campaign.wrk (with .cpu0/.cpu1, .lsn0/.lsn1, .time), campaign.poll ("elapsed decided messages status"
+lookup-campaign.wrk and lookup-control.wrk (with .cpu0/.cpu1, .lsn0/.lsn1, .time), control.duty (the
+share of a core the control load kept busy), campaign.poll ("elapsed decided messages status"
 a line, every second from the activation) and campaign.json (the campaign's final counts); with BENCH_PGSS=1
 also preview.pgss, lookup-idle.pgss and campaign.pgss (psql's aligned tables: the phase's totals, then its
 top statements by total_exec_time with the query text as the last column).
@@ -91,6 +96,36 @@ def cpu(service_pid, postmaster_pid):
         "service": _proc_ticks(int(service_pid)),
         "postgres": pg,
     }))
+
+
+def campaign_duty(work):
+    """The campaign's own CPU as a share of one core (0 when it cannot be told)."""
+    def ticks(phase):
+        a, b = _read(f"{work}/{phase}.cpu0"), _read(f"{work}/{phase}.cpu1")
+        if not a or not b:
+            return None
+        a, b = json.loads(a), json.loads(b)
+        wall = (b["total"] - a["total"]) / a["hz"] / a["cpus"]
+        used = (b["service"] - a["service"] + b["postgres"] - a["postgres"]) / a["hz"]
+        return wall, used
+    idle, during = ticks("lookup-idle"), ticks("lookup-campaign")
+    if not idle or not during or idle[0] <= 0 or during[0] <= 0:
+        print(0)
+        return
+    own = during[1] - idle[1] / idle[0] * during[0]
+    print(round(min(max(own / during[0], 0.0), 1.0), 2))
+
+
+def burn(share):
+    """Busy for `share` of every 0.1 s, asleep for the rest."""
+    import time
+    period = 0.1
+    busy = period * min(max(float(share), 0.0), 1.0)
+    while True:
+        start = time.monotonic()
+        while time.monotonic() - start < busy:
+            pass
+        time.sleep(max(period - (time.monotonic() - start), 0.0))
 
 
 def _read(path, default=None):
@@ -642,6 +677,9 @@ def segments_report(work, results_dir):
     previews = {name: _preview(work, name) for name in ("main", "lifecycle", "bought")}
     idle = api_phase(work, "lookup-idle")
     during = api_phase(work, "lookup-campaign")
+    control = api_phase(work, "lookup-control")
+    control_duty = _read(f"{work}/control.duty")
+    control_duty = float(control_duty) if control_duty else None
     campaign = _campaign(work)
     # pg_stat_statements (BENCH_PGSS=1): the campaign's statements per customer decided.
     decided = (campaign or {}).get("decided") or (campaign or {}).get("audience")
@@ -655,6 +693,8 @@ def segments_report(work, results_dir):
     p99_idle = (idle or {}).get("latency_ms", {}).get("p99")
     p99_during = (during or {}).get("latency_ms", {}).get("p99")
     p99_ratio = round(p99_during / p99_idle, 2) if p99_idle and p99_during is not None else None
+    p99_control = (control or {}).get("latency_ms", {}).get("p99")
+    control_ratio = round(p99_control / p99_idle, 2) if p99_idle and p99_control is not None else None
     last_message = (campaign or {}).get("last_message_s")
     everyone = bool(campaign) and campaign.get("decided") == campaign.get("audience")
     full_scale = cfg.get("customers", 0) >= 1_000_000 and cfg.get("orders", 0) >= 10_000_000
@@ -686,6 +726,8 @@ def segments_report(work, results_dir):
         "previews": previews,
         "lookup_idle": idle,
         "lookup_during_campaign": during,
+        "lookup_beside_control_load": control,
+        "control_load_core_share": control_duty,
         "campaign": campaign,
         "targets": targets,
     }
@@ -741,7 +783,7 @@ def segments_report(work, results_dir):
     lines.append(f"lookup load: {cfg.get('clients')} clients, "
                  + (f"{delay} ms between each client's requests (a steady till load)" if delay
                     else "as many lookups as the machine serves (saturating)"))
-    for label, r in (("lookup, idle", idle), ("lookup, during campaign", during)):
+    for label, r in (("lookup, idle", idle), ("lookup, during campaign", during), ("lookup, beside control load", control)):
         if not r:
             lines.append(f"{label:<28} not run")
             continue
@@ -786,6 +828,10 @@ def segments_report(work, results_dir):
     lines.append(f"lookup p99 campaign/idle = {_fmt(p99_ratio, 'x', 2):>7}  ({_fmt(p99_during, ' ms', 2)} / "
                  f"{_fmt(p99_idle, ' ms', 2)})   (target <= {TARGET_LOOKUP_P99_DURING_CAMPAIGN:g}x)   "
                  f"{mark(t['lookup_p99_during_campaign_ratio']['met'])}")
+    if control_ratio is not None:
+        lines.append(f"control: lookup p99 beside a plain CPU load at nice 19 of {_fmt(control_duty, '', 2)} of a core "
+                     f"(the campaign's own share) = {_fmt(control_ratio, 'x', 2)} idle ({_fmt(p99_control, ' ms', 2)}): "
+                     f"what any work of that size costs the lookups on this machine")
     for label, r in (("idle lookups", idle), ("the campaign", during)):
         c = (r or {}).get("cpu") or {}
         other = c.get("other_cpu_s")
@@ -806,6 +852,10 @@ def main(argv):
         report(argv[2], argv[3])
     elif len(argv) == 4 and argv[1] == "segments-report":
         segments_report(argv[2], argv[3])
+    elif len(argv) == 3 and argv[1] == "campaign-duty":
+        campaign_duty(argv[2])
+    elif len(argv) == 3 and argv[1] == "burn":
+        burn(argv[2])
     else:
         sys.stderr.write(__doc__)
         return 2

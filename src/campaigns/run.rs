@@ -26,10 +26,10 @@ use crate::segments::definition::Node;
 
 /// Customers decided per transaction: short enough never to hold a customer's lock for long.
 pub const BATCH: i64 = 500;
-/// After each batch the runner rests half as long as the batch took: a campaign to a hundred
-/// thousand customers still goes out within a minute, and the tills keep two thirds of the
-/// machine it would otherwise take.
-const REST: f64 = 0.5;
+/// After each batch the runner rests as long as the batch took: a campaign to a hundred thousand
+/// customers still goes out within a minute, and the tills keep at least half of the core it
+/// would otherwise take.
+const REST: f64 = 1.0;
 const ACTOR: &str = "campaign";
 /// Categories a message names for `{{usual_categories}}` and `{{recommended_categories}}`.
 const CATEGORIES_NAMED: usize = 3;
