@@ -128,6 +128,17 @@ def burn(share):
         time.sleep(max(period - (time.monotonic() - start), 0.0))
 
 
+def _write_results(doc, results_dir, started, suffix):
+    """Writes a run's document as RESULTS_DIR/<timestamp><suffix>.json; returns the path."""
+    os.makedirs(results_dir, exist_ok=True)
+    stamp = re.sub(r"[^0-9T]", "", started.split(".")[0].split("+")[0])
+    out = os.path.join(results_dir, f"{stamp}{suffix}.json")
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+    return out
+
+
 def _read(path, default=None):
     try:
         with open(path, encoding="utf-8") as f:
@@ -418,12 +429,7 @@ def report(work, results_dir):
         "targets": targets,
         "ledger_audit": audit,
     }
-    os.makedirs(results_dir, exist_ok=True)
-    stamp = re.sub(r"[^0-9T]", "", started.split(".")[0].split("+")[0])
-    out = os.path.join(results_dir, f"{stamp}.json")
-    with open(out, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=2, ensure_ascii=False)
-        f.write("\n")
+    out = _write_results(doc, results_dir, started, "")
 
     cfg = doc["config"]
     env = doc["environment"]
@@ -733,12 +739,7 @@ def segments_report(work, results_dir):
     }
     if pgss:
         doc["pg_stat_statements"] = pgss
-    os.makedirs(results_dir, exist_ok=True)
-    stamp = re.sub(r"[^0-9T]", "", started.split(".")[0].split("+")[0])
-    out = os.path.join(results_dir, f"{stamp}-segments.json")
-    with open(out, "w", encoding="utf-8") as f:
-        json.dump(doc, f, indent=2, ensure_ascii=False)
-        f.write("\n")
+    out = _write_results(doc, results_dir, started, "-segments")
 
     mark = lambda ok: "met" if ok else "NOT met"  # noqa: E731
     counts = seed.get("counts", {})
