@@ -347,9 +347,10 @@ async fn a_segments_customers_are_paged_and_coupons_issue_to_it() {
     let app = app().await;
     let mut shanghai = Vec::new();
     for i in 0..5 {
-        shanghai.push(customer(&app, json!({"name": format!("沪{i}"), "city": "上海"})).await);
+        shanghai.push(customer(&app, json!({"name": format!("沪{i}"), "city": "上海", "tags": ["vip"]})).await);
     }
-    customer(&app, json!({"name": "京", "city": "北京"})).await;
+    let beijing = customer(&app, json!({"name": "京", "city": "北京", "tags": ["vip"]})).await;
+    customer(&app, json!({"name": "无标签", "city": "广州"})).await;
     let admin = app.admin_token();
     let res = app
         .post("/v1/segments")
@@ -361,6 +362,22 @@ async fn a_segments_customers_are_paged_and_coupons_issue_to_it() {
     let pages = app.collect_pages(&format!("/v1/segments/{segment}/customers"), &admin, 2).await;
     let ids: Vec<Uuid> = pages.iter().map(|c| c["id"].as_str().unwrap().parse().unwrap()).collect();
     assert_eq!(ids, sorted(shanghai.clone()));
+    // Pages after the first start their subqueries at the cursor too: a tag (`IN`) and a
+    // condition that also holds without points (`NOT IN`) page to the same audience.
+    let res = app
+        .post("/v1/segments")
+        .token(&admin)
+        .json(&json!({"name": "vip", "definition": {"all": [
+            {"field": "tags", "op": "contains", "value": "vip"},
+            {"field": "points_available", "op": "lt", "value": 100}]}}))
+        .send()
+        .await;
+    let vip = res.uuid("id");
+    let pages = app.collect_pages(&format!("/v1/segments/{vip}/customers"), &admin, 2).await;
+    let ids: Vec<Uuid> = pages.iter().map(|c| c["id"].as_str().unwrap().parse().unwrap()).collect();
+    let mut tagged = shanghai.clone();
+    tagged.push(beijing);
+    assert_eq!(ids, sorted(tagged));
     let no_customers_scope = app.token(&["campaigns:read"]);
     app.get(&format!("/v1/segments/{segment}/customers")).token(&no_customers_scope).send().await.assert_status(403);
 
