@@ -477,13 +477,14 @@ fn batch(
         return Ok(Batch::Worked(Tally::default()));
     }
     let ids: Vec<Uuid> = due.iter().map(|c| c.customer_id).collect::<HashSet<_>>().into_iter().collect();
+    // The coupon template before the customers' guards: the order every coupon issue takes.
+    if let Some(template) = model::coupon_template(&plan.actions) {
+        crate::coupons::store::lock_template(conn, template)?;
+    }
     // The frequency cap counts every campaign's messages: customers are taken one at a time
-    // across campaigns, in one order, for as long as this batch lasts.
-    diesel::sql_query(
-        "SELECT pg_advisory_xact_lock(20261130, k) FROM (SELECT DISTINCT hashtext(x::text) AS k FROM unnest($1::uuid[]) x ORDER BY 1) s",
-    )
-    .bind::<Array<SqlUuid>, _>(&ids)
-    .execute(conn)?;
+    // across campaigns, in one order, for as long as this batch lasts. Held exclusively, the guard
+    // also keeps a merge or an erasure out until the batch commits.
+    crate::customers::store::guard(conn, &ids, crate::customers::store::Guard::Exclusive)?;
     let contacts = contacts(conn, &ids, plan, &ctx.policy, ctx.at.now, ctx.at.today)?;
     let mut outcomes = decide_all(plan, &due, &contacts, &ctx.policy, state.spent);
     let codes = issue_coupons(conn, plan, &mut outcomes, ctx.at.now, tz)?;

@@ -191,10 +191,37 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
 }
 
+/// One statement of column arrays for a whole batch (see `events::emit_many`).
 pub fn insert_messages(conn: &mut PgConnection, messages: &[Message]) -> ApiResult<()> {
-    if !messages.is_empty() {
-        diesel::insert_into(cm::table).values(messages).execute(conn)?;
+    use diesel::sql_types::{Array, Nullable, Text, Timestamptz, Uuid as SqlUuid};
+    if messages.is_empty() {
+        return Ok(());
     }
+    fn column<'a, T>(messages: &'a [Message], f: impl Fn(&'a Message) -> T) -> Vec<T> {
+        messages.iter().map(f).collect()
+    }
+    diesel::sql_query(
+        "INSERT INTO campaign_messages (id, campaign_id, customer_id, occurrence, channel, recipient, body,
+                                        coupon_code, status, send_at, sent_at, reason, status_at, created_at)
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
+                              $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::text[],
+                              $13::timestamptz[], $14::timestamptz[])",
+    )
+    .bind::<Array<SqlUuid>, _>(column(messages, |m| m.id))
+    .bind::<Array<SqlUuid>, _>(column(messages, |m| m.campaign_id))
+    .bind::<Array<SqlUuid>, _>(column(messages, |m| m.customer_id))
+    .bind::<Array<Text>, _>(column(messages, |m| m.occurrence.as_str()))
+    .bind::<Array<Text>, _>(column(messages, |m| m.channel.as_str()))
+    .bind::<Array<Text>, _>(column(messages, |m| m.recipient.as_str()))
+    .bind::<Array<Text>, _>(column(messages, |m| m.body.as_str()))
+    .bind::<Array<Nullable<Text>>, _>(column(messages, |m| m.coupon_code.as_deref()))
+    .bind::<Array<Text>, _>(column(messages, |m| m.status.as_str()))
+    .bind::<Array<Timestamptz>, _>(column(messages, |m| m.send_at))
+    .bind::<Array<Nullable<Timestamptz>>, _>(column(messages, |m| m.sent_at))
+    .bind::<Array<Nullable<Text>>, _>(column(messages, |m| m.reason.as_deref()))
+    .bind::<Array<Timestamptz>, _>(column(messages, |m| m.status_at))
+    .bind::<Array<Timestamptz>, _>(column(messages, |m| m.created_at))
+    .execute(conn)?;
     Ok(())
 }
 

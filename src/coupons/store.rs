@@ -2,8 +2,8 @@
 //!
 //! Issuing locks the template row (`FOR UPDATE`) for the whole transaction: every coupon of a
 //! template is inserted under that lock, so `total_quantity` and `per_customer_limit` hold under any
-//! concurrency. Customers are then locked `FOR SHARE` in id order (a merge locks them `FOR UPDATE`
-//! in id order too), so a coupon never lands on a profile that a concurrent merge is folding away.
+//! concurrency. The customers' guards are then taken shared (a merge or an erasure takes them
+//! exclusively), so a coupon never lands on a profile that a concurrent merge is folding away.
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -11,7 +11,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
-use diesel::sql_types::{Numeric, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use uuid::Uuid;
@@ -19,7 +19,7 @@ use uuid::Uuid;
 use super::codes;
 use super::model::{Coupon, Template};
 use super::templates::{self, NewTemplate, TemplateChanges};
-use crate::customers::store::Customer;
+use crate::customers::store::{Customer, Guard, GUARDED_AT_MOST};
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{coupon_redemptions as cr, coupon_templates as ct, coupons as c, customers as cu, stores};
 
@@ -242,13 +242,8 @@ pub fn claim(
         other => other,
     })?;
     templates::ensure_issuable(&template, now)?;
-    let locked: Customer = cu::table
-        .find(customer)
-        .select(Customer::as_select())
-        .for_share()
-        .first(conn)
-        .optional()?
-        .ok_or_else(crate::customers::store::not_found)?;
+    crate::customers::store::guard(conn, &[customer], Guard::Shared)?;
+    let locked: Customer = crate::customers::store::get(conn, customer)?;
     // A merge or erasure that committed while we waited has the final word.
     crate::customers::store::ensure_active(&locked)?;
     let held = held_counts(conn, template.id, &[customer])?.get(&customer).copied().unwrap_or(0);
@@ -275,8 +270,9 @@ fn quantity_reached(t: &Template, issued: i64) -> bool {
     t.total_quantity.is_some_and(|q| issued >= i64::from(q))
 }
 
-/// Each id's owner (itself, or the survivor of a merge) or why none. The owners are locked
-/// `FOR SHARE` in id order and re-checked, so a merge or erasure in flight is seen.
+/// Each id's owner (itself, or the survivor of a merge) or why none. The owners are guarded (their
+/// rows locked `FOR SHARE` in id order, past what one transaction may guard) and re-checked, so a
+/// merge or erasure in flight is seen.
 fn resolve_owners(conn: &mut PgConnection, ids: &[Uuid]) -> ApiResult<Vec<Result<Uuid, &'static str>>> {
     type Row = (Uuid, String, Option<Uuid>);
     let rows: Vec<Row> =
@@ -308,16 +304,14 @@ fn resolve_owners(conn: &mut PgConnection, ids: &[Uuid]) -> ApiResult<Vec<Result
     if owners.is_empty() {
         return Ok(resolved);
     }
-    let still_active: HashSet<Uuid> = cu::table
-        .filter(cu::id.eq_any(&owners))
-        .order(cu::id.asc())
-        .select((cu::id, cu::status))
-        .for_share()
-        .load::<(Uuid, String)>(conn)?
-        .into_iter()
-        .filter(|(_, s)| s == "active")
-        .map(|(id, _)| id)
-        .collect();
+    let statuses = cu::table.filter(cu::id.eq_any(&owners)).order(cu::id.asc()).select((cu::id, cu::status));
+    let statuses: Vec<(Uuid, String)> = if owners.len() <= GUARDED_AT_MOST {
+        crate::customers::store::guard(conn, &owners, Guard::Shared)?;
+        statuses.load(conn)?
+    } else {
+        statuses.for_share().load(conn)?
+    };
+    let still_active: HashSet<Uuid> = statuses.into_iter().filter(|(_, s)| s == "active").map(|(id, _)| id).collect();
     Ok(resolved
         .into_iter()
         .map(|r| match r {
@@ -381,27 +375,23 @@ fn insert_coupons(
     let mut inserted: HashMap<String, Coupon> = HashMap::with_capacity(owners.len());
     let mut pending: Vec<usize> = (0..owners.len()).collect();
     for _ in 0..CODE_ATTEMPTS {
-        let rows: Vec<_> = pending
-            .iter()
-            .map(|&i| {
-                (
-                    c::code.eq(codes_by_slot[i].clone()),
-                    c::template_id.eq(template.id),
-                    c::customer_id.eq(owners[i]),
-                    c::source.eq(source.kind),
-                    c::source_ref.eq(source.reference),
-                    c::issued_at.eq(now),
-                    c::valid_from.eq(valid_from),
-                    c::expires_at.eq(expires_at),
-                    c::updated_at.eq(now),
-                )
-            })
-            .collect();
-        let got: Vec<Coupon> = diesel::insert_into(c::table)
-            .values(&rows)
-            .on_conflict_do_nothing()
-            .returning(Coupon::as_returning())
-            .get_results(conn)?;
+        let codes: Vec<&str> = pending.iter().map(|&i| codes_by_slot[i].as_str()).collect();
+        let customers: Vec<Uuid> = pending.iter().map(|&i| owners[i]).collect();
+        let got: Vec<Coupon> = diesel::sql_query(
+            "INSERT INTO coupons (code, template_id, customer_id, source, source_ref, issued_at, valid_from,
+                                  expires_at, updated_at)
+             SELECT code, $3, customer_id, $4, $5, $6, $7, $8, $6 FROM unnest($1::text[], $2::uuid[]) AS n(code, customer_id)
+             ON CONFLICT DO NOTHING RETURNING *",
+        )
+        .bind::<Array<Text>, _>(&codes)
+        .bind::<Array<SqlUuid>, _>(&customers)
+        .bind::<SqlUuid, _>(template.id)
+        .bind::<Text, _>(source.kind)
+        .bind::<Nullable<Text>, _>(source.reference)
+        .bind::<Timestamptz, _>(now)
+        .bind::<Timestamptz, _>(valid_from)
+        .bind::<Timestamptz, _>(expires_at)
+        .get_results(conn)?;
         inserted.extend(got.into_iter().map(|coupon| (coupon.code.clone(), coupon)));
         pending.retain(|&i| !inserted.contains_key(&codes_by_slot[i]));
         if pending.is_empty() {

@@ -211,6 +211,7 @@ pub fn lock_merge_pair(conn: &mut PgConnection, target_id: Uuid, source_id: Uuid
         return Err(ApiError::invalid("source_customer_id", "a customer cannot be merged into itself"));
     }
     let (first, second) = if target_id < source_id { (target_id, source_id) } else { (source_id, target_id) };
+    store::guard(conn, &[first, second], store::Guard::Exclusive)?;
     let a = store::lock(conn, first)?;
     let b = store::lock(conn, second)?;
     let (target, source) = if a.id == target_id { (a, b) } else { (b, a) };
@@ -242,6 +243,7 @@ pub fn finish_merge(
 /// The customer to erase, locked; `None` when it already is. A merged profile is erased through
 /// the customer it was merged into.
 pub fn lock_for_erasure(conn: &mut PgConnection, id: Uuid) -> ApiResult<Option<Customer>> {
+    store::guard(conn, &[id], store::Guard::Exclusive)?;
     let current = store::lock(conn, id)?;
     match current.status.as_str() {
         "erased" => Ok(None),

@@ -9,7 +9,7 @@ pub mod api;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -74,25 +74,24 @@ pub fn emit(
     Ok(id)
 }
 
-/// Writes several events in one statement (a sale's order, earning and redemption events).
+/// Writes several events in one statement (a sale's order, earning and redemption events; a
+/// campaign batch's messages). `unnest` of four arrays: four parameters and one plan for any number
+/// of rows, where a multi-row `VALUES` binds four per row and is planned afresh per batch size.
 pub fn emit_many(conn: &mut PgConnection, batch: &[(&'static str, Option<Uuid>, Value)]) -> ApiResult<()> {
     if batch.is_empty() {
         return Ok(());
     }
-    let rows: Vec<_> = batch
-        .iter()
-        .map(|(event_type, subject, data)| {
-            debug_assert!(EVENT_TYPES.contains(event_type));
-            (
-                events::id.eq(Uuid::now_v7()),
-                events::event_type.eq(*event_type),
-                events::occurred_at.eq(diesel::dsl::now),
-                events::subject_id.eq(*subject),
-                events::data.eq(data.clone()),
-            )
-        })
-        .collect();
-    diesel::insert_into(events::table).values(&rows).execute(conn)?;
+    let (ids, types, subjects, data) = as_columns(batch);
+    diesel::sql_query(
+        "INSERT INTO events (id, type, occurred_at, subject_id, data)
+         SELECT id, type, now(), subject_id, data FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::jsonb[])
+             AS e(id, type, subject_id, data)",
+    )
+    .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
+    .bind::<Array<Text>, _>(&types)
+    .bind::<Array<Nullable<diesel::sql_types::Uuid>>, _>(&subjects)
+    .bind::<Array<Jsonb>, _>(&data)
+    .execute(conn)?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use crate::support::{TestApp, TestResponse};
 
 mod access;
+mod guard;
 
 const WRITE: &[&str] = &["coupons:read", "coupons:write"];
 
