@@ -91,3 +91,28 @@ async fn a_claim_during_an_erasure_waits_and_is_refused() {
     };
     assert_eq!(held, 0);
 }
+
+/// A campaign batch issues 500 coupons in one transaction: it must not keep those customers' rows
+/// locked (their profiles stay editable, their pages unwritten), only their guards.
+#[actix_web::test]
+async fn issuing_holds_no_customer_row_lock_until_it_commits() {
+    let app = TestApp::new().await;
+    let id = template(&app, json!({})).await;
+    let c = customer(&app).await;
+    let now = app.now();
+    let mut issuer = app.connect();
+    let mut editor = app.connect();
+    issuer
+        .transaction::<_, ApiError, _>(|conn| {
+            let source = retail_crm::coupons::store::Source { kind: "manual", reference: None };
+            let report = retail_crm::coupons::store::issue(conn, id, &[c], source, now, chrono_tz::Asia::Shanghai)?;
+            assert_eq!(report.issued.len(), 1);
+            // Still inside the issuing transaction: the profile can be locked for an edit at once.
+            let edit = diesel::sql_query("SELECT id FROM customers WHERE id = $1 FOR UPDATE NOWAIT")
+                .bind::<diesel::sql_types::Uuid, _>(c)
+                .execute(&mut editor);
+            assert!(edit.is_ok(), "the issue holds the customer's row: {edit:?}");
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+}
