@@ -52,6 +52,8 @@ fn problem_response(description: &str) -> Value {
 pub fn finalize(doc: utoipa::openapi::OpenApi) -> Value {
     let mut doc = serde_json::to_value(doc).unwrap_or_else(|_| json!({}));
     doc["info"]["version"] = json!(API_VERSION);
+    // Relative: the document is served by the API it describes, wherever that is deployed.
+    doc["servers"] = json!([{"url": "/", "description": "The service that serves this document"}]);
     doc["components"]["securitySchemes"] = json!({
         "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
                    "description": "A token from POST /v1/auth/token; each operation lists the scope it needs."}
@@ -306,6 +308,10 @@ fn variant(schemas: &mut Value, from: &str, to: &str, required: &[&str], drop: &
 
 fn decorate_operation(path: &str, method: &str, op: &mut Value) {
     let secured = op.get("security").and_then(Value::as_array).is_some_and(|s| !s.is_empty());
+    if !secured {
+        // Said outright, so a linter or a generator does not mistake an open operation for a forgotten one.
+        op["security"] = json!([]);
+    }
     let has_body = op.get("requestBody").is_some();
     let has_params = path.contains('{') || op.get("parameters").is_some();
     let mut defaults: Vec<(&str, &str)> = vec![("503", "The database is busy; retry after `Retry-After` seconds")];

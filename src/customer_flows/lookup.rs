@@ -105,7 +105,7 @@ pub struct CouponSummary {
 }
 
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"customer": {"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "name": "张三", "phone": "138****5678"},
+#[schema(example = json!({"customer": crate::customers::model::view_example(true),
     "membership": null, "points": {"available": 0, "pending": 0, "debt": 0, "expiring_within_30_days": 0}, "coupons": []}))]
 pub struct LookupResult {
     pub customer: CustomerView,

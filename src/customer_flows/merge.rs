@@ -65,7 +65,7 @@ pub struct MergeInput {
 }
 
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"customer": {"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "status": "active"},
+#[schema(example = json!({"customer": crate::customers::model::view_example(true),
     "source_customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f", "moved": {"identities": 2, "tags": 1, "notes": 0}}))]
 pub struct MergeResult {
     customer: CustomerView,

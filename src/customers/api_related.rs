@@ -420,7 +420,7 @@ fn timeline(
 }
 
 #[derive(Serialize, ToSchema)]
-#[schema(example = json!({"customer": {"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "name": "张三", "phone": "+8613812345678"},
+#[schema(example = json!({"customer": crate::customers::model::view_example(false),
     "notes": [], "timeline": [], "exported_at": "2026-11-23T08:00:00Z"}))]
 pub struct CustomerExport {
     customer: CustomerView,

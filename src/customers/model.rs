@@ -214,15 +214,30 @@ pub struct ConsentView {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+fn masked_view_example() -> Value {
+    view_example(true)
+}
+
+/// A whole `CustomerView` as the document shows it, masked or not: every schema that embeds a
+/// profile shows this one, so each example stays valid against its schema as the view grows.
+pub fn view_example(masked: bool) -> Value {
+    let (birthday, phone, email) = if masked {
+        ("****-05-12", "138****5678", "z***@example.com")
+    } else {
+        ("1990-05-12", "+8613812345678", "zhangsan@example.com")
+    };
+    serde_json::json!({
+        "id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "name": "张三", "gender": "male", "birthday": birthday,
+        "phone": phone, "email": email, "city": "北京", "district": "朝阳区", "address": null,
+        "source_channel": "pos", "home_store_id": null,
+        "consents": {"marketing_sms": {"granted": true, "granted_at": "2026-11-23T08:00:00Z", "revoked_at": null}},
+        "tags": ["vip"], "attributes": {}, "identities": [{"kind": "phone", "value": phone, "created_at": "2026-11-23T08:00:00Z"}],
+        "status": "active", "merged_into": null, "lifecycle_stage": "active", "pii_masked": masked, "version": 1,
+        "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T08:00:00Z"})
+}
+
 #[derive(Serialize, ToSchema, Clone, Debug)]
-#[schema(example = json!({
-    "id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "name": "张三", "gender": "male", "birthday": "****-05-12",
-    "phone": "138****5678", "email": "z***@example.com", "city": "北京", "district": "朝阳区", "address": null,
-    "source_channel": "pos", "home_store_id": null,
-    "consents": {"marketing_sms": {"granted": true, "granted_at": "2026-11-23T08:00:00Z", "revoked_at": null}},
-    "tags": ["vip"], "attributes": {}, "identities": [{"kind": "phone", "value": "138****5678", "created_at": "2026-11-23T08:00:00Z"}],
-    "status": "active", "merged_into": null, "pii_masked": true, "version": 1,
-    "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T08:00:00Z"}))]
+#[schema(example = masked_view_example)]
 pub struct CustomerView {
     pub id: Uuid,
     pub name: Option<String>,

@@ -165,3 +165,50 @@ fn every_reference_resolves() {
         assert!(document().pointer(pointer).is_some(), "dangling reference {r}");
     }
 }
+
+/// Every `example` in a schema of the document conforms to that schema (JSON Schema 2020-12, as
+/// OpenAPI 3.1 reads it): client generators and contract fuzzers take them as truth.
+#[test]
+fn every_schema_example_conforms_to_its_schema() {
+    fn walk(value: &Value, at: String, found: &mut Vec<(String, Value)>) {
+        match value {
+            Value::Object(map) => {
+                if map.contains_key("example")
+                    && (map.contains_key("type")
+                        || map.contains_key("$ref")
+                        || map.contains_key("properties")
+                        || map.contains_key("oneOf")
+                        || map.contains_key("allOf")
+                        || map.contains_key("anyOf"))
+                {
+                    found.push((at.clone(), value.clone()));
+                }
+                for (k, v) in map {
+                    // An example is data, not schema: what it holds is not walked.
+                    if k != "example" && k != "examples" {
+                        walk(v, format!("{at}/{k}"), found);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().enumerate().for_each(|(i, v)| walk(v, format!("{at}/{i}"), found)),
+            _ => {}
+        }
+    }
+    let doc = document();
+    let mut schemas = Vec::new();
+    walk(&doc["components"], "#/components".into(), &mut schemas);
+    walk(&doc["paths"], "#/paths".into(), &mut schemas);
+    assert!(schemas.len() > 100, "only {} schemas with examples", schemas.len());
+    let mut wrong = Vec::new();
+    for (at, schema) in schemas {
+        let example = schema["example"].clone();
+        // The schema with the document's components beside it, so that its references resolve.
+        let mut rooted = schema;
+        rooted["components"] = doc["components"].clone();
+        let validator = jsonschema::draft202012::new(&rooted).unwrap_or_else(|e| panic!("{at}: not a schema: {e}"));
+        for error in validator.iter_errors(&example) {
+            wrong.push(format!("{at}: {error} (at {})", error.instance_path()));
+        }
+    }
+    assert!(wrong.is_empty(), "{} examples do not conform:\n{}", wrong.len(), wrong.join("\n"));
+}
