@@ -289,14 +289,12 @@ def _lookup_pair_mismatch(case, problem):
 
 
 # DELETE on these keeps the record readable by design, so `use_after_free` (ST301) does not apply:
-# stores and staff are deactivated (orders and history refer to them), API clients are revoked
-# (SPEC §3) and customers are erased under PIPL but kept, anonymised, so reports still add up (SPEC §5).
+# API clients are revoked (SPEC §3) and customers are erased under PIPL but kept, anonymised, so
+# reports still add up (SPEC §5). Stores, staff and lead assignment rules, which are only ever
+# deactivated, have no DELETE: a PATCH of `active` does it.
 SOFT_DELETE = {
-    "DELETE /v1/stores/{id}",
-    "DELETE /v1/staff/{id}",
     "DELETE /v1/api-clients/{id}",
     "DELETE /v1/customers/{id}",
-    "DELETE /v1/lead-assignment-rules/{id}",  # deactivated: leads name the rule that placed them
 }
 
 

@@ -2,7 +2,7 @@
 //! every store's leads, so every verb, reads included, is for chain-wide principals only (SPEC §3.1).
 
 use actix_web::http::StatusCode;
-use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
@@ -20,7 +20,7 @@ use crate::http::{check_version, if_match};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_rule).service(list_rules).service(get_rule).service(update_rule).service(delete_rule);
+    cfg.service(create_rule).service(list_rules).service(get_rule).service(update_rule);
 }
 
 #[derive(Deserialize, Serialize, ToSchema, Default, Clone)]
@@ -410,43 +410,4 @@ async fn update_rule(
     })
     .await?;
     Ok(rule_response(StatusCode::OK, rule))
-}
-
-/// Deactivate an assignment rule (kept, since leads name the rule that placed them); PATCH
-/// `active: true` turns it back on.
-#[utoipa::path(
-    tag = "leads", operation_id = "deactivate_lead_assignment_rule",
-    params(("id" = Uuid, Path, description = "Rule id")),
-    security(("bearer" = ["leads:write"])),
-    responses(
-        (status = 204, description = "Deactivated"),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: assignment rules route every store's leads, so only a chain-wide principal reads or changes them", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`lead_assignment_rule_not_found`", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[delete("/v1/lead-assignment-rules/{id}")]
-async fn delete_rule(
-    auth: Auth<LeadsWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
-    let id = id.into_inner();
-    let now = state.clock.now();
-    let who = auth.principal.clone();
-    crate::db::transaction(&state.pool, move |conn| {
-        store::lock_rule(conn, id)?;
-        store::update_rule(conn, id, &RuleChanges { active: Some(false), ..Default::default() }, now)?;
-        crate::audit::record(
-            conn,
-            &who,
-            "lead_rule.deactivate",
-            "lead_assignment_rule",
-            Some(id.to_string()),
-            json!({}),
-        )?;
-        Ok(())
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,5 +1,5 @@
 use actix_web::http::StatusCode;
-use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -16,7 +16,7 @@ use crate::http::{etag, if_match};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_staff).service(list_staff).service(get_staff).service(update_staff).service(deactivate_staff);
+    cfg.service(create_staff).service(list_staff).service(get_staff).service(update_staff);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -321,30 +321,4 @@ async fn update_staff(
     .await?;
     sync_revocation(&state, &member);
     Ok(staff_response(StatusCode::OK, member, &auth))
-}
-
-/// Deactivate a staff member (kept for history); their tokens stop working.
-#[utoipa::path(
-    tag = "staff", operation_id = "deactivate_staff",
-    params(("id" = Uuid, Path, description = "Staff id")),
-    security(("bearer" = ["admin"])),
-    responses((status = 204, description = "Deactivated"))
-)]
-#[delete("/v1/staff/{id}")]
-async fn deactivate_staff(
-    auth: Auth<Admin>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
-    let (id, now, scope) = (id.into_inner(), state.clock.now(), auth.store_scope());
-    let principal = auth.principal.clone();
-    let member = crate::db::transaction(&state.pool, move |conn| {
-        let deactivate = StaffChanges { active: Some(false), ..Default::default() };
-        let member = store::update(conn, id, scope, None, &deactivate, now)?;
-        crate::audit::record(conn, &principal, "staff.deactivate", "staff", Some(id.to_string()), json!({}))?;
-        Ok(member)
-    })
-    .await?;
-    sync_revocation(&state, &member);
-    Ok(HttpResponse::NoContent().finish())
 }

@@ -1,4 +1,4 @@
-use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -15,7 +15,7 @@ use crate::http::{etag, if_match};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_store).service(list_stores).service(get_store).service(update_store).service(deactivate_store);
+    cfg.service(create_store).service(list_stores).service(get_store).service(update_store);
 }
 
 #[derive(Serialize, ToSchema)]
@@ -256,28 +256,4 @@ async fn update_store(
     })
     .await?;
     Ok(store_response(actix_web::http::StatusCode::OK, store))
-}
-
-/// Close a store: it is kept (orders and members refer to it) but marked inactive.
-#[utoipa::path(
-    tag = "stores", operation_id = "deactivate_store",
-    params(("id" = Uuid, Path, description = "Store id")),
-    security(("bearer" = ["admin"])),
-    responses((status = 204, description = "Deactivated"))
-)]
-#[delete("/v1/stores/{id}")]
-async fn deactivate_store(
-    auth: Auth<Admin>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
-    let id = id.into_inner();
-    let principal = auth.principal.clone();
-    crate::db::transaction(&state.pool, move |conn| {
-        store::update(conn, id, None, &StoreChanges { active: Some(false), ..Default::default() })?;
-        crate::audit::record(conn, &principal, "store.deactivate", "store", Some(id.to_string()), json!({}))
-    })
-    .await?;
-    Ok(HttpResponse::NoContent().finish())
 }

@@ -131,12 +131,10 @@ fn request(op: &str, w: &World, n: &str) -> Option<Case> {
         "PATCH /v1/stores/{id}" => {
             case(format!("/v1/stores/{}", w.spare_store), Some(json!({"name": "x"})), StoreBound)
         }
-        "DELETE /v1/stores/{id}" => case(format!("/v1/stores/{}", w.spare_store), None, StoreBound),
         "GET /v1/staff" => case(format!("/v1/staff?store_id={b}"), None, StoreBound),
         "POST /v1/staff" => case(path(op), Some(json!({"name": "新员工", "store_id": b})), StoreBound),
         "GET /v1/staff/{id}" => case(format!("/v1/staff/{}", w.staff_b), None, NotFound),
         "PATCH /v1/staff/{id}" => case(format!("/v1/staff/{}", w.staff_b), Some(json!({"capacity": 9})), NotFound),
-        "DELETE /v1/staff/{id}" => case(format!("/v1/staff/{}", w.spare_staff_b), None, NotFound),
 
         // Customers: the chain's, found and served at any store; lists, merge, erase, export are not.
         "GET /v1/customers" => case(format!("/v1/customers?store_id={b}"), None, StoreBound),
@@ -359,7 +357,7 @@ fn request(op: &str, w: &World, n: &str) -> Option<Case> {
                         "strategy": "round_robin"})),
             StoreBound,
         ),
-        "GET /v1/lead-assignment-rules/{id}" | "DELETE /v1/lead-assignment-rules/{id}" => {
+        "GET /v1/lead-assignment-rules/{id}" => {
             case(format!("/v1/lead-assignment-rules/{}", w.lead_rule), None, StoreBound)
         }
         "PATCH /v1/lead-assignment-rules/{id}" => {

@@ -301,7 +301,7 @@ async fn staff_password_grant_carries_role_scopes_and_store() {
     }
 
     // Deactivating the staff member revokes the token at once and stops password login.
-    app.delete(&format!("/v1/staff/{staff_id}")).token(&admin).send().await.assert_status(204);
+    app.deactivate_staff(&staff_id).await;
     app.get(&format!("/v1/staff/{staff_id}")).token(&token).send().await.assert_problem(401, "unauthorized");
     let res = app
         .post("/v1/auth/token")

@@ -129,8 +129,7 @@ async fn seeds_example_round_robin_capacity_and_the_unassigned_queue() {
     assert_eq!(uuid(&next["assignee_staff_id"]), clerk2, "clerk 1 is at capacity and skipped");
 
     // An inactive clerk is skipped too: deactivate clerk 2, free a slot of clerk 1.
-    let admin = app.admin_token();
-    app.delete(&format!("/v1/staff/{clerk2}")).token(&admin).send().await.assert_status(204);
+    app.deactivate_staff(clerk2).await;
     step(&app, uuid(&first["id"]), "close", json!({"outcome": "lost", "lost_reason": "不需要了"})).await;
     let again = lead(&app, inquiry(json!({}))).await;
     assert_eq!(uuid(&again["assignee_staff_id"]), clerk1);
@@ -305,7 +304,7 @@ async fn manual_assignment_checks_capacity_and_activity() {
     step(&app, ids[1], "assign", json!({"staff_id": clerk1})).await;
     let full = action(&app, ids[2], "assign", json!({"staff_id": clerk1})).await;
     full.assert_problem(409, "staff_at_capacity");
-    app.delete(&format!("/v1/staff/{clerk2}")).token(&app.admin_token()).send().await.assert_status(204);
+    app.deactivate_staff(clerk2).await;
     action(&app, ids[2], "assign", json!({"staff_id": clerk2})).await.assert_problem(409, "staff_inactive");
     let nobody = action(&app, ids[2], "assign", json!({"staff_id": Uuid::now_v7()})).await;
     nobody.assert_problem(422, "validation_failed");
@@ -493,8 +492,12 @@ async fn rules_crud_validation_and_deactivation() {
     assert_eq!(patched.body["strategy"], "least_loaded");
     assert_eq!(patched.body["version"], 2);
 
-    app.delete(&format!("/v1/lead-assignment-rules/{early}")).token(&token).send().await.assert_status(204);
-    app.delete(&format!("/v1/lead-assignment-rules/{late}")).token(&token).send().await.assert_status(204);
+    // Only ever deactivated (leads name the rule that placed them): a PATCH of `active`, no DELETE.
+    let path = format!("/v1/lead-assignment-rules/{early}");
+    app.delete(&path).token(&token).send().await.assert_problem(405, "method_not_allowed");
+    for path in [path.clone(), format!("/v1/lead-assignment-rules/{late}")] {
+        app.patch(&path).token(&token).json(&json!({"active": false})).send().await.assert_status(200);
+    }
     let gone = app.get(&format!("/v1/lead-assignment-rules/{early}")).token(&token).send().await;
     assert_eq!(gone.body["active"], false, "kept, inactive");
     let l = lead(&app, inquiry(json!({}))).await;

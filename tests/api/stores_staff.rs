@@ -74,9 +74,12 @@ async fn store_crud() {
     expected.sort();
     assert_eq!(ids(&list.items()), expected);
 
-    // DELETE deactivates; the store is kept.
-    let res = app.delete(&format!("/v1/stores/{id}")).token(&admin).send().await;
-    res.assert_status(204);
+    // A store is closed by PATCH `active: false` and kept (orders and members refer to it): there is
+    // no DELETE, since what it did was not a deletion.
+    app.delete(&format!("/v1/stores/{id}")).token(&admin).send().await.assert_problem(405, "method_not_allowed");
+    let res = app.patch(&format!("/v1/stores/{id}")).token(&admin).json(&json!({"active": false})).send().await;
+    res.assert_status(200);
+    assert_eq!(res.body["active"], json!(false));
     let res = app.get(&format!("/v1/stores/{id}")).token(&admin).send().await;
     res.assert_status(200);
     assert_eq!(res.body["active"], json!(false));
@@ -90,7 +93,6 @@ async fn store_crud() {
         .send()
         .await
         .assert_problem(404, "store_not_found");
-    app.delete(&format!("/v1/stores/{missing}")).token(&admin).send().await.assert_problem(404, "store_not_found");
 }
 
 #[actix_web::test]
@@ -247,7 +249,8 @@ async fn staff_crud_and_validation() {
     assert_eq!(res.header("etag"), Some("\"2\""));
 
     // DELETE deactivates.
-    app.delete(&path).token(&admin).send().await.assert_status(204);
+    app.delete(&path).token(&admin).send().await.assert_problem(405, "method_not_allowed");
+    app.patch(&path).token(&admin).json(&json!({"active": false})).send().await.assert_status(200);
     let res = app.get(&path).token(&admin).send().await;
     res.assert_status(200);
     assert_eq!(res.body["active"], json!(false));
@@ -256,7 +259,12 @@ async fn staff_crud_and_validation() {
 
     let missing = Uuid::now_v7();
     app.get(&format!("/v1/staff/{missing}")).token(&admin).send().await.assert_problem(404, "staff_not_found");
-    app.delete(&format!("/v1/staff/{missing}")).token(&admin).send().await.assert_problem(404, "staff_not_found");
+    app.patch(&format!("/v1/staff/{missing}"))
+        .token(&admin)
+        .json(&json!({"active": false}))
+        .send()
+        .await
+        .assert_problem(404, "staff_not_found");
 }
 
 #[actix_web::test]
@@ -290,7 +298,12 @@ async fn a_store_bound_caller_sees_only_its_store() {
             .send()
             .await
             .assert_problem(404, "staff_not_found");
-        app.delete(&path).token(&bound).send().await.assert_problem(404, "staff_not_found");
+        app.patch(&path)
+            .token(&bound)
+            .json(&json!({"active": false}))
+            .send()
+            .await
+            .assert_problem(404, "staff_not_found");
         let res = app.get(&path).token(&admin).send().await;
         assert_eq!(res.body["active"], json!(true), "untouched: {}", res.text);
         assert_eq!(res.body["version"], json!(1), "untouched: {}", res.text);
@@ -319,8 +332,9 @@ async fn a_store_bound_caller_sees_only_its_store() {
             .send()
             .await
             .assert_problem(403, "store_bound_principal");
-        app.delete(&format!("/v1/stores/{store}"))
+        app.patch(&format!("/v1/stores/{store}"))
             .token(&bound)
+            .json(&json!({"active": false}))
             .send()
             .await
             .assert_problem(403, "store_bound_principal");

@@ -382,6 +382,12 @@ impl TestApp {
         res.body
     }
 
+    /// Deactivates a staff member as an admin does: a PATCH of `active` (staff are never deleted).
+    pub async fn deactivate_staff(&self, id: impl std::fmt::Display) {
+        let res = self.patch(&format!("/v1/staff/{id}")).token(&self.admin_token()).json(&json!({"active": false}));
+        res.send().await.assert_status(200);
+    }
+
     /// Follows `next_cursor` through every page of a list, returning all items.
     pub async fn collect_pages(&self, path: &str, token: &str, limit: u32) -> Vec<Value> {
         let sep = if path.contains('?') { '&' } else { '?' };

@@ -18,7 +18,7 @@ async fn a_store_bound_clerk_cannot_create_assignment_rules() {
         app.get("/v1/lead-assignment-rules").token(&clerk).send().await,
         app.get(&path).token(&clerk).send().await,
         app.patch(&path).token(&clerk).json(&json!({"target": {"staff_ids": [clerk_a]}})).send().await,
-        app.delete(&path).token(&clerk).send().await,
+        app.patch(&path).token(&clerk).json(&json!({"active": false})).send().await,
     ] {
         res.assert_problem(403, "store_bound_principal");
     }
