@@ -108,6 +108,12 @@ STATE_DEPENDENT = [
     ("POST /v1/orders/{id}/refunds", "refund_exceeds_quantity", None, None),
     ("POST /v1/orders/{id}/refunds", "nothing_to_refund", None, None),
     ("POST /v1/orders/{id}/refunds", "validation_failed", "lines", "order has no line"),
+    # By the channel's number: the same rules, and whether that order has been posted yet (server state).
+    ("POST /v1/refunds", "order_not_posted", None, None),
+    ("POST /v1/refunds", "refund_exceeds_paid", None, None),
+    ("POST /v1/refunds", "refund_exceeds_quantity", None, None),
+    ("POST /v1/refunds", "nothing_to_refund", None, None),
+    ("POST /v1/refunds", "validation_failed", "lines", "order has no line"),
     # Tiers and the program: the catalogue decides which codes exist and which tier is the base.
     ("PUT /v1/customers/{id}/membership/tier", "validation_failed", "tier", "no tier with this code"),
     (None, "validation_failed", "min_annual_spend", "base tier"),

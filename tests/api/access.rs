@@ -283,6 +283,12 @@ fn request(op: &str, w: &World, n: &str) -> Option<Case> {
             Some(json!({"external_id": "RF-1", "amount": "10.00"})),
             NotFound,
         ),
+        // By the channel's number: naming store B is refused before anything is looked up.
+        "POST /v1/refunds" => case(
+            path(op),
+            Some(json!({"order": {"channel": "pos", "store_id": b, "external_id": "B-SALE-1"}, "external_id": "RF-1"})),
+            StoreBound,
+        ),
         "POST /v1/checkout/quote" => case(
             path(op),
             Some(json!({"customer_id": c, "store_id": b, "channel": "pos", "lines": line("100.00")})),

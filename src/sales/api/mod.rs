@@ -24,7 +24,7 @@ mod refunds;
 /// Registered before the orders domain's reads, so the documented order of operations stays the
 /// till's: sell, then read back.
 pub fn configure_orders(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(post_order).service(refunds::refund_order);
+    cfg.service(post_order).service(refunds::refund_order).service(refunds::refund_channel_order);
 }
 
 pub fn configure_checkout(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

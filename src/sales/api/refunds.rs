@@ -1,4 +1,5 @@
-//! `POST /v1/orders/{id}/refunds`: a refund from any channel.
+//! `POST /v1/orders/{id}/refunds` and `POST /v1/refunds`: a refund from any channel, of an order
+//! named by the CRM's id or by the channel's own order number.
 
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpResponse};
@@ -9,7 +10,7 @@ use uuid::Uuid;
 
 use super::MAX_LINES;
 use crate::http::auth::{Auth, OrdersWrite};
-use crate::http::error::{ApiResult, Problem, Violations};
+use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::orders::api::RefundView;
 use crate::sales::refund::{self as service, NewRefund, RefundLine};
 use crate::AppState;
@@ -64,10 +65,24 @@ async fn refund_order(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let input = body.into_inner();
-    let mut v = Violations::new();
-    v.text("external_id", &input.external_id, 128);
-    let lines: Vec<RefundLine> = input
-        .lines
+    let new = new_refund(input.external_id, input.lines, input.amount, &mut Violations::new())?;
+    let (scope, actor) = (auth.store_scope(), auth.sub.clone());
+    let now = state.clock.now();
+    let (refund, created) =
+        crate::db::transaction(&state.pool, move |conn| service::refund(conn, id, scope, new, &actor, now)).await?;
+    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok(HttpResponse::build(status).json(RefundView::from(refund)))
+}
+
+/// What both refund calls take, checked: every bad field named, none left for later.
+fn new_refund(
+    external_id: String,
+    lines: Option<Vec<RefundLineInput>>,
+    amount: Option<Decimal>,
+    v: &mut Violations,
+) -> ApiResult<NewRefund> {
+    v.text("external_id", &external_id, 128);
+    let lines: Vec<RefundLine> = lines
         .unwrap_or_default()
         .into_iter()
         .map(|l| RefundLine { line_no: l.line_no, quantity: l.quantity })
@@ -77,12 +92,84 @@ async fn refund_order(
         v.check((1..=500).contains(&l.line_no), &format!("lines[{i}].line_no"), "must be 1-500");
         v.check((1..=100_000).contains(&l.quantity), &format!("lines[{i}].quantity"), "must be 1-100000");
     }
-    v.into_result()?;
-    let new = NewRefund { external_id: input.external_id, lines, amount: input.amount };
+    std::mem::take(v).into_result()?;
+    Ok(NewRefund { external_id, lines, amount })
+}
+
+/// An order as its channel knows it: the natural key a sale was posted under.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"channel": "tmall", "external_id": "TM-3920018827731"}))]
+pub struct ChannelOrderRef {
+    #[schema(format = "channel")]
+    channel: String,
+    /// The store the sale was posted for; omitted for an online channel's store-less orders. A
+    /// store-bound principal may omit it (its own store) and names no other.
+    store_id: Option<Uuid>,
+    #[schema(min_length = 1, max_length = 128, format = "non-blank")]
+    external_id: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"order": {"channel": "tmall", "external_id": "TM-3920018827731"},
+    "external_id": "TM-RF-88120", "amount": "199.00"}))]
+pub struct ChannelRefundInput {
+    /// The refunded order, by the channel's own number.
+    order: ChannelOrderRef,
+    /// The channel's refund number; `(order, external_id)` makes the refund idempotent.
+    #[schema(min_length = 1, max_length = 128, format = "non-blank")]
+    external_id: String,
+    /// Lines and quantities returned; omit for the whole remaining order.
+    #[schema(max_items = 500)]
+    lines: Option<Vec<RefundLineInput>>,
+    /// The amount refunded; defaults to the lines' share of what was paid (or all that is left).
+    #[serde(default, with = "crate::money::option")]
+    #[schema(value_type = Option<String>, format = "money")]
+    amount: Option<Decimal>,
+}
+
+fn order_not_posted() -> ApiError {
+    ApiError::conflict(
+        "order_not_posted",
+        "no order with this channel, store and number has been posted yet: retry later",
+    )
+}
+
+/// Refund an order named by the channel's own number, as connectors know it: the same rules as
+/// `POST /v1/orders/{id}/refunds`. A refund that arrives before its order is 409 `order_not_posted`.
+#[utoipa::path(
+    tag = "orders", operation_id = "refund_channel_order", request_body = ChannelRefundInput,
+    security(("bearer" = ["orders:write"])),
+    responses(
+        (status = 201, description = "Refunded", body = RefundView),
+        (status = 200, description = "Already refunded under this external_id: the stored refund", body = RefundView),
+        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: a store-bound principal named another store", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`order_not_posted`: no such order yet (a store-bound principal sees only its own store's)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`refund_exceeds_paid`, `refund_exceeds_quantity`, `nothing_to_refund`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/refunds")]
+async fn refund_channel_order(
+    auth: Auth<OrdersWrite>,
+    state: web::Data<AppState>,
+    body: crate::http::Json<ChannelRefundInput>,
+) -> ApiResult<HttpResponse> {
+    let input = body.into_inner();
+    let mut v = Violations::new();
+    v.check(crate::stores::CHANNELS.contains(&input.order.channel.as_str()), "order.channel", "is not a known channel");
+    v.text("order.external_id", &input.order.external_id, 128);
+    let new = new_refund(input.external_id, input.lines, input.amount, &mut v)?;
+    let store = auth.acting_store(input.order.store_id)?;
+    let order = input.order;
     let (scope, actor) = (auth.store_scope(), auth.sub.clone());
     let now = state.clock.now();
-    let (refund, created) =
-        crate::db::transaction(&state.pool, move |conn| service::refund(conn, id, scope, new, &actor, now)).await?;
+    let (refund, created) = crate::db::transaction(&state.pool, move |conn| {
+        let found = crate::orders::store::find_by_external(conn, &order.channel, store, &order.external_id)?;
+        let posted = found.ok_or_else(order_not_posted)?;
+        service::refund(conn, posted.id, scope, new, &actor, now)
+    })
+    .await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(HttpResponse::build(status).json(RefundView::from(refund)))
 }
