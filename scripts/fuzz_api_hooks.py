@@ -295,11 +295,10 @@ def _lookup_pair_mismatch(case, problem):
 
 
 # DELETE on these keeps the record readable by design, so `use_after_free` (ST301) does not apply:
-# API clients are revoked (SPEC §3) and customers are erased under PIPL but kept, anonymised, so
-# reports still add up (SPEC §5). Stores, staff and lead assignment rules, which are only ever
-# deactivated, have no DELETE: a PATCH of `active` does it.
+# customers are erased under PIPL but kept, anonymised, so reports still add up (SPEC §5). Stores,
+# staff and lead assignment rules, which are only ever deactivated, have no DELETE: a PATCH of
+# `active` does it; a revoked API client is gone (404).
 SOFT_DELETE = {
-    "DELETE /v1/api-clients/{id}",
     "DELETE /v1/customers/{id}",
 }
 

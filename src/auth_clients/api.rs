@@ -268,13 +268,16 @@ async fn get_api_client(auth: Auth<Admin>, state: web::Data<AppState>, id: web::
     Ok(HttpResponse::Ok().json(ApiClientView::from(client)))
 }
 
-/// Revoke an API client: its tokens stop working at once.
+/// Revoke an API client: its tokens stop working at once, and it is gone from the API (404 afterwards).
 #[utoipa::path(
     tag = "auth",
     operation_id = "revoke_api_client",
     params(("id" = Uuid, Path, description = "API client id")),
     security(("bearer" = ["admin"])),
-    responses((status = 204, description = "Revoked"))
+    responses(
+        (status = 204, description = "Revoked"),
+        (status = 404, description = "`api_client_not_found`: no such client, or revoked already", body = crate::http::error::Problem, content_type = "application/problem+json"),
+    )
 )]
 #[delete("/v1/api-clients/{id}")]
 async fn revoke_api_client(

@@ -78,9 +78,12 @@ pub fn find_by_client_id(conn: &mut PgConnection, client_id: &str) -> ApiResult<
         .optional()?)
 }
 
+/// A live client. A revoked one is gone from the API (404, absent from the list): its row stays
+/// only so its tokens are refused and the audit log keeps naming it.
 pub fn get(conn: &mut PgConnection, id: Uuid) -> ApiResult<ApiClient> {
     api_clients::table
         .find(id)
+        .filter(api_clients::revoked_at.is_null())
         .select(ApiClient::as_select())
         .first(conn)
         .optional()?
@@ -88,7 +91,12 @@ pub fn get(conn: &mut PgConnection, id: Uuid) -> ApiResult<ApiClient> {
 }
 
 pub fn list(conn: &mut PgConnection, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<ApiClient>> {
-    let mut q = api_clients::table.select(ApiClient::as_select()).order(api_clients::id).limit(limit).into_boxed();
+    let mut q = api_clients::table
+        .filter(api_clients::revoked_at.is_null())
+        .select(ApiClient::as_select())
+        .order(api_clients::id)
+        .limit(limit)
+        .into_boxed();
     if let Some(after) = after {
         q = q.filter(api_clients::id.gt(after));
     }
@@ -99,11 +107,9 @@ pub fn count_live(conn: &mut PgConnection) -> ApiResult<i64> {
     Ok(api_clients::table.filter(api_clients::revoked_at.is_null()).count().get_result(conn)?)
 }
 
+/// Revokes a live client: 404 `api_client_not_found` for one already revoked, as for a missing one.
 pub fn revoke(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> ApiResult<ApiClient> {
-    let client = get(conn, id)?;
-    if client.revoked_at.is_some() {
-        return Ok(client);
-    }
+    get(conn, id)?;
     Ok(diesel::update(api_clients::table.find(id))
         .set(api_clients::revoked_at.eq(Some(now)))
         .returning(ApiClient::as_returning())

@@ -200,8 +200,12 @@ async fn client_credentials_round_trip_and_revocation() {
         .send()
         .await;
     res.assert_problem(401, "unauthorized");
-    let res = app.get(&format!("/v1/api-clients/{id}")).token(&admin).send().await;
-    assert!(res.body["revoked_at"].is_string(), "{}", res.text);
+    // Gone from the API: 404 afterwards, absent from the list, and a second DELETE is 404 too.
+    let gone = format!("/v1/api-clients/{id}");
+    app.get(&gone).token(&admin).send().await.assert_problem(404, "api_client_not_found");
+    app.delete(&gone).token(&admin).send().await.assert_problem(404, "api_client_not_found");
+    let listed = app.collect_pages("/v1/api-clients", &admin, 50).await;
+    assert!(listed.iter().all(|c| c["id"] != json!(id)), "a revoked client is listed");
 
     app.get(&format!("/v1/api-clients/{}", Uuid::now_v7()))
         .token(&admin)
