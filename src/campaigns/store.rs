@@ -191,7 +191,8 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
 }
 
-/// One statement of column arrays for a whole batch (see `events::emit_many`).
+/// One statement of column arrays for a whole batch, prepared once per connection (see
+/// `events::emit_many`).
 pub fn insert_messages(conn: &mut PgConnection, messages: &[Message]) -> ApiResult<()> {
     use diesel::sql_types::{Array, Nullable, Text, Timestamptz, Uuid as SqlUuid};
     if messages.is_empty() {
@@ -200,12 +201,12 @@ pub fn insert_messages(conn: &mut PgConnection, messages: &[Message]) -> ApiResu
     fn column<'a, T>(messages: &'a [Message], f: impl Fn(&'a Message) -> T) -> Vec<T> {
         messages.iter().map(f).collect()
     }
-    diesel::sql_query(
-        "INSERT INTO campaign_messages (id, campaign_id, customer_id, occurrence, channel, recipient, body,
-                                        coupon_code, status, send_at, sent_at, reason, status_at, created_at)
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[],
-                              $8::text[], $9::text[], $10::timestamptz[], $11::timestamptz[], $12::text[],
-                              $13::timestamptz[], $14::timestamptz[])",
+    crate::db::CachedSql::new(
+        "INSERT INTO campaign_messages (id, campaign_id, customer_id, occurrence, channel, recipient, body, \
+                                        coupon_code, status, send_at, sent_at, reason, status_at, created_at) \
+         SELECT * FROM unnest(?::uuid[], ?::uuid[], ?::uuid[], ?::text[], ?::text[], ?::text[], ?::text[], \
+                              ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[], ?::text[], \
+                              ?::timestamptz[], ?::timestamptz[])",
     )
     .bind::<Array<SqlUuid>, _>(column(messages, |m| m.id))
     .bind::<Array<SqlUuid>, _>(column(messages, |m| m.campaign_id))

@@ -377,20 +377,21 @@ fn insert_coupons(
     for _ in 0..CODE_ATTEMPTS {
         let codes: Vec<&str> = pending.iter().map(|&i| codes_by_slot[i].as_str()).collect();
         let customers: Vec<Uuid> = pending.iter().map(|&i| owners[i]).collect();
-        let got: Vec<Coupon> = diesel::sql_query(
-            "INSERT INTO coupons (code, template_id, customer_id, source, source_ref, issued_at, valid_from,
-                                  expires_at, updated_at)
-             SELECT code, $3, customer_id, $4, $5, $6, $7, $8, $6 FROM unnest($1::text[], $2::uuid[]) AS n(code, customer_id)
+        let got: Vec<Coupon> = crate::db::CachedSql::new(
+            "INSERT INTO coupons (code, template_id, customer_id, source, source_ref, issued_at, valid_from, \
+                                  expires_at, updated_at) \
+             SELECT n.code, ?::uuid, n.customer_id, ?::text, ?::text, p.now, ?::timestamptz, ?::timestamptz, p.now \
+             FROM unnest(?::text[], ?::uuid[]) AS n(code, customer_id), (SELECT ?::timestamptz AS now) p \
              ON CONFLICT DO NOTHING RETURNING *",
         )
-        .bind::<Array<Text>, _>(&codes)
-        .bind::<Array<SqlUuid>, _>(&customers)
         .bind::<SqlUuid, _>(template.id)
         .bind::<Text, _>(source.kind)
         .bind::<Nullable<Text>, _>(source.reference)
-        .bind::<Timestamptz, _>(now)
         .bind::<Timestamptz, _>(valid_from)
         .bind::<Timestamptz, _>(expires_at)
+        .bind::<Array<Text>, _>(&codes)
+        .bind::<Array<SqlUuid>, _>(&customers)
+        .bind::<Timestamptz, _>(now)
         .get_results(conn)?;
         inserted.extend(got.into_iter().map(|coupon| (coupon.code.clone(), coupon)));
         pending.retain(|&i| !inserted.contains_key(&codes_by_slot[i]));

@@ -95,15 +95,21 @@ pub fn guard(conn: &mut PgConnection, ids: &[Uuid], mode: Guard) -> ApiResult<()
     if ids.is_empty() {
         return Ok(());
     }
-    let take = match mode {
-        Guard::Exclusive => "pg_advisory_xact_lock",
-        Guard::Shared => "pg_advisory_xact_lock_shared",
+    // Two fixed texts, so that each connection prepares them once.
+    let sql = match mode {
+        Guard::Exclusive => {
+            "SELECT pg_advisory_xact_lock(?, k) \
+             FROM (SELECT DISTINCT hashtext(x::text) AS k FROM unnest(?::uuid[]) x ORDER BY 1) s"
+        }
+        Guard::Shared => {
+            "SELECT pg_advisory_xact_lock_shared(?, k) \
+             FROM (SELECT DISTINCT hashtext(x::text) AS k FROM unnest(?::uuid[]) x ORDER BY 1) s"
+        }
     };
-    diesel::sql_query(format!(
-        "SELECT {take}({GUARD}, k) FROM (SELECT DISTINCT hashtext(x::text) AS k FROM unnest($1::uuid[]) x ORDER BY 1) s"
-    ))
-    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(ids)
-    .execute(conn)?;
+    crate::db::CachedSql::new(sql)
+        .bind::<diesel::sql_types::Integer, _>(GUARD)
+        .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(ids)
+        .execute(conn)?;
     Ok(())
 }
 

@@ -75,16 +75,17 @@ pub fn emit(
 }
 
 /// Writes several events in one statement (a sale's order, earning and redemption events; a
-/// campaign batch's messages). `unnest` of four arrays: four parameters and one plan for any number
-/// of rows, where a multi-row `VALUES` binds four per row and is planned afresh per batch size.
+/// campaign batch's messages). `unnest` of four arrays: four parameters and one statement, prepared
+/// once per connection, for any number of rows, where a multi-row `VALUES` binds four per row and is
+/// parsed and planned afresh on every call.
 pub fn emit_many(conn: &mut PgConnection, batch: &[(&'static str, Option<Uuid>, Value)]) -> ApiResult<()> {
     if batch.is_empty() {
         return Ok(());
     }
     let (ids, types, subjects, data) = as_columns(batch);
-    diesel::sql_query(
-        "INSERT INTO events (id, type, occurred_at, subject_id, data)
-         SELECT id, type, now(), subject_id, data FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::jsonb[])
+    crate::db::CachedSql::new(
+        "INSERT INTO events (id, type, occurred_at, subject_id, data) \
+         SELECT id, type, now(), subject_id, data FROM unnest(?::uuid[], ?::text[], ?::uuid[], ?::jsonb[]) \
              AS e(id, type, subject_id, data)",
     )
     .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
