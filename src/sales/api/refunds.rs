@@ -65,11 +65,25 @@ async fn refund_order(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let input = body.into_inner();
-    let new = new_refund(input.external_id, input.lines, input.amount, &mut Violations::new())?;
+    let new = new_refund(input.external_id, input.lines, input.amount, Violations::new())?;
+    post_refund(&auth, &state, new, move |_| Ok(id)).await
+}
+
+/// Refunds the order `locate` finds, in one transaction: 201 for a new refund, 200 with the
+/// stored one when its `external_id` was refunded before.
+async fn post_refund(
+    auth: &Auth<OrdersWrite>,
+    state: &AppState,
+    new: NewRefund,
+    locate: impl FnOnce(&mut diesel::PgConnection) -> ApiResult<Uuid> + Send + 'static,
+) -> ApiResult<HttpResponse> {
     let (scope, actor) = (auth.store_scope(), auth.sub.clone());
     let now = state.clock.now();
-    let (refund, created) =
-        crate::db::transaction(&state.pool, move |conn| service::refund(conn, id, scope, new, &actor, now)).await?;
+    let (refund, created) = crate::db::transaction(&state.pool, move |conn| {
+        let order = locate(conn)?;
+        service::refund(conn, order, scope, new, &actor, now)
+    })
+    .await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok(HttpResponse::build(status).json(RefundView::from(refund)))
 }
@@ -79,7 +93,7 @@ fn new_refund(
     external_id: String,
     lines: Option<Vec<RefundLineInput>>,
     amount: Option<Decimal>,
-    v: &mut Violations,
+    mut v: Violations,
 ) -> ApiResult<NewRefund> {
     v.text("external_id", &external_id, 128);
     let lines: Vec<RefundLine> = lines
@@ -92,7 +106,7 @@ fn new_refund(
         v.check((1..=500).contains(&l.line_no), &format!("lines[{i}].line_no"), "must be 1-500");
         v.check((1..=100_000).contains(&l.quantity), &format!("lines[{i}].quantity"), "must be 1-100000");
     }
-    std::mem::take(v).into_result()?;
+    v.into_result()?;
     Ok(NewRefund { external_id, lines, amount })
 }
 
@@ -159,17 +173,12 @@ async fn refund_channel_order(
     let mut v = Violations::new();
     v.check(crate::stores::CHANNELS.contains(&input.order.channel.as_str()), "order.channel", "is not a known channel");
     v.text("order.external_id", &input.order.external_id, 128);
-    let new = new_refund(input.external_id, input.lines, input.amount, &mut v)?;
+    let new = new_refund(input.external_id, input.lines, input.amount, v)?;
     let store = auth.acting_store(input.order.store_id)?;
     let order = input.order;
-    let (scope, actor) = (auth.store_scope(), auth.sub.clone());
-    let now = state.clock.now();
-    let (refund, created) = crate::db::transaction(&state.pool, move |conn| {
+    post_refund(&auth, &state, new, move |conn| {
         let found = crate::orders::store::find_by_external(conn, &order.channel, store, &order.external_id)?;
-        let posted = found.ok_or_else(order_not_posted)?;
-        service::refund(conn, posted.id, scope, new, &actor, now)
+        Ok(found.ok_or_else(order_not_posted)?.id)
     })
-    .await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(HttpResponse::build(status).json(RefundView::from(refund)))
+    .await
 }
