@@ -35,6 +35,7 @@ pub const API_VERSION: &str = "1.0.0";
         (name = "campaigns", description = "Campaigns and automation: messages, coupons and points under one contact policy, with a control group and ROI"),
         (name = "segments", description = "Audiences defined by profile, consent and order history, and rule tags"),
         (name = "events", description = "The event feed (transactional outbox)"),
+        (name = "webhooks", description = "Signed webhooks (Standard Webhooks): subscriptions, deliveries, replay and secret rotation"),
         (name = "audit", description = "Append-only audit log"),
     )
 )]
@@ -67,6 +68,7 @@ pub fn finalize(doc: utoipa::openapi::OpenApi) -> Value {
         }
     }
     refine_schemas(&mut doc);
+    crate::events::contract::document(&mut doc);
     doc["components"]["schemas"]["SegmentNode"] =
         crate::segments::definition::json_schema("#/components/schemas/SegmentNode");
     expand_formats(&mut doc);

@@ -14,12 +14,12 @@ use chrono_tz::Tz;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Nullable, Numeric, Text, Uuid as SqlUuid};
 use rust_decimal::Decimal;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::model::{self, Action, Channel, Kind, Trigger};
 use super::rules::{self, Decision, Policy};
 use super::store::{self, Campaign, Message};
+use crate::events::types::{CampaignMessage, EarnSource, EventData, PointsEarned};
 use crate::http::error::{ApiError, ApiResult};
 use crate::segments::compile::{birthday_in_days_sql, Compiler, Evaluation, Param, FACTS};
 use crate::segments::definition::Node;
@@ -609,12 +609,8 @@ fn award_points(
         let available = crate::loyalty::rules::available_at(now, program.points_pending_days);
         let expires = crate::loyalty::rules::expires_at(now, program.points_ttl_days, tz);
         crate::loyalty::ledger::credit(conn, &mut account, points, &posting, available, expires)?;
-        crate::events::emit(
-            conn,
-            "points.earned",
-            Some(o.customer_id),
-            json!({"campaign_id": plan.campaign.id, "points": points}),
-        )?;
+        let source = EarnSource::Campaign { campaign_id: plan.campaign.id };
+        crate::events::emit(conn, Some(o.customer_id), EventData::PointsEarned(PointsEarned { points, source }))?;
     }
     Ok(())
 }
@@ -730,12 +726,15 @@ pub fn emit_messages(conn: &mut PgConnection, messages: &[&Message]) -> ApiResul
     let events: Vec<_> = messages
         .iter()
         .map(|m| {
-            (
-                "campaign.message",
-                Some(m.customer_id),
-                json!({"message_id": m.id, "campaign_id": m.campaign_id, "channel": m.channel,
-                       "recipient": m.recipient, "text": m.body, "coupon_code": m.coupon_code}),
-            )
+            let message = CampaignMessage {
+                message_id: m.id,
+                campaign_id: m.campaign_id,
+                channel: m.channel.clone(),
+                recipient: m.recipient.clone(),
+                text: m.body.clone(),
+                coupon_code: m.coupon_code.clone(),
+            };
+            (Some(m.customer_id), EventData::CampaignMessage(message))
         })
         .collect();
     crate::events::emit_many(conn, &events)

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::codes;
 use super::model::{Coupon, Template};
 use super::rules::{blocked_reason, standalone_discount, CouponResult, Presentation, Presented};
+use crate::events::types::{CouponRedeemed, CouponRolledBack, EventData};
 use crate::http::auth::{Auth, CouponsRedeem, StoreScope};
 use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::schema::{coupon_redemptions as cr, coupon_templates as ct, coupons as c};
@@ -181,17 +182,20 @@ pub fn redeem_applied(
     used: &Use,
     actor: &str,
     now: DateTime<Utc>,
-) -> ApiResult<Vec<(&'static str, Option<Uuid>, serde_json::Value)>> {
+) -> ApiResult<Vec<crate::events::Pending>> {
     let mut events = Vec::new();
     for (l, r) in loaded.iter().zip(results).filter(|(_, r)| r.applied) {
         let Some((coupon, _)) = &l.found else { continue };
         mark_redeemed(conn, coupon, r.discount, used, actor, now)?;
-        events.push((
-            "coupon.redeemed",
-            Some(used.customer_id),
-            json!({"code": coupon.code, "template_id": coupon.template_id, "order_id": used.order_id,
-                   "store_id": used.store_id, "discount": crate::money::format(r.discount)}),
-        ));
+        let redeemed = CouponRedeemed {
+            code: coupon.code.clone(),
+            template_id: coupon.template_id,
+            order_id: used.order_id,
+            order_reference: None,
+            store_id: used.store_id,
+            discount: CouponRedeemed::discount(r.discount),
+        };
+        events.push((Some(used.customer_id), EventData::CouponRedeemed(redeemed)));
     }
     Ok(events)
 }
@@ -342,13 +346,15 @@ pub async fn redeem(
             amount: input.amount,
         };
         let id = mark_redeemed(conn, &coupon, discount, &used, &actor, now)?;
-        crate::events::emit(
-            conn,
-            "coupon.redeemed",
-            Some(input.customer_id),
-            json!({"code": coupon.code, "template_id": coupon.template_id, "order_reference": reference,
-                   "store_id": store_id, "discount": crate::money::format(discount)}),
-        )?;
+        let redeemed = CouponRedeemed {
+            code: coupon.code.clone(),
+            template_id: coupon.template_id,
+            order_id: None,
+            order_reference: Some(reference.clone()),
+            store_id,
+            discount: CouponRedeemed::discount(discount),
+        };
+        crate::events::emit(conn, Some(input.customer_id), EventData::CouponRedeemed(redeemed))?;
         Ok(RedemptionView {
             redemption_id: id,
             code: coupon.code,
@@ -437,12 +443,9 @@ pub async fn rollback(
         // The till's words stay in the audit log, not in the event (events carry no free text).
         let detail = json!({"redemption_id": redemption, "reason": reason});
         crate::audit::record(conn, &who, "coupon.rollback", "coupon", Some(coupon.code.clone()), detail)?;
-        crate::events::emit(
-            conn,
-            "coupon.rolled_back",
-            Some(coupon.customer_id),
-            json!({"code": coupon.code, "redemption_id": redemption, "store_id": redeemed_at_store}),
-        )?;
+        let rolled_back =
+            CouponRolledBack { code: coupon.code.clone(), redemption_id: redemption, store_id: redeemed_at_store };
+        crate::events::emit(conn, Some(coupon.customer_id), EventData::CouponRolledBack(rolled_back))?;
         let status = if coupon.expires_at <= now { "expired" } else { "available" };
         Ok(RollbackView { code: coupon.code, redemption_id: redemption, status: status.into(), rolled_back_at: now })
     })

@@ -13,13 +13,13 @@ use chrono_tz::Tz;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
 use rust_decimal::Decimal;
-use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::codes;
 use super::model::{Coupon, Template};
 use super::templates::{self, NewTemplate, TemplateChanges};
 use crate::customers::store::{Customer, Guard, GUARDED_AT_MOST};
+use crate::events::types::{CouponIssued, CouponVoided, EventData};
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{coupon_redemptions as cr, coupon_templates as ct, coupons as c, customers as cu, stores};
 
@@ -408,15 +408,16 @@ fn insert_coupons(
     let count = i32::try_from(owners.len()).map_err(ApiError::internal)?;
     diesel::update(ct::table.find(template.id)).set(ct::issued_count.eq(ct::issued_count + count)).execute(conn)?;
     let coupons: Vec<Coupon> = codes_by_slot.iter().filter_map(|code| inserted.remove(code)).collect();
-    let events: Vec<(&'static str, Option<Uuid>, Value)> = coupons
+    let events: Vec<crate::events::Pending> = coupons
         .iter()
         .map(|coupon| {
-            (
-                "coupon.issued",
-                Some(coupon.customer_id),
-                json!({"code": coupon.code, "template_id": coupon.template_id, "expires_at": coupon.expires_at,
-                       "source": coupon.source}),
-            )
+            let issued = CouponIssued {
+                code: coupon.code.clone(),
+                template_id: coupon.template_id,
+                expires_at: coupon.expires_at,
+                source: coupon.source.clone(),
+            };
+            (Some(coupon.customer_id), EventData::CouponIssued(issued))
         })
         .collect();
     crate::events::emit_many(conn, &events)?;
@@ -519,12 +520,8 @@ pub fn void(conn: &mut PgConnection, code: &str, reason: &str, now: DateTime<Utc
         ))
         .returning(Coupon::as_returning())
         .get_result(conn)?;
-    crate::events::emit(
-        conn,
-        "coupon.voided",
-        Some(coupon.customer_id),
-        json!({"code": coupon.code, "template_id": coupon.template_id}),
-    )?;
+    let voided = CouponVoided { code: coupon.code.clone(), template_id: coupon.template_id };
+    crate::events::emit(conn, Some(coupon.customer_id), EventData::CouponVoided(voided))?;
     let template = get_template(conn, coupon.template_id)?;
     Ok((coupon, template))
 }

@@ -13,6 +13,7 @@ use super::model::{validate_tags, CustomerView, IdentityInput, IdentityView};
 use super::rules;
 use super::service;
 use super::store;
+use crate::events::types::updated_fields;
 use crate::http::auth::{Auth, CustomersPii, CustomersRead, CustomersWrite, StoreScope};
 use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::pagination::{Page, PageParams};
@@ -82,7 +83,7 @@ async fn add_identity(
             changes.email = Some(Some(value.clone()));
         }
         store::update(conn, &current, &changes)?;
-        crate::events::emit(conn, "customer.updated", Some(id), json!({"fields": ["identities"]}))?;
+        crate::events::emit(conn, Some(id), updated_fields(&["identities"]))?;
         read_view(conn, &who, id, today)
     })
     .await?;
@@ -120,7 +121,7 @@ async fn remove_identity(
             changes.email = Some(None);
         }
         store::update(conn, &current, &changes)?;
-        crate::events::emit(conn, "customer.updated", Some(id), json!({"fields": ["identities"]}))?;
+        crate::events::emit(conn, Some(id), updated_fields(&["identities"]))?;
         Ok(())
     })
     .await?;
@@ -160,7 +161,7 @@ async fn replace_customer_tags(
         let current = store::lock_active(conn, id)?;
         store::replace_tags(conn, id, &tags)?;
         store::update(conn, &current, &store::ProfileChanges::default())?;
-        crate::events::emit(conn, "customer.updated", Some(id), json!({"fields": ["tags"]}))?;
+        crate::events::emit(conn, Some(id), updated_fields(&["tags"]))?;
         read_view(conn, &who, id, today)
     })
     .await?;
@@ -280,109 +281,6 @@ async fn customer_timeline(
     Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, timeline_cursor)))
 }
 
-/// `what`, then the ticket's subject when the event carries one. Events carry ids, codes and
-/// statuses only (SPEC §5); older ones may still hold the subject, and an erasure redacts it.
-fn event_summary(e: &store::TimelineEvent) -> String {
-    let data = &e.data;
-    let about_ticket = |what: String| match &e.ticket_subject {
-        Some(subject) => format!("{what}: {subject}"),
-        None => what,
-    };
-    match e.event_type.as_str() {
-        "customer.created" => "Customer created".into(),
-        "customer.updated" => format!(
-            "Profile updated: {}",
-            data["fields"]
-                .as_array()
-                .map(|f| f.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
-                .unwrap_or_default()
-        ),
-        "customer.merged" => {
-            format!("Merged customer {} into this one", data["source_customer_id"].as_str().unwrap_or("?"))
-        }
-        "customer.erased" => "Personal data erased".into(),
-        "order.created" => format!(
-            "Order on {} paid ¥{}: +{} points, −{} points used",
-            data["channel"].as_str().unwrap_or("?"),
-            data["paid_amount"].as_str().unwrap_or("?"),
-            data["points_earned"].as_i64().unwrap_or(0),
-            data["points_redeemed"].as_i64().unwrap_or(0)
-        ),
-        "order.refunded" => format!(
-            "Refund of ¥{}: −{} points taken back, +{} points returned",
-            data["amount"].as_str().unwrap_or("?"),
-            data["points_clawed_back"].as_i64().unwrap_or(0),
-            data["points_returned"].as_i64().unwrap_or(0)
-        ),
-        "points.earned" => format!("Earned {} points", data["points"].as_i64().unwrap_or(0)),
-        "points.redeemed" => format!("Used {} points", data["points"].as_i64().unwrap_or(0)),
-        "points.expired" => format!("{} points expired", data["points"].as_i64().unwrap_or(0)),
-        "membership.enrolled" => format!("Joined the membership as {}", data["tier"].as_str().unwrap_or("?")),
-        "membership.tier_changed" => format!(
-            "Tier {} → {} ({})",
-            data["from"].as_str().unwrap_or("?"),
-            data["to"].as_str().unwrap_or("?"),
-            data["reason"].as_str().unwrap_or("?")
-        ),
-        "coupon.issued" => format!("Coupon {} issued", data["code"].as_str().unwrap_or("?")),
-        "campaign.message" => format!(
-            "Campaign message on {}: {}",
-            data["channel"].as_str().unwrap_or("?"),
-            data["text"].as_str().unwrap_or("")
-        ),
-        "coupon.redeemed" => format!(
-            "Coupon {} used: ¥{} off",
-            data["code"].as_str().unwrap_or("?"),
-            data["discount"].as_str().unwrap_or("?")
-        ),
-        "coupon.returned" => format!("Coupon {} given back by a full refund", data["code"].as_str().unwrap_or("?")),
-        "coupon.rolled_back" => format!("Coupon {} redemption undone", data["code"].as_str().unwrap_or("?")),
-        "coupon.voided" => format!("Coupon {} voided", data["code"].as_str().unwrap_or("?")),
-        "ticket.created" => about_ticket(format!(
-            "Ticket opened ({}, {})",
-            data["type"].as_str().unwrap_or("?"),
-            data["priority"].as_str().unwrap_or("?")
-        )),
-        "ticket.assigned" => about_ticket(format!("Ticket assigned to team {}", data["team"].as_str().unwrap_or("-"))),
-        "ticket.updated" => {
-            about_ticket(format!("Ticket {}", data["status"].as_str().unwrap_or("?").replace('_', " ")))
-        }
-        "ticket.resolved" => about_ticket("Ticket resolved".into()),
-        "ticket.survey_requested" => about_ticket("Satisfaction survey sent".into()),
-        "ticket.sla_breached" => {
-            about_ticket(format!("Ticket {} SLA breached", data["which"].as_str().unwrap_or("?").replace('_', " ")))
-        }
-        "ticket.commented" => match (data["visibility"].as_str(), &e.ticket_subject, &e.note) {
-            (Some("internal"), Some(subject), Some(note)) => format!("Internal note on ticket {subject}: {note}"),
-            (Some("internal"), _, _) => "Internal note on a ticket".into(),
-            _ => about_ticket("Reply sent on ticket".into()),
-        },
-        "ticket.satisfaction_recorded" => {
-            about_ticket(format!("Rated ticket {}/5", data["score"].as_i64().unwrap_or(0)))
-        }
-        "lead.created" => format!(
-            "Lead from {} ({}): {}",
-            data["source"].as_str().unwrap_or("?"),
-            data["kind"].as_str().unwrap_or("?").replace('_', " "),
-            data["category"].as_str().unwrap_or("-")
-        ),
-        "lead.assigned" => match data["reason"].as_str() {
-            Some("sla_breach") => "Lead re-assigned after a missed response SLA".into(),
-            Some("manual") => "Lead assigned by hand".into(),
-            _ => "Lead assigned by rule".into(),
-        },
-        "lead.sla_breached" => "Lead response SLA missed".into(),
-        "lead.contacted" => "Lead contacted".into(),
-        "lead.qualified" => "Lead qualified".into(),
-        "lead.won" => match data["order_id"].as_str() {
-            Some(order) => format!("Lead won (order {order})"),
-            None => "Lead won".into(),
-        },
-        "lead.lost" => "Lead lost".into(),
-        other => other.to_string(),
-    }
-}
-
 fn timeline(
     conn: &mut diesel::PgConnection,
     id: Uuid,
@@ -407,7 +305,7 @@ fn timeline(
     for e in store::timeline_events(conn, &subjects, scope, before, limit)? {
         items.push(TimelineItem {
             kind: "event",
-            summary: event_summary(&e),
+            summary: super::timeline::event_summary(&e),
             item_type: e.event_type,
             id: e.id,
             occurred_at: e.occurred_at,

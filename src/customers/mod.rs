@@ -8,6 +8,7 @@ pub mod model;
 pub mod rules;
 pub mod service;
 pub mod store;
+mod timeline;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     api::configure(cfg);

@@ -11,6 +11,7 @@ use super::model::{CustomerView, ValidInput};
 use super::rules;
 use super::store::{self, Customer, ProfileChanges};
 use crate::events::emit;
+use crate::events::types::{CustomerCreated, CustomerErased, CustomerMerged, CustomerUpdated, EventData};
 use crate::http::error::{ApiError, ApiResult};
 
 pub fn today(now: DateTime<Utc>, tz: chrono_tz::Tz) -> NaiveDate {
@@ -111,12 +112,9 @@ pub fn create(conn: &mut PgConnection, mut input: ValidInput, now: DateTime<Utc>
     if let Some(tags) = &input.tags {
         store::replace_tags(conn, id, tags)?;
     }
-    emit(
-        conn,
-        "customer.created",
-        Some(id),
-        json!({"source_channel": customer.source_channel, "home_store_id": customer.home_store_id}),
-    )?;
+    let created =
+        CustomerCreated { source_channel: customer.source_channel.clone(), home_store_id: customer.home_store_id };
+    emit(conn, Some(id), EventData::CustomerCreated(created))?;
     Ok(customer)
 }
 
@@ -166,7 +164,11 @@ pub fn update(
     }
     let fields = changed_fields(&input.profile, &input);
     let updated = store::update(conn, &current, &input.profile)?;
-    emit(conn, "customer.updated", Some(id), json!({"fields": fields}))?;
+    emit(
+        conn,
+        Some(id),
+        EventData::CustomerUpdated(CustomerUpdated { fields: fields.into_iter().map(str::to_string).collect() }),
+    )?;
     Ok(updated)
 }
 
@@ -236,7 +238,8 @@ pub fn finish_merge(
     store::blank_pii(conn, source.id)?;
     store::set_status(conn, source, "merged", Some(target.id))?;
     let updated = store::update(conn, target, &fill)?;
-    emit(conn, "customer.merged", Some(target.id), json!({"source_customer_id": source.id, "moved": moved}))?;
+    let merged = CustomerMerged { source_customer_id: source.id, moved: moved.clone() };
+    emit(conn, Some(target.id), EventData::CustomerMerged(merged))?;
     Ok(updated)
 }
 
@@ -255,7 +258,7 @@ pub fn lock_for_erasure(conn: &mut PgConnection, id: Uuid) -> ApiResult<Option<C
 /// After every domain forgot the person: the profile is `erased`.
 pub fn finish_erasure(conn: &mut PgConnection, current: &Customer) -> ApiResult<Customer> {
     let erased = store::set_status(conn, current, "erased", None)?;
-    emit(conn, "customer.erased", Some(current.id), json!({}))?;
+    emit(conn, Some(current.id), EventData::CustomerErased(CustomerErased {}))?;
     Ok(erased)
 }
 

@@ -6,6 +6,8 @@
 //! and never skips an event that becomes visible later.
 
 pub mod api;
+pub mod contract;
+pub mod types;
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -18,67 +20,31 @@ use uuid::Uuid;
 use crate::http::error::ApiResult;
 use crate::schema::events;
 
-pub const EVENT_TYPES: &[&str] = &[
-    "customer.created",
-    "customer.updated",
-    "customer.merged",
-    "customer.erased",
-    "membership.enrolled",
-    "membership.tier_changed",
-    "points.earned",
-    "points.redeemed",
-    "points.expired",
-    "order.created",
-    "order.refunded",
-    "coupon.issued",
-    "coupon.redeemed",
-    "coupon.voided",
-    "coupon.returned",
-    "coupon.rolled_back",
-    "lead.created",
-    "lead.assigned",
-    "lead.sla_breached",
-    "lead.contacted",
-    "lead.qualified",
-    "lead.won",
-    "lead.lost",
-    "ticket.created",
-    "ticket.assigned",
-    "ticket.resolved",
-    "ticket.survey_requested",
-    "ticket.sla_breached",
-    "ticket.updated",
-    "ticket.commented",
-    "ticket.satisfaction_recorded",
-    "campaign.message",
-];
+pub use types::{EventData, EVENT_TYPES};
 
 /// Writes an event in the caller's transaction; it becomes visible exactly when the change does.
-pub fn emit(
-    conn: &mut PgConnection,
-    event_type: &'static str,
-    subject_id: Option<Uuid>,
-    data: Value,
-) -> ApiResult<Uuid> {
-    debug_assert!(EVENT_TYPES.contains(&event_type));
+pub fn emit(conn: &mut PgConnection, subject_id: Option<Uuid>, event: EventData) -> ApiResult<Uuid> {
     let id = Uuid::now_v7();
     diesel::insert_into(events::table)
         .values((
             events::id.eq(id),
-            events::event_type.eq(event_type),
+            events::event_type.eq(event.event_type()),
             events::occurred_at.eq(diesel::dsl::now),
             events::subject_id.eq(subject_id),
-            events::data.eq(data),
+            events::data.eq(event.to_data()),
         ))
         .execute(conn)?;
     Ok(id)
 }
 
+/// An event to write, about `subject`.
+pub type Pending = (Option<Uuid>, EventData);
+
 /// Writes several events in one statement (a sale's order, earning and redemption events; a
 /// campaign batch's messages). `unnest` of four arrays: four parameters and one statement, prepared
 /// once per connection, for any number of rows, where a multi-row `VALUES` binds four per row and is
 /// parsed and planned afresh on every call.
-pub fn emit_many(conn: &mut PgConnection, batch: &[(&'static str, Option<Uuid>, Value)]) -> ApiResult<()> {
+pub fn emit_many(conn: &mut PgConnection, batch: &[Pending]) -> ApiResult<()> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -100,28 +66,27 @@ pub fn emit_many(conn: &mut PgConnection, batch: &[(&'static str, Option<Uuid>, 
 /// writes its events together with the rows they describe (`unnest` of these four arrays).
 pub type EventColumns = (Vec<Uuid>, Vec<&'static str>, Vec<Option<Uuid>>, Vec<Value>);
 
-pub fn as_columns(batch: &[(&'static str, Option<Uuid>, Value)]) -> EventColumns {
+pub fn as_columns(batch: &[Pending]) -> EventColumns {
     let mut columns: EventColumns = Default::default();
-    for (event_type, subject, data) in batch {
-        debug_assert!(EVENT_TYPES.contains(event_type));
+    for (subject, event) in batch {
         columns.0.push(Uuid::now_v7());
-        columns.1.push(event_type);
+        columns.1.push(event.event_type());
         columns.2.push(*subject);
-        columns.3.push(data.clone());
+        columns.3.push(event.to_data());
     }
     columns
 }
 
 #[derive(Debug, Queryable, Serialize, ToSchema)]
 #[schema(example = json!({
-    "id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "sequence": 42, "type": "customer.created",
+    "id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "seq": 42, "type": "customer.created",
     "occurred_at": "2026-11-23T08:00:00Z", "subject_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f",
-    "data": {"source_channel": "pos"}
+    "data": {"source_channel": "pos", "home_store_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60"}
 }))]
 pub struct Event {
     pub id: Uuid,
     /// Position in the feed; pass the last one seen as `after`.
-    pub sequence: i64,
+    pub seq: i64,
     #[serde(rename = "type")]
     pub event_type: String,
     pub occurred_at: DateTime<Utc>,
@@ -193,7 +158,7 @@ pub fn feed(conn: &mut PgConnection, after: i64, types: &[String], limit: i64) -
 /// Where a poller continues: after a full page, its last event; otherwise the horizon (never backwards).
 pub fn next_cursor(items: &[Event], limit: i64, after: i64, horizon: i64) -> i64 {
     match items.last() {
-        Some(last) if items.len() as i64 >= limit => last.sequence,
+        Some(last) if items.len() as i64 >= limit => last.seq,
         _ => horizon.max(after),
     }
 }

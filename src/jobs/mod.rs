@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::PgPool;
+use crate::events::types::points_expired;
 use crate::http::error::ApiResult;
 use crate::loyalty::ledger;
 use crate::schema::{job_runs, points_lots};
@@ -89,7 +90,7 @@ pub fn expire_points(conn: &mut PgConnection, now: DateTime<Utc>) -> ApiResult<(
                 let mut account = ledger::lock_account(conn, customer)?;
                 let expired = ledger::expire_due(conn, &mut account, now, ACTOR)?;
                 if expired > 0 {
-                    crate::events::emit(conn, "points.expired", Some(customer), json!({"points": expired}))?;
+                    crate::events::emit(conn, Some(customer), points_expired(expired))?;
                 }
                 Ok::<_, crate::http::error::ApiError>(expired)
             })?;

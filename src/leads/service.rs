@@ -3,12 +3,12 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::rules::{self, Action, Strategy};
 use super::store::{self, Lead, NewLead, Rule, StageChanges};
 use crate::events::emit;
+use crate::events::types::{EventData, LeadAssigned, LeadCreated, LeadStageChanged, LeadWon};
 use crate::http::auth::StoreScope;
 use crate::http::error::{ApiError, ApiResult};
 use crate::staff::store::Staff;
@@ -25,13 +25,15 @@ pub fn next_status(lead: &Lead, action: Action) -> ApiResult<&'static str> {
 }
 
 fn assigned_event(conn: &mut PgConnection, lead: &Lead, reason: &str) -> ApiResult<()> {
-    emit(
-        conn,
-        "lead.assigned",
-        Some(lead.subject()),
-        json!({"lead_id": lead.id, "assignee_staff_id": lead.assignee_staff_id, "store_id": lead.store_id,
-               "rule_id": lead.rule_id, "response_due_at": lead.response_due_at, "reason": reason}),
-    )?;
+    let event = LeadAssigned {
+        lead_id: lead.id,
+        assignee_staff_id: lead.assignee_staff_id,
+        store_id: lead.store_id,
+        rule_id: lead.rule_id,
+        response_due_at: lead.response_due_at,
+        reason: reason.to_string(),
+    };
+    emit(conn, Some(lead.subject()), EventData::LeadAssigned(event))?;
     Ok(())
 }
 
@@ -59,13 +61,14 @@ fn assign_under_rule(
 /// or nobody under the matching rules is free.
 pub fn create(conn: &mut PgConnection, new: &NewLead, now: DateTime<Utc>, response_minutes: i64) -> ApiResult<Lead> {
     let lead = store::insert(conn, new)?;
-    emit(
-        conn,
-        "lead.created",
-        Some(lead.subject()),
-        json!({"lead_id": lead.id, "source": lead.source, "kind": lead.kind, "category": lead.category,
-               "store_id": lead.store_id}),
-    )?;
+    let event = LeadCreated {
+        lead_id: lead.id,
+        source: lead.source.clone(),
+        kind: lead.kind.clone(),
+        category: lead.category.clone(),
+        store_id: lead.store_id,
+    };
+    emit(conn, Some(lead.subject()), EventData::LeadCreated(event))?;
     let attributes = lead.attributes();
     let matching: Vec<Rule> =
         store::active_rules(conn)?.into_iter().filter(|r| rules::matches(&r.matcher(), &attributes)).collect();
@@ -130,34 +133,38 @@ pub fn advance(
 ) -> ApiResult<Lead> {
     let status = next_status(lead, action)?;
     let mut changes = StageChanges { status: Some(status.to_string()), ..Default::default() };
-    let event = match action {
-        Action::Contact => {
-            changes.first_response_at = Some(now);
-            "lead.contacted"
-        }
-        Action::Qualify => {
-            changes.qualified_at = Some(now);
-            "lead.qualified"
-        }
+    match action {
+        Action::Contact => changes.first_response_at = Some(now),
+        Action::Qualify => changes.qualified_at = Some(now),
         Action::CloseLost => {
             changes.lost_at = Some(now);
             changes.lost_reason = lost_reason;
-            "lead.lost"
         }
-        Action::CloseWon => {
-            changes.won_at = Some(now);
-            "lead.won"
-        }
+        Action::CloseWon => changes.won_at = Some(now),
         Action::Assign | Action::Convert => return Err(ApiError::internal("advance called for assign/convert")),
-    };
+    }
     let updated = store::set_stage(conn, lead.id, &changes, now)?;
-    emit(
-        conn,
-        event,
-        Some(updated.subject()),
-        json!({"lead_id": updated.id, "status": updated.status, "assignee_staff_id": updated.assignee_staff_id,
-               "store_id": updated.store_id}),
-    )?;
+    let stage = LeadStageChanged {
+        lead_id: updated.id,
+        status: updated.status.clone(),
+        assignee_staff_id: updated.assignee_staff_id,
+        store_id: updated.store_id,
+    };
+    let event = match action {
+        Action::Contact => EventData::LeadContacted(stage),
+        Action::Qualify => EventData::LeadQualified(stage),
+        Action::CloseLost => EventData::LeadLost(stage),
+        // Closed as won by hand: no conversion, so no order and no new customer.
+        _ => EventData::LeadWon(LeadWon {
+            lead_id: updated.id,
+            customer_id: updated.customer_id,
+            customer_created: false,
+            order_id: None,
+            assignee_staff_id: updated.assignee_staff_id,
+            store_id: updated.store_id,
+        }),
+    };
+    emit(conn, Some(updated.subject()), event)?;
     Ok(updated)
 }
 
@@ -216,13 +223,15 @@ pub fn convert(
         ..Default::default()
     };
     let updated = store::set_stage(conn, lead.id, &changes, now)?;
-    emit(
-        conn,
-        "lead.won",
-        Some(customer),
-        json!({"lead_id": updated.id, "customer_id": customer, "customer_created": created, "order_id": order_id,
-               "assignee_staff_id": updated.assignee_staff_id, "store_id": updated.store_id}),
-    )?;
+    let won = LeadWon {
+        lead_id: updated.id,
+        customer_id: Some(customer),
+        customer_created: created,
+        order_id,
+        assignee_staff_id: updated.assignee_staff_id,
+        store_id: updated.store_id,
+    };
+    emit(conn, Some(customer), EventData::LeadWon(won))?;
     Ok((updated, created))
 }
 

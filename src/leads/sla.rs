@@ -3,10 +3,10 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
-use serde_json::json;
 
 use super::{service, store};
 use crate::events::emit;
+use crate::events::types::{EventData, LeadSlaBreached};
 use crate::http::error::ApiResult;
 
 /// Marks assigned leads with no first response whose `response_due_at` has passed as breached
@@ -21,13 +21,13 @@ pub fn sweep(conn: &mut PgConnection, now: DateTime<Utc>, _tz: Tz) -> ApiResult<
         let done = conn.transaction(|conn| -> ApiResult<bool> {
             let Some(lead) = store::lock_due(conn, now, 1)?.pop() else { return Ok(false) };
             let breached = store::mark_breached(conn, lead.id, now)?;
-            emit(
-                conn,
-                "lead.sla_breached",
-                Some(breached.subject()),
-                json!({"lead_id": breached.id, "assignee_staff_id": breached.assignee_staff_id,
-                       "store_id": breached.store_id, "response_due_at": breached.response_due_at}),
-            )?;
+            let event = LeadSlaBreached {
+                lead_id: breached.id,
+                assignee_staff_id: breached.assignee_staff_id,
+                store_id: breached.store_id,
+                response_due_at: breached.response_due_at,
+            };
+            emit(conn, Some(breached.subject()), EventData::LeadSlaBreached(event))?;
             service::reassign_after_breach(conn, &breached, now)?;
             Ok(true)
         })?;

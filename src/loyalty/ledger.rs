@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::rules::{plan_consumption, summarize, Lot, Summary};
+use crate::events::types::points_expired;
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{points_accounts as pa, points_entries as pe, points_lots as pl};
 
@@ -419,7 +420,7 @@ pub fn take_back(
         // off by the daily job) is written off before the debt appears.
         let expired = expire_due(conn, account, now, &posting.actor)?;
         if expired > 0 {
-            crate::events::emit(conn, "points.expired", Some(account.customer_id), json!({"points": expired}))?;
+            crate::events::emit(conn, Some(account.customer_id), points_expired(expired))?;
         }
     }
     Ok(Some(append(conn, account, -points, left, posting, drawn)?))

@@ -2,10 +2,10 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::ledger::{self, Posting};
+use crate::events::types::{EventData, PointsRedeemed, SpendSource};
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{reward_redemptions as rr, rewards as r};
 
@@ -168,11 +168,7 @@ pub fn redeem(
         ))
         .returning(Redemption::as_returning())
         .get_result(conn)?;
-    crate::events::emit(
-        conn,
-        "points.redeemed",
-        Some(customer),
-        json!({"reward_id": reward_id, "points": points, "quantity": quantity, "redemption_id": redemption.id}),
-    )?;
+    let source = SpendSource::Reward { reward_id, quantity, redemption_id: redemption.id };
+    crate::events::emit(conn, Some(customer), EventData::PointsRedeemed(PointsRedeemed { points, source }))?;
     Ok(Redeemed { redemption, balance_after: account.balance })
 }

@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use rand::Rng;
 use rust_decimal::Decimal;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::rules::{qualifying_since, tier_for_spend, TierPricing, TierRule};
+use crate::events::types::{EventData, MembershipEnrolled, MembershipTierChanged};
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{memberships as m, orders, tier_changes as tc, tiers};
 
@@ -217,12 +217,9 @@ pub fn record_change(
         .execute(conn)?;
     // Enrolment has its own event; a manual renewal at the same tier is history, not a change.
     if from.is_some_and(|f| f != to) {
-        crate::events::emit(
-            conn,
-            "membership.tier_changed",
-            Some(customer),
-            json!({"from": from, "to": to, "reason": reason}),
-        )?;
+        let changed =
+            MembershipTierChanged { from: from.map(str::to_string), to: to.to_string(), reason: reason.to_string() };
+        crate::events::emit(conn, Some(customer), EventData::MembershipTierChanged(changed))?;
     }
     Ok(())
 }
@@ -273,12 +270,8 @@ pub fn enrol(
             .optional()?
             .ok_or_else(|| ApiError::conflict("already_member", "this customer is already a member"))?;
         record_change(conn, customer, None, &tier.code, "enrolment", None, actor, now)?;
-        crate::events::emit(
-            conn,
-            "membership.enrolled",
-            Some(customer),
-            json!({"tier": tier.code, "channel": e.channel, "store_id": e.store_id}),
-        )?;
+        let enrolled = MembershipEnrolled { tier: tier.code.clone(), channel: e.channel.clone(), store_id: e.store_id };
+        crate::events::emit(conn, Some(customer), EventData::MembershipEnrolled(enrolled))?;
         return Ok(membership);
     }
     Err(ApiError::Unavailable { retry_after_seconds: 1 })

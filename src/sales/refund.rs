@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use crate::coupons::redeem as coupons;
 use crate::events::emit;
+use crate::events::types::{CouponReturned, EventData, OrderRefunded};
 use crate::http::auth::StoreScope;
 use crate::http::error::{ApiError, ApiResult};
 use crate::loyalty::ledger::{self, Posting};
@@ -138,21 +139,20 @@ pub fn refund(
         returned,
         balance_after,
     )?;
-    emit(
-        conn,
-        "order.refunded",
-        order.customer_id,
-        json!({"order_id": order.id, "store_id": order.store_id, "refund_id": refund.id,
-               "amount": crate::money::format(amount),
-               "points_clawed_back": clawed, "points_returned": returned, "coupons_returned": coupons_returned}),
-    )?;
     for code in &coupons_returned {
-        emit(
-            conn,
-            "coupon.returned",
-            order.customer_id,
-            json!({"code": code, "order_id": order.id, "store_id": order.store_id, "refund_id": refund.id}),
-        )?;
+        let returned =
+            CouponReturned { code: code.clone(), order_id: order.id, store_id: order.store_id, refund_id: refund.id };
+        emit(conn, order.customer_id, EventData::CouponReturned(returned))?;
     }
+    let refunded = OrderRefunded {
+        order_id: order.id,
+        store_id: order.store_id,
+        refund_id: refund.id,
+        amount: OrderRefunded::amount(amount),
+        points_clawed_back: clawed,
+        points_returned: returned,
+        coupons_returned,
+    };
+    emit(conn, order.customer_id, EventData::OrderRefunded(refunded))?;
     Ok((refund, true))
 }

@@ -5,13 +5,13 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
 use rust_decimal::Decimal;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::store as sales_store;
 use crate::coupons::redeem as coupons;
 use crate::coupons::rules::{Presentation, Presented};
 use crate::customers::service::CustomerRef;
+use crate::events::types::{EarnSource, EventData, OrderCreated, PointsEarned, PointsRedeemed, SpendSource};
 use crate::http::error::{ApiError, ApiResult};
 use crate::loyalty::ledger;
 use crate::loyalty::program::CatalogueCache;
@@ -235,27 +235,20 @@ pub fn post(
     };
     let mut events = Vec::with_capacity(3);
     if let (true, Some(c)) = (redeems, customer) {
-        events.push((
-            "points.redeemed",
-            Some(c),
-            json!({"order_id": id, "store_id": new.store_id, "points": pricing.points_redeemed}),
-        ));
+        let source = SpendSource::Order { order_id: id, store_id: new.store_id };
+        events.push((Some(c), EventData::PointsRedeemed(PointsRedeemed { points: pricing.points_redeemed, source })));
     }
     if let (true, Some(c)) = (earns, customer) {
-        events.push((
-            "points.earned",
-            Some(c),
-            json!({"order_id": id, "store_id": new.store_id, "points": pricing.points_to_earn}),
-        ));
+        let source = EarnSource::Order { order_id: id, store_id: new.store_id };
+        events.push((Some(c), EventData::PointsEarned(PointsEarned { points: pricing.points_to_earn, source })));
     }
     let points_earned = if account.is_some() { pricing.points_to_earn } else { 0 };
-    events.push((
-        "order.created",
-        customer,
-        json!({"order_id": id, "channel": new.channel, "store_id": new.store_id,
-               "paid_amount": crate::money::format(pricing.payable),
-               "points_earned": points_earned, "points_redeemed": pricing.points_redeemed}),
-    ));
+    let created = OrderCreated {
+        points_earned,
+        points_redeemed: pricing.points_redeemed,
+        ..OrderCreated::new(id, &new.channel, new.store_id, pricing.payable)
+    };
+    events.push((customer, EventData::OrderCreated(created)));
     let lines: Vec<Line> = new
         .lines
         .iter()

@@ -8,11 +8,14 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
-use serde_json::json;
 use uuid::Uuid;
 
 use super::config_store::{policy, route};
 use super::rules::{self, BreachInput, Dues, Routed, SlaClock};
+use crate::events::types::{
+    EventData, TicketChangedFields, TicketCommented, TicketSatisfactionRecorded, TicketSlaBreached, TicketSummary,
+    TicketSurveyRequested, TicketUpdated,
+};
 use crate::http::auth::StoreScope;
 use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{staff, team_cursors as tc, ticket_comments as cm, tickets as t};
@@ -115,9 +118,16 @@ pub struct NewTicket {
 
 /// What ticket events carry: ids, codes and statuses, never the customer's words or contact data
 /// (SPEC §5, §10); `store_id` lets a store-bound reader's timeline leave out other stores' tickets.
-fn summary(t: &Ticket) -> serde_json::Value {
-    json!({"ticket_id": t.id, "type": t.ticket_type, "status": t.status, "priority": t.priority,
-        "team": t.team, "assignee_staff_id": t.assignee_staff_id, "store_id": t.store_id})
+fn summary(t: &Ticket) -> TicketSummary {
+    TicketSummary {
+        ticket_id: t.id,
+        ticket_type: t.ticket_type.clone(),
+        status: t.status.clone(),
+        priority: t.priority.clone(),
+        team: t.team.clone(),
+        assignee_staff_id: t.assignee_staff_id,
+        store_id: t.store_id,
+    }
 }
 
 /// Whether a staff member (chain-wide, or of one store) can see a ticket held by `store`: only
@@ -182,9 +192,9 @@ pub fn create(conn: &mut PgConnection, n: &NewTicket, now: DateTime<Utc>, tz: Tz
         ))
         .returning(Ticket::as_returning())
         .get_result(conn)?;
-    crate::events::emit(conn, "ticket.created", ticket.customer_id, summary(&ticket))?;
+    crate::events::emit(conn, ticket.customer_id, EventData::TicketCreated(summary(&ticket)))?;
     if ticket.assignee_staff_id.is_some() {
-        crate::events::emit(conn, "ticket.assigned", ticket.customer_id, summary(&ticket))?;
+        crate::events::emit(conn, ticket.customer_id, EventData::TicketAssigned(summary(&ticket)))?;
     }
     Ok(ticket)
 }
@@ -245,13 +255,15 @@ pub fn settle_breaches(conn: &mut PgConnection, ticket: Ticket, now: DateTime<Ut
     ] {
         if hit {
             marked += 1;
-            crate::events::emit(
-                conn,
-                "ticket.sla_breached",
-                ticket.customer_id,
-                json!({"ticket_id": ticket.id, "which": which, "due_at": due, "team": ticket.team,
-                    "assignee_staff_id": ticket.assignee_staff_id, "store_id": ticket.store_id}),
-            )?;
+            let breached = TicketSlaBreached {
+                ticket_id: ticket.id,
+                which: which.to_string(),
+                due_at: due,
+                team: ticket.team.clone(),
+                assignee_staff_id: ticket.assignee_staff_id,
+                store_id: ticket.store_id,
+            };
+            crate::events::emit(conn, ticket.customer_id, EventData::TicketSlaBreached(breached))?;
         }
     }
     Ok((updated, marked))
@@ -410,23 +422,26 @@ pub fn update(
         ))
         .returning(Ticket::as_returning())
         .get_result(conn)?;
-    let mut data = summary(&updated);
-    data["from_status"] = json!(cur.status);
-    data["changed"] = json!({"status": moved, "priority": priority != cur.priority, "team": team != cur.team,
-        "assignee_staff_id": assignee != cur.assignee_staff_id});
-    crate::events::emit(conn, "ticket.updated", updated.customer_id, data)?;
+    let changed = TicketChangedFields {
+        status: moved,
+        priority: priority != cur.priority,
+        team: team != cur.team,
+        assignee_staff_id: assignee != cur.assignee_staff_id,
+    };
+    let event = TicketUpdated { ticket: summary(&updated), from_status: cur.status.clone(), changed };
+    crate::events::emit(conn, updated.customer_id, EventData::TicketUpdated(event))?;
     if assignee.is_some() && assignee != cur.assignee_staff_id {
-        crate::events::emit(conn, "ticket.assigned", updated.customer_id, summary(&updated))?;
+        crate::events::emit(conn, updated.customer_id, EventData::TicketAssigned(summary(&updated)))?;
     }
     if moved && status == "resolved" {
-        crate::events::emit(conn, "ticket.resolved", updated.customer_id, summary(&updated))?;
-        crate::events::emit(
-            conn,
-            "ticket.survey_requested",
-            updated.customer_id,
-            json!({"ticket_id": updated.id, "customer_id": updated.customer_id, "channel": updated.channel,
-                "store_id": updated.store_id}),
-        )?;
+        crate::events::emit(conn, updated.customer_id, EventData::TicketResolved(summary(&updated)))?;
+        let survey = TicketSurveyRequested {
+            ticket_id: updated.id,
+            customer_id: updated.customer_id,
+            channel: updated.channel.clone(),
+            store_id: updated.store_id,
+        };
+        crate::events::emit(conn, updated.customer_id, EventData::TicketSurveyRequested(survey))?;
     }
     Ok(updated)
 }
@@ -505,13 +520,14 @@ pub fn comment(
             .get_result(conn)?;
     }
     // The body stays in `ticket_comments`: the event names the comment, never its words.
-    crate::events::emit(
-        conn,
-        "ticket.commented",
-        ticket.customer_id,
-        json!({"ticket_id": id, "comment_id": comment.id, "visibility": visibility, "author": author,
-            "store_id": ticket.store_id}),
-    )?;
+    let commented = TicketCommented {
+        ticket_id: id,
+        comment_id: comment.id,
+        visibility: visibility.to_string(),
+        author: author.to_string(),
+        store_id: ticket.store_id,
+    };
+    crate::events::emit(conn, ticket.customer_id, EventData::TicketCommented(commented))?;
     Ok((ticket, comment))
 }
 
@@ -558,12 +574,8 @@ pub fn record_satisfaction(
         ))
         .returning(Ticket::as_returning())
         .get_result(conn)?;
-    crate::events::emit(
-        conn,
-        "ticket.satisfaction_recorded",
-        updated.customer_id,
-        json!({"ticket_id": id, "score": score, "store_id": updated.store_id}),
-    )?;
+    let recorded = TicketSatisfactionRecorded { ticket_id: id, score, store_id: updated.store_id };
+    crate::events::emit(conn, updated.customer_id, EventData::TicketSatisfactionRecorded(recorded))?;
     Ok(updated)
 }
 

@@ -9,16 +9,29 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use futures::future::join;
 use rand::Rng;
+use retail_crm::events::EventData;
 use retail_crm::http::error::ApiError;
 use serde_json::json;
 use uuid::Uuid;
 
 use crate::support::{TestApp, TestResponse};
 
+/// An event of `event_type` with a plausible payload; `n` tells events of one test apart.
+fn sample(event_type: &str, n: i64) -> EventData {
+    let data = match event_type {
+        "customer.created" => json!({"source_channel": "pos", "home_store_id": null}),
+        "customer.updated" => json!({"fields": [format!("field{n}")]}),
+        "customer.merged" => json!({"source_customer_id": Uuid::now_v7(), "moved": {"orders": n}}),
+        "points.earned" => json!({"points": n, "campaign_id": Uuid::now_v7()}),
+        other => panic!("no sample for {other}"),
+    };
+    EventData::read(event_type, &data).unwrap_or_else(|| panic!("sample {event_type}: {data}"))
+}
+
 /// Emits events in one committed transaction; returns their ids.
 fn emit_committed(conn: &mut PgConnection, event_type: &'static str, n: usize) -> Vec<Uuid> {
     conn.transaction::<_, ApiError, _>(|conn| {
-        (0..n).map(|i| retail_crm::events::emit(conn, event_type, Some(Uuid::now_v7()), json!({"n": i}))).collect()
+        (0..n).map(|i| retail_crm::events::emit(conn, Some(Uuid::now_v7()), sample(event_type, i as i64))).collect()
     })
     .unwrap_or_else(|e| panic!("emitting events: {e}"))
 }
@@ -72,9 +85,7 @@ async fn events_appear_in_commit_order_with_their_fields() {
     let mut conn = app.connect();
     let subject = Uuid::now_v7();
     let id = conn
-        .transaction::<_, ApiError, _>(|c| {
-            retail_crm::events::emit(c, "customer.created", Some(subject), json!({"source_channel": "pos"}))
-        })
+        .transaction::<_, ApiError, _>(|c| retail_crm::events::emit(c, Some(subject), sample("customer.created", 0)))
         .unwrap_or_else(|e| panic!("{e}"));
 
     let res = read_feed(&app, &token, "").await;
@@ -84,9 +95,9 @@ async fn events_appear_in_commit_order_with_their_fields() {
     assert_eq!(event["id"], json!(id.to_string()));
     assert_eq!(event["type"], json!("customer.created"));
     assert_eq!(event["subject_id"], json!(subject.to_string()));
-    assert_eq!(event["data"], json!({"source_channel": "pos"}));
+    assert_eq!(event["data"], json!({"source_channel": "pos", "home_store_id": null}));
     assert!(event["occurred_at"].is_string());
-    let seq = event["sequence"].as_i64().unwrap_or_else(|| panic!("sequence: {event}"));
+    let seq = event["seq"].as_i64().unwrap_or_else(|| panic!("sequence: {event}"));
     assert_eq!(res.body["next_cursor"], json!(seq.to_string()));
 
     // Nothing new: the cursor stays where it is.
@@ -96,7 +107,7 @@ async fn events_appear_in_commit_order_with_their_fields() {
 
     // A rolled-back transaction leaves no event.
     let rolled_back = conn.transaction::<(), ApiError, _>(|c| {
-        retail_crm::events::emit(c, "customer.updated", None, json!({}))?;
+        retail_crm::events::emit(c, None, sample("customer.updated", 0))?;
         Err(ApiError::internal("roll back"))
     });
     assert!(rolled_back.is_err());
@@ -130,8 +141,7 @@ async fn an_event_committed_late_is_never_skipped() {
 
     // T1 starts first and emits (so its event id is older), but does not commit yet.
     a.batch_execute("BEGIN").unwrap_or_else(|e| panic!("{e}"));
-    let late =
-        retail_crm::events::emit(&mut a, "customer.updated", None, json!({"tx": 1})).unwrap_or_else(|e| panic!("{e}"));
+    let late = retail_crm::events::emit(&mut a, None, sample("customer.updated", 1)).unwrap_or_else(|e| panic!("{e}"));
     // T2 emits and commits.
     let early = emit_committed(&mut b, "customer.merged", 1);
     assert!(late < early[0], "T1's event id sorts before T2's");
@@ -145,7 +155,7 @@ async fn an_event_committed_late_is_never_skipped() {
 
     let second = read_feed(&app, &token, &format!("?after={cursor}")).await;
     assert_eq!(event_ids(&second), vec![late], "the late commit appears after the cursor: {}", second.text);
-    let seq = |res: &TestResponse, i: usize| res.items()[i]["sequence"].as_i64().unwrap_or(-1);
+    let seq = |res: &TestResponse, i: usize| res.items()[i]["seq"].as_i64().unwrap_or(-1);
     assert!(seq(&second, 0) > seq(&first, 1));
 
     // And a full re-read shows each event once, in commit order.
@@ -223,7 +233,7 @@ async fn concurrent_writers_and_readers_lose_nothing() {
                         .transaction::<_, ApiError, _>(|c| {
                             let mut ids = Vec::new();
                             for _ in 0..n {
-                                ids.push(retail_crm::events::emit(c, "points.earned", None, json!({"writer": w}))?);
+                                ids.push(retail_crm::events::emit(c, None, sample("points.earned", w as i64))?);
                                 if rng.gen_bool(0.3) {
                                     std::thread::sleep(Duration::from_millis(rng.gen_range(0..3)));
                                 }
@@ -265,7 +275,7 @@ async fn concurrent_writers_and_readers_lose_nothing() {
         .await;
         for (reader, res) in readers.iter_mut().zip([r0, r1]) {
             for event in res.items() {
-                let seq = event["sequence"].as_i64().unwrap_or_else(|| panic!("{event}"));
+                let seq = event["seq"].as_i64().unwrap_or_else(|| panic!("{event}"));
                 // Every event of this database is in the feed, so sequences have no gaps either.
                 assert_eq!(seq, reader.last_seq + 1, "sequence went from {} to {seq}", reader.last_seq);
                 reader.last_seq = seq;
