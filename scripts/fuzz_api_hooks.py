@@ -110,6 +110,11 @@ STATE_DEPENDENT = [
     ("POST /v1/orders/{id}/refunds", "validation_failed", "lines", "order has no line"),
     # By the channel's number: the same rules, and whether that order has been posted yet (server state).
     ("POST /v1/refunds", "order_not_posted", None, None),
+    # A replay needs an active subscription (the service may have disabled it; server state), and a
+    # retry a delivery that is not being sent at this moment.
+    ("POST /v1/webhook-subscriptions/{id}/replay", "webhook_subscription_inactive", None, None),
+    ("POST /v1/webhook-subscriptions/{id}/replay", "validation_failed", "to", "must be after `from`"),
+    ("POST /v1/webhook-subscriptions/{id}/deliveries/{delivery_id}/retry", "webhook_delivery_in_flight", None, None),
     ("POST /v1/refunds", "refund_exceeds_paid", None, None),
     ("POST /v1/refunds", "refund_exceeds_quantity", None, None),
     ("POST /v1/refunds", "nothing_to_refund", None, None),

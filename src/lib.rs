@@ -28,6 +28,7 @@ pub mod server;
 pub mod staff;
 pub mod stores;
 pub mod tickets;
+pub mod webhooks;
 #[rustfmt::skip]
 pub mod schema;
 
@@ -103,6 +104,7 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     campaigns::configure(cfg);
     jobs::api::configure(cfg);
     events::api::configure(cfg);
+    webhooks::configure(cfg);
     audit::api::configure(cfg);
 }
 

@@ -639,6 +639,57 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    webhook_subscriptions (id) {
+        id -> Uuid,
+        url -> Text,
+        event_types -> Array<Text>,
+        active -> Bool,
+        description -> Nullable<Text>,
+        secret -> Text,
+        previous_secret -> Nullable<Text>,
+        previous_secret_until -> Nullable<Timestamptz>,
+        disabled_reason -> Nullable<Text>,
+        disabled_at -> Nullable<Timestamptz>,
+        failing_since -> Nullable<Timestamptz>,
+        cursor_seq -> Int8,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Uuid,
+        subscription_id -> Uuid,
+        event_id -> Uuid,
+        event_seq -> Int8,
+        event_type -> Text,
+        status -> Text,
+        attempts -> Int4,
+        next_attempt_at -> Timestamptz,
+        first_failed_at -> Nullable<Timestamptz>,
+        lease_until -> Nullable<Timestamptz>,
+        last_response_code -> Nullable<Int4>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Uuid,
+        delivery_id -> Uuid,
+        attempted_at -> Timestamptz,
+        succeeded -> Bool,
+        response_code -> Nullable<Int4>,
+        duration_ms -> Int4,
+        error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(staff -> stores (store_id));
 diesel::joinable!(customer_identities -> customers (customer_id));
 diesel::joinable!(customer_tags -> customers (customer_id));
@@ -647,6 +698,8 @@ diesel::joinable!(memberships -> tiers (tier_code));
 diesel::joinable!(order_lines -> orders (order_id));
 diesel::joinable!(coupons -> coupon_templates (template_id));
 diesel::joinable!(ticket_comments -> tickets (ticket_id));
+diesel::joinable!(webhook_deliveries -> webhook_subscriptions (subscription_id));
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     stores,
@@ -688,4 +741,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     team_cursors,
     tickets,
     ticket_comments,
+    webhook_subscriptions,
+    webhook_deliveries,
+    webhook_attempts,
 );

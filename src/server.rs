@@ -155,6 +155,7 @@ pub fn serve(config: Config) -> Result<(), String> {
             state.config.timezone,
             state.campaign_wake.clone(),
         );
+        crate::webhooks::worker::spawn(state.pool.clone(), state.clock.clone(), Default::default());
         log::info!("listening on http://{bind} (docs at /docs)");
         let server = HttpServer::new({
             let state = state.clone();

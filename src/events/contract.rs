@@ -4,7 +4,7 @@
 
 use serde_json::{json, Map, Value};
 
-use super::types::{payload_schemas, EVENT_CATALOGUE};
+use super::types::{payload_schemas, EVENT_CATALOGUE, EVENT_TYPES};
 
 /// `customer.created` → `CustomerCreatedEvent`.
 pub fn envelope_name(event_type: &str) -> String {
@@ -93,6 +93,9 @@ pub fn document(doc: &mut Value) {
         variants.push(json!({"$ref": reference}));
         mapping.insert(event_type.to_string(), json!(reference));
         webhooks.insert(event_type.to_string(), webhook(event_type, description));
+    }
+    if schemas.get("SubscriptionInput").is_some() {
+        schemas["SubscriptionInput"]["properties"]["event_types"]["items"] = json!({"enum": EVENT_TYPES});
     }
     let example = schemas["Event"]["example"].take();
     schemas["Event"] = json!({

@@ -95,6 +95,26 @@ pub struct Event {
     pub data: Value,
 }
 
+/// An event's columns as the feed (and a webhook) shows it; only sequenced events have a `seq`.
+#[allow(clippy::type_complexity)]
+fn feed_columns() -> (
+    events::id,
+    diesel::dsl::AssumeNotNull<events::seq>,
+    events::event_type,
+    events::occurred_at,
+    events::subject_id,
+    events::data,
+) {
+    (
+        events::id,
+        events::seq.assume_not_null(),
+        events::event_type,
+        events::occurred_at,
+        events::subject_id,
+        events::data,
+    )
+}
+
 /// Stamps sequence numbers on committed, unsequenced events, in one short transaction.
 pub fn sequence_pending(conn: &mut PgConnection) -> ApiResult<usize> {
     conn.transaction(|conn| {
@@ -130,14 +150,7 @@ pub fn feed(conn: &mut PgConnection, after: i64, types: &[String], limit: i64) -
     conn.build_transaction().repeatable_read().read_only().run(|conn| {
         let mut query = events::table
             .filter(events::seq.gt(after))
-            .select((
-                events::id,
-                events::seq.assume_not_null(),
-                events::event_type,
-                events::occurred_at,
-                events::subject_id,
-                events::data,
-            ))
+            .select(feed_columns())
             .order(events::seq.asc())
             .limit(limit)
             .into_boxed();
@@ -153,6 +166,16 @@ pub fn feed(conn: &mut PgConnection, after: i64, types: &[String], limit: i64) -
         let horizon: Last = diesel::sql_query("SELECT last_seq FROM event_sequencer").get_result(conn)?;
         Ok((items, horizon.last_seq))
     })
+}
+
+/// Sequenced events by id, each as the JSON the feed lists and a webhook posts.
+pub fn as_bodies(conn: &mut PgConnection, ids: &[Uuid]) -> ApiResult<Vec<(Uuid, Value)>> {
+    let rows: Vec<Event> = events::table
+        .filter(events::id.eq_any(ids))
+        .filter(events::seq.is_not_null())
+        .select(feed_columns())
+        .load(conn)?;
+    Ok(rows.into_iter().map(|e| (e.id, serde_json::to_value(&e).unwrap_or(Value::Null))).collect())
 }
 
 /// Where a poller continues: after a full page, its last event; otherwise the horizon (never backwards).

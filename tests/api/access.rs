@@ -67,6 +67,9 @@ struct World {
     /// Campaigns by status: a draft, one to activate, an active one, one to complete.
     campaigns: [Uuid; 4],
     message: Uuid,
+    webhook: Uuid,
+    spare_webhook: Uuid,
+    delivery: Uuid,
     now: String,
 }
 
@@ -122,6 +125,29 @@ fn request(op: &str, w: &World, n: &str) -> Option<Case> {
             case(format!("/v1/api-clients/{}", w.spare_client), None, StoreBound)
         }
         "POST /v1/jobs/{job}/run" => case("/v1/jobs/points_expiry/run".into(), None, StoreBound),
+        // Webhooks carry every store's events: the chain's.
+        "GET /v1/webhook-subscriptions" => case(path(op), None, StoreBound),
+        "POST /v1/webhook-subscriptions" => case(
+            path(op),
+            Some(json!({"url": "https://erp.example.com/h", "event_types": ["order.created"]})),
+            StoreBound,
+        ),
+        "GET /v1/webhook-subscriptions/{id}" | "POST /v1/webhook-subscriptions/{id}/rotate-secret" => {
+            case(op_path(op, w.webhook), None, StoreBound)
+        }
+        "GET /v1/webhook-subscriptions/{id}/deliveries" => case(op_path(op, w.webhook), None, StoreBound),
+        "PATCH /v1/webhook-subscriptions/{id}" => {
+            case(op_path(op, w.webhook), Some(json!({"description": format!("ERP {n}")})), StoreBound)
+        }
+        "POST /v1/webhook-subscriptions/{id}/replay" => case(
+            op_path(op, w.webhook),
+            Some(json!({"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"})),
+            StoreBound,
+        ),
+        "POST /v1/webhook-subscriptions/{id}/deliveries/{delivery_id}/retry" => {
+            case(format!("/v1/webhook-subscriptions/{}/deliveries/{}/retry", w.webhook, w.delivery), None, StoreBound)
+        }
+        "DELETE /v1/webhook-subscriptions/{id}" => case(op_path(op, w.spare_webhook), None, StoreBound),
         "POST /v1/sweeps/{sweep}/run" => case("/v1/sweeps/lead_sla/run".into(), None, StoreBound),
 
         // Stores and staff.
@@ -412,6 +438,11 @@ fn request(op: &str, w: &World, n: &str) -> Option<Case> {
 
 fn path(op: &str) -> String {
     op.split_once(' ').map(|(_, p)| p.to_string()).unwrap_or_default()
+}
+
+/// The operation's path with `{id}` filled in.
+fn op_path(op: &str, id: Uuid) -> String {
+    path(op).replace("{id}", &id.to_string())
 }
 
 /// Operations anyone may call: nothing to decide.
@@ -719,6 +750,14 @@ async fn world(app: &TestApp) -> World {
         .send()
         .await
         .assert_status(201);
+    let hook = json!({"url": "http://127.0.0.1:9/hooks", "event_types": ["customer.created"]});
+    let webhook = created(app.post("/v1/webhook-subscriptions").token(&admin).json(&hook).send().await).await;
+    let spare_webhook = created(app.post("/v1/webhook-subscriptions").token(&admin).json(&hook).send().await).await;
+    let newcomer = json!({"name": "新客", "phone": "13900009999"});
+    created(app.post("/v1/customers").token(&admin).json(&newcomer).send().await).await;
+    retail_crm::webhooks::store::dispatch(&mut app.conn(), app.now()).expect("dispatching");
+    let res = app.get(&format!("/v1/webhook-subscriptions/{webhook}/deliveries")).token(&admin).send().await;
+    let delivery = res.items()[0]["id"].as_str().and_then(|d| d.parse().ok()).expect("a delivery");
 
     World {
         a,
@@ -753,6 +792,9 @@ async fn world(app: &TestApp) -> World {
         spare_segment,
         campaigns,
         message,
+        webhook,
+        spare_webhook,
+        delivery,
         now,
     }
 }

@@ -24,3 +24,4 @@ mod segments;
 mod stores_staff;
 mod tickets;
 mod till;
+mod webhooks;

@@ -1,0 +1,544 @@
+//! `/v1/webhook-subscriptions` (SPEC §10): chain-wide principals with `webhooks:write` only, since a
+//! subscription receives every store's events.
+
+use actix_web::http::StatusCode;
+use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+use super::rules;
+use super::store::{self, Attempt, Changes, Delivery, NewSubscription, Subscription};
+use crate::events::EVENT_TYPES;
+use crate::http::auth::{Auth, WebhooksWrite};
+use crate::http::error::{ApiResult, Problem, Violations};
+use crate::http::idempotency::RedactOnReplay;
+use crate::http::pagination::{Page, PageParams};
+use crate::http::patch::double_option;
+use crate::http::{etag, if_match};
+use crate::AppState;
+
+pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
+    cfg.service(create_subscription)
+        .service(list_subscriptions)
+        .service(get_subscription)
+        .service(update_subscription)
+        .service(delete_subscription)
+        .service(rotate_secret)
+        .service(replay)
+        .service(list_deliveries)
+        .service(retry_delivery);
+}
+
+const DESCRIPTION_MAX: usize = 500;
+
+fn audit(
+    conn: &mut diesel::PgConnection,
+    who: &crate::http::auth::Principal,
+    action: &str,
+    subscription: Uuid,
+    detail: serde_json::Value,
+) -> ApiResult<()> {
+    crate::audit::record(conn, who, action, "webhook_subscription", Some(subscription.to_string()), detail)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"url": "https://erp.example.com/hooks/crm", "event_types": ["order.created", "order.refunded"],
+    "description": "ERP order sync"}))]
+pub struct SubscriptionInput {
+    /// Where deliveries are POSTed: an absolute http(s) URL (required on create).
+    #[schema(max_length = 2048, pattern = r#"^https?://[!"$-.0->A-~]+([/?#][!-~]*)?$"#)]
+    url: Option<String>,
+    /// The event types to receive, at least one (required on create).
+    #[schema(min_items = 1)]
+    event_types: Option<Vec<String>>,
+    /// Off stops deliveries (they wait); on again after the service disabled it clears the reason and
+    /// starts from now — replay what was missed.
+    active: Option<bool>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(max_length = 500)]
+    description: Option<Option<String>>,
+}
+
+impl SubscriptionInput {
+    fn validate(self, creating: bool) -> ApiResult<Changes> {
+        let mut v = Violations::new();
+        if creating {
+            v.check(self.url.is_some(), "url", "is required");
+            v.check(self.event_types.is_some(), "event_types", "is required");
+        }
+        if let Some(url) = &self.url {
+            v.check(rules::valid_url(url), "url", "must be an absolute http or https URL of at most 2048 characters");
+        }
+        if let Some(types) = &self.event_types {
+            v.check(!types.is_empty(), "event_types", "at least one event type");
+            if let Some(unknown) = types.iter().find(|t| !EVENT_TYPES.contains(&t.as_str())) {
+                v.add("event_types", format!("unknown event type '{unknown}'"));
+            }
+        }
+        if let Some(Some(d)) = &self.description {
+            v.check(d.chars().count() <= DESCRIPTION_MAX, "description", "at most 500 characters");
+        }
+        v.into_result()?;
+        let mut event_types = self.event_types;
+        if let Some(types) = &mut event_types {
+            types.sort();
+            types.dedup();
+        }
+        Ok(Changes { url: self.url, event_types, active: self.active, description: self.description })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "url": "https://erp.example.com/hooks/crm",
+    "event_types": ["order.created"], "active": true, "description": "ERP order sync", "disabled_reason": null,
+    "disabled_at": null, "failing_since": null, "previous_secret_valid_until": null, "version": 1,
+    "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T08:00:00Z"}))]
+pub struct SubscriptionView {
+    id: Uuid,
+    url: String,
+    event_types: Vec<String>,
+    active: bool,
+    description: Option<String>,
+    /// Why the service turned it off: `gone` (the receiver answered 410) or `failing` (every delivery
+    /// failed for 5 days).
+    disabled_reason: Option<String>,
+    disabled_at: Option<DateTime<Utc>>,
+    /// Since when every delivery has failed; null after any success.
+    failing_since: Option<DateTime<Utc>>,
+    /// After a rotation, until when deliveries also carry the old secret's signature.
+    previous_secret_valid_until: Option<DateTime<Utc>>,
+    version: i32,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
+
+impl From<Subscription> for SubscriptionView {
+    fn from(s: Subscription) -> Self {
+        SubscriptionView {
+            id: s.id,
+            url: s.url,
+            event_types: s.event_types,
+            active: s.active,
+            description: s.description,
+            disabled_reason: s.disabled_reason,
+            disabled_at: s.disabled_at,
+            failing_since: s.failing_since,
+            previous_secret_valid_until: s.previous_secret_until,
+            version: s.version,
+            created_at: s.created_at,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "url": "https://erp.example.com/hooks/crm",
+    "event_types": ["order.created"], "active": true, "description": null, "disabled_reason": null,
+    "disabled_at": null, "failing_since": null, "previous_secret_valid_until": null, "version": 1,
+    "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T08:00:00Z",
+    "secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"}))]
+pub struct CreatedSubscription {
+    #[serde(flatten)]
+    subscription: SubscriptionView,
+    /// `whsec_` + base64 of 24 random bytes; shown only now. Verify each delivery's
+    /// `webhook-signature` with it.
+    secret: String,
+}
+
+fn subscription_response(status: StatusCode, s: Subscription) -> HttpResponse {
+    HttpResponse::build(status).insert_header(etag(s.version)).json(SubscriptionView::from(s))
+}
+
+/// Subscribe a URL to event types; the response carries the signing secret, once.
+#[utoipa::path(
+    tag = "webhooks", operation_id = "create_webhook_subscription", request_body = SubscriptionInput,
+    security(("bearer" = ["webhooks:write"])),
+    responses(
+        (status = 201, description = "Created; deliveries start with the next event", body = CreatedSubscription),
+        (status = 403, description = "`forbidden` without `webhooks:write`; `store_bound_principal` for a store-bound principal", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/webhook-subscriptions")]
+async fn create_subscription(
+    auth: Auth<WebhooksWrite>,
+    state: web::Data<AppState>,
+    body: crate::http::Json<SubscriptionInput>,
+) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
+    let changes = body.into_inner().validate(true)?;
+    let new = NewSubscription {
+        url: changes.url.unwrap_or_default(),
+        event_types: changes.event_types.unwrap_or_default(),
+        active: changes.active.unwrap_or(true),
+        description: changes.description.flatten(),
+        secret: rules::new_secret(),
+    };
+    let (principal, now) = (auth.principal.clone(), state.clock.now());
+    let sub = crate::db::transaction(&state.pool, move |conn| {
+        let sub = store::insert(conn, &new, now)?;
+        let detail = json!({"url": sub.url, "event_types": sub.event_types});
+        crate::audit::record(
+            conn,
+            &principal,
+            "webhook.create",
+            "webhook_subscription",
+            Some(sub.id.to_string()),
+            detail,
+        )?;
+        Ok(sub)
+    })
+    .await?;
+    let secret = sub.secret.clone();
+    let mut res = HttpResponse::Created()
+        .insert_header(("location", format!("/v1/webhook-subscriptions/{}", sub.id)))
+        .insert_header(etag(sub.version))
+        .json(CreatedSubscription { subscription: sub.into(), secret });
+    // The secret is shown once: an idempotent replay answers without it.
+    res.extensions_mut().insert(RedactOnReplay(&["secret"]));
+    Ok(res)
+}
+
+/// List webhook subscriptions.
+#[utoipa::path(
+    tag = "webhooks", operation_id = "list_webhook_subscriptions", params(PageParams),
+    security(("bearer" = ["webhooks:write"])),
+    responses((status = 200, description = "Subscriptions by id", body = Page<SubscriptionView>))
+)]
+#[get("/v1/webhook-subscriptions")]
+async fn list_subscriptions(
+    auth: Auth<WebhooksWrite>,
+    state: web::Data<AppState>,
+    page: web::Query<PageParams>,
+) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
+    let limit = page.limit()?;
+    let after = page.after::<Uuid>()?;
+    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, after, limit + 1)).await?;
+    let views: Vec<SubscriptionView> = rows.into_iter().map(Into::into).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |s| s.id.to_string())))
+}
+
+/// Read a webhook subscription (never its secret).
+#[utoipa::path(
+    tag = "webhooks", operation_id = "get_webhook_subscription",
+    params(("id" = Uuid, Path, description = "Subscription id")),
+    security(("bearer" = ["webhooks:write"])),
+    responses(
+        (status = 200, description = "The subscription", body = SubscriptionView),
+        (status = 404, description = "`webhook_subscription_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/webhook-subscriptions/{id}")]
+async fn get_subscription(
+    auth: Auth<WebhooksWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
+    let id = id.into_inner();
+    let sub = crate::db::run(&state.pool, move |conn| store::get(conn, id)).await?;
+    Ok(subscription_response(StatusCode::OK, sub))
+}
+
+/// Change a subscription: URL, event types, description, or `active` (turning it back on after the
+/// service disabled it clears `disabled_reason`).
+#[utoipa::path(
+    tag = "webhooks", operation_id = "update_webhook_subscription", request_body = SubscriptionInput,
+    params(("id" = Uuid, Path, description = "Subscription id"),
+           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    security(("bearer" = ["webhooks:write"])),
+    responses(
+        (status = 200, description = "Updated", body = SubscriptionView),
+        (status = 404, description = "`webhook_subscription_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/webhook-subscriptions/{id}")]
+async fn update_subscription(
+    auth: Auth<WebhooksWrite>,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    id: web::Path<Uuid>,
+    body: crate::http::Json<SubscriptionInput>,
+) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
+    let id = id.into_inner();
+    let changes = body.into_inner().validate(false)?;
+    let expected = if_match(&req);
+    let (principal, now) = (auth.principal.clone(), state.clock.now());
+    let sub = crate::db::transaction(&state.pool, move |conn| {
+        let sub = store::update(conn, id, expected, &changes, now)?;
+        let detail = json!({"url": sub.url, "event_types": sub.event_types, "active": sub.active});
+        audit(conn, &principal, "webhook.update", id, detail)?;
+        Ok(sub)
+    })
+    .await?;
+    Ok(subscription_response(StatusCode::OK, sub))
+}
+
+/// Delete a subscription and its delivery log; nothing more is sent to it (404 afterwards).
+#[utoipa::path(
+    tag = "webhooks", operation_id = "delete_webhook_subscription",
+    params(("id" = Uuid, Path, description = "Subscription id")),
+    security(("bearer" = ["webhooks:write"])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "`webhook_subscription_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/webhook-subscriptions/{id}")]
+async fn delete_subscription(
+    auth: Auth<WebhooksWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
+    let id = id.into_inner();
+    let principal = auth.principal.clone();
+    crate::db::transaction(&state.pool, move |conn| {
+        store::delete(conn, id)?;
+        audit(conn, &principal, "webhook.delete", id, json!({}))
+    })
+    .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+    "previous_secret_valid_until": "2026-11-24T08:00:00Z"}))]
+pub struct RotatedSecret {
+    /// The new secret, shown only now.
+    secret: String,
+    /// Until then deliveries carry two signatures: the new secret's and the old one's.
+    previous_secret_valid_until: DateTime<Utc>,
+}
+
+/// Rotate the signing secret: a new one now, the old one still signing for 24 hours.
+#[utoipa::path(
+    tag = "webhooks", operation_id = "rotate_webhook_secret",
+    params(("id" = Uuid, Path, description = "Subscription id")),
+    security(("bearer" = ["webhooks:write"])),
+    responses(
+        (status = 200, description = "The new secret", body = RotatedSecret),
+        (status = 404, description = "`webhook_subscription_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/webhook-subscriptions/{id}/rotate-secret")]
+async fn rotate_secret(
+    auth: Auth<WebhooksWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
+    let id = id.into_inner();
+    let (principal, now) = (auth.principal.clone(), state.clock.now());
+    let until = now + Duration::hours(rules::ROTATION_OVERLAP_HOURS);
+    let secret = rules::new_secret();
+    let new_secret = secret.clone();
+    crate::db::transaction(&state.pool, move |conn| {
+        store::rotate_secret(conn, id, &new_secret, until, now)?;
+        audit(conn, &principal, "webhook.rotate_secret", id, json!({}))
+    })
+    .await?;
+    let mut res = HttpResponse::Ok()
+        .insert_header(("cache-control", "no-store"))
+        .json(RotatedSecret { secret, previous_secret_valid_until: until });
+    res.extensions_mut().insert(RedactOnReplay(&["secret"]));
+    Ok(res)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"from": "2026-11-20T00:00:00Z", "to": "2026-11-23T00:00:00Z"}))]
+pub struct ReplayInput {
+    /// Events that happened at or after this time...
+    from: DateTime<Utc>,
+    /// ...and before this one.
+    to: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"replayed": 1250}))]
+pub struct ReplayResult {
+    /// Deliveries due now: the subscription's event types in the range, up to where it has read.
+    replayed: i64,
+}
+
+/// Send again what a subscription missed in a time range (e.g. while it was disabled).
+#[utoipa::path(
+    tag = "webhooks", operation_id = "replay_webhook_subscription", request_body = ReplayInput,
+    params(("id" = Uuid, Path, description = "Subscription id")),
+    security(("bearer" = ["webhooks:write"])),
+    responses(
+        (status = 202, description = "Queued", body = ReplayResult),
+        (status = 404, description = "`webhook_subscription_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`webhook_subscription_inactive`: turn it on first", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: `from` is not before `to`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/webhook-subscriptions/{id}/replay")]
+async fn replay(
+    auth: Auth<WebhooksWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    body: crate::http::Json<ReplayInput>,
+) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
+    let (id, input) = (id.into_inner(), body.into_inner());
+    let mut v = Violations::new();
+    v.check(input.from < input.to, "to", "must be after `from`");
+    v.into_result()?;
+    let (principal, now) = (auth.principal.clone(), state.clock.now());
+    let replayed = crate::db::transaction(&state.pool, move |conn| {
+        let n = store::replay(conn, id, input.from, input.to, now)?;
+        let detail = json!({"from": input.from, "to": input.to, "replayed": n});
+        audit(conn, &principal, "webhook.replay", id, detail)?;
+        Ok(n)
+    })
+    .await?;
+    Ok(HttpResponse::Accepted().json(ReplayResult { replayed }))
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"attempted_at": "2026-11-23T08:00:00Z", "succeeded": false, "response_code": 500,
+    "duration_ms": 42, "error": null}))]
+pub struct AttemptView {
+    attempted_at: DateTime<Utc>,
+    succeeded: bool,
+    /// The receiver's status; null when it did not answer (`error` says why).
+    response_code: Option<i32>,
+    duration_ms: i32,
+    error: Option<String>,
+}
+
+impl From<Attempt> for AttemptView {
+    fn from(a: Attempt) -> Self {
+        AttemptView {
+            attempted_at: a.attempted_at,
+            succeeded: a.succeeded,
+            response_code: a.response_code,
+            duration_ms: a.duration_ms,
+            error: a.error,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "event_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f",
+    "event_type": "order.created", "event_seq": 42, "status": "pending", "next_attempt_at": "2026-11-23T08:05:00Z",
+    "created_at": "2026-11-23T08:00:00Z", "attempts": [{"attempted_at": "2026-11-23T08:00:00Z", "succeeded": false,
+    "response_code": 500, "duration_ms": 42, "error": null}]}))]
+pub struct DeliveryView {
+    id: Uuid,
+    /// The `webhook-id` of every attempt.
+    event_id: Uuid,
+    event_type: String,
+    event_seq: i64,
+    /// `pending` (waiting for its next attempt), `sending`, `succeeded` or `failed` (retries spent,
+    /// or the receiver answered 410).
+    status: String,
+    /// When a pending delivery is tried next.
+    next_attempt_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    /// Every attempt, oldest first.
+    attempts: Vec<AttemptView>,
+}
+
+impl DeliveryView {
+    fn new(d: Delivery, attempts: Vec<Attempt>) -> Self {
+        DeliveryView {
+            id: d.id,
+            event_id: d.event_id,
+            event_type: d.event_type,
+            event_seq: d.event_seq,
+            next_attempt_at: (d.status == "pending").then_some(d.next_attempt_at),
+            status: d.status,
+            created_at: d.created_at,
+            attempts: attempts.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+const DELIVERY_STATUSES: &[&str] = &["pending", "sending", "succeeded", "failed"];
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryListParams {
+    /// `pending`, `sending`, `succeeded` or `failed`.
+    #[param(pattern = "^(pending|sending|succeeded|failed)$")]
+    status: Option<String>,
+    /// Page size, 1–200 (default 50).
+    #[param(minimum = 1, maximum = 200, example = 50)]
+    limit: Option<i64>,
+    /// Opaque cursor from the previous page's `next_cursor`.
+    cursor: Option<String>,
+}
+
+/// A subscription's deliveries, newest first, each with its attempts (time, status, response code, duration).
+#[utoipa::path(
+    tag = "webhooks", operation_id = "list_webhook_deliveries",
+    params(("id" = Uuid, Path, description = "Subscription id"), DeliveryListParams),
+    security(("bearer" = ["webhooks:write"])),
+    responses(
+        (status = 200, description = "Deliveries, newest first", body = Page<DeliveryView>),
+        (status = 404, description = "`webhook_subscription_not_found`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/webhook-subscriptions/{id}/deliveries")]
+async fn list_deliveries(
+    auth: Auth<WebhooksWrite>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+    params: web::Query<DeliveryListParams>,
+) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
+    let (id, p) = (id.into_inner(), params.into_inner());
+    let mut v = Violations::new();
+    v.one_of("status", p.status.as_deref(), DELIVERY_STATUSES);
+    v.into_result()?;
+    let page = PageParams { limit: p.limit, cursor: p.cursor };
+    let limit = page.limit()?;
+    let after = page.after::<Uuid>()?;
+    let status = p.status;
+    let rows =
+        crate::db::run(&state.pool, move |conn| store::deliveries(conn, id, status.as_deref(), after, limit + 1))
+            .await?;
+    let views: Vec<DeliveryView> = rows.into_iter().map(|(d, a)| DeliveryView::new(d, a)).collect();
+    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |d| d.id.to_string())))
+}
+
+/// Try a delivery again now, with a fresh retry schedule (a failed one, or a pending one early).
+#[utoipa::path(
+    tag = "webhooks", operation_id = "retry_webhook_delivery",
+    params(("id" = Uuid, Path, description = "Subscription id"), ("delivery_id" = Uuid, Path, description = "Delivery id")),
+    security(("bearer" = ["webhooks:write"])),
+    responses(
+        (status = 202, description = "Due now", body = DeliveryView),
+        (status = 404, description = "`webhook_subscription_not_found` or `webhook_delivery_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`webhook_delivery_in_flight`: it is being sent right now", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/webhook-subscriptions/{id}/deliveries/{delivery_id}/retry")]
+async fn retry_delivery(
+    auth: Auth<WebhooksWrite>,
+    state: web::Data<AppState>,
+    path: web::Path<(Uuid, Uuid)>,
+) -> ApiResult<HttpResponse> {
+    auth.require_chain_wide()?;
+    let (id, delivery) = path.into_inner();
+    let (principal, now) = (auth.principal.clone(), state.clock.now());
+    let retried = crate::db::transaction(&state.pool, move |conn| {
+        let d = store::retry(conn, id, delivery, now)?;
+        let detail = json!({"delivery_id": delivery});
+        audit(conn, &principal, "webhook.retry", id, detail)?;
+        Ok(d)
+    })
+    .await?;
+    let (delivery, attempts) = retried;
+    Ok(HttpResponse::Accepted().json(DeliveryView::new(delivery, attempts)))
+}

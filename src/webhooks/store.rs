@@ -1,0 +1,587 @@
+//! Webhook subscriptions, deliveries and attempts in PostgreSQL.
+
+use chrono::{DateTime, Duration, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Text, Timestamptz, Uuid as SqlUuid};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::db::CachedSql;
+use crate::http::error::{ApiError, ApiResult};
+use crate::schema::{webhook_attempts as wa, webhook_deliveries as wd, webhook_subscriptions as ws};
+
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
+#[diesel(table_name = ws)]
+pub struct Subscription {
+    pub id: Uuid,
+    pub url: String,
+    pub event_types: Vec<String>,
+    pub active: bool,
+    pub description: Option<String>,
+    pub secret: String,
+    pub previous_secret: Option<String>,
+    pub previous_secret_until: Option<DateTime<Utc>>,
+    pub disabled_reason: Option<String>,
+    pub disabled_at: Option<DateTime<Utc>>,
+    pub failing_since: Option<DateTime<Utc>>,
+    pub cursor_seq: i64,
+    pub version: i32,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Subscription {
+    /// The secrets a delivery is signed with now: the current one, and the previous one during a rotation.
+    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&str> {
+        let mut secrets = vec![self.secret.as_str()];
+        if let (Some(old), Some(until)) = (&self.previous_secret, self.previous_secret_until) {
+            if until > now {
+                secrets.push(old.as_str());
+            }
+        }
+        secrets
+    }
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
+#[diesel(table_name = wd)]
+pub struct Delivery {
+    pub id: Uuid,
+    pub subscription_id: Uuid,
+    pub event_id: Uuid,
+    pub event_seq: i64,
+    pub event_type: String,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub first_failed_at: Option<DateTime<Utc>>,
+    pub lease_until: Option<DateTime<Utc>>,
+    pub last_response_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = wa)]
+pub struct Attempt {
+    pub id: Uuid,
+    pub delivery_id: Uuid,
+    pub attempted_at: DateTime<Utc>,
+    pub succeeded: bool,
+    pub response_code: Option<i32>,
+    pub duration_ms: i32,
+    pub error: Option<String>,
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found("webhook_subscription_not_found", "no webhook subscription with this id")
+}
+
+/// The feed's horizon: a new subscription starts there (replay reaches further back).
+pub fn horizon(conn: &mut PgConnection) -> ApiResult<i64> {
+    crate::events::sequence_pending(conn)?;
+    #[derive(QueryableByName)]
+    struct Last {
+        #[diesel(sql_type = BigInt)]
+        last_seq: i64,
+    }
+    let last: Last = diesel::sql_query("SELECT last_seq FROM event_sequencer").get_result(conn)?;
+    Ok(last.last_seq)
+}
+
+pub struct NewSubscription {
+    pub url: String,
+    pub event_types: Vec<String>,
+    pub active: bool,
+    pub description: Option<String>,
+    pub secret: String,
+}
+
+pub fn insert(conn: &mut PgConnection, new: &NewSubscription, now: DateTime<Utc>) -> ApiResult<Subscription> {
+    let cursor = horizon(conn)?;
+    Ok(diesel::insert_into(ws::table)
+        .values((
+            ws::id.eq(Uuid::now_v7()),
+            ws::url.eq(&new.url),
+            ws::event_types.eq(&new.event_types),
+            ws::active.eq(new.active),
+            ws::description.eq(&new.description),
+            ws::secret.eq(&new.secret),
+            ws::cursor_seq.eq(cursor),
+            ws::created_at.eq(now),
+            ws::updated_at.eq(now),
+        ))
+        .returning(Subscription::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn get(conn: &mut PgConnection, id: Uuid) -> ApiResult<Subscription> {
+    ws::table.find(id).select(Subscription::as_select()).first(conn).optional()?.ok_or_else(not_found)
+}
+
+fn lock(conn: &mut PgConnection, id: Uuid) -> ApiResult<Subscription> {
+    ws::table.find(id).select(Subscription::as_select()).for_update().first(conn).optional()?.ok_or_else(not_found)
+}
+
+pub fn list(conn: &mut PgConnection, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Subscription>> {
+    let mut q = ws::table.select(Subscription::as_select()).order(ws::id).limit(limit).into_boxed();
+    if let Some(after) = after {
+        q = q.filter(ws::id.gt(after));
+    }
+    Ok(q.load(conn)?)
+}
+
+#[derive(Default)]
+pub struct Changes {
+    pub url: Option<String>,
+    pub event_types: Option<Vec<String>>,
+    pub active: Option<bool>,
+    pub description: Option<Option<String>>,
+}
+
+/// Applies `changes` at the version the caller read. Turning a subscription back on clears why it
+/// was disabled and starts it at the feed's horizon: what it missed is for a replay to send.
+pub fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    expected: Option<i32>,
+    changes: &Changes,
+    now: DateTime<Utc>,
+) -> ApiResult<Subscription> {
+    let current = lock(conn, id)?;
+    crate::http::check_version(expected, current.version)?;
+    let mut next = current.clone();
+    if let Some(url) = &changes.url {
+        next.url = url.clone();
+    }
+    if let Some(types) = &changes.event_types {
+        next.event_types = types.clone();
+    }
+    if let Some(description) = &changes.description {
+        next.description = description.clone();
+    }
+    if let Some(active) = changes.active {
+        if active && !current.active {
+            next.disabled_reason = None;
+            next.disabled_at = None;
+            next.failing_since = None;
+            next.cursor_seq = horizon(conn)?;
+        }
+        next.active = active;
+    }
+    Ok(diesel::update(ws::table.find(id))
+        .set((
+            ws::url.eq(&next.url),
+            ws::event_types.eq(&next.event_types),
+            ws::description.eq(&next.description),
+            ws::active.eq(next.active),
+            ws::disabled_reason.eq(&next.disabled_reason),
+            ws::disabled_at.eq(next.disabled_at),
+            ws::failing_since.eq(next.failing_since),
+            ws::cursor_seq.eq(next.cursor_seq),
+            ws::version.eq(current.version + 1),
+            ws::updated_at.eq(now),
+        ))
+        .returning(Subscription::as_returning())
+        .get_result(conn)?)
+}
+
+pub fn delete(conn: &mut PgConnection, id: Uuid) -> ApiResult<()> {
+    match diesel::delete(ws::table.find(id)).execute(conn)? {
+        0 => Err(not_found()),
+        _ => Ok(()),
+    }
+}
+
+/// A new secret; the old one keeps signing until `overlap_until`.
+pub fn rotate_secret(
+    conn: &mut PgConnection,
+    id: Uuid,
+    secret: &str,
+    overlap_until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> ApiResult<Subscription> {
+    let current = lock(conn, id)?;
+    Ok(diesel::update(ws::table.find(id))
+        .set((
+            ws::secret.eq(secret),
+            ws::previous_secret.eq(Some(&current.secret)),
+            ws::previous_secret_until.eq(Some(overlap_until)),
+            ws::version.eq(current.version + 1),
+            ws::updated_at.eq(now),
+        ))
+        .returning(Subscription::as_returning())
+        .get_result(conn)?)
+}
+
+/// Largest number of events one dispatch looks at per subscription.
+const DISPATCH_BATCH: i64 = 5000;
+
+/// Turns the events each active subscription has not looked at yet into deliveries, and moves its
+/// cursor past them. Each subscription's row is locked while it is done (SKIP LOCKED: another
+/// instance doing the same takes the others). Returns the deliveries created.
+pub fn dispatch(conn: &mut PgConnection, now: DateTime<Utc>) -> ApiResult<i64> {
+    crate::events::sequence_pending(conn)?;
+    let ids: Vec<Uuid> = ws::table.filter(ws::active.eq(true)).select(ws::id).load(conn)?;
+    let mut created = 0;
+    for id in ids {
+        created += conn.transaction(|conn| {
+            #[derive(QueryableByName)]
+            struct Moved {
+                #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+                last_seq: Option<i64>,
+                #[diesel(sql_type = BigInt)]
+                created: i64,
+            }
+            let moved: Option<Moved> = CachedSql::new(
+                "WITH sub AS (
+                     SELECT id, cursor_seq, event_types FROM webhook_subscriptions
+                     WHERE id = ? AND active FOR UPDATE SKIP LOCKED),
+                 batch AS (
+                     SELECT e.id, e.seq, e.type FROM events e, sub
+                     WHERE e.seq > sub.cursor_seq ORDER BY e.seq LIMIT ?),
+                 made AS (
+                     INSERT INTO webhook_deliveries
+                         (id, subscription_id, event_id, event_seq, event_type, next_attempt_at, created_at, updated_at)
+                     SELECT uuid_v7(), sub.id, b.id, b.seq, b.type, ?, ?, ?
+                     FROM batch b, sub WHERE b.type = ANY (sub.event_types)
+                     ON CONFLICT (subscription_id, event_id) DO NOTHING
+                     RETURNING 1),
+                 moved AS (
+                     UPDATE webhook_subscriptions s SET cursor_seq = (SELECT max(seq) FROM batch)
+                     FROM sub WHERE s.id = sub.id AND EXISTS (SELECT 1 FROM batch)
+                     RETURNING s.cursor_seq)
+                 SELECT (SELECT cursor_seq FROM moved) AS last_seq, (SELECT count(*) FROM made) AS created",
+            )
+            .bind::<SqlUuid, _>(id)
+            .bind::<BigInt, _>(DISPATCH_BATCH)
+            .bind::<Timestamptz, _>(now)
+            .bind::<Timestamptz, _>(now)
+            .bind::<Timestamptz, _>(now)
+            .get_result(conn)
+            .optional()?;
+            Ok::<_, ApiError>(moved.map_or(0, |m| if m.last_seq.is_some() { m.created } else { 0 }))
+        })?;
+    }
+    Ok(created)
+}
+
+/// A `sending` delivery whose lease ran out was claimed by an instance that died mid-attempt:
+/// it is pending again.
+pub fn release_expired_leases(conn: &mut PgConnection, now: DateTime<Utc>) -> ApiResult<usize> {
+    Ok(diesel::update(wd::table.filter(wd::status.eq("sending")).filter(wd::lease_until.lt(now)))
+        .set((wd::status.eq("pending"), wd::lease_until.eq(None::<DateTime<Utc>>), wd::updated_at.eq(now)))
+        .execute(conn)?)
+}
+
+/// A claimed delivery with what its attempt needs: the event as the receiver gets it and the
+/// subscription's URL and secrets.
+pub struct Claimed {
+    pub delivery: Delivery,
+    pub url: String,
+    pub secrets: Vec<String>,
+    pub body: Value,
+}
+
+/// Claims due deliveries, at most `per_subscription` in flight for any subscription (across all
+/// instances) and `max` in all. Subscription rows are locked SKIP LOCKED while their deliveries are
+/// counted and claimed, so two instances never claim the same delivery or overshoot a bound.
+pub fn claim(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    lease: Duration,
+    per_subscription: i64,
+    max: i64,
+) -> ApiResult<Vec<Claimed>> {
+    conn.transaction(|conn| {
+        let claimed: Vec<Delivery> = CachedSql::new(
+            "WITH subs AS (
+                 SELECT s.id FROM webhook_subscriptions s
+                 WHERE s.active AND EXISTS (
+                     SELECT 1 FROM webhook_deliveries d
+                     WHERE d.subscription_id = s.id AND d.status = 'pending' AND d.next_attempt_at <= ?)
+                 ORDER BY s.id FOR UPDATE OF s SKIP LOCKED),
+             picked AS (
+                 SELECT d.id FROM subs
+                 CROSS JOIN LATERAL (
+                     SELECT id FROM webhook_deliveries d
+                     WHERE d.subscription_id = subs.id AND d.status = 'pending' AND d.next_attempt_at <= ?
+                     ORDER BY d.next_attempt_at, d.id
+                     LIMIT greatest(? - (SELECT count(*) FROM webhook_deliveries f
+                                          WHERE f.subscription_id = subs.id AND f.status = 'sending'), 0)) d
+                 LIMIT ?)
+             UPDATE webhook_deliveries d SET status = 'sending', lease_until = ?, updated_at = ?
+             FROM picked WHERE d.id = picked.id
+             RETURNING d.*",
+        )
+        .bind::<Timestamptz, _>(now)
+        .bind::<Timestamptz, _>(now)
+        .bind::<BigInt, _>(per_subscription)
+        .bind::<BigInt, _>(max)
+        .bind::<Timestamptz, _>(now + lease)
+        .bind::<Timestamptz, _>(now)
+        .load(conn)?;
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let subscription_ids: Vec<Uuid> = claimed.iter().map(|d| d.subscription_id).collect();
+        let subscriptions: Vec<Subscription> =
+            ws::table.filter(ws::id.eq_any(&subscription_ids)).select(Subscription::as_select()).load(conn)?;
+        let event_ids: Vec<Uuid> = claimed.iter().map(|d| d.event_id).collect();
+        let bodies: Vec<(Uuid, Value)> = crate::events::as_bodies(conn, &event_ids)?;
+        let mut out = Vec::with_capacity(claimed.len());
+        for delivery in claimed {
+            let Some(sub) = subscriptions.iter().find(|s| s.id == delivery.subscription_id) else { continue };
+            // An event is never deleted; a missing one would be a broken database, not a retry.
+            let Some((_, body)) = bodies.iter().find(|(id, _)| *id == delivery.event_id) else { continue };
+            out.push(Claimed {
+                url: sub.url.clone(),
+                secrets: sub.signing_secrets(now).into_iter().map(str::to_string).collect(),
+                body: body.clone(),
+                delivery,
+            });
+        }
+        Ok(out)
+    })
+}
+
+/// What one attempt came to.
+pub struct AttemptResult {
+    pub delivery_id: Uuid,
+    pub attempted_at: DateTime<Utc>,
+    pub response_code: Option<i32>,
+    pub duration_ms: i32,
+    pub error: Option<String>,
+    pub verdict: super::rules::Verdict,
+    /// A draw in [0, 1) for the retry's jitter.
+    pub jitter: f64,
+}
+
+/// Records an attempt and moves the delivery (and, on a 410 or after 5 days of failures, its
+/// subscription) on. Only a delivery still `sending` is moved: a delivery whose lease ran out and was
+/// claimed again is the other attempt's to finish.
+pub fn record(conn: &mut PgConnection, result: &AttemptResult, now: DateTime<Utc>) -> ApiResult<()> {
+    use super::rules::{failing_too_long, next_retry, Verdict};
+    conn.transaction(|conn| {
+        let Some(delivery) = wd::table
+            .find(result.delivery_id)
+            .filter(wd::status.eq("sending"))
+            .select(Delivery::as_select())
+            .for_update()
+            .first(conn)
+            .optional()?
+        else {
+            return Ok(());
+        };
+        // This attempt's failure counts too: the first failure is 1.
+        let failures = failures_since_first(conn, &delivery) + 1;
+        let attempts = delivery.attempts + 1;
+        let first_failed = delivery.first_failed_at.unwrap_or(result.attempted_at);
+        diesel::insert_into(wa::table)
+            .values((
+                wa::id.eq(Uuid::now_v7()),
+                wa::delivery_id.eq(delivery.id),
+                wa::attempted_at.eq(result.attempted_at),
+                wa::succeeded.eq(result.verdict == Verdict::Delivered),
+                wa::response_code.eq(result.response_code),
+                wa::duration_ms.eq(result.duration_ms),
+                wa::error.eq(&result.error),
+            ))
+            .execute(conn)?;
+        let (status, next_at, first_failed_at) = match result.verdict {
+            Verdict::Delivered => ("succeeded", delivery.next_attempt_at, delivery.first_failed_at),
+            Verdict::Gone => ("failed", delivery.next_attempt_at, Some(first_failed)),
+            Verdict::RetryAfter(seconds) if failures <= super::rules::RETRY_OFFSETS_SECONDS.len() => {
+                ("pending", now + Duration::seconds(seconds), Some(first_failed))
+            }
+            Verdict::RetryAfter(_) | Verdict::Failed => match next_retry(first_failed, failures, result.jitter) {
+                Some(at) => ("pending", at, Some(first_failed)),
+                None => ("failed", delivery.next_attempt_at, Some(first_failed)),
+            },
+        };
+        diesel::update(wd::table.find(delivery.id))
+            .set((
+                wd::status.eq(status),
+                wd::attempts.eq(attempts),
+                wd::next_attempt_at.eq(next_at),
+                wd::first_failed_at.eq(first_failed_at),
+                wd::lease_until.eq(None::<DateTime<Utc>>),
+                wd::last_response_code.eq(result.response_code),
+                wd::last_error.eq(&result.error),
+                wd::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        let sub = lock(conn, delivery.subscription_id)?;
+        match result.verdict {
+            Verdict::Delivered => {
+                if sub.failing_since.is_some() {
+                    diesel::update(ws::table.find(sub.id))
+                        .set(ws::failing_since.eq(None::<DateTime<Utc>>))
+                        .execute(conn)?;
+                }
+            }
+            Verdict::Gone => disable(conn, &sub, "gone", now)?,
+            Verdict::RetryAfter(_) | Verdict::Failed => {
+                let since = sub.failing_since.unwrap_or(result.attempted_at);
+                if sub.active && failing_too_long(since, now) {
+                    disable(conn, &sub, "failing", now)?;
+                } else if sub.failing_since.is_none() {
+                    diesel::update(ws::table.find(sub.id)).set(ws::failing_since.eq(Some(since))).execute(conn)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Failed attempts of a delivery since its first failure (a manual retry or a replay starts a new count).
+fn failures_since_first(conn: &mut PgConnection, delivery: &Delivery) -> usize {
+    let Some(first) = delivery.first_failed_at else { return 0 };
+    wa::table
+        .filter(wa::delivery_id.eq(delivery.id))
+        .filter(wa::succeeded.eq(false))
+        .filter(wa::attempted_at.ge(first))
+        .count()
+        .get_result::<i64>(conn)
+        .map_or(0, |n| n as usize)
+}
+
+fn disable(conn: &mut PgConnection, sub: &Subscription, reason: &str, now: DateTime<Utc>) -> ApiResult<()> {
+    if !sub.active {
+        return Ok(());
+    }
+    diesel::update(ws::table.find(sub.id))
+        .set((
+            ws::active.eq(false),
+            ws::disabled_reason.eq(reason),
+            ws::disabled_at.eq(now),
+            ws::version.eq(sub.version + 1),
+            ws::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Sends again what a subscription missed between `from` and `to` (by when the events happened):
+/// every event of its types gets a delivery due now, a new one or its old one started over.
+pub fn replay(
+    conn: &mut PgConnection,
+    id: Uuid,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> ApiResult<i64> {
+    let sub = lock(conn, id)?;
+    if !sub.active {
+        return Err(ApiError::conflict(
+            "webhook_subscription_inactive",
+            "the subscription is not active: turn it on (PATCH active: true), then replay",
+        ));
+    }
+    crate::events::sequence_pending(conn)?;
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let count: Count = diesel::sql_query(
+        "WITH replayed AS (
+             INSERT INTO webhook_deliveries
+                 (id, subscription_id, event_id, event_seq, event_type, next_attempt_at, created_at, updated_at)
+             SELECT uuid_v7(), $1, e.id, e.seq, e.type, $4, $4, $4 FROM events e
+             WHERE e.occurred_at >= $2 AND e.occurred_at < $3 AND e.seq IS NOT NULL AND e.seq <= $6
+               AND e.type = ANY ($5)
+             ON CONFLICT (subscription_id, event_id) DO UPDATE
+                 SET status = 'pending', next_attempt_at = $4, first_failed_at = NULL, lease_until = NULL,
+                     updated_at = $4
+                 WHERE webhook_deliveries.status <> 'sending'
+             RETURNING 1)
+         SELECT count(*) AS n FROM replayed",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(to)
+    .bind::<Timestamptz, _>(now)
+    .bind::<Array<Text>, _>(&sub.event_types)
+    .bind::<BigInt, _>(sub.cursor_seq)
+    .get_result(conn)?;
+    Ok(count.n)
+}
+
+pub fn deliveries(
+    conn: &mut PgConnection,
+    subscription: Uuid,
+    status: Option<&str>,
+    after: Option<Uuid>,
+    limit: i64,
+) -> ApiResult<Vec<(Delivery, Vec<Attempt>)>> {
+    get(conn, subscription)?;
+    let mut q = wd::table
+        .filter(wd::subscription_id.eq(subscription))
+        .select(Delivery::as_select())
+        .order(wd::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(status) = status {
+        q = q.filter(wd::status.eq(status.to_string()));
+    }
+    if let Some(after) = after {
+        q = q.filter(wd::id.lt(after));
+    }
+    let rows: Vec<Delivery> = q.load(conn)?;
+    let ids: Vec<Uuid> = rows.iter().map(|d| d.id).collect();
+    let attempts: Vec<Attempt> = wa::table
+        .filter(wa::delivery_id.eq_any(&ids))
+        .select(Attempt::as_select())
+        .order((wa::attempted_at, wa::id))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|d| {
+            let mine = attempts.iter().filter(|a| a.delivery_id == d.id).cloned().collect();
+            (d, mine)
+        })
+        .collect())
+}
+
+/// A manual retry: due now, with a fresh retry schedule. One that is being sent is left alone.
+pub fn retry(
+    conn: &mut PgConnection,
+    subscription: Uuid,
+    delivery: Uuid,
+    now: DateTime<Utc>,
+) -> ApiResult<(Delivery, Vec<Attempt>)> {
+    get(conn, subscription)?;
+    let current = wd::table
+        .find(delivery)
+        .filter(wd::subscription_id.eq(subscription))
+        .select(Delivery::as_select())
+        .for_update()
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("webhook_delivery_not_found", "no such delivery for this subscription"))?;
+    if current.status == "sending" {
+        return Err(ApiError::conflict("webhook_delivery_in_flight", "this delivery is being sent right now"));
+    }
+    let retried = diesel::update(wd::table.find(delivery))
+        .set((
+            wd::status.eq("pending"),
+            wd::next_attempt_at.eq(now),
+            wd::first_failed_at.eq(None::<DateTime<Utc>>),
+            wd::updated_at.eq(now),
+        ))
+        .returning(Delivery::as_returning())
+        .get_result(conn)?;
+    let attempts = wa::table
+        .filter(wa::delivery_id.eq(delivery))
+        .select(Attempt::as_select())
+        .order((wa::attempted_at, wa::id))
+        .load(conn)?;
+    Ok((retried, attempts))
+}
+
+/// Deliveries waiting (pending or being sent), for the metrics and the bench.
+pub fn backlog(conn: &mut PgConnection) -> ApiResult<i64> {
+    Ok(wd::table.filter(wd::status.eq_any(["pending", "sending"])).count().get_result(conn)?)
+}
