@@ -15,8 +15,8 @@ every check still runs on every response, and each failure set aside is written 
    between parameters that OpenAPI cannot express; they are set aside only when the problem+json `code`
    (and field and message) proves it is one of these, each listed in STATE_DEPENDENT with its reason.
 
-3. Soft deletes. `use_after_free` (ST301) expects 404 after DELETE; the DELETEs in SOFT_DELETE keep the
-   record readable by design.
+3. Soft deletes. `use_after_free` (ST301) expects 404 after DELETE; a DELETE in SOFT_DELETE would keep the
+   record readable by design (none today).
 """
 
 from __future__ import annotations
@@ -299,13 +299,11 @@ def _lookup_pair_mismatch(case, problem):
     )
 
 
-# DELETE on these keeps the record readable by design, so `use_after_free` (ST301) does not apply:
-# customers are erased under PIPL but kept, anonymised, so reports still add up (SPEC §5). Stores,
-# staff and lead assignment rules, which are only ever deactivated, have no DELETE: a PATCH of
-# `active` does it; a revoked API client is gone (404).
-SOFT_DELETE = {
-    "DELETE /v1/customers/{id}",
-}
+# DELETE on these would keep the record readable, so `use_after_free` (ST301) would not apply. There
+# are none: an erased customer is 404 as a resource (its anonymous row stays for the totals, SPEC §5),
+# a revoked API client and a deleted webhook subscription are gone, and stores, staff and lead
+# assignment rules, which are only ever deactivated, have no DELETE (a PATCH of `active` does it).
+SOFT_DELETE: set[str] = set()
 
 
 @schemathesis.hook

@@ -51,9 +51,9 @@ pub fn erase(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> ApiResult
     params(("id" = Uuid, Path, description = "Customer id")),
     security(("bearer" = ["customers:pii"])),
     responses(
-        (status = 204, description = "Erased (also when it already was)"),
+        (status = 204, description = "Erased; the profile is gone afterwards (404), its orders and ledger kept anonymously"),
         (status = 403, description = "`forbidden` without `customers:pii`; `store_bound_principal` for a principal bound to a store", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`customer_not_found`: no such customer, or erased already", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The customer was merged: erase the customer it was merged into", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -67,7 +67,9 @@ pub(super) async fn erase_customer(
     let (id, now) = (id.into_inner(), state.clock.now());
     let who = auth.principal.clone();
     crate::db::transaction(&state.pool, move |conn| {
-        erase(conn, id, now)?;
+        if erase(conn, id, now)?.is_none() {
+            return Err(crate::customers::store::not_found());
+        }
         crate::audit::record(conn, &who, "customer.erase", "customer", Some(id.to_string()), json!({}))
     })
     .await?;

@@ -43,7 +43,7 @@ pub fn audit_pii_read(conn: &mut PgConnection, who: &Principal, ids: &[Uuid], ac
 
 /// Reads one customer as the caller may see it, auditing unmasked reads.
 pub fn read_view(conn: &mut PgConnection, who: &Principal, id: Uuid, today: NaiveDate) -> ApiResult<CustomerView> {
-    let customer = store::get(conn, id)?;
+    let customer = store::get_profile(conn, id)?;
     view_of(conn, who, customer, today)
 }
 
@@ -166,6 +166,7 @@ async fn update_customer(
     let who = auth.principal.clone();
     let today = state.today();
     let view = crate::db::transaction(&state.pool, move |conn| {
+        store::get_profile(conn, id)?;
         service::update(conn, id, expected, input, now)?;
         read_view(conn, &who, id, today)
     })

@@ -288,7 +288,7 @@ fn timeline(
     before: Option<(DateTime<Utc>, Uuid)>,
     limit: i64,
 ) -> ApiResult<Vec<TimelineItem>> {
-    store::get(conn, id)?;
+    store::get_profile(conn, id)?;
     let mut subjects = store::merged_into(conn, id)?;
     subjects.push(id);
     let mut items: Vec<TimelineItem> = store::notes_before(conn, id, before, limit)?
@@ -349,7 +349,7 @@ async fn export_customer(
     let who = auth.principal.clone();
     let today = state.today();
     let export = crate::db::run(&state.pool, move |conn| {
-        let customer = store::get(conn, id)?;
+        let customer = store::get_profile(conn, id)?;
         crate::audit::record(conn, &who, "customer.export", "customer", Some(id.to_string()), json!({}))?;
         Ok(CustomerExport {
             customer: service::view(conn, customer, true, today)?,

@@ -67,6 +67,13 @@ pub fn get(conn: &mut PgConnection, id: Uuid) -> ApiResult<Customer> {
     c::table.find(id).select(Customer::as_select()).first(conn).optional()?.ok_or_else(not_found)
 }
 
+/// A profile as its own resource (`/v1/customers/{id}` and what hangs off it): an erased one is gone,
+/// 404 as a missing one, as after any DELETE. (Calls that name an erased customer elsewhere — a
+/// sale, a coupon issue — say 409 `customer_erased`.)
+pub fn get_profile(conn: &mut PgConnection, id: Uuid) -> ApiResult<Customer> {
+    get(conn, id).and_then(|c| if c.status == "erased" { Err(not_found()) } else { Ok(c) })
+}
+
 pub fn lock(conn: &mut PgConnection, id: Uuid) -> ApiResult<Customer> {
     c::table.find(id).select(Customer::as_select()).for_update().first(conn).optional()?.ok_or_else(not_found)
 }
