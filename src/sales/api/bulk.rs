@@ -8,13 +8,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::refunds::ChannelRefundInput;
+use super::refunds::{ChannelOrder, ChannelRefundInput};
 use super::{Answer, OrderInput, Poster};
 use crate::http::auth::{Auth, OrdersWrite};
 use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::idempotency::NotFinal;
 use crate::http::json::from_object;
 use crate::orders::api::{OrderView, RefundView};
+use crate::sales::refund::NewRefund;
 use crate::AppState;
 
 /// Rows per call: a call holds one pooled connection while its rows run one after another.
@@ -158,22 +159,29 @@ fn check_row_count(field: &str, rows: &[Value]) -> ApiResult<()> {
     Ok(())
 }
 
-/// Posts the checked rows in input order on one connection, each in a transaction of its own (a
-/// row commits or rolls back alone; no lock is held from one row to the next). A row that failed
-/// its check keeps its problem and touches nothing.
-async fn post_rows<R, T>(
+/// A bulk call: 1-500 rows, each read and checked by `check` (as the single call reads and checks
+/// its body), then posted by `post` in input order on one connection, each in a transaction of its
+/// own (a row commits or rolls back alone; no lock is held from one row to the next). A row that
+/// failed its check keeps its problem and touches nothing. Answered as `A`.
+async fn post_rows<R, T, A>(
     state: &AppState,
-    rows: Vec<ApiResult<R>>,
+    field: &str,
+    rows: Vec<Value>,
+    check: impl FnMut(Value) -> ApiResult<R>,
     post: impl Fn(&mut PgConnection, R) -> ApiResult<Answer<T>> + Send + 'static,
-) -> ApiResult<Vec<ApiResult<Answer<T>>>>
+) -> ApiResult<HttpResponse>
 where
     R: Send + 'static,
     T: Send + 'static,
+    A: From<Tally<T>> + Serialize,
 {
-    crate::db::run_transactions(&state.pool, move |conn| {
-        Ok(rows.into_iter().map(|row| row.and_then(|r| conn.transaction(|conn| post(conn, r)))).collect())
+    check_row_count(field, &rows)?;
+    let checked: Vec<ApiResult<R>> = rows.into_iter().map(check).collect();
+    let outcomes = crate::db::run_transactions(&state.pool, move |conn| {
+        Ok(checked.into_iter().map(|row| row.and_then(|r| conn.transaction(|conn| post(conn, r)))).collect())
     })
-    .await
+    .await?;
+    Ok(respond::<T, A>(outcomes))
 }
 
 /// Post up to 500 sales at once (a connector catching up, a till back online).
@@ -207,13 +215,11 @@ async fn post_orders_bulk(
     state: web::Data<AppState>,
     body: crate::http::Json<BulkOrdersInput>,
 ) -> ApiResult<HttpResponse> {
-    let rows = body.into_inner().orders;
-    check_row_count("orders", &rows)?;
     let poster = Poster::new(&auth, &state);
     let now = poster.now;
-    let checked = rows.into_iter().map(|row| from_object::<OrderInput>(row)?.validate(&auth, now)).collect();
-    let outcomes = post_rows(&state, checked, move |conn, new| poster.sell(conn, new)).await?;
-    Ok(respond::<_, BulkOrdersAnswer>(outcomes))
+    let check = |row| from_object::<OrderInput>(row)?.validate(&auth, now);
+    let post = move |conn: &mut PgConnection, new| poster.sell(conn, new);
+    post_rows::<_, _, BulkOrdersAnswer>(&state, "orders", body.into_inner().orders, check, post).await
 }
 
 /// Post up to 500 refunds at once, each naming its order by the channel's own number.
@@ -249,14 +255,11 @@ async fn post_refunds_bulk(
     state: web::Data<AppState>,
     body: crate::http::Json<BulkRefundsInput>,
 ) -> ApiResult<HttpResponse> {
-    let rows = body.into_inner().refunds;
-    check_row_count("refunds", &rows)?;
     let poster = Poster::new(&auth, &state);
-    let checked = rows.into_iter().map(|row| from_object::<ChannelRefundInput>(row)?.validate(&auth)).collect();
-    let outcomes = post_rows(&state, checked, move |conn, (order, new)| {
+    let check = |row| from_object::<ChannelRefundInput>(row)?.validate(&auth);
+    let post = move |conn: &mut PgConnection, (order, new): (ChannelOrder, NewRefund)| {
         let id = order.find(conn)?;
         poster.refund(conn, id, new)
-    })
-    .await?;
-    Ok(respond::<_, BulkRefundsAnswer>(outcomes))
+    };
+    post_rows::<_, _, BulkRefundsAnswer>(&state, "refunds", body.into_inner().refunds, check, post).await
 }

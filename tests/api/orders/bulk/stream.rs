@@ -30,6 +30,7 @@
 //!   and which a clawback draws from once the order's own lot is spent: so how a spender's or a
 //!   debtor's live points split by expiry date. Their live total is compared; everyone else's split
 //!   by expiry date too (points expire 365 days after the sale's `occurred_at`, not its arrival).
+//!
 //! Debt is order-independent: a clawback draws the order's own lot, then other lots, and only then
 //! makes debt, and every credit pays debt first; so debt is max(0, −balance) and lots max(0, balance)
 //! at the end whatever the order. Debtors here spent an order's points before the stream refunds it.
@@ -48,8 +49,8 @@ const SEED: u64 = 0x0012_5EED;
 const ROWS: usize = 1000;
 const STORES: [&str; 2] = ["BJ-01", "SH-01"];
 /// The seeded tiers' thresholds, in cents.
-const SILVER: i64 = 5_000_00;
-const GOLD: i64 = 15_000_00;
+const SILVER: i64 = 5_000 * 100;
+const GOLD: i64 = 15_000 * 100;
 /// Points a spender is granted before the stream: more than all their redemptions together.
 const GRANT: i64 = 5_000;
 /// Points a debtor earns and spends before the stream (which then refunds the earning order).
@@ -325,7 +326,8 @@ impl Stream {
                 }
             }
             Role::Climber(threshold) => {
-                let (lo, hi, enough) = if threshold == GOLD { (1500, 3000, 17_000_00) } else { (800, 1500, 6_500_00) };
+                let (lo, hi, enough) =
+                    if threshold == GOLD { (1500, 3000, 17_000 * 100) } else { (800, 1500, 6_500 * 100) };
                 let (mut gross, mut refunded) = (0, 0);
                 while gross < enough {
                     let pos = self.rng.gen_bool(0.5);
@@ -337,7 +339,7 @@ impl Stream {
                     self.rows.push(Row::Sale(sale.clone()));
                     // Refunds only while the net stays in the tier the gross reaches.
                     let amount = self.rng.gen_range(1..=paid / 4);
-                    if self.rng.gen_bool(0.35) && gross - refunded - amount >= threshold + 100_00 {
+                    if self.rng.gen_bool(0.35) && gross - refunded - amount >= threshold + 100 * 100 {
                         refunded += amount;
                         let at = self.later(&sale);
                         self.rows.push(Row::Refund(Refund { amount: Some(amount), ..Refund::of(&sale, 1, at) }));
@@ -402,7 +404,7 @@ fn before_the_stream(m: &Member) -> Vec<Sale> {
         Role::Gold => vec![sale(format!("PRE-G-{n}"), GOLD, GOLD, 0)],
         Role::Debtor => {
             let earned = SPENT_BEFORE * 100;
-            vec![sale(format!("PRE-P-{n}"), earned, earned, 0), sale(format!("PRE-Q-{n}"), 200_00, 0, SPENT_BEFORE)]
+            vec![sale(format!("PRE-P-{n}"), earned, earned, 0), sale(format!("PRE-Q-{n}"), 200 * 100, 0, SPENT_BEFORE)]
         }
         _ => Vec::new(),
     }
