@@ -267,6 +267,16 @@ fn refine_schemas(doc: &mut Value) {
         {"$ref": "#/components/schemas/BulkRow"},
         {"description": "Anything else is answered per row, as `failed` with the problem."}
     ]});
+    // A bulk call's answer shows a row posted and a row refused, with the single calls' own examples.
+    for (answer, row, body) in
+        [("BulkOrdersAnswer", "BulkOrderRow", "OrderView"), ("BulkRefundsAnswer", "BulkRefundRow", "RefundView")]
+    {
+        let posted = json!({"index": 0, "status": 201, "result": schemas[body]["example"].clone()});
+        let refused = json!({"index": 1, "status": 422, "problem": schemas["Problem"]["example"].clone()});
+        schemas[row]["example"] = posted.clone();
+        schemas[answer]["example"] =
+            json!({"created": 1, "already_stored": 0, "failed": 1, "results": [posted, refused]});
+    }
     let bodies = [
         ("create_store", "StoreCreate"),
         ("create_staff", "StaffCreate"),

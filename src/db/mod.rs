@@ -129,6 +129,16 @@ where
     on_blocking_thread(pool, &pool.write_turns, move |conn| conn.transaction(work)).await
 }
 
+/// Runs work that opens its own transactions on one connection (a bulk call: one per row, so a
+/// row commits or rolls back alone and no lock outlives its row), on a write turn.
+pub async fn run_transactions<F, T>(pool: &PgPool, work: F) -> ApiResult<T>
+where
+    F: FnOnce(&mut PgConnection) -> ApiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    on_blocking_thread(pool, &pool.write_turns, work).await
+}
+
 /// Runs background work (sweeps, daily jobs, a campaign's run) on a blocking thread without
 /// taking a turn: it may last long, and the turns are for requests.
 pub async fn background<F, T>(pool: &PgPool, work: F) -> ApiResult<T>

@@ -67,6 +67,10 @@ pub enum ApiError {
     MethodNotAllowed { allow: Vec<String> },
     #[error("{detail}")]
     Conflict { code: &'static str, detail: String, extra: Map<String, Value> },
+    /// 409 for now, not for good: what the request needs has not happened yet (a refund whose order
+    /// has not arrived). Never stored as an `Idempotency-Key`'s answer, so a retry runs afresh.
+    #[error("{detail}")]
+    RetryLater { code: &'static str, detail: String },
     #[error("the resource has changed since it was read (version {current})")]
     PreconditionFailed { current: i32 },
     #[error("request body is larger than {limit} bytes")]
@@ -96,6 +100,9 @@ impl ApiError {
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
         ApiError::Conflict { code, detail: detail.into(), extra: Map::new() }
     }
+    pub fn retry_later(code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError::RetryLater { code, detail: detail.into() }
+    }
     pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> Self {
         ApiError::Unprocessable { code, detail: detail.into(), extra: Map::new() }
     }
@@ -121,6 +128,7 @@ impl ApiError {
             ApiError::BadRequest { code, .. }
             | ApiError::NotFound { code, .. }
             | ApiError::Conflict { code, .. }
+            | ApiError::RetryLater { code, .. }
             | ApiError::Unprocessable { code, .. } => code,
             ApiError::Validation(_) => "validation_failed",
             ApiError::Unauthorized(_) => "unauthorized",
@@ -134,6 +142,19 @@ impl ApiError {
             ApiError::Unavailable { .. } => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
+    }
+
+    /// Whether the same request could be answered otherwise later without anything changing on the
+    /// caller's side: a busy service, a rate limit, a fault of ours, an order not arrived yet. Such
+    /// answers are not final, so an `Idempotency-Key` never pins them.
+    pub fn is_final(&self) -> bool {
+        !matches!(
+            self,
+            ApiError::RetryLater { .. }
+                | ApiError::Unavailable { .. }
+                | ApiError::TooManyRequests { .. }
+                | ApiError::Internal(_)
+        )
     }
 
     pub fn problem(&self) -> Problem {
@@ -175,7 +196,7 @@ impl ResponseError for ApiError {
             ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             ApiError::NotFound { .. } => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::Conflict { .. } => StatusCode::CONFLICT,
+            ApiError::Conflict { .. } | ApiError::RetryLater { .. } => StatusCode::CONFLICT,
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -206,7 +227,11 @@ impl ResponseError for ApiError {
             _ => {}
         }
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
-        builder.body(body)
+        let mut response = builder.body(body);
+        if !self.is_final() {
+            response.extensions_mut().insert(super::idempotency::NotFinal);
+        }
+        response
     }
 }
 

@@ -23,6 +23,11 @@ const ABANDONED_AFTER_SECONDS: i64 = 120;
 /// a handler puts this in the response's extensions.
 pub struct RedactOnReplay(pub &'static [&'static str]);
 
+/// Marks a response that is no final answer although its status may look like one (a 409 "retry
+/// later", a bulk call with such rows): the key is released instead of stored, so a retry with
+/// it runs afresh. Put in the response's extensions (`ApiError` does it for its own).
+pub struct NotFinal;
+
 /// Response headers worth replaying.
 const KEPT_HEADERS: &[&str] = &["content-type", "location", "etag"];
 
@@ -86,6 +91,7 @@ pub async fn idempotency(
             let (http_req, http_res) = res.into_parts();
             let kept = kept_headers(&http_res);
             let redact = http_res.extensions().get::<RedactOnReplay>().map(|r| r.0);
+            let final_answer = should_store(status) && http_res.extensions().get::<NotFinal>().is_none();
             let (head, body) = http_res.into_parts();
             let bytes = actix_web::body::to_bytes(body)
                 .await
@@ -93,7 +99,7 @@ pub async fn idempotency(
             let stored = (redact.map_or_else(|| bytes.to_vec(), |fields| without_members(&bytes, fields)), kept);
             let (pool, now) = (state.pool.clone(), state.clock.now());
             let outcome = crate::db::run(&pool, move |conn| {
-                if should_store(status) {
+                if final_answer {
                     complete_key(conn, &principal, &key, status.as_u16(), stored.1, &stored.0, now)
                 } else {
                     release_key(conn, &principal, &key)

@@ -219,6 +219,11 @@ pub fn post(
     let earns = account.is_some() && pricing.points_to_earn > 0;
     let redeems = account.is_some() && pricing.points_redeemed > 0;
     let id = Uuid::now_v7();
+    // Points are earned when the sale happened, not when it arrived (SPEC §7: a late order is judged
+    // as of its `occurred_at`): their pending window and expiry run from then, so a connector that
+    // catches up gives them the life they would have had on time. One older than the points' life
+    // earns a lot already expired, which the next expiry run writes off.
+    let earned_at = new.occurred_at.min(now);
     // The member's points, planned on the locked account with the pure rules; written with the order.
     let planned = match account.as_mut() {
         Some(account) => Some(ledger::plan_sale(
@@ -228,8 +233,8 @@ pub fn post(
             &needs.lots,
             needs.held,
             now,
-            loyalty_rules::available_at(now, program.points_pending_days),
-            loyalty_rules::expires_at(now, program.points_ttl_days, tz),
+            loyalty_rules::available_at(earned_at, program.points_pending_days),
+            loyalty_rules::expires_at(earned_at, program.points_ttl_days, tz),
         )?),
         None => None,
     };

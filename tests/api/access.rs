@@ -20,6 +20,9 @@ enum ForStoreA {
     StoreBound,
     /// Allowed (customers are the chain's): 2xx, and nothing of store B's own records in it.
     Allowed,
+    /// A bulk call, decided row by row: 200, every row 403 `store_bound_principal` (it acts for
+    /// store B), and nothing of store B's own records in it.
+    RowsStoreBound,
 }
 
 struct Case {
@@ -300,6 +303,18 @@ fn request(op: &str, w: &World, n: &str) -> Option<Case> {
                         "occurred_at": w.now, "lines": line("100.00")})),
             StoreBound,
         ),
+        "POST /v1/orders/bulk" => case(
+            path(op),
+            Some(json!({"orders": [{"external_id": format!("X-BULK-{n}"), "channel": "pos", "store_id": b,
+                                    "customer_id": c, "occurred_at": w.now, "lines": line("100.00")}]})),
+            RowsStoreBound,
+        ),
+        "POST /v1/refunds/bulk" => case(
+            path(op),
+            Some(json!({"refunds": [{"order": {"channel": "pos", "store_id": b, "external_id": "B-SALE-1"},
+                                     "external_id": format!("RF-BULK-{n}"), "amount": "10.00"}]})),
+            RowsStoreBound,
+        ),
         "GET /v1/orders" => case(format!("/v1/orders?store_id={b}"), None, StoreBound),
         "GET /v1/orders/{id}" | "GET /v1/orders/{id}/refunds" => {
             case(path(op).replace("{id}", &w.order_b.to_string()), None, NotFound)
@@ -511,17 +526,31 @@ async fn every_operation_decides_access_for_store_bound_and_chain_wide_principal
             ForStoreA::Allowed => {
                 (200..300).contains(&res.status) && !private.iter().any(|id| res.text.contains(id.as_str()))
             }
+            ForStoreA::RowsStoreBound => {
+                res.status == 200
+                    && !bulk_rows(&res).is_empty()
+                    && bulk_rows(&res)
+                        .iter()
+                        .all(|r| r["status"] == 403 && r["problem"]["code"] == "store_bound_principal")
+                    && !private.iter().any(|id| res.text.contains(id.as_str()))
+            }
         };
         if !ok {
             failures.push(format!("{op} as store A: expected {:?}, got {} {}", mine.for_a, res.status, res.text));
         }
         let theirs = request(op, &w, "c").unwrap_or(mine);
         let res = send(&app, op, &theirs, &chain).await;
-        if !(200..300).contains(&res.status) {
+        let refused_row = bulk_rows(&res).into_iter().find(|r| r.get("problem").is_some() || !r["error"].is_null());
+        if !(200..300).contains(&res.status) || refused_row.is_some() {
             failures.push(format!("{op} chain-wide: expected success, got {} {}", res.status, res.text));
         }
     }
     assert!(failures.is_empty(), "{} access failures:\n{}", failures.len(), failures.join("\n"));
+}
+
+/// A bulk call's row answers (none for any other response).
+fn bulk_rows(res: &TestResponse) -> Vec<Value> {
+    res.body["results"].as_array().cloned().unwrap_or_default()
 }
 
 async fn created(res: TestResponse) -> Uuid {

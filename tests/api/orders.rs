@@ -13,6 +13,7 @@ use retail_crm::memberships::store::{self as memberships, Enrolment};
 use crate::support::{TestApp, TestResponse};
 
 mod access;
+mod bulk;
 mod channel_refunds;
 
 pub(crate) const TILL: &[&str] = &["orders:write", "orders:read", "customers:read"];

@@ -141,6 +141,10 @@ impl OrderView {
         }
     }
 
+    pub fn id(&self) -> Uuid {
+        self.id
+    }
+
     /// Where the finders' next page starts.
     pub(super) fn cursor(&self) -> String {
         crate::orders::store::OrderCursor { occurred_at: self.occurred_at, id: self.id }.to_string()

@@ -1,30 +1,93 @@
 //! The till's writes: `POST /v1/orders` (a sale), `POST /v1/orders/{id}/refunds`, and the checkout
 //! quote with its reservations. Reading orders back is the orders domain's.
 
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use diesel::PgConnection;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::refund::{self as refund_service, NewRefund};
 use super::sale::{self, NewLine, NewOrder};
 use crate::customers::model::IdentityInput;
 use crate::customers::service::CustomerRef;
-use crate::http::auth::{Auth, OrdersWrite, Principal};
+use crate::http::auth::{Auth, OrdersWrite, Principal, StoreScope};
 use crate::http::error::{ApiResult, Problem, Violations};
-use crate::orders::api::OrderView;
+use crate::loyalty::program::CatalogueCache;
+use crate::orders::api::{OrderView, RefundView};
 use crate::orders::rules::BasketLine;
 use crate::AppState;
 
+mod bulk;
 mod checkout;
 mod refunds;
 
 /// Registered before the orders domain's reads, so the documented order of operations stays the
-/// till's: sell, then read back.
+/// till's: sell, then read back. The bulk paths are literal, so `bulk` is never taken for an id.
 pub fn configure_orders(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(post_order).service(refunds::refund_order).service(refunds::refund_channel_order);
+    cfg.service(bulk::post_orders_bulk)
+        .service(post_order)
+        .service(refunds::refund_order)
+        .service(bulk::post_refunds_bulk)
+        .service(refunds::refund_channel_order);
+}
+
+/// What every sale and refund of one request shares: who acts, for which stores, and when. The
+/// single calls and the bulk calls post through it, so a bulk row is exactly a single call.
+#[derive(Clone)]
+struct Poster {
+    actor: String,
+    scope: StoreScope,
+    now: DateTime<Utc>,
+    tz: Tz,
+    catalogue: Arc<CatalogueCache>,
+}
+
+/// A write as the API answers it: 201 with what it made, or 200 with what was stored before
+/// under the same key (and changed nothing).
+struct Answer<T> {
+    created: bool,
+    body: T,
+}
+
+impl<T> Answer<T> {
+    fn status(&self) -> StatusCode {
+        if self.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        }
+    }
+}
+
+impl Poster {
+    fn new(principal: &Principal, state: &AppState) -> Poster {
+        Poster {
+            actor: principal.sub.clone(),
+            scope: principal.store_scope(),
+            now: state.clock.now(),
+            tz: state.config.timezone,
+            catalogue: state.catalogue.clone(),
+        }
+    }
+
+    /// A sale, in the caller's transaction.
+    fn sell(&self, conn: &mut PgConnection, new: NewOrder) -> ApiResult<Answer<OrderView>> {
+        let posted = sale::post(conn, &self.catalogue, new, &self.actor, self.now, self.tz)?;
+        Ok(Answer { created: posted.created, body: OrderView::build(posted.order, posted.lines) })
+    }
+
+    /// A refund of `order` (within the caller's stores), in the caller's transaction.
+    fn refund(&self, conn: &mut PgConnection, order: Uuid, new: NewRefund) -> ApiResult<Answer<RefundView>> {
+        let (refund, created) = refund_service::refund(conn, order, self.scope, new, &self.actor, self.now)?;
+        Ok(Answer { created, body: RefundView::from(refund) })
+    }
 }
 
 pub fn configure_checkout(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -103,6 +166,8 @@ pub struct OrderInput {
 }
 
 impl OrderInput {
+    /// The sale this body asks for, checked: every bad field named (422); a store-bound principal
+    /// naming another store is 403 `store_bound_principal`.
     fn validate(self, principal: &Principal, now: DateTime<Utc>) -> ApiResult<NewOrder> {
         let mut v = Violations::new();
         v.text("external_id", &self.external_id, 128);
@@ -255,15 +320,10 @@ async fn post_order(
     state: web::Data<AppState>,
     body: crate::http::Json<OrderInput>,
 ) -> ApiResult<HttpResponse> {
-    let now = state.clock.now();
-    let new = body.into_inner().validate(&auth, now)?;
-    let actor = auth.sub.clone();
-    let tz = state.config.timezone;
-    let catalogue = state.catalogue.clone();
-    let posted =
-        crate::db::transaction(&state.pool, move |conn| sale::post(conn, &catalogue, new, &actor, now, tz)).await?;
-    let status = if posted.created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(HttpResponse::build(status)
-        .insert_header(("location", format!("/v1/orders/{}", posted.order.id)))
-        .json(OrderView::build(posted.order, posted.lines)))
+    let poster = Poster::new(&auth, &state);
+    let new = body.into_inner().validate(&auth, poster.now)?;
+    let answer = crate::db::transaction(&state.pool, move |conn| poster.sell(conn, new)).await?;
+    Ok(HttpResponse::build(answer.status())
+        .insert_header(("location", format!("/v1/orders/{}", answer.body.id())))
+        .json(answer.body))
 }

@@ -1,18 +1,18 @@
 //! `POST /v1/orders/{id}/refunds` and `POST /v1/refunds`: a refund from any channel, of an order
 //! named by the CRM's id or by the channel's own order number.
 
-use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpResponse};
+use diesel::PgConnection;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::MAX_LINES;
-use crate::http::auth::{Auth, OrdersWrite};
+use super::{Poster, MAX_LINES};
+use crate::http::auth::{Auth, OrdersWrite, Principal};
 use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::orders::api::RefundView;
-use crate::sales::refund::{self as service, NewRefund, RefundLine};
+use crate::sales::refund::{NewRefund, RefundLine};
 use crate::AppState;
 
 #[derive(Deserialize, ToSchema)]
@@ -66,26 +66,9 @@ async fn refund_order(
     let id = id.into_inner();
     let input = body.into_inner();
     let new = new_refund(input.external_id, input.lines, input.amount, Violations::new())?;
-    post_refund(&auth, &state, new, move |_| Ok(id)).await
-}
-
-/// Refunds the order `locate` finds, in one transaction: 201 for a new refund, 200 with the
-/// stored one when its `external_id` was refunded before.
-async fn post_refund(
-    auth: &Auth<OrdersWrite>,
-    state: &AppState,
-    new: NewRefund,
-    locate: impl FnOnce(&mut diesel::PgConnection) -> ApiResult<Uuid> + Send + 'static,
-) -> ApiResult<HttpResponse> {
-    let (scope, actor) = (auth.store_scope(), auth.sub.clone());
-    let now = state.clock.now();
-    let (refund, created) = crate::db::transaction(&state.pool, move |conn| {
-        let order = locate(conn)?;
-        service::refund(conn, order, scope, new, &actor, now)
-    })
-    .await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-    Ok(HttpResponse::build(status).json(RefundView::from(refund)))
+    let poster = Poster::new(&auth, &state);
+    let answer = crate::db::transaction(&state.pool, move |conn| poster.refund(conn, id, new)).await?;
+    Ok(HttpResponse::build(answer.status()).json(answer.body))
 }
 
 /// What both refund calls take, checked: every bad field named, none left for later.
@@ -144,10 +127,44 @@ pub struct ChannelRefundInput {
 }
 
 fn order_not_posted() -> ApiError {
-    ApiError::conflict(
+    ApiError::retry_later(
         "order_not_posted",
         "no order with this channel, store and number has been posted yet: retry later",
     )
+}
+
+/// An order by the natural key it was posted under, with the store the caller acts for.
+pub(super) struct ChannelOrder {
+    channel: String,
+    store_id: Option<Uuid>,
+    external_id: String,
+}
+
+impl ChannelOrder {
+    /// The order's id; 409 `order_not_posted` (retry later) while no such order has arrived, or
+    /// none the caller's store holds.
+    pub(super) fn find(&self, conn: &mut PgConnection) -> ApiResult<Uuid> {
+        let found = crate::orders::store::find_by_external(conn, &self.channel, self.store_id, &self.external_id)?;
+        Ok(found.ok_or_else(order_not_posted)?.id)
+    }
+}
+
+impl ChannelRefundInput {
+    /// The refund this body asks for and the order it names, checked: every bad field named
+    /// (422); a store-bound principal naming another store is 403 `store_bound_principal`, and
+    /// one naming none means its own.
+    pub(super) fn validate(self, principal: &Principal) -> ApiResult<(ChannelOrder, NewRefund)> {
+        let mut v = Violations::new();
+        v.check(
+            crate::stores::CHANNELS.contains(&self.order.channel.as_str()),
+            "order.channel",
+            "is not a known channel",
+        );
+        v.text("order.external_id", &self.order.external_id, 128);
+        let new = new_refund(self.external_id, self.lines, self.amount, v)?;
+        let store_id = principal.acting_store(self.order.store_id)?;
+        Ok((ChannelOrder { channel: self.order.channel, store_id, external_id: self.order.external_id }, new))
+    }
 }
 
 /// Refund an order named by the channel's own number, as connectors know it: the same rules as
@@ -169,16 +186,12 @@ async fn refund_channel_order(
     state: web::Data<AppState>,
     body: crate::http::Json<ChannelRefundInput>,
 ) -> ApiResult<HttpResponse> {
-    let input = body.into_inner();
-    let mut v = Violations::new();
-    v.check(crate::stores::CHANNELS.contains(&input.order.channel.as_str()), "order.channel", "is not a known channel");
-    v.text("order.external_id", &input.order.external_id, 128);
-    let new = new_refund(input.external_id, input.lines, input.amount, v)?;
-    let store = auth.acting_store(input.order.store_id)?;
-    let order = input.order;
-    post_refund(&auth, &state, new, move |conn| {
-        let found = crate::orders::store::find_by_external(conn, &order.channel, store, &order.external_id)?;
-        Ok(found.ok_or_else(order_not_posted)?.id)
+    let (order, new) = body.into_inner().validate(&auth)?;
+    let poster = Poster::new(&auth, &state);
+    let answer = crate::db::transaction(&state.pool, move |conn| {
+        let id = order.find(conn)?;
+        poster.refund(conn, id, new)
     })
-    .await
+    .await?;
+    Ok(HttpResponse::build(answer.status()).json(answer.body))
 }
