@@ -34,7 +34,8 @@ fn envelope(event_type: &str, description: &str, payload: &str, payload_example:
             "type": {"type": "string", "enum": [event_type]},
             "occurred_at": {"type": "string", "format": "date-time"},
             "subject_id": {"type": ["string", "null"], "format": "uuid",
-                           "description": "The customer the event is about (a lead's own id for a lead without one)."},
+                           "description": "The customer the event is about (a lead's own id for a lead without one); \
+                                           null when there is none (a guest's order, a ticket without a customer)."},
             "seq": {"type": "integer", "format": "int64", "minimum": 1,
                     "description": "Position in the feed: receivers order by it."},
             "data": {"$ref": format!("#/components/schemas/{payload}")},

@@ -248,7 +248,7 @@ pub struct CouponIssued {
     pub code: String,
     pub template_id: Uuid,
     pub expires_at: DateTime<Utc>,
-    /// `api`, `claim`, `campaign`, `segment`...
+    /// `manual` (issued through the API), `claim` (claimed by the customer) or `campaign`.
     pub source: String,
 }
 
@@ -450,9 +450,9 @@ pub struct TicketSatisfactionRecorded {
 pub struct CampaignMessage {
     pub message_id: Uuid,
     pub campaign_id: Uuid,
-    /// `sms`, `wechat`, `email` or `app_push`.
+    /// `sms`, `wechat` or `email`.
     pub channel: String,
-    /// The phone, openid, address or device the gateway sends to.
+    /// The phone, openid or address the gateway sends to.
     pub recipient: String,
     /// The rendered message.
     pub text: String,

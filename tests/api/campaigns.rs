@@ -11,7 +11,7 @@ use crate::orders::TILL;
 use crate::support::TestApp;
 
 /// 10:00 in Shanghai on 15 June 2026: outside quiet hours.
-fn morning() -> DateTime<Utc> {
+pub(crate) fn morning() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 15, 2, 0, 0).single().expect("a valid instant")
 }
 
@@ -37,7 +37,7 @@ async fn template(app: &TestApp, body: Value) -> Uuid {
     res.uuid("id")
 }
 
-async fn segment(app: &TestApp, definition: Value) -> Uuid {
+pub(crate) async fn segment(app: &TestApp, definition: Value) -> Uuid {
     let body = json!({"name": format!("seg-{}", Uuid::now_v7()), "definition": definition});
     let res = app.post("/v1/segments").token(&app.admin_token()).json(&body).send().await;
     res.assert_status(201);
@@ -45,7 +45,7 @@ async fn segment(app: &TestApp, definition: Value) -> Uuid {
 }
 
 /// Creates and activates a campaign.
-async fn campaign(app: &TestApp, body: Value) -> Uuid {
+pub(crate) async fn campaign(app: &TestApp, body: Value) -> Uuid {
     let admin = app.admin_token();
     let res = app.post("/v1/campaigns").token(&admin).json(&body).send().await;
     res.assert_status(201);
@@ -54,7 +54,7 @@ async fn campaign(app: &TestApp, body: Value) -> Uuid {
     id
 }
 
-async fn tick(app: &TestApp) {
+pub(crate) async fn tick(app: &TestApp) {
     app.post("/v1/sweeps/campaigns/run").token(&app.admin_token()).send().await.assert_status(200);
 }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::support::{TestApp, TestResponse};
 
-mod access;
+pub(crate) mod access;
 mod guard;
 
 const WRITE: &[&str] = &["coupons:read", "coupons:write"];

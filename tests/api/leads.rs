@@ -17,12 +17,12 @@ fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, h, min, 0).single().unwrap_or_else(|| panic!("bad date"))
 }
 
-fn uuid(v: &Value) -> Uuid {
+pub(crate) fn uuid(v: &Value) -> Uuid {
     v.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a uuid: {v}"))
 }
 
 /// Chaoyang store (北京 朝阳区) with two womenswear clerks of capacity 2, in id order.
-async fn chaoyang(app: &TestApp, code: &str) -> (Uuid, Uuid, Uuid) {
+pub(crate) async fn chaoyang(app: &TestApp, code: &str) -> (Uuid, Uuid, Uuid) {
     let store = uuid(&app.create_store(code).await["id"]);
     let mut clerks = Vec::new();
     for name in ["王芳", "李娜"] {
@@ -43,7 +43,7 @@ async fn rule(app: &TestApp, body: Value) -> Uuid {
     res.uuid("id")
 }
 
-async fn chaoyang_rule(app: &TestApp, store: Uuid, reassign: bool) -> Uuid {
+pub(crate) async fn chaoyang_rule(app: &TestApp, store: Uuid, reassign: bool) -> Uuid {
     rule(
         app,
         json!({"name": "北京朝阳 女装", "priority": 10,
@@ -54,7 +54,7 @@ async fn chaoyang_rule(app: &TestApp, store: Uuid, reassign: bool) -> Uuid {
     .await
 }
 
-fn inquiry(extra: Value) -> Value {
+pub(crate) fn inquiry(extra: Value) -> Value {
     let mut body = json!({"source": "wechat_mini_program", "kind": "inquiry", "contact": {"name": "王女士"},
         "city": "北京", "district": "朝阳区", "category": "女装"});
     if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
@@ -69,7 +69,7 @@ async fn create(app: &TestApp, body: Value) -> TestResponse {
     app.post("/v1/leads").token(&app.token(RW)).json(&body).send().await
 }
 
-async fn lead(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn lead(app: &TestApp, body: Value) -> Value {
     let res = create(app, body).await;
     res.assert_status(201);
     res.body
@@ -79,7 +79,7 @@ async fn action(app: &TestApp, id: Uuid, name: &str, body: Value) -> TestRespons
     app.post(&format!("/v1/leads/{id}/{name}")).token(&app.token(RW)).json(&body).send().await
 }
 
-async fn step(app: &TestApp, id: Uuid, name: &str, body: Value) -> Value {
+pub(crate) async fn step(app: &TestApp, id: Uuid, name: &str, body: Value) -> Value {
     let res = action(app, id, name, body).await;
     res.assert_status(200);
     res.body

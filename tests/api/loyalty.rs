@@ -63,7 +63,7 @@ async fn points(app: &TestApp, id: Uuid) -> Value {
     res.body
 }
 
-async fn create_reward(app: &TestApp, cost: i64, stock: i32) -> Uuid {
+pub(crate) async fn create_reward(app: &TestApp, cost: i64, stock: i32) -> Uuid {
     let res = app
         .post("/v1/rewards")
         .token(&app.token(LOYALTY))
@@ -80,7 +80,7 @@ async fn reward(app: &TestApp, id: Uuid) -> Value {
     res.body
 }
 
-async fn redeem(app: &TestApp, customer: Uuid, reward: Uuid, quantity: i64) -> TestResponse {
+pub(crate) async fn redeem(app: &TestApp, customer: Uuid, reward: Uuid, quantity: i64) -> TestResponse {
     app.post(&format!("/v1/customers/{customer}/reward-redemptions"))
         .token(&app.token(LOYALTY))
         .json(&json!({"reward_id": reward, "quantity": quantity}))

@@ -22,7 +22,7 @@ async fn new_customer(app: &TestApp, name: &str) -> String {
     res.str("id").to_string()
 }
 
-async fn enrol(app: &TestApp, customer: &str, body: Value) -> TestResponse {
+pub(crate) async fn enrol(app: &TestApp, customer: &str, body: Value) -> TestResponse {
     app.post(&format!("/v1/customers/{customer}/membership"))
         .token(&app.token(&["customers:write"]))
         .json(&body)
@@ -41,7 +41,7 @@ async fn membership(app: &TestApp, customer: &str) -> TestResponse {
     app.get(&format!("/v1/customers/{customer}/membership")).token(&app.token(READ)).send().await
 }
 
-async fn set_tier(app: &TestApp, customer: &str, body: Value) -> TestResponse {
+pub(crate) async fn set_tier(app: &TestApp, customer: &str, body: Value) -> TestResponse {
     app.put(&format!("/v1/customers/{customer}/membership/tier")).token(&app.admin_token()).json(&body).send().await
 }
 

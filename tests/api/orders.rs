@@ -478,7 +478,7 @@ fn sale_at(external_id: &str, customer: Uuid, amount: &str, when: chrono::DateTi
            "lines": [line("A", amount, 1)]})
 }
 
-async fn run_job(app: &TestApp, job: &str) -> TestResponse {
+pub(crate) async fn run_job(app: &TestApp, job: &str) -> TestResponse {
     app.post(&format!("/v1/jobs/{job}/run")).token(&app.admin_token()).send().await
 }
 

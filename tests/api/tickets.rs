@@ -32,13 +32,13 @@ async fn open(app: &TestApp, token: &str, body: Value) -> TestResponse {
     app.post("/v1/tickets").token(token).json(&body).send().await
 }
 
-async fn ticket(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn ticket(app: &TestApp, body: Value) -> Value {
     let res = open(app, &app.token(RW), body).await;
     res.assert_status(201);
     res.body
 }
 
-fn id(v: &Value) -> String {
+pub(crate) fn id(v: &Value) -> String {
     v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).to_string()
 }
 
@@ -50,13 +50,13 @@ async fn patch(app: &TestApp, t: &str, body: Value) -> TestResponse {
     app.patch(&format!("/v1/tickets/{t}")).token(&app.token(RW)).json(&body).send().await
 }
 
-async fn set_status(app: &TestApp, t: &str, status: &str) -> Value {
+pub(crate) async fn set_status(app: &TestApp, t: &str, status: &str) -> Value {
     let res = patch(app, t, json!({"status": status})).await;
     res.assert_status(200);
     res.body
 }
 
-async fn reply(app: &TestApp, t: &str, visibility: &str, body: &str) -> TestResponse {
+pub(crate) async fn reply(app: &TestApp, t: &str, visibility: &str, body: &str) -> TestResponse {
     app.post(&format!("/v1/tickets/{t}/comments"))
         .token(&app.token(RW))
         .json(&json!({"visibility": visibility, "body": body}))
@@ -64,7 +64,7 @@ async fn reply(app: &TestApp, t: &str, visibility: &str, body: &str) -> TestResp
         .await
 }
 
-async fn rule(app: &TestApp, body: Value) -> Value {
+pub(crate) async fn rule(app: &TestApp, body: Value) -> Value {
     let res = app.post("/v1/ticket-routing-rules").token(&app.token(RW)).json(&body).send().await;
     res.assert_status(201);
     res.body

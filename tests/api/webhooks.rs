@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use crate::support::TestApp;
 
+mod contract;
 mod receiver;
 
 use receiver::{deliveries, signed_with, subscribe, worker, Receiver, Reply, HOOKS};

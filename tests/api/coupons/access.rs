@@ -3,11 +3,11 @@
 
 use super::*;
 
-async fn redeem(app: &TestApp, token: &str, code: &str, body: Value) -> TestResponse {
+pub(crate) async fn redeem(app: &TestApp, token: &str, code: &str, body: Value) -> TestResponse {
     app.post(&format!("/v1/coupons/{code}/redeem")).token(token).json(&body).send().await
 }
 
-async fn rollback(app: &TestApp, token: &str, code: &str) -> TestResponse {
+pub(crate) async fn rollback(app: &TestApp, token: &str, code: &str) -> TestResponse {
     app.post(&format!("/v1/coupons/{code}/rollback")).token(token).json(&json!({"reason": "顾客取消"})).send().await
 }
 
