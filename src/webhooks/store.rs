@@ -302,17 +302,17 @@ pub fn claim(
                      SELECT 1 FROM webhook_deliveries d
                      WHERE d.subscription_id = s.id AND d.status = 'pending' AND d.next_attempt_at <= ?)
                  ORDER BY s.id FOR UPDATE OF s SKIP LOCKED),
-             picked AS (
+             picked AS MATERIALIZED (
                  SELECT d.id FROM subs
                  CROSS JOIN LATERAL (
                      SELECT id FROM webhook_deliveries d
                      WHERE d.subscription_id = subs.id AND d.status = 'pending' AND d.next_attempt_at <= ?
-                     ORDER BY d.next_attempt_at, d.id
+                     ORDER BY d.next_attempt_at
                      LIMIT greatest(? - (SELECT count(*) FROM webhook_deliveries f
                                           WHERE f.subscription_id = subs.id AND f.status = 'sending'), 0)) d
                  LIMIT ?)
              UPDATE webhook_deliveries d SET status = 'sending', lease_until = ?, updated_at = ?
-             FROM picked WHERE d.id = picked.id
+             WHERE d.id IN (SELECT id FROM picked)
              RETURNING d.*",
         )
         .bind::<Timestamptz, _>(now)
