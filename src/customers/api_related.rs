@@ -82,7 +82,8 @@ async fn add_identity(
             changes.email = Some(Some(value.clone()));
         }
         store::update(conn, &current, &changes)?;
-        crate::events::emit(conn, "customer.updated", Some(id), json!({"fields": ["identities"]}))?;
+        let (event_type, subject, data) = super::service::updated_event(id, &["identities"]);
+        crate::events::emit(conn, event_type, subject, data)?;
         read_view(conn, &who, id, today)
     })
     .await?;
@@ -120,7 +121,8 @@ async fn remove_identity(
             changes.email = Some(None);
         }
         store::update(conn, &current, &changes)?;
-        crate::events::emit(conn, "customer.updated", Some(id), json!({"fields": ["identities"]}))?;
+        let (event_type, subject, data) = super::service::updated_event(id, &["identities"]);
+        crate::events::emit(conn, event_type, subject, data)?;
         Ok(())
     })
     .await?;
@@ -160,7 +162,8 @@ async fn replace_customer_tags(
         let current = store::lock_active(conn, id)?;
         store::replace_tags(conn, id, &tags)?;
         store::update(conn, &current, &store::ProfileChanges::default())?;
-        crate::events::emit(conn, "customer.updated", Some(id), json!({"fields": ["tags"]}))?;
+        let (event_type, subject, data) = super::service::updated_event(id, &["tags"]);
+        crate::events::emit(conn, event_type, subject, data)?;
         read_view(conn, &who, id, today)
     })
     .await?;

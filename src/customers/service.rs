@@ -54,8 +54,8 @@ pub fn view(conn: &mut PgConnection, customer: Customer, unmasked: bool, today: 
     views(conn, vec![customer], unmasked, today)?.pop().ok_or_else(store::not_found)
 }
 
-fn changed_fields(p: &ProfileChanges, input: &ValidInput) -> Vec<&'static str> {
-    let mut fields = Vec::new();
+/// The profile columns a change sets, by name (a `customer.updated` event lists them).
+pub fn profile_fields(p: &ProfileChanges) -> Vec<&'static str> {
     let pairs: [(&'static str, bool); 11] = [
         ("name", p.name.is_some()),
         ("gender", p.gender.is_some()),
@@ -69,7 +69,11 @@ fn changed_fields(p: &ProfileChanges, input: &ValidInput) -> Vec<&'static str> {
         ("home_store_id", p.home_store_id.is_some()),
         ("attributes", p.attributes.is_some()),
     ];
-    fields.extend(pairs.iter().filter(|(_, changed)| *changed).map(|(name, _)| *name));
+    pairs.iter().filter(|(_, changed)| *changed).map(|(name, _)| *name).collect()
+}
+
+fn changed_fields(p: &ProfileChanges, input: &ValidInput) -> Vec<&'static str> {
+    let mut fields = profile_fields(p);
     if input.consents.is_some() {
         fields.push("consents");
     }
@@ -80,6 +84,20 @@ fn changed_fields(p: &ProfileChanges, input: &ValidInput) -> Vec<&'static str> {
         fields.push("identities");
     }
     fields
+}
+
+/// `customer.created`: where the customer came from, no personal data.
+pub fn created_event(customer: &Customer) -> (&'static str, Option<Uuid>, Value) {
+    (
+        "customer.created",
+        Some(customer.id),
+        json!({"source_channel": customer.source_channel, "home_store_id": customer.home_store_id}),
+    )
+}
+
+/// `customer.updated`: which fields changed, never their values.
+pub fn updated_event(id: Uuid, fields: &[&str]) -> (&'static str, Option<Uuid>, Value) {
+    ("customer.updated", Some(id), json!({"fields": fields}))
 }
 
 fn check_home_store(conn: &mut PgConnection, p: &ProfileChanges) -> ApiResult<()> {
@@ -111,12 +129,8 @@ pub fn create(conn: &mut PgConnection, mut input: ValidInput, now: DateTime<Utc>
     if let Some(tags) = &input.tags {
         store::replace_tags(conn, id, tags)?;
     }
-    emit(
-        conn,
-        "customer.created",
-        Some(id),
-        json!({"source_channel": customer.source_channel, "home_store_id": customer.home_store_id}),
-    )?;
+    let (event_type, subject, data) = created_event(&customer);
+    emit(conn, event_type, subject, data)?;
     Ok(customer)
 }
 
@@ -166,7 +180,8 @@ pub fn update(
     }
     let fields = changed_fields(&input.profile, &input);
     let updated = store::update(conn, &current, &input.profile)?;
-    emit(conn, "customer.updated", Some(id), json!({"fields": fields}))?;
+    let (event_type, subject, data) = updated_event(id, &fields);
+    emit(conn, event_type, subject, data)?;
     Ok(updated)
 }
 
@@ -259,8 +274,9 @@ pub fn finish_erasure(conn: &mut PgConnection, current: &Customer) -> ApiResult<
     Ok(erased)
 }
 
-/// The target keeps what it has; empty fields, missing consents and attribute keys come from the source.
-fn fill_gaps(target: &Customer, source: &Customer) -> ProfileChanges {
+/// The target keeps what it has; empty fields, missing consents and attribute keys come from the
+/// source (a merge's source profile, or an imported row: 补全).
+pub fn fill_gaps(target: &Customer, source: &Customer) -> ProfileChanges {
     fn gap<T: Clone>(t: &Option<T>, s: &Option<T>) -> Option<Option<T>> {
         match (t, s) {
             (None, Some(v)) => Some(Some(v.clone())),

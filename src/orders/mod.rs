@@ -2,5 +2,25 @@
 //! Posting and refunding them is the sales use case (`crate::sales`).
 
 pub mod api;
+pub mod bulk_store;
 pub mod rules;
 pub mod store;
+
+/// `order.created`: ids, channel, amounts and points — no personal data (SPEC §5).
+pub fn created_event(
+    order_id: uuid::Uuid,
+    customer: Option<uuid::Uuid>,
+    channel: &str,
+    store_id: Option<uuid::Uuid>,
+    paid_amount: rust_decimal::Decimal,
+    points_earned: i64,
+    points_redeemed: i64,
+) -> (&'static str, Option<uuid::Uuid>, serde_json::Value) {
+    (
+        "order.created",
+        customer,
+        serde_json::json!({"order_id": order_id, "channel": channel, "store_id": store_id,
+               "paid_amount": crate::money::format(paid_amount),
+               "points_earned": points_earned, "points_redeemed": points_redeemed}),
+    )
+}

@@ -80,8 +80,8 @@ pub fn price_sale(
 
 /// A re-post of a natural key must be the sale recorded under it: anything else is another sale
 /// under a reused number, refused (409 `order_conflict` naming the stored order) rather than
-/// answered with the stored one.
-fn same_sale(existing: &Order, lines: &[Line], new: &NewOrder, customer: Option<Uuid>) -> ApiResult<()> {
+/// answered with the stored one. `customer` is the live customer `new` names.
+pub fn same_sale(existing: &Order, lines: &[Line], new: &NewOrder, customer: Option<Uuid>) -> ApiResult<()> {
     let recorded_lines: Vec<BasketLine> = lines
         .iter()
         .map(|l| BasketLine {
@@ -249,12 +249,14 @@ pub fn post(
         ));
     }
     let points_earned = if account.is_some() { pricing.points_to_earn } else { 0 };
-    events.push((
-        "order.created",
+    events.push(crate::orders::created_event(
+        id,
         customer,
-        json!({"order_id": id, "channel": new.channel, "store_id": new.store_id,
-               "paid_amount": crate::money::format(pricing.payable),
-               "points_earned": points_earned, "points_redeemed": pricing.points_redeemed}),
+        &new.channel,
+        new.store_id,
+        pricing.payable,
+        points_earned,
+        pricing.points_redeemed,
     ));
     let lines: Vec<Line> = new
         .lines
