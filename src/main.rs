@@ -152,8 +152,8 @@ fn run(cli: Cli, config: Config) -> Result<(), String> {
 
 fn print_summary(s: &import::Summary) {
     let c = &s.counts;
-    if let Some(line) = s.resumed_at_line {
-        println!("resumed:   at line {line}");
+    if let Some(rows) = s.resumed_after_rows {
+        println!("resumed:   {rows} (rows an earlier, interrupted run had done)");
     }
     println!("read:      {}", c.read);
     println!("created:   {}", c.created);

@@ -43,13 +43,6 @@ impl Columns {
     fn find(names: &[String]) -> Result<Columns, String> {
         let mut h = Header::new(names);
         let identities: Vec<(String, usize)> = h.identities();
-        if identities.is_empty() {
-            return Err(
-                "the file has no identity column: a customer is matched by phone, email, member_card, wechat_openid, \
-                 wechat_unionid, tmall_ouid, jd_pin or external:<system>"
-                    .into(),
-            );
-        }
         let columns = Columns {
             name: h.find("name"),
             gender: h.find("gender"),
@@ -68,6 +61,13 @@ impl Columns {
             attributes: h.prefixed("attr:"),
         };
         h.finish(COLUMNS)?;
+        if columns.phone.is_none() && columns.email.is_none() && columns.identities.is_empty() {
+            return Err(
+                "the file has no identity column: a customer is matched by phone, email, member_card, wechat_openid, \
+                 wechat_unionid, tmall_ouid, jd_pin or external:<system>"
+                    .into(),
+            );
+        }
         Ok(columns)
     }
 }

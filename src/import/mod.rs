@@ -202,8 +202,8 @@ pub struct Summary {
     /// Where the rejected rows are (none: no file).
     pub rejects: Option<PathBuf>,
     pub seconds: f64,
-    /// The line an interrupted run continued at.
-    pub resumed_at_line: Option<u64>,
+    /// Rows an interrupted run had done when this invocation continued it.
+    pub resumed_after_rows: Option<u64>,
 }
 
 /// Runs an import against the database at `url` (migrated here if needed).
@@ -242,17 +242,17 @@ pub fn run(config: &Config, url: &str, options: Options) -> Result<Summary, Stri
         return Err(format!("another import of {file_name} is running"));
     }
     let rejects_path = rejects::path_for(&options.file);
-    let (mut run, mut rejects, resumed_at_line) = match runs::unfinished(&mut conn, &identity).map_err(err)? {
+    let (mut run, mut rejects, resumed_after_rows) = match runs::unfinished(&mut conn, &identity).map_err(err)? {
         Some(run) => {
             source.seek(run.next.clone())?;
             let rejects = rejects::Rejects::resume(rejects_path, &source.header, run.rejects_bytes)?;
-            let line = run.next.line();
-            eprintln!("import {kind}: continuing the interrupted run of {file_name} at line {line}");
-            (run, rejects, Some(line))
+            let done = run.counts.read;
+            eprintln!("import {kind}: continuing the interrupted run of {file_name} after its first {done} rows");
+            (run, rejects, Some(done))
         }
         None => {
             let rejects = rejects::Rejects::create(rejects_path, &source.header)?;
-            let run = runs::start(&mut conn, &identity, &who, source.position(), rejects.len(), clock.now())
+            let run = runs::start(&mut conn, &identity, &who, source.position()?, rejects.len(), clock.now())
                 .map_err(err)?;
             (run, rejects, None)
         }
@@ -279,7 +279,7 @@ pub fn run(config: &Config, url: &str, options: Options) -> Result<Summary, Stri
         rejects.remove()?;
         None
     };
-    Ok(Summary { kind: options.kind, counts: run.counts, rejects: rejects_file, seconds, resumed_at_line })
+    Ok(Summary { kind: options.kind, counts: run.counts, rejects: rejects_file, seconds, resumed_after_rows })
 }
 
 /// The next batch (at least `rows` rows unless the file ends first, ending where a unit ends) and
@@ -293,11 +293,11 @@ fn read_batch(
     let mut batch: Vec<Record> = ahead.take().into_iter().collect();
     loop {
         let Some(record) = source.next_record()? else {
-            return Ok((batch, source.position()));
+            return Ok((batch, source.position()?));
         };
         let full = batch.len() >= rows;
         if full && batch.last().is_some_and(|last| importer.starts_unit(last, &record)) {
-            let next = record.raw.position().cloned().unwrap_or_else(|| source.position());
+            let next = record.start.clone();
             *ahead = Some(record);
             return Ok((batch, next));
         }

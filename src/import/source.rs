@@ -6,13 +6,14 @@
 //! not the end of the import.
 
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
 pub struct Source {
     reader: csv::Reader<BufReader<File>>,
+    lines: LineCounter,
     /// The header as written (for the rejects file).
     pub header: csv::ByteRecord,
     /// Column names, trimmed and in lower case.
@@ -21,11 +22,12 @@ pub struct Source {
     pub size: u64,
 }
 
-/// One record: where it starts (1-based line, as an editor shows it), its cells, and the record as
-/// read (for the rejects file).
+/// One record: the line it is on (1-based, as an editor shows it), its cells, the record as read
+/// (for the rejects file), and where it starts (to continue there).
 #[derive(Debug, Clone)]
 pub struct Record {
     pub line: u64,
+    pub start: csv::Position,
     pub raw: csv::ByteRecord,
     /// The cells, or why the record cannot be read.
     pub cells: Result<Vec<String>, String>,
@@ -65,17 +67,23 @@ impl Source {
         if columns.iter().all(String::is_empty) {
             return Err(format!("{}: the first line must name the columns", path.display()));
         }
-        Ok(Source { reader, header, columns, size })
+        let lines = LineCounter::new(File::open(path).map_err(|e| open_error(path, e))?);
+        Ok(Source { reader, lines, header, columns, size })
     }
 
-    /// Where the next record starts.
-    pub fn position(&self) -> csv::Position {
-        self.reader.position().clone()
+    /// Where the next record starts, with its line number (`Position::line`) as ours counts it.
+    pub fn position(&mut self) -> Result<csv::Position, String> {
+        let mut at = self.reader.position().clone();
+        let line = self.lines.line_at(at.byte()).map_err(|e| format!("reading the file: {e}"))?;
+        at.set_line(line);
+        Ok(at)
     }
 
-    /// Continues at a position an earlier run recorded.
+    /// Continues at a position an earlier run recorded (from `position` or a record's `start`).
     pub fn seek(&mut self, at: csv::Position) -> Result<(), String> {
-        self.reader.seek(at).map_err(|e| format!("cannot continue the interrupted run: {e}"))
+        let fail = |e: &dyn std::fmt::Display| format!("cannot continue the interrupted run: {e}");
+        self.lines.reset(at.byte(), at.line()).map_err(|e| fail(&e))?;
+        self.reader.seek(at).map_err(|e| fail(&e))
     }
 
     pub fn next_record(&mut self) -> Result<Option<Record>, String> {
@@ -84,7 +92,9 @@ impl Source {
         if !more {
             return Ok(None);
         }
-        let line = raw.position().map_or(0, |p| p.line());
+        let mut start = raw.position().cloned().unwrap_or_else(csv::Position::new);
+        let (start_line, line) = self.lines.record_lines(start.byte()).map_err(|e| format!("reading the file: {e}"))?;
+        start.set_line(start_line);
         let cells = if raw.len() != self.columns.len() {
             Err(format!("{} fields where the header has {}", raw.len(), self.columns.len()))
         } else {
@@ -93,7 +103,63 @@ impl Source {
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|_| "not UTF-8: save the file as UTF-8 (e.g. `iconv -f GBK -t UTF-8`)".to_string())
         };
-        Ok(Some(Record { line, raw, cells }))
+        Ok(Some(Record { line, start, raw, cells }))
+    }
+}
+
+/// Line numbers as an editor shows them. The CSV reader's own count lags a line behind after a
+/// `\r\n` (it ends a record at the `\r` and counts the `\n` with the next record), so lines are
+/// counted here: a second, sequential read of the file that counts `\n` up to each record.
+struct LineCounter {
+    file: BufReader<File>,
+    /// Bytes read, and the `\n` among them.
+    offset: u64,
+    newlines: u64,
+}
+
+impl LineCounter {
+    fn new(file: File) -> LineCounter {
+        LineCounter { file: BufReader::with_capacity(1 << 20, file), offset: 0, newlines: 0 }
+    }
+
+    /// Continues at `byte`, which is on `line`.
+    fn reset(&mut self, byte: u64, line: u64) -> std::io::Result<()> {
+        self.file.seek(SeekFrom::Start(byte))?;
+        self.offset = byte;
+        self.newlines = line.saturating_sub(1);
+        Ok(())
+    }
+
+    /// The line `byte` is on (`byte` at or after the last one asked about).
+    fn line_at(&mut self, byte: u64) -> std::io::Result<u64> {
+        while self.offset < byte {
+            let buf = self.file.fill_buf()?;
+            if buf.is_empty() {
+                break;
+            }
+            let take = buf.len().min((byte - self.offset) as usize);
+            self.newlines += buf[..take].iter().filter(|b| **b == b'\n').count() as u64;
+            self.file.consume(take);
+            self.offset += take as u64;
+        }
+        Ok(self.newlines + 1)
+    }
+
+    /// The line a record starting at `byte` starts on, and the line its first cell is on (line
+    /// breaks before it, such as the `\n` of a `\r\n`, belong to the lines before).
+    fn record_lines(&mut self, byte: u64) -> std::io::Result<(u64, u64)> {
+        let start = self.line_at(byte)?;
+        loop {
+            let buf = self.file.fill_buf()?;
+            let Some(&first) = buf.first() else { break };
+            if first != b'\n' && first != b'\r' {
+                break;
+            }
+            self.newlines += (first == b'\n') as u64;
+            self.file.consume(1);
+            self.offset += 1;
+        }
+        Ok((start, self.newlines + 1))
     }
 }
 

@@ -136,10 +136,11 @@ pub fn by_natural_keys(
     for line in store::lines_of(conn, &ids)? {
         lines.entry(line.order_id).or_default().push(line);
     }
+    // A key asked for twice finds its order twice: each gets the lines.
     Ok(orders
         .into_iter()
         .map(|o| {
-            let mine = lines.remove(&o.id).unwrap_or_default();
+            let mine = lines.get(&o.id).cloned().unwrap_or_default();
             (o, mine)
         })
         .collect())
