@@ -164,7 +164,10 @@ fn print_summary(s: &import::Summary) {
         None => println!("rejected:  {}", c.rejected),
     }
     if s.kind == Kind::Orders {
-        println!("orders:    {} created, {} unchanged, {} rejected", c.orders_created, c.orders_unchanged, c.orders_rejected);
+        println!(
+            "orders:    {} created, {} unchanged, {} rejected",
+            c.orders_created, c.orders_unchanged, c.orders_rejected
+        );
     }
     let rows = c.read as f64;
     println!("took:      {:.1} s ({:.0} rows/s)", s.seconds, if s.seconds > 0.0 { rows / s.seconds } else { rows });

@@ -42,7 +42,7 @@ struct Columns {
 impl Columns {
     fn find(names: &[String]) -> Result<Columns, String> {
         let mut h = Header::new(names);
-        let identities: Vec<(String, usize)> = h.identities();
+        let identities: Vec<(String, usize)> = h.identities()?;
         let columns = Columns {
             name: h.find("name"),
             gender: h.find("gender"),
@@ -95,7 +95,8 @@ impl CustomersImport {
         let mut errors = Vec::new();
         let gender = cell(record, c.gender, "gender", &mut errors, values::gender);
         let birthday = cell(record, c.birthday, "birthday", &mut errors, values::date);
-        let registered_at = cell(record, c.registered_at, "registered_at", &mut errors, |s| values::instant(s, self.tz));
+        let registered_at =
+            cell(record, c.registered_at, "registered_at", &mut errors, |s| values::instant(s, self.tz));
         if registered_at.is_some_and(|t| t > now) {
             errors.push("registered_at: must not be in the future".into());
         }
@@ -114,7 +115,9 @@ impl CustomersImport {
         let identities: Vec<IdentityInput> = c
             .identities
             .iter()
-            .filter_map(|(kind, i)| record.cell(Some(*i)).map(|v| IdentityInput { kind: kind.clone(), value: v.into() }))
+            .filter_map(|(kind, i)| {
+                record.cell(Some(*i)).map(|v| IdentityInput { kind: kind.clone(), value: v.into() })
+            })
             .collect();
         if !errors.is_empty() {
             return Err(Outcome::rejected("validation_failed", errors.join("; ")));
@@ -154,12 +157,14 @@ impl Importer for CustomersImport {
     ) -> ApiResult<BatchResult> {
         let parsed: Vec<Result<UpsertRow, Outcome>> = records.iter().map(|r| self.parse(r, now)).collect();
         let rows: Vec<UpsertRow> = parsed.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();
-        let mut identities: Vec<(String, String)> = rows.iter().flat_map(|r| bulk_upsert::identities_of(&r.input)).collect();
+        let mut identities: Vec<(String, String)> =
+            rows.iter().flat_map(|r| bulk_upsert::identities_of(&r.input)).collect();
         identities.sort();
         identities.dedup();
         let known = bulk_store::known(conn, &identities)?;
         // A stale plan: an identity's owner changed between the two reads; the batch runs again.
-        let plan = bulk_upsert::plan(&rows, &known, now).map_err(|_| ApiError::Unavailable { retry_after_seconds: 0 })?;
+        let plan =
+            bulk_upsert::plan(&rows, &known, now).map_err(|_| ApiError::Unavailable { retry_after_seconds: 0 })?;
         bulk_store::write(conn, &plan, now)?;
         let mut results = plan.results.into_iter();
         let outcomes = parsed

@@ -93,8 +93,12 @@ trait Importer {
     /// True when `next` starts a new unit after `previous` (an order's rows stay together).
     fn starts_unit(&self, previous: &Record, next: &Record) -> bool;
     /// Imports `records` in the caller's transaction; one outcome per record.
-    fn import_batch(&mut self, conn: &mut PgConnection, records: &[Record], now: DateTime<Utc>)
-        -> ApiResult<BatchResult>;
+    fn import_batch(
+        &mut self,
+        conn: &mut PgConnection,
+        records: &[Record],
+        now: DateTime<Utc>,
+    ) -> ApiResult<BatchResult>;
 }
 
 /// Stores by code or id, read once: rows name their store either way.
@@ -160,17 +164,26 @@ impl<'a> Header<'a> {
         found
     }
 
-    /// The identity columns: `(kind, index)`.
-    pub fn identities(&mut self) -> Vec<(String, usize)> {
+    /// The identity columns: `(kind, index)`; an `external:<system>` column must name a system as
+    /// an identity kind does.
+    pub fn identities(&mut self) -> Result<Vec<(String, usize)>, String> {
         let mut found: Vec<(String, usize)> =
             IDENTITY_COLUMNS.iter().filter_map(|k| self.find(k).map(|i| (k.to_string(), i))).collect();
-        found.extend(self.prefixed("external:").into_iter().map(|(system, i)| (format!("external:{system}"), i)));
-        found
+        for (system, i) in self.prefixed("external:") {
+            let kind = format!("external:{system}");
+            crate::customers::rules::normalize_identity(&kind, "x").map_err(|m| format!("the column '{kind}': {m}"))?;
+            found.push((kind, i));
+        }
+        Ok(found)
     }
 
     /// Every column must be known (a misspelt one would silently import nothing), and named once.
+    /// Columns without a name (a spreadsheet's trailing empty ones) are left alone.
     pub fn finish(self, known: &str) -> Result<(), String> {
         for (i, name) in self.columns.iter().enumerate() {
+            if name.is_empty() {
+                continue;
+            }
             if self.columns[..i].contains(name) {
                 return Err(format!("the column '{name}' appears twice"));
             }
@@ -220,7 +233,8 @@ pub fn run(config: &Config, url: &str, options: Options) -> Result<Summary, Stri
     conn.batch_execute("SET jit = off").map_err(|e| e.to_string())?;
     let clock = Clock::default();
     let tz = config.timezone;
-    let who = Principal { sub: format!("cli:{}", os_user()), scopes: vec![], store_id: None, request_id: String::new() };
+    let who =
+        Principal { sub: format!("cli:{}", os_user()), scopes: vec![], store_id: None, request_id: String::new() };
     let mut importer: Box<dyn Importer> = match options.kind {
         Kind::Customers => Box::new(customers::CustomersImport::new(&mut conn, &source.columns, tz)?),
         Kind::Orders => {
@@ -252,8 +266,8 @@ pub fn run(config: &Config, url: &str, options: Options) -> Result<Summary, Stri
         }
         None => {
             let rejects = rejects::Rejects::create(rejects_path, &source.header)?;
-            let run = runs::start(&mut conn, &identity, &who, source.position()?, rejects.len(), clock.now())
-                .map_err(err)?;
+            let run =
+                runs::start(&mut conn, &identity, &who, source.position()?, rejects.len(), clock.now()).map_err(err)?;
             (run, rejects, None)
         }
     };
@@ -347,8 +361,13 @@ fn commit_batch(
             }
             let mut counts = run.counts;
             counts += delta;
-            let advanced =
-                Run { next: next.clone(), rejects_bytes: rejects.len(), batches: run.batches + 1, counts, ..run.clone() };
+            let advanced = Run {
+                next: next.clone(),
+                rejects_bytes: rejects.len(),
+                batches: run.batches + 1,
+                counts,
+                ..run.clone()
+            };
             runs::advance(conn, &advanced, now)?;
             Ok(advanced)
         });

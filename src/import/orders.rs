@@ -59,7 +59,7 @@ impl Columns {
             channel: h.require("channel")?,
             store: h.find("store"),
             occurred_at: h.require("occurred_at")?,
-            identities: h.identities(),
+            identities: h.identities()?,
             sku: h.find("sku"),
             product_name: h.find("product_name"),
             category: h.find("category"),
@@ -117,7 +117,13 @@ struct Group {
 }
 
 impl OrdersImport {
-    pub fn new(conn: &mut PgConnection, names: &[String], tz: Tz, earn_points: bool, actor: &str) -> Result<OrdersImport, String> {
+    pub fn new(
+        conn: &mut PgConnection,
+        names: &[String],
+        tz: Tz,
+        earn_points: bool,
+        actor: &str,
+    ) -> Result<OrdersImport, String> {
         let columns = Columns::find(names)?;
         let stores = StoreDirectory::load(conn).map_err(|e| e.to_string())?;
         Ok(OrdersImport { columns, stores, tz, earn_points, actor: actor.to_string(), catalogue: Default::default() })
@@ -138,7 +144,10 @@ impl OrdersImport {
                     if a != b {
                         return Err(Outcome::rejected(
                             "validation_failed",
-                            format!("line {} says {name} '{b}' where line {} of the same order says '{a}'", r.line, first.line),
+                            format!(
+                                "line {} says {name} '{b}' where line {} of the same order says '{a}'",
+                                r.line, first.line
+                            ),
                         ));
                     }
                 }
@@ -158,7 +167,8 @@ impl OrdersImport {
         if occurred_at.is_some_and(|t| t > now + chrono::Duration::minutes(CLOCK_SKEW_MINUTES)) {
             errors.push("occurred_at: must not be in the future".into());
         }
-        let find = |name: &'static str, i: Option<usize>| rows.iter().find_map(|r| r.cell(i)).map(|s| (name, s.to_string()));
+        let find =
+            |name: &'static str, i: Option<usize>| rows.iter().find_map(|r| r.cell(i)).map(|s| (name, s.to_string()));
         let total_cell = find("total_amount", c.total_amount);
         let paid_cell = find("paid_amount", c.paid_amount);
         let total_given = total_cell.and_then(|(n, s)| cell_value(n, &s, &mut errors, values::money));
@@ -260,6 +270,7 @@ impl OrdersImport {
             .iter()
             .map(|o| {
                 let mut found: Vec<Uuid> = o.identities.iter().filter_map(|i| owners.get(i).copied()).collect();
+                found.sort();
                 found.dedup();
                 match (o.identities.is_empty(), found.as_slice()) {
                     (true, _) => Ok(None),
@@ -278,7 +289,11 @@ impl OrdersImport {
     }
 
     /// Stores the orders set-based; the ones whose key was taken are compared with what is stored.
-    fn store_history(&self, conn: &mut PgConnection, orders: Vec<(usize, Parsed, Option<Uuid>)>) -> ApiResult<Vec<(usize, Outcome)>> {
+    fn store_history(
+        &self,
+        conn: &mut PgConnection,
+        orders: Vec<(usize, Parsed, Option<Uuid>)>,
+    ) -> ApiResult<Vec<(usize, Outcome)>> {
         let history: Vec<HistoricalOrder> = orders.iter().map(|(_, p, customer)| historical(p, *customer)).collect();
         let inserted = bulk_store::insert_new(conn, &history)?;
         let taken: Vec<(&str, Option<Uuid>, &str)> = history
@@ -320,7 +335,8 @@ impl OrdersImport {
         let mut out = Vec::with_capacity(orders.len());
         for (group, mut parsed, customer) in orders {
             parsed.new.customer = customer.map_or(CustomerRef::Guest, CustomerRef::Id);
-            let posted = conn.transaction(|conn| sale::post(conn, &self.catalogue, parsed.new, &self.actor, now, self.tz));
+            let posted =
+                conn.transaction(|conn| sale::post(conn, &self.catalogue, parsed.new, &self.actor, now, self.tz));
             out.push((
                 group,
                 match posted {
@@ -335,7 +351,12 @@ impl OrdersImport {
     }
 }
 
-fn cell_value<T>(field: &str, raw: &str, errors: &mut Vec<String>, parse: impl FnOnce(&str) -> Result<T, String>) -> Option<T> {
+fn cell_value<T>(
+    field: &str,
+    raw: &str,
+    errors: &mut Vec<String>,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Option<T> {
     parse(raw).map_err(|m| errors.push(format!("{field}: {m}"))).ok()
 }
 
@@ -388,7 +409,12 @@ impl Importer for OrdersImport {
         self.columns.key(previous) != self.columns.key(next)
     }
 
-    fn import_batch(&mut self, conn: &mut PgConnection, records: &[Record], now: DateTime<Utc>) -> ApiResult<BatchResult> {
+    fn import_batch(
+        &mut self,
+        conn: &mut PgConnection,
+        records: &[Record],
+        now: DateTime<Utc>,
+    ) -> ApiResult<BatchResult> {
         let groups = self.groups(records);
         let mut outcomes: Vec<Option<Outcome>> = vec![None; groups.len()];
         let mut valid: Vec<(usize, Parsed)> = Vec::new();
@@ -406,7 +432,8 @@ impl Importer for OrdersImport {
                 Err(outcome) => outcomes[g] = Some(outcome),
             }
         }
-        let decided = if self.earn_points { self.post_sales(conn, ready, now)? } else { self.store_history(conn, ready)? };
+        let decided =
+            if self.earn_points { self.post_sales(conn, ready, now)? } else { self.store_history(conn, ready)? };
         for (g, outcome) in decided {
             outcomes[g] = Some(outcome);
         }

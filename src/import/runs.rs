@@ -179,7 +179,13 @@ pub fn advance(conn: &mut PgConnection, run: &Run, now: DateTime<Utc>) -> ApiRes
 }
 
 /// Closes the run (a later import of the same file is a new run) and audits its counts.
-pub fn finish(conn: &mut PgConnection, identity: &Identity, run: &Run, who: &Principal, now: DateTime<Utc>) -> ApiResult<()> {
+pub fn finish(
+    conn: &mut PgConnection,
+    identity: &Identity,
+    run: &Run,
+    who: &Principal,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
     CachedSql::new("UPDATE import_runs SET finished_at = ?, updated_at = ? WHERE id = ?")
         .bind::<Timestamptz, _>(now)
         .bind::<Timestamptz, _>(now)

@@ -67,7 +67,8 @@ async fn customer_by_phone(app: &TestApp, phone: &str) -> Value {
 
 /// With a BOM and Windows line endings; a quoted address spans two lines, so later line numbers
 /// count the line break inside it.
-const CUSTOMERS: &str = "\u{feff}phone,email,external:old_crm,name,gender,birthday,city,address,marketing_sms,tags,home_store\r\n\
+const CUSTOMERS: &str =
+    "\u{feff}phone,email,external:old_crm,name,gender,birthday,city,address,marketing_sms,tags,home_store\r\n\
 13800000001,api@example.com,C001,张三,男,1990/5/12,北京,,1,vip,\r\n\
 13900000002,,C002,李四,女,19880101,上海,,,,BJ01\r\n\
 139-0000-0002,lisi@example.com,,Li Si,,,,,,老客户,\r\n\
@@ -109,7 +110,13 @@ async fn customers_merge_duplicates_fill_blanks_reject_bad_rows_and_a_rerun_chan
         rejected.iter().map(|(line, reason, _)| (*line, reason.split(':').next().unwrap_or(""))).collect();
     assert_eq!(
         lines,
-        [(5, "validation_failed"), (7, "identity_conflict"), (8, "no_identity"), (9, "validation_failed"), (12, "validation_failed")]
+        [
+            (5, "validation_failed"),
+            (7, "identity_conflict"),
+            (8, "no_identity"),
+            (9, "validation_failed"),
+            (12, "validation_failed")
+        ]
     );
     assert!(rejected[0].1.contains("phone"), "{}", rejected[0].1);
     assert_eq!(rejected[0].2[..4], ["12345", "", "C003", "王五"], "the row's own cells follow");
@@ -146,7 +153,10 @@ async fn customers_merge_duplicates_fill_blanks_reject_bad_rows_and_a_rerun_chan
     // As the API's paths leave them: events, segment facts, the audit log.
     assert_eq!(count(&app, "SELECT count(*) AS n FROM events WHERE type = 'customer.created'"), 3);
     assert_eq!(
-        count(&app, "SELECT count(*) AS n FROM events WHERE type = 'customer.created' AND data->>'source_channel' = 'import'"),
+        count(
+            &app,
+            "SELECT count(*) AS n FROM events WHERE type = 'customer.created' AND data->>'source_channel' = 'import'"
+        ),
         2
     );
     let fields = count(
@@ -279,7 +289,8 @@ async fn the_help_documents_the_columns() {
     let app = TestApp::new().await;
     let customers = app.cli(&["import", "customers", "--help"]);
     customers.assert_success();
-    for column in ["phone", "member_card", "external:<system>", "birthday", "registered_at", "home_store", "attr:<key>"] {
+    for column in ["phone", "member_card", "external:<system>", "birthday", "registered_at", "home_store", "attr:<key>"]
+    {
         assert!(customers.stdout.contains(column), "{column} in:\n{}", customers.stdout);
     }
     let orders = app.cli(&["import", "orders", "--help"]);
@@ -302,4 +313,70 @@ async fn a_file_with_an_unknown_column_or_without_identities_is_refused_before_a
     assert_eq!(run.status, Some(1));
     assert!(run.stderr.contains("no identity column"), "{}", run.stderr);
     assert_eq!(count(&app, "SELECT count(*) AS n FROM customers"), 0);
+}
+
+/// Polls `ready` every 100 ms for up to two minutes (a cold cluster start on a busy machine).
+fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+    for _ in 0..1200 {
+        if ready() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("{what} did not happen within two minutes");
+}
+
+fn http_status(port: u16, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).ok()?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).ok()?;
+    reply.split_whitespace().nth(1).map(str::to_string)
+}
+
+/// SPEC §14: a command on the data directory of a running `serve` uses its cluster, and leaves it
+/// running when it ends (it used to stop the cluster under the service).
+#[actix_web::test]
+async fn an_import_beside_a_running_serve_uses_its_database_and_leaves_it_up() {
+    // Short: the cluster's socket lives under it.
+    let dir = PathBuf::from(format!("/tmp/rcrm-s{}", &Uuid::new_v4().simple().to_string()[..8]));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let _ = std::process::Command::new("chmod").arg("0711").arg(&dir).status();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
+    let port = port.unwrap_or_else(|e| panic!("a free port: {e}"));
+    let command = |args: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_retail-crm"));
+        c.args(args)
+            .env_remove("DATABASE_URL")
+            .env("CRM_DATA_DIR", &dir)
+            .env("CRM_BIND", format!("127.0.0.1:{port}"))
+            .env("CRM_JWT_SECRET", "import-beside-serve-jwt-secret-0123456789")
+            .env("RUST_LOG", "warn");
+        c
+    };
+    let mut serve = command(&["serve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting serve: {e}"));
+    wait_for("serve answering /readyz", || http_status(port, "/readyz").as_deref() == Some("200"));
+    let postmaster = || {
+        std::fs::read_to_string(dir.join("pg/postmaster.pid")).ok().and_then(|t| t.lines().next().map(str::to_string))
+    };
+    let before = postmaster().unwrap_or_else(|| panic!("no postmaster.pid"));
+
+    let file = write(&dir, "customers.csv", "phone,name\n13800000001,张三\n".as_bytes());
+    let out = command(&["import", "customers", &file]).output().unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("created:   1"), "{stdout}");
+
+    assert_eq!(postmaster(), Some(before), "the service's cluster is still the one running");
+    assert_eq!(http_status(port, "/readyz").as_deref(), Some("200"), "and the service still reaches it");
+    assert!(serve.try_wait().ok().flatten().is_none(), "serve is still running");
+    let _ = std::process::Command::new("kill").arg("-TERM").arg(serve.id().to_string()).status();
+    let _ = serve.wait();
+    wait_for("the cluster stopping with serve", || postmaster().is_none());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -64,7 +64,8 @@ async fn shop(app: &TestApp) -> (Uuid, Uuid, Uuid) {
     (store, member, other)
 }
 
-const ORDERS: &str = "external_id,channel,store,occurred_at,phone,sku,product_name,category,quantity,unit_price,amount,paid_amount
+const ORDERS: &str =
+    "external_id,channel,store,occurred_at,phone,sku,product_name,category,quantity,unit_price,amount,paid_amount
 R1,pos,BJ01,2024-03-08 14:30,13800000011,W-1,连衣裙,女装,1,299.00,,279.00
 R1,pos,BJ01,,13800000011,W-2,T恤,女装,2,50.00,,
 R2,tmall,,2024-03-09T02:00:00Z,,S-1,袜子,配饰,3,10,,
@@ -93,8 +94,10 @@ async fn historical_orders_are_stored_once_by_natural_key_and_earn_nothing() {
         run.stdout
     );
     assert!(run.stdout.contains("orders:    3 created, 1 unchanged, 4 rejected"), "{}", run.stdout);
-    let rejected: Vec<(u64, String)> =
-        rejects(&file).into_iter().map(|(l, reason, _)| (l, reason.split(':').next().unwrap_or("").to_string())).collect();
+    let rejected: Vec<(u64, String)> = rejects(&file)
+        .into_iter()
+        .map(|(l, reason, _)| (l, reason.split(':').next().unwrap_or("").to_string()))
+        .collect();
     assert_eq!(
         rejected,
         [
@@ -115,11 +118,7 @@ async fn historical_orders_are_stored_once_by_natural_key_and_earn_nothing() {
     );
     assert_eq!(r1["lines"].as_array().map(Vec::len), Some(2));
     assert_eq!(r1["lines"][1]["amount"], json!("100.00"), "quantity × unit_price");
-    let guest = app
-        .get("/v1/orders?channel=tmall&external_id=R2")
-        .token(&app.token(&["orders:read"]))
-        .send()
-        .await;
+    let guest = app.get("/v1/orders?channel=tmall&external_id=R2").token(&app.token(&["orders:read"])).send().await;
     assert_eq!(guest.items()[0]["customer_id"], Value::Null, "a guest order");
     assert_eq!(guest.items()[0]["occurred_at"], json!("2024-03-09T02:00:00Z"));
     let r7 = app.get("/v1/orders?channel=jd&external_id=R7").token(&app.token(&["orders:read"])).send().await;
