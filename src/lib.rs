@@ -11,6 +11,7 @@ pub mod customers;
 pub mod db;
 pub mod events;
 pub mod http;
+pub mod import;
 pub mod jobs;
 pub mod leads;
 pub mod loyalty;

@@ -1,4 +1,5 @@
 use std::io::Write;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -6,6 +7,7 @@ use clap::{Parser, Subcommand};
 use retail_crm::auth_clients::{api::validate_scopes, store as clients};
 use retail_crm::config::Config;
 use retail_crm::http::secrets;
+use retail_crm::import::{self, Kind, Options};
 use retail_crm::server;
 
 #[derive(Parser)]
@@ -28,6 +30,42 @@ enum Command {
         #[command(subcommand)]
         command: ClientsCommand,
     },
+    /// Import customers or orders from a CSV file (the first migration of millions of rows).
+    Import {
+        #[command(subcommand)]
+        command: ImportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportCommand {
+    /// Upsert customers by identity from FILE.csv; rejected rows go to FILE.rejects.csv.
+    #[command(after_help = retail_crm::import::customers::HELP)]
+    Customers {
+        file: PathBuf,
+        #[command(flatten)]
+        batches: BatchArgs,
+    },
+    /// Store historical orders from FILE.csv under their natural key; rejected rows go to FILE.rejects.csv.
+    #[command(after_help = retail_crm::import::orders::HELP)]
+    Orders {
+        file: PathBuf,
+        /// Earn points on each order by the loyalty program's rules, as a sale at the till does.
+        #[arg(long)]
+        earn_points: bool,
+        #[command(flatten)]
+        batches: BatchArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct BatchArgs {
+    /// Rows per transaction (an order's rows stay in one).
+    #[arg(long, default_value_t = retail_crm::import::DEFAULT_BATCH_ROWS)]
+    batch_rows: usize,
+    /// Tests: stop as if killed, in the middle of the batch after this many committed ones.
+    #[arg(long, hide = true)]
+    stop_after_batches: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -70,7 +108,7 @@ fn run(cli: Cli, config: Config) -> Result<(), String> {
             }
         }
         Command::Migrate => {
-            let (url, _pg) = server::database(&config)?;
+            let (url, _pg) = server::database_for_command(&config)?;
             let applied = retail_crm::db::run_migrations(&mut retail_crm::db::connect(&url)?)?;
             println!("applied {applied} migrations");
             Ok(())
@@ -81,7 +119,7 @@ fn run(cli: Cli, config: Config) -> Result<(), String> {
             validate_scopes(&scopes, &mut v);
             v.into_result()
                 .map_err(|_| format!("scopes must be some of: {}", retail_crm::http::auth::ALL_SCOPES.join(" ")))?;
-            let (url, _pg) = server::database(&config)?;
+            let (url, _pg) = server::database_for_command(&config)?;
             let mut conn = retail_crm::db::connect(&url)?;
             retail_crm::db::run_migrations(&mut conn)?;
             let secret = secrets::new_client_secret();
@@ -93,5 +131,44 @@ fn run(cli: Cli, config: Config) -> Result<(), String> {
             println!("scopes:        {}", client.scopes.join(" "));
             Ok(())
         }
+        Command::Import { command } => {
+            let (kind, file, earn_points, batches) = match command {
+                ImportCommand::Customers { file, batches } => (Kind::Customers, file, false, batches),
+                ImportCommand::Orders { file, earn_points, batches } => (Kind::Orders, file, earn_points, batches),
+            };
+            let (url, _pg) = server::database_for_command(&config)?;
+            let options = Options {
+                kind,
+                file,
+                earn_points,
+                batch_rows: batches.batch_rows,
+                stop_after_batches: batches.stop_after_batches,
+            };
+            print_summary(&import::run(&config, &url, options)?);
+            Ok(())
+        }
     }
+}
+
+fn print_summary(s: &import::Summary) {
+    let c = &s.counts;
+    if let Some(rows) = s.resumed_after_rows {
+        println!("resumed:   {rows} (rows an earlier, interrupted run had done)");
+    }
+    println!("read:      {}", c.read);
+    println!("created:   {}", c.created);
+    println!("updated:   {}", c.updated);
+    println!("unchanged: {}", c.unchanged);
+    match &s.rejects {
+        Some(path) => println!("rejected:  {} (see {})", c.rejected, path.display()),
+        None => println!("rejected:  {}", c.rejected),
+    }
+    if s.kind == Kind::Orders {
+        println!(
+            "orders:    {} created, {} unchanged, {} rejected",
+            c.orders_created, c.orders_unchanged, c.orders_rejected
+        );
+    }
+    let rows = c.read as f64;
+    println!("took:      {:.1} s ({:.0} rows/s)", s.seconds, if s.seconds > 0.0 { rows / s.seconds } else { rows });
 }

@@ -45,6 +45,20 @@ pub fn database(config: &Config) -> Result<(String, Option<LocalPostgres>), Stri
     Ok((pg.url(EMBEDDED_DATABASE), Some(pg)))
 }
 
+/// The database for a CLI command (`migrate`, `clients create`, `import`): like `database`, but a
+/// cluster that was already running — a `serve` on the same data directory — is used and left
+/// running for it, never stopped when the command ends.
+pub fn database_for_command(config: &Config) -> Result<(String, Option<LocalPostgres>), String> {
+    let (url, pg) = database(config)?;
+    match pg {
+        Some(pg) if pg.was_running() => {
+            pg.leave_running();
+            Ok((url, None))
+        }
+        other => Ok((url, other)),
+    }
+}
+
 fn absolute(path: &Path) -> Result<std::path::PathBuf, String> {
     std::fs::create_dir_all(path).map_err(|e| format!("cannot create CRM_DATA_DIR {}: {e}", path.display()))?;
     path.canonicalize().map_err(|e| format!("CRM_DATA_DIR {}: {e}", path.display()))

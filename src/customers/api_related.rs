@@ -13,7 +13,6 @@ use super::model::{validate_tags, CustomerView, IdentityInput, IdentityView};
 use super::rules;
 use super::service;
 use super::store;
-use crate::events::types::updated_fields;
 use crate::http::auth::{Auth, CustomersPii, CustomersRead, CustomersWrite, StoreScope};
 use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::pagination::{Page, PageParams};
@@ -83,7 +82,8 @@ async fn add_identity(
             changes.email = Some(Some(value.clone()));
         }
         store::update(conn, &current, &changes)?;
-        crate::events::emit(conn, Some(id), updated_fields(&["identities"]))?;
+        let (subject, event) = service::updated_event(id, &["identities"]);
+        crate::events::emit(conn, subject, event)?;
         read_view(conn, &who, id, today)
     })
     .await?;
@@ -121,7 +121,8 @@ async fn remove_identity(
             changes.email = Some(None);
         }
         store::update(conn, &current, &changes)?;
-        crate::events::emit(conn, Some(id), updated_fields(&["identities"]))?;
+        let (subject, event) = service::updated_event(id, &["identities"]);
+        crate::events::emit(conn, subject, event)?;
         Ok(())
     })
     .await?;
@@ -161,7 +162,8 @@ async fn replace_customer_tags(
         let current = store::lock_active(conn, id)?;
         store::replace_tags(conn, id, &tags)?;
         store::update(conn, &current, &store::ProfileChanges::default())?;
-        crate::events::emit(conn, Some(id), updated_fields(&["tags"]))?;
+        let (subject, event) = service::updated_event(id, &["tags"]);
+        crate::events::emit(conn, subject, event)?;
         read_view(conn, &who, id, today)
     })
     .await?;

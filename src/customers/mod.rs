@@ -3,6 +3,8 @@
 pub mod activity;
 pub mod api;
 pub mod api_related;
+pub mod bulk_store;
+pub mod bulk_upsert;
 pub mod lifecycle;
 pub mod model;
 pub mod rules;

@@ -11,7 +11,7 @@ use super::model::{CustomerView, ValidInput};
 use super::rules;
 use super::store::{self, Customer, ProfileChanges};
 use crate::events::emit;
-use crate::events::types::{CustomerCreated, CustomerErased, CustomerMerged, CustomerUpdated, EventData};
+use crate::events::types::{updated_fields, CustomerCreated, CustomerErased, CustomerMerged, EventData};
 use crate::http::error::{ApiError, ApiResult};
 
 pub fn today(now: DateTime<Utc>, tz: chrono_tz::Tz) -> NaiveDate {
@@ -55,8 +55,8 @@ pub fn view(conn: &mut PgConnection, customer: Customer, unmasked: bool, today: 
     views(conn, vec![customer], unmasked, today)?.pop().ok_or_else(store::not_found)
 }
 
-fn changed_fields(p: &ProfileChanges, input: &ValidInput) -> Vec<&'static str> {
-    let mut fields = Vec::new();
+/// The profile columns a change sets, by name (a `customer.updated` event lists them).
+pub fn profile_fields(p: &ProfileChanges) -> Vec<&'static str> {
     let pairs: [(&'static str, bool); 11] = [
         ("name", p.name.is_some()),
         ("gender", p.gender.is_some()),
@@ -70,7 +70,11 @@ fn changed_fields(p: &ProfileChanges, input: &ValidInput) -> Vec<&'static str> {
         ("home_store_id", p.home_store_id.is_some()),
         ("attributes", p.attributes.is_some()),
     ];
-    fields.extend(pairs.iter().filter(|(_, changed)| *changed).map(|(name, _)| *name));
+    pairs.iter().filter(|(_, changed)| *changed).map(|(name, _)| *name).collect()
+}
+
+fn changed_fields(p: &ProfileChanges, input: &ValidInput) -> Vec<&'static str> {
+    let mut fields = profile_fields(p);
     if input.consents.is_some() {
         fields.push("consents");
     }
@@ -81,6 +85,18 @@ fn changed_fields(p: &ProfileChanges, input: &ValidInput) -> Vec<&'static str> {
         fields.push("identities");
     }
     fields
+}
+
+/// `customer.created`: where the customer came from, no personal data.
+pub fn created_event(customer: &Customer) -> crate::events::Pending {
+    let created =
+        CustomerCreated { source_channel: customer.source_channel.clone(), home_store_id: customer.home_store_id };
+    (Some(customer.id), EventData::CustomerCreated(created))
+}
+
+/// `customer.updated`: which fields changed, never their values.
+pub fn updated_event(id: Uuid, fields: &[&str]) -> crate::events::Pending {
+    (Some(id), updated_fields(fields))
 }
 
 fn check_home_store(conn: &mut PgConnection, p: &ProfileChanges) -> ApiResult<()> {
@@ -112,9 +128,8 @@ pub fn create(conn: &mut PgConnection, mut input: ValidInput, now: DateTime<Utc>
     if let Some(tags) = &input.tags {
         store::replace_tags(conn, id, tags)?;
     }
-    let created =
-        CustomerCreated { source_channel: customer.source_channel.clone(), home_store_id: customer.home_store_id };
-    emit(conn, Some(id), EventData::CustomerCreated(created))?;
+    let (subject, event) = created_event(&customer);
+    emit(conn, subject, event)?;
     Ok(customer)
 }
 
@@ -164,11 +179,8 @@ pub fn update(
     }
     let fields = changed_fields(&input.profile, &input);
     let updated = store::update(conn, &current, &input.profile)?;
-    emit(
-        conn,
-        Some(id),
-        EventData::CustomerUpdated(CustomerUpdated { fields: fields.into_iter().map(str::to_string).collect() }),
-    )?;
+    let (subject, event) = updated_event(id, &fields);
+    emit(conn, subject, event)?;
     Ok(updated)
 }
 
@@ -262,8 +274,9 @@ pub fn finish_erasure(conn: &mut PgConnection, current: &Customer) -> ApiResult<
     Ok(erased)
 }
 
-/// The target keeps what it has; empty fields, missing consents and attribute keys come from the source.
-fn fill_gaps(target: &Customer, source: &Customer) -> ProfileChanges {
+/// The target keeps what it has; empty fields, missing consents and attribute keys come from the
+/// source (a merge's source profile, or an imported row: 补全).
+pub fn fill_gaps(target: &Customer, source: &Customer) -> ProfileChanges {
     fn gap<T: Clone>(t: &Option<T>, s: &Option<T>) -> Option<Option<T>> {
         match (t, s) {
             (None, Some(v)) => Some(Some(v.clone())),

@@ -80,6 +80,8 @@ pub struct LocalPostgres {
     log_path: PathBuf,
     as_root: bool,
     running: bool,
+    /// The server was already up when `start` was called (another process of ours started it).
+    adopted: bool,
 }
 
 impl LocalPostgres {
@@ -104,8 +106,16 @@ impl LocalPostgres {
         }
 
         let log_path = data_dir.join("server.log");
-        let mut pg =
-            LocalPostgres { bin_dir, data_dir, socket_dir, port: opts.port, log_path, as_root, running: false };
+        let mut pg = LocalPostgres {
+            bin_dir,
+            data_dir,
+            socket_dir,
+            port: opts.port,
+            log_path,
+            as_root,
+            running: false,
+            adopted: false,
+        };
 
         pg.prepare_data_dir()?;
         pg.prepare_socket_dir()?;
@@ -121,6 +131,7 @@ impl LocalPostgres {
 
         if pg.is_running()? {
             log::info!("PostgreSQL is already running on {}; adopting it", pg.data_dir.display());
+            pg.adopted = true;
         } else {
             pg.pg_ctl_start(&opts)?;
         }
@@ -147,6 +158,17 @@ impl LocalPostgres {
             percent_encode(self.socket_dir.as_os_str().as_bytes()),
             self.port
         )
+    }
+
+    /// True when the server was already running when `start` adopted it.
+    pub fn was_running(&self) -> bool {
+        self.adopted
+    }
+
+    /// Leaves the server running when this handle is dropped: a CLI command that found a running
+    /// `serve` on its data directory uses that cluster and must not stop it under the service.
+    pub fn leave_running(mut self) {
+        self.running = false;
     }
 
     /// Lets callers shut down deterministically (and see errors) instead of

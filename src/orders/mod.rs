@@ -2,5 +2,22 @@
 //! Posting and refunding them is the sales use case (`crate::sales`).
 
 pub mod api;
+pub mod bulk_store;
 pub mod rules;
 pub mod store;
+
+/// `order.created`: ids, channel, amounts and points — no personal data (SPEC §5).
+pub fn created_event(
+    order_id: uuid::Uuid,
+    customer: Option<uuid::Uuid>,
+    channel: &str,
+    store_id: Option<uuid::Uuid>,
+    paid_amount: rust_decimal::Decimal,
+    points_earned: i64,
+    points_redeemed: i64,
+) -> crate::events::Pending {
+    use crate::events::types::{EventData, OrderCreated};
+    let created =
+        OrderCreated { points_earned, points_redeemed, ..OrderCreated::new(order_id, channel, store_id, paid_amount) };
+    (customer, EventData::OrderCreated(created))
+}

@@ -11,7 +11,7 @@ use super::store as sales_store;
 use crate::coupons::redeem as coupons;
 use crate::coupons::rules::{Presentation, Presented};
 use crate::customers::service::CustomerRef;
-use crate::events::types::{EarnSource, EventData, OrderCreated, PointsEarned, PointsRedeemed, SpendSource};
+use crate::events::types::{EarnSource, EventData, PointsEarned, PointsRedeemed, SpendSource};
 use crate::http::error::{ApiError, ApiResult};
 use crate::loyalty::ledger;
 use crate::loyalty::program::CatalogueCache;
@@ -80,8 +80,8 @@ pub fn price_sale(
 
 /// A re-post of a natural key must be the sale recorded under it: anything else is another sale
 /// under a reused number, refused (409 `order_conflict` naming the stored order) rather than
-/// answered with the stored one.
-fn same_sale(existing: &Order, lines: &[Line], new: &NewOrder, customer: Option<Uuid>) -> ApiResult<()> {
+/// answered with the stored one. `customer` is the live customer `new` names.
+pub fn same_sale(existing: &Order, lines: &[Line], new: &NewOrder, customer: Option<Uuid>) -> ApiResult<()> {
     let recorded_lines: Vec<BasketLine> = lines
         .iter()
         .map(|l| BasketLine {
@@ -248,12 +248,15 @@ pub fn post(
         events.push((Some(c), EventData::PointsEarned(PointsEarned { points: pricing.points_to_earn, source })));
     }
     let points_earned = if account.is_some() { pricing.points_to_earn } else { 0 };
-    let created = OrderCreated {
+    events.push(crate::orders::created_event(
+        id,
+        customer,
+        &new.channel,
+        new.store_id,
+        pricing.payable,
         points_earned,
-        points_redeemed: pricing.points_redeemed,
-        ..OrderCreated::new(id, &new.channel, new.store_id, pricing.payable)
-    };
-    events.push((customer, EventData::OrderCreated(created)));
+        pricing.points_redeemed,
+    ));
     let lines: Vec<Line> = new
         .lines
         .iter()

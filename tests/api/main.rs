@@ -14,6 +14,7 @@ mod coupons;
 mod customers;
 mod erasure;
 mod events;
+mod import;
 mod layers;
 mod leads;
 mod loyalty;

@@ -576,3 +576,49 @@ impl TestApp {
         StatementLog(seen)
     }
 }
+
+/// A finished run of the real `retail-crm` binary.
+#[derive(Debug)]
+pub struct CliRun {
+    pub status: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl TestApp {
+    /// Runs the real binary to its end against this test's database (`DATABASE_URL`).
+    pub fn cli(&self, args: &[&str]) -> CliRun {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_retail-crm"))
+            .args(args)
+            .env("DATABASE_URL", &self.db_url)
+            .env("RUST_LOG", "warn")
+            .env_remove("CRM_DATA_DIR")
+            .output()
+            .unwrap_or_else(|e| panic!("running retail-crm {args:?}: {e}"));
+        CliRun {
+            status: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl CliRun {
+    #[track_caller]
+    pub fn assert_success(&self) -> &Self {
+        assert_eq!(self.status, Some(0), "retail-crm failed:\n{}\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// The number after `name:` in the output (`created:   6`).
+    #[track_caller]
+    pub fn figure(&self, name: &str) -> u64 {
+        let prefix = format!("{name}:");
+        self.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no `{name}:` figure in:\n{}\n{}", self.stdout, self.stderr))
+    }
+}

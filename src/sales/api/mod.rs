@@ -118,6 +118,20 @@ pub struct LineInput {
     amount: Option<Decimal>,
 }
 
+impl LineInput {
+    /// A line that did not come as JSON (an imported order's row), for `validate_lines`.
+    pub fn new(
+        sku: String,
+        name: Option<String>,
+        category: Option<String>,
+        quantity: i32,
+        unit_price: Decimal,
+        amount: Option<Decimal>,
+    ) -> LineInput {
+        LineInput { sku, name, category, quantity, unit_price, amount }
+    }
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"external_id": "BJ-CY-01-20261123-000123", "channel": "pos",

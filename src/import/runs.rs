@@ -1,0 +1,196 @@
+//! An import run and its checkpoint (`import_runs`): where the next batch starts, how long the
+//! rejects file is, and the counts so far. The checkpoint moves inside each batch's transaction,
+//! so what it says is exactly what has been committed.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Jsonb, Text, Timestamptz, Uuid as SqlUuid};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::db::CachedSql;
+use crate::http::auth::Principal;
+use crate::http::error::ApiResult;
+
+/// Rows by outcome; for orders also the orders (a row is one line of an order).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub read: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+    #[serde(default)]
+    pub orders_created: u64,
+    #[serde(default)]
+    pub orders_unchanged: u64,
+    #[serde(default)]
+    pub orders_rejected: u64,
+}
+
+impl std::ops::AddAssign for Counts {
+    fn add_assign(&mut self, o: Counts) {
+        self.read += o.read;
+        self.created += o.created;
+        self.updated += o.updated;
+        self.unchanged += o.unchanged;
+        self.rejected += o.rejected;
+        self.orders_created += o.orders_created;
+        self.orders_unchanged += o.orders_unchanged;
+        self.orders_rejected += o.orders_rejected;
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub id: Uuid,
+    /// Where the next batch starts in the file.
+    pub next: csv::Position,
+    pub rejects_bytes: u64,
+    pub batches: u64,
+    pub counts: Counts,
+}
+
+#[derive(QueryableByName)]
+struct Row {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = BigInt)]
+    next_byte: i64,
+    #[diesel(sql_type = BigInt)]
+    next_line: i64,
+    #[diesel(sql_type = BigInt)]
+    next_record: i64,
+    #[diesel(sql_type = BigInt)]
+    rejects_bytes: i64,
+    #[diesel(sql_type = BigInt)]
+    batches: i64,
+    #[diesel(sql_type = Jsonb)]
+    counts: Value,
+}
+
+fn position(byte: i64, line: i64, record: i64) -> csv::Position {
+    let mut p = csv::Position::new();
+    p.set_byte(byte.max(0) as u64).set_line(line.max(1) as u64).set_record(record.max(0) as u64);
+    p
+}
+
+/// What a run is: the kind, the file's content and the options. Another run of the same is the
+/// same run continued, until it finishes.
+pub struct Identity<'a> {
+    pub kind: &'static str,
+    pub file_name: &'a str,
+    pub sha256: &'a str,
+    pub options: Value,
+}
+
+/// Namespace of the advisory lock one run holds on its file for as long as it runs.
+const RUN_LOCK: i32 = 20261203;
+
+/// Takes the run's lock for this session; false when another import of the same file is running.
+pub fn lock(conn: &mut PgConnection, run: &Identity) -> ApiResult<bool> {
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        locked: bool,
+    }
+    let key = format!("{}:{}", run.kind, run.sha256);
+    let row: Locked = CachedSql::new("SELECT pg_try_advisory_lock(?, hashtext(?)) AS locked")
+        .bind::<Integer, _>(RUN_LOCK)
+        .bind::<Text, _>(&key)
+        .get_result(conn)?;
+    Ok(row.locked)
+}
+
+/// The unfinished run of this file, kind and options, if any.
+pub fn unfinished(conn: &mut PgConnection, run: &Identity) -> ApiResult<Option<Run>> {
+    let row: Option<Row> = CachedSql::new(
+        "SELECT id, next_byte, next_line, next_record, rejects_bytes, batches, counts FROM import_runs \
+         WHERE file_sha256 = ? AND kind = ? AND options = ? AND finished_at IS NULL \
+         ORDER BY started_at DESC LIMIT 1",
+    )
+    .bind::<Text, _>(run.sha256)
+    .bind::<Text, _>(run.kind)
+    .bind::<Jsonb, _>(&run.options)
+    .get_result(conn)
+    .optional()?;
+    Ok(row.map(|r| Run {
+        id: r.id,
+        next: position(r.next_byte, r.next_line, r.next_record),
+        rejects_bytes: r.rejects_bytes as u64,
+        batches: r.batches as u64,
+        counts: serde_json::from_value(r.counts).unwrap_or_default(),
+    }))
+}
+
+fn audit_detail(run: &Identity, counts: Option<&Counts>) -> Value {
+    json!({"kind": run.kind, "file": run.file_name, "sha256": run.sha256, "options": run.options, "counts": counts})
+}
+
+/// Records a new run starting at `next` (after the header), and audits it.
+pub fn start(
+    conn: &mut PgConnection,
+    run: &Identity,
+    who: &Principal,
+    next: csv::Position,
+    rejects_bytes: u64,
+    now: DateTime<Utc>,
+) -> ApiResult<Run> {
+    let id = Uuid::now_v7();
+    CachedSql::new(
+        "INSERT INTO import_runs (id, kind, file_name, file_sha256, options, next_byte, next_line, next_record, \
+             rejects_bytes, actor, started_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(run.kind)
+    .bind::<Text, _>(run.file_name)
+    .bind::<Text, _>(run.sha256)
+    .bind::<Jsonb, _>(&run.options)
+    .bind::<BigInt, _>(next.byte() as i64)
+    .bind::<BigInt, _>(next.line() as i64)
+    .bind::<BigInt, _>(next.record() as i64)
+    .bind::<BigInt, _>(rejects_bytes as i64)
+    .bind::<Text, _>(&who.sub)
+    .bind::<Timestamptz, _>(now)
+    .bind::<Timestamptz, _>(now)
+    .execute(conn)?;
+    crate::audit::record(conn, who, "import.start", "import_run", Some(id.to_string()), audit_detail(run, None))?;
+    Ok(Run { id, next, rejects_bytes, batches: 0, counts: Counts::default() })
+}
+
+/// Moves the checkpoint; runs in the batch's transaction.
+pub fn advance(conn: &mut PgConnection, run: &Run, now: DateTime<Utc>) -> ApiResult<()> {
+    CachedSql::new(
+        "UPDATE import_runs SET next_byte = ?, next_line = ?, next_record = ?, rejects_bytes = ?, batches = ?, \
+             counts = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind::<BigInt, _>(run.next.byte() as i64)
+    .bind::<BigInt, _>(run.next.line() as i64)
+    .bind::<BigInt, _>(run.next.record() as i64)
+    .bind::<BigInt, _>(run.rejects_bytes as i64)
+    .bind::<BigInt, _>(run.batches as i64)
+    .bind::<Jsonb, _>(serde_json::to_value(run.counts).unwrap_or_default())
+    .bind::<Timestamptz, _>(now)
+    .bind::<SqlUuid, _>(run.id)
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Closes the run (a later import of the same file is a new run) and audits its counts.
+pub fn finish(
+    conn: &mut PgConnection,
+    identity: &Identity,
+    run: &Run,
+    who: &Principal,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    CachedSql::new("UPDATE import_runs SET finished_at = ?, updated_at = ? WHERE id = ?")
+        .bind::<Timestamptz, _>(now)
+        .bind::<Timestamptz, _>(now)
+        .bind::<SqlUuid, _>(run.id)
+        .execute(conn)?;
+    let detail = audit_detail(identity, Some(&run.counts));
+    crate::audit::record(conn, who, "import.finish", "import_run", Some(run.id.to_string()), detail)
+}
