@@ -27,6 +27,9 @@ use crate::orders::store::Line;
 use crate::sales::api::{validate_lines, LineInput};
 use crate::sales::sale::{self, NewOrder};
 
+/// An order's natural key: channel, store, the channel's own number.
+type NaturalKey = (String, Option<Uuid>, String);
+
 /// For `--help` and the error naming an unknown column.
 pub const COLUMNS: &str = "external_id, channel, store, occurred_at, phone, email, member_card, wechat_openid, \
      wechat_unionid, tmall_ouid, jd_pin, external:<system>, sku, product_name, category, quantity, unit_price, \
@@ -224,10 +227,8 @@ impl OrdersImport {
         if self.earn_points && !has_lines {
             v.add("sku", "an order that earns points needs its lines (sku, quantity, unit_price)");
         }
-        if let Err(e) = v.into_result() {
-            if let ApiError::Validation(fields) = e {
-                errors.extend(fields.into_iter().map(|f| format!("{}: {}", line_field(&f.field, &line_of), f.message)));
-            }
+        if let Err(ApiError::Validation(fields)) = v.into_result() {
+            errors.extend(fields.into_iter().map(|f| format!("{}: {}", line_field(&f.field, &line_of), f.message)));
         }
         if !errors.is_empty() {
             return Err(Outcome::rejected("validation_failed", errors.join("; ")));
@@ -301,7 +302,7 @@ impl OrdersImport {
             .filter(|h| !inserted.contains(&h.id))
             .map(|h| (h.channel.as_str(), h.store_id, h.external_id.as_str()))
             .collect();
-        let stored: HashMap<(String, Option<Uuid>, String), (crate::orders::store::Order, Vec<Line>)> =
+        let stored: HashMap<NaturalKey, (crate::orders::store::Order, Vec<Line>)> =
             bulk_store::by_natural_keys(conn, &taken)?
                 .into_iter()
                 .map(|(o, lines)| ((o.channel.clone(), o.store_id, o.external_id.clone()), (o, lines)))

@@ -59,7 +59,7 @@ impl Progress {
                 let done = bytes.saturating_sub(self.start_bytes) as f64;
                 let left = self.total_bytes.saturating_sub(bytes) as f64;
                 let eta = if done > 0.0 { (elapsed.as_secs_f64() * left / done).round() as u64 } else { 0 };
-                let percent = if self.total_bytes > 0 { bytes * 100 / self.total_bytes } else { 100 };
+                let percent = (bytes * 100).checked_div(self.total_bytes).unwrap_or(100);
                 eprintln!("{}: {rows} rows ({percent}%), {rate} rows/s, ETA {eta} s", self.label);
             }
             None => {}
