@@ -45,6 +45,17 @@ pub fn database(config: &Config) -> Result<(String, Option<LocalPostgres>), Stri
     Ok((pg.url(EMBEDDED_DATABASE), Some(pg)))
 }
 
+/// The database for a one-off command (`migrate`, `clients create`, `seed-demo`): as `serve`
+/// finds it, except that an embedded cluster already running — a `serve`'s on the same data
+/// directory — is used and left running when the command ends.
+pub fn command_database(config: &Config) -> Result<(String, Option<LocalPostgres>), String> {
+    let (url, mut pg) = database(config)?;
+    if let Some(pg) = pg.as_mut() {
+        pg.leave_running_if_adopted();
+    }
+    Ok((url, pg))
+}
+
 fn absolute(path: &Path) -> Result<std::path::PathBuf, String> {
     std::fs::create_dir_all(path).map_err(|e| format!("cannot create CRM_DATA_DIR {}: {e}", path.display()))?;
     path.canonicalize().map_err(|e| format!("CRM_DATA_DIR {}: {e}", path.display()))

@@ -80,6 +80,8 @@ pub struct LocalPostgres {
     log_path: PathBuf,
     as_root: bool,
     running: bool,
+    /// Found running at start (another process's, e.g. a `serve` on the same data directory).
+    adopted: bool,
 }
 
 impl LocalPostgres {
@@ -105,7 +107,16 @@ impl LocalPostgres {
 
         let log_path = data_dir.join("server.log");
         let mut pg =
-            LocalPostgres { bin_dir, data_dir, socket_dir, port: opts.port, log_path, as_root, running: false };
+            LocalPostgres {
+            bin_dir,
+            data_dir,
+            socket_dir,
+            port: opts.port,
+            log_path,
+            as_root,
+            running: false,
+            adopted: false,
+        };
 
         pg.prepare_data_dir()?;
         pg.prepare_socket_dir()?;
@@ -121,6 +132,7 @@ impl LocalPostgres {
 
         if pg.is_running()? {
             log::info!("PostgreSQL is already running on {}; adopting it", pg.data_dir.display());
+            pg.adopted = true;
         } else {
             pg.pg_ctl_start(&opts)?;
         }
@@ -215,6 +227,16 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
             return Err(EmbeddedError::Io(format!("starting the PostgreSQL watchdog (setsid) failed: {status}")));
         }
         Ok(())
+    }
+
+    /// A one-off command (`migrate`, `seed-demo`, ...) that found the cluster already running
+    /// uses it and leaves it running on drop: it is a `serve`'s on the same data directory, and
+    /// stopping it would take that service's database away. A cluster the command started itself
+    /// is still stopped.
+    pub fn leave_running_if_adopted(&mut self) {
+        if self.adopted {
+            self.running = false;
+        }
     }
 
     /// Full path of the socket file, used for messages and readiness checks.
@@ -703,7 +725,7 @@ mod tests {
             fast_unsafe: true,
             max_connections: 20,
         };
-        let mut pg = match LocalPostgres::start(opts) {
+        let mut pg = match LocalPostgres::start(opts.clone()) {
             Ok(pg) => pg,
             Err(EmbeddedError::BinariesNotFound) => {
                 eprintln!("skipping: no PostgreSQL server binaries on this machine");
@@ -723,16 +745,25 @@ mod tests {
         } else {
             find_bin_dir().map(|d| d.join("psql")).unwrap_or_else(|| PathBuf::from("psql"))
         };
-        let out = Command::new(&psql)
-            .arg(pg.url("postgres"))
-            .arg("-Atc")
-            .arg("select 1")
-            .env("PGCONNECT_TIMEOUT", "10")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", psql.display()));
-        assert!(out.status.success(), "psql failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+        let select_one = || {
+            let out = Command::new(&psql)
+                .arg(pg.url("postgres"))
+                .arg("-Atc")
+                .arg("select 1")
+                .env("PGCONNECT_TIMEOUT", "10")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|e| panic!("running {}: {e}", psql.display()));
+            assert!(out.status.success(), "psql failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+        };
+        select_one();
+
+        // A command that finds the cluster running (a serve's) uses it and leaves it running.
+        let mut command = LocalPostgres::start(opts).unwrap_or_else(|e| panic!("adopting the running cluster: {e}"));
+        command.leave_running_if_adopted();
+        drop(command);
+        select_one();
 
         // SPEC §3.1: nobody else may connect — the socket and its directory are 0700 and
         // pg_hba.conf trusts no one.

@@ -137,6 +137,7 @@ pub fn refund(
         clawed,
         returned,
         balance_after,
+        now,
     )?;
     emit(
         conn,
