@@ -66,7 +66,7 @@ pub enum Persona {
 }
 
 const PERSONAS: &[(Persona, f64)] = &[
-    (Persona::Prospect, 3.0),
+    (Persona::Prospect, 5.0),
     (Persona::Browser, 4.0),
     (Persona::OneTimer, 12.0),
     (Persona::Occasional, 28.0),
@@ -247,8 +247,8 @@ fn category_weight(person: &Person, category: &str) -> f64 {
 /// A basket for `day`: 1-3 distinct SKUs of the season (a 童装 line first for a parent's kids'
 /// order), big days fuller.
 fn basket(rng: &mut StdRng, person: &Person, day: NaiveDate, kids: bool) -> Vec<(usize, i32)> {
-    let mut count = [1, 1, 1, 2, 2, 3][rng.gen_range(0..6)];
-    if promotion(day).is_some() {
+    let mut count = [1, 1, 1, 1, 2, 2, 3][rng.gen_range(0..7)];
+    if promotion(day).is_some() && rng.gen_bool(0.5) {
         count += 1;
     }
     let weights: Vec<f64> = cat::SKUS
@@ -343,7 +343,7 @@ fn plan_order(rng: &mut StdRng, person: &Person, w: &Window, day: NaiveDate, kid
         lines: basket(rng, person, day, kids),
         paid_rate,
         use_coupon: !external && rng.gen_bool(0.8),
-        use_points: rng.gen_bool(0.3),
+        use_points: rng.gen_bool(0.15),
     }
 }
 
@@ -506,7 +506,7 @@ pub fn unit(seed: u64, index: u32, w: &Window) -> Unit {
             tickets.push(service_plan::return_ticket(&mut rng, n, order, at, w));
         }
     }
-    if !orders.is_empty() && rng.gen_bool(0.05) {
+    if !orders.is_empty() && rng.gen_bool(0.08) {
         let n = rng.gen_range(0..orders.len());
         tickets.push(service_plan::service_ticket(&mut rng, n, &orders[n], w));
     }

@@ -276,9 +276,19 @@ pub fn lead_steps(n: usize, lead: &LeadPlan, order: Option<usize>) -> Vec<Step> 
 }
 
 /// Answered, perhaps waiting on the customer for a while, resolved (`resolve_at`, or some hours
-/// later), scored by most customers, closed a few days later.
-fn lifecycle(rng: &mut StdRng, opened: DateTime<Utc>, resolve_at: Option<DateTime<Utc>>) -> Vec<(DateTime<Utc>, TicketStep)> {
+/// later), scored by most customers, closed a few days later. Of the last days' tickets, half are
+/// still in the queue (unanswered, in progress or waiting on the customer).
+fn lifecycle(
+    rng: &mut StdRng,
+    opened: DateTime<Utc>,
+    resolve_at: Option<DateTime<Utc>>,
+    w: &Window,
+) -> Vec<(DateTime<Utc>, TicketStep)> {
     let mut steps = Vec::new();
+    let queued = resolve_at.is_none() && w.end() - opened < Duration::days(10) && rng.gen_bool(0.5);
+    if queued && w.end() - opened < Duration::days(2) && rng.gen_bool(0.5) {
+        return steps;
+    }
     let mut t = opened + minutes(rng, 5, 240);
     if let Some(r) = resolve_at {
         t = t.min(r - Duration::minutes(1)).max(opened + Duration::minutes(1));
@@ -287,8 +297,14 @@ fn lifecycle(rng: &mut StdRng, opened: DateTime<Utc>, resolve_at: Option<DateTim
     if resolve_at.is_none() && rng.gen_bool(0.3) {
         t += minutes(rng, 30, 360);
         steps.push((t, TicketStep::Status { ticket: 0, status: "pending_customer" }));
+        if queued && rng.gen_bool(0.5) {
+            return steps;
+        }
         t += minutes(rng, 120, 48 * 60);
         steps.push((t, TicketStep::Status { ticket: 0, status: "in_progress" }));
+    }
+    if queued {
+        return steps;
     }
     let resolved = resolve_at.unwrap_or_else(|| t + minutes(rng, 60, 24 * 60));
     steps.push((resolved, TicketStep::Status { ticket: 0, status: "resolved" }));
@@ -309,7 +325,7 @@ fn lifecycle(rng: &mut StdRng, opened: DateTime<Utc>, resolve_at: Option<DateTim
 }
 
 /// A return request before the refund: resolved when the refund goes through.
-pub fn return_ticket(rng: &mut StdRng, n: usize, order: &OrderPlan, refund_at: DateTime<Utc>, _w: &Window) -> TicketPlan {
+pub fn return_ticket(rng: &mut StdRng, n: usize, order: &OrderPlan, refund_at: DateTime<Utc>, w: &Window) -> TicketPlan {
     let opened = (refund_at - minutes(rng, 120, 48 * 60)).max(order.at + Duration::minutes(60));
     let (category, subject, description) = if rng.gen_bool(0.6) {
         ("size_mismatch", "尺码不合适，申请退货", "买的M码偏小，想退货")
@@ -325,7 +341,7 @@ pub fn return_ticket(rng: &mut StdRng, n: usize, order: &OrderPlan, refund_at: D
         subject,
         description,
         order: n,
-        steps: lifecycle(rng, opened, Some(refund_at + Duration::minutes(10))),
+        steps: lifecycle(rng, opened, Some(refund_at + Duration::minutes(10)), w),
     }
 }
 
@@ -349,6 +365,6 @@ pub fn service_ticket(rng: &mut StdRng, n: usize, order: &OrderPlan, w: &Window)
         subject,
         description,
         order: n,
-        steps: lifecycle(rng, opened, None),
+        steps: lifecycle(rng, opened, None, w),
     }
 }

@@ -160,7 +160,6 @@ fn lead_rules(conn: &mut PgConnection, stores: &[Uuid], since: DateTime<Utc>, ma
     rules.push(example);
     let mut carts = rule("小程序加购跟进".into(), 1, None, None, Some("cart_abandoned"));
     carts.target_store_id = Some(Some(store_id(stores, "WX-MALL")?));
-    carts.strategy = Some("least_loaded".into());
     rules.push(carts);
     let mut cities_done: Vec<&str> = Vec::new();
     for (i, spec) in cat::STORES.iter().enumerate() {

@@ -183,7 +183,7 @@ fn points_to_spend(
     let least = order.list_total() * ctx.chain.lowest_tier_rate - coupon_off;
     let cap_value = least * program.max_points_offset_ratio * Decimal::new(9, 1);
     let cap_units: i64 = (cap_value / program.redeem_unit_value).floor().try_into().unwrap_or(0);
-    let units = cap_units.min(available / unit).min(50);
+    let units = cap_units.min(available / unit).min(20);
     Ok(units.max(0) * unit)
 }
 
