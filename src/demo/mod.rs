@@ -104,26 +104,64 @@ fn retryable(e: &ApiError) -> bool {
     }
 }
 
-fn write_unit(conn: &mut PgConnection, ctx: &write::Context, seed: u64, index: u32, w: &Window) -> ApiResult<Written> {
-    let unit = plan::unit(seed, index, w);
+/// Runs one transaction of a unit, again when PostgreSQL aborted it for a deadlock, each time from
+/// the progress the previous transaction committed.
+fn transaction(
+    conn: &mut PgConnection,
+    progress: &write::Progress,
+    mut work: impl FnMut(&mut PgConnection, &mut write::Progress) -> ApiResult<()>,
+) -> ApiResult<write::Progress> {
     let mut attempt = 0;
     loop {
-        match conn.transaction(|conn| write::unit(conn, ctx, &unit)) {
+        let mut p = progress.clone();
+        match conn.transaction(|conn| work(conn, &mut p)) {
+            Ok(()) => return Ok(p),
             Err(e) if retryable(&e) && attempt < 5 => attempt += 1,
-            Err(e) => return Err(ApiError::internal(format!("unit {index} ({}): {e}", unit.phone))),
-            ok => return ok,
+            Err(e) => return Err(e),
         }
     }
 }
 
-/// The units not written yet, by their phones.
-fn missing_units(conn: &mut PgConnection, seed: u64, customers: u32) -> Result<Vec<u32>, String> {
+/// A unit still to write: all of it, or — when a run stopped between its two transactions — the
+/// rest after its customer's registration and coupons.
+#[derive(Clone, Copy)]
+struct Pending {
+    index: u32,
+    resume: Option<uuid::Uuid>,
+}
+
+fn write_unit(conn: &mut PgConnection, ctx: &write::Context, seed: u64, pending: Pending, w: &Window) -> ApiResult<Written> {
+    let unit = plan::unit(seed, pending.index, w);
+    let [first, rest] = write::parts(&unit);
+    let (mut progress, parts) = match pending.resume {
+        Some(customer) => (write::Progress::resumed(customer, store::coupons_of(conn, customer)?), vec![rest]),
+        None => (write::Progress::default(), vec![first, rest]),
+    };
+    for part in parts.iter().filter(|p| !p.is_empty()) {
+        progress = transaction(conn, &progress, |conn, p| write::steps(conn, ctx, &unit, part, p))
+            .map_err(|e| ApiError::internal(format!("unit {} ({}): {e}", pending.index, unit.phone)))?;
+    }
+    Ok(progress.written)
+}
+
+/// The units not written yet (or not wholly), by their phones.
+fn missing_units(conn: &mut PgConnection, seed: u64, customers: u32, w: &Window) -> Result<Vec<Pending>, String> {
     let mut missing = Vec::new();
     let indexes: Vec<u32> = (0..customers).collect();
     for chunk in indexes.chunks(5000) {
         let phones: Vec<String> = chunk.iter().map(|i| people::phone(seed, *i)).collect();
         let seeded = store::seeded_phones(conn, &phones).map_err(fail)?;
-        missing.extend(chunk.iter().zip(&phones).filter(|(_, p)| !seeded.contains(*p)).map(|(i, _)| *i));
+        for (index, phone) in chunk.iter().zip(&phones) {
+            match seeded.get(phone) {
+                None => missing.push(Pending { index: *index, resume: None }),
+                Some(store::Seeded { customer: Some(customer), ordered: false }) => {
+                    if !plan::unit(seed, *index, w).orders.is_empty() {
+                        missing.push(Pending { index: *index, resume: Some(*customer) });
+                    }
+                }
+                Some(_) => {}
+            }
+        }
     }
     Ok(missing)
 }
@@ -137,7 +175,14 @@ fn progress_bar(len: u64) -> indicatif::ProgressBar {
 }
 
 /// Writes the missing units with `jobs` workers; the first error stops them all.
-fn write_units(url: &str, ctx: &write::Context, seed: u64, w: &Window, missing: &[u32], jobs: usize) -> Result<Written, String> {
+fn write_units(
+    url: &str,
+    ctx: &write::Context,
+    seed: u64,
+    w: &Window,
+    missing: &[Pending],
+    jobs: usize,
+) -> Result<Written, String> {
     let next = AtomicU32::new(0);
     let stop = AtomicBool::new(false);
     let total = Mutex::new(Written::default());
@@ -150,8 +195,8 @@ fn write_units(url: &str, ctx: &write::Context, seed: u64, w: &Window, missing: 
                 let result = connect(url).and_then(|mut conn| {
                     while !stop.load(Ordering::Relaxed) {
                         let n = next.fetch_add(1, Ordering::Relaxed) as usize;
-                        let Some(index) = missing.get(n) else { break };
-                        written += write_unit(&mut conn, ctx, seed, *index, w).map_err(fail)?;
+                        let Some(pending) = missing.get(n) else { break };
+                        written += write_unit(&mut conn, ctx, seed, *pending, w).map_err(fail)?;
                         bar.inc(1);
                     }
                     Ok(())
@@ -190,7 +235,7 @@ pub fn run(url: &str, config: &Config, opts: &Options) -> Result<Outcome, String
         .map_err(fail)?;
 
     let started = Instant::now();
-    let missing = missing_units(&mut conn, opts.seed, opts.customers)?;
+    let missing = missing_units(&mut conn, opts.seed, opts.customers, &window)?;
     let catalogue = crate::loyalty::program::CatalogueCache::default();
     let ctx = write::Context {
         chain: &chain,

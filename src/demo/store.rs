@@ -1,7 +1,7 @@
 //! The demo's own SQL: finding what an earlier run made (by natural key), the run's record, and
 //! the counts of the closing summary.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
@@ -88,20 +88,54 @@ pub fn routing_rule_by_name(conn: &mut PgConnection, name: &str) -> ApiResult<Op
 }
 
 #[derive(QueryableByName)]
-struct Phone {
-    #[diesel(sql_type = Nullable<Text>)]
-    phone: Option<String>,
+struct SeededRow {
+    #[diesel(sql_type = Text)]
+    phone: String,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Uuid>)]
+    customer: Option<Uuid>,
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    ordered: bool,
+}
+
+/// What an earlier run left of a unit: its customer (and whether they have orders), or only a
+/// lead naming its phone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seeded {
+    pub customer: Option<Uuid>,
+    pub ordered: bool,
 }
 
 /// Of `phones`, those an earlier run seeded: a customer holds the phone, or a lead names it.
-pub fn seeded_phones(conn: &mut PgConnection, phones: &[String]) -> ApiResult<HashSet<String>> {
-    let rows: Vec<Phone> = diesel::sql_query(
-        "SELECT value AS phone FROM customer_identities WHERE kind = 'phone' AND value = ANY($1) \
-         UNION SELECT contact_phone FROM leads WHERE contact_phone = ANY($1)",
+pub fn seeded_phones(conn: &mut PgConnection, phones: &[String]) -> ApiResult<HashMap<String, Seeded>> {
+    let rows: Vec<SeededRow> = diesel::sql_query(
+        "SELECT i.value AS phone, i.customer_id AS customer, \
+                EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = i.customer_id) AS ordered \
+         FROM customer_identities i WHERE i.kind = 'phone' AND i.value = ANY($1) \
+         UNION ALL \
+         SELECT DISTINCT contact_phone, NULL::uuid, false FROM leads WHERE contact_phone = ANY($1)",
     )
     .bind::<Array<Text>, _>(phones)
     .load(conn)?;
-    Ok(rows.into_iter().filter_map(|r| r.phone).collect())
+    let mut out: HashMap<String, Seeded> = HashMap::new();
+    for r in rows {
+        let seen = Seeded { customer: r.customer, ordered: r.ordered };
+        // A customer row says more than a lead naming the same phone.
+        let keep = out.get(&r.phone).is_some_and(|s| s.customer.is_some());
+        if !keep {
+            out.insert(r.phone, seen);
+        }
+    }
+    Ok(out)
+}
+
+/// A customer's coupons in the order they were issued.
+pub fn coupons_of(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Vec<crate::coupons::model::Coupon>> {
+    use crate::schema::coupons;
+    Ok(coupons::table
+        .filter(coupons::customer_id.eq(customer))
+        .order((coupons::issued_at, coupons::code))
+        .select(crate::coupons::model::Coupon::as_select())
+        .load(conn)?)
 }
 
 #[derive(QueryableByName, Debug, Clone, PartialEq)]

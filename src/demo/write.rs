@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::catalogue::{self as cat, TemplateKey};
 use super::people::Person;
-use super::plan::{OrderPlan, Unit, What};
+use super::plan::{OrderPlan, Step, Unit, What};
 use super::service_plan::{LeadMove, LeadStep, TicketStep};
 use super::setup::Chain;
 use crate::coupons::model::Coupon;
@@ -56,8 +56,10 @@ impl std::ops::AddAssign for Written {
     }
 }
 
-/// The unit's state while its steps are written.
-struct Progress {
+/// The unit's state while its steps are written (cloned before each transaction, so a retried
+/// one starts from what the last committed one left).
+#[derive(Clone, Default)]
+pub struct Progress {
     customer: Option<Uuid>,
     member: bool,
     orders: Vec<Order>,
@@ -65,7 +67,14 @@ struct Progress {
     wallet: Vec<(Coupon, bool)>,
     leads: Vec<Option<crate::leads::store::Lead>>,
     tickets: Vec<Option<crate::tickets::store::Ticket>>,
-    written: Written,
+    pub written: Written,
+}
+
+impl Progress {
+    /// A unit whose registration and coupons were written by a run that stopped before the rest.
+    pub fn resumed(customer: Uuid, wallet: Vec<Coupon>) -> Progress {
+        Progress { customer: Some(customer), wallet: wallet.into_iter().map(|c| (c, false)).collect(), ..Default::default() }
+    }
 }
 
 fn customer_input(person: &Person, home_store: Option<Uuid>) -> crate::customers::model::CustomerInput {
@@ -388,18 +397,33 @@ fn ticket(conn: &mut PgConnection, ctx: &Context, p: &mut Progress, unit: &Unit,
     Ok(())
 }
 
-/// Writes the unit, in the caller's transaction.
-pub fn unit(conn: &mut PgConnection, ctx: &Context, unit: &Unit) -> ApiResult<Written> {
-    let mut p = Progress {
-        customer: None,
-        member: false,
-        orders: Vec::with_capacity(unit.orders.len()),
-        wallet: Vec::new(),
-        leads: Vec::new(),
-        tickets: Vec::new(),
-        written: Written::default(),
+fn is_coupon(step: &Step) -> bool {
+    matches!(step.what, What::Claim(_) | What::Issue(_))
+}
+
+/// The unit's steps as two transactions. A template's row stays locked from a coupon's issue to
+/// the commit (SPEC: issuing takes turns on it), and so do the lead assignment lock and a ticket
+/// team's cursor: in one long transaction per customer, every worker would queue behind the others
+/// on them. So the registration and the coupons commit first (they depend on nothing else), and
+/// the rest follows in time order with the leads and then the tickets last, which only refer back
+/// to what came before them. Every step keeps its own time.
+pub fn parts(unit: &Unit) -> [Vec<&Step>; 2] {
+    let split = !unit.orders.is_empty() && unit.steps.iter().any(is_coupon);
+    let first: Vec<&Step> =
+        unit.steps.iter().filter(|s| split && (is_coupon(s) || matches!(s.what, What::Register))).collect();
+    let group = |s: &Step| match s.what {
+        What::Lead(_) => 1,
+        What::Ticket(_) => 2,
+        _ => 0,
     };
-    for step in &unit.steps {
+    let mut rest: Vec<&Step> = unit.steps.iter().filter(|s| !first.iter().any(|f| std::ptr::eq(*f, *s))).collect();
+    rest.sort_by_key(|s| group(s));
+    [first, rest]
+}
+
+/// Writes some of the unit's steps (a part from `parts`), in the caller's transaction.
+pub fn steps(conn: &mut PgConnection, ctx: &Context, unit: &Unit, steps: &[&Step], p: &mut Progress) -> ApiResult<()> {
+    for step in steps {
         let at = step.at;
         match &step.what {
             What::Register => {
@@ -420,14 +444,14 @@ pub fn unit(conn: &mut PgConnection, ctx: &Context, unit: &Unit) -> ApiResult<Wr
             }
             What::Order(n) => {
                 if let Some(order) = unit.orders.get(*n) {
-                    post_order(conn, ctx, &mut p, order)?;
+                    post_order(conn, ctx, p, order)?;
                 }
             }
-            What::Refund { order, external_id, line } => refund(conn, &mut p, *order, external_id, *line, at)?,
-            What::Lead(LeadStep::Open(n)) => open_lead(conn, ctx, &mut p, unit, *n, at)?,
-            What::Lead(LeadStep::Move { lead, action, order }) => move_lead(conn, &mut p, *lead, *action, *order, at)?,
-            What::Ticket(step) => ticket(conn, ctx, &mut p, unit, step, at)?,
+            What::Refund { order, external_id, line } => refund(conn, p, *order, external_id, *line, at)?,
+            What::Lead(LeadStep::Open(n)) => open_lead(conn, ctx, p, unit, *n, at)?,
+            What::Lead(LeadStep::Move { lead, action, order }) => move_lead(conn, p, *lead, *action, *order, at)?,
+            What::Ticket(step) => ticket(conn, ctx, p, unit, step, at)?,
         }
     }
-    Ok(p.written)
+    Ok(())
 }

@@ -184,3 +184,35 @@ async fn the_seed_alone_decides_the_data() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds the demo of seed 11"), "{out:?}");
 }
+
+#[actix_web::test]
+async fn a_run_stopped_between_a_customers_two_transactions_is_finished_by_the_next() {
+    use retail_crm::demo::{plan, setup, write};
+    let (stopped, clean) = (TestApp::new().await, TestApp::new().await);
+    let window = plan::Window { until: UNTIL.parse().unwrap(), tz: chrono_tz::Asia::Shanghai };
+    let (seed, customers) = (5, 20);
+    let index = (0..customers)
+        .find(|i| {
+            let unit = plan::unit(seed, *i, &window);
+            !unit.orders.is_empty() && write::parts(&unit)[0].len() > 1
+        })
+        .unwrap_or_else(|| panic!("no customer of seed {seed} has coupons and orders"));
+    // What a run leaves when it stops after a customer's registration and coupons.
+    let mut conn = stopped.connect();
+    conn.transaction(|conn| {
+        let (chain, _) = setup::ensure(conn, customers, window.start())?;
+        let catalogue = retail_crm::loyalty::program::CatalogueCache::default();
+        let ctx = write::Context { chain: &chain, catalogue: &catalogue, tz: window.tz, lead_response_minutes: 15 };
+        let unit = plan::unit(seed, index, &window);
+        let [first, _] = write::parts(&unit);
+        write::steps(conn, &ctx, &unit, &first, &mut write::Progress::default())
+    })
+    .unwrap_or_else(|e| panic!("writing the first part: {e}"));
+    assert_eq!(number(&stopped, "SELECT count(*) AS n FROM orders"), 0);
+
+    seed_demo(&stopped, seed, customers);
+    seed_demo(&clean, seed, customers);
+    assert_eq!(digest(&stopped), digest(&clean), "the stopped customer was not finished as a clean run writes it");
+    let audit = stopped.get("/v1/loyalty/audit").token(&stopped.admin_token()).send().await;
+    assert_eq!(audit.body["violations"], serde_json::json!([]), "{}", audit.text);
+}
