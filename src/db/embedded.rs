@@ -106,8 +106,7 @@ impl LocalPostgres {
         }
 
         let log_path = data_dir.join("server.log");
-        let mut pg =
-            LocalPostgres {
+        let mut pg = LocalPostgres {
             bin_dir,
             data_dir,
             socket_dir,
@@ -141,7 +140,8 @@ impl LocalPostgres {
         pg.wait_until_ready()?;
 
         log::info!(
-            "started PostgreSQL {} (data {}) on socket {}",
+            "{} PostgreSQL {} (data {}) on socket {}",
+            if pg.adopted { "using" } else { "started" },
             version,
             pg.data_dir.display(),
             pg.socket_path().display()

@@ -12,11 +12,18 @@ pub struct StoreSpec {
     pub city: Option<&'static str>,
     pub district: Option<&'static str>,
     pub online: Option<&'static str>,
-    /// Its share of the chain's store customers (physical stores) — also scales its daily target.
+    /// A physical store's share of the chain's store customers; for every store and shop, what
+    /// scales its daily sales target.
     pub weight: u32,
 }
 
-const fn store(code: &'static str, name: &'static str, city: &'static str, district: &'static str, weight: u32) -> StoreSpec {
+const fn store(
+    code: &'static str,
+    name: &'static str,
+    city: &'static str,
+    district: &'static str,
+    weight: u32,
+) -> StoreSpec {
     StoreSpec { code, name, city: Some(city), district: Some(district), online: None, weight }
 }
 
@@ -37,8 +44,8 @@ pub const STORES: &[StoreSpec] = &[
     store("NJ-XW-01", "南京新街口德基店", "南京", "玄武区", 7),
     shop("TM-FLAGSHIP", "天猫官方旗舰店", "tmall", 45),
     shop("JD-FLAGSHIP", "京东自营旗舰店", "jd", 25),
-    shop("DY-LIVE", "抖音官方旗舰店", "douyin", 20),
-    shop("WX-MALL", "微信小程序商城", "wechat_mini_program", 10),
+    shop("DY-LIVE", "抖音官方旗舰店", "douyin", 13),
+    shop("WX-MALL", "微信小程序商城", "wechat_mini_program", 40),
 ];
 
 /// Districts people live in, per city (the store's own first). Cities without a store send
@@ -171,22 +178,24 @@ pub fn store_staff() -> Vec<StaffSpec> {
 }
 
 pub const SURNAMES: &[&str] = &[
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林", "罗",
-    "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾", "肖", "田", "董", "袁", "潘", "蒋", "蔡", "余",
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭", "何", "高", "林",
+    "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹", "彭", "曾", "肖", "田", "董", "袁", "潘", "蒋",
+    "蔡", "余",
 ];
 pub const FEMALE_GIVEN: &[&str] = &[
-    "婷", "静", "丽", "敏", "芳", "娜", "雪", "慧", "琳", "洁", "颖", "倩", "欣", "怡", "悦", "晨", "思", "雨", "佳", "梦",
-    "诗", "涵", "萱", "月", "玲", "燕", "红", "霞", "琪", "瑶",
+    "婷", "静", "丽", "敏", "芳", "娜", "雪", "慧", "琳", "洁", "颖", "倩", "欣", "怡", "悦", "晨", "思", "雨", "佳",
+    "梦", "诗", "涵", "萱", "月", "玲", "燕", "红", "霞", "琪", "瑶",
 ];
 pub const MALE_GIVEN: &[&str] = &[
-    "伟", "强", "磊", "军", "勇", "杰", "涛", "明", "超", "辉", "鹏", "浩", "宇", "博", "俊", "峰", "斌", "鑫", "昊", "轩",
-    "然", "凯", "帆", "文", "华", "建", "平", "刚", "毅", "晨",
+    "伟", "强", "磊", "军", "勇", "杰", "涛", "明", "超", "辉", "鹏", "浩", "宇", "博", "俊", "峰", "斌", "鑫", "昊",
+    "轩", "然", "凯", "帆", "文", "华", "建", "平", "刚", "毅", "晨",
 ];
 
 /// Mobile prefixes of the three carriers.
 pub const MOBILE_PREFIXES: &[&str] = &[
-    "130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "153", "155", "156", "157", "158",
-    "159", "166", "176", "177", "178", "180", "181", "182", "183", "185", "186", "187", "188", "189", "191", "198", "199",
+    "130", "131", "132", "133", "135", "136", "137", "138", "139", "150", "151", "152", "153", "155", "156", "157",
+    "158", "159", "166", "176", "177", "178", "180", "181", "182", "183", "185", "186", "187", "188", "189", "191",
+    "198", "199",
 ];
 
 pub const MAIL_DOMAINS: &[&str] = &["qq.com", "163.com", "126.com", "foxmail.com", "sina.com"];
@@ -207,8 +216,13 @@ pub enum TemplateKey {
     WinBack,
 }
 
-pub const TEMPLATE_KEYS: &[TemplateKey] =
-    &[TemplateKey::Welcome, TemplateKey::Promotion, TemplateKey::Birthday, TemplateKey::Anniversary, TemplateKey::WinBack];
+pub const TEMPLATE_KEYS: &[TemplateKey] = &[
+    TemplateKey::Welcome,
+    TemplateKey::Promotion,
+    TemplateKey::Birthday,
+    TemplateKey::Anniversary,
+    TemplateKey::WinBack,
+];
 
 /// Each template as `POST /v1/coupon-templates` takes it; the name is its natural key.
 pub fn template(key: TemplateKey) -> Value {

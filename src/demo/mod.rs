@@ -130,7 +130,13 @@ struct Pending {
     resume: Option<uuid::Uuid>,
 }
 
-fn write_unit(conn: &mut PgConnection, ctx: &write::Context, seed: u64, pending: Pending, w: &Window) -> ApiResult<Written> {
+fn write_unit(
+    conn: &mut PgConnection,
+    ctx: &write::Context,
+    seed: u64,
+    pending: Pending,
+    w: &Window,
+) -> ApiResult<Written> {
     let unit = plan::unit(seed, pending.index, w);
     let [first, rest] = write::parts(&unit);
     let (mut progress, parts) = match pending.resume {
@@ -249,24 +255,22 @@ pub fn run(url: &str, config: &Config, opts: &Options) -> Result<Outcome, String
     // Segments, profiles and campaigns read the order activity the outbox follower keeps: bring
     // it up to date, then let the automations loose on a complete chain.
     crate::customers::activity::follow(&mut conn, config.timezone).map_err(fail)?;
-    let activated = conn
-        .transaction(|conn| {
-            let activated = setup::activate_automations(conn, &chain.automations, clock.now())?;
-            if made.any() || written.customers + written.leads > 0 || activated > 0 {
-                let who = crate::http::auth::Principal {
-                    sub: format!("cli:{}", write::ACTOR),
-                    scopes: vec!["admin".into()],
-                    store_id: None,
-                    request_id: String::new(),
-                };
-                let detail = json!({"seed": opts.seed, "until": window.until, "customers": written.customers,
+    conn.transaction(|conn| {
+        let activated = setup::activate_automations(conn, &chain.automations, clock.now())?;
+        if made.any() || written.customers + written.leads > 0 || activated > 0 {
+            let who = crate::http::auth::Principal {
+                sub: format!("cli:{}", write::ACTOR),
+                scopes: vec!["admin".into()],
+                store_id: None,
+                request_id: String::new(),
+            };
+            let detail = json!({"seed": opts.seed, "until": window.until, "customers": written.customers,
                     "orders": written.orders, "leads": written.leads, "tickets": written.tickets});
-                crate::audit::record(conn, &who, "demo.seed", "demo", None, detail)?;
-            }
-            Ok::<_, ApiError>(activated)
-        })
-        .map_err(fail)?;
-    let _ = activated;
+            crate::audit::record(conn, &who, "demo.seed", "demo", None, detail)?;
+        }
+        Ok::<_, ApiError>(())
+    })
+    .map_err(fail)?;
     Ok(Outcome {
         seed: opts.seed,
         window,
@@ -334,16 +338,16 @@ pub fn summary(o: &Outcome, config: &Config) -> String {
     let automations: Vec<String> = o.automations.iter().map(|(name, status)| format!("{name} ({status})")).collect();
     out.push_str(&format!("  automations: {}\n", automations.join(", ")));
     let credentials = match (&config.database_url, &config.bootstrap_client) {
-        (_, Some((id, _))) => format!("the bootstrap client '{id}' (CRM_BOOTSTRAP_CLIENT_ID / _SECRET)"),
+        (_, Some((id, _))) => format!("the bootstrap client '{id}' (CRM_BOOTSTRAP_CLIENT_ID)"),
         (None, None) => format!(
-            "the admin client `serve` printed on its first start (also in {}), or",
+            "the admin client it printed on its first start (also in {})",
             config.data_dir.join("admin-client.json").display()
         ),
-        (Some(_), None) => "an API client:".to_string(),
+        (Some(_), None) => "an API client of yours".to_string(),
     };
     out.push_str(&format!(
-        "Explore it: run the service (retail-crm serve) and take a token (POST /v1/auth/token) with\n  {credentials} \
-         `retail-crm clients create --name demo --scopes admin`.\n"
+        "Explore it: run the service (retail-crm serve) and take a token (POST /v1/auth/token) with\n  \
+         {credentials},\n  or a new client: retail-crm clients create --name demo --scopes admin\n"
     ));
     out
 }

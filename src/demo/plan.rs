@@ -111,7 +111,11 @@ pub enum What {
     /// The n-th order (in time order).
     Order(usize),
     /// A refund of the n-th order: a line and quantity, or the whole order.
-    Refund { order: usize, external_id: String, line: Option<(i32, i32)> },
+    Refund {
+        order: usize,
+        external_id: String,
+        line: Option<(i32, i32)>,
+    },
     Lead(service_plan::LeadStep),
     Ticket(service_plan::TicketStep),
 }
@@ -253,7 +257,9 @@ fn basket(rng: &mut StdRng, person: &Person, day: NaiveDate, kids: bool) -> Vec<
     }
     let weights: Vec<f64> = cat::SKUS
         .iter()
-        .map(|s| season_weight(s.season, day.month()) * category_weight(person, s.category) * person.spend_level(s.price))
+        .map(|s| {
+            season_weight(s.season, day.month()) * category_weight(person, s.category) * person.spend_level(s.price)
+        })
         .collect();
     let mut chosen: Vec<usize> = Vec::new();
     if kids {
@@ -285,7 +291,8 @@ fn shop_for(channel: &str) -> usize {
 
 /// A physical store, by the stores' weights.
 pub fn any_store(rng: &mut StdRng) -> usize {
-    let weights: Vec<f64> = cat::STORES.iter().map(|s| if s.online.is_none() { f64::from(s.weight) } else { 0.0 }).collect();
+    let weights: Vec<f64> =
+        cat::STORES.iter().map(|s| if s.online.is_none() { f64::from(s.weight) } else { 0.0 }).collect();
     pick(rng, &weights)
 }
 
@@ -440,7 +447,10 @@ pub fn unit(seed: u64, index: u32, w: &Window) -> Unit {
             steps.push(Step { at: person.registered_at + Duration::minutes(1), what: What::Enrol });
         }
         if person.registered_at >= w.start() && person.identities.iter().any(|(k, _)| *k == "wechat_openid") {
-            steps.push(Step { at: person.registered_at + Duration::minutes(2), what: What::Claim(TemplateKey::Welcome) });
+            steps.push(Step {
+                at: person.registered_at + Duration::minutes(2),
+                what: What::Claim(TemplateKey::Welcome),
+            });
         }
         if person.membership.is_some() && person.consents.sms {
             for promo in promotion_starts(w) {
@@ -498,10 +508,8 @@ pub fn unit(seed: u64, index: u32, w: &Window) -> Unit {
             let i = rng.gen_range(0..order.lines.len());
             (i as i32 + 1, 1)
         });
-        steps.push(Step {
-            at,
-            what: What::Refund { order: n, external_id: format!("{}-R1", order.external_id), line },
-        });
+        steps
+            .push(Step { at, what: What::Refund { order: n, external_id: format!("{}-R1", order.external_id), line } });
         if rng.gen_bool(if order.channel == "pos" { 0.3 } else { 0.5 }) {
             tickets.push(service_plan::return_ticket(&mut rng, n, order, at, w));
         }
@@ -514,7 +522,8 @@ pub fn unit(seed: u64, index: u32, w: &Window) -> Unit {
         leads.push(service_plan::prospect_lead(&mut rng, &person, w));
     } else if registers && person.registered_at >= w.start() && person.profile != Profile::Online && rng.gen_bool(0.15)
     {
-        let first = orders.first().filter(|o| w.local_day(o.at) == w.local_day(person.registered_at)).map(|o| (o.at, 0));
+        let first =
+            orders.first().filter(|o| w.local_day(o.at) == w.local_day(person.registered_at)).map(|o| (o.at, 0));
         leads.push(service_plan::lead_before_registration(&mut rng, &person, first, &orders, w));
     }
     for (n, lead) in leads.plans.iter().enumerate() {
@@ -528,7 +537,16 @@ pub fn unit(seed: u64, index: u32, w: &Window) -> Unit {
     steps.extend(tickets.steps());
     steps.retain(|s| s.at < w.end());
     steps.sort_by_key(|s| s.at);
-    Unit { index, phone: person.phone.clone(), person, registers, orders, leads: leads.plans, tickets: tickets.plans, steps }
+    Unit {
+        index,
+        phone: person.phone.clone(),
+        person,
+        registers,
+        orders,
+        leads: leads.plans,
+        tickets: tickets.plans,
+        steps,
+    }
 }
 
 /// When marketing issued the 大促 coupons within the window: the morning of 1 June (618) and of

@@ -44,7 +44,11 @@ pub struct LeadPlan {
 pub enum LeadStep {
     Open(usize),
     /// `order`: the unit's order (by number) a conversion links.
-    Move { lead: usize, action: LeadMove, order: Option<usize> },
+    Move {
+        lead: usize,
+        action: LeadMove,
+        order: Option<usize>,
+    },
 }
 
 #[derive(Default)]
@@ -139,7 +143,13 @@ fn value_of(lines: &[(usize, i32)]) -> Decimal {
     lines.iter().map(|(sku, qty)| Decimal::from(cat::SKUS[*sku].price * i64::from(*qty))).sum()
 }
 
-fn lead(person: &Person, at: DateTime<Utc>, source: &'static str, kind: &'static str, category: &'static str) -> LeadPlan {
+fn lead(
+    person: &Person,
+    at: DateTime<Utc>,
+    source: &'static str,
+    kind: &'static str,
+    category: &'static str,
+) -> LeadPlan {
     LeadPlan {
         at,
         source,
@@ -241,8 +251,11 @@ pub fn prospect_lead(rng: &mut StdRng, person: &Person, w: &Window) -> LeadPlan 
     let category = category_for(rng, person);
     let mut plan = lead(person, at, source, kind, category);
     if person.profile != Profile::Store && rng.gen_bool(0.3) {
-        plan.contact_name =
-            format!("{}{}", person.name.chars().next().unwrap_or('王'), if person.gender == "male" { "先生" } else { "女士" });
+        plan.contact_name = format!(
+            "{}{}",
+            person.name.chars().next().unwrap_or('王'),
+            if person.gender == "male" { "先生" } else { "女士" }
+        );
     }
     plan.estimated_value = Decimal::from([299, 459, 799, 1299][rng.gen_range(0..4)]);
     if !rng.gen_bool(0.8) {
@@ -325,7 +338,13 @@ fn lifecycle(
 }
 
 /// A return request before the refund: resolved when the refund goes through.
-pub fn return_ticket(rng: &mut StdRng, n: usize, order: &OrderPlan, refund_at: DateTime<Utc>, w: &Window) -> TicketPlan {
+pub fn return_ticket(
+    rng: &mut StdRng,
+    n: usize,
+    order: &OrderPlan,
+    refund_at: DateTime<Utc>,
+    w: &Window,
+) -> TicketPlan {
     let opened = (refund_at - minutes(rng, 120, 48 * 60)).max(order.at + Duration::minutes(60));
     let (category, subject, description) = if rng.gen_bool(0.6) {
         ("size_mismatch", "尺码不合适，申请退货", "买的M码偏小，想退货")
@@ -355,7 +374,8 @@ pub fn service_ticket(rng: &mut StdRng, n: usize, order: &OrderPlan, w: &Window)
         ("inquiry", "size", "low", "尺码咨询", "身高165体重55穿什么码"),
         ("after_sales", "alteration", "normal", "裤长修改", "想把裤长改短3厘米"),
     ][pick(rng, &[35.0, 20.0, 20.0, 25.0])];
-    let channel = if order.channel == "pos" { ["phone", "wechat_mini_program"][rng.gen_range(0..2)] } else { order.channel };
+    let channel =
+        if order.channel == "pos" { ["phone", "wechat_mini_program"][rng.gen_range(0..2)] } else { order.channel };
     TicketPlan {
         at: opened,
         ticket_type,

@@ -53,7 +53,7 @@ impl Made {
 /// A store's daily sales target, scaled to the demo's size (about what its share of the
 /// customers spends on an average day, a little above it).
 fn daily_target(spec: &cat::StoreSpec, customers: u32) -> Decimal {
-    let per_customer = if spec.online.is_some() { 8 } else { 12 };
+    let per_customer = if spec.online.is_some() { 4 } else { 6 };
     let yuan = i64::from(customers) * i64::from(spec.weight) * per_customer / 100;
     Decimal::from((yuan / 100).max(1) * 100)
 }
@@ -112,7 +112,11 @@ fn staff(conn: &mut PgConnection, stores: &[Uuid], made: &mut Made) -> ApiResult
     Ok(())
 }
 
-fn templates(conn: &mut PgConnection, since: DateTime<Utc>, made: &mut Made) -> ApiResult<HashMap<TemplateKey, Template>> {
+fn templates(
+    conn: &mut PgConnection,
+    since: DateTime<Utc>,
+    made: &mut Made,
+) -> ApiResult<HashMap<TemplateKey, Template>> {
     let mut out = HashMap::new();
     for key in cat::TEMPLATE_KEYS {
         let body = cat::template(*key);
@@ -137,21 +141,22 @@ fn templates(conn: &mut PgConnection, since: DateTime<Utc>, made: &mut Made) -> 
 /// takes its own district's leads and the first store of a city the rest of the city's.
 fn lead_rules(conn: &mut PgConnection, stores: &[Uuid], since: DateTime<Utc>, made: &mut Made) -> ApiResult<()> {
     use crate::leads::store::RuleChanges;
-    let rule = |name: String, priority: i32, city: Option<&str>, district: Option<&str>, kind: Option<&str>| RuleChanges {
-        name: Some(name),
-        priority: Some(priority),
-        match_city: Some(city.map(str::to_string)),
-        match_district: Some(district.map(str::to_string)),
-        match_category: Some(None),
-        match_source: Some(None),
-        match_kind: Some(kind.map(str::to_string)),
-        target_staff_ids: Some(vec![]),
-        target_store_id: Some(None),
-        target_skill: Some(None),
-        strategy: Some("round_robin".into()),
-        reassign_on_breach: Some(false),
-        active: Some(true),
-    };
+    let rule =
+        |name: String, priority: i32, city: Option<&str>, district: Option<&str>, kind: Option<&str>| RuleChanges {
+            name: Some(name),
+            priority: Some(priority),
+            match_city: Some(city.map(str::to_string)),
+            match_district: Some(district.map(str::to_string)),
+            match_category: Some(None),
+            match_source: Some(None),
+            match_kind: Some(kind.map(str::to_string)),
+            target_staff_ids: Some(vec![]),
+            target_store_id: Some(None),
+            target_skill: Some(None),
+            strategy: Some("round_robin".into()),
+            reassign_on_breach: Some(false),
+            active: Some(true),
+        };
     let mut rules = Vec::new();
     let mut example = rule("北京朝阳 女装".into(), 5, Some("北京"), Some("朝阳区"), None);
     example.match_category = Some(Some("女装".into()));

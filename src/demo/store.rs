@@ -10,7 +10,9 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::http::error::ApiResult;
-use crate::schema::{campaigns, coupon_templates, job_runs, lead_assignment_rules, staff, stores, ticket_routing_rules};
+use crate::schema::{
+    campaigns, coupon_templates, job_runs, lead_assignment_rules, staff, stores, ticket_routing_rules,
+};
 
 /// The demo's row in `job_runs`: its business date is the last day of the demo's history.
 pub const JOB: &str = "seed_demo";

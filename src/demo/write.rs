@@ -73,7 +73,11 @@ pub struct Progress {
 impl Progress {
     /// A unit whose registration and coupons were written by a run that stopped before the rest.
     pub fn resumed(customer: Uuid, wallet: Vec<Coupon>) -> Progress {
-        Progress { customer: Some(customer), wallet: wallet.into_iter().map(|c| (c, false)).collect(), ..Default::default() }
+        Progress {
+            customer: Some(customer),
+            wallet: wallet.into_iter().map(|c| (c, false)).collect(),
+            ..Default::default()
+        }
     }
 }
 
@@ -268,7 +272,14 @@ fn refund(
     Ok(())
 }
 
-fn open_lead(conn: &mut PgConnection, ctx: &Context, p: &mut Progress, unit: &Unit, n: usize, at: DateTime<Utc>) -> ApiResult<()> {
+fn open_lead(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    p: &mut Progress,
+    unit: &Unit,
+    n: usize,
+    at: DateTime<Utc>,
+) -> ApiResult<()> {
     let Some(plan) = unit.leads.get(n) else { return Ok(()) };
     let items: Vec<Value> = plan
         .items
@@ -347,7 +358,14 @@ fn move_lead(
     Ok(())
 }
 
-fn ticket(conn: &mut PgConnection, ctx: &Context, p: &mut Progress, unit: &Unit, step: &TicketStep, at: DateTime<Utc>) -> ApiResult<()> {
+fn ticket(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    p: &mut Progress,
+    unit: &Unit,
+    step: &TicketStep,
+    at: DateTime<Utc>,
+) -> ApiResult<()> {
     use crate::tickets::store as tickets;
     let (n, current) = match step {
         TicketStep::Open(n) => (*n, None),
@@ -425,6 +443,8 @@ pub fn parts(unit: &Unit) -> [Vec<&Step>; 2] {
 pub fn steps(conn: &mut PgConnection, ctx: &Context, unit: &Unit, steps: &[&Step], p: &mut Progress) -> ApiResult<()> {
     for step in steps {
         let at = step.at;
+        // Its events say when it happened (the feed, webhooks, the customer's timeline).
+        crate::events::happened_at(conn, at)?;
         match &step.what {
             What::Register => {
                 p.customer = Some(register(conn, ctx, &unit.person, at)?);

@@ -109,7 +109,10 @@ async fn seed_demo_builds_the_chain_and_a_second_run_changes_nothing() {
     // Staff with skills and capacities, and the service teams tickets are routed to.
     let staff = app.collect_pages("/v1/staff", &admin, 200).await;
     let wang = staff.iter().find(|s| s["name"] == "王芳").unwrap_or_else(|| panic!("王芳: {staff:?}"));
-    assert_eq!((wang["skills"].clone(), wang["capacity"].clone()), (serde_json::json!(["女装"]), serde_json::json!(20)));
+    assert_eq!(
+        (wang["skills"].clone(), wang["capacity"].clone()),
+        (serde_json::json!(["女装"]), serde_json::json!(20))
+    );
     assert!(staff.iter().filter(|s| s["team"] == "after_sales").count() >= 2);
     // Tiers, and members in more than the base one.
     let tiers = app.get("/v1/tiers").token(&admin).send().await;
@@ -120,7 +123,9 @@ async fn seed_demo_builds_the_chain_and_a_second_run_changes_nothing() {
         let n = number(&app, &format!("SELECT count(*) AS n FROM customer_identities WHERE kind = '{kind}'"));
         assert!(n > 0, "no {kind} identities");
     }
-    assert!(number(&app, "SELECT count(*) AS n FROM customers WHERE consents->'marketing_sms'->>'granted' = 'true'") > 0);
+    assert!(
+        number(&app, "SELECT count(*) AS n FROM customers WHERE consents->'marketing_sms'->>'granted' = 'true'") > 0
+    );
     // A year of orders from stores and platforms, refunds, points earned and spent, coupons used.
     let days = |sql: &str| text(&app, &format!("SELECT ({sql})::text AS t"));
     assert_eq!(days("SELECT max((occurred_at AT TIME ZONE 'Asia/Shanghai')::date) FROM orders"), UNTIL);
@@ -135,8 +140,14 @@ async fn seed_demo_builds_the_chain_and_a_second_run_changes_nothing() {
     assert_eq!(counts["coupon_templates"], 5);
     assert!(number(&app, "SELECT count(*) AS n FROM coupons WHERE status = 'redeemed'") > 0);
     // Lifecycle has something to show: customers active in the last month, and dormant ones.
-    assert!(number(&app, &format!("SELECT count(*) AS n FROM customer_facts WHERE last_order_on > date '{UNTIL}' - 30")) > 0);
-    assert!(number(&app, &format!("SELECT count(*) AS n FROM customer_facts WHERE last_order_on < date '{UNTIL}' - 60")) > 0);
+    assert!(
+        number(&app, &format!("SELECT count(*) AS n FROM customer_facts WHERE last_order_on > date '{UNTIL}' - 30"))
+            > 0
+    );
+    assert!(
+        number(&app, &format!("SELECT count(*) AS n FROM customer_facts WHERE last_order_on < date '{UNTIL}' - 60"))
+            > 0
+    );
 
     // The three automations of SPEC §9, live, each issuing its coupon.
     let campaigns = app.collect_pages("/v1/campaigns", &admin, 50).await;
@@ -153,7 +164,9 @@ async fn seed_demo_builds_the_chain_and_a_second_run_changes_nothing() {
     // Leads, assigned by the rules and taken through their stages; tickets answered and scored.
     assert!(number(&app, "SELECT count(*) AS n FROM leads WHERE status = 'won' AND assignee_staff_id IS NOT NULL") > 0);
     assert!(number(&app, "SELECT count(DISTINCT status) AS n FROM leads") >= 2);
-    assert!(number(&app, "SELECT count(*) AS n FROM tickets WHERE team IS NOT NULL AND first_responded_at IS NOT NULL") > 0);
+    assert!(
+        number(&app, "SELECT count(*) AS n FROM tickets WHERE team IS NOT NULL AND first_responded_at IS NOT NULL") > 0
+    );
     assert!(number(&app, "SELECT count(*) AS n FROM tickets WHERE satisfaction_score IS NOT NULL") > 0);
 
     // More customers later: only the missing ones are written, and the ledger stays clean.
