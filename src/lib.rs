@@ -9,6 +9,7 @@ pub mod coupons;
 pub mod customer_flows;
 pub mod customers;
 pub mod db;
+pub mod demo;
 pub mod events;
 pub mod http;
 pub mod import;

@@ -30,6 +30,24 @@ enum Command {
         #[command(subcommand)]
         command: ClientsCommand,
     },
+    /// Load a demo retailer: stores, staff, customers with a year of orders, refunds, points,
+    /// coupons, leads, tickets and the three automations. Deterministic for a seed; a second run
+    /// changes nothing.
+    SeedDemo {
+        /// How many customers (and prospects) to seed.
+        #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=10_000_000))]
+        customers: u32,
+        /// The seed everything is derived from.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// The last day of the year of history (YYYY-MM-DD, before today); default yesterday.
+        /// Later runs keep the first run's.
+        #[arg(long)]
+        until: Option<chrono::NaiveDate>,
+        /// Customers written at once (default: the number of CPU cores).
+        #[arg(long)]
+        jobs: Option<usize>,
+    },
     /// Import customers or orders from a CSV file (the first migration of millions of rows).
     Import {
         #[command(subcommand)]
@@ -111,6 +129,14 @@ fn run(cli: Cli, config: Config) -> Result<(), String> {
             let (url, _pg) = server::database_for_command(&config)?;
             let applied = retail_crm::db::run_migrations(&mut retail_crm::db::connect(&url)?)?;
             println!("applied {applied} migrations");
+            Ok(())
+        }
+        Command::SeedDemo { customers, seed, until, jobs } => {
+            let (url, _pg) = server::database_for_command(&config)?;
+            let jobs = jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())).clamp(1, 64);
+            let options = retail_crm::demo::Options { customers, seed, until, jobs };
+            let outcome = retail_crm::demo::run(&url, &config, &options)?;
+            print!("{}", retail_crm::demo::summary(&outcome, &config));
             Ok(())
         }
         Command::Clients { command: ClientsCommand::Create { name, scopes, store } } => {

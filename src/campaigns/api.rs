@@ -165,7 +165,7 @@ fn money_patch<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<D
 
 impl CampaignInput {
     /// Checks the fields given and, merged with `current` (a change), the whole campaign.
-    fn fields(self, current: Option<&Campaign>) -> ApiResult<CampaignFields> {
+    pub fn fields(self, current: Option<&Campaign>) -> ApiResult<CampaignFields> {
         let mut v = Violations::new();
         let name = self.name.map(|n| n.trim().to_string());
         if let Some(n) = &name {
@@ -255,7 +255,7 @@ impl CampaignInput {
 }
 
 /// References a campaign names must exist: its segment and its coupon template.
-fn check_references(conn: &mut PgConnection, fields: &CampaignFields) -> ApiResult<()> {
+pub fn check_references(conn: &mut PgConnection, fields: &CampaignFields) -> ApiResult<()> {
     let mut v = Violations::new();
     if let Some(Some(segment)) = fields.segment_id {
         match crate::segments::store::get(conn, segment) {

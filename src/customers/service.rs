@@ -115,7 +115,7 @@ pub fn create(conn: &mut PgConnection, mut input: ValidInput, now: DateTime<Utc>
             Some(rules::apply_consents(&json!({}), consents, now).map_err(|m| ApiError::invalid("consents", m))?);
     }
     let id = Uuid::now_v7();
-    let customer = store::insert(conn, id, &input.profile)?;
+    let customer = store::insert(conn, id, &input.profile, now)?;
     if let Some(phone) = &customer.phone {
         store::claim_identity(conn, id, "phone", phone)?;
     }

@@ -55,10 +55,12 @@ pub fn not_found() -> ApiError {
     ApiError::not_found("customer_not_found", "no customer with this id")
 }
 
-pub fn insert(conn: &mut PgConnection, id: Uuid, changes: &ProfileChanges) -> ApiResult<Customer> {
-    diesel::insert_into(c::table).values(c::id.eq(id)).execute(conn)?;
+/// A new customer registered at `now` (the Clock's: a pinned clock or a replayed history says
+/// when, not the database's own `now()`).
+pub fn insert(conn: &mut PgConnection, id: Uuid, changes: &ProfileChanges, now: DateTime<Utc>) -> ApiResult<Customer> {
+    diesel::insert_into(c::table).values((c::id.eq(id), c::created_at.eq(now))).execute(conn)?;
     Ok(diesel::update(c::table.find(id))
-        .set((changes, c::updated_at.eq(diesel::dsl::now)))
+        .set((changes, c::updated_at.eq(now)))
         .returning(Customer::as_returning())
         .get_result(conn)?)
 }

@@ -140,7 +140,8 @@ impl LocalPostgres {
         pg.wait_until_ready()?;
 
         log::info!(
-            "started PostgreSQL {} (data {}) on socket {}",
+            "{} PostgreSQL {} (data {}) on socket {}",
+            if pg.adopted { "using" } else { "started" },
             version,
             pg.data_dir.display(),
             pg.socket_path().display()
@@ -237,6 +238,16 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
             return Err(EmbeddedError::Io(format!("starting the PostgreSQL watchdog (setsid) failed: {status}")));
         }
         Ok(())
+    }
+
+    /// A one-off command (`migrate`, `seed-demo`, ...) that found the cluster already running
+    /// uses it and leaves it running on drop: it is a `serve`'s on the same data directory, and
+    /// stopping it would take that service's database away. A cluster the command started itself
+    /// is still stopped.
+    pub fn leave_running_if_adopted(&mut self) {
+        if self.adopted {
+            self.running = false;
+        }
     }
 
     /// Full path of the socket file, used for messages and readiness checks.
@@ -725,7 +736,7 @@ mod tests {
             fast_unsafe: true,
             max_connections: 20,
         };
-        let mut pg = match LocalPostgres::start(opts) {
+        let mut pg = match LocalPostgres::start(opts.clone()) {
             Ok(pg) => pg,
             Err(EmbeddedError::BinariesNotFound) => {
                 eprintln!("skipping: no PostgreSQL server binaries on this machine");
@@ -745,16 +756,25 @@ mod tests {
         } else {
             find_bin_dir().map(|d| d.join("psql")).unwrap_or_else(|| PathBuf::from("psql"))
         };
-        let out = Command::new(&psql)
-            .arg(pg.url("postgres"))
-            .arg("-Atc")
-            .arg("select 1")
-            .env("PGCONNECT_TIMEOUT", "10")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("running {}: {e}", psql.display()));
-        assert!(out.status.success(), "psql failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
-        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+        let select_one = || {
+            let out = Command::new(&psql)
+                .arg(pg.url("postgres"))
+                .arg("-Atc")
+                .arg("select 1")
+                .env("PGCONNECT_TIMEOUT", "10")
+                .stdin(Stdio::null())
+                .output()
+                .unwrap_or_else(|e| panic!("running {}: {e}", psql.display()));
+            assert!(out.status.success(), "psql failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
+        };
+        select_one();
+
+        // A command that finds the cluster running (a serve's) uses it and leaves it running.
+        let mut command = LocalPostgres::start(opts).unwrap_or_else(|e| panic!("adopting the running cluster: {e}"));
+        command.leave_running_if_adopted();
+        drop(command);
+        select_one();
 
         // SPEC §3.1: nobody else may connect — the socket and its directory are 0700 and
         // pg_hba.conf trusts no one.

@@ -22,6 +22,27 @@ use crate::schema::events;
 
 pub use types::{EventData, EVENT_TYPES};
 
+/// An event's `occurred_at`, as SQL: the time `happened_at` gave the transaction, else the
+/// transaction's own.
+#[macro_export]
+macro_rules! event_time_sql {
+    () => {
+        "coalesce(nullif(current_setting('retail_crm.occurred_at', true), '')::timestamptz, now())"
+    };
+}
+
+/// Says when the changes the transaction writes next happened, when that is not now: a replayed
+/// history (`seed-demo`) writes each step at its own time, so its events — the feed, webhooks and
+/// the customer's timeline — say when it happened rather than when it was loaded. It holds until
+/// the next call or the transaction's end; without it (every API request) events take the
+/// transaction's time.
+pub fn happened_at(conn: &mut PgConnection, at: DateTime<Utc>) -> ApiResult<()> {
+    crate::db::CachedSql::new("SELECT set_config('retail_crm.occurred_at', ?, true)")
+        .bind::<Text, _>(at.to_rfc3339())
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Writes an event in the caller's transaction; it becomes visible exactly when the change does.
 pub fn emit(conn: &mut PgConnection, subject_id: Option<Uuid>, event: EventData) -> ApiResult<Uuid> {
     let id = Uuid::now_v7();
@@ -29,7 +50,7 @@ pub fn emit(conn: &mut PgConnection, subject_id: Option<Uuid>, event: EventData)
         .values((
             events::id.eq(id),
             events::event_type.eq(event.event_type()),
-            events::occurred_at.eq(diesel::dsl::now),
+            events::occurred_at.eq(diesel::dsl::sql::<diesel::sql_types::Timestamptz>(crate::event_time_sql!())),
             events::subject_id.eq(subject_id),
             events::data.eq(event.to_data()),
         ))
@@ -49,11 +70,11 @@ pub fn emit_many(conn: &mut PgConnection, batch: &[Pending]) -> ApiResult<()> {
         return Ok(());
     }
     let (ids, types, subjects, data) = as_columns(batch);
-    crate::db::CachedSql::new(
-        "INSERT INTO events (id, type, occurred_at, subject_id, data) \
-         SELECT id, type, now(), subject_id, data FROM unnest(?::uuid[], ?::text[], ?::uuid[], ?::jsonb[]) \
-             AS e(id, type, subject_id, data)",
-    )
+    crate::db::CachedSql::new(concat!(
+        "INSERT INTO events (id, type, occurred_at, subject_id, data) SELECT id, type, ",
+        crate::event_time_sql!(),
+        ", subject_id, data FROM unnest(?::uuid[], ?::text[], ?::uuid[], ?::jsonb[]) AS e(id, type, subject_id, data)",
+    ))
     .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)
     .bind::<Array<Text>, _>(&types)
     .bind::<Array<Nullable<diesel::sql_types::Uuid>>, _>(&subjects)

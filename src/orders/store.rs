@@ -249,6 +249,7 @@ pub fn insert_refund(
     clawed: i64,
     returned: i64,
     balance_after: Option<i64>,
+    now: DateTime<Utc>,
 ) -> ApiResult<Refund> {
     diesel::update(o::table.find(order.id))
         .set((
@@ -267,6 +268,7 @@ pub fn insert_refund(
             r::points_clawed_back.eq(clawed),
             r::points_returned.eq(returned),
             r::points_balance_after.eq(balance_after),
+            r::created_at.eq(now),
         ))
         .returning(Refund::as_returning())
         .get_result(conn)?)

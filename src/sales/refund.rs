@@ -138,6 +138,7 @@ pub fn refund(
         clawed,
         returned,
         balance_after,
+        now,
     )?;
     for code in &coupons_returned {
         let returned =

@@ -289,7 +289,7 @@ pub fn record_sale(
     fn column<T: Clone>(lines: &[Line], f: impl Fn(&Line) -> T) -> Vec<T> {
         lines.iter().map(f).collect()
     }
-    Ok(crate::db::CachedSql::new(
+    Ok(crate::db::CachedSql::new(concat!(
         "WITH o AS ( \
              INSERT INTO orders (id, external_id, channel, store_id, customer_id, occurred_at, pricing, \
                  total_amount, tier_discount, coupon_discount, points_redeemed, points_offset, paid_amount, \
@@ -304,7 +304,9 @@ pub fn record_sale(
                  ?::numeric[], ?::numeric[], ?::int[], ?::numeric[], ?::numeric[]) AS l), \
          events AS ( \
              INSERT INTO events (id, type, occurred_at, subject_id, data) \
-             SELECT e.id, e.type, CURRENT_TIMESTAMP, e.subject_id, e.data \
+             SELECT e.id, e.type, ",
+        crate::event_time_sql!(),
+        ", e.subject_id, e.data \
              FROM o, unnest(?::uuid[], ?::text[], ?::uuid[], ?::jsonb[]) AS e(id, type, subject_id, data)), \
          pts AS (SELECT ?::uuid AS customer, ?::text AS actor, ?::timestamptz AS at, ?::bigint AS balance, \
                      ?::bigint AS debt, ?::uuid AS lot_id, ?::bigint AS lot_points, \
@@ -326,7 +328,7 @@ pub fn record_sale(
              UPDATE points_accounts a SET balance = pts.balance, debt = pts.debt, updated_at = now() \
              FROM o, pts WHERE a.customer_id = pts.customer AND EXISTS (SELECT 1 FROM entries)) \
          SELECT * FROM o",
-    )
+    ))
     .bind::<SqlUuid, _>(head.id)
     .bind::<Text, _>(head.external_id)
     .bind::<Text, _>(head.channel)

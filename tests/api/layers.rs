@@ -30,7 +30,7 @@ const DOMAINS: &[&str] = &[
     "analytics",
 ];
 const USE_CASES: &[&str] = &["customer_flows", "sales"];
-const TOP: &[&str] = &["jobs", "import", "openapi", "ops", "server", "app", "api_routes", "openapi_document"];
+const TOP: &[&str] = &["jobs", "import", "openapi", "ops", "server", "demo", "app", "api_routes", "openapi_document"];
 /// Items of the crate root every layer may name: the shared state handlers receive.
 const SHARED: &[&str] = &["AppState"];
 

@@ -12,6 +12,7 @@ mod checkout;
 mod conventions;
 mod coupons;
 mod customers;
+mod demo;
 mod erasure;
 mod events;
 mod import;
