@@ -72,7 +72,7 @@ impl Person {
 pub fn phone(seed: u64, index: u32) -> String {
     let key = mix(seed);
     let mut factor = (key % 5_000_000) * 2 + 1;
-    if factor % 5 == 0 {
+    if factor.is_multiple_of(5) {
         factor += 2;
     }
     let offset = (key >> 24) % 100_000_000;

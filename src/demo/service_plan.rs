@@ -20,6 +20,9 @@ pub enum LeadMove {
     Convert,
 }
 
+/// A cart's lines: `(index into catalogue::SKUS, quantity)`.
+pub type Cart = Vec<(usize, i32)>;
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct LeadPlan {
     pub at: DateTime<Utc>,
@@ -29,13 +32,12 @@ pub struct LeadPlan {
     pub city: &'static str,
     pub district: &'static str,
     pub category: &'static str,
-    /// A cart's lines: `(index into catalogue::SKUS, quantity)`.
-    pub items: Vec<(usize, i32)>,
+    pub items: Cart,
     pub estimated_value: Decimal,
     pub notes: Option<&'static str>,
     pub moves: Vec<(DateTime<Utc>, LeadMove)>,
     /// A won cart: when it was ordered, and what.
-    pub won_order: Option<(DateTime<Utc>, Vec<(usize, i32)>)>,
+    pub won_order: Option<(DateTime<Utc>, Cart)>,
     /// Won with the customer's first order (a lead that brought a customer in).
     pub links_first_order: bool,
 }
