@@ -32,7 +32,7 @@ const DOMAINS: &[&str] = &[
 const USE_CASES: &[&str] = &["customer_flows", "sales"];
 const TOP: &[&str] = &["jobs", "import", "openapi", "ops", "server", "demo", "app", "api_routes", "openapi_document"];
 /// Items of the crate root every layer may name: the shared state handlers receive.
-const SHARED: &[&str] = &["AppState"];
+const SHARED: &[&str] = &["AppState", "event_time_sql"];
 
 fn level(module: &str) -> Option<usize> {
     if FOUNDATION.contains(&module) {
