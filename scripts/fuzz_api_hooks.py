@@ -22,6 +22,10 @@ every check still runs on every response, and each failure set aside is written 
    calls in ROW_BY_ROW read each row on its own (SPEC §7: one bad row never sinks the others), so a row that
    breaks the row schema is answered in its place, inside a 200, with the problem the single call gives it.
    Set aside only when the 200 shows such a row refusal.
+
+5. Oversized bodies. ST201 lists the 4xx it takes as a rejection and 413 is not among them, yet SPEC §2
+   answers a body over the size limit with 413 before reading it (so before any schema rule could be
+   applied). Set aside only when the answer is that 413 `payload_too_large`.
 """
 
 from __future__ import annotations
@@ -332,6 +336,8 @@ def _row_refused_in_place(case, response):
 @schemathesis.hook
 def filter_failure(context, failure, case, response):
     if getattr(failure, "code", None) == "ST201":
+        if response.status_code == 413 and (_problem(response) or {}).get("code") == "payload_too_large":
+            return _dropped(failure, case, response, "body over the size limit, refused unread")
         if _row_refused_in_place(case, response):
             return _dropped(failure, case, response, "bulk row refused in place")
         return True

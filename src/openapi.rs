@@ -245,6 +245,14 @@ fn refine_schemas(doc: &mut Value) {
     variant(schemas, "StaffInput", "StaffCreate", &["name"], &[], "A new staff member: `name` is required.");
     variant(
         schemas,
+        "SubscriptionInput",
+        "SubscriptionCreate",
+        &["url", "event_types"],
+        &[],
+        "A new subscription: `url` and `event_types` are required.",
+    );
+    variant(
+        schemas,
         "CustomerInput",
         "CustomerPatch",
         &[],
@@ -282,6 +290,7 @@ fn refine_schemas(doc: &mut Value) {
         ("create_staff", "StaffCreate"),
         ("update_customer", "CustomerPatch"),
         ("create_campaign", "CampaignCreate"),
+        ("create_webhook_subscription", "SubscriptionCreate"),
     ];
     if let Some(paths) = doc["paths"].as_object_mut() {
         for op in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|ops| ops.values_mut()) {

@@ -95,8 +95,10 @@ pub fn document(doc: &mut Value) {
         mapping.insert(event_type.to_string(), json!(reference));
         webhooks.insert(event_type.to_string(), webhook(event_type, description));
     }
-    if schemas.get("SubscriptionInput").is_some() {
-        schemas["SubscriptionInput"]["properties"]["event_types"]["items"] = json!({"enum": EVENT_TYPES});
+    for input in ["SubscriptionInput", "SubscriptionCreate"] {
+        if schemas.get(input).is_some() {
+            schemas[input]["properties"]["event_types"]["items"] = json!({"enum": EVENT_TYPES});
+        }
     }
     let example = schemas["Event"]["example"].take();
     schemas["Event"] = json!({
