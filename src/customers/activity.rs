@@ -15,15 +15,13 @@
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Date, Nullable, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, Date, Text, Uuid as SqlUuid};
 use uuid::Uuid;
 
 use super::lifecycle::{self, LifecycleStage, OrderHistory};
 use crate::http::error::ApiResult;
 
 const FOLLOWER: &str = "customer_activity";
-/// Events read per transaction of the follower.
-const BATCH: i64 = 5000;
 /// The events that change a customer's order history or profile.
 const EVENT_TYPES: &[&str] =
     &["order.created", "order.refunded", "customer.created", "customer.updated", "customer.merged", "customer.erased"];
@@ -80,61 +78,16 @@ pub fn refresh(conn: &mut PgConnection, customers: &[Uuid], tz: Tz) -> ApiResult
     Ok(())
 }
 
-#[derive(QueryableByName)]
-struct Batch {
-    #[diesel(sql_type = Nullable<BigInt>)]
-    last_seq: Option<i64>,
-    #[diesel(sql_type = Array<SqlUuid>)]
-    customers: Vec<Uuid>,
-}
-
 /// Reads the outbox from where the follower stopped and refreshes every customer it names, one
 /// batch per transaction. Another instance following at the same moment makes this one wait for
 /// it and then go on from where it stopped, so callers that need the activity current (a preview,
 /// a campaign run) can call this first. Returns how many customers were refreshed.
 pub fn follow(conn: &mut PgConnection, tz: Tz) -> ApiResult<i64> {
-    crate::events::sequence_pending(conn)?;
-    let mut refreshed = 0;
-    loop {
-        let done = conn.transaction(|conn| {
-            let cursor: i64 = diesel::sql_query("SELECT last_seq FROM outbox_followers WHERE name = $1 FOR UPDATE")
-                .bind::<Text, _>(FOLLOWER)
-                .get_result::<LastSeq>(conn)?
-                .last_seq;
-            let batch: Batch = diesel::sql_query(
-                "WITH batch AS (SELECT seq, type, subject_id, data FROM events WHERE seq > $1 ORDER BY seq LIMIT $2)
-                 SELECT (SELECT max(seq) FROM batch) AS last_seq,
-                        ARRAY(SELECT DISTINCT id FROM (
-                            SELECT subject_id AS id FROM batch WHERE type = ANY($3)
-                            UNION ALL
-                            SELECT (data->>'source_customer_id')::uuid FROM batch WHERE type = 'customer.merged'
-                        ) named WHERE id IS NOT NULL) AS customers",
-            )
-            .bind::<BigInt, _>(cursor)
-            .bind::<BigInt, _>(BATCH)
-            .bind::<Array<Text>, _>(EVENT_TYPES)
-            .get_result(conn)?;
-            let Some(last_seq) = batch.last_seq else {
-                return Ok::<_, crate::http::error::ApiError>(true);
-            };
-            refresh(conn, &batch.customers, tz)?;
-            diesel::sql_query("UPDATE outbox_followers SET last_seq = $2 WHERE name = $1")
-                .bind::<Text, _>(FOLLOWER)
-                .bind::<BigInt, _>(last_seq)
-                .execute(conn)?;
-            refreshed += batch.customers.len() as i64;
-            Ok(false)
-        })?;
-        if done {
-            return Ok(refreshed);
-        }
-    }
-}
-
-#[derive(QueryableByName)]
-struct LastSeq {
-    #[diesel(sql_type = BigInt)]
-    last_seq: i64,
+    crate::events::follower::follow(conn, FOLLOWER, EVENT_TYPES, |conn, events| {
+        let customers = crate::events::follower::ids(events, |e| vec![e.subject_id, e.data_id("source_customer_id")]);
+        refresh(conn, &customers, tz)?;
+        Ok(customers.len() as i64)
+    })
 }
 
 /// The follower as a minute sweep (`jobs::SWEEPS`).

@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod contract;
+pub mod follower;
 pub mod types;
 
 use chrono::{DateTime, Utc};

@@ -273,6 +273,7 @@ pub fn run(config: &Config, url: &str, options: Options) -> Result<Summary, Stri
             (run, rejects, None)
         }
     };
+    let follower = FollowAlong::start(url, tz)?;
     let mut progress = progress::Progress::new(kind, source.size, run.next.byte(), run.counts.read);
     let mut ahead: Option<Record> = None;
     loop {
@@ -286,6 +287,7 @@ pub fn run(config: &Config, url: &str, options: Options) -> Result<Summary, Stri
     }
     // Segments read `customer_facts`, which follows the events this run wrote: bring it (and each
     // customer's order activity) up to date before saying the import is done.
+    follower.finish()?;
     crate::customers::activity::follow(&mut conn, tz).map_err(err)?;
     runs::finish(&mut conn, &identity, &run, &who, clock.now()).map_err(err)?;
     let seconds = progress.finish();
@@ -296,6 +298,37 @@ pub fn run(config: &Config, url: &str, options: Options) -> Result<Summary, Stri
         None
     };
     Ok(Summary { kind: options.kind, counts: run.counts, rejects: rejects_file, seconds, resumed_after_rows })
+}
+
+/// Follows the outbox on a second connection while the batches commit, so the segment facts keep
+/// up on the other core instead of being caught up after the last batch.
+struct FollowAlong {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    handle: std::thread::JoinHandle<Result<(), String>>,
+}
+
+impl FollowAlong {
+    const PAUSE: std::time::Duration = std::time::Duration::from_millis(200);
+
+    fn start(url: &str, tz: chrono_tz::Tz) -> Result<FollowAlong, String> {
+        let mut conn = crate::db::connect(url)?;
+        conn.batch_execute("SET jit = off").map_err(|e| e.to_string())?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let handle = std::thread::spawn(move || {
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                crate::customers::activity::follow(&mut conn, tz).map_err(|e| e.to_string())?;
+                std::thread::sleep(Self::PAUSE);
+            }
+            Ok(())
+        });
+        Ok(FollowAlong { stop, handle })
+    }
+
+    fn finish(self) -> Result<(), String> {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.handle.join().map_err(|_| "the segment facts' follower stopped unexpectedly".to_string())?
+    }
 }
 
 /// The next batch (at least `rows` rows unless the file ends first, ending where a unit ends) and

@@ -1,0 +1,103 @@
+//! Followers of the outbox: tables derived from what happened (order activity, sales summaries,
+//! co-purchase), kept current from the feed instead of inside the change's own transaction (SPEC
+//! §13: a row per store per day written by every sale would make a store's tills wait on one lock).
+//!
+//! Each follower has a cursor (`outbox_followers.last_seq`). It reads one batch of events per
+//! transaction with its cursor row locked, so a second instance following at the same moment waits
+//! and then goes on from where the first stopped: no event is applied twice or skipped.
+
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Jsonb, Nullable, Text, Uuid as SqlUuid};
+use uuid::Uuid;
+
+use crate::http::error::{ApiError, ApiResult};
+
+/// Events read per transaction.
+const BATCH: i64 = 5000;
+
+/// An event as a follower reads it.
+#[derive(Debug, Clone, QueryableByName)]
+pub struct Followed {
+    #[diesel(sql_type = Text)]
+    pub event_type: String,
+    #[diesel(sql_type = Nullable<SqlUuid>)]
+    pub subject_id: Option<Uuid>,
+    #[diesel(sql_type = Jsonb)]
+    pub data: serde_json::Value,
+}
+
+impl Followed {
+    /// An id the payload carries under `key` (`order_id`, `source_customer_id`).
+    pub fn data_id(&self, key: &str) -> Option<Uuid> {
+        self.data.get(key)?.as_str()?.parse().ok()
+    }
+}
+
+#[derive(QueryableByName)]
+struct Cursor {
+    #[diesel(sql_type = BigInt)]
+    last_seq: i64,
+}
+
+#[derive(QueryableByName)]
+struct Horizon {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    last_seq: Option<i64>,
+}
+
+/// Hands every event of `types` after follower `name`'s cursor to `apply`, a batch per transaction,
+/// until the feed is read. Returns the sum of what `apply` returned.
+pub fn follow(
+    conn: &mut PgConnection,
+    name: &str,
+    types: &[&str],
+    mut apply: impl FnMut(&mut PgConnection, &[Followed]) -> ApiResult<i64>,
+) -> ApiResult<i64> {
+    let mut total = 0;
+    loop {
+        // The sequencer stamps a bounded number of events per call: stamp before every batch, so
+        // a backlog larger than one call is followed to its end.
+        crate::events::sequence_pending(conn)?;
+        let done = conn.transaction(|conn| {
+            let cursor = diesel::sql_query("SELECT last_seq FROM outbox_followers WHERE name = $1 FOR UPDATE")
+                .bind::<Text, _>(name)
+                .get_result::<Cursor>(conn)?
+                .last_seq;
+            let horizon = diesel::sql_query(
+                "SELECT max(seq) AS last_seq FROM (SELECT seq FROM events WHERE seq > $1 ORDER BY seq LIMIT $2) batch",
+            )
+            .bind::<BigInt, _>(cursor)
+            .bind::<BigInt, _>(BATCH)
+            .get_result::<Horizon>(conn)?
+            .last_seq;
+            let Some(last_seq) = horizon else {
+                return Ok::<_, ApiError>(true);
+            };
+            let events: Vec<Followed> = diesel::sql_query(
+                "SELECT type AS event_type, subject_id, data FROM events
+                 WHERE seq > $1 AND seq <= $2 AND type = ANY($3) ORDER BY seq",
+            )
+            .bind::<BigInt, _>(cursor)
+            .bind::<BigInt, _>(last_seq)
+            .bind::<Array<Text>, _>(types)
+            .load(conn)?;
+            if !events.is_empty() {
+                total += apply(conn, &events)?;
+            }
+            diesel::sql_query("UPDATE outbox_followers SET last_seq = $2 WHERE name = $1")
+                .bind::<Text, _>(name)
+                .bind::<BigInt, _>(last_seq)
+                .execute(conn)?;
+            Ok(false)
+        })?;
+        if done {
+            return Ok(total);
+        }
+    }
+}
+
+/// The distinct ids `pick` finds in `events`, in first-seen order.
+pub fn ids(events: &[Followed], pick: impl Fn(&Followed) -> Vec<Option<Uuid>>) -> Vec<Uuid> {
+    let mut seen = std::collections::HashSet::new();
+    events.iter().flat_map(pick).flatten().filter(|id| seen.insert(*id)).collect()
+}
