@@ -1,5 +1,6 @@
 //! retail-crm: a headless retail CRM API. `app()` builds the HTTP application; `serve` runs it.
 
+pub mod analytics;
 pub mod audit;
 pub mod auth_clients;
 pub mod campaigns;
@@ -107,6 +108,7 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     jobs::api::configure(cfg);
     events::api::configure(cfg);
     webhooks::configure(cfg);
+    analytics::api::configure(cfg);
     audit::api::configure(cfg);
 }
 

@@ -36,6 +36,7 @@ pub const API_VERSION: &str = "1.0.0";
         (name = "segments", description = "Audiences defined by profile, consent and order history, and rule tags"),
         (name = "events", description = "The event feed (transactional outbox)"),
         (name = "webhooks", description = "Signed webhooks (Standard Webhooks): subscriptions, deliveries, replay and secret rotation"),
+        (name = "analytics", description = "Reports: the dashboard, sales, lifecycle and RFM, from summary tables that follow the sales"),
         (name = "audit", description = "Append-only audit log"),
     )
 )]

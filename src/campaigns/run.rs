@@ -7,6 +7,7 @@
 //! the same run at once; should two ever decide the same customer, the second batch finds the key
 //! taken, rolls back whole and goes on without them.
 
+use crate::orders::co_purchase::{recommend, Matrix};
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -275,49 +276,6 @@ fn contacts(
     Ok(rows.into_iter().map(|r| (r.id, r)).collect())
 }
 
-/// Customers who bought each pair of categories: the co-purchase the recommendations read.
-pub type CoPurchase = HashMap<String, Vec<(String, i64)>>;
-
-fn co_purchase(conn: &mut PgConnection) -> ApiResult<CoPurchase> {
-    #[derive(QueryableByName)]
-    struct Pair {
-        #[diesel(sql_type = Text)]
-        bought: String,
-        #[diesel(sql_type = Text)]
-        also: String,
-        #[diesel(sql_type = BigInt)]
-        customers: i64,
-    }
-    let pairs: Vec<Pair> = diesel::sql_query(
-        "SELECT a.category AS bought, b.category AS also, count(*) AS customers
-         FROM customer_categories a JOIN customer_categories b
-           ON b.customer_id = a.customer_id AND b.category <> a.category
-         GROUP BY 1, 2",
-    )
-    .load(conn)?;
-    let mut out: CoPurchase = HashMap::new();
-    for p in pairs {
-        out.entry(p.bought).or_default().push((p.also, p.customers));
-    }
-    Ok(out)
-}
-
-/// The categories most often bought by those who bought what this customer bought, leaving out
-/// what they bought recently: the item-to-item co-purchase of SPEC §13, by category.
-pub fn recommend(bought: &[String], bought_recently: &[String], matrix: &CoPurchase, n: usize) -> Vec<String> {
-    let mut score: HashMap<&str, i64> = HashMap::new();
-    for category in bought {
-        for (also, customers) in matrix.get(category).map(Vec::as_slice).unwrap_or_default() {
-            if !bought_recently.contains(also) {
-                *score.entry(also.as_str()).or_default() += customers;
-            }
-        }
-    }
-    let mut ranked: Vec<(&str, i64)> = score.into_iter().collect();
-    ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    ranked.into_iter().take(n).map(|(c, _)| c.to_string()).collect()
-}
-
 /// What one customer's decision came to.
 #[derive(Debug, Clone)]
 pub struct Outcome {
@@ -388,9 +346,11 @@ enum Batch {
 /// the campaign stopped being active. Returns what this call did.
 pub fn run(conn: &mut PgConnection, plan: &Plan, run: &str, ctx: RunContext, tz: Tz) -> ApiResult<Tally> {
     let mut total = Tally::default();
-    let mut recommendations: Option<CoPurchase> = None;
+    let mut recommendations: Option<Matrix> = None;
     if model::message(&plan.actions).is_some_and(|(_, t)| t.contains("recommended_categories")) {
-        recommendations = Some(co_purchase(conn)?);
+        // What goes together follows the outbox: bring it to now, as the activity is for the audience.
+        crate::orders::co_purchase::follow(conn)?;
+        recommendations = Some(crate::orders::co_purchase::matrix(conn, "category", None)?);
     }
     loop {
         let started = std::time::Instant::now();
@@ -429,7 +389,7 @@ fn batch(
     run: &str,
     ctx: RunContext,
     tz: Tz,
-    matrix: Option<&CoPurchase>,
+    matrix: Option<&Matrix>,
 ) -> ApiResult<Batch> {
     let id = plan.campaign.id;
     diesel::sql_query(
@@ -629,7 +589,7 @@ fn record(
     codes: &HashMap<(Uuid, String), String>,
     contacts: &HashMap<Uuid, ContactRow>,
     ctx: RunContext,
-    matrix: Option<&CoPurchase>,
+    matrix: Option<&Matrix>,
 ) -> ApiResult<Tally> {
     let now = ctx.at.now;
     let mut tally = Tally::default();
@@ -660,8 +620,12 @@ fn record(
         if let (true, Some((channel, template)), Some(row)) =
             (reached, model::message(&plan.actions), contacts.get(&o.customer_id))
         {
-            let recommended =
-                matrix.map(|m| recommend(&row.bought, &row.bought_recently, m, CATEGORIES_NAMED)).unwrap_or_default();
+            let recommended: Vec<String> = matrix
+                .map(|m| recommend(&row.bought, &row.bought_recently, m, CATEGORIES_NAMED))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(category, _)| category)
+                .collect();
             let values: HashMap<&str, String> = [
                 ("name", row.name.clone().unwrap_or_default()),
                 ("tier", row.tier_name.clone().unwrap_or_default()),
@@ -797,21 +761,4 @@ fn still_reachable(conn: &mut PgConnection, ids: &[Uuid]) -> ApiResult<HashMap<U
     .bind::<Array<SqlUuid>, _>(ids)
     .load(conn)?;
     Ok(rows.into_iter().map(|r| (r.id, (r.live, r.granted))).collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn recommendations_rank_co_purchases_and_leave_out_recent_buys() {
-        let matrix: CoPurchase = [
-            ("童装".to_string(), vec![("玩具".to_string(), 40), ("女装".to_string(), 25), ("鞋".to_string(), 5)]),
-            ("女装".to_string(), vec![("鞋".to_string(), 30), ("童装".to_string(), 25)]),
-        ]
-        .into();
-        let bought = vec!["童装".to_string(), "女装".to_string()];
-        assert_eq!(recommend(&bought, &[], &matrix, 3), vec!["玩具", "鞋", "女装"]);
-        assert_eq!(recommend(&bought, &["鞋".to_string()], &matrix, 3), vec!["玩具", "女装", "童装"]);
-    }
 }

@@ -184,7 +184,7 @@ fn lookup_result(card: TillCard, unmasked: bool, now: DateTime<Utc>, today: chro
         })
         .collect();
     LookupResult {
-        customer: CustomerView::build(card.customer, card.tags, card.identities, stage, unmasked),
+        customer: CustomerView::build(card.customer, card.tags, card.identities, stage, card.rfm, unmasked),
         membership,
         points,
         coupons,

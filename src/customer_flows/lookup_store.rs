@@ -24,6 +24,8 @@ pub struct TillCard {
     /// `None` for a customer who is not a member.
     pub member: Option<Member>,
     pub coupons: Vec<UsableCoupon>,
+    /// The latest RFM snapshot's scores, when the customer has them.
+    pub rfm: Option<crate::customers::rfm::Scores>,
 }
 
 #[derive(Debug)]
@@ -99,6 +101,8 @@ struct Row {
     coupon_expires_at: Vec<DateTime<Utc>>,
     #[diesel(sql_type = Nullable<Array<Date>>)]
     order_days: Option<Vec<NaiveDate>>,
+    #[diesel(sql_type = Nullable<diesel::sql_types::Jsonb>)]
+    rfm: Option<serde_json::Value>,
 }
 
 /// The customer who holds the identity `(kind, value)` with everything the till shows, at `now`;
@@ -166,5 +170,6 @@ pub fn till_card(
         })
         .collect();
     let history = OrderHistory::from_days(&r.order_days.unwrap_or_default(), today);
-    Ok(Some(TillCard { customer: r.customer, tags: r.tags, identities, history, member, coupons }))
+    let rfm = r.rfm.and_then(|v| serde_json::from_value(v).ok());
+    Ok(Some(TillCard { customer: r.customer, tags: r.tags, identities, history, member, coupons, rfm }))
 }

@@ -17,7 +17,11 @@ SELECT c.id, c.name, c.gender, c.birthday, c.phone, c.email, c.city, c.district,
        a.balance AS points_balance, a.debt AS points_debt,
        lots.lot_ids, lots.lot_remaining, lots.lot_available_at, lots.lot_expires_at,
        cp.coupon_codes, cp.coupon_template_ids, cp.coupon_names, cp.coupon_kinds, cp.coupon_expires_at,
-       ca.order_days
+       ca.order_days,
+       (SELECT jsonb_build_object('r', rf.r, 'f', rf.f, 'm', rf.m, 'segment', rf.segment,
+                                  'recency_days', rf.recency_days, 'frequency', rf.frequency,
+                                  'monetary', rf.monetary::text, 'as_of', rs.as_of, 'rfm_map', rs.map)
+          FROM customer_rfm rf CROSS JOIN rfm_snapshot rs WHERE rf.customer_id = c.id) AS rfm
   FROM p
   JOIN customer_identities ci ON ci.kind = p.kind AND ci.value = p.value
   JOIN customers c ON c.id = ci.customer_id

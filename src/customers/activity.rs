@@ -4,7 +4,9 @@
 //! A follower of the outbox keeps it current, never the sale's transaction (SPEC §13: a row per
 //! customer written by every sale would make a member's tills wait on each other for nothing).
 //! Whenever an order, a refund, a merge or an erasure names a customer, that customer's rows are
-//! recomputed whole from their orders, so they always equal a recomputation from scratch.
+//! recomputed whole from their orders, so they always equal a recomputation from scratch. It also
+//! holds each customer's usual interval between orders (churn by their own rhythm, SPEC §13) and
+//! each category's buying days (the repurchase interval).
 //!
 //! A counted order is one not fully refunded; spend is what was paid net of refunds.
 //!
@@ -15,7 +17,7 @@
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Date, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Date, Text, Uuid as SqlUuid};
 use uuid::Uuid;
 
 use super::lifecycle::{self, LifecycleStage, OrderHistory};
@@ -38,11 +40,26 @@ const REFRESH_ACTIVITY: &str = "
           FROM orders o
           WHERE o.customer_id = ANY($1) AND NOT (o.paid_amount > 0 AND o.refunded_amount >= o.paid_amount)) counted
     GROUP BY customer_id";
+/// A customer's own rhythm: the median of the days between their distinct order days, once there
+/// are at least `RHYTHM_MIN_GAPS` of them (fewer is not yet a habit).
+const REFRESH_RHYTHM: &str = "
+    UPDATE customer_activity act SET usual_interval_days = g.median
+    FROM (SELECT customer_id, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY gap)::numeric, 1) AS median
+          FROM (SELECT a.customer_id, d - lag(d) OVER (PARTITION BY a.customer_id ORDER BY d) AS gap
+                FROM customer_activity a, unnest(a.order_days) d
+                WHERE a.customer_id = ANY($1)) gaps
+          WHERE gap > 0
+          GROUP BY customer_id
+          HAVING count(*) >= $2) g
+    WHERE act.customer_id = g.customer_id";
+/// Gaps between buying days needed before a customer has a usual interval.
+pub const RHYTHM_MIN_GAPS: i64 = 2;
 const REFRESH_CATEGORIES: &str = "
-    INSERT INTO customer_categories (customer_id, category, orders, quantity, spend, last_bought_on)
+    INSERT INTO customer_categories (customer_id, category, orders, quantity, spend, last_bought_on, bought_days)
     SELECT o.customer_id, l.category, count(DISTINCT o.id), sum(l.quantity - l.refunded_quantity),
            sum(round(l.discounted_amount * (l.quantity - l.refunded_quantity) / l.quantity, 2)),
-           max((o.occurred_at AT TIME ZONE $2)::date)
+           max((o.occurred_at AT TIME ZONE $2)::date),
+           array_agg(DISTINCT (o.occurred_at AT TIME ZONE $2)::date ORDER BY (o.occurred_at AT TIME ZONE $2)::date)
     FROM orders o JOIN order_lines l ON l.order_id = o.id
     WHERE o.customer_id = ANY($1) AND l.category IS NOT NULL AND l.quantity > l.refunded_quantity
     GROUP BY 1, 2";
@@ -74,6 +91,10 @@ pub fn refresh(conn: &mut PgConnection, customers: &[Uuid], tz: Tz) -> ApiResult
     for statement in [REFRESH_ACTIVITY, REFRESH_CATEGORIES] {
         diesel::sql_query(statement).bind::<Array<SqlUuid>, _>(customers).bind::<Text, _>(tz.name()).execute(conn)?;
     }
+    diesel::sql_query(REFRESH_RHYTHM)
+        .bind::<Array<SqlUuid>, _>(customers)
+        .bind::<BigInt, _>(RHYTHM_MIN_GAPS)
+        .execute(conn)?;
     diesel::sql_query(REFRESH_FACTS).bind::<Array<SqlUuid>, _>(customers).execute(conn)?;
     Ok(())
 }

@@ -7,6 +7,7 @@ pub mod bulk_store;
 pub mod bulk_upsert;
 pub mod lifecycle;
 pub mod model;
+pub mod rfm;
 pub mod rules;
 pub mod service;
 pub mod store;

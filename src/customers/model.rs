@@ -232,7 +232,10 @@ pub fn view_example(masked: bool) -> Value {
         "source_channel": "pos", "home_store_id": null,
         "consents": {"marketing_sms": {"granted": true, "granted_at": "2026-11-23T08:00:00Z", "revoked_at": null}},
         "tags": ["vip"], "attributes": {}, "identities": [{"kind": "phone", "value": phone, "created_at": "2026-11-23T08:00:00Z"}],
-        "status": "active", "merged_into": null, "lifecycle_stage": "active", "pii_masked": masked, "version": 1,
+        "status": "active", "merged_into": null, "lifecycle_stage": "active",
+        "rfm": {"r": 5, "f": 4, "m": 4, "segment": "champions", "recency_days": 6, "frequency": 9,
+                "monetary": "4820.00", "as_of": "2026-11-23", "rfm_map": "v1"},
+        "pii_masked": masked, "version": 1,
         "created_at": "2026-11-23T08:00:00Z", "updated_at": "2026-11-23T08:00:00Z"})
 }
 
@@ -263,6 +266,9 @@ pub struct CustomerView {
     /// Where the customer stands today, from their order history (SPEC §9; it follows orders
     /// within a minute).
     pub lifecycle_stage: super::lifecycle::LifecycleStage,
+    /// RFM scores and segment in the latest daily snapshot (SPEC §13); null for a customer without
+    /// orders in its 365 days, or before the first snapshot.
+    pub rfm: Option<super::rfm::Scores>,
     /// True when phone, email, address and birthday are masked (the token lacks `customers:pii`).
     pub pii_masked: bool,
     pub version: i32,
@@ -276,6 +282,7 @@ impl CustomerView {
         tags: Vec<String>,
         identities: Vec<(String, String, DateTime<Utc>)>,
         lifecycle_stage: super::lifecycle::LifecycleStage,
+        rfm: Option<super::rfm::Scores>,
         unmasked: bool,
     ) -> CustomerView {
         let mask = |value: Option<String>, f: fn(&str) -> String| value.map(|v| if unmasked { v } else { f(&v) });
@@ -321,6 +328,7 @@ impl CustomerView {
             status: c.status,
             merged_into: c.merged_into,
             lifecycle_stage,
+            rfm,
             pii_masked: !unmasked,
             version: c.version,
             created_at: c.created_at,

@@ -28,6 +28,7 @@ pub fn views(
 ) -> ApiResult<Vec<CustomerView>> {
     let ids: Vec<Uuid> = customers.iter().map(|c| c.id).collect();
     let mut stages = super::activity::stages(conn, &ids, today)?;
+    let mut scores = super::rfm::of_customers(conn, &ids)?;
     let mut tags: HashMap<Uuid, Vec<String>> = HashMap::new();
     for (id, tag) in store::tags_of(conn, &ids)? {
         tags.entry(id).or_default().push(tag);
@@ -45,6 +46,7 @@ pub fn views(
                 tags.remove(&id).unwrap_or_default(),
                 identities.remove(&id).unwrap_or_default(),
                 stages.remove(&id).unwrap_or(super::lifecycle::LifecycleStage::Prospect),
+                scores.remove(&id),
                 unmasked,
             )
         })

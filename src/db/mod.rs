@@ -183,3 +183,17 @@ where
 pub fn connect(url: &str) -> Result<PgConnection, String> {
     PgConnection::establish(url).map_err(|e| format!("cannot connect to the database: {e}"))
 }
+
+/// How many rows are in one of two queries and not in the other, as multisets: zero when a table
+/// a follower keeps equals its recomputation from scratch.
+pub fn rows_differing(conn: &mut PgConnection, kept: &str, recomputed: &str) -> ApiResult<i64> {
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let sql = format!(
+        "SELECT count(*) AS n FROM (((({kept}) EXCEPT ALL ({recomputed}))) UNION ALL ((({recomputed}) EXCEPT ALL ({kept})))) d"
+    );
+    Ok(diesel::RunQueryDsl::get_result::<Count>(diesel::sql_query(sql), conn)?.n)
+}

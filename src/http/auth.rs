@@ -299,6 +299,7 @@ scopes! {
     EventsRead => "events:read",
     WebhooksWrite => "webhooks:write",
     StaffRead => "staff:read",
+    AnalyticsRead => "analytics:read",
     Admin => "admin",
 }
 

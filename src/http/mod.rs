@@ -302,11 +302,40 @@ pub fn report_window(
     Ok((from, to))
 }
 
+/// A report's business days `from..=to`: missing `to` is today, missing `from` the 30 days up to
+/// `to`; `from` no later than `to`, at most 366 days in all (422 naming `to`).
+pub fn day_window(
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+    today: chrono::NaiveDate,
+) -> Result<(chrono::NaiveDate, chrono::NaiveDate), ApiError> {
+    let to = to.unwrap_or(today);
+    let from = from.unwrap_or(to - chrono::Duration::days(DEFAULT_REPORT_DAYS - 1));
+    if from > to {
+        return Err(ApiError::invalid("to", "must not be before from"));
+    }
+    if (to - from).num_days() + 1 > MAX_REPORT_DAYS {
+        return Err(ApiError::invalid("to", format!("a report window spans at most {MAX_REPORT_DAYS} days")));
+    }
+    Ok((from, to))
+}
+
 #[cfg(test)]
 mod report_window_tests {
     use chrono::{Duration, TimeZone, Utc};
 
     use super::*;
+
+    #[test]
+    fn day_windows_default_to_30_days_and_span_at_most_366() {
+        let day = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let today = day(2026, 11, 30);
+        assert_eq!(day_window(None, None, today).unwrap(), (day(2026, 11, 1), today));
+        assert!(day_window(Some(day(2025, 11, 30)), Some(today), today).is_ok());
+        assert!(day_window(Some(day(2025, 11, 29)), Some(today), today).is_err());
+        assert!(day_window(Some(today), Some(day(2026, 11, 29)), today).is_err());
+        assert_eq!(day_window(Some(today), Some(today), today).unwrap(), (today, today));
+    }
 
     #[test]
     fn windows_default_to_the_last_30_days_and_span_at_most_366() {

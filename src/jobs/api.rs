@@ -12,11 +12,11 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(run_job).service(run_sweep);
 }
 
-/// Run a daily job (`points_expiry` or `tier_review`) for today's business date, unless it already
-/// ran today (409 `job_already_ran`). The scheduler runs both every day by itself.
+/// Run a daily job (`points_expiry`, `tier_review`, `rule_tags` or `rfm`) for today's business date,
+/// unless it already ran today (409 `job_already_ran`). The scheduler runs each every day by itself.
 #[utoipa::path(
     tag = "loyalty", operation_id = "run_job",
-    params(("job" = String, Path, description = "`points_expiry` or `tier_review`")),
+    params(("job" = String, Path, description = "`points_expiry`, `tier_review`, `rule_tags` or `rfm`")),
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "What the run did", body = JobReport),
@@ -30,7 +30,7 @@ async fn run_job(auth: Auth<Admin>, state: web::Data<AppState>, job: web::Path<S
     auth.require_chain_wide()?;
     let job = job.into_inner();
     let Some(job) = JOBS.iter().find(|j| **j == job) else {
-        return Err(ApiError::not_found("job_not_found", "jobs are points_expiry and tier_review"));
+        return Err(ApiError::not_found("job_not_found", "jobs are points_expiry, tier_review, rule_tags and rfm"));
     };
     let now = state.clock.now();
     let tz = state.config.timezone;
@@ -53,11 +53,13 @@ pub struct SweepReport {
     marked: i64,
 }
 
-/// Run a sweep now (`lead_sla`, `ticket_sla`): it marks SLA breaches that fell due. The scheduler
-/// runs every sweep each minute; running one again at once marks nothing new.
+/// Run a sweep now: `lead_sla` and `ticket_sla` mark SLA breaches that fell due; `customer_activity`,
+/// `sales_summary`, `co_purchase` and `campaigns` follow the outbox or the schedule to now (a report
+/// that must include the last minute's orders). The scheduler runs every sweep each minute; running
+/// one again at once does nothing new.
 #[utoipa::path(
     tag = "loyalty", operation_id = "run_sweep",
-    params(("sweep" = String, Path, description = "`lead_sla` or `ticket_sla`")),
+    params(("sweep" = String, Path, description = "`lead_sla`, `ticket_sla`, `customer_activity`, `sales_summary`, `co_purchase` or `campaigns`")),
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "What the run marked", body = SweepReport),
@@ -70,7 +72,10 @@ async fn run_sweep(auth: Auth<Admin>, state: web::Data<AppState>, sweep: web::Pa
     auth.require_chain_wide()?;
     let name = sweep.into_inner();
     let Some((name, sweep)) = SWEEPS.iter().find(|(n, _)| *n == name) else {
-        return Err(ApiError::not_found("sweep_not_found", "sweeps are lead_sla and ticket_sla"));
+        return Err(ApiError::not_found(
+            "sweep_not_found",
+            "sweeps are lead_sla, ticket_sla, customer_activity, sales_summary, co_purchase and campaigns",
+        ));
     };
     let now = state.clock.now();
     let tz = state.config.timezone;

@@ -18,7 +18,7 @@ use crate::http::error::ApiResult;
 use crate::loyalty::ledger;
 use crate::schema::{job_runs, points_lots};
 
-pub const JOBS: &[&str] = &["points_expiry", "tier_review", "rule_tags"];
+pub const JOBS: &[&str] = &["points_expiry", "tier_review", "rule_tags", "rfm"];
 
 /// A sweep runs every minute, not once a day: it marks what fell due (SLA breaches) and is safe to
 /// run again at once (it only touches what it has not marked yet). Returns how many it marked.
@@ -28,6 +28,8 @@ pub const SWEEPS: &[(&str, Sweep)] = &[
     ("lead_sla", crate::leads::sla::sweep),
     ("ticket_sla", crate::tickets::sla::sweep),
     ("customer_activity", crate::customers::activity::sweep),
+    ("sales_summary", crate::analytics::summary::sweep),
+    ("co_purchase", crate::orders::co_purchase::sweep),
     ("campaigns", crate::campaigns::schedule::sweep),
 ];
 const ACTOR: &str = "job";
@@ -40,7 +42,8 @@ const ABANDONED_AFTER_MINUTES: i64 = 60;
 pub struct JobReport {
     pub job: String,
     pub business_date: NaiveDate,
-    /// Members whose points expired or whose tier was reviewed; rule tags evaluated (`rule_tags`).
+    /// Members whose points expired or whose tier was reviewed; rule tags evaluated (`rule_tags`);
+    /// customers scored (`rfm`).
     pub members: i64,
     /// Points written off (expiry), members moved to another tier (review), or customers who
     /// gained or lost a rule tag (`rule_tags`).
@@ -133,6 +136,7 @@ pub fn run(conn: &mut PgConnection, job: &str, now: DateTime<Utc>, tz: Tz) -> Ap
             let at = crate::segments::compile::Evaluation { today: date, now, zone: tz };
             crate::segments::tags::evaluate_all(conn, at)?
         }
+        "rfm" => (crate::customers::rfm::refresh(conn, date, now, tz)?, 0),
         other => return Err(crate::http::error::ApiError::invalid("job", format!("unknown job '{other}'"))),
     };
     let report = JobReport { job: job.to_string(), business_date: date, members, points };

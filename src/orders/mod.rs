@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod bulk_store;
+pub mod co_purchase;
 pub mod rules;
 pub mod store;
 

@@ -86,6 +86,11 @@ fn request(op: &str, w: &World, n: &str) -> Option<Case> {
         }
         "DELETE /v1/webhook-subscriptions/{id}" => case(op_path(op, w.spare_webhook), None, StoreBound),
         "POST /v1/sweeps/{sweep}/run" => case("/v1/sweeps/lead_sla/run".into(), None, StoreBound),
+        // Reports: a store reads its own dashboard and sales, never another's; the rest are the chain's.
+        "GET /v1/analytics/dashboard" | "GET /v1/analytics/sales" => {
+            case(format!("{}?store_id={b}", path(op)), None, StoreBound)
+        }
+        "GET /v1/analytics/lifecycle" | "GET /v1/analytics/rfm" => case(path(op), None, StoreBound),
 
         // Stores and staff.
         "GET /v1/stores" => case(path(op), None, Allowed),

@@ -469,7 +469,7 @@ async fn orders_validate_their_input_and_respect_store_binding() {
         .assert_problem(403, "forbidden");
 }
 
-fn at(rfc3339: &str) -> chrono::DateTime<Utc> {
+pub(crate) fn at(rfc3339: &str) -> chrono::DateTime<Utc> {
     chrono::DateTime::parse_from_rfc3339(rfc3339).map(|t| t.with_timezone(&Utc)).unwrap_or_else(|e| panic!("{e}"))
 }
 

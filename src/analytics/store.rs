@@ -1,0 +1,193 @@
+//! The reports' SQL: each reads summary tables (or one narrow row per customer), never every order.
+
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Nullable, Numeric, Text, Uuid as SqlUuid};
+use rust_decimal::Decimal;
+use uuid::Uuid;
+
+use crate::customers::activity;
+use crate::http::error::ApiResult;
+
+/// Channels a customer joins in a store through (the rest are online).
+pub const STORE_CHANNELS: &[&str] = &["pos", "store_staff"];
+/// A member is active with an order in this many days up to the day (as the lifecycle's `active`).
+pub const ACTIVE_DAYS: i32 = 30;
+
+#[derive(Debug, QueryableByName)]
+pub struct DaySales {
+    #[diesel(sql_type = Numeric)]
+    pub sales: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub gross: Decimal,
+    #[diesel(sql_type = Numeric)]
+    pub refunded: Decimal,
+    #[diesel(sql_type = BigInt)]
+    pub orders: i64,
+    #[diesel(sql_type = BigInt)]
+    pub member_orders: i64,
+    #[diesel(sql_type = Numeric)]
+    pub store_sales: Decimal,
+    #[diesel(sql_type = BigInt)]
+    pub store_orders: i64,
+    /// Sales of the stores that have a daily target.
+    #[diesel(sql_type = Numeric)]
+    pub targeted_sales: Decimal,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    pub target: Option<Decimal>,
+}
+
+/// One business day's sales in `sales_daily`, for one store or the chain. Store sales are those
+/// of stores of kind `store`; online, the rest (online shops, and orders without a store).
+pub fn day_sales(conn: &mut PgConnection, day: NaiveDate, store: Option<Uuid>) -> ApiResult<DaySales> {
+    Ok(diesel::sql_query(
+        "SELECT coalesce(sum(s.net), 0) AS sales, coalesce(sum(s.gross), 0) AS gross,
+                coalesce(sum(s.refunded), 0) AS refunded, coalesce(sum(s.orders), 0)::bigint AS orders,
+                coalesce(sum(s.member_orders), 0)::bigint AS member_orders,
+                coalesce(sum(s.net) FILTER (WHERE st.kind = 'store'), 0) AS store_sales,
+                coalesce(sum(s.orders) FILTER (WHERE st.kind = 'store'), 0)::bigint AS store_orders,
+                coalesce(sum(s.net) FILTER (WHERE st.kind = 'store' AND st.daily_sales_target IS NOT NULL), 0)
+                    AS targeted_sales,
+                (SELECT sum(daily_sales_target) FROM stores
+                 WHERE active AND kind = 'store' AND ($2::uuid IS NULL OR id = $2)) AS target
+         FROM sales_daily s LEFT JOIN stores st ON st.id = s.store_id
+         WHERE s.day = $1 AND ($2::uuid IS NULL OR s.store_id = $2)",
+    )
+    .bind::<Date, _>(day)
+    .bind::<Nullable<SqlUuid>, _>(store)
+    .get_result(conn)?)
+}
+
+#[derive(Debug, QueryableByName)]
+pub struct KeyCount {
+    #[diesel(sql_type = Text)]
+    pub key: String,
+    #[diesel(sql_type = BigInt)]
+    pub count: i64,
+}
+
+/// Customers created on `day` by source channel (merged-away profiles are counted in their
+/// survivor; erased ones still count, anonymous); for a store, those whose home store it is.
+pub fn new_customers(conn: &mut PgConnection, day: NaiveDate, store: Option<Uuid>, tz: Tz) -> ApiResult<Vec<KeyCount>> {
+    Ok(diesel::sql_query(
+        "SELECT coalesce(source_channel, 'unknown') AS key, count(*) AS count FROM customers
+         WHERE created_at >= ($1::timestamp AT TIME ZONE $3) AND created_at < (($1 + 1)::timestamp AT TIME ZONE $3)
+           AND status <> 'merged' AND ($2::uuid IS NULL OR home_store_id = $2)
+         GROUP BY 1 ORDER BY 2 DESC, 1",
+    )
+    .bind::<Date, _>(day)
+    .bind::<Nullable<SqlUuid>, _>(store)
+    .bind::<Text, _>(tz.name())
+    .load(conn)?)
+}
+
+#[derive(Debug, QueryableByName)]
+pub struct MemberCounts {
+    #[diesel(sql_type = BigInt)]
+    pub new_members: i64,
+    #[diesel(sql_type = BigInt)]
+    pub active_members: i64,
+    #[diesel(sql_type = BigInt)]
+    pub members: i64,
+}
+
+/// Members enrolled on `day`, members with a counted order in the 30 days up to it, and all
+/// members; for a store, those who enrolled there.
+pub fn member_counts(conn: &mut PgConnection, day: NaiveDate, store: Option<Uuid>, tz: Tz) -> ApiResult<MemberCounts> {
+    let recent = activity::orders_between_sql("a", &format!("($1::date - {ACTIVE_DAYS})"), "$1::date");
+    Ok(diesel::sql_query(format!(
+        "SELECT (SELECT count(*) FROM memberships m
+                 WHERE m.enrolled_at >= ($1::timestamp AT TIME ZONE $3)
+                   AND m.enrolled_at < (($1 + 1)::timestamp AT TIME ZONE $3)
+                   AND ($2::uuid IS NULL OR m.store_id = $2)) AS new_members,
+                (SELECT count(*) FROM memberships m JOIN customer_activity a ON a.customer_id = m.customer_id
+                 WHERE a.last_order_on > $1::date - {ACTIVE_DAYS} AND {recent} > 0
+                   AND ($2::uuid IS NULL OR m.store_id = $2)) AS active_members,
+                (SELECT count(*) FROM memberships m
+                 WHERE m.enrolled_at < (($1 + 1)::timestamp AT TIME ZONE $3)
+                   AND ($2::uuid IS NULL OR m.store_id = $2)) AS members"
+    ))
+    .bind::<Date, _>(day)
+    .bind::<Nullable<SqlUuid>, _>(store)
+    .bind::<Text, _>(tz.name())
+    .get_result(conn)?)
+}
+
+/// How `sales` groups its rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    Day,
+    Week,
+    Month,
+    Store,
+    Channel,
+    Category,
+}
+
+#[derive(Debug, QueryableByName)]
+pub struct SalesRow {
+    #[diesel(sql_type = Text)]
+    pub key: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub label: Option<String>,
+    #[diesel(sql_type = BigInt)]
+    pub orders: i64,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    pub quantity: Option<i64>,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    pub gross: Option<Decimal>,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    pub refunded: Option<Decimal>,
+    #[diesel(sql_type = Numeric)]
+    pub net: Decimal,
+}
+
+/// Sales of the business days `from..=to`, grouped; for one store or the chain. Weeks start on
+/// Monday and are named by that day; a category row counts the orders that had the category.
+pub fn sales(
+    conn: &mut PgConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+    group_by: GroupBy,
+    store: Option<Uuid>,
+) -> ApiResult<Vec<SalesRow>> {
+    let (key, label) = match group_by {
+        GroupBy::Day => ("s.day::text", "NULL::text"),
+        GroupBy::Week => ("date_trunc('week', s.day)::date::text", "NULL::text"),
+        GroupBy::Month => ("to_char(s.day, 'YYYY-MM')", "NULL::text"),
+        GroupBy::Store => ("coalesce(s.store_id::text, '')", "max(st.name)"),
+        GroupBy::Channel => ("s.channel", "NULL::text"),
+        GroupBy::Category => ("s.category", "NULL::text"),
+    };
+    let (table, amounts) = if group_by == GroupBy::Category {
+        (
+            "category_sales_daily",
+            "sum(s.quantity)::bigint AS quantity, NULL::numeric AS gross, NULL::numeric AS refunded",
+        )
+    } else {
+        ("sales_daily", "NULL::bigint AS quantity, sum(s.gross) AS gross, sum(s.refunded) AS refunded")
+    };
+    Ok(diesel::sql_query(format!(
+        "SELECT {key} AS key, {label} AS label, sum(s.orders)::bigint AS orders, {amounts}, sum(s.net) AS net
+         FROM {table} s LEFT JOIN stores st ON st.id = s.store_id
+         WHERE s.day BETWEEN $1 AND $2 AND ($3::uuid IS NULL OR s.store_id = $3)
+         GROUP BY 1 ORDER BY 1"
+    ))
+    .bind::<Date, _>(from)
+    .bind::<Date, _>(to)
+    .bind::<Nullable<SqlUuid>, _>(store)
+    .load(conn)?)
+}
+
+/// Live customers per lifecycle stage on `day` (prospects have no orders).
+pub fn lifecycle(conn: &mut PgConnection, day: NaiveDate) -> ApiResult<Vec<KeyCount>> {
+    let stage = activity::stage_of_sql("f", "$1::date");
+    Ok(diesel::sql_query(format!(
+        "SELECT CASE WHEN f.first_order_on IS NULL THEN 'prospect' ELSE {stage} END AS key, count(*) AS count
+         FROM customer_facts f GROUP BY 1 ORDER BY 1"
+    ))
+    .bind::<Date, _>(day)
+    .load(conn)?)
+}
