@@ -191,3 +191,155 @@ pub fn lifecycle(conn: &mut PgConnection, day: NaiveDate) -> ApiResult<Vec<KeyCo
     .bind::<Date, _>(day)
     .load(conn)?)
 }
+
+#[derive(Debug, QueryableByName)]
+pub struct AtRisk {
+    #[diesel(sql_type = SqlUuid)]
+    pub customer_id: Uuid,
+    #[diesel(sql_type = Nullable<Text>)]
+    pub name: Option<String>,
+    #[diesel(sql_type = Date)]
+    pub last_order_on: NaiveDate,
+    #[diesel(sql_type = BigInt)]
+    pub orders_last_90: i64,
+    #[diesel(sql_type = BigInt)]
+    pub orders_prior_90: i64,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    pub usual_interval_days: Option<Decimal>,
+}
+
+/// Live customers at risk of churning on `day` (either reason of `rules::churn_reasons`), longest
+/// away first, after the keyset `after` (last order day, id); at most `limit`.
+pub fn churn_risk(
+    conn: &mut PgConnection,
+    day: NaiveDate,
+    after: Option<(NaiveDate, Uuid)>,
+    limit: i64,
+) -> ApiResult<Vec<AtRisk>> {
+    let w = crate::customers::lifecycle::CHURN_WINDOW_DAYS;
+    let last = activity::orders_between_sql("a", &format!("($1::date - {w})"), "$1::date");
+    let prior = activity::orders_between_sql("a", &format!("($1::date - {})", 2 * w), &format!("($1::date - {w})"));
+    let at_risk = super::rules::churn_sql(&last, &prior, "($1::date - a.last_order_on)", "a.usual_interval_days");
+    let horizon = super::rules::CHURN_HORIZON_DAYS;
+    let (after_day, after_id) = after.map_or((None, None), |(d, id)| (Some(d), Some(id)));
+    Ok(diesel::sql_query(format!(
+        "SELECT a.customer_id, c.name, a.last_order_on, {last}::bigint AS orders_last_90,
+                {prior}::bigint AS orders_prior_90, a.usual_interval_days
+         FROM customer_activity a JOIN customers c ON c.id = a.customer_id AND c.status = 'active'
+         WHERE a.last_order_on > $1::date - {horizon} AND a.last_order_on <= $1::date AND {at_risk}
+           AND ($2::date IS NULL OR (a.last_order_on, a.customer_id) > ($2::date, $3::uuid))
+         ORDER BY a.last_order_on, a.customer_id
+         LIMIT $4"
+    ))
+    .bind::<Date, _>(day)
+    .bind::<Nullable<Date>, _>(after_day)
+    .bind::<Nullable<SqlUuid>, _>(after_id)
+    .bind::<BigInt, _>(limit)
+    .load(conn)?)
+}
+
+#[derive(Debug, QueryableByName)]
+pub struct Repurchase {
+    #[diesel(sql_type = Text)]
+    pub category: String,
+    #[diesel(sql_type = BigInt)]
+    pub customers: i64,
+    #[diesel(sql_type = BigInt)]
+    pub intervals: i64,
+    #[diesel(sql_type = Nullable<Numeric>)]
+    pub median_days: Option<Decimal>,
+}
+
+/// Per category (or one), the median days between a customer's distinct buying days in it, over
+/// every customer who bought it on two days or more.
+pub fn repurchase(conn: &mut PgConnection, category: Option<&str>) -> ApiResult<Vec<Repurchase>> {
+    Ok(diesel::sql_query(
+        "SELECT category, count(DISTINCT customer_id)::bigint AS customers, count(*)::bigint AS intervals,
+                round(percentile_cont(0.5) WITHIN GROUP (ORDER BY gap)::numeric, 1) AS median_days
+         FROM (SELECT cc.customer_id, cc.category,
+                      d - lag(d) OVER (PARTITION BY cc.customer_id, cc.category ORDER BY d) AS gap
+               FROM customer_categories cc, unnest(cc.bought_days) d
+               WHERE cardinality(cc.bought_days) >= 2 AND ($1::text IS NULL OR cc.category = $1)) g
+         WHERE gap IS NOT NULL
+         GROUP BY category ORDER BY category",
+    )
+    .bind::<Nullable<Text>, _>(category)
+    .load(conn)?)
+}
+
+/// Net sales of `category` per month from `from` (a month's first day) up to `to` (excluded).
+pub fn category_months(
+    conn: &mut PgConnection,
+    category: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> ApiResult<Vec<super::rules::MonthSales>> {
+    #[derive(QueryableByName)]
+    struct Month {
+        #[diesel(sql_type = Date)]
+        month: NaiveDate,
+        #[diesel(sql_type = Numeric)]
+        net: Decimal,
+    }
+    let months: Vec<Month> = diesel::sql_query(
+        "SELECT date_trunc('month', day)::date AS month, sum(net) AS net FROM category_sales_daily
+         WHERE category = $1 AND day >= $2 AND day < $3 GROUP BY 1 ORDER BY 1",
+    )
+    .bind::<Text, _>(category)
+    .bind::<Date, _>(from)
+    .bind::<Date, _>(to)
+    .load(conn)?;
+    Ok(months.into_iter().map(|m| super::rules::MonthSales { month: m.month, net: m.net }).collect())
+}
+
+/// Members per tier now, with the tier's name.
+pub fn members_by_tier(conn: &mut PgConnection) -> ApiResult<Vec<KeyCount>> {
+    Ok(diesel::sql_query(
+        "SELECT t.code AS key, count(m.customer_id) AS count
+         FROM tiers t LEFT JOIN memberships m ON m.tier_code = t.code
+         GROUP BY t.code, t.rank ORDER BY t.rank",
+    )
+    .load(conn)?)
+}
+
+/// Members enrolled per `unit` (`day`, `week`, `month`) in business days `from..=to`.
+pub fn member_growth(
+    conn: &mut PgConnection,
+    from: NaiveDate,
+    to: NaiveDate,
+    unit: &str,
+    tz: Tz,
+) -> ApiResult<Vec<KeyCount>> {
+    Ok(diesel::sql_query(
+        "SELECT date_trunc($3, (enrolled_at AT TIME ZONE $4)::date)::date::text AS key, count(*) AS count
+         FROM memberships
+         WHERE enrolled_at >= ($1::timestamp AT TIME ZONE $4) AND enrolled_at < (($2 + 1)::timestamp AT TIME ZONE $4)
+         GROUP BY 1 ORDER BY 1",
+    )
+    .bind::<Date, _>(from)
+    .bind::<Date, _>(to)
+    .bind::<Text, _>(unit)
+    .bind::<Text, _>(tz.name())
+    .load(conn)?)
+}
+
+#[derive(Debug, QueryableByName)]
+pub struct Buyers {
+    #[diesel(sql_type = BigInt)]
+    pub buying: i64,
+    #[diesel(sql_type = BigInt)]
+    pub repeat: i64,
+}
+
+/// Members with a counted order in business days `from..=to`, and those with two or more.
+pub fn member_buyers(conn: &mut PgConnection, from: NaiveDate, to: NaiveDate) -> ApiResult<Buyers> {
+    let orders = activity::orders_between_sql("a", "($1::date - 1)", "$2::date");
+    Ok(diesel::sql_query(format!(
+        "SELECT count(*) FILTER (WHERE n >= 1) AS buying, count(*) FILTER (WHERE n >= 2) AS repeat
+         FROM (SELECT {orders} AS n FROM memberships m JOIN customer_activity a ON a.customer_id = m.customer_id
+               WHERE a.last_order_on >= $1) x"
+    ))
+    .bind::<Date, _>(from)
+    .bind::<Date, _>(to)
+    .get_result(conn)?)
+}

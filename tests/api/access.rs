@@ -90,7 +90,14 @@ fn request(op: &str, w: &World, n: &str) -> Option<Case> {
         "GET /v1/analytics/dashboard" | "GET /v1/analytics/sales" => {
             case(format!("{}?store_id={b}", path(op)), None, StoreBound)
         }
-        "GET /v1/analytics/lifecycle" | "GET /v1/analytics/rfm" => case(path(op), None, StoreBound),
+        "GET /v1/analytics/lifecycle"
+        | "GET /v1/analytics/rfm"
+        | "GET /v1/analytics/churn-risk"
+        | "GET /v1/analytics/repurchase-interval"
+        | "GET /v1/analytics/members" => case(path(op), None, StoreBound),
+        "GET /v1/analytics/forecast" => case(format!("{}?category=x", path(op)), None, StoreBound),
+        // A clerk may suggest what goes with what a customer bought (a member shops at any store).
+        "GET /v1/customers/{id}/recommendations" => case(format!("/v1/customers/{c}/recommendations"), None, Allowed),
 
         // Stores and staff.
         "GET /v1/stores" => case(path(op), None, Allowed),

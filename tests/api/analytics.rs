@@ -341,3 +341,201 @@ async fn rfm_scores_quintiles_and_names_segments_by_the_v1_map() {
     let stages = app.get("/v1/analytics/lifecycle?date=2026-11-22").token(&reader).send().await;
     assert_eq!(stages.body["customers"], 11, "{}", stages.text);
 }
+
+/// An order of `lines` (category, sku) for `customer`, `days_ago` days before the pinned now.
+async fn basket(app: &TestApp, id: &str, customer: Option<Uuid>, days_ago: i64, lines: &[(&str, &str)]) -> Uuid {
+    let lines: Vec<Value> = lines
+        .iter()
+        .map(|(category, sku)| json!({"sku": sku, "category": category, "quantity": 1, "unit_price": "100.00"}))
+        .collect();
+    let when = app.now() - Duration::days(days_ago);
+    let res = app
+        .post("/v1/orders")
+        .token(&app.token(TILL))
+        .json(&json!({"external_id": id, "channel": "tmall", "customer_id": customer, "occurred_at": when, "lines": lines}))
+        .send()
+        .await;
+    res.assert_status(201);
+    res.uuid("id")
+}
+
+async fn person(app: &TestApp, name: &str, phone: &str) -> Uuid {
+    let res =
+        app.post("/v1/customers").token(&app.token(TILL)).json(&json!({"name": name, "phone": phone})).send().await;
+    res.assert_status(201);
+    res.uuid("id")
+}
+
+/// Churn by the two 90-day counts and by the customer's own rhythm, the repurchase interval per
+/// category, and recommendations from what was bought together, each on customers built by hand.
+#[actix_rt::test]
+async fn churn_repurchase_and_recommendations_on_hand_built_customers() {
+    let app = TestApp::new().await;
+    app.state.clock.set(at("2026-11-22T10:00:00+08:00"));
+    // Buys 童装 every 20 days, away 60: overdue for their rhythm (60 > 2 × 20), not halved (2 vs 1).
+    let rhythmic = person(&app, "规律", "13700000001").await;
+    for (i, days) in [100, 80, 60].into_iter().enumerate() {
+        basket(&app, &format!("X{i}"), Some(rhythmic), days, &[("童装", "K-1")]).await;
+    }
+    // Four orders in the 90 days before the last 90, one since: halved; usual 25 days, away 10.
+    let fading = person(&app, "减少", "13700000002").await;
+    for (i, days) in [170, 150, 120, 100, 10].into_iter().enumerate() {
+        basket(&app, &format!("Y{i}"), Some(fading), days, &[("女装", "W-1")]).await;
+    }
+    // Every 10 days, last 10 days ago: not at risk.
+    let steady = person(&app, "稳定", "13700000003").await;
+    for (i, days) in [30, 20, 10].into_iter().enumerate() {
+        basket(&app, &format!("Z{i}"), Some(steady), days, &[("童装", "K-1")]).await;
+    }
+    // Gone for over a year: lost, not at risk.
+    let lost = person(&app, "流失", "13700000004").await;
+    for (i, days) in [420, 400, 380].into_iter().enumerate() {
+        basket(&app, &format!("L{i}"), Some(lost), days, &[("鞋", "S-1")]).await;
+    }
+    let reader = app.token(&["analytics:read"]);
+    let page = app.get("/v1/analytics/churn-risk?limit=1").token(&reader).send().await;
+    page.assert_status(200);
+    let first = &page.items()[0];
+    assert_eq!(first["customer_id"], json!(rhythmic), "{}", page.text);
+    assert_eq!(first["reasons"], json!(["overdue_for_rhythm"]));
+    assert_eq!(
+        (first["days_since_last_order"].as_i64(), first["usual_interval_days"].as_str()),
+        (Some(60), Some("20.0"))
+    );
+    assert_eq!((first["orders_last_90"].as_i64(), first["orders_prior_90"].as_i64()), (Some(2), Some(1)));
+    let cursor = page.body["next_cursor"].as_str().unwrap().to_string();
+    let next = app.get(&format!("/v1/analytics/churn-risk?limit=1&cursor={cursor}")).token(&reader).send().await;
+    let second = &next.items()[0];
+    assert_eq!(second["customer_id"], json!(fading), "{}", next.text);
+    assert_eq!(second["reasons"], json!(["orders_halved"]));
+    assert_eq!(second["usual_interval_days"], "25.0");
+    assert_eq!(next.body["next_cursor"], Value::Null);
+    app.get("/v1/analytics/churn-risk?cursor=bm9wZQ").token(&reader).send().await.assert_problem(400, "invalid_cursor");
+
+    // 童装: gaps 20, 20 (rhythmic) and 10, 10 (steady): median 15 over 2 customers.
+    let kids = app.get("/v1/analytics/repurchase-interval?category=%E7%AB%A5%E8%A3%85").token(&reader).send().await;
+    assert_eq!(
+        kids.body["rows"],
+        json!([{"category": "童装", "customers": 2, "intervals": 4, "median_days": "15.0"}]),
+        "{}",
+        kids.text
+    );
+    let all = app.get("/v1/analytics/repurchase-interval").token(&reader).send().await;
+    let categories: Vec<&str> =
+        all.body["rows"].as_array().unwrap().iter().map(|r| r["category"].as_str().unwrap()).collect();
+    assert_eq!(categories, vec!["女装", "童装", "鞋"]);
+
+    // Bought together: 童装 with 玩具 in two orders, with 鞋 in one.
+    basket(&app, "T1", None, 5, &[("童装", "K-2"), ("玩具", "TOY-1")]).await;
+    basket(&app, "T2", None, 4, &[("童装", "K-1"), ("玩具", "TOY-1")]).await;
+    basket(&app, "T3", None, 3, &[("童装", "K-1"), ("鞋", "S-9")]).await;
+    let rec = app.get(&format!("/v1/customers/{rhythmic}/recommendations")).token(&reader).send().await;
+    rec.assert_status(200);
+    assert_eq!(
+        rec.body["categories"],
+        json!([{"item": "玩具", "score": 2}, {"item": "鞋", "score": 1}]),
+        "{}",
+        rec.text
+    );
+    // Ties by name.
+    assert_eq!(rec.body["skus"], json!([{"item": "S-9", "score": 1}, {"item": "TOY-1", "score": 1}]));
+    // What they bought in the last 30 days is not recommended again; 童装, last bought 60 days ago,
+    // comes back through the toys it goes with.
+    basket(&app, "X9", Some(rhythmic), 2, &[("玩具", "TOY-2")]).await;
+    let rec = app.get(&format!("/v1/customers/{rhythmic}/recommendations?limit=5")).token(&reader).send().await;
+    assert_eq!(
+        rec.body["categories"],
+        json!([{"item": "童装", "score": 2}, {"item": "鞋", "score": 1}]),
+        "{}",
+        rec.text
+    );
+    app.get(&format!("/v1/customers/{rhythmic}/recommendations?limit=21"))
+        .token(&reader)
+        .send()
+        .await
+        .assert_problem(422, "validation_failed");
+    app.get(&format!("/v1/customers/{}/recommendations", Uuid::now_v7()))
+        .token(&reader)
+        .send()
+        .await
+        .assert_problem(404, "customer_not_found");
+}
+
+/// The seeds' 连衣裙: July sales of 1,000, 1,150 and 1,322.50 in three years grow 15% a year, so
+/// next July is 1,322.50 × 1.15; months without a base month forecast nothing.
+#[actix_rt::test]
+async fn the_forecast_scales_last_years_month_by_the_yearly_trend() {
+    let app = TestApp::new().await;
+    app.state.clock.set(at("2026-11-22T10:00:00+08:00"));
+    for (id, when, price) in [
+        ("J24", "2024-07-15T12:00:00+08:00", "1000.00"),
+        ("J25", "2025-07-15T12:00:00+08:00", "1150.00"),
+        ("J26", "2026-07-15T12:00:00+08:00", "1322.50"),
+    ] {
+        let res = app
+            .post("/v1/orders")
+            .token(&app.token(TILL))
+            .json(&json!({"external_id": id, "channel": "tmall", "occurred_at": when,
+                          "lines": [{"sku": "DRESS", "category": "连衣裙", "quantity": 1, "unit_price": price}]}))
+            .send()
+            .await;
+        res.assert_status(201);
+    }
+    let reader = app.token(&["analytics:read"]);
+    let f = app.get("/v1/analytics/forecast?category=%E8%BF%9E%E8%A1%A3%E8%A3%99&months=9").token(&reader).send().await;
+    f.assert_status(200);
+    assert_eq!(f.body["growth_rate"], "0.1500", "{}", f.text);
+    let years: Vec<&str> = f.body["years"].as_array().unwrap().iter().map(|y| y["net"].as_str().unwrap()).collect();
+    assert_eq!(years, vec!["1322.50", "1150.00", "1000.00"]);
+    let july = &f.body["months"][8];
+    assert_eq!(
+        july,
+        &json!({"month": "2027-07-01", "base_month": "2026-07-01", "base_net": "1322.50", "years_ahead": 1, "forecast": "1520.88"})
+    );
+    assert_eq!(f.body["months"][0]["forecast"], "0.00");
+    app.get("/v1/analytics/forecast?category=%E8%BF%9E%E8%A1%A3%E8%A3%99&months=25")
+        .token(&reader)
+        .send()
+        .await
+        .assert_problem(422, "validation_failed");
+    app.get("/v1/analytics/forecast?category=%20&months=2")
+        .token(&reader)
+        .send()
+        .await
+        .assert_problem(422, "validation_failed");
+}
+
+/// Members by tier, enrolments per day, and the repurchase rate: of the members who bought in the
+/// window, those who bought twice or more.
+#[actix_rt::test]
+async fn members_by_tier_growth_and_repurchase_rate() {
+    let app = TestApp::new().await;
+    app.state.clock.set(at("2026-11-22T10:00:00+08:00"));
+    let mut members = Vec::new();
+    for (i, phone) in ["13600000001", "13600000002", "13600000003"].into_iter().enumerate() {
+        let id = person(&app, &format!("会员{i}"), phone).await;
+        app.post(&format!("/v1/customers/{id}/membership"))
+            .token(&app.token(&["customers:write"]))
+            .json(&json!({}))
+            .send()
+            .await
+            .assert_status(201);
+        members.push(id);
+    }
+    basket(&app, "M1", Some(members[0]), 3, &[("女装", "W-1")]).await;
+    basket(&app, "M2", Some(members[0]), 1, &[("女装", "W-1")]).await;
+    basket(&app, "M3", Some(members[1]), 2, &[("女装", "W-1")]).await;
+    // A guest's and an old order count for nobody.
+    basket(&app, "G1", None, 2, &[("女装", "W-1")]).await;
+    basket(&app, "M0", Some(members[2]), 40, &[("女装", "W-1")]).await;
+    let reader = app.token(&["analytics:read"]);
+    let report = app.get("/v1/analytics/members?from=2026-11-15&to=2026-11-22").token(&reader).send().await;
+    report.assert_status(200);
+    let b = &report.body;
+    assert_eq!((b["buying_members"].as_i64(), b["repeat_members"].as_i64()), (Some(2), Some(1)), "{}", report.text);
+    assert_eq!(b["repurchase_rate"], "0.5000");
+    assert_eq!(b["members"], 3);
+    assert_eq!(b["by_tier"][0], json!({"key": "normal", "count": 3}));
+    assert_eq!(b["growth"], json!([{"key": "2026-11-22", "count": 3}]));
+    app.get("/v1/analytics/members?group_by=year").token(&reader).send().await.assert_problem(422, "validation_failed");
+}

@@ -14,8 +14,18 @@ use crate::http::auth::{AnalyticsRead, Auth};
 use crate::http::error::ApiResult;
 use crate::AppState;
 
+mod customers;
+
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(dashboard).service(sales).service(lifecycle).service(rfm);
+    cfg.service(dashboard)
+        .service(sales)
+        .service(lifecycle)
+        .service(rfm)
+        .service(customers::churn_risk)
+        .service(customers::repurchase_interval)
+        .service(customers::members)
+        .service(customers::forecast)
+        .service(customers::recommendations);
 }
 
 fn money(amount: Decimal) -> String {
