@@ -182,6 +182,8 @@ STATE_DEPENDENT = [
     # SPEC §3.1: a report window spans at most 366 days (a relation between `from` and `to`, or
     # between `from` and today when `to` is left out).
     (None, "validation_failed", "to", "a report window spans at most"),
+    # The analytics reports take business days, `to` no earlier than `from` (SPEC §13).
+    (None, "validation_failed", "to", "must not be before from"),
     # SPEC §7: a re-post of a sale's natural key with other content conflicts with the stored sale;
     # an external price is bounded by the lines the same body sends (a cross-field rule).
     ("POST /v1/orders", "order_conflict", None, None),

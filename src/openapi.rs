@@ -328,7 +328,31 @@ fn variant(schemas: &mut Value, from: &str, to: &str, required: &[&str], drop: &
     schemas[to] = schema;
 }
 
+/// Reports whose list also answers as CSV and as an Excel workbook (`Accept`, SPEC §13), with the
+/// JSON list's columns.
+const EXPORTABLE: &[&str] = &[
+    "analytics_sales",
+    "analytics_lifecycle",
+    "analytics_rfm",
+    "analytics_churn_risk",
+    "analytics_repurchase_interval",
+    "analytics_members",
+    "analytics_forecast",
+];
+
 fn decorate_operation(path: &str, method: &str, op: &mut Value) {
+    if EXPORTABLE.contains(&op["operationId"].as_str().unwrap_or_default()) {
+        if let Some(content) = op.pointer_mut("/responses/200/content").and_then(Value::as_object_mut) {
+            content.insert(
+                crate::analytics::export::CSV.into(),
+                json!({"schema": {"type": "string", "description": "UTF-8 with a BOM: a header row, then the list's rows"}}),
+            );
+            content.insert(
+                crate::analytics::export::XLSX.into(),
+                json!({"schema": {"type": "string", "format": "binary", "description": "One sheet: a header row, then the list's rows"}}),
+            );
+        }
+    }
     let secured = op.get("security").and_then(Value::as_array).is_some_and(|s| !s.is_empty());
     if !secured {
         // Said outright, so a linter or a generator does not mistake an open operation for a forgotten one.

@@ -483,7 +483,7 @@ impl RequestBuilder<'_> {
         let bytes = to_bytes(res.into_body()).await.unwrap_or_else(|_| panic!("reading the response body"));
         let text = String::from_utf8_lossy(&bytes).into_owned();
         let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        TestResponse { status, headers, body, text }
+        TestResponse { status, headers, body, text, bytes: bytes.to_vec() }
     }
 }
 
@@ -494,6 +494,8 @@ pub struct TestResponse {
     pub headers: HeaderMap,
     pub body: Value,
     pub text: String,
+    /// The body as sent (a CSV or a workbook).
+    pub bytes: Vec<u8>,
 }
 
 impl TestResponse {

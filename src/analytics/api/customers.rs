@@ -1,7 +1,7 @@
 //! Reports about customers: churn risk, the repurchase interval, members, the category forecast and
 //! a customer's recommendations.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -9,11 +9,15 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{money, rate, Count};
+use crate::analytics::export::{self, Cell, Row};
 use crate::analytics::{rules, store};
 use crate::http::auth::{AnalyticsRead, Auth};
 use crate::http::error::{ApiError, ApiResult};
 use crate::http::pagination::{Page, PageParams};
 use crate::AppState;
+
+/// The longest category name a report takes.
+const CATEGORY_MAX: usize = 100;
 
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "name": "张三",
@@ -34,6 +38,31 @@ pub struct AtRiskCustomer {
     reasons: Vec<String>,
 }
 
+impl Row for AtRiskCustomer {
+    const COLUMNS: &'static [&'static str] = &[
+        "customer_id",
+        "name",
+        "last_order_on",
+        "days_since_last_order",
+        "orders_last_90",
+        "orders_prior_90",
+        "usual_interval_days",
+        "reasons",
+    ];
+    fn cells(&self) -> Vec<Cell> {
+        vec![
+            self.customer_id.to_string().as_str().into(),
+            self.name.as_deref().into(),
+            self.last_order_on.to_string().as_str().into(),
+            i64::from(self.days_since_last_order).into(),
+            self.orders_last_90.into(),
+            self.orders_prior_90.into(),
+            self.usual_interval_days.clone().map(Cell::Decimal).into(),
+            self.reasons.join(";").as_str().into(),
+        ]
+    }
+}
+
 /// Live customers at risk of churning today, longest away first (customers gone over 365 days are
 /// lost, not listed): by the two 90-day order counts, or by their own rhythm — a customer who buys
 /// every 20 days and has been away 60 is listed long before a fixed 90-day rule would notice.
@@ -47,6 +76,7 @@ pub struct AtRiskCustomer {
 )]
 #[get("/v1/analytics/churn-risk")]
 async fn churn_risk(
+    req: HttpRequest,
     auth: Auth<AnalyticsRead>,
     state: web::Data<AppState>,
     page: web::Query<PageParams>,
@@ -54,12 +84,8 @@ async fn churn_risk(
     auth.require_chain_wide()?;
     let limit = page.limit()?;
     let after = page.after::<String>()?.map(|key| parse_cursor(&key)).transpose()?;
-    let (today, tz) = (state.today(), state.config.timezone);
-    let rows = crate::db::run(&state.pool, move |conn| {
-        crate::customers::activity::follow(conn, tz)?;
-        store::churn_risk(conn, today, after, limit + 1)
-    })
-    .await?;
+    let today = state.today();
+    let rows = crate::db::run(&state.pool, move |conn| store::churn_risk(conn, today, after, limit + 1)).await?;
     let items = rows
         .into_iter()
         .map(|r| {
@@ -81,8 +107,12 @@ async fn churn_risk(
                 reasons: rules::churn_reasons(&facts).into_iter().map(|r| r.as_str().to_string()).collect(),
             }
         })
-        .collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |c| format!("{}|{}", c.last_order_on, c.customer_id))))
+        .collect::<Vec<_>>();
+    let page = Page::from_rows(items, limit, |c| format!("{}|{}", c.last_order_on, c.customer_id));
+    if let Some(file) = export::file(export::format_of(&req), &format!("churn-risk-{today}"), &page.items)? {
+        return Ok(file);
+    }
+    Ok(HttpResponse::Ok().json(page))
 }
 
 fn parse_cursor(key: &str) -> ApiResult<(NaiveDate, Uuid)> {
@@ -111,6 +141,18 @@ pub struct RepurchaseInterval {
     median_days: Option<String>,
 }
 
+impl Row for RepurchaseInterval {
+    const COLUMNS: &'static [&'static str] = &["category", "customers", "intervals", "median_days"];
+    fn cells(&self) -> Vec<Cell> {
+        vec![
+            self.category.as_str().into(),
+            self.customers.into(),
+            self.intervals.into(),
+            self.median_days.clone().map(Cell::Decimal).into(),
+        ]
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"rows": [{"category": "童装", "customers": 1800, "intervals": 5200, "median_days": "61.0"}]}))]
 pub struct RepurchaseReport {
@@ -129,17 +171,17 @@ pub struct RepurchaseReport {
 )]
 #[get("/v1/analytics/repurchase-interval")]
 async fn repurchase_interval(
+    req: HttpRequest,
     auth: Auth<AnalyticsRead>,
     state: web::Data<AppState>,
     params: web::Query<RepurchaseParams>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
-    let (category, tz) = (params.into_inner().category, state.config.timezone);
-    let rows = crate::db::run(&state.pool, move |conn| {
-        crate::customers::activity::follow(conn, tz)?;
-        store::repurchase(conn, category.as_deref())
-    })
-    .await?;
+    let category = params.into_inner().category;
+    if category.as_ref().is_some_and(|c| c.chars().count() > CATEGORY_MAX) {
+        return Err(ApiError::invalid("category", "at most 100 characters"));
+    }
+    let rows = crate::db::run(&state.pool, move |conn| store::repurchase(conn, category.as_deref())).await?;
     let rows = rows
         .into_iter()
         .map(|r| RepurchaseInterval {
@@ -148,7 +190,10 @@ async fn repurchase_interval(
             intervals: r.intervals,
             median_days: r.median_days.map(|d| format!("{d:.1}")),
         })
-        .collect();
+        .collect::<Vec<_>>();
+    if let Some(file) = export::file(export::format_of(&req), "repurchase-interval", &rows)? {
+        return Ok(file);
+    }
     Ok(HttpResponse::Ok().json(RepurchaseReport { rows }))
 }
 
@@ -199,6 +244,7 @@ pub struct MembersReport {
 )]
 #[get("/v1/analytics/members")]
 async fn members(
+    req: HttpRequest,
     auth: Auth<AnalyticsRead>,
     state: web::Data<AppState>,
     params: web::Query<MembersParams>,
@@ -212,7 +258,6 @@ async fn members(
     }
     let (unit, tz) = (group_by.clone(), state.config.timezone);
     let (by_tier, growth, buyers) = crate::db::run(&state.pool, move |conn| {
-        crate::customers::activity::follow(conn, tz)?;
         Ok((
             store::members_by_tier(conn)?,
             store::member_growth(conn, from, to, &unit, tz)?,
@@ -223,13 +268,17 @@ async fn members(
     let count = |rows: Vec<store::KeyCount>| -> Vec<Count> {
         rows.into_iter().map(|r| Count { key: r.key, count: r.count }).collect()
     };
+    let growth = count(growth);
+    if let Some(file) = export::file(export::format_of(&req), &format!("member-growth-{from}-{to}"), &growth)? {
+        return Ok(file);
+    }
     Ok(HttpResponse::Ok().json(MembersReport {
         from,
         to,
         group_by,
         members: by_tier.iter().map(|t| t.count).sum(),
         by_tier: count(by_tier),
-        growth: count(growth),
+        growth,
         buying_members: buyers.buying,
         repeat_members: buyers.repeat,
         repurchase_rate: rate(rules::ratio(Decimal::from(buyers.repeat), Decimal::from(buyers.buying))),
@@ -256,6 +305,19 @@ pub struct ForecastMonthView {
     base_net: String,
     years_ahead: i32,
     forecast: String,
+}
+
+impl Row for ForecastMonthView {
+    const COLUMNS: &'static [&'static str] = &["month", "base_month", "base_net", "years_ahead", "forecast"];
+    fn cells(&self) -> Vec<Cell> {
+        vec![
+            self.month.to_string().as_str().into(),
+            self.base_month.to_string().as_str().into(),
+            Cell::Decimal(self.base_net.clone()),
+            i64::from(self.years_ahead).into(),
+            Cell::Decimal(self.forecast.clone()),
+        ]
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -307,6 +369,7 @@ pub struct MonthNet {
 )]
 #[get("/v1/analytics/forecast")]
 async fn forecast(
+    req: HttpRequest,
     auth: Auth<AnalyticsRead>,
     state: web::Data<AppState>,
     params: web::Query<ForecastParams>,
@@ -317,18 +380,29 @@ async fn forecast(
     if !(1..=rules::FORECAST_MAX_MONTHS).contains(&months) {
         return Err(ApiError::invalid("months", "must be between 1 and 24"));
     }
-    if p.category.trim().is_empty() || p.category.chars().count() > 100 {
+    if p.category.trim().is_empty() || p.category.chars().count() > CATEGORY_MAX {
         return Err(ApiError::invalid("category", "must not be blank, at most 100 characters"));
     }
     let first = rules::month_start(state.today(), 0);
     let since = rules::month_start(first, -(rules::FORECAST_HISTORY_MONTHS as i32));
-    let (category, tz) = (p.category.clone(), state.config.timezone);
-    let history = crate::db::run(&state.pool, move |conn| {
-        crate::analytics::summary::follow(conn, tz)?;
-        store::category_months(conn, &category, since, first)
-    })
-    .await?;
+    let category = p.category.clone();
+    let history =
+        crate::db::run(&state.pool, move |conn| store::category_months(conn, &category, since, first)).await?;
     let f = rules::forecast(&history, first, months);
+    let projected: Vec<ForecastMonthView> = f
+        .months
+        .into_iter()
+        .map(|m| ForecastMonthView {
+            month: m.month,
+            base_month: m.base_month,
+            base_net: money(m.base_net),
+            years_ahead: m.years_ahead,
+            forecast: money(m.forecast),
+        })
+        .collect();
+    if let Some(file) = export::file(export::format_of(&req), &format!("forecast-{first}"), &projected)? {
+        return Ok(file);
+    }
     Ok(HttpResponse::Ok().json(ForecastReport {
         category: p.category,
         method: "seasonal naive with a yearly trend: forecast = the same month in the latest year of the history × \
@@ -339,17 +413,7 @@ async fn forecast(
         history: history.iter().map(|m| MonthNet { month: m.month, net: money(m.net) }).collect(),
         years: f.years.iter().map(|y| YearTotalView { from: y.from, to: y.to, net: money(y.net) }).collect(),
         growth_rate: format!("{:.4}", f.growth_rate),
-        months: f
-            .months
-            .into_iter()
-            .map(|m| ForecastMonthView {
-                month: m.month,
-                base_month: m.base_month,
-                base_net: money(m.base_net),
-                years_ahead: m.years_ahead,
-                forecast: money(m.forecast),
-            })
-            .collect(),
+        months: projected,
     }))
 }
 
@@ -410,7 +474,6 @@ async fn recommendations(
     let tz = state.config.timezone;
     let (categories, skus) = crate::db::run(&state.pool, move |conn| {
         crate::customers::store::get_profile(conn, id)?;
-        co_purchase::follow(conn)?;
         let bought = co_purchase::bought(conn, id, since, tz)?;
         let by_category = co_purchase::matrix(conn, "category", Some(&bought.categories))?;
         let by_sku = co_purchase::matrix(conn, "sku", Some(&bought.skus))?;

@@ -1,13 +1,14 @@
 //! `/v1/analytics/*`: thin handlers over `store` and the rules. A store-bound principal reads its
 //! own store's dashboard and sales (`store_id` defaults to its store); everything else is the chain's.
 
-use actix_web::{get, web, HttpResponse};
+use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::export::{self, Cell, Row};
 use super::rules;
 use super::store::{self, GroupBy, STORE_CHANNELS};
 use crate::http::auth::{AnalyticsRead, Auth};
@@ -181,6 +182,41 @@ pub struct SalesLine {
     net: String,
 }
 
+impl Row for SalesLine {
+    const COLUMNS: &'static [&'static str] = &["key", "label", "orders", "quantity", "gross", "refunded", "net"];
+    fn cells(&self) -> Vec<Cell> {
+        vec![
+            self.key.as_str().into(),
+            self.label.as_deref().into(),
+            self.orders.into(),
+            self.quantity.into(),
+            self.gross.clone().map(Cell::Decimal).into(),
+            self.refunded.clone().map(Cell::Decimal).into(),
+            Cell::Decimal(self.net.clone()),
+        ]
+    }
+}
+
+impl Row for Count {
+    const COLUMNS: &'static [&'static str] = &["key", "count"];
+    fn cells(&self) -> Vec<Cell> {
+        vec![self.key.as_str().into(), self.count.into()]
+    }
+}
+
+impl Row for crate::customers::rfm::Cell {
+    const COLUMNS: &'static [&'static str] = &["r", "f", "m", "segment", "customers"];
+    fn cells(&self) -> Vec<Cell> {
+        vec![
+            i64::from(self.r).into(),
+            i64::from(self.f).into(),
+            i64::from(self.m).into(),
+            self.segment.as_str().into(),
+            self.customers.into(),
+        ]
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"from": "2026-11-01", "to": "2026-11-30", "group_by": "day", "store_id": null,
     "rows": [{"key": "2026-11-20", "label": null, "orders": 3200, "quantity": null, "gross": "596000.00",
@@ -206,6 +242,7 @@ pub struct SalesReport {
 )]
 #[get("/v1/analytics/sales")]
 async fn sales(
+    req: HttpRequest,
     auth: Auth<AnalyticsRead>,
     state: web::Data<AppState>,
     params: web::Query<SalesParams>,
@@ -225,7 +262,10 @@ async fn sales(
             refunded: r.refunded.map(money),
             net: money(r.net),
         })
-        .collect();
+        .collect::<Vec<_>>();
+    if let Some(file) = export::file(export::format_of(&req), &format!("sales-{from}-{to}"), &rows)? {
+        return Ok(file);
+    }
     Ok(HttpResponse::Ok().json(SalesReport { from, to, group_by, store_id: store, rows }))
 }
 
@@ -258,18 +298,14 @@ pub struct LifecycleReport {
 )]
 #[get("/v1/analytics/lifecycle")]
 async fn lifecycle(
+    req: HttpRequest,
     auth: Auth<AnalyticsRead>,
     state: web::Data<AppState>,
     params: web::Query<DayParams>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     let date = params.date.unwrap_or_else(|| state.today());
-    let tz = state.config.timezone;
-    let counts = crate::db::run(&state.pool, move |conn| {
-        crate::customers::activity::follow(conn, tz)?;
-        store::lifecycle(conn, date)
-    })
-    .await?;
+    let counts = crate::db::run(&state.pool, move |conn| store::lifecycle(conn, date)).await?;
     let stages: Vec<Count> = crate::customers::lifecycle::LifecycleStage::ALL
         .iter()
         .map(|stage| Count {
@@ -277,6 +313,9 @@ async fn lifecycle(
             count: counts.iter().find(|c| c.key == stage.as_str()).map_or(0, |c| c.count),
         })
         .collect();
+    if let Some(file) = export::file(export::format_of(&req), &format!("lifecycle-{date}"), &stages)? {
+        return Ok(file);
+    }
     Ok(HttpResponse::Ok().json(LifecycleReport { date, customers: stages.iter().map(|s| s.count).sum(), stages }))
 }
 
@@ -323,12 +362,16 @@ pub struct RfmReport {
     )
 )]
 #[get("/v1/analytics/rfm")]
-async fn rfm(auth: Auth<AnalyticsRead>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+async fn rfm(req: HttpRequest, auth: Auth<AnalyticsRead>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     use crate::customers::rfm;
     auth.require_chain_wide()?;
     let (snapshot, cells, bands) =
         crate::db::run(&state.pool, |conn| Ok((rfm::snapshot(conn)?, rfm::distribution(conn)?, rfm::bands(conn)?)))
             .await?;
+    let as_of = snapshot.as_ref().map_or_else(|| "none".to_string(), |s| s.as_of.to_string());
+    if let Some(file) = export::file(export::format_of(&req), &format!("rfm-{as_of}"), &cells)? {
+        return Ok(file);
+    }
     let customers: i64 = cells.iter().map(|c| c.customers).sum();
     let segments = rfm::segments()
         .map(|segment| {
