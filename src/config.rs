@@ -16,6 +16,8 @@ pub struct ConfigError {
 pub struct Config {
     /// `None` runs the embedded local PostgreSQL under `data_dir`.
     pub database_url: Option<String>,
+    /// `DATABASE_READ_URL`: a read replica the reports read from (none: the primary).
+    pub database_read_url: Option<String>,
     pub bind: String,
     pub data_dir: PathBuf,
     /// `None` makes `serve` generate (once) and keep a development secret in `data_dir`.
@@ -40,6 +42,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             database_url: None,
+            database_read_url: None,
             bind: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("./var"),
             jwt_secret: None,
@@ -109,6 +112,7 @@ impl Config {
         };
         Ok(Config {
             database_url: non_empty("DATABASE_URL"),
+            database_read_url: non_empty("DATABASE_READ_URL"),
             bind,
             data_dir: non_empty("CRM_DATA_DIR").map(PathBuf::from).unwrap_or(defaults.data_dir),
             jwt_secret,

@@ -53,6 +53,8 @@ use metrics::Metrics;
 /// Everything a request handler may need, shared across workers.
 pub struct AppState {
     pub pool: PgPool,
+    /// Where reports read: a read replica's pool (`DATABASE_READ_URL`), else the primary's.
+    pub reports_pool: PgPool,
     pub config: Config,
     pub tokens: TokenKeys,
     pub revocations: RevocationList,
@@ -69,6 +71,7 @@ impl AppState {
     pub fn new(pool: PgPool, config: Config, jwt_secret: &[u8]) -> Result<AppState, String> {
         let clock = clock::Clock::default();
         Ok(AppState {
+            reports_pool: pool.clone(),
             pool,
             tokens: TokenKeys::new(jwt_secret, config.token_ttl_seconds, clock.clone()),
             limits: Limits::new(config.rate_limit_rps, config.token_rate_per_address, clock.clone()),

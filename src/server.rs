@@ -151,7 +151,13 @@ pub fn prepare(config: &Config, url: &str) -> Result<web::Data<AppState>, String
     bootstrap_client(&mut conn, config)?;
     let secret = jwt_secret(config)?;
     let pool = crate::db::build_pool(url, config.pool_size, config.pool_timeout)?;
-    let state = web::Data::new(AppState::new(pool, config.clone(), secret.as_bytes())?);
+    let mut state = AppState::new(pool, config.clone(), secret.as_bytes())?;
+    if let Some(replica) = &config.database_read_url {
+        state.reports_pool = crate::db::build_pool(replica, config.pool_size, config.pool_timeout)
+            .map_err(|e| format!("DATABASE_READ_URL: {e}"))?;
+        log::info!("reports read from the replica of DATABASE_READ_URL");
+    }
+    let state = web::Data::new(state);
     refresh_revocations(&state)?;
     Ok(state)
 }

@@ -70,6 +70,11 @@ pub enum Field {
     BoughtCategory,
     PointsAvailable,
     LifecycleStage,
+    /// The latest RFM snapshot's scores (1–5) and segment (SPEC §13).
+    RfmR,
+    RfmF,
+    RfmM,
+    RfmSegment,
 }
 
 /// What a field holds, which decides the operators and values it takes.
@@ -110,20 +115,29 @@ const FIELDS: &[(&str, Field)] = &[
     ("bought_category", Field::BoughtCategory),
     ("points_available", Field::PointsAvailable),
     ("lifecycle_stage", Field::LifecycleStage),
+    ("rfm.r", Field::RfmR),
+    ("rfm.f", Field::RfmF),
+    ("rfm.m", Field::RfmM),
+    ("rfm.segment", Field::RfmSegment),
 ];
 
 impl Field {
     fn kind(self) -> Kind {
         match self {
             Field::City | Field::District => Kind::Text,
-            Field::Tier | Field::Gender | Field::SourceChannel | Field::LifecycleStage => Kind::Code,
+            Field::Tier | Field::Gender | Field::SourceChannel | Field::LifecycleStage | Field::RfmSegment => {
+                Kind::Code
+            }
             Field::Tags => Kind::Set,
             Field::BoughtCategory => Kind::Bought,
             Field::Age
             | Field::BirthdayInDays
             | Field::DaysSinceLastOrder
             | Field::OrderCount
-            | Field::PointsAvailable => Kind::Integer,
+            | Field::PointsAvailable
+            | Field::RfmR
+            | Field::RfmF
+            | Field::RfmM => Kind::Integer,
             Field::Spend => Kind::Money,
             Field::RegisteredAt => Kind::Date,
             Field::HomeStoreId => Kind::Id,
@@ -142,6 +156,7 @@ impl Field {
             Field::Gender => Some(crate::customers::rules::GENDERS.to_vec()),
             Field::SourceChannel => Some(crate::stores::CHANNELS.to_vec()),
             Field::LifecycleStage => Some(LifecycleStage::ALL.iter().map(|s| s.as_str()).collect()),
+            Field::RfmSegment => Some(crate::customers::rfm::segments().collect()),
             _ => None,
         }
     }

@@ -337,6 +337,23 @@ async fn rfm_scores_quintiles_and_names_segments_by_the_v1_map() {
         recency_5,
         Some(json!({"measure": "recency_days", "score": 5, "low": "0", "high": "1", "customers": 2}))
     );
+    // Segments read the same scores.
+    let count = |definition: Value| {
+        let app = &app;
+        async move {
+            let res = app
+                .post("/v1/segments/preview")
+                .token(&app.token(&["campaigns:read"]))
+                .json(&json!({"definition": definition}))
+                .send()
+                .await;
+            res.assert_status(200);
+            res.body["customers"].as_i64()
+        }
+    };
+    assert_eq!(count(json!({"field": "rfm.segment", "op": "eq", "value": "champions"})).await, Some(2));
+    assert_eq!(count(json!({"field": "rfm.r", "op": "gte", "value": 4})).await, Some(4));
+    assert_eq!(count(json!({"field": "rfm.segment", "op": "exists", "value": false})).await, Some(1));
     // The lifecycle counts every live customer once.
     let stages = app.get("/v1/analytics/lifecycle?date=2026-11-22").token(&reader).send().await;
     assert_eq!(stages.body["customers"], 11, "{}", stages.text);

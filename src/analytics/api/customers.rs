@@ -85,7 +85,8 @@ async fn churn_risk(
     let limit = page.limit()?;
     let after = page.after::<String>()?.map(|key| parse_cursor(&key)).transpose()?;
     let today = state.today();
-    let rows = crate::db::run(&state.pool, move |conn| store::churn_risk(conn, today, after, limit + 1)).await?;
+    let rows =
+        crate::db::run(&state.reports_pool, move |conn| store::churn_risk(conn, today, after, limit + 1)).await?;
     let items = rows
         .into_iter()
         .map(|r| {
@@ -181,7 +182,7 @@ async fn repurchase_interval(
     if category.as_ref().is_some_and(|c| c.chars().count() > CATEGORY_MAX) {
         return Err(ApiError::invalid("category", "at most 100 characters"));
     }
-    let rows = crate::db::run(&state.pool, move |conn| store::repurchase(conn, category.as_deref())).await?;
+    let rows = crate::db::run(&state.reports_pool, move |conn| store::repurchase(conn, category.as_deref())).await?;
     let rows = rows
         .into_iter()
         .map(|r| RepurchaseInterval {
@@ -257,7 +258,7 @@ async fn members(
         return Err(ApiError::invalid("group_by", "must be day, week or month"));
     }
     let (unit, tz) = (group_by.clone(), state.config.timezone);
-    let (by_tier, growth, buyers) = crate::db::run(&state.pool, move |conn| {
+    let (by_tier, growth, buyers) = crate::db::run(&state.reports_pool, move |conn| {
         Ok((
             store::members_by_tier(conn)?,
             store::member_growth(conn, from, to, &unit, tz)?,
@@ -387,7 +388,7 @@ async fn forecast(
     let since = rules::month_start(first, -(rules::FORECAST_HISTORY_MONTHS as i32));
     let category = p.category.clone();
     let history =
-        crate::db::run(&state.pool, move |conn| store::category_months(conn, &category, since, first)).await?;
+        crate::db::run(&state.reports_pool, move |conn| store::category_months(conn, &category, since, first)).await?;
     let f = rules::forecast(&history, first, months);
     let projected: Vec<ForecastMonthView> = f
         .months
@@ -472,7 +473,7 @@ async fn recommendations(
     let id = id.into_inner();
     let since = state.today() - chrono::Duration::days(i64::from(co_purchase::RECENT_DAYS - 1));
     let tz = state.config.timezone;
-    let (categories, skus) = crate::db::run(&state.pool, move |conn| {
+    let (categories, skus) = crate::db::run(&state.reports_pool, move |conn| {
         crate::customers::store::get_profile(conn, id)?;
         let bought = co_purchase::bought(conn, id, since, tz)?;
         let by_category = co_purchase::matrix(conn, "category", Some(&bought.categories))?;

@@ -114,7 +114,7 @@ async fn dashboard(
     let store = auth.acting_store(params.store_id)?;
     let date = params.date.unwrap_or_else(|| state.today());
     let tz = state.config.timezone;
-    let (day, channels, members) = crate::db::run(&state.pool, move |conn| {
+    let (day, channels, members) = crate::db::run(&state.reports_pool, move |conn| {
         Ok((
             store::day_sales(conn, date, store)?,
             store::new_customers(conn, date, store, tz)?,
@@ -250,7 +250,7 @@ async fn sales(
     let store = auth.acting_store(params.store_id)?;
     let (from, to) = crate::http::day_window(params.from, params.to, state.today())?;
     let group_by = params.group_by.unwrap_or(GroupBy::Day);
-    let rows = crate::db::run(&state.pool, move |conn| store::sales(conn, from, to, group_by, store)).await?;
+    let rows = crate::db::run(&state.reports_pool, move |conn| store::sales(conn, from, to, group_by, store)).await?;
     let rows = rows
         .into_iter()
         .map(|r| SalesLine {
@@ -305,7 +305,7 @@ async fn lifecycle(
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     let date = params.date.unwrap_or_else(|| state.today());
-    let counts = crate::db::run(&state.pool, move |conn| store::lifecycle(conn, date)).await?;
+    let counts = crate::db::run(&state.reports_pool, move |conn| store::lifecycle(conn, date)).await?;
     let stages: Vec<Count> = crate::customers::lifecycle::LifecycleStage::ALL
         .iter()
         .map(|stage| Count {
@@ -365,9 +365,10 @@ pub struct RfmReport {
 async fn rfm(req: HttpRequest, auth: Auth<AnalyticsRead>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     use crate::customers::rfm;
     auth.require_chain_wide()?;
-    let (snapshot, cells, bands) =
-        crate::db::run(&state.pool, |conn| Ok((rfm::snapshot(conn)?, rfm::distribution(conn)?, rfm::bands(conn)?)))
-            .await?;
+    let (snapshot, cells, bands) = crate::db::run(&state.reports_pool, |conn| {
+        Ok((rfm::snapshot(conn)?, rfm::distribution(conn)?, rfm::bands(conn)?))
+    })
+    .await?;
     let as_of = snapshot.as_ref().map_or_else(|| "none".to_string(), |s| s.as_of.to_string());
     if let Some(file) = export::file(export::format_of(&req), &format!("rfm-{as_of}"), &cells)? {
         return Ok(file);
