@@ -143,20 +143,6 @@ pub fn churn_sql(last_90: &str, prior_90: &str, away: &str, usual: &str) -> Stri
     )
 }
 
-/// The median of `values` (the mean of the middle two for an even count).
-pub fn median(values: &mut [i32]) -> Option<Decimal> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_unstable();
-    let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 {
-        Decimal::from(values[mid])
-    } else {
-        (Decimal::from(values[mid - 1]) + Decimal::from(values[mid])) / Decimal::TWO
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -235,10 +221,7 @@ mod tests {
     }
 
     #[test]
-    fn medians_and_ratios() {
-        assert_eq!(median(&mut [60, 20, 40]), Some(d("40")));
-        assert_eq!(median(&mut [61, 20, 40, 70]), Some(d("50.5")));
-        assert_eq!(median(&mut []), None);
+    fn ratios() {
         assert_eq!(ratio(d("46000"), d("50000")), Some(d("0.92")));
         assert_eq!(ratio(d("1"), Decimal::ZERO), None);
     }

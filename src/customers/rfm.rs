@@ -48,11 +48,6 @@ pub fn segments() -> impl Iterator<Item = &'static str> {
     MAP.iter().map(|(name, _, _)| *name)
 }
 
-/// The segment of scores `r` and `f` (1–5).
-pub fn segment(r: i16, f: i16) -> Option<&'static str> {
-    MAP.iter().find(|(_, (r0, r1), (f0, f1))| (*r0..=*r1).contains(&r) && (*f0..=*f1).contains(&f)).map(|(n, _, _)| *n)
-}
-
 /// The same map as a SQL expression over the score expressions `r` and `f`.
 fn segment_sql(r: &str, f: &str) -> String {
     let arms: String = MAP
@@ -239,6 +234,13 @@ pub fn bands(conn: &mut PgConnection) -> ApiResult<Vec<Band>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The segment of scores `r` and `f` (1–5).
+    fn segment(r: i16, f: i16) -> Option<&'static str> {
+        MAP.iter()
+            .find(|(_, (r0, r1), (f0, f1))| (*r0..=*r1).contains(&r) && (*f0..=*f1).contains(&f))
+            .map(|(n, _, _)| *n)
+    }
 
     #[test]
     fn every_cell_of_the_map_has_exactly_one_segment() {
