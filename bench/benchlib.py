@@ -7,6 +7,9 @@
     benchlib.py segments-report WORK_DIR RESULTS_DIR
                                                the same for bench/segments-campaigns:
                                                RESULTS_DIR/<timestamp>-segments.json
+    benchlib.py analytics-report WORK_DIR RESULTS_DIR
+                                               the same for bench/analytics (bench/analytics_report.py):
+                                               RESULTS_DIR/<timestamp>-analytics.json
     benchlib.py campaign-duty WORK_DIR         the share of one core the campaign itself took: the service's
                                                and PostgreSQL's CPU during it, less what the same lookups
                                                took per second when idle
@@ -539,9 +542,10 @@ def report(work, results_dir):
     print("\n".join(lines))
 
 
-def _preview(work, name):
-    """One preview definition: its timed runs (ms; the warm-up apart), the count and the steps."""
-    times = _read(f"{work}/preview-{name}.times")
+def timed_runs(path):
+    """A .times file ("run seconds" a line, run 0 the warm-up; "run timeout seconds" for a run abandoned, after
+    which none ran): the warm-up and the timed runs in ms, and their min, median and max; None when missing."""
+    times = _read(path)
     if times is None:
         return None
     runs = []
@@ -557,15 +561,11 @@ def _preview(work, name):
                 warmup = ms
             else:
                 runs.append(ms)
-    body = json.loads(_read(f"{work}/preview-{name}.json", "{}") or "{}")
     ordered = sorted(runs)
     if timed_out:
-        # The median of the runs that finished would flatter it: a timed-out definition has no figures.
+        # The median of the runs that finished would flatter it: a timed-out request has no figures.
         ordered = []
     return {
-        "definition": json.loads(_read(f"{work}/preview-{name}.def", "null") or "null"),
-        "customers": body.get("customers"),
-        "steps": [s.get("customers") for s in body.get("steps", [])],
         "warmup_ms": warmup,
         "runs_ms": runs,
         "timed_out": timed_out,
@@ -573,6 +573,34 @@ def _preview(work, name):
         "median_ms": ordered[len(ordered) // 2] if len(ordered) % 2 else
         (round((ordered[len(ordered) // 2 - 1] + ordered[len(ordered) // 2]) / 2, 1) if ordered else None),
         "max_ms": ordered[-1] if ordered else None,
+    }
+
+
+def seed_line(seed):
+    """The seed of bench/lib.sh (seed_history) in one line: COPY and its rate, then each step's time."""
+    copy = seed.get("copy", {})
+    rate = seed["copy_rows"] / seed["copy_seconds"] if seed.get("copy_seconds") else None
+    return (f"seed:     {_fmt(seed.get('seconds'), ' s')} in all: COPY {seed.get('copy_rows', 0):,} rows in "
+            f"{_fmt(seed.get('copy_seconds'), ' s')} ({_fmt(rate, ' rows/s', 0)}; "
+            + ", ".join(f"{t} {_fmt(c['rows'] / c['seconds'] if c.get('seconds') else None, '/s', 0)}"
+                        for t, c in copy.items())
+            + f"), memberships + tag {_fmt(seed.get('finish_seconds'), ' s')}, "
+            f"rebuild-reports {_fmt(seed.get('rebuild_reports_seconds'), ' s')}, "
+            f"{seed.get('secondary_indexes', '?')} indexes {_fmt(seed.get('index_seconds'), ' s')}, "
+            f"VACUUM ANALYZE + CHECKPOINT {_fmt(seed.get('vacuum_checkpoint_seconds'), ' s')}")
+
+
+def _preview(work, name):
+    """One preview definition: its timed runs (ms; the warm-up apart), the count and the steps."""
+    runs = timed_runs(f"{work}/preview-{name}.times")
+    if runs is None:
+        return None
+    body = json.loads(_read(f"{work}/preview-{name}.json", "{}") or "{}")
+    return {
+        "definition": json.loads(_read(f"{work}/preview-{name}.def", "null") or "null"),
+        "customers": body.get("customers"),
+        "steps": [s.get("customers") for s in body.get("steps", [])],
+        **runs,
     }
 
 
@@ -754,15 +782,7 @@ def segments_report(work, results_dir):
     lines.append(f"          activity: {counts.get('customer_activity', 0):,} customers with orders, "
                  f"{counts.get('customer_categories', 0):,} customer-categories; database "
                  f"{_fmt((counts.get('database_bytes') or 0) / 2**30, ' GiB', 2)}")
-    copy = seed.get("copy", {})
-    rate = seed["copy_rows"] / seed["copy_seconds"] if seed.get("copy_seconds") else None
-    lines.append(f"seed:     {_fmt(seed.get('seconds'), ' s')} in all: COPY {seed.get('copy_rows', 0):,} rows in "
-                 f"{_fmt(seed.get('copy_seconds'), ' s')} ({_fmt(rate, ' rows/s', 0)}; "
-                 + ", ".join(f"{t} {_fmt(c['rows'] / c['seconds'] if c.get('seconds') else None, '/s', 0)}"
-                             for t, c in copy.items())
-                 + f"), memberships + tag + activity {_fmt(seed.get('finish_seconds'), ' s')}, "
-                 f"{seed.get('secondary_indexes', '?')} indexes {_fmt(seed.get('index_seconds'), ' s')}, "
-                 f"VACUUM ANALYZE + CHECKPOINT {_fmt(seed.get('vacuum_checkpoint_seconds'), ' s')}")
+    lines.append(seed_line(seed))
     lines.append("")
     labels = {"main": "preview: 5 conditions", "lifecycle": "preview: lifecycle_stage", "bought": "preview: category+spend"}
     for name, p in previews.items():
@@ -853,6 +873,10 @@ def main(argv):
         report(argv[2], argv[3])
     elif len(argv) == 4 and argv[1] == "segments-report":
         segments_report(argv[2], argv[3])
+    elif len(argv) == 4 and argv[1] == "analytics-report":
+        import analytics_report  # bench/analytics_report.py, beside this file
+
+        analytics_report.report(argv[2], argv[3])
     elif len(argv) == 3 and argv[1] == "campaign-duty":
         campaign_duty(argv[2])
     elif len(argv) == 3 and argv[1] == "burn":

@@ -6,14 +6,17 @@
 -- bench/seed-segments-finish.sql drops the schema.
 --
 -- Usage: psql "$URL" -v ON_ERROR_STOP=1 -v customers=N -v orders=M -v phones=P -v buyers=B -v prime=Q \
---             -v stores=S -v line_pct=L -f bench/seed-segments.sql
+--             -v stores=S -v line_pct=L -v second_line_pct=T -f bench/seed-segments.sql
 --   customers  customers to seed, n = 1..N
 --   phones     customers 1..P have a phone (+861380nnnnnnn, as a till types 1380nnnnnnn) and its identity
 --   buyers     customers who order: the order's customer is j -> 1 + (j * prime) % N for j < B, a
 --              permutation of the ids (prime coprime to N), skewed (j = B * u^1.5) so a few buy often
 --   stores     stores, S ≥ 10: store s is in city (s - 1) % 10
---   line_pct   share of orders (0-100) that get their one order line
+--   line_pct   share of orders (0-100) that get their order lines
+--   second_line_pct  share of orders (0-100) with a second line, in another category (what co-purchase and
+--              recommendations count; 0 keeps the one-line history bench/segments-campaigns measured)
 --
+-- Store s: a daily sales target of CNY 40,000-80,000 (the dashboard's attainment).
 -- Customer n: id 00000000-0000-7000-8000-<n in hex>; name from common surnames and given names;
 -- gender 47% female / 45% male / 8% unknown; birthday for 85% (ages 18-70); email for 30%; city one of
 -- ten (上海 18%, 北京 15%, 杭州 12%, 苏州 10%, 南京 9%, 广州 9%, 深圳 9%, 成都 7%, 武汉 6%, 西安 5%), none
@@ -26,7 +29,8 @@
 -- (the customer's home store, or any store for 20% of them and for customers without one), wechat mini
 -- program 13%, tmall 12% (no store); a day in its customer's span; pricing external; one line: 1-3
 -- units (70/20/10%) of CNY 9.90-599.90, in one of three neighbouring categories of eight that the
--- customer prefers; paid = total = the line's amount, nothing refunded.
+-- customer prefers; for second_line_pct of the orders a second line of the same kind in the next or the
+-- one after; paid = total = the lines' amount, nothing refunded.
 \set ON_ERROR_STOP 1
 SET client_min_messages = warning;
 BEGIN;
@@ -57,9 +61,9 @@ $$ SELECT ARRAY['上海', '北京', '杭州', '苏州', '南京', '广州', '深
 CREATE FUNCTION bench.categories() RETURNS text[] LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
 $$ SELECT ARRAY['女装', '男装', '童装', '鞋靴', '美妆', '食品', '家居', '数码'] $$;
 
-INSERT INTO stores (id, code, name, city, kind)
+INSERT INTO stores (id, code, name, city, kind, daily_sales_target)
 SELECT bench.store_id(s), 'SEG-' || lpad(s::text, 3, '0'), (bench.cities())[1 + (s - 1) % 10] || '店 ' || s,
-       (bench.cities())[1 + (s - 1) % 10], 'store'
+       (bench.cities())[1 + (s - 1) % 10], 'store', 40000 + 1000 * bench.h(s, 50, 41)
 FROM generate_series(1, :stores) s;
 
 -- Each stage below is a subquery kept apart with OFFSET 0, so every value is computed once per row
@@ -128,7 +132,9 @@ SELECT k, ('00000000-0001-7000-8000-' || lpad(to_hex(k), 12, '0'))::uuid AS id,
        now() - ((last_ago + floor((first_ago - last_ago + 1) * bench.u(k, 12)) + bench.u(k, 13)) * 86400) * interval '1 second'
            AS occurred_at,
        unit_price, quantity, unit_price * quantity AS amount,
-       ((preferred_category + bench.h(k, 32, 3)) % 8)::int AS category_index
+       ((preferred_category + bench.h(k, 32, 3)) % 8)::int AS category_index,
+       unit_price2, quantity2, unit_price2 * quantity2 AS amount2,
+       ((preferred_category + bench.h(k, 32, 3) + 1 + bench.h(k, 36, 2)) % 8)::int AS category_index2
 FROM (SELECT k, n, last_ago, last_ago + floor((730 - last_ago) * bench.u(n, 22))::int AS first_ago,
              CASE WHEN city_index >= 0 AND bench.h(n, 6, 10) < 6
                   THEN city_index + 1 + 10 * bench.h(n, 5, (:stores / 10)::bigint) ELSE 0 END AS home_store,
@@ -136,7 +142,10 @@ FROM (SELECT k, n, last_ago, last_ago + floor((730 - last_ago) * bench.u(n, 22))
              CASE WHEN bench.h(k, 16, 100) < 75 THEN 'pos' WHEN bench.h(k, 16, 100) < 88 THEN 'wechat_mini_program'
                   ELSE 'tmall' END AS channel,
              round((9.9 + 590 * bench.u(k, 14) ^ 2)::numeric, 1) AS unit_price,
-             CASE WHEN bench.h(k, 15, 10) < 7 THEN 1 WHEN bench.h(k, 15, 10) < 9 THEN 2 ELSE 3 END AS quantity
+             CASE WHEN bench.h(k, 15, 10) < 7 THEN 1 WHEN bench.h(k, 15, 10) < 9 THEN 2 ELSE 3 END AS quantity,
+             CASE WHEN bench.h(k, 35, 100) < :second_line_pct THEN round((9.9 + 590 * bench.u(k, 37) ^ 2)::numeric, 1)
+                  ELSE 0 END AS unit_price2,
+             CASE WHEN bench.h(k, 38, 10) < 7 THEN 1 WHEN bench.h(k, 38, 10) < 9 THEN 2 ELSE 3 END AS quantity2
       FROM (SELECT k, n, bench.last_ago(n) AS last_ago, bench.city_index(n) AS city_index
             FROM (SELECT k, 1 + (floor((:buyers)::bigint * bench.u(k, 11) ^ 1.5)::bigint * (:prime)::bigint) % (:customers)::bigint AS n
                   FROM generate_series(1::bigint, (:orders)::bigint) k
@@ -148,8 +157,8 @@ OFFSET 0;
 -- Columns: id, external_id, channel, store_id, customer_id, occurred_at, pricing, total_amount,
 -- paid_amount, created_at (the rest: their defaults — nothing discounted, redeemed, earned or refunded)
 CREATE VIEW bench.orders_copy AS
-SELECT id, external_id, channel, store_id, customer_id, occurred_at, 'external' AS pricing, amount AS total_amount,
-       amount AS paid_amount, occurred_at AS created_at
+SELECT id, external_id, channel, store_id, customer_id, occurred_at, 'external' AS pricing, amount + amount2 AS total_amount,
+       amount + amount2 AS paid_amount, occurred_at AS created_at
 FROM bench.order_gen;
 
 -- Columns: order_id, line_no, sku, name, category, quantity, unit_price, amount, discounted_amount
@@ -158,6 +167,12 @@ SELECT id AS order_id, 1 AS line_no, 'SKU-' || category_index || '-' || lpad(ben
        (bench.categories())[category_index + 1] || '单品' AS name, (bench.categories())[category_index + 1] AS category,
        quantity, unit_price, amount, amount AS discounted_amount
 FROM bench.order_gen
-WHERE bench.h(k, 34, 100) < :line_pct;
+WHERE bench.h(k, 34, 100) < :line_pct
+UNION ALL
+SELECT id, 2, 'SKU-' || category_index2 || '-' || lpad(bench.h(k, 39, 200)::text, 3, '0'),
+       (bench.categories())[category_index2 + 1] || '单品', (bench.categories())[category_index2 + 1],
+       quantity2, unit_price2, amount2, amount2
+FROM bench.order_gen
+WHERE bench.h(k, 34, 100) < :line_pct AND amount2 > 0;
 
 COMMIT;

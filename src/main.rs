@@ -48,6 +48,11 @@ enum Command {
         #[arg(long)]
         jobs: Option<usize>,
     },
+    /// Recompute every table the reports, segments and profiles derive from orders (customer
+    /// activity and segment rows, sales summaries, co-purchase, RFM) from scratch: after orders were
+    /// loaded with COPY or restored without their events. Safe while the service runs: what it
+    /// writes meanwhile is followed afterwards.
+    RebuildReports,
     /// Import customers or orders from a CSV file (the first migration of millions of rows).
     Import {
         #[command(subcommand)]
@@ -137,6 +142,19 @@ fn run(cli: Cli, config: Config) -> Result<(), String> {
             let options = retail_crm::demo::Options { customers, seed, until, jobs };
             let outcome = retail_crm::demo::run(&url, &config, &options)?;
             print!("{}", retail_crm::demo::summary(&outcome, &config));
+            Ok(())
+        }
+        Command::RebuildReports => {
+            let (url, _pg) = server::database_for_command(&config)?;
+            let mut conn = retail_crm::db::connect(&url)?;
+            retail_crm::db::run_migrations(&mut conn)?;
+            let now = retail_crm::clock::Clock::default().now();
+            let steps = retail_crm::analytics::derived::rebuild_all(&mut conn, now, config.timezone)
+                .map_err(|e| format!("rebuilding the reports' tables: {e}"))?;
+            for step in steps {
+                let rows = step.rows.map(|n| format!(" ({n} customers)")).unwrap_or_default();
+                println!("{:<20} {:>8.1} s{rows}", format!("{}:", step.name), step.seconds);
+            }
             Ok(())
         }
         Command::Clients { command: ClientsCommand::Create { name, scopes, store } } => {

@@ -6,6 +6,7 @@
 //! sweeps (`POST /v1/sweeps/{name}/run` catches one up at once).
 
 pub mod api;
+pub mod derived;
 pub mod export;
 pub mod rules;
 pub mod store;

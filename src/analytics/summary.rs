@@ -120,24 +120,14 @@ pub fn sweep(conn: &mut PgConnection, _now: chrono::DateTime<chrono::Utc>, tz: T
     follow(conn, tz)
 }
 
-/// Empties both tables and fills them from every order, moving the follower to the end of the feed
-/// (after orders were loaded without events, or to check a suspicion). One transaction.
+/// Empties both tables and fills them from every order (`follower::rebuild`).
 pub fn rebuild(conn: &mut PgConnection, tz: Tz) -> ApiResult<()> {
-    crate::events::sequence_pending(conn)?;
-    let zone = quote_literal(tz.name());
-    conn.transaction(|conn| {
-        diesel::sql_query("SELECT last_seq FROM outbox_followers WHERE name = $1 FOR UPDATE")
-            .bind::<Text, _>(FOLLOWER)
-            .execute(conn)?;
+    let zone = crate::db::quote_literal(tz.name());
+    crate::events::follower::rebuild(conn, FOLLOWER, |conn| {
         diesel::sql_query("TRUNCATE sales_daily, category_sales_daily").execute(conn)?;
         diesel::sql_query(format!("INSERT INTO sales_daily {}", sales_sql("orders o", &zone))).execute(conn)?;
         diesel::sql_query(format!("INSERT INTO category_sales_daily {}", category_sql("orders o", &zone)))
             .execute(conn)?;
-        diesel::sql_query(
-            "UPDATE outbox_followers SET last_seq = (SELECT coalesce(max(seq), 0) FROM events) WHERE name = $1",
-        )
-        .bind::<Text, _>(FOLLOWER)
-        .execute(conn)?;
         Ok(())
     })
 }
@@ -145,14 +135,9 @@ pub fn rebuild(conn: &mut PgConnection, tz: Tz) -> ApiResult<()> {
 /// Rows of the two tables that differ from a recomputation from every order: zero when the
 /// follower has kept them exactly (call `follow` first).
 pub fn differences(conn: &mut PgConnection, tz: Tz) -> ApiResult<i64> {
-    let zone = quote_literal(tz.name());
+    let zone = crate::db::quote_literal(tz.name());
     let sales = "SELECT day, store_id, channel, orders, member_orders, gross, refunded, net FROM sales_daily";
     let categories = "SELECT day, store_id, channel, category, orders, quantity, net FROM category_sales_daily";
     Ok(crate::db::rows_differing(conn, sales, &sales_sql("orders o", &zone))?
         + crate::db::rows_differing(conn, categories, &category_sql("orders o", &zone))?)
-}
-
-/// A time zone name as a SQL literal (IANA names hold no quote, but never trust that).
-fn quote_literal(name: &str) -> String {
-    format!("'{}'", name.replace('\'', "''"))
 }

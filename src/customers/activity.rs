@@ -17,7 +17,7 @@
 use chrono::NaiveDate;
 use chrono_tz::Tz;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Date, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, Date, Text, Uuid as SqlUuid};
 use uuid::Uuid;
 
 use super::lifecycle::{self, LifecycleStage, OrderHistory};
@@ -28,75 +28,138 @@ const FOLLOWER: &str = "customer_activity";
 const EVENT_TYPES: &[&str] =
     &["order.created", "order.refunded", "customer.created", "customer.updated", "customer.merged", "customer.erased"];
 
-const REFRESH_ACTIVITY: &str = "
-    INSERT INTO customer_activity
-        (customer_id, first_order_on, last_order_on, orders, spend, order_days, spend_running)
-    SELECT customer_id, min(day), max(day), count(*), sum(net),
-           array_agg(day ORDER BY day, id), array_agg(running ORDER BY day, id)
-    FROM (SELECT o.customer_id, o.id, (o.occurred_at AT TIME ZONE $2)::date AS day,
-                 o.paid_amount - o.refunded_amount AS net,
-                 sum(o.paid_amount - o.refunded_amount)
-                     OVER (PARTITION BY o.customer_id ORDER BY (o.occurred_at AT TIME ZONE $2)::date, o.id) AS running
-          FROM orders o
-          WHERE o.customer_id = ANY($1) AND NOT (o.paid_amount > 0 AND o.refunded_amount >= o.paid_amount)) counted
-    GROUP BY customer_id";
+/// Which customers a refresh recomputes: those listed in `$1` (the time zone in `$2`), or every
+/// customer at once (a rebuild: the time zone as a literal, nothing bound).
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    Listed,
+    Everyone { tz: &'a str },
+}
+
+impl Scope<'_> {
+    /// The condition on a customer id column.
+    fn on(self, column: &str) -> String {
+        match self {
+            Scope::Listed => format!("{column} = ANY($1)"),
+            Scope::Everyone { .. } => format!("{column} IS NOT NULL"),
+        }
+    }
+
+    fn tz(self) -> String {
+        match self {
+            Scope::Listed => "$2".to_string(),
+            Scope::Everyone { tz } => crate::db::quote_literal(tz),
+        }
+    }
+}
+
+fn refresh_activity_sql(scope: Scope) -> String {
+    let tz = scope.tz();
+    format!(
+        "INSERT INTO customer_activity
+             (customer_id, first_order_on, last_order_on, orders, spend, order_days, spend_running)
+         SELECT customer_id, min(day), max(day), count(*), sum(net),
+                array_agg(day ORDER BY day, id), array_agg(running ORDER BY day, id)
+         FROM (SELECT o.customer_id, o.id, (o.occurred_at AT TIME ZONE {tz})::date AS day,
+                      o.paid_amount - o.refunded_amount AS net,
+                      sum(o.paid_amount - o.refunded_amount)
+                          OVER (PARTITION BY o.customer_id ORDER BY (o.occurred_at AT TIME ZONE {tz})::date, o.id) AS running
+               FROM orders o
+               WHERE {customers} AND NOT (o.paid_amount > 0 AND o.refunded_amount >= o.paid_amount)) counted
+         GROUP BY customer_id",
+        customers = scope.on("o.customer_id")
+    )
+}
+
 /// A customer's own rhythm: the median of the days between their distinct order days, once there
 /// are at least `RHYTHM_MIN_GAPS` of them (fewer is not yet a habit).
-const REFRESH_RHYTHM: &str = "
-    UPDATE customer_activity act SET usual_interval_days = g.median
-    FROM (SELECT customer_id, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY gap)::numeric, 1) AS median
-          FROM (SELECT a.customer_id, d - lag(d) OVER (PARTITION BY a.customer_id ORDER BY d) AS gap
-                FROM customer_activity a, unnest(a.order_days) d
-                WHERE a.customer_id = ANY($1)) gaps
-          WHERE gap > 0
-          GROUP BY customer_id
-          HAVING count(*) >= $2) g
-    WHERE act.customer_id = g.customer_id";
+fn refresh_rhythm_sql(scope: Scope) -> String {
+    format!(
+        "UPDATE customer_activity act SET usual_interval_days = g.median
+         FROM (SELECT customer_id, round(percentile_cont(0.5) WITHIN GROUP (ORDER BY gap)::numeric, 1) AS median
+               FROM (SELECT a.customer_id, d - lag(d) OVER (PARTITION BY a.customer_id ORDER BY d) AS gap
+                     FROM customer_activity a, unnest(a.order_days) d
+                     WHERE {customers}) gaps
+               WHERE gap > 0
+               GROUP BY customer_id
+               HAVING count(*) >= {RHYTHM_MIN_GAPS}) g
+         WHERE act.customer_id = g.customer_id",
+        customers = scope.on("a.customer_id")
+    )
+}
+
 /// Gaps between buying days needed before a customer has a usual interval.
 pub const RHYTHM_MIN_GAPS: i64 = 2;
-const REFRESH_CATEGORIES: &str = "
-    INSERT INTO customer_categories (customer_id, category, orders, quantity, spend, last_bought_on, bought_days)
-    SELECT o.customer_id, l.category, count(DISTINCT o.id), sum(l.quantity - l.refunded_quantity),
-           sum(round(l.discounted_amount * (l.quantity - l.refunded_quantity) / l.quantity, 2)),
-           max((o.occurred_at AT TIME ZONE $2)::date),
-           array_agg(DISTINCT (o.occurred_at AT TIME ZONE $2)::date ORDER BY (o.occurred_at AT TIME ZONE $2)::date)
-    FROM orders o JOIN order_lines l ON l.order_id = o.id
-    WHERE o.customer_id = ANY($1) AND l.category IS NOT NULL AND l.quantity > l.refunded_quantity
-    GROUP BY 1, 2";
 
-/// The segment row of each live customer of `$1`, from the profile and the activity refreshed
+fn refresh_categories_sql(scope: Scope) -> String {
+    let tz = scope.tz();
+    format!(
+        "INSERT INTO customer_categories (customer_id, category, orders, quantity, spend, last_bought_on, bought_days)
+         SELECT o.customer_id, l.category, count(DISTINCT o.id), sum(l.quantity - l.refunded_quantity),
+                sum(round(l.discounted_amount * (l.quantity - l.refunded_quantity) / l.quantity, 2)),
+                max((o.occurred_at AT TIME ZONE {tz})::date),
+                array_agg(DISTINCT (o.occurred_at AT TIME ZONE {tz})::date ORDER BY (o.occurred_at AT TIME ZONE {tz})::date)
+         FROM orders o JOIN order_lines l ON l.order_id = o.id
+         WHERE {customers} AND l.category IS NOT NULL AND l.quantity > l.refunded_quantity
+         GROUP BY 1, 2",
+        customers = scope.on("o.customer_id")
+    )
+}
+
+/// The segment row of each live customer in scope, from the profile and the activity refreshed
 /// before it. A consent is given when its `granted` is true.
-const REFRESH_FACTS: &str = "
-    INSERT INTO customer_facts
-    SELECT c.id, c.city, c.district, c.gender, c.source_channel, c.home_store_id, c.birthday, c.created_at,
-           coalesce((c.consents -> 'marketing_sms' ->> 'granted')::boolean, false),
-           coalesce((c.consents -> 'marketing_email' ->> 'granted')::boolean, false),
-           coalesce((c.consents -> 'marketing_wechat' ->> 'granted')::boolean, false),
-           act.first_order_on, act.last_order_on, act.orders, act.spend, act.order_days, act.spend_running
-    FROM customers c LEFT JOIN customer_activity act ON act.customer_id = c.id
-    WHERE c.id = ANY($1) AND c.status = 'active'";
+fn refresh_facts_sql(scope: Scope) -> String {
+    format!(
+        "INSERT INTO customer_facts
+         SELECT c.id, c.city, c.district, c.gender, c.source_channel, c.home_store_id, c.birthday, c.created_at,
+                coalesce((c.consents -> 'marketing_sms' ->> 'granted')::boolean, false),
+                coalesce((c.consents -> 'marketing_email' ->> 'granted')::boolean, false),
+                coalesce((c.consents -> 'marketing_wechat' ->> 'granted')::boolean, false),
+                act.first_order_on, act.last_order_on, act.orders, act.spend, act.order_days, act.spend_running
+         FROM customers c LEFT JOIN customer_activity act ON act.customer_id = c.id
+         WHERE {customers} AND c.status = 'active'",
+        customers = scope.on("c.id")
+    )
+}
+
+const TABLES: [(&str, &str); 3] =
+    [("customer_activity", "customer_id"), ("customer_categories", "customer_id"), ("customer_facts", "id")];
 
 /// Recomputes the activity of `customers` from their orders, and their segment rows.
 pub fn refresh(conn: &mut PgConnection, customers: &[Uuid], tz: Tz) -> ApiResult<()> {
     if customers.is_empty() {
         return Ok(());
     }
-    for (table, key) in
-        [("customer_activity", "customer_id"), ("customer_categories", "customer_id"), ("customer_facts", "id")]
-    {
+    for (table, key) in TABLES {
         diesel::sql_query(format!("DELETE FROM {table} WHERE {key} = ANY($1)"))
             .bind::<Array<SqlUuid>, _>(customers)
             .execute(conn)?;
     }
-    for statement in [REFRESH_ACTIVITY, REFRESH_CATEGORIES] {
+    for statement in [refresh_activity_sql(Scope::Listed), refresh_categories_sql(Scope::Listed)] {
         diesel::sql_query(statement).bind::<Array<SqlUuid>, _>(customers).bind::<Text, _>(tz.name()).execute(conn)?;
     }
-    diesel::sql_query(REFRESH_RHYTHM)
-        .bind::<Array<SqlUuid>, _>(customers)
-        .bind::<BigInt, _>(RHYTHM_MIN_GAPS)
-        .execute(conn)?;
-    diesel::sql_query(REFRESH_FACTS).bind::<Array<SqlUuid>, _>(customers).execute(conn)?;
+    for statement in [refresh_rhythm_sql(Scope::Listed), refresh_facts_sql(Scope::Listed)] {
+        diesel::sql_query(statement).bind::<Array<SqlUuid>, _>(customers).execute(conn)?;
+    }
     Ok(())
+}
+
+/// Empties the three tables and fills them from every order and customer (`follower::rebuild`).
+pub fn rebuild(conn: &mut PgConnection, tz: Tz) -> ApiResult<()> {
+    let everyone = Scope::Everyone { tz: tz.name() };
+    crate::events::follower::rebuild(conn, FOLLOWER, |conn| {
+        let tables: Vec<&str> = TABLES.iter().map(|(table, _)| *table).collect();
+        diesel::sql_query(format!("TRUNCATE {}", tables.join(", "))).execute(conn)?;
+        for statement in [
+            refresh_activity_sql(everyone),
+            refresh_categories_sql(everyone),
+            refresh_rhythm_sql(everyone),
+            refresh_facts_sql(everyone),
+        ] {
+            diesel::sql_query(statement).execute(conn)?;
+        }
+        Ok(())
+    })
 }
 
 /// Reads the outbox from where the follower stopped and refreshes every customer it names, one

@@ -197,3 +197,9 @@ pub fn rows_differing(conn: &mut PgConnection, kept: &str, recomputed: &str) -> 
     );
     Ok(diesel::RunQueryDsl::get_result::<Count>(diesel::sql_query(sql), conn)?.n)
 }
+
+/// A text as a SQL literal, for the few values a statement cannot take as a parameter (a time zone
+/// in a statement shared between a parameterised and a whole-table form).
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}

@@ -255,12 +255,7 @@ pub fn run(url: &str, config: &Config, opts: &Options) -> Result<Outcome, String
     // Segments, profiles, campaigns and reports read what the outbox followers keep: bring them up
     // to date and score RFM for today (the service's daily job may have run before the history
     // existed), then let the automations loose on a complete chain.
-    let tz = config.timezone;
-    crate::customers::activity::follow(&mut conn, tz).map_err(fail)?;
-    crate::analytics::summary::follow(&mut conn, tz).map_err(fail)?;
-    crate::orders::co_purchase::follow(&mut conn).map_err(fail)?;
-    let now = clock.now();
-    crate::customers::rfm::refresh(&mut conn, now.with_timezone(&tz).date_naive(), now, tz).map_err(fail)?;
+    crate::analytics::derived::follow_all(&mut conn, clock.now(), config.timezone).map_err(fail)?;
     conn.transaction(|conn| {
         let activated = setup::activate_automations(conn, &chain.automations, clock.now())?;
         if made.any() || written.customers + written.leads > 0 || activated > 0 {

@@ -14,6 +14,8 @@ use crate::http::error::{ApiError, ApiResult};
 
 /// Events read per transaction.
 const BATCH: i64 = 5000;
+/// `work_mem` of a rebuild's transaction.
+const REBUILD_WORK_MEM: &str = "256MB";
 
 /// An event as a follower reads it.
 #[derive(Debug, Clone, QueryableByName)]
@@ -94,6 +96,32 @@ pub fn follow(
             return Ok(total);
         }
     }
+}
+
+/// Recomputes follower `name`'s tables from scratch with `recompute`, in one transaction, and moves
+/// its cursor to the end of the feed: after orders were loaded without events (COPY, a restore), or
+/// to check a suspicion. The cursor is placed before the tables are read, so every event at or
+/// before it belongs to a transaction the recomputation sees; later ones are followed afterwards
+/// (a follower recomputes what an event names whole, so following one twice changes nothing).
+/// The follower's own sweeps wait for the rebuild.
+pub fn rebuild(
+    conn: &mut PgConnection,
+    name: &str,
+    recompute: impl FnOnce(&mut PgConnection) -> ApiResult<()>,
+) -> ApiResult<()> {
+    conn.transaction(|conn| {
+        // One pass sorts and groups every order: memory instead of temporary files.
+        diesel::sql_query(format!("SET LOCAL work_mem = '{REBUILD_WORK_MEM}'")).execute(conn)?;
+        diesel::sql_query("SELECT last_seq FROM outbox_followers WHERE name = $1 FOR UPDATE")
+            .bind::<Text, _>(name)
+            .get_result::<Cursor>(conn)?;
+        diesel::sql_query(
+            "UPDATE outbox_followers SET last_seq = (SELECT last_seq FROM event_sequencer) WHERE name = $1",
+        )
+        .bind::<Text, _>(name)
+        .execute(conn)?;
+        recompute(conn)
+    })
 }
 
 /// The distinct ids `pick` finds in `events`, in first-seen order.

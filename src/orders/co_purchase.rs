@@ -101,6 +101,21 @@ pub fn sweep(conn: &mut PgConnection, _now: chrono::DateTime<chrono::Utc>, _tz: 
     follow(conn)
 }
 
+/// Empties both tables and fills them from every order (`follower::rebuild`).
+pub fn rebuild(conn: &mut PgConnection) -> ApiResult<()> {
+    crate::events::follower::rebuild(conn, FOLLOWER, |conn| {
+        diesel::sql_query("TRUNCATE order_baskets, co_purchases").execute(conn)?;
+        diesel::sql_query(format!("INSERT INTO order_baskets (order_id, categories, skus) {}", baskets_sql("true")))
+            .execute(conn)?;
+        diesel::sql_query(format!(
+            "INSERT INTO co_purchases (kind, item, other, orders) {}",
+            pairs_sql("order_baskets")
+        ))
+        .execute(conn)?;
+        Ok(())
+    })
+}
+
 /// Rows of `co_purchases` and `order_baskets` that differ from a recomputation from every order:
 /// zero when the follower has kept them exactly.
 pub fn differences(conn: &mut PgConnection) -> ApiResult<i64> {

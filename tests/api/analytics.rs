@@ -26,6 +26,17 @@ fn follow(app: &TestApp) {
     followed.unwrap_or_else(|e| panic!("following the outbox: {e}"));
 }
 
+/// The tables the outbox followers keep.
+const DERIVED_TABLES: [&str; 7] = [
+    "customer_activity",
+    "customer_categories",
+    "customer_facts",
+    "sales_daily",
+    "category_sales_daily",
+    "order_baskets",
+    "co_purchases",
+];
+
 /// Rows of the summary tables that differ from a recomputation from every order.
 fn differences(app: &TestApp) -> i64 {
     let mut conn = app.conn();
@@ -36,6 +47,30 @@ fn differences(app: &TestApp) -> i64 {
         )
     })();
     counted.unwrap_or_else(|e| panic!("recomputing the summaries: {e}"))
+}
+
+/// The repurchase report reads its medians off a histogram of the gaps: they equal
+/// percentile_cont over every gap between a customer's buying days in a category.
+fn assert_repurchase_is_the_median_of_every_gap(app: &TestApp) {
+    use diesel::RunQueryDsl;
+    let mut conn = app.conn();
+    let report =
+        retail_crm::analytics::store::repurchase(&mut conn, None).unwrap_or_else(|e| panic!("repurchase: {e}"));
+    let expected: Vec<retail_crm::analytics::store::Repurchase> = diesel::sql_query(
+        "SELECT category, count(DISTINCT customer_id)::bigint AS customers, count(*)::bigint AS intervals,
+                round(percentile_cont(0.5) WITHIN GROUP (ORDER BY gap)::numeric, 1) AS median_days
+         FROM (SELECT cc.customer_id, cc.category,
+                      d - lag(d) OVER (PARTITION BY cc.customer_id, cc.category ORDER BY d) AS gap
+               FROM customer_categories cc, unnest(cc.bought_days) d) g
+         WHERE gap IS NOT NULL GROUP BY category ORDER BY category",
+    )
+    .load(&mut conn)
+    .unwrap_or_else(|e| panic!("the percentile recomputation: {e}"));
+    let rows = |r: &[retail_crm::analytics::store::Repurchase]| {
+        r.iter().map(|r| (r.category.clone(), r.customers, r.intervals, r.median_days)).collect::<Vec<_>>()
+    };
+    assert!(expected.len() >= 2, "the history bought too few categories twice: {expected:?}");
+    assert_eq!(rows(&report), rows(&expected));
 }
 
 /// Random orders (late ones too, at two stores and online, members and guests), refunds by lines
@@ -118,13 +153,32 @@ async fn summary_tables_equal_a_recomputation_after_random_histories() {
         follow(&app);
         assert_eq!(differences(&app), 0, "round {round}: the summary tables drifted from their recomputation");
     }
-    // A rebuild from every order (orders loaded without events) gives the same tables and leaves
-    // the follower at the end of the feed.
-    retail_crm::analytics::summary::rebuild(&mut app.conn(), chrono_tz::Asia::Shanghai)
-        .unwrap_or_else(|e| panic!("rebuilding: {e}"));
-    assert_eq!(differences(&app), 0, "the rebuild differs from the recomputation");
+    // Every follower's tables (the customers' aggregates too) equal a rebuild from all orders and
+    // customers (`retail-crm rebuild-reports`), which leaves each follower at the end of the feed.
+    {
+        use diesel::RunQueryDsl;
+        let mut conn = app.conn();
+        for table in DERIVED_TABLES {
+            diesel::sql_query(format!("CREATE TEMP TABLE kept_{table} AS SELECT * FROM {table}"))
+                .execute(&mut conn)
+                .unwrap_or_else(|e| panic!("keeping {table}: {e}"));
+        }
+        let steps =
+            retail_crm::analytics::derived::rebuild_all(&mut conn, app.state.clock.now(), chrono_tz::Asia::Shanghai)
+                .unwrap_or_else(|e| panic!("rebuilding: {e}"));
+        assert_eq!(steps.len(), 4, "{steps:?}");
+        for table in DERIVED_TABLES {
+            let kept = format!("SELECT * FROM kept_{table}");
+            let differing = retail_crm::db::rows_differing(&mut conn, &kept, &format!("SELECT * FROM {table}"))
+                .unwrap_or_else(|e| panic!("comparing {table}: {e}"));
+            assert_eq!(differing, 0, "{table}: the followed rows differ from the rebuild");
+            let empty = retail_crm::db::rows_differing(&mut conn, &kept, &format!("{kept} WHERE false")).unwrap();
+            assert!(empty > 0, "{table} is empty: the history exercised nothing of it");
+        }
+    }
     follow(&app);
     assert_eq!(differences(&app), 0, "following after a rebuild changed the tables");
+    assert_repurchase_is_the_median_of_every_gap(&app);
     let counted: i64 = {
         use diesel::RunQueryDsl;
         #[derive(diesel::QueryableByName)]
