@@ -106,8 +106,8 @@ fn refresh_categories_sql(scope: Scope) -> String {
     )
 }
 
-/// The segment row of each live customer in scope, from the profile and the activity refreshed
-/// before it. A consent is given when its `granted` is true.
+/// The segment row of each live customer in scope, from the profile, the activity refreshed
+/// before it and the latest RFM scores. A consent is given when its `granted` is true.
 fn refresh_facts_sql(scope: Scope) -> String {
     format!(
         "INSERT INTO customer_facts
@@ -115,8 +115,10 @@ fn refresh_facts_sql(scope: Scope) -> String {
                 coalesce((c.consents -> 'marketing_sms' ->> 'granted')::boolean, false),
                 coalesce((c.consents -> 'marketing_email' ->> 'granted')::boolean, false),
                 coalesce((c.consents -> 'marketing_wechat' ->> 'granted')::boolean, false),
-                act.first_order_on, act.last_order_on, act.orders, act.spend, act.order_days, act.spend_running
+                act.first_order_on, act.last_order_on, act.orders, act.spend, act.order_days, act.spend_running,
+                rfm.r, rfm.f, rfm.m, rfm.segment
          FROM customers c LEFT JOIN customer_activity act ON act.customer_id = c.id
+              LEFT JOIN customer_rfm rfm ON rfm.customer_id = c.id
          WHERE {customers} AND c.status = 'active'",
         customers = scope.on("c.id")
     )

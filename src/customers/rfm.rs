@@ -162,6 +162,15 @@ pub fn refresh(conn: &mut PgConnection, as_of: NaiveDate, now: DateTime<Utc>, tz
     conn.transaction(|conn| {
         diesel::sql_query("DELETE FROM customer_rfm").execute(conn)?;
         let scored = diesel::sql_query(&statement).bind::<Date, _>(as_of).execute(conn)? as i64;
+        // The segment rows carry the scores (segments test them there): write those that changed.
+        diesel::sql_query(
+            "UPDATE customer_facts f SET rfm_r = s.r, rfm_f = s.f, rfm_m = s.m, rfm_segment = s.segment
+             FROM (SELECT c.id, r.r, r.f, r.m, r.segment
+                   FROM customer_facts c LEFT JOIN customer_rfm r ON r.customer_id = c.id) s
+             WHERE f.id = s.id AND (f.rfm_r, f.rfm_f, f.rfm_m, f.rfm_segment)
+                                   IS DISTINCT FROM (s.r, s.f, s.m, s.segment)",
+        )
+        .execute(conn)?;
         diesel::sql_query(
             "INSERT INTO rfm_snapshot (as_of, map, customers, computed_at) VALUES ($1, $2, $3, $4)
              ON CONFLICT (singleton) DO UPDATE

@@ -181,10 +181,10 @@ impl Compiler {
                 self.aggregate(&source, c, &Operand::Integer(0))
             }
             Field::LifecycleStage => self.compare(&stage_of_sql("c", TODAY), c),
-            Field::RfmR => self.rfm_score("r", c),
-            Field::RfmF => self.rfm_score("f", c),
-            Field::RfmM => self.rfm_score("m", c),
-            Field::RfmSegment => self.related("SELECT customer_id FROM customer_rfm", "segment", c),
+            Field::RfmR => self.compare("c.rfm_r", c),
+            Field::RfmF => self.compare("c.rfm_f", c),
+            Field::RfmM => self.compare("c.rfm_m", c),
+            Field::RfmSegment => self.column("c.rfm_segment", c),
             Field::BoughtCategory => {
                 let window = c.window_days.map(|d| format!(" AND last_bought_on > {TODAY} - {d}")).unwrap_or_default();
                 let categories = self.list(&c.value);
@@ -244,13 +244,6 @@ impl Compiler {
             }
             (_, value) => format!("c.id IN ({rows} WHERE {column} = ANY({}){after})", self.list(value)),
         }
-    }
-
-    /// A score of the latest RFM snapshot, compared; a customer without scores never matches.
-    fn rfm_score(&mut self, column: &str, c: &Condition) -> String {
-        let test = self.comparison(column, c.op, &c.value);
-        let after = self.past_cursor("customer_id");
-        format!("c.id IN (SELECT customer_id FROM customer_rfm WHERE {test}{after})")
     }
 
     /// A value computed from the customer's row, compared; no value never matches.
