@@ -35,18 +35,18 @@ pub fn follow_all(conn: &mut PgConnection, now: DateTime<Utc>, tz: Tz) -> ApiRes
 /// Every derived table emptied and recomputed from all orders and customers, each family in its
 /// own transaction with its follower moved to the end of the feed; RFM last, from the new activity.
 pub fn rebuild_all(conn: &mut PgConnection, now: DateTime<Utc>, tz: Tz) -> ApiResult<Vec<Step>> {
-    let mut steps = Vec::new();
-    let mut timed = |name, run: &mut dyn FnMut() -> ApiResult<Option<i64>>| -> ApiResult<()> {
-        let started = Instant::now();
-        let rows = run()?;
-        steps.push(Step { name, seconds: started.elapsed().as_secs_f64(), rows });
-        Ok(())
-    };
-    timed("customer activity", &mut || crate::customers::activity::rebuild(conn, tz).map(|()| None))?;
-    timed("sales summaries", &mut || summary::rebuild(conn, tz).map(|()| None))?;
-    timed("co-purchase", &mut || crate::orders::co_purchase::rebuild(conn).map(|()| None))?;
-    timed("rfm", &mut || score_rfm(conn, now, tz).map(Some))?;
-    Ok(steps)
+    Ok(vec![
+        timed("customer activity", || crate::customers::activity::rebuild(conn, tz).map(|()| None))?,
+        timed("sales summaries", || summary::rebuild(conn, tz).map(|()| None))?,
+        timed("co-purchase", || crate::orders::co_purchase::rebuild(conn).map(|()| None))?,
+        timed("rfm", || score_rfm(conn, now, tz).map(Some))?,
+    ])
+}
+
+fn timed(name: &'static str, run: impl FnOnce() -> ApiResult<Option<i64>>) -> ApiResult<Step> {
+    let started = Instant::now();
+    let rows = run()?;
+    Ok(Step { name, seconds: started.elapsed().as_secs_f64(), rows })
 }
 
 fn score_rfm(conn: &mut PgConnection, now: DateTime<Utc>, tz: Tz) -> ApiResult<i64> {

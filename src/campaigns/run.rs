@@ -7,7 +7,6 @@
 //! the same run at once; should two ever decide the same customer, the second batch finds the key
 //! taken, rolls back whole and goes on without them.
 
-use crate::orders::co_purchase::{recommend, Matrix};
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -22,6 +21,7 @@ use super::rules::{self, Decision, Policy};
 use super::store::{self, Campaign, Message};
 use crate::events::types::{CampaignMessage, EarnSource, EventData, PointsEarned};
 use crate::http::error::{ApiError, ApiResult};
+use crate::orders::co_purchase::{recommend, Matrix};
 use crate::segments::compile::{birthday_in_days_sql, Compiler, Evaluation, Param, FACTS};
 use crate::segments::definition::Node;
 
