@@ -36,6 +36,8 @@ pub struct Config {
     pub rate_limit_rps: u32,
     /// Token requests per second from one source address (0 = unlimited).
     pub token_rate_per_address: u32,
+    /// `CRM_TRUSTED_PROXIES`: load balancers whose `X-Forwarded-For` names the caller.
+    pub trusted_proxies: crate::http::proxies::TrustedProxies,
 }
 
 impl Default for Config {
@@ -56,6 +58,7 @@ impl Default for Config {
             lead_response_minutes: 15,
             rate_limit_rps: 1000,
             token_rate_per_address: 20,
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -134,6 +137,11 @@ impl Config {
                 .unwrap_or(defaults.rate_limit_rps),
             token_rate_per_address: parse_number(&non_empty, "CRM_TOKEN_RATE_PER_ADDRESS", 0, 1_000_000)?
                 .unwrap_or(defaults.token_rate_per_address),
+            trusted_proxies: match non_empty("CRM_TRUSTED_PROXIES") {
+                Some(list) => crate::http::proxies::TrustedProxies::parse(&list)
+                    .map_err(|message| ConfigError { var: "CRM_TRUSTED_PROXIES", message })?,
+                None => defaults.trusted_proxies,
+            },
         })
     }
 }
@@ -184,5 +192,8 @@ mod tests {
         assert_eq!(failing_var(&[("CRM_TIMEZONE", "Mars/Base")]), Some("CRM_TIMEZONE"));
         assert_eq!(failing_var(&[("CRM_JWT_SECRET", "short")]), Some("CRM_JWT_SECRET"));
         assert_eq!(failing_var(&[("CRM_BOOTSTRAP_CLIENT_ID", "pos")]), Some("CRM_BOOTSTRAP_CLIENT_SECRET"));
+        assert_eq!(failing_var(&[("CRM_TRUSTED_PROXIES", "10.0.0.0/8, lb")]), Some("CRM_TRUSTED_PROXIES"));
+        let behind = config(&[("CRM_TRUSTED_PROXIES", "10.0.0.0/8")]).expect("a CIDR");
+        assert_ne!(behind.trusted_proxies, Config::default().trusted_proxies);
     }
 }

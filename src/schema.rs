@@ -243,6 +243,14 @@ diesel::table! {
         updated_at -> Timestamptz,
         max_adjustment_points -> Int8,
         catalogue_version -> Int8,
+        max_campaign_award_points -> Nullable<Int8>,
+    }
+}
+
+diesel::table! {
+    message_categories (name) {
+        name -> Text,
+        created_at -> Timestamptz,
     }
 }
 
@@ -703,6 +711,7 @@ diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     stores,
+    message_categories,
     staff,
     api_clients,
     audit_log,

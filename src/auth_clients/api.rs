@@ -72,7 +72,7 @@ async fn issue_token(
     state: web::Data<AppState>,
     body: crate::http::Json<TokenRequest>,
 ) -> ApiResult<HttpResponse> {
-    state.limits.admit_token_request(req.peer_addr().map(|a| a.ip()))?;
+    state.limits.admit_token_request(state.config.trusted_proxies.of_request(&req))?;
     let now = state.clock.now();
     let (identity, secret) = match body.into_inner() {
         TokenRequest::ClientCredentials { client_id, client_secret } => (Identity::Client(client_id), client_secret),

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::model::{self, Kind};
 use super::rules::{self, Move, Status};
 use super::store::{self, Campaign, CampaignFields};
-use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite};
+use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite, Principal};
 use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::{if_match, versioned};
@@ -254,6 +254,27 @@ impl CampaignInput {
     }
 }
 
+/// Points a campaign awards are points minted (issue 22): whoever saves or starts such a
+/// campaign needs `loyalty:write` as well, and each customer gets at most the program's
+/// `max_campaign_award_points` (default `max_adjustment_points`) per occurrence — as a hand
+/// adjustment is bounded per call, even for the admin.
+pub fn check_award(conn: &mut PgConnection, who: &Principal, actions: &Value) -> ApiResult<()> {
+    let points = model::award(&model::parse_actions(actions).unwrap_or_default());
+    if points == 0 {
+        return Ok(());
+    }
+    who.require_scope("loyalty:write")?;
+    let limit = crate::loyalty::program::load(conn)?.campaign_award_limit();
+    if points > limit {
+        return Err(ApiError::unprocessable(
+            "award_over_limit",
+            format!("a campaign awards each customer at most {limit} points (the program's max_campaign_award_points)"),
+        )
+        .with("max_campaign_award_points", limit));
+    }
+    Ok(())
+}
+
 /// References a campaign names must exist: its segment and its coupon template.
 pub fn check_references(conn: &mut PgConnection, fields: &CampaignFields) -> ApiResult<()> {
     let mut v = Violations::new();
@@ -281,6 +302,8 @@ pub fn check_references(conn: &mut PgConnection, fields: &CampaignFields) -> Api
     v.into_result()
 }
 
+/// Outcomes a dry-run lists by name; the rest are only counted.
+const DRY_RUN_SAMPLE: usize = 50;
 const CHAIN_ONLY: &str = "`forbidden` without the scope; `store_bound_principal`: campaigns are the chain's";
 
 /// Create a campaign (as a draft).
@@ -304,6 +327,9 @@ async fn create_campaign(
     let who = auth.principal.clone();
     let campaign = crate::db::transaction(&state.pool, move |conn| {
         check_references(conn, &fields)?;
+        if let Some(actions) = &fields.actions {
+            check_award(conn, &who, actions)?;
+        }
         let campaign = store::insert(conn, &fields)?;
         crate::audit::record(conn, &who, "campaign.create", "campaign", Some(campaign.id.to_string()), json!({}))?;
         Ok(campaign)
@@ -413,6 +439,7 @@ async fn update_campaign(
             return Err(ApiError::conflict("campaign_not_editable", "only a draft or paused campaign can be changed"));
         }
         check_references(conn, &fields)?;
+        check_award(conn, &who, fields.actions.as_ref().unwrap_or(&current.actions))?;
         let campaign = store::update(conn, &current, &fields)?;
         crate::audit::record(conn, &who, "campaign.update", "campaign", Some(id.to_string()), json!({}))?;
         Ok(campaign)
@@ -426,6 +453,9 @@ async fn change_status(auth: &Auth<CampaignsWrite>, state: &AppState, id: Uuid, 
     let (who, now) = (auth.principal.clone(), state.clock.now());
     crate::db::transaction(&state.pool, move |conn| {
         let current = store::lock(conn, id)?;
+        if by == Move::Activate {
+            check_award(conn, &who, &current.actions)?;
+        }
         let Some(to) = rules::transition(current.status(), by) else {
             let detail = format!("a {} campaign cannot be moved so", current.status);
             return Err(ApiError::conflict("invalid_transition", detail).with("campaign_status", current.status));
@@ -521,6 +551,7 @@ pub struct DryRunCustomer {
 
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"candidates": 1200, "reached": 1000, "holdout": 110, "suppressed": {"no_consent": 60, "frequency_cap": 30},
+    "points": 100000, "cost": "1050.00",
     "sample": [{"customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "occurrence": "2026", "outcome": "suppressed", "reason": "no_consent"}]}))]
 pub struct DryRun {
     /// Customers the campaign is due for now (not yet decided).
@@ -531,6 +562,13 @@ pub struct DryRun {
     holdout: i64,
     /// Would be suppressed, by reason.
     suppressed: std::collections::BTreeMap<&'static str, i64>,
+    /// Points the reached would be awarded (`award_points` × reached).
+    points: i64,
+    /// What reaching them would cost and be charged to the budget: messages, the coupons' unit
+    /// cost and the awarded points at their redemption value.
+    #[serde(with = "crate::money::required")]
+    #[schema(value_type = String, example = "1050.00")]
+    cost: Decimal,
     /// The first 50 by customer id, each with its outcome.
     sample: Vec<DryRunCustomer>,
 }
@@ -560,34 +598,28 @@ async fn dry_run_campaign(
         let ctx = super::schedule::context(conn, now, zone)?;
         let campaign = store::get(conn, id)?;
         let plan = super::run::plan(conn, campaign)?;
-        let outcomes = super::run::dry_run(conn, &plan, ctx)?;
-        let mut result = DryRun {
-            candidates: outcomes.len() as i64,
-            reached: 0,
-            holdout: 0,
-            suppressed: Default::default(),
-            sample: Vec::new(),
+        let forecast = super::run::dry_run(conn, &plan, ctx, DRY_RUN_SAMPLE)?;
+        let sample = forecast
+            .sample
+            .into_iter()
+            .map(|o| {
+                let (outcome, reason) = match o.decision {
+                    rules::Decision::Reach => ("reached", None),
+                    rules::Decision::Holdout => ("holdout", None),
+                    rules::Decision::Suppress(r) => ("suppressed", Some(r)),
+                };
+                DryRunCustomer { customer_id: o.customer_id, occurrence: o.occurrence, outcome, reason }
+            })
+            .collect();
+        let result = DryRun {
+            candidates: forecast.candidates,
+            reached: forecast.reached,
+            holdout: forecast.holdout,
+            suppressed: forecast.suppressed,
+            points: forecast.points,
+            cost: crate::money::round(forecast.cost),
+            sample,
         };
-        for o in &outcomes {
-            let (outcome, reason) = match o.decision {
-                rules::Decision::Reach => ("reached", None),
-                rules::Decision::Holdout => ("holdout", None),
-                rules::Decision::Suppress(r) => ("suppressed", Some(r)),
-            };
-            match reason {
-                Some(r) => *result.suppressed.entry(r).or_default() += 1,
-                None if outcome == "reached" => result.reached += 1,
-                None => result.holdout += 1,
-            }
-            if result.sample.len() < 50 {
-                result.sample.push(DryRunCustomer {
-                    customer_id: o.customer_id,
-                    occurrence: o.occurrence.clone(),
-                    outcome,
-                    reason,
-                });
-            }
-        }
         Ok(result)
     })
     .await?;

@@ -3,6 +3,7 @@
 //! they caused against a control group.
 
 pub mod api;
+pub mod categories;
 pub mod messages;
 pub mod model;
 pub mod report;
@@ -13,6 +14,7 @@ pub mod store;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     api::configure(cfg);
+    categories::configure(cfg);
     report::configure(cfg);
     messages::configure(cfg);
 }

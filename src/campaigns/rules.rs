@@ -87,6 +87,26 @@ pub fn variables_of(template: &str) -> Result<Vec<String>, String> {
     Ok(found)
 }
 
+/// The longest category name a message may show.
+pub const CATEGORY_NAME_CHARS: usize = 20;
+
+/// Why a name cannot enter the category catalogue that `{{usual_categories}}` and
+/// `{{recommended_categories}}` render from, or `None` when it can. Category names arrive on
+/// order lines from every till and channel, so a message names only catalogued ones — and a
+/// catalogued name is letters, digits, spaces and a few joiners: no dot, colon or slash can make it
+/// a link, and no length can make it a sentence.
+pub fn category_name_problem(name: &str) -> Option<&'static str> {
+    const JOINERS: &[char] = &[' ', '-', '&', '·', '(', ')', '（', '）'];
+    let chars = name.chars().count();
+    if name.trim() != name || chars == 0 || chars > CATEGORY_NAME_CHARS {
+        Some("must be 1-20 characters, without leading or trailing spaces")
+    } else if !name.chars().all(|c| c.is_alphanumeric() || JOINERS.contains(&c)) {
+        Some("may hold only letters, digits, spaces and - & · ( ) — never a link or punctuation")
+    } else {
+        None
+    }
+}
+
 /// The template with each variable replaced; a variable without a value becomes empty text.
 pub fn render(template: &str, values: &HashMap<&str, String>) -> String {
     let mut out = String::with_capacity(template.len() + 32);
@@ -219,6 +239,31 @@ pub fn roi(revenue: Decimal, cost: Decimal) -> Option<(Decimal, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_category_names_enter_the_catalogue() {
+        for ok in ["童装", "女装", "Kids & Baby", "T恤-短袖", "美妆（护肤）", "3C数码", "母婴·用品"]
+        {
+            assert_eq!(category_name_problem(ok), None, "{ok}");
+        }
+        let long = "长".repeat(CATEGORY_NAME_CHARS + 1);
+        for bad in [
+            "",
+            " 童装",
+            "童装 ",
+            "t.cn/x",
+            "http://evil.example",
+            "加微信: abc",
+            "回复TD退订!",
+            "a\nb",
+            "=cmd|' /C calc'!A0",
+            "点击领取，立减20元",
+            long.as_str(),
+        ] {
+            assert!(category_name_problem(bad).is_some(), "{bad}");
+        }
+        assert_eq!(category_name_problem(&"长".repeat(CATEGORY_NAME_CHARS)), None);
+    }
 
     #[test]
     fn the_status_machine_allows_only_its_moves() {

@@ -74,6 +74,14 @@ pub fn plan(conn: &mut PgConnection, campaign: Campaign) -> ApiResult<Plan> {
     let points = model::award(&actions);
     if points > 0 {
         let program = crate::loyalty::program::load(conn)?;
+        // Checked when saved and started; the program may have been tightened since.
+        let limit = program.campaign_award_limit();
+        if points > limit {
+            return Err(ApiError::unprocessable(
+                "award_over_limit",
+                format!("the campaign awards {points} points, over the program's {limit} per customer"),
+            ));
+        }
         if program.redeem_unit_points > 0 {
             unit_cost += Decimal::from(points) * program.redeem_unit_value / Decimal::from(program.redeem_unit_points);
         }
@@ -249,7 +257,9 @@ fn contacts(
                 coalesce(CASE WHEN $9 THEN (SELECT pa.balance - pa.debt FROM points_accounts pa
                                             WHERE pa.customer_id = c.id) END, 0) AS points,
                 CASE WHEN $10 THEN (SELECT s.name FROM stores s WHERE s.id = c.home_store_id) END AS store_name,
-                CASE WHEN $11 THEN ARRAY(SELECT cc.category FROM customer_categories cc WHERE cc.customer_id = c.id
+                CASE WHEN $11 THEN ARRAY(SELECT cc.category FROM customer_categories cc
+                                         JOIN message_categories mc ON mc.name = cc.category
+                                         WHERE cc.customer_id = c.id
                                          ORDER BY cc.quantity DESC, cc.orders DESC, cc.category LIMIT $6)
                      ELSE '{}' END AS usual,
                 CASE WHEN $12 THEN ARRAY(SELECT cc.category FROM customer_categories cc WHERE cc.customer_id = c.id)
@@ -350,7 +360,13 @@ pub fn run(conn: &mut PgConnection, plan: &Plan, run: &str, ctx: RunContext, tz:
     if model::message(&plan.actions).is_some_and(|(_, t)| t.contains("recommended_categories")) {
         // What goes together follows the outbox: bring it to now, as the activity is for the audience.
         crate::orders::co_purchase::follow(conn)?;
-        recommendations = Some(crate::orders::co_purchase::matrix(conn, "category", None)?);
+        let mut matrix = crate::orders::co_purchase::matrix(conn, "category", None)?;
+        // A message recommends only what the chain catalogued (issue 22: no till's text in an SMS).
+        let catalogue = super::categories::names(conn)?;
+        for others in matrix.values_mut() {
+            others.retain(|(other, _)| catalogue.contains(other));
+        }
+        recommendations = Some(matrix);
     }
     loop {
         let started = std::time::Instant::now();
@@ -465,8 +481,24 @@ fn move_cursor(conn: &mut PgConnection, campaign: Uuid, run: &str, last: Uuid) -
     Ok(())
 }
 
-/// What a run now would decide for everyone it is due for, writing nothing.
-pub fn dry_run(conn: &mut PgConnection, plan: &Plan, ctx: RunContext) -> ApiResult<Vec<Outcome>> {
+/// What a run now would do, as counts over every candidate and the first few outcomes.
+#[derive(Debug, Default)]
+pub struct Forecast {
+    pub candidates: i64,
+    pub reached: i64,
+    pub holdout: i64,
+    pub suppressed: std::collections::BTreeMap<&'static str, i64>,
+    /// Points the reached would be awarded, and what reaching them would cost (messages, coupons'
+    /// unit cost, the points' value) — charged to the budget as a run charges it.
+    pub points: i64,
+    pub cost: Decimal,
+    pub sample: Vec<Outcome>,
+}
+
+/// What a run now would decide for everyone it is due for, writing nothing. Candidates are read
+/// and decided a batch at a time and only counted, so a campaign to millions holds one batch and
+/// `sample_size` outcomes in memory.
+pub fn dry_run(conn: &mut PgConnection, plan: &Plan, ctx: RunContext, sample_size: usize) -> ApiResult<Forecast> {
     #[derive(QueryableByName)]
     struct Spent {
         #[diesel(sql_type = Numeric)]
@@ -478,21 +510,35 @@ pub fn dry_run(conn: &mut PgConnection, plan: &Plan, ctx: RunContext) -> ApiResu
     .bind::<SqlUuid, _>(plan.campaign.id)
     .get_result::<Spent>(conn)?
     .spent;
-    let mut outcomes = Vec::new();
+    let award = model::award(&plan.actions);
+    let mut forecast = Forecast::default();
     let mut after = None;
     loop {
         let found = candidates(conn, plan, ctx.at, after, BATCH, true)?;
-        let Some(last) = found.last() else { return Ok(outcomes) };
+        let Some(last) = found.last() else { return Ok(forecast) };
         after = Some(last.customer_id);
         let exhausted = (found.len() as i64) < BATCH;
         let due: Vec<Candidate> = found.into_iter().filter(|c| !c.decided).collect();
         let ids: Vec<Uuid> = due.iter().map(|c| c.customer_id).collect::<HashSet<_>>().into_iter().collect();
         let contacts = contacts(conn, &ids, plan, &ctx.policy, ctx.at.now, ctx.at.today)?;
-        let decided = decide_all(plan, &due, &contacts, &ctx.policy, spent);
-        spent += plan.unit_cost * Decimal::from(decided.iter().filter(|o| o.decision == Decision::Reach).count());
-        outcomes.extend(decided);
+        for outcome in decide_all(plan, &due, &contacts, &ctx.policy, spent) {
+            forecast.candidates += 1;
+            match outcome.decision {
+                Decision::Reach => {
+                    forecast.reached += 1;
+                    forecast.points += award;
+                    forecast.cost += plan.unit_cost;
+                    spent += plan.unit_cost;
+                }
+                Decision::Holdout => forecast.holdout += 1,
+                Decision::Suppress(reason) => *forecast.suppressed.entry(reason).or_default() += 1,
+            }
+            if forecast.sample.len() < sample_size {
+                forecast.sample.push(outcome);
+            }
+        }
         if exhausted {
-            return Ok(outcomes);
+            return Ok(forecast);
         }
     }
 }

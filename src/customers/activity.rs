@@ -101,6 +101,8 @@ fn refresh_categories_sql(scope: Scope) -> String {
                 array_agg(DISTINCT (o.occurred_at AT TIME ZONE {tz})::date ORDER BY (o.occurred_at AT TIME ZONE {tz})::date)
          FROM orders o JOIN order_lines l ON l.order_id = o.id
          WHERE {customers} AND l.category IS NOT NULL AND l.quantity > l.refunded_quantity
+           -- A ¥0 line (a gift, a till's made-up line) is no purchase (issue 22).
+           AND l.amount > 0
          GROUP BY 1, 2",
         customers = scope.on("o.customer_id")
     )

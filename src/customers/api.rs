@@ -107,7 +107,7 @@ async fn create_customer(
     let who = auth.principal.clone();
     let today = state.today();
     let view = crate::db::transaction(&state.pool, move |conn| {
-        let customer = service::create(conn, input, now)?;
+        let customer = service::create(conn, input, now, who.store_scope())?;
         read_view(conn, &who, customer.id, today)
     })
     .await?;
@@ -167,7 +167,7 @@ async fn update_customer(
     let today = state.today();
     let view = crate::db::transaction(&state.pool, move |conn| {
         store::get_profile(conn, id)?;
-        service::update(conn, id, expected, input, now)?;
+        service::update(conn, id, expected, input, now, who.store_scope())?;
         read_view(conn, &who, id, today)
     })
     .await?;
@@ -200,7 +200,7 @@ async fn upsert_customer_by_identity(
     let who = auth.principal.clone();
     let today = state.today();
     let (view, created) = crate::db::transaction(&state.pool, move |conn| {
-        let (customer, created) = service::upsert_by_identity(conn, &kind, &value, input, now)?;
+        let (customer, created) = service::upsert_by_identity(conn, &kind, &value, input, now, who.store_scope())?;
         Ok((read_view(conn, &who, customer.id, today)?, created))
     })
     .await?;
@@ -357,11 +357,15 @@ fn parse_bulk_row(
 #[utoipa::path(
     tag = "customers", operation_id = "bulk_upsert_customers", request_body = BulkRequest,
     security(("bearer" = ["customers:write"])),
-    responses((status = 200, description = "Per-row results", body = BulkResponse))
+    responses(
+        (status = 200, description = "Per-row results", body = BulkResponse),
+        (status = 422, description = "`validation_failed` (no rows or more than 1,000), `too_many_rows` (more than the client's rate limit admits at once, with `max_rows`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_requests`: every row counts against the client's rate limit, and at most 2 bulk calls per client run at once; wait `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    )
 )]
 #[post("/v1/customers/bulk")]
 async fn bulk_upsert_customers(
-    _auth: Auth<CustomersWrite>,
+    auth: Auth<CustomersWrite>,
     state: web::Data<AppState>,
     body: crate::http::Json<BulkRequest>,
 ) -> ApiResult<HttpResponse> {
@@ -371,12 +375,14 @@ async fn bulk_upsert_customers(
     }
     let now = state.clock.now();
     let today = service::today(now, state.config.timezone);
-    let results = crate::db::run(&state.pool, move |conn| {
+    let scope = auth.store_scope();
+    let _slot = state.limits.admit_bulk(&auth.sub, rows.len())?;
+    let results = crate::db::run_bulk(&state.pool, move |conn| {
         use diesel::Connection;
         let mut results = Vec::with_capacity(rows.len());
         for (index, row) in rows.into_iter().enumerate() {
             let outcome = parse_bulk_row(row, index, today).and_then(|(kind, value, input)| {
-                conn.transaction(|conn| service::upsert_by_identity(conn, &kind, &value, input, now))
+                conn.transaction(|conn| service::upsert_by_identity(conn, &kind, &value, input, now, scope))
             });
             results.push(match outcome {
                 Ok((customer, created)) => BulkRowResult {

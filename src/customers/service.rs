@@ -12,6 +12,7 @@ use super::rules;
 use super::store::{self, Customer, ProfileChanges};
 use crate::events::emit;
 use crate::events::types::{updated_fields, CustomerCreated, CustomerErased, CustomerMerged, EventData};
+use crate::http::auth::StoreScope;
 use crate::http::error::{ApiError, ApiResult};
 
 pub fn today(now: DateTime<Utc>, tz: chrono_tz::Tz) -> NaiveDate {
@@ -109,8 +110,15 @@ fn check_home_store(conn: &mut PgConnection, p: &ProfileChanges) -> ApiResult<()
     Ok(())
 }
 
-/// Creates a customer with its profile identities (phone, email) and any extra ones.
-pub fn create(conn: &mut PgConnection, mut input: ValidInput, now: DateTime<Utc>) -> ApiResult<Customer> {
+/// Creates a customer with its profile identities (phone, email) and any extra ones; `by` is the
+/// writer's scope (a store-bound writer's customers are filed under its store).
+pub fn create(
+    conn: &mut PgConnection,
+    mut input: ValidInput,
+    now: DateTime<Utc>,
+    by: StoreScope,
+) -> ApiResult<Customer> {
+    input.profile.home_store_id = by.home_store(None, input.profile.home_store_id)?;
     check_home_store(conn, &input.profile)?;
     if let Some(consents) = &input.consents {
         input.profile.consents =
@@ -162,9 +170,11 @@ pub fn update(
     expected_version: Option<i32>,
     mut input: ValidInput,
     now: DateTime<Utc>,
+    by: StoreScope,
 ) -> ApiResult<Customer> {
     let current = store::lock_active(conn, id)?;
     crate::http::check_version(expected_version, current.version)?;
+    input.profile.home_store_id = by.home_store(Some(current.home_store_id), input.profile.home_store_id)?;
     check_home_store(conn, &input.profile)?;
     swap_profile_identity(conn, id, "phone", &current.phone, &input.profile.phone)?;
     swap_profile_identity(conn, id, "email", &current.email, &input.profile.email)?;
@@ -194,17 +204,18 @@ pub fn upsert_by_identity(
     value: &str,
     input: ValidInput,
     now: DateTime<Utc>,
+    by: StoreScope,
 ) -> ApiResult<(Customer, bool)> {
     if let Some(owner) = store::owner_of(conn, kind, value)? {
-        return Ok((update(conn, owner, None, input, now)?, false));
+        return Ok((update(conn, owner, None, input, now, by)?, false));
     }
     let mut with_identity = input.clone();
     with_identity.identities.push((kind.to_string(), value.to_string()));
     // A concurrent upsert may create the owner first: then this becomes an update of that customer.
-    match conn.transaction(|conn| create(conn, with_identity, now)) {
+    match conn.transaction(|conn| create(conn, with_identity, now, by)) {
         Ok(customer) => Ok((customer, true)),
         Err(conflict @ ApiError::Conflict { .. }) => match store::owner_of(conn, kind, value)? {
-            Some(owner) => Ok((update(conn, owner, None, input, now)?, false)),
+            Some(owner) => Ok((update(conn, owner, None, input, now, by)?, false)),
             // The conflict was about another identity in the input (e.g. its phone).
             None => Err(conflict),
         },

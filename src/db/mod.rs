@@ -31,7 +31,17 @@ pub struct PgPool {
     connections: Pool<ConnectionManager<PgConnection>>,
     read_turns: std::sync::Arc<tokio::sync::Semaphore>,
     write_turns: std::sync::Arc<tokio::sync::Semaphore>,
+    /// Bulk calls take one of these before a write turn: however many connectors post at once,
+    /// they hold at most this share of the connections, and the tills find the rest.
+    bulk_turns: std::sync::Arc<tokio::sync::Semaphore>,
     wait: Duration,
+}
+
+/// The connections bulk calls may hold at once: a quarter of the pool, at least one, and never
+/// the last one.
+pub fn bulk_share(pool_size: u32) -> usize {
+    let size = pool_size.max(1) as usize;
+    (size / 4).clamp(1, (size - 1).max(1))
 }
 
 impl std::ops::Deref for PgPool {
@@ -83,6 +93,7 @@ pub fn build_pool(url: &str, size: u32, checkout_timeout: Duration) -> Result<Pg
         connections,
         read_turns: std::sync::Arc::new(tokio::sync::Semaphore::new(reads)),
         write_turns: std::sync::Arc::new(tokio::sync::Semaphore::new(size as usize)),
+        bulk_turns: std::sync::Arc::new(tokio::sync::Semaphore::new(bulk_share(size))),
         wait: checkout_timeout,
     })
 }
@@ -129,14 +140,20 @@ where
     on_blocking_thread(pool, &pool.write_turns, move |conn| conn.transaction(work)).await
 }
 
-/// Runs work that opens its own transactions on one connection (a bulk call: one per row, so a
-/// row commits or rolls back alone and no lock outlives its row), on a write turn.
-pub async fn run_transactions<F, T>(pool: &PgPool, work: F) -> ApiResult<T>
+/// A bulk call's rows on one connection, each in a transaction of its own: a bulk turn first,
+/// then a write turn, so bulk calls never hold more than `bulk_share` of the connections.
+pub async fn run_bulk<F, T>(pool: &PgPool, work: F) -> ApiResult<T>
 where
     F: FnOnce(&mut PgConnection) -> ApiResult<T> + Send + 'static,
     T: Send + 'static,
 {
-    on_blocking_thread(pool, &pool.write_turns, work).await
+    let bulk_turn = take_turn(pool, &pool.bulk_turns).await?;
+    on_blocking_thread(pool, &pool.write_turns, move |conn| {
+        // Held until the rows are done, even if the caller stopped waiting.
+        let _bulk_turn = bulk_turn;
+        work(conn)
+    })
+    .await
 }
 
 /// Runs background work (sweeps, daily jobs, a campaign's run) on a blocking thread without
@@ -164,11 +181,7 @@ where
     F: FnOnce(&mut PgConnection) -> ApiResult<T> + Send + 'static,
     T: Send + 'static,
 {
-    // Waiting for a turn is bounded like a checkout: past it the request answers 503.
-    let turn = tokio::time::timeout(pool.wait, turns.clone().acquire_owned())
-        .await
-        .map_err(|_| ApiError::from(PoolTimeout))?
-        .map_err(ApiError::internal)?;
+    let turn = take_turn(pool, turns).await?;
     let pool = pool.clone();
     actix_web::web::block(move || {
         let _turn = turn;
@@ -177,6 +190,17 @@ where
     })
     .await
     .map_err(ApiError::internal)?
+}
+
+/// Waiting for a turn is bounded like a checkout: past it the request answers 503.
+async fn take_turn(
+    pool: &PgPool,
+    turns: &std::sync::Arc<tokio::sync::Semaphore>,
+) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+    tokio::time::timeout(pool.wait, turns.clone().acquire_owned())
+        .await
+        .map_err(|_| ApiError::from(PoolTimeout))?
+        .map_err(ApiError::internal)
 }
 
 /// Connects once, outside the pool (CLI commands, start-up).

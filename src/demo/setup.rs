@@ -243,6 +243,9 @@ pub fn ensure(conn: &mut PgConnection, customers: u32, since: DateTime<Utc>) -> 
     lead_rules(conn, &stores, since, &mut made)?;
     routing_rules(conn, since, &mut made)?;
     let automations = automations(conn, &templates, &mut made)?;
+    // The dormant-customer message names the usual categories: the chain catalogues its own.
+    let categories: Vec<String> = cat::CATEGORIES.iter().map(|c| c.to_string()).collect();
+    crate::campaigns::categories::insert(conn, &categories, since)?;
     let program = crate::loyalty::program::load(conn)?;
     let chain = Chain {
         stores,

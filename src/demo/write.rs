@@ -121,7 +121,7 @@ fn register(conn: &mut PgConnection, ctx: &Context, person: &Person, at: DateTim
     let home = person.home_store.and_then(|i| ctx.chain.stores.get(i).copied());
     let today = crate::customers::service::today(at, ctx.tz);
     let input = customer_input(person, home).validate(today, "")?;
-    Ok(crate::customers::service::create(conn, input, at)?.id)
+    Ok(crate::customers::service::create(conn, input, at, crate::http::auth::StoreScope::Chain)?.id)
 }
 
 fn enrol(conn: &mut PgConnection, ctx: &Context, customer: Uuid, person: &Person, at: DateTime<Utc>) -> ApiResult<()> {

@@ -199,6 +199,25 @@ impl StoreScope {
         }
     }
 
+    /// The home store a customer write may set (SPEC §3.1): a store-bound principal files the
+    /// customers it creates under its own store and never moves one (not into its own list, not
+    /// to a third store); only a chain-wide principal sets any store. `current` is the customer's
+    /// home store, `None` for a customer being created; `asked` the change (`None`: untouched).
+    pub fn home_store(
+        self,
+        current: Option<Option<Uuid>>,
+        asked: Option<Option<Uuid>>,
+    ) -> ApiResult<Option<Option<Uuid>>> {
+        let StoreScope::Store(own) = self else { return Ok(asked) };
+        match (current, asked) {
+            (None, None | Some(None)) => Ok(Some(Some(own))),
+            (None, Some(Some(store))) if store == own => Ok(asked),
+            (Some(_), None) => Ok(None),
+            (Some(home), Some(store)) if home == store => Ok(None),
+            _ => Err(ApiError::store_bound("only a chain-wide principal sets or moves a customer's home store")),
+        }
+    }
+
     /// `Ok(object)` when within the scope, else the `not_found` error a missing object gets.
     pub fn admit<T>(self, object: T, store: impl FnOnce(&T) -> Option<Uuid>, not_found: ApiError) -> ApiResult<T> {
         if self.covers(store(&object)) {
@@ -440,6 +459,28 @@ mod tests {
         assert!(chain.require_chain_wide().is_ok());
         assert!(chain.store_scope().covers(None) && chain.store_scope().covers(Some(store)));
         assert_eq!(chain.acting_store(None).ok(), Some(None));
+    }
+
+    #[test]
+    fn only_a_chain_wide_principal_sets_or_moves_a_home_store() {
+        let (own, other) = (Uuid::now_v7(), Uuid::now_v7());
+        let till = StoreScope::Store(own);
+        // Creating: the till's own store, by default or by name; another store is refused.
+        assert_eq!(till.home_store(None, None).ok(), Some(Some(Some(own))));
+        assert_eq!(till.home_store(None, Some(None)).ok(), Some(Some(Some(own))));
+        assert_eq!(till.home_store(None, Some(Some(own))).ok(), Some(Some(Some(own))));
+        assert!(till.home_store(None, Some(Some(other))).is_err());
+        // Changing: untouched or unchanged passes; pulling in, pushing out or clearing does not.
+        assert_eq!(till.home_store(Some(Some(other)), None).ok(), Some(None));
+        assert_eq!(till.home_store(Some(Some(other)), Some(Some(other))).ok(), Some(None));
+        for (home, asked) in [(Some(other), Some(own)), (Some(own), Some(other)), (Some(own), None), (None, Some(own))]
+        {
+            let refused = till.home_store(Some(home), Some(asked)).expect_err("a move");
+            assert_eq!(refused.code(), "store_bound_principal", "{home:?} -> {asked:?}");
+        }
+        for (current, asked) in [(None, Some(Some(other))), (Some(Some(own)), Some(Some(other))), (Some(None), None)] {
+            assert_eq!(StoreScope::Chain.home_store(current, asked).ok(), Some(asked));
+        }
     }
 
     #[test]

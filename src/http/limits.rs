@@ -15,7 +15,7 @@ use governor::middleware::NoOpMiddleware;
 use governor::nanos::Nanos;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::state::{InMemoryState, NotKeyed};
-use governor::{NotUntil, Quota, RateLimiter};
+use governor::{InsufficientCapacity, NotUntil, Quota, RateLimiter};
 
 use super::error::{ApiError, ApiResult};
 use crate::clock::Clock;
@@ -46,6 +46,29 @@ fn identity_key(identity: &str) -> String {
     identity.chars().take(IDENTITY_CHARS).collect()
 }
 
+/// Bulk calls one principal may have running at once: a connector catching up gets its rows
+/// through, and never holds more of the service than a couple of tills would.
+pub const BULK_CALLS_PER_PRINCIPAL: usize = 2;
+
+/// A running bulk call's place: given back when dropped.
+pub struct BulkSlot {
+    running: Arc<Mutex<HashMap<String, usize>>>,
+    subject: String,
+}
+
+impl Drop for BulkSlot {
+    fn drop(&mut self) {
+        if let Ok(mut running) = self.running.lock() {
+            if let Some(n) = running.get_mut(&self.subject) {
+                *n -= 1;
+                if *n == 0 {
+                    running.remove(&self.subject);
+                }
+            }
+        }
+    }
+}
+
 pub struct Limits {
     clock: LimiterClock,
     /// Requests per second for a principal without its own setting; 0 = unlimited.
@@ -55,6 +78,7 @@ pub struct Limits {
     buckets: RwLock<HashMap<String, Option<Arc<Bucket>>>>,
     per_address: Option<AddressBuckets>,
     failed_logins: Mutex<HashMap<String, VecDeque<DateTime<Utc>>>>,
+    bulk_running: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 fn quota(rps: u32) -> Option<Quota> {
@@ -79,6 +103,7 @@ impl Limits {
             client_rates: RwLock::default(),
             buckets: RwLock::default(),
             failed_logins: Mutex::default(),
+            bulk_running: Arc::default(),
         }
     }
 
@@ -137,6 +162,44 @@ impl Limits {
                 .check()
                 .map_err(|not_until| self.refusal("this client is over its request rate limit", not_until)),
         }
+    }
+
+    /// A bulk call of `rows` rows by `subject` (issue 22): it costs a token per row — the request
+    /// itself took one — and at most `BULK_CALLS_PER_PRINCIPAL` run at once; 429 beyond either.
+    /// More rows than the principal's burst can ever admit is 422 `too_many_rows` with `max_rows`.
+    pub fn admit_bulk(&self, subject: &str, rows: usize) -> ApiResult<BulkSlot> {
+        let slot = {
+            let mut running = self.bulk_running.lock().map_err(|_| ApiError::internal("bulk slots poisoned"))?;
+            let n = running.entry(subject.to_string()).or_default();
+            if *n >= BULK_CALLS_PER_PRINCIPAL {
+                return Err(too_many(
+                    &format!("at most {BULK_CALLS_PER_PRINCIPAL} bulk calls per client at a time: wait for one to end"),
+                    1,
+                ));
+            }
+            *n += 1;
+            BulkSlot { running: self.bulk_running.clone(), subject: subject.to_string() }
+        };
+        let extra = u32::try_from(rows.saturating_sub(1)).ok().and_then(NonZeroU32::new);
+        if let (Some(bucket), Some(extra)) = (self.bucket(subject), extra) {
+            match bucket.check_n(extra) {
+                Ok(Ok(())) => {}
+                Ok(Err(not_until)) => {
+                    return Err(self.refusal(
+                        "this client is over its request rate limit (a bulk row counts as a request)",
+                        not_until,
+                    ))
+                }
+                Err(InsufficientCapacity(burst)) => {
+                    return Err(ApiError::unprocessable(
+                        "too_many_rows",
+                        format!("this client's rate limit admits at most {burst} rows in one call"),
+                    )
+                    .with("max_rows", burst))
+                }
+            }
+        }
+        Ok(slot)
     }
 
     /// One token request from `address` (SPEC §3.1: `CRM_TOKEN_RATE_PER_ADDRESS` per second).
@@ -240,6 +303,29 @@ mod tests {
         assert_eq!(size, 1, "failures past the window are swept");
         assert!(limits.check_login_allowed(&long, at(401)).is_err(), "a long identity is counted, by its prefix");
         assert!(limits.failed_logins.lock().is_ok_and(|f| f.keys().all(|k| k.chars().count() <= IDENTITY_CHARS)));
+    }
+
+    #[test]
+    fn a_bulk_call_costs_a_token_per_row_and_two_run_at_once() {
+        let limits = Limits::new(8, 0, pinned());
+        // Burst 16: the request's own token, then one per further row.
+        assert!(limits.admit_request("client:c").is_ok());
+        let err = limits.admit_bulk("client:c", 20).err().expect("more rows than the burst");
+        assert_eq!(err.code(), "too_many_rows");
+        assert!(limits.admit_request("client:c").is_ok());
+        let first = limits.admit_bulk("client:c", 10).expect("10 rows fit");
+        assert!(limits.admit_request("client:c").is_ok());
+        let err = limits.admit_bulk("client:c", 10).err().expect("the bucket is spent");
+        assert_eq!(err.code(), "too_many_requests");
+        drop(first);
+        let unlimited = Limits::new(0, 0, pinned());
+        let (a, b) = (unlimited.admit_bulk("client:u", 500), unlimited.admit_bulk("client:u", 500));
+        assert!(a.is_ok() && b.is_ok());
+        let err = unlimited.admit_bulk("client:u", 1).err().expect("a third at once");
+        assert_eq!(err.code(), "too_many_requests");
+        assert!(unlimited.admit_bulk("client:other", 1).is_ok(), "slots are per principal");
+        drop(a);
+        assert!(unlimited.admit_bulk("client:u", 1).is_ok(), "a slot comes back when its call ends");
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub use json::Json;
 pub mod middleware;
 pub mod pagination;
 pub mod patch;
+pub mod proxies;
 pub mod secrets;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};

@@ -211,7 +211,7 @@ pub fn convert(
                 };
                 let input = crate::customers::model::ValidInput { profile, ..Default::default() };
                 created = true;
-                crate::customers::service::create(conn, input, now)?.id
+                crate::customers::service::create(conn, input, now, crate::http::auth::StoreScope::Chain)?.id
             }
         },
     };

@@ -20,11 +20,19 @@ pub struct ProgramRow {
     pub tier_validity_days: i32,
     /// The most points one adjustment may move, either way (SPEC §3.1).
     pub max_adjustment_points: i64,
+    /// The most points a campaign's `award_points` gives one customer (None: `max_adjustment_points`).
+    pub max_campaign_award_points: Option<i64>,
     pub version: i32,
     pub updated_at: DateTime<Utc>,
 }
 
 impl ProgramRow {
+    /// A campaign mints points without a hand on each: bounded like a hand adjustment unless the
+    /// program sets its own bound.
+    pub fn campaign_award_limit(&self) -> i64 {
+        self.max_campaign_award_points.unwrap_or(self.max_adjustment_points)
+    }
+
     pub fn rules(&self) -> Program {
         Program {
             earn_rate: self.earn_rate,
@@ -49,6 +57,7 @@ pub struct ProgramChanges {
     pub points_pending_days: Option<i32>,
     pub tier_validity_days: Option<i32>,
     pub max_adjustment_points: Option<i64>,
+    pub max_campaign_award_points: Option<i64>,
 }
 
 pub fn load(conn: &mut PgConnection) -> ApiResult<ProgramRow> {

@@ -20,7 +20,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"earn_rate": "1", "redeem_unit_points": 100, "redeem_unit_value": "10.00",
     "max_points_offset_ratio": "0.5", "points_ttl_days": 365, "points_pending_days": 0, "tier_validity_days": 365,
-    "max_adjustment_points": 10000, "version": 1, "updated_at": "2026-11-23T08:00:00Z"}))]
+    "max_adjustment_points": 10000, "max_campaign_award_points": null, "version": 1, "updated_at": "2026-11-23T08:00:00Z"}))]
 pub struct ProgramView {
     /// Points per CNY 1 paid (before the tier's multiplier).
     #[serde(serialize_with = "crate::money::rate::serialize")]
@@ -44,6 +44,9 @@ pub struct ProgramView {
     tier_validity_days: i32,
     /// The most points one manual adjustment may add or take away.
     max_adjustment_points: i64,
+    /// The most points a campaign's `award_points` gives one customer per occurrence; `null`:
+    /// `max_adjustment_points`.
+    max_campaign_award_points: Option<i64>,
     version: i32,
     updated_at: DateTime<Utc>,
 }
@@ -59,6 +62,7 @@ impl From<ProgramRow> for ProgramView {
             points_pending_days: p.points_pending_days,
             tier_validity_days: p.tier_validity_days,
             max_adjustment_points: p.max_adjustment_points,
+            max_campaign_award_points: p.max_campaign_award_points,
             version: p.version,
             updated_at: p.updated_at,
         }
@@ -97,6 +101,11 @@ pub struct ProgramInput {
     #[serde(default, deserialize_with = "crate::http::whole_number_i64")]
     #[schema(minimum = 1, maximum = 10000000)]
     max_adjustment_points: Option<i64>,
+    /// The most points a campaign's `award_points` gives one customer per occurrence (unset: the
+    /// `max_adjustment_points`).
+    #[serde(default, deserialize_with = "crate::http::whole_number_i64")]
+    #[schema(minimum = 1, maximum = 10000000)]
+    max_campaign_award_points: Option<i64>,
 }
 
 impl ProgramInput {
@@ -127,9 +136,14 @@ impl ProgramInput {
         whole("points_ttl_days", self.points_ttl_days, 1, 3650);
         whole("points_pending_days", self.points_pending_days, 0, 365);
         whole("tier_validity_days", self.tier_validity_days, 1, 3650);
-        if let Some(n) = self.max_adjustment_points {
-            let max = super::api::MAX_ADJUSTMENT;
-            v.check((1..=max).contains(&n), "max_adjustment_points", &format!("must be between 1 and {max}"));
+        let max = super::api::MAX_ADJUSTMENT;
+        for (field, value) in [
+            ("max_adjustment_points", self.max_adjustment_points),
+            ("max_campaign_award_points", self.max_campaign_award_points),
+        ] {
+            if let Some(n) = value {
+                v.check((1..=max).contains(&n), field, &format!("must be between 1 and {max}"));
+            }
         }
         v.into_result()?;
         let mut detail = Map::new();
@@ -146,6 +160,7 @@ impl ProgramInput {
         note("points_pending_days", json!(self.points_pending_days));
         note("tier_validity_days", json!(self.tier_validity_days));
         note("max_adjustment_points", json!(self.max_adjustment_points));
+        note("max_campaign_award_points", json!(self.max_campaign_award_points));
         let changes = ProgramChanges {
             earn_rate,
             redeem_unit_points: self.redeem_unit_points.map(i64::from),
@@ -155,6 +170,7 @@ impl ProgramInput {
             points_pending_days: self.points_pending_days,
             tier_validity_days: self.tier_validity_days,
             max_adjustment_points: self.max_adjustment_points,
+            max_campaign_award_points: self.max_campaign_award_points,
         };
         Ok((changes, Value::Object(detail)))
     }

@@ -1,5 +1,5 @@
 //! Item-to-item co-purchase (推荐引擎, SPEC §13): for each pair of categories, and of SKUs, bought in
-//! one counted order (not fully refunded; lines not wholly returned), in how many orders.
+//! one counted order (not fully refunded; lines not wholly returned and not ¥0), in how many orders.
 //!
 //! A follower of the outbox keeps `co_purchases`: `order_baskets` holds what each order currently
 //! contributes, so an event about an order takes its old pairs away and adds its new ones — the
@@ -31,8 +31,8 @@ const BASKETS: &str = "
            coalesce(array_agg(DISTINCT l.category ORDER BY l.category) FILTER (WHERE l.category IS NOT NULL), '{}') AS categories,
            array_agg(DISTINCT l.sku ORDER BY l.sku) AS skus
     FROM orders o JOIN order_lines l ON l.order_id = o.id
-    WHERE l.quantity > l.refunded_quantity AND NOT (o.paid_amount > 0 AND o.refunded_amount >= o.paid_amount)
-      AND {orders}
+    WHERE l.quantity > l.refunded_quantity AND l.amount > 0
+      AND NOT (o.paid_amount > 0 AND o.refunded_amount >= o.paid_amount) AND {orders}
     GROUP BY o.id";
 
 /// The pairs of a set of baskets (`b`: categories, skus), both ways round.
@@ -194,7 +194,7 @@ pub fn bought(conn: &mut PgConnection, customer: Uuid, since: NaiveDate, tz: chr
         "WITH lines AS (
              SELECT l.category, l.sku, (o.occurred_at AT TIME ZONE $3)::date >= $2 AS recent
              FROM orders o JOIN order_lines l ON l.order_id = o.id
-             WHERE o.customer_id = $1 AND l.quantity > l.refunded_quantity
+             WHERE o.customer_id = $1 AND l.quantity > l.refunded_quantity AND l.amount > 0
                AND NOT (o.paid_amount > 0 AND o.refunded_amount >= o.paid_amount))
          SELECT ARRAY(SELECT DISTINCT category FROM lines WHERE category IS NOT NULL ORDER BY 1) AS categories,
                 ARRAY(SELECT DISTINCT category FROM lines WHERE category IS NOT NULL AND recent ORDER BY 1) AS categories_recently,

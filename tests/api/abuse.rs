@@ -285,3 +285,107 @@ async fn staff_need_staff_read_and_their_phones_are_masked_without_pii() {
     let res = app.get(&path).token(&app.admin_token()).send().await;
     assert_eq!(res.body["username"], json!("wangfang"));
 }
+
+/// Issue 22: behind a load balancer every request comes from its address; with
+/// `CRM_TRUSTED_PROXIES` the limit keys on the caller it forwards, never on what the caller wrote.
+#[actix_web::test]
+async fn behind_a_trusted_proxy_token_requests_are_limited_per_forwarded_caller() {
+    let proxies = retail_crm::http::proxies::TrustedProxies::parse("10.0.0.0/8").unwrap();
+    let app = TestApp::builder()
+        .config(|c| {
+            c.token_rate_per_address = 3;
+            c.trusted_proxies = proxies;
+        })
+        .build()
+        .await;
+    app.state.clock.set(app.now());
+    let client = app.create_api_client(&["customers:read"], None).await;
+    let ask = |peer: &'static str, forwarded: &'static str| {
+        let app = &app;
+        let body = json!({"grant_type": "client_credentials", "client_id": client.client_id, "client_secret": client.client_secret});
+        async move { app.post("/v1/auth/token").peer(peer).header("x-forwarded-for", forwarded).json(&body).send().await }
+    };
+    for _ in 0..3 {
+        ask("10.0.0.5:40000", "198.51.100.1").await.assert_status(200);
+    }
+    ask("10.0.0.5:40000", "198.51.100.1").await.assert_problem(429, "too_many_requests");
+    // Another till behind the same balancer still gets its tokens.
+    ask("10.0.0.5:40000", "198.51.100.2").await.assert_status(200);
+    // Made-up entries left of the balancer's own do not buy a fresh budget...
+    ask("10.0.0.6:40000", "203.0.113.77, 198.51.100.1").await.assert_problem(429, "too_many_requests");
+    // ...and a caller that is not a trusted proxy is limited by its own address, whatever it says.
+    for _ in 0..3 {
+        ask("203.0.113.9:40000", "198.51.100.3").await.assert_status(200);
+    }
+    ask("203.0.113.9:40000", "198.51.100.4").await.assert_problem(429, "too_many_requests");
+}
+
+fn bulk_customers(n: usize) -> Value {
+    let rows: Vec<Value> = (0..n)
+        .map(|i| json!({"identity": {"kind": "jd_pin", "value": format!("pin-{i}")}, "name": format!("京东{i}")}))
+        .collect();
+    json!({"customers": rows})
+}
+
+/// Issue 22 finding 5: a connector held to 8 requests a second could post 500 rows a call; a row
+/// now costs a request, and more rows than its burst (16) is refused whole.
+#[actix_web::test]
+async fn a_bulk_row_costs_a_request_of_the_rate_limit() {
+    let app = TestApp::builder().config(|c| c.rate_limit_rps = 8).build().await;
+    app.state.clock.set(app.now());
+    let connector = app.token(&["customers:write", "orders:write"]);
+    let bulk = |body: Value| app.post("/v1/customers/bulk").token(&connector).json(&body).send();
+    let res = bulk(bulk_customers(20)).await;
+    res.assert_problem(422, "too_many_rows");
+    assert_eq!(res.body["max_rows"], json!(16));
+    let res = bulk(bulk_customers(10)).await;
+    res.assert_status(200);
+    assert_eq!(res.body["created"], json!(10));
+    let res = bulk(bulk_customers(10)).await;
+    res.assert_problem(429, "too_many_requests");
+    assert!(retry_after(&res) >= 1);
+    let rows: Vec<Value> = (0..10)
+        .map(|i| {
+            json!({"external_id": format!("B-{i}"), "channel": "pos", "occurred_at": app.now(),
+                        "lines": [{"sku": "A", "quantity": 1, "unit_price": "1.00"}]})
+        })
+        .collect();
+    let orders = json!({ "orders": rows });
+    let res = app.post("/v1/orders/bulk").token(&connector).json(&orders).send().await;
+    res.assert_problem(429, "too_many_requests");
+    // A second later the bucket has 8 more tokens: a call of 8 rows goes through.
+    app.state.clock.advance(Duration::seconds(1));
+    bulk(bulk_customers(8)).await.assert_status(200);
+}
+
+/// Issue 22 finding 5: bulk calls hold at most a quarter of the connections (one of four here),
+/// so a till's sale finds a connection while a bulk call runs and another waits.
+#[actix_web::test]
+async fn bulk_calls_never_take_the_tills_connections() {
+    let app = TestApp::builder()
+        .pool_size(4)
+        .config(|c| c.pool_timeout = std::time::Duration::from_millis(300))
+        .build()
+        .await;
+    assert_eq!(retail_crm::db::bulk_share(4), 1);
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (started, running) = futures::channel::oneshot::channel::<()>();
+    let pool = app.state.pool.clone();
+    let first = actix_web::rt::spawn(async move {
+        retail_crm::db::run_bulk(&pool, move |_conn| {
+            let _ = started.send(());
+            let _ = held.recv();
+            Ok(())
+        })
+        .await
+    });
+    running.await.unwrap();
+    let second = retail_crm::db::run_bulk(&app.state.pool, |_conn| Ok(())).await;
+    assert_eq!(second.err().map(|e| e.code().to_string()), Some("service_unavailable".to_string()));
+    let sale = json!({"external_id": "T-1", "channel": "pos", "occurred_at": app.now(),
+                      "lines": [{"sku": "A", "quantity": 1, "unit_price": "10.00"}]});
+    app.post("/v1/orders").token(&app.token(&["orders:write"])).json(&sale).send().await.assert_status(201);
+    release.send(()).unwrap();
+    first.await.unwrap().unwrap();
+    retail_crm::db::run_bulk(&app.state.pool, |_conn| Ok(())).await.unwrap();
+}

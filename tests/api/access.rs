@@ -175,7 +175,11 @@ fn request(op: &str, w: &World, n: &str) -> Option<Case> {
         "DELETE /v1/segments/{id}" => case(format!("/v1/segments/{}", w.spare_segment), None, StoreBound),
 
         // Campaigns: the chain's marketing.
-        "GET /v1/campaigns" | "GET /v1/marketing/settings" => case(path(op), None, StoreBound),
+        "GET /v1/campaigns" | "GET /v1/marketing/settings" | "GET /v1/message-categories" => {
+            case(path(op), None, StoreBound)
+        }
+        "PUT /v1/message-categories/{name}" => case(format!("/v1/message-categories/Kids{n}"), None, StoreBound),
+        "DELETE /v1/message-categories/{name}" => case("/v1/message-categories/Retired".into(), None, StoreBound),
         "POST /v1/campaigns" => case(path(op), Some(birthday_campaign(w, n)), StoreBound),
         "PUT /v1/marketing/settings" => case(
             path(op),

@@ -10,6 +10,8 @@ use uuid::Uuid;
 
 use crate::support::{TestApp, TestResponse};
 
+mod home_store;
+
 const PII: &[&str] = &["customers:read", "customers:write", "customers:pii"];
 const NO_PII: &[&str] = &["customers:read", "customers:write"];
 

@@ -624,3 +624,14 @@ impl CliRun {
             .unwrap_or_else(|| panic!("no `{name}:` figure in:\n{}\n{}", self.stdout, self.stderr))
     }
 }
+
+/// A path segment percent-encoded (UTF-8 names such as `童装` in a URL).
+pub fn percent_encode(segment: &str) -> String {
+    segment
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}

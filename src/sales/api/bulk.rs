@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 
 use super::refunds::{ChannelOrder, ChannelRefundInput};
 use super::{Answer, OrderInput, Poster};
-use crate::http::auth::{Auth, OrdersWrite};
+use crate::http::auth::{Auth, OrdersWrite, Principal};
 use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::idempotency::NotFinal;
 use crate::http::json::from_object;
@@ -18,7 +18,9 @@ use crate::orders::api::{OrderView, RefundView};
 use crate::sales::refund::NewRefund;
 use crate::AppState;
 
-/// Rows per call: a call holds one pooled connection while its rows run one after another.
+/// Rows per call: a call holds one pooled connection while its rows run one after another. A row
+/// costs the client a request of its rate limit, a client runs at most two bulk calls at once, and
+/// bulk calls hold at most a quarter of the connections (`db::bulk_share`): the tills go first.
 pub const MAX_ROWS: usize = 500;
 
 #[derive(Deserialize, ToSchema)]
@@ -165,6 +167,7 @@ fn check_row_count(field: &str, rows: &[Value]) -> ApiResult<()> {
 /// failed its check keeps its problem and touches nothing. Answered as `A`.
 async fn post_rows<R, T, A>(
     state: &AppState,
+    who: &Principal,
     field: &str,
     rows: Vec<Value>,
     check: impl FnMut(Value) -> ApiResult<R>,
@@ -176,8 +179,9 @@ where
     A: From<Tally<T>> + Serialize,
 {
     check_row_count(field, &rows)?;
+    let _slot = state.limits.admit_bulk(&who.sub, rows.len())?;
     let checked: Vec<ApiResult<R>> = rows.into_iter().map(check).collect();
-    let outcomes = crate::db::run_transactions(&state.pool, move |conn| {
+    let outcomes = crate::db::run_bulk(&state.pool, move |conn| {
         Ok(checked.into_iter().map(|row| row.and_then(|r| conn.transaction(|conn| post(conn, r)))).collect())
     })
     .await?;
@@ -206,7 +210,8 @@ where
     security(("bearer" = ["orders:write"])),
     responses(
         (status = 200, description = "Every row's answer, in input order", body = BulkOrdersAnswer),
-        (status = 422, description = "`validation_failed` (no rows), `too_many_rows` (more than 500, with `max_rows`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed` (no rows), `too_many_rows` (more than 500, or more than the client's rate limit admits at once, with `max_rows`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_requests`: every row counts against the client's rate limit, and at most 2 bulk calls per client run at once; wait `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/orders/bulk")]
@@ -219,7 +224,7 @@ async fn post_orders_bulk(
     let now = poster.now;
     let check = |row| from_object::<OrderInput>(row)?.validate(&auth, now);
     let post = move |conn: &mut PgConnection, new| poster.sell(conn, new);
-    post_rows::<_, _, BulkOrdersAnswer>(&state, "orders", body.into_inner().orders, check, post).await
+    post_rows::<_, _, BulkOrdersAnswer>(&state, &auth, "orders", body.into_inner().orders, check, post).await
 }
 
 /// Post up to 500 refunds at once, each naming its order by the channel's own number.
@@ -246,7 +251,8 @@ async fn post_orders_bulk(
     security(("bearer" = ["orders:write"])),
     responses(
         (status = 200, description = "Every row's answer, in input order", body = BulkRefundsAnswer),
-        (status = 422, description = "`validation_failed` (no rows), `too_many_rows` (more than 500, with `max_rows`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed` (no rows), `too_many_rows` (more than 500, or more than the client's rate limit admits at once, with `max_rows`)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_requests`: every row counts against the client's rate limit, and at most 2 bulk calls per client run at once; wait `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/refunds/bulk")]
@@ -261,5 +267,5 @@ async fn post_refunds_bulk(
         let id = order.find(conn)?;
         poster.refund(conn, id, new)
     };
-    post_rows::<_, _, BulkRefundsAnswer>(&state, "refunds", body.into_inner().refunds, check, post).await
+    post_rows::<_, _, BulkRefundsAnswer>(&state, &auth, "refunds", body.into_inner().refunds, check, post).await
 }

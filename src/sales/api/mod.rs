@@ -112,7 +112,8 @@ pub struct LineInput {
     #[serde(with = "crate::money::required")]
     #[schema(value_type = String, format = "money", example = "299.00")]
     unit_price: Decimal,
-    /// The line's amount; defaults to `quantity × unit_price`. Only `external` pricing may send another value.
+    /// The line's amount; defaults to `quantity × unit_price`. Only `external` pricing may send another
+    /// value, and only a lower one (a discount).
     #[serde(default, with = "crate::money::option")]
     #[schema(value_type = Option<String>, format = "money", example = "299.00")]
     amount: Option<Decimal>,
@@ -263,6 +264,12 @@ pub fn validate_lines(input: Vec<LineInput>, external: bool, v: &mut Violations)
             }
             Some(a) if a != list_amount && !external => {
                 v.add(f("amount"), "must equal quantity × unit_price with pricing 'crm'");
+                a
+            }
+            // A channel discounts a line, never charges above its list amount (SPEC §7): an inflated
+            // line would mint points on money nobody paid.
+            Some(a) if a > list_amount => {
+                v.add(f("amount"), "must not exceed quantity × unit_price with pricing 'external'");
                 a
             }
             Some(a) => a,

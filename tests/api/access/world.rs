@@ -125,6 +125,7 @@ pub async fn world(app: &TestApp) -> World {
             .assert_status(201);
     }
     app.post("/v1/tags").token(&admin).json(&json!({"name": "retired", "kind": "manual"})).send().await;
+    app.put("/v1/message-categories/Retired").token(&admin).send().await.assert_status(201);
     app.post(&format!("/v1/customers/{customer}/points/adjustments"))
         .token(&admin)
         .json(&json!({"points": 5000, "reason": "开卡礼"}))

@@ -230,3 +230,29 @@ async fn an_external_price_above_its_own_lines_mints_no_points() {
     res.assert_problem(422, "validation_failed");
     assert_eq!(res.error_fields(), ["lines[0].amount"]);
 }
+
+/// Issue 22 finding 8: with external pricing a line may be discounted, never inflated — a ¥1 item
+/// "paid" ¥10,000 would earn 10,000 points.
+#[actix_web::test]
+async fn an_external_line_amount_above_quantity_times_unit_price_is_refused() {
+    let app = TestApp::new().await;
+    let c = member(&app, "13800000001").await;
+    let inflated = |id: &str, amount: &str| {
+        let mut body =
+            sale(&app, id, Some(c), json!([{"sku": "A", "quantity": 2, "unit_price": "1.00", "amount": amount}]));
+        body["pricing"] = json!("external");
+        body["total_amount"] = json!(amount);
+        body["paid_amount"] = json!(amount);
+        body
+    };
+    for amount in ["10000.00", "2.01"] {
+        let res = post(&app, &inflated("I-1", amount)).await;
+        res.assert_problem(422, "validation_failed");
+        assert_eq!(res.error_fields(), ["lines[0].amount"], "amount {amount}");
+    }
+    assert_eq!((points(&app, c).await.balance, entries(&app, c).len()), (0, 0), "nothing minted");
+    // The list amount itself and any discount stand.
+    post(&app, &inflated("I-2", "2.00")).await.assert_status(201);
+    post(&app, &inflated("I-3", "1.50")).await.assert_status(201);
+    assert_eq!(points(&app, c).await.balance, 3);
+}
