@@ -304,7 +304,7 @@ pub fn check_references(conn: &mut PgConnection, fields: &CampaignFields) -> Api
 
 /// Outcomes a dry-run lists by name; the rest are only counted.
 const DRY_RUN_SAMPLE: usize = 50;
-const CHAIN_ONLY: &str = "`forbidden` without the scope; `store_bound_principal`: campaigns are the chain's";
+const CHAIN_ONLY: &str = "`forbidden` without the scope (a campaign that awards points needs `loyalty:write` too); `store_bound_principal`: campaigns are the chain's";
 
 /// Create a campaign (as a draft).
 #[utoipa::path(
@@ -313,7 +313,7 @@ const CHAIN_ONLY: &str = "`forbidden` without the scope; `store_bound_principal`
     responses(
         (status = 201, description = "Created, as a draft", body = CampaignView),
         (status = 403, description = CHAIN_ONLY, body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`, naming the field (`actions[0].template` for an unknown variable)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`, naming the field (`actions[0].template` for an unknown variable); `award_over_limit` (with `max_campaign_award_points`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/campaigns")]
@@ -415,7 +415,7 @@ async fn get_campaign(
         (status = 404, description = "`campaign_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`campaign_not_editable`: active or completed (pause it first)", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`, naming the field", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`, naming the field; `award_over_limit` (with `max_campaign_award_points`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/v1/campaigns/{id}")]
@@ -475,9 +475,10 @@ async fn change_status(auth: &Auth<CampaignsWrite>, state: &AppState, id: Uuid, 
     security(("bearer" = ["campaigns:write"])),
     responses(
         (status = 200, description = "Active", body = CampaignView),
-        (status = 403, description = CHAIN_ONLY, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden` without the scope, or without `loyalty:write` for a campaign that awards points; `store_bound_principal`: campaigns are the chain's", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`campaign_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`invalid_transition` (with `campaign_status`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`award_over_limit` (with `max_campaign_award_points`): the points it awards each customer are over the program's bound", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/campaigns/{id}/activate")]
