@@ -624,3 +624,12 @@ impl CliRun {
             .unwrap_or_else(|| panic!("no `{name}:` figure in:\n{}\n{}", self.stdout, self.stderr))
     }
 }
+
+/// Issue 22's oracle, written apart from `files::csv_safe` on purpose: a spreadsheet runs a cell that
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return, unless it is a plain number.
+pub fn spreadsheet_would_run(cell: &str) -> bool {
+    static NUMBER: OnceLock<regex::Regex> = OnceLock::new();
+    let number =
+        NUMBER.get_or_init(|| regex::Regex::new(r"^[+-]?[0-9]+(\.[0-9]+)?$").unwrap_or_else(|e| panic!("{e}")));
+    cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && !number.is_match(cell)
+}
