@@ -97,13 +97,15 @@ fn bootstrap_client(conn: &mut PgConnection, config: &Config) -> Result<(), Stri
     let client_id = secrets::new_client_id();
     let secret = secrets::new_client_secret();
     let hash = secrets::hash_secret(&secret).map_err(|e| e.to_string())?;
-    clients::insert(conn, &client_id, "generated admin", &hash, &["admin".to_string()], None, None)
-        .map_err(|e| e.to_string())?;
+    // The file first: a refused one (a link planted there) must not leave a client whose secret
+    // nobody was shown, which would also keep the next start from generating another.
     let path = absolute(&config.data_dir)?.join("admin-client.json");
     files::write_private(
         &path,
         serde_json::json!({"client_id": client_id, "client_secret": secret}).to_string().as_bytes(),
     )?;
+    clients::insert(conn, &client_id, "generated admin", &hash, &["admin".to_string()], None, None)
+        .map_err(|e| e.to_string())?;
     println!("Created an admin API client (shown once; also saved in {}):", path.display());
     println!("  client_id:     {client_id}");
     println!("  client_secret: {secret}");

@@ -1,6 +1,6 @@
 //! `FILE.rejects.csv` (issue 22): its cells are neutralised like every CSV the program writes and
 //! read back as they were, it is never written through a link planted in its place, and the run
-//! says that it holds personal data.
+//! says that it holds personal data. The same rule for links holds for the data directory's files.
 
 use std::path::Path;
 
@@ -168,4 +168,34 @@ async fn a_link_swapped_in_for_an_interrupted_runs_rejects_file_is_refused_too()
     resumed.assert_success();
     assert_eq!(resumed.figure("resumed"), 1, "{}", resumed.stdout);
     assert_eq!(rejects(&file).len(), 3);
+}
+
+/// Finding 10, the service's data directory: a link planted at the generated `admin-client.json`
+/// (its target would be overwritten) or at `jwt-secret` (tokens would be signed with a secret the
+/// planter chose) stops the start-up, naming the link — before the admin client is created.
+#[test]
+fn links_planted_in_the_data_directory_stop_the_start_up() {
+    let (_, url) = crate::support::fresh_database();
+    let dir = workdir();
+    let config = retail_crm::config::Config { data_dir: dir.clone(), jwt_secret: None, ..Default::default() };
+    let start = || retail_crm::server::prepare(&config, &url).err().unwrap_or_default();
+
+    let admin_file = dir.join("admin-client.json").display().to_string();
+    plant(&dir, &admin_file, "victim.txt");
+    let refused = start();
+    assert!(refused.contains(&format!("refusing to write {admin_file}: it is a symbolic link")), "{refused}");
+    assert_untouched(&dir);
+    let mut conn = diesel::PgConnection::establish(&url).unwrap_or_else(|e| panic!("{e}"));
+    let clients: i64 =
+        diesel::select(diesel::dsl::sql::<diesel::sql_types::BigInt>("(SELECT count(*) FROM api_clients)"))
+            .get_result(&mut conn)
+            .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(clients, 0, "no admin client whose secret nobody saw");
+
+    std::fs::remove_file(&admin_file).unwrap_or_else(|e| panic!("{e}"));
+    let secret_file = dir.join("jwt-secret").display().to_string();
+    std::fs::write(dir.join("known.txt"), "a secret the planter knows, long enough to be used").unwrap_or_default();
+    plant(&dir, &secret_file, "known.txt");
+    let refused = start();
+    assert!(refused.contains(&format!("refusing to read {secret_file}: it is a symbolic link")), "{refused}");
 }
