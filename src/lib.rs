@@ -12,6 +12,7 @@ pub mod customers;
 pub mod db;
 pub mod demo;
 pub mod events;
+pub mod files;
 pub mod http;
 pub mod import;
 pub mod jobs;

@@ -215,4 +215,7 @@ fn print_summary(s: &import::Summary) {
     }
     let rows = c.read as f64;
     println!("took:      {:.1} s ({:.0} rows/s)", s.seconds, if s.seconds > 0.0 { rows / s.seconds } else { rows });
+    if let Some(notice) = s.rejects_notice() {
+        println!("{notice}");
+    }
 }

@@ -1,8 +1,6 @@
 //! Start-up: database (external or embedded), migrations, secrets, bootstrap client, HTTP server.
 
 use std::collections::HashMap;
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -13,6 +11,7 @@ use diesel::prelude::*;
 use crate::auth_clients::store as clients;
 use crate::config::Config;
 use crate::db::embedded::{LocalPostgres, LocalPostgresOptions};
+use crate::files;
 use crate::http::auth::Revocation;
 use crate::http::secrets;
 use crate::AppState;
@@ -64,17 +63,6 @@ fn absolute(path: &Path) -> Result<std::path::PathBuf, String> {
     path.canonicalize().map_err(|e| format!("CRM_DATA_DIR {}: {e}", path.display()))
 }
 
-fn write_private(path: &Path, contents: &str) -> Result<(), String> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    f.write_all(contents.as_bytes()).map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
 /// `CRM_JWT_SECRET`, or a development secret generated once and kept in the data dir.
 fn jwt_secret(config: &Config) -> Result<String, String> {
     if let Some(secret) = &config.jwt_secret {
@@ -82,13 +70,15 @@ fn jwt_secret(config: &Config) -> Result<String, String> {
     }
     let path = absolute(&config.data_dir)?.join("jwt-secret");
     log::warn!("CRM_JWT_SECRET is not set: using the development secret in {}", path.display());
-    if let Ok(existing) = std::fs::read_to_string(&path) {
+    // Through `files`: a link planted at the path would hand us a secret of the planter's choosing, or
+    // have us overwrite what it points to.
+    if let Some(existing) = files::read_to_string(&path)? {
         if existing.trim().len() >= 32 {
             return Ok(existing.trim().to_string());
         }
     }
     let secret = secrets::random_token(48);
-    write_private(&path, &secret)?;
+    files::write_private(&path, secret.as_bytes())?;
     Ok(secret)
 }
 
@@ -107,10 +97,15 @@ fn bootstrap_client(conn: &mut PgConnection, config: &Config) -> Result<(), Stri
     let client_id = secrets::new_client_id();
     let secret = secrets::new_client_secret();
     let hash = secrets::hash_secret(&secret).map_err(|e| e.to_string())?;
+    // The file first: a refused one (a link planted there) must not leave a client whose secret
+    // nobody was shown, which would also keep the next start from generating another.
+    let path = absolute(&config.data_dir)?.join("admin-client.json");
+    files::write_private(
+        &path,
+        serde_json::json!({"client_id": client_id, "client_secret": secret}).to_string().as_bytes(),
+    )?;
     clients::insert(conn, &client_id, "generated admin", &hash, &["admin".to_string()], None, None)
         .map_err(|e| e.to_string())?;
-    let path = absolute(&config.data_dir)?.join("admin-client.json");
-    write_private(&path, &serde_json::json!({"client_id": client_id, "client_secret": secret}).to_string())?;
     println!("Created an admin API client (shown once; also saved in {}):", path.display());
     println!("  client_id:     {client_id}");
     println!("  client_secret: {secret}");

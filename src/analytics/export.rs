@@ -1,4 +1,5 @@
-//! A report list as CSV (UTF-8 with a BOM, so Excel shows Chinese) or as an .xlsx workbook, with
+//! A report list as CSV (UTF-8 with a BOM, so Excel shows Chinese; cells neutralised by
+//! `files::csv_safe`) or as an .xlsx workbook (text cells are strings there, never formulas), with
 //! the same columns as the JSON rows (SPEC §13: "报表导出格式支持 Excel"). Numbers stay numbers in
 //! the workbook; money and rates are the JSON's decimal strings, written as numbers.
 
@@ -6,6 +7,7 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use rust_xlsxwriter::Workbook;
 
+use crate::files::csv_safe;
 use crate::http::error::{ApiError, ApiResult};
 
 pub const CSV: &str = "text/csv";
@@ -89,14 +91,15 @@ fn text(cell: &Cell) -> String {
     }
 }
 
+/// Through `csv_safe`: a customer's name or a category that starts like a formula is quoted, so
+/// the manager opening the file does not run it.
 fn csv<R: Row>(rows: &[R]) -> ApiResult<Vec<u8>> {
-    let internal = |e: csv::Error| ApiError::Internal(e.to_string());
-    let mut out = csv::Writer::from_writer("\u{feff}".as_bytes().to_vec());
-    out.write_record(R::COLUMNS).map_err(internal)?;
+    let mut out = csv_safe::Writer::with_bom();
+    out.write(R::COLUMNS).map_err(ApiError::Internal)?;
     for row in rows {
-        out.write_record(row.cells().iter().map(text)).map_err(internal)?;
+        out.write(row.cells().iter().map(text)).map_err(ApiError::Internal)?;
     }
-    out.into_inner().map_err(|e| ApiError::Internal(e.to_string()))
+    out.into_bytes().map_err(ApiError::Internal)
 }
 
 fn xlsx<R: Row>(rows: &[R]) -> ApiResult<Vec<u8>> {

@@ -342,7 +342,7 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
                    local all all peer map=retail_crm\n";
         for (name, text) in [("pg_hba.conf", hba), ("pg_ident.conf", ident.as_str())] {
             let path = self.data_dir.join(name);
-            fs::write(&path, text).map_err(|e| io_err(format!("writing {}", path.display()), e))?;
+            crate::files::write_private(&path, text.as_bytes()).map_err(EmbeddedError::Io)?;
             if self.as_root {
                 chown_to_server_user(&path, false)?;
             }
@@ -628,12 +628,11 @@ fn ensure_server_user() -> Result<(), EmbeddedError> {
     Ok(())
 }
 
-/// The server user must own what it writes to; chown(1) avoids `unsafe`.
+/// The server user must own what it writes to; chown(1) avoids `unsafe`. Never through a link:
+/// root chowning one the server's user swapped in for a file would hand that user its target.
 fn chown_to_server_user(path: &Path, recursive: bool) -> Result<(), EmbeddedError> {
     let mut cmd = Command::new("chown");
-    if recursive {
-        cmd.arg("-R");
-    }
+    cmd.args(if recursive { &["--no-dereference", "-R"][..] } else { &["--no-dereference"] });
     cmd.arg(format!("{SERVER_USER}:{SERVER_USER}")).arg(path);
     run_checked(cmd, &format!("changing the owner of {} to {SERVER_USER}", path.display()))?;
     Ok(())

@@ -219,6 +219,23 @@ pub struct Summary {
     pub resumed_after_rows: Option<u64>,
 }
 
+impl Summary {
+    /// Said last when the run left a rejects file: it copies people's data out of the database, where
+    /// an erasure cannot reach it.
+    pub fn rejects_notice(&self) -> Option<String> {
+        let path = self.rejects.as_ref()?;
+        let rows = match self.counts.rejected {
+            1 => "1 row".to_string(),
+            n => format!("{n} rows"),
+        };
+        Some(format!(
+            "{rows} rejected: see {} — it holds customers' personal data; delete it once fixed, an erasure does \
+             not reach it",
+            path.display()
+        ))
+    }
+}
+
 /// Runs an import against the database at `url` (migrated here if needed).
 pub fn run(config: &Config, url: &str, options: Options) -> Result<Summary, String> {
     let err = |e: ApiError| match e {

@@ -11,6 +11,8 @@ use std::path::Path;
 
 use sha2::{Digest, Sha256};
 
+use crate::files::csv_safe;
+
 pub struct Source {
     reader: csv::Reader<BufReader<File>>,
     lines: LineCounter,
@@ -34,10 +36,12 @@ pub struct Record {
 }
 
 impl Record {
-    /// The cell of column `index`, trimmed; `None` when blank.
+    /// The cell of column `index`, trimmed; `None` when blank. A `'` that kept a spreadsheet from
+    /// running the value as a formula (our rejects file writes one, so does a careful user) is not
+    /// part of the value: `'=1+2` reads `=1+2`, `'+86 138 1234 5678` a phone.
     pub fn cell(&self, index: Option<usize>) -> Option<&str> {
         let cells = self.cells.as_ref().ok()?;
-        index.and_then(|i| cells.get(i)).map(|c| c.trim()).filter(|c| !c.is_empty())
+        index.and_then(|i| cells.get(i)).map(|c| csv_safe::restore(c.trim()).trim()).filter(|c| !c.is_empty())
     }
 }
 

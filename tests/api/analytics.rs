@@ -9,6 +9,8 @@ use uuid::Uuid;
 use crate::orders::at;
 use crate::support::TestApp;
 
+mod exports;
+
 const TILL: &[&str] = &["orders:write", "orders:read", "customers:read", "customers:write"];
 /// Fixed: the same random history on every run.
 const SEED: u64 = 0x0013_5EED;
@@ -625,74 +627,4 @@ async fn members_by_tier_growth_and_repurchase_rate() {
     assert_eq!(b["by_tier"][0], json!({"key": "normal", "count": 3}));
     assert_eq!(b["growth"], json!([{"key": "2026-11-22", "count": 3}]));
     app.get("/v1/analytics/members?group_by=year").token(&reader).send().await.assert_problem(422, "validation_failed");
-}
-
-/// Every list report answers CSV (UTF-8 with a BOM) and an .xlsx with the JSON rows' columns and
-/// the same numbers.
-#[actix_rt::test]
-async fn list_reports_open_as_csv_and_xlsx_with_the_same_numbers() {
-    use calamine::Reader;
-    let app = TestApp::new().await;
-    app.state.clock.set(at("2026-11-22T10:00:00+08:00"));
-    let shoppers = [person(&app, "甲", "13500000001").await, person(&app, "乙", "13500000002").await];
-    for (i, days) in [5, 4, 3, 2].into_iter().enumerate() {
-        basket(&app, &format!("E{i}"), Some(shoppers[i % 2]), days, &[("童装", "K-1"), ("玩具", "T-1")]).await;
-    }
-    follow(&app);
-    app.post("/v1/jobs/rfm/run").token(&app.admin_token()).send().await.assert_status(200);
-    let reader = app.token(&["analytics:read"]);
-    let reports = [
-        ("/v1/analytics/sales?from=2026-11-17&to=2026-11-22&group_by=category", "rows"),
-        ("/v1/analytics/lifecycle", "stages"),
-        ("/v1/analytics/repurchase-interval", "rows"),
-        ("/v1/analytics/members", "growth"),
-        ("/v1/analytics/forecast?category=x&months=2", "months"),
-        ("/v1/analytics/churn-risk", "items"),
-        ("/v1/analytics/rfm", "cells"),
-    ];
-    for (path, list) in reports {
-        let json = app.get(path).token(&reader).send().await;
-        json.assert_status(200);
-        let items = json.body[list].as_array().unwrap_or_else(|| panic!("{path}: {}", json.text)).clone();
-        let may_be_empty = path.contains("churn-risk") || path.contains("members");
-        assert!(may_be_empty || !items.is_empty(), "{path}: nothing to compare");
-        let csv = app.get(path).token(&reader).header("accept", "text/csv").send().await;
-        csv.assert_status(200);
-        assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"), "{path}");
-        assert!(csv.bytes.starts_with("\u{feff}".as_bytes()), "{path}: no BOM");
-        let mut rows = ::csv::Reader::from_reader(&csv.bytes[3..]);
-        let header: Vec<String> = rows.headers().unwrap().iter().map(str::to_string).collect();
-        let records: Vec<Vec<String>> =
-            rows.records().map(|r| r.unwrap().iter().map(str::to_string).collect()).collect();
-        assert_eq!(records.len(), items.len(), "{path}");
-        let xlsx = app.get(path).token(&reader).header("accept", retail_crm::analytics::export::XLSX).send().await;
-        xlsx.assert_status(200);
-        let mut book = calamine::Xlsx::new(std::io::Cursor::new(xlsx.bytes.clone())).unwrap();
-        let sheet = book.worksheet_range_at(0).unwrap().unwrap();
-        let cells: Vec<Vec<String>> = sheet.rows().map(|row| row.iter().map(|c| c.to_string()).collect()).collect();
-        assert_eq!(cells.first(), Some(&header), "{path}: the workbook's header");
-        for (i, item) in items.iter().enumerate() {
-            // The JSON item's fields are the columns, and each cell says what the JSON says.
-            let mut keys: Vec<&String> = item.as_object().unwrap().keys().collect();
-            keys.sort();
-            let mut columns: Vec<&String> = header.iter().collect();
-            columns.sort();
-            assert_eq!(keys, columns, "{path}: the columns are the JSON item's fields");
-            for (col, name) in header.iter().enumerate() {
-                let expected = match &item[name] {
-                    Value::Null => String::new(),
-                    Value::String(s) => s.clone(),
-                    Value::Array(a) => a.iter().map(|v| v.as_str().unwrap_or_default()).collect::<Vec<_>>().join(";"),
-                    other => other.to_string(),
-                };
-                assert_eq!(records[i][col], expected, "{path} row {i} column {name}");
-                let in_book = &cells[i + 1].get(col).cloned().unwrap_or_default();
-                let same = match (expected.parse::<f64>(), in_book.parse::<f64>()) {
-                    (Ok(a), Ok(b)) => (a - b).abs() < 1e-9,
-                    _ => *in_book == expected,
-                };
-                assert!(same, "{path} row {i} column {name}: workbook {in_book:?}, JSON {expected:?}");
-            }
-        }
-    }
 }

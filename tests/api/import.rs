@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::support::TestApp;
 
 mod orders;
+mod rejects_file;
 
 const PII: &[&str] = &["customers:read", "customers:pii"];
 

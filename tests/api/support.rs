@@ -634,4 +634,12 @@ pub fn percent_encode(segment: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
+
+/// Issue 22's oracle, written apart from `files::csv_safe` on purpose: a spreadsheet runs a cell that
+/// starts with `=`, `+`, `-`, `@`, a tab or a carriage return, unless it is a plain number.
+pub fn spreadsheet_would_run(cell: &str) -> bool {
+    static NUMBER: OnceLock<regex::Regex> = OnceLock::new();
+    let number =
+        NUMBER.get_or_init(|| regex::Regex::new(r"^[+-]?[0-9]+(\.[0-9]+)?$").unwrap_or_else(|e| panic!("{e}")));
+    cell.starts_with(['=', '+', '-', '@', '\t', '\r']) && !number.is_match(cell)
 }
