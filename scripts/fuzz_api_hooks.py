@@ -191,6 +191,10 @@ STATE_DEPENDENT = [
     ("POST /v1/orders", "validation_failed", "paid_amount", "must not be negative"),
     # SPEC §3.1: the per-call cap is a program setting (server state).
     ("POST /v1/customers/{id}/points/adjustments", "adjustment_over_limit", None, None),
+    # Issue 22: what a campaign may award each customer is a program setting too (server state).
+    (None, "award_over_limit", None, None),
+    # Issue 22: with external pricing a line's amount is at most quantity × unit_price (a product).
+    ("POST /v1/orders", "validation_failed", None, "must not exceed quantity × unit_price"),
     # Coupons at the till: whether a code applies follows from who holds it, its status, validity,
     # scope and the basket (the reasons are listed in QuoteCoupon); whether a reservation can be
     # used or released follows from its state and its clock.

@@ -30,7 +30,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 #[diesel(table_name = mc)]
 #[schema(example = json!({"name": "童装", "created_at": "2026-11-23T08:00:00Z"}))]
 pub struct Category {
-    /// As order lines spell it: 1-20 letters, digits, spaces and `- & · ( )`.
+    /// As order lines spell it: 1-20 Latin or Chinese letters and digits, with spaces and `- & · ( )` between.
+    #[schema(format = "category-name")]
     pub name: String,
     pub created_at: DateTime<Utc>,
 }
@@ -83,7 +84,7 @@ async fn list_categories(
 /// Let messages name a category: 201 when added, 200 when it was there already.
 #[utoipa::path(
     tag = "campaigns", operation_id = "put_message_category",
-    params(("name" = String, Path, description = "The category as order lines spell it, e.g. `童装`")),
+    params(("name" = String, Path, format = "category-name", description = "The category as order lines spell it, e.g. `童装`")),
     security(("bearer" = ["campaigns:write"])),
     responses(
         (status = 200, description = "Already catalogued", body = Category),

@@ -634,6 +634,7 @@ pub fn percent_encode(segment: &str) -> String {
             other => format!("%{other:02X}"),
         })
         .collect()
+}
 
 /// Issue 22's oracle, written apart from `files::csv_safe` on purpose: a spreadsheet runs a cell that
 /// starts with `=`, `+`, `-`, `@`, a tab or a carriage return, unless it is a plain number.
