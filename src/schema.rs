@@ -656,6 +656,7 @@ diesel::table! {
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        created_by -> Nullable<Text>,
     }
 }
 
@@ -675,6 +676,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        replayed -> Bool,
     }
 }
 
