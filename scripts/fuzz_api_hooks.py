@@ -119,10 +119,21 @@ STATE_DEPENDENT = [
     ("POST /v1/orders/{id}/refunds", "validation_failed", "lines", "order has no line"),
     # By the channel's number: the same rules, and whether that order has been posted yet (server state).
     ("POST /v1/refunds", "order_not_posted", None, None),
-    # A replay needs an active subscription (the service may have disabled it; server state), and a
-    # retry a delivery that is not being sent at this moment.
+    # A replay needs an active subscription (the service may have disabled it; server state) and no
+    # earlier replay still being delivered, its window is at most 31 days (a relation between `from`
+    # and `to`, stated in the operation's description), and a retry needs a delivery that is not
+    # being sent at this moment.
     ("POST /v1/webhook-subscriptions/{id}/replay", "webhook_subscription_inactive", None, None),
+    ("POST /v1/webhook-subscriptions/{id}/replay", "webhook_replay_pending", None, None),
     ("POST /v1/webhook-subscriptions/{id}/replay", "validation_failed", "to", "must be after `from`"),
+    ("POST /v1/webhook-subscriptions/{id}/replay", "validation_failed", "to", "at most 31 days after `from`"),
+    # A receiver must reach a public address: what a name resolves to is DNS state, and the ranges an
+    # address literal may not fall in (in any of its spellings) are beyond a pattern; the fuzzed
+    # service runs without CRM_WEBHOOK_ALLOW_PRIVATE, as a production one does. One principal holds
+    # at most 20 subscriptions (server state: how many it created before).
+    ("POST /v1/webhook-subscriptions", "validation_failed", "url", "must reach a public address"),
+    ("PATCH /v1/webhook-subscriptions/{id}", "validation_failed", "url", "must reach a public address"),
+    ("POST /v1/webhook-subscriptions", "webhook_subscription_limit", None, None),
     ("POST /v1/webhook-subscriptions/{id}/deliveries/{delivery_id}/retry", "webhook_delivery_in_flight", None, None),
     ("POST /v1/refunds", "refund_exceeds_paid", None, None),
     ("POST /v1/refunds", "refund_exceeds_quantity", None, None),

@@ -38,6 +38,10 @@ pub struct Config {
     pub token_rate_per_address: u32,
     /// `CRM_TRUSTED_PROXIES`: load balancers whose `X-Forwarded-For` names the caller.
     pub trusted_proxies: crate::http::proxies::TrustedProxies,
+    /// `CRM_WEBHOOK_ALLOW_PRIVATE`: webhook receivers may be on loopback, private or link-local
+    /// addresses (tests, on-premise receivers). Off: such URLs are refused when saved and when
+    /// a delivery connects.
+    pub webhook_allow_private: bool,
 }
 
 impl Default for Config {
@@ -59,6 +63,7 @@ impl Default for Config {
             rate_limit_rps: 1000,
             token_rate_per_address: 20,
             trusted_proxies: Default::default(),
+            webhook_allow_private: false,
         }
     }
 }
@@ -142,7 +147,20 @@ impl Config {
                     .map_err(|message| ConfigError { var: "CRM_TRUSTED_PROXIES", message })?,
                 None => defaults.trusted_proxies,
             },
+            webhook_allow_private: parse_flag(&non_empty, "CRM_WEBHOOK_ALLOW_PRIVATE")?
+                .unwrap_or(defaults.webhook_allow_private),
         })
+    }
+}
+
+/// A switch: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`. Anything else stops start-up, so a
+/// typo never leaves a safety check silently on or off.
+fn parse_flag(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<Option<bool>, ConfigError> {
+    let Some(raw) = get(var) else { return Ok(None) };
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(Some(true)),
+        "0" | "false" | "no" | "off" => Ok(Some(false)),
+        _ => Err(ConfigError { var, message: format!("'{raw}' is not one of 1, 0, true, false, yes, no, on, off") }),
     }
 }
 
@@ -195,5 +213,19 @@ mod tests {
         assert_eq!(failing_var(&[("CRM_TRUSTED_PROXIES", "10.0.0.0/8, lb")]), Some("CRM_TRUSTED_PROXIES"));
         let behind = config(&[("CRM_TRUSTED_PROXIES", "10.0.0.0/8")]).expect("a CIDR");
         assert_ne!(behind.trusted_proxies, Config::default().trusted_proxies);
+        assert_eq!(failing_var(&[("CRM_WEBHOOK_ALLOW_PRIVATE", "maybe")]), Some("CRM_WEBHOOK_ALLOW_PRIVATE"));
+    }
+
+    #[test]
+    fn private_webhook_receivers_are_refused_unless_switched_on() {
+        let allow = |value: &str| config(&[("CRM_WEBHOOK_ALLOW_PRIVATE", value)]).map(|c| c.webhook_allow_private).ok();
+        assert!(!config(&[]).expect("defaults").webhook_allow_private);
+        for on in ["1", "true", "TRUE", " yes ", "on"] {
+            assert_eq!(allow(on), Some(true), "{on:?}");
+        }
+        for off in ["0", "false", "No", "off", ""] {
+            assert_eq!(allow(off), Some(false), "{off:?}");
+        }
+        assert_eq!(allow("2"), None);
     }
 }

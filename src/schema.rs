@@ -664,6 +664,7 @@ diesel::table! {
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        created_by -> Nullable<Text>,
     }
 }
 
@@ -683,6 +684,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        replayed -> Bool,
     }
 }
 

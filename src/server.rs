@@ -170,7 +170,11 @@ pub fn serve(config: Config) -> Result<(), String> {
             state.config.timezone,
             state.campaign_wake.clone(),
         );
-        crate::webhooks::worker::spawn(state.pool.clone(), state.clock.clone(), Default::default());
+        let webhooks = crate::webhooks::worker::Settings {
+            allow_private: state.config.webhook_allow_private,
+            ..Default::default()
+        };
+        crate::webhooks::worker::spawn(state.pool.clone(), state.clock.clone(), webhooks);
         log::info!("listening on http://{bind} (docs at /docs)");
         let server = HttpServer::new({
             let state = state.clone();

@@ -9,11 +9,12 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
+use super::address;
 use super::rules;
 use super::store::{self, Attempt, Changes, Delivery, NewSubscription, Subscription};
 use crate::events::EVENT_TYPES;
 use crate::http::auth::{Auth, WebhooksWrite};
-use crate::http::error::{ApiResult, Problem, Violations};
+use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::idempotency::RedactOnReplay;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
@@ -34,6 +35,10 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 
 const DESCRIPTION_MAX: usize = 500;
 
+/// What a caller is told when the address policy (`address.rs`) refuses a URL.
+const URL_REFUSED: &str = "must reach a public address: loopback, private, link-local, unique-local, multicast and \
+                           reserved addresses, and names that resolve to them, are refused";
+
 fn audit(
     conn: &mut diesel::PgConnection,
     who: &crate::http::auth::Principal,
@@ -49,7 +54,11 @@ fn audit(
 #[schema(example = json!({"url": "https://erp.example.com/hooks/crm", "event_types": ["order.created", "order.refunded"],
     "description": "ERP order sync"}))]
 pub struct SubscriptionInput {
-    /// Where deliveries are POSTed: an absolute http(s) URL (required on create).
+    /// Where deliveries are POSTed: an absolute http(s) URL (required on create), stored in its
+    /// canonical form (`http://2130706433/` is kept as `http://127.0.0.1/`). It must reach a public
+    /// address: loopback, private (10/8, 172.16/12, 192.168/16), carrier-grade NAT, link-local,
+    /// unique-local, multicast and reserved addresses are refused, as are names resolving to them,
+    /// unless the service runs with `CRM_WEBHOOK_ALLOW_PRIVATE=1`.
     #[schema(max_length = 2048, pattern = r#"^https?://[!"$-.0->A-~]+([/?#][!-~]*)?$"#)]
     url: Option<String>,
     /// The event types to receive, at least one (required on create).
@@ -64,14 +73,23 @@ pub struct SubscriptionInput {
 }
 
 impl SubscriptionInput {
-    fn validate(self, creating: bool) -> ApiResult<Changes> {
+    /// The changes, with the URL in its canonical form. An address literal or a `localhost` name the
+    /// policy refuses is reported with the other fields; what a name resolves to is checked after
+    /// (`check_receiver`), since that asks DNS.
+    fn validate(self, creating: bool, allow_private: bool) -> ApiResult<Changes> {
         let mut v = Violations::new();
         if creating {
             v.check(self.url.is_some(), "url", "is required");
             v.check(self.event_types.is_some(), "event_types", "is required");
         }
-        if let Some(url) = &self.url {
-            v.check(rules::valid_url(url), "url", "must be an absolute http or https URL of at most 2048 characters");
+        let url = self.url.as_deref().map(rules::normalise_url);
+        match &url {
+            Some(None) => v.add("url", "must be an absolute http or https URL of at most 2048 characters"),
+            Some(Some(url)) => {
+                let refused = url.host().is_some_and(|h| rules::host_refused(&h));
+                v.check(allow_private || !refused, "url", URL_REFUSED);
+            }
+            None => {}
         }
         if let Some(types) = &self.event_types {
             v.check(!types.is_empty(), "event_types", "at least one event type");
@@ -88,8 +106,19 @@ impl SubscriptionInput {
             types.sort();
             types.dedup();
         }
-        Ok(Changes { url: self.url, event_types, active: self.active, description: self.description })
+        let url = url.flatten().map(String::from);
+        Ok(Changes { url, event_types, active: self.active, description: self.description })
     }
+}
+
+/// The address policy on a URL being saved, with what its host resolves to now: 422 on `url` when
+/// deliveries could not go there.
+async fn check_receiver(changes: &Changes, state: &AppState) -> ApiResult<()> {
+    let Some(url) = changes.url.as_deref().and_then(|u| url::Url::parse(u).ok()) else { return Ok(()) };
+    if address::refused_at_save(&url, state.config.webhook_allow_private).await {
+        return Err(ApiError::invalid("url", URL_REFUSED));
+    }
+    Ok(())
 }
 
 #[derive(Serialize, ToSchema)]
@@ -154,12 +183,17 @@ fn subscription_response(status: StatusCode, s: Subscription) -> HttpResponse {
 }
 
 /// Subscribe a URL to event types; the response carries the signing secret, once.
+///
+/// The URL must reach a public address (see `url`). A principal may have created at most 20
+/// subscriptions that still exist; deleting one frees its place.
 #[utoipa::path(
     tag = "webhooks", operation_id = "create_webhook_subscription", request_body = SubscriptionInput,
     security(("bearer" = ["webhooks:write"])),
     responses(
         (status = 201, description = "Created; deliveries start with the next event", body = CreatedSubscription),
         (status = 403, description = "`forbidden` without `webhooks:write`; `store_bound_principal` for a store-bound principal", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`webhook_subscription_limit`: this principal already has 20 subscriptions (`limit`), delete one first; or a request with the same Idempotency-Key is still in progress", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: a field is missing or invalid, or `url` does not reach a public address", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/webhook-subscriptions")]
@@ -169,17 +203,19 @@ async fn create_subscription(
     body: crate::http::Json<SubscriptionInput>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
-    let changes = body.into_inner().validate(true)?;
+    let changes = body.into_inner().validate(true, state.config.webhook_allow_private)?;
+    check_receiver(&changes, &state).await?;
     let new = NewSubscription {
         url: changes.url.unwrap_or_default(),
         event_types: changes.event_types.unwrap_or_default(),
         active: changes.active.unwrap_or(true),
         description: changes.description.flatten(),
         secret: rules::new_secret(),
+        created_by: auth.principal.sub.clone(),
     };
     let (principal, now) = (auth.principal.clone(), state.clock.now());
     let sub = crate::db::transaction(&state.pool, move |conn| {
-        let sub = store::insert(conn, &new, now)?;
+        let sub = store::insert(conn, &new, rules::MAX_SUBSCRIPTIONS_PER_PRINCIPAL, now)?;
         let detail = json!({"url": sub.url, "event_types": sub.event_types});
         crate::audit::record(
             conn,
@@ -255,6 +291,7 @@ async fn get_subscription(
         (status = 200, description = "Updated", body = SubscriptionView),
         (status = 404, description = "`webhook_subscription_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: a field is invalid, or `url` does not reach a public address", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/v1/webhook-subscriptions/{id}")]
@@ -267,7 +304,8 @@ async fn update_subscription(
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     let id = id.into_inner();
-    let changes = body.into_inner().validate(false)?;
+    let changes = body.into_inner().validate(false, state.config.webhook_allow_private)?;
+    check_receiver(&changes, &state).await?;
     let expected = if_match(&req);
     let (principal, now) = (auth.principal.clone(), state.clock.now());
     let sub = crate::db::transaction(&state.pool, move |conn| {
@@ -357,27 +395,35 @@ async fn rotate_secret(
 pub struct ReplayInput {
     /// Events that happened at or after this time...
     from: DateTime<Utc>,
-    /// ...and before this one.
+    /// ...and before this one: at most 31 days after `from`.
     to: DateTime<Utc>,
 }
 
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"replayed": 1250}))]
 pub struct ReplayResult {
-    /// Deliveries due now: the subscription's event types in the range, up to where it has read.
+    /// Deliveries queued and due now: the subscription's events in the range, up to where it has
+    /// read, that had not been delivered.
     replayed: i64,
 }
 
 /// Send again what a subscription missed in a time range (e.g. while it was disabled).
+///
+/// Each event of its types that happened in `[from, to)`, up to where it has read, gets a delivery
+/// due now: a new one, or its old one (pending or failed) started over with a fresh retry schedule.
+/// What was already delivered (2xx) is not sent again, nor what is being sent right now; `replayed`
+/// counts what was queued. A window spans at most 31 days, and a subscription has one replay at a
+/// time: while deliveries a replay queued are pending or being sent, another replay is refused
+/// (`webhook_replay_pending`); replay the next window once they are done.
 #[utoipa::path(
     tag = "webhooks", operation_id = "replay_webhook_subscription", request_body = ReplayInput,
     params(("id" = Uuid, Path, description = "Subscription id")),
     security(("bearer" = ["webhooks:write"])),
     responses(
-        (status = 202, description = "Queued", body = ReplayResult),
+        (status = 202, description = "Queued; `replayed` says how many deliveries", body = ReplayResult),
         (status = 404, description = "`webhook_subscription_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`webhook_subscription_inactive`: turn it on first", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: `from` is not before `to`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`webhook_subscription_inactive`: turn it on first; `webhook_replay_pending`: the previous replay is still being delivered", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed` on `to`: not after `from`, or more than 31 days after it", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/webhook-subscriptions/{id}/replay")]
@@ -391,6 +437,8 @@ async fn replay(
     let (id, input) = (id.into_inner(), body.into_inner());
     let mut v = Violations::new();
     v.check(input.from < input.to, "to", "must be after `from`");
+    let max = rules::MAX_REPLAY_DAYS;
+    v.check(input.to - input.from <= Duration::days(max), "to", &format!("at most {max} days after `from`"));
     v.into_result()?;
     let (principal, now) = (auth.principal.clone(), state.clock.now());
     let replayed = crate::db::transaction(&state.pool, move |conn| {

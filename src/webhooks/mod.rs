@@ -1,6 +1,7 @@
 //! Signed webhooks (SPEC §10, Standard Webhooks): subscriptions follow the outbox, a worker inside
 //! the service delivers each event with retries, and the log shows every attempt.
 
+pub mod address;
 pub mod api;
 pub mod rules;
 pub mod store;

@@ -3,6 +3,8 @@
 
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use chrono::{DateTime, Duration, Utc};
 use hmac::{Hmac, Mac};
 use rand::RngCore;
@@ -109,14 +111,122 @@ pub fn failing_too_long(since: DateTime<Utc>, now: DateTime<Utc>) -> bool {
     now - since >= Duration::days(DISABLE_AFTER_FAILING_DAYS)
 }
 
-/// A subscriber's URL: absolute http(s), with a host, at most 2,048 characters.
+/// The longest subscriber URL, as sent and as stored.
+pub const URL_MAX_CHARS: usize = 2048;
+
+/// Subscriptions one principal (JWT `sub`) may have created and not deleted. An integration needs a
+/// few receivers (and a staging copy of each); beyond that, a leaked or careless token would fan the
+/// whole event stream, and the delivery worker's slots, out to as many URLs as it likes.
+pub const MAX_SUBSCRIPTIONS_PER_PRINCIPAL: i64 = 20;
+
+/// The widest window one replay covers. A month is what a receiver that was down catches up on in one
+/// go; a longer outage is several calls, each after the previous one has drained.
+pub const MAX_REPLAY_DAYS: i64 = 31;
+
+/// A subscriber's URL: absolute http(s), with a host, no credentials, at most 2,048 characters.
 pub fn valid_url(url: &str) -> bool {
     let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-    url.len() <= 2048
+    url.len() <= URL_MAX_CHARS
         && rest.is_some_and(|r| {
             let host = r.split(['/', '?', '#']).next().unwrap_or("");
             !host.is_empty() && !host.contains('@') && r.chars().all(|c| c.is_ascii_graphic())
         })
+}
+
+/// A valid subscriber URL in its one canonical (WHATWG) form, as stored: the numeric spellings of an
+/// address that resolvers still accept (`2130706433`, `0x7f000001`, `0177.0.0.1`, `127.1`) become the
+/// dotted address they mean, so the address rules judge what a connection would reach.
+pub fn normalise_url(raw: &str) -> Option<url::Url> {
+    if !valid_url(raw) {
+        return None;
+    }
+    let url = url::Url::parse(raw).ok()?;
+    let fits = url.as_str().len() <= URL_MAX_CHARS;
+    (fits && url.host().is_some() && url.username().is_empty() && url.password().is_none()).then_some(url)
+}
+
+/// IPv4 ranges no delivery goes to (the IANA special-purpose registry): anything but the public
+/// internet is some operator's inside.
+const REFUSED_V4: &[(Ipv4Addr, u32)] = &[
+    (Ipv4Addr::new(0, 0, 0, 0), 8),       // "this network": 0.0.0.0 reaches the host itself
+    (Ipv4Addr::new(10, 0, 0, 0), 8),      // private
+    (Ipv4Addr::new(100, 64, 0, 0), 10),   // carrier-grade NAT
+    (Ipv4Addr::new(127, 0, 0, 0), 8),     // loopback
+    (Ipv4Addr::new(169, 254, 0, 0), 16),  // link-local, cloud metadata services among them
+    (Ipv4Addr::new(172, 16, 0, 0), 12),   // private
+    (Ipv4Addr::new(192, 0, 0, 0), 24),    // IETF protocol assignments
+    (Ipv4Addr::new(192, 0, 2, 0), 24),    // documentation
+    (Ipv4Addr::new(192, 168, 0, 0), 16),  // private
+    (Ipv4Addr::new(198, 18, 0, 0), 15),   // benchmarking
+    (Ipv4Addr::new(198, 51, 100, 0), 24), // documentation
+    (Ipv4Addr::new(203, 0, 113, 0), 24),  // documentation
+    (Ipv4Addr::new(224, 0, 0, 0), 4),     // multicast
+    (Ipv4Addr::new(240, 0, 0, 0), 4),     // reserved, and the broadcast address
+];
+
+/// IPv6 ranges no delivery goes to. Forms that carry an IPv4 address are judged by that address
+/// (`embedded_v4`), so `::ffff:127.0.0.1` is loopback.
+const REFUSED_V6: &[(Ipv6Addr, u32)] = &[
+    (Ipv6Addr::UNSPECIFIED, 128),
+    (Ipv6Addr::LOCALHOST, 128),
+    (Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0), 48), // local-use NAT64
+    (Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0), 64),     // discard-only
+    (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 32),    // Teredo: tunnels to an address it hides
+    (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 32), // documentation
+    (Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7),     // unique-local
+    (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10),    // link-local
+    (Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0), 10),    // site-local (deprecated, still routed inside some sites)
+    (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8),     // multicast
+];
+
+fn in_range(address: u128, network: u128, prefix: u32, width: u32) -> bool {
+    prefix == 0 || (address ^ network) >> (width - prefix) == 0
+}
+
+/// The IPv4 address an IPv6 one stands for: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible
+/// (`::a.b.c.d`), NAT64 (`64:ff9b::a.b.c.d`) or 6to4 (`2002:AABB:CCDD::`).
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let bits = u128::from(ip);
+    let low = Ipv4Addr::from(bits as u32);
+    if let Some(v4) = ip.to_ipv4() {
+        Some(v4)
+    } else if in_range(bits, u128::from(Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0)), 96, 128) {
+        Some(low)
+    } else if ip.segments()[0] == 0x2002 {
+        Some(Ipv4Addr::from((bits >> 80) as u32))
+    } else {
+        None
+    }
+}
+
+/// Whether deliveries may go to `ip`: public unicast only — never this host, a private or
+/// link-local network, a multicast group or a reserved range, in any notation.
+pub fn public_address(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let bits = u128::from(u32::from(v4));
+            !REFUSED_V4.iter().any(|(net, prefix)| in_range(bits, u128::from(u32::from(*net)), *prefix, 32))
+        }
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            !REFUSED_V6.iter().any(|(net, prefix)| in_range(bits, u128::from(*net), *prefix, 128))
+                && embedded_v4(v6).is_none_or(|v4| public_address(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// A receiver's host as far as it can be judged without DNS: an address by its range, and
+/// `localhost` names as loopback, whatever a resolver says (RFC 6761). Other names are judged by
+/// the addresses they resolve to (`address.rs`).
+pub fn host_refused(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Ipv4(ip) => !public_address(IpAddr::V4(*ip)),
+        url::Host::Ipv6(ip) => !public_address(IpAddr::V6(*ip)),
+        url::Host::Domain(name) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    }
 }
 
 #[cfg(test)]
@@ -204,5 +314,115 @@ mod tests {
             assert!(!valid_url(bad), "{bad}");
         }
         assert!(!valid_url(&format!("https://x/{}", "a".repeat(2048))));
+    }
+
+    #[test]
+    fn only_public_unicast_addresses_receive_deliveries() {
+        let table = [
+            // IPv4
+            ("93.184.216.34", true),
+            ("8.8.8.8", true),
+            ("0.0.0.0", false),
+            ("0.1.2.3", false),
+            ("10.1.2.3", false),
+            ("100.63.255.255", true),
+            ("100.64.0.1", false),
+            ("100.127.255.255", false),
+            ("100.128.0.0", true),
+            ("127.0.0.1", false),
+            ("127.255.255.254", false),
+            ("169.254.169.254", false),
+            ("172.15.255.255", true),
+            ("172.16.0.1", false),
+            ("172.31.255.255", false),
+            ("172.32.0.0", true),
+            ("192.0.0.8", false),
+            ("192.0.2.1", false),
+            ("192.168.1.1", false),
+            ("198.18.0.1", false),
+            ("198.51.100.7", false),
+            ("203.0.113.9", false),
+            ("224.0.0.251", false),
+            ("239.255.255.250", false),
+            ("240.0.0.1", false),
+            ("255.255.255.255", false),
+            ("223.255.255.255", true),
+            // IPv6
+            ("2606:4700:4700::1111", true),
+            ("::", false),
+            ("::1", false),
+            ("fe80::1", false),
+            ("febf::1", false),
+            ("fec0::1", false),
+            ("fc00::1", false),
+            ("fd12:3456::1", false),
+            ("ff02::1", false),
+            ("2001:db8::1", false),
+            ("2001::1", false),
+            ("100::1", false),
+            ("64:ff9b:1::1", false),
+            // IPv6 forms of an IPv4 address: judged by the IPv4 address
+            ("::ffff:127.0.0.1", false),
+            ("::ffff:7f00:1", false),
+            ("::ffff:10.0.0.1", false),
+            ("::ffff:169.254.169.254", false),
+            ("::ffff:0.0.0.0", false),
+            ("::ffff:8.8.8.8", true),
+            ("::127.0.0.1", false),
+            ("::8.8.8.8", true),
+            ("64:ff9b::127.0.0.1", false),
+            ("64:ff9b::8.8.8.8", true),
+            ("2002:7f00:1::", false),
+            ("2002:a9fe:a9fe::1", false),
+            ("2002:808:808::1", true),
+        ];
+        for (address, public) in table {
+            let ip: IpAddr = address.parse().unwrap_or_else(|e| panic!("{address}: {e}"));
+            assert_eq!(public_address(ip), public, "{address}");
+        }
+    }
+
+    #[test]
+    fn urls_are_stored_as_what_they_reach() {
+        for (raw, stored) in [
+            ("http://2130706433/", "http://127.0.0.1/"),
+            ("http://0x7f000001/", "http://127.0.0.1/"),
+            ("http://0177.0.0.1/", "http://127.0.0.1/"),
+            ("http://127.1/", "http://127.0.0.1/"),
+            ("http://127.0.0.1./x", "http://127.0.0.1/x"),
+            ("http://[::ffff:127.0.0.1]/", "http://[::ffff:7f00:1]/"),
+            ("https://ERP.Example.com:443/hooks/crm?x=1", "https://erp.example.com/hooks/crm?x=1"),
+            ("http://erp.example.com:8080", "http://erp.example.com:8080/"),
+        ] {
+            assert_eq!(normalise_url(raw).map(String::from).as_deref(), Some(stored), "{raw}");
+        }
+        for bad in ["ftp://x", "https://u:p@host/", "http://[::1/", "http://256.0.0.1/", "https:///path"] {
+            assert!(normalise_url(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn loopback_names_and_internal_literals_are_refused_without_dns() {
+        let refused = |raw: &str| normalise_url(raw).and_then(|u| u.host().map(|h| host_refused(&h)));
+        for raw in [
+            "http://localhost/",
+            "http://LOCALHOST./",
+            "http://api.localhost:8080/",
+            "http://0.0.0.0/",
+            "http://[::1]/",
+            "http://[::]/",
+            "http://2130706433/",
+            "http://0x7f000001/",
+            "http://0177.0.0.1/",
+            "http://127.1/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://10.1.2.3/",
+            "http://169.254.169.254/latest/meta-data/",
+        ] {
+            assert_eq!(refused(raw), Some(true), "{raw}");
+        }
+        for raw in ["https://erp.example.com/hooks", "https://8.8.8.8/", "https://localhost.example.com/"] {
+            assert_eq!(refused(raw), Some(false), "{raw}");
+        }
     }
 }

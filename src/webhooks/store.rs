@@ -96,9 +96,28 @@ pub struct NewSubscription {
     pub active: bool,
     pub description: Option<String>,
     pub secret: String,
+    /// The creating principal's `sub`, whose subscriptions are capped.
+    pub created_by: String,
 }
 
-pub fn insert(conn: &mut PgConnection, new: &NewSubscription, now: DateTime<Utc>) -> ApiResult<Subscription> {
+/// Namespace of the advisory lock on one principal's subscriptions while a create counts them.
+const CREATOR_LOCK: i32 = 20261207;
+
+/// Creates a subscription unless its creator already has `max`. The count is taken under a lock on
+/// the creator's `sub`, so two creates at once cannot both take the last place.
+pub fn insert(conn: &mut PgConnection, new: &NewSubscription, max: i64, now: DateTime<Utc>) -> ApiResult<Subscription> {
+    CachedSql::new("SELECT pg_advisory_xact_lock(?, hashtext(?))")
+        .bind::<diesel::sql_types::Integer, _>(CREATOR_LOCK)
+        .bind::<Text, _>(&new.created_by)
+        .execute(conn)?;
+    let held: i64 = ws::table.filter(ws::created_by.eq(&new.created_by)).count().get_result(conn)?;
+    if held >= max {
+        return Err(ApiError::conflict(
+            "webhook_subscription_limit",
+            format!("this principal already has {held} webhook subscriptions, the most it may have: delete one first"),
+        )
+        .with("limit", max));
+    }
     let cursor = horizon(conn)?;
     Ok(diesel::insert_into(ws::table)
         .values((
@@ -108,6 +127,7 @@ pub fn insert(conn: &mut PgConnection, new: &NewSubscription, now: DateTime<Utc>
             ws::active.eq(new.active),
             ws::description.eq(&new.description),
             ws::secret.eq(&new.secret),
+            ws::created_by.eq(&new.created_by),
             ws::cursor_seq.eq(cursor),
             ws::created_at.eq(now),
             ws::updated_at.eq(now),
@@ -498,7 +518,10 @@ fn disable(conn: &mut PgConnection, sub: &Subscription, reason: &str, now: DateT
 }
 
 /// Sends again what a subscription missed between `from` and `to` (by when the events happened):
-/// every event of its types gets a delivery due now, a new one or its old one started over.
+/// every event of its types gets a delivery due now, a new one or its old one (pending or failed)
+/// started over; delivered ones and ones being sent are left alone. Each is marked `replayed`, and
+/// while any is pending or being sent the next replay is refused: one replay at a time, so replays
+/// cannot pile the same events onto a receiver. Returns the deliveries queued.
 pub fn replay(
     conn: &mut PgConnection,
     id: Uuid,
@@ -513,6 +536,24 @@ pub fn replay(
             "the subscription is not active: turn it on (PATCH active: true), then replay",
         ));
     }
+    #[derive(QueryableByName)]
+    struct InFlight {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        pending: bool,
+    }
+    // The statuses are literals, as in the partial index's predicate, so the planner can use it.
+    let in_flight: InFlight = CachedSql::new(
+        "SELECT EXISTS (SELECT 1 FROM webhook_deliveries
+                        WHERE subscription_id = ? AND replayed AND status IN ('pending', 'sending')) AS pending",
+    )
+    .bind::<SqlUuid, _>(id)
+    .get_result(conn)?;
+    if in_flight.pending {
+        return Err(ApiError::conflict(
+            "webhook_replay_pending",
+            "the previous replay of this subscription is still being delivered: replay again once it is done",
+        ));
+    }
     crate::events::sequence_pending(conn)?;
     #[derive(QueryableByName)]
     struct Count {
@@ -522,14 +563,15 @@ pub fn replay(
     let count: Count = diesel::sql_query(
         "WITH replayed AS (
              INSERT INTO webhook_deliveries
-                 (id, subscription_id, event_id, event_seq, event_type, next_attempt_at, created_at, updated_at)
-             SELECT uuid_v7(), $1, e.id, e.seq, e.type, $4, $4, $4 FROM events e
+                 (id, subscription_id, event_id, event_seq, event_type, next_attempt_at, created_at, updated_at,
+                  replayed)
+             SELECT uuid_v7(), $1, e.id, e.seq, e.type, $4, $4, $4, true FROM events e
              WHERE e.occurred_at >= $2 AND e.occurred_at < $3 AND e.seq IS NOT NULL AND e.seq <= $6
                AND e.type = ANY ($5)
              ON CONFLICT (subscription_id, event_id) DO UPDATE
                  SET status = 'pending', next_attempt_at = $4, first_failed_at = NULL, lease_until = NULL,
-                     updated_at = $4
-                 WHERE webhook_deliveries.status <> 'sending'
+                     updated_at = $4, replayed = true
+                 WHERE webhook_deliveries.status IN ('pending', 'failed')
              RETURNING 1)
          SELECT count(*) AS n FROM replayed",
     )

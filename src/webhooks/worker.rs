@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::rt::task::JoinHandle;
 
+use super::address::{self, GuardedConnector};
 use super::rules;
 use super::store::{self, AttemptResult, Claimed};
 use crate::clock::Clock;
@@ -21,6 +22,9 @@ pub struct Settings {
     pub per_round: i64,
     /// An attempt with no answer after this long failed (SPEC §10: 15 s).
     pub attempt_timeout: Duration,
+    /// `CRM_WEBHOOK_ALLOW_PRIVATE`: deliveries may go to loopback and private addresses
+    /// (`address.rs`). Off unless configured.
+    pub allow_private: bool,
 }
 
 impl Default for Settings {
@@ -29,6 +33,7 @@ impl Default for Settings {
             per_subscription: 16,
             per_round: 256,
             attempt_timeout: Duration::from_secs(rules::ATTEMPT_TIMEOUT_SECONDS),
+            allow_private: false,
         }
     }
 }
@@ -46,9 +51,14 @@ pub struct Worker {
 impl Worker {
     pub fn new(pool: PgPool, clock: Clock, settings: Settings) -> Worker {
         let client = awc::Client::builder()
-            .connector(awc::Connector::new().timeout(Duration::from_secs(5)))
+            .connector(
+                awc::Connector::new()
+                    .connector(GuardedConnector { allow_private: settings.allow_private })
+                    .timeout(Duration::from_secs(5)),
+            )
             .timeout(settings.attempt_timeout)
-            // A redirect is an answer other than 2xx: a failure, as Standard Webhooks has it.
+            // A redirect is an answer other than 2xx: a failure, as Standard Webhooks has it. Never
+            // followed, so a public receiver cannot point a delivery at an internal address either.
             .max_redirects(0)
             .disable_redirects()
             .finish();
@@ -141,6 +151,7 @@ impl Worker {
 fn describe(e: &awc::error::SendRequestError) -> String {
     use awc::error::SendRequestError as E;
     match e {
+        _ if address::is_refusal(e) => address::REFUSED.into(),
         E::Timeout => "timed out".into(),
         E::Connect(c) => format!("could not connect: {c}"),
         other => other.to_string(),

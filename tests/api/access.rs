@@ -78,7 +78,7 @@ fn request(op: &str, w: &World, n: &str) -> Option<Case> {
         }
         "POST /v1/webhook-subscriptions/{id}/replay" => case(
             op_path(op, w.webhook),
-            Some(json!({"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"})),
+            Some(json!({"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z"})),
             StoreBound,
         ),
         "POST /v1/webhook-subscriptions/{id}/deliveries/{delivery_id}/retry" => {

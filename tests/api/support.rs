@@ -227,8 +227,11 @@ impl TestApp {
         other
     }
 
+    /// The default configuration, except that webhook receivers may be on loopback (the tests'
+    /// receivers are); a test of the address policy switches that off.
     pub fn builder() -> TestAppBuilder {
-        TestAppBuilder { config: Config { pool_timeout: Duration::from_secs(5), ..Config::default() }, pool_size: 8 }
+        let config = Config { pool_timeout: Duration::from_secs(5), webhook_allow_private: true, ..Config::default() };
+        TestAppBuilder { config, pool_size: 8 }
     }
 
     /// "Now" as the app sees it (its `Clock`): tests never read the wall clock themselves.

@@ -147,8 +147,10 @@ pub fn signed_with(secret: &str, r: &Received) -> bool {
     r.header("webhook-signature").split(' ').any(|s| s == expected)
 }
 
+/// A delivery worker on the app's database and clock, with the app's address policy.
 pub fn worker(app: &TestApp, per_subscription: i64) -> Worker {
-    let settings = Settings { per_subscription, ..Settings::default() };
+    let allow_private = app.state.config.webhook_allow_private;
+    let settings = Settings { per_subscription, allow_private, ..Settings::default() };
     Worker::new(app.state.pool.clone(), app.state.clock.clone(), settings)
 }
 
