@@ -99,7 +99,8 @@ pub const CATEGORY_NAME_PATTERN: &str = r"^[0-9A-Za-z\u3400-\u4DBF\u4E00-\u9FFF]
 /// link, and no length can make it a sentence.
 pub fn category_name_problem(name: &str) -> Option<&'static str> {
     static NAME: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
-    let valid = NAME.get_or_init(|| regex::Regex::new(CATEGORY_NAME_PATTERN).ok()).as_ref().is_some_and(|r| r.is_match(name));
+    let valid =
+        NAME.get_or_init(|| regex::Regex::new(CATEGORY_NAME_PATTERN).ok()).as_ref().is_some_and(|r| r.is_match(name));
     (!valid).then_some(
         "must be 1-20 letters (Latin or Chinese) or digits, with spaces and - & · ( ) between them: never a link or punctuation",
     )
