@@ -136,6 +136,7 @@ fn format_rule(format: &str) -> Option<Value> {
         "username" => pattern(r"^[A-Za-z0-9._@-]{3,64}$".into()),
         "identity-kind" => pattern(identity_kind_pattern()),
         "category-name" => pattern(crate::campaigns::rules::CATEGORY_NAME_PATTERN.into()),
+        "webhook-url" => pattern(crate::webhooks::rules::url_pattern()),
         "identity-value" => pattern(format!("^[^{CONTROL}{WS}]{{1,128}}$")),
         "member-card" => pattern(r"^[0-9]{16}$".into()),
         "wechat-openid" => json!({"pattern": format!("^[^:{CONTROL}{WS}]+:[^{CONTROL}{WS}]+$"), "maxLength": 128}),

@@ -54,12 +54,14 @@ fn audit(
 #[schema(example = json!({"url": "https://erp.example.com/hooks/crm", "event_types": ["order.created", "order.refunded"],
     "description": "ERP order sync"}))]
 pub struct SubscriptionInput {
-    /// Where deliveries are POSTed: an absolute http(s) URL (required on create), stored in its
-    /// canonical form (`http://2130706433/` is kept as `http://127.0.0.1/`). It must reach a public
+    /// Where deliveries are POSTed: an absolute http(s) URL (required on create) whose host is a DNS
+    /// name, a dotted IPv4 address or a bracketed IPv6 address — never a numeric spelling such as
+    /// `http://2130706433/` — stored in its canonical form (`HTTPS://ERP.Example.com:443/h` is kept as
+    /// `https://erp.example.com/h`). It must reach a public
     /// address: loopback, private (10/8, 172.16/12, 192.168/16), carrier-grade NAT, link-local,
     /// unique-local, multicast and reserved addresses are refused, as are names resolving to them,
     /// unless the service runs with `CRM_WEBHOOK_ALLOW_PRIVATE=1`.
-    #[schema(max_length = 2048, pattern = r#"^https?://[!"$-.0->A-~]+([/?#][!-~]*)?$"#)]
+    #[schema(max_length = 2048, format = "webhook-url")]
     url: Option<String>,
     /// The event types to receive, at least one (required on create).
     #[schema(min_items = 1)]
@@ -84,7 +86,11 @@ impl SubscriptionInput {
         }
         let url = self.url.as_deref().map(rules::normalise_url);
         match &url {
-            Some(None) => v.add("url", "must be an absolute http or https URL of at most 2048 characters"),
+            Some(None) => v.add(
+                "url",
+                "must be an absolute http or https URL of at most 2048 characters, its host a DNS name, a dotted IPv4 \
+                 address or a bracketed IPv6 address",
+            ),
             Some(Some(url)) => {
                 let refused = url.host().is_some_and(|h| rules::host_refused(&h));
                 v.check(allow_private || !refused, "url", URL_REFUSED);

@@ -25,13 +25,21 @@ async fn create(app: &TestApp, token: &str, url: &str) -> TestResponse {
         .await
 }
 
+/// Refused on `url`: for the address it reaches, or (`plainly` false) for a host that is no plain
+/// name or address — the numeric spellings a resolver would read as one.
 #[track_caller]
-fn assert_url_refused(res: &TestResponse, url: &str) {
+fn assert_url_refused_as(res: &TestResponse, url: &str, reached: bool) {
     assert_eq!(res.status, 422, "{url}: {}", res.text);
     res.assert_problem(422, "validation_failed");
     assert_eq!(res.error_fields(), ["url"], "{url}: {}", res.text);
     let message = res.body["errors"][0]["message"].as_str().unwrap_or_default();
-    assert!(message.contains("public address"), "{url}: {message}");
+    let expected = if reached { "public address" } else { "its host a DNS name" };
+    assert!(message.contains(expected), "{url}: {message}");
+}
+
+#[track_caller]
+fn assert_url_refused(res: &TestResponse, url: &str) {
+    assert_url_refused_as(res, url, true);
 }
 
 #[actix_rt::test]
@@ -47,11 +55,6 @@ async fn receivers_inside_the_network_are_refused_when_saved_in_every_spelling()
         "http://0.0.0.0/hooks",
         "http://[::1]/hooks",
         "http://[::]/hooks",
-        "http://2130706433/hooks",
-        "http://0x7f000001/hooks",
-        "http://0177.0.0.1/hooks",
-        "http://127.1/hooks",
-        "http://[::ffff:127.0.0.1]/hooks",
         "http://[::ffff:7f00:1]/hooks",
         "http://10.1.2.3/hooks",
         "https://172.16.0.5/hooks",
@@ -66,16 +69,26 @@ async fn receivers_inside_the_network_are_refused_when_saved_in_every_spelling()
     ] {
         assert_url_refused(&create(&app, &token, url).await, url);
     }
+    // The spellings a resolver reads as 127.0.0.1 are no plain host: refused before any lookup.
+    for url in [
+        "http://2130706433/hooks",
+        "http://0x7f000001/hooks",
+        "http://0177.0.0.1/hooks",
+        "http://127.1/hooks",
+        "http://[::ffff:127.0.0.1]/hooks",
+    ] {
+        assert_url_refused_as(&create(&app, &token, url).await, url, false);
+    }
 
     // A public receiver is saved, in its canonical form; moving it inside is refused the same way.
     let res = create(&app, &token, "https://93.184.216.34:443/hooks").await;
     res.assert_status(201);
     assert_eq!(res.body["url"], "https://93.184.216.34/hooks");
     let id = res.uuid("id");
-    for url in ["http://127.1:8080/hooks", "http://localhost/hooks"] {
+    for (url, reached) in [("http://127.1:8080/hooks", false), ("http://localhost/hooks", true)] {
         let res =
             app.patch(&format!("/v1/webhook-subscriptions/{id}")).token(&token).json(&json!({"url": url})).send().await;
-        assert_url_refused(&res, url);
+        assert_url_refused_as(&res, url, reached);
     }
     // Every field's problem is listed together.
     let res = app
@@ -89,12 +102,14 @@ async fn receivers_inside_the_network_are_refused_when_saved_in_every_spelling()
 }
 
 #[actix_rt::test]
-async fn with_private_receivers_allowed_a_url_is_still_stored_as_what_it_reaches() {
+async fn with_private_receivers_allowed_a_url_is_still_stored_in_its_canonical_form() {
     let app = TestApp::new().await;
     assert!(app.state.config.webhook_allow_private, "the harness allows loopback receivers");
-    let res = create(&app, &app.token(HOOKS), "http://2130706433:9/hooks").await;
+    let res = create(&app, &app.token(HOOKS), "http://LocalHost.:80/hooks").await;
     res.assert_status(201);
-    assert_eq!(res.body["url"], "http://127.0.0.1:9/hooks");
+    assert_eq!(res.body["url"], "http://localhost./hooks");
+    let res = create(&app, &app.token(HOOKS), "http://2130706433:9/hooks").await;
+    assert_url_refused_as(&res, "http://2130706433:9/hooks", false);
 }
 
 /// A worker configured as a production instance's is.
