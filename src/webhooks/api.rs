@@ -56,7 +56,7 @@ fn audit(
 pub struct SubscriptionInput {
     /// Where deliveries are POSTed: an absolute http(s) URL (required on create) whose host is a DNS
     /// name, a dotted IPv4 address or a bracketed IPv6 address — never a numeric spelling such as
-    /// `http://2130706433/` — stored in its canonical form (`HTTPS://ERP.Example.com:443/h` is kept as
+    /// `http://2130706433/` — stored in its canonical form (`https://ERP.Example.com:443/h` is kept as
     /// `https://erp.example.com/h`). It must reach a public
     /// address: loopback, private (10/8, 172.16/12, 192.168/16), carrier-grade NAT, link-local,
     /// unique-local, multicast and reserved addresses are refused, as are names resolving to them,
