@@ -440,7 +440,7 @@ mod tests {
         let label = |rng: &mut dyn rand::RngCore, first: &[u8]| {
             let mut l = pick(rng, first).to_string();
             for _ in 0..(rng.next_u32() % 8) {
-                if rng.next_u32() % 3 == 0 {
+                if rng.next_u32().is_multiple_of(3) {
                     l.push('-');
                 }
                 l.push(pick(rng, ALNUM));
