@@ -131,13 +131,95 @@ where
 }
 
 /// Runs `work` in one transaction, on a write turn; the transaction rolls back when `work`
-/// returns an error.
+/// returns an error. Within a request that carries an `Idempotency-Key`, the request's first
+/// transaction is handed to its `Carrier` open, so the stored answer commits with the effect.
 pub async fn transaction<F, T>(pool: &PgPool, work: F) -> ApiResult<T>
 where
     F: FnOnce(&mut PgConnection) -> ApiResult<T> + Send + 'static,
     T: Send + 'static,
 {
+    match CARRIER.try_with(|c| c.clone()).ok().filter(|c| c.claim()) {
+        Some(carrier) => carried(pool, carrier, work).await,
+        None => transaction_now(pool, work).await,
+    }
+}
+
+/// `transaction`, committed as soon as `work` succeeds, never carried: for a handler that reads
+/// what it wrote on another connection before it answers.
+pub async fn transaction_now<F, T>(pool: &PgPool, work: F) -> ApiResult<T>
+where
+    F: FnOnce(&mut PgConnection) -> ApiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
     on_blocking_thread(pool, &pool.write_turns, move |conn| conn.transaction(work)).await
+}
+
+/// What a request hands its first transaction to, still open, so that something decided after
+/// `work` (the idempotent answer) commits with it or not at all (SPEC §16).
+pub trait Carrier: Send + Sync {
+    /// True for the first transaction of the request only.
+    fn claim(&self) -> bool;
+    /// Runs first inside the transaction; an error rolls the transaction back and is the answer.
+    fn enter(&self, conn: &mut PgConnection) -> ApiResult<()>;
+    /// Takes the transaction, open, after `work` succeeded.
+    fn park(&self, open: PooledConn);
+}
+
+tokio::task_local! {
+    /// The carrier of the request being served on this task, if any.
+    pub static CARRIER: std::sync::Arc<dyn Carrier>;
+}
+
+async fn carried<F, T>(pool: &PgPool, carrier: std::sync::Arc<dyn Carrier>, work: F) -> ApiResult<T>
+where
+    F: FnOnce(&mut PgConnection) -> ApiResult<T> + Send + 'static,
+    T: Send + 'static,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    let turn = take_turn(pool, &pool.write_turns).await?;
+    let pool = pool.clone();
+    actix_web::web::block(move || {
+        let _turn = turn;
+        let mut conn = checkout(&pool)?;
+        AnsiTransactionManager::begin_transaction(&mut *conn)?;
+        match carrier.enter(&mut conn).and_then(|()| work(&mut conn)) {
+            Ok(value) => {
+                carrier.park(conn);
+                Ok(value)
+            }
+            Err(e) => {
+                // A connection whose rollback failed is still in a transaction: the pool drops it.
+                let _ = AnsiTransactionManager::rollback_transaction(&mut *conn);
+                Err(e)
+            }
+        }
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+/// Ends a parked transaction: `keep` commits it, after `last` ran in it; otherwise it rolls back.
+/// A commit that fails is an error: the effect did not happen.
+pub async fn finish_parked<F>(mut open: PooledConn, keep: bool, last: F) -> ApiResult<()>
+where
+    F: FnOnce(&mut PgConnection) -> ApiResult<()> + Send + 'static,
+{
+    use diesel::connection::{AnsiTransactionManager, TransactionManager};
+    actix_web::web::block(move || {
+        if !keep {
+            let _ = AnsiTransactionManager::rollback_transaction(&mut *open);
+            return Ok(());
+        }
+        match last(&mut open) {
+            Ok(()) => Ok(AnsiTransactionManager::commit_transaction(&mut *open)?),
+            Err(e) => {
+                let _ = AnsiTransactionManager::rollback_transaction(&mut *open);
+                Err(e)
+            }
+        }
+    })
+    .await
+    .map_err(ApiError::internal)?
 }
 
 /// A bulk call's rows on one connection, each in a transaction of its own: a bulk turn first,

@@ -1,4 +1,6 @@
 //! `Idempotency-Key` on POST: the first response is stored for 24 h per (caller, key) and replayed.
+//! The answer of a request that changed something commits in the transaction of the change
+//! (`KeyClaim`), so no crash leaves a change without its answer, and a retry never does it twice.
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
@@ -10,15 +12,17 @@ use diesel::prelude::*;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
 use super::error::{ApiError, ApiResult};
+use crate::db::{Carrier, PooledConn, CARRIER};
 use crate::schema::idempotency_keys as ik;
 use crate::AppState;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 pub const RETENTION_HOURS: i64 = 24;
-/// An in-flight record older than this belongs to a request that died; a retry may take it over.
-const ABANDONED_AFTER_SECONDS: i64 = 120;
 /// Top-level members of a JSON response that the stored copy drops (a secret is shown once):
 /// a handler puts this in the response's extensions.
 pub struct RedactOnReplay(pub &'static [&'static str]);
@@ -31,9 +35,120 @@ pub struct NotFinal;
 /// Response headers worth replaying.
 const KEPT_HEADERS: &[&str] = &["content-type", "location", "etag"];
 
-enum Claim {
-    Proceed,
-    Replay { status: u16, headers: Map<String, Value>, body: Vec<u8> },
+/// A stored answer.
+struct Stored {
+    status: u16,
+    headers: Map<String, Value>,
+    body: Vec<u8>,
+}
+
+/// A request's hold on its key (SPEC §2, §16). The key is taken inside the request's first
+/// transaction — a transaction-level advisory lock, so a holder that dies frees it at once — and
+/// that transaction stays open until the answer is known: the answer is stored in it and both
+/// commit together, or neither does. A crash between the effect and its answer cannot happen.
+struct KeyClaim {
+    principal: String,
+    key: String,
+    hash: String,
+    now: DateTime<Utc>,
+    taken: AtomicBool,
+    parked: Mutex<Option<PooledConn>>,
+    replay: Mutex<Option<Stored>>,
+}
+
+impl Carrier for KeyClaim {
+    fn claim(&self) -> bool {
+        !self.taken.swap(true, Ordering::SeqCst)
+    }
+
+    fn enter(&self, conn: &mut PgConnection) -> ApiResult<()> {
+        if !take_key_lock(conn, &self.principal, &self.key)? {
+            return Err(in_progress());
+        }
+        // Another request with this key may have finished since the middleware looked.
+        match lookup(conn, &self.principal, &self.key, &self.hash, self.now)? {
+            Found::Nothing => Ok(()),
+            Found::Reused => Err(reused()),
+            Found::Answer(stored) => {
+                if let Ok(mut replay) = self.replay.lock() {
+                    *replay = Some(stored);
+                }
+                Err(in_progress())
+            }
+        }
+    }
+
+    fn park(&self, open: PooledConn) {
+        if let Ok(mut parked) = self.parked.lock() {
+            *parked = Some(open);
+        }
+    }
+}
+
+impl KeyClaim {
+    fn take_parked(&self) -> Option<PooledConn> {
+        self.parked.lock().ok().and_then(|mut p| p.take())
+    }
+
+    fn take_replay(&self) -> Option<Stored> {
+        self.replay.lock().ok().and_then(|mut r| r.take())
+    }
+}
+
+fn in_progress() -> ApiError {
+    ApiError::retry_later(
+        "idempotency_request_in_progress",
+        "a request with this Idempotency-Key is still being processed; retry shortly",
+    )
+}
+
+fn reused() -> ApiError {
+    ApiError::unprocessable("idempotency_key_reused", "this Idempotency-Key was used with a different request")
+}
+
+/// The caller's key, held by this transaction until it ends (a dead holder's connection ends it).
+fn take_key_lock(conn: &mut PgConnection, principal: &str, key: &str) -> ApiResult<bool> {
+    #[derive(QueryableByName)]
+    struct Locked {
+        #[diesel(sql_type = diesel::sql_types::Bool)]
+        locked: bool,
+    }
+    let locked: Locked =
+        diesel::sql_query("SELECT pg_try_advisory_xact_lock(hashtextextended($1 || E'\\n' || $2, 22)) AS locked")
+            .bind::<diesel::sql_types::Text, _>(principal)
+            .bind::<diesel::sql_types::Text, _>(key)
+            .get_result(conn)?;
+    Ok(locked.locked)
+}
+
+enum Found {
+    /// No answer within the retention (none stored, an expired one, or a legacy in-flight mark).
+    Nothing,
+    /// The key answered another request.
+    Reused,
+    Answer(Stored),
+}
+
+type StoredRow = (String, DateTime<Utc>, Option<i16>, Option<Value>, Option<Vec<u8>>);
+
+fn lookup(conn: &mut PgConnection, principal: &str, key: &str, hash: &str, now: DateTime<Utc>) -> ApiResult<Found> {
+    let row: Option<StoredRow> = ik::table
+        .find((principal, key))
+        .select((ik::request_hash, ik::created_at, ik::status, ik::response_headers, ik::response_body))
+        .first(conn)
+        .optional()?;
+    let Some((stored_hash, created_at, Some(status), headers, body)) = row else { return Ok(Found::Nothing) };
+    if created_at < now - Duration::hours(RETENTION_HOURS) {
+        return Ok(Found::Nothing);
+    }
+    if stored_hash != hash {
+        return Ok(Found::Reused);
+    }
+    let headers = match headers {
+        Some(Value::Object(map)) => map,
+        _ => Map::new(),
+    };
+    Ok(Found::Answer(Stored { status: status as u16, headers, body: body.unwrap_or_default() }))
 }
 
 pub async fn idempotency(
@@ -68,50 +183,123 @@ pub async fn idempotency(
     let hash = request_hash(req.method().as_str(), req.path(), req.query_string(), &body);
     req.set_payload(actix_http::Payload::from(body));
 
-    let claim = {
-        let (principal, key, hash, now) = (principal.clone(), key.clone(), hash.clone(), state.clock.now());
-        crate::db::run(&state.pool, move |conn| claim_key(conn, &principal, &key, &hash, now)).await
+    let now = state.clock.now();
+    let found = {
+        let (principal, key, hash) = (principal.clone(), key.clone(), hash.clone());
+        crate::db::run(&state.pool, move |conn| lookup(conn, &principal, &key, &hash, now)).await
     };
-    match claim {
-        Err(err) => Ok(error_response(req, err)),
-        Ok(Claim::Replay { status, headers, body }) => {
-            let mut builder = HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
-            for (name, value) in &headers {
-                if let Some(value) = value.as_str() {
-                    builder.insert_header((name.as_str(), value));
-                }
+    match found {
+        Err(err) => return Ok(error_response(req, err)),
+        Ok(Found::Reused) => return Ok(error_response(req, reused())),
+        Ok(Found::Answer(stored)) => return Ok(replay(req.into_parts().0, stored)),
+        Ok(Found::Nothing) => {}
+    }
+    let claim = Arc::new(KeyClaim {
+        principal,
+        key,
+        hash,
+        now,
+        taken: AtomicBool::new(false),
+        parked: Mutex::new(None),
+        replay: Mutex::new(None),
+    });
+    let carrier: Arc<dyn Carrier> = claim.clone();
+    let res = CARRIER.scope(carrier, next.call(req)).await;
+    let parked = claim.take_parked();
+    let res = match res {
+        Ok(res) => res,
+        Err(e) => {
+            if let Some(open) = parked {
+                let _ = crate::db::finish_parked(open, false, |_| Ok(())).await;
             }
-            builder.insert_header((REPLAYED_HEADER, "true"));
-            let (http_req, _) = req.into_parts();
-            Ok(ServiceResponse::new(http_req, builder.body(body)))
+            return Err(e);
         }
-        Ok(Claim::Proceed) => {
-            let res = next.call(req).await?;
-            let status = res.status();
-            let (http_req, http_res) = res.into_parts();
-            let kept = kept_headers(&http_res);
-            let redact = http_res.extensions().get::<RedactOnReplay>().map(|r| r.0);
-            let final_answer = should_store(status) && http_res.extensions().get::<NotFinal>().is_none();
-            let (head, body) = http_res.into_parts();
-            let bytes = actix_web::body::to_bytes(body)
-                .await
-                .map_err(|_| ApiError::internal("response body could not be buffered"))?;
-            let stored = (redact.map_or_else(|| bytes.to_vec(), |fields| without_members(&bytes, fields)), kept);
-            let (pool, now) = (state.pool.clone(), state.clock.now());
-            let outcome = crate::db::run(&pool, move |conn| {
-                if final_answer {
-                    complete_key(conn, &principal, &key, status.as_u16(), stored.1, &stored.0, now)
-                } else {
-                    release_key(conn, &principal, &key)
-                }
-            })
-            .await;
-            if let Err(e) = outcome {
-                log::warn!("idempotency record not updated: {e}");
+    };
+    let (http_req, http_res) = res.into_parts();
+    if let Some(stored) = claim.take_replay() {
+        return Ok(replay(http_req, stored));
+    }
+    let status = http_res.status();
+    let kept = kept_headers(&http_res);
+    let redact = http_res.extensions().get::<RedactOnReplay>().map(|r| r.0);
+    let final_answer = should_store(status) && http_res.extensions().get::<NotFinal>().is_none();
+    let (head, body) = http_res.into_parts();
+    let bytes =
+        actix_web::body::to_bytes(body).await.map_err(|_| ApiError::internal("response body could not be buffered"))?;
+    let answer = Stored {
+        status: status.as_u16(),
+        headers: kept,
+        body: redact.map_or_else(|| bytes.to_vec(), |fields| without_members(&bytes, fields)),
+    };
+    let (principal, key, hash) = (claim.principal.clone(), claim.key.clone(), claim.hash.clone());
+    match parked {
+        // The effect is in the open transaction: it commits with its answer, or — when the answer
+        // is an error or not final — not at all.
+        Some(open) => {
+            let keep = final_answer && status.is_success();
+            let store = move |conn: &mut PgConnection| store_answer(conn, &principal, &key, &hash, &answer, now);
+            if let Err(e) = crate::db::finish_parked(open, keep, store).await {
+                log::warn!("the idempotent answer and its effect did not commit: {e}");
+                let unavailable = ApiError::Unavailable { retry_after_seconds: 1 };
+                return Ok(ServiceResponse::new(http_req, unavailable.error_response()));
             }
-            Ok(ServiceResponse::new(http_req, head.set_body(bytes).map_into_boxed_body()))
+        }
+        // Nothing was written in a carried transaction (a validation error, a read): the answer
+        // is stored on its own, unless a concurrent request stored one first.
+        None if final_answer => {
+            let outcome =
+                crate::db::run(&state.pool, move |conn| store_answer(conn, &principal, &key, &hash, &answer, now))
+                    .await;
+            if let Err(e) = outcome {
+                log::warn!("idempotency record not stored: {e}");
+            }
+        }
+        None => {}
+    }
+    Ok(ServiceResponse::new(http_req, head.set_body(bytes).map_into_boxed_body()))
+}
+
+fn replay(http_req: actix_web::HttpRequest, stored: Stored) -> ServiceResponse<BoxBody> {
+    let mut builder = HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK));
+    for (name, value) in &stored.headers {
+        if let Some(value) = value.as_str() {
+            builder.insert_header((name.as_str(), value));
         }
     }
+    builder.insert_header((REPLAYED_HEADER, "true"));
+    ServiceResponse::new(http_req, builder.body(stored.body))
+}
+
+/// Stores an answer, over a record past its retention or a legacy in-flight mark, never over a
+/// live answer (a concurrent request with the key answered first: its answer stands).
+fn store_answer(
+    conn: &mut PgConnection,
+    principal: &str,
+    key: &str,
+    hash: &str,
+    answer: &Stored,
+    now: DateTime<Utc>,
+) -> ApiResult<()> {
+    diesel::sql_query(
+        "INSERT INTO idempotency_keys
+             (principal, key, request_hash, created_at, status, completed_at, response_headers, response_body)
+         VALUES ($1, $2, $3, $4, $5, $4, $6, $7)
+         ON CONFLICT (principal, key) DO UPDATE
+             SET request_hash = EXCLUDED.request_hash, created_at = EXCLUDED.created_at, status = EXCLUDED.status,
+                 completed_at = EXCLUDED.completed_at, response_headers = EXCLUDED.response_headers,
+                 response_body = EXCLUDED.response_body
+             WHERE idempotency_keys.status IS NULL OR idempotency_keys.created_at < $8",
+    )
+    .bind::<diesel::sql_types::Text, _>(principal)
+    .bind::<diesel::sql_types::Text, _>(key)
+    .bind::<diesel::sql_types::Text, _>(hash)
+    .bind::<diesel::sql_types::Timestamptz, _>(now)
+    .bind::<diesel::sql_types::SmallInt, _>(answer.status as i16)
+    .bind::<diesel::sql_types::Jsonb, _>(Value::Object(answer.headers.clone()))
+    .bind::<diesel::sql_types::Binary, _>(&answer.body)
+    .bind::<diesel::sql_types::Timestamptz, _>(now - Duration::hours(RETENTION_HOURS))
+    .execute(conn)?;
+    Ok(())
 }
 
 /// Server failures and "come back later" answers are not final: the caller must be able to retry.
@@ -154,85 +342,6 @@ fn kept_headers(res: &HttpResponse<impl MessageBody>) -> Map<String, Value> {
 fn error_response(req: ServiceRequest, err: ApiError) -> ServiceResponse<BoxBody> {
     let (http_req, _) = req.into_parts();
     ServiceResponse::new(http_req, err.error_response())
-}
-
-type StoredRow = (String, DateTime<Utc>, Option<i16>, Option<Value>, Option<Vec<u8>>);
-
-fn claim_key(conn: &mut PgConnection, principal: &str, key: &str, hash: &str, now: DateTime<Utc>) -> ApiResult<Claim> {
-    conn.transaction(|conn| {
-        let inserted = diesel::insert_into(ik::table)
-            .values((ik::principal.eq(principal), ik::key.eq(key), ik::request_hash.eq(hash), ik::created_at.eq(now)))
-            .on_conflict_do_nothing()
-            .execute(conn)?;
-        if inserted == 1 {
-            return Ok(Claim::Proceed);
-        }
-        let (stored_hash, created_at, status, headers, body): StoredRow = ik::table
-            .find((principal, key))
-            .select((ik::request_hash, ik::created_at, ik::status, ik::response_headers, ik::response_body))
-            .for_update()
-            .first(conn)?;
-        let expired = created_at < now - Duration::hours(RETENTION_HOURS);
-        let abandoned = status.is_none() && created_at < now - Duration::seconds(ABANDONED_AFTER_SECONDS);
-        if expired || abandoned {
-            diesel::update(ik::table.find((principal, key)))
-                .set((
-                    ik::request_hash.eq(hash),
-                    ik::created_at.eq(now),
-                    ik::status.eq(None::<i16>),
-                    ik::completed_at.eq(None::<DateTime<Utc>>),
-                    ik::response_headers.eq(None::<Value>),
-                    ik::response_body.eq(None::<Vec<u8>>),
-                ))
-                .execute(conn)?;
-            return Ok(Claim::Proceed);
-        }
-        if stored_hash != hash {
-            return Err(ApiError::unprocessable(
-                "idempotency_key_reused",
-                "this Idempotency-Key was used with a different request",
-            ));
-        }
-        match status {
-            None => Err(ApiError::conflict(
-                "idempotency_request_in_progress",
-                "a request with this Idempotency-Key is still being processed; retry shortly",
-            )),
-            Some(status) => Ok(Claim::Replay {
-                status: status as u16,
-                headers: match headers {
-                    Some(Value::Object(map)) => map,
-                    _ => Map::new(),
-                },
-                body: body.unwrap_or_default(),
-            }),
-        }
-    })
-}
-
-fn complete_key(
-    conn: &mut PgConnection,
-    principal: &str,
-    key: &str,
-    status: u16,
-    headers: Map<String, Value>,
-    body: &[u8],
-    now: DateTime<Utc>,
-) -> ApiResult<()> {
-    diesel::update(ik::table.find((principal, key)))
-        .set((
-            ik::status.eq(Some(status as i16)),
-            ik::completed_at.eq(Some(now)),
-            ik::response_headers.eq(Some(Value::Object(headers))),
-            ik::response_body.eq(Some(body.to_vec())),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-fn release_key(conn: &mut PgConnection, principal: &str, key: &str) -> ApiResult<()> {
-    diesel::delete(ik::table.find((principal, key))).execute(conn)?;
-    Ok(())
 }
 
 /// Deletes records past their 24 h retention; run by the housekeeping job.

@@ -14,6 +14,7 @@ mod conventions;
 mod coupons;
 mod customers;
 mod demo;
+mod durability;
 mod erasure;
 mod events;
 mod import;

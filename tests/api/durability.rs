@@ -1,0 +1,100 @@
+//! Issue 23 (SPEC §2, §16): an idempotent answer commits with its effect, or neither does; a key
+//! whose holder died is free at once.
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+use crate::support::{TestApp, TestResponse};
+
+const LOYALTY: &[&str] = &["loyalty:read", "loyalty:write"];
+
+async fn member(app: &TestApp) -> Uuid {
+    let admin = app.admin_token();
+    let res = app.post("/v1/customers").token(&admin).json(&json!({"name": "王小明"})).send().await;
+    res.assert_status(201);
+    let id = res.uuid("id");
+    app.post(&format!("/v1/customers/{id}/membership")).token(&admin).json(&json!({"channel": "pos"})).send().await;
+    id
+}
+
+async fn adjust(app: &TestApp, token: &str, id: Uuid, key: &str, points: i64) -> TestResponse {
+    app.post(&format!("/v1/customers/{id}/points/adjustments"))
+        .token(token)
+        .header("idempotency-key", key)
+        .json(&json!({"points": points, "reason": "补偿"}))
+        .send()
+        .await
+}
+
+fn balance(app: &TestApp, id: Uuid) -> i64 {
+    use retail_crm::schema::points_accounts as pa;
+    pa::table.find(id).select(pa::balance).first(&mut app.conn()).optional().expect("the account").unwrap_or(0)
+}
+
+fn stored_answers(app: &TestApp, key: &str) -> i64 {
+    use retail_crm::schema::idempotency_keys as ik;
+    ik::table.filter(ik::key.eq(key)).count().get_result(&mut app.conn()).expect("the keys")
+}
+
+/// The crash between a commit and its stored answer, made deterministic: storing the answer fails
+/// (a trigger refuses it). The adjustment must not stand without its answer — the caller gets 503
+/// and nothing moved — and the retry with the same key then adjusts once, and only once.
+#[actix_web::test]
+async fn the_answer_and_the_effect_commit_together_or_not_at_all() {
+    let app = TestApp::new().await;
+    let id = member(&app).await;
+    let token = app.token(LOYALTY);
+    app.conn()
+        .batch_execute(
+            "CREATE FUNCTION refuse_answer() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN RAISE EXCEPTION 'the answer cannot be stored'; END $$;
+             CREATE TRIGGER refuse_answer BEFORE INSERT OR UPDATE ON idempotency_keys
+                 FOR EACH ROW WHEN (NEW.key = 'adj-1') EXECUTE FUNCTION refuse_answer();",
+        )
+        .expect("the fault");
+    let res = adjust(&app, &token, id, "adj-1", 500).await;
+    res.assert_problem(503, "service_unavailable");
+    assert_eq!((balance(&app, id), stored_answers(&app, "adj-1")), (0, 0), "neither the effect nor its answer");
+
+    app.conn().batch_execute("DROP TRIGGER refuse_answer ON idempotency_keys").expect("the fault removed");
+    let first = adjust(&app, &token, id, "adj-1", 500).await;
+    first.assert_status(201);
+    assert_eq!(first.header("idempotent-replayed"), None);
+    let again = adjust(&app, &token, id, "adj-1", 500).await;
+    again.assert_status(201);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, first.body);
+    assert_eq!((balance(&app, id), stored_answers(&app, "adj-1")), (500, 1), "adjusted once");
+    crate::orders::assert_audit_clean(&app).await;
+}
+
+/// A request holds its key through its transaction: while it runs, a retry is 409 (and that 409 is
+/// no answer to replay); once its holder is gone — a killed process's connection ends with it — the
+/// key is free at once, not after a lease.
+#[actix_web::test]
+async fn a_key_whose_holder_died_is_free_at_once() {
+    let app = TestApp::new().await;
+    let id = member(&app).await;
+    let sub = format!("client:{}", Uuid::now_v7());
+    let token = app.token_for(&sub, LOYALTY, None);
+    // Another instance's request holding the key, on its own connection.
+    let mut holder = app.connect();
+    holder
+        .batch_execute(&format!(
+            "BEGIN; SELECT pg_advisory_xact_lock(hashtextextended('{sub}' || E'\\n' || 'adj-2', 22));"
+        ))
+        .expect("the holder");
+    let res = adjust(&app, &token, id, "adj-2", 300).await;
+    res.assert_problem(409, "idempotency_request_in_progress");
+    assert_eq!((balance(&app, id), stored_answers(&app, "adj-2")), (0, 0));
+
+    drop(holder);
+    let res = adjust(&app, &token, id, "adj-2", 300).await;
+    res.assert_status(201);
+    assert_eq!(res.header("idempotent-replayed"), None);
+    let again: Value = adjust(&app, &token, id, "adj-2", 300).await.body;
+    assert_eq!(again, res.body);
+    assert_eq!(balance(&app, id), 300);
+}
