@@ -16,12 +16,16 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// Ready only when the database answers and every embedded migration has been applied.
+/// Ready only when the database answers and every embedded migration has been applied; not
+/// ready says why (a database that cannot answer is never "migrations pending").
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    let ready = crate::db::run(&state.pool, |conn| Ok(crate::db::migrations_applied(conn))).await;
+    let ready = crate::db::run(&state.pool, crate::db::migrations_applied).await;
     match ready {
         Ok(true) => HttpResponse::Ok().json(json!({"status": "ready"})),
         Ok(false) => HttpResponse::ServiceUnavailable().json(json!({"status": "migrations_pending"})),
+        Err(crate::http::error::ApiError::Unavailable { .. }) => {
+            HttpResponse::ServiceUnavailable().json(json!({"status": "busy"}))
+        }
         Err(_) => HttpResponse::ServiceUnavailable().json(json!({"status": "database_unavailable"})),
     }
 }

@@ -112,13 +112,21 @@ pub fn run_migrations(conn: &mut PgConnection) -> Result<usize, String> {
     Ok(applied)
 }
 
-/// True when every embedded migration has been applied.
-pub fn migrations_applied(conn: &mut PgConnection) -> bool {
-    matches!(conn.has_pending_migration(MIGRATIONS), Ok(false))
+/// True when every embedded migration has been applied; an error when the database cannot say.
+pub fn migrations_applied(conn: &mut PgConnection) -> ApiResult<bool> {
+    conn.has_pending_migration(MIGRATIONS).map(|pending| !pending).map_err(|_| ApiError::DatabaseUnavailable)
 }
 
+/// A pooled connection; 503 when none comes in time — `database_unavailable` when the pool could
+/// not connect at all (the database is down or restarting), `service_unavailable` when all are busy.
 pub fn checkout(pool: &PgPool) -> ApiResult<PooledConn> {
-    pool.get().map_err(|_| ApiError::from(PoolTimeout))
+    pool.get().map_err(|e| {
+        if e.to_string().is_empty() || !crate::http::error::database_gone(&e.to_string()) {
+            ApiError::from(PoolTimeout)
+        } else {
+            ApiError::DatabaseUnavailable
+        }
+    })
 }
 
 /// Runs sync Diesel work on actix's blocking thread pool, on a read turn.

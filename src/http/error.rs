@@ -81,6 +81,9 @@ pub enum ApiError {
     Unprocessable { code: &'static str, detail: String, extra: Map<String, Value> },
     #[error("the service is busy, retry shortly")]
     Unavailable { retry_after_seconds: u32 },
+    /// The database is down or restarting (SPEC §16): the service heals it; retry shortly.
+    #[error("the database is unavailable, retry shortly")]
+    DatabaseUnavailable,
     #[error("{detail}")]
     TooManyRequests { detail: String, retry_after_seconds: u64 },
     #[error("internal error")]
@@ -140,6 +143,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unavailable { .. } => "service_unavailable",
+            ApiError::DatabaseUnavailable => "database_unavailable",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -152,6 +156,7 @@ impl ApiError {
             self,
             ApiError::RetryLater { .. }
                 | ApiError::Unavailable { .. }
+                | ApiError::DatabaseUnavailable
                 | ApiError::TooManyRequests { .. }
                 | ApiError::Internal(_)
         )
@@ -200,7 +205,7 @@ impl ResponseError for ApiError {
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } | ApiError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -220,6 +225,9 @@ impl ResponseError for ApiError {
             }
             ApiError::Unavailable { retry_after_seconds } => {
                 builder.insert_header((header::RETRY_AFTER, retry_after_seconds.to_string()));
+            }
+            ApiError::DatabaseUnavailable => {
+                builder.insert_header((header::RETRY_AFTER, DATABASE_RETRY_AFTER_SECONDS.to_string()));
             }
             ApiError::TooManyRequests { retry_after_seconds, .. } => {
                 builder.insert_header((header::RETRY_AFTER, retry_after_seconds.max(&1).to_string()));
@@ -243,6 +251,9 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 ApiError::Unavailable { retry_after_seconds: 1 }
             }
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)
+            | Error::BrokenTransactionManager => ApiError::DatabaseUnavailable,
+            Error::DatabaseError(_, info) if database_gone(info.message()) => ApiError::DatabaseUnavailable,
             Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => ApiError::conflict(
                 "already_exists",
                 format!("a record with the same {} already exists", info.constraint_name().unwrap_or("key")),
@@ -261,6 +272,26 @@ impl From<diesel::result::Error> for ApiError {
             other => ApiError::Internal(other.to_string()),
         }
     }
+}
+
+/// Seconds a client is asked to wait while the database restarts.
+pub const DATABASE_RETRY_AFTER_SECONDS: u32 = 2;
+
+/// Whether a database message says the server went away or is not taking work yet (its crash,
+/// a restart, a shutdown), rather than anything about the request.
+pub fn database_gone(message: &str) -> bool {
+    const GONE: &[&str] = &[
+        "terminating connection",
+        "server closed the connection",
+        "no connection to the server",
+        "the database system is",
+        "could not connect to server",
+        "connection to server",
+        "Connection refused",
+        "could not receive data from server",
+        "could not send data to server",
+    ];
+    GONE.iter().any(|g| message.contains(g))
 }
 
 impl From<r2d2_error::PoolTimeout> for ApiError {

@@ -98,3 +98,34 @@ async fn a_key_whose_holder_died_is_free_at_once() {
     assert_eq!(again, res.body);
     assert_eq!(balance(&app, id), 300);
 }
+
+/// Ends every session the app holds, as a crash or a restart of PostgreSQL does.
+fn drop_sessions(app: &TestApp) {
+    app.connect()
+        .batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .expect("terminating the app's sessions");
+}
+
+/// A database that went away answers 503 `database_unavailable` with `Retry-After` — never 500 —
+/// and `/readyz` says the database is unavailable, not that migrations are pending; the next
+/// request finds a new session.
+#[actix_web::test]
+async fn a_lost_database_is_503_database_unavailable_and_readyz_says_so() {
+    let app = TestApp::builder().pool_size(1).build().await;
+    let admin = app.admin_token();
+    app.get("/v1/stores").token(&admin).send().await.assert_status(200);
+    drop_sessions(&app);
+    let res = app.get("/v1/stores").token(&admin).send().await;
+    res.assert_problem(503, "database_unavailable");
+    assert_eq!(res.header("retry-after"), Some("2"));
+    app.get("/v1/stores").token(&admin).send().await.assert_status(200);
+
+    drop_sessions(&app);
+    let ready = app.get("/readyz").send().await;
+    assert_eq!((ready.status, ready.body["status"].clone()), (503, json!("database_unavailable")));
+    let ready = app.get("/readyz").send().await;
+    assert_eq!((ready.status, ready.body["status"].clone()), (200, json!("ready")));
+}
