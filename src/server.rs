@@ -159,6 +159,8 @@ pub fn prepare(config: &Config, url: &str) -> Result<web::Data<AppState>, String
 
 pub fn serve(config: Config) -> Result<(), String> {
     let (url, embedded) = database(&config)?;
+    // The service heals its own cluster: restarted within a second or so of its death.
+    let embedded = embedded.map(crate::db::embedded::supervise::Supervisor::start);
     let state = prepare(&config, &url)?;
     let bind = config.bind.clone();
     let result = actix_web::rt::System::new().block_on(async move {

@@ -15,7 +15,60 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::http::error::{r2d2_error::PoolTimeout, ApiError, ApiResult};
 
-pub type PooledConn = PooledConnection<ConnectionManager<PgConnection>>;
+pub type PooledConn = PooledConnection<Manager>;
+
+/// Diesel's connection manager, with one addition: for a while after the database went away
+/// (`PgPool::suspect`), a connection coming back to the pool is pinged, and one that no longer
+/// answers is dropped — otherwise the pool would hand out the dead sessions of a crashed server
+/// forever, since Diesel judges a connection by its transaction state only.
+#[derive(Debug)]
+pub struct Manager {
+    inner: ConnectionManager<PgConnection>,
+    suspicion: std::sync::Arc<Suspicion>,
+}
+
+/// A pool's doubt about its sessions after the database went away.
+#[derive(Debug)]
+struct Suspicion {
+    started: std::time::Instant,
+    /// Until when (milliseconds after `started`) returning connections are pinged.
+    until_ms: std::sync::atomic::AtomicU64,
+}
+
+/// How long after the last sign of a lost database returning connections are checked.
+const SUSPECT_FOR_MS: u64 = 60_000;
+
+impl Suspicion {
+    fn uptime_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn raise(&self) {
+        self.until_ms.store(self.uptime_ms().saturating_add(SUSPECT_FOR_MS), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn active(&self) -> bool {
+        self.uptime_ms() < self.until_ms.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl diesel::r2d2::ManageConnection for Manager {
+    type Connection = PgConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<PgConnection, Self::Error> {
+        self.inner.connect()
+    }
+
+    fn is_valid(&self, conn: &mut PgConnection) -> Result<(), Self::Error> {
+        self.inner.is_valid(conn)
+    }
+
+    fn has_broken(&self, conn: &mut PgConnection) -> bool {
+        use diesel::r2d2::R2D2Connection;
+        self.inner.has_broken(conn) || (self.suspicion.active() && conn.ping().is_err())
+    }
+}
 
 /// The connection pool, and the turns that admit requests to it.
 ///
@@ -28,13 +81,14 @@ pub type PooledConn = PooledConnection<ConnectionManager<PgConnection>>;
 /// that runs in a fraction of a millisecond (`bench/orders-lookup`; pool 4: 13.6 ms).
 #[derive(Clone)]
 pub struct PgPool {
-    connections: Pool<ConnectionManager<PgConnection>>,
+    connections: Pool<Manager>,
     read_turns: std::sync::Arc<tokio::sync::Semaphore>,
     write_turns: std::sync::Arc<tokio::sync::Semaphore>,
     /// Bulk calls take one of these before a write turn: however many connectors post at once,
     /// they hold at most this share of the connections, and the tills find the rest.
     bulk_turns: std::sync::Arc<tokio::sync::Semaphore>,
     wait: Duration,
+    suspicion: std::sync::Arc<Suspicion>,
 }
 
 /// The connections bulk calls may hold at once: a quarter of the pool, at least one, and never
@@ -45,7 +99,7 @@ pub fn bulk_share(pool_size: u32) -> usize {
 }
 
 impl std::ops::Deref for PgPool {
-    type Target = Pool<ConnectionManager<PgConnection>>;
+    type Target = Pool<Manager>;
     fn deref(&self) -> &Self::Target {
         &self.connections
     }
@@ -78,7 +132,8 @@ impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for Ol
 /// Builds a pool whose checkout fails fast: a request that cannot get a connection answers 503
 /// instead of hanging for r2d2's default 30 s.
 pub fn build_pool(url: &str, size: u32, checkout_timeout: Duration) -> Result<PgPool, String> {
-    let manager = ConnectionManager::<PgConnection>::new(url);
+    let suspicion = std::sync::Arc::new(Suspicion { started: std::time::Instant::now(), until_ms: Default::default() });
+    let manager = Manager { inner: ConnectionManager::<PgConnection>::new(url), suspicion: suspicion.clone() };
     let connections = Pool::builder()
         .connection_customizer(Box::new(OltpSession))
         .max_size(size)
@@ -95,6 +150,7 @@ pub fn build_pool(url: &str, size: u32, checkout_timeout: Duration) -> Result<Pg
         write_turns: std::sync::Arc::new(tokio::sync::Semaphore::new(size as usize)),
         bulk_turns: std::sync::Arc::new(tokio::sync::Semaphore::new(bulk_share(size))),
         wait: checkout_timeout,
+        suspicion,
     })
 }
 
@@ -121,12 +177,23 @@ pub fn migrations_applied(conn: &mut PgConnection) -> ApiResult<bool> {
 /// not connect at all (the database is down or restarting), `service_unavailable` when all are busy.
 pub fn checkout(pool: &PgPool) -> ApiResult<PooledConn> {
     pool.get().map_err(|e| {
-        if e.to_string().is_empty() || !crate::http::error::database_gone(&e.to_string()) {
-            ApiError::from(PoolTimeout)
-        } else {
+        if crate::http::error::database_gone(&e.to_string()) {
+            pool.suspicion.raise();
             ApiError::DatabaseUnavailable
+        } else {
+            ApiError::from(PoolTimeout)
         }
     })
+}
+
+impl PgPool {
+    /// Notes what `work` met: a database that went away leaves the pool's sessions suspect.
+    fn watch<T>(&self, result: ApiResult<T>) -> ApiResult<T> {
+        if matches!(result, Err(ApiError::DatabaseUnavailable)) {
+            self.suspicion.raise();
+        }
+        result
+    }
 }
 
 /// Runs sync Diesel work on actix's blocking thread pool, on a read turn.
@@ -190,7 +257,7 @@ where
         let _turn = turn;
         let mut conn = checkout(&pool)?;
         AnsiTransactionManager::begin_transaction(&mut *conn)?;
-        match carrier.enter(&mut conn).and_then(|()| work(&mut conn)) {
+        match pool.watch(carrier.enter(&mut conn).and_then(|()| work(&mut conn))) {
             Ok(value) => {
                 carrier.park(conn);
                 Ok(value)
@@ -256,7 +323,7 @@ where
     let pool = pool.clone();
     actix_web::web::block(move || {
         let mut conn = checkout(&pool)?;
-        work(&mut conn)
+        pool.watch(work(&mut conn))
     })
     .await
     .map_err(ApiError::internal)?
@@ -276,7 +343,7 @@ where
     actix_web::web::block(move || {
         let _turn = turn;
         let mut conn = checkout(&pool)?;
-        work(&mut conn)
+        pool.watch(work(&mut conn))
     })
     .await
     .map_err(ApiError::internal)?

@@ -129,3 +129,49 @@ async fn a_lost_database_is_503_database_unavailable_and_readyz_says_so() {
     let ready = app.get("/readyz").send().await;
     assert_eq!((ready.status, ready.body["status"].clone()), (200, json!("ready")));
 }
+
+/// `serve` heals its own cluster: the postmaster killed outright, the supervisor starts it again
+/// (crash recovery) without an operator, and what was committed before is there.
+#[test]
+fn a_killed_embedded_postgres_is_started_again_by_its_supervisor() {
+    use retail_crm::db::embedded::supervise::Supervisor;
+    use retail_crm::db::embedded::{LocalPostgres, LocalPostgresOptions};
+    let dir = std::path::PathBuf::from(format!("/tmp/rcrm-heal-{}", std::process::id()));
+    let pg = LocalPostgres::start(LocalPostgresOptions {
+        data_dir: dir.join("data"),
+        socket_dir: dir.join("sock"),
+        port: 5433,
+        fast_unsafe: false,
+        max_connections: 10,
+    })
+    .expect("a cluster of its own");
+    // Stopped and removed when this test process ends, whatever happens below.
+    pg.stop_when_process_exits(std::process::id(), Some(&dir)).expect("the watchdog");
+    let url = pg.url("postgres");
+    let mut conn = PgConnection::establish(&url).expect("connecting");
+    conn.batch_execute("CREATE TABLE kept (n int); INSERT INTO kept VALUES (42);").expect("a committed row");
+    drop(conn);
+    let supervisor = Supervisor::start(pg);
+
+    let pid = std::fs::read_to_string(dir.join("data/postmaster.pid")).expect("the postmaster's pid");
+    let pid = pid.lines().next().unwrap_or_default().trim().to_string();
+    let killed = std::process::Command::new("kill").args(["-9", &pid]).status().expect("kill");
+    assert!(killed.success());
+
+    // Polled, not timed: the figure is the closing note's, from a run of the real service.
+    let back = (0..600).find_map(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        PgConnection::establish(&url).ok()
+    });
+    let mut conn = back.expect("the cluster was started again");
+    #[derive(QueryableByName)]
+    struct Kept {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        n: i32,
+    }
+    let kept: Kept = diesel::sql_query("SELECT n FROM kept").get_result(&mut conn).expect("the row");
+    assert_eq!(kept.n, 42, "crash recovery kept what was committed");
+    drop(conn);
+    drop(supervisor);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -8,6 +8,7 @@
 //! user may connect (SPEC §3.1): the socket and its directory are mode 0700 and
 //! `pg_hba.conf` admits that user alone, by peer authentication.
 
+pub mod supervise;
 use std::ffi::OsStr;
 use std::fs;
 use std::io;
@@ -82,6 +83,8 @@ pub struct LocalPostgres {
     running: bool,
     /// The server was already up when `start` was called (another process of ours started it).
     adopted: bool,
+    /// How it was started, to start it again the same way (`supervise`).
+    opts: LocalPostgresOptions,
 }
 
 impl LocalPostgres {
@@ -115,6 +118,7 @@ impl LocalPostgres {
             as_root,
             running: false,
             adopted: false,
+            opts: opts.clone(),
         };
 
         pg.prepare_data_dir()?;
