@@ -44,17 +44,45 @@ pub fn database(config: &Config) -> Result<(String, Option<LocalPostgres>), Stri
     Ok((pg.url(EMBEDDED_DATABASE), Some(pg)))
 }
 
-/// The database for a CLI command (`migrate`, `clients create`, `import`): like `database`, but a
-/// cluster that was already running — a `serve` on the same data directory — is used and left
-/// running for it, never stopped when the command ends.
-pub fn database_for_command(config: &Config) -> Result<(String, Option<LocalPostgres>), String> {
+/// What a running `serve` holds in its data directory, so a command knows the cluster is in use.
+const SERVE_LOCK: &str = "serve.lock";
+
+/// A `serve`'s claim on its data directory: held while it runs, let go by the operating system
+/// when it ends, however it ends.
+fn claim_as_serve(config: &Config) -> Result<Option<std::fs::File>, String> {
+    if config.database_url.is_some() {
+        return Ok(None);
+    }
+    files::try_lock(&absolute(&config.data_dir)?.join(SERVE_LOCK))
+}
+
+/// Whether a `serve` is running on this data directory now.
+fn serve_running(config: &Config) -> Result<bool, String> {
+    Ok(files::try_lock(&absolute(&config.data_dir)?.join(SERVE_LOCK))?.is_none())
+}
+
+/// The database for a CLI command (`migrate`, `clients create`, `import`...): like `database`, and
+/// the embedded cluster is stopped when the command ends — one it started, and one it found
+/// running that no `serve` uses (left by a command that was killed). A cluster a `serve` uses is
+/// left running for it, whichever of the two started it.
+pub fn database_for_command(config: &Config) -> Result<(String, Option<CommandCluster>), String> {
     let (url, pg) = database(config)?;
-    match pg {
-        Some(pg) if pg.was_running() => {
+    Ok((url, pg.map(|pg| CommandCluster { pg: Some(pg), config: config.clone() })))
+}
+
+/// The embedded cluster as a command holds it (see `database_for_command`).
+pub struct CommandCluster {
+    pg: Option<LocalPostgres>,
+    config: Config,
+}
+
+impl Drop for CommandCluster {
+    fn drop(&mut self) {
+        let Some(pg) = self.pg.take() else { return };
+        // A serve that started (or adopted it) meanwhile keeps it; without one nobody needs it.
+        if serve_running(&self.config).unwrap_or(true) {
             pg.leave_running();
-            Ok((url, None))
         }
-        other => Ok((url, other)),
     }
 }
 
@@ -158,6 +186,8 @@ pub fn prepare(config: &Config, url: &str) -> Result<web::Data<AppState>, String
 }
 
 pub fn serve(config: Config) -> Result<(), String> {
+    let _serving = claim_as_serve(&config)?
+        .ok_or_else(|| "another `serve` is running on this data directory (CRM_DATA_DIR)".to_string())?;
     let (url, embedded) = database(&config)?;
     // The service heals its own cluster: restarted within a second or so of its death.
     let embedded = embedded.map(crate::db::embedded::supervise::Supervisor::start);

@@ -60,6 +60,24 @@ pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), String> {
     create_private(path)?.write_all(contents).map_err(|e| failure(path, "write", e))
 }
 
+/// A lock on `path` (created private when missing) held for as long as the returned file is open —
+/// the operating system lets go when the process ends, however it ends. `None` when another process
+/// holds it.
+pub fn try_lock(path: &Path) -> Result<Option<File>, String> {
+    let file = no_follow()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(PRIVATE)
+        .open(path)
+        .map_err(|e| failure(path, "lock", e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(failure(path, "lock", e)),
+    }
+}
+
 /// `path`'s text, `None` when it is missing; a link is refused, not read (a planted one would hand
 /// this program a secret of the planter's choosing).
 pub fn read_to_string(path: &Path) -> Result<Option<String>, String> {

@@ -88,19 +88,78 @@ pub struct Identity<'a> {
 /// Namespace of the advisory lock one run holds on its file for as long as it runs.
 const RUN_LOCK: i32 = 20261203;
 
+/// How an import names its session (`application_name`): the machine and the process, so the next
+/// import can tell a run that is alive from one that was killed.
+fn session_name(host: &str, pid: u32) -> String {
+    format!("retail-crm import {host} {pid}")
+}
+
+/// The machine and process a session name gives, when it is an import's.
+fn holder_of(name: &str) -> Option<(&str, u32)> {
+    let mut parts = name.strip_prefix("retail-crm import ")?.rsplitn(2, ' ');
+    let pid = parts.next()?.parse().ok()?;
+    Some((parts.next()?, pid))
+}
+
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").map(|h| h.trim().to_string()).unwrap_or_default()
+}
+
+/// How long a lock held by a killed import's session may take to be let go (its server process
+/// ends when it notices its client is gone, or is ended).
+const DEAD_HOLDER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Takes the run's lock for this session; false when another import of the same file is running.
+/// A lock still held by the session of an import that was killed on this machine is no run: that
+/// session is ended and the lock taken (issue 23).
 pub fn lock(conn: &mut PgConnection, run: &Identity) -> ApiResult<bool> {
     #[derive(QueryableByName)]
     struct Locked {
         #[diesel(sql_type = diesel::sql_types::Bool)]
         locked: bool,
+        #[diesel(sql_type = diesel::sql_types::Nullable<Text>)]
+        holder: Option<String>,
+        #[diesel(sql_type = diesel::sql_types::Nullable<Integer>)]
+        holder_pid: Option<i32>,
     }
+    let host = this_host();
+    diesel::sql_query(format!(
+        "SET application_name = '{}'",
+        session_name(&host, std::process::id()).replace('\'', "")
+    ))
+    .execute(conn)?;
     let key = format!("{}:{}", run.kind, run.sha256);
-    let row: Locked = CachedSql::new("SELECT pg_try_advisory_lock(?, hashtext(?)) AS locked")
+    let deadline = std::time::Instant::now() + DEAD_HOLDER_WAIT;
+    loop {
+        let row: Locked = CachedSql::new(
+            "WITH taken AS (SELECT pg_try_advisory_lock(?, hashtext(?)) AS locked)
+             SELECT t.locked, a.application_name AS holder, a.pid AS holder_pid
+             FROM taken t
+             LEFT JOIN pg_locks l ON NOT t.locked AND l.locktype = 'advisory' AND l.granted
+                  AND l.classid = ?::oid AND l.objid = hashtext(?)::oid AND l.objsubid = 2
+             LEFT JOIN pg_stat_activity a ON a.pid = l.pid
+             LIMIT 1",
+        )
+        .bind::<Integer, _>(RUN_LOCK)
+        .bind::<Text, _>(&key)
         .bind::<Integer, _>(RUN_LOCK)
         .bind::<Text, _>(&key)
         .get_result(conn)?;
-    Ok(row.locked)
+        if row.locked {
+            return Ok(true);
+        }
+        let dead = row.holder.as_deref().and_then(holder_of).is_some_and(|(holder_host, pid)| {
+            holder_host == host && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+        });
+        if !dead || std::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        if let Some(pid) = row.holder_pid {
+            log::info!("ending the session of an import that was killed (server process {pid})");
+            diesel::sql_query("SELECT pg_terminate_backend($1)").bind::<Integer, _>(pid).execute(conn)?;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 /// The unfinished run of this file, kind and options, if any.
@@ -193,4 +252,17 @@ pub fn finish(
         .execute(conn)?;
     let detail = audit_detail(identity, Some(&run.counts));
     crate::audit::record(conn, who, "import.finish", "import_run", Some(run.id.to_string()), detail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_name_gives_back_its_machine_and_process() {
+        let name = session_name("till-host-01", 4242);
+        assert_eq!(holder_of(&name), Some(("till-host-01", 4242)));
+        assert_eq!(holder_of("psql"), None);
+        assert_eq!(holder_of("retail-crm import host notapid"), None);
+    }
 }

@@ -175,3 +175,87 @@ fn a_killed_embedded_postgres_is_started_again_by_its_supervisor() {
     drop(supervisor);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A killed import's claim on its file does not outlive it: a session still holding the lock for
+/// a process of this machine that no longer exists is ended and the lock taken; a live run's lock
+/// is respected.
+#[test]
+fn a_killed_imports_claim_is_free_for_the_next_one_and_a_live_ones_is_not() {
+    use retail_crm::import::runs::{lock, Identity};
+    let (_, url) = crate::support::fresh_database();
+    let run = Identity { kind: "customers", file_name: "big.csv", sha256: "abc", options: json!({}) };
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("the host name");
+    let holder = |pid: u32| {
+        let mut conn = PgConnection::establish(&url).expect("the holder");
+        conn.batch_execute(&format!(
+            "SET application_name = 'retail-crm import {} {pid}';
+             SELECT pg_advisory_lock(20261203, hashtext('customers:abc'));",
+            host.trim()
+        ))
+        .expect("the holder's lock");
+        conn
+    };
+    // A process id no process has: the run that held the lock was killed.
+    let dead = holder(u32::MAX / 2);
+    let mut next = PgConnection::establish(&url).expect("the next import");
+    assert!(lock(&mut next, &run).expect("the lock"), "the dead run's lock is taken over");
+    drop((dead, next));
+
+    // The holder is this very test process: alive, so the next import is refused.
+    let _live = holder(std::process::id());
+    let mut next = PgConnection::establish(&url).expect("the next import");
+    assert!(!lock(&mut next, &run).expect("the lock"), "a live run keeps its file");
+}
+
+/// Every command that starts the embedded cluster leaves no PostgreSQL behind; a cluster left by a
+/// killed command is adopted by the next one and stopped when it ends; a cluster a `serve` uses is
+/// left running for it.
+#[test]
+fn commands_leave_no_embedded_postgres_behind_unless_a_serve_uses_it() {
+    use retail_crm::db::embedded::{LocalPostgres, LocalPostgresOptions};
+    let dir = std::path::PathBuf::from(format!("/tmp/rcrm-cmd-{}", std::process::id()));
+    let migrate = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_retail-crm"))
+            .arg("migrate")
+            .env("CRM_DATA_DIR", &dir)
+            .env("RUST_LOG", "warn")
+            .env_remove("DATABASE_URL")
+            .output()
+            .expect("running retail-crm migrate");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    let running = || dir.join("pg/postmaster.pid").exists();
+    migrate();
+    assert!(!running(), "a command stops the cluster it started");
+
+    // As a killed command leaves it: running, with nobody to stop it.
+    let left = LocalPostgres::start(LocalPostgresOptions {
+        data_dir: dir.join("pg"),
+        socket_dir: dir.join("run"),
+        port: 5432,
+        fast_unsafe: false,
+        max_connections: 200,
+    })
+    .expect("the cluster");
+    left.stop_when_process_exits(std::process::id(), Some(&dir)).expect("the watchdog");
+    left.leave_running();
+    assert!(running());
+    migrate();
+    assert!(!running(), "the next command adopted it and stopped it");
+
+    // A serve holds its data directory's lock: its cluster stays up after a command.
+    let serving = retail_crm::files::try_lock(&dir.join("serve.lock")).expect("the lock").expect("free");
+    let serves = LocalPostgres::start(LocalPostgresOptions {
+        data_dir: dir.join("pg"),
+        socket_dir: dir.join("run"),
+        port: 5432,
+        fast_unsafe: false,
+        max_connections: 200,
+    })
+    .expect("the cluster");
+    migrate();
+    assert!(running(), "a serve's cluster is left running");
+    drop((serves, serving));
+    assert!(!running());
+    let _ = std::fs::remove_dir_all(&dir);
+}
