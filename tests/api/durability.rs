@@ -225,18 +225,19 @@ fn commands_leave_no_embedded_postgres_behind_unless_a_serve_uses_it() {
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
     let running = || dir.join("pg/postmaster.pid").exists();
-    migrate();
-    assert!(!running(), "a command stops the cluster it started");
-
-    // As a killed command leaves it: running, with nobody to stop it.
-    let left = LocalPostgres::start(LocalPostgresOptions {
+    // The cluster of CRM_DATA_DIR, as `serve` and the commands start it.
+    let as_serve_starts_it = || LocalPostgresOptions {
         data_dir: dir.join("pg"),
         socket_dir: dir.join("run"),
         port: 5432,
         fast_unsafe: false,
         max_connections: 200,
-    })
-    .expect("the cluster");
+    };
+    migrate();
+    assert!(!running(), "a command stops the cluster it started");
+
+    // As a killed command leaves it: running, with nobody to stop it.
+    let left = LocalPostgres::start(as_serve_starts_it()).expect("the cluster");
     left.stop_when_process_exits(std::process::id(), Some(&dir)).expect("the watchdog");
     left.leave_running();
     assert!(running());
@@ -245,14 +246,7 @@ fn commands_leave_no_embedded_postgres_behind_unless_a_serve_uses_it() {
 
     // A serve holds its data directory's lock: its cluster stays up after a command.
     let serving = retail_crm::files::try_lock(&dir.join("serve.lock")).expect("the lock").expect("free");
-    let serves = LocalPostgres::start(LocalPostgresOptions {
-        data_dir: dir.join("pg"),
-        socket_dir: dir.join("run"),
-        port: 5432,
-        fast_unsafe: false,
-        max_connections: 200,
-    })
-    .expect("the cluster");
+    let serves = LocalPostgres::start(as_serve_starts_it()).expect("the cluster");
     migrate();
     assert!(running(), "a serve's cluster is left running");
     drop((serves, serving));
