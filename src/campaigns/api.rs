@@ -264,15 +264,7 @@ pub fn check_award(conn: &mut PgConnection, who: &Principal, actions: &Value) ->
         return Ok(());
     }
     who.require_scope("loyalty:write")?;
-    let limit = crate::loyalty::program::load(conn)?.campaign_award_limit();
-    if points > limit {
-        return Err(ApiError::unprocessable(
-            "award_over_limit",
-            format!("a campaign awards each customer at most {limit} points (the program's max_campaign_award_points)"),
-        )
-        .with("max_campaign_award_points", limit));
-    }
-    Ok(())
+    crate::loyalty::program::load(conn)?.check_campaign_award(points)
 }
 
 /// References a campaign names must exist: its segment and its coupon template.

@@ -75,13 +75,7 @@ pub fn plan(conn: &mut PgConnection, campaign: Campaign) -> ApiResult<Plan> {
     if points > 0 {
         let program = crate::loyalty::program::load(conn)?;
         // Checked when saved and started; the program may have been tightened since.
-        let limit = program.campaign_award_limit();
-        if points > limit {
-            return Err(ApiError::unprocessable(
-                "award_over_limit",
-                format!("the campaign awards {points} points, over the program's {limit} per customer"),
-            ));
-        }
+        program.check_campaign_award(points)?;
         if program.redeem_unit_points > 0 {
             unit_cost += Decimal::from(points) * program.redeem_unit_value / Decimal::from(program.redeem_unit_points);
         }

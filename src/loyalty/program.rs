@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use rust_decimal::Decimal;
 
 use super::rules::Program;
-use crate::http::error::ApiResult;
+use crate::http::error::{ApiError, ApiResult};
 use crate::schema::loyalty_program as lp;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -31,6 +31,20 @@ impl ProgramRow {
     /// program sets its own bound.
     pub fn campaign_award_limit(&self) -> i64 {
         self.max_campaign_award_points.unwrap_or(self.max_adjustment_points)
+    }
+
+    /// 422 `award_over_limit` (with `max_campaign_award_points`) when a campaign would give each
+    /// customer more than `campaign_award_limit` points.
+    pub fn check_campaign_award(&self, points: i64) -> ApiResult<()> {
+        let limit = self.campaign_award_limit();
+        if points <= limit {
+            return Ok(());
+        }
+        Err(ApiError::unprocessable(
+            "award_over_limit",
+            format!("a campaign awards each customer at most {limit} points (the program's max_campaign_award_points)"),
+        )
+        .with("max_campaign_award_points", limit))
     }
 
     pub fn rules(&self) -> Program {

@@ -245,10 +245,7 @@ async fn dormant_90_days_gets_the_20_yuan_welcome_back_gift_naming_their_usual_c
         "actions": [{"type": "issue_coupon", "template_id": gift},
                     {"type": "send_message", "channel": "sms", "template": "{{name}}，好久不见！您常买的{{usual_categories}}上新了，送您{{coupon_name}}：{{coupon_code}}"}]}))
     .await;
-    for category in ["童装", "女装"] {
-        let path = format!("/v1/message-categories/{}", crate::support::percent_encode(category));
-        app.put(&path).token(&app.admin_token()).send().await.assert_status(201);
-    }
+    trust::catalogue(&app, &["童装", "女装"]).await;
     tick(&app).await;
     let rows = decisions(&app, id);
     assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), vec![away]);

@@ -630,13 +630,7 @@ impl CliRun {
 
 /// A path segment percent-encoded (UTF-8 names such as `童装` in a URL).
 pub fn percent_encode(segment: &str) -> String {
-    segment
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+    retail_crm::db::embedded::percent_encode(segment.as_bytes())
 }
 
 /// Issue 22's oracle, written apart from `files::csv_safe` on purpose: a spreadsheet runs a cell that

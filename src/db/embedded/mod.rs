@@ -165,11 +165,6 @@ impl LocalPostgres {
         )
     }
 
-    /// True when the server was already running when `start` adopted it.
-    pub fn was_running(&self) -> bool {
-        self.adopted
-    }
-
     /// Leaves the server running when this handle is dropped: a CLI command that found a running
     /// `serve` on its data directory uses that cluster and must not stop it under the service.
     pub fn leave_running(mut self) {
@@ -242,16 +237,6 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
             return Err(EmbeddedError::Io(format!("starting the PostgreSQL watchdog (setsid) failed: {status}")));
         }
         Ok(())
-    }
-
-    /// A one-off command (`migrate`, `seed-demo`, ...) that found the cluster already running
-    /// uses it and leaves it running on drop: it is a `serve`'s on the same data directory, and
-    /// stopping it would take that service's database away. A cluster the command started itself
-    /// is still stopped.
-    pub fn leave_running_if_adopted(&mut self) {
-        if self.adopted {
-            self.running = false;
-        }
     }
 
     /// Full path of the socket file, used for messages and readiness checks.
@@ -691,7 +676,7 @@ fn shell_quote(s: &OsStr) -> String {
 
 /// URL components must not contain `/`, `?`, `&` etc. literally; encoding
 /// everything but unreserved characters is always valid.
-fn percent_encode(bytes: &[u8]) -> String {
+pub fn percent_encode(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for &b in bytes {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
@@ -773,10 +758,10 @@ mod tests {
         };
         select_one();
 
-        // A command that finds the cluster running (a serve's) uses it and leaves it running.
-        let mut command = LocalPostgres::start(opts).unwrap_or_else(|e| panic!("adopting the running cluster: {e}"));
-        command.leave_running_if_adopted();
-        drop(command);
+        // A second handle adopts the running cluster; left running, it stops nothing.
+        let command = LocalPostgres::start(opts).unwrap_or_else(|e| panic!("adopting the running cluster: {e}"));
+        assert!(command.adopted);
+        command.leave_running();
         select_one();
 
         // SPEC §3.1: nobody else may connect — the socket and its directory are 0700 and

@@ -4,7 +4,8 @@
 use super::*;
 use crate::support::percent_encode;
 
-async fn catalogue(app: &TestApp, names: &[&str]) {
+/// Puts `names` into the category catalogue messages render from.
+pub(super) async fn catalogue(app: &TestApp, names: &[&str]) {
     for name in names {
         let path = format!("/v1/message-categories/{}", percent_encode(name));
         app.put(&path).token(&app.admin_token()).send().await.assert_status(201);
