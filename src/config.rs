@@ -42,6 +42,9 @@ pub struct Config {
     /// addresses (tests, on-premise receivers). Off: such URLs are refused when saved and when
     /// a delivery connects.
     pub webhook_allow_private: bool,
+    /// `CRM_SHUTDOWN_GRACE_SECONDS`: how long a stop (SIGTERM) waits for requests in flight, and
+    /// then again for background work to reach a batch boundary (SPEC §16).
+    pub shutdown_grace: Duration,
 }
 
 impl Default for Config {
@@ -64,6 +67,7 @@ impl Default for Config {
             token_rate_per_address: 20,
             trusted_proxies: Default::default(),
             webhook_allow_private: false,
+            shutdown_grace: Duration::from_secs(20),
         }
     }
 }
@@ -149,6 +153,9 @@ impl Config {
             },
             webhook_allow_private: parse_flag(&non_empty, "CRM_WEBHOOK_ALLOW_PRIVATE")?
                 .unwrap_or(defaults.webhook_allow_private),
+            shutdown_grace: parse_number(&non_empty, "CRM_SHUTDOWN_GRACE_SECONDS", 0, 3600)?
+                .map(Duration::from_secs)
+                .unwrap_or(defaults.shutdown_grace),
         })
     }
 }
@@ -227,5 +234,15 @@ mod tests {
             assert_eq!(allow(off), Some(false), "{off:?}");
         }
         assert_eq!(allow("2"), None);
+    }
+
+    #[test]
+    fn a_stop_waits_20_seconds_unless_told_otherwise_and_at_most_an_hour() {
+        let grace = |value: &str| config(&[("CRM_SHUTDOWN_GRACE_SECONDS", value)]).map(|c| c.shutdown_grace).ok();
+        assert_eq!(config(&[]).expect("defaults").shutdown_grace, Duration::from_secs(20));
+        assert_eq!(grace("0"), Some(Duration::ZERO));
+        assert_eq!(grace("3600"), Some(Duration::from_secs(3600)));
+        assert_eq!(grace("3601"), None);
+        assert_eq!(grace("-1"), None);
     }
 }

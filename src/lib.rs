@@ -17,6 +17,7 @@ pub mod http;
 pub mod import;
 pub mod jobs;
 pub mod leads;
+pub mod lifecycle;
 pub mod loyalty;
 pub mod memberships;
 pub mod metrics;
@@ -66,6 +67,8 @@ pub struct AppState {
     pub catalogue: std::sync::Arc<loyalty::program::CatalogueCache>,
     /// Wakes this instance's campaign runner (a one-off campaign runs as soon as it is activated).
     pub campaign_wake: std::sync::Arc<tokio::sync::Notify>,
+    /// This application's requests, counted so a stop can let them finish (SPEC §16).
+    pub drain: lifecycle::Drain,
 }
 
 impl AppState {
@@ -82,6 +85,7 @@ impl AppState {
             clock,
             catalogue: Default::default(),
             campaign_wake: Default::default(),
+            drain: Default::default(),
         })
     }
 

@@ -188,6 +188,7 @@ pub fn prepare(config: &Config, url: &str) -> Result<web::Data<AppState>, String
 pub fn serve(config: Config) -> Result<(), String> {
     let _serving = claim_as_serve(&config)?
         .ok_or_else(|| "another `serve` is running on this data directory (CRM_DATA_DIR)".to_string())?;
+    crate::lifecycle::Faults::from_env().arm();
     let (url, embedded) = database(&config)?;
     // The service heals its own cluster: restarted within a second or so of its death.
     let embedded = embedded.map(crate::db::embedded::supervise::Supervisor::start);
@@ -212,13 +213,75 @@ pub fn serve(config: Config) -> Result<(), String> {
             let state = state.clone();
             move || crate::app(state.clone())
         })
+        // Signals are ours: the requests drain before the server is told to stop (`stop_on_signal`),
+        // and what is left then is answers still being written.
+        .disable_signals()
+        .shutdown_timeout(1)
         .bind(&bind)
         .map_err(|e| format!("cannot listen on {bind} (CRM_BIND): {e}"))?
         .run();
+        actix_web::rt::spawn(stop_on_signal(server.handle(), state));
         server.await.map_err(|e| e.to_string())
     });
+    // The supervisor stops the embedded cluster cleanly (a checkpoint, no crash recovery next time).
     drop(embedded);
+    log::info!("stopped");
     result
+}
+
+/// SIGTERM or SIGINT: new requests get 503 `shutting_down` while those in flight finish (up to
+/// the grace), then background work ends at its next batch boundary (up to the grace again), then
+/// the server stops; `serve` stops the cluster after it. A second signal cuts the waits short.
+async fn stop_on_signal(server: actix_web::dev::ServerHandle, state: web::Data<AppState>) {
+    let mut signals = match StopSignals::new() {
+        Ok(signals) => signals,
+        Err(e) => {
+            log::error!("cannot listen for SIGTERM: {e}; the service stops only when killed");
+            return;
+        }
+    };
+    let signal = signals.next().await;
+    let grace = state.config.shutdown_grace;
+    log::info!(
+        "{signal}: stopping; {} requests in flight, up to {} s for them and as long for background work",
+        state.drain.in_flight(),
+        grace.as_secs()
+    );
+    state.drain.refuse();
+    tokio::select! {
+        left = state.drain.drained(grace) => if left > 0 {
+            log::warn!("{left} requests still in flight after {} s; stopping without them", grace.as_secs());
+        },
+        signal = signals.next() => log::warn!("{signal} again: not waiting for requests in flight"),
+    }
+    let background = crate::lifecycle::background();
+    background.refuse();
+    tokio::select! {
+        left = background.drained(grace) => if left > 0 {
+            log::warn!("{left} background tasks still at work after {} s; stopping without them", grace.as_secs());
+        },
+        signal = signals.next() => log::warn!("{signal} again: not waiting for background work"),
+    }
+    server.stop(true).await;
+}
+
+struct StopSignals {
+    term: actix_web::rt::signal::unix::Signal,
+    int: actix_web::rt::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn new() -> std::io::Result<StopSignals> {
+        use actix_web::rt::signal::unix::{signal, SignalKind};
+        Ok(StopSignals { term: signal(SignalKind::terminate())?, int: signal(SignalKind::interrupt())? })
+    }
+
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
 }
 
 fn spawn_background(state: web::Data<AppState>) {

@@ -363,6 +363,10 @@ pub fn run(conn: &mut PgConnection, plan: &Plan, run: &str, ctx: RunContext, tz:
         recommendations = Some(matrix);
     }
     loop {
+        if crate::lifecycle::background_should_stop() {
+            // The run's cursor is committed with each batch: the next start goes on from there.
+            return Ok(total);
+        }
         let started = std::time::Instant::now();
         let outcome = conn.transaction(|conn| batch(conn, plan, run, ctx, tz, recommendations.as_ref()));
         match outcome {
@@ -749,6 +753,9 @@ pub fn emit_messages(conn: &mut PgConnection, messages: &[&Message]) -> ApiResul
 pub fn release_deferred(conn: &mut PgConnection, now: DateTime<Utc>) -> ApiResult<i64> {
     let mut released = 0;
     loop {
+        if crate::lifecycle::background_should_stop() {
+            return Ok(released);
+        }
         let n = conn.transaction(|conn| {
             let due = store::claim_due_deferred(conn, now, BATCH)?;
             if due.is_empty() {

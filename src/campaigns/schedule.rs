@@ -66,6 +66,9 @@ pub fn sweep(conn: &mut PgConnection, now: DateTime<Utc>, zone: Tz) -> ApiResult
     let ctx = context(conn, now, zone)?;
     let mut done = 0;
     for campaign in store::active(conn)? {
+        if crate::lifecycle::background_should_stop() {
+            break;
+        }
         let id = campaign.id;
         match run_campaign(conn, campaign, ctx) {
             Ok(t) => done += t.reached + t.holdout + t.suppressed,

@@ -226,7 +226,12 @@ where
     F: FnOnce(&mut PgConnection) -> ApiResult<T> + Send + 'static,
     T: Send + 'static,
 {
-    on_blocking_thread(pool, &pool.write_turns, move |conn| conn.transaction(work)).await
+    on_blocking_thread(pool, &pool.write_turns, move |conn| {
+        let value = conn.transaction(work)?;
+        crate::lifecycle::after_commit();
+        Ok(value)
+    })
+    .await
 }
 
 /// What a request hands its first transaction to, still open, so that something decided after
@@ -286,7 +291,11 @@ where
             return Ok(());
         }
         match last(&mut open) {
-            Ok(()) => Ok(AnsiTransactionManager::commit_transaction(&mut *open)?),
+            Ok(()) => {
+                AnsiTransactionManager::commit_transaction(&mut *open)?;
+                crate::lifecycle::after_commit();
+                Ok(())
+            }
             Err(e) => {
                 let _ = AnsiTransactionManager::rollback_transaction(&mut *open);
                 Err(e)

@@ -57,6 +57,10 @@ pub fn follow(
 ) -> ApiResult<i64> {
     let mut total = 0;
     loop {
+        if crate::lifecycle::background_should_stop() {
+            // The cursor moved with each batch: the next start follows on from there.
+            return Ok(total);
+        }
         // The sequencer stamps a bounded number of events per call: stamp before every batch, so
         // a backlog larger than one call is followed to its end.
         crate::events::sequence_pending(conn)?;

@@ -84,6 +84,9 @@ pub enum ApiError {
     /// The database is down or restarting (SPEC §16): the service heals it; retry shortly.
     #[error("the database is unavailable, retry shortly")]
     DatabaseUnavailable,
+    /// The service is stopping (SIGTERM): another instance, or this one restarted, answers.
+    #[error("the service is stopping, retry shortly")]
+    ShuttingDown,
     #[error("{detail}")]
     TooManyRequests { detail: String, retry_after_seconds: u64 },
     #[error("internal error")]
@@ -144,6 +147,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Unavailable { .. } => "service_unavailable",
             ApiError::DatabaseUnavailable => "database_unavailable",
+            ApiError::ShuttingDown => "shutting_down",
             ApiError::Internal(_) => "internal_error",
         }
     }
@@ -157,6 +161,7 @@ impl ApiError {
             ApiError::RetryLater { .. }
                 | ApiError::Unavailable { .. }
                 | ApiError::DatabaseUnavailable
+                | ApiError::ShuttingDown
                 | ApiError::TooManyRequests { .. }
                 | ApiError::Internal(_)
         )
@@ -205,7 +210,9 @@ impl ResponseError for ApiError {
             ApiError::PreconditionFailed { .. } => StatusCode::PRECONDITION_FAILED,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::Unavailable { .. } | ApiError::DatabaseUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable { .. } | ApiError::DatabaseUnavailable | ApiError::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -228,6 +235,11 @@ impl ResponseError for ApiError {
             }
             ApiError::DatabaseUnavailable => {
                 builder.insert_header((header::RETRY_AFTER, DATABASE_RETRY_AFTER_SECONDS.to_string()));
+            }
+            ApiError::ShuttingDown => {
+                builder.insert_header((header::RETRY_AFTER, "1"));
+                // A keep-alive connection would bring the client's next request back here.
+                builder.insert_header((header::CONNECTION, "close"));
             }
             ApiError::TooManyRequests { retry_after_seconds, .. } => {
                 builder.insert_header((header::RETRY_AFTER, retry_after_seconds.max(&1).to_string()));

@@ -1,4 +1,4 @@
-//! Request id, access log and request metrics: one wrapper around every request.
+//! Request id, access log, request metrics and the stop's drain: one wrapper around every request.
 
 use std::time::Instant;
 
@@ -8,6 +8,7 @@ use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 
+use crate::http::error::ApiError;
 use crate::AppState;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
@@ -37,7 +38,19 @@ pub async fn observe(
     let method = req.method().to_string();
     let state = req.app_data::<web::Data<AppState>>().cloned();
 
-    let mut res = next.call(req).await?;
+    let in_flight = state.as_ref().map(|s| s.drain.enter());
+    let keyed = req.headers().contains_key(super::idempotency::HEADER);
+    let mut res = match in_flight {
+        Some(None) => req.error_response(ApiError::ShuttingDown).map_into_right_body(),
+        _ => {
+            let res = next.call(req).await?;
+            let delay = crate::lifecycle::answer_delay();
+            if keyed && !delay.is_zero() {
+                actix_web::rt::time::sleep(delay).await;
+            }
+            res.map_into_left_body()
+        }
+    };
 
     // The route pattern, never the raw path: paths and queries can carry phone numbers.
     let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
@@ -46,7 +59,7 @@ pub async fn observe(
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
-    if let Some(state) = state {
+    if let Some(state) = &state {
         state.metrics.observe_request(&method, &route, status, elapsed.as_secs_f64());
     }
     log::info!(

@@ -67,6 +67,12 @@ pub fn claim(conn: &mut PgConnection, job: &str, date: NaiveDate, now: DateTime<
     Ok(taken_over == 1)
 }
 
+/// Gives up an unfinished claim, so that nobody waits for it to be abandoned.
+fn release(conn: &mut PgConnection, job: &str, date: NaiveDate) -> ApiResult<()> {
+    diesel::delete(job_runs::table.find((job, date))).filter(job_runs::finished_at.is_null()).execute(conn)?;
+    Ok(())
+}
+
 pub fn finish(conn: &mut PgConnection, report: &JobReport, now: DateTime<Utc>) -> ApiResult<()> {
     diesel::update(job_runs::table.find((&report.job, report.business_date)))
         .set((job_runs::finished_at.eq(Some(now)), job_runs::result.eq(Some(json!(report)))))
@@ -78,6 +84,9 @@ pub fn finish(conn: &mut PgConnection, report: &JobReport, now: DateTime<Utc>) -
 pub fn expire_points(conn: &mut PgConnection, now: DateTime<Utc>) -> ApiResult<(i64, i64)> {
     let (mut members, mut points) = (0, 0);
     loop {
+        if crate::lifecycle::background_should_stop() {
+            return Ok((members, points));
+        }
         let due: Vec<Uuid> = points_lots::table
             .filter(points_lots::remaining.gt(0))
             .filter(points_lots::expires_at.le(now))
@@ -107,6 +116,9 @@ pub fn expire_points(conn: &mut PgConnection, now: DateTime<Utc>) -> ApiResult<(
 pub fn review_tiers(conn: &mut PgConnection, now: DateTime<Utc>, validity_days: i32) -> ApiResult<(i64, i64)> {
     let (mut reviewed, mut moved) = (0, 0);
     loop {
+        if crate::lifecycle::background_should_stop() {
+            return Ok((reviewed, moved));
+        }
         let due = crate::memberships::store::due_for_review(conn, now, BATCH)?;
         if due.is_empty() {
             return Ok((reviewed, moved));
@@ -139,6 +151,12 @@ pub fn run(conn: &mut PgConnection, job: &str, now: DateTime<Utc>, tz: Tz) -> Ap
         "rfm" => (crate::customers::rfm::refresh(conn, date, now, tz)?, 0),
         other => return Err(crate::http::error::ApiError::invalid("job", format!("unknown job '{other}'"))),
     };
+    if crate::lifecycle::background_should_stop() {
+        // Stopped at a batch boundary: the next start runs the rest of the day's job at once.
+        release(conn, job, date)?;
+        log::info!("job {job} for {date} stopped with the service after {members} members");
+        return Ok(None);
+    }
     let report = JobReport { job: job.to_string(), business_date: date, members, points };
     finish(conn, &report, now)?;
     log::info!("job {job} for {date}: {members} members, {points}");
@@ -155,6 +173,7 @@ pub fn spawn_campaign_runner(
     actix_web::rt::spawn(async move {
         loop {
             wake.notified().await;
+            let Some(_working) = crate::lifecycle::background().enter() else { return };
             let now = clock.now();
             let outcome =
                 crate::db::background(&pool, move |conn| crate::campaigns::schedule::sweep(conn, now, tz)).await;
@@ -171,6 +190,7 @@ pub fn spawn_scheduler(pool: PgPool, clock: crate::clock::Clock, tz: Tz) {
         let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
+            let Some(_working) = crate::lifecycle::background().enter() else { return };
             for job in JOBS {
                 let now = clock.now();
                 let outcome = crate::db::background(&pool, move |conn| run(conn, job, now, tz)).await;

@@ -79,7 +79,18 @@ impl Worker {
             store::claim(conn, now, lease, per_subscription, per_round)
         })
         .await?;
-        Ok(claimed.into_iter().map(|c| actix_web::rt::spawn(self.clone().attempt(c))).collect())
+        Ok(claimed
+            .into_iter()
+            .map(|c| {
+                // A stop waits for attempts under way (their answers are recorded, not sent again).
+                let working = crate::lifecycle::background().enter();
+                let worker = self.clone();
+                actix_web::rt::spawn(async move {
+                    worker.attempt(c).await;
+                    drop(working);
+                })
+            })
+            .collect())
     }
 
     /// Rounds until one claims nothing, waiting for every attempt (tests, and draining a backlog).
@@ -167,7 +178,10 @@ pub fn spawn(pool: PgPool, clock: Clock, settings: Settings) {
     actix_web::rt::spawn(async move {
         let worker = Worker::new(pool, clock, settings);
         loop {
-            let pause = match worker.round().await {
+            let Some(working) = crate::lifecycle::background().enter() else { return };
+            let round = worker.round().await;
+            drop(working);
+            let pause = match round {
                 Ok(tasks) if !tasks.is_empty() => Duration::from_millis(250),
                 Ok(_) => Duration::from_secs(1),
                 Err(e) => {

@@ -90,6 +90,14 @@ async fn a_key_whose_holder_died_is_free_at_once() {
     res.assert_problem(409, "idempotency_request_in_progress");
     assert_eq!((balance(&app, id), stored_answers(&app, "adj-2")), (0, 0));
 
+    // The holder's process dies: its session is ended (and waited for, as PostgreSQL notices a
+    // dropped client only when it next reads from it).
+    let holder_pid: i32 = diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("pg_backend_pid()"))
+        .get_result(&mut holder)
+        .expect("the holder's session");
+    app.connect()
+        .batch_execute(&format!("SELECT pg_terminate_backend({holder_pid}, 10000)"))
+        .expect("the holder's session ended");
     drop(holder);
     let res = adjust(&app, &token, id, "adj-2", 300).await;
     res.assert_status(201);
@@ -252,4 +260,52 @@ fn commands_leave_no_embedded_postgres_behind_unless_a_serve_uses_it() {
     drop((serves, serving));
     assert!(!running());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// SIGTERM drains (SPEC §16): the request in flight finishes and is answered, a new one gets 503
+/// `shutting_down` with `Retry-After`, the process ends by itself within the grace, and its
+/// cluster is stopped cleanly — the next `serve` finds what was answered.
+#[actix_web::test]
+async fn a_stop_finishes_requests_in_flight_refuses_new_ones_then_stops_the_cluster() {
+    use crate::served::Served;
+    let dir = std::path::PathBuf::from(format!("/tmp/rcrm-stop-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    // Every keyed answer waits 3 s after its work, so the stop finds this one in flight.
+    let mut served = Served::start(&dir, &[("CRM_TEST_ANSWER_DELAY_MS", "3000")]).await;
+    let token = served.admin_token().await;
+    let in_flight = {
+        let (base, token) = (served.base.clone(), token.clone());
+        actix_web::rt::spawn(async move {
+            awc::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .finish()
+                .post(format!("{base}/v1/customers"))
+                .bearer_auth(token)
+                .insert_header(("idempotency-key", "in-flight-1"))
+                .send_json(&json!({"name": "在途顾客"}))
+                .await
+                .map(|mut res| (res.status().as_u16(), res.body().limit(1 << 20)))
+        })
+    };
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(1000)).await;
+    served.signal("TERM");
+    actix_web::rt::time::sleep(std::time::Duration::from_millis(300)).await;
+
+    let refused = served.get("/readyz", None).await.expect("an answer while draining");
+    assert_eq!((refused.status, refused.body["code"].clone()), (503, json!("shutting_down")));
+    assert_eq!(refused.retry_after.as_deref(), Some("1"));
+    let (status, body) = in_flight.await.expect("the task").expect("the answer in flight");
+    assert_eq!(status, 201, "the request in flight was answered");
+    let created: Value = serde_json::from_slice(&body.await.expect("its body")).expect("JSON");
+
+    let ended = served.ended(std::time::Duration::from_secs(20)).await;
+    assert!(ended.is_some_and(|s| s.success()), "serve ended by itself: {ended:?}\n{}", served.log());
+    assert!(!served.cluster_running(), "its cluster was stopped");
+    assert!(served.log().contains("stopped"), "{}", served.log());
+
+    let again = served.restart(&[]).await;
+    let token = again.admin_token().await;
+    let id = created["id"].as_str().expect("an id");
+    let found = again.get(&format!("/v1/customers/{id}"), Some(&token)).await.expect("an answer");
+    assert_eq!(found.status, 200, "what was answered before the stop is there");
 }

@@ -25,6 +25,7 @@ mod memberships;
 mod openapi;
 mod orders;
 mod segments;
+mod served;
 mod stores_staff;
 mod tickets;
 mod till;
