@@ -76,8 +76,12 @@ pub fn get_profile(conn: &mut PgConnection, id: Uuid) -> ApiResult<Customer> {
     get(conn, id).and_then(|c| if c.status == "erased" { Err(not_found()) } else { Ok(c) })
 }
 
+/// The profile, locked against every other writer of it. `FOR NO KEY UPDATE`, as an UPDATE of it
+/// would lock it: rows that merely refer to the customer (an order, a ledger entry) take a key-share
+/// lock for their foreign key, which `FOR UPDATE` would block — and a sale holding the points
+/// account while it inserts its order would then wait on us while we wait on its account.
 pub fn lock(conn: &mut PgConnection, id: Uuid) -> ApiResult<Customer> {
-    c::table.find(id).select(Customer::as_select()).for_update().first(conn).optional()?.ok_or_else(not_found)
+    c::table.find(id).select(Customer::as_select()).for_no_key_update().first(conn).optional()?.ok_or_else(not_found)
 }
 
 /// Namespace of the per-customer advisory lock, the *guard*. A merge or an erasure holds it

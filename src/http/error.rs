@@ -263,6 +263,12 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 ApiError::Unavailable { retry_after_seconds: 1 }
             }
+            // PostgreSQL chose this transaction to end a lock cycle: the same request succeeds when
+            // retried (the lock order that should make cycles impossible is in the domains' stores).
+            Error::DatabaseError(_, info) if info.message().contains("deadlock detected") => {
+                log::warn!("deadlock: {}", info.details().unwrap_or_default());
+                ApiError::Unavailable { retry_after_seconds: 1 }
+            }
             Error::DatabaseError(DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand, _)
             | Error::BrokenTransactionManager => ApiError::DatabaseUnavailable,
             Error::DatabaseError(_, info) if database_gone(info.message()) => ApiError::DatabaseUnavailable,
