@@ -309,3 +309,26 @@ async fn a_stop_finishes_requests_in_flight_refuses_new_ones_then_stops_the_clus
     let found = again.get(&format!("/v1/customers/{id}"), Some(&token)).await.expect("an answer");
     assert_eq!(found.status, 200, "what was answered before the stop is there");
 }
+
+/// The profile lock leaves foreign-key checks through: a sale holding a member's points account
+/// inserts its order (a key-share lock on the customer) while an adjustment holds the profile and
+/// waits for that account. With `FOR UPDATE` the two waited on each other (the crash test found it
+/// as deadlocks answered 500).
+#[actix_web::test]
+async fn a_locked_profile_does_not_block_rows_that_refer_to_it() {
+    let app = TestApp::new().await;
+    let id = member(&app).await;
+    let mut holder = app.connect();
+    holder.batch_execute("BEGIN").expect("a transaction");
+    retail_crm::customers::store::lock(&mut holder, id).expect("the profile locked");
+    let mut referrer = app.connect();
+    referrer
+        .batch_execute(&format!("SET lock_timeout = '2s'; SELECT 1 FROM customers WHERE id = '{id}' FOR KEY SHARE"))
+        .expect("a foreign-key check passes while the profile is locked");
+    let mut writer = app.connect();
+    let waited = writer.batch_execute(&format!(
+        "SET lock_timeout = '200ms'; SELECT 1 FROM customers WHERE id = '{id}' FOR NO KEY UPDATE"
+    ));
+    assert!(waited.is_err(), "another writer of the profile still waits for it");
+    holder.batch_execute("ROLLBACK").expect("released");
+}
