@@ -42,6 +42,30 @@ pub struct Config {
     /// addresses (tests, on-premise receivers). Off: such URLs are refused when saved and when
     /// a delivery connects.
     pub webhook_allow_private: bool,
+    /// `CRM_LOG_FORMAT`: how log lines are written.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (`CRM_LOG_FORMAT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For a person at a terminal: time, level, the request's span, target, message.
+    #[default]
+    Text,
+    /// For a log collector: one JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<LogFormat, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("'{raw}' is not text or json")),
+        }
+    }
 }
 
 impl Default for Config {
@@ -64,6 +88,7 @@ impl Default for Config {
             token_rate_per_address: 20,
             trusted_proxies: Default::default(),
             webhook_allow_private: false,
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -149,6 +174,10 @@ impl Config {
             },
             webhook_allow_private: parse_flag(&non_empty, "CRM_WEBHOOK_ALLOW_PRIVATE")?
                 .unwrap_or(defaults.webhook_allow_private),
+            log_format: match non_empty("CRM_LOG_FORMAT") {
+                Some(raw) => raw.parse().map_err(|message| ConfigError { var: "CRM_LOG_FORMAT", message })?,
+                None => defaults.log_format,
+            },
         })
     }
 }
@@ -227,5 +256,16 @@ mod tests {
             assert_eq!(allow(off), Some(false), "{off:?}");
         }
         assert_eq!(allow("2"), None);
+    }
+
+    #[test]
+    fn logs_are_text_unless_json_is_asked_for() {
+        let format = |value: &str| config(&[("CRM_LOG_FORMAT", value)]).map(|c| c.log_format);
+        assert_eq!(config(&[]).expect("defaults").log_format, LogFormat::Text);
+        assert_eq!(format("json").ok(), Some(LogFormat::Json));
+        assert_eq!(format(" JSON ").ok(), Some(LogFormat::Json));
+        assert_eq!(format("text").ok(), Some(LogFormat::Text));
+        assert_eq!(format("").ok(), Some(LogFormat::Text));
+        assert_eq!(failing_var(&[("CRM_LOG_FORMAT", "logfmt")]), Some("CRM_LOG_FORMAT"));
     }
 }

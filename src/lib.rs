@@ -17,6 +17,7 @@ pub mod http;
 pub mod import;
 pub mod jobs;
 pub mod leads;
+pub mod logging;
 pub mod loyalty;
 pub mod memberships;
 pub mod metrics;
