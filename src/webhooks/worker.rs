@@ -47,7 +47,7 @@ pub struct Worker {
     settings: Settings,
     /// Told when an attempt ends: its subscription may have room for the next delivery.
     finished: std::sync::Arc<tokio::sync::Notify>,
-    /// Where attempts and rounds are counted (`/metrics`); none for a worker a test drives.
+    /// Where attempts are counted (`/metrics`); none unless given (`with_metrics`).
     metrics: Option<WebhookMetrics>,
 }
 
@@ -68,7 +68,7 @@ impl Worker {
         Worker { pool, clock, client, settings, finished: Default::default(), metrics: None }
     }
 
-    /// This worker's attempts and rounds counted in `metrics`.
+    /// This worker's attempts counted in `metrics` (`spawn` counts its rounds as job runs).
     pub fn with_metrics(self, metrics: WebhookMetrics) -> Worker {
         Worker { metrics: Some(metrics), ..self }
     }
