@@ -45,6 +45,30 @@ pub struct Config {
     /// `CRM_SHUTDOWN_GRACE_SECONDS`: how long a stop (SIGTERM) waits for requests in flight, and
     /// then again for background work to reach a batch boundary (SPEC §16).
     pub shutdown_grace: Duration,
+    /// `CRM_LOG_FORMAT`: how log lines are written.
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written (`CRM_LOG_FORMAT`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum LogFormat {
+    /// For a person at a terminal: time, level, the request's span, target, message.
+    #[default]
+    Text,
+    /// For a log collector: one JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(raw: &str) -> Result<LogFormat, String> {
+        match raw.trim().to_ascii_lowercase().as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("'{raw}' is not text or json")),
+        }
+    }
 }
 
 impl Default for Config {
@@ -68,6 +92,7 @@ impl Default for Config {
             trusted_proxies: Default::default(),
             webhook_allow_private: false,
             shutdown_grace: Duration::from_secs(20),
+            log_format: LogFormat::Text,
         }
     }
 }
@@ -156,6 +181,10 @@ impl Config {
             shutdown_grace: parse_number(&non_empty, "CRM_SHUTDOWN_GRACE_SECONDS", 0, 3600)?
                 .map(Duration::from_secs)
                 .unwrap_or(defaults.shutdown_grace),
+            log_format: match non_empty("CRM_LOG_FORMAT") {
+                Some(raw) => raw.parse().map_err(|message| ConfigError { var: "CRM_LOG_FORMAT", message })?,
+                None => defaults.log_format,
+            },
         })
     }
 }
@@ -244,5 +273,16 @@ mod tests {
         assert_eq!(grace("3600"), Some(Duration::from_secs(3600)));
         assert_eq!(grace("3601"), None);
         assert_eq!(grace("-1"), None);
+    }
+
+    #[test]
+    fn logs_are_text_unless_json_is_asked_for() {
+        let format = |value: &str| config(&[("CRM_LOG_FORMAT", value)]).map(|c| c.log_format);
+        assert_eq!(config(&[]).expect("defaults").log_format, LogFormat::Text);
+        assert_eq!(format("json").ok(), Some(LogFormat::Json));
+        assert_eq!(format(" JSON ").ok(), Some(LogFormat::Json));
+        assert_eq!(format("text").ok(), Some(LogFormat::Text));
+        assert_eq!(format("").ok(), Some(LogFormat::Text));
+        assert_eq!(failing_var(&[("CRM_LOG_FORMAT", "logfmt")]), Some("CRM_LOG_FORMAT"));
     }
 }

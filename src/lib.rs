@@ -18,6 +18,7 @@ pub mod import;
 pub mod jobs;
 pub mod leads;
 pub mod lifecycle;
+pub mod logging;
 pub mod loyalty;
 pub mod memberships;
 pub mod metrics;

@@ -107,9 +107,11 @@ enum ClientsCommand {
 }
 
 fn main() -> ExitCode {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
-    let result = Config::from_env().map_err(|e| e.to_string()).and_then(|config| run(cli, config));
+    let result = Config::from_env().map_err(|e| e.to_string()).and_then(|config| {
+        retail_crm::logging::init(config.log_format)?;
+        run(cli, config)
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {

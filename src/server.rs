@@ -196,18 +196,24 @@ pub fn serve(config: Config) -> Result<(), String> {
     let bind = config.bind.clone();
     let result = actix_web::rt::System::new().block_on(async move {
         spawn_background(state.clone());
-        crate::jobs::spawn_scheduler(state.pool.clone(), state.clock.clone(), state.config.timezone);
+        crate::jobs::spawn_scheduler(
+            state.pool.clone(),
+            state.clock.clone(),
+            state.config.timezone,
+            state.metrics.jobs(),
+        );
         crate::jobs::spawn_campaign_runner(
             state.pool.clone(),
             state.clock.clone(),
             state.config.timezone,
             state.campaign_wake.clone(),
+            state.metrics.jobs(),
         );
         let webhooks = crate::webhooks::worker::Settings {
             allow_private: state.config.webhook_allow_private,
             ..Default::default()
         };
-        crate::webhooks::worker::spawn(state.pool.clone(), state.clock.clone(), webhooks);
+        crate::webhooks::worker::spawn(state.pool.clone(), state.clock.clone(), webhooks, state.metrics.webhooks());
         log::info!("listening on http://{bind} (docs at /docs)");
         let server = HttpServer::new({
             let state = state.clone();

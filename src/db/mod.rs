@@ -89,6 +89,32 @@ pub struct PgPool {
     bulk_turns: std::sync::Arc<tokio::sync::Semaphore>,
     wait: Duration,
     suspicion: std::sync::Arc<Suspicion>,
+    /// Callers blocked in a checkout and callers waiting for a turn, for `/metrics`: neither r2d2
+    /// nor the semaphore says how many wait.
+    waiting: std::sync::Arc<Waiting>,
+}
+
+#[derive(Debug, Default)]
+struct Waiting {
+    checkouts: std::sync::atomic::AtomicUsize,
+    turns: std::sync::atomic::AtomicUsize,
+}
+
+/// One waiter counted while it lives: dropped when the wait ends, however it ends (a timeout, or a
+/// caller that stopped waiting).
+struct Waiter<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> Waiter<'a> {
+    fn count(counter: &'a std::sync::atomic::AtomicUsize) -> Waiter<'a> {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Waiter(counter)
+    }
+}
+
+impl Drop for Waiter<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// The connections bulk calls may hold at once: a quarter of the pool, at least one, and never
@@ -151,6 +177,7 @@ pub fn build_pool(url: &str, size: u32, checkout_timeout: Duration) -> Result<Pg
         bulk_turns: std::sync::Arc::new(tokio::sync::Semaphore::new(bulk_share(size))),
         wait: checkout_timeout,
         suspicion,
+        waiting: Default::default(),
     })
 }
 
@@ -176,6 +203,7 @@ pub fn migrations_applied(conn: &mut PgConnection) -> ApiResult<bool> {
 /// A pooled connection; 503 when none comes in time — `database_unavailable` when the pool could
 /// not connect at all (the database is down or restarting), `service_unavailable` when all are busy.
 pub fn checkout(pool: &PgPool) -> ApiResult<PooledConn> {
+    let _waiter = Waiter::count(&pool.waiting.checkouts);
     pool.get().map_err(|e| {
         if crate::http::error::database_gone(&e.to_string()) {
             pool.suspicion.raise();
@@ -187,6 +215,21 @@ pub fn checkout(pool: &PgPool) -> ApiResult<PooledConn> {
 }
 
 impl PgPool {
+    /// Callers blocked in a checkout now (all connections in use).
+    pub fn waiting_for_connection(&self) -> usize {
+        self.waiting.checkouts.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Requests waiting for a turn now (all turns of their kind taken), before any checkout.
+    pub fn waiting_for_turn(&self) -> usize {
+        self.waiting.turns.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Whether both are the same pool (the reports pool is the main one without a replica).
+    pub fn same_as(&self, other: &PgPool) -> bool {
+        std::sync::Arc::ptr_eq(&self.waiting, &other.waiting)
+    }
+
     /// Notes what `work` met: a database that went away leaves the pool's sessions suspect.
     fn watch<T>(&self, result: ApiResult<T>) -> ApiResult<T> {
         if matches!(result, Err(ApiError::DatabaseUnavailable)) {
@@ -258,7 +301,7 @@ where
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
     let turn = take_turn(pool, &pool.write_turns).await?;
     let pool = pool.clone();
-    actix_web::web::block(move || {
+    actix_web::web::block(in_current_span(move || {
         let _turn = turn;
         let mut conn = checkout(&pool)?;
         AnsiTransactionManager::begin_transaction(&mut *conn)?;
@@ -273,7 +316,7 @@ where
                 Err(e)
             }
         }
-    })
+    }))
     .await
     .map_err(ApiError::internal)?
 }
@@ -285,7 +328,7 @@ where
     F: FnOnce(&mut PgConnection) -> ApiResult<()> + Send + 'static,
 {
     use diesel::connection::{AnsiTransactionManager, TransactionManager};
-    actix_web::web::block(move || {
+    actix_web::web::block(in_current_span(move || {
         if !keep {
             let _ = AnsiTransactionManager::rollback_transaction(&mut *open);
             return Ok(());
@@ -301,7 +344,7 @@ where
                 Err(e)
             }
         }
-    })
+    }))
     .await
     .map_err(ApiError::internal)?
 }
@@ -330,10 +373,10 @@ where
     T: Send + 'static,
 {
     let pool = pool.clone();
-    actix_web::web::block(move || {
+    actix_web::web::block(in_current_span(move || {
         let mut conn = checkout(&pool)?;
         pool.watch(work(&mut conn))
-    })
+    }))
     .await
     .map_err(ApiError::internal)?
 }
@@ -349,13 +392,20 @@ where
 {
     let turn = take_turn(pool, turns).await?;
     let pool = pool.clone();
-    actix_web::web::block(move || {
+    actix_web::web::block(in_current_span(move || {
         let _turn = turn;
         let mut conn = checkout(&pool)?;
         pool.watch(work(&mut conn))
-    })
+    }))
     .await
     .map_err(ApiError::internal)?
+}
+
+/// `work`, to run later on another thread (the blocking pool), inside the span that is current
+/// now: what it logs carries the request's id like what the handler logs.
+pub fn in_current_span<T>(work: impl FnOnce() -> T) -> impl FnOnce() -> T {
+    let span = tracing::Span::current();
+    move || span.in_scope(work)
 }
 
 /// Waiting for a turn is bounded like a checkout: past it the request answers 503.
@@ -363,6 +413,7 @@ async fn take_turn(
     pool: &PgPool,
     turns: &std::sync::Arc<tokio::sync::Semaphore>,
 ) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
+    let _waiter = Waiter::count(&pool.waiting.turns);
     tokio::time::timeout(pool.wait, turns.clone().acquire_owned())
         .await
         .map_err(|_| ApiError::from(PoolTimeout))?

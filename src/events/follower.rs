@@ -133,3 +133,51 @@ pub fn ids(events: &[Followed], pick: impl Fn(&Followed) -> Vec<Option<Uuid>>) -
     let mut seen = std::collections::HashSet::new();
     events.iter().flat_map(pick).flatten().filter(|id| seen.insert(*id)).collect()
 }
+
+/// Where each follower of `outbox_followers` stands: `(name, last_seq)`.
+pub fn cursors(conn: &mut PgConnection) -> ApiResult<Vec<(String, i64)>> {
+    #[derive(QueryableByName)]
+    struct Follower {
+        #[diesel(sql_type = Text)]
+        name: String,
+        #[diesel(sql_type = BigInt)]
+        last_seq: i64,
+    }
+    let followers: Vec<Follower> =
+        diesel::sql_query("SELECT name, last_seq FROM outbox_followers ORDER BY name").load(conn)?;
+    Ok(followers.into_iter().map(|f| (f.name, f.last_seq)).collect())
+}
+
+/// For each `(follower, cursor)`: how old, at `now`, the oldest event it has not taken is, in
+/// seconds (0 when it is current). An event the sequencer has not stamped yet counts as not taken
+/// by anyone. Two index look-ups per follower, whatever the size of the feed.
+pub fn lags(
+    conn: &mut PgConnection,
+    followers: &[(String, i64)],
+    now: chrono::DateTime<chrono::Utc>,
+) -> ApiResult<Vec<(String, f64)>> {
+    #[derive(QueryableByName)]
+    struct Lag {
+        #[diesel(sql_type = Text)]
+        follower: String,
+        #[diesel(sql_type = diesel::sql_types::Double)]
+        seconds: f64,
+    }
+    let (names, seqs): (Vec<&str>, Vec<i64>) = followers.iter().map(|(n, s)| (n.as_str(), *s)).unzip();
+    let lags: Vec<Lag> = diesel::sql_query(
+        "WITH params AS (SELECT $1::text[] AS names, $2::bigint[] AS cursors, $3::timestamptz AS now),
+         given AS (SELECT g.follower, g.last_seq FROM params, unnest(params.names, params.cursors) AS g(follower, last_seq)),
+         unstamped AS (SELECT (SELECT occurred_at FROM events WHERE seq IS NULL ORDER BY id LIMIT 1) AS at)
+         SELECT given.follower,
+                greatest(0, coalesce(extract(epoch FROM params.now - least(
+                    (SELECT e.occurred_at FROM events e WHERE e.seq > given.last_seq ORDER BY e.seq LIMIT 1),
+                    unstamped.at)), 0))::float8 AS seconds
+         FROM given, unstamped, params
+         ORDER BY given.follower",
+    )
+    .bind::<Array<Text>, _>(names)
+    .bind::<Array<BigInt>, _>(seqs)
+    .bind::<diesel::sql_types::Timestamptz, _>(now)
+    .load(conn)?;
+    Ok(lags.into_iter().map(|l| (l.follower, l.seconds)).collect())
+}

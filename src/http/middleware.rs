@@ -1,4 +1,6 @@
 //! Request id, access log, request metrics and the stop's drain: one wrapper around every request.
+//! The request is served inside a `request` span that carries its id, so every line logged while
+//! serving it (in the handler, and in the database work it hands to the blocking pool) names the request.
 
 use std::time::Instant;
 
@@ -7,6 +9,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
+use tracing::Instrument;
 
 use crate::http::error::ApiError;
 use crate::AppState;
@@ -38,12 +41,14 @@ pub async fn observe(
     let method = req.method().to_string();
     let state = req.app_data::<web::Data<AppState>>().cloned();
 
+    let span = tracing::info_span!(crate::logging::REQUEST_SPAN, request_id = %request_id);
     let in_flight = state.as_ref().map(|s| s.drain.enter());
     let keyed = req.headers().contains_key(super::idempotency::HEADER);
     let mut res = match in_flight {
         Some(None) => req.error_response(ApiError::ShuttingDown).map_into_right_body(),
         _ => {
-            let res = next.call(req).await?;
+            // Entered while the inner services build their future too: some work starts right there.
+            let res = span.in_scope(|| next.call(req)).instrument(span.clone()).await?;
             let delay = crate::lifecycle::answer_delay();
             if keyed && !delay.is_zero() {
                 actix_web::rt::time::sleep(delay).await;
@@ -62,11 +67,8 @@ pub async fn observe(
     if let Some(state) = &state {
         state.metrics.observe_request(&method, &route, status, elapsed.as_secs_f64());
     }
-    log::info!(
-        target: "access",
-        "request_id={request_id} method={method} route={route} status={status} latency_ms={:.2}",
-        elapsed.as_secs_f64() * 1000.0
-    );
+    let latency_ms = (elapsed.as_secs_f64() * 100_000.0).round() / 100.0;
+    span.in_scope(|| tracing::info!(target: "access", %method, %route, status, latency_ms, "request"));
     Ok(res)
 }
 

@@ -3,7 +3,7 @@
 use actix_web::{post, web, HttpResponse};
 use serde_json::json;
 
-use super::{run, JobReport, JOBS, SWEEPS};
+use super::{job_outcome, run, sweep_outcome, JobReport, JOBS, SWEEPS};
 use crate::http::auth::{Admin, Auth};
 use crate::http::error::{ApiError, ApiResult};
 use crate::AppState;
@@ -35,13 +35,16 @@ async fn run_job(auth: Auth<Admin>, state: web::Data<AppState>, job: web::Path<S
     let now = state.clock.now();
     let tz = state.config.timezone;
     let who = auth.principal.clone();
-    let report = crate::db::run(&state.pool, move |conn| {
-        let report = run(conn, job, now, tz)?
-            .ok_or_else(|| ApiError::conflict("job_already_ran", "this job already ran (or is running) for today"))?;
+    let started = std::time::Instant::now();
+    let ran = crate::db::run(&state.pool, move |conn| {
+        let Some(report) = run(conn, job, now, tz)? else { return Ok(None) };
         crate::audit::record(conn, &who, "job.run", "job", Some(job.to_string()), json!(report))?;
-        Ok(report)
+        Ok(Some(report))
     })
-    .await?;
+    .await;
+    state.metrics.jobs().record(job, job_outcome(&ran), started.elapsed());
+    let report =
+        ran?.ok_or_else(|| ApiError::conflict("job_already_ran", "this job already ran (or is running) for today"))?;
     Ok(HttpResponse::Ok().json(report))
 }
 
@@ -80,11 +83,14 @@ async fn run_sweep(auth: Auth<Admin>, state: web::Data<AppState>, sweep: web::Pa
     let now = state.clock.now();
     let tz = state.config.timezone;
     let who = auth.principal.clone();
+    let started = std::time::Instant::now();
     let marked = crate::db::run(&state.pool, move |conn| {
         let marked = sweep(conn, now, tz)?;
         crate::audit::record(conn, &who, "sweep.run", "sweep", Some(name.to_string()), json!({"marked": marked}))?;
         Ok(marked)
     })
-    .await?;
+    .await;
+    state.metrics.jobs().record(name, sweep_outcome(&marked), started.elapsed());
+    let marked = marked?;
     Ok(HttpResponse::Ok().json(SweepReport { sweep: name.to_string(), marked }))
 }

@@ -16,6 +16,7 @@ use crate::db::PgPool;
 use crate::events::types::points_expired;
 use crate::http::error::ApiResult;
 use crate::loyalty::ledger;
+use crate::metrics::{JobMetrics, JobOutcome};
 use crate::schema::{job_runs, points_lots};
 
 pub const JOBS: &[&str] = &["points_expiry", "tier_review", "rule_tags", "rfm"];
@@ -163,20 +164,41 @@ pub fn run(conn: &mut PgConnection, job: &str, now: DateTime<Utc>, tz: Tz) -> Ap
     Ok(Some(report))
 }
 
+/// How a daily job's run ended, for `jobs_runs_total`.
+pub fn job_outcome<T>(outcome: &ApiResult<Option<T>>) -> JobOutcome {
+    match outcome {
+        Ok(Some(_)) => JobOutcome::Ok,
+        Ok(None) => JobOutcome::Skipped,
+        Err(_) => JobOutcome::Failed,
+    }
+}
+
+/// How a sweep's run ended, for `jobs_runs_total`.
+pub fn sweep_outcome<T>(outcome: &ApiResult<T>) -> JobOutcome {
+    if outcome.is_ok() {
+        JobOutcome::Ok
+    } else {
+        JobOutcome::Failed
+    }
+}
+
 /// Runs the campaigns whenever `wake` is notified (an activation), besides the minute sweep.
 pub fn spawn_campaign_runner(
     pool: PgPool,
     clock: crate::clock::Clock,
     tz: Tz,
     wake: std::sync::Arc<tokio::sync::Notify>,
+    metrics: JobMetrics,
 ) {
     actix_web::rt::spawn(async move {
         loop {
             wake.notified().await;
             let Some(_working) = crate::lifecycle::background().enter() else { return };
             let now = clock.now();
+            let started = std::time::Instant::now();
             let outcome =
                 crate::db::background(&pool, move |conn| crate::campaigns::schedule::sweep(conn, now, tz)).await;
+            metrics.record("campaigns", sweep_outcome(&outcome), started.elapsed());
             if let Err(e) = outcome {
                 log::warn!("campaign run failed: {e}");
             }
@@ -185,7 +207,7 @@ pub fn spawn_campaign_runner(
 }
 
 /// The in-process scheduler: every minute, each daily job not yet run today runs, and every sweep.
-pub fn spawn_scheduler(pool: PgPool, clock: crate::clock::Clock, tz: Tz) {
+pub fn spawn_scheduler(pool: PgPool, clock: crate::clock::Clock, tz: Tz, metrics: JobMetrics) {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(60));
         loop {
@@ -193,14 +215,18 @@ pub fn spawn_scheduler(pool: PgPool, clock: crate::clock::Clock, tz: Tz) {
             let Some(_working) = crate::lifecycle::background().enter() else { return };
             for job in JOBS {
                 let now = clock.now();
+                let started = std::time::Instant::now();
                 let outcome = crate::db::background(&pool, move |conn| run(conn, job, now, tz)).await;
+                metrics.record(job, job_outcome(&outcome), started.elapsed());
                 if let Err(e) = outcome {
                     log::warn!("job {job} failed: {e}");
                 }
             }
             for (name, sweep) in SWEEPS {
                 let now = clock.now();
+                let started = std::time::Instant::now();
                 let outcome = crate::db::background(&pool, move |conn| sweep(conn, now, tz)).await;
+                metrics.record(name, sweep_outcome(&outcome), started.elapsed());
                 match outcome {
                     Ok(n) if n > 0 => log::info!("sweep {name}: {n} marked"),
                     Ok(_) => {}

@@ -381,10 +381,10 @@ pub struct AttemptResult {
 /// Records an attempt and moves the delivery (and, on a 410 or after 5 days of failures, its
 /// subscription) on. Only a delivery still `sending` is moved: a delivery whose lease ran out and was
 /// claimed again is the other attempt's to finish.
-pub fn record(conn: &mut PgConnection, result: &AttemptResult, now: DateTime<Utc>) -> ApiResult<()> {
+pub fn record(conn: &mut PgConnection, result: &AttemptResult, now: DateTime<Utc>) -> ApiResult<Recorded> {
     use super::rules::{failing_too_long, next_retry, Verdict};
     if result.verdict == Verdict::Delivered {
-        return record_delivered(conn, result, now);
+        return record_delivered(conn, result, now).map(|()| Recorded::Delivered);
     }
     conn.transaction(|conn| {
         let Some(delivery) = wd::table
@@ -395,7 +395,7 @@ pub fn record(conn: &mut PgConnection, result: &AttemptResult, now: DateTime<Utc
             .first(conn)
             .optional()?
         else {
-            return Ok(());
+            return Ok(Recorded::NotSending);
         };
         // This attempt's failure counts too: the first failure is 1.
         let failures = failures_since_first(conn, &delivery) + 1;
@@ -454,8 +454,34 @@ pub fn record(conn: &mut PgConnection, result: &AttemptResult, now: DateTime<Utc
                 }
             }
         }
-        Ok(())
+        Ok(if status == "failed" { Recorded::GivenUp } else { Recorded::Retrying })
     })
+}
+
+/// What recording an attempt made of its delivery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    Delivered,
+    /// Failed, and due again later.
+    Retrying,
+    /// Failed for good: no retry is left, or the receiver is gone.
+    GivenUp,
+    /// The delivery was no longer being sent (its lease ran out and another attempt took it).
+    NotSending,
+}
+
+/// Deliveries neither delivered nor given up, by state: what the receivers still have coming.
+/// Counted over the partial indexes of each state.
+pub fn backlog(conn: &mut PgConnection) -> ApiResult<Vec<(&'static str, i64)>> {
+    let pending = wd::table.filter(wd::status.eq("pending")).count().get_result(conn)?;
+    let sending = wd::table.filter(wd::status.eq("sending")).count().get_result(conn)?;
+    Ok(vec![("pending", pending), ("sending", sending)])
+}
+
+/// The feed position the dispatcher still has to go on from: the least cursor of the active
+/// subscriptions (`None`: there is none, nothing follows the feed for webhooks).
+pub fn dispatch_cursor(conn: &mut PgConnection) -> ApiResult<Option<i64>> {
+    Ok(ws::table.filter(ws::active.eq(true)).select(diesel::dsl::min(ws::cursor_seq)).first(conn)?)
 }
 
 /// A delivered attempt, the common case, in one statement: the attempt logged, the delivery
@@ -655,9 +681,4 @@ pub fn retry(
         .order((wa::attempted_at, wa::id))
         .load(conn)?;
     Ok((retried, attempts))
-}
-
-/// Deliveries waiting (pending or being sent), for the metrics and the bench.
-pub fn backlog(conn: &mut PgConnection) -> ApiResult<i64> {
-    Ok(wd::table.filter(wd::status.eq_any(["pending", "sending"])).count().get_result(conn)?)
 }

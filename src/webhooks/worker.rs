@@ -13,6 +13,7 @@ use super::store::{self, AttemptResult, Claimed};
 use crate::clock::Clock;
 use crate::db::PgPool;
 use crate::http::error::ApiResult;
+use crate::metrics::{JobOutcome, WebhookMetrics};
 
 #[derive(Clone, Debug)]
 pub struct Settings {
@@ -46,6 +47,8 @@ pub struct Worker {
     settings: Settings,
     /// Told when an attempt ends: its subscription may have room for the next delivery.
     finished: std::sync::Arc<tokio::sync::Notify>,
+    /// Where attempts are counted (`/metrics`); none unless given (`with_metrics`).
+    metrics: Option<WebhookMetrics>,
 }
 
 impl Worker {
@@ -62,7 +65,12 @@ impl Worker {
             .max_redirects(0)
             .disable_redirects()
             .finish();
-        Worker { pool, clock, client, settings, finished: Default::default() }
+        Worker { pool, clock, client, settings, finished: Default::default(), metrics: None }
+    }
+
+    /// This worker's attempts counted in `metrics` (`spawn` counts its rounds as job runs).
+    pub fn with_metrics(self, metrics: WebhookMetrics) -> Worker {
+        Worker { metrics: Some(metrics), ..self }
     }
 
     /// One round: new events become deliveries, attempts that died with their instance become due,
@@ -110,11 +118,20 @@ impl Worker {
 
     async fn attempt(self, claimed: Claimed) {
         let result = self.send(&claimed).await;
+        if let Some(metrics) = &self.metrics {
+            metrics.attempt(result.verdict == rules::Verdict::Delivered);
+        }
         let now = self.clock.now();
         let outcome = crate::db::background(&self.pool, move |conn| store::record(conn, &result, now)).await;
-        if let Err(e) = outcome {
+        match outcome {
+            Ok(store::Recorded::GivenUp) => {
+                if let Some(metrics) = &self.metrics {
+                    metrics.given_up();
+                }
+            }
+            Ok(_) => {}
             // The lease runs out and the delivery is tried again.
-            log::warn!("recording webhook delivery {}: {e}", claimed.delivery.id);
+            Err(e) => log::warn!("recording webhook delivery {}: {e}", claimed.delivery.id),
         }
         self.finished.notify_one();
     }
@@ -174,13 +191,16 @@ fn describe(e: &awc::error::SendRequestError) -> String {
 
 /// The worker's loop in a serving instance: another round as soon as an attempt ends (its slot is
 /// free), and at least every quarter second while there is work (new events), every second otherwise.
-pub fn spawn(pool: PgPool, clock: Clock, settings: Settings) {
+pub fn spawn(pool: PgPool, clock: Clock, settings: Settings, metrics: WebhookMetrics) {
     actix_web::rt::spawn(async move {
-        let worker = Worker::new(pool, clock, settings);
+        let worker = Worker::new(pool, clock, settings).with_metrics(metrics.clone());
         loop {
             let Some(working) = crate::lifecycle::background().enter() else { return };
+            let started = Instant::now();
             let round = worker.round().await;
             drop(working);
+            let outcome = if round.is_ok() { JobOutcome::Ok } else { JobOutcome::Failed };
+            metrics.jobs().record("webhooks", outcome, started.elapsed());
             let pause = match round {
                 Ok(tasks) if !tasks.is_empty() => Duration::from_millis(250),
                 Ok(_) => Duration::from_secs(1),

@@ -22,6 +22,7 @@ mod layers;
 mod leads;
 mod loyalty;
 mod memberships;
+mod observability;
 mod openapi;
 mod orders;
 mod segments;
