@@ -42,6 +42,10 @@ pub struct Config {
     /// addresses (tests, on-premise receivers). Off: such URLs are refused when saved and when
     /// a delivery connects.
     pub webhook_allow_private: bool,
+    /// `CRM_WAL_ARCHIVE_DIR`: the embedded cluster archives every finished WAL segment there, for
+    /// restores to a moment after the last base backup (`restore --wal-archive`). Made absolute
+    /// here, because the server runs the archive command from its own data directory.
+    pub wal_archive_dir: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -64,6 +68,7 @@ impl Default for Config {
             token_rate_per_address: 20,
             trusted_proxies: Default::default(),
             webhook_allow_private: false,
+            wal_archive_dir: None,
         }
     }
 }
@@ -149,8 +154,18 @@ impl Config {
             },
             webhook_allow_private: parse_flag(&non_empty, "CRM_WEBHOOK_ALLOW_PRIVATE")?
                 .unwrap_or(defaults.webhook_allow_private),
+            wal_archive_dir: non_empty("CRM_WAL_ARCHIVE_DIR").map(|dir| wal_archive_dir(&dir)).transpose()?,
         })
     }
+}
+
+fn wal_archive_dir(raw: &str) -> Result<PathBuf, ConfigError> {
+    let fail = |message: String| ConfigError { var: "CRM_WAL_ARCHIVE_DIR", message };
+    // A line break would end the setting where the server reads its configuration.
+    if raw.contains(['\n', '\r']) {
+        return Err(fail("may not contain a line break".into()));
+    }
+    std::path::absolute(raw.trim()).map_err(|e| fail(format!("'{raw}': {e}")))
 }
 
 /// A switch: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`. Anything else stops start-up, so a
@@ -227,5 +242,17 @@ mod tests {
             assert_eq!(allow(off), Some(false), "{off:?}");
         }
         assert_eq!(allow("2"), None);
+    }
+
+    #[test]
+    fn the_wal_archive_is_off_unless_named_and_then_absolute() {
+        assert_eq!(config(&[]).expect("defaults").wal_archive_dir, None);
+        assert_eq!(config(&[("CRM_WAL_ARCHIVE_DIR", " ")]).expect("blank").wal_archive_dir, None);
+        let named = config(&[("CRM_WAL_ARCHIVE_DIR", "/backups/wal")]).expect("a directory");
+        assert_eq!(named.wal_archive_dir, Some(PathBuf::from("/backups/wal")));
+        let relative = config(&[("CRM_WAL_ARCHIVE_DIR", "wal")]).expect("a relative directory");
+        let dir = relative.wal_archive_dir.expect("set");
+        assert!(dir.is_absolute() && dir.ends_with("wal"), "{}", dir.display());
+        assert_eq!(failing_var(&[("CRM_WAL_ARCHIVE_DIR", "/a\nb")]), Some("CRM_WAL_ARCHIVE_DIR"));
     }
 }

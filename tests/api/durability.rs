@@ -143,6 +143,8 @@ fn a_killed_embedded_postgres_is_started_again_by_its_supervisor() {
         port: 5433,
         fast_unsafe: false,
         max_connections: 10,
+        wal_archive_dir: None,
+        settings: Vec::new(),
     })
     .expect("a cluster of its own");
     // Stopped and removed when this test process ends, whatever happens below.
@@ -232,6 +234,8 @@ fn commands_leave_no_embedded_postgres_behind_unless_a_serve_uses_it() {
         port: 5432,
         fast_unsafe: false,
         max_connections: 200,
+        wal_archive_dir: None,
+        settings: Vec::new(),
     };
     migrate();
     assert!(!running(), "a command stops the cluster it started");

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 /// Bottom to top. Within the foundation modules use each other freely; domains are ordered (a
 /// domain may use a domain to its left); use cases compose domains; the top wires everything.
 const FOUNDATION: &[&str] =
-    &["schema", "clock", "config", "money", "phone", "metrics", "http", "db", "events", "audit", "files"];
+    &["schema", "clock", "config", "money", "phone", "metrics", "http", "db", "events", "audit", "files", "progress"];
 const DOMAINS: &[&str] = &[
     "stores",
     "staff",
