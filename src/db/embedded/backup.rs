@@ -129,6 +129,8 @@ impl LocalPostgres {
     /// A base backup into `dir` (new or empty), while the cluster serves.
     pub fn base_backup(&self, dir: &Path, label: &str, report: Report) -> Result<Description, EmbeddedError> {
         let started_at = crate::clock::Clock::default().now();
+        // The tools run from `/`: a relative DIR would land there.
+        let dir = &absolute(dir, "backup directory")?;
         new_or_empty(dir)?;
         let server_version = self.server_version()?;
         let target = dir.join(DATA);
@@ -215,7 +217,7 @@ impl LocalPostgres {
 /// end of `recovery`'s archive or its moment, when given) and stops it.
 pub fn restore(
     backup: &Path,
-    mut opts: LocalPostgresOptions,
+    opts: LocalPostgresOptions,
     recovery: Option<Recovery>,
     report: Report,
 ) -> Result<Restored, EmbeddedError> {
@@ -252,8 +254,27 @@ pub fn restore(
         .mode(0o700)
         .create(&data_dir)
         .map_err(|e| io_err(format!("creating the data directory {}", data_dir.display()), e))?;
-    let bar = report.bar("restore: copying", Unit::Bytes, tree_size(&source)?);
-    let bytes = copy_tree(&source, &data_dir, &bar, true)?;
+    // From here on a failure leaves files behind, which the next restore would refuse: say so.
+    let left = |e: EmbeddedError| {
+        EmbeddedError::Io(format!(
+            "{e}\n(the partly restored {} is left as it is, for its server.log: remove it before restoring again)",
+            data_dir.display()
+        ))
+    };
+    let (bytes, last_replayed) = copy_and_recover(&source, &data_dir, opts, recovery, report).map_err(left)?;
+    Ok(Restored { description, bytes, seconds: started.elapsed().as_secs_f64(), last_replayed })
+}
+
+/// The backup's files into the new data directory, then the recovery: bytes copied, last replayed commit.
+fn copy_and_recover(
+    source: &Path,
+    data_dir: &Path,
+    mut opts: LocalPostgresOptions,
+    recovery: Option<Recovery>,
+    report: Report,
+) -> Result<(u64, Option<String>), EmbeddedError> {
+    let bar = report.bar("restore: copying", Unit::Bytes, tree_size(source)?);
+    let bytes = copy_tree(source, data_dir, &bar, true)?;
     bar.finish();
 
     if let Some(r) = &recovery {
@@ -273,7 +294,7 @@ pub fn restore(
     let last_replayed = pg.wait_for_promotion()?;
     pg.stop()?;
     step.done();
-    Ok(Restored { description, bytes, seconds: started.elapsed().as_secs_f64(), last_replayed })
+    Ok((bytes, last_replayed))
 }
 
 /// A backup goes into a directory of its own: a new one, or an empty one (made, and closed to
