@@ -47,6 +47,10 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// `CRM_LOG_FORMAT`: how log lines are written.
     pub log_format: LogFormat,
+    /// `CRM_WAL_ARCHIVE_DIR`: the embedded cluster archives every finished WAL segment there, for
+    /// restores to a moment after the last base backup (`restore --wal-archive`). Made absolute
+    /// here, because the server runs the archive command from its own data directory.
+    pub wal_archive_dir: Option<PathBuf>,
 }
 
 /// How log lines are written (`CRM_LOG_FORMAT`).
@@ -93,6 +97,7 @@ impl Default for Config {
             webhook_allow_private: false,
             shutdown_grace: Duration::from_secs(20),
             log_format: LogFormat::Text,
+            wal_archive_dir: None,
         }
     }
 }
@@ -185,8 +190,18 @@ impl Config {
                 Some(raw) => raw.parse().map_err(|message| ConfigError { var: "CRM_LOG_FORMAT", message })?,
                 None => defaults.log_format,
             },
+            wal_archive_dir: non_empty("CRM_WAL_ARCHIVE_DIR").map(|dir| wal_archive_dir(&dir)).transpose()?,
         })
     }
+}
+
+fn wal_archive_dir(raw: &str) -> Result<PathBuf, ConfigError> {
+    let fail = |message: String| ConfigError { var: "CRM_WAL_ARCHIVE_DIR", message };
+    // A line break would end the setting where the server reads its configuration.
+    if raw.contains(['\n', '\r']) {
+        return Err(fail("may not contain a line break".into()));
+    }
+    std::path::absolute(raw.trim()).map_err(|e| fail(format!("'{raw}': {e}")))
 }
 
 /// A switch: `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off`. Anything else stops start-up, so a
@@ -284,5 +299,17 @@ mod tests {
         assert_eq!(format("text").ok(), Some(LogFormat::Text));
         assert_eq!(format("").ok(), Some(LogFormat::Text));
         assert_eq!(failing_var(&[("CRM_LOG_FORMAT", "logfmt")]), Some("CRM_LOG_FORMAT"));
+    }
+
+    #[test]
+    fn the_wal_archive_is_off_unless_named_and_then_absolute() {
+        assert_eq!(config(&[]).expect("defaults").wal_archive_dir, None);
+        assert_eq!(config(&[("CRM_WAL_ARCHIVE_DIR", " ")]).expect("blank").wal_archive_dir, None);
+        let named = config(&[("CRM_WAL_ARCHIVE_DIR", "/backups/wal")]).expect("a directory");
+        assert_eq!(named.wal_archive_dir, Some(PathBuf::from("/backups/wal")));
+        let relative = config(&[("CRM_WAL_ARCHIVE_DIR", "wal")]).expect("a relative directory");
+        let dir = relative.wal_archive_dir.expect("set");
+        assert!(dir.is_absolute() && dir.ends_with("wal"), "{}", dir.display());
+        assert_eq!(failing_var(&[("CRM_WAL_ARCHIVE_DIR", "/a\nb")]), Some("CRM_WAL_ARCHIVE_DIR"));
     }
 }

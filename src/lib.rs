@@ -27,6 +27,7 @@ pub mod openapi;
 pub mod ops;
 pub mod orders;
 pub mod phone;
+pub mod progress;
 pub mod reservations;
 pub mod sales;
 pub mod segments;

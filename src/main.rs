@@ -8,6 +8,7 @@ use retail_crm::auth_clients::{api::validate_scopes, store as clients};
 use retail_crm::config::Config;
 use retail_crm::http::secrets;
 use retail_crm::import::{self, Kind, Options};
+use retail_crm::progress::Report;
 use retail_crm::server;
 
 #[derive(Parser)]
@@ -57,6 +58,26 @@ enum Command {
     Import {
         #[command(subcommand)]
         command: ImportCommand,
+    },
+    /// Take a base backup of the embedded cluster into DIR (new or empty), while `serve` serves or
+    /// not: PostgreSQL's pg_basebackup with the WAL that makes it consistent, verified with
+    /// pg_verifybackup, described in DIR/backup.json. Copy DIR off the machine.
+    Backup {
+        dir: PathBuf,
+        /// A name for the backup (default: "retail-crm" and the time).
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Restore a backup made by `backup` into CRM_DATA_DIR, whose cluster (CRM_DATA_DIR/pg) must be
+    /// empty and not served; the cluster replays the WAL once, then stops.
+    Restore {
+        dir: PathBuf,
+        /// Point-in-time recovery: replay the WAL archived there (CRM_WAL_ARCHIVE_DIR) after the backup.
+        #[arg(long)]
+        wal_archive: Option<PathBuf>,
+        /// Stop replaying the archive at this moment (RFC 3339, or local time in CRM_TIMEZONE).
+        #[arg(long, requires = "wal_archive")]
+        until: Option<String>,
     },
 }
 
@@ -151,7 +172,7 @@ fn run(cli: Cli, config: Config) -> Result<(), String> {
             let mut conn = retail_crm::db::connect(&url)?;
             retail_crm::db::run_migrations(&mut conn)?;
             let now = retail_crm::clock::Clock::default().now();
-            let steps = retail_crm::analytics::derived::rebuild_all(&mut conn, now, config.timezone)
+            let steps = retail_crm::analytics::derived::rebuild_all(&mut conn, now, config.timezone, Report::Stderr)
                 .map_err(|e| format!("rebuilding the reports' tables: {e}"))?;
             for step in steps {
                 let rows = step.rows.map(|n| format!(" ({n} customers)")).unwrap_or_default();
@@ -159,6 +180,8 @@ fn run(cli: Cli, config: Config) -> Result<(), String> {
             }
             Ok(())
         }
+        Command::Backup { dir, label } => backup(&config, &dir, label),
+        Command::Restore { dir, wal_archive, until } => restore(&config, &dir, wal_archive, until),
         Command::Clients { command: ClientsCommand::Create { name, scopes, store } } => {
             let scopes: Vec<String> = scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_string).collect();
             let mut v = retail_crm::http::error::Violations::new();
@@ -194,6 +217,52 @@ fn run(cli: Cli, config: Config) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+fn backup(config: &Config, dir: &std::path::Path, label: Option<String>) -> Result<(), String> {
+    if config.database_url.is_some() {
+        return Err(server::EXTERNAL_DATABASE.into());
+    }
+    let now = retail_crm::clock::Clock::default().now();
+    let label = label.unwrap_or_else(|| format!("retail-crm {}", now.format("%Y-%m-%dT%H:%M:%SZ")));
+    retail_crm::db::embedded::backup::new_or_empty(dir).map_err(|e| e.to_string())?;
+    let (_url, cluster) = server::database_for_command(config)?;
+    let pg = cluster.as_ref().and_then(|c| c.cluster()).ok_or("no embedded cluster to back up")?;
+    let taken = pg.base_backup(dir, &label, Report::Stderr).map_err(|e| e.to_string())?;
+    let seconds = (taken.finished_at - taken.started_at).num_milliseconds() as f64 / 1000.0;
+    println!("backup:    {} ({})", dir.display(), taken.label);
+    println!("server:    PostgreSQL {}", taken.server_version);
+    println!("size:      {} bytes ({})", taken.bytes, indicatif::HumanBytes(taken.bytes));
+    println!("took:      {seconds:.1} s");
+    println!(
+        "verified:  {}",
+        if taken.verified { "yes (pg_verifybackup)" } else { "no: pg_verifybackup is not installed" }
+    );
+    Ok(())
+}
+
+fn restore(
+    config: &Config,
+    dir: &std::path::Path,
+    wal_archive: Option<PathBuf>,
+    until: Option<String>,
+) -> Result<(), String> {
+    use retail_crm::db::embedded::backup;
+    let _restoring = server::claim_for_restore(config)?;
+    let until = until.map(|u| backup::parse_until(&u, config.timezone)).transpose()?;
+    let recovery = wal_archive.map(|wal_archive| backup::Recovery { wal_archive, until });
+    let options = server::embedded_options(config)?;
+    let into = options.data_dir.clone();
+    let restored = backup::restore(dir, options, recovery, Report::Stderr).map_err(|e| e.to_string())?;
+    if let Some(d) = &restored.description {
+        println!("backup:    {} ({}, taken {} .. {})", dir.display(), d.label, d.started_at, d.finished_at);
+    }
+    println!("restored:  {} ({} bytes)", into.display(), restored.bytes);
+    if let Some(last) = &restored.last_replayed {
+        println!("replayed:  up to the transaction of {last}");
+    }
+    println!("took:      {:.1} s", restored.seconds);
+    Ok(())
 }
 
 fn print_summary(s: &import::Summary) {

@@ -23,15 +23,7 @@ pub fn database(config: &Config) -> Result<(String, Option<LocalPostgres>), Stri
     if let Some(url) = &config.database_url {
         return Ok((url.clone(), None));
     }
-    let data_dir = absolute(&config.data_dir)?;
-    let pg = LocalPostgres::start(LocalPostgresOptions {
-        data_dir: data_dir.join("pg"),
-        socket_dir: data_dir.join("run"),
-        port: 5432,
-        fast_unsafe: false,
-        max_connections: 200,
-    })
-    .map_err(|e| e.to_string())?;
+    let pg = LocalPostgres::start(embedded_options(config)?).map_err(|e| e.to_string())?;
     let mut conn = crate::db::connect(&pg.url("postgres"))?;
     let exists: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
         "EXISTS (SELECT 1 FROM pg_database WHERE datname = '{EMBEDDED_DATABASE}')"
@@ -42,6 +34,20 @@ pub fn database(config: &Config) -> Result<(String, Option<LocalPostgres>), Stri
         conn.batch_execute(&format!("CREATE DATABASE {EMBEDDED_DATABASE}")).map_err(|e| e.to_string())?;
     }
     Ok((pg.url(EMBEDDED_DATABASE), Some(pg)))
+}
+
+/// How `serve` and the commands run the embedded cluster of `CRM_DATA_DIR`.
+pub fn embedded_options(config: &Config) -> Result<LocalPostgresOptions, String> {
+    let data_dir = absolute(&config.data_dir)?;
+    Ok(LocalPostgresOptions {
+        data_dir: data_dir.join("pg"),
+        socket_dir: data_dir.join("run"),
+        port: 5432,
+        fast_unsafe: false,
+        max_connections: 200,
+        wal_archive_dir: config.wal_archive_dir.clone(),
+        settings: Vec::new(),
+    })
 }
 
 /// What a running `serve` holds in its data directory, so a command knows the cluster is in use.
@@ -75,6 +81,27 @@ pub struct CommandCluster {
     pg: Option<LocalPostgres>,
     config: Config,
 }
+
+impl CommandCluster {
+    pub fn cluster(&self) -> Option<&LocalPostgres> {
+        self.pg.as_ref()
+    }
+}
+
+/// `restore`'s hold on the data directory, taken as a `serve` takes it: refused while a serve
+/// runs there, and no serve starts on the cluster while it is being restored.
+pub fn claim_for_restore(config: &Config) -> Result<std::fs::File, String> {
+    if config.database_url.is_some() {
+        return Err(EXTERNAL_DATABASE.into());
+    }
+    claim_as_serve(config)?.ok_or_else(|| {
+        "a `serve` is running on this data directory (CRM_DATA_DIR): stop it before restoring into it".to_string()
+    })
+}
+
+/// Why `backup` and `restore` do nothing with `DATABASE_URL`.
+pub const EXTERNAL_DATABASE: &str = "backup and restore are for the embedded cluster; with DATABASE_URL, back up \
+     and restore that PostgreSQL with its own tooling (pg_basebackup, pg_dump, your provider's snapshots)";
 
 impl Drop for CommandCluster {
     fn drop(&mut self) {

@@ -4,14 +4,13 @@
 //! that emitted events (the demo seed), or rebuilt from scratch after orders arrived without any
 //! (COPY, a restore): `retail-crm rebuild-reports`.
 
-use std::time::Instant;
-
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use diesel::PgConnection;
 
 use super::summary;
 use crate::http::error::ApiResult;
+use crate::progress::Report;
 
 /// One table family and how long it took.
 #[derive(Debug, Clone)]
@@ -23,30 +22,46 @@ pub struct Step {
 }
 
 /// The followers brought to the end of the feed, then RFM scored as of today (its daily job may
-/// have run before the history existed).
-pub fn follow_all(conn: &mut PgConnection, now: DateTime<Utc>, tz: Tz) -> ApiResult<()> {
-    crate::customers::activity::follow(conn, tz)?;
-    summary::follow(conn, tz)?;
-    crate::orders::co_purchase::follow(conn)?;
-    score_rfm(conn, now, tz)?;
+/// have run before the history existed); each family a step of `report`.
+pub fn follow_all(conn: &mut PgConnection, now: DateTime<Utc>, tz: Tz, report: Report) -> ApiResult<()> {
+    let step = |name: &str| format!("bringing {name} up to date");
+    timed(report, step("customer activity"), conn, |c| crate::customers::activity::follow(c, tz).map(|_| None))?;
+    timed(report, step("sales summaries"), conn, |c| summary::follow(c, tz).map(|_| None))?;
+    timed(report, step("co-purchase"), conn, |c| crate::orders::co_purchase::follow(c).map(|_| None))?;
+    timed(report, "scoring RFM".into(), conn, |c| score_rfm(c, now, tz).map(Some))?;
     Ok(())
 }
 
 /// Every derived table emptied and recomputed from all orders and customers, each family in its
 /// own transaction with its follower moved to the end of the feed; RFM last, from the new activity.
-pub fn rebuild_all(conn: &mut PgConnection, now: DateTime<Utc>, tz: Tz) -> ApiResult<Vec<Step>> {
-    Ok(vec![
-        timed("customer activity", || crate::customers::activity::rebuild(conn, tz).map(|()| None))?,
-        timed("sales summaries", || summary::rebuild(conn, tz).map(|()| None))?,
-        timed("co-purchase", || crate::orders::co_purchase::rebuild(conn).map(|()| None))?,
-        timed("rfm", || score_rfm(conn, now, tz).map(Some))?,
-    ])
+pub fn rebuild_all(conn: &mut PgConnection, now: DateTime<Utc>, tz: Tz, report: Report) -> ApiResult<Vec<Step>> {
+    let families: [(&'static str, Family); 4] = [
+        ("customer activity", &|c, _| crate::customers::activity::rebuild(c, tz).map(|()| None)),
+        ("sales summaries", &|c, _| summary::rebuild(c, tz).map(|()| None)),
+        ("co-purchase", &|c, _| crate::orders::co_purchase::rebuild(c).map(|()| None)),
+        ("rfm", &|c, now| score_rfm(c, now, tz).map(Some)),
+    ];
+    let mut steps = Vec::new();
+    for (name, rebuild) in families {
+        let (seconds, rows) = timed(report, format!("rebuild-reports: {name}"), conn, |c| rebuild(c, now))?;
+        steps.push(Step { name, seconds, rows });
+    }
+    Ok(steps)
 }
 
-fn timed(name: &'static str, run: impl FnOnce() -> ApiResult<Option<i64>>) -> ApiResult<Step> {
-    let started = Instant::now();
-    let rows = run()?;
-    Ok(Step { name, seconds: started.elapsed().as_secs_f64(), rows })
+/// Rebuilds one table family; what it counted, if anything.
+type Family<'a> = &'a dyn Fn(&mut PgConnection, DateTime<Utc>) -> ApiResult<Option<i64>>;
+
+/// Runs one family as a step the operator sees; the seconds it took and what it counted.
+fn timed(
+    report: Report,
+    label: String,
+    conn: &mut PgConnection,
+    work: impl FnOnce(&mut PgConnection) -> ApiResult<Option<i64>>,
+) -> ApiResult<(f64, Option<i64>)> {
+    let step = report.step(label);
+    let rows = work(conn)?;
+    Ok((step.done(), rows))
 }
 
 fn score_rfm(conn: &mut PgConnection, now: DateTime<Utc>, tz: Tz) -> ApiResult<i64> {

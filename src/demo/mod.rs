@@ -31,6 +31,7 @@ use serde_json::json;
 
 use crate::config::Config;
 use crate::http::error::{ApiError, ApiResult};
+use crate::progress::{Report, Unit};
 use plan::Window;
 use write::Written;
 
@@ -154,6 +155,8 @@ fn write_unit(
 fn missing_units(conn: &mut PgConnection, seed: u64, customers: u32, w: &Window) -> Result<Vec<Pending>, String> {
     let mut missing = Vec::new();
     let indexes: Vec<u32> = (0..customers).collect();
+    let bar =
+        Report::Stderr.bar("seed-demo: looking for customers to write", Unit::Count("customers"), customers.into());
     for chunk in indexes.chunks(5000) {
         let phones: Vec<String> = chunk.iter().map(|i| people::phone(seed, *i)).collect();
         let seeded = store::seeded_phones(conn, &phones).map_err(fail)?;
@@ -168,16 +171,10 @@ fn missing_units(conn: &mut PgConnection, seed: u64, customers: u32, w: &Window)
                 Some(_) => {}
             }
         }
+        bar.inc(chunk.len() as u64);
     }
+    bar.finish();
     Ok(missing)
-}
-
-fn progress_bar(len: u64) -> indicatif::ProgressBar {
-    let bar = indicatif::ProgressBar::new(len);
-    let style = indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} customers  {per_sec}  ETA {eta}")
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
-    bar.set_style(style);
-    bar
 }
 
 /// Writes the missing units with `jobs` workers; the first error stops them all.
@@ -193,7 +190,7 @@ fn write_units(
     let stop = AtomicBool::new(false);
     let total = Mutex::new(Written::default());
     let first_error: Mutex<Option<String>> = Mutex::new(None);
-    let bar = progress_bar(missing.len() as u64);
+    let bar = Report::Stderr.bar("seed-demo: writing", Unit::Count("customers"), missing.len() as u64);
     std::thread::scope(|scope| {
         for _ in 0..jobs.max(1) {
             scope.spawn(|| {
@@ -215,7 +212,7 @@ fn write_units(
             });
         }
     });
-    bar.finish_and_clear();
+    bar.finish();
     if let Some(e) = first_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
@@ -230,6 +227,7 @@ pub fn run(url: &str, config: &Config, opts: &Options) -> Result<Outcome, String
     let today = now.with_timezone(&config.timezone).date_naive();
     let (window, before) = window(&mut conn, opts, config, today)?;
     let customers = opts.customers.max(before);
+    let preparing = Report::Stderr.step("seed-demo: preparing the chain (stores, staff, tiers, templates)");
     let (chain, made) = conn
         .transaction(|conn| {
             let (chain, made) = setup::ensure(conn, opts.customers, window.start())?;
@@ -239,6 +237,7 @@ pub fn run(url: &str, config: &Config, opts: &Options) -> Result<Outcome, String
             Ok::<_, ApiError>((chain, made))
         })
         .map_err(fail)?;
+    preparing.done();
 
     let started = Instant::now();
     let missing = missing_units(&mut conn, opts.seed, opts.customers, &window)?;
@@ -255,7 +254,8 @@ pub fn run(url: &str, config: &Config, opts: &Options) -> Result<Outcome, String
     // Segments, profiles, campaigns and reports read what the outbox followers keep: bring them up
     // to date and score RFM for today (the service's daily job may have run before the history
     // existed), then let the automations loose on a complete chain.
-    crate::analytics::derived::follow_all(&mut conn, clock.now(), config.timezone).map_err(fail)?;
+    crate::analytics::derived::follow_all(&mut conn, clock.now(), config.timezone, Report::Stderr).map_err(fail)?;
+    let activating = Report::Stderr.step("seed-demo: activating the automations");
     conn.transaction(|conn| {
         let activated = setup::activate_automations(conn, &chain.automations, clock.now())?;
         if made.any() || written.customers + written.leads > 0 || activated > 0 {
@@ -272,6 +272,10 @@ pub fn run(url: &str, config: &Config, opts: &Options) -> Result<Outcome, String
         Ok::<_, ApiError>(())
     })
     .map_err(fail)?;
+    activating.done();
+    let counting = Report::Stderr.step("seed-demo: counting what the database holds");
+    let counts = store::counts(&mut conn).map_err(fail)?;
+    counting.done();
     Ok(Outcome {
         seed: opts.seed,
         window,
@@ -280,7 +284,7 @@ pub fn run(url: &str, config: &Config, opts: &Options) -> Result<Outcome, String
         units_written: missing.len() as u32,
         units_found: opts.customers - missing.len() as u32,
         seconds,
-        counts: store::counts(&mut conn).map_err(fail)?,
+        counts,
         automations: store::campaign_statuses(&mut conn, &chain.automations).map_err(fail)?,
     })
 }

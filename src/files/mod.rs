@@ -1,6 +1,7 @@
 //! Files this program writes: an import's rejects, the data directory's generated secrets, the
-//! embedded cluster's access rules — and, in `csv_safe`, the CSV that the rejects and the reports
-//! are written as. Foundation: it knows no domain.
+//! embedded cluster's access rules, a backup's description and the files of a restored one — and,
+//! in `csv_safe`, the CSV that the rejects and the reports are written as. Foundation: it knows no
+//! domain.
 //!
 //! Every file is opened with `O_NOFOLLOW`. Whoever can write the directory a file goes into (a
 //! colleague sharing the folder an import file sits in; the database's own OS user inside its data
@@ -58,6 +59,15 @@ pub fn open_existing(path: &Path) -> Result<Option<File>, String> {
 /// Replaces `path`'s content with `contents` (created private when missing).
 pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), String> {
     create_private(path)?.write_all(contents).map_err(|e| failure(path, "write", e))
+}
+
+/// A copy of `from` at `to`, which must not exist yet — never written through a link, never over a
+/// file — with permissions `mode` (a restored cluster's files are private too); the bytes copied.
+pub fn copy_new(from: &Path, to: &Path, mode: u32) -> Result<u64, String> {
+    let mut source = no_follow().read(true).open(from).map_err(|e| failure(from, "read", e))?;
+    let mut target =
+        no_follow().write(true).create_new(true).mode(mode).open(to).map_err(|e| failure(to, "write", e))?;
+    std::io::copy(&mut source, &mut target).map_err(|e| format!("copying {} to {}: {e}", from.display(), to.display()))
 }
 
 /// A lock on `path` (created private when missing) held for as long as the returned file is open —
@@ -132,11 +142,12 @@ mod tests {
 
     type Use = fn(&Path) -> Result<(), String>;
 
-    const USES: [(&str, Use); 4] = [
+    const USES: [(&str, Use); 5] = [
         ("create_private", |p| create_private(p).map(drop)),
         ("open_existing", |p| open_existing(p).map(drop)),
         ("write_private", |p| write_private(p, b"new")),
         ("read_to_string", |p| read_to_string(p).map(drop)),
+        ("copy_new", |p| copy_new(&p.with_file_name("plain"), p, 0o600).map(drop)),
     ];
 
     #[test]
@@ -166,5 +177,9 @@ mod tests {
         assert_eq!(read_to_string(&place.path("missing")).unwrap(), None);
         assert!(open_existing(&place.path("missing")).unwrap().is_none());
         assert!(open_existing(&place.path("plain")).unwrap().is_some());
+        assert_eq!(copy_new(&place.path("plain"), &place.path("copy"), 0o600).unwrap(), 3);
+        assert_eq!(read_to_string(&place.path("copy")).unwrap().as_deref(), Some("new"));
+        let again = copy_new(&place.path("plain"), &place.path("copy"), 0o600).expect_err("never over a file");
+        assert!(again.contains("cannot write"), "{again}");
     }
 }

@@ -11,7 +11,6 @@
 
 pub mod customers;
 pub mod orders;
-mod progress;
 mod rejects;
 pub mod runs;
 mod source;
@@ -29,6 +28,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::http::auth::Principal;
 use crate::http::error::{ApiError, ApiResult};
+use crate::progress::{Report, Unit};
 use runs::{Counts, Run};
 use source::{Record, Source};
 
@@ -291,7 +291,9 @@ pub fn run(config: &Config, url: &str, options: Options) -> Result<Summary, Stri
         }
     };
     let follower = FollowAlong::start(url, tz)?;
-    let mut progress = progress::Progress::new(kind, source.size, run.next.byte(), run.counts.read);
+    let progress = Report::Stderr.bar(format!("import {kind}"), Unit::Bytes, source.size).starting_at(run.next.byte());
+    // This invocation's own speed: a resumed run does not count the rows an earlier one read.
+    let start_rows = run.counts.read;
     let mut ahead: Option<Record> = None;
     loop {
         let (batch, next) = read_batch(&mut source, &mut ahead, importer.as_ref(), options.batch_rows.max(1))?;
@@ -300,14 +302,19 @@ pub fn run(config: &Config, url: &str, options: Options) -> Result<Summary, Stri
         }
         run = commit_batch(&mut conn, importer.as_mut(), &run, &batch, next, &mut rejects, &clock, &options)
             .map_err(err)?;
-        progress.update(run.next.byte(), run.counts.read);
+        let rows = run.counts.read;
+        progress.set_with(run.next.byte(), |seconds| {
+            format!("{rows} rows, {:.0} rows/s", rows.saturating_sub(start_rows) as f64 / seconds.max(0.001))
+        });
     }
     // Segments read `customer_facts`, which follows the events this run wrote: bring it (and each
     // customer's order activity) up to date before saying the import is done.
+    let mut seconds = progress.finish();
+    let catching_up = Report::Stderr.step(format!("import {kind}: bringing segment facts and activity up to date"));
     follower.finish()?;
     crate::customers::activity::follow(&mut conn, tz).map_err(err)?;
+    seconds += catching_up.done();
     runs::finish(&mut conn, &identity, &run, &who, clock.now()).map_err(err)?;
-    let seconds = progress.finish();
     let rejects_file = if run.counts.rejected > 0 {
         Some(rejects.path().to_path_buf())
     } else {

@@ -151,6 +151,8 @@ fn a_killed_embedded_postgres_is_started_again_by_its_supervisor() {
         port: 5433,
         fast_unsafe: false,
         max_connections: 10,
+        wal_archive_dir: None,
+        settings: Vec::new(),
     })
     .expect("a cluster of its own");
     // Stopped and removed when this test process ends, whatever happens below.
@@ -215,34 +217,42 @@ fn a_killed_imports_claim_is_free_for_the_next_one_and_a_live_ones_is_not() {
     assert!(!lock(&mut next, &run).expect("the lock"), "a live run keeps its file");
 }
 
-/// Every command that starts the embedded cluster leaves no PostgreSQL behind; a cluster left by a
-/// killed command is adopted by the next one and stopped when it ends; a cluster a `serve` uses is
-/// left running for it.
+/// Every command that starts the embedded cluster (`backup` and `restore` too) leaves no PostgreSQL
+/// behind; a cluster left by a killed command is adopted by the next one and stopped when it ends;
+/// a cluster a `serve` uses is left running for it, and nothing is restored into it.
 #[test]
 fn commands_leave_no_embedded_postgres_behind_unless_a_serve_uses_it() {
-    use retail_crm::db::embedded::{LocalPostgres, LocalPostgresOptions};
+    use retail_crm::db::embedded::LocalPostgres;
     let dir = std::path::PathBuf::from(format!("/tmp/rcrm-cmd-{}", std::process::id()));
-    let migrate = || {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_retail-crm"))
-            .arg("migrate")
-            .env("CRM_DATA_DIR", &dir)
+    let command = |data: &std::path::Path, args: &[&std::ffi::OsStr]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_retail-crm"))
+            .args(args)
+            .env("CRM_DATA_DIR", data)
             .env("RUST_LOG", "warn")
             .env_remove("DATABASE_URL")
+            .env_remove("CRM_WAL_ARCHIVE_DIR")
             .output()
-            .expect("running retail-crm migrate");
+            .expect("running retail-crm")
+    };
+    let migrate = || {
+        let out = command(&dir, &["migrate".as_ref()]);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     };
-    let running = || dir.join("pg/postmaster.pid").exists();
+    let running_in = |data: &std::path::Path| data.join("pg/postmaster.pid").exists();
+    let running = || running_in(&dir);
     // The cluster of CRM_DATA_DIR, as `serve` and the commands start it.
-    let as_serve_starts_it = || LocalPostgresOptions {
-        data_dir: dir.join("pg"),
-        socket_dir: dir.join("run"),
-        port: 5432,
-        fast_unsafe: false,
-        max_connections: 200,
-    };
+    let config = retail_crm::config::Config { data_dir: dir.clone(), ..Default::default() };
+    let as_serve_starts_it = || retail_crm::server::embedded_options(&config).expect("the options");
     migrate();
     assert!(!running(), "a command stops the cluster it started");
+
+    let (backup, restored) = (dir.join("backup"), dir.join("restored"));
+    let out = command(&dir, &["backup".as_ref(), backup.as_os_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!running(), "backup stops the cluster it started");
+    let out = command(&restored, &["restore".as_ref(), backup.as_os_str()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!running_in(&restored), "restore stops the cluster it recovered");
 
     // As a killed command leaves it: running, with nobody to stop it.
     let left = LocalPostgres::start(as_serve_starts_it()).expect("the cluster");
@@ -257,6 +267,13 @@ fn commands_leave_no_embedded_postgres_behind_unless_a_serve_uses_it() {
     let serves = LocalPostgres::start(as_serve_starts_it()).expect("the cluster");
     migrate();
     assert!(running(), "a serve's cluster is left running");
+    let refused = command(&restored, &["restore".as_ref(), backup.as_os_str()]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && said.contains("already holds a cluster"), "{said}");
+    let refused = command(&dir, &["restore".as_ref(), backup.as_os_str()]);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && said.contains("a `serve` is running"), "{said}");
+    assert!(running(), "and keeps running");
     drop((serves, serving));
     assert!(!running());
     let _ = std::fs::remove_dir_all(&dir);

@@ -317,7 +317,7 @@ async fn a_file_with_an_unknown_column_or_without_identities_is_refused_before_a
 }
 
 /// Polls `ready` every 100 ms for up to two minutes (a cold cluster start on a busy machine).
-fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, mut ready: impl FnMut() -> bool) {
     for _ in 0..1200 {
         if ready() {
             return;

@@ -24,6 +24,7 @@ const FOUNDATION: &[&str] = &[
     "audit",
     "files",
     "lifecycle",
+    "progress",
 ];
 const DOMAINS: &[&str] = &[
     "stores",

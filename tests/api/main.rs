@@ -8,6 +8,7 @@ mod access;
 mod analytics;
 
 mod auth;
+mod backup;
 mod campaigns;
 mod checkout;
 mod conventions;

@@ -100,6 +100,8 @@ fn start_embedded() -> LocalPostgres {
         port: 5432,
         fast_unsafe: true,
         max_connections: 500,
+        wal_archive_dir: None,
+        settings: Vec::new(),
     })
     .unwrap_or_else(|e| panic!("starting the test PostgreSQL (or set TEST_DATABASE_URL): {e}"));
     pg.stop_when_process_exits(std::process::id(), Some(&dir))

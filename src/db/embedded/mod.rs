@@ -8,6 +8,7 @@
 //! user may connect (SPEC §3.1): the socket and its directory are mode 0700 and
 //! `pg_hba.conf` admits that user alone, by peer authentication.
 
+pub mod backup;
 pub mod supervise;
 use std::ffi::OsStr;
 use std::fs;
@@ -68,6 +69,12 @@ pub struct LocalPostgresOptions {
     /// Must cover the connection pools of everything sharing the cluster
     /// (e.g. many parallel tests).
     pub max_connections: u32,
+    /// `CRM_WAL_ARCHIVE_DIR`: every finished WAL segment is copied there, which with a base backup
+    /// allows a restore to any moment since (`backup`).
+    pub wal_archive_dir: Option<PathBuf>,
+    /// More server settings for this start only (a restore's recovery target), passed like the
+    /// others so nothing of them stays in the cluster's configuration.
+    pub settings: Vec<(String, String)>,
 }
 
 /// Handle to a running cluster; dropping it stops the server so a crashed or
@@ -133,9 +140,17 @@ impl LocalPostgres {
             .map(|v| v.trim().to_string())
             .unwrap_or_else(|_| "?".to_string());
 
+        if let Some(archive) = &opts.wal_archive_dir {
+            pg.prepare_archive_dir(archive)?;
+        }
         if pg.is_running()? {
             log::info!("PostgreSQL is already running on {}; adopting it", pg.data_dir.display());
             pg.adopted = true;
+            // The access rules just written may be newer than the running server's (replication
+            // for `backup` came later): have it read them.
+            let mut reload = pg.server_cmd("pg_ctl");
+            reload.arg("reload").arg("-D").arg(&pg.data_dir);
+            run_checked(reload, "reloading the access rules (pg_ctl reload)")?;
         } else {
             pg.pg_ctl_start(&opts)?;
         }
@@ -247,12 +262,7 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
     /// Prefers the tool next to initdb so client and server versions match,
     /// falling back to PATH for tools some packages put elsewhere.
     fn tool_path(&self, tool: &str) -> PathBuf {
-        let candidate = self.bin_dir.join(tool);
-        if is_executable(&candidate) {
-            candidate
-        } else {
-            PathBuf::from(tool)
-        }
+        tool_at(&self.bin_dir, tool)
     }
 
     /// Server tools refuse to run as root, so switch to the server user when
@@ -327,8 +337,10 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
         for os_user in std::iter::once(me.as_str()).chain(server_user) {
             ident.push_str(&format!("retail_crm {os_user} {SERVER_USER}\n"));
         }
+        // Replication is a database of its own to pg_hba: `backup` streams the base backup and its WAL.
         let hba = "# Written by retail-crm at every start (SPEC §3.1): no `trust`, no TCP.\n\
-                   local all all peer map=retail_crm\n";
+                   local all all peer map=retail_crm\n\
+                   local replication all peer map=retail_crm\n";
         for (name, text) in [("pg_hba.conf", hba), ("pg_ident.conf", ident.as_str())] {
             let path = self.data_dir.join(name);
             crate::files::write_private(&path, text.as_bytes()).map_err(EmbeddedError::Io)?;
@@ -422,6 +434,10 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
         server_opts.push_str(" -c shared_buffers=512MB -c max_wal_size=4GB -c checkpoint_timeout=15min");
         if opts.fast_unsafe {
             server_opts.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+        }
+        let archive = opts.wal_archive_dir.iter().flat_map(|dir| backup::archive_settings(dir));
+        for (name, value) in archive.chain(opts.settings.iter().cloned()) {
+            server_opts.push_str(&format!(" -c {}", shell_quote(OsStr::new(&format!("{name}={value}")))));
         }
         let timeout = SERVER_TIMEOUT.as_secs().to_string();
         let mut cmd = self.server_cmd("pg_ctl");
@@ -664,6 +680,16 @@ fn io_err(step: String, e: io::Error) -> EmbeddedError {
     EmbeddedError::Io(format!("{step}: {e}"))
 }
 
+/// `tool` in `bin_dir`, else as PATH finds it (see `tool_path`).
+fn tool_at(bin_dir: &Path, tool: &str) -> PathBuf {
+    let candidate = bin_dir.join(tool);
+    if is_executable(&candidate) {
+        candidate
+    } else {
+        PathBuf::from(tool)
+    }
+}
+
 fn is_executable(path: &Path) -> bool {
     fs::metadata(path).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0).unwrap_or(false)
 }
@@ -689,107 +715,4 @@ pub fn percent_encode(bytes: &[u8]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Removes the scratch directory even when an assertion fails.
-    struct RemoveOnDrop(PathBuf);
-
-    impl Drop for RemoveOnDrop {
-        fn drop(&mut self) {
-            let _ = fs::remove_dir_all(&self.0);
-        }
-    }
-
-    #[test]
-    fn percent_encodes_socket_dir() {
-        assert_eq!(percent_encode(b"/tmp/a b"), "%2Ftmp%2Fa%20b");
-        assert_eq!(percent_encode(b"app_test-1"), "app_test-1");
-    }
-
-    #[test]
-    fn starts_answers_and_stops() {
-        let nanos: u32 = rand::random();
-        // Short path: the socket path limit is only 107 bytes.
-        let root = PathBuf::from(format!("/tmp/pgemb-{}-{}", std::process::id(), nanos % 100_000));
-        let _ = fs::remove_dir_all(&root);
-        fs::create_dir_all(&root).unwrap_or_else(|e| panic!("creating {}: {e}", root.display()));
-        let _cleanup = RemoveOnDrop(root.clone());
-        let port = 20_000 + (nanos % 40_000) as u16;
-
-        let opts = LocalPostgresOptions {
-            data_dir: root.join("data"),
-            socket_dir: root.join("sock"),
-            port,
-            fast_unsafe: true,
-            max_connections: 20,
-        };
-        let mut pg = match LocalPostgres::start(opts.clone()) {
-            Ok(pg) => pg,
-            Err(EmbeddedError::BinariesNotFound) => {
-                eprintln!("skipping: no PostgreSQL server binaries on this machine");
-                return;
-            }
-            Err(e) => panic!("starting local PostgreSQL failed: {e}"),
-        };
-        // Safety net in case this test process dies before stop().
-        pg.stop_when_process_exits(std::process::id(), Some(&root)).unwrap_or_else(|e| panic!("watchdog: {e}"));
-
-        let expected_host = percent_encode(root.join("sock").as_os_str().as_bytes());
-        assert_eq!(pg.url("app"), format!("postgres://postgres@localhost/app?host={expected_host}&port={port}"));
-        assert!(pg.url("app").contains("?host=%2Ftmp%2Fpgemb-"));
-
-        let psql = if Path::new("/usr/bin/psql").exists() {
-            PathBuf::from("/usr/bin/psql")
-        } else {
-            find_bin_dir().map(|d| d.join("psql")).unwrap_or_else(|| PathBuf::from("psql"))
-        };
-        let select_one = || {
-            let out = Command::new(&psql)
-                .arg(pg.url("postgres"))
-                .arg("-Atc")
-                .arg("select 1")
-                .env("PGCONNECT_TIMEOUT", "10")
-                .stdin(Stdio::null())
-                .output()
-                .unwrap_or_else(|e| panic!("running {}: {e}", psql.display()));
-            assert!(out.status.success(), "psql failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
-            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "1");
-        };
-        select_one();
-
-        // A second handle adopts the running cluster; left running, it stops nothing.
-        let command = LocalPostgres::start(opts).unwrap_or_else(|e| panic!("adopting the running cluster: {e}"));
-        assert!(command.adopted);
-        command.leave_running();
-        select_one();
-
-        // SPEC §3.1: nobody else may connect — the socket and its directory are 0700 and
-        // pg_hba.conf trusts no one.
-        let mode = |p: &Path| fs::metadata(p).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
-        assert_eq!(mode(&pg.socket_path()), 0o700, "socket mode");
-        assert_eq!(mode(&root.join("sock")), 0o700, "socket directory mode");
-        let hba = fs::read_to_string(root.join("data").join("pg_hba.conf")).unwrap_or_default();
-        assert!(hba.lines().filter(|l| !l.starts_with('#')).all(|l| !l.contains("trust")), "{hba}");
-        if running_as_root().unwrap_or(false) {
-            // Another account on the host, even one that can reach the socket, is refused.
-            let _ = fs::set_permissions(&root, fs::Permissions::from_mode(0o755));
-            let out = Command::new("runuser")
-                .args(["-u", "nobody", "--"])
-                .arg(&psql)
-                .arg(pg.url("postgres"))
-                .arg("-Atc")
-                .arg("select 1")
-                .env("PGCONNECT_TIMEOUT", "10")
-                .current_dir("/")
-                .stdin(Stdio::null())
-                .output()
-                .unwrap_or_else(|e| panic!("running psql as nobody: {e}"));
-            assert!(!out.status.success(), "another OS user connected: {}", String::from_utf8_lossy(&out.stdout));
-        }
-
-        pg.stop().unwrap_or_else(|e| panic!("stopping: {e}"));
-        assert!(!pg.socket_path().exists(), "socket still present after stop");
-        pg.stop().unwrap_or_else(|e| panic!("second stop should be a no-op: {e}"));
-    }
-}
+mod tests;
