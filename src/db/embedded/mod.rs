@@ -49,6 +49,9 @@ pub enum EmbeddedError {
     /// since that output is the only useful diagnosis of a failed start.
     #[error("{0}")]
     Io(String),
+    /// The postmaster ended while we waited for it to accept connections.
+    #[error("PostgreSQL at {0} stopped while starting{1}")]
+    StoppedWhileStarting(String, String),
 }
 
 /// Everything that varies between a developer's persistent cluster and a
@@ -156,7 +159,17 @@ impl LocalPostgres {
         }
         // From here on the server is ours: an error below drops `pg`, stopping it.
         pg.running = true;
-        pg.wait_until_ready()?;
+        match pg.wait_until_ready() {
+            // Killed while we adopted it (the previous process was killed with it, say): start it
+            // — crash recovery — rather than wait for a server that is gone.
+            Err(EmbeddedError::StoppedWhileStarting(..)) if pg.adopted => {
+                log::warn!("the PostgreSQL being adopted has stopped; starting it (crash recovery)");
+                pg.adopted = false;
+                pg.pg_ctl_start(&opts)?;
+                pg.wait_until_ready()?;
+            }
+            other => other?,
+        }
 
         log::info!(
             "{} PostgreSQL {} (data {}) on socket {}",
@@ -482,6 +495,12 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
                 }
                 Err(e) => format!("could not run pg_isready: {e}"),
             };
+            if !self.is_running().unwrap_or(true) {
+                return Err(EmbeddedError::StoppedWhileStarting(
+                    self.data_dir.display().to_string(),
+                    self.log_tail_section(),
+                ));
+            }
             if Instant::now() >= deadline {
                 return Err(EmbeddedError::Io(format!(
                     "PostgreSQL at {} did not accept connections on {} within {} s ({last}){}",
