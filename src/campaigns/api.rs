@@ -480,9 +480,11 @@ async fn activate_campaign(
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let campaign = change_status(&auth, &state, id.into_inner(), Move::Activate).await?;
-    // A one-off campaign runs now, not at the scheduler's next minute.
+    // A one-off campaign runs now, not at the scheduler's next minute — once the runner can see
+    // it active (with an Idempotency-Key the activation commits with its answer, later).
     if campaign.kind == Kind::OneOff.as_str() {
-        state.campaign_wake.notify_one();
+        let wake = state.campaign_wake.clone();
+        crate::db::after_commit(move || wake.notify_one());
     }
     Ok(campaign_response(StatusCode::OK, campaign))
 }

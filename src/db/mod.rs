@@ -286,6 +286,25 @@ pub trait Carrier: Send + Sync {
     fn enter(&self, conn: &mut PgConnection) -> ApiResult<()>;
     /// Takes the transaction, open, after `work` succeeded.
     fn park(&self, open: PooledConn);
+    /// Keeps `then` to run once the parked transaction committed (dropped if it rolls back);
+    /// gives it back when no transaction is parked, so the caller runs it now.
+    fn defer(&self, then: Deferred) -> Option<Deferred>;
+}
+
+/// Something to do once what a request wrote is committed (wake a worker that will read it).
+pub type Deferred = Box<dyn FnOnce() + Send>;
+
+/// Runs `then` once this request's writes are committed: at once, or — when its transaction is
+/// carried to commit with the idempotent answer — after that commit, never if it rolls back.
+pub fn after_commit(then: impl FnOnce() + Send + 'static) {
+    let then: Deferred = Box::new(then);
+    let left = match CARRIER.try_with(|c| c.clone()) {
+        Ok(carrier) => carrier.defer(then),
+        Err(_) => Some(then),
+    };
+    if let Some(now) = left {
+        now();
+    }
 }
 
 tokio::task_local! {

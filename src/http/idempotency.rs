@@ -54,6 +54,7 @@ struct KeyClaim {
     taken: AtomicBool,
     parked: Mutex<Option<PooledConn>>,
     replay: Mutex<Option<Stored>>,
+    after_commit: Mutex<Vec<crate::db::Deferred>>,
 }
 
 impl Carrier for KeyClaim {
@@ -83,6 +84,17 @@ impl Carrier for KeyClaim {
             *parked = Some(open);
         }
     }
+
+    fn defer(&self, then: crate::db::Deferred) -> Option<crate::db::Deferred> {
+        let open = self.parked.lock().is_ok_and(|p| p.is_some());
+        match self.after_commit.lock() {
+            Ok(mut waiting) if open => {
+                waiting.push(then);
+                None
+            }
+            _ => Some(then),
+        }
+    }
 }
 
 impl KeyClaim {
@@ -92,6 +104,14 @@ impl KeyClaim {
 
     fn take_replay(&self) -> Option<Stored> {
         self.replay.lock().ok().and_then(|mut r| r.take())
+    }
+
+    /// What waited for the commit (`db::after_commit`), to run now that it happened.
+    fn run_after_commit(&self) {
+        let waiting = self.after_commit.lock().map(|mut w| std::mem::take(&mut *w)).unwrap_or_default();
+        for then in waiting {
+            then();
+        }
     }
 }
 
@@ -202,6 +222,7 @@ pub async fn idempotency(
         taken: AtomicBool::new(false),
         parked: Mutex::new(None),
         replay: Mutex::new(None),
+        after_commit: Mutex::new(Vec::new()),
     });
     let carrier: Arc<dyn Carrier> = claim.clone();
     let res = CARRIER.scope(carrier, next.call(req)).await;
@@ -242,6 +263,9 @@ pub async fn idempotency(
                 log::warn!("the idempotent answer and its effect did not commit: {e}");
                 let unavailable = ApiError::Unavailable { retry_after_seconds: 1 };
                 return Ok(ServiceResponse::new(http_req, unavailable.error_response()));
+            }
+            if keep {
+                claim.run_after_commit();
             }
         }
         // Nothing was written in a carried transaction (a validation error, a read): the answer

@@ -349,3 +349,50 @@ async fn a_locked_profile_does_not_block_rows_that_refer_to_it() {
     assert!(waited.is_err(), "another writer of the profile still waits for it");
     holder.batch_execute("ROLLBACK").expect("released");
 }
+
+/// A one-off campaign activated with an `Idempotency-Key` commits with its answer, after the
+/// handler: the runner is woken only then, so it finds the campaign active (woken earlier, it found
+/// it still a draft and the campaign waited for the next minute's sweep).
+#[actix_web::test]
+async fn the_campaign_runner_is_woken_once_the_activation_is_committed() {
+    let app = TestApp::new().await;
+    let admin = app.admin_token();
+    let everyone =
+        crate::campaigns::segment(&app, json!({"field": "consent.marketing_sms", "op": "eq", "value": true})).await;
+    let body = json!({"name": "群发", "kind": "one_off", "audience": {"segment_id": everyone},
+                      "actions": [{"type": "send_message", "channel": "sms", "template": "{{name}}，您好"}]});
+    let res = app.post("/v1/campaigns").token(&admin).json(&body).send().await;
+    res.assert_status(201);
+    let id = res.uuid("id");
+    // Storing the answer takes a second, so a runner woken before the commit would see the draft.
+    app.conn()
+        .batch_execute(
+            "CREATE FUNCTION slow_answer() RETURNS trigger LANGUAGE plpgsql AS
+                 $$ BEGIN PERFORM pg_sleep(1); RETURN NEW; END $$;
+             CREATE TRIGGER slow_answer BEFORE INSERT ON idempotency_keys
+                 FOR EACH ROW WHEN (NEW.key = 'activate-1') EXECUTE FUNCTION slow_answer();",
+        )
+        .expect("the slow answer");
+    // What the runner sees when it is woken, read on a connection of its own.
+    let seen = {
+        let (wake, url) = (app.state.campaign_wake.clone(), app.db_url.clone());
+        actix_web::rt::spawn(async move {
+            wake.notified().await;
+            actix_web::web::block(move || {
+                use retail_crm::schema::campaigns as c;
+                let mut conn = PgConnection::establish(&url).expect("the runner's connection");
+                c::table.find(id).select(c::status).first::<String>(&mut conn).expect("the campaign")
+            })
+            .await
+            .expect("the read")
+        })
+    };
+    let res = app
+        .post(&format!("/v1/campaigns/{id}/activate"))
+        .token(&admin)
+        .header("idempotency-key", "activate-1")
+        .send()
+        .await;
+    res.assert_status(200);
+    assert_eq!(seen.await.expect("woken"), "active");
+}
