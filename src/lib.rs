@@ -11,6 +11,7 @@ pub mod customer_flows;
 pub mod customers;
 pub mod db;
 pub mod demo;
+pub mod error;
 pub mod events;
 pub mod files;
 pub mod http;

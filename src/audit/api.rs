@@ -3,8 +3,8 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{list, AuditEntry, AuditFilter};
+use crate::error::ApiResult;
 use crate::http::auth::{Admin, Auth};
-use crate::http::error::ApiResult;
 use crate::http::pagination::{Page, PageParams};
 use crate::AppState;
 

@@ -9,8 +9,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::store::{self, Message, Settings};
+use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite};
-use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::{etag, if_match};
 use crate::AppState;
 

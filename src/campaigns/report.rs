@@ -18,8 +18,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::rules;
+use crate::error::{ApiResult, Problem};
 use crate::http::auth::{Auth, CampaignsRead};
-use crate::http::error::{ApiResult, Problem};
 use crate::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use crate::customers::service::{self, ErasureContext};
 use crate::customers::store::{self, Customer};
+use crate::error::{ApiResult, Problem};
 use crate::http::auth::{Auth, CustomersPii};
-use crate::http::error::{ApiResult, Problem};
 use crate::AppState;
 
 /// A domain's part of an erasure: removes or blanks what it holds about the person, returns how

@@ -18,7 +18,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 use crate::schema::events;
 
 pub use types::{EventData, EVENT_TYPES};

@@ -11,9 +11,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::error::{ApiError, ApiResult};
 use super::middleware::RequestId;
 use crate::clock::Clock;
+use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 
 pub const ALL_SCOPES: &[&str] = &[

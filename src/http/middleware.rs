@@ -11,7 +11,7 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 use tracing::Instrument;
 
-use crate::http::error::ApiError;
+use crate::error::ApiError;
 use crate::AppState;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";

@@ -1,8 +1,7 @@
-//! The API's conventions, built once: errors, auth and access, limits, pagination, idempotency, ETags,
-//! request ids, generated credentials.
+//! The API's conventions, built once: auth and access, limits, pagination, idempotency, ETags,
+//! request ids, generated credentials. Its errors are `crate::error`'s.
 
 pub mod auth;
-pub mod error;
 pub mod idempotency;
 pub mod json;
 pub mod limits;
@@ -18,7 +17,7 @@ use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError};
 
 /// JSON bodies: size-limited, `application/json` only, and every decoding failure as a problem.
 pub fn json_config(limit: usize) -> web::JsonConfig {

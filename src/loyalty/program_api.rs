@@ -8,8 +8,8 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
 use super::program::{self, ProgramChanges, ProgramRow};
+use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Admin, Auth, LoyaltyRead};
-use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::{etag, if_match};
 use crate::AppState;
 

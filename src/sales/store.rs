@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::customers::service::{self as customers, CustomerRef};
-use crate::http::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::loyalty::ledger::{Account, SalePoints};
 use crate::loyalty::rules::Lot;
 use crate::memberships::store::Membership;

@@ -9,8 +9,8 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::super::store::{self, Tier, TierChanges};
+use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Admin, Auth, LoyaltyRead};
-use crate::http::error::{ApiResult, Problem, Violations};
 use crate::http::if_match;
 use crate::AppState;
 

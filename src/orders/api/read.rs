@@ -6,8 +6,8 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::OrderView;
+use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, OrdersRead};
-use crate::http::error::{ApiResult, Problem, Violations};
 use crate::http::pagination::{Page, PageParams};
 use crate::orders::store::{self, OrderCursor, OrderFilter};
 use crate::AppState;

@@ -8,8 +8,8 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::error::{ApiResult, Problem};
 use crate::http::auth::{Auth, OrdersRead};
-use crate::http::error::{ApiResult, Problem};
 use crate::orders::store::{self, Refund};
 use crate::AppState;
 

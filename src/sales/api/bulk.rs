@@ -10,9 +10,9 @@ use utoipa::ToSchema;
 
 use super::refunds::{ChannelOrder, ChannelRefundInput};
 use super::{Answer, OrderInput, Poster};
+use crate::error::NotFinal;
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::auth::{Auth, OrdersWrite, Principal};
-use crate::http::error::{ApiError, ApiResult, Problem};
-use crate::http::idempotency::NotFinal;
 use crate::http::json::from_object;
 use crate::orders::api::{OrderView, RefundView};
 use crate::sales::refund::NewRefund;

@@ -9,8 +9,8 @@ use uuid::Uuid;
 
 use super::{customer_ref, validate_coupon_codes, validate_lines, LineInput};
 use crate::customers::model::IdentityInput;
+use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, OrdersWrite};
-use crate::http::error::{ApiResult, Problem, Violations};
 use crate::reservations::service as reservations;
 use crate::reservations::store::{self, Reservation};
 use crate::sales::quote::{self as service, Quote, QuoteRequest, TierProgress};
