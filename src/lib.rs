@@ -66,10 +66,6 @@ pub struct AppState {
     pub limits: Limits,
     pub metrics: Metrics,
     pub clock: clock::Clock,
-    /// Program and tiers as sales price with them, re-read when their version moves.
-    pub catalogue: std::sync::Arc<loyalty::program::CatalogueCache>,
-    /// Wakes this instance's campaign runner (a one-off campaign runs as soon as it is activated).
-    pub campaign_wake: std::sync::Arc<tokio::sync::Notify>,
     /// This application's requests, counted so a stop can let them finish (SPEC §16).
     pub drain: lifecycle::Drain,
 }
@@ -86,8 +82,6 @@ impl AppState {
             revocations: RevocationList::default(),
             metrics: Metrics::new().map_err(|e| e.to_string())?,
             clock,
-            catalogue: Default::default(),
-            campaign_wake: Default::default(),
             drain: Default::default(),
         })
     }
@@ -95,6 +89,22 @@ impl AppState {
     /// The business day it is now, in `CRM_TIMEZONE`.
     pub fn today(&self) -> chrono::NaiveDate {
         self.clock.now().with_timezone(&self.config.timezone).date_naive()
+    }
+}
+
+/// The domains' runtime that lives as long as the service, beside the foundation's `AppState`:
+/// `app()` registers each piece as its own `web::Data`, and the handlers that need one take it.
+#[derive(Clone)]
+pub struct Runtime {
+    /// Program and tiers as sales price with them, re-read when their version moves.
+    pub catalogue: web::Data<loyalty::program::CatalogueCache>,
+    /// Wakes this instance's campaign runner (a one-off campaign runs as soon as it is activated).
+    pub campaign_wake: web::Data<campaigns::Wake>,
+}
+
+impl Default for Runtime {
+    fn default() -> Runtime {
+        Runtime { catalogue: web::Data::new(Default::default()), campaign_wake: web::Data::new(Default::default()) }
     }
 }
 
@@ -135,6 +145,7 @@ pub fn openapi_document() -> &'static serde_json::Value {
 
 pub fn app(
     state: web::Data<AppState>,
+    runtime: Runtime,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -148,6 +159,8 @@ pub fn app(
     let doc = openapi_document();
     App::new()
         .app_data(state)
+        .app_data(runtime.catalogue)
+        .app_data(runtime.campaign_wake)
         .app_data(http::json_config(body_limit))
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(http::path_config())

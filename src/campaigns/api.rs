@@ -477,12 +477,13 @@ async fn change_status(auth: &Auth<CampaignsWrite>, state: &AppState, id: Uuid, 
 async fn activate_campaign(
     auth: Auth<CampaignsWrite>,
     state: web::Data<AppState>,
+    wake: web::Data<super::Wake>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let campaign = change_status(&auth, &state, id.into_inner(), Move::Activate).await?;
     // A one-off campaign runs now, not at the scheduler's next minute.
     if campaign.kind == Kind::OneOff.as_str() {
-        state.campaign_wake.notify_one();
+        wake.notify_one();
     }
     Ok(campaign_response(StatusCode::OK, campaign))
 }

@@ -187,7 +187,7 @@ pub fn spawn_campaign_runner(
     pool: PgPool,
     clock: crate::clock::Clock,
     tz: Tz,
-    wake: std::sync::Arc<tokio::sync::Notify>,
+    wake: actix_web::web::Data<crate::campaigns::Wake>,
     metrics: JobMetrics,
 ) {
     actix_web::rt::spawn(async move {

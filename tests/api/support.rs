@@ -200,7 +200,9 @@ impl TestAppBuilder {
         config.pool_size = self.pool_size;
         let state =
             web::Data::new(AppState::new(pool, config, JWT_SECRET).unwrap_or_else(|e| panic!("app state: {e}")));
-        let service = Rc::new(actix_web::test::init_service(retail_crm::app(state.clone())).await);
+        let service = Rc::new(
+            actix_web::test::init_service(retail_crm::app(state.clone(), retail_crm::Runtime::default())).await,
+        );
         let call: Rc<CallFn> = Rc::new(move |req| {
             let fut = service.call(req);
             Box::pin(async move {
