@@ -34,6 +34,7 @@ pub mod sales;
 pub mod segments;
 pub mod server;
 pub mod staff;
+pub mod state;
 pub mod stores;
 pub mod tickets;
 pub mod webhooks;
@@ -49,48 +50,7 @@ use actix_web::{web, App};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
-use config::Config;
-use db::PgPool;
-use http::auth::{RevocationList, TokenKeys};
-use http::limits::Limits;
-use metrics::Metrics;
-
-/// Everything a request handler may need, shared across workers.
-pub struct AppState {
-    pub pool: PgPool,
-    /// Where reports read: a read replica's pool (`DATABASE_READ_URL`), else the primary's.
-    pub reports_pool: PgPool,
-    pub config: Config,
-    pub tokens: TokenKeys,
-    pub revocations: RevocationList,
-    pub limits: Limits,
-    pub metrics: Metrics,
-    pub clock: clock::Clock,
-    /// This application's requests, counted so a stop can let them finish (SPEC §16).
-    pub drain: lifecycle::Drain,
-}
-
-impl AppState {
-    pub fn new(pool: PgPool, config: Config, jwt_secret: &[u8]) -> Result<AppState, String> {
-        let clock = clock::Clock::default();
-        Ok(AppState {
-            reports_pool: pool.clone(),
-            pool,
-            tokens: TokenKeys::new(jwt_secret, config.token_ttl_seconds, clock.clone()),
-            limits: Limits::new(config.rate_limit_rps, config.token_rate_per_address, clock.clone()),
-            config,
-            revocations: RevocationList::default(),
-            metrics: Metrics::new().map_err(|e| e.to_string())?,
-            clock,
-            drain: Default::default(),
-        })
-    }
-
-    /// The business day it is now, in `CRM_TIMEZONE`.
-    pub fn today(&self) -> chrono::NaiveDate {
-        self.clock.now().with_timezone(&self.config.timezone).date_naive()
-    }
-}
+use state::AppState;
 
 /// The domains' runtime that lives as long as the service, beside the foundation's `AppState`:
 /// `app()` registers each piece as its own `web::Data`, and the handlers that need one take it.

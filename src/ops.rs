@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::error::ApiResult;
 use crate::metrics::{DatabaseReading, PoolReading};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))

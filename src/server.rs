@@ -14,7 +14,7 @@ use crate::db::embedded::{LocalPostgres, LocalPostgresOptions};
 use crate::files;
 use crate::http::auth::Revocation;
 use crate::http::secrets;
-use crate::AppState;
+use crate::state::AppState;
 
 pub const EMBEDDED_DATABASE: &str = "retail_crm";
 

@@ -6,7 +6,7 @@ use super::{list, AuditEntry, AuditFilter};
 use crate::error::ApiResult;
 use crate::http::auth::{Admin, Auth};
 use crate::http::pagination::{Page, PageParams};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_audit_log);

@@ -11,7 +11,7 @@ use crate::http::auth::{Admin, Auth, LoginCandidate, Revocation, ALL_SCOPES};
 use crate::http::idempotency::RedactOnReplay;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::secrets;
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(issue_token)

@@ -18,7 +18,7 @@ use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite, Principal};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::{if_match, versioned};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_campaign)

@@ -17,7 +17,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite};
 use crate::http::pagination::{Page, PageParams};
 use crate::schema::message_categories as mc;
-use crate::AppState;
+use crate::state::AppState;
 
 /// The catalogue holds at most this many names: a message names three.
 pub const MAX_CATEGORIES: i64 = 2000;

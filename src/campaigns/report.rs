@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::rules;
 use crate::error::{ApiResult, Problem};
 use crate::http::auth::{Auth, CampaignsRead};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(campaign_report);

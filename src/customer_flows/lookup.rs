@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::auth::{Auth, CustomersRead};
 use crate::loyalty::api::EXPIRING_WINDOW_DAYS;
 use crate::loyalty::rules::summarize;
-use crate::AppState;
+use crate::state::AppState;
 
 /// At most this many coupons, soonest expiry first: a till screen, not the customer's coupon list.
 const LOOKUP_COUPONS: i64 = 50;

@@ -5,7 +5,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::{feed, next_cursor, Event, EVENT_TYPES};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::auth::{Auth, EventsRead};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_events);

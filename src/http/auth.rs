@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::middleware::RequestId;
 use crate::clock::Clock;
 use crate::error::{ApiError, ApiResult};
-use crate::AppState;
+use crate::state::AppState;
 
 pub const ALL_SCOPES: &[&str] = &[
     "customers:read",

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use crate::db::{Carrier, PooledConn, CARRIER};
 use crate::error::{ApiError, ApiResult, NotFinal};
 use crate::schema::idempotency_keys as ik;
-use crate::AppState;
+use crate::state::AppState;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";

@@ -12,7 +12,7 @@ use actix_web::{web, HttpMessage};
 use tracing::Instrument;
 
 use crate::error::ApiError;
-use crate::AppState;
+use crate::state::AppState;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 

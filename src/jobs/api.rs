@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{job_outcome, run, sweep_outcome, JobReport, JOBS, SWEEPS};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{Admin, Auth};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(run_job).service(run_sweep);

@@ -20,7 +20,7 @@ use crate::http::auth::{Admin, Auth, LoyaltyRead, LoyaltyWrite};
 use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(get_points)

@@ -15,7 +15,7 @@ use crate::customers::store::{self as customers, Tag};
 use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CustomersRead, CustomersWrite};
 use crate::http::pagination::{Page, PageParams};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_tags).service(create_tag).service(delete_tag).service(evaluate_tag);

@@ -13,7 +13,7 @@ use crate::http::auth::{Admin, Auth, Principal, StaffRead};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
 use crate::http::{etag, if_match};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_staff).service(list_staff).service(get_staff).service(update_staff);

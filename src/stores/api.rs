@@ -12,7 +12,7 @@ use crate::http::auth::{Admin, AnyScope, Auth, Principal};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::{double_option, trimmed};
 use crate::http::{etag, if_match};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_store).service(list_stores).service(get_store).service(update_store);

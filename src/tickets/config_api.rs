@@ -18,7 +18,7 @@ use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
 use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
-use crate::AppState;
+use crate::state::AppState;
 
 /// A week of minutes times 52: targets beyond a year make no sense.
 const MAX_TARGET_MINUTES: i32 = 525_600;

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 /// domain may use a domain to its left); use cases compose domains; the top wires everything.
 const FOUNDATION: &[&str] = &[
     "schema",
+    "error",
     "clock",
     "config",
     "money",
@@ -25,6 +26,7 @@ const FOUNDATION: &[&str] = &[
     "files",
     "lifecycle",
     "progress",
+    "state",
 ];
 const DOMAINS: &[&str] = &[
     "stores",
@@ -44,9 +46,9 @@ const DOMAINS: &[&str] = &[
     "analytics",
 ];
 const USE_CASES: &[&str] = &["customer_flows", "sales"];
-const TOP: &[&str] = &["jobs", "import", "openapi", "ops", "server", "demo", "app", "api_routes", "openapi_document"];
+const TOP: &[&str] = &["jobs", "import", "openapi", "ops", "server", "demo", "app", "api_routes", "openapi_document", "Runtime"];
 /// Items of the crate root every layer may name: the shared state handlers receive.
-const SHARED: &[&str] = &["AppState", "event_time_sql"];
+const SHARED: &[&str] = &[];
 
 fn level(module: &str) -> Option<usize> {
     if FOUNDATION.contains(&module) {

@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use retail_crm::config::Config;
 use retail_crm::db::embedded::{LocalPostgres, LocalPostgresOptions};
-use retail_crm::AppState;
+use retail_crm::state::AppState;
 
 /// The key every `TestApp` signs its tokens with.
 pub const JWT_SECRET: &[u8] = b"integration-tests-jwt-secret-0123456789abcdef";

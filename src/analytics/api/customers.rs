@@ -14,7 +14,7 @@ use crate::analytics::{rules, store};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{AnalyticsRead, Auth};
 use crate::http::pagination::{Page, PageParams};
-use crate::AppState;
+use crate::state::AppState;
 
 /// The longest category name a report takes.
 const CATEGORY_MAX: usize = 100;

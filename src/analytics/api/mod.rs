@@ -13,7 +13,7 @@ use super::rules;
 use super::store::{self, GroupBy, STORE_CHANNELS};
 use crate::error::ApiResult;
 use crate::http::auth::{AnalyticsRead, Auth};
-use crate::AppState;
+use crate::state::AppState;
 
 mod customers;
 

@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Admin, Auth, CustomersWrite, LoyaltyRead};
 use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
-use crate::AppState;
+use crate::state::AppState;
 
 mod tiers;
 

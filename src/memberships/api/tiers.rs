@@ -12,7 +12,7 @@ use super::super::store::{self, Tier, TierChanges};
 use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Admin, Auth, LoyaltyRead};
 use crate::http::if_match;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Highest rank a tier may have.
 pub const MAX_RANK: i32 = 1000;

@@ -10,7 +10,7 @@ use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, OrdersRead};
 use crate::http::pagination::{Page, PageParams};
 use crate::orders::store::{self, OrderCursor, OrderFilter};
-use crate::AppState;
+use crate::state::AppState;
 
 /// Read an order (a store-bound principal: its own store's only; another store's is 404).
 #[utoipa::path(

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::error::{ApiResult, Problem};
 use crate::http::auth::{Auth, OrdersRead};
 use crate::orders::store::{self, Refund};
-use crate::AppState;
+use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d61", "order_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e",

@@ -17,7 +17,7 @@ use crate::http::json::from_object;
 use crate::loyalty::program::CatalogueCache;
 use crate::orders::api::{OrderView, RefundView};
 use crate::sales::refund::NewRefund;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Rows per call: a call holds one pooled connection while its rows run one after another. A row
 /// costs the client a request of its rate limit, a client runs at most two bulk calls at once, and

@@ -15,7 +15,7 @@ use crate::loyalty::program::CatalogueCache;
 use crate::reservations::service as reservations;
 use crate::reservations::store::{self, Reservation};
 use crate::sales::quote::{self as service, Quote, QuoteRequest, TierProgress};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(quote).service(get_reservation).service(release_reservation);

@@ -20,7 +20,7 @@ use crate::http::auth::{Auth, OrdersWrite, Principal, StoreScope};
 use crate::loyalty::program::CatalogueCache;
 use crate::orders::api::{OrderView, RefundView};
 use crate::orders::rules::BasketLine;
-use crate::AppState;
+use crate::state::AppState;
 
 mod bulk;
 mod checkout;

@@ -13,7 +13,7 @@ use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, OrdersWrite, Principal};
 use crate::orders::api::RefundView;
 use crate::sales::refund::{NewRefund, RefundLine};
-use crate::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
