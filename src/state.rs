@@ -5,8 +5,8 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::PgPool;
-use crate::http::auth::{RevocationList, TokenKeys};
 use crate::http::limits::Limits;
+use crate::http::tokens::{RevocationList, TokenKeys};
 use crate::lifecycle::Drain;
 use crate::metrics::Metrics;
 

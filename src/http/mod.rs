@@ -11,6 +11,7 @@ pub mod pagination;
 pub mod patch;
 pub mod proxies;
 pub mod secrets;
+pub mod tokens;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::{header, Method};
@@ -18,6 +19,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
 use crate::error::{ApiError, FieldError};
+
+/// The request's id: the caller's `X-Request-Id` when it is sane, otherwise a fresh UUID. Set by
+/// `middleware::observe`, read by whoever logs about the request.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
 
 /// JSON bodies: size-limited, `application/json` only, and every decoding failure as a problem.
 pub fn json_config(limit: usize) -> web::JsonConfig {
