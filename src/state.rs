@@ -5,10 +5,10 @@
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::db::PgPool;
-use crate::http::limits::Limits;
-use crate::http::tokens::{RevocationList, TokenKeys};
 use crate::lifecycle::Drain;
+use crate::limits::Limits;
 use crate::metrics::Metrics;
+use crate::tokens::{RevocationList, TokenKeys};
 
 /// Everything a request handler may need, shared across workers.
 pub struct AppState {

@@ -1,5 +1,5 @@
 //! Scopes, principals and their store scope, and the extractor that enforces an endpoint's scope
-//! (the tokens themselves are `http::tokens`').
+//! (the tokens themselves are `crate::tokens`').
 
 use std::future::{ready, Ready};
 use std::marker::PhantomData;
@@ -8,10 +8,10 @@ use actix_web::{dev::Payload, http::header, web, FromRequest, HttpMessage, HttpR
 use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
-use crate::http::tokens::invalid_token;
-pub use crate::http::tokens::{Claims, Revocation, RevocationList, TokenKeys};
 use crate::http::RequestId;
 use crate::state::AppState;
+use crate::tokens::invalid_token;
+pub use crate::tokens::{Claims, Revocation, RevocationList, TokenKeys};
 
 pub const ALL_SCOPES: &[&str] = &[
     "customers:read",

@@ -4,14 +4,11 @@
 pub mod auth;
 pub mod idempotency;
 pub mod json;
-pub mod limits;
 pub use json::Json;
 pub mod middleware;
 pub mod pagination;
 pub mod patch;
-pub mod proxies;
 pub mod secrets;
-pub mod tokens;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::{header, Method};

@@ -73,7 +73,7 @@ impl TokenKeys {
     }
 }
 
-pub(super) fn invalid_token() -> ApiError {
+pub(crate) fn invalid_token() -> ApiError {
     ApiError::Unauthorized("the bearer token is missing, invalid or expired".into())
 }
 
