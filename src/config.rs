@@ -37,7 +37,7 @@ pub struct Config {
     /// Token requests per second from one source address (0 = unlimited).
     pub token_rate_per_address: u32,
     /// `CRM_TRUSTED_PROXIES`: load balancers whose `X-Forwarded-For` names the caller.
-    pub trusted_proxies: crate::http::proxies::TrustedProxies,
+    pub trusted_proxies: crate::proxies::TrustedProxies,
     /// `CRM_WEBHOOK_ALLOW_PRIVATE`: webhook receivers may be on loopback, private or link-local
     /// addresses (tests, on-premise receivers). Off: such URLs are refused when saved and when
     /// a delivery connects.
@@ -177,7 +177,7 @@ impl Config {
             token_rate_per_address: parse_number(&non_empty, "CRM_TOKEN_RATE_PER_ADDRESS", 0, 1_000_000)?
                 .unwrap_or(defaults.token_rate_per_address),
             trusted_proxies: match non_empty("CRM_TRUSTED_PROXIES") {
-                Some(list) => crate::http::proxies::TrustedProxies::parse(&list)
+                Some(list) => crate::proxies::TrustedProxies::parse(&list)
                     .map_err(|message| ConfigError { var: "CRM_TRUSTED_PROXIES", message })?,
                 None => defaults.trusted_proxies,
             },

@@ -11,6 +11,7 @@ pub mod customer_flows;
 pub mod customers;
 pub mod db;
 pub mod demo;
+pub mod error;
 pub mod events;
 pub mod files;
 pub mod http;
@@ -18,6 +19,7 @@ pub mod import;
 pub mod jobs;
 pub mod leads;
 pub mod lifecycle;
+pub mod limits;
 pub mod logging;
 pub mod loyalty;
 pub mod memberships;
@@ -28,13 +30,16 @@ pub mod ops;
 pub mod orders;
 pub mod phone;
 pub mod progress;
+pub mod proxies;
 pub mod reservations;
 pub mod sales;
 pub mod segments;
 pub mod server;
 pub mod staff;
+pub mod state;
 pub mod stores;
 pub mod tickets;
+pub mod tokens;
 pub mod webhooks;
 #[rustfmt::skip]
 pub mod schema;
@@ -48,52 +53,21 @@ use actix_web::{web, App};
 use utoipa::OpenApi;
 use utoipa_actix_web::AppExt;
 
-use config::Config;
-use db::PgPool;
-use http::auth::{RevocationList, TokenKeys};
-use http::limits::Limits;
-use metrics::Metrics;
+use state::AppState;
 
-/// Everything a request handler may need, shared across workers.
-pub struct AppState {
-    pub pool: PgPool,
-    /// Where reports read: a read replica's pool (`DATABASE_READ_URL`), else the primary's.
-    pub reports_pool: PgPool,
-    pub config: Config,
-    pub tokens: TokenKeys,
-    pub revocations: RevocationList,
-    pub limits: Limits,
-    pub metrics: Metrics,
-    pub clock: clock::Clock,
+/// The domains' runtime that lives as long as the service, beside the foundation's `AppState`:
+/// `app()` registers each piece as its own `web::Data`, and the handlers that need one take it.
+#[derive(Clone)]
+pub struct Runtime {
     /// Program and tiers as sales price with them, re-read when their version moves.
-    pub catalogue: std::sync::Arc<loyalty::program::CatalogueCache>,
+    pub catalogue: web::Data<loyalty::program::CatalogueCache>,
     /// Wakes this instance's campaign runner (a one-off campaign runs as soon as it is activated).
-    pub campaign_wake: std::sync::Arc<tokio::sync::Notify>,
-    /// This application's requests, counted so a stop can let them finish (SPEC §16).
-    pub drain: lifecycle::Drain,
+    pub campaign_wake: web::Data<campaigns::Wake>,
 }
 
-impl AppState {
-    pub fn new(pool: PgPool, config: Config, jwt_secret: &[u8]) -> Result<AppState, String> {
-        let clock = clock::Clock::default();
-        Ok(AppState {
-            reports_pool: pool.clone(),
-            pool,
-            tokens: TokenKeys::new(jwt_secret, config.token_ttl_seconds, clock.clone()),
-            limits: Limits::new(config.rate_limit_rps, config.token_rate_per_address, clock.clone()),
-            config,
-            revocations: RevocationList::default(),
-            metrics: Metrics::new().map_err(|e| e.to_string())?,
-            clock,
-            catalogue: Default::default(),
-            campaign_wake: Default::default(),
-            drain: Default::default(),
-        })
-    }
-
-    /// The business day it is now, in `CRM_TIMEZONE`.
-    pub fn today(&self) -> chrono::NaiveDate {
-        self.clock.now().with_timezone(&self.config.timezone).date_naive()
+impl Default for Runtime {
+    fn default() -> Runtime {
+        Runtime { catalogue: web::Data::new(Default::default()), campaign_wake: web::Data::new(Default::default()) }
     }
 }
 
@@ -134,6 +108,7 @@ pub fn openapi_document() -> &'static serde_json::Value {
 
 pub fn app(
     state: web::Data<AppState>,
+    runtime: Runtime,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,
@@ -147,6 +122,8 @@ pub fn app(
     let doc = openapi_document();
     App::new()
         .app_data(state)
+        .app_data(runtime.catalogue)
+        .app_data(runtime.campaign_wake)
         .app_data(http::json_config(body_limit))
         .app_data(web::PayloadConfig::new(body_limit))
         .app_data(http::path_config())

@@ -184,7 +184,7 @@ fn run(cli: Cli, config: Config) -> Result<(), String> {
         Command::Restore { dir, wal_archive, until } => restore(&config, &dir, wal_archive, until),
         Command::Clients { command: ClientsCommand::Create { name, scopes, store } } => {
             let scopes: Vec<String> = scopes.split([' ', ',']).filter(|s| !s.is_empty()).map(str::to_string).collect();
-            let mut v = retail_crm::http::error::Violations::new();
+            let mut v = retail_crm::error::Violations::new();
             validate_scopes(&scopes, &mut v);
             v.into_result()
                 .map_err(|_| format!("scopes must be some of: {}", retail_crm::http::auth::ALL_SCOPES.join(" ")))?;

@@ -3,7 +3,7 @@
 use serde_json::{json, Map, Value};
 use utoipa::OpenApi;
 
-use crate::http::error::{FieldError, Problem};
+use crate::error::{FieldError, Problem};
 
 /// Fixed so the committed document changes only when the API does.
 pub const API_VERSION: &str = "1.0.0";

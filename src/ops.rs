@@ -6,9 +6,9 @@ use diesel::connection::SimpleConnection;
 use diesel::PgConnection;
 use serde_json::json;
 
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 use crate::metrics::{DatabaseReading, PoolReading};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
@@ -28,7 +28,7 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     match ready {
         Ok(true) => HttpResponse::Ok().json(json!({"status": "ready"})),
         Ok(false) => HttpResponse::ServiceUnavailable().json(json!({"status": "migrations_pending"})),
-        Err(crate::http::error::ApiError::Unavailable { .. }) => {
+        Err(crate::error::ApiError::Unavailable { .. }) => {
             HttpResponse::ServiceUnavailable().json(json!({"status": "busy"}))
         }
         Err(_) => HttpResponse::ServiceUnavailable().json(json!({"status": "database_unavailable"})),

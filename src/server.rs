@@ -14,7 +14,7 @@ use crate::db::embedded::{LocalPostgres, LocalPostgresOptions};
 use crate::files;
 use crate::http::auth::Revocation;
 use crate::http::secrets;
-use crate::AppState;
+use crate::state::AppState;
 
 pub const EMBEDDED_DATABASE: &str = "retail_crm";
 
@@ -220,6 +220,7 @@ pub fn serve(config: Config) -> Result<(), String> {
     // The service heals its own cluster: restarted within a second or so of its death.
     let embedded = embedded.map(crate::db::embedded::supervise::Supervisor::start);
     let state = prepare(&config, &url)?;
+    let runtime = crate::Runtime::default();
     let bind = config.bind.clone();
     let result = actix_web::rt::System::new().block_on(async move {
         spawn_background(state.clone());
@@ -233,7 +234,7 @@ pub fn serve(config: Config) -> Result<(), String> {
             state.pool.clone(),
             state.clock.clone(),
             state.config.timezone,
-            state.campaign_wake.clone(),
+            runtime.campaign_wake.clone(),
             state.metrics.jobs(),
         );
         let webhooks = crate::webhooks::worker::Settings {
@@ -244,7 +245,7 @@ pub fn serve(config: Config) -> Result<(), String> {
         log::info!("listening on http://{bind} (docs at /docs)");
         let server = HttpServer::new({
             let state = state.clone();
-            move || crate::app(state.clone())
+            move || crate::app(state.clone(), runtime.clone())
         })
         // Signals are ours: the requests drain before the server is told to stop (`stop_on_signal`),
         // and what is left then is answers still being written.

@@ -9,7 +9,7 @@ use chrono_tz::Tz;
 use diesel::PgConnection;
 
 use super::summary;
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 use crate::progress::Report;
 
 /// One table family and how long it took.

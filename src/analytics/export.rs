@@ -7,8 +7,8 @@ use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpRequest, HttpResponse};
 use rust_xlsxwriter::Workbook;
 
+use crate::error::{ApiError, ApiResult};
 use crate::files::csv_safe;
-use crate::http::error::{ApiError, ApiResult};
 
 pub const CSV: &str = "text/csv";
 pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";

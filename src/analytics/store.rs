@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::customers::activity;
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 
 /// Channels a customer joins in a store through (the rest are online).
 pub const STORE_CHANNELS: &[&str] = &["pos", "store_staff"];

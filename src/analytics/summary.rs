@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, Date, Nullable, Text, Uuid as SqlUuid};
 use uuid::Uuid;
 
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 
 const FOLLOWER: &str = "sales_summary";
 const EVENT_TYPES: &[&str] = &["order.created", "order.refunded"];

@@ -3,10 +3,10 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{list, AuditEntry, AuditFilter};
+use crate::error::ApiResult;
 use crate::http::auth::{Admin, Auth};
-use crate::http::error::ApiResult;
 use crate::http::pagination::{Page, PageParams};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_audit_log);

@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
+use crate::error::ApiResult;
 use crate::http::auth::Principal;
-use crate::http::error::ApiResult;
 use crate::schema::audit_log;
 
 pub fn record(

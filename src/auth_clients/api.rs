@@ -6,12 +6,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::store::{self, ApiClient};
+use crate::error::{ApiError, ApiResult, Violations};
 use crate::http::auth::{Admin, Auth, LoginCandidate, Revocation, ALL_SCOPES};
-use crate::http::error::{ApiError, ApiResult, Violations};
 use crate::http::idempotency::RedactOnReplay;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::secrets;
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(issue_token)
@@ -62,8 +62,8 @@ pub struct TokenResponse {
     request_body = TokenRequest,
     responses(
         (status = 200, description = "A bearer token", body = TokenResponse),
-        (status = 401, description = "Unknown client, wrong secret or password, or revoked", body = crate::http::error::Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`too_many_requests`: 10 failed attempts for this client id or username within 5 minutes, or too many token requests from this address (`Retry-After`)", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Unknown client, wrong secret or password, or revoked", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_requests`: 10 failed attempts for this client id or username within 5 minutes, or too many token requests from this address (`Retry-After`)", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/auth/token")]
@@ -276,7 +276,7 @@ async fn get_api_client(auth: Auth<Admin>, state: web::Data<AppState>, id: web::
     security(("bearer" = ["admin"])),
     responses(
         (status = 204, description = "Revoked"),
-        (status = 404, description = "`api_client_not_found`: no such client, or revoked already", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`api_client_not_found`: no such client, or revoked already", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[delete("/v1/api-clients/{id}")]

@@ -14,11 +14,11 @@ use uuid::Uuid;
 use super::model::{self, Kind};
 use super::rules::{self, Move, Status};
 use super::store::{self, Campaign, CampaignFields};
+use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite, Principal};
-use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::{if_match, versioned};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_campaign)
@@ -477,13 +477,14 @@ async fn change_status(auth: &Auth<CampaignsWrite>, state: &AppState, id: Uuid, 
 async fn activate_campaign(
     auth: Auth<CampaignsWrite>,
     state: web::Data<AppState>,
+    wake: web::Data<super::Wake>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let campaign = change_status(&auth, &state, id.into_inner(), Move::Activate).await?;
     // A one-off campaign runs now, not at the scheduler's next minute — once the runner can see
     // it active (with an Idempotency-Key the activation commits with its answer, later).
     if campaign.kind == Kind::OneOff.as_str() {
-        let wake = state.campaign_wake.clone();
+        let wake = wake.clone();
         crate::db::after_commit(move || wake.notify_one());
     }
     Ok(campaign_response(StatusCode::OK, campaign))

@@ -13,11 +13,11 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::rules;
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite};
-use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::pagination::{Page, PageParams};
 use crate::schema::message_categories as mc;
-use crate::AppState;
+use crate::state::AppState;
 
 /// The catalogue holds at most this many names: a message names three.
 pub const MAX_CATEGORIES: i64 = 2000;

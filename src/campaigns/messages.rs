@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::store::{self, Message, Settings};
+use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite};
-use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::{etag, if_match};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(record_message_status).service(get_settings).service(put_settings);

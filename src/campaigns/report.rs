@@ -18,9 +18,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::rules;
+use crate::error::{ApiResult, Problem};
 use crate::http::auth::{Auth, CampaignsRead};
-use crate::http::error::{ApiResult, Problem};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(campaign_report);

@@ -10,7 +10,7 @@ use super::model::Kind;
 use super::rules::Status;
 use super::run::{self, RunContext, Tally};
 use super::store;
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 use crate::segments::compile::Evaluation;
 
 /// Where a tick evaluates: the business day of `now`, and the policy's settings now.
@@ -36,7 +36,7 @@ pub fn run_campaign(conn: &mut PgConnection, campaign: store::Campaign, ctx: Run
             if current.status() == Status::Active {
                 store::set_status(conn, &current, Status::Completed, ctx.at.now)?;
             }
-            Ok::<_, crate::http::error::ApiError>(())
+            Ok::<_, crate::error::ApiError>(())
         })?;
     }
     Ok(tally)

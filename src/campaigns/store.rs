@@ -7,7 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::rules::{Policy, Status};
-use crate::http::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::schema::{campaign_messages as cm, campaigns, marketing_settings as ms};
 
 #[derive(Debug, Clone, Queryable, Selectable)]

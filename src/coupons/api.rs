@@ -14,11 +14,11 @@ use super::codes;
 use super::model::{Coupon, Template};
 use super::store::{self, CouponKey, Source};
 use super::templates::{self, TemplateCreate, TemplatePatch};
+use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CouponsRead, CouponsWrite};
-use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_template)

@@ -13,11 +13,11 @@ use uuid::Uuid;
 use super::codes;
 use super::model::{Coupon, Template};
 use super::rules::{blocked_reason, standalone_discount, CouponResult, Presentation, Presented};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::events::types::{CouponRedeemed, CouponRolledBack, EventData};
 use crate::http::auth::{Auth, CouponsRedeem, StoreScope};
-use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::schema::{coupon_redemptions as cr, coupon_templates as ct, coupons as c};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(redeem).service(rollback);

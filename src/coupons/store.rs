@@ -19,8 +19,8 @@ use super::codes;
 use super::model::{Coupon, Template};
 use super::templates::{self, NewTemplate, TemplateChanges};
 use crate::customers::store::{Customer, Guard, GUARDED_AT_MOST};
+use crate::error::{ApiError, ApiResult};
 use crate::events::types::{CouponIssued, CouponVoided, EventData};
-use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{coupon_redemptions as cr, coupon_templates as ct, coupons as c, customers as cu, stores};
 
 /// Attempts at fresh codes for rows whose code was taken (31^12 codes: a second attempt is already

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::model::Template;
-use crate::http::error::{ApiError, ApiResult, Violations};
+use crate::error::{ApiError, ApiResult, Violations};
 use crate::http::patch::double_option;
 
 pub const KINDS: &[&str] = &["amount_off", "percent_off", "cash", "gift"];

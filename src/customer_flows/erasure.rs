@@ -9,9 +9,9 @@ use uuid::Uuid;
 
 use crate::customers::service::{self, ErasureContext};
 use crate::customers::store::{self, Customer};
+use crate::error::{ApiResult, Problem};
 use crate::http::auth::{Auth, CustomersPii};
-use crate::http::error::{ApiResult, Problem};
-use crate::AppState;
+use crate::state::AppState;
 
 /// A domain's part of an erasure: removes or blanks what it holds about the person, returns how
 /// many records it changed.

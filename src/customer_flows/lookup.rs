@@ -11,11 +11,11 @@ use super::lookup_store::{till_card, TillCard};
 use crate::customers::api::audited_unmasked;
 use crate::customers::model::CustomerView;
 use crate::customers::rules;
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::auth::{Auth, CustomersRead};
-use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::loyalty::api::EXPIRING_WINDOW_DAYS;
 use crate::loyalty::rules::summarize;
-use crate::AppState;
+use crate::state::AppState;
 
 /// At most this many coupons, soonest expiry first: a till screen, not the customer's coupon list.
 const LOOKUP_COUPONS: i64 = 50;

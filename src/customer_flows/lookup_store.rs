@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use crate::customers::lifecycle::OrderHistory;
 use crate::customers::store::Customer;
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 use crate::loyalty::rules::Lot;
 
 /// Everything the till shows about one customer, as stored.

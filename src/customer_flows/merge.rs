@@ -15,9 +15,9 @@ use crate::customers::api::read_view;
 use crate::customers::model::CustomerView;
 use crate::customers::service::{self, MergeContext};
 use crate::customers::store::{self, Customer};
+use crate::error::{ApiResult, Problem};
 use crate::http::auth::{Auth, CustomersWrite};
-use crate::http::error::{ApiResult, Problem};
-use crate::AppState;
+use crate::state::AppState;
 
 /// A domain's part of a merge: moves its records from `source` to `target`, returns how many.
 pub type MergeStep = fn(&mut PgConnection, &MergeContext) -> ApiResult<i64>;

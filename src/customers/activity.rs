@@ -21,7 +21,7 @@ use diesel::sql_types::{Array, Date, Text, Uuid as SqlUuid};
 use uuid::Uuid;
 
 use super::lifecycle::{self, LifecycleStage, OrderHistory};
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 
 const FOLLOWER: &str = "customer_activity";
 /// The events that change a customer's order history or profile.

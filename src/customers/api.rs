@@ -13,11 +13,11 @@ use super::model::{CustomerInput, CustomerView, IdentityInput};
 use super::rules;
 use super::service;
 use super::store::{self, SearchFilter};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::auth::{Auth, CustomersRead, CustomersWrite, Principal};
-use crate::http::error::{ApiError, ApiResult, Problem};
 use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     // Literal paths before `{id}` so `lookup` and `bulk` are never parsed as ids.

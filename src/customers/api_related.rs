@@ -13,10 +13,10 @@ use super::model::{validate_tags, CustomerView, IdentityInput, IdentityView};
 use super::rules;
 use super::service;
 use super::store;
+use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CustomersPii, CustomersRead, CustomersWrite, StoreScope};
-use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::pagination::{Page, PageParams};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_identities)

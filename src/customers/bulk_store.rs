@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::bulk_upsert::{Known, Plan};
 use super::store::{self, Customer};
 use crate::db::CachedSql;
-use crate::http::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 
 #[derive(QueryableByName)]
 struct Owner {

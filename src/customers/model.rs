@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::rules;
 use super::store::{Customer, ProfileChanges};
-use crate::http::error::{ApiResult, Violations};
+use crate::error::{ApiResult, Violations};
 use crate::http::patch::{double_option, trimmed};
 
 #[derive(Deserialize, ToSchema, Clone, Debug, PartialEq)]

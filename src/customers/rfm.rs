@@ -18,7 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::activity;
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 
 /// The version of the segment map below, named in every response that shows a segment.
 pub const MAP_VERSION: &str = "v1";

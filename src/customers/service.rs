@@ -10,10 +10,10 @@ use uuid::Uuid;
 use super::model::{CustomerView, ValidInput};
 use super::rules;
 use super::store::{self, Customer, ProfileChanges};
+use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
 use crate::events::types::{updated_fields, CustomerCreated, CustomerErased, CustomerMerged, EventData};
 use crate::http::auth::StoreScope;
-use crate::http::error::{ApiError, ApiResult};
 
 pub fn today(now: DateTime<Utc>, tz: chrono_tz::Tz) -> NaiveDate {
     now.with_timezone(&tz).date_naive()

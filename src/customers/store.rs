@@ -5,8 +5,8 @@ use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
-use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{customer_identities as ci, customer_notes as notes, customer_tags as ct, customers as c, tags};
 
 /// Also read by name, so a raw statement that selects these columns can embed it.

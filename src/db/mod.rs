@@ -13,7 +13,7 @@ use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
-use crate::http::error::{r2d2_error::PoolTimeout, ApiError, ApiResult};
+use crate::error::{r2d2_error::PoolTimeout, ApiError, ApiResult};
 
 pub type PooledConn = PooledConnection<Manager>;
 
@@ -205,7 +205,7 @@ pub fn migrations_applied(conn: &mut PgConnection) -> ApiResult<bool> {
 pub fn checkout(pool: &PgPool) -> ApiResult<PooledConn> {
     let _waiter = Waiter::count(&pool.waiting.checkouts);
     pool.get().map_err(|e| {
-        if crate::http::error::database_gone(&e.to_string()) {
+        if crate::error::database_gone(&e.to_string()) {
             pool.suspicion.raise();
             ApiError::DatabaseUnavailable
         } else {

@@ -30,7 +30,7 @@ use diesel::{Connection, PgConnection};
 use serde_json::json;
 
 use crate::config::Config;
-use crate::http::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::progress::{Report, Unit};
 use plan::Window;
 use write::Written;

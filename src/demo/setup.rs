@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::catalogue::{self as cat, TemplateKey};
 use super::store;
 use crate::coupons::model::Template;
-use crate::http::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 
 /// What the units need of the chain.
 pub struct Chain {

@@ -9,7 +9,7 @@ use diesel::sql_types::{Array, BigInt, Nullable, Text};
 use serde_json::Value;
 use uuid::Uuid;
 
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 use crate::schema::{
     campaigns, coupon_templates, job_runs, lead_assignment_rules, staff, stores, ticket_routing_rules,
 };

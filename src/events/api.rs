@@ -3,9 +3,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{feed, next_cursor, Event, EVENT_TYPES};
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::auth::{Auth, EventsRead};
-use crate::http::error::{ApiError, ApiResult, Problem};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_events);

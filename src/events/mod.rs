@@ -18,19 +18,19 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 use crate::schema::events;
 
 pub use types::{EventData, EVENT_TYPES};
 
 /// An event's `occurred_at`, as SQL: the time `happened_at` gave the transaction, else the
 /// transaction's own.
-#[macro_export]
 macro_rules! event_time_sql {
     () => {
         "coalesce(nullif(current_setting('retail_crm.occurred_at', true), '')::timestamptz, now())"
     };
 }
+pub(crate) use event_time_sql;
 
 /// Says when the changes the transaction writes next happened, when that is not now: a replayed
 /// history (`seed-demo`) writes each step at its own time, so its events — the feed, webhooks and
@@ -51,7 +51,8 @@ pub fn emit(conn: &mut PgConnection, subject_id: Option<Uuid>, event: EventData)
         .values((
             events::id.eq(id),
             events::event_type.eq(event.event_type()),
-            events::occurred_at.eq(diesel::dsl::sql::<diesel::sql_types::Timestamptz>(crate::event_time_sql!())),
+            events::occurred_at
+                .eq(diesel::dsl::sql::<diesel::sql_types::Timestamptz>(crate::events::event_time_sql!())),
             events::subject_id.eq(subject_id),
             events::data.eq(event.to_data()),
         ))
@@ -73,7 +74,7 @@ pub fn emit_many(conn: &mut PgConnection, batch: &[Pending]) -> ApiResult<()> {
     let (ids, types, subjects, data) = as_columns(batch);
     crate::db::CachedSql::new(concat!(
         "INSERT INTO events (id, type, occurred_at, subject_id, data) SELECT id, type, ",
-        crate::event_time_sql!(),
+        crate::events::event_time_sql!(),
         ", subject_id, data FROM unnest(?::uuid[], ?::text[], ?::uuid[], ?::jsonb[]) AS e(id, type, subject_id, data)",
     ))
     .bind::<Array<diesel::sql_types::Uuid>, _>(&ids)

@@ -1,20 +1,17 @@
-//! Bearer JWTs (HS256), scopes, and the extractor that enforces an endpoint's scope.
+//! Scopes, principals and their store scope, and the extractor that enforces an endpoint's scope
+//! (the tokens themselves are `crate::tokens`').
 
-use std::collections::HashMap;
 use std::future::{ready, Ready};
 use std::marker::PhantomData;
-use std::sync::RwLock;
-use std::time::{Duration, Instant};
 
 use actix_web::{dev::Payload, http::header, web, FromRequest, HttpMessage, HttpRequest};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::error::{ApiError, ApiResult};
-use super::middleware::RequestId;
-use crate::clock::Clock;
-use crate::AppState;
+use crate::error::{ApiError, ApiResult};
+use crate::http::RequestId;
+use crate::state::AppState;
+use crate::tokens::invalid_token;
+pub use crate::tokens::{Claims, Revocation, RevocationList, TokenKeys};
 
 pub const ALL_SCOPES: &[&str] = &[
     "customers:read",
@@ -39,71 +36,6 @@ pub const ALL_SCOPES: &[&str] = &[
     "staff:read",
     "admin",
 ];
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Claims {
-    pub sub: String,
-    pub scope: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub store_id: Option<Uuid>,
-    pub iat: i64,
-    pub exp: i64,
-    pub jti: String,
-}
-
-pub struct TokenKeys {
-    encoding: EncodingKey,
-    decoding: DecodingKey,
-    pub ttl_seconds: i64,
-    /// Issue and expiry times come from the app's clock, so a test that moves it sees tokens expire.
-    clock: Clock,
-}
-
-/// Seconds of clock skew tolerated on `exp`.
-const EXPIRY_LEEWAY_SECONDS: i64 = 5;
-
-impl TokenKeys {
-    pub fn new(secret: &[u8], ttl_seconds: i64, clock: Clock) -> Self {
-        TokenKeys {
-            encoding: EncodingKey::from_secret(secret),
-            decoding: DecodingKey::from_secret(secret),
-            ttl_seconds,
-            clock,
-        }
-    }
-
-    pub fn issue(&self, sub: &str, scopes: &[String], store_id: Option<Uuid>) -> Result<String, ApiError> {
-        let now = self.clock.now().timestamp();
-        let claims = Claims {
-            sub: sub.to_string(),
-            scope: scopes.join(" "),
-            store_id,
-            iat: now,
-            exp: now + self.ttl_seconds,
-            jti: Uuid::now_v7().to_string(),
-        };
-        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(ApiError::internal)
-    }
-
-    /// Only HS256 with our key and a future `exp` (by the app's clock) passes; `alg: none` and other
-    /// algorithms fail here. The 401 never says why: the library's reason helps only an attacker.
-    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.validate_exp = false;
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map(|data| data.claims)
-            .map_err(|_| invalid_token())?;
-        if claims.exp + EXPIRY_LEEWAY_SECONDS < self.clock.now().timestamp() {
-            return Err(invalid_token());
-        }
-        Ok(claims)
-    }
-}
-
-fn invalid_token() -> ApiError {
-    ApiError::Unauthorized("the bearer token is missing, invalid or expired".into())
-}
 
 /// What a token request found for the identity it names: the hash to check the secret against
 /// (none: unknown) and, when the identity may have a token at all, its subject, scopes and store.
@@ -228,60 +160,6 @@ impl StoreScope {
     }
 }
 
-/// How a subject's tokens are cut off.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Revocation {
-    /// Every token (a revoked client, a deactivated staff member).
-    All,
-    /// Tokens issued before this Unix second (a staff member whose roles or store changed).
-    IssuedBefore(i64),
-}
-
-impl Revocation {
-    fn rejects(self, issued_at: i64) -> bool {
-        match self {
-            Revocation::All => true,
-            Revocation::IssuedBefore(t) => issued_at < t,
-        }
-    }
-}
-
-/// Subjects whose tokens stop working at once: revoked clients, deactivated staff, and the tokens
-/// staff held before a change to their roles or store. Refreshed from the database every second
-/// (other instances' changes) and updated in-process the moment this instance changes one.
-#[derive(Default)]
-pub struct RevocationList {
-    inner: RwLock<Revoked>,
-}
-
-/// The revoked subjects, and this instance's recent revocations with when they happened.
-type Revoked = (HashMap<String, Revocation>, Vec<(String, Revocation, Instant)>);
-
-impl RevocationList {
-    pub fn rejects(&self, sub: &str, issued_at: i64) -> bool {
-        self.inner.read().map(|g| g.0.get(sub).is_some_and(|r| r.rejects(issued_at))).unwrap_or(true)
-    }
-    pub fn revoke(&self, sub: String, how: Revocation) {
-        if let Ok(mut g) = self.inner.write() {
-            g.0.insert(sub.clone(), how);
-            g.1.push((sub, how, Instant::now()));
-        }
-    }
-    /// Replaces the set with the database's view, keeping very recent local revocations that a
-    /// concurrent refresh may not have seen yet.
-    pub fn replace(&self, from_db: HashMap<String, Revocation>) {
-        if let Ok(mut g) = self.inner.write() {
-            let cutoff = Duration::from_secs(10);
-            g.1.retain(|(_, _, at)| at.elapsed() < cutoff);
-            let mut map = from_db;
-            for (sub, how, _) in &g.1 {
-                map.entry(sub.clone()).or_insert(*how);
-            }
-            g.0 = map;
-        }
-    }
-}
-
 /// A scope an endpoint requires; implemented by the marker types below.
 pub trait Scope {
     const NAME: Option<&'static str>;
@@ -390,7 +268,10 @@ impl<S: Scope> FromRequest for Auth<S> {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
+    use crate::clock::Clock;
 
     fn keys() -> TokenKeys {
         TokenKeys::new(b"0123456789abcdef0123456789abcdef", 3600, Clock::default())

@@ -15,10 +15,10 @@ use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-use super::error::{ApiError, ApiResult};
 use crate::db::{Carrier, PooledConn, CARRIER};
+use crate::error::{ApiError, ApiResult, NotFinal};
 use crate::schema::idempotency_keys as ik;
-use crate::AppState;
+use crate::state::AppState;
 
 pub const HEADER: &str = "idempotency-key";
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
@@ -26,11 +26,6 @@ pub const RETENTION_HOURS: i64 = 24;
 /// Top-level members of a JSON response that the stored copy drops (a secret is shown once):
 /// a handler puts this in the response's extensions.
 pub struct RedactOnReplay(pub &'static [&'static str]);
-
-/// Marks a response that is no final answer although its status may look like one (a 409 "retry
-/// later", a bulk call with such rows): the key is released instead of stored, so a retry with
-/// it runs afresh. Put in the response's extensions (`ApiError` does it for its own).
-pub struct NotFinal;
 
 /// Response headers worth replaying.
 const KEPT_HEADERS: &[&str] = &["content-type", "location", "etag"];

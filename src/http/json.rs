@@ -10,7 +10,7 @@ use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::error::ApiError;
+use crate::error::ApiError;
 
 pub struct Json<T>(pub T);
 

@@ -11,14 +11,11 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
 use tracing::Instrument;
 
-use crate::http::error::ApiError;
-use crate::AppState;
+use crate::error::ApiError;
+use crate::http::RequestId;
+use crate::state::AppState;
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
-
-/// The request's id: the caller's `X-Request-Id` when it is sane, otherwise a fresh UUID.
-#[derive(Clone, Debug)]
-pub struct RequestId(pub String);
 
 fn acceptable_request_id(value: &str) -> bool {
     (1..=128).contains(&value.len())

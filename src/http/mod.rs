@@ -1,16 +1,13 @@
-//! The API's conventions, built once: errors, auth and access, limits, pagination, idempotency, ETags,
-//! request ids, generated credentials.
+//! The API's conventions, built once: auth and access, limits, pagination, idempotency, ETags,
+//! request ids, generated credentials. Its errors are `crate::error`'s.
 
 pub mod auth;
-pub mod error;
 pub mod idempotency;
 pub mod json;
-pub mod limits;
 pub use json::Json;
 pub mod middleware;
 pub mod pagination;
 pub mod patch;
-pub mod proxies;
 pub mod secrets;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
@@ -18,7 +15,12 @@ use actix_web::http::{header, Method};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use error::{ApiError, FieldError};
+use crate::error::{ApiError, FieldError};
+
+/// The request's id: the caller's `X-Request-Id` when it is sane, otherwise a fresh UUID. Set by
+/// `middleware::observe`, read by whoever logs about the request.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
 
 /// JSON bodies: size-limited, `application/json` only, and every decoding failure as a problem.
 pub fn json_config(limit: usize) -> web::JsonConfig {

@@ -13,7 +13,7 @@ use super::{cell, values, BatchResult, Header, Importer, Outcome, StoreDirectory
 use crate::customers::bulk_upsert::{self, RowResult, UpsertRow};
 use crate::customers::model::{CustomerInput, IdentityInput};
 use crate::customers::{bulk_store, rules};
-use crate::http::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 
 /// For `--help` and the error naming an unknown column.
 pub const COLUMNS: &str = "phone, email, member_card, wechat_openid, wechat_unionid, tmall_ouid, jd_pin, \

@@ -26,8 +26,8 @@ use uuid::Uuid;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
 use crate::http::auth::Principal;
-use crate::http::error::{ApiError, ApiResult};
 use crate::progress::{Report, Unit};
 use runs::{Counts, Run};
 use source::{Record, Source};

@@ -20,7 +20,7 @@ use super::source::Record;
 use super::{cell, values, BatchResult, Header, Importer, Outcome, StoreDirectory};
 use crate::customers::bulk_store::owners;
 use crate::customers::service::CustomerRef;
-use crate::http::error::{ApiError, ApiResult, Violations};
+use crate::error::{ApiError, ApiResult, Violations};
 use crate::loyalty::program::CatalogueCache;
 use crate::orders::bulk_store::{self, HistoricalOrder};
 use crate::orders::store::Line;

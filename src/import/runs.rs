@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::db::CachedSql;
+use crate::error::ApiResult;
 use crate::http::auth::Principal;
-use crate::http::error::ApiResult;
 
 /// Rows by outcome; for orders also the orders (a row is one line of an order).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,9 +4,9 @@ use actix_web::{post, web, HttpResponse};
 use serde_json::json;
 
 use super::{job_outcome, run, sweep_outcome, JobReport, JOBS, SWEEPS};
+use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{Admin, Auth};
-use crate::http::error::{ApiError, ApiResult};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(run_job).service(run_sweep);
@@ -20,8 +20,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "What the run did", body = JobReport),
-        (status = 403, description = "`store_bound_principal`: jobs are the chain's", body = crate::http::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`job_already_ran` today", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`store_bound_principal`: jobs are the chain's", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`job_already_ran` today", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/jobs/{job}/run")]
@@ -66,8 +66,8 @@ pub struct SweepReport {
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "What the run marked", body = SweepReport),
-        (status = 403, description = "`store_bound_principal`: sweeps are the chain's", body = crate::http::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`sweep_not_found`", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`store_bound_principal`: sweeps are the chain's", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`sweep_not_found`", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/sweeps/{sweep}/run")]

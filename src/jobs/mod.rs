@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::PgPool;
+use crate::error::ApiResult;
 use crate::events::types::points_expired;
-use crate::http::error::ApiResult;
 use crate::loyalty::ledger;
 use crate::metrics::{JobMetrics, JobOutcome};
 use crate::schema::{job_runs, points_lots};
@@ -105,7 +105,7 @@ pub fn expire_points(conn: &mut PgConnection, now: DateTime<Utc>) -> ApiResult<(
                 if expired > 0 {
                     crate::events::emit(conn, Some(customer), points_expired(expired))?;
                 }
-                Ok::<_, crate::http::error::ApiError>(expired)
+                Ok::<_, crate::error::ApiError>(expired)
             })?;
             members += 1;
             points += expired;
@@ -150,7 +150,7 @@ pub fn run(conn: &mut PgConnection, job: &str, now: DateTime<Utc>, tz: Tz) -> Ap
             crate::segments::tags::evaluate_all(conn, at)?
         }
         "rfm" => (crate::customers::rfm::refresh(conn, date, now, tz)?, 0),
-        other => return Err(crate::http::error::ApiError::invalid("job", format!("unknown job '{other}'"))),
+        other => return Err(crate::error::ApiError::invalid("job", format!("unknown job '{other}'"))),
     };
     if crate::lifecycle::background_should_stop() {
         // Stopped at a batch boundary: the next start runs the rest of the day's job at once.
@@ -187,7 +187,7 @@ pub fn spawn_campaign_runner(
     pool: PgPool,
     clock: crate::clock::Clock,
     tz: Tz,
-    wake: std::sync::Arc<tokio::sync::Notify>,
+    wake: actix_web::web::Data<crate::campaigns::Wake>,
     metrics: JobMetrics,
 ) {
     actix_web::rt::spawn(async move {

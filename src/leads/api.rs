@@ -13,11 +13,11 @@ use uuid::Uuid;
 use super::rules::{self, Action};
 use super::service;
 use super::store::{self, Lead, LeadFilter, NewLead};
+use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, LeadsRead, LeadsWrite, Principal};
-use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::{check_version, if_match};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_lead)

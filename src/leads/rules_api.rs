@@ -13,11 +13,11 @@ use uuid::Uuid;
 use super::api::{required_text, text};
 use super::rules;
 use super::store::{self, Rule, RuleChanges};
+use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, LeadsRead, LeadsWrite};
-use crate::http::error::{ApiResult, Problem, Violations};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::{check_version, if_match};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_rule).service(list_rules).service(get_rule).service(update_rule);

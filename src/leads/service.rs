@@ -7,10 +7,10 @@ use uuid::Uuid;
 
 use super::rules::{self, Action, Strategy};
 use super::store::{self, Lead, NewLead, Rule, StageChanges};
+use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
 use crate::events::types::{EventData, LeadAssigned, LeadCreated, LeadStageChanged, LeadWon};
 use crate::http::auth::StoreScope;
-use crate::http::error::{ApiError, ApiResult};
 use crate::staff::store::Staff;
 
 /// 409 `invalid_transition`, naming the lead's current status.

@@ -5,9 +5,9 @@ use chrono_tz::Tz;
 use diesel::prelude::*;
 
 use super::{service, store};
+use crate::error::ApiResult;
 use crate::events::emit;
 use crate::events::types::{EventData, LeadSlaBreached};
-use crate::http::error::ApiResult;
 
 /// Marks assigned leads with no first response whose `response_due_at` has passed as breached
 /// (once per lead, `lead.sla_breached`); when the lead's rule has `reassign_on_breach`, hands it to

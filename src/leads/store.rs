@@ -10,8 +10,8 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::rules::{self, Attributes, Candidate};
+use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
-use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{lead_assignment_rules as r, leads, staff};
 use crate::staff::store::Staff;
 

@@ -15,12 +15,12 @@ use uuid::Uuid;
 use super::audit::LedgerAuditReport;
 use super::ledger::{self, Entry};
 use super::rewards::{self, NewReward, Reward, RewardChanges};
+use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Admin, Auth, LoyaltyRead, LoyaltyWrite};
-use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(get_points)

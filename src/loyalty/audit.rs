@@ -8,7 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 
 /// At most this many violations are listed per check; `truncated` tells when there were more.
 pub const MAX_VIOLATIONS_PER_CHECK: i64 = 1000;

@@ -7,8 +7,8 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::rules::{plan_consumption, summarize, Lot, Summary};
+use crate::error::{ApiError, ApiResult};
 use crate::events::types::points_expired;
-use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{points_accounts as pa, points_entries as pe, points_lots as pl};
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::ledger;
 use crate::customers::service::MergeContext;
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 
 /// The source's lots and debt move to the target as `merge_out` / `merge_in` entries.
 pub fn merge_points(conn: &mut PgConnection, ctx: &MergeContext) -> ApiResult<i64> {

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use rust_decimal::Decimal;
 
 use super::rules::Program;
-use crate::http::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::schema::loyalty_program as lp;
 
 #[derive(Debug, Clone, Queryable, Selectable)]

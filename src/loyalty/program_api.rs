@@ -8,10 +8,10 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
 use super::program::{self, ProgramChanges, ProgramRow};
+use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Admin, Auth, LoyaltyRead};
-use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::{etag, if_match};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(get_program).service(update_program);

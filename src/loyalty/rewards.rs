@@ -5,8 +5,8 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::ledger::{self, Posting};
+use crate::error::{ApiError, ApiResult};
 use crate::events::types::{EventData, PointsRedeemed, SpendSource};
-use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{reward_redemptions as rr, rewards as r};
 
 #[derive(Debug, Clone, Queryable, Selectable)]

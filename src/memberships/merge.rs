@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::store::{self as memberships, Membership};
 use crate::customers::service::MergeContext;
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 use crate::schema::{memberships as m, tier_changes as tc};
 
 fn rank(conn: &mut PgConnection, membership: &Membership) -> ApiResult<i32> {

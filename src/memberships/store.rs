@@ -7,8 +7,8 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use super::rules::{qualifying_since, tier_for_spend, TierPricing, TierRule};
+use crate::error::{ApiError, ApiResult};
 use crate::events::types::{EventData, MembershipEnrolled, MembershipTierChanged};
-use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{memberships as m, orders, tier_changes as tc, tiers};
 
 #[derive(Debug, Clone, Queryable, Selectable)]

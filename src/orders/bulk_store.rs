@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::store::{self, Line, Order};
 use crate::db::CachedSql;
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 
 /// An order as the channel priced it (`pricing: external`), earning and redeeming nothing: what a
 /// migration stores of the years before the CRM.

@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, Date, Integer, Text, Uuid as SqlUuid};
 use uuid::Uuid;
 
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 
 const FOLLOWER: &str = "co_purchase";
 const EVENT_TYPES: &[&str] = &["order.created", "order.refunded"];

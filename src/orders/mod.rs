@@ -1,5 +1,5 @@
 //! Orders from every channel as records: their rows, the pricing rules, and reading them back.
-//! Posting and refunding them is the sales use case (`crate::sales`).
+//! Posting and refunding them is the sales use case (`src/sales/`).
 
 pub mod api;
 pub mod bulk_store;

@@ -6,8 +6,8 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
-use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{order_lines as ol, orders as o, refunds as r};
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]

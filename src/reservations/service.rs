@@ -5,8 +5,8 @@ use diesel::PgConnection;
 use uuid::Uuid;
 
 use super::store::{self, Reservation};
+use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
-use crate::http::error::{ApiError, ApiResult};
 
 /// Releases a hold (idempotent: releasing twice is fine); one an order consumed cannot be released.
 /// Only within `scope`: another store's hold is not found.

@@ -6,8 +6,8 @@ use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
-use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{checkout_reservations as r, coupons as c};
 
 #[derive(Debug, Clone, Queryable, Selectable)]

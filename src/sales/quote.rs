@@ -12,7 +12,7 @@ use super::store as sales_store;
 use crate::coupons::redeem;
 use crate::coupons::rules::Presentation;
 use crate::customers::service::CustomerRef;
-use crate::http::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::loyalty::ledger;
 use crate::loyalty::rules::{tier_for_spend, TierRule};
 use crate::orders::rules::{BasketLine, Pricing};

@@ -7,10 +7,10 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::coupons::redeem as coupons;
+use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
 use crate::events::types::{CouponReturned, EventData, OrderRefunded};
 use crate::http::auth::StoreScope;
-use crate::http::error::{ApiError, ApiResult};
 use crate::loyalty::ledger::{self, Posting};
 use crate::loyalty::rules as loyalty_rules;
 use crate::orders::store::{self, Line, Order, Refund};

@@ -15,7 +15,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::customers::service::{self as customers, CustomerRef};
-use crate::http::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::loyalty::ledger::{Account, SalePoints};
 use crate::loyalty::rules::Lot;
 use crate::memberships::store::Membership;
@@ -305,7 +305,7 @@ pub fn record_sale(
          events AS ( \
              INSERT INTO events (id, type, occurred_at, subject_id, data) \
              SELECT e.id, e.type, ",
-        crate::event_time_sql!(),
+        crate::events::event_time_sql!(),
         ", e.subject_id, e.data \
              FROM o, unnest(?::uuid[], ?::text[], ?::uuid[], ?::jsonb[]) AS e(id, type, subject_id, data)), \
          pts AS (SELECT ?::uuid AS customer, ?::text AS actor, ?::timestamptz AS at, ?::bigint AS balance, \

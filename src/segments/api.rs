@@ -13,11 +13,11 @@ use super::compile::Evaluation;
 use super::definition::{self, top_level, Node};
 use super::store::{self, Segment};
 use crate::customers::model::CustomerView;
+use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite};
-use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::{if_match, versioned};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_segment)

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::compile::{Compiler, Evaluation, Param, Sql, FACTS};
 use super::definition::{top_level, Node};
-use crate::http::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::schema::segments;
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -12,10 +12,10 @@ use super::compile::Evaluation;
 use super::definition;
 use crate::customers::model::validate_tags;
 use crate::customers::store::{self as customers, Tag};
+use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CustomersRead, CustomersWrite};
-use crate::http::error::{ApiResult, Problem, Violations};
 use crate::http::pagination::{Page, PageParams};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_tags).service(create_tag).service(delete_tag).service(evaluate_tag);
@@ -199,7 +199,7 @@ async fn evaluate_tag(
 pub fn evaluate(conn: &mut PgConnection, name: &str, at: Evaluation) -> ApiResult<Evaluated> {
     let tag = customers::get_tag(conn, name)?;
     let Some(raw) = tag.definition.filter(|_| tag.kind == "rule") else {
-        return Err(crate::http::error::ApiError::conflict("manual_tag", "only rule tags are computed"));
+        return Err(crate::error::ApiError::conflict("manual_tag", "only rule tags are computed"));
     };
     let node = super::api::parse_saved(&raw)?;
     crate::customers::activity::follow(conn, at.zone)?;

@@ -8,12 +8,12 @@ use uuid::Uuid;
 
 use super::rules::ROLES;
 use super::store::{self, NewStaff, Staff, StaffChanges, StaffFilter};
+use crate::error::{ApiError, ApiResult, Violations};
 use crate::http::auth::{Admin, Auth, Principal, StaffRead};
-use crate::http::error::{ApiError, ApiResult, Violations};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
 use crate::http::{etag, if_match};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_staff).service(list_staff).service(get_staff).service(update_staff);
@@ -188,7 +188,7 @@ fn sync_revocation(state: &AppState, member: &Staff) {
     security(("bearer" = ["admin"])),
     responses(
         (status = 201, description = "Created", body = StaffView),
-        (status = 409, description = "Username taken (`username_taken`)", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Username taken (`username_taken`)", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/staff")]
@@ -271,7 +271,7 @@ async fn list_staff(
     security(("bearer" = ["staff:read"])),
     responses(
         (status = 200, description = "The staff member", body = StaffView),
-        (status = 404, description = "`staff_not_found` (also another store's, for a store-bound caller)", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`staff_not_found` (also another store's, for a store-bound caller)", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/staff/{id}")]
@@ -289,8 +289,8 @@ async fn get_staff(auth: Auth<StaffRead>, state: web::Data<AppState>, id: web::P
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Updated", body = StaffView),
-        (status = 409, description = "Username taken (`username_taken`)", body = crate::http::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Username taken (`username_taken`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/v1/staff/{id}")]

@@ -2,8 +2,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{LoginCandidate, Revocation, StoreScope};
-use crate::http::error::{ApiError, ApiResult};
 use crate::schema::staff;
 
 #[derive(Debug, Clone, Queryable, Selectable)]

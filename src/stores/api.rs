@@ -7,12 +7,12 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::store::{self, NewStore, Store, StoreChanges};
+use crate::error::{ApiError, ApiResult, Violations};
 use crate::http::auth::{Admin, AnyScope, Auth, Principal};
-use crate::http::error::{ApiError, ApiResult, Violations};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::{double_option, trimmed};
 use crate::http::{etag, if_match};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_store).service(list_stores).service(get_store).service(update_store);
@@ -155,7 +155,7 @@ fn store_response(status: actix_web::http::StatusCode, store: Store) -> HttpResp
     security(("bearer" = ["admin"])),
     responses(
         (status = 201, description = "Created", body = StoreView),
-        (status = 409, description = "Code taken (`store_code_taken`)", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Code taken (`store_code_taken`)", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/stores")]
@@ -230,8 +230,8 @@ async fn get_store(auth: Auth<AnyScope>, state: web::Data<AppState>, id: web::Pa
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Updated", body = StoreView),
-        (status = 409, description = "Code taken (`store_code_taken`)", body = crate::http::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Code taken (`store_code_taken`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 412, description = "Changed since read (`precondition_failed`)", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/v1/stores/{id}")]

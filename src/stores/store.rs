@@ -3,7 +3,7 @@ use diesel::prelude::*;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::http::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::schema::stores;
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -11,12 +11,12 @@ use uuid::Uuid;
 
 use super::rules::{self, PRIORITIES, STATUSES, TYPES, VISIBILITIES};
 use super::store::{self, Comment, NewTicket, Ticket, TicketChanges};
+use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
-use crate::http::error::{ApiResult, Problem, Violations};
 use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_ticket)

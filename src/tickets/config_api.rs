@@ -13,12 +13,12 @@ use uuid::Uuid;
 use super::api::MAX_NAME;
 use super::config_store::{self as store, PolicyUpdate, RoutingRule, RuleFields, SlaPolicy};
 use super::rules::{PRIORITIES, TYPES};
+use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
-use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
-use crate::AppState;
+use crate::state::AppState;
 
 /// A week of minutes times 52: targets beyond a year make no sense.
 const MAX_TARGET_MINUTES: i32 = 525_600;

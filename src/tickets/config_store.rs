@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::rules::{self, BusinessHours, Policy, Routed, RuleMatch};
-use crate::http::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::schema::{sla_policies as sp, ticket_routing_rules as rr};
 
 #[derive(Debug, Clone, Queryable, Selectable)]

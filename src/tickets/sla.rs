@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::store::{self, Ticket};
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 use crate::schema::tickets as t;
 
 /// Tickets examined per batch.
@@ -41,7 +41,7 @@ pub fn sweep(conn: &mut PgConnection, now: DateTime<Utc>, _tz: Tz) -> ApiResult<
                 let locked: Option<Ticket> =
                     t::table.find(id).select(Ticket::as_select()).for_update().skip_locked().first(conn).optional()?;
                 match locked {
-                    Some(ticket) => Ok::<_, crate::http::error::ApiError>(store::settle_breaches(conn, ticket, now)?.1),
+                    Some(ticket) => Ok::<_, crate::error::ApiError>(store::settle_breaches(conn, ticket, now)?.1),
                     None => Ok(0),
                 }
             })?;

@@ -12,12 +12,12 @@ use uuid::Uuid;
 
 use super::config_store::{policy, route};
 use super::rules::{self, BreachInput, Dues, Routed, SlaClock};
+use crate::error::{ApiError, ApiResult};
 use crate::events::types::{
     EventData, TicketChangedFields, TicketCommented, TicketSatisfactionRecorded, TicketSlaBreached, TicketSummary,
     TicketSurveyRequested, TicketUpdated,
 };
 use crate::http::auth::StoreScope;
-use crate::http::error::{ApiError, ApiResult};
 use crate::schema::{staff, team_cursors as tc, ticket_comments as cm, tickets as t};
 
 #[derive(Debug, Clone, Queryable, Selectable)]

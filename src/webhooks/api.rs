@@ -12,14 +12,14 @@ use uuid::Uuid;
 use super::address;
 use super::rules;
 use super::store::{self, Attempt, Changes, Delivery, NewSubscription, Subscription};
+use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::events::EVENT_TYPES;
 use crate::http::auth::{Auth, WebhooksWrite};
-use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::idempotency::RedactOnReplay;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
 use crate::http::{etag, if_match};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_subscription)

@@ -7,7 +7,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::db::CachedSql;
-use crate::http::error::{ApiError, ApiResult};
+use crate::error::{ApiError, ApiResult};
 use crate::schema::{webhook_attempts as wa, webhook_deliveries as wd, webhook_subscriptions as ws};
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]

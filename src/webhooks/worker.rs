@@ -12,7 +12,7 @@ use super::rules;
 use super::store::{self, AttemptResult, Claimed};
 use crate::clock::Clock;
 use crate::db::PgPool;
-use crate::http::error::ApiResult;
+use crate::error::ApiResult;
 use crate::metrics::{JobOutcome, WebhookMetrics};
 
 #[derive(Clone, Debug)]

@@ -290,7 +290,7 @@ async fn staff_need_staff_read_and_their_phones_are_masked_without_pii() {
 /// `CRM_TRUSTED_PROXIES` the limit keys on the caller it forwards, never on what the caller wrote.
 #[actix_web::test]
 async fn behind_a_trusted_proxy_token_requests_are_limited_per_forwarded_caller() {
-    let proxies = retail_crm::http::proxies::TrustedProxies::parse("10.0.0.0/8").unwrap();
+    let proxies = retail_crm::proxies::TrustedProxies::parse("10.0.0.0/8").unwrap();
     let app = TestApp::builder()
         .config(|c| {
             c.token_rate_per_address = 3;

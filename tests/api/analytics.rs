@@ -46,7 +46,7 @@ const DERIVED_TABLES: [&str; 8] = [
 fn differences(app: &TestApp) -> i64 {
     let mut conn = app.conn();
     let counted = (|| {
-        Ok::<_, retail_crm::http::error::ApiError>(
+        Ok::<_, retail_crm::error::ApiError>(
             retail_crm::analytics::summary::differences(&mut conn, chrono_tz::Asia::Shanghai)?
                 + retail_crm::orders::co_purchase::differences(&mut conn)?,
         )

@@ -41,7 +41,7 @@ async fn member(app: &TestApp, phone: &str, tier: &str, points: i64) -> Uuid {
             let posting = Posting::new("adjust", "test", now).reason("test grant");
             ledger::credit(conn, &mut account, points, &posting, now, now + Duration::days(365))?;
         }
-        Ok::<_, retail_crm::http::error::ApiError>(())
+        Ok::<_, retail_crm::error::ApiError>(())
     })
     .unwrap_or_else(|e| panic!("member: {e}"));
     id

@@ -375,7 +375,7 @@ async fn the_campaign_runner_is_woken_once_the_activation_is_committed() {
         .expect("the slow answer");
     // What the runner sees when it is woken, read on a connection of its own.
     let seen = {
-        let (wake, url) = (app.state.campaign_wake.clone(), app.db_url.clone());
+        let (wake, url) = (app.runtime.campaign_wake.clone(), app.db_url.clone());
         actix_web::rt::spawn(async move {
             wake.notified().await;
             actix_web::web::block(move || {

@@ -9,8 +9,8 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, PgConnection};
 use futures::future::join;
 use rand::Rng;
+use retail_crm::error::ApiError;
 use retail_crm::events::EventData;
-use retail_crm::http::error::ApiError;
 use serde_json::json;
 use uuid::Uuid;
 

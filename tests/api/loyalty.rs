@@ -5,7 +5,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use futures::future::join_all;
-use retail_crm::http::error::ApiError;
+use retail_crm::error::ApiError;
 use retail_crm::loyalty::ledger::{self, Posting};
 use retail_crm::memberships::store::{enrol, Enrolment};
 use serde_json::{json, Value};

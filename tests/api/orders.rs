@@ -54,7 +54,7 @@ pub(crate) fn grant(app: &TestApp, customer: Uuid, points: i64) {
             now + chrono::Duration::days(365),
         )
     })
-    .unwrap_or_else(|e: retail_crm::http::error::ApiError| panic!("grant: {e}"));
+    .unwrap_or_else(|e: retail_crm::error::ApiError| panic!("grant: {e}"));
 }
 
 pub(crate) fn sale(app: &TestApp, external_id: &str, customer: Option<Uuid>, lines: Value) -> Value {
@@ -308,7 +308,7 @@ async fn clawing_back_spent_points_leaves_a_debt_that_later_earnings_pay_first()
         let mut account = ledger::lock_account(conn, c)?;
         ledger::spend(conn, &mut account, 250, &Posting::new("reward", "test", app.now()), app.now())
     })
-    .unwrap_or_else(|e: retail_crm::http::error::ApiError| panic!("{e}"));
+    .unwrap_or_else(|e: retail_crm::error::ApiError| panic!("{e}"));
     let refund = app
         .post(&format!("/v1/orders/{}/refunds", order.str("id")))
         .token(&app.token(TILL))

@@ -25,7 +25,7 @@ use uuid::Uuid;
 
 use retail_crm::config::Config;
 use retail_crm::db::embedded::{LocalPostgres, LocalPostgresOptions};
-use retail_crm::AppState;
+use retail_crm::state::AppState;
 
 /// The key every `TestApp` signs its tokens with.
 pub const JWT_SECRET: &[u8] = b"integration-tests-jwt-secret-0123456789abcdef";
@@ -162,6 +162,8 @@ type CallFn = dyn Fn(actix_http::Request) -> LocalBoxFuture<'static, HttpRespons
 pub struct TestApp {
     call: Rc<CallFn>,
     pub state: web::Data<AppState>,
+    /// The domains' runtime the app was built with (the campaign runner's wake, the catalogue).
+    pub runtime: retail_crm::Runtime,
     pub db_name: String,
     pub db_url: String,
 }
@@ -200,7 +202,8 @@ impl TestAppBuilder {
         config.pool_size = self.pool_size;
         let state =
             web::Data::new(AppState::new(pool, config, JWT_SECRET).unwrap_or_else(|e| panic!("app state: {e}")));
-        let service = Rc::new(actix_web::test::init_service(retail_crm::app(state.clone())).await);
+        let runtime = retail_crm::Runtime::default();
+        let service = Rc::new(actix_web::test::init_service(retail_crm::app(state.clone(), runtime.clone())).await);
         let call: Rc<CallFn> = Rc::new(move |req| {
             let fut = service.call(req);
             Box::pin(async move {
@@ -211,7 +214,7 @@ impl TestAppBuilder {
                 }
             })
         });
-        TestApp { call, state, db_name, db_url }
+        TestApp { call, state, runtime, db_name, db_url }
     }
 }
 

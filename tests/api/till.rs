@@ -8,7 +8,7 @@ use diesel::Connection;
 use retail_crm::loyalty::ledger::{self, Posting};
 use serde_json::{json, Value};
 
-use retail_crm::http::error::ApiError;
+use retail_crm::error::ApiError;
 
 use crate::coupons::{at, codes_of, coupon, customer_with, issue_one, mark_redeemed, pin, sql, template, time, void};
 use crate::orders::{assert_audit_clean, grant, line, member, post, sale, TILL};

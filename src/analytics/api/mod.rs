@@ -11,9 +11,9 @@ use uuid::Uuid;
 use super::export::{self, Cell, Row};
 use super::rules;
 use super::store::{self, GroupBy, STORE_CHANNELS};
+use crate::error::ApiResult;
 use crate::http::auth::{AnalyticsRead, Auth};
-use crate::http::error::ApiResult;
-use crate::AppState;
+use crate::state::AppState;
 
 mod customers;
 
@@ -102,7 +102,7 @@ pub struct Dashboard {
     security(("bearer" = ["analytics:read"])),
     responses(
         (status = 200, description = "The day's figures", body = Dashboard),
-        (status = 403, description = "`store_bound_principal`: another store's dashboard", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`store_bound_principal`: another store's dashboard", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/analytics/dashboard")]
@@ -236,8 +236,8 @@ pub struct SalesReport {
     security(("bearer" = ["analytics:read"])),
     responses(
         (status = 200, description = "The rows, in key order", body = SalesReport),
-        (status = 403, description = "`store_bound_principal`: another store's sales", body = crate::http::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`: `to` before `from`, or over 366 days", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`store_bound_principal`: another store's sales", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`validation_failed`: `to` before `from`, or over 366 days", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/analytics/sales")]
@@ -293,7 +293,7 @@ pub struct LifecycleReport {
     security(("bearer" = ["analytics:read"])),
     responses(
         (status = 200, description = "Counts per stage", body = LifecycleReport),
-        (status = 403, description = "`store_bound_principal`: a chain-wide report", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`store_bound_principal`: a chain-wide report", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/analytics/lifecycle")]
@@ -358,7 +358,7 @@ pub struct RfmReport {
     security(("bearer" = ["analytics:read"])),
     responses(
         (status = 200, description = "The snapshot", body = RfmReport),
-        (status = 403, description = "`store_bound_principal`: a chain-wide report", body = crate::http::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`store_bound_principal`: a chain-wide report", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/analytics/rfm")]

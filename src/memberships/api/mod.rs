@@ -12,11 +12,11 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::store::{self, Enrolment, Membership, Tier, TierChange};
+use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Admin, Auth, CustomersWrite, LoyaltyRead};
-use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
-use crate::AppState;
+use crate::state::AppState;
 
 mod tiers;
 

@@ -9,10 +9,10 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::super::store::{self, Tier, TierChanges};
+use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Admin, Auth, LoyaltyRead};
-use crate::http::error::{ApiResult, Problem, Violations};
 use crate::http::if_match;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Highest rank a tier may have.
 pub const MAX_RANK: i32 = 1000;

@@ -1,5 +1,5 @@
 //! Reading orders back: one order, the finders, and an order's refunds. Posting a sale or a refund
-//! is the sales use case's (`crate::sales`).
+//! is the sales use case's (`src/sales/`).
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;

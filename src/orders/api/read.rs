@@ -6,11 +6,11 @@ use utoipa::IntoParams;
 use uuid::Uuid;
 
 use super::OrderView;
+use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, OrdersRead};
-use crate::http::error::{ApiResult, Problem, Violations};
 use crate::http::pagination::{Page, PageParams};
 use crate::orders::store::{self, OrderCursor, OrderFilter};
-use crate::AppState;
+use crate::state::AppState;
 
 /// Read an order (a store-bound principal: its own store's only; another store's is 404).
 #[utoipa::path(

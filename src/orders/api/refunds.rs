@@ -8,10 +8,10 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::error::{ApiResult, Problem};
 use crate::http::auth::{Auth, OrdersRead};
-use crate::http::error::{ApiResult, Problem};
 use crate::orders::store::{self, Refund};
-use crate::AppState;
+use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d61", "order_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e",

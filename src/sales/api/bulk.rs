@@ -10,13 +10,14 @@ use utoipa::ToSchema;
 
 use super::refunds::{ChannelOrder, ChannelRefundInput};
 use super::{Answer, OrderInput, Poster};
+use crate::error::NotFinal;
+use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::auth::{Auth, OrdersWrite, Principal};
-use crate::http::error::{ApiError, ApiResult, Problem};
-use crate::http::idempotency::NotFinal;
 use crate::http::json::from_object;
+use crate::loyalty::program::CatalogueCache;
 use crate::orders::api::{OrderView, RefundView};
 use crate::sales::refund::NewRefund;
-use crate::AppState;
+use crate::state::AppState;
 
 /// Rows per call: a call holds one pooled connection while its rows run one after another. A row
 /// costs the client a request of its rate limit, a client runs at most two bulk calls at once, and
@@ -218,12 +219,13 @@ where
 async fn post_orders_bulk(
     auth: Auth<OrdersWrite>,
     state: web::Data<AppState>,
+    catalogue: web::Data<CatalogueCache>,
     body: crate::http::Json<BulkOrdersInput>,
 ) -> ApiResult<HttpResponse> {
     let poster = Poster::new(&auth, &state);
     let now = poster.now;
     let check = |row| from_object::<OrderInput>(row)?.validate(&auth, now);
-    let post = move |conn: &mut PgConnection, new| poster.sell(conn, new);
+    let post = move |conn: &mut PgConnection, new| poster.sell(conn, &catalogue, new);
     post_rows::<_, _, BulkOrdersAnswer>(&state, &auth, "orders", body.into_inner().orders, check, post).await
 }
 

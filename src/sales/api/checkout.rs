@@ -9,12 +9,13 @@ use uuid::Uuid;
 
 use super::{customer_ref, validate_coupon_codes, validate_lines, LineInput};
 use crate::customers::model::IdentityInput;
+use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, OrdersWrite};
-use crate::http::error::{ApiResult, Problem, Violations};
+use crate::loyalty::program::CatalogueCache;
 use crate::reservations::service as reservations;
 use crate::reservations::store::{self, Reservation};
 use crate::sales::quote::{self as service, Quote, QuoteRequest, TierProgress};
-use crate::AppState;
+use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(quote).service(get_reservation).service(release_reservation);
@@ -236,6 +237,7 @@ impl From<Quote> for QuoteView {
 async fn quote(
     auth: Auth<OrdersWrite>,
     state: web::Data<AppState>,
+    catalogue: web::Data<CatalogueCache>,
     body: crate::http::Json<QuoteInput>,
 ) -> ApiResult<HttpResponse> {
     let request = body.into_inner().validate(&auth)?;
@@ -243,7 +245,6 @@ async fn quote(
     let now = state.clock.now();
     let actor = auth.sub.clone();
     let ttl = state.config.reservation_ttl_seconds;
-    let catalogue = state.catalogue.clone();
     let quote = if request.reserve {
         crate::db::transaction(&state.pool, move |conn| service::quote(conn, &catalogue, request, &actor, now, ttl))
             .await?

@@ -1,8 +1,6 @@
 //! The till's writes: `POST /v1/orders` (a sale), `POST /v1/orders/{id}/refunds`, and the checkout
 //! quote with its reservations. Reading orders back is the orders domain's.
 
-use std::sync::Arc;
-
 use actix_web::http::StatusCode;
 use actix_web::{post, web, HttpResponse};
 use chrono::{DateTime, Utc};
@@ -17,12 +15,12 @@ use super::refund::{self as refund_service, NewRefund};
 use super::sale::{self, NewLine, NewOrder};
 use crate::customers::model::IdentityInput;
 use crate::customers::service::CustomerRef;
+use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, OrdersWrite, Principal, StoreScope};
-use crate::http::error::{ApiResult, Problem, Violations};
 use crate::loyalty::program::CatalogueCache;
 use crate::orders::api::{OrderView, RefundView};
 use crate::orders::rules::BasketLine;
-use crate::AppState;
+use crate::state::AppState;
 
 mod bulk;
 mod checkout;
@@ -46,7 +44,6 @@ struct Poster {
     scope: StoreScope,
     now: DateTime<Utc>,
     tz: Tz,
-    catalogue: Arc<CatalogueCache>,
 }
 
 /// A write as the API answers it: 201 with what it made, or 200 with what was stored before
@@ -73,13 +70,12 @@ impl Poster {
             scope: principal.store_scope(),
             now: state.clock.now(),
             tz: state.config.timezone,
-            catalogue: state.catalogue.clone(),
         }
     }
 
-    /// A sale, in the caller's transaction.
-    fn sell(&self, conn: &mut PgConnection, new: NewOrder) -> ApiResult<Answer<OrderView>> {
-        let posted = sale::post(conn, &self.catalogue, new, &self.actor, self.now, self.tz)?;
+    /// A sale, in the caller's transaction, priced with the program and tiers of `catalogue`.
+    fn sell(&self, conn: &mut PgConnection, catalogue: &CatalogueCache, new: NewOrder) -> ApiResult<Answer<OrderView>> {
+        let posted = sale::post(conn, catalogue, new, &self.actor, self.now, self.tz)?;
         Ok(Answer { created: posted.created, body: OrderView::build(posted.order, posted.lines) })
     }
 
@@ -339,11 +335,12 @@ pub fn customer_ref(id: Option<Uuid>, identity: Option<IdentityInput>, v: &mut V
 async fn post_order(
     auth: Auth<OrdersWrite>,
     state: web::Data<AppState>,
+    catalogue: web::Data<CatalogueCache>,
     body: crate::http::Json<OrderInput>,
 ) -> ApiResult<HttpResponse> {
     let poster = Poster::new(&auth, &state);
     let new = body.into_inner().validate(&auth, poster.now)?;
-    let answer = crate::db::transaction(&state.pool, move |conn| poster.sell(conn, new)).await?;
+    let answer = crate::db::transaction(&state.pool, move |conn| poster.sell(conn, &catalogue, new)).await?;
     Ok(HttpResponse::build(answer.status())
         .insert_header(("location", format!("/v1/orders/{}", answer.body.id())))
         .json(answer.body))

@@ -9,11 +9,11 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{Poster, MAX_LINES};
+use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, OrdersWrite, Principal};
-use crate::http::error::{ApiError, ApiResult, Problem, Violations};
 use crate::orders::api::RefundView;
 use crate::sales::refund::{NewRefund, RefundLine};
-use crate::AppState;
+use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use diesel::prelude::*;
-use retail_crm::http::error::ApiError;
+use retail_crm::error::ApiError;
 
 use super::*;
 

@@ -17,8 +17,8 @@ use governor::state::keyed::DefaultKeyedStateStore;
 use governor::state::{InMemoryState, NotKeyed};
 use governor::{InsufficientCapacity, NotUntil, Quota, RateLimiter};
 
-use super::error::{ApiError, ApiResult};
 use crate::clock::Clock;
+use crate::error::{ApiError, ApiResult};
 
 /// The app's clock as governor's: nanoseconds since the Unix epoch.
 #[derive(Clone)]

@@ -1,4 +1,5 @@
-//! One error type for the whole API, rendered as RFC 9457 problem+json with a stable `code`.
+//! One error type for the whole API, rendered as RFC 9457 problem+json with a stable `code`. A
+//! foundation module below `db` and `http`: both map their failures into it.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
@@ -7,6 +8,11 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// Marks a response that is no final answer although its status may look like one (a 409 "retry
+/// later", a bulk call with such rows): the idempotency layer releases the key instead of storing
+/// it, so a retry with it runs afresh. Put in the response's extensions (`ApiError` does it for its own).
+pub struct NotFinal;
 
 /// One offending field of a request, as a cashier UI or an integrator would show it.
 #[derive(Clone, Debug, PartialEq, Serialize, ToSchema)]
@@ -249,7 +255,7 @@ impl ResponseError for ApiError {
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();
         let mut response = builder.body(body);
         if !self.is_final() {
-            response.extensions_mut().insert(super::idempotency::NotFinal);
+            response.extensions_mut().insert(NotFinal);
         }
         response
     }
