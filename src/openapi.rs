@@ -70,10 +70,89 @@ pub fn finalize(doc: utoipa::openapi::OpenApi) -> Value {
     }
     refine_schemas(&mut doc);
     crate::events::contract::document(&mut doc);
-    doc["components"]["schemas"]["SegmentNode"] =
-        crate::segments::definition::json_schema("#/components/schemas/SegmentNode");
+    for (name, schema) in crate::segments::definition::json_schemas("#/components/schemas/") {
+        doc["components"]["schemas"][name] = schema;
+    }
+    for merged in distribute_all_of_over_unions(&mut doc["components"]["schemas"]) {
+        // A union that only served as a part of others is now written out in them.
+        let reference = json!(format!("#/components/schemas/{merged}"));
+        if !mentions(&doc, &reference) {
+            if let Some(schemas) = doc["components"]["schemas"].as_object_mut() {
+                schemas.remove(&merged);
+            }
+        }
+    }
     expand_formats(&mut doc);
     doc
+}
+
+/// A flattened untagged enum (`PointsEarned` = `points` + `EarnSource`) shows as `allOf` over a
+/// `oneOf`, which client generators cannot take (`allOf` of a non-object). It is the same set of
+/// instances as a `oneOf` of each branch merged with the other parts, so it is written that way:
+/// every branch a plain object with all its members.
+/// Returns the names of the unions so written out.
+fn distribute_all_of_over_unions(schemas: &mut Value) -> Vec<String> {
+    let Some(all) = schemas.as_object().cloned() else { return Vec::new() };
+    let mut distributed = Vec::new();
+    for (name, schema) in &all {
+        let Some(parts) = schema.get("allOf").and_then(Value::as_array) else { continue };
+        let union = |part: &Value| {
+            let target = part.get("$ref")?.as_str()?.strip_prefix("#/components/schemas/")?;
+            all.get(target)?.get("oneOf")?.as_array().cloned()
+        };
+        let unions: Vec<Vec<Value>> = parts.iter().filter_map(union).collect();
+        let [branches] = unions.as_slice() else { continue };
+        let Some(target) = parts.iter().find(|p| union(p).is_some()).and_then(|p| p.get("$ref")) else { continue };
+        let rest: Vec<&Value> = parts.iter().filter(|p| union(p).is_none()).collect();
+        // Only plain open objects merge exactly: a `$ref` or a closed object among the rest stays as it is.
+        let mergeable = |p: &Value| {
+            p.get("$ref").is_none() && p.get("additionalProperties").is_none() && p.get("properties").is_some()
+        };
+        if !rest.iter().all(|p| mergeable(p)) || !branches.iter().all(mergeable) {
+            continue;
+        }
+        let merged: Vec<Value> = branches
+            .iter()
+            .map(|branch| {
+                let mut object = branch.clone();
+                for part in &rest {
+                    for (key, value) in part.get("properties").and_then(Value::as_object).into_iter().flatten() {
+                        object["properties"][key] = value.clone();
+                    }
+                    let mut required: Vec<Value> =
+                        part.get("required").and_then(Value::as_array).cloned().unwrap_or_default();
+                    required.extend(object.get("required").and_then(Value::as_array).cloned().unwrap_or_default());
+                    object["required"] = Value::Array(required);
+                }
+                object
+            })
+            .collect();
+        let mut replaced = schema.clone();
+        if let Some(map) = replaced.as_object_mut() {
+            map.remove("allOf");
+            map.insert("oneOf".into(), Value::Array(merged));
+            let target = target.as_str().and_then(|t| t.strip_prefix("#/components/schemas/"));
+            if let Some(description) = target.and_then(|t| all.get(t)).and_then(|u| u.get("description")) {
+                map.entry("description").or_insert_with(|| description.clone());
+            }
+        }
+        schemas[name] = replaced;
+        if let Some(target) = target.as_str().and_then(|t| t.strip_prefix("#/components/schemas/")) {
+            if !distributed.iter().any(|d| d == target) {
+                distributed.push(target.to_string());
+            }
+        }
+    }
+    distributed
+}
+
+/// Whether `needle` appears anywhere in `value` as a value (not a key).
+fn mentions(value: &Value, needle: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.values().any(|v| mentions(v, needle)),
+        Value::Array(items) => items.iter().any(|v| mentions(v, needle)),
+        other => other == needle,
+    }
 }
 
 /// What `char::is_whitespace` (and so `str::trim`) counts as white space, spelled out so that every

@@ -8,15 +8,20 @@ use super::types::{payload_schemas, EVENT_CATALOGUE, EVENT_TYPES};
 
 /// `customer.created` → `CustomerCreatedEvent`.
 pub fn envelope_name(event_type: &str) -> String {
+    schema_name(event_type) + "Event"
+}
+
+/// A dotted, snake-cased name as a component schema's name: `consent.marketing_sms` → `ConsentMarketingSms`.
+pub fn schema_name(dotted: &str) -> String {
     let mut name = String::new();
-    for word in event_type.split(['.', '_']) {
+    for word in dotted.split(['.', '_']) {
         let mut chars = word.chars();
         if let Some(first) = chars.next() {
             name.extend(first.to_uppercase());
             name.push_str(chars.as_str());
         }
     }
-    name + "Event"
+    name
 }
 
 fn envelope(event_type: &str, description: &str, payload: &str, payload_example: Value) -> Value {
