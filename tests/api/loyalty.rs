@@ -573,6 +573,8 @@ fn invariants(report: &Value, customer: Uuid) -> Vec<String> {
 #[actix_web::test]
 async fn the_audit_passes_a_sound_ledger_and_finds_broken_accounts() {
     let app = TestApp::new().await;
+    // It breaks the ledger on purpose, to see the audit find it.
+    app.expect_ledger_violations();
     let appliance = create_reward(&app, 2000, 10).await;
     let a = member_with(&app, 5000).await;
     let b = member_with(&app, 1200).await;
@@ -650,6 +652,8 @@ async fn the_audit_passes_a_sound_ledger_and_finds_broken_accounts() {
 #[actix_web::test]
 async fn the_audit_finds_lots_out_of_range_and_lots_beside_debt() {
     let app = TestApp::new().await;
+    // It breaks the ledger on purpose, to see the audit find it.
+    app.expect_ledger_violations();
     let a = member_with(&app, 300).await;
     let mut conn = app.conn();
     // The table's CHECK forbids remaining > amount; with it lifted, the audit still catches it.

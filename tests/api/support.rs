@@ -166,6 +166,8 @@ pub struct TestApp {
     pub runtime: retail_crm::Runtime,
     pub db_name: String,
     pub db_url: String,
+    /// The test breaks the ledger to see the audit find it: no audit when it ends.
+    ledger_broken_on_purpose: std::cell::Cell<bool>,
 }
 
 pub struct TestAppBuilder {
@@ -214,7 +216,7 @@ impl TestAppBuilder {
                 }
             })
         });
-        TestApp { call, state, runtime, db_name, db_url }
+        TestApp { call, state, runtime, db_name, db_url, ledger_broken_on_purpose: Default::default() }
     }
 }
 
@@ -226,6 +228,11 @@ impl TestApp {
     /// Another instance of the service on this test's database — its own pool, clock and
     /// scheduler — as a second server behind a load balancer would be. Its clock starts at this
     /// one's time.
+    /// This test corrupts the ledger on purpose (to test the audit): its drop audits nothing.
+    pub fn expect_ledger_violations(&self) {
+        self.ledger_broken_on_purpose.set(true);
+    }
+
     pub async fn another_instance(&self) -> TestApp {
         let other = TestApp::builder().build_on(self.db_name.clone(), self.db_url.clone()).await;
         other.state.clock.set(self.now());
@@ -421,9 +428,21 @@ impl TestApp {
 }
 
 impl Drop for TestApp {
-    /// On a shared `TEST_DATABASE_URL` server, drop the test's database so runs do not pile up
-    /// databases; the embedded cluster is deleted whole when the process exits.
+    /// Every test that moved value proves the ledger still balances: the loyalty audit (SPEC §7)
+    /// runs over the test's database when its app goes, unless the test corrupted the ledger on
+    /// purpose (`expect_ledger_violations`). Then, on a shared `TEST_DATABASE_URL` server, the
+    /// test's database is dropped so runs do not pile up databases; the embedded cluster is
+    /// deleted whole when the process exits.
     fn drop(&mut self) {
+        if !self.ledger_broken_on_purpose.get() && !std::thread::panicking() {
+            let mut conn = PgConnection::establish(&self.db_url).expect("the test's database for the ledger audit");
+            let report = retail_crm::loyalty::audit::run(&mut conn).expect("the ledger audit");
+            assert!(
+                report.violations.is_empty(),
+                "the ledger does not balance after this test: {:?}",
+                &report.violations[..report.violations.len().min(5)]
+            );
+        }
         if let Server::External(_) = server() {
             if let Ok(mut admin) = PgConnection::establish(&server().admin_url()) {
                 let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.db_name));
