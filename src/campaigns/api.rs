@@ -2,7 +2,7 @@
 //! marketing: chain-wide principals only.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use rust_decimal::Decimal;
@@ -17,7 +17,7 @@ use super::store::{self, Campaign, CampaignFields};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite, Principal};
 use crate::http::pagination::{Page, PageParams};
-use crate::http::{if_match, versioned};
+use crate::http::{versioned, IfMatch};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -414,14 +414,14 @@ async fn get_campaign(
 async fn update_campaign(
     auth: Auth<CampaignsWrite>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
     body: crate::http::Json<CampaignInput>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     let id = id.into_inner();
     let input = body.into_inner();
-    let expected = if_match(&req);
+    let expected = expected_version.0;
     let who = auth.principal.clone();
     let campaign = crate::db::transaction(&state.pool, move |conn| {
         let current = store::lock(conn, id)?;

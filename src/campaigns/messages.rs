@@ -1,7 +1,7 @@
 //! The gateways' side of messages (`POST /v1/campaign-messages/{id}/status`) and the contact
 //! policy's settings (`/v1/marketing/settings`).
 
-use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
+use actix_web::{get, post, put, web, HttpResponse};
 use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::store::{self, Message, Settings};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite};
-use crate::http::{etag, if_match};
+use crate::http::{etag, IfMatch};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -193,7 +193,7 @@ async fn get_settings(auth: Auth<CampaignsRead>, state: web::Data<AppState>) -> 
 async fn put_settings(
     auth: Auth<CampaignsWrite>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     body: crate::http::Json<MarketingSettings>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
@@ -219,7 +219,7 @@ async fn put_settings(
         },
     };
     v.into_result()?;
-    let expected = if_match(&req);
+    let expected = expected_version.0;
     let who = auth.principal.clone();
     let settings = crate::db::transaction(&state.pool, move |conn| {
         let saved = store::save_settings(conn, expected, (cap.max_messages, cap.per_days), quiet)?;

@@ -2,7 +2,7 @@
 //! code, voiding, and a template's stats. Redemption lives in `redeem`.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize, Serializer};
@@ -16,8 +16,8 @@ use super::store::{self, CouponKey, Source};
 use super::templates::{self, TemplateCreate, TemplatePatch};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CouponsRead, CouponsWrite};
-use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
+use crate::http::IfMatch;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -350,14 +350,14 @@ async fn get_template(
 async fn update_template(
     auth: Auth<CouponsWrite>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
     body: crate::http::Json<TemplatePatch>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     let id = id.into_inner();
     let changes = body.into_inner().validate()?;
-    let expected = if_match(&req);
+    let expected = expected_version.0;
     let now = state.clock.now();
     let who = auth.principal.clone();
     let t = crate::db::transaction(&state.pool, move |conn| {

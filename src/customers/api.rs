@@ -1,7 +1,7 @@
 //! Customer profile endpoints: create, read, change, erase, upsert by identity, lookup, search, bulk.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, patch, post, put, web, HttpRequest, HttpResponse};
+use actix_web::{get, patch, post, put, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
@@ -15,8 +15,8 @@ use super::service;
 use super::store::{self, SearchFilter};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::auth::{Auth, CustomersRead, CustomersWrite, Principal};
-use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
+use crate::http::IfMatch;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -150,7 +150,7 @@ async fn get_customer(
 async fn update_customer(
     auth: Auth<CustomersWrite>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
     body: crate::http::Json<CustomerInput>,
 ) -> ApiResult<HttpResponse> {
@@ -162,7 +162,7 @@ async fn update_customer(
     raw.identities = None;
     let now = state.clock.now();
     let input = raw.validate(service::today(now, state.config.timezone), "")?;
-    let expected = if_match(&req);
+    let expected = expected_version.0;
     let who = auth.principal.clone();
     let today = state.today();
     let view = crate::db::transaction(&state.pool, move |conn| {

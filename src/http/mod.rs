@@ -232,14 +232,29 @@ pub fn etag(version: i32) -> (header::HeaderName, String) {
     (header::ETAG, format!("\"{version}\""))
 }
 
-/// The version an `If-Match` header demands, if any. A tag that is not one of ours matches nothing.
-pub fn if_match(req: &HttpRequest) -> Option<i32> {
-    let raw = req.headers().get(header::IF_MATCH)?.to_str().unwrap_or("\"-1\"").trim();
-    if raw == "*" {
-        return None;
+/// The version an `If-Match` header demands, if any (`None`: no header, or `*`). A tag that is not
+/// one of ours matches nothing. An extractor, so an audited PATCH takes it as an argument.
+pub struct IfMatch(pub Option<i32>);
+
+impl IfMatch {
+    fn of(req: &HttpRequest) -> IfMatch {
+        let Some(value) = req.headers().get(header::IF_MATCH) else { return IfMatch(None) };
+        let raw = value.to_str().unwrap_or("\"-1\"").trim();
+        if raw == "*" {
+            return IfMatch(None);
+        }
+        let tag = raw.trim_start_matches("W/").trim_matches('"');
+        IfMatch(Some(tag.parse().unwrap_or(-1)))
     }
-    let tag = raw.trim_start_matches("W/").trim_matches('"');
-    Some(tag.parse().unwrap_or(-1))
+}
+
+impl actix_web::FromRequest for IfMatch {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<IfMatch, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        std::future::ready(Ok(IfMatch::of(req)))
+    }
 }
 
 /// 412 unless the record is still at the version the caller read.
@@ -253,6 +268,21 @@ pub fn check_version(expected: Option<i32>, current: i32) -> Result<(), ApiError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn if_match_reads_our_etags_and_matches_nothing_else() {
+        let with = |value: &str| {
+            IfMatch::of(
+                &actix_web::test::TestRequest::default().insert_header((header::IF_MATCH, value)).to_http_request(),
+            )
+            .0
+        };
+        assert_eq!(IfMatch::of(&actix_web::test::TestRequest::default().to_http_request()).0, None);
+        assert_eq!(with("\"7\""), Some(7));
+        assert_eq!(with("W/\"7\""), Some(7));
+        assert_eq!(with("*"), None);
+        assert_eq!(with("\"someone-else's\""), Some(-1), "a tag not ours matches no version");
+    }
 
     #[test]
     fn route_table_tells_405_from_404() {

@@ -1,7 +1,7 @@
 //! Lead endpoints (SPEC §11): leads and their stage actions, assignment rules, the funnel.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use rust_decimal::Decimal;
@@ -16,7 +16,7 @@ use super::store::{self, Lead, LeadFilter, NewLead};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, LeadsRead, LeadsWrite, Principal};
 use crate::http::pagination::{Page, PageParams};
-use crate::http::{check_version, if_match};
+use crate::http::{check_version, IfMatch};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -472,13 +472,13 @@ pub struct LeadAssignRequest {
 async fn assign_lead(
     auth: Auth<LeadsWrite>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
     body: crate::http::Json<LeadAssignRequest>,
 ) -> ApiResult<HttpResponse> {
     let staff_id = body.into_inner().staff_id.ok_or_else(|| ApiError::invalid("staff_id", "is required"))?;
     let (now, minutes, scope) = (state.clock.now(), state.config.lead_response_minutes, auth.store_scope());
-    let lead = act(&state, &auth.principal, id.into_inner(), if_match(&req), "lead.assign", move |conn, lead| {
+    let lead = act(&state, &auth.principal, id.into_inner(), expected_version.0, "lead.assign", move |conn, lead| {
         service::assign(conn, lead, staff_id, scope, now, minutes)
     })
     .await?;
@@ -502,11 +502,11 @@ async fn assign_lead(
 async fn contact_lead(
     auth: Auth<LeadsWrite>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let now = state.clock.now();
-    let lead = act(&state, &auth.principal, id.into_inner(), if_match(&req), "lead.contact", move |conn, lead| {
+    let lead = act(&state, &auth.principal, id.into_inner(), expected_version.0, "lead.contact", move |conn, lead| {
         service::advance(conn, lead, Action::Contact, None, now)
     })
     .await?;
@@ -530,11 +530,11 @@ async fn contact_lead(
 async fn qualify_lead(
     auth: Auth<LeadsWrite>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let now = state.clock.now();
-    let lead = act(&state, &auth.principal, id.into_inner(), if_match(&req), "lead.qualify", move |conn, lead| {
+    let lead = act(&state, &auth.principal, id.into_inner(), expected_version.0, "lead.qualify", move |conn, lead| {
         service::advance(conn, lead, Action::Qualify, None, now)
     })
     .await?;
@@ -570,13 +570,13 @@ pub struct LeadConvertRequest {
 async fn convert_lead(
     auth: Auth<LeadsWrite>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let body: LeadConvertRequest = optional_body(&body)?;
     let now = state.clock.now();
-    let lead = act(&state, &auth.principal, id.into_inner(), if_match(&req), "lead.convert", move |conn, lead| {
+    let lead = act(&state, &auth.principal, id.into_inner(), expected_version.0, "lead.convert", move |conn, lead| {
         service::convert(conn, lead, body.customer_id, body.order_id, now).map(|(l, _)| l)
     })
     .await?;
@@ -629,7 +629,7 @@ pub struct LeadCloseRequest {
 async fn close_lead(
     auth: Auth<LeadsWrite>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
     body: crate::http::Json<LeadCloseRequest>,
 ) -> ApiResult<HttpResponse> {
@@ -647,7 +647,7 @@ async fn close_lead(
     }
     v.into_result()?;
     let now = state.clock.now();
-    let lead = act(&state, &auth.principal, id.into_inner(), if_match(&req), "lead.close", move |conn, lead| {
+    let lead = act(&state, &auth.principal, id.into_inner(), expected_version.0, "lead.close", move |conn, lead| {
         service::advance(conn, lead, action, reason, now)
     })
     .await?;

@@ -2,7 +2,7 @@
 //! every store's leads, so every verb, reads included, is for chain-wide principals only (SPEC §3.1).
 
 use actix_web::http::StatusCode;
-use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
@@ -16,7 +16,7 @@ use super::store::{self, Rule, RuleChanges};
 use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, LeadsRead, LeadsWrite};
 use crate::http::pagination::{Page, PageParams};
-use crate::http::{check_version, if_match};
+use crate::http::{check_version, IfMatch};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -389,14 +389,14 @@ async fn get_rule(auth: Auth<LeadsRead>, state: web::Data<AppState>, id: web::Pa
 async fn update_rule(
     auth: Auth<LeadsWrite>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
     body: crate::http::Json<LeadRulePatch>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     let id = id.into_inner();
     let changes = body.into_inner().validate()?;
-    let expected = if_match(&req);
+    let expected = expected_version.0;
     let now = state.clock.now();
     let who = auth.principal.clone();
     let rule = crate::db::transaction(&state.pool, move |conn| {

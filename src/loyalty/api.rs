@@ -2,7 +2,7 @@
 //! the ledger audit.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use diesel::PgConnection;
@@ -17,9 +17,9 @@ use super::ledger::{self, Entry};
 use super::rewards::{self, NewReward, Reward, RewardChanges};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Admin, Auth, LoyaltyRead, LoyaltyWrite};
-use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
+use crate::http::IfMatch;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -559,14 +559,14 @@ async fn get_reward(
 async fn update_reward(
     auth: Auth<LoyaltyWrite>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
     body: crate::http::Json<RewardPatch>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     let id = id.into_inner();
     let changes = body.into_inner().validate()?;
-    let expected = if_match(&req);
+    let expected = expected_version.0;
     let now = state.clock.now();
     let who = auth.principal.clone();
     let reward = crate::db::transaction(&state.pool, move |conn| {

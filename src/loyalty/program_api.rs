@@ -1,6 +1,6 @@
 //! Program settings endpoints (SPEC §7): `GET/PUT /v1/loyalty/program`.
 
-use actix_web::{get, put, web, HttpRequest, HttpResponse};
+use actix_web::{get, put, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::program::{self, ProgramChanges, ProgramRow};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Admin, Auth, LoyaltyRead};
-use crate::http::{etag, if_match};
+use crate::http::{etag, IfMatch};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -218,12 +218,12 @@ async fn get_program(_auth: Auth<LoyaltyRead>, state: web::Data<AppState>) -> Ap
 async fn update_program(
     auth: Auth<Admin>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     body: crate::http::Json<ProgramInput>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     let (changes, detail) = body.into_inner().validate()?;
-    let expected = if_match(&req);
+    let expected = expected_version.0;
     let who = auth.principal.clone();
     let now = state.clock.now();
     let row = crate::db::transaction(&state.pool, move |conn| {

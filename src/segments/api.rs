@@ -2,7 +2,7 @@
 //! marketing: chain-wide principals only.
 
 use actix_web::http::StatusCode;
-use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -16,7 +16,7 @@ use crate::customers::model::CustomerView;
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite};
 use crate::http::pagination::{Page, PageParams};
-use crate::http::{if_match, versioned};
+use crate::http::{versioned, IfMatch};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -197,7 +197,7 @@ async fn get_segment(
 async fn update_segment(
     auth: Auth<CampaignsWrite>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
     body: crate::http::Json<SegmentPatch>,
 ) -> ApiResult<HttpResponse> {
@@ -205,7 +205,7 @@ async fn update_segment(
     let id = id.into_inner();
     let SegmentPatch { name, definition } = body.into_inner();
     let name = validate(name, definition.as_ref())?;
-    let expected = if_match(&req);
+    let expected = expected_version.0;
     let who = auth.principal.clone();
     let segment = crate::db::transaction(&state.pool, move |conn| {
         let segment = store::update(conn, id, expected, name.as_deref(), definition.as_ref())?;

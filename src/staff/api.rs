@@ -1,5 +1,5 @@
 use actix_web::http::StatusCode;
-use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -12,7 +12,7 @@ use crate::error::{ApiError, ApiResult, Violations};
 use crate::http::auth::{Admin, Auth, Principal, StaffRead};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
-use crate::http::{etag, if_match};
+use crate::http::{etag, IfMatch};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -297,7 +297,7 @@ async fn get_staff(auth: Auth<StaffRead>, state: web::Data<AppState>, id: web::P
 async fn update_staff(
     auth: Auth<Admin>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
     body: crate::http::Json<StaffInput>,
 ) -> ApiResult<HttpResponse> {
@@ -311,7 +311,7 @@ async fn update_staff(
         }
     }
     let changes = input.into_changes()?;
-    let (expected, now, scope) = (if_match(&req), state.clock.now(), auth.store_scope());
+    let (expected, now, scope) = (expected_version.0, state.clock.now(), auth.store_scope());
     let principal = auth.principal.clone();
     let member = crate::db::transaction(&state.pool, move |conn| {
         let member = store::update(conn, id, scope, expected, &changes, now)?;

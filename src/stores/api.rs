@@ -1,4 +1,4 @@
-use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,7 @@ use crate::error::{ApiError, ApiResult, Violations};
 use crate::http::auth::{Admin, AnyScope, Auth, Principal};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::{double_option, trimmed};
-use crate::http::{etag, if_match};
+use crate::http::{etag, IfMatch};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -238,7 +238,7 @@ async fn get_store(auth: Auth<AnyScope>, state: web::Data<AppState>, id: web::Pa
 async fn update_store(
     auth: Auth<Admin>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
     body: crate::http::Json<StoreInput>,
 ) -> ApiResult<HttpResponse> {
@@ -247,7 +247,7 @@ async fn update_store(
     let input = body.into_inner();
     input.validate(false)?;
     let changes = input.into_changes();
-    let expected = if_match(&req);
+    let expected = expected_version.0;
     let principal = auth.principal.clone();
     let store = crate::db::transaction(&state.pool, move |conn| {
         let store = store::update(conn, id, expected, &changes)?;

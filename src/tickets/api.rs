@@ -2,7 +2,7 @@
 //! stats, routing rules and SLA policies.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -13,9 +13,9 @@ use super::rules::{self, PRIORITIES, STATUSES, TYPES, VISIBILITIES};
 use super::store::{self, Comment, NewTicket, Ticket, TicketChanges};
 use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
-use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
+use crate::http::IfMatch;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -401,13 +401,13 @@ impl TicketPatch {
 async fn update_ticket(
     auth: Auth<TicketsWrite>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
     body: crate::http::Json<TicketPatch>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let changes = body.into_inner().validate()?;
-    let expected = if_match(&req);
+    let expected = expected_version.0;
     let now = state.clock.now();
     let tz = state.config.timezone;
     let who = auth.principal.clone();

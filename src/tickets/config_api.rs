@@ -3,7 +3,7 @@
 //! chain-wide principals only (SPEC §3.1).
 
 use actix_web::http::StatusCode;
-use actix_web::{delete, get, patch, post, put, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, put, web, HttpResponse};
 use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -15,9 +15,9 @@ use super::config_store::{self as store, PolicyUpdate, RoutingRule, RuleFields, 
 use super::rules::{PRIORITIES, TYPES};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
-use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
+use crate::http::IfMatch;
 use crate::state::AppState;
 
 /// A week of minutes times 52: targets beyond a year make no sense.
@@ -276,14 +276,14 @@ pub struct RulePatch {
 async fn update_rule(
     auth: Auth<TicketsWrite>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
     body: crate::http::Json<RulePatch>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     let id = id.into_inner();
     let p = body.into_inner();
-    let expected = if_match(&req);
+    let expected = expected_version.0;
     let now = state.clock.now();
     let who = auth.principal.clone();
     let r = crate::db::transaction(&state.pool, move |conn| {
@@ -339,12 +339,12 @@ async fn update_rule(
 async fn delete_rule(
     auth: Auth<TicketsWrite>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     let id = id.into_inner();
-    let expected = if_match(&req);
+    let expected = expected_version.0;
     let who = auth.principal.clone();
     crate::db::transaction(&state.pool, move |conn| {
         store::delete_rule(conn, id, expected)?;
@@ -508,7 +508,7 @@ impl PolicyPut {
 async fn put_policy(
     auth: Auth<TicketsWrite>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     priority: web::Path<String>,
     body: crate::http::Json<PolicyPut>,
 ) -> ApiResult<HttpResponse> {
@@ -518,7 +518,7 @@ async fn put_policy(
         return Err(store::policy_not_found());
     }
     let update = body.into_inner().validate()?;
-    let expected = if_match(&req);
+    let expected = expected_version.0;
     let now = state.clock.now();
     let who = auth.principal.clone();
     let p = crate::db::transaction(&state.pool, move |conn| {

@@ -2,7 +2,7 @@
 //! subscription receives every store's events.
 
 use actix_web::http::StatusCode;
-use actix_web::{delete, get, patch, post, web, HttpRequest, HttpResponse};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -18,7 +18,7 @@ use crate::http::auth::{Auth, WebhooksWrite};
 use crate::http::idempotency::RedactOnReplay;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
-use crate::http::{etag, if_match};
+use crate::http::{etag, IfMatch};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -304,7 +304,7 @@ async fn get_subscription(
 async fn update_subscription(
     auth: Auth<WebhooksWrite>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
     body: crate::http::Json<SubscriptionInput>,
 ) -> ApiResult<HttpResponse> {
@@ -312,7 +312,7 @@ async fn update_subscription(
     let id = id.into_inner();
     let changes = body.into_inner().validate(false, state.config.webhook_allow_private)?;
     check_receiver(&changes, &state).await?;
-    let expected = if_match(&req);
+    let expected = expected_version.0;
     let (principal, now) = (auth.principal.clone(), state.clock.now());
     let sub = crate::db::transaction(&state.pool, move |conn| {
         let sub = store::update(conn, id, expected, &changes, now)?;

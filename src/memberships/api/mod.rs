@@ -2,7 +2,7 @@
 //! the member list and the manual tier set. The program settings are `loyalty::program_api`'s.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, post, put, web, HttpRequest, HttpResponse};
+use actix_web::{get, post, put, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use rust_decimal::Decimal;
@@ -14,8 +14,8 @@ use uuid::Uuid;
 use super::store::{self, Enrolment, Membership, Tier, TierChange};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Admin, Auth, CustomersWrite, LoyaltyRead};
-use crate::http::if_match;
 use crate::http::pagination::{Page, PageParams};
+use crate::http::IfMatch;
 use crate::state::AppState;
 
 mod tiers;
@@ -386,7 +386,7 @@ pub struct SetTierInput {
 async fn set_member_tier(
     auth: Auth<Admin>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     id: web::Path<Uuid>,
     body: crate::http::Json<SetTierInput>,
 ) -> ApiResult<HttpResponse> {
@@ -398,7 +398,7 @@ async fn set_member_tier(
     let reason = input.reason.trim().to_string();
     v.check(!reason.is_empty() && input.reason.chars().count() <= 500, "reason", "must be 1-500 characters, not blank");
     v.into_result()?;
-    let expected = if_match(&req);
+    let expected = expected_version.0;
     let who = auth.principal.clone();
     let now = state.clock.now();
     let view = crate::db::transaction(&state.pool, move |conn| {

@@ -1,7 +1,7 @@
 //! The tier catalogue (`/v1/tiers`): the chain's, read by every store.
 
 use actix_web::http::StatusCode;
-use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::super::store::{self, Tier, TierChanges};
 use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Admin, Auth, LoyaltyRead};
-use crate::http::if_match;
+use crate::http::IfMatch;
 use crate::state::AppState;
 
 /// Highest rank a tier may have.
@@ -298,7 +298,7 @@ pub(super) async fn create_tier(
 pub(super) async fn update_tier(
     auth: Auth<Admin>,
     state: web::Data<AppState>,
-    req: HttpRequest,
+    expected_version: IfMatch,
     code: web::Path<String>,
     body: crate::http::Json<TierPatch>,
 ) -> ApiResult<HttpResponse> {
@@ -316,7 +316,7 @@ pub(super) async fn update_tier(
     }
     .check(&mut v);
     v.into_result()?;
-    let expected = if_match(&req);
+    let expected = expected_version.0;
     let who = auth.principal.clone();
     let tier = crate::db::transaction(&state.pool, move |conn| {
         let tier = store::update_tier(conn, &code, expected, &changes)?;
