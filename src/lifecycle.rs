@@ -107,8 +107,8 @@ impl Faults {
     }
 }
 
-/// Called right after a request's transaction committed.
-pub fn after_commit() {
+/// The crash test's fault point, called right after a request's transaction committed.
+pub fn fault_after_commit() {
     let chance = FAULTS.get().map_or(0.0, |f| f.abort_after_commit);
     if chance > 0.0 && rand::random::<f64>() < chance {
         log::error!("test fault: aborting after a commit, before the answer");

@@ -271,7 +271,7 @@ where
 {
     on_blocking_thread(pool, &pool.write_turns, move |conn| {
         let value = conn.transaction(work)?;
-        crate::lifecycle::after_commit();
+        crate::lifecycle::fault_after_commit();
         Ok(value)
     })
     .await
@@ -296,6 +296,7 @@ pub type Deferred = Box<dyn FnOnce() + Send>;
 
 /// Runs `then` once this request's writes are committed: at once, or — when its transaction is
 /// carried to commit with the idempotent answer — after that commit, never if it rolls back.
+/// Called after the writes it waits for (before them, nothing is parked yet and it runs at once).
 pub fn after_commit(then: impl FnOnce() + Send + 'static) {
     let then: Deferred = Box::new(then);
     let left = match CARRIER.try_with(|c| c.clone()) {
@@ -355,7 +356,7 @@ where
         match last(&mut open) {
             Ok(()) => {
                 AnsiTransactionManager::commit_transaction(&mut *open)?;
-                crate::lifecycle::after_commit();
+                crate::lifecycle::fault_after_commit();
                 Ok(())
             }
             Err(e) => {

@@ -214,13 +214,7 @@ impl LocalPostgres {
             log::info!("stopped PostgreSQL at {}", self.data_dir.display());
             return Ok(());
         }
-        Err(EmbeddedError::Io(format!(
-            "stopping PostgreSQL at {} failed ({}): {}{}",
-            self.data_dir.display(),
-            out.status,
-            output_tail(&out),
-            self.log_tail_section()
-        )))
+        Err(self.pg_ctl_failed("stopping", &out))
     }
 
     /// The test harness keeps its cluster in a static that is never dropped, so
@@ -466,13 +460,18 @@ if [ -n "$remove" ]; then rm -rf -- "$remove"; fi
         if out.status.success() {
             return Ok(());
         }
-        Err(EmbeddedError::Io(format!(
-            "starting PostgreSQL at {} (pg_ctl start) failed ({}): {}{}",
+        Err(self.pg_ctl_failed("starting", &out))
+    }
+
+    /// A failed `pg_ctl` with what it and the server said: the only useful diagnosis.
+    fn pg_ctl_failed(&self, doing: &str, out: &Output) -> EmbeddedError {
+        EmbeddedError::Io(format!(
+            "{doing} PostgreSQL at {} (pg_ctl) failed ({}): {}{}",
             self.data_dir.display(),
             out.status,
-            output_tail(&out),
+            output_tail(out),
             self.log_tail_section()
-        )))
+        ))
     }
 
     /// `pg_ctl -w` only proves the postmaster came up; pg_isready on the exact
