@@ -354,6 +354,13 @@ impl Violations {
             &format!("must be 1-{max} characters"),
         );
     }
+    /// A vocabulary's word, when given: the word, or a violation naming the field (and `None`).
+    pub fn word<W: crate::vocabulary::Word>(&mut self, field: &str, value: Option<&str>) -> Option<W> {
+        let text = value?;
+        let word = W::parse(text);
+        self.check(word.is_some(), field, &format!("must be one of {}", W::NAMES.join(", ")));
+        word
+    }
     /// A value, when given, from a closed list.
     pub fn one_of(&mut self, field: &str, value: Option<&str>, allowed: &[&str]) {
         if let Some(x) = value {

@@ -40,6 +40,7 @@ pub mod state;
 pub mod stores;
 pub mod tickets;
 pub mod tokens;
+pub mod vocabulary;
 pub mod webhooks;
 #[rustfmt::skip]
 pub mod schema;

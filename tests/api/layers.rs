@@ -17,6 +17,7 @@ const SPLIT: &[&str] = &["http"];
 /// (and what it re-exports); `http::x` is `http/x.rs`.
 const FOUNDATION: &[&str] = &[
     "schema",
+    "vocabulary",
     "clock",
     "money",
     "phone",
