@@ -105,6 +105,19 @@ struct Row {
     rfm: Option<serde_json::Value>,
 }
 
+fn till_card_statement<'a>(
+    kind: &'a str,
+    value: &'a str,
+    now: DateTime<Utc>,
+    coupon_limit: i64,
+) -> impl diesel::query_dsl::LoadQuery<'a, PgConnection, Row> + crate::db::cached_sql::Binds + 'a {
+    crate::db::CachedSql::new(include_str!("till_card.sql"))
+        .param::<Text, _>("kind", kind)
+        .param::<Text, _>("value", value)
+        .param::<Timestamptz, _>("now", now)
+        .param::<Int8, _>("coupon_limit", coupon_limit)
+}
+
 /// The customer who holds the identity `(kind, value)` with everything the till shows, at `now`;
 /// `None` when nobody holds it (a merged profile's identities moved to the survivor, an erased
 /// one's were released). At most `coupon_limit` coupons.
@@ -116,12 +129,7 @@ pub fn till_card(
     today: NaiveDate,
     coupon_limit: i64,
 ) -> ApiResult<Option<TillCard>> {
-    let rows: Vec<Row> = crate::db::CachedSql::new(include_str!("till_card.sql"))
-        .bind::<Text, _>(kind)
-        .bind::<Text, _>(value)
-        .bind::<Timestamptz, _>(now)
-        .bind::<Int8, _>(coupon_limit)
-        .load(conn)?;
+    let rows: Vec<Row> = till_card_statement(kind, value, now, coupon_limit).load(conn)?;
     // The identity is the primary key of customer_identities: one row at most.
     let Some(r) = rows.into_iter().next() else { return Ok(None) };
     let identities = r
@@ -172,4 +180,13 @@ pub fn till_card(
     let history = OrderHistory::from_days(&r.order_days.unwrap_or_default(), today);
     let rfm = r.rfm.and_then(|v| serde_json::from_value(v).ok());
     Ok(Some(TillCard { customer: r.customer, tags: r.tags, identities, history, member, coupons, rfm }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_till_card_binds_each_parameter_by_name() {
+        let query = super::till_card_statement("phone", "13800000000", chrono::Utc::now(), 5);
+        assert_eq!(crate::db::cached_sql::verify(&query), Ok(()));
+    }
 }
