@@ -79,7 +79,10 @@ fn database_reading(conn: &mut PgConnection, now: DateTime<Utc>) -> ApiResult<Da
         }
         Ok(DatabaseReading {
             outbox_lag: crate::events::follower::lags(conn, &cursors, now)?,
-            webhook_backlog: crate::webhooks::store::backlog(conn)?,
+            webhook_backlog: crate::webhooks::store::backlog(conn)?
+                .into_iter()
+                .map(|(status, count)| (status.as_str(), count))
+                .collect(),
         })
     })
 }

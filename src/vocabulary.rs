@@ -24,13 +24,25 @@ pub fn names<W: Word>(words: &[W]) -> Vec<&'static str> {
 /// not `Status`).
 #[macro_export]
 macro_rules! vocabulary {
-    ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:tt),+ $(,)? }) => {
+    ($(#[$meta:meta])* $vis:vis enum $name:ident {
+        $(#[$fmeta:meta])* $first:ident = $first_text:tt $(, $(#[$vmeta:meta])* $variant:ident = $text:tt)* $(,)?
+    }) => {
+        $crate::vocabulary! {
+            @declare [$first_text] $(#[$meta])* $vis enum $name {
+                $(#[$fmeta])* $first = $first_text $(, $(#[$vmeta])* $variant = $text)*
+            }
+        }
+    };
+    (@declare [$example:tt] $(#[$meta:meta])* $vis:vis enum $name:ident {
+        $($(#[$vmeta:meta])* $variant:ident = $text:tt),+
+    }) => {
         $(#[$meta])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
             serde::Serialize, serde::Deserialize, utoipa::ToSchema, diesel::AsExpression, diesel::FromSqlRow,
         )]
         #[diesel(sql_type = diesel::sql_types::Text)]
+        #[schema(example = $example)]
         $vis enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
         }
@@ -149,5 +161,6 @@ mod tests {
         assert!(serde_json::from_value::<Light>(serde_json::json!("Red")).is_err());
         let schema = serde_json::to_value(<Light as utoipa::PartialSchema>::schema()).unwrap_or_default();
         assert_eq!(schema["enum"], serde_json::json!(["green", "in_between", "red"]));
+        assert_eq!(schema["example"], serde_json::json!("green"));
     }
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use super::address;
 use super::rules;
-use super::store::{self, Attempt, Changes, Delivery, NewSubscription, Subscription};
+use super::store::{self, Attempt, Changes, Delivery, DeliveryStatus, NewSubscription, Subscription};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::events::EVENT_TYPES;
 use crate::http::auth::{Auth, WebhooksWrite};
@@ -492,9 +492,7 @@ pub struct DeliveryView {
     event_id: Uuid,
     event_type: String,
     event_seq: i64,
-    /// `pending` (waiting for its next attempt), `sending`, `succeeded` or `failed` (retries spent,
-    /// or the receiver answered 410).
-    status: String,
+    status: DeliveryStatus,
     /// When a pending delivery is tried next.
     next_attempt_at: Option<DateTime<Utc>>,
     created_at: DateTime<Utc>,
@@ -509,7 +507,7 @@ impl DeliveryView {
             event_id: d.event_id,
             event_type: d.event_type,
             event_seq: d.event_seq,
-            next_attempt_at: (d.status == "pending").then_some(d.next_attempt_at),
+            next_attempt_at: (d.status == DeliveryStatus::Pending).then_some(d.next_attempt_at),
             status: d.status,
             created_at: d.created_at,
             attempts: attempts.into_iter().map(Into::into).collect(),
@@ -517,14 +515,12 @@ impl DeliveryView {
     }
 }
 
-const DELIVERY_STATUSES: &[&str] = &["pending", "sending", "succeeded", "failed"];
-
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryListParams {
-    /// `pending`, `sending`, `succeeded` or `failed`.
-    #[param(pattern = "^(pending|sending|succeeded|failed)$")]
+    /// Only deliveries in this state.
+    #[param(value_type = Option<DeliveryStatus>)]
     status: Option<String>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200, example = 50)]
@@ -553,15 +549,12 @@ async fn list_deliveries(
     auth.require_chain_wide()?;
     let (id, p) = (id.into_inner(), params.into_inner());
     let mut v = Violations::new();
-    v.one_of("status", p.status.as_deref(), DELIVERY_STATUSES);
+    let status = v.word::<DeliveryStatus>("status", p.status.as_deref());
     v.into_result()?;
     let page = PageParams { limit: p.limit, cursor: p.cursor };
     let limit = page.limit()?;
     let after = page.after::<Uuid>()?;
-    let status = p.status;
-    let rows =
-        crate::db::run(&state.pool, move |conn| store::deliveries(conn, id, status.as_deref(), after, limit + 1))
-            .await?;
+    let rows = crate::db::run(&state.pool, move |conn| store::deliveries(conn, id, status, after, limit + 1)).await?;
     let views: Vec<DeliveryView> = rows.into_iter().map(|(d, a)| DeliveryView::new(d, a)).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |d| d.id.to_string())))
 }

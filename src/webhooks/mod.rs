@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod api;
+pub mod model;
 pub mod rules;
 pub mod store;
 pub mod worker;

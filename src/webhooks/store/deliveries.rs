@@ -1,239 +1,23 @@
-//! Webhook subscriptions, deliveries and attempts in PostgreSQL.
+//! Deliveries: made from the feed, claimed under a lease, recorded attempt by attempt, replayed and retried.
 
 use chrono::{DateTime, Duration, Utc};
+use const_format::formatcp;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Text, Timestamptz, Uuid as SqlUuid};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::{get, lock, Attempt, Delivery, DeliveryStatus, Subscription};
 use crate::db::CachedSql;
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{webhook_attempts as wa, webhook_deliveries as wd, webhook_subscriptions as ws};
 
-#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
-#[diesel(table_name = ws)]
-pub struct Subscription {
-    pub id: Uuid,
-    pub url: String,
-    pub event_types: Vec<String>,
-    pub active: bool,
-    pub description: Option<String>,
-    pub secret: String,
-    pub previous_secret: Option<String>,
-    pub previous_secret_until: Option<DateTime<Utc>>,
-    pub disabled_reason: Option<String>,
-    pub disabled_at: Option<DateTime<Utc>>,
-    pub failing_since: Option<DateTime<Utc>>,
-    pub cursor_seq: i64,
-    pub version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl Subscription {
-    /// The secrets a delivery is signed with now: the current one, and the previous one during a rotation.
-    pub fn signing_secrets(&self, now: DateTime<Utc>) -> Vec<&str> {
-        let mut secrets = vec![self.secret.as_str()];
-        if let (Some(old), Some(until)) = (&self.previous_secret, self.previous_secret_until) {
-            if until > now {
-                secrets.push(old.as_str());
-            }
-        }
-        secrets
-    }
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
-#[diesel(table_name = wd)]
-pub struct Delivery {
-    pub id: Uuid,
-    pub subscription_id: Uuid,
-    pub event_id: Uuid,
-    pub event_seq: i64,
-    pub event_type: String,
-    pub status: String,
-    pub attempts: i32,
-    pub next_attempt_at: DateTime<Utc>,
-    pub first_failed_at: Option<DateTime<Utc>>,
-    pub lease_until: Option<DateTime<Utc>>,
-    pub last_response_code: Option<i32>,
-    pub last_error: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = wa)]
-pub struct Attempt {
-    pub id: Uuid,
-    pub delivery_id: Uuid,
-    pub attempted_at: DateTime<Utc>,
-    pub succeeded: bool,
-    pub response_code: Option<i32>,
-    pub duration_ms: i32,
-    pub error: Option<String>,
-}
-
-fn not_found() -> ApiError {
-    ApiError::not_found("webhook_subscription_not_found", "no webhook subscription with this id")
-}
-
-/// The feed's horizon: a new subscription starts there (replay reaches further back).
-pub fn horizon(conn: &mut PgConnection) -> ApiResult<i64> {
-    crate::events::sequence_pending(conn)?;
-    #[derive(QueryableByName)]
-    struct Last {
-        #[diesel(sql_type = BigInt)]
-        last_seq: i64,
-    }
-    let last: Last = diesel::sql_query("SELECT last_seq FROM event_sequencer").get_result(conn)?;
-    Ok(last.last_seq)
-}
-
-pub struct NewSubscription {
-    pub url: String,
-    pub event_types: Vec<String>,
-    pub active: bool,
-    pub description: Option<String>,
-    pub secret: String,
-    /// The creating principal's `sub`, whose subscriptions are capped.
-    pub created_by: String,
-}
-
-/// Namespace of the advisory lock on one principal's subscriptions while a create counts them.
-const CREATOR_LOCK: i32 = 20261207;
-
-/// Creates a subscription unless its creator already has `max`. The count is taken under a lock on
-/// the creator's `sub`, so two creates at once cannot both take the last place.
-pub fn insert(conn: &mut PgConnection, new: &NewSubscription, max: i64, now: DateTime<Utc>) -> ApiResult<Subscription> {
-    CachedSql::new("SELECT pg_advisory_xact_lock(?, hashtext(?))")
-        .bind::<diesel::sql_types::Integer, _>(CREATOR_LOCK)
-        .bind::<Text, _>(&new.created_by)
-        .execute(conn)?;
-    let held: i64 = ws::table.filter(ws::created_by.eq(&new.created_by)).count().get_result(conn)?;
-    if held >= max {
-        return Err(ApiError::conflict(
-            "webhook_subscription_limit",
-            format!("this principal already has {held} webhook subscriptions, the most it may have: delete one first"),
-        )
-        .with("limit", max));
-    }
-    let cursor = horizon(conn)?;
-    Ok(diesel::insert_into(ws::table)
-        .values((
-            ws::id.eq(Uuid::now_v7()),
-            ws::url.eq(&new.url),
-            ws::event_types.eq(&new.event_types),
-            ws::active.eq(new.active),
-            ws::description.eq(&new.description),
-            ws::secret.eq(&new.secret),
-            ws::created_by.eq(&new.created_by),
-            ws::cursor_seq.eq(cursor),
-            ws::created_at.eq(now),
-            ws::updated_at.eq(now),
-        ))
-        .returning(Subscription::as_returning())
-        .get_result(conn)?)
-}
-
-pub fn get(conn: &mut PgConnection, id: Uuid) -> ApiResult<Subscription> {
-    ws::table.find(id).select(Subscription::as_select()).first(conn).optional()?.ok_or_else(not_found)
-}
-
-fn lock(conn: &mut PgConnection, id: Uuid) -> ApiResult<Subscription> {
-    ws::table.find(id).select(Subscription::as_select()).for_update().first(conn).optional()?.ok_or_else(not_found)
-}
-
-pub fn list(conn: &mut PgConnection, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Subscription>> {
-    let mut q = ws::table.select(Subscription::as_select()).order(ws::id).limit(limit).into_boxed();
-    if let Some(after) = after {
-        q = q.filter(ws::id.gt(after));
-    }
-    Ok(q.load(conn)?)
-}
-
-#[derive(Default)]
-pub struct Changes {
-    pub url: Option<String>,
-    pub event_types: Option<Vec<String>>,
-    pub active: Option<bool>,
-    pub description: Option<Option<String>>,
-}
-
-/// Applies `changes` at the version the caller read. Turning a subscription back on clears why it
-/// was disabled and starts it at the feed's horizon: what it missed is for a replay to send.
-pub fn update(
-    conn: &mut PgConnection,
-    id: Uuid,
-    expected: Option<i32>,
-    changes: &Changes,
-    now: DateTime<Utc>,
-) -> ApiResult<Subscription> {
-    let current = lock(conn, id)?;
-    crate::http::check_version(expected, current.version)?;
-    let mut next = current.clone();
-    if let Some(url) = &changes.url {
-        next.url = url.clone();
-    }
-    if let Some(types) = &changes.event_types {
-        next.event_types = types.clone();
-    }
-    if let Some(description) = &changes.description {
-        next.description = description.clone();
-    }
-    if let Some(active) = changes.active {
-        if active && !current.active {
-            next.disabled_reason = None;
-            next.disabled_at = None;
-            next.failing_since = None;
-            next.cursor_seq = horizon(conn)?;
-        }
-        next.active = active;
-    }
-    Ok(diesel::update(ws::table.find(id))
-        .set((
-            ws::url.eq(&next.url),
-            ws::event_types.eq(&next.event_types),
-            ws::description.eq(&next.description),
-            ws::active.eq(next.active),
-            ws::disabled_reason.eq(&next.disabled_reason),
-            ws::disabled_at.eq(next.disabled_at),
-            ws::failing_since.eq(next.failing_since),
-            ws::cursor_seq.eq(next.cursor_seq),
-            ws::version.eq(current.version + 1),
-            ws::updated_at.eq(now),
-        ))
-        .returning(Subscription::as_returning())
-        .get_result(conn)?)
-}
-
-pub fn delete(conn: &mut PgConnection, id: Uuid) -> ApiResult<()> {
-    match diesel::delete(ws::table.find(id)).execute(conn)? {
-        0 => Err(not_found()),
-        _ => Ok(()),
-    }
-}
-
-/// A new secret; the old one keeps signing until `overlap_until`.
-pub fn rotate_secret(
-    conn: &mut PgConnection,
-    id: Uuid,
-    secret: &str,
-    overlap_until: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> ApiResult<Subscription> {
-    let current = lock(conn, id)?;
-    Ok(diesel::update(ws::table.find(id))
-        .set((
-            ws::secret.eq(secret),
-            ws::previous_secret.eq(Some(&current.secret)),
-            ws::previous_secret_until.eq(Some(overlap_until)),
-            ws::version.eq(current.version + 1),
-            ws::updated_at.eq(now),
-        ))
-        .returning(Subscription::as_returning())
-        .get_result(conn)?)
-}
+/// The words the statements below spell in their text, as the partial indexes' predicates
+/// (`webhook_deliveries_due`, `…_sending`) do, so that every plan of them can use those indexes.
+const PENDING: &str = DeliveryStatus::Pending.as_str();
+const SENDING: &str = DeliveryStatus::Sending.as_str();
+const FAILED: &str = DeliveryStatus::Failed.as_str();
+const SUCCEEDED: &str = DeliveryStatus::Succeeded.as_str();
 
 /// Largest number of events one dispatch looks at per subscription.
 const DISPATCH_BATCH: i64 = 5000;
@@ -290,8 +74,12 @@ pub fn dispatch(conn: &mut PgConnection, now: DateTime<Utc>) -> ApiResult<i64> {
 /// A `sending` delivery whose lease ran out was claimed by an instance that died mid-attempt:
 /// it is pending again.
 pub fn release_expired_leases(conn: &mut PgConnection, now: DateTime<Utc>) -> ApiResult<usize> {
-    Ok(diesel::update(wd::table.filter(wd::status.eq("sending")).filter(wd::lease_until.lt(now)))
-        .set((wd::status.eq("pending"), wd::lease_until.eq(None::<DateTime<Utc>>), wd::updated_at.eq(now)))
+    Ok(diesel::update(wd::table.filter(wd::status.eq(DeliveryStatus::Sending)).filter(wd::lease_until.lt(now)))
+        .set((
+            wd::status.eq(DeliveryStatus::Pending),
+            wd::lease_until.eq(None::<DateTime<Utc>>),
+            wd::updated_at.eq(now),
+        ))
         .execute(conn)?)
 }
 
@@ -315,33 +103,34 @@ pub fn claim(
     max: i64,
 ) -> ApiResult<Vec<Claimed>> {
     conn.transaction(|conn| {
-        let claimed: Vec<Delivery> = CachedSql::new(
+        const CLAIM: &str = formatcp!(
             "WITH subs AS (
                  SELECT s.id FROM webhook_subscriptions s
                  WHERE s.active AND EXISTS (
                      SELECT 1 FROM webhook_deliveries d
-                     WHERE d.subscription_id = s.id AND d.status = 'pending' AND d.next_attempt_at <= ?)
+                     WHERE d.subscription_id = s.id AND d.status = '{PENDING}' AND d.next_attempt_at <= ?)
                  ORDER BY s.id FOR UPDATE OF s SKIP LOCKED),
              picked AS MATERIALIZED (
                  SELECT d.id FROM subs
                  CROSS JOIN LATERAL (
                      SELECT id FROM webhook_deliveries d
-                     WHERE d.subscription_id = subs.id AND d.status = 'pending' AND d.next_attempt_at <= ?
+                     WHERE d.subscription_id = subs.id AND d.status = '{PENDING}' AND d.next_attempt_at <= ?
                      ORDER BY d.next_attempt_at
                      LIMIT greatest(? - (SELECT count(*) FROM webhook_deliveries f
-                                          WHERE f.subscription_id = subs.id AND f.status = 'sending'), 0)) d
+                                          WHERE f.subscription_id = subs.id AND f.status = '{SENDING}'), 0)) d
                  LIMIT ?)
-             UPDATE webhook_deliveries d SET status = 'sending', lease_until = ?, updated_at = ?
+             UPDATE webhook_deliveries d SET status = '{SENDING}', lease_until = ?, updated_at = ?
              WHERE d.id IN (SELECT id FROM picked)
-             RETURNING d.*",
-        )
-        .bind::<Timestamptz, _>(now)
-        .bind::<Timestamptz, _>(now)
-        .bind::<BigInt, _>(per_subscription)
-        .bind::<BigInt, _>(max)
-        .bind::<Timestamptz, _>(now + lease)
-        .bind::<Timestamptz, _>(now)
-        .load(conn)?;
+             RETURNING d.*"
+        );
+        let claimed: Vec<Delivery> = CachedSql::new(CLAIM)
+            .bind::<Timestamptz, _>(now)
+            .bind::<Timestamptz, _>(now)
+            .bind::<BigInt, _>(per_subscription)
+            .bind::<BigInt, _>(max)
+            .bind::<Timestamptz, _>(now + lease)
+            .bind::<Timestamptz, _>(now)
+            .load(conn)?;
         if claimed.is_empty() {
             return Ok(Vec::new());
         }
@@ -373,7 +162,7 @@ pub struct AttemptResult {
     pub response_code: Option<i32>,
     pub duration_ms: i32,
     pub error: Option<String>,
-    pub verdict: super::rules::Verdict,
+    pub verdict: crate::webhooks::rules::Verdict,
     /// A draw in [0, 1) for the retry's jitter.
     pub jitter: f64,
 }
@@ -382,14 +171,14 @@ pub struct AttemptResult {
 /// subscription) on. Only a delivery still `sending` is moved: a delivery whose lease ran out and was
 /// claimed again is the other attempt's to finish.
 pub fn record(conn: &mut PgConnection, result: &AttemptResult, now: DateTime<Utc>) -> ApiResult<Recorded> {
-    use super::rules::{failing_too_long, next_retry, Verdict};
+    use crate::webhooks::rules::{failing_too_long, next_retry, Verdict, RETRY_OFFSETS_SECONDS};
     if result.verdict == Verdict::Delivered {
         return record_delivered(conn, result, now).map(|()| Recorded::Delivered);
     }
     conn.transaction(|conn| {
         let Some(delivery) = wd::table
             .find(result.delivery_id)
-            .filter(wd::status.eq("sending"))
+            .filter(wd::status.eq(DeliveryStatus::Sending))
             .select(Delivery::as_select())
             .for_update()
             .first(conn)
@@ -413,14 +202,14 @@ pub fn record(conn: &mut PgConnection, result: &AttemptResult, now: DateTime<Utc
             ))
             .execute(conn)?;
         let (status, next_at, first_failed_at) = match result.verdict {
-            Verdict::Delivered => ("succeeded", delivery.next_attempt_at, delivery.first_failed_at),
-            Verdict::Gone => ("failed", delivery.next_attempt_at, Some(first_failed)),
-            Verdict::RetryAfter(seconds) if failures <= super::rules::RETRY_OFFSETS_SECONDS.len() => {
-                ("pending", now + Duration::seconds(seconds), Some(first_failed))
+            Verdict::Delivered => (DeliveryStatus::Succeeded, delivery.next_attempt_at, delivery.first_failed_at),
+            Verdict::Gone => (DeliveryStatus::Failed, delivery.next_attempt_at, Some(first_failed)),
+            Verdict::RetryAfter(seconds) if failures <= RETRY_OFFSETS_SECONDS.len() => {
+                (DeliveryStatus::Pending, now + Duration::seconds(seconds), Some(first_failed))
             }
             Verdict::RetryAfter(_) | Verdict::Failed => match next_retry(first_failed, failures, result.jitter) {
-                Some(at) => ("pending", at, Some(first_failed)),
-                None => ("failed", delivery.next_attempt_at, Some(first_failed)),
+                Some(at) => (DeliveryStatus::Pending, at, Some(first_failed)),
+                None => (DeliveryStatus::Failed, delivery.next_attempt_at, Some(first_failed)),
             },
         };
         diesel::update(wd::table.find(delivery.id))
@@ -454,7 +243,7 @@ pub fn record(conn: &mut PgConnection, result: &AttemptResult, now: DateTime<Utc
                 }
             }
         }
-        Ok(if status == "failed" { Recorded::GivenUp } else { Recorded::Retrying })
+        Ok(if status == DeliveryStatus::Failed { Recorded::GivenUp } else { Recorded::Retrying })
     })
 }
 
@@ -472,10 +261,11 @@ pub enum Recorded {
 
 /// Deliveries neither delivered nor given up, by state: what the receivers still have coming.
 /// Counted over the partial indexes of each state.
-pub fn backlog(conn: &mut PgConnection) -> ApiResult<Vec<(&'static str, i64)>> {
-    let pending = wd::table.filter(wd::status.eq("pending")).count().get_result(conn)?;
-    let sending = wd::table.filter(wd::status.eq("sending")).count().get_result(conn)?;
-    Ok(vec![("pending", pending), ("sending", sending)])
+pub fn backlog(conn: &mut PgConnection) -> ApiResult<Vec<(DeliveryStatus, i64)>> {
+    [DeliveryStatus::Pending, DeliveryStatus::Sending]
+        .into_iter()
+        .map(|status| Ok((status, wd::table.filter(wd::status.eq(status)).count().get_result(conn)?)))
+        .collect()
 }
 
 /// The feed position the dispatcher still has to go on from: the least cursor of the active
@@ -488,30 +278,31 @@ pub fn dispatch_cursor(conn: &mut PgConnection) -> ApiResult<Option<i64>> {
 /// succeeded, and its subscription's failing streak ended — that row is touched (and locked) only
 /// when it has a streak to end, so a subscription's attempts in flight do not queue on it.
 fn record_delivered(conn: &mut PgConnection, result: &AttemptResult, now: DateTime<Utc>) -> ApiResult<()> {
-    CachedSql::new(
+    const RECORD_DELIVERED: &str = formatcp!(
         "WITH p AS (SELECT CAST(? AS uuid) AS delivery_id, CAST(? AS timestamptz) AS attempted_at,
                            CAST(? AS int4) AS response_code, CAST(? AS int4) AS duration_ms,
                            CAST(? AS timestamptz) AS now, CAST(? AS uuid) AS attempt_id),
               delivered AS (
                   UPDATE webhook_deliveries d
-                  SET status = 'succeeded', attempts = d.attempts + 1, lease_until = NULL,
+                  SET status = '{SUCCEEDED}', attempts = d.attempts + 1, lease_until = NULL,
                       last_response_code = p.response_code, last_error = NULL, updated_at = p.now
-                  FROM p WHERE d.id = p.delivery_id AND d.status = 'sending'
+                  FROM p WHERE d.id = p.delivery_id AND d.status = '{SENDING}'
                   RETURNING d.id, d.subscription_id),
               logged AS (
                   INSERT INTO webhook_attempts (id, delivery_id, attempted_at, succeeded, response_code, duration_ms)
                   SELECT p.attempt_id, delivered.id, p.attempted_at, true, p.response_code, p.duration_ms
                   FROM p, delivered)
          UPDATE webhook_subscriptions s SET failing_since = NULL
-         FROM delivered WHERE s.id = delivered.subscription_id AND s.failing_since IS NOT NULL",
-    )
-    .bind::<SqlUuid, _>(result.delivery_id)
-    .bind::<Timestamptz, _>(result.attempted_at)
-    .bind::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>(result.response_code)
-    .bind::<diesel::sql_types::Integer, _>(result.duration_ms)
-    .bind::<Timestamptz, _>(now)
-    .bind::<SqlUuid, _>(Uuid::now_v7())
-    .execute(conn)?;
+         FROM delivered WHERE s.id = delivered.subscription_id AND s.failing_since IS NOT NULL"
+    );
+    CachedSql::new(RECORD_DELIVERED)
+        .param::<SqlUuid, _>("delivery_id", result.delivery_id)
+        .param::<Timestamptz, _>("attempted_at", result.attempted_at)
+        .param::<diesel::sql_types::Nullable<diesel::sql_types::Integer>, _>("response_code", result.response_code)
+        .param::<diesel::sql_types::Integer, _>("duration_ms", result.duration_ms)
+        .param::<Timestamptz, _>("now", now)
+        .param::<SqlUuid, _>("attempt_id", Uuid::now_v7())
+        .execute(conn)?;
     Ok(())
 }
 
@@ -567,13 +358,11 @@ pub fn replay(
         #[diesel(sql_type = diesel::sql_types::Bool)]
         pending: bool,
     }
-    // The statuses are literals, as in the partial index's predicate, so the planner can use it.
-    let in_flight: InFlight = CachedSql::new(
+    const IN_FLIGHT: &str = formatcp!(
         "SELECT EXISTS (SELECT 1 FROM webhook_deliveries
-                        WHERE subscription_id = ? AND replayed AND status IN ('pending', 'sending')) AS pending",
-    )
-    .bind::<SqlUuid, _>(id)
-    .get_result(conn)?;
+                        WHERE subscription_id = ? AND replayed AND status IN ('{PENDING}', '{SENDING}')) AS pending"
+    );
+    let in_flight: InFlight = CachedSql::new(IN_FLIGHT).bind::<SqlUuid, _>(id).get_result(conn)?;
     if in_flight.pending {
         return Err(ApiError::conflict(
             "webhook_replay_pending",
@@ -586,7 +375,7 @@ pub fn replay(
         #[diesel(sql_type = BigInt)]
         n: i64,
     }
-    let count: Count = diesel::sql_query(
+    const REPLAY: &str = formatcp!(
         "WITH replayed AS (
              INSERT INTO webhook_deliveries
                  (id, subscription_id, event_id, event_seq, event_type, next_attempt_at, created_at, updated_at,
@@ -595,26 +384,27 @@ pub fn replay(
              WHERE e.occurred_at >= $2 AND e.occurred_at < $3 AND e.seq IS NOT NULL AND e.seq <= $6
                AND e.type = ANY ($5)
              ON CONFLICT (subscription_id, event_id) DO UPDATE
-                 SET status = 'pending', next_attempt_at = $4, first_failed_at = NULL, lease_until = NULL,
+                 SET status = '{PENDING}', next_attempt_at = $4, first_failed_at = NULL, lease_until = NULL,
                      updated_at = $4, replayed = true
-                 WHERE webhook_deliveries.status IN ('pending', 'failed')
+                 WHERE webhook_deliveries.status IN ('{PENDING}', '{FAILED}')
              RETURNING 1)
-         SELECT count(*) AS n FROM replayed",
-    )
-    .bind::<SqlUuid, _>(id)
-    .bind::<Timestamptz, _>(from)
-    .bind::<Timestamptz, _>(to)
-    .bind::<Timestamptz, _>(now)
-    .bind::<Array<Text>, _>(&sub.event_types)
-    .bind::<BigInt, _>(sub.cursor_seq)
-    .get_result(conn)?;
+         SELECT count(*) AS n FROM replayed"
+    );
+    let count: Count = diesel::sql_query(REPLAY)
+        .bind::<SqlUuid, _>(id)
+        .bind::<Timestamptz, _>(from)
+        .bind::<Timestamptz, _>(to)
+        .bind::<Timestamptz, _>(now)
+        .bind::<Array<Text>, _>(&sub.event_types)
+        .bind::<BigInt, _>(sub.cursor_seq)
+        .get_result(conn)?;
     Ok(count.n)
 }
 
 pub fn deliveries(
     conn: &mut PgConnection,
     subscription: Uuid,
-    status: Option<&str>,
+    status: Option<DeliveryStatus>,
     after: Option<Uuid>,
     limit: i64,
 ) -> ApiResult<Vec<(Delivery, Vec<Attempt>)>> {
@@ -626,7 +416,7 @@ pub fn deliveries(
         .limit(limit)
         .into_boxed();
     if let Some(status) = status {
-        q = q.filter(wd::status.eq(status.to_string()));
+        q = q.filter(wd::status.eq(status));
     }
     if let Some(after) = after {
         q = q.filter(wd::id.lt(after));
@@ -663,12 +453,12 @@ pub fn retry(
         .first(conn)
         .optional()?
         .ok_or_else(|| ApiError::not_found("webhook_delivery_not_found", "no such delivery for this subscription"))?;
-    if current.status == "sending" {
+    if current.status == DeliveryStatus::Sending {
         return Err(ApiError::conflict("webhook_delivery_in_flight", "this delivery is being sent right now"));
     }
     let retried = diesel::update(wd::table.find(delivery))
         .set((
-            wd::status.eq("pending"),
+            wd::status.eq(DeliveryStatus::Pending),
             wd::next_attempt_at.eq(now),
             wd::first_failed_at.eq(None::<DateTime<Utc>>),
             wd::updated_at.eq(now),
