@@ -215,16 +215,15 @@ async fn order(
     when: &str,
     price: &str,
 ) -> Uuid {
-    let channel = if store.is_some() { "pos" } else { "tmall" };
-    let res = app
-        .post("/v1/orders")
-        .token(token)
-        .json(&json!({"external_id": id, "channel": channel, "store_id": store, "customer_id": customer,
-                      "occurred_at": when, "lines": [{"sku": "D-1", "category": "女装", "quantity": 1, "unit_price": price}]}))
-        .send()
-        .await;
-    res.assert_status(201);
-    res.uuid("id")
+    let sale = app.sale().token(token).external_id(id).channel(if store.is_some() { "pos" } else { "tmall" });
+    let sale = match store {
+        Some(store) => sale.store(store),
+        None => sale,
+    };
+    sale.with(json!({"customer_id": customer, "occurred_at": when}))
+        .line(json!({"sku": "D-1", "category": "女装", "quantity": 1, "unit_price": price}))
+        .create()
+        .await
 }
 
 /// The day of Asia/Shanghai: 00:30 local on the 20th counts for the 20th, 00:01 on the 21st does

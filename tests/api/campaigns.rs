@@ -23,12 +23,6 @@ async fn app_at(at: DateTime<Utc>) -> TestApp {
     app
 }
 
-async fn customer(app: &TestApp, body: Value) -> Uuid {
-    let res = app.post("/v1/customers").token(&app.admin_token()).json(&body).send().await;
-    res.assert_status(201);
-    res.uuid("id")
-}
-
 async fn template(app: &TestApp, body: Value) -> Uuid {
     let mut body = body;
     body["status"] = json!("active");
@@ -58,22 +52,6 @@ pub(crate) async fn campaign(app: &TestApp, body: Value) -> Uuid {
 
 pub(crate) async fn tick(app: &TestApp) {
     app.post("/v1/sweeps/campaigns/run").token(&app.admin_token()).send().await.assert_status(200);
-}
-
-async fn order(
-    app: &TestApp,
-    customer: Uuid,
-    at: DateTime<Utc>,
-    amount: &str,
-    category: &str,
-    coupons: &[&str],
-) -> Uuid {
-    let body = json!({"external_id": format!("S-{}", Uuid::now_v7()), "channel": "pos", "customer_id": customer,
-        "occurred_at": at, "coupon_codes": coupons,
-        "lines": [{"sku": format!("SKU-{category}"), "name": category, "category": category, "quantity": 1, "unit_price": amount}]});
-    let res = app.post("/v1/orders").token(&app.token(TILL)).json(&body).send().await;
-    res.assert_status(201);
-    res.uuid("id")
 }
 
 /// (customer, outcome, reason, coupon) of every decision of a campaign, by customer.
@@ -130,18 +108,16 @@ fn message_events(app: &TestApp, customer: Uuid) -> Vec<(String, String, Option<
 async fn birthday_three_days_before_sends_an_sms_with_the_300_minus_50_coupon_once_a_year() {
     let app = app_at(morning()).await;
     let coupon = template(&app, json!({"name": "生日满300减50", "kind": "amount_off", "threshold": "300.00", "discount": "50.00", "unit_cost": "5.00"})).await;
-    let ann = customer(
-        &app,
-        json!({"name": "王芳", "phone": "13800000001", "birthday": "1990-06-18", "consents": {"marketing_sms": true}}),
-    )
+    let ann = app.customer().with(json!({"name": "王芳", "phone": "13800000001", "birthday": "1990-06-18", "consents": {"marketing_sms": true}})).create()
     .await;
-    let no_consent = customer(&app, json!({"name": "李雷", "phone": "13800000002", "birthday": "1991-06-18"})).await;
-    let no_phone =
-        customer(&app, json!({"name": "韩梅", "birthday": "1992-06-18", "consents": {"marketing_sms": true}})).await;
-    let later = customer(
-        &app,
-        json!({"name": "赵四", "phone": "13800000004", "birthday": "1993-06-19", "consents": {"marketing_sms": true}}),
-    )
+    let no_consent =
+        app.customer().with(json!({"name": "李雷", "phone": "13800000002", "birthday": "1991-06-18"})).create().await;
+    let no_phone = app
+        .customer()
+        .with(json!({"name": "韩梅", "birthday": "1992-06-18", "consents": {"marketing_sms": true}}))
+        .create()
+        .await;
+    let later = app.customer().with(json!({"name": "赵四", "phone": "13800000004", "birthday": "1993-06-19", "consents": {"marketing_sms": true}})).create()
     .await;
     let id = campaign(&app, json!({"name": "生日关怀", "kind": "triggered", "trigger": {"type": "birthday", "offset_days": -3},
         "actions": [{"type": "issue_coupon", "template_id": coupon},
@@ -189,7 +165,8 @@ async fn birthday_three_days_before_sends_an_sms_with_the_300_minus_50_coupon_on
 #[actix_web::test]
 async fn membership_anniversary_brings_an_exclusive_discount_on_wechat() {
     let app = app_at(morning() - Duration::days(365)).await;
-    let member = customer(&app, json!({"name": "周年会员", "consents": {"marketing_wechat": true}})).await;
+    let member =
+        app.customer().with(json!({"name": "周年会员", "consents": {"marketing_wechat": true}})).create().await;
     let admin = app.admin_token();
     app.post(&format!("/v1/customers/{member}/membership"))
         .token(&admin)
@@ -204,7 +181,7 @@ async fn membership_anniversary_brings_an_exclusive_discount_on_wechat() {
         .await
         .assert_status(201);
     app.state.clock.set(morning());
-    let newer = customer(&app, json!({"name": "新会员", "consents": {"marketing_wechat": true}})).await;
+    let newer = app.customer().with(json!({"name": "新会员", "consents": {"marketing_wechat": true}})).create().await;
     app.post(&format!("/v1/customers/{newer}/membership"))
         .token(&app.admin_token())
         .json(&json!({"channel": "pos"}))
@@ -231,16 +208,25 @@ async fn dormant_90_days_gets_the_20_yuan_welcome_back_gift_naming_their_usual_c
     let gift =
         template(&app, json!({"name": "无门槛20元回归礼", "kind": "cash", "discount": "20.00", "unit_cost": "20.00"}))
             .await;
-    let away =
-        customer(&app, json!({"name": "老顾客", "phone": "13800000011", "consents": {"marketing_sms": true}})).await;
+    let away = app
+        .customer()
+        .with(json!({"name": "老顾客", "phone": "13800000011", "consents": {"marketing_sms": true}}))
+        .create()
+        .await;
     for (days, category) in [(120, "童装"), (110, "童装"), (100, "女装")] {
-        order(&app, away, morning() - Duration::days(days), "100.00", category, &[]).await;
+        app.sale().customer(away).at(morning() - Duration::days(days)).item(category, "100.00").create().await;
     }
-    let recent =
-        customer(&app, json!({"name": "常客", "phone": "13800000012", "consents": {"marketing_sms": true}})).await;
-    order(&app, recent, morning() - Duration::days(30), "100.00", "女装", &[]).await;
-    let never =
-        customer(&app, json!({"name": "未消费", "phone": "13800000013", "consents": {"marketing_sms": true}})).await;
+    let recent = app
+        .customer()
+        .with(json!({"name": "常客", "phone": "13800000012", "consents": {"marketing_sms": true}}))
+        .create()
+        .await;
+    app.sale().customer(recent).at(morning() - Duration::days(30)).item("女装", "100.00").create().await;
+    let never = app
+        .customer()
+        .with(json!({"name": "未消费", "phone": "13800000013", "consents": {"marketing_sms": true}}))
+        .create()
+        .await;
     let id = campaign(&app, json!({"name": "沉睡唤醒", "kind": "triggered", "trigger": {"type": "dormant", "days": 90},
         "actions": [{"type": "issue_coupon", "template_id": gift},
                     {"type": "send_message", "channel": "sms", "template": "{{name}}，好久不见！您常买的{{usual_categories}}上新了，送您{{coupon_name}}：{{coupon_code}}"}]}))
@@ -260,7 +246,13 @@ async fn dormant_90_days_gets_the_20_yuan_welcome_back_gift_naming_their_usual_c
     // Back at the till, then away again: a new spell of dormancy is a new occurrence.
     let coupon = sent[0].2.clone().expect("code");
     app.state.clock.set(morning() + Duration::days(1));
-    order(&app, away, morning() + Duration::days(1), "100.00", "女装", &[&coupon]).await;
+    app.sale()
+        .customer(away)
+        .at(morning() + Duration::days(1))
+        .item("女装", "100.00")
+        .coupons(&[&coupon])
+        .create()
+        .await;
     app.state.clock.set(morning() + Duration::days(92));
     tick(&app).await;
     assert_eq!(message_events(&app, away).len(), 2);
@@ -276,8 +268,11 @@ async fn the_frequency_cap_counts_every_campaign_and_quiet_hours_defer_to_the_mo
         settings.body,
         json!({"frequency_cap": {"max_messages": 3, "per_days": 7}, "quiet_hours": {"start": "21:00", "end": "09:00"}})
     );
-    let who =
-        customer(&app, json!({"name": "频控", "phone": "13800000021", "consents": {"marketing_sms": true}})).await;
+    let who = app
+        .customer()
+        .with(json!({"name": "频控", "phone": "13800000021", "consents": {"marketing_sms": true}}))
+        .create()
+        .await;
     let everyone = segment(&app, json!({"field": "consent.marketing_sms", "op": "eq", "value": true})).await;
     let one_off = |n: i32| {
         json!({"name": format!("群发{n}"), "kind": "one_off", "audience": {"segment_id": everyone},
@@ -339,11 +334,11 @@ async fn a_control_group_gets_nothing_erased_customers_are_never_reached_and_poi
     let admin = app.admin_token();
     let mut people = Vec::new();
     for i in 0..20 {
-        let id = customer(&app, json!({"name": format!("客{i}"), "city": "杭州"})).await;
+        let id = app.customer().with(json!({"name": format!("客{i}"), "city": "杭州"})).create().await;
         app.post(&format!("/v1/customers/{id}/membership")).token(&admin).json(&json!({"channel": "pos"})).send().await;
         people.push(id);
     }
-    let gone = customer(&app, json!({"name": "已注销", "city": "杭州"})).await;
+    let gone = app.customer().with(json!({"name": "已注销", "city": "杭州"})).create().await;
     app.delete(&format!("/v1/customers/{gone}")).token(&admin).send().await.assert_status(204);
     let audience = segment(&app, json!({"field": "city", "op": "eq", "value": "杭州"})).await;
     let id = campaign(
@@ -538,12 +533,11 @@ async fn the_report_attributes_orders_in_the_window_and_coupon_use_against_the_c
     let mut people = Vec::new();
     for i in 0..40 {
         people.push(
-            customer(
-                &app,
-                json!({"name": format!("客{i}"), "phone": format!("1370000{:04}", i), "city": "苏州",
-                                  "consents": {"marketing_sms": true}}),
-            )
-            .await,
+            app.customer()
+                .with(json!({"name": format!("客{i}"), "phone": format!("1370000{:04}", i), "city": "苏州",
+                                  "consents": {"marketing_sms": true}}))
+                .create()
+                .await,
         );
     }
     let coupon = template(&app, json!({"name": "满100减10", "kind": "amount_off", "threshold": "100.00", "discount": "10.00", "unit_cost": "2.00"})).await;
@@ -566,10 +560,10 @@ async fn the_report_attributes_orders_in_the_window_and_coupon_use_against_the_c
     // orders 500 on day 1 and refunds it whole (converted, no revenue); r4 orders 80 on day 13.
     let day = |d: i64| morning() + Duration::days(d) + Duration::hours(1);
     app.state.clock.set(day(20) + Duration::hours(1));
-    order(&app, reached[0], day(3), "200.00", "女装", &[]).await;
-    order(&app, reached[1], day(20), "300.00", "女装", &[]).await;
-    order(&app, reached[2], day(20), "150.00", "女装", &[&code_of(reached[2])]).await;
-    let refunded = order(&app, reached[3], day(1), "500.00", "女装", &[]).await;
+    app.sale().customer(reached[0]).at(day(3)).item("女装", "200.00").create().await;
+    app.sale().customer(reached[1]).at(day(20)).item("女装", "300.00").create().await;
+    app.sale().customer(reached[2]).at(day(20)).item("女装", "150.00").coupons(&[&code_of(reached[2])]).create().await;
+    let refunded = app.sale().customer(reached[3]).at(day(1)).item("女装", "500.00").create().await;
     let body = json!({"external_id": "R-1", "lines": [{"line_no": 1, "quantity": 1}]});
     app.post(&format!("/v1/orders/{refunded}/refunds"))
         .token(&app.token(TILL))
@@ -577,10 +571,10 @@ async fn the_report_attributes_orders_in_the_window_and_coupon_use_against_the_c
         .send()
         .await
         .assert_status(201);
-    order(&app, reached[4], day(13), "80.00", "女装", &[]).await;
+    app.sale().customer(reached[4]).at(day(13)).item("女装", "80.00").create().await;
     // Held out: h0 orders 100 on day 2; h1 orders 60 on day 15 (outside).
-    order(&app, held[0], day(2), "100.00", "女装", &[]).await;
-    order(&app, held[1], day(15), "60.00", "女装", &[]).await;
+    app.sale().customer(held[0]).at(day(2)).item("女装", "100.00").create().await;
+    app.sale().customer(held[1]).at(day(15)).item("女装", "60.00").create().await;
 
     let admin = app.admin_token();
     let report = app.get(&format!("/v1/campaigns/{id}/report")).token(&admin).send().await;
@@ -645,10 +639,10 @@ async fn first_orders_tier_upgrades_and_abandoned_carts_trigger_once_each() {
     let upgraded = campaign(&app, thanks("tier_upgraded")).await;
     let cart = campaign(&app, thanks("cart_abandoned")).await;
 
-    let buyer = customer(&app, json!({"name": "首单"})).await;
-    let member = customer(&app, json!({"name": "升级"})).await;
-    let shopper = customer(&app, json!({"name": "加购"})).await;
-    let came_back = customer(&app, json!({"name": "加购后下单"})).await;
+    let buyer = app.customer().with(json!({"name": "首单"})).create().await;
+    let member = app.customer().with(json!({"name": "升级"})).create().await;
+    let shopper = app.customer().with(json!({"name": "加购"})).create().await;
+    let came_back = app.customer().with(json!({"name": "加购后下单"})).create().await;
     for who in [buyer, member] {
         app.post(&format!("/v1/customers/{who}/membership"))
             .token(&admin)
@@ -656,8 +650,8 @@ async fn first_orders_tier_upgrades_and_abandoned_carts_trigger_once_each() {
             .send()
             .await;
     }
-    order(&app, buyer, morning(), "99.00", "女装", &[]).await;
-    order(&app, buyer, morning(), "59.00", "女装", &[]).await;
+    app.sale().customer(buyer).at(morning()).item("女装", "99.00").create().await;
+    app.sale().customer(buyer).at(morning()).item("女装", "59.00").create().await;
     app.put(&format!("/v1/customers/{member}/membership/tier"))
         .token(&admin)
         .json(&json!({"tier": "gold", "reason": "manual"}))
@@ -670,7 +664,7 @@ async fn first_orders_tier_upgrades_and_abandoned_carts_trigger_once_each() {
         app.post("/v1/leads").token(&admin).json(&body).send().await.assert_status(201);
     }
     app.state.clock.set(morning() + Duration::minutes(5));
-    order(&app, came_back, morning() + Duration::minutes(5), "299.00", "女装", &[]).await;
+    app.sale().customer(came_back).at(morning() + Duration::minutes(5)).item("女装", "299.00").create().await;
     tick(&app).await;
     tick(&app).await;
     let reached = |id: Uuid| decisions(&app, id).into_iter().map(|r| r.0).collect::<Vec<_>>();
@@ -686,7 +680,7 @@ async fn the_budget_and_the_coupons_own_limits_suppress_with_their_reasons() {
     let app = app_at(morning()).await;
     let mut people = Vec::new();
     for i in 0..6 {
-        people.push(customer(&app, json!({"name": format!("预算{i}"), "city": "南京"})).await);
+        people.push(app.customer().with(json!({"name": format!("预算{i}"), "city": "南京"})).create().await);
     }
     people.sort();
     let audience = segment(&app, json!({"field": "city", "op": "eq", "value": "南京"})).await;
@@ -742,10 +736,16 @@ async fn the_budget_and_the_coupons_own_limits_suppress_with_their_reasons() {
 async fn an_erasure_blanks_the_persons_messages_and_cancels_those_still_waiting() {
     // 22:00 in Shanghai: the message waits for the morning.
     let app = app_at(Utc.with_ymd_and_hms(2026, 6, 15, 14, 0, 0).single().expect("instant")).await;
-    let who =
-        customer(&app, json!({"name": "隐私", "phone": "13800000031", "consents": {"marketing_sms": true}})).await;
-    let other =
-        customer(&app, json!({"name": "旁人", "phone": "13800000032", "consents": {"marketing_sms": true}})).await;
+    let who = app
+        .customer()
+        .with(json!({"name": "隐私", "phone": "13800000031", "consents": {"marketing_sms": true}}))
+        .create()
+        .await;
+    let other = app
+        .customer()
+        .with(json!({"name": "旁人", "phone": "13800000032", "consents": {"marketing_sms": true}}))
+        .create()
+        .await;
     let audience = segment(&app, json!({"field": "consent.marketing_sms", "op": "eq", "value": true})).await;
     let id = campaign(
         &app,

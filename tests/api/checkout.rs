@@ -9,55 +9,11 @@ use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use retail_crm::loyalty::ledger::{self, Posting};
-use retail_crm::memberships::store::{enrol, Enrolment};
+use retail_crm::loyalty::ledger;
 
 use crate::support::{TestApp, TestResponse};
 
 const TILL: &[&str] = &["orders:write", "customers:read", "coupons:redeem"];
-
-async fn customer(app: &TestApp, phone: &str) -> Uuid {
-    let res = app
-        .post("/v1/customers")
-        .token(&app.token(&["customers:write"]))
-        .json(&json!({"name": "顾客", "phone": phone}))
-        .send()
-        .await;
-    res.assert_status(201);
-    res.uuid("id")
-}
-
-/// A member at `tier` with `points` to spend.
-async fn member(app: &TestApp, phone: &str, tier: &str, points: i64) -> Uuid {
-    use retail_crm::schema::memberships as m;
-    let id = customer(app, phone).await;
-    let mut conn = app.conn();
-    let now = app.state.clock.now();
-    conn.transaction(|conn| {
-        enrol(conn, id, &Enrolment { channel: None, store_id: None }, "test", now, 365)?;
-        diesel::update(m::table.find(id)).set(m::tier_code.eq(tier)).execute(conn)?;
-        if points > 0 {
-            let mut account = ledger::lock_account(conn, id)?;
-            let posting = Posting::new("adjust", "test", now).reason("test grant");
-            ledger::credit(conn, &mut account, points, &posting, now, now + Duration::days(365))?;
-        }
-        Ok::<_, retail_crm::error::ApiError>(())
-    })
-    .unwrap_or_else(|e| panic!("member: {e}"));
-    id
-}
-
-/// An active template; `extra` adds or overrides fields.
-async fn template(app: &TestApp, name: &str, extra: Value) -> Uuid {
-    let mut body = json!({"name": name, "kind": "amount_off", "threshold": "300.00", "discount": "50.00",
-                          "valid_days_after_issue": 30, "status": "active"});
-    for (k, v) in extra.as_object().cloned().unwrap_or_default() {
-        body[k] = v;
-    }
-    let res = app.post("/v1/coupon-templates").token(&app.admin_token()).json(&body).send().await;
-    res.assert_status(201);
-    res.uuid("id")
-}
 
 async fn issue(app: &TestApp, template: Uuid, customer: Uuid) -> String {
     let res = app
@@ -117,8 +73,8 @@ async fn assert_audit_clean(app: &TestApp) {
 #[actix_web::test]
 async fn the_quote_applies_tier_then_coupon_then_points_and_changes_nothing() {
     let app = TestApp::new().await;
-    let c = member(&app, "13900000001", "gold", 3200).await;
-    let t = template(&app, "满300减50", json!({})).await;
+    let c = app.member().name("顾客").phone("13900000001").tier("gold").points(3200).create().await;
+    let t = app.coupon_template().name("满300减50").create().await;
     let code = issue(&app, t, c).await;
     // 340 × 0.9 = 306 (≥ 300) − 50 = 256; the points cap is half: 128 → 12 units; 1000 points = ¥100.
     let body = basket(c, json!([line("W-DRESS", "女装", "340.00", 1)]), &[&code.to_lowercase()], 1000);
@@ -167,8 +123,8 @@ async fn the_quote_applies_tier_then_coupon_then_points_and_changes_nothing() {
 #[actix_web::test]
 async fn threshold_300_holds_at_300_00_and_not_at_299_99() {
     let app = TestApp::new().await;
-    let c = customer(&app, "13900000002").await;
-    let t = template(&app, "满300减50", json!({})).await;
+    let c = app.customer().name("顾客").phone("13900000002").create().await;
+    let t = app.coupon_template().name("满300减50").create().await;
     let code = issue(&app, t, c).await;
     let below = quote(&app, &basket(c, json!([line("A", "女装", "299.99", 1)]), &[&code], 0)).await;
     below.assert_status(200);
@@ -188,11 +144,15 @@ async fn threshold_300_holds_at_300_00_and_not_at_299_99() {
 #[actix_web::test]
 async fn a_coupon_of_customer_a_is_not_applicable_for_customer_b() {
     let app = TestApp::new().await;
-    let a = customer(&app, "13900000003").await;
-    let b = customer(&app, "13900000004").await;
+    let a = app.customer().name("顾客").phone("13900000003").create().await;
+    let b = app.customer().name("顾客").phone("13900000004").create().await;
     let code = issue(
         &app,
-        template(&app, "无门槛20", json!({"kind": "cash", "threshold": null, "discount": "20.00"})).await,
+        app.coupon_template()
+            .name("无门槛20")
+            .with(json!({"kind": "cash", "threshold": null, "discount": "20.00"}))
+            .create()
+            .await,
         a,
     )
     .await;
@@ -216,8 +176,8 @@ async fn a_coupon_of_customer_a_is_not_applicable_for_customer_b() {
 #[actix_web::test]
 async fn one_code_redeemed_by_50_concurrent_requests_succeeds_once() {
     let app = TestApp::new().await;
-    let c = customer(&app, "13900000005").await;
-    let code = issue(&app, template(&app, "满300减50", json!({})).await, c).await;
+    let c = app.customer().name("顾客").phone("13900000005").create().await;
+    let code = issue(&app, app.coupon_template().name("满300减50").create().await, c).await;
     let token = app.token(TILL);
     let body = json!({"customer_id": c, "order_reference": "POS-1", "amount": "320.00"});
     let path = format!("/v1/coupons/{code}/redeem");
@@ -233,7 +193,11 @@ async fn one_code_redeemed_by_50_concurrent_requests_succeeds_once() {
     // And through orders: 20 tills posting different sales with the same code → one sale.
     let code = issue(
         &app,
-        template(&app, "无门槛20", json!({"kind": "cash", "threshold": null, "discount": "20.00"})).await,
+        app.coupon_template()
+            .name("无门槛20")
+            .with(json!({"kind": "cash", "threshold": null, "discount": "20.00"}))
+            .create()
+            .await,
         c,
     )
     .await;
@@ -260,14 +224,18 @@ async fn one_code_redeemed_by_50_concurrent_requests_succeeds_once() {
 #[actix_web::test]
 async fn of_two_non_stackable_coupons_only_the_better_applies_and_expired_ones_say_so() {
     let app = TestApp::new().await;
-    let c = customer(&app, "13900000006").await;
+    let c = app.customer().name("顾客").phone("13900000006").create().await;
     let cash = issue(
         &app,
-        template(&app, "无门槛20", json!({"kind": "cash", "threshold": null, "discount": "20.00"})).await,
+        app.coupon_template()
+            .name("无门槛20")
+            .with(json!({"kind": "cash", "threshold": null, "discount": "20.00"}))
+            .create()
+            .await,
         c,
     )
     .await;
-    let mj = issue(&app, template(&app, "满300减50", json!({})).await, c).await;
+    let mj = issue(&app, app.coupon_template().name("满300减50").create().await, c).await;
     let body = basket(c, json!([line("A", "女装", "320.00", 1)]), &[&cash, &mj], 0);
     let res = quote(&app, &body).await;
     res.assert_status(200);
@@ -289,14 +257,14 @@ async fn of_two_non_stackable_coupons_only_the_better_applies_and_expired_ones_s
 #[actix_web::test]
 async fn percent_off_with_a_cap_and_a_category_scope() {
     let app = TestApp::new().await;
-    let c = customer(&app, "13900000007").await;
-    let t = template(
-        &app,
-        "女装9折最高30",
-        json!({"kind": "percent_off", "threshold": null, "discount": null, "discount_rate": "0.90",
-               "max_discount": "30.00", "categories": ["女装"]}),
-    )
-    .await;
+    let c = app.customer().name("顾客").phone("13900000007").create().await;
+    let t = app
+        .coupon_template()
+        .name("女装9折最高30")
+        .with(json!({"kind": "percent_off", "threshold": null, "discount": null, "discount_rate": "0.90",
+               "max_discount": "30.00", "categories": ["女装"]}))
+        .create()
+        .await;
     let code = issue(&app, t, c).await;
     // 10% of the 女装 lines only: 199.90 → 19.99; the 男装 line is untouched.
     let res =
@@ -320,8 +288,8 @@ async fn percent_off_with_a_cap_and_a_category_scope() {
 #[actix_web::test]
 async fn a_reservation_holds_coupons_and_points_until_consumed_released_or_expired() {
     let app = TestApp::new().await;
-    let c = member(&app, "13900000008", "normal", 1500).await;
-    let t = template(&app, "满300减50", json!({})).await;
+    let c = app.member().name("顾客").phone("13900000008").tier("normal").points(1500).create().await;
+    let t = app.coupon_template().name("满300减50").create().await;
     let code = issue(&app, t, c).await;
     let mut body = basket(c, json!([line("A", "女装", "400.00", 1)]), &[&code], 1000);
     body["reserve"] = json!(true);
@@ -360,7 +328,7 @@ async fn a_reservation_holds_coupons_and_points_until_consumed_released_or_expir
         .assert_problem(422, "insufficient_points");
 
     // Another customer, or another store, cannot use it.
-    let stranger = customer(&app, "13900000099").await;
+    let stranger = app.customer().name("顾客").phone("13900000099").create().await;
     let theirs = json!({"external_id": "HOLD-X", "channel": "pos", "customer_id": stranger, "occurred_at": app.now(),
                         "lines": [line("A", "女装", "400.00", 1)], "reservation_id": reservation});
     post_order(&app, &theirs).await.assert_problem(422, "reservation_not_found");
@@ -429,8 +397,13 @@ async fn a_reservation_holds_coupons_and_points_until_consumed_released_or_expir
 #[actix_web::test]
 async fn a_full_refund_returns_coupons_within_validity_and_a_partial_one_does_not() {
     let app = TestApp::new().await;
-    let c = customer(&app, "13900000009").await;
-    let t = template(&app, "无门槛20", json!({"kind": "cash", "threshold": null, "discount": "20.00"})).await;
+    let c = app.customer().name("顾客").phone("13900000009").create().await;
+    let t = app
+        .coupon_template()
+        .name("无门槛20")
+        .with(json!({"kind": "cash", "threshold": null, "discount": "20.00"}))
+        .create()
+        .await;
     let code = issue(&app, t, c).await;
     let order =
         post_order(&app, &as_order("R-1", &basket(c, json!([line("A", "女装", "60.00", 2)]), &[&code], 0), app.now()))
@@ -468,8 +441,8 @@ async fn a_full_refund_returns_coupons_within_validity_and_a_partial_one_does_no
 #[actix_web::test]
 async fn a_standalone_redemption_can_be_rolled_back_once() {
     let app = TestApp::new().await;
-    let c = customer(&app, "13900000010").await;
-    let code = issue(&app, template(&app, "满300减50", json!({})).await, c).await;
+    let c = app.customer().name("顾客").phone("13900000010").create().await;
+    let code = issue(&app, app.coupon_template().name("满300减50").create().await, c).await;
     let path = format!("/v1/coupons/{code}/redeem");
     let below = app
         .post(&path)
@@ -525,18 +498,20 @@ async fn quote_and_order_agree_to_the_cent_for_generated_baskets() {
     let members: Vec<Uuid> = {
         let mut v = Vec::new();
         for (i, tier) in tiers.iter().enumerate() {
-            v.push(member(&app, &format!("1370000000{i}"), tier, 1_000_000).await);
+            v.push(
+                app.member().name("顾客").phone(&format!("1370000000{i}")).tier(tier).points(1_000_000).create().await,
+            );
         }
-        v.push(customer(&app, "13700000009").await);
+        v.push(app.customer().name("顾客").phone("13700000009").create().await);
         v
     };
     let templates = [
-        template(&app, "满300减50", json!({"stackable": true})).await,
-        template(&app, "满100减15 女装", json!({"threshold": "100.00", "discount": "15.00", "categories": ["女装"], "stackable": true})).await,
-        template(&app, "9折最高40", json!({"kind": "percent_off", "threshold": null, "discount": null, "discount_rate": "0.90", "max_discount": "40.00", "stackable": true})).await,
-        template(&app, "8.5折", json!({"kind": "percent_off", "threshold": null, "discount": null, "discount_rate": "0.85"})).await,
-        template(&app, "无门槛20", json!({"kind": "cash", "threshold": null, "discount": "20.00", "stackable": true})).await,
-        template(&app, "赠袜子", json!({"kind": "gift", "threshold": null, "discount": null, "gift_sku": "SOCKS", "stackable": true})).await,
+        app.coupon_template().name("满300减50").with(json!({"stackable": true})).create().await,
+        app.coupon_template().name("满100减15 女装").with(json!({"threshold": "100.00", "discount": "15.00", "categories": ["女装"], "stackable": true})).create().await,
+        app.coupon_template().name("9折最高40").with(json!({"kind": "percent_off", "threshold": null, "discount": null, "discount_rate": "0.90", "max_discount": "40.00", "stackable": true})).create().await,
+        app.coupon_template().name("8.5折").with(json!({"kind": "percent_off", "threshold": null, "discount": null, "discount_rate": "0.85"})).create().await,
+        app.coupon_template().name("无门槛20").with(json!({"kind": "cash", "threshold": null, "discount": "20.00", "stackable": true})).create().await,
+        app.coupon_template().name("赠袜子").with(json!({"kind": "gift", "threshold": null, "discount": null, "gift_sku": "SOCKS", "stackable": true})).create().await,
     ];
     let categories = ["女装", "男装", "袜子"];
     let mut compared = 0;
@@ -600,8 +575,10 @@ async fn quote_and_order_agree_to_the_cent_for_generated_baskets() {
 #[actix_web::test]
 async fn an_externally_priced_order_still_checks_and_redeems_its_coupons() {
     let app = TestApp::new().await;
-    let c = member(&app, "13900000011", "silver", 0).await;
-    let code = issue(&app, template(&app, "满300减50", json!({"channels": ["tmall"]})).await, c).await;
+    let c = app.member().name("顾客").phone("13900000011").tier("silver").points(0).create().await;
+    let code =
+        issue(&app, app.coupon_template().name("满300减50").with(json!({"channels": ["tmall"]})).create().await, c)
+            .await;
     let order = |ext: &str, channel: &str, price: &str| {
         json!({"external_id": ext, "channel": channel, "customer_id": c, "occurred_at": app.now(), "pricing": "external",
                "lines": [line("A", "女装", price, 1)], "coupon_codes": [code], "paid_amount": "230.00"})
@@ -624,8 +601,8 @@ async fn an_externally_priced_order_still_checks_and_redeems_its_coupons() {
 #[actix_web::test]
 async fn nul_characters_in_redemption_text_are_a_400_not_a_500() {
     let app = TestApp::new().await;
-    let c = customer(&app, "13900000012").await;
-    let code = issue(&app, template(&app, "满300减50", json!({})).await, c).await;
+    let c = app.customer().name("顾客").phone("13900000012").create().await;
+    let code = issue(&app, app.coupon_template().name("满300减50").create().await, c).await;
     let res = app
         .post(&format!("/v1/coupons/{code}/redeem"))
         .token(&app.token(TILL))
@@ -654,7 +631,7 @@ async fn a_store_a_till_holding_a_store_b_members_points_is_released_by_a_or_cus
     let app = TestApp::new().await;
     let (a, b) = (Some(app.store_id("A-01").await), Some(app.store_id("B-01").await));
     // Store B's member shops at store A, whose till holds 1,000 of her points.
-    let c = member(&app, "13900000020", "normal", 1500).await;
+    let c = app.member().name("顾客").phone("13900000020").tier("normal").points(1500).create().await;
     let (till_a, till_b) = (app.store_token(TILL, a), app.store_token(TILL, b));
     let mut body = basket(c, json!([line("A", "女装", "400.00", 1)]), &[], 1000);
     body["reserve"] = json!(true);

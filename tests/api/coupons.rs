@@ -30,40 +30,8 @@ pub(crate) fn time(v: &Value) -> DateTime<Utc> {
     v.as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("not a timestamp: {v}"))
 }
 
-pub(crate) async fn customer_with(app: &TestApp, body: Value) -> Uuid {
-    let res = app.post("/v1/customers").token(&app.token(&["customers:write"])).json(&body).send().await;
-    res.assert_status(201);
-    res.uuid("id")
-}
-
-async fn customer(app: &TestApp) -> Uuid {
-    customer_with(app, json!({"name": "李娜"})).await
-}
-
-/// 满300减50, active, valid 30 days after issue, with `extra` fields merged in (null removes one).
-fn manjian(extra: Value) -> Value {
-    let mut body = json!({"name": "满300减50", "kind": "amount_off", "threshold": "300.00", "discount": "50.00",
-        "valid_days_after_issue": 30, "status": "active"});
-    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-        for (k, v) in e {
-            if v.is_null() {
-                b.remove(k);
-            } else {
-                b.insert(k.clone(), v.clone());
-            }
-        }
-    }
-    body
-}
-
 async fn post_template(app: &TestApp, body: Value) -> TestResponse {
     app.post("/v1/coupon-templates").token(&app.token(WRITE)).json(&body).send().await
-}
-
-pub(crate) async fn template(app: &TestApp, extra: Value) -> Uuid {
-    let res = post_template(app, manjian(extra)).await;
-    res.assert_status(201);
-    res.uuid("id")
 }
 
 async fn get_template(app: &TestApp, id: Uuid) -> TestResponse {
@@ -164,7 +132,7 @@ async fn template_validation_rejects_each_nonsense_combination_with_its_field() 
         (json!({"status": "paused"}), "status"),
     ];
     for (extra, field) in cases {
-        let res = post_template(&app, manjian(extra.clone())).await;
+        let res = app.coupon_template().with(extra.clone()).post().await;
         res.assert_problem(422, "validation_failed");
         assert_eq!(res.error_fields(), [field], "{extra}: {}", res.text);
     }
@@ -176,22 +144,22 @@ async fn template_validation_rejects_each_nonsense_combination_with_its_field() 
     fields.dedup();
     assert_eq!(fields, ["discount", "name", "threshold", "valid_to"], "{}", res.text);
     // The shape of the JSON is a 400, as everywhere.
-    post_template(&app, manjian(json!({"colour": "red"}))).await.assert_problem(400, "unknown_field");
-    post_template(&app, manjian(json!({"discount": 50}))).await.assert_problem(400, "invalid_body");
-    post_template(&app, manjian(json!({"discount": "50.001"}))).await.assert_problem(400, "invalid_body");
-    post_template(&app, manjian(json!({"valid_to": "next week"}))).await.assert_problem(400, "invalid_body");
+    app.coupon_template().with(json!({"colour": "red"})).post().await.assert_problem(400, "unknown_field");
+    app.coupon_template().with(json!({"discount": 50})).post().await.assert_problem(400, "invalid_body");
+    app.coupon_template().with(json!({"discount": "50.001"})).post().await.assert_problem(400, "invalid_body");
+    app.coupon_template().with(json!({"valid_to": "next week"})).post().await.assert_problem(400, "invalid_body");
     // A valid percent_off with a cap, and an existing store, are fine.
     let store = app.create_store("SH-01").await;
-    let res = post_template(
-        &app,
-        manjian(json!({"kind": "percent_off", "threshold": null, "discount": null,
-        "discount_rate": "0.85", "max_discount": "100", "stores": [store["id"]]})),
-    )
-    .await;
+    let res = app
+        .coupon_template()
+        .with(json!({"kind": "percent_off", "threshold": null, "discount": null,
+        "discount_rate": "0.85", "max_discount": "100", "stores": [store["id"]]}))
+        .post()
+        .await;
     res.assert_status(201);
     assert_eq!((res.body["discount_rate"].as_str(), res.body["max_discount"].as_str()), (Some("0.85"), Some("100.00")));
     assert_eq!(res.body["stores"], json!([store["id"]]));
-    assert_eq!(post_template(&app, manjian(percent)).await.status, 201);
+    assert_eq!(app.coupon_template().with(percent).post().await.status, 201);
     let list = app.get("/v1/coupon-templates").token(&app.token(WRITE)).send().await;
     assert_eq!(list.items().len(), 2, "only the valid ones were created");
 }
@@ -262,7 +230,7 @@ async fn templates_are_created_read_listed_and_patched_with_if_match() {
     patch(json!({"kind": "gift"}), "\"2\"").await.assert_problem(400, "unknown_field");
 
     // The quantity cannot go below what was issued.
-    let c = customer(&app).await;
+    let c = app.customer().name("李娜").create().await;
     issue_one(&app, id, c).await;
     let res = patch(json!({"total_quantity": 0}), "*").await;
     res.assert_problem(422, "validation_failed");
@@ -276,8 +244,8 @@ async fn templates_are_created_read_listed_and_patched_with_if_match() {
     assert_eq!(res.body["version"], 3, "issuing does not move the version; edits do");
 
     // The list: by id, filtered by status, paged.
-    let draft = template(&app, json!({"status": "draft"})).await;
-    let active = template(&app, json!({})).await;
+    let draft = app.coupon_template().with(json!({"status": "draft"})).create().await;
+    let active = app.coupon_template().create().await;
     let all = app.collect_pages("/v1/coupon-templates", &token, 1).await;
     let ids: Vec<&str> = all.iter().filter_map(|t| t["id"].as_str()).collect();
     assert_eq!(ids, [id.to_string(), draft.to_string(), active.to_string()]);
@@ -294,7 +262,7 @@ async fn templates_are_created_read_listed_and_patched_with_if_match() {
 async fn template_status_follows_the_lifecycle_and_ended_is_final() {
     let app = TestApp::new().await;
     let token = app.token(WRITE);
-    let id = template(&app, json!({"status": "draft"})).await;
+    let id = app.coupon_template().with(json!({"status": "draft"})).create().await;
     let set = |status: &'static str| {
         app.patch(&format!("/v1/coupon-templates/{id}")).token(&token).json(&json!({"status": status})).send()
     };
@@ -323,9 +291,14 @@ async fn template_status_follows_the_lifecycle_and_ended_is_final() {
 async fn issuing_reports_what_was_issued_and_who_was_skipped_and_why() {
     let app = TestApp::new().await;
     let now = pin(&app);
-    let id = template(&app, json!({"total_quantity": 4, "per_customer_limit": 1})).await;
-    let (a, b, c, d) = (customer(&app).await, customer(&app).await, customer(&app).await, customer(&app).await);
-    let erased = customer(&app).await;
+    let id = app.coupon_template().with(json!({"total_quantity": 4, "per_customer_limit": 1})).create().await;
+    let (a, b, c, d) = (
+        app.customer().name("李娜").create().await,
+        app.customer().name("李娜").create().await,
+        app.customer().name("李娜").create().await,
+        app.customer().name("李娜").create().await,
+    );
+    let erased = app.customer().name("李娜").create().await;
     app.delete(&format!("/v1/customers/{erased}")).token(&app.admin_token()).send().await.assert_status(204);
     issue_one(&app, id, b).await;
     let unknown = Uuid::now_v7();
@@ -356,7 +329,7 @@ async fn issuing_reports_what_was_issued_and_who_was_skipped_and_why() {
     assert_eq!((t["issued_count"].as_i64(), t["remaining"].as_i64()), (Some(4), Some(0)));
 
     // Out of coupons: everyone else is skipped.
-    let e = customer(&app).await;
+    let e = app.customer().name("李娜").create().await;
     let res = issue(&app, id, json!({"customer_ids": [e]})).await;
     res.assert_status(200);
     assert_eq!(res.body["issued"], json!([]));
@@ -397,14 +370,18 @@ async fn issuing_reports_what_was_issued_and_who_was_skipped_and_why() {
 async fn issuing_needs_an_active_unexpired_template_and_exactly_one_audience() {
     let app = TestApp::new().await;
     let now = pin(&app);
-    let c = customer(&app).await;
-    let draft = template(&app, json!({"status": "draft"})).await;
+    let c = app.customer().name("李娜").create().await;
+    let draft = app.coupon_template().with(json!({"status": "draft"})).create().await;
     let res = issue(&app, draft, json!({"customer_ids": [c]})).await;
     res.assert_problem(409, "template_not_active");
     assert_eq!(res.body["template_status"], "draft");
     issue(&app, Uuid::now_v7(), json!({"customer_ids": [c]})).await.assert_problem(404, "coupon_template_not_found");
 
-    let id = template(&app, json!({"valid_days_after_issue": null, "valid_to": "2026-12-31T16:00:00Z"})).await;
+    let id = app
+        .coupon_template()
+        .with(json!({"valid_days_after_issue": null, "valid_to": "2026-12-31T16:00:00Z"}))
+        .create()
+        .await;
     for body in [json!({}), json!({"customer_ids": []}), json!({"customer_ids": [c], "segment_id": Uuid::now_v7()})] {
         let res = issue(&app, id, body.clone()).await;
         res.assert_problem(422, "validation_failed");
@@ -428,13 +405,13 @@ async fn issuing_needs_an_active_unexpired_template_and_exactly_one_audience() {
 async fn a_customer_claims_a_coupon_within_the_templates_limits() {
     let app = TestApp::new().await;
     let now = pin(&app);
-    let c = customer(&app).await;
-    let id = template(
-        &app,
-        json!({"per_customer_limit": 1, "total_quantity": 2, "kind": "cash", "threshold": null,
-        "discount": "20.00", "valid_from": "2026-12-01T00:00:00Z"}),
-    )
-    .await;
+    let c = app.customer().name("李娜").create().await;
+    let id = app
+        .coupon_template()
+        .with(json!({"per_customer_limit": 1, "total_quantity": 2, "kind": "cash", "threshold": null,
+        "discount": "20.00", "valid_from": "2026-12-01T00:00:00Z"}))
+        .create()
+        .await;
     let res = claim(&app, c, id).await;
     res.assert_status(201);
     let code = res.str("code").to_string();
@@ -448,13 +425,13 @@ async fn a_customer_claims_a_coupon_within_the_templates_limits() {
     let res = claim(&app, c, id).await;
     res.assert_problem(409, "per_customer_limit");
     assert_eq!(res.body["per_customer_limit"], 1);
-    claim(&app, customer(&app).await, id).await.assert_status(201);
-    claim(&app, customer(&app).await, id).await.assert_problem(409, "quantity_exhausted");
+    claim(&app, app.customer().name("李娜").create().await, id).await.assert_status(201);
+    claim(&app, app.customer().name("李娜").create().await, id).await.assert_problem(409, "quantity_exhausted");
     claim(&app, Uuid::now_v7(), id).await.assert_problem(404, "customer_not_found");
     let res = claim(&app, c, Uuid::now_v7()).await;
     res.assert_problem(422, "validation_failed");
     assert_eq!(res.error_fields(), ["template_id"]);
-    let paused = template(&app, json!({})).await;
+    let paused = app.coupon_template().create().await;
     app.patch(&format!("/v1/coupon-templates/{paused}"))
         .token(&app.token(WRITE))
         .json(&json!({"status": "paused"}))
@@ -462,9 +439,9 @@ async fn a_customer_claims_a_coupon_within_the_templates_limits() {
         .await
         .assert_status(200);
     claim(&app, c, paused).await.assert_problem(409, "template_not_active");
-    let erased = customer(&app).await;
+    let erased = app.customer().name("李娜").create().await;
     app.delete(&format!("/v1/customers/{erased}")).token(&app.admin_token()).send().await.assert_status(204);
-    claim(&app, erased, template(&app, json!({})).await).await.assert_problem(409, "customer_erased");
+    claim(&app, erased, app.coupon_template().create().await).await.assert_problem(409, "customer_erased");
     app.post(&format!("/v1/customers/{c}/coupons"))
         .token(&app.token(WRITE))
         .json(&json!({}))
@@ -474,7 +451,7 @@ async fn a_customer_claims_a_coupon_within_the_templates_limits() {
 
     // A voided coupon frees the customer's slot; the quantity stays spent.
     void(&app, &code, "发错了").await.assert_status(200);
-    let again = template(&app, json!({"per_customer_limit": 1})).await;
+    let again = app.coupon_template().with(json!({"per_customer_limit": 1})).create().await;
     let first = claim(&app, c, again).await;
     first.assert_status(201);
     void(&app, first.str("code"), "补发").await.assert_status(200);
@@ -484,10 +461,10 @@ async fn a_customer_claims_a_coupon_within_the_templates_limits() {
 #[actix_web::test]
 async fn fifty_claims_at_once_of_ten_coupons_give_exactly_ten() {
     let app = TestApp::builder().pool_size(10).build().await;
-    let id = template(&app, json!({"total_quantity": 10})).await;
+    let id = app.coupon_template().with(json!({"total_quantity": 10})).create().await;
     let mut customers = Vec::new();
     for _ in 0..50 {
-        customers.push(customer(&app).await);
+        customers.push(app.customer().name("李娜").create().await);
     }
     let results = join_all(customers.iter().map(|c| claim(&app, *c, id))).await;
     let won = results.iter().filter(|r| r.status == 201).count();
@@ -501,8 +478,8 @@ async fn fifty_claims_at_once_of_ten_coupons_give_exactly_ten() {
 #[actix_web::test]
 async fn twenty_claims_at_once_by_one_customer_with_limit_two_give_two() {
     let app = TestApp::builder().pool_size(10).build().await;
-    let id = template(&app, json!({"per_customer_limit": 2})).await;
-    let c = customer(&app).await;
+    let id = app.coupon_template().with(json!({"per_customer_limit": 2})).create().await;
+    let c = app.customer().name("李娜").create().await;
     let results = join_all((0..20).map(|_| claim(&app, c, id))).await;
     let won = results.iter().filter(|r| r.status == 201).count();
     let refused = results.iter().filter(|r| r.status == 409 && r.code() == "per_customer_limit").count();
@@ -519,16 +496,16 @@ async fn twenty_claims_at_once_by_one_customer_with_limit_two_give_two() {
 async fn a_customers_coupons_list_by_status_and_expire_as_the_clock_moves() {
     let app = TestApp::new().await;
     let now = pin(&app);
-    let c = customer(&app).await;
-    let week = template(&app, json!({"valid_days_after_issue": 7})).await;
-    let month = template(&app, json!({"valid_days_after_issue": 30})).await;
+    let c = app.customer().name("李娜").create().await;
+    let week = app.coupon_template().with(json!({"valid_days_after_issue": 7})).create().await;
+    let month = app.coupon_template().with(json!({"valid_days_after_issue": 30})).create().await;
     let short = issue_one(&app, week, c).await;
     let long = issue_one(&app, month, c).await;
     let redeemed = issue_one(&app, month, c).await;
     let voided = issue_one(&app, week, c).await;
     mark_redeemed(&app, &redeemed);
     void(&app, &voided, "重复发放").await.assert_status(200);
-    issue_one(&app, week, customer(&app).await).await; // someone else's
+    issue_one(&app, week, app.customer().name("李娜").create().await).await; // someone else's
 
     // Tokens expire by the app's clock too: each listing takes a fresh one.
     let list = |status: &str| {
@@ -575,8 +552,8 @@ async fn a_customers_coupons_list_by_status_and_expire_as_the_clock_moves() {
 #[actix_web::test]
 async fn codes_are_found_in_any_case_with_the_spaces_and_dashes_people_type() {
     let app = TestApp::new().await;
-    let id = template(&app, json!({})).await;
-    let code = issue_one(&app, id, customer(&app).await).await;
+    let id = app.coupon_template().create().await;
+    let code = issue_one(&app, id, app.customer().name("李娜").create().await).await;
     let lower = code.to_lowercase();
     let dashed = format!("{}-{}-{}", &lower[..4], &lower[4..8], &lower[8..]);
     for typed in [code.clone(), lower.clone(), dashed.clone(), format!("{}%20{}", &code[..6], &code[6..])] {
@@ -596,8 +573,8 @@ async fn codes_are_found_in_any_case_with_the_spaces_and_dashes_people_type() {
 async fn only_unredeemed_coupons_can_be_voided_and_only_once() {
     let app = TestApp::new().await;
     let now = pin(&app);
-    let c = customer(&app).await;
-    let id = template(&app, json!({"valid_days_after_issue": 1})).await;
+    let c = app.customer().name("李娜").create().await;
+    let id = app.coupon_template().with(json!({"valid_days_after_issue": 1})).create().await;
     let (a, b, expired) = (issue_one(&app, id, c).await, issue_one(&app, id, c).await, issue_one(&app, id, c).await);
 
     let res = void(&app, &a, "  门店误发  ").await;
@@ -635,7 +612,7 @@ async fn only_unredeemed_coupons_can_be_voided_and_only_once() {
 async fn template_stats_add_up_from_coupons_and_live_redemptions() {
     let app = TestApp::new().await;
     pin(&app);
-    let id = template(&app, json!({"unit_cost": "5.00"})).await;
+    let id = app.coupon_template().with(json!({"unit_cost": "5.00"})).create().await;
     let empty = stats(&app, id).await;
     assert_eq!(
         empty,
@@ -644,7 +621,7 @@ async fn template_stats_add_up_from_coupons_and_live_redemptions() {
     );
     let mut customers = Vec::new();
     for _ in 0..6 {
-        customers.push(customer(&app).await);
+        customers.push(app.customer().name("李娜").create().await);
     }
     let res = issue(&app, id, json!({"customer_ids": customers})).await;
     let codes: Vec<String> = res.body["issued"]
@@ -688,8 +665,8 @@ async fn template_stats_add_up_from_coupons_and_live_redemptions() {
 #[actix_web::test]
 async fn merging_moves_coupons_and_a_merged_id_issues_to_the_survivor() {
     let app = TestApp::new().await;
-    let id = template(&app, json!({"per_customer_limit": 2})).await;
-    let (target, source) = (customer(&app).await, customer(&app).await);
+    let id = app.coupon_template().with(json!({"per_customer_limit": 2})).create().await;
+    let (target, source) = (app.customer().name("李娜").create().await, app.customer().name("李娜").create().await);
     let code = issue_one(&app, id, source).await;
     let res = app
         .post(&format!("/v1/customers/{target}/merge"))
@@ -717,14 +694,18 @@ async fn merging_moves_coupons_and_a_merged_id_issues_to_the_survivor() {
 #[actix_web::test]
 async fn coupon_endpoints_need_a_token_and_their_scope() {
     let app = TestApp::new().await;
-    let id = template(&app, json!({})).await;
-    let c = customer(&app).await;
-    app.post("/v1/coupon-templates").json(&manjian(json!({}))).send().await.assert_problem(401, "unauthorized");
+    let id = app.coupon_template().create().await;
+    let c = app.customer().name("李娜").create().await;
+    app.post("/v1/coupon-templates")
+        .json(&app.coupon_template().with(json!({})).body())
+        .send()
+        .await
+        .assert_problem(401, "unauthorized");
     app.get("/v1/coupon-templates").send().await.assert_problem(401, "unauthorized");
     let read = app.token(&["coupons:read"]);
     app.post("/v1/coupon-templates")
         .token(&read)
-        .json(&manjian(json!({})))
+        .json(&app.coupon_template().with(json!({})).body())
         .send()
         .await
         .assert_problem(403, "forbidden");

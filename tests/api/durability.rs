@@ -10,15 +10,6 @@ use crate::support::{TestApp, TestResponse};
 
 const LOYALTY: &[&str] = &["loyalty:read", "loyalty:write"];
 
-async fn member(app: &TestApp) -> Uuid {
-    let admin = app.admin_token();
-    let res = app.post("/v1/customers").token(&admin).json(&json!({"name": "王小明"})).send().await;
-    res.assert_status(201);
-    let id = res.uuid("id");
-    app.post(&format!("/v1/customers/{id}/membership")).token(&admin).json(&json!({"channel": "pos"})).send().await;
-    id
-}
-
 async fn adjust(app: &TestApp, token: &str, id: Uuid, key: &str, points: i64) -> TestResponse {
     app.post(&format!("/v1/customers/{id}/points/adjustments"))
         .token(token)
@@ -44,7 +35,7 @@ fn stored_answers(app: &TestApp, key: &str) -> i64 {
 #[actix_web::test]
 async fn the_answer_and_the_effect_commit_together_or_not_at_all() {
     let app = TestApp::new().await;
-    let id = member(&app).await;
+    let id = app.member().create().await;
     let token = app.token(LOYALTY);
     app.conn()
         .batch_execute(
@@ -76,7 +67,7 @@ async fn the_answer_and_the_effect_commit_together_or_not_at_all() {
 #[actix_web::test]
 async fn a_key_whose_holder_died_is_free_at_once() {
     let app = TestApp::new().await;
-    let id = member(&app).await;
+    let id = app.member().create().await;
     let sub = format!("client:{}", Uuid::now_v7());
     let token = app.token_for(&sub, LOYALTY, None);
     // Another instance's request holding the key, on its own connection.
@@ -334,7 +325,7 @@ async fn a_stop_finishes_requests_in_flight_refuses_new_ones_then_stops_the_clus
 #[actix_web::test]
 async fn a_locked_profile_does_not_block_rows_that_refer_to_it() {
     let app = TestApp::new().await;
-    let id = member(&app).await;
+    let id = app.member().create().await;
     let mut holder = app.connect();
     holder.batch_execute("BEGIN").expect("a transaction");
     retail_crm::customers::store::lock(&mut holder, id).expect("the profile locked");

@@ -7,7 +7,6 @@ use diesel::prelude::*;
 use futures::future::join_all;
 use retail_crm::error::ApiError;
 use retail_crm::loyalty::ledger::{self, Posting};
-use retail_crm::memberships::store::{enrol, Enrolment};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -21,33 +20,13 @@ fn at(y: i32, m: u32, d: u32, h: u32, min: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, m, d, h, min, 0).single().unwrap_or_else(|| panic!("bad date"))
 }
 
-async fn customer(app: &TestApp) -> Uuid {
-    let res = app
-        .post("/v1/customers")
-        .token(&app.token(&["customers:write", "customers:read"]))
-        .json(&json!({"name": "王小明"}))
-        .send()
-        .await;
-    res.assert_status(201);
-    res.uuid("id")
-}
-
-/// A customer enrolled as a member (through the memberships store, at the app's clock).
-async fn member(app: &TestApp) -> Uuid {
-    let id = customer(app).await;
-    let mut conn = app.conn();
-    enrol(&mut conn, id, &Enrolment { channel: None, store_id: None }, "test", app.state.clock.now(), 365)
-        .unwrap_or_else(|e| panic!("enrolling {id}: {e}"));
-    id
-}
-
 async fn adjust(app: &TestApp, id: Uuid, body: Value) -> TestResponse {
     app.post(&format!("/v1/customers/{id}/points/adjustments")).token(&app.token(LOYALTY)).json(&body).send().await
 }
 
 /// A member holding `points` (positive adjustments, each within the program's 10,000 per call).
 async fn member_with(app: &TestApp, points: i64) -> Uuid {
-    let id = member(app).await;
+    let id = app.member().create().await;
     let mut left = points;
     while left > 0 {
         let step = left.min(10_000);
@@ -113,7 +92,7 @@ fn sorted_fields(res: &TestResponse) -> Vec<String> {
 #[actix_web::test]
 async fn adjustments_add_and_take_points_with_a_reason() {
     let app = TestApp::new().await;
-    let id = member(&app).await;
+    let id = app.member().create().await;
 
     let plus = adjust(&app, id, json!({"points": 1000, "reason": "补偿: 门店系统故障未积分"})).await;
     plus.assert_status(201);
@@ -175,7 +154,7 @@ async fn adjustments_add_and_take_points_with_a_reason() {
 #[actix_web::test]
 async fn adjustments_need_a_reason_a_member_and_the_scope() {
     let app = TestApp::new().await;
-    let id = member(&app).await;
+    let id = app.member().create().await;
 
     let res = adjust(&app, id, json!({"points": 100})).await;
     res.assert_problem(422, "validation_failed");
@@ -199,7 +178,7 @@ async fn adjustments_need_a_reason_a_member_and_the_scope() {
         .await
         .assert_problem(422, "adjustment_over_limit");
 
-    let stranger = customer(&app).await;
+    let stranger = app.customer().create().await;
     adjust(&app, stranger, json!({"points": 100, "reason": "x"})).await.assert_problem(422, "not_a_member");
     adjust(&app, Uuid::now_v7(), json!({"points": 100, "reason": "x"})).await.assert_problem(404, "customer_not_found");
 
@@ -216,7 +195,7 @@ async fn adjustments_need_a_reason_a_member_and_the_scope() {
 #[actix_web::test]
 async fn entries_are_newest_first_with_a_balance_after_chain() {
     let app = TestApp::new().await;
-    let id = member(&app).await;
+    let id = app.member().create().await;
     for p in [500, 300, -200, 100, -650] {
         adjust(&app, id, json!({"points": p, "reason": "调整"})).await.assert_status(201);
     }
@@ -259,7 +238,7 @@ async fn the_summary_shows_points_expiring_within_30_days_by_shanghai_date() {
     let app = TestApp::new().await;
     // 23:30 in Shanghai on 2026-01-10: the points stay valid through 2027-01-10 (Shanghai).
     app.state.clock.set(at(2026, 1, 10, 15, 30));
-    let id = member(&app).await;
+    let id = app.member().create().await;
     adjust(&app, id, json!({"points": 300, "reason": "活动赠送"})).await.assert_status(201);
     let s = points(&app, id).await;
     assert_eq!(s["customer_id"], json!(id));
@@ -286,7 +265,7 @@ async fn the_summary_shows_points_expiring_within_30_days_by_shanghai_date() {
     assert_eq!(s["expiring"], json!([]));
 
     // A customer without an account has zeros; an unknown one is 404.
-    let other = customer(&app).await;
+    let other = app.customer().create().await;
     let z = points(&app, other).await;
     assert_eq!(
         (z["balance"].as_i64(), z["available"].as_i64(), z["pending"].as_i64(), z["debt"].as_i64()),
@@ -480,7 +459,7 @@ async fn redemptions_are_refused_for_bad_input_inactive_rewards_and_non_members(
     assert_eq!(sorted_fields(&res), vec!["reward_id"]);
     redeem(&app, id, Uuid::now_v7(), 1).await.assert_problem(404, "reward_not_found");
     redeem(&app, Uuid::now_v7(), lamp, 1).await.assert_problem(404, "customer_not_found");
-    let stranger = customer(&app).await;
+    let stranger = app.customer().create().await;
     redeem(&app, stranger, lamp, 1).await.assert_problem(422, "not_a_member");
 
     app.patch(&format!("/v1/rewards/{lamp}"))
@@ -680,7 +659,7 @@ async fn the_audit_finds_lots_out_of_range_and_lots_beside_debt() {
 #[actix_web::test]
 async fn a_clawback_into_debt_first_writes_off_expired_lots() {
     let app = TestApp::new().await;
-    let id = member(&app).await;
+    let id = app.member().create().await;
     let t0 = at(2026, 3, 1, 2, 0);
     let order = Uuid::now_v7();
     let mut conn = app.conn();
@@ -710,7 +689,7 @@ async fn a_clawback_into_debt_first_writes_off_expired_lots() {
 #[actix_web::test]
 async fn a_clawback_takes_the_orders_own_expired_lot_before_making_debt() {
     let app = TestApp::new().await;
-    let id = member(&app).await;
+    let id = app.member().create().await;
     let t0 = at(2026, 3, 1, 2, 0);
     let order = Uuid::now_v7();
     let mut conn = app.conn();

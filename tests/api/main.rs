@@ -1,6 +1,7 @@
 //! The one integration-test binary: every module drives the real app against real PostgreSQL.
 //! `support` is the harness (`TestApp`); the other modules are grouped by domain.
 
+mod builders;
 mod support;
 
 mod abuse;

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use retail_crm::loyalty::ledger::{self, Posting};
 use retail_crm::loyalty::rules;
-use retail_crm::memberships::store::{self as memberships, Enrolment};
+use retail_crm::memberships::store as memberships;
 
 use crate::support::{TestApp, TestResponse};
 
@@ -17,27 +17,6 @@ mod bulk;
 mod channel_refunds;
 
 pub(crate) const TILL: &[&str] = &["orders:write", "orders:read", "customers:read"];
-
-async fn customer(app: &TestApp, phone: &str) -> Uuid {
-    let res = app
-        .post("/v1/customers")
-        .token(&app.token(&["customers:write"]))
-        .json(&json!({"name": "会员", "phone": phone}))
-        .send()
-        .await;
-    res.assert_status(201);
-    res.uuid("id")
-}
-
-pub(crate) async fn member(app: &TestApp, phone: &str) -> Uuid {
-    let id = customer(app, phone).await;
-    let mut conn = app.conn();
-    conn.transaction(|conn| {
-        memberships::enrol(conn, id, &Enrolment { channel: None, store_id: None }, "test", app.now(), 365)
-    })
-    .unwrap_or_else(|e| panic!("enrol: {e}"));
-    id
-}
 
 /// Gives a member points directly through the ledger (as an adjustment would).
 pub(crate) fn grant(app: &TestApp, customer: Uuid, points: i64) {
@@ -95,7 +74,7 @@ fn entries(app: &TestApp, customer: Uuid) -> Vec<(String, i64, i64)> {
 #[actix_web::test]
 async fn a_member_earns_floor_of_paid_and_guests_earn_nothing() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let res = post(&app, &sale(&app, "S-1", Some(c), json!([line("A", "199.50", 1), line("B", "100.25", 2)]))).await;
     res.assert_status(201);
     assert_eq!(res.body["total_amount"], "400.00");
@@ -131,7 +110,7 @@ async fn a_member_earns_floor_of_paid_and_guests_earn_nothing() {
 #[actix_web::test]
 async fn spend_crossing_5000_upgrades_at_once_and_the_next_order_gets_95_percent() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let first = post(&app, &sale(&app, "U-1", Some(c), json!([line("A", "4999.99", 1)]))).await;
     assert_eq!((first.body["tier"].clone(), first.body["tier_changed"].clone()), (json!("normal"), json!(false)));
     let second = post(&app, &sale(&app, "U-2", Some(c), json!([line("B", "0.01", 1)]))).await;
@@ -150,7 +129,7 @@ async fn spend_crossing_5000_upgrades_at_once_and_the_next_order_gets_95_percent
 #[actix_web::test]
 async fn points_redeem_in_units_of_100_up_to_half_the_order() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     grant(&app, c, 2000);
     let mut order = sale(&app, "R-1", Some(c), json!([line("A", "300.00", 1)]));
 
@@ -180,7 +159,7 @@ async fn points_redeem_in_units_of_100_up_to_half_the_order() {
     res.assert_problem(422, "insufficient_points");
     assert_eq!(res.body["available"], 650);
 
-    let stranger = customer(&app, "13800000002").await;
+    let stranger = app.customer().name("会员").phone("13800000002").create().await;
     let mut not_member = sale(&app, "R-3", Some(stranger), json!([line("A", "300.00", 1)]));
     not_member["points_to_redeem"] = json!(100);
     post(&app, &not_member).await.assert_problem(422, "not_a_member");
@@ -192,7 +171,7 @@ async fn points_redeem_in_units_of_100_up_to_half_the_order() {
 #[actix_web::test]
 async fn the_same_sale_posted_20_times_at_once_is_one_order() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let body = sale(&app, "DUP-1", Some(c), json!([line("A", "120.00", 1)]));
     let token = app.token(TILL);
     let results = join_all((0..20).map(|_| app.post("/v1/orders").token(&token).json(&body).send())).await;
@@ -222,7 +201,7 @@ async fn the_same_sale_posted_20_times_at_once_is_one_order() {
 #[actix_web::test]
 async fn twenty_tills_spending_a_balance_that_covers_five() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     grant(&app, c, 500);
     let token = app.token(TILL);
     let orders: Vec<Value> = (0..20)
@@ -247,7 +226,7 @@ async fn twenty_tills_spending_a_balance_that_covers_five() {
 #[actix_web::test]
 async fn refunds_claw_back_by_the_same_rule_and_never_exceed_what_was_paid() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let order = post(&app, &sale(&app, "F-1", Some(c), json!([line("A", "100.00", 1), line("B", "200.00", 1)]))).await;
     let path = format!("/v1/orders/{}/refunds", order.str("id"));
     let token = app.token(TILL);
@@ -300,7 +279,7 @@ async fn refunds_claw_back_by_the_same_rule_and_never_exceed_what_was_paid() {
 #[actix_web::test]
 async fn clawing_back_spent_points_leaves_a_debt_that_later_earnings_pay_first() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let order = post(&app, &sale(&app, "D-1", Some(c), json!([line("A", "300.00", 1)]))).await;
     // Spend 250 of the 300 elsewhere (a gift), then refund the whole order.
     let mut conn = app.conn();
@@ -331,7 +310,7 @@ async fn clawing_back_spent_points_leaves_a_debt_that_later_earnings_pay_first()
 #[actix_web::test]
 async fn refunds_return_used_points_and_never_downgrade() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let big = post(&app, &sale(&app, "G-1", Some(c), json!([line("A", "5000.00", 1)]))).await;
     assert_eq!(big.body["tier"], "silver");
     let mut with_points = sale(&app, "G-2", Some(c), json!([line("B", "300.00", 1)]));
@@ -364,7 +343,7 @@ async fn refunds_return_used_points_and_never_downgrade() {
 #[actix_web::test]
 async fn a_refund_racing_a_redemption_never_overspends() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let order = post(&app, &sale(&app, "X-1", Some(c), json!([line("A", "600.00", 1)]))).await;
     let token = app.token(TILL);
     let mut spend = sale(&app, "X-2", Some(c), json!([line("B", "600.00", 1)]));
@@ -399,7 +378,7 @@ async fn pending_points_are_not_spendable_and_a_refund_in_the_window_leaves_no_d
     diesel::sql_query("UPDATE loyalty_program SET points_pending_days = 7")
         .execute(&mut app.conn())
         .unwrap_or_default();
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let order = post(&app, &sale(&app, "P-1", Some(c), json!([line("A", "300.00", 1)]))).await;
     assert_eq!(order.body["points_earned"], 300);
     let s = points(&app, c).await;
@@ -485,7 +464,7 @@ pub(crate) async fn run_job(app: &TestApp, job: &str) -> TestResponse {
 #[actix_web::test]
 async fn points_expire_at_the_start_of_the_day_after_365_days_in_shanghai() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     // Earned 2026-01-10 23:30 in Shanghai: valid through 2027-01-10 there.
     let earned = at("2026-01-10T23:30:00+08:00");
     app.state.clock.set(earned);
@@ -514,7 +493,7 @@ async fn points_expire_at_the_start_of_the_day_after_365_days_in_shanghai() {
 #[actix_web::test]
 async fn redemption_consumes_the_soonest_expiring_lot_first() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let t0 = at("2026-03-01T12:00:00+08:00");
     app.state.clock.set(t0);
     post(&app, &sale_at("L-1", c, "300.00", t0)).await; // lot A: 300, expires 2027-03-02
@@ -538,8 +517,8 @@ async fn redemption_consumes_the_soonest_expiring_lot_first() {
 #[actix_web::test]
 async fn the_tier_review_moves_down_at_validity_end_and_renews_a_tier_still_earned() {
     let app = TestApp::new().await;
-    let down = member(&app, "13800000001").await;
-    let kept = member(&app, "13800000002").await;
+    let down = app.member().name("会员").phone("13800000001").create().await;
+    let kept = app.member().name("会员").phone("13800000002").create().await;
     let t0 = at("2026-01-10T10:00:00+08:00");
     app.state.clock.set(t0);
     for (c, id) in [(down, "T-1"), (kept, "T-2")] {
@@ -573,8 +552,8 @@ async fn the_tier_review_moves_down_at_validity_end_and_renews_a_tier_still_earn
 #[actix_web::test]
 async fn merging_members_moves_orders_and_points_and_keeps_the_higher_tier() {
     let app = TestApp::new().await;
-    let target = member(&app, "13800000001").await;
-    let source = member(&app, "13800000002").await;
+    let target = app.member().name("会员").phone("13800000001").create().await;
+    let source = app.member().name("会员").phone("13800000002").create().await;
     post(&app, &sale(&app, "M-1", Some(target), json!([line("A", "300.00", 1)]))).await;
     let big = post(&app, &sale(&app, "M-2", Some(source), json!([line("B", "5000.00", 1)]))).await;
     assert_eq!(big.body["tier"], "silver");
@@ -614,7 +593,7 @@ async fn merging_members_moves_orders_and_points_and_keeps_the_higher_tier() {
 #[actix_web::test]
 async fn the_tills_lookup_shows_tier_points_and_what_expires_soon() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let t0 = at("2026-02-01T12:00:00+08:00");
     app.state.clock.set(t0);
     post(&app, &sale_at("K-1", c, "5200.00", t0)).await;
@@ -634,7 +613,7 @@ async fn the_tills_lookup_shows_tier_points_and_what_expires_soon() {
         res.body["points"],
         json!({"available": 5295, "pending": 0, "debt": 0, "expiring_within_30_days": 5200})
     );
-    let stranger = customer(&app, "13800000009").await;
+    let stranger = app.customer().name("会员").phone("13800000009").create().await;
     let res = app.get("/v1/customers/lookup?phone=13800000009").token(&app.token(&["customers:read"])).send().await;
     assert_eq!(res.body["customer"]["id"], json!(stranger.to_string()));
     assert_eq!(res.body["membership"], Value::Null);
@@ -643,7 +622,7 @@ async fn the_tills_lookup_shows_tier_points_and_what_expires_soon() {
 #[actix_web::test]
 async fn the_timeline_tells_the_members_story() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let order = post(&app, &sale(&app, "TL-1", Some(c), json!([line("A", "5000.00", 1)]))).await;
     app.post(&format!("/v1/orders/{}/refunds", order.str("id")))
         .token(&app.token(TILL))
@@ -667,7 +646,7 @@ async fn the_timeline_tells_the_members_story() {
 #[actix_web::test]
 async fn erasing_a_member_keeps_the_sales_but_forgets_the_card() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let card = memberships::find(&mut app.conn(), c).unwrap_or_default().map(|m| m.member_card).unwrap_or_default();
     let order = post(&app, &sale(&app, "ER-1", Some(c), json!([line("A", "300.00", 1)]))).await;
     app.delete(&format!("/v1/customers/{c}")).token(&app.token(&["customers:pii"])).send().await.assert_status(204);
@@ -716,9 +695,9 @@ async fn amounts_too_large_to_store_are_422_not_500() {
 #[actix_web::test]
 async fn customer_search_filters_by_tier() {
     let app = TestApp::new().await;
-    let silver = member(&app, "13800000001").await;
-    member(&app, "13800000002").await;
-    customer(&app, "13800000003").await;
+    let silver = app.member().name("会员").phone("13800000001").create().await;
+    app.member().name("会员").phone("13800000002").create().await;
+    app.customer().name("会员").phone("13800000003").create().await;
     post(&app, &sale(&app, "ST-1", Some(silver), json!([line("A", "5000.00", 1)]))).await;
     let token = app.token(&["customers:read"]);
     let found = app.get("/v1/customers?tier=silver").token(&token).send().await;

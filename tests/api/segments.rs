@@ -24,22 +24,6 @@ async fn app() -> TestApp {
     app
 }
 
-async fn customer(app: &TestApp, body: Value) -> Uuid {
-    let res = app.post("/v1/customers").token(&app.admin_token()).json(&body).send().await;
-    res.assert_status(201);
-    res.uuid("id")
-}
-
-/// A sale `days_ago` business days before today, at noon local time.
-async fn order(app: &TestApp, customer: Uuid, days_ago: i64, amount: &str, category: &str) -> Uuid {
-    let body = json!({"external_id": format!("S-{}", Uuid::now_v7()), "channel": "pos", "customer_id": customer,
-        "occurred_at": pinned() - Duration::days(days_ago),
-        "lines": [{"sku": format!("SKU-{category}"), "name": category, "category": category, "quantity": 1, "unit_price": amount}]});
-    let res = app.post("/v1/orders").token(&app.token(TILL)).json(&body).send().await;
-    res.assert_status(201);
-    res.uuid("id")
-}
-
 async fn refund_whole(app: &TestApp, order: Uuid) {
     let body = json!({"external_id": format!("R-{order}"), "lines": [{"line_no": 1, "quantity": 1}]});
     app.post(&format!("/v1/orders/{order}/refunds"))
@@ -170,9 +154,9 @@ async fn lifecycle_stages_on_profiles_in_search_and_in_segments_agree_with_the_r
     ];
     let mut expected: Vec<(Uuid, &str)> = Vec::new();
     for (days, stage) in histories {
-        let id = customer(&app, json!({"name": format!("历史{days:?}")})).await;
+        let id = app.customer().with(json!({"name": format!("历史{days:?}")})).create().await;
         for d in *days {
-            order(&app, id, *d, "100.00", "女装").await;
+            app.sale().customer(id).at(pinned() - Duration::days(*d)).item("女装", "100.00").create().await;
         }
         // The rule itself agrees with the stated stage (its own tests cover every boundary).
         let dates: Vec<NaiveDate> = days.iter().map(|d| today() - Duration::days(*d)).collect();
@@ -180,9 +164,9 @@ async fn lifecycle_stages_on_profiles_in_search_and_in_segments_agree_with_the_r
         expected.push((id, stage));
     }
     // A fully refunded order is no order: this customer's last counted one is 100 days ago.
-    let refunded = customer(&app, json!({"name": "退货"})).await;
-    order(&app, refunded, 100, "100.00", "女装").await;
-    let returned = order(&app, refunded, 5, "100.00", "女装").await;
+    let refunded = app.customer().with(json!({"name": "退货"})).create().await;
+    app.sale().customer(refunded).at(pinned() - Duration::days(100)).item("女装", "100.00").create().await;
+    let returned = app.sale().customer(refunded).at(pinned() - Duration::days(5)).item("女装", "100.00").create().await;
     refund_whole(&app, returned).await;
     expected.push((refunded, "dormant"));
 
@@ -212,17 +196,17 @@ async fn lifecycle_stages_on_profiles_in_search_and_in_segments_agree_with_the_r
 #[actix_web::test]
 async fn order_history_conditions_count_windows_refunds_and_customers_without_orders() {
     let app = app().await;
-    let a = customer(&app, json!({"name": "A"})).await;
+    let a = app.customer().with(json!({"name": "A"})).create().await;
     for (days, amount) in [(1, "100.00"), (12, "200.00"), (29, "300.00")] {
-        order(&app, a, days, amount, "女装").await;
+        app.sale().customer(a).at(pinned() - Duration::days(days)).item("女装", amount).create().await;
     }
-    order(&app, a, 10, "50.00", "童装").await;
-    let b = customer(&app, json!({"name": "B"})).await;
-    order(&app, b, 200, "1000.00", "女装").await;
-    let c = customer(&app, json!({"name": "C"})).await;
-    let d = customer(&app, json!({"name": "D"})).await;
-    order(&app, d, 3, "80.00", "鞋").await;
-    let gone = order(&app, d, 4, "900.00", "鞋").await;
+    app.sale().customer(a).at(pinned() - Duration::days(10)).item("童装", "50.00").create().await;
+    let b = app.customer().with(json!({"name": "B"})).create().await;
+    app.sale().customer(b).at(pinned() - Duration::days(200)).item("女装", "1000.00").create().await;
+    let c = app.customer().with(json!({"name": "C"})).create().await;
+    let d = app.customer().with(json!({"name": "D"})).create().await;
+    app.sale().customer(d).at(pinned() - Duration::days(3)).item("鞋", "80.00").create().await;
+    let gone = app.sale().customer(d).at(pinned() - Duration::days(4)).item("鞋", "900.00").create().await;
     refund_whole(&app, gone).await;
 
     let q = |field: &str, op: &str, value: Value, window: Option<i64>| {
@@ -260,30 +244,35 @@ async fn profile_conditions_and_the_steps_of_a_preview() {
     let app = app().await;
     let store = app.create_store("SH-01").await["id"].as_str().unwrap().parse::<Uuid>().unwrap();
     // 30 years old on 2026-06-15 (born 1996-06-15); birthday in 3 days; and one born on 29 February.
-    let ann = customer(
-        &app,
-        json!({"name": "Ann", "city": "上海", "gender": "female", "birthday": "1996-06-15",
-        "phone": "13800000001", "home_store_id": store, "consents": {"marketing_sms": true}, "tags": ["vip"]}),
-    )
-    .await;
-    let bea = customer(
-        &app,
-        json!({"name": "Bea", "city": "上海", "gender": "female", "birthday": "1990-06-18",
-        "consents": {"marketing_sms": true, "marketing_email": true}}),
-    )
-    .await;
-    let cat = customer(
-        &app,
-        json!({"name": "Cat", "city": "杭州", "gender": "male", "birthday": "2000-02-29",
-        "consents": {"marketing_sms": false}}),
-    )
-    .await;
-    let dan = customer(&app, json!({"name": "Dan", "source_channel": "tmall"})).await;
+    let ann = app
+        .customer()
+        .with(json!({"name": "Ann", "city": "上海", "gender": "female", "birthday": "1996-06-15",
+        "phone": "13800000001", "home_store_id": store, "consents": {"marketing_sms": true}, "tags": ["vip"]}))
+        .create()
+        .await;
+    let bea = app
+        .customer()
+        .with(json!({"name": "Bea", "city": "上海", "gender": "female", "birthday": "1990-06-18",
+        "consents": {"marketing_sms": true, "marketing_email": true}}))
+        .create()
+        .await;
+    let cat = app
+        .customer()
+        .with(json!({"name": "Cat", "city": "杭州", "gender": "male", "birthday": "2000-02-29",
+        "consents": {"marketing_sms": false}}))
+        .create()
+        .await;
+    let dan = app.customer().with(json!({"name": "Dan", "source_channel": "tmall"})).create().await;
     // Erased and merged customers are never in a segment.
-    let erased = customer(&app, json!({"name": "Eve", "city": "上海", "consents": {"marketing_sms": true}})).await;
+    let erased =
+        app.customer().with(json!({"name": "Eve", "city": "上海", "consents": {"marketing_sms": true}})).create().await;
     let admin = app.token(&["admin"]);
     app.delete(&format!("/v1/customers/{erased}")).token(&admin).send().await.assert_status(204);
-    let duplicate = customer(&app, json!({"name": "Ann2", "city": "上海", "consents": {"marketing_sms": true}})).await;
+    let duplicate = app
+        .customer()
+        .with(json!({"name": "Ann2", "city": "上海", "consents": {"marketing_sms": true}}))
+        .create()
+        .await;
     app.post(&format!("/v1/customers/{ann}/merge"))
         .token(&admin)
         .json(&json!({"source_customer_id": duplicate}))
@@ -291,7 +280,7 @@ async fn profile_conditions_and_the_steps_of_a_preview() {
         .await
         .assert_status(200);
     app.post(&format!("/v1/customers/{ann}/membership")).token(&admin).json(&json!({"channel": "pos"})).send().await;
-    order(&app, ann, 2, "300.00", "女装").await;
+    app.sale().customer(ann).at(pinned() - Duration::days(2)).item("女装", "300.00").create().await;
 
     let q = |field: &str, op: &str, value: Value| json!({"field": field, "op": op, "value": value});
     let cases: Vec<(Value, Vec<Uuid>)> = vec![
@@ -347,10 +336,12 @@ async fn a_segments_customers_are_paged_and_coupons_issue_to_it() {
     let app = app().await;
     let mut shanghai = Vec::new();
     for i in 0..5 {
-        shanghai.push(customer(&app, json!({"name": format!("沪{i}"), "city": "上海", "tags": ["vip"]})).await);
+        shanghai.push(
+            app.customer().with(json!({"name": format!("沪{i}"), "city": "上海", "tags": ["vip"]})).create().await,
+        );
     }
-    let beijing = customer(&app, json!({"name": "京", "city": "北京", "tags": ["vip"]})).await;
-    customer(&app, json!({"name": "无标签", "city": "广州"})).await;
+    let beijing = app.customer().with(json!({"name": "京", "city": "北京", "tags": ["vip"]})).create().await;
+    app.customer().with(json!({"name": "无标签", "city": "广州"})).create().await;
     let admin = app.admin_token();
     let res = app
         .post("/v1/segments")
@@ -425,10 +416,10 @@ async fn a_segments_customers_are_paged_and_coupons_issue_to_it() {
 async fn rule_tags_follow_their_definition_and_cannot_be_set_by_hand() {
     let app = app().await;
     let admin = app.admin_token();
-    let big = customer(&app, json!({"name": "大客户"})).await;
-    let small = customer(&app, json!({"name": "小客户"})).await;
-    order(&app, big, 3, "800.00", "女装").await;
-    order(&app, small, 3, "100.00", "女装").await;
+    let big = app.customer().with(json!({"name": "大客户"})).create().await;
+    let small = app.customer().with(json!({"name": "小客户"})).create().await;
+    app.sale().customer(big).at(pinned() - Duration::days(3)).item("女装", "800.00").create().await;
+    app.sale().customer(small).at(pinned() - Duration::days(3)).item("女装", "100.00").create().await;
     let definition = json!({"field": "spend", "op": "gte", "value": "500.00", "window_days": 365});
     let res = app
         .post("/v1/tags")
@@ -445,7 +436,7 @@ async fn rule_tags_follow_their_definition_and_cannot_be_set_by_hand() {
     assert_eq!(tags_of(big).await, json!(["high-value"]));
     assert_eq!(tags_of(small).await, json!([]));
 
-    order(&app, small, 1, "450.00", "女装").await;
+    app.sale().customer(small).at(pinned() - Duration::days(1)).item("女装", "450.00").create().await;
     let res = app.post("/v1/tags/high-value/evaluate").token(&admin).send().await;
     res.assert_status(200);
     assert_eq!((res.body["tagged"].as_i64(), res.body["untagged"].as_i64()), (Some(1), Some(0)));
@@ -497,14 +488,20 @@ async fn the_followed_activity_equals_a_recomputation_from_scratch() {
     let admin = app.admin_token();
     let mut people = Vec::new();
     for i in 0..4 {
-        people.push(customer(&app, json!({"name": format!("客{i}")})).await);
+        people.push(app.customer().with(json!({"name": format!("客{i}")})).create().await);
     }
     let mut orders = Vec::new();
     for (i, who) in people.iter().enumerate() {
         for k in 0..3 {
             let category = ["女装", "童装", "鞋"][(i + k) % 3];
-            orders
-                .push(order(&app, *who, (i * 40 + k * 7) as i64, &format!("{}.50", 100 + i * 10 + k), category).await);
+            orders.push(
+                app.sale()
+                    .customer(*who)
+                    .at(pinned() - Duration::days((i * 40 + k * 7) as i64))
+                    .item(category, &format!("{}.50", 100 + i * 10 + k))
+                    .create()
+                    .await,
+            );
         }
     }
     refund_whole(&app, orders[1]).await;

@@ -70,13 +70,6 @@ pub(crate) async fn rule(app: &TestApp, body: Value) -> Value {
     res.body
 }
 
-async fn customer(app: &TestApp) -> Uuid {
-    let res =
-        app.post("/v1/customers").token(&app.token(&["customers:write"])).json(&json!({"name": "王芳"})).send().await;
-    res.assert_status(201);
-    res.uuid("id")
-}
-
 /// Event payloads of one type that concern a ticket.
 fn events_of(app: &TestApp, event_type: &str, ticket_id: &str) -> Vec<Value> {
     use retail_crm::schema::events;
@@ -113,7 +106,7 @@ async fn a_ticket_is_routed_assigned_round_robin_and_lives_through_its_lifecycle
     agents.sort();
     rule(&app, json!({"name": "complaints", "priority": 1, "match_type": "complaint", "team": "vip"})).await;
     rule(&app, json!({"name": "returns", "priority": 5, "match_type": "return", "team": "after_sales"})).await;
-    let cust = customer(&app).await;
+    let cust = app.customer().name("王芳").create().await;
 
     let body = json!({"customer_id": cust, "type": "return", "category": "size_mismatch", "channel": "tmall",
         "subject": "尺码不合适，申请退货"});
@@ -455,7 +448,7 @@ async fn bad_bodies_are_rejected_with_every_field() {
 #[actix_web::test]
 async fn a_tickets_entries_show_on_the_customers_timeline() {
     let app = TestApp::new().await;
-    let cust = customer(&app).await;
+    let cust = app.customer().name("王芳").create().await;
     let t = id(&ticket(&app, json!({"customer_id": cust, "type": "complaint", "subject": "发错货"})).await);
     let note = reply(&app, &t, "internal", "仓库已确认发错，补发中").await;
     note.assert_status(201);
@@ -624,8 +617,8 @@ async fn a_patch_that_changes_nothing_keeps_the_version_and_emits_nothing() {
 #[actix_web::test]
 async fn merging_customers_moves_their_tickets() {
     let app = TestApp::new().await;
-    let target = customer(&app).await;
-    let source = customer(&app).await;
+    let target = app.customer().name("王芳").create().await;
+    let source = app.customer().name("王芳").create().await;
     let t = id(&ticket(&app, json!({"customer_id": source, "type": "return", "subject": "退货"})).await);
     let res = app
         .post(&format!("/v1/customers/{target}/merge"))

@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use retail_crm::error::ApiError;
 
-use crate::coupons::{at, codes_of, coupon, customer_with, issue_one, mark_redeemed, pin, sql, template, time, void};
-use crate::orders::{assert_audit_clean, grant, line, member, post, sale, TILL};
+use crate::coupons::{at, codes_of, coupon, issue_one, mark_redeemed, pin, sql, time, void};
+use crate::orders::{assert_audit_clean, grant, line, post, sale, TILL};
 use crate::support::TestApp;
 
 /// A coupon as the till's lookup should list it, read back through `GET /v1/coupons/{code}`.
@@ -26,12 +26,12 @@ async fn the_till_lookup_shows_the_card_with_points_in_every_state_and_coupons_u
     // One connection, so the statement log below sees every statement of a lookup.
     let app = TestApp::builder().pool_size(1).build().await;
     let now = pin(&app);
-    let c = customer_with(
-        &app,
-        json!({"name": "王芳", "phone": "13800000123", "tags": ["童装", "vip"],
-            "identities": [{"kind": "wechat_unionid", "value": "uWANGFANG"}]}),
-    )
-    .await;
+    let c = app
+        .customer()
+        .with(json!({"name": "王芳", "phone": "13800000123", "tags": ["童装", "vip"],
+            "identities": [{"kind": "wechat_unionid", "value": "uWANGFANG"}]}))
+        .create()
+        .await;
     let write = app.token(&["customers:write"]);
     app.post(&format!("/v1/customers/{c}/membership")).token(&write).json(&json!({})).send().await.assert_status(201);
     // A tier set a fraction of a second past the minute: its validity must come back to the microsecond.
@@ -80,14 +80,14 @@ async fn the_till_lookup_shows_the_card_with_points_in_every_state_and_coupons_u
         &format!("UPDATE points_accounts SET debt = {debt}, balance = balance - {debt} WHERE customer_id = '{c}'"),
     );
 
-    let soon = template(
-        &app,
-        json!({"name": "无门槛10元", "kind": "cash", "threshold": null, "discount": "10.00",
-        "valid_days_after_issue": 3}),
-    )
-    .await;
-    let later = template(&app, json!({})).await;
-    let not_yet = template(&app, json!({"valid_from": "2027-01-01T00:00:00Z"})).await;
+    let soon = app
+        .coupon_template()
+        .with(json!({"name": "无门槛10元", "kind": "cash", "threshold": null, "discount": "10.00",
+        "valid_days_after_issue": 3}))
+        .create()
+        .await;
+    let later = app.coupon_template().create().await;
+    let not_yet = app.coupon_template().with(json!({"valid_from": "2027-01-01T00:00:00Z"})).create().await;
     let later_code = issue_one(&app, later, c).await;
     let soon_code = issue_one(&app, soon, c).await;
     issue_one(&app, not_yet, c).await;
@@ -185,7 +185,7 @@ async fn the_till_lookup_shows_the_card_with_points_in_every_state_and_coupons_u
 #[actix_web::test]
 async fn a_members_sale_is_five_statements_redeeming_or_not_and_a_repost_reads_only() {
     let app = TestApp::builder().pool_size(1).build().await;
-    let c = member(&app, "13800000301").await;
+    let c = app.member().name("会员").phone("13800000301").create().await;
     grant(&app, c, 1000);
     // The first sale after start reads the program and tiers once; later ones keep them.
     post(&app, &sale(&app, "T-0", Some(c), json!([line("A", "10.00", 1)]))).await.assert_status(201);
@@ -228,7 +228,7 @@ async fn a_members_sale_is_five_statements_redeeming_or_not_and_a_repost_reads_o
 #[actix_web::test]
 async fn a_tier_or_program_change_reaches_the_next_sale_at_once() {
     let app = TestApp::builder().pool_size(1).build().await;
-    let c = member(&app, "13800000302").await;
+    let c = app.member().name("会员").phone("13800000302").create().await;
     let admin = app.admin_token();
     let first = post(&app, &sale(&app, "C-1", Some(c), json!([line("A", "100.00", 1)]))).await;
     first.assert_status(201);
@@ -306,7 +306,7 @@ async fn pooled_sessions_run_without_jit_and_on_generic_plans() {
 #[actix_web::test]
 async fn a_members_quote_is_two_statements_and_reserving_adds_the_locks_and_the_hold() {
     let app = TestApp::builder().pool_size(1).build().await;
-    let c = member(&app, "13800000303").await;
+    let c = app.member().name("会员").phone("13800000303").create().await;
     grant(&app, c, 1000);
     post(&app, &sale(&app, "Q-0", Some(c), json!([line("A", "10.00", 1)]))).await.assert_status(201);
     let log = app.record_statements();

@@ -33,7 +33,7 @@ async fn campaign_points_need_loyalty_write_stay_within_the_program_bound_and_sh
     let marketer = app.token(&["campaigns:read", "campaigns:write"]);
     let mut people = Vec::new();
     for i in 0..3 {
-        people.push(customer(&app, json!({"name": format!("客{i}"), "city": "苏州"})).await);
+        people.push(app.customer().with(json!({"name": format!("客{i}"), "city": "苏州"})).create().await);
     }
     let audience = segment(&app, json!({"field": "city", "op": "eq", "value": "苏州"})).await;
     let awarding = |points: i64| {
@@ -102,8 +102,11 @@ async fn a_message_names_only_catalogued_categories_of_paid_lines() {
     let app = app_at(morning()).await;
     let store = app.store_id("SZ-01").await;
     let till = app.store_token(&["orders:write", "orders:read"], Some(store));
-    let away =
-        customer(&app, json!({"name": "老顾客", "phone": "13800000031", "consents": {"marketing_sms": true}})).await;
+    let away = app
+        .customer()
+        .with(json!({"name": "老顾客", "phone": "13800000031", "consents": {"marketing_sms": true}}))
+        .create()
+        .await;
     let long_ago = morning() - Duration::days(120);
     let injected = "加微信领红包 t.cn/A6x";
     // The finding: ¥0 lines with a crafted category from a store's till; and a paid one off-catalogue.
@@ -111,7 +114,7 @@ async fn a_message_names_only_catalogued_categories_of_paid_lines() {
     basket(&app, &till, away, long_ago, &[("回复1领奖", "1.00")]).await;
     // What others bought together with 童装: 鞋靴 paid, 男装 only at ¥0, the injected text paid.
     for i in 0..3 {
-        let other = customer(&app, json!({"name": format!("同买{i}")})).await;
+        let other = app.customer().with(json!({"name": format!("同买{i}")})).create().await;
         let at = morning() - Duration::days(10);
         basket(&app, &till, other, at, &[("童装", "50.00"), ("鞋靴", "80.00"), ("男装", "0.00"), (injected, "5.00")])
             .await;

@@ -17,12 +17,16 @@ async fn a_store_bound_clerk_cannot_create_change_issue_or_void_coupons() {
     pin(&app);
     let a = app.store_id("CA").await;
     let clerk = app.store_token(&["admin"], Some(a));
-    let c = customer(&app).await;
-    let id = template(&app, json!({})).await;
+    let c = app.customer().name("李娜").create().await;
+    let id = app.coupon_template().create().await;
     let code = issue_one(&app, id, c).await;
     let path = format!("/v1/coupon-templates/{id}");
     for res in [
-        app.post("/v1/coupon-templates").token(&clerk).json(&manjian(json!({"stores": [a]}))).send().await,
+        app.post("/v1/coupon-templates")
+            .token(&clerk)
+            .json(&app.coupon_template().with(json!({"stores": [a]})).body())
+            .send()
+            .await,
         app.patch(&path).token(&clerk).json(&json!({"total_quantity": 1_000_000})).send().await,
         app.post(&format!("{path}/issue")).token(&clerk).json(&json!({"customer_ids": [c]})).send().await,
         app.post(&format!("/v1/coupons/{code}/void")).token(&clerk).json(&json!({"reason": "x"})).send().await,
@@ -38,7 +42,7 @@ async fn a_store_bound_clerk_cannot_create_change_issue_or_void_coupons() {
     assert_eq!(seen.str("status"), "available");
     app.get(&format!("{path}/stats")).token(&clerk).send().await.assert_status(200);
     // The chain-wide principal does all four.
-    post_template(&app, manjian(json!({"stores": [a]}))).await.assert_status(201);
+    app.coupon_template().with(json!({"stores": [a]})).post().await.assert_status(201);
     let res = app.patch(&path).token(&app.token(WRITE)).json(&json!({"total_quantity": 1000})).send().await;
     res.assert_status(200);
     issue(&app, id, json!({"customer_ids": [c]})).await.assert_status(200);
@@ -51,8 +55,8 @@ async fn a_till_redeems_at_its_own_store_only() {
     pin(&app);
     let (a, b) = (app.store_id("RA").await, app.store_id("RB").await);
     let till_a = app.store_token(&["coupons:redeem"], Some(a));
-    let c = customer(&app).await;
-    let id = template(&app, json!({"per_customer_limit": 5})).await;
+    let c = app.customer().name("李娜").create().await;
+    let id = app.coupon_template().with(json!({"per_customer_limit": 5})).create().await;
     let code = issue_one(&app, id, c).await;
     let sale = |store: Option<Uuid>| json!({"customer_id": c, "store_id": store, "order_reference": "A-1", "amount": "320.00"});
     redeem(&app, &till_a, &code, sale(Some(b))).await.assert_problem(403, "store_bound_principal");
@@ -77,8 +81,8 @@ async fn rollback_of_another_stores_redemption_is_404_like_an_unknown_code() {
     let (a, b) = (app.store_id("KA").await, app.store_id("KB").await);
     let (till_a, till_b) =
         (app.store_token(&["coupons:redeem"], Some(a)), app.store_token(&["coupons:redeem"], Some(b)));
-    let c = customer(&app).await;
-    let id = template(&app, json!({"per_customer_limit": 5})).await;
+    let c = app.customer().name("李娜").create().await;
+    let id = app.coupon_template().with(json!({"per_customer_limit": 5})).create().await;
     let (redeemed, unused) = (issue_one(&app, id, c).await, issue_one(&app, id, c).await);
     let sale = json!({"customer_id": c, "order_reference": "A-1", "amount": "320.00"});
     redeem(&app, &till_a, &redeemed, sale).await.assert_status(201);

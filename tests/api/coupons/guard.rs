@@ -54,8 +54,8 @@ fn hold_until_someone_waits(
 #[actix_web::test]
 async fn a_coupon_issued_during_a_merge_waits_and_never_lands_on_the_merged_profile() {
     let app = TestApp::new().await;
-    let id = template(&app, json!({})).await;
-    let (target, source) = (customer(&app).await, customer(&app).await);
+    let id = app.coupon_template().create().await;
+    let (target, source) = (app.customer().name("李娜").create().await, app.customer().name("李娜").create().await);
     let now = app.now();
     let merge = hold_until_someone_waits(&app, move |c| {
         retail_crm::customer_flows::merge::merge(c, target, source, "test", now).map(|_| ())
@@ -76,8 +76,8 @@ async fn a_coupon_issued_during_a_merge_waits_and_never_lands_on_the_merged_prof
 #[actix_web::test]
 async fn a_claim_during_an_erasure_waits_and_is_refused() {
     let app = TestApp::new().await;
-    let id = template(&app, json!({})).await;
-    let c = customer(&app).await;
+    let id = app.coupon_template().create().await;
+    let c = app.customer().name("李娜").create().await;
     let now = app.now();
     let erasure = hold_until_someone_waits(&app, move |conn| {
         retail_crm::customer_flows::erasure::erase(conn, c, now).map(|_| ())
@@ -97,8 +97,8 @@ async fn a_claim_during_an_erasure_waits_and_is_refused() {
 #[actix_web::test]
 async fn issuing_holds_no_customer_row_lock_until_it_commits() {
     let app = TestApp::new().await;
-    let id = template(&app, json!({})).await;
-    let c = customer(&app).await;
+    let id = app.coupon_template().create().await;
+    let c = app.customer().name("李娜").create().await;
     let now = app.now();
     let mut issuer = app.connect();
     let mut editor = app.connect();

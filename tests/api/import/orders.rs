@@ -7,17 +7,6 @@ use uuid::Uuid;
 use super::{count, rejects, workdir, write};
 use crate::support::TestApp;
 
-async fn customer(app: &TestApp, name: &str, phone: &str) -> Uuid {
-    let res = app
-        .post("/v1/customers")
-        .token(&app.token(&["customers:write"]))
-        .json(&json!({"name": name, "phone": phone}))
-        .send()
-        .await;
-    res.assert_status(201);
-    res.uuid("id")
-}
-
 async fn order(app: &TestApp, store: Uuid, external_id: &str) -> Value {
     let res = app
         .get(&format!("/v1/orders?channel=pos&store_id={store}&external_id={external_id}"))
@@ -45,14 +34,14 @@ async fn assert_ledger_clean(app: &TestApp) {
 /// A member (by phone) and a customer who is not one, a store, and an order the API posted as R5.
 async fn shop(app: &TestApp) -> (Uuid, Uuid, Uuid) {
     let store = app.store_id("BJ01").await;
-    let member = customer(app, "会员甲", "13800000011").await;
+    let member = app.customer().name("会员甲").phone("13800000011").create().await;
     app.post(&format!("/v1/customers/{member}/membership"))
         .token(&app.admin_token())
         .json(&json!({"channel": "pos"}))
         .send()
         .await
         .assert_status(201);
-    let other = customer(app, "顾客乙", "13800000012").await;
+    let other = app.customer().name("顾客乙").phone("13800000012").create().await;
     app.post("/v1/orders")
         .token(&app.token(&["orders:write"]))
         .json(&json!({"external_id": "R5", "channel": "pos", "store_id": store,

@@ -11,7 +11,7 @@ async fn program(app: &TestApp, body: Value) -> TestResponse {
 #[actix_web::test]
 async fn adjustments_are_chain_wide_and_move_at_most_max_adjustment_points() {
     let app = TestApp::new().await;
-    let id = member(&app).await;
+    let id = app.member().create().await;
     let settings = app.get("/v1/loyalty/program").token(&app.token(LOYALTY)).send().await;
     assert_eq!(settings.body["max_adjustment_points"], 10_000, "the default");
 

@@ -20,7 +20,10 @@ fn event_data(app: &TestApp, event_type: &str) -> Vec<Value> {
 async fn receipt_x_at_two_stores_is_two_sales_and_a_changed_repost_is_an_order_conflict() {
     let app = TestApp::new().await;
     let (a, b) = (app.store_id("A-01").await, app.store_id("B-01").await);
-    let (member_a, member_b) = (member(&app, "13800000001").await, member(&app, "13800000002").await);
+    let (member_a, member_b) = (
+        app.member().name("会员").phone("13800000001").create().await,
+        app.member().name("会员").phone("13800000002").create().await,
+    );
     let till_a = app.store_token(STORE_TILL, Some(a));
     let till_b = app.store_token(STORE_TILL, Some(b));
 
@@ -77,7 +80,7 @@ async fn receipt_x_at_two_stores_is_two_sales_and_a_changed_repost_is_an_order_c
 async fn order_finders_need_orders_read_and_see_only_the_callers_store() {
     let app = TestApp::new().await;
     let (a, b) = (app.store_id("A-01").await, app.store_id("B-01").await);
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let (till_a, till_b) = (app.store_token(STORE_TILL, Some(a)), app.store_token(STORE_TILL, Some(b)));
     let hours_ago = |h: i64| app.now() - chrono::Duration::hours(h);
     let mut ids = Vec::new();
@@ -130,7 +133,7 @@ async fn order_finders_need_orders_read_and_see_only_the_callers_store() {
 async fn a_store_refunds_and_reads_refunds_of_its_own_orders_only() {
     let app = TestApp::new().await;
     let (a, b) = (app.store_id("A-01").await, app.store_id("B-01").await);
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let (till_a, till_b) = (app.store_token(STORE_TILL, Some(a)), app.store_token(STORE_TILL, Some(b)));
     let order = app
         .post("/v1/orders")
@@ -174,7 +177,7 @@ async fn a_store_refunds_and_reads_refunds_of_its_own_orders_only() {
 #[actix_web::test]
 async fn an_external_price_above_its_own_lines_mints_no_points() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     // The numbers: a ¥1.00 basket "paid" 100000.00.
     let mut minted = sale(&app, "M-1", Some(c), json!([line("A", "1.00", 1)]));
     minted["pricing"] = json!("external");
@@ -236,7 +239,7 @@ async fn an_external_price_above_its_own_lines_mints_no_points() {
 #[actix_web::test]
 async fn an_external_line_amount_above_quantity_times_unit_price_is_refused() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let inflated = |id: &str, amount: &str| {
         let mut body =
             sale(&app, id, Some(c), json!([{"sku": "A", "quantity": 2, "unit_price": "1.00", "amount": amount}]));

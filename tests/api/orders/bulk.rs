@@ -89,7 +89,7 @@ async fn a_call_takes_500_rows_and_refuses_501_or_none_whole() {
 #[actix_web::test]
 async fn mixed_rows_each_get_the_single_calls_answer_and_a_bad_row_sinks_no_other() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let token = app.token(TILL);
     let first = sale(&app, "S-1", Some(c), json!([line("A", "300.00", 1)]));
     let mut unknown_field = sale(&app, "S-9", Some(c), json!([line("A", "1.00", 1)]));
@@ -192,7 +192,7 @@ async fn mixed_rows_each_get_the_single_calls_answer_and_a_bad_row_sinks_no_othe
 async fn a_store_bound_till_posts_its_own_stores_rows_and_learns_nothing_of_others() {
     let app = TestApp::new().await;
     let (a, b) = (app.store_id("A-01").await, app.store_id("B-01").await);
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let (till_a, till_b) = (app.store_token(TILL, Some(a)), app.store_token(TILL, Some(b)));
     let mut for_b = sale(&app, "R-2", Some(c), json!([line("A", "50.00", 1)]));
     for_b["store_id"] = json!(b);
@@ -244,7 +244,7 @@ async fn a_store_bound_till_posts_its_own_stores_rows_and_learns_nothing_of_othe
 #[actix_web::test]
 async fn a_refund_row_before_its_order_is_order_not_posted_and_accepted_on_retry_with_the_same_key() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let token = app.token(TILL);
     let tmall = |number: &str, amount: &str| {
         let mut order = sale(&app, number, Some(c), json!([line("A", amount, 1)]));
@@ -309,7 +309,10 @@ async fn a_late_row_earns_points_that_expire_as_if_it_had_come_on_time() {
     let app = TestApp::new().await;
     let occurred = at("2026-01-10T23:30:00+08:00");
     app.state.clock.set(occurred);
-    let (on_time, late) = (member(&app, "13800000001").await, member(&app, "13800000002").await);
+    let (on_time, late) = (
+        app.member().name("会员").phone("13800000001").create().await,
+        app.member().name("会员").phone("13800000002").create().await,
+    );
     let tmall = |number: &str, c: Uuid, amount: &str, when| {
         let mut order = sale_at(number, c, amount, when);
         order["channel"] = json!("tmall");

@@ -14,7 +14,7 @@ fn refund_of(channel: &str, store: Option<Uuid>, order: &str, refund: &str) -> V
 #[actix_web::test]
 async fn a_connector_refunds_by_its_own_order_number_and_a_refund_before_its_order_waits() {
     let app = TestApp::new().await;
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let token = app.token(TILL);
     let mut order = sale(&app, "TM-3920018827731", Some(c), json!([line("A", "200.00", 1), line("B", "100.00", 1)]));
     order["channel"] = json!("tmall");
@@ -54,7 +54,7 @@ async fn a_connector_refunds_by_its_own_order_number_and_a_refund_before_its_ord
 async fn a_store_bound_till_refunds_its_own_store_orders_by_number_and_learns_nothing_of_others() {
     let app = TestApp::new().await;
     let (a, b) = (app.store_id("A-01").await, app.store_id("B-01").await);
-    let c = member(&app, "13800000001").await;
+    let c = app.member().name("会员").phone("13800000001").create().await;
     let (till_a, till_b) = (app.store_token(TILL, Some(a)), app.store_token(TILL, Some(b)));
     let at_a = sale(&app, "R-1", Some(c), json!([line("A", "100.00", 1)]));
     app.post("/v1/orders").token(&till_a).json(&at_a).send().await.assert_status(201);

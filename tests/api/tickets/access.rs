@@ -164,7 +164,7 @@ async fn ticket_stats_default_to_the_last_30_days_span_at_most_366_and_follow_th
 async fn ticket_events_carry_ids_and_statuses_never_the_customers_words() {
     let app = TestApp::new().await;
     let store = app.store_id("EV").await;
-    let cust = customer(&app).await;
+    let cust = app.customer().name("王芳").create().await;
     app.create_staff(json!({"name": "客服", "roles": ["service"], "team": "after_sales", "store_id": store})).await;
     rule(&app, json!({"name": "all", "priority": 1, "team": "after_sales"})).await;
     let mut till = app.store_token(RW, Some(store));

@@ -137,22 +137,22 @@ async fn sweep(app: &TestApp, name: &str) {
 
 /// customer.created, .updated, .merged, .erased; returns the member the rest of the test serves.
 async fn customers(app: &TestApp) -> Uuid {
-    let member = crate::coupons::customer_with(
-        app,
-        json!({"name": "王芳", "phone": "13900000001", "consents": {"marketing_sms": true}}),
-    )
-    .await;
+    let member = app
+        .customer()
+        .with(json!({"name": "王芳", "phone": "13900000001", "consents": {"marketing_sms": true}}))
+        .create()
+        .await;
     let admin = app.admin_token();
     let path = format!("/v1/customers/{member}");
     app.patch(&path).token(&admin).json(&json!({"city": CITY})).send().await.assert_status(200);
-    let twin = crate::coupons::customer_with(app, json!({"name": "王芳（重复）"})).await;
+    let twin = app.customer().with(json!({"name": "王芳（重复）"})).create().await;
     app.post(&format!("{path}/merge"))
         .token(&admin)
         .json(&json!({"source_customer_id": twin}))
         .send()
         .await
         .assert_status(200);
-    let gone = crate::coupons::customer_with(app, json!({"name": "要求注销"})).await;
+    let gone = app.customer().with(json!({"name": "要求注销"})).create().await;
     app.delete(&format!("/v1/customers/{gone}")).token(&admin).send().await.assert_status(204);
     member
 }
@@ -172,7 +172,7 @@ async fn orders_and_refunds(app: &TestApp, member: Uuid, store: Uuid) {
     first["store_id"] = json!(store);
     post(app, &first).await.assert_status(201);
 
-    let template = crate::coupons::template(app, json!({})).await;
+    let template = app.coupon_template().create().await;
     let code = crate::coupons::issue_one(app, template, member).await;
     let mut second = sale(app, "CT-2", Some(member), json!([line("B", "500.00", 1)]));
     second["store_id"] = json!(store);
@@ -197,7 +197,7 @@ async fn rewards(app: &TestApp, member: Uuid) {
 /// coupon.voided, and a stand-alone coupon.redeemed at a store's till, then coupon.rolled_back.
 async fn coupons(app: &TestApp, member: Uuid, store: Uuid) {
     use crate::coupons::access::{redeem, rollback};
-    let template = crate::coupons::template(app, json!({})).await;
+    let template = app.coupon_template().create().await;
     let voided = crate::coupons::issue_one(app, template, member).await;
     crate::coupons::void(app, &voided, "发错了").await.assert_status(200);
     let used = crate::coupons::issue_one(app, template, member).await;
@@ -209,7 +209,7 @@ async fn coupons(app: &TestApp, member: Uuid, store: Uuid) {
 
 /// campaign.message, with the coupon.issued and the campaign's points.earned of its run.
 async fn campaign(app: &TestApp) {
-    let template = crate::coupons::template(app, json!({})).await;
+    let template = app.coupon_template().create().await;
     let audience = crate::campaigns::segment(app, json!({"field": "city", "op": "eq", "value": CITY})).await;
     crate::campaigns::campaign(
         app,
