@@ -378,3 +378,31 @@ impl Violations {
         }
     }
 }
+
+/// Declares a problem response that several operations share, for their `responses(...)`:
+/// `problem_response!(pub CustomerNotFound = 404, "`customer_not_found`")`, then
+/// `responses((status = 200, …), CustomerNotFound)`. The description says which `code`s it carries.
+#[macro_export]
+macro_rules! problem_response {
+    ($(#[$meta:meta])* $vis:vis $name:ident = $status:literal, $description:literal) => {
+        $(#[$meta])*
+        #[derive(utoipa::IntoResponses)]
+        #[response(status = $status, description = $description, content_type = "application/problem+json")]
+        $vis struct $name(#[allow(dead_code)] $crate::error::Problem);
+    };
+}
+
+problem_response!(
+    /// An `If-Match` that no longer matches.
+    pub PreconditionFailed = 412, "Changed since read (`precondition_failed`)"
+);
+problem_response!(pub ValidationFailed = 422, "`validation_failed`");
+problem_response!(
+    /// For what is the chain's, not a store's.
+    pub ChainWideOnly = 403,
+    "`forbidden` without the scope; `store_bound_principal`: only a chain-wide principal may do this (SPEC §3.1)"
+);
+problem_response!(
+    pub OtherStoreForbidden = 403,
+    "`forbidden` without the scope; `store_bound_principal`: a store-bound caller naming another store"
+);

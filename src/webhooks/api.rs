@@ -184,6 +184,8 @@ pub struct CreatedSubscription {
     secret: String,
 }
 
+crate::problem_response!(SubscriptionNotFound = 404, "`webhook_subscription_not_found`");
+
 fn subscription_response(status: StatusCode, s: Subscription) -> HttpResponse {
     HttpResponse::build(status).insert_header(etag(s.version)).json(SubscriptionView::from(s))
 }
@@ -271,7 +273,7 @@ async fn list_subscriptions(
     security(("bearer" = ["webhooks:write"])),
     responses(
         (status = 200, description = "The subscription", body = SubscriptionView),
-        (status = 404, description = "`webhook_subscription_not_found`", body = Problem, content_type = "application/problem+json"),
+        SubscriptionNotFound,
     )
 )]
 #[get("/v1/webhook-subscriptions/{id}")]
@@ -295,8 +297,8 @@ async fn get_subscription(
     security(("bearer" = ["webhooks:write"])),
     responses(
         (status = 200, description = "Updated", body = SubscriptionView),
-        (status = 404, description = "`webhook_subscription_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        SubscriptionNotFound,
+        crate::error::PreconditionFailed,
         (status = 422, description = "`validation_failed`: a field is invalid, or `url` does not reach a public address", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -331,7 +333,7 @@ async fn update_subscription(
     security(("bearer" = ["webhooks:write"])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 404, description = "`webhook_subscription_not_found`", body = Problem, content_type = "application/problem+json"),
+        SubscriptionNotFound,
     )
 )]
 #[delete("/v1/webhook-subscriptions/{id}")]
@@ -368,7 +370,7 @@ pub struct RotatedSecret {
     security(("bearer" = ["webhooks:write"])),
     responses(
         (status = 200, description = "The new secret", body = RotatedSecret),
-        (status = 404, description = "`webhook_subscription_not_found`", body = Problem, content_type = "application/problem+json"),
+        SubscriptionNotFound,
     )
 )]
 #[post("/v1/webhook-subscriptions/{id}/rotate-secret")]
@@ -427,7 +429,7 @@ pub struct ReplayResult {
     security(("bearer" = ["webhooks:write"])),
     responses(
         (status = 202, description = "Queued; `replayed` says how many deliveries", body = ReplayResult),
-        (status = 404, description = "`webhook_subscription_not_found`", body = Problem, content_type = "application/problem+json"),
+        SubscriptionNotFound,
         (status = 409, description = "`webhook_subscription_inactive`: turn it on first; `webhook_replay_pending`: the previous replay is still being delivered", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed` on `to`: not after `from`, or more than 31 days after it", body = Problem, content_type = "application/problem+json"),
     )
@@ -536,7 +538,7 @@ pub struct DeliveryListParams {
     security(("bearer" = ["webhooks:write"])),
     responses(
         (status = 200, description = "Deliveries, newest first", body = Page<DeliveryView>),
-        (status = 404, description = "`webhook_subscription_not_found`", body = Problem, content_type = "application/problem+json"),
+        SubscriptionNotFound,
     )
 )]
 #[get("/v1/webhook-subscriptions/{id}/deliveries")]
