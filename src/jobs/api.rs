@@ -3,7 +3,7 @@
 use actix_web::{post, web, HttpResponse};
 use serde_json::json;
 
-use super::{job_outcome, run, sweep_outcome, JobReport, JOBS, SWEEPS};
+use super::{job_outcome, run, sweep_outcome, Job, JobReport, SWEEPS};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{Admin, Auth};
 use crate::state::AppState;
@@ -16,7 +16,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// unless it already ran today (409 `job_already_ran`). The scheduler runs each every day by itself.
 #[utoipa::path(
     tag = "loyalty", operation_id = "run_job",
-    params(("job" = String, Path, description = "`points_expiry`, `tier_review`, `rule_tags` or `rfm`")),
+    params(("job" = Job, Path, description = "The job to run")),
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "What the run did", body = JobReport),
@@ -28,8 +28,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 async fn run_job(auth: Auth<Admin>, state: web::Data<AppState>, job: web::Path<String>) -> ApiResult<HttpResponse> {
     // Jobs run over every store's members: the chain's act.
     auth.require_chain_wide()?;
-    let job = job.into_inner();
-    let Some(job) = JOBS.iter().find(|j| **j == job) else {
+    let Some(job) = Job::parse(&job.into_inner()) else {
         return Err(ApiError::not_found("job_not_found", "jobs are points_expiry, tier_review, rule_tags and rfm"));
     };
     let now = state.clock.now();
@@ -42,7 +41,7 @@ async fn run_job(auth: Auth<Admin>, state: web::Data<AppState>, job: web::Path<S
         Ok(Some(report))
     })
     .await;
-    state.metrics.jobs().record(job, job_outcome(&ran), started.elapsed());
+    state.metrics.jobs().record(job.as_str(), job_outcome(&ran), started.elapsed());
     let report =
         ran?.ok_or_else(|| ApiError::conflict("job_already_ran", "this job already ran (or is running) for today"))?;
     Ok(HttpResponse::Ok().json(report))

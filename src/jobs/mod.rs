@@ -19,7 +19,16 @@ use crate::loyalty::ledger;
 use crate::metrics::{JobMetrics, JobOutcome};
 use crate::schema::{job_runs, points_lots};
 
-pub const JOBS: &[&str] = &["points_expiry", "tier_review", "rule_tags", "rfm"];
+crate::vocabulary! {
+    /// A daily job: `points_expiry` writes off expired points, `tier_review` reviews tiers whose
+    /// validity ran out, `rule_tags` re-evaluates rule tags, `rfm` scores every customer.
+    pub enum Job {
+        PointsExpiry = "points_expiry",
+        TierReview = "tier_review",
+        RuleTags = "rule_tags",
+        Rfm = "rfm",
+    }
+}
 
 /// A sweep runs every minute, not once a day: it marks what fell due (SLA breaches) and is safe to
 /// run again at once (it only touches what it has not marked yet). Returns how many it marked.
@@ -38,10 +47,10 @@ const BATCH: i64 = 500;
 /// A claimed run with no finish after this long belonged to an instance that died.
 const ABANDONED_AFTER_MINUTES: i64 = 60;
 
-#[derive(Debug, Default, Serialize, ToSchema, PartialEq)]
+#[derive(Debug, Serialize, ToSchema, PartialEq)]
 #[schema(example = json!({"job": "points_expiry", "business_date": "2026-11-23", "members": 12, "points": 3400}))]
 pub struct JobReport {
-    pub job: String,
+    pub job: Job,
     pub business_date: NaiveDate,
     /// Members whose points expired or whose tier was reviewed; rule tags evaluated (`rule_tags`);
     /// customers scored (`rfm`).
@@ -52,7 +61,7 @@ pub struct JobReport {
 }
 
 /// Claims `(job, date)`; false when another instance has it (or already finished it).
-pub fn claim(conn: &mut PgConnection, job: &str, date: NaiveDate, now: DateTime<Utc>) -> ApiResult<bool> {
+pub fn claim(conn: &mut PgConnection, job: Job, date: NaiveDate, now: DateTime<Utc>) -> ApiResult<bool> {
     let inserted = diesel::insert_into(job_runs::table)
         .values((job_runs::job.eq(job), job_runs::business_date.eq(date), job_runs::started_at.eq(now)))
         .on_conflict_do_nothing()
@@ -69,7 +78,7 @@ pub fn claim(conn: &mut PgConnection, job: &str, date: NaiveDate, now: DateTime<
 }
 
 /// Gives up an unfinished claim, so that nobody waits for it to be abandoned.
-fn release(conn: &mut PgConnection, job: &str, date: NaiveDate) -> ApiResult<()> {
+fn release(conn: &mut PgConnection, job: Job, date: NaiveDate) -> ApiResult<()> {
     diesel::delete(job_runs::table.find((job, date))).filter(job_runs::finished_at.is_null()).execute(conn)?;
     Ok(())
 }
@@ -134,23 +143,22 @@ pub fn review_tiers(conn: &mut PgConnection, now: DateTime<Utc>, validity_days: 
 }
 
 /// Runs one job for the business day of `now`, unless another instance has it. `None` when skipped.
-pub fn run(conn: &mut PgConnection, job: &str, now: DateTime<Utc>, tz: Tz) -> ApiResult<Option<JobReport>> {
+pub fn run(conn: &mut PgConnection, job: Job, now: DateTime<Utc>, tz: Tz) -> ApiResult<Option<JobReport>> {
     let date = now.with_timezone(&tz).date_naive();
     if !claim(conn, job, date, now)? {
         return Ok(None);
     }
     let (members, points) = match job {
-        "points_expiry" => expire_points(conn, now)?,
-        "tier_review" => {
+        Job::PointsExpiry => expire_points(conn, now)?,
+        Job::TierReview => {
             let validity = crate::loyalty::program::load(conn)?.tier_validity_days;
             review_tiers(conn, now, validity)?
         }
-        "rule_tags" => {
+        Job::RuleTags => {
             let at = crate::segments::compile::Evaluation { today: date, now, zone: tz };
             crate::segments::tags::evaluate_all(conn, at)?
         }
-        "rfm" => (crate::customers::rfm::refresh(conn, date, now, tz)?, 0),
-        other => return Err(crate::error::ApiError::invalid("job", format!("unknown job '{other}'"))),
+        Job::Rfm => (crate::customers::rfm::refresh(conn, date, now, tz)?, 0),
     };
     if crate::lifecycle::background_should_stop() {
         // Stopped at a batch boundary: the next start runs the rest of the day's job at once.
@@ -158,7 +166,7 @@ pub fn run(conn: &mut PgConnection, job: &str, now: DateTime<Utc>, tz: Tz) -> Ap
         log::info!("job {job} for {date} stopped with the service after {members} members");
         return Ok(None);
     }
-    let report = JobReport { job: job.to_string(), business_date: date, members, points };
+    let report = JobReport { job, business_date: date, members, points };
     finish(conn, &report, now)?;
     log::info!("job {job} for {date}: {members} members, {points}");
     Ok(Some(report))
@@ -213,11 +221,11 @@ pub fn spawn_scheduler(pool: PgPool, clock: crate::clock::Clock, tz: Tz, metrics
         loop {
             tick.tick().await;
             let Some(_working) = crate::lifecycle::background().enter() else { return };
-            for job in JOBS {
+            for &job in Job::ALL {
                 let now = clock.now();
                 let started = std::time::Instant::now();
                 let outcome = crate::db::background(&pool, move |conn| run(conn, job, now, tz)).await;
-                metrics.record(job, job_outcome(&outcome), started.elapsed());
+                metrics.record(job.as_str(), job_outcome(&outcome), started.elapsed());
                 if let Err(e) = outcome {
                     log::warn!("job {job} failed: {e}");
                 }
