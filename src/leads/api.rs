@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::rules::{self, Action};
+use super::rules::{self, Action, LeadCloseOutcome, LeadKind, LeadStatus};
 use super::service;
 use super::store::{self, Lead, LeadFilter, NewLead};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
@@ -77,8 +77,7 @@ pub struct LeadView {
     id: Uuid,
     /// The channel it came from.
     source: String,
-    /// `inquiry`, `cart_abandoned`, `walk_in` or `referral`.
-    kind: String,
+    kind: LeadKind,
     contact: LeadContactView,
     city: Option<String>,
     district: Option<String>,
@@ -91,8 +90,7 @@ pub struct LeadView {
     notes: Option<String>,
     /// Given, or matched by the contact phone; set on conversion.
     customer_id: Option<Uuid>,
-    /// `new` (unassigned queue) → `assigned` → `contacted` → `qualified` → `won`; `lost` from any open stage.
-    status: String,
+    status: LeadStatus,
     lost_reason: Option<String>,
     assignee_staff_id: Option<Uuid>,
     store_id: Option<Uuid>,
@@ -201,8 +199,7 @@ pub struct LeadCreate {
     /// The channel it came from.
     #[schema(value_type = String, required = true, nullable = false, format = "channel")]
     source: Option<String>,
-    /// `inquiry`, `cart_abandoned`, `walk_in` or `referral`.
-    #[schema(value_type = String, required = true, nullable = false, pattern = "^(inquiry|cart_abandoned|walk_in|referral)$")]
+    #[schema(value_type = LeadKind, required = true, nullable = false)]
     kind: Option<String>,
     contact: Option<LeadContactInput>,
     #[schema(max_length = 100)]
@@ -233,7 +230,7 @@ impl LeadCreate {
         let source = required_text(&mut v, "source", self.source, 64);
         v.one_of("source", source.as_deref(), crate::stores::CHANNELS);
         let kind = required_text(&mut v, "kind", self.kind, 32);
-        v.one_of("kind", kind.as_deref(), rules::KINDS);
+        let kind = v.word::<LeadKind>("kind", kind.as_deref());
         let contact = self.contact.unwrap_or_default();
         let contact_name = text(&mut v, "contact.name", contact.name, 100);
         let contact_wechat = text(&mut v, "contact.wechat", contact.wechat, 64);
@@ -275,7 +272,7 @@ impl LeadCreate {
         Ok(NewLead {
             id: Uuid::now_v7(),
             source: source.unwrap_or_default(),
-            kind: kind.unwrap_or_default(),
+            kind: kind.ok_or_else(|| ApiError::invalid("kind", "is required"))?,
             contact_name,
             contact_phone,
             contact_wechat,
@@ -346,8 +343,8 @@ async fn create_lead(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LeadListParams {
-    /// `new` (the unassigned queue), `assigned`, `contacted`, `qualified`, `won` or `lost`.
-    #[param(pattern = "^(new|assigned|contacted|qualified|won|lost)$")]
+    /// `new` is the unassigned queue.
+    #[param(value_type = Option<LeadStatus>)]
     status: Option<String>,
     /// Only this store's leads; a store-bound caller sees its own store's only (another: 403
     /// `store_bound_principal`).
@@ -356,7 +353,7 @@ pub struct LeadListParams {
     /// A channel.
     #[param(format = "channel")]
     source: Option<String>,
-    #[param(pattern = "^(inquiry|cart_abandoned|walk_in|referral)$")]
+    #[param(value_type = Option<LeadKind>)]
     kind: Option<String>,
     /// Page size, 1–200 (default 50).
     #[param(minimum = 1, maximum = 200, example = 50)]
@@ -386,17 +383,17 @@ async fn list_leads(
     let limit = page.limit()?;
     let after = page.after::<Uuid>()?;
     let mut v = Violations::new();
-    v.one_of("status", p.status.as_deref(), rules::STATUSES);
+    let status = v.word::<LeadStatus>("status", p.status.as_deref());
     v.one_of("source", p.source.as_deref(), crate::stores::CHANNELS);
-    v.one_of("kind", p.kind.as_deref(), rules::KINDS);
+    let kind = v.word::<LeadKind>("kind", p.kind.as_deref());
     v.into_result()?;
     let filter = LeadFilter {
-        status: p.status,
+        status,
         store_id: auth.acting_store(p.store_id)?,
         scope: auth.store_scope(),
         assignee_staff_id: p.assignee_staff_id,
         source: p.source,
-        kind: p.kind,
+        kind,
     };
     let rows = crate::db::run(&state.pool, move |conn| store::list(conn, &filter, after, limit + 1)).await?;
     let unmasked = auth.principal.has("customers:pii");
@@ -603,8 +600,7 @@ fn optional_body<T: serde::de::DeserializeOwned + Default>(raw: &[u8]) -> ApiRes
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"outcome": "lost", "lost_reason": "已在其他渠道购买"}))]
 pub struct LeadCloseRequest {
-    /// `won` (only from `qualified`) or `lost` (from any open stage).
-    #[schema(value_type = String, required = true, nullable = false, pattern = "^(won|lost)$")]
+    #[schema(value_type = LeadCloseOutcome, required = true, nullable = false)]
     outcome: Option<String>,
     /// Required for `lost`.
     #[schema(max_length = 500, format = "non-blank")]
@@ -636,16 +632,18 @@ async fn close_lead(
     let body = body.into_inner();
     let mut v = Violations::new();
     let outcome = required_text(&mut v, "outcome", body.outcome, 16);
-    v.one_of("outcome", outcome.as_deref(), &["won", "lost"]);
+    let outcome = v.word::<LeadCloseOutcome>("outcome", outcome.as_deref());
     let reason = text(&mut v, "lost_reason", body.lost_reason, 500);
-    let action = if outcome.as_deref() == Some("won") { Action::CloseWon } else { Action::CloseLost };
-    if outcome.as_deref() == Some("lost") && reason.is_none() {
-        v.add("lost_reason", "is required when the outcome is lost");
-    }
-    if outcome.as_deref() == Some("won") && reason.is_some() {
-        v.add("lost_reason", "only for the outcome lost");
+    match (outcome, &reason) {
+        (Some(LeadCloseOutcome::Lost), None) => v.add("lost_reason", "is required when the outcome is lost"),
+        (Some(LeadCloseOutcome::Won), Some(_)) => v.add("lost_reason", "only for the outcome lost"),
+        _ => {}
     }
     v.into_result()?;
+    let action = match outcome {
+        Some(LeadCloseOutcome::Won) => Action::CloseWon,
+        _ => Action::CloseLost,
+    };
     let now = state.clock.now();
     let lead = act(&state, &auth.principal, id.into_inner(), expected_version.0, "lead.close", move |conn, lead| {
         service::advance(conn, lead, action, reason, now)
@@ -753,8 +751,8 @@ async fn lead_funnel(
         assigned: count(&|r| r.assigned_at.is_some()),
         contacted: count(&|r| r.first_response_at.is_some()),
         qualified: count(&|r| r.qualified_at.is_some()),
-        won: count(&|r| r.status == "won"),
-        lost: count(&|r| r.status == "lost"),
+        won: count(&|r| r.status == LeadStatus::Won),
+        lost: count(&|r| r.status == LeadStatus::Lost),
     };
     let breached = count(&|r| r.sla_breached);
     let responses: Vec<i64> = rows

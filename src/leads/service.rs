@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::rules::{self, Action, Strategy};
+use super::rules::{self, Action, LeadStatus};
 use super::store::{self, Lead, NewLead, Rule, StageChanges};
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
@@ -16,12 +16,12 @@ use crate::staff::store::Staff;
 /// 409 `invalid_transition`, naming the lead's current status.
 pub fn invalid_transition(lead: &Lead, action: Action) -> ApiError {
     ApiError::conflict("invalid_transition", format!("a lead in status '{}' cannot {}", lead.status, action.name()))
-        .with("lead_status", lead.status.clone())
+        .with("lead_status", lead.status.as_str())
 }
 
 /// The next status for `action`, or 409.
-pub fn next_status(lead: &Lead, action: Action) -> ApiResult<&'static str> {
-    rules::transition(&lead.status, action).ok_or_else(|| invalid_transition(lead, action))
+pub fn next_status(lead: &Lead, action: Action) -> ApiResult<LeadStatus> {
+    rules::transition(lead.status, action).ok_or_else(|| invalid_transition(lead, action))
 }
 
 fn assigned_event(conn: &mut PgConnection, lead: &Lead, reason: &str) -> ApiResult<()> {
@@ -50,9 +50,8 @@ fn assign_under_rule(
     if !rule.active {
         return Ok(None);
     }
-    let Some(strategy) = Strategy::parse(&rule.strategy) else { return Ok(None) };
     let (candidates, mut people) = store::candidates(conn, &rule, lead.category.as_deref(), within_store)?;
-    let Some(chosen) = rules::pick(strategy, &candidates, rule.last_staff_id, exclude) else { return Ok(None) };
+    let Some(chosen) = rules::pick(rule.strategy, &candidates, rule.last_staff_id, exclude) else { return Ok(None) };
     store::set_last_staff(conn, rule.id, chosen)?;
     Ok(people.remove(&chosen).map(|s| (rule, s)))
 }
@@ -64,7 +63,7 @@ pub fn create(conn: &mut PgConnection, new: &NewLead, now: DateTime<Utc>, respon
     let event = LeadCreated {
         lead_id: lead.id,
         source: lead.source.clone(),
-        kind: lead.kind.clone(),
+        kind: lead.kind.to_string(),
         category: lead.category.clone(),
         store_id: lead.store_id,
     };
@@ -132,7 +131,7 @@ pub fn advance(
     now: DateTime<Utc>,
 ) -> ApiResult<Lead> {
     let status = next_status(lead, action)?;
-    let mut changes = StageChanges { status: Some(status.to_string()), ..Default::default() };
+    let mut changes = StageChanges { status: Some(status), ..Default::default() };
     match action {
         Action::Contact => changes.first_response_at = Some(now),
         Action::Qualify => changes.qualified_at = Some(now),
@@ -146,7 +145,7 @@ pub fn advance(
     let updated = store::set_stage(conn, lead.id, &changes, now)?;
     let stage = LeadStageChanged {
         lead_id: updated.id,
-        status: updated.status.clone(),
+        status: updated.status.to_string(),
         assignee_staff_id: updated.assignee_staff_id,
         store_id: updated.store_id,
     };
@@ -216,7 +215,7 @@ pub fn convert(
         },
     };
     let changes = StageChanges {
-        status: Some("won".into()),
+        status: Some(LeadStatus::Won),
         won_at: Some(now),
         customer_id: Some(customer),
         order_id,

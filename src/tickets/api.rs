@@ -9,9 +9,9 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::rules::{self, PRIORITIES, STATUSES, TYPES, VISIBILITIES};
+use super::rules::{self, TicketCommentVisibility, TicketPriority, TicketStatus, TicketType};
 use super::store::{self, Comment, NewTicket, Ticket, TicketChanges};
-use crate::error::{ApiResult, Problem, Violations};
+use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
@@ -50,17 +50,14 @@ pub struct TicketView {
     id: Uuid,
     customer_id: Option<Uuid>,
     order_id: Option<Uuid>,
-    /// `complaint`, `after_sales`, `return` or `inquiry`.
     #[serde(rename = "type")]
-    ticket_type: String,
+    ticket_type: TicketType,
     category: Option<String>,
     channel: Option<String>,
-    /// `low`, `normal`, `high` or `urgent`.
-    priority: String,
+    priority: TicketPriority,
     subject: String,
     description: Option<String>,
-    /// `open`, `in_progress`, `pending_customer`, `resolved` or `closed`.
-    status: String,
+    status: TicketStatus,
     team: Option<String>,
     assignee_staff_id: Option<Uuid>,
     store_id: Option<Uuid>,
@@ -87,7 +84,7 @@ pub struct TicketView {
 impl From<Ticket> for TicketView {
     fn from(t: Ticket) -> Self {
         TicketView {
-            sla_paused: t.status == "pending_customer",
+            sla_paused: t.status == TicketStatus::PendingCustomer,
             id: t.id,
             customer_id: t.customer_id,
             order_id: t.order_id,
@@ -130,7 +127,7 @@ pub struct CommentView {
     id: Uuid,
     ticket_id: Uuid,
     /// `internal` (staff only; shows on the customer's timeline) or `public` (a reply to the customer).
-    visibility: String,
+    visibility: TicketCommentVisibility,
     body: String,
     /// The caller's subject (`staff:<id>` or `client:<id>`).
     author: String,
@@ -161,9 +158,8 @@ impl From<Comment> for CommentView {
 pub struct TicketCreate {
     customer_id: Option<Uuid>,
     order_id: Option<Uuid>,
-    /// `complaint`, `after_sales`, `return` or `inquiry`.
     #[serde(rename = "type")]
-    #[schema(value_type = String, required = true, nullable = false, pattern = "^(complaint|after_sales|return|inquiry)$")]
+    #[schema(value_type = TicketType, required = true, nullable = false)]
     ticket_type: Option<String>,
     /// Free text, e.g. `size_mismatch`, `quality` (1-64 characters).
     #[schema(min_length = 1, max_length = 64, format = "non-blank")]
@@ -172,7 +168,7 @@ pub struct TicketCreate {
     #[schema(format = "channel")]
     channel: Option<String>,
     /// Default `normal`.
-    #[schema(pattern = "^(low|normal|high|urgent)$", default = "normal")]
+    #[schema(value_type = Option<TicketPriority>, default = "normal")]
     priority: Option<String>,
     #[schema(value_type = String, required = true, nullable = false, min_length = 1, max_length = 200, format = "non-blank")]
     subject: Option<String>,
@@ -186,10 +182,10 @@ pub struct TicketCreate {
 impl TicketCreate {
     fn validate(self, store_id: Option<Uuid>) -> ApiResult<NewTicket> {
         let mut v = Violations::new();
-        match &self.ticket_type {
-            None => v.add("type", "is required"),
-            Some(t) => v.one_of("type", Some(t), TYPES),
+        if self.ticket_type.is_none() {
+            v.add("type", "is required");
         }
+        let ticket_type = v.word::<TicketType>("type", self.ticket_type.as_deref());
         match &self.subject {
             None => v.add("subject", "is required"),
             Some(s) => v.text("subject", s, MAX_SUBJECT),
@@ -203,15 +199,16 @@ impl TicketCreate {
         if let Some(c) = &self.channel {
             v.check(crate::stores::CHANNELS.contains(&c.as_str()), "channel", "must be a known channel");
         }
-        v.one_of("priority", self.priority.as_deref(), PRIORITIES);
+        let priority = v.word::<TicketPriority>("priority", self.priority.as_deref());
         v.into_result()?;
+        let Some(ticket_type) = ticket_type else { return Err(ApiError::invalid("type", "is required")) };
         Ok(NewTicket {
             customer_id: self.customer_id,
             order_id: self.order_id,
-            ticket_type: self.ticket_type.unwrap_or_default(),
+            ticket_type,
             category: crate::http::clean(self.category),
             channel: self.channel,
-            priority: self.priority.unwrap_or_else(|| "normal".into()),
+            priority: priority.unwrap_or(TicketPriority::Normal),
             subject: crate::http::clean(self.subject).unwrap_or_default(),
             description: crate::http::clean(self.description),
             store_id,
@@ -258,17 +255,14 @@ async fn create_ticket(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TicketListParams {
-    /// `open`, `in_progress`, `pending_customer`, `resolved` or `closed`.
-    #[param(pattern = "^(open|in_progress|pending_customer|resolved|closed)$")]
+    #[param(value_type = Option<TicketStatus>)]
     status: Option<String>,
     team: Option<String>,
     assignee_staff_id: Option<Uuid>,
-    /// `low`, `normal`, `high` or `urgent`.
-    #[param(pattern = "^(low|normal|high|urgent)$")]
+    #[param(value_type = Option<TicketPriority>)]
     priority: Option<String>,
-    /// `complaint`, `after_sales`, `return` or `inquiry`.
     #[serde(rename = "type")]
-    #[param(rename = "type", pattern = "^(complaint|after_sales|return|inquiry)$")]
+    #[param(rename = "type", value_type = Option<TicketType>)]
     ticket_type: Option<String>,
     customer_id: Option<Uuid>,
     /// Page size, 1–200 (default 50).
@@ -295,19 +289,19 @@ async fn list_tickets(
 ) -> ApiResult<HttpResponse> {
     let p = params.into_inner();
     let mut v = Violations::new();
-    v.one_of("status", p.status.as_deref(), STATUSES);
-    v.one_of("priority", p.priority.as_deref(), PRIORITIES);
-    v.one_of("type", p.ticket_type.as_deref(), TYPES);
+    let status = v.word::<TicketStatus>("status", p.status.as_deref());
+    let priority = v.word::<TicketPriority>("priority", p.priority.as_deref());
+    let ticket_type = v.word::<TicketType>("type", p.ticket_type.as_deref());
     v.into_result()?;
     let page = PageParams { limit: p.limit, cursor: p.cursor };
     let limit = page.limit()?;
     let after = page.after::<Uuid>()?;
     let filter = store::TicketFilter {
-        status: p.status,
+        status,
         team: p.team,
         assignee_staff_id: p.assignee_staff_id,
-        priority: p.priority,
-        ticket_type: p.ticket_type,
+        priority,
+        ticket_type,
         customer_id: p.customer_id,
         scope: auth.store_scope(),
     };
@@ -346,10 +340,10 @@ pub struct TicketPatch {
     /// open → in_progress | resolved; in_progress → pending_customer | resolved; pending_customer →
     /// in_progress | resolved; resolved → closed | in_progress (reopen); closed → in_progress (reopen).
     /// Anything else: 409 `invalid_transition`.
-    #[schema(pattern = "^(open|in_progress|pending_customer|resolved|closed)$")]
+    #[schema(value_type = Option<TicketStatus>)]
     status: Option<String>,
     /// A new priority retimes the SLA with that priority's targets.
-    #[schema(pattern = "^(low|normal|high|urgent)$")]
+    #[schema(value_type = Option<TicketPriority>)]
     priority: Option<String>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
@@ -364,15 +358,15 @@ pub struct TicketPatch {
 impl TicketPatch {
     fn validate(self) -> ApiResult<TicketChanges> {
         let mut v = Violations::new();
-        v.one_of("status", self.status.as_deref(), STATUSES);
-        v.one_of("priority", self.priority.as_deref(), PRIORITIES);
+        let status = v.word::<TicketStatus>("status", self.status.as_deref());
+        let priority = v.word::<TicketPriority>("priority", self.priority.as_deref());
         if let Some(Some(team)) = &self.team {
             v.text("team", team, MAX_NAME);
         }
         v.into_result()?;
         Ok(TicketChanges {
-            status: self.status,
-            priority: self.priority,
+            status,
+            priority,
             team: self.team.map(crate::http::clean),
             assignee_staff_id: self.assignee_staff_id,
         })
@@ -426,8 +420,7 @@ async fn update_ticket(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"visibility": "public", "body": "您好，已为您安排退货。"}))]
 pub struct CommentCreate {
-    /// `internal` or `public`.
-    #[schema(value_type = String, required = true, nullable = false, pattern = "^(internal|public)$")]
+    #[schema(value_type = TicketCommentVisibility, required = true, nullable = false)]
     visibility: Option<String>,
     #[schema(value_type = String, required = true, nullable = false, min_length = 1, max_length = 5000, format = "non-blank")]
     body: Option<String>,
@@ -475,22 +468,22 @@ async fn add_comment(
     let id = id.into_inner();
     let b = body.into_inner();
     let mut v = Violations::new();
-    match &b.visibility {
-        None => v.add("visibility", "is required"),
-        Some(x) => v.one_of("visibility", Some(x), VISIBILITIES),
+    if b.visibility.is_none() {
+        v.add("visibility", "is required");
     }
+    let visibility = v.word::<TicketCommentVisibility>("visibility", b.visibility.as_deref());
     match &b.body {
         None => v.add("body", "is required"),
         Some(text) => v.text("body", text, MAX_TEXT),
     }
     v.into_result()?;
-    let visibility = b.visibility.unwrap_or_default();
+    let Some(visibility) = visibility else { return Err(ApiError::invalid("visibility", "is required")) };
     let text = crate::http::clean(b.body).unwrap_or_default();
     let now = state.clock.now();
     let tz = state.config.timezone;
     let (scope, author) = (auth.store_scope(), auth.sub.clone());
     let (t, c) = crate::db::transaction(&state.pool, move |conn| {
-        let new = store::NewComment { visibility: &visibility, body: &text, author: &author };
+        let new = store::NewComment { visibility, body: &text, author: &author };
         store::comment(conn, scope, id, &new, now, tz)
     })
     .await?;

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::api::MAX_NAME;
 use super::config_store::{self as store, PolicyUpdate, RoutingRule, RuleFields, SlaPolicy};
-use super::rules::{PRIORITIES, TYPES};
+use super::rules::{TicketPriority, TicketType};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
 use crate::http::pagination::{Page, PageParams};
@@ -47,10 +47,10 @@ pub struct RuleView {
     /// Rules are tried by priority (lowest first), then id.
     priority: i32,
     /// Null: any.
-    match_type: Option<String>,
+    match_type: Option<TicketType>,
     match_category: Option<String>,
     match_channel: Option<String>,
-    match_priority: Option<String>,
+    match_priority: Option<TicketPriority>,
     team: String,
     active: bool,
     version: i32,
@@ -92,7 +92,7 @@ pub struct RuleCreate {
     #[schema(value_type = i32, required = true, nullable = false)]
     priority: Option<i32>,
     /// A ticket type; absent = any.
-    #[schema(pattern = "^(complaint|after_sales|return|inquiry)$")]
+    #[schema(value_type = Option<TicketType>)]
     match_type: Option<String>,
     /// A category; absent = any.
     #[schema(min_length = 1, max_length = 64, format = "non-blank")]
@@ -101,7 +101,7 @@ pub struct RuleCreate {
     #[schema(format = "channel")]
     match_channel: Option<String>,
     /// A ticket priority; absent = any.
-    #[schema(pattern = "^(low|normal|high|urgent)$")]
+    #[schema(value_type = Option<TicketPriority>)]
     match_priority: Option<String>,
     #[schema(value_type = String, required = true, nullable = false, min_length = 1, max_length = 64, format = "non-blank")]
     team: Option<String>,
@@ -109,13 +109,25 @@ pub struct RuleCreate {
     active: Option<bool>,
 }
 
-/// Checks a rule's fields as they will be stored.
-fn check_rule(r: RuleFields) -> ApiResult<RuleFields> {
+/// A rule's fields as sent (or kept), before they are checked.
+struct RuleInput {
+    name: String,
+    priority: i32,
+    match_type: Option<String>,
+    match_category: Option<String>,
+    match_channel: Option<String>,
+    match_priority: Option<String>,
+    team: String,
+    active: bool,
+}
+
+/// Checks a rule's fields and gives them as they will be stored.
+fn check_rule(r: RuleInput) -> ApiResult<RuleFields> {
     let mut v = Violations::new();
     v.text("name", &r.name, MAX_NAME);
     v.text("team", &r.team, MAX_NAME);
-    v.one_of("match_type", r.match_type.as_deref(), TYPES);
-    v.one_of("match_priority", r.match_priority.as_deref(), PRIORITIES);
+    let match_type = v.word::<TicketType>("match_type", r.match_type.as_deref());
+    let match_priority = v.word::<TicketPriority>("match_priority", r.match_priority.as_deref());
     if let Some(c) = &r.match_category {
         v.text("match_category", c, MAX_NAME);
     }
@@ -123,7 +135,16 @@ fn check_rule(r: RuleFields) -> ApiResult<RuleFields> {
         v.check(crate::stores::CHANNELS.contains(&c.as_str()), "match_channel", "must be a known channel");
     }
     v.into_result()?;
-    Ok(RuleFields { name: r.name.trim().to_string(), team: r.team.trim().to_string(), ..r })
+    Ok(RuleFields {
+        name: r.name.trim().to_string(),
+        priority: r.priority,
+        match_type,
+        match_category: r.match_category,
+        match_channel: r.match_channel,
+        match_priority,
+        team: r.team.trim().to_string(),
+        active: r.active,
+    })
 }
 
 /// Create a routing rule: tickets whose type, category, channel and priority equal the rule's
@@ -150,7 +171,7 @@ async fn create_rule(
     v.check(b.priority.is_some(), "priority", "is required");
     v.check(b.team.is_some(), "team", "is required");
     v.into_result()?;
-    let fields = check_rule(RuleFields {
+    let fields = check_rule(RuleInput {
         name: b.name.unwrap_or_default(),
         priority: b.priority.unwrap_or_default(),
         match_type: b.match_type,
@@ -242,7 +263,7 @@ pub struct RulePatch {
     priority: Option<i32>,
     /// `null` = any.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, pattern = "^(complaint|after_sales|return|inquiry)$")]
+    #[schema(value_type = Option<TicketType>)]
     match_type: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 64, format = "non-blank")]
@@ -251,7 +272,7 @@ pub struct RulePatch {
     #[schema(value_type = Option<String>, format = "channel")]
     match_channel: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, pattern = "^(low|normal|high|urgent)$")]
+    #[schema(value_type = Option<TicketPriority>)]
     match_priority: Option<Option<String>>,
     #[schema(min_length = 1, max_length = 64, format = "non-blank")]
     team: Option<String>,
@@ -292,16 +313,16 @@ async fn update_rule(
             id,
             expected,
             |cur| {
-                check_rule(RuleFields {
+                check_rule(RuleInput {
                     name: p.name.unwrap_or_else(|| cur.name.clone()),
                     priority: p.priority.unwrap_or(cur.priority),
-                    match_type: p.match_type.unwrap_or_else(|| cur.match_type.clone()),
+                    match_type: p.match_type.unwrap_or_else(|| cur.match_type.map(|t| t.to_string())),
                     match_category: p
                         .match_category
                         .map(|c| c.map(|c| c.trim().to_string()))
                         .unwrap_or_else(|| cur.match_category.clone()),
                     match_channel: p.match_channel.unwrap_or_else(|| cur.match_channel.clone()),
-                    match_priority: p.match_priority.unwrap_or_else(|| cur.match_priority.clone()),
+                    match_priority: p.match_priority.unwrap_or_else(|| cur.match_priority.map(|t| t.to_string())),
                     team: p.team.unwrap_or_else(|| cur.team.clone()),
                     active: p.active.unwrap_or(cur.active),
                 })
@@ -377,8 +398,7 @@ fn hhmm<S: serde::Serializer>(value: &Option<NaiveTime>, s: S) -> Result<S::Ok, 
     "business_hours_start": "09:00", "business_hours_end": "21:00", "business_days": [1, 2, 3, 4, 5, 6, 7],
     "version": 1, "updated_at": "2026-11-23T08:00:00Z"}))]
 pub struct PolicyView {
-    /// `low`, `normal`, `high` or `urgent`.
-    priority: String,
+    priority: TicketPriority,
     first_response_minutes: i32,
     resolution_minutes: i32,
     /// Local time (business time zone) `HH:MM`; null with `business_hours_end`: around the clock.
@@ -493,7 +513,7 @@ impl PolicyPut {
 /// Replace a priority's SLA policy; send `If-Match`. Open tickets take it from their next change.
 #[utoipa::path(
     tag = "tickets", operation_id = "put_sla_policy", request_body = PolicyPut,
-    params(("priority" = String, Path, description = "`low`, `normal`, `high` or `urgent`"),
+    params(("priority" = TicketPriority, Path, description = "The priority whose policy this is"),
            ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
     security(("bearer" = ["tickets:write"])),
     responses(
@@ -513,19 +533,16 @@ async fn put_policy(
     body: crate::http::Json<PolicyPut>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
-    let priority = priority.into_inner();
-    if !PRIORITIES.contains(&priority.as_str()) {
-        return Err(store::policy_not_found());
-    }
+    let priority = TicketPriority::parse(&priority.into_inner()).ok_or_else(store::policy_not_found)?;
     let update = body.into_inner().validate()?;
     let expected = expected_version.0;
     let now = state.clock.now();
     let who = auth.principal.clone();
     let p = crate::db::transaction(&state.pool, move |conn| {
-        let p = store::put_policy(conn, &priority, expected, &update, now)?;
+        let p = store::put_policy(conn, priority, expected, &update, now)?;
         let detail = json!({"version": p.version, "first_response_minutes": p.first_response_minutes,
             "resolution_minutes": p.resolution_minutes});
-        crate::audit::record(conn, &who, "sla_policy.update", "sla_policy", Some(priority.clone()), detail)?;
+        crate::audit::record(conn, &who, "sla_policy.update", "sla_policy", Some(priority.to_string()), detail)?;
         Ok(p)
     })
     .await?;

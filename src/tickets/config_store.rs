@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::rules::{self, BusinessHours, Policy, Routed, RuleMatch};
+use super::rules::{self, BusinessHours, Policy, Routed, RuleMatch, TicketPriority, TicketType};
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{sla_policies as sp, ticket_routing_rules as rr};
 
@@ -14,10 +14,10 @@ pub struct RoutingRule {
     pub id: Uuid,
     pub name: String,
     pub priority: i32,
-    pub match_type: Option<String>,
+    pub match_type: Option<TicketType>,
     pub match_category: Option<String>,
     pub match_channel: Option<String>,
-    pub match_priority: Option<String>,
+    pub match_priority: Option<TicketPriority>,
     pub team: String,
     pub active: bool,
     pub version: i32,
@@ -28,10 +28,10 @@ pub struct RoutingRule {
 impl RoutingRule {
     fn to_match(&self) -> RuleMatch {
         RuleMatch {
-            ticket_type: self.match_type.clone(),
+            ticket_type: self.match_type,
             category: self.match_category.clone(),
             channel: self.match_channel.clone(),
-            priority: self.match_priority.clone(),
+            priority: self.match_priority,
         }
     }
 }
@@ -39,7 +39,7 @@ impl RoutingRule {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sp)]
 pub struct SlaPolicy {
-    pub priority: String,
+    pub priority: TicketPriority,
     pub first_response_minutes: i32,
     pub resolution_minutes: i32,
     pub business_hours_start: Option<NaiveTime>,
@@ -75,18 +75,14 @@ pub fn policy_not_found() -> ApiError {
 // SLA policies
 // ---------------------------------------------------------------------------------------------
 
+/// From the lowest priority to the highest.
 pub fn policies(conn: &mut PgConnection) -> ApiResult<Vec<SlaPolicy>> {
-    Ok(sp::table
-        .select(SlaPolicy::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(|p| (rules::PRIORITIES.iter().position(|x| *x == p.priority), p))
-        .collect::<std::collections::BTreeMap<_, _>>()
-        .into_values()
-        .collect())
+    let mut all: Vec<SlaPolicy> = sp::table.select(SlaPolicy::as_select()).load(conn)?;
+    all.sort_by_key(|p| p.priority);
+    Ok(all)
 }
 
-pub fn policy(conn: &mut PgConnection, priority: &str) -> ApiResult<SlaPolicy> {
+pub fn policy(conn: &mut PgConnection, priority: TicketPriority) -> ApiResult<SlaPolicy> {
     sp::table.find(priority).select(SlaPolicy::as_select()).first(conn).optional()?.ok_or_else(policy_not_found)
 }
 
@@ -102,7 +98,7 @@ pub struct PolicyUpdate {
 /// until then).
 pub fn put_policy(
     conn: &mut PgConnection,
-    priority: &str,
+    priority: TicketPriority,
     expected: Option<i32>,
     p: &PolicyUpdate,
     now: DateTime<Utc>,
@@ -136,10 +132,10 @@ pub fn put_policy(
 pub struct RuleFields {
     pub name: String,
     pub priority: i32,
-    pub match_type: Option<String>,
+    pub match_type: Option<TicketType>,
     pub match_category: Option<String>,
     pub match_channel: Option<String>,
-    pub match_priority: Option<String>,
+    pub match_priority: Option<TicketPriority>,
     pub team: String,
     pub active: bool,
 }

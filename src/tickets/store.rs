@@ -11,7 +11,9 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::config_store::{policy, route};
-use super::rules::{self, BreachInput, Dues, Routed, SlaClock};
+use super::rules::{
+    self, BreachInput, Dues, Routed, SlaClock, TicketCommentVisibility, TicketPriority, TicketStatus, TicketType,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::events::types::{
     EventData, TicketChangedFields, TicketCommented, TicketSatisfactionRecorded, TicketSlaBreached, TicketSummary,
@@ -26,13 +28,13 @@ pub struct Ticket {
     pub id: Uuid,
     pub customer_id: Option<Uuid>,
     pub order_id: Option<Uuid>,
-    pub ticket_type: String,
+    pub ticket_type: TicketType,
     pub category: Option<String>,
     pub channel: Option<String>,
-    pub priority: String,
+    pub priority: TicketPriority,
     pub subject: String,
     pub description: Option<String>,
-    pub status: String,
+    pub status: TicketStatus,
     pub team: Option<String>,
     pub assignee_staff_id: Option<Uuid>,
     pub store_id: Option<Uuid>,
@@ -67,7 +69,7 @@ impl Ticket {
 pub struct Comment {
     pub id: Uuid,
     pub ticket_id: Uuid,
-    pub visibility: String,
+    pub visibility: TicketCommentVisibility,
     pub body: String,
     pub author: String,
     pub created_at: DateTime<Utc>,
@@ -107,10 +109,10 @@ pub fn next_agent(conn: &mut PgConnection, team: &str, store: Option<Uuid>) -> A
 pub struct NewTicket {
     pub customer_id: Option<Uuid>,
     pub order_id: Option<Uuid>,
-    pub ticket_type: String,
+    pub ticket_type: TicketType,
     pub category: Option<String>,
     pub channel: Option<String>,
-    pub priority: String,
+    pub priority: TicketPriority,
     pub subject: String,
     pub description: Option<String>,
     pub store_id: Option<Uuid>,
@@ -121,9 +123,9 @@ pub struct NewTicket {
 fn summary(t: &Ticket) -> TicketSummary {
     TicketSummary {
         ticket_id: t.id,
-        ticket_type: t.ticket_type.clone(),
-        status: t.status.clone(),
-        priority: t.priority.clone(),
+        ticket_type: t.ticket_type.to_string(),
+        status: t.status.to_string(),
+        priority: t.priority.to_string(),
         team: t.team.clone(),
         assignee_staff_id: t.assignee_staff_id,
         store_id: t.store_id,
@@ -151,34 +153,34 @@ pub fn create(conn: &mut PgConnection, n: &NewTicket, now: DateTime<Utc>, tz: Tz
         crate::orders::store::linkable(conn, order, n.store_id, "order_id")?;
     }
     let routed = Routed {
-        ticket_type: &n.ticket_type,
+        ticket_type: n.ticket_type,
         category: n.category.as_deref(),
         channel: n.channel.as_deref(),
-        priority: &n.priority,
+        priority: n.priority,
     };
     let team = route(conn, &routed)?;
     let assignee = match &team {
         Some(team) => next_agent(conn, team, n.store_id)?,
         None => None,
     };
-    let policy = policy(conn, &n.priority)?.rules();
+    let policy = policy(conn, n.priority)?.rules();
     let clock = SlaClock::start(now);
-    let dues = rules::dues(&clock, &policy, &tz, "open", false, Dues::default());
+    let dues = rules::dues(&clock, &policy, &tz, TicketStatus::Open, false, Dues::default());
     let ticket: Ticket = diesel::insert_into(t::table)
         .values((
             (
                 t::id.eq(Uuid::now_v7()),
                 t::customer_id.eq(customer_id),
                 t::order_id.eq(n.order_id),
-                t::ticket_type.eq(&n.ticket_type),
+                t::ticket_type.eq(n.ticket_type),
                 t::category.eq(&n.category),
                 t::channel.eq(&n.channel),
-                t::priority.eq(&n.priority),
+                t::priority.eq(n.priority),
                 t::subject.eq(&n.subject),
                 t::description.eq(&n.description),
             ),
             (
-                t::status.eq("open"),
+                t::status.eq(TicketStatus::Open),
                 t::team.eq(&team),
                 t::assignee_staff_id.eq(assignee),
                 t::store_id.eq(n.store_id),
@@ -295,18 +297,18 @@ pub fn read(conn: &mut PgConnection, scope: StoreScope, id: Uuid, now: DateTime<
 pub struct TicketFilter {
     /// The caller's stores: a store-bound caller lists its own store's tickets only.
     pub scope: StoreScope,
-    pub status: Option<String>,
+    pub status: Option<TicketStatus>,
     pub team: Option<String>,
     pub assignee_staff_id: Option<Uuid>,
-    pub priority: Option<String>,
-    pub ticket_type: Option<String>,
+    pub priority: Option<TicketPriority>,
+    pub ticket_type: Option<TicketType>,
     pub customer_id: Option<Uuid>,
 }
 
 /// By id (creation order), filtered.
 pub fn list(conn: &mut PgConnection, f: &TicketFilter, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Ticket>> {
     let mut q = t::table.select(Ticket::as_select()).order(t::id).limit(limit).into_boxed();
-    if let Some(v) = &f.status {
+    if let Some(v) = f.status {
         q = q.filter(t::status.eq(v));
     }
     if let Some(v) = &f.team {
@@ -315,10 +317,10 @@ pub fn list(conn: &mut PgConnection, f: &TicketFilter, after: Option<Uuid>, limi
     if let Some(v) = f.assignee_staff_id {
         q = q.filter(t::assignee_staff_id.eq(v));
     }
-    if let Some(v) = &f.priority {
+    if let Some(v) = f.priority {
         q = q.filter(t::priority.eq(v));
     }
-    if let Some(v) = &f.ticket_type {
+    if let Some(v) = f.ticket_type {
         q = q.filter(t::ticket_type.eq(v));
     }
     if let Some(v) = f.customer_id {
@@ -336,28 +338,28 @@ pub fn list(conn: &mut PgConnection, f: &TicketFilter, after: Option<Uuid>, limi
 /// A checked PATCH: absent = keep; `team` / `assignee_staff_id` `Some(None)` = clear.
 #[derive(Default)]
 pub struct TicketChanges {
-    pub status: Option<String>,
-    pub priority: Option<String>,
+    pub status: Option<TicketStatus>,
+    pub priority: Option<TicketPriority>,
     pub team: Option<Option<String>>,
     pub assignee_staff_id: Option<Option<Uuid>>,
 }
 
-fn invalid_transition(from: &str, to: &str) -> ApiError {
+fn invalid_transition(from: TicketStatus, to: TicketStatus) -> ApiError {
     ApiError::conflict("invalid_transition", format!("a ticket that is {from} cannot become {to}"))
-        .with("ticket_status", from.to_string())
+        .with("ticket_status", from.as_str())
 }
 
 /// Writes a locked ticket's new status / priority / SLA clock and due times after `now`'s change.
 fn retime(
     conn: &mut PgConnection,
     cur: &Ticket,
-    status: &str,
-    priority: &str,
+    status: TicketStatus,
+    priority: TicketPriority,
     responded_at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
     tz: Tz,
 ) -> ApiResult<(SlaClock, Dues)> {
-    let old_policy = policy(conn, &cur.priority)?.rules();
+    let old_policy = policy(conn, cur.priority)?.rules();
     let new_policy = if priority == cur.priority { old_policy.clone() } else { policy(conn, priority)?.rules() };
     let clock = cur.clock().retime(&old_policy, &tz, now, rules::clock_runs(status));
     let dues = rules::dues(&clock, &new_policy, &tz, status, responded_at.is_some(), cur.dues());
@@ -379,33 +381,33 @@ pub fn update(
     let cur = lock(conn, scope, id)?;
     crate::http::check_version(expected, cur.version)?;
     let (cur, _) = settle_breaches(conn, cur, now)?;
-    let status = ch.status.clone().unwrap_or_else(|| cur.status.clone());
-    if status != cur.status && !rules::can_move(&cur.status, &status) {
-        return Err(invalid_transition(&cur.status, &status));
+    let status = ch.status.unwrap_or(cur.status);
+    if status != cur.status && !rules::can_move(cur.status, status) {
+        return Err(invalid_transition(cur.status, status));
     }
     if let Some(Some(staff_id)) = ch.assignee_staff_id {
         check_assignee(conn, scope, staff_id, &cur)?;
     }
-    let priority = ch.priority.clone().unwrap_or_else(|| cur.priority.clone());
+    let priority = ch.priority.unwrap_or(cur.priority);
     let team = ch.team.clone().unwrap_or_else(|| cur.team.clone());
     let assignee = ch.assignee_staff_id.unwrap_or(cur.assignee_staff_id);
     if status == cur.status && priority == cur.priority && team == cur.team && assignee == cur.assignee_staff_id {
         // Nothing changes: no new version, no event.
         return Ok(cur);
     }
-    let (clock, dues) = retime(conn, &cur, &status, &priority, cur.first_responded_at, now, tz)?;
+    let (clock, dues) = retime(conn, &cur, status, priority, cur.first_responded_at, now, tz)?;
     let moved = status != cur.status;
-    let resolved_at = match status.as_str() {
-        "resolved" if moved => Some(now),
-        "resolved" | "closed" => cur.resolved_at,
-        _ => None,
+    let resolved_at = match status {
+        TicketStatus::Resolved if moved => Some(now),
+        TicketStatus::Resolved | TicketStatus::Closed => cur.resolved_at,
+        TicketStatus::Open | TicketStatus::InProgress | TicketStatus::PendingCustomer => None,
     };
-    let closed_at = if status == "closed" { cur.closed_at.or(Some(now)) } else { None };
+    let closed_at = if status == TicketStatus::Closed { cur.closed_at.or(Some(now)) } else { None };
     let updated: Ticket = diesel::update(t::table.find(id))
         .set((
             (
-                t::status.eq(&status),
-                t::priority.eq(&priority),
+                t::status.eq(status),
+                t::priority.eq(priority),
                 t::team.eq(&team),
                 t::assignee_staff_id.eq(assignee),
                 t::sla_elapsed_seconds.eq(clock.elapsed),
@@ -428,12 +430,12 @@ pub fn update(
         team: team != cur.team,
         assignee_staff_id: assignee != cur.assignee_staff_id,
     };
-    let event = TicketUpdated { ticket: summary(&updated), from_status: cur.status.clone(), changed };
+    let event = TicketUpdated { ticket: summary(&updated), from_status: cur.status.to_string(), changed };
     crate::events::emit(conn, updated.customer_id, EventData::TicketUpdated(event))?;
     if assignee.is_some() && assignee != cur.assignee_staff_id {
         crate::events::emit(conn, updated.customer_id, EventData::TicketAssigned(summary(&updated)))?;
     }
-    if moved && status == "resolved" {
+    if moved && status == TicketStatus::Resolved {
         crate::events::emit(conn, updated.customer_id, EventData::TicketResolved(summary(&updated)))?;
         let survey = TicketSurveyRequested {
             ticket_id: updated.id,
@@ -468,7 +470,7 @@ fn check_assignee(conn: &mut PgConnection, scope: StoreScope, staff_id: Uuid, ti
 
 /// A checked comment: `internal` or `public`, its text, and who writes it (the caller's subject).
 pub struct NewComment<'a> {
-    pub visibility: &'a str,
+    pub visibility: TicketCommentVisibility,
     pub body: &'a str,
     pub author: &'a str,
 }
@@ -486,9 +488,9 @@ pub fn comment(
     let NewComment { visibility, body, author } = *new;
     let cur = lock(conn, scope, id)?;
     let (cur, _) = settle_breaches(conn, cur, now)?;
-    if cur.status == "closed" {
+    if cur.status == TicketStatus::Closed {
         return Err(ApiError::conflict("ticket_closed", "a closed ticket takes no comments; reopen it first")
-            .with("ticket_status", "closed"));
+            .with("ticket_status", TicketStatus::Closed.as_str()));
     }
     let comment: Comment = diesel::insert_into(cm::table)
         .values((
@@ -502,12 +504,12 @@ pub fn comment(
         .returning(Comment::as_returning())
         .get_result(conn)?;
     let mut ticket = cur.clone();
-    if visibility == "public" && cur.first_responded_at.is_none() {
-        let status = if cur.status == "open" { "in_progress".to_string() } else { cur.status.clone() };
-        let (clock, dues) = retime(conn, &cur, &status, &cur.priority, Some(now), now, tz)?;
+    if visibility == TicketCommentVisibility::Public && cur.first_responded_at.is_none() {
+        let status = if cur.status == TicketStatus::Open { TicketStatus::InProgress } else { cur.status };
+        let (clock, dues) = retime(conn, &cur, status, cur.priority, Some(now), now, tz)?;
         ticket = diesel::update(t::table.find(id))
             .set((
-                t::status.eq(&status),
+                t::status.eq(status),
                 t::first_responded_at.eq(Some(now)),
                 t::sla_elapsed_seconds.eq(clock.elapsed),
                 t::sla_running_since.eq(clock.running_since),
@@ -560,9 +562,9 @@ pub fn record_satisfaction(
             "this ticket already has a satisfaction score",
         ));
     }
-    if !matches!(cur.status.as_str(), "resolved" | "closed") {
+    if !matches!(cur.status, TicketStatus::Resolved | TicketStatus::Closed) {
         return Err(ApiError::conflict("ticket_not_resolved", "satisfaction is recorded once the ticket is resolved")
-            .with("ticket_status", cur.status.clone()));
+            .with("ticket_status", cur.status.as_str()));
     }
     let updated: Ticket = diesel::update(t::table.find(id))
         .set((
@@ -702,9 +704,13 @@ pub fn erase_customer_words(
             t::updated_at.eq(now),
         ))
         .execute(conn)?;
-    diesel::update(cm::table.filter(cm::ticket_id.eq_any(of_the_person())).filter(cm::visibility.eq("public")))
-        .set(cm::body.eq(ERASED))
-        .execute(conn)?;
+    diesel::update(
+        cm::table
+            .filter(cm::ticket_id.eq_any(of_the_person()))
+            .filter(cm::visibility.eq(TicketCommentVisibility::Public)),
+    )
+    .set(cm::body.eq(ERASED))
+    .execute(conn)?;
     for word in words {
         diesel::update(
             cm::table
