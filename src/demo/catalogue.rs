@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::staff::rules::StaffRole;
-use crate::tickets::rules::TicketType;
+use crate::tickets::model::TicketType;
 
 /// A store or an online shop. `online` names the channel its orders come from.
 pub struct StoreSpec {

@@ -10,7 +10,7 @@ use super::catalogue as cat;
 use super::people::{Person, Profile};
 use super::plan::{pick, OrderPlan, Step, What, Window};
 use crate::leads::rules::LeadKind;
-use crate::tickets::rules::{TicketPriority, TicketStatus, TicketType};
+use crate::tickets::model::{TicketPriority, TicketStatus, TicketType};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeadMove {

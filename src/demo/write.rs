@@ -66,7 +66,7 @@ pub struct Progress {
     /// Coupons held, and whether already used.
     wallet: Vec<(Coupon, bool)>,
     leads: Vec<Option<crate::leads::store::Lead>>,
-    tickets: Vec<Option<crate::tickets::store::Ticket>>,
+    tickets: Vec<Option<crate::tickets::model::Ticket>>,
     pub written: Written,
 }
 
@@ -366,8 +366,9 @@ fn ticket(
     step: &TicketStep,
     at: DateTime<Utc>,
 ) -> ApiResult<()> {
-    use crate::tickets::rules::{TicketCommentVisibility, TicketStatus};
-    use crate::tickets::store as tickets;
+    use crate::tickets::model::{TicketCommentVisibility, TicketStatus};
+    use crate::tickets::service as tickets;
+    use crate::tickets::store::{NewComment, NewTicket};
     let (n, current) = match step {
         TicketStep::Open(n) => (*n, None),
         TicketStep::Reply { ticket, .. } | TicketStep::Status { ticket, .. } | TicketStep::Score { ticket, .. } => {
@@ -381,7 +382,7 @@ fn ticket(
         (TicketStep::Open(_), _) => {
             let Some(plan) = unit.tickets.get(n) else { return Ok(()) };
             let order = p.orders.get(plan.order);
-            let new = tickets::NewTicket {
+            let new = NewTicket {
                 customer_id: p.customer,
                 order_id: order.map(|o| o.id),
                 ticket_type: plan.ticket_type,
@@ -397,7 +398,7 @@ fn ticket(
         }
         (TicketStep::Reply { body, .. }, Some(t)) => {
             let author = t.assignee_staff_id.map_or_else(|| ACTOR.to_string(), |s| format!("staff:{s}"));
-            let comment = tickets::NewComment { visibility: TicketCommentVisibility::Public, body, author: &author };
+            let comment = NewComment { visibility: TicketCommentVisibility::Public, body, author: &author };
             tickets::comment(conn, StoreScope::Chain, t.id, &comment, at, ctx.tz)?.0
         }
         (TicketStep::Status { status, .. }, Some(t)) if crate::tickets::rules::can_move(t.status, *status) => {

@@ -4,7 +4,8 @@ use chrono::{DateTime, NaiveTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::rules::{self, BusinessHours, Policy, Routed, RuleMatch, TicketPriority, TicketType};
+use super::model::{TicketPriority, TicketType};
+use super::rules::{self, BusinessHours, Policy, Routed, RuleMatch};
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{sla_policies as sp, ticket_routing_rules as rr};
 

@@ -11,51 +11,7 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use uuid::Uuid;
 
-crate::vocabulary! {
-    /// Where a ticket stands (SPEC §12); `can_move` says which moves are allowed.
-    #[schema(example = "open")]
-    pub enum TicketStatus {
-        Open = "open",
-        InProgress = "in_progress",
-        /// Waiting on the customer: the SLA clock is paused.
-        PendingCustomer = "pending_customer",
-        Resolved = "resolved",
-        Closed = "closed",
-    }
-}
-
-crate::vocabulary! {
-    /// What a ticket is about; routing rules match on it.
-    #[schema(example = "return")]
-    pub enum TicketType {
-        Complaint = "complaint",
-        AfterSales = "after_sales",
-        Return = "return",
-        Inquiry = "inquiry",
-    }
-}
-
-crate::vocabulary! {
-    /// A ticket's priority: each has its SLA policy (declared from lowest to highest).
-    #[schema(example = "normal")]
-    pub enum TicketPriority {
-        Low = "low",
-        Normal = "normal",
-        High = "high",
-        Urgent = "urgent",
-    }
-}
-
-crate::vocabulary! {
-    /// Who a ticket comment is for.
-    #[schema(example = "public")]
-    pub enum TicketCommentVisibility {
-        /// Staff only (shows on the customer's timeline for other departments).
-        Internal = "internal",
-        /// A reply to the customer.
-        Public = "public",
-    }
-}
+use super::model::{TicketPriority, TicketStatus, TicketType};
 
 /// Allowed moves: open → in_progress | resolved; in_progress → pending_customer | resolved;
 /// pending_customer → in_progress (resume) | resolved; resolved → closed | in_progress (reopen);

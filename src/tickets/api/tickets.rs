@@ -1,5 +1,4 @@
-//! Service-ticket endpoints (SPEC §12): tickets and their status machine, comments, satisfaction,
-//! stats, routing rules and SLA policies.
+//! Tickets: open, list, read, change (the status machine), and the customer's satisfaction.
 
 use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
@@ -9,33 +8,19 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::rules::{self, TicketCommentVisibility, TicketPriority, TicketStatus, TicketType};
-use super::store::{self, Comment, NewTicket, Ticket, TicketChanges};
+use super::{MAX_NAME, MAX_TEXT};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
 use crate::http::IfMatch;
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_ticket)
-        .service(list_tickets)
-        .service(ticket_stats)
-        .service(get_ticket)
-        .service(update_ticket)
-        .service(add_comment)
-        .service(list_comments)
-        .service(record_satisfaction);
-}
+use crate::tickets::model::Ticket;
+use crate::tickets::model::{TicketPriority, TicketStatus, TicketType};
+use crate::tickets::service::{self, TicketChanges};
+use crate::tickets::store::{self, NewTicket};
 
 const MAX_SUBJECT: usize = 200;
-const MAX_TEXT: usize = 5000;
-pub(super) const MAX_NAME: usize = 64;
-
-// ---------------------------------------------------------------------------------------------
-// Views
-// ---------------------------------------------------------------------------------------------
 
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f",
@@ -115,41 +100,9 @@ impl From<Ticket> for TicketView {
     }
 }
 
-fn ticket_response(status: StatusCode, t: Ticket) -> HttpResponse {
+pub(super) fn ticket_response(status: StatusCode, t: Ticket) -> HttpResponse {
     crate::http::versioned(status, t.version, format!("/v1/tickets/{}", t.id), &TicketView::from(t))
 }
-
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d61", "ticket_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e",
-    "visibility": "public", "body": "您好，已为您安排退货。", "author": "staff:0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60",
-    "created_at": "2026-11-23T08:30:00Z"}))]
-pub struct CommentView {
-    id: Uuid,
-    ticket_id: Uuid,
-    /// `internal` (staff only; shows on the customer's timeline) or `public` (a reply to the customer).
-    visibility: TicketCommentVisibility,
-    body: String,
-    /// The caller's subject (`staff:<id>` or `client:<id>`).
-    author: String,
-    created_at: DateTime<Utc>,
-}
-
-impl From<Comment> for CommentView {
-    fn from(c: Comment) -> Self {
-        CommentView {
-            id: c.id,
-            ticket_id: c.ticket_id,
-            visibility: c.visibility,
-            body: c.body,
-            author: c.author,
-            created_at: c.created_at,
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Tickets
-// ---------------------------------------------------------------------------------------------
 
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
@@ -230,7 +183,7 @@ impl TicketCreate {
     )
 )]
 #[post("/v1/tickets")]
-async fn create_ticket(
+pub(super) async fn create_ticket(
     auth: Auth<TicketsWrite>,
     state: web::Data<AppState>,
     body: crate::http::Json<TicketCreate>,
@@ -242,7 +195,7 @@ async fn create_ticket(
     let tz = state.config.timezone;
     let who = auth.principal.clone();
     let ticket = crate::db::transaction(&state.pool, move |conn| {
-        let t = store::create(conn, &new, now, tz)?;
+        let t = service::create(conn, &new, now, tz)?;
         let detail = json!({"type": t.ticket_type, "priority": t.priority, "team": t.team});
         crate::audit::record(conn, &who, "ticket.create", "ticket", Some(t.id.to_string()), detail)?;
         Ok(t)
@@ -282,7 +235,7 @@ pub struct TicketListParams {
     )
 )]
 #[get("/v1/tickets")]
-async fn list_tickets(
+pub(super) async fn list_tickets(
     auth: Auth<TicketsRead>,
     state: web::Data<AppState>,
     params: web::Query<TicketListParams>,
@@ -321,7 +274,7 @@ async fn list_tickets(
     )
 )]
 #[get("/v1/tickets/{id}")]
-async fn get_ticket(
+pub(super) async fn get_ticket(
     auth: Auth<TicketsRead>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
@@ -329,7 +282,7 @@ async fn get_ticket(
     let id = id.into_inner();
     let now = state.clock.now();
     let scope = auth.store_scope();
-    let t = crate::db::run(&state.pool, move |conn| store::read(conn, scope, id, now)).await?;
+    let t = crate::db::run(&state.pool, move |conn| service::read(conn, scope, id, now)).await?;
     Ok(ticket_response(StatusCode::OK, t))
 }
 
@@ -392,7 +345,7 @@ impl TicketPatch {
     )
 )]
 #[patch("/v1/tickets/{id}")]
-async fn update_ticket(
+pub(super) async fn update_ticket(
     auth: Auth<TicketsWrite>,
     state: web::Data<AppState>,
     expected_version: IfMatch,
@@ -406,7 +359,7 @@ async fn update_ticket(
     let tz = state.config.timezone;
     let who = auth.principal.clone();
     let t = crate::db::transaction(&state.pool, move |conn| {
-        let t = store::update(conn, who.store_scope(), id, expected, &changes, now, tz)?;
+        let t = service::update(conn, who.store_scope(), id, expected, &changes, now, tz)?;
         let detail = json!({"version": t.version, "status": t.status, "priority": t.priority,
             "team": t.team, "assignee_staff_id": t.assignee_staff_id});
         crate::audit::record(conn, &who, "ticket.update", "ticket", Some(id.to_string()), detail)?;
@@ -414,110 +367,6 @@ async fn update_ticket(
     })
     .await?;
     Ok(ticket_response(StatusCode::OK, t))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"visibility": "public", "body": "您好，已为您安排退货。"}))]
-pub struct CommentCreate {
-    #[schema(value_type = TicketCommentVisibility, required = true, nullable = false)]
-    visibility: Option<String>,
-    #[schema(value_type = String, required = true, nullable = false, min_length = 1, max_length = 5000, format = "non-blank")]
-    body: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"comment": {"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d61", "ticket_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e",
-    "visibility": "public", "body": "您好，已为您安排退货。", "author": "staff:0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60",
-    "created_at": "2026-11-23T08:30:00Z"}, "ticket": {"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "customer_id": null,
-    "order_id": null, "type": "return", "category": "size_mismatch", "channel": "tmall", "priority": "normal",
-    "subject": "尺码不合适，申请退货", "description": null, "status": "in_progress", "team": "after_sales",
-    "assignee_staff_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60", "store_id": null,
-    "first_response_due_at": "2026-11-23T10:00:00Z", "resolution_due_at": "2026-11-25T08:00:00Z",
-    "first_responded_at": "2026-11-23T08:30:00Z", "resolved_at": null, "closed_at": null,
-    "first_response_breached": false, "resolution_breached": false, "sla_paused": false, "satisfaction_score": null,
-    "satisfaction_comment": null, "satisfaction_at": null, "version": 2, "created_at": "2026-11-23T08:00:00Z",
-    "updated_at": "2026-11-23T08:30:00Z"}}))]
-pub struct CommentCreated {
-    comment: CommentView,
-    /// The ticket after the comment (a first public reply sets `first_responded_at`).
-    ticket: TicketView,
-}
-
-/// Comment on a ticket. `public` is a reply to the customer: the first one sets
-/// `first_responded_at` (and moves an `open` ticket to `in_progress`). `internal` notes show on the
-/// customer's timeline for other departments.
-#[utoipa::path(
-    tag = "tickets", operation_id = "add_ticket_comment", request_body = CommentCreate,
-    params(("id" = Uuid, Path, description = "Ticket id")),
-    security(("bearer" = ["tickets:write"])),
-    responses(
-        (status = 201, description = "Added", body = CommentCreated),
-        (status = 404, description = "`ticket_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`ticket_closed`: reopen it first", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[post("/v1/tickets/{id}/comments")]
-async fn add_comment(
-    auth: Auth<TicketsWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: crate::http::Json<CommentCreate>,
-) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let b = body.into_inner();
-    let mut v = Violations::new();
-    if b.visibility.is_none() {
-        v.add("visibility", "is required");
-    }
-    let visibility = v.word::<TicketCommentVisibility>("visibility", b.visibility.as_deref());
-    match &b.body {
-        None => v.add("body", "is required"),
-        Some(text) => v.text("body", text, MAX_TEXT),
-    }
-    v.into_result()?;
-    let Some(visibility) = visibility else { return Err(ApiError::invalid("visibility", "is required")) };
-    let text = crate::http::clean(b.body).unwrap_or_default();
-    let now = state.clock.now();
-    let tz = state.config.timezone;
-    let (scope, author) = (auth.store_scope(), auth.sub.clone());
-    let (t, c) = crate::db::transaction(&state.pool, move |conn| {
-        let new = store::NewComment { visibility, body: &text, author: &author };
-        store::comment(conn, scope, id, &new, now, tz)
-    })
-    .await?;
-    Ok(HttpResponse::Created().json(CommentCreated { comment: c.into(), ticket: t.into() }))
-}
-
-/// A ticket's comments, oldest first.
-#[utoipa::path(
-    tag = "tickets", operation_id = "list_ticket_comments",
-    params(("id" = Uuid, Path, description = "Ticket id"), PageParams),
-    security(("bearer" = ["tickets:read"])),
-    responses(
-        (status = 200, description = "Comments by id", body = Page<CommentView>),
-        (status = 404, description = "`ticket_not_found`", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[get("/v1/tickets/{id}/comments")]
-async fn list_comments(
-    auth: Auth<TicketsRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    page: web::Query<PageParams>,
-) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let limit = page.limit()?;
-    let after = page.after::<Uuid>()?;
-    let scope = auth.store_scope();
-    let rows = crate::db::run(&state.pool, move |conn| {
-        store::get(conn, scope, id)?;
-        store::comments(conn, id, after, limit + 1)
-    })
-    .await?;
-    let items: Vec<CommentView> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |c| c.id.to_string())))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -545,7 +394,7 @@ pub struct SatisfactionRequest {
     )
 )]
 #[post("/v1/tickets/{id}/satisfaction")]
-async fn record_satisfaction(
+pub(super) async fn record_satisfaction(
     auth: Auth<TicketsWrite>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
@@ -567,102 +416,8 @@ async fn record_satisfaction(
     let now = state.clock.now();
     let scope = auth.store_scope();
     let t = crate::db::transaction(&state.pool, move |conn| {
-        store::record_satisfaction(conn, scope, id, score, comment, now)
+        service::record_satisfaction(conn, scope, id, score, comment, now)
     })
     .await?;
     Ok(ticket_response(StatusCode::OK, t))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Stats
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct StatsParams {
-    /// Tickets created at or after this.
-    from: Option<DateTime<Utc>>,
-    /// Tickets created before this.
-    to: Option<DateTime<Utc>>,
-    /// Only this team's tickets.
-    team: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"key": "return", "count": 3}))]
-pub struct TicketCount {
-    key: String,
-    count: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z", "team": null, "tickets": 4,
-    "by_type": [{"key": "return", "count": 3}, {"key": "complaint", "count": 1}],
-    "by_category": [{"key": "size_mismatch", "count": 2}, {"key": "(none)", "count": 2}],
-    "median_first_response_minutes": 25.0, "median_resolution_minutes": 240.0, "sla_breach_rate": "0.2500",
-    "csat_average": "4.33", "satisfaction_rate": "0.6667", "satisfaction_responses": 3}))]
-pub struct TicketStats {
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-    team: Option<String>,
-    /// Tickets created in the window.
-    tickets: i64,
-    /// Most first, then by key.
-    by_type: Vec<TicketCount>,
-    /// Most first, then by key; `(none)` for tickets without a category.
-    by_category: Vec<TicketCount>,
-    /// Wall-clock minutes from creation to the first public reply (0.1 minute), over tickets with one.
-    median_first_response_minutes: Option<f64>,
-    /// Wall-clock minutes from creation to resolution (0.1 minute), over resolved or closed tickets.
-    median_resolution_minutes: Option<f64>,
-    /// Tickets with any breach / tickets, 4 decimals.
-    sla_breach_rate: String,
-    /// Average score, 2 decimals; null without scores.
-    csat_average: Option<String>,
-    /// Scores of 4-5 / scores, 4 decimals.
-    satisfaction_rate: String,
-    satisfaction_responses: i64,
-}
-
-/// Ticket volume by type and category, median first response and resolution, SLA breach rate, CSAT
-/// average and satisfaction rate, over tickets created in `[from, to)`.
-#[utoipa::path(
-    tag = "tickets", operation_id = "ticket_stats", params(StatsParams),
-    security(("bearer" = ["tickets:read"])),
-    responses(
-        (status = 200, description = "The figures", body = TicketStats),
-        (status = 422, description = "`validation_failed`: `from` not before `to`, or a window over 366 days (none given: the last 30 days)", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[get("/v1/tickets/stats")]
-async fn ticket_stats(
-    auth: Auth<TicketsRead>,
-    state: web::Data<AppState>,
-    params: web::Query<StatsParams>,
-) -> ApiResult<HttpResponse> {
-    let p = params.into_inner();
-    let (from, to) = crate::http::report_window(p.from, p.to, state.clock.now())?;
-    let (team, store_id) = (p.team.clone(), auth.store_scope().only());
-    let (totals, by_type, by_category) = crate::db::run(&state.pool, move |conn| {
-        store::stats(conn, &store::StatsWindow { from: Some(from), to: Some(to), team: team.as_deref(), store_id })
-    })
-    .await?;
-    let count =
-        |rows: Vec<store::KeyCount>| rows.into_iter().map(|r| TicketCount { key: r.key, count: r.count }).collect();
-    let stats = TicketStats {
-        from: Some(from),
-        to: Some(to),
-        team: p.team,
-        tickets: totals.tickets,
-        by_type: count(by_type),
-        by_category: count(by_category),
-        median_first_response_minutes: totals.median_first_response_minutes.map(rules::round_tenth),
-        median_resolution_minutes: totals.median_resolution_minutes.map(rules::round_tenth),
-        sla_breach_rate: rules::ratio(totals.breached, totals.tickets),
-        csat_average: rules::average(totals.score_sum, totals.scores),
-        satisfaction_rate: rules::ratio(totals.satisfied, totals.scores),
-        satisfaction_responses: totals.scores,
-    };
-    Ok(HttpResponse::Ok().json(stats))
 }
