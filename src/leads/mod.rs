@@ -3,12 +3,8 @@
 
 pub mod api;
 pub mod rules;
-pub mod rules_api;
 pub mod service;
 pub mod sla;
 pub mod store;
 
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    api::configure(cfg);
-    rules_api::configure(cfg);
-}
+pub use api::configure;

@@ -10,18 +10,14 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::api::{required_text, text};
-use super::rules::{LeadAssignmentStrategy, LeadKind};
-use super::store::{self, Rule, RuleChanges};
+use super::{required_text, text};
 use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, LeadsRead, LeadsWrite};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::{check_version, IfMatch};
+use crate::leads::rules::{LeadAssignmentStrategy, LeadKind};
+use crate::leads::store::{self, Rule, RuleChanges};
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_rule).service(list_rules).service(get_rule).service(update_rule);
-}
 
 #[derive(Deserialize, Serialize, ToSchema, Default, Clone)]
 #[serde(deny_unknown_fields)]
@@ -272,7 +268,7 @@ fn rule_response(status: StatusCode, r: Rule) -> HttpResponse {
     )
 )]
 #[post("/v1/lead-assignment-rules")]
-async fn create_rule(
+pub(super) async fn create_rule(
     auth: Auth<LeadsWrite>,
     state: web::Data<AppState>,
     body: crate::http::Json<LeadRuleCreate>,
@@ -333,7 +329,7 @@ pub struct LeadRuleListParams {
     )
 )]
 #[get("/v1/lead-assignment-rules")]
-async fn list_rules(
+pub(super) async fn list_rules(
     auth: Auth<LeadsRead>,
     state: web::Data<AppState>,
     params: web::Query<LeadRuleListParams>,
@@ -361,7 +357,11 @@ async fn list_rules(
     )
 )]
 #[get("/v1/lead-assignment-rules/{id}")]
-async fn get_rule(auth: Auth<LeadsRead>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+pub(super) async fn get_rule(
+    auth: Auth<LeadsRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     let id = id.into_inner();
     let rule = crate::db::run(&state.pool, move |conn| store::get_rule(conn, id)).await?;
@@ -383,7 +383,7 @@ async fn get_rule(auth: Auth<LeadsRead>, state: web::Data<AppState>, id: web::Pa
     )
 )]
 #[patch("/v1/lead-assignment-rules/{id}")]
-async fn update_rule(
+pub(super) async fn update_rule(
     auth: Auth<LeadsWrite>,
     state: web::Data<AppState>,
     expected_version: IfMatch,
