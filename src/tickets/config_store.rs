@@ -13,14 +13,8 @@ use crate::schema::{sla_policies as sp, ticket_routing_rules as rr};
 #[diesel(table_name = rr)]
 pub struct RoutingRule {
     pub id: Uuid,
-    pub name: String,
-    pub priority: i32,
-    pub match_type: Option<TicketType>,
-    pub match_category: Option<String>,
-    pub match_channel: Option<String>,
-    pub match_priority: Option<TicketPriority>,
-    pub team: String,
-    pub active: bool,
+    #[diesel(embed)]
+    pub fields: RuleFields,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -29,10 +23,10 @@ pub struct RoutingRule {
 impl RoutingRule {
     fn to_match(&self) -> RuleMatch {
         RuleMatch {
-            ticket_type: self.match_type,
-            category: self.match_category.clone(),
-            channel: self.match_channel.clone(),
-            priority: self.match_priority,
+            ticket_type: self.fields.match_type,
+            category: self.fields.match_category.clone(),
+            channel: self.fields.match_channel.clone(),
+            priority: self.fields.match_priority,
         }
     }
 }
@@ -130,6 +124,9 @@ pub fn put_policy(
 // Routing rules
 // ---------------------------------------------------------------------------------------------
 
+/// What a routing rule says, as created or replaced whole (`None` is NULL: any).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = rr, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct RuleFields {
     pub name: String,
     pub priority: i32,
@@ -143,19 +140,7 @@ pub struct RuleFields {
 
 pub fn insert_rule(conn: &mut PgConnection, r: &RuleFields, now: DateTime<Utc>) -> ApiResult<RoutingRule> {
     Ok(diesel::insert_into(rr::table)
-        .values((
-            rr::id.eq(Uuid::now_v7()),
-            rr::name.eq(&r.name),
-            rr::priority.eq(r.priority),
-            rr::match_type.eq(&r.match_type),
-            rr::match_category.eq(&r.match_category),
-            rr::match_channel.eq(&r.match_channel),
-            rr::match_priority.eq(&r.match_priority),
-            rr::team.eq(&r.team),
-            rr::active.eq(r.active),
-            rr::created_at.eq(now),
-            rr::updated_at.eq(now),
-        ))
+        .values((rr::id.eq(Uuid::now_v7()), r, rr::created_at.eq(now), rr::updated_at.eq(now)))
         .returning(RoutingRule::as_returning())
         .get_result(conn)?)
 }
@@ -191,18 +176,7 @@ pub fn update_rule(
     let r = apply(&current)?;
     crate::http::check_version(expected, current.version)?;
     Ok(diesel::update(rr::table.find(id))
-        .set((
-            rr::name.eq(&r.name),
-            rr::priority.eq(r.priority),
-            rr::match_type.eq(&r.match_type),
-            rr::match_category.eq(&r.match_category),
-            rr::match_channel.eq(&r.match_channel),
-            rr::match_priority.eq(&r.match_priority),
-            rr::team.eq(&r.team),
-            rr::active.eq(r.active),
-            rr::version.eq(current.version + 1),
-            rr::updated_at.eq(now),
-        ))
+        .set((&r, rr::version.eq(current.version + 1), rr::updated_at.eq(now)))
         .returning(RoutingRule::as_returning())
         .get_result(conn)?)
 }
@@ -222,5 +196,5 @@ pub fn route(conn: &mut PgConnection, ticket: &Routed<'_>) -> ApiResult<Option<S
         .select(RoutingRule::as_select())
         .load(conn)?;
     let matches: Vec<RuleMatch> = active.iter().map(RoutingRule::to_match).collect();
-    Ok(rules::first_match(&matches, ticket).map(|i| active[i].team.clone()))
+    Ok(rules::first_match(&matches, ticket).map(|i| active[i].fields.team.clone()))
 }

@@ -19,20 +19,21 @@ use crate::leads::service;
 use crate::leads::store::{self, Lead};
 use crate::state::AppState;
 
-/// Locks the lead if the caller may see it (404 otherwise), checks `If-Match`, runs `work`, audits.
-pub(super) async fn act<F>(
-    state: &AppState,
+/// Locks the lead if the caller may see it (404 otherwise), checks `If-Match`, runs `work`, audits;
+/// answers with the lead as `work` left it.
+async fn act<F>(
     principal: &Principal,
+    state: &AppState,
     id: Uuid,
     expected: Option<i32>,
     action: &'static str,
     work: F,
-) -> ApiResult<Lead>
+) -> ApiResult<HttpResponse>
 where
     F: FnOnce(&mut PgConnection, &Lead) -> ApiResult<Lead> + Send + 'static,
 {
     let who = principal.clone();
-    crate::db::transaction(&state.pool, move |conn| {
+    let updated = crate::db::transaction(&state.pool, move |conn| {
         let lead = store::lock(conn, id, who.store_scope())?;
         check_version(expected, lead.version)?;
         let updated = work(conn, &lead)?;
@@ -40,7 +41,23 @@ where
         crate::audit::record(conn, &who, action, "lead", Some(id.to_string()), detail)?;
         Ok(updated)
     })
-    .await
+    .await?;
+    Ok(lead_response(StatusCode::OK, updated, principal))
+}
+
+/// A stage move that only stamps its time (and a lost lead's reason): contact, qualify, close.
+async fn advance(
+    principal: &Principal,
+    state: &AppState,
+    id: Uuid,
+    expected: Option<i32>,
+    audit: &'static str,
+    action: Action,
+    lost_reason: Option<String>,
+) -> ApiResult<HttpResponse> {
+    let now = state.clock.now();
+    act(principal, state, id, expected, audit, move |conn, lead| service::advance(conn, lead, action, lost_reason, now))
+        .await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -76,11 +93,10 @@ pub(super) async fn assign_lead(
 ) -> ApiResult<HttpResponse> {
     let staff_id = body.into_inner().staff_id.ok_or_else(|| ApiError::invalid("staff_id", "is required"))?;
     let (now, minutes, scope) = (state.clock.now(), state.config.lead_response_minutes, auth.store_scope());
-    let lead = act(&state, &auth.principal, id.into_inner(), expected_version.0, "lead.assign", move |conn, lead| {
+    act(&auth.principal, &state, id.into_inner(), expected_version.0, "lead.assign", move |conn, lead| {
         service::assign(conn, lead, staff_id, scope, now, minutes)
     })
-    .await?;
-    Ok(lead_response(StatusCode::OK, lead, &auth.principal))
+    .await
 }
 
 /// The first response: `assigned` → `contacted` (sets `first_response_at`).
@@ -103,12 +119,7 @@ pub(super) async fn contact_lead(
     expected_version: IfMatch,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let now = state.clock.now();
-    let lead = act(&state, &auth.principal, id.into_inner(), expected_version.0, "lead.contact", move |conn, lead| {
-        service::advance(conn, lead, Action::Contact, None, now)
-    })
-    .await?;
-    Ok(lead_response(StatusCode::OK, lead, &auth.principal))
+    advance(&auth.principal, &state, id.into_inner(), expected_version.0, "lead.contact", Action::Contact, None).await
 }
 
 /// `contacted` → `qualified` (a real opportunity).
@@ -131,12 +142,7 @@ pub(super) async fn qualify_lead(
     expected_version: IfMatch,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    let now = state.clock.now();
-    let lead = act(&state, &auth.principal, id.into_inner(), expected_version.0, "lead.qualify", move |conn, lead| {
-        service::advance(conn, lead, Action::Qualify, None, now)
-    })
-    .await?;
-    Ok(lead_response(StatusCode::OK, lead, &auth.principal))
+    advance(&auth.principal, &state, id.into_inner(), expected_version.0, "lead.qualify", Action::Qualify, None).await
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -174,11 +180,10 @@ pub(super) async fn convert_lead(
 ) -> ApiResult<HttpResponse> {
     let body: LeadConvertRequest = optional_body(&body)?;
     let now = state.clock.now();
-    let lead = act(&state, &auth.principal, id.into_inner(), expected_version.0, "lead.convert", move |conn, lead| {
+    act(&auth.principal, &state, id.into_inner(), expected_version.0, "lead.convert", move |conn, lead| {
         service::convert(conn, lead, body.customer_id, body.order_id, now).map(|(l, _)| l)
     })
-    .await?;
-    Ok(lead_response(StatusCode::OK, lead, &auth.principal))
+    .await
 }
 
 /// A body that may be left out or `null` (all its fields are optional); otherwise a JSON object decoded
@@ -245,10 +250,5 @@ pub(super) async fn close_lead(
         Some(LeadCloseOutcome::Won) => Action::CloseWon,
         _ => Action::CloseLost,
     };
-    let now = state.clock.now();
-    let lead = act(&state, &auth.principal, id.into_inner(), expected_version.0, "lead.close", move |conn, lead| {
-        service::advance(conn, lead, action, reason, now)
-    })
-    .await?;
-    Ok(lead_response(StatusCode::OK, lead, &auth.principal))
+    advance(&auth.principal, &state, id.into_inner(), expected_version.0, "lead.close", action, reason).await
 }

@@ -42,16 +42,17 @@ pub struct RuleView {
 
 impl From<RoutingRule> for RuleView {
     fn from(r: RoutingRule) -> Self {
+        let f = r.fields;
         RuleView {
             id: r.id,
-            name: r.name,
-            priority: r.priority,
-            match_type: r.match_type,
-            match_category: r.match_category,
-            match_channel: r.match_channel,
-            match_priority: r.match_priority,
-            team: r.team,
-            active: r.active,
+            name: f.name,
+            priority: f.priority,
+            match_type: f.match_type,
+            match_category: f.match_category,
+            match_channel: f.match_channel,
+            match_priority: f.match_priority,
+            team: f.team,
+            active: f.active,
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -167,7 +168,7 @@ pub(super) async fn create_rule(
     let who = auth.principal.clone();
     let r = crate::db::transaction(&state.pool, move |conn| {
         let r = store::insert_rule(conn, &fields, now)?;
-        let detail = json!({"name": r.name, "team": r.team, "priority": r.priority});
+        let detail = json!({"name": r.fields.name, "team": r.fields.team, "priority": r.fields.priority});
         crate::audit::record(
             conn,
             &who,
@@ -298,7 +299,7 @@ pub(super) async fn update_rule(
             conn,
             id,
             expected,
-            |cur| {
+            |RoutingRule { fields: cur, .. }| {
                 check_rule(RuleInput {
                     name: p.name.unwrap_or_else(|| cur.name.clone()),
                     priority: p.priority.unwrap_or(cur.priority),
