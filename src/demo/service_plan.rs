@@ -9,7 +9,7 @@ use rust_decimal::Decimal;
 use super::catalogue as cat;
 use super::people::{Person, Profile};
 use super::plan::{pick, OrderPlan, Step, What, Window};
-use crate::leads::rules::LeadKind;
+use crate::leads::model::LeadKind;
 use crate::tickets::model::{TicketPriority, TicketStatus, TicketType};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -140,8 +140,7 @@ fn templates(
 /// store's womenswear clerk), abandoned carts to the mini-program's clerks, then each store
 /// takes its own district's leads and the first store of a city the rest of the city's.
 fn lead_rules(conn: &mut PgConnection, stores: &[Uuid], since: DateTime<Utc>, made: &mut Made) -> ApiResult<()> {
-    use crate::leads::rules::{LeadAssignmentStrategy, LeadKind};
-    use crate::leads::store::RuleChanges;
+    use crate::leads::model::{LeadAssignmentStrategy, LeadKind, RuleChanges};
     let rule =
         |name: String, priority: i32, city: Option<&str>, district: Option<&str>, kind: Option<LeadKind>| RuleChanges {
             name: Some(name),

@@ -65,7 +65,7 @@ pub struct Progress {
     orders: Vec<Order>,
     /// Coupons held, and whether already used.
     wallet: Vec<(Coupon, bool)>,
-    leads: Vec<Option<crate::leads::store::Lead>>,
+    leads: Vec<Option<crate::leads::model::Lead>>,
     tickets: Vec<Option<crate::tickets::model::Ticket>>,
     pub written: Written,
 }
@@ -293,7 +293,7 @@ fn open_lead(
         Some(c) => Some(c),
         None => crate::leads::service::match_by_phone(conn, Some(&unit.phone))?,
     };
-    let new = crate::leads::store::NewLead {
+    let new = crate::leads::model::NewLead {
         id: Uuid::now_v7(),
         source: plan.source.into(),
         kind: plan.kind,

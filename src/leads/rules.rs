@@ -5,55 +5,10 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use uuid::Uuid;
 
-crate::vocabulary! {
-    /// How a lead came in.
-    #[schema(example = "inquiry")]
-    pub enum LeadKind {
-        Inquiry = "inquiry",
-        CartAbandoned = "cart_abandoned",
-        WalkIn = "walk_in",
-        Referral = "referral",
-    }
-}
-
-crate::vocabulary! {
-    /// A lead's stage: `new` (the unassigned queue) → `assigned` → `contacted` → `qualified` →
-    /// `won`; `lost` from any open stage.
-    #[schema(example = "assigned")]
-    pub enum LeadStatus {
-        New = "new",
-        Assigned = "assigned",
-        Contacted = "contacted",
-        Qualified = "qualified",
-        Won = "won",
-        Lost = "lost",
-    }
-}
+use super::model::{LeadAssignmentStrategy, LeadKind, LeadStatus};
 
 /// Stages that count against a clerk's capacity.
 pub const OPEN_ASSIGNED: &[LeadStatus] = &[LeadStatus::Assigned, LeadStatus::Contacted, LeadStatus::Qualified];
-
-crate::vocabulary! {
-    /// How a closed lead ended, as a caller closes it.
-    #[schema(example = "lost")]
-    pub enum LeadCloseOutcome {
-        /// Only from `qualified`.
-        Won = "won",
-        /// From any open stage, with a reason.
-        Lost = "lost",
-    }
-}
-
-crate::vocabulary! {
-    /// Who gets a lead among the free staff an assignment rule names.
-    #[schema(example = "round_robin")]
-    pub enum LeadAssignmentStrategy {
-        /// The next free one after the last assignee, in id order (wrapping).
-        RoundRobin = "round_robin",
-        /// The one with the fewest open leads (ties by id).
-        LeastLoaded = "least_loaded",
-    }
-}
 
 /// What a caller can do to a lead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::rules::{self, Action, LeadStatus};
-use super::store::{self, Lead, NewLead, Rule, StageChanges};
+use super::model::{Lead, LeadStatus, NewLead, Rule};
+use super::rules::{self, Action};
+use super::store::{self, StageChanges};
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
 use crate::events::types::{EventData, LeadAssigned, LeadCreated, LeadStageChanged, LeadWon};

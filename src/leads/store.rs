@@ -5,143 +5,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use diesel::dsl::count_star;
 use diesel::prelude::*;
-use rust_decimal::Decimal;
-use serde_json::Value;
 use uuid::Uuid;
 
-use super::rules::{self, Attributes, Candidate, LeadAssignmentStrategy, LeadKind, LeadStatus};
+use super::model::{Lead, LeadAssignmentStrategy, LeadKind, LeadStatus, NewLead, Rule, RuleChanges};
+use super::rules::{self, Candidate};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
 use crate::schema::{lead_assignment_rules as r, leads, staff};
 use crate::staff::store::Staff;
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = leads)]
-pub struct Lead {
-    pub id: Uuid,
-    pub source: String,
-    pub kind: LeadKind,
-    pub contact_name: Option<String>,
-    pub contact_phone: Option<String>,
-    pub contact_wechat: Option<String>,
-    pub city: Option<String>,
-    pub district: Option<String>,
-    pub category: Option<String>,
-    pub items: Value,
-    pub estimated_value: Option<Decimal>,
-    pub notes: Option<String>,
-    pub customer_id: Option<Uuid>,
-    pub status: LeadStatus,
-    pub lost_reason: Option<String>,
-    pub assignee_staff_id: Option<Uuid>,
-    pub store_id: Option<Uuid>,
-    pub rule_id: Option<Uuid>,
-    pub assigned_at: Option<DateTime<Utc>>,
-    pub first_response_at: Option<DateTime<Utc>>,
-    pub response_due_at: Option<DateTime<Utc>>,
-    pub sla_breached: bool,
-    pub sla_breached_at: Option<DateTime<Utc>>,
-    pub qualified_at: Option<DateTime<Utc>>,
-    pub won_at: Option<DateTime<Utc>>,
-    pub lost_at: Option<DateTime<Utc>>,
-    pub order_id: Option<Uuid>,
-    pub version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl Lead {
-    pub fn attributes(&self) -> Attributes {
-        Attributes {
-            city: self.city.clone(),
-            district: self.district.clone(),
-            category: self.category.clone(),
-            source: Some(self.source.clone()),
-            kind: Some(self.kind),
-        }
-    }
-
-    /// The events' subject: the customer when known (so lead events show on the customer's
-    /// timeline), else the lead itself.
-    pub fn subject(&self) -> Uuid {
-        self.customer_id.unwrap_or(self.id)
-    }
-}
-
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = leads)]
-pub struct NewLead {
-    pub id: Uuid,
-    pub source: String,
-    pub kind: LeadKind,
-    pub contact_name: Option<String>,
-    pub contact_phone: Option<String>,
-    pub contact_wechat: Option<String>,
-    pub city: Option<String>,
-    pub district: Option<String>,
-    pub category: Option<String>,
-    pub items: Value,
-    pub estimated_value: Option<Decimal>,
-    pub notes: Option<String>,
-    pub customer_id: Option<Uuid>,
-    pub store_id: Option<Uuid>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = r)]
-pub struct Rule {
-    pub id: Uuid,
-    pub name: String,
-    pub priority: i32,
-    pub match_city: Option<String>,
-    pub match_district: Option<String>,
-    pub match_category: Option<String>,
-    pub match_source: Option<String>,
-    pub match_kind: Option<LeadKind>,
-    pub target_staff_ids: Vec<Uuid>,
-    pub target_store_id: Option<Uuid>,
-    pub target_skill: Option<String>,
-    pub strategy: LeadAssignmentStrategy,
-    pub reassign_on_breach: bool,
-    pub active: bool,
-    pub last_staff_id: Option<Uuid>,
-    pub version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl Rule {
-    pub fn matcher(&self) -> Attributes {
-        Attributes {
-            city: self.match_city.clone(),
-            district: self.match_district.clone(),
-            category: self.match_category.clone(),
-            source: self.match_source.clone(),
-            kind: self.match_kind,
-        }
-    }
-}
-
-/// A rule's columns as written on create (all set) or update (`None` = unchanged).
-#[derive(Debug, Clone, Default, AsChangeset)]
-#[diesel(table_name = r)]
-pub struct RuleChanges {
-    pub name: Option<String>,
-    pub priority: Option<i32>,
-    pub match_city: Option<Option<String>>,
-    pub match_district: Option<Option<String>>,
-    pub match_category: Option<Option<String>>,
-    pub match_source: Option<Option<String>>,
-    pub match_kind: Option<Option<LeadKind>>,
-    pub target_staff_ids: Option<Vec<Uuid>>,
-    pub target_store_id: Option<Option<Uuid>>,
-    pub target_skill: Option<Option<String>>,
-    pub strategy: Option<LeadAssignmentStrategy>,
-    pub reassign_on_breach: Option<bool>,
-    pub active: Option<bool>,
-}
 
 pub fn lead_not_found() -> ApiError {
     ApiError::not_found("lead_not_found", "no lead with this id")

@@ -15,8 +15,8 @@ use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, LeadsRead, LeadsWrite};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::{check_version, IfMatch};
-use crate::leads::rules::{LeadAssignmentStrategy, LeadKind};
-use crate::leads::store::{self, Rule, RuleChanges};
+use crate::leads::model::{LeadAssignmentStrategy, LeadKind, Rule, RuleChanges};
+use crate::leads::store;
 use crate::state::AppState;
 
 #[derive(Deserialize, Serialize, ToSchema, Default, Clone)]

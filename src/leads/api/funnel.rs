@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, LeadsRead};
-use crate::leads::rules::{self, LeadStatus};
+use crate::leads::model::LeadStatus;
+use crate::leads::rules;
 use crate::leads::store;
 use crate::state::AppState;
 

@@ -13,9 +13,9 @@ use super::{required_text, text};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, LeadsRead, LeadsWrite, Principal};
 use crate::http::pagination::{Page, PageParams};
-use crate::leads::rules::{LeadKind, LeadStatus};
+use crate::leads::model::{Lead, LeadKind, LeadStatus, NewLead};
 use crate::leads::service;
-use crate::leads::store::{self, Lead, LeadFilter, NewLead};
+use crate::leads::store::{self, LeadFilter};
 use crate::state::AppState;
 
 const MAX_ITEMS: usize = 200;

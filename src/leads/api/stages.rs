@@ -14,9 +14,10 @@ use super::{required_text, text};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, LeadsWrite, Principal};
 use crate::http::{check_version, IfMatch};
-use crate::leads::rules::{Action, LeadCloseOutcome};
+use crate::leads::model::{Lead, LeadCloseOutcome};
+use crate::leads::rules::Action;
 use crate::leads::service;
-use crate::leads::store::{self, Lead};
+use crate::leads::store;
 use crate::state::AppState;
 
 /// Locks the lead if the caller may see it (404 otherwise), checks `If-Match`, runs `work`, audits;
