@@ -56,6 +56,19 @@ crate::vocabulary! {
     }
 }
 
+crate::vocabulary! {
+    /// Why a lead was (re)assigned, as `lead.assigned` says.
+    #[schema(example = "rule")]
+    pub enum LeadAssignmentReason {
+        /// An assignment rule placed it on creation.
+        Rule = "rule",
+        /// A caller named the assignee.
+        Manual = "manual",
+        /// The response SLA was missed and the rule hands it on.
+        SlaBreach = "sla_breach",
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = leads)]
 pub struct Lead {

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::model::{Lead, LeadStatus, NewLead, Rule};
+use super::model::{Lead, LeadAssignmentReason, LeadStatus, NewLead, Rule};
 use super::rules::{self, Action};
 use super::store::{self, StageChanges};
 use crate::error::{ApiError, ApiResult};
@@ -25,7 +25,7 @@ pub fn next_status(lead: &Lead, action: Action) -> ApiResult<LeadStatus> {
     rules::transition(lead.status, action).ok_or_else(|| invalid_transition(lead, action))
 }
 
-fn assigned_event(conn: &mut PgConnection, lead: &Lead, reason: &str) -> ApiResult<()> {
+fn assigned_event(conn: &mut PgConnection, lead: &Lead, reason: LeadAssignmentReason) -> ApiResult<()> {
     let event = LeadAssigned {
         lead_id: lead.id,
         assignee_staff_id: lead.assignee_staff_id,
@@ -79,7 +79,7 @@ pub fn create(conn: &mut PgConnection, new: &NewLead, now: DateTime<Utc>, respon
         if let Some((rule, staff)) = assign_under_rule(conn, rule.id, &lead, new.store_id, None)? {
             let due = rules::response_due(now, response_minutes);
             let lead = store::set_assignment(conn, lead.id, &staff, Some(rule.id), now, due)?;
-            assigned_event(conn, &lead, "rule")?;
+            assigned_event(conn, &lead, LeadAssignmentReason::Rule)?;
             return Ok(lead);
         }
     }
@@ -119,7 +119,7 @@ pub fn assign(
     }
     let due = rules::response_due(now, response_minutes);
     let updated = store::set_assignment(conn, lead.id, &staff, None, now, due)?;
-    assigned_event(conn, &updated, "manual")?;
+    assigned_event(conn, &updated, LeadAssignmentReason::Manual)?;
     Ok(updated)
 }
 
@@ -254,6 +254,6 @@ pub fn reassign_after_breach(conn: &mut PgConnection, lead: &Lead, now: DateTime
         _ => chrono::Duration::minutes(15),
     };
     let updated = store::set_assignment(conn, lead.id, &staff, Some(rule.id), now, now + window)?;
-    assigned_event(conn, &updated, "sla_breach")?;
+    assigned_event(conn, &updated, LeadAssignmentReason::SlaBreach)?;
     Ok(Some(updated))
 }

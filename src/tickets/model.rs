@@ -53,6 +53,15 @@ crate::vocabulary! {
     }
 }
 
+crate::vocabulary! {
+    /// The two SLA targets of a ticket, as `ticket.sla_breached` names them.
+    #[schema(example = "first_response")]
+    pub enum TicketSlaTarget {
+        FirstResponse = "first_response",
+        Resolution = "resolution",
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = t)]
 pub struct Ticket {

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use super::config_store::{policy, route};
-use super::model::{Comment, Ticket, TicketCommentVisibility, TicketPriority, TicketStatus};
+use super::model::{Comment, Ticket, TicketCommentVisibility, TicketPriority, TicketSlaTarget, TicketStatus};
 use super::rules::{self, Dues, Routed, SlaClock};
 use super::store::{self, NewComment, NewTicket, NewTicketRow, TicketState};
 use crate::error::{ApiError, ApiResult};
@@ -97,8 +97,8 @@ pub fn settle_breaches(conn: &mut PgConnection, ticket: Ticket, now: DateTime<Ut
     let updated = store::flag_breaches(conn, &ticket, b.first_response, b.resolution)?;
     let mut marked = 0;
     for (hit, which, due) in [
-        (b.first_response, "first_response", ticket.first_response_due_at),
-        (b.resolution, "resolution", ticket.resolution_due_at),
+        (b.first_response, TicketSlaTarget::FirstResponse, ticket.first_response_due_at),
+        (b.resolution, TicketSlaTarget::Resolution, ticket.resolution_due_at),
     ] {
         if hit {
             marked += 1;
