@@ -122,12 +122,12 @@ impl StaffInput {
             }
         }
         let roles = self.roles.as_ref().map(|roles| {
-            let read = roles.iter().map(|r| StaffRole::parse(r));
-            read.filter_map(|role| {
+            let read = |text: &String| {
+                let role = StaffRole::parse(text);
                 v.check(role.is_some(), "roles", UNKNOWN_ROLE);
                 role
-            })
-            .collect()
+            };
+            roles.iter().filter_map(read).collect()
         });
         if let Some(skills) = &self.skills {
             v.check(
