@@ -191,7 +191,6 @@ fn format_rule(format: &str) -> Option<Value> {
     Some(match format {
         "channel" => enumeration(strings(crate::stores::CHANNELS)),
         "gender" => enumeration(strings(crate::customers::rules::GENDERS)),
-        "staff-role" => enumeration(strings(crate::staff::rules::ROLES)),
         "scope" => enumeration(strings(crate::http::auth::ALL_SCOPES)),
         "store-kind" => enumeration(strings(&["store", "online"])),
         "pricing" => enumeration(strings(&["crm", "external"])),

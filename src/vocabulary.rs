@@ -36,13 +36,14 @@ macro_rules! vocabulary {
     (@declare [$example:tt] $(#[$meta:meta])* $vis:vis enum $name:ident {
         $($(#[$vmeta:meta])* $variant:ident = $text:tt),+
     }) => {
-        $(#[$meta])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
             serde::Serialize, serde::Deserialize, utoipa::ToSchema, diesel::AsExpression, diesel::FromSqlRow,
         )]
         #[diesel(sql_type = diesel::sql_types::Text)]
         #[schema(example = $example)]
+        // After the derives, whose helper attributes a declaration may use.
+        $(#[$meta])*
         $vis enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
         }

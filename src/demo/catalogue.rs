@@ -5,6 +5,9 @@
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::staff::rules::StaffRole;
+use crate::tickets::model::TicketType;
+
 /// A store or an online shop. `online` names the channel its orders come from.
 pub struct StoreSpec {
     pub code: &'static str,
@@ -118,15 +121,15 @@ pub const SKUS: &[Sku] = &[
 pub struct StaffSpec {
     pub store: Option<&'static str>,
     pub name: &'static str,
-    pub roles: &'static [&'static str],
+    pub roles: &'static [StaffRole],
     pub skills: &'static [&'static str],
     pub capacity: i32,
     pub team: Option<&'static str>,
 }
 
-const MANAGER: &[&str] = &["manager", "sales"];
-const SALES: &[&str] = &["sales"];
-const SERVICE: &[&str] = &["service"];
+const MANAGER: &[StaffRole] = &[StaffRole::Manager, StaffRole::Sales];
+const SALES: &[StaffRole] = &[StaffRole::Sales];
+const SERVICE: &[StaffRole] = &[StaffRole::Service];
 const WOMEN: &[&str] = &["女装"];
 const MEN_SHOES: &[&str] = &["男装", "鞋靴"];
 const KIDS_BAGS: &[&str] = &["童装", "箱包配饰"];
@@ -274,11 +277,11 @@ pub fn automation(key: TemplateKey, template_id: Uuid) -> Value {
 }
 
 /// Ticket routing: type → team (name, type, team).
-pub const ROUTING: &[(&str, &str, &str)] = &[
-    ("退货退款", "return", "after_sales"),
-    ("售后维修", "after_sales", "after_sales"),
-    ("投诉升级", "complaint", "complaints"),
-    ("咨询", "inquiry", "service"),
+pub const ROUTING: &[(&str, TicketType, &str)] = &[
+    ("退货退款", TicketType::Return, "after_sales"),
+    ("售后维修", TicketType::AfterSales, "after_sales"),
+    ("投诉升级", TicketType::Complaint, "complaints"),
+    ("咨询", TicketType::Inquiry, "service"),
 ];
 
 /// Why leads are lost, as clerks write it.

@@ -9,6 +9,8 @@ use rust_decimal::Decimal;
 use super::catalogue as cat;
 use super::people::{Person, Profile};
 use super::plan::{pick, OrderPlan, Step, What, Window};
+use crate::leads::model::LeadKind;
+use crate::tickets::model::{TicketPriority, TicketStatus, TicketType};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LeadMove {
@@ -27,7 +29,7 @@ pub type Cart = Vec<(usize, i32)>;
 pub struct LeadPlan {
     pub at: DateTime<Utc>,
     pub source: &'static str,
-    pub kind: &'static str,
+    pub kind: LeadKind,
     pub contact_name: String,
     pub city: &'static str,
     pub district: &'static str,
@@ -67,10 +69,10 @@ impl Leads {
 #[derive(Clone, Debug, PartialEq)]
 pub struct TicketPlan {
     pub at: DateTime<Utc>,
-    pub ticket_type: &'static str,
+    pub ticket_type: TicketType,
     pub category: &'static str,
     pub channel: &'static str,
-    pub priority: &'static str,
+    pub priority: TicketPriority,
     pub subject: &'static str,
     pub description: &'static str,
     /// The unit's order (by number) it is about.
@@ -82,7 +84,7 @@ pub struct TicketPlan {
 pub enum TicketStep {
     Open(usize),
     Reply { ticket: usize, body: &'static str },
-    Status { ticket: usize, status: &'static str },
+    Status { ticket: usize, status: TicketStatus },
     Score { ticket: usize, score: i32, comment: Option<&'static str> },
 }
 
@@ -145,13 +147,7 @@ fn value_of(lines: &[(usize, i32)]) -> Decimal {
     lines.iter().map(|(sku, qty)| Decimal::from(cat::SKUS[*sku].price * i64::from(*qty))).sum()
 }
 
-fn lead(
-    person: &Person,
-    at: DateTime<Utc>,
-    source: &'static str,
-    kind: &'static str,
-    category: &'static str,
-) -> LeadPlan {
+fn lead(person: &Person, at: DateTime<Utc>, source: &'static str, kind: LeadKind, category: &'static str) -> LeadPlan {
     LeadPlan {
         at,
         source,
@@ -181,10 +177,10 @@ pub fn lead_before_registration(
     let registered = person.registered_at;
     let at = registered - minutes(rng, 120, 72 * 60);
     let (kind, source) = [
-        ("walk_in", "store_staff"),
-        ("inquiry", "wechat_official_account"),
-        ("inquiry", "wechat_mini_program"),
-        ("referral", "store_staff"),
+        (LeadKind::WalkIn, "store_staff"),
+        (LeadKind::Inquiry, "wechat_official_account"),
+        (LeadKind::Inquiry, "wechat_mini_program"),
+        (LeadKind::Referral, "store_staff"),
     ][pick(rng, &[40.0, 25.0, 15.0, 20.0])];
     let category = orders
         .first()
@@ -218,7 +214,7 @@ pub fn cart_lead(rng: &mut StdRng, person: &Person, w: &Window) -> LeadPlan {
             items.push((sku, 1));
         }
     }
-    let mut plan = lead(person, at, "wechat_mini_program", "cart_abandoned", category);
+    let mut plan = lead(person, at, "wechat_mini_program", LeadKind::CartAbandoned, category);
     plan.notes = None;
     plan.estimated_value = value_of(&items);
     let contacted = at + minutes(rng, 5, 90);
@@ -243,12 +239,12 @@ pub fn prospect_lead(rng: &mut StdRng, person: &Person, w: &Window) -> LeadPlan 
     let day = w.from() + Duration::days(rng.gen_range(0..Window::DAYS));
     let at = w.at(day, rng.gen_range(9 * 60..22 * 60));
     let (kind, source) = [
-        ("inquiry", "wechat_official_account"),
-        ("inquiry", "wechat_mini_program"),
-        ("inquiry", "douyin"),
-        ("inquiry", "phone"),
-        ("walk_in", "store_staff"),
-        ("referral", "store_staff"),
+        (LeadKind::Inquiry, "wechat_official_account"),
+        (LeadKind::Inquiry, "wechat_mini_program"),
+        (LeadKind::Inquiry, "douyin"),
+        (LeadKind::Inquiry, "phone"),
+        (LeadKind::WalkIn, "store_staff"),
+        (LeadKind::Referral, "store_staff"),
     ][pick(rng, &[25.0, 20.0, 15.0, 10.0, 20.0, 10.0])];
     let category = category_for(rng, person);
     let mut plan = lead(person, at, source, kind, category);
@@ -311,18 +307,18 @@ fn lifecycle(
     steps.push((t, TicketStep::Reply { ticket: 0, body: "您好，已收到您的反馈，我们正在为您处理。" }));
     if resolve_at.is_none() && rng.gen_bool(0.3) {
         t += minutes(rng, 30, 360);
-        steps.push((t, TicketStep::Status { ticket: 0, status: "pending_customer" }));
+        steps.push((t, TicketStep::Status { ticket: 0, status: TicketStatus::PendingCustomer }));
         if queued && rng.gen_bool(0.5) {
             return steps;
         }
         t += minutes(rng, 120, 48 * 60);
-        steps.push((t, TicketStep::Status { ticket: 0, status: "in_progress" }));
+        steps.push((t, TicketStep::Status { ticket: 0, status: TicketStatus::InProgress }));
     }
     if queued {
         return steps;
     }
     let resolved = resolve_at.unwrap_or_else(|| t + minutes(rng, 60, 24 * 60));
-    steps.push((resolved, TicketStep::Status { ticket: 0, status: "resolved" }));
+    steps.push((resolved, TicketStep::Status { ticket: 0, status: TicketStatus::Resolved }));
     if rng.gen_bool(0.6) {
         let score = [5, 5, 5, 5, 5, 4, 4, 4, 3, 2, 1][rng.gen_range(0..11)];
         let comment = match score {
@@ -334,7 +330,7 @@ fn lifecycle(
         steps.push((resolved + minutes(rng, 60, 24 * 60), TicketStep::Score { ticket: 0, score, comment }));
     }
     if rng.gen_bool(0.5) {
-        steps.push((resolved + Duration::days(3), TicketStep::Status { ticket: 0, status: "closed" }));
+        steps.push((resolved + Duration::days(3), TicketStep::Status { ticket: 0, status: TicketStatus::Closed }));
     }
     steps
 }
@@ -355,10 +351,10 @@ pub fn return_ticket(
     };
     TicketPlan {
         at: opened,
-        ticket_type: "return",
+        ticket_type: TicketType::Return,
         category,
         channel: order.channel,
-        priority: "normal",
+        priority: TicketPriority::Normal,
         subject,
         description,
         order: n,
@@ -371,10 +367,10 @@ pub fn service_ticket(rng: &mut StdRng, n: usize, order: &OrderPlan, w: &Window)
     let day = w.local_day(order.at) + Duration::days(rng.gen_range(1..=6));
     let opened = w.at(day, rng.gen_range(9 * 60..21 * 60));
     let (ticket_type, category, priority, subject, description) = [
-        ("complaint", "quality", "high", "衣服洗后起球", "穿了两次就起球了，要求处理"),
-        ("inquiry", "delivery", "low", "物流进度查询", "下单三天还没发货"),
-        ("inquiry", "size", "low", "尺码咨询", "身高165体重55穿什么码"),
-        ("after_sales", "alteration", "normal", "裤长修改", "想把裤长改短3厘米"),
+        (TicketType::Complaint, "quality", TicketPriority::High, "衣服洗后起球", "穿了两次就起球了，要求处理"),
+        (TicketType::Inquiry, "delivery", TicketPriority::Low, "物流进度查询", "下单三天还没发货"),
+        (TicketType::Inquiry, "size", TicketPriority::Low, "尺码咨询", "身高165体重55穿什么码"),
+        (TicketType::AfterSales, "alteration", TicketPriority::Normal, "裤长修改", "想把裤长改短3厘米"),
     ][pick(rng, &[35.0, 20.0, 20.0, 25.0])];
     let channel =
         if order.channel == "pos" { ["phone", "wechat_mini_program"][rng.gen_range(0..2)] } else { order.channel };

@@ -98,7 +98,7 @@ fn staff(conn: &mut PgConnection, stores: &[Uuid], made: &mut Made) -> ApiResult
             name: spec.name.into(),
             phone: Some(format!("+86199{:08}", 10_000_000 + n)),
             store_id: store,
-            roles: spec.roles.iter().map(|r| r.to_string()).collect(),
+            roles: spec.roles.to_vec(),
             skills: spec.skills.iter().map(|s| s.to_string()).collect(),
             capacity: spec.capacity,
             team: spec.team.map(str::to_string),
@@ -140,20 +140,20 @@ fn templates(
 /// store's womenswear clerk), abandoned carts to the mini-program's clerks, then each store
 /// takes its own district's leads and the first store of a city the rest of the city's.
 fn lead_rules(conn: &mut PgConnection, stores: &[Uuid], since: DateTime<Utc>, made: &mut Made) -> ApiResult<()> {
-    use crate::leads::store::RuleChanges;
+    use crate::leads::model::{LeadAssignmentStrategy, LeadKind, RuleChanges};
     let rule =
-        |name: String, priority: i32, city: Option<&str>, district: Option<&str>, kind: Option<&str>| RuleChanges {
+        |name: String, priority: i32, city: Option<&str>, district: Option<&str>, kind: Option<LeadKind>| RuleChanges {
             name: Some(name),
             priority: Some(priority),
             match_city: Some(city.map(str::to_string)),
             match_district: Some(district.map(str::to_string)),
             match_category: Some(None),
             match_source: Some(None),
-            match_kind: Some(kind.map(str::to_string)),
+            match_kind: Some(kind),
             target_staff_ids: Some(vec![]),
             target_store_id: Some(None),
             target_skill: Some(None),
-            strategy: Some("round_robin".into()),
+            strategy: Some(LeadAssignmentStrategy::RoundRobin),
             reassign_on_breach: Some(false),
             active: Some(true),
         };
@@ -163,7 +163,7 @@ fn lead_rules(conn: &mut PgConnection, stores: &[Uuid], since: DateTime<Utc>, ma
     example.target_store_id = Some(Some(store_id(stores, "BJ-CY-01")?));
     example.target_skill = Some(Some("女装".into()));
     rules.push(example);
-    let mut carts = rule("小程序加购跟进".into(), 1, None, None, Some("cart_abandoned"));
+    let mut carts = rule("小程序加购跟进".into(), 1, None, None, Some(LeadKind::CartAbandoned));
     carts.target_store_id = Some(Some(store_id(stores, "WX-MALL")?));
     rules.push(carts);
     let mut cities_done: Vec<&str> = Vec::new();
@@ -196,7 +196,7 @@ fn routing_rules(conn: &mut PgConnection, since: DateTime<Utc>, made: &mut Made)
         let fields = crate::tickets::config_store::RuleFields {
             name: name.to_string(),
             priority: 10 * (i as i32 + 1),
-            match_type: Some(ticket_type.to_string()),
+            match_type: Some(*ticket_type),
             match_category: None,
             match_channel: None,
             match_priority: None,

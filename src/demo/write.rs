@@ -65,8 +65,8 @@ pub struct Progress {
     orders: Vec<Order>,
     /// Coupons held, and whether already used.
     wallet: Vec<(Coupon, bool)>,
-    leads: Vec<Option<crate::leads::store::Lead>>,
-    tickets: Vec<Option<crate::tickets::store::Ticket>>,
+    leads: Vec<Option<crate::leads::model::Lead>>,
+    tickets: Vec<Option<crate::tickets::model::Ticket>>,
     pub written: Written,
 }
 
@@ -293,10 +293,10 @@ fn open_lead(
         Some(c) => Some(c),
         None => crate::leads::service::match_by_phone(conn, Some(&unit.phone))?,
     };
-    let new = crate::leads::store::NewLead {
+    let new = crate::leads::model::NewLead {
         id: Uuid::now_v7(),
         source: plan.source.into(),
-        kind: plan.kind.into(),
+        kind: plan.kind,
         contact_name: Some(plan.contact_name.clone()),
         contact_phone: Some(unit.phone.clone()),
         contact_wechat: None,
@@ -336,7 +336,7 @@ fn move_lead(
         LeadMove::Lost(_) => Action::CloseLost,
         LeadMove::Convert => Action::Convert,
     };
-    if crate::leads::rules::transition(&lead.status, domain_action).is_none() {
+    if crate::leads::rules::transition(lead.status, domain_action).is_none() {
         return Ok(());
     }
     let moved = match action {
@@ -366,7 +366,9 @@ fn ticket(
     step: &TicketStep,
     at: DateTime<Utc>,
 ) -> ApiResult<()> {
-    use crate::tickets::store as tickets;
+    use crate::tickets::model::{TicketCommentVisibility, TicketStatus};
+    use crate::tickets::service as tickets;
+    use crate::tickets::store::{NewComment, NewTicket};
     let (n, current) = match step {
         TicketStep::Open(n) => (*n, None),
         TicketStep::Reply { ticket, .. } | TicketStep::Status { ticket, .. } | TicketStep::Score { ticket, .. } => {
@@ -380,13 +382,13 @@ fn ticket(
         (TicketStep::Open(_), _) => {
             let Some(plan) = unit.tickets.get(n) else { return Ok(()) };
             let order = p.orders.get(plan.order);
-            let new = tickets::NewTicket {
+            let new = NewTicket {
                 customer_id: p.customer,
                 order_id: order.map(|o| o.id),
-                ticket_type: plan.ticket_type.into(),
+                ticket_type: plan.ticket_type,
                 category: Some(plan.category.into()),
                 channel: Some(plan.channel.into()),
-                priority: plan.priority.into(),
+                priority: plan.priority,
                 subject: plan.subject.into(),
                 description: Some(plan.description.into()),
                 store_id: order.and_then(|o| o.store_id),
@@ -396,14 +398,16 @@ fn ticket(
         }
         (TicketStep::Reply { body, .. }, Some(t)) => {
             let author = t.assignee_staff_id.map_or_else(|| ACTOR.to_string(), |s| format!("staff:{s}"));
-            let comment = tickets::NewComment { visibility: "public", body, author: &author };
+            let comment = NewComment { visibility: TicketCommentVisibility::Public, body, author: &author };
             tickets::comment(conn, StoreScope::Chain, t.id, &comment, at, ctx.tz)?.0
         }
-        (TicketStep::Status { status, .. }, Some(t)) if crate::tickets::rules::can_move(&t.status, status) => {
-            let changes = tickets::TicketChanges { status: Some(status.to_string()), ..Default::default() };
+        (TicketStep::Status { status, .. }, Some(t)) if crate::tickets::rules::can_move(t.status, *status) => {
+            let changes = tickets::TicketChanges { status: Some(*status), ..Default::default() };
             tickets::update(conn, StoreScope::Chain, t.id, None, &changes, at, ctx.tz)?
         }
-        (TicketStep::Score { score, comment, .. }, Some(t)) if matches!(t.status.as_str(), "resolved" | "closed") => {
+        (TicketStep::Score { score, comment, .. }, Some(t))
+            if matches!(t.status, TicketStatus::Resolved | TicketStatus::Closed) =>
+        {
             tickets::record_satisfaction(conn, StoreScope::Chain, t.id, *score, comment.map(str::to_string), at)?
         }
         _ => return Ok(()),

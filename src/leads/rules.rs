@@ -5,11 +5,10 @@ use chrono::{DateTime, Duration, Utc};
 use rust_decimal::{Decimal, RoundingStrategy};
 use uuid::Uuid;
 
-pub const KINDS: &[&str] = &["inquiry", "cart_abandoned", "walk_in", "referral"];
-pub const STATUSES: &[&str] = &["new", "assigned", "contacted", "qualified", "won", "lost"];
+use super::model::{LeadAssignmentStrategy, LeadKind, LeadStatus};
+
 /// Stages that count against a clerk's capacity.
-pub const OPEN_ASSIGNED: &[&str] = &["assigned", "contacted", "qualified"];
-pub const STRATEGIES: &[&str] = &["round_robin", "least_loaded"];
+pub const OPEN_ASSIGNED: &[LeadStatus] = &[LeadStatus::Assigned, LeadStatus::Contacted, LeadStatus::Qualified];
 
 /// What a caller can do to a lead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,13 +39,14 @@ impl Action {
 
 /// The status an action leads to from `status`, or `None` when the move is not allowed
 /// (stages cannot be skipped; `won` and `lost` are final).
-pub fn transition(status: &str, action: Action) -> Option<&'static str> {
+pub fn transition(status: LeadStatus, action: Action) -> Option<LeadStatus> {
+    use LeadStatus::*;
     match (status, action) {
-        ("new" | "assigned", Action::Assign) => Some("assigned"),
-        ("assigned", Action::Contact) => Some("contacted"),
-        ("contacted", Action::Qualify) => Some("qualified"),
-        ("qualified", Action::Convert | Action::CloseWon) => Some("won"),
-        ("new" | "assigned" | "contacted" | "qualified", Action::CloseLost) => Some("lost"),
+        (New | Assigned, Action::Assign) => Some(Assigned),
+        (Assigned, Action::Contact) => Some(Contacted),
+        (Contacted, Action::Qualify) => Some(Qualified),
+        (Qualified, Action::Convert | Action::CloseWon) => Some(Won),
+        (New | Assigned | Contacted | Qualified, Action::CloseLost) => Some(Lost),
         _ => None,
     }
 }
@@ -58,7 +58,7 @@ pub struct Attributes {
     pub district: Option<String>,
     pub category: Option<String>,
     pub source: Option<String>,
-    pub kind: Option<String>,
+    pub kind: Option<LeadKind>,
 }
 
 /// True when every field the rule names equals the lead's (a lead without the field does not match it).
@@ -71,7 +71,7 @@ pub fn matches(rule: &Attributes, lead: &Attributes) -> bool {
         && field(&rule.district, &lead.district)
         && field(&rule.category, &lead.category)
         && field(&rule.source, &lead.source)
-        && field(&rule.kind, &lead.kind)
+        && rule.kind.is_none_or(|want| lead.kind == Some(want))
 }
 
 /// A staff member a rule could hand a lead to, with the open leads they hold now.
@@ -89,35 +89,24 @@ impl Candidate {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Strategy {
-    RoundRobin,
-    LeastLoaded,
-}
-
-impl Strategy {
-    pub fn parse(s: &str) -> Option<Strategy> {
-        match s {
-            "round_robin" => Some(Strategy::RoundRobin),
-            "least_loaded" => Some(Strategy::LeastLoaded),
-            _ => None,
-        }
-    }
-}
-
 /// Who gets the lead among `candidates`: only active staff under capacity, never `exclude`.
 /// Round robin: the next free one after `last` in id order (wrapping). Least loaded: fewest open
 /// leads, ties by id. `None` when nobody is free.
-pub fn pick(strategy: Strategy, candidates: &[Candidate], last: Option<Uuid>, exclude: Option<Uuid>) -> Option<Uuid> {
+pub fn pick(
+    strategy: LeadAssignmentStrategy,
+    candidates: &[Candidate],
+    last: Option<Uuid>,
+    exclude: Option<Uuid>,
+) -> Option<Uuid> {
     let mut free: Vec<&Candidate> = candidates.iter().filter(|c| c.is_free() && Some(c.id) != exclude).collect();
     free.sort_by_key(|c| c.id);
     free.dedup_by_key(|c| c.id);
     match strategy {
-        Strategy::RoundRobin => {
+        LeadAssignmentStrategy::RoundRobin => {
             let next = last.and_then(|last| free.iter().find(|c| c.id > last));
             next.or(free.first()).map(|c| c.id)
         }
-        Strategy::LeastLoaded => free.iter().min_by_key(|c| (c.open_leads, c.id)).map(|c| c.id),
+        LeadAssignmentStrategy::LeastLoaded => free.iter().min_by_key(|c| (c.open_leads, c.id)).map(|c| c.id),
     }
 }
 
@@ -155,6 +144,7 @@ pub fn median_minutes(mut seconds: Vec<i64>) -> Option<String> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use LeadAssignmentStrategy as Strategy;
 
     fn id(n: u128) -> Uuid {
         Uuid::from_u128(n)
@@ -166,25 +156,27 @@ mod tests {
 
     fn attrs(city: &str, district: &str, category: &str, source: &str, kind: &str) -> Attributes {
         let s = |v: &str| (!v.is_empty()).then(|| v.to_string());
-        Attributes { city: s(city), district: s(district), category: s(category), source: s(source), kind: s(kind) }
+        let kind = LeadKind::parse(kind);
+        Attributes { city: s(city), district: s(district), category: s(category), source: s(source), kind }
     }
 
     #[test]
     fn every_status_action_pair() {
         use Action::*;
-        let table: &[(&str, [Option<&str>; 6])] = &[
+        use LeadStatus::{Assigned, Contacted, Lost, New, Qualified, Won};
+        let table: &[(LeadStatus, [Option<LeadStatus>; 6])] = &[
             // Assign, Contact, Qualify, Convert, CloseWon, CloseLost
-            ("new", [Some("assigned"), None, None, None, None, Some("lost")]),
-            ("assigned", [Some("assigned"), Some("contacted"), None, None, None, Some("lost")]),
-            ("contacted", [None, None, Some("qualified"), None, None, Some("lost")]),
-            ("qualified", [None, None, None, Some("won"), Some("won"), Some("lost")]),
-            ("won", [None, None, None, None, None, None]),
-            ("lost", [None, None, None, None, None, None]),
+            (New, [Some(Assigned), None, None, None, None, Some(Lost)]),
+            (Assigned, [Some(Assigned), Some(Contacted), None, None, None, Some(Lost)]),
+            (Contacted, [None, None, Some(Qualified), None, None, Some(Lost)]),
+            (Qualified, [None, None, None, Some(Won), Some(Won), Some(Lost)]),
+            (Won, [None, None, None, None, None, None]),
+            (Lost, [None, None, None, None, None, None]),
         ];
-        assert_eq!(table.len(), STATUSES.len());
+        assert_eq!(table.len(), LeadStatus::ALL.len());
         for (status, expected) in table {
             for (action, want) in [Assign, Contact, Qualify, Convert, CloseWon, CloseLost].iter().zip(expected) {
-                assert_eq!(transition(status, *action), *want, "{status} + {}", action.name());
+                assert_eq!(transition(*status, *action), *want, "{status} + {}", action.name());
             }
         }
     }

@@ -5,8 +5,9 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::rules::{self, Action, Strategy};
-use super::store::{self, Lead, NewLead, Rule, StageChanges};
+use super::model::{Lead, LeadAssignmentReason, LeadStatus, NewLead, Rule};
+use super::rules::{self, Action};
+use super::store::{self, StageChanges};
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
 use crate::events::types::{EventData, LeadAssigned, LeadCreated, LeadStageChanged, LeadWon};
@@ -16,15 +17,15 @@ use crate::staff::store::Staff;
 /// 409 `invalid_transition`, naming the lead's current status.
 pub fn invalid_transition(lead: &Lead, action: Action) -> ApiError {
     ApiError::conflict("invalid_transition", format!("a lead in status '{}' cannot {}", lead.status, action.name()))
-        .with("lead_status", lead.status.clone())
+        .with("lead_status", lead.status.as_str())
 }
 
 /// The next status for `action`, or 409.
-pub fn next_status(lead: &Lead, action: Action) -> ApiResult<&'static str> {
-    rules::transition(&lead.status, action).ok_or_else(|| invalid_transition(lead, action))
+pub fn next_status(lead: &Lead, action: Action) -> ApiResult<LeadStatus> {
+    rules::transition(lead.status, action).ok_or_else(|| invalid_transition(lead, action))
 }
 
-fn assigned_event(conn: &mut PgConnection, lead: &Lead, reason: &str) -> ApiResult<()> {
+fn assigned_event(conn: &mut PgConnection, lead: &Lead, reason: LeadAssignmentReason) -> ApiResult<()> {
     let event = LeadAssigned {
         lead_id: lead.id,
         assignee_staff_id: lead.assignee_staff_id,
@@ -50,9 +51,8 @@ fn assign_under_rule(
     if !rule.active {
         return Ok(None);
     }
-    let Some(strategy) = Strategy::parse(&rule.strategy) else { return Ok(None) };
     let (candidates, mut people) = store::candidates(conn, &rule, lead.category.as_deref(), within_store)?;
-    let Some(chosen) = rules::pick(strategy, &candidates, rule.last_staff_id, exclude) else { return Ok(None) };
+    let Some(chosen) = rules::pick(rule.strategy, &candidates, rule.last_staff_id, exclude) else { return Ok(None) };
     store::set_last_staff(conn, rule.id, chosen)?;
     Ok(people.remove(&chosen).map(|s| (rule, s)))
 }
@@ -64,7 +64,7 @@ pub fn create(conn: &mut PgConnection, new: &NewLead, now: DateTime<Utc>, respon
     let event = LeadCreated {
         lead_id: lead.id,
         source: lead.source.clone(),
-        kind: lead.kind.clone(),
+        kind: lead.kind.to_string(),
         category: lead.category.clone(),
         store_id: lead.store_id,
     };
@@ -79,7 +79,7 @@ pub fn create(conn: &mut PgConnection, new: &NewLead, now: DateTime<Utc>, respon
         if let Some((rule, staff)) = assign_under_rule(conn, rule.id, &lead, new.store_id, None)? {
             let due = rules::response_due(now, response_minutes);
             let lead = store::set_assignment(conn, lead.id, &staff, Some(rule.id), now, due)?;
-            assigned_event(conn, &lead, "rule")?;
+            assigned_event(conn, &lead, LeadAssignmentReason::Rule)?;
             return Ok(lead);
         }
     }
@@ -119,7 +119,7 @@ pub fn assign(
     }
     let due = rules::response_due(now, response_minutes);
     let updated = store::set_assignment(conn, lead.id, &staff, None, now, due)?;
-    assigned_event(conn, &updated, "manual")?;
+    assigned_event(conn, &updated, LeadAssignmentReason::Manual)?;
     Ok(updated)
 }
 
@@ -132,7 +132,7 @@ pub fn advance(
     now: DateTime<Utc>,
 ) -> ApiResult<Lead> {
     let status = next_status(lead, action)?;
-    let mut changes = StageChanges { status: Some(status.to_string()), ..Default::default() };
+    let mut changes = StageChanges { status: Some(status), ..Default::default() };
     match action {
         Action::Contact => changes.first_response_at = Some(now),
         Action::Qualify => changes.qualified_at = Some(now),
@@ -146,7 +146,7 @@ pub fn advance(
     let updated = store::set_stage(conn, lead.id, &changes, now)?;
     let stage = LeadStageChanged {
         lead_id: updated.id,
-        status: updated.status.clone(),
+        status: updated.status.to_string(),
         assignee_staff_id: updated.assignee_staff_id,
         store_id: updated.store_id,
     };
@@ -216,7 +216,7 @@ pub fn convert(
         },
     };
     let changes = StageChanges {
-        status: Some("won".into()),
+        status: Some(LeadStatus::Won),
         won_at: Some(now),
         customer_id: Some(customer),
         order_id,
@@ -254,6 +254,6 @@ pub fn reassign_after_breach(conn: &mut PgConnection, lead: &Lead, now: DateTime
         _ => chrono::Duration::minutes(15),
     };
     let updated = store::set_assignment(conn, lead.id, &staff, Some(rule.id), now, now + window)?;
-    assigned_event(conn, &updated, "sla_breach")?;
+    assigned_event(conn, &updated, LeadAssignmentReason::SlaBreach)?;
     Ok(Some(updated))
 }

@@ -5,143 +5,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use diesel::dsl::count_star;
 use diesel::prelude::*;
-use rust_decimal::Decimal;
-use serde_json::Value;
 use uuid::Uuid;
 
-use super::rules::{self, Attributes, Candidate};
+use super::model::{Lead, LeadAssignmentStrategy, LeadKind, LeadStatus, NewLead, Rule, RuleChanges};
+use super::rules::{self, Candidate};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
 use crate::schema::{lead_assignment_rules as r, leads, staff};
 use crate::staff::store::Staff;
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = leads)]
-pub struct Lead {
-    pub id: Uuid,
-    pub source: String,
-    pub kind: String,
-    pub contact_name: Option<String>,
-    pub contact_phone: Option<String>,
-    pub contact_wechat: Option<String>,
-    pub city: Option<String>,
-    pub district: Option<String>,
-    pub category: Option<String>,
-    pub items: Value,
-    pub estimated_value: Option<Decimal>,
-    pub notes: Option<String>,
-    pub customer_id: Option<Uuid>,
-    pub status: String,
-    pub lost_reason: Option<String>,
-    pub assignee_staff_id: Option<Uuid>,
-    pub store_id: Option<Uuid>,
-    pub rule_id: Option<Uuid>,
-    pub assigned_at: Option<DateTime<Utc>>,
-    pub first_response_at: Option<DateTime<Utc>>,
-    pub response_due_at: Option<DateTime<Utc>>,
-    pub sla_breached: bool,
-    pub sla_breached_at: Option<DateTime<Utc>>,
-    pub qualified_at: Option<DateTime<Utc>>,
-    pub won_at: Option<DateTime<Utc>>,
-    pub lost_at: Option<DateTime<Utc>>,
-    pub order_id: Option<Uuid>,
-    pub version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl Lead {
-    pub fn attributes(&self) -> Attributes {
-        Attributes {
-            city: self.city.clone(),
-            district: self.district.clone(),
-            category: self.category.clone(),
-            source: Some(self.source.clone()),
-            kind: Some(self.kind.clone()),
-        }
-    }
-
-    /// The events' subject: the customer when known (so lead events show on the customer's
-    /// timeline), else the lead itself.
-    pub fn subject(&self) -> Uuid {
-        self.customer_id.unwrap_or(self.id)
-    }
-}
-
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = leads)]
-pub struct NewLead {
-    pub id: Uuid,
-    pub source: String,
-    pub kind: String,
-    pub contact_name: Option<String>,
-    pub contact_phone: Option<String>,
-    pub contact_wechat: Option<String>,
-    pub city: Option<String>,
-    pub district: Option<String>,
-    pub category: Option<String>,
-    pub items: Value,
-    pub estimated_value: Option<Decimal>,
-    pub notes: Option<String>,
-    pub customer_id: Option<Uuid>,
-    pub store_id: Option<Uuid>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = r)]
-pub struct Rule {
-    pub id: Uuid,
-    pub name: String,
-    pub priority: i32,
-    pub match_city: Option<String>,
-    pub match_district: Option<String>,
-    pub match_category: Option<String>,
-    pub match_source: Option<String>,
-    pub match_kind: Option<String>,
-    pub target_staff_ids: Vec<Uuid>,
-    pub target_store_id: Option<Uuid>,
-    pub target_skill: Option<String>,
-    pub strategy: String,
-    pub reassign_on_breach: bool,
-    pub active: bool,
-    pub last_staff_id: Option<Uuid>,
-    pub version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl Rule {
-    pub fn matcher(&self) -> Attributes {
-        Attributes {
-            city: self.match_city.clone(),
-            district: self.match_district.clone(),
-            category: self.match_category.clone(),
-            source: self.match_source.clone(),
-            kind: self.match_kind.clone(),
-        }
-    }
-}
-
-/// A rule's columns as written on create (all set) or update (`None` = unchanged).
-#[derive(Debug, Clone, Default, AsChangeset)]
-#[diesel(table_name = r)]
-pub struct RuleChanges {
-    pub name: Option<String>,
-    pub priority: Option<i32>,
-    pub match_city: Option<Option<String>>,
-    pub match_district: Option<Option<String>>,
-    pub match_category: Option<Option<String>>,
-    pub match_source: Option<Option<String>>,
-    pub match_kind: Option<Option<String>>,
-    pub target_staff_ids: Option<Vec<Uuid>>,
-    pub target_store_id: Option<Option<Uuid>>,
-    pub target_skill: Option<Option<String>>,
-    pub strategy: Option<String>,
-    pub reassign_on_breach: Option<bool>,
-    pub active: Option<bool>,
-}
 
 pub fn lead_not_found() -> ApiError {
     ApiError::not_found("lead_not_found", "no lead with this id")
@@ -188,18 +59,18 @@ pub fn lock(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult<L
 pub struct LeadFilter {
     /// The caller's stores: a store-bound caller lists its own store's leads only.
     pub scope: StoreScope,
-    pub status: Option<String>,
+    pub status: Option<LeadStatus>,
     pub store_id: Option<Uuid>,
     pub assignee_staff_id: Option<Uuid>,
     pub source: Option<String>,
-    pub kind: Option<String>,
+    pub kind: Option<LeadKind>,
 }
 
 /// Leads by id (creation order), after `after`.
 pub fn list(conn: &mut PgConnection, f: &LeadFilter, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Lead>> {
     let mut q = leads::table.select(Lead::as_select()).order(leads::id.asc()).limit(limit).into_boxed();
-    if let Some(s) = &f.status {
-        q = q.filter(leads::status.eq(s.clone()));
+    if let Some(s) = f.status {
+        q = q.filter(leads::status.eq(s));
     }
     if let Some(s) = f.scope.only() {
         q = q.filter(leads::store_id.eq(s));
@@ -213,8 +84,8 @@ pub fn list(conn: &mut PgConnection, f: &LeadFilter, after: Option<Uuid>, limit:
     if let Some(s) = &f.source {
         q = q.filter(leads::source.eq(s.clone()));
     }
-    if let Some(s) = &f.kind {
-        q = q.filter(leads::kind.eq(s.clone()));
+    if let Some(s) = f.kind {
+        q = q.filter(leads::kind.eq(s));
     }
     if let Some(a) = after {
         q = q.filter(leads::id.gt(a));
@@ -269,7 +140,7 @@ pub fn set_assignment(
 ) -> ApiResult<Lead> {
     Ok(diesel::update(leads::table.find(id))
         .set((
-            leads::status.eq("assigned"),
+            leads::status.eq(LeadStatus::Assigned),
             leads::assignee_staff_id.eq(staff.id),
             leads::store_id.eq(staff.store_id),
             leads::rule_id.eq(rule_id),
@@ -286,7 +157,7 @@ pub fn set_assignment(
 #[derive(Debug, Default, AsChangeset)]
 #[diesel(table_name = leads)]
 pub struct StageChanges {
-    pub status: Option<String>,
+    pub status: Option<LeadStatus>,
     pub first_response_at: Option<DateTime<Utc>>,
     pub qualified_at: Option<DateTime<Utc>>,
     pub won_at: Option<DateTime<Utc>>,
@@ -307,7 +178,7 @@ pub fn set_stage(conn: &mut PgConnection, id: Uuid, changes: &StageChanges, now:
 /// locked (skipping rows another sweep holds).
 pub fn lock_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> ApiResult<Vec<Lead>> {
     Ok(leads::table
-        .filter(leads::status.eq("assigned"))
+        .filter(leads::status.eq(LeadStatus::Assigned))
         .filter(leads::first_response_at.is_null())
         .filter(leads::sla_breached.eq(false))
         .filter(leads::response_due_at.le(now))
@@ -333,7 +204,7 @@ pub fn mark_breached(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> A
 
 /// What the funnel counts, per lead created in `[from, to)`.
 pub struct FunnelRow {
-    pub status: String,
+    pub status: LeadStatus,
     pub assigned_at: Option<DateTime<Utc>>,
     pub first_response_at: Option<DateTime<Utc>>,
     pub qualified_at: Option<DateTime<Utc>>,
@@ -359,7 +230,7 @@ pub fn funnel_rows(
         q = q.filter(leads::source.eq(s.to_string()));
     }
     #[allow(clippy::type_complexity)]
-    let rows: Vec<(String, Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<DateTime<Utc>>, bool)> =
+    let rows: Vec<(LeadStatus, Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<DateTime<Utc>>, bool)> =
         q.load(conn)?;
     Ok(rows
         .into_iter()
@@ -395,11 +266,11 @@ pub fn insert_rule(conn: &mut PgConnection, c: &RuleChanges, now: DateTime<Utc>)
             r::match_district.eq(c.match_district.clone().flatten()),
             r::match_category.eq(c.match_category.clone().flatten()),
             r::match_source.eq(c.match_source.clone().flatten()),
-            r::match_kind.eq(c.match_kind.clone().flatten()),
+            r::match_kind.eq(c.match_kind.flatten()),
             r::target_staff_ids.eq(c.target_staff_ids.clone().unwrap_or_default()),
             r::target_store_id.eq(c.target_store_id.flatten()),
             r::target_skill.eq(c.target_skill.clone().flatten()),
-            r::strategy.eq(c.strategy.clone().unwrap_or_else(|| "round_robin".into())),
+            r::strategy.eq(c.strategy.unwrap_or(LeadAssignmentStrategy::RoundRobin)),
             r::reassign_on_breach.eq(c.reassign_on_breach.unwrap_or(false)),
             r::active.eq(c.active.unwrap_or(true)),
             r::created_at.eq(now),

@@ -6,7 +6,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::rules::ROLES;
+use super::rules::StaffRole;
 use super::store::{self, NewStaff, Staff, StaffChanges, StaffFilter};
 use crate::error::{ApiError, ApiResult, Violations};
 use crate::http::auth::{Admin, Auth, Principal, StaffRead};
@@ -19,6 +19,8 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_staff).service(list_staff).service(get_staff).service(update_staff);
 }
 
+const UNKNOWN_ROLE: &str = "roles are 'sales', 'service' or 'manager'";
+
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "name": "王芳", "phone": "+8613812345678",
     "store_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f", "roles": ["sales"], "skills": ["女装"], "capacity": 20,
@@ -29,7 +31,7 @@ pub struct StaffView {
     name: String,
     phone: Option<String>,
     store_id: Option<Uuid>,
-    roles: Vec<String>,
+    roles: Vec<StaffRole>,
     skills: Vec<String>,
     capacity: i32,
     team: Option<String>,
@@ -79,8 +81,7 @@ pub struct StaffInput {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<Uuid>)]
     store_id: Option<Option<Uuid>>,
-    /// `sales`, `service`, `manager`.
-    #[schema(format = "staff-role")]
+    #[schema(value_type = Option<Vec<StaffRole>>)]
     roles: Option<Vec<String>>,
     /// Product categories the person handles (lead assignment matches on these): at most 50, each
     /// 1-64 characters and not blank.
@@ -106,7 +107,8 @@ pub struct StaffInput {
 }
 
 impl StaffInput {
-    fn validate(&mut self, creating: bool) -> ApiResult<()> {
+    /// Checks every field; gives the roles read.
+    fn validate(&mut self, creating: bool) -> ApiResult<Option<Vec<StaffRole>>> {
         let mut v = Violations::new();
         match &self.name {
             Some(n) => v.check(!n.trim().is_empty() && n.chars().count() <= 100, "name", "must be 1-100 characters"),
@@ -119,11 +121,14 @@ impl StaffInput {
                 Err(msg) => v.add("phone", msg),
             }
         }
-        if let Some(roles) = &self.roles {
-            for r in roles {
-                v.check(ROLES.contains(&r.as_str()), "roles", "roles are 'sales', 'service' or 'manager'");
-            }
-        }
+        let roles = self.roles.as_ref().map(|roles| {
+            let read = |text: &String| {
+                let role = StaffRole::parse(text);
+                v.check(role.is_some(), "roles", UNKNOWN_ROLE);
+                role
+            };
+            roles.iter().filter_map(read).collect()
+        });
         if let Some(skills) = &self.skills {
             v.check(
                 skills.len() <= 50 && skills.iter().all(|s| !s.trim().is_empty() && s.chars().count() <= 64),
@@ -147,10 +152,11 @@ impl StaffInput {
         if let Some(Some(p)) = &self.password {
             v.check((8..=256).contains(&p.chars().count()), "password", "must be 8-256 characters");
         }
-        v.into_result()
+        v.into_result()?;
+        Ok(roles)
     }
 
-    fn into_changes(self) -> ApiResult<StaffChanges> {
+    fn into_changes(self, roles: Option<Vec<StaffRole>>) -> ApiResult<StaffChanges> {
         let password_hash = match self.password {
             Some(Some(p)) => Some(Some(crate::http::secrets::hash_secret(&p)?)),
             Some(None) => Some(None),
@@ -160,7 +166,7 @@ impl StaffInput {
             name: self.name.map(|n| n.trim().to_string()),
             phone: self.phone,
             store_id: self.store_id,
-            roles: self.roles,
+            roles,
             skills: self.skills.map(|s| s.into_iter().map(|x| x.trim().to_string()).collect()),
             capacity: self.capacity,
             team: self.team.map(|t| t.map(|s| s.trim().to_string())),
@@ -198,9 +204,9 @@ async fn create_staff(
     body: crate::http::Json<StaffInput>,
 ) -> ApiResult<HttpResponse> {
     let mut input = body.into_inner();
-    input.validate(true)?;
+    let roles = input.validate(true)?;
     input.store_id = Some(auth.acting_store(input.store_id.flatten())?);
-    let c = input.into_changes()?;
+    let c = input.into_changes(roles)?;
     let new = NewStaff {
         name: c.name.unwrap_or_default(),
         phone: c.phone.flatten(),
@@ -227,8 +233,7 @@ async fn create_staff(
 #[into_params(parameter_in = Query)]
 pub struct StaffParams {
     store_id: Option<Uuid>,
-    /// `sales`, `service` or `manager`.
-    #[param(format = "staff-role")]
+    #[param(value_type = Option<StaffRole>)]
     role: Option<String>,
     active: Option<bool>,
     #[param(minimum = 1, maximum = 200)]
@@ -253,12 +258,11 @@ async fn list_staff(
     let page = PageParams { limit: p.limit, cursor: p.cursor };
     let limit = page.limit()?;
     let after = page.after::<Uuid>()?;
-    if let Some(role) = &p.role {
-        if !ROLES.contains(&role.as_str()) {
-            return Err(ApiError::invalid("role", "roles are 'sales', 'service' or 'manager'"));
-        }
-    }
-    let filter = StaffFilter { store_id: auth.acting_store(p.store_id)?, role: p.role, active: p.active };
+    let role = match p.role.as_deref() {
+        Some(r) => Some(StaffRole::parse(r).ok_or_else(|| ApiError::invalid("role", UNKNOWN_ROLE))?),
+        None => None,
+    };
+    let filter = StaffFilter { store_id: auth.acting_store(p.store_id)?, role, active: p.active };
     let rows = crate::db::run(&state.pool, move |conn| store::list(conn, &filter, after, limit + 1)).await?;
     let views: Vec<StaffView> = rows.into_iter().map(|s| StaffView::for_principal(s, &auth)).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |s| s.id.to_string())))
@@ -303,14 +307,14 @@ async fn update_staff(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let mut input = body.into_inner();
-    input.validate(false)?;
+    let roles = input.validate(false)?;
     if let Some(moved_to) = input.store_id {
         auth.acting_store(moved_to)?;
         if moved_to.is_none() {
             auth.require_chain_wide()?;
         }
     }
-    let changes = input.into_changes()?;
+    let changes = input.into_changes(roles)?;
     let (expected, now, scope) = (expected_version.0, state.clock.now(), auth.store_scope());
     let principal = auth.principal.clone();
     let member = crate::db::transaction(&state.pool, move |conn| {

@@ -1,12 +1,21 @@
 //! Which scopes a staff member's token carries, from their roles.
 
-pub const ROLES: &[&str] = &["sales", "service", "manager"];
+crate::vocabulary! {
+    /// What a staff member does; each role grants its scopes (`scopes_for_roles`).
+    pub enum StaffRole {
+        /// A store clerk: customers, orders, coupons, leads.
+        Sales = "sales",
+        /// A service agent: customers and tickets.
+        Service = "service",
+        Manager = "manager",
+    }
+}
 
-pub fn scopes_for_roles(roles: &[String]) -> Vec<String> {
+pub fn scopes_for_roles(roles: &[StaffRole]) -> Vec<String> {
     let mut scopes: Vec<&str> = Vec::new();
     for role in roles {
-        let granted: &[&str] = match role.as_str() {
-            "sales" => &[
+        let granted: &[&str] = match role {
+            StaffRole::Sales => &[
                 "customers:read",
                 "customers:write",
                 "loyalty:read",
@@ -18,10 +27,10 @@ pub fn scopes_for_roles(roles: &[String]) -> Vec<String> {
                 "leads:write",
                 "staff:read",
             ],
-            "service" => {
+            StaffRole::Service => {
                 &["customers:read", "customers:write", "loyalty:read", "tickets:read", "tickets:write", "staff:read"]
             }
-            "manager" => &[
+            StaffRole::Manager => &[
                 "customers:read",
                 "customers:write",
                 "customers:pii",
@@ -36,7 +45,6 @@ pub fn scopes_for_roles(roles: &[String]) -> Vec<String> {
                 "analytics:read",
                 "staff:read",
             ],
-            _ => &[],
         };
         scopes.extend_from_slice(granted);
     }
@@ -51,10 +59,10 @@ mod tests {
 
     #[test]
     fn roles_grant_their_scopes_without_duplicates() {
-        let sales = scopes_for_roles(&["sales".into()]);
+        let sales = scopes_for_roles(&[StaffRole::Sales]);
         assert!(sales.contains(&"leads:write".to_string()));
         assert!(!sales.contains(&"customers:pii".to_string()));
-        let both = scopes_for_roles(&["sales".into(), "manager".into()]);
+        let both = scopes_for_roles(&[StaffRole::Sales, StaffRole::Manager]);
         assert!(both.contains(&"customers:pii".to_string()));
         assert_eq!(both.iter().filter(|s| *s == "customers:read").count(), 1);
         assert!(scopes_for_roles(&[]).is_empty());

@@ -2,6 +2,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::rules::StaffRole;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{LoginCandidate, Revocation, StoreScope};
 use crate::schema::staff;
@@ -13,7 +14,7 @@ pub struct Staff {
     pub name: String,
     pub phone: Option<String>,
     pub store_id: Option<Uuid>,
-    pub roles: Vec<String>,
+    pub roles: Vec<StaffRole>,
     pub skills: Vec<String>,
     pub capacity: i32,
     pub team: Option<String>,
@@ -54,7 +55,7 @@ pub struct NewStaff {
     pub name: String,
     pub phone: Option<String>,
     pub store_id: Option<Uuid>,
-    pub roles: Vec<String>,
+    pub roles: Vec<StaffRole>,
     pub skills: Vec<String>,
     pub capacity: i32,
     pub team: Option<String>,
@@ -69,7 +70,7 @@ pub struct StaffChanges {
     pub name: Option<String>,
     pub phone: Option<Option<String>>,
     pub store_id: Option<Option<Uuid>>,
-    pub roles: Option<Vec<String>>,
+    pub roles: Option<Vec<StaffRole>>,
     pub skills: Option<Vec<String>>,
     pub capacity: Option<i32>,
     pub team: Option<Option<String>>,
@@ -110,7 +111,7 @@ pub fn get_in(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult
 pub struct StaffFilter {
     /// Required for a store-bound caller (its own store).
     pub store_id: Option<Uuid>,
-    pub role: Option<String>,
+    pub role: Option<StaffRole>,
     pub active: Option<bool>,
 }
 
@@ -119,8 +120,8 @@ pub fn list(conn: &mut PgConnection, filter: &StaffFilter, after: Option<Uuid>, 
     if let Some(store) = filter.store_id {
         q = q.filter(staff::store_id.eq(store));
     }
-    if let Some(role) = &filter.role {
-        q = q.filter(staff::roles.contains(vec![role.clone()]));
+    if let Some(role) = filter.role {
+        q = q.filter(staff::roles.contains(vec![role]));
     }
     if let Some(active) = filter.active {
         q = q.filter(staff::active.eq(active));

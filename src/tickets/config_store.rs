@@ -4,6 +4,7 @@ use chrono::{DateTime, NaiveTime, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::model::{TicketPriority, TicketType};
 use super::rules::{self, BusinessHours, Policy, Routed, RuleMatch};
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{sla_policies as sp, ticket_routing_rules as rr};
@@ -12,14 +13,8 @@ use crate::schema::{sla_policies as sp, ticket_routing_rules as rr};
 #[diesel(table_name = rr)]
 pub struct RoutingRule {
     pub id: Uuid,
-    pub name: String,
-    pub priority: i32,
-    pub match_type: Option<String>,
-    pub match_category: Option<String>,
-    pub match_channel: Option<String>,
-    pub match_priority: Option<String>,
-    pub team: String,
-    pub active: bool,
+    #[diesel(embed)]
+    pub fields: RuleFields,
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -28,10 +23,10 @@ pub struct RoutingRule {
 impl RoutingRule {
     fn to_match(&self) -> RuleMatch {
         RuleMatch {
-            ticket_type: self.match_type.clone(),
-            category: self.match_category.clone(),
-            channel: self.match_channel.clone(),
-            priority: self.match_priority.clone(),
+            ticket_type: self.fields.match_type,
+            category: self.fields.match_category.clone(),
+            channel: self.fields.match_channel.clone(),
+            priority: self.fields.match_priority,
         }
     }
 }
@@ -39,7 +34,7 @@ impl RoutingRule {
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = sp)]
 pub struct SlaPolicy {
-    pub priority: String,
+    pub priority: TicketPriority,
     pub first_response_minutes: i32,
     pub resolution_minutes: i32,
     pub business_hours_start: Option<NaiveTime>,
@@ -75,18 +70,14 @@ pub fn policy_not_found() -> ApiError {
 // SLA policies
 // ---------------------------------------------------------------------------------------------
 
+/// From the lowest priority to the highest.
 pub fn policies(conn: &mut PgConnection) -> ApiResult<Vec<SlaPolicy>> {
-    Ok(sp::table
-        .select(SlaPolicy::as_select())
-        .load(conn)?
-        .into_iter()
-        .map(|p| (rules::PRIORITIES.iter().position(|x| *x == p.priority), p))
-        .collect::<std::collections::BTreeMap<_, _>>()
-        .into_values()
-        .collect())
+    let mut all: Vec<SlaPolicy> = sp::table.select(SlaPolicy::as_select()).load(conn)?;
+    all.sort_by_key(|p| p.priority);
+    Ok(all)
 }
 
-pub fn policy(conn: &mut PgConnection, priority: &str) -> ApiResult<SlaPolicy> {
+pub fn policy(conn: &mut PgConnection, priority: TicketPriority) -> ApiResult<SlaPolicy> {
     sp::table.find(priority).select(SlaPolicy::as_select()).first(conn).optional()?.ok_or_else(policy_not_found)
 }
 
@@ -102,7 +93,7 @@ pub struct PolicyUpdate {
 /// until then).
 pub fn put_policy(
     conn: &mut PgConnection,
-    priority: &str,
+    priority: TicketPriority,
     expected: Option<i32>,
     p: &PolicyUpdate,
     now: DateTime<Utc>,
@@ -133,32 +124,23 @@ pub fn put_policy(
 // Routing rules
 // ---------------------------------------------------------------------------------------------
 
+/// What a routing rule says, as created or replaced whole (`None` is NULL: any).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = rr, treat_none_as_null = true, treat_none_as_default_value = false)]
 pub struct RuleFields {
     pub name: String,
     pub priority: i32,
-    pub match_type: Option<String>,
+    pub match_type: Option<TicketType>,
     pub match_category: Option<String>,
     pub match_channel: Option<String>,
-    pub match_priority: Option<String>,
+    pub match_priority: Option<TicketPriority>,
     pub team: String,
     pub active: bool,
 }
 
 pub fn insert_rule(conn: &mut PgConnection, r: &RuleFields, now: DateTime<Utc>) -> ApiResult<RoutingRule> {
     Ok(diesel::insert_into(rr::table)
-        .values((
-            rr::id.eq(Uuid::now_v7()),
-            rr::name.eq(&r.name),
-            rr::priority.eq(r.priority),
-            rr::match_type.eq(&r.match_type),
-            rr::match_category.eq(&r.match_category),
-            rr::match_channel.eq(&r.match_channel),
-            rr::match_priority.eq(&r.match_priority),
-            rr::team.eq(&r.team),
-            rr::active.eq(r.active),
-            rr::created_at.eq(now),
-            rr::updated_at.eq(now),
-        ))
+        .values((rr::id.eq(Uuid::now_v7()), r, rr::created_at.eq(now), rr::updated_at.eq(now)))
         .returning(RoutingRule::as_returning())
         .get_result(conn)?)
 }
@@ -194,18 +176,7 @@ pub fn update_rule(
     let r = apply(&current)?;
     crate::http::check_version(expected, current.version)?;
     Ok(diesel::update(rr::table.find(id))
-        .set((
-            rr::name.eq(&r.name),
-            rr::priority.eq(r.priority),
-            rr::match_type.eq(&r.match_type),
-            rr::match_category.eq(&r.match_category),
-            rr::match_channel.eq(&r.match_channel),
-            rr::match_priority.eq(&r.match_priority),
-            rr::team.eq(&r.team),
-            rr::active.eq(r.active),
-            rr::version.eq(current.version + 1),
-            rr::updated_at.eq(now),
-        ))
+        .set((&r, rr::version.eq(current.version + 1), rr::updated_at.eq(now)))
         .returning(RoutingRule::as_returning())
         .get_result(conn)?)
 }
@@ -225,5 +196,5 @@ pub fn route(conn: &mut PgConnection, ticket: &Routed<'_>) -> ApiResult<Option<S
         .select(RoutingRule::as_select())
         .load(conn)?;
     let matches: Vec<RuleMatch> = active.iter().map(RoutingRule::to_match).collect();
-    Ok(rules::first_match(&matches, ticket).map(|i| active[i].team.clone()))
+    Ok(rules::first_match(&matches, ticket).map(|i| active[i].fields.team.clone()))
 }

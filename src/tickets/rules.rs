@@ -11,60 +11,55 @@
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use uuid::Uuid;
 
-pub const STATUSES: &[&str] = &["open", "in_progress", "pending_customer", "resolved", "closed"];
-pub const TYPES: &[&str] = &["complaint", "after_sales", "return", "inquiry"];
-pub const PRIORITIES: &[&str] = &["low", "normal", "high", "urgent"];
-pub const VISIBILITIES: &[&str] = &["internal", "public"];
+use super::model::{TicketPriority, TicketStatus, TicketType};
 
 /// Allowed moves: open → in_progress | resolved; in_progress → pending_customer | resolved;
 /// pending_customer → in_progress (resume) | resolved; resolved → closed | in_progress (reopen);
 /// closed → in_progress (reopen). Staying in the same status is no move.
-pub fn can_move(from: &str, to: &str) -> bool {
+pub fn can_move(from: TicketStatus, to: TicketStatus) -> bool {
+    use TicketStatus::*;
     matches!(
         (from, to),
-        ("open", "in_progress" | "resolved")
-            | ("in_progress", "pending_customer" | "resolved")
-            | ("pending_customer", "in_progress" | "resolved")
-            | ("resolved", "closed" | "in_progress")
-            | ("closed", "in_progress")
+        (Open, InProgress | Resolved)
+            | (InProgress, PendingCustomer | Resolved)
+            | (PendingCustomer, InProgress | Resolved)
+            | (Resolved, Closed | InProgress)
+            | (Closed, InProgress)
     )
 }
 
 /// The SLA clock runs in these statuses only.
-pub fn clock_runs(status: &str) -> bool {
-    matches!(status, "open" | "in_progress")
+pub fn clock_runs(status: TicketStatus) -> bool {
+    matches!(status, TicketStatus::Open | TicketStatus::InProgress)
 }
 
 /// A routing rule's match fields; `None` matches anything.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RuleMatch {
-    pub ticket_type: Option<String>,
+    pub ticket_type: Option<TicketType>,
     pub category: Option<String>,
     pub channel: Option<String>,
-    pub priority: Option<String>,
+    pub priority: Option<TicketPriority>,
 }
 
 /// The ticket fields routing looks at.
 #[derive(Debug, Clone, Copy)]
 pub struct Routed<'a> {
-    pub ticket_type: &'a str,
+    pub ticket_type: TicketType,
     pub category: Option<&'a str>,
     pub channel: Option<&'a str>,
-    pub priority: &'a str,
+    pub priority: TicketPriority,
 }
 
 impl RuleMatch {
     pub fn matches(&self, t: &Routed<'_>) -> bool {
-        fn field(want: &Option<String>, have: Option<&str>) -> bool {
-            match want {
-                None => true,
-                Some(w) => have == Some(w.as_str()),
-            }
+        fn text(want: &Option<String>, have: Option<&str>) -> bool {
+            want.as_deref().is_none_or(|w| have == Some(w))
         }
-        field(&self.ticket_type, Some(t.ticket_type))
-            && field(&self.category, t.category)
-            && field(&self.channel, t.channel)
-            && field(&self.priority, Some(t.priority))
+        self.ticket_type.is_none_or(|w| w == t.ticket_type)
+            && text(&self.category, t.category)
+            && text(&self.channel, t.channel)
+            && self.priority.is_none_or(|w| w == t.priority)
     }
 }
 
@@ -233,9 +228,16 @@ impl SlaClock {
 /// The due times after a change: running → recomputed from the clock (first response only while no
 /// first response was given; after it, kept); `pending_customer` → `None` for what is still open;
 /// resolved/closed → kept as they were (the record of the targets).
-pub fn dues<Z: TimeZone>(clock: &SlaClock, policy: &Policy, tz: &Z, status: &str, responded: bool, old: Dues) -> Dues {
+pub fn dues<Z: TimeZone>(
+    clock: &SlaClock,
+    policy: &Policy,
+    tz: &Z,
+    status: TicketStatus,
+    responded: bool,
+    old: Dues,
+) -> Dues {
     match status {
-        "open" | "in_progress" => Dues {
+        TicketStatus::Open | TicketStatus::InProgress => Dues {
             first_response: if responded {
                 old.first_response
             } else {
@@ -243,10 +245,10 @@ pub fn dues<Z: TimeZone>(clock: &SlaClock, policy: &Policy, tz: &Z, status: &str
             },
             resolution: clock.due(policy, tz, policy.resolution_minutes),
         },
-        "pending_customer" => {
+        TicketStatus::PendingCustomer => {
             Dues { first_response: if responded { old.first_response } else { None }, resolution: None }
         }
-        _ => old,
+        TicketStatus::Resolved | TicketStatus::Closed => old,
     }
 }
 
@@ -339,8 +341,8 @@ mod tests {
             "resolved>in_progress",
             "closed>in_progress",
         ];
-        for from in STATUSES {
-            for to in STATUSES {
+        for &from in TicketStatus::ALL {
+            for &to in TicketStatus::ALL {
                 let expected = allowed.contains(&format!("{from}>{to}").as_str());
                 assert_eq!(can_move(from, to), expected, "{from} → {to}");
             }
@@ -349,8 +351,8 @@ mod tests {
 
     #[test]
     fn the_clock_runs_only_while_open_or_in_progress() {
-        let runs: Vec<&str> = STATUSES.iter().copied().filter(|s| clock_runs(s)).collect();
-        assert_eq!(runs, ["open", "in_progress"]);
+        let runs: Vec<TicketStatus> = TicketStatus::ALL.iter().copied().filter(|s| clock_runs(*s)).collect();
+        assert_eq!(runs, [TicketStatus::Open, TicketStatus::InProgress]);
     }
 
     #[test]
@@ -428,7 +430,7 @@ mod tests {
         let p = policy(weekdays_9_to_21());
         let created = sh(2026, 11, 27, 20, 30);
         let clock = SlaClock::start(created);
-        let d = dues(&clock, &p, &Shanghai, "open", false, Dues::default());
+        let d = dues(&clock, &p, &Shanghai, TicketStatus::Open, false, Dues::default());
         assert_eq!(d.first_response, Some(sh(2026, 11, 30, 10, 30)));
         // 48 h of business time = four 12-hour days: 30 min Friday + Mon, Tue, Wed + 11.5 h Thursday.
         assert_eq!(d.resolution, Some(sh(2026, 12, 3, 20, 30)));
@@ -439,25 +441,25 @@ mod tests {
         let p = policy(weekdays_9_to_21());
         let created = sh(2026, 11, 30, 9, 0);
         let clock = SlaClock::start(created);
-        let before = dues(&clock, &p, &Shanghai, "open", false, Dues::default());
+        let before = dues(&clock, &p, &Shanghai, TicketStatus::Open, false, Dues::default());
         assert_eq!(before.first_response, Some(sh(2026, 11, 30, 11, 0)));
         // Waiting on the customer from 09:30 to 12:30: 3 business hours.
         let paused = clock.retime(&p, &Shanghai, sh(2026, 11, 30, 9, 30), false);
         assert_eq!(paused, SlaClock { elapsed: 1800, running_since: None });
-        let while_paused = dues(&paused, &p, &Shanghai, "pending_customer", false, before);
+        let while_paused = dues(&paused, &p, &Shanghai, TicketStatus::PendingCustomer, false, before);
         assert_eq!(while_paused, Dues::default(), "no due times while paused");
         let resumed = paused.retime(&p, &Shanghai, sh(2026, 11, 30, 12, 30), true);
         assert_eq!(resumed.elapsed, 1800, "paused time does not count");
-        let after = dues(&resumed, &p, &Shanghai, "in_progress", false, while_paused);
+        let after = dues(&resumed, &p, &Shanghai, TicketStatus::InProgress, false, while_paused);
         assert_eq!(after.first_response, Some(sh(2026, 11, 30, 14, 0)), "11:00 + 3 h");
         // A pause across the night only costs the business time inside it: 20:00 → next day 10:00 = 2 h.
         let c = SlaClock::start(sh(2026, 11, 30, 19, 0));
-        let no_pause = dues(&c, &p, &Shanghai, "open", false, Dues::default());
+        let no_pause = dues(&c, &p, &Shanghai, TicketStatus::Open, false, Dues::default());
         assert_eq!(no_pause.first_response, Some(sh(2026, 11, 30, 21, 0)));
         let c =
             c.retime(&p, &Shanghai, sh(2026, 11, 30, 20, 0), false).retime(&p, &Shanghai, sh(2026, 12, 1, 10, 0), true);
         assert_eq!(
-            dues(&c, &p, &Shanghai, "open", false, Dues::default()).first_response,
+            dues(&c, &p, &Shanghai, TicketStatus::Open, false, Dues::default()).first_response,
             Some(sh(2026, 12, 1, 11, 0))
         );
     }
@@ -466,10 +468,14 @@ mod tests {
     fn retiming_a_running_clock_does_not_move_its_due_times() {
         let p = policy(weekdays_9_to_21());
         let clock = SlaClock::start(sh(2026, 11, 27, 20, 30));
-        let d0 = dues(&clock, &p, &Shanghai, "open", false, Dues::default());
+        let d0 = dues(&clock, &p, &Shanghai, TicketStatus::Open, false, Dues::default());
         for now in [sh(2026, 11, 27, 20, 45), sh(2026, 11, 28, 12, 0), sh(2026, 11, 30, 9, 30)] {
             let c = clock.retime(&p, &Shanghai, now, true);
-            assert_eq!(dues(&c, &p, &Shanghai, "in_progress", false, Dues::default()), d0, "retimed at {now}");
+            assert_eq!(
+                dues(&c, &p, &Shanghai, TicketStatus::InProgress, false, Dues::default()),
+                d0,
+                "retimed at {now}"
+            );
         }
     }
 
@@ -477,7 +483,7 @@ mod tests {
     fn a_past_target_is_due_at_resume_and_the_wall_clock_counts_everything() {
         let p = policy(BusinessHours::default());
         let clock = SlaClock { elapsed: 3 * 3600, running_since: Some(sh(2026, 11, 27, 20, 30)) };
-        let d = dues(&clock, &p, &Shanghai, "in_progress", false, Dues::default());
+        let d = dues(&clock, &p, &Shanghai, TicketStatus::InProgress, false, Dues::default());
         assert_eq!(d.first_response, Some(sh(2026, 11, 27, 20, 30)));
         assert_eq!(d.resolution, Some(sh(2026, 11, 29, 17, 30)));
     }
@@ -487,13 +493,16 @@ mod tests {
         let p = policy(BusinessHours::default());
         let old = Dues { first_response: Some(sh(2026, 11, 27, 1, 0)), resolution: Some(sh(2026, 11, 28, 1, 0)) };
         let clock = SlaClock::start(sh(2026, 11, 27, 12, 0));
-        let d = dues(&clock, &p, &Shanghai, "in_progress", true, old);
+        let d = dues(&clock, &p, &Shanghai, TicketStatus::InProgress, true, old);
         assert_eq!(d.first_response, old.first_response);
         assert_eq!(d.resolution, Some(sh(2026, 11, 29, 12, 0)));
         let stopped = SlaClock { elapsed: 60, running_since: None };
-        assert_eq!(dues(&stopped, &p, &Shanghai, "resolved", true, old), old);
-        assert_eq!(dues(&stopped, &p, &Shanghai, "closed", false, old), old);
-        assert_eq!(dues(&stopped, &p, &Shanghai, "pending_customer", true, old).first_response, old.first_response);
+        assert_eq!(dues(&stopped, &p, &Shanghai, TicketStatus::Resolved, true, old), old);
+        assert_eq!(dues(&stopped, &p, &Shanghai, TicketStatus::Closed, false, old), old);
+        assert_eq!(
+            dues(&stopped, &p, &Shanghai, TicketStatus::PendingCustomer, true, old).first_response,
+            old.first_response
+        );
     }
 
     #[test]
@@ -520,25 +529,24 @@ mod tests {
 
     #[test]
     fn routing_takes_the_first_matching_rule_and_absent_fields_match_anything() {
-        let rule = |ty: Option<&str>, cat: Option<&str>, ch: Option<&str>, pr: Option<&str>| RuleMatch {
-            ticket_type: ty.map(Into::into),
-            category: cat.map(Into::into),
-            channel: ch.map(Into::into),
-            priority: pr.map(Into::into),
+        use TicketPriority::{High, Low, Urgent};
+        use TicketType::{Complaint, Inquiry, Return};
+        let rule = |ty: Option<TicketType>, cat: Option<&str>, ch: Option<&str>, pr: Option<TicketPriority>| {
+            RuleMatch { ticket_type: ty, category: cat.map(Into::into), channel: ch.map(Into::into), priority: pr }
         };
         let rules = vec![
-            rule(Some("complaint"), None, None, Some("urgent")),
-            rule(Some("return"), Some("size_mismatch"), None, None),
+            rule(Some(Complaint), None, None, Some(Urgent)),
+            rule(Some(Return), Some("size_mismatch"), None, None),
             rule(None, None, Some("tmall"), None),
             rule(None, None, None, None),
         ];
         let t = |ty, cat, ch, pr| Routed { ticket_type: ty, category: cat, channel: ch, priority: pr };
-        assert_eq!(first_match(&rules, &t("complaint", None, None, "urgent")), Some(0));
-        assert_eq!(first_match(&rules, &t("complaint", None, None, "high")), Some(3));
-        assert_eq!(first_match(&rules, &t("return", Some("size_mismatch"), Some("tmall"), "low")), Some(1));
-        assert_eq!(first_match(&rules, &t("return", None, Some("tmall"), "low")), Some(2));
-        assert_eq!(first_match(&rules, &t("return", Some("quality"), None, "low")), Some(3));
-        assert_eq!(first_match(&rules[..3], &t("inquiry", None, None, "low")), None);
+        assert_eq!(first_match(&rules, &t(Complaint, None, None, Urgent)), Some(0));
+        assert_eq!(first_match(&rules, &t(Complaint, None, None, High)), Some(3));
+        assert_eq!(first_match(&rules, &t(Return, Some("size_mismatch"), Some("tmall"), Low)), Some(1));
+        assert_eq!(first_match(&rules, &t(Return, None, Some("tmall"), Low)), Some(2));
+        assert_eq!(first_match(&rules, &t(Return, Some("quality"), None, Low)), Some(3));
+        assert_eq!(first_match(&rules[..3], &t(Inquiry, None, None, Low)), None);
     }
 
     #[test]

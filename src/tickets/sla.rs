@@ -1,5 +1,5 @@
 //! The ticket SLA sweep: every minute (and on `POST /v1/sweeps/ticket_sla/run`) it flags targets
-//! that fell due while the clock runs. Reads and every change flag them too (`store::settle_breaches`);
+//! that fell due while the clock runs. Reads and every change flag them too (`service::settle_breaches`);
 //! whichever comes first sets a flag, once, with one `ticket.sla_breached` event.
 
 use chrono::{DateTime, Utc};
@@ -7,7 +7,8 @@ use chrono_tz::Tz;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::store::{self, Ticket};
+use super::model::Ticket;
+use super::service;
 use crate::error::ApiResult;
 use crate::schema::tickets as t;
 
@@ -41,7 +42,7 @@ pub fn sweep(conn: &mut PgConnection, now: DateTime<Utc>, _tz: Tz) -> ApiResult<
                 let locked: Option<Ticket> =
                     t::table.find(id).select(Ticket::as_select()).for_update().skip_locked().first(conn).optional()?;
                 match locked {
-                    Some(ticket) => Ok::<_, crate::error::ApiError>(store::settle_breaches(conn, ticket, now)?.1),
+                    Some(ticket) => Ok::<_, crate::error::ApiError>(service::settle_breaches(conn, ticket, now)?.1),
                     None => Ok(0),
                 }
             })?;

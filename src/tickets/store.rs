@@ -1,77 +1,17 @@
 //! Ticket SQL: tickets and their SLA clock, the team rotation, comments, stats, merge (routing
-//! rules and SLA policies: `config_store`).
+//! rules and SLA policies: `config_store`; the workflows over them: `service`).
 //!
-//! Every change to a ticket locks its row (`FOR UPDATE`), settles breaches that fell due, applies the
-//! change and retimes the SLA clock in the same transaction. Round-robin locks the team's cursor row,
-//! so concurrent creations for one team take turns.
+//! Round-robin locks the team's cursor row, so concurrent creations for one team take turns.
 
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::config_store::{policy, route};
-use super::rules::{self, BreachInput, Dues, Routed, SlaClock};
+use super::model::{Comment, Ticket, TicketCommentVisibility, TicketPriority, TicketStatus, TicketType};
+use super::rules::{self, Dues, SlaClock};
 use crate::error::{ApiError, ApiResult};
-use crate::events::types::{
-    EventData, TicketChangedFields, TicketCommented, TicketSatisfactionRecorded, TicketSlaBreached, TicketSummary,
-    TicketSurveyRequested, TicketUpdated,
-};
 use crate::http::auth::StoreScope;
 use crate::schema::{staff, team_cursors as tc, ticket_comments as cm, tickets as t};
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = t)]
-pub struct Ticket {
-    pub id: Uuid,
-    pub customer_id: Option<Uuid>,
-    pub order_id: Option<Uuid>,
-    pub ticket_type: String,
-    pub category: Option<String>,
-    pub channel: Option<String>,
-    pub priority: String,
-    pub subject: String,
-    pub description: Option<String>,
-    pub status: String,
-    pub team: Option<String>,
-    pub assignee_staff_id: Option<Uuid>,
-    pub store_id: Option<Uuid>,
-    pub sla_elapsed_seconds: i64,
-    pub sla_running_since: Option<DateTime<Utc>>,
-    pub first_response_due_at: Option<DateTime<Utc>>,
-    pub resolution_due_at: Option<DateTime<Utc>>,
-    pub first_responded_at: Option<DateTime<Utc>>,
-    pub resolved_at: Option<DateTime<Utc>>,
-    pub closed_at: Option<DateTime<Utc>>,
-    pub first_response_breached: bool,
-    pub resolution_breached: bool,
-    pub satisfaction_score: Option<i32>,
-    pub satisfaction_comment: Option<String>,
-    pub satisfaction_at: Option<DateTime<Utc>>,
-    pub version: i32,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-}
-
-impl Ticket {
-    pub fn clock(&self) -> SlaClock {
-        SlaClock { elapsed: self.sla_elapsed_seconds, running_since: self.sla_running_since }
-    }
-    fn dues(&self) -> Dues {
-        Dues { first_response: self.first_response_due_at, resolution: self.resolution_due_at }
-    }
-}
-
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = cm)]
-pub struct Comment {
-    pub id: Uuid,
-    pub ticket_id: Uuid,
-    pub visibility: String,
-    pub body: String,
-    pub author: String,
-    pub created_at: DateTime<Utc>,
-}
 
 pub fn ticket_not_found() -> ApiError {
     ApiError::not_found("ticket_not_found", "no ticket with this id")
@@ -104,99 +44,41 @@ pub fn next_agent(conn: &mut PgConnection, team: &str, store: Option<Uuid>) -> A
 // Tickets
 // ---------------------------------------------------------------------------------------------
 
+/// A checked new ticket: what its opener says.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = t, treat_none_as_default_value = false)]
 pub struct NewTicket {
     pub customer_id: Option<Uuid>,
     pub order_id: Option<Uuid>,
-    pub ticket_type: String,
+    pub ticket_type: TicketType,
     pub category: Option<String>,
     pub channel: Option<String>,
-    pub priority: String,
+    pub priority: TicketPriority,
     pub subject: String,
     pub description: Option<String>,
     pub store_id: Option<Uuid>,
 }
 
-/// What ticket events carry: ids, codes and statuses, never the customer's words or contact data
-/// (SPEC §5, §10); `store_id` lets a store-bound reader's timeline leave out other stores' tickets.
-fn summary(t: &Ticket) -> TicketSummary {
-    TicketSummary {
-        ticket_id: t.id,
-        ticket_type: t.ticket_type.clone(),
-        status: t.status.clone(),
-        priority: t.priority.clone(),
-        team: t.team.clone(),
-        assignee_staff_id: t.assignee_staff_id,
-        store_id: t.store_id,
-    }
+/// A new ticket's columns: what its opener says, where routing put it and its SLA clock.
+#[derive(Insertable)]
+#[diesel(table_name = t, treat_none_as_default_value = false)]
+pub struct NewTicketRow {
+    pub id: Uuid,
+    #[diesel(embed)]
+    pub ticket: NewTicket,
+    pub status: TicketStatus,
+    pub team: Option<String>,
+    pub assignee_staff_id: Option<Uuid>,
+    pub sla_elapsed_seconds: i64,
+    pub sla_running_since: Option<DateTime<Utc>>,
+    pub first_response_due_at: Option<DateTime<Utc>>,
+    pub resolution_due_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
 }
 
-/// Whether a staff member (chain-wide, or of one store) can see a ticket held by `store`: only
-/// such a person may be its assignee.
-fn sees_store(staff_store: Option<Uuid>, ticket_store: Option<Uuid>) -> bool {
-    let staff_scope = match staff_store {
-        None => StoreScope::Chain,
-        Some(s) => StoreScope::Store(s),
-    };
-    staff_scope.covers(ticket_store)
-}
-
-/// Creates a ticket: routed to a team, assigned round-robin within it, SLA clock started.
-pub fn create(conn: &mut PgConnection, n: &NewTicket, now: DateTime<Utc>, tz: Tz) -> ApiResult<Ticket> {
-    // A merged profile's old id files the ticket on the survivor, as a sale would.
-    let customer_id = match n.customer_id {
-        Some(id) => crate::customers::service::resolve_customer(conn, &crate::customers::service::CustomerRef::Id(id))?,
-        None => None,
-    };
-    if let Some(order) = n.order_id {
-        crate::orders::store::linkable(conn, order, n.store_id, "order_id")?;
-    }
-    let routed = Routed {
-        ticket_type: &n.ticket_type,
-        category: n.category.as_deref(),
-        channel: n.channel.as_deref(),
-        priority: &n.priority,
-    };
-    let team = route(conn, &routed)?;
-    let assignee = match &team {
-        Some(team) => next_agent(conn, team, n.store_id)?,
-        None => None,
-    };
-    let policy = policy(conn, &n.priority)?.rules();
-    let clock = SlaClock::start(now);
-    let dues = rules::dues(&clock, &policy, &tz, "open", false, Dues::default());
-    let ticket: Ticket = diesel::insert_into(t::table)
-        .values((
-            (
-                t::id.eq(Uuid::now_v7()),
-                t::customer_id.eq(customer_id),
-                t::order_id.eq(n.order_id),
-                t::ticket_type.eq(&n.ticket_type),
-                t::category.eq(&n.category),
-                t::channel.eq(&n.channel),
-                t::priority.eq(&n.priority),
-                t::subject.eq(&n.subject),
-                t::description.eq(&n.description),
-            ),
-            (
-                t::status.eq("open"),
-                t::team.eq(&team),
-                t::assignee_staff_id.eq(assignee),
-                t::store_id.eq(n.store_id),
-                t::sla_elapsed_seconds.eq(clock.elapsed),
-                t::sla_running_since.eq(clock.running_since),
-                t::first_response_due_at.eq(dues.first_response),
-                t::resolution_due_at.eq(dues.resolution),
-                t::created_at.eq(now),
-                t::updated_at.eq(now),
-            ),
-        ))
-        .returning(Ticket::as_returning())
-        .get_result(conn)?;
-    crate::events::emit(conn, ticket.customer_id, EventData::TicketCreated(summary(&ticket)))?;
-    if ticket.assignee_staff_id.is_some() {
-        crate::events::emit(conn, ticket.customer_id, EventData::TicketAssigned(summary(&ticket)))?;
-    }
-    Ok(ticket)
+pub fn insert(conn: &mut PgConnection, row: &NewTicketRow) -> ApiResult<Ticket> {
+    Ok(diesel::insert_into(t::table).values(row).returning(Ticket::as_returning()).get_result(conn)?)
 }
 
 /// A ticket within `scope`: another store's ticket is not found, exactly like a missing one.
@@ -224,89 +106,21 @@ pub fn lock(conn: &mut PgConnection, scope: StoreScope, id: Uuid) -> ApiResult<T
     found.ok_or_else(ticket_not_found)
 }
 
-/// Flags the targets of a locked ticket that fell due by `now` (once each, event
-/// `ticket.sla_breached`); returns the ticket as it is now and how many flags were set.
-pub fn settle_breaches(conn: &mut PgConnection, ticket: Ticket, now: DateTime<Utc>) -> ApiResult<(Ticket, i64)> {
-    let b = rules::new_breaches(
-        &BreachInput {
-            running: ticket.sla_running_since.is_some(),
-            responded: ticket.first_responded_at.is_some(),
-            first_response_due: ticket.first_response_due_at,
-            resolution_due: ticket.resolution_due_at,
-            first_response_breached: ticket.first_response_breached,
-            resolution_breached: ticket.resolution_breached,
-        },
-        now,
-    );
-    if !b.first_response && !b.resolution {
-        return Ok((ticket, 0));
-    }
-    let updated: Ticket = diesel::update(t::table.find(ticket.id))
-        .set((
-            t::first_response_breached.eq(ticket.first_response_breached || b.first_response),
-            t::resolution_breached.eq(ticket.resolution_breached || b.resolution),
-        ))
-        .returning(Ticket::as_returning())
-        .get_result(conn)?;
-    let mut marked = 0;
-    for (hit, which, due) in [
-        (b.first_response, "first_response", ticket.first_response_due_at),
-        (b.resolution, "resolution", ticket.resolution_due_at),
-    ] {
-        if hit {
-            marked += 1;
-            let breached = TicketSlaBreached {
-                ticket_id: ticket.id,
-                which: which.to_string(),
-                due_at: due,
-                team: ticket.team.clone(),
-                assignee_staff_id: ticket.assignee_staff_id,
-                store_id: ticket.store_id,
-            };
-            crate::events::emit(conn, ticket.customer_id, EventData::TicketSlaBreached(breached))?;
-        }
-    }
-    Ok((updated, marked))
-}
-
-/// Reads a ticket, flagging breaches that are due now (a short locked transaction only when some are).
-pub fn read(conn: &mut PgConnection, scope: StoreScope, id: Uuid, now: DateTime<Utc>) -> ApiResult<Ticket> {
-    let ticket = get(conn, scope, id)?;
-    let due = rules::new_breaches(
-        &BreachInput {
-            running: ticket.sla_running_since.is_some(),
-            responded: ticket.first_responded_at.is_some(),
-            first_response_due: ticket.first_response_due_at,
-            resolution_due: ticket.resolution_due_at,
-            first_response_breached: ticket.first_response_breached,
-            resolution_breached: ticket.resolution_breached,
-        },
-        now,
-    );
-    if !due.first_response && !due.resolution {
-        return Ok(ticket);
-    }
-    conn.transaction(|conn| {
-        let locked = lock(conn, scope, id)?;
-        Ok(settle_breaches(conn, locked, now)?.0)
-    })
-}
-
 pub struct TicketFilter {
     /// The caller's stores: a store-bound caller lists its own store's tickets only.
     pub scope: StoreScope,
-    pub status: Option<String>,
+    pub status: Option<TicketStatus>,
     pub team: Option<String>,
     pub assignee_staff_id: Option<Uuid>,
-    pub priority: Option<String>,
-    pub ticket_type: Option<String>,
+    pub priority: Option<TicketPriority>,
+    pub ticket_type: Option<TicketType>,
     pub customer_id: Option<Uuid>,
 }
 
 /// By id (creation order), filtered.
 pub fn list(conn: &mut PgConnection, f: &TicketFilter, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Ticket>> {
     let mut q = t::table.select(Ticket::as_select()).order(t::id).limit(limit).into_boxed();
-    if let Some(v) = &f.status {
+    if let Some(v) = f.status {
         q = q.filter(t::status.eq(v));
     }
     if let Some(v) = &f.team {
@@ -315,10 +129,10 @@ pub fn list(conn: &mut PgConnection, f: &TicketFilter, after: Option<Uuid>, limi
     if let Some(v) = f.assignee_staff_id {
         q = q.filter(t::assignee_staff_id.eq(v));
     }
-    if let Some(v) = &f.priority {
+    if let Some(v) = f.priority {
         q = q.filter(t::priority.eq(v));
     }
-    if let Some(v) = &f.ticket_type {
+    if let Some(v) = f.ticket_type {
         q = q.filter(t::ticket_type.eq(v));
     }
     if let Some(v) = f.customer_id {
@@ -333,202 +147,126 @@ pub fn list(conn: &mut PgConnection, f: &TicketFilter, after: Option<Uuid>, limi
     Ok(q.load(conn)?)
 }
 
-/// A checked PATCH: absent = keep; `team` / `assignee_staff_id` `Some(None)` = clear.
-#[derive(Default)]
-pub struct TicketChanges {
-    pub status: Option<String>,
-    pub priority: Option<String>,
-    pub team: Option<Option<String>>,
-    pub assignee_staff_id: Option<Option<Uuid>>,
+/// What the workflows change on a ticket: its status, routing, SLA clock and milestones. Written
+/// whole (`None` is NULL), on the row the caller locked.
+#[derive(Debug, Clone, AsChangeset)]
+#[diesel(table_name = t, treat_none_as_null = true)]
+pub struct TicketState {
+    pub status: TicketStatus,
+    pub priority: TicketPriority,
+    pub team: Option<String>,
+    pub assignee_staff_id: Option<Uuid>,
+    pub sla_elapsed_seconds: i64,
+    pub sla_running_since: Option<DateTime<Utc>>,
+    pub first_response_due_at: Option<DateTime<Utc>>,
+    pub resolution_due_at: Option<DateTime<Utc>>,
+    pub first_responded_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub version: i32,
 }
 
-fn invalid_transition(from: &str, to: &str) -> ApiError {
-    ApiError::conflict("invalid_transition", format!("a ticket that is {from} cannot become {to}"))
-        .with("ticket_status", from.to_string())
+impl TicketState {
+    /// The ticket as it is, one version on.
+    pub fn next_version(t: &Ticket) -> TicketState {
+        TicketState {
+            status: t.status,
+            priority: t.priority,
+            team: t.team.clone(),
+            assignee_staff_id: t.assignee_staff_id,
+            sla_elapsed_seconds: t.sla_elapsed_seconds,
+            sla_running_since: t.sla_running_since,
+            first_response_due_at: t.first_response_due_at,
+            resolution_due_at: t.resolution_due_at,
+            first_responded_at: t.first_responded_at,
+            resolved_at: t.resolved_at,
+            closed_at: t.closed_at,
+            version: t.version + 1,
+        }
+    }
+
+    /// With the SLA clock and due times a change left.
+    pub fn retimed(self, clock: SlaClock, dues: Dues) -> TicketState {
+        TicketState {
+            sla_elapsed_seconds: clock.elapsed,
+            sla_running_since: clock.running_since,
+            first_response_due_at: dues.first_response,
+            resolution_due_at: dues.resolution,
+            ..self
+        }
+    }
 }
 
-/// Writes a locked ticket's new status / priority / SLA clock and due times after `now`'s change.
-fn retime(
+pub fn save(conn: &mut PgConnection, id: Uuid, state: &TicketState, now: DateTime<Utc>) -> ApiResult<Ticket> {
+    Ok(diesel::update(t::table.find(id))
+        .set((state, t::updated_at.eq(now)))
+        .returning(Ticket::as_returning())
+        .get_result(conn)?)
+}
+
+/// Sets the breach flags (never clears one).
+pub fn flag_breaches(
     conn: &mut PgConnection,
-    cur: &Ticket,
-    status: &str,
-    priority: &str,
-    responded_at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-    tz: Tz,
-) -> ApiResult<(SlaClock, Dues)> {
-    let old_policy = policy(conn, &cur.priority)?.rules();
-    let new_policy = if priority == cur.priority { old_policy.clone() } else { policy(conn, priority)?.rules() };
-    let clock = cur.clock().retime(&old_policy, &tz, now, rules::clock_runs(status));
-    let dues = rules::dues(&clock, &new_policy, &tz, status, responded_at.is_some(), cur.dues());
-    Ok((clock, dues))
-}
-
-/// Applies a PATCH to a ticket within `scope`: 412 on a stale `If-Match`, 409 `invalid_transition`,
-/// 422 for an assignee who is not an active staff member within `scope` who can see the ticket.
-/// Retimes the SLA clock; emits the events.
-pub fn update(
-    conn: &mut PgConnection,
-    scope: StoreScope,
-    id: Uuid,
-    expected: Option<i32>,
-    ch: &TicketChanges,
-    now: DateTime<Utc>,
-    tz: Tz,
+    ticket: &Ticket,
+    first_response: bool,
+    resolution: bool,
 ) -> ApiResult<Ticket> {
-    let cur = lock(conn, scope, id)?;
-    crate::http::check_version(expected, cur.version)?;
-    let (cur, _) = settle_breaches(conn, cur, now)?;
-    let status = ch.status.clone().unwrap_or_else(|| cur.status.clone());
-    if status != cur.status && !rules::can_move(&cur.status, &status) {
-        return Err(invalid_transition(&cur.status, &status));
-    }
-    if let Some(Some(staff_id)) = ch.assignee_staff_id {
-        check_assignee(conn, scope, staff_id, &cur)?;
-    }
-    let priority = ch.priority.clone().unwrap_or_else(|| cur.priority.clone());
-    let team = ch.team.clone().unwrap_or_else(|| cur.team.clone());
-    let assignee = ch.assignee_staff_id.unwrap_or(cur.assignee_staff_id);
-    if status == cur.status && priority == cur.priority && team == cur.team && assignee == cur.assignee_staff_id {
-        // Nothing changes: no new version, no event.
-        return Ok(cur);
-    }
-    let (clock, dues) = retime(conn, &cur, &status, &priority, cur.first_responded_at, now, tz)?;
-    let moved = status != cur.status;
-    let resolved_at = match status.as_str() {
-        "resolved" if moved => Some(now),
-        "resolved" | "closed" => cur.resolved_at,
-        _ => None,
-    };
-    let closed_at = if status == "closed" { cur.closed_at.or(Some(now)) } else { None };
-    let updated: Ticket = diesel::update(t::table.find(id))
+    Ok(diesel::update(t::table.find(ticket.id))
         .set((
-            (
-                t::status.eq(&status),
-                t::priority.eq(&priority),
-                t::team.eq(&team),
-                t::assignee_staff_id.eq(assignee),
-                t::sla_elapsed_seconds.eq(clock.elapsed),
-                t::sla_running_since.eq(clock.running_since),
-                t::first_response_due_at.eq(dues.first_response),
-                t::resolution_due_at.eq(dues.resolution),
-            ),
-            (
-                t::resolved_at.eq(resolved_at),
-                t::closed_at.eq(closed_at),
-                t::version.eq(cur.version + 1),
-                t::updated_at.eq(now),
-            ),
+            t::first_response_breached.eq(ticket.first_response_breached || first_response),
+            t::resolution_breached.eq(ticket.resolution_breached || resolution),
         ))
         .returning(Ticket::as_returning())
-        .get_result(conn)?;
-    let changed = TicketChangedFields {
-        status: moved,
-        priority: priority != cur.priority,
-        team: team != cur.team,
-        assignee_staff_id: assignee != cur.assignee_staff_id,
-    };
-    let event = TicketUpdated { ticket: summary(&updated), from_status: cur.status.clone(), changed };
-    crate::events::emit(conn, updated.customer_id, EventData::TicketUpdated(event))?;
-    if assignee.is_some() && assignee != cur.assignee_staff_id {
-        crate::events::emit(conn, updated.customer_id, EventData::TicketAssigned(summary(&updated)))?;
-    }
-    if moved && status == "resolved" {
-        crate::events::emit(conn, updated.customer_id, EventData::TicketResolved(summary(&updated)))?;
-        let survey = TicketSurveyRequested {
-            ticket_id: updated.id,
-            customer_id: updated.customer_id,
-            channel: updated.channel.clone(),
-            store_id: updated.store_id,
-        };
-        crate::events::emit(conn, updated.customer_id, EventData::TicketSurveyRequested(survey))?;
-    }
-    Ok(updated)
+        .get_result(conn)?)
 }
 
-/// A new assignee must be an active staff member within the caller's stores (another store's is
-/// "no staff member", exactly like a missing one) who can see the ticket (`sees_store`).
-fn check_assignee(conn: &mut PgConnection, scope: StoreScope, staff_id: Uuid, ticket: &Ticket) -> ApiResult<()> {
-    let person = match crate::staff::store::get_in(conn, staff_id, scope) {
-        Ok(p) => p,
-        Err(e) if e.code() == "staff_not_found" => {
-            return Err(ApiError::invalid("assignee_staff_id", "no staff member with this id"))
-        }
-        Err(e) => return Err(e),
-    };
-    if !sees_store(person.store_id, ticket.store_id) {
-        let why = "must be an active staff member of the ticket's store, or a chain-wide one";
-        return Err(ApiError::invalid("assignee_staff_id", why));
-    }
-    if !person.active {
-        return Err(ApiError::invalid("assignee_staff_id", "must be an active staff member"));
-    }
-    Ok(())
+pub fn set_satisfaction(
+    conn: &mut PgConnection,
+    ticket: &Ticket,
+    score: i32,
+    comment: Option<&str>,
+    now: DateTime<Utc>,
+) -> ApiResult<Ticket> {
+    Ok(diesel::update(t::table.find(ticket.id))
+        .set((
+            t::satisfaction_score.eq(Some(score)),
+            t::satisfaction_comment.eq(comment),
+            t::satisfaction_at.eq(Some(now)),
+            t::version.eq(ticket.version + 1),
+            t::updated_at.eq(now),
+        ))
+        .returning(Ticket::as_returning())
+        .get_result(conn)?)
 }
+
+// ---------------------------------------------------------------------------------------------
+// Comments
+// ---------------------------------------------------------------------------------------------
 
 /// A checked comment: `internal` or `public`, its text, and who writes it (the caller's subject).
 pub struct NewComment<'a> {
-    pub visibility: &'a str,
+    pub visibility: TicketCommentVisibility,
     pub body: &'a str,
     pub author: &'a str,
 }
 
-/// Adds a comment to a ticket within `scope`. The first public reply sets `first_responded_at` and
-/// moves an open ticket to `in_progress`. Comments on a closed ticket are refused (409 `ticket_closed`).
-pub fn comment(
+pub fn insert_comment(
     conn: &mut PgConnection,
-    scope: StoreScope,
-    id: Uuid,
+    ticket_id: Uuid,
     new: &NewComment<'_>,
     now: DateTime<Utc>,
-    tz: Tz,
-) -> ApiResult<(Ticket, Comment)> {
-    let NewComment { visibility, body, author } = *new;
-    let cur = lock(conn, scope, id)?;
-    let (cur, _) = settle_breaches(conn, cur, now)?;
-    if cur.status == "closed" {
-        return Err(ApiError::conflict("ticket_closed", "a closed ticket takes no comments; reopen it first")
-            .with("ticket_status", "closed"));
-    }
-    let comment: Comment = diesel::insert_into(cm::table)
+) -> ApiResult<Comment> {
+    Ok(diesel::insert_into(cm::table)
         .values((
             cm::id.eq(Uuid::now_v7()),
-            cm::ticket_id.eq(id),
-            cm::visibility.eq(visibility),
-            cm::body.eq(body),
-            cm::author.eq(author),
+            cm::ticket_id.eq(ticket_id),
+            cm::visibility.eq(new.visibility),
+            cm::body.eq(new.body),
+            cm::author.eq(new.author),
             cm::created_at.eq(now),
         ))
         .returning(Comment::as_returning())
-        .get_result(conn)?;
-    let mut ticket = cur.clone();
-    if visibility == "public" && cur.first_responded_at.is_none() {
-        let status = if cur.status == "open" { "in_progress".to_string() } else { cur.status.clone() };
-        let (clock, dues) = retime(conn, &cur, &status, &cur.priority, Some(now), now, tz)?;
-        ticket = diesel::update(t::table.find(id))
-            .set((
-                t::status.eq(&status),
-                t::first_responded_at.eq(Some(now)),
-                t::sla_elapsed_seconds.eq(clock.elapsed),
-                t::sla_running_since.eq(clock.running_since),
-                t::first_response_due_at.eq(dues.first_response),
-                t::resolution_due_at.eq(dues.resolution),
-                t::version.eq(cur.version + 1),
-                t::updated_at.eq(now),
-            ))
-            .returning(Ticket::as_returning())
-            .get_result(conn)?;
-    }
-    // The body stays in `ticket_comments`: the event names the comment, never its words.
-    let commented = TicketCommented {
-        ticket_id: id,
-        comment_id: comment.id,
-        visibility: visibility.to_string(),
-        author: author.to_string(),
-        store_id: ticket.store_id,
-    };
-    crate::events::emit(conn, ticket.customer_id, EventData::TicketCommented(commented))?;
-    Ok((ticket, comment))
+        .get_result(conn)?)
 }
 
 pub fn comments(conn: &mut PgConnection, ticket_id: Uuid, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Comment>> {
@@ -542,41 +280,6 @@ pub fn comments(conn: &mut PgConnection, ticket_id: Uuid, after: Option<Uuid>, l
         q = q.filter(cm::id.gt(a));
     }
     Ok(q.load(conn)?)
-}
-
-/// Records the customer's verdict once, on a resolved or closed ticket.
-pub fn record_satisfaction(
-    conn: &mut PgConnection,
-    scope: StoreScope,
-    id: Uuid,
-    score: i32,
-    comment: Option<String>,
-    now: DateTime<Utc>,
-) -> ApiResult<Ticket> {
-    let cur = lock(conn, scope, id)?;
-    if cur.satisfaction_score.is_some() {
-        return Err(ApiError::conflict(
-            "satisfaction_already_recorded",
-            "this ticket already has a satisfaction score",
-        ));
-    }
-    if !matches!(cur.status.as_str(), "resolved" | "closed") {
-        return Err(ApiError::conflict("ticket_not_resolved", "satisfaction is recorded once the ticket is resolved")
-            .with("ticket_status", cur.status.clone()));
-    }
-    let updated: Ticket = diesel::update(t::table.find(id))
-        .set((
-            t::satisfaction_score.eq(Some(score)),
-            t::satisfaction_comment.eq(&comment),
-            t::satisfaction_at.eq(Some(now)),
-            t::version.eq(cur.version + 1),
-            t::updated_at.eq(now),
-        ))
-        .returning(Ticket::as_returning())
-        .get_result(conn)?;
-    let recorded = TicketSatisfactionRecorded { ticket_id: id, score, store_id: updated.store_id };
-    crate::events::emit(conn, updated.customer_id, EventData::TicketSatisfactionRecorded(recorded))?;
-    Ok(updated)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -702,9 +405,13 @@ pub fn erase_customer_words(
             t::updated_at.eq(now),
         ))
         .execute(conn)?;
-    diesel::update(cm::table.filter(cm::ticket_id.eq_any(of_the_person())).filter(cm::visibility.eq("public")))
-        .set(cm::body.eq(ERASED))
-        .execute(conn)?;
+    diesel::update(
+        cm::table
+            .filter(cm::ticket_id.eq_any(of_the_person()))
+            .filter(cm::visibility.eq(TicketCommentVisibility::Public)),
+    )
+    .set(cm::body.eq(ERASED))
+    .execute(conn)?;
     for word in words {
         diesel::update(
             cm::table

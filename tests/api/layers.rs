@@ -173,6 +173,26 @@ fn references(text: &str, super_is: Option<&str>) -> Vec<(usize, String)> {
     found
 }
 
+/// The macros a module exports (`#[macro_export]` puts them at the crate root, `crate::vocabulary!`),
+/// by the module that declares them: using one is an arrow to that module.
+fn exported_macros(src: &Path, files: &[PathBuf]) -> BTreeMap<String, String> {
+    let mut macros = BTreeMap::new();
+    for file in files {
+        let Some(module) = module_of(src, file) else { continue };
+        let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let mut lines = text.lines().map(str::trim);
+        while let Some(line) = lines.next() {
+            if line == "#[macro_export]" {
+                let name = lines.next().and_then(|l| l.strip_prefix("macro_rules! ")).map(|l| l.trim_end_matches(" {"));
+                if let Some(name) = name {
+                    macros.insert(name.to_string(), module.clone());
+                }
+            }
+        }
+    }
+    macros
+}
+
 /// Every node of `src/`: its top-level modules, and the files of the split ones.
 fn modules(src: &Path, files: &[PathBuf]) -> BTreeSet<String> {
     files
@@ -192,6 +212,7 @@ fn arrows_between_modules_point_down_and_never_in_a_circle() {
     rust_files(&src, &mut files);
     files.sort();
     let modules = modules(&src, &files);
+    let macros = exported_macros(&src, &files);
 
     // Every arrow against the order, with the first place that draws it.
     let mut against: BTreeMap<(String, String), String> = BTreeMap::new();
@@ -205,7 +226,7 @@ fn arrows_between_modules_point_down_and_never_in_a_circle() {
         let text = std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         let split = SPLIT.iter().find(|m| from.starts_with(&format!("{m}::"))).copied();
         for (line, path) in references(&text, split) {
-            let to = node(&path, &modules);
+            let to = macros.get(&path).cloned().unwrap_or_else(|| node(&path, &modules));
             if to == from || path == "self" || path.starts_with("self::") {
                 continue;
             }

@@ -1,5 +1,4 @@
-//! Service-ticket endpoints (SPEC §12): tickets and their status machine, comments, satisfaction,
-//! stats, routing rules and SLA policies.
+//! Tickets: open, list, read, change (the status machine), and the customer's satisfaction.
 
 use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
@@ -9,33 +8,19 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::rules::{self, PRIORITIES, STATUSES, TYPES, VISIBILITIES};
-use super::store::{self, Comment, NewTicket, Ticket, TicketChanges};
-use crate::error::{ApiResult, Problem, Violations};
+use super::{MAX_NAME, MAX_TEXT};
+use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
 use crate::http::IfMatch;
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_ticket)
-        .service(list_tickets)
-        .service(ticket_stats)
-        .service(get_ticket)
-        .service(update_ticket)
-        .service(add_comment)
-        .service(list_comments)
-        .service(record_satisfaction);
-}
+use crate::tickets::model::Ticket;
+use crate::tickets::model::{TicketPriority, TicketStatus, TicketType};
+use crate::tickets::service::{self, TicketChanges};
+use crate::tickets::store::{self, NewTicket};
 
 const MAX_SUBJECT: usize = 200;
-const MAX_TEXT: usize = 5000;
-pub(super) const MAX_NAME: usize = 64;
-
-// ---------------------------------------------------------------------------------------------
-// Views
-// ---------------------------------------------------------------------------------------------
 
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5f",
@@ -50,17 +35,14 @@ pub struct TicketView {
     id: Uuid,
     customer_id: Option<Uuid>,
     order_id: Option<Uuid>,
-    /// `complaint`, `after_sales`, `return` or `inquiry`.
     #[serde(rename = "type")]
-    ticket_type: String,
+    ticket_type: TicketType,
     category: Option<String>,
     channel: Option<String>,
-    /// `low`, `normal`, `high` or `urgent`.
-    priority: String,
+    priority: TicketPriority,
     subject: String,
     description: Option<String>,
-    /// `open`, `in_progress`, `pending_customer`, `resolved` or `closed`.
-    status: String,
+    status: TicketStatus,
     team: Option<String>,
     assignee_staff_id: Option<Uuid>,
     store_id: Option<Uuid>,
@@ -87,7 +69,7 @@ pub struct TicketView {
 impl From<Ticket> for TicketView {
     fn from(t: Ticket) -> Self {
         TicketView {
-            sla_paused: t.status == "pending_customer",
+            sla_paused: t.status == TicketStatus::PendingCustomer,
             id: t.id,
             customer_id: t.customer_id,
             order_id: t.order_id,
@@ -118,41 +100,9 @@ impl From<Ticket> for TicketView {
     }
 }
 
-fn ticket_response(status: StatusCode, t: Ticket) -> HttpResponse {
+pub(super) fn ticket_response(status: StatusCode, t: Ticket) -> HttpResponse {
     crate::http::versioned(status, t.version, format!("/v1/tickets/{}", t.id), &TicketView::from(t))
 }
-
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d61", "ticket_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e",
-    "visibility": "public", "body": "您好，已为您安排退货。", "author": "staff:0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60",
-    "created_at": "2026-11-23T08:30:00Z"}))]
-pub struct CommentView {
-    id: Uuid,
-    ticket_id: Uuid,
-    /// `internal` (staff only; shows on the customer's timeline) or `public` (a reply to the customer).
-    visibility: String,
-    body: String,
-    /// The caller's subject (`staff:<id>` or `client:<id>`).
-    author: String,
-    created_at: DateTime<Utc>,
-}
-
-impl From<Comment> for CommentView {
-    fn from(c: Comment) -> Self {
-        CommentView {
-            id: c.id,
-            ticket_id: c.ticket_id,
-            visibility: c.visibility,
-            body: c.body,
-            author: c.author,
-            created_at: c.created_at,
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Tickets
-// ---------------------------------------------------------------------------------------------
 
 #[derive(Deserialize, ToSchema, Default)]
 #[serde(deny_unknown_fields)]
@@ -161,9 +111,8 @@ impl From<Comment> for CommentView {
 pub struct TicketCreate {
     customer_id: Option<Uuid>,
     order_id: Option<Uuid>,
-    /// `complaint`, `after_sales`, `return` or `inquiry`.
     #[serde(rename = "type")]
-    #[schema(value_type = String, required = true, nullable = false, pattern = "^(complaint|after_sales|return|inquiry)$")]
+    #[schema(value_type = TicketType, required = true, nullable = false)]
     ticket_type: Option<String>,
     /// Free text, e.g. `size_mismatch`, `quality` (1-64 characters).
     #[schema(min_length = 1, max_length = 64, format = "non-blank")]
@@ -172,7 +121,7 @@ pub struct TicketCreate {
     #[schema(format = "channel")]
     channel: Option<String>,
     /// Default `normal`.
-    #[schema(pattern = "^(low|normal|high|urgent)$", default = "normal")]
+    #[schema(value_type = Option<TicketPriority>, default = "normal")]
     priority: Option<String>,
     #[schema(value_type = String, required = true, nullable = false, min_length = 1, max_length = 200, format = "non-blank")]
     subject: Option<String>,
@@ -186,10 +135,10 @@ pub struct TicketCreate {
 impl TicketCreate {
     fn validate(self, store_id: Option<Uuid>) -> ApiResult<NewTicket> {
         let mut v = Violations::new();
-        match &self.ticket_type {
-            None => v.add("type", "is required"),
-            Some(t) => v.one_of("type", Some(t), TYPES),
+        if self.ticket_type.is_none() {
+            v.add("type", "is required");
         }
+        let ticket_type = v.word::<TicketType>("type", self.ticket_type.as_deref());
         match &self.subject {
             None => v.add("subject", "is required"),
             Some(s) => v.text("subject", s, MAX_SUBJECT),
@@ -203,15 +152,16 @@ impl TicketCreate {
         if let Some(c) = &self.channel {
             v.check(crate::stores::CHANNELS.contains(&c.as_str()), "channel", "must be a known channel");
         }
-        v.one_of("priority", self.priority.as_deref(), PRIORITIES);
+        let priority = v.word::<TicketPriority>("priority", self.priority.as_deref());
         v.into_result()?;
+        let Some(ticket_type) = ticket_type else { return Err(ApiError::invalid("type", "is required")) };
         Ok(NewTicket {
             customer_id: self.customer_id,
             order_id: self.order_id,
-            ticket_type: self.ticket_type.unwrap_or_default(),
+            ticket_type,
             category: crate::http::clean(self.category),
             channel: self.channel,
-            priority: self.priority.unwrap_or_else(|| "normal".into()),
+            priority: priority.unwrap_or(TicketPriority::Normal),
             subject: crate::http::clean(self.subject).unwrap_or_default(),
             description: crate::http::clean(self.description),
             store_id,
@@ -233,7 +183,7 @@ impl TicketCreate {
     )
 )]
 #[post("/v1/tickets")]
-async fn create_ticket(
+pub(super) async fn create_ticket(
     auth: Auth<TicketsWrite>,
     state: web::Data<AppState>,
     body: crate::http::Json<TicketCreate>,
@@ -245,7 +195,7 @@ async fn create_ticket(
     let tz = state.config.timezone;
     let who = auth.principal.clone();
     let ticket = crate::db::transaction(&state.pool, move |conn| {
-        let t = store::create(conn, &new, now, tz)?;
+        let t = service::create(conn, &new, now, tz)?;
         let detail = json!({"type": t.ticket_type, "priority": t.priority, "team": t.team});
         crate::audit::record(conn, &who, "ticket.create", "ticket", Some(t.id.to_string()), detail)?;
         Ok(t)
@@ -258,17 +208,14 @@ async fn create_ticket(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TicketListParams {
-    /// `open`, `in_progress`, `pending_customer`, `resolved` or `closed`.
-    #[param(pattern = "^(open|in_progress|pending_customer|resolved|closed)$")]
+    #[param(value_type = Option<TicketStatus>)]
     status: Option<String>,
     team: Option<String>,
     assignee_staff_id: Option<Uuid>,
-    /// `low`, `normal`, `high` or `urgent`.
-    #[param(pattern = "^(low|normal|high|urgent)$")]
+    #[param(value_type = Option<TicketPriority>)]
     priority: Option<String>,
-    /// `complaint`, `after_sales`, `return` or `inquiry`.
     #[serde(rename = "type")]
-    #[param(rename = "type", pattern = "^(complaint|after_sales|return|inquiry)$")]
+    #[param(rename = "type", value_type = Option<TicketType>)]
     ticket_type: Option<String>,
     customer_id: Option<Uuid>,
     /// Page size, 1–200 (default 50).
@@ -288,26 +235,26 @@ pub struct TicketListParams {
     )
 )]
 #[get("/v1/tickets")]
-async fn list_tickets(
+pub(super) async fn list_tickets(
     auth: Auth<TicketsRead>,
     state: web::Data<AppState>,
     params: web::Query<TicketListParams>,
 ) -> ApiResult<HttpResponse> {
     let p = params.into_inner();
     let mut v = Violations::new();
-    v.one_of("status", p.status.as_deref(), STATUSES);
-    v.one_of("priority", p.priority.as_deref(), PRIORITIES);
-    v.one_of("type", p.ticket_type.as_deref(), TYPES);
+    let status = v.word::<TicketStatus>("status", p.status.as_deref());
+    let priority = v.word::<TicketPriority>("priority", p.priority.as_deref());
+    let ticket_type = v.word::<TicketType>("type", p.ticket_type.as_deref());
     v.into_result()?;
     let page = PageParams { limit: p.limit, cursor: p.cursor };
     let limit = page.limit()?;
     let after = page.after::<Uuid>()?;
     let filter = store::TicketFilter {
-        status: p.status,
+        status,
         team: p.team,
         assignee_staff_id: p.assignee_staff_id,
-        priority: p.priority,
-        ticket_type: p.ticket_type,
+        priority,
+        ticket_type,
         customer_id: p.customer_id,
         scope: auth.store_scope(),
     };
@@ -327,7 +274,7 @@ async fn list_tickets(
     )
 )]
 #[get("/v1/tickets/{id}")]
-async fn get_ticket(
+pub(super) async fn get_ticket(
     auth: Auth<TicketsRead>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
@@ -335,7 +282,7 @@ async fn get_ticket(
     let id = id.into_inner();
     let now = state.clock.now();
     let scope = auth.store_scope();
-    let t = crate::db::run(&state.pool, move |conn| store::read(conn, scope, id, now)).await?;
+    let t = crate::db::run(&state.pool, move |conn| service::read(conn, scope, id, now)).await?;
     Ok(ticket_response(StatusCode::OK, t))
 }
 
@@ -346,10 +293,10 @@ pub struct TicketPatch {
     /// open → in_progress | resolved; in_progress → pending_customer | resolved; pending_customer →
     /// in_progress | resolved; resolved → closed | in_progress (reopen); closed → in_progress (reopen).
     /// Anything else: 409 `invalid_transition`.
-    #[schema(pattern = "^(open|in_progress|pending_customer|resolved|closed)$")]
+    #[schema(value_type = Option<TicketStatus>)]
     status: Option<String>,
     /// A new priority retimes the SLA with that priority's targets.
-    #[schema(pattern = "^(low|normal|high|urgent)$")]
+    #[schema(value_type = Option<TicketPriority>)]
     priority: Option<String>,
     /// `null` clears it.
     #[serde(default, deserialize_with = "double_option")]
@@ -364,15 +311,15 @@ pub struct TicketPatch {
 impl TicketPatch {
     fn validate(self) -> ApiResult<TicketChanges> {
         let mut v = Violations::new();
-        v.one_of("status", self.status.as_deref(), STATUSES);
-        v.one_of("priority", self.priority.as_deref(), PRIORITIES);
+        let status = v.word::<TicketStatus>("status", self.status.as_deref());
+        let priority = v.word::<TicketPriority>("priority", self.priority.as_deref());
         if let Some(Some(team)) = &self.team {
             v.text("team", team, MAX_NAME);
         }
         v.into_result()?;
         Ok(TicketChanges {
-            status: self.status,
-            priority: self.priority,
+            status,
+            priority,
             team: self.team.map(crate::http::clean),
             assignee_staff_id: self.assignee_staff_id,
         })
@@ -398,7 +345,7 @@ impl TicketPatch {
     )
 )]
 #[patch("/v1/tickets/{id}")]
-async fn update_ticket(
+pub(super) async fn update_ticket(
     auth: Auth<TicketsWrite>,
     state: web::Data<AppState>,
     expected_version: IfMatch,
@@ -412,7 +359,7 @@ async fn update_ticket(
     let tz = state.config.timezone;
     let who = auth.principal.clone();
     let t = crate::db::transaction(&state.pool, move |conn| {
-        let t = store::update(conn, who.store_scope(), id, expected, &changes, now, tz)?;
+        let t = service::update(conn, who.store_scope(), id, expected, &changes, now, tz)?;
         let detail = json!({"version": t.version, "status": t.status, "priority": t.priority,
             "team": t.team, "assignee_staff_id": t.assignee_staff_id});
         crate::audit::record(conn, &who, "ticket.update", "ticket", Some(id.to_string()), detail)?;
@@ -420,111 +367,6 @@ async fn update_ticket(
     })
     .await?;
     Ok(ticket_response(StatusCode::OK, t))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"visibility": "public", "body": "您好，已为您安排退货。"}))]
-pub struct CommentCreate {
-    /// `internal` or `public`.
-    #[schema(value_type = String, required = true, nullable = false, pattern = "^(internal|public)$")]
-    visibility: Option<String>,
-    #[schema(value_type = String, required = true, nullable = false, min_length = 1, max_length = 5000, format = "non-blank")]
-    body: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"comment": {"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d61", "ticket_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e",
-    "visibility": "public", "body": "您好，已为您安排退货。", "author": "staff:0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60",
-    "created_at": "2026-11-23T08:30:00Z"}, "ticket": {"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e", "customer_id": null,
-    "order_id": null, "type": "return", "category": "size_mismatch", "channel": "tmall", "priority": "normal",
-    "subject": "尺码不合适，申请退货", "description": null, "status": "in_progress", "team": "after_sales",
-    "assignee_staff_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60", "store_id": null,
-    "first_response_due_at": "2026-11-23T10:00:00Z", "resolution_due_at": "2026-11-25T08:00:00Z",
-    "first_responded_at": "2026-11-23T08:30:00Z", "resolved_at": null, "closed_at": null,
-    "first_response_breached": false, "resolution_breached": false, "sla_paused": false, "satisfaction_score": null,
-    "satisfaction_comment": null, "satisfaction_at": null, "version": 2, "created_at": "2026-11-23T08:00:00Z",
-    "updated_at": "2026-11-23T08:30:00Z"}}))]
-pub struct CommentCreated {
-    comment: CommentView,
-    /// The ticket after the comment (a first public reply sets `first_responded_at`).
-    ticket: TicketView,
-}
-
-/// Comment on a ticket. `public` is a reply to the customer: the first one sets
-/// `first_responded_at` (and moves an `open` ticket to `in_progress`). `internal` notes show on the
-/// customer's timeline for other departments.
-#[utoipa::path(
-    tag = "tickets", operation_id = "add_ticket_comment", request_body = CommentCreate,
-    params(("id" = Uuid, Path, description = "Ticket id")),
-    security(("bearer" = ["tickets:write"])),
-    responses(
-        (status = 201, description = "Added", body = CommentCreated),
-        (status = 404, description = "`ticket_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`ticket_closed`: reopen it first", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[post("/v1/tickets/{id}/comments")]
-async fn add_comment(
-    auth: Auth<TicketsWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: crate::http::Json<CommentCreate>,
-) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let b = body.into_inner();
-    let mut v = Violations::new();
-    match &b.visibility {
-        None => v.add("visibility", "is required"),
-        Some(x) => v.one_of("visibility", Some(x), VISIBILITIES),
-    }
-    match &b.body {
-        None => v.add("body", "is required"),
-        Some(text) => v.text("body", text, MAX_TEXT),
-    }
-    v.into_result()?;
-    let visibility = b.visibility.unwrap_or_default();
-    let text = crate::http::clean(b.body).unwrap_or_default();
-    let now = state.clock.now();
-    let tz = state.config.timezone;
-    let (scope, author) = (auth.store_scope(), auth.sub.clone());
-    let (t, c) = crate::db::transaction(&state.pool, move |conn| {
-        let new = store::NewComment { visibility: &visibility, body: &text, author: &author };
-        store::comment(conn, scope, id, &new, now, tz)
-    })
-    .await?;
-    Ok(HttpResponse::Created().json(CommentCreated { comment: c.into(), ticket: t.into() }))
-}
-
-/// A ticket's comments, oldest first.
-#[utoipa::path(
-    tag = "tickets", operation_id = "list_ticket_comments",
-    params(("id" = Uuid, Path, description = "Ticket id"), PageParams),
-    security(("bearer" = ["tickets:read"])),
-    responses(
-        (status = 200, description = "Comments by id", body = Page<CommentView>),
-        (status = 404, description = "`ticket_not_found`", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[get("/v1/tickets/{id}/comments")]
-async fn list_comments(
-    auth: Auth<TicketsRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    page: web::Query<PageParams>,
-) -> ApiResult<HttpResponse> {
-    let id = id.into_inner();
-    let limit = page.limit()?;
-    let after = page.after::<Uuid>()?;
-    let scope = auth.store_scope();
-    let rows = crate::db::run(&state.pool, move |conn| {
-        store::get(conn, scope, id)?;
-        store::comments(conn, id, after, limit + 1)
-    })
-    .await?;
-    let items: Vec<CommentView> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |c| c.id.to_string())))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -552,7 +394,7 @@ pub struct SatisfactionRequest {
     )
 )]
 #[post("/v1/tickets/{id}/satisfaction")]
-async fn record_satisfaction(
+pub(super) async fn record_satisfaction(
     auth: Auth<TicketsWrite>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
@@ -574,102 +416,8 @@ async fn record_satisfaction(
     let now = state.clock.now();
     let scope = auth.store_scope();
     let t = crate::db::transaction(&state.pool, move |conn| {
-        store::record_satisfaction(conn, scope, id, score, comment, now)
+        service::record_satisfaction(conn, scope, id, score, comment, now)
     })
     .await?;
     Ok(ticket_response(StatusCode::OK, t))
-}
-
-// ---------------------------------------------------------------------------------------------
-// Stats
-// ---------------------------------------------------------------------------------------------
-
-#[derive(Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct StatsParams {
-    /// Tickets created at or after this.
-    from: Option<DateTime<Utc>>,
-    /// Tickets created before this.
-    to: Option<DateTime<Utc>>,
-    /// Only this team's tickets.
-    team: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"key": "return", "count": 3}))]
-pub struct TicketCount {
-    key: String,
-    count: i64,
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"from": "2026-11-01T00:00:00Z", "to": "2026-12-01T00:00:00Z", "team": null, "tickets": 4,
-    "by_type": [{"key": "return", "count": 3}, {"key": "complaint", "count": 1}],
-    "by_category": [{"key": "size_mismatch", "count": 2}, {"key": "(none)", "count": 2}],
-    "median_first_response_minutes": 25.0, "median_resolution_minutes": 240.0, "sla_breach_rate": "0.2500",
-    "csat_average": "4.33", "satisfaction_rate": "0.6667", "satisfaction_responses": 3}))]
-pub struct TicketStats {
-    from: Option<DateTime<Utc>>,
-    to: Option<DateTime<Utc>>,
-    team: Option<String>,
-    /// Tickets created in the window.
-    tickets: i64,
-    /// Most first, then by key.
-    by_type: Vec<TicketCount>,
-    /// Most first, then by key; `(none)` for tickets without a category.
-    by_category: Vec<TicketCount>,
-    /// Wall-clock minutes from creation to the first public reply (0.1 minute), over tickets with one.
-    median_first_response_minutes: Option<f64>,
-    /// Wall-clock minutes from creation to resolution (0.1 minute), over resolved or closed tickets.
-    median_resolution_minutes: Option<f64>,
-    /// Tickets with any breach / tickets, 4 decimals.
-    sla_breach_rate: String,
-    /// Average score, 2 decimals; null without scores.
-    csat_average: Option<String>,
-    /// Scores of 4-5 / scores, 4 decimals.
-    satisfaction_rate: String,
-    satisfaction_responses: i64,
-}
-
-/// Ticket volume by type and category, median first response and resolution, SLA breach rate, CSAT
-/// average and satisfaction rate, over tickets created in `[from, to)`.
-#[utoipa::path(
-    tag = "tickets", operation_id = "ticket_stats", params(StatsParams),
-    security(("bearer" = ["tickets:read"])),
-    responses(
-        (status = 200, description = "The figures", body = TicketStats),
-        (status = 422, description = "`validation_failed`: `from` not before `to`, or a window over 366 days (none given: the last 30 days)", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[get("/v1/tickets/stats")]
-async fn ticket_stats(
-    auth: Auth<TicketsRead>,
-    state: web::Data<AppState>,
-    params: web::Query<StatsParams>,
-) -> ApiResult<HttpResponse> {
-    let p = params.into_inner();
-    let (from, to) = crate::http::report_window(p.from, p.to, state.clock.now())?;
-    let (team, store_id) = (p.team.clone(), auth.store_scope().only());
-    let (totals, by_type, by_category) = crate::db::run(&state.pool, move |conn| {
-        store::stats(conn, &store::StatsWindow { from: Some(from), to: Some(to), team: team.as_deref(), store_id })
-    })
-    .await?;
-    let count =
-        |rows: Vec<store::KeyCount>| rows.into_iter().map(|r| TicketCount { key: r.key, count: r.count }).collect();
-    let stats = TicketStats {
-        from: Some(from),
-        to: Some(to),
-        team: p.team,
-        tickets: totals.tickets,
-        by_type: count(by_type),
-        by_category: count(by_category),
-        median_first_response_minutes: totals.median_first_response_minutes.map(rules::round_tenth),
-        median_resolution_minutes: totals.median_resolution_minutes.map(rules::round_tenth),
-        sla_breach_rate: rules::ratio(totals.breached, totals.tickets),
-        csat_average: rules::average(totals.score_sum, totals.scores),
-        satisfaction_rate: rules::ratio(totals.satisfied, totals.scores),
-        satisfaction_responses: totals.scores,
-    };
-    Ok(HttpResponse::Ok().json(stats))
 }

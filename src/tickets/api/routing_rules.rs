@@ -1,41 +1,23 @@
-//! Ticket configuration (SPEC §12): routing rules (`/v1/ticket-routing-rules`) and SLA policies
-//! (`/v1/sla-policies`). They govern every store's tickets: every verb, reads included, is for
-//! chain-wide principals only (SPEC §3.1).
+//! Ticket routing rules (`/v1/ticket-routing-rules`, SPEC §12). They govern every store's
+//! tickets: every verb, reads included, is for chain-wide principals only (SPEC §3.1).
 
 use actix_web::http::StatusCode;
-use actix_web::{delete, get, patch, post, put, web, HttpResponse};
-use chrono::{DateTime, NaiveTime, Utc};
+use actix_web::{delete, get, patch, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::api::MAX_NAME;
-use super::config_store::{self as store, PolicyUpdate, RoutingRule, RuleFields, SlaPolicy};
-use super::rules::{PRIORITIES, TYPES};
+use super::MAX_NAME;
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
 use crate::http::IfMatch;
 use crate::state::AppState;
-
-/// A week of minutes times 52: targets beyond a year make no sense.
-const MAX_TARGET_MINUTES: i32 = 525_600;
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_rule)
-        .service(list_rules)
-        .service(get_rule)
-        .service(update_rule)
-        .service(delete_rule)
-        .service(list_policies)
-        .service(put_policy);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Routing rules
-// ---------------------------------------------------------------------------------------------
+use crate::tickets::config_store::{self as store, RoutingRule, RuleFields};
+use crate::tickets::model::{TicketPriority, TicketType};
 
 #[derive(Serialize, ToSchema)]
 #[schema(example = json!({"id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d70", "name": "天猫退货", "priority": 10,
@@ -47,10 +29,10 @@ pub struct RuleView {
     /// Rules are tried by priority (lowest first), then id.
     priority: i32,
     /// Null: any.
-    match_type: Option<String>,
+    match_type: Option<TicketType>,
     match_category: Option<String>,
     match_channel: Option<String>,
-    match_priority: Option<String>,
+    match_priority: Option<TicketPriority>,
     team: String,
     active: bool,
     version: i32,
@@ -60,16 +42,17 @@ pub struct RuleView {
 
 impl From<RoutingRule> for RuleView {
     fn from(r: RoutingRule) -> Self {
+        let f = r.fields;
         RuleView {
             id: r.id,
-            name: r.name,
-            priority: r.priority,
-            match_type: r.match_type,
-            match_category: r.match_category,
-            match_channel: r.match_channel,
-            match_priority: r.match_priority,
-            team: r.team,
-            active: r.active,
+            name: f.name,
+            priority: f.priority,
+            match_type: f.match_type,
+            match_category: f.match_category,
+            match_channel: f.match_channel,
+            match_priority: f.match_priority,
+            team: f.team,
+            active: f.active,
             version: r.version,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -92,7 +75,7 @@ pub struct RuleCreate {
     #[schema(value_type = i32, required = true, nullable = false)]
     priority: Option<i32>,
     /// A ticket type; absent = any.
-    #[schema(pattern = "^(complaint|after_sales|return|inquiry)$")]
+    #[schema(value_type = Option<TicketType>)]
     match_type: Option<String>,
     /// A category; absent = any.
     #[schema(min_length = 1, max_length = 64, format = "non-blank")]
@@ -101,7 +84,7 @@ pub struct RuleCreate {
     #[schema(format = "channel")]
     match_channel: Option<String>,
     /// A ticket priority; absent = any.
-    #[schema(pattern = "^(low|normal|high|urgent)$")]
+    #[schema(value_type = Option<TicketPriority>)]
     match_priority: Option<String>,
     #[schema(value_type = String, required = true, nullable = false, min_length = 1, max_length = 64, format = "non-blank")]
     team: Option<String>,
@@ -109,13 +92,25 @@ pub struct RuleCreate {
     active: Option<bool>,
 }
 
-/// Checks a rule's fields as they will be stored.
-fn check_rule(r: RuleFields) -> ApiResult<RuleFields> {
+/// A rule's fields as sent (or kept), before they are checked.
+struct RuleInput {
+    name: String,
+    priority: i32,
+    match_type: Option<String>,
+    match_category: Option<String>,
+    match_channel: Option<String>,
+    match_priority: Option<String>,
+    team: String,
+    active: bool,
+}
+
+/// Checks a rule's fields and gives them as they will be stored.
+fn check_rule(r: RuleInput) -> ApiResult<RuleFields> {
     let mut v = Violations::new();
     v.text("name", &r.name, MAX_NAME);
     v.text("team", &r.team, MAX_NAME);
-    v.one_of("match_type", r.match_type.as_deref(), TYPES);
-    v.one_of("match_priority", r.match_priority.as_deref(), PRIORITIES);
+    let match_type = v.word::<TicketType>("match_type", r.match_type.as_deref());
+    let match_priority = v.word::<TicketPriority>("match_priority", r.match_priority.as_deref());
     if let Some(c) = &r.match_category {
         v.text("match_category", c, MAX_NAME);
     }
@@ -123,7 +118,16 @@ fn check_rule(r: RuleFields) -> ApiResult<RuleFields> {
         v.check(crate::stores::CHANNELS.contains(&c.as_str()), "match_channel", "must be a known channel");
     }
     v.into_result()?;
-    Ok(RuleFields { name: r.name.trim().to_string(), team: r.team.trim().to_string(), ..r })
+    Ok(RuleFields {
+        name: r.name.trim().to_string(),
+        priority: r.priority,
+        match_type,
+        match_category: r.match_category,
+        match_channel: r.match_channel,
+        match_priority,
+        team: r.team.trim().to_string(),
+        active: r.active,
+    })
 }
 
 /// Create a routing rule: tickets whose type, category, channel and priority equal the rule's
@@ -138,7 +142,7 @@ fn check_rule(r: RuleFields) -> ApiResult<RuleFields> {
     )
 )]
 #[post("/v1/ticket-routing-rules")]
-async fn create_rule(
+pub(super) async fn create_rule(
     auth: Auth<TicketsWrite>,
     state: web::Data<AppState>,
     body: crate::http::Json<RuleCreate>,
@@ -150,7 +154,7 @@ async fn create_rule(
     v.check(b.priority.is_some(), "priority", "is required");
     v.check(b.team.is_some(), "team", "is required");
     v.into_result()?;
-    let fields = check_rule(RuleFields {
+    let fields = check_rule(RuleInput {
         name: b.name.unwrap_or_default(),
         priority: b.priority.unwrap_or_default(),
         match_type: b.match_type,
@@ -164,7 +168,7 @@ async fn create_rule(
     let who = auth.principal.clone();
     let r = crate::db::transaction(&state.pool, move |conn| {
         let r = store::insert_rule(conn, &fields, now)?;
-        let detail = json!({"name": r.name, "team": r.team, "priority": r.priority});
+        let detail = json!({"name": r.fields.name, "team": r.fields.team, "priority": r.fields.priority});
         crate::audit::record(
             conn,
             &who,
@@ -189,7 +193,7 @@ async fn create_rule(
     )
 )]
 #[get("/v1/ticket-routing-rules")]
-async fn list_rules(
+pub(super) async fn list_rules(
     auth: Auth<TicketsRead>,
     state: web::Data<AppState>,
     page: web::Query<PageParams>,
@@ -224,7 +228,11 @@ async fn list_rules(
     )
 )]
 #[get("/v1/ticket-routing-rules/{id}")]
-async fn get_rule(auth: Auth<TicketsRead>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+pub(super) async fn get_rule(
+    auth: Auth<TicketsRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     let id = id.into_inner();
     let r = crate::db::run(&state.pool, move |conn| store::get_rule(conn, id)).await?;
@@ -242,7 +250,7 @@ pub struct RulePatch {
     priority: Option<i32>,
     /// `null` = any.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, pattern = "^(complaint|after_sales|return|inquiry)$")]
+    #[schema(value_type = Option<TicketType>)]
     match_type: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>, min_length = 1, max_length = 64, format = "non-blank")]
@@ -251,7 +259,7 @@ pub struct RulePatch {
     #[schema(value_type = Option<String>, format = "channel")]
     match_channel: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>, pattern = "^(low|normal|high|urgent)$")]
+    #[schema(value_type = Option<TicketPriority>)]
     match_priority: Option<Option<String>>,
     #[schema(min_length = 1, max_length = 64, format = "non-blank")]
     team: Option<String>,
@@ -273,7 +281,7 @@ pub struct RulePatch {
     )
 )]
 #[patch("/v1/ticket-routing-rules/{id}")]
-async fn update_rule(
+pub(super) async fn update_rule(
     auth: Auth<TicketsWrite>,
     state: web::Data<AppState>,
     expected_version: IfMatch,
@@ -291,17 +299,17 @@ async fn update_rule(
             conn,
             id,
             expected,
-            |cur| {
-                check_rule(RuleFields {
+            |RoutingRule { fields: cur, .. }| {
+                check_rule(RuleInput {
                     name: p.name.unwrap_or_else(|| cur.name.clone()),
                     priority: p.priority.unwrap_or(cur.priority),
-                    match_type: p.match_type.unwrap_or_else(|| cur.match_type.clone()),
+                    match_type: p.match_type.unwrap_or_else(|| cur.match_type.map(|t| t.to_string())),
                     match_category: p
                         .match_category
                         .map(|c| c.map(|c| c.trim().to_string()))
                         .unwrap_or_else(|| cur.match_category.clone()),
                     match_channel: p.match_channel.unwrap_or_else(|| cur.match_channel.clone()),
-                    match_priority: p.match_priority.unwrap_or_else(|| cur.match_priority.clone()),
+                    match_priority: p.match_priority.unwrap_or_else(|| cur.match_priority.map(|t| t.to_string())),
                     team: p.team.unwrap_or_else(|| cur.team.clone()),
                     active: p.active.unwrap_or(cur.active),
                 })
@@ -336,7 +344,7 @@ async fn update_rule(
     )
 )]
 #[delete("/v1/ticket-routing-rules/{id}")]
-async fn delete_rule(
+pub(super) async fn delete_rule(
     auth: Auth<TicketsWrite>,
     state: web::Data<AppState>,
     expected_version: IfMatch,
@@ -359,175 +367,4 @@ async fn delete_rule(
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-// ---------------------------------------------------------------------------------------------
-// SLA policies
-// ---------------------------------------------------------------------------------------------
-
-fn hhmm<S: serde::Serializer>(value: &Option<NaiveTime>, s: S) -> Result<S::Ok, S::Error> {
-    match value {
-        Some(t) => s.serialize_str(&t.format("%H:%M").to_string()),
-        None => s.serialize_none(),
-    }
-}
-
-#[derive(Serialize, ToSchema)]
-#[schema(example = json!({"priority": "normal", "first_response_minutes": 120, "resolution_minutes": 2880,
-    "business_hours_start": "09:00", "business_hours_end": "21:00", "business_days": [1, 2, 3, 4, 5, 6, 7],
-    "version": 1, "updated_at": "2026-11-23T08:00:00Z"}))]
-pub struct PolicyView {
-    /// `low`, `normal`, `high` or `urgent`.
-    priority: String,
-    first_response_minutes: i32,
-    resolution_minutes: i32,
-    /// Local time (business time zone) `HH:MM`; null with `business_hours_end`: around the clock.
-    #[serde(serialize_with = "hhmm")]
-    #[schema(value_type = Option<String>, example = "09:00")]
-    business_hours_start: Option<NaiveTime>,
-    #[serde(serialize_with = "hhmm")]
-    #[schema(value_type = Option<String>, example = "21:00")]
-    business_hours_end: Option<NaiveTime>,
-    /// ISO weekdays (1 = Monday) the clock runs on; empty: every day.
-    business_days: Vec<i32>,
-    version: i32,
-    updated_at: DateTime<Utc>,
-}
-
-impl From<SlaPolicy> for PolicyView {
-    fn from(p: SlaPolicy) -> Self {
-        PolicyView {
-            priority: p.priority,
-            first_response_minutes: p.first_response_minutes,
-            resolution_minutes: p.resolution_minutes,
-            business_hours_start: p.business_hours_start,
-            business_hours_end: p.business_hours_end,
-            business_days: p.business_days,
-            version: p.version,
-            updated_at: p.updated_at,
-        }
-    }
-}
-
-/// The SLA policies, one per priority (low, normal, high, urgent).
-#[utoipa::path(
-    tag = "tickets", operation_id = "list_sla_policies",
-    security(("bearer" = ["tickets:read"])),
-    responses(
-        (status = 200, description = "The four policies", body = Vec<PolicyView>),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: ticket routing and SLA policies are the chain's, for chain-wide principals only", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[get("/v1/sla-policies")]
-async fn list_policies(auth: Auth<TicketsRead>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
-    let rows = crate::db::run(&state.pool, store::policies).await?;
-    Ok(HttpResponse::Ok().json(rows.into_iter().map(PolicyView::from).collect::<Vec<_>>()))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-#[schema(example = json!({"first_response_minutes": 120, "resolution_minutes": 2880, "business_hours_start": "09:00",
-    "business_hours_end": "21:00", "business_days": [1, 2, 3, 4, 5]}))]
-pub struct PolicyPut {
-    #[serde(default, deserialize_with = "crate::http::whole_number")]
-    #[schema(value_type = i32, required = true, nullable = false, minimum = 1, maximum = 525600)]
-    first_response_minutes: Option<i32>,
-    #[serde(default, deserialize_with = "crate::http::whole_number")]
-    #[schema(value_type = i32, required = true, nullable = false, minimum = 1, maximum = 525600)]
-    resolution_minutes: Option<i32>,
-    /// `HH:MM` local time; both or neither.
-    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
-    business_hours_start: Option<String>,
-    /// `HH:MM` local time, after the start.
-    #[schema(pattern = "^([01][0-9]|2[0-3]):[0-5][0-9]$")]
-    business_hours_end: Option<String>,
-    /// ISO weekdays 1-7; empty or absent: every day.
-    #[serde(default, deserialize_with = "crate::http::whole_numbers")]
-    #[schema(max_items = 7)]
-    business_days: Option<Vec<i32>>,
-}
-
-impl PolicyPut {
-    fn validate(self) -> ApiResult<PolicyUpdate> {
-        let mut v = Violations::new();
-        for (field, value) in
-            [("first_response_minutes", self.first_response_minutes), ("resolution_minutes", self.resolution_minutes)]
-        {
-            match value {
-                None => v.add(field, "is required"),
-                Some(m) => v.check((1..=MAX_TARGET_MINUTES).contains(&m), field, "must be 1-525600"),
-            }
-        }
-        let mut time = |field: &str, raw: &Option<String>| -> Option<NaiveTime> {
-            let raw = raw.as_deref()?;
-            let t = NaiveTime::parse_from_str(raw, "%H:%M").ok();
-            v.check(t.is_some(), field, "must be HH:MM");
-            t
-        };
-        let start = time("business_hours_start", &self.business_hours_start);
-        let end = time("business_hours_end", &self.business_hours_end);
-        v.check(
-            self.business_hours_start.is_some() == self.business_hours_end.is_some(),
-            "business_hours_end",
-            "business_hours_start and business_hours_end go together",
-        );
-        if let (Some(s), Some(e)) = (start, end) {
-            v.check(s < e, "business_hours_end", "must be after business_hours_start");
-        }
-        let mut days = self.business_days.unwrap_or_default();
-        v.check(days.iter().all(|d| (1..=7).contains(d)), "business_days", "each must be an ISO weekday 1-7");
-        days.sort_unstable();
-        days.dedup();
-        v.into_result()?;
-        Ok(PolicyUpdate {
-            first_response_minutes: self.first_response_minutes.unwrap_or_default(),
-            resolution_minutes: self.resolution_minutes.unwrap_or_default(),
-            business_hours_start: start,
-            business_hours_end: end,
-            business_days: days,
-        })
-    }
-}
-
-/// Replace a priority's SLA policy; send `If-Match`. Open tickets take it from their next change.
-#[utoipa::path(
-    tag = "tickets", operation_id = "put_sla_policy", request_body = PolicyPut,
-    params(("priority" = String, Path, description = "`low`, `normal`, `high` or `urgent`"),
-           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
-    security(("bearer" = ["tickets:write"])),
-    responses(
-        (status = 200, description = "Replaced", body = PolicyView),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: ticket routing and SLA policies are the chain's, for chain-wide principals only", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`sla_policy_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
-    )
-)]
-#[put("/v1/sla-policies/{priority}")]
-async fn put_policy(
-    auth: Auth<TicketsWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    priority: web::Path<String>,
-    body: crate::http::Json<PolicyPut>,
-) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
-    let priority = priority.into_inner();
-    if !PRIORITIES.contains(&priority.as_str()) {
-        return Err(store::policy_not_found());
-    }
-    let update = body.into_inner().validate()?;
-    let expected = expected_version.0;
-    let now = state.clock.now();
-    let who = auth.principal.clone();
-    let p = crate::db::transaction(&state.pool, move |conn| {
-        let p = store::put_policy(conn, &priority, expected, &update, now)?;
-        let detail = json!({"version": p.version, "first_response_minutes": p.first_response_minutes,
-            "resolution_minutes": p.resolution_minutes});
-        crate::audit::record(conn, &who, "sla_policy.update", "sla_policy", Some(priority.clone()), detail)?;
-        Ok(p)
-    })
-    .await?;
-    Ok(crate::http::versioned(StatusCode::OK, p.version, String::new(), &PolicyView::from(p)))
 }

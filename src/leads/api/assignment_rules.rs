@@ -10,18 +10,14 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::api::{required_text, text};
-use super::rules;
-use super::store::{self, Rule, RuleChanges};
+use super::{required_text, text};
 use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, LeadsRead, LeadsWrite};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::{check_version, IfMatch};
+use crate::leads::model::{LeadAssignmentStrategy, LeadKind, Rule, RuleChanges};
+use crate::leads::store;
 use crate::state::AppState;
-
-pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
-    cfg.service(create_rule).service(list_rules).service(get_rule).service(update_rule);
-}
 
 #[derive(Deserialize, Serialize, ToSchema, Default, Clone)]
 #[serde(deny_unknown_fields)]
@@ -37,7 +33,7 @@ pub struct LeadRuleMatch {
     /// A channel.
     #[schema(format = "channel")]
     source: Option<String>,
-    #[schema(pattern = "^(inquiry|cart_abandoned|walk_in|referral)$")]
+    #[schema(value_type = Option<LeadKind>)]
     kind: Option<String>,
 }
 
@@ -75,8 +71,8 @@ pub struct LeadRuleCreate {
     matcher: Option<LeadRuleMatch>,
     #[schema(required = true, nullable = false)]
     target: Option<LeadRuleTarget>,
-    /// `round_robin` (default) or `least_loaded`.
-    #[schema(pattern = "^(round_robin|least_loaded)$")]
+    /// Default `round_robin`.
+    #[schema(value_type = Option<LeadAssignmentStrategy>)]
     strategy: Option<String>,
     /// On a missed response SLA, hand the lead to the next free person under this rule (default false).
     reassign_on_breach: Option<bool>,
@@ -98,7 +94,7 @@ pub struct LeadRulePatch {
     matcher: Option<LeadRuleMatch>,
     /// Replaces the whole target.
     target: Option<LeadRuleTarget>,
-    #[schema(pattern = "^(round_robin|least_loaded)$")]
+    #[schema(value_type = Option<LeadAssignmentStrategy>)]
     strategy: Option<String>,
     reassign_on_breach: Option<bool>,
     active: Option<bool>,
@@ -112,8 +108,7 @@ fn validate_match(v: &mut Violations, m: LeadRuleMatch, c: &mut RuleChanges) {
     v.one_of("match.source", source.as_deref(), crate::stores::CHANNELS);
     c.match_source = Some(source);
     let kind = text(v, "match.kind", m.kind, 32);
-    v.one_of("match.kind", kind.as_deref(), rules::KINDS);
-    c.match_kind = Some(kind);
+    c.match_kind = Some(v.word::<LeadKind>("match.kind", kind.as_deref()));
 }
 
 fn validate_target(v: &mut Violations, t: LeadRuleTarget, c: &mut RuleChanges) {
@@ -143,8 +138,7 @@ fn validate_common(v: &mut Violations, priority: Option<i32>, strategy: Option<S
         v.check((0..=1_000_000).contains(&p), "priority", "must be 0-1000000");
     }
     c.priority = priority;
-    v.one_of("strategy", strategy.as_deref(), rules::STRATEGIES);
-    c.strategy = strategy;
+    c.strategy = v.word::<LeadAssignmentStrategy>("strategy", strategy.as_deref());
 }
 
 impl LeadRuleCreate {
@@ -218,8 +212,7 @@ pub struct LeadRuleView {
     #[serde(rename = "match")]
     matcher: LeadRuleMatch,
     target: LeadRuleTarget,
-    /// `round_robin` or `least_loaded`.
-    strategy: String,
+    strategy: LeadAssignmentStrategy,
     reassign_on_breach: bool,
     active: bool,
     /// The round-robin position: who got the last lead under this rule.
@@ -245,7 +238,7 @@ impl From<Rule> for LeadRuleView {
                 district: r.match_district,
                 category: r.match_category,
                 source: r.match_source,
-                kind: r.match_kind,
+                kind: r.match_kind.map(|k| k.to_string()),
             },
             target,
             strategy: r.strategy,
@@ -275,7 +268,7 @@ fn rule_response(status: StatusCode, r: Rule) -> HttpResponse {
     )
 )]
 #[post("/v1/lead-assignment-rules")]
-async fn create_rule(
+pub(super) async fn create_rule(
     auth: Auth<LeadsWrite>,
     state: web::Data<AppState>,
     body: crate::http::Json<LeadRuleCreate>,
@@ -336,7 +329,7 @@ pub struct LeadRuleListParams {
     )
 )]
 #[get("/v1/lead-assignment-rules")]
-async fn list_rules(
+pub(super) async fn list_rules(
     auth: Auth<LeadsRead>,
     state: web::Data<AppState>,
     params: web::Query<LeadRuleListParams>,
@@ -364,7 +357,11 @@ async fn list_rules(
     )
 )]
 #[get("/v1/lead-assignment-rules/{id}")]
-async fn get_rule(auth: Auth<LeadsRead>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+pub(super) async fn get_rule(
+    auth: Auth<LeadsRead>,
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     let id = id.into_inner();
     let rule = crate::db::run(&state.pool, move |conn| store::get_rule(conn, id)).await?;
@@ -386,7 +383,7 @@ async fn get_rule(auth: Auth<LeadsRead>, state: web::Data<AppState>, id: web::Pa
     )
 )]
 #[patch("/v1/lead-assignment-rules/{id}")]
-async fn update_rule(
+pub(super) async fn update_rule(
     auth: Auth<LeadsWrite>,
     state: web::Data<AppState>,
     expected_version: IfMatch,
