@@ -22,12 +22,7 @@ use crate::schema::{job_runs, points_lots};
 crate::vocabulary! {
     /// A daily job: `points_expiry` writes off expired points, `tier_review` reviews tiers whose
     /// validity ran out, `rule_tags` re-evaluates rule tags, `rfm` scores every customer.
-    pub enum Job {
-        PointsExpiry = "points_expiry",
-        TierReview = "tier_review",
-        RuleTags = "rule_tags",
-        Rfm = "rfm",
-    }
+    pub enum Job { PointsExpiry = "points_expiry", TierReview = "tier_review", RuleTags = "rule_tags", Rfm = "rfm" }
 }
 
 /// A sweep runs every minute, not once a day: it marks what fell due (SLA breaches) and is safe to

@@ -12,10 +12,7 @@ use crate::schema::{lead_assignment_rules as r, leads};
 crate::vocabulary! {
     /// How a lead came in.
     pub enum LeadKind {
-        Inquiry = "inquiry",
-        CartAbandoned = "cart_abandoned",
-        WalkIn = "walk_in",
-        Referral = "referral",
+        Inquiry = "inquiry", CartAbandoned = "cart_abandoned", WalkIn = "walk_in", Referral = "referral",
     }
 }
 
@@ -23,11 +20,7 @@ crate::vocabulary! {
     /// A lead's stage: `new` (the unassigned queue) → `assigned` → `contacted` → `qualified` →
     /// `won`; `lost` from any open stage.
     pub enum LeadStatus {
-        New = "new",
-        Assigned = "assigned",
-        Contacted = "contacted",
-        Qualified = "qualified",
-        Won = "won",
+        New = "new", Assigned = "assigned", Contacted = "contacted", Qualified = "qualified", Won = "won",
         Lost = "lost",
     }
 }

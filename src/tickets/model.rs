@@ -21,22 +21,12 @@ crate::vocabulary! {
 
 crate::vocabulary! {
     /// What a ticket is about; routing rules match on it.
-    pub enum TicketType {
-        Complaint = "complaint",
-        AfterSales = "after_sales",
-        Return = "return",
-        Inquiry = "inquiry",
-    }
+    pub enum TicketType { Complaint = "complaint", AfterSales = "after_sales", Return = "return", Inquiry = "inquiry" }
 }
 
 crate::vocabulary! {
     /// A ticket's priority: each has its SLA policy (declared from lowest to highest).
-    pub enum TicketPriority {
-        Low = "low",
-        Normal = "normal",
-        High = "high",
-        Urgent = "urgent",
-    }
+    pub enum TicketPriority { Low = "low", Normal = "normal", High = "high", Urgent = "urgent" }
 }
 
 crate::vocabulary! {
@@ -51,10 +41,7 @@ crate::vocabulary! {
 
 crate::vocabulary! {
     /// The two SLA targets of a ticket, as `ticket.sla_breached` names them.
-    pub enum TicketSlaTarget {
-        FirstResponse = "first_response",
-        Resolution = "resolution",
-    }
+    pub enum TicketSlaTarget { FirstResponse = "first_response", Resolution = "resolution" }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -9,12 +9,7 @@ use crate::schema::{webhook_attempts as wa, webhook_deliveries as wd, webhook_su
 crate::vocabulary! {
     /// Where a delivery stands: `pending` (waiting for its next attempt), `sending` (an attempt is
     /// under way), `succeeded`, or `failed` (retries spent, or the receiver answered 410).
-    pub enum DeliveryStatus {
-        Pending = "pending",
-        Sending = "sending",
-        Succeeded = "succeeded",
-        Failed = "failed",
-    }
+    pub enum DeliveryStatus { Pending = "pending", Sending = "sending", Succeeded = "succeeded", Failed = "failed" }
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
