@@ -31,6 +31,8 @@ macro_rules! vocabulary {
             serde::Serialize, serde::Deserialize, utoipa::ToSchema, diesel::AsExpression, diesel::FromSqlRow,
         )]
         #[diesel(sql_type = diesel::sql_types::Text)]
+        // Every component schema of the document shows an example: the first word.
+        #[schema(example = json!($name::NAMES[0]))]
         $vis enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
         }

@@ -11,8 +11,8 @@ use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::model::{self, Kind};
-use super::rules::{self, Move, Status};
+use super::model::{self, CampaignKind};
+use super::rules::{self, CampaignStatus, Move};
 use super::store::{self, Campaign, CampaignFields};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite, Principal};
@@ -60,10 +60,8 @@ pub struct Schedule {
 pub struct CampaignView {
     id: Uuid,
     name: String,
-    /// `one_off`, `scheduled` or `triggered`.
-    kind: String,
-    /// `draft`, `active`, `paused` or `completed`.
-    status: String,
+    kind: CampaignKind,
+    status: CampaignStatus,
     audience: Option<Audience>,
     #[schema(value_type = Option<Object>)]
     trigger: Option<Value>,
@@ -127,8 +125,8 @@ pub struct CampaignInput {
     /// Not blank (required on create).
     #[schema(min_length = 1, max_length = 100, format = "non-blank")]
     name: Option<String>,
-    /// `one_off`, `scheduled` or `triggered` (required on create; fixed after).
-    #[schema(format = "campaign-kind")]
+    /// Required on create; fixed after.
+    #[schema(value_type = Option<CampaignKind>)]
     kind: Option<String>,
     /// Whom it reaches: required for one-off and scheduled campaigns.
     #[serde(default, deserialize_with = "crate::http::object_only")]
@@ -172,19 +170,17 @@ impl CampaignInput {
             v.check(!n.is_empty() && n.chars().count() <= 100, "name", "must be 1-100 characters");
         }
         let kind = match (&self.kind, current) {
-            (Some(k), None) => Kind::parse(k),
-            (Some(k), Some(c)) if *k != c.kind => {
+            (Some(k), None) => v.word::<CampaignKind>("kind", Some(k)),
+            (Some(k), Some(c)) if CampaignKind::parse(k) != Some(c.kind) => {
                 v.add("kind", "a campaign's kind is fixed when it is created");
                 None
             }
-            (_, Some(c)) => Kind::parse(&c.kind),
+            (_, Some(c)) => Some(c.kind),
             (None, None) => None,
         };
         if current.is_none() {
             if self.kind.is_none() {
                 v.add("kind", "is required");
-            } else if kind.is_none() {
-                v.add("kind", "must be one_off, scheduled or triggered");
             }
             v.check(name.is_some(), "name", "is required");
             v.check(self.actions.is_some(), "actions", "is required");
@@ -224,14 +220,14 @@ impl CampaignInput {
             ends_at: current.and_then(|c| c.ends_at),
         });
         match kind {
-            Some(Kind::OneOff | Kind::Scheduled) => {
+            Some(CampaignKind::OneOff | CampaignKind::Scheduled) => {
                 v.check(segment.is_some(), "audience.segment_id", "one-off and scheduled campaigns need an audience");
                 v.check(!trigger_given, "trigger", "only a triggered campaign has a trigger");
             }
-            Some(Kind::Triggered) => v.check(trigger_given, "trigger", "a triggered campaign needs a trigger"),
+            Some(CampaignKind::Triggered) => v.check(trigger_given, "trigger", "a triggered campaign needs a trigger"),
             None => {}
         }
-        if kind == Some(Kind::Scheduled) {
+        if kind == Some(CampaignKind::Scheduled) {
             v.check(schedule.starts_at.is_some(), "schedule.starts_at", "a scheduled campaign needs a start");
         }
         if let (Some(s), Some(e)) = (schedule.starts_at, schedule.ends_at) {
@@ -240,7 +236,7 @@ impl CampaignInput {
         v.into_result()?;
         Ok(CampaignFields {
             name,
-            kind: if current.is_none() { kind.map(|k| k.as_str().to_string()) } else { None },
+            kind: if current.is_none() { kind } else { None },
             segment_id: self.audience.map(|a| a.segment_id),
             trigger: self.trigger.map(Some),
             actions: self.actions,
@@ -334,8 +330,7 @@ async fn create_campaign(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
-    /// `draft`, `active`, `paused` or `completed`.
-    #[param(format = "campaign-status")]
+    #[param(value_type = Option<CampaignStatus>)]
     status: Option<String>,
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
@@ -361,13 +356,10 @@ async fn list_campaigns(
     let p = params.into_inner();
     let page = PageParams { limit: p.limit, cursor: p.cursor };
     let (limit, after) = (page.limit()?, page.after::<Uuid>()?);
-    if let Some(s) = &p.status {
-        if Status::parse(s).is_none() {
-            return Err(ApiError::invalid("status", "must be draft, active, paused or completed"));
-        }
-    }
-    let rows =
-        crate::db::run(&state.pool, move |conn| store::list(conn, p.status.as_deref(), after, limit + 1)).await?;
+    let mut v = Violations::new();
+    let status = v.word::<CampaignStatus>("status", p.status.as_deref());
+    v.into_result()?;
+    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, status, after, limit + 1)).await?;
     let views: Vec<CampaignView> = rows.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |c| c.id.to_string())))
 }
@@ -427,7 +419,7 @@ async fn update_campaign(
         let current = store::lock(conn, id)?;
         let fields = input.fields(Some(&current))?;
         crate::http::check_version(expected, current.version)?;
-        if !rules::editable(current.status()) {
+        if !rules::editable(current.status) {
             return Err(ApiError::conflict("campaign_not_editable", "only a draft or paused campaign can be changed"));
         }
         check_references(conn, &fields)?;
@@ -448,12 +440,14 @@ async fn change_status(auth: &Auth<CampaignsWrite>, state: &AppState, id: Uuid, 
         if by == Move::Activate {
             check_award(conn, &who, &current.actions)?;
         }
-        let Some(to) = rules::transition(current.status(), by) else {
+        let Some(to) = rules::transition(current.status, by) else {
             let detail = format!("a {} campaign cannot be moved so", current.status);
-            return Err(ApiError::conflict("invalid_transition", detail).with("campaign_status", current.status));
+            return Err(
+                ApiError::conflict("invalid_transition", detail).with("campaign_status", current.status.as_str())
+            );
         };
         let campaign = store::set_status(conn, &current, to, now)?;
-        let detail = json!({"from": current.status, "to": to.as_str()});
+        let detail = json!({"from": current.status, "to": to});
         crate::audit::record(conn, &who, "campaign.status", "campaign", Some(id.to_string()), detail)?;
         Ok(campaign)
     })
@@ -483,7 +477,7 @@ async fn activate_campaign(
     let campaign = change_status(&auth, &state, id.into_inner(), Move::Activate).await?;
     // A one-off campaign runs now, not at the scheduler's next minute — once the runner can see
     // it active (with an Idempotency-Key the activation commits with its answer, later).
-    if campaign.kind == Kind::OneOff.as_str() {
+    if campaign.kind == CampaignKind::OneOff {
         let wake = wake.clone();
         crate::db::after_commit(move || wake.notify_one());
     }
@@ -540,8 +534,7 @@ pub struct DryRunCustomer {
     customer_id: Uuid,
     /// What the customer is due for: `once`, a year, a last order's day, an event's id.
     occurrence: String,
-    /// `reached`, `holdout` or `suppressed`.
-    outcome: &'static str,
+    outcome: rules::RecipientOutcome,
     reason: Option<&'static str>,
 }
 
@@ -599,11 +592,7 @@ async fn dry_run_campaign(
             .sample
             .into_iter()
             .map(|o| {
-                let (outcome, reason) = match o.decision {
-                    rules::Decision::Reach => ("reached", None),
-                    rules::Decision::Holdout => ("holdout", None),
-                    rules::Decision::Suppress(r) => ("suppressed", Some(r)),
-                };
+                let (outcome, reason) = o.decision.outcome();
                 DryRunCustomer { customer_id: o.customer_id, occurrence: o.occurrence, outcome, reason }
             })
             .collect();

@@ -9,26 +9,14 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Draft,
-    Active,
-    Paused,
-    Completed,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Draft => "draft",
-            Status::Active => "active",
-            Status::Paused => "paused",
-            Status::Completed => "completed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        [Status::Draft, Status::Active, Status::Paused, Status::Completed].into_iter().find(|x| x.as_str() == s)
+crate::vocabulary! {
+    /// Where a campaign is in its life: only an active one sends.
+    pub enum CampaignStatus {
+        Draft = "draft",
+        Active = "active",
+        Paused = "paused",
+        /// Final.
+        Completed = "completed",
     }
 }
 
@@ -41,8 +29,8 @@ pub enum Move {
 }
 
 /// draft → active ⇄ paused → completed; active → completed. Anything else is not a move.
-pub fn transition(from: Status, by: Move) -> Option<Status> {
-    use Status::*;
+pub fn transition(from: CampaignStatus, by: Move) -> Option<CampaignStatus> {
+    use CampaignStatus::*;
     match (from, by) {
         (Draft | Paused, Move::Activate) => Some(Active),
         (Active, Move::Pause) => Some(Paused),
@@ -52,8 +40,8 @@ pub fn transition(from: Status, by: Move) -> Option<Status> {
 }
 
 /// Only a draft or a paused campaign may be changed: an active one is sending.
-pub fn editable(status: Status) -> bool {
-    matches!(status, Status::Draft | Status::Paused)
+pub fn editable(status: CampaignStatus) -> bool {
+    matches!(status, CampaignStatus::Draft | CampaignStatus::Paused)
 }
 
 /// The variables a message template may use (SPEC §9).
@@ -178,6 +166,27 @@ pub enum Decision {
     Suppress(&'static str),
 }
 
+crate::vocabulary! {
+    /// What a run decided for a customer, as `campaign_recipients` keeps it.
+    pub enum RecipientOutcome {
+        Reached = "reached",
+        /// In the control group: nothing was sent.
+        Holdout = "holdout",
+        Suppressed = "suppressed",
+    }
+}
+
+impl Decision {
+    /// The decision as stored: its outcome and, when suppressed, the reason.
+    pub fn outcome(self) -> (RecipientOutcome, Option<&'static str>) {
+        match self {
+            Decision::Reach => (RecipientOutcome::Reached, None),
+            Decision::Holdout => (RecipientOutcome::Holdout, None),
+            Decision::Suppress(reason) => (RecipientOutcome::Suppressed, Some(reason)),
+        }
+    }
+}
+
 /// The one check at send time, in this order: never reach an erased or merged customer; the
 /// control group gets nothing; a message needs the channel's consent, an address on it and room
 /// under the frequency cap; then the budget.
@@ -268,8 +277,8 @@ mod tests {
 
     #[test]
     fn the_status_machine_allows_only_its_moves() {
+        use CampaignStatus::*;
         use Move::*;
-        use Status::*;
         let table = [
             (Draft, Activate, Some(Active)),
             (Draft, Pause, None),

@@ -16,8 +16,8 @@ use diesel::sql_types::{Array, BigInt, Bool, Nullable, Numeric, Text, Uuid as Sq
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::model::{self, Action, Channel, Kind, Trigger};
-use super::rules::{self, Decision, Policy};
+use super::model::{self, Action, CampaignChannel, CampaignKind, CampaignMessageStatus, Trigger};
+use super::rules::{self, CampaignStatus, Decision, Policy};
 use super::store::{self, Campaign, Message};
 use crate::error::{ApiError, ApiResult};
 use crate::events::types::{CampaignMessage, EarnSource, EventData, PointsEarned};
@@ -41,7 +41,7 @@ const RECENTLY_BOUGHT_DAYS: i64 = 30;
 /// A campaign made ready to run: its parts parsed, its audience compiled, its costs known.
 pub struct Plan {
     pub campaign: Campaign,
-    pub kind: Kind,
+    pub kind: CampaignKind,
     pub trigger: Option<Trigger>,
     pub actions: Vec<Action>,
     pub audience: Option<Node>,
@@ -54,7 +54,7 @@ pub struct Plan {
 /// parse, that is the campaign's problem to report, never a panic.
 pub fn plan(conn: &mut PgConnection, campaign: Campaign) -> ApiResult<Plan> {
     let invalid = |m: model::Mistake| ApiError::invalid(m.path, m.message);
-    let kind = Kind::parse(&campaign.kind).ok_or_else(|| ApiError::invalid("kind", "unknown campaign kind"))?;
+    let kind = campaign.kind;
     let trigger = campaign.trigger.as_ref().map(model::parse_trigger).transpose().map_err(invalid)?;
     let actions = model::parse_actions(&campaign.actions).map_err(invalid)?;
     let audience = match campaign.segment_id {
@@ -89,9 +89,11 @@ pub fn due_run(plan: &Plan, now: DateTime<Utc>, today: NaiveDate) -> Option<Stri
     let opened = c.starts_at.is_none_or(|s| s <= now);
     let open = opened && c.ends_at.is_none_or(|e| now < e);
     match (plan.kind, plan.trigger) {
-        (Kind::OneOff, _) => Some("once".into()),
-        (Kind::Scheduled, _) if open => Some("once".into()),
-        (Kind::Triggered, Some(t)) if open => Some(if t.on_events() { "events".into() } else { today.to_string() }),
+        (CampaignKind::OneOff, _) => Some("once".into()),
+        (CampaignKind::Scheduled, _) if open => Some("once".into()),
+        (CampaignKind::Triggered, Some(t)) if open => {
+            Some(if t.on_events() { "events".into() } else { today.to_string() })
+        }
         _ => None,
     }
 }
@@ -125,7 +127,7 @@ pub fn candidates(
     let campaign = sql.bind(Param::Id(plan.campaign.id));
     let in_audience = plan.audience.as_ref().map(|node| sql.node(node)).unwrap_or_else(|| "true".into());
     let activated = sql.bind(Param::Instant(plan.campaign.activated_at.unwrap_or(at.now)));
-    let (from, occurrence, condition) = match plan.trigger.filter(|_| plan.kind == Kind::Triggered) {
+    let (from, occurrence, condition) = match plan.trigger.filter(|_| plan.kind == CampaignKind::Triggered) {
         None => (FACTS.to_string(), "'once'".to_string(), "true".to_string()),
         Some(Trigger::Birthday { offset_days }) => {
             // The birthday this run celebrates falls `offset_days` before today (−3: in 3 days).
@@ -265,8 +267,8 @@ fn contacts(
          WHERE c.id = ANY($1)",
     )
     .bind::<Array<SqlUuid>, _>(ids)
-    .bind::<Text, _>(channel.map(Channel::consent).unwrap_or(""))
-    .bind::<Text, _>(channel.map(Channel::as_str).unwrap_or(""))
+    .bind::<Text, _>(channel.map(CampaignChannel::consent).unwrap_or(""))
+    .bind::<Text, _>(channel.map(CampaignChannel::as_str).unwrap_or(""))
     .bind::<diesel::sql_types::Timestamptz, _>(now - Duration::days(i64::from(policy.frequency_days)))
     .bind::<diesel::sql_types::Date, _>(today)
     .bind::<BigInt, _>(CATEGORIES_NAMED as i64)
@@ -415,7 +417,7 @@ fn batch(
     .execute(conn)?;
     let claimed: Option<RunRow> = diesel::sql_query(
         "SELECT r.cursor, r.finished_at IS NOT NULL AS finished,
-                (SELECT status = 'active' FROM campaigns WHERE id = r.campaign_id) AS active,
+                (SELECT status = $4 FROM campaigns WHERE id = r.campaign_id) AS active,
                 CASE WHEN $3 THEN (SELECT coalesce(sum(cost), 0) FROM campaign_recipients
                                    WHERE campaign_id = r.campaign_id) ELSE 0 END::numeric AS spent
          FROM campaign_runs r WHERE r.campaign_id = $1 AND r.run = $2 FOR UPDATE OF r SKIP LOCKED",
@@ -424,6 +426,7 @@ fn batch(
     .bind::<Text, _>(run)
     // Only a budget needs what was spent so far.
     .bind::<Bool, _>(plan.campaign.budget.is_some())
+    .bind::<Text, _>(CampaignStatus::Active)
     .get_result(conn)
     .optional()?;
     let Some(state) = claimed else { return Ok(Batch::Busy) };
@@ -565,7 +568,10 @@ fn issue_coupons(
                 continue;
             }
             let customers: Vec<Uuid> = group.iter().map(|i| outcomes[*i].customer_id).collect();
-            let source = crate::coupons::store::Source { kind: "campaign", reference: Some(&reference) };
+            let source = crate::coupons::store::Source {
+                kind: crate::coupons::model::CouponSource::Campaign,
+                reference: Some(&reference),
+            };
             let report = match crate::coupons::store::issue(conn, template, &customers, source, now, tz) {
                 Ok(report) => report,
                 // The template ended or was paused: nobody gets its coupon.
@@ -643,11 +649,7 @@ fn record(
     let send_at = rules::send_at(now, ctx.policy.quiet, ctx.at.zone);
     for o in outcomes {
         let code = codes.get(&(o.customer_id, o.occurrence.clone())).cloned();
-        let (kind, reason) = match o.decision {
-            Decision::Reach => ("reached", None),
-            Decision::Holdout => ("holdout", None),
-            Decision::Suppress(r) => ("suppressed", Some(r)),
-        };
+        let (kind, reason) = o.decision.outcome();
         match o.decision {
             Decision::Reach => tally.reached += 1,
             Decision::Holdout => tally.holdout += 1,
@@ -687,11 +689,11 @@ fn record(
                 campaign_id: plan.campaign.id,
                 customer_id: o.customer_id,
                 occurrence: o.occurrence.clone(),
-                channel: channel.as_str().to_string(),
+                channel,
                 recipient: row.address.clone().unwrap_or_default(),
                 body: rules::render(template, &values),
                 coupon_code: code,
-                status: if deferred { "deferred" } else { "sent" }.to_string(),
+                status: if deferred { CampaignMessageStatus::Deferred } else { CampaignMessageStatus::Sent },
                 send_at,
                 sent_at: (!deferred).then_some(now),
                 reason: None,
@@ -711,7 +713,7 @@ fn record(
     .bind::<SqlUuid, _>(plan.campaign.id)
     .bind::<Array<SqlUuid>, _>(&customers)
     .bind::<Array<Text>, _>(&occurrences)
-    .bind::<Array<Text>, _>(&kinds)
+    .bind::<Array<Text>, _>(crate::vocabulary::names(&kinds))
     .bind::<Array<Nullable<Text>>, _>(&reasons)
     .bind::<Array<Nullable<Text>>, _>(&coupon_codes)
     .bind::<Array<BigInt>, _>(&points)
@@ -722,7 +724,7 @@ fn record(
         return Err(ApiError::conflict("campaign_recipient_taken", "another run decided a customer of this batch"));
     }
     store::insert_messages(conn, &messages)?;
-    let sent: Vec<&Message> = messages.iter().filter(|m| m.status == "sent").collect();
+    let sent: Vec<&Message> = messages.iter().filter(|m| m.status == CampaignMessageStatus::Sent).collect();
     emit_messages(conn, &sent)?;
     tally.messages = messages.len() as i64;
     Ok(tally)
@@ -737,7 +739,7 @@ pub fn emit_messages(conn: &mut PgConnection, messages: &[&Message]) -> ApiResul
             let message = CampaignMessage {
                 message_id: m.id,
                 campaign_id: m.campaign_id,
-                channel: m.channel.clone(),
+                channel: m.channel.to_string(),
                 recipient: m.recipient.clone(),
                 text: m.body.clone(),
                 coupon_code: m.coupon_code.clone(),
@@ -765,7 +767,7 @@ pub fn release_deferred(conn: &mut PgConnection, now: DateTime<Utc>) -> ApiResul
             let allowed = still_reachable(conn, &ids)?;
             let (go, stop): (Vec<&Message>, Vec<&Message>) = due.iter().partition(|m| {
                 allowed.get(&m.customer_id).is_some_and(|(live, consents)| {
-                    *live && Channel::parse(&m.channel).is_some_and(|c| consents.contains(&c.consent().to_string()))
+                    *live && consents.iter().any(|granted| granted == m.channel.consent())
                 })
             });
             store::mark_sent(conn, &go.iter().map(|m| m.id).collect::<Vec<_>>(), now)?;
@@ -774,7 +776,7 @@ pub fn release_deferred(conn: &mut PgConnection, now: DateTime<Utc>) -> ApiResul
                 store::set_message_status(
                     conn,
                     m.id,
-                    "failed",
+                    CampaignMessageStatus::Failed,
                     Some(if live { "consent_revoked" } else { "not_live" }),
                     now,
                 )?;

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use diesel::{Connection, PgConnection};
 
-use super::model::Kind;
-use super::rules::Status;
+use super::model::CampaignKind;
+use super::rules::CampaignStatus;
 use super::run::{self, RunContext, Tally};
 use super::store;
 use crate::error::ApiResult;
@@ -29,12 +29,12 @@ pub fn run_campaign(conn: &mut PgConnection, campaign: store::Campaign, ctx: Run
     }
     let c = &plan.campaign;
     let ended = c.ends_at.is_some_and(|end| end <= ctx.at.now);
-    let once_done = matches!(plan.kind, Kind::OneOff | Kind::Scheduled) && run_finished(conn, c.id)?;
+    let once_done = matches!(plan.kind, CampaignKind::OneOff | CampaignKind::Scheduled) && run_finished(conn, c.id)?;
     if ended || once_done {
         conn.transaction(|conn| {
             let current = store::lock(conn, c.id)?;
-            if current.status() == Status::Active {
-                store::set_status(conn, &current, Status::Completed, ctx.at.now)?;
+            if current.status == CampaignStatus::Active {
+                store::set_status(conn, &current, CampaignStatus::Completed, ctx.at.now)?;
             }
             Ok::<_, crate::error::ApiError>(())
         })?;

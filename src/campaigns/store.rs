@@ -6,7 +6,8 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::rules::{Policy, Status};
+use super::model::{CampaignChannel, CampaignKind, CampaignMessageStatus};
+use super::rules::{CampaignStatus, Policy};
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{campaign_messages as cm, campaigns, marketing_settings as ms};
 
@@ -15,8 +16,8 @@ use crate::schema::{campaign_messages as cm, campaigns, marketing_settings as ms
 pub struct Campaign {
     pub id: Uuid,
     pub name: String,
-    pub kind: String,
-    pub status: String,
+    pub kind: CampaignKind,
+    pub status: CampaignStatus,
     pub segment_id: Option<Uuid>,
     pub trigger: Option<Value>,
     pub actions: Value,
@@ -33,18 +34,12 @@ pub struct Campaign {
     pub updated_at: DateTime<Utc>,
 }
 
-impl Campaign {
-    pub fn status(&self) -> Status {
-        Status::parse(&self.status).unwrap_or(Status::Draft)
-    }
-}
-
 /// Everything a campaign is made of, as a create or a change writes it.
 #[derive(Debug, Clone, AsChangeset, Insertable, Default)]
 #[diesel(table_name = campaigns)]
 pub struct CampaignFields {
     pub name: Option<String>,
-    pub kind: Option<String>,
+    pub kind: Option<CampaignKind>,
     pub segment_id: Option<Option<Uuid>>,
     pub trigger: Option<Option<Value>>,
     pub actions: Option<Value>,
@@ -77,13 +72,13 @@ pub fn lock(conn: &mut PgConnection, id: Uuid) -> ApiResult<Campaign> {
 
 pub fn list(
     conn: &mut PgConnection,
-    status: Option<&str>,
+    status: Option<CampaignStatus>,
     after: Option<Uuid>,
     limit: i64,
 ) -> ApiResult<Vec<Campaign>> {
     let mut q = campaigns::table.select(Campaign::as_select()).order(campaigns::id).limit(limit).into_boxed();
     if let Some(status) = status {
-        q = q.filter(campaigns::status.eq(status.to_string()));
+        q = q.filter(campaigns::status.eq(status));
     }
     if let Some(after) = after {
         q = q.filter(campaigns::id.gt(after));
@@ -98,13 +93,18 @@ pub fn update(conn: &mut PgConnection, current: &Campaign, fields: &CampaignFiel
         .get_result(conn)?)
 }
 
-pub fn set_status(conn: &mut PgConnection, current: &Campaign, to: Status, now: DateTime<Utc>) -> ApiResult<Campaign> {
+pub fn set_status(
+    conn: &mut PgConnection,
+    current: &Campaign,
+    to: CampaignStatus,
+    now: DateTime<Utc>,
+) -> ApiResult<Campaign> {
     let activated =
-        if to == Status::Active && current.activated_at.is_none() { Some(now) } else { current.activated_at };
-    let completed = if to == Status::Completed { Some(now) } else { None };
+        if to == CampaignStatus::Active && current.activated_at.is_none() { Some(now) } else { current.activated_at };
+    let completed = if to == CampaignStatus::Completed { Some(now) } else { None };
     Ok(diesel::update(campaigns::table.find(current.id))
         .set((
-            campaigns::status.eq(to.as_str()),
+            campaigns::status.eq(to),
             campaigns::activated_at.eq(activated),
             campaigns::completed_at.eq(completed),
             campaigns::version.eq(current.version + 1),
@@ -117,7 +117,7 @@ pub fn set_status(conn: &mut PgConnection, current: &Campaign, to: Status, now: 
 /// Active campaigns, for the scheduler.
 pub fn active(conn: &mut PgConnection) -> ApiResult<Vec<Campaign>> {
     Ok(campaigns::table
-        .filter(campaigns::status.eq(Status::Active.as_str()))
+        .filter(campaigns::status.eq(CampaignStatus::Active))
         .select(Campaign::as_select())
         .order(campaigns::id)
         .load(conn)?)
@@ -179,11 +179,11 @@ pub struct Message {
     pub campaign_id: Uuid,
     pub customer_id: Uuid,
     pub occurrence: String,
-    pub channel: String,
+    pub channel: CampaignChannel,
     pub recipient: String,
     pub body: String,
     pub coupon_code: Option<String>,
-    pub status: String,
+    pub status: CampaignMessageStatus,
     pub send_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub reason: Option<String>,
@@ -212,11 +212,11 @@ pub fn insert_messages(conn: &mut PgConnection, messages: &[Message]) -> ApiResu
     .bind::<Array<SqlUuid>, _>(column(messages, |m| m.campaign_id))
     .bind::<Array<SqlUuid>, _>(column(messages, |m| m.customer_id))
     .bind::<Array<Text>, _>(column(messages, |m| m.occurrence.as_str()))
-    .bind::<Array<Text>, _>(column(messages, |m| m.channel.as_str()))
+    .bind::<Array<Text>, _>(column(messages, |m| m.channel))
     .bind::<Array<Text>, _>(column(messages, |m| m.recipient.as_str()))
     .bind::<Array<Text>, _>(column(messages, |m| m.body.as_str()))
     .bind::<Array<Nullable<Text>>, _>(column(messages, |m| m.coupon_code.as_deref()))
-    .bind::<Array<Text>, _>(column(messages, |m| m.status.as_str()))
+    .bind::<Array<Text>, _>(column(messages, |m| m.status))
     .bind::<Array<Timestamptz>, _>(column(messages, |m| m.send_at))
     .bind::<Array<Nullable<Timestamptz>>, _>(column(messages, |m| m.sent_at))
     .bind::<Array<Nullable<Text>>, _>(column(messages, |m| m.reason.as_deref()))
@@ -239,7 +239,7 @@ pub fn lock_message(conn: &mut PgConnection, id: Uuid) -> ApiResult<Message> {
 pub fn set_message_status(
     conn: &mut PgConnection,
     id: Uuid,
-    status: &str,
+    status: CampaignMessageStatus,
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> ApiResult<Message> {
@@ -252,7 +252,7 @@ pub fn set_message_status(
 /// Deferred messages whose quiet hours are over, claimed so no other instance sends them too.
 pub fn claim_due_deferred(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> ApiResult<Vec<Message>> {
     Ok(cm::table
-        .filter(cm::status.eq("deferred"))
+        .filter(cm::status.eq(CampaignMessageStatus::Deferred))
         .filter(cm::send_at.le(now))
         .order(cm::send_at)
         .limit(limit)
@@ -265,16 +265,18 @@ pub fn claim_due_deferred(conn: &mut PgConnection, now: DateTime<Utc>, limit: i6
 /// Marks messages handed to the gateway.
 pub fn mark_sent(conn: &mut PgConnection, ids: &[Uuid], now: DateTime<Utc>) -> ApiResult<()> {
     diesel::update(cm::table.filter(cm::id.eq_any(ids)))
-        .set((cm::status.eq("sent"), cm::sent_at.eq(Some(now)), cm::status_at.eq(now)))
+        .set((cm::status.eq(CampaignMessageStatus::Sent), cm::sent_at.eq(Some(now)), cm::status_at.eq(now)))
         .execute(conn)?;
     Ok(())
 }
 
 /// Erasure: the person's address and words go; a message still waiting is never sent.
 pub fn erase_messages(conn: &mut PgConnection, customers: &[Uuid], now: DateTime<Utc>) -> ApiResult<i64> {
-    let waiting = diesel::update(cm::table.filter(cm::customer_id.eq_any(customers)).filter(cm::status.eq("deferred")))
-        .set((cm::status.eq("failed"), cm::reason.eq(Some("not_live")), cm::status_at.eq(now)))
-        .execute(conn)?;
+    let waiting = diesel::update(
+        cm::table.filter(cm::customer_id.eq_any(customers)).filter(cm::status.eq(CampaignMessageStatus::Deferred)),
+    )
+    .set((cm::status.eq(CampaignMessageStatus::Failed), cm::reason.eq(Some("not_live")), cm::status_at.eq(now)))
+    .execute(conn)?;
     let blanked = diesel::update(cm::table.filter(cm::customer_id.eq_any(customers)))
         .set((cm::recipient.eq(""), cm::body.eq("[erased]")))
         .execute(conn)?;
