@@ -126,6 +126,29 @@ impl Coupon {
     }
 }
 
+/// An available coupon of `owner`, valid from a day before `now` to a day after, as tests start from.
+#[cfg(test)]
+pub(crate) fn sample_coupon(owner: Uuid, now: DateTime<Utc>) -> Coupon {
+    Coupon {
+        code: "K7M4P9QX2HTR".into(),
+        template_id: Uuid::nil(),
+        customer_id: owner,
+        source: CouponSource::Manual,
+        source_ref: None,
+        issued_at: now,
+        valid_from: now - chrono::Duration::days(1),
+        expires_at: now + chrono::Duration::days(1),
+        status: CouponStatus::Available,
+        redeemed_at: None,
+        voided_at: None,
+        void_reason: None,
+        reserved_by: None,
+        reserved_until: None,
+        version: 1,
+        updated_at: now,
+    }
+}
+
 /// What a coupon takes off.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Benefit {

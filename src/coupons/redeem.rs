@@ -483,24 +483,7 @@ mod tests {
     #[test]
     fn the_redemption_binds_each_parameter_by_name() {
         let now = DateTime::UNIX_EPOCH;
-        let coupon = Coupon {
-            code: "K7M4P9QX2HTR".into(),
-            template_id: Uuid::nil(),
-            customer_id: Uuid::nil(),
-            source: super::super::model::CouponSource::Manual,
-            source_ref: None,
-            issued_at: now,
-            valid_from: now,
-            expires_at: now,
-            status: CouponStatus::Available,
-            redeemed_at: None,
-            voided_at: None,
-            void_reason: None,
-            reserved_by: None,
-            reserved_until: None,
-            version: 1,
-            updated_at: now,
-        };
+        let coupon = crate::coupons::model::sample_coupon(Uuid::nil(), now);
         let used = Use {
             customer_id: Uuid::nil(),
             order_id: None,

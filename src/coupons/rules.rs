@@ -320,7 +320,7 @@ pub fn standalone_discount(terms: &Terms, amount: Decimal) -> Result<Decimal, &'
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::coupons::model::{CouponSource, Scope};
+    use crate::coupons::model::Scope;
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap_or_default()
@@ -459,24 +459,7 @@ mod tests {
     }
 
     fn coupon(owner: Uuid, now: DateTime<Utc>) -> Coupon {
-        Coupon {
-            code: "K7M4P9QX2HTR".into(),
-            template_id: Uuid::nil(),
-            customer_id: owner,
-            source: CouponSource::Manual,
-            source_ref: None,
-            issued_at: now,
-            valid_from: now - chrono::Duration::days(1),
-            expires_at: now + chrono::Duration::days(1),
-            status: CouponStatus::Available,
-            redeemed_at: None,
-            voided_at: None,
-            void_reason: None,
-            reserved_by: None,
-            reserved_until: None,
-            version: 1,
-            updated_at: now,
-        }
+        crate::coupons::model::sample_coupon(owner, now)
     }
 
     #[test]

@@ -204,7 +204,7 @@ pub fn evaluate(conn: &mut PgConnection, name: &str, at: Evaluation) -> ApiResul
     let Some(raw) = tag.definition.filter(|_| tag.kind == TagKind::Rule) else {
         return Err(crate::error::ApiError::conflict("manual_tag", "only rule tags are computed"));
     };
-    let node = super::api::parse_saved(&raw)?;
+    let node = super::store::parse_saved(&raw)?;
     crate::customers::activity::follow(conn, at.zone)?;
     let (tagged, untagged) = super::store::sync_rule_tag(conn, name, &node, at)?;
     Ok(Evaluated { tag: tag.name, tagged, untagged })

@@ -1,4 +1,8 @@
-//! Campaign SQL: campaigns, the marketing settings, messages and their status.
+//! Campaign SQL: campaigns, the marketing settings, messages and their status; a run's audience
+//! and contacts (`audience`) and its claims and decisions (`runs`).
+
+pub mod audience;
+pub mod runs;
 
 use chrono::{DateTime, NaiveTime, Utc};
 use diesel::prelude::*;
@@ -8,6 +12,7 @@ use uuid::Uuid;
 
 use super::model::{CampaignChannel, CampaignKind, CampaignMessageStatus};
 use super::rules::{CampaignStatus, Policy};
+use crate::db::cached_sql::Binds;
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{campaign_messages as cm, campaigns, marketing_settings as ms};
 
@@ -191,38 +196,38 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
 }
 
-/// One statement of column arrays for a whole batch, prepared once per connection (see
-/// `events::emit_many`).
-pub fn insert_messages(conn: &mut PgConnection, messages: &[Message]) -> ApiResult<()> {
+/// The insert of a batch's messages, not yet run.
+fn insert_messages_statement(
+    messages: &[Message],
+) -> impl diesel::query_dsl::methods::ExecuteDsl<PgConnection> + RunQueryDsl<PgConnection> + Binds + '_ {
     use diesel::sql_types::{Array, Nullable, Text, Timestamptz, Uuid as SqlUuid};
-    if messages.is_empty() {
-        return Ok(());
-    }
     fn column<'a, T>(messages: &'a [Message], f: impl Fn(&'a Message) -> T) -> Vec<T> {
         messages.iter().map(f).collect()
     }
-    crate::db::CachedSql::new(
-        "INSERT INTO campaign_messages (id, campaign_id, customer_id, occurrence, channel, recipient, body, \
-                                        coupon_code, status, send_at, sent_at, reason, status_at, created_at) \
-         SELECT * FROM unnest(?::uuid[], ?::uuid[], ?::uuid[], ?::text[], ?::text[], ?::text[], ?::text[], \
-                              ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[], ?::text[], \
-                              ?::timestamptz[], ?::timestamptz[])",
-    )
-    .bind::<Array<SqlUuid>, _>(column(messages, |m| m.id))
-    .bind::<Array<SqlUuid>, _>(column(messages, |m| m.campaign_id))
-    .bind::<Array<SqlUuid>, _>(column(messages, |m| m.customer_id))
-    .bind::<Array<Text>, _>(column(messages, |m| m.occurrence.as_str()))
-    .bind::<Array<Text>, _>(column(messages, |m| m.channel))
-    .bind::<Array<Text>, _>(column(messages, |m| m.recipient.as_str()))
-    .bind::<Array<Text>, _>(column(messages, |m| m.body.as_str()))
-    .bind::<Array<Nullable<Text>>, _>(column(messages, |m| m.coupon_code.as_deref()))
-    .bind::<Array<Text>, _>(column(messages, |m| m.status))
-    .bind::<Array<Timestamptz>, _>(column(messages, |m| m.send_at))
-    .bind::<Array<Nullable<Timestamptz>>, _>(column(messages, |m| m.sent_at))
-    .bind::<Array<Nullable<Text>>, _>(column(messages, |m| m.reason.as_deref()))
-    .bind::<Array<Timestamptz>, _>(column(messages, |m| m.status_at))
-    .bind::<Array<Timestamptz>, _>(column(messages, |m| m.created_at))
-    .execute(conn)?;
+    crate::db::CachedSql::new(include_str!("insert_messages.sql"))
+        .param::<Array<SqlUuid>, _>("ids", column(messages, |m| m.id))
+        .param::<Array<SqlUuid>, _>("campaign_ids", column(messages, |m| m.campaign_id))
+        .param::<Array<SqlUuid>, _>("customer_ids", column(messages, |m| m.customer_id))
+        .param::<Array<Text>, _>("occurrences", column(messages, |m| m.occurrence.as_str()))
+        .param::<Array<Text>, _>("channels", column(messages, |m| m.channel))
+        .param::<Array<Text>, _>("recipients", column(messages, |m| m.recipient.as_str()))
+        .param::<Array<Text>, _>("bodies", column(messages, |m| m.body.as_str()))
+        .param::<Array<Nullable<Text>>, _>("coupon_codes", column(messages, |m| m.coupon_code.as_deref()))
+        .param::<Array<Text>, _>("statuses", column(messages, |m| m.status))
+        .param::<Array<Timestamptz>, _>("send_ats", column(messages, |m| m.send_at))
+        .param::<Array<Nullable<Timestamptz>>, _>("sent_ats", column(messages, |m| m.sent_at))
+        .param::<Array<Nullable<Text>>, _>("reasons", column(messages, |m| m.reason.as_deref()))
+        .param::<Array<Timestamptz>, _>("status_ats", column(messages, |m| m.status_at))
+        .param::<Array<Timestamptz>, _>("created_ats", column(messages, |m| m.created_at))
+}
+
+/// One statement of column arrays for a whole batch, prepared once per connection (see
+/// `events::emit_many`).
+pub fn insert_messages(conn: &mut PgConnection, messages: &[Message]) -> ApiResult<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    insert_messages_statement(messages).execute(conn)?;
     Ok(())
 }
 
@@ -281,4 +286,33 @@ pub fn erase_messages(conn: &mut PgConnection, customers: &[Uuid], now: DateTime
         .set((cm::recipient.eq(""), cm::body.eq("[erased]")))
         .execute(conn)?;
     Ok((waiting + blanked) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaigns::model::{CampaignChannel, CampaignMessageStatus};
+
+    #[test]
+    fn the_messages_insert_binds_each_parameter_by_name() {
+        let at = DateTime::UNIX_EPOCH;
+        let message = Message {
+            id: Uuid::nil(),
+            campaign_id: Uuid::nil(),
+            customer_id: Uuid::nil(),
+            occurrence: "once".into(),
+            channel: CampaignChannel::Sms,
+            recipient: "13800000000".into(),
+            body: "hello".into(),
+            coupon_code: None,
+            status: CampaignMessageStatus::Sent,
+            send_at: at,
+            sent_at: Some(at),
+            reason: None,
+            status_at: at,
+            created_at: at,
+        };
+        let messages = [message];
+        assert_eq!(crate::db::cached_sql::verify(&insert_messages_statement(&messages)), Ok(()));
+    }
 }
