@@ -1,16 +1,18 @@
 //! Coupon endpoints (SPEC §8), one file per resource: templates and their stats, issuing and
 //! claiming, coupons (a customer's, one by code, voiding). The template bodies and their checks are
-//! `template_body`. Redemption lives in `redeem`.
+//! `template_body` and `template_patch`. Redemption lives in `redeem`.
 
 mod coupons;
 mod issue;
 pub mod template_body;
+pub mod template_patch;
 mod templates;
 
 use rust_decimal::Decimal;
 use serde::Serializer;
 
-pub use template_body::{TemplateCreate, TemplatePatch};
+pub use template_body::TemplateCreate;
+pub use template_patch::TemplatePatch;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(templates::create_template)

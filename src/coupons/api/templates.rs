@@ -9,7 +9,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::template_body::{TemplateCreate, TemplatePatch};
+use super::{TemplateCreate, TemplatePatch};
 use crate::coupons::model::{CouponTemplateKind, CouponTemplateStatus, Template};
 use crate::coupons::{store, templates};
 use crate::error::{ApiResult, Problem};
