@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::decide::Outcome;
 use super::model;
 use super::plan::Plan;
-use super::rules::{self, Decision};
+use super::rules::{Decision, SuppressReason};
 use super::run::BATCH;
 use crate::error::{ApiError, ApiResult};
 use crate::events::types::{EarnSource, EventData, PointsEarned};
@@ -62,7 +62,7 @@ pub fn issue_coupons(
                     Some(code) => {
                         codes.insert((o.customer_id, o.occurrence.clone()), code.clone());
                     }
-                    None => o.decision = Decision::Suppress(rules::reason::COUPON_UNAVAILABLE),
+                    None => o.decision = Decision::Suppress(SuppressReason::CouponUnavailable),
                 }
             }
         }

@@ -145,7 +145,7 @@ pub fn dry_run(conn: &mut PgConnection, plan: &Plan, ctx: RunContext, sample_siz
                     spent += plan.unit_cost;
                 }
                 Decision::Holdout => forecast.holdout += 1,
-                Decision::Suppress(reason) => *forecast.suppressed.entry(reason).or_default() += 1,
+                Decision::Suppress(reason) => *forecast.suppressed.entry(reason.as_str()).or_default() += 1,
             }
             if forecast.sample.len() < sample_size {
                 forecast.sample.push(outcome);

@@ -149,21 +149,27 @@ pub struct Contact {
     pub recent_messages: i64,
 }
 
-/// Why a customer was not reached.
-pub mod reason {
-    pub const NOT_LIVE: &str = "not_live";
-    pub const NO_CONSENT: &str = "no_consent";
-    pub const NO_ADDRESS: &str = "no_address";
-    pub const FREQUENCY_CAP: &str = "frequency_cap";
-    pub const BUDGET_EXHAUSTED: &str = "budget_exhausted";
-    pub const COUPON_UNAVAILABLE: &str = "coupon_unavailable";
+crate::vocabulary! {
+    /// Why a customer was not reached.
+    pub enum SuppressReason {
+        /// Erased or merged away.
+        NotLive = "not_live",
+        /// No consent to the message's channel.
+        NoConsent = "no_consent",
+        /// No address on the message's channel.
+        NoAddress = "no_address",
+        FrequencyCap = "frequency_cap",
+        BudgetExhausted = "budget_exhausted",
+        /// The coupon's template could not issue them one (its limits, or it stopped issuing).
+        CouponUnavailable = "coupon_unavailable",
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     Reach,
     Holdout,
-    Suppress(&'static str),
+    Suppress(SuppressReason),
 }
 
 crate::vocabulary! {
@@ -178,7 +184,7 @@ crate::vocabulary! {
 
 impl Decision {
     /// The decision as stored: its outcome and, when suppressed, the reason.
-    pub fn outcome(self) -> (RecipientOutcome, Option<&'static str>) {
+    pub fn outcome(self) -> (RecipientOutcome, Option<SuppressReason>) {
         match self {
             Decision::Reach => (RecipientOutcome::Reached, None),
             Decision::Holdout => (RecipientOutcome::Holdout, None),
@@ -192,24 +198,24 @@ impl Decision {
 /// under the frequency cap; then the budget.
 pub fn decide(contact: &Contact, messages: bool, holdout: bool, policy: &Policy, within_budget: bool) -> Decision {
     if !contact.live {
-        return Decision::Suppress(reason::NOT_LIVE);
+        return Decision::Suppress(SuppressReason::NotLive);
     }
     if holdout {
         return Decision::Holdout;
     }
     if messages {
         if !contact.consented {
-            return Decision::Suppress(reason::NO_CONSENT);
+            return Decision::Suppress(SuppressReason::NoConsent);
         }
         if contact.address.is_none() {
-            return Decision::Suppress(reason::NO_ADDRESS);
+            return Decision::Suppress(SuppressReason::NoAddress);
         }
         if contact.recent_messages >= i64::from(policy.frequency_max) {
-            return Decision::Suppress(reason::FREQUENCY_CAP);
+            return Decision::Suppress(SuppressReason::FrequencyCap);
         }
     }
     if !within_budget {
-        return Decision::Suppress(reason::BUDGET_EXHAUSTED);
+        return Decision::Suppress(SuppressReason::BudgetExhausted);
     }
     Decision::Reach
 }
@@ -323,25 +329,25 @@ mod tests {
         assert_eq!(decide(&ok, true, false, &policy, true), Decision::Reach);
         assert_eq!(
             decide(&Contact { live: false, ..ok.clone() }, true, true, &policy, true),
-            Decision::Suppress("not_live")
+            Decision::Suppress(SuppressReason::NotLive)
         );
         assert_eq!(decide(&ok, true, true, &policy, true), Decision::Holdout);
         assert_eq!(
             decide(&Contact { consented: false, ..ok.clone() }, true, false, &policy, true),
-            Decision::Suppress("no_consent")
+            Decision::Suppress(SuppressReason::NoConsent)
         );
         assert_eq!(
             decide(&Contact { address: None, ..ok.clone() }, true, false, &policy, true),
-            Decision::Suppress("no_address")
+            Decision::Suppress(SuppressReason::NoAddress)
         );
         assert_eq!(
             decide(&Contact { recent_messages: 3, ..ok.clone() }, true, false, &policy, true),
-            Decision::Suppress("frequency_cap")
+            Decision::Suppress(SuppressReason::FrequencyCap)
         );
         // Without a message, consent, address and the cap do not apply.
         let silent = Contact { live: true, ..Contact::default() };
         assert_eq!(decide(&silent, false, false, &policy, true), Decision::Reach);
-        assert_eq!(decide(&ok, true, false, &policy, false), Decision::Suppress("budget_exhausted"));
+        assert_eq!(decide(&ok, true, false, &policy, false), Decision::Suppress(SuppressReason::BudgetExhausted));
     }
 
     #[test]

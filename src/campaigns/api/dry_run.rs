@@ -23,7 +23,7 @@ pub struct DryRunCustomer {
     /// What the customer is due for: `once`, a year, a last order's day, an event's id.
     occurrence: String,
     outcome: rules::RecipientOutcome,
-    reason: Option<&'static str>,
+    reason: Option<rules::SuppressReason>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -7,7 +7,7 @@ use diesel::sql_types::{Array, BigInt, Bool, Nullable, Numeric, Text, Timestampt
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use crate::campaigns::rules::{CampaignStatus, RecipientOutcome};
+use crate::campaigns::rules::{CampaignStatus, RecipientOutcome, SuppressReason};
 use crate::db::cached_sql::Binds;
 use crate::error::{ApiError, ApiResult};
 
@@ -111,7 +111,7 @@ pub struct Decisions {
     pub customers: Vec<Uuid>,
     pub occurrences: Vec<String>,
     pub outcomes: Vec<RecipientOutcome>,
-    pub reasons: Vec<Option<&'static str>>,
+    pub reasons: Vec<Option<SuppressReason>>,
     pub coupon_codes: Vec<Option<String>>,
     pub points: Vec<i64>,
     pub costs: Vec<Decimal>,
@@ -134,7 +134,10 @@ fn record_statement<'a>(
         .param::<Array<SqlUuid>, _>("customers", &d.customers)
         .param::<Array<Text>, _>("occurrences", &d.occurrences)
         .param::<Array<Text>, _>("outcomes", crate::vocabulary::names(&d.outcomes))
-        .param::<Array<Nullable<Text>>, _>("reasons", &d.reasons)
+        .param::<Array<Nullable<Text>>, _>(
+            "reasons",
+            d.reasons.iter().map(|r| r.map(SuppressReason::as_str)).collect::<Vec<_>>(),
+        )
         .param::<Array<Nullable<Text>>, _>("coupon_codes", &d.coupon_codes)
         .param::<Array<BigInt>, _>("points", &d.points)
         .param::<Array<Numeric>, _>("costs", &d.costs)
