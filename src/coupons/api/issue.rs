@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::coupons::{coupon_response, CouponView};
 use crate::coupons::model::CouponSource;
-use crate::coupons::store::{self, Source};
+use crate::coupons::store::{self, IssueSkip, Source};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CouponsWrite};
 use crate::state::AppState;
@@ -53,9 +53,7 @@ pub struct IssuedCoupon {
 #[schema(example = json!({"customer_id": "0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d60", "reason": "per_customer_limit"}))]
 pub struct SkippedCustomer {
     customer_id: Uuid,
-    /// `customer_not_found`, `customer_not_active` (erased), `duplicate` (also listed through a merged
-    /// profile), `per_customer_limit` or `quantity_exhausted`.
-    reason: String,
+    reason: IssueSkip,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -158,7 +156,7 @@ pub(super) async fn issue_coupons(
         skipped: report
             .skipped
             .into_iter()
-            .map(|s| SkippedCustomer { customer_id: s.customer_id, reason: s.reason.to_string() })
+            .map(|s| SkippedCustomer { customer_id: s.customer_id, reason: s.reason })
             .collect(),
     }))
 }

@@ -40,14 +40,17 @@ pub fn coupon_not_found() -> ApiError {
 // Issuing
 // ---------------------------------------------------------------------------------------------
 
-/// Why a customer got no coupon from an issue run.
-pub mod skip {
-    pub const CUSTOMER_NOT_FOUND: &str = "customer_not_found";
-    pub const CUSTOMER_NOT_ACTIVE: &str = "customer_not_active";
-    /// Listed twice (directly and through a profile merged into it).
-    pub const DUPLICATE: &str = "duplicate";
-    pub const PER_CUSTOMER_LIMIT: &str = "per_customer_limit";
-    pub const QUANTITY_EXHAUSTED: &str = "quantity_exhausted";
+crate::vocabulary! {
+    /// Why a customer got no coupon from an issue run.
+    pub enum IssueSkip {
+        CustomerNotFound = "customer_not_found",
+        /// Erased.
+        CustomerNotActive = "customer_not_active",
+        /// Listed twice (directly and through a profile merged into it).
+        Duplicate = "duplicate",
+        PerCustomerLimit = "per_customer_limit",
+        QuantityExhausted = "quantity_exhausted",
+    }
 }
 
 /// How a coupon came to be, with an optional reference (the campaign).
@@ -66,7 +69,7 @@ pub struct Issued {
 
 pub struct Skipped {
     pub customer_id: Uuid,
-    pub reason: &'static str,
+    pub reason: IssueSkip,
 }
 
 pub struct IssueReport {
@@ -100,11 +103,11 @@ pub fn issue(
     for (requested_id, owner) in requested.iter().zip(resolved) {
         let reason = match owner {
             Err(reason) => Some(reason),
-            Ok(owner) if !seen.insert(owner) => Some(skip::DUPLICATE),
+            Ok(owner) if !seen.insert(owner) => Some(IssueSkip::Duplicate),
             Ok(owner) if limit_reached(&template, held.get(&owner).copied().unwrap_or(0)) => {
-                Some(skip::PER_CUSTOMER_LIMIT)
+                Some(IssueSkip::PerCustomerLimit)
             }
-            Ok(_) if quantity_reached(&template, issued_count) => Some(skip::QUANTITY_EXHAUSTED),
+            Ok(_) if quantity_reached(&template, issued_count) => Some(IssueSkip::QuantityExhausted),
             Ok(owner) => {
                 planned.push((*requested_id, owner));
                 *held.entry(owner).or_insert(0) += 1;
@@ -172,7 +175,7 @@ fn quantity_reached(t: &Template, issued: i64) -> bool {
 /// Each id's owner (itself, or the survivor of a merge) or why none. The owners are guarded (their
 /// rows locked `FOR SHARE` in id order, past what one transaction may guard) and re-checked, so a
 /// merge or erasure in flight is seen.
-fn resolve_owners(conn: &mut PgConnection, ids: &[Uuid]) -> ApiResult<Vec<Result<Uuid, &'static str>>> {
+fn resolve_owners(conn: &mut PgConnection, ids: &[Uuid]) -> ApiResult<Vec<Result<Uuid, IssueSkip>>> {
     type Row = (Uuid, String, Option<Uuid>);
     let rows: Vec<Row> =
         cu::table.filter(cu::id.eq_any(ids)).select((cu::id, cu::status, cu::merged_into)).load(conn)?;
@@ -188,13 +191,13 @@ fn resolve_owners(conn: &mut PgConnection, ids: &[Uuid]) -> ApiResult<Vec<Result
         by_id.extend(more.into_iter().map(|(id, s, m)| (id, (s, m))));
     }
     let active = |id: &Uuid| by_id.get(id).is_some_and(|(s, _)| s == "active");
-    let resolved: Vec<Result<Uuid, &'static str>> = ids
+    let resolved: Vec<Result<Uuid, IssueSkip>> = ids
         .iter()
         .map(|id| match by_id.get(id) {
-            None => Err(skip::CUSTOMER_NOT_FOUND),
+            None => Err(IssueSkip::CustomerNotFound),
             Some((s, _)) if s == "active" => Ok(*id),
             Some((s, Some(target))) if s == "merged" && active(target) => Ok(*target),
-            Some(_) => Err(skip::CUSTOMER_NOT_ACTIVE),
+            Some(_) => Err(IssueSkip::CustomerNotActive),
         })
         .collect();
     let mut owners: Vec<Uuid> = resolved.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
@@ -214,7 +217,7 @@ fn resolve_owners(conn: &mut PgConnection, ids: &[Uuid]) -> ApiResult<Vec<Result
     Ok(resolved
         .into_iter()
         .map(|r| match r {
-            Ok(owner) if !still_active.contains(&owner) => Err(skip::CUSTOMER_NOT_ACTIVE),
+            Ok(owner) if !still_active.contains(&owner) => Err(IssueSkip::CustomerNotActive),
             other => other,
         })
         .collect())
