@@ -194,10 +194,6 @@ fn format_rule(format: &str) -> Option<Value> {
         "scope" => enumeration(strings(crate::http::auth::ALL_SCOPES)),
         "store-kind" => enumeration(strings(&["store", "online"])),
         "pricing" => enumeration(strings(&["crm", "external"])),
-        "tag-kind" => enumeration(strings(&["manual", "rule"])),
-        "campaign-kind" => enumeration(strings(&["one_off", "scheduled", "triggered"])),
-        "campaign-status" => enumeration(strings(&["draft", "active", "paused", "completed"])),
-        "message-status" => enumeration(strings(&["delivered", "failed", "clicked"])),
         "lifecycle-stage" => {
             enumeration(crate::customers::lifecycle::LifecycleStage::ALL.iter().map(|s| json!(s.as_str())).collect())
         }

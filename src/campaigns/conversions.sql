@@ -1,10 +1,13 @@
 -- Who of a campaign's reached and held-out customers converted, and the revenue they brought, by
 -- outcome and by the channel they were messaged on (see report.rs for the attribution rules).
-WITH p AS (SELECT $1::uuid AS campaign, $2::int AS days),
+WITH p AS (
+    SELECT CAST(? AS uuid) AS campaign, CAST(? AS int) AS days, CAST(? AS text[]) AS judged,
+           CAST(? AS text) AS source
+),
 decided AS (
     SELECT r.customer_id, r.outcome, min(r.decided_at) AS at
     FROM campaign_recipients r, p
-    WHERE r.campaign_id = p.campaign AND r.outcome IN ('reached', 'holdout')
+    WHERE r.campaign_id = p.campaign AND r.outcome = ANY(p.judged)
     GROUP BY 1, 2
 ),
 channel AS (
@@ -25,7 +28,7 @@ with_coupon AS (
     FROM coupons cp CROSS JOIN p
     JOIN coupon_redemptions cr ON cr.code = cp.code AND cr.undone_at IS NULL
     LEFT JOIN orders o ON o.id = cr.order_id
-    WHERE cp.source = 'campaign' AND cp.source_ref = p.campaign::text
+    WHERE cp.source = p.source AND cp.source_ref = p.campaign::text
 ),
 attributed AS (
     SELECT customer_id, sum(net) AS revenue

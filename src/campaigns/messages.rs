@@ -8,6 +8,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::model::{CampaignChannel, CampaignMessageStatus, MessageReport};
 use super::store::{self, Message, Settings};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite};
@@ -22,8 +23,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"status": "delivered"}))]
 pub struct StatusInput {
-    /// `delivered`, `failed` or `clicked`.
-    #[schema(format = "message-status")]
+    #[schema(value_type = MessageReport)]
     status: String,
     /// Why it failed, in the gateway's words (only with `failed`).
     #[schema(max_length = 200)]
@@ -38,10 +38,8 @@ pub struct MessageStatus {
     id: Uuid,
     campaign_id: Uuid,
     customer_id: Uuid,
-    /// `sms`, `email` or `wechat`.
-    channel: String,
-    /// `deferred`, `sent`, `delivered`, `failed` or `clicked`.
-    status: String,
+    channel: CampaignChannel,
+    status: CampaignMessageStatus,
     reason: Option<String>,
     send_at: DateTime<Utc>,
     sent_at: Option<DateTime<Utc>>,
@@ -66,10 +64,11 @@ impl From<Message> for MessageStatus {
 
 /// What a gateway may report after what: sent → delivered | failed | clicked, delivered → clicked.
 /// The same report again changes nothing (gateways retry).
-pub fn next_status(current: &str, reported: &str) -> Option<bool> {
-    match (current, reported) {
+pub fn next_status(current: CampaignMessageStatus, reported: MessageReport) -> Option<bool> {
+    use CampaignMessageStatus::{Clicked, Delivered, Sent};
+    match (current, CampaignMessageStatus::from(reported)) {
         (c, r) if c == r => Some(false),
-        ("sent", "delivered" | "failed" | "clicked") | ("delivered", "clicked") => Some(true),
+        (Sent, _) | (Delivered, Clicked) => Some(true),
         _ => None,
     }
 }
@@ -96,21 +95,22 @@ async fn record_message_status(
     auth.require_chain_wide()?;
     let input = body.into_inner();
     let mut v = Violations::new();
-    v.one_of("status", Some(&input.status), &["delivered", "failed", "clicked"]);
+    let reported = v.word::<MessageReport>("status", Some(&input.status));
     if let Some(r) = &input.reason {
-        v.check(input.status == "failed", "reason", "only with the status failed");
+        v.check(reported == Some(MessageReport::Failed), "reason", "only with the status failed");
         v.check(r.chars().count() <= 200, "reason", "must be at most 200 characters");
     }
     v.into_result()?;
+    let Some(reported) = reported else { return Err(ApiError::invalid("status", "is required")) };
     let (id, now) = (id.into_inner(), state.clock.now());
     let message = crate::db::transaction(&state.pool, move |conn| {
         let current = store::lock_message(conn, id)?;
-        match next_status(&current.status, &input.status) {
+        match next_status(current.status, reported) {
             Some(false) => Ok(current),
-            Some(true) => store::set_message_status(conn, id, &input.status, input.reason.as_deref(), now),
+            Some(true) => store::set_message_status(conn, id, reported.into(), input.reason.as_deref(), now),
             None => {
-                let detail = format!("a {} message cannot become {}", current.status, input.status);
-                Err(ApiError::conflict("invalid_transition", detail).with("message_status", current.status))
+                let detail = format!("a {} message cannot become {reported}", current.status);
+                Err(ApiError::conflict("invalid_transition", detail).with("message_status", current.status.as_str()))
             }
         }
     })

@@ -2,10 +2,14 @@
 //! message customers, issue coupons and award points under one contact policy, and report what
 //! they caused against a control group.
 
+pub mod actions;
 pub mod api;
 pub mod categories;
+pub mod decide;
+pub mod delivery;
 pub mod messages;
 pub mod model;
+pub mod plan;
 pub mod report;
 pub mod rules;
 pub mod run;

@@ -6,26 +6,23 @@ use uuid::Uuid;
 
 use super::rules;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Runs once, as soon as it is activated.
-    OneOff,
-    /// Runs once, when its window opens.
-    Scheduled,
-    /// Reaches each customer when something happens to them.
-    Triggered,
+crate::vocabulary! {
+    /// When a campaign reaches its customers; fixed once created.
+    pub enum CampaignKind {
+        /// Runs once, as soon as it is activated.
+        OneOff = "one_off",
+        /// Runs once, when its window opens.
+        Scheduled = "scheduled",
+        /// Reaches each customer when something happens to them.
+        Triggered = "triggered",
+    }
 }
 
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::OneOff => "one_off",
-            Kind::Scheduled => "scheduled",
-            Kind::Triggered => "triggered",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Kind> {
-        [Kind::OneOff, Kind::Scheduled, Kind::Triggered].into_iter().find(|k| k.as_str() == s)
+crate::vocabulary! {
+    /// What fires a triggered campaign for a customer (`trigger.type`).
+    pub enum CampaignTrigger {
+        Birthday = "birthday", MembershipAnniversary = "membership_anniversary", Dormant = "dormant",
+        FirstOrder = "first_order", TierUpgraded = "tier_upgraded", CartAbandoned = "cart_abandoned",
     }
 }
 
@@ -46,14 +43,14 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    pub fn name(self) -> &'static str {
+    pub fn kind(self) -> CampaignTrigger {
         match self {
-            Trigger::Birthday { .. } => "birthday",
-            Trigger::MembershipAnniversary => "membership_anniversary",
-            Trigger::Dormant { .. } => "dormant",
-            Trigger::FirstOrder => "first_order",
-            Trigger::TierUpgraded => "tier_upgraded",
-            Trigger::CartAbandoned => "cart_abandoned",
+            Trigger::Birthday { .. } => CampaignTrigger::Birthday,
+            Trigger::MembershipAnniversary => CampaignTrigger::MembershipAnniversary,
+            Trigger::Dormant { .. } => CampaignTrigger::Dormant,
+            Trigger::FirstOrder => CampaignTrigger::FirstOrder,
+            Trigger::TierUpgraded => CampaignTrigger::TierUpgraded,
+            Trigger::CartAbandoned => CampaignTrigger::CartAbandoned,
         }
     }
 
@@ -63,40 +60,54 @@ impl Trigger {
     }
 }
 
-pub const TRIGGERS: &[&str] =
-    &["birthday", "membership_anniversary", "dormant", "first_order", "tier_upgraded", "cart_abandoned"];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    Sms,
-    Email,
-    Wechat,
+crate::vocabulary! {
+    /// Where a campaign's message goes.
+    pub enum CampaignChannel { Sms = "sms", Email = "email", Wechat = "wechat" }
 }
 
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Sms => "sms",
-            Channel::Email => "email",
-            Channel::Wechat => "wechat",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Channel> {
-        [Channel::Sms, Channel::Email, Channel::Wechat].into_iter().find(|c| c.as_str() == s)
-    }
+impl CampaignChannel {
     /// The consent a message on this channel needs.
     pub fn consent(self) -> &'static str {
         match self {
-            Channel::Sms => "marketing_sms",
-            Channel::Email => "marketing_email",
-            Channel::Wechat => "marketing_wechat",
+            CampaignChannel::Sms => "marketing_sms",
+            CampaignChannel::Email => "marketing_email",
+            CampaignChannel::Wechat => "marketing_wechat",
+        }
+    }
+}
+
+crate::vocabulary! {
+    /// What became of a campaign's message.
+    pub enum CampaignMessageStatus {
+        /// Waiting for quiet hours to end.
+        Deferred = "deferred",
+        /// Handed to the gateway.
+        Sent = "sent",
+        Delivered = "delivered",
+        Failed = "failed",
+        /// A delivery the gateway saw opened.
+        Clicked = "clicked",
+    }
+}
+
+crate::vocabulary! {
+    /// What a channel gateway may report of a message it was handed.
+    pub enum MessageReport { Delivered = "delivered", Failed = "failed", Clicked = "clicked" }
+}
+
+impl From<MessageReport> for CampaignMessageStatus {
+    fn from(report: MessageReport) -> Self {
+        match report {
+            MessageReport::Delivered => CampaignMessageStatus::Delivered,
+            MessageReport::Failed => CampaignMessageStatus::Failed,
+            MessageReport::Clicked => CampaignMessageStatus::Clicked,
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    SendMessage { channel: Channel, template: String },
+    SendMessage { channel: CampaignChannel, template: String },
     IssueCoupon { template_id: Uuid },
     AwardPoints { points: i64 },
 }
@@ -144,8 +155,12 @@ pub fn parse_trigger(value: &Value) -> Result<Trigger, Mistake> {
     let path = "trigger";
     let o = object(value, path)?;
     let kind = string(o, "type", path)?;
+    let Some(kind) = CampaignTrigger::parse(kind) else {
+        let known = CampaignTrigger::NAMES.join(", ");
+        return Err(mistake("trigger.type", format!("unknown trigger '{kind}': use {known}")));
+    };
     let trigger = match kind {
-        "birthday" => {
+        CampaignTrigger::Birthday => {
             only_keys(o, path, &["type", "offset_days"])?;
             let offset_days = match o.get("offset_days") {
                 None => 0,
@@ -153,21 +168,21 @@ pub fn parse_trigger(value: &Value) -> Result<Trigger, Mistake> {
             };
             Trigger::Birthday { offset_days }
         }
-        "dormant" => {
+        CampaignTrigger::Dormant => {
             only_keys(o, path, &["type", "days"])?;
             Trigger::Dormant { days: integer(o, "days", path, 1..=3650)? }
         }
-        "membership_anniversary" | "first_order" | "tier_upgraded" | "cart_abandoned" => {
+        CampaignTrigger::MembershipAnniversary
+        | CampaignTrigger::FirstOrder
+        | CampaignTrigger::TierUpgraded
+        | CampaignTrigger::CartAbandoned => {
             only_keys(o, path, &["type"])?;
             match kind {
-                "membership_anniversary" => Trigger::MembershipAnniversary,
-                "first_order" => Trigger::FirstOrder,
-                "tier_upgraded" => Trigger::TierUpgraded,
+                CampaignTrigger::MembershipAnniversary => Trigger::MembershipAnniversary,
+                CampaignTrigger::FirstOrder => Trigger::FirstOrder,
+                CampaignTrigger::TierUpgraded => Trigger::TierUpgraded,
                 _ => Trigger::CartAbandoned,
             }
-        }
-        other => {
-            return Err(mistake("trigger.type", format!("unknown trigger '{other}': use {}", TRIGGERS.join(", "))))
         }
     };
     Ok(trigger)
@@ -186,7 +201,7 @@ pub fn parse_actions(value: &Value) -> Result<Vec<Action>, Mistake> {
         let action = match string(o, "type", &path)? {
             "send_message" => {
                 only_keys(o, &path, &["type", "channel", "template"])?;
-                let channel = Channel::parse(string(o, "channel", &path)?)
+                let channel = CampaignChannel::parse(string(o, "channel", &path)?)
                     .ok_or_else(|| mistake(format!("{path}.channel"), "must be sms, email or wechat"))?;
                 let template = string(o, "template", &path)?;
                 if template.trim().is_empty() || template.chars().count() > 1000 {
@@ -236,7 +251,7 @@ pub fn parse_actions(value: &Value) -> Result<Vec<Action>, Mistake> {
 }
 
 /// The message action, if any.
-pub fn message(actions: &[Action]) -> Option<(Channel, &str)> {
+pub fn message(actions: &[Action]) -> Option<(CampaignChannel, &str)> {
     actions.iter().find_map(|a| match a {
         Action::SendMessage { channel, template } => Some((*channel, template.as_str())),
         _ => None,
@@ -257,23 +272,23 @@ pub fn award(actions: &[Action]) -> i64 {
 /// Triggers and actions as JSON Schema, for the OpenAPI document: (trigger, action).
 pub fn json_schemas() -> (Value, Value) {
     use serde_json::json;
-    let only = |kind: &str| json!({"type": "object", "required": ["type"], "properties": {"type": {"const": kind}}, "additionalProperties": false});
+    let only = |kind: CampaignTrigger| json!({"type": "object", "required": ["type"], "properties": {"type": {"const": kind}}, "additionalProperties": false});
     let trigger = json!({"anyOf": [
         {"type": "object", "required": ["type"], "additionalProperties": false, "properties": {
-            "type": {"const": "birthday"},
+            "type": {"const": CampaignTrigger::Birthday},
             "offset_days": {"type": "integer", "minimum": -30, "maximum": 30,
                             "description": "Days from the birthday: -3 is three days before. Default 0."}}},
-        only("membership_anniversary"),
+        only(CampaignTrigger::MembershipAnniversary),
         {"type": "object", "required": ["type", "days"], "additionalProperties": false, "properties": {
-            "type": {"const": "dormant"}, "days": {"type": "integer", "minimum": 1, "maximum": 3650}}},
-        only("first_order"),
-        only("tier_upgraded"),
-        only("cart_abandoned"),
+            "type": {"const": CampaignTrigger::Dormant}, "days": {"type": "integer", "minimum": 1, "maximum": 3650}}},
+        only(CampaignTrigger::FirstOrder),
+        only(CampaignTrigger::TierUpgraded),
+        only(CampaignTrigger::CartAbandoned),
     ], "example": {"type": "birthday", "offset_days": -3}});
     let action = json!({"anyOf": [
         {"type": "object", "required": ["type", "channel", "template"], "additionalProperties": false, "properties": {
             "type": {"const": "send_message"},
-            "channel": {"enum": ["sms", "email", "wechat"]},
+            "channel": {"enum": CampaignChannel::NAMES},
             "template": {"type": "string", "minLength": 1, "maxLength": 1000, "format": "non-blank",
                          "description": format!("Text with variables in double braces: {}. A coupon's variables need an issue_coupon action.",
                                                 rules::VARIABLES.iter().map(|v| format!("{{{{{v}}}}}")).collect::<Vec<_>>().join(", "))}}},

@@ -11,13 +11,15 @@ use std::collections::BTreeMap;
 
 use actix_web::{get, web, HttpResponse};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Nullable, Numeric, Text, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Integer, Nullable, Numeric, Text, Uuid as SqlUuid};
 use rust_decimal::Decimal;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::rules;
+use super::model::CampaignMessageStatus;
+use super::rules::{self, RecipientOutcome};
+use crate::coupons::model::{CouponSource, CouponStatus};
 use crate::error::{ApiResult, Problem};
 use crate::http::auth::{Auth, CampaignsRead};
 use crate::state::AppState;
@@ -29,7 +31,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 #[derive(QueryableByName)]
 struct Converted {
     #[diesel(sql_type = Text)]
-    outcome: String,
+    outcome: RecipientOutcome,
     #[diesel(sql_type = Nullable<Text>)]
     channel: Option<String>,
     #[diesel(sql_type = BigInt)]
@@ -126,7 +128,18 @@ pub struct CampaignReport {
     control: Option<ControlReport>,
 }
 
-const CONVERSIONS: &str = include_str!("conversions.sql");
+/// Who of the reached and the held-out converted (`conversions.sql`), not yet run.
+fn conversions_statement(
+    campaign: Uuid,
+    attribution_days: i32,
+) -> impl diesel::query_dsl::LoadQuery<'static, PgConnection, Converted> + crate::db::cached_sql::Binds {
+    let judged = crate::vocabulary::names(&[RecipientOutcome::Reached, RecipientOutcome::Holdout]);
+    crate::db::CachedSql::new(include_str!("conversions.sql"))
+        .param::<SqlUuid, _>("campaign", campaign)
+        .param::<Integer, _>("days", attribution_days)
+        .param::<Array<Text>, _>("judged", judged)
+        .param::<Text, _>("source", CouponSource::Campaign)
+}
 
 fn rate(part: i64, whole: i64) -> f64 {
     if whole == 0 {
@@ -137,10 +150,7 @@ fn rate(part: i64, whole: i64) -> f64 {
 
 pub fn report(conn: &mut PgConnection, id: Uuid) -> ApiResult<CampaignReport> {
     let campaign = super::store::get(conn, id)?;
-    let conversions: Vec<Converted> = diesel::sql_query(CONVERSIONS)
-        .bind::<SqlUuid, _>(id)
-        .bind::<Integer, _>(campaign.attribution_days)
-        .load(conn)?;
+    let conversions: Vec<Converted> = conversions_statement(id, campaign.attribution_days).load(conn)?;
     let counts: Vec<Count> = diesel::sql_query(
         "SELECT 'recipient' AS key, outcome || coalesce(':' || reason, '') AS detail, count(*) AS n,
                 coalesce(sum(cost), 0)::numeric AS amount
@@ -148,9 +158,10 @@ pub fn report(conn: &mut PgConnection, id: Uuid) -> ApiResult<CampaignReport> {
          UNION ALL
          SELECT 'message', channel || ':' || status, count(*), 0 FROM campaign_messages WHERE campaign_id = $1 GROUP BY 2
          UNION ALL
-         SELECT 'coupon', status, count(*), 0 FROM coupons WHERE source = 'campaign' AND source_ref = $1::text GROUP BY 2",
+         SELECT 'coupon', status, count(*), 0 FROM coupons WHERE source = $2 AND source_ref = $1::text GROUP BY 2",
     )
     .bind::<SqlUuid, _>(id)
+    .bind::<Text, _>(CouponSource::Campaign)
     .load(conn)?;
 
     let mut out = CampaignReport {
@@ -180,10 +191,11 @@ pub fn report(conn: &mut PgConnection, id: Uuid) -> ApiResult<CampaignReport> {
             "recipient" => {
                 out.audience += c.n;
                 out.cost += c.amount;
-                match detail.split_once(':') {
-                    Some(("suppressed", reason)) => *out.suppressed.entry(reason.to_string()).or_default() += c.n,
-                    _ if detail == "reached" => out.reached += c.n,
-                    _ => holdout += c.n,
+                let (outcome, reason) = detail.split_once(':').unwrap_or((detail.as_str(), ""));
+                match RecipientOutcome::parse(outcome) {
+                    Some(RecipientOutcome::Suppressed) => *out.suppressed.entry(reason.to_string()).or_default() += c.n,
+                    Some(RecipientOutcome::Reached) => out.reached += c.n,
+                    Some(RecipientOutcome::Holdout) | None => holdout += c.n,
                 }
             }
             "message" => {
@@ -193,21 +205,22 @@ pub fn report(conn: &mut PgConnection, id: Uuid) -> ApiResult<CampaignReport> {
                     .or_insert_with(|| ChannelReport { channel: channel.to_string(), ..Default::default() });
                 row.messages += c.n;
                 out.messages += c.n;
+                let status = CampaignMessageStatus::parse(status);
                 match status {
-                    "deferred" => row.deferred += c.n,
-                    "delivered" => row.delivered += c.n,
-                    "clicked" => row.clicked += c.n,
-                    "failed" => row.failed += c.n,
-                    _ => {}
+                    Some(CampaignMessageStatus::Deferred) => row.deferred += c.n,
+                    Some(CampaignMessageStatus::Delivered) => row.delivered += c.n,
+                    Some(CampaignMessageStatus::Clicked) => row.clicked += c.n,
+                    Some(CampaignMessageStatus::Failed) => row.failed += c.n,
+                    Some(CampaignMessageStatus::Sent) | None => {}
                 }
                 // A click is a delivery the gateway saw opened.
-                if matches!(status, "delivered" | "clicked") {
+                if matches!(status, Some(CampaignMessageStatus::Delivered | CampaignMessageStatus::Clicked)) {
                     out.delivered += c.n;
                 }
             }
             _ => {
                 out.coupons_issued += c.n;
-                if detail == "redeemed" {
+                if CouponStatus::parse(&detail) == Some(CouponStatus::Redeemed) {
                     out.coupons_redeemed += c.n;
                 }
             }
@@ -215,7 +228,7 @@ pub fn report(conn: &mut PgConnection, id: Uuid) -> ApiResult<CampaignReport> {
     }
     let (mut held_converted, mut held_revenue) = (0, Decimal::ZERO);
     for c in &conversions {
-        if c.outcome == "reached" {
+        if c.outcome == RecipientOutcome::Reached {
             out.converted += c.converted;
             out.revenue += c.revenue;
             if let Some(row) = c.channel.as_ref().and_then(|ch| channels.get_mut(ch)) {
@@ -272,4 +285,13 @@ async fn campaign_report(
     let id = id.into_inner();
     let result = crate::db::run(&state.pool, move |conn| report(conn, id)).await?;
     Ok(HttpResponse::Ok().json(result))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_conversions_bind_each_parameter_by_name() {
+        let query = super::conversions_statement(uuid::Uuid::nil(), 14);
+        assert_eq!(crate::db::cached_sql::verify(&query), Ok(()));
+    }
 }

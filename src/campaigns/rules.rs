@@ -9,26 +9,14 @@ use rust_decimal::Decimal;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Status {
-    Draft,
-    Active,
-    Paused,
-    Completed,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Draft => "draft",
-            Status::Active => "active",
-            Status::Paused => "paused",
-            Status::Completed => "completed",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Status> {
-        [Status::Draft, Status::Active, Status::Paused, Status::Completed].into_iter().find(|x| x.as_str() == s)
+crate::vocabulary! {
+    /// Where a campaign is in its life: only an active one sends.
+    pub enum CampaignStatus {
+        Draft = "draft",
+        Active = "active",
+        Paused = "paused",
+        /// Final.
+        Completed = "completed",
     }
 }
 
@@ -41,8 +29,8 @@ pub enum Move {
 }
 
 /// draft → active ⇄ paused → completed; active → completed. Anything else is not a move.
-pub fn transition(from: Status, by: Move) -> Option<Status> {
-    use Status::*;
+pub fn transition(from: CampaignStatus, by: Move) -> Option<CampaignStatus> {
+    use CampaignStatus::*;
     match (from, by) {
         (Draft | Paused, Move::Activate) => Some(Active),
         (Active, Move::Pause) => Some(Paused),
@@ -52,8 +40,8 @@ pub fn transition(from: Status, by: Move) -> Option<Status> {
 }
 
 /// Only a draft or a paused campaign may be changed: an active one is sending.
-pub fn editable(status: Status) -> bool {
-    matches!(status, Status::Draft | Status::Paused)
+pub fn editable(status: CampaignStatus) -> bool {
+    matches!(status, CampaignStatus::Draft | CampaignStatus::Paused)
 }
 
 /// The variables a message template may use (SPEC §9).
@@ -161,21 +149,48 @@ pub struct Contact {
     pub recent_messages: i64,
 }
 
-/// Why a customer was not reached.
-pub mod reason {
-    pub const NOT_LIVE: &str = "not_live";
-    pub const NO_CONSENT: &str = "no_consent";
-    pub const NO_ADDRESS: &str = "no_address";
-    pub const FREQUENCY_CAP: &str = "frequency_cap";
-    pub const BUDGET_EXHAUSTED: &str = "budget_exhausted";
-    pub const COUPON_UNAVAILABLE: &str = "coupon_unavailable";
+crate::vocabulary! {
+    /// Why a customer was not reached.
+    pub enum SuppressReason {
+        /// Erased or merged away.
+        NotLive = "not_live",
+        /// No consent to the message's channel.
+        NoConsent = "no_consent",
+        /// No address on the message's channel.
+        NoAddress = "no_address",
+        FrequencyCap = "frequency_cap",
+        BudgetExhausted = "budget_exhausted",
+        /// The coupon's template could not issue them one (its limits, or it stopped issuing).
+        CouponUnavailable = "coupon_unavailable",
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
     Reach,
     Holdout,
-    Suppress(&'static str),
+    Suppress(SuppressReason),
+}
+
+crate::vocabulary! {
+    /// What a run decided for a customer, as `campaign_recipients` keeps it.
+    pub enum RecipientOutcome {
+        Reached = "reached",
+        /// In the control group: nothing was sent.
+        Holdout = "holdout",
+        Suppressed = "suppressed",
+    }
+}
+
+impl Decision {
+    /// The decision as stored: its outcome and, when suppressed, the reason.
+    pub fn outcome(self) -> (RecipientOutcome, Option<SuppressReason>) {
+        match self {
+            Decision::Reach => (RecipientOutcome::Reached, None),
+            Decision::Holdout => (RecipientOutcome::Holdout, None),
+            Decision::Suppress(reason) => (RecipientOutcome::Suppressed, Some(reason)),
+        }
+    }
 }
 
 /// The one check at send time, in this order: never reach an erased or merged customer; the
@@ -183,24 +198,24 @@ pub enum Decision {
 /// under the frequency cap; then the budget.
 pub fn decide(contact: &Contact, messages: bool, holdout: bool, policy: &Policy, within_budget: bool) -> Decision {
     if !contact.live {
-        return Decision::Suppress(reason::NOT_LIVE);
+        return Decision::Suppress(SuppressReason::NotLive);
     }
     if holdout {
         return Decision::Holdout;
     }
     if messages {
         if !contact.consented {
-            return Decision::Suppress(reason::NO_CONSENT);
+            return Decision::Suppress(SuppressReason::NoConsent);
         }
         if contact.address.is_none() {
-            return Decision::Suppress(reason::NO_ADDRESS);
+            return Decision::Suppress(SuppressReason::NoAddress);
         }
         if contact.recent_messages >= i64::from(policy.frequency_max) {
-            return Decision::Suppress(reason::FREQUENCY_CAP);
+            return Decision::Suppress(SuppressReason::FrequencyCap);
         }
     }
     if !within_budget {
-        return Decision::Suppress(reason::BUDGET_EXHAUSTED);
+        return Decision::Suppress(SuppressReason::BudgetExhausted);
     }
     Decision::Reach
 }
@@ -268,8 +283,8 @@ mod tests {
 
     #[test]
     fn the_status_machine_allows_only_its_moves() {
+        use CampaignStatus::*;
         use Move::*;
-        use Status::*;
         let table = [
             (Draft, Activate, Some(Active)),
             (Draft, Pause, None),
@@ -314,25 +329,25 @@ mod tests {
         assert_eq!(decide(&ok, true, false, &policy, true), Decision::Reach);
         assert_eq!(
             decide(&Contact { live: false, ..ok.clone() }, true, true, &policy, true),
-            Decision::Suppress("not_live")
+            Decision::Suppress(SuppressReason::NotLive)
         );
         assert_eq!(decide(&ok, true, true, &policy, true), Decision::Holdout);
         assert_eq!(
             decide(&Contact { consented: false, ..ok.clone() }, true, false, &policy, true),
-            Decision::Suppress("no_consent")
+            Decision::Suppress(SuppressReason::NoConsent)
         );
         assert_eq!(
             decide(&Contact { address: None, ..ok.clone() }, true, false, &policy, true),
-            Decision::Suppress("no_address")
+            Decision::Suppress(SuppressReason::NoAddress)
         );
         assert_eq!(
             decide(&Contact { recent_messages: 3, ..ok.clone() }, true, false, &policy, true),
-            Decision::Suppress("frequency_cap")
+            Decision::Suppress(SuppressReason::FrequencyCap)
         );
         // Without a message, consent, address and the cap do not apply.
         let silent = Contact { live: true, ..Contact::default() };
         assert_eq!(decide(&silent, false, false, &policy, true), Decision::Reach);
-        assert_eq!(decide(&ok, true, false, &policy, false), Decision::Suppress("budget_exhausted"));
+        assert_eq!(decide(&ok, true, false, &policy, false), Decision::Suppress(SuppressReason::BudgetExhausted));
     }
 
     #[test]

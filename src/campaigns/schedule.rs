@@ -6,10 +6,12 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use diesel::{Connection, PgConnection};
 
-use super::model::Kind;
-use super::rules::Status;
-use super::run::{self, RunContext, Tally};
+use super::decide::Tally;
+use super::model::CampaignKind;
+use super::plan::{self, RunContext};
+use super::rules::CampaignStatus;
 use super::store;
+use super::{delivery, run};
 use crate::error::ApiResult;
 use crate::segments::compile::Evaluation;
 
@@ -22,19 +24,20 @@ pub fn context(conn: &mut PgConnection, now: DateTime<Utc>, zone: Tz) -> ApiResu
 /// One campaign's due run, if any; a one-off or scheduled campaign whose run finished, and any
 /// campaign past its window, completes.
 pub fn run_campaign(conn: &mut PgConnection, campaign: store::Campaign, ctx: RunContext) -> ApiResult<Tally> {
-    let plan = run::plan(conn, campaign)?;
+    let plan = plan::plan(conn, campaign)?;
     let mut tally = Tally::default();
-    if let Some(key) = run::due_run(&plan, ctx.at.now, ctx.at.today) {
+    if let Some(key) = plan::due_run(&plan, ctx.at.now, ctx.at.today) {
         tally = run::run(conn, &plan, &key, ctx, ctx.at.zone)?;
     }
     let c = &plan.campaign;
     let ended = c.ends_at.is_some_and(|end| end <= ctx.at.now);
-    let once_done = matches!(plan.kind, Kind::OneOff | Kind::Scheduled) && run_finished(conn, c.id)?;
+    let once_done =
+        matches!(plan.kind, CampaignKind::OneOff | CampaignKind::Scheduled) && store::runs::finished_once(conn, c.id)?;
     if ended || once_done {
         conn.transaction(|conn| {
             let current = store::lock(conn, c.id)?;
-            if current.status() == Status::Active {
-                store::set_status(conn, &current, Status::Completed, ctx.at.now)?;
+            if current.status == CampaignStatus::Active {
+                store::set_status(conn, &current, CampaignStatus::Completed, ctx.at.now)?;
             }
             Ok::<_, crate::error::ApiError>(())
         })?;
@@ -42,27 +45,10 @@ pub fn run_campaign(conn: &mut PgConnection, campaign: store::Campaign, ctx: Run
     Ok(tally)
 }
 
-fn run_finished(conn: &mut PgConnection, campaign: uuid::Uuid) -> ApiResult<bool> {
-    use diesel::prelude::*;
-    use diesel::sql_types::{Bool, Uuid as SqlUuid};
-    #[derive(QueryableByName)]
-    struct Finished {
-        #[diesel(sql_type = Bool)]
-        finished: bool,
-    }
-    let row: Finished = diesel::sql_query(
-        "SELECT EXISTS (SELECT 1 FROM campaign_runs WHERE campaign_id = $1 AND run = 'once'
-                        AND finished_at IS NOT NULL) AS finished",
-    )
-    .bind::<SqlUuid, _>(campaign)
-    .get_result(conn)?;
-    Ok(row.finished)
-}
-
-/// The minute sweep: activity caught up, every active campaign run, deferred messages released.
-/// Returns the customers decided plus the messages released.
+/// The minute sweep: every active campaign run, deferred messages released; the activity and
+/// co-purchase it reads are brought to now before it (`jobs::campaign_sweep`). Returns the
+/// customers decided plus the messages released.
 pub fn sweep(conn: &mut PgConnection, now: DateTime<Utc>, zone: Tz) -> ApiResult<i64> {
-    crate::customers::activity::follow(conn, zone)?;
     let ctx = context(conn, now, zone)?;
     let mut done = 0;
     for campaign in store::active(conn)? {
@@ -76,5 +62,5 @@ pub fn sweep(conn: &mut PgConnection, now: DateTime<Utc>, zone: Tz) -> ApiResult
             Err(e) => log::warn!("campaign {id}: {e}"),
         }
     }
-    Ok(done + run::release_deferred(conn, now)?)
+    Ok(done + delivery::release_deferred(conn, now)?)
 }

@@ -7,13 +7,61 @@ use uuid::Uuid;
 
 use crate::schema::{coupon_templates as ct, coupons as c};
 
+crate::vocabulary! {
+    /// What a coupon template gives (SPEC §8); fixed once created.
+    pub enum CouponTemplateKind {
+        /// 满减: `discount` off once the eligible lines reach `threshold`.
+        AmountOff = "amount_off",
+        /// 折扣: the eligible lines at `discount_rate`, the discount at most `max_discount`.
+        PercentOff = "percent_off",
+        /// 无门槛: `discount` off, no threshold.
+        Cash = "cash",
+        /// 赠品: one unit of `gift_sku` free.
+        Gift = "gift",
+    }
+}
+
+crate::vocabulary! {
+    /// Where a coupon template is in its life: coupons are issued from `active` templates only.
+    pub enum CouponTemplateStatus {
+        Draft = "draft",
+        Active = "active",
+        Paused = "paused",
+        /// Final: its coupons can no longer be used.
+        Ended = "ended",
+    }
+}
+
+crate::vocabulary! {
+    /// A coupon's status as a customer sees it.
+    pub enum CouponStatus {
+        Available = "available",
+        Redeemed = "redeemed",
+        /// Never stored: an available coupon past `expires_at` (expiry needs no job).
+        Expired = "expired",
+        Voided = "voided",
+    }
+}
+
+crate::vocabulary! {
+    /// How a coupon came to be.
+    pub enum CouponSource {
+        /// Issued by staff (`POST /v1/coupon-templates/{id}/issue`).
+        Manual = "manual",
+        /// Claimed by the customer (领券).
+        Claim = "claim",
+        /// Issued by a campaign (its id is the coupon's `source_ref`).
+        Campaign = "campaign",
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = ct)]
 pub struct Template {
     pub id: Uuid,
     pub name: String,
     pub description: Option<String>,
-    pub kind: String,
+    pub kind: CouponTemplateKind,
     pub threshold: Option<Decimal>,
     pub discount: Option<Decimal>,
     pub discount_rate: Option<Decimal>,
@@ -30,7 +78,7 @@ pub struct Template {
     pub skus: Vec<String>,
     pub stackable: bool,
     pub unit_cost: Decimal,
-    pub status: String,
+    pub status: CouponTemplateStatus,
     pub issued_count: i32,
     pub version: i32,
     pub created_at: DateTime<Utc>,
@@ -43,12 +91,12 @@ pub struct Coupon {
     pub code: String,
     pub template_id: Uuid,
     pub customer_id: Uuid,
-    pub source: String,
+    pub source: CouponSource,
     pub source_ref: Option<String>,
     pub issued_at: DateTime<Utc>,
     pub valid_from: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
-    pub status: String,
+    pub status: CouponStatus,
     pub redeemed_at: Option<DateTime<Utc>>,
     pub voided_at: Option<DateTime<Utc>>,
     pub void_reason: Option<String>,
@@ -61,11 +109,11 @@ pub struct Coupon {
 impl Coupon {
     /// `available`, `redeemed`, `voided`, or `expired` (an available coupon past its time: expiry
     /// needs no job, it is a fact of the clock).
-    pub fn status_at(&self, now: DateTime<Utc>) -> &str {
-        if self.status == "available" && self.expires_at <= now {
-            "expired"
+    pub fn status_at(&self, now: DateTime<Utc>) -> CouponStatus {
+        if self.status == CouponStatus::Available && self.expires_at <= now {
+            CouponStatus::Expired
         } else {
-            &self.status
+            self.status
         }
     }
 
@@ -75,6 +123,29 @@ impl Coupon {
             (Some(r), Some(until)) if until > now => Some(r),
             _ => None,
         }
+    }
+}
+
+/// An available coupon of `owner`, valid from a day before `now` to a day after, as tests start from.
+#[cfg(test)]
+pub(crate) fn sample_coupon(owner: Uuid, now: DateTime<Utc>) -> Coupon {
+    Coupon {
+        code: "K7M4P9QX2HTR".into(),
+        template_id: Uuid::nil(),
+        customer_id: owner,
+        source: CouponSource::Manual,
+        source_ref: None,
+        issued_at: now,
+        valid_from: now - chrono::Duration::days(1),
+        expires_at: now + chrono::Duration::days(1),
+        status: CouponStatus::Available,
+        redeemed_at: None,
+        voided_at: None,
+        void_reason: None,
+        reserved_by: None,
+        reserved_until: None,
+        version: 1,
+        updated_at: now,
     }
 }
 
@@ -118,12 +189,15 @@ impl Template {
     /// The template's pricing terms; `None` only for a row that violates its own kind's fields
     /// (the API never writes one).
     pub fn terms(&self) -> Option<Terms> {
-        let benefit = match self.kind.as_str() {
-            "amount_off" => Benefit::AmountOff { threshold: self.threshold?, discount: self.discount? },
-            "percent_off" => Benefit::PercentOff { rate: self.discount_rate?, max_discount: self.max_discount },
-            "cash" => Benefit::Cash { discount: self.discount? },
-            "gift" => Benefit::Gift { sku: self.gift_sku.clone()? },
-            _ => return None,
+        let benefit = match self.kind {
+            CouponTemplateKind::AmountOff => {
+                Benefit::AmountOff { threshold: self.threshold?, discount: self.discount? }
+            }
+            CouponTemplateKind::PercentOff => {
+                Benefit::PercentOff { rate: self.discount_rate?, max_discount: self.max_discount }
+            }
+            CouponTemplateKind::Cash => Benefit::Cash { discount: self.discount? },
+            CouponTemplateKind::Gift => Benefit::Gift { sku: self.gift_sku.clone()? },
         };
         Some(Terms {
             benefit,

@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::codes;
-use super::model::{Coupon, Template};
+use super::model::{Coupon, CouponStatus, Template};
 use super::rules::{blocked_reason, standalone_discount, CouponResult, Presentation, Presented};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::events::types::{CouponRedeemed, CouponRolledBack, EventData};
@@ -80,7 +80,7 @@ pub fn presented(loaded: &[Loaded], at: &Presentation) -> Vec<Presented> {
             Some((coupon, template)) => {
                 let terms = template.terms();
                 let blocked = match &terms {
-                    Some(t) => blocked_reason(coupon, &template.status, t, at),
+                    Some(t) => blocked_reason(coupon, template.status, t, at),
                     None => Some("template_invalid"),
                 };
                 Presented { code: l.code.clone(), terms, blocked }
@@ -125,6 +125,33 @@ fn already_redeemed(code: &str) -> ApiError {
         .with("coupon_code", code.to_string())
 }
 
+/// The redemption statement of one coupon, not yet run.
+fn mark_redeemed_statement<'a>(
+    coupon: &'a Coupon,
+    id: Uuid,
+    discount: Decimal,
+    used: &'a Use<'a>,
+    actor: &'a str,
+    now: DateTime<Utc>,
+) -> impl diesel::query_dsl::methods::ExecuteDsl<PgConnection> + RunQueryDsl<PgConnection> + crate::db::cached_sql::Binds + 'a
+{
+    use diesel::sql_types::{Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
+    crate::db::CachedSql::new(include_str!("mark_redeemed.sql"))
+        .param::<Text, _>("code", &coupon.code)
+        .param::<Timestamptz, _>("at", now)
+        .param::<SqlUuid, _>("id", id)
+        .param::<SqlUuid, _>("customer", used.customer_id)
+        .param::<Nullable<SqlUuid>, _>("order_id", used.order_id)
+        .param::<Nullable<Text>, _>("order_reference", used.order_reference)
+        .param::<Nullable<SqlUuid>, _>("store_id", used.store_id)
+        .param::<Nullable<Text>, _>("channel", used.channel)
+        .param::<Numeric, _>("amount", used.amount)
+        .param::<Numeric, _>("discount", discount)
+        .param::<Text, _>("actor", actor)
+        .param::<Text, _>("available", CouponStatus::Available)
+        .param::<Text, _>("redeemed", CouponStatus::Redeemed)
+}
+
 /// Marks one coupon redeemed and records the use. The status guard and the unique index on live
 /// redemptions make a second 核销 of the same code impossible, lock or no lock.
 pub fn mark_redeemed(
@@ -135,39 +162,14 @@ pub fn mark_redeemed(
     actor: &str,
     now: DateTime<Utc>,
 ) -> ApiResult<Uuid> {
-    use diesel::sql_types::{Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
     let id = Uuid::now_v7();
-    // One statement: the status guard and the insert (whose unique index on a code's live
-    // redemption is the last word) succeed or fail together.
-    let inserted = crate::db::CachedSql::new(
-        "WITH p AS (SELECT ?::text AS code, ?::timestamptz AS at, ?::uuid AS id, ?::uuid AS customer, \
-             ?::uuid AS order_id, ?::text AS order_reference, ?::uuid AS store_id, ?::text AS channel, \
-             ?::numeric AS amount, ?::numeric AS discount, ?::text AS actor), \
-         used AS ( \
-             UPDATE coupons c SET status = 'redeemed', redeemed_at = p.at, reserved_by = NULL, reserved_until = NULL, \
-                 version = c.version + 1, updated_at = p.at \
-             FROM p WHERE c.code = p.code AND c.status = 'available' RETURNING c.code, c.template_id) \
-         INSERT INTO coupon_redemptions (id, code, template_id, customer_id, order_id, order_reference, store_id, \
-             channel, amount, discount, actor, redeemed_at) \
-         SELECT p.id, used.code, used.template_id, p.customer, p.order_id, p.order_reference, p.store_id, p.channel, \
-             p.amount, p.discount, p.actor, p.at FROM p, used",
-    )
-    .bind::<Text, _>(&coupon.code)
-    .bind::<Timestamptz, _>(now)
-    .bind::<SqlUuid, _>(id)
-    .bind::<SqlUuid, _>(used.customer_id)
-    .bind::<Nullable<SqlUuid>, _>(used.order_id)
-    .bind::<Nullable<Text>, _>(used.order_reference)
-    .bind::<Nullable<SqlUuid>, _>(used.store_id)
-    .bind::<Nullable<Text>, _>(used.channel)
-    .bind::<Numeric, _>(used.amount)
-    .bind::<Numeric, _>(discount)
-    .bind::<Text, _>(actor)
-    .execute(conn)
-    .map_err(|e| match ApiError::from(e) {
-        err if err.code() == "already_exists" => already_redeemed(&coupon.code),
-        err => err,
-    })?;
+    let inserted =
+        mark_redeemed_statement(coupon, id, discount, used, actor, now).execute(conn).map_err(
+            |e| match ApiError::from(e) {
+                err if err.code() == "already_exists" => already_redeemed(&coupon.code),
+                err => err,
+            },
+        )?;
     if inserted == 0 {
         return Err(already_redeemed(&coupon.code));
     }
@@ -211,7 +213,7 @@ pub fn return_for_order(conn: &mut PgConnection, order_id: Uuid, now: DateTime<U
     let mut returned = Vec::new();
     for (redemption, code) in live {
         let coupon: Coupon = c::table.find(&code).select(Coupon::as_select()).for_update().first(conn)?;
-        if coupon.expires_at <= now || coupon.status != "redeemed" {
+        if coupon.expires_at <= now || coupon.status != CouponStatus::Redeemed {
             continue;
         }
         undo(conn, redemption, &code, "refund", now)?;
@@ -224,7 +226,7 @@ fn undo(conn: &mut PgConnection, redemption: Uuid, code: &str, why: &str, now: D
     diesel::update(cr::table.find(redemption)).set((cr::undone_at.eq(now), cr::undone_reason.eq(why))).execute(conn)?;
     diesel::update(c::table.find(code))
         .set((
-            c::status.eq("available"),
+            c::status.eq(CouponStatus::Available),
             c::redeemed_at.eq(None::<DateTime<Utc>>),
             c::version.eq(c::version + 1),
             c::updated_at.eq(now),
@@ -323,7 +325,7 @@ pub async fn redeem(
         let terms = template.terms().ok_or_else(|| ApiError::internal("coupon template without terms"))?;
         let at =
             Presentation { customer_id: Some(input.customer_id), store_id, channel: None, now, reservation_id: None };
-        let outcome = blocked_reason(&coupon, &template.status, &terms, &at)
+        let outcome = blocked_reason(&coupon, template.status, &terms, &at)
             .map_or_else(|| standalone_discount(&terms, input.amount), Err);
         let discount = match outcome {
             Ok(d) => d,
@@ -387,7 +389,7 @@ pub struct RollbackView {
     code: String,
     redemption_id: Uuid,
     /// `available` again (or `expired` if its time has passed meanwhile).
-    status: String,
+    status: CouponStatus,
     rolled_back_at: DateTime<Utc>,
 }
 
@@ -446,8 +448,8 @@ pub async fn rollback(
         let rolled_back =
             CouponRolledBack { code: coupon.code.clone(), redemption_id: redemption, store_id: redeemed_at_store };
         crate::events::emit(conn, Some(coupon.customer_id), EventData::CouponRolledBack(rolled_back))?;
-        let status = if coupon.expires_at <= now { "expired" } else { "available" };
-        Ok(RollbackView { code: coupon.code, redemption_id: redemption, status: status.into(), rolled_back_at: now })
+        let status = if coupon.expires_at <= now { CouponStatus::Expired } else { CouponStatus::Available };
+        Ok(RollbackView { code: coupon.code, redemption_id: redemption, status, rolled_back_at: now })
     })
     .await?;
     Ok(HttpResponse::Ok().json(view))
@@ -472,4 +474,25 @@ fn live_redemption(conn: &mut PgConnection, code: &str, scope: StoreScope) -> Ap
         q = q.filter(cr::store_id.eq(store));
     }
     Ok(q.first(conn).optional()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_redemption_binds_each_parameter_by_name() {
+        let now = DateTime::UNIX_EPOCH;
+        let coupon = crate::coupons::model::sample_coupon(Uuid::nil(), now);
+        let used = Use {
+            customer_id: Uuid::nil(),
+            order_id: None,
+            order_reference: Some("S-1"),
+            store_id: None,
+            channel: Some("pos"),
+            amount: Decimal::ONE_HUNDRED,
+        };
+        let query = mark_redeemed_statement(&coupon, Uuid::nil(), Decimal::TEN, &used, "till", now);
+        assert_eq!(crate::db::cached_sql::verify(&query), Ok(()));
+    }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::model::{Benefit, Coupon, Terms};
+use super::model::{Benefit, Coupon, CouponStatus, CouponTemplateStatus, Terms};
 use crate::money::round;
 
 /// At most this many coupons on one basket: every order of application is tried (5! = 120).
@@ -27,19 +27,19 @@ pub struct Presentation {
 /// order a till can act on (someone else's coupon says nothing more about itself).
 pub fn blocked_reason(
     coupon: &Coupon,
-    template_status: &str,
+    template_status: CouponTemplateStatus,
     terms: &Terms,
     at: &Presentation,
 ) -> Option<&'static str> {
     if at.customer_id != Some(coupon.customer_id) {
         return Some("not_owner");
     }
-    match coupon.status.as_str() {
-        "voided" => return Some("voided"),
-        "redeemed" => return Some("already_redeemed"),
-        _ => {}
+    match coupon.status {
+        CouponStatus::Voided => return Some("voided"),
+        CouponStatus::Redeemed => return Some("already_redeemed"),
+        CouponStatus::Available | CouponStatus::Expired => {}
     }
-    if template_status == "ended" {
+    if template_status == CouponTemplateStatus::Ended {
         return Some("template_ended");
     }
     if coupon.expires_at <= at.now {
@@ -459,24 +459,7 @@ mod tests {
     }
 
     fn coupon(owner: Uuid, now: DateTime<Utc>) -> Coupon {
-        Coupon {
-            code: "K7M4P9QX2HTR".into(),
-            template_id: Uuid::nil(),
-            customer_id: owner,
-            source: "manual".into(),
-            source_ref: None,
-            issued_at: now,
-            valid_from: now - chrono::Duration::days(1),
-            expires_at: now + chrono::Duration::days(1),
-            status: "available".into(),
-            redeemed_at: None,
-            voided_at: None,
-            void_reason: None,
-            reserved_by: None,
-            reserved_until: None,
-            version: 1,
-            updated_at: now,
-        }
+        crate::coupons::model::sample_coupon(owner, now)
     }
 
     #[test]
@@ -492,35 +475,59 @@ mod tests {
         };
         let t = man300jian50();
         let ok = coupon(owner, now);
-        assert_eq!(blocked_reason(&ok, "active", &t, &at), None);
-        assert_eq!(blocked_reason(&ok, "paused", &t, &at), None, "pausing a template stops issuing, not using");
-        assert_eq!(blocked_reason(&ok, "ended", &t, &at), Some("template_ended"));
-        let someone_else = Presentation { customer_id: Some(Uuid::now_v7()), ..at.clone() };
-        let used = Coupon { status: "redeemed".into(), ..ok.clone() };
-        assert_eq!(blocked_reason(&used, "active", &t, &someone_else), Some("not_owner"), "says nothing more");
-        assert_eq!(blocked_reason(&used, "active", &t, &at), Some("already_redeemed"));
+        assert_eq!(blocked_reason(&ok, CouponTemplateStatus::Active, &t, &at), None);
         assert_eq!(
-            blocked_reason(&Coupon { status: "voided".into(), ..ok.clone() }, "active", &t, &at),
+            blocked_reason(&ok, CouponTemplateStatus::Paused, &t, &at),
+            None,
+            "pausing a template stops issuing, not using"
+        );
+        assert_eq!(blocked_reason(&ok, CouponTemplateStatus::Ended, &t, &at), Some("template_ended"));
+        let someone_else = Presentation { customer_id: Some(Uuid::now_v7()), ..at.clone() };
+        let used = Coupon { status: CouponStatus::Redeemed, ..ok.clone() };
+        assert_eq!(
+            blocked_reason(&used, CouponTemplateStatus::Active, &t, &someone_else),
+            Some("not_owner"),
+            "says nothing more"
+        );
+        assert_eq!(blocked_reason(&used, CouponTemplateStatus::Active, &t, &at), Some("already_redeemed"));
+        assert_eq!(
+            blocked_reason(
+                &Coupon { status: CouponStatus::Voided, ..ok.clone() },
+                CouponTemplateStatus::Active,
+                &t,
+                &at
+            ),
             Some("voided")
         );
-        assert_eq!(blocked_reason(&Coupon { expires_at: now, ..ok.clone() }, "active", &t, &at), Some("expired"));
+        assert_eq!(
+            blocked_reason(&Coupon { expires_at: now, ..ok.clone() }, CouponTemplateStatus::Active, &t, &at),
+            Some("expired")
+        );
         let later = Coupon { valid_from: now + chrono::Duration::seconds(1), ..ok.clone() };
-        assert_eq!(blocked_reason(&later, "active", &t, &at), Some("not_yet_valid"));
+        assert_eq!(blocked_reason(&later, CouponTemplateStatus::Active, &t, &at), Some("not_yet_valid"));
         let held = Coupon {
             reserved_by: Some(reservation),
             reserved_until: Some(now + chrono::Duration::seconds(600)),
             ..ok.clone()
         };
-        assert_eq!(blocked_reason(&held, "active", &t, &at), Some("reserved"));
+        assert_eq!(blocked_reason(&held, CouponTemplateStatus::Active, &t, &at), Some("reserved"));
         let consuming = Presentation { reservation_id: Some(reservation), ..at.clone() };
-        assert_eq!(blocked_reason(&held, "active", &t, &consuming), None, "the hold is the consumer's");
+        assert_eq!(
+            blocked_reason(&held, CouponTemplateStatus::Active, &t, &consuming),
+            None,
+            "the hold is the consumer's"
+        );
         let lapsed = Coupon { reserved_until: Some(now), ..held };
-        assert_eq!(blocked_reason(&lapsed, "active", &t, &at), None, "an expired hold holds nothing");
+        assert_eq!(
+            blocked_reason(&lapsed, CouponTemplateStatus::Active, &t, &at),
+            None,
+            "an expired hold holds nothing"
+        );
         let mut scoped = t.clone();
         scoped.scope.stores = vec![Uuid::now_v7()];
-        assert_eq!(blocked_reason(&ok, "active", &scoped, &at), Some("wrong_store"));
+        assert_eq!(blocked_reason(&ok, CouponTemplateStatus::Active, &scoped, &at), Some("wrong_store"));
         scoped.scope.stores = vec![store];
         scoped.scope.channels = vec!["tmall".into()];
-        assert_eq!(blocked_reason(&ok, "active", &scoped, &at), Some("wrong_channel"));
+        assert_eq!(blocked_reason(&ok, CouponTemplateStatus::Active, &scoped, &at), Some("wrong_channel"));
     }
 }

@@ -276,11 +276,21 @@ pub fn delete_identities(conn: &mut PgConnection, customer: Uuid) -> ApiResult<u
 
 // ---- tags ----
 
+crate::vocabulary! {
+    /// How a tag comes to customers (SPEC §5).
+    pub enum TagKind {
+        /// Set and removed by hand.
+        Manual = "manual",
+        /// Held by whoever matches its segment definition, recomputed every night and on demand.
+        Rule = "rule",
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = tags)]
 pub struct Tag {
     pub name: String,
-    pub kind: String,
+    pub kind: TagKind,
     pub description: Option<String>,
     pub definition: Option<Value>,
     pub created_at: DateTime<Utc>,
@@ -296,7 +306,7 @@ pub fn tags_of(conn: &mut PgConnection, customers: &[Uuid]) -> ApiResult<Vec<(Uu
 
 /// Makes sure manual tags exist in the catalogue; a rule tag cannot be set by hand.
 pub fn ensure_manual_tags(conn: &mut PgConnection, names: &[String]) -> ApiResult<()> {
-    let rows: Vec<_> = names.iter().map(|n| (tags::name.eq(n), tags::kind.eq("manual"))).collect();
+    let rows: Vec<_> = names.iter().map(|n| (tags::name.eq(n), tags::kind.eq(TagKind::Manual))).collect();
     diesel::insert_into(tags::table).values(&rows).on_conflict_do_nothing().execute(conn)?;
     let rule_tags: Vec<String> =
         tags::table.filter(tags::name.eq_any(names)).filter(tags::kind.eq("rule")).select(tags::name).load(conn)?;
@@ -346,7 +356,7 @@ pub fn create_tag(
     description: Option<&str>,
     definition: Option<&Value>,
 ) -> ApiResult<Tag> {
-    let kind = if definition.is_some() { "rule" } else { "manual" };
+    let kind = if definition.is_some() { TagKind::Rule } else { TagKind::Manual };
     diesel::insert_into(tags::table)
         .values((
             tags::name.eq(name),
@@ -364,7 +374,7 @@ pub fn create_tag(
 
 /// The rule tags and their definitions.
 pub fn rule_tags(conn: &mut PgConnection) -> ApiResult<Vec<Tag>> {
-    Ok(tags::table.filter(tags::kind.eq("rule")).select(Tag::as_select()).order(tags::name).load(conn)?)
+    Ok(tags::table.filter(tags::kind.eq(TagKind::Rule)).select(Tag::as_select()).order(tags::name).load(conn)?)
 }
 
 pub fn get_tag(conn: &mut PgConnection, name: &str) -> ApiResult<Tag> {

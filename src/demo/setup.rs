@@ -124,7 +124,7 @@ fn templates(
         let template = match store::template_by_name(conn, name)? {
             Some(id) => crate::coupons::store::get_template(conn, id)?,
             None => {
-                let input: crate::coupons::templates::TemplateCreate =
+                let input: crate::coupons::api::TemplateCreate =
                     serde_json::from_value(body).map_err(ApiError::internal)?;
                 made.templates += 1;
                 // Live since the history began: coupons of it are issued all year.
@@ -260,14 +260,14 @@ pub fn ensure(conn: &mut PgConnection, customers: u32, since: DateTime<Utc>) -> 
 
 /// Activates the automations still in draft (a paused one stays paused: someone paused it).
 pub fn activate_automations(conn: &mut PgConnection, ids: &[Uuid], now: DateTime<Utc>) -> ApiResult<usize> {
-    use crate::campaigns::rules::{transition, Move, Status};
+    use crate::campaigns::rules::{transition, CampaignStatus, Move};
     let mut activated = 0;
     for id in ids {
         let current = crate::campaigns::store::lock(conn, *id)?;
-        if Status::parse(&current.status) != Some(Status::Draft) {
+        if current.status != CampaignStatus::Draft {
             continue;
         }
-        if let Some(to) = transition(Status::Draft, Move::Activate) {
+        if let Some(to) = transition(CampaignStatus::Draft, Move::Activate) {
             crate::campaigns::store::set_status(conn, &current, to, now)?;
             activated += 1;
         }

@@ -142,12 +142,20 @@ fn coupon(
     claimed: bool,
     at: DateTime<Utc>,
 ) -> ApiResult<Option<Coupon>> {
+    use crate::coupons::model::CouponSource;
     use crate::coupons::store::{claim, issue, Source};
     let template = ctx.chain.template(key)?.id;
     if claimed {
-        return Ok(Some(claim(conn, customer, template, Source { kind: "claim", reference: None }, at, ctx.tz)?));
+        return Ok(Some(claim(
+            conn,
+            customer,
+            template,
+            Source { kind: CouponSource::Claim, reference: None },
+            at,
+            ctx.tz,
+        )?));
     }
-    let source = Source { kind: "manual", reference: Some("大促") };
+    let source = Source { kind: CouponSource::Manual, reference: Some("大促") };
     let report = issue(conn, template, &[customer], source, at, ctx.tz)?;
     Ok(report.issued.into_iter().next().map(|i| i.coupon))
 }
@@ -162,10 +170,11 @@ fn usable_coupon(p: &Progress, ctx: &Context, order: &OrderPlan) -> ApiResult<Op
         }
         let t = ctx.chain.templates.values().find(|t| t.id == c.template_id);
         let Some(t) = t else { continue };
-        let most_off = match t.kind.as_str() {
-            "amount_off" if t.threshold.is_some_and(|th| list * ctx.chain.lowest_tier_rate >= th) => t.discount,
-            "cash" => t.discount,
-            "percent_off" => {
+        use crate::coupons::model::CouponTemplateKind as Kind;
+        let most_off = match t.kind {
+            Kind::AmountOff if t.threshold.is_some_and(|th| list * ctx.chain.lowest_tier_rate >= th) => t.discount,
+            Kind::Cash => t.discount,
+            Kind::PercentOff => {
                 let off = list * (Decimal::ONE - t.discount_rate.unwrap_or(Decimal::ONE));
                 Some(t.max_discount.map_or(off, |m| off.min(m)))
             }

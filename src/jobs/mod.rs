@@ -35,8 +35,21 @@ pub const SWEEPS: &[(&str, Sweep)] = &[
     ("customer_activity", crate::customers::activity::sweep),
     ("sales_summary", crate::analytics::summary::sweep),
     ("co_purchase", crate::orders::co_purchase::sweep),
-    ("campaigns", crate::campaigns::schedule::sweep),
+    ("campaigns", campaign_sweep),
 ];
+
+/// The sweeps whose tables a campaign run reads: the customers' activity (audiences, triggers)
+/// and co-purchase (recommendations).
+const CAMPAIGN_INPUTS: &[&str] = &["customer_activity", "co_purchase"];
+
+/// The campaigns' sweep: the outbox followers a run reads brought to now, each as its own sweep,
+/// then every active campaign run (`campaigns::schedule::sweep`).
+pub fn campaign_sweep(conn: &mut PgConnection, now: DateTime<Utc>, tz: Tz) -> ApiResult<i64> {
+    for (_, input) in SWEEPS.iter().filter(|(name, _)| CAMPAIGN_INPUTS.contains(name)) {
+        input(conn, now, tz)?;
+    }
+    crate::campaigns::schedule::sweep(conn, now, tz)
+}
 const ACTOR: &str = "job";
 const BATCH: i64 = 500;
 /// A claimed run with no finish after this long belonged to an instance that died.
@@ -199,8 +212,7 @@ pub fn spawn_campaign_runner(
             let Some(_working) = crate::lifecycle::background().enter() else { return };
             let now = clock.now();
             let started = std::time::Instant::now();
-            let outcome =
-                crate::db::background(&pool, move |conn| crate::campaigns::schedule::sweep(conn, now, tz)).await;
+            let outcome = crate::db::background(&pool, move |conn| campaign_sweep(conn, now, tz)).await;
             metrics.record("campaigns", sweep_outcome(&outcome), started.elapsed());
             if let Err(e) = outcome {
                 log::warn!("campaign run failed: {e}");

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::PgConnection;
 use uuid::Uuid;
 
-use super::store::{self, Reservation};
+use super::store::{self, Reservation, ReservationStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
 
@@ -12,11 +12,15 @@ use crate::http::auth::StoreScope;
 /// Only within `scope`: another store's hold is not found.
 pub fn release(conn: &mut PgConnection, id: Uuid, scope: StoreScope, now: DateTime<Utc>) -> ApiResult<()> {
     let reservation = store::lock_in(conn, id, scope)?;
-    match reservation.status.as_str() {
-        "consumed" => Err(ApiError::conflict("reservation_consumed", "an order has already used this reservation")
-            .with("order_id", reservation.order_id.map(|o| o.to_string()))),
-        "released" => Ok(()),
-        _ => store::close(conn, id, "released", None, now).map(|_| ()),
+    match reservation.status {
+        ReservationStatus::Consumed => {
+            Err(ApiError::conflict("reservation_consumed", "an order has already used this reservation")
+                .with("order_id", reservation.order_id.map(|o| o.to_string())))
+        }
+        ReservationStatus::Released => Ok(()),
+        ReservationStatus::Held | ReservationStatus::Expired => {
+            store::close(conn, id, ReservationStatus::Released, None, now).map(|_| ())
+        }
     }
 }
 
@@ -38,8 +42,12 @@ pub fn take_for_order(
         return Err(not_found());
     }
     match reservation.status_at(now) {
-        "held" => Ok(reservation),
-        "expired" => Err(ApiError::conflict("reservation_expired", "the reservation has expired: quote again")),
-        other => Err(ApiError::conflict("reservation_not_active", format!("the reservation is {other}"))),
+        ReservationStatus::Held => Ok(reservation),
+        ReservationStatus::Expired => {
+            Err(ApiError::conflict("reservation_expired", "the reservation has expired: quote again"))
+        }
+        other @ (ReservationStatus::Consumed | ReservationStatus::Released) => {
+            Err(ApiError::conflict("reservation_not_active", format!("the reservation is {other}")))
+        }
     }
 }

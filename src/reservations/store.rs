@@ -10,6 +10,19 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
 use crate::schema::{checkout_reservations as r, coupons as c};
 
+crate::vocabulary! {
+    /// Where a checkout reservation stands.
+    pub enum ReservationStatus {
+        /// Holding its coupons and points until `expires_at`.
+        Held = "held",
+        /// An order used it.
+        Consumed = "consumed",
+        Released = "released",
+        /// Never stored: held past `expires_at`, it holds nothing (no job has to run).
+        Expired = "expired",
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = r)]
 pub struct Reservation {
@@ -20,7 +33,7 @@ pub struct Reservation {
     pub points: i64,
     pub coupon_codes: Vec<String>,
     pub quote: Value,
-    pub status: String,
+    pub status: ReservationStatus,
     pub expires_at: DateTime<Utc>,
     pub order_id: Option<Uuid>,
     pub actor: String,
@@ -29,12 +42,12 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// `held`, `consumed`, `released`, or `expired` (held past its time).
-    pub fn status_at(&self, now: DateTime<Utc>) -> &str {
-        if self.status == "held" && self.expires_at <= now {
-            "expired"
+    /// The stored status, or `expired` for one held past its time.
+    pub fn status_at(&self, now: DateTime<Utc>) -> ReservationStatus {
+        if self.status == ReservationStatus::Held && self.expires_at <= now {
+            ReservationStatus::Expired
         } else {
-            &self.status
+            self.status
         }
     }
 }
@@ -111,7 +124,7 @@ pub fn lock(conn: &mut PgConnection, id: Uuid) -> ApiResult<Reservation> {
 pub fn close(
     conn: &mut PgConnection,
     id: Uuid,
-    status: &str,
+    status: ReservationStatus,
     order_id: Option<Uuid>,
     now: DateTime<Utc>,
 ) -> ApiResult<Reservation> {
@@ -132,12 +145,12 @@ pub fn close(
 pub fn release_all_of(conn: &mut PgConnection, customer: Uuid, now: DateTime<Utc>) -> ApiResult<i64> {
     let held: Vec<Uuid> = r::table
         .filter(r::customer_id.eq(customer))
-        .filter(r::status.eq("held"))
+        .filter(r::status.eq(ReservationStatus::Held))
         .select(r::id)
         .for_update()
         .load(conn)?;
     for id in &held {
-        close(conn, *id, "released", None, now)?;
+        close(conn, *id, ReservationStatus::Released, None, now)?;
     }
     Ok(held.len() as i64)
 }

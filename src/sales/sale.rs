@@ -325,7 +325,13 @@ pub fn post(
         crate::events::emit_many(conn, &coupon_events)?;
     }
     if let Some(r) = &reservation {
-        crate::reservations::store::close(conn, r.id, "consumed", Some(id), now)?;
+        crate::reservations::store::close(
+            conn,
+            r.id,
+            crate::reservations::store::ReservationStatus::Consumed,
+            Some(id),
+            now,
+        )?;
     }
     if let (Some(m), Some(tier)) = (&membership, upgrade) {
         memberships::upgrade_to(conn, m, tier, spend, actor, now, program.tier_validity_days)?;

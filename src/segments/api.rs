@@ -13,7 +13,7 @@ use super::compile::Evaluation;
 use super::definition::{self, top_level, Node};
 use super::store::{self, Segment};
 use crate::customers::model::CustomerView;
-use crate::error::{ApiError, ApiResult, Problem, Violations};
+use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::{versioned, IfMatch};
@@ -281,7 +281,7 @@ pub fn evaluation(state: &AppState) -> Evaluation {
 }
 
 fn preview(conn: &mut diesel::PgConnection, raw: &Value, at: Evaluation) -> ApiResult<Preview> {
-    let node = parse_saved(raw)?;
+    let node = store::parse_saved(raw)?;
     crate::customers::activity::follow(conn, at.zone)?;
     let counts = store::steps(conn, &node, at)?;
     let audience = counts.last().copied().unwrap_or(0);
@@ -308,12 +308,6 @@ fn preview(conn: &mut diesel::PgConnection, raw: &Value, at: Evaluation) -> ApiR
         })
         .collect();
     Ok(Preview { customers: audience, evaluated_on: at.today, customer_ids: ids, steps })
-}
-
-/// A saved definition was checked when it was saved; one that no longer parses (the language
-/// narrowed) is the caller's to fix, never a 500.
-pub fn parse_saved(raw: &Value) -> ApiResult<Node> {
-    definition::parse(raw, "definition").map_err(|m| ApiError::invalid(m.path, m.message))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -344,7 +338,7 @@ async fn preview_definition(
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     let raw = body.into_inner().definition;
-    parse_saved(&raw)?;
+    store::parse_saved(&raw)?;
     let at = evaluation(&state);
     let result = crate::db::run(&state.pool, move |conn| preview(conn, &raw, at)).await?;
     Ok(HttpResponse::Ok().json(result))
@@ -405,7 +399,7 @@ async fn segment_customers(
     let who = auth.principal.clone();
     let views = crate::db::run(&state.pool, move |conn| {
         let segment = store::get(conn, id)?;
-        let node = parse_saved(&segment.definition)?;
+        let node = store::parse_saved(&segment.definition)?;
         crate::customers::activity::follow(conn, at.zone)?;
         let ids = store::members(conn, &node, at, after, limit + 1)?;
         crate::customers::api::views_of(conn, &who, &ids, at.today)

@@ -49,6 +49,12 @@ pub fn get(conn: &mut PgConnection, id: Uuid) -> ApiResult<Segment> {
     segments::table.find(id).select(Segment::as_select()).first(conn).optional()?.ok_or_else(not_found)
 }
 
+/// A saved definition was checked when it was saved; one that no longer parses (the language
+/// narrowed) is the caller's to fix, never a 500.
+pub fn parse_saved(raw: &Value) -> ApiResult<Node> {
+    super::definition::parse(raw, "definition").map_err(|m| ApiError::invalid(m.path, m.message))
+}
+
 pub fn list(conn: &mut PgConnection, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Segment>> {
     let mut q = segments::table.select(Segment::as_select()).order(segments::id).limit(limit).into_boxed();
     if let Some(after) = after {

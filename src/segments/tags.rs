@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::compile::Evaluation;
 use super::definition;
 use crate::customers::model::validate_tags;
-use crate::customers::store::{self as customers, Tag};
+use crate::customers::store::{self as customers, Tag, TagKind};
 use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CustomersRead, CustomersWrite};
 use crate::http::pagination::{Page, PageParams};
@@ -26,8 +26,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     "definition": {"field": "spend", "op": "gte", "value": "5000.00", "window_days": 365}, "created_at": "2026-11-23T08:00:00Z"}))]
 pub struct TagView {
     name: String,
-    /// `manual` or `rule`.
-    kind: String,
+    kind: TagKind,
     description: Option<String>,
     /// A rule tag's segment definition (SPEC §9); null for a manual tag.
     #[schema(value_type = Option<Object>)]
@@ -75,7 +74,7 @@ pub struct NewTag {
     #[schema(min_length = 1, max_length = 64, format = "non-blank")]
     name: String,
     /// `manual`, or `rule` for a tag with a definition (the default follows `definition`).
-    #[schema(format = "tag-kind")]
+    #[schema(value_type = Option<TagKind>)]
     kind: Option<String>,
     #[schema(max_length = 500)]
     description: Option<String>,
@@ -106,8 +105,12 @@ async fn create_tag(
     let input = body.into_inner();
     let mut v = Violations::new();
     let name = validate_tags(std::slice::from_ref(&input.name), &mut v).pop().unwrap_or_default();
-    let rule = input.kind.as_deref().map_or(input.definition.is_some(), |k| k == "rule");
-    v.one_of("kind", input.kind.as_deref(), &["manual", "rule"]);
+    let kind = v.word::<TagKind>("kind", input.kind.as_deref());
+    // An unknown kind is reported; the definition is then checked as for a manual tag.
+    let rule = match (&input.kind, kind) {
+        (None, _) => input.definition.is_some(),
+        (Some(_), kind) => kind == Some(TagKind::Rule),
+    };
     match (&input.definition, rule) {
         (Some(d), true) => {
             if let Err(m) = definition::parse(d, "definition") {
@@ -130,7 +133,7 @@ async fn create_tag(
         Ok(tag)
     })
     .await?;
-    if tag.kind == "rule" {
+    if tag.kind == TagKind::Rule {
         let name = tag.name.clone();
         crate::db::run(&state.pool, move |conn| evaluate(conn, &name, at)).await?;
     }
@@ -198,10 +201,10 @@ async fn evaluate_tag(
 /// Brings one rule tag up to date with the order history.
 pub fn evaluate(conn: &mut PgConnection, name: &str, at: Evaluation) -> ApiResult<Evaluated> {
     let tag = customers::get_tag(conn, name)?;
-    let Some(raw) = tag.definition.filter(|_| tag.kind == "rule") else {
+    let Some(raw) = tag.definition.filter(|_| tag.kind == TagKind::Rule) else {
         return Err(crate::error::ApiError::conflict("manual_tag", "only rule tags are computed"));
     };
-    let node = super::api::parse_saved(&raw)?;
+    let node = super::store::parse_saved(&raw)?;
     crate::customers::activity::follow(conn, at.zone)?;
     let (tagged, untagged) = super::store::sync_rule_tag(conn, name, &node, at)?;
     Ok(Evaluated { tag: tag.name, tagged, untagged })

@@ -498,7 +498,7 @@ async fn two_instances_ticking_together_never_send_a_message_twice() {
         .map(|pool| {
             std::thread::spawn(move || {
                 let mut conn = pool.get().expect("connection");
-                retail_crm::campaigns::schedule::sweep(&mut conn, now, zone).expect("sweep")
+                retail_crm::jobs::campaign_sweep(&mut conn, now, zone).expect("sweep")
             })
         })
         .collect::<Vec<_>>();

@@ -268,8 +268,8 @@ pub struct ReservationView {
     customer_id: Uuid,
     store_id: Option<Uuid>,
     channel: String,
-    /// `held`, `consumed` (by `order_id`), `released` or `expired`.
-    status: String,
+    /// `consumed` by `order_id`.
+    status: crate::reservations::store::ReservationStatus,
     points: i64,
     coupon_codes: Vec<String>,
     /// The quote's totals when the hold was made.
@@ -283,7 +283,7 @@ pub struct ReservationView {
 
 fn reservation_view(r: Reservation, now: DateTime<Utc>) -> ReservationView {
     ReservationView {
-        status: r.status_at(now).to_string(),
+        status: r.status_at(now),
         id: r.id,
         customer_id: r.customer_id,
         store_id: r.store_id,

@@ -104,7 +104,10 @@ async fn issuing_holds_no_customer_row_lock_until_it_commits() {
     let mut editor = app.connect();
     issuer
         .transaction::<_, ApiError, _>(|conn| {
-            let source = retail_crm::coupons::store::Source { kind: "manual", reference: None };
+            let source = retail_crm::coupons::store::Source {
+                kind: retail_crm::coupons::model::CouponSource::Manual,
+                reference: None,
+            };
             let report = retail_crm::coupons::store::issue(conn, id, &[c], source, now, chrono_tz::Asia::Shanghai)?;
             assert_eq!(report.issued.len(), 1);
             // Still inside the issuing transaction: the profile can be locked for an edit at once.

@@ -15,146 +15,48 @@ use diesel::sql_types::{Array, Nullable, Numeric, Text, Timestamptz, Uuid as Sql
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+mod templates;
+
+pub use templates::{
+    ensure_issuable, get_template, insert_template, list_templates, lock_template, template_not_found, update_template,
+};
+
 use super::codes;
-use super::model::{Coupon, Template};
-use super::templates::{self, NewTemplate, TemplateChanges};
+use super::model::{Coupon, CouponSource, CouponStatus, Template};
 use crate::customers::store::{Customer, Guard, GUARDED_AT_MOST};
 use crate::error::{ApiError, ApiResult};
 use crate::events::types::{CouponIssued, CouponVoided, EventData};
-use crate::schema::{coupon_redemptions as cr, coupon_templates as ct, coupons as c, customers as cu, stores};
+use crate::schema::{coupon_redemptions as cr, coupon_templates as ct, coupons as c, customers as cu};
 
 /// Attempts at fresh codes for rows whose code was taken (31^12 codes: a second attempt is already
 /// astronomically unlikely).
 const CODE_ATTEMPTS: usize = 5;
-
-pub fn template_not_found() -> ApiError {
-    ApiError::not_found("coupon_template_not_found", "no coupon template with this id")
-}
 
 pub fn coupon_not_found() -> ApiError {
     ApiError::not_found("coupon_not_found", "no coupon with this code")
 }
 
 // ---------------------------------------------------------------------------------------------
-// Templates
-// ---------------------------------------------------------------------------------------------
-
-pub fn insert_template(conn: &mut PgConnection, t: &NewTemplate, now: DateTime<Utc>) -> ApiResult<Template> {
-    if !t.store_ids.is_empty() {
-        let found: HashSet<Uuid> = stores::table
-            .filter(stores::id.eq_any(&t.store_ids))
-            .select(stores::id)
-            .load::<Uuid>(conn)?
-            .into_iter()
-            .collect();
-        if let Some(missing) = t.store_ids.iter().find(|s| !found.contains(s)) {
-            return Err(ApiError::invalid("stores", format!("no store with this id: {missing}")));
-        }
-    }
-    Ok(diesel::insert_into(ct::table)
-        .values((
-            ct::id.eq(Uuid::now_v7()),
-            ct::name.eq(&t.name),
-            ct::description.eq(&t.description),
-            ct::kind.eq(&t.kind),
-            ct::threshold.eq(t.threshold),
-            ct::discount.eq(t.discount),
-            ct::discount_rate.eq(t.discount_rate),
-            ct::max_discount.eq(t.max_discount),
-            ct::gift_sku.eq(&t.gift_sku),
-            ct::valid_from.eq(t.valid_from),
-            ct::valid_to.eq(t.valid_to),
-            ct::valid_days_after_issue.eq(t.valid_days_after_issue),
-            ct::total_quantity.eq(t.total_quantity),
-            ct::per_customer_limit.eq(t.per_customer_limit),
-            ct::store_ids.eq(&t.store_ids),
-            ct::channels.eq(&t.channels),
-            ct::categories.eq(&t.categories),
-            ct::skus.eq(&t.skus),
-            ct::stackable.eq(t.stackable),
-            ct::unit_cost.eq(t.unit_cost),
-            ct::status.eq(&t.status),
-            ct::created_at.eq(now),
-            ct::updated_at.eq(now),
-        ))
-        .returning(Template::as_returning())
-        .get_result(conn)?)
-}
-
-pub fn get_template(conn: &mut PgConnection, id: Uuid) -> ApiResult<Template> {
-    ct::table.find(id).select(Template::as_select()).first(conn).optional()?.ok_or_else(template_not_found)
-}
-
-/// The template, locked until the transaction ends: issuing and edits take turns on it.
-pub fn lock_template(conn: &mut PgConnection, id: Uuid) -> ApiResult<Template> {
-    ct::table.find(id).select(Template::as_select()).for_update().first(conn).optional()?.ok_or_else(template_not_found)
-}
-
-/// By id, after `after`; only those in `status` when given.
-pub fn list_templates(
-    conn: &mut PgConnection,
-    status: Option<&str>,
-    after: Option<Uuid>,
-    limit: i64,
-) -> ApiResult<Vec<Template>> {
-    let mut q = ct::table.select(Template::as_select()).order(ct::id.asc()).limit(limit).into_boxed();
-    if let Some(status) = status {
-        q = q.filter(ct::status.eq(status.to_string()));
-    }
-    if let Some(after) = after {
-        q = q.filter(ct::id.gt(after));
-    }
-    Ok(q.load(conn)?)
-}
-
-/// Applies a checked patch: 412 when `expected` is not the current version, 409 for a status move
-/// the lifecycle does not allow, 422 for a quantity below what was issued or a bad end.
-pub fn update_template(
-    conn: &mut PgConnection,
-    id: Uuid,
-    expected: Option<i32>,
-    changes: &TemplateChanges,
-    now: DateTime<Utc>,
-) -> ApiResult<Template> {
-    let current = lock_template(conn, id)?;
-    crate::http::check_version(expected, current.version)?;
-    changes.check_against(&current, now)?;
-    Ok(diesel::update(ct::table.find(id))
-        .set((
-            (
-                changes.name.as_ref().map(|v| ct::name.eq(v)),
-                changes.description.as_ref().map(|v| ct::description.eq(v)),
-                changes.status.as_ref().map(|v| ct::status.eq(v)),
-                changes.total_quantity.map(|v| ct::total_quantity.eq(v)),
-                changes.per_customer_limit.map(|v| ct::per_customer_limit.eq(v)),
-                changes.valid_to.map(|v| ct::valid_to.eq(v)),
-                changes.unit_cost.map(|v| ct::unit_cost.eq(v)),
-            ),
-            ct::version.eq(current.version + 1),
-            ct::updated_at.eq(now),
-        ))
-        .returning(Template::as_returning())
-        .get_result(conn)?)
-}
-
-// ---------------------------------------------------------------------------------------------
 // Issuing
 // ---------------------------------------------------------------------------------------------
 
-/// Why a customer got no coupon from an issue run.
-pub mod skip {
-    pub const CUSTOMER_NOT_FOUND: &str = "customer_not_found";
-    pub const CUSTOMER_NOT_ACTIVE: &str = "customer_not_active";
-    /// Listed twice (directly and through a profile merged into it).
-    pub const DUPLICATE: &str = "duplicate";
-    pub const PER_CUSTOMER_LIMIT: &str = "per_customer_limit";
-    pub const QUANTITY_EXHAUSTED: &str = "quantity_exhausted";
+crate::vocabulary! {
+    /// Why a customer got no coupon from an issue run.
+    pub enum IssueSkip {
+        CustomerNotFound = "customer_not_found",
+        /// Erased.
+        CustomerNotActive = "customer_not_active",
+        /// Listed twice (directly and through a profile merged into it).
+        Duplicate = "duplicate",
+        PerCustomerLimit = "per_customer_limit",
+        QuantityExhausted = "quantity_exhausted",
+    }
 }
 
-/// How a coupon came to be: `manual`, `claim` or `campaign`, with an optional reference (the campaign).
+/// How a coupon came to be, with an optional reference (the campaign).
 #[derive(Clone, Copy, Debug)]
 pub struct Source<'a> {
-    pub kind: &'a str,
+    pub kind: CouponSource,
     pub reference: Option<&'a str>,
 }
 
@@ -167,7 +69,7 @@ pub struct Issued {
 
 pub struct Skipped {
     pub customer_id: Uuid,
-    pub reason: &'static str,
+    pub reason: IssueSkip,
 }
 
 pub struct IssueReport {
@@ -187,7 +89,7 @@ pub fn issue(
     tz: Tz,
 ) -> ApiResult<IssueReport> {
     let template = lock_template(conn, template_id)?;
-    templates::ensure_issuable(&template, now)?;
+    ensure_issuable(&template, now)?;
     let mut distinct: HashSet<Uuid> = HashSet::with_capacity(customers.len());
     let requested: Vec<Uuid> = customers.iter().copied().filter(|id| distinct.insert(*id)).collect();
     let resolved = resolve_owners(conn, &requested)?;
@@ -201,11 +103,11 @@ pub fn issue(
     for (requested_id, owner) in requested.iter().zip(resolved) {
         let reason = match owner {
             Err(reason) => Some(reason),
-            Ok(owner) if !seen.insert(owner) => Some(skip::DUPLICATE),
+            Ok(owner) if !seen.insert(owner) => Some(IssueSkip::Duplicate),
             Ok(owner) if limit_reached(&template, held.get(&owner).copied().unwrap_or(0)) => {
-                Some(skip::PER_CUSTOMER_LIMIT)
+                Some(IssueSkip::PerCustomerLimit)
             }
-            Ok(_) if quantity_reached(&template, issued_count) => Some(skip::QUANTITY_EXHAUSTED),
+            Ok(_) if quantity_reached(&template, issued_count) => Some(IssueSkip::QuantityExhausted),
             Ok(owner) => {
                 planned.push((*requested_id, owner));
                 *held.entry(owner).or_insert(0) += 1;
@@ -241,7 +143,7 @@ pub fn claim(
         ApiError::NotFound { .. } => ApiError::invalid("template_id", "no coupon template with this id"),
         other => other,
     })?;
-    templates::ensure_issuable(&template, now)?;
+    ensure_issuable(&template, now)?;
     crate::customers::store::guard(conn, &[customer], Guard::Shared)?;
     let locked: Customer = crate::customers::store::get(conn, customer)?;
     // A merge or erasure that committed while we waited has the final word.
@@ -273,7 +175,7 @@ fn quantity_reached(t: &Template, issued: i64) -> bool {
 /// Each id's owner (itself, or the survivor of a merge) or why none. The owners are guarded (their
 /// rows locked `FOR SHARE` in id order, past what one transaction may guard) and re-checked, so a
 /// merge or erasure in flight is seen.
-fn resolve_owners(conn: &mut PgConnection, ids: &[Uuid]) -> ApiResult<Vec<Result<Uuid, &'static str>>> {
+fn resolve_owners(conn: &mut PgConnection, ids: &[Uuid]) -> ApiResult<Vec<Result<Uuid, IssueSkip>>> {
     type Row = (Uuid, String, Option<Uuid>);
     let rows: Vec<Row> =
         cu::table.filter(cu::id.eq_any(ids)).select((cu::id, cu::status, cu::merged_into)).load(conn)?;
@@ -289,13 +191,13 @@ fn resolve_owners(conn: &mut PgConnection, ids: &[Uuid]) -> ApiResult<Vec<Result
         by_id.extend(more.into_iter().map(|(id, s, m)| (id, (s, m))));
     }
     let active = |id: &Uuid| by_id.get(id).is_some_and(|(s, _)| s == "active");
-    let resolved: Vec<Result<Uuid, &'static str>> = ids
+    let resolved: Vec<Result<Uuid, IssueSkip>> = ids
         .iter()
         .map(|id| match by_id.get(id) {
-            None => Err(skip::CUSTOMER_NOT_FOUND),
+            None => Err(IssueSkip::CustomerNotFound),
             Some((s, _)) if s == "active" => Ok(*id),
             Some((s, Some(target))) if s == "merged" && active(target) => Ok(*target),
-            Some(_) => Err(skip::CUSTOMER_NOT_ACTIVE),
+            Some(_) => Err(IssueSkip::CustomerNotActive),
         })
         .collect();
     let mut owners: Vec<Uuid> = resolved.iter().filter_map(|r| r.as_ref().ok().copied()).collect();
@@ -315,7 +217,7 @@ fn resolve_owners(conn: &mut PgConnection, ids: &[Uuid]) -> ApiResult<Vec<Result
     Ok(resolved
         .into_iter()
         .map(|r| match r {
-            Ok(owner) if !still_active.contains(&owner) => Err(skip::CUSTOMER_NOT_ACTIVE),
+            Ok(owner) if !still_active.contains(&owner) => Err(IssueSkip::CustomerNotActive),
             other => other,
         })
         .collect())
@@ -340,11 +242,12 @@ fn held_counts(conn: &mut PgConnection, template: Uuid, customers: &[Uuid]) -> A
         "SELECT c.customer_id, count(*) AS coupons
          FROM (SELECT DISTINCT id FROM unnest($2::uuid[]) AS listed(id)) asked
          JOIN coupons c ON c.template_id = $1 AND c.customer_id = asked.id
-         WHERE c.status <> 'voided'
+         WHERE c.status <> $3
          GROUP BY c.customer_id",
     )
     .bind::<diesel::sql_types::Uuid, _>(template)
     .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(customers)
+    .bind::<Text, _>(CouponStatus::Voided)
     .load(conn)?;
     Ok(rows.into_iter().map(|h| (h.customer_id, h.coupons)).collect())
 }
@@ -362,7 +265,7 @@ fn insert_coupons(
     if owners.is_empty() {
         return Ok(Vec::new());
     }
-    let (valid_from, expires_at) = templates::coupon_window(template, now, tz);
+    let (valid_from, expires_at) = crate::coupons::templates::coupon_window(template, now, tz);
     // Codes are unique within the batch, so a code missing from what came back was taken before.
     let mut used: HashSet<String> = HashSet::with_capacity(owners.len());
     let mut fresh = || loop {
@@ -415,7 +318,7 @@ fn insert_coupons(
                 code: coupon.code.clone(),
                 template_id: coupon.template_id,
                 expires_at: coupon.expires_at,
-                source: coupon.source.clone(),
+                source: coupon.source.to_string(),
             };
             (Some(coupon.customer_id), EventData::CouponIssued(issued))
         })
@@ -472,7 +375,7 @@ pub fn get_coupon(conn: &mut PgConnection, code: &str) -> ApiResult<(Coupon, Tem
 pub fn list_for_customer(
     conn: &mut PgConnection,
     customer: Uuid,
-    status: Option<&str>,
+    status: Option<CouponStatus>,
     after: Option<CouponKey>,
     limit: i64,
     now: DateTime<Utc>,
@@ -485,9 +388,9 @@ pub fn list_for_customer(
         .limit(limit)
         .into_boxed();
     q = match status {
-        Some("available") => q.filter(c::status.eq("available")).filter(c::expires_at.gt(now)),
-        Some("expired") => q.filter(c::status.eq("available")).filter(c::expires_at.le(now)),
-        Some(other) => q.filter(c::status.eq(other.to_string())),
+        Some(CouponStatus::Available) => q.filter(c::status.eq(CouponStatus::Available)).filter(c::expires_at.gt(now)),
+        Some(CouponStatus::Expired) => q.filter(c::status.eq(CouponStatus::Available)).filter(c::expires_at.le(now)),
+        Some(stored) => q.filter(c::status.eq(stored)),
         None => q,
     };
     if let Some(k) = after {
@@ -505,14 +408,16 @@ pub fn void(conn: &mut PgConnection, code: &str, reason: &str, now: DateTime<Utc
         .first(conn)
         .optional()?
         .ok_or_else(coupon_not_found)?;
-    match current.status.as_str() {
-        "redeemed" => return Err(ApiError::conflict("coupon_already_redeemed", "the coupon has been redeemed")),
-        "voided" => return Err(ApiError::conflict("coupon_voided", "the coupon was voided before")),
-        _ => {}
+    match current.status {
+        CouponStatus::Redeemed => {
+            return Err(ApiError::conflict("coupon_already_redeemed", "the coupon has been redeemed"))
+        }
+        CouponStatus::Voided => return Err(ApiError::conflict("coupon_voided", "the coupon was voided before")),
+        CouponStatus::Available | CouponStatus::Expired => {}
     }
     let coupon: Coupon = diesel::update(c::table.find(code))
         .set((
-            c::status.eq("voided"),
+            c::status.eq(CouponStatus::Voided),
             c::voided_at.eq(now),
             c::void_reason.eq(reason),
             c::version.eq(current.version + 1),
@@ -554,10 +459,10 @@ pub struct TemplateCounts {
 pub fn counts(conn: &mut PgConnection, template: Uuid, now: DateTime<Utc>) -> ApiResult<TemplateCounts> {
     Ok(diesel::sql_query(
         "SELECT count(*) AS issued,
-                count(*) FILTER (WHERE status = 'available' AND expires_at > $2) AS available,
-                count(*) FILTER (WHERE status = 'redeemed') AS redeemed,
-                count(*) FILTER (WHERE status = 'available' AND expires_at <= $2) AS expired,
-                count(*) FILTER (WHERE status = 'voided') AS voided,
+                count(*) FILTER (WHERE status = $3 AND expires_at > $2) AS available,
+                count(*) FILTER (WHERE status = $4) AS redeemed,
+                count(*) FILTER (WHERE status = $3 AND expires_at <= $2) AS expired,
+                count(*) FILTER (WHERE status = $5) AS voided,
                 (SELECT COALESCE(sum(discount), 0) FROM coupon_redemptions
                   WHERE template_id = $1 AND undone_at IS NULL) AS discount_given,
                 (SELECT COALESCE(sum(amount), 0) FROM coupon_redemptions
@@ -566,6 +471,9 @@ pub fn counts(conn: &mut PgConnection, template: Uuid, now: DateTime<Utc>) -> Ap
     )
     .bind::<SqlUuid, _>(template)
     .bind::<Timestamptz, _>(now)
+    .bind::<Text, _>(CouponStatus::Available)
+    .bind::<Text, _>(CouponStatus::Redeemed)
+    .bind::<Text, _>(CouponStatus::Voided)
     .get_result(conn)?)
 }
 

@@ -1,4 +1,8 @@
-//! Campaign SQL: campaigns, the marketing settings, messages and their status.
+//! Campaign SQL: campaigns, the marketing settings, messages and their status; a run's audience
+//! and contacts (`audience`) and its claims and decisions (`runs`).
+
+pub mod audience;
+pub mod runs;
 
 use chrono::{DateTime, NaiveTime, Utc};
 use diesel::prelude::*;
@@ -6,7 +10,9 @@ use rust_decimal::Decimal;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::rules::{Policy, Status};
+use super::model::{CampaignChannel, CampaignKind, CampaignMessageStatus};
+use super::rules::{CampaignStatus, Policy};
+use crate::db::cached_sql::Binds;
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{campaign_messages as cm, campaigns, marketing_settings as ms};
 
@@ -15,8 +21,8 @@ use crate::schema::{campaign_messages as cm, campaigns, marketing_settings as ms
 pub struct Campaign {
     pub id: Uuid,
     pub name: String,
-    pub kind: String,
-    pub status: String,
+    pub kind: CampaignKind,
+    pub status: CampaignStatus,
     pub segment_id: Option<Uuid>,
     pub trigger: Option<Value>,
     pub actions: Value,
@@ -33,18 +39,12 @@ pub struct Campaign {
     pub updated_at: DateTime<Utc>,
 }
 
-impl Campaign {
-    pub fn status(&self) -> Status {
-        Status::parse(&self.status).unwrap_or(Status::Draft)
-    }
-}
-
 /// Everything a campaign is made of, as a create or a change writes it.
 #[derive(Debug, Clone, AsChangeset, Insertable, Default)]
 #[diesel(table_name = campaigns)]
 pub struct CampaignFields {
     pub name: Option<String>,
-    pub kind: Option<String>,
+    pub kind: Option<CampaignKind>,
     pub segment_id: Option<Option<Uuid>>,
     pub trigger: Option<Option<Value>>,
     pub actions: Option<Value>,
@@ -77,13 +77,13 @@ pub fn lock(conn: &mut PgConnection, id: Uuid) -> ApiResult<Campaign> {
 
 pub fn list(
     conn: &mut PgConnection,
-    status: Option<&str>,
+    status: Option<CampaignStatus>,
     after: Option<Uuid>,
     limit: i64,
 ) -> ApiResult<Vec<Campaign>> {
     let mut q = campaigns::table.select(Campaign::as_select()).order(campaigns::id).limit(limit).into_boxed();
     if let Some(status) = status {
-        q = q.filter(campaigns::status.eq(status.to_string()));
+        q = q.filter(campaigns::status.eq(status));
     }
     if let Some(after) = after {
         q = q.filter(campaigns::id.gt(after));
@@ -98,13 +98,18 @@ pub fn update(conn: &mut PgConnection, current: &Campaign, fields: &CampaignFiel
         .get_result(conn)?)
 }
 
-pub fn set_status(conn: &mut PgConnection, current: &Campaign, to: Status, now: DateTime<Utc>) -> ApiResult<Campaign> {
+pub fn set_status(
+    conn: &mut PgConnection,
+    current: &Campaign,
+    to: CampaignStatus,
+    now: DateTime<Utc>,
+) -> ApiResult<Campaign> {
     let activated =
-        if to == Status::Active && current.activated_at.is_none() { Some(now) } else { current.activated_at };
-    let completed = if to == Status::Completed { Some(now) } else { None };
+        if to == CampaignStatus::Active && current.activated_at.is_none() { Some(now) } else { current.activated_at };
+    let completed = if to == CampaignStatus::Completed { Some(now) } else { None };
     Ok(diesel::update(campaigns::table.find(current.id))
         .set((
-            campaigns::status.eq(to.as_str()),
+            campaigns::status.eq(to),
             campaigns::activated_at.eq(activated),
             campaigns::completed_at.eq(completed),
             campaigns::version.eq(current.version + 1),
@@ -117,7 +122,7 @@ pub fn set_status(conn: &mut PgConnection, current: &Campaign, to: Status, now: 
 /// Active campaigns, for the scheduler.
 pub fn active(conn: &mut PgConnection) -> ApiResult<Vec<Campaign>> {
     Ok(campaigns::table
-        .filter(campaigns::status.eq(Status::Active.as_str()))
+        .filter(campaigns::status.eq(CampaignStatus::Active))
         .select(Campaign::as_select())
         .order(campaigns::id)
         .load(conn)?)
@@ -179,11 +184,11 @@ pub struct Message {
     pub campaign_id: Uuid,
     pub customer_id: Uuid,
     pub occurrence: String,
-    pub channel: String,
+    pub channel: CampaignChannel,
     pub recipient: String,
     pub body: String,
     pub coupon_code: Option<String>,
-    pub status: String,
+    pub status: CampaignMessageStatus,
     pub send_at: DateTime<Utc>,
     pub sent_at: Option<DateTime<Utc>>,
     pub reason: Option<String>,
@@ -191,38 +196,38 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
 }
 
-/// One statement of column arrays for a whole batch, prepared once per connection (see
-/// `events::emit_many`).
-pub fn insert_messages(conn: &mut PgConnection, messages: &[Message]) -> ApiResult<()> {
+/// The insert of a batch's messages, not yet run.
+fn insert_messages_statement(
+    messages: &[Message],
+) -> impl diesel::query_dsl::methods::ExecuteDsl<PgConnection> + RunQueryDsl<PgConnection> + Binds + '_ {
     use diesel::sql_types::{Array, Nullable, Text, Timestamptz, Uuid as SqlUuid};
-    if messages.is_empty() {
-        return Ok(());
-    }
     fn column<'a, T>(messages: &'a [Message], f: impl Fn(&'a Message) -> T) -> Vec<T> {
         messages.iter().map(f).collect()
     }
-    crate::db::CachedSql::new(
-        "INSERT INTO campaign_messages (id, campaign_id, customer_id, occurrence, channel, recipient, body, \
-                                        coupon_code, status, send_at, sent_at, reason, status_at, created_at) \
-         SELECT * FROM unnest(?::uuid[], ?::uuid[], ?::uuid[], ?::text[], ?::text[], ?::text[], ?::text[], \
-                              ?::text[], ?::text[], ?::timestamptz[], ?::timestamptz[], ?::text[], \
-                              ?::timestamptz[], ?::timestamptz[])",
-    )
-    .bind::<Array<SqlUuid>, _>(column(messages, |m| m.id))
-    .bind::<Array<SqlUuid>, _>(column(messages, |m| m.campaign_id))
-    .bind::<Array<SqlUuid>, _>(column(messages, |m| m.customer_id))
-    .bind::<Array<Text>, _>(column(messages, |m| m.occurrence.as_str()))
-    .bind::<Array<Text>, _>(column(messages, |m| m.channel.as_str()))
-    .bind::<Array<Text>, _>(column(messages, |m| m.recipient.as_str()))
-    .bind::<Array<Text>, _>(column(messages, |m| m.body.as_str()))
-    .bind::<Array<Nullable<Text>>, _>(column(messages, |m| m.coupon_code.as_deref()))
-    .bind::<Array<Text>, _>(column(messages, |m| m.status.as_str()))
-    .bind::<Array<Timestamptz>, _>(column(messages, |m| m.send_at))
-    .bind::<Array<Nullable<Timestamptz>>, _>(column(messages, |m| m.sent_at))
-    .bind::<Array<Nullable<Text>>, _>(column(messages, |m| m.reason.as_deref()))
-    .bind::<Array<Timestamptz>, _>(column(messages, |m| m.status_at))
-    .bind::<Array<Timestamptz>, _>(column(messages, |m| m.created_at))
-    .execute(conn)?;
+    crate::db::CachedSql::new(include_str!("insert_messages.sql"))
+        .param::<Array<SqlUuid>, _>("ids", column(messages, |m| m.id))
+        .param::<Array<SqlUuid>, _>("campaign_ids", column(messages, |m| m.campaign_id))
+        .param::<Array<SqlUuid>, _>("customer_ids", column(messages, |m| m.customer_id))
+        .param::<Array<Text>, _>("occurrences", column(messages, |m| m.occurrence.as_str()))
+        .param::<Array<Text>, _>("channels", column(messages, |m| m.channel))
+        .param::<Array<Text>, _>("recipients", column(messages, |m| m.recipient.as_str()))
+        .param::<Array<Text>, _>("bodies", column(messages, |m| m.body.as_str()))
+        .param::<Array<Nullable<Text>>, _>("coupon_codes", column(messages, |m| m.coupon_code.as_deref()))
+        .param::<Array<Text>, _>("statuses", column(messages, |m| m.status))
+        .param::<Array<Timestamptz>, _>("send_ats", column(messages, |m| m.send_at))
+        .param::<Array<Nullable<Timestamptz>>, _>("sent_ats", column(messages, |m| m.sent_at))
+        .param::<Array<Nullable<Text>>, _>("reasons", column(messages, |m| m.reason.as_deref()))
+        .param::<Array<Timestamptz>, _>("status_ats", column(messages, |m| m.status_at))
+        .param::<Array<Timestamptz>, _>("created_ats", column(messages, |m| m.created_at))
+}
+
+/// One statement of column arrays for a whole batch, prepared once per connection (see
+/// `events::emit_many`).
+pub fn insert_messages(conn: &mut PgConnection, messages: &[Message]) -> ApiResult<()> {
+    if messages.is_empty() {
+        return Ok(());
+    }
+    insert_messages_statement(messages).execute(conn)?;
     Ok(())
 }
 
@@ -239,7 +244,7 @@ pub fn lock_message(conn: &mut PgConnection, id: Uuid) -> ApiResult<Message> {
 pub fn set_message_status(
     conn: &mut PgConnection,
     id: Uuid,
-    status: &str,
+    status: CampaignMessageStatus,
     reason: Option<&str>,
     now: DateTime<Utc>,
 ) -> ApiResult<Message> {
@@ -252,7 +257,7 @@ pub fn set_message_status(
 /// Deferred messages whose quiet hours are over, claimed so no other instance sends them too.
 pub fn claim_due_deferred(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> ApiResult<Vec<Message>> {
     Ok(cm::table
-        .filter(cm::status.eq("deferred"))
+        .filter(cm::status.eq(CampaignMessageStatus::Deferred))
         .filter(cm::send_at.le(now))
         .order(cm::send_at)
         .limit(limit)
@@ -265,18 +270,49 @@ pub fn claim_due_deferred(conn: &mut PgConnection, now: DateTime<Utc>, limit: i6
 /// Marks messages handed to the gateway.
 pub fn mark_sent(conn: &mut PgConnection, ids: &[Uuid], now: DateTime<Utc>) -> ApiResult<()> {
     diesel::update(cm::table.filter(cm::id.eq_any(ids)))
-        .set((cm::status.eq("sent"), cm::sent_at.eq(Some(now)), cm::status_at.eq(now)))
+        .set((cm::status.eq(CampaignMessageStatus::Sent), cm::sent_at.eq(Some(now)), cm::status_at.eq(now)))
         .execute(conn)?;
     Ok(())
 }
 
 /// Erasure: the person's address and words go; a message still waiting is never sent.
 pub fn erase_messages(conn: &mut PgConnection, customers: &[Uuid], now: DateTime<Utc>) -> ApiResult<i64> {
-    let waiting = diesel::update(cm::table.filter(cm::customer_id.eq_any(customers)).filter(cm::status.eq("deferred")))
-        .set((cm::status.eq("failed"), cm::reason.eq(Some("not_live")), cm::status_at.eq(now)))
-        .execute(conn)?;
+    let waiting = diesel::update(
+        cm::table.filter(cm::customer_id.eq_any(customers)).filter(cm::status.eq(CampaignMessageStatus::Deferred)),
+    )
+    .set((cm::status.eq(CampaignMessageStatus::Failed), cm::reason.eq(Some("not_live")), cm::status_at.eq(now)))
+    .execute(conn)?;
     let blanked = diesel::update(cm::table.filter(cm::customer_id.eq_any(customers)))
         .set((cm::recipient.eq(""), cm::body.eq("[erased]")))
         .execute(conn)?;
     Ok((waiting + blanked) as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::campaigns::model::{CampaignChannel, CampaignMessageStatus};
+
+    #[test]
+    fn the_messages_insert_binds_each_parameter_by_name() {
+        let at = DateTime::UNIX_EPOCH;
+        let message = Message {
+            id: Uuid::nil(),
+            campaign_id: Uuid::nil(),
+            customer_id: Uuid::nil(),
+            occurrence: "once".into(),
+            channel: CampaignChannel::Sms,
+            recipient: "13800000000".into(),
+            body: "hello".into(),
+            coupon_code: None,
+            status: CampaignMessageStatus::Sent,
+            send_at: at,
+            sent_at: Some(at),
+            reason: None,
+            status_at: at,
+            created_at: at,
+        };
+        let messages = [message];
+        assert_eq!(crate::db::cached_sql::verify(&insert_messages_statement(&messages)), Ok(()));
+    }
 }
