@@ -8,3 +8,4 @@ pub mod program;
 pub mod program_api;
 pub mod rewards;
 pub mod rules;
+pub mod store;
