@@ -202,7 +202,6 @@ fn format_rule(format: &str) -> Option<Value> {
         "lifecycle-stage" => {
             enumeration(crate::customers::lifecycle::LifecycleStage::ALL.iter().map(|s| json!(s.as_str())).collect())
         }
-        "customer-status" => enumeration(strings(&["active", "merged", "erased"])),
         "consent-changes" => json!({
             "properties": crate::customers::rules::CONSENT_KINDS.iter()
                 .map(|k| (k.to_string(), json!({"type": "boolean"}))).collect::<Map<String, Value>>(),

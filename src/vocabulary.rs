@@ -25,11 +25,12 @@ pub fn names<W: Word>(words: &[W]) -> Vec<&'static str> {
 #[macro_export]
 macro_rules! vocabulary {
     ($(#[$meta:meta])* $vis:vis enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $text:tt),+ $(,)? }) => {
-        $(#[$meta])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
             serde::Serialize, serde::Deserialize, utoipa::ToSchema, diesel::AsExpression, diesel::FromSqlRow,
         )]
+        // After the derive, so a declaration may give its schema an example: `#[schema(example = "…")]`.
+        $(#[$meta])*
         #[diesel(sql_type = diesel::sql_types::Text)]
         $vis enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant),+

@@ -224,7 +224,7 @@ pub struct SearchParams {
     #[param(format = "lifecycle-stage")]
     lifecycle_stage: Option<String>,
     /// `active` (default), `merged` or `erased`.
-    #[param(format = "customer-status")]
+    #[param(value_type = Option<rules::CustomerStatus>)]
     status: Option<String>,
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
@@ -252,10 +252,11 @@ async fn search_customers(
     let page = PageParams { limit: p.limit, cursor: p.cursor };
     let limit = page.limit()?;
     let after = page.after::<Uuid>()?;
-    let status = p.status.unwrap_or_else(|| "active".into());
-    if !["active", "merged", "erased"].contains(&status.as_str()) {
-        return Err(ApiError::invalid("status", "must be active, merged or erased"));
-    }
+    let status = match p.status.as_deref() {
+        None => rules::CustomerStatus::Active,
+        Some(s) => rules::CustomerStatus::parse(s)
+            .ok_or_else(|| ApiError::invalid("status", "must be active, merged or erased"))?,
+    };
     let term = p.q.as_deref().map(str::trim).filter(|q| !q.is_empty()).map(rules::classify_query);
     let lifecycle_stage = match p.lifecycle_stage.as_deref() {
         None => None,

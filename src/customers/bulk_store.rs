@@ -32,7 +32,10 @@ struct Owner {
 pub fn known(conn: &mut PgConnection, identities: &[(String, String)]) -> ApiResult<Known> {
     let owners = owners(conn, identities)?;
     let ids: Vec<Uuid> = owners.values().copied().collect::<BTreeSet<_>>().into_iter().collect();
-    let customers = store::get_many(conn, &ids)?.into_iter().filter(|c| c.status == "active").map(|c| (c.id, c));
+    let customers = store::get_many(conn, &ids)?
+        .into_iter()
+        .filter(|c| c.status == super::rules::CustomerStatus::Active)
+        .map(|c| (c.id, c));
     let mut tags: HashMap<Uuid, BTreeSet<String>> = HashMap::new();
     for (id, tag) in store::tags_of(conn, &ids)? {
         tags.entry(id).or_default().insert(tag);
@@ -148,7 +151,7 @@ fn update_statement<'a>(
 {
     profile_statement!("bulk_update.sql", now, c)
         .param::<Array<Integer>, _>("versions", versions)
-        .param::<Text, _>("active", "active")
+        .param::<Text, _>("active", super::rules::CustomerStatus::Active)
 }
 
 /// A concurrent change to what the plan read: plan the batch again.

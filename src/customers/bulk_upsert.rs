@@ -22,7 +22,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::model::ValidInput;
-use super::rules;
+use super::rules::{self, CustomerStatus};
 use super::service::{created_event, fill_gaps, profile_fields, updated_event};
 use super::store::{Customer, ProfileChanges};
 
@@ -134,7 +134,7 @@ fn blank(id: Uuid, created_at: DateTime<Utc>) -> Customer {
         home_store_id: None,
         consents: json!({}),
         attributes: json!({}),
-        status: "active".into(),
+        status: CustomerStatus::Active,
         merged_into: None,
         version: 1,
         created_at,

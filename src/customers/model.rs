@@ -260,8 +260,7 @@ pub struct CustomerView {
     #[schema(value_type = Object)]
     pub attributes: Value,
     pub identities: Vec<IdentityView>,
-    /// `active`, `merged` or `erased`.
-    pub status: String,
+    pub status: super::rules::CustomerStatus,
     pub merged_into: Option<Uuid>,
     /// Where the customer stands today, from their order history (SPEC §9; it follows orders
     /// within a minute).

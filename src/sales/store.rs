@@ -14,6 +14,7 @@ use diesel::sql_types::{Array, BigInt, Nullable, Numeric, Text, Timestamptz, Uui
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::customers::rules::CustomerStatus;
 use crate::customers::service::{self as customers, CustomerRef};
 use crate::error::{ApiError, ApiResult};
 use crate::loyalty::ledger::{Account, SalePoints};
@@ -26,7 +27,7 @@ struct LockedRow {
     #[diesel(sql_type = SqlUuid)]
     named_id: Uuid,
     #[diesel(sql_type = Text)]
-    status: String,
+    status: CustomerStatus,
     #[diesel(sql_type = Nullable<SqlUuid>)]
     merged_into: Option<Uuid>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -74,8 +75,8 @@ macro_rules! locked_sql {
                   JOIN customers c ON c.id = ci.customer_id WHERE ci.kind = ? AND ci.value = ?) \
                  LIMIT 1), \
              m AS (SELECT m.* FROM memberships m, named \
-                   WHERE m.customer_id = CASE named.status WHEN 'active' THEN named.id \
-                                                            WHEN 'merged' THEN named.merged_into END",
+                   WHERE m.customer_id = CASE named.status WHEN ? THEN named.id \
+                                                            WHEN ? THEN named.merged_into END",
             $lock_membership,
             "), \
              a AS (SELECT a.* FROM points_accounts a, m WHERE a.customer_id = m.customer_id",
@@ -104,10 +105,12 @@ pub fn named_customer(conn: &mut PgConnection, named: &CustomerRef, lock: bool) 
         .bind::<Nullable<SqlUuid>, _>(id)
         .bind::<Nullable<Text>, _>(kind)
         .bind::<Nullable<Text>, _>(value)
+        .bind::<Text, _>(CustomerStatus::Active)
+        .bind::<Text, _>(CustomerStatus::Merged)
         .get_result(conn)
         .optional()?;
     let row = row.ok_or_else(|| customers::unknown_customer(named))?;
-    let customer = customers::live_customer(row.named_id, &row.status, row.merged_into)?;
+    let customer = customers::live_customer(row.named_id, row.status, row.merged_into)?;
     let membership = match (row.member_card, row.tier_code, row.enrolled_at, row.tier_since, row.m_version) {
         (Some(member_card), Some(tier_code), Some(enrolled_at), Some(tier_since), Some(version)) => Some(Membership {
             customer_id: customer,
