@@ -193,8 +193,6 @@ fn format_rule(format: &str) -> Option<Value> {
         "gender" => enumeration(strings(crate::customers::rules::GENDERS)),
         "staff-role" => enumeration(strings(crate::staff::rules::ROLES)),
         "scope" => enumeration(strings(crate::http::auth::ALL_SCOPES)),
-        "store-kind" => enumeration(strings(&["store", "online"])),
-        "pricing" => enumeration(strings(&["crm", "external"])),
         "tag-kind" => enumeration(strings(&["manual", "rule"])),
         "campaign-kind" => enumeration(strings(&["one_off", "scheduled", "triggered"])),
         "campaign-status" => enumeration(strings(&["draft", "active", "paused", "completed"])),

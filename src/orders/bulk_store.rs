@@ -76,7 +76,7 @@ fn insert_new_statement<'a>(
         .param::<Array<Timestamptz>, _>("occurred_ats", column(orders, |o| o.occurred_at))
         .param::<Array<Numeric>, _>("total_amounts", column(orders, |o| o.total_amount))
         .param::<Array<Numeric>, _>("paid_amounts", column(orders, |o| o.paid_amount))
-        .param::<Text, _>("pricing", "external")
+        .param::<Text, _>("pricing", super::rules::PricingMode::External)
         .param::<Array<SqlUuid>, _>("line_order_ids", column(&lines, |l| l.order_id))
         .param::<Array<Integer>, _>("line_nos", column(&lines, |l| l.line_no))
         .param::<Array<Text>, _>("line_skus", column(&lines, |l| l.sku.as_str()))

@@ -16,7 +16,7 @@ use crate::loyalty::ledger::{self, Account, SalePoints};
 use crate::loyalty::rules::{self as loyalty_rules, Lot, Program};
 use crate::memberships::rules::qualifies;
 use crate::memberships::store::{self as memberships, Membership, Tier};
-use crate::orders::rules::{BasketLine, Pricing};
+use crate::orders::rules::{BasketLine, Pricing, PricingMode};
 use crate::orders::store::{Line, Outcome};
 
 /// What the sale's plan is made from: the order as posted and what was read under the locks.
@@ -104,7 +104,7 @@ pub fn plan_sale<'a>(facts: &SaleFacts<'a>, account: Option<&mut Account>) -> Ap
     let events = sale_events(facts, &pricing, redeems, earns, points_earned);
     let lines = priced_lines(facts.id, new, &pricing);
     let outcome = Outcome {
-        pricing: if new.external_pricing { "external" } else { "crm" }.to_string(),
+        pricing: PricingMode::of(new.external_pricing),
         total_amount: pricing.total_amount,
         tier_discount: pricing.tier_discount,
         coupon_discount: pricing.coupon_discount,

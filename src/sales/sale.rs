@@ -19,7 +19,7 @@ use crate::loyalty::rules::RedemptionError;
 use crate::memberships::store as memberships;
 use crate::orders::rules::{
     price_basket, price_external, sale_differences, BasketLine, PostedSale, PricedLine, Pricing, PricingError,
-    RecordedSale, TierPricing,
+    PricingMode, RecordedSale, TierPricing,
 };
 use crate::orders::store::{self, Line, Order};
 
@@ -119,7 +119,7 @@ pub fn same_sale(existing: &Order, lines: &[Line], new: &NewOrder, customer: Opt
     let recorded = RecordedSale {
         customer_id: existing.customer_id,
         lines: &recorded_lines,
-        external_pricing: existing.pricing == "external",
+        external_pricing: existing.pricing == PricingMode::External,
         paid_amount: existing.paid_amount,
         coupon_codes: &existing.coupon_codes,
         points_redeemed: existing.points_redeemed,

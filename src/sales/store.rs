@@ -304,7 +304,7 @@ fn record_sale_statement<'a>(
         .param::<Nullable<SqlUuid>, _>("store_id", head.store_id)
         .param::<Nullable<SqlUuid>, _>("customer_id", head.customer_id)
         .param::<Timestamptz, _>("occurred_at", head.occurred_at)
-        .param::<Text, _>("pricing", &outcome.pricing)
+        .param::<Text, _>("pricing", outcome.pricing)
         .param::<Numeric, _>("total_amount", outcome.total_amount)
         .param::<Numeric, _>("tier_discount", outcome.tier_discount)
         .param::<Numeric, _>("coupon_discount", outcome.coupon_discount)
@@ -370,7 +370,7 @@ mod tests {
             occurred_at: now,
         };
         let outcome = Outcome {
-            pricing: "crm".into(),
+            pricing: crate::orders::rules::PricingMode::Crm,
             total_amount: Decimal::new(10000, 2),
             tier_discount: Decimal::ZERO,
             coupon_discount: Decimal::ZERO,
