@@ -1,5 +1,5 @@
 //! Tier catalogue and membership endpoints (SPEC §6): tiers, enrolment, the member view, history,
-//! the member list and the manual tier set. The program settings are `loyalty::program_api`'s.
+//! the member list and the manual tier set. The program settings are `loyalty::api::program`'s.
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, put, web, HttpResponse};
