@@ -240,8 +240,7 @@ pub struct TierChangeView {
     /// Null for the enrolment.
     from_tier: Option<String>,
     to_tier: String,
-    /// `enrolment`, `upgrade`, `review` (the daily downgrade check), `manual` or `merge`.
-    reason: String,
+    reason: crate::memberships::rules::TierChangeReason,
     /// The admin's reason for a manual change; the spend for automatic ones.
     note: Option<String>,
     /// Who made the change (`client:…`, `staff:…`, or `system` for jobs).
@@ -410,7 +409,16 @@ async fn set_member_tier(
             other => other,
         })?;
         let validity = store::tier_validity_days(conn)?;
-        let updated = store::set_tier(conn, &current, &tier, "manual", Some(&reason), &who.sub, now, validity)?;
+        let updated = store::set_tier(
+            conn,
+            &current,
+            &tier,
+            crate::memberships::rules::TierChangeReason::Manual,
+            Some(&reason),
+            &who.sub,
+            now,
+            validity,
+        )?;
         crate::audit::record(
             conn,
             &who,
