@@ -190,7 +190,6 @@ fn format_rule(format: &str) -> Option<Value> {
     let pattern = |p: String| json!({"pattern": p});
     Some(match format {
         "channel" => enumeration(strings(crate::stores::CHANNELS)),
-        "gender" => enumeration(strings(crate::customers::rules::GENDERS)),
         "staff-role" => enumeration(strings(crate::staff::rules::ROLES)),
         "scope" => enumeration(strings(crate::http::auth::ALL_SCOPES)),
         "tag-kind" => enumeration(strings(&["manual", "rule"])),

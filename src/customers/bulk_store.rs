@@ -61,7 +61,7 @@ pub fn owners(conn: &mut PgConnection, identities: &[(String, String)]) -> ApiRe
 struct Columns {
     ids: Vec<Uuid>,
     names: Vec<Option<String>>,
-    genders: Vec<String>,
+    genders: Vec<super::rules::Gender>,
     birthdays: Vec<Option<NaiveDate>>,
     phones: Vec<Option<String>>,
     emails: Vec<Option<String>>,
@@ -94,7 +94,7 @@ impl Columns {
         for x in customers {
             c.ids.push(x.id);
             c.names.push(x.name.clone());
-            c.genders.push(x.gender.clone());
+            c.genders.push(x.gender);
             c.birthdays.push(x.birthday);
             c.phones.push(x.phone.clone());
             c.emails.push(x.email.clone());

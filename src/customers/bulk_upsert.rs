@@ -123,7 +123,7 @@ fn blank(id: Uuid, created_at: DateTime<Utc>) -> Customer {
     Customer {
         id,
         name: None,
-        gender: "unknown".into(),
+        gender: rules::Gender::Unknown,
         birthday: None,
         phone: None,
         email: None,
@@ -147,7 +147,7 @@ fn as_profile(input: &ValidInput, now: DateTime<Utc>) -> Customer {
     let p = &input.profile;
     let mut c = blank(Uuid::nil(), now);
     c.name = p.name.clone().flatten();
-    c.gender = p.gender.clone().unwrap_or_else(|| "unknown".into());
+    c.gender = p.gender.unwrap_or(rules::Gender::Unknown);
     c.birthday = p.birthday.flatten();
     c.phone = p.phone.clone().flatten();
     c.email = p.email.clone().flatten();

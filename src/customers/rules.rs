@@ -5,7 +5,16 @@ use serde_json::{json, Map, Value};
 
 pub use crate::phone::{mask_phone, normalize_phone};
 
-pub const GENDERS: &[&str] = &["male", "female", "unknown"];
+crate::vocabulary! {
+    /// A customer's gender as the profile records it.
+    #[schema(example = "female")]
+    pub enum Gender {
+        Male = "male",
+        Female = "female",
+        /// Not given (the default, and what an erasure leaves).
+        Unknown = "unknown",
+    }
+}
 
 crate::vocabulary! {
     /// Where a customer profile stands.

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::model::{CustomerView, ValidInput};
-use super::rules::{self, CustomerStatus};
+use super::rules::{self, CustomerStatus, Gender};
 use super::store::{self, Customer, ProfileChanges};
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
@@ -310,7 +310,7 @@ pub fn fill_gaps(target: &Customer, source: &Customer) -> ProfileChanges {
     };
     ProfileChanges {
         name: gap(&target.name, &source.name),
-        gender: (target.gender == "unknown" && source.gender != "unknown").then(|| source.gender.clone()),
+        gender: (target.gender == Gender::Unknown && source.gender != Gender::Unknown).then_some(source.gender),
         birthday: gap(&target.birthday, &source.birthday),
         phone: gap(&target.phone, &source.phone),
         email: gap(&target.email, &source.email),
@@ -418,7 +418,7 @@ mod tests {
         Customer {
             id: Uuid::now_v7(),
             name: name.map(str::to_string),
-            gender: "unknown".into(),
+            gender: Gender::Unknown,
             birthday: None,
             phone: phone.map(str::to_string),
             email: None,

@@ -16,7 +16,7 @@ use crate::schema::{customer_identities as ci, customer_notes as notes, customer
 pub struct Customer {
     pub id: Uuid,
     pub name: Option<String>,
-    pub gender: String,
+    pub gender: super::rules::Gender,
     pub birthday: Option<NaiveDate>,
     pub phone: Option<String>,
     pub email: Option<String>,
@@ -39,7 +39,7 @@ pub struct Customer {
 #[diesel(table_name = c)]
 pub struct ProfileChanges {
     pub name: Option<Option<String>>,
-    pub gender: Option<String>,
+    pub gender: Option<super::rules::Gender>,
     pub birthday: Option<Option<NaiveDate>>,
     pub phone: Option<Option<String>>,
     pub email: Option<Option<String>>,
@@ -179,7 +179,7 @@ pub fn blank_pii(conn: &mut PgConnection, id: Uuid) -> ApiResult<()> {
             c::city.eq(None::<String>),
             c::district.eq(None::<String>),
             c::address.eq(None::<String>),
-            c::gender.eq("unknown"),
+            c::gender.eq(super::rules::Gender::Unknown),
             c::consents.eq(serde_json::json!({})),
             c::attributes.eq(serde_json::json!({})),
         ))
