@@ -81,7 +81,6 @@ pub fn api_routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     customers::configure(cfg);
     memberships::api::configure(cfg);
     loyalty::api::configure(cfg);
-    loyalty::program_api::configure(cfg);
     sales::api::configure_orders(cfg);
     orders::api::configure(cfg);
     coupons::configure(cfg);

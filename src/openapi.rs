@@ -190,14 +190,10 @@ fn format_rule(format: &str) -> Option<Value> {
     let pattern = |p: String| json!({"pattern": p});
     Some(match format {
         "channel" => enumeration(strings(crate::stores::CHANNELS)),
-        "gender" => enumeration(strings(crate::customers::rules::GENDERS)),
         "scope" => enumeration(strings(crate::http::auth::ALL_SCOPES)),
-        "store-kind" => enumeration(strings(&["store", "online"])),
-        "pricing" => enumeration(strings(&["crm", "external"])),
         "lifecycle-stage" => {
             enumeration(crate::customers::lifecycle::LifecycleStage::ALL.iter().map(|s| json!(s.as_str())).collect())
         }
-        "customer-status" => enumeration(strings(&["active", "merged", "erased"])),
         "consent-changes" => json!({
             "properties": crate::customers::rules::CONSENT_KINDS.iter()
                 .map(|k| (k.to_string(), json!({"type": "boolean"}))).collect::<Map<String, Value>>(),

@@ -121,8 +121,10 @@ fn refresh_facts_sql(scope: Scope) -> String {
                 rfm.r, rfm.f, rfm.m, rfm.segment
          FROM customers c LEFT JOIN customer_activity act ON act.customer_id = c.id
               LEFT JOIN customer_rfm rfm ON rfm.customer_id = c.id
-         WHERE {customers} AND c.status = 'active'",
-        customers = scope.on("c.id")
+         WHERE {customers} AND c.status = '{active}'",
+        customers = scope.on("c.id"),
+        // A constant of the vocabulary, not a request's: written in, as the other scopes' SQL is.
+        active = super::rules::CustomerStatus::Active
     )
 }
 

@@ -32,7 +32,10 @@ struct Owner {
 pub fn known(conn: &mut PgConnection, identities: &[(String, String)]) -> ApiResult<Known> {
     let owners = owners(conn, identities)?;
     let ids: Vec<Uuid> = owners.values().copied().collect::<BTreeSet<_>>().into_iter().collect();
-    let customers = store::get_many(conn, &ids)?.into_iter().filter(|c| c.status == "active").map(|c| (c.id, c));
+    let customers = store::get_many(conn, &ids)?
+        .into_iter()
+        .filter(|c| c.status == super::rules::CustomerStatus::Active)
+        .map(|c| (c.id, c));
     let mut tags: HashMap<Uuid, BTreeSet<String>> = HashMap::new();
     for (id, tag) in store::tags_of(conn, &ids)? {
         tags.entry(id).or_default().insert(tag);
@@ -58,7 +61,7 @@ pub fn owners(conn: &mut PgConnection, identities: &[(String, String)]) -> ApiRe
 struct Columns {
     ids: Vec<Uuid>,
     names: Vec<Option<String>>,
-    genders: Vec<String>,
+    genders: Vec<super::rules::Gender>,
     birthdays: Vec<Option<NaiveDate>>,
     phones: Vec<Option<String>>,
     emails: Vec<Option<String>>,
@@ -91,7 +94,7 @@ impl Columns {
         for x in customers {
             c.ids.push(x.id);
             c.names.push(x.name.clone());
-            c.genders.push(x.gender.clone());
+            c.genders.push(x.gender);
             c.birthdays.push(x.birthday);
             c.phones.push(x.phone.clone());
             c.emails.push(x.email.clone());
@@ -107,33 +110,48 @@ impl Columns {
     }
 }
 
-/// Binds the thirteen profile arrays after `$query`'s earlier parameters.
-macro_rules! bind_profile {
-    ($query:expr, $c:expr) => {
-        $query
-            .bind::<Array<SqlUuid>, _>(&$c.ids)
-            .bind::<Array<Nullable<Text>>, _>(&$c.names)
-            .bind::<Array<Text>, _>(&$c.genders)
-            .bind::<Array<Nullable<Date>>, _>(&$c.birthdays)
-            .bind::<Array<Nullable<Text>>, _>(&$c.phones)
-            .bind::<Array<Nullable<Text>>, _>(&$c.emails)
-            .bind::<Array<Nullable<Text>>, _>(&$c.cities)
-            .bind::<Array<Nullable<Text>>, _>(&$c.districts)
-            .bind::<Array<Nullable<Text>>, _>(&$c.addresses)
-            .bind::<Array<Nullable<Text>>, _>(&$c.channels)
-            .bind::<Array<Nullable<SqlUuid>>, _>(&$c.stores)
-            .bind::<Array<Jsonb>, _>(&$c.consents)
-            .bind::<Array<Jsonb>, _>(&$c.attributes)
+/// `bulk_profiles.sql` followed by `$rest` (bulk_insert.sql or bulk_update.sql), with the shared
+/// parameters bound by name: the time of the write and the thirteen profile arrays of `$c`.
+macro_rules! profile_statement {
+    ($rest:literal, $now:expr, $c:expr) => {
+        CachedSql::new(concat!(include_str!("bulk_profiles.sql"), include_str!($rest)))
+            .param::<Timestamptz, _>("now", $now)
+            .param::<Array<SqlUuid>, _>("ids", &$c.ids)
+            .param::<Array<Nullable<Text>>, _>("names", &$c.names)
+            .param::<Array<Text>, _>("genders", &$c.genders)
+            .param::<Array<Nullable<Date>>, _>("birthdays", &$c.birthdays)
+            .param::<Array<Nullable<Text>>, _>("phones", &$c.phones)
+            .param::<Array<Nullable<Text>>, _>("emails", &$c.emails)
+            .param::<Array<Nullable<Text>>, _>("cities", &$c.cities)
+            .param::<Array<Nullable<Text>>, _>("districts", &$c.districts)
+            .param::<Array<Nullable<Text>>, _>("addresses", &$c.addresses)
+            .param::<Array<Nullable<Text>>, _>("source_channels", &$c.channels)
+            .param::<Array<Nullable<SqlUuid>>, _>("home_store_ids", &$c.stores)
+            .param::<Array<Jsonb>, _>("consents", &$c.consents)
+            .param::<Array<Jsonb>, _>("attributes", &$c.attributes)
     };
 }
 
-/// The thirteen profile arrays as the relation `p`, in the order `bind_profile!` binds them.
-macro_rules! profile_arrays {
-    () => {
-        "unnest(?::uuid[], ?::text[], ?::text[], ?::date[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], \
-         ?::text[], ?::uuid[], ?::jsonb[], ?::jsonb[]) AS p(id, name, gender, birthday, phone, email, city, district, \
-         address, source_channel, home_store_id, consents, attributes)"
-    };
+/// `bulk_insert.sql`: new profiles `c`, created at `created_ats` (one per profile).
+fn insert_statement<'a>(
+    c: &'a Columns,
+    created_ats: &'a [DateTime<Utc>],
+    now: DateTime<Utc>,
+) -> impl RunQueryDsl<PgConnection> + diesel::query_dsl::methods::ExecuteDsl<PgConnection> + crate::db::cached_sql::Binds + 'a
+{
+    profile_statement!("bulk_insert.sql", now, c).param::<Array<Timestamptz>, _>("created_ats", created_ats)
+}
+
+/// `bulk_update.sql`: changed profiles `c`, each written only at its version in `versions`.
+fn update_statement<'a>(
+    c: &'a Columns,
+    versions: &'a [i32],
+    now: DateTime<Utc>,
+) -> impl RunQueryDsl<PgConnection> + diesel::query_dsl::methods::ExecuteDsl<PgConnection> + crate::db::cached_sql::Binds + 'a
+{
+    profile_statement!("bulk_update.sql", now, c)
+        .param::<Array<Integer>, _>("versions", versions)
+        .param::<Text, _>("active", super::rules::CustomerStatus::Active)
 }
 
 /// A concurrent change to what the plan read: plan the batch again.
@@ -147,37 +165,12 @@ pub fn write(conn: &mut PgConnection, plan: &Plan, now: DateTime<Utc>) -> ApiRes
     if !plan.created.is_empty() {
         let c = Columns::of(plan.created.iter());
         let created_at: Vec<DateTime<Utc>> = plan.created.iter().map(|c| c.created_at).collect();
-        const INSERT: &str = concat!(
-            "INSERT INTO customers (id, name, gender, birthday, phone, email, city, district, address, \
-                 source_channel, home_store_id, consents, attributes, created_at, updated_at) \
-             SELECT p.*, t.created_at, ? FROM ",
-            profile_arrays!(),
-            " JOIN unnest(?::uuid[], ?::timestamptz[]) AS t(id, created_at) ON t.id = p.id"
-        );
-        let query = CachedSql::new(INSERT).bind::<Timestamptz, _>(now);
-        bind_profile!(query, c)
-            .bind::<Array<SqlUuid>, _>(&c.ids)
-            .bind::<Array<Timestamptz>, _>(&created_at)
-            .execute(conn)?;
+        insert_statement(&c, &created_at, now).execute(conn)?;
     }
     if !plan.updated.is_empty() {
         let c = Columns::of(plan.updated.iter().map(|(c, _, _)| c));
         let versions: Vec<i32> = plan.updated.iter().map(|(_, v, _)| *v).collect();
-        const UPDATE: &str = concat!(
-            "UPDATE customers c SET name = p.name, gender = p.gender, birthday = p.birthday, phone = p.phone, \
-                 email = p.email, city = p.city, district = p.district, address = p.address, \
-                 source_channel = p.source_channel, home_store_id = p.home_store_id, consents = p.consents, \
-                 attributes = p.attributes, version = c.version + 1, updated_at = ? \
-             FROM ",
-            profile_arrays!(),
-            ", unnest(?::uuid[], ?::int[]) AS v(id, version) \
-             WHERE c.id = p.id AND v.id = p.id AND c.version = v.version AND c.status = 'active'"
-        );
-        let query = CachedSql::new(UPDATE).bind::<Timestamptz, _>(now);
-        let written = bind_profile!(query, c)
-            .bind::<Array<SqlUuid>, _>(&c.ids)
-            .bind::<Array<Integer>, _>(&versions)
-            .execute(conn)?;
+        let written = update_statement(&c, &versions, now).execute(conn)?;
         if written != plan.updated.len() {
             return Err(stale());
         }
@@ -222,4 +215,17 @@ pub fn write(conn: &mut PgConnection, plan: &Plan, now: DateTime<Utc>) -> ApiRes
         .execute(conn)?;
     }
     crate::events::emit_many(conn, &plan.events())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_profile_writes_bind_each_parameter_by_name() {
+        let now = DateTime::UNIX_EPOCH;
+        let c = Columns::of(std::iter::empty());
+        assert_eq!(crate::db::cached_sql::verify(&insert_statement(&c, &[now], now)), Ok(()));
+        assert_eq!(crate::db::cached_sql::verify(&update_statement(&c, &[1], now)), Ok(()));
+    }
 }

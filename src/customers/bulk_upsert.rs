@@ -22,7 +22,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use super::model::ValidInput;
-use super::rules;
+use super::rules::{self, CustomerStatus};
 use super::service::{created_event, fill_gaps, profile_fields, updated_event};
 use super::store::{Customer, ProfileChanges};
 
@@ -123,7 +123,7 @@ fn blank(id: Uuid, created_at: DateTime<Utc>) -> Customer {
     Customer {
         id,
         name: None,
-        gender: "unknown".into(),
+        gender: rules::Gender::Unknown,
         birthday: None,
         phone: None,
         email: None,
@@ -134,7 +134,7 @@ fn blank(id: Uuid, created_at: DateTime<Utc>) -> Customer {
         home_store_id: None,
         consents: json!({}),
         attributes: json!({}),
-        status: "active".into(),
+        status: CustomerStatus::Active,
         merged_into: None,
         version: 1,
         created_at,
@@ -147,7 +147,7 @@ fn as_profile(input: &ValidInput, now: DateTime<Utc>) -> Customer {
     let p = &input.profile;
     let mut c = blank(Uuid::nil(), now);
     c.name = p.name.clone().flatten();
-    c.gender = p.gender.clone().unwrap_or_else(|| "unknown".into());
+    c.gender = p.gender.unwrap_or(rules::Gender::Unknown);
     c.birthday = p.birthday.flatten();
     c.phone = p.phone.clone().flatten();
     c.email = p.email.clone().flatten();

@@ -2,7 +2,6 @@
 
 pub mod activity;
 pub mod api;
-pub mod api_related;
 pub mod bulk_store;
 pub mod bulk_upsert;
 pub mod lifecycle;
@@ -15,5 +14,4 @@ mod timeline;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     api::configure(cfg);
-    api_related::configure(cfg);
 }

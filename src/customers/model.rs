@@ -35,7 +35,7 @@ pub struct CustomerInput {
     #[schema(value_type = Option<String>, max_length = 100)]
     pub name: Option<Option<String>>,
     /// `male`, `female` or `unknown`.
-    #[schema(format = "gender")]
+    #[schema(value_type = Option<rules::Gender>)]
     pub gender: Option<String>,
     /// `YYYY-MM-DD`, from 1900-01-01 up to today (in `CRM_TIMEZONE`).
     #[serde(default, deserialize_with = "double_option")]
@@ -135,7 +135,7 @@ impl CustomerInput {
         }
         let mut profile = ProfileChanges {
             name: trimmed(self.name),
-            gender: self.gender,
+            gender: None,
             birthday: self.birthday,
             city: trimmed(self.city),
             district: trimmed(self.district),
@@ -144,8 +144,9 @@ impl CustomerInput {
             home_store_id: self.home_store_id,
             ..Default::default()
         };
-        if let Some(g) = &profile.gender {
-            v.check(rules::GENDERS.contains(&g.as_str()), &f("gender"), "must be male, female or unknown");
+        if let Some(g) = &self.gender {
+            profile.gender = rules::Gender::parse(g);
+            v.check(profile.gender.is_some(), &f("gender"), "must be male, female or unknown");
         }
         if let Some(Some(b)) = profile.birthday {
             if let Err(msg) = rules::validate_birthday(b, today) {
@@ -244,7 +245,7 @@ pub fn view_example(masked: bool) -> Value {
 pub struct CustomerView {
     pub id: Uuid,
     pub name: Option<String>,
-    pub gender: String,
+    pub gender: rules::Gender,
     /// `YYYY-MM-DD`, or `****-MM-DD` when masked.
     pub birthday: Option<String>,
     /// E.164 (`+8613812345678`), or `138****5678` when masked.
@@ -260,8 +261,7 @@ pub struct CustomerView {
     #[schema(value_type = Object)]
     pub attributes: Value,
     pub identities: Vec<IdentityView>,
-    /// `active`, `merged` or `erased`.
-    pub status: String,
+    pub status: super::rules::CustomerStatus,
     pub merged_into: Option<Uuid>,
     /// Where the customer stands today, from their order history (SPEC §9; it follows orders
     /// within a minute).

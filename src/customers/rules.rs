@@ -5,7 +5,28 @@ use serde_json::{json, Map, Value};
 
 pub use crate::phone::{mask_phone, normalize_phone};
 
-pub const GENDERS: &[&str] = &["male", "female", "unknown"];
+crate::vocabulary! {
+    /// A customer's gender as the profile records it.
+    #[schema(example = "female")]
+    pub enum Gender {
+        Male = "male",
+        Female = "female",
+        /// Not given (the default, and what an erasure leaves).
+        Unknown = "unknown",
+    }
+}
+
+crate::vocabulary! {
+    /// Where a customer profile stands.
+    #[schema(example = "active")]
+    pub enum CustomerStatus {
+        Active = "active",
+        /// Merged into another profile (`merged_into`), which is now the party to its sales.
+        Merged = "merged",
+        /// Erased: the person is forgotten, the row stays for the records that point at it.
+        Erased = "erased",
+    }
+}
 pub const CONSENT_KINDS: &[&str] = &["marketing_sms", "marketing_email", "marketing_wechat"];
 pub const IDENTITY_KINDS: &[&str] =
     &["phone", "email", "member_card", "wechat_openid", "wechat_unionid", "tmall_ouid", "jd_pin"];

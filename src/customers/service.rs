@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use super::model::{CustomerView, ValidInput};
-use super::rules;
+use super::rules::{self, CustomerStatus, Gender};
 use super::store::{self, Customer, ProfileChanges};
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
@@ -243,9 +243,9 @@ pub fn lock_merge_pair(conn: &mut PgConnection, target_id: Uuid, source_id: Uuid
     let b = store::lock(conn, second)?;
     let (target, source) = if a.id == target_id { (a, b) } else { (b, a) };
     store::ensure_active(&target)?;
-    if source.status != "active" {
+    if source.status != CustomerStatus::Active {
         return Err(ApiError::unprocessable("customer_not_active", "the source customer is already merged or erased")
-            .with("source_status", source.status.clone()));
+            .with("source_status", source.status.as_str()));
     }
     Ok((target, source))
 }
@@ -261,7 +261,7 @@ pub fn finish_merge(
     let fill = fill_gaps(target, source);
     store::repoint_merged(conn, source.id, target.id)?;
     store::blank_pii(conn, source.id)?;
-    store::set_status(conn, source, "merged", Some(target.id))?;
+    store::set_status(conn, source, CustomerStatus::Merged, Some(target.id))?;
     let updated = store::update(conn, target, &fill)?;
     let merged = CustomerMerged { source_customer_id: source.id, moved: moved.clone() };
     emit(conn, Some(target.id), EventData::CustomerMerged(merged))?;
@@ -273,16 +273,16 @@ pub fn finish_merge(
 pub fn lock_for_erasure(conn: &mut PgConnection, id: Uuid) -> ApiResult<Option<Customer>> {
     store::guard(conn, &[id], store::Guard::Exclusive)?;
     let current = store::lock(conn, id)?;
-    match current.status.as_str() {
-        "erased" => Ok(None),
-        "merged" => store::ensure_active(&current).map(|()| None),
-        _ => Ok(Some(current)),
+    match current.status {
+        CustomerStatus::Erased => Ok(None),
+        CustomerStatus::Merged => store::ensure_active(&current).map(|()| None),
+        CustomerStatus::Active => Ok(Some(current)),
     }
 }
 
 /// After every domain forgot the person: the profile is `erased`.
 pub fn finish_erasure(conn: &mut PgConnection, current: &Customer) -> ApiResult<Customer> {
-    let erased = store::set_status(conn, current, "erased", None)?;
+    let erased = store::set_status(conn, current, CustomerStatus::Erased, None)?;
     emit(conn, Some(current.id), EventData::CustomerErased(CustomerErased {}))?;
     Ok(erased)
 }
@@ -310,7 +310,7 @@ pub fn fill_gaps(target: &Customer, source: &Customer) -> ProfileChanges {
     };
     ProfileChanges {
         name: gap(&target.name, &source.name),
-        gender: (target.gender == "unknown" && source.gender != "unknown").then(|| source.gender.clone()),
+        gender: (target.gender == Gender::Unknown && source.gender != Gender::Unknown).then_some(source.gender),
         birthday: gap(&target.birthday, &source.birthday),
         phone: gap(&target.phone, &source.phone),
         email: gap(&target.email, &source.email),
@@ -388,7 +388,7 @@ pub fn resolve_customer(conn: &mut PgConnection, customer: &CustomerRef) -> ApiR
         CustomerRef::Identity(kind, value) => store::standing(conn, None, Some((kind, value)))?,
     };
     let (id, status, merged_into) = found.ok_or_else(|| unknown_customer(customer))?;
-    live_customer(id, &status, merged_into).map(Some)
+    live_customer(id, status, merged_into).map(Some)
 }
 
 /// 422 `customer_not_found`: a sale, a quote or a ticket names nobody.
@@ -402,10 +402,10 @@ pub fn unknown_customer(customer: &CustomerRef) -> ApiError {
 
 /// Whom a customer's standing makes the party to a sale: an active customer, a merged one's
 /// survivor; an erased one is 422 `customer_not_active`.
-pub fn live_customer(id: Uuid, status: &str, merged_into: Option<Uuid>) -> ApiResult<Uuid> {
+pub fn live_customer(id: Uuid, status: CustomerStatus, merged_into: Option<Uuid>) -> ApiResult<Uuid> {
     match (status, merged_into) {
-        ("active", _) => Ok(id),
-        ("merged", Some(survivor)) => Ok(survivor),
+        (CustomerStatus::Active, _) => Ok(id),
+        (CustomerStatus::Merged, Some(survivor)) => Ok(survivor),
         _ => Err(ApiError::unprocessable("customer_not_active", "the customer was erased")),
     }
 }
@@ -418,7 +418,7 @@ mod tests {
         Customer {
             id: Uuid::now_v7(),
             name: name.map(str::to_string),
-            gender: "unknown".into(),
+            gender: Gender::Unknown,
             birthday: None,
             phone: phone.map(str::to_string),
             email: None,
@@ -429,7 +429,7 @@ mod tests {
             home_store_id: None,
             consents,
             attributes: json!({}),
-            status: "active".into(),
+            status: CustomerStatus::Active,
             merged_into: None,
             version: 1,
             created_at: DateTime::UNIX_EPOCH,

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::rules::CustomerStatus;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
 use crate::schema::{customer_identities as ci, customer_notes as notes, customer_tags as ct, customers as c, tags};
@@ -15,7 +16,7 @@ use crate::schema::{customer_identities as ci, customer_notes as notes, customer
 pub struct Customer {
     pub id: Uuid,
     pub name: Option<String>,
-    pub gender: String,
+    pub gender: super::rules::Gender,
     pub birthday: Option<NaiveDate>,
     pub phone: Option<String>,
     pub email: Option<String>,
@@ -26,7 +27,7 @@ pub struct Customer {
     pub home_store_id: Option<Uuid>,
     pub consents: Value,
     pub attributes: Value,
-    pub status: String,
+    pub status: CustomerStatus,
     pub merged_into: Option<Uuid>,
     pub version: i32,
     pub created_at: DateTime<Utc>,
@@ -38,7 +39,7 @@ pub struct Customer {
 #[diesel(table_name = c)]
 pub struct ProfileChanges {
     pub name: Option<Option<String>>,
-    pub gender: Option<String>,
+    pub gender: Option<super::rules::Gender>,
     pub birthday: Option<Option<NaiveDate>>,
     pub phone: Option<Option<String>>,
     pub email: Option<Option<String>>,
@@ -73,7 +74,7 @@ pub fn get(conn: &mut PgConnection, id: Uuid) -> ApiResult<Customer> {
 /// 404 as a missing one, as after any DELETE. (Calls that name an erased customer elsewhere — a
 /// sale, a coupon issue — say 409 `customer_erased`.)
 pub fn get_profile(conn: &mut PgConnection, id: Uuid) -> ApiResult<Customer> {
-    get(conn, id).and_then(|c| if c.status == "erased" { Err(not_found()) } else { Ok(c) })
+    get(conn, id).and_then(|c| if c.status == CustomerStatus::Erased { Err(not_found()) } else { Ok(c) })
 }
 
 /// The profile, locked against every other writer of it. `FOR NO KEY UPDATE`, as an UPDATE of it
@@ -134,11 +135,11 @@ pub fn lock_active(conn: &mut PgConnection, id: Uuid) -> ApiResult<Customer> {
 }
 
 pub fn ensure_active(customer: &Customer) -> ApiResult<()> {
-    match customer.status.as_str() {
-        "active" => Ok(()),
-        "merged" => Err(ApiError::conflict("customer_merged", "this customer was merged into another")
+    match customer.status {
+        CustomerStatus::Active => Ok(()),
+        CustomerStatus::Merged => Err(ApiError::conflict("customer_merged", "this customer was merged into another")
             .with("merged_into", customer.merged_into.map(|id| id.to_string()))),
-        _ => Err(ApiError::conflict("customer_erased", "this customer was erased")),
+        CustomerStatus::Erased => Err(ApiError::conflict("customer_erased", "this customer was erased")),
     }
 }
 
@@ -153,7 +154,7 @@ pub fn update(conn: &mut PgConnection, current: &Customer, changes: &ProfileChan
 pub fn set_status(
     conn: &mut PgConnection,
     current: &Customer,
-    status: &str,
+    status: CustomerStatus,
     merged_into: Option<Uuid>,
 ) -> ApiResult<Customer> {
     Ok(diesel::update(c::table.find(current.id))
@@ -178,7 +179,7 @@ pub fn blank_pii(conn: &mut PgConnection, id: Uuid) -> ApiResult<()> {
             c::city.eq(None::<String>),
             c::district.eq(None::<String>),
             c::address.eq(None::<String>),
-            c::gender.eq("unknown"),
+            c::gender.eq(super::rules::Gender::Unknown),
             c::consents.eq(serde_json::json!({})),
             c::attributes.eq(serde_json::json!({})),
         ))
@@ -194,7 +195,7 @@ pub fn standing(
     conn: &mut PgConnection,
     id: Option<Uuid>,
     identity: Option<(&str, &str)>,
-) -> ApiResult<Option<(Uuid, String, Option<Uuid>)>> {
+) -> ApiResult<Option<(Uuid, CustomerStatus, Option<Uuid>)>> {
     let columns = (c::id, c::status, c::merged_into);
     Ok(match (id, identity) {
         (Some(id), _) => c::table.find(id).select(columns).first(conn).optional()?,
@@ -461,13 +462,13 @@ pub struct SearchFilter {
     pub lifecycle_stage: Option<super::lifecycle::LifecycleStage>,
     /// The business day the lifecycle stage is evaluated on.
     pub today: chrono::NaiveDate,
-    pub status: String,
+    pub status: CustomerStatus,
 }
 
 pub fn search(conn: &mut PgConnection, f: &SearchFilter, after: Option<Uuid>, limit: i64) -> ApiResult<Vec<Customer>> {
     use super::rules::SearchTerm;
     let mut q =
-        c::table.select(Customer::as_select()).filter(c::status.eq(&f.status)).order(c::id).limit(limit).into_boxed();
+        c::table.select(Customer::as_select()).filter(c::status.eq(f.status)).order(c::id).limit(limit).into_boxed();
     let by_identity = |kind: &'static str, value: String| {
         ci::table.filter(ci::kind.eq(kind)).filter(ci::value.eq(value)).select(ci::customer_id)
     };

@@ -70,7 +70,11 @@ fn stores(conn: &mut PgConnection, customers: u32, made: &mut Made) -> ApiResult
             name: spec.name.into(),
             city: spec.city.map(str::to_string),
             district: spec.district.map(str::to_string),
-            kind: if spec.online.is_some() { "online" } else { "store" }.into(),
+            kind: if spec.online.is_some() {
+                crate::stores::StoreKind::Online
+            } else {
+                crate::stores::StoreKind::Store
+            },
             daily_sales_target: Some(daily_target(spec, customers)),
             active: true,
         };

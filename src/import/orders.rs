@@ -23,6 +23,7 @@ use crate::customers::service::CustomerRef;
 use crate::error::{ApiError, ApiResult, Violations};
 use crate::loyalty::program::CatalogueCache;
 use crate::orders::bulk_store::{self, HistoricalOrder};
+use crate::orders::rules::PricedLine;
 use crate::orders::store::Line;
 use crate::sales::api::{validate_lines, LineInput};
 use crate::sales::sale::{self, NewOrder};
@@ -377,19 +378,15 @@ fn historical(p: &Parsed, customer: Option<Uuid>) -> HistoricalOrder {
         .lines
         .iter()
         .enumerate()
-        .map(|(i, l)| Line {
-            order_id: id,
-            line_no: i as i32 + 1,
-            sku: l.basket.sku.clone(),
-            name: l.name.clone(),
-            category: l.basket.category.clone(),
-            quantity: l.basket.quantity,
-            unit_price: l.basket.unit_price,
-            amount: l.basket.amount,
-            discounted_amount: l.basket.amount,
-            refunded_quantity: 0,
-            tier_discount: Decimal::ZERO,
-            coupon_discount: Decimal::ZERO,
+        .map(|(i, l)| {
+            // As the channel priced it: no discount of the CRM's.
+            let priced = PricedLine {
+                amount: l.basket.amount,
+                tier_discount: Decimal::ZERO,
+                coupon_discount: Decimal::ZERO,
+                discounted_amount: l.basket.amount,
+            };
+            l.stored(id, i + 1, &priced)
         })
         .collect();
     HistoricalOrder {

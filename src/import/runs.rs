@@ -197,26 +197,33 @@ pub fn start(
     now: DateTime<Utc>,
 ) -> ApiResult<Run> {
     let id = Uuid::now_v7();
-    CachedSql::new(
-        "INSERT INTO import_runs (id, kind, file_name, file_sha256, options, next_byte, next_line, next_record, \
-             rejects_bytes, actor, started_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind::<SqlUuid, _>(id)
-    .bind::<Text, _>(run.kind)
-    .bind::<Text, _>(run.file_name)
-    .bind::<Text, _>(run.sha256)
-    .bind::<Jsonb, _>(&run.options)
-    .bind::<BigInt, _>(next.byte() as i64)
-    .bind::<BigInt, _>(next.line() as i64)
-    .bind::<BigInt, _>(next.record() as i64)
-    .bind::<BigInt, _>(rejects_bytes as i64)
-    .bind::<Text, _>(&who.sub)
-    .bind::<Timestamptz, _>(now)
-    .bind::<Timestamptz, _>(now)
-    .execute(conn)?;
+    start_statement(id, run, &who.sub, &next, rejects_bytes, now).execute(conn)?;
     crate::audit::record(conn, who, "import.start", "import_run", Some(id.to_string()), audit_detail(run, None))?;
     Ok(Run { id, next, rejects_bytes, batches: 0, counts: Counts::default() })
+}
+
+/// `start_run.sql` with every parameter bound by its name.
+fn start_statement<'a>(
+    id: Uuid,
+    run: &'a Identity,
+    actor: &'a str,
+    next: &csv::Position,
+    rejects_bytes: u64,
+    now: DateTime<Utc>,
+) -> impl RunQueryDsl<PgConnection> + diesel::query_dsl::methods::ExecuteDsl<PgConnection> + crate::db::cached_sql::Binds + 'a
+{
+    CachedSql::new(include_str!("start_run.sql"))
+        .param::<SqlUuid, _>("id", id)
+        .param::<Text, _>("kind", run.kind)
+        .param::<Text, _>("file_name", run.file_name)
+        .param::<Text, _>("file_sha256", run.sha256)
+        .param::<Jsonb, _>("options", &run.options)
+        .param::<BigInt, _>("next_byte", next.byte() as i64)
+        .param::<BigInt, _>("next_line", next.line() as i64)
+        .param::<BigInt, _>("next_record", next.record() as i64)
+        .param::<BigInt, _>("rejects_bytes", rejects_bytes as i64)
+        .param::<Text, _>("actor", actor)
+        .param::<Timestamptz, _>("now", now)
 }
 
 /// Moves the checkpoint; runs in the batch's transaction.
@@ -264,5 +271,12 @@ mod tests {
         assert_eq!(holder_of(&name), Some(("till-host-01", 4242)));
         assert_eq!(holder_of("psql"), None);
         assert_eq!(holder_of("retail-crm import host notapid"), None);
+    }
+
+    #[test]
+    fn a_new_run_binds_each_parameter_by_name() {
+        let run = Identity { kind: "customers", file_name: "c.csv", sha256: "ab", options: json!({}) };
+        let query = start_statement(Uuid::now_v7(), &run, "admin", &csv::Position::new(), 0, DateTime::UNIX_EPOCH);
+        assert_eq!(crate::db::cached_sql::verify(&query), Ok(()));
     }
 }

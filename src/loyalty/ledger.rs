@@ -80,12 +80,6 @@ pub fn lock_account(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Accoun
     Ok(pa::table.find(customer).select(Account::as_select()).for_update().first(conn)?)
 }
 
-#[derive(QueryableByName)]
-struct EntryId {
-    #[diesel(sql_type = diesel::sql_types::Int8)]
-    entry_id: i64,
-}
-
 /// Writes one entry in one round trip: the lots it draws from, the entry with its running
 /// balance, the lot it creates (if any), and the account's new balance and debt.
 #[allow(clippy::too_many_arguments)] // one statement, every part of the entry
@@ -99,52 +93,11 @@ fn post_entry(
     lots: Value,
     new_lot: Option<PlannedLot>,
 ) -> ApiResult<i64> {
-    use diesel::sql_types::{Array, Int8, Jsonb, Nullable, Text, Timestamptz, Uuid as SqlUuid};
     account.balance += delta;
     account.debt += debt_change;
-    let (draw_ids, draw_points): (Vec<Uuid>, Vec<i64>) = draws.iter().copied().unzip();
     let lot =
         new_lot.unwrap_or(PlannedLot { id: Uuid::nil(), points: 0, available_at: posting.at, expires_at: posting.at });
-    let row: EntryId = crate::db::CachedSql::new(
-        "WITH p AS (SELECT ?::uuid[] AS draw_ids, ?::bigint[] AS draw_points, ?::uuid AS customer, ?::text AS kind, \
-             ?::bigint AS delta, ?::bigint AS balance, ?::uuid AS order_id, ?::uuid AS refund_id, \
-             ?::text AS reference, ?::text AS reason, ?::text AS actor, ?::jsonb AS lots, ?::timestamptz AS at, \
-             ?::uuid AS lot_id, ?::bigint AS lot_points, ?::timestamptz AS available_at, \
-             ?::timestamptz AS expires_at, ?::bigint AS debt), \
-         drawn AS ( \
-             UPDATE points_lots l SET remaining = l.remaining - d.take \
-             FROM p, unnest(p.draw_ids, p.draw_points) AS d(id, take) WHERE l.id = d.id RETURNING l.id), \
-         entry AS ( \
-             INSERT INTO points_entries \
-                 (customer_id, kind, delta, balance_after, order_id, refund_id, reference, reason, actor, lots, occurred_at) \
-             SELECT customer, kind, delta, balance, order_id, refund_id, reference, reason, actor, lots, at FROM p \
-             RETURNING id), \
-         lot AS ( \
-             INSERT INTO points_lots (id, customer_id, entry_id, order_id, amount, remaining, available_at, expires_at) \
-             SELECT p.lot_id, p.customer, entry.id, p.order_id, p.lot_points, p.lot_points, p.available_at, \
-                 p.expires_at FROM p, entry WHERE p.lot_points > 0 RETURNING id) \
-         UPDATE points_accounts a SET balance = p.balance, debt = p.debt, updated_at = now() FROM p \
-         WHERE a.customer_id = p.customer RETURNING (SELECT id FROM entry) AS entry_id",
-    )
-    .bind::<Array<SqlUuid>, _>(&draw_ids)
-    .bind::<Array<Int8>, _>(&draw_points)
-    .bind::<SqlUuid, _>(account.customer_id)
-    .bind::<Text, _>(posting.kind)
-    .bind::<Int8, _>(delta)
-    .bind::<Int8, _>(account.balance)
-    .bind::<Nullable<SqlUuid>, _>(posting.order_id)
-    .bind::<Nullable<SqlUuid>, _>(posting.refund_id)
-    .bind::<Nullable<Text>, _>(&posting.reference)
-    .bind::<Nullable<Text>, _>(&posting.reason)
-    .bind::<Text, _>(&posting.actor)
-    .bind::<Jsonb, _>(lots)
-    .bind::<Timestamptz, _>(posting.at)
-    .bind::<SqlUuid, _>(lot.id)
-    .bind::<Int8, _>(lot.points)
-    .bind::<Timestamptz, _>(lot.available_at)
-    .bind::<Timestamptz, _>(lot.expires_at)
-    .bind::<Int8, _>(account.debt)
-    .get_result(conn)?;
+    let row = super::store::entry_statement(account, delta, posting, draws, lots, lot).get_result(conn)?;
     Ok(row.entry_id)
 }
 

@@ -5,6 +5,6 @@ pub mod audit;
 pub mod ledger;
 pub mod merge;
 pub mod program;
-pub mod program_api;
 pub mod rewards;
 pub mod rules;
+pub mod store;

@@ -39,7 +39,7 @@ pub fn merge_membership(conn: &mut PgConnection, ctx: &MergeContext) -> ApiResul
             ctx.target,
             Some(&target.tier_code),
             &tier.code,
-            "merge",
+            crate::memberships::rules::TierChangeReason::Merge,
             None,
             ctx.actor,
             ctx.now,

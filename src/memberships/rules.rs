@@ -4,6 +4,22 @@
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
+crate::vocabulary! {
+    /// Why a member's tier changed (or was renewed), as the history records it.
+    #[schema(example = "upgrade")]
+    pub enum TierChangeReason {
+        Enrolment = "enrolment",
+        /// Qualifying spend reached a higher tier.
+        Upgrade = "upgrade",
+        /// The daily downgrade check.
+        Review = "review",
+        /// An admin's decision.
+        Manual = "manual",
+        /// Two members merged.
+        Merge = "merge",
+    }
+}
+
 /// Qualifying spend counts the sales of the last 365 days up to now (SPEC §6).
 pub const QUALIFYING_DAYS: i64 = 365;
 

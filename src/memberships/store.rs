@@ -6,7 +6,7 @@ use rand::Rng;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
-use super::rules::{qualifying_since, tier_for_spend, TierPricing, TierRule};
+use super::rules::{qualifying_since, tier_for_spend, TierChangeReason, TierPricing, TierRule};
 use crate::error::{ApiError, ApiResult};
 use crate::events::types::{EventData, MembershipEnrolled, MembershipTierChanged};
 use crate::schema::{memberships as m, orders, tier_changes as tc, tiers};
@@ -198,7 +198,7 @@ pub fn record_change(
     customer: Uuid,
     from: Option<&str>,
     to: &str,
-    reason: &str,
+    reason: TierChangeReason,
     note: Option<&str>,
     actor: &str,
     at: DateTime<Utc>,
@@ -217,8 +217,11 @@ pub fn record_change(
         .execute(conn)?;
     // Enrolment has its own event; a manual renewal at the same tier is history, not a change.
     if from.is_some_and(|f| f != to) {
-        let changed =
-            MembershipTierChanged { from: from.map(str::to_string), to: to.to_string(), reason: reason.to_string() };
+        let changed = MembershipTierChanged {
+            from: from.map(str::to_string),
+            to: to.to_string(),
+            reason: reason.as_str().to_string(),
+        };
         crate::events::emit(conn, Some(customer), EventData::MembershipTierChanged(changed))?;
     }
     Ok(())
@@ -269,7 +272,7 @@ pub fn enrol(
             .get_result(conn)
             .optional()?
             .ok_or_else(|| ApiError::conflict("already_member", "this customer is already a member"))?;
-        record_change(conn, customer, None, &tier.code, "enrolment", None, actor, now)?;
+        record_change(conn, customer, None, &tier.code, TierChangeReason::Enrolment, None, actor, now)?;
         let enrolled = MembershipEnrolled { tier: tier.code.clone(), channel: e.channel.clone(), store_id: e.store_id };
         crate::events::emit(conn, Some(customer), EventData::MembershipEnrolled(enrolled))?;
         return Ok(membership);
@@ -283,7 +286,7 @@ pub fn set_tier(
     conn: &mut PgConnection,
     current: &Membership,
     tier: &Tier,
-    reason: &str,
+    reason: TierChangeReason,
     note: Option<&str>,
     actor: &str,
     now: DateTime<Utc>,
@@ -301,7 +304,7 @@ pub fn set_tier(
         .returning(Membership::as_returning())
         .get_result(conn)?;
     // An admin's decision is always kept, even one that only renews the current tier.
-    if changed || reason == "manual" {
+    if changed || reason == TierChangeReason::Manual {
         record_change(conn, current.customer_id, Some(&current.tier_code), &tier.code, reason, note, actor, now)?;
     }
     Ok(updated)
@@ -344,7 +347,7 @@ pub fn upgrade_to(
     validity_days: i32,
 ) -> ApiResult<Membership> {
     let note = format!("qualifying spend {spend}");
-    set_tier(conn, current, tier, "upgrade", Some(&note), actor, now, validity_days)
+    set_tier(conn, current, tier, TierChangeReason::Upgrade, Some(&note), actor, now, validity_days)
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -354,7 +357,7 @@ pub struct TierChange {
     pub customer_id: Uuid,
     pub from_tier: Option<String>,
     pub to_tier: String,
-    pub reason: String,
+    pub reason: TierChangeReason,
     pub note: Option<String>,
     pub actor: String,
     pub occurred_at: DateTime<Utc>,
@@ -422,7 +425,16 @@ pub fn review(
     let due =
         tier_for_spend(&rules, spend).map(|t| t.code.clone()).ok_or_else(|| ApiError::internal("no base tier"))?;
     let tier = tiers.iter().find(|t| t.code == due).ok_or_else(|| ApiError::internal("tier vanished"))?;
-    set_tier(conn, &current, tier, "review", Some(&format!("qualifying spend {spend}")), actor, now, validity_days)?;
+    set_tier(
+        conn,
+        &current,
+        tier,
+        TierChangeReason::Review,
+        Some(&format!("qualifying spend {spend}")),
+        actor,
+        now,
+        validity_days,
+    )?;
     Ok((current.tier_code != tier.code).then(|| (current.tier_code.clone(), tier.code.clone())))
 }
 

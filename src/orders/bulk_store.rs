@@ -51,60 +51,44 @@ pub fn insert_new(conn: &mut PgConnection, orders: &[HistoricalOrder]) -> ApiRes
     if orders.is_empty() {
         return Ok(HashSet::new());
     }
+    let events: Vec<_> = orders.iter().map(HistoricalOrder::created_event).collect();
+    let events = crate::events::as_columns(&events);
+    let inserted: Vec<Inserted> = insert_new_statement(orders, &events).load(conn)?;
+    Ok(inserted.into_iter().map(|r| r.id).collect())
+}
+
+/// `insert_historical.sql` with every parameter bound by its name; `events` are the orders'
+/// `order.created`, one per order in the same order.
+fn insert_new_statement<'a>(
+    orders: &'a [HistoricalOrder],
+    events: &'a crate::events::EventColumns,
+) -> impl diesel::query_dsl::LoadQuery<'a, PgConnection, Inserted> + crate::db::cached_sql::Binds + 'a {
     fn column<'a, T, U>(items: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
         items.iter().map(f).collect()
     }
-    let lines: Vec<&Line> = orders.iter().flat_map(|o| &o.lines).collect();
-    let events: Vec<_> = orders.iter().map(HistoricalOrder::created_event).collect();
-    let (event_ids, event_types, event_subjects, event_data) = crate::events::as_columns(&events);
-    let inserted: Vec<Inserted> = CachedSql::new(
-        "WITH o AS ( \
-             INSERT INTO orders (id, external_id, channel, store_id, customer_id, occurred_at, pricing, \
-                 total_amount, paid_amount) \
-             SELECT n.id, n.external_id, n.channel, n.store_id, n.customer_id, n.occurred_at, 'external', \
-                 n.total_amount, n.paid_amount \
-             FROM unnest(?::uuid[], ?::text[], ?::text[], ?::uuid[], ?::uuid[], ?::timestamptz[], ?::numeric[], \
-                 ?::numeric[]) AS n(id, external_id, channel, store_id, customer_id, occurred_at, total_amount, \
-                 paid_amount) \
-             ON CONFLICT ON CONSTRAINT orders_natural_key DO NOTHING RETURNING id), \
-         lines AS ( \
-             INSERT INTO order_lines (order_id, line_no, sku, name, category, quantity, unit_price, amount, \
-                 discounted_amount) \
-             SELECT l.order_id, l.line_no, l.sku, l.name, l.category, l.quantity, l.unit_price, l.amount, l.amount \
-             FROM unnest(?::uuid[], ?::int[], ?::text[], ?::text[], ?::text[], ?::int[], ?::numeric[], \
-                 ?::numeric[]) AS l(order_id, line_no, sku, name, category, quantity, unit_price, amount) \
-             WHERE l.order_id IN (SELECT id FROM o)), \
-         events AS ( \
-             INSERT INTO events (id, type, occurred_at, subject_id, data) \
-             SELECT e.id, e.type, CURRENT_TIMESTAMP, e.subject_id, e.data \
-             FROM unnest(?::uuid[], ?::text[], ?::uuid[], ?::jsonb[], ?::uuid[]) \
-                 AS e(id, type, subject_id, data, order_id) \
-             WHERE e.order_id IN (SELECT id FROM o)) \
-         SELECT id FROM o",
-    )
-    .bind::<Array<SqlUuid>, _>(column(orders, |o| o.id))
-    .bind::<Array<Text>, _>(column(orders, |o| o.external_id.as_str()))
-    .bind::<Array<Text>, _>(column(orders, |o| o.channel.as_str()))
-    .bind::<Array<Nullable<SqlUuid>>, _>(column(orders, |o| o.store_id))
-    .bind::<Array<Nullable<SqlUuid>>, _>(column(orders, |o| o.customer_id))
-    .bind::<Array<Timestamptz>, _>(column(orders, |o| o.occurred_at))
-    .bind::<Array<Numeric>, _>(column(orders, |o| o.total_amount))
-    .bind::<Array<Numeric>, _>(column(orders, |o| o.paid_amount))
-    .bind::<Array<SqlUuid>, _>(column(&lines, |l| l.order_id))
-    .bind::<Array<Integer>, _>(column(&lines, |l| l.line_no))
-    .bind::<Array<Text>, _>(column(&lines, |l| l.sku.as_str()))
-    .bind::<Array<Nullable<Text>>, _>(column(&lines, |l| l.name.as_deref()))
-    .bind::<Array<Nullable<Text>>, _>(column(&lines, |l| l.category.as_deref()))
-    .bind::<Array<Integer>, _>(column(&lines, |l| l.quantity))
-    .bind::<Array<Numeric>, _>(column(&lines, |l| l.unit_price))
-    .bind::<Array<Numeric>, _>(column(&lines, |l| l.amount))
-    .bind::<Array<SqlUuid>, _>(&event_ids)
-    .bind::<Array<Text>, _>(&event_types)
-    .bind::<Array<Nullable<SqlUuid>>, _>(&event_subjects)
-    .bind::<Array<Jsonb>, _>(&event_data)
-    .bind::<Array<SqlUuid>, _>(column(orders, |o| o.id))
-    .load(conn)?;
-    Ok(inserted.into_iter().map(|r| r.id).collect())
+    let lines: Vec<&'a Line> = orders.iter().flat_map(|o| &o.lines).collect();
+    CachedSql::new(include_str!("insert_historical.sql"))
+        .param::<Array<SqlUuid>, _>("ids", column(orders, |o| o.id))
+        .param::<Array<Text>, _>("external_ids", column(orders, |o| o.external_id.as_str()))
+        .param::<Array<Text>, _>("channels", column(orders, |o| o.channel.as_str()))
+        .param::<Array<Nullable<SqlUuid>>, _>("store_ids", column(orders, |o| o.store_id))
+        .param::<Array<Nullable<SqlUuid>>, _>("customer_ids", column(orders, |o| o.customer_id))
+        .param::<Array<Timestamptz>, _>("occurred_ats", column(orders, |o| o.occurred_at))
+        .param::<Array<Numeric>, _>("total_amounts", column(orders, |o| o.total_amount))
+        .param::<Array<Numeric>, _>("paid_amounts", column(orders, |o| o.paid_amount))
+        .param::<Text, _>("pricing", super::rules::PricingMode::External)
+        .param::<Array<SqlUuid>, _>("line_order_ids", column(&lines, |l| l.order_id))
+        .param::<Array<Integer>, _>("line_nos", column(&lines, |l| l.line_no))
+        .param::<Array<Text>, _>("line_skus", column(&lines, |l| l.sku.as_str()))
+        .param::<Array<Nullable<Text>>, _>("line_names", column(&lines, |l| l.name.as_deref()))
+        .param::<Array<Nullable<Text>>, _>("line_categories", column(&lines, |l| l.category.as_deref()))
+        .param::<Array<Integer>, _>("line_quantities", column(&lines, |l| l.quantity))
+        .param::<Array<Numeric>, _>("line_unit_prices", column(&lines, |l| l.unit_price))
+        .param::<Array<Numeric>, _>("line_amounts", column(&lines, |l| l.amount))
+        .param::<Array<SqlUuid>, _>("event_ids", &events.0)
+        .param::<Array<Text>, _>("event_types", &events.1)
+        .param::<Array<Nullable<SqlUuid>>, _>("event_subjects", &events.2)
+        .param::<Array<Jsonb>, _>("event_data", &events.3)
 }
 
 /// The stored orders under these natural keys `(channel, store_id, external_id)`, with their lines.
@@ -144,4 +128,42 @@ pub fn by_natural_keys(
             (o, mine)
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_historical_orders_bind_each_parameter_by_name() {
+        let id = Uuid::now_v7();
+        let line = Line {
+            order_id: id,
+            line_no: 1,
+            sku: "SKU-1".into(),
+            name: None,
+            category: None,
+            quantity: 1,
+            unit_price: Decimal::ONE,
+            amount: Decimal::ONE,
+            discounted_amount: Decimal::ONE,
+            refunded_quantity: 0,
+            tier_discount: Decimal::ZERO,
+            coupon_discount: Decimal::ZERO,
+        };
+        let order = HistoricalOrder {
+            id,
+            external_id: "H-1".into(),
+            channel: "pos".into(),
+            store_id: None,
+            customer_id: None,
+            occurred_at: chrono::DateTime::UNIX_EPOCH,
+            total_amount: Decimal::ONE,
+            paid_amount: Decimal::ONE,
+            lines: vec![line],
+        };
+        let orders = [order];
+        let events = crate::events::as_columns(&[orders[0].created_event()]);
+        assert_eq!(crate::db::cached_sql::verify(&insert_new_statement(&orders, &events)), Ok(()));
+    }
 }

@@ -11,6 +11,27 @@ use crate::money::round;
 
 pub use crate::memberships::rules::TierPricing;
 
+crate::vocabulary! {
+    /// Who priced an order.
+    #[schema(example = "crm")]
+    pub enum PricingMode {
+        /// The CRM: tier discount, coupons and points as it computes them.
+        Crm = "crm",
+        /// The channel: its amounts stand, and the CRM only records them.
+        External = "external",
+    }
+}
+
+impl PricingMode {
+    pub fn of(external: bool) -> PricingMode {
+        if external {
+            PricingMode::External
+        } else {
+            PricingMode::Crm
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct BasketLine {
     pub sku: String,

@@ -19,7 +19,7 @@ pub struct Order {
     pub store_id: Option<Uuid>,
     pub customer_id: Option<Uuid>,
     pub occurred_at: DateTime<Utc>,
-    pub pricing: String,
+    pub pricing: super::rules::PricingMode,
     pub total_amount: Decimal,
     pub tier_discount: Decimal,
     pub coupon_discount: Decimal,
@@ -61,7 +61,7 @@ pub struct Line {
 /// Everything an order records once it is priced and posted.
 #[derive(Debug)]
 pub struct Outcome {
-    pub pricing: String,
+    pub pricing: super::rules::PricingMode,
     pub total_amount: Decimal,
     pub tier_discount: Decimal,
     pub coupon_discount: Decimal,

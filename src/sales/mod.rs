@@ -3,6 +3,7 @@
 //! reservations and orders in one transaction (ARCHITECTURE "Layers").
 
 pub mod api;
+pub mod plan;
 pub mod quote;
 pub mod refund;
 pub mod sale;

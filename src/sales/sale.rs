@@ -7,26 +7,45 @@ use diesel::prelude::*;
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use super::plan::{plan_sale, SaleFacts, SalePlan};
 use super::store as sales_store;
 use crate::coupons::redeem as coupons;
 use crate::coupons::rules::{Presentation, Presented};
 use crate::customers::service::CustomerRef;
 use crate::error::{ApiError, ApiResult};
-use crate::events::types::{EarnSource, EventData, PointsEarned, PointsRedeemed, SpendSource};
 use crate::loyalty::ledger;
 use crate::loyalty::program::CatalogueCache;
-use crate::loyalty::rules::{self as loyalty_rules, RedemptionError};
-use crate::memberships::rules::qualifies;
+use crate::loyalty::rules::RedemptionError;
 use crate::memberships::store as memberships;
 use crate::orders::rules::{
-    price_basket, price_external, sale_differences, BasketLine, PostedSale, Pricing, PricingError, RecordedSale,
-    TierPricing,
+    price_basket, price_external, sale_differences, BasketLine, PostedSale, PricedLine, Pricing, PricingError,
+    PricingMode, RecordedSale, TierPricing,
 };
-use crate::orders::store::{self, Line, Order, Outcome};
+use crate::orders::store::{self, Line, Order};
 
 pub struct NewLine {
     pub basket: BasketLine,
     pub name: Option<String>,
+}
+
+impl NewLine {
+    /// The line as the order `order_id` stores it at `line_no` (from 1), priced as `priced`.
+    pub fn stored(&self, order_id: Uuid, line_no: usize, priced: &PricedLine) -> Line {
+        Line {
+            order_id,
+            line_no: line_no as i32,
+            sku: self.basket.sku.clone(),
+            name: self.name.clone(),
+            category: self.basket.category.clone(),
+            quantity: self.basket.quantity,
+            unit_price: self.basket.unit_price,
+            amount: priced.amount,
+            discounted_amount: priced.discounted_amount,
+            refunded_quantity: 0,
+            tier_discount: priced.tier_discount,
+            coupon_discount: priced.coupon_discount,
+        }
+    }
 }
 
 pub struct NewOrder {
@@ -100,7 +119,7 @@ pub fn same_sale(existing: &Order, lines: &[Line], new: &NewOrder, customer: Opt
     let recorded = RecordedSale {
         customer_id: existing.customer_id,
         lines: &recorded_lines,
-        external_pricing: existing.pricing == "external",
+        external_pricing: existing.pricing == PricingMode::External,
         paid_amount: existing.paid_amount,
         coupon_codes: &existing.coupon_codes,
         points_redeemed: existing.points_redeemed,
@@ -166,8 +185,6 @@ pub fn post(
         return reposted(conn, &new, customer);
     }
     let catalogue = catalogue.at(conn, needs.catalogue_version)?;
-    let program = &catalogue.program;
-    let tier = membership.as_ref().and_then(|m| catalogue.tiers.iter().find(|t| t.code == m.tier_code));
     let reservation = match new.reservation_id {
         Some(r) => Some(crate::reservations::service::take_for_order(conn, r, customer, new.store_id, now)?),
         None => None,
@@ -187,114 +204,38 @@ pub fn post(
         reservation_id: new.reservation_id,
     };
     let presented = coupons::presented(&loaded, &at);
-    let basket: Vec<BasketLine> = new.lines.iter().map(|l| l.basket.clone()).collect();
-    let external_paid = match (new.external_pricing, new.paid_amount) {
-        (true, Some(paid)) => Some(paid),
-        (true, None) => return Err(ApiError::invalid("paid_amount", "is required with pricing 'external'")),
-        (false, _) => None,
-    };
-    let pricing = price_sale(&basket, tier, program, &presented, points_to_redeem, external_paid)?;
-    if let Some(err) = coupons::not_applicable(&pricing.coupons) {
-        return Err(err);
-    }
-    if let (false, Some(sent)) = (new.external_pricing, new.paid_amount) {
-        if sent != pricing.payable {
-            return Err(ApiError::unprocessable(
-                "amount_mismatch",
-                format!(
-                    "paid_amount {} differs from the payable amount {}",
-                    crate::money::format(sent),
-                    crate::money::format(pricing.payable)
-                ),
-            )
-            .with("payable", crate::money::format(pricing.payable)));
-        }
-    }
-
-    // Everything the order records is known before anything is written: the upgrade this sale
-    // earns (qualifying spend counts sales of the last 365 days up to now; a late one may fall
-    // outside) and the balance the ledger will show after it.
-    let spend = needs.spend + if qualifies(new.occurred_at, now) { pricing.payable } else { Decimal::ZERO };
-    let upgrade = membership.as_ref().and_then(|m| memberships::due_upgrade(&catalogue.tiers, m, spend));
-    let earns = account.is_some() && pricing.points_to_earn > 0;
-    let redeems = account.is_some() && pricing.points_redeemed > 0;
-    let id = Uuid::now_v7();
-    // Points are earned when the sale happened, not when it arrived (SPEC §7: a late order is judged
-    // as of its `occurred_at`): their pending window and expiry run from then, so a connector that
-    // catches up gives them the life they would have had on time. One older than the points' life
-    // earns a lot already expired, which the next expiry run writes off.
-    let earned_at = new.occurred_at.min(now);
-    // The member's points, planned on the locked account with the pure rules; written with the order.
-    let planned = match account.as_mut() {
-        Some(account) => Some(ledger::plan_sale(
-            account,
-            if redeems { pricing.points_redeemed } else { 0 },
-            if earns { pricing.points_to_earn } else { 0 },
-            &needs.lots,
-            needs.held,
-            now,
-            loyalty_rules::available_at(earned_at, program.points_pending_days),
-            loyalty_rules::expires_at(earned_at, program.points_ttl_days, tz),
-        )?),
-        None => None,
-    };
-    let mut events = Vec::with_capacity(3);
-    if let (true, Some(c)) = (redeems, customer) {
-        let source = SpendSource::Order { order_id: id, store_id: new.store_id };
-        events.push((Some(c), EventData::PointsRedeemed(PointsRedeemed { points: pricing.points_redeemed, source })));
-    }
-    if let (true, Some(c)) = (earns, customer) {
-        let source = EarnSource::Order { order_id: id, store_id: new.store_id };
-        events.push((Some(c), EventData::PointsEarned(PointsEarned { points: pricing.points_to_earn, source })));
-    }
-    let points_earned = if account.is_some() { pricing.points_to_earn } else { 0 };
-    events.push(crate::orders::created_event(
-        id,
+    let facts = SaleFacts {
+        new: &new,
+        id: Uuid::now_v7(),
         customer,
-        &new.channel,
-        new.store_id,
-        pricing.payable,
-        points_earned,
-        pricing.points_redeemed,
-    ));
-    let lines: Vec<Line> = new
-        .lines
-        .iter()
-        .zip(&pricing.lines)
-        .enumerate()
-        .map(|(i, (l, priced))| Line {
-            order_id: id,
-            line_no: i as i32 + 1,
-            sku: l.basket.sku.clone(),
-            name: l.name.clone(),
-            category: l.basket.category.clone(),
-            quantity: l.basket.quantity,
-            unit_price: l.basket.unit_price,
-            amount: priced.amount,
-            discounted_amount: priced.discounted_amount,
-            refunded_quantity: 0,
-            tier_discount: priced.tier_discount,
-            coupon_discount: priced.coupon_discount,
-        })
-        .collect();
-    let outcome = Outcome {
-        pricing: if new.external_pricing { "external" } else { "crm" }.to_string(),
-        total_amount: pricing.total_amount,
-        tier_discount: pricing.tier_discount,
-        coupon_discount: pricing.coupon_discount,
-        points_redeemed: pricing.points_redeemed,
-        points_offset: pricing.points_offset,
-        paid_amount: pricing.payable,
-        points_earned,
-        earn_rate: program.earn_rate,
-        points_multiplier: tier.map(|t| t.points_multiplier).unwrap_or(Decimal::ZERO),
-        tier_code: tier.map(|t| t.code.clone()),
-        tier_after: upgrade.or(tier).map(|t| t.code.clone()),
-        tier_changed: upgrade.is_some(),
-        points_balance_after: planned.as_ref().map(|p| p.balance),
-        coupon_codes: pricing.coupons.iter().filter(|c| c.applied).map(|c| c.code.clone()).collect(),
-        reservation_id: new.reservation_id,
+        membership: membership.as_ref(),
+        program: &catalogue.program,
+        tiers: &catalogue.tiers,
+        lots: &needs.lots,
+        held: needs.held,
+        spend: needs.spend,
+        presented: &presented,
+        points_to_redeem,
+        now,
+        tz,
     };
+    // Everything the order records is known before anything is written.
+    let plan = plan_sale(&facts, account.as_mut())?;
+    write(conn, &new, &facts, plan, &loaded, reservation.as_ref(), actor)
+}
+
+/// Writes a planned sale: the order with its lines, events and points in one statement, then
+/// the coupons it used, the reservation it consumed and the member's upgrade.
+fn write(
+    conn: &mut PgConnection,
+    new: &NewOrder,
+    facts: &SaleFacts,
+    plan: SalePlan,
+    loaded: &[coupons::Loaded],
+    reservation: Option<&crate::reservations::store::Reservation>,
+    actor: &str,
+) -> ApiResult<Posted> {
+    let (id, customer, now) = (facts.id, facts.customer, facts.now);
     let head = sales_store::Head {
         id,
         external_id: &new.external_id,
@@ -303,14 +244,15 @@ pub fn post(
         customer_id: customer,
         occurred_at: new.occurred_at,
     };
-    let posting = match (&planned, customer) {
+    let posting = match (&plan.points, customer) {
         (Some(points), Some(customer)) => Some(sales_store::SalePosting { customer, points, actor, at: now }),
         _ => None,
     };
-    let events = crate::events::as_columns(&events);
-    let Some(order) = sales_store::record_sale(conn, &head, &outcome, &lines, &events, posting.as_ref())? else {
+    let events = crate::events::as_columns(&plan.events);
+    let recorded = sales_store::record_sale(conn, &head, &plan.outcome, &plan.lines, &events, posting.as_ref())?;
+    let Some(order) = recorded else {
         // Another till posted this key a moment ago (and has committed it by now).
-        return reposted(conn, &new, customer);
+        return reposted(conn, new, customer);
     };
     if let Some(c) = customer {
         let used = coupons::Use {
@@ -319,12 +261,12 @@ pub fn post(
             order_reference: Some(&new.external_id),
             store_id: new.store_id,
             channel: Some(&new.channel),
-            amount: pricing.payable,
+            amount: plan.pricing.payable,
         };
-        let coupon_events = coupons::redeem_applied(conn, &loaded, &pricing.coupons, &used, actor, now)?;
+        let coupon_events = coupons::redeem_applied(conn, loaded, &plan.pricing.coupons, &used, actor, now)?;
         crate::events::emit_many(conn, &coupon_events)?;
     }
-    if let Some(r) = &reservation {
+    if let Some(r) = reservation {
         crate::reservations::store::close(
             conn,
             r.id,
@@ -333,10 +275,10 @@ pub fn post(
             now,
         )?;
     }
-    if let (Some(m), Some(tier)) = (&membership, upgrade) {
-        memberships::upgrade_to(conn, m, tier, spend, actor, now, program.tier_validity_days)?;
+    if let (Some(m), Some(tier)) = (facts.membership, plan.upgrade) {
+        memberships::upgrade_to(conn, m, tier, plan.spend, actor, now, facts.program.tier_validity_days)?;
     }
-    Ok(Posted { order, lines, created: true })
+    Ok(Posted { order, lines: plan.lines, created: true })
 }
 
 /// The answer to a post of a key already posted: the stored order when the content is the same.

@@ -14,6 +14,7 @@ use diesel::sql_types::{Array, BigInt, Nullable, Numeric, Text, Timestamptz, Uui
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
+use crate::customers::rules::CustomerStatus;
 use crate::customers::service::{self as customers, CustomerRef};
 use crate::error::{ApiError, ApiResult};
 use crate::loyalty::ledger::{Account, SalePoints};
@@ -26,7 +27,7 @@ struct LockedRow {
     #[diesel(sql_type = SqlUuid)]
     named_id: Uuid,
     #[diesel(sql_type = Text)]
-    status: String,
+    status: CustomerStatus,
     #[diesel(sql_type = Nullable<SqlUuid>)]
     merged_into: Option<Uuid>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -74,8 +75,8 @@ macro_rules! locked_sql {
                   JOIN customers c ON c.id = ci.customer_id WHERE ci.kind = ? AND ci.value = ?) \
                  LIMIT 1), \
              m AS (SELECT m.* FROM memberships m, named \
-                   WHERE m.customer_id = CASE named.status WHEN 'active' THEN named.id \
-                                                            WHEN 'merged' THEN named.merged_into END",
+                   WHERE m.customer_id = CASE named.status WHEN ? THEN named.id \
+                                                            WHEN ? THEN named.merged_into END",
             $lock_membership,
             "), \
              a AS (SELECT a.* FROM points_accounts a, m WHERE a.customer_id = m.customer_id",
@@ -104,10 +105,12 @@ pub fn named_customer(conn: &mut PgConnection, named: &CustomerRef, lock: bool) 
         .bind::<Nullable<SqlUuid>, _>(id)
         .bind::<Nullable<Text>, _>(kind)
         .bind::<Nullable<Text>, _>(value)
+        .bind::<Text, _>(CustomerStatus::Active)
+        .bind::<Text, _>(CustomerStatus::Merged)
         .get_result(conn)
         .optional()?;
     let row = row.ok_or_else(|| customers::unknown_customer(named))?;
-    let customer = customers::live_customer(row.named_id, &row.status, row.merged_into)?;
+    let customer = customers::live_customer(row.named_id, row.status, row.merged_into)?;
     let membership = match (row.member_card, row.tier_code, row.enrolled_at, row.tier_since, row.m_version) {
         (Some(member_card), Some(tier_code), Some(enrolled_at), Some(tier_since), Some(version)) => Some(Membership {
             customer_id: customer,
@@ -274,113 +277,133 @@ pub fn record_sale(
     events: &crate::events::EventColumns,
     points: Option<&SalePosting>,
 ) -> ApiResult<Option<Order>> {
-    use diesel::sql_types::{Array, Bool, Int4, Int8, Jsonb};
-    let none = SalePoints { entries: Vec::new(), draws: Vec::new(), new_lot: None, balance: 0, debt: 0 };
-    let (customer, planned, actor, at) = match points {
-        Some(p) => (Some(p.customer), p.points, Some(p.actor), Some(p.at)),
-        None => (None, &none, None, None),
-    };
-    let (draw_ids, draw_points): (Vec<Uuid>, Vec<i64>) = planned.draws.iter().copied().unzip();
-    let entry_kinds: Vec<&str> = planned.entries.iter().map(|e| e.kind).collect();
-    let entry_deltas: Vec<i64> = planned.entries.iter().map(|e| e.delta).collect();
-    let entry_balances: Vec<i64> = planned.entries.iter().map(|e| e.balance_after).collect();
-    let entry_lots: Vec<serde_json::Value> = planned.entries.iter().map(|e| e.lots.clone()).collect();
-    let lot = planned.new_lot.as_ref();
-    fn column<T: Clone>(lines: &[Line], f: impl Fn(&Line) -> T) -> Vec<T> {
+    Ok(record_sale_statement(head, outcome, lines, events, points).get_result(conn).optional()?)
+}
+
+/// `record_sale.sql` with every parameter bound by its name.
+fn record_sale_statement<'a>(
+    head: &'a Head,
+    outcome: &'a Outcome,
+    lines: &[Line],
+    events: &'a crate::events::EventColumns,
+    points: Option<&'a SalePosting>,
+) -> impl diesel::query_dsl::LoadQuery<'a, PgConnection, Order> + crate::db::cached_sql::Binds + 'a {
+    use diesel::sql_types::{Bool, Int4, Int8, Jsonb};
+    fn column<T>(lines: &[Line], f: impl Fn(&Line) -> T) -> Vec<T> {
         lines.iter().map(f).collect()
     }
-    Ok(crate::db::CachedSql::new(concat!(
-        "WITH o AS ( \
-             INSERT INTO orders (id, external_id, channel, store_id, customer_id, occurred_at, pricing, \
-                 total_amount, tier_discount, coupon_discount, points_redeemed, points_offset, paid_amount, \
-                 points_earned, earn_rate, points_multiplier, tier_code, tier_after, tier_changed, \
-                 points_balance_after, coupon_codes, reservation_id) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT ON CONSTRAINT orders_natural_key DO NOTHING RETURNING *), \
-         lines AS ( \
-             INSERT INTO order_lines (order_id, line_no, sku, name, category, quantity, unit_price, amount, \
-                 discounted_amount, refunded_quantity, tier_discount, coupon_discount) \
-             SELECT o.id, l.* FROM o, unnest(?::int[], ?::text[], ?::text[], ?::text[], ?::int[], ?::numeric[], \
-                 ?::numeric[], ?::numeric[], ?::int[], ?::numeric[], ?::numeric[]) AS l), \
-         events AS ( \
-             INSERT INTO events (id, type, occurred_at, subject_id, data) \
-             SELECT e.id, e.type, ",
-        crate::events::event_time_sql!(),
-        ", e.subject_id, e.data \
-             FROM o, unnest(?::uuid[], ?::text[], ?::uuid[], ?::jsonb[]) AS e(id, type, subject_id, data)), \
-         pts AS (SELECT ?::uuid AS customer, ?::text AS actor, ?::timestamptz AS at, ?::bigint AS balance, \
-                     ?::bigint AS debt, ?::uuid AS lot_id, ?::bigint AS lot_points, \
-                     ?::timestamptz AS available_at, ?::timestamptz AS expires_at), \
-         drawn AS ( \
-             UPDATE points_lots l SET remaining = l.remaining - d.take \
-             FROM o, unnest(?::uuid[], ?::bigint[]) AS d(id, take) WHERE l.id = d.id RETURNING l.id), \
-         entries AS ( \
-             INSERT INTO points_entries (customer_id, kind, delta, balance_after, order_id, actor, lots, occurred_at) \
-             SELECT pts.customer, e.kind, e.delta, e.balance_after, o.id, pts.actor, e.lots, pts.at \
-             FROM o, pts, unnest(?::text[], ?::bigint[], ?::bigint[], ?::jsonb[]) WITH ORDINALITY \
-                 AS e(kind, delta, balance_after, lots, n) \
-             ORDER BY e.n RETURNING id, kind), \
-         lot AS ( \
-             INSERT INTO points_lots (id, customer_id, entry_id, order_id, amount, remaining, available_at, expires_at) \
-             SELECT pts.lot_id, pts.customer, entries.id, o.id, pts.lot_points, pts.lot_points, pts.available_at, \
-                 pts.expires_at FROM o, pts, entries WHERE entries.kind = 'earn' AND pts.lot_points > 0), \
-         account AS ( \
-             UPDATE points_accounts a SET balance = pts.balance, debt = pts.debt, updated_at = now() \
-             FROM o, pts WHERE a.customer_id = pts.customer AND EXISTS (SELECT 1 FROM entries)) \
-         SELECT * FROM o",
-    ))
-    .bind::<SqlUuid, _>(head.id)
-    .bind::<Text, _>(head.external_id)
-    .bind::<Text, _>(head.channel)
-    .bind::<Nullable<SqlUuid>, _>(head.store_id)
-    .bind::<Nullable<SqlUuid>, _>(head.customer_id)
-    .bind::<Timestamptz, _>(head.occurred_at)
-    .bind::<Text, _>(&outcome.pricing)
-    .bind::<Numeric, _>(outcome.total_amount)
-    .bind::<Numeric, _>(outcome.tier_discount)
-    .bind::<Numeric, _>(outcome.coupon_discount)
-    .bind::<Int8, _>(outcome.points_redeemed)
-    .bind::<Numeric, _>(outcome.points_offset)
-    .bind::<Numeric, _>(outcome.paid_amount)
-    .bind::<Int8, _>(outcome.points_earned)
-    .bind::<Numeric, _>(outcome.earn_rate)
-    .bind::<Numeric, _>(outcome.points_multiplier)
-    .bind::<Nullable<Text>, _>(&outcome.tier_code)
-    .bind::<Nullable<Text>, _>(&outcome.tier_after)
-    .bind::<Bool, _>(outcome.tier_changed)
-    .bind::<Nullable<Int8>, _>(outcome.points_balance_after)
-    .bind::<Array<Text>, _>(&outcome.coupon_codes)
-    .bind::<Nullable<SqlUuid>, _>(outcome.reservation_id)
-    .bind::<Array<Int4>, _>(column(lines, |l| l.line_no))
-    .bind::<Array<Text>, _>(column(lines, |l| l.sku.clone()))
-    .bind::<Array<Nullable<Text>>, _>(column(lines, |l| l.name.clone()))
-    .bind::<Array<Nullable<Text>>, _>(column(lines, |l| l.category.clone()))
-    .bind::<Array<Int4>, _>(column(lines, |l| l.quantity))
-    .bind::<Array<Numeric>, _>(column(lines, |l| l.unit_price))
-    .bind::<Array<Numeric>, _>(column(lines, |l| l.amount))
-    .bind::<Array<Numeric>, _>(column(lines, |l| l.discounted_amount))
-    .bind::<Array<Int4>, _>(column(lines, |l| l.refunded_quantity))
-    .bind::<Array<Numeric>, _>(column(lines, |l| l.tier_discount))
-    .bind::<Array<Numeric>, _>(column(lines, |l| l.coupon_discount))
-    .bind::<Array<SqlUuid>, _>(&events.0)
-    .bind::<Array<Text>, _>(&events.1)
-    .bind::<Array<Nullable<SqlUuid>>, _>(&events.2)
-    .bind::<Array<Jsonb>, _>(&events.3)
-    .bind::<Nullable<SqlUuid>, _>(customer)
-    .bind::<Nullable<Text>, _>(actor)
-    .bind::<Nullable<Timestamptz>, _>(at)
-    .bind::<Int8, _>(planned.balance)
-    .bind::<Int8, _>(planned.debt)
-    .bind::<Nullable<SqlUuid>, _>(lot.map(|l| l.id))
-    .bind::<Int8, _>(lot.map_or(0, |l| l.points))
-    .bind::<Nullable<Timestamptz>, _>(lot.map(|l| l.available_at))
-    .bind::<Nullable<Timestamptz>, _>(lot.map(|l| l.expires_at))
-    .bind::<Array<SqlUuid>, _>(&draw_ids)
-    .bind::<Array<Int8>, _>(&draw_points)
-    .bind::<Array<Text>, _>(&entry_kinds)
-    .bind::<Array<Int8>, _>(&entry_deltas)
-    .bind::<Array<Int8>, _>(&entry_balances)
-    .bind::<Array<Jsonb>, _>(&entry_lots)
-    .get_result(conn)
-    .optional()?)
+    let planned = points.map(|p| p.points);
+    let entries = planned.map_or(&[][..], |p| &p.entries[..]);
+    let (draw_ids, draw_points): (Vec<Uuid>, Vec<i64>) =
+        planned.map_or(&[][..], |p| &p.draws[..]).iter().copied().unzip();
+    let lot = planned.and_then(|p| p.new_lot.as_ref());
+    crate::db::CachedSql::new(include_str!("record_sale.sql"))
+        .param::<SqlUuid, _>("id", head.id)
+        .param::<Text, _>("external_id", head.external_id)
+        .param::<Text, _>("channel", head.channel)
+        .param::<Nullable<SqlUuid>, _>("store_id", head.store_id)
+        .param::<Nullable<SqlUuid>, _>("customer_id", head.customer_id)
+        .param::<Timestamptz, _>("occurred_at", head.occurred_at)
+        .param::<Text, _>("pricing", outcome.pricing)
+        .param::<Numeric, _>("total_amount", outcome.total_amount)
+        .param::<Numeric, _>("tier_discount", outcome.tier_discount)
+        .param::<Numeric, _>("coupon_discount", outcome.coupon_discount)
+        .param::<Int8, _>("points_redeemed", outcome.points_redeemed)
+        .param::<Numeric, _>("points_offset", outcome.points_offset)
+        .param::<Numeric, _>("paid_amount", outcome.paid_amount)
+        .param::<Int8, _>("points_earned", outcome.points_earned)
+        .param::<Numeric, _>("earn_rate", outcome.earn_rate)
+        .param::<Numeric, _>("points_multiplier", outcome.points_multiplier)
+        .param::<Nullable<Text>, _>("tier_code", &outcome.tier_code)
+        .param::<Nullable<Text>, _>("tier_after", &outcome.tier_after)
+        .param::<Bool, _>("tier_changed", outcome.tier_changed)
+        .param::<Nullable<Int8>, _>("points_balance_after", outcome.points_balance_after)
+        .param::<Array<Text>, _>("coupon_codes", &outcome.coupon_codes)
+        .param::<Nullable<SqlUuid>, _>("reservation_id", outcome.reservation_id)
+        .param::<Array<Int4>, _>("line_nos", column(lines, |l| l.line_no))
+        .param::<Array<Text>, _>("line_skus", column(lines, |l| l.sku.clone()))
+        .param::<Array<Nullable<Text>>, _>("line_names", column(lines, |l| l.name.clone()))
+        .param::<Array<Nullable<Text>>, _>("line_categories", column(lines, |l| l.category.clone()))
+        .param::<Array<Int4>, _>("line_quantities", column(lines, |l| l.quantity))
+        .param::<Array<Numeric>, _>("line_unit_prices", column(lines, |l| l.unit_price))
+        .param::<Array<Numeric>, _>("line_amounts", column(lines, |l| l.amount))
+        .param::<Array<Numeric>, _>("line_discounted_amounts", column(lines, |l| l.discounted_amount))
+        .param::<Array<Int4>, _>("line_refunded_quantities", column(lines, |l| l.refunded_quantity))
+        .param::<Array<Numeric>, _>("line_tier_discounts", column(lines, |l| l.tier_discount))
+        .param::<Array<Numeric>, _>("line_coupon_discounts", column(lines, |l| l.coupon_discount))
+        .param::<Array<SqlUuid>, _>("event_ids", &events.0)
+        .param::<Array<Text>, _>("event_types", &events.1)
+        .param::<Array<Nullable<SqlUuid>>, _>("event_subjects", &events.2)
+        .param::<Array<Jsonb>, _>("event_data", &events.3)
+        .param::<Nullable<SqlUuid>, _>("points_customer", points.map(|p| p.customer))
+        .param::<Nullable<Text>, _>("actor", points.map(|p| p.actor))
+        .param::<Nullable<Timestamptz>, _>("at", points.map(|p| p.at))
+        .param::<Int8, _>("balance", planned.map_or(0, |p| p.balance))
+        .param::<Int8, _>("debt", planned.map_or(0, |p| p.debt))
+        .param::<Nullable<SqlUuid>, _>("lot_id", lot.map(|l| l.id))
+        .param::<Int8, _>("lot_points", lot.map_or(0, |l| l.points))
+        .param::<Nullable<Timestamptz>, _>("available_at", lot.map(|l| l.available_at))
+        .param::<Nullable<Timestamptz>, _>("expires_at", lot.map(|l| l.expires_at))
+        .param::<Array<SqlUuid>, _>("draw_ids", draw_ids)
+        .param::<Array<Int8>, _>("draw_points", draw_points)
+        .param::<Array<Text>, _>("entry_kinds", entries.iter().map(|e| e.kind).collect::<Vec<_>>())
+        .param::<Array<Int8>, _>("entry_deltas", entries.iter().map(|e| e.delta).collect::<Vec<_>>())
+        .param::<Array<Int8>, _>("entry_balances", entries.iter().map(|e| e.balance_after).collect::<Vec<_>>())
+        .param::<Array<Jsonb>, _>("entry_lots", entries.iter().map(|e| e.lots.clone()).collect::<Vec<_>>())
+        .param::<Text, _>("earn_kind", "earn")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loyalty::ledger::{PlannedEntry, PlannedLot};
+
+    #[test]
+    fn the_sale_binds_each_parameter_by_name() {
+        let now = DateTime::UNIX_EPOCH;
+        let head = Head {
+            id: Uuid::now_v7(),
+            external_id: "POS-1",
+            channel: "pos",
+            store_id: None,
+            customer_id: Some(Uuid::now_v7()),
+            occurred_at: now,
+        };
+        let outcome = Outcome {
+            pricing: crate::orders::rules::PricingMode::Crm,
+            total_amount: Decimal::new(10000, 2),
+            tier_discount: Decimal::ZERO,
+            coupon_discount: Decimal::ZERO,
+            points_redeemed: 0,
+            points_offset: Decimal::ZERO,
+            paid_amount: Decimal::new(10000, 2),
+            points_earned: 100,
+            earn_rate: Decimal::ONE,
+            points_multiplier: Decimal::ONE,
+            tier_code: Some("silver".into()),
+            tier_after: Some("silver".into()),
+            tier_changed: false,
+            points_balance_after: Some(100),
+            coupon_codes: vec![],
+            reservation_id: None,
+        };
+        let points = SalePoints {
+            entries: vec![PlannedEntry { kind: "earn", delta: 100, balance_after: 100, lots: serde_json::json!([]) }],
+            draws: vec![(Uuid::now_v7(), 10)],
+            new_lot: Some(PlannedLot { id: Uuid::now_v7(), points: 100, available_at: now, expires_at: now }),
+            balance: 100,
+            debt: 0,
+        };
+        let posting = SalePosting { customer: Uuid::now_v7(), points: &points, actor: "till", at: now };
+        let events = crate::events::EventColumns::default();
+        let member = record_sale_statement(&head, &outcome, &[], &events, Some(&posting));
+        assert_eq!(crate::db::cached_sql::verify(&member), Ok(()));
+        let guest = record_sale_statement(&head, &outcome, &[], &events, None);
+        assert_eq!(crate::db::cached_sql::verify(&guest), Ok(()));
+    }
+
+    #[test]
+    fn the_sale_stamps_its_events_as_every_event_is_stamped() {
+        assert!(include_str!("record_sale.sql").contains(crate::events::event_time_sql!()));
+    }
 }

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::store::{self, NewStore, Store, StoreChanges};
+use super::StoreKind;
 use crate::error::{ApiError, ApiResult, Violations};
 use crate::http::auth::{Admin, AnyScope, Auth, Principal};
 use crate::http::pagination::{Page, PageParams};
@@ -28,8 +29,7 @@ pub struct StoreView {
     name: String,
     city: Option<String>,
     district: Option<String>,
-    /// `store` or `online`.
-    kind: String,
+    kind: StoreKind,
     #[serde(with = "crate::money::option")]
     #[schema(value_type = Option<String>, example = "50000.00")]
     daily_sales_target: Option<Decimal>,
@@ -76,7 +76,7 @@ pub struct StoreInput {
     #[schema(value_type = Option<String>, max_length = 100)]
     district: Option<Option<String>>,
     /// `store` (default) or `online`.
-    #[schema(format = "store-kind")]
+    #[schema(value_type = Option<StoreKind>)]
     kind: Option<String>,
     /// Money, not negative: up to two decimals.
     #[serde(default, deserialize_with = "money_patch")]
@@ -110,7 +110,7 @@ impl StoreInput {
             None => {}
         }
         if let Some(kind) = &self.kind {
-            v.check(kind == "store" || kind == "online", "kind", "must be 'store' or 'online'");
+            v.check(StoreKind::parse(kind).is_some(), "kind", "must be 'store' or 'online'");
         }
         for (field, value) in [("city", &self.city), ("district", &self.district)] {
             if let Some(Some(text)) = value {
@@ -129,7 +129,8 @@ impl StoreInput {
             name: self.name.map(|n| n.trim().to_string()),
             city: trimmed(self.city),
             district: trimmed(self.district),
-            kind: self.kind,
+            // Checked by `validate`: a kind that is none of the words never gets here.
+            kind: self.kind.as_deref().and_then(StoreKind::parse),
             daily_sales_target: self.daily_sales_target,
             active: self.active,
         }
@@ -173,7 +174,7 @@ async fn create_store(
         name: c.name.unwrap_or_default(),
         city: c.city.flatten(),
         district: c.district.flatten(),
-        kind: c.kind.unwrap_or_else(|| "store".into()),
+        kind: c.kind.unwrap_or(StoreKind::Store),
         daily_sales_target: c.daily_sales_target.flatten(),
         active: c.active.unwrap_or(true),
     };

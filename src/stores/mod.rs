@@ -5,6 +5,12 @@ pub mod store;
 
 pub use api::configure;
 
+crate::vocabulary! {
+    /// What a store is: a shop with a till, or a shop online.
+    #[schema(example = "store")]
+    pub enum StoreKind { Store = "store", Online = "online" }
+}
+
 pub const CHANNELS: &[&str] = &[
     "pos",
     "tmall",

@@ -14,7 +14,7 @@ pub struct Store {
     pub name: String,
     pub city: Option<String>,
     pub district: Option<String>,
-    pub kind: String,
+    pub kind: super::StoreKind,
     pub daily_sales_target: Option<Decimal>,
     pub active: bool,
     pub version: i32,
@@ -29,7 +29,7 @@ pub struct NewStore {
     pub name: String,
     pub city: Option<String>,
     pub district: Option<String>,
-    pub kind: String,
+    pub kind: super::StoreKind,
     pub daily_sales_target: Option<Decimal>,
     pub active: bool,
 }
@@ -41,7 +41,7 @@ pub struct StoreChanges {
     pub name: Option<String>,
     pub city: Option<Option<String>>,
     pub district: Option<Option<String>>,
-    pub kind: Option<String>,
+    pub kind: Option<super::StoreKind>,
     pub daily_sales_target: Option<Option<Decimal>>,
     pub active: Option<bool>,
 }

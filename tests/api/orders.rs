@@ -120,7 +120,7 @@ async fn spend_crossing_5000_upgrades_at_once_and_the_next_order_gets_95_percent
     assert_eq!(third.body["paid_amount"], "95.00");
     assert_eq!(third.body["points_earned"], 95);
     let history = memberships::history(&mut app.conn(), c).unwrap_or_default();
-    assert_eq!(history[0].reason, "upgrade");
+    assert_eq!(history[0].reason.as_str(), "upgrade");
     assert_eq!((history[0].from_tier.as_deref(), history[0].to_tier.as_str()), (Some("normal"), "silver"));
     let feed = app.get("/v1/events?types=membership.tier_changed").token(&app.token(&["events:read"])).send().await;
     assert_eq!(feed.items().len(), 1);

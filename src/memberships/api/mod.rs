@@ -1,5 +1,5 @@
 //! Tier catalogue and membership endpoints (SPEC §6): tiers, enrolment, the member view, history,
-//! the member list and the manual tier set. The program settings are `loyalty::program_api`'s.
+//! the member list and the manual tier set. The program settings are `loyalty::api::program`'s.
 
 use actix_web::http::StatusCode;
 use actix_web::{get, post, put, web, HttpResponse};
@@ -240,8 +240,7 @@ pub struct TierChangeView {
     /// Null for the enrolment.
     from_tier: Option<String>,
     to_tier: String,
-    /// `enrolment`, `upgrade`, `review` (the daily downgrade check), `manual` or `merge`.
-    reason: String,
+    reason: crate::memberships::rules::TierChangeReason,
     /// The admin's reason for a manual change; the spend for automatic ones.
     note: Option<String>,
     /// Who made the change (`client:…`, `staff:…`, or `system` for jobs).
@@ -410,7 +409,16 @@ async fn set_member_tier(
             other => other,
         })?;
         let validity = store::tier_validity_days(conn)?;
-        let updated = store::set_tier(conn, &current, &tier, "manual", Some(&reason), &who.sub, now, validity)?;
+        let updated = store::set_tier(
+            conn,
+            &current,
+            &tier,
+            crate::memberships::rules::TierChangeReason::Manual,
+            Some(&reason),
+            &who.sub,
+            now,
+            validity,
+        )?;
         crate::audit::record(
             conn,
             &who,

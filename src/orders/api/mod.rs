@@ -78,7 +78,7 @@ pub struct OrderView {
     store_id: Option<Uuid>,
     customer_id: Option<Uuid>,
     occurred_at: DateTime<Utc>,
-    pricing: String,
+    pricing: crate::orders::rules::PricingMode,
     lines: Vec<LineView>,
     #[serde(with = "crate::money::required")]
     #[schema(value_type = String)]

@@ -20,6 +20,7 @@ use crate::http::auth::{Auth, OrdersWrite, Principal, StoreScope};
 use crate::loyalty::program::CatalogueCache;
 use crate::orders::api::{OrderView, RefundView};
 use crate::orders::rules::BasketLine;
+use crate::orders::rules::PricingMode;
 use crate::state::AppState;
 
 mod bulk;
@@ -172,7 +173,7 @@ pub struct OrderInput {
     #[schema(value_type = Option<String>, format = "money")]
     paid_amount: Option<Decimal>,
     /// `crm` (default) or `external`.
-    #[schema(format = "pricing")]
+    #[schema(value_type = Option<crate::orders::rules::PricingMode>)]
     pricing: Option<String>,
 }
 
@@ -183,10 +184,10 @@ impl OrderInput {
         let mut v = Violations::new();
         v.text("external_id", &self.external_id, 128);
         v.check(crate::stores::CHANNELS.contains(&self.channel.as_str()), "channel", "is not a known channel");
-        let external = match self.pricing.as_deref() {
-            None | Some("crm") => false,
-            Some("external") => true,
-            Some(_) => {
+        let external = match self.pricing.as_deref().map(PricingMode::parse) {
+            None | Some(Some(PricingMode::Crm)) => false,
+            Some(Some(PricingMode::External)) => true,
+            Some(None) => {
                 v.add("pricing", "must be 'crm' or 'external'");
                 false
             }

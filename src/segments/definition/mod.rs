@@ -157,7 +157,7 @@ impl Field {
     /// The values a code field accepts; `None` when any code is accepted (tiers are configured).
     fn codes(self) -> Option<Vec<&'static str>> {
         match self {
-            Field::Gender => Some(crate::customers::rules::GENDERS.to_vec()),
+            Field::Gender => Some(crate::customers::rules::Gender::NAMES.to_vec()),
             Field::SourceChannel => Some(crate::stores::CHANNELS.to_vec()),
             Field::LifecycleStage => Some(LifecycleStage::ALL.iter().map(|s| s.as_str()).collect()),
             Field::RfmSegment => Some(crate::customers::rfm::segments().collect()),

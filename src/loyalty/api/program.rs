@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
-use super::program::{self, ProgramChanges, ProgramRow};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Admin, Auth, LoyaltyRead};
 use crate::http::{etag, IfMatch};
+use crate::loyalty::program::{self, ProgramChanges, ProgramRow};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -136,7 +136,7 @@ impl ProgramInput {
         whole("points_ttl_days", self.points_ttl_days, 1, 3650);
         whole("points_pending_days", self.points_pending_days, 0, 365);
         whole("tier_validity_days", self.tier_validity_days, 1, 3650);
-        let max = super::api::MAX_ADJUSTMENT;
+        let max = super::MAX_ADJUSTMENT;
         for (field, value) in [
             ("max_adjustment_points", self.max_adjustment_points),
             ("max_campaign_award_points", self.max_campaign_award_points),
