@@ -12,11 +12,89 @@ use crate::error::ApiResult;
 use crate::http::auth::Principal;
 use crate::schema::audit_log;
 
+crate::vocabulary! {
+    /// What an audited act was: `<resource>.<verb>`. Every act the service audits is one of these.
+    pub enum AuditAction {
+        ApiClientCreate = "api_client.create", ApiClientRevoke = "api_client.revoke",
+        CampaignCreate = "campaign.create", CampaignStatus = "campaign.status", CampaignUpdate = "campaign.update",
+        CouponIssue = "coupon.issue", CouponRollback = "coupon.rollback", CouponVoid = "coupon.void",
+        CouponTemplateCreate = "coupon_template.create", CouponTemplateUpdate = "coupon_template.update",
+        CustomerErase = "customer.erase", CustomerExport = "customer.export", CustomerMerge = "customer.merge",
+        CustomerReadPii = "customer.read_pii", DemoSeed = "demo.seed", ImportFinish = "import.finish",
+        ImportStart = "import.start", JobRun = "job.run", LeadAssign = "lead.assign", LeadClose = "lead.close",
+        LeadContact = "lead.contact", LeadConvert = "lead.convert", LeadCreate = "lead.create",
+        LeadQualify = "lead.qualify", LeadRuleCreate = "lead_rule.create", LeadRuleUpdate = "lead_rule.update",
+        LoyaltyProgramUpdate = "loyalty_program.update", MarketingSettings = "marketing.settings",
+        MembershipSetTier = "membership.set_tier", MessageCategoryAdd = "message_category.add",
+        MessageCategoryRemove = "message_category.remove", PointsAdjust = "points.adjust",
+        RewardCreate = "reward.create", RewardUpdate = "reward.update", SegmentCreate = "segment.create",
+        SegmentDelete = "segment.delete", SegmentUpdate = "segment.update", SlaPolicyUpdate = "sla_policy.update",
+        StaffCreate = "staff.create", StaffUpdate = "staff.update", StoreCreate = "store.create",
+        StoreUpdate = "store.update", SweepRun = "sweep.run", TagCreate = "tag.create", TicketCreate = "ticket.create",
+        TicketUpdate = "ticket.update", TicketRoutingRuleCreate = "ticket_routing_rule.create",
+        TicketRoutingRuleDelete = "ticket_routing_rule.delete", TicketRoutingRuleUpdate = "ticket_routing_rule.update",
+        TierCreate = "tier.create", TierUpdate = "tier.update", WebhookCreate = "webhook.create",
+        WebhookDelete = "webhook.delete", WebhookReplay = "webhook.replay", WebhookRetry = "webhook.retry",
+        WebhookRotateSecret = "webhook.rotate_secret", WebhookUpdate = "webhook.update",
+    }
+}
+
+impl AuditAction {
+    /// The kind of thing the act was on, as the log's `resource` column names it.
+    pub fn resource(self) -> &'static str {
+        match self {
+            AuditAction::ApiClientCreate | AuditAction::ApiClientRevoke => "api_client",
+            AuditAction::CampaignCreate | AuditAction::CampaignStatus | AuditAction::CampaignUpdate => "campaign",
+            AuditAction::CouponRollback | AuditAction::CouponVoid => "coupon",
+            AuditAction::CouponIssue | AuditAction::CouponTemplateCreate | AuditAction::CouponTemplateUpdate => {
+                "coupon_template"
+            }
+            AuditAction::CustomerErase
+            | AuditAction::CustomerExport
+            | AuditAction::CustomerMerge
+            | AuditAction::CustomerReadPii
+            | AuditAction::PointsAdjust => "customer",
+            AuditAction::DemoSeed => "demo",
+            AuditAction::ImportFinish | AuditAction::ImportStart => "import_run",
+            AuditAction::JobRun => "job",
+            AuditAction::LeadAssign
+            | AuditAction::LeadClose
+            | AuditAction::LeadContact
+            | AuditAction::LeadConvert
+            | AuditAction::LeadCreate
+            | AuditAction::LeadQualify => "lead",
+            AuditAction::LeadRuleCreate | AuditAction::LeadRuleUpdate => "lead_assignment_rule",
+            AuditAction::LoyaltyProgramUpdate => "loyalty_program",
+            AuditAction::MarketingSettings => "marketing_settings",
+            AuditAction::MembershipSetTier => "membership",
+            AuditAction::MessageCategoryAdd | AuditAction::MessageCategoryRemove => "message_category",
+            AuditAction::RewardCreate | AuditAction::RewardUpdate => "reward",
+            AuditAction::SegmentCreate | AuditAction::SegmentDelete | AuditAction::SegmentUpdate => "segment",
+            AuditAction::SlaPolicyUpdate => "sla_policy",
+            AuditAction::StaffCreate | AuditAction::StaffUpdate => "staff",
+            AuditAction::StoreCreate | AuditAction::StoreUpdate => "store",
+            AuditAction::SweepRun => "sweep",
+            AuditAction::TagCreate => "tag",
+            AuditAction::TicketCreate | AuditAction::TicketUpdate => "ticket",
+            AuditAction::TicketRoutingRuleCreate
+            | AuditAction::TicketRoutingRuleDelete
+            | AuditAction::TicketRoutingRuleUpdate => "ticket_routing_rule",
+            AuditAction::TierCreate | AuditAction::TierUpdate => "tier",
+            AuditAction::WebhookCreate
+            | AuditAction::WebhookDelete
+            | AuditAction::WebhookReplay
+            | AuditAction::WebhookRetry
+            | AuditAction::WebhookRotateSecret
+            | AuditAction::WebhookUpdate => "webhook_subscription",
+        }
+    }
+}
+
+/// Appends one entry: who did `action` to the resource `resource_id` (its kind is the action's).
 pub fn record(
     conn: &mut PgConnection,
     who: &Principal,
-    action: &str,
-    resource: &str,
+    action: AuditAction,
     resource_id: Option<String>,
     detail: Value,
 ) -> ApiResult<()> {
@@ -24,7 +102,7 @@ pub fn record(
         .values((
             audit_log::actor.eq(&who.sub),
             audit_log::action.eq(action),
-            audit_log::resource.eq(resource),
+            audit_log::resource.eq(action.resource()),
             audit_log::resource_id.eq(resource_id),
             audit_log::request_id.eq(Some(&who.request_id).filter(|r| !r.is_empty())),
             audit_log::detail.eq(detail),

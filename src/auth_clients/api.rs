@@ -213,8 +213,7 @@ async fn create_api_client(
         crate::audit::record(
             conn,
             &principal,
-            "api_client.create",
-            "api_client",
+            crate::audit::AuditAction::ApiClientCreate,
             Some(client.id.to_string()),
             json!({"scopes": client.scopes}),
         )?;
@@ -290,7 +289,13 @@ async fn revoke_api_client(
     let principal = auth.principal.clone();
     let client = crate::db::transaction(&state.pool, move |conn| {
         let client = store::revoke(conn, id, now)?;
-        crate::audit::record(conn, &principal, "api_client.revoke", "api_client", Some(id.to_string()), json!({}))?;
+        crate::audit::record(
+            conn,
+            &principal,
+            crate::audit::AuditAction::ApiClientRevoke,
+            Some(id.to_string()),
+            json!({}),
+        )?;
         Ok(client)
     })
     .await?;

@@ -121,7 +121,7 @@ async fn put_category(
             .with("max_categories", MAX_CATEGORIES));
         }
         insert(conn, std::slice::from_ref(&name), now)?;
-        crate::audit::record(conn, &who, "message_category.add", "message_category", Some(name.clone()), json!({}))?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::MessageCategoryAdd, Some(name.clone()), json!({}))?;
         Ok((Category { name, created_at: now }, true))
     })
     .await?;
@@ -153,7 +153,7 @@ async fn delete_category(
         if diesel::delete(mc::table.find(&name)).execute(conn)? == 0 {
             return Err(not_found());
         }
-        crate::audit::record(conn, &who, "message_category.remove", "message_category", Some(name), json!({}))
+        crate::audit::record(conn, &who, crate::audit::AuditAction::MessageCategoryRemove, Some(name), json!({}))
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

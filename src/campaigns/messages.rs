@@ -223,7 +223,7 @@ async fn put_settings(
     let who = auth.principal.clone();
     let settings = crate::db::transaction(&state.pool, move |conn| {
         let saved = store::save_settings(conn, expected, (cap.max_messages, cap.per_days), quiet)?;
-        crate::audit::record(conn, &who, "marketing.settings", "marketing_settings", None, json!({}))?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::MarketingSettings, None, json!({}))?;
         Ok(saved)
     })
     .await?;

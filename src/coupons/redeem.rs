@@ -444,7 +444,7 @@ pub async fn rollback(
         undo(conn, redemption, &coupon.code, "rollback", now)?;
         // The till's words stay in the audit log, not in the event (events carry no free text).
         let detail = json!({"redemption_id": redemption, "reason": reason});
-        crate::audit::record(conn, &who, "coupon.rollback", "coupon", Some(coupon.code.clone()), detail)?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::CouponRollback, Some(coupon.code.clone()), detail)?;
         let rolled_back =
             CouponRolledBack { code: coupon.code.clone(), redemption_id: redemption, store_id: redeemed_at_store };
         crate::events::emit(conn, Some(coupon.customer_id), EventData::CouponRolledBack(rolled_back))?;

@@ -70,7 +70,7 @@ pub(super) async fn erase_customer(
         if erase(conn, id, now)?.is_none() {
             return Err(crate::customers::store::not_found());
         }
-        crate::audit::record(conn, &who, "customer.erase", "customer", Some(id.to_string()), json!({}))
+        crate::audit::record(conn, &who, crate::audit::AuditAction::CustomerErase, Some(id.to_string()), json!({}))
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -108,8 +108,7 @@ pub(super) async fn merge_customers(
         crate::audit::record(
             conn,
             &who,
-            "customer.merge",
-            "customer",
+            crate::audit::AuditAction::CustomerMerge,
             Some(target.to_string()),
             json!({"source_customer_id": source}),
         )?;

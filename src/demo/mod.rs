@@ -267,7 +267,7 @@ pub fn run(url: &str, config: &Config, opts: &Options) -> Result<Outcome, String
             };
             let detail = json!({"seed": opts.seed, "until": window.until, "customers": written.customers,
                     "orders": written.orders, "leads": written.leads, "tickets": written.tickets});
-            crate::audit::record(conn, &who, "demo.seed", "demo", None, detail)?;
+            crate::audit::record(conn, &who, crate::audit::AuditAction::DemoSeed, None, detail)?;
         }
         Ok::<_, ApiError>(())
     })

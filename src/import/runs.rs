@@ -198,7 +198,13 @@ pub fn start(
 ) -> ApiResult<Run> {
     let id = Uuid::now_v7();
     start_statement(id, run, &who.sub, &next, rejects_bytes, now).execute(conn)?;
-    crate::audit::record(conn, who, "import.start", "import_run", Some(id.to_string()), audit_detail(run, None))?;
+    crate::audit::record(
+        conn,
+        who,
+        crate::audit::AuditAction::ImportStart,
+        Some(id.to_string()),
+        audit_detail(run, None),
+    )?;
     Ok(Run { id, next, rejects_bytes, batches: 0, counts: Counts::default() })
 }
 
@@ -258,7 +264,7 @@ pub fn finish(
         .bind::<SqlUuid, _>(run.id)
         .execute(conn)?;
     let detail = audit_detail(identity, Some(&run.counts));
-    crate::audit::record(conn, who, "import.finish", "import_run", Some(run.id.to_string()), detail)
+    crate::audit::record(conn, who, crate::audit::AuditAction::ImportFinish, Some(run.id.to_string()), detail)
 }
 
 #[cfg(test)]

@@ -37,7 +37,7 @@ async fn run_job(auth: Auth<Admin>, state: web::Data<AppState>, job: web::Path<S
     let started = std::time::Instant::now();
     let ran = crate::db::run(&state.pool, move |conn| {
         let Some(report) = run(conn, job, now, tz)? else { return Ok(None) };
-        crate::audit::record(conn, &who, "job.run", "job", Some(job.to_string()), json!(report))?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::JobRun, Some(job.to_string()), json!(report))?;
         Ok(Some(report))
     })
     .await;
@@ -85,7 +85,13 @@ async fn run_sweep(auth: Auth<Admin>, state: web::Data<AppState>, sweep: web::Pa
     let started = std::time::Instant::now();
     let marked = crate::db::run(&state.pool, move |conn| {
         let marked = sweep(conn, now, tz)?;
-        crate::audit::record(conn, &who, "sweep.run", "sweep", Some(name.to_string()), json!({"marked": marked}))?;
+        crate::audit::record(
+            conn,
+            &who,
+            crate::audit::AuditAction::SweepRun,
+            Some(name.to_string()),
+            json!({"marked": marked}),
+        )?;
         Ok(marked)
     })
     .await;

@@ -126,7 +126,13 @@ async fn create_segment(
     let who = auth.principal.clone();
     let segment = crate::db::transaction(&state.pool, move |conn| {
         let segment = store::insert(conn, &name, &definition)?;
-        crate::audit::record(conn, &who, "segment.create", "segment", Some(segment.id.to_string()), json!({}))?;
+        crate::audit::record(
+            conn,
+            &who,
+            crate::audit::AuditAction::SegmentCreate,
+            Some(segment.id.to_string()),
+            json!({}),
+        )?;
         Ok(segment)
     })
     .await?;
@@ -209,7 +215,7 @@ async fn update_segment(
     let who = auth.principal.clone();
     let segment = crate::db::transaction(&state.pool, move |conn| {
         let segment = store::update(conn, id, expected, name.as_deref(), definition.as_ref())?;
-        crate::audit::record(conn, &who, "segment.update", "segment", Some(id.to_string()), json!({}))?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::SegmentUpdate, Some(id.to_string()), json!({}))?;
         Ok(segment)
     })
     .await?;
@@ -239,7 +245,7 @@ async fn delete_segment(
     let who = auth.principal.clone();
     crate::db::transaction(&state.pool, move |conn| {
         store::delete(conn, id)?;
-        crate::audit::record(conn, &who, "segment.delete", "segment", Some(id.to_string()), json!({}))
+        crate::audit::record(conn, &who, crate::audit::AuditAction::SegmentDelete, Some(id.to_string()), json!({}))
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

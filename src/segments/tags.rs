@@ -129,7 +129,13 @@ async fn create_tag(
     // Committed at once: a rule tag is evaluated on another connection before the answer.
     let tag = crate::db::transaction_now(&state.pool, move |conn| {
         let tag = customers::create_tag(conn, &name, input.description.as_deref(), input.definition.as_ref())?;
-        crate::audit::record(conn, &auth.principal, "tag.create", "tag", Some(name.clone()), json!({}))?;
+        crate::audit::record(
+            conn,
+            &auth.principal,
+            crate::audit::AuditAction::TagCreate,
+            Some(name.clone()),
+            json!({}),
+        )?;
         Ok(tag)
     })
     .await?;

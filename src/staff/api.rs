@@ -222,7 +222,13 @@ async fn create_staff(
     let principal = auth.principal.clone();
     let member = crate::db::transaction(&state.pool, move |conn| {
         let member = store::insert(conn, &new)?;
-        crate::audit::record(conn, &principal, "staff.create", "staff", Some(member.id.to_string()), json!({}))?;
+        crate::audit::record(
+            conn,
+            &principal,
+            crate::audit::AuditAction::StaffCreate,
+            Some(member.id.to_string()),
+            json!({}),
+        )?;
         Ok(member)
     })
     .await?;
@@ -319,7 +325,13 @@ async fn update_staff(
     let principal = auth.principal.clone();
     let member = crate::db::transaction(&state.pool, move |conn| {
         let member = store::update(conn, id, scope, expected, &changes, now)?;
-        crate::audit::record(conn, &principal, "staff.update", "staff", Some(id.to_string()), json!({}))?;
+        crate::audit::record(
+            conn,
+            &principal,
+            crate::audit::AuditAction::StaffUpdate,
+            Some(id.to_string()),
+            json!({}),
+        )?;
         Ok(member)
     })
     .await?;

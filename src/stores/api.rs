@@ -181,7 +181,13 @@ async fn create_store(
     let principal = auth.principal.clone();
     let store = crate::db::transaction(&state.pool, move |conn| {
         let store = store::insert(conn, &new)?;
-        crate::audit::record(conn, &principal, "store.create", "store", Some(store.id.to_string()), json!({}))?;
+        crate::audit::record(
+            conn,
+            &principal,
+            crate::audit::AuditAction::StoreCreate,
+            Some(store.id.to_string()),
+            json!({}),
+        )?;
         Ok(store)
     })
     .await?;
@@ -252,7 +258,13 @@ async fn update_store(
     let principal = auth.principal.clone();
     let store = crate::db::transaction(&state.pool, move |conn| {
         let store = store::update(conn, id, expected, &changes)?;
-        crate::audit::record(conn, &principal, "store.update", "store", Some(id.to_string()), json!({}))?;
+        crate::audit::record(
+            conn,
+            &principal,
+            crate::audit::AuditAction::StoreUpdate,
+            Some(id.to_string()),
+            json!({}),
+        )?;
         Ok(store)
     })
     .await?;

@@ -42,11 +42,11 @@ const URL_REFUSED: &str = "must reach a public address: loopback, private, link-
 fn audit(
     conn: &mut diesel::PgConnection,
     who: &crate::http::auth::Principal,
-    action: &str,
+    action: crate::audit::AuditAction,
     subscription: Uuid,
     detail: serde_json::Value,
 ) -> ApiResult<()> {
-    crate::audit::record(conn, who, action, "webhook_subscription", Some(subscription.to_string()), detail)
+    crate::audit::record(conn, who, action, Some(subscription.to_string()), detail)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -228,8 +228,7 @@ async fn create_subscription(
         crate::audit::record(
             conn,
             &principal,
-            "webhook.create",
-            "webhook_subscription",
+            crate::audit::AuditAction::WebhookCreate,
             Some(sub.id.to_string()),
             detail,
         )?;
@@ -319,7 +318,7 @@ async fn update_subscription(
     let sub = crate::db::transaction(&state.pool, move |conn| {
         let sub = store::update(conn, id, expected, &changes, now)?;
         let detail = json!({"url": sub.url, "event_types": sub.event_types, "active": sub.active});
-        audit(conn, &principal, "webhook.update", id, detail)?;
+        audit(conn, &principal, crate::audit::AuditAction::WebhookUpdate, id, detail)?;
         Ok(sub)
     })
     .await?;
@@ -347,7 +346,7 @@ async fn delete_subscription(
     let principal = auth.principal.clone();
     crate::db::transaction(&state.pool, move |conn| {
         store::delete(conn, id)?;
-        audit(conn, &principal, "webhook.delete", id, json!({}))
+        audit(conn, &principal, crate::audit::AuditAction::WebhookDelete, id, json!({}))
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -387,7 +386,7 @@ async fn rotate_secret(
     let new_secret = secret.clone();
     crate::db::transaction(&state.pool, move |conn| {
         store::rotate_secret(conn, id, &new_secret, until, now)?;
-        audit(conn, &principal, "webhook.rotate_secret", id, json!({}))
+        audit(conn, &principal, crate::audit::AuditAction::WebhookRotateSecret, id, json!({}))
     })
     .await?;
     let mut res = HttpResponse::Ok()
@@ -452,7 +451,7 @@ async fn replay(
     let replayed = crate::db::transaction(&state.pool, move |conn| {
         let n = store::replay(conn, id, input.from, input.to, now)?;
         let detail = json!({"from": input.from, "to": input.to, "replayed": n});
-        audit(conn, &principal, "webhook.replay", id, detail)?;
+        audit(conn, &principal, crate::audit::AuditAction::WebhookReplay, id, detail)?;
         Ok(n)
     })
     .await?;
@@ -584,7 +583,7 @@ async fn retry_delivery(
     let retried = crate::db::transaction(&state.pool, move |conn| {
         let d = store::retry(conn, id, delivery, now)?;
         let detail = json!({"delivery_id": delivery});
-        audit(conn, &principal, "webhook.retry", id, detail)?;
+        audit(conn, &principal, crate::audit::AuditAction::WebhookRetry, id, detail)?;
         Ok(d)
     })
     .await?;

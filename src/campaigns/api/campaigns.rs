@@ -109,7 +109,13 @@ pub(super) async fn create_campaign(
             check_award(conn, &who, actions)?;
         }
         let campaign = store::insert(conn, &fields)?;
-        crate::audit::record(conn, &who, "campaign.create", "campaign", Some(campaign.id.to_string()), json!({}))?;
+        crate::audit::record(
+            conn,
+            &who,
+            crate::audit::AuditAction::CampaignCreate,
+            Some(campaign.id.to_string()),
+            json!({}),
+        )?;
         Ok(campaign)
     })
     .await?;
@@ -215,7 +221,7 @@ pub(super) async fn update_campaign(
         check_references(conn, &fields)?;
         check_award(conn, &who, fields.actions.as_ref().unwrap_or(&current.actions))?;
         let campaign = store::update(conn, &current, &fields)?;
-        crate::audit::record(conn, &who, "campaign.update", "campaign", Some(id.to_string()), json!({}))?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::CampaignUpdate, Some(id.to_string()), json!({}))?;
         Ok(campaign)
     })
     .await?;
@@ -238,7 +244,7 @@ async fn change_status(auth: &Auth<CampaignsWrite>, state: &AppState, id: Uuid, 
         };
         let campaign = store::set_status(conn, &current, to, now)?;
         let detail = json!({"from": current.status, "to": to});
-        crate::audit::record(conn, &who, "campaign.status", "campaign", Some(id.to_string()), detail)?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::CampaignStatus, Some(id.to_string()), detail)?;
         Ok(campaign)
     })
     .await

@@ -207,7 +207,13 @@ pub(super) async fn void_coupon(
     let who = auth.principal.clone();
     let (coupon, template) = crate::db::transaction(&state.pool, move |conn| {
         let done = store::void(conn, &code, &reason, now)?;
-        crate::audit::record(conn, &who, "coupon.void", "coupon", Some(code.clone()), json!({"reason": reason}))?;
+        crate::audit::record(
+            conn,
+            &who,
+            crate::audit::AuditAction::CouponVoid,
+            Some(code.clone()),
+            json!({"reason": reason}),
+        )?;
         Ok(done)
     })
     .await?;

@@ -138,7 +138,7 @@ pub(super) async fn issue_coupons(
         let source = Source { kind: CouponSource::Manual, reference: None };
         let report = store::issue(conn, id, &customers, source, now, tz)?;
         let detail = json!({"issued": report.issued.len(), "skipped": report.skipped.len()});
-        crate::audit::record(conn, &who, "coupon.issue", "coupon_template", Some(id.to_string()), detail)?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::CouponIssue, Some(id.to_string()), detail)?;
         Ok(report)
     })
     .await?;

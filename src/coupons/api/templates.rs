@@ -135,7 +135,13 @@ pub(super) async fn create_template(
     let template = crate::db::transaction(&state.pool, move |conn| {
         let t = store::insert_template(conn, &new, now)?;
         let detail = json!({"name": t.name, "kind": t.kind, "status": t.status});
-        crate::audit::record(conn, &who, "coupon_template.create", "coupon_template", Some(t.id.to_string()), detail)?;
+        crate::audit::record(
+            conn,
+            &who,
+            crate::audit::AuditAction::CouponTemplateCreate,
+            Some(t.id.to_string()),
+            detail,
+        )?;
         Ok(t)
     })
     .await?;
@@ -235,7 +241,13 @@ pub(super) async fn update_template(
     let t = crate::db::transaction(&state.pool, move |conn| {
         let t = store::update_template(conn, id, expected, &changes, now)?;
         let detail = json!({"version": t.version, "status": t.status, "total_quantity": t.total_quantity});
-        crate::audit::record(conn, &who, "coupon_template.update", "coupon_template", Some(id.to_string()), detail)?;
+        crate::audit::record(
+            conn,
+            &who,
+            crate::audit::AuditAction::CouponTemplateUpdate,
+            Some(id.to_string()),
+            detail,
+        )?;
         Ok(t)
     })
     .await?;

@@ -53,7 +53,7 @@ async fn export_customer(
     let today = state.today();
     let export = crate::db::run(&state.pool, move |conn| {
         let customer = store::get_profile(conn, id)?;
-        crate::audit::record(conn, &who, "customer.export", "customer", Some(id.to_string()), json!({}))?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::CustomerExport, Some(id.to_string()), json!({}))?;
         Ok(CustomerExport {
             customer: service::view(conn, customer, true, today)?,
             notes: store::notes_before(conn, id, None, 10_000)?.into_iter().map(Into::into).collect(),

@@ -28,7 +28,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 }
 
 /// Writes the audit entry every unmasked read of customer data needs.
-pub fn audit_pii_read(conn: &mut PgConnection, who: &Principal, ids: &[Uuid], action: &str) -> ApiResult<()> {
+pub fn audit_pii_read(conn: &mut PgConnection, who: &Principal, ids: &[Uuid]) -> ApiResult<()> {
     if ids.is_empty() {
         return Ok(());
     }
@@ -36,7 +36,7 @@ pub fn audit_pii_read(conn: &mut PgConnection, who: &Principal, ids: &[Uuid], ac
         [one] => (Some(one.to_string()), json!({})),
         many => (None, json!({"customer_ids": many})),
     };
-    crate::audit::record(conn, who, action, "customer", resource_id, detail)
+    crate::audit::record(conn, who, crate::audit::AuditAction::CustomerReadPii, resource_id, detail)
 }
 
 /// Reads one customer as the caller may see it, auditing unmasked reads.
@@ -56,7 +56,7 @@ pub fn views_of(
     rows.sort_by_key(|c| ids.iter().position(|id| *id == c.id));
     let unmasked = who.has("customers:pii");
     if unmasked {
-        audit_pii_read(conn, who, ids, "customer.read_pii")?;
+        audit_pii_read(conn, who, ids)?;
     }
     service::views(conn, rows, unmasked, today)
 }
@@ -65,7 +65,7 @@ pub fn views_of(
 pub fn audited_unmasked(conn: &mut PgConnection, who: &Principal, customer: Uuid) -> ApiResult<bool> {
     let unmasked = who.has("customers:pii");
     if unmasked {
-        audit_pii_read(conn, who, &[customer], "customer.read_pii")?;
+        audit_pii_read(conn, who, &[customer])?;
     }
     Ok(unmasked)
 }
@@ -281,7 +281,7 @@ async fn search_customers(
         let unmasked = who.has("customers:pii");
         if unmasked {
             let ids: Vec<Uuid> = rows.iter().take(limit as usize).map(|c| c.id).collect();
-            audit_pii_read(conn, &who, &ids, "customer.read_pii")?;
+            audit_pii_read(conn, &who, &ids)?;
         }
         service::views(conn, rows, unmasked, today)
     })

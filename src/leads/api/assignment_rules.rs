@@ -281,14 +281,7 @@ pub(super) async fn create_rule(
         check_targets(conn, &changes)?;
         let rule = store::insert_rule(conn, &changes, now)?;
         let detail = json!({"name": rule.name, "priority": rule.priority});
-        crate::audit::record(
-            conn,
-            &who,
-            "lead_rule.create",
-            "lead_assignment_rule",
-            Some(rule.id.to_string()),
-            detail,
-        )?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::LeadRuleCreate, Some(rule.id.to_string()), detail)?;
         Ok(rule)
     })
     .await?;
@@ -402,7 +395,7 @@ pub(super) async fn update_rule(
         check_targets(conn, &changes)?;
         let rule = store::update_rule(conn, id, &changes, now)?;
         let detail = json!({"version": rule.version, "active": rule.active, "priority": rule.priority});
-        crate::audit::record(conn, &who, "lead_rule.update", "lead_assignment_rule", Some(id.to_string()), detail)?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::LeadRuleUpdate, Some(id.to_string()), detail)?;
         Ok(rule)
     })
     .await?;

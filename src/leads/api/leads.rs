@@ -294,7 +294,7 @@ pub(super) async fn create_lead(
         v.into_result()?;
         let lead = service::create(conn, &new, now, minutes)?;
         let detail = json!({"source": lead.source, "kind": lead.kind, "status": lead.status});
-        crate::audit::record(conn, &who, "lead.create", "lead", Some(lead.id.to_string()), detail)?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::LeadCreate, Some(lead.id.to_string()), detail)?;
         Ok(lead)
     })
     .await?;

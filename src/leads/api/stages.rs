@@ -27,7 +27,7 @@ async fn act<F>(
     state: &AppState,
     id: Uuid,
     expected: Option<i32>,
-    action: &'static str,
+    action: crate::audit::AuditAction,
     work: F,
 ) -> ApiResult<HttpResponse>
 where
@@ -39,7 +39,7 @@ where
         check_version(expected, lead.version)?;
         let updated = work(conn, &lead)?;
         let detail = json!({"from": lead.status, "to": updated.status, "assignee_staff_id": updated.assignee_staff_id});
-        crate::audit::record(conn, &who, action, "lead", Some(id.to_string()), detail)?;
+        crate::audit::record(conn, &who, action, Some(id.to_string()), detail)?;
         Ok(updated)
     })
     .await?;
@@ -52,7 +52,7 @@ async fn advance(
     state: &AppState,
     id: Uuid,
     expected: Option<i32>,
-    audit: &'static str,
+    audit: crate::audit::AuditAction,
     action: Action,
     lost_reason: Option<String>,
 ) -> ApiResult<HttpResponse> {
@@ -94,9 +94,14 @@ pub(super) async fn assign_lead(
 ) -> ApiResult<HttpResponse> {
     let staff_id = body.into_inner().staff_id.ok_or_else(|| ApiError::invalid("staff_id", "is required"))?;
     let (now, minutes, scope) = (state.clock.now(), state.config.lead_response_minutes, auth.store_scope());
-    act(&auth.principal, &state, id.into_inner(), expected_version.0, "lead.assign", move |conn, lead| {
-        service::assign(conn, lead, staff_id, scope, now, minutes)
-    })
+    act(
+        &auth.principal,
+        &state,
+        id.into_inner(),
+        expected_version.0,
+        crate::audit::AuditAction::LeadAssign,
+        move |conn, lead| service::assign(conn, lead, staff_id, scope, now, minutes),
+    )
     .await
 }
 
@@ -120,7 +125,16 @@ pub(super) async fn contact_lead(
     expected_version: IfMatch,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    advance(&auth.principal, &state, id.into_inner(), expected_version.0, "lead.contact", Action::Contact, None).await
+    advance(
+        &auth.principal,
+        &state,
+        id.into_inner(),
+        expected_version.0,
+        crate::audit::AuditAction::LeadContact,
+        Action::Contact,
+        None,
+    )
+    .await
 }
 
 /// `contacted` → `qualified` (a real opportunity).
@@ -143,7 +157,16 @@ pub(super) async fn qualify_lead(
     expected_version: IfMatch,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    advance(&auth.principal, &state, id.into_inner(), expected_version.0, "lead.qualify", Action::Qualify, None).await
+    advance(
+        &auth.principal,
+        &state,
+        id.into_inner(),
+        expected_version.0,
+        crate::audit::AuditAction::LeadQualify,
+        Action::Qualify,
+        None,
+    )
+    .await
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -181,9 +204,14 @@ pub(super) async fn convert_lead(
 ) -> ApiResult<HttpResponse> {
     let body: LeadConvertRequest = optional_body(&body)?;
     let now = state.clock.now();
-    act(&auth.principal, &state, id.into_inner(), expected_version.0, "lead.convert", move |conn, lead| {
-        service::convert(conn, lead, body.customer_id, body.order_id, now).map(|(l, _)| l)
-    })
+    act(
+        &auth.principal,
+        &state,
+        id.into_inner(),
+        expected_version.0,
+        crate::audit::AuditAction::LeadConvert,
+        move |conn, lead| service::convert(conn, lead, body.customer_id, body.order_id, now).map(|(l, _)| l),
+    )
     .await
 }
 
@@ -251,5 +279,14 @@ pub(super) async fn close_lead(
         Some(LeadCloseOutcome::Won) => Action::CloseWon,
         _ => Action::CloseLost,
     };
-    advance(&auth.principal, &state, id.into_inner(), expected_version.0, "lead.close", action, reason).await
+    advance(
+        &auth.principal,
+        &state,
+        id.into_inner(),
+        expected_version.0,
+        crate::audit::AuditAction::LeadClose,
+        action,
+        reason,
+    )
+    .await
 }

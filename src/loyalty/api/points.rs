@@ -245,7 +245,7 @@ async fn adjust_points(
     let result = crate::db::transaction(&state.pool, move |conn| {
         let entry_id = ledger::adjust(conn, id, points, &reason, &who.sub, now, tz)?;
         let detail = json!({"points": points, "reason": reason, "entry_id": entry_id});
-        crate::audit::record(conn, &who, "points.adjust", "customer", Some(id.to_string()), detail)?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::PointsAdjust, Some(id.to_string()), detail)?;
         Ok(PointsAdjustmentResult {
             entry: ledger::entry(conn, entry_id)?.into(),
             summary: summary(conn, id, now, tz)?,

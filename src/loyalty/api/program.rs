@@ -230,7 +230,7 @@ async fn update_program(
         // The update locks the row and checks the version; a bad combination rolls it back.
         let row = program::update(conn, expected, &changes, now)?;
         check_pending_within_ttl(&row, &changes)?;
-        crate::audit::record(conn, &who, "loyalty_program.update", "loyalty_program", None, detail)?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::LoyaltyProgramUpdate, None, detail)?;
         Ok(row)
     })
     .await?;

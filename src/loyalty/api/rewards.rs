@@ -177,7 +177,13 @@ async fn create_reward(
     let who = auth.principal.clone();
     let reward = crate::db::transaction(&state.pool, move |conn| {
         let reward = rewards::insert(conn, &new, now)?;
-        crate::audit::record(conn, &who, "reward.create", "reward", Some(reward.id.to_string()), json!({}))?;
+        crate::audit::record(
+            conn,
+            &who,
+            crate::audit::AuditAction::RewardCreate,
+            Some(reward.id.to_string()),
+            json!({}),
+        )?;
         Ok(reward)
     })
     .await?;
@@ -271,7 +277,7 @@ async fn update_reward(
     let reward = crate::db::transaction(&state.pool, move |conn| {
         let reward = rewards::update(conn, id, expected, &changes, now)?;
         let detail = json!({"version": reward.version, "stock": reward.stock, "points_cost": reward.points_cost});
-        crate::audit::record(conn, &who, "reward.update", "reward", Some(id.to_string()), detail)?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::RewardUpdate, Some(id.to_string()), detail)?;
         Ok(reward)
     })
     .await?;

@@ -422,8 +422,7 @@ async fn set_member_tier(
         crate::audit::record(
             conn,
             &who,
-            "membership.set_tier",
-            "membership",
+            crate::audit::AuditAction::MembershipSetTier,
             Some(id.to_string()),
             json!({"from": current.tier_code, "to": tier.code, "reason": reason}),
         )?;

@@ -271,7 +271,7 @@ pub(super) async fn create_tier(
     let who = auth.principal.clone();
     let tier = crate::db::transaction(&state.pool, move |conn| {
         let tier = store::insert_tier(conn, &code, &changes)?;
-        crate::audit::record(conn, &who, "tier.create", "tier", Some(code.clone()), json!({}))?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::TierCreate, Some(code.clone()), json!({}))?;
         Ok(tier)
     })
     .await?;
@@ -320,7 +320,7 @@ pub(super) async fn update_tier(
     let who = auth.principal.clone();
     let tier = crate::db::transaction(&state.pool, move |conn| {
         let tier = store::update_tier(conn, &code, expected, &changes)?;
-        crate::audit::record(conn, &who, "tier.update", "tier", Some(code.clone()), json!({}))?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::TierUpdate, Some(code.clone()), json!({}))?;
         Ok(tier)
     })
     .await?;

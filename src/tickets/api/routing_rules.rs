@@ -172,8 +172,7 @@ pub(super) async fn create_rule(
         crate::audit::record(
             conn,
             &who,
-            "ticket_routing_rule.create",
-            "ticket_routing_rule",
+            crate::audit::AuditAction::TicketRoutingRuleCreate,
             Some(r.id.to_string()),
             detail,
         )?;
@@ -319,8 +318,7 @@ pub(super) async fn update_rule(
         crate::audit::record(
             conn,
             &who,
-            "ticket_routing_rule.update",
-            "ticket_routing_rule",
+            crate::audit::AuditAction::TicketRoutingRuleUpdate,
             Some(id.to_string()),
             json!({"version": r.version}),
         )?;
@@ -359,8 +357,7 @@ pub(super) async fn delete_rule(
         crate::audit::record(
             conn,
             &who,
-            "ticket_routing_rule.delete",
-            "ticket_routing_rule",
+            crate::audit::AuditAction::TicketRoutingRuleDelete,
             Some(id.to_string()),
             json!({}),
         )

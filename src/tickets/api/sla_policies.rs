@@ -174,7 +174,13 @@ pub(super) async fn put_policy(
         let p = store::put_policy(conn, priority, expected, &update, now)?;
         let detail = json!({"version": p.version, "first_response_minutes": p.first_response_minutes,
             "resolution_minutes": p.resolution_minutes});
-        crate::audit::record(conn, &who, "sla_policy.update", "sla_policy", Some(priority.to_string()), detail)?;
+        crate::audit::record(
+            conn,
+            &who,
+            crate::audit::AuditAction::SlaPolicyUpdate,
+            Some(priority.to_string()),
+            detail,
+        )?;
         Ok(p)
     })
     .await?;

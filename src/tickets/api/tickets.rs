@@ -197,7 +197,7 @@ pub(super) async fn create_ticket(
     let ticket = crate::db::transaction(&state.pool, move |conn| {
         let t = service::create(conn, &new, now, tz)?;
         let detail = json!({"type": t.ticket_type, "priority": t.priority, "team": t.team});
-        crate::audit::record(conn, &who, "ticket.create", "ticket", Some(t.id.to_string()), detail)?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::TicketCreate, Some(t.id.to_string()), detail)?;
         Ok(t)
     })
     .await?;
@@ -362,7 +362,7 @@ pub(super) async fn update_ticket(
         let t = service::update(conn, who.store_scope(), id, expected, &changes, now, tz)?;
         let detail = json!({"version": t.version, "status": t.status, "priority": t.priority,
             "team": t.team, "assignee_staff_id": t.assignee_staff_id});
-        crate::audit::record(conn, &who, "ticket.update", "ticket", Some(id.to_string()), detail)?;
+        crate::audit::record(conn, &who, crate::audit::AuditAction::TicketUpdate, Some(id.to_string()), detail)?;
         Ok(t)
     })
     .await?;
