@@ -7,6 +7,11 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
+// Problem responses several operations name.
+crate::problem_response!(pub AdminChainWideOnly = 403, "`forbidden` without `admin`; `store_bound_principal` for a store-bound principal");
+crate::problem_response!(pub BulkRateLimited = 429, "`too_many_requests`: every row counts against the client's rate limit, and at most 2 bulk calls per client run at once; wait `Retry-After`");
+crate::problem_response!(pub BulkRowsRefused = 422, "`validation_failed` (no rows), `too_many_rows` (more than 500, or more than the client's rate limit admits at once, with `max_rows`)");
+
 pub type ApiResult<T> = Result<T, ApiError>;
 
 /// Marks a response that is no final answer although its status may look like one (a 409 "retry

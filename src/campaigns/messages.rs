@@ -80,7 +80,7 @@ pub fn next_status(current: CampaignMessageStatus, reported: MessageReport) -> O
     security(("bearer" = ["campaigns:write"])),
     responses(
         (status = 200, description = "Recorded (or already so)", body = MessageStatus),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: campaigns are the chain's", body = Problem, content_type = "application/problem+json"),
+        crate::campaigns::api::CampaignsAreTheChains,
         (status = 404, description = "`campaign_message_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`invalid_transition`: not after the message's current status (with `message_status`)", body = Problem, content_type = "application/problem+json"),
     )
@@ -168,7 +168,7 @@ fn settings_view(s: &Settings) -> MarketingSettings {
     security(("bearer" = ["campaigns:read"])),
     responses(
         (status = 200, description = "The settings", body = MarketingSettings),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: campaigns are the chain's", body = Problem, content_type = "application/problem+json"),
+        crate::campaigns::api::CampaignsAreTheChains,
     )
 )]
 #[get("/v1/marketing/settings")]
@@ -185,8 +185,8 @@ async fn get_settings(auth: Auth<CampaignsRead>, state: web::Data<AppState>) -> 
     security(("bearer" = ["campaigns:write"])),
     responses(
         (status = 200, description = "Saved", body = MarketingSettings),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: campaigns are the chain's", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        crate::campaigns::api::CampaignsAreTheChains,
+        crate::error::PreconditionFailed,
     )
 )]
 #[put("/v1/marketing/settings")]

@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::model::CampaignMessageStatus;
 use super::rules::{self, RecipientOutcome};
 use crate::coupons::model::{CouponSource, CouponStatus};
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
 use crate::http::auth::{Auth, CampaignsRead};
 use crate::state::AppState;
 
@@ -271,8 +271,8 @@ pub fn report(conn: &mut PgConnection, id: Uuid) -> ApiResult<CampaignReport> {
     security(("bearer" = ["campaigns:read"])),
     responses(
         (status = 200, description = "The report", body = CampaignReport),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: campaigns are the chain's", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`campaign_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::campaigns::api::CampaignsAreTheChains,
+        crate::campaigns::api::CampaignNotFound,
     )
 )]
 #[get("/v1/campaigns/{id}/report")]

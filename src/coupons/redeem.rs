@@ -294,8 +294,8 @@ fn lock_coupon(conn: &mut PgConnection, typed: &str) -> ApiResult<Coupon> {
     request_body = RedeemInput,
     responses(
         (status = 201, description = "Redeemed", body = RedemptionView),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: a store-bound caller naming another store", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`coupon_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::error::OtherStoreForbidden,
+        crate::coupons::api::CouponNotFound,
         (status = 409, description = "`coupon_already_redeemed`: the code was used before (or by another till just now)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`coupon_not_applicable` with `reason` (`not_owner`, `expired`, `below_threshold`, `wrong_store`, ...)", body = Problem, content_type = "application/problem+json"),
     ),

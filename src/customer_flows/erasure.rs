@@ -52,7 +52,7 @@ pub fn erase(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> ApiResult
     security(("bearer" = ["customers:pii"])),
     responses(
         (status = 204, description = "Erased; the profile is gone afterwards (404), its orders and ledger kept anonymously"),
-        (status = 403, description = "`forbidden` without `customers:pii`; `store_bound_principal` for a principal bound to a store", body = Problem, content_type = "application/problem+json"),
+        crate::customers::api::PiiForbidden,
         (status = 404, description = "`customer_not_found`: no such customer, or erased already", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "The customer was merged: erase the customer it was merged into", body = Problem, content_type = "application/problem+json"),
     )

@@ -11,7 +11,7 @@ use super::lookup_store::{till_card, TillCard};
 use crate::customers::api::audited_unmasked;
 use crate::customers::model::CustomerView;
 use crate::customers::rules;
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{Auth, CustomersRead};
 use crate::loyalty::api::EXPIRING_WINDOW_DAYS;
 use crate::loyalty::rules::summarize;
@@ -125,7 +125,7 @@ pub struct LookupResult {
     security(("bearer" = ["customers:read"])),
     responses(
         (status = 200, description = "The customer and what the till needs", body = LookupResult),
-        (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::customers::api::CustomerNotFound,
     )
 )]
 #[get("/v1/customers/lookup")]

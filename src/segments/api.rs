@@ -19,6 +19,14 @@ use crate::http::pagination::{Page, PageParams};
 use crate::http::{versioned, IfMatch};
 use crate::state::AppState;
 
+// Problem responses several operations name.
+crate::problem_response!(pub CatalogueIsTheChains = 403, "`store_bound_principal`: the catalogue is the chain's");
+crate::problem_response!(pub SegmentDefinitionInvalid = 422, "`validation_failed`, naming the path in the definition");
+crate::problem_response!(pub SegmentNameTaken = 409, "`segment_name_taken`");
+crate::problem_response!(pub SegmentNotFound = 404, "`segment_not_found`");
+crate::problem_response!(pub SegmentsAreTheChains = 403, "`forbidden` without the scope; `store_bound_principal`: segments are the chain's");
+crate::problem_response!(pub TagNotFound = 404, "`tag_not_found`");
+
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_segment)
         .service(list_segments)
@@ -109,8 +117,8 @@ fn validate(name: Option<String>, definition: Option<&Value>) -> ApiResult<Optio
     security(("bearer" = ["campaigns:write"])),
     responses(
         (status = 201, description = "Saved", body = SegmentView),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: segments are the chain's", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`segment_name_taken`", body = Problem, content_type = "application/problem+json"),
+        crate::segments::api::SegmentsAreTheChains,
+        crate::segments::api::SegmentNameTaken,
         (status = 422, description = "`validation_failed`, naming the path in the definition (e.g. `definition.all[1].op`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -145,7 +153,7 @@ async fn create_segment(
     security(("bearer" = ["campaigns:read"])),
     responses(
         (status = 200, description = "Segments by id", body = Page<SegmentView>),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: segments are the chain's", body = Problem, content_type = "application/problem+json"),
+        crate::segments::api::SegmentsAreTheChains,
     )
 )]
 #[get("/v1/segments")]
@@ -168,8 +176,8 @@ async fn list_segments(
     security(("bearer" = ["campaigns:read"])),
     responses(
         (status = 200, description = "The segment", body = SegmentView),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: segments are the chain's", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`segment_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::segments::api::SegmentsAreTheChains,
+        crate::segments::api::SegmentNotFound,
     )
 )]
 #[get("/v1/segments/{id}")]
@@ -192,11 +200,11 @@ async fn get_segment(
     security(("bearer" = ["campaigns:write"])),
     responses(
         (status = 200, description = "Changed", body = SegmentView),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: segments are the chain's", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`segment_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`segment_name_taken`", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`, naming the path in the definition", body = Problem, content_type = "application/problem+json"),
+        crate::segments::api::SegmentsAreTheChains,
+        crate::segments::api::SegmentNotFound,
+        crate::segments::api::SegmentNameTaken,
+        crate::error::PreconditionFailed,
+        crate::segments::api::SegmentDefinitionInvalid,
     )
 )]
 #[patch("/v1/segments/{id}")]
@@ -229,8 +237,8 @@ async fn update_segment(
     security(("bearer" = ["campaigns:write"])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: segments are the chain's", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`segment_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::segments::api::SegmentsAreTheChains,
+        crate::segments::api::SegmentNotFound,
         (status = 409, description = "`segment_in_use`: a campaign's audience", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -332,8 +340,8 @@ pub struct PreviewInput {
     security(("bearer" = ["campaigns:read"])),
     responses(
         (status = 200, description = "The audience", body = Preview),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: segments are the chain's", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`, naming the path in the definition", body = Problem, content_type = "application/problem+json"),
+        crate::segments::api::SegmentsAreTheChains,
+        crate::segments::api::SegmentDefinitionInvalid,
     )
 )]
 #[post("/v1/segments/preview")]
@@ -357,8 +365,8 @@ async fn preview_definition(
     security(("bearer" = ["campaigns:read"])),
     responses(
         (status = 200, description = "The audience", body = Preview),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: segments are the chain's", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`segment_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::segments::api::SegmentsAreTheChains,
+        crate::segments::api::SegmentNotFound,
     )
 )]
 #[get("/v1/segments/{id}/preview")]
@@ -387,7 +395,7 @@ async fn preview_segment(
     responses(
         (status = 200, description = "Customers by id", body = Page<CustomerView>),
         (status = 403, description = "`forbidden` without both scopes; `store_bound_principal`: segments are the chain's", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`segment_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::segments::api::SegmentNotFound,
     )
 )]
 #[get("/v1/segments/{id}/customers")]

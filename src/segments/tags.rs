@@ -90,7 +90,7 @@ pub struct NewTag {
     security(("bearer" = ["customers:write"])),
     responses(
         (status = 201, description = "Created", body = TagView),
-        (status = 403, description = "`store_bound_principal`: the catalogue is the chain's", body = Problem, content_type = "application/problem+json"),
+        crate::segments::api::CatalogueIsTheChains,
         (status = 409, description = "`tag_exists`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`; a bad definition names its path (e.g. `definition.all[1].op`)", body = Problem, content_type = "application/problem+json"),
     )
@@ -153,8 +153,8 @@ async fn create_tag(
     security(("bearer" = ["customers:write"])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "`store_bound_principal`: the catalogue is the chain's", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`tag_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::segments::api::CatalogueIsTheChains,
+        crate::segments::api::TagNotFound,
     )
 )]
 #[delete("/v1/tags/{name}")]
@@ -186,8 +186,8 @@ pub struct Evaluated {
     security(("bearer" = ["customers:write"])),
     responses(
         (status = 200, description = "Who gained and who lost the tag", body = Evaluated),
-        (status = 403, description = "`store_bound_principal`: the catalogue is the chain's", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`tag_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::segments::api::CatalogueIsTheChains,
+        crate::segments::api::TagNotFound,
         (status = 409, description = "`manual_tag`: only rule tags are computed", body = Problem, content_type = "application/problem+json"),
     )
 )]

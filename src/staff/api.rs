@@ -15,6 +15,9 @@ use crate::http::patch::double_option;
 use crate::http::{etag, IfMatch};
 use crate::state::AppState;
 
+// Problem responses several operations name.
+crate::problem_response!(pub UsernameTaken = 409, "Username taken (`username_taken`)");
+
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_staff).service(list_staff).service(get_staff).service(update_staff);
 }
@@ -194,7 +197,7 @@ fn sync_revocation(state: &AppState, member: &Staff) {
     security(("bearer" = ["admin"])),
     responses(
         (status = 201, description = "Created", body = StaffView),
-        (status = 409, description = "Username taken (`username_taken`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::staff::api::UsernameTaken,
     )
 )]
 #[post("/v1/staff")]
@@ -299,7 +302,7 @@ async fn get_staff(auth: Auth<StaffRead>, state: web::Data<AppState>, id: web::P
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Updated", body = StaffView),
-        (status = 409, description = "Username taken (`username_taken`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::staff::api::UsernameTaken,
         (status = 412, description = "Changed since read", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]

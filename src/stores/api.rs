@@ -15,6 +15,9 @@ use crate::http::patch::{double_option, trimmed};
 use crate::http::{etag, IfMatch};
 use crate::state::AppState;
 
+// Problem responses several operations name.
+crate::problem_response!(pub StoreCodeTaken = 409, "Code taken (`store_code_taken`)");
+
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(create_store).service(list_stores).service(get_store).service(update_store);
 }
@@ -156,7 +159,7 @@ fn store_response(status: actix_web::http::StatusCode, store: Store) -> HttpResp
     security(("bearer" = ["admin"])),
     responses(
         (status = 201, description = "Created", body = StoreView),
-        (status = 409, description = "Code taken (`store_code_taken`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::stores::api::StoreCodeTaken,
     )
 )]
 #[post("/v1/stores")]
@@ -237,8 +240,8 @@ async fn get_store(auth: Auth<AnyScope>, state: web::Data<AppState>, id: web::Pa
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Updated", body = StoreView),
-        (status = 409, description = "Code taken (`store_code_taken`)", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::stores::api::StoreCodeTaken,
+        crate::error::PreconditionFailed,
     )
 )]
 #[patch("/v1/stores/{id}")]

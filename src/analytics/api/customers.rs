@@ -71,7 +71,7 @@ impl Row for AtRiskCustomer {
     security(("bearer" = ["analytics:read"])),
     responses(
         (status = 200, description = "A page of customers at risk, with their reasons", body = Page<AtRiskCustomer>),
-        (status = 403, description = "`store_bound_principal`: a chain-wide report", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::analytics::api::ChainWideReport,
     )
 )]
 #[get("/v1/analytics/churn-risk")]
@@ -167,7 +167,7 @@ pub struct RepurchaseReport {
     security(("bearer" = ["analytics:read"])),
     responses(
         (status = 200, description = "One row per category", body = RepurchaseReport),
-        (status = 403, description = "`store_bound_principal`: a chain-wide report", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::analytics::api::ChainWideReport,
     )
 )]
 #[get("/v1/analytics/repurchase-interval")]
@@ -239,7 +239,7 @@ pub struct MembersReport {
     security(("bearer" = ["analytics:read"])),
     responses(
         (status = 200, description = "The figures", body = MembersReport),
-        (status = 403, description = "`store_bound_principal`: a chain-wide report", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::analytics::api::ChainWideReport,
         (status = 422, description = "`validation_failed`: a bad window or `group_by`", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -364,7 +364,7 @@ pub struct MonthNet {
     security(("bearer" = ["analytics:read"])),
     responses(
         (status = 200, description = "The projection and its inputs", body = ForecastReport),
-        (status = 403, description = "`store_bound_principal`: a chain-wide report", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::analytics::api::ChainWideReport,
         (status = 422, description = "`validation_failed`: `months` outside 1–24, a blank category", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
@@ -454,7 +454,7 @@ pub struct Recommendations {
     security(("bearer" = ["analytics:read"])),
     responses(
         (status = 200, description = "The recommendations", body = Recommendations),
-        (status = 404, description = "`customer_not_found`", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::customers::api::CustomerNotFound,
         (status = 422, description = "`validation_failed`: `limit` outside 1–20", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]

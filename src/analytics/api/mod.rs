@@ -15,6 +15,9 @@ use crate::error::ApiResult;
 use crate::http::auth::{AnalyticsRead, Auth};
 use crate::state::AppState;
 
+// Problem responses several operations name.
+crate::problem_response!(pub ChainWideReport = 403, "`store_bound_principal`: a chain-wide report");
+
 mod customers;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -293,7 +296,7 @@ pub struct LifecycleReport {
     security(("bearer" = ["analytics:read"])),
     responses(
         (status = 200, description = "Counts per stage", body = LifecycleReport),
-        (status = 403, description = "`store_bound_principal`: a chain-wide report", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::analytics::api::ChainWideReport,
     )
 )]
 #[get("/v1/analytics/lifecycle")]
@@ -358,7 +361,7 @@ pub struct RfmReport {
     security(("bearer" = ["analytics:read"])),
     responses(
         (status = 200, description = "The snapshot", body = RfmReport),
-        (status = 403, description = "`store_bound_principal`: a chain-wide report", body = crate::error::Problem, content_type = "application/problem+json"),
+        crate::analytics::api::ChainWideReport,
     )
 )]
 #[get("/v1/analytics/rfm")]

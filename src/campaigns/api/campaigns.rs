@@ -168,7 +168,7 @@ pub(super) async fn list_campaigns(
     responses(
         (status = 200, description = "The campaign", body = CampaignView),
         (status = 403, description = CHAIN_ONLY, body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`campaign_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::campaigns::api::CampaignNotFound,
     )
 )]
 #[get("/v1/campaigns/{id}")]
@@ -192,9 +192,9 @@ pub(super) async fn get_campaign(
     responses(
         (status = 200, description = "Changed", body = CampaignView),
         (status = 403, description = CHAIN_ONLY, body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`campaign_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::campaigns::api::CampaignNotFound,
         (status = 409, description = "`campaign_not_editable`: active or completed (pause it first)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        crate::error::PreconditionFailed,
         (status = 422, description = "`validation_failed`, naming the field; `award_over_limit` (with `max_campaign_award_points`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -258,8 +258,8 @@ async fn change_status(auth: &Auth<CampaignsWrite>, state: &AppState, id: Uuid, 
     responses(
         (status = 200, description = "Active", body = CampaignView),
         (status = 403, description = "`forbidden` without the scope, or without `loyalty:write` for a campaign that awards points; `store_bound_principal`: campaigns are the chain's", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`campaign_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`invalid_transition` (with `campaign_status`)", body = Problem, content_type = "application/problem+json"),
+        crate::campaigns::api::CampaignNotFound,
+        crate::campaigns::api::CampaignInvalidTransition,
         (status = 422, description = "`award_over_limit` (with `max_campaign_award_points`): the points it awards each customer are over the program's bound", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -292,8 +292,8 @@ macro_rules! status_move {
             responses(
                 (status = 200, description = $done, body = CampaignView),
                 (status = 403, description = CHAIN_ONLY, body = Problem, content_type = "application/problem+json"),
-                (status = 404, description = "`campaign_not_found`", body = Problem, content_type = "application/problem+json"),
-                (status = 409, description = "`invalid_transition` (with `campaign_status`)", body = Problem, content_type = "application/problem+json"),
+                crate::campaigns::api::CampaignNotFound,
+                crate::campaigns::api::CampaignInvalidTransition,
             )
         )]
         #[post($path)]

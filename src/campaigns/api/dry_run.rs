@@ -58,7 +58,7 @@ pub struct DryRun {
     responses(
         (status = 200, description = "What a run now would do", body = DryRun),
         (status = 403, description = CHAIN_ONLY, body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`campaign_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::campaigns::api::CampaignNotFound,
     )
 )]
 #[post("/v1/campaigns/{id}/dry-run")]

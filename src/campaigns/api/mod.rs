@@ -8,6 +8,11 @@ pub mod input;
 
 pub use input::{check_award, check_references, CampaignInput};
 
+// Problem responses several operations name.
+crate::problem_response!(pub CampaignInvalidTransition = 409, "`invalid_transition` (with `campaign_status`)");
+crate::problem_response!(pub CampaignNotFound = 404, "`campaign_not_found`");
+crate::problem_response!(pub CampaignsAreTheChains = 403, "`forbidden` without the scope; `store_bound_principal`: campaigns are the chain's");
+
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(campaigns::create_campaign)
         .service(campaigns::list_campaigns)

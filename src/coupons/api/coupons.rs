@@ -112,7 +112,7 @@ pub struct CustomerCouponParams {
     security(("bearer" = ["coupons:read"])),
     responses(
         (status = 200, description = "Coupons by expiry, then code", body = Page<CouponView>),
-        (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::customers::api::CustomerNotFound,
     )
 )]
 #[get("/v1/customers/{id}/coupons")]
@@ -151,7 +151,7 @@ fn canonical(code: &str) -> ApiResult<String> {
     security(("bearer" = ["coupons:read"])),
     responses(
         (status = 200, description = "The coupon", body = CouponView),
-        (status = 404, description = "`coupon_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::coupons::api::CouponNotFound,
     )
 )]
 #[get("/v1/coupons/{code}")]
@@ -182,8 +182,8 @@ pub struct VoidRequest {
     security(("bearer" = ["coupons:write"])),
     responses(
         (status = 200, description = "The voided coupon", body = CouponView),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: only a chain-wide principal may do this (SPEC §3.1)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`coupon_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::error::ChainWideOnly,
+        crate::coupons::api::CouponNotFound,
         (status = 409, description = "`coupon_already_redeemed` or `coupon_voided`", body = Problem, content_type = "application/problem+json"),
     )
 )]

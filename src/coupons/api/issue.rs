@@ -78,8 +78,8 @@ pub struct IssueResult {
     security(("bearer" = ["coupons:write"])),
     responses(
         (status = 200, description = "What was issued and who was skipped, and why", body = IssueResult),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: only a chain-wide principal may do this (SPEC §3.1)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`coupon_template_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::error::ChainWideOnly,
+        crate::coupons::api::CouponTemplateNotFound,
         (status = 409, description = "`template_not_active` (with `template_status`) or `template_expired`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed` (neither or both of `customer_ids` and `segment_id`), `segment_not_found`, `segment_too_large` (over 100,000)", body = Problem, content_type = "application/problem+json"),
     )
@@ -177,7 +177,7 @@ pub struct ClaimRequest {
     security(("bearer" = ["coupons:write"])),
     responses(
         (status = 201, description = "The coupon", body = CouponView),
-        (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::customers::api::CustomerNotFound,
         (status = 409, description = "`quantity_exhausted`, `per_customer_limit`, `template_not_active`, `template_expired`, `customer_merged`, `customer_erased`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed` (no such template)", body = Problem, content_type = "application/problem+json"),
     )

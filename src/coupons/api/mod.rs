@@ -14,6 +14,10 @@ use serde::Serializer;
 pub use template_body::TemplateCreate;
 pub use template_patch::TemplatePatch;
 
+// Problem responses several operations name.
+crate::problem_response!(pub CouponNotFound = 404, "`coupon_not_found`");
+crate::problem_response!(pub CouponTemplateNotFound = 404, "`coupon_template_not_found`");
+
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(templates::create_template)
         .service(templates::list_templates)

@@ -118,7 +118,7 @@ fn template_response(status: StatusCode, t: Template) -> HttpResponse {
     security(("bearer" = ["coupons:write"])),
     responses(
         (status = 201, description = "Created", body = TemplateView),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: only a chain-wide principal may do this (SPEC §3.1)", body = Problem, content_type = "application/problem+json"),
+        crate::error::ChainWideOnly,
         (status = 422, description = "`validation_failed`: every bad field, including fields the kind does not take and stores that do not exist", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -191,7 +191,7 @@ pub(super) async fn list_templates(
     security(("bearer" = ["coupons:read"])),
     responses(
         (status = 200, description = "The template", body = TemplateView),
-        (status = 404, description = "`coupon_template_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::coupons::api::CouponTemplateNotFound,
     )
 )]
 #[get("/v1/coupon-templates/{id}")]
@@ -217,10 +217,10 @@ pub(super) async fn get_template(
     security(("bearer" = ["coupons:write"])),
     responses(
         (status = 200, description = "Updated", body = TemplateView),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: only a chain-wide principal may do this (SPEC §3.1)", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`coupon_template_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::error::ChainWideOnly,
+        crate::coupons::api::CouponTemplateNotFound,
         (status = 409, description = "`invalid_transition` (with the current `template_status`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        crate::error::PreconditionFailed,
         (status = 422, description = "`validation_failed`, e.g. `total_quantity` below `issued_count`", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -295,7 +295,7 @@ pub struct TemplateStats {
     security(("bearer" = ["coupons:read"])),
     responses(
         (status = 200, description = "The figures, at this moment", body = TemplateStats),
-        (status = 404, description = "`coupon_template_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::coupons::api::CouponTemplateNotFound,
     )
 )]
 #[get("/v1/coupon-templates/{id}/stats")]

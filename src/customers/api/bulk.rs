@@ -87,7 +87,7 @@ fn parse_bulk_row(
     responses(
         (status = 200, description = "Per-row results", body = BulkResponse),
         (status = 422, description = "`validation_failed` (no rows or more than 1,000), `too_many_rows` (more than the client's rate limit admits at once, with `max_rows`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`too_many_requests`: every row counts against the client's rate limit, and at most 2 bulk calls per client run at once; wait `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        crate::error::BulkRateLimited,
     )
 )]
 #[post("/v1/customers/bulk")]

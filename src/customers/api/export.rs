@@ -12,7 +12,7 @@ use super::timeline::{timeline, TimelineItem};
 use crate::customers::model::CustomerView;
 use crate::customers::service;
 use crate::customers::store::{self};
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
 use crate::http::auth::{Auth, CustomersPii, StoreScope};
 use crate::state::AppState;
 
@@ -37,8 +37,8 @@ pub struct CustomerExport {
     security(("bearer" = ["customers:pii"])),
     responses(
         (status = 200, description = "Everything held about the customer", body = CustomerExport),
-        (status = 403, description = "`forbidden` without `customers:pii`; `store_bound_principal` for a principal bound to a store", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::customers::api::PiiForbidden,
+        crate::customers::api::CustomerNotFound,
     )
 )]
 #[get("/v1/customers/{id}/export")]

@@ -141,7 +141,7 @@ async fn get_customer(
     responses(
         (status = 200, description = "Updated", body = CustomerView),
         (status = 409, description = "Identity taken, or the customer was merged or erased", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        crate::error::PreconditionFailed,
     )
 )]
 #[patch("/v1/customers/{id}")]

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::customers::store::{self};
-use crate::error::{ApiError, ApiResult, Problem};
+use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{Auth, CustomersRead, StoreScope};
 use crate::http::pagination::{Page, PageParams};
 use crate::state::AppState;
@@ -56,7 +56,7 @@ fn parse_timeline_cursor(page: &PageParams) -> ApiResult<Option<(DateTime<Utc>, 
     security(("bearer" = ["customers:read"])),
     responses(
         (status = 200, description = "Timeline, newest first", body = Page<TimelineItem>),
-        (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::customers::api::CustomerNotFound,
     )
 )]
 #[get("/v1/customers/{id}/timeline")]

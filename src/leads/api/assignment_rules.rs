@@ -263,7 +263,7 @@ fn rule_response(status: StatusCode, r: Rule) -> HttpResponse {
     security(("bearer" = ["leads:write"])),
     responses(
         (status = 201, description = "Created", body = LeadRuleView),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: assignment rules route every store's leads, so only a chain-wide principal reads or changes them", body = Problem, content_type = "application/problem+json"),
+        crate::leads::api::AssignmentRulesAreTheChains,
         (status = 422, description = "`validation_failed`: every bad field, including staff or a store that do not exist", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -318,7 +318,7 @@ pub struct LeadRuleListParams {
     security(("bearer" = ["leads:read"])),
     responses(
         (status = 200, description = "Rules by priority, then id", body = Page<LeadRuleView>),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: assignment rules route every store's leads, so only a chain-wide principal reads or changes them", body = Problem, content_type = "application/problem+json"),
+        crate::leads::api::AssignmentRulesAreTheChains,
     )
 )]
 #[get("/v1/lead-assignment-rules")]
@@ -345,8 +345,8 @@ pub(super) async fn list_rules(
     security(("bearer" = ["leads:read"])),
     responses(
         (status = 200, description = "The rule", body = LeadRuleView),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: assignment rules route every store's leads, so only a chain-wide principal reads or changes them", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`lead_assignment_rule_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::leads::api::AssignmentRulesAreTheChains,
+        crate::leads::api::LeadAssignmentRuleNotFound,
     )
 )]
 #[get("/v1/lead-assignment-rules/{id}")]
@@ -369,10 +369,10 @@ pub(super) async fn get_rule(
     security(("bearer" = ["leads:write"])),
     responses(
         (status = 200, description = "Updated", body = LeadRuleView),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: assignment rules route every store's leads, so only a chain-wide principal reads or changes them", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`lead_assignment_rule_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        crate::leads::api::AssignmentRulesAreTheChains,
+        crate::leads::api::LeadAssignmentRuleNotFound,
+        crate::error::PreconditionFailed,
+        crate::error::ValidationFailed,
     )
 )]
 #[patch("/v1/lead-assignment-rules/{id}")]

@@ -83,7 +83,7 @@ pub struct LeadFunnel {
     security(("bearer" = ["leads:read"])),
     responses(
         (status = 200, description = "The funnel", body = LeadFunnel),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: a store-bound caller naming another store", body = Problem, content_type = "application/problem+json"),
+        crate::error::OtherStoreForbidden,
         (status = 422, description = "`validation_failed`: `from` not before `to`, a window over 366 days, unknown source", body = Problem, content_type = "application/problem+json"),
     )
 )]

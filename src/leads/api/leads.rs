@@ -262,7 +262,7 @@ impl LeadCreate {
     security(("bearer" = ["leads:write"])),
     responses(
         (status = 201, description = "Created (and assigned when a rule found someone free)", body = LeadView),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: a store-bound caller naming another store", body = Problem, content_type = "application/problem+json"),
+        crate::error::OtherStoreForbidden,
         (status = 422, description = "`validation_failed`: every bad field, including a customer or store that does not exist", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -330,7 +330,7 @@ pub struct LeadListParams {
     security(("bearer" = ["leads:read"])),
     responses(
         (status = 200, description = "Leads by id", body = Page<LeadView>),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: a store-bound caller naming another store", body = Problem, content_type = "application/problem+json"),
+        crate::error::OtherStoreForbidden,
         (status = 422, description = "`validation_failed`: an unknown status, source or kind", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -13,6 +13,12 @@ pub use stages::{LeadAssignRequest, LeadCloseRequest, LeadConvertRequest};
 
 use crate::error::Violations;
 
+// Problem responses several operations name.
+crate::problem_response!(pub AssignmentRulesAreTheChains = 403, "`forbidden` without the scope; `store_bound_principal`: assignment rules route every store's leads, so only a chain-wide principal reads or changes them");
+crate::problem_response!(pub LeadAssignmentRuleNotFound = 404, "`lead_assignment_rule_not_found`");
+crate::problem_response!(pub LeadInvalidTransition = 409, "`invalid_transition` (with `lead_status`)");
+crate::problem_response!(pub LeadNotFound = 404, "`lead_not_found`");
+
 /// In registration order: a literal path (`/v1/leads/funnel`) before the one it would match as an id.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(leads::create_lead)

@@ -78,9 +78,9 @@ pub struct LeadAssignRequest {
     security(("bearer" = ["leads:write"])),
     responses(
         (status = 200, description = "Assigned", body = LeadView),
-        (status = 404, description = "`lead_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::leads::api::LeadNotFound,
         (status = 409, description = "`invalid_transition` (with `lead_status`), `staff_at_capacity`, `staff_inactive`, `already_assigned`", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        crate::error::PreconditionFailed,
         (status = 422, description = "`validation_failed` naming `staff_id`: no such staff member within the caller's stores, or (for a lead held by a store) not of the lead's store", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -113,9 +113,9 @@ pub(super) async fn assign_lead(
     security(("bearer" = ["leads:write"])),
     responses(
         (status = 200, description = "Contacted", body = LeadView),
-        (status = 404, description = "`lead_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`invalid_transition` (with `lead_status`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        crate::leads::api::LeadNotFound,
+        crate::leads::api::LeadInvalidTransition,
+        crate::error::PreconditionFailed,
     )
 )]
 #[post("/v1/leads/{id}/contact")]
@@ -145,9 +145,9 @@ pub(super) async fn contact_lead(
     security(("bearer" = ["leads:write"])),
     responses(
         (status = 200, description = "Qualified", body = LeadView),
-        (status = 404, description = "`lead_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`invalid_transition` (with `lead_status`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        crate::leads::api::LeadNotFound,
+        crate::leads::api::LeadInvalidTransition,
+        crate::error::PreconditionFailed,
     )
 )]
 #[post("/v1/leads/{id}/qualify")]
@@ -188,9 +188,9 @@ pub struct LeadConvertRequest {
     security(("bearer" = ["leads:write"])),
     responses(
         (status = 200, description = "Won, with `customer_id` set", body = LeadView),
-        (status = 404, description = "`lead_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::leads::api::LeadNotFound,
         (status = 409, description = "`invalid_transition` (with `lead_status`), `customer_merged`, `customer_erased`, `phone_taken`", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        crate::error::PreconditionFailed,
         (status = 422, description = "`validation_failed`: no such customer or order", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -250,9 +250,9 @@ pub struct LeadCloseRequest {
     security(("bearer" = ["leads:write"])),
     responses(
         (status = 200, description = "Closed", body = LeadView),
-        (status = 404, description = "`lead_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`invalid_transition` (with `lead_status`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        crate::leads::api::LeadNotFound,
+        crate::leads::api::LeadInvalidTransition,
+        crate::error::PreconditionFailed,
         (status = 422, description = "`validation_failed`: outcome not won/lost, lost without `lost_reason`", body = Problem, content_type = "application/problem+json"),
     )
 )]

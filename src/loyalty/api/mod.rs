@@ -11,6 +11,10 @@ use serde::Deserialize;
 use serde_json::json;
 use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, OneOfBuilder, SchemaFormat, Type};
 
+// Problem responses several operations name.
+crate::problem_response!(pub LoyaltyWriteChainWideOnly = 403, "`forbidden` without `loyalty:write`; `store_bound_principal` for a store-bound principal");
+crate::problem_response!(pub RewardNotFound = 404, "`reward_not_found`");
+
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     points::configure(cfg);
     rewards::configure(cfg);

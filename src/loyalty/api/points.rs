@@ -120,7 +120,7 @@ impl From<Entry> for PointsEntry {
     security(("bearer" = ["loyalty:read"])),
     responses(
         (status = 200, description = "The points summary (zeros for a customer without points)", body = PointsBalance),
-        (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::customers::api::CustomerNotFound,
     )
 )]
 #[get("/v1/customers/{id}/points")]
@@ -146,7 +146,7 @@ async fn get_points(
     security(("bearer" = ["loyalty:read"])),
     responses(
         (status = 200, description = "Entries, newest first", body = Page<PointsEntry>),
-        (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::customers::api::CustomerNotFound,
     )
 )]
 #[get("/v1/customers/{id}/points/entries")]
@@ -224,8 +224,8 @@ pub struct PointsAdjustmentResult {
     security(("bearer" = ["loyalty:write"])),
     responses(
         (status = 201, description = "The entry and the new summary", body = PointsAdjustmentResult),
-        (status = 403, description = "`forbidden` without `loyalty:write`; `store_bound_principal` for a store-bound principal", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::loyalty::api::LoyaltyWriteChainWideOnly,
+        crate::customers::api::CustomerNotFound,
         (status = 409, description = "`customer_merged` / `customer_erased`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`, `adjustment_over_limit` (with `max_adjustment_points`), `not_a_member`, or `insufficient_points` (with `available`)", body = Problem, content_type = "application/problem+json"),
     )

@@ -209,8 +209,8 @@ async fn get_program(_auth: Auth<LoyaltyRead>, state: web::Data<AppState>) -> Ap
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "The settings after the change", body = ProgramView),
-        (status = 403, description = "`forbidden` without `admin`; `store_bound_principal` for a store-bound principal", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        crate::error::AdminChainWideOnly,
+        crate::error::PreconditionFailed,
         (status = 422, description = "Out-of-range values (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
     )
 )]

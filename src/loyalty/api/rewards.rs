@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{whole_i64, MAX_POINTS_COST, MAX_STOCK};
-use crate::error::{ApiResult, Problem, Violations};
+use crate::error::{ApiResult, Violations};
 use crate::http::auth::{Auth, LoyaltyRead, LoyaltyWrite};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
@@ -161,8 +161,8 @@ impl RewardPatch {
     security(("bearer" = ["loyalty:write"])),
     responses(
         (status = 201, description = "Created", body = RewardView),
-        (status = 403, description = "`forbidden` without `loyalty:write`; `store_bound_principal` for a store-bound principal", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        crate::loyalty::api::LoyaltyWriteChainWideOnly,
+        crate::error::ValidationFailed,
     )
 )]
 #[post("/v1/rewards")]
@@ -232,7 +232,7 @@ async fn list_rewards(
     security(("bearer" = ["loyalty:read"])),
     responses(
         (status = 200, description = "The reward", body = RewardView),
-        (status = 404, description = "`reward_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::loyalty::api::RewardNotFound,
     )
 )]
 #[get("/v1/rewards/{id}")]
@@ -255,9 +255,9 @@ async fn get_reward(
     security(("bearer" = ["loyalty:write"])),
     responses(
         (status = 200, description = "Updated", body = RewardView),
-        (status = 403, description = "`forbidden` without `loyalty:write`; `store_bound_principal` for a store-bound principal", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`reward_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        crate::loyalty::api::LoyaltyWriteChainWideOnly,
+        crate::loyalty::api::RewardNotFound,
+        crate::error::PreconditionFailed,
     )
 )]
 #[patch("/v1/rewards/{id}")]

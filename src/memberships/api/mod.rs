@@ -23,6 +23,10 @@ mod tiers;
 use tiers::{create_tier, get_tier, list_tiers, update_tier};
 pub use tiers::{valid_code, TierView, MAX_RANK};
 
+// Problem responses several operations name.
+crate::problem_response!(pub MembershipNotFound = 404, "`membership_not_found` or `customer_not_found`");
+crate::problem_response!(pub TierNotFound = 404, "`tier_not_found`");
+
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(list_tiers)
         .service(create_tier)
@@ -170,7 +174,7 @@ pub struct EnrolInput {
     responses(
         (status = 201, description = "Enrolled", body = MembershipView),
         (status = 403, description = "`store_bound_principal`: a store-bound principal enrolling for another store", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`customer_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::customers::api::CustomerNotFound,
         (status = 409, description = "`already_member`, or the customer was merged or erased (`customer_merged`, `customer_erased`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -279,7 +283,7 @@ pub struct TierHistory {
     security(("bearer" = ["loyalty:read"])),
     responses(
         (status = 200, description = "Tier changes, newest first", body = TierHistory),
-        (status = 404, description = "`membership_not_found` or `customer_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::memberships::api::MembershipNotFound,
     )
 )]
 #[get("/v1/customers/{id}/membership/history")]
@@ -374,10 +378,10 @@ pub struct SetTierInput {
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "The membership at its new tier", body = MembershipView),
-        (status = 403, description = "`forbidden` without `admin`; `store_bound_principal` for a store-bound principal", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`membership_not_found` or `customer_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::error::AdminChainWideOnly,
+        crate::memberships::api::MembershipNotFound,
         (status = 409, description = "The customer was merged or erased", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        crate::error::PreconditionFailed,
         (status = 422, description = "No such tier, or no reason (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
     )
 )]

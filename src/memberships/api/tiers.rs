@@ -222,7 +222,7 @@ pub(super) async fn list_tiers(_auth: Auth<LoyaltyRead>, state: web::Data<AppSta
     security(("bearer" = ["loyalty:read"])),
     responses(
         (status = 200, description = "The tier", body = TierView),
-        (status = 404, description = "`tier_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::memberships::api::TierNotFound,
     )
 )]
 #[get("/v1/tiers/{code}")]
@@ -242,7 +242,7 @@ pub(super) async fn get_tier(
     security(("bearer" = ["admin"])),
     responses(
         (status = 201, description = "Created", body = TierView),
-        (status = 403, description = "`forbidden` without `admin`; `store_bound_principal` for a store-bound principal", body = Problem, content_type = "application/problem+json"),
+        crate::error::AdminChainWideOnly,
         (status = 409, description = "Another tier has this code or rank (`tier_conflict`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid fields, or a rank-0 tier with a threshold (`validation_failed`)", body = Problem, content_type = "application/problem+json"),
     )
@@ -287,10 +287,10 @@ pub(super) async fn create_tier(
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Updated", body = TierView),
-        (status = 403, description = "`forbidden` without `admin`; `store_bound_principal` for a store-bound principal", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`tier_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::error::AdminChainWideOnly,
+        crate::memberships::api::TierNotFound,
         (status = 409, description = "Another tier has this rank (`tier_conflict`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        crate::error::PreconditionFailed,
         (status = 422, description = "Invalid fields, or the base tier would lose rank 0 or get a threshold", body = Problem, content_type = "application/problem+json"),
     )
 )]

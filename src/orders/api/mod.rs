@@ -14,6 +14,9 @@ mod refunds;
 
 pub use refunds::RefundView;
 
+// Problem responses several operations name.
+crate::problem_response!(pub OrderNotFound = 404, "`order_not_found` (also another store's order, for a store-bound principal)");
+
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(read::list_orders).service(read::get_order).service(refunds::list_refunds);
 }

@@ -19,7 +19,7 @@ use crate::state::AppState;
     security(("bearer" = ["orders:read"])),
     responses(
         (status = 200, description = "The order", body = OrderView),
-        (status = 404, description = "`order_not_found` (also another store's order, for a store-bound principal)", body = Problem, content_type = "application/problem+json"),
+        crate::orders::api::OrderNotFound,
     )
 )]
 #[get("/v1/orders/{id}")]
@@ -65,7 +65,7 @@ pub struct OrderFinderParams {
     responses(
         (status = 200, description = "Matching orders, newest first", body = Page<OrderView>),
         (status = 403, description = "`store_bound_principal`: a store-bound principal naming another store", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        crate::error::ValidationFailed,
     )
 )]
 #[get("/v1/orders")]

@@ -8,7 +8,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::error::{ApiResult, Problem};
+use crate::error::ApiResult;
 use crate::http::auth::{Auth, OrdersRead};
 use crate::orders::store::{self, Refund};
 use crate::state::AppState;
@@ -65,7 +65,7 @@ pub struct RefundList {
     security(("bearer" = ["orders:read"])),
     responses(
         (status = 200, description = "The order's refunds", body = RefundList),
-        (status = 404, description = "`order_not_found` (also another store's order, for a store-bound principal)", body = Problem, content_type = "application/problem+json"),
+        crate::orders::api::OrderNotFound,
     )
 )]
 #[get("/v1/orders/{id}/refunds")]

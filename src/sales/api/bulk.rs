@@ -211,8 +211,8 @@ where
     security(("bearer" = ["orders:write"])),
     responses(
         (status = 200, description = "Every row's answer, in input order", body = BulkOrdersAnswer),
-        (status = 422, description = "`validation_failed` (no rows), `too_many_rows` (more than 500, or more than the client's rate limit admits at once, with `max_rows`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`too_many_requests`: every row counts against the client's rate limit, and at most 2 bulk calls per client run at once; wait `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        crate::error::BulkRowsRefused,
+        crate::error::BulkRateLimited,
     )
 )]
 #[post("/v1/orders/bulk")]
@@ -253,8 +253,8 @@ async fn post_orders_bulk(
     security(("bearer" = ["orders:write"])),
     responses(
         (status = 200, description = "Every row's answer, in input order", body = BulkRefundsAnswer),
-        (status = 422, description = "`validation_failed` (no rows), `too_many_rows` (more than 500, or more than the client's rate limit admits at once, with `max_rows`)", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "`too_many_requests`: every row counts against the client's rate limit, and at most 2 bulk calls per client run at once; wait `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        crate::error::BulkRowsRefused,
+        crate::error::BulkRateLimited,
     )
 )]
 #[post("/v1/refunds/bulk")]

@@ -304,7 +304,7 @@ fn reservation_view(r: Reservation, now: DateTime<Utc>) -> ReservationView {
     security(("bearer" = ["orders:write"])),
     responses(
         (status = 200, description = "The reservation", body = ReservationView),
-        (status = 404, description = "`reservation_not_found` (also another store's hold, for a store-bound principal)", body = Problem, content_type = "application/problem+json"),
+        crate::sales::api::ReservationNotFound,
     )
 )]
 #[get("/v1/checkout/reservations/{id}")]
@@ -327,7 +327,7 @@ async fn get_reservation(
     security(("bearer" = ["orders:write"])),
     responses(
         (status = 204, description = "Released"),
-        (status = 404, description = "`reservation_not_found` (also another store's hold, for a store-bound principal)", body = Problem, content_type = "application/problem+json"),
+        crate::sales::api::ReservationNotFound,
         (status = 409, description = "`reservation_consumed`: an order used it", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -23,6 +23,10 @@ use crate::orders::rules::BasketLine;
 use crate::orders::rules::PricingMode;
 use crate::state::AppState;
 
+// Problem responses several operations name.
+crate::problem_response!(pub RefundRefused = 422, "`refund_exceeds_paid`, `refund_exceeds_quantity`, `nothing_to_refund`");
+crate::problem_response!(pub ReservationNotFound = 404, "`reservation_not_found` (also another store's hold, for a store-bound principal)");
+
 mod bulk;
 mod checkout;
 mod refunds;

@@ -52,8 +52,8 @@ pub struct RefundInput {
     responses(
         (status = 201, description = "Refunded", body = RefundView),
         (status = 200, description = "Already refunded under this external_id: the stored refund", body = RefundView),
-        (status = 404, description = "`order_not_found` (also another store's order, for a store-bound principal)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`refund_exceeds_paid`, `refund_exceeds_quantity`, `nothing_to_refund`", body = Problem, content_type = "application/problem+json"),
+        crate::orders::api::OrderNotFound,
+        crate::sales::api::RefundRefused,
     )
 )]
 #[post("/v1/orders/{id}/refunds")]
@@ -177,7 +177,7 @@ impl ChannelRefundInput {
         (status = 200, description = "Already refunded under this external_id: the stored refund", body = RefundView),
         (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: a store-bound principal named another store", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`order_not_posted`: no such order yet (a store-bound principal sees only its own store's)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`refund_exceeds_paid`, `refund_exceeds_quantity`, `nothing_to_refund`", body = Problem, content_type = "application/problem+json"),
+        crate::sales::api::RefundRefused,
     )
 )]
 #[post("/v1/refunds")]

@@ -81,9 +81,9 @@ pub struct CommentCreated {
     security(("bearer" = ["tickets:write"])),
     responses(
         (status = 201, description = "Added", body = CommentCreated),
-        (status = 404, description = "`ticket_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::tickets::api::TicketNotFound,
         (status = 409, description = "`ticket_closed`: reopen it first", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        crate::error::ValidationFailed,
     )
 )]
 #[post("/v1/tickets/{id}/comments")]
@@ -125,7 +125,7 @@ pub(super) async fn add_comment(
     security(("bearer" = ["tickets:read"])),
     responses(
         (status = 200, description = "Comments by id", body = Page<CommentView>),
-        (status = 404, description = "`ticket_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::tickets::api::TicketNotFound,
     )
 )]
 #[get("/v1/tickets/{id}/comments")]

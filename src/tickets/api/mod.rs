@@ -13,6 +13,11 @@ pub use sla_policies::{PolicyPut, PolicyView};
 pub use stats::{StatsParams, TicketCount, TicketStats};
 pub use tickets::{SatisfactionRequest, TicketCreate, TicketListParams, TicketPatch, TicketView};
 
+// Problem responses several operations name.
+crate::problem_response!(pub TicketConfigIsTheChains = 403, "`forbidden` without the scope; `store_bound_principal`: ticket routing and SLA policies are the chain's, for chain-wide principals only");
+crate::problem_response!(pub TicketNotFound = 404, "`ticket_not_found`");
+crate::problem_response!(pub TicketRoutingRuleNotFound = 404, "`ticket_routing_rule_not_found`");
+
 /// In registration order: a literal path (`/v1/tickets/stats`) before the one it would match as an id.
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(tickets::create_ticket)

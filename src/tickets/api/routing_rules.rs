@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::MAX_NAME;
-use crate::error::{ApiError, ApiResult, Problem, Violations};
+use crate::error::{ApiError, ApiResult, Violations};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::double_option;
@@ -137,8 +137,8 @@ fn check_rule(r: RuleInput) -> ApiResult<RuleFields> {
     security(("bearer" = ["tickets:write"])),
     responses(
         (status = 201, description = "Created", body = RuleView),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: ticket routing and SLA policies are the chain's, for chain-wide principals only", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        crate::tickets::api::TicketConfigIsTheChains,
+        crate::error::ValidationFailed,
     )
 )]
 #[post("/v1/ticket-routing-rules")]
@@ -188,7 +188,7 @@ pub(super) async fn create_rule(
     security(("bearer" = ["tickets:read"])),
     responses(
         (status = 200, description = "Rules by priority, then id", body = Page<RuleView>),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: ticket routing and SLA policies are the chain's, for chain-wide principals only", body = Problem, content_type = "application/problem+json"),
+        crate::tickets::api::TicketConfigIsTheChains,
     )
 )]
 #[get("/v1/ticket-routing-rules")]
@@ -222,8 +222,8 @@ pub(super) async fn list_rules(
     security(("bearer" = ["tickets:read"])),
     responses(
         (status = 200, description = "The rule", body = RuleView),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: ticket routing and SLA policies are the chain's, for chain-wide principals only", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`ticket_routing_rule_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::tickets::api::TicketConfigIsTheChains,
+        crate::tickets::api::TicketRoutingRuleNotFound,
     )
 )]
 #[get("/v1/ticket-routing-rules/{id}")]
@@ -273,10 +273,10 @@ pub struct RulePatch {
     security(("bearer" = ["tickets:write"])),
     responses(
         (status = 200, description = "Updated", body = RuleView),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: ticket routing and SLA policies are the chain's, for chain-wide principals only", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`ticket_routing_rule_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        crate::tickets::api::TicketConfigIsTheChains,
+        crate::tickets::api::TicketRoutingRuleNotFound,
+        crate::error::PreconditionFailed,
+        crate::error::ValidationFailed,
     )
 )]
 #[patch("/v1/ticket-routing-rules/{id}")]
@@ -336,9 +336,9 @@ pub(super) async fn update_rule(
     security(("bearer" = ["tickets:write"])),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: ticket routing and SLA policies are the chain's, for chain-wide principals only", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "`ticket_routing_rule_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        crate::tickets::api::TicketConfigIsTheChains,
+        crate::tickets::api::TicketRoutingRuleNotFound,
+        crate::error::PreconditionFailed,
     )
 )]
 #[delete("/v1/ticket-routing-rules/{id}")]

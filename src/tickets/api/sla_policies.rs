@@ -67,7 +67,7 @@ impl From<SlaPolicy> for PolicyView {
     security(("bearer" = ["tickets:read"])),
     responses(
         (status = 200, description = "The four policies", body = Vec<PolicyView>),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: ticket routing and SLA policies are the chain's, for chain-wide principals only", body = Problem, content_type = "application/problem+json"),
+        crate::tickets::api::TicketConfigIsTheChains,
     )
 )]
 #[get("/v1/sla-policies")]
@@ -150,10 +150,10 @@ impl PolicyPut {
     security(("bearer" = ["tickets:write"])),
     responses(
         (status = 200, description = "Replaced", body = PolicyView),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: ticket routing and SLA policies are the chain's, for chain-wide principals only", body = Problem, content_type = "application/problem+json"),
+        crate::tickets::api::TicketConfigIsTheChains,
         (status = 404, description = "`sla_policy_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`validation_failed`", body = Problem, content_type = "application/problem+json"),
+        crate::error::PreconditionFailed,
+        crate::error::ValidationFailed,
     )
 )]
 #[put("/v1/sla-policies/{priority}")]

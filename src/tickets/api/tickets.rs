@@ -178,7 +178,7 @@ impl TicketCreate {
     security(("bearer" = ["tickets:write"])),
     responses(
         (status = 201, description = "Created", body = TicketView),
-        (status = 403, description = "`forbidden` without the scope; `store_bound_principal`: a store-bound caller naming another store", body = Problem, content_type = "application/problem+json"),
+        crate::error::OtherStoreForbidden,
         (status = 422, description = "`validation_failed`; `reference_not_found` for a customer, order or store that does not exist", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -338,9 +338,9 @@ impl TicketPatch {
     security(("bearer" = ["tickets:write"])),
     responses(
         (status = 200, description = "Updated", body = TicketView),
-        (status = 404, description = "`ticket_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::tickets::api::TicketNotFound,
         (status = 409, description = "`invalid_transition` (with the current `ticket_status`)", body = Problem, content_type = "application/problem+json"),
-        (status = 412, description = "Changed since read (`precondition_failed`)", body = Problem, content_type = "application/problem+json"),
+        crate::error::PreconditionFailed,
         (status = 422, description = "`validation_failed` naming `assignee_staff_id`: not an active staff member within the caller's stores who can see the ticket (of its store, or chain-wide)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -388,7 +388,7 @@ pub struct SatisfactionRequest {
     security(("bearer" = ["tickets:write"])),
     responses(
         (status = 200, description = "Recorded", body = TicketView),
-        (status = 404, description = "`ticket_not_found`", body = Problem, content_type = "application/problem+json"),
+        crate::tickets::api::TicketNotFound,
         (status = 409, description = "`satisfaction_already_recorded`; `ticket_not_resolved` (with `ticket_status`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`validation_failed`: score outside 1-5", body = Problem, content_type = "application/problem+json"),
     )
