@@ -384,12 +384,8 @@ fn variant(schemas: &mut Value, from: &str, to: &str, required: &[&str], drop: &
             props.remove(*name);
         }
         for name in required {
-            if let Some(Value::Array(types)) = props.get_mut(*name).and_then(|p| p.get_mut("type")) {
-                types.retain(|t| t != "null");
-                if types.len() == 1 {
-                    let only = types[0].clone();
-                    props[*name]["type"] = only;
-                }
+            if let Some(property) = props.get_mut(*name) {
+                not_null(property);
             }
         }
     }
@@ -398,6 +394,31 @@ fn variant(schemas: &mut Value, from: &str, to: &str, required: &[&str], drop: &
     }
     schema["description"] = json!(description);
     schemas[to] = schema;
+}
+
+/// A required member of a variant takes no `null`: as `type: [t, "null"]`, or as a `oneOf`/`anyOf`
+/// with a null branch (an optional field whose type is a named schema, such as a vocabulary).
+fn not_null(property: &mut Value) {
+    if let Some(Value::Array(types)) = property.get_mut("type") {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            let only = types[0].clone();
+            property["type"] = only;
+        }
+    }
+    for union in ["oneOf", "anyOf"] {
+        let Some(Value::Array(branches)) = property.get_mut(union) else { continue };
+        branches.retain(|b| b.get("type") != Some(&json!("null")));
+        if let [only] = branches.as_slice() {
+            let only = only.clone();
+            if let (Some(map), Value::Object(branch)) = (property.as_object_mut(), only) {
+                map.remove(union);
+                for (key, value) in branch {
+                    map.entry(key).or_insert(value);
+                }
+            }
+        }
+    }
 }
 
 /// Reports whose list also answers as CSV and as an Excel workbook (`Accept`, SPEC §13), with the
