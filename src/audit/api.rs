@@ -1,11 +1,12 @@
 use actix_web::{get, web, HttpResponse};
+use diesel::PgConnection;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use super::{list, AuditEntry, AuditFilter};
 use crate::error::ApiResult;
 use crate::http::auth::{Admin, Auth};
-use crate::http::pagination::{Page, PageParams};
+use crate::http::pagination::{Listing, Page, PageParams};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -22,16 +23,13 @@ pub struct AuditParams {
     resource_id: Option<String>,
     /// e.g. `customer.read_pii`.
     action: Option<String>,
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<i64>,
-    cursor: Option<String>,
 }
 
 /// The audit log, newest first.
 #[utoipa::path(
     tag = "audit",
     operation_id = "list_audit_log",
-    params(AuditParams),
+    params(PageParams, AuditParams),
     security(("bearer" = ["admin"])),
     responses((status = 200, description = "Audit entries, newest first", body = Page<AuditEntry>))
 )]
@@ -39,15 +37,13 @@ pub struct AuditParams {
 async fn list_audit_log(
     auth: Auth<Admin>,
     state: web::Data<AppState>,
-    params: web::Query<AuditParams>,
+    query: Listing<AuditParams>,
 ) -> ApiResult<HttpResponse> {
     // The log spans every store: a chain-wide act (SPEC §3.1).
     auth.require_chain_wide()?;
-    let p = params.into_inner();
-    let page = PageParams { limit: p.limit, cursor: p.cursor };
-    let limit = page.limit()?;
-    let before = page.after::<i64>()?;
+    let (page, p) = (query.page, query.filter);
     let filter = AuditFilter { actor: p.actor, resource: p.resource, resource_id: p.resource_id, action: p.action };
-    let rows = crate::db::run(&state.pool, move |conn| list(conn, &filter, before, limit + 1)).await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |r| r.id.to_string())))
+    let fetch = move |conn: &mut PgConnection, before, n| list(conn, &filter, before, n);
+    let page = page.load(&state.pool, fetch, |r: &AuditEntry| r.id.to_string());
+    Ok(HttpResponse::Ok().json(page.await?))
 }

@@ -111,6 +111,29 @@ pub fn record(
     Ok(())
 }
 
+/// The audited write of an admin act: `write` and its audit entry (no detail) in one transaction,
+/// the resource being `resource_id` of what `write` returns.
+pub async fn audited<T, K, W>(
+    pool: &crate::db::PgPool,
+    who: &Principal,
+    action: AuditAction,
+    write: W,
+    resource_id: impl FnOnce(&T) -> K + Send + 'static,
+) -> ApiResult<T>
+where
+    T: Send + 'static,
+    K: ToString,
+    W: FnOnce(&mut PgConnection) -> ApiResult<T> + Send + 'static,
+{
+    let who = who.clone();
+    crate::db::transaction(pool, move |conn| {
+        let done = write(conn)?;
+        record(conn, &who, action, Some(resource_id(&done).to_string()), Value::Object(Default::default()))?;
+        Ok(done)
+    })
+    .await
+}
+
 #[derive(Debug, Queryable, Serialize, ToSchema)]
 #[schema(example = json!({
     "id": 7, "at": "2026-11-23T08:00:00Z", "actor": "client:0192f0c4-5b6e-7d7a-9c1e-3f1a2b3c4d5e",

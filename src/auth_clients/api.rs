@@ -1,11 +1,13 @@
 use actix_web::{delete, get, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
+use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::store::{self, ApiClient};
+use crate::audit::{audited, AuditAction};
 use crate::error::{ApiError, ApiResult, Violations};
 use crate::http::auth::{Admin, Auth, LoginCandidate, Revocation, ALL_SCOPES};
 use crate::http::idempotency::RedactOnReplay;
@@ -244,11 +246,9 @@ async fn list_api_clients(
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
-    let limit = page.limit()?;
-    let after = page.after::<Uuid>()?;
-    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, after, limit + 1)).await?;
-    let views: Vec<ApiClientView> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |c| c.id.to_string())))
+    let fetch = move |conn: &mut PgConnection, after, n| store::list(conn, after, n);
+    let page = page.load(&state.pool, fetch, |c: &ApiClientView| c.id.to_string());
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 /// Read one API client.
@@ -286,19 +286,8 @@ async fn revoke_api_client(
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     let (id, now) = (id.into_inner(), state.clock.now());
-    let principal = auth.principal.clone();
-    let client = crate::db::transaction(&state.pool, move |conn| {
-        let client = store::revoke(conn, id, now)?;
-        crate::audit::record(
-            conn,
-            &principal,
-            crate::audit::AuditAction::ApiClientRevoke,
-            Some(id.to_string()),
-            json!({}),
-        )?;
-        Ok(client)
-    })
-    .await?;
+    let write = move |conn: &mut PgConnection| store::revoke(conn, id, now);
+    let client = audited(&state.pool, &auth, AuditAction::ApiClientRevoke, write, move |_| id).await?;
     state.revocations.revoke(client.subject(), Revocation::All);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -69,16 +69,15 @@ async fn list_categories(
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
-    let (limit, after) = (page.limit()?, page.after::<String>()?);
-    let rows = crate::db::run(&state.pool, move |conn| {
-        let mut q = mc::table.select(Category::as_select()).order(mc::name).limit(limit + 1).into_boxed();
+    let fetch = |conn: &mut PgConnection, after: Option<String>, n| {
+        let mut q = mc::table.select(Category::as_select()).order(mc::name).limit(n).into_boxed();
         if let Some(after) = after {
             q = q.filter(mc::name.gt(after));
         }
         Ok(q.load(conn)?)
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(rows, limit, |c| c.name.clone())))
+    };
+    let page = page.load(&state.pool, fetch, |c: &Category| c.name.clone());
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 /// Let messages name a category: 201 when added, 200 when it was there already.

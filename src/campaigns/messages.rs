@@ -181,7 +181,7 @@ async fn get_settings(auth: Auth<CampaignsRead>, state: web::Data<AppState>) -> 
 /// Replace the contact policy's settings; send `If-Match` with the ETag you read.
 #[utoipa::path(
     tag = "campaigns", operation_id = "put_marketing_settings", request_body = MarketingSettings,
-    params(("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(IfMatch),
     security(("bearer" = ["campaigns:write"])),
     responses(
         (status = 200, description = "Saved", body = MarketingSettings),

@@ -152,9 +152,11 @@ pub fn whole_number_required<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i
 }
 
 pub fn query_config() -> web::QueryConfig {
-    web::QueryConfig::default().error_handler(|err: QueryPayloadError, _| {
-        ApiError::bad_request("invalid_query_parameter", format!("a query parameter is not valid: {err}")).into()
-    })
+    web::QueryConfig::default().error_handler(|err: QueryPayloadError, _| query_problem(err).into())
+}
+
+fn query_problem(err: QueryPayloadError) -> ApiError {
+    ApiError::bad_request("invalid_query_parameter", format!("a query parameter is not valid: {err}"))
 }
 
 /// Which methods each documented path accepts, to tell 405 from 404.
@@ -245,6 +247,23 @@ impl IfMatch {
         }
         let tag = raw.trim_start_matches("W/").trim_matches('"');
         IfMatch(Some(tag.parse().unwrap_or(-1)))
+    }
+}
+
+/// Documents itself: `params(("id" = …), IfMatch)` in an operation's `utoipa::path`.
+impl utoipa::IntoParams for IfMatch {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::{path, schema, Required};
+        let string = schema::ObjectBuilder::new().schema_type(schema::Type::String);
+        vec![path::ParameterBuilder::new()
+            .name("If-Match")
+            .parameter_in(path::ParameterIn::Header)
+            .description(Some("ETag from a previous read"))
+            .required(Required::False)
+            .schema(Some(string))
+            .build()]
     }
 }
 

@@ -1,9 +1,13 @@
 //! Cursor pagination: `?limit=50&cursor=...` → `{"items": [...], "next_cursor": ...}`.
 
+use actix_web::{dev::Payload, FromRequest, HttpRequest};
 use base64::Engine;
+use diesel::PgConnection;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use crate::db::PgPool;
 use crate::error::{ApiError, ApiResult};
 
 pub const DEFAULT_LIMIT: i64 = 50;
@@ -35,6 +39,76 @@ impl PageParams {
             .and_then(|s| s.parse::<K>().ok())
             .map(Some)
             .ok_or_else(|| ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned"))
+    }
+}
+
+impl PageParams {
+    /// Fetches `limit + 1` rows after the cursor's key (`fetch(conn, after, limit + 1)`) and pages
+    /// them as views, the next cursor being `key` of the last one shown.
+    pub async fn load<K, R, V, F>(&self, pool: &PgPool, fetch: F, key: impl Fn(&V) -> String) -> ApiResult<Page<V>>
+    where
+        K: std::str::FromStr + Send + 'static,
+        R: Into<V> + Send + 'static,
+        V: ToSchema,
+        F: FnOnce(&mut PgConnection, Option<K>, i64) -> ApiResult<Vec<R>> + Send + 'static,
+    {
+        let limit = self.limit()?;
+        let after = self.after::<K>()?;
+        let rows = crate::db::run(pool, move |conn| fetch(conn, after, limit + 1)).await?;
+        Ok(Page::from_rows(rows.into_iter().map(Into::into).collect(), limit, key))
+    }
+}
+
+/// A list endpoint's query: the page (`limit`, `cursor`) and the endpoint's own filter `F`, which
+/// may refuse unknown keys (`deny_unknown_fields`) without naming the page's. Document it as
+/// `params(PageParams, F)`.
+pub struct Listing<F> {
+    pub page: PageParams,
+    pub filter: F,
+}
+
+impl<F: DeserializeOwned> Listing<F> {
+    fn parse(query: &str) -> Result<Listing<F>, serde_urlencoded::de::Error> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query)?;
+        let (page, rest): (Vec<_>, Vec<_>) = pairs.into_iter().partition(|(k, _)| k == "limit" || k == "cursor");
+        let reencode = |pairs: Vec<(String, String)>| serde_urlencoded::to_string(pairs).unwrap_or_default();
+        Ok(Listing {
+            page: serde_urlencoded::from_str(&reencode(page))?,
+            filter: serde_urlencoded::from_str(&reencode(rest))?,
+        })
+    }
+}
+
+impl<F: DeserializeOwned> FromRequest for Listing<F> {
+    type Error = actix_web::Error;
+    type Future = std::future::Ready<Result<Listing<F>, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(
+            Listing::parse(req.query_string())
+                .map_err(|e| super::query_problem(actix_web::error::QueryPayloadError::Deserialize(e)).into()),
+        )
+    }
+}
+
+/// The sort key of a list ordered by rank, then id (rules by priority): `"{rank}|{id}"` in the cursor.
+pub struct RankKey(pub i32, pub uuid::Uuid);
+
+impl RankKey {
+    pub fn of(rank: i32, id: uuid::Uuid) -> String {
+        format!("{rank}|{id}")
+    }
+
+    pub fn pair(self) -> (i32, uuid::Uuid) {
+        (self.0, self.1)
+    }
+}
+
+impl std::str::FromStr for RankKey {
+    type Err = ();
+    fn from_str(s: &str) -> Result<Self, ()> {
+        let (rank, id) = s.split_once('|').ok_or(())?;
+        Ok(RankKey(rank.parse().map_err(|_| ())?, id.parse().map_err(|_| ())?))
     }
 }
 
@@ -86,6 +160,21 @@ mod tests {
         assert_eq!(p.after::<i64>().ok(), Some(Some(42)));
         let bad = PageParams { limit: None, cursor: Some("!!".into()) };
         assert!(bad.after::<i64>().is_err());
+    }
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Filter {
+        status: Option<String>,
+    }
+
+    #[test]
+    fn a_listing_splits_the_page_from_a_strict_filter() {
+        let l = Listing::<Filter>::parse("status=active&limit=5&cursor=MQ").expect("parses");
+        assert_eq!((l.page.limit, l.page.cursor.as_deref()), (Some(5), Some("MQ")));
+        assert_eq!(l.filter, Filter { status: Some("active".into()) });
+        assert!(Listing::<Filter>::parse("stauts=active").is_err(), "a misspelt filter is refused");
+        assert!(Listing::<Filter>::parse("limit=five").is_err());
     }
 
     #[test]

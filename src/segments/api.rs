@@ -4,14 +4,16 @@
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
+use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::compile::Evaluation;
 use super::definition::{self, top_level, Node};
 use super::store::{self, Segment};
+use crate::audit::{audited, AuditAction};
 use crate::customers::model::CustomerView;
 use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite};
@@ -131,19 +133,8 @@ async fn create_segment(
     auth.require_chain_wide()?;
     let SegmentCreate { name, definition } = body.into_inner();
     let name = validate(Some(name), Some(&definition))?.unwrap_or_default();
-    let who = auth.principal.clone();
-    let segment = crate::db::transaction(&state.pool, move |conn| {
-        let segment = store::insert(conn, &name, &definition)?;
-        crate::audit::record(
-            conn,
-            &who,
-            crate::audit::AuditAction::SegmentCreate,
-            Some(segment.id.to_string()),
-            json!({}),
-        )?;
-        Ok(segment)
-    })
-    .await?;
+    let write = move |conn: &mut PgConnection| store::insert(conn, &name, &definition);
+    let segment = audited(&state.pool, &auth, AuditAction::SegmentCreate, write, |done| done.id).await?;
     Ok(segment_response(StatusCode::CREATED, segment))
 }
 
@@ -163,10 +154,9 @@ async fn list_segments(
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
-    let (limit, after) = (page.limit()?, page.after::<Uuid>()?);
-    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, after, limit + 1)).await?;
-    let views: Vec<SegmentView> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |s| s.id.to_string())))
+    let fetch = move |conn: &mut PgConnection, after, n| store::list(conn, after, n);
+    let page = page.load(&state.pool, fetch, |s: &SegmentView| s.id.to_string());
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 /// Read a segment.
@@ -195,8 +185,7 @@ async fn get_segment(
 /// Change a segment's name or definition; send `If-Match` with the ETag you read.
 #[utoipa::path(
     tag = "segments", operation_id = "update_segment", request_body = SegmentPatch,
-    params(("id" = Uuid, Path, description = "Segment id"),
-           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(("id" = Uuid, Path, description = "Segment id"), IfMatch),
     security(("bearer" = ["campaigns:write"])),
     responses(
         (status = 200, description = "Changed", body = SegmentView),
@@ -220,13 +209,8 @@ async fn update_segment(
     let SegmentPatch { name, definition } = body.into_inner();
     let name = validate(name, definition.as_ref())?;
     let expected = expected_version.0;
-    let who = auth.principal.clone();
-    let segment = crate::db::transaction(&state.pool, move |conn| {
-        let segment = store::update(conn, id, expected, name.as_deref(), definition.as_ref())?;
-        crate::audit::record(conn, &who, crate::audit::AuditAction::SegmentUpdate, Some(id.to_string()), json!({}))?;
-        Ok(segment)
-    })
-    .await?;
+    let write = move |conn: &mut PgConnection| store::update(conn, id, expected, name.as_deref(), definition.as_ref());
+    let segment = audited(&state.pool, &auth, AuditAction::SegmentUpdate, write, move |_| id).await?;
     Ok(segment_response(StatusCode::OK, segment))
 }
 
@@ -250,12 +234,8 @@ async fn delete_segment(
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     let id = id.into_inner();
-    let who = auth.principal.clone();
-    crate::db::transaction(&state.pool, move |conn| {
-        store::delete(conn, id)?;
-        crate::audit::record(conn, &who, crate::audit::AuditAction::SegmentDelete, Some(id.to_string()), json!({}))
-    })
-    .await?;
+    let write = move |conn: &mut PgConnection| store::delete(conn, id);
+    audited(&state.pool, &auth, AuditAction::SegmentDelete, write, move |_| id).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -407,10 +387,10 @@ async fn segment_customers(
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
     auth.require_scope("customers:read")?;
-    let (limit, after) = (page.limit()?, page.after::<Uuid>()?);
     let id = id.into_inner();
     let at = evaluation(&state);
     let who = auth.principal.clone();
+    let (limit, after) = (page.limit()?, page.after::<Uuid>()?);
     let views = crate::db::run(&state.pool, move |conn| {
         let segment = store::get(conn, id)?;
         let node = store::parse_saved(&segment.definition)?;

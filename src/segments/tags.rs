@@ -58,11 +58,9 @@ async fn list_tags(
     state: web::Data<AppState>,
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    let limit = page.limit()?;
-    let after = page.after::<String>()?;
-    let rows = crate::db::run(&state.pool, move |conn| customers::list_tags(conn, after, limit + 1)).await?;
-    let views: Vec<TagView> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |t| t.name.clone())))
+    let fetch = move |conn: &mut PgConnection, after: Option<String>, n| customers::list_tags(conn, after, n);
+    let page = page.load(&state.pool, fetch, |t: &TagView| t.name.clone());
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 #[derive(Deserialize, ToSchema)]

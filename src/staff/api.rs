@@ -1,16 +1,17 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::rules::StaffRole;
 use super::store::{self, NewStaff, Staff, StaffChanges, StaffFilter};
+use crate::audit::{audited, AuditAction};
 use crate::error::{ApiError, ApiResult, Violations};
 use crate::http::auth::{Admin, Auth, Principal, StaffRead};
-use crate::http::pagination::{Page, PageParams};
+use crate::http::pagination::{Listing, Page, PageParams};
 use crate::http::patch::double_option;
 use crate::http::{etag, IfMatch};
 use crate::state::AppState;
@@ -222,19 +223,8 @@ async fn create_staff(
         username: c.username.flatten(),
         password_hash: c.password_hash.flatten(),
     };
-    let principal = auth.principal.clone();
-    let member = crate::db::transaction(&state.pool, move |conn| {
-        let member = store::insert(conn, &new)?;
-        crate::audit::record(
-            conn,
-            &principal,
-            crate::audit::AuditAction::StaffCreate,
-            Some(member.id.to_string()),
-            json!({}),
-        )?;
-        Ok(member)
-    })
-    .await?;
+    let write = move |conn: &mut PgConnection| store::insert(conn, &new);
+    let member = audited(&state.pool, &auth, AuditAction::StaffCreate, write, |done| done.id).await?;
     Ok(staff_response(StatusCode::CREATED, member, &auth))
 }
 
@@ -245,15 +235,12 @@ pub struct StaffParams {
     #[param(value_type = Option<StaffRole>)]
     role: Option<String>,
     active: Option<bool>,
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<i64>,
-    cursor: Option<String>,
 }
 
 /// List staff (a store-bound caller sees only its own store's). Phones are masked without
 /// `customers:pii`; usernames are shown to administrators only.
 #[utoipa::path(
-    tag = "staff", operation_id = "list_staff", params(StaffParams),
+    tag = "staff", operation_id = "list_staff", params(PageParams, StaffParams),
     security(("bearer" = ["staff:read"])),
     responses((status = 200, description = "Staff by id", body = Page<StaffView>))
 )]
@@ -261,10 +248,9 @@ pub struct StaffParams {
 async fn list_staff(
     auth: Auth<StaffRead>,
     state: web::Data<AppState>,
-    params: web::Query<StaffParams>,
+    query: Listing<StaffParams>,
 ) -> ApiResult<HttpResponse> {
-    let p = params.into_inner();
-    let page = PageParams { limit: p.limit, cursor: p.cursor };
+    let (page, p) = (query.page, query.filter);
     let limit = page.limit()?;
     let after = page.after::<Uuid>()?;
     let role = match p.role.as_deref() {
@@ -297,8 +283,7 @@ async fn get_staff(auth: Auth<StaffRead>, state: web::Data<AppState>, id: web::P
 /// Change a staff member (`If-Match` honoured). Deactivating revokes their tokens at once.
 #[utoipa::path(
     tag = "staff", operation_id = "update_staff", request_body = StaffInput,
-    params(("id" = Uuid, Path, description = "Staff id"),
-           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(("id" = Uuid, Path, description = "Staff id"), IfMatch),
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Updated", body = StaffView),
@@ -325,19 +310,8 @@ async fn update_staff(
     }
     let changes = input.into_changes(roles)?;
     let (expected, now, scope) = (expected_version.0, state.clock.now(), auth.store_scope());
-    let principal = auth.principal.clone();
-    let member = crate::db::transaction(&state.pool, move |conn| {
-        let member = store::update(conn, id, scope, expected, &changes, now)?;
-        crate::audit::record(
-            conn,
-            &principal,
-            crate::audit::AuditAction::StaffUpdate,
-            Some(id.to_string()),
-            json!({}),
-        )?;
-        Ok(member)
-    })
-    .await?;
+    let write = move |conn: &mut PgConnection| store::update(conn, id, scope, expected, &changes, now);
+    let member = audited(&state.pool, &auth, AuditAction::StaffUpdate, write, move |_| id).await?;
     sync_revocation(&state, &member);
     Ok(staff_response(StatusCode::OK, member, &auth))
 }

@@ -1,13 +1,14 @@
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use diesel::PgConnection;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::store::{self, NewStore, Store, StoreChanges};
 use super::StoreKind;
+use crate::audit::{audited, AuditAction};
 use crate::error::{ApiError, ApiResult, Violations};
 use crate::http::auth::{Admin, AnyScope, Auth, Principal};
 use crate::http::pagination::{Page, PageParams};
@@ -181,19 +182,8 @@ async fn create_store(
         daily_sales_target: c.daily_sales_target.flatten(),
         active: c.active.unwrap_or(true),
     };
-    let principal = auth.principal.clone();
-    let store = crate::db::transaction(&state.pool, move |conn| {
-        let store = store::insert(conn, &new)?;
-        crate::audit::record(
-            conn,
-            &principal,
-            crate::audit::AuditAction::StoreCreate,
-            Some(store.id.to_string()),
-            json!({}),
-        )?;
-        Ok(store)
-    })
-    .await?;
+    let write = move |conn: &mut PgConnection| store::insert(conn, &new);
+    let store = audited(&state.pool, &auth, AuditAction::StoreCreate, write, |done| done.id).await?;
     Ok(store_response(actix_web::http::StatusCode::CREATED, store))
 }
 
@@ -209,12 +199,10 @@ async fn list_stores(
     state: web::Data<AppState>,
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    let limit = page.limit()?;
-    let after = page.after::<Uuid>()?;
     let only = auth.store_scope().only();
-    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, only, after, limit + 1)).await?;
-    let views: Vec<StoreView> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |s| s.id.to_string())))
+    let fetch = move |conn: &mut PgConnection, after, n| store::list(conn, only, after, n);
+    let page = page.load(&state.pool, fetch, |s: &StoreView| s.id.to_string());
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 /// Read a store.
@@ -235,8 +223,7 @@ async fn get_store(auth: Auth<AnyScope>, state: web::Data<AppState>, id: web::Pa
 /// Change a store; send `If-Match` with the ETag you read to avoid overwriting someone else's change.
 #[utoipa::path(
     tag = "stores", operation_id = "update_store", request_body = StoreInput,
-    params(("id" = Uuid, Path, description = "Store id"),
-           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(("id" = Uuid, Path, description = "Store id"), IfMatch),
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Updated", body = StoreView),
@@ -258,18 +245,7 @@ async fn update_store(
     input.validate(false)?;
     let changes = input.into_changes();
     let expected = expected_version.0;
-    let principal = auth.principal.clone();
-    let store = crate::db::transaction(&state.pool, move |conn| {
-        let store = store::update(conn, id, expected, &changes)?;
-        crate::audit::record(
-            conn,
-            &principal,
-            crate::audit::AuditAction::StoreUpdate,
-            Some(id.to_string()),
-            json!({}),
-        )?;
-        Ok(store)
-    })
-    .await?;
+    let write = move |conn: &mut PgConnection| store::update(conn, id, expected, &changes);
+    let store = audited(&state.pool, &auth, AuditAction::StoreUpdate, write, move |_| id).await?;
     Ok(store_response(actix_web::http::StatusCode::OK, store))
 }

@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Duration, Utc};
+use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -16,7 +17,7 @@ use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::events::EVENT_TYPES;
 use crate::http::auth::{Auth, WebhooksWrite};
 use crate::http::idempotency::RedactOnReplay;
-use crate::http::pagination::{Page, PageParams};
+use crate::http::pagination::{Listing, Page, PageParams};
 use crate::http::patch::double_option;
 use crate::http::{etag, IfMatch};
 use crate::state::AppState;
@@ -258,11 +259,9 @@ async fn list_subscriptions(
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
-    let limit = page.limit()?;
-    let after = page.after::<Uuid>()?;
-    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, after, limit + 1)).await?;
-    let views: Vec<SubscriptionView> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |s| s.id.to_string())))
+    let fetch = move |conn: &mut PgConnection, after, n| store::list(conn, after, n);
+    let page = page.load(&state.pool, fetch, |s: &SubscriptionView| s.id.to_string());
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 /// Read a webhook subscription (never its secret).
@@ -291,8 +290,7 @@ async fn get_subscription(
 /// service disabled it clears `disabled_reason`).
 #[utoipa::path(
     tag = "webhooks", operation_id = "update_webhook_subscription", request_body = SubscriptionInput,
-    params(("id" = Uuid, Path, description = "Subscription id"),
-           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(("id" = Uuid, Path, description = "Subscription id"), IfMatch),
     security(("bearer" = ["webhooks:write"])),
     responses(
         (status = 200, description = "Updated", body = SubscriptionView),
@@ -501,8 +499,8 @@ pub struct DeliveryView {
     attempts: Vec<AttemptView>,
 }
 
-impl DeliveryView {
-    fn new(d: Delivery, attempts: Vec<Attempt>) -> Self {
+impl From<(Delivery, Vec<Attempt>)> for DeliveryView {
+    fn from((d, attempts): (Delivery, Vec<Attempt>)) -> Self {
         DeliveryView {
             id: d.id,
             event_id: d.event_id,
@@ -523,11 +521,6 @@ pub struct DeliveryListParams {
     /// Only deliveries in this state.
     #[param(value_type = Option<DeliveryStatus>)]
     status: Option<String>,
-    /// Page size, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200, example = 50)]
-    limit: Option<i64>,
-    /// Opaque cursor from the previous page's `next_cursor`.
-    cursor: Option<String>,
 }
 
 /// A subscription's deliveries, newest first, each with its attempts (time, status, response code, duration).
@@ -545,19 +538,16 @@ async fn list_deliveries(
     auth: Auth<WebhooksWrite>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    params: web::Query<DeliveryListParams>,
+    query: Listing<DeliveryListParams>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
-    let (id, p) = (id.into_inner(), params.into_inner());
+    let (id, p) = (id.into_inner(), query.filter);
     let mut v = Violations::new();
     let status = v.word::<DeliveryStatus>("status", p.status.as_deref());
     v.into_result()?;
-    let page = PageParams { limit: p.limit, cursor: p.cursor };
-    let limit = page.limit()?;
-    let after = page.after::<Uuid>()?;
-    let rows = crate::db::run(&state.pool, move |conn| store::deliveries(conn, id, status, after, limit + 1)).await?;
-    let views: Vec<DeliveryView> = rows.into_iter().map(|(d, a)| DeliveryView::new(d, a)).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |d| d.id.to_string())))
+    let fetch = move |conn: &mut PgConnection, after, n| store::deliveries(conn, id, status, after, n);
+    let page = query.page.load(&state.pool, fetch, |d: &DeliveryView| d.id.to_string());
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 /// Try a delivery again now, with a fresh retry schedule (a failed one, or a pending one early).
@@ -588,5 +578,5 @@ async fn retry_delivery(
     })
     .await?;
     let (delivery, attempts) = retried;
-    Ok(HttpResponse::Accepted().json(DeliveryView::new(delivery, attempts)))
+    Ok(HttpResponse::Accepted().json(DeliveryView::from((delivery, attempts))))
 }

@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use diesel::PgConnection;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -16,7 +17,7 @@ use crate::campaigns::rules::{self, CampaignStatus, Move};
 use crate::campaigns::store::{self, Campaign};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite};
-use crate::http::pagination::{Page, PageParams};
+use crate::http::pagination::{Listing, Page, PageParams};
 use crate::http::{versioned, IfMatch};
 use crate::state::AppState;
 
@@ -128,14 +129,11 @@ pub(super) async fn create_campaign(
 pub struct ListParams {
     #[param(value_type = Option<CampaignStatus>)]
     status: Option<String>,
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<i64>,
-    cursor: Option<String>,
 }
 
 /// List campaigns.
 #[utoipa::path(
-    tag = "campaigns", operation_id = "list_campaigns", params(ListParams),
+    tag = "campaigns", operation_id = "list_campaigns", params(PageParams, ListParams),
     security(("bearer" = ["campaigns:read"])),
     responses(
         (status = 200, description = "Campaigns by id", body = Page<CampaignView>),
@@ -146,18 +144,16 @@ pub struct ListParams {
 pub(super) async fn list_campaigns(
     auth: Auth<CampaignsRead>,
     state: web::Data<AppState>,
-    params: web::Query<ListParams>,
+    query: Listing<ListParams>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
-    let p = params.into_inner();
-    let page = PageParams { limit: p.limit, cursor: p.cursor };
-    let (limit, after) = (page.limit()?, page.after::<Uuid>()?);
+    let (page, p) = (query.page, query.filter);
     let mut v = Violations::new();
     let status = v.word::<CampaignStatus>("status", p.status.as_deref());
     v.into_result()?;
-    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, status, after, limit + 1)).await?;
-    let views: Vec<CampaignView> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |c| c.id.to_string())))
+    let fetch = move |conn: &mut PgConnection, after, n| store::list(conn, status, after, n);
+    let page = page.load(&state.pool, fetch, |c: &CampaignView| c.id.to_string());
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 /// Read a campaign.
@@ -186,8 +182,7 @@ pub(super) async fn get_campaign(
 /// Change a draft or paused campaign; send `If-Match` with the ETag you read.
 #[utoipa::path(
     tag = "campaigns", operation_id = "update_campaign", request_body = CampaignInput,
-    params(("id" = Uuid, Path, description = "Campaign id"),
-           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(("id" = Uuid, Path, description = "Campaign id"), IfMatch),
     security(("bearer" = ["campaigns:write"])),
     responses(
         (status = 200, description = "Changed", body = CampaignView),

@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use diesel::PgConnection;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -14,7 +15,7 @@ use crate::coupons::model::{Coupon, CouponSource, CouponStatus, CouponTemplateKi
 use crate::coupons::store::{self, CouponKey};
 use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, CouponsRead, CouponsWrite};
-use crate::http::pagination::{Page, PageParams};
+use crate::http::pagination::{Listing, Page};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -98,11 +99,6 @@ pub struct CustomerCouponParams {
     /// or `voided`; all when absent.
     #[param(inline)]
     status: Option<CouponStatus>,
-    /// Page size, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200, example = 50)]
-    limit: Option<i64>,
-    /// Opaque cursor from the previous page's `next_cursor`.
-    cursor: Option<String>,
 }
 
 /// A customer's coupons, soonest expiry first (then by code).
@@ -120,24 +116,19 @@ pub(super) async fn list_customer_coupons(
     _auth: Auth<CouponsRead>,
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
-    params: web::Query<CustomerCouponParams>,
+    query: Listing<CustomerCouponParams>,
 ) -> ApiResult<HttpResponse> {
     let customer = id.into_inner();
-    let p = params.into_inner();
-    let page = PageParams { limit: p.limit, cursor: p.cursor };
-    let limit = page.limit()?;
-    let after = page.after::<CouponKey>()?;
+    let (page, p) = (query.page, query.filter);
     let status = p.status;
     let now = state.clock.now();
-    let rows = crate::db::run(&state.pool, move |conn| {
+    let fetch = move |conn: &mut PgConnection, after: Option<CouponKey>, n| {
         crate::customers::store::get(conn, customer)?;
-        store::list_for_customer(conn, customer, status, after, limit + 1, now)
-    })
-    .await?;
-    let items: Vec<CouponView> = rows.into_iter().map(|(c, t)| coupon_view(c, &t, now)).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |c| {
-        CouponKey { expires_at: c.expires_at, code: c.code.clone() }.to_string()
-    })))
+        let rows = store::list_for_customer(conn, customer, status, after, n, now)?;
+        Ok(rows.into_iter().map(|(c, t)| coupon_view(c, &t, now)).collect())
+    };
+    let key = |c: &CouponView| CouponKey { expires_at: c.expires_at, code: c.code.clone() }.to_string();
+    Ok(HttpResponse::Ok().json(page.load(&state.pool, fetch, key).await?))
 }
 
 fn canonical(code: &str) -> ApiResult<String> {

@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use diesel::PgConnection;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -14,7 +15,7 @@ use crate::coupons::model::{CouponTemplateKind, CouponTemplateStatus, Template};
 use crate::coupons::{store, templates};
 use crate::error::{ApiResult, Problem};
 use crate::http::auth::{Auth, CouponsRead, CouponsWrite};
-use crate::http::pagination::{Page, PageParams};
+use crate::http::pagination::{Listing, Page, PageParams};
 use crate::http::IfMatch;
 use crate::state::AppState;
 
@@ -155,16 +156,11 @@ pub struct TemplateListParams {
     /// Only templates in this status.
     #[param(inline)]
     status: Option<CouponTemplateStatus>,
-    /// Page size, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200, example = 50)]
-    limit: Option<i64>,
-    /// Opaque cursor from the previous page's `next_cursor`.
-    cursor: Option<String>,
 }
 
 /// Coupon templates by id (oldest first), optionally by status.
 #[utoipa::path(
-    tag = "coupons", operation_id = "list_coupon_templates", params(TemplateListParams),
+    tag = "coupons", operation_id = "list_coupon_templates", params(PageParams, TemplateListParams),
     security(("bearer" = ["coupons:read"])),
     responses((status = 200, description = "Templates by id", body = Page<TemplateView>))
 )]
@@ -172,16 +168,13 @@ pub struct TemplateListParams {
 pub(super) async fn list_templates(
     _auth: Auth<CouponsRead>,
     state: web::Data<AppState>,
-    params: web::Query<TemplateListParams>,
+    query: Listing<TemplateListParams>,
 ) -> ApiResult<HttpResponse> {
-    let p = params.into_inner();
-    let page = PageParams { limit: p.limit, cursor: p.cursor };
-    let limit = page.limit()?;
-    let after = page.after::<Uuid>()?;
+    let (page, p) = (query.page, query.filter);
     let status = p.status;
-    let rows = crate::db::run(&state.pool, move |conn| store::list_templates(conn, status, after, limit + 1)).await?;
-    let items: Vec<TemplateView> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |t| t.id.to_string())))
+    let fetch = move |conn: &mut PgConnection, after, n| store::list_templates(conn, status, after, n);
+    let page = page.load(&state.pool, fetch, |t: &TemplateView| t.id.to_string());
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 /// Read a coupon template.
@@ -212,8 +205,7 @@ pub(super) async fn get_template(
 /// A new `valid_to` applies to coupons issued from now on; issued coupons keep their `expires_at`.
 #[utoipa::path(
     tag = "coupons", operation_id = "update_coupon_template", request_body = TemplatePatch,
-    params(("id" = Uuid, Path, description = "Template id"),
-           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(("id" = Uuid, Path, description = "Template id"), IfMatch),
     security(("bearer" = ["coupons:write"])),
     responses(
         (status = 200, description = "Updated", body = TemplateView),

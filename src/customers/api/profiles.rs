@@ -15,7 +15,7 @@ use crate::customers::service;
 use crate::customers::store::{self, SearchFilter};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::auth::{Auth, CustomersRead, CustomersWrite, Principal};
-use crate::http::pagination::{Page, PageParams};
+use crate::http::pagination::{Listing, Page, PageParams};
 use crate::http::IfMatch;
 use crate::state::AppState;
 
@@ -135,8 +135,7 @@ async fn get_customer(
 /// Change a customer; absent fields stay, `null` clears. `If-Match` guards against lost updates.
 #[utoipa::path(
     tag = "customers", operation_id = "update_customer", request_body = CustomerInput,
-    params(("id" = Uuid, Path, description = "Customer id"),
-           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(("id" = Uuid, Path, description = "Customer id"), IfMatch),
     security(("bearer" = ["customers:write"])),
     responses(
         (status = 200, description = "Updated", body = CustomerView),
@@ -224,16 +223,13 @@ pub struct SearchParams {
     /// `active` (default), `merged` or `erased`.
     #[param(value_type = Option<rules::CustomerStatus>)]
     status: Option<String>,
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<i64>,
-    cursor: Option<String>,
 }
 
 /// Search customers.
 ///
 /// A store-bound principal searches its own store's customers (`home_store_id`) only.
 #[utoipa::path(
-    tag = "customers", operation_id = "search_customers", params(SearchParams),
+    tag = "customers", operation_id = "search_customers", params(PageParams, SearchParams),
     security(("bearer" = ["customers:read"])),
     responses(
         (status = 200, description = "Matching customers by id", body = Page<CustomerView>),
@@ -244,10 +240,9 @@ pub struct SearchParams {
 async fn search_customers(
     auth: Auth<CustomersRead>,
     state: web::Data<AppState>,
-    params: web::Query<SearchParams>,
+    query: Listing<SearchParams>,
 ) -> ApiResult<HttpResponse> {
-    let p = params.into_inner();
-    let page = PageParams { limit: p.limit, cursor: p.cursor };
+    let (page, p) = (query.page, query.filter);
     let limit = page.limit()?;
     let after = page.after::<Uuid>()?;
     let status = match p.status.as_deref() {

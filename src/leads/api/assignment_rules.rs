@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{required_text, text};
 use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, LeadsRead, LeadsWrite};
-use crate::http::pagination::{Page, PageParams};
+use crate::http::pagination::{Listing, Page, PageParams, RankKey};
 use crate::http::{check_version, IfMatch};
 use crate::leads::model::{LeadAssignmentStrategy, LeadKind, Rule, RuleChanges};
 use crate::leads::store;
@@ -288,33 +288,17 @@ pub(super) async fn create_rule(
     Ok(rule_response(StatusCode::CREATED, rule))
 }
 
-#[derive(Deserialize)]
-struct RuleKey(i32, Uuid);
-
-impl std::str::FromStr for RuleKey {
-    type Err = ();
-    fn from_str(s: &str) -> Result<Self, ()> {
-        let (p, id) = s.split_once('|').ok_or(())?;
-        Ok(RuleKey(p.parse().map_err(|_| ())?, id.parse().map_err(|_| ())?))
-    }
-}
-
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LeadRuleListParams {
     /// Only active (or inactive) rules.
     active: Option<bool>,
-    /// Page size, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200, example = 50)]
-    limit: Option<i64>,
-    /// Opaque cursor from the previous page's `next_cursor`.
-    cursor: Option<String>,
 }
 
 /// Assignment rules in evaluation order (priority, then id).
 #[utoipa::path(
-    tag = "leads", operation_id = "list_lead_assignment_rules", params(LeadRuleListParams),
+    tag = "leads", operation_id = "list_lead_assignment_rules", params(PageParams, LeadRuleListParams),
     security(("bearer" = ["leads:read"])),
     responses(
         (status = 200, description = "Rules by priority, then id", body = Page<LeadRuleView>),
@@ -325,17 +309,16 @@ pub struct LeadRuleListParams {
 pub(super) async fn list_rules(
     auth: Auth<LeadsRead>,
     state: web::Data<AppState>,
-    params: web::Query<LeadRuleListParams>,
+    query: Listing<LeadRuleListParams>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
-    let p = params.into_inner();
-    let page = PageParams { limit: p.limit, cursor: p.cursor };
-    let limit = page.limit()?;
-    let after = page.after::<RuleKey>()?.map(|k| (k.0, k.1));
+    let (page, p) = (query.page, query.filter);
     let active = p.active;
-    let rows = crate::db::run(&state.pool, move |conn| store::list_rules(conn, active, after, limit + 1)).await?;
-    let items: Vec<LeadRuleView> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |r| format!("{}|{}", r.priority, r.id))))
+    let fetch = move |conn: &mut PgConnection, after: Option<RankKey>, n| {
+        store::list_rules(conn, active, after.map(RankKey::pair), n)
+    };
+    let page = page.load(&state.pool, fetch, |r: &LeadRuleView| RankKey::of(r.priority, r.id));
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 /// Read an assignment rule.
@@ -364,8 +347,7 @@ pub(super) async fn get_rule(
 /// Change an assignment rule; send `If-Match`. `match` and `target` are replaced whole.
 #[utoipa::path(
     tag = "leads", operation_id = "update_lead_assignment_rule", request_body = LeadRulePatch,
-    params(("id" = Uuid, Path, description = "Rule id"),
-           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(("id" = Uuid, Path, description = "Rule id"), IfMatch),
     security(("bearer" = ["leads:write"])),
     responses(
         (status = 200, description = "Updated", body = LeadRuleView),

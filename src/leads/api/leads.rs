@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use diesel::PgConnection;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -12,7 +13,7 @@ use uuid::Uuid;
 use super::{required_text, text};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, LeadsRead, LeadsWrite, Principal};
-use crate::http::pagination::{Page, PageParams};
+use crate::http::pagination::{Listing, Page, PageParams};
 use crate::leads::model::{Lead, LeadKind, LeadStatus, NewLead};
 use crate::leads::service;
 use crate::leads::store::{self, LeadFilter};
@@ -317,16 +318,11 @@ pub struct LeadListParams {
     source: Option<String>,
     #[param(value_type = Option<LeadKind>)]
     kind: Option<String>,
-    /// Page size, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200, example = 50)]
-    limit: Option<i64>,
-    /// Opaque cursor from the previous page's `next_cursor`.
-    cursor: Option<String>,
 }
 
 /// Leads by creation (id order), filtered; a store-bound caller sees only its own store's.
 #[utoipa::path(
-    tag = "leads", operation_id = "list_leads", params(LeadListParams),
+    tag = "leads", operation_id = "list_leads", params(PageParams, LeadListParams),
     security(("bearer" = ["leads:read"])),
     responses(
         (status = 200, description = "Leads by id", body = Page<LeadView>),
@@ -338,12 +334,9 @@ pub struct LeadListParams {
 pub(super) async fn list_leads(
     auth: Auth<LeadsRead>,
     state: web::Data<AppState>,
-    params: web::Query<LeadListParams>,
+    query: Listing<LeadListParams>,
 ) -> ApiResult<HttpResponse> {
-    let p = params.into_inner();
-    let page = PageParams { limit: p.limit, cursor: p.cursor };
-    let limit = page.limit()?;
-    let after = page.after::<Uuid>()?;
+    let (page, p) = (query.page, query.filter);
     let mut v = Violations::new();
     let status = v.word::<LeadStatus>("status", p.status.as_deref());
     v.one_of("source", p.source.as_deref(), crate::stores::CHANNELS);
@@ -357,10 +350,12 @@ pub(super) async fn list_leads(
         source: p.source,
         kind,
     };
-    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, &filter, after, limit + 1)).await?;
     let unmasked = auth.principal.has("customers:pii");
-    let items: Vec<LeadView> = rows.into_iter().map(|l| lead_view(l, unmasked)).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |l| l.id.to_string())))
+    let fetch = move |conn: &mut PgConnection, after, n| {
+        Ok(store::list(conn, &filter, after, n)?.into_iter().map(|l| lead_view(l, unmasked)).collect())
+    };
+    let page = page.load(&state.pool, fetch, |l: &LeadView| l.id.to_string());
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 /// Read a lead.

@@ -157,15 +157,12 @@ async fn list_points_entries(
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let limit = page.limit()?;
-    let before = page.after::<i64>()?;
-    let rows = crate::db::run(&state.pool, move |conn| {
+    let fetch = move |conn: &mut PgConnection, before, n| {
         crate::customers::store::get(conn, id)?;
-        ledger::entries(conn, id, before, limit + 1)
-    })
-    .await?;
-    let items: Vec<PointsEntry> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |e| e.id.to_string())))
+        ledger::entries(conn, id, before, n)
+    };
+    let page = page.load(&state.pool, fetch, |e: &PointsEntry| e.id.to_string());
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -205,7 +205,7 @@ async fn get_program(_auth: Auth<LoyaltyRead>, state: web::Data<AppState>) -> Ap
 /// Chain-wide principals only.
 #[utoipa::path(
     tag = "loyalty", operation_id = "update_loyalty_program", request_body = ProgramInput,
-    params(("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(IfMatch),
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "The settings after the change", body = ProgramView),

@@ -3,15 +3,17 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{whole_i64, MAX_POINTS_COST, MAX_STOCK};
+use crate::audit::{audited, AuditAction};
 use crate::error::{ApiResult, Violations};
 use crate::http::auth::{Auth, LoyaltyRead, LoyaltyWrite};
-use crate::http::pagination::{Page, PageParams};
+use crate::http::pagination::{Listing, Page, PageParams};
 use crate::http::patch::double_option;
 use crate::http::IfMatch;
 use crate::loyalty::rewards::{self, NewReward, Reward, RewardChanges};
@@ -174,19 +176,8 @@ async fn create_reward(
     auth.require_chain_wide()?;
     let new = body.into_inner().validate()?;
     let now = state.clock.now();
-    let who = auth.principal.clone();
-    let reward = crate::db::transaction(&state.pool, move |conn| {
-        let reward = rewards::insert(conn, &new, now)?;
-        crate::audit::record(
-            conn,
-            &who,
-            crate::audit::AuditAction::RewardCreate,
-            Some(reward.id.to_string()),
-            json!({}),
-        )?;
-        Ok(reward)
-    })
-    .await?;
+    let write = move |conn: &mut PgConnection| rewards::insert(conn, &new, now);
+    let reward = audited(&state.pool, &auth, AuditAction::RewardCreate, write, |done| done.id).await?;
     Ok(reward_response(StatusCode::CREATED, reward))
 }
 
@@ -196,16 +187,11 @@ async fn create_reward(
 pub struct RewardListParams {
     /// Only active (`true`) or only inactive (`false`) rewards.
     active: Option<bool>,
-    /// Page size, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200, example = 50)]
-    limit: Option<i64>,
-    /// Opaque cursor from the previous page's `next_cursor`.
-    cursor: Option<String>,
 }
 
 /// The rewards catalogue, by id.
 #[utoipa::path(
-    tag = "loyalty", operation_id = "list_rewards", params(RewardListParams),
+    tag = "loyalty", operation_id = "list_rewards", params(PageParams, RewardListParams),
     security(("bearer" = ["loyalty:read"])),
     responses((status = 200, description = "Rewards by id", body = Page<RewardView>))
 )]
@@ -213,16 +199,13 @@ pub struct RewardListParams {
 async fn list_rewards(
     _auth: Auth<LoyaltyRead>,
     state: web::Data<AppState>,
-    params: web::Query<RewardListParams>,
+    query: Listing<RewardListParams>,
 ) -> ApiResult<HttpResponse> {
-    let p = params.into_inner();
-    let page = PageParams { limit: p.limit, cursor: p.cursor };
-    let limit = page.limit()?;
-    let after = page.after::<Uuid>()?;
+    let (page, p) = (query.page, query.filter);
     let active = p.active;
-    let rows = crate::db::run(&state.pool, move |conn| rewards::list(conn, active, after, limit + 1)).await?;
-    let items: Vec<RewardView> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |r| r.id.to_string())))
+    let fetch = move |conn: &mut PgConnection, after, n| rewards::list(conn, active, after, n);
+    let page = page.load(&state.pool, fetch, |r: &RewardView| r.id.to_string());
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 /// Read a reward.
@@ -250,8 +233,7 @@ async fn get_reward(
 /// updates. Chain-wide principals only.
 #[utoipa::path(
     tag = "loyalty", operation_id = "update_reward", request_body = RewardPatch,
-    params(("id" = Uuid, Path, description = "Reward id"),
-           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(("id" = Uuid, Path, description = "Reward id"), IfMatch),
     security(("bearer" = ["loyalty:write"])),
     responses(
         (status = 200, description = "Updated", body = RewardView),

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::store::{self, Enrolment, Membership, Tier, TierChange};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Admin, Auth, CustomersWrite, LoyaltyRead};
-use crate::http::pagination::{Page, PageParams};
+use crate::http::pagination::{Listing, Page, PageParams};
 use crate::http::IfMatch;
 use crate::state::AppState;
 
@@ -312,16 +312,11 @@ pub struct MemberListParams {
     tier: Option<String>,
     /// Only members enrolled by this store. A store-bound client sees its own store's members only.
     store_id: Option<Uuid>,
-    /// Page size, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200)]
-    limit: Option<i64>,
-    /// Opaque cursor from the previous page's `next_cursor`.
-    cursor: Option<String>,
 }
 
 /// List members by customer id, optionally by tier and enrolling store.
 #[utoipa::path(
-    tag = "memberships", operation_id = "list_memberships", params(MemberListParams),
+    tag = "memberships", operation_id = "list_memberships", params(PageParams, MemberListParams),
     security(("bearer" = ["loyalty:read"])),
     responses(
         (status = 200, description = "Members by customer id", body = Page<MembershipView>),
@@ -332,10 +327,9 @@ pub struct MemberListParams {
 async fn list_memberships(
     auth: Auth<LoyaltyRead>,
     state: web::Data<AppState>,
-    params: web::Query<MemberListParams>,
+    query: Listing<MemberListParams>,
 ) -> ApiResult<HttpResponse> {
-    let p = params.into_inner();
-    let page = PageParams { limit: p.limit, cursor: p.cursor };
+    let (page, p) = (query.page, query.filter);
     let limit = page.limit()?;
     let after = page.after::<Uuid>()?;
     let store_id = auth.acting_store(p.store_id)?;

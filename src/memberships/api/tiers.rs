@@ -3,12 +3,13 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use diesel::PgConnection;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use utoipa::ToSchema;
 
 use super::super::store::{self, Tier, TierChanges};
+use crate::audit::{audited, AuditAction};
 use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Admin, Auth, LoyaltyRead};
 use crate::http::IfMatch;
@@ -268,13 +269,8 @@ pub(super) async fn create_tier(
     .check(&mut v);
     v.into_result()?;
     let code = input.code;
-    let who = auth.principal.clone();
-    let tier = crate::db::transaction(&state.pool, move |conn| {
-        let tier = store::insert_tier(conn, &code, &changes)?;
-        crate::audit::record(conn, &who, crate::audit::AuditAction::TierCreate, Some(code.clone()), json!({}))?;
-        Ok(tier)
-    })
-    .await?;
+    let write = move |conn: &mut PgConnection| store::insert_tier(conn, &code, &changes);
+    let tier = audited(&state.pool, &auth, AuditAction::TierCreate, write, |t| t.code.clone()).await?;
     Ok(tier_response(StatusCode::CREATED, tier))
 }
 
@@ -282,8 +278,7 @@ pub(super) async fn create_tier(
 /// order (upgrades) and the next review (downgrades); nobody moves on the spot.
 #[utoipa::path(
     tag = "memberships", operation_id = "update_tier", request_body = TierPatch,
-    params(("code" = String, Path, description = "Tier code"),
-           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(("code" = String, Path, description = "Tier code"), IfMatch),
     security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Updated", body = TierView),
@@ -317,12 +312,7 @@ pub(super) async fn update_tier(
     .check(&mut v);
     v.into_result()?;
     let expected = expected_version.0;
-    let who = auth.principal.clone();
-    let tier = crate::db::transaction(&state.pool, move |conn| {
-        let tier = store::update_tier(conn, &code, expected, &changes)?;
-        crate::audit::record(conn, &who, crate::audit::AuditAction::TierUpdate, Some(code.clone()), json!({}))?;
-        Ok(tier)
-    })
-    .await?;
+    let write = move |conn: &mut PgConnection| store::update_tier(conn, &code, expected, &changes);
+    let tier = audited(&state.pool, &auth, AuditAction::TierUpdate, write, |t| t.code.clone()).await?;
     Ok(tier_response(StatusCode::OK, tier))
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::OrderView;
 use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, OrdersRead};
-use crate::http::pagination::{Page, PageParams};
+use crate::http::pagination::{Listing, Page, PageParams};
 use crate::orders::store::{self, OrderCursor, OrderFilter};
 use crate::state::AppState;
 
@@ -50,17 +50,12 @@ pub struct OrderFinderParams {
     external_id: Option<String>,
     /// Only this customer's orders.
     customer_id: Option<Uuid>,
-    /// Page size, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200, example = 50)]
-    limit: Option<i64>,
-    /// Opaque cursor from the previous page's `next_cursor`.
-    cursor: Option<String>,
 }
 
 /// Find orders: by natural key (`channel`, `store_id`, `external_id`), by customer, or any
 /// combination; newest sale first (`occurred_at`, then id), paged.
 #[utoipa::path(
-    tag = "orders", operation_id = "list_orders", params(OrderFinderParams),
+    tag = "orders", operation_id = "list_orders", params(PageParams, OrderFinderParams),
     security(("bearer" = ["orders:read"])),
     responses(
         (status = 200, description = "Matching orders, newest first", body = Page<OrderView>),
@@ -72,11 +67,10 @@ pub struct OrderFinderParams {
 async fn list_orders(
     auth: Auth<OrdersRead>,
     state: web::Data<AppState>,
-    params: web::Query<OrderFinderParams>,
+    query: Listing<OrderFinderParams>,
 ) -> ApiResult<HttpResponse> {
-    let p = params.into_inner();
+    let (page, p) = (query.page, query.filter);
     let store_id = auth.acting_store(p.store_id)?;
-    let page = PageParams { limit: p.limit, cursor: p.cursor };
     let limit = page.limit()?;
     let after = page.after::<OrderCursor>()?;
     let mut v = Violations::new();

@@ -2,6 +2,7 @@
 
 use actix_web::{get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -136,14 +137,11 @@ pub(super) async fn list_comments(
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let limit = page.limit()?;
-    let after = page.after::<Uuid>()?;
     let scope = auth.store_scope();
-    let rows = crate::db::run(&state.pool, move |conn| {
+    let fetch = move |conn: &mut PgConnection, after, n| {
         store::get(conn, scope, id)?;
-        store::comments(conn, id, after, limit + 1)
-    })
-    .await?;
-    let items: Vec<CommentView> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |c| c.id.to_string())))
+        store::comments(conn, id, after, n)
+    };
+    let page = page.load(&state.pool, fetch, |c: &CommentView| c.id.to_string());
+    Ok(HttpResponse::Ok().json(page.await?))
 }

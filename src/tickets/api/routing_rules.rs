@@ -4,15 +4,16 @@
 use actix_web::http::StatusCode;
 use actix_web::{delete, get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::MAX_NAME;
-use crate::error::{ApiError, ApiResult, Violations};
+use crate::error::{ApiResult, Violations};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
-use crate::http::pagination::{Page, PageParams};
+use crate::http::pagination::{Page, PageParams, RankKey};
 use crate::http::patch::double_option;
 use crate::http::IfMatch;
 use crate::state::AppState;
@@ -198,21 +199,10 @@ pub(super) async fn list_rules(
     page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     auth.require_chain_wide()?;
-    let limit = page.limit()?;
-    let after =
-        match page.after::<String>()? {
-            None => None,
-            Some(raw) => {
-                let parsed =
-                    raw.split_once('/').and_then(|(p, id)| Some((p.parse::<i32>().ok()?, id.parse::<Uuid>().ok()?)));
-                Some(parsed.ok_or_else(|| {
-                    ApiError::bad_request("invalid_cursor", "the cursor is not one this API returned")
-                })?)
-            }
-        };
-    let rows = crate::db::run(&state.pool, move |conn| store::list_rules(conn, after, limit + 1)).await?;
-    let items: Vec<RuleView> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |r| format!("{}/{}", r.priority, r.id))))
+    let fetch =
+        move |conn: &mut PgConnection, after: Option<RankKey>, n| store::list_rules(conn, after.map(RankKey::pair), n);
+    let page = page.load(&state.pool, fetch, |r: &RuleView| RankKey::of(r.priority, r.id));
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 /// Read a routing rule.
@@ -268,8 +258,7 @@ pub struct RulePatch {
 /// Change a routing rule; send `If-Match`. Applies to tickets created from now on.
 #[utoipa::path(
     tag = "tickets", operation_id = "update_ticket_routing_rule", request_body = RulePatch,
-    params(("id" = Uuid, Path, description = "Rule id"),
-           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(("id" = Uuid, Path, description = "Rule id"), IfMatch),
     security(("bearer" = ["tickets:write"])),
     responses(
         (status = 200, description = "Updated", body = RuleView),
@@ -331,8 +320,7 @@ pub(super) async fn update_rule(
 /// Delete a routing rule (`If-Match` honoured). Tickets it routed keep their team.
 #[utoipa::path(
     tag = "tickets", operation_id = "delete_ticket_routing_rule",
-    params(("id" = Uuid, Path, description = "Rule id"),
-           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(("id" = Uuid, Path, description = "Rule id"), IfMatch),
     security(("bearer" = ["tickets:write"])),
     responses(
         (status = 204, description = "Deleted"),

@@ -145,8 +145,7 @@ impl PolicyPut {
 /// Replace a priority's SLA policy; send `If-Match`. Open tickets take it from their next change.
 #[utoipa::path(
     tag = "tickets", operation_id = "put_sla_policy", request_body = PolicyPut,
-    params(("priority" = TicketPriority, Path, description = "The priority whose policy this is"),
-           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(("priority" = TicketPriority, Path, description = "The priority whose policy this is"), IfMatch),
     security(("bearer" = ["tickets:write"])),
     responses(
         (status = 200, description = "Replaced", body = PolicyView),

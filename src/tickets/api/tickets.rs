@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
+use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -11,7 +12,7 @@ use uuid::Uuid;
 use super::{MAX_NAME, MAX_TEXT};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
-use crate::http::pagination::{Page, PageParams};
+use crate::http::pagination::{Listing, Page, PageParams};
 use crate::http::patch::double_option;
 use crate::http::IfMatch;
 use crate::state::AppState;
@@ -218,16 +219,11 @@ pub struct TicketListParams {
     #[param(rename = "type", value_type = Option<TicketType>)]
     ticket_type: Option<String>,
     customer_id: Option<Uuid>,
-    /// Page size, 1–200 (default 50).
-    #[param(minimum = 1, maximum = 200, example = 50)]
-    limit: Option<i64>,
-    /// Opaque cursor from the previous page's `next_cursor`.
-    cursor: Option<String>,
 }
 
 /// Tickets by id (creation order), filtered; a store-bound caller sees its store's only.
 #[utoipa::path(
-    tag = "tickets", operation_id = "list_tickets", params(TicketListParams),
+    tag = "tickets", operation_id = "list_tickets", params(PageParams, TicketListParams),
     security(("bearer" = ["tickets:read"])),
     responses(
         (status = 200, description = "Tickets by id", body = Page<TicketView>),
@@ -238,17 +234,14 @@ pub struct TicketListParams {
 pub(super) async fn list_tickets(
     auth: Auth<TicketsRead>,
     state: web::Data<AppState>,
-    params: web::Query<TicketListParams>,
+    query: Listing<TicketListParams>,
 ) -> ApiResult<HttpResponse> {
-    let p = params.into_inner();
+    let (page, p) = (query.page, query.filter);
     let mut v = Violations::new();
     let status = v.word::<TicketStatus>("status", p.status.as_deref());
     let priority = v.word::<TicketPriority>("priority", p.priority.as_deref());
     let ticket_type = v.word::<TicketType>("type", p.ticket_type.as_deref());
     v.into_result()?;
-    let page = PageParams { limit: p.limit, cursor: p.cursor };
-    let limit = page.limit()?;
-    let after = page.after::<Uuid>()?;
     let filter = store::TicketFilter {
         status,
         team: p.team,
@@ -258,9 +251,9 @@ pub(super) async fn list_tickets(
         customer_id: p.customer_id,
         scope: auth.store_scope(),
     };
-    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, &filter, after, limit + 1)).await?;
-    let items: Vec<TicketView> = rows.into_iter().map(Into::into).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(items, limit, |t| t.id.to_string())))
+    let fetch = move |conn: &mut PgConnection, after, n| store::list(conn, &filter, after, n);
+    let page = page.load(&state.pool, fetch, |t: &TicketView| t.id.to_string());
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 /// Read a ticket; targets that fell due by now are flagged as breached on the way.
@@ -333,8 +326,7 @@ impl TicketPatch {
 /// `resolved_at`, events `ticket.resolved` and `ticket.survey_requested`.
 #[utoipa::path(
     tag = "tickets", operation_id = "update_ticket", request_body = TicketPatch,
-    params(("id" = Uuid, Path, description = "Ticket id"),
-           ("If-Match" = Option<String>, Header, description = "ETag from a previous read")),
+    params(("id" = Uuid, Path, description = "Ticket id"), IfMatch),
     security(("bearer" = ["tickets:write"])),
     responses(
         (status = 200, description = "Updated", body = TicketView),
