@@ -189,13 +189,13 @@ fn format_rule(format: &str) -> Option<Value> {
     let enumeration = |values: Vec<Value>| json!({"enum": values});
     let pattern = |p: String| json!({"pattern": p});
     Some(match format {
-        "channel" => enumeration(strings(crate::stores::CHANNELS)),
+        "channel" => enumeration(strings(crate::stores::SalesChannel::NAMES)),
         "scope" => enumeration(strings(crate::http::auth::ALL_SCOPES)),
         "lifecycle-stage" => {
             enumeration(crate::customers::lifecycle::LifecycleStage::ALL.iter().map(|s| json!(s.as_str())).collect())
         }
         "consent-changes" => json!({
-            "properties": crate::customers::rules::CONSENT_KINDS.iter()
+            "properties": crate::customers::rules::ConsentKind::NAMES.iter()
                 .map(|k| (k.to_string(), json!({"type": "boolean"}))).collect::<Map<String, Value>>(),
             "additionalProperties": false,
         }),
@@ -218,7 +218,7 @@ fn format_rule(format: &str) -> Option<Value> {
 }
 
 fn identity_kind_pattern() -> String {
-    format!("^({}|external:[a-z0-9_-]{{1,32}})$", crate::customers::rules::IDENTITY_KINDS.join("|"))
+    format!("^({}|external:[a-z0-9_-]{{1,32}})$", crate::customers::rules::IdentityKind::NAMES.join("|"))
 }
 
 /// Applies `format_rule` everywhere in the document. Enumerations replace the format; patterns keep

@@ -2,16 +2,16 @@
 
 use chrono::NaiveDate;
 use chrono_tz::Tz;
+use const_format::formatcp;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Date, Nullable, Numeric, Text, Uuid as SqlUuid};
 use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::customers::activity;
+use crate::customers::rules::CustomerStatus;
 use crate::error::ApiResult;
 
-/// Channels a customer joins in a store through (the rest are online).
-pub const STORE_CHANNELS: &[&str] = &["pos", "store_staff"];
 /// A member is active with an order in this many days up to the day (as the lifecycle's `active`).
 pub const ACTIVE_DAYS: i32 = 30;
 
@@ -70,16 +70,18 @@ pub struct KeyCount {
 /// Customers created on `day` by source channel (merged-away profiles are counted in their
 /// survivor; erased ones still count, anonymous); for a store, those whose home store it is.
 pub fn new_customers(conn: &mut PgConnection, day: NaiveDate, store: Option<Uuid>, tz: Tz) -> ApiResult<Vec<KeyCount>> {
-    Ok(diesel::sql_query(
+    const NEW_CUSTOMERS: &str = formatcp!(
         "SELECT coalesce(source_channel, 'unknown') AS key, count(*) AS count FROM customers
          WHERE created_at >= ($1::timestamp AT TIME ZONE $3) AND created_at < (($1 + 1)::timestamp AT TIME ZONE $3)
-           AND status <> 'merged' AND ($2::uuid IS NULL OR home_store_id = $2)
+           AND status <> '{}' AND ($2::uuid IS NULL OR home_store_id = $2)
          GROUP BY 1 ORDER BY 2 DESC, 1",
-    )
-    .bind::<Date, _>(day)
-    .bind::<Nullable<SqlUuid>, _>(store)
-    .bind::<Text, _>(tz.name())
-    .load(conn)?)
+        CustomerStatus::Merged.as_str()
+    );
+    Ok(diesel::sql_query(NEW_CUSTOMERS)
+        .bind::<Date, _>(day)
+        .bind::<Nullable<SqlUuid>, _>(store)
+        .bind::<Text, _>(tz.name())
+        .load(conn)?)
 }
 
 #[derive(Debug, QueryableByName)]
@@ -222,10 +224,11 @@ pub fn churn_risk(
     let at_risk = super::rules::churn_sql(&last, &prior, "($1::date - a.last_order_on)", "a.usual_interval_days");
     let horizon = super::rules::CHURN_HORIZON_DAYS;
     let (after_day, after_id) = after.map_or((None, None), |(d, id)| (Some(d), Some(id)));
+    let active = CustomerStatus::Active.as_str();
     Ok(diesel::sql_query(format!(
         "SELECT a.customer_id, c.name, a.last_order_on, {last}::bigint AS orders_last_90,
                 {prior}::bigint AS orders_prior_90, a.usual_interval_days
-         FROM customer_activity a JOIN customers c ON c.id = a.customer_id AND c.status = 'active'
+         FROM customer_activity a JOIN customers c ON c.id = a.customer_id AND c.status = '{active}'
          WHERE a.last_order_on > $1::date - {horizon} AND a.last_order_on <= $1::date AND {at_risk}
            AND ($2::date IS NULL OR (a.last_order_on, a.customer_id) > ($2::date, $3::uuid))
          ORDER BY a.last_order_on, a.customer_id

@@ -115,7 +115,7 @@ pub fn release_deferred(conn: &mut PgConnection, now: DateTime<Utc>) -> ApiResul
             let allowed = store::audience::still_reachable(conn, &ids)?;
             let (go, stop): (Vec<&Message>, Vec<&Message>) = due.iter().partition(|m| {
                 allowed.get(&m.customer_id).is_some_and(|(live, consents)| {
-                    *live && consents.iter().any(|granted| granted == m.channel.consent())
+                    *live && consents.iter().any(|granted| m.channel.consent() == granted.as_str())
                 })
             });
             store::mark_sent(conn, &go.iter().map(|m| m.id).collect::<Vec<_>>(), now)?;

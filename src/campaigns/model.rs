@@ -1,6 +1,7 @@
 //! A campaign's parts as typed values: kind, trigger, actions — parsed from JSON with the path of
 //! every mistake (`actions[0].template`).
 
+use crate::customers::rules::ConsentKind;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -67,11 +68,11 @@ crate::vocabulary! {
 
 impl CampaignChannel {
     /// The consent a message on this channel needs.
-    pub fn consent(self) -> &'static str {
+    pub fn consent(self) -> ConsentKind {
         match self {
-            CampaignChannel::Sms => "marketing_sms",
-            CampaignChannel::Email => "marketing_email",
-            CampaignChannel::Wechat => "marketing_wechat",
+            CampaignChannel::Sms => ConsentKind::MarketingSms,
+            CampaignChannel::Email => ConsentKind::MarketingEmail,
+            CampaignChannel::Wechat => ConsentKind::MarketingWechat,
         }
     }
 }

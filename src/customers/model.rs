@@ -128,7 +128,7 @@ impl CustomerInput {
         }
         if let Some(Some(channel)) = &self.source_channel {
             v.check(
-                crate::stores::CHANNELS.contains(&channel.as_str()),
+                crate::stores::SalesChannel::parse(channel).is_some(),
                 &f("source_channel"),
                 "is not a known channel",
             );

@@ -18,6 +18,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::activity;
+use super::rules::CustomerStatus;
 use crate::error::ApiResult;
 
 /// The version of the segment map below, named in every response that shows a segment.
@@ -150,8 +151,9 @@ pub fn refresh(conn: &mut PgConnection, as_of: NaiveDate, now: DateTime<Utc>, tz
                                   $1::date - act.order_days[width_bucket($1::date, act.order_days)] AS recency_days,
                                   {orders}::int AS frequency, {spend} AS monetary
                            FROM customer_activity act JOIN customers c ON c.id = act.customer_id
-                           WHERE c.status = 'active' AND act.last_order_on > {after}
+                           WHERE c.status = '{active}' AND act.last_order_on > {after}
                              AND {orders} > 0) windowed) ranked) scored",
+        active = CustomerStatus::Active.as_str(),
         segment = segment_sql("r", "f"),
         r = score_sql("r_rank"),
         f = score_sql("f_rank"),

@@ -27,9 +27,20 @@ crate::vocabulary! {
         Erased = "erased",
     }
 }
-pub const CONSENT_KINDS: &[&str] = &["marketing_sms", "marketing_email", "marketing_wechat"];
-pub const IDENTITY_KINDS: &[&str] =
-    &["phone", "email", "member_card", "wechat_openid", "wechat_unionid", "tmall_ouid", "jd_pin"];
+crate::vocabulary! {
+    /// A marketing consent a customer grants or revokes, one per message channel.
+    #[schema(example = "marketing_sms")]
+    pub enum ConsentKind { MarketingSms = "marketing_sms", MarketingEmail = "marketing_email", MarketingWechat = "marketing_wechat" }
+}
+
+crate::vocabulary! {
+    /// The identities the service knows how to normalise; any other system's are `external:<system>`.
+    #[schema(example = "phone")]
+    pub enum IdentityKind {
+        Phone = "phone", Email = "email", MemberCard = "member_card", WechatOpenid = "wechat_openid",
+        WechatUnionid = "wechat_unionid", TmallOuid = "tmall_ouid", JdPin = "jd_pin",
+    }
+}
 
 pub fn normalize_email(raw: &str) -> Result<String, String> {
     let email = raw.trim().to_lowercase();
@@ -81,7 +92,7 @@ pub fn normalize_identity(kind: &str, value: &str) -> Result<(String, String), S
             _ => {
                 return Err(format!(
                     "unknown identity kind '{other}': use one of {} or external:<system>",
-                    IDENTITY_KINDS.join(", ")
+                    IdentityKind::NAMES.join(", ")
                 ))
             }
         },
@@ -124,8 +135,8 @@ pub fn mask_identity_value(kind: &str, value: &str) -> String {
 pub fn apply_consents(current: &Value, changes: &Map<String, Value>, now: DateTime<Utc>) -> Result<Value, String> {
     let mut out = current.as_object().cloned().unwrap_or_default();
     for (kind, granted) in changes {
-        if !CONSENT_KINDS.contains(&kind.as_str()) {
-            return Err(format!("unknown consent '{kind}': use {}", CONSENT_KINDS.join(", ")));
+        if ConsentKind::parse(kind).is_none() {
+            return Err(format!("unknown consent '{kind}': use {}", ConsentKind::NAMES.join(", ")));
         }
         let Some(granted) = granted.as_bool() else {
             return Err(format!("consent '{kind}' must be true or false"));

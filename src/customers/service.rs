@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::model::{CustomerView, ValidInput};
 use super::rules::{self, CustomerStatus, Gender};
 use super::store::{self, Customer, ProfileChanges};
+use crate::customers::rules::IdentityKind;
 use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
 use crate::events::types::{updated_fields, CustomerCreated, CustomerErased, CustomerMerged, EventData};
@@ -348,7 +349,12 @@ pub fn erasure_context(conn: &mut PgConnection, customer: &Customer, now: DateTi
     ids.push(customer.id);
     let identities = store::identities_of(conn, &ids)?;
     let mut phones: Vec<String> = customer.phone.iter().cloned().collect();
-    phones.extend(identities.iter().filter(|(_, kind, _, _)| kind == "phone").map(|(_, _, value, _)| value.clone()));
+    phones.extend(
+        identities
+            .iter()
+            .filter(|(_, kind, _, _)| IdentityKind::Phone == kind.as_str())
+            .map(|(_, _, value, _)| value.clone()),
+    );
     let mut contacts: Vec<String> = identities.into_iter().map(|(_, _, value, _)| value).collect();
     contacts.extend(customer.email.iter().cloned());
     for phone in &phones {

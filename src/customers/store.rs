@@ -6,6 +6,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::rules::CustomerStatus;
+use crate::customers::rules::IdentityKind;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
 use crate::schema::{customer_identities as ci, customer_notes as notes, customer_tags as ct, customers as c, tags};
@@ -226,7 +227,7 @@ pub fn owner_of(conn: &mut PgConnection, kind: &str, value: &str) -> ApiResult<O
 }
 
 fn identity_taken(owner: Uuid, kind: &str) -> ApiError {
-    let code = if kind == "phone" { "phone_taken" } else { "identity_taken" };
+    let code = if IdentityKind::Phone == kind { "phone_taken" } else { "identity_taken" };
     ApiError::conflict(code, format!("this {kind} belongs to another customer"))
         .with("owner_customer_id", owner.to_string())
         .with("identity_kind", kind)

@@ -2,6 +2,7 @@
 //! marketing set-up. A fashion chain as the seeds describe one (女装 / 男装 / 童装, stores in the
 //! big cities, Tmall / JD / Douyin shops and a WeChat mini-program); nothing here is random.
 
+use crate::stores::SalesChannel;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -14,7 +15,7 @@ pub struct StoreSpec {
     pub name: &'static str,
     pub city: Option<&'static str>,
     pub district: Option<&'static str>,
-    pub online: Option<&'static str>,
+    pub online: Option<SalesChannel>,
     /// A physical store's share of the chain's store customers; for every store and shop, what
     /// scales its daily sales target.
     pub weight: u32,
@@ -30,7 +31,7 @@ const fn store(
     StoreSpec { code, name, city: Some(city), district: Some(district), online: None, weight }
 }
 
-const fn shop(code: &'static str, name: &'static str, channel: &'static str, weight: u32) -> StoreSpec {
+const fn shop(code: &'static str, name: &'static str, channel: SalesChannel, weight: u32) -> StoreSpec {
     StoreSpec { code, name, city: None, district: None, online: Some(channel), weight }
 }
 
@@ -45,10 +46,10 @@ pub const STORES: &[StoreSpec] = &[
     store("CD-JJ-01", "成都锦江IFS店", "成都", "锦江区", 9),
     store("WH-JH-01", "武汉江汉武商广场店", "武汉", "江汉区", 7),
     store("NJ-XW-01", "南京新街口德基店", "南京", "玄武区", 7),
-    shop("TM-FLAGSHIP", "天猫官方旗舰店", "tmall", 45),
-    shop("JD-FLAGSHIP", "京东自营旗舰店", "jd", 25),
-    shop("DY-LIVE", "抖音官方旗舰店", "douyin", 13),
-    shop("WX-MALL", "微信小程序商城", "wechat_mini_program", 40),
+    shop("TM-FLAGSHIP", "天猫官方旗舰店", SalesChannel::Tmall, 45),
+    shop("JD-FLAGSHIP", "京东自营旗舰店", SalesChannel::Jd, 25),
+    shop("DY-LIVE", "抖音官方旗舰店", SalesChannel::Douyin, 13),
+    shop("WX-MALL", "微信小程序商城", SalesChannel::WechatMiniProgram, 40),
 ];
 
 /// Districts people live in, per city (the store's own first). Cities without a store send

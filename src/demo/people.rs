@@ -1,6 +1,7 @@
 //! Who a unit is: a Chinese shopper with a name, a mainland mobile, a city, the channels they use
 //! (and the identities those give), consents and whether they are a member. Pure.
 
+use crate::stores::SalesChannel;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -25,7 +26,7 @@ pub struct Consents {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Membership {
-    pub channel: &'static str,
+    pub channel: SalesChannel,
     /// Index into `catalogue::STORES`.
     pub store: Option<usize>,
 }
@@ -40,7 +41,7 @@ pub struct Person {
     pub city: &'static str,
     pub district: &'static str,
     pub address: Option<String>,
-    pub source_channel: &'static str,
+    pub source_channel: SalesChannel,
     pub home_store: Option<usize>,
     pub consents: Consents,
     /// `(kind, value)` beyond phone and email.
@@ -49,7 +50,7 @@ pub struct Person {
     pub parent: bool,
     pub profile: Profile,
     /// The platform an online shopper prefers.
-    pub platform: &'static str,
+    pub platform: SalesChannel,
     pub membership: Option<Membership>,
     /// Set by the unit's plan once its history is known.
     pub registered_at: DateTime<Utc>,
@@ -115,7 +116,8 @@ pub fn person(rng: &mut StdRng, seed: u64, index: u32, until: NaiveDate, big_spe
         (Profile::Online, _) => "unknown",
         _ => "female",
     };
-    let platform = ["tmall", "jd", "douyin", "wechat_mini_program"][pick(rng, &[45.0, 25.0, 20.0, 10.0])];
+    let platform = [SalesChannel::Tmall, SalesChannel::Jd, SalesChannel::Douyin, SalesChannel::WechatMiniProgram]
+        [pick(rng, &[45.0, 25.0, 20.0, 10.0])];
     let home_store = (profile != Profile::Online).then(|| any_store(rng));
     let (city, district) = match home_store.and_then(|s| cat::STORES[s].city.zip(cat::STORES[s].district)) {
         Some((city, district)) => {
@@ -145,17 +147,19 @@ pub fn person(rng: &mut StdRng, seed: u64, index: u32, until: NaiveDate, big_spe
     let wechat = match profile {
         Profile::Omni => true,
         Profile::Store => rng.gen_bool(0.4),
-        Profile::Online => platform == "wechat_mini_program" || rng.gen_bool(0.3),
+        Profile::Online => platform == SalesChannel::WechatMiniProgram || rng.gen_bool(0.3),
     };
     let mut identities = Vec::new();
     if wechat {
         identities.push(("wechat_openid", format!("{}:o{:06x}{digits}", cat::WECHAT_APP_ID, tag & 0xFF_FFFF)));
         identities.push(("wechat_unionid", format!("oU{:08x}{digits}", (tag >> 24) & 0xFFFF_FFFF)));
     }
-    if (profile == Profile::Online && platform == "tmall") || (profile == Profile::Omni && rng.gen_bool(0.3)) {
+    if (profile == Profile::Online && platform == SalesChannel::Tmall)
+        || (profile == Profile::Omni && rng.gen_bool(0.3))
+    {
         identities.push(("tmall_ouid", format!("tb{digits}{:04x}", tag & 0xFFFF)));
     }
-    if profile == Profile::Online && platform == "jd" {
+    if profile == Profile::Online && platform == SalesChannel::Jd {
         identities.push(("jd_pin", format!("jd_{:06x}{digits}", (tag >> 16) & 0xFF_FFFF)));
     }
     let consents = Consents {
@@ -164,9 +168,9 @@ pub fn person(rng: &mut StdRng, seed: u64, index: u32, until: NaiveDate, big_spe
         wechat: wechat && rng.gen_bool(0.55),
     };
     let source_channel = match profile {
-        Profile::Store => "pos",
+        Profile::Store => SalesChannel::Pos,
         Profile::Online => platform,
-        Profile::Omni => ["pos", "wechat_mini_program"][rng.gen_range(0..2)],
+        Profile::Omni => [SalesChannel::Pos, SalesChannel::WechatMiniProgram][rng.gen_range(0..2)],
     };
     let member = match profile {
         Profile::Store => rng.gen_bool(0.9),
@@ -174,8 +178,8 @@ pub fn person(rng: &mut StdRng, seed: u64, index: u32, until: NaiveDate, big_spe
         Profile::Online => rng.gen_bool(0.4),
     };
     let membership = member.then(|| Membership {
-        channel: if source_channel == "pos" { "pos" } else { "wechat_mini_program" },
-        store: if source_channel == "pos" { home_store } else { None },
+        channel: if source_channel == SalesChannel::Pos { SalesChannel::Pos } else { SalesChannel::WechatMiniProgram },
+        store: if source_channel == SalesChannel::Pos { home_store } else { None },
     });
     let parent = gender != "unknown" && rng.gen_bool(if gender == "female" { 0.3 } else { 0.15 });
     let mut tags = Vec::new();

@@ -3,6 +3,7 @@
 //! registered and enrolled, what they bought where and when (seasons, 618 and 双11, weekends,
 //! parents buying 童装 every two months), what they returned, their leads and tickets.
 
+use crate::stores::SalesChannel;
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
 use rand::rngs::StdRng;
@@ -81,7 +82,7 @@ const PERSONAS: &[(Persona, f64)] = &[
 pub struct OrderPlan {
     pub at: DateTime<Utc>,
     pub external_id: String,
-    pub channel: &'static str,
+    pub channel: SalesChannel,
     /// Index into `catalogue::STORES`.
     pub store: usize,
     /// `(index into catalogue::SKUS, quantity)`.
@@ -285,7 +286,7 @@ fn basket(rng: &mut StdRng, person: &Person, day: NaiveDate, kids: bool) -> Vec<
         .collect()
 }
 
-fn shop_for(channel: &str) -> usize {
+fn shop_for(channel: SalesChannel) -> usize {
     cat::STORES.iter().position(|s| s.online == Some(channel)).unwrap_or(0)
 }
 
@@ -309,26 +310,25 @@ fn order_minute(rng: &mut StdRng, in_store: bool) -> u32 {
 }
 
 /// The channel of one order of a customer of `profile`.
-fn order_channel(rng: &mut StdRng, person: &Person, day: NaiveDate) -> &'static str {
+fn order_channel(rng: &mut StdRng, person: &Person, day: NaiveDate) -> SalesChannel {
     let platform = person.platform;
     if promotion(day).is_some() && rng.gen_bool(0.35) {
-        return if platform == "wechat_mini_program" { "tmall" } else { platform };
+        return if platform == SalesChannel::WechatMiniProgram { SalesChannel::Tmall } else { platform };
     }
-    let options: &[(&'static str, f64)] = match person.profile {
-        Profile::Store => &[("pos", 85.0), ("wechat_mini_program", 10.0), ("tmall", 5.0)],
-        Profile::Omni => &[("pos", 50.0), ("wechat_mini_program", 25.0), ("tmall", 15.0), ("jd", 10.0)],
-        Profile::Online => &[("platform", 75.0), ("tmall", 8.0), ("jd", 7.0), ("wechat_mini_program", 10.0)],
+    use SalesChannel::{Jd, Pos, Tmall, WechatMiniProgram};
+    // `None`: the shopper's own platform.
+    let options: &[(Option<SalesChannel>, f64)] = match person.profile {
+        Profile::Store => &[(Some(Pos), 85.0), (Some(WechatMiniProgram), 10.0), (Some(Tmall), 5.0)],
+        Profile::Omni => &[(Some(Pos), 50.0), (Some(WechatMiniProgram), 25.0), (Some(Tmall), 15.0), (Some(Jd), 10.0)],
+        Profile::Online => &[(None, 75.0), (Some(Tmall), 8.0), (Some(Jd), 7.0), (Some(WechatMiniProgram), 10.0)],
     };
     let weights: Vec<f64> = options.iter().map(|(_, w)| *w).collect();
-    match options[pick(rng, &weights)].0 {
-        "platform" => platform,
-        other => other,
-    }
+    options[pick(rng, &weights)].0.unwrap_or(platform)
 }
 
 fn plan_order(rng: &mut StdRng, person: &Person, w: &Window, day: NaiveDate, kids: bool) -> OrderPlan {
     let channel = order_channel(rng, person, day);
-    let in_store = channel == "pos";
+    let in_store = channel == SalesChannel::Pos;
     let store = if in_store {
         match person.home_store {
             Some(home) if rng.gen_bool(0.85) => home,
@@ -337,7 +337,7 @@ fn plan_order(rng: &mut StdRng, person: &Person, w: &Window, day: NaiveDate, kid
     } else {
         shop_for(channel)
     };
-    let external = matches!(channel, "tmall" | "jd" | "douyin");
+    let external = channel.marketplace();
     let paid_rate = external.then(|| {
         let rates: &[i64] = if promotion(day).is_some() { &[75, 80, 85] } else { &[100, 100, 95, 90] };
         Decimal::new(rates[rng.gen_range(0..rates.len())], 2)
@@ -466,8 +466,8 @@ pub fn unit(seed: u64, index: u32, w: &Window) -> Unit {
             if let Some((at, lines)) = plan.won_order.clone() {
                 let mut order = plan_order(&mut rng, &person, w, w.local_day(at), false);
                 order.at = at;
-                order.channel = "wechat_mini_program";
-                order.store = shop_for("wechat_mini_program");
+                order.channel = SalesChannel::WechatMiniProgram;
+                order.store = shop_for(SalesChannel::WechatMiniProgram);
                 order.paid_rate = None;
                 order.lines = lines;
                 orders.push((order, true));
@@ -491,15 +491,15 @@ pub fn unit(seed: u64, index: u32, w: &Window) -> Unit {
     let mut tickets = service_plan::Tickets::default();
     for (n, order) in orders.iter().enumerate() {
         let rate = match order.channel {
-            "tmall" | "jd" | "douyin" => 0.12,
-            "wechat_mini_program" => 0.07,
+            c if c.marketplace() => 0.12,
+            SalesChannel::WechatMiniProgram => 0.07,
             _ => 0.03,
         };
         if !rng.gen_bool(rate) {
             continue;
         }
         let day = w.local_day(order.at) + Duration::days(rng.gen_range(1..=10));
-        let at = w.at(day, order_minute(&mut rng, order.channel == "pos"));
+        let at = w.at(day, order_minute(&mut rng, order.channel == SalesChannel::Pos));
         if at >= w.end() {
             continue;
         }
@@ -510,7 +510,7 @@ pub fn unit(seed: u64, index: u32, w: &Window) -> Unit {
         });
         steps
             .push(Step { at, what: What::Refund { order: n, external_id: format!("{}-R1", order.external_id), line } });
-        if rng.gen_bool(if order.channel == "pos" { 0.3 } else { 0.5 }) {
+        if rng.gen_bool(if order.channel == SalesChannel::Pos { 0.3 } else { 0.5 }) {
             tickets.push(service_plan::return_ticket(&mut rng, n, order, at, w));
         }
     }
@@ -570,10 +570,10 @@ fn external_id(seed: u64, index: u32, n: usize, order: &OrderPlan, w: &Window) -
     let day = w.local_day(order.at).format("%Y%m%d");
     let number = mix(mix(seed) ^ (u64::from(index) << 16) ^ n as u64) % 1_000_000;
     match order.channel {
-        "pos" => format!("{}-{day}-{index:06}{n:02}", cat::STORES[order.store].code),
-        "tmall" => format!("TM{day}{index:07}{n:02}{number:06}"),
-        "jd" => format!("JD{index:08}{n:02}{number:06}"),
-        "douyin" => format!("DY{day}{index:07}{n:02}"),
+        SalesChannel::Pos => format!("{}-{day}-{index:06}{n:02}", cat::STORES[order.store].code),
+        SalesChannel::Tmall => format!("TM{day}{index:07}{n:02}{number:06}"),
+        SalesChannel::Jd => format!("JD{index:08}{n:02}{number:06}"),
+        SalesChannel::Douyin => format!("DY{day}{index:07}{n:02}"),
         _ => format!("WX{day}{index:07}{n:02}"),
     }
 }

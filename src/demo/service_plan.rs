@@ -1,6 +1,7 @@
 //! A unit's leads and tickets, planned: when a lead came in and how far it got, when a ticket was
 //! opened, answered, resolved, scored and closed. Pure.
 
+use crate::stores::SalesChannel;
 use chrono::{DateTime, Duration, Utc};
 use rand::rngs::StdRng;
 use rand::Rng;
@@ -71,7 +72,7 @@ pub struct TicketPlan {
     pub at: DateTime<Utc>,
     pub ticket_type: TicketType,
     pub category: &'static str,
-    pub channel: &'static str,
+    pub channel: SalesChannel,
     pub priority: TicketPriority,
     pub subject: &'static str,
     pub description: &'static str,
@@ -372,8 +373,11 @@ pub fn service_ticket(rng: &mut StdRng, n: usize, order: &OrderPlan, w: &Window)
         (TicketType::Inquiry, "size", TicketPriority::Low, "尺码咨询", "身高165体重55穿什么码"),
         (TicketType::AfterSales, "alteration", TicketPriority::Normal, "裤长修改", "想把裤长改短3厘米"),
     ][pick(rng, &[35.0, 20.0, 20.0, 25.0])];
-    let channel =
-        if order.channel == "pos" { ["phone", "wechat_mini_program"][rng.gen_range(0..2)] } else { order.channel };
+    let channel = if order.channel == SalesChannel::Pos {
+        [SalesChannel::Phone, SalesChannel::WechatMiniProgram][rng.gen_range(0..2)]
+    } else {
+        order.channel
+    };
     TicketPlan {
         at: opened,
         ticket_type,

@@ -239,7 +239,7 @@ fn post_order(conn: &mut PgConnection, ctx: &Context, p: &mut Progress, order: &
         .collect();
     let new = crate::sales::sale::NewOrder {
         external_id: order.external_id.clone(),
-        channel: order.channel.into(),
+        channel: order.channel.to_string(),
         store_id: ctx.chain.stores.get(order.store).copied(),
         customer: p.customer.map_or(CustomerRef::Guest, CustomerRef::Id),
         occurred_at: order.at,
@@ -396,7 +396,7 @@ fn ticket(
                 order_id: order.map(|o| o.id),
                 ticket_type: plan.ticket_type,
                 category: Some(plan.category.into()),
-                channel: Some(plan.channel.into()),
+                channel: Some(plan.channel.to_string()),
                 priority: plan.priority,
                 subject: plan.subject.into(),
                 description: Some(plan.description.into()),

@@ -56,7 +56,7 @@ impl Columns {
             home_store: h.find("home_store"),
             registered_at: h.find("registered_at"),
             tags: h.find("tags"),
-            consents: rules::CONSENT_KINDS.iter().filter_map(|k| h.find(k).map(|i| (*k, i))).collect(),
+            consents: rules::ConsentKind::NAMES.iter().filter_map(|k| h.find(k).map(|i| (*k, i))).collect(),
             identities: identities.into_iter().filter(|(k, _)| k != "phone" && k != "email").collect(),
             attributes: h.prefixed("attr:"),
         };

@@ -162,7 +162,7 @@ impl OrdersImport {
         let external_id = first.cell(Some(c.external_id)).unwrap_or_default().to_string();
         v.text("external_id", &external_id, 128);
         let channel = first.cell(Some(c.channel)).unwrap_or_default().to_lowercase();
-        v.check(crate::stores::CHANNELS.contains(&channel.as_str()), "channel", "is not a known channel");
+        v.check(crate::stores::SalesChannel::parse(&channel).is_some(), "channel", "is not a known channel");
         let store_id = cell(first, c.store, "store", &mut errors, |s| self.stores.resolve(s));
         let occurred_at = cell(first, Some(c.occurred_at), "occurred_at", &mut errors, |s| values::instant(s, self.tz));
         if occurred_at.is_none() && first.cell(Some(c.occurred_at)).is_none() {

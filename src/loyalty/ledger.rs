@@ -187,7 +187,8 @@ fn lots_and_holds(
 ) -> ApiResult<(Vec<Lot>, i64, i64)> {
     use diesel::sql_types::{Nullable, Timestamptz, Uuid as SqlUuid};
     let rows: Vec<LotWithHolds> = crate::db::CachedSql::new(
-        // Holds and debt once per query, not once per lot row.
+        // Holds and debt once per query, not once per lot row. 'held' is `reservations`'
+        // `ReservationStatus::Held`, spelled here because the ledger sits below reservations.
         "WITH p AS (SELECT ?::timestamptz AS now, ?::uuid AS except_id, ?::uuid AS customer), \
          h AS (SELECT sum(r.points)::bigint AS held FROM checkout_reservations r, p \
                WHERE r.customer_id = p.customer AND r.status = 'held' AND r.expires_at > p.now \

@@ -180,7 +180,7 @@ pub struct NaturalKey<'a> {
 
 macro_rules! needs_sql {
     ($store_condition:literal) => {
-        concat!(
+        const_format::concatcp!(
             "WITH p AS (SELECT ?::uuid AS customer, ?::timestamptz AS now, ?::timestamptz AS since, \
                  ?::uuid AS except_id, ?::text AS channel, ?::uuid AS store_id, ?::text AS external_id) \
              SELECT (SELECT o.id FROM orders o WHERE o.channel = p.channel AND o.external_id = p.external_id \
@@ -190,7 +190,9 @@ macro_rules! needs_sql {
                  (SELECT catalogue_version FROM loyalty_program) AS catalogue_version, \
                  (p.store_id IS NULL OR EXISTS (SELECT 1 FROM stores s WHERE s.id = p.store_id)) AS store_known, \
                  (SELECT sum(r.points)::bigint FROM checkout_reservations r WHERE r.customer_id = p.customer \
-                     AND r.status = 'held' AND r.expires_at > p.now AND r.id IS DISTINCT FROM p.except_id) AS held, \
+                     AND r.status = '",
+            crate::reservations::store::ReservationStatus::Held.as_str(),
+            "' AND r.expires_at > p.now AND r.id IS DISTINCT FROM p.except_id) AS held, \
                  (SELECT sum(o.paid_amount - o.refunded_amount) FROM orders o WHERE o.customer_id = p.customer \
                      AND o.occurred_at > p.since AND o.occurred_at <= p.now) AS spend, \
                  l.ids AS lot_ids, l.remaining AS lot_remaining, l.available_at AS lot_available_at, \

@@ -154,7 +154,7 @@ impl Compiler {
             Field::RegisteredAt => self.compare(&format!("(c.created_at AT TIME ZONE {ZONE})::date"), c),
             Field::Consent(kind) => {
                 let wanted = matches!(c.value, Operand::Flag(true));
-                format!("c.consent_{} = {wanted}", kind.key())
+                format!("c.consent_{} = {wanted}", kind.as_str())
             }
             Field::DaysSinceLastOrder => self.compare(&format!("({TODAY} - c.last_order_on)::bigint"), c),
             Field::OrderCount | Field::Spend => {

@@ -10,10 +10,11 @@ use uuid::Uuid;
 
 use super::export::{self, Cell, Row};
 use super::rules;
-use super::store::{self, GroupBy, STORE_CHANNELS};
+use super::store::{self, GroupBy};
 use crate::error::ApiResult;
 use crate::http::auth::{AnalyticsRead, Auth};
 use crate::state::AppState;
+use crate::stores::SalesChannel;
 
 // Problem responses several operations name.
 crate::problem_response!(pub ChainWideReport = 403, "`store_bound_principal`: a chain-wide report");
@@ -126,8 +127,11 @@ async fn dashboard(
     })
     .await?;
     let new_customers: i64 = channels.iter().map(|c| c.count).sum();
-    let new_customers_store: i64 =
-        channels.iter().filter(|c| STORE_CHANNELS.contains(&c.key.as_str())).map(|c| c.count).sum();
+    let new_customers_store: i64 = channels
+        .iter()
+        .filter(|c| SalesChannel::parse(&c.key).is_some_and(SalesChannel::in_store))
+        .map(|c| c.count)
+        .sum();
     let online_orders = day.orders - day.store_orders;
     Ok(HttpResponse::Ok().json(Dashboard {
         date,

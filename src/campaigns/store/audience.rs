@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use const_format::formatcp;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Bool, Date, Int4, Int8, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use uuid::Uuid;
@@ -12,6 +13,7 @@ use uuid::Uuid;
 use crate::campaigns::model::{self, CampaignChannel, CampaignKind, Trigger};
 use crate::campaigns::plan::Plan;
 use crate::campaigns::rules::{self, Policy};
+use crate::customers::rules::{CustomerStatus, IdentityKind};
 use crate::db::cached_sql::Binds;
 use crate::error::ApiResult;
 use crate::segments::compile::{birthday_in_days_sql, Compiler, Evaluation, Param, FACTS};
@@ -159,7 +161,7 @@ fn contacts_statement<'a>(
     let named = |variable: &str| names.iter().any(|n| n == variable);
     crate::db::CachedSql::new(include_str!("contacts.sql"))
         .param::<Array<SqlUuid>, _>("ids", ids)
-        .param::<Text, _>("consent", channel.map(CampaignChannel::consent).unwrap_or(""))
+        .param::<Text, _>("consent", channel.map(|c| c.consent().as_str()).unwrap_or(""))
         .param::<Text, _>("channel", channel.map(CampaignChannel::as_str).unwrap_or(""))
         .param::<Timestamptz, _>("counted_since", now - Duration::days(i64::from(policy.frequency_days)))
         .param::<Date, _>("today", today)
@@ -173,6 +175,8 @@ fn contacts_statement<'a>(
         .param::<Text, _>("sms", CampaignChannel::Sms)
         .param::<Text, _>("email", CampaignChannel::Email)
         .param::<Text, _>("wechat", CampaignChannel::Wechat)
+        .param::<Text, _>("active", CustomerStatus::Active)
+        .param::<Text, _>("wechat_openid", IdentityKind::WechatOpenid)
 }
 
 /// Reads, besides what the contact policy checks, only what the campaign's template names: a
@@ -203,13 +207,13 @@ pub fn still_reachable(conn: &mut PgConnection, ids: &[Uuid]) -> ApiResult<HashM
         #[diesel(sql_type = Array<Text>)]
         granted: Vec<String>,
     }
-    let rows: Vec<Row> = diesel::sql_query(
-        "SELECT c.id, c.status = 'active' AS live,
+    const LIVE_AND_GRANTED: &str = formatcp!(
+        "SELECT c.id, c.status = '{}' AS live,
                 ARRAY(SELECT k FROM jsonb_each(c.consents) j(k, v) WHERE (v ->> 'granted')::boolean) AS granted
          FROM customers c WHERE c.id = ANY($1)",
-    )
-    .bind::<Array<SqlUuid>, _>(ids)
-    .load(conn)?;
+        CustomerStatus::Active.as_str()
+    );
+    let rows: Vec<Row> = diesel::sql_query(LIVE_AND_GRANTED).bind::<Array<SqlUuid>, _>(ids).load(conn)?;
     Ok(rows.into_iter().map(|r| (r.id, (r.live, r.granted))).collect())
 }
 

@@ -6,13 +6,14 @@ WITH p AS (
            CAST(? AS timestamptz) AS counted_since, CAST(? AS date) AS today, CAST(? AS int8) AS categories_named,
            CAST(? AS int) AS recently_bought_days, CAST(? AS bool) AS names_tier, CAST(? AS bool) AS names_points,
            CAST(? AS bool) AS names_store, CAST(? AS bool) AS names_usual, CAST(? AS bool) AS names_recommended,
-           CAST(? AS text) AS sms, CAST(? AS text) AS email, CAST(? AS text) AS wechat
+           CAST(? AS text) AS sms, CAST(? AS text) AS email, CAST(? AS text) AS wechat,
+           CAST(? AS text) AS active, CAST(? AS text) AS wechat_openid
 )
-SELECT c.id, c.status = 'active' AS live,
+SELECT c.id, c.status = p.active AS live,
        coalesce((c.consents -> p.consent ->> 'granted')::boolean, false) AS consented,
        CASE p.channel WHEN p.sms THEN c.phone WHEN p.email THEN c.email
                       WHEN p.wechat THEN (SELECT i.value FROM customer_identities i
-                                          WHERE i.customer_id = c.id AND i.kind = 'wechat_openid'
+                                          WHERE i.customer_id = c.id AND i.kind = p.wechat_openid
                                           ORDER BY i.created_at, i.value LIMIT 1) END AS address,
        (SELECT count(*) FROM campaign_messages cm
         WHERE cm.customer_id = c.id AND cm.created_at > p.counted_since) AS recent_messages,

@@ -229,7 +229,7 @@ impl TemplateCreate {
         }
         let channels = text_list(&mut v, "channels", self.channels);
         v.check(
-            channels.iter().all(|c| crate::stores::CHANNELS.contains(&c.as_str())),
+            channels.iter().all(|c| crate::stores::SalesChannel::parse(c).is_some()),
             "channels",
             "each must be a known channel",
         );

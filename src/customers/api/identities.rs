@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::{customer_response, read_view};
 use crate::customers::model::{CustomerView, IdentityInput, IdentityView};
 use crate::customers::rules;
+use crate::customers::rules::IdentityKind;
 use crate::customers::service;
 use crate::customers::store::{self};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -64,10 +65,10 @@ async fn add_identity(
         store::claim_identity(conn, id, &kind, &value)?;
         let mut changes = store::ProfileChanges::default();
         // The first phone or email also fills the profile field, which is how the till shows it.
-        if kind == "phone" && current.phone.is_none() {
+        if IdentityKind::Phone == kind.as_str() && current.phone.is_none() {
             changes.phone = Some(Some(value.clone()));
         }
-        if kind == "email" && current.email.is_none() {
+        if IdentityKind::Email == kind.as_str() && current.email.is_none() {
             changes.email = Some(Some(value.clone()));
         }
         store::update(conn, &current, &changes)?;
@@ -103,10 +104,10 @@ async fn remove_identity(
         }
         // Keep the profile consistent: its phone/email is always one of its identities.
         let mut changes = store::ProfileChanges::default();
-        if kind == "phone" && current.phone.as_deref() == Some(value.as_str()) {
+        if IdentityKind::Phone == kind.as_str() && current.phone.as_deref() == Some(value.as_str()) {
             changes.phone = Some(None);
         }
-        if kind == "email" && current.email.as_deref() == Some(value.as_str()) {
+        if IdentityKind::Email == kind.as_str() && current.email.as_deref() == Some(value.as_str()) {
             changes.email = Some(None);
         }
         store::update(conn, &current, &changes)?;

@@ -105,7 +105,7 @@ fn validate_match(v: &mut Violations, m: LeadRuleMatch, c: &mut RuleChanges) {
     c.match_district = Some(text(v, "match.district", m.district, 100));
     c.match_category = Some(text(v, "match.category", m.category, 100));
     let source = text(v, "match.source", m.source, 64);
-    v.one_of("match.source", source.as_deref(), crate::stores::CHANNELS);
+    v.word::<crate::stores::SalesChannel>("match.source", source.as_deref());
     c.match_source = Some(source);
     let kind = text(v, "match.kind", m.kind, 32);
     c.match_kind = Some(v.word::<LeadKind>("match.kind", kind.as_deref()));

@@ -95,7 +95,7 @@ pub(super) async fn lead_funnel(
 ) -> ApiResult<HttpResponse> {
     let p = params.into_inner();
     let mut v = Violations::new();
-    v.one_of("source", p.source.as_deref(), crate::stores::CHANNELS);
+    v.word::<crate::stores::SalesChannel>("source", p.source.as_deref());
     v.into_result()?;
     let (from, to) = crate::http::report_window(p.from, p.to, state.clock.now())?;
     let store_id = auth.acting_store(p.store_id)?;

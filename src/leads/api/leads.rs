@@ -191,7 +191,7 @@ impl LeadCreate {
     fn validate(self, principal: &Principal, now: DateTime<Utc>) -> ApiResult<NewLead> {
         let mut v = Violations::new();
         let source = required_text(&mut v, "source", self.source, 64);
-        v.one_of("source", source.as_deref(), crate::stores::CHANNELS);
+        v.word::<crate::stores::SalesChannel>("source", source.as_deref());
         let kind = required_text(&mut v, "kind", self.kind, 32);
         let kind = v.word::<LeadKind>("kind", kind.as_deref());
         let contact = self.contact.unwrap_or_default();
@@ -339,7 +339,7 @@ pub(super) async fn list_leads(
     let (page, p) = (query.page, query.filter);
     let mut v = Violations::new();
     let status = v.word::<LeadStatus>("status", p.status.as_deref());
-    v.one_of("source", p.source.as_deref(), crate::stores::CHANNELS);
+    v.word::<crate::stores::SalesChannel>("source", p.source.as_deref());
     let kind = v.word::<LeadKind>("kind", p.kind.as_deref());
     v.into_result()?;
     let filter = LeadFilter {

@@ -188,7 +188,7 @@ async fn enrol_member(
     let id = id.into_inner();
     let input = body.into_inner();
     if let Some(channel) = &input.channel {
-        if !crate::stores::CHANNELS.contains(&channel.as_str()) {
+        if crate::stores::SalesChannel::parse(channel).is_none() {
             return Err(ApiError::invalid("channel", "is not a known channel"));
         }
     }

@@ -75,7 +75,7 @@ async fn list_orders(
     let after = page.after::<OrderCursor>()?;
     let mut v = Violations::new();
     if let Some(channel) = &p.channel {
-        v.check(crate::stores::CHANNELS.contains(&channel.as_str()), "channel", "is not a known channel");
+        v.check(crate::stores::SalesChannel::parse(channel).is_some(), "channel", "is not a known channel");
     }
     if let Some(external_id) = &p.external_id {
         v.text("external_id", external_id, 128);

@@ -48,7 +48,7 @@ pub struct QuoteInput {
 impl QuoteInput {
     fn validate(self, auth: &crate::http::auth::Principal) -> ApiResult<QuoteRequest> {
         let mut v = Violations::new();
-        v.check(crate::stores::CHANNELS.contains(&self.channel.as_str()), "channel", "is not a known channel");
+        v.check(crate::stores::SalesChannel::parse(&self.channel).is_some(), "channel", "is not a known channel");
         let lines = validate_lines(self.lines, false, &mut v);
         let coupon_codes = self.coupon_codes.unwrap_or_default();
         validate_coupon_codes(&coupon_codes, &mut v);

@@ -187,7 +187,7 @@ impl OrderInput {
     fn validate(self, principal: &Principal, now: DateTime<Utc>) -> ApiResult<NewOrder> {
         let mut v = Violations::new();
         v.text("external_id", &self.external_id, 128);
-        v.check(crate::stores::CHANNELS.contains(&self.channel.as_str()), "channel", "is not a known channel");
+        v.check(crate::stores::SalesChannel::parse(&self.channel).is_some(), "channel", "is not a known channel");
         let external = match self.pricing.as_deref().map(PricingMode::parse) {
             None | Some(Some(PricingMode::Crm)) => false,
             Some(Some(PricingMode::External)) => true,

@@ -156,7 +156,7 @@ impl ChannelRefundInput {
     pub(super) fn validate(self, principal: &Principal) -> ApiResult<(ChannelOrder, NewRefund)> {
         let mut v = Violations::new();
         v.check(
-            crate::stores::CHANNELS.contains(&self.order.channel.as_str()),
+            crate::stores::SalesChannel::parse(&self.order.channel).is_some(),
             "order.channel",
             "is not a known channel",
         );

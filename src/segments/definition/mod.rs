@@ -5,6 +5,7 @@
 //! reported with its path in the tree, e.g. `definition.all[1].op`, so a marketer's tool can point
 //! at it. Pure: no I/O.
 
+use crate::customers::rules::ConsentKind;
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
@@ -39,23 +40,6 @@ pub struct Condition {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Consent {
-    Sms,
-    Email,
-    Wechat,
-}
-
-impl Consent {
-    pub fn key(self) -> &'static str {
-        match self {
-            Consent::Sms => "marketing_sms",
-            Consent::Email => "marketing_email",
-            Consent::Wechat => "marketing_wechat",
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     Tier,
     Tags,
@@ -67,7 +51,7 @@ pub enum Field {
     RegisteredAt,
     HomeStoreId,
     SourceChannel,
-    Consent(Consent),
+    Consent(ConsentKind),
     DaysSinceLastOrder,
     OrderCount,
     Spend,
@@ -110,9 +94,9 @@ const FIELDS: &[(&str, Field)] = &[
     ("registered_at", Field::RegisteredAt),
     ("home_store_id", Field::HomeStoreId),
     ("source_channel", Field::SourceChannel),
-    ("consent.marketing_sms", Field::Consent(Consent::Sms)),
-    ("consent.marketing_email", Field::Consent(Consent::Email)),
-    ("consent.marketing_wechat", Field::Consent(Consent::Wechat)),
+    ("consent.marketing_sms", Field::Consent(ConsentKind::MarketingSms)),
+    ("consent.marketing_email", Field::Consent(ConsentKind::MarketingEmail)),
+    ("consent.marketing_wechat", Field::Consent(ConsentKind::MarketingWechat)),
     ("days_since_last_order", Field::DaysSinceLastOrder),
     ("order_count", Field::OrderCount),
     ("spend", Field::Spend),
@@ -158,7 +142,7 @@ impl Field {
     fn codes(self) -> Option<Vec<&'static str>> {
         match self {
             Field::Gender => Some(crate::customers::rules::Gender::NAMES.to_vec()),
-            Field::SourceChannel => Some(crate::stores::CHANNELS.to_vec()),
+            Field::SourceChannel => Some(crate::stores::SalesChannel::NAMES.to_vec()),
             Field::LifecycleStage => Some(LifecycleStage::ALL.iter().map(|s| s.as_str()).collect()),
             Field::RfmSegment => Some(crate::customers::rfm::segments().collect()),
             _ => None,

@@ -116,7 +116,7 @@ fn check_rule(r: RuleInput) -> ApiResult<RuleFields> {
         v.text("match_category", c, MAX_NAME);
     }
     if let Some(c) = &r.match_channel {
-        v.check(crate::stores::CHANNELS.contains(&c.as_str()), "match_channel", "must be a known channel");
+        v.check(crate::stores::SalesChannel::parse(c).is_some(), "match_channel", "must be a known channel");
     }
     v.into_result()?;
     Ok(RuleFields {

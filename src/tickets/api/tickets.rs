@@ -151,7 +151,7 @@ impl TicketCreate {
             v.text("category", c, MAX_NAME);
         }
         if let Some(c) = &self.channel {
-            v.check(crate::stores::CHANNELS.contains(&c.as_str()), "channel", "must be a known channel");
+            v.check(crate::stores::SalesChannel::parse(c).is_some(), "channel", "must be a known channel");
         }
         let priority = v.word::<TicketPriority>("priority", self.priority.as_deref());
         v.into_result()?;
