@@ -29,8 +29,7 @@ pub struct AuditParams {
 #[utoipa::path(
     tag = "audit",
     operation_id = "list_audit_log",
-    params(PageParams, AuditParams),
-    security(("bearer" = ["admin"])),
+    params(PageParams, AuditParams), security(("bearer" = ["admin"])),
     responses((status = 200, description = "Audit entries, newest first", body = Page<AuditEntry>))
 )]
 #[get("/v1/audit-log")]

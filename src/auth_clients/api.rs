@@ -183,8 +183,7 @@ pub fn validate_scopes(scopes: &[String], v: &mut Violations) {
 #[utoipa::path(
     tag = "auth",
     operation_id = "create_api_client",
-    request_body = NewApiClient,
-    security(("bearer" = ["admin"])),
+    request_body = NewApiClient, security(("bearer" = ["admin"])),
     responses((status = 201, description = "Created; the secret is shown only now", body = CreatedApiClient))
 )]
 #[post("/v1/api-clients")]
@@ -235,8 +234,7 @@ async fn create_api_client(
 #[utoipa::path(
     tag = "auth",
     operation_id = "list_api_clients",
-    params(PageParams),
-    security(("bearer" = ["admin"])),
+    params(PageParams), security(("bearer" = ["admin"])),
     responses((status = 200, description = "API clients by id", body = Page<ApiClientView>))
 )]
 #[get("/v1/api-clients")]
@@ -255,8 +253,7 @@ async fn list_api_clients(
 #[utoipa::path(
     tag = "auth",
     operation_id = "get_api_client",
-    params(("id" = Uuid, Path, description = "API client id")),
-    security(("bearer" = ["admin"])),
+    params(("id" = Uuid, Path, description = "API client id")), security(("bearer" = ["admin"])),
     responses((status = 200, description = "The API client", body = ApiClientView))
 )]
 #[get("/v1/api-clients/{id}")]
@@ -271,8 +268,7 @@ async fn get_api_client(auth: Auth<Admin>, state: web::Data<AppState>, id: web::
 #[utoipa::path(
     tag = "auth",
     operation_id = "revoke_api_client",
-    params(("id" = Uuid, Path, description = "API client id")),
-    security(("bearer" = ["admin"])),
+    params(("id" = Uuid, Path, description = "API client id")), security(("bearer" = ["admin"])),
     responses(
         (status = 204, description = "Revoked"),
         (status = 404, description = "`api_client_not_found`: no such client, or revoked already", body = crate::error::Problem, content_type = "application/problem+json"),

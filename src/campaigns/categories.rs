@@ -131,8 +131,7 @@ async fn put_category(
 /// Stop messages naming a category.
 #[utoipa::path(
     tag = "campaigns", operation_id = "delete_message_category",
-    params(("name" = String, Path, description = "The category")),
-    security(("bearer" = ["campaigns:write"])),
+    params(("name" = String, Path, description = "The category")), security(("bearer" = ["campaigns:write"])),
     responses(
         (status = 204, description = "Removed"),
         (status = 403, description = CHAIN_ONLY, body = Problem, content_type = "application/problem+json"),

@@ -164,8 +164,7 @@ fn settings_view(s: &Settings) -> MarketingSettings {
 
 /// The contact policy's settings.
 #[utoipa::path(
-    tag = "campaigns", operation_id = "get_marketing_settings",
-    security(("bearer" = ["campaigns:read"])),
+    tag = "campaigns", operation_id = "get_marketing_settings", security(("bearer" = ["campaigns:read"])),
     responses(
         (status = 200, description = "The settings", body = MarketingSettings),
         crate::campaigns::api::CampaignsAreTheChains,
@@ -181,8 +180,7 @@ async fn get_settings(auth: Auth<CampaignsRead>, state: web::Data<AppState>) -> 
 /// Replace the contact policy's settings; send `If-Match` with the ETag you read.
 #[utoipa::path(
     tag = "campaigns", operation_id = "put_marketing_settings", request_body = MarketingSettings,
-    params(IfMatch),
-    security(("bearer" = ["campaigns:write"])),
+    params(IfMatch), security(("bearer" = ["campaigns:write"])),
     responses(
         (status = 200, description = "Saved", body = MarketingSettings),
         crate::campaigns::api::CampaignsAreTheChains,

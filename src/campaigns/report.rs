@@ -267,8 +267,7 @@ pub fn report(conn: &mut PgConnection, id: Uuid) -> ApiResult<CampaignReport> {
 /// cost and ROI, by channel, and against the control group.
 #[utoipa::path(
     tag = "campaigns", operation_id = "campaign_report",
-    params(("id" = Uuid, Path, description = "Campaign id")),
-    security(("bearer" = ["campaigns:read"])),
+    params(("id" = Uuid, Path, description = "Campaign id")), security(("bearer" = ["campaigns:read"])),
     responses(
         (status = 200, description = "The report", body = CampaignReport),
         crate::campaigns::api::CampaignsAreTheChains,

@@ -298,8 +298,7 @@ fn lock_coupon(conn: &mut PgConnection, typed: &str) -> ApiResult<Coupon> {
         crate::coupons::api::CouponNotFound,
         (status = 409, description = "`coupon_already_redeemed`: the code was used before (or by another till just now)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`coupon_not_applicable` with `reason` (`not_owner`, `expired`, `below_threshold`, `wrong_store`, ...)", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = ["coupons:redeem"]))
+    ), security(("bearer" = ["coupons:redeem"]))
 )]
 #[post("/v1/coupons/{code}/redeem")]
 pub async fn redeem(
@@ -407,8 +406,7 @@ pub struct RollbackView {
         (status = 200, description = "Rolled back", body = RollbackView),
         (status = 404, description = "`coupon_not_found`: no such coupon, or (for a store-bound caller) no live redemption of it at the caller's store", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`coupon_not_redeemed` (chain-wide callers), or `coupon_redeemed_by_order` (refund the order instead)", body = Problem, content_type = "application/problem+json"),
-    ),
-    security(("bearer" = ["coupons:redeem"]))
+    ), security(("bearer" = ["coupons:redeem"]))
 )]
 #[post("/v1/coupons/{code}/rollback")]
 pub async fn rollback(

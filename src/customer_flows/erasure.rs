@@ -48,8 +48,7 @@ pub fn erase(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> ApiResult
 /// Erase a customer (PIPL): personal data blanked, identities released; orders and totals kept anonymously.
 #[utoipa::path(
     tag = "customers", operation_id = "erase_customer",
-    params(("id" = Uuid, Path, description = "Customer id")),
-    security(("bearer" = ["customers:pii"])),
+    params(("id" = Uuid, Path, description = "Customer id")), security(("bearer" = ["customers:pii"])),
     responses(
         (status = 204, description = "Erased; the profile is gone afterwards (404), its orders and ledger kept anonymously"),
         crate::customers::api::PiiForbidden,

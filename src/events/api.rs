@@ -42,8 +42,7 @@ pub struct EventFeed {
 #[utoipa::path(
     tag = "events",
     operation_id = "list_events",
-    params(FeedParams),
-    security(("bearer" = ["events:read"])),
+    params(FeedParams), security(("bearer" = ["events:read"])),
     responses(
         (status = 200, description = "Events after the cursor, in commit order", body = EventFeed),
         (status = 403, description = "`forbidden` without `events:read`; `store_bound_principal` for a principal bound to a store", body = Problem, content_type = "application/problem+json"),

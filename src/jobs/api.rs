@@ -16,8 +16,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// unless it already ran today (409 `job_already_ran`). The scheduler runs each every day by itself.
 #[utoipa::path(
     tag = "loyalty", operation_id = "run_job",
-    params(("job" = Job, Path, description = "The job to run")),
-    security(("bearer" = ["admin"])),
+    params(("job" = Job, Path, description = "The job to run")), security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "What the run did", body = JobReport),
         (status = 403, description = "`store_bound_principal`: jobs are the chain's", body = crate::error::Problem, content_type = "application/problem+json"),

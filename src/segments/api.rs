@@ -140,8 +140,7 @@ async fn create_segment(
 
 /// List segments.
 #[utoipa::path(
-    tag = "segments", operation_id = "list_segments", params(PageParams),
-    security(("bearer" = ["campaigns:read"])),
+    tag = "segments", operation_id = "list_segments", params(PageParams), security(("bearer" = ["campaigns:read"])),
     responses(
         (status = 200, description = "Segments by id", body = Page<SegmentView>),
         crate::segments::api::SegmentsAreTheChains,
@@ -162,8 +161,7 @@ async fn list_segments(
 /// Read a segment.
 #[utoipa::path(
     tag = "segments", operation_id = "get_segment",
-    params(("id" = Uuid, Path, description = "Segment id")),
-    security(("bearer" = ["campaigns:read"])),
+    params(("id" = Uuid, Path, description = "Segment id")), security(("bearer" = ["campaigns:read"])),
     responses(
         (status = 200, description = "The segment", body = SegmentView),
         crate::segments::api::SegmentsAreTheChains,
@@ -185,8 +183,7 @@ async fn get_segment(
 /// Change a segment's name or definition; send `If-Match` with the ETag you read.
 #[utoipa::path(
     tag = "segments", operation_id = "update_segment", request_body = SegmentPatch,
-    params(("id" = Uuid, Path, description = "Segment id"), IfMatch),
-    security(("bearer" = ["campaigns:write"])),
+    params(("id" = Uuid, Path, description = "Segment id"), IfMatch), security(("bearer" = ["campaigns:write"])),
     responses(
         (status = 200, description = "Changed", body = SegmentView),
         crate::segments::api::SegmentsAreTheChains,
@@ -217,8 +214,7 @@ async fn update_segment(
 /// Delete a segment.
 #[utoipa::path(
     tag = "segments", operation_id = "delete_segment",
-    params(("id" = Uuid, Path, description = "Segment id")),
-    security(("bearer" = ["campaigns:write"])),
+    params(("id" = Uuid, Path, description = "Segment id")), security(("bearer" = ["campaigns:write"])),
     responses(
         (status = 204, description = "Deleted"),
         crate::segments::api::SegmentsAreTheChains,
@@ -341,8 +337,7 @@ async fn preview_definition(
 /// Preview a saved segment.
 #[utoipa::path(
     tag = "segments", operation_id = "preview_segment",
-    params(("id" = Uuid, Path, description = "Segment id")),
-    security(("bearer" = ["campaigns:read"])),
+    params(("id" = Uuid, Path, description = "Segment id")), security(("bearer" = ["campaigns:read"])),
     responses(
         (status = 200, description = "The audience", body = Preview),
         crate::segments::api::SegmentsAreTheChains,

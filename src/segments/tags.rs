@@ -48,8 +48,7 @@ impl From<Tag> for TagView {
 
 /// The tag catalogue.
 #[utoipa::path(
-    tag = "customers", operation_id = "list_tags", params(PageParams),
-    security(("bearer" = ["customers:read"])),
+    tag = "customers", operation_id = "list_tags", params(PageParams), security(("bearer" = ["customers:read"])),
     responses((status = 200, description = "Tags by name", body = Page<TagView>))
 )]
 #[get("/v1/tags")]
@@ -84,8 +83,7 @@ pub struct NewTag {
 /// Add a tag to the catalogue (the chain's: a store-bound principal gets 403 `store_bound_principal`).
 /// A rule tag is computed at once, then every night and on demand; it cannot be set by hand.
 #[utoipa::path(
-    tag = "customers", operation_id = "create_tag", request_body = NewTag,
-    security(("bearer" = ["customers:write"])),
+    tag = "customers", operation_id = "create_tag", request_body = NewTag, security(("bearer" = ["customers:write"])),
     responses(
         (status = 201, description = "Created", body = TagView),
         crate::segments::api::CatalogueIsTheChains,
@@ -147,8 +145,7 @@ async fn create_tag(
 /// Remove a tag from the catalogue and from every customer (the chain's act).
 #[utoipa::path(
     tag = "customers", operation_id = "delete_tag",
-    params(("name" = String, Path, description = "Tag name")),
-    security(("bearer" = ["customers:write"])),
+    params(("name" = String, Path, description = "Tag name")), security(("bearer" = ["customers:write"])),
     responses(
         (status = 204, description = "Deleted"),
         crate::segments::api::CatalogueIsTheChains,
@@ -180,8 +177,7 @@ pub struct Evaluated {
 /// Recomputes a rule tag's holders now (it also runs every night).
 #[utoipa::path(
     tag = "customers", operation_id = "evaluate_tag",
-    params(("name" = String, Path, description = "Tag name")),
-    security(("bearer" = ["customers:write"])),
+    params(("name" = String, Path, description = "Tag name")), security(("bearer" = ["customers:write"])),
     responses(
         (status = 200, description = "Who gained and who lost the tag", body = Evaluated),
         crate::segments::api::CatalogueIsTheChains,

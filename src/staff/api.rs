@@ -194,12 +194,8 @@ fn sync_revocation(state: &AppState, member: &Staff) {
 
 /// Add a staff member.
 #[utoipa::path(
-    tag = "staff", operation_id = "create_staff", request_body = StaffInput,
-    security(("bearer" = ["admin"])),
-    responses(
-        (status = 201, description = "Created", body = StaffView),
-        crate::staff::api::UsernameTaken,
-    )
+    tag = "staff", operation_id = "create_staff", request_body = StaffInput, security(("bearer" = ["admin"])),
+    responses((status = 201, description = "Created", body = StaffView), crate::staff::api::UsernameTaken)
 )]
 #[post("/v1/staff")]
 async fn create_staff(
@@ -240,8 +236,7 @@ pub struct StaffParams {
 /// List staff (a store-bound caller sees only its own store's). Phones are masked without
 /// `customers:pii`; usernames are shown to administrators only.
 #[utoipa::path(
-    tag = "staff", operation_id = "list_staff", params(PageParams, StaffParams),
-    security(("bearer" = ["staff:read"])),
+    tag = "staff", operation_id = "list_staff", params(PageParams, StaffParams), security(("bearer" = ["staff:read"])),
     responses((status = 200, description = "Staff by id", body = Page<StaffView>))
 )]
 #[get("/v1/staff")]
@@ -266,8 +261,7 @@ async fn list_staff(
 /// Read a staff member.
 #[utoipa::path(
     tag = "staff", operation_id = "get_staff",
-    params(("id" = Uuid, Path, description = "Staff id")),
-    security(("bearer" = ["staff:read"])),
+    params(("id" = Uuid, Path, description = "Staff id")), security(("bearer" = ["staff:read"])),
     responses(
         (status = 200, description = "The staff member", body = StaffView),
         (status = 404, description = "`staff_not_found` (also another store's, for a store-bound caller)", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -283,8 +277,7 @@ async fn get_staff(auth: Auth<StaffRead>, state: web::Data<AppState>, id: web::P
 /// Change a staff member (`If-Match` honoured). Deactivating revokes their tokens at once.
 #[utoipa::path(
     tag = "staff", operation_id = "update_staff", request_body = StaffInput,
-    params(("id" = Uuid, Path, description = "Staff id"), IfMatch),
-    security(("bearer" = ["admin"])),
+    params(("id" = Uuid, Path, description = "Staff id"), IfMatch), security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Updated", body = StaffView),
         crate::staff::api::UsernameTaken,

@@ -156,12 +156,8 @@ fn store_response(status: actix_web::http::StatusCode, store: Store) -> HttpResp
 
 /// Create a store.
 #[utoipa::path(
-    tag = "stores", operation_id = "create_store", request_body = StoreInput,
-    security(("bearer" = ["admin"])),
-    responses(
-        (status = 201, description = "Created", body = StoreView),
-        crate::stores::api::StoreCodeTaken,
-    )
+    tag = "stores", operation_id = "create_store", request_body = StoreInput, security(("bearer" = ["admin"])),
+    responses((status = 201, description = "Created", body = StoreView), crate::stores::api::StoreCodeTaken)
 )]
 #[post("/v1/stores")]
 async fn create_store(
@@ -189,8 +185,7 @@ async fn create_store(
 
 /// List stores (a store-bound caller sees only its own).
 #[utoipa::path(
-    tag = "stores", operation_id = "list_stores", params(PageParams),
-    security(("bearer" = [])),
+    tag = "stores", operation_id = "list_stores", params(PageParams), security(("bearer" = [])),
     responses((status = 200, description = "Stores by id", body = Page<StoreView>))
 )]
 #[get("/v1/stores")]
@@ -208,8 +203,7 @@ async fn list_stores(
 /// Read a store.
 #[utoipa::path(
     tag = "stores", operation_id = "get_store",
-    params(("id" = Uuid, Path, description = "Store id")),
-    security(("bearer" = [])),
+    params(("id" = Uuid, Path, description = "Store id")), security(("bearer" = [])),
     responses((status = 200, description = "The store", body = StoreView))
 )]
 #[get("/v1/stores/{id}")]
@@ -223,8 +217,7 @@ async fn get_store(auth: Auth<AnyScope>, state: web::Data<AppState>, id: web::Pa
 /// Change a store; send `If-Match` with the ETag you read to avoid overwriting someone else's change.
 #[utoipa::path(
     tag = "stores", operation_id = "update_store", request_body = StoreInput,
-    params(("id" = Uuid, Path, description = "Store id"), IfMatch),
-    security(("bearer" = ["admin"])),
+    params(("id" = Uuid, Path, description = "Store id"), IfMatch), security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Updated", body = StoreView),
         crate::stores::api::StoreCodeTaken,

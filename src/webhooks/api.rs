@@ -267,12 +267,8 @@ async fn list_subscriptions(
 /// Read a webhook subscription (never its secret).
 #[utoipa::path(
     tag = "webhooks", operation_id = "get_webhook_subscription",
-    params(("id" = Uuid, Path, description = "Subscription id")),
-    security(("bearer" = ["webhooks:write"])),
-    responses(
-        (status = 200, description = "The subscription", body = SubscriptionView),
-        SubscriptionNotFound,
-    )
+    params(("id" = Uuid, Path, description = "Subscription id")), security(("bearer" = ["webhooks:write"])),
+    responses((status = 200, description = "The subscription", body = SubscriptionView), SubscriptionNotFound)
 )]
 #[get("/v1/webhook-subscriptions/{id}")]
 async fn get_subscription(
@@ -290,8 +286,7 @@ async fn get_subscription(
 /// service disabled it clears `disabled_reason`).
 #[utoipa::path(
     tag = "webhooks", operation_id = "update_webhook_subscription", request_body = SubscriptionInput,
-    params(("id" = Uuid, Path, description = "Subscription id"), IfMatch),
-    security(("bearer" = ["webhooks:write"])),
+    params(("id" = Uuid, Path, description = "Subscription id"), IfMatch), security(("bearer" = ["webhooks:write"])),
     responses(
         (status = 200, description = "Updated", body = SubscriptionView),
         SubscriptionNotFound,
@@ -326,12 +321,8 @@ async fn update_subscription(
 /// Delete a subscription and its delivery log; nothing more is sent to it (404 afterwards).
 #[utoipa::path(
     tag = "webhooks", operation_id = "delete_webhook_subscription",
-    params(("id" = Uuid, Path, description = "Subscription id")),
-    security(("bearer" = ["webhooks:write"])),
-    responses(
-        (status = 204, description = "Deleted"),
-        SubscriptionNotFound,
-    )
+    params(("id" = Uuid, Path, description = "Subscription id")), security(("bearer" = ["webhooks:write"])),
+    responses((status = 204, description = "Deleted"), SubscriptionNotFound)
 )]
 #[delete("/v1/webhook-subscriptions/{id}")]
 async fn delete_subscription(
@@ -363,12 +354,8 @@ pub struct RotatedSecret {
 /// Rotate the signing secret: a new one now, the old one still signing for 24 hours.
 #[utoipa::path(
     tag = "webhooks", operation_id = "rotate_webhook_secret",
-    params(("id" = Uuid, Path, description = "Subscription id")),
-    security(("bearer" = ["webhooks:write"])),
-    responses(
-        (status = 200, description = "The new secret", body = RotatedSecret),
-        SubscriptionNotFound,
-    )
+    params(("id" = Uuid, Path, description = "Subscription id")), security(("bearer" = ["webhooks:write"])),
+    responses((status = 200, description = "The new secret", body = RotatedSecret), SubscriptionNotFound)
 )]
 #[post("/v1/webhook-subscriptions/{id}/rotate-secret")]
 async fn rotate_secret(
@@ -422,8 +409,7 @@ pub struct ReplayResult {
 /// (`webhook_replay_pending`); replay the next window once they are done.
 #[utoipa::path(
     tag = "webhooks", operation_id = "replay_webhook_subscription", request_body = ReplayInput,
-    params(("id" = Uuid, Path, description = "Subscription id")),
-    security(("bearer" = ["webhooks:write"])),
+    params(("id" = Uuid, Path, description = "Subscription id")), security(("bearer" = ["webhooks:write"])),
     responses(
         (status = 202, description = "Queued; `replayed` says how many deliveries", body = ReplayResult),
         SubscriptionNotFound,
@@ -528,10 +514,7 @@ pub struct DeliveryListParams {
     tag = "webhooks", operation_id = "list_webhook_deliveries",
     params(("id" = Uuid, Path, description = "Subscription id"), DeliveryListParams),
     security(("bearer" = ["webhooks:write"])),
-    responses(
-        (status = 200, description = "Deliveries, newest first", body = Page<DeliveryView>),
-        SubscriptionNotFound,
-    )
+    responses((status = 200, description = "Deliveries, newest first", body = Page<DeliveryView>), SubscriptionNotFound)
 )]
 #[get("/v1/webhook-subscriptions/{id}/deliveries")]
 async fn list_deliveries(

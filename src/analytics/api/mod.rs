@@ -239,8 +239,7 @@ pub struct SalesReport {
 
 /// Sales of business days `from..=to` by day, week, month, store, channel or category, net of refunds.
 #[utoipa::path(
-    tag = "analytics", operation_id = "analytics_sales", params(SalesParams),
-    security(("bearer" = ["analytics:read"])),
+    tag = "analytics", operation_id = "analytics_sales", params(SalesParams), security(("bearer" = ["analytics:read"])),
     responses(
         (status = 200, description = "The rows, in key order", body = SalesReport),
         (status = 403, description = "`store_bound_principal`: another store's sales", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -361,12 +360,8 @@ pub struct RfmReport {
 /// RFM quintile scores over the 365 days to the snapshot's day: segments of the `v1` map, the score
 /// bands and the distribution. Scores are recomputed once per business day (the `rfm` job).
 #[utoipa::path(
-    tag = "analytics", operation_id = "analytics_rfm",
-    security(("bearer" = ["analytics:read"])),
-    responses(
-        (status = 200, description = "The snapshot", body = RfmReport),
-        crate::analytics::api::ChainWideReport,
-    )
+    tag = "analytics", operation_id = "analytics_rfm", security(("bearer" = ["analytics:read"])),
+    responses((status = 200, description = "The snapshot", body = RfmReport), crate::analytics::api::ChainWideReport)
 )]
 #[get("/v1/analytics/rfm")]
 async fn rfm(req: HttpRequest, auth: Auth<AnalyticsRead>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {

@@ -159,8 +159,7 @@ pub(super) async fn list_campaigns(
 /// Read a campaign.
 #[utoipa::path(
     tag = "campaigns", operation_id = "get_campaign",
-    params(("id" = Uuid, Path, description = "Campaign id")),
-    security(("bearer" = ["campaigns:read"])),
+    params(("id" = Uuid, Path, description = "Campaign id")), security(("bearer" = ["campaigns:read"])),
     responses(
         (status = 200, description = "The campaign", body = CampaignView),
         (status = 403, description = CHAIN_ONLY, body = Problem, content_type = "application/problem+json"),
@@ -182,8 +181,7 @@ pub(super) async fn get_campaign(
 /// Change a draft or paused campaign; send `If-Match` with the ETag you read.
 #[utoipa::path(
     tag = "campaigns", operation_id = "update_campaign", request_body = CampaignInput,
-    params(("id" = Uuid, Path, description = "Campaign id"), IfMatch),
-    security(("bearer" = ["campaigns:write"])),
+    params(("id" = Uuid, Path, description = "Campaign id"), IfMatch), security(("bearer" = ["campaigns:write"])),
     responses(
         (status = 200, description = "Changed", body = CampaignView),
         (status = 403, description = CHAIN_ONLY, body = Problem, content_type = "application/problem+json"),
@@ -248,8 +246,7 @@ async fn change_status(auth: &Auth<CampaignsWrite>, state: &AppState, id: Uuid, 
 /// Start a draft campaign or resume a paused one. A one-off campaign runs at once.
 #[utoipa::path(
     tag = "campaigns", operation_id = "activate_campaign",
-    params(("id" = Uuid, Path, description = "Campaign id")),
-    security(("bearer" = ["campaigns:write"])),
+    params(("id" = Uuid, Path, description = "Campaign id")), security(("bearer" = ["campaigns:write"])),
     responses(
         (status = 200, description = "Active", body = CampaignView),
         (status = 403, description = "`forbidden` without the scope, or without `loyalty:write` for a campaign that awards points; `store_bound_principal`: campaigns are the chain's", body = Problem, content_type = "application/problem+json"),

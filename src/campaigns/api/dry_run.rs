@@ -53,8 +53,7 @@ pub struct DryRun {
 /// Who would be reached now and who would be suppressed, and why — nothing is written or sent.
 #[utoipa::path(
     tag = "campaigns", operation_id = "dry_run_campaign",
-    params(("id" = Uuid, Path, description = "Campaign id")),
-    security(("bearer" = ["campaigns:read"])),
+    params(("id" = Uuid, Path, description = "Campaign id")), security(("bearer" = ["campaigns:read"])),
     responses(
         (status = 200, description = "What a run now would do", body = DryRun),
         (status = 403, description = CHAIN_ONLY, body = Problem, content_type = "application/problem+json"),

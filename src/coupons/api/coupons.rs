@@ -140,10 +140,7 @@ fn canonical(code: &str) -> ApiResult<String> {
     tag = "coupons", operation_id = "get_coupon",
     params(("code" = String, Path, description = "Coupon code, e.g. `K7M4-P9QX-2HTR`")),
     security(("bearer" = ["coupons:read"])),
-    responses(
-        (status = 200, description = "The coupon", body = CouponView),
-        crate::coupons::api::CouponNotFound,
-    )
+    responses((status = 200, description = "The coupon", body = CouponView), crate::coupons::api::CouponNotFound)
 )]
 #[get("/v1/coupons/{code}")]
 pub(super) async fn get_coupon(
@@ -169,8 +166,7 @@ pub struct VoidRequest {
 /// Void a coupon that was not redeemed (available or expired); it can never be used again.
 #[utoipa::path(
     tag = "coupons", operation_id = "void_coupon", request_body = VoidRequest,
-    params(("code" = String, Path, description = "Coupon code")),
-    security(("bearer" = ["coupons:write"])),
+    params(("code" = String, Path, description = "Coupon code")), security(("bearer" = ["coupons:write"])),
     responses(
         (status = 200, description = "The voided coupon", body = CouponView),
         crate::error::ChainWideOnly,

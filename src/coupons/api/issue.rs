@@ -74,8 +74,7 @@ pub struct IssueResult {
 /// was merged into. Give `customer_ids` or `segment_id`, not both.
 #[utoipa::path(
     tag = "coupons", operation_id = "issue_coupons", request_body = IssueRequest,
-    params(("id" = Uuid, Path, description = "Template id")),
-    security(("bearer" = ["coupons:write"])),
+    params(("id" = Uuid, Path, description = "Template id")), security(("bearer" = ["coupons:write"])),
     responses(
         (status = 200, description = "What was issued and who was skipped, and why", body = IssueResult),
         crate::error::ChainWideOnly,
@@ -173,8 +172,7 @@ pub struct ClaimRequest {
 /// A customer claims a coupon of an active template (领券, source `claim`), within its limits.
 #[utoipa::path(
     tag = "coupons", operation_id = "claim_coupon", request_body = ClaimRequest,
-    params(("id" = Uuid, Path, description = "Customer id")),
-    security(("bearer" = ["coupons:write"])),
+    params(("id" = Uuid, Path, description = "Customer id")), security(("bearer" = ["coupons:write"])),
     responses(
         (status = 201, description = "The coupon", body = CouponView),
         crate::customers::api::CustomerNotFound,

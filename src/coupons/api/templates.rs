@@ -180,8 +180,7 @@ pub(super) async fn list_templates(
 /// Read a coupon template.
 #[utoipa::path(
     tag = "coupons", operation_id = "get_coupon_template",
-    params(("id" = Uuid, Path, description = "Template id")),
-    security(("bearer" = ["coupons:read"])),
+    params(("id" = Uuid, Path, description = "Template id")), security(("bearer" = ["coupons:read"])),
     responses(
         (status = 200, description = "The template", body = TemplateView),
         crate::coupons::api::CouponTemplateNotFound,
@@ -205,8 +204,7 @@ pub(super) async fn get_template(
 /// A new `valid_to` applies to coupons issued from now on; issued coupons keep their `expires_at`.
 #[utoipa::path(
     tag = "coupons", operation_id = "update_coupon_template", request_body = TemplatePatch,
-    params(("id" = Uuid, Path, description = "Template id"), IfMatch),
-    security(("bearer" = ["coupons:write"])),
+    params(("id" = Uuid, Path, description = "Template id"), IfMatch), security(("bearer" = ["coupons:write"])),
     responses(
         (status = 200, description = "Updated", body = TemplateView),
         crate::error::ChainWideOnly,
@@ -283,8 +281,7 @@ pub struct TemplateStats {
 /// How a template did: coupons by status, redemption rate, discount given, GMV, cost and ROI.
 #[utoipa::path(
     tag = "coupons", operation_id = "get_coupon_template_stats",
-    params(("id" = Uuid, Path, description = "Template id")),
-    security(("bearer" = ["coupons:read"])),
+    params(("id" = Uuid, Path, description = "Template id")), security(("bearer" = ["coupons:read"])),
     responses(
         (status = 200, description = "The figures, at this moment", body = TemplateStats),
         crate::coupons::api::CouponTemplateNotFound,

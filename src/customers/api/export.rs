@@ -33,8 +33,7 @@ pub struct CustomerExport {
 /// PIPL access request: everything held about the person, unmasked.
 #[utoipa::path(
     tag = "customers", operation_id = "export_customer",
-    params(("id" = Uuid, Path, description = "Customer id")),
-    security(("bearer" = ["customers:pii"])),
+    params(("id" = Uuid, Path, description = "Customer id")), security(("bearer" = ["customers:pii"])),
     responses(
         (status = 200, description = "Everything held about the customer", body = CustomerExport),
         crate::customers::api::PiiForbidden,

@@ -21,8 +21,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// A customer's identities.
 #[utoipa::path(
     tag = "customers", operation_id = "list_identities",
-    params(("id" = Uuid, Path, description = "Customer id")),
-    security(("bearer" = ["customers:read"])),
+    params(("id" = Uuid, Path, description = "Customer id")), security(("bearer" = ["customers:read"])),
     responses((status = 200, description = "Identities (phone and email masked without `customers:pii`)", body = Vec<IdentityView>))
 )]
 #[get("/v1/customers/{id}/identities")]
@@ -41,8 +40,7 @@ async fn list_identities(
 /// Attach an identity (e.g. a WeChat openid after the mini-program binds the member).
 #[utoipa::path(
     tag = "customers", operation_id = "add_identity", request_body = IdentityInput,
-    params(("id" = Uuid, Path, description = "Customer id")),
-    security(("bearer" = ["customers:write"])),
+    params(("id" = Uuid, Path, description = "Customer id")), security(("bearer" = ["customers:write"])),
     responses(
         (status = 201, description = "Attached (or already this customer's)", body = CustomerView),
         (status = 409, description = "`identity_taken` with `owner_customer_id`", body = Problem, content_type = "application/problem+json"),

@@ -45,8 +45,7 @@ impl From<store::Note> for NoteView {
 /// Add a note (shows on the timeline).
 #[utoipa::path(
     tag = "customers", operation_id = "add_note", request_body = NoteInput,
-    params(("id" = Uuid, Path, description = "Customer id")),
-    security(("bearer" = ["customers:write"])),
+    params(("id" = Uuid, Path, description = "Customer id")), security(("bearer" = ["customers:write"])),
     responses((status = 201, description = "Added", body = NoteView))
 )]
 #[post("/v1/customers/{id}/notes")]

@@ -115,8 +115,7 @@ async fn create_customer(
 /// Read a customer (PII masked without `customers:pii`).
 #[utoipa::path(
     tag = "customers", operation_id = "get_customer",
-    params(("id" = Uuid, Path, description = "Customer id")),
-    security(("bearer" = ["customers:read"])),
+    params(("id" = Uuid, Path, description = "Customer id")), security(("bearer" = ["customers:read"])),
     responses((status = 200, description = "The customer", body = CustomerView))
 )]
 #[get("/v1/customers/{id}")]
@@ -135,8 +134,7 @@ async fn get_customer(
 /// Change a customer; absent fields stay, `null` clears. `If-Match` guards against lost updates.
 #[utoipa::path(
     tag = "customers", operation_id = "update_customer", request_body = CustomerInput,
-    params(("id" = Uuid, Path, description = "Customer id"), IfMatch),
-    security(("bearer" = ["customers:write"])),
+    params(("id" = Uuid, Path, description = "Customer id"), IfMatch), security(("bearer" = ["customers:write"])),
     responses(
         (status = 200, description = "Updated", body = CustomerView),
         (status = 409, description = "Identity taken, or the customer was merged or erased", body = Problem, content_type = "application/problem+json"),

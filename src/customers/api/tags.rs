@@ -30,8 +30,7 @@ pub struct TagsInput {
 /// Replace a customer's manual tags (unknown tags join the catalogue as manual tags).
 #[utoipa::path(
     tag = "customers", operation_id = "replace_customer_tags", request_body = TagsInput,
-    params(("id" = Uuid, Path, description = "Customer id")),
-    security(("bearer" = ["customers:write"])),
+    params(("id" = Uuid, Path, description = "Customer id")), security(("bearer" = ["customers:write"])),
     responses((status = 200, description = "The customer with its new tags", body = CustomerView))
 )]
 #[put("/v1/customers/{id}/tags")]

@@ -52,8 +52,7 @@ fn parse_timeline_cursor(page: &PageParams) -> ApiResult<Option<(DateTime<Utc>, 
 /// redemptions, tickets or leads.
 #[utoipa::path(
     tag = "customers", operation_id = "customer_timeline",
-    params(("id" = Uuid, Path, description = "Customer id"), PageParams),
-    security(("bearer" = ["customers:read"])),
+    params(("id" = Uuid, Path, description = "Customer id"), PageParams), security(("bearer" = ["customers:read"])),
     responses(
         (status = 200, description = "Timeline, newest first", body = Page<TimelineItem>),
         crate::customers::api::CustomerNotFound,

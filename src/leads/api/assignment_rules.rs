@@ -324,8 +324,7 @@ pub(super) async fn list_rules(
 /// Read an assignment rule.
 #[utoipa::path(
     tag = "leads", operation_id = "get_lead_assignment_rule",
-    params(("id" = Uuid, Path, description = "Rule id")),
-    security(("bearer" = ["leads:read"])),
+    params(("id" = Uuid, Path, description = "Rule id")), security(("bearer" = ["leads:read"])),
     responses(
         (status = 200, description = "The rule", body = LeadRuleView),
         crate::leads::api::AssignmentRulesAreTheChains,
@@ -347,8 +346,7 @@ pub(super) async fn get_rule(
 /// Change an assignment rule; send `If-Match`. `match` and `target` are replaced whole.
 #[utoipa::path(
     tag = "leads", operation_id = "update_lead_assignment_rule", request_body = LeadRulePatch,
-    params(("id" = Uuid, Path, description = "Rule id"), IfMatch),
-    security(("bearer" = ["leads:write"])),
+    params(("id" = Uuid, Path, description = "Rule id"), IfMatch), security(("bearer" = ["leads:write"])),
     responses(
         (status = 200, description = "Updated", body = LeadRuleView),
         crate::leads::api::AssignmentRulesAreTheChains,

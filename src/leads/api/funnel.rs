@@ -79,8 +79,7 @@ pub struct LeadFunnel {
 /// conversion between stages, the median first response and the SLA breach rate.
 /// A store-bound caller sees its own store's figures.
 #[utoipa::path(
-    tag = "leads", operation_id = "lead_funnel", params(LeadFunnelParams),
-    security(("bearer" = ["leads:read"])),
+    tag = "leads", operation_id = "lead_funnel", params(LeadFunnelParams), security(("bearer" = ["leads:read"])),
     responses(
         (status = 200, description = "The funnel", body = LeadFunnel),
         crate::error::OtherStoreForbidden,

@@ -259,8 +259,7 @@ impl LeadCreate {
 /// Without `customer_id`, the customer who owns the contact phone is linked. Assignment sets the
 /// assignee, the store (the assignee's), `assigned_at` and `response_due_at` (+15 minutes by default).
 #[utoipa::path(
-    tag = "leads", operation_id = "create_lead", request_body = LeadCreate,
-    security(("bearer" = ["leads:write"])),
+    tag = "leads", operation_id = "create_lead", request_body = LeadCreate, security(("bearer" = ["leads:write"])),
     responses(
         (status = 201, description = "Created (and assigned when a rule found someone free)", body = LeadView),
         crate::error::OtherStoreForbidden,
@@ -361,8 +360,7 @@ pub(super) async fn list_leads(
 /// Read a lead.
 #[utoipa::path(
     tag = "leads", operation_id = "get_lead",
-    params(("id" = Uuid, Path, description = "Lead id")),
-    security(("bearer" = ["leads:read"])),
+    params(("id" = Uuid, Path, description = "Lead id")), security(("bearer" = ["leads:read"])),
     responses(
         (status = 200, description = "The lead", body = LeadView),
         (status = 404, description = "`lead_not_found` (also another store's lead, for a store-bound caller)", body = Problem, content_type = "application/problem+json"),

@@ -73,8 +73,7 @@ pub struct LeadAssignRequest {
 /// the response clock restarts. Send `If-Match` to guard against concurrent changes.
 #[utoipa::path(
     tag = "leads", operation_id = "assign_lead", request_body = LeadAssignRequest,
-    params(("id" = Uuid, Path, description = "Lead id"), IfMatch),
-    security(("bearer" = ["leads:write"])),
+    params(("id" = Uuid, Path, description = "Lead id"), IfMatch), security(("bearer" = ["leads:write"])),
     responses(
         (status = 200, description = "Assigned", body = LeadView),
         crate::leads::api::LeadNotFound,
@@ -107,8 +106,7 @@ pub(super) async fn assign_lead(
 /// The first response: `assigned` → `contacted` (sets `first_response_at`).
 #[utoipa::path(
     tag = "leads", operation_id = "contact_lead",
-    params(("id" = Uuid, Path, description = "Lead id"), IfMatch),
-    security(("bearer" = ["leads:write"])),
+    params(("id" = Uuid, Path, description = "Lead id"), IfMatch), security(("bearer" = ["leads:write"])),
     responses(
         (status = 200, description = "Contacted", body = LeadView),
         crate::leads::api::LeadNotFound,
@@ -138,8 +136,7 @@ pub(super) async fn contact_lead(
 /// `contacted` → `qualified` (a real opportunity).
 #[utoipa::path(
     tag = "leads", operation_id = "qualify_lead",
-    params(("id" = Uuid, Path, description = "Lead id"), IfMatch),
-    security(("bearer" = ["leads:write"])),
+    params(("id" = Uuid, Path, description = "Lead id"), IfMatch), security(("bearer" = ["leads:write"])),
     responses(
         (status = 200, description = "Qualified", body = LeadView),
         crate::leads::api::LeadNotFound,
@@ -180,8 +177,7 @@ pub struct LeadConvertRequest {
 /// `qualified` → `won`, linking or creating the customer (and optionally the order).
 #[utoipa::path(
     tag = "leads", operation_id = "convert_lead", request_body(content = Option<LeadConvertRequest>),
-    params(("id" = Uuid, Path, description = "Lead id"), IfMatch),
-    security(("bearer" = ["leads:write"])),
+    params(("id" = Uuid, Path, description = "Lead id"), IfMatch), security(("bearer" = ["leads:write"])),
     responses(
         (status = 200, description = "Won, with `customer_id` set", body = LeadView),
         crate::leads::api::LeadNotFound,
@@ -241,8 +237,7 @@ pub struct LeadCloseRequest {
 /// Close a lead: `won` from `qualified`, or `lost` (with a reason) from new, assigned, contacted or qualified.
 #[utoipa::path(
     tag = "leads", operation_id = "close_lead", request_body = LeadCloseRequest,
-    params(("id" = Uuid, Path, description = "Lead id"), IfMatch),
-    security(("bearer" = ["leads:write"])),
+    params(("id" = Uuid, Path, description = "Lead id"), IfMatch), security(("bearer" = ["leads:write"])),
     responses(
         (status = 200, description = "Closed", body = LeadView),
         crate::leads::api::LeadNotFound,

@@ -17,8 +17,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 /// 0 ≤ lot remaining ≤ amount; the latest entry's balance_after = balance; no lots while in debt;
 /// each balance_after = the previous one + delta; a debit's drawn lots add up to what it took.
 #[utoipa::path(
-    tag = "loyalty", operation_id = "audit_ledger",
-    security(("bearer" = ["admin"])),
+    tag = "loyalty", operation_id = "audit_ledger", security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Accounts checked and the violations found (empty when the ledger is sound)", body = LedgerAuditReport),
         (status = 403, description = "`forbidden` without `admin`; `store_bound_principal` for a store-bound principal (every store's accounts)", body = Problem, content_type = "application/problem+json"),

@@ -116,8 +116,7 @@ impl From<Entry> for PointsEntry {
 /// A member's points: balance, available, pending, debt, and what expires within 30 days.
 #[utoipa::path(
     tag = "loyalty", operation_id = "get_points",
-    params(("id" = Uuid, Path, description = "Customer id")),
-    security(("bearer" = ["loyalty:read"])),
+    params(("id" = Uuid, Path, description = "Customer id")), security(("bearer" = ["loyalty:read"])),
     responses(
         (status = 200, description = "The points summary (zeros for a customer without points)", body = PointsBalance),
         crate::customers::api::CustomerNotFound,
@@ -142,8 +141,7 @@ async fn get_points(
 /// A member's ledger entries, newest first.
 #[utoipa::path(
     tag = "loyalty", operation_id = "list_points_entries",
-    params(("id" = Uuid, Path, description = "Customer id"), PageParams),
-    security(("bearer" = ["loyalty:read"])),
+    params(("id" = Uuid, Path, description = "Customer id"), PageParams), security(("bearer" = ["loyalty:read"])),
     responses(
         (status = 200, description = "Entries, newest first", body = Page<PointsEntry>),
         crate::customers::api::CustomerNotFound,
@@ -217,8 +215,7 @@ pub struct PointsAdjustmentResult {
 /// creates debt. Members only.
 #[utoipa::path(
     tag = "loyalty", operation_id = "adjust_points", request_body = PointsAdjustment,
-    params(("id" = Uuid, Path, description = "Customer id")),
-    security(("bearer" = ["loyalty:write"])),
+    params(("id" = Uuid, Path, description = "Customer id")), security(("bearer" = ["loyalty:write"])),
     responses(
         (status = 201, description = "The entry and the new summary", body = PointsAdjustmentResult),
         crate::loyalty::api::LoyaltyWriteChainWideOnly,

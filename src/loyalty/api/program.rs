@@ -191,8 +191,7 @@ fn program_response(row: ProgramRow) -> HttpResponse {
 
 /// The points program settings.
 #[utoipa::path(
-    tag = "loyalty", operation_id = "get_loyalty_program",
-    security(("bearer" = ["loyalty:read"])),
+    tag = "loyalty", operation_id = "get_loyalty_program", security(("bearer" = ["loyalty:read"])),
     responses((status = 200, description = "The settings; the ETag is their version", body = ProgramView))
 )]
 #[get("/v1/loyalty/program")]
@@ -205,8 +204,7 @@ async fn get_program(_auth: Auth<LoyaltyRead>, state: web::Data<AppState>) -> Ap
 /// Chain-wide principals only.
 #[utoipa::path(
     tag = "loyalty", operation_id = "update_loyalty_program", request_body = ProgramInput,
-    params(IfMatch),
-    security(("bearer" = ["admin"])),
+    params(IfMatch), security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "The settings after the change", body = ProgramView),
         crate::error::AdminChainWideOnly,

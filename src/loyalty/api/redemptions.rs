@@ -46,8 +46,7 @@ pub struct RewardRedemptionView {
 /// Redeem points for a reward: the stock and the points move together or not at all.
 #[utoipa::path(
     tag = "loyalty", operation_id = "redeem_reward", request_body = RewardRedemptionRequest,
-    params(("id" = Uuid, Path, description = "Customer id")),
-    security(("bearer" = ["loyalty:write"])),
+    params(("id" = Uuid, Path, description = "Customer id")), security(("bearer" = ["loyalty:write"])),
     responses(
         (status = 201, description = "Redeemed", body = RewardRedemptionView),
         (status = 404, description = "`customer_not_found` / `reward_not_found`", body = Problem, content_type = "application/problem+json"),

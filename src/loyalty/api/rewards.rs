@@ -211,12 +211,8 @@ async fn list_rewards(
 /// Read a reward.
 #[utoipa::path(
     tag = "loyalty", operation_id = "get_reward",
-    params(("id" = Uuid, Path, description = "Reward id")),
-    security(("bearer" = ["loyalty:read"])),
-    responses(
-        (status = 200, description = "The reward", body = RewardView),
-        crate::loyalty::api::RewardNotFound,
-    )
+    params(("id" = Uuid, Path, description = "Reward id")), security(("bearer" = ["loyalty:read"])),
+    responses((status = 200, description = "The reward", body = RewardView), crate::loyalty::api::RewardNotFound)
 )]
 #[get("/v1/rewards/{id}")]
 async fn get_reward(
@@ -233,8 +229,7 @@ async fn get_reward(
 /// updates. Chain-wide principals only.
 #[utoipa::path(
     tag = "loyalty", operation_id = "update_reward", request_body = RewardPatch,
-    params(("id" = Uuid, Path, description = "Reward id"), IfMatch),
-    security(("bearer" = ["loyalty:write"])),
+    params(("id" = Uuid, Path, description = "Reward id"), IfMatch), security(("bearer" = ["loyalty:write"])),
     responses(
         (status = 200, description = "Updated", body = RewardView),
         crate::loyalty::api::LoyaltyWriteChainWideOnly,

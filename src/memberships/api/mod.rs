@@ -169,8 +169,7 @@ pub struct EnrolInput {
 /// the tier the customer's qualifying spend already meets.
 #[utoipa::path(
     tag = "memberships", operation_id = "enrol_member", request_body = EnrolInput,
-    params(("id" = Uuid, Path, description = "Customer id")),
-    security(("bearer" = ["customers:write"])),
+    params(("id" = Uuid, Path, description = "Customer id")), security(("bearer" = ["customers:write"])),
     responses(
         (status = 201, description = "Enrolled", body = MembershipView),
         (status = 403, description = "`store_bound_principal`: a store-bound principal enrolling for another store", body = Problem, content_type = "application/problem+json"),
@@ -213,8 +212,7 @@ async fn enrol_member(
 /// A member's tier, card, qualifying spend and what the next tier needs.
 #[utoipa::path(
     tag = "memberships", operation_id = "get_membership",
-    params(("id" = Uuid, Path, description = "Customer id")),
-    security(("bearer" = ["loyalty:read"])),
+    params(("id" = Uuid, Path, description = "Customer id")), security(("bearer" = ["loyalty:read"])),
     responses(
         (status = 200, description = "The membership", body = MembershipView),
         (status = 404, description = "`membership_not_found` (not a member) or `customer_not_found`", body = Problem, content_type = "application/problem+json"),
@@ -279,8 +277,7 @@ pub struct TierHistory {
 /// A member's tier changes with their reasons, newest first.
 #[utoipa::path(
     tag = "memberships", operation_id = "get_membership_history",
-    params(("id" = Uuid, Path, description = "Customer id")),
-    security(("bearer" = ["loyalty:read"])),
+    params(("id" = Uuid, Path, description = "Customer id")), security(("bearer" = ["loyalty:read"])),
     responses(
         (status = 200, description = "Tier changes, newest first", body = TierHistory),
         crate::memberships::api::MembershipNotFound,

@@ -206,8 +206,7 @@ fn tier_response(status: StatusCode, tier: Tier) -> HttpResponse {
 
 /// List the tier catalogue, by rank.
 #[utoipa::path(
-    tag = "memberships", operation_id = "list_tiers",
-    security(("bearer" = ["loyalty:read"])),
+    tag = "memberships", operation_id = "list_tiers", security(("bearer" = ["loyalty:read"])),
     responses((status = 200, description = "Every tier, by rank", body = TierList))
 )]
 #[get("/v1/tiers")]
@@ -219,12 +218,8 @@ pub(super) async fn list_tiers(_auth: Auth<LoyaltyRead>, state: web::Data<AppSta
 /// Read a tier.
 #[utoipa::path(
     tag = "memberships", operation_id = "get_tier",
-    params(("code" = String, Path, description = "Tier code")),
-    security(("bearer" = ["loyalty:read"])),
-    responses(
-        (status = 200, description = "The tier", body = TierView),
-        crate::memberships::api::TierNotFound,
-    )
+    params(("code" = String, Path, description = "Tier code")), security(("bearer" = ["loyalty:read"])),
+    responses((status = 200, description = "The tier", body = TierView), crate::memberships::api::TierNotFound)
 )]
 #[get("/v1/tiers/{code}")]
 pub(super) async fn get_tier(
@@ -239,8 +234,7 @@ pub(super) async fn get_tier(
 
 /// Add a tier.
 #[utoipa::path(
-    tag = "memberships", operation_id = "create_tier", request_body = TierCreate,
-    security(("bearer" = ["admin"])),
+    tag = "memberships", operation_id = "create_tier", request_body = TierCreate, security(("bearer" = ["admin"])),
     responses(
         (status = 201, description = "Created", body = TierView),
         crate::error::AdminChainWideOnly,
@@ -278,8 +272,7 @@ pub(super) async fn create_tier(
 /// order (upgrades) and the next review (downgrades); nobody moves on the spot.
 #[utoipa::path(
     tag = "memberships", operation_id = "update_tier", request_body = TierPatch,
-    params(("code" = String, Path, description = "Tier code"), IfMatch),
-    security(("bearer" = ["admin"])),
+    params(("code" = String, Path, description = "Tier code"), IfMatch), security(("bearer" = ["admin"])),
     responses(
         (status = 200, description = "Updated", body = TierView),
         crate::error::AdminChainWideOnly,

@@ -15,12 +15,8 @@ use crate::state::AppState;
 /// Read an order (a store-bound principal: its own store's only; another store's is 404).
 #[utoipa::path(
     tag = "orders", operation_id = "get_order",
-    params(("id" = Uuid, Path, description = "Order id")),
-    security(("bearer" = ["orders:read"])),
-    responses(
-        (status = 200, description = "The order", body = OrderView),
-        crate::orders::api::OrderNotFound,
-    )
+    params(("id" = Uuid, Path, description = "Order id")), security(("bearer" = ["orders:read"])),
+    responses((status = 200, description = "The order", body = OrderView), crate::orders::api::OrderNotFound)
 )]
 #[get("/v1/orders/{id}")]
 async fn get_order(auth: Auth<OrdersRead>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {

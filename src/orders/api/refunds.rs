@@ -61,12 +61,8 @@ pub struct RefundList {
 /// An order's refunds, oldest first (a store-bound principal: its own store's orders only).
 #[utoipa::path(
     tag = "orders", operation_id = "list_order_refunds",
-    params(("id" = Uuid, Path, description = "Order id")),
-    security(("bearer" = ["orders:read"])),
-    responses(
-        (status = 200, description = "The order's refunds", body = RefundList),
-        crate::orders::api::OrderNotFound,
-    )
+    params(("id" = Uuid, Path, description = "Order id")), security(("bearer" = ["orders:read"])),
+    responses((status = 200, description = "The order's refunds", body = RefundList), crate::orders::api::OrderNotFound)
 )]
 #[get("/v1/orders/{id}/refunds")]
 async fn list_refunds(

@@ -225,8 +225,7 @@ impl From<Quote> for QuoteView {
 /// applied coupons and the points are held for this customer until an order with the returned
 /// `reservation_id` consumes them, the reservation is released, or it expires.
 #[utoipa::path(
-    tag = "checkout", request_body = QuoteInput,
-    security(("bearer" = ["orders:write"])),
+    tag = "checkout", request_body = QuoteInput, security(("bearer" = ["orders:write"])),
     responses(
         (status = 200, description = "The quote (and the reservation, when asked)", body = QuoteView),
         (status = 403, description = "`store_bound_principal`: a store-bound principal quoting for another store", body = Problem, content_type = "application/problem+json"),
@@ -300,8 +299,7 @@ fn reservation_view(r: Reservation, now: DateTime<Utc>) -> ReservationView {
 
 /// A reservation and whether it still holds (a store-bound principal: its own store's holds only).
 #[utoipa::path(
-    tag = "checkout", params(("id" = Uuid, Path)),
-    security(("bearer" = ["orders:write"])),
+    tag = "checkout", params(("id" = Uuid, Path)), security(("bearer" = ["orders:write"])),
     responses(
         (status = 200, description = "The reservation", body = ReservationView),
         crate::sales::api::ReservationNotFound,
@@ -323,8 +321,7 @@ async fn get_reservation(
 /// Releases a hold at once (the customer walked away); releasing again is harmless. The holding
 /// store or a chain-wide principal (customer service) may release it; another store gets 404.
 #[utoipa::path(
-    tag = "checkout", params(("id" = Uuid, Path)),
-    security(("bearer" = ["orders:write"])),
+    tag = "checkout", params(("id" = Uuid, Path)), security(("bearer" = ["orders:write"])),
     responses(
         (status = 204, description = "Released"),
         crate::sales::api::ReservationNotFound,

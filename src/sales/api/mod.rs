@@ -326,8 +326,7 @@ pub fn customer_ref(id: Option<Uuid>, identity: Option<IdentityInput>, v: &mut V
 /// amounts, coupons, points) it is 409 `order_conflict` with the stored order's `order_id`.
 /// A store-bound principal posts for its own store only.
 #[utoipa::path(
-    tag = "orders", operation_id = "post_order", request_body = OrderInput,
-    security(("bearer" = ["orders:write"])),
+    tag = "orders", operation_id = "post_order", request_body = OrderInput, security(("bearer" = ["orders:write"])),
     responses(
         (status = 201, description = "Posted", body = OrderView),
         (status = 200, description = "Already posted: the stored order, unchanged", body = OrderView),

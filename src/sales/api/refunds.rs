@@ -47,8 +47,7 @@ pub struct RefundInput {
 /// debt if already spent), used points are returned, qualifying spend drops; the tier stays.
 #[utoipa::path(
     tag = "orders", operation_id = "refund_order", request_body = RefundInput,
-    params(("id" = Uuid, Path, description = "Order id")),
-    security(("bearer" = ["orders:write"])),
+    params(("id" = Uuid, Path, description = "Order id")), security(("bearer" = ["orders:write"])),
     responses(
         (status = 201, description = "Refunded", body = RefundView),
         (status = 200, description = "Already refunded under this external_id: the stored refund", body = RefundView),

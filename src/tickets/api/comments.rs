@@ -78,8 +78,7 @@ pub struct CommentCreated {
 /// customer's timeline for other departments.
 #[utoipa::path(
     tag = "tickets", operation_id = "add_ticket_comment", request_body = CommentCreate,
-    params(("id" = Uuid, Path, description = "Ticket id")),
-    security(("bearer" = ["tickets:write"])),
+    params(("id" = Uuid, Path, description = "Ticket id")), security(("bearer" = ["tickets:write"])),
     responses(
         (status = 201, description = "Added", body = CommentCreated),
         crate::tickets::api::TicketNotFound,
@@ -122,8 +121,7 @@ pub(super) async fn add_comment(
 /// A ticket's comments, oldest first.
 #[utoipa::path(
     tag = "tickets", operation_id = "list_ticket_comments",
-    params(("id" = Uuid, Path, description = "Ticket id"), PageParams),
-    security(("bearer" = ["tickets:read"])),
+    params(("id" = Uuid, Path, description = "Ticket id"), PageParams), security(("bearer" = ["tickets:read"])),
     responses(
         (status = 200, description = "Comments by id", body = Page<CommentView>),
         crate::tickets::api::TicketNotFound,

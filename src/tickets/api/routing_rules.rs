@@ -208,8 +208,7 @@ pub(super) async fn list_rules(
 /// Read a routing rule.
 #[utoipa::path(
     tag = "tickets", operation_id = "get_ticket_routing_rule",
-    params(("id" = Uuid, Path, description = "Rule id")),
-    security(("bearer" = ["tickets:read"])),
+    params(("id" = Uuid, Path, description = "Rule id")), security(("bearer" = ["tickets:read"])),
     responses(
         (status = 200, description = "The rule", body = RuleView),
         crate::tickets::api::TicketConfigIsTheChains,
@@ -258,8 +257,7 @@ pub struct RulePatch {
 /// Change a routing rule; send `If-Match`. Applies to tickets created from now on.
 #[utoipa::path(
     tag = "tickets", operation_id = "update_ticket_routing_rule", request_body = RulePatch,
-    params(("id" = Uuid, Path, description = "Rule id"), IfMatch),
-    security(("bearer" = ["tickets:write"])),
+    params(("id" = Uuid, Path, description = "Rule id"), IfMatch), security(("bearer" = ["tickets:write"])),
     responses(
         (status = 200, description = "Updated", body = RuleView),
         crate::tickets::api::TicketConfigIsTheChains,
@@ -320,8 +318,7 @@ pub(super) async fn update_rule(
 /// Delete a routing rule (`If-Match` honoured). Tickets it routed keep their team.
 #[utoipa::path(
     tag = "tickets", operation_id = "delete_ticket_routing_rule",
-    params(("id" = Uuid, Path, description = "Rule id"), IfMatch),
-    security(("bearer" = ["tickets:write"])),
+    params(("id" = Uuid, Path, description = "Rule id"), IfMatch), security(("bearer" = ["tickets:write"])),
     responses(
         (status = 204, description = "Deleted"),
         crate::tickets::api::TicketConfigIsTheChains,

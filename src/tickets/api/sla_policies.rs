@@ -63,8 +63,7 @@ impl From<SlaPolicy> for PolicyView {
 
 /// The SLA policies, one per priority (low, normal, high, urgent).
 #[utoipa::path(
-    tag = "tickets", operation_id = "list_sla_policies",
-    security(("bearer" = ["tickets:read"])),
+    tag = "tickets", operation_id = "list_sla_policies", security(("bearer" = ["tickets:read"])),
     responses(
         (status = 200, description = "The four policies", body = Vec<PolicyView>),
         crate::tickets::api::TicketConfigIsTheChains,

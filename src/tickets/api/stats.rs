@@ -62,8 +62,7 @@ pub struct TicketStats {
 /// Ticket volume by type and category, median first response and resolution, SLA breach rate, CSAT
 /// average and satisfaction rate, over tickets created in `[from, to)`.
 #[utoipa::path(
-    tag = "tickets", operation_id = "ticket_stats", params(StatsParams),
-    security(("bearer" = ["tickets:read"])),
+    tag = "tickets", operation_id = "ticket_stats", params(StatsParams), security(("bearer" = ["tickets:read"])),
     responses(
         (status = 200, description = "The figures", body = TicketStats),
         (status = 422, description = "`validation_failed`: `from` not before `to`, or a window over 366 days (none given: the last 30 days)", body = Problem, content_type = "application/problem+json"),

@@ -259,8 +259,7 @@ pub(super) async fn list_tickets(
 /// Read a ticket; targets that fell due by now are flagged as breached on the way.
 #[utoipa::path(
     tag = "tickets", operation_id = "get_ticket",
-    params(("id" = Uuid, Path, description = "Ticket id")),
-    security(("bearer" = ["tickets:read"])),
+    params(("id" = Uuid, Path, description = "Ticket id")), security(("bearer" = ["tickets:read"])),
     responses(
         (status = 200, description = "The ticket", body = TicketView),
         (status = 404, description = "`ticket_not_found` (also another store's ticket for a store-bound caller)", body = Problem, content_type = "application/problem+json"),
@@ -326,8 +325,7 @@ impl TicketPatch {
 /// `resolved_at`, events `ticket.resolved` and `ticket.survey_requested`.
 #[utoipa::path(
     tag = "tickets", operation_id = "update_ticket", request_body = TicketPatch,
-    params(("id" = Uuid, Path, description = "Ticket id"), IfMatch),
-    security(("bearer" = ["tickets:write"])),
+    params(("id" = Uuid, Path, description = "Ticket id"), IfMatch), security(("bearer" = ["tickets:write"])),
     responses(
         (status = 200, description = "Updated", body = TicketView),
         crate::tickets::api::TicketNotFound,
@@ -376,8 +374,7 @@ pub struct SatisfactionRequest {
 /// Record the customer's satisfaction (CSAT), once, on a resolved or closed ticket.
 #[utoipa::path(
     tag = "tickets", operation_id = "record_ticket_satisfaction", request_body = SatisfactionRequest,
-    params(("id" = Uuid, Path, description = "Ticket id")),
-    security(("bearer" = ["tickets:write"])),
+    params(("id" = Uuid, Path, description = "Ticket id")), security(("bearer" = ["tickets:write"])),
     responses(
         (status = 200, description = "Recorded", body = TicketView),
         crate::tickets::api::TicketNotFound,
