@@ -87,7 +87,7 @@ pub fn award_points(
     reached.sort_by_key(|o| o.customer_id);
     for o in reached {
         let mut account = crate::loyalty::ledger::lock_account(conn, o.customer_id)?;
-        let posting = crate::loyalty::ledger::Posting::new("campaign", ACTOR, now)
+        let posting = crate::loyalty::ledger::Posting::new(crate::loyalty::rules::EntryKind::Campaign, ACTOR, now)
             .reference(format!("campaign:{}:{}", plan.campaign.id, o.occurrence))
             .reason(plan.campaign.name.clone());
         let available = crate::loyalty::rules::available_at(now, program.points_pending_days);

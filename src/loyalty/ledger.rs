@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use super::rules::{plan_consumption, summarize, Lot, Summary};
+use super::rules::{plan_consumption, summarize, EntryKind, Lot, Summary};
 use crate::error::{ApiError, ApiResult};
 use crate::events::types::points_expired;
 use crate::schema::{points_accounts as pa, points_entries as pe, points_lots as pl};
@@ -23,7 +23,7 @@ pub struct Account {
 /// What an entry is about.
 #[derive(Debug, Clone)]
 pub struct Posting {
-    pub kind: &'static str,
+    pub kind: EntryKind,
     pub order_id: Option<Uuid>,
     pub refund_id: Option<Uuid>,
     pub reference: Option<String>,
@@ -35,7 +35,7 @@ pub struct Posting {
 }
 
 impl Posting {
-    pub fn new(kind: &'static str, actor: &str, at: DateTime<Utc>) -> Posting {
+    pub fn new(kind: EntryKind, actor: &str, at: DateTime<Utc>) -> Posting {
         Posting {
             kind,
             order_id: None,
@@ -276,7 +276,7 @@ fn spend_plan(
 
 /// One entry a caller writes in its own statement, planned exactly as `post_entry` would write it.
 pub struct PlannedEntry {
-    pub kind: &'static str,
+    pub kind: EntryKind,
     pub delta: i64,
     pub balance_after: i64,
     pub lots: Value,
@@ -321,7 +321,7 @@ pub fn plan_sale(
         planned.draws = spend_plan(account, redeem, now, lots, held)?;
         account.balance -= redeem;
         planned.entries.push(PlannedEntry {
-            kind: "redeem",
+            kind: EntryKind::Redeem,
             delta: -redeem,
             balance_after: account.balance,
             lots: drawn_json(&planned.draws),
@@ -331,7 +331,7 @@ pub fn plan_sale(
         let (pays_debt, lots, lot) = credit_plan(account, earn, available_at, expires_at);
         account.balance += earn;
         account.debt -= pays_debt;
-        planned.entries.push(PlannedEntry { kind: "earn", delta: earn, balance_after: account.balance, lots });
+        planned.entries.push(PlannedEntry { kind: EntryKind::Earn, delta: earn, balance_after: account.balance, lots });
         planned.new_lot = (lot.points > 0).then_some(lot);
     }
     planned.balance = account.balance;
@@ -389,7 +389,16 @@ pub fn expire_due(conn: &mut PgConnection, account: &mut Account, now: DateTime<
         return Ok(0);
     }
     let plan: Vec<(Uuid, i64)> = due.iter().map(|(l, _)| (l.id, l.remaining)).collect();
-    post_entry(conn, account, -points, 0, &Posting::new("expire", actor, now), &plan, drawn_json(&plan), None)?;
+    post_entry(
+        conn,
+        account,
+        -points,
+        0,
+        &Posting::new(EntryKind::Expire, actor, now),
+        &plan,
+        drawn_json(&plan),
+        None,
+    )?;
     Ok(points)
 }
 
@@ -409,7 +418,7 @@ pub fn transfer_all(
         return Ok(0);
     }
     let lot_json = Value::Array(lots.iter().map(|(l, _)| json!({"lot_id": l.id, "points": l.remaining})).collect());
-    let out = Posting::new("merge_out", actor, now).reference(format!("customer:{}", target.customer_id));
+    let out = Posting::new(EntryKind::MergeOut, actor, now).reference(format!("customer:{}", target.customer_id));
     append(conn, source, debt - moved, -debt, &out, lot_json.clone())?;
     let ids: Vec<Uuid> = lots.iter().map(|(l, _)| l.id).collect();
     diesel::update(pl::table.filter(pl::id.eq_any(&ids))).set(pl::customer_id.eq(target.customer_id)).execute(conn)?;
@@ -417,7 +426,7 @@ pub fn transfer_all(
     let lots_total: i64 = live_lots(conn, target.customer_id)?.iter().map(|(l, _)| l.remaining).sum();
     let settle = lots_total.min(target.debt + debt);
     let settled = settle_debt_from_lots(conn, target.customer_id, settle)?;
-    let into = Posting::new("merge_in", actor, now).reference(format!("customer:{}", source.customer_id));
+    let into = Posting::new(EntryKind::MergeIn, actor, now).reference(format!("customer:{}", source.customer_id));
     append(conn, target, moved - debt, debt - settle, &into, json!({"moved": lot_json, "settled_debt": settled}))?;
     Ok(moved - debt)
 }
@@ -482,7 +491,7 @@ pub fn summary(conn: &mut PgConnection, customer: Uuid, now: DateTime<Utc>, expi
 /// keep the life they had.
 pub fn redemption_expiry(conn: &mut PgConnection, order: Uuid) -> ApiResult<Option<DateTime<Utc>>> {
     let drawn: Vec<Value> =
-        pe::table.filter(pe::order_id.eq(order)).filter(pe::kind.eq("redeem")).select(pe::lots).load(conn)?;
+        pe::table.filter(pe::order_id.eq(order)).filter(pe::kind.eq(EntryKind::Redeem)).select(pe::lots).load(conn)?;
     let ids: Vec<Uuid> = drawn
         .iter()
         .filter_map(Value::as_array)
@@ -501,7 +510,7 @@ pub fn redemption_expiry(conn: &mut PgConnection, order: Uuid) -> ApiResult<Opti
 pub struct Entry {
     pub id: i64,
     pub customer_id: Uuid,
-    pub kind: String,
+    pub kind: EntryKind,
     pub delta: i64,
     pub balance_after: i64,
     pub order_id: Option<Uuid>,
@@ -562,7 +571,7 @@ pub fn adjust(
     }
     let ttl_days = program.points_ttl_days;
     let mut account = lock_account(conn, customer)?;
-    let posting = Posting::new("adjust", actor, now).reason(reason);
+    let posting = Posting::new(EntryKind::Adjust, actor, now).reason(reason);
     let entry = if points > 0 {
         credit(conn, &mut account, points, &posting, now, super::rules::expires_at(now, ttl_days, tz))?
     } else {

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::ledger::{self, Posting};
 use crate::error::{ApiError, ApiResult};
 use crate::events::types::{EventData, PointsRedeemed, SpendSource};
+use crate::loyalty::rules::EntryKind;
 use crate::schema::{reward_redemptions as rr, rewards as r};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -153,7 +154,7 @@ pub fn redeem(
         .checked_mul(i64::from(quantity))
         .ok_or_else(|| ApiError::invalid("quantity", "the total cost is too large"))?;
 
-    let posting = Posting::new("reward", actor, now).reference(format!("reward:{reward_id}"));
+    let posting = Posting::new(EntryKind::Reward, actor, now).reference(format!("reward:{reward_id}"));
     let entry_id = ledger::spend(conn, &mut account, points, &posting, now)?
         .ok_or_else(|| ApiError::internal("a reward redemption posted no entry"))?;
     let redemption = diesel::insert_into(rr::table)

@@ -9,6 +9,19 @@ use uuid::Uuid;
 
 pub use crate::memberships::rules::{tier_for_spend, TierRule};
 
+crate::vocabulary! {
+    /// What a points ledger entry records.
+    #[schema(example = "earn")]
+    pub enum EntryKind {
+        Earn = "earn", Redeem = "redeem", Expire = "expire", Adjust = "adjust",
+        /// A refund takes back what its order earned.
+        RefundClawback = "refund_clawback",
+        /// A refund gives back what its order spent.
+        RefundReturn = "refund_return",
+        MergeIn = "merge_in", MergeOut = "merge_out", Reward = "reward", Campaign = "campaign",
+    }
+}
+
 /// The program settings the rules need (`/v1/loyalty/program`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {

@@ -49,12 +49,13 @@ pub fn entry_statement<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::loyalty::rules::EntryKind;
 
     #[test]
     fn an_entry_binds_each_parameter_by_name() {
         let now = chrono::DateTime::UNIX_EPOCH;
         let account = Account { customer_id: Uuid::now_v7(), balance: 100, debt: 0, updated_at: now };
-        let posting = Posting::new("earn", "till", now);
+        let posting = Posting::new(EntryKind::Earn, "till", now);
         let lot = PlannedLot { id: Uuid::now_v7(), points: 100, available_at: now, expires_at: now };
         let query = entry_statement(&account, 100, &posting, &[(Uuid::now_v7(), 5)], serde_json::json!([]), lot);
         assert_eq!(crate::db::cached_sql::verify(&query), Ok(()));

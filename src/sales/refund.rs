@@ -13,6 +13,7 @@ use crate::events::types::{CouponReturned, EventData, OrderRefunded};
 use crate::http::auth::StoreScope;
 use crate::loyalty::ledger::{self, Posting};
 use crate::loyalty::rules as loyalty_rules;
+use crate::loyalty::rules::EntryKind;
 use crate::orders::store::{self, Line, Order, Refund};
 
 pub struct RefundLine {
@@ -110,10 +111,10 @@ pub fn refund(
     if let (Some(customer), true) = (order.customer_id, clawed > 0 || returned > 0) {
         let mut account = ledger::lock_account(conn, customer)?;
         let posting = |kind| Posting::new(kind, actor, now).order(order.id).refund(refund_id);
-        ledger::take_back(conn, &mut account, clawed, &posting("refund_clawback"), now)?;
+        ledger::take_back(conn, &mut account, clawed, &posting(EntryKind::RefundClawback), now)?;
         if returned > 0 {
             let expires = ledger::redemption_expiry(conn, order.id)?.unwrap_or(now);
-            ledger::credit(conn, &mut account, returned, &posting("refund_return"), now, expires)?;
+            ledger::credit(conn, &mut account, returned, &posting(EntryKind::RefundReturn), now, expires)?;
         }
         balance_after = Some(account.balance);
     }

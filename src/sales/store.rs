@@ -18,7 +18,7 @@ use crate::customers::rules::CustomerStatus;
 use crate::customers::service::{self as customers, CustomerRef};
 use crate::error::{ApiError, ApiResult};
 use crate::loyalty::ledger::{Account, SalePoints};
-use crate::loyalty::rules::Lot;
+use crate::loyalty::rules::{EntryKind, Lot};
 use crate::memberships::store::Membership;
 use crate::orders::store::{Line, Order, Outcome};
 
@@ -352,7 +352,7 @@ fn record_sale_statement<'a>(
         .param::<Array<Int8>, _>("entry_deltas", entries.iter().map(|e| e.delta).collect::<Vec<_>>())
         .param::<Array<Int8>, _>("entry_balances", entries.iter().map(|e| e.balance_after).collect::<Vec<_>>())
         .param::<Array<Jsonb>, _>("entry_lots", entries.iter().map(|e| e.lots.clone()).collect::<Vec<_>>())
-        .param::<Text, _>("earn_kind", "earn")
+        .param::<Text, _>("earn_kind", EntryKind::Earn)
 }
 
 #[cfg(test)]
@@ -390,7 +390,12 @@ mod tests {
             reservation_id: None,
         };
         let points = SalePoints {
-            entries: vec![PlannedEntry { kind: "earn", delta: 100, balance_after: 100, lots: serde_json::json!([]) }],
+            entries: vec![PlannedEntry {
+                kind: EntryKind::Earn,
+                delta: 100,
+                balance_after: 100,
+                lots: serde_json::json!([]),
+            }],
             draws: vec![(Uuid::now_v7(), 10)],
             new_lot: Some(PlannedLot { id: Uuid::now_v7(), points: 100, available_at: now, expires_at: now }),
             balance: 100,

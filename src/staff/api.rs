@@ -246,16 +246,17 @@ async fn list_staff(
     query: Listing<StaffParams>,
 ) -> ApiResult<HttpResponse> {
     let (page, p) = (query.page, query.filter);
-    let limit = page.limit()?;
-    let after = page.after::<Uuid>()?;
     let role = match p.role.as_deref() {
         Some(r) => Some(StaffRole::parse(r).ok_or_else(|| ApiError::invalid("role", UNKNOWN_ROLE))?),
         None => None,
     };
     let filter = StaffFilter { store_id: auth.acting_store(p.store_id)?, role, active: p.active };
-    let rows = crate::db::run(&state.pool, move |conn| store::list(conn, &filter, after, limit + 1)).await?;
-    let views: Vec<StaffView> = rows.into_iter().map(|s| StaffView::for_principal(s, &auth)).collect();
-    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |s| s.id.to_string())))
+    let who = auth.principal.clone();
+    let fetch = move |conn: &mut PgConnection, after, n| {
+        Ok(store::list(conn, &filter, after, n)?.into_iter().map(|s| StaffView::for_principal(s, &who)).collect())
+    };
+    let page = page.load(&state.pool, fetch, |s: &StaffView| s.id.to_string());
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 /// Read a staff member.

@@ -124,7 +124,8 @@ impl MemberBuilder<'_> {
             }
             if self.points > 0 {
                 let mut account = ledger::lock_account(conn, id)?;
-                let posting = Posting::new("adjust", "test", now).reason("test grant");
+                let posting =
+                    Posting::new(retail_crm::loyalty::rules::EntryKind::Adjust, "test", now).reason("test grant");
                 ledger::credit(conn, &mut account, self.points, &posting, now, now + Duration::days(365))?;
             }
             Ok::<_, retail_crm::error::ApiError>(())

@@ -666,15 +666,34 @@ async fn a_clawback_into_debt_first_writes_off_expired_lots() {
     conn.transaction::<_, ApiError, _>(|conn| {
         let mut account = ledger::lock_account(conn, id)?;
         // An old lot (no order) that expired yesterday, not yet written off by the daily job.
-        ledger::credit(conn, &mut account, 100, &Posting::new("adjust", "test", t0), t0, t0 + Duration::days(10))?;
+        ledger::credit(
+            conn,
+            &mut account,
+            100,
+            &Posting::new(retail_crm::loyalty::rules::EntryKind::Adjust, "test", t0),
+            t0,
+            t0 + Duration::days(10),
+        )?;
         // The order's 50 points, already spent.
-        let earn = Posting::new("earn", "test", t0).order(order);
+        let earn = Posting::new(retail_crm::loyalty::rules::EntryKind::Earn, "test", t0).order(order);
         ledger::credit(conn, &mut account, 50, &earn, t0, t0 + Duration::days(365))?;
         let later = t0 + Duration::days(11);
-        ledger::spend(conn, &mut account, 50, &Posting::new("redeem", "test", later), later)?;
+        ledger::spend(
+            conn,
+            &mut account,
+            50,
+            &Posting::new(retail_crm::loyalty::rules::EntryKind::Redeem, "test", later),
+            later,
+        )?;
         // Refunding the order takes its 50 back: they were spent, so they become debt; the expired
         // 100 are written off first so that debt and lots never coexist.
-        ledger::take_back(conn, &mut account, 50, &Posting::new("refund_clawback", "test", later).order(order), later)?;
+        ledger::take_back(
+            conn,
+            &mut account,
+            50,
+            &Posting::new(retail_crm::loyalty::rules::EntryKind::RefundClawback, "test", later).order(order),
+            later,
+        )?;
         assert_eq!((account.balance, account.debt), (-50, 50));
         Ok(())
     })
@@ -695,10 +714,16 @@ async fn a_clawback_takes_the_orders_own_expired_lot_before_making_debt() {
     let mut conn = app.conn();
     conn.transaction::<_, ApiError, _>(|conn| {
         let mut account = ledger::lock_account(conn, id)?;
-        let earn = Posting::new("earn", "test", t0).order(order);
+        let earn = Posting::new(retail_crm::loyalty::rules::EntryKind::Earn, "test", t0).order(order);
         ledger::credit(conn, &mut account, 80, &earn, t0, t0 + Duration::days(10))?;
         let later = t0 + Duration::days(11);
-        ledger::take_back(conn, &mut account, 80, &Posting::new("refund_clawback", "test", later).order(order), later)?;
+        ledger::take_back(
+            conn,
+            &mut account,
+            80,
+            &Posting::new(retail_crm::loyalty::rules::EntryKind::RefundClawback, "test", later).order(order),
+            later,
+        )?;
         assert_eq!((account.balance, account.debt), (0, 0), "no debt: the order's own points were still there");
         Ok(())
     })

@@ -28,7 +28,7 @@ pub(crate) fn grant(app: &TestApp, customer: Uuid, points: i64) {
             conn,
             &mut account,
             points,
-            &Posting::new("adjust", "test", now).reason("test grant"),
+            &Posting::new(retail_crm::loyalty::rules::EntryKind::Adjust, "test", now).reason("test grant"),
             now,
             now + chrono::Duration::days(365),
         )
@@ -285,7 +285,13 @@ async fn clawing_back_spent_points_leaves_a_debt_that_later_earnings_pay_first()
     let mut conn = app.conn();
     conn.transaction(|conn| {
         let mut account = ledger::lock_account(conn, c)?;
-        ledger::spend(conn, &mut account, 250, &Posting::new("reward", "test", app.now()), app.now())
+        ledger::spend(
+            conn,
+            &mut account,
+            250,
+            &Posting::new(retail_crm::loyalty::rules::EntryKind::Reward, "test", app.now()),
+            app.now(),
+        )
     })
     .unwrap_or_else(|e: retail_crm::error::ApiError| panic!("{e}"));
     let refund = app

@@ -64,7 +64,7 @@ async fn the_till_lookup_shows_the_card_with_points_in_every_state_and_coupons_u
                     conn,
                     &mut account,
                     points,
-                    &Posting::new("adjust", "test", now),
+                    &Posting::new(retail_crm::loyalty::rules::EntryKind::Adjust, "test", now),
                     available_at,
                     expires_at,
                 )?;

@@ -14,6 +14,7 @@ use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, LoyaltyRead, LoyaltyWrite};
 use crate::http::pagination::{Page, PageParams};
 use crate::loyalty::ledger::{self, Entry};
+use crate::loyalty::rules::EntryKind;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -77,8 +78,7 @@ pub fn summary(conn: &mut PgConnection, customer: Uuid, now: DateTime<Utc>, tz: 
 pub struct PointsEntry {
     /// Increases in posting order.
     pub id: i64,
-    /// `earn`, `redeem`, `expire`, `adjust`, `refund_clawback`, `refund_return`, `merge_in`, `merge_out` or `reward`.
-    pub kind: String,
+    pub kind: EntryKind,
     pub delta: i64,
     pub balance_after: i64,
     pub order_id: Option<Uuid>,

@@ -327,13 +327,11 @@ async fn list_memberships(
     query: Listing<MemberListParams>,
 ) -> ApiResult<HttpResponse> {
     let (page, p) = (query.page, query.filter);
-    let limit = page.limit()?;
-    let after = page.after::<Uuid>()?;
     let store_id = auth.acting_store(p.store_id)?;
     let tier = p.tier;
     let now = state.clock.now();
-    let views = crate::db::run(&state.pool, move |conn| {
-        let rows = store::list_members(conn, tier.as_deref(), store_id, after, limit + 1)?;
+    let fetch = move |conn: &mut PgConnection, after, n| {
+        let rows = store::list_members(conn, tier.as_deref(), store_id, after, n)?;
         let tiers = store::list_tiers(conn)?;
         let ids: Vec<Uuid> = rows.iter().map(|m| m.customer_id).collect();
         let spends = store::qualifying_spends(conn, &ids, now)?;
@@ -343,9 +341,9 @@ async fn list_memberships(
                 membership_view(m, &tiers, spend)
             })
             .collect::<ApiResult<Vec<_>>>()
-    })
-    .await?;
-    Ok(HttpResponse::Ok().json(Page::from_rows(views, limit, |m| m.customer_id.to_string())))
+    };
+    let page = page.load(&state.pool, fetch, |m: &MembershipView| m.customer_id.to_string());
+    Ok(HttpResponse::Ok().json(page.await?))
 }
 
 #[derive(Deserialize, ToSchema)]
