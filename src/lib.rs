@@ -15,6 +15,7 @@ pub mod error;
 pub mod events;
 pub mod files;
 pub mod http;
+pub mod ids;
 pub mod import;
 pub mod jobs;
 pub mod leads;

@@ -16,6 +16,7 @@ use super::rules::{blocked_reason, standalone_discount, CouponResult, Presentati
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::events::types::{CouponRedeemed, CouponRolledBack, EventData};
 use crate::http::auth::{Auth, CouponsRedeem, StoreScope};
+use crate::ids::{CustomerId, OrderId, StoreId};
 use crate::schema::{coupon_redemptions as cr, coupon_templates as ct, coupons as c};
 use crate::state::AppState;
 
@@ -111,10 +112,10 @@ pub fn not_applicable(results: &[CouponResult]) -> Option<ApiError> {
 
 /// What a redemption is part of.
 pub struct Use<'a> {
-    pub customer_id: Uuid,
-    pub order_id: Option<Uuid>,
+    pub customer_id: CustomerId,
+    pub order_id: Option<OrderId>,
     pub order_reference: Option<&'a str>,
-    pub store_id: Option<Uuid>,
+    pub store_id: Option<StoreId>,
     pub channel: Option<&'a str>,
     /// The sale's amount (GMV for the template's stats).
     pub amount: Decimal,
@@ -192,19 +193,19 @@ pub fn redeem_applied(
         let redeemed = CouponRedeemed {
             code: coupon.code.clone(),
             template_id: coupon.template_id,
-            order_id: used.order_id,
+            order_id: used.order_id.map(Into::into),
             order_reference: None,
-            store_id: used.store_id,
+            store_id: used.store_id.map(Into::into),
             discount: CouponRedeemed::discount(r.discount),
         };
-        events.push((Some(used.customer_id), EventData::CouponRedeemed(redeemed)));
+        events.push((Some(used.customer_id.uuid()), EventData::CouponRedeemed(redeemed)));
     }
     Ok(events)
 }
 
 /// Gives back an order's coupons after it was refunded in full: each still-valid coupon becomes
 /// available again; an expired one stays used. Returns the codes given back.
-pub fn return_for_order(conn: &mut PgConnection, order_id: Uuid, now: DateTime<Utc>) -> ApiResult<Vec<String>> {
+pub fn return_for_order(conn: &mut PgConnection, order_id: OrderId, now: DateTime<Utc>) -> ApiResult<Vec<String>> {
     let live: Vec<(Uuid, String)> = cr::table
         .filter(cr::order_id.eq(order_id))
         .filter(cr::undone_at.is_null())
@@ -339,10 +340,10 @@ pub async fn redeem(
             }
         };
         let used = Use {
-            customer_id: input.customer_id,
+            customer_id: CustomerId(input.customer_id),
             order_id: None,
             order_reference: Some(&reference),
-            store_id,
+            store_id: store_id.map(StoreId),
             channel: None,
             amount: input.amount,
         };
@@ -483,7 +484,7 @@ mod tests {
         let now = DateTime::UNIX_EPOCH;
         let coupon = crate::coupons::model::sample_coupon(Uuid::nil(), now);
         let used = Use {
-            customer_id: Uuid::nil(),
+            customer_id: CustomerId(Uuid::nil()),
             order_id: None,
             order_reference: Some("S-1"),
             store_id: None,

@@ -240,7 +240,7 @@ fn post_order(conn: &mut PgConnection, ctx: &Context, p: &mut Progress, order: &
     let new = crate::sales::sale::NewOrder {
         external_id: order.external_id.clone(),
         channel: order.channel.to_string(),
-        store_id: ctx.chain.stores.get(order.store).copied(),
+        store_id: ctx.chain.stores.get(order.store).copied().map(crate::ids::StoreId),
         customer: p.customer.map_or(CustomerRef::Guest, CustomerRef::Id),
         occurred_at: order.at,
         lines,
@@ -353,8 +353,8 @@ fn move_lead(
             // The order that won it, when it was sold where the lead was assigned.
             let order = order
                 .and_then(|k| p.orders.get(k))
-                .filter(|o| lead.store_id.is_none() || o.store_id == lead.store_id)
-                .map(|o| o.id);
+                .filter(|o| lead.store_id.is_none() || o.store_id.map(Into::into) == lead.store_id)
+                .map(|o| o.id.uuid());
             let (lead, _) = crate::leads::service::convert(conn, &lead, p.customer, order, at)?;
             lead
         }
@@ -393,14 +393,14 @@ fn ticket(
             let order = p.orders.get(plan.order);
             let new = NewTicket {
                 customer_id: p.customer,
-                order_id: order.map(|o| o.id),
+                order_id: order.map(|o| o.id.uuid()),
                 ticket_type: plan.ticket_type,
                 category: Some(plan.category.into()),
                 channel: Some(plan.channel.to_string()),
                 priority: plan.priority,
                 subject: plan.subject.into(),
                 description: Some(plan.description.into()),
-                store_id: order.and_then(|o| o.store_id),
+                store_id: order.and_then(|o| o.store_id.map(Into::into)),
             };
             p.written.tickets += 1;
             tickets::create(conn, &new, at, ctx.tz)?

@@ -21,6 +21,7 @@ use super::{cell, values, BatchResult, Header, Importer, Outcome, StoreDirectory
 use crate::customers::bulk_store::owners;
 use crate::customers::service::CustomerRef;
 use crate::error::{ApiError, ApiResult, Violations};
+use crate::ids::{CustomerId, OrderId, StoreId};
 use crate::loyalty::program::CatalogueCache;
 use crate::orders::bulk_store::{self, HistoricalOrder};
 use crate::orders::rules::PricedLine;
@@ -237,7 +238,7 @@ impl OrdersImport {
         let new = NewOrder {
             external_id,
             channel,
-            store_id,
+            store_id: store_id.map(StoreId),
             customer: CustomerRef::Guest,
             occurred_at: occurred_at.unwrap_or(now),
             lines,
@@ -306,7 +307,7 @@ impl OrdersImport {
         let stored: HashMap<NaturalKey, (crate::orders::store::Order, Vec<Line>)> =
             bulk_store::by_natural_keys(conn, &taken)?
                 .into_iter()
-                .map(|(o, lines)| ((o.channel.clone(), o.store_id, o.external_id.clone()), (o, lines)))
+                .map(|(o, lines)| ((o.channel.clone(), o.store_id.map(Into::into), o.external_id.clone()), (o, lines)))
                 .collect();
         let mut out = Vec::with_capacity(orders.len());
         for ((group, parsed, customer), h) in orders.into_iter().zip(&history) {
@@ -315,7 +316,7 @@ impl OrdersImport {
                 continue;
             }
             let outcome = match stored.get(&(h.channel.clone(), h.store_id, h.external_id.clone())) {
-                Some((order, lines)) => match sale::same_sale(order, lines, &parsed.new, customer) {
+                Some((order, lines)) => match sale::same_sale(order, lines, &parsed.new, customer.map(CustomerId)) {
                     Ok(()) => Outcome::Unchanged,
                     Err(e) => Outcome::from_error(&e),
                 },
@@ -386,14 +387,14 @@ fn historical(p: &Parsed, customer: Option<Uuid>) -> HistoricalOrder {
                 coupon_discount: Decimal::ZERO,
                 discounted_amount: l.basket.amount,
             };
-            l.stored(id, i + 1, &priced)
+            l.stored(OrderId(id), i + 1, &priced)
         })
         .collect();
     HistoricalOrder {
         id,
         external_id: p.new.external_id.clone(),
         channel: p.new.channel.clone(),
-        store_id: p.new.store_id,
+        store_id: p.new.store_id.map(StoreId::uuid),
         customer_id: customer,
         occurred_at: p.new.occurred_at,
         total_amount: p.total,

@@ -9,6 +9,7 @@ use uuid::Uuid;
 use super::rules::{plan_consumption, summarize, EntryKind, Lot, Summary};
 use crate::error::{ApiError, ApiResult};
 use crate::events::types::points_expired;
+use crate::ids::OrderId;
 use crate::schema::{points_accounts as pa, points_entries as pe, points_lots as pl};
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -51,8 +52,8 @@ impl Posting {
         self.reservation_id = reservation_id;
         self
     }
-    pub fn order(mut self, order_id: Uuid) -> Self {
-        self.order_id = Some(order_id);
+    pub fn order(mut self, order_id: OrderId) -> Self {
+        self.order_id = Some(order_id.uuid());
         self
     }
     pub fn refund(mut self, refund_id: Uuid) -> Self {
@@ -489,7 +490,7 @@ pub fn summary(conn: &mut PgConnection, customer: Uuid, now: DateTime<Utc>, expi
 
 /// When the lots an order's redemption drew from expire (the latest of them): returned points
 /// keep the life they had.
-pub fn redemption_expiry(conn: &mut PgConnection, order: Uuid) -> ApiResult<Option<DateTime<Utc>>> {
+pub fn redemption_expiry(conn: &mut PgConnection, order: OrderId) -> ApiResult<Option<DateTime<Utc>>> {
     let drawn: Vec<Value> =
         pe::table.filter(pe::order_id.eq(order)).filter(pe::kind.eq(EntryKind::Redeem)).select(pe::lots).load(conn)?;
     let ids: Vec<Uuid> = drawn

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use super::store::{self, Line, Order};
 use crate::db::CachedSql;
 use crate::error::ApiResult;
+use crate::ids::{CustomerId, OrderId, StoreId};
 
 /// An order as the channel priced it (`pricing: external`), earning and redeeming nothing: what a
 /// migration stores of the years before the CRM.
@@ -35,7 +36,8 @@ pub struct HistoricalOrder {
 impl HistoricalOrder {
     /// `order.created` as a sale writes it (no points).
     pub fn created_event(&self) -> crate::events::Pending {
-        super::created_event(self.id, self.customer_id, &self.channel, self.store_id, self.paid_amount, 0, 0)
+        let (id, customer, store) = (OrderId(self.id), self.customer_id.map(CustomerId), self.store_id.map(StoreId));
+        super::created_event(id, customer, &self.channel, store, self.paid_amount, 0, 0)
     }
 }
 
@@ -115,7 +117,7 @@ pub fn by_natural_keys(
     .bind::<Array<Text>, _>(no_store.iter().map(|k| k.0).collect::<Vec<_>>())
     .bind::<Array<Text>, _>(no_store.iter().map(|k| k.2).collect::<Vec<_>>())
     .load(conn)?;
-    let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
+    let ids: Vec<Uuid> = orders.iter().map(|o| o.id.uuid()).collect();
     let mut lines: HashMap<Uuid, Vec<Line>> = HashMap::new();
     for line in store::lines_of(conn, &ids)? {
         lines.entry(line.order_id).or_default().push(line);
@@ -124,7 +126,7 @@ pub fn by_natural_keys(
     Ok(orders
         .into_iter()
         .map(|o| {
-            let mine = lines.get(&o.id).cloned().unwrap_or_default();
+            let mine = lines.get(&o.id.uuid()).cloned().unwrap_or_default();
             (o, mine)
         })
         .collect())

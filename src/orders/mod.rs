@@ -7,18 +7,23 @@ pub mod co_purchase;
 pub mod rules;
 pub mod store;
 
+use crate::ids::{CustomerId, OrderId, StoreId};
+
 /// `order.created`: ids, channel, amounts and points — no personal data (SPEC §5).
 pub fn created_event(
-    order_id: uuid::Uuid,
-    customer: Option<uuid::Uuid>,
+    order_id: OrderId,
+    customer: Option<CustomerId>,
     channel: &str,
-    store_id: Option<uuid::Uuid>,
+    store_id: Option<StoreId>,
     paid_amount: rust_decimal::Decimal,
     points_earned: i64,
     points_redeemed: i64,
 ) -> crate::events::Pending {
     use crate::events::types::{EventData, OrderCreated};
-    let created =
-        OrderCreated { points_earned, points_redeemed, ..OrderCreated::new(order_id, channel, store_id, paid_amount) };
-    (customer, EventData::OrderCreated(created))
+    let created = OrderCreated {
+        points_earned,
+        points_redeemed,
+        ..OrderCreated::new(order_id.uuid(), channel, store_id.map(Into::into), paid_amount)
+    };
+    (customer.map(Into::into), EventData::OrderCreated(created))
 }

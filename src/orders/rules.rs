@@ -6,6 +6,7 @@ use rust_decimal::Decimal;
 use uuid::Uuid;
 
 use crate::coupons::rules::{apply_coupons, CouponLine, CouponResult, Presented};
+use crate::ids::CustomerId;
 use crate::loyalty::rules::{max_redeemable_points, points_for, validate_redemption, Program, RedemptionError};
 use crate::money::round;
 
@@ -173,7 +174,7 @@ pub fn price_external(
 /// A sale as recorded, in the terms a re-post of its natural key is compared on.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecordedSale<'a> {
-    pub customer_id: Option<Uuid>,
+    pub customer_id: Option<CustomerId>,
     pub lines: &'a [BasketLine],
     pub external_pricing: bool,
     pub paid_amount: Decimal,
@@ -186,7 +187,7 @@ pub struct RecordedSale<'a> {
 /// A post of the same natural key, as sent (the customer resolved, coupon codes canonical).
 #[derive(Clone, Debug, PartialEq)]
 pub struct PostedSale<'a> {
-    pub customer_id: Option<Uuid>,
+    pub customer_id: Option<CustomerId>,
     pub lines: &'a [BasketLine],
     pub external_pricing: bool,
     /// `None`: not sent (`crm` pricing computes it).
@@ -357,7 +358,7 @@ mod tests {
 
     fn recorded<'a>(lines: &'a [BasketLine], codes: &'a [String]) -> RecordedSale<'a> {
         RecordedSale {
-            customer_id: Some(Uuid::nil()),
+            customer_id: Some(CustomerId(Uuid::nil())),
             lines,
             external_pricing: false,
             paid_amount: d("290.00"),
@@ -373,7 +374,7 @@ mod tests {
         let codes = ["K7M4P9QX2HTR".to_string()];
         let rec = recorded(&lines, &codes);
         let same = PostedSale {
-            customer_id: Some(Uuid::nil()),
+            customer_id: Some(CustomerId(Uuid::nil())),
             lines: &lines,
             external_pricing: false,
             paid_amount: None,
@@ -391,7 +392,7 @@ mod tests {
         let no_codes: [String; 0] = [];
         let cases: Vec<(PostedSale, Vec<&str>)> = vec![
             (PostedSale { customer_id: None, ..same.clone() }, vec!["customer"]),
-            (PostedSale { customer_id: Some(Uuid::from_u128(1)), ..same.clone() }, vec!["customer"]),
+            (PostedSale { customer_id: Some(CustomerId(Uuid::from_u128(1))), ..same.clone() }, vec!["customer"]),
             (PostedSale { lines: &other_lines, ..same.clone() }, vec!["lines"]),
             (PostedSale { lines: &fewer, ..same.clone() }, vec!["lines"]),
             (PostedSale { lines: &relabelled, ..same.clone() }, vec![]),

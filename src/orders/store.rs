@@ -8,16 +8,17 @@ use uuid::Uuid;
 
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
+use crate::ids::{CustomerId, OrderId, StoreId};
 use crate::schema::{order_lines as ol, orders as o, refunds as r};
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = o)]
 pub struct Order {
-    pub id: Uuid,
+    pub id: OrderId,
     pub external_id: String,
     pub channel: String,
-    pub store_id: Option<Uuid>,
-    pub customer_id: Option<Uuid>,
+    pub store_id: Option<StoreId>,
+    pub customer_id: Option<CustomerId>,
     pub occurred_at: DateTime<Utc>,
     pub pricing: super::rules::PricingMode,
     pub total_amount: Decimal,
@@ -87,7 +88,7 @@ pub fn not_found() -> ApiError {
 pub fn find_by_external(
     conn: &mut PgConnection,
     channel: &str,
-    store_id: Option<Uuid>,
+    store_id: Option<StoreId>,
     external_id: &str,
 ) -> ApiResult<Option<Order>> {
     // `=` or `IS NULL`, not `IS NOT DISTINCT FROM`: the natural-key index serves only these.
@@ -100,7 +101,7 @@ pub fn find_by_external(
 }
 
 /// An order within `scope`: another store's is not found, exactly like a missing one.
-pub fn get_in(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult<Order> {
+pub fn get_in(conn: &mut PgConnection, id: OrderId, scope: StoreScope) -> ApiResult<Order> {
     let mut q = o::table.filter(o::id.eq(id)).select(Order::as_select()).into_boxed();
     if let Some(store) = scope.only() {
         q = q.filter(o::store_id.eq(store));
@@ -111,15 +112,15 @@ pub fn get_in(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult
 /// An order a store-held object links to (a ticket's, a won lead's): 422 on `field` when it does not
 /// exist or belongs to another store, worded alike so the answer tells nothing about other stores.
 pub fn linkable(conn: &mut PgConnection, id: Uuid, holder: Option<Uuid>, field: &str) -> ApiResult<Uuid> {
-    match get_in(conn, id, StoreScope::of_holder(holder)) {
-        Ok(order) => Ok(order.id),
+    match get_in(conn, OrderId(id), StoreScope::of_holder(holder)) {
+        Ok(order) => Ok(order.id.uuid()),
         Err(ApiError::NotFound { .. }) => Err(ApiError::invalid(field, "no order with this id")),
         Err(other) => Err(other),
     }
 }
 
 /// Locks an order within `scope` (a refund's first lock).
-pub fn lock_in(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult<Order> {
+pub fn lock_in(conn: &mut PgConnection, id: OrderId, scope: StoreScope) -> ApiResult<Order> {
     // Row locks cannot be boxed: one statement per scope.
     let q = o::table.find(id).select(Order::as_select()).for_update();
     match scope.only() {
@@ -130,7 +131,7 @@ pub fn lock_in(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResul
     .ok_or_else(not_found)
 }
 
-pub fn lines(conn: &mut PgConnection, order: Uuid) -> ApiResult<Vec<Line>> {
+pub fn lines(conn: &mut PgConnection, order: OrderId) -> ApiResult<Vec<Line>> {
     Ok(ol::table.filter(ol::order_id.eq(order)).select(Line::as_select()).order(ol::line_no).load(conn)?)
 }
 
@@ -225,7 +226,7 @@ pub struct Refund {
     pub created_at: DateTime<Utc>,
 }
 
-pub fn find_refund(conn: &mut PgConnection, order: Uuid, external_id: &str) -> ApiResult<Option<Refund>> {
+pub fn find_refund(conn: &mut PgConnection, order: OrderId, external_id: &str) -> ApiResult<Option<Refund>> {
     Ok(r::table
         .filter(r::order_id.eq(order))
         .filter(r::external_id.eq(external_id))
@@ -274,7 +275,7 @@ pub fn insert_refund(
         .get_result(conn)?)
 }
 
-pub fn add_refunded_quantity(conn: &mut PgConnection, order: Uuid, line_no: i32, quantity: i32) -> ApiResult<()> {
+pub fn add_refunded_quantity(conn: &mut PgConnection, order: OrderId, line_no: i32, quantity: i32) -> ApiResult<()> {
     diesel::update(ol::table.find((order, line_no)))
         .set(ol::refunded_quantity.eq(ol::refunded_quantity + quantity))
         .execute(conn)?;

@@ -7,6 +7,7 @@ use uuid::Uuid;
 use super::store::{self, Reservation, ReservationStatus};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
+use crate::ids::{CustomerId, StoreId};
 
 /// Releases a hold (idempotent: releasing twice is fine); one an order consumed cannot be released.
 /// Only within `scope`: another store's hold is not found.
@@ -29,8 +30,8 @@ pub fn release(conn: &mut PgConnection, id: Uuid, scope: StoreScope, now: DateTi
 pub fn take_for_order(
     conn: &mut PgConnection,
     id: Uuid,
-    customer: Option<Uuid>,
-    store: Option<Uuid>,
+    customer: Option<CustomerId>,
+    store: Option<StoreId>,
     now: DateTime<Utc>,
 ) -> ApiResult<Reservation> {
     let not_found = || {
@@ -38,7 +39,7 @@ pub fn take_for_order(
             .with("reservation_id", id.to_string())
     };
     let reservation = store::lock(conn, id).map_err(|_| not_found())?;
-    if customer != Some(reservation.customer_id) || reservation.store_id != store {
+    if customer != Some(CustomerId(reservation.customer_id)) || reservation.store_id.map(StoreId) != store {
         return Err(not_found());
     }
     match reservation.status_at(now) {

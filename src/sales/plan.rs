@@ -5,13 +5,13 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
-use uuid::Uuid;
 
 use super::sale::{price_sale, NewOrder};
 use crate::coupons::rules::Presented;
 use crate::error::{ApiError, ApiResult};
 use crate::events::types::{EarnSource, EventData, PointsEarned, PointsRedeemed, SpendSource};
 use crate::events::Pending;
+use crate::ids::{CustomerId, OrderId, StoreId};
 use crate::loyalty::ledger::{self, Account, SalePoints};
 use crate::loyalty::rules::{self as loyalty_rules, Lot, Program};
 use crate::memberships::rules::qualifies;
@@ -23,9 +23,9 @@ use crate::orders::store::{Line, Outcome};
 pub struct SaleFacts<'a> {
     pub new: &'a NewOrder,
     /// The order's id, chosen before it is written.
-    pub id: Uuid,
+    pub id: OrderId,
     /// The live customer the order names; `None` for a guest.
-    pub customer: Option<Uuid>,
+    pub customer: Option<CustomerId>,
     pub membership: Option<&'a Membership>,
     pub program: &'a Program,
     pub tiers: &'a [Tier],
@@ -139,13 +139,15 @@ fn amount_mismatch(sent: Decimal, payable: Decimal) -> ApiError {
 /// The redemption, the earning (a member's) and `order.created`, in that order.
 fn sale_events(facts: &SaleFacts, pricing: &Pricing, redeems: bool, earns: bool, points_earned: i64) -> Vec<Pending> {
     let (id, store_id) = (facts.id, facts.new.store_id);
+    let (order_id, customer) = (id.uuid(), facts.customer.map(CustomerId::uuid));
+    let store = store_id.map(StoreId::uuid);
     let mut events = Vec::with_capacity(3);
-    if let (true, Some(c)) = (redeems, facts.customer) {
-        let source = SpendSource::Order { order_id: id, store_id };
+    if let (true, Some(c)) = (redeems, customer) {
+        let source = SpendSource::Order { order_id, store_id: store };
         events.push((Some(c), EventData::PointsRedeemed(PointsRedeemed { points: pricing.points_redeemed, source })));
     }
-    if let (true, Some(c)) = (earns, facts.customer) {
-        let source = EarnSource::Order { order_id: id, store_id };
+    if let (true, Some(c)) = (earns, customer) {
+        let source = EarnSource::Order { order_id, store_id: store };
         events.push((Some(c), EventData::PointsEarned(PointsEarned { points: pricing.points_to_earn, source })));
     }
     events.push(crate::orders::created_event(
@@ -161,7 +163,7 @@ fn sale_events(facts: &SaleFacts, pricing: &Pricing, redeems: bool, earns: bool,
 }
 
 /// The order's lines as priced, numbered from 1.
-fn priced_lines(order_id: Uuid, new: &NewOrder, pricing: &Pricing) -> Vec<Line> {
+fn priced_lines(order_id: OrderId, new: &NewOrder, pricing: &Pricing) -> Vec<Line> {
     new.lines.iter().zip(&pricing.lines).enumerate().map(|(i, (l, priced))| l.stored(order_id, i + 1, priced)).collect()
 }
 
@@ -171,6 +173,7 @@ mod tests {
     use crate::customers::service::CustomerRef;
     use crate::sales::sale::NewLine;
     use std::str::FromStr;
+    use uuid::Uuid;
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap_or_else(|e| panic!("{s}: {e}"))
@@ -254,8 +257,8 @@ mod tests {
     ) -> SaleFacts<'a> {
         SaleFacts {
             new,
-            id: Uuid::nil(),
-            customer,
+            id: OrderId(Uuid::nil()),
+            customer: customer.map(CustomerId),
             membership,
             program,
             tiers,

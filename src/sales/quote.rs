@@ -13,6 +13,7 @@ use crate::coupons::redeem;
 use crate::coupons::rules::Presentation;
 use crate::customers::service::CustomerRef;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::StoreId;
 use crate::loyalty::ledger;
 use crate::loyalty::rules::{tier_for_spend, TierRule};
 use crate::orders::rules::{BasketLine, Pricing};
@@ -96,7 +97,7 @@ pub fn quote(
     if let (true, Some(m), None) = (req.reserve, &membership, &named.account) {
         ledger::lock_account(conn, m.customer_id)?;
     }
-    let key = sales_store::NaturalKey { channel: &req.channel, store_id: req.store_id, external_id: None };
+    let key = sales_store::NaturalKey { channel: &req.channel, store_id: req.store_id.map(StoreId), external_id: None };
     let needs = sales_store::needs(conn, membership.as_ref().map(|m| m.customer_id), &key, None, now)?;
     let catalogue = catalogue.at(conn, needs.catalogue_version)?;
     let (program, tiers) = (&catalogue.program, &catalogue.tiers);

@@ -11,6 +11,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::emit;
 use crate::events::types::{CouponReturned, EventData, OrderRefunded};
 use crate::http::auth::StoreScope;
+use crate::ids::OrderId;
 use crate::loyalty::ledger::{self, Posting};
 use crate::loyalty::rules as loyalty_rules;
 use crate::loyalty::rules::EntryKind;
@@ -56,7 +57,7 @@ fn lines_value(order: &Order, lines: &[Line], refund: &[RefundLine]) -> ApiResul
 /// (debt if already spent), points used are returned, qualifying spend drops; no downgrade.
 pub fn refund(
     conn: &mut PgConnection,
-    order_id: Uuid,
+    order_id: OrderId,
     scope: StoreScope,
     new: NewRefund,
     actor: &str,
@@ -109,7 +110,7 @@ pub fn refund(
     );
     let mut balance_after = None;
     if let (Some(customer), true) = (order.customer_id, clawed > 0 || returned > 0) {
-        let mut account = ledger::lock_account(conn, customer)?;
+        let mut account = ledger::lock_account(conn, customer.uuid())?;
         let posting = |kind| Posting::new(kind, actor, now).order(order.id).refund(refund_id);
         ledger::take_back(conn, &mut account, clawed, &posting(EntryKind::RefundClawback), now)?;
         if returned > 0 {
@@ -141,20 +142,21 @@ pub fn refund(
         balance_after,
         now,
     )?;
+    let (order_id, store_id, subject) =
+        (order.id.uuid(), order.store_id.map(Into::into), order.customer_id.map(Into::into));
     for code in &coupons_returned {
-        let returned =
-            CouponReturned { code: code.clone(), order_id: order.id, store_id: order.store_id, refund_id: refund.id };
-        emit(conn, order.customer_id, EventData::CouponReturned(returned))?;
+        let returned = CouponReturned { code: code.clone(), order_id, store_id, refund_id: refund.id };
+        emit(conn, subject, EventData::CouponReturned(returned))?;
     }
     let refunded = OrderRefunded {
-        order_id: order.id,
-        store_id: order.store_id,
+        order_id,
+        store_id,
         refund_id: refund.id,
         amount: OrderRefunded::amount(amount),
         points_clawed_back: clawed,
         points_returned: returned,
         coupons_returned,
     };
-    emit(conn, order.customer_id, EventData::OrderRefunded(refunded))?;
+    emit(conn, subject, EventData::OrderRefunded(refunded))?;
     Ok((refund, true))
 }

@@ -13,6 +13,7 @@ use crate::coupons::redeem as coupons;
 use crate::coupons::rules::{Presentation, Presented};
 use crate::customers::service::CustomerRef;
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{CustomerId, OrderId, StoreId};
 use crate::loyalty::ledger;
 use crate::loyalty::program::CatalogueCache;
 use crate::loyalty::rules::RedemptionError;
@@ -30,9 +31,9 @@ pub struct NewLine {
 
 impl NewLine {
     /// The line as the order `order_id` stores it at `line_no` (from 1), priced as `priced`.
-    pub fn stored(&self, order_id: Uuid, line_no: usize, priced: &PricedLine) -> Line {
+    pub fn stored(&self, order_id: OrderId, line_no: usize, priced: &PricedLine) -> Line {
         Line {
-            order_id,
+            order_id: order_id.uuid(),
             line_no: line_no as i32,
             sku: self.basket.sku.clone(),
             name: self.name.clone(),
@@ -51,7 +52,7 @@ impl NewLine {
 pub struct NewOrder {
     pub external_id: String,
     pub channel: String,
-    pub store_id: Option<Uuid>,
+    pub store_id: Option<StoreId>,
     pub customer: CustomerRef,
     pub occurred_at: DateTime<Utc>,
     pub lines: Vec<NewLine>,
@@ -100,7 +101,7 @@ pub fn price_sale(
 /// A re-post of a natural key must be the sale recorded under it: anything else is another sale
 /// under a reused number, refused (409 `order_conflict` naming the stored order) rather than
 /// answered with the stored one. `customer` is the live customer `new` names.
-pub fn same_sale(existing: &Order, lines: &[Line], new: &NewOrder, customer: Option<Uuid>) -> ApiResult<()> {
+pub fn same_sale(existing: &Order, lines: &[Line], new: &NewOrder, customer: Option<CustomerId>) -> ApiResult<()> {
     let recorded_lines: Vec<BasketLine> = lines
         .iter()
         .map(|l| BasketLine {
@@ -171,7 +172,7 @@ pub fn post(
     // Membership, then the account: the member's tier and points change under these locks, one
     // till at a time (merges take them in the same order). Re-posts of one member's sale queue here.
     let locked = sales_store::named_customer(conn, &new.customer, true)?;
-    let customer = locked.customer;
+    let customer = locked.customer.map(CustomerId);
     let membership = locked.membership;
     let mut account = match (&membership, locked.account) {
         (Some(_), Some(account)) => Some(account),
@@ -197,8 +198,8 @@ pub fn post(
     }
     let loaded = coupons::load(conn, &coupon_codes, true)?;
     let at = Presentation {
-        customer_id: customer,
-        store_id: new.store_id,
+        customer_id: customer.map(CustomerId::uuid),
+        store_id: new.store_id.map(StoreId::uuid),
         channel: Some(new.channel.clone()),
         now,
         reservation_id: new.reservation_id,
@@ -206,7 +207,7 @@ pub fn post(
     let presented = coupons::presented(&loaded, &at);
     let facts = SaleFacts {
         new: &new,
-        id: Uuid::now_v7(),
+        id: OrderId(Uuid::now_v7()),
         customer,
         membership: membership.as_ref(),
         program: &catalogue.program,
@@ -271,7 +272,7 @@ fn write(
             conn,
             r.id,
             crate::reservations::store::ReservationStatus::Consumed,
-            Some(id),
+            Some(id.uuid()),
             now,
         )?;
     }
@@ -282,7 +283,7 @@ fn write(
 }
 
 /// The answer to a post of a key already posted: the stored order when the content is the same.
-fn reposted(conn: &mut PgConnection, new: &NewOrder, customer: Option<Uuid>) -> ApiResult<Posted> {
+fn reposted(conn: &mut PgConnection, new: &NewOrder, customer: Option<CustomerId>) -> ApiResult<Posted> {
     let existing =
         store::find_by_external(conn, &new.channel, new.store_id, &new.external_id)?.ok_or_else(store::not_found)?;
     let lines = store::lines(conn, existing.id)?;

@@ -17,6 +17,7 @@ use uuid::Uuid;
 use crate::customers::rules::CustomerStatus;
 use crate::customers::service::{self as customers, CustomerRef};
 use crate::error::{ApiError, ApiResult};
+use crate::ids::{CustomerId, OrderId, StoreId};
 use crate::loyalty::ledger::{Account, SalePoints};
 use crate::loyalty::rules::{EntryKind, Lot};
 use crate::memberships::store::Membership;
@@ -174,7 +175,7 @@ pub struct Needs {
 /// nothing is found posted).
 pub struct NaturalKey<'a> {
     pub channel: &'a str,
-    pub store_id: Option<Uuid>,
+    pub store_id: Option<StoreId>,
     pub external_id: Option<&'a str>,
 }
 
@@ -251,17 +252,17 @@ pub fn needs(
 
 /// What identifies an order and who it is for, before it is priced.
 pub struct Head<'a> {
-    pub id: Uuid,
+    pub id: OrderId,
     pub external_id: &'a str,
     pub channel: &'a str,
-    pub store_id: Option<Uuid>,
-    pub customer_id: Option<Uuid>,
+    pub store_id: Option<StoreId>,
+    pub customer_id: Option<CustomerId>,
     pub occurred_at: DateTime<Utc>,
 }
 
 /// The member's points in a sale: whose, planned on the locked account, by whom and when.
 pub struct SalePosting<'a> {
-    pub customer: Uuid,
+    pub customer: CustomerId,
     pub points: &'a SalePoints,
     pub actor: &'a str,
     pub at: DateTime<Utc>,
@@ -364,11 +365,11 @@ mod tests {
     fn the_sale_binds_each_parameter_by_name() {
         let now = DateTime::UNIX_EPOCH;
         let head = Head {
-            id: Uuid::now_v7(),
+            id: OrderId(Uuid::now_v7()),
             external_id: "POS-1",
             channel: "pos",
             store_id: None,
-            customer_id: Some(Uuid::now_v7()),
+            customer_id: Some(CustomerId(Uuid::now_v7())),
             occurred_at: now,
         };
         let outcome = Outcome {
@@ -401,7 +402,7 @@ mod tests {
             balance: 100,
             debt: 0,
         };
-        let posting = SalePosting { customer: Uuid::now_v7(), points: &points, actor: "till", at: now };
+        let posting = SalePosting { customer: CustomerId(Uuid::now_v7()), points: &points, actor: "till", at: now };
         let events = crate::events::EventColumns::default();
         let member = record_sale_statement(&head, &outcome, &[], &events, Some(&posting));
         assert_eq!(crate::db::cached_sql::verify(&member), Ok(()));

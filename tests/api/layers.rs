@@ -18,6 +18,7 @@ const SPLIT: &[&str] = &["http"];
 const FOUNDATION: &[&str] = &[
     "schema",
     "vocabulary",
+    "ids",
     "clock",
     "money",
     "phone",

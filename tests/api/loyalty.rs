@@ -675,7 +675,8 @@ async fn a_clawback_into_debt_first_writes_off_expired_lots() {
             t0 + Duration::days(10),
         )?;
         // The order's 50 points, already spent.
-        let earn = Posting::new(retail_crm::loyalty::rules::EntryKind::Earn, "test", t0).order(order);
+        let earn = Posting::new(retail_crm::loyalty::rules::EntryKind::Earn, "test", t0)
+            .order(retail_crm::ids::OrderId(order));
         ledger::credit(conn, &mut account, 50, &earn, t0, t0 + Duration::days(365))?;
         let later = t0 + Duration::days(11);
         ledger::spend(
@@ -691,7 +692,8 @@ async fn a_clawback_into_debt_first_writes_off_expired_lots() {
             conn,
             &mut account,
             50,
-            &Posting::new(retail_crm::loyalty::rules::EntryKind::RefundClawback, "test", later).order(order),
+            &Posting::new(retail_crm::loyalty::rules::EntryKind::RefundClawback, "test", later)
+                .order(retail_crm::ids::OrderId(order)),
             later,
         )?;
         assert_eq!((account.balance, account.debt), (-50, 50));
@@ -714,14 +716,16 @@ async fn a_clawback_takes_the_orders_own_expired_lot_before_making_debt() {
     let mut conn = app.conn();
     conn.transaction::<_, ApiError, _>(|conn| {
         let mut account = ledger::lock_account(conn, id)?;
-        let earn = Posting::new(retail_crm::loyalty::rules::EntryKind::Earn, "test", t0).order(order);
+        let earn = Posting::new(retail_crm::loyalty::rules::EntryKind::Earn, "test", t0)
+            .order(retail_crm::ids::OrderId(order));
         ledger::credit(conn, &mut account, 80, &earn, t0, t0 + Duration::days(10))?;
         let later = t0 + Duration::days(11);
         ledger::take_back(
             conn,
             &mut account,
             80,
-            &Posting::new(retail_crm::loyalty::rules::EntryKind::RefundClawback, "test", later).order(order),
+            &Posting::new(retail_crm::loyalty::rules::EntryKind::RefundClawback, "test", later)
+                .order(retail_crm::ids::OrderId(order)),
             later,
         )?;
         assert_eq!((account.balance, account.debt), (0, 0), "no debt: the order's own points were still there");

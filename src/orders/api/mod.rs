@@ -119,11 +119,11 @@ pub struct OrderView {
 impl OrderView {
     pub fn build(o: Order, lines: Vec<Line>) -> OrderView {
         OrderView {
-            id: o.id,
+            id: o.id.uuid(),
             external_id: o.external_id,
             channel: o.channel,
-            store_id: o.store_id,
-            customer_id: o.customer_id,
+            store_id: o.store_id.map(Into::into),
+            customer_id: o.customer_id.map(Into::into),
             occurred_at: o.occurred_at,
             pricing: o.pricing,
             lines: lines.into_iter().map(Into::into).collect(),

@@ -9,6 +9,7 @@ use super::OrderView;
 use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, OrdersRead};
 use crate::http::pagination::{Listing, Page, PageParams};
+use crate::ids::OrderId;
 use crate::orders::store::{self, OrderCursor, OrderFilter};
 use crate::state::AppState;
 
@@ -19,7 +20,11 @@ use crate::state::AppState;
     responses((status = 200, description = "The order", body = OrderView), crate::orders::api::OrderNotFound)
 )]
 #[get("/v1/orders/{id}")]
-async fn get_order(auth: Auth<OrdersRead>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
+async fn get_order(
+    auth: Auth<OrdersRead>,
+    state: web::Data<AppState>,
+    id: web::Path<OrderId>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let scope = auth.store_scope();
     let view = crate::db::run(&state.pool, move |conn| {
@@ -80,7 +85,7 @@ async fn list_orders(
     let filter = OrderFilter { channel: p.channel, store_id, external_id: p.external_id, customer_id: p.customer_id };
     let views = crate::db::run(&state.pool, move |conn| {
         let orders = store::find(conn, &filter, after, limit + 1)?;
-        let ids: Vec<Uuid> = orders.iter().map(|o| o.id).collect();
+        let ids: Vec<Uuid> = orders.iter().map(|o| o.id.uuid()).collect();
         let mut by_order = std::collections::HashMap::<Uuid, Vec<store::Line>>::new();
         for line in store::lines_of(conn, &ids)? {
             by_order.entry(line.order_id).or_default().push(line);
@@ -88,7 +93,7 @@ async fn list_orders(
         Ok(orders
             .into_iter()
             .map(|o| {
-                let own = by_order.remove(&o.id).unwrap_or_default();
+                let own = by_order.remove(&o.id.uuid()).unwrap_or_default();
                 OrderView::build(o, own)
             })
             .collect::<Vec<_>>())

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::error::ApiResult;
 use crate::http::auth::{Auth, OrdersRead};
+use crate::ids::OrderId;
 use crate::orders::store::{self, Refund};
 use crate::state::AppState;
 
@@ -68,13 +69,13 @@ pub struct RefundList {
 async fn list_refunds(
     auth: Auth<OrdersRead>,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<OrderId>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let scope = auth.store_scope();
     let refunds = crate::db::run(&state.pool, move |conn| {
         store::get_in(conn, id, scope)?;
-        store::refunds_of(conn, id)
+        store::refunds_of(conn, id.uuid())
     })
     .await?;
     Ok(HttpResponse::Ok().json(RefundList { items: refunds.into_iter().map(Into::into).collect() }))

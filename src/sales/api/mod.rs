@@ -17,6 +17,7 @@ use crate::customers::model::IdentityInput;
 use crate::customers::service::CustomerRef;
 use crate::error::{ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, OrdersWrite, Principal, StoreScope};
+use crate::ids::{OrderId, StoreId};
 use crate::loyalty::program::CatalogueCache;
 use crate::orders::api::{OrderView, RefundView};
 use crate::orders::rules::BasketLine;
@@ -85,7 +86,7 @@ impl Poster {
     }
 
     /// A refund of `order` (within the caller's stores), in the caller's transaction.
-    fn refund(&self, conn: &mut PgConnection, order: Uuid, new: NewRefund) -> ApiResult<Answer<RefundView>> {
+    fn refund(&self, conn: &mut PgConnection, order: OrderId, new: NewRefund) -> ApiResult<Answer<RefundView>> {
         let (refund, created) = refund_service::refund(conn, order, self.scope, new, &self.actor, self.now)?;
         Ok(Answer { created, body: RefundView::from(refund) })
     }
@@ -229,7 +230,7 @@ impl OrderInput {
         Ok(NewOrder {
             external_id: self.external_id,
             channel: self.channel,
-            store_id,
+            store_id: store_id.map(StoreId),
             customer,
             occurred_at: self.occurred_at,
             lines,

@@ -11,6 +11,7 @@ use uuid::Uuid;
 use super::{Poster, MAX_LINES};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, OrdersWrite, Principal};
+use crate::ids::{OrderId, StoreId};
 use crate::orders::api::RefundView;
 use crate::sales::refund::{NewRefund, RefundLine};
 use crate::state::AppState;
@@ -59,7 +60,7 @@ pub struct RefundInput {
 async fn refund_order(
     auth: Auth<OrdersWrite>,
     state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    id: web::Path<OrderId>,
     body: crate::http::Json<RefundInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
@@ -142,8 +143,9 @@ pub(super) struct ChannelOrder {
 impl ChannelOrder {
     /// The order's id; 409 `order_not_posted` (retry later) while no such order has arrived, or
     /// none the caller's store holds.
-    pub(super) fn find(&self, conn: &mut PgConnection) -> ApiResult<Uuid> {
-        let found = crate::orders::store::find_by_external(conn, &self.channel, self.store_id, &self.external_id)?;
+    pub(super) fn find(&self, conn: &mut PgConnection) -> ApiResult<OrderId> {
+        let found =
+            crate::orders::store::find_by_external(conn, &self.channel, self.store_id.map(StoreId), &self.external_id)?;
         Ok(found.ok_or_else(order_not_posted)?.id)
     }
 }
