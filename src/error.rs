@@ -366,6 +366,12 @@ impl Violations {
         self.check(word.is_some(), field, &format!("must be one of {}", W::NAMES.join(", ")));
         word
     }
+    /// A required word of a vocabulary; `None`, with `message` on `field`, when `text` is not one.
+    pub fn known<W: crate::vocabulary::Word>(&mut self, field: &str, text: &str, message: &str) -> Option<W> {
+        let word = W::parse(text);
+        self.check(word.is_some(), field, message);
+        word
+    }
     /// A value, when given, from a closed list.
     pub fn one_of(&mut self, field: &str, value: Option<&str>, allowed: &[&str]) {
         if let Some(x) = value {

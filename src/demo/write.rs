@@ -239,7 +239,7 @@ fn post_order(conn: &mut PgConnection, ctx: &Context, p: &mut Progress, order: &
         .collect();
     let new = crate::sales::sale::NewOrder {
         external_id: order.external_id.clone(),
-        channel: order.channel.to_string(),
+        channel: order.channel,
         store_id: ctx.chain.stores.get(order.store).copied().map(crate::ids::StoreId),
         customer: p.customer.map_or(CustomerRef::Guest, CustomerRef::Id),
         occurred_at: order.at,

@@ -28,9 +28,10 @@ use crate::orders::rules::PricedLine;
 use crate::orders::store::Line;
 use crate::sales::api::{validate_lines, LineInput};
 use crate::sales::sale::{self, NewOrder};
+use crate::stores::SalesChannel;
 
 /// An order's natural key: channel, store, the channel's own number.
-type NaturalKey = (String, Option<Uuid>, String);
+type NaturalKey = (SalesChannel, Option<Uuid>, String);
 
 /// For `--help` and the error naming an unknown column.
 pub const COLUMNS: &str = "external_id, channel, store, occurred_at, phone, email, member_card, wechat_openid, \
@@ -163,7 +164,7 @@ impl OrdersImport {
         let external_id = first.cell(Some(c.external_id)).unwrap_or_default().to_string();
         v.text("external_id", &external_id, 128);
         let channel = first.cell(Some(c.channel)).unwrap_or_default().to_lowercase();
-        v.check(crate::stores::SalesChannel::parse(&channel).is_some(), "channel", "is not a known channel");
+        let known_channel = v.known::<SalesChannel>("channel", &channel, crate::stores::UNKNOWN_CHANNEL);
         let store_id = cell(first, c.store, "store", &mut errors, |s| self.stores.resolve(s));
         let occurred_at = cell(first, Some(c.occurred_at), "occurred_at", &mut errors, |s| values::instant(s, self.tz));
         if occurred_at.is_none() && first.cell(Some(c.occurred_at)).is_none() {
@@ -235,6 +236,9 @@ impl OrdersImport {
         if !errors.is_empty() {
             return Err(Outcome::rejected("validation_failed", errors.join("; ")));
         }
+        let Some(channel) = known_channel else {
+            return Err(Outcome::rejected("validation_failed", "channel: is not a known channel"));
+        };
         let new = NewOrder {
             external_id,
             channel,
@@ -307,7 +311,7 @@ impl OrdersImport {
         let stored: HashMap<NaturalKey, (crate::orders::store::Order, Vec<Line>)> =
             bulk_store::by_natural_keys(conn, &taken)?
                 .into_iter()
-                .map(|(o, lines)| ((o.channel.clone(), o.store_id.map(Into::into), o.external_id.clone()), (o, lines)))
+                .map(|(o, lines)| ((o.channel, o.store_id.map(Into::into), o.external_id.clone()), (o, lines)))
                 .collect();
         let mut out = Vec::with_capacity(orders.len());
         for ((group, parsed, customer), h) in orders.into_iter().zip(&history) {
@@ -315,7 +319,7 @@ impl OrdersImport {
                 out.push((group, Outcome::Created));
                 continue;
             }
-            let outcome = match stored.get(&(h.channel.clone(), h.store_id, h.external_id.clone())) {
+            let outcome = match stored.get(&(h.channel, h.store_id, h.external_id.clone())) {
                 Some((order, lines)) => match sale::same_sale(order, lines, &parsed.new, customer.map(CustomerId)) {
                     Ok(()) => Outcome::Unchanged,
                     Err(e) => Outcome::from_error(&e),
@@ -393,7 +397,7 @@ fn historical(p: &Parsed, customer: Option<Uuid>) -> HistoricalOrder {
     HistoricalOrder {
         id,
         external_id: p.new.external_id.clone(),
-        channel: p.new.channel.clone(),
+        channel: p.new.channel,
         store_id: p.new.store_id.map(StoreId::uuid),
         customer_id: customer,
         occurred_at: p.new.occurred_at,

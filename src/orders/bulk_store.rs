@@ -16,6 +16,7 @@ use super::store::{self, Line, Order};
 use crate::db::CachedSql;
 use crate::error::ApiResult;
 use crate::ids::{CustomerId, OrderId, StoreId};
+use crate::stores::SalesChannel;
 
 /// An order as the channel priced it (`pricing: external`), earning and redeeming nothing: what a
 /// migration stores of the years before the CRM.
@@ -23,7 +24,7 @@ use crate::ids::{CustomerId, OrderId, StoreId};
 pub struct HistoricalOrder {
     pub id: Uuid,
     pub external_id: String,
-    pub channel: String,
+    pub channel: SalesChannel,
     pub store_id: Option<Uuid>,
     pub customer_id: Option<Uuid>,
     pub occurred_at: DateTime<Utc>,
@@ -37,7 +38,7 @@ impl HistoricalOrder {
     /// `order.created` as a sale writes it (no points).
     pub fn created_event(&self) -> crate::events::Pending {
         let (id, customer, store) = (OrderId(self.id), self.customer_id.map(CustomerId), self.store_id.map(StoreId));
-        super::created_event(id, customer, &self.channel, store, self.paid_amount, 0, 0)
+        super::created_event(id, customer, self.channel, store, self.paid_amount, 0, 0)
     }
 }
 
@@ -156,7 +157,7 @@ mod tests {
         let order = HistoricalOrder {
             id,
             external_id: "H-1".into(),
-            channel: "pos".into(),
+            channel: SalesChannel::Pos,
             store_id: None,
             customer_id: None,
             occurred_at: chrono::DateTime::UNIX_EPOCH,

@@ -8,12 +8,13 @@ pub mod rules;
 pub mod store;
 
 use crate::ids::{CustomerId, OrderId, StoreId};
+use crate::stores::SalesChannel;
 
 /// `order.created`: ids, channel, amounts and points — no personal data (SPEC §5).
 pub fn created_event(
     order_id: OrderId,
     customer: Option<CustomerId>,
-    channel: &str,
+    channel: SalesChannel,
     store_id: Option<StoreId>,
     paid_amount: rust_decimal::Decimal,
     points_earned: i64,
@@ -23,7 +24,7 @@ pub fn created_event(
     let created = OrderCreated {
         points_earned,
         points_redeemed,
-        ..OrderCreated::new(order_id.uuid(), channel, store_id.map(Into::into), paid_amount)
+        ..OrderCreated::new(order_id.uuid(), channel.as_str(), store_id.map(Into::into), paid_amount)
     };
     (customer.map(Into::into), EventData::OrderCreated(created))
 }

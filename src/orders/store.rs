@@ -10,13 +10,14 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
 use crate::ids::{CustomerId, OrderId, StoreId};
 use crate::schema::{order_lines as ol, orders as o, refunds as r};
+use crate::stores::SalesChannel;
 
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
 #[diesel(table_name = o)]
 pub struct Order {
     pub id: OrderId,
     pub external_id: String,
-    pub channel: String,
+    pub channel: SalesChannel,
     pub store_id: Option<StoreId>,
     pub customer_id: Option<CustomerId>,
     pub occurred_at: DateTime<Utc>,
@@ -87,7 +88,7 @@ pub fn not_found() -> ApiError {
 /// The order with this natural key (a missing store is a value of its own).
 pub fn find_by_external(
     conn: &mut PgConnection,
-    channel: &str,
+    channel: SalesChannel,
     store_id: Option<StoreId>,
     external_id: &str,
 ) -> ApiResult<Option<Order>> {

@@ -153,7 +153,7 @@ fn sale_events(facts: &SaleFacts, pricing: &Pricing, redeems: bool, earns: bool,
     events.push(crate::orders::created_event(
         id,
         facts.customer,
-        &facts.new.channel,
+        facts.new.channel,
         store_id,
         pricing.payable,
         points_earned,
@@ -172,6 +172,7 @@ mod tests {
     use super::*;
     use crate::customers::service::CustomerRef;
     use crate::sales::sale::NewLine;
+    use crate::stores::SalesChannel;
     use std::str::FromStr;
     use uuid::Uuid;
 
@@ -221,7 +222,7 @@ mod tests {
     fn order(amounts: &[&str]) -> NewOrder {
         NewOrder {
             external_id: "U-1".into(),
-            channel: "pos".into(),
+            channel: SalesChannel::Pos,
             store_id: None,
             customer: CustomerRef::Guest,
             occurred_at: at(10),

@@ -18,11 +18,12 @@ use crate::loyalty::ledger;
 use crate::loyalty::rules::{tier_for_spend, TierRule};
 use crate::orders::rules::{BasketLine, Pricing};
 use crate::reservations::store::{self, NewReservation, Reservation};
+use crate::stores::SalesChannel;
 
 pub struct QuoteRequest {
     pub customer: CustomerRef,
     pub store_id: Option<Uuid>,
-    pub channel: String,
+    pub channel: SalesChannel,
     pub lines: Vec<BasketLine>,
     pub coupon_codes: Vec<String>,
     pub points_to_redeem: i64,
@@ -97,7 +98,7 @@ pub fn quote(
     if let (true, Some(m), None) = (req.reserve, &membership, &named.account) {
         ledger::lock_account(conn, m.customer_id)?;
     }
-    let key = sales_store::NaturalKey { channel: &req.channel, store_id: req.store_id.map(StoreId), external_id: None };
+    let key = sales_store::NaturalKey { channel: req.channel, store_id: req.store_id.map(StoreId), external_id: None };
     let needs = sales_store::needs(conn, membership.as_ref().map(|m| m.customer_id), &key, None, now)?;
     let catalogue = catalogue.at(conn, needs.catalogue_version)?;
     let (program, tiers) = (&catalogue.program, &catalogue.tiers);
@@ -106,7 +107,7 @@ pub fn quote(
     let at = Presentation {
         customer_id: customer,
         store_id: req.store_id,
-        channel: Some(req.channel.clone()),
+        channel: Some(req.channel.to_string()),
         now,
         reservation_id: None,
     };
@@ -136,7 +137,7 @@ pub fn quote(
                 NewReservation {
                     customer_id,
                     store_id: req.store_id,
-                    channel: &req.channel,
+                    channel: req.channel.as_str(),
                     points: pricing.points_redeemed,
                     coupon_codes: &held_codes,
                     quote: json!({

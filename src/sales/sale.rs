@@ -23,6 +23,7 @@ use crate::orders::rules::{
     PricingMode, RecordedSale, TierPricing,
 };
 use crate::orders::store::{self, Line, Order};
+use crate::stores::SalesChannel;
 
 pub struct NewLine {
     pub basket: BasketLine,
@@ -51,7 +52,7 @@ impl NewLine {
 
 pub struct NewOrder {
     pub external_id: String,
-    pub channel: String,
+    pub channel: SalesChannel,
     pub store_id: Option<StoreId>,
     pub customer: CustomerRef,
     pub occurred_at: DateTime<Utc>,
@@ -180,7 +181,7 @@ pub fn post(
         (None, _) => None,
     };
     let key =
-        sales_store::NaturalKey { channel: &new.channel, store_id: new.store_id, external_id: Some(&new.external_id) };
+        sales_store::NaturalKey { channel: new.channel, store_id: new.store_id, external_id: Some(&new.external_id) };
     let needs = sales_store::needs(conn, membership.as_ref().map(|m| m.customer_id), &key, new.reservation_id, now)?;
     if needs.existing.is_some() {
         return reposted(conn, &new, customer);
@@ -200,7 +201,7 @@ pub fn post(
     let at = Presentation {
         customer_id: customer.map(CustomerId::uuid),
         store_id: new.store_id.map(StoreId::uuid),
-        channel: Some(new.channel.clone()),
+        channel: Some(new.channel.to_string()),
         now,
         reservation_id: new.reservation_id,
     };
@@ -240,7 +241,7 @@ fn write(
     let head = sales_store::Head {
         id,
         external_id: &new.external_id,
-        channel: &new.channel,
+        channel: new.channel,
         store_id: new.store_id,
         customer_id: customer,
         occurred_at: new.occurred_at,
@@ -261,7 +262,7 @@ fn write(
             order_id: Some(id),
             order_reference: Some(&new.external_id),
             store_id: new.store_id,
-            channel: Some(&new.channel),
+            channel: Some(new.channel.as_str()),
             amount: plan.pricing.payable,
         };
         let coupon_events = coupons::redeem_applied(conn, loaded, &plan.pricing.coupons, &used, actor, now)?;
@@ -285,7 +286,7 @@ fn write(
 /// The answer to a post of a key already posted: the stored order when the content is the same.
 fn reposted(conn: &mut PgConnection, new: &NewOrder, customer: Option<CustomerId>) -> ApiResult<Posted> {
     let existing =
-        store::find_by_external(conn, &new.channel, new.store_id, &new.external_id)?.ok_or_else(store::not_found)?;
+        store::find_by_external(conn, new.channel, new.store_id, &new.external_id)?.ok_or_else(store::not_found)?;
     let lines = store::lines(conn, existing.id)?;
     same_sale(&existing, &lines, new, customer)?;
     Ok(Posted { order: existing, lines, created: false })

@@ -22,6 +22,7 @@ use crate::loyalty::ledger::{Account, SalePoints};
 use crate::loyalty::rules::{EntryKind, Lot};
 use crate::memberships::store::Membership;
 use crate::orders::store::{Line, Order, Outcome};
+use crate::stores::SalesChannel;
 
 #[derive(QueryableByName)]
 struct LockedRow {
@@ -174,7 +175,7 @@ pub struct Needs {
 /// Where a sale happens, and the natural key it is posted under (a quote has no `external_id`:
 /// nothing is found posted).
 pub struct NaturalKey<'a> {
-    pub channel: &'a str,
+    pub channel: SalesChannel,
     pub store_id: Option<StoreId>,
     pub external_id: Option<&'a str>,
 }
@@ -254,7 +255,7 @@ pub fn needs(
 pub struct Head<'a> {
     pub id: OrderId,
     pub external_id: &'a str,
-    pub channel: &'a str,
+    pub channel: SalesChannel,
     pub store_id: Option<StoreId>,
     pub customer_id: Option<CustomerId>,
     pub occurred_at: DateTime<Utc>,
@@ -367,7 +368,7 @@ mod tests {
         let head = Head {
             id: OrderId(Uuid::now_v7()),
             external_id: "POS-1",
-            channel: "pos",
+            channel: SalesChannel::Pos,
             store_id: None,
             customer_id: Some(CustomerId(Uuid::now_v7())),
             occurred_at: now,

@@ -21,7 +21,15 @@ crate::vocabulary! {
     }
 }
 
+/// What a request naming an unknown channel is told.
+pub const UNKNOWN_CHANNEL: &str = "is not a known channel";
+
 impl SalesChannel {
+    /// The 422 for a channel that is not one of these (once `Violations::known` has said so).
+    pub fn unknown(field: &str) -> crate::error::ApiError {
+        crate::error::ApiError::invalid(field, UNKNOWN_CHANNEL)
+    }
+
     /// Sold face to face: at a store's till or by its staff.
     pub fn in_store(self) -> bool {
         matches!(self, SalesChannel::Pos | SalesChannel::StoreStaff)

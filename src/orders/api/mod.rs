@@ -121,7 +121,7 @@ impl OrderView {
         OrderView {
             id: o.id.uuid(),
             external_id: o.external_id,
-            channel: o.channel,
+            channel: o.channel.to_string(),
             store_id: o.store_id.map(Into::into),
             customer_id: o.customer_id.map(Into::into),
             occurred_at: o.occurred_at,

@@ -16,6 +16,7 @@ use crate::reservations::service as reservations;
 use crate::reservations::store::{self, Reservation};
 use crate::sales::quote::{self as service, Quote, QuoteRequest, TierProgress};
 use crate::state::AppState;
+use crate::stores::{SalesChannel, UNKNOWN_CHANNEL};
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(quote).service(get_reservation).service(release_reservation);
@@ -48,7 +49,7 @@ pub struct QuoteInput {
 impl QuoteInput {
     fn validate(self, auth: &crate::http::auth::Principal) -> ApiResult<QuoteRequest> {
         let mut v = Violations::new();
-        v.check(crate::stores::SalesChannel::parse(&self.channel).is_some(), "channel", "is not a known channel");
+        let channel = v.known::<SalesChannel>("channel", &self.channel, UNKNOWN_CHANNEL);
         let lines = validate_lines(self.lines, false, &mut v);
         let coupon_codes = self.coupon_codes.unwrap_or_default();
         validate_coupon_codes(&coupon_codes, &mut v);
@@ -61,7 +62,7 @@ impl QuoteInput {
         Ok(QuoteRequest {
             customer,
             store_id,
-            channel: self.channel,
+            channel: channel.ok_or_else(|| SalesChannel::unknown("channel"))?,
             lines: lines.into_iter().map(|l| l.basket).collect(),
             coupon_codes,
             points_to_redeem: points,

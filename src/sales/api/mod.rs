@@ -23,6 +23,7 @@ use crate::orders::api::{OrderView, RefundView};
 use crate::orders::rules::BasketLine;
 use crate::orders::rules::PricingMode;
 use crate::state::AppState;
+use crate::stores::{SalesChannel, UNKNOWN_CHANNEL};
 
 // Problem responses several operations name.
 crate::problem_response!(pub RefundRefused = 422, "`refund_exceeds_paid`, `refund_exceeds_quantity`, `nothing_to_refund`");
@@ -188,7 +189,7 @@ impl OrderInput {
     fn validate(self, principal: &Principal, now: DateTime<Utc>) -> ApiResult<NewOrder> {
         let mut v = Violations::new();
         v.text("external_id", &self.external_id, 128);
-        v.check(crate::stores::SalesChannel::parse(&self.channel).is_some(), "channel", "is not a known channel");
+        let channel = v.known::<SalesChannel>("channel", &self.channel, UNKNOWN_CHANNEL);
         let external = match self.pricing.as_deref().map(PricingMode::parse) {
             None | Some(Some(PricingMode::Crm)) => false,
             Some(Some(PricingMode::External)) => true,
@@ -229,7 +230,7 @@ impl OrderInput {
         v.into_result()?;
         Ok(NewOrder {
             external_id: self.external_id,
-            channel: self.channel,
+            channel: channel.ok_or_else(|| SalesChannel::unknown("channel"))?,
             store_id: store_id.map(StoreId),
             customer,
             occurred_at: self.occurred_at,

@@ -15,6 +15,7 @@ use crate::ids::{OrderId, StoreId};
 use crate::orders::api::RefundView;
 use crate::sales::refund::{NewRefund, RefundLine};
 use crate::state::AppState;
+use crate::stores::{SalesChannel, UNKNOWN_CHANNEL};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -135,7 +136,7 @@ fn order_not_posted() -> ApiError {
 
 /// An order by the natural key it was posted under, with the store the caller acts for.
 pub(super) struct ChannelOrder {
-    channel: String,
+    channel: SalesChannel,
     store_id: Option<Uuid>,
     external_id: String,
 }
@@ -145,7 +146,7 @@ impl ChannelOrder {
     /// none the caller's store holds.
     pub(super) fn find(&self, conn: &mut PgConnection) -> ApiResult<OrderId> {
         let found =
-            crate::orders::store::find_by_external(conn, &self.channel, self.store_id.map(StoreId), &self.external_id)?;
+            crate::orders::store::find_by_external(conn, self.channel, self.store_id.map(StoreId), &self.external_id)?;
         Ok(found.ok_or_else(order_not_posted)?.id)
     }
 }
@@ -156,15 +157,12 @@ impl ChannelRefundInput {
     /// one naming none means its own.
     pub(super) fn validate(self, principal: &Principal) -> ApiResult<(ChannelOrder, NewRefund)> {
         let mut v = Violations::new();
-        v.check(
-            crate::stores::SalesChannel::parse(&self.order.channel).is_some(),
-            "order.channel",
-            "is not a known channel",
-        );
+        let channel = v.known::<SalesChannel>("order.channel", &self.order.channel, UNKNOWN_CHANNEL);
         v.text("order.external_id", &self.order.external_id, 128);
         let new = new_refund(self.external_id, self.lines, self.amount, v)?;
         let store_id = principal.acting_store(self.order.store_id)?;
-        Ok((ChannelOrder { channel: self.order.channel, store_id, external_id: self.order.external_id }, new))
+        let channel = channel.ok_or_else(|| SalesChannel::unknown("order.channel"))?;
+        Ok((ChannelOrder { channel, store_id, external_id: self.order.external_id }, new))
     }
 }
 
