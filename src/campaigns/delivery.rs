@@ -17,16 +17,21 @@ use crate::error::{ApiError, ApiResult};
 use crate::events::types::{CampaignMessage, EventData};
 use crate::orders::co_purchase::{recommend, Matrix};
 
+/// A batch of a run once decided: each candidate's outcome, the coupon codes issued (by customer
+/// and occurrence), the contact rows, and what the messages are rendered with.
+pub struct Decided<'a> {
+    pub plan: &'a Plan,
+    pub outcomes: &'a [Outcome],
+    pub codes: &'a HashMap<(Uuid, String), String>,
+    pub contacts: &'a HashMap<Uuid, ContactRow>,
+    pub ctx: RunContext,
+    pub matrix: Option<&'a Matrix>,
+}
+
 /// The messages of those reached, rendered from each one's contact row: sent now, or deferred
 /// until quiet hours end.
-pub fn compose(
-    plan: &Plan,
-    outcomes: &[Outcome],
-    codes: &HashMap<(Uuid, String), String>,
-    contacts: &HashMap<Uuid, ContactRow>,
-    ctx: RunContext,
-    matrix: Option<&Matrix>,
-) -> Vec<Message> {
+pub fn compose(batch: &Decided) -> Vec<Message> {
+    let Decided { plan, outcomes, codes, contacts, ctx, matrix } = *batch;
     let Some((channel, template)) = model::message(&plan.actions) else { return Vec::new() };
     let now = ctx.at.now;
     let send_at = rules::send_at(now, ctx.policy.quiet, ctx.at.zone);

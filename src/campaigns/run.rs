@@ -7,15 +7,15 @@
 //! the same run at once; should two ever decide the same customer, the second batch finds the key
 //! taken, rolls back whole and goes on without them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use chrono_tz::Tz;
 use diesel::prelude::*;
 use uuid::Uuid;
 
-use super::decide::{self, Outcome, Tally};
+use super::decide::{self, Tally};
 use super::plan::{Plan, RunContext};
-use super::store::{self, audience::Candidate, audience::ContactRow};
+use super::store::{self, audience::Candidate};
 use super::{actions, delivery, model};
 use crate::error::{ApiError, ApiResult};
 use crate::orders::co_purchase::Matrix;
@@ -113,7 +113,8 @@ fn batch(
     let mut outcomes = decide::decide_all(plan, &due, &contacts, &ctx.policy, state.spent);
     let codes = actions::issue_coupons(conn, plan, &mut outcomes, ctx.at.now, tz)?;
     actions::award_points(conn, plan, &outcomes, ctx.at.now, tz)?;
-    let tally = record(conn, plan, &outcomes, &codes, &contacts, ctx, matrix)?;
+    let decided = delivery::Decided { plan, outcomes: &outcomes, codes: &codes, contacts: &contacts, ctx, matrix };
+    let tally = record(conn, &decided)?;
     if resumable {
         store::runs::move_cursor(conn, id, run, last)?;
     }
@@ -121,17 +122,15 @@ fn batch(
 }
 
 /// Writes every decision, and the messages of those reached.
-fn record(
-    conn: &mut PgConnection,
-    plan: &Plan,
-    outcomes: &[Outcome],
-    codes: &HashMap<(Uuid, String), String>,
-    contacts: &HashMap<Uuid, ContactRow>,
-    ctx: RunContext,
-    matrix: Option<&Matrix>,
-) -> ApiResult<Tally> {
-    store::runs::record_decisions(conn, plan.campaign.id, &decide::decisions(plan, outcomes, codes), ctx.at.now)?;
-    let messages = delivery::compose(plan, outcomes, codes, contacts, ctx, matrix);
+fn record(conn: &mut PgConnection, batch: &delivery::Decided) -> ApiResult<Tally> {
+    let (plan, outcomes) = (batch.plan, batch.outcomes);
+    store::runs::record_decisions(
+        conn,
+        plan.campaign.id,
+        &decide::decisions(plan, outcomes, batch.codes),
+        batch.ctx.at.now,
+    )?;
+    let messages = delivery::compose(batch);
     store::insert_messages(conn, &messages)?;
     delivery::emit_sent(conn, &messages)?;
     Ok(Tally { messages: messages.len() as i64, ..Tally::of(outcomes) })
