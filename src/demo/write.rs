@@ -127,7 +127,7 @@ fn register(conn: &mut PgConnection, ctx: &Context, person: &Person, at: DateTim
 fn enrol(conn: &mut PgConnection, ctx: &Context, customer: Uuid, person: &Person, at: DateTime<Utc>) -> ApiResult<()> {
     let Some(m) = &person.membership else { return Ok(()) };
     let enrolment = crate::memberships::store::Enrolment {
-        channel: Some(m.channel.to_string()),
+        channel: Some(m.channel),
         store_id: m.store.and_then(|i| ctx.chain.stores.get(i).copied()),
     };
     crate::memberships::store::enrol(conn, customer, &enrolment, ACTOR, at, ctx.chain.tier_validity_days)?;
@@ -396,7 +396,7 @@ fn ticket(
                 order_id: order.map(|o| o.id.uuid()),
                 ticket_type: plan.ticket_type,
                 category: Some(plan.category.into()),
-                channel: Some(plan.channel.to_string()),
+                channel: Some(plan.channel),
                 priority: plan.priority,
                 subject: plan.subject.into(),
                 description: Some(plan.description.into()),

@@ -10,6 +10,7 @@ use super::rules::{qualifying_since, tier_for_spend, TierChangeReason, TierPrici
 use crate::error::{ApiError, ApiResult};
 use crate::events::types::{EventData, MembershipEnrolled, MembershipTierChanged};
 use crate::schema::{memberships as m, orders, tier_changes as tc, tiers};
+use crate::stores::SalesChannel;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = tiers)]
@@ -129,7 +130,7 @@ pub struct Membership {
     pub member_card: String,
     pub tier_code: String,
     pub enrolled_at: DateTime<Utc>,
-    pub channel: Option<String>,
+    pub channel: Option<SalesChannel>,
     pub store_id: Option<Uuid>,
     pub tier_since: DateTime<Utc>,
     pub tier_valid_until: Option<DateTime<Utc>>,
@@ -188,7 +189,7 @@ pub fn qualifying_spends(
 }
 
 pub struct Enrolment {
-    pub channel: Option<String>,
+    pub channel: Option<SalesChannel>,
     pub store_id: Option<Uuid>,
 }
 
@@ -262,7 +263,7 @@ pub fn enrol(
                 m::member_card.eq(&card),
                 m::tier_code.eq(&tier.code),
                 m::enrolled_at.eq(now),
-                m::channel.eq(&e.channel),
+                m::channel.eq(e.channel),
                 m::store_id.eq(e.store_id),
                 m::tier_since.eq(now),
                 m::tier_valid_until.eq(validity(tier, now, validity_days)),
@@ -273,7 +274,11 @@ pub fn enrol(
             .optional()?
             .ok_or_else(|| ApiError::conflict("already_member", "this customer is already a member"))?;
         record_change(conn, customer, None, &tier.code, TierChangeReason::Enrolment, None, actor, now)?;
-        let enrolled = MembershipEnrolled { tier: tier.code.clone(), channel: e.channel.clone(), store_id: e.store_id };
+        let enrolled = MembershipEnrolled {
+            tier: tier.code.clone(),
+            channel: e.channel.map(|c| c.to_string()),
+            store_id: e.store_id,
+        };
         crate::events::emit(conn, Some(customer), EventData::MembershipEnrolled(enrolled))?;
         return Ok(membership);
     }

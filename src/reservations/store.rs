@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
 use crate::schema::{checkout_reservations as r, coupons as c};
+use crate::stores::SalesChannel;
 
 crate::vocabulary! {
     /// Where a checkout reservation stands.
@@ -29,7 +30,7 @@ pub struct Reservation {
     pub id: Uuid,
     pub customer_id: Uuid,
     pub store_id: Option<Uuid>,
-    pub channel: String,
+    pub channel: SalesChannel,
     pub points: i64,
     pub coupon_codes: Vec<String>,
     pub quote: Value,
@@ -59,7 +60,7 @@ pub fn not_found() -> ApiError {
 pub struct NewReservation<'a> {
     pub customer_id: Uuid,
     pub store_id: Option<Uuid>,
-    pub channel: &'a str,
+    pub channel: SalesChannel,
     pub points: i64,
     pub coupon_codes: &'a [String],
     pub quote: Value,

@@ -137,7 +137,7 @@ pub fn quote(
                 NewReservation {
                     customer_id,
                     store_id: req.store_id,
-                    channel: req.channel.as_str(),
+                    channel: req.channel,
                     points: pricing.points_redeemed,
                     coupon_codes: &held_codes,
                     quote: json!({

@@ -39,7 +39,7 @@ struct LockedRow {
     #[diesel(sql_type = Nullable<Timestamptz>)]
     enrolled_at: Option<DateTime<Utc>>,
     #[diesel(sql_type = Nullable<Text>)]
-    m_channel: Option<String>,
+    m_channel: Option<SalesChannel>,
     #[diesel(sql_type = Nullable<SqlUuid>)]
     m_store_id: Option<Uuid>,
     #[diesel(sql_type = Nullable<Timestamptz>)]

@@ -8,6 +8,7 @@ use super::model::{TicketPriority, TicketType};
 use super::rules::{self, BusinessHours, Policy, Routed, RuleMatch};
 use crate::error::{ApiError, ApiResult};
 use crate::schema::{sla_policies as sp, ticket_routing_rules as rr};
+use crate::stores::SalesChannel;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = rr)]
@@ -25,7 +26,7 @@ impl RoutingRule {
         RuleMatch {
             ticket_type: self.fields.match_type,
             category: self.fields.match_category.clone(),
-            channel: self.fields.match_channel.clone(),
+            channel: self.fields.match_channel,
             priority: self.fields.match_priority,
         }
     }
@@ -132,7 +133,7 @@ pub struct RuleFields {
     pub priority: i32,
     pub match_type: Option<TicketType>,
     pub match_category: Option<String>,
-    pub match_channel: Option<String>,
+    pub match_channel: Option<SalesChannel>,
     pub match_priority: Option<TicketPriority>,
     pub team: String,
     pub active: bool,

@@ -6,6 +6,7 @@ use uuid::Uuid;
 
 use super::rules::{BreachInput, Dues, SlaClock};
 use crate::schema::{ticket_comments as cm, tickets as t};
+use crate::stores::SalesChannel;
 
 crate::vocabulary! {
     /// Where a ticket stands (SPEC §12); `can_move` says which moves are allowed.
@@ -52,7 +53,7 @@ pub struct Ticket {
     pub order_id: Option<Uuid>,
     pub ticket_type: TicketType,
     pub category: Option<String>,
-    pub channel: Option<String>,
+    pub channel: Option<SalesChannel>,
     pub priority: TicketPriority,
     pub subject: String,
     pub description: Option<String>,

@@ -12,6 +12,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, TimeZone, Utc};
 use uuid::Uuid;
 
 use super::model::{TicketPriority, TicketStatus, TicketType};
+use crate::stores::SalesChannel;
 
 /// Allowed moves: open → in_progress | resolved; in_progress → pending_customer | resolved;
 /// pending_customer → in_progress (resume) | resolved; resolved → closed | in_progress (reopen);
@@ -38,7 +39,7 @@ pub fn clock_runs(status: TicketStatus) -> bool {
 pub struct RuleMatch {
     pub ticket_type: Option<TicketType>,
     pub category: Option<String>,
-    pub channel: Option<String>,
+    pub channel: Option<SalesChannel>,
     pub priority: Option<TicketPriority>,
 }
 
@@ -47,7 +48,7 @@ pub struct RuleMatch {
 pub struct Routed<'a> {
     pub ticket_type: TicketType,
     pub category: Option<&'a str>,
-    pub channel: Option<&'a str>,
+    pub channel: Option<SalesChannel>,
     pub priority: TicketPriority,
 }
 
@@ -58,7 +59,7 @@ impl RuleMatch {
         }
         self.ticket_type.is_none_or(|w| w == t.ticket_type)
             && text(&self.category, t.category)
-            && text(&self.channel, t.channel)
+            && self.channel.is_none_or(|w| Some(w) == t.channel)
             && self.priority.is_none_or(|w| w == t.priority)
     }
 }
@@ -531,20 +532,20 @@ mod tests {
     fn routing_takes_the_first_matching_rule_and_absent_fields_match_anything() {
         use TicketPriority::{High, Low, Urgent};
         use TicketType::{Complaint, Inquiry, Return};
-        let rule = |ty: Option<TicketType>, cat: Option<&str>, ch: Option<&str>, pr: Option<TicketPriority>| {
-            RuleMatch { ticket_type: ty, category: cat.map(Into::into), channel: ch.map(Into::into), priority: pr }
+        let rule = |ty: Option<TicketType>, cat: Option<&str>, ch: Option<SalesChannel>, pr: Option<TicketPriority>| {
+            RuleMatch { ticket_type: ty, category: cat.map(Into::into), channel: ch, priority: pr }
         };
         let rules = vec![
             rule(Some(Complaint), None, None, Some(Urgent)),
             rule(Some(Return), Some("size_mismatch"), None, None),
-            rule(None, None, Some("tmall"), None),
+            rule(None, None, Some(SalesChannel::Tmall), None),
             rule(None, None, None, None),
         ];
         let t = |ty, cat, ch, pr| Routed { ticket_type: ty, category: cat, channel: ch, priority: pr };
         assert_eq!(first_match(&rules, &t(Complaint, None, None, Urgent)), Some(0));
         assert_eq!(first_match(&rules, &t(Complaint, None, None, High)), Some(3));
-        assert_eq!(first_match(&rules, &t(Return, Some("size_mismatch"), Some("tmall"), Low)), Some(1));
-        assert_eq!(first_match(&rules, &t(Return, None, Some("tmall"), Low)), Some(2));
+        assert_eq!(first_match(&rules, &t(Return, Some("size_mismatch"), Some(SalesChannel::Tmall), Low)), Some(1));
+        assert_eq!(first_match(&rules, &t(Return, None, Some(SalesChannel::Tmall), Low)), Some(2));
         assert_eq!(first_match(&rules, &t(Return, Some("quality"), None, Low)), Some(3));
         assert_eq!(first_match(&rules[..3], &t(Inquiry, None, None, Low)), None);
     }

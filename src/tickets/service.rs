@@ -53,7 +53,7 @@ pub fn create(conn: &mut PgConnection, n: &NewTicket, now: DateTime<Utc>, tz: Tz
     let routed = Routed {
         ticket_type: n.ticket_type,
         category: n.category.as_deref(),
-        channel: n.channel.as_deref(),
+        channel: n.channel,
         priority: n.priority,
     };
     let team = route(conn, &routed)?;
@@ -223,7 +223,7 @@ pub fn update(
         let survey = TicketSurveyRequested {
             ticket_id: updated.id,
             customer_id: updated.customer_id,
-            channel: updated.channel.clone(),
+            channel: updated.channel.map(|c| c.to_string()),
             store_id: updated.store_id,
         };
         crate::events::emit(conn, updated.customer_id, EventData::TicketSurveyRequested(survey))?;

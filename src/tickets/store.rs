@@ -12,6 +12,7 @@ use super::rules::{self, Dues, SlaClock};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
 use crate::schema::{staff, team_cursors as tc, ticket_comments as cm, tickets as t};
+use crate::stores::SalesChannel;
 
 pub fn ticket_not_found() -> ApiError {
     ApiError::not_found("ticket_not_found", "no ticket with this id")
@@ -52,7 +53,7 @@ pub struct NewTicket {
     pub order_id: Option<Uuid>,
     pub ticket_type: TicketType,
     pub category: Option<String>,
-    pub channel: Option<String>,
+    pub channel: Option<SalesChannel>,
     pub priority: TicketPriority,
     pub subject: String,
     pub description: Option<String>,

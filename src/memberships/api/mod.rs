@@ -17,6 +17,7 @@ use crate::http::auth::{Admin, Auth, CustomersWrite, LoyaltyRead};
 use crate::http::pagination::{Listing, Page, PageParams};
 use crate::http::IfMatch;
 use crate::state::AppState;
+use crate::stores::SalesChannel;
 
 mod tiers;
 
@@ -83,7 +84,7 @@ pub struct MembershipView {
     member_card: String,
     tier: MemberTier,
     member_since: DateTime<Utc>,
-    enrolled_channel: Option<String>,
+    enrolled_channel: Option<SalesChannel>,
     /// The store that enrolled the member.
     store_id: Option<Uuid>,
     /// When the member reached the current tier.
@@ -186,13 +187,12 @@ async fn enrol_member(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let input = body.into_inner();
-    if let Some(channel) = &input.channel {
-        if crate::stores::SalesChannel::parse(channel).is_none() {
-            return Err(ApiError::invalid("channel", "is not a known channel"));
-        }
-    }
+    let channel = match input.channel.as_deref().map(SalesChannel::parse) {
+        Some(None) => return Err(SalesChannel::unknown("channel")),
+        known => known.flatten(),
+    };
     let store_id = auth.acting_store(input.store_id)?;
-    let enrolment = Enrolment { channel: input.channel, store_id };
+    let enrolment = Enrolment { channel, store_id };
     let actor = auth.sub.clone();
     let now = state.clock.now();
     let view = crate::db::transaction(&state.pool, move |conn| {

@@ -267,7 +267,7 @@ pub struct ReservationView {
     id: Uuid,
     customer_id: Uuid,
     store_id: Option<Uuid>,
-    channel: String,
+    channel: SalesChannel,
     /// `consumed` by `order_id`.
     status: crate::reservations::store::ReservationStatus,
     points: i64,

@@ -41,3 +41,5 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 const MAX_TEXT: usize = 5000;
 /// At most this many characters in a name (team, category, rule).
 const MAX_NAME: usize = 64;
+/// What a request naming an unknown channel is told here.
+const MUST_BE_KNOWN: &str = "must be a known channel";

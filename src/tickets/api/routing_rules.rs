@@ -10,13 +10,14 @@ use serde_json::json;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::MAX_NAME;
+use super::{MAX_NAME, MUST_BE_KNOWN};
 use crate::error::{ApiResult, Violations};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
 use crate::http::pagination::{Page, PageParams, RankKey};
 use crate::http::patch::double_option;
 use crate::http::IfMatch;
 use crate::state::AppState;
+use crate::stores::SalesChannel;
 use crate::tickets::config_store::{self as store, RoutingRule, RuleFields};
 use crate::tickets::model::{TicketPriority, TicketType};
 
@@ -32,7 +33,7 @@ pub struct RuleView {
     /// Null: any.
     match_type: Option<TicketType>,
     match_category: Option<String>,
-    match_channel: Option<String>,
+    match_channel: Option<SalesChannel>,
     match_priority: Option<TicketPriority>,
     team: String,
     active: bool,
@@ -115,16 +116,14 @@ fn check_rule(r: RuleInput) -> ApiResult<RuleFields> {
     if let Some(c) = &r.match_category {
         v.text("match_category", c, MAX_NAME);
     }
-    if let Some(c) = &r.match_channel {
-        v.check(crate::stores::SalesChannel::parse(c).is_some(), "match_channel", "must be a known channel");
-    }
+    let match_channel = r.match_channel.as_deref().and_then(|c| v.known("match_channel", c, MUST_BE_KNOWN));
     v.into_result()?;
     Ok(RuleFields {
         name: r.name.trim().to_string(),
         priority: r.priority,
         match_type,
         match_category: r.match_category,
-        match_channel: r.match_channel,
+        match_channel,
         match_priority,
         team: r.team.trim().to_string(),
         active: r.active,
@@ -294,7 +293,7 @@ pub(super) async fn update_rule(
                         .match_category
                         .map(|c| c.map(|c| c.trim().to_string()))
                         .unwrap_or_else(|| cur.match_category.clone()),
-                    match_channel: p.match_channel.unwrap_or_else(|| cur.match_channel.clone()),
+                    match_channel: p.match_channel.unwrap_or_else(|| cur.match_channel.map(|c| c.to_string())),
                     match_priority: p.match_priority.unwrap_or_else(|| cur.match_priority.map(|t| t.to_string())),
                     team: p.team.unwrap_or_else(|| cur.team.clone()),
                     active: p.active.unwrap_or(cur.active),

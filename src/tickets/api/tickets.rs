@@ -9,13 +9,14 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{MAX_NAME, MAX_TEXT};
+use super::{MAX_NAME, MAX_TEXT, MUST_BE_KNOWN};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
 use crate::http::pagination::{Listing, Page, PageParams};
 use crate::http::patch::double_option;
 use crate::http::IfMatch;
 use crate::state::AppState;
+use crate::stores::SalesChannel;
 use crate::tickets::model::Ticket;
 use crate::tickets::model::{TicketPriority, TicketStatus, TicketType};
 use crate::tickets::service::{self, TicketChanges};
@@ -39,7 +40,7 @@ pub struct TicketView {
     #[serde(rename = "type")]
     ticket_type: TicketType,
     category: Option<String>,
-    channel: Option<String>,
+    channel: Option<SalesChannel>,
     priority: TicketPriority,
     subject: String,
     description: Option<String>,
@@ -150,9 +151,7 @@ impl TicketCreate {
         if let Some(c) = &self.category {
             v.text("category", c, MAX_NAME);
         }
-        if let Some(c) = &self.channel {
-            v.check(crate::stores::SalesChannel::parse(c).is_some(), "channel", "must be a known channel");
-        }
+        let channel = self.channel.as_deref().and_then(|c| v.known("channel", c, MUST_BE_KNOWN));
         let priority = v.word::<TicketPriority>("priority", self.priority.as_deref());
         v.into_result()?;
         let Some(ticket_type) = ticket_type else { return Err(ApiError::invalid("type", "is required")) };
@@ -161,7 +160,7 @@ impl TicketCreate {
             order_id: self.order_id,
             ticket_type,
             category: crate::http::clean(self.category),
-            channel: self.channel,
+            channel,
             priority: priority.unwrap_or(TicketPriority::Normal),
             subject: crate::http::clean(self.subject).unwrap_or_default(),
             description: crate::http::clean(self.description),
