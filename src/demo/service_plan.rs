@@ -29,7 +29,7 @@ pub type Cart = Vec<(usize, i32)>;
 #[derive(Clone, Debug, PartialEq)]
 pub struct LeadPlan {
     pub at: DateTime<Utc>,
-    pub source: &'static str,
+    pub source: SalesChannel,
     pub kind: LeadKind,
     pub contact_name: String,
     pub city: &'static str,
@@ -148,7 +148,7 @@ fn value_of(lines: &[(usize, i32)]) -> Decimal {
     lines.iter().map(|(sku, qty)| Decimal::from(cat::SKUS[*sku].price * i64::from(*qty))).sum()
 }
 
-fn lead(person: &Person, at: DateTime<Utc>, source: &'static str, kind: LeadKind, category: &'static str) -> LeadPlan {
+fn lead(person: &Person, at: DateTime<Utc>, source: SalesChannel, kind: LeadKind, category: &'static str) -> LeadPlan {
     LeadPlan {
         at,
         source,
@@ -178,10 +178,10 @@ pub fn lead_before_registration(
     let registered = person.registered_at;
     let at = registered - minutes(rng, 120, 72 * 60);
     let (kind, source) = [
-        (LeadKind::WalkIn, "store_staff"),
-        (LeadKind::Inquiry, "wechat_official_account"),
-        (LeadKind::Inquiry, "wechat_mini_program"),
-        (LeadKind::Referral, "store_staff"),
+        (LeadKind::WalkIn, SalesChannel::StoreStaff),
+        (LeadKind::Inquiry, SalesChannel::WechatOfficialAccount),
+        (LeadKind::Inquiry, SalesChannel::WechatMiniProgram),
+        (LeadKind::Referral, SalesChannel::StoreStaff),
     ][pick(rng, &[40.0, 25.0, 15.0, 20.0])];
     let category = orders
         .first()
@@ -215,7 +215,7 @@ pub fn cart_lead(rng: &mut StdRng, person: &Person, w: &Window) -> LeadPlan {
             items.push((sku, 1));
         }
     }
-    let mut plan = lead(person, at, "wechat_mini_program", LeadKind::CartAbandoned, category);
+    let mut plan = lead(person, at, SalesChannel::WechatMiniProgram, LeadKind::CartAbandoned, category);
     plan.notes = None;
     plan.estimated_value = value_of(&items);
     let contacted = at + minutes(rng, 5, 90);
@@ -240,12 +240,12 @@ pub fn prospect_lead(rng: &mut StdRng, person: &Person, w: &Window) -> LeadPlan 
     let day = w.from() + Duration::days(rng.gen_range(0..Window::DAYS));
     let at = w.at(day, rng.gen_range(9 * 60..22 * 60));
     let (kind, source) = [
-        (LeadKind::Inquiry, "wechat_official_account"),
-        (LeadKind::Inquiry, "wechat_mini_program"),
-        (LeadKind::Inquiry, "douyin"),
-        (LeadKind::Inquiry, "phone"),
-        (LeadKind::WalkIn, "store_staff"),
-        (LeadKind::Referral, "store_staff"),
+        (LeadKind::Inquiry, SalesChannel::WechatOfficialAccount),
+        (LeadKind::Inquiry, SalesChannel::WechatMiniProgram),
+        (LeadKind::Inquiry, SalesChannel::Douyin),
+        (LeadKind::Inquiry, SalesChannel::Phone),
+        (LeadKind::WalkIn, SalesChannel::StoreStaff),
+        (LeadKind::Referral, SalesChannel::StoreStaff),
     ][pick(rng, &[25.0, 20.0, 15.0, 10.0, 20.0, 10.0])];
     let category = category_for(rng, person);
     let mut plan = lead(person, at, source, kind, category);

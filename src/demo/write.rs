@@ -304,7 +304,7 @@ fn open_lead(
     };
     let new = crate::leads::model::NewLead {
         id: Uuid::now_v7(),
-        source: plan.source.into(),
+        source: plan.source,
         kind: plan.kind,
         contact_name: Some(plan.contact_name.clone()),
         contact_phone: Some(unit.phone.clone()),

@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::rules::Attributes;
 use crate::schema::{lead_assignment_rules as r, leads};
+use crate::stores::SalesChannel;
 
 crate::vocabulary! {
     /// How a lead came in.
@@ -61,7 +62,7 @@ crate::vocabulary! {
 #[diesel(table_name = leads)]
 pub struct Lead {
     pub id: Uuid,
-    pub source: String,
+    pub source: SalesChannel,
     pub kind: LeadKind,
     pub contact_name: Option<String>,
     pub contact_phone: Option<String>,
@@ -98,7 +99,7 @@ impl Lead {
             city: self.city.clone(),
             district: self.district.clone(),
             category: self.category.clone(),
-            source: Some(self.source.clone()),
+            source: Some(self.source),
             kind: Some(self.kind),
         }
     }
@@ -114,7 +115,7 @@ impl Lead {
 #[diesel(table_name = leads)]
 pub struct NewLead {
     pub id: Uuid,
-    pub source: String,
+    pub source: SalesChannel,
     pub kind: LeadKind,
     pub contact_name: Option<String>,
     pub contact_phone: Option<String>,
@@ -140,7 +141,7 @@ pub struct Rule {
     pub match_city: Option<String>,
     pub match_district: Option<String>,
     pub match_category: Option<String>,
-    pub match_source: Option<String>,
+    pub match_source: Option<SalesChannel>,
     pub match_kind: Option<LeadKind>,
     pub target_staff_ids: Vec<Uuid>,
     pub target_store_id: Option<Uuid>,
@@ -160,7 +161,7 @@ impl Rule {
             city: self.match_city.clone(),
             district: self.match_district.clone(),
             category: self.match_category.clone(),
-            source: self.match_source.clone(),
+            source: self.match_source,
             kind: self.match_kind,
         }
     }
@@ -175,7 +176,7 @@ pub struct RuleChanges {
     pub match_city: Option<Option<String>>,
     pub match_district: Option<Option<String>>,
     pub match_category: Option<Option<String>>,
-    pub match_source: Option<Option<String>>,
+    pub match_source: Option<Option<SalesChannel>>,
     pub match_kind: Option<Option<LeadKind>>,
     pub target_staff_ids: Option<Vec<Uuid>>,
     pub target_store_id: Option<Option<Uuid>>,

@@ -6,6 +6,7 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use uuid::Uuid;
 
 use super::model::{LeadAssignmentStrategy, LeadKind, LeadStatus};
+use crate::stores::SalesChannel;
 
 /// Stages that count against a clerk's capacity.
 pub const OPEN_ASSIGNED: &[LeadStatus] = &[LeadStatus::Assigned, LeadStatus::Contacted, LeadStatus::Qualified];
@@ -57,7 +58,7 @@ pub struct Attributes {
     pub city: Option<String>,
     pub district: Option<String>,
     pub category: Option<String>,
-    pub source: Option<String>,
+    pub source: Option<SalesChannel>,
     pub kind: Option<LeadKind>,
 }
 
@@ -70,7 +71,7 @@ pub fn matches(rule: &Attributes, lead: &Attributes) -> bool {
     field(&rule.city, &lead.city)
         && field(&rule.district, &lead.district)
         && field(&rule.category, &lead.category)
-        && field(&rule.source, &lead.source)
+        && rule.source.is_none_or(|want| lead.source == Some(want))
         && rule.kind.is_none_or(|want| lead.kind == Some(want))
 }
 
@@ -157,7 +158,13 @@ mod tests {
     fn attrs(city: &str, district: &str, category: &str, source: &str, kind: &str) -> Attributes {
         let s = |v: &str| (!v.is_empty()).then(|| v.to_string());
         let kind = LeadKind::parse(kind);
-        Attributes { city: s(city), district: s(district), category: s(category), source: s(source), kind }
+        Attributes {
+            city: s(city),
+            district: s(district),
+            category: s(category),
+            source: SalesChannel::parse(source),
+            kind,
+        }
     }
 
     #[test]

@@ -63,7 +63,7 @@ pub fn create(conn: &mut PgConnection, new: &NewLead, now: DateTime<Utc>, respon
     let lead = store::insert(conn, new)?;
     let event = LeadCreated {
         lead_id: lead.id,
-        source: lead.source.clone(),
+        source: lead.source.to_string(),
         kind: lead.kind.to_string(),
         category: lead.category.clone(),
         store_id: lead.store_id,
@@ -205,7 +205,7 @@ pub fn convert(
                     phone: Some(lead.contact_phone.clone()),
                     city: Some(lead.city.clone()),
                     district: Some(lead.district.clone()),
-                    source_channel: Some(Some(lead.source.clone())),
+                    source_channel: Some(Some(lead.source.to_string())),
                     home_store_id: Some(lead.store_id),
                     ..Default::default()
                 };

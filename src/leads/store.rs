@@ -13,6 +13,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
 use crate::schema::{lead_assignment_rules as r, leads, staff};
 use crate::staff::store::Staff;
+use crate::stores::SalesChannel;
 
 pub fn lead_not_found() -> ApiError {
     ApiError::not_found("lead_not_found", "no lead with this id")
@@ -62,7 +63,7 @@ pub struct LeadFilter {
     pub status: Option<LeadStatus>,
     pub store_id: Option<Uuid>,
     pub assignee_staff_id: Option<Uuid>,
-    pub source: Option<String>,
+    pub source: Option<SalesChannel>,
     pub kind: Option<LeadKind>,
 }
 
@@ -82,7 +83,7 @@ pub fn list(conn: &mut PgConnection, f: &LeadFilter, after: Option<Uuid>, limit:
         q = q.filter(leads::assignee_staff_id.eq(s));
     }
     if let Some(s) = &f.source {
-        q = q.filter(leads::source.eq(s.clone()));
+        q = q.filter(leads::source.eq(*s));
     }
     if let Some(s) = f.kind {
         q = q.filter(leads::kind.eq(s));
@@ -216,7 +217,7 @@ pub fn funnel_rows(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
     store_id: Option<Uuid>,
-    source: Option<&str>,
+    source: Option<SalesChannel>,
 ) -> ApiResult<Vec<FunnelRow>> {
     let mut q = leads::table
         .filter(leads::created_at.ge(from))
@@ -227,7 +228,7 @@ pub fn funnel_rows(
         q = q.filter(leads::store_id.eq(s));
     }
     if let Some(s) = source {
-        q = q.filter(leads::source.eq(s.to_string()));
+        q = q.filter(leads::source.eq(s));
     }
     #[allow(clippy::type_complexity)]
     let rows: Vec<(LeadStatus, Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<DateTime<Utc>>, bool)> =
@@ -265,7 +266,7 @@ pub fn insert_rule(conn: &mut PgConnection, c: &RuleChanges, now: DateTime<Utc>)
             r::match_city.eq(c.match_city.clone().flatten()),
             r::match_district.eq(c.match_district.clone().flatten()),
             r::match_category.eq(c.match_category.clone().flatten()),
-            r::match_source.eq(c.match_source.clone().flatten()),
+            r::match_source.eq(c.match_source.flatten()),
             r::match_kind.eq(c.match_kind.flatten()),
             r::target_staff_ids.eq(c.target_staff_ids.clone().unwrap_or_default()),
             r::target_store_id.eq(c.target_store_id.flatten()),

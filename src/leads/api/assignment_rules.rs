@@ -18,6 +18,7 @@ use crate::http::{check_version, IfMatch};
 use crate::leads::model::{LeadAssignmentStrategy, LeadKind, Rule, RuleChanges};
 use crate::leads::store;
 use crate::state::AppState;
+use crate::stores::SalesChannel;
 
 #[derive(Deserialize, Serialize, ToSchema, Default, Clone)]
 #[serde(deny_unknown_fields)]
@@ -105,8 +106,7 @@ fn validate_match(v: &mut Violations, m: LeadRuleMatch, c: &mut RuleChanges) {
     c.match_district = Some(text(v, "match.district", m.district, 100));
     c.match_category = Some(text(v, "match.category", m.category, 100));
     let source = text(v, "match.source", m.source, 64);
-    v.word::<crate::stores::SalesChannel>("match.source", source.as_deref());
-    c.match_source = Some(source);
+    c.match_source = Some(v.word::<SalesChannel>("match.source", source.as_deref()));
     let kind = text(v, "match.kind", m.kind, 32);
     c.match_kind = Some(v.word::<LeadKind>("match.kind", kind.as_deref()));
 }
@@ -237,7 +237,7 @@ impl From<Rule> for LeadRuleView {
                 city: r.match_city,
                 district: r.match_district,
                 category: r.match_category,
-                source: r.match_source,
+                source: r.match_source.map(|c| c.to_string()),
                 kind: r.match_kind.map(|k| k.to_string()),
             },
             target,

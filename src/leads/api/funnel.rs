@@ -12,6 +12,7 @@ use crate::leads::model::LeadStatus;
 use crate::leads::rules;
 use crate::leads::store;
 use crate::state::AppState;
+use crate::stores::SalesChannel;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -94,13 +95,11 @@ pub(super) async fn lead_funnel(
 ) -> ApiResult<HttpResponse> {
     let p = params.into_inner();
     let mut v = Violations::new();
-    v.word::<crate::stores::SalesChannel>("source", p.source.as_deref());
+    let wanted = v.word::<SalesChannel>("source", p.source.as_deref());
     v.into_result()?;
     let (from, to) = crate::http::report_window(p.from, p.to, state.clock.now())?;
     let store_id = auth.acting_store(p.store_id)?;
-    let source = p.source.clone();
-    let rows = crate::db::run(&state.pool, move |conn| store::funnel_rows(conn, from, to, store_id, source.as_deref()))
-        .await?;
+    let rows = crate::db::run(&state.pool, move |conn| store::funnel_rows(conn, from, to, store_id, wanted)).await?;
     let count = |f: &dyn Fn(&store::FunnelRow) -> bool| rows.iter().filter(|r| f(r)).count() as i64;
     let counts = LeadStageCounts {
         created: rows.len() as i64,

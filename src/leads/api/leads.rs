@@ -18,6 +18,7 @@ use crate::leads::model::{Lead, LeadKind, LeadStatus, NewLead};
 use crate::leads::service;
 use crate::leads::store::{self, LeadFilter};
 use crate::state::AppState;
+use crate::stores::SalesChannel;
 
 const MAX_ITEMS: usize = 200;
 
@@ -60,7 +61,7 @@ pub struct LeadContactView {
 pub struct LeadView {
     id: Uuid,
     /// The channel it came from.
-    source: String,
+    source: SalesChannel,
     kind: LeadKind,
     contact: LeadContactView,
     city: Option<String>,
@@ -191,7 +192,7 @@ impl LeadCreate {
     fn validate(self, principal: &Principal, now: DateTime<Utc>) -> ApiResult<NewLead> {
         let mut v = Violations::new();
         let source = required_text(&mut v, "source", self.source, 64);
-        v.word::<crate::stores::SalesChannel>("source", source.as_deref());
+        let source = v.word::<SalesChannel>("source", source.as_deref());
         let kind = required_text(&mut v, "kind", self.kind, 32);
         let kind = v.word::<LeadKind>("kind", kind.as_deref());
         let contact = self.contact.unwrap_or_default();
@@ -234,7 +235,7 @@ impl LeadCreate {
         v.into_result()?;
         Ok(NewLead {
             id: Uuid::now_v7(),
-            source: source.unwrap_or_default(),
+            source: source.ok_or_else(|| ApiError::invalid("source", "is required"))?,
             kind: kind.ok_or_else(|| ApiError::invalid("kind", "is required"))?,
             contact_name,
             contact_phone,
@@ -338,7 +339,7 @@ pub(super) async fn list_leads(
     let (page, p) = (query.page, query.filter);
     let mut v = Violations::new();
     let status = v.word::<LeadStatus>("status", p.status.as_deref());
-    v.word::<crate::stores::SalesChannel>("source", p.source.as_deref());
+    let source = v.word::<SalesChannel>("source", p.source.as_deref());
     let kind = v.word::<LeadKind>("kind", p.kind.as_deref());
     v.into_result()?;
     let filter = LeadFilter {
@@ -346,7 +347,7 @@ pub(super) async fn list_leads(
         store_id: auth.acting_store(p.store_id)?,
         scope: auth.store_scope(),
         assignee_staff_id: p.assignee_staff_id,
-        source: p.source,
+        source,
         kind,
     };
     let unmasked = auth.principal.has("customers:pii");
