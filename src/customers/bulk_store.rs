@@ -17,6 +17,7 @@ use super::bulk_upsert::{Known, Plan};
 use super::store::{self, Customer};
 use crate::db::CachedSql;
 use crate::error::{ApiError, ApiResult};
+use crate::stores::SalesChannel;
 
 #[derive(QueryableByName)]
 struct Owner {
@@ -68,7 +69,7 @@ struct Columns {
     cities: Vec<Option<String>>,
     districts: Vec<Option<String>>,
     addresses: Vec<Option<String>>,
-    channels: Vec<Option<String>>,
+    channels: Vec<Option<SalesChannel>>,
     stores: Vec<Option<Uuid>>,
     consents: Vec<Value>,
     attributes: Vec<Value>,
@@ -101,7 +102,7 @@ impl Columns {
             c.cities.push(x.city.clone());
             c.districts.push(x.district.clone());
             c.addresses.push(x.address.clone());
-            c.channels.push(x.source_channel.clone());
+            c.channels.push(x.source_channel);
             c.stores.push(x.home_store_id);
             c.consents.push(x.consents.clone());
             c.attributes.push(x.attributes.clone());

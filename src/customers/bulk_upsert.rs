@@ -25,6 +25,7 @@ use super::model::ValidInput;
 use super::rules::{self, CustomerStatus};
 use super::service::{created_event, fill_gaps, profile_fields, updated_event};
 use super::store::{Customer, ProfileChanges};
+use crate::stores::SalesChannel;
 
 /// A validated row; `registered_at` becomes the profile's `created_at` when the row creates it.
 #[derive(Debug, Clone)]
@@ -74,7 +75,8 @@ pub struct Plan {
 pub struct Stale;
 
 /// The channel of a profile an import creates without one.
-pub const IMPORT_CHANNEL: &str = "import";
+/// Where a customer an import creates came from, unless the file says.
+pub const IMPORT_CHANNEL: SalesChannel = SalesChannel::Import;
 
 /// The order fields are listed in `customer.updated`.
 const FIELD_ORDER: &[&str] = &[
@@ -154,7 +156,7 @@ fn as_profile(input: &ValidInput, now: DateTime<Utc>) -> Customer {
     c.city = p.city.clone().flatten();
     c.district = p.district.clone().flatten();
     c.address = p.address.clone().flatten();
-    c.source_channel = p.source_channel.clone().flatten();
+    c.source_channel = p.source_channel.flatten();
     c.home_store_id = p.home_store_id.flatten();
     c.attributes = p.attributes.clone().unwrap_or_else(|| json!({}));
     // Validation has checked the consents.
@@ -264,7 +266,7 @@ pub fn plan(rows: &[UpsertRow], known: &Known, now: DateTime<Utc>) -> Result<Pla
         }
         apply(&mut draft.customer, changes);
         if created && draft.customer.source_channel.is_none() {
-            draft.customer.source_channel = Some(IMPORT_CHANNEL.into());
+            draft.customer.source_channel = Some(IMPORT_CHANNEL);
         }
         for tag in row_tags {
             if draft.tags.insert(tag.clone()) {
@@ -353,7 +355,7 @@ mod tests {
         let c = &plan.created[0];
         assert_eq!(c.name.as_deref(), Some("张三"), "the first name stays");
         assert_eq!(c.email.as_deref(), Some("z@example.com"), "the blank is filled");
-        assert_eq!(c.source_channel.as_deref(), Some(IMPORT_CHANNEL));
+        assert_eq!(c.source_channel, Some(IMPORT_CHANNEL));
         assert_eq!(plan.identities.len(), 2);
         assert!(plan.updated.is_empty());
         assert_eq!(plan.events().len(), 1, "one customer.created, no update of a profile the batch creates");

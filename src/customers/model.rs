@@ -10,6 +10,7 @@ use super::rules;
 use super::store::{Customer, ProfileChanges};
 use crate::error::{ApiResult, Violations};
 use crate::http::patch::{double_option, trimmed};
+use crate::stores::{SalesChannel, UNKNOWN_CHANNEL};
 
 #[derive(Deserialize, ToSchema, Clone, Debug, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -126,13 +127,12 @@ impl CustomerInput {
                 v.check(!text.trim().is_empty(), &f(name), "must not be blank: send null to clear it");
             }
         }
-        if let Some(Some(channel)) = &self.source_channel {
-            v.check(
-                crate::stores::SalesChannel::parse(channel).is_some(),
-                &f("source_channel"),
-                "is not a known channel",
-            );
-        }
+        // The word exactly as sent: " pos " is not a channel.
+        let source_channel = match self.source_channel {
+            Some(Some(raw)) => Some(v.known::<SalesChannel>(&f("source_channel"), &raw, UNKNOWN_CHANNEL)),
+            Some(None) => Some(None),
+            None => None,
+        };
         let mut profile = ProfileChanges {
             name: trimmed(self.name),
             gender: None,
@@ -140,7 +140,7 @@ impl CustomerInput {
             city: trimmed(self.city),
             district: trimmed(self.district),
             address: trimmed(self.address),
-            source_channel: trimmed(self.source_channel),
+            source_channel,
             home_store_id: self.home_store_id,
             ..Default::default()
         };
@@ -254,7 +254,7 @@ pub struct CustomerView {
     pub city: Option<String>,
     pub district: Option<String>,
     pub address: Option<String>,
-    pub source_channel: Option<String>,
+    pub source_channel: Option<SalesChannel>,
     pub home_store_id: Option<Uuid>,
     pub consents: std::collections::BTreeMap<String, ConsentView>,
     pub tags: Vec<String>,

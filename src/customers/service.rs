@@ -93,8 +93,10 @@ fn changed_fields(p: &ProfileChanges, input: &ValidInput) -> Vec<&'static str> {
 
 /// `customer.created`: where the customer came from, no personal data.
 pub fn created_event(customer: &Customer) -> crate::events::Pending {
-    let created =
-        CustomerCreated { source_channel: customer.source_channel.clone(), home_store_id: customer.home_store_id };
+    let created = CustomerCreated {
+        source_channel: customer.source_channel.map(|c| c.to_string()),
+        home_store_id: customer.home_store_id,
+    };
     (Some(customer.id), EventData::CustomerCreated(created))
 }
 

@@ -10,6 +10,7 @@ use crate::customers::rules::IdentityKind;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
 use crate::schema::{customer_identities as ci, customer_notes as notes, customer_tags as ct, customers as c, tags};
+use crate::stores::SalesChannel;
 
 /// Also read by name, so a raw statement that selects these columns can embed it.
 #[derive(Debug, Clone, Queryable, Selectable, QueryableByName)]
@@ -24,7 +25,7 @@ pub struct Customer {
     pub city: Option<String>,
     pub district: Option<String>,
     pub address: Option<String>,
-    pub source_channel: Option<String>,
+    pub source_channel: Option<SalesChannel>,
     pub home_store_id: Option<Uuid>,
     pub consents: Value,
     pub attributes: Value,
@@ -47,7 +48,7 @@ pub struct ProfileChanges {
     pub city: Option<Option<String>>,
     pub district: Option<Option<String>>,
     pub address: Option<Option<String>>,
-    pub source_channel: Option<Option<String>>,
+    pub source_channel: Option<Option<SalesChannel>>,
     pub home_store_id: Option<Option<Uuid>>,
     pub consents: Option<Value>,
     pub attributes: Option<Value>,

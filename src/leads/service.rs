@@ -205,7 +205,7 @@ pub fn convert(
                     phone: Some(lead.contact_phone.clone()),
                     city: Some(lead.city.clone()),
                     district: Some(lead.district.clone()),
-                    source_channel: Some(Some(lead.source.to_string())),
+                    source_channel: Some(Some(lead.source)),
                     home_store_id: Some(lead.store_id),
                     ..Default::default()
                 };
