@@ -38,10 +38,10 @@ const MAX_ATTEMPTS: u32 = 10;
 /// The exit status of a run stopped by `--stop-after-batches` (tests).
 pub const STOPPED_EXIT_CODE: i32 = 75;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Customers,
-    Orders,
+crate::vocabulary! {
+    /// What a file imports; a run's `kind`.
+    #[schema(example = "customers")]
+    pub enum Kind { Customers = "customers", Orders = "orders" }
 }
 
 pub struct Options {
@@ -260,10 +260,7 @@ pub fn run(config: &Config, url: &str, options: Options) -> Result<Summary, Stri
             Box::new(orders::OrdersImport::new(&mut conn, &source.columns, tz, options.earn_points, &who.sub)?)
         }
     };
-    let kind = match options.kind {
-        Kind::Customers => "customers",
-        Kind::Orders => "orders",
-    };
+    let kind = options.kind;
     let file_name = options.file.display().to_string();
     let identity = runs::Identity {
         kind,

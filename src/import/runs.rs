@@ -79,7 +79,7 @@ fn position(byte: i64, line: i64, record: i64) -> csv::Position {
 /// What a run is: the kind, the file's content and the options. Another run of the same is the
 /// same run continued, until it finishes.
 pub struct Identity<'a> {
-    pub kind: &'static str,
+    pub kind: super::Kind,
     pub file_name: &'a str,
     pub sha256: &'a str,
     pub options: Value,
@@ -281,7 +281,8 @@ mod tests {
 
     #[test]
     fn a_new_run_binds_each_parameter_by_name() {
-        let run = Identity { kind: "customers", file_name: "c.csv", sha256: "ab", options: json!({}) };
+        let run =
+            Identity { kind: super::super::Kind::Customers, file_name: "c.csv", sha256: "ab", options: json!({}) };
         let query = start_statement(Uuid::now_v7(), &run, "admin", &csv::Position::new(), 0, DateTime::UNIX_EPOCH);
         assert_eq!(crate::db::cached_sql::verify(&query), Ok(()));
     }

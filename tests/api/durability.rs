@@ -184,7 +184,8 @@ fn a_killed_embedded_postgres_is_started_again_by_its_supervisor() {
 fn a_killed_imports_claim_is_free_for_the_next_one_and_a_live_ones_is_not() {
     use retail_crm::import::runs::{lock, Identity};
     let (_, url) = crate::support::fresh_database();
-    let run = Identity { kind: "customers", file_name: "big.csv", sha256: "abc", options: json!({}) };
+    let run =
+        Identity { kind: retail_crm::import::Kind::Customers, file_name: "big.csv", sha256: "abc", options: json!({}) };
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("the host name");
     let holder = |pid: u32| {
         let mut conn = PgConnection::establish(&url).expect("the holder");
