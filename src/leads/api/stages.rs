@@ -52,11 +52,15 @@ async fn advance(
     state: &AppState,
     id: Uuid,
     expected: Option<i32>,
-    audit: crate::audit::AuditAction,
     action: Action,
     lost_reason: Option<String>,
 ) -> ApiResult<HttpResponse> {
     let now = state.clock.now();
+    let audit = match action {
+        Action::Contact => crate::audit::AuditAction::LeadContact,
+        Action::Qualify => crate::audit::AuditAction::LeadQualify,
+        _ => crate::audit::AuditAction::LeadClose,
+    };
     act(principal, state, id, expected, audit, move |conn, lead| service::advance(conn, lead, action, lost_reason, now))
         .await
 }
@@ -121,16 +125,7 @@ pub(super) async fn contact_lead(
     expected_version: IfMatch,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    advance(
-        &auth.principal,
-        &state,
-        id.into_inner(),
-        expected_version.0,
-        crate::audit::AuditAction::LeadContact,
-        Action::Contact,
-        None,
-    )
-    .await
+    advance(&auth.principal, &state, id.into_inner(), expected_version.0, Action::Contact, None).await
 }
 
 /// `contacted` → `qualified` (a real opportunity).
@@ -151,16 +146,7 @@ pub(super) async fn qualify_lead(
     expected_version: IfMatch,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    advance(
-        &auth.principal,
-        &state,
-        id.into_inner(),
-        expected_version.0,
-        crate::audit::AuditAction::LeadQualify,
-        Action::Qualify,
-        None,
-    )
-    .await
+    advance(&auth.principal, &state, id.into_inner(), expected_version.0, Action::Qualify, None).await
 }
 
 #[derive(Deserialize, ToSchema, Default)]
@@ -269,14 +255,5 @@ pub(super) async fn close_lead(
         Some(LeadCloseOutcome::Won) => Action::CloseWon,
         _ => Action::CloseLost,
     };
-    advance(
-        &auth.principal,
-        &state,
-        id.into_inner(),
-        expected_version.0,
-        crate::audit::AuditAction::LeadClose,
-        action,
-        reason,
-    )
-    .await
+    advance(&auth.principal, &state, id.into_inner(), expected_version.0, action, reason).await
 }
