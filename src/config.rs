@@ -216,10 +216,7 @@ fn parse_flag(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> Resul
 }
 
 fn parse_number<T>(
-    get: &impl Fn(&str) -> Option<String>,
-    var: &'static str,
-    min: T,
-    max: T,
+    get: &impl Fn(&str) -> Option<String>, var: &'static str, min: T, max: T,
 ) -> Result<Option<T>, ConfigError>
 where
     T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,

@@ -108,8 +108,7 @@ pub fn openapi_document() -> &'static serde_json::Value {
 }
 
 pub fn app(
-    state: web::Data<AppState>,
-    runtime: Runtime,
+    state: web::Data<AppState>, runtime: Runtime,
 ) -> App<
     impl ServiceFactory<
         ServiceRequest,

@@ -242,10 +242,7 @@ fn backup(config: &Config, dir: &std::path::Path, label: Option<String>) -> Resu
 }
 
 fn restore(
-    config: &Config,
-    dir: &std::path::Path,
-    wal_archive: Option<PathBuf>,
-    until: Option<String>,
+    config: &Config, dir: &std::path::Path, wal_archive: Option<PathBuf>, until: Option<String>,
 ) -> Result<(), String> {
     use retail_crm::db::embedded::backup;
     let _restoring = server::claim_for_restore(config)?;

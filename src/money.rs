@@ -110,11 +110,7 @@ pub mod rate {
 
     /// `parse`, then the range: `min < value <= max`, or `min <= value <= max` when `min_inclusive`.
     pub fn parse_within(
-        raw: &str,
-        max_decimals: usize,
-        min: Decimal,
-        min_inclusive: bool,
-        max: Decimal,
+        raw: &str, max_decimals: usize, min: Decimal, min_inclusive: bool, max: Decimal,
     ) -> Result<Decimal, String> {
         let value = parse(raw, max_decimals)?;
         let above = if min_inclusive { value >= min } else { value > min };

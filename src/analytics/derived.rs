@@ -54,9 +54,7 @@ type Family<'a> = &'a dyn Fn(&mut PgConnection, DateTime<Utc>) -> ApiResult<Opti
 
 /// Runs one family as a step the operator sees; the seconds it took and what it counted.
 fn timed(
-    report: Report,
-    label: String,
-    conn: &mut PgConnection,
+    report: Report, label: String, conn: &mut PgConnection,
     work: impl FnOnce(&mut PgConnection) -> ApiResult<Option<i64>>,
 ) -> ApiResult<(f64, Option<i64>)> {
     let step = report.step(label);

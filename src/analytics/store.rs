@@ -149,11 +149,7 @@ pub struct SalesRow {
 /// Sales of the business days `from..=to`, grouped; for one store or the chain. Weeks start on
 /// Monday and are named by that day; a category row counts the orders that had the category.
 pub fn sales(
-    conn: &mut PgConnection,
-    from: NaiveDate,
-    to: NaiveDate,
-    group_by: GroupBy,
-    store: Option<Uuid>,
+    conn: &mut PgConnection, from: NaiveDate, to: NaiveDate, group_by: GroupBy, store: Option<Uuid>,
 ) -> ApiResult<Vec<SalesRow>> {
     let (key, label) = match group_by {
         GroupBy::Day => ("s.day::text", "NULL::text"),
@@ -213,10 +209,7 @@ pub struct AtRisk {
 /// Live customers at risk of churning on `day` (either reason of `rules::churn_reasons`), longest
 /// away first, after the keyset `after` (last order day, id); at most `limit`.
 pub fn churn_risk(
-    conn: &mut PgConnection,
-    day: NaiveDate,
-    after: Option<(NaiveDate, Uuid)>,
-    limit: i64,
+    conn: &mut PgConnection, day: NaiveDate, after: Option<(NaiveDate, Uuid)>, limit: i64,
 ) -> ApiResult<Vec<AtRisk>> {
     let w = crate::customers::lifecycle::CHURN_WINDOW_DAYS;
     let last = activity::orders_between_sql("a", &format!("($1::date - {w})"), "$1::date");
@@ -281,10 +274,7 @@ pub fn repurchase(conn: &mut PgConnection, category: Option<&str>) -> ApiResult<
 
 /// Net sales of `category` per month from `from` (a month's first day) up to `to` (excluded).
 pub fn category_months(
-    conn: &mut PgConnection,
-    category: &str,
-    from: NaiveDate,
-    to: NaiveDate,
+    conn: &mut PgConnection, category: &str, from: NaiveDate, to: NaiveDate,
 ) -> ApiResult<Vec<super::rules::MonthSales>> {
     #[derive(QueryableByName)]
     struct Month {
@@ -316,11 +306,7 @@ pub fn members_by_tier(conn: &mut PgConnection) -> ApiResult<Vec<KeyCount>> {
 
 /// Members enrolled per `unit` (`day`, `week`, `month`) in business days `from..=to`.
 pub fn member_growth(
-    conn: &mut PgConnection,
-    from: NaiveDate,
-    to: NaiveDate,
-    unit: &str,
-    tz: Tz,
+    conn: &mut PgConnection, from: NaiveDate, to: NaiveDate, unit: &str, tz: Tz,
 ) -> ApiResult<Vec<KeyCount>> {
     Ok(diesel::sql_query(
         "SELECT date_trunc($3, (enrolled_at AT TIME ZONE $4)::date)::date::text AS key, count(*) AS count

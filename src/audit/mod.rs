@@ -92,11 +92,7 @@ impl AuditAction {
 
 /// Appends one entry: who did `action` to the resource `resource_id` (its kind is the action's).
 pub fn record(
-    conn: &mut PgConnection,
-    who: &Principal,
-    action: AuditAction,
-    resource_id: Option<String>,
-    detail: Value,
+    conn: &mut PgConnection, who: &Principal, action: AuditAction, resource_id: Option<String>, detail: Value,
 ) -> ApiResult<()> {
     diesel::insert_into(audit_log::table)
         .values((
@@ -114,10 +110,7 @@ pub fn record(
 /// The audited write of an admin act: `write` and its audit entry (no detail) in one transaction,
 /// the resource being `resource_id` of what `write` returns.
 pub async fn audited<T, K, W>(
-    pool: &crate::db::PgPool,
-    who: &Principal,
-    action: AuditAction,
-    write: W,
+    pool: &crate::db::PgPool, who: &Principal, action: AuditAction, write: W,
     resource_id: impl FnOnce(&T) -> K + Send + 'static,
 ) -> ApiResult<T>
 where
@@ -161,10 +154,7 @@ pub struct AuditFilter {
 
 /// Newest first.
 pub fn list(
-    conn: &mut PgConnection,
-    filter: &AuditFilter,
-    before: Option<i64>,
-    limit: i64,
+    conn: &mut PgConnection, filter: &AuditFilter, before: Option<i64>, limit: i64,
 ) -> ApiResult<Vec<AuditEntry>> {
     let mut q = audit_log::table.order(audit_log::id.desc()).limit(limit).into_boxed();
     if let Some(v) = &filter.actor {

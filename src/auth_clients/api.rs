@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::store::{self, ApiClient};
 use crate::audit::{audited, AuditAction};
 use crate::error::{ApiError, ApiResult, Violations};
-use crate::http::auth::{Admin, Auth, LoginCandidate, Revocation, ALL_SCOPES};
+use crate::http::auth::{Admin, Auth, ChainWide, LoginCandidate, Revocation, ALL_SCOPES};
 use crate::http::idempotency::RedactOnReplay;
 use crate::http::pagination::{Page, PageParams};
 use crate::http::secrets;
@@ -70,9 +70,7 @@ pub struct TokenResponse {
 )]
 #[post("/v1/auth/token")]
 async fn issue_token(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    body: crate::http::Json<TokenRequest>,
+    req: HttpRequest, state: web::Data<AppState>, body: crate::http::Json<TokenRequest>,
 ) -> ApiResult<HttpResponse> {
     state.limits.admit_token_request(state.config.trusted_proxies.of_request(&req))?;
     let now = state.clock.now();
@@ -188,9 +186,7 @@ pub fn validate_scopes(scopes: &[String], v: &mut Violations) {
 )]
 #[post("/v1/api-clients")]
 async fn create_api_client(
-    auth: Auth<Admin>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<NewApiClient>,
+    auth: Auth<Admin>, state: web::Data<AppState>, body: crate::http::Json<NewApiClient>,
 ) -> ApiResult<HttpResponse> {
     let req = body.into_inner();
     let mut v = Violations::new();
@@ -239,11 +235,8 @@ async fn create_api_client(
 )]
 #[get("/v1/api-clients")]
 async fn list_api_clients(
-    auth: Auth<Admin>,
-    state: web::Data<AppState>,
-    page: web::Query<PageParams>,
+    _auth: Auth<ChainWide<Admin>>, state: web::Data<AppState>, page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let fetch = move |conn: &mut PgConnection, after, n| store::list(conn, after, n);
     let page = page.load(&state.pool, fetch, |c: &ApiClientView| c.id.to_string());
     Ok(HttpResponse::Ok().json(page.await?))
@@ -257,8 +250,9 @@ async fn list_api_clients(
     responses((status = 200, description = "The API client", body = ApiClientView))
 )]
 #[get("/v1/api-clients/{id}")]
-async fn get_api_client(auth: Auth<Admin>, state: web::Data<AppState>, id: web::Path<Uuid>) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
+async fn get_api_client(
+    _auth: Auth<ChainWide<Admin>>, state: web::Data<AppState>, id: web::Path<Uuid>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let client = crate::db::run(&state.pool, move |conn| store::get(conn, id)).await?;
     Ok(HttpResponse::Ok().json(ApiClientView::from(client)))
@@ -276,11 +270,8 @@ async fn get_api_client(auth: Auth<Admin>, state: web::Data<AppState>, id: web::
 )]
 #[delete("/v1/api-clients/{id}")]
 async fn revoke_api_client(
-    auth: Auth<Admin>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<Admin>>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let (id, now) = (id.into_inner(), state.clock.now());
     let write = move |conn: &mut PgConnection| store::revoke(conn, id, now);
     let client = audited(&state.pool, &auth, AuditAction::ApiClientRevoke, write, move |_| id).await?;

@@ -26,12 +26,7 @@ impl ApiClient {
 }
 
 pub fn insert(
-    conn: &mut PgConnection,
-    client_id: &str,
-    name: &str,
-    secret_hash: &str,
-    scopes: &[String],
-    store_id: Option<Uuid>,
+    conn: &mut PgConnection, client_id: &str, name: &str, secret_hash: &str, scopes: &[String], store_id: Option<Uuid>,
     rate_limit_rps: Option<i32>,
 ) -> ApiResult<ApiClient> {
     Ok(diesel::insert_into(api_clients::table)

@@ -21,11 +21,7 @@ const ACTOR: &str = "campaign";
 /// Issues the campaign's coupon to those reached; one who cannot have one (the template's limits)
 /// is not reached after all. Returns each reached customer's code.
 pub fn issue_coupons(
-    conn: &mut PgConnection,
-    plan: &Plan,
-    outcomes: &mut [Outcome],
-    now: DateTime<Utc>,
-    tz: Tz,
+    conn: &mut PgConnection, plan: &Plan, outcomes: &mut [Outcome], now: DateTime<Utc>, tz: Tz,
 ) -> ApiResult<HashMap<(Uuid, String), String>> {
     let mut codes = HashMap::new();
     let Some(template) = model::coupon_template(&plan.actions) else { return Ok(codes) };
@@ -72,11 +68,7 @@ pub fn issue_coupons(
 
 /// Bonus points through the ledger, accounts locked in customer order.
 pub fn award_points(
-    conn: &mut PgConnection,
-    plan: &Plan,
-    outcomes: &[Outcome],
-    now: DateTime<Utc>,
-    tz: Tz,
+    conn: &mut PgConnection, plan: &Plan, outcomes: &[Outcome], now: DateTime<Utc>, tz: Tz,
 ) -> ApiResult<()> {
     let points = model::award(&plan.actions);
     if points == 0 {

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::rules;
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite};
+use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite, ChainWide};
 use crate::http::pagination::{Page, PageParams};
 use crate::schema::message_categories as mc;
 use crate::state::AppState;
@@ -64,11 +64,8 @@ const CHAIN_ONLY: &str = "`forbidden` without the scope; `store_bound_principal`
 )]
 #[get("/v1/message-categories")]
 async fn list_categories(
-    auth: Auth<CampaignsRead>,
-    state: web::Data<AppState>,
-    page: web::Query<PageParams>,
+    _auth: Auth<ChainWide<CampaignsRead>>, state: web::Data<AppState>, page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let fetch = |conn: &mut PgConnection, after: Option<String>, n| {
         let mut q = mc::table.select(Category::as_select()).order(mc::name).limit(n).into_boxed();
         if let Some(after) = after {
@@ -95,11 +92,8 @@ async fn list_categories(
 )]
 #[put("/v1/message-categories/{name}")]
 async fn put_category(
-    auth: Auth<CampaignsWrite>,
-    state: web::Data<AppState>,
-    name: web::Path<String>,
+    auth: Auth<ChainWide<CampaignsWrite>>, state: web::Data<AppState>, name: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let name = name.into_inner();
     if let Some(problem) = rules::category_name_problem(&name) {
         return Err(ApiError::invalid("name", problem));
@@ -140,11 +134,8 @@ async fn put_category(
 )]
 #[delete("/v1/message-categories/{name}")]
 async fn delete_category(
-    auth: Auth<CampaignsWrite>,
-    state: web::Data<AppState>,
-    name: web::Path<String>,
+    auth: Auth<ChainWide<CampaignsWrite>>, state: web::Data<AppState>, name: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let name = name.into_inner();
     let who = auth.principal.clone();
     crate::db::transaction(&state.pool, move |conn| {

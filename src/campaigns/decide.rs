@@ -55,11 +55,7 @@ impl Tally {
 /// The policy's decision for each candidate, in order. A customer twice in one batch (two
 /// occurrences) counts their first message against the cap for the second.
 pub fn decide_all(
-    plan: &Plan,
-    candidates: &[Candidate],
-    contacts: &HashMap<Uuid, ContactRow>,
-    policy: &Policy,
-    mut spent: Decimal,
+    plan: &Plan, candidates: &[Candidate], contacts: &HashMap<Uuid, ContactRow>, policy: &Policy, mut spent: Decimal,
 ) -> Vec<Outcome> {
     let messages = model::message(&plan.actions).is_some();
     let mut sent_now: HashMap<Uuid, i64> = HashMap::new();

@@ -10,8 +10,9 @@ use uuid::Uuid;
 
 use super::model::{CampaignChannel, CampaignMessageStatus, MessageReport};
 use super::store::{self, Message, Settings};
+use crate::campaigns::api::CampaignsAreTheChains;
 use crate::error::{ApiError, ApiResult, Problem, Violations};
-use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite};
+use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite, ChainWide};
 use crate::http::{etag, IfMatch};
 use crate::state::AppState;
 
@@ -87,12 +88,9 @@ pub fn next_status(current: CampaignMessageStatus, reported: MessageReport) -> O
 )]
 #[post("/v1/campaign-messages/{id}/status")]
 async fn record_message_status(
-    auth: Auth<CampaignsWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    _auth: Auth<ChainWide<CampaignsWrite>>, state: web::Data<AppState>, id: web::Path<Uuid>,
     body: crate::http::Json<StatusInput>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let input = body.into_inner();
     let mut v = Violations::new();
     let reported = v.word::<MessageReport>("status", Some(&input.status));
@@ -165,14 +163,10 @@ fn settings_view(s: &Settings) -> MarketingSettings {
 /// The contact policy's settings.
 #[utoipa::path(
     tag = "campaigns", operation_id = "get_marketing_settings", security(("bearer" = ["campaigns:read"])),
-    responses(
-        (status = 200, description = "The settings", body = MarketingSettings),
-        crate::campaigns::api::CampaignsAreTheChains,
-    )
+    responses((status = 200, description = "The settings", body = MarketingSettings), CampaignsAreTheChains)
 )]
 #[get("/v1/marketing/settings")]
-async fn get_settings(auth: Auth<CampaignsRead>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
+async fn get_settings(_auth: Auth<ChainWide<CampaignsRead>>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let settings = crate::db::run(&state.pool, store::settings).await?;
     Ok(HttpResponse::Ok().insert_header(etag(settings.version)).json(settings_view(&settings)))
 }
@@ -189,12 +183,9 @@ async fn get_settings(auth: Auth<CampaignsRead>, state: web::Data<AppState>) -> 
 )]
 #[put("/v1/marketing/settings")]
 async fn put_settings(
-    auth: Auth<CampaignsWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
+    auth: Auth<ChainWide<CampaignsWrite>>, state: web::Data<AppState>, expected_version: IfMatch,
     body: crate::http::Json<MarketingSettings>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let input = body.into_inner();
     let mut v = Violations::new();
     let cap = input.frequency_cap;

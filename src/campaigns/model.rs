@@ -142,10 +142,7 @@ fn string<'a>(o: &'a Map<String, Value>, key: &str, path: &str) -> Result<&'a st
 }
 
 fn integer(
-    o: &Map<String, Value>,
-    key: &str,
-    path: &str,
-    range: std::ops::RangeInclusive<i64>,
+    o: &Map<String, Value>, key: &str, path: &str, range: std::ops::RangeInclusive<i64>,
 ) -> Result<i64, Mistake> {
     o.get(key).and_then(crate::http::whole_number_in).filter(|n| range.contains(n)).ok_or_else(|| {
         mistake(format!("{path}.{key}"), format!("is required, a whole number {}..{}", range.start(), range.end()))

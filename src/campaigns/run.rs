@@ -70,12 +70,7 @@ pub fn run(conn: &mut PgConnection, plan: &Plan, run: &str, ctx: RunContext, tz:
 }
 
 fn batch(
-    conn: &mut PgConnection,
-    plan: &Plan,
-    run: &str,
-    ctx: RunContext,
-    tz: Tz,
-    matrix: Option<&Matrix>,
+    conn: &mut PgConnection, plan: &Plan, run: &str, ctx: RunContext, tz: Tz, matrix: Option<&Matrix>,
 ) -> ApiResult<Batch> {
     let id = plan.campaign.id;
     // Only a budget needs what was spent so far.

@@ -128,12 +128,7 @@ fn already_redeemed(code: &str) -> ApiError {
 
 /// The redemption statement of one coupon, not yet run.
 fn mark_redeemed_statement<'a>(
-    coupon: &'a Coupon,
-    id: Uuid,
-    discount: Decimal,
-    used: &'a Use<'a>,
-    actor: &'a str,
-    now: DateTime<Utc>,
+    coupon: &'a Coupon, id: Uuid, discount: Decimal, used: &'a Use<'a>, actor: &'a str, now: DateTime<Utc>,
 ) -> impl diesel::query_dsl::methods::ExecuteDsl<PgConnection> + RunQueryDsl<PgConnection> + crate::db::cached_sql::Binds + 'a
 {
     use diesel::sql_types::{Nullable, Numeric, Text, Timestamptz, Uuid as SqlUuid};
@@ -156,12 +151,7 @@ fn mark_redeemed_statement<'a>(
 /// Marks one coupon redeemed and records the use. The status guard and the unique index on live
 /// redemptions make a second 核销 of the same code impossible, lock or no lock.
 pub fn mark_redeemed(
-    conn: &mut PgConnection,
-    coupon: &Coupon,
-    discount: Decimal,
-    used: &Use,
-    actor: &str,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, coupon: &Coupon, discount: Decimal, used: &Use, actor: &str, now: DateTime<Utc>,
 ) -> ApiResult<Uuid> {
     let id = Uuid::now_v7();
     let inserted =
@@ -179,12 +169,7 @@ pub fn mark_redeemed(
 
 /// Redeems the coupons an order applied; returns the `coupon.redeemed` events to write.
 pub fn redeem_applied(
-    conn: &mut PgConnection,
-    loaded: &[Loaded],
-    results: &[CouponResult],
-    used: &Use,
-    actor: &str,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, loaded: &[Loaded], results: &[CouponResult], used: &Use, actor: &str, now: DateTime<Utc>,
 ) -> ApiResult<Vec<crate::events::Pending>> {
     let mut events = Vec::new();
     for (l, r) in loaded.iter().zip(results).filter(|(_, r)| r.applied) {
@@ -303,9 +288,7 @@ fn lock_coupon(conn: &mut PgConnection, typed: &str) -> ApiResult<Coupon> {
 )]
 #[post("/v1/coupons/{code}/redeem")]
 pub async fn redeem(
-    state: web::Data<AppState>,
-    auth: Auth<CouponsRedeem>,
-    code: web::Path<String>,
+    state: web::Data<AppState>, auth: Auth<CouponsRedeem>, code: web::Path<String>,
     body: crate::http::Json<RedeemInput>,
 ) -> ApiResult<HttpResponse> {
     let input = body.into_inner();
@@ -411,9 +394,7 @@ pub struct RollbackView {
 )]
 #[post("/v1/coupons/{code}/rollback")]
 pub async fn rollback(
-    state: web::Data<AppState>,
-    auth: Auth<CouponsRedeem>,
-    code: web::Path<String>,
+    state: web::Data<AppState>, auth: Auth<CouponsRedeem>, code: web::Path<String>,
     body: crate::http::Json<RollbackInput>,
 ) -> ApiResult<HttpResponse> {
     let reason = body.into_inner().reason;

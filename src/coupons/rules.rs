@@ -26,10 +26,7 @@ pub struct Presentation {
 /// Why a coupon cannot be used at all, whatever the basket: the first reason that applies, in the
 /// order a till can act on (someone else's coupon says nothing more about itself).
 pub fn blocked_reason(
-    coupon: &Coupon,
-    template_status: CouponTemplateStatus,
-    terms: &Terms,
-    at: &Presentation,
+    coupon: &Coupon, template_status: CouponTemplateStatus, terms: &Terms, at: &Presentation,
 ) -> Option<&'static str> {
     if at.customer_id != Some(coupon.customer_id) {
         return Some("not_owner");

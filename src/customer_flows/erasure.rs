@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::customers::service::{self, ErasureContext};
 use crate::customers::store::{self, Customer};
 use crate::error::{ApiResult, Problem};
-use crate::http::auth::{Auth, CustomersPii};
+use crate::http::auth::{Auth, ChainWide, CustomersPii};
 use crate::state::AppState;
 
 /// A domain's part of an erasure: removes or blanks what it holds about the person, returns how
@@ -58,11 +58,8 @@ pub fn erase(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> ApiResult
 )]
 #[delete("/v1/customers/{id}")]
 pub(super) async fn erase_customer(
-    auth: Auth<CustomersPii>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<CustomersPii>>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let (id, now) = (id.into_inner(), state.clock.now());
     let who = auth.principal.clone();
     crate::db::transaction(&state.pool, move |conn| {

@@ -130,9 +130,7 @@ pub struct LookupResult {
 )]
 #[get("/v1/customers/lookup")]
 pub(super) async fn lookup_customer(
-    auth: Auth<CustomersRead>,
-    state: web::Data<AppState>,
-    params: web::Query<LookupParams>,
+    auth: Auth<CustomersRead>, state: web::Data<AppState>, params: web::Query<LookupParams>,
 ) -> ApiResult<HttpResponse> {
     let (kind, value) = params.identity()?;
     let who = auth.principal.clone();

@@ -106,10 +106,7 @@ struct Row {
 }
 
 fn till_card_statement<'a>(
-    kind: &'a str,
-    value: &'a str,
-    now: DateTime<Utc>,
-    coupon_limit: i64,
+    kind: &'a str, value: &'a str, now: DateTime<Utc>, coupon_limit: i64,
 ) -> impl diesel::query_dsl::LoadQuery<'a, PgConnection, Row> + crate::db::cached_sql::Binds + 'a {
     crate::db::CachedSql::new(include_str!("till_card.sql"))
         .param::<Text, _>("kind", kind)
@@ -122,12 +119,7 @@ fn till_card_statement<'a>(
 /// `None` when nobody holds it (a merged profile's identities moved to the survivor, an erased
 /// one's were released). At most `coupon_limit` coupons.
 pub fn till_card(
-    conn: &mut PgConnection,
-    kind: &str,
-    value: &str,
-    now: DateTime<Utc>,
-    today: NaiveDate,
-    coupon_limit: i64,
+    conn: &mut PgConnection, kind: &str, value: &str, now: DateTime<Utc>, today: NaiveDate, coupon_limit: i64,
 ) -> ApiResult<Option<TillCard>> {
     let rows: Vec<Row> = till_card_statement(kind, value, now, coupon_limit).load(conn)?;
     // The identity is the primary key of customer_identities: one row at most.

@@ -40,11 +40,7 @@ pub const MERGE_STEPS: &[(&str, MergeStep)] = &[
 /// Folds `source` into `target`: its records move, its profile fills the target's gaps, and it
 /// becomes `merged` with its personal data blanked (it now lives on the target).
 pub fn merge(
-    conn: &mut PgConnection,
-    target_id: Uuid,
-    source_id: Uuid,
-    actor: &str,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, target_id: Uuid, source_id: Uuid, actor: &str, now: DateTime<Utc>,
 ) -> ApiResult<(Customer, BTreeMap<String, i64>)> {
     let (target, source) = service::lock_merge_pair(conn, target_id, source_id)?;
     let context = MergeContext { source: source.id, target: target.id, actor, now };
@@ -89,10 +85,7 @@ pub struct MergeResult {
 )]
 #[post("/v1/customers/{id}/merge")]
 pub(super) async fn merge_customers(
-    auth: Auth<CustomersWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: crate::http::Json<MergeInput>,
+    auth: Auth<CustomersWrite>, state: web::Data<AppState>, id: web::Path<Uuid>, body: crate::http::Json<MergeInput>,
 ) -> ApiResult<HttpResponse> {
     // A merge moves one person's points, coupons, tier and identities into another profile: it
     // takes the PII scope and the whole chain's view, never a till's.

@@ -220,9 +220,7 @@ struct OrderDays {
 
 /// The lifecycle stage of each of `customers` on `day`; those without orders are prospects.
 pub fn stages(
-    conn: &mut PgConnection,
-    customers: &[Uuid],
-    day: NaiveDate,
+    conn: &mut PgConnection, customers: &[Uuid], day: NaiveDate,
 ) -> ApiResult<std::collections::HashMap<Uuid, LifecycleStage>> {
     let rows: Vec<OrderDays> =
         diesel::sql_query("SELECT customer_id, order_days FROM customer_activity WHERE customer_id = ANY($1)")

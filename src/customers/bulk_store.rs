@@ -135,9 +135,7 @@ macro_rules! profile_statement {
 
 /// `bulk_insert.sql`: new profiles `c`, created at `created_ats` (one per profile).
 fn insert_statement<'a>(
-    c: &'a Columns,
-    created_ats: &'a [DateTime<Utc>],
-    now: DateTime<Utc>,
+    c: &'a Columns, created_ats: &'a [DateTime<Utc>], now: DateTime<Utc>,
 ) -> impl RunQueryDsl<PgConnection> + diesel::query_dsl::methods::ExecuteDsl<PgConnection> + crate::db::cached_sql::Binds + 'a
 {
     profile_statement!("bulk_insert.sql", now, c).param::<Array<Timestamptz>, _>("created_ats", created_ats)
@@ -145,9 +143,7 @@ fn insert_statement<'a>(
 
 /// `bulk_update.sql`: changed profiles `c`, each written only at its version in `versions`.
 fn update_statement<'a>(
-    c: &'a Columns,
-    versions: &'a [i32],
-    now: DateTime<Utc>,
+    c: &'a Columns, versions: &'a [i32], now: DateTime<Utc>,
 ) -> impl RunQueryDsl<PgConnection> + diesel::query_dsl::methods::ExecuteDsl<PgConnection> + crate::db::cached_sql::Binds + 'a
 {
     profile_statement!("bulk_update.sql", now, c)

@@ -278,12 +278,8 @@ pub struct CustomerView {
 
 impl CustomerView {
     pub fn build(
-        c: Customer,
-        tags: Vec<String>,
-        identities: Vec<(String, String, DateTime<Utc>)>,
-        lifecycle_stage: super::lifecycle::LifecycleStage,
-        rfm: Option<super::rfm::Scores>,
-        unmasked: bool,
+        c: Customer, tags: Vec<String>, identities: Vec<(String, String, DateTime<Utc>)>,
+        lifecycle_stage: super::lifecycle::LifecycleStage, rfm: Option<super::rfm::Scores>, unmasked: bool,
     ) -> CustomerView {
         let mask = |value: Option<String>, f: fn(&str) -> String| value.map(|v| if unmasked { v } else { f(&v) });
         let consents = c

@@ -23,10 +23,7 @@ pub fn today(now: DateTime<Utc>, tz: chrono_tz::Tz) -> NaiveDate {
 /// Builds views for many customers with two queries (tags, identities), not two per customer.
 /// `today` is the business day their lifecycle stage is evaluated on.
 pub fn views(
-    conn: &mut PgConnection,
-    customers: Vec<Customer>,
-    unmasked: bool,
-    today: NaiveDate,
+    conn: &mut PgConnection, customers: Vec<Customer>, unmasked: bool, today: NaiveDate,
 ) -> ApiResult<Vec<CustomerView>> {
     let ids: Vec<Uuid> = customers.iter().map(|c| c.id).collect();
     let mut stages = super::activity::stages(conn, &ids, today)?;
@@ -116,10 +113,7 @@ fn check_home_store(conn: &mut PgConnection, p: &ProfileChanges) -> ApiResult<()
 /// Creates a customer with its profile identities (phone, email) and any extra ones; `by` is the
 /// writer's scope (a store-bound writer's customers are filed under its store).
 pub fn create(
-    conn: &mut PgConnection,
-    mut input: ValidInput,
-    now: DateTime<Utc>,
-    by: StoreScope,
+    conn: &mut PgConnection, mut input: ValidInput, now: DateTime<Utc>, by: StoreScope,
 ) -> ApiResult<Customer> {
     input.profile.home_store_id = by.home_store(None, input.profile.home_store_id)?;
     check_home_store(conn, &input.profile)?;
@@ -148,11 +142,7 @@ pub fn create(
 
 /// Moves a profile identity (phone or email) from the old value to the new one.
 fn swap_profile_identity(
-    conn: &mut PgConnection,
-    id: Uuid,
-    kind: &str,
-    old: &Option<String>,
-    new: &Option<Option<String>>,
+    conn: &mut PgConnection, id: Uuid, kind: &str, old: &Option<String>, new: &Option<Option<String>>,
 ) -> ApiResult<()> {
     let Some(new) = new else { return Ok(()) };
     if new == old {
@@ -168,11 +158,7 @@ fn swap_profile_identity(
 }
 
 pub fn update(
-    conn: &mut PgConnection,
-    id: Uuid,
-    expected_version: Option<i32>,
-    mut input: ValidInput,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, id: Uuid, expected_version: Option<i32>, mut input: ValidInput, now: DateTime<Utc>,
     by: StoreScope,
 ) -> ApiResult<Customer> {
     let current = store::lock_active(conn, id)?;
@@ -202,12 +188,7 @@ pub fn update(
 /// Connector upsert: updates the customer who owns `(kind, value)`, or creates one with it.
 /// Returns the customer and whether it was created.
 pub fn upsert_by_identity(
-    conn: &mut PgConnection,
-    kind: &str,
-    value: &str,
-    input: ValidInput,
-    now: DateTime<Utc>,
-    by: StoreScope,
+    conn: &mut PgConnection, kind: &str, value: &str, input: ValidInput, now: DateTime<Utc>, by: StoreScope,
 ) -> ApiResult<(Customer, bool)> {
     if let Some(owner) = store::owner_of(conn, kind, value)? {
         return Ok((update(conn, owner, None, input, now, by)?, false));
@@ -256,10 +237,7 @@ pub fn lock_merge_pair(conn: &mut PgConnection, target_id: Uuid, source_id: Uuid
 /// After every domain moved its records: the source's profile fills the target's gaps, its ids
 /// point at the target, and it becomes `merged` with its personal data blanked.
 pub fn finish_merge(
-    conn: &mut PgConnection,
-    target: &Customer,
-    source: &Customer,
-    moved: &BTreeMap<String, i64>,
+    conn: &mut PgConnection, target: &Customer, source: &Customer, moved: &BTreeMap<String, i64>,
 ) -> ApiResult<Customer> {
     let fill = fill_gaps(target, source);
     store::repoint_merged(conn, source.id, target.id)?;

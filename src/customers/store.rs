@@ -154,10 +154,7 @@ pub fn update(conn: &mut PgConnection, current: &Customer, changes: &ProfileChan
 
 /// Sets status-related columns (merge, erasure) and bumps the version.
 pub fn set_status(
-    conn: &mut PgConnection,
-    current: &Customer,
-    status: CustomerStatus,
-    merged_into: Option<Uuid>,
+    conn: &mut PgConnection, current: &Customer, status: CustomerStatus, merged_into: Option<Uuid>,
 ) -> ApiResult<Customer> {
     Ok(diesel::update(c::table.find(current.id))
         .set((
@@ -194,9 +191,7 @@ pub fn blank_pii(conn: &mut PgConnection, id: Uuid) -> ApiResult<()> {
 /// A customer's id, status and merge target, by id or by identity, in one query (the hot path of
 /// every sale and quote).
 pub fn standing(
-    conn: &mut PgConnection,
-    id: Option<Uuid>,
-    identity: Option<(&str, &str)>,
+    conn: &mut PgConnection, id: Option<Uuid>, identity: Option<(&str, &str)>,
 ) -> ApiResult<Option<(Uuid, CustomerStatus, Option<Uuid>)>> {
     let columns = (c::id, c::status, c::merged_into);
     Ok(match (id, identity) {
@@ -354,10 +349,7 @@ pub fn list_tags(conn: &mut PgConnection, after: Option<String>, limit: i64) -> 
 
 /// A manual tag, or a rule tag when it has a definition (checked by the caller).
 pub fn create_tag(
-    conn: &mut PgConnection,
-    name: &str,
-    description: Option<&str>,
-    definition: Option<&Value>,
+    conn: &mut PgConnection, name: &str, description: Option<&str>, definition: Option<&Value>,
 ) -> ApiResult<Tag> {
     let kind = if definition.is_some() { TagKind::Rule } else { TagKind::Manual };
     diesel::insert_into(tags::table)
@@ -424,10 +416,7 @@ pub fn add_note(conn: &mut PgConnection, customer: Uuid, body: &str, author: &st
 
 /// Notes newest first, strictly before `(at, id)` when given.
 pub fn notes_before(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    before: Option<(DateTime<Utc>, Uuid)>,
-    limit: i64,
+    conn: &mut PgConnection, customer: Uuid, before: Option<(DateTime<Utc>, Uuid)>, limit: i64,
 ) -> ApiResult<Vec<Note>> {
     let mut q = notes::table
         .filter(notes::customer_id.eq(customer))
@@ -548,11 +537,7 @@ pub struct TimelineEvent {
 /// The subjects' events, newest first, strictly before `(at, id)` when given, leaving out what
 /// belongs to a store outside `scope` (see `timeline.sql`).
 pub fn timeline_events(
-    conn: &mut PgConnection,
-    subjects: &[Uuid],
-    scope: StoreScope,
-    before: Option<(DateTime<Utc>, Uuid)>,
-    limit: i64,
+    conn: &mut PgConnection, subjects: &[Uuid], scope: StoreScope, before: Option<(DateTime<Utc>, Uuid)>, limit: i64,
 ) -> ApiResult<Vec<TimelineEvent>> {
     use diesel::sql_types::{Array, BigInt, Nullable, Timestamptz};
     Ok(diesel::sql_query(include_str!("timeline.sql"))

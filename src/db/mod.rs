@@ -402,9 +402,7 @@ where
 }
 
 async fn on_blocking_thread<F, T>(
-    pool: &PgPool,
-    turns: &std::sync::Arc<tokio::sync::Semaphore>,
-    work: F,
+    pool: &PgPool, turns: &std::sync::Arc<tokio::sync::Semaphore>, work: F,
 ) -> ApiResult<T>
 where
     F: FnOnce(&mut PgConnection) -> ApiResult<T> + Send + 'static,
@@ -430,8 +428,7 @@ pub fn in_current_span<T>(work: impl FnOnce() -> T) -> impl FnOnce() -> T {
 
 /// Waiting for a turn is bounded like a checkout: past it the request answers 503.
 async fn take_turn(
-    pool: &PgPool,
-    turns: &std::sync::Arc<tokio::sync::Semaphore>,
+    pool: &PgPool, turns: &std::sync::Arc<tokio::sync::Semaphore>,
 ) -> ApiResult<tokio::sync::OwnedSemaphorePermit> {
     let _waiter = Waiter::count(&pool.waiting.turns);
     tokio::time::timeout(pool.wait, turns.clone().acquire_owned())

@@ -22,11 +22,7 @@ pub struct StoreSpec {
 }
 
 const fn store(
-    code: &'static str,
-    name: &'static str,
-    city: &'static str,
-    district: &'static str,
-    weight: u32,
+    code: &'static str, name: &'static str, city: &'static str, district: &'static str, weight: u32,
 ) -> StoreSpec {
     StoreSpec { code, name, city: Some(city), district: Some(district), online: None, weight }
 }

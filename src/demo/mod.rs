@@ -108,8 +108,7 @@ fn retryable(e: &ApiError) -> bool {
 /// Runs one transaction of a unit, again when PostgreSQL aborted it for a deadlock, each time from
 /// the progress the previous transaction committed.
 fn transaction(
-    conn: &mut PgConnection,
-    progress: &write::Progress,
+    conn: &mut PgConnection, progress: &write::Progress,
     mut work: impl FnMut(&mut PgConnection, &mut write::Progress) -> ApiResult<()>,
 ) -> ApiResult<write::Progress> {
     let mut attempt = 0;
@@ -132,11 +131,7 @@ struct Pending {
 }
 
 fn write_unit(
-    conn: &mut PgConnection,
-    ctx: &write::Context,
-    seed: u64,
-    pending: Pending,
-    w: &Window,
+    conn: &mut PgConnection, ctx: &write::Context, seed: u64, pending: Pending, w: &Window,
 ) -> ApiResult<Written> {
     let unit = plan::unit(seed, pending.index, w);
     let [first, rest] = write::parts(&unit);
@@ -179,12 +174,7 @@ fn missing_units(conn: &mut PgConnection, seed: u64, customers: u32, w: &Window)
 
 /// Writes the missing units with `jobs` workers; the first error stops them all.
 fn write_units(
-    url: &str,
-    ctx: &write::Context,
-    seed: u64,
-    w: &Window,
-    missing: &[Pending],
-    jobs: usize,
+    url: &str, ctx: &write::Context, seed: u64, w: &Window, missing: &[Pending], jobs: usize,
 ) -> Result<Written, String> {
     let next = AtomicU32::new(0);
     let stop = AtomicBool::new(false);

@@ -206,11 +206,7 @@ fn day_weight(day: NaiveDate, profile: Profile) -> f64 {
 
 /// Some (`count`) days in `[lo, hi]`, drawn with the day weights, in order.
 fn order_days(
-    rng: &mut StdRng,
-    lo: NaiveDate,
-    hi: NaiveDate,
-    count: std::ops::RangeInclusive<usize>,
-    profile: Profile,
+    rng: &mut StdRng, lo: NaiveDate, hi: NaiveDate, count: std::ops::RangeInclusive<usize>, profile: Profile,
 ) -> Vec<NaiveDate> {
     let n = rng.gen_range(count);
     if n == 0 || hi < lo {

@@ -169,11 +169,7 @@ fn lead(person: &Person, at: DateTime<Utc>, source: SalesChannel, kind: LeadKind
 /// The inquiry, walk-in or referral a store customer came through: created up to three days
 /// before they registered, answered, qualified, and won with their first order.
 pub fn lead_before_registration(
-    rng: &mut StdRng,
-    person: &Person,
-    first_order: Option<(DateTime<Utc>, usize)>,
-    orders: &[OrderPlan],
-    _w: &Window,
+    rng: &mut StdRng, person: &Person, first_order: Option<(DateTime<Utc>, usize)>, orders: &[OrderPlan], _w: &Window,
 ) -> LeadPlan {
     let registered = person.registered_at;
     let at = registered - minutes(rng, 120, 72 * 60);
@@ -291,10 +287,7 @@ pub fn lead_steps(n: usize, lead: &LeadPlan, order: Option<usize>) -> Vec<Step> 
 /// later), scored by most customers, closed a few days later. Of the last days' tickets, half are
 /// still in the queue (unanswered, in progress or waiting on the customer).
 fn lifecycle(
-    rng: &mut StdRng,
-    opened: DateTime<Utc>,
-    resolve_at: Option<DateTime<Utc>>,
-    w: &Window,
+    rng: &mut StdRng, opened: DateTime<Utc>, resolve_at: Option<DateTime<Utc>>, w: &Window,
 ) -> Vec<(DateTime<Utc>, TicketStep)> {
     let mut steps = Vec::new();
     let queued = resolve_at.is_none() && w.end() - opened < Duration::days(10) && rng.gen_bool(0.5);
@@ -338,11 +331,7 @@ fn lifecycle(
 
 /// A return request before the refund: resolved when the refund goes through.
 pub fn return_ticket(
-    rng: &mut StdRng,
-    n: usize,
-    order: &OrderPlan,
-    refund_at: DateTime<Utc>,
-    w: &Window,
+    rng: &mut StdRng, n: usize, order: &OrderPlan, refund_at: DateTime<Utc>, w: &Window,
 ) -> TicketPlan {
     let opened = (refund_at - minutes(rng, 120, 48 * 60)).max(order.at + Duration::minutes(60));
     let (category, subject, description) = if rng.gen_bool(0.6) {

@@ -117,9 +117,7 @@ fn staff(conn: &mut PgConnection, stores: &[Uuid], made: &mut Made) -> ApiResult
 }
 
 fn templates(
-    conn: &mut PgConnection,
-    since: DateTime<Utc>,
-    made: &mut Made,
+    conn: &mut PgConnection, since: DateTime<Utc>, made: &mut Made,
 ) -> ApiResult<HashMap<TemplateKey, Template>> {
     let mut out = HashMap::new();
     for key in cat::TEMPLATE_KEYS {
@@ -216,9 +214,7 @@ fn routing_rules(conn: &mut PgConnection, since: DateTime<Utc>, made: &mut Made)
 /// The automations, made as drafts: they are activated once the customers are in
 /// (`activate_automations`), so none fires at a half-seeded chain.
 fn automations(
-    conn: &mut PgConnection,
-    templates: &HashMap<TemplateKey, Template>,
-    made: &mut Made,
+    conn: &mut PgConnection, templates: &HashMap<TemplateKey, Template>, made: &mut Made,
 ) -> ApiResult<Vec<Uuid>> {
     let mut ids = Vec::new();
     for key in cat::AUTOMATIONS {

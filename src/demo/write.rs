@@ -135,12 +135,7 @@ fn enrol(conn: &mut PgConnection, ctx: &Context, customer: Uuid, person: &Person
 }
 
 fn coupon(
-    conn: &mut PgConnection,
-    ctx: &Context,
-    customer: Uuid,
-    key: TemplateKey,
-    claimed: bool,
-    at: DateTime<Utc>,
+    conn: &mut PgConnection, ctx: &Context, customer: Uuid, key: TemplateKey, claimed: bool, at: DateTime<Utc>,
 ) -> ApiResult<Option<Coupon>> {
     use crate::coupons::model::CouponSource;
     use crate::coupons::store::{claim, issue, Source};
@@ -190,11 +185,7 @@ fn usable_coupon(p: &Progress, ctx: &Context, order: &OrderPlan) -> ApiResult<Op
 /// Points the customer spends on the order: whole units of what they have, well inside the
 /// offset cap (computed on the least the basket can come to after the tier discount and coupon).
 fn points_to_spend(
-    conn: &mut PgConnection,
-    ctx: &Context,
-    customer: Uuid,
-    order: &OrderPlan,
-    coupon_off: Decimal,
+    conn: &mut PgConnection, ctx: &Context, customer: Uuid, order: &OrderPlan, coupon_off: Decimal,
 ) -> ApiResult<i64> {
     let program = &ctx.chain.program;
     let unit = program.redeem_unit_points.max(1);
@@ -261,11 +252,7 @@ fn post_order(conn: &mut PgConnection, ctx: &Context, p: &mut Progress, order: &
 }
 
 fn refund(
-    conn: &mut PgConnection,
-    p: &mut Progress,
-    order: usize,
-    external_id: &str,
-    line: Option<(i32, i32)>,
+    conn: &mut PgConnection, p: &mut Progress, order: usize, external_id: &str, line: Option<(i32, i32)>,
     at: DateTime<Utc>,
 ) -> ApiResult<()> {
     let Some(o) = p.orders.get(order) else { return Ok(()) };
@@ -282,12 +269,7 @@ fn refund(
 }
 
 fn open_lead(
-    conn: &mut PgConnection,
-    ctx: &Context,
-    p: &mut Progress,
-    unit: &Unit,
-    n: usize,
-    at: DateTime<Utc>,
+    conn: &mut PgConnection, ctx: &Context, p: &mut Progress, unit: &Unit, n: usize, at: DateTime<Utc>,
 ) -> ApiResult<()> {
     let Some(plan) = unit.leads.get(n) else { return Ok(()) };
     let items: Vec<Value> = plan
@@ -331,12 +313,7 @@ fn open_lead(
 
 /// A stage move, when the lead's stage allows it (a lead nobody was free for stays `new`).
 fn move_lead(
-    conn: &mut PgConnection,
-    p: &mut Progress,
-    n: usize,
-    action: LeadMove,
-    order: Option<usize>,
-    at: DateTime<Utc>,
+    conn: &mut PgConnection, p: &mut Progress, n: usize, action: LeadMove, order: Option<usize>, at: DateTime<Utc>,
 ) -> ApiResult<()> {
     let Some(Some(lead)) = p.leads.get(n).cloned() else { return Ok(()) };
     let domain_action = match action {
@@ -368,12 +345,7 @@ fn move_lead(
 }
 
 fn ticket(
-    conn: &mut PgConnection,
-    ctx: &Context,
-    p: &mut Progress,
-    unit: &Unit,
-    step: &TicketStep,
-    at: DateTime<Utc>,
+    conn: &mut PgConnection, ctx: &Context, p: &mut Progress, unit: &Unit, step: &TicketStep, at: DateTime<Utc>,
 ) -> ApiResult<()> {
     use crate::tickets::model::{TicketCommentVisibility, TicketStatus};
     use crate::tickets::service as tickets;

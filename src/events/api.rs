@@ -4,7 +4,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{feed, next_cursor, Event, EVENT_TYPES};
 use crate::error::{ApiError, ApiResult, Problem};
-use crate::http::auth::{Auth, EventsRead};
+use crate::http::auth::{Auth, ChainWide, EventsRead};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -50,11 +50,8 @@ pub struct EventFeed {
 )]
 #[get("/v1/events")]
 async fn list_events(
-    auth: Auth<EventsRead>,
-    state: web::Data<AppState>,
-    params: web::Query<FeedParams>,
+    _auth: Auth<ChainWide<EventsRead>>, state: web::Data<AppState>, params: web::Query<FeedParams>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let after = match params.after.as_deref() {
         None | Some("") => 0,
         Some(raw) => Some(raw)

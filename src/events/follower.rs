@@ -50,9 +50,7 @@ struct Horizon {
 /// Hands every event of `types` after follower `name`'s cursor to `apply`, a batch per transaction,
 /// until the feed is read. Returns the sum of what `apply` returned.
 pub fn follow(
-    conn: &mut PgConnection,
-    name: &str,
-    types: &[&str],
+    conn: &mut PgConnection, name: &str, types: &[&str],
     mut apply: impl FnMut(&mut PgConnection, &[Followed]) -> ApiResult<i64>,
 ) -> ApiResult<i64> {
     let mut total = 0;
@@ -109,9 +107,7 @@ pub fn follow(
 /// (a follower recomputes what an event names whole, so following one twice changes nothing).
 /// The follower's own sweeps wait for the rebuild.
 pub fn rebuild(
-    conn: &mut PgConnection,
-    name: &str,
-    recompute: impl FnOnce(&mut PgConnection) -> ApiResult<()>,
+    conn: &mut PgConnection, name: &str, recompute: impl FnOnce(&mut PgConnection) -> ApiResult<()>,
 ) -> ApiResult<()> {
     conn.transaction(|conn| {
         // One pass sorts and groups every order: memory instead of temporary files.
@@ -152,9 +148,7 @@ pub fn cursors(conn: &mut PgConnection) -> ApiResult<Vec<(String, i64)>> {
 /// seconds (0 when it is current). An event the sequencer has not stamped yet counts as not taken
 /// by anyone. Two index look-ups per follower, whatever the size of the feed.
 pub fn lags(
-    conn: &mut PgConnection,
-    followers: &[(String, i64)],
-    now: chrono::DateTime<chrono::Utc>,
+    conn: &mut PgConnection, followers: &[(String, i64)], now: chrono::DateTime<chrono::Utc>,
 ) -> ApiResult<Vec<(String, f64)>> {
     #[derive(QueryableByName)]
     struct Lag {

@@ -136,9 +136,7 @@ impl StoreScope {
     /// to a third store); only a chain-wide principal sets any store. `current` is the customer's
     /// home store, `None` for a customer being created; `asked` the change (`None`: untouched).
     pub fn home_store(
-        self,
-        current: Option<Option<Uuid>>,
-        asked: Option<Option<Uuid>>,
+        self, current: Option<Option<Uuid>>, asked: Option<Option<Uuid>>,
     ) -> ApiResult<Option<Option<Uuid>>> {
         let StoreScope::Store(own) = self else { return Ok(asked) };
         match (current, asked) {
@@ -163,6 +161,17 @@ impl StoreScope {
 /// A scope an endpoint requires; implemented by the marker types below.
 pub trait Scope {
     const NAME: Option<&'static str>;
+    /// Whether only a chain-wide principal may act (SPEC §3.1).
+    const CHAIN_WIDE: bool = false;
+}
+
+/// The scope `S`, held by a chain-wide principal: the extractor answers a store-bound one with 403
+/// `store_bound_principal`, so a chain-only act says so in its signature and the handler never checks.
+pub struct ChainWide<S>(PhantomData<S>);
+
+impl<S: Scope> Scope for ChainWide<S> {
+    const NAME: Option<&'static str> = S::NAME;
+    const CHAIN_WIDE: bool = true;
 }
 
 macro_rules! scopes {
@@ -260,6 +269,9 @@ impl<S: Scope> FromRequest for Auth<S> {
                 if !principal.has(scope) {
                     return Err(ApiError::forbidden(format!("this operation needs the scope '{scope}'")));
                 }
+            }
+            if S::CHAIN_WIDE {
+                principal.require_chain_wide()?;
             }
             Ok(Auth { principal, _scope: PhantomData })
         }))

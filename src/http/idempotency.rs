@@ -167,8 +167,7 @@ fn lookup(conn: &mut PgConnection, principal: &str, key: &str, hash: &str, now: 
 }
 
 pub async fn idempotency(
-    mut req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
+    mut req: ServiceRequest, next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     if req.method() != Method::POST || !req.headers().contains_key(HEADER) {
         return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
@@ -292,12 +291,7 @@ fn replay(http_req: actix_web::HttpRequest, stored: Stored) -> ServiceResponse<B
 /// Stores an answer, over a record past its retention or a legacy in-flight mark, never over a
 /// live answer (a concurrent request with the key answered first: its answer stands).
 fn store_answer(
-    conn: &mut PgConnection,
-    principal: &str,
-    key: &str,
-    hash: &str,
-    answer: &Stored,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, principal: &str, key: &str, hash: &str, answer: &Stored, now: DateTime<Utc>,
 ) -> ApiResult<()> {
     diesel::sql_query(
         "INSERT INTO idempotency_keys

@@ -23,8 +23,7 @@ fn acceptable_request_id(value: &str) -> bool {
 }
 
 pub async fn observe(
-    req: ServiceRequest,
-    next: Next<impl MessageBody + 'static>,
+    req: ServiceRequest, next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let started = Instant::now();
     let request_id = req

@@ -217,10 +217,7 @@ pub async fn fallback(req: HttpRequest, routes: web::Data<RouteTable>) -> Result
 /// Entity tag for a record's version.
 /// A versioned record's response: its `ETag`, and for 201 the `Location` it was created at.
 pub fn versioned(
-    status: actix_web::http::StatusCode,
-    version: i32,
-    location: String,
-    body: &impl serde::Serialize,
+    status: actix_web::http::StatusCode, version: i32, location: String, body: &impl serde::Serialize,
 ) -> actix_web::HttpResponse {
     let mut builder = actix_web::HttpResponse::build(status);
     builder.insert_header(etag(version));
@@ -339,8 +336,7 @@ pub const DEFAULT_REPORT_DAYS: i64 = 30;
 /// A report's `[from, to)`: missing `to` is `now`, missing `from` is 30 days before `to`; `from`
 /// must come before `to`, at most 366 days apart (422 naming `to`).
 pub fn report_window(
-    from: Option<chrono::DateTime<chrono::Utc>>,
-    to: Option<chrono::DateTime<chrono::Utc>>,
+    from: Option<chrono::DateTime<chrono::Utc>>, to: Option<chrono::DateTime<chrono::Utc>>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<(chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>), ApiError> {
     let to = to.unwrap_or(now);
@@ -357,9 +353,7 @@ pub fn report_window(
 /// A report's business days `from..=to`: missing `to` is today, missing `from` the 30 days up to
 /// `to`; `from` no later than `to`, at most 366 days in all (422 naming `to`).
 pub fn day_window(
-    from: Option<chrono::NaiveDate>,
-    to: Option<chrono::NaiveDate>,
-    today: chrono::NaiveDate,
+    from: Option<chrono::NaiveDate>, to: Option<chrono::NaiveDate>, today: chrono::NaiveDate,
 ) -> Result<(chrono::NaiveDate, chrono::NaiveDate), ApiError> {
     let to = to.unwrap_or(today);
     let from = from.unwrap_or(to - chrono::Duration::days(DEFAULT_REPORT_DAYS - 1));

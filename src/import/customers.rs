@@ -150,10 +150,7 @@ impl Importer for CustomersImport {
     }
 
     fn import_batch(
-        &mut self,
-        conn: &mut PgConnection,
-        records: &[Record],
-        now: DateTime<Utc>,
+        &mut self, conn: &mut PgConnection, records: &[Record], now: DateTime<Utc>,
     ) -> ApiResult<BatchResult> {
         let parsed: Vec<Result<UpsertRow, Outcome>> = records.iter().map(|r| self.parse(r, now)).collect();
         let rows: Vec<UpsertRow> = parsed.iter().filter_map(|p| p.as_ref().ok().cloned()).collect();

@@ -94,10 +94,7 @@ trait Importer {
     fn starts_unit(&self, previous: &Record, next: &Record) -> bool;
     /// Imports `records` in the caller's transaction; one outcome per record.
     fn import_batch(
-        &mut self,
-        conn: &mut PgConnection,
-        records: &[Record],
-        now: DateTime<Utc>,
+        &mut self, conn: &mut PgConnection, records: &[Record], now: DateTime<Utc>,
     ) -> ApiResult<BatchResult>;
 }
 
@@ -355,10 +352,7 @@ impl FollowAlong {
 /// The next batch (at least `rows` rows unless the file ends first, ending where a unit ends) and
 /// where the batch after it starts.
 fn read_batch(
-    source: &mut Source,
-    ahead: &mut Option<Record>,
-    importer: &dyn Importer,
-    rows: usize,
+    source: &mut Source, ahead: &mut Option<Record>, importer: &dyn Importer, rows: usize,
 ) -> Result<(Vec<Record>, csv::Position), String> {
     let mut batch: Vec<Record> = ahead.take().into_iter().collect();
     loop {
@@ -379,14 +373,8 @@ fn read_batch(
 /// concurrent writer got in the way; its rejects reach the file first.
 #[allow(clippy::too_many_arguments)]
 fn commit_batch(
-    conn: &mut PgConnection,
-    importer: &mut dyn Importer,
-    run: &Run,
-    batch: &[Record],
-    next: csv::Position,
-    rejects: &mut rejects::Rejects,
-    clock: &Clock,
-    options: &Options,
+    conn: &mut PgConnection, importer: &mut dyn Importer, run: &Run, batch: &[Record], next: csv::Position,
+    rejects: &mut rejects::Rejects, clock: &Clock, options: &Options,
 ) -> ApiResult<Run> {
     let mut attempt = 0;
     loop {
@@ -443,10 +431,7 @@ fn commit_batch(
 
 /// Parses a row's cell with `parse`, collecting `field: message` on failure.
 pub fn cell<T>(
-    record: &Record,
-    index: Option<usize>,
-    field: &str,
-    errors: &mut Vec<String>,
+    record: &Record, index: Option<usize>, field: &str, errors: &mut Vec<String>,
     parse: impl FnOnce(&str) -> Result<T, String>,
 ) -> Option<T> {
     let raw = record.cell(index)?;

@@ -124,11 +124,7 @@ struct Group {
 
 impl OrdersImport {
     pub fn new(
-        conn: &mut PgConnection,
-        names: &[String],
-        tz: Tz,
-        earn_points: bool,
-        actor: &str,
+        conn: &mut PgConnection, names: &[String], tz: Tz, earn_points: bool, actor: &str,
     ) -> Result<OrdersImport, String> {
         let columns = Columns::find(names)?;
         let stores = StoreDirectory::load(conn).map_err(|e| e.to_string())?;
@@ -297,9 +293,7 @@ impl OrdersImport {
 
     /// Stores the orders set-based; the ones whose key was taken are compared with what is stored.
     fn store_history(
-        &self,
-        conn: &mut PgConnection,
-        orders: Vec<(usize, Parsed, Option<Uuid>)>,
+        &self, conn: &mut PgConnection, orders: Vec<(usize, Parsed, Option<Uuid>)>,
     ) -> ApiResult<Vec<(usize, Outcome)>> {
         let history: Vec<HistoricalOrder> = orders.iter().map(|(_, p, customer)| historical(p, *customer)).collect();
         let inserted = bulk_store::insert_new(conn, &history)?;
@@ -334,10 +328,7 @@ impl OrdersImport {
 
     /// Posts each order as a sale (points, spend, tier), each in its own savepoint.
     fn post_sales(
-        &self,
-        conn: &mut PgConnection,
-        orders: Vec<(usize, Parsed, Option<Uuid>)>,
-        now: DateTime<Utc>,
+        &self, conn: &mut PgConnection, orders: Vec<(usize, Parsed, Option<Uuid>)>, now: DateTime<Utc>,
     ) -> ApiResult<Vec<(usize, Outcome)>> {
         let mut out = Vec::with_capacity(orders.len());
         for (group, mut parsed, customer) in orders {
@@ -359,10 +350,7 @@ impl OrdersImport {
 }
 
 fn cell_value<T>(
-    field: &str,
-    raw: &str,
-    errors: &mut Vec<String>,
-    parse: impl FnOnce(&str) -> Result<T, String>,
+    field: &str, raw: &str, errors: &mut Vec<String>, parse: impl FnOnce(&str) -> Result<T, String>,
 ) -> Option<T> {
     parse(raw).map_err(|m| errors.push(format!("{field}: {m}"))).ok()
 }
@@ -413,10 +401,7 @@ impl Importer for OrdersImport {
     }
 
     fn import_batch(
-        &mut self,
-        conn: &mut PgConnection,
-        records: &[Record],
-        now: DateTime<Utc>,
+        &mut self, conn: &mut PgConnection, records: &[Record], now: DateTime<Utc>,
     ) -> ApiResult<BatchResult> {
         let groups = self.groups(records);
         let mut outcomes: Vec<Option<Outcome>> = vec![None; groups.len()];

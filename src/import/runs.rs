@@ -189,11 +189,7 @@ fn audit_detail(run: &Identity, counts: Option<&Counts>) -> Value {
 
 /// Records a new run starting at `next` (after the header), and audits it.
 pub fn start(
-    conn: &mut PgConnection,
-    run: &Identity,
-    who: &Principal,
-    next: csv::Position,
-    rejects_bytes: u64,
+    conn: &mut PgConnection, run: &Identity, who: &Principal, next: csv::Position, rejects_bytes: u64,
     now: DateTime<Utc>,
 ) -> ApiResult<Run> {
     let id = Uuid::now_v7();
@@ -210,12 +206,7 @@ pub fn start(
 
 /// `start_run.sql` with every parameter bound by its name.
 fn start_statement<'a>(
-    id: Uuid,
-    run: &'a Identity,
-    actor: &'a str,
-    next: &csv::Position,
-    rejects_bytes: u64,
-    now: DateTime<Utc>,
+    id: Uuid, run: &'a Identity, actor: &'a str, next: &csv::Position, rejects_bytes: u64, now: DateTime<Utc>,
 ) -> impl RunQueryDsl<PgConnection> + diesel::query_dsl::methods::ExecuteDsl<PgConnection> + crate::db::cached_sql::Binds + 'a
 {
     CachedSql::new(include_str!("start_run.sql"))
@@ -252,11 +243,7 @@ pub fn advance(conn: &mut PgConnection, run: &Run, now: DateTime<Utc>) -> ApiRes
 
 /// Closes the run (a later import of the same file is a new run) and audits its counts.
 pub fn finish(
-    conn: &mut PgConnection,
-    identity: &Identity,
-    run: &Run,
-    who: &Principal,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, identity: &Identity, run: &Run, who: &Principal, now: DateTime<Utc>,
 ) -> ApiResult<()> {
     CachedSql::new("UPDATE import_runs SET finished_at = ?, updated_at = ? WHERE id = ?")
         .bind::<Timestamptz, _>(now)

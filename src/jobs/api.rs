@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::{job_outcome, run, sweep_outcome, Job, JobReport, SWEEPS};
 use crate::error::{ApiError, ApiResult};
-use crate::http::auth::{Admin, Auth};
+use crate::http::auth::{Admin, Auth, ChainWide};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -24,9 +24,10 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     )
 )]
 #[post("/v1/jobs/{job}/run")]
-async fn run_job(auth: Auth<Admin>, state: web::Data<AppState>, job: web::Path<String>) -> ApiResult<HttpResponse> {
+async fn run_job(
+    auth: Auth<ChainWide<Admin>>, state: web::Data<AppState>, job: web::Path<String>,
+) -> ApiResult<HttpResponse> {
     // Jobs run over every store's members: the chain's act.
-    auth.require_chain_wide()?;
     let Some(job) = Job::parse(&job.into_inner()) else {
         return Err(ApiError::not_found("job_not_found", "jobs are points_expiry, tier_review, rule_tags and rfm"));
     };
@@ -69,8 +70,9 @@ pub struct SweepReport {
     )
 )]
 #[post("/v1/sweeps/{sweep}/run")]
-async fn run_sweep(auth: Auth<Admin>, state: web::Data<AppState>, sweep: web::Path<String>) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
+async fn run_sweep(
+    auth: Auth<ChainWide<Admin>>, state: web::Data<AppState>, sweep: web::Path<String>,
+) -> ApiResult<HttpResponse> {
     let name = sweep.into_inner();
     let Some((name, sweep)) = SWEEPS.iter().find(|(n, _)| *n == name) else {
         return Err(ApiError::not_found(

@@ -200,10 +200,7 @@ pub fn sweep_outcome<T>(outcome: &ApiResult<T>) -> JobOutcome {
 
 /// Runs the campaigns whenever `wake` is notified (an activation), besides the minute sweep.
 pub fn spawn_campaign_runner(
-    pool: PgPool,
-    clock: crate::clock::Clock,
-    tz: Tz,
-    wake: actix_web::web::Data<crate::campaigns::Wake>,
+    pool: PgPool, clock: crate::clock::Clock, tz: Tz, wake: actix_web::web::Data<crate::campaigns::Wake>,
     metrics: JobMetrics,
 ) {
     actix_web::rt::spawn(async move {

@@ -94,10 +94,7 @@ impl Candidate {
 /// Round robin: the next free one after `last` in id order (wrapping). Least loaded: fewest open
 /// leads, ties by id. `None` when nobody is free.
 pub fn pick(
-    strategy: LeadAssignmentStrategy,
-    candidates: &[Candidate],
-    last: Option<Uuid>,
-    exclude: Option<Uuid>,
+    strategy: LeadAssignmentStrategy, candidates: &[Candidate], last: Option<Uuid>, exclude: Option<Uuid>,
 ) -> Option<Uuid> {
     let mut free: Vec<&Candidate> = candidates.iter().filter(|c| c.is_free() && Some(c.id) != exclude).collect();
     free.sort_by_key(|c| c.id);

@@ -41,11 +41,7 @@ fn assigned_event(conn: &mut PgConnection, lead: &Lead, reason: LeadAssignmentRe
 /// Runs one rule for the lead (under `store::lock_assignment`): locks the rule row, picks a free
 /// person and moves the round-robin position. `None` when nobody under the rule is free.
 fn assign_under_rule(
-    conn: &mut PgConnection,
-    rule_id: Uuid,
-    lead: &Lead,
-    within_store: Option<Uuid>,
-    exclude: Option<Uuid>,
+    conn: &mut PgConnection, rule_id: Uuid, lead: &Lead, within_store: Option<Uuid>, exclude: Option<Uuid>,
 ) -> ApiResult<Option<(Rule, Staff)>> {
     let rule = store::lock_rule(conn, rule_id)?;
     if !rule.active {
@@ -90,12 +86,7 @@ pub fn create(conn: &mut PgConnection, new: &NewLead, now: DateTime<Utc>, respon
 /// member is "no staff member", 422), of the lead's store when it has one (a lead takes its
 /// assignee's store, so a store's lead never leaves it by hand), active and under capacity.
 pub fn assign(
-    conn: &mut PgConnection,
-    lead: &Lead,
-    staff_id: Uuid,
-    scope: StoreScope,
-    now: DateTime<Utc>,
-    response_minutes: i64,
+    conn: &mut PgConnection, lead: &Lead, staff_id: Uuid, scope: StoreScope, now: DateTime<Utc>, response_minutes: i64,
 ) -> ApiResult<Lead> {
     next_status(lead, Action::Assign)?;
     store::lock_assignment(conn)?;
@@ -125,11 +116,7 @@ pub fn assign(
 
 /// contact / qualify / close-as-lost: a stage move with its timestamp and event.
 pub fn advance(
-    conn: &mut PgConnection,
-    lead: &Lead,
-    action: Action,
-    lost_reason: Option<String>,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, lead: &Lead, action: Action, lost_reason: Option<String>, now: DateTime<Utc>,
 ) -> ApiResult<Lead> {
     let status = next_status(lead, action)?;
     let mut changes = StageChanges { status: Some(status), ..Default::default() };
@@ -179,11 +166,7 @@ pub fn match_by_phone(conn: &mut PgConnection, phone: Option<&str>) -> ApiResult
 /// qualified → won, linking the given customer, the matched one, or a new customer made from
 /// the contact (name and phone); optionally the order that won it.
 pub fn convert(
-    conn: &mut PgConnection,
-    lead: &Lead,
-    customer_id: Option<Uuid>,
-    order_id: Option<Uuid>,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, lead: &Lead, customer_id: Option<Uuid>, order_id: Option<Uuid>, now: DateTime<Utc>,
 ) -> ApiResult<(Lead, bool)> {
     next_status(lead, Action::Convert)?;
     if let Some(order) = order_id {

@@ -132,12 +132,7 @@ pub fn staff_with_load(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> 
 
 /// Gives the lead to `staff` (and the staff's store): status `assigned`, a fresh response clock.
 pub fn set_assignment(
-    conn: &mut PgConnection,
-    id: Uuid,
-    staff: &Staff,
-    rule_id: Option<Uuid>,
-    now: DateTime<Utc>,
-    due: DateTime<Utc>,
+    conn: &mut PgConnection, id: Uuid, staff: &Staff, rule_id: Option<Uuid>, now: DateTime<Utc>, due: DateTime<Utc>,
 ) -> ApiResult<Lead> {
     Ok(diesel::update(leads::table.find(id))
         .set((
@@ -213,10 +208,7 @@ pub struct FunnelRow {
 }
 
 pub fn funnel_rows(
-    conn: &mut PgConnection,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    store_id: Option<Uuid>,
+    conn: &mut PgConnection, from: DateTime<Utc>, to: DateTime<Utc>, store_id: Option<Uuid>,
     source: Option<SalesChannel>,
 ) -> ApiResult<Vec<FunnelRow>> {
     let mut q = leads::table
@@ -291,10 +283,7 @@ pub fn lock_rule(conn: &mut PgConnection, id: Uuid) -> ApiResult<Rule> {
 
 /// Rules in evaluation order (priority, then id), after the `(priority, id)` key.
 pub fn list_rules(
-    conn: &mut PgConnection,
-    active: Option<bool>,
-    after: Option<(i32, Uuid)>,
-    limit: i64,
+    conn: &mut PgConnection, active: Option<bool>, after: Option<(i32, Uuid)>, limit: i64,
 ) -> ApiResult<Vec<Rule>> {
     let mut q = r::table.select(Rule::as_select()).order((r::priority.asc(), r::id.asc())).limit(limit).into_boxed();
     if let Some(a) = active {
@@ -331,10 +320,7 @@ pub fn set_last_staff(conn: &mut PgConnection, id: Uuid, staff_id: Uuid) -> ApiR
 /// `within_store` keeps only staff of that store (a lead created for a given store). Call under
 /// `lock_assignment`.
 pub fn candidates(
-    conn: &mut PgConnection,
-    rule: &Rule,
-    category: Option<&str>,
-    within_store: Option<Uuid>,
+    conn: &mut PgConnection, rule: &Rule, category: Option<&str>, within_store: Option<Uuid>,
 ) -> ApiResult<(Vec<Candidate>, HashMap<Uuid, Staff>)> {
     let mut q = staff::table.select(staff::id).into_boxed();
     if !rule.target_staff_ids.is_empty() {
@@ -371,10 +357,7 @@ pub fn candidates(
 /// phone) keep their stage and figures but lose the contact (name, phone, WeChat) and the notes,
 /// which are the person's own words. Returns how many leads changed.
 pub fn erase_contacts(
-    conn: &mut PgConnection,
-    customers: &[Uuid],
-    phones: &[String],
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, customers: &[Uuid], phones: &[String], now: DateTime<Utc>,
 ) -> ApiResult<i64> {
     use crate::schema::leads as l;
     let erased = diesel::update(

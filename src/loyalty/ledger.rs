@@ -85,14 +85,8 @@ pub fn lock_account(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Accoun
 /// balance, the lot it creates (if any), and the account's new balance and debt.
 #[allow(clippy::too_many_arguments)] // one statement, every part of the entry
 fn post_entry(
-    conn: &mut PgConnection,
-    account: &mut Account,
-    delta: i64,
-    debt_change: i64,
-    posting: &Posting,
-    draws: &[(Uuid, i64)],
-    lots: Value,
-    new_lot: Option<PlannedLot>,
+    conn: &mut PgConnection, account: &mut Account, delta: i64, debt_change: i64, posting: &Posting,
+    draws: &[(Uuid, i64)], lots: Value, new_lot: Option<PlannedLot>,
 ) -> ApiResult<i64> {
     account.balance += delta;
     account.debt += debt_change;
@@ -103,12 +97,7 @@ fn post_entry(
 }
 
 fn append(
-    conn: &mut PgConnection,
-    account: &mut Account,
-    delta: i64,
-    debt_change: i64,
-    posting: &Posting,
-    lots: Value,
+    conn: &mut PgConnection, account: &mut Account, delta: i64, debt_change: i64, posting: &Posting, lots: Value,
 ) -> ApiResult<i64> {
     post_entry(conn, account, delta, debt_change, posting, &[], lots, None)
 }
@@ -116,11 +105,7 @@ fn append(
 /// Credits points (earning, returns, positive adjustments, merges): debt is paid first, the rest
 /// becomes a lot with its own availability and expiry.
 pub fn credit(
-    conn: &mut PgConnection,
-    account: &mut Account,
-    points: i64,
-    posting: &Posting,
-    available_at: DateTime<Utc>,
+    conn: &mut PgConnection, account: &mut Account, points: i64, posting: &Posting, available_at: DateTime<Utc>,
     expires_at: DateTime<Utc>,
 ) -> ApiResult<Option<i64>> {
     if points <= 0 {
@@ -133,10 +118,7 @@ pub fn credit(
 
 /// What a credit does: the debt it pays first, the lots it records, the lot the rest becomes.
 fn credit_plan(
-    account: &Account,
-    points: i64,
-    available_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
+    account: &Account, points: i64, available_at: DateTime<Utc>, expires_at: DateTime<Utc>,
 ) -> (i64, Value, PlannedLot) {
     let pays_debt = points.min(account.debt);
     let lot_points = points - pays_debt;
@@ -181,10 +163,7 @@ struct LotWithHolds {
 /// The live lots, the points checkout reservations other than `except` hold, and the account's
 /// debt, in one query (holds and debt only matter when there are lots to spend).
 fn lots_and_holds(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    now: DateTime<Utc>,
-    except: Option<Uuid>,
+    conn: &mut PgConnection, customer: Uuid, now: DateTime<Utc>, except: Option<Uuid>,
 ) -> ApiResult<(Vec<Lot>, i64, i64)> {
     use diesel::sql_types::{Nullable, Timestamptz, Uuid as SqlUuid};
     let rows: Vec<LotWithHolds> = crate::db::CachedSql::new(
@@ -245,11 +224,7 @@ pub fn insufficient(available: i64, wanted: i64) -> ApiError {
 /// first; 422 `insufficient_points` when they do not cover it, counting points a checkout
 /// reservation holds for another till as gone. Never creates debt.
 pub fn spend(
-    conn: &mut PgConnection,
-    account: &mut Account,
-    points: i64,
-    posting: &Posting,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, account: &mut Account, points: i64, posting: &Posting, now: DateTime<Utc>,
 ) -> ApiResult<Option<i64>> {
     if points <= 0 {
         return Ok(None);
@@ -262,11 +237,7 @@ pub fn spend(
 /// The lots a spend draws from, soonest expiry first; 422 `insufficient_points` when they do not
 /// cover it (debt and other tills' holds count as gone).
 fn spend_plan(
-    account: &Account,
-    points: i64,
-    now: DateTime<Utc>,
-    lots: &[Lot],
-    held: i64,
+    account: &Account, points: i64, now: DateTime<Utc>, lots: &[Lot], held: i64,
 ) -> ApiResult<Vec<(Uuid, i64)>> {
     let available = spendable_after(lots, account.debt, held, now);
     if account.debt > 0 || points > available {
@@ -308,14 +279,8 @@ pub struct SalePoints {
 /// Plans a sale's redemption and earning on `account` (updated to what it will be after them).
 #[allow(clippy::too_many_arguments)] // the two movements and the facts each rule needs
 pub fn plan_sale(
-    account: &mut Account,
-    redeem: i64,
-    earn: i64,
-    lots: &[Lot],
-    held: i64,
-    now: DateTime<Utc>,
-    available_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
+    account: &mut Account, redeem: i64, earn: i64, lots: &[Lot], held: i64, now: DateTime<Utc>,
+    available_at: DateTime<Utc>, expires_at: DateTime<Utc>,
 ) -> ApiResult<SalePoints> {
     let mut planned = SalePoints { entries: Vec::new(), draws: Vec::new(), new_lot: None, balance: 0, debt: 0 };
     if redeem > 0 {
@@ -344,11 +309,7 @@ pub fn plan_sale(
 /// so a refund inside the pending window leaves no debt), then from other unexpired lots, and
 /// whatever is still missing becomes debt that later earnings pay first.
 pub fn take_back(
-    conn: &mut PgConnection,
-    account: &mut Account,
-    points: i64,
-    posting: &Posting,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, account: &mut Account, points: i64, posting: &Posting, now: DateTime<Utc>,
 ) -> ApiResult<Option<i64>> {
     if points <= 0 {
         return Ok(None);
@@ -406,11 +367,7 @@ pub fn expire_due(conn: &mut PgConnection, account: &mut Account, now: DateTime<
 /// Moves every live lot and the debt from one account to another (customer merge), as a
 /// `merge_out` entry on the source and a `merge_in` entry on the target. Returns the net points moved.
 pub fn transfer_all(
-    conn: &mut PgConnection,
-    source: &mut Account,
-    target: &mut Account,
-    actor: &str,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, source: &mut Account, target: &mut Account, actor: &str, now: DateTime<Utc>,
 ) -> ApiResult<i64> {
     let lots = live_lots(conn, source.customer_id)?;
     let moved: i64 = lots.iter().map(|(l, _)| l.remaining).sum();
@@ -549,12 +506,7 @@ pub fn not_a_member() -> ApiError {
 /// is a lot available at once with the program's expiry; a negative one spends spendable lots and
 /// never creates debt. Members only, and only while the customer is active.
 pub fn adjust(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    points: i64,
-    reason: &str,
-    actor: &str,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, customer: Uuid, points: i64, reason: &str, actor: &str, now: DateTime<Utc>,
     tz: chrono_tz::Tz,
 ) -> ApiResult<i64> {
     crate::customers::store::lock_active(conn, customer)?;

@@ -79,10 +79,7 @@ pub fn load(conn: &mut PgConnection) -> ApiResult<ProgramRow> {
 }
 
 pub fn update(
-    conn: &mut PgConnection,
-    expected: Option<i32>,
-    changes: &ProgramChanges,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, expected: Option<i32>, changes: &ProgramChanges, now: DateTime<Utc>,
 ) -> ApiResult<ProgramRow> {
     let current: ProgramRow = lp::table.select(ProgramRow::as_select()).for_update().first(conn)?;
     crate::http::check_version(expected, current.version)?;

@@ -80,11 +80,7 @@ pub fn list(conn: &mut PgConnection, active: Option<bool>, after: Option<Uuid>, 
 
 /// Changes a reward; 412 when `expected` is not its current version.
 pub fn update(
-    conn: &mut PgConnection,
-    id: Uuid,
-    expected: Option<i32>,
-    changes: &RewardChanges,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, id: Uuid, expected: Option<i32>, changes: &RewardChanges, now: DateTime<Utc>,
 ) -> ApiResult<Reward> {
     let current: Reward =
         r::table.find(id).select(Reward::as_select()).for_update().first(conn).optional()?.ok_or_else(not_found)?;
@@ -118,12 +114,7 @@ pub struct Redeemed {
 /// a time), then the stock moves with a conditional UPDATE that must touch exactly one row, so stock
 /// never goes below zero; when the points fall short the error rolls the stock back with everything else.
 pub fn redeem(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    reward_id: Uuid,
-    quantity: i32,
-    actor: &str,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, customer: Uuid, reward_id: Uuid, quantity: i32, actor: &str, now: DateTime<Utc>,
 ) -> ApiResult<Redeemed> {
     crate::customers::store::ensure_active(&crate::customers::store::get(conn, customer)?)?;
     if crate::memberships::store::find(conn, customer)?.is_none() {

@@ -177,12 +177,7 @@ fn points_kept(earned: i64, net_paid: Decimal, earn_rate: Decimal, multiplier: D
 /// How many earned points a refund takes back: whatever the order holds beyond what its new net
 /// amount earns. Cumulative, so several partial refunds add up exactly to a full one.
 pub fn clawback(
-    earned: i64,
-    already_clawed: i64,
-    paid: Decimal,
-    refunded_after: Decimal,
-    earn_rate: Decimal,
-    multiplier: Decimal,
+    earned: i64, already_clawed: i64, paid: Decimal, refunded_after: Decimal, earn_rate: Decimal, multiplier: Decimal,
 ) -> i64 {
     let kept = points_kept(earned, paid - refunded_after, earn_rate, multiplier);
     (earned - already_clawed - kept).max(0)

@@ -17,12 +17,7 @@ pub struct EntryId {
 /// `post_entry.sql`: one entry of `posting` moving `delta` points on `account` (already at its
 /// balance and debt after the entry), drawing `draws` and creating `lot` (none when `points` is 0).
 pub fn entry_statement<'a>(
-    account: &Account,
-    delta: i64,
-    posting: &'a Posting,
-    draws: &[(Uuid, i64)],
-    lots: Value,
-    lot: PlannedLot,
+    account: &Account, delta: i64, posting: &'a Posting, draws: &[(Uuid, i64)], lots: Value, lot: PlannedLot,
 ) -> impl diesel::query_dsl::LoadQuery<'a, PgConnection, EntryId> + crate::db::cached_sql::Binds + 'a {
     let (draw_ids, draw_points): (Vec<Uuid>, Vec<i64>) = draws.iter().copied().unzip();
     crate::db::CachedSql::new(include_str!("post_entry.sql"))

@@ -170,9 +170,7 @@ pub fn qualifying_spend(conn: &mut PgConnection, customer: Uuid, now: DateTime<U
 
 /// `qualifying_spend` for many members in one grouped query (member lists); absent = no spend.
 pub fn qualifying_spends(
-    conn: &mut PgConnection,
-    customers: &[Uuid],
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, customers: &[Uuid], now: DateTime<Utc>,
 ) -> ApiResult<std::collections::HashMap<Uuid, Decimal>> {
     use diesel::dsl::sum;
     if customers.is_empty() {
@@ -195,14 +193,8 @@ pub struct Enrolment {
 
 #[allow(clippy::too_many_arguments)] // each is a distinct fact of the change
 pub fn record_change(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    from: Option<&str>,
-    to: &str,
-    reason: TierChangeReason,
-    note: Option<&str>,
-    actor: &str,
-    at: DateTime<Utc>,
+    conn: &mut PgConnection, customer: Uuid, from: Option<&str>, to: &str, reason: TierChangeReason,
+    note: Option<&str>, actor: &str, at: DateTime<Utc>,
 ) -> ApiResult<()> {
     diesel::insert_into(tc::table)
         .values((
@@ -234,12 +226,7 @@ pub fn validity(tier: &Tier, at: DateTime<Utc>, validity_days: i32) -> Option<Da
 }
 
 pub fn enrol(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    e: &Enrolment,
-    actor: &str,
-    now: DateTime<Utc>,
-    validity_days: i32,
+    conn: &mut PgConnection, customer: Uuid, e: &Enrolment, actor: &str, now: DateTime<Utc>, validity_days: i32,
 ) -> ApiResult<Membership> {
     if find(conn, customer)?.is_some() {
         return Err(ApiError::conflict("already_member", "this customer is already a member"));
@@ -288,14 +275,8 @@ pub fn enrol(
 /// Moves a member to `tier` (upgrade, review, manual set, merge) with a fresh validity.
 #[allow(clippy::too_many_arguments)] // each is a distinct fact of the change
 pub fn set_tier(
-    conn: &mut PgConnection,
-    current: &Membership,
-    tier: &Tier,
-    reason: TierChangeReason,
-    note: Option<&str>,
-    actor: &str,
-    now: DateTime<Utc>,
-    validity_days: i32,
+    conn: &mut PgConnection, current: &Membership, tier: &Tier, reason: TierChangeReason, note: Option<&str>,
+    actor: &str, now: DateTime<Utc>, validity_days: i32,
 ) -> ApiResult<Membership> {
     let changed = current.tier_code != tier.code;
     let updated = diesel::update(m::table.find(current.customer_id))
@@ -317,11 +298,7 @@ pub fn set_tier(
 
 /// Instant upgrade after spend rises: only ever up, never down (refunds never downgrade on the spot).
 pub fn upgrade_if_due(
-    conn: &mut PgConnection,
-    current: &Membership,
-    actor: &str,
-    now: DateTime<Utc>,
-    validity_days: i32,
+    conn: &mut PgConnection, current: &Membership, actor: &str, now: DateTime<Utc>, validity_days: i32,
 ) -> ApiResult<(Membership, bool)> {
     let tiers = list_tiers(conn)?;
     let spend = qualifying_spend(conn, current.customer_id, now)?;
@@ -343,12 +320,7 @@ pub fn due_upgrade<'a>(tiers: &'a [Tier], current: &Membership, spend: Decimal) 
 
 /// Moves the member up to `tier`, which `spend` reached (see `due_upgrade`).
 pub fn upgrade_to(
-    conn: &mut PgConnection,
-    current: &Membership,
-    tier: &Tier,
-    spend: Decimal,
-    actor: &str,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, current: &Membership, tier: &Tier, spend: Decimal, actor: &str, now: DateTime<Utc>,
     validity_days: i32,
 ) -> ApiResult<Membership> {
     let note = format!("qualifying spend {spend}");
@@ -377,11 +349,7 @@ pub fn history(conn: &mut PgConnection, customer: Uuid) -> ApiResult<Vec<TierCha
 }
 
 pub fn list_members(
-    conn: &mut PgConnection,
-    tier: Option<&str>,
-    store: Option<Uuid>,
-    after: Option<Uuid>,
-    limit: i64,
+    conn: &mut PgConnection, tier: Option<&str>, store: Option<Uuid>, after: Option<Uuid>, limit: i64,
 ) -> ApiResult<Vec<Membership>> {
     let mut q = m::table.select(Membership::as_select()).order(m::customer_id).limit(limit).into_boxed();
     if let Some(t) = tier {
@@ -414,11 +382,7 @@ pub fn due_for_review(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -
 
 /// The daily review of one member: the highest tier the current spend meets, validity renewed.
 pub fn review(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    actor: &str,
-    now: DateTime<Utc>,
-    validity_days: i32,
+    conn: &mut PgConnection, customer: Uuid, actor: &str, now: DateTime<Utc>, validity_days: i32,
 ) -> ApiResult<Option<(String, String)>> {
     let Some(current) = lock(conn, customer)? else { return Ok(None) };
     if current.tier_valid_until.is_none_or(|until| until > now) {

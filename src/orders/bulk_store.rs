@@ -63,8 +63,7 @@ pub fn insert_new(conn: &mut PgConnection, orders: &[HistoricalOrder]) -> ApiRes
 /// `insert_historical.sql` with every parameter bound by its name; `events` are the orders'
 /// `order.created`, one per order in the same order.
 fn insert_new_statement<'a>(
-    orders: &'a [HistoricalOrder],
-    events: &'a crate::events::EventColumns,
+    orders: &'a [HistoricalOrder], events: &'a crate::events::EventColumns,
 ) -> impl diesel::query_dsl::LoadQuery<'a, PgConnection, Inserted> + crate::db::cached_sql::Binds + 'a {
     fn column<'a, T, U>(items: &'a [T], f: impl Fn(&'a T) -> U) -> Vec<U> {
         items.iter().map(f).collect()
@@ -97,8 +96,7 @@ fn insert_new_statement<'a>(
 /// The stored orders under these natural keys `(channel, store_id, external_id)`, with their lines.
 /// Keys with and without a store are looked up apart, so each finds its order through the key's index.
 pub fn by_natural_keys(
-    conn: &mut PgConnection,
-    keys: &[(&str, Option<Uuid>, &str)],
+    conn: &mut PgConnection, keys: &[(&str, Option<Uuid>, &str)],
 ) -> ApiResult<Vec<(Order, Vec<Line>)>> {
     if keys.is_empty() {
         return Ok(Vec::new());

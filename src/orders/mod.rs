@@ -12,13 +12,8 @@ use crate::stores::SalesChannel;
 
 /// `order.created`: ids, channel, amounts and points — no personal data (SPEC §5).
 pub fn created_event(
-    order_id: OrderId,
-    customer: Option<CustomerId>,
-    channel: SalesChannel,
-    store_id: Option<StoreId>,
-    paid_amount: rust_decimal::Decimal,
-    points_earned: i64,
-    points_redeemed: i64,
+    order_id: OrderId, customer: Option<CustomerId>, channel: SalesChannel, store_id: Option<StoreId>,
+    paid_amount: rust_decimal::Decimal, points_earned: i64, points_redeemed: i64,
 ) -> crate::events::Pending {
     use crate::events::types::{EventData, OrderCreated};
     let created = OrderCreated {

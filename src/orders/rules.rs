@@ -90,11 +90,7 @@ fn coupon_lines(lines: &[BasketLine], amounts: impl Iterator<Item = Decimal>) ->
 /// discounted lines, then points within the cap on what is left, then earning on what is paid.
 /// A non-member (`tier: None`) pays list price and earns nothing.
 pub fn price_basket(
-    lines: &[BasketLine],
-    tier: Option<&TierPricing>,
-    program: &Program,
-    coupons: &[Presented],
-    points_to_redeem: i64,
+    lines: &[BasketLine], tier: Option<&TierPricing>, program: &Program, coupons: &[Presented], points_to_redeem: i64,
 ) -> Result<Pricing, PricingError> {
     let rate = tier.map(|t| t.discount_rate).unwrap_or(Decimal::ONE);
     let after_tier: Vec<Decimal> = lines.iter().map(|l| round(l.amount * rate)).collect();
@@ -135,11 +131,7 @@ pub fn price_basket(
 /// `external` pricing: the channel's paid amount stands; coupons are checked (and their discount
 /// recorded) on the list amounts, and redeemed points against the cap on the order total.
 pub fn price_external(
-    lines: &[BasketLine],
-    tier: Option<&TierPricing>,
-    program: &Program,
-    coupons: &[Presented],
-    points_to_redeem: i64,
+    lines: &[BasketLine], tier: Option<&TierPricing>, program: &Program, coupons: &[Presented], points_to_redeem: i64,
     paid: Decimal,
 ) -> Result<Pricing, PricingError> {
     let coupon_outcome = apply_coupons(coupons, &coupon_lines(lines, lines.iter().map(|l| l.amount)));

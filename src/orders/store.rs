@@ -87,10 +87,7 @@ pub fn not_found() -> ApiError {
 
 /// The order with this natural key (a missing store is a value of its own).
 pub fn find_by_external(
-    conn: &mut PgConnection,
-    channel: SalesChannel,
-    store_id: Option<StoreId>,
-    external_id: &str,
+    conn: &mut PgConnection, channel: SalesChannel, store_id: Option<StoreId>, external_id: &str,
 ) -> ApiResult<Option<Order>> {
     // `=` or `IS NULL`, not `IS NOT DISTINCT FROM`: the natural-key index serves only these.
     let q = o::table.filter(o::channel.eq(channel)).filter(o::external_id.eq(external_id));
@@ -184,10 +181,7 @@ impl std::str::FromStr for OrderCursor {
 
 /// Orders matching `filter`, newest sale first (`occurred_at`, then id), after `after`.
 pub fn find(
-    conn: &mut PgConnection,
-    filter: &OrderFilter,
-    after: Option<OrderCursor>,
-    limit: i64,
+    conn: &mut PgConnection, filter: &OrderFilter, after: Option<OrderCursor>, limit: i64,
 ) -> ApiResult<Vec<Order>> {
     let mut q =
         o::table.select(Order::as_select()).order((o::occurred_at.desc(), o::id.desc())).limit(limit).into_boxed();
@@ -242,16 +236,8 @@ pub fn refunds_of(conn: &mut PgConnection, order: Uuid) -> ApiResult<Vec<Refund>
 
 #[allow(clippy::too_many_arguments)]
 pub fn insert_refund(
-    conn: &mut PgConnection,
-    id: Uuid,
-    order: &Order,
-    external_id: &str,
-    amount: Decimal,
-    lines: Value,
-    clawed: i64,
-    returned: i64,
-    balance_after: Option<i64>,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, id: Uuid, order: &Order, external_id: &str, amount: Decimal, lines: Value, clawed: i64,
+    returned: i64, balance_after: Option<i64>, now: DateTime<Utc>,
 ) -> ApiResult<Refund> {
     diesel::update(o::table.find(order.id))
         .set((

@@ -28,11 +28,7 @@ pub fn release(conn: &mut PgConnection, id: Uuid, scope: StoreScope, now: DateTi
 /// Takes a live reservation for an order: it must be this customer's, made for this store (or both
 /// without one), still held and unexpired.
 pub fn take_for_order(
-    conn: &mut PgConnection,
-    id: Uuid,
-    customer: Option<CustomerId>,
-    store: Option<StoreId>,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, id: Uuid, customer: Option<CustomerId>, store: Option<StoreId>, now: DateTime<Utc>,
 ) -> ApiResult<Reservation> {
     let not_found = || {
         ApiError::unprocessable("reservation_not_found", "no reservation with this id for this customer and store")

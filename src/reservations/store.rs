@@ -123,11 +123,7 @@ pub fn lock(conn: &mut PgConnection, id: Uuid) -> ApiResult<Reservation> {
 
 /// Ends a hold (`consumed` by an order, or `released`) and frees the coupons it still holds.
 pub fn close(
-    conn: &mut PgConnection,
-    id: Uuid,
-    status: ReservationStatus,
-    order_id: Option<Uuid>,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, id: Uuid, status: ReservationStatus, order_id: Option<Uuid>, now: DateTime<Utc>,
 ) -> ApiResult<Reservation> {
     let closed = diesel::update(r::table.find(id))
         .set((r::status.eq(status), r::order_id.eq(order_id), r::closed_at.eq(now)))

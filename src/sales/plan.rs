@@ -249,12 +249,8 @@ mod tests {
     }
 
     fn facts<'a>(
-        new: &'a NewOrder,
-        customer: Option<Uuid>,
-        membership: Option<&'a Membership>,
-        program: &'a Program,
-        tiers: &'a [Tier],
-        lots: &'a [Lot],
+        new: &'a NewOrder, customer: Option<Uuid>, membership: Option<&'a Membership>, program: &'a Program,
+        tiers: &'a [Tier], lots: &'a [Lot],
     ) -> SaleFacts<'a> {
         SaleFacts {
             new,

@@ -73,12 +73,8 @@ pub struct Quote {
 /// the member's rows are locked in the order's lock order (membership → account → coupons) and
 /// the applied coupons and the points are held until `ttl_seconds` from now.
 pub fn quote(
-    conn: &mut PgConnection,
-    catalogue: &crate::loyalty::program::CatalogueCache,
-    req: QuoteRequest,
-    actor: &str,
-    now: DateTime<Utc>,
-    ttl_seconds: i64,
+    conn: &mut PgConnection, catalogue: &crate::loyalty::program::CatalogueCache, req: QuoteRequest, actor: &str,
+    now: DateTime<Utc>, ttl_seconds: i64,
 ) -> ApiResult<Quote> {
     // The sale's two reads: who, with membership and account (locked when reserving, in the
     // order's lock order: membership → account → coupons), then lots, holds, spend, the catalogue

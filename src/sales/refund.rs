@@ -110,12 +110,7 @@ pub fn plan_refund(order: &Order, lines: &[Line], new: &NewRefund) -> ApiResult<
 /// Refunds once per `(order, external_id)`: points earned on the refunded amount come back
 /// (debt if already spent), points used are returned, qualifying spend drops; no downgrade.
 pub fn refund(
-    conn: &mut PgConnection,
-    order_id: OrderId,
-    scope: StoreScope,
-    new: NewRefund,
-    actor: &str,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, order_id: OrderId, scope: StoreScope, new: NewRefund, actor: &str, now: DateTime<Utc>,
 ) -> ApiResult<(Refund, bool)> {
     // Another store's order is not found, exactly like a missing one.
     let order = store::lock_in(conn, order_id, scope)?;

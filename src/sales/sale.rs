@@ -84,12 +84,8 @@ fn redemption_error(e: PricingError) -> ApiError {
 
 /// Prices a sale (`external_paid`: the channel's price stands) and maps points errors to the API's.
 pub fn price_sale(
-    lines: &[BasketLine],
-    tier: Option<&crate::memberships::store::Tier>,
-    program: &crate::loyalty::rules::Program,
-    coupons: &[Presented],
-    points: i64,
-    external_paid: Option<Decimal>,
+    lines: &[BasketLine], tier: Option<&crate::memberships::store::Tier>, program: &crate::loyalty::rules::Program,
+    coupons: &[Presented], points: i64, external_paid: Option<Decimal>,
 ) -> ApiResult<Pricing> {
     let tier: Option<TierPricing> = tier.map(|t| t.pricing());
     match external_paid {
@@ -163,12 +159,7 @@ pub struct Posted {
 /// the order with its lines and events, one ledger entry per points movement. Program and tiers
 /// come from `catalogue`, re-read only when their version moved.
 pub fn post(
-    conn: &mut PgConnection,
-    catalogue: &CatalogueCache,
-    new: NewOrder,
-    actor: &str,
-    now: DateTime<Utc>,
-    tz: Tz,
+    conn: &mut PgConnection, catalogue: &CatalogueCache, new: NewOrder, actor: &str, now: DateTime<Utc>, tz: Tz,
 ) -> ApiResult<Posted> {
     // Membership, then the account: the member's tier and points change under these locks, one
     // till at a time (merges take them in the same order). Re-posts of one member's sale queue here.
@@ -229,13 +220,8 @@ pub fn post(
 /// Writes a planned sale: the order with its lines, events and points in one statement, then
 /// the coupons it used, the reservation it consumed and the member's upgrade.
 fn write(
-    conn: &mut PgConnection,
-    new: &NewOrder,
-    facts: &SaleFacts,
-    plan: SalePlan,
-    loaded: &[coupons::Loaded],
-    reservation: Option<&crate::reservations::store::Reservation>,
-    actor: &str,
+    conn: &mut PgConnection, new: &NewOrder, facts: &SaleFacts, plan: SalePlan, loaded: &[coupons::Loaded],
+    reservation: Option<&crate::reservations::store::Reservation>, actor: &str,
 ) -> ApiResult<Posted> {
     let (id, customer, now) = (facts.id, facts.customer, facts.now);
     let head = sales_store::Head {

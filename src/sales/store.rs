@@ -213,11 +213,7 @@ macro_rules! needs_sql {
 /// The store is compared with `=` or `IS NULL`, never `IS NOT DISTINCT FROM`, so the natural-key
 /// index finds the order.
 pub fn needs(
-    conn: &mut PgConnection,
-    customer: Option<Uuid>,
-    key: &NaturalKey,
-    consuming: Option<Uuid>,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, customer: Option<Uuid>, key: &NaturalKey, consuming: Option<Uuid>, now: DateTime<Utc>,
 ) -> ApiResult<Needs> {
     const AT_STORE: &str = needs_sql!("o.store_id = p.store_id");
     const NO_STORE: &str = needs_sql!("o.store_id IS NULL");
@@ -274,11 +270,7 @@ pub struct SalePosting<'a> {
 /// the entries, the earned lot, the account). `None` when the key was posted before: then nothing
 /// is written (a concurrent post of the same key waits here for the other to commit or roll back).
 pub fn record_sale(
-    conn: &mut PgConnection,
-    head: &Head,
-    outcome: &Outcome,
-    lines: &[Line],
-    events: &crate::events::EventColumns,
+    conn: &mut PgConnection, head: &Head, outcome: &Outcome, lines: &[Line], events: &crate::events::EventColumns,
     points: Option<&SalePosting>,
 ) -> ApiResult<Option<Order>> {
     Ok(record_sale_statement(head, outcome, lines, events, points).get_result(conn).optional()?)
@@ -286,10 +278,7 @@ pub fn record_sale(
 
 /// `record_sale.sql` with every parameter bound by its name.
 fn record_sale_statement<'a>(
-    head: &'a Head,
-    outcome: &'a Outcome,
-    lines: &[Line],
-    events: &'a crate::events::EventColumns,
+    head: &'a Head, outcome: &'a Outcome, lines: &[Line], events: &'a crate::events::EventColumns,
     points: Option<&'a SalePosting>,
 ) -> impl diesel::query_dsl::LoadQuery<'a, PgConnection, Order> + crate::db::cached_sql::Binds + 'a {
     use diesel::sql_types::{Bool, Int4, Int8, Jsonb};

@@ -16,7 +16,7 @@ use super::store::{self, Segment};
 use crate::audit::{audited, AuditAction};
 use crate::customers::model::CustomerView;
 use crate::error::{ApiResult, Problem, Violations};
-use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite};
+use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite, ChainWide};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::{versioned, IfMatch};
 use crate::state::AppState;
@@ -126,11 +126,8 @@ fn validate(name: Option<String>, definition: Option<&Value>) -> ApiResult<Optio
 )]
 #[post("/v1/segments")]
 async fn create_segment(
-    auth: Auth<CampaignsWrite>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<SegmentCreate>,
+    auth: Auth<ChainWide<CampaignsWrite>>, state: web::Data<AppState>, body: crate::http::Json<SegmentCreate>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let SegmentCreate { name, definition } = body.into_inner();
     let name = validate(Some(name), Some(&definition))?.unwrap_or_default();
     let write = move |conn: &mut PgConnection| store::insert(conn, &name, &definition);
@@ -141,18 +138,12 @@ async fn create_segment(
 /// List segments.
 #[utoipa::path(
     tag = "segments", operation_id = "list_segments", params(PageParams), security(("bearer" = ["campaigns:read"])),
-    responses(
-        (status = 200, description = "Segments by id", body = Page<SegmentView>),
-        crate::segments::api::SegmentsAreTheChains,
-    )
+    responses((status = 200, description = "Segments by id", body = Page<SegmentView>), SegmentsAreTheChains)
 )]
 #[get("/v1/segments")]
 async fn list_segments(
-    auth: Auth<CampaignsRead>,
-    state: web::Data<AppState>,
-    page: web::Query<PageParams>,
+    _auth: Auth<ChainWide<CampaignsRead>>, state: web::Data<AppState>, page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let fetch = move |conn: &mut PgConnection, after, n| store::list(conn, after, n);
     let page = page.load(&state.pool, fetch, |s: &SegmentView| s.id.to_string());
     Ok(HttpResponse::Ok().json(page.await?))
@@ -162,19 +153,12 @@ async fn list_segments(
 #[utoipa::path(
     tag = "segments", operation_id = "get_segment",
     params(("id" = Uuid, Path, description = "Segment id")), security(("bearer" = ["campaigns:read"])),
-    responses(
-        (status = 200, description = "The segment", body = SegmentView),
-        crate::segments::api::SegmentsAreTheChains,
-        crate::segments::api::SegmentNotFound,
-    )
+    responses((status = 200, description = "The segment", body = SegmentView), SegmentsAreTheChains, SegmentNotFound)
 )]
 #[get("/v1/segments/{id}")]
 async fn get_segment(
-    auth: Auth<CampaignsRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    _auth: Auth<ChainWide<CampaignsRead>>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let segment = crate::db::run(&state.pool, move |conn| store::get(conn, id)).await?;
     Ok(segment_response(StatusCode::OK, segment))
@@ -195,13 +179,9 @@ async fn get_segment(
 )]
 #[patch("/v1/segments/{id}")]
 async fn update_segment(
-    auth: Auth<CampaignsWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<CampaignsWrite>>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
     body: crate::http::Json<SegmentPatch>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let SegmentPatch { name, definition } = body.into_inner();
     let name = validate(name, definition.as_ref())?;
@@ -224,11 +204,8 @@ async fn update_segment(
 )]
 #[delete("/v1/segments/{id}")]
 async fn delete_segment(
-    auth: Auth<CampaignsWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<CampaignsWrite>>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let write = move |conn: &mut PgConnection| store::delete(conn, id);
     audited(&state.pool, &auth, AuditAction::SegmentDelete, write, move |_| id).await?;
@@ -322,11 +299,8 @@ pub struct PreviewInput {
 )]
 #[post("/v1/segments/preview")]
 async fn preview_definition(
-    auth: Auth<CampaignsRead>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<PreviewInput>,
+    _auth: Auth<ChainWide<CampaignsRead>>, state: web::Data<AppState>, body: crate::http::Json<PreviewInput>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let raw = body.into_inner().definition;
     store::parse_saved(&raw)?;
     let at = evaluation(&state);
@@ -338,19 +312,12 @@ async fn preview_definition(
 #[utoipa::path(
     tag = "segments", operation_id = "preview_segment",
     params(("id" = Uuid, Path, description = "Segment id")), security(("bearer" = ["campaigns:read"])),
-    responses(
-        (status = 200, description = "The audience", body = Preview),
-        crate::segments::api::SegmentsAreTheChains,
-        crate::segments::api::SegmentNotFound,
-    )
+    responses((status = 200, description = "The audience", body = Preview), SegmentsAreTheChains, SegmentNotFound)
 )]
 #[get("/v1/segments/{id}/preview")]
 async fn preview_segment(
-    auth: Auth<CampaignsRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    _auth: Auth<ChainWide<CampaignsRead>>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let at = evaluation(&state);
     let result = crate::db::run(&state.pool, move |conn| {
@@ -375,12 +342,8 @@ async fn preview_segment(
 )]
 #[get("/v1/segments/{id}/customers")]
 async fn segment_customers(
-    auth: Auth<CampaignsRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    page: web::Query<PageParams>,
+    auth: Auth<ChainWide<CampaignsRead>>, state: web::Data<AppState>, id: web::Path<Uuid>, page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     auth.require_scope("customers:read")?;
     let id = id.into_inner();
     let at = evaluation(&state);

@@ -65,11 +65,7 @@ pub fn list(conn: &mut PgConnection, after: Option<Uuid>, limit: i64) -> ApiResu
 
 /// Changes a segment at the version the caller read (`None`: whatever it is now).
 pub fn update(
-    conn: &mut PgConnection,
-    id: Uuid,
-    expected: Option<i32>,
-    name: Option<&str>,
-    definition: Option<&Value>,
+    conn: &mut PgConnection, id: Uuid, expected: Option<i32>, name: Option<&str>, definition: Option<&Value>,
 ) -> ApiResult<Segment> {
     let current: Segment = segments::table
         .find(id)
@@ -176,11 +172,7 @@ pub fn steps(conn: &mut PgConnection, definition: &Node, at: Evaluation) -> ApiR
 
 /// Live customers of the audience by id, after `after`.
 pub fn members(
-    conn: &mut PgConnection,
-    definition: &Node,
-    at: Evaluation,
-    after: Option<Uuid>,
-    limit: i64,
+    conn: &mut PgConnection, definition: &Node, at: Evaluation, after: Option<Uuid>, limit: i64,
 ) -> ApiResult<Vec<Uuid>> {
     #[derive(QueryableByName)]
     struct Member {

@@ -13,8 +13,10 @@ use super::definition;
 use crate::customers::model::validate_tags;
 use crate::customers::store::{self as customers, Tag, TagKind};
 use crate::error::{ApiResult, Problem, Violations};
-use crate::http::auth::{Auth, CustomersRead, CustomersWrite};
+use crate::http::auth::{Auth, ChainWide, CustomersRead, CustomersWrite};
 use crate::http::pagination::{Page, PageParams};
+use crate::segments::api::CatalogueIsTheChains;
+use crate::segments::api::TagNotFound;
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -53,9 +55,7 @@ impl From<Tag> for TagView {
 )]
 #[get("/v1/tags")]
 async fn list_tags(
-    _auth: Auth<CustomersRead>,
-    state: web::Data<AppState>,
-    page: web::Query<PageParams>,
+    _auth: Auth<CustomersRead>, state: web::Data<AppState>, page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     let fetch = move |conn: &mut PgConnection, after: Option<String>, n| customers::list_tags(conn, after, n);
     let page = page.load(&state.pool, fetch, |t: &TagView| t.name.clone());
@@ -93,11 +93,8 @@ pub struct NewTag {
 )]
 #[post("/v1/tags")]
 async fn create_tag(
-    auth: Auth<CustomersWrite>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<NewTag>,
+    auth: Auth<ChainWide<CustomersWrite>>, state: web::Data<AppState>, body: crate::http::Json<NewTag>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let input = body.into_inner();
     let mut v = Violations::new();
     let name = validate_tags(std::slice::from_ref(&input.name), &mut v).pop().unwrap_or_default();
@@ -146,19 +143,12 @@ async fn create_tag(
 #[utoipa::path(
     tag = "customers", operation_id = "delete_tag",
     params(("name" = String, Path, description = "Tag name")), security(("bearer" = ["customers:write"])),
-    responses(
-        (status = 204, description = "Deleted"),
-        crate::segments::api::CatalogueIsTheChains,
-        crate::segments::api::TagNotFound,
-    )
+    responses((status = 204, description = "Deleted"), CatalogueIsTheChains, TagNotFound)
 )]
 #[delete("/v1/tags/{name}")]
 async fn delete_tag(
-    auth: Auth<CustomersWrite>,
-    state: web::Data<AppState>,
-    name: web::Path<String>,
+    _auth: Auth<ChainWide<CustomersWrite>>, state: web::Data<AppState>, name: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let name = name.into_inner();
     crate::db::transaction(&state.pool, move |conn| customers::delete_tag(conn, &name)).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -187,11 +177,8 @@ pub struct Evaluated {
 )]
 #[post("/v1/tags/{name}/evaluate")]
 async fn evaluate_tag(
-    auth: Auth<CustomersWrite>,
-    state: web::Data<AppState>,
-    name: web::Path<String>,
+    _auth: Auth<ChainWide<CustomersWrite>>, state: web::Data<AppState>, name: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let name = name.into_inner();
     let at = super::api::evaluation(&state);
     let result = crate::db::run(&state.pool, move |conn| evaluate(conn, &name, at)).await?;

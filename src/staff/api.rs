@@ -199,9 +199,7 @@ fn sync_revocation(state: &AppState, member: &Staff) {
 )]
 #[post("/v1/staff")]
 async fn create_staff(
-    auth: Auth<Admin>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<StaffInput>,
+    auth: Auth<Admin>, state: web::Data<AppState>, body: crate::http::Json<StaffInput>,
 ) -> ApiResult<HttpResponse> {
     let mut input = body.into_inner();
     let roles = input.validate(true)?;
@@ -241,9 +239,7 @@ pub struct StaffParams {
 )]
 #[get("/v1/staff")]
 async fn list_staff(
-    auth: Auth<StaffRead>,
-    state: web::Data<AppState>,
-    query: Listing<StaffParams>,
+    auth: Auth<StaffRead>, state: web::Data<AppState>, query: Listing<StaffParams>,
 ) -> ApiResult<HttpResponse> {
     let (page, p) = (query.page, query.filter);
     let role = match p.role.as_deref() {
@@ -287,10 +283,7 @@ async fn get_staff(auth: Auth<StaffRead>, state: web::Data<AppState>, id: web::P
 )]
 #[patch("/v1/staff/{id}")]
 async fn update_staff(
-    auth: Auth<Admin>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<Admin>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
     body: crate::http::Json<StaffInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();

@@ -135,11 +135,7 @@ pub fn list(conn: &mut PgConnection, filter: &StaffFilter, after: Option<Uuid>, 
 /// Applies `changes` to a member within `scope`. A change of roles, store or active flag ends
 /// the tokens issued before `now` (SPEC §3.1): they carry the old rights.
 pub fn update(
-    conn: &mut PgConnection,
-    id: Uuid,
-    scope: StoreScope,
-    expected_version: Option<i32>,
-    changes: &StaffChanges,
+    conn: &mut PgConnection, id: Uuid, scope: StoreScope, expected_version: Option<i32>, changes: &StaffChanges,
     now: DateTime<Utc>,
 ) -> ApiResult<Staff> {
     let not_found = || ApiError::not_found("staff_not_found", "no staff member with this id");

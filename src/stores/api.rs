@@ -9,8 +9,9 @@ use uuid::Uuid;
 use super::store::{self, NewStore, Store, StoreChanges};
 use super::StoreKind;
 use crate::audit::{audited, AuditAction};
+use crate::error::PreconditionFailed;
 use crate::error::{ApiError, ApiResult, Violations};
-use crate::http::auth::{Admin, AnyScope, Auth, Principal};
+use crate::http::auth::{Admin, AnyScope, Auth, ChainWide, Principal};
 use crate::http::pagination::{Page, PageParams};
 use crate::http::patch::{double_option, trimmed};
 use crate::http::{etag, IfMatch};
@@ -161,11 +162,8 @@ fn store_response(status: actix_web::http::StatusCode, store: Store) -> HttpResp
 )]
 #[post("/v1/stores")]
 async fn create_store(
-    auth: Auth<Admin>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<StoreInput>,
+    auth: Auth<ChainWide<Admin>>, state: web::Data<AppState>, body: crate::http::Json<StoreInput>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let input = body.into_inner();
     input.validate(true)?;
     let c = input.into_changes();
@@ -190,9 +188,7 @@ async fn create_store(
 )]
 #[get("/v1/stores")]
 async fn list_stores(
-    auth: Auth<AnyScope>,
-    state: web::Data<AppState>,
-    page: web::Query<PageParams>,
+    auth: Auth<AnyScope>, state: web::Data<AppState>, page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     let only = auth.store_scope().only();
     let fetch = move |conn: &mut PgConnection, after, n| store::list(conn, only, after, n);
@@ -218,21 +214,13 @@ async fn get_store(auth: Auth<AnyScope>, state: web::Data<AppState>, id: web::Pa
 #[utoipa::path(
     tag = "stores", operation_id = "update_store", request_body = StoreInput,
     params(("id" = Uuid, Path, description = "Store id"), IfMatch), security(("bearer" = ["admin"])),
-    responses(
-        (status = 200, description = "Updated", body = StoreView),
-        crate::stores::api::StoreCodeTaken,
-        crate::error::PreconditionFailed,
-    )
+    responses((status = 200, description = "Updated", body = StoreView), StoreCodeTaken, PreconditionFailed)
 )]
 #[patch("/v1/stores/{id}")]
 async fn update_store(
-    auth: Auth<Admin>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<Admin>>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
     body: crate::http::Json<StoreInput>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let input = body.into_inner();
     input.validate(false)?;

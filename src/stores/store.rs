@@ -83,10 +83,7 @@ pub fn list(conn: &mut PgConnection, only: Option<Uuid>, after: Option<Uuid>, li
 
 /// Applies changes if the store is still at `expected_version` (when given).
 pub fn update(
-    conn: &mut PgConnection,
-    id: Uuid,
-    expected_version: Option<i32>,
-    changes: &StoreChanges,
+    conn: &mut PgConnection, id: Uuid, expected_version: Option<i32>, changes: &StoreChanges,
 ) -> ApiResult<Store> {
     let current = stores::table.find(id).select(Store::as_select()).for_update().first(conn).optional()?;
     let current = current.ok_or_else(|| ApiError::not_found("store_not_found", "no store with this id"))?;

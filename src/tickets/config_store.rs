@@ -93,11 +93,7 @@ pub struct PolicyUpdate {
 /// Replaces a policy; applies to tickets from their next change (open tickets keep their due times
 /// until then).
 pub fn put_policy(
-    conn: &mut PgConnection,
-    priority: TicketPriority,
-    expected: Option<i32>,
-    p: &PolicyUpdate,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, priority: TicketPriority, expected: Option<i32>, p: &PolicyUpdate, now: DateTime<Utc>,
 ) -> ApiResult<SlaPolicy> {
     let current: SlaPolicy = sp::table
         .find(priority)
@@ -160,11 +156,8 @@ pub fn get_rule(conn: &mut PgConnection, id: Uuid) -> ApiResult<RoutingRule> {
 }
 
 pub fn update_rule(
-    conn: &mut PgConnection,
-    id: Uuid,
-    expected: Option<i32>,
-    apply: impl FnOnce(&RoutingRule) -> ApiResult<RuleFields>,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, id: Uuid, expected: Option<i32>,
+    apply: impl FnOnce(&RoutingRule) -> ApiResult<RuleFields>, now: DateTime<Utc>,
 ) -> ApiResult<RoutingRule> {
     let current: RoutingRule = rr::table
         .find(id)

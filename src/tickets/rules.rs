@@ -230,12 +230,7 @@ impl SlaClock {
 /// first response was given; after it, kept); `pending_customer` → `None` for what is still open;
 /// resolved/closed → kept as they were (the record of the targets).
 pub fn dues<Z: TimeZone>(
-    clock: &SlaClock,
-    policy: &Policy,
-    tz: &Z,
-    status: TicketStatus,
-    responded: bool,
-    old: Dues,
+    clock: &SlaClock, policy: &Policy, tz: &Z, status: TicketStatus, responded: bool, old: Dues,
 ) -> Dues {
     match status {
         TicketStatus::Open | TicketStatus::InProgress => Dues {

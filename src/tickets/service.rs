@@ -145,13 +145,8 @@ fn invalid_transition(from: TicketStatus, to: TicketStatus) -> ApiError {
 
 /// A locked ticket's SLA clock and due times after `now`'s change to `status` / `priority`.
 fn retime(
-    conn: &mut PgConnection,
-    cur: &Ticket,
-    status: TicketStatus,
-    priority: TicketPriority,
-    responded_at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-    tz: Tz,
+    conn: &mut PgConnection, cur: &Ticket, status: TicketStatus, priority: TicketPriority,
+    responded_at: Option<DateTime<Utc>>, now: DateTime<Utc>, tz: Tz,
 ) -> ApiResult<(SlaClock, Dues)> {
     let old_policy = policy(conn, cur.priority)?.rules();
     let new_policy = if priority == cur.priority { old_policy.clone() } else { policy(conn, priority)?.rules() };
@@ -164,13 +159,8 @@ fn retime(
 /// 422 for an assignee who is not an active staff member within `scope` who can see the ticket.
 /// Retimes the SLA clock; emits the events.
 pub fn update(
-    conn: &mut PgConnection,
-    scope: StoreScope,
-    id: Uuid,
-    expected: Option<i32>,
-    ch: &TicketChanges,
-    now: DateTime<Utc>,
-    tz: Tz,
+    conn: &mut PgConnection, scope: StoreScope, id: Uuid, expected: Option<i32>, ch: &TicketChanges,
+    now: DateTime<Utc>, tz: Tz,
 ) -> ApiResult<Ticket> {
     let cur = store::lock(conn, scope, id)?;
     crate::http::check_version(expected, cur.version)?;
@@ -254,12 +244,7 @@ fn check_assignee(conn: &mut PgConnection, scope: StoreScope, staff_id: Uuid, ti
 /// Adds a comment to a ticket within `scope`. The first public reply sets `first_responded_at` and
 /// moves an open ticket to `in_progress`. Comments on a closed ticket are refused (409 `ticket_closed`).
 pub fn comment(
-    conn: &mut PgConnection,
-    scope: StoreScope,
-    id: Uuid,
-    new: &NewComment<'_>,
-    now: DateTime<Utc>,
-    tz: Tz,
+    conn: &mut PgConnection, scope: StoreScope, id: Uuid, new: &NewComment<'_>, now: DateTime<Utc>, tz: Tz,
 ) -> ApiResult<(Ticket, Comment)> {
     let cur = store::lock(conn, scope, id)?;
     let (cur, _) = settle_breaches(conn, cur, now)?;
@@ -289,12 +274,7 @@ pub fn comment(
 
 /// Records the customer's verdict once, on a resolved or closed ticket.
 pub fn record_satisfaction(
-    conn: &mut PgConnection,
-    scope: StoreScope,
-    id: Uuid,
-    score: i32,
-    comment: Option<String>,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, scope: StoreScope, id: Uuid, score: i32, comment: Option<String>, now: DateTime<Utc>,
 ) -> ApiResult<Ticket> {
     let cur = store::lock(conn, scope, id)?;
     if cur.satisfaction_score.is_some() {

@@ -207,10 +207,7 @@ pub fn save(conn: &mut PgConnection, id: Uuid, state: &TicketState, now: DateTim
 
 /// Sets the breach flags (never clears one).
 pub fn flag_breaches(
-    conn: &mut PgConnection,
-    ticket: &Ticket,
-    first_response: bool,
-    resolution: bool,
+    conn: &mut PgConnection, ticket: &Ticket, first_response: bool, resolution: bool,
 ) -> ApiResult<Ticket> {
     Ok(diesel::update(t::table.find(ticket.id))
         .set((
@@ -222,11 +219,7 @@ pub fn flag_breaches(
 }
 
 pub fn set_satisfaction(
-    conn: &mut PgConnection,
-    ticket: &Ticket,
-    score: i32,
-    comment: Option<&str>,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, ticket: &Ticket, score: i32, comment: Option<&str>, now: DateTime<Utc>,
 ) -> ApiResult<Ticket> {
     Ok(diesel::update(t::table.find(ticket.id))
         .set((
@@ -252,10 +245,7 @@ pub struct NewComment<'a> {
 }
 
 pub fn insert_comment(
-    conn: &mut PgConnection,
-    ticket_id: Uuid,
-    new: &NewComment<'_>,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, ticket_id: Uuid, new: &NewComment<'_>, now: DateTime<Utc>,
 ) -> ApiResult<Comment> {
     Ok(diesel::insert_into(cm::table)
         .values((
@@ -326,8 +316,7 @@ pub struct StatsWindow<'a> {
 }
 
 fn stats_query<'a>(
-    sql: String,
-    w: &StatsWindow<'a>,
+    sql: String, w: &StatsWindow<'a>,
 ) -> diesel::query_builder::BoxedSqlQuery<'a, diesel::pg::Pg, diesel::query_builder::SqlQuery> {
     use diesel::sql_types::{Nullable, Text, Timestamptz, Uuid as SqlUuid};
     diesel::sql_query(sql)
@@ -387,10 +376,7 @@ pub fn move_to_customer(conn: &mut PgConnection, source: Uuid, target: Uuid) -> 
 /// and the public replies to them become `[erased]`; internal notes keep their text with every
 /// occurrence of `words` (the person's name, phone, email...) replaced. Returns how many tickets.
 pub fn erase_customer_words(
-    conn: &mut PgConnection,
-    customers: &[Uuid],
-    words: &[String],
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, customers: &[Uuid], words: &[String], now: DateTime<Utc>,
 ) -> ApiResult<i64> {
     use crate::events::ERASED;
     use diesel::dsl::{case_when, sql};

@@ -15,7 +15,7 @@ use super::rules;
 use super::store::{self, Attempt, Changes, Delivery, DeliveryStatus, NewSubscription, Subscription};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::events::EVENT_TYPES;
-use crate::http::auth::{Auth, WebhooksWrite};
+use crate::http::auth::{Auth, ChainWide, WebhooksWrite};
 use crate::http::idempotency::RedactOnReplay;
 use crate::http::pagination::{Listing, Page, PageParams};
 use crate::http::patch::double_option;
@@ -41,11 +41,8 @@ const URL_REFUSED: &str = "must reach a public address: loopback, private, link-
                            reserved addresses, and names that resolve to them, are refused";
 
 fn audit(
-    conn: &mut diesel::PgConnection,
-    who: &crate::http::auth::Principal,
-    action: crate::audit::AuditAction,
-    subscription: Uuid,
-    detail: serde_json::Value,
+    conn: &mut diesel::PgConnection, who: &crate::http::auth::Principal, action: crate::audit::AuditAction,
+    subscription: Uuid, detail: serde_json::Value,
 ) -> ApiResult<()> {
     crate::audit::record(conn, who, action, Some(subscription.to_string()), detail)
 }
@@ -207,11 +204,8 @@ fn subscription_response(status: StatusCode, s: Subscription) -> HttpResponse {
 )]
 #[post("/v1/webhook-subscriptions")]
 async fn create_subscription(
-    auth: Auth<WebhooksWrite>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<SubscriptionInput>,
+    auth: Auth<ChainWide<WebhooksWrite>>, state: web::Data<AppState>, body: crate::http::Json<SubscriptionInput>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let changes = body.into_inner().validate(true, state.config.webhook_allow_private)?;
     check_receiver(&changes, &state).await?;
     let new = NewSubscription {
@@ -254,11 +248,8 @@ async fn create_subscription(
 )]
 #[get("/v1/webhook-subscriptions")]
 async fn list_subscriptions(
-    auth: Auth<WebhooksWrite>,
-    state: web::Data<AppState>,
-    page: web::Query<PageParams>,
+    _auth: Auth<ChainWide<WebhooksWrite>>, state: web::Data<AppState>, page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let fetch = move |conn: &mut PgConnection, after, n| store::list(conn, after, n);
     let page = page.load(&state.pool, fetch, |s: &SubscriptionView| s.id.to_string());
     Ok(HttpResponse::Ok().json(page.await?))
@@ -272,11 +263,8 @@ async fn list_subscriptions(
 )]
 #[get("/v1/webhook-subscriptions/{id}")]
 async fn get_subscription(
-    auth: Auth<WebhooksWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    _auth: Auth<ChainWide<WebhooksWrite>>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let sub = crate::db::run(&state.pool, move |conn| store::get(conn, id)).await?;
     Ok(subscription_response(StatusCode::OK, sub))
@@ -296,13 +284,9 @@ async fn get_subscription(
 )]
 #[patch("/v1/webhook-subscriptions/{id}")]
 async fn update_subscription(
-    auth: Auth<WebhooksWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<WebhooksWrite>>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
     body: crate::http::Json<SubscriptionInput>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let changes = body.into_inner().validate(false, state.config.webhook_allow_private)?;
     check_receiver(&changes, &state).await?;
@@ -326,11 +310,8 @@ async fn update_subscription(
 )]
 #[delete("/v1/webhook-subscriptions/{id}")]
 async fn delete_subscription(
-    auth: Auth<WebhooksWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<WebhooksWrite>>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let principal = auth.principal.clone();
     crate::db::transaction(&state.pool, move |conn| {
@@ -359,11 +340,8 @@ pub struct RotatedSecret {
 )]
 #[post("/v1/webhook-subscriptions/{id}/rotate-secret")]
 async fn rotate_secret(
-    auth: Auth<WebhooksWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<WebhooksWrite>>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let (principal, now) = (auth.principal.clone(), state.clock.now());
     let until = now + Duration::hours(rules::ROTATION_OVERLAP_HOURS);
@@ -419,12 +397,9 @@ pub struct ReplayResult {
 )]
 #[post("/v1/webhook-subscriptions/{id}/replay")]
 async fn replay(
-    auth: Auth<WebhooksWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<WebhooksWrite>>, state: web::Data<AppState>, id: web::Path<Uuid>,
     body: crate::http::Json<ReplayInput>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let (id, input) = (id.into_inner(), body.into_inner());
     let mut v = Violations::new();
     v.check(input.from < input.to, "to", "must be after `from`");
@@ -518,12 +493,9 @@ pub struct DeliveryListParams {
 )]
 #[get("/v1/webhook-subscriptions/{id}/deliveries")]
 async fn list_deliveries(
-    auth: Auth<WebhooksWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    _auth: Auth<ChainWide<WebhooksWrite>>, state: web::Data<AppState>, id: web::Path<Uuid>,
     query: Listing<DeliveryListParams>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let (id, p) = (id.into_inner(), query.filter);
     let mut v = Violations::new();
     let status = v.word::<DeliveryStatus>("status", p.status.as_deref());
@@ -546,11 +518,8 @@ async fn list_deliveries(
 )]
 #[post("/v1/webhook-subscriptions/{id}/deliveries/{delivery_id}/retry")]
 async fn retry_delivery(
-    auth: Auth<WebhooksWrite>,
-    state: web::Data<AppState>,
-    path: web::Path<(Uuid, Uuid)>,
+    auth: Auth<ChainWide<WebhooksWrite>>, state: web::Data<AppState>, path: web::Path<(Uuid, Uuid)>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let (id, delivery) = path.into_inner();
     let (principal, now) = (auth.principal.clone(), state.clock.now());
     let retried = crate::db::transaction(&state.pool, move |conn| {

@@ -207,13 +207,7 @@ async fn summary_tables_equal_a_recomputation_after_random_histories() {
 }
 
 async fn order(
-    app: &TestApp,
-    token: &str,
-    id: &str,
-    store: Option<Uuid>,
-    customer: Option<Uuid>,
-    when: &str,
-    price: &str,
+    app: &TestApp, token: &str, id: &str, store: Option<Uuid>, customer: Option<Uuid>, when: &str, price: &str,
 ) -> Uuid {
     let sale = app.sale().token(token).external_id(id).channel(if store.is_some() { "pos" } else { "tmall" });
     let sale = match store {

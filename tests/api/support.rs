@@ -262,11 +262,7 @@ impl TestApp {
     /// data), and each names the store that holds its object.
     #[track_caller]
     pub fn assert_events_carry_ids_not_words(
-        &self,
-        prefix: &str,
-        kinds: &[&str],
-        words: &[&str],
-        store: &str,
+        &self, prefix: &str, kinds: &[&str], words: &[&str], store: &str,
     ) -> Vec<(String, Value)> {
         use diesel::prelude::*;
         use retail_crm::schema::events;

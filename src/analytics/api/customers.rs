@@ -9,10 +9,11 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{money, rate, Count};
+use crate::analytics::api::ChainWideReport;
 use crate::analytics::export::{self, Cell, Row};
 use crate::analytics::{rules, store};
 use crate::error::{ApiError, ApiResult};
-use crate::http::auth::{AnalyticsRead, Auth};
+use crate::http::auth::{AnalyticsRead, Auth, ChainWide};
 use crate::http::pagination::{Page, PageParams};
 use crate::state::AppState;
 
@@ -76,12 +77,8 @@ impl Row for AtRiskCustomer {
 )]
 #[get("/v1/analytics/churn-risk")]
 async fn churn_risk(
-    req: HttpRequest,
-    auth: Auth<AnalyticsRead>,
-    state: web::Data<AppState>,
-    page: web::Query<PageParams>,
+    req: HttpRequest, _auth: Auth<ChainWide<AnalyticsRead>>, state: web::Data<AppState>, page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let limit = page.limit()?;
     let after = page.after::<String>()?.map(|key| parse_cursor(&key)).transpose()?;
     let today = state.today();
@@ -165,19 +162,13 @@ pub struct RepurchaseReport {
 #[utoipa::path(
     tag = "analytics", operation_id = "analytics_repurchase_interval", params(RepurchaseParams),
     security(("bearer" = ["analytics:read"])),
-    responses(
-        (status = 200, description = "One row per category", body = RepurchaseReport),
-        crate::analytics::api::ChainWideReport,
-    )
+    responses((status = 200, description = "One row per category", body = RepurchaseReport), ChainWideReport)
 )]
 #[get("/v1/analytics/repurchase-interval")]
 async fn repurchase_interval(
-    req: HttpRequest,
-    auth: Auth<AnalyticsRead>,
-    state: web::Data<AppState>,
+    req: HttpRequest, _auth: Auth<ChainWide<AnalyticsRead>>, state: web::Data<AppState>,
     params: web::Query<RepurchaseParams>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let category = params.into_inner().category;
     if category.as_ref().is_some_and(|c| c.chars().count() > CATEGORY_MAX) {
         return Err(ApiError::invalid("category", "at most 100 characters"));
@@ -245,12 +236,9 @@ pub struct MembersReport {
 )]
 #[get("/v1/analytics/members")]
 async fn members(
-    req: HttpRequest,
-    auth: Auth<AnalyticsRead>,
-    state: web::Data<AppState>,
+    req: HttpRequest, _auth: Auth<ChainWide<AnalyticsRead>>, state: web::Data<AppState>,
     params: web::Query<MembersParams>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let p = params.into_inner();
     let (from, to) = crate::http::day_window(p.from, p.to, state.today())?;
     let group_by = p.group_by.unwrap_or_else(|| "day".into());
@@ -370,12 +358,9 @@ pub struct MonthNet {
 )]
 #[get("/v1/analytics/forecast")]
 async fn forecast(
-    req: HttpRequest,
-    auth: Auth<AnalyticsRead>,
-    state: web::Data<AppState>,
+    req: HttpRequest, _auth: Auth<ChainWide<AnalyticsRead>>, state: web::Data<AppState>,
     params: web::Query<ForecastParams>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let p = params.into_inner();
     let months = p.months.unwrap_or(3);
     if !(1..=rules::FORECAST_MAX_MONTHS).contains(&months) {
@@ -460,9 +445,7 @@ pub struct Recommendations {
 )]
 #[get("/v1/customers/{id}/recommendations")]
 async fn recommendations(
-    _auth: Auth<AnalyticsRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    _auth: Auth<AnalyticsRead>, state: web::Data<AppState>, id: web::Path<Uuid>,
     params: web::Query<RecommendationParams>,
 ) -> ApiResult<HttpResponse> {
     use crate::orders::co_purchase;

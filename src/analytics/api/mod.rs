@@ -12,7 +12,7 @@ use super::export::{self, Cell, Row};
 use super::rules;
 use super::store::{self, GroupBy};
 use crate::error::ApiResult;
-use crate::http::auth::{AnalyticsRead, Auth};
+use crate::http::auth::{AnalyticsRead, Auth, ChainWide};
 use crate::state::AppState;
 use crate::stores::SalesChannel;
 
@@ -111,9 +111,7 @@ pub struct Dashboard {
 )]
 #[get("/v1/analytics/dashboard")]
 async fn dashboard(
-    auth: Auth<AnalyticsRead>,
-    state: web::Data<AppState>,
-    params: web::Query<DashboardParams>,
+    auth: Auth<AnalyticsRead>, state: web::Data<AppState>, params: web::Query<DashboardParams>,
 ) -> ApiResult<HttpResponse> {
     let store = auth.acting_store(params.store_id)?;
     let date = params.date.unwrap_or_else(|| state.today());
@@ -248,10 +246,7 @@ pub struct SalesReport {
 )]
 #[get("/v1/analytics/sales")]
 async fn sales(
-    req: HttpRequest,
-    auth: Auth<AnalyticsRead>,
-    state: web::Data<AppState>,
-    params: web::Query<SalesParams>,
+    req: HttpRequest, auth: Auth<AnalyticsRead>, state: web::Data<AppState>, params: web::Query<SalesParams>,
 ) -> ApiResult<HttpResponse> {
     let store = auth.acting_store(params.store_id)?;
     let (from, to) = crate::http::day_window(params.from, params.to, state.today())?;
@@ -297,19 +292,12 @@ pub struct LifecycleReport {
 #[utoipa::path(
     tag = "analytics", operation_id = "analytics_lifecycle", params(DayParams),
     security(("bearer" = ["analytics:read"])),
-    responses(
-        (status = 200, description = "Counts per stage", body = LifecycleReport),
-        crate::analytics::api::ChainWideReport,
-    )
+    responses((status = 200, description = "Counts per stage", body = LifecycleReport), ChainWideReport)
 )]
 #[get("/v1/analytics/lifecycle")]
 async fn lifecycle(
-    req: HttpRequest,
-    auth: Auth<AnalyticsRead>,
-    state: web::Data<AppState>,
-    params: web::Query<DayParams>,
+    req: HttpRequest, _auth: Auth<ChainWide<AnalyticsRead>>, state: web::Data<AppState>, params: web::Query<DayParams>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let date = params.date.unwrap_or_else(|| state.today());
     let counts = crate::db::run(&state.reports_pool, move |conn| store::lifecycle(conn, date)).await?;
     let stages: Vec<Count> = crate::customers::lifecycle::LifecycleStage::ALL
@@ -364,9 +352,10 @@ pub struct RfmReport {
     responses((status = 200, description = "The snapshot", body = RfmReport), crate::analytics::api::ChainWideReport)
 )]
 #[get("/v1/analytics/rfm")]
-async fn rfm(req: HttpRequest, auth: Auth<AnalyticsRead>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+async fn rfm(
+    req: HttpRequest, _auth: Auth<ChainWide<AnalyticsRead>>, state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     use crate::customers::rfm;
-    auth.require_chain_wide()?;
     let (snapshot, cells, bands) = crate::db::run(&state.reports_pool, |conn| {
         Ok((rfm::snapshot(conn)?, rfm::distribution(conn)?, rfm::bands(conn)?))
     })

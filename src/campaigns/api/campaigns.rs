@@ -16,7 +16,7 @@ use crate::campaigns::model::CampaignKind;
 use crate::campaigns::rules::{self, CampaignStatus, Move};
 use crate::campaigns::store::{self, Campaign};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
-use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite};
+use crate::http::auth::{Auth, CampaignsRead, CampaignsWrite, ChainWide};
 use crate::http::pagination::{Listing, Page, PageParams};
 use crate::http::{versioned, IfMatch};
 use crate::state::AppState;
@@ -97,11 +97,8 @@ fn campaign_response(status: StatusCode, c: Campaign) -> HttpResponse {
 )]
 #[post("/v1/campaigns")]
 pub(super) async fn create_campaign(
-    auth: Auth<CampaignsWrite>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<CampaignInput>,
+    auth: Auth<ChainWide<CampaignsWrite>>, state: web::Data<AppState>, body: crate::http::Json<CampaignInput>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let fields = body.into_inner().fields(None)?;
     let who = auth.principal.clone();
     let campaign = crate::db::transaction(&state.pool, move |conn| {
@@ -142,11 +139,8 @@ pub struct ListParams {
 )]
 #[get("/v1/campaigns")]
 pub(super) async fn list_campaigns(
-    auth: Auth<CampaignsRead>,
-    state: web::Data<AppState>,
-    query: Listing<ListParams>,
+    _auth: Auth<ChainWide<CampaignsRead>>, state: web::Data<AppState>, query: Listing<ListParams>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let (page, p) = (query.page, query.filter);
     let mut v = Violations::new();
     let status = v.word::<CampaignStatus>("status", p.status.as_deref());
@@ -168,11 +162,8 @@ pub(super) async fn list_campaigns(
 )]
 #[get("/v1/campaigns/{id}")]
 pub(super) async fn get_campaign(
-    auth: Auth<CampaignsRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    _auth: Auth<ChainWide<CampaignsRead>>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let campaign = crate::db::run(&state.pool, move |conn| store::get(conn, id)).await?;
     Ok(campaign_response(StatusCode::OK, campaign))
@@ -193,13 +184,9 @@ pub(super) async fn get_campaign(
 )]
 #[patch("/v1/campaigns/{id}")]
 pub(super) async fn update_campaign(
-    auth: Auth<CampaignsWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<CampaignsWrite>>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
     body: crate::http::Json<CampaignInput>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let input = body.into_inner();
     let expected = expected_version.0;
@@ -221,8 +208,9 @@ pub(super) async fn update_campaign(
     Ok(campaign_response(StatusCode::OK, campaign))
 }
 
-async fn change_status(auth: &Auth<CampaignsWrite>, state: &AppState, id: Uuid, by: Move) -> ApiResult<Campaign> {
-    auth.require_chain_wide()?;
+async fn change_status(
+    auth: &Auth<ChainWide<CampaignsWrite>>, state: &AppState, id: Uuid, by: Move,
+) -> ApiResult<Campaign> {
     let (who, now) = (auth.principal.clone(), state.clock.now());
     crate::db::transaction(&state.pool, move |conn| {
         let current = store::lock(conn, id)?;
@@ -257,9 +245,7 @@ async fn change_status(auth: &Auth<CampaignsWrite>, state: &AppState, id: Uuid, 
 )]
 #[post("/v1/campaigns/{id}/activate")]
 pub(super) async fn activate_campaign(
-    auth: Auth<CampaignsWrite>,
-    state: web::Data<AppState>,
-    wake: web::Data<crate::campaigns::Wake>,
+    auth: Auth<ChainWide<CampaignsWrite>>, state: web::Data<AppState>, wake: web::Data<crate::campaigns::Wake>,
     id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let campaign = change_status(&auth, &state, id.into_inner(), Move::Activate).await?;
@@ -290,7 +276,7 @@ macro_rules! status_move {
         )]
         #[post($path)]
         pub(super) async fn $handler(
-            auth: Auth<CampaignsWrite>,
+            auth: Auth<ChainWide<CampaignsWrite>>,
             state: web::Data<AppState>,
             id: web::Path<Uuid>,
         ) -> ApiResult<HttpResponse> {

@@ -40,12 +40,7 @@ pub struct Candidate {
 /// that keeps a cursor (`resumable`) gets the next `limit` candidates, each marked whether it was
 /// decided already; an event trigger's standing scan gets only undecided ones.
 pub fn candidates(
-    conn: &mut PgConnection,
-    plan: &Plan,
-    at: Evaluation,
-    after: Option<Uuid>,
-    limit: i64,
-    resumable: bool,
+    conn: &mut PgConnection, plan: &Plan, at: Evaluation, after: Option<Uuid>, limit: i64, resumable: bool,
 ) -> ApiResult<Vec<Candidate>> {
     let mut sql = Compiler::new(at);
     let after = sql.start_after(after.unwrap_or(Uuid::nil()));
@@ -151,11 +146,7 @@ pub struct ContactRow {
 
 /// The contacts statement of a batch, not yet run: `names` are the variables the template uses.
 fn contacts_statement<'a>(
-    ids: &'a [Uuid],
-    channel: Option<CampaignChannel>,
-    policy: &Policy,
-    now: DateTime<Utc>,
-    today: NaiveDate,
+    ids: &'a [Uuid], channel: Option<CampaignChannel>, policy: &Policy, now: DateTime<Utc>, today: NaiveDate,
     names: &[String],
 ) -> impl diesel::query_dsl::LoadQuery<'a, PgConnection, ContactRow> + Binds + 'a {
     let named = |variable: &str| names.iter().any(|n| n == variable);
@@ -182,12 +173,7 @@ fn contacts_statement<'a>(
 /// Reads, besides what the contact policy checks, only what the campaign's template names: a
 /// birthday SMS with `{{name}}` reads no tier, balance, store or categories for its customers.
 pub fn contacts(
-    conn: &mut PgConnection,
-    ids: &[Uuid],
-    plan: &Plan,
-    policy: &Policy,
-    now: DateTime<Utc>,
-    today: NaiveDate,
+    conn: &mut PgConnection, ids: &[Uuid], plan: &Plan, policy: &Policy, now: DateTime<Utc>, today: NaiveDate,
 ) -> ApiResult<HashMap<Uuid, ContactRow>> {
     let message = model::message(&plan.actions);
     let channel = message.map(|(c, _)| c);

@@ -76,10 +76,7 @@ pub fn lock(conn: &mut PgConnection, id: Uuid) -> ApiResult<Campaign> {
 }
 
 pub fn list(
-    conn: &mut PgConnection,
-    status: Option<CampaignStatus>,
-    after: Option<Uuid>,
-    limit: i64,
+    conn: &mut PgConnection, status: Option<CampaignStatus>, after: Option<Uuid>, limit: i64,
 ) -> ApiResult<Vec<Campaign>> {
     let mut q = campaigns::table.select(Campaign::as_select()).order(campaigns::id).limit(limit).into_boxed();
     if let Some(status) = status {
@@ -99,10 +96,7 @@ pub fn update(conn: &mut PgConnection, current: &Campaign, fields: &CampaignFiel
 }
 
 pub fn set_status(
-    conn: &mut PgConnection,
-    current: &Campaign,
-    to: CampaignStatus,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, current: &Campaign, to: CampaignStatus, now: DateTime<Utc>,
 ) -> ApiResult<Campaign> {
     let activated =
         if to == CampaignStatus::Active && current.activated_at.is_none() { Some(now) } else { current.activated_at };
@@ -155,10 +149,7 @@ pub fn settings(conn: &mut PgConnection) -> ApiResult<Settings> {
 }
 
 pub fn save_settings(
-    conn: &mut PgConnection,
-    expected: Option<i32>,
-    frequency: (i32, i32),
-    quiet: Option<(NaiveTime, NaiveTime)>,
+    conn: &mut PgConnection, expected: Option<i32>, frequency: (i32, i32), quiet: Option<(NaiveTime, NaiveTime)>,
 ) -> ApiResult<Settings> {
     let current: Settings = ms::table.select(Settings::as_select()).for_update().first(conn)?;
     crate::http::check_version(expected, current.version)?;
@@ -242,11 +233,7 @@ pub fn lock_message(conn: &mut PgConnection, id: Uuid) -> ApiResult<Message> {
 }
 
 pub fn set_message_status(
-    conn: &mut PgConnection,
-    id: Uuid,
-    status: CampaignMessageStatus,
-    reason: Option<&str>,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, id: Uuid, status: CampaignMessageStatus, reason: Option<&str>, now: DateTime<Utc>,
 ) -> ApiResult<Message> {
     Ok(diesel::update(cm::table.find(id))
         .set((cm::status.eq(status), cm::reason.eq(reason), cm::status_at.eq(now)))

@@ -28,11 +28,7 @@ pub struct RunState {
 /// instance holds it: `FOR UPDATE SKIP LOCKED`. What was spent is read only when `with_spent` (a
 /// budget needs it).
 pub fn claim(
-    conn: &mut PgConnection,
-    campaign: Uuid,
-    run: &str,
-    with_spent: bool,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, campaign: Uuid, run: &str, with_spent: bool, now: DateTime<Utc>,
 ) -> ApiResult<Option<RunState>> {
     diesel::sql_query(
         "INSERT INTO campaign_runs (campaign_id, run, started_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -125,9 +121,7 @@ struct Inserted {
 
 /// The insert of a batch's decisions (`recipients.sql`), not yet run.
 fn record_statement<'a>(
-    campaign: Uuid,
-    d: &'a Decisions,
-    now: DateTime<Utc>,
+    campaign: Uuid, d: &'a Decisions, now: DateTime<Utc>,
 ) -> impl diesel::query_dsl::LoadQuery<'a, PgConnection, Inserted> + Binds + 'a {
     crate::db::CachedSql::new(include_str!("recipients.sql"))
         .param::<SqlUuid, _>("campaign", campaign)

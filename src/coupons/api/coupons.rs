@@ -13,8 +13,9 @@ use uuid::Uuid;
 use crate::coupons::codes;
 use crate::coupons::model::{Coupon, CouponSource, CouponStatus, CouponTemplateKind, Template};
 use crate::coupons::store::{self, CouponKey};
+use crate::customers::api::CustomerNotFound;
 use crate::error::{ApiResult, Problem, Violations};
-use crate::http::auth::{Auth, CouponsRead, CouponsWrite};
+use crate::http::auth::{Auth, ChainWide, CouponsRead, CouponsWrite};
 use crate::http::pagination::{Listing, Page};
 use crate::state::AppState;
 
@@ -106,17 +107,11 @@ pub struct CustomerCouponParams {
     tag = "coupons", operation_id = "list_customer_coupons",
     params(("id" = Uuid, Path, description = "Customer id"), CustomerCouponParams),
     security(("bearer" = ["coupons:read"])),
-    responses(
-        (status = 200, description = "Coupons by expiry, then code", body = Page<CouponView>),
-        crate::customers::api::CustomerNotFound,
-    )
+    responses((status = 200, description = "Coupons by expiry, then code", body = Page<CouponView>), CustomerNotFound)
 )]
 #[get("/v1/customers/{id}/coupons")]
 pub(super) async fn list_customer_coupons(
-    _auth: Auth<CouponsRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    query: Listing<CustomerCouponParams>,
+    _auth: Auth<CouponsRead>, state: web::Data<AppState>, id: web::Path<Uuid>, query: Listing<CustomerCouponParams>,
 ) -> ApiResult<HttpResponse> {
     let customer = id.into_inner();
     let (page, p) = (query.page, query.filter);
@@ -144,9 +139,7 @@ fn canonical(code: &str) -> ApiResult<String> {
 )]
 #[get("/v1/coupons/{code}")]
 pub(super) async fn get_coupon(
-    _auth: Auth<CouponsRead>,
-    state: web::Data<AppState>,
-    code: web::Path<String>,
+    _auth: Auth<CouponsRead>, state: web::Data<AppState>, code: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let code = canonical(&code.into_inner())?;
     let now = state.clock.now();
@@ -176,12 +169,9 @@ pub struct VoidRequest {
 )]
 #[post("/v1/coupons/{code}/void")]
 pub(super) async fn void_coupon(
-    auth: Auth<CouponsWrite>,
-    state: web::Data<AppState>,
-    code: web::Path<String>,
+    auth: Auth<ChainWide<CouponsWrite>>, state: web::Data<AppState>, code: web::Path<String>,
     body: crate::http::Json<VoidRequest>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let code = canonical(&code.into_inner())?;
     let mut v = Violations::new();
     match &body.reason {

@@ -12,7 +12,7 @@ use super::coupons::{coupon_response, CouponView};
 use crate::coupons::model::CouponSource;
 use crate::coupons::store::{self, IssueSkip, Source};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
-use crate::http::auth::{Auth, CouponsWrite};
+use crate::http::auth::{Auth, ChainWide, CouponsWrite};
 use crate::state::AppState;
 
 /// Customers one issue request may name.
@@ -85,12 +85,9 @@ pub struct IssueResult {
 )]
 #[post("/v1/coupon-templates/{id}/issue")]
 pub(super) async fn issue_coupons(
-    auth: Auth<CouponsWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<CouponsWrite>>, state: web::Data<AppState>, id: web::Path<Uuid>,
     body: crate::http::Json<IssueRequest>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let body = body.into_inner();
     let audience = match (body.customer_ids, body.segment_id) {
@@ -182,10 +179,7 @@ pub struct ClaimRequest {
 )]
 #[post("/v1/customers/{id}/coupons")]
 pub(super) async fn claim_coupon(
-    _auth: Auth<CouponsWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: crate::http::Json<ClaimRequest>,
+    _auth: Auth<CouponsWrite>, state: web::Data<AppState>, id: web::Path<Uuid>, body: crate::http::Json<ClaimRequest>,
 ) -> ApiResult<HttpResponse> {
     let customer = id.into_inner();
     let template_id = body.into_inner().template_id.ok_or_else(|| ApiError::invalid("template_id", "is required"))?;

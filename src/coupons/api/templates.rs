@@ -11,10 +11,11 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{TemplateCreate, TemplatePatch};
+use crate::coupons::api::CouponTemplateNotFound;
 use crate::coupons::model::{CouponTemplateKind, CouponTemplateStatus, Template};
 use crate::coupons::{store, templates};
 use crate::error::{ApiResult, Problem};
-use crate::http::auth::{Auth, CouponsRead, CouponsWrite};
+use crate::http::auth::{Auth, ChainWide, CouponsRead, CouponsWrite};
 use crate::http::pagination::{Listing, Page, PageParams};
 use crate::http::IfMatch;
 use crate::state::AppState;
@@ -125,11 +126,8 @@ fn template_response(status: StatusCode, t: Template) -> HttpResponse {
 )]
 #[post("/v1/coupon-templates")]
 pub(super) async fn create_template(
-    auth: Auth<CouponsWrite>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<TemplateCreate>,
+    auth: Auth<ChainWide<CouponsWrite>>, state: web::Data<AppState>, body: crate::http::Json<TemplateCreate>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let now = state.clock.now();
     let new = body.into_inner().validate(now)?;
     let who = auth.principal.clone();
@@ -166,9 +164,7 @@ pub struct TemplateListParams {
 )]
 #[get("/v1/coupon-templates")]
 pub(super) async fn list_templates(
-    _auth: Auth<CouponsRead>,
-    state: web::Data<AppState>,
-    query: Listing<TemplateListParams>,
+    _auth: Auth<CouponsRead>, state: web::Data<AppState>, query: Listing<TemplateListParams>,
 ) -> ApiResult<HttpResponse> {
     let (page, p) = (query.page, query.filter);
     let status = p.status;
@@ -181,16 +177,11 @@ pub(super) async fn list_templates(
 #[utoipa::path(
     tag = "coupons", operation_id = "get_coupon_template",
     params(("id" = Uuid, Path, description = "Template id")), security(("bearer" = ["coupons:read"])),
-    responses(
-        (status = 200, description = "The template", body = TemplateView),
-        crate::coupons::api::CouponTemplateNotFound,
-    )
+    responses((status = 200, description = "The template", body = TemplateView), CouponTemplateNotFound)
 )]
 #[get("/v1/coupon-templates/{id}")]
 pub(super) async fn get_template(
-    _auth: Auth<CouponsRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    _auth: Auth<CouponsRead>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let t = crate::db::run(&state.pool, move |conn| store::get_template(conn, id)).await?;
@@ -216,13 +207,9 @@ pub(super) async fn get_template(
 )]
 #[patch("/v1/coupon-templates/{id}")]
 pub(super) async fn update_template(
-    auth: Auth<CouponsWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<CouponsWrite>>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
     body: crate::http::Json<TemplatePatch>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let changes = body.into_inner().validate()?;
     let expected = expected_version.0;
@@ -282,16 +269,11 @@ pub struct TemplateStats {
 #[utoipa::path(
     tag = "coupons", operation_id = "get_coupon_template_stats",
     params(("id" = Uuid, Path, description = "Template id")), security(("bearer" = ["coupons:read"])),
-    responses(
-        (status = 200, description = "The figures, at this moment", body = TemplateStats),
-        crate::coupons::api::CouponTemplateNotFound,
-    )
+    responses((status = 200, description = "The figures, at this moment", body = TemplateStats), CouponTemplateNotFound)
 )]
 #[get("/v1/coupon-templates/{id}/stats")]
 pub(super) async fn template_stats(
-    _auth: Auth<CouponsRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    _auth: Auth<CouponsRead>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let now = state.clock.now();

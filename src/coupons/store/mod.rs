@@ -81,12 +81,7 @@ pub struct IssueReport {
 /// those who cannot have one, with the reason. A merged profile's id issues to its survivor.
 /// 404 for an unknown template, 409 `template_not_active` / `template_expired`.
 pub fn issue(
-    conn: &mut PgConnection,
-    template_id: Uuid,
-    customers: &[Uuid],
-    source: Source,
-    now: DateTime<Utc>,
-    tz: Tz,
+    conn: &mut PgConnection, template_id: Uuid, customers: &[Uuid], source: Source, now: DateTime<Utc>, tz: Tz,
 ) -> ApiResult<IssueReport> {
     let template = lock_template(conn, template_id)?;
     ensure_issuable(&template, now)?;
@@ -130,12 +125,7 @@ pub fn issue(
 /// 404 `customer_not_found`, 409 `customer_merged` / `customer_erased`, 422 for an unknown template,
 /// 409 `template_not_active`, `template_expired`, `per_customer_limit`, `quantity_exhausted`.
 pub fn claim(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    template_id: Uuid,
-    source: Source,
-    now: DateTime<Utc>,
-    tz: Tz,
+    conn: &mut PgConnection, customer: Uuid, template_id: Uuid, source: Source, now: DateTime<Utc>, tz: Tz,
 ) -> ApiResult<Coupon> {
     crate::customers::store::ensure_active(&crate::customers::store::get(conn, customer)?)?;
     // The template first, then the customer: the order every issue takes.
@@ -255,12 +245,7 @@ fn held_counts(conn: &mut PgConnection, template: Uuid, customers: &[Uuid]) -> A
 /// Inserts one coupon per owner (in that order), bumps the template's `issued_count` and emits
 /// `coupon.issued` for each. The caller holds the template lock and has checked the limits.
 fn insert_coupons(
-    conn: &mut PgConnection,
-    template: &Template,
-    owners: &[Uuid],
-    source: Source,
-    now: DateTime<Utc>,
-    tz: Tz,
+    conn: &mut PgConnection, template: &Template, owners: &[Uuid], source: Source, now: DateTime<Utc>, tz: Tz,
 ) -> ApiResult<Vec<Coupon>> {
     if owners.is_empty() {
         return Ok(Vec::new());
@@ -373,11 +358,7 @@ pub fn get_coupon(conn: &mut PgConnection, code: &str) -> ApiResult<(Coupon, Tem
 /// A customer's coupons by `(expires_at, code)`. `status` as the customer sees it: `available`
 /// (stored available, not yet expired), `expired` (stored available, past its end), `redeemed`, `voided`.
 pub fn list_for_customer(
-    conn: &mut PgConnection,
-    customer: Uuid,
-    status: Option<CouponStatus>,
-    after: Option<CouponKey>,
-    limit: i64,
+    conn: &mut PgConnection, customer: Uuid, status: Option<CouponStatus>, after: Option<CouponKey>, limit: i64,
     now: DateTime<Utc>,
 ) -> ApiResult<Vec<(Coupon, Template)>> {
     let mut q = c::table

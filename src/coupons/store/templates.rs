@@ -69,10 +69,7 @@ pub fn lock_template(conn: &mut PgConnection, id: Uuid) -> ApiResult<Template> {
 
 /// By id, after `after`; only those in `status` when given.
 pub fn list_templates(
-    conn: &mut PgConnection,
-    status: Option<CouponTemplateStatus>,
-    after: Option<Uuid>,
-    limit: i64,
+    conn: &mut PgConnection, status: Option<CouponTemplateStatus>, after: Option<Uuid>, limit: i64,
 ) -> ApiResult<Vec<Template>> {
     let mut q = ct::table.select(Template::as_select()).order(ct::id.asc()).limit(limit).into_boxed();
     if let Some(status) = status {
@@ -87,11 +84,7 @@ pub fn list_templates(
 /// Applies a checked patch: 412 when `expected` is not the current version, 409 for a status move
 /// the lifecycle does not allow, 422 for a quantity below what was issued or a bad end.
 pub fn update_template(
-    conn: &mut PgConnection,
-    id: Uuid,
-    expected: Option<i32>,
-    changes: &TemplateChanges,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, id: Uuid, expected: Option<i32>, changes: &TemplateChanges, now: DateTime<Utc>,
 ) -> ApiResult<Template> {
     let current = lock_template(conn, id)?;
     crate::http::check_version(expected, current.version)?;

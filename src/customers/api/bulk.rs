@@ -59,9 +59,7 @@ pub struct BulkResponse {
 }
 
 fn parse_bulk_row(
-    row: Value,
-    index: usize,
-    today: chrono::NaiveDate,
+    row: Value, index: usize, today: chrono::NaiveDate,
 ) -> ApiResult<(String, String, crate::customers::model::ValidInput)> {
     let prefix = format!("customers[{index}].");
     let Value::Object(mut fields) = row else {
@@ -92,9 +90,7 @@ fn parse_bulk_row(
 )]
 #[post("/v1/customers/bulk")]
 async fn bulk_upsert_customers(
-    auth: Auth<CustomersWrite>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<BulkRequest>,
+    auth: Auth<CustomersWrite>, state: web::Data<AppState>, body: crate::http::Json<BulkRequest>,
 ) -> ApiResult<HttpResponse> {
     let rows = body.into_inner().customers;
     if rows.is_empty() || rows.len() > BULK_MAX_ROWS {

@@ -13,7 +13,7 @@ use crate::customers::model::CustomerView;
 use crate::customers::service;
 use crate::customers::store::{self};
 use crate::error::ApiResult;
-use crate::http::auth::{Auth, CustomersPii, StoreScope};
+use crate::http::auth::{Auth, ChainWide, CustomersPii, StoreScope};
 use crate::state::AppState;
 
 pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
@@ -42,11 +42,8 @@ pub struct CustomerExport {
 )]
 #[get("/v1/customers/{id}/export")]
 async fn export_customer(
-    auth: Auth<CustomersPii>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<CustomersPii>>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let (id, now) = (id.into_inner(), state.clock.now());
     let who = auth.principal.clone();
     let today = state.today();

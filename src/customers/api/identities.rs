@@ -26,9 +26,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
 )]
 #[get("/v1/customers/{id}/identities")]
 async fn list_identities(
-    auth: Auth<CustomersRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    auth: Auth<CustomersRead>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let who = auth.principal.clone();
@@ -48,10 +46,7 @@ async fn list_identities(
 )]
 #[post("/v1/customers/{id}/identities")]
 async fn add_identity(
-    auth: Auth<CustomersWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: crate::http::Json<IdentityInput>,
+    auth: Auth<CustomersWrite>, state: web::Data<AppState>, id: web::Path<Uuid>, body: crate::http::Json<IdentityInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let (kind, value) =
@@ -89,9 +84,7 @@ async fn add_identity(
 )]
 #[delete("/v1/customers/{id}/identities/{kind}/{value}")]
 async fn remove_identity(
-    _auth: Auth<CustomersWrite>,
-    state: web::Data<AppState>,
-    path: web::Path<(Uuid, String, String)>,
+    _auth: Auth<CustomersWrite>, state: web::Data<AppState>, path: web::Path<(Uuid, String, String)>,
 ) -> ApiResult<HttpResponse> {
     let (id, kind, value) = path.into_inner();
     let (kind, value) = rules::normalize_identity(&kind, &value).map_err(|m| ApiError::invalid("value", m))?;

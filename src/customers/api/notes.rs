@@ -50,10 +50,7 @@ impl From<store::Note> for NoteView {
 )]
 #[post("/v1/customers/{id}/notes")]
 async fn add_note(
-    auth: Auth<CustomersWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: crate::http::Json<NoteInput>,
+    auth: Auth<CustomersWrite>, state: web::Data<AppState>, id: web::Path<Uuid>, body: crate::http::Json<NoteInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let raw = body.into_inner().body;

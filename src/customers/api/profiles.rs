@@ -47,10 +47,7 @@ pub fn read_view(conn: &mut PgConnection, who: &Principal, id: Uuid, today: Naiv
 
 /// Several customers, in the order of `ids`, as the caller may see them (unmasked reads audited).
 pub fn views_of(
-    conn: &mut PgConnection,
-    who: &Principal,
-    ids: &[Uuid],
-    today: NaiveDate,
+    conn: &mut PgConnection, who: &Principal, ids: &[Uuid], today: NaiveDate,
 ) -> ApiResult<Vec<CustomerView>> {
     let mut rows = store::get_many(conn, ids)?;
     rows.sort_by_key(|c| ids.iter().position(|id| *id == c.id));
@@ -72,10 +69,7 @@ pub fn audited_unmasked(conn: &mut PgConnection, who: &Principal, customer: Uuid
 
 /// The customer as this caller may see them (an unmasked read is audited).
 pub fn view_of(
-    conn: &mut PgConnection,
-    who: &Principal,
-    customer: store::Customer,
-    today: NaiveDate,
+    conn: &mut PgConnection, who: &Principal, customer: store::Customer, today: NaiveDate,
 ) -> ApiResult<CustomerView> {
     let unmasked = audited_unmasked(conn, who, customer.id)?;
     service::view(conn, customer, unmasked, today)
@@ -96,9 +90,7 @@ pub fn customer_response(status: StatusCode, view: CustomerView) -> HttpResponse
 )]
 #[post("/v1/customers")]
 async fn create_customer(
-    auth: Auth<CustomersWrite>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<CustomerInput>,
+    auth: Auth<CustomersWrite>, state: web::Data<AppState>, body: crate::http::Json<CustomerInput>,
 ) -> ApiResult<HttpResponse> {
     let now = state.clock.now();
     let input = body.into_inner().validate(service::today(now, state.config.timezone), "")?;
@@ -120,9 +112,7 @@ async fn create_customer(
 )]
 #[get("/v1/customers/{id}")]
 async fn get_customer(
-    auth: Auth<CustomersRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    auth: Auth<CustomersRead>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let who = auth.principal.clone();
@@ -143,10 +133,7 @@ async fn get_customer(
 )]
 #[patch("/v1/customers/{id}")]
 async fn update_customer(
-    auth: Auth<CustomersWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<CustomersWrite>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
     body: crate::http::Json<CustomerInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
@@ -183,9 +170,7 @@ async fn update_customer(
 )]
 #[put("/v1/customers/by-identity/{kind}/{value}")]
 async fn upsert_customer_by_identity(
-    auth: Auth<CustomersWrite>,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    auth: Auth<CustomersWrite>, state: web::Data<AppState>, path: web::Path<(String, String)>,
     body: crate::http::Json<CustomerInput>,
 ) -> ApiResult<HttpResponse> {
     let (kind, value) = path.into_inner();
@@ -236,9 +221,7 @@ pub struct SearchParams {
 )]
 #[get("/v1/customers")]
 async fn search_customers(
-    auth: Auth<CustomersRead>,
-    state: web::Data<AppState>,
-    query: Listing<SearchParams>,
+    auth: Auth<CustomersRead>, state: web::Data<AppState>, query: Listing<SearchParams>,
 ) -> ApiResult<HttpResponse> {
     let (page, p) = (query.page, query.filter);
     let limit = page.limit()?;

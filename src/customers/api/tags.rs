@@ -35,10 +35,7 @@ pub struct TagsInput {
 )]
 #[put("/v1/customers/{id}/tags")]
 async fn replace_customer_tags(
-    auth: Auth<CustomersWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: crate::http::Json<TagsInput>,
+    auth: Auth<CustomersWrite>, state: web::Data<AppState>, id: web::Path<Uuid>, body: crate::http::Json<TagsInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let mut v = Violations::new();

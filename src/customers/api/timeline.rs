@@ -7,6 +7,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::customers::api::CustomerNotFound;
 use crate::customers::store::{self};
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::{Auth, CustomersRead, StoreScope};
@@ -53,17 +54,11 @@ fn parse_timeline_cursor(page: &PageParams) -> ApiResult<Option<(DateTime<Utc>, 
 #[utoipa::path(
     tag = "customers", operation_id = "customer_timeline",
     params(("id" = Uuid, Path, description = "Customer id"), PageParams), security(("bearer" = ["customers:read"])),
-    responses(
-        (status = 200, description = "Timeline, newest first", body = Page<TimelineItem>),
-        crate::customers::api::CustomerNotFound,
-    )
+    responses((status = 200, description = "Timeline, newest first", body = Page<TimelineItem>), CustomerNotFound)
 )]
 #[get("/v1/customers/{id}/timeline")]
 async fn customer_timeline(
-    auth: Auth<CustomersRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    page: web::Query<PageParams>,
+    auth: Auth<CustomersRead>, state: web::Data<AppState>, id: web::Path<Uuid>, page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let limit = page.limit()?;
@@ -74,11 +69,7 @@ async fn customer_timeline(
 }
 
 pub(super) fn timeline(
-    conn: &mut diesel::PgConnection,
-    id: Uuid,
-    scope: StoreScope,
-    before: Option<(DateTime<Utc>, Uuid)>,
-    limit: i64,
+    conn: &mut diesel::PgConnection, id: Uuid, scope: StoreScope, before: Option<(DateTime<Utc>, Uuid)>, limit: i64,
 ) -> ApiResult<Vec<TimelineItem>> {
     store::get_profile(conn, id)?;
     let mut subjects = store::merged_into(conn, id)?;

@@ -216,10 +216,7 @@ impl LocalPostgres {
 /// Restores the backup in `backup` into the empty data directory of `opts`, recovers it (to the
 /// end of `recovery`'s archive or its moment, when given) and stops it.
 pub fn restore(
-    backup: &Path,
-    opts: LocalPostgresOptions,
-    recovery: Option<Recovery>,
-    report: Report,
+    backup: &Path, opts: LocalPostgresOptions, recovery: Option<Recovery>, report: Report,
 ) -> Result<Restored, EmbeddedError> {
     let started = Instant::now();
     let source = absolute(&backup.join(DATA), "backup")?;
@@ -267,11 +264,7 @@ pub fn restore(
 
 /// The backup's files into the new data directory, then the recovery: bytes copied, last replayed commit.
 fn copy_and_recover(
-    source: &Path,
-    data_dir: &Path,
-    mut opts: LocalPostgresOptions,
-    recovery: Option<Recovery>,
-    report: Report,
+    source: &Path, data_dir: &Path, mut opts: LocalPostgresOptions, recovery: Option<Recovery>, report: Report,
 ) -> Result<(u64, Option<String>), EmbeddedError> {
     let bar = report.bar("restore: copying", Unit::Bytes, tree_size(source)?);
     let bytes = copy_tree(source, data_dir, &bar, true)?;

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::{required_text, text};
 use crate::error::{ApiResult, Problem, Violations};
-use crate::http::auth::{Auth, LeadsRead, LeadsWrite};
+use crate::http::auth::{Auth, ChainWide, LeadsRead, LeadsWrite};
 use crate::http::pagination::{Listing, Page, PageParams, RankKey};
 use crate::http::{check_version, IfMatch};
 use crate::leads::model::{LeadAssignmentStrategy, LeadKind, Rule, RuleChanges};
@@ -269,11 +269,8 @@ fn rule_response(status: StatusCode, r: Rule) -> HttpResponse {
 )]
 #[post("/v1/lead-assignment-rules")]
 pub(super) async fn create_rule(
-    auth: Auth<LeadsWrite>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<LeadRuleCreate>,
+    auth: Auth<ChainWide<LeadsWrite>>, state: web::Data<AppState>, body: crate::http::Json<LeadRuleCreate>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let changes = body.into_inner().validate()?;
     let now = state.clock.now();
     let who = auth.principal.clone();
@@ -307,11 +304,8 @@ pub struct LeadRuleListParams {
 )]
 #[get("/v1/lead-assignment-rules")]
 pub(super) async fn list_rules(
-    auth: Auth<LeadsRead>,
-    state: web::Data<AppState>,
-    query: Listing<LeadRuleListParams>,
+    _auth: Auth<ChainWide<LeadsRead>>, state: web::Data<AppState>, query: Listing<LeadRuleListParams>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let (page, p) = (query.page, query.filter);
     let active = p.active;
     let fetch = move |conn: &mut PgConnection, after: Option<RankKey>, n| {
@@ -333,11 +327,8 @@ pub(super) async fn list_rules(
 )]
 #[get("/v1/lead-assignment-rules/{id}")]
 pub(super) async fn get_rule(
-    auth: Auth<LeadsRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    _auth: Auth<ChainWide<LeadsRead>>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let rule = crate::db::run(&state.pool, move |conn| store::get_rule(conn, id)).await?;
     Ok(rule_response(StatusCode::OK, rule))
@@ -357,13 +348,9 @@ pub(super) async fn get_rule(
 )]
 #[patch("/v1/lead-assignment-rules/{id}")]
 pub(super) async fn update_rule(
-    auth: Auth<LeadsWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<LeadsWrite>>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
     body: crate::http::Json<LeadRulePatch>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let changes = body.into_inner().validate()?;
     let expected = expected_version.0;

@@ -89,9 +89,7 @@ pub struct LeadFunnel {
 )]
 #[get("/v1/leads/funnel")]
 pub(super) async fn lead_funnel(
-    auth: Auth<LeadsRead>,
-    state: web::Data<AppState>,
-    params: web::Query<LeadFunnelParams>,
+    auth: Auth<LeadsRead>, state: web::Data<AppState>, params: web::Query<LeadFunnelParams>,
 ) -> ApiResult<HttpResponse> {
     let p = params.into_inner();
     let mut v = Violations::new();

@@ -269,9 +269,7 @@ impl LeadCreate {
 )]
 #[post("/v1/leads")]
 pub(super) async fn create_lead(
-    auth: Auth<LeadsWrite>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<LeadCreate>,
+    auth: Auth<LeadsWrite>, state: web::Data<AppState>, body: crate::http::Json<LeadCreate>,
 ) -> ApiResult<HttpResponse> {
     let now = state.clock.now();
     let mut new = body.into_inner().validate(&auth.principal, now)?;
@@ -332,9 +330,7 @@ pub struct LeadListParams {
 )]
 #[get("/v1/leads")]
 pub(super) async fn list_leads(
-    auth: Auth<LeadsRead>,
-    state: web::Data<AppState>,
-    query: Listing<LeadListParams>,
+    auth: Auth<LeadsRead>, state: web::Data<AppState>, query: Listing<LeadListParams>,
 ) -> ApiResult<HttpResponse> {
     let (page, p) = (query.page, query.filter);
     let mut v = Violations::new();
@@ -369,9 +365,7 @@ pub(super) async fn list_leads(
 )]
 #[get("/v1/leads/{id}")]
 pub(super) async fn get_lead(
-    auth: Auth<LeadsRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    auth: Auth<LeadsRead>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let (id, scope) = (id.into_inner(), auth.store_scope());
     let lead = crate::db::run(&state.pool, move |conn| store::get(conn, id, scope)).await?;

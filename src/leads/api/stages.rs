@@ -23,11 +23,7 @@ use crate::state::AppState;
 /// Locks the lead if the caller may see it (404 otherwise), checks `If-Match`, runs `work`, audits;
 /// answers with the lead as `work` left it.
 async fn act<F>(
-    principal: &Principal,
-    state: &AppState,
-    id: Uuid,
-    expected: Option<i32>,
-    action: crate::audit::AuditAction,
+    principal: &Principal, state: &AppState, id: Uuid, expected: Option<i32>, action: crate::audit::AuditAction,
     work: F,
 ) -> ApiResult<HttpResponse>
 where
@@ -48,11 +44,7 @@ where
 
 /// A stage move that only stamps its time (and a lost lead's reason): contact, qualify, close.
 async fn advance(
-    principal: &Principal,
-    state: &AppState,
-    id: Uuid,
-    expected: Option<i32>,
-    action: Action,
+    principal: &Principal, state: &AppState, id: Uuid, expected: Option<i32>, action: Action,
     lost_reason: Option<String>,
 ) -> ApiResult<HttpResponse> {
     let now = state.clock.now();
@@ -88,10 +80,7 @@ pub struct LeadAssignRequest {
 )]
 #[post("/v1/leads/{id}/assign")]
 pub(super) async fn assign_lead(
-    auth: Auth<LeadsWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<LeadsWrite>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
     body: crate::http::Json<LeadAssignRequest>,
 ) -> ApiResult<HttpResponse> {
     let staff_id = body.into_inner().staff_id.ok_or_else(|| ApiError::invalid("staff_id", "is required"))?;
@@ -120,10 +109,7 @@ pub(super) async fn assign_lead(
 )]
 #[post("/v1/leads/{id}/contact")]
 pub(super) async fn contact_lead(
-    auth: Auth<LeadsWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<LeadsWrite>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     advance(&auth.principal, &state, id.into_inner(), expected_version.0, Action::Contact, None).await
 }
@@ -141,10 +127,7 @@ pub(super) async fn contact_lead(
 )]
 #[post("/v1/leads/{id}/qualify")]
 pub(super) async fn qualify_lead(
-    auth: Auth<LeadsWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<LeadsWrite>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     advance(&auth.principal, &state, id.into_inner(), expected_version.0, Action::Qualify, None).await
 }
@@ -174,10 +157,7 @@ pub struct LeadConvertRequest {
 )]
 #[post("/v1/leads/{id}/convert")]
 pub(super) async fn convert_lead(
-    auth: Auth<LeadsWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<LeadsWrite>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
     body: web::Bytes,
 ) -> ApiResult<HttpResponse> {
     let body: LeadConvertRequest = optional_body(&body)?;
@@ -234,10 +214,7 @@ pub struct LeadCloseRequest {
 )]
 #[post("/v1/leads/{id}/close")]
 pub(super) async fn close_lead(
-    auth: Auth<LeadsWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<LeadsWrite>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
     body: crate::http::Json<LeadCloseRequest>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();

@@ -3,7 +3,7 @@
 use actix_web::{get, web, HttpResponse};
 
 use crate::error::{ApiResult, Problem};
-use crate::http::auth::{Admin, Auth};
+use crate::http::auth::{Admin, Auth, ChainWide};
 use crate::loyalty::audit::LedgerAuditReport;
 use crate::state::AppState;
 
@@ -24,8 +24,7 @@ pub fn configure(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     )
 )]
 #[get("/v1/loyalty/audit")]
-async fn audit_ledger(auth: Auth<Admin>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
+async fn audit_ledger(_auth: Auth<ChainWide<Admin>>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let report = crate::db::run(&state.pool, crate::loyalty::audit::run).await?;
     Ok(HttpResponse::Ok().json(report))
 }

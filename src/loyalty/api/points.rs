@@ -10,8 +10,9 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{adjustment_points_schema, whole_i64, EXPIRING_WINDOW_DAYS, MAX_ADJUSTMENT};
+use crate::customers::api::CustomerNotFound;
 use crate::error::{ApiResult, Problem, Violations};
-use crate::http::auth::{Auth, LoyaltyRead, LoyaltyWrite};
+use crate::http::auth::{Auth, ChainWide, LoyaltyRead, LoyaltyWrite};
 use crate::http::pagination::{Page, PageParams};
 use crate::loyalty::ledger::{self, Entry};
 use crate::loyalty::rules::EntryKind;
@@ -124,9 +125,7 @@ impl From<Entry> for PointsEntry {
 )]
 #[get("/v1/customers/{id}/points")]
 async fn get_points(
-    _auth: Auth<LoyaltyRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    _auth: Auth<LoyaltyRead>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let (now, tz) = (state.clock.now(), state.config.timezone);
@@ -142,17 +141,11 @@ async fn get_points(
 #[utoipa::path(
     tag = "loyalty", operation_id = "list_points_entries",
     params(("id" = Uuid, Path, description = "Customer id"), PageParams), security(("bearer" = ["loyalty:read"])),
-    responses(
-        (status = 200, description = "Entries, newest first", body = Page<PointsEntry>),
-        crate::customers::api::CustomerNotFound,
-    )
+    responses((status = 200, description = "Entries, newest first", body = Page<PointsEntry>), CustomerNotFound)
 )]
 #[get("/v1/customers/{id}/points/entries")]
 async fn list_points_entries(
-    _auth: Auth<LoyaltyRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    page: web::Query<PageParams>,
+    _auth: Auth<LoyaltyRead>, state: web::Data<AppState>, id: web::Path<Uuid>, page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let fetch = move |conn: &mut PgConnection, before, n| {
@@ -226,12 +219,9 @@ pub struct PointsAdjustmentResult {
 )]
 #[post("/v1/customers/{id}/points/adjustments")]
 async fn adjust_points(
-    auth: Auth<LoyaltyWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<LoyaltyWrite>>, state: web::Data<AppState>, id: web::Path<Uuid>,
     body: crate::http::Json<PointsAdjustment>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let (points, reason) = body.into_inner().validate()?;
     let (now, tz) = (state.clock.now(), state.config.timezone);

@@ -8,7 +8,7 @@ use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ApiResult, Problem, Violations};
-use crate::http::auth::{Admin, Auth, LoyaltyRead};
+use crate::http::auth::{Admin, Auth, ChainWide, LoyaltyRead};
 use crate::http::{etag, IfMatch};
 use crate::loyalty::program::{self, ProgramChanges, ProgramRow};
 use crate::state::AppState;
@@ -214,12 +214,9 @@ async fn get_program(_auth: Auth<LoyaltyRead>, state: web::Data<AppState>) -> Ap
 )]
 #[put("/v1/loyalty/program")]
 async fn update_program(
-    auth: Auth<Admin>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
+    auth: Auth<ChainWide<Admin>>, state: web::Data<AppState>, expected_version: IfMatch,
     body: crate::http::Json<ProgramInput>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let (changes, detail) = body.into_inner().validate()?;
     let expected = expected_version.0;
     let who = auth.principal.clone();

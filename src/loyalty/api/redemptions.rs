@@ -56,9 +56,7 @@ pub struct RewardRedemptionView {
 )]
 #[post("/v1/customers/{id}/reward-redemptions")]
 async fn redeem_reward(
-    auth: Auth<LoyaltyWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    auth: Auth<LoyaltyWrite>, state: web::Data<AppState>, id: web::Path<Uuid>,
     body: crate::http::Json<RewardRedemptionRequest>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();

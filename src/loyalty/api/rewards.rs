@@ -11,11 +11,13 @@ use uuid::Uuid;
 
 use super::{whole_i64, MAX_POINTS_COST, MAX_STOCK};
 use crate::audit::{audited, AuditAction};
+use crate::error::ValidationFailed;
 use crate::error::{ApiResult, Violations};
-use crate::http::auth::{Auth, LoyaltyRead, LoyaltyWrite};
+use crate::http::auth::{Auth, ChainWide, LoyaltyRead, LoyaltyWrite};
 use crate::http::pagination::{Listing, Page, PageParams};
 use crate::http::patch::double_option;
 use crate::http::IfMatch;
+use crate::loyalty::api::LoyaltyWriteChainWideOnly;
 use crate::loyalty::rewards::{self, NewReward, Reward, RewardChanges};
 use crate::state::AppState;
 
@@ -161,19 +163,12 @@ impl RewardPatch {
 #[utoipa::path(
     tag = "loyalty", operation_id = "create_reward", request_body = RewardCreate,
     security(("bearer" = ["loyalty:write"])),
-    responses(
-        (status = 201, description = "Created", body = RewardView),
-        crate::loyalty::api::LoyaltyWriteChainWideOnly,
-        crate::error::ValidationFailed,
-    )
+    responses((status = 201, description = "Created", body = RewardView), LoyaltyWriteChainWideOnly, ValidationFailed)
 )]
 #[post("/v1/rewards")]
 async fn create_reward(
-    auth: Auth<LoyaltyWrite>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<RewardCreate>,
+    auth: Auth<ChainWide<LoyaltyWrite>>, state: web::Data<AppState>, body: crate::http::Json<RewardCreate>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let new = body.into_inner().validate()?;
     let now = state.clock.now();
     let write = move |conn: &mut PgConnection| rewards::insert(conn, &new, now);
@@ -197,9 +192,7 @@ pub struct RewardListParams {
 )]
 #[get("/v1/rewards")]
 async fn list_rewards(
-    _auth: Auth<LoyaltyRead>,
-    state: web::Data<AppState>,
-    query: Listing<RewardListParams>,
+    _auth: Auth<LoyaltyRead>, state: web::Data<AppState>, query: Listing<RewardListParams>,
 ) -> ApiResult<HttpResponse> {
     let (page, p) = (query.page, query.filter);
     let active = p.active;
@@ -216,9 +209,7 @@ async fn list_rewards(
 )]
 #[get("/v1/rewards/{id}")]
 async fn get_reward(
-    _auth: Auth<LoyaltyRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    _auth: Auth<LoyaltyRead>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let reward = crate::db::run(&state.pool, move |conn| rewards::get(conn, id)).await?;
@@ -239,13 +230,9 @@ async fn get_reward(
 )]
 #[patch("/v1/rewards/{id}")]
 async fn update_reward(
-    auth: Auth<LoyaltyWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<LoyaltyWrite>>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
     body: crate::http::Json<RewardPatch>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let changes = body.into_inner().validate()?;
     let expected = expected_version.0;

@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use super::store::{self, Enrolment, Membership, Tier, TierChange};
 use crate::error::{ApiError, ApiResult, Problem, Violations};
-use crate::http::auth::{Admin, Auth, CustomersWrite, LoyaltyRead};
+use crate::http::auth::{Admin, Auth, ChainWide, CustomersWrite, LoyaltyRead};
 use crate::http::pagination::{Listing, Page, PageParams};
 use crate::http::IfMatch;
 use crate::state::AppState;
@@ -180,10 +180,7 @@ pub struct EnrolInput {
 )]
 #[post("/v1/customers/{id}/membership")]
 async fn enrol_member(
-    auth: Auth<CustomersWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: crate::http::Json<EnrolInput>,
+    auth: Auth<CustomersWrite>, state: web::Data<AppState>, id: web::Path<Uuid>, body: crate::http::Json<EnrolInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let input = body.into_inner();
@@ -220,9 +217,7 @@ async fn enrol_member(
 )]
 #[get("/v1/customers/{id}/membership")]
 async fn get_membership(
-    _auth: Auth<LoyaltyRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    _auth: Auth<LoyaltyRead>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let now = state.clock.now();
@@ -278,16 +273,11 @@ pub struct TierHistory {
 #[utoipa::path(
     tag = "memberships", operation_id = "get_membership_history",
     params(("id" = Uuid, Path, description = "Customer id")), security(("bearer" = ["loyalty:read"])),
-    responses(
-        (status = 200, description = "Tier changes, newest first", body = TierHistory),
-        crate::memberships::api::MembershipNotFound,
-    )
+    responses((status = 200, description = "Tier changes, newest first", body = TierHistory), MembershipNotFound)
 )]
 #[get("/v1/customers/{id}/membership/history")]
 async fn membership_history(
-    _auth: Auth<LoyaltyRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    _auth: Auth<LoyaltyRead>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let items = crate::db::run(&state.pool, move |conn| {
@@ -322,9 +312,7 @@ pub struct MemberListParams {
 )]
 #[get("/v1/memberships")]
 async fn list_memberships(
-    auth: Auth<LoyaltyRead>,
-    state: web::Data<AppState>,
-    query: Listing<MemberListParams>,
+    auth: Auth<LoyaltyRead>, state: web::Data<AppState>, query: Listing<MemberListParams>,
 ) -> ApiResult<HttpResponse> {
     let (page, p) = (query.page, query.filter);
     let store_id = auth.acting_store(p.store_id)?;
@@ -376,13 +364,9 @@ pub struct SetTierInput {
 )]
 #[put("/v1/customers/{id}/membership/tier")]
 async fn set_member_tier(
-    auth: Auth<Admin>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<Admin>>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
     body: crate::http::Json<SetTierInput>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let input = body.into_inner();
     let mut v = Violations::new();

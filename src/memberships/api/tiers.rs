@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use super::super::store::{self, Tier, TierChanges};
 use crate::audit::{audited, AuditAction};
 use crate::error::{ApiResult, Problem, Violations};
-use crate::http::auth::{Admin, Auth, LoyaltyRead};
+use crate::http::auth::{Admin, Auth, ChainWide, LoyaltyRead};
 use crate::http::IfMatch;
 use crate::state::AppState;
 
@@ -223,9 +223,7 @@ pub(super) async fn list_tiers(_auth: Auth<LoyaltyRead>, state: web::Data<AppSta
 )]
 #[get("/v1/tiers/{code}")]
 pub(super) async fn get_tier(
-    _auth: Auth<LoyaltyRead>,
-    state: web::Data<AppState>,
-    code: web::Path<String>,
+    _auth: Auth<LoyaltyRead>, state: web::Data<AppState>, code: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let code = code.into_inner();
     let tier = crate::db::run(&state.pool, move |conn| store::get_tier(conn, &code)).await?;
@@ -244,11 +242,8 @@ pub(super) async fn get_tier(
 )]
 #[post("/v1/tiers")]
 pub(super) async fn create_tier(
-    auth: Auth<Admin>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<TierCreate>,
+    auth: Auth<ChainWide<Admin>>, state: web::Data<AppState>, body: crate::http::Json<TierCreate>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let input = body.into_inner();
     let mut v = Violations::new();
     v.check(valid_code(&input.code), "code", "must be a lower-case letter then up to 31 letters, digits or '_'");
@@ -284,13 +279,9 @@ pub(super) async fn create_tier(
 )]
 #[patch("/v1/tiers/{code}")]
 pub(super) async fn update_tier(
-    auth: Auth<Admin>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    code: web::Path<String>,
+    auth: Auth<ChainWide<Admin>>, state: web::Data<AppState>, expected_version: IfMatch, code: web::Path<String>,
     body: crate::http::Json<TierPatch>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let code = code.into_inner();
     let input = body.into_inner();
     let mut v = Violations::new();

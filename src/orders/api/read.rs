@@ -21,9 +21,7 @@ use crate::state::AppState;
 )]
 #[get("/v1/orders/{id}")]
 async fn get_order(
-    auth: Auth<OrdersRead>,
-    state: web::Data<AppState>,
-    id: web::Path<OrderId>,
+    auth: Auth<OrdersRead>, state: web::Data<AppState>, id: web::Path<OrderId>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let scope = auth.store_scope();
@@ -66,9 +64,7 @@ pub struct OrderFinderParams {
 )]
 #[get("/v1/orders")]
 async fn list_orders(
-    auth: Auth<OrdersRead>,
-    state: web::Data<AppState>,
-    query: Listing<OrderFinderParams>,
+    auth: Auth<OrdersRead>, state: web::Data<AppState>, query: Listing<OrderFinderParams>,
 ) -> ApiResult<HttpResponse> {
     let (page, p) = (query.page, query.filter);
     let store_id = auth.acting_store(p.store_id)?;

@@ -67,9 +67,7 @@ pub struct RefundList {
 )]
 #[get("/v1/orders/{id}/refunds")]
 async fn list_refunds(
-    auth: Auth<OrdersRead>,
-    state: web::Data<AppState>,
-    id: web::Path<OrderId>,
+    auth: Auth<OrdersRead>, state: web::Data<AppState>, id: web::Path<OrderId>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let scope = auth.store_scope();

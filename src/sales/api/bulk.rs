@@ -167,11 +167,7 @@ fn check_row_count(field: &str, rows: &[Value]) -> ApiResult<()> {
 /// own (a row commits or rolls back alone; no lock is held from one row to the next). A row that
 /// failed its check keeps its problem and touches nothing. Answered as `A`.
 async fn post_rows<R, T, A>(
-    state: &AppState,
-    who: &Principal,
-    field: &str,
-    rows: Vec<Value>,
-    check: impl FnMut(Value) -> ApiResult<R>,
+    state: &AppState, who: &Principal, field: &str, rows: Vec<Value>, check: impl FnMut(Value) -> ApiResult<R>,
     post: impl Fn(&mut PgConnection, R) -> ApiResult<Answer<T>> + Send + 'static,
 ) -> ApiResult<HttpResponse>
 where
@@ -217,9 +213,7 @@ where
 )]
 #[post("/v1/orders/bulk")]
 async fn post_orders_bulk(
-    auth: Auth<OrdersWrite>,
-    state: web::Data<AppState>,
-    catalogue: web::Data<CatalogueCache>,
+    auth: Auth<OrdersWrite>, state: web::Data<AppState>, catalogue: web::Data<CatalogueCache>,
     body: crate::http::Json<BulkOrdersInput>,
 ) -> ApiResult<HttpResponse> {
     let poster = Poster::new(&auth, &state);
@@ -259,9 +253,7 @@ async fn post_orders_bulk(
 )]
 #[post("/v1/refunds/bulk")]
 async fn post_refunds_bulk(
-    auth: Auth<OrdersWrite>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<BulkRefundsInput>,
+    auth: Auth<OrdersWrite>, state: web::Data<AppState>, body: crate::http::Json<BulkRefundsInput>,
 ) -> ApiResult<HttpResponse> {
     let poster = Poster::new(&auth, &state);
     let check = |row| from_object::<ChannelRefundInput>(row)?.validate(&auth);

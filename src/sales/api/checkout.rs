@@ -14,6 +14,7 @@ use crate::http::auth::{Auth, OrdersWrite};
 use crate::loyalty::program::CatalogueCache;
 use crate::reservations::service as reservations;
 use crate::reservations::store::{self, Reservation};
+use crate::sales::api::ReservationNotFound;
 use crate::sales::quote::{self as service, Quote, QuoteRequest, TierProgress};
 use crate::state::AppState;
 use crate::stores::{SalesChannel, UNKNOWN_CHANNEL};
@@ -235,9 +236,7 @@ impl From<Quote> for QuoteView {
 )]
 #[post("/v1/checkout/quote")]
 async fn quote(
-    auth: Auth<OrdersWrite>,
-    state: web::Data<AppState>,
-    catalogue: web::Data<CatalogueCache>,
+    auth: Auth<OrdersWrite>, state: web::Data<AppState>, catalogue: web::Data<CatalogueCache>,
     body: crate::http::Json<QuoteInput>,
 ) -> ApiResult<HttpResponse> {
     let request = body.into_inner().validate(&auth)?;
@@ -301,16 +300,11 @@ fn reservation_view(r: Reservation, now: DateTime<Utc>) -> ReservationView {
 /// A reservation and whether it still holds (a store-bound principal: its own store's holds only).
 #[utoipa::path(
     tag = "checkout", params(("id" = Uuid, Path)), security(("bearer" = ["orders:write"])),
-    responses(
-        (status = 200, description = "The reservation", body = ReservationView),
-        crate::sales::api::ReservationNotFound,
-    )
+    responses((status = 200, description = "The reservation", body = ReservationView), ReservationNotFound)
 )]
 #[get("/v1/checkout/reservations/{id}")]
 async fn get_reservation(
-    auth: Auth<OrdersWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    auth: Auth<OrdersWrite>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let now = state.clock.now();
@@ -331,9 +325,7 @@ async fn get_reservation(
 )]
 #[delete("/v1/checkout/reservations/{id}")]
 async fn release_reservation(
-    auth: Auth<OrdersWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    auth: Auth<OrdersWrite>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let now = state.clock.now();

@@ -125,11 +125,7 @@ pub struct LineInput {
 impl LineInput {
     /// A line that did not come as JSON (an imported order's row), for `validate_lines`.
     pub fn new(
-        sku: String,
-        name: Option<String>,
-        category: Option<String>,
-        quantity: i32,
-        unit_price: Decimal,
+        sku: String, name: Option<String>, category: Option<String>, quantity: i32, unit_price: Decimal,
         amount: Option<Decimal>,
     ) -> LineInput {
         LineInput { sku, name, category, quantity, unit_price, amount }
@@ -339,9 +335,7 @@ pub fn customer_ref(id: Option<Uuid>, identity: Option<IdentityInput>, v: &mut V
 )]
 #[post("/v1/orders")]
 async fn post_order(
-    auth: Auth<OrdersWrite>,
-    state: web::Data<AppState>,
-    catalogue: web::Data<CatalogueCache>,
+    auth: Auth<OrdersWrite>, state: web::Data<AppState>, catalogue: web::Data<CatalogueCache>,
     body: crate::http::Json<OrderInput>,
 ) -> ApiResult<HttpResponse> {
     let poster = Poster::new(&auth, &state);

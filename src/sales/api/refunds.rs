@@ -59,10 +59,7 @@ pub struct RefundInput {
 )]
 #[post("/v1/orders/{id}/refunds")]
 async fn refund_order(
-    auth: Auth<OrdersWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<OrderId>,
-    body: crate::http::Json<RefundInput>,
+    auth: Auth<OrdersWrite>, state: web::Data<AppState>, id: web::Path<OrderId>, body: crate::http::Json<RefundInput>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let input = body.into_inner();
@@ -74,10 +71,7 @@ async fn refund_order(
 
 /// What both refund calls take, checked: every bad field named, none left for later.
 fn new_refund(
-    external_id: String,
-    lines: Option<Vec<RefundLineInput>>,
-    amount: Option<Decimal>,
-    mut v: Violations,
+    external_id: String, lines: Option<Vec<RefundLineInput>>, amount: Option<Decimal>, mut v: Violations,
 ) -> ApiResult<NewRefund> {
     v.text("external_id", &external_id, 128);
     let lines: Vec<RefundLine> = lines
@@ -181,9 +175,7 @@ impl ChannelRefundInput {
 )]
 #[post("/v1/refunds")]
 async fn refund_channel_order(
-    auth: Auth<OrdersWrite>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<ChannelRefundInput>,
+    auth: Auth<OrdersWrite>, state: web::Data<AppState>, body: crate::http::Json<ChannelRefundInput>,
 ) -> ApiResult<HttpResponse> {
     let (order, new) = body.into_inner().validate(&auth)?;
     let poster = Poster::new(&auth, &state);

@@ -13,6 +13,7 @@ use crate::error::{ApiError, ApiResult, Problem, Violations};
 use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
 use crate::http::pagination::{Page, PageParams};
 use crate::state::AppState;
+use crate::tickets::api::TicketNotFound;
 use crate::tickets::model::{Comment, TicketCommentVisibility};
 use crate::tickets::service;
 use crate::tickets::store;
@@ -88,10 +89,7 @@ pub struct CommentCreated {
 )]
 #[post("/v1/tickets/{id}/comments")]
 pub(super) async fn add_comment(
-    auth: Auth<TicketsWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    body: crate::http::Json<CommentCreate>,
+    auth: Auth<TicketsWrite>, state: web::Data<AppState>, id: web::Path<Uuid>, body: crate::http::Json<CommentCreate>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let b = body.into_inner();
@@ -122,17 +120,11 @@ pub(super) async fn add_comment(
 #[utoipa::path(
     tag = "tickets", operation_id = "list_ticket_comments",
     params(("id" = Uuid, Path, description = "Ticket id"), PageParams), security(("bearer" = ["tickets:read"])),
-    responses(
-        (status = 200, description = "Comments by id", body = Page<CommentView>),
-        crate::tickets::api::TicketNotFound,
-    )
+    responses((status = 200, description = "Comments by id", body = Page<CommentView>), TicketNotFound)
 )]
 #[get("/v1/tickets/{id}/comments")]
 pub(super) async fn list_comments(
-    auth: Auth<TicketsRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
-    page: web::Query<PageParams>,
+    auth: Auth<TicketsRead>, state: web::Data<AppState>, id: web::Path<Uuid>, page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let scope = auth.store_scope();

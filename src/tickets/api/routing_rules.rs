@@ -11,13 +11,15 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{MAX_NAME, MUST_BE_KNOWN};
+use crate::error::ValidationFailed;
 use crate::error::{ApiResult, Violations};
-use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
+use crate::http::auth::{Auth, ChainWide, TicketsRead, TicketsWrite};
 use crate::http::pagination::{Page, PageParams, RankKey};
 use crate::http::patch::double_option;
 use crate::http::IfMatch;
 use crate::state::AppState;
 use crate::stores::SalesChannel;
+use crate::tickets::api::TicketConfigIsTheChains;
 use crate::tickets::config_store::{self as store, RoutingRule, RuleFields};
 use crate::tickets::model::{TicketPriority, TicketType};
 
@@ -135,19 +137,12 @@ fn check_rule(r: RuleInput) -> ApiResult<RuleFields> {
 #[utoipa::path(
     tag = "tickets", operation_id = "create_ticket_routing_rule", request_body = RuleCreate,
     security(("bearer" = ["tickets:write"])),
-    responses(
-        (status = 201, description = "Created", body = RuleView),
-        crate::tickets::api::TicketConfigIsTheChains,
-        crate::error::ValidationFailed,
-    )
+    responses((status = 201, description = "Created", body = RuleView), TicketConfigIsTheChains, ValidationFailed)
 )]
 #[post("/v1/ticket-routing-rules")]
 pub(super) async fn create_rule(
-    auth: Auth<TicketsWrite>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<RuleCreate>,
+    auth: Auth<ChainWide<TicketsWrite>>, state: web::Data<AppState>, body: crate::http::Json<RuleCreate>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let b = body.into_inner();
     let mut v = Violations::new();
     v.check(b.name.is_some(), "name", "is required");
@@ -193,11 +188,8 @@ pub(super) async fn create_rule(
 )]
 #[get("/v1/ticket-routing-rules")]
 pub(super) async fn list_rules(
-    auth: Auth<TicketsRead>,
-    state: web::Data<AppState>,
-    page: web::Query<PageParams>,
+    _auth: Auth<ChainWide<TicketsRead>>, state: web::Data<AppState>, page: web::Query<PageParams>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let fetch =
         move |conn: &mut PgConnection, after: Option<RankKey>, n| store::list_rules(conn, after.map(RankKey::pair), n);
     let page = page.load(&state.pool, fetch, |r: &RuleView| RankKey::of(r.priority, r.id));
@@ -216,11 +208,8 @@ pub(super) async fn list_rules(
 )]
 #[get("/v1/ticket-routing-rules/{id}")]
 pub(super) async fn get_rule(
-    auth: Auth<TicketsRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    _auth: Auth<ChainWide<TicketsRead>>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let r = crate::db::run(&state.pool, move |conn| store::get_rule(conn, id)).await?;
     Ok(rule_response(StatusCode::OK, r))
@@ -267,13 +256,9 @@ pub struct RulePatch {
 )]
 #[patch("/v1/ticket-routing-rules/{id}")]
 pub(super) async fn update_rule(
-    auth: Auth<TicketsWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<TicketsWrite>>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
     body: crate::http::Json<RulePatch>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let p = body.into_inner();
     let expected = expected_version.0;
@@ -327,12 +312,8 @@ pub(super) async fn update_rule(
 )]
 #[delete("/v1/ticket-routing-rules/{id}")]
 pub(super) async fn delete_rule(
-    auth: Auth<TicketsWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<ChainWide<TicketsWrite>>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let id = id.into_inner();
     let expected = expected_version.0;
     let who = auth.principal.clone();

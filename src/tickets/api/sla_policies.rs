@@ -9,9 +9,10 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::error::{ApiResult, Problem, Violations};
-use crate::http::auth::{Auth, TicketsRead, TicketsWrite};
+use crate::http::auth::{Auth, ChainWide, TicketsRead, TicketsWrite};
 use crate::http::IfMatch;
 use crate::state::AppState;
+use crate::tickets::api::TicketConfigIsTheChains;
 use crate::tickets::config_store::{self as store, PolicyUpdate, SlaPolicy};
 use crate::tickets::model::TicketPriority;
 
@@ -64,14 +65,12 @@ impl From<SlaPolicy> for PolicyView {
 /// The SLA policies, one per priority (low, normal, high, urgent).
 #[utoipa::path(
     tag = "tickets", operation_id = "list_sla_policies", security(("bearer" = ["tickets:read"])),
-    responses(
-        (status = 200, description = "The four policies", body = Vec<PolicyView>),
-        crate::tickets::api::TicketConfigIsTheChains,
-    )
+    responses((status = 200, description = "The four policies", body = Vec<PolicyView>), TicketConfigIsTheChains)
 )]
 #[get("/v1/sla-policies")]
-pub(super) async fn list_policies(auth: Auth<TicketsRead>, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
+pub(super) async fn list_policies(
+    _auth: Auth<ChainWide<TicketsRead>>, state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
     let rows = crate::db::run(&state.pool, store::policies).await?;
     Ok(HttpResponse::Ok().json(rows.into_iter().map(PolicyView::from).collect::<Vec<_>>()))
 }
@@ -156,13 +155,9 @@ impl PolicyPut {
 )]
 #[put("/v1/sla-policies/{priority}")]
 pub(super) async fn put_policy(
-    auth: Auth<TicketsWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    priority: web::Path<String>,
-    body: crate::http::Json<PolicyPut>,
+    auth: Auth<ChainWide<TicketsWrite>>, state: web::Data<AppState>, expected_version: IfMatch,
+    priority: web::Path<String>, body: crate::http::Json<PolicyPut>,
 ) -> ApiResult<HttpResponse> {
-    auth.require_chain_wide()?;
     let priority = TicketPriority::parse(&priority.into_inner()).ok_or_else(store::policy_not_found)?;
     let update = body.into_inner().validate()?;
     let expected = expected_version.0;

@@ -70,9 +70,7 @@ pub struct TicketStats {
 )]
 #[get("/v1/tickets/stats")]
 pub(super) async fn ticket_stats(
-    auth: Auth<TicketsRead>,
-    state: web::Data<AppState>,
-    params: web::Query<StatsParams>,
+    auth: Auth<TicketsRead>, state: web::Data<AppState>, params: web::Query<StatsParams>,
 ) -> ApiResult<HttpResponse> {
     let p = params.into_inner();
     let (from, to) = crate::http::report_window(p.from, p.to, state.clock.now())?;

@@ -184,9 +184,7 @@ impl TicketCreate {
 )]
 #[post("/v1/tickets")]
 pub(super) async fn create_ticket(
-    auth: Auth<TicketsWrite>,
-    state: web::Data<AppState>,
-    body: crate::http::Json<TicketCreate>,
+    auth: Auth<TicketsWrite>, state: web::Data<AppState>, body: crate::http::Json<TicketCreate>,
 ) -> ApiResult<HttpResponse> {
     let body = body.into_inner();
     let store_id = auth.acting_store(body.store_id)?;
@@ -231,9 +229,7 @@ pub struct TicketListParams {
 )]
 #[get("/v1/tickets")]
 pub(super) async fn list_tickets(
-    auth: Auth<TicketsRead>,
-    state: web::Data<AppState>,
-    query: Listing<TicketListParams>,
+    auth: Auth<TicketsRead>, state: web::Data<AppState>, query: Listing<TicketListParams>,
 ) -> ApiResult<HttpResponse> {
     let (page, p) = (query.page, query.filter);
     let mut v = Violations::new();
@@ -266,9 +262,7 @@ pub(super) async fn list_tickets(
 )]
 #[get("/v1/tickets/{id}")]
 pub(super) async fn get_ticket(
-    auth: Auth<TicketsRead>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    auth: Auth<TicketsRead>, state: web::Data<AppState>, id: web::Path<Uuid>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let now = state.clock.now();
@@ -335,10 +329,7 @@ impl TicketPatch {
 )]
 #[patch("/v1/tickets/{id}")]
 pub(super) async fn update_ticket(
-    auth: Auth<TicketsWrite>,
-    state: web::Data<AppState>,
-    expected_version: IfMatch,
-    id: web::Path<Uuid>,
+    auth: Auth<TicketsWrite>, state: web::Data<AppState>, expected_version: IfMatch, id: web::Path<Uuid>,
     body: crate::http::Json<TicketPatch>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
@@ -383,9 +374,7 @@ pub struct SatisfactionRequest {
 )]
 #[post("/v1/tickets/{id}/satisfaction")]
 pub(super) async fn record_satisfaction(
-    auth: Auth<TicketsWrite>,
-    state: web::Data<AppState>,
-    id: web::Path<Uuid>,
+    auth: Auth<TicketsWrite>, state: web::Data<AppState>, id: web::Path<Uuid>,
     body: crate::http::Json<SatisfactionRequest>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();

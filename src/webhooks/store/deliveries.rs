@@ -96,11 +96,7 @@ pub struct Claimed {
 /// instances) and `max` in all. Subscription rows are locked SKIP LOCKED while their deliveries are
 /// counted and claimed, so two instances never claim the same delivery or overshoot a bound.
 pub fn claim(
-    conn: &mut PgConnection,
-    now: DateTime<Utc>,
-    lease: Duration,
-    per_subscription: i64,
-    max: i64,
+    conn: &mut PgConnection, now: DateTime<Utc>, lease: Duration, per_subscription: i64, max: i64,
 ) -> ApiResult<Vec<Claimed>> {
     conn.transaction(|conn| {
         const CLAIM: &str = formatcp!(
@@ -340,11 +336,7 @@ fn disable(conn: &mut PgConnection, sub: &Subscription, reason: &str, now: DateT
 /// while any is pending or being sent the next replay is refused: one replay at a time, so replays
 /// cannot pile the same events onto a receiver. Returns the deliveries queued.
 pub fn replay(
-    conn: &mut PgConnection,
-    id: Uuid,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, id: Uuid, from: DateTime<Utc>, to: DateTime<Utc>, now: DateTime<Utc>,
 ) -> ApiResult<i64> {
     let sub = lock(conn, id)?;
     if !sub.active {
@@ -402,11 +394,7 @@ pub fn replay(
 }
 
 pub fn deliveries(
-    conn: &mut PgConnection,
-    subscription: Uuid,
-    status: Option<DeliveryStatus>,
-    after: Option<Uuid>,
-    limit: i64,
+    conn: &mut PgConnection, subscription: Uuid, status: Option<DeliveryStatus>, after: Option<Uuid>, limit: i64,
 ) -> ApiResult<Vec<(Delivery, Vec<Attempt>)>> {
     get(conn, subscription)?;
     let mut q = wd::table
@@ -439,10 +427,7 @@ pub fn deliveries(
 
 /// A manual retry: due now, with a fresh retry schedule. One that is being sent is left alone.
 pub fn retry(
-    conn: &mut PgConnection,
-    subscription: Uuid,
-    delivery: Uuid,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, subscription: Uuid, delivery: Uuid, now: DateTime<Utc>,
 ) -> ApiResult<(Delivery, Vec<Attempt>)> {
     get(conn, subscription)?;
     let current = wd::table

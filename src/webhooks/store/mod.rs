@@ -105,11 +105,7 @@ pub struct Changes {
 /// Applies `changes` at the version the caller read. Turning a subscription back on clears why it
 /// was disabled and starts it at the feed's horizon: what it missed is for a replay to send.
 pub fn update(
-    conn: &mut PgConnection,
-    id: Uuid,
-    expected: Option<i32>,
-    changes: &Changes,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, id: Uuid, expected: Option<i32>, changes: &Changes, now: DateTime<Utc>,
 ) -> ApiResult<Subscription> {
     let current = lock(conn, id)?;
     crate::http::check_version(expected, current.version)?;
@@ -158,11 +154,7 @@ pub fn delete(conn: &mut PgConnection, id: Uuid) -> ApiResult<()> {
 
 /// A new secret; the old one keeps signing until `overlap_until`.
 pub fn rotate_secret(
-    conn: &mut PgConnection,
-    id: Uuid,
-    secret: &str,
-    overlap_until: DateTime<Utc>,
-    now: DateTime<Utc>,
+    conn: &mut PgConnection, id: Uuid, secret: &str, overlap_until: DateTime<Utc>, now: DateTime<Utc>,
 ) -> ApiResult<Subscription> {
     let current = lock(conn, id)?;
     Ok(diesel::update(ws::table.find(id))

@@ -13,8 +13,7 @@ use super::*;
 /// Runs `change` in a transaction on its own connection and holds it open until another session
 /// waits on an advisory lock (or 30 s pass), then commits. Returns once `change` has run.
 fn hold_until_someone_waits(
-    app: &TestApp,
-    change: impl FnOnce(&mut PgConnection) -> Result<(), ApiError> + Send + 'static,
+    app: &TestApp, change: impl FnOnce(&mut PgConnection) -> Result<(), ApiError> + Send + 'static,
 ) -> std::thread::JoinHandle<bool> {
     let url = app.db_url.clone();
     let (ran, has_run) = mpsc::channel();
