@@ -205,7 +205,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    customer_notes (id) {
+    customer_notes (customer_id, id) {
         id -> Uuid,
         customer_id -> Uuid,
         body -> Text,
@@ -270,7 +270,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    tier_changes (id) {
+    tier_changes (customer_id, id) {
         id -> Uuid,
         customer_id -> Uuid,
         from_tier -> Nullable<Text>,
@@ -354,7 +354,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    points_entries (id) {
+    points_entries (customer_id, id) {
         id -> Int8,
         customer_id -> Uuid,
         kind -> Text,
@@ -371,7 +371,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    points_lots (id) {
+    points_lots (customer_id, id) {
         id -> Uuid,
         customer_id -> Uuid,
         entry_id -> Int8,
@@ -398,7 +398,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    reward_redemptions (id) {
+    reward_redemptions (customer_id, id) {
         id -> Uuid,
         customer_id -> Uuid,
         reward_id -> Uuid,

@@ -76,7 +76,7 @@ WITH e AS (
     FROM points_accounts a
     FULL JOIN e ON e.customer_id = a.customer_id
     FULL JOIN l ON l.customer_id = COALESCE(a.customer_id, e.customer_id)
-    LEFT JOIN points_entries last ON last.id = e.last_id
+    LEFT JOIN points_entries last ON last.customer_id = e.customer_id AND last.id = e.last_id
 ), v AS (
     SELECT acc.customer_id, c.invariant, c.expected, c.actual
     FROM acc

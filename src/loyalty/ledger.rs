@@ -207,9 +207,9 @@ fn drawn_json(plan: &[(Uuid, i64)]) -> Value {
 
 /// Draws from lots on its own (refund take-backs and debt settlement, where what is drawn must be
 /// visible to the next step before the entry is written).
-fn draw(conn: &mut PgConnection, plan: &[(Uuid, i64)]) -> ApiResult<Value> {
+fn draw(conn: &mut PgConnection, customer: Uuid, plan: &[(Uuid, i64)]) -> ApiResult<Value> {
     for (lot, take) in plan {
-        diesel::update(pl::table.find(lot)).set(pl::remaining.eq(pl::remaining - take)).execute(conn)?;
+        diesel::update(pl::table.find((customer, lot))).set(pl::remaining.eq(pl::remaining - take)).execute(conn)?;
     }
     Ok(drawn_json(plan))
 }
@@ -330,7 +330,7 @@ pub fn take_back(
         plan.push((lot.id, take));
         left -= take;
     }
-    let drawn = draw(conn, &plan)?;
+    let drawn = draw(conn, account.customer_id, &plan)?;
     if left > 0 {
         // Debt and lots never coexist on an account: what is left of expired lots (not yet written
         // off by the daily job) is written off before the debt appears.
@@ -379,7 +379,7 @@ pub fn transfer_all(
     let out = Posting::new(EntryKind::MergeOut, actor, now).reference(format!("customer:{}", target.customer_id));
     append(conn, source, debt - moved, -debt, &out, lot_json.clone())?;
     let ids: Vec<Uuid> = lots.iter().map(|(l, _)| l.id).collect();
-    diesel::update(pl::table.filter(pl::id.eq_any(&ids))).set(pl::customer_id.eq(target.customer_id)).execute(conn)?;
+    move_lots(conn, source.customer_id, target.customer_id, &ids)?;
     // Lots and debt never coexist on one account: what arrives pays the combined debt first.
     let lots_total: i64 = live_lots(conn, target.customer_id)?.iter().map(|(l, _)| l.remaining).sum();
     let settle = lots_total.min(target.debt + debt);
@@ -387,6 +387,29 @@ pub fn transfer_all(
     let into = Posting::new(EntryKind::MergeIn, actor, now).reference(format!("customer:{}", source.customer_id));
     append(conn, target, moved - debt, debt - settle, &into, json!({"moved": lot_json, "settled_debt": settled}))?;
     Ok(moved - debt)
+}
+
+/// Moves live lots to another customer the way a distributed table allows (SPEC §16): each is
+/// written again under the target with its id, amount and dates, and the source's is emptied, so
+/// the customer column (the distribution key) is never updated and entries that name a lot id still
+/// find it on the account that now holds it.
+fn move_lots(conn: &mut PgConnection, source: Uuid, target: Uuid, ids: &[Uuid]) -> ApiResult<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    crate::db::CachedSql::new(
+        "INSERT INTO points_lots (id, customer_id, entry_id, order_id, amount, remaining, available_at, expires_at) \
+         SELECT id, ?, entry_id, order_id, amount, remaining, available_at, expires_at \
+           FROM points_lots WHERE customer_id = ? AND id = ANY(?)",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(target)
+    .bind::<diesel::sql_types::Uuid, _>(source)
+    .bind::<diesel::sql_types::Array<diesel::sql_types::Uuid>, _>(ids)
+    .execute(conn)?;
+    diesel::update(pl::table.filter(pl::customer_id.eq(source)).filter(pl::id.eq_any(ids)))
+        .set(pl::remaining.eq(0))
+        .execute(conn)?;
+    Ok(())
 }
 
 /// Consumes `points` from the account's lots to pay its debt (after lots arrive by merge).
@@ -406,7 +429,7 @@ fn settle_debt_from_lots(conn: &mut PgConnection, customer: Uuid, points: i64) -
         plan.push((lot.id, take));
         left -= take;
     }
-    draw(conn, &plan)
+    draw(conn, customer, &plan)
 }
 
 #[derive(QueryableByName)]
@@ -448,18 +471,30 @@ pub fn summary(conn: &mut PgConnection, customer: Uuid, now: DateTime<Utc>, expi
 /// When the lots an order's redemption drew from expire (the latest of them): returned points
 /// keep the life they had.
 pub fn redemption_expiry(conn: &mut PgConnection, order: OrderId) -> ApiResult<Option<DateTime<Utc>>> {
-    let drawn: Vec<Value> =
-        pe::table.filter(pe::order_id.eq(order)).filter(pe::kind.eq(EntryKind::Redeem)).select(pe::lots).load(conn)?;
-    let ids: Vec<Uuid> = drawn
-        .iter()
-        .filter_map(Value::as_array)
-        .flatten()
-        .filter_map(|d| d.get("lot_id").and_then(Value::as_str).and_then(|s| s.parse().ok()))
-        .collect();
-    if ids.is_empty() {
-        return Ok(None);
+    // The redemption's entry stays on the ledger it was posted to, even after a merge moved the
+    // order; the lots it drew from are looked up under that same customer (a merge leaves an emptied
+    // copy there with the same dates).
+    let drawn: Vec<(Uuid, Value)> = pe::table
+        .filter(pe::order_id.eq(order))
+        .filter(pe::kind.eq(EntryKind::Redeem))
+        .select((pe::customer_id, pe::lots))
+        .load(conn)?;
+    let mut latest = None;
+    for (customer, lots) in drawn {
+        let ids: Vec<Uuid> = lots
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.get("lot_id").and_then(Value::as_str).and_then(|s| s.parse().ok()))
+            .collect();
+        let expiry: Option<DateTime<Utc>> = pl::table
+            .filter(pl::customer_id.eq(customer))
+            .filter(pl::id.eq_any(ids))
+            .select(diesel::dsl::max(pl::expires_at))
+            .first(conn)?;
+        latest = latest.max(expiry);
     }
-    Ok(pl::table.filter(pl::id.eq_any(ids)).select(diesel::dsl::max(pl::expires_at)).first(conn)?)
+    Ok(latest)
 }
 
 /// One ledger entry as stored.
@@ -480,8 +515,8 @@ pub struct Entry {
     pub occurred_at: DateTime<Utc>,
 }
 
-pub fn entry(conn: &mut PgConnection, id: i64) -> ApiResult<Entry> {
-    Ok(pe::table.find(id).select(Entry::as_select()).first(conn)?)
+pub fn entry(conn: &mut PgConnection, customer: Uuid, id: i64) -> ApiResult<Entry> {
+    Ok(pe::table.find((customer, id)).select(Entry::as_select()).first(conn)?)
 }
 
 /// A member's entries, newest first (by id: the order they were posted in), below `before`.

@@ -12,7 +12,7 @@ WITH p AS (
 drawn AS (
     UPDATE points_lots l SET remaining = l.remaining - d.take
       FROM p, unnest(p.draw_ids, p.draw_points) AS d(id, take)
-     WHERE l.id = d.id
+     WHERE l.customer_id = p.customer AND l.id = d.id
     RETURNING l.id
 ),
 entry AS (

@@ -84,7 +84,12 @@ pub fn update(
     let current: ProgramRow = lp::table.select(ProgramRow::as_select()).for_update().first(conn)?;
     crate::http::check_version(expected, current.version)?;
     Ok(diesel::update(lp::table)
-        .set((changes, lp::version.eq(current.version + 1), lp::updated_at.eq(now)))
+        .set((
+            changes,
+            lp::version.eq(current.version + 1),
+            lp::catalogue_version.eq(lp::catalogue_version + 1),
+            lp::updated_at.eq(now),
+        ))
         .returning(ProgramRow::as_returning())
         .get_result(conn)?)
 }

@@ -94,11 +94,21 @@ pub fn insert_tier(conn: &mut PgConnection, code: &str, t: &TierChanges) -> ApiR
             return Err(e);
         }
     }
-    diesel::insert_into(tiers::table)
+    let tier = diesel::insert_into(tiers::table)
         .values((tiers::code.eq(code), t))
         .returning(Tier::as_returning())
         .get_result(conn)
-        .map_err(tier_conflict)
+        .map_err(tier_conflict)?;
+    catalogue_changed(conn)?;
+    Ok(tier)
+}
+
+/// The tills keep the program and the tiers in memory while `loyalty_program.catalogue_version`
+/// stays the same (`loyalty::program::CatalogueCache`): every tier write moves it, in the same
+/// transaction. (A trigger did this before; Citus runs no triggers on reference tables.)
+fn catalogue_changed(conn: &mut PgConnection) -> ApiResult<()> {
+    crate::db::CachedSql::new("UPDATE loyalty_program SET catalogue_version = catalogue_version + 1").execute(conn)?;
+    Ok(())
 }
 
 pub fn update_tier(conn: &mut PgConnection, code: &str, expected: Option<i32>, t: &TierChanges) -> ApiResult<Tier> {
@@ -115,11 +125,13 @@ pub fn update_tier(conn: &mut PgConnection, code: &str, expected: Option<i32>, t
     if let Some(e) = base_tier_violation(Some(current.rank), rank, min) {
         return Err(e);
     }
-    diesel::update(tiers::table.find(code))
+    let tier = diesel::update(tiers::table.find(code))
         .set((t, tiers::version.eq(current.version + 1), tiers::updated_at.eq(diesel::dsl::now)))
         .returning(Tier::as_returning())
         .get_result(conn)
-        .map_err(tier_conflict)
+        .map_err(tier_conflict)?;
+    catalogue_changed(conn)?;
+    Ok(tier)
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -61,7 +61,7 @@ events AS (
 drawn AS (
     UPDATE points_lots l SET remaining = l.remaining - d.take
       FROM o, p, unnest(p.draw_ids, p.draw_points) AS d(id, take)
-     WHERE l.id = d.id
+     WHERE l.customer_id = p.points_customer AND l.id = d.id
     RETURNING l.id
 ),
 entries AS (

@@ -381,7 +381,7 @@ async fn a_refund_racing_a_redemption_never_overspends() {
 #[actix_web::test]
 async fn pending_points_are_not_spendable_and_a_refund_in_the_window_leaves_no_debt() {
     let app = TestApp::new().await;
-    diesel::sql_query("UPDATE loyalty_program SET points_pending_days = 7")
+    diesel::sql_query("UPDATE loyalty_program SET points_pending_days = 7, catalogue_version = catalogue_version + 1")
         .execute(&mut app.conn())
         .unwrap_or_default();
     let c = app.member().name("会员").phone("13800000001").create().await;

@@ -231,7 +231,7 @@ async fn adjust_points(
         let detail = json!({"points": points, "reason": reason, "entry_id": entry_id});
         crate::audit::record(conn, &who, crate::audit::AuditAction::PointsAdjust, Some(id.to_string()), detail)?;
         Ok(PointsAdjustmentResult {
-            entry: ledger::entry(conn, entry_id)?.into(),
+            entry: ledger::entry(conn, id, entry_id)?.into(),
             summary: summary(conn, id, now, tz)?,
         })
     })
