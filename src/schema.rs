@@ -178,11 +178,19 @@ diesel::table! {
 }
 
 diesel::table! {
-    customer_identities (kind, value) {
+    customer_identities (customer_id, kind, value) {
         kind -> Text,
         value -> Text,
         customer_id -> Uuid,
         created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    identity_routes (kind, value) {
+        kind -> Text,
+        value -> Text,
+        customer_id -> Uuid,
     }
 }
 
@@ -702,6 +710,7 @@ diesel::table! {
 
 diesel::joinable!(staff -> stores (store_id));
 diesel::joinable!(customer_identities -> customers (customer_id));
+diesel::joinable!(identity_routes -> customers (customer_id));
 diesel::joinable!(customer_tags -> customers (customer_id));
 diesel::joinable!(customer_notes -> customers (customer_id));
 diesel::joinable!(memberships -> tiers (tier_code));
@@ -712,6 +721,7 @@ diesel::joinable!(webhook_deliveries -> webhook_subscriptions (subscription_id))
 diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    identity_routes,
     stores,
     message_categories,
     staff,

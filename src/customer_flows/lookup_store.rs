@@ -122,7 +122,7 @@ pub fn till_card(
     conn: &mut PgConnection, kind: &str, value: &str, now: DateTime<Utc>, today: NaiveDate, coupon_limit: i64,
 ) -> ApiResult<Option<TillCard>> {
     let rows: Vec<Row> = till_card_statement(kind, value, now, coupon_limit).load(conn)?;
-    // The identity is the primary key of customer_identities: one row at most.
+    // The identity is the primary key of identity_routes: one row at most.
     let Some(r) = rows.into_iter().next() else { return Ok(None) };
     let identities = r
         .identity_kinds

@@ -23,7 +23,7 @@ SELECT c.id, c.name, c.gender, c.birthday, c.phone, c.email, c.city, c.district,
                                   'monetary', rf.monetary::text, 'as_of', rs.as_of, 'rfm_map', rs.map)
           FROM customer_rfm rf CROSS JOIN rfm_snapshot rs WHERE rf.customer_id = c.id) AS rfm
   FROM p
-  JOIN customer_identities ci ON ci.kind = p.kind AND ci.value = p.value
+  JOIN identity_routes ci ON ci.kind = p.kind AND ci.value = p.value
   JOIN customers c ON c.id = ci.customer_id
   LEFT JOIN memberships m ON m.customer_id = c.id
   LEFT JOIN tiers tr ON tr.code = m.tier_code

@@ -49,8 +49,8 @@ pub fn known(conn: &mut PgConnection, identities: &[(String, String)]) -> ApiRes
 pub fn owners(conn: &mut PgConnection, identities: &[(String, String)]) -> ApiResult<HashMap<(String, String), Uuid>> {
     let (kinds, values): (Vec<&str>, Vec<&str>) = identities.iter().map(|(k, v)| (k.as_str(), v.as_str())).unzip();
     let rows: Vec<Owner> = CachedSql::new(
-        "SELECT ci.kind, ci.value, ci.customer_id FROM unnest(?::text[], ?::text[]) AS k(kind, value) \
-         JOIN customer_identities ci ON ci.kind = k.kind AND ci.value = k.value",
+        "SELECT r.kind, r.value, r.customer_id FROM unnest(?::text[], ?::text[]) AS k(kind, value) \
+         JOIN identity_routes r ON r.kind = k.kind AND r.value = k.value",
     )
     .bind::<Array<Text>, _>(&kinds)
     .bind::<Array<Text>, _>(&values)
@@ -178,9 +178,11 @@ pub fn write(conn: &mut PgConnection, plan: &Plan, now: DateTime<Utc>) -> ApiRes
         let owners: Vec<Uuid> = plan.identities.iter().map(|(_, _, id)| *id).collect();
         // A plain insert (no ON CONFLICT: speculative insertion cost 40% more per row): the plan
         // read these identities as free, so a duplicate means another writer claimed one since.
+        // The routes decide; the customers' own rows follow in the same statement.
         let claimed = CachedSql::new(
-            "INSERT INTO customer_identities (kind, value, customer_id) \
-             SELECT * FROM unnest(?::text[], ?::text[], ?::uuid[])",
+            "WITH routed AS (INSERT INTO identity_routes (kind, value, customer_id) \
+                             SELECT * FROM unnest(?::text[], ?::text[], ?::uuid[]) RETURNING *) \
+             INSERT INTO customer_identities (kind, value, customer_id) SELECT kind, value, customer_id FROM routed",
         )
         .bind::<Array<Text>, _>(&kinds)
         .bind::<Array<Text>, _>(&values)

@@ -2,14 +2,19 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::rules::CustomerStatus;
 use crate::customers::rules::IdentityKind;
+use crate::db::CachedSql;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
-use crate::schema::{customer_identities as ci, customer_notes as notes, customer_tags as ct, customers as c, tags};
+use crate::schema::{
+    customer_identities as ci, customer_notes as notes, customer_tags as ct, customers as c, identity_routes as routes,
+    tags,
+};
 use crate::stores::SalesChannel;
 
 /// Also read by name, so a raw statement that selects these columns can embed it.
@@ -196,10 +201,10 @@ pub fn standing(
     let columns = (c::id, c::status, c::merged_into);
     Ok(match (id, identity) {
         (Some(id), _) => c::table.find(id).select(columns).first(conn).optional()?,
-        (None, Some((kind, value))) => ci::table
+        (None, Some((kind, value))) => routes::table
             .inner_join(c::table)
-            .filter(ci::kind.eq(kind))
-            .filter(ci::value.eq(value))
+            .filter(routes::kind.eq(kind))
+            .filter(routes::value.eq(value))
             .select(columns)
             .first(conn)
             .optional()?,
@@ -209,17 +214,17 @@ pub fn standing(
 
 /// The customer who owns an identity, in one query.
 pub fn by_identity(conn: &mut PgConnection, kind: &str, value: &str) -> ApiResult<Option<Customer>> {
-    Ok(ci::table
+    Ok(routes::table
         .inner_join(c::table)
-        .filter(ci::kind.eq(kind))
-        .filter(ci::value.eq(value))
+        .filter(routes::kind.eq(kind))
+        .filter(routes::value.eq(value))
         .select(Customer::as_select())
         .first(conn)
         .optional()?)
 }
 
 pub fn owner_of(conn: &mut PgConnection, kind: &str, value: &str) -> ApiResult<Option<Uuid>> {
-    Ok(ci::table.find((kind, value)).select(ci::customer_id).first(conn).optional()?)
+    Ok(routes::table.find((kind, value)).select(routes::customer_id).first(conn).optional()?)
 }
 
 fn identity_taken(owner: Uuid, kind: &str) -> ApiError {
@@ -230,15 +235,19 @@ fn identity_taken(owner: Uuid, kind: &str) -> ApiError {
 }
 
 /// Gives `customer` the identity, or 409 naming its current owner. Safe under concurrency: the
-/// primary key decides, inside a savepoint so the caller's transaction survives a collision.
+/// route's primary key decides, inside a savepoint so the caller's transaction survives a collision;
+/// the customer's own row follows in the same transaction.
 pub fn claim_identity(conn: &mut PgConnection, customer: Uuid, kind: &str, value: &str) -> ApiResult<()> {
     let inserted = conn.transaction(|conn| {
-        diesel::insert_into(ci::table)
-            .values((ci::kind.eq(kind), ci::value.eq(value), ci::customer_id.eq(customer)))
+        diesel::insert_into(routes::table)
+            .values((routes::kind.eq(kind), routes::value.eq(value), routes::customer_id.eq(customer)))
             .on_conflict_do_nothing()
             .execute(conn)
     })?;
     if inserted == 1 {
+        diesel::insert_into(ci::table)
+            .values((ci::customer_id.eq(customer), ci::kind.eq(kind), ci::value.eq(value)))
+            .execute(conn)?;
         return Ok(());
     }
     match owner_of(conn, kind, value)? {
@@ -249,7 +258,10 @@ pub fn claim_identity(conn: &mut PgConnection, customer: Uuid, kind: &str, value
 }
 
 pub fn release_identity(conn: &mut PgConnection, customer: Uuid, kind: &str, value: &str) -> ApiResult<usize> {
-    Ok(diesel::delete(ci::table.find((kind, value)).filter(ci::customer_id.eq(customer))).execute(conn)?)
+    let released =
+        diesel::delete(routes::table.find((kind, value)).filter(routes::customer_id.eq(customer))).execute(conn)?;
+    diesel::delete(ci::table.find((customer, kind, value))).execute(conn)?;
+    Ok(released)
 }
 
 /// Customer id, kind, value, since.
@@ -263,13 +275,57 @@ pub fn identities_of(conn: &mut PgConnection, customers: &[Uuid]) -> ApiResult<V
         .load(conn)?)
 }
 
+/// A merge: the source's identities are written again under the target (never by updating
+/// `customer_id`, the distribution key on a cluster) and their routes point at the target.
 pub fn move_identities(conn: &mut PgConnection, source: Uuid, target: Uuid) -> ApiResult<i64> {
-    Ok(diesel::update(ci::table.filter(ci::customer_id.eq(source))).set(ci::customer_id.eq(target)).execute(conn)?
-        as i64)
+    let moved: Vec<Identity> = CachedSql::new(
+        "WITH moved AS (DELETE FROM customer_identities WHERE customer_id = ? RETURNING kind, value, created_at) \
+         INSERT INTO customer_identities (customer_id, kind, value, created_at) \
+         SELECT ?, kind, value, created_at FROM moved RETURNING kind, value",
+    )
+    .bind::<SqlUuid, _>(source)
+    .bind::<SqlUuid, _>(target)
+    .load(conn)?;
+    let (kinds, values) = keys(&moved);
+    CachedSql::new(
+        "UPDATE identity_routes r SET customer_id = ? FROM unnest(?::text[], ?::text[]) AS k(kind, value) \
+         WHERE r.kind = k.kind AND r.value = k.value",
+    )
+    .bind::<SqlUuid, _>(target)
+    .bind::<Array<Text>, _>(&kinds)
+    .bind::<Array<Text>, _>(&values)
+    .execute(conn)?;
+    Ok(moved.len() as i64)
 }
 
+/// Erasure: the customer's identities and their routes (both hold the identifier itself).
 pub fn delete_identities(conn: &mut PgConnection, customer: Uuid) -> ApiResult<usize> {
-    Ok(diesel::delete(ci::table.filter(ci::customer_id.eq(customer))).execute(conn)?)
+    let deleted: Vec<Identity> =
+        CachedSql::new("DELETE FROM customer_identities WHERE customer_id = ? RETURNING kind, value")
+            .bind::<SqlUuid, _>(customer)
+            .load(conn)?;
+    let (kinds, values) = keys(&deleted);
+    CachedSql::new(
+        "DELETE FROM identity_routes r USING unnest(?::text[], ?::text[]) AS k(kind, value) \
+         WHERE r.kind = k.kind AND r.value = k.value AND r.customer_id = ?",
+    )
+    .bind::<Array<Text>, _>(&kinds)
+    .bind::<Array<Text>, _>(&values)
+    .bind::<SqlUuid, _>(customer)
+    .execute(conn)?;
+    Ok(deleted.len())
+}
+
+#[derive(QueryableByName)]
+struct Identity {
+    #[diesel(sql_type = Text)]
+    kind: String,
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+fn keys(identities: &[Identity]) -> (Vec<&str>, Vec<&str>) {
+    identities.iter().map(|i| (i.kind.as_str(), i.value.as_str())).unzip()
 }
 
 // ---- tags ----
@@ -469,7 +525,7 @@ pub fn search(conn: &mut PgConnection, f: &SearchFilter, after: Option<Uuid>, li
     let mut q =
         c::table.select(Customer::as_select()).filter(c::status.eq(f.status)).order(c::id).limit(limit).into_boxed();
     let by_identity = |kind: &'static str, value: String| {
-        ci::table.filter(ci::kind.eq(kind)).filter(ci::value.eq(value)).select(ci::customer_id)
+        routes::table.filter(routes::kind.eq(kind)).filter(routes::value.eq(value)).select(routes::customer_id)
     };
     match &f.term {
         Some(SearchTerm::Last4(d)) => q = q.filter(c::phone_last4.eq(d.clone())),

@@ -112,7 +112,7 @@ pub fn seeded_phones(conn: &mut PgConnection, phones: &[String]) -> ApiResult<Ha
     let rows: Vec<SeededRow> = diesel::sql_query(
         "SELECT i.value AS phone, i.customer_id AS customer, \
                 EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = i.customer_id) AS ordered \
-         FROM customer_identities i WHERE i.kind = 'phone' AND i.value = ANY($1) \
+         FROM identity_routes i WHERE i.kind = 'phone' AND i.value = ANY($1) \
          UNION ALL \
          SELECT DISTINCT contact_phone, NULL::uuid, false FROM leads WHERE contact_phone = ANY($1)",
     )

@@ -73,7 +73,7 @@ macro_rules! locked_sql {
             "WITH named AS ( \
                  (SELECT c.id, c.status, c.merged_into FROM customers c WHERE c.id = ?) \
                  UNION ALL \
-                 (SELECT c.id, c.status, c.merged_into FROM customer_identities ci \
+                 (SELECT c.id, c.status, c.merged_into FROM identity_routes ci \
                   JOIN customers c ON c.id = ci.customer_id WHERE ci.kind = ? AND ci.value = ?) \
                  LIMIT 1), \
              m AS (SELECT m.* FROM memberships m, named \

@@ -229,6 +229,7 @@ async fn erasure_leaves_the_person_in_no_column_of_any_table() {
     for place in [
         "customers.name",
         "customer_identities.value",
+        "identity_routes.value",
         "customer_notes.body",
         "leads.contact_phone",
         "leads.notes",

@@ -17,7 +17,7 @@ use actix_web::http::Method;
 use actix_web::test::TestRequest;
 use actix_web::{web, HttpResponse};
 use diesel::connection::SimpleConnection;
-use diesel::{Connection, PgConnection};
+use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 use futures::future::LocalBoxFuture;
 use rand::Rng;
 use serde_json::{json, Value};
@@ -423,6 +423,12 @@ impl TestApp {
     }
 }
 
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
 impl Drop for TestApp {
     /// Every test that moved value proves the ledger still balances: the loyalty audit (SPEC §7)
     /// runs over the test's database when its app goes, unless the test corrupted the ledger on
@@ -438,6 +444,15 @@ impl Drop for TestApp {
                 "the ledger does not balance after this test: {:?}",
                 &report.violations[..report.violations.len().min(5)]
             );
+            // An identity is two rows (its route by identity, its owner row by customer): they agree.
+            let unmatched: Vec<Count> = diesel::sql_query(
+                "SELECT count(*) AS n FROM customer_identities i FULL JOIN identity_routes r \
+                 ON r.kind = i.kind AND r.value = i.value AND r.customer_id = i.customer_id \
+                 WHERE i.kind IS NULL OR r.kind IS NULL",
+            )
+            .load(&mut conn)
+            .expect("identities against their routes");
+            assert_eq!(unmatched[0].n, 0, "identities and their routes disagree after this test");
         }
         if let Server::External(_) = server() {
             if let Ok(mut admin) = PgConnection::establish(&server().admin_url()) {
