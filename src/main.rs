@@ -23,7 +23,16 @@ enum Command {
     /// Run the HTTP API (the default).
     Serve,
     /// Apply database migrations and exit.
-    Migrate,
+    Migrate {
+        /// On a Citus coordinator: then distribute the customer's tables by customer, copy the
+        /// configuration to every node, keep the service's bookkeeping on the coordinator
+        /// (README "Running on Citus"). Safe to run again.
+        #[arg(long)]
+        distributed: bool,
+        /// With --distributed: shards per distributed table (Citus's default otherwise).
+        #[arg(long, requires = "distributed", value_parser = clap::value_parser!(u32).range(1..=4096))]
+        shard_count: Option<u32>,
+    },
     /// Print the OpenAPI document.
     Openapi,
     /// Manage API clients.
@@ -153,10 +162,16 @@ fn run(cli: Cli, config: Config) -> Result<(), String> {
                 _ => Ok(()),
             }
         }
-        Command::Migrate => {
+        Command::Migrate { distributed, shard_count } => {
             let (url, _pg) = server::database_for_command(&config)?;
-            let applied = retail_crm::db::run_migrations(&mut retail_crm::db::connect(&url)?)?;
+            let mut conn = retail_crm::db::connect(&url)?;
+            let applied = retail_crm::db::run_migrations(&mut conn)?;
             println!("applied {applied} migrations");
+            if distributed {
+                for line in retail_crm::db::distribution::distribute(&mut conn, shard_count)? {
+                    println!("{line}");
+                }
+            }
             Ok(())
         }
         Command::SeedDemo { customers, seed, until, jobs } => {

@@ -40,7 +40,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    campaign_messages (id) {
+    campaign_messages (customer_id, id) {
         id -> Uuid,
         campaign_id -> Uuid,
         customer_id -> Uuid,

@@ -1,6 +1,7 @@
 //! Connection pool, embedded migrations and the bridge from async handlers to sync Diesel.
 
 pub mod cached_sql;
+pub mod distribution;
 pub mod embedded;
 
 pub use cached_sql::CachedSql;

@@ -12,6 +12,7 @@ mod auth;
 mod backup;
 mod campaigns;
 mod checkout;
+mod citus;
 mod conventions;
 mod coupons;
 mod customers;

@@ -224,7 +224,7 @@ pub fn insert_messages(conn: &mut PgConnection, messages: &[Message]) -> ApiResu
 
 pub fn lock_message(conn: &mut PgConnection, id: Uuid) -> ApiResult<Message> {
     cm::table
-        .find(id)
+        .filter(cm::id.eq(id))
         .select(Message::as_select())
         .for_update()
         .first(conn)
@@ -235,7 +235,7 @@ pub fn lock_message(conn: &mut PgConnection, id: Uuid) -> ApiResult<Message> {
 pub fn set_message_status(
     conn: &mut PgConnection, id: Uuid, status: CampaignMessageStatus, reason: Option<&str>, now: DateTime<Utc>,
 ) -> ApiResult<Message> {
-    Ok(diesel::update(cm::table.find(id))
+    Ok(diesel::update(cm::table.filter(cm::id.eq(id)))
         .set((cm::status.eq(status), cm::reason.eq(reason), cm::status_at.eq(now)))
         .returning(Message::as_returning())
         .get_result(conn)?)
