@@ -158,7 +158,7 @@ seed_history() {
 
     # Secondary indexes (those not behind a constraint) of the tables the seed fills: dropped now, rebuilt
     # from their own definitions once the rows are in (a sorted build instead of 10 M random inserts each).
-    local seeded_tables="'customers','customer_identities','memberships','customer_tags','orders','order_lines',\
+    local seeded_tables="'customers','customer_identities','identity_routes','memberships','customer_tags','orders','order_lines',\
 'customer_activity','customer_categories','customer_facts'"
     pgq -c "SELECT i.indexdef || ';' FROM pg_indexes i
             WHERE i.schemaname = 'public' AND i.tablename IN ($seeded_tables)
@@ -199,10 +199,11 @@ seed_history() {
     copy_table customers_copy customers \
         "id, name, gender, birthday, phone, email, city, source_channel, home_store_id, consents, status, created_at, updated_at"
     copy_table identities_copy customer_identities "kind, value, customer_id, created_at"
+    copy_table routes_copy identity_routes "kind, value, customer_id"
     copy_table orders_copy orders \
-        "id, external_id, channel, store_id, customer_id, occurred_at, pricing, total_amount, paid_amount, created_at"
+        "id, owner_id, external_id, channel, store_id, customer_id, occurred_at, pricing, total_amount, paid_amount, created_at"
     copy_table order_lines_copy order_lines \
-        "order_id, line_no, sku, name, category, quantity, unit_price, amount, discounted_amount"
+        "order_id, owner_id, line_no, sku, name, category, quantity, unit_price, amount, discounted_amount"
 
     log "  memberships, the audience tag ($audience)"
     step_start=$(now)

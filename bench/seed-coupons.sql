@@ -26,7 +26,7 @@ SELECT 'BNCH' || chr(50 + ((c.n >> 21) & 7)) || chr(50 + ((c.n >> 18) & 7)) || c
        'available', now()
 FROM generate_series(0, :coupons - 1) AS c(n)
 CROSS JOIN (SELECT id FROM coupon_templates WHERE name = 'Bench 满100减10') t
-JOIN customer_identities ci
+JOIN identity_routes ci
   ON ci.kind = 'phone' AND ci.value = '+861380' || lpad(((c.n % :members) + 1)::text, 7, '0');
 
 COMMIT;

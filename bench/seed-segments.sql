@@ -121,6 +121,9 @@ UNION ALL
 SELECT 'phone', '+861380' || lpad(n::text, 7, '0'), id, created_at
 FROM bench.customer_gen WHERE has_phone;
 
+-- Columns: kind, value, customer_id (who holds each identity: the lookup's route)
+CREATE VIEW bench.routes_copy AS SELECT kind, value, customer_id FROM bench.identities_copy;
+
 CREATE VIEW bench.order_gen AS
 SELECT k, ('00000000-0001-7000-8000-' || lpad(to_hex(k), 12, '0'))::uuid AS id,
        'BSEG' || lpad(k::text, 10, '0') AS external_id,
@@ -154,18 +157,18 @@ FROM (SELECT k, n, last_ago, last_ago + floor((730 - last_ago) * bench.u(n, 22))
       OFFSET 0) c
 OFFSET 0;
 
--- Columns: id, external_id, channel, store_id, customer_id, occurred_at, pricing, total_amount,
+-- Columns: id, owner_id, external_id, channel, store_id, customer_id, occurred_at, pricing, total_amount,
 -- paid_amount, created_at (the rest: their defaults — nothing discounted, redeemed, earned or refunded)
 CREATE VIEW bench.orders_copy AS
-SELECT id, external_id, channel, store_id, customer_id, occurred_at, 'external' AS pricing, amount + amount2 AS total_amount,
+SELECT id, coalesce(customer_id, id) AS owner_id, external_id, channel, store_id, customer_id, occurred_at, 'external' AS pricing, amount + amount2 AS total_amount,
        amount + amount2 AS paid_amount, occurred_at AS created_at
 FROM bench.order_gen;
 
--- Columns: order_id, line_no, sku, name, category, quantity, unit_price, amount, discounted_amount
+-- Columns: order_id, owner_id, line_no, sku, name, category, quantity, unit_price, amount, discounted_amount
 -- One pass over the orders yields both lines (a second scan of the generator would cost the seed as much
 -- again when no order has a second line).
 CREATE VIEW bench.order_lines_copy AS
-SELECT g.id AS order_id, l.line_no, 'SKU-' || l.category_index || '-' || lpad(bench.h(g.k, l.sku_seed, 200)::text, 3, '0') AS sku,
+SELECT g.id AS order_id, coalesce(g.customer_id, g.id) AS owner_id, l.line_no, 'SKU-' || l.category_index || '-' || lpad(bench.h(g.k, l.sku_seed, 200)::text, 3, '0') AS sku,
        (bench.categories())[l.category_index + 1] || '单品' AS name, (bench.categories())[l.category_index + 1] AS category,
        l.quantity, l.unit_price, l.amount, l.amount AS discounted_amount
 FROM bench.order_gen g

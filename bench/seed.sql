@@ -28,10 +28,11 @@ INSERT INTO customers (id, name, gender, phone, source_channel, status, consents
 SELECT customer_id, 'Bench Member ' || n, 'unknown', phone, 'pos', 'active', '{}', '{}', now(), now()
 FROM bench_members;
 
-INSERT INTO customer_identities (kind, value, customer_id)
+INSERT INTO identity_routes (kind, value, customer_id)
 SELECT 'phone', phone, customer_id FROM bench_members
 UNION ALL
 SELECT 'member_card', card, customer_id FROM bench_members;
+INSERT INTO customer_identities (kind, value, customer_id) SELECT kind, value, customer_id FROM identity_routes;
 
 INSERT INTO memberships (customer_id, member_card, tier_code, enrolled_at, channel, tier_since, tier_valid_until)
 SELECT customer_id, card, 'normal', now(), 'pos', now(), NULL FROM bench_members;
@@ -56,16 +57,16 @@ SELECT gen_random_uuid() AS id, m.n, h, m.customer_id,
        now() - make_interval(days => ((m.n * 7 + h * 31) % 300) + 1) AS occurred_at
 FROM bench_members m CROSS JOIN generate_series(1, :history) AS h;
 
-INSERT INTO orders (id, external_id, channel, store_id, customer_id, occurred_at, pricing, total_amount, paid_amount,
-                    earn_rate, points_multiplier, tier_code, tier_after, created_at)
-SELECT h.id, 'bench-history-' || h.n || '-' || h.h, 'pos', s.id, h.customer_id, h.occurred_at, 'crm', 300, 300,
+INSERT INTO orders (id, owner_id, external_id, channel, store_id, customer_id, occurred_at, pricing, total_amount,
+                    paid_amount, earn_rate, points_multiplier, tier_code, tier_after, created_at)
+SELECT h.id, h.customer_id, 'bench-history-' || h.n || '-' || h.h, 'pos', s.id, h.customer_id, h.occurred_at, 'crm', 300, 300,
        1, 1, 'normal', 'normal', h.occurred_at
 FROM bench_history h CROSS JOIN (SELECT id FROM stores WHERE code = 'BENCH-01') s;
 
-INSERT INTO order_lines (order_id, line_no, sku, name, category, quantity, unit_price, amount, discounted_amount)
-SELECT id, 1, 'BENCH-HIST', 'Bench item', 'bench', 1, 300, 300, 300 FROM bench_history;
+INSERT INTO order_lines (order_id, owner_id, line_no, sku, name, category, quantity, unit_price, amount, discounted_amount)
+SELECT id, customer_id, 1, 'BENCH-HIST', 'Bench item', 'bench', 1, 300, 300, 300 FROM bench_history;
 
 COMMIT;
 
-ANALYZE stores, customers, customer_identities, memberships, points_accounts, points_entries, points_lots,
+ANALYZE stores, customers, customer_identities, identity_routes, memberships, points_accounts, points_entries, points_lots,
         orders, order_lines, events;

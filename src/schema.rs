@@ -40,7 +40,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    campaign_messages (customer_id, id) {
+    campaign_messages (id, customer_id) {
         id -> Uuid,
         campaign_id -> Uuid,
         customer_id -> Uuid,
@@ -291,7 +291,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    orders (id) {
+    orders (id, owner_id) {
         id -> Uuid,
         external_id -> Text,
         channel -> Text,
@@ -318,11 +318,12 @@ diesel::table! {
         created_at -> Timestamptz,
         coupon_codes -> Array<Text>,
         reservation_id -> Nullable<Uuid>,
+        owner_id -> Uuid,
     }
 }
 
 diesel::table! {
-    order_lines (order_id, line_no) {
+    order_lines (order_id, line_no, owner_id) {
         order_id -> Uuid,
         line_no -> Int4,
         sku -> Text,
@@ -335,11 +336,12 @@ diesel::table! {
         refunded_quantity -> Int4,
         tier_discount -> Numeric,
         coupon_discount -> Numeric,
+        owner_id -> Uuid,
     }
 }
 
 diesel::table! {
-    refunds (id) {
+    refunds (id, owner_id) {
         id -> Uuid,
         order_id -> Uuid,
         external_id -> Text,
@@ -349,6 +351,7 @@ diesel::table! {
         points_returned -> Int8,
         points_balance_after -> Nullable<Int8>,
         created_at -> Timestamptz,
+        owner_id -> Uuid,
     }
 }
 
@@ -714,7 +717,6 @@ diesel::joinable!(identity_routes -> customers (customer_id));
 diesel::joinable!(customer_tags -> customers (customer_id));
 diesel::joinable!(customer_notes -> customers (customer_id));
 diesel::joinable!(memberships -> tiers (tier_code));
-diesel::joinable!(order_lines -> orders (order_id));
 diesel::joinable!(coupons -> coupon_templates (template_id));
 diesel::joinable!(ticket_comments -> tickets (ticket_id));
 diesel::joinable!(webhook_deliveries -> webhook_subscriptions (subscription_id));

@@ -15,23 +15,24 @@ WITH p AS (
            CAST(? AS jsonb[]) AS event_data
 ),
 o AS (
-    INSERT INTO orders (id, external_id, channel, store_id, customer_id, occurred_at, pricing,
+    INSERT INTO orders (id, owner_id, external_id, channel, store_id, customer_id, occurred_at, pricing,
         total_amount, paid_amount)
-    SELECT n.id, n.external_id, n.channel, n.store_id, n.customer_id, n.occurred_at, p.pricing,
-        n.total_amount, n.paid_amount
+    SELECT n.id, coalesce(n.customer_id, n.id), n.external_id, n.channel, n.store_id, n.customer_id,
+        n.occurred_at, p.pricing, n.total_amount, n.paid_amount
       FROM p, unnest(p.ids, p.external_ids, p.channels, p.store_ids, p.customer_ids, p.occurred_ats,
                      p.total_amounts, p.paid_amounts)
            AS n(id, external_id, channel, store_id, customer_id, occurred_at, total_amount, paid_amount)
-    ON CONFLICT ON CONSTRAINT orders_natural_key DO NOTHING RETURNING id
+    ON CONFLICT ON CONSTRAINT orders_natural_key DO NOTHING RETURNING id, owner_id
 ),
 lines AS (
-    INSERT INTO order_lines (order_id, line_no, sku, name, category, quantity, unit_price, amount,
+    INSERT INTO order_lines (order_id, owner_id, line_no, sku, name, category, quantity, unit_price, amount,
         discounted_amount)
-    SELECT l.order_id, l.line_no, l.sku, l.name, l.category, l.quantity, l.unit_price, l.amount, l.amount
+    SELECT l.order_id, o.owner_id, l.line_no, l.sku, l.name, l.category, l.quantity, l.unit_price, l.amount,
+        l.amount
       FROM p, unnest(p.line_order_ids, p.line_nos, p.line_skus, p.line_names, p.line_categories,
                      p.line_quantities, p.line_unit_prices, p.line_amounts)
            AS l(order_id, line_no, sku, name, category, quantity, unit_price, amount)
-     WHERE l.order_id IN (SELECT id FROM o)
+      JOIN o ON o.id = l.order_id
 ),
 events AS (
     INSERT INTO events (id, type, occurred_at, subject_id, data)

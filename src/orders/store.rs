@@ -41,6 +41,9 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
     pub coupon_codes: Vec<String>,
     pub reservation_id: Option<Uuid>,
+    /// What a cluster distributes the order by (SPEC §16): the customer it was sold to, or the
+    /// order itself for a guest. Fixed when written; a merge moves `customer_id` only.
+    pub owner_id: Uuid,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -120,7 +123,7 @@ pub fn linkable(conn: &mut PgConnection, id: Uuid, holder: Option<Uuid>, field: 
 /// Locks an order within `scope` (a refund's first lock).
 pub fn lock_in(conn: &mut PgConnection, id: OrderId, scope: StoreScope) -> ApiResult<Order> {
     // Row locks cannot be boxed: one statement per scope.
-    let q = o::table.find(id).select(Order::as_select()).for_update();
+    let q = o::table.filter(o::id.eq(id)).select(Order::as_select()).for_update();
     match scope.only() {
         Some(store) => q.filter(o::store_id.eq(store)).first(conn),
         None => q.first(conn),
@@ -239,7 +242,7 @@ pub fn insert_refund(
     conn: &mut PgConnection, id: Uuid, order: &Order, external_id: &str, amount: Decimal, lines: Value, clawed: i64,
     returned: i64, balance_after: Option<i64>, now: DateTime<Utc>,
 ) -> ApiResult<Refund> {
-    diesel::update(o::table.find(order.id))
+    diesel::update(o::table.find((order.id, order.owner_id)))
         .set((
             o::refunded_amount.eq(order.refunded_amount + amount),
             o::points_clawed_back.eq(order.points_clawed_back + clawed),
@@ -249,6 +252,7 @@ pub fn insert_refund(
     Ok(diesel::insert_into(r::table)
         .values((
             r::id.eq(id),
+            r::owner_id.eq(order.owner_id),
             r::order_id.eq(order.id),
             r::external_id.eq(external_id),
             r::amount.eq(amount),
@@ -262,8 +266,8 @@ pub fn insert_refund(
         .get_result(conn)?)
 }
 
-pub fn add_refunded_quantity(conn: &mut PgConnection, order: OrderId, line_no: i32, quantity: i32) -> ApiResult<()> {
-    diesel::update(ol::table.find((order, line_no)))
+pub fn add_refunded_quantity(conn: &mut PgConnection, order: &Order, line_no: i32, quantity: i32) -> ApiResult<()> {
+    diesel::update(ol::table.find((order.id, line_no, order.owner_id)))
         .set(ol::refunded_quantity.eq(ol::refunded_quantity + quantity))
         .execute(conn)?;
     Ok(())

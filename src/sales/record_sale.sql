@@ -32,11 +32,12 @@ WITH p AS (
            CAST(? AS text) AS earn_kind
 ),
 o AS (
-    INSERT INTO orders (id, external_id, channel, store_id, customer_id, occurred_at, pricing,
+    INSERT INTO orders (id, owner_id, external_id, channel, store_id, customer_id, occurred_at, pricing,
         total_amount, tier_discount, coupon_discount, points_redeemed, points_offset, paid_amount,
         points_earned, earn_rate, points_multiplier, tier_code, tier_after, tier_changed,
         points_balance_after, coupon_codes, reservation_id)
-    SELECT p.id, p.external_id, p.channel, p.store_id, p.customer_id, p.occurred_at, p.pricing,
+    SELECT p.id, coalesce(p.customer_id, p.id), p.external_id, p.channel, p.store_id, p.customer_id,
+        p.occurred_at, p.pricing,
         p.total_amount, p.tier_discount, p.coupon_discount, p.points_redeemed, p.points_offset, p.paid_amount,
         p.points_earned, p.earn_rate, p.points_multiplier, p.tier_code, p.tier_after, p.tier_changed,
         p.points_balance_after, p.coupon_codes, p.reservation_id
@@ -44,9 +45,9 @@ o AS (
     ON CONFLICT ON CONSTRAINT orders_natural_key DO NOTHING RETURNING *
 ),
 lines AS (
-    INSERT INTO order_lines (order_id, line_no, sku, name, category, quantity, unit_price, amount,
+    INSERT INTO order_lines (order_id, owner_id, line_no, sku, name, category, quantity, unit_price, amount,
         discounted_amount, refunded_quantity, tier_discount, coupon_discount)
-    SELECT o.id, l.*
+    SELECT o.id, o.owner_id, l.*
       FROM o, p, unnest(p.line_nos, p.line_skus, p.line_names, p.line_categories, p.line_quantities,
                         p.line_unit_prices, p.line_amounts, p.line_discounted_amounts,
                         p.line_refunded_quantities, p.line_tier_discounts, p.line_coupon_discounts) AS l

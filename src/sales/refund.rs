@@ -139,7 +139,7 @@ pub fn refund(
         coupons_returned = coupons::return_for_order(conn, order.id, now)?;
     }
     for l in &new.lines {
-        store::add_refunded_quantity(conn, order.id, l.line_no, l.quantity)?;
+        store::add_refunded_quantity(conn, &order, l.line_no, l.quantity)?;
     }
     let lines_json =
         json!(new.lines.iter().map(|l| json!({"line_no": l.line_no, "quantity": l.quantity})).collect::<Vec<_>>());
@@ -216,6 +216,7 @@ mod tests {
             created_at: at,
             coupon_codes: vec!["C1".into()],
             reservation_id: None,
+            owner_id: Uuid::nil(),
         }
     }
 

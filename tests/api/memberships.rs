@@ -505,6 +505,7 @@ fn insert_order(conn: &mut PgConnection, customer: Uuid, paid: &str, occurred_at
     diesel::insert_into(orders::table)
         .values((
             orders::id.eq(id),
+            orders::owner_id.eq(customer),
             orders::external_id.eq(format!("T-{id}")),
             orders::channel.eq("pos"),
             orders::customer_id.eq(Some(customer)),
@@ -557,7 +558,7 @@ async fn spend_over_a_threshold_upgrades_at_once_and_refunds_never_downgrade() {
     assert_eq!((&items[0]["from_tier"], &items[0]["to_tier"]), (&json!("normal"), &json!("silver")));
 
     // A refund lowers the spend but never the tier on the spot.
-    diesel::update(orders::table.find(last))
+    diesel::update(orders::table.filter(orders::id.eq(last)))
         .set(orders::refunded_amount.eq(dec("0.01")))
         .execute(&mut *conn)
         .unwrap_or_else(|e| panic!("refund: {e}"));

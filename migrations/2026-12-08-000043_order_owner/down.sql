@@ -1,0 +1,15 @@
+ALTER TABLE refunds DROP CONSTRAINT refunds_order_fkey;
+ALTER TABLE refunds DROP CONSTRAINT refunds_natural_key, ADD CONSTRAINT refunds_order_id_external_id_key UNIQUE (order_id, external_id);
+ALTER TABLE refunds DROP CONSTRAINT refunds_pkey, ADD PRIMARY KEY (id);
+ALTER TABLE order_lines DROP CONSTRAINT order_lines_order_fkey;
+ALTER TABLE order_lines DROP CONSTRAINT order_lines_pkey, ADD PRIMARY KEY (order_id, line_no);
+ALTER TABLE orders DROP CONSTRAINT orders_pkey, ADD PRIMARY KEY (id);
+ALTER TABLE tickets ADD CONSTRAINT tickets_order_id_fkey FOREIGN KEY (order_id) REFERENCES orders (id);
+ALTER TABLE leads ADD CONSTRAINT leads_order_id_fkey FOREIGN KEY (order_id) REFERENCES orders (id);
+ALTER TABLE checkout_reservations ADD CONSTRAINT checkout_reservations_order_id_fkey FOREIGN KEY (order_id) REFERENCES orders (id);
+ALTER TABLE coupon_redemptions ADD CONSTRAINT coupon_redemptions_order_id_fkey FOREIGN KEY (order_id) REFERENCES orders (id);
+ALTER TABLE refunds ADD CONSTRAINT refunds_order_id_fkey FOREIGN KEY (order_id) REFERENCES orders (id);
+ALTER TABLE order_lines ADD CONSTRAINT order_lines_order_id_fkey FOREIGN KEY (order_id) REFERENCES orders (id);
+ALTER TABLE refunds DROP COLUMN owner_id;
+ALTER TABLE order_lines DROP COLUMN owner_id;
+ALTER TABLE orders DROP COLUMN owner_id;
