@@ -1,20 +1,18 @@
 //! Customer SQL: profiles, identities, tags, notes.
 
+mod identities;
+
+pub use identities::*;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
 use serde_json::Value;
 use uuid::Uuid;
 
 use super::rules::CustomerStatus;
-use crate::customers::rules::IdentityKind;
-use crate::db::CachedSql;
 use crate::error::{ApiError, ApiResult};
 use crate::http::auth::StoreScope;
-use crate::schema::{
-    customer_identities as ci, customer_notes as notes, customer_tags as ct, customers as c, identity_routes as routes,
-    tags,
-};
+use crate::schema::{customer_notes as notes, customer_tags as ct, customers as c, identity_routes as routes, tags};
 use crate::stores::SalesChannel;
 
 /// Also read by name, so a raw statement that selects these columns can embed it.
@@ -189,143 +187,6 @@ pub fn blank_pii(conn: &mut PgConnection, id: Uuid) -> ApiResult<()> {
         ))
         .execute(conn)?;
     Ok(())
-}
-
-// ---- identities ----
-
-/// A customer's id, status and merge target, by id or by identity, in one query (the hot path of
-/// every sale and quote).
-pub fn standing(
-    conn: &mut PgConnection, id: Option<Uuid>, identity: Option<(&str, &str)>,
-) -> ApiResult<Option<(Uuid, CustomerStatus, Option<Uuid>)>> {
-    let columns = (c::id, c::status, c::merged_into);
-    Ok(match (id, identity) {
-        (Some(id), _) => c::table.find(id).select(columns).first(conn).optional()?,
-        (None, Some((kind, value))) => routes::table
-            .inner_join(c::table)
-            .filter(routes::kind.eq(kind))
-            .filter(routes::value.eq(value))
-            .select(columns)
-            .first(conn)
-            .optional()?,
-        (None, None) => None,
-    })
-}
-
-/// The customer who owns an identity, in one query.
-pub fn by_identity(conn: &mut PgConnection, kind: &str, value: &str) -> ApiResult<Option<Customer>> {
-    Ok(routes::table
-        .inner_join(c::table)
-        .filter(routes::kind.eq(kind))
-        .filter(routes::value.eq(value))
-        .select(Customer::as_select())
-        .first(conn)
-        .optional()?)
-}
-
-pub fn owner_of(conn: &mut PgConnection, kind: &str, value: &str) -> ApiResult<Option<Uuid>> {
-    Ok(routes::table.find((kind, value)).select(routes::customer_id).first(conn).optional()?)
-}
-
-fn identity_taken(owner: Uuid, kind: &str) -> ApiError {
-    let code = if IdentityKind::Phone == kind { "phone_taken" } else { "identity_taken" };
-    ApiError::conflict(code, format!("this {kind} belongs to another customer"))
-        .with("owner_customer_id", owner.to_string())
-        .with("identity_kind", kind)
-}
-
-/// Gives `customer` the identity, or 409 naming its current owner. Safe under concurrency: the
-/// route's primary key decides, inside a savepoint so the caller's transaction survives a collision;
-/// the customer's own row follows in the same transaction.
-pub fn claim_identity(conn: &mut PgConnection, customer: Uuid, kind: &str, value: &str) -> ApiResult<()> {
-    let inserted = conn.transaction(|conn| {
-        diesel::insert_into(routes::table)
-            .values((routes::kind.eq(kind), routes::value.eq(value), routes::customer_id.eq(customer)))
-            .on_conflict_do_nothing()
-            .execute(conn)
-    })?;
-    if inserted == 1 {
-        diesel::insert_into(ci::table)
-            .values((ci::customer_id.eq(customer), ci::kind.eq(kind), ci::value.eq(value)))
-            .execute(conn)?;
-        return Ok(());
-    }
-    match owner_of(conn, kind, value)? {
-        Some(owner) if owner == customer => Ok(()),
-        Some(owner) => Err(identity_taken(owner, kind)),
-        None => Err(ApiError::Unavailable { retry_after_seconds: 1 }),
-    }
-}
-
-pub fn release_identity(conn: &mut PgConnection, customer: Uuid, kind: &str, value: &str) -> ApiResult<usize> {
-    let released =
-        diesel::delete(routes::table.find((kind, value)).filter(routes::customer_id.eq(customer))).execute(conn)?;
-    diesel::delete(ci::table.find((customer, kind, value))).execute(conn)?;
-    Ok(released)
-}
-
-/// Customer id, kind, value, since.
-pub type IdentityRow = (Uuid, String, String, DateTime<Utc>);
-
-pub fn identities_of(conn: &mut PgConnection, customers: &[Uuid]) -> ApiResult<Vec<IdentityRow>> {
-    Ok(ci::table
-        .filter(ci::customer_id.eq_any(customers))
-        .select((ci::customer_id, ci::kind, ci::value, ci::created_at))
-        .order((ci::kind, ci::value))
-        .load(conn)?)
-}
-
-/// A merge: the source's identities are written again under the target (never by updating
-/// `customer_id`, the distribution key on a cluster) and their routes point at the target.
-pub fn move_identities(conn: &mut PgConnection, source: Uuid, target: Uuid) -> ApiResult<i64> {
-    let moved: Vec<Identity> = CachedSql::new(
-        "WITH moved AS (DELETE FROM customer_identities WHERE customer_id = ? RETURNING kind, value, created_at) \
-         INSERT INTO customer_identities (customer_id, kind, value, created_at) \
-         SELECT ?, kind, value, created_at FROM moved RETURNING kind, value",
-    )
-    .bind::<SqlUuid, _>(source)
-    .bind::<SqlUuid, _>(target)
-    .load(conn)?;
-    let (kinds, values) = keys(&moved);
-    CachedSql::new(
-        "UPDATE identity_routes r SET customer_id = ? FROM unnest(?::text[], ?::text[]) AS k(kind, value) \
-         WHERE r.kind = k.kind AND r.value = k.value",
-    )
-    .bind::<SqlUuid, _>(target)
-    .bind::<Array<Text>, _>(&kinds)
-    .bind::<Array<Text>, _>(&values)
-    .execute(conn)?;
-    Ok(moved.len() as i64)
-}
-
-/// Erasure: the customer's identities and their routes (both hold the identifier itself).
-pub fn delete_identities(conn: &mut PgConnection, customer: Uuid) -> ApiResult<usize> {
-    let deleted: Vec<Identity> =
-        CachedSql::new("DELETE FROM customer_identities WHERE customer_id = ? RETURNING kind, value")
-            .bind::<SqlUuid, _>(customer)
-            .load(conn)?;
-    let (kinds, values) = keys(&deleted);
-    CachedSql::new(
-        "DELETE FROM identity_routes r USING unnest(?::text[], ?::text[]) AS k(kind, value) \
-         WHERE r.kind = k.kind AND r.value = k.value AND r.customer_id = ?",
-    )
-    .bind::<Array<Text>, _>(&kinds)
-    .bind::<Array<Text>, _>(&values)
-    .bind::<SqlUuid, _>(customer)
-    .execute(conn)?;
-    Ok(deleted.len())
-}
-
-#[derive(QueryableByName)]
-struct Identity {
-    #[diesel(sql_type = Text)]
-    kind: String,
-    #[diesel(sql_type = Text)]
-    value: String,
-}
-
-fn keys(identities: &[Identity]) -> (Vec<&str>, Vec<&str>) {
-    identities.iter().map(|i| (i.kind.as_str(), i.value.as_str())).unzip()
 }
 
 // ---- tags ----
