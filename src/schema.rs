@@ -542,7 +542,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    leads (id) {
+    leads (id, owner_id) {
         id -> Uuid,
         source -> Text,
         kind -> Text,
@@ -573,6 +573,7 @@ diesel::table! {
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        owner_id -> Uuid,
     }
 }
 
@@ -614,7 +615,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    tickets (id) {
+    tickets (id, owner_id) {
         id -> Uuid,
         customer_id -> Nullable<Uuid>,
         order_id -> Nullable<Uuid>,
@@ -644,17 +645,19 @@ diesel::table! {
         version -> Int4,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        owner_id -> Uuid,
     }
 }
 
 diesel::table! {
-    ticket_comments (id) {
+    ticket_comments (id, owner_id) {
         id -> Uuid,
         ticket_id -> Uuid,
         visibility -> Text,
         body -> Text,
         author -> Text,
         created_at -> Timestamptz,
+        owner_id -> Uuid,
     }
 }
 
@@ -718,7 +721,6 @@ diesel::joinable!(customer_tags -> customers (customer_id));
 diesel::joinable!(customer_notes -> customers (customer_id));
 diesel::joinable!(memberships -> tiers (tier_code));
 diesel::joinable!(coupons -> coupon_templates (template_id));
-diesel::joinable!(ticket_comments -> tickets (ticket_id));
 diesel::joinable!(webhook_deliveries -> webhook_subscriptions (subscription_id));
 diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
 

@@ -24,7 +24,8 @@ use diesel::sql_types::{BigInt, Text};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Placement {
-    /// Distributed by this column (the customer's id), co-located with `customers`.
+    /// Distributed by this column (the customer's id, or the owner's: the customer, else the row
+    /// itself), co-located with `customers`.
     ByCustomer(&'static str),
     /// Distributed by this column, the key it is looked up by.
     ByKey(&'static str),
@@ -58,6 +59,10 @@ pub const TABLES: &[(&str, Placement)] = &[
     ("reward_redemptions", ByCustomer("customer_id")),
     ("campaign_recipients", ByCustomer("customer_id")),
     ("campaign_messages", ByCustomer("customer_id")),
+    // opened for a customer, or for nobody yet: placed by `owner_id` (the customer, else itself)
+    ("leads", ByCustomer("owner_id")),
+    ("tickets", ByCustomer("owner_id")),
+    ("ticket_comments", ByCustomer("owner_id")),
     // routing
     ("identity_routes", ByKey("value")),
     // configuration
@@ -101,9 +106,6 @@ pub const TABLES: &[(&str, Placement)] = &[
     ("checkout_reservations", Pending("keyed by id")),
     ("coupons", Pending("keyed by code alone")),
     ("coupon_redemptions", Pending("keyed by id; the live code is unique chain-wide")),
-    ("leads", Pending("keyed by id; prospects have no customer")),
-    ("tickets", Pending("keyed by id; a ticket may have no customer")),
-    ("ticket_comments", Pending("no customer column")),
     ("events", Pending("no customer column; seq is stamped chain-wide")),
 ];
 

@@ -28,12 +28,17 @@ pub fn rule_not_found() -> ApiError {
 // ---------------------------------------------------------------------------------------------
 
 pub fn insert(conn: &mut PgConnection, new: &NewLead) -> ApiResult<Lead> {
-    Ok(diesel::insert_into(leads::table).values(new).returning(Lead::as_returning()).get_result(conn)?)
+    // Placed by the customer it is opened for, or by itself for a prospect (SPEC §16).
+    let owner = new.customer_id.unwrap_or(new.id);
+    Ok(diesel::insert_into(leads::table)
+        .values((new, leads::owner_id.eq(owner)))
+        .returning(Lead::as_returning())
+        .get_result(conn)?)
 }
 
 /// A lead within `scope`: another store's lead is not found, exactly like a missing one.
 pub fn get(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult<Lead> {
-    let mut q = leads::table.find(id).select(Lead::as_select()).into_boxed();
+    let mut q = leads::table.filter(leads::id.eq(id)).select(Lead::as_select()).into_boxed();
     if let Some(store) = scope.only() {
         q = q.filter(leads::store_id.eq(store));
     }
@@ -45,13 +50,13 @@ pub fn lock(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult<L
     // Locking queries cannot be boxed: one statement per case.
     let found = match scope.only() {
         Some(store) => leads::table
-            .find(id)
+            .filter(leads::id.eq(id))
             .filter(leads::store_id.eq(store))
             .select(Lead::as_select())
             .for_update()
             .first(conn)
             .optional()?,
-        None => leads::table.find(id).select(Lead::as_select()).for_update().first(conn).optional()?,
+        None => leads::table.filter(leads::id.eq(id)).select(Lead::as_select()).for_update().first(conn).optional()?,
     };
     found.ok_or_else(lead_not_found)
 }
@@ -134,7 +139,7 @@ pub fn staff_with_load(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> 
 pub fn set_assignment(
     conn: &mut PgConnection, id: Uuid, staff: &Staff, rule_id: Option<Uuid>, now: DateTime<Utc>, due: DateTime<Utc>,
 ) -> ApiResult<Lead> {
-    Ok(diesel::update(leads::table.find(id))
+    Ok(diesel::update(leads::table.filter(leads::id.eq(id)))
         .set((
             leads::status.eq(LeadStatus::Assigned),
             leads::assignee_staff_id.eq(staff.id),
@@ -164,7 +169,7 @@ pub struct StageChanges {
 }
 
 pub fn set_stage(conn: &mut PgConnection, id: Uuid, changes: &StageChanges, now: DateTime<Utc>) -> ApiResult<Lead> {
-    Ok(diesel::update(leads::table.find(id))
+    Ok(diesel::update(leads::table.filter(leads::id.eq(id)))
         .set((changes, leads::version.eq(leads::version + 1), leads::updated_at.eq(now)))
         .returning(Lead::as_returning())
         .get_result(conn)?)
@@ -187,7 +192,7 @@ pub fn lock_due(conn: &mut PgConnection, now: DateTime<Utc>, limit: i64) -> ApiR
 }
 
 pub fn mark_breached(conn: &mut PgConnection, id: Uuid, now: DateTime<Utc>) -> ApiResult<Lead> {
-    Ok(diesel::update(leads::table.find(id))
+    Ok(diesel::update(leads::table.filter(leads::id.eq(id)))
         .set((
             leads::sla_breached.eq(true),
             leads::sla_breached_at.eq(now),

@@ -76,6 +76,8 @@ pub struct Ticket {
     pub version: i32,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// What a cluster places the ticket by (SPEC §16): its customer when opened, else itself.
+    pub owner_id: Uuid,
 }
 
 impl Ticket {

@@ -252,7 +252,7 @@ pub fn comment(
         return Err(ApiError::conflict("ticket_closed", "a closed ticket takes no comments; reopen it first")
             .with("ticket_status", TicketStatus::Closed.as_str()));
     }
-    let comment = store::insert_comment(conn, id, new, now)?;
+    let comment = store::insert_comment(conn, &cur, new, now)?;
     let mut ticket = cur.clone();
     if new.visibility == TicketCommentVisibility::Public && cur.first_responded_at.is_none() {
         let status = if cur.status == TicketStatus::Open { TicketStatus::InProgress } else { cur.status };

@@ -39,8 +39,13 @@ pub fn sweep(conn: &mut PgConnection, now: DateTime<Utc>, _tz: Tz) -> ApiResult<
         for id in ids {
             marked += conn.transaction(|conn| {
                 // Another sweep or a request holding the row settles it itself.
-                let locked: Option<Ticket> =
-                    t::table.find(id).select(Ticket::as_select()).for_update().skip_locked().first(conn).optional()?;
+                let locked: Option<Ticket> = t::table
+                    .filter(t::id.eq(id))
+                    .select(Ticket::as_select())
+                    .for_update()
+                    .skip_locked()
+                    .first(conn)
+                    .optional()?;
                 match locked {
                     Some(ticket) => Ok::<_, crate::error::ApiError>(service::settle_breaches(conn, ticket, now)?.1),
                     None => Ok(0),

@@ -79,12 +79,17 @@ pub struct NewTicketRow {
 }
 
 pub fn insert(conn: &mut PgConnection, row: &NewTicketRow) -> ApiResult<Ticket> {
-    Ok(diesel::insert_into(t::table).values(row).returning(Ticket::as_returning()).get_result(conn)?)
+    // Placed by the customer it is opened for, or by itself when it has none (SPEC §16).
+    let owner = row.ticket.customer_id.unwrap_or(row.id);
+    Ok(diesel::insert_into(t::table)
+        .values((row, t::owner_id.eq(owner)))
+        .returning(Ticket::as_returning())
+        .get_result(conn)?)
 }
 
 /// A ticket within `scope`: another store's ticket is not found, exactly like a missing one.
 pub fn get(conn: &mut PgConnection, scope: StoreScope, id: Uuid) -> ApiResult<Ticket> {
-    let mut q = t::table.find(id).select(Ticket::as_select()).into_boxed();
+    let mut q = t::table.filter(t::id.eq(id)).select(Ticket::as_select()).into_boxed();
     if let Some(store) = scope.only() {
         q = q.filter(t::store_id.eq(store));
     }
@@ -96,13 +101,13 @@ pub fn lock(conn: &mut PgConnection, scope: StoreScope, id: Uuid) -> ApiResult<T
     // Locking queries cannot be boxed: one statement per case.
     let found = match scope.only() {
         Some(store) => t::table
-            .find(id)
+            .filter(t::id.eq(id))
             .filter(t::store_id.eq(store))
             .select(Ticket::as_select())
             .for_update()
             .first(conn)
             .optional()?,
-        None => t::table.find(id).select(Ticket::as_select()).for_update().first(conn).optional()?,
+        None => t::table.filter(t::id.eq(id)).select(Ticket::as_select()).for_update().first(conn).optional()?,
     };
     found.ok_or_else(ticket_not_found)
 }
@@ -199,7 +204,7 @@ impl TicketState {
 }
 
 pub fn save(conn: &mut PgConnection, id: Uuid, state: &TicketState, now: DateTime<Utc>) -> ApiResult<Ticket> {
-    Ok(diesel::update(t::table.find(id))
+    Ok(diesel::update(t::table.filter(t::id.eq(id)))
         .set((state, t::updated_at.eq(now)))
         .returning(Ticket::as_returning())
         .get_result(conn)?)
@@ -209,7 +214,7 @@ pub fn save(conn: &mut PgConnection, id: Uuid, state: &TicketState, now: DateTim
 pub fn flag_breaches(
     conn: &mut PgConnection, ticket: &Ticket, first_response: bool, resolution: bool,
 ) -> ApiResult<Ticket> {
-    Ok(diesel::update(t::table.find(ticket.id))
+    Ok(diesel::update(t::table.filter(t::id.eq(ticket.id)))
         .set((
             t::first_response_breached.eq(ticket.first_response_breached || first_response),
             t::resolution_breached.eq(ticket.resolution_breached || resolution),
@@ -221,7 +226,7 @@ pub fn flag_breaches(
 pub fn set_satisfaction(
     conn: &mut PgConnection, ticket: &Ticket, score: i32, comment: Option<&str>, now: DateTime<Utc>,
 ) -> ApiResult<Ticket> {
-    Ok(diesel::update(t::table.find(ticket.id))
+    Ok(diesel::update(t::table.filter(t::id.eq(ticket.id)))
         .set((
             t::satisfaction_score.eq(Some(score)),
             t::satisfaction_comment.eq(comment),
@@ -245,12 +250,13 @@ pub struct NewComment<'a> {
 }
 
 pub fn insert_comment(
-    conn: &mut PgConnection, ticket_id: Uuid, new: &NewComment<'_>, now: DateTime<Utc>,
+    conn: &mut PgConnection, ticket: &Ticket, new: &NewComment<'_>, now: DateTime<Utc>,
 ) -> ApiResult<Comment> {
     Ok(diesel::insert_into(cm::table)
         .values((
             cm::id.eq(Uuid::now_v7()),
-            cm::ticket_id.eq(ticket_id),
+            cm::ticket_id.eq(ticket.id),
+            cm::owner_id.eq(ticket.owner_id),
             cm::visibility.eq(new.visibility),
             cm::body.eq(new.body),
             cm::author.eq(new.author),

@@ -28,6 +28,7 @@ mod memberships;
 mod observability;
 mod openapi;
 mod orders;
+mod owners;
 mod segments;
 mod served;
 mod stores_staff;

@@ -15,7 +15,6 @@ use crate::support::{TestApp, TestResponse};
 mod access;
 mod bulk;
 mod channel_refunds;
-mod owner;
 
 pub(crate) const TILL: &[&str] = &["orders:write", "orders:read", "customers:read"];
 

@@ -1,0 +1,10 @@
+ALTER TABLE ticket_comments DROP CONSTRAINT ticket_comments_ticket_fkey;
+ALTER TABLE ticket_comments DROP CONSTRAINT ticket_comments_pkey, ADD PRIMARY KEY (id);
+ALTER TABLE tickets DROP CONSTRAINT tickets_pkey, ADD PRIMARY KEY (id);
+ALTER TABLE leads DROP CONSTRAINT leads_pkey, ADD PRIMARY KEY (id);
+ALTER TABLE ticket_comments ADD CONSTRAINT ticket_comments_ticket_id_fkey FOREIGN KEY (ticket_id) REFERENCES tickets (id);
+ALTER TABLE tickets ADD CONSTRAINT tickets_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES customers (id);
+ALTER TABLE leads ADD CONSTRAINT leads_customer_id_fkey FOREIGN KEY (customer_id) REFERENCES customers (id);
+ALTER TABLE ticket_comments DROP COLUMN owner_id;
+ALTER TABLE tickets DROP COLUMN owner_id;
+ALTER TABLE leads DROP COLUMN owner_id;
