@@ -501,7 +501,7 @@ diesel::table! {
 }
 
 diesel::table! {
-    checkout_reservations (id) {
+    checkout_reservations (id, customer_id) {
         id -> Uuid,
         customer_id -> Uuid,
         store_id -> Nullable<Uuid>,

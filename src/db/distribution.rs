@@ -59,6 +59,7 @@ pub const TABLES: &[(&str, Placement)] = &[
     ("reward_redemptions", ByCustomer("customer_id")),
     ("campaign_recipients", ByCustomer("customer_id")),
     ("campaign_messages", ByCustomer("customer_id")),
+    ("checkout_reservations", ByCustomer("customer_id")),
     // opened for a customer, or for nobody yet: placed by `owner_id` (the customer, else itself)
     ("leads", ByCustomer("owner_id")),
     ("tickets", ByCustomer("owner_id")),
@@ -103,7 +104,6 @@ pub const TABLES: &[(&str, Placement)] = &[
     ("orders", Pending("owner_id is ready; the natural key is chain-wide until it has its route")),
     ("order_lines", Pending("goes with orders, by owner_id")),
     ("refunds", Pending("goes with orders, by owner_id")),
-    ("checkout_reservations", Pending("keyed by id")),
     ("coupons", Pending("keyed by code alone")),
     ("coupon_redemptions", Pending("keyed by id; the live code is unique chain-wide")),
     ("events", Pending("no customer column; seq is stamped chain-wide")),

@@ -97,7 +97,7 @@ pub fn insert(conn: &mut PgConnection, new: NewReservation) -> ApiResult<Reserva
 
 /// A reservation within `scope`: another store's hold is not found, exactly like a missing one.
 pub fn get_in(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult<Reservation> {
-    let q = r::table.find(id).select(Reservation::as_select());
+    let q = r::table.filter(r::id.eq(id)).select(Reservation::as_select());
     match scope.only() {
         Some(store) => q.filter(r::store_id.eq(store)).first(conn),
         None => q.first(conn),
@@ -108,7 +108,7 @@ pub fn get_in(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult
 
 /// Locks a reservation within `scope` (releasing it).
 pub fn lock_in(conn: &mut PgConnection, id: Uuid, scope: StoreScope) -> ApiResult<Reservation> {
-    let q = r::table.find(id).select(Reservation::as_select()).for_update();
+    let q = r::table.filter(r::id.eq(id)).select(Reservation::as_select()).for_update();
     match scope.only() {
         Some(store) => q.filter(r::store_id.eq(store)).first(conn),
         None => q.first(conn),
@@ -125,7 +125,7 @@ pub fn lock(conn: &mut PgConnection, id: Uuid) -> ApiResult<Reservation> {
 pub fn close(
     conn: &mut PgConnection, id: Uuid, status: ReservationStatus, order_id: Option<Uuid>, now: DateTime<Utc>,
 ) -> ApiResult<Reservation> {
-    let closed = diesel::update(r::table.find(id))
+    let closed = diesel::update(r::table.filter(r::id.eq(id)))
         .set((r::status.eq(status), r::order_id.eq(order_id), r::closed_at.eq(now)))
         .returning(Reservation::as_returning())
         .get_result(conn)?;
