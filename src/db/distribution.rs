@@ -233,17 +233,21 @@ pub fn distribute(conn: &mut PgConnection, shard_count: Option<u32>) -> Result<R
         // The anchor goes first among the customer's tables: the others co-locate with it.
         ordered.sort_by_key(|(t, p)| (order(p), *t != ANCHOR));
         for (table, p) in ordered {
-            let sql = match p {
-                Reference => format!("SELECT create_reference_table('{table}')"),
-                ByCustomer(col) if table == ANCHOR => format!("SELECT create_distributed_table('{table}', '{col}')"),
+            let (sql, placed) = match p {
+                Reference => (format!("SELECT create_reference_table('{table}')"), "reference table".to_string()),
                 ByCustomer(col) => {
-                    format!("SELECT create_distributed_table('{table}', '{col}', colocate_with => '{ANCHOR}')")
+                    let with = if table == ANCHOR { String::new() } else { format!(", colocate_with => '{ANCHOR}'") };
+                    let sql = format!("SELECT create_distributed_table('{table}', '{col}'{with})");
+                    (sql, format!("distributed by {col}, co-located with {ANCHOR}"))
                 }
-                ByKey(col) => format!("SELECT create_distributed_table('{table}', '{col}', colocate_with => 'none')"),
+                ByKey(col) => (
+                    format!("SELECT create_distributed_table('{table}', '{col}', colocate_with => 'none')"),
+                    format!("distributed by {col}"),
+                ),
                 Coordinator | Pending(_) => continue,
             };
             conn.batch_execute(&sql)?;
-            report.push(format!("{table}: {}", describe(p)));
+            report.push(format!("{table}: {placed}"));
         }
         for fk in &keys {
             if kept(fk) {
@@ -271,14 +275,19 @@ pub fn distribute(conn: &mut PgConnection, shard_count: Option<u32>) -> Result<R
     Ok(report)
 }
 
-fn describe(p: Placement) -> String {
-    match p {
-        ByCustomer(col) => format!("distributed by {col}, co-located with {ANCHOR}"),
-        ByKey(col) => format!("distributed by {col}"),
-        Reference => "reference table".into(),
-        Coordinator => "on the coordinator".into(),
-        Pending(why) => format!("pending ({why})"),
-    }
+/// A merge's move of a customer's rows the way a distributed table allows: every row of `table`
+/// whose `customer_id` is `source` is taken away and written again under `target`, its other
+/// `columns` unchanged. `customer_id` (the distribution column) is never updated. Returns the rows moved.
+pub fn move_customer_rows(
+    conn: &mut PgConnection, table: &'static str, columns: &'static str, source: uuid::Uuid, target: uuid::Uuid,
+) -> QueryResult<usize> {
+    diesel::sql_query(format!(
+        "WITH moved AS (DELETE FROM {table} WHERE customer_id = $1 RETURNING {columns}) \
+         INSERT INTO {table} (customer_id, {columns}) SELECT $2, {columns} FROM moved"
+    ))
+    .bind::<diesel::sql_types::Uuid, _>(source)
+    .bind::<diesel::sql_types::Uuid, _>(target)
+    .execute(conn)
 }
 
 fn quoted(identifier: &str) -> String {

@@ -4,6 +4,7 @@ use diesel::prelude::*;
 
 use super::store::{self as memberships, Membership};
 use crate::customers::service::MergeContext;
+use crate::db::distribution::move_customer_rows;
 use crate::error::ApiResult;
 use crate::schema::memberships as m;
 
@@ -11,31 +12,16 @@ fn rank(conn: &mut PgConnection, membership: &Membership) -> ApiResult<i32> {
     Ok(memberships::get_tier(conn, &membership.tier_code)?.rank)
 }
 
-/// The source's tier history, taken from the source and written again under the target: a merge
-/// never updates `customer_id`, the distribution key on a cluster (SPEC §16).
 fn move_history(conn: &mut PgConnection, ctx: &MergeContext) -> ApiResult<usize> {
-    Ok(crate::db::CachedSql::new(
-        "WITH moved AS (DELETE FROM tier_changes WHERE customer_id = ? RETURNING *) \
-         INSERT INTO tier_changes (id, customer_id, from_tier, to_tier, reason, note, actor, occurred_at) \
-         SELECT id, ?, from_tier, to_tier, reason, note, actor, occurred_at FROM moved",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(ctx.source)
-    .bind::<diesel::sql_types::Uuid, _>(ctx.target)
-    .execute(conn)?)
+    let columns = "id, from_tier, to_tier, reason, note, actor, occurred_at";
+    Ok(move_customer_rows(conn, "tier_changes", columns, ctx.source, ctx.target)?)
 }
 
 /// The source's membership becomes the target's, card and tier included (the target had none).
 fn move_membership(conn: &mut PgConnection, ctx: &MergeContext) -> ApiResult<usize> {
-    Ok(crate::db::CachedSql::new(
-        "WITH moved AS (DELETE FROM memberships WHERE customer_id = ? RETURNING *) \
-         INSERT INTO memberships (customer_id, member_card, tier_code, enrolled_at, channel, store_id, tier_since, \
-                                  tier_valid_until, version, updated_at) \
-         SELECT ?, member_card, tier_code, enrolled_at, channel, store_id, tier_since, tier_valid_until, version, \
-                updated_at FROM moved",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(ctx.source)
-    .bind::<diesel::sql_types::Uuid, _>(ctx.target)
-    .execute(conn)?)
+    let columns = "member_card, tier_code, enrolled_at, channel, store_id, tier_since, tier_valid_until, version, \
+                   updated_at";
+    Ok(move_customer_rows(conn, "memberships", columns, ctx.source, ctx.target)?)
 }
 
 /// Source-only member: the membership (and its history) moves to the target. Both members: the

@@ -19,15 +19,10 @@ fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/citus-cluster")
 }
 
-/// Where the server's extensions live, as the cluster script finds them.
+/// Citus installed into one of the machine's PostgreSQL versions (where `scripts/citus-build` puts it).
 fn citus_installed() -> bool {
-    let lib = ["/usr/lib/postgresql"]
-        .iter()
-        .filter_map(|root| std::fs::read_dir(root).ok())
-        .flatten()
-        .flatten()
-        .map(|version| version.path().join("lib/citus.so"));
-    lib.into_iter().any(|so| so.exists())
+    let versions = std::fs::read_dir("/usr/lib/postgresql").into_iter().flatten().flatten();
+    versions.into_iter().any(|version| version.path().join("lib/citus.so").exists())
 }
 
 impl Cluster {
@@ -124,14 +119,19 @@ fn migrate_distributed_places_every_table_where_the_classification_says_and_runs
 
     // The customer's rows keep their keys to the customer (co-located), and the configuration's
     // keys stay too; the pending tables' keys into distributed tables are gone and said so.
-    let keys: Vec<CitusTable> = diesel::sql_query(
-        "SELECT conrelid::regclass::text AS name, confrelid::regclass::text AS kind, NULL::text AS column, \
-                0::int8 AS colocation, 0::int8 AS shards \
-         FROM pg_constraint WHERE contype = 'f'",
+    #[derive(QueryableByName)]
+    struct Key {
+        #[diesel(sql_type = Text)]
+        from: String,
+        #[diesel(sql_type = Text)]
+        to: String,
+    }
+    let keys: Vec<Key> = diesel::sql_query(
+        "SELECT conrelid::regclass::text AS from, confrelid::regclass::text AS to FROM pg_constraint WHERE contype = 'f'",
     )
     .load(&mut conn)
     .expect("foreign keys");
-    let has_key = |from: &str, to: &str| keys.iter().any(|k| k.name == from && k.kind == to);
+    let has_key = |from: &str, to: &str| keys.iter().any(|k| k.from == from && k.to == to);
     assert!(has_key("points_lots", "customers") && has_key("memberships", "tiers") && has_key("staff", "stores"));
     assert!(!has_key("orders", "customers"));
     assert!(report.iter().any(|l| l.starts_with("orders: foreign key orders_customer_id_fkey to customers dropped")));

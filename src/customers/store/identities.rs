@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
+use diesel::sql_types::Uuid as SqlUuid;
 use uuid::Uuid;
 
 use super::{Customer, CustomerStatus};
@@ -94,55 +94,30 @@ pub fn identities_of(conn: &mut PgConnection, customers: &[Uuid]) -> ApiResult<V
         .load(conn)?)
 }
 
-/// A merge: the source's identities are written again under the target (never by updating
-/// `customer_id`, the distribution key on a cluster) and their routes point at the target.
+/// A merge: the routes of the source's identities point at the target (found through the source's
+/// own rows, by key), then those rows move to the target like any customer-owned row.
 pub fn move_identities(conn: &mut PgConnection, source: Uuid, target: Uuid) -> ApiResult<i64> {
-    let moved: Vec<Identity> = CachedSql::new(
-        "WITH moved AS (DELETE FROM customer_identities WHERE customer_id = ? RETURNING kind, value, created_at) \
-         INSERT INTO customer_identities (customer_id, kind, value, created_at) \
-         SELECT ?, kind, value, created_at FROM moved RETURNING kind, value",
-    )
-    .bind::<SqlUuid, _>(source)
-    .bind::<SqlUuid, _>(target)
-    .load(conn)?;
-    let (kinds, values) = keys(&moved);
     CachedSql::new(
-        "UPDATE identity_routes r SET customer_id = ? FROM unnest(?::text[], ?::text[]) AS k(kind, value) \
-         WHERE r.kind = k.kind AND r.value = k.value",
+        "UPDATE identity_routes r SET customer_id = ? \
+         FROM (SELECT kind, value FROM customer_identities WHERE customer_id = ?) i \
+         WHERE r.kind = i.kind AND r.value = i.value",
     )
     .bind::<SqlUuid, _>(target)
-    .bind::<Array<Text>, _>(&kinds)
-    .bind::<Array<Text>, _>(&values)
+    .bind::<SqlUuid, _>(source)
     .execute(conn)?;
-    Ok(moved.len() as i64)
+    let columns = "kind, value, created_at";
+    Ok(crate::db::distribution::move_customer_rows(conn, "customer_identities", columns, source, target)? as i64)
 }
 
 /// Erasure: the customer's identities and their routes (both hold the identifier itself).
 pub fn delete_identities(conn: &mut PgConnection, customer: Uuid) -> ApiResult<usize> {
-    let deleted: Vec<Identity> =
-        CachedSql::new("DELETE FROM customer_identities WHERE customer_id = ? RETURNING kind, value")
-            .bind::<SqlUuid, _>(customer)
-            .load(conn)?;
-    let (kinds, values) = keys(&deleted);
     CachedSql::new(
-        "DELETE FROM identity_routes r USING unnest(?::text[], ?::text[]) AS k(kind, value) \
-         WHERE r.kind = k.kind AND r.value = k.value AND r.customer_id = ?",
+        "DELETE FROM identity_routes r \
+         USING (SELECT kind, value FROM customer_identities WHERE customer_id = ?) i \
+         WHERE r.kind = i.kind AND r.value = i.value AND r.customer_id = ?",
     )
-    .bind::<Array<Text>, _>(&kinds)
-    .bind::<Array<Text>, _>(&values)
+    .bind::<SqlUuid, _>(customer)
     .bind::<SqlUuid, _>(customer)
     .execute(conn)?;
-    Ok(deleted.len())
-}
-
-#[derive(QueryableByName)]
-struct Identity {
-    #[diesel(sql_type = Text)]
-    kind: String,
-    #[diesel(sql_type = Text)]
-    value: String,
-}
-
-fn keys(identities: &[Identity]) -> (Vec<&str>, Vec<&str>) {
-    identities.iter().map(|i| (i.kind.as_str(), i.value.as_str())).unzip()
+    Ok(diesel::delete(ci::table.filter(ci::customer_id.eq(customer))).execute(conn)?)
 }

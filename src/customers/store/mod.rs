@@ -347,18 +347,9 @@ pub fn notes_before(
     Ok(q.load(conn)?)
 }
 
-/// Notes move as every customer-owned row moves in a merge: taken from the source and written again
-/// under the target, never by updating `customer_id` (the distribution key on a cluster, SPEC §16).
 pub fn move_notes(conn: &mut PgConnection, source: Uuid, target: Uuid) -> ApiResult<i64> {
-    let moved = crate::db::CachedSql::new(
-        "WITH moved AS (DELETE FROM customer_notes WHERE customer_id = ? RETURNING *) \
-         INSERT INTO customer_notes (id, customer_id, body, author, created_at) \
-         SELECT id, ?, body, author, created_at FROM moved",
-    )
-    .bind::<diesel::sql_types::Uuid, _>(source)
-    .bind::<diesel::sql_types::Uuid, _>(target)
-    .execute(conn)?;
-    Ok(moved as i64)
+    let columns = "id, body, author, created_at";
+    Ok(crate::db::distribution::move_customer_rows(conn, "customer_notes", columns, source, target)? as i64)
 }
 
 pub fn delete_notes(conn: &mut PgConnection, customer: Uuid) -> ApiResult<usize> {
